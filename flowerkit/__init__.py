@@ -1,0 +1,24 @@
+"""flowerkit: the support package of the flowerkit course (access -> transform -> load).
+
+The notebooks in ``notebooks/`` introduce each piece; every public function
+names, in its docstring, the notebook that teaches it.
+"""
+
+from .access import OxfordFlowers102, load_rgb, read_labels, read_splits, torchvision_flowers102
+from .classes import CLASSES, NUM_CLASSES
+from .config import data_dir, dataset_root
+from .synth import mini_flowers
+
+__all__ = [
+    "CLASSES",
+    "NUM_CLASSES",
+    "OxfordFlowers102",
+    "data_dir",
+    "dataset_root",
+    "load_rgb",
+    "mini_flowers",
+    "read_labels",
+    "read_splits",
+    "torchvision_flowers102",
+]
+__version__ = "0.1.0"

@@ -1,0 +1,252 @@
+"""Access: reading Oxford 102 Flowers correctly, as a PyTorch ``Dataset``.
+
+Introduced in notebook ``01_access``. The dataset's metadata lives apart from
+its images, in two MATLAB files, with three traps that the Access team fell in:
+
+* ``loadmat`` returns (1, N) arrays: ``len()`` of them is 1, not N;
+* labels are 1-based ``uint8`` (``labels - 1`` twice wraps 0 to 255);
+* split files hold 1-based *image ids* (``image_00042.jpg`` is id 42), not
+  positions, and the files are grouped by class, so any off-by-one or
+  listing-order mistake pairs images with the wrong labels.
+
+This module reads them explicitly and checks them, so bad input fails with a
+message that names the file and says what to do.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+from torchvision.datasets import VisionDataset
+
+from .classes import CLASSES, NUM_CLASSES
+
+__all__ = [
+    "SPLITS",
+    "FlowersFormatError",
+    "OxfordFlowers102",
+    "image_path",
+    "load_rgb",
+    "read_labels",
+    "read_mat",
+    "read_splits",
+    "torchvision_flowers102",
+]
+
+BASE_FOLDER = "flowers-102"
+# our split names -> the variable names inside setid.mat
+SPLITS = {"train": "trnid", "val": "valid", "test": "tstid"}
+_HOW_TO_GET = (
+    "To get a good copy: for the embedded stand-in run `flowerkit.mini_flowers(root)` "
+    "(it regenerates anything incomplete); for the real data use "
+    "`OxfordFlowers102(root, download=True)` or see README 'Using the real dataset'."
+)
+
+
+class FlowersFormatError(ValueError):
+    """A dataset file exists but does not hold what Oxford 102 Flowers should."""
+
+
+def read_mat(path: str | Path) -> dict[str, np.ndarray]:
+    """Load a MATLAB v5 file with scipy, turning every known failure into a clear error.
+
+    Arrays keep MATLAB's shape (``(1, N)`` for a row vector): the caller
+    decides how to flatten them, which is the point notebook ``01_access`` makes.
+    """
+    from scipy.io import loadmat
+    from scipy.io.matlab import MatReadError
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist. {_HOW_TO_GET}")
+    with open(path, "rb") as fh:
+        head = fh.read(512)
+    if not head:
+        raise FlowersFormatError(f"{path} is empty (0 bytes): an interrupted download? Delete it. {_HOW_TO_GET}")
+    stripped = head.lstrip().lower()
+    if stripped.startswith((b"<!doctype", b"<html", b"<?xml", b"<head")):
+        raise FlowersFormatError(
+            f"{path} is an HTML page, not a MATLAB file: a server error page was saved under this name. "
+            f"Delete it. {_HOW_TO_GET}"
+        )
+    if head.startswith(b"\x89HDF") or b"MATLAB 7.3" in head[:128]:
+        raise FlowersFormatError(
+            f"{path} is a MATLAB v7.3 (HDF5) file, which scipy cannot read. The original is MATLAB v5: "
+            f"re-save it in MATLAB with save(..., '-v7'), or get the original file. {_HOW_TO_GET}"
+        )
+    try:
+        mat = loadmat(path)
+    except (MatReadError, ValueError, TypeError, OSError, NotImplementedError) as exc:
+        raise FlowersFormatError(f"{path} is not a readable MATLAB v5 file ({exc}). {_HOW_TO_GET}") from exc
+    return {k: v for k, v in mat.items() if not k.startswith("__")}
+
+
+def _integer_vector(mat: dict[str, np.ndarray], name: str, path: Path) -> np.ndarray:
+    if name not in mat:
+        found = ", ".join(sorted(mat)) or "none"
+        raise FlowersFormatError(f"{path} has no variable {name!r} (found: {found}). Is it the right file? {_HOW_TO_GET}")
+    arr = np.asarray(mat[name])
+    if not np.issubdtype(arr.dtype, np.integer) and not (
+        np.issubdtype(arr.dtype, np.floating) and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr))
+    ):
+        raise FlowersFormatError(f"{path}: {name!r} should hold integers, found dtype {arr.dtype}. {_HOW_TO_GET}")
+    if arr.ndim != 2 or 1 not in arr.shape:
+        raise FlowersFormatError(f"{path}: {name!r} should be a (1, N) row vector, found shape {arr.shape}. {_HOW_TO_GET}")
+    # int64 *before* any arithmetic: uint8 - 1 wraps 0 to 255 silently.
+    return arr.astype(np.int64).reshape(-1)
+
+
+def read_labels(path: str | Path) -> np.ndarray:
+    """Return the 0-based class of every image, in file order, from ``imagelabels.mat``.
+
+    The file stores ``labels`` as a (1, N) uint8 array of 1-based classes
+    (1..102); this returns a flat int64 array of 0..101, where element ``i`` is
+    the class of ``image_{i+1:05d}.jpg``. Introduced in notebook ``01_access``.
+    """
+    path = Path(path)
+    labels = _integer_vector(read_mat(path), "labels", path)
+    bad = np.flatnonzero((labels < 1) | (labels > NUM_CLASSES))
+    if labels.size == 0 or bad.size:
+        where = f"image ids {(bad[:5] + 1).tolist()} hold {labels[bad[:5]].tolist()}" if bad.size else "it is empty"
+        raise FlowersFormatError(
+            f"{path}: labels must be 1-based classes 1..{NUM_CLASSES}, but {where}. "
+            f"Was it saved 0-based, or by another dataset? {_HOW_TO_GET}"
+        )
+    return labels - 1
+
+
+def read_splits(path: str | Path) -> dict[str, np.ndarray]:
+    """Return the 1-based image ids of each split (``"train"``, ``"val"``, ``"test"``) from ``setid.mat``.
+
+    The ids name files (id 42 is ``image_00042.jpg``) and are *not* positions:
+    the labels of a split are ``labels[ids - 1]``. Introduced in notebook ``01_access``.
+    """
+    path = Path(path)
+    mat = read_mat(path)
+    splits = {split: _integer_vector(mat, var, path) for split, var in SPLITS.items()}
+    for split, ids in splits.items():
+        if ids.size and ids.min() < 1:
+            raise FlowersFormatError(f"{path}: {SPLITS[split]!r} holds id {ids.min()}, but image ids start at 1. {_HOW_TO_GET}")
+    return splits
+
+
+def image_path(root: str | Path, image_id: int) -> Path:
+    """Return the JPEG of a 1-based image id: ``<root>/flowers-102/jpg/image_00042.jpg``."""
+    return Path(root) / BASE_FOLDER / "jpg" / f"image_{int(image_id):05d}.jpg"
+
+
+def load_rgb(path: str | Path, draft: int | None = None) -> Image.Image:
+    """Open an image file as a fully decoded RGB PIL image; grayscale, CMYK, palette and RGBA become RGB.
+
+    ``draft=S`` lets the JPEG decoder scale down by 1/2, 1/4 or 1/8 while
+    decoding (``PIL.Image.draft``), keeping both sides >= S: several times
+    faster when you will resize to S anyway (notebook ``03_load``).
+    A missing, empty or corrupt file raises an error that names it.
+    Introduced in notebook ``01_access``.
+    """
+    path = Path(path)
+    try:
+        with Image.open(path) as img:
+            if draft is not None and img.format == "JPEG":
+                img.draft("RGB", (draft, draft))
+            img.load()
+            return img.convert("RGB")
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path} is missing. {_HOW_TO_GET}") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        size = path.stat().st_size if path.exists() else 0
+        what = "is empty (0 bytes)" if size == 0 else f"is not a readable image ({exc})"
+        raise FlowersFormatError(f"{path} {what}: delete it. {_HOW_TO_GET}") from exc
+
+
+class OxfordFlowers102(VisionDataset):
+    """Oxford 102 Flowers, read correctly: (RGB PIL image, 0-based label) pairs for one split.
+
+    Same conventions as ``torchvision.datasets.Flowers102`` (``root`` holds
+    ``flowers-102/``; ``split`` is ``"train"``, ``"val"`` or ``"test"``), so
+    the two can be swapped and compared item for item. Introduced in notebook
+    ``01_access``, where it is built step by step.
+
+    Attributes: ``image_ids`` (1-based ids), ``labels`` (0-based ints),
+    ``image_files`` (paths), ``classes`` (102 names).
+    """
+
+    classes: list[str] = list(CLASSES)
+
+    def __init__(
+        self,
+        root: str | Path,
+        split: str = "train",
+        transform: Callable[..., Any] | None = None,
+        target_transform: Callable[..., Any] | None = None,
+        download: bool = False,
+    ) -> None:
+        super().__init__(root, transform=transform, target_transform=target_transform)
+        if split not in SPLITS:
+            raise ValueError(f"split must be one of {tuple(SPLITS)}, got {split!r}")
+        self.split = split
+        base = Path(self.root) / BASE_FOLDER
+        if download:
+            from .download import download_flowers102
+
+            download_flowers102(self.root)
+        images = base / "jpg"
+        if not images.is_dir():
+            raise FileNotFoundError(
+                f"{images} does not exist: no images under root={self.root!s}. root must be the folder that holds "
+                f"'{BASE_FOLDER}/'. {_HOW_TO_GET}"
+            )
+        all_labels = read_labels(base / "imagelabels.mat")
+        ids = read_splits(base / "setid.mat")[split]
+        if ids.size and ids.max() > all_labels.size:
+            raise FlowersFormatError(
+                f"{base / 'setid.mat'}: split {split!r} refers to image id {ids.max()}, but "
+                f"{base / 'imagelabels.mat'} labels only {all_labels.size} images: the two files do not belong "
+                f"together. {_HOW_TO_GET}"
+            )
+        self.image_ids: list[int] = ids.tolist()
+        self.labels: list[int] = all_labels[ids - 1].tolist()
+        self.image_files: list[Path] = [images / f"image_{i:05d}.jpg" for i in self.image_ids]
+        present = {e.name for e in os.scandir(images)}
+        missing = [p for p in self.image_files if p.name not in present]
+        if missing:
+            raise FileNotFoundError(
+                f"{len(missing)} of the {len(self.image_files)} {split} images are missing from {images}, "
+                f"e.g. {', '.join(p.name for p in missing[:3])}. {_HOW_TO_GET}"
+            )
+
+    def __len__(self) -> int:
+        return len(self.image_files)
+
+    def __getitem__(self, idx: int) -> tuple[Any, Any]:
+        image: Any = load_rgb(self.image_files[idx])
+        label: Any = self.labels[idx]
+        if self.transform is not None:
+            image = self.transform(image)
+        if self.target_transform is not None:
+            label = self.target_transform(label)
+        return image, label
+
+    def extra_repr(self) -> str:
+        return f"split={self.split}"
+
+
+def torchvision_flowers102(root: str | Path, split: str = "train", **kwargs: Any) -> Any:
+    """Open ``torchvision.datasets.Flowers102`` on ``root``, skipping only its md5 check of the .mat files.
+
+    torchvision checks the md5 of the *real* ``imagelabels.mat`` and
+    ``setid.mat``; mini-flowers has the same format but other contents, so the
+    check is skipped and everything else runs unchanged. Used in notebook
+    ``01_access`` to compare our Dataset with torchvision's.
+    """
+    from unittest import mock
+
+    from torchvision.datasets import Flowers102
+
+    with mock.patch.object(Flowers102, "_check_integrity", return_value=True):
+        return Flowers102(str(root), split=split, **kwargs)

@@ -1,0 +1,507 @@
+"""mini-flowers: a generated stand-in for Oxford 102 Flowers, in its exact on-disk format.
+
+Introduced in notebook ``00_the_challenge``. The real dataset needs a download
+that is not always possible (offline laptops, CI), so the course runs by
+default on this generated dataset. It copies every quirk of the real one:
+
+* ``flowers-102/jpg/image_00001.jpg`` ... generic, 5-digit, 1-based names;
+* ``imagelabels.mat``: ``labels`` of shape (1, N), uint8, values 1..102, file
+  order grouped by class but *not* in class order (starts 77, ends 62);
+* ``setid.mat``: ``trnid``/``valid``/``tstid`` of shape (1, k), uint16, 1-based
+  image ids ordered by class; 10 train and 10 val images per class, the rest
+  (a varying number per class) in test;
+* RGB JPEGs, shortest side 500 px, the other side 500-750 px, about 30-45 KiB.
+
+Each class is a *recipe*: a petal shape family, a petal hue and a centre
+colour. Colour and shape both carry class information, so a pipeline that
+throws either away (grayscale, distorting crops) visibly loses accuracy.
+Petal hues share one luma, so grayscale really erases them.
+
+Generation is deterministic (same seed, byte-identical files), idempotent
+(complete data is reused) and atomic (it writes into a temporary folder and
+renames it only when complete, so an interrupted run is never mistaken for
+a finished one).
+"""
+
+from __future__ import annotations
+
+import colorsys
+import contextlib
+import hashlib
+import io
+import itertools
+import json
+import math
+import os
+import shutil
+import uuid
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+__all__ = [
+    "CENTRE_COLOURS",
+    "DEFAULT_SEED",
+    "FAMILIES",
+    "GENERATOR_VERSION",
+    "PETAL_HUES",
+    "FlowerRecipe",
+    "MiniFlowersSpec",
+    "class_recipes",
+    "generate",
+    "is_complete",
+    "mini_flowers",
+    "render_image",
+]
+
+GENERATOR_VERSION = 1
+DEFAULT_SEED = 102
+NUM_CLASSES = 102
+MARKER = ".mini-flowers.json"
+BASE_FOLDER = "flowers-102"
+
+FAMILIES = ("round", "rays", "star", "cup", "dots", "ring")
+PETAL_HUES = {"red": 0.0, "orange": 27.0, "yellow": 55.0, "pink": 325.0, "purple": 275.0, "blue": 215.0}
+CENTRE_COLOURS = {"brown": (95, 55, 25), "gold": (250, 190, 30), "white": (248, 246, 236)}
+
+# The real file order starts with class 77 and ends with class 62 (1-based).
+_FIRST_CLASS, _LAST_CLASS = 77, 62
+_PETAL_LUMA = 0.6  # every petal hue is scaled to this luma, so grayscale erases the hue
+
+
+@dataclass(frozen=True)
+class FlowerRecipe:
+    """What makes a mini-flowers class: petal shape family, petal hue and centre colour."""
+
+    family: str
+    hue: str
+    centre: str
+
+    def describe(self) -> str:
+        """Say the recipe in words, e.g. ``'round petals, pink, gold centre'``."""
+        shape = {
+            "round": "round petals",
+            "rays": "thin rays",
+            "star": "pointed star",
+            "cup": "cup",
+            "dots": "cluster of dots",
+            "ring": "ring",
+        }[self.family]
+        return f"{shape}, {self.hue}, {self.centre} centre"
+
+
+@dataclass(frozen=True)
+class MiniFlowersSpec:
+    """The knobs of a mini-flowers dataset; the defaults are what the course uses."""
+
+    seed: int = DEFAULT_SEED
+    train_per_class: int = 10
+    val_per_class: int = 10
+    test_per_class: tuple[int, int] = (10, 30)  # inclusive range, drawn per class
+    short_side: int = 500
+    long_side: tuple[int, int] = (500, 750)
+    quality: int = 85
+    num_classes: int = NUM_CLASSES
+
+    def to_json(self) -> dict:
+        """Return the spec plus the generator version, as stored in the marker file."""
+        return {"generator_version": GENERATOR_VERSION, **asdict(self)}
+
+
+def class_recipes(seed: int = DEFAULT_SEED, num_classes: int = NUM_CLASSES) -> list[FlowerRecipe]:
+    """Return the recipe of each class (index = 0-based label); distinct for every class."""
+    combos = list(itertools.product(FAMILIES, PETAL_HUES, CENTRE_COLOURS))
+    order = np.random.default_rng([seed, 0]).permutation(len(combos))
+    if num_classes > len(combos):
+        raise ValueError(f"at most {len(combos)} distinct recipes, asked for {num_classes}")
+    return [FlowerRecipe(*combos[i]) for i in order[:num_classes]]
+
+
+# --------------------------------------------------------------------------------------
+# Layout: which image belongs to which class and split.
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Labels (1-based, file order) and split ids (1-based, ordered by class)."""
+
+    labels: np.ndarray  # (N,) uint8, 1..102
+    trnid: np.ndarray  # uint16
+    valid: np.ndarray
+    tstid: np.ndarray
+
+
+def make_layout(spec: MiniFlowersSpec) -> Layout:
+    """Decide the class of every image id and the three splits, as the real dataset lays them out."""
+    rng = np.random.default_rng([spec.seed, 1])
+    n = spec.num_classes
+    lo, hi = spec.test_per_class
+    n_test = rng.integers(lo, hi + 1, size=n)
+    per_class = spec.train_per_class + spec.val_per_class + n_test
+
+    # File order: grouped by class, classes in a shuffled order (77 first, 62 last when n=102).
+    middle = [c for c in rng.permutation(n) + 1 if c not in (_FIRST_CLASS, _LAST_CLASS)]
+    class_order = [_FIRST_CLASS, *middle, _LAST_CLASS] if n == NUM_CLASSES else list(rng.permutation(n) + 1)
+
+    labels: list[int] = []
+    ids_of: dict[int, np.ndarray] = {}
+    for c in class_order:
+        start = len(labels) + 1
+        ids_of[c] = np.arange(start, start + per_class[c - 1])
+        labels.extend([c] * per_class[c - 1])
+
+    splits: dict[str, list[int]] = {"trnid": [], "valid": [], "tstid": []}
+    for c in range(1, n + 1):  # setid lists classes in label order, ids within a class unsorted
+        ids = rng.permutation(ids_of[c])
+        a, b = spec.train_per_class, spec.train_per_class + spec.val_per_class
+        splits["trnid"].extend(ids[:a])
+        splits["valid"].extend(ids[a:b])
+        splits["tstid"].extend(ids[b:])
+    return Layout(
+        labels=np.asarray(labels, dtype=np.uint8),
+        **{k: np.asarray(v, dtype=np.uint16) for k, v in splits.items()},
+    )
+
+
+# --------------------------------------------------------------------------------------
+# Rendering one image.
+# --------------------------------------------------------------------------------------
+
+
+def _petal_rgb(hue_deg: float, rng: np.random.Generator) -> np.ndarray:
+    """An RGB colour (0..1) of the given hue whose luma is fixed, so grayscale cannot tell hues apart."""
+    hue = ((hue_deg + rng.uniform(-6, 6)) % 360) / 360
+    pure = np.array(colorsys.hsv_to_rgb(hue, 1.0, 1.0))
+    luma = _PETAL_LUMA + rng.uniform(-0.03, 0.03)
+    chroma = pure - pure @ np.array([0.299, 0.587, 0.114])
+    # the largest saturation that keeps every channel inside 0..1, then a random fraction of it
+    with np.errstate(divide="ignore"):
+        limits = np.where(chroma > 0, (1 - luma) / chroma, np.where(chroma < 0, -luma / chroma, np.inf))
+    return luma + chroma * limits.min() * rng.uniform(0.8, 0.95)
+
+
+def _to255(rgb: np.ndarray | Sequence[float]) -> tuple[int, int, int]:
+    r, g, b = (int(round(min(max(v, 0.0), 1.0) * 255)) for v in rgb)
+    return (r, g, b)
+
+
+def _ellipse(cx: float, cy: float, a: float, b: float, angle: float, n: int = 20) -> np.ndarray:
+    t = np.linspace(0, 2 * np.pi, n, endpoint=False)
+    x, y = a * np.cos(t), b * np.sin(t)
+    c, s = math.cos(angle), math.sin(angle)
+    return np.stack([cx + c * x - s * y, cy + s * x + c * y], axis=1)
+
+
+class _Canvas:
+    """Draws in a flower-local frame: unit = flower radius, then rotation, foreshortening, translation."""
+
+    def __init__(self, draw: ImageDraw.ImageDraw, cx: float, cy: float, radius: float, angle: float, squash: float):
+        self.draw, self.cx, self.cy, self.r = draw, cx, cy, radius
+        self.c, self.s, self.squash = math.cos(angle), math.sin(angle), squash
+
+    def map(self, pts: np.ndarray) -> list[tuple[float, float]]:
+        x, y = pts[:, 0] * self.r, pts[:, 1] * self.r
+        xr, yr = self.c * x - self.s * y, (self.s * x + self.c * y) * self.squash
+        return list(zip((xr + self.cx).tolist(), (yr + self.cy).tolist()))
+
+    def poly(self, pts: np.ndarray, fill: tuple[int, int, int]) -> None:
+        self.draw.polygon(self.map(pts), fill=fill)
+
+    def disc(self, x: float, y: float, radius: float, fill: tuple[int, int, int], n: int = 18) -> None:
+        self.poly(_ellipse(x, y, radius, radius, 0.0, n), fill)
+
+
+def _shaded(canvas: _Canvas, outer: np.ndarray, inner: np.ndarray, petal: np.ndarray) -> None:
+    """A petal in two tones: darker at its edge, lighter inside (cheap shading)."""
+    canvas.poly(outer, _to255(petal * 0.72))
+    canvas.poly(inner, _to255(petal * 1.0 + 0.06))
+
+
+def _centre_disc(canvas: _Canvas, radius: float, centre: np.ndarray, rng: np.random.Generator) -> None:
+    canvas.disc(0, 0, radius, _to255(centre * 0.7), n=24)
+    canvas.disc(0, 0, radius * 0.82, _to255(centre), n=24)
+    for _ in range(6):  # a few darker stamens for texture
+        ang, dist = rng.uniform(0, 2 * np.pi), rng.uniform(0, radius * 0.6)
+        canvas.disc(dist * math.cos(ang), dist * math.sin(ang), radius * 0.12, _to255(centre * 0.8), n=8)
+
+
+def _draw_flower(canvas: _Canvas, family: str, petal: np.ndarray, centre: np.ndarray, rng: np.random.Generator) -> None:
+    if family == "round":
+        n = int(rng.integers(5, 8))
+        for k in range(n):
+            a = 2 * np.pi * k / n
+            ca, sa = math.cos(a), math.sin(a)
+            _shaded(canvas, _ellipse(0.55 * ca, 0.55 * sa, 0.46, 0.30, a), _ellipse(0.62 * ca, 0.62 * sa, 0.34, 0.21, a), petal)
+        _centre_disc(canvas, 0.24, centre, rng)
+    elif family == "rays":
+        n = int(rng.integers(16, 23))
+        for k in range(n):
+            a = 2 * np.pi * k / n
+            ca, sa = math.cos(a), math.sin(a)
+            _shaded(canvas, _ellipse(0.56 * ca, 0.56 * sa, 0.46, 0.07, a, 12), _ellipse(0.6 * ca, 0.6 * sa, 0.36, 0.04, a, 12), petal)
+        _centre_disc(canvas, 0.2, centre, rng)
+    elif family == "star":
+        n = 5
+        kite = np.array([[0.1, -0.24], [1.0, 0.0], [0.1, 0.24], [0.0, 0.0]])
+        for k in range(n):
+            a = 2 * np.pi * k / n
+            rot = np.array([[math.cos(a), -math.sin(a)], [math.sin(a), math.cos(a)]])
+            _shaded(canvas, kite @ rot.T, (kite * [0.8, 0.55] + [0.12, 0]) @ rot.T, petal)
+        _centre_disc(canvas, 0.17, centre, rng)
+    elif family == "cup":
+        body = np.array(
+            [[-0.62, -0.55], [-0.3, -0.2], [0.0, -0.7], [0.3, -0.2], [0.62, -0.55], [0.6, 0.05], [0.45, 0.45], [0.0, 0.68], [-0.45, 0.45], [-0.6, 0.05]]
+        )
+        for x in (-0.3, 0.0, 0.3):  # stamens rising out of the cup, tipped with the centre colour
+            canvas.poly(np.array([[x - 0.03, -0.1], [x + 0.03, -0.1], [x + 0.03, -0.78], [x - 0.03, -0.78]]), _to255(centre * 0.6))
+            canvas.disc(x, -0.8, 0.12, _to255(centre))
+        canvas.poly(body, _to255(petal * 0.72))
+        canvas.poly(body * [0.78, 0.82] + [0, 0.04], _to255(petal + 0.06))
+        canvas.disc(0, 0.2, 0.16, _to255(centre))  # a blotch of the centre colour on the cup
+    elif family == "dots":
+        n = 34
+        golden = np.pi * (3 - math.sqrt(5))
+        for k in range(n - 1, -1, -1):
+            r = 0.88 * math.sqrt((k + 0.5) / n)
+            a = k * golden
+            colour = centre if r < 0.32 else petal
+            canvas.disc(r * math.cos(a), r * math.sin(a), 0.15, _to255(colour * 0.72), n=12)
+            canvas.disc(r * math.cos(a) - 0.02, r * math.sin(a) - 0.02, 0.1, _to255(colour + 0.06), n=12)
+    elif family == "ring":
+        n = 14
+        for k in range(n):
+            a = 2 * np.pi * k / n
+            canvas.disc(0.7 * math.cos(a), 0.7 * math.sin(a), 0.25, _to255(petal * 0.72))
+        for k in range(n):
+            a = 2 * np.pi * k / n
+            canvas.disc(0.68 * math.cos(a), 0.68 * math.sin(a), 0.17, _to255(petal + 0.06))
+        _centre_disc(canvas, 0.5, centre, rng)
+    else:  # pragma: no cover - FAMILIES is closed
+        raise ValueError(f"unknown family {family!r}")
+
+
+def _background(w: int, h: int, rng: np.random.Generator) -> Image.Image:
+    """A soft, out-of-focus garden: blotches of foliage greens and a few bokeh lights."""
+    base_hue = rng.uniform(0.2, 0.38)
+    coarse = np.empty((4, 5, 3))
+    for idx in np.ndindex(4, 5):
+        coarse[idx] = colorsys.hsv_to_rgb(base_hue + rng.uniform(-0.05, 0.05), rng.uniform(0.35, 0.7), rng.uniform(0.2, 0.55))
+    img = Image.fromarray(_as_uint8(coarse)).resize((w, h), Image.Resampling.BICUBIC)
+    bokeh = Image.new("L", (w // 4, h // 4), 0)
+    bd = ImageDraw.Draw(bokeh)
+    for _ in range(int(rng.integers(3, 9))):
+        x, y, r = rng.uniform(0, w / 4), rng.uniform(0, h / 4), rng.uniform(3, 10)
+        bd.ellipse([x - r, y - r, x + r, y + r], fill=int(rng.uniform(20, 60)))
+    light = Image.new("RGB", (w, h), _to255(colorsys.hsv_to_rgb(base_hue, 0.3, 0.9)))
+    return Image.composite(light, img, bokeh.resize((w, h), Image.Resampling.BICUBIC))
+
+
+def _as_uint8(a: np.ndarray) -> np.ndarray:
+    return np.clip(np.round(a * 255), 0, 255).astype(np.uint8)
+
+
+def _draw_stem_and_leaves(draw: ImageDraw.ImageDraw, cx: float, cy: float, radius: float, h: int, rng: np.random.Generator) -> None:
+    green = np.array(colorsys.hsv_to_rgb(rng.uniform(0.25, 0.33), rng.uniform(0.55, 0.8), rng.uniform(0.35, 0.55)))
+    bend = rng.uniform(-0.6, 0.6) * radius
+    t = np.linspace(0, 1, 10)
+    xs = cx + bend * np.sin(t * np.pi / 2) + rng.uniform(-0.3, 0.3) * radius * t
+    ys = cy + (h + 10 - cy) * t
+    width = max(2, int(radius * 0.08))
+    draw.line(list(zip(xs.tolist(), ys.tolist())), fill=_to255(green * 0.8), width=width, joint="curve")
+    for _ in range(int(rng.integers(1, 3))):
+        k = int(rng.integers(4, 9))
+        side = rng.choice([-1.0, 1.0])
+        angle = -np.pi / 2 + side * rng.uniform(0.5, 1.1)
+        length = radius * rng.uniform(0.45, 0.7)
+        lx, ly = xs[k] + math.cos(angle) * length * 0.9, ys[k] + math.sin(angle) * length * 0.9
+        leaf = _ellipse(lx, ly, length, length * 0.28, angle, 16)
+        draw.polygon([tuple(p) for p in leaf.tolist()], fill=_to255(green))
+        draw.line([(xs[k], ys[k]), (lx + math.cos(angle) * length * 0.8, ly + math.sin(angle) * length * 0.8)], fill=_to255(green * 0.75), width=1)
+
+
+_NOISE: dict[int, np.ndarray] = {}
+
+
+def _grain(seed: int) -> np.ndarray:
+    """A fixed tile of sensor grain, shared by all images of one seed (cheap, deterministic)."""
+    if seed not in _NOISE:
+        _NOISE[seed] = np.random.default_rng([seed, 2]).normal(0, 4.0, size=(800, 800, 3)).astype(np.int16)
+    return _NOISE[seed]
+
+
+def render_image(recipe: FlowerRecipe, image_id: int, spec: MiniFlowersSpec = MiniFlowersSpec()) -> Image.Image:
+    """Render one flower photo (an RGB PIL image) of the given class recipe, deterministically from the id."""
+    rng = np.random.default_rng([spec.seed, 3, image_id])
+    long = int(rng.integers(spec.long_side[0], spec.long_side[1] + 1))
+    landscape = rng.random() < 0.6
+    W, H = (long, spec.short_side) if landscape else (spec.short_side, long)
+    w, h = W // 2, H // 2  # draw at half size; the upscale softens edges like a lens would
+
+    img = _background(w, h, rng)
+    draw = ImageDraw.Draw(img)
+    short = min(w, h)
+    radius = short * rng.uniform(0.28, 0.4)
+    cx = w / 2 + rng.uniform(-0.12, 0.12) * short
+    cy = h / 2 + rng.uniform(-0.12, 0.08) * short
+    _draw_stem_and_leaves(draw, cx, cy, radius, h, rng)
+
+    petal = _petal_rgb(PETAL_HUES[recipe.hue], rng)
+    centre = np.array(CENTRE_COLOURS[recipe.centre]) / 255 * rng.uniform(0.92, 1.05)
+    if recipe.family == "cup":
+        angle, squash = rng.uniform(-0.25, 0.25), 1.0
+    else:
+        angle, squash = rng.uniform(0, 2 * np.pi), rng.uniform(0.82, 1.0)
+    _draw_flower(_Canvas(draw, cx, cy, radius, angle, squash), recipe.family, petal, centre, rng)
+
+    big = img.resize((W, H), Image.Resampling.BICUBIC)
+    arr = np.asarray(big, dtype=np.int16)
+    gain = rng.uniform(0.82, 1.12) * (1 + rng.uniform(-0.04, 0.04, size=3))  # lighting and white balance
+    arr = arr * gain
+    grain = _grain(spec.seed)
+    oy, ox = int(rng.integers(0, grain.shape[0] - H + 1)), int(rng.integers(0, grain.shape[1] - W + 1))
+    arr = arr + grain[oy : oy + H, ox : ox + W]
+    return Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8))
+
+
+# --------------------------------------------------------------------------------------
+# Writing the dataset.
+# --------------------------------------------------------------------------------------
+
+
+def _render_chunk(args: tuple[Path, MiniFlowersSpec, list[tuple[int, FlowerRecipe]]]) -> int:
+    folder, spec, items = args
+    for image_id, recipe in items:
+        img = render_image(recipe, image_id, spec)
+        img.save(folder / f"image_{image_id:05d}.jpg", format="JPEG", quality=spec.quality)
+    return len(items)
+
+
+def _mat_bytes(variables: dict[str, np.ndarray]) -> bytes:
+    """A MATLAB v5 file with a fixed header (scipy writes the creation time; that would break determinism)."""
+    from scipy.io import savemat
+
+    buf = io.BytesIO()
+    savemat(buf, variables, format="5", oned_as="row")
+    data = bytearray(buf.getvalue())
+    header = b"MATLAB 5.0 MAT-file, Platform: flowerkit mini-flowers, Created by: flowerkit.synth"
+    data[:116] = header.ljust(116, b" ")
+    return bytes(data)
+
+
+def _md5(path: Path) -> str:
+    return hashlib.md5(path.read_bytes()).hexdigest()
+
+
+def is_complete(folder: Path, spec: MiniFlowersSpec = MiniFlowersSpec()) -> bool:
+    """Whether ``folder`` (a ``flowers-102`` folder) holds a finished mini-flowers made from ``spec``."""
+    marker = folder / MARKER
+    try:
+        info = json.loads(marker.read_text())
+    except (OSError, ValueError):
+        return False
+    if info.get("spec") != json.loads(json.dumps(spec.to_json())):
+        return False
+    for name, md5 in info.get("md5", {}).items():
+        if not (folder / name).is_file() or _md5(folder / name) != md5:
+            return False
+    jpg = folder / "jpg"
+    try:
+        n_files = sum(1 for e in os.scandir(jpg) if e.name.endswith(".jpg"))
+    except OSError:
+        return False
+    return n_files == info.get("n_images")
+
+
+@contextlib.contextmanager
+def _lock(root: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``root`` so two processes never generate into it at once."""
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / ".mini-flowers.lock", "w") as fh:
+        try:
+            import fcntl
+        except ImportError:  # Windows: no lock, generation is still atomic
+            yield
+            return
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def generate(folder: Path, spec: MiniFlowersSpec = MiniFlowersSpec(), *, workers: int | None = None, progress: bool = True) -> None:
+    """Write a complete mini-flowers into ``folder`` (which must not exist yet)."""
+    from tqdm.auto import tqdm
+
+    layout = make_layout(spec)
+    recipes = class_recipes(spec.seed, spec.num_classes)
+    jpg = folder / "jpg"
+    jpg.mkdir(parents=True)
+    items = [(i + 1, recipes[int(c) - 1]) for i, c in enumerate(layout.labels)]
+    chunks = [(jpg, spec, items[i : i + 50]) for i in range(0, len(items), 50)]
+    workers = workers or min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1, 8)
+    with tqdm(total=len(items), desc="mini-flowers", unit="img", disable=not progress) as bar:
+        if workers <= 1:
+            for chunk in chunks:
+                bar.update(_render_chunk(chunk))
+        else:
+            with ProcessPoolExecutor(max_workers=workers) as pool:
+                for done in pool.map(_render_chunk, chunks):
+                    bar.update(done)
+
+    md5 = {}
+    for name, variables in (
+        ("imagelabels.mat", {"labels": layout.labels}),
+        ("setid.mat", {"trnid": layout.trnid, "valid": layout.valid, "tstid": layout.tstid}),
+    ):
+        data = _mat_bytes(variables)
+        (folder / name).write_bytes(data)
+        md5[name] = hashlib.md5(data).hexdigest()
+    info = {"spec": spec.to_json(), "n_images": len(items), "md5": md5}
+    (folder / MARKER).write_text(json.dumps(info, indent=2) + "\n")  # written last: the folder is complete
+
+
+def mini_flowers(root: str | Path | None = None, spec: MiniFlowersSpec = MiniFlowersSpec(), *, progress: bool = True, workers: int | None = None) -> Path:
+    """Make sure mini-flowers exists under ``root`` and return ``root``.
+
+    The return value is what ``OxfordFlowers102(root)`` and
+    ``torchvision.datasets.Flowers102(root)`` expect: the folder that holds
+    ``flowers-102/``. ``root=None`` means ``<data_dir>/mini`` (see
+    :func:`flowerkit.config.data_dir`). Complete data made from the same spec
+    is reused without rendering anything; otherwise the dataset is generated
+    in a temporary folder and renamed into place when finished.
+
+    Introduced in notebook ``00_the_challenge``.
+    """
+    if root is None:
+        from .config import data_dir
+
+        root = data_dir() / "mini"
+    root = Path(root).expanduser().resolve()
+    target = root / BASE_FOLDER
+    if is_complete(target, spec):
+        return root
+    with _lock(root):
+        if is_complete(target, spec):  # another process finished while we waited
+            return root
+        for stale in root.glob(f".{BASE_FOLDER}.partial-*"):
+            shutil.rmtree(stale, ignore_errors=True)
+        if target.exists():
+            if not (target / MARKER).exists() and any(target.iterdir()):
+                raise FileExistsError(
+                    f"{target} exists but was not made by flowerkit.mini_flowers (no {MARKER} in it). "
+                    f"It may hold the real dataset: pass another root, or move that folder away and run again."
+                )
+            shutil.rmtree(target)  # our own dataset from another spec or version, or an empty folder
+        partial = root / f".{BASE_FOLDER}.partial-{uuid.uuid4().hex[:8]}"
+        try:
+            generate(partial, spec, workers=workers, progress=progress)
+            os.replace(partial, target)
+        finally:
+            shutil.rmtree(partial, ignore_errors=True)
+    return root
