@@ -1,0 +1,55 @@
+# flowerkit: every target sets up .venv first if it is missing or out of date.
+#   make lab     set up, prepare mini-flowers, open the notebooks in JupyterLab
+#   make test    set up, run the unit tests and execute every notebook (nbval)
+#   make html    set up, execute every notebook and render build/html/index.html
+#   make bench   set up, print the measured figures (learnability, loading)
+#   make lint    ruff on the package, tests and benchmarks
+#   make strip   remove outputs and execution counts from the notebooks (before committing)
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.flowerkit-installed
+NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb))
+PYTEST_NB := --nbval-lax --nbval-current-env --nbval-cell-timeout=600
+
+.PHONY: setup data lab test unit nbtest html bench lint strip clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade "pip>=23.1"
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[dev]"
+	$(PY) -c "import flowerkit, torch, torchvision, nbval, ipywidgets; print('flowerkit ready: torch', torch.__version__, 'torchvision', torchvision.__version__)"
+	touch $@
+
+data: setup
+	$(PY) -m flowerkit data
+
+lab: data
+	$(VENV)/bin/jupyter lab notebooks/
+
+test: setup
+	$(PY) -m pytest tests $(NOTEBOOKS) $(PYTEST_NB)
+
+unit: setup
+	$(PY) -m pytest tests
+
+nbtest: setup
+	$(PY) -m pytest $(NOTEBOOKS) $(PYTEST_NB)
+
+html: data
+	$(PY) -m flowerkit.site build/html
+
+bench: data
+	$(PY) benchmarks/learnability.py
+
+lint: setup
+	$(PY) -m ruff check flowerkit tests benchmarks
+
+strip: setup
+	$(PY) -m flowerkit.notebooks strip $(NOTEBOOKS)
+
+clean:
+	rm -rf build .pytest_cache

@@ -1,0 +1,111 @@
+"""Project hygiene: set-up files agree, notebooks are committed clean and follow the course shape."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+
+from flowerkit.notebooks import course_notebooks, dirty_cells, strip
+
+REPO = Path(__file__).resolve().parents[1]
+NOTEBOOKS = course_notebooks(REPO / "notebooks")
+
+
+def _name(req: str) -> str:
+    return re.split(r"[<>=!~\[ ;]", req, maxsplit=1)[0].strip().lower()
+
+
+def _pyproject_requirements() -> dict[str, str]:
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    reqs = list(project["dependencies"])
+    for extra in project["optional-dependencies"].values():
+        reqs += [r for r in extra if not r.startswith("flowerkit")]
+    return {_name(r): r.replace(" ", "") for r in reqs}
+
+
+def test_environment_yml_lists_the_same_dependencies_as_pyproject():
+    env = yaml.safe_load((REPO / "environment.yml").read_text())
+    pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d)
+    conda_reqs = {_name(r): r.replace(" ", "") for r in pip if not r.startswith("-e")}
+    assert conda_reqs == _pyproject_requirements()
+    assert "-e ." in pip, "environment.yml should install flowerkit itself"
+
+
+def test_constraints_pin_versions_inside_the_pyproject_ranges():
+    from packaging.requirements import Requirement
+
+    ranges = {Requirement(r).name: Requirement(r).specifier for r in _pyproject_requirements().values()}
+    pins = [line.split("#")[0].strip() for line in (REPO / "constraints.txt").read_text().splitlines()]
+    for pin in filter(None, pins):
+        req = Requirement(pin)
+        version = next(iter(req.specifier)).version
+        assert version in ranges[req.name], f"constraints.txt pins {pin}, outside pyproject's {ranges[req.name]}"
+
+
+def test_readme_names_the_two_commands_and_ci_runs_the_test_one():
+    readme = (REPO / "README.md").read_text()
+    assert "make lab" in readme and "make test" in readme
+    ci = (REPO / ".ci" / "run").read_text()
+    assert re.search(r"^\s*make test\s*$", ci, re.M), ".ci/run must call the README's test command"
+
+
+def test_there_are_course_notebooks():
+    assert len(NOTEBOOKS) >= 2
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_is_committed_without_outputs(path):
+    problems = dirty_cells(nbformat.read(path, as_version=4))
+    assert not problems, f"{path.name}: {problems}; run `make strip`"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_follows_the_course_shape(path):
+    nb = nbformat.read(path, as_version=4)
+    headings = [line for c in nb.cells if c.cell_type == "markdown" for line in c.source.splitlines() if line.startswith("#")]
+    text = "\n".join(headings).lower()
+    for section in ("what you will learn", "setup", "exercises", "recap"):
+        assert section in text, f"{path.name} has no '{section}' heading"
+    code = [c.source for c in nb.cells if c.cell_type == "code"]
+    assert any("DATASET" in src and "dataset_root" in src for src in code), f"{path.name}: no setup cell choosing DATASET"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_defines_no_dataset_collate_or_worker_init(path):
+    # Classes and functions defined in a notebook cannot be pickled into spawn/forkserver workers.
+    nb = nbformat.read(path, as_version=4)
+    pattern = re.compile(r"^\s*(class\s+\w+\s*\([^)]*Dataset[^)]*\)|def\s+(collate_fn|worker_init_fn)\b)", re.M)
+    offenders = [c.source for c in nb.cells if c.cell_type == "code" and pattern.search(c.source)]
+    assert not offenders, f"{path.name} defines a Dataset/collate_fn/worker_init_fn; move it to flowerkit"
+
+
+def test_strip_removes_outputs_and_counts(tmp_path):
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1 + 1")])
+    nb.cells[0].outputs = [nbformat.v4.new_output("execute_result", {"text/plain": "2"}, execution_count=1)]
+    nb.cells[0].execution_count = 1
+    path = tmp_path / "00_x.ipynb"
+    nbformat.write(nb, path)
+    assert dirty_cells(nbformat.read(path, as_version=4))
+    assert strip([path]) == [path]
+    assert not dirty_cells(nbformat.read(path, as_version=4))
+    assert strip([path]) == []  # idempotent
+
+
+def test_a_notebook_that_runs_no_cell_fails_the_session(tmp_path):
+    # the repository conftest turns "collected under nbval but executed nothing" into a failure
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# only prose")])
+    nbformat.write(nb, tmp_path / "00_empty.ipynb")
+    (tmp_path / "conftest.py").write_text((REPO / "conftest.py").read_text())
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-current-env", "-p", "no:cacheprovider", str(tmp_path / "00_empty.ipynb")],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode != 0, result.stdout
+    assert "executed no cell" in result.stdout
