@@ -1,0 +1,485 @@
+"""Robust download of the Oxford 102 Flowers dataset.
+
+Introduced in notebook ``00_the_challenge`` and used by
+``OxfordFlowers102(download=True)``.
+
+The dataset is three files (see :data:`FILES`).  They are fetched from the
+mirrors in :data:`MIRRORS` (or the comma-separated base URLs in the
+environment variable ``FLOWERKIT_MIRRORS``) into torchvision's layout::
+
+    <root>/flowers-102/
+        102flowers.tgz          kept after extraction (safe to delete)
+        .jpg.complete           marker: jpg/ was extracted completely
+        jpg/image_00001.jpg ... jpg/image_08189.jpg
+        imagelabels.mat
+        setid.mat
+
+so ``torchvision.datasets.Flowers102(root)`` reads the same folder.
+
+Robustness rules:
+
+* Every file is streamed into ``<name>.part`` and only renamed to ``<name>``
+  after its md5 matched, so a file under its final name is always verified.
+* A broken connection keeps the ``.part``; running again resumes it with an
+  HTTP ``Range`` request.  A checksum mismatch deletes the ``.part``.
+* If a mirror fails, the next one is tried; if all fail, the error lists every
+  URL and says how to place the files by hand.
+* The archive is checked member by member before anything is written and is
+  extracted into a temporary folder that is moved in place only when complete.
+
+The archive is kept after extraction so that re-checking the dataset never
+needs the network; delete ``102flowers.tgz`` to save 330 MB of disk if you like
+(``jpg/`` and the marker are all that :func:`is_complete` looks at).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import logging
+import os
+import re
+import shutil
+import tarfile
+import tempfile
+import urllib.error
+import urllib.request
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+__all__ = [
+    "ARCHIVE",
+    "DATASET_DIR",
+    "FILES",
+    "MIRRORS",
+    "ChecksumError",
+    "DownloadError",
+    "download_file",
+    "download_flowers102",
+    "fetch",
+    "is_complete",
+    "md5sum",
+    "safe_extract",
+]
+
+logger = logging.getLogger(__name__)
+
+#: File name -> md5 of the three files that make up Oxford 102 Flowers.
+FILES: dict[str, str] = {
+    "102flowers.tgz": "52808999861908f626f3c1f4e79d11fa",
+    "imagelabels.mat": "e0620be6f572b9609742df49c70aed4d",
+    "setid.mat": "a5357ecc9cb78c4bef273ce3793fc85c",
+}
+
+#: Base URLs tried in order (official site first, then torchvision's mirror).
+MIRRORS: tuple[str, ...] = (
+    "https://www.robots.ox.ac.uk/~vgg/data/flowers/102/",
+    "https://thor.robots.ox.ac.uk/flowers/102/",
+)
+
+#: Environment variable with comma-separated base URLs that replace MIRRORS.
+MIRRORS_ENV: str = "FLOWERKIT_MIRRORS"
+
+#: The image archive; it unpacks to ``jpg/``.
+ARCHIVE: str = "102flowers.tgz"
+
+#: Sub-folder of ``root`` holding the dataset (same name as torchvision's).
+DATASET_DIR: str = "flowers-102"
+
+#: Marker file in the dataset folder written once ``jpg/`` is fully extracted.
+EXTRACTED_MARKER: str = ".jpg.complete"
+
+_CHUNK: int = 1 << 16
+_USER_AGENT: str = "flowerkit (Python urllib)"
+_NETWORK_ERRORS: tuple[type[BaseException], ...] = (
+    urllib.error.URLError,  # includes HTTPError
+    OSError,  # socket timeouts, ConnectionError, ...
+    http.client.HTTPException,  # IncompleteRead, BadStatusLine, ...
+    ValueError,  # malformed URL
+)
+
+
+class DownloadError(RuntimeError):
+    """A file could not be downloaded, verified or extracted."""
+
+
+class ChecksumError(DownloadError):
+    """A downloaded file does not have the expected md5."""
+
+
+def md5sum(path: Path, chunk_size: int = 1 << 20) -> str:
+    """Return the hex md5 digest of the file at ``path``."""
+    digest = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as f:
+        while chunk := f.read(chunk_size):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _part_path(dest: Path) -> Path:
+    """Return the ``.part`` path used while ``dest`` is being downloaded."""
+    return dest.with_name(dest.name + ".part")
+
+
+def _size(path: Path) -> int:
+    """Return the size of ``path`` in bytes, 0 if it does not exist."""
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
+
+
+def _parse_content_range(value: str | None) -> tuple[int | None, int | None]:
+    """Parse ``bytes a-b/N`` or ``bytes */N`` into ``(a, N)`` (None if unknown)."""
+    if not value:
+        return None, None
+    m = re.fullmatch(r"\s*bytes\s+(?:(\d+)-\d+|\*)/(\d+|\*)\s*", value)
+    if m is None:
+        return None, None
+    first = int(m.group(1)) if m.group(1) is not None else None
+    total = int(m.group(2)) if m.group(2) != "*" else None
+    return first, total
+
+
+def _open(url: str, start: int, timeout: float) -> http.client.HTTPResponse:
+    """Open ``url``, asking for the bytes from ``start`` on if ``start > 0``."""
+    request = urllib.request.Request(url, headers={"User-Agent": _USER_AGENT})
+    if start > 0:
+        request.add_header("Range", f"bytes={start}-")
+    return urllib.request.urlopen(request, timeout=timeout)  # noqa: S310
+
+
+def _copy(
+    response: http.client.HTTPResponse,
+    part: Path,
+    *,
+    start: int,
+    total: int | None,
+    url: str,
+    desc: str,
+    progress: bool,
+) -> None:
+    """Stream ``response`` into ``part`` (appending after ``start`` bytes)."""
+    received = start
+    with (
+        open(part, "ab" if start else "wb") as f,
+        tqdm(
+            total=total,
+            initial=start,
+            unit="B",
+            unit_scale=True,
+            unit_divisor=1024,
+            desc=desc,
+            disable=not progress,
+        ) as bar,
+    ):
+        while chunk := response.read(_CHUNK):
+            f.write(chunk)
+            received += len(chunk)
+            bar.update(len(chunk))
+    if total is not None and received < total:
+        raise DownloadError(
+            f"The connection to {url} broke after {received:,} of {total:,} bytes. "
+            f"The partial download was kept as {part}; run the same command "
+            "again to resume it from there."
+        )
+    if total is not None and received > total:
+        part.unlink(missing_ok=True)
+        raise DownloadError(
+            f"{url} sent {received:,} bytes but announced {total:,}; the download was deleted. Run again, or try another mirror."
+        )
+
+
+def _stream(url: str, part: Path, *, timeout: float, progress: bool, desc: str) -> None:
+    """Download ``url`` into ``part``, resuming what ``part`` already holds."""
+    start = _size(part)
+    for _attempt in range(2):  # a second attempt only after restarting from zero
+        try:
+            response = _open(url, start, timeout)
+        except urllib.error.HTTPError as exc:
+            if exc.code != 416 or start == 0:
+                raise
+            # "Range Not Satisfiable": the .part already holds the whole file
+            # (or more, if it belongs to another file) -- check the size we know.
+            _, total = _parse_content_range(exc.headers.get("Content-Range"))
+            exc.close()
+            if total is None or total == start:
+                return  # complete; the caller verifies the md5
+            logger.warning("%s does not match %s (416); starting over", part, url)
+            part.unlink(missing_ok=True)
+            start = 0
+            continue
+        with response:
+            status = response.status
+            length_header = response.headers.get("Content-Length")
+            length = int(length_header) if length_header is not None else None
+            if status == 206:
+                first, total = _parse_content_range(response.headers.get("Content-Range"))
+                if first != start:
+                    # A range we did not ask for: throw the part away, start over.
+                    if start == 0:
+                        raise DownloadError(
+                            f"{url} answered 206 with an unexpected range {response.headers.get('Content-Range')!r}"
+                        )
+                    part.unlink(missing_ok=True)
+                    start = 0
+                    continue
+                if total is None and length is not None:
+                    total = start + length
+            else:
+                # 200: a fresh download, or a server that ignores Range.
+                if start:
+                    logger.info("%s ignored the Range request; restarting", url)
+                start = 0
+                total = length
+            _copy(
+                response,
+                part,
+                start=start,
+                total=total,
+                url=url,
+                desc=desc,
+                progress=progress,
+            )
+            return
+    raise DownloadError(f"{url} kept answering with inconsistent byte ranges")
+
+
+def download_file(
+    url: str,
+    dest: Path,
+    md5: str | None,
+    *,
+    timeout: float = 30.0,
+    progress: bool = True,
+) -> Path:
+    """Download ``url`` to ``dest`` via a resumable ``.part`` file and verify its md5."""
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = _part_path(dest)
+    try:
+        _stream(url, part, timeout=timeout, progress=progress, desc=dest.name)
+    except DownloadError:
+        raise
+    except _NETWORK_ERRORS as exc:
+        kept = _size(part)
+        hint = (
+            f"The {kept:,} bytes received so far were kept in {part}; run again to resume."
+            if kept
+            else "Check your internet connection and run again."
+        )
+        raise DownloadError(f"Could not download {url}: {exc}. {hint}") from exc
+
+    if md5 is not None:
+        actual = md5sum(part)
+        if actual.lower() != md5.lower():
+            size = _size(part)
+            part.unlink(missing_ok=True)
+            raise ChecksumError(
+                f"Checksum mismatch for {url}: expected md5 {md5.lower()}, got "
+                f"{actual} ({size:,} bytes). The damaged download was deleted; "
+                "run again to retry (another mirror may have a good copy), or "
+                f"download the file in a browser and put it at {dest.resolve()}."
+            )
+    os.replace(part, dest)
+    return dest
+
+
+def _resolve_mirrors(mirrors: Sequence[str] | None) -> list[str]:
+    """Return the base URLs to try: ``mirrors``, else $FLOWERKIT_MIRRORS, else MIRRORS."""
+    if mirrors is None:
+        env = os.environ.get(MIRRORS_ENV, "")
+        mirrors = [m.strip() for m in env.split(",") if m.strip()] or list(MIRRORS)
+    if isinstance(mirrors, str):  # a single URL would otherwise be split into letters
+        mirrors = [mirrors]
+    return list(mirrors)
+
+
+def fetch(
+    filename: str,
+    dest_dir: Path,
+    *,
+    mirrors: Sequence[str] | None = None,
+    md5: str | None = None,
+    progress: bool = True,
+    timeout: float = 30.0,
+) -> Path:
+    """Return ``dest_dir/filename``, downloading it from the first working mirror."""
+    if md5 is None:
+        try:
+            md5 = FILES[filename]
+        except KeyError:
+            raise ValueError(
+                f"Unknown file {filename!r}: expected one of {sorted(FILES)}, or pass its md5 with md5=..."
+            ) from None
+    dest_dir = Path(dest_dir)
+    dest = dest_dir / filename
+    if dest.is_file():
+        actual = md5sum(dest)
+        if actual == md5.lower():
+            return dest  # cached and verified: no network
+        logger.warning(
+            "%s has md5 %s but %s was expected; deleting it and downloading again",
+            dest,
+            actual,
+            md5,
+        )
+        dest.unlink()
+
+    failures: list[tuple[str, DownloadError | ValueError]] = []
+    for base in _resolve_mirrors(mirrors):
+        url = base.rstrip("/") + "/" + filename
+        try:
+            return download_file(url, dest, md5, timeout=timeout, progress=progress)
+        except (DownloadError, ValueError) as exc:
+            logger.warning("%s", exc)
+            failures.append((url, exc))
+
+    tried = "\n".join(f"  - {url}: {exc}" for url, exc in failures) or "  (no mirrors given)"
+    message = (
+        f"Could not download {filename} from any mirror. Tried:\n{tried}\n"
+        "To place the file by hand: open one of the URLs above in a web browser, "
+        f"save {filename} (expected md5 {md5.lower()}) into the folder\n"
+        f"  {dest_dir.resolve()}\n"
+        "and run the same command again; the file is checked and used without "
+        "downloading. Other mirrors can be given as comma-separated base URLs "
+        f"in the environment variable {MIRRORS_ENV}."
+    )
+    if failures and all(isinstance(exc, ChecksumError) for _, exc in failures):
+        raise ChecksumError(message)
+    raise DownloadError(message)
+
+
+def _within(base: str, path: str) -> bool:
+    """Return True if the normalised ``path`` is ``base`` or lies inside it."""
+    return os.path.commonpath([base, path]) == base
+
+
+def _check_members(archive: Path, members: list[tarfile.TarInfo], dest: Path) -> None:
+    """Raise DownloadError if any member would write or point outside ``dest``."""
+    base = os.path.realpath(dest)
+
+    def reject(member: tarfile.TarInfo, why: str) -> DownloadError:
+        return DownloadError(
+            f"Refusing to extract {archive}: member {member.name!r} {why}. "
+            "The archive is not the expected one (or was tampered with); "
+            "delete it and run again."
+        )
+
+    for member in members:
+        name = member.name
+        if os.path.isabs(name) or name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name):
+            raise reject(member, "has an absolute path")
+        target = os.path.normpath(os.path.join(base, name))
+        if not _within(base, target):
+            raise reject(member, f"would be written outside {dest}")
+        if member.isdev():
+            raise reject(member, "is a device file or FIFO")
+        if member.issym() or member.islnk():
+            link = member.linkname
+            if os.path.isabs(link) or link.startswith(("/", "\\")):
+                raise reject(member, f"links to the absolute path {link!r}")
+            if member.issym():
+                link_target = os.path.normpath(os.path.join(os.path.dirname(target), link))
+            else:  # hard links are relative to the archive root
+                link_target = os.path.normpath(os.path.join(base, link))
+            if not _within(base, link_target):
+                raise reject(member, f"links to {link!r}, outside {dest}")
+
+
+def safe_extract(archive: Path, dest: Path) -> None:
+    """Extract the tar archive ``archive`` into ``dest`` safely and atomically."""
+    archive = Path(archive)
+    dest = Path(dest)
+    try:
+        with tarfile.open(archive, "r:*") as tar:
+            members = tar.getmembers()
+            _check_members(archive, members, dest)  # before anything is written
+
+            dest.mkdir(parents=True, exist_ok=True)
+            # A temporary folder inside dest is on the same filesystem, so the
+            # final moves are cheap renames.
+            tmp = Path(tempfile.mkdtemp(prefix=".extract-", dir=dest))
+            try:
+                if hasattr(tarfile, "data_filter"):  # Python 3.11.4+
+                    tar.extractall(tmp, members=members, filter="data")
+                else:  # pragma: no cover - old Pythons; members were checked above
+                    tar.extractall(tmp, members=members)
+                for entry in sorted(tmp.iterdir()):
+                    _move_into_place(entry, dest / entry.name, tmp)
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
+    except DownloadError:
+        raise
+    except (tarfile.TarError, EOFError, OSError) as exc:
+        raise DownloadError(
+            f"Could not extract {archive} into {dest}: {exc}. If the archive is damaged, delete it and run again."
+        ) from exc
+
+
+def _move_into_place(src: Path, target: Path, scratch: Path) -> None:
+    """Move ``src`` to ``target``, replacing an existing file or folder there."""
+    if target.is_dir() and not target.is_symlink():
+        old = scratch / f".old-{target.name}"
+        os.rename(target, old)  # removed with the scratch folder
+    os.replace(src, target)
+
+
+def _jpg_ready(folder: Path) -> bool:
+    """Return True if ``folder/jpg`` was extracted completely (marker present)."""
+    jpg = folder / "jpg"
+    return (folder / EXTRACTED_MARKER).is_file() and jpg.is_dir() and any(jpg.iterdir())
+
+
+def _md5_table(files: Mapping[str, str] | None) -> dict[str, str]:
+    """Return FILES updated with the overrides in ``files``."""
+    return {**FILES, **(files or {})}
+
+
+def is_complete(root: str | Path, *, files: Mapping[str, str] | None = None) -> bool:
+    """Return True if ``<root>/flowers-102`` holds a complete, verified dataset."""
+    folder = Path(root).expanduser() / DATASET_DIR
+    table = _md5_table(files)
+    if not _jpg_ready(folder):
+        return False
+    for name, md5 in table.items():
+        if name == ARCHIVE:
+            continue  # the archive may have been deleted after extraction
+        path = folder / name
+        if not path.is_file() or md5sum(path) != md5.lower():
+            return False
+    return True
+
+
+def download_flowers102(
+    root: str | Path,
+    *,
+    mirrors: Sequence[str] | None = None,
+    progress: bool = True,
+    files: Mapping[str, str] | None = None,
+    timeout: float = 30.0,
+) -> Path:
+    """Download and extract Oxford 102 Flowers into ``<root>/flowers-102`` and return it."""
+    folder = Path(root).expanduser() / DATASET_DIR
+    table = _md5_table(files)
+    if is_complete(root, files=table):
+        return folder
+    folder.mkdir(parents=True, exist_ok=True)
+
+    # Small label files first, so a broken setup fails fast.
+    for name in sorted(n for n in table if n != ARCHIVE):
+        fetch(name, folder, mirrors=mirrors, md5=table[name], progress=progress, timeout=timeout)
+
+    if not _jpg_ready(folder):
+        marker = folder / EXTRACTED_MARKER
+        marker.unlink(missing_ok=True)
+        archive = fetch(ARCHIVE, folder, mirrors=mirrors, md5=table[ARCHIVE], progress=progress, timeout=timeout)
+        safe_extract(archive, folder)
+        if not ((folder / "jpg").is_dir() and any((folder / "jpg").iterdir())):
+            raise DownloadError(
+                f"{archive} was extracted into {folder} but contained no jpg/ images; delete the archive and run again."
+            )
+        marker.write_text(f"{ARCHIVE} {table[ARCHIVE].lower()}\n")
+    return folder
