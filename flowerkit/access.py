@@ -35,6 +35,7 @@ __all__ = [
     "read_labels",
     "read_mat",
     "read_splits",
+    "to_rgb",
     "torchvision_flowers102",
 ]
 
@@ -140,6 +141,22 @@ def image_path(root: str | Path, image_id: int) -> Path:
     return Path(root) / BASE_FOLDER / "jpg" / f"image_{int(image_id):05d}.jpg"
 
 
+def to_rgb(img: Image.Image) -> Image.Image:
+    """Return ``img`` as 3-channel RGB: grayscale, CMYK and palette are converted, transparency lands on white.
+
+    Introduced in notebook ``01_access``; the transform presets of ``02_transform`` start with it.
+    """
+    if img.mode == "RGB":
+        return img
+    if img.mode == "P" and "transparency" in img.info:
+        img = img.convert("RGBA")
+    if img.mode in ("RGBA", "LA", "PA", "RGBa"):
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return img.convert("RGB")
+
+
 def load_rgb(path: str | Path, draft: int | None = None) -> Image.Image:
     """Open an image file as a fully decoded RGB PIL image; grayscale, CMYK, palette and RGBA become RGB.
 
@@ -155,7 +172,7 @@ def load_rgb(path: str | Path, draft: int | None = None) -> Image.Image:
             if draft is not None and img.format == "JPEG":
                 img.draft("RGB", (draft, draft))
             img.load()
-            return img.convert("RGB")
+            return to_rgb(img)
     except FileNotFoundError:
         raise FileNotFoundError(f"{path} is missing. {_HOW_TO_GET}") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
