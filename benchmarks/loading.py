@@ -1,0 +1,117 @@
+"""Loading benchmark: images/s of five ways to feed the same normalised 3xSxS batches from mini-flowers.
+
+    .venv/bin/python benchmarks/loading.py --size 64
+    .venv/bin/python benchmarks/loading.py --size 128
+    .venv/bin/python benchmarks/loading.py --quick     # a subset, under a minute
+
+Pipelines, all on the same full-size JPEGs (about 500 px) of one split:
+  naive         the Efficiency team: batch size 1, no workers, full decode, per-image transforms
+  torchvision   torchvision.datasets.Flowers102 + Resize, CenterCrop, ToTensor, Normalize, DataLoader
+  first_pass    flowerkit DecodedFlowers (draft decode, crop, resize, uint8) + batch-wise normalise
+  cached        flowerkit CachedFlowers (uint8 memory-mapped cache, batched fetch) + batch-wise normalise
+  decode_limit  draft decode alone (no resize, no collate): the ceiling for a first pass
+All but naive use batch size 64 and the same number of workers. The last line printed is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import time
+
+import torch
+from torch.utils.data import DataLoader
+from torchvision import transforms as T
+
+from flowerkit import OxfordFlowers102, dataset_root, torchvision_flowers102
+from flowerkit.load import DecodedFlowers, DraftDecodeOnly, build_cache, count_items, make_loader, measure_throughput
+from flowerkit.transform import IMAGENET_MEAN, IMAGENET_STD
+
+
+def classic_transform(size: int) -> T.Compose:
+    return T.Compose([T.Resize(size), T.CenterCrop(size), T.ToTensor(), T.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
+
+
+def peak_rss_mb() -> float:
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return round(max(own, children) / 1024, 1)  # Linux reports KiB
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--size", type=int, default=64)
+    p.add_argument("--split", default="test", choices=["train", "val", "test"])
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--quick", action="store_true", help="time a subset of batches (under a minute)")
+    p.add_argument("--dataset", default="mini", choices=["mini", "real"])
+    args = p.parse_args()
+    S, W, B = args.size, args.workers, args.batch_size
+    torch.set_num_threads(1)  # the loaders' work is in workers; keep the main process from competing with them
+    root = dataset_root(args.dataset, progress=False)
+    n_batches = 12 if args.quick else None  # None: one whole epoch of the split
+
+    ds = OxfordFlowers102(root, args.split)
+    rows: dict[str, dict] = {}
+
+    def run(name: str, loader, batches, note: str) -> None:
+        r = measure_throughput(loader, batches, warmup=1)
+        rows[name] = {**r, "note": note}
+        print(f"  {name:<13} {r['images_per_s']:>10.0f} img/s  ({r['images']} images in {r['seconds']:.2f} s)", file=sys.stderr)
+
+    print(f"{args.split} split, {len(ds)} images, size {S}, batch {B}, workers {W}", file=sys.stderr)
+    naive = DataLoader(OxfordFlowers102(root, args.split, transform=classic_transform(S)), batch_size=1, shuffle=False, num_workers=0)
+    run("naive", naive, (n_batches or len(ds) // B) * B // 4 if args.quick else None, "batch 1, no workers, full decode")
+
+    tv = torchvision_flowers102(root, args.split, transform=classic_transform(S))
+    run("torchvision", DataLoader(tv, batch_size=B, num_workers=W, persistent_workers=W > 0), n_batches, f"batch {B}, {W} workers")
+
+    first = make_loader(DecodedFlowers(root, args.split, S), batch_size=B, num_workers=W, mean=IMAGENET_MEAN, std=IMAGENET_STD)
+    run("first_pass", first, n_batches, f"batch {B}, {W} workers")
+
+    t0 = time.perf_counter()
+    cache = build_cache(ds, S, num_workers=W, progress=False)
+    build_s = time.perf_counter() - t0
+    cached = make_loader(cache, batch_size=B, num_workers=0, mean=IMAGENET_MEAN, std=IMAGENET_STD, shuffle=True)
+    run("cached", cached, None, f"batch {B}, no workers needed; cache {cache.nbytes / 2**20:.1f} MiB, built in {build_s:.1f} s")
+    cached_w = make_loader(cache, batch_size=B, num_workers=W, mean=IMAGENET_MEAN, std=IMAGENET_STD, shuffle=True)
+    run("cached_workers", cached_w, None, f"batch {B}, {W} workers (IPC costs more than it saves)")
+
+    dec = DataLoader(DraftDecodeOnly(ds.image_files, S), batch_size=B, num_workers=W, collate_fn=count_items, persistent_workers=W > 0)
+    # measure_throughput counts len(batch[0]); count_items returns an int, so count by hand
+    it, start, images = iter(dec), None, 0
+    next(it)
+    start = time.perf_counter()
+    for k, n in enumerate(it, 1):
+        images += n
+        if n_batches and k >= n_batches:
+            break
+    secs = time.perf_counter() - start
+    rows["decode_limit"] = {"images_per_s": images / secs, "seconds": secs, "images": images, "note": f"{W} workers, decode only"}
+    print(f"  {'decode_limit':<13} {images / secs:>10.0f} img/s  ({images} images in {secs:.2f} s)", file=sys.stderr)
+
+    ips = {k: v["images_per_s"] for k, v in rows.items()}
+    print(f"\n| pipeline | images/s | vs torchvision | notes |\n|---|---:|---:|---|")
+    for k, v in rows.items():
+        print(f"| {k} | {v['images_per_s']:,.0f} | {v['images_per_s'] / ips['torchvision']:.2f}x | {v['note']} |")
+    ratios = {
+        "first_pass/torchvision": ips["first_pass"] / ips["torchvision"],
+        "first_pass/decode_limit": ips["first_pass"] / ips["decode_limit"],
+        "first_pass/naive": ips["first_pass"] / ips["naive"],
+        "cached/torchvision": ips["cached"] / ips["torchvision"],
+    }
+    print("\nratios: " + ", ".join(f"{k} = {v:.2f}" for k, v in ratios.items()))
+    print(json.dumps({
+        "size": S, "split": args.split, "workers": W, "batch_size": B, "quick": args.quick,
+        "images_per_s": {k: round(v, 1) for k, v in ips.items()},
+        "ratios": {k: round(v, 2) for k, v in ratios.items()},
+        "cache_mib": round(cache.nbytes / 2**20, 2), "cache_build_s": round(build_s, 2),
+        "peak_rss_mb": peak_rss_mb(),
+    }))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,386 @@
+"""Load (efficiency): fast decoding, a uint8 cache built once, batched fetch, and tuned DataLoaders.
+
+Introduced in notebook ``03_load``. Where the time goes when feeding a model
+from JPEGs, and what each fix buys:
+
+* **decoding**: a 500x700 JPEG decoded in full and then shrunk to 64 px
+  wastes most of the work; PIL's ``draft`` mode lets the JPEG decoder scale by
+  1/2, 1/4 or 1/8 in the DCT domain (:func:`decode_resized`);
+* **per-sample work**: keep images uint8 until the batch, then convert and
+  normalise once per batch (:class:`CollateNormalize`);
+* **repeated work**: every epoch decodes the same files again; a pre-resized
+  uint8 cache (:func:`build_cache`, memory-mapped) is decoded once;
+* **fetching**: a cache can hand over a whole batch with one fancy index
+  (``__getitems__``) instead of 64 separate reads;
+* **the DataLoader**: workers about equal to cores, ``persistent_workers``,
+  ``pin_memory`` only with a GPU, and seeded workers for reproducibility.
+
+Everything a worker process must import (datasets, collate functions,
+``worker_init_fn``) lives here, never in a notebook: under spawn or
+forkserver (macOS, Windows, Python 3.14 Linux) workers import them by name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import time
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+from torch.utils.data import DataLoader, Dataset
+
+from .access import FlowersFormatError, OxfordFlowers102, to_rgb
+from .transform import normalize_batch
+
+__all__ = [
+    "CACHE_FORMAT",
+    "CachedFlowers",
+    "CollateNormalize",
+    "DecodedFlowers",
+    "DraftDecodeOnly",
+    "build_cache",
+    "cache_dir",
+    "count_items",
+    "decode_resized",
+    "make_loader",
+    "measure_throughput",
+    "seed_worker",
+]
+
+CACHE_FORMAT = "flowerkit-cache-v1"
+DECODE_RECIPE = "PIL draft to >=S, centre crop to a square, bilinear antialiased resize to SxS, uint8 RGB"
+
+
+def decode_resized(path: str | Path, size: int) -> torch.Tensor:
+    """Decode a JPEG straight to a uint8 (3, size, size) tensor: draft decode, centre crop, antialiased resize.
+
+    The same result as resize-the-short-side-then-centre-crop (no distortion),
+    in a fraction of the time: ``draft`` makes the decoder produce an image
+    only just larger than ``size``, and the crop happens *before* resizing so
+    only the kept pixels are resampled. Introduced in notebook ``03_load``.
+    """
+    path = Path(path)
+    try:
+        with Image.open(path) as img:
+            img.draft("RGB", (size, size))
+            img = to_rgb(img)
+            w, h = img.size
+            side = min(w, h)
+            left, top = (w - side) / 2, (h - side) / 2
+            img = img.resize((size, size), Image.Resampling.BILINEAR, box=(left, top, left + side, top + side))
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path} is missing") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        size_b = path.stat().st_size if path.exists() else 0
+        what = "is empty (0 bytes)" if size_b == 0 else f"is not a readable image ({exc})"
+        raise FlowersFormatError(f"{path} {what}: delete it and regenerate or re-download the dataset") from exc
+    return torch.from_numpy(np.asarray(img, dtype=np.uint8).copy()).permute(2, 0, 1).contiguous()
+
+
+class DecodedFlowers(OxfordFlowers102):
+    """``OxfordFlowers102`` that decodes each JPEG straight to a uint8 (3, size, size) tensor (a fast first pass).
+
+    A corrupt file raises an error naming the file *and* the index, which the
+    DataLoader re-raises in the main process even when a worker met it.
+    Introduced in notebook ``03_load``.
+    """
+
+    def __init__(self, root: str | Path, split: str = "train", size: int = 64, **kwargs: Any) -> None:
+        super().__init__(root, split, **kwargs)
+        self.size = size
+
+    def __getitem__(self, idx: int) -> tuple[Any, Any]:
+        path = self.image_files[idx]
+        try:
+            image: Any = decode_resized(path, self.size)
+        except (OSError, ValueError) as exc:
+            raise type(exc)(f"{self.split} item {idx} ({path.name}): {exc}") from exc
+        label: Any = self.labels[idx]
+        if self.transform is not None:
+            image = self.transform(image)
+        if self.target_transform is not None:
+            label = self.target_transform(label)
+        return image, label
+
+
+# --------------------------------------------------------------------------------------
+# The cache: uint8, memory-mapped, with a manifest of what it was built from.
+# --------------------------------------------------------------------------------------
+
+
+def cache_dir() -> Path:
+    """Where caches live: ``$FLOWERKIT_CACHE``, else ``<data_dir>/cache``."""
+    env = os.environ.get("FLOWERKIT_CACHE")
+    if env:
+        return Path(env).expanduser().resolve()
+    from .config import data_dir
+
+    return data_dir() / "cache"
+
+
+def _fingerprint(dataset: OxfordFlowers102, size: int) -> dict[str, Any]:
+    """What a cache depends on: the files (names, sizes, mtimes), their labels, the size and the decode recipe."""
+    h = hashlib.sha256()
+    for path in dataset.image_files:
+        st = path.stat()
+        h.update(f"{path.name}:{st.st_size}:{st.st_mtime_ns};".encode())
+    h.update(json.dumps(list(map(int, dataset.labels))).encode())
+    return {
+        "format": CACHE_FORMAT,
+        "root": str(Path(dataset.root).resolve()),
+        "split": dataset.split,
+        "size": size,
+        "decode": DECODE_RECIPE,
+        "n": len(dataset),
+        "files_sha256": h.hexdigest(),
+    }
+
+
+def _cache_paths(dataset: OxfordFlowers102, size: int, folder: Path) -> tuple[Path, Path]:
+    key = hashlib.sha1(str(Path(dataset.root).resolve()).encode()).hexdigest()[:8]
+    stem = f"{dataset.split}-{size}px-{key}"
+    return folder / f"{stem}.npy", folder / f"{stem}.json"
+
+
+def build_cache(
+    dataset: OxfordFlowers102,
+    size: int,
+    *,
+    folder: str | Path | None = None,
+    num_workers: int = 0,
+    batch_size: int = 64,
+    progress: bool = True,
+) -> CachedFlowers:
+    """Decode every image of ``dataset`` once into a uint8 (N, 3, size, size) memory-mapped file; return it as a Dataset.
+
+    The manifest beside the data records what it was built from (files,
+    sizes, modification times, labels, size, decode recipe). A cache whose
+    manifest still matches is reused without decoding anything; any change
+    rebuilds it. The data is written under a temporary name and the manifest
+    last, so an interrupted build is never used. Introduced in notebook ``03_load``.
+    """
+    from tqdm.auto import tqdm
+
+    folder = Path(folder) if folder is not None else cache_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    data_path, manifest_path = _cache_paths(dataset, size, folder)
+    fingerprint = _fingerprint(dataset, size)
+    try:
+        cached = CachedFlowers(data_path, expect=fingerprint)
+    except (OSError, ValueError):
+        cached = None
+    if cached is not None:
+        return cached
+
+    manifest_path.unlink(missing_ok=True)  # from here on, the old cache is invalid
+    tmp = data_path.with_name(f".{data_path.name}.{uuid.uuid4().hex[:8]}.partial")
+    decoded = DecodedFlowers(dataset.root, dataset.split, size)
+    loader = DataLoader(decoded, batch_size=batch_size, num_workers=num_workers, collate_fn=_stack_uint8)
+    try:
+        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(decoded), 3, size, size))
+        start = 0
+        with tqdm(total=len(decoded), desc=f"cache {dataset.split} {size}px", unit="img", disable=not progress) as bar:
+            for images, _ in loader:
+                out[start : start + len(images)] = images.numpy()
+                start += len(images)
+                bar.update(len(images))
+        out.flush()
+        del out
+        os.replace(tmp, data_path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    manifest = {**fingerprint, "labels": list(map(int, dataset.labels)), "bytes": data_path.stat().st_size}
+    tmp_manifest = manifest_path.with_name(f".{manifest_path.name}.partial")
+    tmp_manifest.write_text(json.dumps(manifest))
+    os.replace(tmp_manifest, manifest_path)  # written last: the cache is complete
+    return CachedFlowers(data_path, expect=fingerprint)
+
+
+def _stack_uint8(batch: list[tuple[torch.Tensor, int]]) -> tuple[torch.Tensor, torch.Tensor]:
+    images, labels = zip(*batch)
+    return torch.stack(images), torch.as_tensor(labels, dtype=torch.int64)
+
+
+class CachedFlowers(Dataset):
+    """A split decoded once into a memory-mapped uint8 array; items are (uint8 (3, S, S) tensor, label).
+
+    ``__getitems__`` returns a whole batch with one fancy index, which the
+    DataLoader uses when batching (PyTorch >= 2.1) and :class:`CollateNormalize`
+    accepts as is. ``transform`` (optional) is applied to each uint8 image,
+    e.g. a random crop and flip for training. Introduced in notebook ``03_load``.
+    """
+
+    def __init__(self, path: str | Path, *, transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+                 expect: dict[str, Any] | None = None) -> None:
+        self.path = Path(path)
+        manifest_path = self.path.with_suffix(".json")
+        manifest = json.loads(manifest_path.read_text())  # OSError/ValueError if missing or half-written
+        if expect is not None and any(manifest.get(k) != v for k, v in expect.items()):
+            raise ValueError(f"{self.path} was built from other files or settings; rebuild it with build_cache()")
+        self.manifest = manifest
+        self.images = np.load(self.path, mmap_mode="r")
+        if self.images.shape != (manifest["n"], 3, manifest["size"], manifest["size"]):
+            raise ValueError(f"{self.path} holds {self.images.shape}, its manifest says {manifest['n']} images")
+        self.labels: list[int] = manifest["labels"]
+        self.size: int = manifest["size"]
+        self.split: str = manifest["split"]
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    @property
+    def nbytes(self) -> int:
+        """Size of the image data in bytes (on disk, and in memory once the OS has paged it in)."""
+        return int(self.images.nbytes)
+
+    def __getitem__(self, idx: int) -> tuple[torch.Tensor, int]:
+        image = torch.from_numpy(np.array(self.images[idx]))
+        if self.transform is not None:
+            image = self.transform(image)
+        return image, self.labels[idx]
+
+    def __getitems__(self, indices: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        idx = np.asarray(indices)
+        images = torch.from_numpy(self.images[idx])
+        if self.transform is not None:
+            images = torch.stack([self.transform(im) for im in images])
+        return images, torch.as_tensor([self.labels[i] for i in idx], dtype=torch.int64)
+
+
+# --------------------------------------------------------------------------------------
+# Collation, workers and the loader.
+# --------------------------------------------------------------------------------------
+
+
+class CollateNormalize:
+    """Collate uint8 images into one batch, then convert and normalise the whole batch at once.
+
+    Without ``mean``/``std`` it only stacks (images stay as they are). Accepts a list of (image, label) pairs (the default fetch) or an already
+    stacked (images, labels) pair (a dataset's ``__getitems__``). Returns
+    (float32 (B, 3, S, S), int64 (B,)). A class, not a lambda, so worker
+    processes can unpickle it. Introduced in notebook ``03_load``.
+    """
+
+    def __init__(self, mean: Sequence[float] | None = None, std: Sequence[float] | None = None) -> None:
+        if (mean is None) != (std is None):
+            raise ValueError("give both mean and std, or neither")
+        self.mean = tuple(mean) if mean is not None else None
+        self.std = tuple(std) if std is not None else None
+
+    def __call__(self, batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        if isinstance(batch, tuple) and len(batch) == 2 and isinstance(batch[0], torch.Tensor) and batch[0].ndim == 4:
+            images, labels = batch
+        else:
+            images, labels = _stack_uint8(batch)
+        if self.mean is None or self.std is None:
+            return images, labels
+        return normalize_batch(images, self.mean, self.std), labels
+
+
+def seed_worker(worker_id: int) -> None:
+    """``worker_init_fn``: seed Python's and NumPy's RNGs in each worker from the loader's seed.
+
+    PyTorch seeds ``torch`` in every worker; any NumPy or ``random`` use in a
+    Dataset would otherwise repeat the same numbers in every worker (or every
+    epoch under fork). Introduced in notebook ``03_load``.
+    """
+    seed = torch.initial_seed() % 2**32
+    np.random.seed(seed)
+    random.seed(seed)
+
+
+def make_loader(
+    dataset: Dataset,
+    *,
+    batch_size: int = 64,
+    shuffle: bool = False,
+    num_workers: int | None = None,
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+    seed: int = 0,
+    persistent_workers: bool | None = None,
+    pin_memory: bool | None = None,
+    drop_last: bool = False,
+) -> DataLoader:
+    """A DataLoader with the course's defaults: seeded order, seeded workers, batch-wise normalisation.
+
+    ``num_workers=None`` uses the number of CPU cores the process may use.
+    ``persistent_workers`` defaults to True when there are workers (no
+    re-spawn each epoch); ``pin_memory`` defaults to True only when a CUDA
+    GPU is present (pinning is wasted work otherwise). With ``mean`` and
+    ``std``, uint8 batches come out normalised float32 via :class:`CollateNormalize`.
+    Introduced in notebook ``03_load``.
+    """
+    if num_workers is None:
+        num_workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 0
+    if persistent_workers is None:
+        persistent_workers = num_workers > 0
+    if pin_memory is None:
+        pin_memory = torch.cuda.is_available()
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=shuffle,
+        num_workers=num_workers,
+        collate_fn=CollateNormalize(mean, std),
+        generator=torch.Generator().manual_seed(seed),
+        worker_init_fn=seed_worker if num_workers else None,
+        persistent_workers=persistent_workers and num_workers > 0,
+        pin_memory=pin_memory,
+        drop_last=drop_last,
+    )
+
+
+def measure_throughput(loader: Iterable[Any], batches: int | None = None, *, warmup: int = 1) -> dict[str, float]:
+    """Images per second delivered by ``loader`` (after ``warmup`` batches), over ``batches`` batches or one epoch.
+
+    Counts the images in each batch (the first element's first dimension).
+    Returns ``{"images_per_s", "seconds", "images", "batches"}``. Introduced in
+    notebook ``03_load``.
+    """
+    it = iter(loader)
+    for _ in range(warmup):
+        next(it, None)
+    images, n, start = 0, 0, time.perf_counter()
+    for batch in it:
+        first = batch[0] if isinstance(batch, (tuple, list)) else batch
+        images += len(first)
+        n += 1
+        if batches is not None and n >= batches:
+            break
+    seconds = time.perf_counter() - start
+    return {"images_per_s": images / seconds if seconds > 0 else float("inf"), "seconds": seconds, "images": images, "batches": n}
+
+
+class DraftDecodeOnly(Dataset):
+    """Decode each JPEG with ``draft`` to about ``size`` and return nothing else: the ceiling for a first pass.
+
+    Used by ``benchmarks/loading.py`` (``decode_limit``) and notebook ``03_load``
+    to show how much of a first pass is pure decoding.
+    """
+
+    def __init__(self, files: Sequence[str | Path], size: int) -> None:
+        self.files, self.size = [Path(f) for f in files], size
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, idx: int) -> int:
+        with Image.open(self.files[idx]) as img:
+            img.draft("RGB", (self.size, self.size))
+            img.load()
+            return img.size[0] * img.size[1]
+
+
+def count_items(batch: Sequence[Any]) -> int:
+    """A ``collate_fn`` that returns only the number of items (for timing fetch without collation)."""
+    return len(batch)

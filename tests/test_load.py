@@ -1,0 +1,168 @@
+"""flowerkit.load: fast decode, the uint8 cache, batched fetch, seeded loaders, errors from workers (notebook 03)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from flowerkit import OxfordFlowers102
+from flowerkit.access import FlowersFormatError, load_rgb
+from flowerkit.load import (
+    CachedFlowers,
+    CollateNormalize,
+    DecodedFlowers,
+    build_cache,
+    decode_resized,
+    make_loader,
+    measure_throughput,
+)
+from flowerkit.transform import IMAGENET_MEAN, IMAGENET_STD, eval_transform, resize_crop
+
+S = 16
+
+
+@pytest.fixture
+def root(mini_root, tmp_path):
+    """A private copy of the small dataset, safe to break."""
+    shutil.copytree(mini_root / "flowers-102", tmp_path / "flowers-102")
+    return tmp_path
+
+
+def test_decode_resized_matches_resize_then_crop(default_mini_root):
+    ds = OxfordFlowers102(default_mini_root, "val")
+    for path in ds.image_files[:5]:
+        fast = decode_resized(path, 64)
+        slow = resize_crop(64)(load_rgb(path))
+        assert fast.shape == (3, 64, 64) and fast.dtype == torch.uint8
+        assert (fast.float() - slow.float()).abs().mean() < 4, "same picture up to resampling differences"
+
+
+def test_cache_equals_direct_decoding_and_is_reused(root, tmp_path, monkeypatch):
+    ds = OxfordFlowers102(root, "train")
+    cache = build_cache(ds, S, folder=tmp_path / "cache", progress=False)
+    assert len(cache) == len(ds) and cache.labels == ds.labels
+    assert cache.images.shape == (len(ds), 3, S, S) and cache.images.dtype == np.uint8
+    assert cache.nbytes == len(ds) * 3 * S * S
+    for i in range(0, len(ds), 97):
+        assert torch.equal(cache[i][0], decode_resized(ds.image_files[i], S))
+    monkeypatch.setattr("flowerkit.load.decode_resized", lambda *a: pytest.fail("a matching cache must not decode"))
+    again = build_cache(ds, S, folder=tmp_path / "cache", progress=False)
+    assert np.array_equal(again.images, cache.images)
+
+
+def test_cache_is_rebuilt_when_a_file_or_the_size_changes(root, tmp_path):
+    ds = OxfordFlowers102(root, "train")
+    first = build_cache(ds, S, folder=tmp_path / "cache", progress=False)
+    victim = ds.image_files[3]
+    replacement = ds.image_files[50]
+    shutil.copyfile(replacement, victim)  # same name, other picture
+    rebuilt = build_cache(OxfordFlowers102(root, "train"), S, folder=tmp_path / "cache", progress=False)
+    assert torch.equal(rebuilt[3][0], decode_resized(replacement, S))
+    assert not torch.equal(rebuilt[3][0], first[3][0]) or torch.equal(decode_resized(replacement, S), first[3][0])
+    other_size = build_cache(ds, S * 2, folder=tmp_path / "cache", progress=False)
+    assert other_size.size == S * 2 and other_size[0][0].shape == (3, 2 * S, 2 * S)
+
+
+def test_an_interrupted_build_is_never_used(root, tmp_path, monkeypatch):
+    ds = OxfordFlowers102(root, "train")
+    real = DecodedFlowers.__getitem__
+
+    def boom(self, idx):
+        if idx == 70:
+            raise KeyboardInterrupt
+        return real(self, idx)
+
+    monkeypatch.setattr(DecodedFlowers, "__getitem__", boom)
+    with pytest.raises(KeyboardInterrupt):
+        build_cache(ds, S, folder=tmp_path / "cache", progress=False)
+    assert not list((tmp_path / "cache").glob("*.json")), "no manifest: the half-built cache must not look valid"
+    assert not list((tmp_path / "cache").glob(".*partial")), "no temporary file left behind"
+    monkeypatch.setattr(DecodedFlowers, "__getitem__", real)
+    cache = build_cache(ds, S, folder=tmp_path / "cache", progress=False)
+    assert torch.equal(cache[70][0], decode_resized(ds.image_files[70], S))
+
+
+def test_a_damaged_manifest_or_data_file_triggers_a_rebuild(root, tmp_path):
+    ds = OxfordFlowers102(root, "val")
+    cache = build_cache(ds, S, folder=tmp_path / "c", progress=False)
+    manifest = cache.path.with_suffix(".json")
+    manifest.write_text(manifest.read_text()[:20])  # half-written
+    with pytest.raises(ValueError):
+        CachedFlowers(cache.path)
+    rebuilt = build_cache(ds, S, folder=tmp_path / "c", progress=False)
+    assert json.loads(manifest.read_text())["n"] == len(ds)
+    assert rebuilt.labels == ds.labels
+
+
+def test_batched_fetch_equals_single_fetch(root, tmp_path):
+    cache = build_cache(OxfordFlowers102(root, "train"), S, folder=tmp_path / "c", progress=False)
+    idx = [5, 0, 99, 5, 42]
+    images, labels = cache.__getitems__(idx)
+    assert torch.equal(images, torch.stack([cache[i][0] for i in idx]))
+    assert labels.tolist() == [cache[i][1] for i in idx]
+
+
+def test_collate_normalize_matches_the_eval_transform(root):
+    ds = DecodedFlowers(root, "val", S)
+    items = [ds[i] for i in range(4)]
+    x, y = CollateNormalize(IMAGENET_MEAN, IMAGENET_STD)(items)
+    expected = torch.stack([eval_transform(S)(im) for im, _ in items])  # the per-image float pipeline
+    torch.testing.assert_close(x, expected)
+    assert x.dtype == torch.float32 and y.dtype == torch.int64
+    with pytest.raises(ValueError):
+        CollateNormalize(IMAGENET_MEAN, None)
+
+
+@pytest.mark.parametrize("num_workers", [0, 2])
+def test_loader_batches_from_cache_and_from_jpegs_agree(root, tmp_path, num_workers):
+    ds = OxfordFlowers102(root, "val")
+    cache = build_cache(ds, S, folder=tmp_path / "c", progress=False)
+    a = list(make_loader(cache, batch_size=32, num_workers=num_workers, mean=IMAGENET_MEAN, std=IMAGENET_STD))
+    b = list(make_loader(DecodedFlowers(root, "val", S), batch_size=32, num_workers=num_workers, mean=IMAGENET_MEAN, std=IMAGENET_STD))
+    assert len(a) == len(b)
+    for (xa, ya), (xb, yb) in zip(a, b):
+        torch.testing.assert_close(xa, xb)
+        assert torch.equal(ya, yb)
+
+
+def test_shuffled_order_is_deterministic_with_a_seed(root, tmp_path):
+    cache = build_cache(OxfordFlowers102(root, "train"), S, folder=tmp_path / "c", progress=False)
+
+    def order(seed):
+        return torch.cat([y for _, y in make_loader(cache, shuffle=True, seed=seed, num_workers=0)]).tolist()
+
+    assert order(1) == order(1)
+    assert order(1) != order(2)
+    assert sorted(order(1)) == sorted(cache.labels)
+
+
+@pytest.mark.parametrize("num_workers", [0, 2])
+def test_a_corrupt_image_mid_epoch_names_the_file_and_index(root, num_workers):
+    ds = DecodedFlowers(root, "val", S)
+    bad = ds.image_files[40]
+    bad.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    loader = make_loader(ds, batch_size=16, num_workers=num_workers, persistent_workers=False)
+    with pytest.raises(FlowersFormatError) as err:
+        for _ in loader:
+            pass
+    assert bad.name in str(err.value) and "item 40" in str(err.value)
+
+
+def test_make_loader_defaults():
+    data = torch.utils.data.TensorDataset(torch.zeros(10, 3, 4, 4, dtype=torch.uint8), torch.arange(10))
+    loader = make_loader(data, batch_size=4, num_workers=0)
+    assert loader.pin_memory == torch.cuda.is_available()
+    assert not loader.persistent_workers
+    x, y = next(iter(loader))
+    assert x.shape == (4, 3, 4, 4)
+
+
+def test_measure_throughput_counts_images():
+    batches = [(torch.zeros(8, 3, 2, 2), torch.zeros(8))] * 5
+    r = measure_throughput(batches, warmup=1)
+    assert r["images"] == 32 and r["batches"] == 4 and r["images_per_s"] > 0
+    assert measure_throughput(batches, 2, warmup=0)["images"] == 16
