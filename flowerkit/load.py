@@ -82,7 +82,7 @@ def decode_resized(path: str | Path, size: int) -> torch.Tensor:
         size_b = path.stat().st_size if path.exists() else 0
         what = "is empty (0 bytes)" if size_b == 0 else f"is not a readable image ({exc})"
         raise FlowersFormatError(f"{path} {what}: delete it and regenerate or re-download the dataset") from exc
-    return torch.from_numpy(np.asarray(img, dtype=np.uint8).copy()).permute(2, 0, 1).contiguous()
+    return torch.from_numpy(np.ascontiguousarray(np.asarray(img, dtype=np.uint8).transpose(2, 0, 1)))
 
 
 class DecodedFlowers(OxfordFlowers102):
@@ -97,18 +97,38 @@ class DecodedFlowers(OxfordFlowers102):
         super().__init__(root, split, **kwargs)
         self.size = size
 
-    def __getitem__(self, idx: int) -> tuple[Any, Any]:
+    def _decode(self, idx: int) -> torch.Tensor:
         path = self.image_files[idx]
         try:
-            image: Any = decode_resized(path, self.size)
+            return decode_resized(path, self.size)
         except (OSError, ValueError) as exc:
             raise type(exc)(f"{self.split} item {idx} ({path.name}): {exc}") from exc
+
+    def __getitem__(self, idx: int) -> tuple[Any, Any]:
+        image: Any = self._decode(idx)
         label: Any = self.labels[idx]
         if self.transform is not None:
             image = self.transform(image)
         if self.target_transform is not None:
             label = self.target_transform(label)
         return image, label
+
+    def __getitems__(self, indices: Sequence[int]) -> Any:
+        """Batched fetch: decode straight into one (B, 3, S, S) uint8 tensor (no per-item tuples to collate)."""
+        if self.transform is not None or self.target_transform is not None:
+            return [self[i] for i in indices]
+        images = _new_batch((len(indices), 3, self.size, self.size), torch.uint8)
+        for k, idx in enumerate(indices):
+            images[k] = self._decode(idx)
+        return images, torch.as_tensor([self.labels[i] for i in indices], dtype=torch.int64)
+
+
+def _new_batch(shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
+    """An empty tensor, in shared memory when called in a DataLoader worker (so sending it costs no copy)."""
+    from torch.utils.data import get_worker_info
+
+    out = torch.empty(shape, dtype=dtype)
+    return out.share_memory_() if get_worker_info() is not None else out
 
 
 # --------------------------------------------------------------------------------------
@@ -183,7 +203,7 @@ def build_cache(
     manifest_path.unlink(missing_ok=True)  # from here on, the old cache is invalid
     tmp = data_path.with_name(f".{data_path.name}.{uuid.uuid4().hex[:8]}.partial")
     decoded = DecodedFlowers(dataset.root, dataset.split, size)
-    loader = DataLoader(decoded, batch_size=batch_size, num_workers=num_workers, collate_fn=_stack_uint8)
+    loader = DataLoader(decoded, batch_size=batch_size, num_workers=num_workers, collate_fn=CollateNormalize())
     try:
         out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(decoded), 3, size, size))
         start = 0
@@ -283,7 +303,8 @@ class CollateNormalize:
             images, labels = _stack_uint8(batch)
         if self.mean is None or self.std is None:
             return images, labels
-        return normalize_batch(images, self.mean, self.std), labels
+        out = _new_batch(tuple(images.shape), torch.float32)
+        return normalize_batch(images, self.mean, self.std, out=out), labels
 
 
 def seed_worker(worker_id: int) -> None:

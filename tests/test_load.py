@@ -69,19 +69,19 @@ def test_cache_is_rebuilt_when_a_file_or_the_size_changes(root, tmp_path):
 
 def test_an_interrupted_build_is_never_used(root, tmp_path, monkeypatch):
     ds = OxfordFlowers102(root, "train")
-    real = DecodedFlowers.__getitem__
+    real = DecodedFlowers._decode
 
     def boom(self, idx):
         if idx == 70:
             raise KeyboardInterrupt
         return real(self, idx)
 
-    monkeypatch.setattr(DecodedFlowers, "__getitem__", boom)
+    monkeypatch.setattr(DecodedFlowers, "_decode", boom)
     with pytest.raises(KeyboardInterrupt):
         build_cache(ds, S, folder=tmp_path / "cache", progress=False)
     assert not list((tmp_path / "cache").glob("*.json")), "no manifest: the half-built cache must not look valid"
     assert not list((tmp_path / "cache").glob(".*partial")), "no temporary file left behind"
-    monkeypatch.setattr(DecodedFlowers, "__getitem__", real)
+    monkeypatch.setattr(DecodedFlowers, "_decode", real)
     cache = build_cache(ds, S, folder=tmp_path / "cache", progress=False)
     assert torch.equal(cache[70][0], decode_resized(ds.image_files[70], S))
 
@@ -104,6 +104,13 @@ def test_batched_fetch_equals_single_fetch(root, tmp_path):
     images, labels = cache.__getitems__(idx)
     assert torch.equal(images, torch.stack([cache[i][0] for i in idx]))
     assert labels.tolist() == [cache[i][1] for i in idx]
+
+
+def test_batched_decode_equals_single_decode(root):
+    ds = DecodedFlowers(root, "val", S)
+    images, labels = ds.__getitems__([3, 1, 4])
+    assert torch.equal(images, torch.stack([ds[i][0] for i in (3, 1, 4)]))
+    assert labels.tolist() == [ds.labels[i] for i in (3, 1, 4)]
 
 
 def test_collate_normalize_matches_the_eval_transform(root):
