@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import statistics
 import sys
 import tempfile
 import time
@@ -49,47 +50,46 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--quick", action="store_true", help="time a subset of batches (under a minute)")
     p.add_argument("--dataset", default="mini", choices=["mini", "real"])
-    p.add_argument("--repeat", type=int, default=3, help="runs per pipeline; the median is reported")
+    p.add_argument("--repeat", type=int, default=5, help="interleaved rounds; the median per pipeline is reported")
     args = p.parse_args()
     S, W, B = args.size, args.workers, args.batch_size
-    torch.set_num_threads(1)  # the loaders' work is in workers; keep the main process from competing with them
+
     root = dataset_root(args.dataset, progress=False)
     n_batches = 12 if args.quick else None  # None: one whole epoch of the split
 
     ds = OxfordFlowers102(root, args.split)
-    rows: dict[str, dict] = {}
-
-    def run(name: str, loader, batches, note: str) -> None:
-        # the median of --repeat runs: one run on a shared 2-core machine is noisy
-        runs = sorted((measure_throughput(loader, batches, warmup=1) for _ in range(args.repeat)), key=lambda r: r["images_per_s"])
-        r = runs[len(runs) // 2]
-        rows[name] = {**r, "note": note}
-        print(f"  {name:<13} {r['images_per_s']:>10.0f} img/s  ({r['images']} images in {r['seconds']:.2f} s)", file=sys.stderr)
-
-    print(f"{args.split} split, {len(ds)} images, size {S}, batch {B}, workers {W}", file=sys.stderr)
-    naive = DataLoader(OxfordFlowers102(root, args.split, transform=classic_transform(S)), batch_size=1, shuffle=False, num_workers=0)
-    n_naive = 256 if args.quick else 1024
-    run("naive", naive, n_naive, f"batch 1, no workers, full decode ({n_naive} images)")
-
-    tv = torchvision_flowers102(root, args.split, transform=classic_transform(S))
-    run("torchvision", DataLoader(tv, batch_size=B, num_workers=W, persistent_workers=W > 0), n_batches, f"batch {B}, {W} workers")
-
-    first = make_loader(DecodedFlowers(root, args.split, S), batch_size=B, num_workers=W, mean=IMAGENET_MEAN, std=IMAGENET_STD)
-    run("first_pass", first, n_batches, f"batch {B}, {W} workers")
+    print(f"{args.split} split, {len(ds)} images, size {S}, batch {B}, workers {W}, {args.repeat} interleaved rounds", file=sys.stderr)
 
     t0 = time.perf_counter()
     cache = build_cache(ds, S, num_workers=W, progress=False, folder=tempfile.mkdtemp(prefix="flowerkit-bench-"))
     build_s = time.perf_counter() - t0
-    cached = make_loader(cache, batch_size=B, num_workers=0, mean=IMAGENET_MEAN, std=IMAGENET_STD, shuffle=True)
-    run("cached", cached, None, f"batch {B}, no workers needed; cache {cache.nbytes / 2**20:.1f} MiB, built in {build_s:.1f} s")
-    cached_w = make_loader(cache, batch_size=B, num_workers=W, mean=IMAGENET_MEAN, std=IMAGENET_STD, shuffle=True)
-    run("cached_workers", cached_w, None, f"batch {B}, {W} workers (IPC costs more than it saves)")
 
-    dec = DataLoader(DraftDecodeOnly(ds.image_files, S), batch_size=B, num_workers=W, collate_fn=count_items, persistent_workers=W > 0)
-    # count_items returns an int per batch, so wrap it for measure_throughput
-    runs = sorted(measure_throughput(([0] * n for n in dec), n_batches, warmup=1)["images_per_s"] for _ in range(args.repeat))
-    rows["decode_limit"] = {"images_per_s": runs[len(runs) // 2], "note": f"{W} workers, draft decode only"}
-    print(f"  {'decode_limit':<13} {rows['decode_limit']['images_per_s']:>10.0f} img/s", file=sys.stderr)
+    n_naive = 256 if args.quick else 1024
+    tv = torchvision_flowers102(root, args.split, transform=classic_transform(S))
+    pipelines = {  # name: (loader, batches per measurement or None for one epoch, note)
+        "naive": (DataLoader(OxfordFlowers102(root, args.split, transform=classic_transform(S)), batch_size=1, num_workers=0),
+                  n_naive, f"batch 1, no workers, full decode, per-image transforms ({n_naive} images)"),
+        "torchvision": (DataLoader(tv, batch_size=B, num_workers=W, persistent_workers=W > 0), n_batches,
+                        f"batch {B}, {W} workers, full decode, PIL Resize + CenterCrop + ToTensor + Normalize"),
+        "first_pass": (make_loader(DecodedFlowers(root, args.split, S), batch_size=B, num_workers=W, mean=IMAGENET_MEAN, std=IMAGENET_STD),
+                       n_batches, f"batch {B}, {W} workers, draft decode + crop + resize, batch-wise normalise"),
+        "cached": (make_loader(cache, batch_size=B, num_workers=0, mean=IMAGENET_MEAN, std=IMAGENET_STD, shuffle=True), None,
+                   f"batch {B}, shuffled, no workers needed; {cache.nbytes / 2**20:.1f} MiB cache built once in {build_s:.1f} s"),
+        "cached_workers": (make_loader(cache, batch_size=B, num_workers=W, mean=IMAGENET_MEAN, std=IMAGENET_STD, shuffle=True), None,
+                           f"batch {B}, shuffled, {W} workers (sending batches between processes costs more than it saves)"),
+        "decode_limit": (DataLoader(DraftDecodeOnly(ds.image_files, S), batch_size=B, num_workers=W, collate_fn=count_items,
+                                    persistent_workers=W > 0), n_batches, f"{W} workers, draft decode only, nothing returned"),
+    }
+    # Interleaved rounds, median per pipeline: a shared 2-core machine drifts, and drift then hits every pipeline alike.
+    results: dict[str, list[float]] = {name: [] for name in pipelines}
+    for _ in range(args.repeat):
+        for name, (loader, batches, _) in pipelines.items():
+            results[name].append(measure_throughput(loader, batches, warmup=1)["images_per_s"])
+    rows = {name: {"images_per_s": statistics.median(v), "spread": (min(v), max(v)), "note": pipelines[name][2]}
+            for name, v in results.items()}
+    for name, row in rows.items():
+        lo, hi = row["spread"]
+        print(f"  {name:<15} {row['images_per_s']:>10.0f} img/s  (min {lo:.0f}, max {hi:.0f})", file=sys.stderr)
 
     ips = {k: v["images_per_s"] for k, v in rows.items()}
     print(f"\n| pipeline | images/s | vs torchvision | notes |\n|---|---:|---:|---|")

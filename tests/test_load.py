@@ -14,6 +14,7 @@ from flowerkit.access import FlowersFormatError, load_rgb
 from flowerkit.load import (
     CachedFlowers,
     CollateNormalize,
+    collate_uint8,
     DecodedFlowers,
     build_cache,
     decode_resized,
@@ -38,7 +39,10 @@ def test_decode_resized_matches_resize_then_crop(default_mini_root):
         fast = decode_resized(path, 64)
         slow = resize_crop(64)(load_rgb(path))
         assert fast.shape == (3, 64, 64) and fast.dtype == torch.uint8
-        assert (fast.float() - slow.float()).abs().mean() < 4, "same picture up to resampling differences"
+        # draft (DCT-domain) scaling and crop-before-resize differ from a full decode by a pixel or two of grain
+        assert (fast.float() - slow.float()).abs().mean() < 6
+        corr = torch.corrcoef(torch.stack([fast.flatten().float(), slow.flatten().float()]))[0, 1]
+        assert corr > 0.97, "the same picture, aligned"
 
 
 def test_cache_equals_direct_decoding_and_is_reused(root, tmp_path, monkeypatch):
@@ -113,15 +117,24 @@ def test_batched_decode_equals_single_decode(root):
     assert labels.tolist() == [ds.labels[i] for i in (3, 1, 4)]
 
 
-def test_collate_normalize_matches_the_eval_transform(root):
+def test_batch_normalisation_matches_the_eval_transform(root):
     ds = DecodedFlowers(root, "val", S)
-    items = [ds[i] for i in range(4)]
-    x, y = CollateNormalize(IMAGENET_MEAN, IMAGENET_STD)(items)
-    expected = torch.stack([eval_transform(S)(im) for im, _ in items])  # the per-image float pipeline
+    x, y = next(iter(make_loader(ds, batch_size=4, num_workers=0, mean=IMAGENET_MEAN, std=IMAGENET_STD)))
+    expected = torch.stack([eval_transform(S)(ds[i][0]) for i in range(4)])  # the per-image float pipeline
     torch.testing.assert_close(x, expected)
     assert x.dtype == torch.float32 and y.dtype == torch.int64
+    raw, _ = next(iter(make_loader(ds, batch_size=4, num_workers=0)))
+    assert raw.dtype == torch.uint8
     with pytest.raises(ValueError):
         CollateNormalize(IMAGENET_MEAN, None)
+
+
+def test_collate_uint8_stacks_pairs_and_passes_batches_through(root):
+    ds = DecodedFlowers(root, "val", S)
+    x, y = collate_uint8([ds[0], ds[1]])
+    assert x.shape == (2, 3, S, S) and y.tolist() == ds.labels[:2]
+    stacked = ds.__getitems__([0, 1])
+    assert collate_uint8(stacked) is stacked
 
 
 @pytest.mark.parametrize("num_workers", [0, 2])
@@ -173,3 +186,4 @@ def test_measure_throughput_counts_images():
     r = measure_throughput(batches, warmup=1)
     assert r["images"] == 32 and r["batches"] == 4 and r["images_per_s"] > 0
     assert measure_throughput(batches, 2, warmup=0)["images"] == 16
+    assert measure_throughput([64, 64, 10], warmup=0)["images"] == 138
