@@ -42,7 +42,7 @@ def test_decode_resized_matches_resize_then_crop(default_mini_root):
         # draft (DCT-domain) scaling and crop-before-resize differ from a full decode by a pixel or two of grain
         assert (fast.float() - slow.float()).abs().mean() < 6
         corr = torch.corrcoef(torch.stack([fast.flatten().float(), slow.flatten().float()]))[0, 1]
-        assert corr > 0.97, "the same picture, aligned"
+        assert corr > 0.95, "the same picture, aligned (a misaligned crop gives far less)"
 
 
 def test_cache_equals_direct_decoding_and_is_reused(root, tmp_path, monkeypatch):
