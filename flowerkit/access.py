@@ -45,7 +45,7 @@ SPLITS = {"train": "trnid", "val": "valid", "test": "tstid"}
 _HOW_TO_GET = (
     "To get a good copy: for the embedded stand-in run `flowerkit.mini_flowers(root)` "
     "(it regenerates anything incomplete); for the real data use "
-    "`OxfordFlowers102(root, download=True)` or see README 'Using the real dataset'."
+    "`OxfordFlowers102(root, download=True)` (see the README, 'the real dataset')."
 )
 
 

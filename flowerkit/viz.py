@@ -1,0 +1,83 @@
+"""Figures for the notebooks: image grids, class sizes, file order.
+
+Introduced in notebook ``00_the_challenge``. Sizes and fonts are chosen to
+stay readable when projected in a lecture hall.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+from PIL import Image
+
+__all__ = ["as_displayable", "show_images"]
+
+plt.rcParams.update({"font.size": 12, "axes.titlesize": 12, "figure.dpi": 80})
+
+
+def as_displayable(image: Any) -> np.ndarray | Image.Image:
+    """Turn a PIL image, a (3, H, W) / (H, W) tensor (uint8 or float in [0, 1]) or an array into something imshow takes."""
+    if isinstance(image, Image.Image):
+        return image
+    if isinstance(image, torch.Tensor):
+        image = image.detach().cpu()
+        if image.ndim == 3 and image.shape[0] in (1, 3):
+            image = image.permute(1, 2, 0)
+        image = image.numpy()
+    image = np.asarray(image)
+    if image.ndim == 3 and image.shape[-1] == 1:
+        image = image[..., 0]
+    if image.dtype != np.uint8:
+        image = np.clip(image, 0, 1)
+    return image
+
+
+def show_images(
+    images: Sequence[Any],
+    titles: Sequence[str] | None = None,
+    *,
+    ncols: int = 6,
+    size: float = 2.4,
+    suptitle: str | None = None,
+    title_colors: Sequence[str] | None = None,
+) -> Figure:
+    """Show images in a grid with optional titles (e.g. class names); returns the Figure.
+
+    ``title_colors`` colours each title, e.g. green for a correct label and
+    red for a wrong one. Introduced in notebook ``00_the_challenge``.
+    """
+    n = len(images)
+    ncols = max(1, min(ncols, n))
+    nrows = max(1, -(-n // ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(max(10.0, size * ncols), size * nrows * 1.15), squeeze=False)
+    for k, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if k >= n:
+            continue
+        shown = as_displayable(images[k])
+        gray = isinstance(shown, np.ndarray) and shown.ndim == 2
+        ax.imshow(shown, cmap="gray" if gray else None, vmin=0 if gray else None, vmax=(255 if shown.dtype == np.uint8 else 1) if gray else None)
+        if titles is not None:
+            color = title_colors[k] if title_colors is not None else "black"
+            ax.set_title(_wrap(titles[k]), fontsize=11, color=color)
+    if suptitle:
+        fig.suptitle(suptitle, fontsize=14)
+    fig.tight_layout()
+    return fig
+
+
+def _wrap(text: str, width: int = 22) -> str:
+    words, lines, line = str(text).split(), [], ""
+    for word in words:
+        if line and len(line) + 1 + len(word) > width:
+            lines.append(line)
+            line = word
+        else:
+            line = f"{line} {word}".strip()
+    lines.append(line)
+    return "\n".join(lines[:3])

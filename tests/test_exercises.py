@@ -1,0 +1,101 @@
+"""Exercise checkers give specific feedback; the figures and the Access team's bug are real."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from matplotlib.figure import Figure
+
+from flowerkit import OxfordFlowers102, exercises, teams, viz
+from flowerkit.access import read_splits
+
+
+def _run(checker, answer, *args, capsys):
+    ok = checker(answer, *args)
+    return ok, capsys.readouterr().out
+
+
+def test_check_split_sizes(mini_root, capsys):
+    sizes = {k: int(v.size) for k, v in read_splits(mini_root / "flowers-102" / "setid.mat").items()}
+    assert _run(exercises.check_split_sizes, sizes, mini_root, capsys=capsys)[0]
+    ok, out = _run(exercises.check_split_sizes, {"train": 1, "val": 1, "test": 1}, mini_root, capsys=capsys)
+    assert not ok and "len() of a (1, N)" in out
+    ok, out = _run(exercises.check_split_sizes, None, mini_root, capsys=capsys)
+    assert not ok and "no answer yet" in out
+
+
+def test_check_class_of_first_file(mini_root, capsys):
+    from flowerkit import CLASSES
+    from flowerkit.access import read_labels
+
+    label = int(read_labels(mini_root / "flowers-102" / "imagelabels.mat")[0])
+    assert _run(exercises.check_class_of_first_file, CLASSES[label], mini_root, capsys=capsys)[0]
+    ok, out = _run(exercises.check_class_of_first_file, CLASSES[label + 1], mini_root, capsys=capsys)
+    assert not ok and "off by one" in out
+
+
+def test_check_test_count(mini_root, capsys):
+    from scipy.io import loadmat
+
+    assert _run(exercises.check_test_count, lambda p: loadmat(p)["tstid"].size, mini_root, capsys=capsys)[0]
+    ok, out = _run(exercises.check_test_count, lambda p: len(loadmat(p)["tstid"]), mini_root, capsys=capsys)
+    assert not ok and "(1, N) MATLAB row vector" in out
+    ok, out = _run(exercises.check_test_count, lambda p: loadmat(p)["trnid"].size, mini_root, capsys=capsys)
+    assert not ok and "train split" in out
+    ok, out = _run(exercises.check_test_count, lambda p: 1 / 0, mini_root, capsys=capsys)
+    assert not ok and "ZeroDivisionError" in out
+
+
+@pytest.mark.parametrize(
+    "answer, feedback",
+    [
+        (lambda l, i: l.astype(np.int64).ravel()[i.astype(np.int64).ravel() - 1] - 1, "Correct"),
+        (lambda l, i: None, "still the stub"),
+        (lambda l, i: l.ravel()[i.ravel() - 1] - 1, "wraps to 255"),
+        (lambda l, i: l.astype(np.int64).ravel()[i.astype(np.int64).ravel() - 1], "still 1-based"),
+        (lambda l, i: l.astype(np.int64).ravel()[np.clip(i.astype(np.int64).ravel(), 0, 39)] - 1, "ids as positions"),
+        (lambda l, i: l.astype(np.int64)[:, i.astype(np.int64).ravel() - 1] - 1, "one label per id, flat"),
+        (lambda l, i: l.astype(np.int64).ravel()[i.astype(np.int64).ravel()] - 1, "index with ids - 1"),
+    ],
+)
+def test_check_labels_for_split_feedback(answer, feedback, capsys):
+    ok = exercises.check_labels_for_split(answer)
+    out = capsys.readouterr().out
+    assert feedback in out
+    assert ok == (feedback == "Correct")
+
+
+def test_check_pair_files(capsys):
+    right = lambda names, labels: [(n, labels[int(n[6:11]) - 1]) for n in names if n.startswith("image_")]  # noqa: E731
+    assert exercises.check_pair_files(right)
+    assert not exercises.check_pair_files(lambda names, labels: list(zip(names, labels)))
+    assert "listing order" in capsys.readouterr().out
+    assert not exercises.check_pair_files(lambda names, labels: [(n, labels[int(n[6:11]) - 1]) for n in names])
+    assert "invalid literal" in capsys.readouterr().out
+
+
+def test_show_images_returns_a_figure_with_one_axis_per_cell():
+    import torch
+    from PIL import Image
+
+    images = [Image.new("RGB", (20, 10)), torch.zeros(3, 8, 8, dtype=torch.uint8), torch.rand(3, 8, 8), np.zeros((5, 5))]
+    fig = viz.show_images(images, ["a", "b", "c", "d"], ncols=3)
+    assert isinstance(fig, Figure) and len(fig.axes) == 6
+    assert [ax.get_title() for ax in fig.axes[:4]] == ["a", "b", "c", "d"]
+
+
+def test_access_team_labels_disagree_with_the_truth_and_ours_agree(mini_root):
+    truth = {}
+    for split in ("train", "val", "test"):
+        ds = OxfordFlowers102(mini_root, split)
+        truth.update({p.name: lab for p, lab in zip(ds.image_files, ds.labels)})
+    theirs = teams.access_team_samples(mini_root, "train")
+    agreement = np.mean([lab % 102 == truth[p.name] for p, lab in theirs])  # what their model is fed
+    assert agreement < 0.2
+    assert max(lab for _, lab in theirs) == 102, "their labels are 1-based"
+    ours = OxfordFlowers102(mini_root, "train")
+    assert all(truth[p.name] == lab for p, lab in zip(ours.image_files, ours.labels))
+    team_ds = teams.AccessTeamFlowers(mini_root, "train")
+    assert all(0 <= team_ds.samples[i][1] % 102 < 102 for i in range(len(team_ds)))
+    image, label = team_ds[0]
+    assert image.mode == "RGB" and 0 <= label < 102
