@@ -3,7 +3,7 @@
 #   make test    set up, run the unit tests and execute every notebook (nbval)
 #   make html    set up, execute every notebook and render build/html/index.html
 #   make bench   set up, print the measured figures (learnability, loading)
-#   make lint    ruff on the package, tests and benchmarks
+#   make lint    format and lint the package, tests and benchmarks (ruff)
 #   make strip   remove outputs and execution counts from the notebooks (before committing)
 
 PYTHON ?= python3
@@ -46,7 +46,8 @@ bench: data
 	$(PY) benchmarks/learnability.py
 
 lint: setup
-	$(PY) -m ruff check flowerkit tests benchmarks
+	$(PY) -m ruff format flowerkit tests benchmarks conftest.py
+	$(PY) -m ruff check flowerkit tests benchmarks conftest.py
 
 strip: setup
 	$(PY) -m flowerkit.notebooks strip $(NOTEBOOKS)

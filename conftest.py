@@ -64,5 +64,3 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         tr.write_line(f"{nb}: {_ran[nb]} of {_collected[nb]} cells executed in {_seconds[nb]:.1f} s{flag}")
     for nb in getattr(config, "_flowerkit_empty", []):
         tr.write_line(f"FAILED: {nb} executed no cell (an empty notebook, or every cell skipped)", red=True)
-
-

@@ -98,9 +98,18 @@ def main() -> None:
     for i, (loss, a, s) in enumerate(zip(hist.loss, hist.train_acc, hist.seconds), 1):
         print(f"epoch {i:2d}  loss {loss:.3f}  train acc {a:.3f}  {s:.2f} s")
     print(f"test accuracy {acc:.3f} on {len(yte)} images after {hist.total_seconds:.1f} s of training ({len(hist.loss)} epochs)")
-    print(json.dumps({"size": args.size, "grayscale": args.grayscale, "test_acc": round(acc, 4),
-                      "train_seconds": round(hist.total_seconds, 1), "epochs": len(hist.loss),
-                      "threads": torch.get_num_threads()}))
+    print(
+        json.dumps(
+            {
+                "size": args.size,
+                "grayscale": args.grayscale,
+                "test_acc": round(acc, 4),
+                "train_seconds": round(hist.total_seconds, 1),
+                "epochs": len(hist.loss),
+                "threads": torch.get_num_threads(),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -23,7 +23,6 @@ import sys
 import tempfile
 import time
 
-import torch
 from torch.utils.data import DataLoader
 from torchvision import transforms as T
 
@@ -58,7 +57,10 @@ def main() -> None:
     n_batches = 12 if args.quick else None  # None: one whole epoch of the split
 
     ds = OxfordFlowers102(root, args.split)
-    print(f"{args.split} split, {len(ds)} images, size {S}, batch {B}, workers {W}, {args.repeat} interleaved rounds", file=sys.stderr)
+    print(
+        f"{args.split} split, {len(ds)} images, size {S}, batch {B}, workers {W}, {args.repeat} interleaved rounds",
+        file=sys.stderr,
+    )
 
     t0 = time.perf_counter()
     cache = build_cache(ds, S, num_workers=W, progress=False, folder=tempfile.mkdtemp(prefix="flowerkit-bench-"))
@@ -67,32 +69,54 @@ def main() -> None:
     n_naive = 256 if args.quick else 1024
     tv = torchvision_flowers102(root, args.split, transform=classic_transform(S))
     pipelines = {  # name: (loader, batches per measurement or None for one epoch, note)
-        "naive": (DataLoader(OxfordFlowers102(root, args.split, transform=classic_transform(S)), batch_size=1, num_workers=0),
-                  n_naive, f"batch 1, no workers, full decode, per-image transforms ({n_naive} images)"),
-        "torchvision": (DataLoader(tv, batch_size=B, num_workers=W, persistent_workers=W > 0), n_batches,
-                        f"batch {B}, {W} workers, full decode, PIL Resize + CenterCrop + ToTensor + Normalize"),
-        "first_pass": (make_loader(DecodedFlowers(root, args.split, S), batch_size=B, num_workers=W, mean=IMAGENET_MEAN, std=IMAGENET_STD),
-                       n_batches, f"batch {B}, {W} workers, draft decode + crop + resize, batch-wise normalise"),
-        "cached": (make_loader(cache, batch_size=B, num_workers=0, mean=IMAGENET_MEAN, std=IMAGENET_STD, shuffle=True), None,
-                   f"batch {B}, shuffled, no workers needed; {cache.nbytes / 2**20:.1f} MiB cache built once in {build_s:.1f} s"),
-        "cached_workers": (make_loader(cache, batch_size=B, num_workers=W, mean=IMAGENET_MEAN, std=IMAGENET_STD, shuffle=True), None,
-                           f"batch {B}, shuffled, {W} workers (sending batches between processes costs more than it saves)"),
-        "decode_limit": (DataLoader(DraftDecodeOnly(ds.image_files, S), batch_size=B, num_workers=W, collate_fn=count_items,
-                                    persistent_workers=W > 0), n_batches, f"{W} workers, draft decode only, nothing returned"),
+        "naive": (
+            DataLoader(OxfordFlowers102(root, args.split, transform=classic_transform(S)), batch_size=1, num_workers=0),
+            n_naive,
+            f"batch 1, no workers, full decode, per-image transforms ({n_naive} images)",
+        ),
+        "torchvision": (
+            DataLoader(tv, batch_size=B, num_workers=W, persistent_workers=W > 0),
+            n_batches,
+            f"batch {B}, {W} workers, full decode, PIL Resize + CenterCrop + ToTensor + Normalize",
+        ),
+        "first_pass": (
+            make_loader(DecodedFlowers(root, args.split, S), batch_size=B, num_workers=W, mean=IMAGENET_MEAN, std=IMAGENET_STD),
+            n_batches,
+            f"batch {B}, {W} workers, draft decode + crop + resize, batch-wise normalise",
+        ),
+        "cached": (
+            make_loader(cache, batch_size=B, num_workers=0, mean=IMAGENET_MEAN, std=IMAGENET_STD, shuffle=True),
+            None,
+            f"batch {B}, shuffled, no workers needed; {cache.nbytes / 2**20:.1f} MiB cache built once in {build_s:.1f} s",
+        ),
+        "cached_workers": (
+            make_loader(cache, batch_size=B, num_workers=W, mean=IMAGENET_MEAN, std=IMAGENET_STD, shuffle=True),
+            None,
+            f"batch {B}, shuffled, {W} workers (sending batches between processes costs more than it saves)",
+        ),
+        "decode_limit": (
+            DataLoader(
+                DraftDecodeOnly(ds.image_files, S), batch_size=B, num_workers=W, collate_fn=count_items, persistent_workers=W > 0
+            ),
+            n_batches,
+            f"{W} workers, draft decode only, nothing returned",
+        ),
     }
     # Interleaved rounds, median per pipeline: a shared 2-core machine drifts, and drift then hits every pipeline alike.
     results: dict[str, list[float]] = {name: [] for name in pipelines}
     for _ in range(args.repeat):
         for name, (loader, batches, _) in pipelines.items():
             results[name].append(measure_throughput(loader, batches, warmup=1)["images_per_s"])
-    rows = {name: {"images_per_s": statistics.median(v), "spread": (min(v), max(v)), "note": pipelines[name][2]}
-            for name, v in results.items()}
+    rows = {
+        name: {"images_per_s": statistics.median(v), "spread": (min(v), max(v)), "note": pipelines[name][2]}
+        for name, v in results.items()
+    }
     for name, row in rows.items():
         lo, hi = row["spread"]
         print(f"  {name:<15} {row['images_per_s']:>10.0f} img/s  (min {lo:.0f}, max {hi:.0f})", file=sys.stderr)
 
     ips = {k: v["images_per_s"] for k, v in rows.items()}
-    print(f"\n| pipeline | images/s | vs torchvision | notes |\n|---|---:|---:|---|")
+    print("\n| pipeline | images/s | vs torchvision | notes |\n|---|---:|---:|---|")
     for k, v in rows.items():
         print(f"| {k} | {v['images_per_s']:,.0f} | {v['images_per_s'] / ips['torchvision']:.2f}x | {v['note']} |")
     ratios = {
@@ -102,13 +126,22 @@ def main() -> None:
         "cached/torchvision": ips["cached"] / ips["torchvision"],
     }
     print("\nratios: " + ", ".join(f"{k} = {v:.2f}" for k, v in ratios.items()))
-    print(json.dumps({
-        "size": S, "split": args.split, "workers": W, "batch_size": B, "quick": args.quick,
-        "images_per_s": {k: round(v, 1) for k, v in ips.items()},
-        "ratios": {k: round(v, 2) for k, v in ratios.items()},
-        "cache_mib": round(cache.nbytes / 2**20, 2), "cache_build_s": round(build_s, 2),
-        "peak_rss_mb": peak_rss_mb(),
-    }))
+    print(
+        json.dumps(
+            {
+                "size": S,
+                "split": args.split,
+                "workers": W,
+                "batch_size": B,
+                "quick": args.quick,
+                "images_per_s": {k: round(v, 1) for k, v in ips.items()},
+                "ratios": {k: round(v, 2) for k, v in ratios.items()},
+                "cache_mib": round(cache.nbytes / 2**20, 2),
+                "cache_build_s": round(build_s, 2),
+                "peak_rss_mb": peak_rss_mb(),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -72,8 +72,7 @@ def read_mat(path: str | Path) -> dict[str, np.ndarray]:
     stripped = head.lstrip().lower()
     if stripped.startswith((b"<!doctype", b"<html", b"<?xml", b"<head")):
         raise FlowersFormatError(
-            f"{path} is an HTML page, not a MATLAB file: a server error page was saved under this name. "
-            f"Delete it. {_HOW_TO_GET}"
+            f"{path} is an HTML page, not a MATLAB file: a server error page was saved under this name. Delete it. {_HOW_TO_GET}"
         )
     if head.startswith(b"\x89HDF") or b"MATLAB 7.3" in head[:128]:
         raise FlowersFormatError(

@@ -76,13 +76,17 @@ def check_labels(labels: torch.Tensor | Sequence[int], num_classes: int = 102) -
     y = torch.as_tensor(labels)
     report = Report()
     if y.dtype != torch.int64:
-        report.append(Finding("access", "label dtype", False, "CrossEntropyLoss wants int64 (long) class indices", {"dtype": str(y.dtype)}))
+        report.append(
+            Finding("access", "label dtype", False, "CrossEntropyLoss wants int64 (long) class indices", {"dtype": str(y.dtype)})
+        )
     else:
         report.append(Finding("access", "label dtype", True, "int64 class indices", {"dtype": "torch.int64"}))
     lo, hi = int(y.min()), int(y.max())
     if lo < 0 or hi >= num_classes:
         hint = " (1-based labels: subtract 1)" if lo >= 1 and hi == num_classes else ""
-        report.append(Finding("access", "label range", False, f"labels must lie in 0..{num_classes - 1}{hint}", {"min": lo, "max": hi}))
+        report.append(
+            Finding("access", "label range", False, f"labels must lie in 0..{num_classes - 1}{hint}", {"min": lo, "max": hi})
+        )
     else:
         report.append(Finding("access", "label range", True, f"labels within 0..{num_classes - 1}", {"min": lo, "max": hi}))
     return report
@@ -125,7 +129,15 @@ def check_batch(
     if x.dtype == torch.float32:
         report.append(Finding("quality", "dtype", True, "float32", {"dtype": "torch.float32"}))
     elif x.dtype == torch.uint8:
-        report.append(Finding("quality", "dtype", False, "uint8 images: convert with ToDtype(torch.float32, scale=True) and normalise", {"dtype": str(x.dtype)}))
+        report.append(
+            Finding(
+                "quality",
+                "dtype",
+                False,
+                "uint8 images: convert with ToDtype(torch.float32, scale=True) and normalise",
+                {"dtype": str(x.dtype)},
+            )
+        )
     else:
         report.append(Finding("quality", "dtype", False, "the model's weights are float32: use float32", {"dtype": str(x.dtype)}))
     xf = x.to(torch.float64)
@@ -133,7 +145,9 @@ def check_batch(
     # NaN / inf
     bad = (~torch.isfinite(xf)).sum().item()
     if bad:
-        report.append(Finding("quality", "finite", False, "NaN or infinite values (a division by a zero std?)", {"count": int(bad)}))
+        report.append(
+            Finding("quality", "finite", False, "NaN or infinite values (a division by a zero std?)", {"count": int(bad)})
+        )
         xf = torch.nan_to_num(xf, nan=0.0, posinf=0.0, neginf=0.0)
     else:
         report.append(Finding("quality", "finite", True, "no NaN or infinite values"))
@@ -141,17 +155,40 @@ def check_batch(
     # range and normalisation
     lo, hi = xf.min().item(), xf.max().item()
     if hi > 20:
-        report.append(Finding("quality", "range", False, "values up to 255: pixels were not scaled to [0, 1] before normalising", {"min": lo, "max": hi}))
+        report.append(
+            Finding(
+                "quality",
+                "range",
+                False,
+                "values up to 255: pixels were not scaled to [0, 1] before normalising",
+                {"min": lo, "max": hi},
+            )
+        )
     else:
         report.append(Finding("quality", "range", True, "values on a normalised scale", {"min": lo, "max": hi}))
     mean = xf.mean(dim=(0, 2, 3))
     std = xf.std(dim=(0, 2, 3))
     if (mean.abs() > mean_tol).any() or (std < std_range[0]).any() or (std > std_range[1]).any():
         hint = "scaled to [0, 1] but not normalised" if 0 <= lo and hi <= 1 else "not normalised with the dataset's mean and std"
-        report.append(Finding("quality", "normalisation", False, f"per-channel mean should be near 0 and std near 1: {hint}",
-                              {"mean": mean.tolist(), "std": std.tolist()}))
+        report.append(
+            Finding(
+                "quality",
+                "normalisation",
+                False,
+                f"per-channel mean should be near 0 and std near 1: {hint}",
+                {"mean": mean.tolist(), "std": std.tolist()},
+            )
+        )
     else:
-        report.append(Finding("quality", "normalisation", True, "per-channel mean near 0, std near 1", {"mean": mean.tolist(), "std": std.tolist()}))
+        report.append(
+            Finding(
+                "quality",
+                "normalisation",
+                True,
+                "per-channel mean near 0, std near 1",
+                {"mean": mean.tolist(), "std": std.tolist()},
+            )
+        )
 
     # grayscale stored as RGB: each channel an affine function of another (normalisation keeps that)
     flat = xf.flatten(2)  # (B, 3, HW)
@@ -167,14 +204,28 @@ def check_batch(
     else:
         gray = 0.0
     if gray > 0.5:
-        report.append(Finding("quality", "colour", False, "the three channels are copies of one: grayscale images stored as RGB; colour is lost",
-                              {"gray_fraction": gray}))
+        report.append(
+            Finding(
+                "quality",
+                "colour",
+                False,
+                "the three channels are copies of one: grayscale images stored as RGB; colour is lost",
+                {"gray_fraction": gray},
+            )
+        )
     else:
         report.append(Finding("quality", "colour", True, "the channels carry colour", {"gray_fraction": gray}))
 
     if constant:
-        report.append(Finding("quality", "constant images", False, "images with a single value everywhere (blank, or crushed by a transform)",
-                              {"count": len(constant), "indices": constant[:5]}))
+        report.append(
+            Finding(
+                "quality",
+                "constant images",
+                False,
+                "images with a single value everywhere (blank, or crushed by a transform)",
+                {"count": len(constant), "indices": constant[:5]},
+            )
+        )
     else:
         report.append(Finding("quality", "constant images", True, "no constant image"))
 

@@ -245,8 +245,13 @@ class CachedFlowers(Dataset):
     e.g. a random crop and flip for training. Introduced in notebook ``03_load``.
     """
 
-    def __init__(self, path: str | Path, *, transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
-                 expect: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        expect: dict[str, Any] | None = None,
+    ) -> None:
         self.path = Path(path)
         manifest_path = self.path.with_suffix(".json")
         manifest = json.loads(manifest_path.read_text())  # OSError/ValueError if missing or half-written

@@ -243,7 +243,9 @@ def _draw_flower(canvas: _Canvas, family: str, petal: np.ndarray, centre: np.nda
         for k in range(n):
             a = 2 * np.pi * k / n
             ca, sa = math.cos(a), math.sin(a)
-            _shaded(canvas, _ellipse(0.56 * ca, 0.56 * sa, 0.46, 0.07, a, 12), _ellipse(0.6 * ca, 0.6 * sa, 0.36, 0.04, a, 12), petal)
+            _shaded(
+                canvas, _ellipse(0.56 * ca, 0.56 * sa, 0.46, 0.07, a, 12), _ellipse(0.6 * ca, 0.6 * sa, 0.36, 0.04, a, 12), petal
+            )
         _centre_disc(canvas, 0.2, centre, rng)
     elif family == "star":
         n = 5
@@ -255,10 +257,23 @@ def _draw_flower(canvas: _Canvas, family: str, petal: np.ndarray, centre: np.nda
         _centre_disc(canvas, 0.17, centre, rng)
     elif family == "cup":
         body = np.array(
-            [[-0.62, -0.55], [-0.3, -0.2], [0.0, -0.7], [0.3, -0.2], [0.62, -0.55], [0.6, 0.05], [0.45, 0.45], [0.0, 0.68], [-0.45, 0.45], [-0.6, 0.05]]
+            [
+                [-0.62, -0.55],
+                [-0.3, -0.2],
+                [0.0, -0.7],
+                [0.3, -0.2],
+                [0.62, -0.55],
+                [0.6, 0.05],
+                [0.45, 0.45],
+                [0.0, 0.68],
+                [-0.45, 0.45],
+                [-0.6, 0.05],
+            ]
         )
         for x in (-0.3, 0.0, 0.3):  # stamens rising out of the cup, tipped with the centre colour
-            canvas.poly(np.array([[x - 0.03, -0.1], [x + 0.03, -0.1], [x + 0.03, -0.78], [x - 0.03, -0.78]]), _to255(centre * 0.6))
+            canvas.poly(
+                np.array([[x - 0.03, -0.1], [x + 0.03, -0.1], [x + 0.03, -0.78], [x - 0.03, -0.78]]), _to255(centre * 0.6)
+            )
             canvas.disc(x, -0.8, 0.12, _to255(centre))
         canvas.poly(body, _to255(petal * 0.72))
         canvas.poly(body * [0.78, 0.82] + [0, 0.04], _to255(petal + 0.06))
@@ -305,7 +320,9 @@ def _as_uint8(a: np.ndarray) -> np.ndarray:
     return np.clip(np.round(a * 255), 0, 255).astype(np.uint8)
 
 
-def _draw_stem_and_leaves(draw: ImageDraw.ImageDraw, cx: float, cy: float, radius: float, h: int, rng: np.random.Generator) -> None:
+def _draw_stem_and_leaves(
+    draw: ImageDraw.ImageDraw, cx: float, cy: float, radius: float, h: int, rng: np.random.Generator
+) -> None:
     green = np.array(colorsys.hsv_to_rgb(rng.uniform(0.25, 0.33), rng.uniform(0.55, 0.8), rng.uniform(0.35, 0.55)))
     bend = rng.uniform(-0.6, 0.6) * radius
     t = np.linspace(0, 1, 10)
@@ -321,7 +338,11 @@ def _draw_stem_and_leaves(draw: ImageDraw.ImageDraw, cx: float, cy: float, radiu
         lx, ly = xs[k] + math.cos(angle) * length * 0.9, ys[k] + math.sin(angle) * length * 0.9
         leaf = _ellipse(lx, ly, length, length * 0.28, angle, 16)
         draw.polygon([tuple(p) for p in leaf.tolist()], fill=_to255(green))
-        draw.line([(xs[k], ys[k]), (lx + math.cos(angle) * length * 0.8, ly + math.sin(angle) * length * 0.8)], fill=_to255(green * 0.75), width=1)
+        draw.line(
+            [(xs[k], ys[k]), (lx + math.cos(angle) * length * 0.8, ly + math.sin(angle) * length * 0.8)],
+            fill=_to255(green * 0.75),
+            width=1,
+        )
 
 
 _NOISE: dict[int, np.ndarray] = {}
@@ -434,7 +455,9 @@ def _lock(root: Path) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def generate(folder: Path, spec: MiniFlowersSpec = MiniFlowersSpec(), *, workers: int | None = None, progress: bool = True) -> None:
+def generate(
+    folder: Path, spec: MiniFlowersSpec = MiniFlowersSpec(), *, workers: int | None = None, progress: bool = True
+) -> None:
     """Write a complete mini-flowers into ``folder`` (which must not exist yet)."""
     from tqdm.auto import tqdm
 
@@ -466,7 +489,13 @@ def generate(folder: Path, spec: MiniFlowersSpec = MiniFlowersSpec(), *, workers
     (folder / MARKER).write_text(json.dumps(info, indent=2) + "\n")  # written last: the folder is complete
 
 
-def mini_flowers(root: str | Path | None = None, spec: MiniFlowersSpec = MiniFlowersSpec(), *, progress: bool = True, workers: int | None = None) -> Path:
+def mini_flowers(
+    root: str | Path | None = None,
+    spec: MiniFlowersSpec = MiniFlowersSpec(),
+    *,
+    progress: bool = True,
+    workers: int | None = None,
+) -> Path:
     """Make sure mini-flowers exists under ``root`` and return ``root``.
 
     The return value is what ``OxfordFlowers102(root)`` and

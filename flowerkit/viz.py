@@ -61,7 +61,12 @@ def show_images(
             continue
         shown = as_displayable(images[k])
         gray = isinstance(shown, np.ndarray) and shown.ndim == 2
-        ax.imshow(shown, cmap="gray" if gray else None, vmin=0 if gray else None, vmax=(255 if shown.dtype == np.uint8 else 1) if gray else None)
+        ax.imshow(
+            shown,
+            cmap="gray" if gray else None,
+            vmin=0 if gray else None,
+            vmax=(255 if shown.dtype == np.uint8 else 1) if gray else None,
+        )
         if titles is not None:
             color = title_colors[k] if title_colors is not None else "black"
             ax.set_title(_wrap(titles[k]), fontsize=11, color=color)

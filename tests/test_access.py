@@ -89,7 +89,12 @@ def _hdf5():
 BREAKS = {
     "missing labels": ("imagelabels.mat", None, FileNotFoundError, "does not exist"),
     "missing setid": ("setid.mat", None, FileNotFoundError, "does not exist"),
-    "wrong variable": ("imagelabels.mat", lambda: _mat({"lbls": np.ones((1, 5), np.uint8)}), FlowersFormatError, "no variable 'labels'"),
+    "wrong variable": (
+        "imagelabels.mat",
+        lambda: _mat({"lbls": np.ones((1, 5), np.uint8)}),
+        FlowersFormatError,
+        "no variable 'labels'",
+    ),
     "MATLAB v7.3": ("imagelabels.mat", _hdf5, FlowersFormatError, "v7.3"),
     "HTML page": ("setid.mat", _html_page, FlowersFormatError, "HTML page"),
     "empty mat": ("imagelabels.mat", lambda: b"", FlowersFormatError, "empty"),
@@ -98,7 +103,9 @@ BREAKS = {
     "label 103": ("imagelabels.mat", lambda: _mat({"labels": np.full((1, 5000), 103, np.uint8)}), FlowersFormatError, "1..102"),
     "ids past the images": (
         "setid.mat",
-        lambda: _mat({"trnid": np.array([[1, 99999]], np.uint32), "valid": np.ones((1, 2), np.uint16), "tstid": np.ones((1, 2), np.uint16)}),
+        lambda: _mat(
+            {"trnid": np.array([[1, 99999]], np.uint32), "valid": np.ones((1, 2), np.uint16), "tstid": np.ones((1, 2), np.uint16)}
+        ),
         FlowersFormatError,
         "do not belong together",
     ),

@@ -14,9 +14,9 @@ from flowerkit.access import FlowersFormatError, load_rgb
 from flowerkit.load import (
     CachedFlowers,
     CollateNormalize,
-    collate_uint8,
     DecodedFlowers,
     build_cache,
+    collate_uint8,
     decode_resized,
     make_loader,
     measure_throughput,
@@ -142,7 +142,9 @@ def test_loader_batches_from_cache_and_from_jpegs_agree(root, tmp_path, num_work
     ds = OxfordFlowers102(root, "val")
     cache = build_cache(ds, S, folder=tmp_path / "c", progress=False)
     a = list(make_loader(cache, batch_size=32, num_workers=num_workers, mean=IMAGENET_MEAN, std=IMAGENET_STD))
-    b = list(make_loader(DecodedFlowers(root, "val", S), batch_size=32, num_workers=num_workers, mean=IMAGENET_MEAN, std=IMAGENET_STD))
+    b = list(
+        make_loader(DecodedFlowers(root, "val", S), batch_size=32, num_workers=num_workers, mean=IMAGENET_MEAN, std=IMAGENET_STD)
+    )
     assert len(a) == len(b)
     for (xa, ya), (xb, yb) in zip(a, b):
         torch.testing.assert_close(xa, xb)

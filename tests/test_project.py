@@ -5,11 +5,11 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import nbformat
 import pytest
+import tomllib
 import yaml
 
 from flowerkit.notebooks import course_notebooks, dirty_cells, strip
@@ -104,8 +104,31 @@ def test_a_notebook_that_runs_no_cell_fails_the_session(tmp_path):
     nbformat.write(nb, tmp_path / "00_empty.ipynb")
     (tmp_path / "conftest.py").write_text((REPO / "conftest.py").read_text())
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-current-env", "-p", "no:cacheprovider", str(tmp_path / "00_empty.ipynb")],
-        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "--nbval-lax",
+            "--nbval-current-env",
+            "-p",
+            "no:cacheprovider",
+            str(tmp_path / "00_empty.ipynb"),
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode != 0, result.stdout
     assert "executed no cell" in result.stdout
+
+
+def test_code_is_lint_clean_and_formatted():
+    for args in (["check"], ["format", "--check"]):
+        result = subprocess.run(
+            [sys.executable, "-m", "ruff", *args, "flowerkit", "tests", "benchmarks", "conftest.py"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+        )
+        assert result.returncode == 0, f"ruff {' '.join(args)}:\n{result.stdout}{result.stderr}\nrun `make lint`"

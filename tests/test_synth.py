@@ -14,7 +14,9 @@ from scipy.io import loadmat
 from flowerkit import synth
 from flowerkit.synth import MARKER, MiniFlowersSpec, is_complete, mini_flowers
 
-TINY = MiniFlowersSpec(num_classes=6, test_per_class=(1, 3), short_side=48, long_side=(48, 72), train_per_class=2, val_per_class=2)
+TINY = MiniFlowersSpec(
+    num_classes=6, test_per_class=(1, 3), short_side=48, long_side=(48, 72), train_per_class=2, val_per_class=2
+)
 
 
 def _digests(root: Path) -> dict[str, str]:

@@ -123,7 +123,9 @@ def test_compute_stats_equals_a_direct_computation():
     mean, std = compute_stats(_Tensors(x), batch_size=3, progress=False)
     xf = x.double() / 255
     torch.testing.assert_close(torch.tensor(mean, dtype=torch.float64), xf.mean((0, 2, 3)))
-    torch.testing.assert_close(torch.tensor(std, dtype=torch.float64), xf.permute(1, 0, 2, 3).reshape(3, -1).std(1, unbiased=False))
+    torch.testing.assert_close(
+        torch.tensor(std, dtype=torch.float64), xf.permute(1, 0, 2, 3).reshape(3, -1).std(1, unbiased=False)
+    )
 
 
 def test_compute_stats_on_the_train_split(mini_root):
@@ -133,7 +135,9 @@ def test_compute_stats_on_the_train_split(mini_root):
     mean, std = compute_stats(train, size=16, progress=False)
     direct = torch.stack([resize_crop(16)(img) for img, _ in train]).double() / 255
     torch.testing.assert_close(torch.tensor(mean, dtype=torch.float64), direct.mean((0, 2, 3)))
-    torch.testing.assert_close(torch.tensor(std, dtype=torch.float64), direct.permute(1, 0, 2, 3).reshape(3, -1).std(1, unbiased=False))
+    torch.testing.assert_close(
+        torch.tensor(std, dtype=torch.float64), direct.permute(1, 0, 2, 3).reshape(3, -1).std(1, unbiased=False)
+    )
     with pytest.raises(ValueError, match="without a transform"):
         compute_stats(OxfordFlowers102(mini_root, "train", transform=resize_crop(8)), size=16, progress=False)
 
