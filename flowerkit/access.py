@@ -188,8 +188,10 @@ class OxfordFlowers102(VisionDataset):
     the two can be swapped and compared item for item. Introduced in notebook
     ``01_access``, where it is built step by step.
 
-    Attributes: ``image_ids`` (1-based ids), ``labels`` (0-based ints),
-    ``image_files`` (paths), ``classes`` (102 names).
+    ``draft=S`` (not in torchvision) decodes JPEGs at reduced size, keeping
+    both sides >= S: much faster when the transform resizes to S anyway
+    (notebook ``03_load``). Attributes: ``image_ids`` (1-based ids),
+    ``labels`` (0-based ints), ``image_files`` (paths), ``classes`` (102 names).
     """
 
     classes: list[str] = list(CLASSES)
@@ -201,8 +203,10 @@ class OxfordFlowers102(VisionDataset):
         transform: Callable[..., Any] | None = None,
         target_transform: Callable[..., Any] | None = None,
         download: bool = False,
+        draft: int | None = None,
     ) -> None:
         super().__init__(root, transform=transform, target_transform=target_transform)
+        self.draft = draft
         if split not in SPLITS:
             raise ValueError(f"split must be one of {tuple(SPLITS)}, got {split!r}")
         self.split = split
@@ -240,7 +244,7 @@ class OxfordFlowers102(VisionDataset):
         return len(self.image_files)
 
     def __getitem__(self, idx: int) -> tuple[Any, Any]:
-        image: Any = load_rgb(self.image_files[idx])
+        image: Any = load_rgb(self.image_files[idx], draft=self.draft)
         label: Any = self.labels[idx]
         if self.transform is not None:
             image = self.transform(image)

@@ -1,6 +1,7 @@
 """The failed teams' pipelines, each bug named and documented, so they can be run, measured and diagnosed.
 
-Notebook ``01_access`` stages the Access team. Every team used the same
+Notebook ``01_access`` stages the Access team, ``02_transform`` the Quality
+team. Every team used the same
 network (:class:`flowerkit.model.FlowerCNN`); only the data pipeline differs.
 """
 
@@ -10,12 +11,16 @@ import os
 from pathlib import Path
 from typing import Any
 
+import torch
 from PIL import Image
+from torch import nn
 from torch.utils.data import Dataset
+from torchvision.transforms import v2
 
 from .access import SPLITS, read_mat
+from .transform import ToRGB
 
-__all__ = ["AccessTeamFlowers", "access_team_samples"]
+__all__ = ["AccessTeamFlowers", "PerImageStandardize", "access_team_samples", "quality_team_transform"]
 
 
 def access_team_samples(root: str | Path, split: str = "train") -> list[tuple[Path, int]]:
@@ -61,3 +66,44 @@ class AccessTeamFlowers(Dataset):
         if self.transform is not None:
             image = self.transform(image)
         return image, label % 102
+
+
+class PerImageStandardize(nn.Module):
+    """The Quality team's normalisation: each image by its *own* mean and std.
+
+    Every image comes out with mean 0 and std 1, so brightness and contrast,
+    which tell a white centre from a gold one, are erased image by image.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - x.mean()) / x.std().clamp_min(1e-6)
+
+
+def quality_team_transform(size: int, train: bool = True) -> v2.Compose:
+    """The Quality team's transform, for train *and* eval alike. Introduced in notebook ``02_transform``.
+
+    Each step looks reasonable; each ruins something:
+
+    1. ``Grayscale(num_output_channels=3)`` "to save memory" (it saves none:
+       three identical channels) throws away colour, half of what tells
+       the classes apart;
+    2. ``Resize((size, size))`` squashes every 500x750 photo into a square,
+       distorting shapes;
+    3. :class:`PerImageStandardize` instead of the train split's statistics;
+    4. random rotation (augmentation) applied at evaluation too: the same test
+       image gets a different tensor, and prediction, every time.
+
+    ``train`` is accepted and ignored, which is bug 4.
+    """
+    del train  # bug 4: the same random pipeline for evaluation
+    return v2.Compose(
+        [
+            ToRGB(),
+            v2.Grayscale(num_output_channels=3),  # bug 1
+            v2.ToImage(),
+            v2.Resize((size, size), antialias=True),  # bug 2
+            v2.RandomRotation(30),  # bug 4 (at eval)
+            v2.ToDtype(torch.float32, scale=True),
+            PerImageStandardize(),  # bug 3
+        ]
+    )
