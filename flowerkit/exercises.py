@@ -18,8 +18,11 @@ import numpy as np
 from .access import read_labels, read_splits
 
 __all__ = [
+    "check_channel_stats",
     "check_class_of_first_file",
+    "check_denormalize",
     "check_labels_for_split",
+    "check_model_input",
     "check_pair_files",
     "check_split_sizes",
     "check_test_count",
@@ -203,3 +206,143 @@ def check_pair_files(func: Callable[[list[str], np.ndarray], Any]) -> bool:
             "image_00001.jpg has labels[0]: use the number in the name, minus 1",
         )
     return _verdict(True, "every file has its own label, whatever order the listing came in.")
+
+
+# ------------------------------------------------------------------ 02_transform
+
+
+def check_model_input(func: Callable[[Any], Any], mean: Any, std: Any, size: int = 64) -> bool:
+    """Notebook ``02_transform``: ``func(pil_image)`` returns the model's input: float32 (3, size, size), normalised, undistorted."""
+    import torch
+    from PIL import Image, ImageDraw
+
+    img = Image.new("RGB", (300, 200), (40, 120, 40))
+    ImageDraw.Draw(img).ellipse([100, 50, 200, 150], fill=(240, 200, 40))  # a circle in a landscape photo
+    answer, error = _call(func, img)
+    if error:
+        return _verdict(False, error)
+    if _unanswered(answer):
+        return _verdict(False, "your function returns None: it is still the stub.", "start from transform.eval_transform")
+    if not isinstance(answer, torch.Tensor):
+        return _verdict(
+            False, f"got a {type(answer).__name__}, the model needs a torch.Tensor.", "v2.ToImage() or v2.PILToTensor()"
+        )
+    if answer.ndim == 3 and answer.shape[-1] == 3 and answer.shape[0] != 3:
+        return _verdict(
+            False,
+            f"shape {tuple(answer.shape)} is channels-last; PyTorch wants (3, H, W).",
+            "use torchvision's transforms, or .permute(2, 0, 1)",
+        )
+    if tuple(answer.shape) != (3, size, size):
+        return _verdict(
+            False, f"shape {tuple(answer.shape)}, expected (3, {size}, {size}).", f"Resize({size}) then CenterCrop({size})"
+        )
+    if answer.dtype != torch.float32:
+        return _verdict(False, f"dtype {answer.dtype}; the model's weights are float32.", "v2.ToDtype(torch.float32, scale=True)")
+    if answer.max() > 20:
+        return _verdict(
+            False,
+            "values up to 255: you normalised without scaling to [0, 1] first.",
+            "ToDtype(torch.float32, scale=True) before Normalize",
+        )
+    m = torch.as_tensor(mean).view(3, 1, 1)
+    s = torch.as_tensor(std).view(3, 1, 1)
+    back = answer * s + m
+    if back.min() < -0.05 or back.max() > 1.05:
+        return _verdict(
+            False,
+            "denormalising your output does not give pixels in [0, 1]: not normalised with the given mean and std.",
+            "v2.Normalize(mean, std) as the last step",
+        )
+    yellow = (back[0] > 0.7) & (back[1] > 0.6)
+    rows, cols = yellow.any(1).sum().item(), yellow.any(0).sum().item()
+    if rows and abs(rows - cols) > 0.15 * max(rows, cols):
+        return _verdict(
+            False,
+            f"a circle came out {cols}x{rows} px: the resize squashed the aspect ratio.",
+            "Resize(size) with one number keeps the aspect ratio; then CenterCrop(size)",
+        )
+    return _verdict(True, "float32, (3, H, W), normalised, and the circle is still round.")
+
+
+def check_channel_stats(func: Callable[[Any], Any]) -> bool:
+    """Notebook ``02_transform``: ``func(images)`` on a uint8 (N, 3, H, W) tensor returns (mean, std) per channel in [0, 1] units."""
+    import torch
+
+    g = torch.Generator().manual_seed(0)
+    base = torch.tensor([200.0, 100.0, 30.0]).view(1, 3, 1, 1)
+    images = (
+        (base + torch.randn(6, 1, 1, 1, generator=g) * 40 + torch.randn(6, 3, 8, 8, generator=g) * 10)
+        .clamp(0, 255)
+        .to(torch.uint8)
+    )
+    x = images.double() / 255
+    mean = x.mean((0, 2, 3))
+    std = x.permute(1, 0, 2, 3).reshape(3, -1).std(1, unbiased=False)
+    answer, error = _call(func, images.clone())
+    if error:
+        hint = (
+            "uint8 tensors cannot be averaged: convert with .float() first" if "dtype" in error.lower() or "Byte" in error else ""
+        )
+        return _verdict(False, error, hint)
+    if _unanswered(answer):
+        return _verdict(False, "your function returns None: it is still the stub.")
+    try:
+        got_mean, got_std = (torch.as_tensor(v, dtype=torch.float64).reshape(-1) for v in answer)
+    except (TypeError, ValueError):
+        return _verdict(False, "return a pair (mean, std), each with 3 numbers.")
+    if got_mean.numel() != 3 or got_std.numel() != 3:
+        return _verdict(
+            False,
+            f"mean has {got_mean.numel()} numbers and std {got_std.numel()}; expected 3 each (one per channel).",
+            "reduce over dims (0, 2, 3): images, height, width",
+        )
+    if torch.allclose(got_mean, mean * 255, atol=0.5):
+        return _verdict(
+            False,
+            "your statistics are on the 0..255 scale; Normalize runs after ToDtype(scale=True), on [0, 1].",
+            "divide by 255",
+        )
+    if not torch.allclose(got_mean, mean, atol=1e-3):
+        return _verdict(
+            False,
+            f"mean {got_mean.numpy().round(3)}, expected {mean.numpy().round(3)}.",
+            "x.float().div(255).mean(dim=(0, 2, 3))",
+        )
+    per_image = x.std((2, 3)).mean(0)
+    if torch.allclose(got_std, per_image, atol=1e-3):
+        return _verdict(
+            False,
+            "you averaged each image's own std: that misses how much images differ from each other.",
+            "take the std over all pixels of all images at once, per channel",
+        )
+    if not torch.allclose(got_std, std, atol=2e-3):
+        return _verdict(False, f"std {got_std.numpy().round(3)}, expected {std.numpy().round(3)}.", "std over dims (0, 2, 3)")
+    return _verdict(True, "per-channel mean and std over every pixel, in [0, 1] units.")
+
+
+def check_denormalize(func: Callable[[Any, Any, Any], Any]) -> bool:
+    """Notebook ``02_transform``: ``func(x, mean, std)`` undoes Normalize on a (3, H, W) tensor, for display."""
+    import torch
+
+    g = torch.Generator().manual_seed(1)
+    original = torch.rand(3, 5, 5, generator=g)
+    mean, std = [0.4, 0.5, 0.3], [0.2, 0.1, 0.25]
+    m, s = torch.tensor(mean).view(3, 1, 1), torch.tensor(std).view(3, 1, 1)
+    answer, error = _call(func, (original - m) / s, mean, std)
+    if error:
+        return _verdict(False, error, "turn mean and std into (3, 1, 1) tensors so they broadcast over H and W")
+    if _unanswered(answer):
+        return _verdict(False, "your function returns None: it is still the stub.")
+    got = torch.as_tensor(answer)
+    if got.shape != original.shape:
+        return _verdict(False, f"shape {tuple(got.shape)}, expected {tuple(original.shape)}.")
+    if torch.allclose(got, ((original - m) / s - m) / s, atol=1e-4):
+        return _verdict(False, "you normalised a second time instead of undoing it.", "x * std + mean")
+    if torch.allclose(got, (original - m) / s * s + m * s, atol=1e-4) or torch.allclose(
+        got, ((original - m) / s + m) * s, atol=1e-4
+    ):
+        return _verdict(False, "the order is off.", "multiply by std first, then add mean")
+    if not torch.allclose(got.clamp(0, 1), original, atol=1e-4):
+        return _verdict(False, "the result is not the original image.", "x * std + mean, with (3, 1, 1)-shaped tensors")
+    return _verdict(True, "x * std + mean: the image is back in [0, 1].")

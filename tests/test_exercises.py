@@ -99,3 +99,97 @@ def test_access_team_labels_disagree_with_the_truth_and_ours_agree(mini_root):
     assert all(0 <= team_ds.samples[i][1] % 102 < 102 for i in range(len(team_ds)))
     image, label = team_ds[0]
     assert image.mode == "RGB" and 0 <= label < 102
+
+
+# ------------------------------------------------------------------ notebook 02
+
+
+def test_check_model_input_feedback(capsys):
+    import torch
+    from torchvision.transforms import v2
+
+    from flowerkit.transform import eval_transform
+
+    m, s = (0.4, 0.5, 0.3), (0.2, 0.2, 0.2)
+    assert exercises.check_model_input(eval_transform(64, m, s), m, s)
+    cases = {
+        "squashed the aspect ratio": v2.Compose(
+            [v2.ToImage(), v2.Resize((64, 64)), v2.ToDtype(torch.float32, scale=True), v2.Normalize(m, s)]
+        ),
+        "values up to 255": v2.Compose(
+            [v2.ToImage(), v2.Resize(64), v2.CenterCrop(64), v2.ToDtype(torch.float32), v2.Normalize(m, s)]
+        ),
+        "dtype torch.uint8": v2.Compose([v2.ToImage(), v2.Resize(64), v2.CenterCrop(64)]),
+        "channels-last": lambda img: torch.zeros(64, 64, 3),
+        "not normalised": v2.Compose(
+            [v2.ToImage(), v2.Resize(64), v2.CenterCrop(64), v2.ToDtype(torch.float32, scale=True), v2.Normalize(m, [0.1] * 3)]
+        ),
+    }
+    capsys.readouterr()
+    for phrase, func in cases.items():
+        assert not exercises.check_model_input(func, m, s)
+        assert phrase in capsys.readouterr().out
+
+
+def test_check_channel_stats_feedback(capsys):
+    def right(x):
+        flat = x.double().div(255).permute(1, 0, 2, 3).reshape(3, -1)
+        return flat.mean(1), flat.std(1, unbiased=False)
+
+    assert exercises.check_channel_stats(right)
+    capsys.readouterr()
+    assert not exercises.check_channel_stats(lambda x: (x.double().mean((0, 2, 3)), x.double().std((0, 2, 3))))
+    assert "0..255 scale" in capsys.readouterr().out
+    assert not exercises.check_channel_stats(
+        lambda x: (x.double().div(255).mean((0, 2, 3)), x.double().div(255).std((2, 3)).mean(0))
+    )
+    assert "each image's own std" in capsys.readouterr().out
+    assert not exercises.check_channel_stats(lambda x: (x.double().div(255).mean(), x.double().div(255).std()))
+    assert "one per channel" in capsys.readouterr().out
+
+
+def test_check_denormalize_feedback(capsys):
+    import torch
+
+    def shaped(v):
+        return torch.tensor(v).view(3, 1, 1)
+
+    assert exercises.check_denormalize(lambda x, m, s: x * shaped(s) + shaped(m))
+    capsys.readouterr()
+    assert not exercises.check_denormalize(lambda x, m, s: (x - shaped(m)) / shaped(s))
+    assert "normalised a second time" in capsys.readouterr().out
+    assert not exercises.check_denormalize(lambda x, m, s: (x + shaped(m)) * shaped(s))
+    assert "order is off" in capsys.readouterr().out
+
+
+def test_quality_team_transform_really_has_its_bugs():
+    import torch
+    from PIL import Image, ImageDraw
+
+    img = Image.new("RGB", (300, 200), (40, 120, 40))
+    ImageDraw.Draw(img).ellipse([100, 50, 200, 150], fill=(240, 200, 40))
+    t = teams.quality_team_transform(32, train=False)
+    torch.manual_seed(0)
+    a, b = t(img), t(img)
+    assert not torch.equal(a, b), "random at evaluation"
+    assert torch.allclose(a[0], a[1]) and torch.allclose(a[1], a[2]), "grayscale"
+    assert abs(a.mean().item()) < 1e-4 and abs(a.std().item() - 1) < 1e-3, "per-image standardisation"
+    assert t.transforms[3].size == [32, 32], "a fixed-size (squashing) resize"
+
+
+def test_transform_widgets_render_without_interaction(mini_root, monkeypatch):
+    from matplotlib.figure import Figure
+
+    from flowerkit import widgets
+
+    images = [OxfordFlowers102(mini_root, "train")[i][0] for i in (0, 50)]
+    fig = widgets.render_transform_grid(images, size=32, rotation=10, jitter=0.2)
+    assert isinstance(fig, Figure) and len([ax for ax in fig.axes if ax.images]) == 6
+    box = widgets.transform_playground(images)
+    sliders = [w for row in box.children[:2] for w in row.children]
+    assert {s.description for s in sliders} == {"size", "crop scale", "rotation", "jitter"}
+    drawn = []
+    real = widgets.render_transform_grid
+    monkeypatch.setattr(widgets, "render_transform_grid", lambda imgs, **kw: drawn.append(kw) or real(imgs, **kw))
+    sliders[0].value = 48  # in a live kernel moving a slider fires the callback, which redraws
+    assert drawn and drawn[-1]["size"] == 48

@@ -1,0 +1,79 @@
+"""Interactive widgets for live teaching, each with a non-interactive fallback.
+
+Introduced in notebook ``02_transform`` (the transform playground). Widgets
+never fire callbacks when a notebook runs headless (nbval, ``make html``),
+so every widget here is built on a plain function that draws the same figure
+from fixed values; the notebook calls that function too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from matplotlib.figure import Figure
+
+from .transform import denormalize, train_transform
+from .viz import show_images
+
+__all__ = ["render_transform_grid", "transform_playground"]
+
+
+def render_transform_grid(
+    images: Sequence[Any],
+    *,
+    size: int = 64,
+    min_scale: float = 0.5,
+    rotation: float = 0.0,
+    jitter: float = 0.0,
+    seed: int = 0,
+    mean: Sequence[float] = (0.5, 0.5, 0.5),
+    std: Sequence[float] = (0.25, 0.25, 0.25),
+) -> Figure:
+    """Draw each image next to two random training augmentations of it, with the given settings.
+
+    The non-interactive twin of :func:`transform_playground`: the same figure
+    for fixed slider values. Introduced in notebook ``02_transform``.
+    """
+    torch.manual_seed(seed)
+    transform = train_transform(size, mean, std, scale=(min_scale, 1.0), rotation=rotation, jitter=jitter)
+    shown, titles = [], []
+    for k, image in enumerate(images):
+        shown.append(image)
+        titles.append(f"original {k}")
+        for j in range(2):
+            shown.append(denormalize(transform(image), mean, std))
+            titles.append(f"augmented {k}.{j + 1}")
+    title = f"size {size}, crop scale {min_scale:.2f}-1, rotation ±{rotation:.0f}°, jitter {jitter:.2f}"
+    return show_images(shown, titles, ncols=6, size=2.2, suptitle=title)
+
+
+def transform_playground(images: Sequence[Any], **fixed: Any) -> Any:
+    """Sliders for size, crop scale, rotation and colour jitter that redraw :func:`render_transform_grid`.
+
+    Returns the ipywidgets box to display. Introduced in notebook ``02_transform``.
+    """
+    import ipywidgets as w
+    from IPython.display import display
+
+    sliders = {
+        "size": w.IntSlider(value=64, min=32, max=224, step=16, description="size"),
+        "min_scale": w.FloatSlider(value=0.5, min=0.08, max=1.0, step=0.02, description="crop scale"),
+        "rotation": w.FloatSlider(value=0.0, min=0.0, max=180.0, step=5.0, description="rotation"),
+        "jitter": w.FloatSlider(value=0.0, min=0.0, max=0.8, step=0.05, description="jitter"),
+    }
+    out = w.Output()
+
+    def redraw(_: Any = None) -> None:
+        import matplotlib.pyplot as plt
+
+        with out:
+            out.clear_output(wait=True)
+            fig = render_transform_grid(images, **{k: s.value for k, s in sliders.items()}, **fixed)
+            display(fig)
+            plt.close(fig)
+
+    for slider in sliders.values():
+        slider.observe(redraw, names="value")
+    return w.VBox([w.HBox(list(sliders.values())[:2]), w.HBox(list(sliders.values())[2:]), out])
