@@ -24,8 +24,10 @@ __all__ = [
     "check_labels_for_split",
     "check_model_input",
     "check_pair_files",
+    "check_reproducible_order",
     "check_split_sizes",
     "check_test_count",
+    "check_train_loader",
 ]
 
 
@@ -66,10 +68,19 @@ def check_split_sizes(answer: Any, root: str | Path) -> bool:
     if wrong:
         return _verdict(
             False,
-            "these splits are off: " + ", ".join(f"{k}: you said {a}, it is not" for k, (a, _) in wrong.items()) + ".",
+            "these splits are off: "
+            + ", ".join(
+                f"{k}: you said {a}" + (f", that is the size of {other}" if (other := _split_of(a, truth, k)) else f", it is {t}")
+                for k, (a, t) in wrong.items()
+            )
+            + ".",
             "the ids are in setid.mat: trnid, valid, tstid",
         )
     return _verdict(True, f"train {truth['train']}, val {truth['val']}, test {truth['test']}: the test split is the big one.")
+
+
+def _split_of(n: Any, sizes: dict[str, int], not_this: str) -> str | None:
+    return next((k for k, v in sizes.items() if v == n and k != not_this), None)
 
 
 def check_class_of_first_file(answer: Any, root: str | Path) -> bool:
@@ -104,6 +115,8 @@ def check_test_count(func: Callable[[Path], Any], root: str | Path) -> bool:
     if _unanswered(answer):
         return _verdict(False, "your function returns None: it is still the stub.", "load the file with scipy.io.loadmat")
     truth = int(read_splits(path)["test"].size)
+    if isinstance(answer, tuple):
+        return _verdict(False, f"{answer} is a shape, not a count.", "the count is .size (or the product of the shape)")
     if answer == 1:
         return _verdict(
             False, "you got 1: len() of a (1, N) MATLAB row vector is 1.", "use .size, or loadmat(path, squeeze_me=True)"
@@ -140,11 +153,21 @@ def check_labels_for_split(func: Callable[[np.ndarray, np.ndarray], Any]) -> boo
             f"shape {got.shape}, expected {truth.shape}: one label per id, flat.",
             "flatten both arrays first (.reshape(-1) or .ravel())",
         )
-    if got.dtype == np.uint8 or got.dtype == np.uint16:
+    if got.dtype in (np.uint8, np.uint16) and (got > 101).any():
         return _verdict(
             False,
-            f"dtype {got.dtype}: subtracting 1 from uint8 label 0 wraps to 255.",
+            f"dtype {got.dtype}: some labels wrapped to {int(got.max())}; unsigned 0 - 1 is {np.iinfo(got.dtype).max}, not -1.",
             "convert with .astype(np.int64) before any arithmetic",
+        )
+    if got.dtype in (np.uint8, np.uint16):
+        return _verdict(
+            False,
+            f"dtype {got.dtype}: CrossEntropyLoss wants int64, and in uint8 a label 0 minus 1 wraps to 255.",
+            "convert with .astype(np.int64) before any arithmetic",
+        )
+    if (got[truth == 0] == 255).any():
+        return _verdict(
+            False, "label 0 came out as 255: you subtracted in uint8 and converted too late.", "astype(np.int64) first, then - 1"
         )
     flat = labels_1b.astype(np.int64).reshape(-1)
     id_flat = ids.reshape(-1).astype(np.int64)
@@ -157,6 +180,9 @@ def check_labels_for_split(func: Callable[[np.ndarray, np.ndarray], Any]) -> boo
         return _verdict(
             False, "you used the ids as positions: id 7 is image_00007.jpg, which is labels[6].", "index with ids - 1"
         )
+    if np.issubdtype(got.dtype, np.integer) and np.unique(got - truth).size == 1 and got[0] != truth[0]:
+        d = int(got[0] - truth[0])
+        return _verdict(False, f"every label is off by {d:+d}.", "the file stores 1..102: subtract exactly 1")
     if np.array_equal(got, truth):
         if got.dtype != np.int64:
             return _verdict(False, f"right values, but dtype {got.dtype}: CrossEntropyLoss wants int64.", "use .astype(np.int64)")
@@ -177,10 +203,17 @@ def check_pair_files(func: Callable[[list[str], np.ndarray], Any]) -> bool:
     listing_with_noise = [*listing, ".DS_Store", "README.txt"]
     answer, error = _call(func, listing_with_noise.copy(), labels.copy())
     if error:
-        return _verdict(False, error, "skip names that are not image_NNNNN.jpg" if "invalid literal" in error else "")
+        hint = (
+            "skip names that are not image_NNNNN.jpg"
+            if "invalid literal" in error
+            else "image ids start at 1: image_00001.jpg is labels[0]"
+            if "out of bounds" in error
+            else ""
+        )
+        return _verdict(False, error, hint)
     if _unanswered(answer):
         return _verdict(False, "your function returns None: it is still the stub.")
-    pairs = list(answer)
+    pairs = list(answer.items()) if isinstance(answer, dict) else list(answer)
     truth = {n: int(labels[i]) for i, n in enumerate(names)}
     got_names = [p[0] for p in pairs]
     if any(n not in truth for n in got_names):
@@ -346,3 +379,65 @@ def check_denormalize(func: Callable[[Any, Any, Any], Any]) -> bool:
     if not torch.allclose(got.clamp(0, 1), original, atol=1e-4):
         return _verdict(False, "the result is not the original image.", "x * std + mean, with (3, 1, 1)-shaped tensors")
     return _verdict(True, "x * std + mean: the image is back in [0, 1].")
+
+
+# ------------------------------------------------------------------ 03_load
+
+
+def check_train_loader(func: Callable[[Any], Any], dataset: Any) -> bool:
+    """Notebook ``03_load``: ``func(dataset)`` returns a DataLoader fit for training on this machine."""
+    import torch
+    from torch.utils.data import DataLoader, RandomSampler
+
+    loader, error = _call(func, dataset)
+    if error:
+        return _verdict(False, error)
+    if _unanswered(loader):
+        return _verdict(
+            False, "your function returns None: it is still the stub.", "return torch.utils.data.DataLoader(dataset, ...)"
+        )
+    if not isinstance(loader, DataLoader):
+        return _verdict(False, f"got a {type(loader).__name__}, expected a DataLoader.")
+    problems = []
+    if not isinstance(loader.sampler, RandomSampler):
+        problems.append("it does not shuffle, and the split is grouped by class (shuffle=True)")
+    if loader.batch_size is None or loader.batch_size < 16:
+        problems.append(f"batch_size={loader.batch_size}: too small to keep the CPU busy and BatchNorm sane (try 64)")
+    if loader.num_workers < 1:
+        problems.append("num_workers=0: decoding blocks the training loop (use about one worker per core)")
+    elif not loader.persistent_workers:
+        problems.append("persistent_workers=False: the workers restart every epoch")
+    if loader.pin_memory and not torch.cuda.is_available():
+        problems.append("pin_memory=True without a GPU is wasted work")
+    if loader.generator is None:
+        problems.append("no seeded generator: the shuffled order changes every run (generator=torch.Generator().manual_seed(0))")
+    if problems:
+        return _verdict(False, "; ".join(problems) + ".")
+    return _verdict(True, f"shuffled, batch {loader.batch_size}, {loader.num_workers} workers kept alive, seeded.")
+
+
+def check_reproducible_order(func: Callable[[Any, int], Any], dataset: Any) -> bool:
+    """Notebook ``03_load``: ``func(dataset, seed)`` returns a shuffling DataLoader whose order depends only on ``seed``."""
+    import torch
+
+    def labels(seed: int) -> list[int] | None:
+        loader, error = _call(func, dataset, seed)
+        if error or loader is None:
+            return None
+        return torch.cat([torch.as_tensor(batch[1]) for batch in loader]).tolist()
+
+    a, b, c = labels(0), labels(0), labels(1)
+    if a is None:
+        loader, error = _call(func, dataset, 0)
+        return _verdict(False, error or "your function returns None: it is still the stub.")
+    if sorted(a) != sorted(int(y) for y in getattr(dataset, "labels", a)):
+        return _verdict(False, "one epoch did not visit every sample exactly once.")
+    if a == sorted(a):
+        return _verdict(False, "the order is the file order, grouped by class: not shuffled.", "shuffle=True")
+    if a != b:
+        return _verdict(
+            False, "two loaders with the same seed gave different orders.", "generator=torch.Generator().manual_seed(seed)"
+        )
+    if a == c:
+        return _verdict(False, "seeds 0 and 1 gave the same order: the seed is not used.", "pass the seed to the generator")
+    return _verdict(True, "shuffled, and the same seed gives the same order every time.")

@@ -120,15 +120,6 @@ class DecodedFlowers(OxfordFlowers102):
             label = self.target_transform(label)
         return image, label
 
-    def __getitems__(self, indices: Sequence[int]) -> Any:
-        """Batched fetch: decode straight into one (B, 3, S, S) uint8 tensor (no per-item tuples to collate)."""
-        if self.transform is not None or self.target_transform is not None:
-            return [self[i] for i in indices]
-        images = _new_batch((len(indices), 3, self.size, self.size), torch.uint8)
-        for k, idx in enumerate(indices):
-            images[k] = self._decode(idx)
-        return images, torch.as_tensor([self.labels[i] for i in indices], dtype=torch.int64)
-
 
 def _new_batch(shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
     """An empty tensor, in shared memory when called in a DataLoader worker (so sending it costs no copy)."""
@@ -231,17 +222,11 @@ def build_cache(
     return CachedFlowers(data_path, expect=fingerprint)
 
 
-def _stack_uint8(batch: list[tuple[torch.Tensor, int]]) -> tuple[torch.Tensor, torch.Tensor]:
-    images, labels = zip(*batch)
-    return torch.stack(images), torch.as_tensor(labels, dtype=torch.int64)
-
-
 class CachedFlowers(Dataset):
     """A split decoded once into a memory-mapped uint8 array; items are (uint8 (3, S, S) tensor, label).
 
-    ``__getitems__`` returns a whole batch with one fancy index, which the
-    DataLoader uses when batching (PyTorch >= 2.1) and :func:`collate_uint8`
-    passes through. ``transform`` (optional) is applied to each uint8 image,
+    ``__getitems__`` gathers a whole batch with one fancy index, which the
+    DataLoader uses when batching (PyTorch >= 2.1). ``transform`` (optional) is applied to each uint8 image,
     e.g. a random crop and flip for training. Introduced in notebook ``03_load``.
     """
 
@@ -280,12 +265,17 @@ class CachedFlowers(Dataset):
             image = self.transform(image)
         return image, self.labels[idx]
 
-    def __getitems__(self, indices: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    def __getitems__(self, indices: Sequence[int]) -> list[tuple[torch.Tensor, int]]:
+        """Batched fetch: one fancy index into the memory map for the whole batch, instead of one read per item.
+
+        Returns (image, label) pairs (views into the gathered batch), so any
+        ``collate_fn``, the default one included, works unchanged.
+        """
         idx = np.asarray(indices)
         images = torch.from_numpy(self.images[idx])
         if self.transform is not None:
-            images = torch.stack([self.transform(im) for im in images])
-        return images, torch.as_tensor([self.labels[i] for i in idx], dtype=torch.int64)
+            return [(self.transform(im), self.labels[i]) for im, i in zip(images, idx)]
+        return [(im, self.labels[i]) for im, i in zip(images, idx)]
 
 
 # --------------------------------------------------------------------------------------
@@ -293,25 +283,23 @@ class CachedFlowers(Dataset):
 # --------------------------------------------------------------------------------------
 
 
-def collate_uint8(batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
-    """``collate_fn``: stack (image, label) pairs into (uint8 (B, 3, S, S), int64 (B,)); a stacked pair passes through.
+def collate_uint8(batch: Sequence[tuple[torch.Tensor, int]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """``collate_fn``: stack (image, label) pairs into (images (B, 3, S, S), int64 labels (B,)), keeping the dtype.
 
-    A dataset's ``__getitems__`` (batched fetch) already returns a stacked
-    pair. A module-level function, not a lambda, so worker processes can
-    unpickle it. Introduced in notebook ``03_load``.
+    In a worker, the batch is written straight into shared memory, so sending
+    it to the main process costs no extra copy. A module-level function, not
+    a lambda, so worker processes can unpickle it. Introduced in notebook ``03_load``.
     """
-    if isinstance(batch, tuple) and len(batch) == 2 and isinstance(batch[0], torch.Tensor) and batch[0].ndim == 4:
-        return batch
-    return _stack_uint8(batch)
+    images, labels = zip(*batch)
+    out = _new_batch((len(images), *images[0].shape), images[0].dtype)
+    return torch.stack(images, out=out), torch.as_tensor(labels, dtype=torch.int64)
 
 
 class CollateNormalize:
     """``collate_fn``: stack uint8 images into one batch, then convert and normalise the whole batch at once.
 
     Runs in the worker processes (so the main process stays free for the
-    model), writing the float batch straight into shared memory. Accepts a
-    list of (image, label) pairs or a batch already stacked by a dataset's
-    ``__getitems__``. Without ``mean``/``std`` batches stay uint8. A class, not
+    model), writing the float batch straight into shared memory. Without ``mean``/``std`` batches stay uint8. A class, not
     a lambda, so worker processes can unpickle it. Introduced in notebook ``03_load``.
     """
 
@@ -321,10 +309,11 @@ class CollateNormalize:
         self.mean = tuple(mean) if mean is not None else None
         self.std = tuple(std) if std is not None else None
 
-    def __call__(self, batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
-        images, labels = collate_uint8(batch)
+    def __call__(self, batch: Sequence[tuple[torch.Tensor, int]]) -> tuple[torch.Tensor, torch.Tensor]:
         if self.mean is None or self.std is None:
-            return images, labels
+            return collate_uint8(batch)
+        images = torch.stack([image for image, _ in batch])
+        labels = torch.as_tensor([label for _, label in batch], dtype=torch.int64)
         out = _new_batch(tuple(images.shape), torch.float32)
         return normalize_batch(images, self.mean, self.std, out=out), labels
 

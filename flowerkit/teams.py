@@ -1,7 +1,7 @@
 """The failed teams' pipelines, each bug named and documented, so they can be run, measured and diagnosed.
 
 Notebook ``01_access`` stages the Access team, ``02_transform`` the Quality
-team. Every team used the same
+team, ``03_load`` the Efficiency team. Every team used the same
 network (:class:`flowerkit.model.FlowerCNN`); only the data pipeline differs.
 """
 
@@ -20,7 +20,14 @@ from torchvision.transforms import v2
 from .access import SPLITS, read_mat
 from .transform import ToRGB
 
-__all__ = ["AccessTeamFlowers", "PerImageStandardize", "access_team_samples", "quality_team_transform"]
+__all__ = [
+    "AccessTeamFlowers",
+    "PerImageStandardize",
+    "access_team_samples",
+    "classic_transform",
+    "efficiency_team_loader",
+    "quality_team_transform",
+]
 
 
 def access_team_samples(root: str | Path, split: str = "train") -> list[tuple[Path, int]]:
@@ -107,3 +114,29 @@ def quality_team_transform(size: int, train: bool = True) -> v2.Compose:
             PerImageStandardize(),  # bug 3
         ]
     )
+
+
+def classic_transform(size: int, mean: Any = (0.485, 0.456, 0.406), std: Any = (0.229, 0.224, 0.225)) -> Any:
+    """The classic per-image torchvision pipeline: Resize, CenterCrop, ToTensor, Normalize (correct, not fast)."""
+    from torchvision import transforms as T
+
+    return T.Compose([T.Resize(size), T.CenterCrop(size), T.ToTensor(), T.Normalize(mean, std)])
+
+
+def efficiency_team_loader(root: str | Path, split: str = "train", size: int = 64, **transform_kw: Any) -> Any:
+    """The Efficiency team's DataLoader: correct output, every performance mistake. Introduced in notebook ``03_load``.
+
+    1. ``batch_size=1``: one image per step, so per-step overhead dominates
+       and the network never sees a batch (BatchNorm statistics from one image);
+    2. ``num_workers=0``: decoding runs in the training process, which waits;
+    3. a full-size JPEG decode and a float resize of every image in every
+       epoch, no ``draft``, no cache;
+    4. ``shuffle=False`` over a split whose files are grouped by class:
+       consecutive steps see one class at a time.
+    """
+    from torch.utils.data import DataLoader
+
+    from .access import OxfordFlowers102
+
+    dataset = OxfordFlowers102(root, split, transform=classic_transform(size, **transform_kw))
+    return DataLoader(dataset, batch_size=1, shuffle=False, num_workers=0)

@@ -54,7 +54,9 @@ def show_images(
     n = len(images)
     ncols = max(1, min(ncols, n))
     nrows = max(1, -(-n // ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(max(10.0, size * ncols), size * nrows * 1.15), squeeze=False)
+    lines = max((_wrap(t).count("\n") + 1 for t in titles), default=0) if titles is not None else 0
+    height = nrows * (size + 0.22 * lines) + (0.5 if suptitle else 0.0)  # room for every title line
+    fig, axes = plt.subplots(nrows, ncols, figsize=(max(10.0, size * ncols), height), squeeze=False, layout="constrained")
     for k, ax in enumerate(axes.flat):
         ax.axis("off")
         if k >= n:
@@ -72,17 +74,19 @@ def show_images(
             ax.set_title(_wrap(titles[k]), fontsize=11, color=color)
     if suptitle:
         fig.suptitle(suptitle, fontsize=14)
-    fig.tight_layout()
     return fig
 
 
-def _wrap(text: str, width: int = 22) -> str:
-    words, lines, line = str(text).split(), [], ""
-    for word in words:
-        if line and len(line) + 1 + len(word) > width:
-            lines.append(line)
-            line = word
-        else:
-            line = f"{line} {word}".strip()
-    lines.append(line)
-    return "\n".join(lines[:3])
+def _wrap(text: str, width: int = 22, max_lines: int = 4) -> str:
+    """Wrap a title to ``width`` characters, keeping the caller's own line breaks."""
+    lines: list[str] = []
+    for paragraph in str(text).split("\n"):
+        line = ""
+        for word in paragraph.split():
+            if line and len(line) + 1 + len(word) > width:
+                lines.append(line)
+                line = word
+            else:
+                line = f"{line} {word}".strip()
+        lines.append(line)
+    return "\n".join(lines[:max_lines])

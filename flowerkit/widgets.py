@@ -1,6 +1,7 @@
 """Interactive widgets for live teaching, each with a non-interactive fallback.
 
-Introduced in notebook ``02_transform`` (the transform playground). Widgets
+Introduced in notebook ``02_transform`` (the transform playground) and
+``03_load`` (the loader tuner). Widgets
 never fire callbacks when a notebook runs headless (nbval, ``make html``),
 so every widget here is built on a plain function that draws the same figure
 from fixed values; the notebook calls that function too.
@@ -17,7 +18,7 @@ from matplotlib.figure import Figure
 from .transform import denormalize, train_transform
 from .viz import show_images
 
-__all__ = ["render_transform_grid", "transform_playground"]
+__all__ = ["loader_tuner", "measure_loader", "render_transform_grid", "transform_playground"]
 
 
 def render_transform_grid(
@@ -77,3 +78,42 @@ def transform_playground(images: Sequence[Any], **fixed: Any) -> Any:
     for slider in sliders.values():
         slider.observe(redraw, names="value")
     return w.VBox([w.HBox(list(sliders.values())[:2]), w.HBox(list(sliders.values())[2:]), out])
+
+
+def measure_loader(
+    dataset: Any, *, batch_size: int = 64, num_workers: int = 0, batches: int = 4, seed: int = 0
+) -> dict[str, float]:
+    """Images/s of :func:`flowerkit.load.make_loader` on ``dataset`` with these settings (worker start-up excluded).
+
+    The non-interactive twin of :func:`loader_tuner`. Introduced in notebook ``03_load``.
+    """
+    from .load import make_loader, measure_throughput
+
+    loader = make_loader(dataset, batch_size=batch_size, num_workers=num_workers, shuffle=True, seed=seed)
+    result = measure_throughput(loader, batches, warmup=1)
+    return {"batch_size": batch_size, "num_workers": num_workers, **result}
+
+
+def loader_tuner(datasets: dict[str, Any]) -> Any:
+    """Pick a dataset (e.g. JPEGs or cache), batch size and workers, press *measure*, read images/s.
+
+    ``datasets`` maps a name to a Dataset. Returns the ipywidgets box to
+    display. Introduced in notebook ``03_load``.
+    """
+    import ipywidgets as w
+
+    source = w.Dropdown(options=list(datasets), description="source")
+    batch = w.Dropdown(options=[1, 8, 32, 64, 128], value=64, description="batch size")
+    workers = w.IntSlider(value=0, min=0, max=4, description="workers")
+    button = w.Button(description="measure")
+    out = w.Output()
+
+    def run(_: Any = None) -> None:
+        with out:
+            r = measure_loader(
+                datasets[source.value], batch_size=batch.value, num_workers=workers.value, batches=max(2, 256 // batch.value)
+            )
+            print(f"{source.value}: batch {r['batch_size']}, {r['num_workers']} workers -> {r['images_per_s']:,.0f} images/s")
+
+    button.on_click(run)
+    return w.VBox([w.HBox([source, batch]), w.HBox([workers, button]), out])

@@ -56,6 +56,9 @@ def test_check_test_count(mini_root, capsys):
         (lambda l, i: l.astype(np.int64).ravel()[np.clip(i.astype(np.int64).ravel(), 0, 39)] - 1, "ids as positions"),
         (lambda l, i: l.astype(np.int64)[:, i.astype(np.int64).ravel() - 1] - 1, "one label per id, flat"),
         (lambda l, i: l.astype(np.int64).ravel()[i.astype(np.int64).ravel()] - 1, "index with ids - 1"),
+        (lambda l, i: (l.ravel()[i.ravel() - 1] - 1 - 1).astype(np.int64), "subtracted in uint8"),
+        (lambda l, i: l.ravel()[i.ravel() - 1] - 1 - 1, "wrapped to 255"),
+        (lambda l, i: l.astype(np.int64).ravel()[i.astype(np.int64).ravel() - 1] - 2, "off by -1"),
     ],
 )
 def test_check_labels_for_split_feedback(answer, feedback, capsys):
@@ -72,6 +75,36 @@ def test_check_pair_files(capsys):
     assert "listing order" in capsys.readouterr().out
     assert not exercises.check_pair_files(lambda names, labels: [(n, labels[int(n[6:11]) - 1]) for n in names])
     assert "invalid literal" in capsys.readouterr().out
+
+
+def test_check_test_count_names_a_shape(mini_root, capsys):
+    from scipy.io import loadmat
+
+    assert not exercises.check_test_count(lambda p: loadmat(p)["tstid"].shape, mini_root)
+    assert "is a shape, not a count" in capsys.readouterr().out
+
+
+def test_check_split_sizes_names_the_split_a_wrong_number_belongs_to(mini_root, capsys):
+    sizes = {k: int(v.size) for k, v in read_splits(mini_root / "flowers-102" / "setid.mat").items()}
+    swapped = {"train": sizes["train"], "val": sizes["test"], "test": sizes["val"]}
+    assert not exercises.check_split_sizes(swapped, mini_root)
+    out = capsys.readouterr().out
+    assert "val: you said" in out and "that is the size of test" in out
+
+
+def test_check_pair_files_hints_at_1_based_ids_and_accepts_a_dict(capsys):
+    assert not exercises.check_pair_files(
+        lambda names, labels: [(n, labels[int(n[6:11])]) for n in names if n.startswith("image_")]
+    )
+    assert "image ids start at 1" in capsys.readouterr().out
+    assert exercises.check_pair_files(
+        lambda names, labels: {n: labels[int(n[6:11]) - 1] for n in names if n.startswith("image_")}
+    )
+
+
+def test_show_images_keeps_explicit_line_breaks_in_titles():
+    fig = viz.show_images([np.zeros((4, 4))], ["team: hard-leaved pocket orchid\ntrue: rose"], ncols=1)
+    assert fig.axes[0].get_title().splitlines()[-1] == "true: rose"
 
 
 def test_show_images_returns_a_figure_with_one_axis_per_cell():
@@ -193,3 +226,63 @@ def test_transform_widgets_render_without_interaction(mini_root, monkeypatch):
     monkeypatch.setattr(widgets, "render_transform_grid", lambda imgs, **kw: drawn.append(kw) or real(imgs, **kw))
     sliders[0].value = 48  # in a live kernel moving a slider fires the callback, which redraws
     assert drawn and drawn[-1]["size"] == 48
+
+
+# ------------------------------------------------------------------ notebook 03
+
+
+def test_check_train_loader_feedback(mini_root, capsys):
+    import torch
+    from torch.utils.data import DataLoader
+
+    ds = OxfordFlowers102(mini_root, "val")
+    good = lambda d: DataLoader(
+        d, batch_size=64, shuffle=True, num_workers=2, persistent_workers=True, generator=torch.Generator().manual_seed(0)
+    )  # noqa: E731
+    assert exercises.check_train_loader(good, ds)
+    capsys.readouterr()
+    assert not exercises.check_train_loader(lambda d: DataLoader(d, batch_size=1), ds)
+    out = capsys.readouterr().out
+    assert "does not shuffle" in out and "batch_size=1" in out and "num_workers=0" in out
+    no_persist = lambda d: DataLoader(d, batch_size=64, shuffle=True, num_workers=2, generator=torch.Generator())  # noqa: E731
+    assert not exercises.check_train_loader(no_persist, ds)
+    assert "persistent_workers=False" in capsys.readouterr().out
+
+
+def test_check_reproducible_order_feedback(mini_root, capsys):
+    import torch
+    from torch.utils.data import DataLoader
+
+    from flowerkit.load import build_cache
+
+    cache = build_cache(OxfordFlowers102(mini_root, "val"), 8, folder=mini_root.parent / "cache-ex", progress=False)
+    assert exercises.check_reproducible_order(
+        lambda d, s: DataLoader(d, batch_size=64, shuffle=True, generator=torch.Generator().manual_seed(s)), cache
+    )
+    capsys.readouterr()
+    assert not exercises.check_reproducible_order(lambda d, s: DataLoader(d, batch_size=64), cache)
+    assert "not shuffled" in capsys.readouterr().out
+    assert not exercises.check_reproducible_order(lambda d, s: DataLoader(d, batch_size=64, shuffle=True), cache)
+    assert "different orders" in capsys.readouterr().out
+    fixed = lambda d, s: DataLoader(d, batch_size=64, shuffle=True, generator=torch.Generator().manual_seed(3))  # noqa: E731
+    assert not exercises.check_reproducible_order(fixed, cache)
+    assert "seed is not used" in capsys.readouterr().out
+
+
+def test_efficiency_team_loader_has_its_bugs(mini_root):
+    from torch.utils.data import SequentialSampler
+
+    loader = teams.efficiency_team_loader(mini_root, "train", 16)
+    assert loader.batch_size == 1 and loader.num_workers == 0 and isinstance(loader.sampler, SequentialSampler)
+    assert loader.dataset.draft is None, "full-size decode every epoch"
+    x, y = next(iter(loader))
+    assert x.shape == (1, 3, 16, 16) and x.dtype.is_floating_point, "the output itself is correct"
+
+
+def test_measure_loader_reports_the_settings(mini_root):
+    from flowerkit import widgets
+    from flowerkit.load import DecodedFlowers
+
+    r = widgets.measure_loader(DecodedFlowers(mini_root, "val", 16), batch_size=8, num_workers=0, batches=2)
+    assert r["batch_size"] == 8 and r["num_workers"] == 0 and r["images"] == 16 and r["images_per_s"] > 0
+    assert widgets.loader_tuner({"jpegs": DecodedFlowers(mini_root, "val", 16)}).children
