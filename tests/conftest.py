@@ -8,8 +8,15 @@ import pytest
 
 from flowerkit.synth import MiniFlowersSpec, mini_flowers
 
-# Same format and quirks as the default, but tiny images and few test images: generated in a few seconds.
-SMALL_SPEC = MiniFlowersSpec(test_per_class=(1, 2), short_side=64, long_side=(64, 96))
+# Same format and quirks as the default (102 classes, 77 first, 62 last, 10 train + 10 val per class),
+# but tiny images and few test images: generated in a few seconds.
+SMALL_SPEC = MiniFlowersSpec(num_classes=102, test_per_class=(1, 2), short_side=64, long_side=(64, 96))
+
+
+@pytest.fixture(scope="session")
+def small_spec() -> MiniFlowersSpec:
+    """The spec that :func:`mini_root` was generated from."""
+    return SMALL_SPEC
 
 
 @pytest.fixture(scope="session")
