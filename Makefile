@@ -44,6 +44,9 @@ html: data
 
 bench: data
 	$(PY) benchmarks/learnability.py
+	$(PY) benchmarks/loading.py --size 64
+	$(PY) benchmarks/loading.py --size 128
+	$(PY) benchmarks/decode_profile.py
 
 lint: setup
 	$(PY) -m ruff format flowerkit tests benchmarks conftest.py
