@@ -243,8 +243,15 @@ class OxfordFlowers102(VisionDataset):
     def __len__(self) -> int:
         return len(self.image_files)
 
+    def _load_image(self, idx: int) -> Any:
+        """Decode image ``idx``; subclasses change how (e.g. ``flowerkit.load.DecodedFlowers``)."""
+        return load_rgb(self.image_files[idx], draft=self.draft)
+
     def __getitem__(self, idx: int) -> tuple[Any, Any]:
-        image: Any = load_rgb(self.image_files[idx], draft=self.draft)
+        try:
+            image: Any = self._load_image(idx)
+        except (OSError, ValueError) as exc:  # name the item too: the DataLoader re-raises this from a worker
+            raise type(exc)(f"{self.split} item {idx} ({self.image_files[idx].name}): {exc}") from exc
         label: Any = self.labels[idx]
         if self.transform is not None:
             image = self.transform(image)

@@ -104,21 +104,8 @@ class DecodedFlowers(OxfordFlowers102):
         super().__init__(root, split, **kwargs)
         self.size = size
 
-    def _decode(self, idx: int) -> torch.Tensor:
-        path = self.image_files[idx]
-        try:
-            return decode_resized(path, self.size)
-        except (OSError, ValueError) as exc:
-            raise type(exc)(f"{self.split} item {idx} ({path.name}): {exc}") from exc
-
-    def __getitem__(self, idx: int) -> tuple[Any, Any]:
-        image: Any = self._decode(idx)
-        label: Any = self.labels[idx]
-        if self.transform is not None:
-            image = self.transform(image)
-        if self.target_transform is not None:
-            label = self.target_transform(label)
-        return image, label
+    def _load_image(self, idx: int) -> torch.Tensor:
+        return decode_resized(self.image_files[idx], self.size)
 
 
 def _new_batch(shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:

@@ -73,19 +73,19 @@ def test_cache_is_rebuilt_when_a_file_or_the_size_changes(root, tmp_path):
 
 def test_an_interrupted_build_is_never_used(root, tmp_path, monkeypatch):
     ds = OxfordFlowers102(root, "train")
-    real = DecodedFlowers._decode
+    real = DecodedFlowers._load_image
 
     def boom(self, idx):
         if idx == 70:
             raise KeyboardInterrupt
         return real(self, idx)
 
-    monkeypatch.setattr(DecodedFlowers, "_decode", boom)
+    monkeypatch.setattr(DecodedFlowers, "_load_image", boom)
     with pytest.raises(KeyboardInterrupt):
         build_cache(ds, S, folder=tmp_path / "cache", progress=False)
     assert not list((tmp_path / "cache").glob("*.json")), "no manifest: the half-built cache must not look valid"
     assert not list((tmp_path / "cache").glob(".*partial")), "no temporary file left behind"
-    monkeypatch.setattr(DecodedFlowers, "_decode", real)
+    monkeypatch.setattr(DecodedFlowers, "_load_image", real)
     cache = build_cache(ds, S, folder=tmp_path / "cache", progress=False)
     assert torch.equal(cache[70][0], decode_resized(ds.image_files[70], S))
 
