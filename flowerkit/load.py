@@ -37,7 +37,7 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
-from .access import FlowersFormatError, OxfordFlowers102, to_rgb
+from .access import OxfordFlowers102, load_rgb
 from .transform import normalize_batch
 
 __all__ = [
@@ -71,18 +71,7 @@ def decode_resized(path: str | Path, size: int) -> torch.Tensor:
     channels-last layout (PyTorch's vectorised antialiased kernel, about 2x
     faster than PIL's). Introduced in notebook ``03_load``.
     """
-    path = Path(path)
-    try:
-        with Image.open(path) as img:
-            img.draft("RGB", (size, size))
-            img = to_rgb(img)
-            hwc = torch.from_numpy(np.array(img, dtype=np.uint8))
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{path} is missing") from None
-    except (OSError, SyntaxError, ValueError) as exc:
-        size_b = path.stat().st_size if path.exists() else 0
-        what = "is empty (0 bytes)" if size_b == 0 else f"is not a readable image ({exc})"
-        raise FlowersFormatError(f"{path} {what}: delete it and regenerate or re-download the dataset") from exc
+    hwc = torch.from_numpy(np.array(load_rgb(path, draft=size), dtype=np.uint8))  # clear errors for bad files
     h, w = hwc.shape[:2]
     side = min(h, w)
     top, left = (h - side) // 2, (w - side) // 2
