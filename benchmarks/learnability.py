@@ -20,22 +20,13 @@ import time
 import torch
 from torch.utils.data import DataLoader
 
-from flowerkit import OxfordFlowers102, dataset_root, load_rgb
+from flowerkit import OxfordFlowers102, dataset_root
 from flowerkit.model import FlowerCNN, TrainConfig, evaluate, train
 from flowerkit.transform import resize_crop
 
 
-class _Decoded(OxfordFlowers102):
-    def __init__(self, root, split, size):
-        super().__init__(root, split, transform=resize_crop(size))
-        self.size = size
-
-    def __getitem__(self, idx):
-        return self.transform(load_rgb(self.image_files[idx], draft=self.size)), self.labels[idx]
-
-
 def decode(root, split, size):
-    loader = DataLoader(_Decoded(root, split, size), batch_size=64, num_workers=2)
+    loader = DataLoader(OxfordFlowers102(root, split, transform=resize_crop(size), draft=size), batch_size=64, num_workers=2)
     xs, ys = zip(*loader)
     return torch.cat(xs), torch.cat(ys)
 
