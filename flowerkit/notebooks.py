@@ -1,23 +1,46 @@
-"""Keeping the course notebooks clean: committed without outputs, executed by CI.
+"""Keeping the course notebooks clean and presentable: no outputs, slide metadata on every cell.
 
 Used by ``make strip`` and by the tests (a committed notebook that carries
-outputs or execution counts fails CI, as in nbdev's "clean" gate).
-Command line: ``python -m flowerkit.notebooks strip|check NOTEBOOK...``.
+outputs or execution counts fails CI, as in nbdev's "clean" gate). ``strip``
+also gives every cell its slide type by rule (:func:`add_slide_metadata`), so
+``jupyter nbconvert --to slides`` makes a deck of any course notebook.
+Command line: ``python -m flowerkit.notebooks strip|check [NOTEBOOK...]`` and
+``python -m flowerkit.notebooks student OUT_DIR [NOTEBOOK...]`` (``make student``).
 """
 
 from __future__ import annotations
 
 import argparse
+import math
+import re
 import sys
 from collections.abc import Iterable
 from pathlib import Path
 
 import nbformat
 
-__all__ = ["course_notebooks", "dirty_cells", "strip"]
+__all__ = [
+    "SLIDE_TYPES",
+    "add_slide_metadata",
+    "course_notebooks",
+    "dirty_cells",
+    "is_presenter_notes",
+    "slide_problems",
+    "strip",
+    "write_student_notebooks",
+]
 
 # Cell metadata that only records one run (execution timings, widget state).
-_RUN_METADATA = ("execution", "collapsed", "scrolled", "ExecuteTime")
+RUN_METADATA = ("execution", "collapsed", "scrolled", "ExecuteTime")
+
+SLIDE_TYPES = ("slide", "subslide", "fragment", "skip", "notes")
+NOTES_TAG = "notes"
+NOTES_PREFIX = "**Presenter notes"
+# How much one slide holds before the next cell opens a sub-slide, in lines of ~100 characters
+# (a figure counts as FIGURE_LINES): about what a projector shows at a readable size.
+SLIDE_LINES = 24
+FIGURE_LINES = 14
+_DRAWS = re.compile(r"\bfig\b|show_images|plt\.|render_\w+\(|widgets\.\w+\(|\.plot\(")
 
 
 def course_notebooks(folder: str | Path | None = None) -> list[Path]:
@@ -48,7 +71,7 @@ def dirty_cells(nb: nbformat.NotebookNode) -> list[str]:
 
 
 def strip(paths: Iterable[str | Path]) -> list[Path]:
-    """Remove outputs, execution counts and run metadata in place; return the files that changed."""
+    """Remove outputs, execution counts and run metadata, set slide types, in place; return the files that changed."""
     changed = []
     for path in map(Path, paths):
         nb = nbformat.read(path, as_version=4)
@@ -57,9 +80,10 @@ def strip(paths: Iterable[str | Path]) -> list[Path]:
             if cell.cell_type == "code":
                 cell.outputs = []
                 cell.execution_count = None
-            for key in _RUN_METADATA:
+            for key in RUN_METADATA:
                 cell.metadata.pop(key, None)
         nb.metadata.pop("widgets", None)
+        add_slide_metadata(nb)
         after = nbformat.writes(nb)
         if after != before:
             path.write_text(after + ("" if after.endswith("\n") else "\n"))
@@ -67,12 +91,134 @@ def strip(paths: Iterable[str | Path]) -> list[Path]:
     return changed
 
 
+# ------------------------------------------------------------------ slides
+
+
+def is_presenter_notes(cell: nbformat.NotebookNode) -> bool:
+    """True for a markdown cell written for the instructor: tagged ``notes`` or starting with ``**Presenter notes``."""
+    if cell.cell_type != "markdown":
+        return False
+    return NOTES_TAG in cell.get("metadata", {}).get("tags", []) or cell.source.lstrip().startswith(NOTES_PREFIX)
+
+
+def _lines(cell: nbformat.NotebookNode) -> int:
+    """Roughly how many projected lines a cell takes, its output included."""
+    text = sum(max(1, math.ceil(len(line) / 100)) for line in cell.source.splitlines() if line.strip())
+    if cell.cell_type != "code":
+        return text
+    return text + (FIGURE_LINES if _DRAWS.search(cell.source) else 2)
+
+
+def _heading_level(cell: nbformat.NotebookNode) -> int | None:
+    """The level of the highest heading in a markdown cell (1 for ``#``), ignoring fenced code; None if it has none."""
+    if cell.cell_type != "markdown":
+        return None
+    prose = re.sub(r"^```.*?^```", "", cell.source, flags=re.M | re.S)
+    levels = [len(m.group(1)) for m in re.finditer(r"^(#{1,6})\s", prose, flags=re.M)]
+    return min(levels, default=None)
+
+
+def _remark(cell: nbformat.NotebookNode, after: nbformat.NotebookNode | None) -> bool:
+    """A short prose cell that comments on the result above it (no code of its own follows): it stays on that slide."""
+    return cell.cell_type == "markdown" and _lines(cell) <= 3 and (after is None or after.cell_type != "code")
+
+
+def slide_types(nb: nbformat.NotebookNode) -> list[str]:
+    """The slide type of each cell, by rule (see :func:`add_slide_metadata`)."""
+    from .student import is_solution
+
+    types, used, fresh = [], 0, False
+    cells = nb.cells
+    for i, cell in enumerate(cells):
+        level = _heading_level(cell)
+        size = _lines(cell)
+        after = cells[i + 1] if i + 1 < len(cells) else None
+        if cell.cell_type == "markdown" and after is not None and after.cell_type == "code" and not is_solution(after):
+            size += _lines(after)  # prose stays on the slide of the code it introduces
+        if is_presenter_notes(cell):
+            kind = "notes"
+        elif is_solution(cell):
+            kind = "skip"
+        elif level is not None and level <= 2:
+            kind, used, fresh = "slide", _lines(cell), True
+        elif (level is not None and level >= 3) or cell.source.lstrip().startswith("**Exercise"):
+            kind, used, fresh = "subslide", _lines(cell), True
+        elif used + size > SLIDE_LINES and not fresh and not _remark(cell, after):
+            kind, used, fresh = "subslide", _lines(cell), False
+        else:
+            kind, used, fresh = "fragment", used + _lines(cell), False
+        types.append(kind)
+    return types
+
+
+def add_slide_metadata(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """Give every cell ``metadata.slideshow.slide_type`` so that ``nbconvert --to slides`` makes a sensible deck; returns ``nb``.
+
+    The rules, in order: presenter notes are ``notes`` (speaker view only);
+    solution cells are ``skip``; a markdown cell with a ``#``/``##`` heading
+    opens a ``slide``, one with a ``###`` heading or starting "**Exercise"
+    opens a ``subslide`` (so start a cell at each heading); any
+    other cell is a ``fragment`` of the current slide, unless the slide is
+    full (:data:`SLIDE_LINES`, a figure counting :data:`FIGURE_LINES`), when
+    it opens a ``subslide``. The first cell under a heading stays with it,
+    prose stays with the code cell it introduces, and a short remark (3 lines
+    at most, no code after it) stays with the result it comments on. Applied by ``make strip`` to every course notebook.
+    """
+    for cell, kind in zip(nb.cells, slide_types(nb)):
+        cell.metadata["slideshow"] = {"slide_type": kind}
+    return nb
+
+
+def slide_problems(nb: nbformat.NotebookNode) -> list[str]:
+    """Cells whose slide type is missing or not the one :func:`add_slide_metadata` gives."""
+    problems = []
+    for i, (cell, kind) in enumerate(zip(nb.cells, slide_types(nb))):
+        found = cell.metadata.get("slideshow", {}).get("slide_type")
+        if found != kind:
+            problems.append(f"cell {i} ({cell.get('id')}) has slide_type {found!r}, the rule gives {kind!r}")
+    return problems
+
+
+# ------------------------------------------------------------------ student notebooks
+
+
+def write_student_notebooks(out: str | Path, paths: Iterable[str | Path] | None = None) -> list[Path]:
+    """Write the student version of each course notebook to ``out``; fail if any solution line survives.
+
+    See :mod:`flowerkit.student`. ``make student`` writes them to ``build/student``.
+    """
+    from .student import leaked_solution_lines, student_version
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for path in map(Path, paths or course_notebooks()):
+        course = nbformat.read(path, as_version=4)
+        student = student_version(course)
+        leaked = leaked_solution_lines(course, student)
+        if leaked:
+            raise RuntimeError(f"{path.name}: solution lines survive in the student version: {leaked}")
+        nbformat.validate(student)
+        target = out / path.name
+        nbformat.write(student, target)
+        written.append(target)
+    return written
+
+
 def main(argv: list[str] | None = None) -> int:
-    """``strip`` cleans notebooks in place; ``check`` exits 1 if any is dirty."""
+    """``strip`` cleans notebooks in place; ``check`` exits 1 if any is dirty; ``student OUT_DIR`` writes student versions."""
     parser = argparse.ArgumentParser(prog="python -m flowerkit.notebooks")
-    parser.add_argument("command", choices=["strip", "check"])
-    parser.add_argument("paths", nargs="*", type=Path)
+    parser.add_argument("command", choices=["strip", "check", "student"])
+    parser.add_argument(
+        "paths", nargs="*", type=Path, help="notebooks (default: all course notebooks); for student: OUT_DIR first"
+    )
     args = parser.parse_args(argv)
+    if args.command == "student":
+        if not args.paths:
+            parser.error("student needs an output folder: python -m flowerkit.notebooks student OUT_DIR [NOTEBOOK...]")
+        for path in write_student_notebooks(args.paths[0], args.paths[1:] or None):
+            print(f"wrote {path}")
+        return 0
     paths = args.paths or course_notebooks()
     if args.command == "strip":
         for path in strip(paths):
@@ -80,7 +226,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     status = 0
     for path in paths:
-        for problem in dirty_cells(nbformat.read(path, as_version=4)):
+        nb = nbformat.read(path, as_version=4)
+        for problem in dirty_cells(nb) + slide_problems(nb):
             print(f"{path}: {problem}")
             status = 1
     return status

@@ -1,0 +1,289 @@
+"""The student version of a course notebook: reference solutions out, runnable stubs in.
+
+The committed notebooks are the instructor's: each exercise is a stub cell
+(code that runs, then a checker call) followed by a cell tagged ``solution``
+that holds the reference answer and asserts the checker agrees. The student
+version replaces every solution cell by a one-line prompt, drops the
+presenter notes (see :func:`flowerkit.notebooks.add_slide_metadata`) and every
+output, so the stubs stay and the checkers say "not yet" until the student
+answers. ``make student`` runs ``python -m flowerkit.notebooks student build/student``.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+from collections.abc import Iterator
+from typing import Any
+
+import nbformat
+
+from .notebooks import RUN_METADATA, is_presenter_notes
+
+__all__ = [
+    "ANSWER_PROMPT",
+    "SOLUTION_TAG",
+    "exercise_cells",
+    "exercise_slice",
+    "is_solution",
+    "leaked_solution_lines",
+    "solution_dependents",
+    "solution_lines",
+    "student_version",
+]
+
+SOLUTION_TAG = "solution"
+
+# What a student finds where the instructor's notebook has a reference solution.
+ANSWER_PROMPT = "# Your turn: fill in the stub in the cell above and run it; the checker says what to fix.\n"
+
+
+def is_solution(cell: nbformat.NotebookNode) -> bool:
+    """True for a cell tagged ``solution`` (a reference answer the instructor reveals)."""
+    return SOLUTION_TAG in cell.get("metadata", {}).get("tags", [])
+
+
+def exercise_cells(nb: nbformat.NotebookNode) -> dict[str, str]:
+    """Map each solution cell's id to the id of its exercise stub: the nearest code cell before it that is not a solution."""
+    pairs, stub = {}, None
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        if is_solution(cell):
+            if stub is None:
+                raise ValueError(f"solution cell {cell.get('id')} has no exercise stub cell before it")
+            pairs[cell.id] = stub
+        else:
+            stub = cell.id
+    return pairs
+
+
+def student_version(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """Return a copy of ``nb`` for students: solutions replaced by a prompt, presenter notes and all outputs removed.
+
+    Solution cells keep their id and position (so "the cell below the
+    exercise" still makes sense) but lose their tags, hidden flag and any
+    other metadata. Introduced by ``make student``; see the README.
+    """
+    exercise_cells(nb)  # every solution must follow a stub that runs
+    out = copy.deepcopy(nb)
+    cells = []
+    for cell in out.cells:
+        if is_presenter_notes(cell):
+            continue
+        if cell.cell_type == "code":
+            cell.outputs = []
+            cell.execution_count = None
+        for key in RUN_METADATA:
+            cell.metadata.pop(key, None)
+        if is_solution(cell):
+            cell.cell_type = "code"
+            cell.source = ANSWER_PROMPT.rstrip("\n")
+            slideshow = cell.metadata.get("slideshow")
+            cell.metadata = nbformat.NotebookNode({"slideshow": slideshow} if slideshow else {})
+            cell.pop("attachments", None)
+        cells.append(cell)
+    out.cells = cells
+    out.metadata.pop("widgets", None)
+    return out
+
+
+# ------------------------------------------------------------------ checking that no solution survives
+
+
+def solution_lines(nb: nbformat.NotebookNode) -> dict[str, set[str]]:
+    """For each solution cell id, the lines only the solution has: stripped, no blanks, comments or bare brackets, none shown elsewhere."""
+    shown = {line.strip() for c in nb.cells if not is_solution(c) for line in c.source.splitlines()}
+    lines = {}
+    for cell in nb.cells:
+        if is_solution(cell):
+            own = {line.strip() for line in cell.source.splitlines()}
+            lines[cell.id] = {line for line in own - shown if any(ch.isalnum() for ch in line) and not line.startswith("#")}
+    return lines
+
+
+# A solution line this long is distinctive enough to be searched inside other lines (tracebacks, reprs);
+# shorter ones ("dataset,", "shuffle=True,") are only leaks where they stand as a line of their own.
+DISTINCTIVE = 24
+
+
+def _strings(node: Any) -> Iterator[str]:
+    if isinstance(node, str):
+        yield node
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            yield str(key)
+            yield from _strings(value)
+    elif isinstance(node, (list, tuple)):
+        for value in node:
+            yield from _strings(value)
+
+
+def leaked_solution_lines(course: nbformat.NotebookNode, student: nbformat.NotebookNode) -> list[str]:
+    """Solution lines of ``course`` found anywhere in ``student``: sources, outputs, attachments, cell or notebook metadata."""
+    text = "\n".join(_strings(student))
+    lines = {line.strip() for line in text.splitlines()}
+    return sorted(
+        {
+            line
+            for found in solution_lines(course).values()
+            for line in found
+            if line in lines or (len(line) >= DISTINCTIVE and line in text)
+        }
+    )
+
+
+# ------------------------------------------------------------------ checking that the student version still runs
+
+
+def _python(source: str) -> tuple[ast.Module, str] | None:
+    """Parse a cell as IPython runs it (magics become calls); return the tree and the source it was parsed from."""
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    python = TransformerManager().transform_cell(source)
+    try:
+        return ast.parse(python), python
+    except SyntaxError:
+        return None
+
+
+_SCOPES = (
+    ast.FunctionDef,
+    ast.AsyncFunctionDef,
+    ast.ClassDef,
+    ast.Lambda,
+    ast.ListComp,
+    ast.SetComp,
+    ast.DictComp,
+    ast.GeneratorExp,
+)
+
+
+def _this_scope(node: ast.AST) -> Iterator[ast.AST]:
+    """Walk a statement without entering the bodies of functions, classes, lambdas and comprehensions (their own scopes)."""
+    yield node
+    for child in ast.iter_child_nodes(node):
+        if isinstance(child, _SCOPES):
+            yield child
+        else:
+            yield from _this_scope(child)
+
+
+def _binds(stmt: ast.stmt, modules: set[str] = frozenset()) -> tuple[set[str], set[str]]:
+    """(names a statement may change, names it certainly rebinds): assignments, defs, imports, and x.attr = / x[k] = / x.method(...).
+
+    Calls on ``modules`` (``torch.manual_seed(0)``) are not counted as changing the module.
+    """
+    changed: set[str] = set()
+    for node in _this_scope(stmt):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
+            changed.add(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            changed.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            changed.update((a.asname or a.name).split(".")[0] for a in node.names)
+        elif isinstance(node, (ast.Attribute, ast.Subscript)) and isinstance(node.ctx, (ast.Store, ast.Del)):
+            changed |= _base_name(node)
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            changed |= _base_name(node.func) - modules  # e.g. steps.append(...) may change steps
+    certain: set[str] = set()
+    if isinstance(stmt, (ast.Assign, ast.AnnAssign)):
+        targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+        certain = {t.id for t in targets if isinstance(t, ast.Name)}
+    elif isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        certain = {stmt.name}
+    return changed, certain
+
+
+def _base_name(node: ast.AST) -> set[str]:
+    while isinstance(node, (ast.Attribute, ast.Subscript)):
+        node = node.value
+    return {node.id} if isinstance(node, ast.Name) else set()
+
+
+def _modules(trees: list[ast.Module]) -> set[str]:
+    """Names bound by import statements anywhere in the notebook."""
+    return {
+        (a.asname or a.name).split(".")[0]
+        for tree in trees
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.Import, ast.ImportFrom))
+        for a in node.names
+    }
+
+
+def _reads(tree: ast.AST) -> set[str]:
+    """Every name a statement reads, inside nested functions too (they read globals when called)."""
+    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+
+
+def _parsed(cells: list[nbformat.NotebookNode]) -> dict[str, tuple[ast.Module, str]]:
+    parsed = {}
+    for cell in cells:
+        result = _python(cell.source)
+        if result is None:
+            raise ValueError(f"cell {cell.get('id')} is not Python that can be analysed")
+        parsed[cell.id] = result
+    return parsed
+
+
+def solution_dependents(nb: nbformat.NotebookNode) -> list[str]:
+    """Cells that read a name a solution cell binds, other than exercise stubs: in the student version they would see the stub's value.
+
+    An empty list means the student version differs from the course notebook
+    only in the exercise cells, so everything else runs exactly as CI runs it.
+    """
+    stubs = set(exercise_cells(nb).values())
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    parsed = _parsed(code)
+    modules = _modules([tree for tree, _ in parsed.values()])
+    problems, bound = [], {}
+    for cell in code:
+        tree = parsed[cell.id][0]
+        if is_solution(cell):
+            for stmt in tree.body:
+                bound.update(dict.fromkeys(_binds(stmt, modules)[0], cell.id))
+        elif cell.id not in stubs:
+            problems += [
+                f"cell {cell.id} reads {name!r}, which solution cell {bound[name]} defines"
+                for name in sorted(_reads(tree) & set(bound))
+            ]
+    return problems
+
+
+def exercise_slice(course: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """The student version cut down to what its exercises need: the setup cell, the statements the stubs depend on, the exercise cells.
+
+    A backward slice over top-level statements: walking up from the last
+    exercise cell, a statement is kept if it may change a name that a kept
+    statement reads. Figures, timings and training that the exercises do not
+    read are left out, so the exercises of a slow notebook run in seconds.
+    The setup and exercise cells are kept whole, with their ids; cut-down
+    cells get ``<id>-slice``.
+    """
+    student = student_version(course)
+    pairs = exercise_cells(course)
+    targets = set(pairs) | set(pairs.values())
+    code = [c for c in student.cells if c.cell_type == "code"]
+    parsed = _parsed(code)
+    modules = _modules([tree for tree, _ in parsed.values()])
+    setup = code[0].id if code else None
+    needed: set[str] = set()
+    kept: dict[str, str] = {}
+    for cell in reversed(code):
+        tree, python = parsed[cell.id]
+        if cell.id in targets or cell.id == setup:
+            kept[cell.id] = cell.source
+            needed |= _reads(tree)
+            continue
+        chosen = []
+        for stmt in reversed(tree.body):
+            changed, certain = _binds(stmt, modules)
+            if changed & needed:
+                chosen.append(ast.get_source_segment(python, stmt) or ast.unparse(stmt))
+                needed = (needed - certain) | _reads(stmt)
+        if chosen:
+            kept[cell.id] = "\n".join(chosen[::-1])
+    whole = targets | {setup}
+    cells = [nbformat.v4.new_code_cell(kept[c.id], id=c.id if c.id in whole else f"{c.id}-slice") for c in code if c.id in kept]
+    return nbformat.v4.new_notebook(cells=cells, metadata=copy.deepcopy(course.metadata))
