@@ -1,7 +1,7 @@
 """Interactive widgets for live teaching, each with a non-interactive fallback.
 
-Introduced in notebook ``02_transform`` (the transform playground) and
-``03_load`` (the loader tuner). Widgets
+Introduced in notebook ``01_access`` (the image browser), ``02_transform``
+(the transform playground) and ``03_load`` (the loader tuner). Widgets
 never fire callbacks when a notebook runs headless (nbval, ``make html``),
 so every widget here is built on a plain function that draws the same figure
 from fixed values; the notebook calls that function too.
@@ -10,6 +10,7 @@ from fixed values; the notebook calls that function too.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -18,7 +19,76 @@ from matplotlib.figure import Figure
 from .transform import denormalize, train_transform
 from .viz import show_images
 
-__all__ = ["loader_tuner", "measure_loader", "render_transform_grid", "transform_playground"]
+__all__ = [
+    "image_browser",
+    "loader_tuner",
+    "measure_loader",
+    "render_class_images",
+    "render_transform_grid",
+    "transform_playground",
+]
+
+SPLITS = ("train", "val", "test")
+
+
+def render_class_images(
+    root: str | Path, class_index: int = 0, split: str = "train", *, max_images: int = 12, ncols: int = 6
+) -> Figure:
+    """Draw the images of one class in one split, each titled with its file name and 1-based image id.
+
+    ``class_index`` is 0-based (``flowerkit.CLASSES[class_index]``). The
+    non-interactive twin of :func:`image_browser`. Introduced in notebook ``01_access``.
+    """
+    from .access import OxfordFlowers102, load_rgb
+    from .classes import CLASSES
+
+    if not 0 <= class_index < len(CLASSES):
+        raise ValueError(f"class_index must be 0..{len(CLASSES) - 1} (0-based), got {class_index}")
+    dataset = OxfordFlowers102(root, split)
+    members = [k for k, label in enumerate(dataset.labels) if label == class_index]
+    shown = members[:max_images]
+    images = [load_rgb(dataset.image_files[k], draft=160) for k in shown]
+    titles = [f"{dataset.image_files[k].name}\nid {dataset.image_ids[k]}" for k in shown]
+    count = f"{len(members)} images" + (f", first {len(shown)} shown" if len(shown) < len(members) else "")
+    title = f"class {class_index} ({CLASSES[class_index]}, label {class_index + 1} in the .mat file), {split} split: {count}"
+    if not shown:  # a class absent from a split: say so in the figure rather than fail
+        return show_images([torch.ones(3, 8, 8)], ["no images"], ncols=1, suptitle=title)
+    return show_images(images, titles, ncols=ncols, size=2.2, suptitle=title)
+
+
+def image_browser(root: str | Path, *, max_images: int = 12) -> Any:
+    """A class dropdown (the 102 names) and a split toggle that redraw :func:`render_class_images`.
+
+    Returns the ipywidgets box to display; it draws the first class at once.
+    Introduced in notebook ``01_access``.
+    """
+    import ipywidgets as w
+    from IPython.display import display
+
+    from .classes import CLASSES
+
+    chooser = w.Dropdown(
+        options=[(f"{k:3d} {name}", k) for k, name in enumerate(CLASSES)],
+        value=0,
+        description="class",
+        layout=w.Layout(width="24em"),
+    )
+    split = w.ToggleButtons(options=list(SPLITS), value="train", description="split")
+    out = w.Output()
+
+    def redraw(_: Any = None) -> None:
+        import matplotlib.pyplot as plt
+
+        with out:
+            out.clear_output(wait=True)
+            fig = render_class_images(root, chooser.value, split.value, max_images=max_images)
+            display(fig)
+            plt.close(fig)
+
+    chooser.observe(redraw, names="value")
+    split.observe(redraw, names="value")
+    redraw()
+    return w.VBox([w.HBox([chooser, split]), out])
 
 
 def render_transform_grid(
