@@ -1,10 +1,12 @@
 # flowerkit: every target sets up .venv first if it is missing or out of date.
 #   make lab     set up, prepare mini-flowers, open the notebooks in JupyterLab
 #   make test    set up, run the unit tests and execute every notebook (nbval)
-#   make html    set up, execute every notebook and render build/html/index.html
+#   make html    set up, execute every notebook and render build/html/index.html (pages, slides, student notebooks)
+#   make student write the student notebooks (solutions replaced by prompts) to build/student/
+#   make slides  execute every notebook and write its reveal.js deck to build/slides/ (SLIDES_FLAGS=--no-execute: no outputs, fast)
 #   make bench   set up, print the measured figures (learnability, loading)
 #   make lint    format and lint the package, tests and benchmarks (ruff)
-#   make strip   remove outputs and execution counts from the notebooks (before committing)
+#   make strip   remove outputs and execution counts, set slide types, in the notebooks (before committing)
 
 PYTHON ?= python3
 VENV   := .venv
@@ -13,7 +15,9 @@ STAMP  := $(VENV)/.flowerkit-installed
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb))
 PYTEST_NB := --nbval-lax --nbval-current-env --nbval-cell-timeout=600
 
-.PHONY: setup data lab test unit nbtest html bench lint strip clean
+SLIDES_FLAGS ?=
+
+.PHONY: setup data lab test unit nbtest html student slides bench lint strip clean
 
 setup: $(STAMP)
 
@@ -41,6 +45,12 @@ nbtest: setup
 
 html: data
 	$(PY) -m flowerkit.site build/html
+
+student: setup
+	$(PY) -m flowerkit.notebooks student build/student
+
+slides: data
+	$(PY) -m flowerkit.site --slides-only $(SLIDES_FLAGS) build/slides
 
 bench: data
 	$(PY) benchmarks/learnability.py

@@ -144,7 +144,7 @@ def slide_types(nb: nbformat.NotebookNode) -> list[str]:
         elif (level is not None and level >= 3) or cell.source.lstrip().startswith("**Exercise"):
             kind, used, fresh = "subslide", _lines(cell), True
         elif used + size > SLIDE_LINES and not fresh and not _remark(cell, after):
-            kind, used, fresh = "subslide", _lines(cell), False
+            kind, used, fresh = "subslide", _lines(cell), cell.cell_type == "markdown"  # prose keeps its code
         else:
             kind, used, fresh = "fragment", used + _lines(cell), False
         types.append(kind)

@@ -1,12 +1,19 @@
-"""Render the course as a static site: every notebook executed to HTML, and an index page.
+"""Render the course as a static site: every notebook executed to HTML, its slides and its student version, and an index page.
 
-``make html`` runs ``python -m flowerkit.site build/html``. Notebooks run
+``make html`` runs ``python -m flowerkit.site build/html``; ``make slides``
+runs ``python -m flowerkit.site --slides-only build/slides``. Notebooks run
 with ``notebooks/`` as their working directory, exactly as under nbval.
+
+The HTML pages are safe to give to students: solution cells and presenter
+notes are left out (the exercises show the stubs' feedback). The slides keep
+the presenter notes in reveal.js's speaker view (press ``s``) and skip the
+solutions; see :func:`flowerkit.notebooks.add_slide_metadata`.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import html
 import sys
 import time
@@ -14,9 +21,9 @@ from pathlib import Path
 
 import nbformat
 
-from .notebooks import course_notebooks
+from .notebooks import course_notebooks, is_presenter_notes, write_student_notebooks
 
-__all__ = ["build", "describe"]
+__all__ = ["build", "build_slides", "describe", "export_page", "export_slides"]
 
 
 def describe(nb: nbformat.NotebookNode) -> tuple[str, str]:
@@ -30,28 +37,78 @@ def describe(nb: nbformat.NotebookNode) -> tuple[str, str]:
     return "", ""
 
 
-def build(out: str | Path, notebooks: list[Path] | None = None, *, timeout: int = 600) -> Path:
-    """Execute each notebook, write ``<out>/<name>.html`` and ``<out>/index.html``; return the index."""
+def _execute(path: Path, timeout: int) -> nbformat.NotebookNode:
+    """Run a notebook top to bottom with its folder as working directory; return it with its outputs."""
     from nbclient import NotebookClient
+
+    nb = nbformat.read(path, as_version=4)
+    # Figures at twice the pixels, shown at the same size: sharp text when a projector scales a slide up.
+    nb.cells.insert(0, nbformat.v4.new_code_cell("%config InlineBackend.figure_formats = ['retina']", id="site-figure-format"))
+    NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
+    nb.cells.pop(0)
+    return nb
+
+
+def export_page(nb: nbformat.NotebookNode, target: Path) -> Path:
+    """Write ``nb`` as an HTML page without its solution cells and presenter notes."""
     from nbconvert import HTMLExporter
 
+    from .student import is_solution
+
+    page = copy.deepcopy(nb)
+    page.cells = [c for c in page.cells if not is_solution(c) and not is_presenter_notes(c)]
+    body, _ = HTMLExporter().from_notebook_node(page)
+    target.write_text(body, encoding="utf-8")
+    return target
+
+
+def export_slides(nb: nbformat.NotebookNode, target: Path) -> Path:
+    """Write ``nb`` as a reveal.js deck (``nbconvert --to slides``), scrolling where a slide runs long, without prompts."""
+    from nbconvert import SlidesExporter
+
+    exporter = SlidesExporter(reveal_scroll=True, exclude_input_prompt=True, exclude_output_prompt=True)
+    body, _ = exporter.from_notebook_node(nb)
+    target.write_text(body, encoding="utf-8")
+    return target
+
+
+def build_slides(out: str | Path, notebooks: list[Path] | None = None, *, execute: bool = True, timeout: int = 600) -> list[Path]:
+    """Write ``<out>/<name>.slides.html`` for each notebook, executed first unless ``execute=False``."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    decks = []
+    for path in notebooks or course_notebooks():
+        start = time.perf_counter()
+        nb = _execute(path, timeout) if execute else nbformat.read(path, as_version=4)
+        decks.append(export_slides(nb, out / f"{path.stem}.slides.html"))
+        print(f"  wrote {decks[-1]} ({time.perf_counter() - start:.0f} s)", flush=True)
+    return decks
+
+
+def build(out: str | Path, notebooks: list[Path] | None = None, *, timeout: int = 600) -> Path:
+    """Execute each notebook; write its page, slides and student version, and ``<out>/index.html`` linking them; return the index.
+
+    Layout: ``<out>/<name>.html``, ``<out>/slides/<name>.slides.html``,
+    ``<out>/student/<name>.ipynb``.
+    """
+    out = Path(out)
+    (out / "slides").mkdir(parents=True, exist_ok=True)
     notebooks = notebooks or course_notebooks()
-    exporter = HTMLExporter()
+    write_student_notebooks(out / "student", notebooks)
     rows = []
     for path in notebooks:
-        nb = nbformat.read(path, as_version=4)
         start = time.perf_counter()
         print(f"executing {path.name} ...", flush=True)
-        NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
-        body, _ = exporter.from_notebook_node(nb)
-        (out / f"{path.stem}.html").write_text(body, encoding="utf-8")
+        nb = _execute(path, timeout)
+        export_page(nb, out / f"{path.stem}.html")
+        export_slides(nb, out / "slides" / f"{path.stem}.slides.html")
         title, blurb = describe(nb)
         rows.append((path.stem, title, blurb, time.perf_counter() - start))
-        print(f"  wrote {out / (path.stem + '.html')} ({rows[-1][3]:.0f} s)", flush=True)
+        print(f"  wrote {out / (path.stem + '.html')} and its slides ({rows[-1][3]:.0f} s)", flush=True)
     items = "\n".join(
-        f'<li><a href="{html.escape(stem)}.html">{html.escape(title or stem)}</a><br><small>{html.escape(blurb)}</small></li>'
+        f'<li><a href="{html.escape(stem)}.html">{html.escape(title or stem)}</a><br><small>{html.escape(blurb)}</small><br>'
+        f'<small><a href="student/{html.escape(stem)}.ipynb">student notebook</a> · '
+        f'<a href="slides/{html.escape(stem)}.slides.html">slides</a></small></li>'
         for stem, title, blurb, _ in rows
     )
     index = out / "index.html"
@@ -60,18 +117,27 @@ def build(out: str | Path, notebooks: list[Path] | None = None, *, timeout: int 
         "<style>body{font-family:sans-serif;max-width:50em;margin:2em auto;line-height:1.5}li{margin:.8em 0}</style>"
         "</head><body><h1>flowerkit: the PyTorch data pipeline on Oxford 102 Flowers</h1>"
         f"<p>Access &rarr; transform &rarr; load, one notebook per stage, executed on {time.strftime('%Y-%m-%d')}.</p>"
-        f"<ol>{items}</ol></body></html>\n",
+        f"<ol>{items}</ol>"
+        "<p><small>Each page is the executed notebook without its solutions. The <em>student notebook</em> is the one to "
+        "download and work in: exercises with stubs and checkers, no solutions. The <em>slides</em> are for presenting "
+        "(press <kbd>s</kbd> for the presenter notes).</small></p></body></html>\n",
         encoding="utf-8",
     )
     return index
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Command line: ``python -m flowerkit.site OUT_DIR [NOTEBOOK ...]``."""
+    """Command line: ``python -m flowerkit.site [--slides-only [--no-execute]] OUT_DIR [NOTEBOOK ...]``."""
     parser = argparse.ArgumentParser(prog="python -m flowerkit.site")
     parser.add_argument("out", type=Path)
     parser.add_argument("notebooks", nargs="*", type=Path)
+    parser.add_argument("--slides-only", action="store_true", help="write only <OUT>/<name>.slides.html")
+    parser.add_argument("--no-execute", action="store_true", help="with --slides-only: decks without outputs, in seconds")
     args = parser.parse_args(argv)
+    if args.slides_only:
+        decks = build_slides(args.out, args.notebooks or None, execute=not args.no_execute)
+        print(f"open {decks[0].parent if decks else args.out}")
+        return 0
     print(f"open {build(args.out, args.notebooks or None)}")
     return 0
 
