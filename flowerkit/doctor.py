@@ -8,13 +8,18 @@ prints one line per check, problems first.
 
 from __future__ import annotations
 
+import re
+import time
+import types
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
-__all__ = ["CATEGORIES", "Finding", "Report", "check_batch", "check_labels"]
+__all__ = ["CATEGORIES", "Finding", "Report", "check_batch", "check_labels", "diagnose"]
 
 CATEGORIES = ("access", "quality", "efficiency")
 
@@ -55,6 +60,10 @@ class Report(list):
     def ok(self) -> bool:
         """True when every check passed."""
         return not self.problems
+
+    def by_category(self) -> dict[str, list[str]]:
+        """The names of the failed checks in each category, e.g. ``{"access": ["labels match files"], ...}``."""
+        return {c: [f.check for f in self.problems if f.category == c] for c in CATEGORIES}
 
     def has(self, check: str) -> bool:
         """True if the check named ``check`` failed."""
@@ -106,7 +115,8 @@ def check_batch(
     ``size``; dtype float32; NaN or infinite values; value range (0..255
     left unscaled); normalisation (per-channel mean near 0, std near 1);
     three identical channels up to scale (grayscale stored as RGB); constant
-    images. With labels, also :func:`check_labels`. Introduced in notebook
+    images; every image standardised by its own mean and std. With labels,
+    also :func:`check_labels`. Introduced in notebook
     ``02_transform``.
     """
     x, y = (batch[0], batch[1]) if isinstance(batch, (tuple, list)) else (batch, None)
@@ -197,7 +207,7 @@ def check_batch(
     varying = [i for i in range(x.shape[0]) if i not in set(constant)]
     if varying:
         f = flat[varying]
-        f = (f - f.mean(dim=2, keepdim=True)) / f.std(dim=2, keepdim=True).clamp_min(1e-12)
+        f = (f - f.mean(dim=2, keepdim=True)) / f.std(dim=2, keepdim=True, correction=0).clamp_min(1e-12)
         corr01 = (f[:, 0] * f[:, 1]).mean(dim=1)
         corr12 = (f[:, 1] * f[:, 2]).mean(dim=1)
         gray = ((corr01 > 0.999) & (corr12 > 0.999)).float().mean().item()
@@ -216,6 +226,34 @@ def check_batch(
     else:
         report.append(Finding("quality", "colour", True, "the channels carry colour", {"gray_fraction": gray}))
 
+    # per-image standardisation: every image with mean 0 and std 1 (brightness and contrast erased)
+    if len(varying) >= 4:
+        per_mean = flat[varying].mean(dim=(1, 2))
+        per_std = flat[varying].std(dim=(1, 2))
+        spread = per_mean.std().item()
+        std_dev = (per_std - 1).abs().max().item()
+        if spread < 1e-3 and std_dev < 1e-2:
+            report.append(
+                Finding(
+                    "quality",
+                    "per-image standardisation",
+                    False,
+                    "every image has mean 0 and std 1: each was normalised by its own statistics, which erases "
+                    "brightness and contrast; normalise with the train split's per-channel mean and std",
+                    {"spread_of_image_means": spread, "max_std_minus_1": std_dev},
+                )
+            )
+        else:
+            report.append(
+                Finding(
+                    "quality",
+                    "per-image standardisation",
+                    True,
+                    "images keep their own brightness and contrast",
+                    {"spread_of_image_means": spread},
+                )
+            )
+
     if constant:
         report.append(
             Finding(
@@ -231,4 +269,460 @@ def check_batch(
 
     if y is not None:
         report.extend(check_labels(y, num_classes))
+    return report
+
+
+# --------------------------------------------------------------------------------------
+# diagnose(): every check, on a whole Dataset, DataLoader or team pipeline (notebook 04_three_teams).
+# --------------------------------------------------------------------------------------
+
+_IMAGE_ID = re.compile(r"image_(\d+)\.jpg$")
+
+
+@dataclass
+class _Subject:
+    """What :func:`diagnose` looks at: a dataset, maybe the loader around it, and what is known about its files."""
+
+    dataset: Any
+    loader: Any = None
+    files: list[Path] | None = None
+    labels: list[int] | None = None
+    split: str | None = None
+    indices: list[int] | None = None  # positions of the dataset's items in the underlying dataset (Subset)
+
+
+def _subject(obj: Any) -> _Subject:
+    from torch.utils.data import DataLoader, Subset
+
+    loader = obj if isinstance(obj, DataLoader) else None
+    dataset = obj.dataset if loader is not None else obj
+    indices = None
+    base = dataset
+    if isinstance(base, Subset):
+        indices, base = list(base.indices), base.dataset
+    files = getattr(base, "image_files", None) or getattr(base, "_image_files", None)  # ours, torchvision's
+    labels = getattr(base, "labels", None)
+    if labels is None:
+        labels = getattr(base, "_labels", None)
+    split = getattr(base, "split", None) or getattr(base, "_split", None)
+    files = [Path(f) for f in files] if files else None
+    labels = [int(v) for v in labels] if labels is not None else None
+    if indices is not None:
+        files = [files[i] for i in indices] if files else None
+        labels = [labels[i] for i in indices] if labels is not None else None
+    return _Subject(dataset, loader, files, labels, split, indices)
+
+
+def _reference(files: list[Path]) -> tuple[np.ndarray, dict[str, set[int]]] | None:
+    """The official labels (0-based, by image id) and split ids from the .mat files beside the images, if present."""
+    from .access import FlowersFormatError, read_labels, read_splits
+
+    base = files[0].parent.parent
+    try:
+        return read_labels(base / "imagelabels.mat"), {k: set(v.tolist()) for k, v in read_splits(base / "setid.mat").items()}
+    except (OSError, FlowersFormatError):
+        return None
+
+
+def _image_ids(files: list[Path]) -> list[int | None]:
+    out: list[int | None] = []
+    for f in files:
+        m = _IMAGE_ID.search(f.name)
+        out.append(int(m.group(1)) if m else None)
+    return out
+
+
+def _access_checks(s: _Subject, num_classes: int) -> Report:
+    report = Report()
+    if s.labels is None:
+        return report
+    y = torch.as_tensor(s.labels)
+    lo, hi = int(y.min()), int(y.max())
+    if lo < 0 or hi >= num_classes:
+        hint = " (1-based labels: subtract 1)" if lo >= 1 and hi == num_classes else ""
+        report.append(
+            Finding(
+                "access",
+                "label range",
+                False,
+                f"the dataset's labels must lie in 0..{num_classes - 1}{hint}",
+                {"min": lo, "max": hi},
+            )
+        )
+    counts = torch.bincount(y.clamp(0, num_classes - 1), minlength=num_classes)
+    missing = int((counts == 0).sum())
+    balance = {"classes": int((counts > 0).sum()), "min_per_class": int(counts.min()), "max_per_class": int(counts.max())}
+    if missing and s.split in (None, "train"):
+        report.append(Finding("access", "class balance", False, f"{missing} class(es) have no training image", balance))
+    else:
+        report.append(Finding("access", "class balance", True, "every class is represented", balance))
+
+    if not s.files:
+        return report
+    ids = _image_ids(s.files)
+    dupes = len(s.files) - len(set(s.files))
+    if dupes:
+        report.append(Finding("access", "duplicates", False, "the same file appears more than once", {"duplicates": dupes}))
+    else:
+        report.append(Finding("access", "duplicates", True, "every file appears once", {"files": len(s.files)}))
+    ref = _reference(s.files)
+    if ref is None or any(i is None for i in ids):
+        return report
+    official, splits = ref
+    known = [(i, lab) for i, lab in zip(ids, s.labels) if i is not None and 1 <= i <= official.size]
+    agree = float(np.mean([official[i - 1] == lab for i, lab in known])) if known else 1.0
+    shifted = float(np.mean([official[i - 1] + 1 == lab for i, lab in known])) if known else 0.0
+    evidence = {"agree": agree, "checked": len(known), "reference": "imagelabels.mat"}
+    if agree < 0.99:
+        wrong = [(f.name, lab, int(official[i - 1])) for f, i, lab in zip(s.files, ids, s.labels) if official[i - 1] != lab]
+        hint = (
+            "labels are 1-based: subtract 1"
+            if shifted > 0.9
+            else "files and labels are paired wrongly (list order? ids used as positions?)"
+        )
+        evidence["example"] = f"{wrong[0][0]} labelled {wrong[0][1]}, imagelabels.mat says {wrong[0][2]}"
+        report.append(
+            Finding(
+                "access",
+                "labels match files",
+                False,
+                f"{100 * (1 - agree):.0f}% of labels disagree with the file's class: {hint}",
+                evidence,
+            )
+        )
+    else:
+        report.append(Finding("access", "labels match files", True, "every label matches imagelabels.mat", evidence))
+
+    if s.split in splits:
+        outside = [i for i in ids if i not in splits[s.split]]
+        where = {name: sum(i in splits[name] for i in outside) for name in splits if name != s.split}
+        if outside:
+            report.append(
+                Finding(
+                    "access",
+                    "split leakage",
+                    False,
+                    f"{len(outside)} of {len(ids)} images of the {s.split!r} split belong to other splits "
+                    "(read the split's ids from setid.mat, as file numbers)",
+                    {k: v for k, v in where.items() if v},
+                )
+            )
+        else:
+            report.append(Finding("access", "split leakage", True, f"every image belongs to the {s.split!r} split of setid.mat"))
+    return report
+
+
+def _probe_jpeg(folder: Path) -> Path:
+    """A 300x200 JPEG of a white disc on black: round stays round unless a transform squashes the picture."""
+    from PIL import Image, ImageDraw
+
+    img = Image.new("RGB", (300, 200), (15, 15, 15))
+    ImageDraw.Draw(img).ellipse([100, 50, 200, 150], fill=(240, 240, 240))
+    path = folder / "image_probe.jpg"
+    img.save(path, quality=95)
+    return path
+
+
+def _disc_aspect(x: Any) -> float | None:
+    """Width / height of the bright disc in a transformed probe (any dtype, any normalisation); None if not found."""
+    t = torch.as_tensor(np.asarray(x)) if not isinstance(x, torch.Tensor) else x
+    t = t.detach().to(torch.float64)
+    if t.ndim == 3 and t.shape[0] in (1, 3):
+        t = t.mean(0)
+    elif t.ndim == 3:
+        t = t.mean(-1)
+    if t.ndim != 2 or t.max() - t.min() < 1e-6:
+        return None
+    mask = t > (t.max() + t.min()) / 2
+    rows, cols = mask.any(1).nonzero().flatten(), mask.any(0).nonzero().flatten()
+    if not len(rows) or not len(cols):
+        return None
+    return float(cols[-1] - cols[0] + 1) / float(rows[-1] - rows[0] + 1)
+
+
+def _geometry_check(s: _Subject) -> Finding | None:
+    """Pass a round probe through the dataset's own decode or transform and measure whether it stays round."""
+    import tempfile
+
+    decode = getattr(s.dataset, "decode", None)
+    size = getattr(s.dataset, "size", None)
+    transform = getattr(s.dataset, "transform", None)
+    with tempfile.TemporaryDirectory() as tmp:
+        probe = _probe_jpeg(Path(tmp))
+        try:
+            if hasattr(s.dataset, "decode"):  # decoded by a function (a cache, DecodedFlowers); its transform sees tensors
+                if not (callable(decode) and isinstance(size, int)):
+                    return None
+                out, how = decode(probe, size), f"decode {getattr(decode, '__name__', decode)}"
+            elif transform is not None:
+                from PIL import Image
+
+                torch.manual_seed(0)
+                with Image.open(probe) as img:
+                    out, how = transform(img.convert("RGB")), "the transform"
+            else:
+                return None
+        except Exception:  # a transform that does not take PIL images (e.g. uint8 augmentation): nothing to probe
+            return None
+    aspect = _disc_aspect(out)
+    if aspect is None:
+        return None
+    if abs(np.log(aspect)) > np.log(1.15):
+        return Finding(
+            "quality",
+            "aspect ratio",
+            False,
+            "a round disc comes out as an ellipse: the picture is squashed to a square; resize the short side and crop",
+            {"disc_width_over_height": aspect, "through": how},
+        )
+    return Finding("quality", "aspect ratio", True, "shapes keep their proportions", {"disc_width_over_height": aspect})
+
+
+def _sample_batch(s: _Subject, n: int, seed: int) -> Any:
+    """``n`` items picked at random (not the first, class-grouped ones), collated as the loader would."""
+    from torch.utils.data import default_collate
+
+    g = torch.Generator().manual_seed(seed)
+    idx = torch.randperm(len(s.dataset), generator=g)[: min(n, len(s.dataset))].tolist()
+    items = [s.dataset[i] for i in idx]
+    collate = getattr(s.loader, "collate_fn", None) or default_collate
+    return collate(items)
+
+
+def _quality_checks(s: _Subject, size: int | None, num_classes: int, seed: int) -> Report:
+    from PIL import Image
+
+    report = Report()
+    first = s.dataset[0]
+    image = first[0] if isinstance(first, tuple) else first
+    if isinstance(image, Image.Image):
+        report.append(
+            Finding(
+                "quality",
+                "tensors",
+                False,
+                "items are PIL images: give the Dataset a transform that returns tensors (see flowerkit.transform)",
+                {"item": type(image).__name__},
+            )
+        )
+        return report
+    report.extend(check_batch(_sample_batch(s, 32, seed), size=size, num_classes=num_classes))
+    geometry = _geometry_check(s)
+    if geometry is not None:
+        report.append(geometry)
+    # randomness: the same item twice
+    torch.manual_seed(seed)
+    a, b = s.dataset[0], s.dataset[0]
+    xa, xb = (a[0], b[0]) if isinstance(a, tuple) else (a, b)
+    same = torch.equal(torch.as_tensor(xa), torch.as_tensor(xb))
+    if not same and s.split in ("val", "test"):
+        report.append(
+            Finding(
+                "quality",
+                "random at evaluation",
+                False,
+                f"the same {s.split} image gives a different tensor each time: augmentation belongs to training only",
+                {"split": s.split},
+            )
+        )
+    else:
+        msg = "deterministic items" if same else "random augmentation, on the training split"
+        report.append(Finding("quality", "random at evaluation", True, msg, {"split": s.split}))
+    return report
+
+
+def _cores() -> int:
+    import os
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def _ms_per_call(funcs: Sequence[Any], items: Sequence[Any]) -> list[float]:
+    """Median milliseconds per call of each ``funcs[k](item)``, interleaved item by item after one warm-up.
+
+    Interleaving exposes every function to the same load, and the median
+    shrugs off a busy machine's hiccups.
+    """
+    times: list[list[float]] = [[] for _ in funcs]
+    for n, item in enumerate(items):
+        for func, record in zip(funcs, times):
+            start = time.perf_counter()
+            func(item)
+            if n:
+                record.append(time.perf_counter() - start)
+    return [1000 * float(np.median(t)) if t else float("nan") for t in times]
+
+
+def _efficiency_checks(s: _Subject, size: int | None, seed: int, measure: bool) -> Report:
+    from torch.utils.data import SequentialSampler
+
+    report = Report()
+    loader = s.loader
+    training = s.split not in ("val", "test")
+    if loader is not None:
+        sampler = loader.batch_sampler.sampler if loader.batch_sampler is not None else loader.sampler
+        sequential = isinstance(sampler, SequentialSampler)
+        runs = 1 + sum(a != b for a, b in zip(s.labels, s.labels[1:])) if s.labels else None
+        grouped = runs is not None and runs < len(s.labels) / 4
+        evidence = {"sampler": type(sampler).__name__, "label_runs": runs, "items": len(s.dataset)}
+        if sequential and grouped and training:
+            report.append(
+                Finding(
+                    "efficiency",
+                    "shuffling",
+                    False,
+                    f"no shuffling over files grouped by class: each step sees one class ({runs} runs of the same "
+                    "label in a row); pass shuffle=True",
+                    evidence,
+                )
+            )
+        else:
+            why = "evaluation order does not matter" if not training else "items come in mixed order"
+            report.append(Finding("efficiency", "shuffling", True, why, evidence))
+
+        bs = loader.batch_size or (loader.batch_sampler.batch_size if loader.batch_sampler is not None else 1)
+        if bs < 16:
+            report.append(
+                Finding(
+                    "efficiency",
+                    "batch size",
+                    False,
+                    f"batch size {bs}: per-step overhead dominates and BatchNorm sees {bs} image(s); use 32-128",
+                    {"batch_size": bs},
+                )
+            )
+        else:
+            report.append(Finding("efficiency", "batch size", True, f"batches of {bs}", {"batch_size": bs}))
+
+    if not measure:
+        return report
+    idx = torch.randperm(len(s.dataset), generator=torch.Generator().manual_seed(seed))[:16].tolist()
+    ref_ms = None
+    if s.files:  # the same files, decoded the fast way
+        from .load import decode_resized
+
+        files = s.files
+        item_ms, ref_ms = _ms_per_call([s.dataset.__getitem__, lambda i: decode_resized(files[i], size or 64)], idx)
+    else:
+        (item_ms,) = _ms_per_call([s.dataset.__getitem__], idx)
+    evidence = {"ms_per_item": item_ms, "draft_decode_ms": ref_ms}
+    slow_items = item_ms > 2.0 and (ref_ms is None or item_ms > 2 * ref_ms)
+    if slow_items:
+        report.append(
+            Finding(
+                "efficiency",
+                "decode cost",
+                False,
+                "each item costs a full-size decode and resize: decode with PIL draft, or cache the decoded images once",
+                evidence,
+            )
+        )
+    else:
+        report.append(Finding("efficiency", "decode cost", True, "items are cheap to produce", evidence))
+
+    if loader is None:
+        return report
+    workers = loader.num_workers
+    if workers == 0 and item_ms > 0.5 and _cores() > 1:
+        report.append(
+            Finding(
+                "efficiency",
+                "workers",
+                False,
+                f"num_workers=0: the training loop waits while each item is decoded; use about {_cores()} workers",
+                {"num_workers": 0, "cores": _cores()},
+            )
+        )
+    elif workers > 2 * _cores():
+        report.append(
+            Finding(
+                "efficiency",
+                "workers",
+                False,
+                "more workers than cores: they compete",
+                {"num_workers": workers, "cores": _cores()},
+            )
+        )
+    else:
+        report.append(
+            Finding(
+                "efficiency", "workers", True, "workers suit the cost of an item", {"num_workers": workers, "cores": _cores()}
+            )
+        )
+
+    report.append(_throughput_check(s, size, seed))
+    return report
+
+
+def _throughput_check(s: _Subject, size: int | None, seed: int) -> Finding:
+    from .load import DecodedFlowers, make_loader, measure_throughput
+
+    bs = s.loader.batch_size or 1
+    this = measure_throughput(s.loader, batches=max(2, 128 // bs))["images_per_s"]
+    evidence: dict[str, Any] = {"images_per_s": this}
+    if s.files and s.labels is not None:
+        ref = types.SimpleNamespace(
+            root=s.files[0].parent.parent.parent, split=s.split or "train", image_files=s.files, labels=s.labels
+        )
+        tuned = make_loader(DecodedFlowers.of(ref, size or 64), batch_size=64, shuffle=True, num_workers=_cores(), seed=seed)
+        evidence["tuned_images_per_s"] = measure_throughput(tuned, batches=3)["images_per_s"]
+        del tuned
+        ratio = evidence["tuned_images_per_s"] / this
+        if ratio > 2:
+            return Finding(
+                "efficiency",
+                "throughput",
+                False,
+                f"{ratio:.1f}x slower than a tuned loader on the same files (draft decode, batch 64, {_cores()} workers)",
+                evidence,
+            )
+        return Finding("efficiency", "throughput", True, "as fast as a tuned loader or faster", evidence)
+    return Finding("efficiency", "throughput", True, "measured (no files known to compare with a tuned loader)", evidence)
+
+
+def diagnose(
+    target: Any,
+    *,
+    size: int | None = None,
+    num_classes: int = 102,
+    measure: bool = True,
+    seed: int = 0,
+) -> Report:
+    """Check a whole pipeline and report, per category, what was found and the evidence. Introduced in notebook ``04_three_teams``.
+
+    ``target`` is a Dataset, a DataLoader, or a :class:`flowerkit.teams.Pipeline`
+    (whose train loader is checked, and whose test loader is checked for
+    randomness at evaluation). Works on ``torchvision.datasets.Flowers102`` and
+    on flowerkit's datasets; checks that need something a dataset does not
+    expose (e.g. its file list) are skipped rather than guessed.
+
+    * **access**: label range; class balance; duplicated files; labels against
+      ``imagelabels.mat`` beside the images (a wrong pairing or 1-based
+      labels); split leakage against ``setid.mat``;
+    * **quality**: a random batch through :func:`check_batch` (shape, dtype,
+      range, normalisation, colour, per-image standardisation); a round probe
+      image through the dataset's own decode or transform (squashing); the
+      same item fetched twice (randomness on a val/test split);
+    * **efficiency**: no shuffling over class-grouped files; batch size;
+      workers; milliseconds per item against a draft decode; images/s against
+      a tuned loader on the same files (``measure=False`` skips the timings).
+    """
+    test_loader = getattr(target, "test_loader", None)
+    if test_loader is not None and hasattr(target, "train_loader"):
+        report = diagnose(target.train_loader, size=size, num_classes=num_classes, measure=measure, seed=seed)
+        test = _subject(test_loader)
+        randomness = [f for f in _quality_checks(test, size, num_classes, seed) if f.check == "random at evaluation"]
+        report[:] = [f for f in report if f.check != "random at evaluation"] + randomness
+        return report
+    s = _subject(target)
+    if size is None:  # the size the model sees, for the tuned loader and the draft decode to compare with
+        first = s.dataset[0]
+        image = first[0] if isinstance(first, tuple) else first
+        inferred = int(image.shape[-1]) if isinstance(image, torch.Tensor) and image.ndim == 3 else None
+    else:
+        inferred = size
+    report = Report()
+    report.extend(_access_checks(s, num_classes))
+    report.extend(_quality_checks(s, size, num_classes, seed))
+    report.extend(_efficiency_checks(s, size or inferred, seed, measure))
     return report

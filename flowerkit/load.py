@@ -36,6 +36,7 @@ import numpy as np
 import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
+from torchvision.datasets import VisionDataset
 
 from .access import OxfordFlowers102, load_rgb
 from .transform import normalize_batch
@@ -56,7 +57,7 @@ __all__ = [
     "seed_worker",
 ]
 
-CACHE_FORMAT = "flowerkit-cache-v1"
+CACHE_FORMAT = "flowerkit-cache-v2"
 DECODE_RECIPE = "PIL draft to >=S, centre crop to a square, bilinear antialiased resize to SxS, uint8 RGB"
 
 
@@ -89,12 +90,36 @@ class DecodedFlowers(OxfordFlowers102):
     Introduced in notebook ``03_load``.
     """
 
-    def __init__(self, root: str | Path, split: str = "train", size: int = 64, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        root: str | Path,
+        split: str = "train",
+        size: int = 64,
+        *,
+        decode: Callable[[Path, int], torch.Tensor] = decode_resized,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(root, split, **kwargs)
-        self.size = size
+        self.size, self.decode = size, decode
+
+    @classmethod
+    def of(cls, dataset: Any, size: int, decode: Callable[[Path, int], torch.Tensor] = decode_resized) -> DecodedFlowers:
+        """The same files and labels as ``dataset`` (any Dataset with ``root``, ``split``, ``image_files``, ``labels``), decoded.
+
+        Nothing is read from disk: e.g. the Access team's mispaired files and
+        labels stay exactly as they were (``flowerkit.teams``).
+        """
+        view = cls.__new__(cls)
+        VisionDataset.__init__(view, dataset.root)  # root, no transforms
+        view.draft, view.split = None, dataset.split
+        view.image_files = list(dataset.image_files)
+        view.labels = [int(label) for label in dataset.labels]
+        view.image_ids = list(getattr(dataset, "image_ids", range(1, len(view.image_files) + 1)))
+        view.size, view.decode = size, decode
+        return view
 
     def _load_image(self, idx: int) -> torch.Tensor:
-        return decode_resized(self.image_files[idx], self.size)
+        return self.decode(self.image_files[idx], self.size)
 
 
 def _new_batch(shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
@@ -120,10 +145,19 @@ def cache_dir() -> Path:
     return data_dir() / "cache"
 
 
-def _fingerprint(dataset: OxfordFlowers102, size: int) -> dict[str, Any]:
+def _recipe(decode: Callable[[Path, int], torch.Tensor]) -> str:
+    """A decode function's name and the first line of its docstring: what a cache built with it contains."""
+    if decode is decode_resized:
+        return DECODE_RECIPE
+    doc = (decode.__doc__ or "").strip().splitlines()
+    return f"{decode.__module__}.{decode.__qualname__}: {doc[0] if doc else 'undocumented'}"
+
+
+def _fingerprint(dataset: OxfordFlowers102, size: int, decode: Callable[[Path, int], torch.Tensor]) -> dict[str, Any]:
     """What a cache depends on: the files (names, sizes, mtimes), their labels, the size and the decode recipe."""
     h = hashlib.sha256()
     for path in dataset.image_files:
+        path = Path(path)
         st = path.stat()
         h.update(f"{path.name}:{st.st_size}:{st.st_mtime_ns};".encode())
     h.update(json.dumps(list(map(int, dataset.labels))).encode())
@@ -132,15 +166,20 @@ def _fingerprint(dataset: OxfordFlowers102, size: int) -> dict[str, Any]:
         "root": str(Path(dataset.root).resolve()),
         "split": dataset.split,
         "size": size,
-        "decode": DECODE_RECIPE,
+        "decode": _recipe(decode),
         "n": len(dataset),
         "files_sha256": h.hexdigest(),
     }
 
 
-def _cache_paths(dataset: OxfordFlowers102, size: int, folder: Path) -> tuple[Path, Path]:
-    key = hashlib.sha1(str(Path(dataset.root).resolve()).encode()).hexdigest()[:8]
-    stem = f"{dataset.split}-{size}px-{key}"
+def _cache_paths(fingerprint: dict[str, Any], folder: Path) -> tuple[Path, Path]:
+    """``<split>-<size>px-<key>.npy`` and ``.json``; the key hashes the root and the decode recipe.
+
+    The key leaves the files out, so a changed dataset *replaces* its cache
+    instead of leaving stale copies behind.
+    """
+    key = hashlib.sha1(f"{fingerprint['root']}|{fingerprint['decode']}".encode()).hexdigest()[:8]
+    stem = f"{fingerprint['split']}-{fingerprint['size']}px-{key}"
     return folder / f"{stem}.npy", folder / f"{stem}.json"
 
 
@@ -152,6 +191,8 @@ def build_cache(
     num_workers: int = 0,
     batch_size: int = 64,
     progress: bool = True,
+    decode: Callable[[Path, int], torch.Tensor] = decode_resized,
+    name: str | None = None,
 ) -> CachedFlowers:
     """Decode every image of ``dataset`` once into a uint8 (N, 3, size, size) memory-mapped file; return it as a Dataset.
 
@@ -160,28 +201,38 @@ def build_cache(
     manifest still matches is reused without decoding anything; any change
     rebuilds it. The data is written under a temporary name and the manifest
     last, so an interrupted build is never used. Introduced in notebook ``03_load``.
+
+    ``dataset`` may be any Dataset with ``root``, ``split``, ``image_files``
+    and ``labels`` (e.g. a failed team's). ``decode(path, size)`` turns one
+    file into a uint8 (3, size, size) tensor (default :func:`decode_resized`);
+    a different recipe gets its own cache. ``name`` tells caches of the same
+    split, size and recipe apart (e.g. ``"access-team"``), so they do not
+    replace each other.
     """
     from tqdm.auto import tqdm
 
     folder = Path(folder) if folder is not None else cache_dir()
     folder.mkdir(parents=True, exist_ok=True)
-    data_path, manifest_path = _cache_paths(dataset, size, folder)
-    fingerprint = _fingerprint(dataset, size)
+    fingerprint = _fingerprint(dataset, size, decode)
+    data_path, manifest_path = _cache_paths(fingerprint, folder)
+    if name:
+        data_path, manifest_path = (p.with_name(f"{name}-{p.name}") for p in (data_path, manifest_path))
     try:
         cached = CachedFlowers(data_path, expect=fingerprint)
     except (OSError, ValueError):
         cached = None
     if cached is not None:
+        cached.decode = decode
         return cached
 
     manifest_path.unlink(missing_ok=True)  # from here on, the old cache is invalid
     tmp = data_path.with_name(f".{data_path.name}.{uuid.uuid4().hex[:8]}.partial")
-    decoded = DecodedFlowers(dataset.root, dataset.split, size)
+    decoded = DecodedFlowers.of(dataset, size, decode)
     loader = DataLoader(decoded, batch_size=batch_size, num_workers=num_workers, collate_fn=collate_uint8)
     try:
         out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(decoded), 3, size, size))
         start = 0
-        with tqdm(total=len(decoded), desc=f"cache {dataset.split} {size}px", unit="img", disable=not progress) as bar:
+        with tqdm(total=len(decoded), desc=f"cache {name or dataset.split} {size}px", unit="img", disable=not progress) as bar:
             for images, _ in loader:
                 out[start : start + len(images)] = images.numpy()
                 start += len(images)
@@ -191,11 +242,18 @@ def build_cache(
         os.replace(tmp, data_path)
     finally:
         tmp.unlink(missing_ok=True)
-    manifest = {**fingerprint, "labels": list(map(int, dataset.labels)), "bytes": data_path.stat().st_size}
+    manifest = {
+        **fingerprint,
+        "labels": list(map(int, dataset.labels)),
+        "files": [str(path) for path in dataset.image_files],
+        "bytes": data_path.stat().st_size,
+    }
     tmp_manifest = manifest_path.with_name(f".{manifest_path.name}.partial")
     tmp_manifest.write_text(json.dumps(manifest))
     os.replace(tmp_manifest, manifest_path)  # written last: the cache is complete
-    return CachedFlowers(data_path, expect=fingerprint)
+    cached = CachedFlowers(data_path, expect=fingerprint)
+    cached.decode = decode
+    return cached
 
 
 class CachedFlowers(Dataset):
@@ -225,6 +283,9 @@ class CachedFlowers(Dataset):
         self.labels: list[int] = manifest["labels"]
         self.size: int = manifest["size"]
         self.split: str = manifest["split"]
+        self.root = Path(manifest["root"])
+        self.image_files: list[Path] = [Path(f) for f in manifest.get("files", [])]  # what each image was decoded from
+        self.decode: Callable[[Path, int], torch.Tensor] | None = None  # set by build_cache: how each image was decoded
         self.transform = transform
 
     def __len__(self) -> int:

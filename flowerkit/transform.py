@@ -27,6 +27,7 @@ __all__ = [
     "IMAGENET_MEAN",
     "IMAGENET_STD",
     "ToRGB",
+    "augment_uint8",
     "Stats",
     "compute_stats",
     "denormalize",
@@ -107,6 +108,18 @@ def train_transform(
     if jitter:
         steps.append(v2.ColorJitter(brightness=jitter, contrast=jitter, saturation=jitter))
     return v2.Compose([*steps, to_normalized(mean, std)])
+
+
+def augment_uint8(size: int, pad: int | None = None) -> v2.Compose:
+    """Training augmentation for uint8 (3, size, size) tensors, e.g. from a cache: a random shift and a flip.
+
+    The shift is a random ``size`` crop of the image padded by ``pad`` pixels
+    (default ``size // 10``, edge pixels repeated); the output stays uint8
+    and the same size, so it can be normalised once per batch. Used by our
+    pipeline in notebook ``04_three_teams`` (:mod:`flowerkit.teams`).
+    """
+    pad = size // 10 if pad is None else pad
+    return v2.Compose([v2.RandomCrop(size, padding=pad, padding_mode="edge"), v2.RandomHorizontalFlip()])
 
 
 def normalize_batch(

@@ -168,6 +168,7 @@ def test_check_batch_passes_a_correct_batch():
         (lambda x, y: ((x * 0.2 + 0.5).clamp(0, 1), y), "normalisation"),
         (lambda x, y: (x[:, :1].expand(-1, 3, -1, -1) * torch.tensor([1.0, 1.1, 0.9]).view(1, 3, 1, 1), y), "colour"),
         (lambda x, y: (torch.cat([x[:8], torch.zeros(8, 3, 32, 32)]), y), "constant images"),
+        (lambda x, y: ((x - x.mean((1, 2, 3), keepdim=True)) / x.std((1, 2, 3), keepdim=True), y), "per-image standardisation"),
         (lambda x, y: (x, y.index_fill(0, torch.tensor([0]), 101) + 1), "label range"),
         (lambda x, y: (x, y.to(torch.int32)), "label dtype"),
     ],
