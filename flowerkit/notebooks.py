@@ -26,6 +26,7 @@ __all__ = [
     "dirty_cells",
     "is_presenter_notes",
     "slide_problems",
+    "slide_types",
     "strip",
     "write_student_notebooks",
 ]
