@@ -21,13 +21,17 @@ __all__ = [
     "check_channel_stats",
     "check_class_of_first_file",
     "check_denormalize",
+    "check_fixed_loader",
     "check_labels_for_split",
     "check_model_input",
+    "check_most_confused",
     "check_pair_files",
     "check_reproducible_order",
+    "check_slowdown",
     "check_split_sizes",
     "check_test_count",
     "check_train_loader",
+    "intern_loader",
 ]
 
 
@@ -441,3 +445,125 @@ def check_reproducible_order(func: Callable[[Any, int], Any], dataset: Any) -> b
     if a == c:
         return _verdict(False, "seeds 0 and 1 gave the same order: the seed is not used.", "pass the seed to the generator")
     return _verdict(True, "shuffled, and the same seed gives the same order every time.")
+
+
+# ------------------------------------------------------------------ 04_three_teams
+
+
+def check_slowdown(slowdown: Any, full_minutes: Any, results: dict[str, Any]) -> bool:
+    """Notebook ``04_three_teams``: how many times slower per epoch the Efficiency team is, and its full run in minutes."""
+    eff, ours = results["efficiency"], results["ours"]
+    truth = eff.epoch_s / ours.epoch_s
+    minutes = eff.epoch_s * eff.epochs_planned / 60
+    if _unanswered(slowdown) or _unanswered(full_minutes):
+        return _verdict(
+            False, "no answer yet: set `slowdown` and `full_minutes`.", "use .epoch_s and .epochs_planned of the results"
+        )
+    try:
+        slowdown, full_minutes = float(slowdown), float(full_minutes)
+    except (TypeError, ValueError):
+        return _verdict(False, "`slowdown` and `full_minutes` must be numbers.")
+    problems = []
+    if abs(slowdown - 1 / truth) < 0.02 * (1 / truth):
+        problems.append("`slowdown` is upside down: ours divided by theirs (divide their seconds per epoch by ours)")
+    elif abs(slowdown - truth) > 0.02 * truth:
+        problems.append(f"`slowdown` should be their seconds per epoch over ours, not {slowdown:.3g}")
+    if abs(full_minutes - minutes * 60) < 0.02 * minutes * 60:
+        problems.append("`full_minutes` is in seconds: divide by 60")
+    elif abs(full_minutes - eff.history.total_seconds / 60) < 1e-6 and eff.epochs < eff.epochs_planned:
+        problems.append("`full_minutes` is the time they actually trained; the question is all the planned epochs")
+    elif abs(full_minutes - minutes) > 0.02 * minutes:
+        problems.append("`full_minutes` should be seconds per epoch x planned epochs / 60")
+    if problems:
+        return _verdict(False, "; ".join(problems) + ".")
+    return _verdict(True, f"{truth:.1f}x slower per epoch; all {eff.epochs_planned} epochs would take {minutes:.1f} minutes.")
+
+
+def _confusion_case() -> tuple[Any, Any, list[tuple[int, int, int]]]:
+    import torch
+
+    trues = torch.tensor([0, 0, 0, 1, 1, 1, 1, 2, 2, 3, 3, 3, 3, 3])
+    preds = torch.tensor([0, 1, 1, 1, 2, 2, 2, 2, 0, 3, 1, 1, 2, 3])
+    #  pairs (true, pred): (0,1) x2, (1,2) x3, (2,0) x1, (3,1) x2, (3,2) x1
+    return preds, trues, [(1, 2, 3), (0, 1, 2), (3, 1, 2)]
+
+
+def check_most_confused(func: Callable[[Any, Any, int], Any]) -> bool:
+    """Notebook ``04_three_teams``: ``func(preds, trues, k)`` -> the k most frequent (true, predicted, count), mistakes only."""
+    preds, trues, expected = _confusion_case()
+    answer, error = _call(func, preds, trues, 3)
+    if error:
+        return _verdict(False, error)
+    if _unanswered(answer):
+        return _verdict(
+            False, "your function returns None: it is still the stub.", "count (true, predicted) pairs with true != predicted"
+        )
+    try:
+        got = [tuple(int(v) for v in item) for item in answer]
+    except (TypeError, ValueError):
+        return _verdict(False, "return a list of (true, predicted, count) tuples.")
+    if len(got) != 3:
+        return _verdict(False, f"asked for k=3 pairs, got {len(got)}.")
+    if any(t == p for t, p, _ in got):
+        return _verdict(False, "correct predictions (true == predicted) are in your list.", "skip the diagonal")
+    if [(p, t, c) for t, p, c in got] == expected:
+        return _verdict(False, "true and predicted are swapped.", "each tuple is (true class, predicted class, count)")
+    counts = [c for _, _, c in got]
+    if counts != sorted(counts, reverse=True):
+        return _verdict(False, "not sorted by count, most frequent first.")
+    if got[0] != expected[0] or sorted(got[1:]) != sorted(expected[1:]):
+        return _verdict(False, f"expected {expected} (ties in any order), got {got}.")
+    return _verdict(True, "the most frequent mistakes, most frequent first.")
+
+
+def intern_loader(root: str | Path, size: int = 64) -> Any:
+    """Notebook ``04_three_teams``, exercise 3: the garden intern's training loader, with four bugs for the doctor to find.
+
+    Statistics copied from another dataset, a squashing ``Resize((size, size))``,
+    no shuffling, and batches of 4.
+    """
+    import torch
+    from torch.utils.data import DataLoader
+    from torchvision.transforms import v2
+
+    from .access import OxfordFlowers102
+    from .transform import ToRGB
+
+    mean, std = (0.43, 0.45, 0.30), (0.26, 0.24, 0.24)  # from another dataset
+    transform = v2.Compose(
+        [
+            ToRGB(),
+            v2.ToImage(),
+            v2.Resize((size, size), antialias=True),
+            v2.ToDtype(torch.float32, scale=True),
+            v2.Normalize(mean, std),
+        ]
+    )
+    return DataLoader(OxfordFlowers102(root, "train", transform=transform), batch_size=4, shuffle=False)
+
+
+def check_fixed_loader(func: Callable[[Any], Any], root: str | Path) -> bool:
+    """Notebook ``04_three_teams``: ``func(root)`` returns a training DataLoader on which ``doctor.diagnose`` finds nothing."""
+    from torch.utils.data import DataLoader
+
+    from .access import OxfordFlowers102
+    from .doctor import diagnose
+
+    loader, error = _call(func, root)
+    if error:
+        return _verdict(False, error)
+    if _unanswered(loader):
+        return _verdict(False, "your function returns None: it is still the stub.", "start from exercises.intern_loader's code")
+    if not isinstance(loader, DataLoader):
+        return _verdict(False, f"got a {type(loader).__name__}, expected a DataLoader.")
+    n = len(OxfordFlowers102(root, "train"))
+    split = getattr(loader.dataset, "split", "train")
+    if split != "train" or len(loader.dataset) != n:
+        return _verdict(False, f"the loader holds {len(loader.dataset)} {split} images; the train split has {n}.")
+    report, error = _call(lambda: diagnose(loader, measure=False))
+    if error:
+        return _verdict(False, f"the doctor could not examine it: {error}")
+    if report.problems:
+        found = "; ".join(f"{f.check}: {f.message}" for f in report.problems)
+        return _verdict(False, f"the doctor still finds {len(report.problems)} problem(s): {found}.")
+    return _verdict(True, "the doctor finds no problem: right labels, undistorted normalised images, shuffled batches.")

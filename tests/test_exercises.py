@@ -286,3 +286,82 @@ def test_measure_loader_reports_the_settings(mini_root):
     r = widgets.measure_loader(DecodedFlowers(mini_root, "val", 16), batch_size=8, num_workers=0, batches=2)
     assert r["batch_size"] == 8 and r["num_workers"] == 0 and r["images"] == 16 and r["images_per_s"] > 0
     assert widgets.loader_tuner({"jpegs": DecodedFlowers(mini_root, "val", 16)}).children
+
+
+# ------------------------------------------------------------------ notebook 04
+
+
+def _fake_results(eff_epoch=12.0, ours_epoch=2.0, eff_epochs=2, planned=18):
+    from types import SimpleNamespace
+
+    history = SimpleNamespace(total_seconds=eff_epoch * eff_epochs)
+    eff = SimpleNamespace(epoch_s=eff_epoch, epochs=eff_epochs, epochs_planned=planned, history=history)
+    ours = SimpleNamespace(epoch_s=ours_epoch, epochs=planned, epochs_planned=planned)
+    return {"efficiency": eff, "ours": ours}
+
+
+@pytest.mark.parametrize(
+    "slowdown, minutes, feedback",
+    [
+        (None, None, "no answer yet"),
+        (6.0, 3.6, "Correct"),
+        (1 / 6, 3.6, "upside down"),
+        (6.0, 216.0, "in seconds"),
+        (6.0, 0.4, "actually trained"),
+        (5.0, 3.6, "their seconds per epoch over ours"),
+        ("fast", 3.6, "must be numbers"),
+    ],
+)
+def test_check_slowdown_feedback(slowdown, minutes, feedback, capsys):
+    ok = exercises.check_slowdown(slowdown, minutes, _fake_results())
+    assert ok == (feedback == "Correct")
+    assert feedback in capsys.readouterr().out
+
+
+def _most_confused_reference(preds, trues, k):
+    from collections import Counter
+
+    pairs = Counter((int(t), int(p)) for p, t in zip(preds, trues) if p != t)
+    return [(t, p, c) for (t, p), c in pairs.most_common(k)]
+
+
+@pytest.mark.parametrize(
+    "func, feedback",
+    [
+        (_most_confused_reference, "Correct"),
+        (lambda p, t, k: None, "still the stub"),
+        (lambda p, t, k: [(int(a), int(b), 1) for a, b in zip(t, p)][:k], "correct predictions"),
+        (lambda p, t, k: [(b, a, c) for a, b, c in _most_confused_reference(p, t, k)], "swapped"),
+        (lambda p, t, k: sorted(_most_confused_reference(p, t, k), key=lambda r: r[2]), "not sorted"),
+        (lambda p, t, k: _most_confused_reference(p, t, k)[:2], "k=3"),
+        (lambda p, t, k: 1 / 0, "ZeroDivisionError"),
+        (lambda p, t, k: [(3, 2, 9), (0, 1, 2), (3, 1, 2)], "expected"),
+    ],
+)
+def test_check_most_confused_feedback(func, feedback, capsys):
+    ok = exercises.check_most_confused(func)
+    assert ok == (feedback == "Correct")
+    assert feedback in capsys.readouterr().out
+
+
+def test_check_fixed_loader_feedback(mini_root, capsys, tmp_path, monkeypatch):
+    from torch.utils.data import DataLoader
+
+    from flowerkit.load import build_cache
+    from flowerkit.transform import compute_stats, eval_transform
+
+    monkeypatch.setenv("FLOWERKIT_CACHE", str(tmp_path))
+    assert not exercises.check_fixed_loader(lambda root: None, mini_root)
+    assert "still the stub" in capsys.readouterr().out
+    assert not exercises.check_fixed_loader(exercises.intern_loader, mini_root)
+    out = capsys.readouterr().out
+    assert "4 problem(s)" in out and "aspect ratio" in out and "shuffling" in out and "batch size" in out and "normalisation" in out
+
+    def fixed(root):
+        mean, std = compute_stats(build_cache(OxfordFlowers102(root, "train"), 64, progress=False), progress=False)
+        ds = OxfordFlowers102(root, "train", transform=eval_transform(64, mean, std))
+        return DataLoader(ds, batch_size=64, shuffle=True)
+
+    assert exercises.check_fixed_loader(fixed, mini_root), capsys.readouterr().out
+    assert not exercises.check_fixed_loader(lambda root: DataLoader(OxfordFlowers102(root, "val")), mini_root)
+    assert "the train split has" in capsys.readouterr().out
