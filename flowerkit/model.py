@@ -44,7 +44,7 @@ class FlowerCNN(nn.Module):
 class TrainConfig:
     """The hyperparameters every team shares (the same network, trained the same way)."""
 
-    epochs: int = 18
+    epochs: int = 14
     lr: float = 4e-3
     weight_decay: float = 5e-4
     label_smoothing: float = 0.1

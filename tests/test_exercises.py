@@ -355,7 +355,9 @@ def test_check_fixed_loader_feedback(mini_root, capsys, tmp_path, monkeypatch):
     assert "still the stub" in capsys.readouterr().out
     assert not exercises.check_fixed_loader(exercises.intern_loader, mini_root)
     out = capsys.readouterr().out
-    assert "4 problem(s)" in out and "aspect ratio" in out and "shuffling" in out and "batch size" in out and "normalisation" in out
+    assert (
+        "4 problem(s)" in out and "aspect ratio" in out and "shuffling" in out and "batch size" in out and "normalisation" in out
+    )
 
     def fixed(root):
         mean, std = compute_stats(build_cache(OxfordFlowers102(root, "train"), 64, progress=False), progress=False)
