@@ -23,11 +23,11 @@ __all__ = [
     "check_denormalize",
     "check_fixed_loader",
     "check_labels_for_split",
+    "check_majority_baseline",
     "check_model_input",
     "check_most_confused",
     "check_pair_files",
     "check_reproducible_order",
-    "check_slowdown",
     "check_split_sizes",
     "check_test_count",
     "check_train_loader",
@@ -450,33 +450,38 @@ def check_reproducible_order(func: Callable[[Any, int], Any], dataset: Any) -> b
 # ------------------------------------------------------------------ 04_three_teams
 
 
-def check_slowdown(slowdown: Any, full_minutes: Any, results: dict[str, Any]) -> bool:
-    """Notebook ``04_three_teams``: how many times slower per epoch the Efficiency team is, and its full run in minutes."""
-    eff, ours = results["efficiency"], results["ours"]
-    truth = eff.epoch_s / ours.epoch_s
-    minutes = eff.epoch_s * eff.epochs_planned / 60
-    if _unanswered(slowdown) or _unanswered(full_minutes):
-        return _verdict(
-            False, "no answer yet: set `slowdown` and `full_minutes`.", "use .epoch_s and .epochs_planned of the results"
-        )
+def check_majority_baseline(answer: Any, labels: Any) -> bool:
+    """Notebook ``04_three_teams``: the test accuracy of always answering the most frequent test class (a fraction)."""
+    y = np.asarray(labels, dtype=np.int64)
+    counts = np.bincount(y)
+    truth = counts.max() / y.size
+    if _unanswered(answer):
+        return _verdict(False, "no answer yet: set `majority` to a number.", "count each class in test_set.labels")
     try:
-        slowdown, full_minutes = float(slowdown), float(full_minutes)
+        answer = float(answer)
     except (TypeError, ValueError):
-        return _verdict(False, "`slowdown` and `full_minutes` must be numbers.")
-    problems = []
-    if abs(slowdown - 1 / truth) < 0.02 * (1 / truth):
-        problems.append("`slowdown` is upside down: ours divided by theirs (divide their seconds per epoch by ours)")
-    elif abs(slowdown - truth) > 0.02 * truth:
-        problems.append(f"`slowdown` should be their seconds per epoch over ours, not {slowdown:.3g}")
-    if abs(full_minutes - minutes * 60) < 0.02 * minutes * 60:
-        problems.append("`full_minutes` is in seconds: divide by 60")
-    elif abs(full_minutes - eff.history.total_seconds / 60) < 1e-6 and eff.epochs < eff.epochs_planned:
-        problems.append("`full_minutes` is the time they actually trained; the question is all the planned epochs")
-    elif abs(full_minutes - minutes) > 0.02 * minutes:
-        problems.append("`full_minutes` should be seconds per epoch x planned epochs / 60")
-    if problems:
-        return _verdict(False, "; ".join(problems) + ".")
-    return _verdict(True, f"{truth:.1f}x slower per epoch; all {eff.epochs_planned} epochs would take {minutes:.1f} minutes.")
+        return _verdict(False, "`majority` must be a number (a fraction between 0 and 1).")
+    close = lambda a, b: abs(a - b) <= 1e-3 * max(abs(b), 1e-9)  # noqa: E731
+    if close(answer, truth):
+        return _verdict(
+            True,
+            f"always answering the largest test class scores {truth:.1%}: a model near that has learned nothing.",
+        )
+    if close(answer, 1 / counts.size):
+        return _verdict(
+            False,
+            "1/102 is what guessing uniformly at random scores on average; the question is the best *constant* answer.",
+            "which class has the most test images, and what fraction of the test split is it?",
+        )
+    if close(answer, 100 * truth):
+        return _verdict(False, "that is a percentage: give a fraction between 0 and 1.")
+    if close(answer, counts.max()):
+        return _verdict(False, "that is the number of images of the largest class: divide by the size of the test split.")
+    if close(answer, counts[counts > 0].min() / y.size):
+        return _verdict(False, "that is the *smallest* class's share; the best constant guess is the largest class.")
+    return _verdict(
+        False, f"{answer:.4g} is not the largest class's share of the test split.", "np.bincount(labels).max() / len(labels)"
+    )
 
 
 def _confusion_case() -> tuple[Any, Any, list[tuple[int, int, int]]]:

@@ -291,30 +291,22 @@ def test_measure_loader_reports_the_settings(mini_root):
 # ------------------------------------------------------------------ notebook 04
 
 
-def _fake_results(eff_epoch=12.0, ours_epoch=2.0, eff_epochs=2, planned=18):
-    from types import SimpleNamespace
-
-    history = SimpleNamespace(total_seconds=eff_epoch * eff_epochs)
-    eff = SimpleNamespace(epoch_s=eff_epoch, epochs=eff_epochs, epochs_planned=planned, history=history)
-    ours = SimpleNamespace(epoch_s=ours_epoch, epochs=planned, epochs_planned=planned)
-    return {"efficiency": eff, "ours": ours}
-
-
 @pytest.mark.parametrize(
-    "slowdown, minutes, feedback",
+    "answer, feedback",
     [
-        (None, None, "no answer yet"),
-        (6.0, 3.6, "Correct"),
-        (1 / 6, 3.6, "upside down"),
-        (6.0, 216.0, "in seconds"),
-        (6.0, 0.4, "actually trained"),
-        (5.0, 3.6, "their seconds per epoch over ours"),
-        ("fast", 3.6, "must be numbers"),
+        (None, "no answer yet"),
+        (0.4, "Correct"),
+        (1 / 3, "guessing uniformly"),
+        (40.0, "percentage"),
+        (4, "number of images"),
+        (0.2, "smallest"),
+        (0.3, "not the largest class"),
+        ("many", "must be a number"),
     ],
 )
-def test_check_slowdown_feedback(slowdown, minutes, feedback, capsys):
-    ok = exercises.check_slowdown(slowdown, minutes, _fake_results())
-    assert ok == (feedback == "Correct")
+def test_check_majority_baseline_feedback(answer, feedback, capsys):
+    labels = [0, 0, 0, 0, 1, 1, 1, 1, 2, 2]  # 3 classes, the largest holds 40%, the smallest 20%
+    assert exercises.check_majority_baseline(answer, labels) == (feedback == "Correct")
     assert feedback in capsys.readouterr().out
 
 
