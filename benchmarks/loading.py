@@ -24,15 +24,11 @@ import tempfile
 import time
 
 from torch.utils.data import DataLoader
-from torchvision import transforms as T
 
 from flowerkit import OxfordFlowers102, dataset_root, torchvision_flowers102
 from flowerkit.load import DecodedFlowers, DraftDecodeOnly, build_cache, count_items, make_loader, measure_throughput
+from flowerkit.teams import classic_transform
 from flowerkit.transform import IMAGENET_MEAN, IMAGENET_STD
-
-
-def classic_transform(size: int) -> T.Compose:
-    return T.Compose([T.Resize(size), T.CenterCrop(size), T.ToTensor(), T.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
 
 
 def peak_rss_mb() -> float:

@@ -88,6 +88,9 @@ def train(
 
     Time per epoch includes waiting for the loader: that is how a slow data
     pipeline shows up. ``max_seconds`` stops after the epoch that crosses it.
+    If the loader delivers channels-last batches (a pipeline's choice of
+    memory layout, see ``flowerkit.load.make_loader``), the model is converted
+    to channels-last too: the same network and numbers, laid out for faster convolutions.
     Returns a :class:`History`. Introduced in notebook ``00_the_challenge``.
     """
     from tqdm.auto import tqdm
@@ -103,6 +106,7 @@ def train(
     )
     loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
     history = History()
+    layout_set = False
     bar = tqdm(range(config.epochs), desc="train", unit="epoch", disable=not progress)
     for _ in bar:
         model.train()
@@ -110,6 +114,10 @@ def train(
         total_loss, correct, seen = 0.0, 0, 0
         for x, y in train_loader:
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            if not layout_set:  # follow the pipeline's memory layout: channels-last batches get a channels-last model
+                layout_set = True
+                if x.ndim == 4 and x.shape[1] > 1 and x.is_contiguous(memory_format=torch.channels_last):
+                    model.to(memory_format=torch.channels_last)
             logits = model(x)
             loss = loss_fn(logits, y)
             opt.zero_grad(set_to_none=True)

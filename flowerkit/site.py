@@ -63,10 +63,17 @@ def export_page(nb: nbformat.NotebookNode, target: Path) -> Path:
 
 
 def export_slides(nb: nbformat.NotebookNode, target: Path) -> Path:
-    """Write ``nb`` as a reveal.js deck (``nbconvert --to slides``), scrolling where a slide runs long, without prompts."""
+    """Write ``nb`` as a reveal.js deck (``nbconvert --to slides``), scrolling where a slide runs long, without prompts.
+
+    The deck loads reveal.js from nbconvert's default CDN; set ``$FLOWERKIT_REVEAL_URL`` to a local copy (a folder
+    or URL holding ``dist/reveal.js``) to present offline.
+    """
+    import os
+
     from nbconvert import SlidesExporter
 
-    exporter = SlidesExporter(reveal_scroll=True, exclude_input_prompt=True, exclude_output_prompt=True)
+    options = {"reveal_url_prefix": os.environ["FLOWERKIT_REVEAL_URL"]} if os.environ.get("FLOWERKIT_REVEAL_URL") else {}
+    exporter = SlidesExporter(reveal_scroll=True, exclude_input_prompt=True, exclude_output_prompt=True, **options)
     body, _ = exporter.from_notebook_node(nb)
     target.write_text(body, encoding="utf-8")
     return target

@@ -236,8 +236,8 @@ def build_pipeline(
 
     * ``ours``: the correct files and labels, decoded once into a uint8 cache
       (aspect-preserving crop), random shift and flip for training only,
-      normalised per batch with the train split's statistics, shuffled
-      batches of 64 with seeded workers;
+      normalised per batch with the train split's statistics into
+      channels-last batches, shuffled batches of 64 with seeded workers;
     * ``access``: our transform and loader, fed :class:`AccessTeamFlowers`;
     * ``quality``: our loader, fed :func:`quality_team_decode` +
       :func:`quality_team_augment` (their transform, cached);
@@ -268,8 +268,8 @@ def build_pipeline(
             name,
             info["title"],
             info["bug"],
-            make_loader(train, shuffle=True, mean=mean, std=std, **loader_kw),
-            make_loader(test, mean=mean, std=std, **loader_kw),
+            make_loader(train, shuffle=True, mean=mean, std=std, channels_last=True, **loader_kw),
+            make_loader(test, mean=mean, std=std, channels_last=True, **loader_kw),
         )
     if name == "quality":
         train = cached(OxfordFlowers102(root, "train"), decode=quality_team_decode)
@@ -279,8 +279,8 @@ def build_pipeline(
             name,
             info["title"],
             info["bug"],
-            make_loader(train, shuffle=True, **loader_kw),
-            make_loader(test, **loader_kw),
+            make_loader(train, shuffle=True, channels_last=True, **loader_kw),
+            make_loader(test, channels_last=True, **loader_kw),
         )
     # efficiency: a correct transform (normalised with the train split's statistics), every loading mistake
     mean, std = compute_stats(cached(OxfordFlowers102(root, "train")), progress=False)

@@ -182,3 +182,22 @@ def test_measure_throughput_counts_images():
     assert r["images"] == 32 and r["batches"] == 4 and r["images_per_s"] > 0
     assert measure_throughput(batches, 2, warmup=0)["images"] == 16
     assert measure_throughput([64, 64, 10], warmup=0)["images"] == 138
+
+
+@pytest.mark.parametrize("num_workers", [0, 2])
+def test_channels_last_batches_hold_the_same_values(mini_root, num_workers):
+    import torch
+
+    from flowerkit.model import FlowerCNN, TrainConfig, train
+
+    ds = DecodedFlowers(mini_root, "val", S)
+    kw = {"batch_size": 16, "num_workers": num_workers, "mean": IMAGENET_MEAN, "std": IMAGENET_STD}
+    plain = next(iter(make_loader(ds, **kw)))[0]
+    cl = next(iter(make_loader(ds, channels_last=True, **kw)))[0]
+    assert cl.is_contiguous(memory_format=torch.channels_last) and not plain.is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(plain, cl)
+    raw = next(iter(make_loader(ds, batch_size=16, num_workers=num_workers, channels_last=True)))[0]
+    assert raw.dtype == torch.uint8 and raw.is_contiguous(memory_format=torch.channels_last)
+    model = FlowerCNN()
+    train(model, [(cl, torch.zeros(16, dtype=torch.int64))], TrainConfig(epochs=1), progress=False)
+    assert model.features[0].weight.is_contiguous(memory_format=torch.channels_last), "the model follows the batches"

@@ -136,3 +136,17 @@ def test_site_index_links_each_page_its_student_notebook_and_its_slides(tmp_path
     for cell in course.cells:  # the pages are for students: no solutions, no presenter notes
         assert (f'id="cell-id={cell.id}"' in page) != (is_solution(cell) or is_presenter_notes(cell)), cell.id
     assert leaked_solution_lines(course, _read(tmp_path / "student/00_the_challenge.ipynb")) == []
+
+
+def test_decks_can_load_reveal_from_a_local_copy(tmp_path, monkeypatch):
+    import nbformat
+    from nbformat.v4 import new_markdown_cell, new_notebook
+
+    from flowerkit.site import export_slides
+
+    nb = new_notebook(cells=[new_markdown_cell("# Title")])
+    monkeypatch.setenv("FLOWERKIT_REVEAL_URL", "local-reveal")
+    deck = export_slides(nbformat.from_dict(nb), tmp_path / "deck.slides.html").read_text()
+    assert "local-reveal/dist/reveal.js" in deck or "local-reveal" in deck
+    monkeypatch.delenv("FLOWERKIT_REVEAL_URL")
+    assert "local-reveal" not in export_slides(nbformat.from_dict(nb), tmp_path / "deck2.slides.html").read_text()
