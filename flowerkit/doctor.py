@@ -337,18 +337,8 @@ def _access_checks(s: _Subject, num_classes: int) -> Report:
     if s.labels is None:
         return report
     y = torch.as_tensor(s.labels)
-    lo, hi = int(y.min()), int(y.max())
-    if lo < 0 or hi >= num_classes:
-        hint = " (1-based labels: subtract 1)" if lo >= 1 and hi == num_classes else ""
-        report.append(
-            Finding(
-                "access",
-                "label range",
-                False,
-                f"the dataset's labels must lie in 0..{num_classes - 1}{hint}",
-                {"min": lo, "max": hi},
-            )
-        )
+    # the whole dataset's labels (check_batch sees only a sample): report the range only if it is wrong
+    report.extend(f for f in check_labels(y, num_classes) if f.check == "label range" and not f.ok)
     counts = torch.bincount(y.clamp(0, num_classes - 1), minlength=num_classes)
     missing = int((counts == 0).sum())
     balance = {"classes": int((counts > 0).sum()), "min_per_class": int(counts.min()), "max_per_class": int(counts.max())}
