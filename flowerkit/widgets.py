@@ -20,6 +20,7 @@ from .transform import denormalize, train_transform
 from .viz import show_images
 
 __all__ = [
+    "figure_png",
     "image_browser",
     "loader_tuner",
     "measure_loader",
@@ -29,6 +30,25 @@ __all__ = [
 ]
 
 SPLITS = ("train", "val", "test")
+
+
+def figure_png(fig: Figure, *, dpi: int = 100) -> bytes:
+    """Render ``fig`` to PNG bytes (tight bounding box) and close it: the picture an ``ipywidgets.Image`` shows.
+
+    The widgets below show their figures as an ``Image`` widget rather than
+    ``display(fig)`` inside an ``Output`` widget: a redraw swaps the picture
+    without flicker, and a headless run (``make html``) never routes a
+    megabyte-sized PNG through the ``Output`` widget's message round trip, which
+    can stall ``nbclient``. Introduced in notebook ``01_access``.
+    """
+    import io
+
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+    plt.close(fig)
+    return buffer.getvalue()
 
 
 def render_class_images(
@@ -63,7 +83,6 @@ def image_browser(root: str | Path, *, max_images: int = 12) -> Any:
     Introduced in notebook ``01_access``.
     """
     import ipywidgets as w
-    from IPython.display import display
 
     from .classes import CLASSES
 
@@ -74,21 +93,15 @@ def image_browser(root: str | Path, *, max_images: int = 12) -> Any:
         layout=w.Layout(width="24em"),
     )
     split = w.ToggleButtons(options=list(SPLITS), value="train", description="split")
-    out = w.Output()
+    picture = w.Image(format="png", layout=w.Layout(max_width="100%"))
 
     def redraw(_: Any = None) -> None:
-        import matplotlib.pyplot as plt
-
-        with out:
-            out.clear_output(wait=True)
-            fig = render_class_images(root, chooser.value, split.value, max_images=max_images)
-            display(fig)
-            plt.close(fig)
+        picture.value = figure_png(render_class_images(root, chooser.value, split.value, max_images=max_images))
 
     chooser.observe(redraw, names="value")
     split.observe(redraw, names="value")
     redraw()
-    return w.VBox([w.HBox([chooser, split]), out])
+    return w.VBox([w.HBox([chooser, split]), picture])
 
 
 def render_transform_grid(
@@ -123,10 +136,10 @@ def render_transform_grid(
 def transform_playground(images: Sequence[Any], **fixed: Any) -> Any:
     """Sliders for size, crop scale, rotation and colour jitter that redraw :func:`render_transform_grid`.
 
-    Returns the ipywidgets box to display. Introduced in notebook ``02_transform``.
+    Returns the ipywidgets box to display; it draws the default settings at once.
+    Introduced in notebook ``02_transform``.
     """
     import ipywidgets as w
-    from IPython.display import display
 
     sliders = {
         "size": w.IntSlider(value=64, min=32, max=224, step=16, description="size"),
@@ -134,20 +147,15 @@ def transform_playground(images: Sequence[Any], **fixed: Any) -> Any:
         "rotation": w.FloatSlider(value=0.0, min=0.0, max=180.0, step=5.0, description="rotation"),
         "jitter": w.FloatSlider(value=0.0, min=0.0, max=0.8, step=0.05, description="jitter"),
     }
-    out = w.Output()
+    picture = w.Image(format="png", layout=w.Layout(max_width="100%"))
 
     def redraw(_: Any = None) -> None:
-        import matplotlib.pyplot as plt
-
-        with out:
-            out.clear_output(wait=True)
-            fig = render_transform_grid(images, **{k: s.value for k, s in sliders.items()}, **fixed)
-            display(fig)
-            plt.close(fig)
+        picture.value = figure_png(render_transform_grid(images, **{k: s.value for k, s in sliders.items()}, **fixed))
 
     for slider in sliders.values():
         slider.observe(redraw, names="value")
-    return w.VBox([w.HBox(list(sliders.values())[:2]), w.HBox(list(sliders.values())[2:]), out])
+    redraw()
+    return w.VBox([w.HBox(list(sliders.values())[:2]), w.HBox(list(sliders.values())[2:]), picture])
 
 
 def measure_loader(

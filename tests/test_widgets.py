@@ -51,3 +51,34 @@ def test_image_browser_offers_every_class_and_split_and_redraws_on_change(mini_r
     chooser.value = 41  # in a live kernel, choosing fires the callback, which redraws
     split.value = "test"
     assert drawn[-2:] == [(41, "train"), (41, "test")]
+
+
+def test_image_browser_shows_the_figure_as_a_png_picture_that_a_redraw_replaces(mini_root):
+    box = widgets.image_browser(mini_root, max_images=2)
+    chooser, _ = box.children[0].children
+    picture = box.children[1]
+    first = bytes(picture.value)
+    assert first.startswith(b"\x89PNG"), "the browser shows a PNG picture, not an Output widget"
+    chooser.value = 7
+    assert bytes(picture.value).startswith(b"\x89PNG") and bytes(picture.value) != first, "choosing a class redraws"
+
+
+def test_figure_png_closes_the_figure(mini_root):
+    import matplotlib.pyplot as plt
+
+    fig = widgets.render_class_images(mini_root, 0, "val", max_images=1)
+    assert widgets.figure_png(fig, dpi=40).startswith(b"\x89PNG")
+    assert not plt.fignum_exists(fig.number), "an open figure would be drawn a second time by the inline backend"
+
+
+def test_transform_playground_draws_at_once_and_on_each_slider(mini_root):
+    from flowerkit.access import load_rgb
+
+    image = load_rgb(OxfordFlowers102(mini_root, "train").image_files[0])
+    box = widgets.transform_playground([image])
+    picture = box.children[-1]
+    first = bytes(picture.value)
+    assert first.startswith(b"\x89PNG")
+    size_slider = box.children[0].children[0]
+    size_slider.value = 96
+    assert bytes(picture.value) != first
