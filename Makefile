@@ -44,13 +44,13 @@ nbtest: setup
 	$(PY) -m pytest $(NOTEBOOKS) $(PYTEST_NB)
 
 html: data
-	$(PY) -m flowerkit.site build/html
+	$(PY) -m tools.site build/html
 
 student: setup
-	$(PY) -m flowerkit.notebooks student build/student
+	$(PY) -m tools.student build/student
 
 slides: data
-	$(PY) -m flowerkit.site --slides-only $(SLIDES_FLAGS) build/slides
+	$(PY) -m tools.site --slides-only $(SLIDES_FLAGS) build/slides
 
 bench: data
 	$(PY) benchmarks/learnability.py
@@ -59,11 +59,11 @@ bench: data
 	$(PY) benchmarks/decode_profile.py
 
 lint: setup
-	$(PY) -m ruff format flowerkit tests benchmarks conftest.py
-	$(PY) -m ruff check flowerkit tests benchmarks conftest.py
+	$(PY) -m ruff format flowerkit tools tests benchmarks conftest.py
+	$(PY) -m ruff check flowerkit tools tests benchmarks conftest.py
 
 strip: setup
-	$(PY) -m flowerkit.notebooks strip $(NOTEBOOKS)
+	$(PY) -m tools.strip strip $(NOTEBOOKS)
 
 clean:
 	rm -rf build .pytest_cache

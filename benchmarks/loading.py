@@ -26,9 +26,9 @@ import time
 from torch.utils.data import DataLoader
 
 from flowerkit import OxfordFlowers102, dataset_root, torchvision_flowers102
+from flowerkit.facts import IMAGENET_MEAN, IMAGENET_STD
 from flowerkit.load import DecodedFlowers, DraftDecodeOnly, build_cache, count_items, make_loader, measure_throughput
 from flowerkit.teams import classic_transform
-from flowerkit.transform import IMAGENET_MEAN, IMAGENET_STD
 
 
 def peak_rss_mb() -> float:

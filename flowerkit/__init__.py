@@ -5,8 +5,10 @@ names, in its docstring, the notebook that teaches it.
 """
 
 from .access import OxfordFlowers102, load_rgb, read_labels, read_splits, torchvision_flowers102
-from .classes import CLASSES, NUM_CLASSES
-from .config import data_dir, dataset_root
+from .classes import CLASSES
+from .config import dataset_root, default_dataset
+from .facts import NUM_CLASSES
+from .paths import data_dir
 from .synth import mini_flowers
 
 __all__ = [
@@ -15,6 +17,7 @@ __all__ = [
     "OxfordFlowers102",
     "data_dir",
     "dataset_root",
+    "default_dataset",
     "load_rgb",
     "mini_flowers",
     "read_labels",

@@ -19,15 +19,19 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
-from torchvision.datasets import VisionDataset
+from scipy.io import loadmat
+from scipy.io.matlab import MatReadError
+from torchvision.datasets import Flowers102, VisionDataset
 
-from .classes import CLASSES, NUM_CLASSES
+from .classes import CLASSES
+from .download import download_flowers102
+from .facts import DATASET_FOLDER, IMAGE_FOLDER, LABELS_FILE, NUM_CLASSES, SETID_FILE, SPLIT_VARIABLES
 
 __all__ = [
-    "SPLITS",
     "FlowersFormatError",
     "OxfordFlowers102",
     "image_path",
@@ -39,9 +43,6 @@ __all__ = [
     "torchvision_flowers102",
 ]
 
-BASE_FOLDER = "flowers-102"
-# our split names -> the variable names inside setid.mat
-SPLITS = {"train": "trnid", "val": "valid", "test": "tstid"}
 _HOW_TO_GET = (
     "To get a good copy: for the embedded stand-in run `flowerkit.mini_flowers(root)` "
     "(it regenerates anything incomplete); for the real data use "
@@ -59,8 +60,6 @@ def read_mat(path: str | Path) -> dict[str, np.ndarray]:
     Arrays keep MATLAB's shape (``(1, N)`` for a row vector): the caller
     decides how to flatten them, which is the point notebook ``01_access`` makes.
     """
-    from scipy.io import loadmat
-    from scipy.io.matlab import MatReadError
 
     path = Path(path)
     if not path.is_file():
@@ -128,16 +127,18 @@ def read_splits(path: str | Path) -> dict[str, np.ndarray]:
     """
     path = Path(path)
     mat = read_mat(path)
-    splits = {split: _integer_vector(mat, var, path) for split, var in SPLITS.items()}
+    splits = {split: _integer_vector(mat, var, path) for split, var in SPLIT_VARIABLES.items()}
     for split, ids in splits.items():
         if ids.size and ids.min() < 1:
-            raise FlowersFormatError(f"{path}: {SPLITS[split]!r} holds id {ids.min()}, but image ids start at 1. {_HOW_TO_GET}")
+            raise FlowersFormatError(
+                f"{path}: {SPLIT_VARIABLES[split]!r} holds id {ids.min()}, but image ids start at 1. {_HOW_TO_GET}"
+            )
     return splits
 
 
 def image_path(root: str | Path, image_id: int) -> Path:
     """Return the JPEG of a 1-based image id: ``<root>/flowers-102/jpg/image_00042.jpg``."""
-    return Path(root) / BASE_FOLDER / "jpg" / f"image_{int(image_id):05d}.jpg"
+    return Path(root) / DATASET_FOLDER / IMAGE_FOLDER / f"image_{int(image_id):05d}.jpg"
 
 
 def to_rgb(img: Image.Image) -> Image.Image:
@@ -207,26 +208,24 @@ class OxfordFlowers102(VisionDataset):
     ) -> None:
         super().__init__(root, transform=transform, target_transform=target_transform)
         self.draft = draft
-        if split not in SPLITS:
-            raise ValueError(f"split must be one of {tuple(SPLITS)}, got {split!r}")
+        if split not in SPLIT_VARIABLES:
+            raise ValueError(f"split must be one of {tuple(SPLIT_VARIABLES)}, got {split!r}")
         self.split = split
-        base = Path(self.root) / BASE_FOLDER
+        base = Path(self.root) / DATASET_FOLDER
         if download:
-            from .download import download_flowers102
-
             download_flowers102(self.root)
-        images = base / "jpg"
+        images = base / IMAGE_FOLDER
         if not images.is_dir():
             raise FileNotFoundError(
                 f"{images} does not exist: no images under root={self.root!s}. root must be the folder that holds "
-                f"'{BASE_FOLDER}/'. {_HOW_TO_GET}"
+                f"'{DATASET_FOLDER}/'. {_HOW_TO_GET}"
             )
-        all_labels = read_labels(base / "imagelabels.mat")
-        ids = read_splits(base / "setid.mat")[split]
+        all_labels = read_labels(base / LABELS_FILE)
+        ids = read_splits(base / SETID_FILE)[split]
         if ids.size and ids.max() > all_labels.size:
             raise FlowersFormatError(
-                f"{base / 'setid.mat'}: split {split!r} refers to image id {ids.max()}, but "
-                f"{base / 'imagelabels.mat'} labels only {all_labels.size} images: the two files do not belong "
+                f"{base / SETID_FILE}: split {split!r} refers to image id {ids.max()}, but "
+                f"{base / LABELS_FILE} labels only {all_labels.size} images: the two files do not belong "
                 f"together. {_HOW_TO_GET}"
             )
         self.image_ids: list[int] = ids.tolist()
@@ -271,9 +270,5 @@ def torchvision_flowers102(root: str | Path, split: str = "train", **kwargs: Any
     check is skipped and everything else runs unchanged. Used in notebook
     ``01_access`` to compare our Dataset with torchvision's.
     """
-    from unittest import mock
-
-    from torchvision.datasets import Flowers102
-
     with mock.patch.object(Flowers102, "_check_integrity", return_value=True):
         return Flowers102(str(root), split=split, **kwargs)

@@ -2,8 +2,11 @@
 
 The same list (quirks included, e.g. ``"pink-yellow dahlia?"``) as
 ``torchvision.datasets.Flowers102.classes`` and TensorFlow Datasets; a test
-checks that they agree. Introduced in notebook ``00_the_challenge``.
+checks that they agree, and that there are ``facts.NUM_CLASSES`` of them.
+Introduced in notebook ``00_the_challenge``.
 """
+
+__all__ = ["CLASSES"]
 
 CLASSES: tuple[str, ...] = (
     "pink primrose",
@@ -109,5 +112,3 @@ CLASSES: tuple[str, ...] = (
     "trumpet creeper",
     "blackberry lily",
 )
-
-NUM_CLASSES = len(CLASSES)

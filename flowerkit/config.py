@@ -1,8 +1,8 @@
-"""Where flowerkit keeps its data, and which dataset the notebooks use.
+"""Which dataset the course uses: the embedded mini-flowers or the real Oxford 102 Flowers.
 
 Introduced in notebook ``00_the_challenge`` (the setup cell). Every notebook's
-setup cell calls :func:`dataset_root`, so one setting switches the whole course
-from the embedded mini-flowers to the real Oxford 102 Flowers.
+setup cell reads ``DATASET = os.environ.get("FLOWERKIT_DATASET", "mini")`` and
+calls :func:`dataset_root`, so one setting switches the whole course.
 """
 
 from __future__ import annotations
@@ -10,34 +10,25 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["DATASETS", "data_dir", "dataset_root", "repo_root"]
+from .download import download_flowers102
+from .facts import DATASET_FOLDER
+from .paths import data_dir
+from .synth import mini_flowers
 
-DATASETS = ("mini", "real")
+__all__ = ["DATASETS", "DATASET_ENV", "dataset_root", "default_dataset"]
+
+#: The datasets the course knows: the generated stand-in and the real photos.
+DATASETS: tuple[str, ...] = ("mini", "real")
+#: Environment variable that picks the dataset for every notebook and command.
+DATASET_ENV: str = "FLOWERKIT_DATASET"
 
 
-def repo_root() -> Path | None:
-    """Return the checkout that holds this package (the folder with ``pyproject.toml``), if any."""
-    here = Path(__file__).resolve().parent
-    for folder in (here, *here.parents):
-        if (folder / "pyproject.toml").is_file() and (folder / "flowerkit").is_dir():
-            return folder
-    return None
-
-
-def data_dir() -> Path:
-    """Return the folder for datasets: ``$FLOWERKIT_DATA``, else ``<repo>/data``.
-
-    Notebooks run with their own folder as working directory (nbval does this),
-    so a relative path such as ``../data`` would break; this never depends on
-    the working directory.
-    """
-    env = os.environ.get("FLOWERKIT_DATA")
-    if env:
-        return Path(env).expanduser().resolve()
-    repo = repo_root()
-    if repo is not None:
-        return repo / "data"
-    return Path.home() / ".cache" / "flowerkit"
+def default_dataset() -> str:
+    """Return ``$FLOWERKIT_DATASET`` (checked), else ``"mini"``."""
+    dataset = os.environ.get(DATASET_ENV) or "mini"
+    if dataset not in DATASETS:
+        raise ValueError(f"${DATASET_ENV} is {dataset!r}; set it to one of {DATASETS} (or unset it for mini-flowers).")
+    return dataset
 
 
 def dataset_root(dataset: str | None = None, *, progress: bool = True) -> Path:
@@ -46,17 +37,13 @@ def dataset_root(dataset: str | None = None, *, progress: bool = True) -> Path:
     ``dataset`` is ``"mini"`` (the generated stand-in, made on first use) or
     ``"real"`` (downloaded on first use, checksummed). ``None`` reads
     ``$FLOWERKIT_DATASET`` and defaults to ``"mini"``. Both live under
-    :func:`data_dir`, in ``mini/flowers-102`` and ``oxford/flowers-102``.
+    :func:`flowerkit.paths.data_dir`, in ``mini/flowers-102`` and ``oxford/flowers-102``.
     """
-    dataset = dataset or os.environ.get("FLOWERKIT_DATASET", "mini")
+    dataset = dataset or default_dataset()
     if dataset == "mini":
-        from .synth import mini_flowers
-
         return mini_flowers(data_dir() / "mini", progress=progress)
     if dataset == "real":
-        from .download import download_flowers102
-
         root = data_dir() / "oxford"
         download_flowers102(root, progress=progress)
         return root
-    raise ValueError(f"dataset must be one of {DATASETS}, got {dataset!r}")
+    raise ValueError(f"dataset must be one of {DATASETS}, got {dataset!r} (a root holding {DATASET_FOLDER}/ is what it returns)")

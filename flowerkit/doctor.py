@@ -9,6 +9,7 @@ prints one line per check, problems first.
 from __future__ import annotations
 
 import re
+import tempfile
 import time
 import types
 from collections.abc import Sequence
@@ -18,6 +19,12 @@ from typing import Any
 
 import numpy as np
 import torch
+from PIL import Image, ImageDraw
+from torch.utils.data import DataLoader, SequentialSampler, Subset, default_collate
+
+from .access import FlowersFormatError, read_labels, read_splits
+from .facts import cpu_count
+from .load import DecodedFlowers, decode_resized, make_loader, measure_throughput
 
 __all__ = ["CATEGORIES", "Finding", "Report", "check_batch", "check_labels", "diagnose"]
 
@@ -292,8 +299,6 @@ class _Subject:
 
 
 def _subject(obj: Any) -> _Subject:
-    from torch.utils.data import DataLoader, Subset
-
     loader = obj if isinstance(obj, DataLoader) else None
     dataset = obj.dataset if loader is not None else obj
     indices = None
@@ -315,8 +320,6 @@ def _subject(obj: Any) -> _Subject:
 
 def _reference(files: list[Path]) -> tuple[np.ndarray, dict[str, set[int]]] | None:
     """The official labels (0-based, by image id) and split ids from the .mat files beside the images, if present."""
-    from .access import FlowersFormatError, read_labels, read_splits
-
     base = files[0].parent.parent
     try:
         return read_labels(base / "imagelabels.mat"), {k: set(v.tolist()) for k, v in read_splits(base / "setid.mat").items()}
@@ -404,8 +407,6 @@ def _access_checks(s: _Subject, num_classes: int) -> Report:
 
 def _probe_jpeg(folder: Path) -> Path:
     """A 300x200 JPEG of a white disc on black: round stays round unless a transform squashes the picture."""
-    from PIL import Image, ImageDraw
-
     img = Image.new("RGB", (300, 200), (15, 15, 15))
     ImageDraw.Draw(img).ellipse([100, 50, 200, 150], fill=(240, 240, 240))
     path = folder / "image_probe.jpg"
@@ -432,8 +433,6 @@ def _disc_aspect(x: Any) -> float | None:
 
 def _geometry_check(s: _Subject) -> Finding | None:
     """Pass a round probe through the dataset's own decode or transform and measure whether it stays round."""
-    import tempfile
-
     decode = getattr(s.dataset, "decode", None)
     size = getattr(s.dataset, "size", None)
     transform = getattr(s.dataset, "transform", None)
@@ -445,8 +444,6 @@ def _geometry_check(s: _Subject) -> Finding | None:
                     return None
                 out, how = decode(probe, size), f"decode {getattr(decode, '__name__', decode)}"
             elif transform is not None:
-                from PIL import Image
-
                 torch.manual_seed(0)
                 with Image.open(probe) as img:
                     out, how = transform(img.convert("RGB")), "the transform"
@@ -470,8 +467,6 @@ def _geometry_check(s: _Subject) -> Finding | None:
 
 def _sample_batch(s: _Subject, n: int, seed: int) -> Any:
     """``n`` items picked at random (not the first, class-grouped ones), collated as the loader would."""
-    from torch.utils.data import default_collate
-
     g = torch.Generator().manual_seed(seed)
     idx = torch.randperm(len(s.dataset), generator=g)[: min(n, len(s.dataset))].tolist()
     items = [s.dataset[i] for i in idx]
@@ -480,8 +475,6 @@ def _sample_batch(s: _Subject, n: int, seed: int) -> Any:
 
 
 def _quality_checks(s: _Subject, size: int | None, num_classes: int, seed: int) -> Report:
-    from PIL import Image
-
     report = Report()
     first = s.dataset[0]
     image = first[0] if isinstance(first, tuple) else first
@@ -521,12 +514,6 @@ def _quality_checks(s: _Subject, size: int | None, num_classes: int, seed: int) 
     return report
 
 
-def _cores() -> int:
-    import os
-
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
 def _ms_per_call(funcs: Sequence[Any], items: Sequence[Any]) -> list[float]:
     """Median milliseconds per call of each ``funcs[k](item)``, interleaved item by item after one warm-up.
 
@@ -544,8 +531,6 @@ def _ms_per_call(funcs: Sequence[Any], items: Sequence[Any]) -> list[float]:
 
 
 def _efficiency_checks(s: _Subject, size: int | None, seed: int, measure: bool) -> Report:
-    from torch.utils.data import SequentialSampler
-
     report = Report()
     loader = s.loader
     training = s.split not in ("val", "test")
@@ -589,8 +574,6 @@ def _efficiency_checks(s: _Subject, size: int | None, seed: int, measure: bool) 
     idx = torch.randperm(len(s.dataset), generator=torch.Generator().manual_seed(seed))[:16].tolist()
     ref_ms = None
     if s.files:  # the same files, decoded the fast way
-        from .load import decode_resized
-
         files = s.files
         item_ms, ref_ms = _ms_per_call([s.dataset.__getitem__, lambda i: decode_resized(files[i], size or 64)], idx)
     else:
@@ -613,30 +596,30 @@ def _efficiency_checks(s: _Subject, size: int | None, seed: int, measure: bool) 
     if loader is None:
         return report
     workers = loader.num_workers
-    if workers == 0 and item_ms > 0.5 and _cores() > 1:
+    if workers == 0 and item_ms > 0.5 and cpu_count() > 1:
         report.append(
             Finding(
                 "efficiency",
                 "workers",
                 False,
-                f"num_workers=0: the training loop waits while each item is decoded; use about {_cores()} workers",
-                {"num_workers": 0, "cores": _cores()},
+                f"num_workers=0: the training loop waits while each item is decoded; use about {cpu_count()} workers",
+                {"num_workers": 0, "cores": cpu_count()},
             )
         )
-    elif workers > 2 * _cores():
+    elif workers > 2 * cpu_count():
         report.append(
             Finding(
                 "efficiency",
                 "workers",
                 False,
                 "more workers than cores: they compete",
-                {"num_workers": workers, "cores": _cores()},
+                {"num_workers": workers, "cores": cpu_count()},
             )
         )
     else:
         report.append(
             Finding(
-                "efficiency", "workers", True, "workers suit the cost of an item", {"num_workers": workers, "cores": _cores()}
+                "efficiency", "workers", True, "workers suit the cost of an item", {"num_workers": workers, "cores": cpu_count()}
             )
         )
 
@@ -645,8 +628,6 @@ def _efficiency_checks(s: _Subject, size: int | None, seed: int, measure: bool) 
 
 
 def _throughput_check(s: _Subject, size: int | None, seed: int) -> Finding:
-    from .load import DecodedFlowers, make_loader, measure_throughput
-
     bs = s.loader.batch_size or 1
     this = measure_throughput(s.loader, batches=max(2, 128 // bs))["images_per_s"]
     evidence: dict[str, Any] = {"images_per_s": this}
@@ -654,7 +635,7 @@ def _throughput_check(s: _Subject, size: int | None, seed: int) -> Finding:
         ref = types.SimpleNamespace(
             root=s.files[0].parent.parent.parent, split=s.split or "train", image_files=s.files, labels=s.labels
         )
-        tuned = make_loader(DecodedFlowers.of(ref, size or 64), batch_size=64, shuffle=True, num_workers=_cores(), seed=seed)
+        tuned = make_loader(DecodedFlowers.of(ref, size or 64), batch_size=64, shuffle=True, num_workers=cpu_count(), seed=seed)
         evidence["tuned_images_per_s"] = measure_throughput(tuned, batches=3)["images_per_s"]
         del tuned
         ratio = evidence["tuned_images_per_s"] / this
@@ -663,7 +644,7 @@ def _throughput_check(s: _Subject, size: int | None, seed: int) -> Finding:
                 "efficiency",
                 "throughput",
                 False,
-                f"{ratio:.1f}x slower than a tuned loader on the same files (draft decode, batch 64, {_cores()} workers)",
+                f"{ratio:.1f}x slower than a tuned loader on the same files (draft decode, batch 64, {cpu_count()} workers)",
                 evidence,
             )
         return Finding("efficiency", "throughput", True, "as fast as a tuned loader or faster", evidence)

@@ -29,12 +29,11 @@ Robustness rules:
 
 The archive is kept after extraction so that re-checking the dataset never
 needs the network; delete ``102flowers.tgz`` to save 330 MB of disk if you like
-(``jpg/`` and the marker are all that :func:`is_complete` looks at).
+(``jpg/`` and the marker are all that :func:`is_downloaded` looks at).
 """
 
 from __future__ import annotations
 
-import hashlib
 import http.client
 import logging
 import os
@@ -49,29 +48,20 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from .facts import ARCHIVE, DATASET_FOLDER, FILES, IMAGE_FOLDER, md5sum
+
 __all__ = [
-    "ARCHIVE",
-    "DATASET_DIR",
-    "FILES",
     "MIRRORS",
     "ChecksumError",
     "DownloadError",
     "download_file",
     "download_flowers102",
     "fetch",
-    "is_complete",
-    "md5sum",
+    "is_downloaded",
     "safe_extract",
 ]
 
 logger = logging.getLogger(__name__)
-
-#: File name -> md5 of the three files that make up Oxford 102 Flowers.
-FILES: dict[str, str] = {
-    "102flowers.tgz": "52808999861908f626f3c1f4e79d11fa",
-    "imagelabels.mat": "e0620be6f572b9609742df49c70aed4d",
-    "setid.mat": "a5357ecc9cb78c4bef273ce3793fc85c",
-}
 
 #: Base URLs tried in order (official site first, then torchvision's mirror).
 MIRRORS: tuple[str, ...] = (
@@ -81,12 +71,6 @@ MIRRORS: tuple[str, ...] = (
 
 #: Environment variable with comma-separated base URLs that replace MIRRORS.
 MIRRORS_ENV: str = "FLOWERKIT_MIRRORS"
-
-#: The image archive; it unpacks to ``jpg/``.
-ARCHIVE: str = "102flowers.tgz"
-
-#: Sub-folder of ``root`` holding the dataset (same name as torchvision's).
-DATASET_DIR: str = "flowers-102"
 
 #: Marker file in the dataset folder written once ``jpg/`` is fully extracted.
 EXTRACTED_MARKER: str = ".jpg.complete"
@@ -107,15 +91,6 @@ class DownloadError(RuntimeError):
 
 class ChecksumError(DownloadError):
     """A downloaded file does not have the expected md5."""
-
-
-def md5sum(path: Path, chunk_size: int = 1 << 20) -> str:
-    """Return the hex md5 digest of the file at ``path``."""
-    digest = hashlib.md5(usedforsecurity=False)
-    with open(path, "rb") as f:
-        while chunk := f.read(chunk_size):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _part_path(dest: Path) -> Path:
@@ -429,7 +404,7 @@ def _move_into_place(src: Path, target: Path, scratch: Path) -> None:
 
 def _jpg_ready(folder: Path) -> bool:
     """Return True if ``folder/jpg`` was extracted completely (marker present)."""
-    jpg = folder / "jpg"
+    jpg = folder / IMAGE_FOLDER
     return (folder / EXTRACTED_MARKER).is_file() and jpg.is_dir() and any(jpg.iterdir())
 
 
@@ -438,9 +413,9 @@ def _md5_table(files: Mapping[str, str] | None) -> dict[str, str]:
     return {**FILES, **(files or {})}
 
 
-def is_complete(root: str | Path, *, files: Mapping[str, str] | None = None) -> bool:
+def is_downloaded(root: str | Path, *, files: Mapping[str, str] | None = None) -> bool:
     """Return True if ``<root>/flowers-102`` holds a complete, verified dataset."""
-    folder = Path(root).expanduser() / DATASET_DIR
+    folder = Path(root).expanduser() / DATASET_FOLDER
     table = _md5_table(files)
     if not _jpg_ready(folder):
         return False
@@ -462,9 +437,9 @@ def download_flowers102(
     timeout: float = 30.0,
 ) -> Path:
     """Download and extract Oxford 102 Flowers into ``<root>/flowers-102`` and return it."""
-    folder = Path(root).expanduser() / DATASET_DIR
+    folder = Path(root).expanduser() / DATASET_FOLDER
     table = _md5_table(files)
-    if is_complete(root, files=table):
+    if is_downloaded(root, files=table):
         return folder
     folder.mkdir(parents=True, exist_ok=True)
 
@@ -477,7 +452,7 @@ def download_flowers102(
         marker.unlink(missing_ok=True)
         archive = fetch(ARCHIVE, folder, mirrors=mirrors, md5=table[ARCHIVE], progress=progress, timeout=timeout)
         safe_extract(archive, folder)
-        if not ((folder / "jpg").is_dir() and any((folder / "jpg").iterdir())):
+        if not ((folder / IMAGE_FOLDER).is_dir() and any((folder / IMAGE_FOLDER).iterdir())):
             raise DownloadError(
                 f"{archive} was extracted into {folder} but contained no jpg/ images; delete the archive and run again."
             )

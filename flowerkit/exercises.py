@@ -14,8 +14,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
+from PIL import Image, ImageDraw
+from torch.utils.data import DataLoader, RandomSampler
+from torchvision.transforms import v2
 
-from .access import read_labels, read_splits
+from .access import OxfordFlowers102, read_labels, read_splits
+from .classes import CLASSES
+from .doctor import diagnose
+from .facts import DATASET_FOLDER, LABELS_FILE, SETID_FILE
+from .transform import ToRGB
 
 __all__ = [
     "check_channel_stats",
@@ -61,7 +69,7 @@ def check_split_sizes(answer: Any, root: str | Path) -> bool:
     """Notebook ``00_the_challenge``: a dict {"train": n, "val": n, "test": n} of split sizes."""
     if _unanswered(answer):
         return _verdict(False, "no answer yet: set `split_sizes` to a dict.", "read setid.mat and count the ids of each split")
-    truth = {k: int(v.size) for k, v in read_splits(Path(root) / "flowers-102" / "setid.mat").items()}
+    truth = {k: int(v.size) for k, v in read_splits(Path(root) / DATASET_FOLDER / SETID_FILE).items()}
     if not isinstance(answer, dict) or set(answer) != set(truth):
         return _verdict(False, f"expected a dict with keys {sorted(truth)}, got {answer!r}.")
     if all(answer[k] == 1 for k in truth):
@@ -89,11 +97,9 @@ def _split_of(n: Any, sizes: dict[str, int], not_this: str) -> str | None:
 
 def check_class_of_first_file(answer: Any, root: str | Path) -> bool:
     """Notebook ``00_the_challenge``: the class *name* of ``image_00001.jpg``."""
-    from .classes import CLASSES
-
     if _unanswered(answer):
         return _verdict(False, "no answer yet.", "labels[0] is the 1-based class of image_00001.jpg")
-    label = int(read_labels(Path(root) / "flowers-102" / "imagelabels.mat")[0])
+    label = int(read_labels(Path(root) / DATASET_FOLDER / LABELS_FILE)[0])
     if answer == CLASSES[label]:
         return _verdict(
             True, f"image_00001.jpg is a '{CLASSES[label]}' (class {label + 1} in the file, index {label} in Python)."
@@ -112,7 +118,7 @@ def check_class_of_first_file(answer: Any, root: str | Path) -> bool:
 
 def check_test_count(func: Callable[[Path], Any], root: str | Path) -> bool:
     """Notebook ``01_access``: ``func(setid_path)`` returns the number of test images."""
-    path = Path(root) / "flowers-102" / "setid.mat"
+    path = Path(root) / DATASET_FOLDER / SETID_FILE
     answer, error = _call(func, path)
     if error:
         return _verdict(False, error)
@@ -250,9 +256,6 @@ def check_pair_files(func: Callable[[list[str], np.ndarray], Any]) -> bool:
 
 def check_model_input(func: Callable[[Any], Any], mean: Any, std: Any, size: int = 64) -> bool:
     """Notebook ``02_transform``: ``func(pil_image)`` returns the model's input: float32 (3, size, size), normalised, undistorted."""
-    import torch
-    from PIL import Image, ImageDraw
-
     img = Image.new("RGB", (300, 200), (40, 120, 40))
     ImageDraw.Draw(img).ellipse([100, 50, 200, 150], fill=(240, 200, 40))  # a circle in a landscape photo
     answer, error = _call(func, img)
@@ -304,8 +307,6 @@ def check_model_input(func: Callable[[Any], Any], mean: Any, std: Any, size: int
 
 def check_channel_stats(func: Callable[[Any], Any]) -> bool:
     """Notebook ``02_transform``: ``func(images)`` on a uint8 (N, 3, H, W) tensor returns (mean, std) per channel in [0, 1] units."""
-    import torch
-
     g = torch.Generator().manual_seed(0)
     base = torch.tensor([200.0, 100.0, 30.0]).view(1, 3, 1, 1)
     images = (
@@ -360,8 +361,6 @@ def check_channel_stats(func: Callable[[Any], Any]) -> bool:
 
 def check_denormalize(func: Callable[[Any, Any, Any], Any]) -> bool:
     """Notebook ``02_transform``: ``func(x, mean, std)`` undoes Normalize on a (3, H, W) tensor, for display."""
-    import torch
-
     g = torch.Generator().manual_seed(1)
     original = torch.rand(3, 5, 5, generator=g)
     mean, std = [0.4, 0.5, 0.3], [0.2, 0.1, 0.25]
@@ -390,9 +389,6 @@ def check_denormalize(func: Callable[[Any, Any, Any], Any]) -> bool:
 
 def check_train_loader(func: Callable[[Any], Any], dataset: Any) -> bool:
     """Notebook ``03_load``: ``func(dataset)`` returns a DataLoader fit for training on this machine."""
-    import torch
-    from torch.utils.data import DataLoader, RandomSampler
-
     loader, error = _call(func, dataset)
     if error:
         return _verdict(False, error)
@@ -422,7 +418,6 @@ def check_train_loader(func: Callable[[Any], Any], dataset: Any) -> bool:
 
 def check_reproducible_order(func: Callable[[Any, int], Any], dataset: Any) -> bool:
     """Notebook ``03_load``: ``func(dataset, seed)`` returns a shuffling DataLoader whose order depends only on ``seed``."""
-    import torch
 
     def labels(seed: int) -> list[int] | None:
         loader, error = _call(func, dataset, seed)
@@ -485,8 +480,6 @@ def check_majority_baseline(answer: Any, labels: Any) -> bool:
 
 
 def _confusion_case() -> tuple[Any, Any, list[tuple[int, int, int]]]:
-    import torch
-
     trues = torch.tensor([0, 0, 0, 1, 1, 1, 1, 2, 2, 3, 3, 3, 3, 3])
     preds = torch.tensor([0, 1, 1, 1, 2, 2, 2, 2, 0, 3, 1, 1, 2, 3])
     #  pairs (true, pred): (0,1) x2, (1,2) x3, (2,0) x1, (3,1) x2, (3,2) x1
@@ -527,12 +520,6 @@ def intern_loader(root: str | Path, size: int = 64) -> Any:
     Statistics copied from another dataset, a squashing ``Resize((size, size))``,
     no shuffling, and batches of 4.
     """
-    import torch
-    from torch.utils.data import DataLoader
-    from torchvision.transforms import v2
-
-    from .access import OxfordFlowers102
-    from .transform import ToRGB
 
     mean, std = (0.43, 0.45, 0.30), (0.26, 0.24, 0.24)  # from another dataset
     transform = v2.Compose(
@@ -549,10 +536,6 @@ def intern_loader(root: str | Path, size: int = 64) -> Any:
 
 def check_fixed_loader(func: Callable[[Any], Any], root: str | Path) -> bool:
     """Notebook ``04_three_teams``: ``func(root)`` returns a training DataLoader on which ``doctor.diagnose`` finds nothing."""
-    from torch.utils.data import DataLoader
-
-    from .access import OxfordFlowers102
-    from .doctor import diagnose
 
     loader, error = _call(func, root)
     if error:

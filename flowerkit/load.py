@@ -35,10 +35,13 @@ from typing import Any
 import numpy as np
 import torch
 from PIL import Image
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, get_worker_info
 from torchvision.datasets import VisionDataset
+from tqdm.auto import tqdm
 
 from .access import OxfordFlowers102, load_rgb
+from .facts import cpu_count
+from .paths import data_dir
 from .transform import normalize_batch
 
 __all__ = [
@@ -128,8 +131,6 @@ def _new_batch(shape: tuple[int, ...], dtype: torch.dtype, channels_last: bool =
     ``channels_last`` lays a (B, C, H, W) batch out in memory as (B, H, W, C)
     (same shape and values, other strides), the layout CPU convolution kernels run fastest on.
     """
-    from torch.utils.data import get_worker_info
-
     if channels_last:
         b, c, h, w = shape
         out = torch.empty((b, h, w, c), dtype=dtype).permute(0, 3, 1, 2)
@@ -150,8 +151,6 @@ def cache_dir() -> Path:
     env = os.environ.get("FLOWERKIT_CACHE")
     if env:
         return Path(env).expanduser().resolve()
-    from .config import data_dir
-
     return data_dir() / "cache"
 
 
@@ -219,8 +218,6 @@ def build_cache(
     split, size and recipe apart (e.g. ``"access-team"``), so they do not
     replace each other.
     """
-    from tqdm.auto import tqdm
-
     folder = Path(folder) if folder is not None else cache_dir()
     folder.mkdir(parents=True, exist_ok=True)
     fingerprint = _fingerprint(dataset, size, decode)
@@ -411,7 +408,7 @@ def make_loader(
     Introduced in notebook ``03_load``.
     """
     if num_workers is None:
-        num_workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 0
+        num_workers = cpu_count()
     if persistent_workers is None:
         persistent_workers = num_workers > 0
     if pin_memory is None:

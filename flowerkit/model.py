@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
 __all__ = ["FlowerCNN", "History", "TrainConfig", "evaluate", "predict", "train"]
 
@@ -93,8 +94,6 @@ def train(
     to channels-last too: the same network and numbers, laid out for faster convolutions.
     Returns a :class:`History`. Introduced in notebook ``00_the_challenge``.
     """
-    from tqdm.auto import tqdm
-
     torch.manual_seed(config.seed)
     model.to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)

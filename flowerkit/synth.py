@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import colorsys
 import contextlib
-import hashlib
 import io
 import itertools
 import json
@@ -42,6 +41,11 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
+from scipy.io import savemat
+from tqdm.auto import tqdm
+
+from .facts import DATASET_FOLDER, IMAGE_FOLDER, LABELS_FILE, NUM_CLASSES, SETID_FILE, cpu_count, md5sum
+from .paths import data_dir
 
 __all__ = [
     "CENTRE_COLOURS",
@@ -53,16 +57,14 @@ __all__ = [
     "MiniFlowersSpec",
     "class_recipes",
     "generate",
-    "is_complete",
+    "is_generated",
     "mini_flowers",
     "render_image",
 ]
 
 GENERATOR_VERSION = 1
 DEFAULT_SEED = 102
-NUM_CLASSES = 102
 MARKER = ".mini-flowers.json"
-BASE_FOLDER = "flowers-102"
 
 FAMILIES = ("round", "rays", "star", "cup", "dots", "ring")
 PETAL_HUES = {"red": 0.0, "orange": 27.0, "yellow": 55.0, "pink": 325.0, "purple": 275.0, "blue": 215.0}
@@ -404,8 +406,6 @@ def _render_chunk(args: tuple[Path, MiniFlowersSpec, list[tuple[int, FlowerRecip
 
 def _mat_bytes(variables: dict[str, np.ndarray]) -> bytes:
     """A MATLAB v5 file with a fixed header (scipy writes the creation time; that would break determinism)."""
-    from scipy.io import savemat
-
     buf = io.BytesIO()
     savemat(buf, variables, format="5", oned_as="row")
     data = bytearray(buf.getvalue())
@@ -414,11 +414,7 @@ def _mat_bytes(variables: dict[str, np.ndarray]) -> bytes:
     return bytes(data)
 
 
-def _md5(path: Path) -> str:
-    return hashlib.md5(path.read_bytes()).hexdigest()
-
-
-def is_complete(folder: Path, spec: MiniFlowersSpec = MiniFlowersSpec()) -> bool:
+def is_generated(folder: Path, spec: MiniFlowersSpec = MiniFlowersSpec()) -> bool:
     """Whether ``folder`` (a ``flowers-102`` folder) holds a finished mini-flowers made from ``spec``."""
     marker = folder / MARKER
     try:
@@ -428,9 +424,9 @@ def is_complete(folder: Path, spec: MiniFlowersSpec = MiniFlowersSpec()) -> bool
     if info.get("spec") != json.loads(json.dumps(spec.to_json())):
         return False
     for name, md5 in info.get("md5", {}).items():
-        if not (folder / name).is_file() or _md5(folder / name) != md5:
+        if not (folder / name).is_file() or md5sum(folder / name) != md5:
             return False
-    jpg = folder / "jpg"
+    jpg = folder / IMAGE_FOLDER
     try:
         n_files = sum(1 for e in os.scandir(jpg) if e.name.endswith(".jpg"))
     except OSError:
@@ -459,15 +455,13 @@ def generate(
     folder: Path, spec: MiniFlowersSpec = MiniFlowersSpec(), *, workers: int | None = None, progress: bool = True
 ) -> None:
     """Write a complete mini-flowers into ``folder`` (which must not exist yet)."""
-    from tqdm.auto import tqdm
-
     layout = make_layout(spec)
     recipes = class_recipes(spec.seed, spec.num_classes)
-    jpg = folder / "jpg"
+    jpg = folder / IMAGE_FOLDER
     jpg.mkdir(parents=True)
     items = [(i + 1, recipes[int(c) - 1]) for i, c in enumerate(layout.labels)]
     chunks = [(jpg, spec, items[i : i + 50]) for i in range(0, len(items), 50)]
-    workers = workers or min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1, 8)
+    workers = workers or min(cpu_count(), 8)
     with tqdm(total=len(items), desc="mini-flowers", unit="img", disable=not progress) as bar:
         if workers <= 1:
             for chunk in chunks:
@@ -479,12 +473,12 @@ def generate(
 
     md5 = {}
     for name, variables in (
-        ("imagelabels.mat", {"labels": layout.labels}),
-        ("setid.mat", {"trnid": layout.trnid, "valid": layout.valid, "tstid": layout.tstid}),
+        (LABELS_FILE, {"labels": layout.labels}),
+        (SETID_FILE, {"trnid": layout.trnid, "valid": layout.valid, "tstid": layout.tstid}),
     ):
         data = _mat_bytes(variables)
         (folder / name).write_bytes(data)
-        md5[name] = hashlib.md5(data).hexdigest()
+        md5[name] = md5sum(folder / name)
     info = {"spec": spec.to_json(), "n_images": len(items), "md5": md5}
     (folder / MARKER).write_text(json.dumps(info, indent=2) + "\n")  # written last: the folder is complete
 
@@ -501,24 +495,22 @@ def mini_flowers(
     The return value is what ``OxfordFlowers102(root)`` and
     ``torchvision.datasets.Flowers102(root)`` expect: the folder that holds
     ``flowers-102/``. ``root=None`` means ``<data_dir>/mini`` (see
-    :func:`flowerkit.config.data_dir`). Complete data made from the same spec
+    :func:`flowerkit.paths.data_dir`). Complete data made from the same spec
     is reused without rendering anything; otherwise the dataset is generated
     in a temporary folder and renamed into place when finished.
 
     Introduced in notebook ``00_the_challenge``.
     """
     if root is None:
-        from .config import data_dir
-
         root = data_dir() / "mini"
     root = Path(root).expanduser().resolve()
-    target = root / BASE_FOLDER
-    if is_complete(target, spec):
+    target = root / DATASET_FOLDER
+    if is_generated(target, spec):
         return root
     with _lock(root):
-        if is_complete(target, spec):  # another process finished while we waited
+        if is_generated(target, spec):  # another process finished while we waited
             return root
-        for stale in root.glob(f".{BASE_FOLDER}.partial-*"):
+        for stale in root.glob(f".{DATASET_FOLDER}.partial-*"):
             shutil.rmtree(stale, ignore_errors=True)
         if target.exists():
             if not (target / MARKER).exists() and any(target.iterdir()):
@@ -527,7 +519,7 @@ def mini_flowers(
                     f"It may hold the real dataset: pass another root, or move that folder away and run again."
                 )
             shutil.rmtree(target)  # our own dataset from another spec or version, or an empty folder
-        partial = root / f".{BASE_FOLDER}.partial-{uuid.uuid4().hex[:8]}"
+        partial = root / f".{DATASET_FOLDER}.partial-{uuid.uuid4().hex[:8]}"
         try:
             generate(partial, spec, workers=workers, progress=progress)
             os.replace(partial, target)

@@ -7,7 +7,10 @@ network (:class:`flowerkit.model.FlowerCNN`); only the data pipeline differs.
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,11 +19,16 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from torch.utils.data import DataLoader
+from torchvision import transforms as T
 from torchvision.transforms import v2
 
-from .access import SPLITS, OxfordFlowers102, load_rgb, read_mat
+from .access import OxfordFlowers102, load_rgb, read_mat
+from .config import dataset_root
+from .facts import DATASET_FOLDER, IMAGE_FOLDER, IMAGENET_MEAN, IMAGENET_STD, LABELS_FILE, SETID_FILE, SPLIT_VARIABLES
+from .load import build_cache, make_loader
 from .model import FlowerCNN, History, TrainConfig, predict, train
-from .transform import ToRGB
+from .transform import ToRGB, augment_uint8, compute_stats
 
 __all__ = [
     "EFFICIENCY_TIME_LIMIT_S",
@@ -57,11 +65,11 @@ def access_team_samples(root: str | Path, split: str = "train") -> list[tuple[Pa
        list were sorted); an id equal to the number of files would crash, so
        they silently skip it.
     """
-    base = Path(root) / "flowers-102"
-    files = [f for f in os.listdir(base / "jpg") if f.endswith(".jpg")]  # bug 1: unsorted listing
-    labels = read_mat(base / "imagelabels.mat")["labels"][0]  # bug 2: 1-based uint8
-    ids = read_mat(base / "setid.mat")[SPLITS[split]][0]
-    return [(base / "jpg" / files[i], int(labels[i])) for i in ids if i < len(files)]  # bug 3: ids as positions
+    base = Path(root) / DATASET_FOLDER
+    files = [f for f in os.listdir(base / IMAGE_FOLDER) if f.endswith(".jpg")]  # bug 1: unsorted listing
+    labels = read_mat(base / LABELS_FILE)["labels"][0]  # bug 2: 1-based uint8
+    ids = read_mat(base / SETID_FILE)[SPLIT_VARIABLES[split]][0]
+    return [(base / IMAGE_FOLDER / files[i], int(labels[i])) for i in ids if i < len(files)]  # bug 3: ids as positions
 
 
 class AccessTeamFlowers(OxfordFlowers102):
@@ -125,10 +133,8 @@ def quality_team_transform(size: int, train: bool = True) -> v2.Compose:
     )
 
 
-def classic_transform(size: int, mean: Any = (0.485, 0.456, 0.406), std: Any = (0.229, 0.224, 0.225)) -> Any:
+def classic_transform(size: int, mean: Any = IMAGENET_MEAN, std: Any = IMAGENET_STD) -> Any:
     """The classic per-image torchvision pipeline: Resize, CenterCrop, ToTensor, Normalize (correct, not fast)."""
-    from torchvision import transforms as T
-
     return T.Compose([T.Resize(size), T.CenterCrop(size), T.ToTensor(), T.Normalize(mean, std)])
 
 
@@ -143,9 +149,6 @@ def efficiency_team_loader(root: str | Path, split: str = "train", size: int = 6
     4. ``shuffle=False`` over a split whose files are grouped by class:
        consecutive steps see one class at a time.
     """
-    from torch.utils.data import DataLoader
-
-    from .access import OxfordFlowers102
 
     dataset = OxfordFlowers102(root, split, transform=classic_transform(size, **transform_kw))
     return DataLoader(dataset, batch_size=1, shuffle=False, num_workers=0)
@@ -246,10 +249,6 @@ def build_pipeline(
       through its own (correct) transform with a batched loader, so that
       evaluation does not take minutes too.
     """
-    from torch.utils.data import DataLoader
-
-    from .load import build_cache, make_loader
-    from .transform import augment_uint8, compute_stats
 
     if name not in TEAMS:
         raise ValueError(f"unknown team {name!r}: choose one of {TEAMS}")
@@ -389,11 +388,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     The last line printed is one JSON object: ``{"teams": {name: {"test_acc", "epoch_s", "images_per_s", ...}}}``.
     """
-    import argparse
-    import json
-    import time
-
-    from .config import dataset_root
 
     parser = argparse.ArgumentParser(prog="python -m flowerkit.teams", description=main.__doc__)
     parser.add_argument("--dataset", choices=["mini", "real"], default=None, help="default: $FLOWERKIT_DATASET or mini")

@@ -19,13 +19,14 @@ from typing import Any
 import torch
 from PIL import Image
 from torch import nn
+from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms import v2
+from tqdm.auto import tqdm
 
 from .access import to_rgb
+from .facts import IMAGENET_MEAN, IMAGENET_STD
 
 __all__ = [
-    "IMAGENET_MEAN",
-    "IMAGENET_STD",
     "ToRGB",
     "augment_uint8",
     "Stats",
@@ -38,8 +39,6 @@ __all__ = [
     "train_transform",
 ]
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 Stats = tuple[tuple[float, float, float], tuple[float, float, float]]
 
@@ -162,9 +161,6 @@ def compute_stats(
     equals a direct computation over all pixels. Introduced in notebook
     ``02_transform``: statistics from the test split would leak it into training.
     """
-    from torch.utils.data import DataLoader, Dataset
-    from tqdm.auto import tqdm
-
     if size is not None:
         if not isinstance(images, Dataset):
             raise TypeError("compute_stats(size=...) needs a Dataset, so that its transform can be replaced")

@@ -15,9 +15,18 @@ import torch
 from matplotlib.figure import Figure
 from PIL import Image
 
-__all__ = ["as_displayable", "show_images"]
+__all__ = ["COURSE_STYLE", "as_displayable", "show_images", "use_course_style"]
 
-plt.rcParams.update({"font.size": 12, "axes.titlesize": 12, "figure.dpi": 80})
+#: Matplotlib settings readable on a projector: larger fonts, a screen-sized dpi.
+COURSE_STYLE: dict[str, Any] = {"font.size": 12, "axes.titlesize": 12, "figure.dpi": 80}
+
+
+def use_course_style() -> None:
+    """Apply :data:`COURSE_STYLE` to matplotlib (every notebook's setup cell calls it; importing changes nothing).
+
+    Introduced in notebook ``00_the_challenge``.
+    """
+    plt.rcParams.update(COURSE_STYLE)
 
 
 def as_displayable(image: Any) -> np.ndarray | Image.Image:

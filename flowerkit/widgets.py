@@ -9,13 +9,20 @@ from fixed values; the notebook calls that function too.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import ipywidgets as w
+import matplotlib.pyplot as plt
 import torch
 from matplotlib.figure import Figure
 
+from .access import OxfordFlowers102, load_rgb
+from .classes import CLASSES
+from .facts import SPLIT_NAMES
+from .load import make_loader, measure_throughput
 from .transform import denormalize, train_transform
 from .viz import show_images
 
@@ -29,8 +36,6 @@ __all__ = [
     "transform_playground",
 ]
 
-SPLITS = ("train", "val", "test")
-
 
 def figure_png(fig: Figure, *, dpi: int = 100) -> bytes:
     """Render ``fig`` to PNG bytes (tight bounding box) and close it: the picture an ``ipywidgets.Image`` shows.
@@ -41,9 +46,6 @@ def figure_png(fig: Figure, *, dpi: int = 100) -> bytes:
     megabyte-sized PNG through the ``Output`` widget's message round trip, which
     can stall ``nbclient``. Introduced in notebook ``01_access``.
     """
-    import io
-
-    import matplotlib.pyplot as plt
 
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
@@ -59,9 +61,6 @@ def render_class_images(
     ``class_index`` is 0-based (``flowerkit.CLASSES[class_index]``). The
     non-interactive twin of :func:`image_browser`. Introduced in notebook ``01_access``.
     """
-    from .access import OxfordFlowers102, load_rgb
-    from .classes import CLASSES
-
     if not 0 <= class_index < len(CLASSES):
         raise ValueError(f"class_index must be 0..{len(CLASSES) - 1} (0-based), got {class_index}")
     dataset = OxfordFlowers102(root, split)
@@ -82,9 +81,6 @@ def image_browser(root: str | Path, *, max_images: int = 12) -> Any:
     Returns the ipywidgets box to display; it draws the first class at once.
     Introduced in notebook ``01_access``.
     """
-    import ipywidgets as w
-
-    from .classes import CLASSES
 
     chooser = w.Dropdown(
         options=[(f"{k:3d} {name}", k) for k, name in enumerate(CLASSES)],
@@ -92,7 +88,7 @@ def image_browser(root: str | Path, *, max_images: int = 12) -> Any:
         description="class",
         layout=w.Layout(width="24em"),
     )
-    split = w.ToggleButtons(options=list(SPLITS), value="train", description="split")
+    split = w.ToggleButtons(options=list(SPLIT_NAMES), value="train", description="split")
     picture = w.Image(format="png", layout=w.Layout(max_width="100%"))
 
     def redraw(_: Any = None) -> None:
@@ -139,8 +135,6 @@ def transform_playground(images: Sequence[Any], **fixed: Any) -> Any:
     Returns the ipywidgets box to display; it draws the default settings at once.
     Introduced in notebook ``02_transform``.
     """
-    import ipywidgets as w
-
     sliders = {
         "size": w.IntSlider(value=64, min=32, max=224, step=16, description="size"),
         "min_scale": w.FloatSlider(value=0.5, min=0.08, max=1.0, step=0.02, description="crop scale"),
@@ -165,8 +159,6 @@ def measure_loader(
 
     The non-interactive twin of :func:`loader_tuner`. Introduced in notebook ``03_load``.
     """
-    from .load import make_loader, measure_throughput
-
     loader = make_loader(dataset, batch_size=batch_size, num_workers=num_workers, shuffle=True, seed=seed)
     result = measure_throughput(loader, batches, warmup=1)
     return {"batch_size": batch_size, "num_workers": num_workers, **result}
@@ -178,8 +170,6 @@ def loader_tuner(datasets: dict[str, Any]) -> Any:
     ``datasets`` maps a name to a Dataset. Returns the ipywidgets box to
     display. Introduced in notebook ``03_load``.
     """
-    import ipywidgets as w
-
     source = w.Dropdown(options=list(datasets), description="source")
     batch = w.Dropdown(options=[1, 8, 32, 64, 128], value=64, description="batch size")
     workers = w.IntSlider(value=0, min=0, max=4, description="workers")

@@ -11,6 +11,7 @@ import torch
 
 from flowerkit import OxfordFlowers102
 from flowerkit.access import FlowersFormatError, load_rgb
+from flowerkit.facts import IMAGENET_MEAN, IMAGENET_STD
 from flowerkit.load import (
     CachedFlowers,
     CollateNormalize,
@@ -21,7 +22,7 @@ from flowerkit.load import (
     make_loader,
     measure_throughput,
 )
-from flowerkit.transform import IMAGENET_MEAN, IMAGENET_STD, eval_transform, resize_crop
+from flowerkit.transform import eval_transform, resize_crop
 
 S = 16
 

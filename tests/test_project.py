@@ -12,7 +12,8 @@ import pytest
 import tomllib
 import yaml
 
-from flowerkit.notebooks import course_notebooks, dirty_cells, strip
+from tools.cells import course_notebooks, dirty_cells
+from tools.strip import strip
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = course_notebooks(REPO / "notebooks")

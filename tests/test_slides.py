@@ -8,16 +8,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from flowerkit import site
-from flowerkit.notebooks import (
-    SLIDE_TYPES,
-    add_slide_metadata,
-    course_notebooks,
-    is_presenter_notes,
-    slide_problems,
-    strip,
-)
-from flowerkit.student import is_solution, leaked_solution_lines
+from tools import site
+from tools.cells import course_notebooks, is_presenter_notes, is_solution
+from tools.strip import SLIDE_TYPES, add_slide_metadata, slide_problems, strip
+from tools.student import leaked_solution_lines
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = course_notebooks(REPO / "notebooks")
@@ -142,7 +136,7 @@ def test_decks_can_load_reveal_from_a_local_copy(tmp_path, monkeypatch):
     import nbformat
     from nbformat.v4 import new_markdown_cell, new_notebook
 
-    from flowerkit.site import export_slides
+    from tools.site import export_slides
 
     nb = new_notebook(cells=[new_markdown_cell("# Title")])
     monkeypatch.setenv("FLOWERKIT_REVEAL_URL", "local-reveal")

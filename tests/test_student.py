@@ -33,16 +33,17 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from flowerkit.notebooks import course_notebooks, dirty_cells, is_presenter_notes, main, write_student_notebooks
-from flowerkit.student import (
+from tools.cells import course_notebooks, dirty_cells, is_presenter_notes, is_solution
+from tools.student import (
     ANSWER_PROMPT,
     exercise_cells,
     exercise_slice,
-    is_solution,
     leaked_solution_lines,
+    main,
     solution_dependents,
     solution_lines,
     student_version,
+    write_student_notebooks,
 )
 
 REPO = Path(__file__).resolve().parents[1]
@@ -117,7 +118,7 @@ def test_the_leak_check_finds_a_solution_in_source_outputs_or_metadata():
 
 
 def test_make_student_writes_every_notebook_clean_and_valid(tmp_path):
-    assert main(["student", str(tmp_path / "student")]) == 0
+    assert main([str(tmp_path / "student")]) == 0
     written = sorted((tmp_path / "student").glob("*.ipynb"))
     assert [p.name for p in written] == [p.name for p in course_notebooks()]
     for path in written:

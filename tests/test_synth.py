@@ -14,7 +14,7 @@ from PIL import Image
 from scipy.io import loadmat
 
 from flowerkit import synth
-from flowerkit.synth import MARKER, MiniFlowersSpec, is_complete, mini_flowers
+from flowerkit.synth import MARKER, MiniFlowersSpec, is_generated, mini_flowers
 
 # Even smaller than the session fixture: for the tests that generate several datasets of their own.
 TINY = MiniFlowersSpec(
@@ -47,8 +47,8 @@ def _split_classes(base: Path) -> dict[str, np.ndarray]:
 # ------------------------------------------------------------------ the format of the real dataset
 
 
-def test_the_small_fixture_is_complete(mini_root, small_spec):
-    assert is_complete(mini_root / "flowers-102", small_spec)
+def test_the_small_fixture_is_generated(mini_root, small_spec):
+    assert is_generated(mini_root / "flowers-102", small_spec)
     assert not list(mini_root.glob(".flowers-102.partial-*"))
 
 
@@ -105,7 +105,7 @@ def test_split_ids_are_ordered_by_class(mini_root):
 
 def test_the_default_dataset_has_the_real_quirks(default_mini_root):
     base = default_mini_root / "flowers-102"
-    assert is_complete(base)
+    assert is_generated(base)
     labels = _labels(base)
     assert labels[0] == 77 and labels[-1] == 62
     classes = _split_classes(base)
@@ -195,10 +195,10 @@ def test_an_interrupted_generation_is_never_taken_as_complete(tmp_path, monkeypa
     with pytest.raises(KeyboardInterrupt):
         mini_flowers(tmp_path, spec=big, progress=False, workers=1)
     assert not (tmp_path / "flowers-102").exists()
-    assert not is_complete(tmp_path / "flowers-102", big)
+    assert not is_generated(tmp_path / "flowers-102", big)
     monkeypatch.undo()
     assert mini_flowers(tmp_path, spec=big, progress=False, workers=1) == tmp_path
-    assert is_complete(tmp_path / "flowers-102", big)
+    assert is_generated(tmp_path / "flowers-102", big)
     assert not list(tmp_path.glob(".flowers-102.partial-*"))
 
 
@@ -225,9 +225,9 @@ def test_a_partial_folder_left_by_a_killed_process_is_cleaned_up(tmp_path, monke
     with pytest.raises(KeyboardInterrupt):
         synth.generate(partial, TINY, workers=1, progress=False)  # no clean-up: as if the process was killed
     monkeypatch.undo()
-    assert partial.is_dir() and not is_complete(partial, TINY)
+    assert partial.is_dir() and not is_generated(partial, TINY)
     mini_flowers(tmp_path, spec=TINY, progress=False)
-    assert is_complete(tmp_path / "flowers-102", TINY)
+    assert is_generated(tmp_path / "flowers-102", TINY)
     assert not partial.exists() and not list(tmp_path.glob(".flowers-102.partial-*"))
 
 
@@ -236,9 +236,9 @@ def test_a_missing_jpeg_is_detected_and_regenerated(tmp_path):
     base = root / "flowers-102"
     before = _digests(root)
     (base / "jpg" / "image_00003.jpg").unlink()
-    assert not is_complete(base, TINY)
+    assert not is_generated(base, TINY)
     mini_flowers(tmp_path, spec=TINY, progress=False)
-    assert is_complete(base, TINY) and _digests(root) == before
+    assert is_generated(base, TINY) and _digests(root) == before
 
 
 @pytest.mark.parametrize(
@@ -254,17 +254,17 @@ def test_a_damaged_marker_or_mat_is_detected_and_regenerated(tmp_path, marker):
         (base / "setid.mat").write_bytes((base / "setid.mat").read_bytes()[:-8])
     else:
         (base / MARKER).write_text(marker)
-    assert not is_complete(base, TINY)
+    assert not is_generated(base, TINY)
     mini_flowers(tmp_path, spec=TINY, progress=False)
-    assert is_complete(base, TINY) and _digests(root) == before
+    assert is_generated(base, TINY) and _digests(root) == before
 
 
 def test_another_spec_replaces_its_own_dataset(tmp_path):
     mini_flowers(tmp_path, spec=TINY, progress=False)
     other = dataclasses.replace(TINY, seed=3)
-    assert not is_complete(tmp_path / "flowers-102", other)
+    assert not is_generated(tmp_path / "flowers-102", other)
     mini_flowers(tmp_path, spec=other, progress=False)
-    assert is_complete(tmp_path / "flowers-102", other) and not is_complete(tmp_path / "flowers-102", TINY)
+    assert is_generated(tmp_path / "flowers-102", other) and not is_generated(tmp_path / "flowers-102", TINY)
 
 
 def test_a_folder_it_did_not_make_is_never_deleted(tmp_path):
@@ -283,7 +283,7 @@ def test_a_folder_it_did_not_make_is_never_deleted(tmp_path):
 def test_an_empty_flowers_102_folder_is_filled(tmp_path):
     (tmp_path / "flowers-102").mkdir()
     mini_flowers(tmp_path, spec=TINY, progress=False)
-    assert is_complete(tmp_path / "flowers-102", TINY)
+    assert is_generated(tmp_path / "flowers-102", TINY)
 
 
 # ------------------------------------------------------------------ torchvision reads it

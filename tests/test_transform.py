@@ -8,9 +8,8 @@ import torch
 from PIL import Image
 
 from flowerkit import doctor
+from flowerkit.facts import IMAGENET_MEAN, IMAGENET_STD
 from flowerkit.transform import (
-    IMAGENET_MEAN,
-    IMAGENET_STD,
     ToRGB,
     compute_stats,
     denormalize,

@@ -1,13 +1,13 @@
 """Render the course as a static site: every notebook executed to HTML, its slides and its student version, and an index page.
 
-``make html`` runs ``python -m flowerkit.site build/html``; ``make slides``
-runs ``python -m flowerkit.site --slides-only build/slides``. Notebooks run
+``make html`` runs ``python -m tools.site build/html``; ``make slides``
+runs ``python -m tools.site --slides-only build/slides``. Notebooks run
 with ``notebooks/`` as their working directory, exactly as under nbval.
 
 The HTML pages are safe to give to students: solution cells and presenter
 notes are left out (the exercises show the stubs' feedback). The slides keep
 the presenter notes in reveal.js's speaker view (press ``s``) and skip the
-solutions; see :func:`flowerkit.notebooks.add_slide_metadata`.
+solutions; see :func:`tools.strip.add_slide_metadata`.
 """
 
 from __future__ import annotations
@@ -15,13 +15,17 @@ from __future__ import annotations
 import argparse
 import copy
 import html
+import os
 import sys
 import time
 from pathlib import Path
 
 import nbformat
+from nbclient import NotebookClient
+from nbconvert import HTMLExporter, SlidesExporter
 
-from .notebooks import course_notebooks, is_presenter_notes, write_student_notebooks
+from .cells import course_notebooks, is_presenter_notes, is_solution
+from .student import write_student_notebooks
 
 __all__ = ["build", "build_slides", "describe", "export_page", "export_slides"]
 
@@ -39,8 +43,6 @@ def describe(nb: nbformat.NotebookNode) -> tuple[str, str]:
 
 def _execute(path: Path, timeout: int) -> nbformat.NotebookNode:
     """Run a notebook top to bottom with its folder as working directory; return it with its outputs."""
-    from nbclient import NotebookClient
-
     nb = nbformat.read(path, as_version=4)
     # Figures at twice the pixels, shown at the same size: sharp text when a projector scales a slide up.
     nb.cells.insert(0, nbformat.v4.new_code_cell("%config InlineBackend.figure_formats = ['retina']", id="site-figure-format"))
@@ -51,10 +53,6 @@ def _execute(path: Path, timeout: int) -> nbformat.NotebookNode:
 
 def export_page(nb: nbformat.NotebookNode, target: Path) -> Path:
     """Write ``nb`` as an HTML page without its solution cells and presenter notes."""
-    from nbconvert import HTMLExporter
-
-    from .student import is_solution
-
     page = copy.deepcopy(nb)
     page.cells = [c for c in page.cells if not is_solution(c) and not is_presenter_notes(c)]
     body, _ = HTMLExporter().from_notebook_node(page)
@@ -68,9 +66,6 @@ def export_slides(nb: nbformat.NotebookNode, target: Path) -> Path:
     The deck loads reveal.js from nbconvert's default CDN; set ``$FLOWERKIT_REVEAL_URL`` to a local copy (a folder
     or URL holding ``dist/reveal.js``) to present offline.
     """
-    import os
-
-    from nbconvert import SlidesExporter
 
     options = {"reveal_url_prefix": os.environ["FLOWERKIT_REVEAL_URL"]} if os.environ.get("FLOWERKIT_REVEAL_URL") else {}
     exporter = SlidesExporter(reveal_scroll=True, exclude_input_prompt=True, exclude_output_prompt=True, **options)
@@ -134,8 +129,8 @@ def build(out: str | Path, notebooks: list[Path] | None = None, *, timeout: int 
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Command line: ``python -m flowerkit.site [--slides-only [--no-execute]] OUT_DIR [NOTEBOOK ...]``."""
-    parser = argparse.ArgumentParser(prog="python -m flowerkit.site")
+    """Command line: ``python -m tools.site [--slides-only [--no-execute]] OUT_DIR [NOTEBOOK ...]``."""
+    parser = argparse.ArgumentParser(prog="python -m tools.site")
     parser.add_argument("out", type=Path)
     parser.add_argument("notebooks", nargs="*", type=Path)
     parser.add_argument("--slides-only", action="store_true", help="write only <OUT>/<name>.slides.html")

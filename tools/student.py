@@ -4,43 +4,40 @@ The committed notebooks are the instructor's: each exercise is a stub cell
 (code that runs, then a checker call) followed by a cell tagged ``solution``
 that holds the reference answer and asserts the checker agrees. The student
 version replaces every solution cell by a one-line prompt, drops the
-presenter notes (see :func:`flowerkit.notebooks.add_slide_metadata`) and every
+presenter notes (see :func:`tools.strip.add_slide_metadata`) and every
 output, so the stubs stay and the checkers say "not yet" until the student
-answers. ``make student`` runs ``python -m flowerkit.notebooks student build/student``.
+answers. ``make student`` runs ``python -m tools.student build/student``.
 """
 
 from __future__ import annotations
 
+import argparse
 import ast
 import copy
-from collections.abc import Iterator
+import sys
+from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
 import nbformat
+from IPython.core.inputtransformer2 import TransformerManager
 
-from .notebooks import RUN_METADATA, is_presenter_notes
+from .cells import RUN_METADATA, SOLUTION_TAG, course_notebooks, is_presenter_notes, is_solution
 
 __all__ = [
     "ANSWER_PROMPT",
     "SOLUTION_TAG",
     "exercise_cells",
     "exercise_slice",
-    "is_solution",
     "leaked_solution_lines",
     "solution_dependents",
     "solution_lines",
     "student_version",
+    "write_student_notebooks",
 ]
-
-SOLUTION_TAG = "solution"
 
 # What a student finds where the instructor's notebook has a reference solution.
 ANSWER_PROMPT = "# Your turn: fill in the stub in the cell above and run it; the checker says what to fix.\n"
-
-
-def is_solution(cell: nbformat.NotebookNode) -> bool:
-    """True for a cell tagged ``solution`` (a reference answer the instructor reveals)."""
-    return SOLUTION_TAG in cell.get("metadata", {}).get("tags", [])
 
 
 def exercise_cells(nb: nbformat.NotebookNode) -> dict[str, str]:
@@ -138,8 +135,6 @@ def leaked_solution_lines(course: nbformat.NotebookNode, student: nbformat.Noteb
 
 def _python(source: str) -> tuple[ast.Module, str] | None:
     """Parse a cell as IPython runs it (magics become calls); return the tree and the source it was parsed from."""
-    from IPython.core.inputtransformer2 import TransformerManager
-
     python = TransformerManager().transform_cell(source)
     try:
         return ast.parse(python), python
@@ -287,3 +282,39 @@ def exercise_slice(course: nbformat.NotebookNode) -> nbformat.NotebookNode:
     whole = targets | {setup}
     cells = [nbformat.v4.new_code_cell(kept[c.id], id=c.id if c.id in whole else f"{c.id}-slice") for c in code if c.id in kept]
     return nbformat.v4.new_notebook(cells=cells, metadata=copy.deepcopy(course.metadata))
+
+
+def write_student_notebooks(out: str | Path, paths: Iterable[str | Path] | None = None) -> list[Path]:
+    """Write the student version of each course notebook to ``out``; fail if any solution line survives.
+
+    ``make student`` writes them to ``build/student``.
+    """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for path in map(Path, paths or course_notebooks()):
+        course = nbformat.read(path, as_version=4)
+        student = student_version(course)
+        leaked = leaked_solution_lines(course, student)
+        if leaked:
+            raise RuntimeError(f"{path.name}: solution lines survive in the student version: {leaked}")
+        nbformat.validate(student)
+        target = out / path.name
+        nbformat.write(student, target)
+        written.append(target)
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m tools.student OUT_DIR [NOTEBOOK...]``: write the student versions (``make student``)."""
+    parser = argparse.ArgumentParser(prog="python -m tools.student", description=main.__doc__)
+    parser.add_argument("out", type=Path, help="output folder, e.g. build/student")
+    parser.add_argument("paths", nargs="*", type=Path, help="notebooks (default: all course notebooks)")
+    args = parser.parse_args(argv)
+    for path in write_student_notebooks(args.out, args.paths or None):
+        print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

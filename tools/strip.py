@@ -4,8 +4,7 @@ Used by ``make strip`` and by the tests (a committed notebook that carries
 outputs or execution counts fails CI, as in nbdev's "clean" gate). ``strip``
 also gives every cell its slide type by rule (:func:`add_slide_metadata`), so
 ``jupyter nbconvert --to slides`` makes a deck of any course notebook.
-Command line: ``python -m flowerkit.notebooks strip|check [NOTEBOOK...]`` and
-``python -m flowerkit.notebooks student OUT_DIR [NOTEBOOK...]`` (``make student``).
+Command line: ``python -m tools.strip strip|check [NOTEBOOK...]`` (``make strip``).
 """
 
 from __future__ import annotations
@@ -19,56 +18,22 @@ from pathlib import Path
 
 import nbformat
 
+from .cells import RUN_METADATA, course_notebooks, dirty_cells, is_presenter_notes, is_solution
+
 __all__ = [
     "SLIDE_TYPES",
     "add_slide_metadata",
-    "course_notebooks",
-    "dirty_cells",
-    "is_presenter_notes",
     "slide_problems",
     "slide_types",
     "strip",
-    "write_student_notebooks",
 ]
 
-# Cell metadata that only records one run (execution timings, widget state).
-RUN_METADATA = ("execution", "collapsed", "scrolled", "ExecuteTime")
-
 SLIDE_TYPES = ("slide", "subslide", "fragment", "skip", "notes")
-NOTES_TAG = "notes"
-NOTES_PREFIX = "**Presenter notes"
 # How much one slide holds before the next cell opens a sub-slide, in lines of ~100 characters
 # (a figure counts as FIGURE_LINES): about what a projector shows at a readable size.
 SLIDE_LINES = 24
 FIGURE_LINES = 14
 _DRAWS = re.compile(r"\bfig\b|show_images|plt\.|render_\w+\(|widgets\.\w+\(|\.plot\(")
-
-
-def course_notebooks(folder: str | Path | None = None) -> list[Path]:
-    """Return the numbered notebooks (``notebooks/NN_*.ipynb``) in course order."""
-    if folder is None:
-        from .config import repo_root
-
-        repo = repo_root()
-        if repo is None:
-            raise FileNotFoundError("no checkout found: pass the notebooks folder explicitly")
-        folder = repo / "notebooks"
-    return sorted(p for p in Path(folder).glob("[0-9][0-9]_*.ipynb"))
-
-
-def dirty_cells(nb: nbformat.NotebookNode) -> list[str]:
-    """Describe every trace of a run left in a notebook: outputs, execution counts, widget state."""
-    problems = []
-    for i, cell in enumerate(nb.cells):
-        if cell.cell_type != "code":
-            continue
-        if cell.get("outputs"):
-            problems.append(f"cell {i} has {len(cell.outputs)} output(s)")
-        if cell.get("execution_count") is not None:
-            problems.append(f"cell {i} has execution_count {cell.execution_count}")
-    if "widgets" in nb.metadata:
-        problems.append("notebook metadata holds widget state")
-    return problems
 
 
 def strip(paths: Iterable[str | Path]) -> list[Path]:
@@ -95,13 +60,6 @@ def strip(paths: Iterable[str | Path]) -> list[Path]:
 # ------------------------------------------------------------------ slides
 
 
-def is_presenter_notes(cell: nbformat.NotebookNode) -> bool:
-    """True for a markdown cell written for the instructor: tagged ``notes`` or starting with ``**Presenter notes``."""
-    if cell.cell_type != "markdown":
-        return False
-    return NOTES_TAG in cell.get("metadata", {}).get("tags", []) or cell.source.lstrip().startswith(NOTES_PREFIX)
-
-
 def _lines(cell: nbformat.NotebookNode) -> int:
     """Roughly how many projected lines a cell takes, its output included."""
     text = sum(max(1, math.ceil(len(line) / 100)) for line in cell.source.splitlines() if line.strip())
@@ -126,8 +84,6 @@ def _remark(cell: nbformat.NotebookNode, after: nbformat.NotebookNode | None) ->
 
 def slide_types(nb: nbformat.NotebookNode) -> list[str]:
     """The slide type of each cell, by rule (see :func:`add_slide_metadata`)."""
-    from .student import is_solution
-
     types, used, fresh = [], 0, False
     cells = nb.cells
     for i, cell in enumerate(cells):
@@ -180,46 +136,12 @@ def slide_problems(nb: nbformat.NotebookNode) -> list[str]:
     return problems
 
 
-# ------------------------------------------------------------------ student notebooks
-
-
-def write_student_notebooks(out: str | Path, paths: Iterable[str | Path] | None = None) -> list[Path]:
-    """Write the student version of each course notebook to ``out``; fail if any solution line survives.
-
-    See :mod:`flowerkit.student`. ``make student`` writes them to ``build/student``.
-    """
-    from .student import leaked_solution_lines, student_version
-
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    written = []
-    for path in map(Path, paths or course_notebooks()):
-        course = nbformat.read(path, as_version=4)
-        student = student_version(course)
-        leaked = leaked_solution_lines(course, student)
-        if leaked:
-            raise RuntimeError(f"{path.name}: solution lines survive in the student version: {leaked}")
-        nbformat.validate(student)
-        target = out / path.name
-        nbformat.write(student, target)
-        written.append(target)
-    return written
-
-
 def main(argv: list[str] | None = None) -> int:
-    """``strip`` cleans notebooks in place; ``check`` exits 1 if any is dirty; ``student OUT_DIR`` writes student versions."""
-    parser = argparse.ArgumentParser(prog="python -m flowerkit.notebooks")
-    parser.add_argument("command", choices=["strip", "check", "student"])
-    parser.add_argument(
-        "paths", nargs="*", type=Path, help="notebooks (default: all course notebooks); for student: OUT_DIR first"
-    )
+    """``strip`` cleans notebooks in place; ``check`` exits 1 if any is dirty or lacks slide metadata."""
+    parser = argparse.ArgumentParser(prog="python -m tools.strip")
+    parser.add_argument("command", choices=["strip", "check"])
+    parser.add_argument("paths", nargs="*", type=Path, help="notebooks (default: all course notebooks)")
     args = parser.parse_args(argv)
-    if args.command == "student":
-        if not args.paths:
-            parser.error("student needs an output folder: python -m flowerkit.notebooks student OUT_DIR [NOTEBOOK...]")
-        for path in write_student_notebooks(args.paths[0], args.paths[1:] or None):
-            print(f"wrote {path}")
-        return 0
     paths = args.paths or course_notebooks()
     if args.command == "strip":
         for path in strip(paths):

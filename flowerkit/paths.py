@@ -1,0 +1,47 @@
+"""Where flowerkit keeps its files: the checkout, the data folder.
+
+Introduced in notebook ``00_the_challenge`` (the setup cell prints where the
+data lives). Nothing here depends on the working directory: nbval and
+JupyterLab run each notebook with its own folder as working directory, so a
+relative path such as ``../data`` would break.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+__all__ = ["DATA_ENV", "data_dir", "repo_root"]
+
+#: Environment variable that moves every dataset and cache elsewhere.
+DATA_ENV: str = "FLOWERKIT_DATA"
+
+
+def repo_root() -> Path | None:
+    """Return the checkout that holds this package (the folder with ``pyproject.toml``), if any."""
+    here = Path(__file__).resolve().parent
+    for folder in (here, *here.parents):
+        if (folder / "pyproject.toml").is_file() and (folder / "flowerkit").is_dir():
+            return folder
+    return None
+
+
+def data_dir() -> Path:
+    """Return the folder for datasets and caches: ``$FLOWERKIT_DATA``, else ``<repo>/data``.
+
+    Outside a checkout (an installed package) it is ``~/.cache/flowerkit``.
+    A ``$FLOWERKIT_DATA`` that names a file, not a folder, is an error that says so.
+    """
+    env = os.environ.get(DATA_ENV)
+    if env:
+        folder = Path(env).expanduser().resolve()
+        if folder.exists() and not folder.is_dir():
+            raise NotADirectoryError(
+                f"${DATA_ENV} is {env!r}, which is a file, not a folder. "
+                f"Point {DATA_ENV} at a folder (it is created if missing), or unset it to use the repository's data/."
+            )
+        return folder
+    repo = repo_root()
+    if repo is not None:
+        return repo / "data"
+    return Path.home() / ".cache" / "flowerkit"
