@@ -51,7 +51,7 @@ _HOW_TO_GET = (
 
 
 class FlowersFormatError(ValueError):
-    """A dataset file exists but does not hold what Oxford 102 Flowers should."""
+    """A dataset file exists but does not hold what Oxford 102 Flowers should. Introduced in notebook ``01_access``."""
 
 
 def read_mat(path: str | Path) -> dict[str, np.ndarray]:
@@ -137,7 +137,7 @@ def read_splits(path: str | Path) -> dict[str, np.ndarray]:
 
 
 def image_path(root: str | Path, image_id: int) -> Path:
-    """Return the JPEG of a 1-based image id: ``<root>/flowers-102/jpg/image_00042.jpg``."""
+    """Return the JPEG of a 1-based image id: ``<root>/flowers-102/jpg/image_00042.jpg``. Introduced in notebook ``01_access``."""
     return Path(root) / DATASET_FOLDER / IMAGE_FOLDER / f"image_{int(image_id):05d}.jpg"
 
 
@@ -267,8 +267,8 @@ def torchvision_flowers102(root: str | Path, split: str = "train", **kwargs: Any
 
     torchvision checks the md5 of the *real* ``imagelabels.mat`` and
     ``setid.mat``; mini-flowers has the same format but other contents, so the
-    check is skipped and everything else runs unchanged. Used in notebook
-    ``01_access`` to compare our Dataset with torchvision's.
+    check is skipped and everything else runs unchanged. Introduced in notebook
+    ``01_access``, to compare our Dataset with torchvision's.
     """
     with mock.patch.object(Flowers102, "_check_integrity", return_value=True):
         return Flowers102(str(root), split=split, **kwargs)

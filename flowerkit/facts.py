@@ -59,6 +59,7 @@ def cpu_count() -> int:
 
     ``os.sched_getaffinity`` respects containers and ``taskset``; macOS and
     Windows do not have it, so they fall back to ``os.cpu_count()``.
+    Introduced in notebook ``03_load`` (how many workers).
     """
     if hasattr(os, "sched_getaffinity"):
         return max(1, len(os.sched_getaffinity(0)))
@@ -66,7 +67,7 @@ def cpu_count() -> int:
 
 
 def md5sum(path: str | Path, chunk_size: int = 1 << 20) -> str:
-    """Return the hex md5 digest of the file at ``path``, read in chunks."""
+    """Return the hex md5 digest of the file at ``path``, read in chunks. Introduced in notebook ``00_the_challenge``."""
     digest = hashlib.md5(usedforsecurity=False)
     with open(path, "rb") as f:
         while chunk := f.read(chunk_size):

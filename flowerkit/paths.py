@@ -18,7 +18,10 @@ DATA_ENV: str = "FLOWERKIT_DATA"
 
 
 def repo_root() -> Path | None:
-    """Return the checkout that holds this package (the folder with ``pyproject.toml``), if any."""
+    """Return the checkout that holds this package (the folder with ``pyproject.toml``), if any.
+
+    Introduced in notebook ``00_the_challenge``.
+    """
     here = Path(__file__).resolve().parent
     for folder in (here, *here.parents):
         if (folder / "pyproject.toml").is_file() and (folder / "flowerkit").is_dir():
@@ -31,6 +34,7 @@ def data_dir() -> Path:
 
     Outside a checkout (an installed package) it is ``~/.cache/flowerkit``.
     A ``$FLOWERKIT_DATA`` that names a file, not a folder, is an error that says so.
+    Introduced in notebook ``00_the_challenge``.
     """
     env = os.environ.get(DATA_ENV)
     if env:

@@ -30,7 +30,10 @@ def use_course_style() -> None:
 
 
 def as_displayable(image: Any) -> np.ndarray | Image.Image:
-    """Turn a PIL image, a (3, H, W) / (H, W) tensor (uint8 or float in [0, 1]) or an array into something imshow takes."""
+    """Turn a PIL image, a (3, H, W) / (H, W) tensor (uint8 or float in [0, 1]) or an array into something imshow takes.
+
+    Introduced in notebook ``00_the_challenge``.
+    """
     if isinstance(image, Image.Image):
         return image
     if isinstance(image, torch.Tensor):
