@@ -77,7 +77,7 @@ _PETAL_LUMA = 0.6  # every petal hue is scaled to this luma, so grayscale erases
 
 @dataclass(frozen=True)
 class FlowerRecipe:
-    """What makes a mini-flowers class: petal shape family, petal hue and centre colour."""
+    """What makes a mini-flowers class: petal shape family, petal hue and centre colour. Introduced in notebook ``00_the_challenge``."""
 
     family: str
     hue: str
@@ -98,7 +98,7 @@ class FlowerRecipe:
 
 @dataclass(frozen=True)
 class MiniFlowersSpec:
-    """The knobs of a mini-flowers dataset; the defaults are what the course uses."""
+    """The knobs of a mini-flowers dataset; the defaults are what the course uses. Introduced in notebook ``00_the_challenge``."""
 
     seed: int = DEFAULT_SEED
     train_per_class: int = 10
@@ -115,7 +115,7 @@ class MiniFlowersSpec:
 
 
 def class_recipes(seed: int = DEFAULT_SEED, num_classes: int = NUM_CLASSES) -> list[FlowerRecipe]:
-    """Return the recipe of each class (index = 0-based label); distinct for every class."""
+    """Return the recipe of each class (index = 0-based label); distinct for every class. Introduced in notebook ``00_the_challenge``."""
     combos = list(itertools.product(FAMILIES, PETAL_HUES, CENTRE_COLOURS))
     order = np.random.default_rng([seed, 0]).permutation(len(combos))
     if num_classes > len(combos):
@@ -232,74 +232,102 @@ def _centre_disc(canvas: _Canvas, radius: float, centre: np.ndarray, rng: np.ran
         canvas.disc(dist * math.cos(ang), dist * math.sin(ang), radius * 0.12, _to255(centre * 0.8), n=8)
 
 
+def _draw_round(canvas: _Canvas, petal: np.ndarray, centre: np.ndarray, rng: np.random.Generator) -> None:
+    """Five to seven round, shaded petals around a centre disc."""
+    n = int(rng.integers(5, 8))
+    for k in range(n):
+        a = 2 * np.pi * k / n
+        ca, sa = math.cos(a), math.sin(a)
+        _shaded(canvas, _ellipse(0.55 * ca, 0.55 * sa, 0.46, 0.30, a), _ellipse(0.62 * ca, 0.62 * sa, 0.34, 0.21, a), petal)
+    _centre_disc(canvas, 0.24, centre, rng)
+
+
+def _draw_rays(canvas: _Canvas, petal: np.ndarray, centre: np.ndarray, rng: np.random.Generator) -> None:
+    """Sixteen to twenty-two thin rays around a small centre (a daisy)."""
+    n = int(rng.integers(16, 23))
+    for k in range(n):
+        a = 2 * np.pi * k / n
+        ca, sa = math.cos(a), math.sin(a)
+        _shaded(canvas, _ellipse(0.56 * ca, 0.56 * sa, 0.46, 0.07, a, 12), _ellipse(0.6 * ca, 0.6 * sa, 0.36, 0.04, a, 12), petal)
+    _centre_disc(canvas, 0.2, centre, rng)
+
+
+def _draw_star(canvas: _Canvas, petal: np.ndarray, centre: np.ndarray, rng: np.random.Generator) -> None:
+    """A five-pointed star of kite-shaped petals."""
+    n = 5
+    kite = np.array([[0.1, -0.24], [1.0, 0.0], [0.1, 0.24], [0.0, 0.0]])
+    for k in range(n):
+        a = 2 * np.pi * k / n
+        rot = np.array([[math.cos(a), -math.sin(a)], [math.sin(a), math.cos(a)]])
+        _shaded(canvas, kite @ rot.T, (kite * [0.8, 0.55] + [0.12, 0]) @ rot.T, petal)
+    _centre_disc(canvas, 0.17, centre, rng)
+
+
+def _draw_cup(canvas: _Canvas, petal: np.ndarray, centre: np.ndarray, rng: np.random.Generator) -> None:
+    """A tulip-like cup with three stamens tipped in the centre colour."""
+    body = np.array(
+        [
+            [-0.62, -0.55],
+            [-0.3, -0.2],
+            [0.0, -0.7],
+            [0.3, -0.2],
+            [0.62, -0.55],
+            [0.6, 0.05],
+            [0.45, 0.45],
+            [0.0, 0.68],
+            [-0.45, 0.45],
+            [-0.6, 0.05],
+        ]
+    )
+    for x in (-0.3, 0.0, 0.3):  # stamens rising out of the cup, tipped with the centre colour
+        canvas.poly(np.array([[x - 0.03, -0.1], [x + 0.03, -0.1], [x + 0.03, -0.78], [x - 0.03, -0.78]]), _to255(centre * 0.6))
+        canvas.disc(x, -0.8, 0.12, _to255(centre))
+    canvas.poly(body, _to255(petal * 0.72))
+    canvas.poly(body * [0.78, 0.82] + [0, 0.04], _to255(petal + 0.06))
+    canvas.disc(0, 0.2, 0.16, _to255(centre))  # a blotch of the centre colour on the cup
+
+
+def _draw_dots(canvas: _Canvas, petal: np.ndarray, centre: np.ndarray, rng: np.random.Generator) -> None:
+    """A cluster of dots on a golden-angle spiral, centre-coloured inside."""
+    n = 34
+    golden = np.pi * (3 - math.sqrt(5))
+    for k in range(n - 1, -1, -1):
+        r = 0.88 * math.sqrt((k + 0.5) / n)
+        a = k * golden
+        colour = centre if r < 0.32 else petal
+        canvas.disc(r * math.cos(a), r * math.sin(a), 0.15, _to255(colour * 0.72), n=12)
+        canvas.disc(r * math.cos(a) - 0.02, r * math.sin(a) - 0.02, 0.1, _to255(colour + 0.06), n=12)
+
+
+def _draw_ring(canvas: _Canvas, petal: np.ndarray, centre: np.ndarray, rng: np.random.Generator) -> None:
+    """A ring of fourteen round lobes around a large centre disc."""
+    n = 14
+    for k in range(n):
+        a = 2 * np.pi * k / n
+        canvas.disc(0.7 * math.cos(a), 0.7 * math.sin(a), 0.25, _to255(petal * 0.72))
+    for k in range(n):
+        a = 2 * np.pi * k / n
+        canvas.disc(0.68 * math.cos(a), 0.68 * math.sin(a), 0.17, _to255(petal + 0.06))
+    _centre_disc(canvas, 0.5, centre, rng)
+
+
+_FAMILY_DRAWERS = {
+    "round": _draw_round,
+    "rays": _draw_rays,
+    "star": _draw_star,
+    "cup": _draw_cup,
+    "dots": _draw_dots,
+    "ring": _draw_ring,
+}
+
+
 def _draw_flower(canvas: _Canvas, family: str, petal: np.ndarray, centre: np.ndarray, rng: np.random.Generator) -> None:
-    if family == "round":
-        n = int(rng.integers(5, 8))
-        for k in range(n):
-            a = 2 * np.pi * k / n
-            ca, sa = math.cos(a), math.sin(a)
-            _shaded(canvas, _ellipse(0.55 * ca, 0.55 * sa, 0.46, 0.30, a), _ellipse(0.62 * ca, 0.62 * sa, 0.34, 0.21, a), petal)
-        _centre_disc(canvas, 0.24, centre, rng)
-    elif family == "rays":
-        n = int(rng.integers(16, 23))
-        for k in range(n):
-            a = 2 * np.pi * k / n
-            ca, sa = math.cos(a), math.sin(a)
-            _shaded(
-                canvas, _ellipse(0.56 * ca, 0.56 * sa, 0.46, 0.07, a, 12), _ellipse(0.6 * ca, 0.6 * sa, 0.36, 0.04, a, 12), petal
-            )
-        _centre_disc(canvas, 0.2, centre, rng)
-    elif family == "star":
-        n = 5
-        kite = np.array([[0.1, -0.24], [1.0, 0.0], [0.1, 0.24], [0.0, 0.0]])
-        for k in range(n):
-            a = 2 * np.pi * k / n
-            rot = np.array([[math.cos(a), -math.sin(a)], [math.sin(a), math.cos(a)]])
-            _shaded(canvas, kite @ rot.T, (kite * [0.8, 0.55] + [0.12, 0]) @ rot.T, petal)
-        _centre_disc(canvas, 0.17, centre, rng)
-    elif family == "cup":
-        body = np.array(
-            [
-                [-0.62, -0.55],
-                [-0.3, -0.2],
-                [0.0, -0.7],
-                [0.3, -0.2],
-                [0.62, -0.55],
-                [0.6, 0.05],
-                [0.45, 0.45],
-                [0.0, 0.68],
-                [-0.45, 0.45],
-                [-0.6, 0.05],
-            ]
-        )
-        for x in (-0.3, 0.0, 0.3):  # stamens rising out of the cup, tipped with the centre colour
-            canvas.poly(
-                np.array([[x - 0.03, -0.1], [x + 0.03, -0.1], [x + 0.03, -0.78], [x - 0.03, -0.78]]), _to255(centre * 0.6)
-            )
-            canvas.disc(x, -0.8, 0.12, _to255(centre))
-        canvas.poly(body, _to255(petal * 0.72))
-        canvas.poly(body * [0.78, 0.82] + [0, 0.04], _to255(petal + 0.06))
-        canvas.disc(0, 0.2, 0.16, _to255(centre))  # a blotch of the centre colour on the cup
-    elif family == "dots":
-        n = 34
-        golden = np.pi * (3 - math.sqrt(5))
-        for k in range(n - 1, -1, -1):
-            r = 0.88 * math.sqrt((k + 0.5) / n)
-            a = k * golden
-            colour = centre if r < 0.32 else petal
-            canvas.disc(r * math.cos(a), r * math.sin(a), 0.15, _to255(colour * 0.72), n=12)
-            canvas.disc(r * math.cos(a) - 0.02, r * math.sin(a) - 0.02, 0.1, _to255(colour + 0.06), n=12)
-    elif family == "ring":
-        n = 14
-        for k in range(n):
-            a = 2 * np.pi * k / n
-            canvas.disc(0.7 * math.cos(a), 0.7 * math.sin(a), 0.25, _to255(petal * 0.72))
-        for k in range(n):
-            a = 2 * np.pi * k / n
-            canvas.disc(0.68 * math.cos(a), 0.68 * math.sin(a), 0.17, _to255(petal + 0.06))
-        _centre_disc(canvas, 0.5, centre, rng)
-    else:  # pragma: no cover - FAMILIES is closed
-        raise ValueError(f"unknown family {family!r}")
+    """Draw one flower of shape ``family`` in the canvas's flower-local frame."""
+    try:
+        draw = _FAMILY_DRAWERS[family]
+    except KeyError:  # pragma: no cover - FAMILIES is closed
+        raise ValueError(f"unknown family {family!r}") from None
+    draw(canvas, petal, centre, rng)
 
 
 def _background(w: int, h: int, rng: np.random.Generator) -> Image.Image:
@@ -358,7 +386,7 @@ def _grain(seed: int) -> np.ndarray:
 
 
 def render_image(recipe: FlowerRecipe, image_id: int, spec: MiniFlowersSpec = MiniFlowersSpec()) -> Image.Image:
-    """Render one flower photo (an RGB PIL image) of the given class recipe, deterministically from the id."""
+    """Render one flower photo (an RGB PIL image) of the given class recipe, deterministically from the id. Introduced in notebook ``00_the_challenge``."""
     rng = np.random.default_rng([spec.seed, 3, image_id])
     long = int(rng.integers(spec.long_side[0], spec.long_side[1] + 1))
     landscape = rng.random() < 0.6
@@ -415,7 +443,7 @@ def _mat_bytes(variables: dict[str, np.ndarray]) -> bytes:
 
 
 def is_generated(folder: Path, spec: MiniFlowersSpec = MiniFlowersSpec()) -> bool:
-    """Whether ``folder`` (a ``flowers-102`` folder) holds a finished mini-flowers made from ``spec``."""
+    """Whether ``folder`` (a ``flowers-102`` folder) holds a finished mini-flowers made from ``spec``. Introduced in notebook ``00_the_challenge``."""
     marker = folder / MARKER
     try:
         info = json.loads(marker.read_text())
@@ -454,7 +482,7 @@ def _lock(root: Path) -> Iterator[None]:
 def generate(
     folder: Path, spec: MiniFlowersSpec = MiniFlowersSpec(), *, workers: int | None = None, progress: bool = True
 ) -> None:
-    """Write a complete mini-flowers into ``folder`` (which must not exist yet)."""
+    """Write a complete mini-flowers into ``folder`` (which must not exist yet). Introduced in notebook ``00_the_challenge``."""
     layout = make_layout(spec)
     recipes = class_recipes(spec.seed, spec.num_classes)
     jpg = folder / IMAGE_FOLDER
