@@ -1,6 +1,7 @@
 # flowerkit: every target sets up .venv first if it is missing or out of date.
 #   make lab     set up, prepare mini-flowers, open the notebooks in JupyterLab
 #   make test    set up, run the unit tests and execute every notebook (nbval)
+#   make test-real  every notebook with FLOWERKIT_DATASET=real on hard-flowers served from 127.0.0.1 (CI runs it)
 #   make html    set up, execute every notebook and render build/html/index.html (pages, slides, student notebooks)
 #   make student write the student notebooks (solutions replaced by prompts) to build/student/
 #   make slides  execute every notebook and write its reveal.js deck to build/slides/ (SLIDES_FLAGS=--no-execute: no outputs, fast)
@@ -17,7 +18,7 @@ PYTEST_NB := --nbval-lax --nbval-current-env --nbval-cell-timeout=600
 
 SLIDES_FLAGS ?=
 
-.PHONY: setup data lab test unit nbtest html student slides bench lint strip clean
+.PHONY: setup data lab test test-real bench-real unit nbtest html student slides bench lint strip clean
 
 setup: $(STAMP)
 
@@ -36,6 +37,14 @@ lab: data
 
 test: setup
 	$(PY) -m pytest tests $(NOTEBOOKS) $(PYTEST_NB)
+
+# The real route: every notebook on a hard synthetic stand-in in the real files' format, through the download code.
+test-real: setup
+	FLOWERKIT_REAL_ROUTE=1 $(PY) -m pytest tests/test_real_route.py -k real_route -s
+
+# Download time, disk, each notebook's time and our accuracy on the stand-in at the real dataset's size (about an hour).
+bench-real: setup
+	$(PY) benchmarks/real_route.py
 
 unit: setup
 	$(PY) -m pytest tests

@@ -8,6 +8,7 @@ calls :func:`dataset_root`, so one setting switches the whole course.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 from .download import download_flowers102
@@ -24,26 +25,33 @@ DATASET_ENV: str = "FLOWERKIT_DATASET"
 
 
 def default_dataset() -> str:
-    """Return ``$FLOWERKIT_DATASET`` (checked), else ``"mini"``."""
+    """Return ``$FLOWERKIT_DATASET`` (checked), else ``"mini"``. Introduced in notebook ``00_the_challenge``."""
     dataset = os.environ.get(DATASET_ENV) or "mini"
     if dataset not in DATASETS:
         raise ValueError(f"${DATASET_ENV} is {dataset!r}; set it to one of {DATASETS} (or unset it for mini-flowers).")
     return dataset
 
 
-def dataset_root(dataset: str | None = None, *, progress: bool = True) -> Path:
+def dataset_root(dataset: str | None = None, *, progress: bool = True, files: Mapping[str, str] | None = None) -> Path:
     """Return a root that ``OxfordFlowers102(root)`` and torchvision's ``Flowers102(root)`` read.
 
     ``dataset`` is ``"mini"`` (the generated stand-in, made on first use) or
     ``"real"`` (downloaded on first use, checksummed). ``None`` reads
     ``$FLOWERKIT_DATASET`` and defaults to ``"mini"``. Both live under
     :func:`flowerkit.paths.data_dir`, in ``mini/flowers-102`` and ``oxford/flowers-102``.
+
+    The real route downloads from :data:`flowerkit.download.MIRRORS`, or the
+    base URLs in ``$FLOWERKIT_MIRRORS``, and checks each file's md5 against
+    :func:`flowerkit.download.checksums`: the published md5s, unless
+    ``$FLOWERKIT_CHECKSUMS`` names a JSON or md5sum file of others (for a
+    re-packed archive you trust; a warning names the file), or ``files`` maps
+    file names to md5s. Introduced in notebook ``00_the_challenge`` (the setup cell).
     """
     dataset = dataset or default_dataset()
     if dataset == "mini":
         return mini_flowers(data_dir() / "mini", progress=progress)
     if dataset == "real":
         root = data_dir() / "oxford"
-        download_flowers102(root, progress=progress)
+        download_flowers102(root, progress=progress, files=files)
         return root
     raise ValueError(f"dataset must be one of {DATASETS}, got {dataset!r} (a root holding {DATASET_FOLDER}/ is what it returns)")

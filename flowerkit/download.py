@@ -3,7 +3,7 @@
 Introduced in notebook ``00_the_challenge`` and used by
 ``OxfordFlowers102(download=True)``.
 
-The dataset is three files (see :data:`FILES`).  They are fetched from the
+The dataset is three files (see :data:`flowerkit.facts.FILES`).  They are fetched from the
 mirrors in :data:`MIRRORS` (or the comma-separated base URLs in the
 environment variable ``FLOWERKIT_MIRRORS``) into torchvision's layout::
 
@@ -24,6 +24,10 @@ Robustness rules:
   HTTP ``Range`` request.  A checksum mismatch deletes the ``.part``.
 * If a mirror fails, the next one is tried; if all fail, the error lists every
   URL and says how to place the files by hand.
+* The md5s are the published ones (:data:`flowerkit.facts.FILES`) unless the
+  environment variable ``FLOWERKIT_CHECKSUMS`` names a JSON or ``md5sum``
+  file of others (the archive has been re-packed before); a warning then
+  names that file. See :func:`checksums`.
 * The archive is checked member by member before anything is written and is
   extracted into a temporary folder that is moved in place only when complete.
 
@@ -35,6 +39,7 @@ needs the network; delete ``102flowers.tgz`` to save 330 MB of disk if you like
 from __future__ import annotations
 
 import http.client
+import json
 import logging
 import os
 import re
@@ -51,13 +56,17 @@ from tqdm.auto import tqdm
 from .facts import ARCHIVE, DATASET_FOLDER, FILES, IMAGE_FOLDER, md5sum
 
 __all__ = [
+    "CHECKSUMS_ENV",
     "MIRRORS",
+    "MIRRORS_ENV",
     "ChecksumError",
     "DownloadError",
     "download_file",
     "download_flowers102",
     "fetch",
+    "checksums",
     "is_downloaded",
+    "read_checksums",
     "safe_extract",
 ]
 
@@ -71,6 +80,9 @@ MIRRORS: tuple[str, ...] = (
 
 #: Environment variable with comma-separated base URLs that replace MIRRORS.
 MIRRORS_ENV: str = "FLOWERKIT_MIRRORS"
+
+#: Environment variable naming a file of md5s (JSON or md5sum format) that override the published ones.
+CHECKSUMS_ENV: str = "FLOWERKIT_CHECKSUMS"
 
 #: Marker file in the dataset folder written once ``jpg/`` is fully extracted.
 EXTRACTED_MARKER: str = ".jpg.complete"
@@ -86,11 +98,11 @@ _NETWORK_ERRORS: tuple[type[BaseException], ...] = (
 
 
 class DownloadError(RuntimeError):
-    """A file could not be downloaded, verified or extracted."""
+    """A file could not be downloaded, verified or extracted. Introduced in notebook ``00_the_challenge`` (the real route)."""
 
 
 class ChecksumError(DownloadError):
-    """A downloaded file does not have the expected md5."""
+    """A downloaded file does not have the expected md5. Introduced in notebook ``00_the_challenge`` (the real route)."""
 
 
 def _part_path(dest: Path) -> Path:
@@ -167,6 +179,40 @@ def _copy(
         )
 
 
+def _complete_after_416(exc: urllib.error.HTTPError, part: Path, start: int, url: str) -> bool:
+    """Handle "Range Not Satisfiable": True if ``part`` already holds the whole file, else delete it (start over)."""
+    # The .part already holds the whole file (or more, if it belongs to another
+    # file): check the size the server announces.
+    _, total = _parse_content_range(exc.headers.get("Content-Range"))
+    exc.close()
+    if total is None or total == start:
+        return True  # complete; the caller verifies the md5
+    logger.warning("%s does not match %s (416); starting over", part, url)
+    part.unlink(missing_ok=True)
+    return False
+
+
+def _resume_plan(response: http.client.HTTPResponse, start: int, url: str, part: Path) -> tuple[int, int | None] | None:
+    """Return ``(start, total)`` to copy ``response`` from, or None after deleting ``part`` (range mismatch: start over)."""
+    length_header = response.headers.get("Content-Length")
+    length = int(length_header) if length_header is not None else None
+    if response.status != 206:
+        # 200: a fresh download, or a server that ignores Range.
+        if start:
+            logger.info("%s ignored the Range request; restarting", url)
+        return 0, length
+    first, total = _parse_content_range(response.headers.get("Content-Range"))
+    if first != start:
+        # A range we did not ask for: throw the part away, start over.
+        if start == 0:
+            raise DownloadError(f"{url} answered 206 with an unexpected range {response.headers.get('Content-Range')!r}")
+        part.unlink(missing_ok=True)
+        return None
+    if total is None and length is not None:
+        total = start + length
+    return start, total
+
+
 def _stream(url: str, part: Path, *, timeout: float, progress: bool, desc: str) -> None:
     """Download ``url`` into ``part``, resuming what ``part`` already holds."""
     start = _size(part)
@@ -176,48 +222,17 @@ def _stream(url: str, part: Path, *, timeout: float, progress: bool, desc: str) 
         except urllib.error.HTTPError as exc:
             if exc.code != 416 or start == 0:
                 raise
-            # "Range Not Satisfiable": the .part already holds the whole file
-            # (or more, if it belongs to another file) -- check the size we know.
-            _, total = _parse_content_range(exc.headers.get("Content-Range"))
-            exc.close()
-            if total is None or total == start:
-                return  # complete; the caller verifies the md5
-            logger.warning("%s does not match %s (416); starting over", part, url)
-            part.unlink(missing_ok=True)
+            if _complete_after_416(exc, part, start, url):
+                return
             start = 0
             continue
         with response:
-            status = response.status
-            length_header = response.headers.get("Content-Length")
-            length = int(length_header) if length_header is not None else None
-            if status == 206:
-                first, total = _parse_content_range(response.headers.get("Content-Range"))
-                if first != start:
-                    # A range we did not ask for: throw the part away, start over.
-                    if start == 0:
-                        raise DownloadError(
-                            f"{url} answered 206 with an unexpected range {response.headers.get('Content-Range')!r}"
-                        )
-                    part.unlink(missing_ok=True)
-                    start = 0
-                    continue
-                if total is None and length is not None:
-                    total = start + length
-            else:
-                # 200: a fresh download, or a server that ignores Range.
-                if start:
-                    logger.info("%s ignored the Range request; restarting", url)
+            plan = _resume_plan(response, start, url, part)
+            if plan is None:
                 start = 0
-                total = length
-            _copy(
-                response,
-                part,
-                start=start,
-                total=total,
-                url=url,
-                desc=desc,
-                progress=progress,
-            )
+                continue
+            start, total = plan
+            _copy(response, part, start=start, total=total, url=url, desc=desc, progress=progress)
             return
     raise DownloadError(f"{url} kept answering with inconsistent byte ranges")
 
@@ -230,7 +245,7 @@ def download_file(
     timeout: float = 30.0,
     progress: bool = True,
 ) -> Path:
-    """Download ``url`` to ``dest`` via a resumable ``.part`` file and verify its md5."""
+    """Download ``url`` to ``dest`` via a resumable ``.part`` file and verify its md5. Introduced in notebook ``00_the_challenge``."""
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = _part_path(dest)
@@ -272,6 +287,46 @@ def _resolve_mirrors(mirrors: Sequence[str] | None) -> list[str]:
     return list(mirrors)
 
 
+def _expected_md5(filename: str, md5: str | None) -> str:
+    """Return ``md5``, else the md5 of ``filename`` in :func:`checksums` (ValueError if it has none)."""
+    if md5 is not None:
+        return md5
+    table = checksums()
+    if filename not in table:
+        raise ValueError(f"Unknown file {filename!r}: expected one of {sorted(table)}, or pass its md5 with md5=...")
+    return table[filename]
+
+
+def _verified_cache(dest: Path, md5: str) -> bool:
+    """True if ``dest`` exists with the expected md5; a file with another md5 is deleted."""
+    if not dest.is_file():
+        return False
+    actual = md5sum(dest)
+    if actual == md5.lower():
+        return True  # cached and verified: no network
+    logger.warning("%s has md5 %s but %s was expected; deleting it and downloading again", dest, actual, md5)
+    dest.unlink()
+    return False
+
+
+def _no_mirror_worked(filename: str, dest_dir: Path, md5: str, failures: list[tuple[str, Exception]]) -> DownloadError:
+    """The error raised when every mirror failed: each URL and why, and how to place the file by hand."""
+    tried = "\n".join(f"  - {url}: {exc}" for url, exc in failures) or "  (no mirrors given)"
+    message = (
+        f"Could not download {filename} from any mirror. Tried:\n{tried}\n"
+        "To place the file by hand: open one of the URLs above in a web browser, "
+        f"save {filename} (expected md5 {md5.lower()}) into the folder\n"
+        f"  {dest_dir.resolve()}\n"
+        "and run the same command again; the file is checked and used without "
+        "downloading. Other mirrors can be given as comma-separated base URLs "
+        f"in the environment variable {MIRRORS_ENV}; if the archive was re-packed, "
+        f"point {CHECKSUMS_ENV} at a file with its md5s."
+    )
+    if failures and all(isinstance(exc, ChecksumError) for _, exc in failures):
+        return ChecksumError(message)
+    return DownloadError(message)
+
+
 def fetch(
     filename: str,
     dest_dir: Path,
@@ -281,29 +336,18 @@ def fetch(
     progress: bool = True,
     timeout: float = 30.0,
 ) -> Path:
-    """Return ``dest_dir/filename``, downloading it from the first working mirror."""
-    if md5 is None:
-        try:
-            md5 = FILES[filename]
-        except KeyError:
-            raise ValueError(
-                f"Unknown file {filename!r}: expected one of {sorted(FILES)}, or pass its md5 with md5=..."
-            ) from None
+    """Return ``dest_dir/filename``, downloading it from the first working mirror. Introduced in notebook ``00_the_challenge``.
+
+    ``md5=None`` takes the file's md5 from :func:`checksums` (the published
+    table, or ``$FLOWERKIT_CHECKSUMS``). A file already in place with that md5
+    is used without any network.
+    """
+    md5 = _expected_md5(filename, md5)
     dest_dir = Path(dest_dir)
     dest = dest_dir / filename
-    if dest.is_file():
-        actual = md5sum(dest)
-        if actual == md5.lower():
-            return dest  # cached and verified: no network
-        logger.warning(
-            "%s has md5 %s but %s was expected; deleting it and downloading again",
-            dest,
-            actual,
-            md5,
-        )
-        dest.unlink()
-
-    failures: list[tuple[str, DownloadError | ValueError]] = []
+    if _verified_cache(dest, md5):
+        return dest
+    failures: list[tuple[str, Exception]] = []
     for base in _resolve_mirrors(mirrors):
         url = base.rstrip("/") + "/" + filename
         try:
@@ -311,20 +355,7 @@ def fetch(
         except (DownloadError, ValueError) as exc:
             logger.warning("%s", exc)
             failures.append((url, exc))
-
-    tried = "\n".join(f"  - {url}: {exc}" for url, exc in failures) or "  (no mirrors given)"
-    message = (
-        f"Could not download {filename} from any mirror. Tried:\n{tried}\n"
-        "To place the file by hand: open one of the URLs above in a web browser, "
-        f"save {filename} (expected md5 {md5.lower()}) into the folder\n"
-        f"  {dest_dir.resolve()}\n"
-        "and run the same command again; the file is checked and used without "
-        "downloading. Other mirrors can be given as comma-separated base URLs "
-        f"in the environment variable {MIRRORS_ENV}."
-    )
-    if failures and all(isinstance(exc, ChecksumError) for _, exc in failures):
-        raise ChecksumError(message)
-    raise DownloadError(message)
+    raise _no_mirror_worked(filename, dest_dir, md5, failures)
 
 
 def _within(base: str, path: str) -> bool:
@@ -365,7 +396,7 @@ def _check_members(archive: Path, members: list[tarfile.TarInfo], dest: Path) ->
 
 
 def safe_extract(archive: Path, dest: Path) -> None:
-    """Extract the tar archive ``archive`` into ``dest`` safely and atomically."""
+    """Extract the tar archive ``archive`` into ``dest`` safely and atomically. Introduced in notebook ``00_the_challenge``."""
     archive = Path(archive)
     dest = Path(dest)
     try:
@@ -408,15 +439,77 @@ def _jpg_ready(folder: Path) -> bool:
     return (folder / EXTRACTED_MARKER).is_file() and jpg.is_dir() and any(jpg.iterdir())
 
 
-def _md5_table(files: Mapping[str, str] | None) -> dict[str, str]:
-    """Return FILES updated with the overrides in ``files``."""
-    return {**FILES, **(files or {})}
+_MD5SUM_LINE = re.compile(r"\s*([0-9a-fA-F]{32})\s+\*?(\S.*?)\s*")
+_ANNOUNCED: set[tuple[str, tuple[tuple[str, str], ...]]] = set()
+
+
+def read_checksums(path: str | Path) -> dict[str, str]:
+    """Read an md5 table: a JSON object ``{"name": "md5"}`` or ``md5sum`` lines. Introduced in notebook ``00_the_challenge``.
+
+    ``md5sum`` lines are ``<md5>  <name>`` (``*<name>`` for binary mode);
+    blank lines and ``#`` comments are skipped; a name's folders are dropped
+    (``flowers/102flowers.tgz`` is ``102flowers.tgz``). md5s are lower-cased.
+    """
+    path = Path(path).expanduser()
+    text = path.read_text()
+    if text.lstrip().startswith("{"):
+        pairs = list(json.loads(text).items())
+    else:
+        pairs = []
+        for number, line in enumerate(text.splitlines(), 1):
+            if not line.strip() or line.lstrip().startswith("#"):
+                continue
+            match = _MD5SUM_LINE.fullmatch(line)
+            if match is None:
+                raise ValueError(f"{path} line {number}: expected '<md5>  <file name>' (md5sum format), got {line!r}")
+            pairs.append((match.group(2), match.group(1)))
+    bad = [name for name, md5 in pairs if not (isinstance(md5, str) and re.fullmatch(r"[0-9a-fA-F]{32}", md5))]
+    if bad:
+        raise ValueError(f"{path}: {bad} have no valid md5 (32 hexadecimal digits)")
+    return {Path(name).name: md5.lower() for name, md5 in pairs}
+
+
+def _env_checksums() -> dict[str, str]:
+    """The overrides from ``$FLOWERKIT_CHECKSUMS`` (only the dataset's files), announced once per process."""
+    env = os.environ.get(CHECKSUMS_ENV)
+    if not env:
+        return {}
+    try:
+        table = read_checksums(env)
+    except OSError as exc:
+        raise ValueError(
+            f"${CHECKSUMS_ENV} is {env!r}, which cannot be read ({exc}). Point it at a JSON or md5sum file with "
+            f"the md5s of {sorted(FILES)}, or unset it to check against the published md5s."
+        ) from exc
+    overrides = {name: md5 for name, md5 in table.items() if name in FILES}
+    key = (str(Path(env).expanduser().resolve()), tuple(sorted(overrides.items())))
+    if key not in _ANNOUNCED:
+        _ANNOUNCED.add(key)
+        changed = sorted(name for name, md5 in overrides.items() if md5 != FILES[name])
+        logger.warning(
+            "Oxford 102 Flowers is checked against md5s from %s ($%s), not the published ones: %s.",
+            env,
+            CHECKSUMS_ENV,
+            ", ".join(changed) + " differ" if changed else "none differ",
+        )
+    return overrides
+
+
+def checksums(files: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The md5 table in force. Introduced in notebook ``00_the_challenge``.
+
+    The published md5s (:data:`flowerkit.facts.FILES`), updated by the file
+    that ``$FLOWERKIT_CHECKSUMS`` names (JSON or md5sum format, see
+    :func:`read_checksums`; a warning names it), updated by ``files``. Use the
+    variable when a mirror serves a re-packed archive whose md5 you trust.
+    """
+    return {**FILES, **_env_checksums(), **(files or {})}
 
 
 def is_downloaded(root: str | Path, *, files: Mapping[str, str] | None = None) -> bool:
-    """Return True if ``<root>/flowers-102`` holds a complete, verified dataset."""
+    """Return True if ``<root>/flowers-102`` holds a complete, verified dataset. Introduced in notebook ``00_the_challenge``."""
     folder = Path(root).expanduser() / DATASET_FOLDER
-    table = _md5_table(files)
+    table = checksums(files)
     if not _jpg_ready(folder):
         return False
     for name, md5 in table.items():
@@ -436,9 +529,13 @@ def download_flowers102(
     files: Mapping[str, str] | None = None,
     timeout: float = 30.0,
 ) -> Path:
-    """Download and extract Oxford 102 Flowers into ``<root>/flowers-102`` and return it."""
+    """Download and extract Oxford 102 Flowers into ``<root>/flowers-102`` and return it.
+
+    What ``flowerkit.dataset_root("real")`` calls. ``files`` overrides md5s
+    on top of :func:`checksums`. Introduced in notebook ``00_the_challenge``.
+    """
     folder = Path(root).expanduser() / DATASET_FOLDER
-    table = _md5_table(files)
+    table = checksums(files)
     if is_downloaded(root, files=table):
         return folder
     folder.mkdir(parents=True, exist_ok=True)

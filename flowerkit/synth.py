@@ -77,7 +77,7 @@ _PETAL_LUMA = 0.6  # every petal hue is scaled to this luma, so grayscale erases
 
 @dataclass(frozen=True)
 class FlowerRecipe:
-    """What makes a mini-flowers class: petal shape family, petal hue and centre colour."""
+    """What makes a mini-flowers class: petal shape family, petal hue and centre colour. Introduced in notebook ``00_the_challenge``."""
 
     family: str
     hue: str
@@ -98,7 +98,7 @@ class FlowerRecipe:
 
 @dataclass(frozen=True)
 class MiniFlowersSpec:
-    """The knobs of a mini-flowers dataset; the defaults are what the course uses."""
+    """The knobs of a mini-flowers dataset; the defaults are what the course uses. Introduced in notebook ``00_the_challenge``."""
 
     seed: int = DEFAULT_SEED
     train_per_class: int = 10
@@ -115,7 +115,7 @@ class MiniFlowersSpec:
 
 
 def class_recipes(seed: int = DEFAULT_SEED, num_classes: int = NUM_CLASSES) -> list[FlowerRecipe]:
-    """Return the recipe of each class (index = 0-based label); distinct for every class."""
+    """Return the recipe of each class (index = 0-based label); distinct for every class. Introduced in notebook ``00_the_challenge``."""
     combos = list(itertools.product(FAMILIES, PETAL_HUES, CENTRE_COLOURS))
     order = np.random.default_rng([seed, 0]).permutation(len(combos))
     if num_classes > len(combos):
@@ -380,7 +380,7 @@ def _grain(seed: int) -> np.ndarray:
 
 
 def render_image(recipe: FlowerRecipe, image_id: int, spec: MiniFlowersSpec = MiniFlowersSpec()) -> Image.Image:
-    """Render one flower photo (an RGB PIL image) of the given class recipe, deterministically from the id."""
+    """Render one flower photo (an RGB PIL image) of the given class recipe, deterministically from the id. Introduced in notebook ``00_the_challenge``."""
     rng = np.random.default_rng([spec.seed, 3, image_id])
     long = int(rng.integers(spec.long_side[0], spec.long_side[1] + 1))
     landscape = rng.random() < 0.6
@@ -437,7 +437,7 @@ def _mat_bytes(variables: dict[str, np.ndarray]) -> bytes:
 
 
 def is_generated(folder: Path, spec: MiniFlowersSpec = MiniFlowersSpec()) -> bool:
-    """Whether ``folder`` (a ``flowers-102`` folder) holds a finished mini-flowers made from ``spec``."""
+    """Whether ``folder`` (a ``flowers-102`` folder) holds a finished mini-flowers made from ``spec``. Introduced in notebook ``00_the_challenge``."""
     marker = folder / MARKER
     try:
         info = json.loads(marker.read_text())
@@ -476,7 +476,7 @@ def _lock(root: Path) -> Iterator[None]:
 def generate(
     folder: Path, spec: MiniFlowersSpec = MiniFlowersSpec(), *, workers: int | None = None, progress: bool = True
 ) -> None:
-    """Write a complete mini-flowers into ``folder`` (which must not exist yet)."""
+    """Write a complete mini-flowers into ``folder`` (which must not exist yet). Introduced in notebook ``00_the_challenge``."""
     layout = make_layout(spec)
     recipes = class_recipes(spec.seed, spec.num_classes)
     jpg = folder / IMAGE_FOLDER

@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
+import json
+import logging
 import re
 import socket
 import tarfile
@@ -16,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+import flowerkit
 from flowerkit import download
 from flowerkit.download import ChecksumError, DownloadError
 
@@ -187,6 +190,8 @@ def dead_url() -> str:
 @pytest.fixture(autouse=True)
 def _no_env_mirrors(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(download.MIRRORS_ENV, raising=False)
+    monkeypatch.delenv(download.CHECKSUMS_ENV, raising=False)
+    monkeypatch.setattr(download, "_ANNOUNCED", set())  # each test sees the override warning afresh
 
 
 # -------------------------------------------------------------------------- tests
@@ -435,3 +440,72 @@ def test_partial_jpg_without_marker_is_replaced(server: _Server, tmp_path: Path)
     download.download_flowers102(tmp_path, mirrors=[server.url()], files=MD5S, progress=False)
     assert sorted(p.name for p in (folder / "jpg").iterdir()) == sorted(Path(n).name for n in FAKE_JPEGS)
     assert (folder / "jpg" / "image_00001.jpg").read_bytes() == FAKE_JPEGS["jpg/image_00001.jpg"]
+
+
+# ------------------------------------------------------- $FLOWERKIT_CHECKSUMS: an md5 table that overrides FILES
+
+
+def _md5sum_text(table: dict[str, str]) -> str:
+    return "# made with md5sum\n" + "".join(f"{md5}  *flowers/{name}\n" for name, md5 in table.items())
+
+
+@pytest.mark.parametrize("fmt", ["json", "md5sum"])
+def test_read_checksums_json_and_md5sum(tmp_path: Path, fmt: str) -> None:
+    path = tmp_path / "sums"
+    path.write_text(json.dumps({k: v.upper() for k, v in MD5S.items()}) if fmt == "json" else _md5sum_text(MD5S))
+    assert download.read_checksums(path) == MD5S  # lower-cased, folders and the binary-mode star dropped
+
+
+def test_read_checksums_names_the_bad_line(tmp_path: Path) -> None:
+    path = tmp_path / "sums.md5"
+    path.write_text(f"{MD5S['setid.mat']}  setid.mat\nnot an md5 line\n")
+    with pytest.raises(ValueError, match=r"line 2.*md5sum format"):
+        download.read_checksums(path)
+    path.write_text(json.dumps({"setid.mat": "1234"}))
+    with pytest.raises(ValueError, match="32 hexadecimal"):
+        download.read_checksums(path)
+
+
+def test_without_the_variable_the_published_md5s_are_used(server: _Server, tmp_path: Path) -> None:
+    assert download.checksums() == download.FILES
+    with pytest.raises(ChecksumError, match=download.FILES["setid.mat"]) as info:
+        download.fetch("setid.mat", tmp_path, mirrors=[server.url()], progress=False)
+    assert download.CHECKSUMS_ENV in str(info.value)  # the error says how to accept a re-packed file
+
+
+def test_checksums_variable_overrides_files_and_warns_once(
+    server: _Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    sums = tmp_path / "md5sums.txt"
+    sums.write_text(_md5sum_text({**MD5S, "README.txt": "0" * 32}))
+    monkeypatch.setenv(download.CHECKSUMS_ENV, str(sums))
+    with caplog.at_level(logging.WARNING, logger=download.__name__):
+        assert download.checksums() == MD5S  # names that are not the dataset's are ignored
+        folder = download.download_flowers102(tmp_path / "data", mirrors=[server.url()], progress=False)
+        assert download.is_downloaded(tmp_path / "data")
+    assert (folder / "setid.mat").read_bytes() == SETID_MAT
+    assert "README.txt" not in {r.path.rsplit("/", 1)[1] for r in server.state.log}
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert str(sums) in warning and download.CHECKSUMS_ENV in warning and "102flowers.tgz" in warning
+    # An explicit table still wins over the variable.
+    assert download.checksums({"setid.mat": "f" * 32})["setid.mat"] == "f" * 32
+
+
+def test_checksums_variable_naming_a_missing_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(download.CHECKSUMS_ENV, str(tmp_path / "nowhere.json"))
+    with pytest.raises(ValueError, match=r"FLOWERKIT_CHECKSUMS.*nowhere\.json.*unset it"):
+        download.checksums()
+
+
+def test_dataset_root_real_through_mirror_and_checksums(server: _Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The real route as a student with a mirror and a re-packed archive takes it: only environment variables."""
+    sums = tmp_path / "sums.json"
+    sums.write_text(json.dumps(MD5S))
+    monkeypatch.setenv("FLOWERKIT_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv(download.MIRRORS_ENV, server.url())
+    monkeypatch.setenv(download.CHECKSUMS_ENV, str(sums))
+    monkeypatch.setenv("FLOWERKIT_DATASET", "real")
+    root = flowerkit.dataset_root(progress=False)
+    assert root == (tmp_path / "data" / "oxford").resolve()
+    assert sorted(p.name for p in (root / "flowers-102" / "jpg").iterdir()) == sorted(Path(n).name for n in FAKE_JPEGS)
+    assert not (tmp_path / "data" / "mini").exists()

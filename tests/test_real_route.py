@@ -1,0 +1,99 @@
+"""The real route, as a student with internet takes it: one switch, the download code, every notebook (issue 13).
+
+Two kinds of test:
+
+* fast (``make test``): every notebook's setup cell obeys ``$FLOWERKIT_DATASET``
+  as the README says (unset or ``mini``: mini-flowers; ``real``: the
+  download), checked by running each setup cell with the dataset recorded;
+* slow (``make test-real``, which CI runs): every notebook runs under nbval
+  with ``FLOWERKIT_DATASET=real`` on *hard-flowers* (``tools.hard_flowers``:
+  mini-flowers degraded until a small CNN lands far below 80%, packed as the
+  real ``102flowers.tgz``, ``imagelabels.mat`` and ``setid.mat``), brought
+  in through ``flowerkit.dataset_root("real")`` and the download code from a
+  mirror on 127.0.0.1, checked against a test-only md5 table given with
+  ``$FLOWERKIT_CHECKSUMS``. Set ``FLOWERKIT_REAL_ROUTE=1`` to run it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import matplotlib as mpl
+import nbformat
+import pytest
+
+import flowerkit
+from tools import hard_flowers
+
+REPO = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((REPO / "notebooks").glob("0*.ipynb"))
+REAL_ROUTE_ENV = "FLOWERKIT_REAL_ROUTE"
+SWITCH = re.compile(r'^DATASET = os\.environ\.get\("FLOWERKIT_DATASET", "mini"\)', re.M)
+
+
+def _setup_cell(path: Path) -> str:
+    """The one code cell that calls ``flowerkit.dataset_root``."""
+    cells = [c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code" and "dataset_root(" in c.source]
+    assert len(cells) == 1, f"{path.name}: {len(cells)} cells call dataset_root; the setup cell alone should"
+    return cells[0]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_the_setup_cell_reads_the_switch(path: Path) -> None:
+    source = _setup_cell(path)
+    assert SWITCH.search(source), f"{path.name}: the setup cell must read DATASET from $FLOWERKIT_DATASET (default mini)"
+    assert re.findall(r"dataset_root\(([^)]*)\)", source) == ["DATASET"], f"{path.name}: pass DATASET, never a literal"
+    others = [c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code" and c.source != source]
+    assert not [s for s in others if re.search(r"^\s*DATASET\s*=", s, re.M)], f"{path.name}: DATASET is set again later"
+
+
+@pytest.mark.parametrize("env, expected", [(None, "mini"), ("mini", "mini"), ("real", "real")])
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_the_setup_cell_obeys_flowerkit_dataset(
+    path: Path, env: str | None, expected: str, mini_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """README: unset means mini-flowers; ``FLOWERKIT_DATASET=real`` switches every notebook. (Run on a small mini-flowers.)"""
+    asked: list[str | None] = []
+
+    def record(dataset: str | None = None, **kwargs: object) -> Path:
+        asked.append(dataset)
+        return mini_root
+
+    if env is None:
+        monkeypatch.delenv("FLOWERKIT_DATASET", raising=False)
+    else:
+        monkeypatch.setenv("FLOWERKIT_DATASET", env)
+    monkeypatch.setattr(flowerkit, "dataset_root", record)
+    namespace: dict[str, object] = {}
+    with mpl.rc_context():  # the setup cell restyles matplotlib; keep that out of the other tests
+        exec(compile(_setup_cell(path), f"{path.name}:setup", "exec"), namespace)  # noqa: S102
+    assert asked == [expected] and namespace["DATASET"] == expected
+
+
+def run_notebooks_on_the_real_route(size: str, data: Path, notebooks: list[Path], log: Path) -> subprocess.CompletedProcess:
+    """Serve hard-flowers ``size`` on 127.0.0.1 and run ``notebooks`` under nbval with FLOWERKIT_DATASET=real."""
+    folder = hard_flowers.hard_flowers(size)
+    with hard_flowers.serve(folder) as mirror:
+        env = {**os.environ, **hard_flowers.real_route_env(mirror, folder, data)}
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
+        cmd = [sys.executable, "-m", "pytest", *map(str, notebooks), "--nbval-lax", "--nbval-current-env"]
+        cmd += ["--nbval-cell-timeout=900", "-p", "no:cacheprovider", "-q", "-rf", "--tb=line"]
+        with open(log, "w") as out:
+            return subprocess.run(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, text=True, check=False)
+
+
+@pytest.mark.skipif(os.environ.get(REAL_ROUTE_ENV) != "1", reason="minutes: run with make test-real (CI does)")
+def test_every_notebook_runs_on_the_real_route(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    log = tmp_path / "nbval.log"
+    proc = run_notebooks_on_the_real_route("small", data, NOTEBOOKS, log)
+    output = log.read_text()
+    print(output[-3000:])  # the per-notebook times (conftest.py's summary), shown with -s or on failure
+    failed = re.findall(r"^FAILED (\S+)", output, re.M)
+    assert proc.returncode == 0, f"cells failing on the real route: {failed}\n{output[-6000:]}"
+    assert (data / "oxford" / "flowers-102" / ".jpg.complete").is_file(), "the dataset came through the download code"
+    assert not (data / "mini").exists(), "a notebook ignored FLOWERKIT_DATASET=real and generated mini-flowers"
