@@ -1,5 +1,5 @@
 # flowerkit: every target sets up .venv first if it is missing or out of date.
-#   make lab     set up, prepare mini-flowers, open the notebooks in JupyterLab
+#   make lab     set up, prepare mini-flowers, install the git filter that strips outputs, open the notebooks in JupyterLab
 #   make test    set up, run the unit tests and execute every notebook (nbval)
 #   make html    set up, execute every notebook and render build/html/index.html (pages, slides, student notebooks)
 #   make student write the student notebooks (solutions replaced by prompts) to build/student/
@@ -32,7 +32,8 @@ data: setup
 	$(PY) -m flowerkit data
 
 lab: data
-	$(VENV)/bin/jupyter lab notebooks/
+	$(PY) -m tools.strip install-filter
+	PYTHONPATH=$(CURDIR) $(VENV)/bin/jupyter lab --ContentsManager.pre_save_hook=tools.strip.jupyter_pre_save notebooks/
 
 test: setup
 	$(PY) -m pytest tests $(NOTEBOOKS) $(PYTEST_NB)
