@@ -6,6 +6,7 @@
 #   make slides  execute every notebook and write its reveal.js deck to build/slides/ (SLIDES_FLAGS=--no-execute: no outputs, fast)
 #   make bench   set up, print the measured figures (learnability, loading)
 #   make lint    format and lint the package, tests and benchmarks (ruff)
+#   make vendor-reveal  refresh tools/vendor/reveal.js from npm (the decks inline it; only maintainers need npm)
 #   make strip   remove outputs and execution counts, set slide types, in the notebooks (before committing)
 
 PYTHON ?= python3
@@ -16,8 +17,10 @@ NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb))
 PYTEST_NB := --nbval-lax --nbval-current-env --nbval-cell-timeout=600
 
 SLIDES_FLAGS ?=
+REVEAL_VERSION ?= 5.2.1
+REVEAL_FILES := LICENSE dist/reveal.js dist/reveal.css dist/theme/white.css plugin/notes/notes.js
 
-.PHONY: setup data lab test unit nbtest html student slides bench lint strip clean
+.PHONY: setup data lab test unit nbtest html student slides bench lint strip clean vendor-reveal
 
 setup: $(STAMP)
 
@@ -65,6 +68,15 @@ lint: setup
 
 strip: setup
 	$(PY) -m tools.strip strip $(NOTEBOOKS)
+
+vendor-reveal:
+	rm -rf build/reveal-npm && mkdir -p build/reveal-npm
+	cd build/reveal-npm && npm pack --silent reveal.js@$(REVEAL_VERSION) && tar xzf reveal.js-$(REVEAL_VERSION).tgz
+	cd build/reveal-npm/package && for f in $(REVEAL_FILES); do install -D -m 644 $$f $(CURDIR)/tools/vendor/reveal.js/$$f; done
+	sed -i.bak -e '1s/reveal\.js [0-9.]*/reveal.js $(REVEAL_VERSION)/' -e '2s/reveal\.js@[0-9.]*/reveal.js@$(REVEAL_VERSION)/' \
+	    -e '2s/reveal\.js-[0-9.]*\.tgz/reveal.js-$(REVEAL_VERSION).tgz/' -e '/^[0-9a-f]\{64\}  /d' tools/vendor/reveal.js/SOURCE.txt
+	rm -f tools/vendor/reveal.js/SOURCE.txt.bak
+	cd tools/vendor/reveal.js && sha256sum $(REVEAL_FILES) >> SOURCE.txt
 
 clean:
 	rm -rf build .pytest_cache
