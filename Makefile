@@ -1,6 +1,7 @@
 # flowerkit: every target sets up .venv first if it is missing or out of date.
 #   make lab     set up, prepare mini-flowers, install the git filter that strips outputs, open the notebooks in JupyterLab
 #   make test    set up, run the unit tests and execute every notebook (nbval)
+#   make browser run only the browser test (JupyterLab in Chromium, a deck offline; part of make test): build/browser/
 #   make html    set up, execute every notebook and render build/html/index.html (pages, slides, student notebooks)
 #   make student write the student notebooks (solutions replaced by prompts) to build/student/
 #   make slides  execute every notebook and write its reveal.js deck to build/slides/ (SLIDES_FLAGS=--no-execute: no outputs, fast)
@@ -20,7 +21,7 @@ SLIDES_FLAGS ?=
 REVEAL_VERSION ?= 5.2.1
 REVEAL_FILES := LICENSE dist/reveal.js dist/reveal.css dist/theme/white.css plugin/notes/notes.js
 
-.PHONY: setup data lab test unit nbtest html student slides bench lint strip clean vendor-reveal
+.PHONY: setup data lab test unit nbtest browser html student slides bench lint strip clean vendor-reveal
 
 setup: $(STAMP)
 
@@ -43,6 +44,9 @@ test: setup
 
 unit: setup
 	$(PY) -m pytest tests
+
+browser: setup
+	$(PY) -m pytest tests/test_browser.py -rA
 
 nbtest: setup
 	$(PY) -m pytest $(NOTEBOOKS) $(PYTEST_NB)
