@@ -21,7 +21,7 @@ SLIDES_FLAGS ?=
 REVEAL_VERSION ?= 5.2.1
 REVEAL_FILES := LICENSE dist/reveal.js dist/reveal.css dist/theme/white.css plugin/notes/notes.js
 
-.PHONY: setup data lab test unit nbtest browser html student slides bench lint strip clean vendor-reveal
+.PHONY: setup data lab test unit nbtest html student slides bench lint strip clean
 
 setup: $(STAMP)
 
@@ -45,6 +45,7 @@ test: setup
 unit: setup
 	$(PY) -m pytest tests
 
+.PHONY: browser vendor-reveal
 browser: setup
 	$(PY) -m pytest tests/test_browser.py -rA
 
