@@ -322,8 +322,12 @@ _GENERATE = (
 _HOLD_LOCK = "import sys, time; from pathlib import Path; from flowerkit import synth\nwith synth._lock(Path(sys.argv[1])):\n    print('held', flush=True); time.sleep(60)"
 
 
+_REPO = Path(__file__).resolve().parents[1]
+
+
 def _env() -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    # `python -c` puts its working directory first on sys.path: run it in this checkout, with this checkout first
+    return {**os.environ, "PYTHONPATH": str(_REPO)}
 
 
 def _children(pid: int) -> list[int]:
@@ -356,7 +360,7 @@ def _wait_for(condition, timeout: float, what: str) -> None:
 
 @pytest.mark.skipif(synth.fcntl is None, reason="no advisory file locks on this platform")
 def test_a_killed_generator_leaves_no_worker_and_no_lock_behind(tmp_path, monkeypatch):
-    proc = subprocess.Popen([sys.executable, "-c", _GENERATE, str(tmp_path)], env=_env())
+    proc = subprocess.Popen([sys.executable, "-c", _GENERATE, str(tmp_path)], env=_env(), cwd=_REPO)
     try:
         rendered = lambda: any(p.name.endswith(".jpg") for d in tmp_path.glob(".flowers-102.partial-*/jpg") for p in d.iterdir())
         _wait_for(rendered, 120, "the first rendered image")
@@ -380,7 +384,9 @@ def test_a_killed_generator_leaves_no_worker_and_no_lock_behind(tmp_path, monkey
 
 @pytest.mark.skipif(synth.fcntl is None, reason="no advisory file locks on this platform")
 def test_waiting_for_the_lock_names_its_holder_and_gives_up(tmp_path, monkeypatch, capsys):
-    holder = subprocess.Popen([sys.executable, "-c", _HOLD_LOCK, str(tmp_path)], env=_env(), stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLD_LOCK, str(tmp_path)], env=_env(), cwd=_REPO, stdout=subprocess.PIPE, text=True
+    )
     try:
         assert holder.stdout.readline().strip() == "held"
         monkeypatch.setenv(synth.LOCK_TIMEOUT_ENV, "1")
