@@ -1,12 +1,14 @@
 # flowerkit: every target sets up .venv first if it is missing or out of date.
-#   make lab     set up, prepare mini-flowers, open the notebooks in JupyterLab
+#   make lab     set up, prepare mini-flowers, install the git filter that strips outputs, open the notebooks in JupyterLab
 #   make test    set up, run the unit tests and execute every notebook (nbval)
 #   make test-real  every notebook with FLOWERKIT_DATASET=real on hard-flowers served from 127.0.0.1 (CI runs it)
+#   make browser run only the browser test (JupyterLab in Chromium, a deck offline; part of make test): build/browser/
 #   make html    set up, execute every notebook and render build/html/index.html (pages, slides, student notebooks)
 #   make student write the student notebooks (solutions replaced by prompts) to build/student/
 #   make slides  execute every notebook and write its reveal.js deck to build/slides/ (SLIDES_FLAGS=--no-execute: no outputs, fast)
 #   make bench   set up, print the measured figures (learnability, loading)
 #   make lint    format and lint the package, tests and benchmarks (ruff)
+#   make vendor-reveal  refresh tools/vendor/reveal.js from npm (the decks inline it; only maintainers need npm)
 #   make strip   remove outputs and execution counts, set slide types, in the notebooks (before committing)
 
 PYTHON ?= python3
@@ -17,6 +19,8 @@ NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb))
 PYTEST_NB := --nbval-lax --nbval-current-env --nbval-cell-timeout=600
 
 SLIDES_FLAGS ?=
+REVEAL_VERSION ?= 5.2.1
+REVEAL_FILES := LICENSE dist/reveal.js dist/reveal.css dist/theme/white.css plugin/notes/notes.js
 
 .PHONY: setup data lab test test-real bench-real unit nbtest html student slides bench lint strip clean
 
@@ -33,7 +37,8 @@ data: setup
 	$(PY) -m flowerkit data
 
 lab: data
-	$(VENV)/bin/jupyter lab notebooks/
+	$(PY) -m tools.strip install-filter
+	PYTHONPATH=$(CURDIR) $(VENV)/bin/jupyter lab --ContentsManager.pre_save_hook=tools.strip.jupyter_pre_save notebooks/
 
 test: setup
 	$(PY) -m pytest tests $(NOTEBOOKS) $(PYTEST_NB)
@@ -48,6 +53,10 @@ bench-real: setup
 
 unit: setup
 	$(PY) -m pytest tests
+
+.PHONY: browser vendor-reveal
+browser: setup
+	$(PY) -m pytest tests/test_browser.py -rA
 
 nbtest: setup
 	$(PY) -m pytest $(NOTEBOOKS) $(PYTEST_NB)
@@ -73,6 +82,15 @@ lint: setup
 
 strip: setup
 	$(PY) -m tools.strip strip $(NOTEBOOKS)
+
+vendor-reveal:
+	rm -rf build/reveal-npm && mkdir -p build/reveal-npm
+	cd build/reveal-npm && npm pack --silent reveal.js@$(REVEAL_VERSION) && tar xzf reveal.js-$(REVEAL_VERSION).tgz
+	cd build/reveal-npm/package && for f in $(REVEAL_FILES); do install -D -m 644 $$f $(CURDIR)/tools/vendor/reveal.js/$$f; done
+	sed -i.bak -e '1s/reveal\.js [0-9.]*/reveal.js $(REVEAL_VERSION)/' -e '2s/reveal\.js@[0-9.]*/reveal.js@$(REVEAL_VERSION)/' \
+	    -e '2s/reveal\.js-[0-9.]*\.tgz/reveal.js-$(REVEAL_VERSION).tgz/' -e '/^[0-9a-f]\{64\}  /d' tools/vendor/reveal.js/SOURCE.txt
+	rm -f tools/vendor/reveal.js/SOURCE.txt.bak
+	cd tools/vendor/reveal.js && sha256sum $(REVEAL_FILES) >> SOURCE.txt
 
 clean:
 	rm -rf build .pytest_cache

@@ -1,15 +1,28 @@
-"""Repository-wide pytest hooks: a notebook that silently ran nothing fails the run.
+"""Repository-wide pytest hooks: a notebook that silently ran nothing fails the run; red output fails a cell.
 
 nbval turns every code cell of a notebook into a test item. Like
 pytorch/tutorials' check for tutorials that "ran in 0.000 sec", this fails
 the session if a course notebook collected under nbval executed no cell, and
 reports how long each notebook took (budgets live in NOTEBOOK_BUDGET_S).
+
+nbval fails a cell only on an error reply. A traceback printed to stderr (an
+``Exception ignored in ...`` from a garbage-collected DataLoader) or a warning
+leaves the cell green, yet a student sees red text: ``pytest_runtest_call``
+fails such a cell too, with the offending text (issue 17).
 """
 
 from __future__ import annotations
 
 import collections
+import re
 from pathlib import Path
+
+import pytest
+
+try:
+    from nbval.plugin import NbCellError
+except ImportError:  # pytest without nbval: there are no notebook cells to check
+    NbCellError = None
 
 # Seconds each notebook should take on a 2-core machine with the data already generated.
 NOTEBOOK_BUDGET_S = {"00": 60, "01": 60, "02": 90, "03": 120, "04": 240}
@@ -64,3 +77,35 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         tr.write_line(f"{nb}: {_ran[nb]} of {_collected[nb]} cells executed in {_seconds[nb]:.1f} s{flag}")
     for nb in getattr(config, "_flowerkit_empty", []):
         tr.write_line(f"FAILED: {nb} executed no cell (an empty notebook, or every cell skipped)", red=True)
+
+
+# Red text a student should never see in a cell's output. A traceback anywhere; on stderr also a warning.
+# A cell that shows an error on purpose says so with nbval's tag `raises-exception`.
+_TRACEBACK = re.compile(r"Traceback \(most recent call last\)|^Exception ignored in", re.M)
+_WARNING = re.compile(r"^(\S+:\d+: )?[A-Z]\w*Warning: ", re.M)
+
+
+def red_output(outputs: list) -> str | None:
+    """The first traceback (any output) or warning (stderr) in a cell's outputs, as text; None if there is none."""
+    for out in outputs or []:
+        if out.get("output_type") == "stream":
+            text, stderr = out.get("text", ""), out.get("name") == "stderr"
+        else:
+            text, stderr = out.get("data", {}).get("text/plain", ""), False
+        text = "".join(text) if isinstance(text, list) else text
+        if _TRACEBACK.search(text) or (stderr and _WARNING.search(text)):
+            return f"{out.get('name', out.get('output_type'))}:\n{text}"
+    return None
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    result = yield
+    outputs = getattr(item, "test_outputs", None)  # nbval's IPyNbCell keeps what the cell printed
+    if outputs is not None and NbCellError and not item.options.get("check_exception"):
+        red = red_output(outputs)
+        if red:
+            raise NbCellError(
+                item.cell_num, "the cell printed a traceback or a warning (a student sees it in red)", item.cell.source, red
+            )
+    return result

@@ -26,6 +26,9 @@ from .facts import DATASET_FOLDER, LABELS_FILE, SETID_FILE
 from .transform import ToRGB
 
 __all__ = [
+    "RAISED_HINT",
+    "STUB_HINT",
+    "Verdict",
     "check_channel_stats",
     "check_class_of_first_file",
     "check_denormalize",
@@ -43,12 +46,50 @@ __all__ = [
 ]
 
 
-def _verdict(ok: bool, message: str, hint: str = "") -> bool:
+# What to do when the student's own function raised: its message is in the verdict, the traceback is one call away.
+RAISED_HINT = "call your function on its own in a new cell to see the full traceback"
+STUB_HINT = "replace the `...` or `return None` in the stub with your code"
+
+
+class Verdict:
+    """A checker's answer: true when the exercise is solved, false otherwise (``assert exercises.check_...(...)`` works).
+
+    The checker has already printed its message ("Correct! ..." or "Not yet: ... Hint: ..."), so a
+    notebook shows nothing more for it: no ``Out[n]: False`` under the message.
+    Introduced in notebook ``00_the_challenge``.
+    """
+
+    __slots__ = ("ok", "message")
+
+    def __init__(self, ok: bool, message: str) -> None:
+        self.ok = bool(ok)
+        self.message = message
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, (bool, Verdict)):
+            return self.ok == bool(other)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self.ok)
+
+    def __repr__(self) -> str:
+        return f"Verdict({self.ok})"
+
+    def _ipython_display_(self) -> None:
+        """IPython calls this instead of showing ``Out[n]``: show nothing, the message is already printed."""
+
+
+def _verdict(ok: bool, message: str, hint: str = "") -> Verdict:
+    # Every "Not yet" carries a hint: tests/test_exercises.py checks each call site and each cheap failure path.
     if ok:
         print(f"Correct! {message}")
     else:
         print(f"Not yet: {message}" + (f"\nHint: {hint}" if hint else ""))
-    return ok
+    return Verdict(ok, message)
 
 
 def _unanswered(answer: Any) -> bool:
@@ -71,7 +112,9 @@ def check_split_sizes(answer: Any, root: str | Path) -> bool:
         return _verdict(False, "no answer yet: set `split_sizes` to a dict.", "read setid.mat and count the ids of each split")
     truth = {k: int(v.size) for k, v in read_splits(Path(root) / DATASET_FOLDER / SETID_FILE).items()}
     if not isinstance(answer, dict) or set(answer) != set(truth):
-        return _verdict(False, f"expected a dict with keys {sorted(truth)}, got {answer!r}.")
+        return _verdict(
+            False, f"expected a dict with keys {sorted(truth)}, got {answer!r}.", 'e.g. {"train": 0, "val": 0, "test": 0}'
+        )
     if all(answer[k] == 1 for k in truth):
         return _verdict(
             False, "every split has size 1: that is len() of a (1, N) array.", "use .size, or loadmat(..., squeeze_me=True)"
@@ -121,7 +164,7 @@ def check_test_count(func: Callable[[Path], Any], root: str | Path) -> bool:
     path = Path(root) / DATASET_FOLDER / SETID_FILE
     answer, error = _call(func, path)
     if error:
-        return _verdict(False, error)
+        return _verdict(False, error, RAISED_HINT)
     if _unanswered(answer):
         return _verdict(False, "your function returns None: it is still the stub.", "load the file with scipy.io.loadmat")
     truth = int(read_splits(path)["test"].size)
@@ -152,10 +195,10 @@ def check_labels_for_split(func: Callable[[np.ndarray, np.ndarray], Any]) -> boo
     truth = labels_1b.astype(np.int64).reshape(-1)[ids.reshape(-1).astype(np.int64) - 1] - 1
     answer, error = _call(func, labels_1b.copy(), ids.copy())
     if error:
-        hint = "ids[0] is 1-based: index with ids - 1" if "out of bounds" in error else ""
+        hint = "ids[0] is 1-based: index with ids - 1" if "out of bounds" in error else RAISED_HINT
         return _verdict(False, error, hint)
     if _unanswered(answer):
-        return _verdict(False, "your function returns None: it is still the stub.")
+        return _verdict(False, "your function returns None: it is still the stub.", STUB_HINT)
     got = np.asarray(answer)
     if got.shape != truth.shape:
         return _verdict(
@@ -218,11 +261,11 @@ def check_pair_files(func: Callable[[list[str], np.ndarray], Any]) -> bool:
             if "invalid literal" in error
             else "image ids start at 1: image_00001.jpg is labels[0]"
             if "out of bounds" in error
-            else ""
+            else RAISED_HINT
         )
         return _verdict(False, error, hint)
     if _unanswered(answer):
-        return _verdict(False, "your function returns None: it is still the stub.")
+        return _verdict(False, "your function returns None: it is still the stub.", STUB_HINT)
     pairs = list(answer.items()) if isinstance(answer, dict) else list(answer)
     truth = {n: int(labels[i]) for i, n in enumerate(names)}
     got_names = [p[0] for p in pairs]
@@ -233,7 +276,7 @@ def check_pair_files(func: Callable[[list[str], np.ndarray], Any]) -> bool:
             "keep only names matching image_NNNNN.jpg",
         )
     if sorted(got_names) != sorted(names):
-        return _verdict(False, f"{len(set(got_names))} distinct image files paired, expected {len(names)}.")
+        return _verdict(False, f"{len(set(got_names))} distinct files paired, expected {len(names)}.", "each image file once")
     wrong = [n for n, lab in pairs if truth[n] != int(lab)]
     if wrong:
         in_listing_order = all(int(lab) == int(labels[k]) for k, (_, lab) in enumerate(pairs))
@@ -260,7 +303,7 @@ def check_model_input(func: Callable[[Any], Any], mean: Any, std: Any, size: int
     ImageDraw.Draw(img).ellipse([100, 50, 200, 150], fill=(240, 200, 40))  # a circle in a landscape photo
     answer, error = _call(func, img)
     if error:
-        return _verdict(False, error)
+        return _verdict(False, error, RAISED_HINT)
     if _unanswered(answer):
         return _verdict(False, "your function returns None: it is still the stub.", "start from transform.eval_transform")
     if not isinstance(answer, torch.Tensor):
@@ -319,16 +362,14 @@ def check_channel_stats(func: Callable[[Any], Any]) -> bool:
     std = x.permute(1, 0, 2, 3).reshape(3, -1).std(1, unbiased=False)
     answer, error = _call(func, images.clone())
     if error:
-        hint = (
-            "uint8 tensors cannot be averaged: convert with .float() first" if "dtype" in error.lower() or "Byte" in error else ""
-        )
+        hint = "uint8 cannot be averaged: use .float() first" if "dtype" in error.lower() or "Byte" in error else RAISED_HINT
         return _verdict(False, error, hint)
     if _unanswered(answer):
-        return _verdict(False, "your function returns None: it is still the stub.")
+        return _verdict(False, "your function returns None: it is still the stub.", STUB_HINT)
     try:
         got_mean, got_std = (torch.as_tensor(v, dtype=torch.float64).reshape(-1) for v in answer)
     except (TypeError, ValueError):
-        return _verdict(False, "return a pair (mean, std), each with 3 numbers.")
+        return _verdict(False, "return a pair (mean, std), each with 3 numbers.", "return mean, std")
     if got_mean.numel() != 3 or got_std.numel() != 3:
         return _verdict(
             False,
@@ -369,10 +410,14 @@ def check_denormalize(func: Callable[[Any, Any, Any], Any]) -> bool:
     if error:
         return _verdict(False, error, "turn mean and std into (3, 1, 1) tensors so they broadcast over H and W")
     if _unanswered(answer):
-        return _verdict(False, "your function returns None: it is still the stub.")
+        return _verdict(False, "your function returns None: it is still the stub.", STUB_HINT)
     got = torch.as_tensor(answer)
     if got.shape != original.shape:
-        return _verdict(False, f"shape {tuple(got.shape)}, expected {tuple(original.shape)}.")
+        return _verdict(
+            False,
+            f"shape {tuple(got.shape)}, expected {tuple(original.shape)}.",
+            "reshape mean and std to (3, 1, 1), not x: the result keeps x's shape",
+        )
     if torch.allclose(got, ((original - m) / s - m) / s, atol=1e-4):
         return _verdict(False, "you normalised a second time instead of undoing it.", "x * std + mean")
     if torch.allclose(got, (original - m) / s * s + m * s, atol=1e-4) or torch.allclose(
@@ -391,13 +436,15 @@ def check_train_loader(func: Callable[[Any], Any], dataset: Any) -> bool:
     """Notebook ``03_load``: ``func(dataset)`` returns a DataLoader fit for training on this machine."""
     loader, error = _call(func, dataset)
     if error:
-        return _verdict(False, error)
+        return _verdict(False, error, RAISED_HINT)
     if _unanswered(loader):
         return _verdict(
             False, "your function returns None: it is still the stub.", "return torch.utils.data.DataLoader(dataset, ...)"
         )
     if not isinstance(loader, DataLoader):
-        return _verdict(False, f"got a {type(loader).__name__}, expected a DataLoader.")
+        return _verdict(
+            False, f"got a {type(loader).__name__}, expected a DataLoader.", "return torch.utils.data.DataLoader(...)"
+        )
     problems = []
     if not isinstance(loader.sampler, RandomSampler):
         problems.append("it does not shuffle, and the split is grouped by class (shuffle=True)")
@@ -412,7 +459,9 @@ def check_train_loader(func: Callable[[Any], Any], dataset: Any) -> bool:
     if loader.generator is None:
         problems.append("no seeded generator: the shuffled order changes every run (generator=torch.Generator().manual_seed(0))")
     if problems:
-        return _verdict(False, "; ".join(problems) + ".")
+        return _verdict(
+            False, "; ".join(problems) + ".", "each problem names, in brackets, the DataLoader argument that fixes it"
+        )
     return _verdict(True, f"shuffled, batch {loader.batch_size}, {loader.num_workers} workers kept alive, seeded.")
 
 
@@ -428,9 +477,13 @@ def check_reproducible_order(func: Callable[[Any, int], Any], dataset: Any) -> b
     a, b, c = labels(0), labels(0), labels(1)
     if a is None:
         loader, error = _call(func, dataset, 0)
-        return _verdict(False, error or "your function returns None: it is still the stub.")
+        return _verdict(False, error or "your function returns None: it is still the stub.", RAISED_HINT if error else STUB_HINT)
     if sorted(a) != sorted(int(y) for y in getattr(dataset, "labels", a)):
-        return _verdict(False, "one epoch did not visit every sample exactly once.")
+        return _verdict(
+            False,
+            "one epoch did not visit every sample exactly once.",
+            "use shuffle=True (no custom sampler) and drop_last=False",
+        )
     if a == sorted(a):
         return _verdict(False, "the order is the file order, grouped by class: not shuffled.", "shuffle=True")
     if a != b:
@@ -455,7 +508,7 @@ def check_majority_baseline(answer: Any, labels: Any) -> bool:
     try:
         answer = float(answer)
     except (TypeError, ValueError):
-        return _verdict(False, "`majority` must be a number (a fraction between 0 and 1).")
+        return _verdict(False, "`majority` must be a number (a fraction between 0 and 1).", "e.g. majority = 0.02")
     close = lambda a, b: abs(a - b) <= 1e-3 * max(abs(b), 1e-9)  # noqa: E731
     if close(answer, truth):
         return _verdict(
@@ -469,11 +522,19 @@ def check_majority_baseline(answer: Any, labels: Any) -> bool:
             "which class has the most test images, and what fraction of the test split is it?",
         )
     if close(answer, 100 * truth):
-        return _verdict(False, "that is a percentage: give a fraction between 0 and 1.")
+        return _verdict(False, "that is a percentage: give a fraction between 0 and 1.", "divide by 100")
     if close(answer, counts.max()):
-        return _verdict(False, "that is the number of images of the largest class: divide by the size of the test split.")
+        return _verdict(
+            False,
+            "that is the number of images of the largest class: divide by the size of the test split.",
+            "len(labels) is the size of the test split",
+        )
     if close(answer, counts[counts > 0].min() / y.size):
-        return _verdict(False, "that is the *smallest* class's share; the best constant guess is the largest class.")
+        return _verdict(
+            False,
+            "that is the *smallest* class's share; the best constant guess is the largest class.",
+            "np.bincount(labels).max(), not .min()",
+        )
     return _verdict(
         False, f"{answer:.4g} is not the largest class's share of the test split.", "np.bincount(labels).max() / len(labels)"
     )
@@ -491,7 +552,7 @@ def check_most_confused(func: Callable[[Any, Any, int], Any]) -> bool:
     preds, trues, expected = _confusion_case()
     answer, error = _call(func, preds, trues, 3)
     if error:
-        return _verdict(False, error)
+        return _verdict(False, error, RAISED_HINT)
     if _unanswered(answer):
         return _verdict(
             False, "your function returns None: it is still the stub.", "count (true, predicted) pairs with true != predicted"
@@ -499,18 +560,22 @@ def check_most_confused(func: Callable[[Any, Any, int], Any]) -> bool:
     try:
         got = [tuple(int(v) for v in item) for item in answer]
     except (TypeError, ValueError):
-        return _verdict(False, "return a list of (true, predicted, count) tuples.")
+        return _verdict(False, "return a list of (true, predicted, count) tuples.", "e.g. [(1, 2, 3), ...]")
     if len(got) != 3:
-        return _verdict(False, f"asked for k=3 pairs, got {len(got)}.")
+        return _verdict(False, f"asked for k=3 pairs, got {len(got)}.", "keep the first k after sorting: [:k]")
     if any(t == p for t, p, _ in got):
         return _verdict(False, "correct predictions (true == predicted) are in your list.", "skip the diagonal")
     if [(p, t, c) for t, p, c in got] == expected:
         return _verdict(False, "true and predicted are swapped.", "each tuple is (true class, predicted class, count)")
     counts = [c for _, _, c in got]
     if counts != sorted(counts, reverse=True):
-        return _verdict(False, "not sorted by count, most frequent first.")
+        return _verdict(False, "not sorted by count, most frequent first.", "sorted(..., key=lambda t: t[2], reverse=True)")
     if got[0] != expected[0] or sorted(got[1:]) != sorted(expected[1:]):
-        return _verdict(False, f"expected {expected} (ties in any order), got {got}.")
+        return _verdict(
+            False,
+            f"expected {expected} (ties in any order), got {got}.",
+            "collections.Counter(zip(trues.tolist(), preds.tolist())), without the pairs where true == predicted",
+        )
     return _verdict(True, "the most frequent mistakes, most frequent first.")
 
 
@@ -539,19 +604,29 @@ def check_fixed_loader(func: Callable[[Any], Any], root: str | Path) -> bool:
 
     loader, error = _call(func, root)
     if error:
-        return _verdict(False, error)
+        return _verdict(False, error, RAISED_HINT)
     if _unanswered(loader):
         return _verdict(False, "your function returns None: it is still the stub.", "start from exercises.intern_loader's code")
     if not isinstance(loader, DataLoader):
-        return _verdict(False, f"got a {type(loader).__name__}, expected a DataLoader.")
+        return _verdict(
+            False, f"got a {type(loader).__name__}, expected a DataLoader.", "return torch.utils.data.DataLoader(...)"
+        )
     n = len(OxfordFlowers102(root, "train"))
     split = getattr(loader.dataset, "split", "train")
     if split != "train" or len(loader.dataset) != n:
-        return _verdict(False, f"the loader holds {len(loader.dataset)} {split} images; the train split has {n}.")
+        return _verdict(
+            False,
+            f"the loader holds {len(loader.dataset)} {split} images; the train split has {n}.",
+            'OxfordFlowers102(root, "train", transform=...)',
+        )
     report, error = _call(lambda: diagnose(loader, measure=False))
     if error:
-        return _verdict(False, f"the doctor could not examine it: {error}")
+        return _verdict(False, f"the doctor could not examine it: {error}", "doctor.diagnose(loader) shows the full traceback")
     if report.problems:
         found = "; ".join(f"{f.check}: {f.message}" for f in report.problems)
-        return _verdict(False, f"the doctor still finds {len(report.problems)} problem(s): {found}.")
+        return _verdict(
+            False,
+            f"the doctor still finds {len(report.problems)} problem(s): {found}.",
+            "print(doctor.diagnose(loader, measure=False)) shows each problem with its evidence",
+        )
     return _verdict(True, "the doctor finds no problem: right labels, undistorted normalised images, shuffled batches.")

@@ -39,9 +39,11 @@ def data_dir() -> Path:
     env = os.environ.get(DATA_ENV)
     if env:
         folder = Path(env).expanduser().resolve()
-        if folder.exists() and not folder.is_dir():
+        existing = next((p for p in (folder, *folder.parents) if p.exists()), folder)  # a file inside a file too
+        if existing.exists() and not existing.is_dir():
+            which = "which" if existing == folder else f"but {existing}"
             raise NotADirectoryError(
-                f"${DATA_ENV} is {env!r}, which is a file, not a folder. "
+                f"${DATA_ENV} is {env!r}, {which} is a file, not a folder. "
                 f"Point {DATA_ENV} at a folder (it is created if missing), or unset it to use the repository's data/."
             )
         return folder

@@ -33,11 +33,16 @@ import json
 import math
 import os
 import shutil
+import socket
+import sys
+import threading
+import time
 import uuid
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -46,6 +51,11 @@ from tqdm.auto import tqdm
 
 from .facts import DATASET_FOLDER, IMAGE_FOLDER, LABELS_FILE, NUM_CLASSES, SETID_FILE, cpu_count, md5sum
 from .paths import data_dir
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks; generation stays atomic without one
+    fcntl = None  # type: ignore[assignment]
 
 __all__ = [
     "CENTRE_COLOURS",
@@ -456,21 +466,112 @@ def is_generated(folder: Path, spec: MiniFlowersSpec = MiniFlowersSpec()) -> boo
     return n_files == info.get("n_images")
 
 
+LOCK_FILE = ".mini-flowers.lock"
+LOCK_TIMEOUT_ENV = "FLOWERKIT_LOCK_TIMEOUT_S"
+LOCK_TIMEOUT_S = 600.0  # how long a second process waits for a running generation before it gives up
+_POLL_S = 0.5
+# File descriptors of the locks this process holds: a forked pool worker closes its copies at once (see
+# _worker_init), so only this process keeps the lock alive, and the kernel releases it the moment it dies.
+_held_lock_fds: set[int] = set()
+
+
+def _lock_timeout() -> float:
+    value = os.environ.get(LOCK_TIMEOUT_ENV, "")
+    try:
+        return float(value) if value.strip() else LOCK_TIMEOUT_S
+    except ValueError:
+        raise ValueError(f"${LOCK_TIMEOUT_ENV} must be a number of seconds, not {value!r}") from None
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by someone else
+        return True
+    return True
+
+
+def _holder(path: Path) -> str:
+    """Who holds the lock, from what the holder wrote into the lock file."""
+    try:
+        info = json.loads(path.read_text() or "{}")
+        pid = int(info["pid"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return "an unknown process (its lock file names no pid)"
+    since = time.strftime("%H:%M:%S", time.localtime(float(info.get("since", 0))))
+    who = f"pid {pid} on {info.get('host', '?')}, since {since}"
+    if info.get("host") == socket.gethostname() and not _pid_alive(pid):
+        who += (
+            f" (pid {pid} is no longer running: processes it left behind still hold the lock;"
+            f" `fuser -v {path}` or `lsof {path}` names them, kill them)"
+        )
+    return who
+
+
+def _acquire(fh: IO[str], path: Path) -> None:
+    """Take the lock on ``fh``, saying who holds it while waiting, and give up after the timeout."""
+    timeout, waited, told = _lock_timeout(), 0.0, False
+    while True:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            pass
+        if waited >= timeout:
+            raise TimeoutError(
+                f"gave up after {waited:.0f} s waiting for {path}: it is held by {_holder(path)}, which is generating "
+                f"mini-flowers into {path.parent}. Let it finish, or stop it and run again "
+                f"(${LOCK_TIMEOUT_ENV} sets how long to wait, now {timeout:g} s)."
+            )
+        if not told:
+            print(f"waiting for {path}: held by {_holder(path)} (giving up after {timeout:g} s)", file=sys.stderr, flush=True)
+            told = True
+        time.sleep(_POLL_S)
+        waited += _POLL_S
+
+
 @contextlib.contextmanager
 def _lock(root: Path) -> Iterator[None]:
-    """Hold an exclusive lock on ``root`` so two processes never generate into it at once."""
+    """Hold an exclusive lock on ``root`` so two processes never generate into it at once.
+
+    The lock file says who holds it (pid, host, since when). Waiting for it is
+    bounded by ``$FLOWERKIT_LOCK_TIMEOUT_S`` (default 600 s).
+    """
     root.mkdir(parents=True, exist_ok=True)
-    with open(root / ".mini-flowers.lock", "w") as fh:
-        try:
-            import fcntl
-        except ImportError:  # Windows: no lock, generation is still atomic
+    path = root / LOCK_FILE
+    with open(path, "a+") as fh:  # "a+", not "w": opening must not erase the holder's pid
+        if fcntl is None:  # Windows: no lock, generation is still atomic
             yield
             return
-        fcntl.flock(fh, fcntl.LOCK_EX)
+        _acquire(fh, path)
+        _held_lock_fds.add(fh.fileno())
         try:
+            fh.truncate(0)
+            fh.write(json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "since": time.time()}) + "\n")
+            fh.flush()
             yield
         finally:
+            _held_lock_fds.discard(fh.fileno())
+            fh.truncate(0)
+            fh.flush()
             fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _watch_parent(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(_POLL_S)
+    os._exit(1)  # the generating process died (killed, kernel restarted): do not outlive it
+
+
+def _worker_init(parent: int) -> None:
+    """Run first in each pool worker: drop the inherited lock, and exit when the parent process dies."""
+    for fd in list(_held_lock_fds):
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    _held_lock_fds.clear()
+    threading.Thread(target=_watch_parent, args=(parent,), daemon=True, name="flowerkit-parent-watch").start()
 
 
 def generate(
@@ -489,7 +590,7 @@ def generate(
             for chunk in chunks:
                 bar.update(_render_chunk(chunk))
         else:
-            with ProcessPoolExecutor(max_workers=workers) as pool:
+            with ProcessPoolExecutor(max_workers=workers, initializer=_worker_init, initargs=(os.getpid(),)) as pool:
                 for done in pool.map(_render_chunk, chunks):
                     bar.update(done)
 

@@ -61,3 +61,6 @@ def test_data_dir_that_is_a_file_says_so(tmp_path: Path, monkeypatch: pytest.Mon
     monkeypatch.setenv("FLOWERKIT_DATA", str(f))
     with pytest.raises(NotADirectoryError, match=r"FLOWERKIT_DATA.*a file, not a folder"):
         paths.data_dir()
+    monkeypatch.setenv("FLOWERKIT_DATA", str(f / "inside"))
+    with pytest.raises(NotADirectoryError, match=r"FLOWERKIT_DATA is .*inside', but .*a-file is a file, not a folder"):
+        paths.data_dir()

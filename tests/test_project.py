@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -133,3 +134,142 @@ def test_code_is_lint_clean_and_formatted():
             text=True,
         )
         assert result.returncode == 0, f"ruff {' '.join(args)}:\n{result.stdout}{result.stderr}\nrun `make lint`"
+
+
+def _git(repo: Path, *args: str, cwd: Path | None = None) -> str:
+    env = {**os.environ, "PYTHONPATH": str(REPO), "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1"}
+    ident = ["-c", "user.name=t", "-c", "user.email=t@t", "-c", "init.defaultBranch=main"]
+    return subprocess.run(["git", *ident, *args], cwd=cwd or repo, env=env, capture_output=True, text=True, check=True).stdout
+
+
+def test_the_git_filter_keeps_committed_notebooks_clean_after_a_jupyterlab_run(tmp_path):
+    from tools.strip import clean, install_git_filter
+
+    repo = tmp_path / "course"
+    (repo / "notebooks").mkdir(parents=True)
+    _git(repo, "init", "-q")
+    (repo / ".gitattributes").write_text((REPO / ".gitattributes").read_text())
+    (repo / ".venv" / "bin").mkdir(parents=True)
+    venv_python = repo / ".venv" / "bin" / "python"  # stands in for `make lab`'s venv
+    venv_python.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
+    venv_python.chmod(0o755)
+    cells = [
+        nbformat.v4.new_markdown_cell("## A section"),
+        nbformat.v4.new_code_cell("x = 1\nx"),
+        nbformat.v4.new_code_cell("# solution\ny = 2"),
+    ]
+    cells[2].metadata["tags"] = ["solution"]
+    nb = clean(
+        nbformat.v4.new_notebook(
+            cells=cells,
+            metadata={
+                "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
+                "language_info": {"name": "python"},
+            },
+        )
+    )
+    path = repo / "notebooks" / "01_x.ipynb"
+    nbformat.write(nb, path)
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-qm", "course")
+    for _ in range(2):  # idempotent
+        assert "committed without outputs" in install_git_filter(repo)
+    assert _git(repo, "config", "--get-all", "filter.flowerkit-strip.clean").splitlines() == [
+        ".venv/bin/python -m tools.strip filter"
+    ]
+    # What a class leaves behind: outputs, counts, the kernel's details, a solution expanded, widget state.
+    run = nbformat.read(path, as_version=4)
+    run.cells[1].outputs = [nbformat.v4.new_output("execute_result", {"text/plain": "1"}, execution_count=1)]
+    run.cells[1].execution_count = 1
+    run.cells[1].metadata["execution"] = {"iopub.status.busy": "2025-01-01T00:00:00"}
+    run.cells[2].metadata.pop("jupyter")
+    run.metadata["language_info"] = {"name": "python", "version": "3.12.1", "mimetype": "text/x-python"}
+    run.metadata["kernelspec"]["display_name"] = "Python 3 (ipykernel)"
+    run.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {}}}
+    nbformat.write(run, path)
+    assert dirty_cells(nbformat.read(path, as_version=4))
+    assert _git(repo, "diff", cwd=repo / "notebooks") == ""  # from any folder of the checkout
+    _git(repo, "add", "-A")  # git status lists a file whose size changed until it is added (make lab's pre-save hook avoids that)
+    assert _git(repo, "status", "--porcelain") == ""
+    # A real edit still shows, and is committed without the outputs.
+    run.cells[1].source = "x = 2\nx"
+    nbformat.write(run, path)
+    assert _git(repo, "status", "--porcelain").strip() == "M notebooks/01_x.ipynb"
+    _git(repo, "add", "-A")
+    staged = nbformat.reads(_git(repo, "show", ":notebooks/01_x.ipynb"), as_version=4)
+    assert not dirty_cells(staged) and staged.cells[1].source == "x = 2\nx"
+
+
+def test_the_git_filter_passes_a_broken_file_through_and_strips_on_stdin():
+    from tools.strip import clean_text
+
+    assert clean_text("<<<<<<< HEAD\n{") == "<<<<<<< HEAD\n{"
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1 + 1")])
+    nb.cells[0].outputs = [nbformat.v4.new_output("execute_result", {"text/plain": "2"}, execution_count=1)]
+    out = subprocess.run(
+        [sys.executable, "-m", "tools.strip", "filter"],
+        input=nbformat.writes(nb),
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        check=True,
+    ).stdout
+    assert not dirty_cells(nbformat.reads(out, as_version=4))
+
+
+def test_make_lab_installs_the_git_filter():
+    lab = re.search(r"^lab:.*\n((?:\t.*\n)+)", (REPO / "Makefile").read_text(), re.M).group(1)
+    assert "tools.strip install-filter" in lab
+    assert "filter=flowerkit-strip" in (REPO / ".gitattributes").read_text()
+
+
+def test_jupyterlab_saves_a_course_notebook_exactly_as_committed(tmp_path):
+    from types import SimpleNamespace
+
+    from tools.strip import jupyter_pre_save
+
+    path = NOTEBOOKS[0]
+    committed = path.read_text()
+    run = nbformat.read(path, as_version=4)
+    for i, cell in enumerate(c for c in run.cells if c.cell_type == "code"):
+        cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="out\n")]
+        cell.execution_count = i + 1
+    run.metadata["language_info"] = {"name": "python", "version": "3.12.1"}
+    model = {"type": "notebook", "content": run}
+    jupyter_pre_save(model=model, path=f"notebooks/{path.name}", contents_manager=SimpleNamespace(root_dir=str(REPO)))
+    assert nbformat.writes(nbformat.from_dict(model["content"])) + "\n" == committed
+    # Any other notebook (a student's own, a copy elsewhere) keeps its outputs.
+    other = {"type": "notebook", "content": nbformat.read(path, as_version=4)}
+    other["content"].cells[1].outputs = [nbformat.v4.new_output("stream", name="stdout", text="mine\n")]
+    jupyter_pre_save(model=other, path=path.name, contents_manager=SimpleNamespace(root_dir=str(tmp_path)))
+    assert other["content"].cells[1].outputs
+
+
+def test_make_lab_strips_what_jupyterlab_saves():
+    lab = re.search(r"^lab:.*\n((?:\t.*\n)+)", (REPO / "Makefile").read_text(), re.M).group(1)
+    assert "pre_save_hook=tools.strip.jupyter_pre_save" in lab and "PYTHONPATH=$(CURDIR)" in lab
+
+
+_RED_CELLS = {  # cell source -> whether nbval, with the repository conftest, passes it
+    "print('hello')": True,
+    "import sys\nsys.stderr.write('Traceback (most recent call last):\\n  File \"x\", line 1\\nAssertionError: can only test a child process\\n')": False,
+    "import warnings\nwarnings.warn('a student should not see this')": False,
+    "class Leaky:\n    def __del__(self):\n        raise AssertionError('can only test a child process')\n\nLeaky()\nimport gc; gc.collect()": False,
+    "print('FileNotFoundError: the team looked in the wrong folder')  # a symptom shown on purpose, no traceback": True,
+    "import sys; print('progress 10/10', file=sys.stderr)  # stderr without a traceback or warning": True,
+}
+
+
+def test_a_cell_that_prints_a_traceback_or_a_warning_fails_under_nbval(tmp_path):
+    # nbval alone fails only on an error reply; the repository conftest also fails red text, stderr included
+    cells = [nbformat.v4.new_code_cell(src) for src in _RED_CELLS]
+    tagged = nbformat.v4.new_code_cell("import traceback\ntry:\n    1 / 0\nexcept ZeroDivisionError:\n    traceback.print_exc()")
+    tagged.metadata["tags"] = ["raises-exception"]  # an error shown on purpose is marked as such
+    nbformat.write(nbformat.v4.new_notebook(cells=[*cells, tagged]), tmp_path / "00_red.ipynb")
+    (tmp_path / "conftest.py").write_text((REPO / "conftest.py").read_text())
+    cmd = [sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-current-env", "-p", "no:cacheprovider", "-rA", "00_red.ipynb"]
+    result = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=180)
+    expected = [ok for ok in _RED_CELLS.values()] + [True]
+    for i, ok in enumerate(expected):
+        assert f"{'PASSED' if ok else 'FAILED'} 00_red.ipynb::Cell {i}" in result.stdout, (i, result.stdout[-3000:])
+    assert result.stdout.count("a student sees it in red") >= 3 and "can only test a child process" in result.stdout

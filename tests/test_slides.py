@@ -132,15 +132,50 @@ def test_site_index_links_each_page_its_student_notebook_and_its_slides(tmp_path
     assert leaked_solution_lines(course, _read(tmp_path / "student/00_the_challenge.ipynb")) == []
 
 
-def test_decks_can_load_reveal_from_a_local_copy(tmp_path, monkeypatch):
-    import nbformat
-    from nbformat.v4 import new_markdown_cell, new_notebook
+def test_a_deck_is_one_file_that_loads_nothing_from_the_network(tmp_path):
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("## A slide"), nbformat.v4.new_code_cell("1 + 1")])
+    nb.cells[1].outputs = [
+        nbformat.v4.new_output(
+            "display_data", {"application/vnd.jupyter.widget-view+json": {"model_id": "x"}, "text/plain": "VBox(children=(...))"}
+        )
+    ]
+    nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {}, "version_major": 2, "version_minor": 0}}
+    text = site.export_slides(add_slide_metadata(nb), tmp_path / "deck.slides.html").read_text()
+    urls = re.findall(r"""(?:src|href)\s*=\s*["']([^"'#][^"']*)""", text) + re.findall(
+        r"""(?:import|url\()\s*["']?(https?:[^"')]+)""", text
+    )
+    assert [u for u in urls if not u.startswith("data:")] == [], "a deck must not load anything: it is presented offline"
+    for needed in ("require(", "$(", "MathJax", "unpkg.com", "cdnjs", "jsdelivr"):
+        assert needed not in text, needed
+    assert text.count("data:text/javascript;base64,") == 2 and "Reveal.initialize" in text and "RevealNotes" in text
+    assert "VBox(children" not in text and "widget-state" not in text, "a deck shows the fixed figure, not a dead widget"
 
-    from tools.site import export_slides
 
-    nb = new_notebook(cells=[new_markdown_cell("# Title")])
-    monkeypatch.setenv("FLOWERKIT_REVEAL_URL", "local-reveal")
-    deck = export_slides(nbformat.from_dict(nb), tmp_path / "deck.slides.html").read_text()
-    assert "local-reveal/dist/reveal.js" in deck or "local-reveal" in deck
-    monkeypatch.delenv("FLOWERKIT_REVEAL_URL")
-    assert "local-reveal" not in export_slides(nbformat.from_dict(nb), tmp_path / "deck2.slides.html").read_text()
+def test_the_vendored_reveal_js_is_the_npm_release_it_names():
+    import hashlib
+
+    source = (site.REVEAL_DIR / "SOURCE.txt").read_text()
+    sums = re.findall(r"^([0-9a-f]{64})  (\S+)$", source, re.M)
+    assert {name for _, name in sums} == {
+        "LICENSE",
+        "dist/reveal.js",
+        "dist/reveal.css",
+        "dist/theme/white.css",
+        "plugin/notes/notes.js",
+    }
+    for digest, name in sums:
+        assert hashlib.sha256((site.REVEAL_DIR / name).read_bytes()).hexdigest() == digest, name
+    version = re.search(r"reveal\.js (\d+\.\d+\.\d+)", source).group(1)
+    major = version.split(".")[0]  # the npm release 5.2.1 carries the banner "reveal.js 5.2.0"
+    assert f"reveal.js {major}." in (site.REVEAL_DIR / "dist" / "reveal.js").read_text()[:200]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_the_course_markdown_has_no_tex_the_offline_decks_could_not_render(path):
+    # The decks ship no MathJax (it would be the largest thing in them): write formulas as code or Unicode.
+    tex = [
+        c.id
+        for c in _read(path).cells
+        if c.cell_type == "markdown" and re.search(r"\$\$|\\\(|\\\[|(?<![\w$])\$[^\s$][^$\n]*\\[a-z]+[^$\n]*\$", c.source)
+    ]
+    assert tex == [], f"{path.name}: TeX in markdown cells {tex}; the offline decks have no MathJax"

@@ -6,6 +6,9 @@ import dataclasses
 import hashlib
 import json
 import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -307,3 +310,97 @@ def test_torchvision_reads_it_unchanged_apart_from_its_md5_check(mini_root):
         assert [Path(p).name for p in ds._image_files] == [f"image_{i:05d}.jpg" for i in ids]
     image, label = torchvision_flowers102(mini_root, "test")[0]
     assert image.mode == "RGB" and 0 <= label < 102
+
+
+# ------------------------------------------------------------------ an interrupted first run (issue 17, item 4)
+
+# A generator run in its own process, with a pool of workers, as the first setup cell or `make lab` runs it.
+_GENERATE = (
+    "import sys; from flowerkit.synth import MiniFlowersSpec, mini_flowers; "
+    "mini_flowers(sys.argv[1], spec=MiniFlowersSpec(seed=5), progress=False, workers=2)"
+)
+_HOLD_LOCK = "import sys, time; from pathlib import Path; from flowerkit import synth\nwith synth._lock(Path(sys.argv[1])):\n    print('held', flush=True); time.sleep(60)"
+
+
+_REPO = Path(__file__).resolve().parents[1]
+
+
+def _env() -> dict[str, str]:
+    # `python -c` puts its working directory first on sys.path: run it in this checkout, with this checkout first
+    return {**os.environ, "PYTHONPATH": str(_REPO)}
+
+
+def _children(pid: int) -> list[int]:
+    """The child processes of ``pid`` (Linux's /proc; empty where there is none)."""
+    try:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie waiting to be reaped."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def _wait_for(condition, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(0.1)
+
+
+@pytest.mark.skipif(synth.fcntl is None, reason="no advisory file locks on this platform")
+def test_a_killed_generator_leaves_no_worker_and_no_lock_behind(tmp_path, monkeypatch):
+    proc = subprocess.Popen([sys.executable, "-c", _GENERATE, str(tmp_path)], env=_env(), cwd=_REPO)
+    try:
+        rendered = lambda: any(p.name.endswith(".jpg") for d in tmp_path.glob(".flowers-102.partial-*/jpg") for p in d.iterdir())
+        _wait_for(rendered, 120, "the first rendered image")
+        workers = _children(proc.pid)
+        proc.kill()  # SIGKILL: no clean-up of any kind, like an out-of-memory kill or a kernel restart
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    if sys.platform.startswith("linux"):
+        assert workers, "the generator should have started pool workers"
+    _wait_for(lambda: not any(map(_running, workers)), 10, f"the orphaned workers {workers} to exit")
+    # The next run takes the lock at once (it would wait forever if an orphan held it) and generates.
+    monkeypatch.setenv(synth.LOCK_TIMEOUT_ENV, "30")
+    start = time.monotonic()
+    assert mini_flowers(tmp_path, spec=TINY, progress=False, workers=2) == tmp_path
+    assert is_generated(tmp_path / "flowers-102", TINY)
+    assert not list(tmp_path.glob(".flowers-102.partial-*"))
+    assert time.monotonic() - start < 30
+
+
+@pytest.mark.skipif(synth.fcntl is None, reason="no advisory file locks on this platform")
+def test_waiting_for_the_lock_names_its_holder_and_gives_up(tmp_path, monkeypatch, capsys):
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLD_LOCK, str(tmp_path)], env=_env(), cwd=_REPO, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        monkeypatch.setenv(synth.LOCK_TIMEOUT_ENV, "1")
+        start = time.monotonic()
+        with pytest.raises(TimeoutError, match=rf"held by pid {holder.pid} on .*{synth.LOCK_TIMEOUT_ENV}"):
+            mini_flowers(tmp_path, spec=TINY, progress=False)
+        assert time.monotonic() - start < 10
+        assert f"held by pid {holder.pid}" in capsys.readouterr().err
+    finally:
+        holder.kill()
+        holder.wait(timeout=10)
+    monkeypatch.setenv(synth.LOCK_TIMEOUT_ENV, "soon")
+    with pytest.raises(ValueError, match="must be a number of seconds"):
+        mini_flowers(tmp_path, spec=TINY, progress=False)
+    monkeypatch.setenv(synth.LOCK_TIMEOUT_ENV, "30")
+    mini_flowers(tmp_path, spec=TINY, progress=False)  # the holder is gone: the lock is free at once
+    assert is_generated(tmp_path / "flowers-102", TINY)

@@ -7,15 +7,17 @@ with ``notebooks/`` as their working directory, exactly as under nbval.
 The HTML pages are safe to give to students: solution cells and presenter
 notes are left out (the exercises show the stubs' feedback). The slides keep
 the presenter notes in reveal.js's speaker view (press ``s``) and skip the
-solutions; see :func:`tools.strip.add_slide_metadata`.
+solutions; see :func:`tools.strip.add_slide_metadata`. Each deck is one HTML
+file with reveal.js inlined: it works with no network (an offline room).
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import copy
 import html
-import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -27,7 +29,7 @@ from nbconvert import HTMLExporter, SlidesExporter
 from .cells import course_notebooks, is_presenter_notes, is_solution
 from .student import write_student_notebooks
 
-__all__ = ["build", "build_slides", "describe", "export_page", "export_slides"]
+__all__ = ["build", "build_slides", "describe", "export_page", "export_slides", "reveal_assets"]
 
 
 def describe(nb: nbformat.NotebookNode) -> tuple[str, str]:
@@ -60,16 +62,47 @@ def export_page(nb: nbformat.NotebookNode, target: Path) -> Path:
     return target
 
 
+REVEAL_DIR = Path(__file__).resolve().parent / "vendor" / "reveal.js"
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+def reveal_assets() -> dict[str, object]:
+    """reveal.js from ``tools/vendor/reveal.js``, ready to inline: its CSS, the theme's CSS, the scripts as data: URLs."""
+    theme = (REVEAL_DIR / "dist" / "theme" / "white.css").read_text(encoding="utf-8")
+    theme = re.sub(r"@import url\(\./fonts/[^)]*\);", "", theme)  # its web font is not vendored: the fallback font is used
+    scripts = [
+        "data:text/javascript;base64," + base64.b64encode((REVEAL_DIR / name).read_bytes()).decode("ascii")
+        for name in ("dist/reveal.js", "plugin/notes/notes.js")
+    ]
+    return {"css": (REVEAL_DIR / "dist" / "reveal.css").read_text(encoding="utf-8"), "theme_css": theme, "scripts": scripts}
+
+
+def _without_widgets(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """A copy of ``nb`` without live widgets: a deck cannot run them (each has a fixed figure before it)."""
+    nb = copy.deepcopy(nb)
+    nb.metadata.pop("widgets", None)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs = [o for o in cell.get("outputs", []) if WIDGET_VIEW not in o.get("data", {})]
+    return nb
+
+
 def export_slides(nb: nbformat.NotebookNode, target: Path) -> Path:
-    """Write ``nb`` as a reveal.js deck (``nbconvert --to slides``), scrolling where a slide runs long, without prompts.
+    """Write ``nb`` as a reveal.js deck, scrolling where a slide runs long, without prompts, in one self-contained file.
 
-    The deck loads reveal.js from nbconvert's default CDN; set ``$FLOWERKIT_REVEAL_URL`` to a local copy (a folder
-    or URL holding ``dist/reveal.js``) to present offline.
+    nbconvert's own reveal template loads reveal.js, require.js, jQuery and MathJax from CDNs: with no network
+    there are no slides. The ``flowerkit_reveal`` template (tools/templates) inlines reveal.js 5 and its notes
+    plugin from ``tools/vendor/reveal.js`` instead and needs nothing else, so a deck works offline, from any folder.
     """
-
-    options = {"reveal_url_prefix": os.environ["FLOWERKIT_REVEAL_URL"]} if os.environ.get("FLOWERKIT_REVEAL_URL") else {}
-    exporter = SlidesExporter(reveal_scroll=True, exclude_input_prompt=True, exclude_output_prompt=True, **options)
-    body, _ = exporter.from_notebook_node(nb)
+    exporter = SlidesExporter(
+        template_name="flowerkit_reveal",
+        extra_template_basedirs=[str(TEMPLATES)],
+        reveal_scroll=True,
+        exclude_input_prompt=True,
+        exclude_output_prompt=True,
+    )
+    body, _ = exporter.from_notebook_node(_without_widgets(nb), resources={"flowerkit_reveal": reveal_assets()})
     target.write_text(body, encoding="utf-8")
     return target
 

@@ -12,22 +12,31 @@ from __future__ import annotations
 import argparse
 import math
 import re
+import subprocess
 import sys
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import nbformat
 
-from .cells import RUN_METADATA, course_notebooks, dirty_cells, is_presenter_notes, is_solution
+from .cells import RUN_METADATA, course_notebooks, dirty_cells, is_presenter_notes, is_solution, repo_root
 
 __all__ = [
+    "GIT_FILTER",
     "SLIDE_TYPES",
     "add_slide_metadata",
+    "clean",
+    "clean_text",
+    "install_git_filter",
+    "jupyter_pre_save",
     "slide_problems",
     "slide_types",
     "strip",
 ]
 
+# The git filter named in .gitattributes for notebooks/*.ipynb (installed by `make lab`).
+GIT_FILTER = "flowerkit-strip"
 SLIDE_TYPES = ("slide", "subslide", "fragment", "skip", "notes")
 # How much one slide holds before the next cell opens a sub-slide, in lines of ~100 characters
 # (a figure counts as FIGURE_LINES): about what a projector shows at a readable size.
@@ -40,21 +49,76 @@ def strip(paths: Iterable[str | Path]) -> list[Path]:
     """Remove outputs, execution counts and run metadata, set slide types, in place; return the files that changed."""
     changed = []
     for path in map(Path, paths):
-        nb = nbformat.read(path, as_version=4)
-        before = nbformat.writes(nb)
-        for cell in nb.cells:
-            if cell.cell_type == "code":
-                cell.outputs = []
-                cell.execution_count = None
-            for key in RUN_METADATA:
-                cell.metadata.pop(key, None)
-        nb.metadata.pop("widgets", None)
-        add_slide_metadata(nb)
-        after = nbformat.writes(nb)
+        before = path.read_text(encoding="utf-8")
+        after = clean_text(before)
         if after != before:
-            path.write_text(after + ("" if after.endswith("\n") else "\n"))
+            path.write_text(after, encoding="utf-8")
             changed.append(path)
     return changed
+
+
+def clean(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """Strip ``nb`` in place (what :func:`strip` does to a file) and return it.
+
+    Besides outputs, counts and run metadata, it undoes what opening and running a notebook in JupyterLab
+    changes: the kernel's version details, and a solution cell expanded by a student (collapsed again).
+    """
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs = []
+            cell.execution_count = None
+        for key in RUN_METADATA:
+            cell.metadata.pop(key, None)
+        if is_solution(cell):
+            cell.metadata["jupyter"] = {"source_hidden": True}
+    nb.metadata.pop("widgets", None)
+    if "language_info" in nb.metadata:
+        nb.metadata["language_info"] = {"name": nb.metadata.language_info.get("name", "python")}
+    if nb.metadata.get("kernelspec", {}).get("name") == "python3":
+        nb.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
+    return add_slide_metadata(nb)
+
+
+def clean_text(text: str) -> str:
+    """A notebook's JSON text, stripped (:func:`clean`); text that is not a notebook comes back unchanged."""
+    try:
+        nb = nbformat.reads(text, as_version=4)
+    except Exception:  # a half-merged or foreign file: a git filter must never lose it
+        return text
+    after = nbformat.writes(clean(nb))
+    return after + ("" if after.endswith("\n") else "\n")
+
+
+def jupyter_pre_save(model: dict, path: str, contents_manager: Any, **kwargs: Any) -> None:
+    """JupyterLab's pre-save hook (``make lab``): a course notebook is saved stripped, so it stays as committed.
+
+    Jupyter calls it before writing any file; it strips only the numbered notebooks in this checkout's
+    ``notebooks/`` folder (their outputs stay on screen until the page is reloaded). A git clean filter
+    alone is not enough: git sees a file whose size changed as modified, and ``git pull`` then refuses to
+    update it.
+    """
+    if model.get("type") != "notebook" or not isinstance(model.get("content"), dict):
+        return
+    target = (Path(contents_manager.root_dir) / path.lstrip("/")).resolve()
+    if target.parent == (repo_root() / "notebooks").resolve() and re.fullmatch(r"\d\d_.+\.ipynb", target.name):
+        model["content"] = clean(nbformat.from_dict(model["content"]))
+
+
+def install_git_filter(repo: str | Path = ".", python: str = ".venv/bin/python") -> str:
+    """Make git commit notebooks stripped, whatever JupyterLab saved (idempotent); return what was set up.
+
+    ``.gitattributes`` routes ``notebooks/*.ipynb`` through the ``flowerkit-strip`` filter; this sets the
+    filter's command in the checkout's git config. Git runs it from the top of the work tree, so ``python``
+    may be relative to it. Outside a git checkout (a downloaded zip) it does nothing.
+    """
+    repo = Path(repo)
+    inside = subprocess.run(["git", "-C", str(repo), "rev-parse", "--is-inside-work-tree"], capture_output=True, text=True)
+    if inside.returncode != 0:
+        return "not a git checkout: no filter installed"
+    command = f"{python} -m tools.strip filter"
+    for key, value in ((f"filter.{GIT_FILTER}.clean", command), (f"filter.{GIT_FILTER}.required", "false")):
+        subprocess.run(["git", "-C", str(repo), "config", key, value], check=True)
+    return f"git filter {GIT_FILTER}: notebooks are committed without outputs ({command})"
 
 
 # ------------------------------------------------------------------ slides
@@ -137,11 +201,18 @@ def slide_problems(nb: nbformat.NotebookNode) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``strip`` cleans notebooks in place; ``check`` exits 1 if any is dirty or lacks slide metadata."""
+    """``strip`` cleans notebooks in place; ``check`` exits 1 if any is dirty or lacks slide metadata;
+    ``filter`` strips the notebook on stdin to stdout (git's clean filter); ``install-filter`` sets that filter up."""
     parser = argparse.ArgumentParser(prog="python -m tools.strip")
-    parser.add_argument("command", choices=["strip", "check"])
+    parser.add_argument("command", choices=["strip", "check", "filter", "install-filter"])
     parser.add_argument("paths", nargs="*", type=Path, help="notebooks (default: all course notebooks)")
     args = parser.parse_args(argv)
+    if args.command == "filter":  # git's clean filter: a notebook on stdin, stripped on stdout
+        sys.stdout.write(clean_text(sys.stdin.read()))
+        return 0
+    if args.command == "install-filter":
+        print(install_git_filter())
+        return 0
     paths = args.paths or course_notebooks()
     if args.command == "strip":
         for path in strip(paths):
