@@ -153,7 +153,12 @@ class SampleDecoder:
             image = decode_resized(io.BytesIO(sample["jpg"]), self.size)  # type: ignore[arg-type]
         except (OSError, ValueError, KeyError) as exc:
             where = f"sample {sample.get('__key__')} of {sample.get('__url__')}"
-            raise type(exc)(f"{where}: {exc} (rewrite the shards with flowerkit.shards.write_shards)") from exc
+            why = (
+                f"has no .jpg member ({sorted(sample)})"
+                if isinstance(exc, KeyError)
+                else f"is not a readable image ({exc.__cause__ or exc})"
+            )
+            raise ValueError(f"{where} {why}: rewrite the shards with flowerkit.shards.write_shards") from exc
         if self.transform is not None:
             image = self.transform(image)
         image_id, label = sample_key(sample)
