@@ -115,16 +115,19 @@ def count_epochs(seen_by_rank: Sequence[Sequence[Sequence[int]]], expected: Iter
     """Count what all ranks together saw in each epoch: per-rank counts, unique, duplicated and missing samples.
 
     ``seen_by_rank[r][e]`` lists the sample ids rank ``r`` trained on in epoch
-    ``e``; ``expected`` is the split's ids. ``orders_differ`` is True when
+    ``e``; ``expected`` is the split's ids. ``appearances_per_epoch[e][k]`` is
+    how many samples were seen exactly ``k`` times in epoch ``e``. ``orders_differ`` is True when
     every epoch's order (all ranks' lists) differs from the previous epoch's,
     None with fewer than two epochs. Introduced in notebook ``06_beyond_one_machine``.
     """
     expected = set(expected)
     epochs = max(len(r) for r in seen_by_rank)
     per_epoch = [[list(r[e]) if e < len(r) else [] for r in seen_by_rank] for e in range(epochs)]
-    counts, unique, duplicates, missing = [], [], [], []
+    counts, unique, duplicates, missing, appearances = [], [], [], [], []
     for ranks in per_epoch:
         seen = Counter(itertools.chain.from_iterable(ranks))
+        times = Counter(seen[i] for i in expected) + Counter(n for i, n in seen.items() if i not in expected)
+        appearances.append([times[k] for k in range(max(times, default=0) + 1)])
         counts.append([len(ids) for ids in ranks])
         unique.append(len(seen))
         duplicates.append(sum(seen.values()) - len(seen))
@@ -138,6 +141,7 @@ def count_epochs(seen_by_rank: Sequence[Sequence[Sequence[int]]], expected: Iter
         "missing_per_epoch": missing,
         "duplicates": sum(duplicates),
         "missing": sum(missing),
+        "appearances_per_epoch": appearances,
         "orders_differ": differ,
     }
 
@@ -318,6 +322,7 @@ def _run(args: argparse.Namespace, rank: int, world: int) -> dict[str, Any]:
         **counts,
         "loss": history.loss,
         "test_accuracy": accuracy,
+        "seen": [g["seen"] for g in gathered],
         "train_seconds": seconds,
         "images_per_s": sum(sum(c) for c in counts["per_rank_counts"]) / seconds if seconds > 0 else None,
     }
