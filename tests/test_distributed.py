@@ -41,6 +41,7 @@ def test_count_epochs_counts_duplicates_missing_and_repeated_orders():
     assert result["per_rank_counts"] == [[2, 2], [2, 2]]
     assert result["unique_per_epoch"] == [3, 4] and result["duplicates_per_epoch"] == [1, 0]
     assert result["missing_per_epoch"] == [2, 1] and result["orders_differ"] is True
+    assert result["appearances_per_epoch"] == [[2, 2, 1], [1, 4]]
     assert count_epochs([[[1], [1]]], [1])["orders_differ"] is False
     assert count_epochs([[[1]]], [1])["orders_differ"] is None
 
