@@ -54,7 +54,6 @@ from webdataset.shardlists import expand_urls
 from .access import OxfordFlowers102
 from .config import DATASETS, dataset_root, default_dataset
 from .expectations import profile
-from .facts import cpu_count
 from .load import DecodedFlowers, build_cache, make_loader, seed_worker
 from .model import FlowerCNN, TrainConfig, evaluate, train
 from .shards import KeyedCollate, shard_dir, shard_loader, shard_name, write_shards
@@ -370,18 +369,21 @@ def torchrun_command(nproc: int, *args: str) -> list[str]:
     ]
 
 
-def _child_env(nproc: int) -> dict[str, str]:
-    """This environment, plus one thread per process (what torchrun would set, with a warning) and this flowerkit."""
+def _child_env(threads: int) -> dict[str, str]:
+    """This environment, plus ``threads`` compute threads per process (torchrun sets 1, with a warning) and this flowerkit."""
     env = dict(os.environ)
-    env["OMP_NUM_THREADS"] = str(max(1, cpu_count() // nproc))
+    env["OMP_NUM_THREADS"] = str(threads)
     package_parent = str(Path(__file__).resolve().parents[1])
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_parent, env.get("PYTHONPATH")) if p)
     return env
 
 
-def launch(nproc: int = 2, *args: Any, timeout: float = 600) -> dict[str, Any]:
+def launch(nproc: int = 2, *args: Any, timeout: float = 600, threads: int = 1) -> dict[str, Any]:
     """Run :func:`torchrun_command` as a subprocess and return its JSON summary (plus ``command`` and ``stderr``).
 
+    Each process gets ``threads`` compute threads (``OMP_NUM_THREADS``; 1 is
+    torchrun's own default for several processes, and keeps a comparison of
+    1 and N processes per process); its DataLoader workers come on top.
     The processes' stderr (torchrun's and the ranks' logs) is captured, not
     shown. A run that fails raises RuntimeError with the end of that log; one
     that takes longer than ``timeout`` seconds is killed, with every process it
@@ -391,7 +393,7 @@ def launch(nproc: int = 2, *args: Any, timeout: float = 600) -> dict[str, Any]:
     cmd = torchrun_command(nproc, *map(str, args))
     shown = " ".join(["torchrun", *cmd[3:]])
     proc = subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_child_env(nproc), start_new_session=True
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_child_env(threads), start_new_session=True
     )
     try:
         out, err = proc.communicate(timeout=timeout)

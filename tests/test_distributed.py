@@ -8,6 +8,7 @@ reported as a failure, never a hang.
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 import pytest
@@ -70,8 +71,6 @@ def test_pretend_rank_sets_and_restores_the_torchrun_variables(monkeypatch):
     monkeypatch.delenv("RANK", raising=False)
     monkeypatch.setenv("WORLD_SIZE", "7")
     with pretend_rank(1, 2):
-        import os
-
         assert (os.environ["RANK"], os.environ["WORLD_SIZE"]) == ("1", "2")
     assert "RANK" not in os.environ and os.environ["WORLD_SIZE"] == "7"
 
