@@ -291,8 +291,9 @@ def _train_loader(args: argparse.Namespace, rank: int, world: int, size: int) ->
 
 
 def _test_accuracy(model: torch.nn.Module, args: argparse.Namespace, size: int, stats: Any) -> float:
-    test_set = DecodedFlowers(dataset_root(args.dataset), "test", size)
-    return evaluate(model, make_loader(test_set, batch_size=128, num_workers=args.workers, mean=stats[0], std=stats[1]))
+    """Accuracy on the test split, from the course's uint8 cache (decoded once, then reused by every run)."""
+    test_set = build_cache(OxfordFlowers102(dataset_root(args.dataset), "test"), size, progress=False)
+    return evaluate(model, make_loader(test_set, batch_size=128, num_workers=0, mean=stats[0], std=stats[1]))
 
 
 def _run(args: argparse.Namespace, rank: int, world: int) -> dict[str, Any]:
