@@ -15,10 +15,11 @@ message that names the file and says what to do.
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 from unittest import mock
 
 import numpy as np
@@ -157,16 +158,19 @@ def to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")
 
 
-def load_rgb(path: str | Path, draft: int | None = None) -> Image.Image:
+def load_rgb(path: str | Path | bytes | BinaryIO, draft: int | None = None) -> Image.Image:
     """Open an image file as a fully decoded RGB PIL image; grayscale, CMYK, palette and RGBA become RGB.
 
     ``draft=S`` lets the JPEG decoder scale down by 1/2, 1/4 or 1/8 while
     decoding (``PIL.Image.draft``), keeping both sides >= S: several times
     faster when you will resize to S anyway (notebook ``03_load``).
     A missing, empty or corrupt file raises an error that names it.
+    ``path`` may also be the file's bytes or an open binary file (e.g. a
+    member of a tar shard, notebook ``06_beyond_one_machine``).
     Introduced in notebook ``01_access``.
     """
-    path = Path(path)
+    path = io.BytesIO(path) if isinstance(path, (bytes, bytearray)) else path
+    path = Path(path) if isinstance(path, (str, os.PathLike)) else path
     try:
         with Image.open(path) as img:
             if draft is not None and img.format == "JPEG":
@@ -176,7 +180,7 @@ def load_rgb(path: str | Path, draft: int | None = None) -> Image.Image:
     except FileNotFoundError:
         raise FileNotFoundError(f"{path} is missing. {_HOW_TO_GET}") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        size = path.stat().st_size if path.exists() else 0
+        size = path.stat().st_size if isinstance(path, Path) and path.exists() else -1
         what = "is empty (0 bytes)" if size == 0 else f"is not a readable image ({exc})"
         raise FlowersFormatError(f"{path} {what}: delete it. {_HOW_TO_GET}") from exc
 

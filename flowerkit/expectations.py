@@ -82,6 +82,42 @@ TARGETS: dict[str, Target] = {
     # --- 04_three_teams
     # --- 05_the_app
     # --- 06_beyond_one_machine
+    "06/shards_vs_files_speed": Target(
+        "shards / files, images per second",
+        anywhere=(">=", 0.4),
+        mini=None,
+        why="both decode with decode_resized: streaming shards should not be much slower than reading the files.",
+    ),
+    "06/buffer16_file_order_mixing": Target(
+        "classes per batch from class-ordered shards with a 16-sample buffer, as a fraction of a full shuffle's",
+        anywhere=("<=", 0.5),
+        mini=None,
+        why="a small shuffle buffer only mixes neighbours: a class-ordered stream gives batches of few classes.",
+    ),
+    "06/buffer128_shuffled_mixing": Target(
+        "classes per batch from shuffled shards with a 128-sample buffer, as a fraction of a full shuffle's",
+        anywhere=(">=", 0.8),
+        mini=None,
+        why="shards written in a shuffled order plus a modest buffer should mix about as well as a full shuffle.",
+    ),
+    "06/ours_test_acc": Target(
+        "ours on 2 processes (32 px, 6 epochs), test accuracy",
+        anywhere=(">=", 3 * CHANCE),
+        mini=(">=", 0.35),
+        why="DDP on 2 processes trains the same network on every sample: it must learn.",
+    ),
+    "06/one_vs_two_processes_gap": Target(
+        "|test accuracy on 2 processes - on 1 process|",
+        anywhere=("<=", 0.1),
+        mini=("<=", 0.08),
+        why="the same steps on the same samples: only batch-norm statistics (32 vs 64 images) and augmentation differ.",
+    ),
+    "06/scale_team_accuracy_cost": Target(
+        "ours - Scale team, test accuracy (2 processes each)",
+        anywhere=None,
+        mini=(">=", 0.02),
+        why="the Scale team trained on half the images; on mini-flowers that costs accuracy.",
+    ),
 }
 
 

@@ -202,3 +202,15 @@ def test_channels_last_batches_hold_the_same_values(mini_root, num_workers):
     model = FlowerCNN()
     train(model, [(cl, torch.zeros(16, dtype=torch.int64))], TrainConfig(epochs=1), progress=False)
     assert model.features[0].weight.is_contiguous(memory_format=torch.channels_last), "the model follows the batches"
+
+
+def test_decode_resized_reads_bytes_and_file_objects_like_a_path(mini_root):
+    # notebook 06 decodes JPEGs straight from tar shards: the same pixels as from the file on disk
+    path = OxfordFlowers102(mini_root, "val").image_files[0]
+    data = path.read_bytes()
+    expected = decode_resized(path, S)
+    assert torch.equal(decode_resized(data, S), expected)
+    with open(path, "rb") as stream:
+        assert torch.equal(decode_resized(stream, S), expected)
+    with pytest.raises(FlowersFormatError, match="not a readable image"):
+        load_rgb(b"not a jpeg")

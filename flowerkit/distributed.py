@@ -1,0 +1,414 @@
+"""Training on several processes: ``torchrun``, ``torch.distributed`` (gloo), DistributedSampler or shards, and DDP.
+
+Introduced in notebook ``06_beyond_one_machine``. Run it as::
+
+    torchrun --standalone --nproc_per_node=2 -m flowerkit.distributed [--source files|shards] [--epochs N] [--bug]
+
+``torchrun`` starts one Python process per rank and tells each who it is
+through environment variables (``RANK``, ``WORLD_SIZE``, ``MASTER_ADDR``...).
+Each process joins a gloo process group (CPU), loads *its own part* of the
+train split, and trains the shared :class:`flowerkit.model.FlowerCNN` wrapped
+in ``DistributedDataParallel``, which averages the gradients of all ranks at
+every step. The global batch (``--batch-size``, 64) is split across ranks, so
+one and two processes take the same optimisation steps.
+
+* ``--source files``: the JPEG files through a ``DistributedSampler`` (each
+  rank its own indices, ``set_epoch`` every epoch for a new order);
+* ``--source shards``: tar shards streamed with ``webdataset``
+  (``split_by_node`` + ``split_by_worker``, a new shard order every epoch);
+* ``--bug``: the Scale team's pipeline: every process builds the one-process
+  loader of notebook ``03_load`` again each epoch with the same seed, and stops
+  after its "share" of the batches. No error; half the samples twice, the
+  other half never, the same order every epoch.
+
+Every process records the image ids it trained on; rank 0 prints, as the last
+line, one JSON object: world size, per-rank sample counts per epoch, unique,
+duplicated and missing samples per epoch, whether the order changed between
+epochs, the test accuracy and the seconds. :func:`launch` runs the command
+as a subprocess and returns that object (used by the notebook and the tests).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import itertools
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, DistributedSampler
+from webdataset.shardlists import expand_urls
+
+from .access import OxfordFlowers102
+from .config import DATASETS, dataset_root, default_dataset
+from .expectations import profile
+from .load import DecodedFlowers, build_cache, make_loader, seed_worker
+from .model import FlowerCNN, TrainConfig, evaluate, train
+from .shards import KeyedCollate, shard_dir, shard_loader, shard_name, write_shards
+from .transform import augment_uint8, compute_stats
+
+__all__ = [
+    "EpochLoader",
+    "KeyedFlowers",
+    "count_epochs",
+    "launch",
+    "main",
+    "pretend_rank",
+    "torchrun_command",
+]
+
+Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+
+
+class KeyedFlowers(DecodedFlowers):
+    """``DecodedFlowers`` whose items also carry the 1-based image id: (uint8 image, label, image id).
+
+    The id lets a training run count which samples each rank saw. Introduced in notebook ``06_beyond_one_machine``.
+    """
+
+    def __getitem__(self, idx: int) -> tuple[Any, Any, int]:  # type: ignore[override]
+        image, label = super().__getitem__(idx)
+        return image, label, self.image_ids[idx]
+
+
+class EpochLoader:
+    """What :func:`flowerkit.model.train` iterates: one epoch of (images, labels) per ``iter()``, ids recorded.
+
+    ``start_epoch(epoch)`` returns that epoch's batches of (images, labels,
+    image ids), e.g. after ``sampler.set_epoch(epoch)``. ``len()`` is the
+    number of batches per epoch (the learning-rate schedule's length); an
+    epoch never yields more, so a rank with more data stops there (the rest is
+    counted as missing). ``seen[e]`` lists the image ids delivered in epoch ``e``,
+    in order. Introduced in notebook ``06_beyond_one_machine``.
+    """
+
+    def __init__(self, start_epoch: Callable[[int], Iterable[Batch]], batches: int) -> None:
+        self.start_epoch, self.batches = start_epoch, batches
+        self.seen: list[list[int]] = []
+
+    def __len__(self) -> int:
+        return self.batches
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        ids: list[int] = []
+        epoch = len(self.seen)
+        self.seen.append(ids)
+        for images, labels, image_ids in itertools.islice(self.start_epoch(epoch), self.batches):
+            ids.extend(image_ids.tolist())
+            yield images, labels
+
+
+def count_epochs(seen_by_rank: Sequence[Sequence[Sequence[int]]], expected: Iterable[int]) -> dict[str, Any]:
+    """Count what all ranks together saw in each epoch: per-rank counts, unique, duplicated and missing samples.
+
+    ``seen_by_rank[r][e]`` lists the sample ids rank ``r`` trained on in epoch
+    ``e``; ``expected`` is the split's ids. ``appearances_per_epoch[e][k]`` is
+    how many samples were seen exactly ``k`` times in epoch ``e``. ``orders_differ`` is True when
+    every epoch's order (all ranks' lists) differs from the previous epoch's,
+    None with fewer than two epochs. Introduced in notebook ``06_beyond_one_machine``.
+    """
+    expected = set(expected)
+    epochs = max(len(r) for r in seen_by_rank)
+    per_epoch = [[list(r[e]) if e < len(r) else [] for r in seen_by_rank] for e in range(epochs)]
+    counts, unique, duplicates, missing, appearances = [], [], [], [], []
+    for ranks in per_epoch:
+        seen = Counter(itertools.chain.from_iterable(ranks))
+        times = Counter(seen[i] for i in expected) + Counter(n for i, n in seen.items() if i not in expected)
+        appearances.append([times[k] for k in range(max(times, default=0) + 1)])
+        counts.append([len(ids) for ids in ranks])
+        unique.append(len(seen))
+        duplicates.append(sum(seen.values()) - len(seen))
+        missing.append(len(expected - set(seen)))
+    orders = [tuple(itertools.chain.from_iterable(ranks)) for ranks in per_epoch]
+    differ = all(a != b for a, b in zip(orders, orders[1:])) if epochs > 1 else None
+    return {
+        "per_rank_counts": counts,
+        "unique_per_epoch": unique,
+        "duplicates_per_epoch": duplicates,
+        "missing_per_epoch": missing,
+        "duplicates": sum(duplicates),
+        "missing": sum(missing),
+        "appearances_per_epoch": appearances,
+        "orders_differ": differ,
+    }
+
+
+@contextlib.contextmanager
+def pretend_rank(rank: int, world_size: int) -> Iterator[None]:
+    """Set ``RANK`` and ``WORLD_SIZE`` as ``torchrun`` does for each process, then restore them.
+
+    Lets one process see what rank ``rank`` of ``world_size`` would read
+    (``webdataset.split_by_node`` reads these variables); DataLoader workers
+    started inside the block inherit them. Introduced in notebook ``06_beyond_one_machine``.
+    """
+    saved = {k: os.environ.get(k) for k in ("RANK", "WORLD_SIZE")}
+    os.environ.update(RANK=str(rank), WORLD_SIZE=str(world_size))
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+# --------------------------------------------------------------------------------------
+# One rank's data: files through a DistributedSampler, or shards through webdataset.
+# --------------------------------------------------------------------------------------
+
+
+def _files_loader(args: argparse.Namespace, data: KeyedFlowers, rank: int, world: int, stats: Any) -> EpochLoader:
+    """Ours: a DistributedSampler (this rank's indices, padded to equal length) and ``set_epoch`` every epoch."""
+    per_rank = args.batch_size // world
+    collate = KeyedCollate(*stats)
+    if args.bug:  # the Scale team: the one-process loader, rebuilt with seed 0 each epoch, in every process
+
+        def scale_team_epoch(epoch: int) -> DataLoader:
+            generator = torch.Generator().manual_seed(args.seed)
+            return DataLoader(data, per_rank, shuffle=True, generator=generator, **_worker_kw(args.workers), collate_fn=collate)
+
+        return EpochLoader(scale_team_epoch, math.ceil(len(data) / per_rank) // world)  # "my share of the steps"
+    sampler = DistributedSampler(data, num_replicas=world, rank=rank, shuffle=True, seed=args.seed)
+    loader = DataLoader(data, per_rank, sampler=sampler, collate_fn=collate, **_worker_kw(args.workers, persistent=True))
+
+    def our_epoch(epoch: int) -> DataLoader:
+        sampler.set_epoch(epoch)  # without this line, every epoch repeats epoch 0's order
+        return loader
+
+    return EpochLoader(our_epoch, len(loader))
+
+
+def _worker_kw(workers: int, persistent: bool = False) -> dict[str, Any]:
+    return {
+        "num_workers": workers,
+        "worker_init_fn": seed_worker if workers else None,
+        "persistent_workers": persistent and workers > 0,
+    }
+
+
+def _shard_batches(n: int, shards: int, world: int, workers: int, per_rank: int) -> int:
+    """Most batches one rank can get from ``shards`` shards of about n / shards samples (each worker batches alone)."""
+    readers = world * max(workers, 1)
+    per_worker = math.ceil(shards / readers) * math.ceil(n / shards)
+    return max(workers, 1) * math.ceil(per_worker / per_rank)
+
+
+def _shards_loader(args: argparse.Namespace, urls: list[str], n: int, world: int, stats: Any, size: int) -> EpochLoader:
+    """Ours: webdataset with split_by_node and split_by_worker, a new shard order each epoch (``epoch=``)."""
+    per_rank = args.batch_size // world
+    transform = augment_uint8(size) if args.augment else None
+    kw = {"batch_size": per_rank, "num_workers": args.workers, "mean": stats[0], "std": stats[1], "transform": transform}
+    if args.bug:  # the Scale team: no split_by_node, the same seed every epoch, stop after "my share"
+
+        def scale_team_epoch(epoch: int) -> DataLoader:
+            return shard_loader(urls, size, seed=args.seed, epoch=0, split_nodes=False, shuffle_buffer=args.shuffle_buffer, **kw)
+
+        return EpochLoader(scale_team_epoch, math.ceil(n / per_rank) // world)
+
+    def our_epoch(epoch: int) -> DataLoader:
+        return shard_loader(urls, size, seed=args.seed, epoch=epoch, shuffle_buffer=args.shuffle_buffer, **kw)
+
+    return EpochLoader(our_epoch, _shard_batches(n, len(urls), world, args.workers, per_rank))
+
+
+def _shard_urls(args: argparse.Namespace, train_set: OxfordFlowers102, rank: int) -> list[str]:
+    """``--shards`` expanded (a brace pattern, URLs or paths), or the split written locally by rank 0."""
+    if args.shards:
+        return list(expand_urls(args.shards))
+    folder = shard_dir(args.dataset)
+    if rank == 0:
+        write_shards(train_set, folder, num_shards=args.num_shards, seed=args.seed, progress=False)
+    dist.barrier()  # the other ranks wait until every shard is complete
+    return [str(folder / shard_name(train_set.split, i)) for i in range(args.num_shards)]
+
+
+def _train_stats(root: Path, size: int, rank: int) -> list[Any]:
+    """The train split's channel statistics: rank 0 computes them (from the course's cache), every rank receives them."""
+    stats: list[Any] = [None, None]
+    if rank == 0:
+        stats = list(compute_stats(build_cache(OxfordFlowers102(root, "train"), size, progress=False), progress=False))
+    dist.broadcast_object_list(stats, src=0)
+    return stats
+
+
+# --------------------------------------------------------------------------------------
+# The entry point.
+# --------------------------------------------------------------------------------------
+
+
+def _init_process_group() -> tuple[int, int]:
+    """Join the gloo group torchrun describes in the environment, or a group of one when run without torchrun."""
+    if "MASTER_ADDR" in os.environ and "RANK" in os.environ:
+        dist.init_process_group("gloo")
+    else:
+        dist.init_process_group("gloo", store=dist.HashStore(), rank=0, world_size=1)
+    return dist.get_rank(), dist.get_world_size()
+
+
+def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="torchrun --standalone --nproc_per_node=2 -m flowerkit.distributed")
+    parser.add_argument("--dataset", choices=sorted(DATASETS), default=default_dataset())
+    parser.add_argument("--source", choices=("files", "shards"), default="files")
+    parser.add_argument("--epochs", type=int, default=None, help="default: the dataset's training profile")
+    parser.add_argument("--size", type=int, default=None, help="image size; default: the dataset's training profile")
+    parser.add_argument("--batch-size", type=int, default=64, help="global batch, split across ranks")
+    parser.add_argument("--workers", type=int, default=1, help="DataLoader workers per rank")
+    parser.add_argument("--num-shards", type=int, default=8)
+    parser.add_argument(
+        "--shards", default=None, help="shard URLs or a brace pattern, e.g. 'https://host/train-{000000..000099}.tar'"
+    )
+    parser.add_argument("--shuffle-buffer", type=int, default=256, help="samples in the shard stream's shuffle buffer")
+    parser.add_argument("--no-augment", dest="augment", action="store_false")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--bug", action="store_true", help="the Scale team's pipeline: no per-rank split, no new order per epoch")
+    return parser.parse_args(argv)
+
+
+def _train_loader(args: argparse.Namespace, rank: int, world: int, size: int) -> tuple[EpochLoader, list[int], Any]:
+    """This rank's EpochLoader, the split's image ids and the train statistics used to normalise."""
+    root = dataset_root(args.dataset)
+    stats = _train_stats(root, size, rank)
+    train_set = OxfordFlowers102(root, "train")
+    if args.source == "shards":
+        loader = _shards_loader(args, _shard_urls(args, train_set, rank), len(train_set), world, stats, size)
+    else:
+        data = KeyedFlowers(root, "train", size, transform=augment_uint8(size) if args.augment else None)
+        loader = _files_loader(args, data, rank, world, stats)
+    return loader, train_set.image_ids, stats
+
+
+def _test_accuracy(model: torch.nn.Module, args: argparse.Namespace, size: int, stats: Any) -> float:
+    """Accuracy on the test split, from the course's uint8 cache (decoded once, then reused by every run)."""
+    test_set = build_cache(OxfordFlowers102(dataset_root(args.dataset), "test"), size, progress=False)
+    return evaluate(model, make_loader(test_set, batch_size=128, num_workers=0, mean=stats[0], std=stats[1]))
+
+
+def _run(args: argparse.Namespace, rank: int, world: int) -> dict[str, Any]:
+    """Train on this rank's data with DDP; return the summary (complete on rank 0)."""
+    size = args.size or profile(args.dataset).size
+    epochs = args.epochs or profile(args.dataset).epochs
+    loader, ids, stats = _train_loader(args, rank, world, size)
+    torch.manual_seed(args.seed)
+    model = DistributedDataParallel(FlowerCNN())
+    # shards may split unevenly: join() lets a rank that runs out shadow the others' all-reduces instead of hanging
+    with model.join(enable=args.source == "shards"):
+        history = train(model, loader, TrainConfig(epochs=epochs, seed=args.seed), progress=False)
+    gathered: list[Any] = [None] * world
+    dist.all_gather_object(gathered, {"seen": loader.seen, "seconds": history.total_seconds})
+    accuracy = _test_accuracy(model.module, args, size, stats) if rank == 0 else float("nan")
+    dist.barrier()
+    seconds = max(g["seconds"] for g in gathered)
+    counts = count_epochs([g["seen"] for g in gathered], ids)
+    return {
+        "world_size": world,
+        "source": args.source,
+        "bug": args.bug,
+        "epochs": epochs,
+        "size": size,
+        "dataset_size": len(ids),
+        **counts,
+        "loss": history.loss,
+        "test_accuracy": accuracy,
+        "seen": [g["seen"] for g in gathered],
+        "train_seconds": seconds,
+        "images_per_s": sum(sum(c) for c in counts["per_rank_counts"]) / seconds if seconds > 0 else None,
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The ``torchrun`` entry point: train with DDP, print one JSON summary as rank 0's last line.
+
+    Introduced in notebook ``06_beyond_one_machine``. Also runs without
+    ``torchrun`` (``python -m flowerkit.distributed``), as a group of one.
+    """
+    args = _parse_args(argv)
+    start = time.perf_counter()
+    rank, world = _init_process_group()
+    try:
+        result = _run(args, rank, world)
+        if rank == 0:
+            result["seconds"] = time.perf_counter() - start
+            print(json.dumps(result), flush=True)
+    finally:
+        dist.destroy_process_group()
+    return 0
+
+
+# --------------------------------------------------------------------------------------
+# Launching it from Python (a notebook, a test, a benchmark).
+# --------------------------------------------------------------------------------------
+
+
+def torchrun_command(nproc: int, *args: str) -> list[str]:
+    """The command :func:`launch` runs: ``torchrun --standalone --nproc_per_node=N -m flowerkit.distributed ARGS``.
+
+    Spelled ``python -m torch.distributed.run`` (what the ``torchrun`` script
+    runs), so it uses this Python and its packages. Introduced in notebook ``06_beyond_one_machine``.
+    """
+    return [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc_per_node={nproc}",
+        "-m",
+        "flowerkit.distributed",
+        *args,
+    ]
+
+
+def _child_env(threads: int) -> dict[str, str]:
+    """This environment, plus ``threads`` compute threads per process (torchrun sets 1, with a warning) and this flowerkit."""
+    env = dict(os.environ)
+    env["OMP_NUM_THREADS"] = str(threads)
+    package_parent = str(Path(__file__).resolve().parents[1])
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_parent, env.get("PYTHONPATH")) if p)
+    return env
+
+
+def launch(nproc: int = 2, *args: Any, timeout: float = 600, threads: int = 1) -> dict[str, Any]:
+    """Run :func:`torchrun_command` as a subprocess and return its JSON summary (plus ``command`` and ``stderr``).
+
+    Each process gets ``threads`` compute threads (``OMP_NUM_THREADS``; 1 is
+    torchrun's own default for several processes, and keeps a comparison of
+    1 and N processes per process); its DataLoader workers come on top.
+    The processes' stderr (torchrun's and the ranks' logs) is captured, not
+    shown. A run that fails raises RuntimeError with the end of that log; one
+    that takes longer than ``timeout`` seconds is killed, with every process it
+    started, and raises TimeoutError: a failure is reported, never a hang.
+    Introduced in notebook ``06_beyond_one_machine``.
+    """
+    cmd = torchrun_command(nproc, *map(str, args))
+    shown = " ".join(["torchrun", *cmd[3:]])
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_child_env(threads), start_new_session=True
+    )
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)  # torchrun and every rank and worker it started
+        out, err = proc.communicate()
+        raise TimeoutError(
+            f"`{shown}` did not finish within {timeout:.0f} s and was stopped. Its log ends:\n{err[-3000:]}"
+        ) from None
+    lines = out.strip().splitlines()
+    if proc.returncode != 0 or not lines:
+        raise RuntimeError(f"`{shown}` failed (exit code {proc.returncode}). Its log ends:\n{err[-3000:]}")
+    return {**json.loads(lines[-1]), "command": shown, "stderr": err}
+
+
+if __name__ == "__main__":
+    sys.exit(main())

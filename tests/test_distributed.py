@@ -1,0 +1,98 @@
+"""flowerkit.distributed: per-rank splitting counted, set_epoch, and the torchrun entry point on 2 processes (notebook 06).
+
+The torchrun runs start real processes (gloo on the CPU); each is bounded by
+a timeout, and a run that overruns is killed with all its processes and
+reported as a failure, never a hang.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+import pytest
+import torch
+
+from flowerkit.distributed import EpochLoader, KeyedFlowers, _files_loader, count_epochs, launch, pretend_rank
+
+TIMEOUT_S = 420
+
+
+def _blank(path, size):
+    return torch.zeros(3, size, size, dtype=torch.uint8)  # counting needs no pixels
+
+
+def _epochs(mini_root, bug, epochs=2):
+    """What each of 2 ranks sees over ``epochs`` epochs with our files loader (or the Scale team's)."""
+    data = KeyedFlowers(mini_root, "train", 8, decode=_blank)
+    args = argparse.Namespace(batch_size=64, seed=0, workers=0, bug=bug)
+    seen = []
+    for rank in range(2):
+        loader = _files_loader(args, data, rank, 2, (None, None))
+        for _ in range(epochs):
+            for _ in loader:
+                pass
+        seen.append(loader.seen)
+    return count_epochs(seen, data.image_ids), len(data)
+
+
+def test_count_epochs_counts_duplicates_missing_and_repeated_orders():
+    result = count_epochs([[[1, 2], [2, 1]], [[3, 3], [4, 3]]], expected=[1, 2, 3, 4, 5])
+    assert result["per_rank_counts"] == [[2, 2], [2, 2]]
+    assert result["unique_per_epoch"] == [3, 4] and result["duplicates_per_epoch"] == [1, 0]
+    assert result["missing_per_epoch"] == [2, 1] and result["orders_differ"] is True
+    assert result["appearances_per_epoch"] == [[2, 2, 1], [1, 4]]
+    assert count_epochs([[[1], [1]]], [1])["orders_differ"] is False
+    assert count_epochs([[[1]]], [1])["orders_differ"] is None
+
+
+def test_distributed_sampler_gives_each_sample_once_and_set_epoch_a_new_order(mini_root):
+    result, n = _epochs(mini_root, bug=False)
+    assert result["per_rank_counts"] == [[n // 2, n // 2]] * 2
+    assert result["unique_per_epoch"] == [n, n] and result["duplicates"] == 0 and result["missing"] == 0
+    assert result["orders_differ"] is True
+
+
+def test_the_scale_team_loader_duplicates_half_and_repeats_the_order(mini_root):
+    result, n = _epochs(mini_root, bug=True)
+    half = result["per_rank_counts"][0][0]
+    assert result["duplicates_per_epoch"] == [half, half] and result["missing_per_epoch"] == [n - half] * 2
+    assert result["orders_differ"] is False
+
+
+def test_epoch_loader_stops_at_its_length_and_records_ids():
+    batches = [(torch.zeros(2, 1), torch.zeros(2), torch.tensor([i, i + 100])) for i in range(5)]
+    loader = EpochLoader(lambda epoch: iter(batches), 3)
+    assert len(loader) == 3 and len(list(loader)) == 3 and loader.seen == [[0, 100, 1, 101, 2, 102]]
+
+
+def test_pretend_rank_sets_and_restores_the_torchrun_variables(monkeypatch):
+    monkeypatch.delenv("RANK", raising=False)
+    monkeypatch.setenv("WORLD_SIZE", "7")
+    with pretend_rank(1, 2):
+        assert (os.environ["RANK"], os.environ["WORLD_SIZE"]) == ("1", "2")
+    assert "RANK" not in os.environ and os.environ["WORLD_SIZE"] == "7"
+
+
+def test_torchrun_with_two_processes_splits_the_data_and_trains(default_mini_root):
+    result = launch(2, "--dataset", "mini", "--epochs", "2", "--size", "32", "--workers", "1", timeout=TIMEOUT_S)
+    n = result["dataset_size"]
+    assert result["world_size"] == 2 and result["per_rank_counts"] == [[n // 2, n // 2]] * 2
+    assert result["duplicates"] == 0 and result["missing"] == 0 and result["orders_differ"] is True
+    assert 0 <= result["test_accuracy"] <= 1 and result["command"].startswith("torchrun --standalone --nproc_per_node=2")
+
+
+def test_torchrun_reproduces_the_scale_team_from_shards(default_mini_root):
+    args = ("--dataset", "mini", "--source", "shards", "--bug", "--epochs", "2", "--size", "32", "--workers", "1")
+    result = launch(2, *args, timeout=TIMEOUT_S)
+    assert result["bug"] and result["duplicates"] > 0 and result["missing"] > 0 and result["orders_differ"] is False
+
+
+def test_a_failing_or_overrunning_run_is_reported_not_hung():
+    with pytest.raises(RuntimeError, match="failed"):
+        launch(1, "--source", "nowhere", timeout=TIMEOUT_S)
+    start = time.perf_counter()
+    with pytest.raises(TimeoutError, match="did not finish"):
+        launch(1, "--epochs", "1", timeout=2)
+    assert time.perf_counter() - start < 60
