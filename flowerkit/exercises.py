@@ -787,8 +787,9 @@ def _sharding_problem(cls: type, items: list[int], num_workers: int) -> tuple[st
         shares.append(out)
     counts = Counter(int(x) for share in shares for x in share)
     if all(sorted(map(int, share)) == items for share in shares):
-        return f"each of {num_workers} simulated workers yielded all {len(items)} items: every sample arrives {num_workers} times.", (
-            "info = get_worker_info(); yield only items[info.id::info.num_workers]"
+        return (
+            f"each of {num_workers} simulated workers yielded all {len(items)} items: every sample arrives {num_workers} times.",
+            ("info = get_worker_info(); yield only items[info.id::info.num_workers]"),
         )
     missing = [x for x in items if counts[x] == 0]
     if missing:

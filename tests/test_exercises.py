@@ -442,8 +442,14 @@ def _share(items, how):
         (_stream(lambda items: _share(items, lambda it, k, n: it[k::n])), "Correct"),
         (_stream(lambda items: None), "still the stub"),
         (_stream(lambda items: iter(items)), "every sample arrives 2 times"),
-        (_stream(lambda items: _share(items, lambda it, k, n: it[k * (len(it) // n) : (k + 1) * (len(it) // n)])), "leave items out"),
-        (_stream(lambda items: _share(items, lambda it, k, n: it[k * -(-len(it) // n) : (k + 1) * -(-len(it) // n) + 2])), "more than one worker"),
+        (
+            _stream(lambda items: _share(items, lambda it, k, n: it[k * (len(it) // n) : (k + 1) * (len(it) // n)])),
+            "leave items out",
+        ),
+        (
+            _stream(lambda items: _share(items, lambda it, k, n: it[k * -(-len(it) // n) : (k + 1) * -(-len(it) // n) + 2])),
+            "more than one worker",
+        ),
         (_stream(lambda items: iter(items[: len(items) // 2])), "expected all 23"),
         (_stream(lambda items: iter(items[torch_worker().id :: 2])), "get_worker_info() returns None"),
         (list, "derived from IterableDataset"),

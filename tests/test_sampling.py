@@ -51,7 +51,9 @@ def test_sharded_stream_yields_every_item_once_with_real_workers(workers):
 
 def test_an_unsharded_stream_yields_everything_in_every_worker():
     items = list(range(10))
-    seen = collections.Counter(int(x) for x in DataLoader(sampling.ShardedStream(items, shard=False), batch_size=None, num_workers=2))
+    seen = collections.Counter(
+        int(x) for x in DataLoader(sampling.ShardedStream(items, shard=False), batch_size=None, num_workers=2)
+    )
     assert sorted(seen) == items and set(seen.values()) == {2}
 
 
