@@ -8,31 +8,38 @@ checker is named in its docstring.
 
 from __future__ import annotations
 
-import math
+import contextlib
 import random
-from collections.abc import Callable
+import time
+import types
+from collections import Counter
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+import torch.utils.data
 from PIL import Image, ImageDraw
-from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
+from torch.utils.data import DataLoader, RandomSampler
 from torchvision.transforms import v2
 
 from .access import OxfordFlowers102, read_labels, read_splits
 from .classes import CLASSES
-from .distributed import count_epochs
 from .doctor import diagnose
 from .facts import DATASET_FOLDER, LABELS_FILE, SETID_FILE
+from .load import CachedFlowers
 from .transform import ToRGB
 
 __all__ = [
     "RAISED_HINT",
     "STUB_HINT",
     "Verdict",
+    "check_balanced_sampler",
+    "check_bottleneck",
     "check_channel_stats",
     "check_class_of_first_file",
+    "check_collate",
     "check_denormalize",
     "check_fixed_loader",
     "check_labels_for_split",
@@ -41,6 +48,7 @@ __all__ = [
     "check_most_confused",
     "check_pair_files",
     "check_reproducible_order",
+    "check_sharded_stream",
     "check_split_sizes",
     "check_test_count",
     "check_train_loader",
@@ -434,37 +442,57 @@ def check_denormalize(func: Callable[[Any, Any, Any], Any]) -> bool:
 # ------------------------------------------------------------------ 03_load
 
 
-def check_train_loader(func: Callable[[Any], Any], dataset: Any) -> bool:
-    """Notebook ``03_load``: ``func(dataset)`` returns a DataLoader fit for training on this machine."""
-    loader, error = _call(func, dataset)
-    if error:
-        return _verdict(False, error, RAISED_HINT)
-    if _unanswered(loader):
+def check_train_loader(func: Callable[[Any], Any], *datasets: Any) -> bool:
+    """Notebook ``03_load``: ``func(dataset)`` returns a DataLoader fit for training on this machine, for each dataset given.
+
+    The rules are the notebook's: shuffled (the files are grouped by class),
+    batches of 16 or more, seeded order, ``pin_memory`` only with a GPU, and
+    workers kept alive when there are any. Workers are needed where each item
+    is decoded from a JPEG (decoding would block the training loop); a uint8
+    cache (:class:`flowerkit.load.CachedFlowers`) decodes nothing, so
+    ``num_workers=0`` is right there too.
+    """
+    problems = []
+    for dataset in datasets:
+        where = f"on the {'cache' if isinstance(dataset, CachedFlowers) else 'JPEGs'}: " if len(datasets) > 1 else ""
+        loader, error = _call(func, dataset)
+        if error:
+            return _verdict(False, where + error, RAISED_HINT)
+        if _unanswered(loader):
+            return _verdict(
+                False, "your function returns None: it is still the stub.", "return torch.utils.data.DataLoader(dataset, ...)"
+            )
+        if not isinstance(loader, DataLoader):
+            return _verdict(
+                False, f"{where}got a {type(loader).__name__}, expected a DataLoader.", "return torch.utils.data.DataLoader(...)"
+            )
+        problems += [where + problem for problem in _train_loader_problems(loader, dataset)]
+    if problems:
         return _verdict(
-            False, "your function returns None: it is still the stub.", "return torch.utils.data.DataLoader(dataset, ...)"
+            False, "; ".join(problems) + ".", "each problem names, in brackets, the DataLoader argument that fixes it"
         )
-    if not isinstance(loader, DataLoader):
-        return _verdict(
-            False, f"got a {type(loader).__name__}, expected a DataLoader.", "return torch.utils.data.DataLoader(...)"
-        )
+    return _verdict(True, "shuffled, batched, seeded, with workers where there is decoding to do and kept alive.")
+
+
+def _train_loader_problems(loader: DataLoader, dataset: Any) -> list[str]:
+    """What check_train_loader finds wrong with one loader, in the notebook's words."""
     problems = []
     if not isinstance(loader.sampler, RandomSampler):
         problems.append("it does not shuffle, and the split is grouped by class (shuffle=True)")
     if loader.batch_size is None or loader.batch_size < 16:
         problems.append(f"batch_size={loader.batch_size}: too small to keep the CPU busy and BatchNorm sane (try 64)")
-    if loader.num_workers < 1:
-        problems.append("num_workers=0: decoding blocks the training loop (use about one worker per core)")
-    elif not loader.persistent_workers:
+    if loader.num_workers < 1 and not isinstance(dataset, CachedFlowers):
+        problems.append(
+            "num_workers=0: this dataset decodes a JPEG per item, which would block the training loop "
+            "(use about one worker per core; a cache decodes nothing, so 0 is fine there)"
+        )
+    elif loader.num_workers > 0 and not loader.persistent_workers:
         problems.append("persistent_workers=False: the workers restart every epoch")
     if loader.pin_memory and not torch.cuda.is_available():
         problems.append("pin_memory=True without a GPU is wasted work")
     if loader.generator is None:
         problems.append("no seeded generator: the shuffled order changes every run (generator=torch.Generator().manual_seed(0))")
-    if problems:
-        return _verdict(
-            False, "; ".join(problems) + ".", "each problem names, in brackets, the DataLoader argument that fixes it"
-        )
-    return _verdict(True, f"shuffled, batch {loader.batch_size}, {loader.num_workers} workers kept alive, seeded.")
+    return problems
 
 
 def check_reproducible_order(func: Callable[[Any, int], Any], dataset: Any) -> bool:
@@ -634,95 +662,255 @@ def check_fixed_loader(func: Callable[[Any], Any], root: str | Path) -> bool:
     return _verdict(True, "the doctor finds no problem: right labels, undistorted normalised images, shuffled batches.")
 
 
-# ------------------------------------------------------------------ 06_beyond_one_machine
-
-__all__ += ["check_count_appearances", "check_padded_indices", "check_shard_plan"]
+# ------------------------------------------------------------------ 03_load: the hunt, collate_fn, samplers, iterable datasets
 
 
-def _appearance_cases() -> list[tuple[list[list[int]], list[int]]]:
-    return [
-        ([[0, 2, 4], [1, 3, 5]], list(range(6))),  # a perfect split
-        ([[0, 1, 2], [0, 1, 2]], list(range(6))),  # the Scale team: both ranks read the same half
-        ([[0, 2, 4, 0], [1, 3, 5, 1]], list(range(6))),  # padding repeats the first samples
-        ([[5, 5, 5], []], list(range(6))),
-    ]
+def check_bottleneck(answer: Any, stage_ms: dict[str, float]) -> bool:
+    """Notebook ``03_load``: the name of the stage (a key of ``stage_ms``, milliseconds per image) that costs the most.
 
-
-def check_count_appearances(func: Callable[[Any, Any], Any]) -> bool:
-    """Notebook ``06_beyond_one_machine``: ``func(ids_by_rank, expected_ids)`` -> {"duplicates": n, "missing": n} for one epoch."""
-    for ids_by_rank, expected in _appearance_cases():
-        answer, error = _call(func, ids_by_rank, expected)
-        if error:
-            return _verdict(False, error)
-        if _unanswered(answer):
-            return _verdict(
-                False, "your function returns None: it is still the stub.", "collections.Counter over every rank's ids"
-            )
-        truth = count_epochs([[ids] for ids in ids_by_rank], expected)
-        want = {"duplicates": truth["duplicates"], "missing": truth["missing"]}
-        if not isinstance(answer, dict) or set(answer) != set(want):
-            return _verdict(False, f"return a dict with the keys {sorted(want)}, got {answer!r}.")
-        if answer != want:
-            return _verdict(
-                False,
-                f"for ranks {ids_by_rank} over ids {expected} expected {want}, got {answer}.",
-                "duplicates = appearances - distinct ids seen; missing = expected ids never seen",
-            )
-    return _verdict(True, "duplicates and missing samples counted: the two numbers the Scale team never looked at.")
-
-
-def check_padded_indices(func: Callable[[int, int, int], Any]) -> bool:
-    """Notebook ``06_beyond_one_machine``: ``func(n, rank, world_size)`` -> rank's indices, as DistributedSampler(shuffle=False)."""
-    for n, world in ((10, 2), (11, 2), (10, 3), (5, 4), (2, 3)):
-        for rank in range(world):
-            truth = list(DistributedSampler(range(n), num_replicas=world, rank=rank, shuffle=False))
-            answer, error = _call(func, n, rank, world)
-            if error:
-                return _verdict(False, error)
-            if _unanswered(answer):
-                return _verdict(
-                    False, "your function returns None: it is still the stub.", "list(range(n))[rank::world_size], padded"
-                )
-            got = [int(i) for i in answer]
-            if got == truth:
-                continue
-            if got == list(range(n))[rank::world]:
-                return _verdict(
-                    False,
-                    f"n={n}, {world} ranks: right split, but no padding: rank {rank} gets {len(got)}, others more.",
-                    "pad the index list to ceil(n / world_size) * world_size by repeating it from the start",
-                )
-            return _verdict(False, f"n={n}, rank {rank} of {world}: expected {truth}, got {got}.")
-    return _verdict(True, "every rank gets ceil(n / world_size) indices, padded from the start: DistributedSampler's rule.")
-
-
-def check_shard_plan(func: Callable[[int, int, int, float], Any]) -> bool:
-    """Notebook ``06_beyond_one_machine``: ``func(images, bytes_per_image, readers, shard_mb)`` -> number of shards.
-
-    Enough shards of about ``shard_mb`` MiB to hold the data, at least one per
-    reader (ranks x workers), and a multiple of ``readers`` so that every reader gets as many.
+    Judged against the student's own measurement; when the two largest stages
+    are within 15% of each other, either is accepted (a close call on a busy machine).
     """
-    cases = ((1_000_000, 42_000, 512, 256.0), (1_000, 42_000, 4, 8.0), (8_189, 42_000, 16, 512.0), (100, 1_000, 3, 1.0))
-    for images, size, readers, shard_mb in cases:
-        by_size = math.ceil(images * size / (shard_mb * 2**20))
-        truth = math.ceil(max(by_size, readers) / readers) * readers
-        answer, error = _call(func, images, size, readers, shard_mb)
+    if _unanswered(answer):
+        return _verdict(False, "no answer yet: set `bottleneck` to the name of a stage.", "read the longest bar")
+    if answer not in stage_ms:
+        return _verdict(
+            False,
+            f"{answer!r} is not one of the stages timed: {', '.join(map(repr, stage_ms))}.",
+            "copy the name of the longest bar exactly",
+        )
+    ranked = sorted(stage_ms, key=stage_ms.get, reverse=True)
+    top, total = stage_ms[ranked[0]], sum(stage_ms.values())
+    if answer == ranked[0] or stage_ms[answer] >= 0.85 * top:
+        share = stage_ms[answer] / total
+        return _verdict(True, f"{answer!r}: {stage_ms[answer]:.1f} ms of every {total:.1f} ms per image ({share:.0%}).")
+    return _verdict(
+        False,
+        f"{answer!r} takes {stage_ms[answer]:.1f} ms per image; {ranked[0]!r} takes {top:.1f} ms.",
+        "the stage with the longest bar is where a fix pays most",
+    )
+
+
+def _per_sample_collate(batch: list[tuple[torch.Tensor, int]], mean: Any, std: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """The Efficiency team's way: convert and normalise each image on its own, then stack."""
+    m = torch.as_tensor(mean, dtype=torch.float32).view(3, 1, 1)
+    s = torch.as_tensor(std, dtype=torch.float32).view(3, 1, 1)
+    images = torch.stack([(image.float() / 255 - m) / s for image, _ in batch])
+    return images, torch.as_tensor([label for _, label in batch], dtype=torch.int64)
+
+
+def _best_ms(func: Callable[..., Any], *args: Any, repeat: int = 7) -> float:
+    """The fastest of ``repeat`` runs, in milliseconds: the run least disturbed by other programs."""
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        func(*args)
+        best = min(best, time.perf_counter() - start)
+    return 1000 * best
+
+
+def _collate_problem(answer: Any, truth: tuple[torch.Tensor, torch.Tensor]) -> tuple[str, str] | None:
+    """What is wrong with a collate_fn's output, compared with per-sample conversion; None if nothing."""
+    x_true, y_true = truth
+    if not isinstance(answer, (tuple, list)) or len(answer) != 2:
+        return "return a pair (images, labels).", "return images, labels"
+    x, y = answer
+    if not isinstance(x, torch.Tensor) or tuple(x.shape) != tuple(x_true.shape):
+        shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+        return f"images should be one tensor of shape {tuple(x_true.shape)}, got {shape}.", "torch.stack the images"
+    if x.dtype == torch.uint8:
+        return "the batch is still uint8: stacked, but not converted and normalised.", "x.float() / 255, then (x - mean) / std"
+    if x.dtype != torch.float32:
+        return f"dtype {x.dtype}: the model's weights are float32.", "x.float()"
+    if x.abs().max() > 20:
+        return "values up to 255 and beyond: normalised without scaling to [0, 1] first.", "divide by 255 before normalising"
+    if not torch.allclose(x, x_true, atol=1e-4):
+        worst = float((x - x_true).abs().max())
+        return f"the images differ from per-sample conversion by up to {worst:.3g}.", (
+            "(x / 255 - mean) / std with mean and std shaped (1, 3, 1, 1) so they broadcast over the batch"
+        )
+    if not isinstance(y, torch.Tensor) or y.dtype != torch.int64:
+        return "labels should be an int64 tensor (what CrossEntropyLoss expects).", "torch.tensor(labels)"
+    if not torch.equal(y, y_true):
+        return "the labels do not match the images, in order.", "keep the (image, label) pairs in the order given"
+    return None
+
+
+def check_collate(func: Callable[[list[Any]], Any], dataset: Any, mean: Any, std: Any) -> bool:
+    """Notebook ``03_load``: ``func(batch)`` turns a list of (uint8 (3, S, S), label) into (normalised float32 batch, int64 labels).
+
+    Checked against per-sample conversion on 64 items of ``dataset``; a
+    correct answer is then timed against converting each image on its own.
+    """
+    batch = [dataset[i] for i in range(min(64, len(dataset)))]
+    answer, error = _call(func, batch)
+    if error:
+        return _verdict(False, error, "stack the uint8 images first, then convert the whole batch")
+    if _unanswered(answer):
+        return _verdict(False, "your function returns None: it is still the stub.", "return images, labels")
+    truth = _per_sample_collate(batch, mean, std)
+    problem = _collate_problem(answer, truth)
+    if problem:
+        message, hint = problem
+        return _verdict(False, message, hint)
+    yours, per_sample = _best_ms(func, batch), _best_ms(_per_sample_collate, batch, mean, std)
+    return _verdict(
+        True,
+        f"the same batch as per-sample conversion. Yours: {yours:.2f} ms for {len(batch)} images; "
+        f"converting each image on its own: {per_sample:.2f} ms.",
+    )
+
+
+def _draw_epochs(sampler: Any, at_least: int) -> tuple[list[int], list[int]]:
+    """(the first epoch's indices, all indices drawn over as many epochs as it takes to reach ``at_least``)."""
+    first = [int(i) for i in sampler]
+    drawn = list(first)
+    while first and len(drawn) < at_least:
+        drawn += [int(i) for i in sampler]
+    return first, drawn
+
+
+def _balance_problem(first: list[int], drawn: list[int], labels: torch.Tensor) -> tuple[str, str] | None:
+    """What keeps the drawn indices from a uniform class mix; None if they are balanced."""
+    n, sizes = len(labels), torch.bincount(labels).double()
+    if not first:
+        return "the sampler yields no index.", "WeightedRandomSampler(weights, num_samples=len(labels), ...)"
+    if min(drawn) < 0 or max(drawn) >= n:
+        return f"indices outside 0..{n - 1}: a sampler yields positions in the dataset.", ""
+    if max(drawn) < sizes.numel() < n:
+        return "every index is below the number of classes: you gave one weight per class.", (
+            "WeightedRandomSampler wants one weight per *sample*: weights = 1 / counts[labels]"
+        )
+    if len(first) == n and len(set(first)) == n:
+        return "every sample drawn exactly once per epoch: a shuffle, which keeps the imbalance.", "replacement=True"
+    drawn_per_class = torch.bincount(labels[drawn], minlength=sizes.numel()).double()
+    spread = float(drawn_per_class.max() / drawn_per_class.mean().clamp_min(1e-9))
+    if spread <= 1.35 and drawn_per_class.min() > 0:
+        return None
+    trend = float(torch.corrcoef(torch.stack([drawn_per_class, sizes]))[0, 1])
+    if trend > 0.5:
+        return "large classes are still drawn more often than small ones.", "weight each sample by 1 / (size of its class)"
+    if trend < -0.5:
+        return "small classes are now drawn more often than large ones: overcorrected.", "weights 1 / count, not 1 / count**2"
+    return f"some classes are drawn {spread:.1f}x as often as the average class.", "weights = 1 / counts[labels]"
+
+
+def check_balanced_sampler(func: Callable[[Any, int], Any], labels: Any) -> bool:
+    """Notebook ``03_load``: ``func(labels, seed)`` returns a sampler that draws every class about equally often, seeded.
+
+    Draws at least 400 items per class (over several epochs) and compares the
+    class mix with the class sizes.
+    """
+    y = torch.as_tensor(labels, dtype=torch.int64).reshape(-1)
+    sampler, error = _call(func, list(labels), 0)
+    if error:
+        return _verdict(False, error, RAISED_HINT)
+    if _unanswered(sampler):
+        return _verdict(False, "your function returns None: it is still the stub.", "return WeightedRandomSampler(...)")
+    if not hasattr(sampler, "__iter__"):
+        return _verdict(
+            False,
+            f"got a {type(sampler).__name__}: a sampler is something that yields indices.",
+            "return torch.utils.data.WeightedRandomSampler(weights, num_samples, generator=...)",
+        )
+    first, drawn = _draw_epochs(sampler, at_least=400 * (int(y.max()) + 1))
+    problem = _balance_problem(first, drawn, y)
+    if problem:
+        message, hint = problem
+        return _verdict(False, message, hint)
+    again, other = (_call(func, list(labels), seed)[0] for seed in (0, 1))
+    if again is None or [int(i) for i in again] != first:
+        return _verdict(False, "the same seed gave different draws.", "generator=torch.Generator().manual_seed(seed)")
+    if other is not None and [int(i) for i in other] == first:
+        return _verdict(False, "seeds 0 and 1 gave the same draws: the seed is not used.", "pass the seed to the generator")
+    return _verdict(True, f"every class drawn about equally often over {len(drawn)} draws, and the same seed draws the same.")
+
+
+@contextlib.contextmanager
+def _pretend_worker(worker_id: int, num_workers: int, namespace: dict[str, Any]) -> Iterator[None]:
+    """Make ``torch.utils.data.get_worker_info()`` answer as it would in worker ``worker_id`` of ``num_workers``.
+
+    Patches the function in ``torch.utils.data`` and wherever ``namespace``
+    (the globals of the student's ``__iter__``) holds it under any name, so
+    ``from torch.utils.data import get_worker_info`` is covered too. A
+    stand-in for real worker processes, which a class defined in a notebook
+    cannot reach under spawn or forkserver.
+    """
+    original = torch.utils.data.get_worker_info
+    info = types.SimpleNamespace(id=worker_id, num_workers=num_workers, seed=worker_id, dataset=None)
+    names = [name for name, value in namespace.items() if value is original]
+    torch.utils.data.get_worker_info = lambda: info
+    namespace.update(dict.fromkeys(names, torch.utils.data.get_worker_info))
+    try:
+        yield
+    finally:
+        torch.utils.data.get_worker_info = original
+        namespace.update(dict.fromkeys(names, original))
+
+
+def _yields(cls: type, items: list[int], worker: tuple[int, int] | None = None) -> tuple[list[Any] | None, str | None]:
+    """Everything a fresh ``cls(items)`` yields, in the main process or as the given (worker id, num_workers)."""
+    namespace = getattr(getattr(cls, "__iter__", None), "__globals__", {})
+    with _pretend_worker(*worker, namespace) if worker else contextlib.nullcontext():
+        dataset, error = _call(cls, items)
         if error:
-            return _verdict(False, error)
-        if _unanswered(answer):
-            return _verdict(
-                False, "your function returns None: it is still the stub.", "start from the total bytes / shard bytes"
-            )
-        if answer == by_size and by_size != truth:
-            return _verdict(
-                False,
-                f"{images:,} images for {readers} readers: {answer} shards hold the data, but then not every reader "
-                "gets the same number of shards.",
-                "at least `readers` shards, rounded up to a multiple of `readers`",
-            )
-        if answer != truth:
-            return _verdict(
-                False,
-                f"{images:,} images of {size:,} B, {readers} readers, {shard_mb} MiB shards: expected {truth}, got {answer}.",
-            )
-    return _verdict(True, "enough shards for the data, and the same number for every reader.")
+            return None, error
+        it, error = _call(dataset.__iter__)
+        if error or it is None:
+            return None, error
+        out, error = _call(list, it)
+    return out, error
+
+
+def _sharding_problem(cls: type, items: list[int], num_workers: int) -> tuple[str, str] | None:
+    """What goes wrong when ``cls`` runs in ``num_workers`` simulated workers; None if each item comes once."""
+    shares = []
+    for k in range(num_workers):
+        out, error = _yields(cls, items, (k, num_workers))
+        if error or out is None:
+            return f"as worker {k} of {num_workers}: {error or '__iter__ returned None'}", ""
+        shares.append(out)
+    counts = Counter(int(x) for share in shares for x in share)
+    if all(sorted(map(int, share)) == items for share in shares):
+        return (
+            f"each of {num_workers} simulated workers yielded all {len(items)} items: every sample arrives {num_workers} times.",
+            ("info = get_worker_info(); yield only items[info.id::info.num_workers]"),
+        )
+    missing = [x for x in items if counts[x] == 0]
+    if missing:
+        return f"with {num_workers} workers no worker yielded {missing}: the shares leave items out.", (
+            "striding, items[info.id::info.num_workers], never drops the remainder"
+        )
+    twice = [x for x in items if counts[x] > 1]
+    if twice:
+        return f"with {num_workers} workers, {twice} came from more than one worker.", "the shares must not overlap"
+    return None
+
+
+def check_sharded_stream(cls: type) -> bool:
+    """Notebook ``03_load``: ``cls(items)`` is an IterableDataset whose workers together yield every item exactly once.
+
+    Runs it in the main process (``get_worker_info()`` is None: it must yield
+    everything) and as 2 and 3 simulated workers (:func:`_pretend_worker`),
+    with 23 items so that a remainder is left over.
+    """
+    items = list(range(100, 123))
+    if not isinstance(cls, type) or not issubclass(cls, torch.utils.data.IterableDataset):
+        return _verdict(False, f"expected a class derived from IterableDataset, got {cls!r}.", "class MyStream(IterableDataset)")
+    out, error = _yields(cls, items)
+    if error:
+        return _verdict(False, error, "with num_workers=0, get_worker_info() returns None: then yield every item")
+    if out is None:
+        return _verdict(False, "your __iter__ returns None: it is still the stub.", "__iter__ should `yield` items")
+    if sorted(int(x) for x in out) != items:
+        return _verdict(
+            False,
+            f"in the main process it yielded {len(out)} items, expected all {len(items)} once each.",
+            "with no worker info (get_worker_info() is None), yield every item once",
+        )
+    for num_workers in (2, 3):
+        problem = _sharding_problem(cls, items, num_workers)
+        if problem:
+            message, hint = problem
+            return _verdict(False, message, hint)
+    return _verdict(True, "one process yields everything; 2 or 3 workers each yield their own share, every item exactly once.")

@@ -79,6 +79,18 @@ TARGETS: dict[str, Target] = {
     # --- 01_access
     # --- 02_transform
     # --- 03_load
+    "03/cache_speedup": Target(
+        "training images/s with the cache, over the Efficiency team's",
+        anywhere=(">=", 3.0),
+        mini=(">=", 5.0),
+        why="the same network and training loop; only the loader differs (timings on a busy machine vary, the order does not)",
+    ),
+    "03/shuffle_gap": Target(
+        "validation accuracy after 3 epochs, shuffled minus unshuffled",
+        anywhere=(">", 0.0),
+        mini=(">=", 0.05),
+        why="training in class-grouped file order must do worse than shuffled training on any data grouped by class",
+    ),
     # --- 04_three_teams
     # --- 05_the_app
     # --- 06_beyond_one_machine

@@ -7,7 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import torch.utils.data
 from matplotlib.figure import Figure
+from torch.utils.data import IterableDataset, get_worker_info
 
 from flowerkit import OxfordFlowers102, exercises, teams, viz
 from flowerkit.access import read_splits
@@ -272,6 +274,218 @@ def test_check_reproducible_order_feedback(mini_root, capsys):
     assert "seed is not used" in capsys.readouterr().out
 
 
+def test_check_train_loader_accepts_no_workers_on_a_cache_but_not_on_jpegs(mini_root, capsys):
+    import torch
+    from torch.utils.data import DataLoader
+
+    from flowerkit.load import DecodedFlowers, build_cache
+
+    cache = build_cache(OxfordFlowers102(mini_root, "val"), 8, folder=mini_root.parent / "cache-tl", progress=False)
+    jpegs = DecodedFlowers(mini_root, "val", 8)
+    no_workers = lambda d: DataLoader(d, batch_size=64, shuffle=True, generator=torch.Generator().manual_seed(0))  # noqa: E731
+    assert exercises.check_train_loader(no_workers, cache), "a cache decodes nothing: num_workers=0 is right there"
+    capsys.readouterr()
+    assert not exercises.check_train_loader(no_workers, cache, jpegs)
+    out = capsys.readouterr().out
+    assert "on the JPEGs: num_workers=0" in out and "decodes a JPEG per item" in out and "on the cache" not in out
+    per_dataset = lambda d: DataLoader(  # noqa: E731
+        d,
+        batch_size=64,
+        shuffle=True,
+        num_workers=0 if d is cache else 2,
+        persistent_workers=d is not cache,
+        generator=torch.Generator().manual_seed(0),
+    )
+    assert exercises.check_train_loader(per_dataset, cache, jpegs)
+    assert not exercises.check_train_loader(lambda d: None, cache)
+    assert "still the stub" in capsys.readouterr().out
+    assert not exercises.check_train_loader(lambda d: [d], cache)
+    assert "expected a DataLoader" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "answer, feedback",
+    [
+        ("fetch: read + decode", "Correct"),
+        ("fetch: transform", "Correct"),  # within 15% of the largest: a close call
+        ("collate", "takes 0.1 ms per image"),
+        ("decoding", "not one of the stages"),
+        (..., "no answer yet"),
+    ],
+)
+def test_check_bottleneck_feedback(answer, feedback, capsys):
+    stage_ms = {"sampler": 0.01, "fetch: read + decode": 7.0, "fetch: transform": 6.2, "collate": 0.1, "model step": 3.0}
+    ok = exercises.check_bottleneck(answer, stage_ms)
+    assert feedback in capsys.readouterr().out
+    assert ok == (feedback == "Correct")
+
+
+def _uint8_items(n=70, size=8):
+    import torch
+
+    g = torch.Generator().manual_seed(0)
+    return [(torch.randint(0, 256, (3, size, size), dtype=torch.uint8, generator=g), k % 5) for k in range(n)]
+
+
+def _stack(batch):
+    import torch
+
+    return torch.stack([image for image, _ in batch]), torch.tensor([label for _, label in batch])
+
+
+MEAN, STD = (0.5, 0.4, 0.3), (0.2, 0.25, 0.3)
+
+
+def _normalised(x):
+    import torch
+
+    return (x.float() / 255 - torch.tensor(MEAN).view(1, 3, 1, 1)) / torch.tensor(STD).view(1, 3, 1, 1)
+
+
+@pytest.mark.parametrize(
+    "func, feedback",
+    [
+        (lambda b: (_normalised(_stack(b)[0]), _stack(b)[1]), "Correct"),
+        (lambda b: None, "still the stub"),
+        (lambda b: _stack(b)[0], "return a pair"),
+        (lambda b: ([image for image, _ in b], _stack(b)[1]), "one tensor of shape"),
+        (lambda b: _stack(b), "still uint8"),
+        (lambda b: (_normalised(_stack(b)[0]).double(), _stack(b)[1]), "dtype torch.float64"),
+        (lambda b: ((_stack(b)[0].float() - 127) / 50, _stack(b)[1]), "differ from per-sample"),
+        (lambda b: (_stack(b)[0].float() / 255, _stack(b)[1]), "differ from per-sample"),
+        (lambda b: (_stack(b)[0].float() * 2, _stack(b)[1]), "without scaling to [0, 1]"),
+        (lambda b: (_normalised(_stack(b)[0]), [label for _, label in b]), "int64 tensor"),
+        (lambda b: (_normalised(_stack(b)[0]), _stack(b)[1].flip(0)), "do not match"),
+        (lambda b: 1 / 0, "ZeroDivisionError"),
+    ],
+)
+def test_check_collate_feedback(func, feedback, capsys):
+    ok = exercises.check_collate(func, _uint8_items(), MEAN, STD)
+    out = capsys.readouterr().out
+    assert feedback in out
+    assert ok == (feedback == "Correct")
+    if ok:
+        assert "converting each image on its own" in out, "a correct answer is timed against per-sample conversion"
+
+
+def _weighted(weights_of, **kw):
+    import torch
+    from torch.utils.data import WeightedRandomSampler
+
+    def make(labels, seed):
+        y = torch.tensor(labels)
+        return WeightedRandomSampler(weights_of(y), len(y), generator=torch.Generator().manual_seed(seed), **kw)
+
+    return make
+
+
+IMBALANCED = [0] * 40 + [1] * 10 + [2] * 25 + [3] * 5
+
+
+@pytest.mark.parametrize(
+    "func, feedback",
+    [
+        (_weighted(lambda y: 1 / torch_bincount(y)[y]), "Correct"),
+        (lambda labels, seed: None, "still the stub"),
+        (lambda labels, seed: 42, "yields indices"),
+        (lambda labels, seed: [], "yields no index"),
+        (lambda labels, seed: [len(labels)], "indices outside"),
+        (_weighted(lambda y: 1 / torch_bincount(y)), "one weight per class"),
+        (_weighted(lambda y: 1 / torch_bincount(y)[y], replacement=False), "a shuffle"),
+        (_weighted(lambda y: torch_bincount(y)[y]), "large classes are still drawn more"),
+        (_weighted(lambda y: 1 / torch_bincount(y)[y] ** 2), "overcorrected"),
+        (lambda labels, seed: exercises_unseeded(labels), "same seed gave different draws"),
+        (lambda labels, seed: _weighted(lambda y: 1 / torch_bincount(y)[y])(labels, 0), "seed is not used"),
+        (lambda labels, seed: 1 / 0, "ZeroDivisionError"),
+    ],
+)
+def test_check_balanced_sampler_feedback(func, feedback, capsys):
+    ok = exercises.check_balanced_sampler(func, IMBALANCED)
+    assert feedback in capsys.readouterr().out
+    assert ok == (feedback == "Correct")
+
+
+def torch_bincount(y):
+    import torch
+
+    return torch.bincount(y).double()
+
+
+def exercises_unseeded(labels):
+    import torch
+    from torch.utils.data import WeightedRandomSampler
+
+    y = torch.tensor(labels)
+    return WeightedRandomSampler(1 / torch_bincount(y)[y], len(y))
+
+
+def _stream(iter_body):
+    from torch.utils.data import IterableDataset
+
+    class Stream(IterableDataset):
+        def __init__(self, items):
+            self.items = list(items)
+
+        def __iter__(self):
+            return iter_body(self.items)
+
+    return Stream
+
+
+def _share(items, how):
+    import torch
+
+    info = torch.utils.data.get_worker_info()
+    return iter(items if info is None else how(items, info.id, info.num_workers))
+
+
+@pytest.mark.parametrize(
+    "cls, feedback",
+    [
+        (_stream(lambda items: _share(items, lambda it, k, n: it[k::n])), "Correct"),
+        (_stream(lambda items: None), "still the stub"),
+        (_stream(lambda items: iter(items)), "every sample arrives 2 times"),
+        (
+            _stream(lambda items: _share(items, lambda it, k, n: it[k * (len(it) // n) : (k + 1) * (len(it) // n)])),
+            "leave items out",
+        ),
+        (
+            _stream(lambda items: _share(items, lambda it, k, n: it[k * -(-len(it) // n) : (k + 1) * -(-len(it) // n) + 2])),
+            "more than one worker",
+        ),
+        (_stream(lambda items: iter(items[: len(items) // 2])), "expected all 23"),
+        (_stream(lambda items: iter(items[torch_worker().id :: 2])), "get_worker_info() returns None"),
+        (list, "derived from IterableDataset"),
+    ],
+)
+def test_check_sharded_stream_feedback(cls, feedback, capsys):
+    ok = exercises.check_sharded_stream(cls)
+    assert feedback in capsys.readouterr().out
+    assert ok == (feedback == "Correct")
+
+
+class _StreamWithNamedImport(IterableDataset):
+    """Calls ``get_worker_info`` through a name bound at module level, as a class in a notebook cell would."""
+
+    def __init__(self, items):
+        self.items = list(items)
+
+    def __iter__(self):
+        info = get_worker_info()
+        yield from self.items if info is None else self.items[info.id :: info.num_workers]
+
+
+def test_check_sharded_stream_patches_a_get_worker_info_imported_by_name(capsys):
+    assert exercises.check_sharded_stream(_StreamWithNamedImport), capsys.readouterr().out
+    assert globals()["get_worker_info"] is torch.utils.data.get_worker_info, "the module's name is restored"
+
+
+def torch_worker():
+    import torch
+
+    return torch.utils.data.get_worker_info()
+
+
 def test_efficiency_team_loader_has_its_bugs(mini_root):
     from torch.utils.data import SequentialSampler
 
@@ -413,6 +627,7 @@ def _raises(*args):
 
 def _cheap_failures(root, dataset, labels):
     """(checker, arguments) for failure paths that cost nothing: unanswered stubs, raising functions, wrong types."""
+    images = torch.utils.data.TensorDataset(torch.zeros(64, 3, 8, 8, dtype=torch.uint8), torch.arange(64) % 4)
     mean, std = (0.5, 0.5, 0.5), (0.2, 0.2, 0.2)
     stub = lambda *a: None  # noqa: E731
     five = lambda *a: 5  # noqa: E731
@@ -455,7 +670,25 @@ def _cheap_failures(root, dataset, labels):
         (exercises.check_fixed_loader, (stub, root)),
         (exercises.check_fixed_loader, (_raises, root)),
         (exercises.check_fixed_loader, (five, root)),
+        (exercises.check_bottleneck, (None, {"decode": 2.0, "model": 1.0})),
+        (exercises.check_bottleneck, ("network", {"decode": 2.0, "model": 1.0})),
+        (exercises.check_collate, (stub, images, mean, std)),
+        (exercises.check_collate, (_raises, images, mean, std)),
+        (exercises.check_balanced_sampler, (stub, labels)),
+        (exercises.check_balanced_sampler, (_raises, labels)),
+        (exercises.check_balanced_sampler, (five, labels)),
+        (exercises.check_sharded_stream, (_EmptyStream,)),
     ]
+
+
+class _EmptyStream(IterableDataset):
+    """A stream that yields nothing: the cheapest wrong answer to the sharding exercise."""
+
+    def __init__(self, items):
+        self.items = items
+
+    def __iter__(self):
+        return iter([])
 
 
 def test_every_checker_gives_a_hint_on_its_cheap_failure_paths(mini_root, capsys):

@@ -15,6 +15,7 @@ import yaml
 
 from tools.cells import course_notebooks, dirty_cells
 from tools.strip import strip
+from tools.student import exercise_cells
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = course_notebooks(REPO / "notebooks")
@@ -81,11 +82,23 @@ def test_notebook_follows_the_course_shape(path):
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_notebook_defines_no_dataset_collate_or_worker_init(path):
-    # Classes and functions defined in a notebook cannot be pickled into spawn/forkserver workers.
+    # Classes and functions defined in a notebook cannot be pickled into spawn/forkserver workers. A student's own
+    # Dataset may be written in an exercise (stub and solution cells), where it runs with num_workers=0 only.
     nb = nbformat.read(path, as_version=4)
+    exercises = {cell_id for pair in exercise_cells(nb).items() for cell_id in pair}
     pattern = re.compile(r"^\s*(class\s+\w+\s*\([^)]*Dataset[^)]*\)|def\s+(collate_fn|worker_init_fn)\b)", re.M)
-    offenders = [c.source for c in nb.cells if c.cell_type == "code" and pattern.search(c.source)]
+    offenders = [c.source for c in nb.cells if c.cell_type == "code" and pattern.search(c.source) and c.id not in exercises]
     assert not offenders, f"{path.name} defines a Dataset/collate_fn/worker_init_fn; move it to flowerkit"
+    defined = {m.group(1) for c in nb.cells if c.cell_type == "code" for m in re.finditer(r"^class\s+(\w+)", c.source, re.M)}
+    workers = re.compile(r"DataLoader\(([^()]|\([^()]*\))*num_workers=(?!0\b)[^,)]+")
+    to_workers = [
+        c.source
+        for c in nb.cells
+        if c.cell_type == "code"
+        for m in workers.finditer(c.source)
+        if set(re.findall(r"\w+", m.group(0))) & defined
+    ]
+    assert not to_workers, f"{path.name} hands a class defined in the notebook to DataLoader workers"
 
 
 def test_strip_removes_outputs_and_counts(tmp_path):
