@@ -155,7 +155,7 @@ def _decode_hwc(path: Path, size: int, decoder: str) -> np.ndarray:
         hwc = _turbo_decode(path, size)
         if hwc is not None:
             return hwc
-    return np.asarray(load_rgb(path, draft=size))  # PIL draft; clear errors for bad files
+    return np.array(load_rgb(path, draft=size))  # PIL draft; clear errors for bad files (a writable copy)
 
 
 def _crop_resize(hwc: np.ndarray, size: int) -> torch.Tensor:
