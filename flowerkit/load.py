@@ -46,6 +46,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import math
 import os
 import random
 import time
@@ -248,17 +249,20 @@ class DecodedFlowers(OxfordFlowers102):
 def _new_batch(shape: tuple[int, ...], dtype: torch.dtype, channels_last: bool = False) -> torch.Tensor:
     """An empty tensor, in shared memory when called in a DataLoader worker (so sending it costs no copy).
 
+    The storage is allocated in shared memory directly, as PyTorch's own
+    ``default_collate`` does (``_new_shared``): ``share_memory_()`` on a new
+    tensor would copy it there, a wasted pass over a 12 MiB float batch at 128 px.
     ``channels_last`` lays a (B, C, H, W) batch out in memory as (B, H, W, C)
     (same shape and values, other strides), the layout CPU convolution kernels run fastest on.
     """
-    if channels_last:
-        b, c, h, w = shape
-        out = torch.empty((b, h, w, c), dtype=dtype).permute(0, 3, 1, 2)
-    else:
-        out = torch.empty(shape, dtype=dtype)
+    b, c, h, w = shape if channels_last else (0, 0, 0, 0)
+    layout = (b, h, w, c) if channels_last else shape
     if get_worker_info() is not None:
-        out.untyped_storage().share_memory_()
-    return out
+        nbytes = math.prod(layout) * torch.empty((), dtype=dtype).element_size()
+        out = torch.empty(0, dtype=dtype).set_(torch.UntypedStorage._new_shared(nbytes)).view(layout)
+    else:
+        out = torch.empty(layout, dtype=dtype)
+    return out.permute(0, 3, 1, 2) if channels_last else out
 
 
 # --------------------------------------------------------------------------------------
