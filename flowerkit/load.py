@@ -4,8 +4,9 @@ Introduced in notebook ``03_load``. Where the time goes when feeding a model
 from JPEGs, and what each fix buys:
 
 * **decoding**: a 500x700 JPEG decoded in full and then shrunk to 64 px
-  wastes most of the work; PIL's ``draft`` mode lets the JPEG decoder scale by
-  1/2, 1/4 or 1/8 in the DCT domain (:func:`decode_resized`);
+  wastes most of the work; the JPEG decoder can scale in the DCT domain
+  instead (:func:`decode_resized`): PIL's ``draft`` by 1/2, 1/4 or 1/8,
+  libjpeg-turbo by any M/8 (see below);
 * **per-sample work**: keep images uint8 until the batch, then convert and
   normalise once per batch (:class:`CollateNormalize`);
 * **repeated work**: every epoch decodes the same files again; a pre-resized
@@ -15,6 +16,26 @@ from JPEGs, and what each fix buys:
 * **the DataLoader**: workers about equal to cores, ``persistent_workers``,
   ``pin_memory`` only with a GPU, and seeded workers for reproducibility.
 
+Which JPEG decoder (:func:`jpeg_decoder` says which is in use). libjpeg-turbo
+scales by any M/8 while decoding, so a 500 px photo lands at 188 px for 128
+(3/8) where PIL's ``draft`` stops at 250 (1/2): less to decode and less to
+resample. It is reached through **simplejpeg**, a small package whose wheels
+(Linux, macOS, Windows) bundle libjpeg-turbo, so ``pip install`` is all a
+student needs; it exposes exactly this scaling (``min_height``/``min_width``)
+and returns NumPy arrays. The alternatives weighed: *PyTurboJPEG* has the same
+scaling but loads a system ``libturbojpeg`` through ctypes (a separate
+apt/brew/installer step that breaks student installs); ``torchvision.io.decode_jpeg``
+is libjpeg-turbo too but has no DCT scaling (a full decode, slower than PIL
+``draft``); *pillow-simd* speeds up resizing, not decoding (``draft`` still
+1/2^k), replaces Pillow itself and needs a compiler; OpenCV's reduced reads
+are 1/2^k too and a large dependency. simplejpeg stays optional: without it,
+or for a file it cannot read like PIL (CMYK/YCCK, not a JPEG, truncated or
+corrupt), decoding goes through PIL ``draft``, so bad files raise the same
+errors naming them. Both decoders ignore EXIF orientation, like
+``torchvision.datasets.Flowers102`` and :func:`flowerkit.access.load_rgb`.
+At the same scale they give identical pixels; at another (128 px: 3/8 vs 1/2)
+they differ by about a level on average, so a cache records which one built it.
+
 Everything a worker process must import (datasets, collate functions,
 ``worker_init_fn``) lives here, never in a notebook: under spawn or
 forkserver (macOS, Windows, Python 3.14 Linux) workers import them by name.
@@ -22,8 +43,10 @@ forkserver (macOS, Windows, Python 3.14 Linux) workers import them by name.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
+import math
 import os
 import random
 import time
@@ -33,6 +56,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import PIL
 import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset, get_worker_info
@@ -42,47 +66,144 @@ from tqdm.auto import tqdm
 from .access import OxfordFlowers102, load_rgb
 from .facts import cpu_count
 from .paths import data_dir
-from .transform import normalize_batch
+
+try:  # optional: libjpeg-turbo's M/8 DCT scaling; without it decoding falls back to PIL draft
+    import simplejpeg
+except ImportError:  # pragma: no cover - exercised by forcing decoder="pil"
+    simplejpeg = None
 
 __all__ = [
     "CACHE_FORMAT",
+    "JPEG_DECODERS",
     "CachedFlowers",
     "CollateNormalize",
+    "DecodeOnly",
     "DecodedFlowers",
     "DraftDecodeOnly",
+    "GatheredBatch",
     "build_cache",
-    "collate_uint8",
     "cache_dir",
+    "collate_uint8",
     "count_items",
     "decode_resized",
+    "jpeg_decoder",
     "make_loader",
     "measure_throughput",
+    "resized_decoder",
     "seed_worker",
 ]
 
 CACHE_FORMAT = "flowerkit-cache-v2"
-DECODE_RECIPE = "PIL draft to >=S, centre crop to a square, bilinear antialiased resize to SxS, uint8 RGB"
+JPEG_DECODERS = ("simplejpeg", "pil")
+# What a cache built with each decoder holds (part of its fingerprint). The PIL text is the one caches were built
+# with before libjpeg-turbo's M/8 scaling arrived, so those caches stay valid.
+_RECIPES = {
+    "pil": "PIL draft to >=S, centre crop to a square, bilinear antialiased resize to SxS, uint8 RGB",
+    "simplejpeg": "libjpeg-turbo M/8 DCT scaling to >=S (simplejpeg; PIL draft for files it cannot read), "
+    "centre crop to a square, bilinear antialiased resize to SxS, uint8 RGB",
+}
+# JPEG colour spaces libjpeg-turbo turns into the same RGB as PIL; CMYK/YCCK (and anything else) go to PIL.
+_TURBO_COLORSPACES = ("YCbCr", "Gray")
 
 
-def decode_resized(path: str | Path, size: int) -> torch.Tensor:
-    """Decode a JPEG straight to a uint8 (3, size, size) tensor: draft decode, centre crop, antialiased resize.
+# --------------------------------------------------------------------------------------
+# Decoding: libjpeg-turbo's M/8 DCT scaling when simplejpeg is installed, else PIL draft.
+# --------------------------------------------------------------------------------------
 
-    The same picture as resize-the-short-side-then-centre-crop (no
-    distortion), in a fraction of the time: ``draft`` makes the JPEG decoder
-    produce an image only just larger than ``size`` (scaling by 1/2, 1/4 or
-    1/8 in the DCT domain), the crop happens *before* resizing so only kept
-    pixels are resampled, and the resize runs on a uint8 tensor in
-    channels-last layout (PyTorch's vectorised antialiased kernel, about 2x
-    faster than PIL's). Introduced in notebook ``03_load``.
+
+def _resolve(decoder: str) -> str:
+    """``"auto"`` -> the fastest decoder installed; ``"simplejpeg"``/``"pil"`` checked and returned."""
+    if decoder == "auto":
+        return "simplejpeg" if simplejpeg is not None else "pil"
+    if decoder not in JPEG_DECODERS:
+        raise ValueError(f"decoder must be 'auto' or one of {JPEG_DECODERS}, got {decoder!r}")
+    if decoder == "simplejpeg" and simplejpeg is None:
+        raise ModuleNotFoundError("decoder='simplejpeg' needs the simplejpeg package: pip install simplejpeg")
+    return decoder
+
+
+def jpeg_decoder(decoder: str = "auto") -> str:
+    """Which JPEG decoder :func:`decode_resized` uses, in words, e.g. ``"libjpeg-turbo M/8 scaling (simplejpeg 1.9.0)"``.
+
+    ``decoder="auto"`` (the default everywhere) picks libjpeg-turbo through
+    simplejpeg when it is installed, else ``"PIL draft (Pillow x.y)"``;
+    ``"pil"`` forces PIL, to compare the two. Introduced in notebook ``03_load``.
     """
-    hwc = torch.from_numpy(np.array(load_rgb(path, draft=size), dtype=np.uint8))  # clear errors for bad files
+    if _resolve(decoder) == "simplejpeg":
+        return f"libjpeg-turbo M/8 scaling (simplejpeg {simplejpeg.__version__})"
+    return f"PIL draft (Pillow {PIL.__version__})"
+
+
+def _turbo_decode(path: Path, size: int) -> np.ndarray | None:
+    """libjpeg-turbo decode at the smallest M/8 scale keeping both sides >= ``size``, as (H, W, 3) uint8.
+
+    ``None`` when it cannot give today's pixels: not a JPEG (a PNG named .jpg),
+    CMYK/YCCK, truncated or corrupt, missing. The caller then goes through PIL,
+    which reads it the old way or raises the error that names the file.
+    """
+    try:
+        data = path.read_bytes()
+        if simplejpeg.decode_jpeg_header(data)[2] not in _TURBO_COLORSPACES:
+            return None
+        return simplejpeg.decode_jpeg(data, "rgb", min_height=size, min_width=size)
+    except (OSError, ValueError):
+        return None
+
+
+def _decode_hwc(path: Path, size: int, decoder: str) -> np.ndarray:
+    """The picture, decoded at reduced scale with both sides >= ``size``, as (H, W, 3) uint8 RGB."""
+    if decoder == "simplejpeg":
+        hwc = _turbo_decode(path, size)
+        if hwc is not None:
+            return hwc
+    return np.array(load_rgb(path, draft=size))  # PIL draft; clear errors for bad files (a writable copy)
+
+
+def _crop_resize(hwc: np.ndarray, size: int) -> torch.Tensor:
+    """Centre crop to a square, then antialiased bilinear resize to (3, size, size), uint8.
+
+    The crop is copied to a contiguous channels-last block first: PyTorch's
+    vectorised uint8 resize kernel wants exactly that layout (about 1.4x
+    faster than resizing a strided view).
+    """
     h, w = hwc.shape[:2]
     side = min(h, w)
     top, left = (h - side) // 2, (w - side) // 2
-    chw = hwc.permute(2, 0, 1)[:, top : top + side, left : left + side]  # a view: channels-last memory
+    square = torch.from_numpy(np.ascontiguousarray(hwc[top : top + side, left : left + side]))
+    chw = square.permute(2, 0, 1)  # a view: channels-last memory
     if side != size:
         chw = torch.nn.functional.interpolate(chw[None], size=(size, size), mode="bilinear", antialias=True)[0]
     return chw.contiguous()
+
+
+def decode_resized(path: str | Path, size: int, *, decoder: str = "auto") -> torch.Tensor:
+    """Decode a JPEG straight to a uint8 (3, size, size) tensor: reduced-scale decode, centre crop, antialiased resize.
+
+    The same picture as resize-the-short-side-then-centre-crop (no
+    distortion), in a fraction of the time. The JPEG decoder scales in the
+    DCT domain, producing an image only just larger than ``size``:
+    libjpeg-turbo (``decoder="simplejpeg"``, the default when installed) by
+    any M/8, e.g. 3/8 takes a 500 px photo to 188 px for 128; PIL's ``draft``
+    (``decoder="pil"``) only by 1/2, 1/4 or 1/8 (250 px for 128). The crop
+    happens *before* resizing so only kept pixels are resampled, and the
+    resize runs on a uint8 tensor in channels-last layout (PyTorch's
+    vectorised antialiased kernel, about 2x faster than PIL's). Both decoders
+    give the same picture within a level or two; files libjpeg-turbo cannot
+    read like PIL (CMYK, not a JPEG, corrupt) go through PIL, so a bad file
+    raises the same error naming it. Introduced in notebook ``03_load``.
+    """
+    return _crop_resize(_decode_hwc(Path(path), size, _resolve(decoder)), size)
+
+
+def resized_decoder(decoder: str = "auto") -> Callable[[Path, int], torch.Tensor]:
+    """:func:`decode_resized` with ``decoder`` fixed, as a function DataLoader workers can unpickle.
+
+    For ``DecodedFlowers(..., decode=resized_decoder("pil"))`` or
+    ``build_cache(..., decode=...)``: compare the decoders, or build a cache
+    with PIL only. Introduced in notebook ``03_load``.
+    """
+    _resolve(decoder)  # fail here, not in a worker
+    return decode_resized if decoder == "auto" else functools.partial(decode_resized, decoder=decoder)
 
 
 class DecodedFlowers(OxfordFlowers102):
@@ -128,17 +249,20 @@ class DecodedFlowers(OxfordFlowers102):
 def _new_batch(shape: tuple[int, ...], dtype: torch.dtype, channels_last: bool = False) -> torch.Tensor:
     """An empty tensor, in shared memory when called in a DataLoader worker (so sending it costs no copy).
 
+    The storage is allocated in shared memory directly, as PyTorch's own
+    ``default_collate`` does (``_new_shared``): ``share_memory_()`` on a new
+    tensor would copy it there, a wasted pass over a 12 MiB float batch at 128 px.
     ``channels_last`` lays a (B, C, H, W) batch out in memory as (B, H, W, C)
     (same shape and values, other strides), the layout CPU convolution kernels run fastest on.
     """
-    if channels_last:
-        b, c, h, w = shape
-        out = torch.empty((b, h, w, c), dtype=dtype).permute(0, 3, 1, 2)
-    else:
-        out = torch.empty(shape, dtype=dtype)
+    b, c, h, w = shape if channels_last else (0, 0, 0, 0)
+    layout = (b, h, w, c) if channels_last else shape
     if get_worker_info() is not None:
-        out.untyped_storage().share_memory_()
-    return out
+        nbytes = math.prod(layout) * torch.empty((), dtype=dtype).element_size()
+        out = torch.empty(0, dtype=dtype).set_(torch.UntypedStorage._new_shared(nbytes)).view(layout)
+    else:
+        out = torch.empty(layout, dtype=dtype)
+    return out.permute(0, 3, 1, 2) if channels_last else out
 
 
 # --------------------------------------------------------------------------------------
@@ -147,7 +271,7 @@ def _new_batch(shape: tuple[int, ...], dtype: torch.dtype, channels_last: bool =
 
 
 def cache_dir() -> Path:
-    """Where caches live: ``$FLOWERKIT_CACHE``, else ``<data_dir>/cache``."""
+    """Where caches live: ``$FLOWERKIT_CACHE``, else ``<data_dir>/cache``. Introduced in notebook ``03_load``."""
     env = os.environ.get("FLOWERKIT_CACHE")
     if env:
         return Path(env).expanduser().resolve()
@@ -155,9 +279,16 @@ def cache_dir() -> Path:
 
 
 def _recipe(decode: Callable[[Path, int], torch.Tensor]) -> str:
-    """A decode function's name and the first line of its docstring: what a cache built with it contains."""
+    """What a cache built with ``decode`` contains: the decode recipe, or a function's name and first docstring line.
+
+    :func:`decode_resized` (or :func:`resized_decoder`) names the decoder it
+    resolves to: libjpeg-turbo at 3/8 and PIL at 1/2 differ by a level or
+    two, so caches built with each are kept apart rather than mixed.
+    """
     if decode is decode_resized:
-        return DECODE_RECIPE
+        return _RECIPES[_resolve("auto")]
+    if isinstance(decode, functools.partial) and decode.func is decode_resized and set(decode.keywords) == {"decoder"}:
+        return _RECIPES[_resolve(decode.keywords["decoder"])]
     doc = (decode.__doc__ or "").strip().splitlines()
     return f"{decode.__module__}.{decode.__qualname__}: {doc[0] if doc else 'undocumented'}"
 
@@ -192,6 +323,53 @@ def _cache_paths(fingerprint: dict[str, Any], folder: Path) -> tuple[Path, Path]
     return folder / f"{stem}.npy", folder / f"{stem}.json"
 
 
+def _cached_or_none(
+    data_path: Path, fingerprint: dict[str, Any], decode: Callable[[Path, int], torch.Tensor]
+) -> CachedFlowers | None:
+    """The cache at ``data_path`` if its manifest matches ``fingerprint``, else None (missing, stale or half-written)."""
+    try:
+        cached = CachedFlowers(data_path, expect=fingerprint)
+    except (OSError, ValueError):
+        return None
+    cached.decode = decode
+    return cached
+
+
+def _write_images(
+    decoded: DecodedFlowers, data_path: Path, *, num_workers: int, batch_size: int, desc: str, progress: bool
+) -> None:
+    """Decode every image into a temporary memory-mapped .npy, then rename it to ``data_path`` (never half-written)."""
+    tmp = data_path.with_name(f".{data_path.name}.{uuid.uuid4().hex[:8]}.partial")
+    loader = DataLoader(decoded, batch_size=batch_size, num_workers=num_workers, collate_fn=collate_uint8)
+    size = decoded.size
+    try:
+        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(decoded), 3, size, size))
+        start = 0
+        with tqdm(total=len(decoded), desc=desc, unit="img", disable=not progress) as bar:
+            for images, _ in loader:
+                out[start : start + len(images)] = images.numpy()
+                start += len(images)
+                bar.update(len(images))
+        out.flush()
+        del out
+        os.replace(tmp, data_path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _write_manifest(manifest_path: Path, fingerprint: dict[str, Any], dataset: Any, data_path: Path) -> None:
+    """Write the manifest last, under a temporary name then renamed: its presence says the cache is complete."""
+    manifest = {
+        **fingerprint,
+        "labels": list(map(int, dataset.labels)),
+        "files": [str(path) for path in dataset.image_files],
+        "bytes": data_path.stat().st_size,
+    }
+    tmp_manifest = manifest_path.with_name(f".{manifest_path.name}.partial")
+    tmp_manifest.write_text(json.dumps(manifest))
+    os.replace(tmp_manifest, manifest_path)
+
+
 def build_cache(
     dataset: OxfordFlowers102,
     size: int,
@@ -213,8 +391,9 @@ def build_cache(
 
     ``dataset`` may be any Dataset with ``root``, ``split``, ``image_files``
     and ``labels`` (e.g. a failed team's). ``decode(path, size)`` turns one
-    file into a uint8 (3, size, size) tensor (default :func:`decode_resized`);
-    a different recipe gets its own cache. ``name`` tells caches of the same
+    file into a uint8 (3, size, size) tensor (default :func:`decode_resized`
+    with the fastest decoder installed); a different recipe, the other JPEG
+    decoder included, gets its own cache. ``name`` tells caches of the same
     split, size and recipe apart (e.g. ``"access-team"``), so they do not
     replace each other.
     """
@@ -224,40 +403,14 @@ def build_cache(
     data_path, manifest_path = _cache_paths(fingerprint, folder)
     if name:
         data_path, manifest_path = (p.with_name(f"{name}-{p.name}") for p in (data_path, manifest_path))
-    try:
-        cached = CachedFlowers(data_path, expect=fingerprint)
-    except (OSError, ValueError):
-        cached = None
+    cached = _cached_or_none(data_path, fingerprint, decode)
     if cached is not None:
-        cached.decode = decode
         return cached
-
     manifest_path.unlink(missing_ok=True)  # from here on, the old cache is invalid
-    tmp = data_path.with_name(f".{data_path.name}.{uuid.uuid4().hex[:8]}.partial")
     decoded = DecodedFlowers.of(dataset, size, decode)
-    loader = DataLoader(decoded, batch_size=batch_size, num_workers=num_workers, collate_fn=collate_uint8)
-    try:
-        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(decoded), 3, size, size))
-        start = 0
-        with tqdm(total=len(decoded), desc=f"cache {name or dataset.split} {size}px", unit="img", disable=not progress) as bar:
-            for images, _ in loader:
-                out[start : start + len(images)] = images.numpy()
-                start += len(images)
-                bar.update(len(images))
-        out.flush()
-        del out
-        os.replace(tmp, data_path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    manifest = {
-        **fingerprint,
-        "labels": list(map(int, dataset.labels)),
-        "files": [str(path) for path in dataset.image_files],
-        "bytes": data_path.stat().st_size,
-    }
-    tmp_manifest = manifest_path.with_name(f".{manifest_path.name}.partial")
-    tmp_manifest.write_text(json.dumps(manifest))
-    os.replace(tmp_manifest, manifest_path)  # written last: the cache is complete
+    desc = f"cache {name or dataset.split} {size}px"
+    _write_images(decoded, data_path, num_workers=num_workers, batch_size=batch_size, desc=desc, progress=progress)
+    _write_manifest(manifest_path, fingerprint, dataset, data_path)
     cached = CachedFlowers(data_path, expect=fingerprint)
     cached.decode = decode
     return cached
@@ -313,13 +466,29 @@ class CachedFlowers(Dataset):
         """Batched fetch: one fancy index into the memory map for the whole batch, instead of one read per item.
 
         Returns (image, label) pairs (views into the gathered batch), so any
-        ``collate_fn``, the default one included, works unchanged.
+        ``collate_fn``, the default one included, works unchanged; the pairs
+        also carry the gathered batch itself (a :class:`GatheredBatch`), so
+        :class:`CollateNormalize` and :func:`collate_uint8` skip re-stacking it.
         """
         idx = np.asarray(indices)
         images = torch.from_numpy(self.images[idx])
+        labels = [self.labels[i] for i in idx]
         if self.transform is not None:
-            return [(self.transform(im), self.labels[i]) for im, i in zip(images, idx)]
-        return [(im, self.labels[i]) for im, i in zip(images, idx)]
+            return [(self.transform(im), label) for im, label in zip(images, labels)]
+        return GatheredBatch(images, labels)
+
+
+class GatheredBatch(list):
+    """A list of (image, label) pairs that also holds them already stacked: ``images`` (B, 3, S, S) and ``labels``.
+
+    What :meth:`CachedFlowers.__getitems__` returns: a plain list to any
+    ``collate_fn``, while the course's collate functions take ``images``
+    as the batch instead of stacking 64 views of it again. Introduced in notebook ``03_load``.
+    """
+
+    def __init__(self, images: torch.Tensor, labels: Sequence[int]) -> None:
+        super().__init__(zip(images, labels))
+        self.images, self.labels = images, list(labels)
 
 
 # --------------------------------------------------------------------------------------
@@ -327,16 +496,36 @@ class CachedFlowers(Dataset):
 # --------------------------------------------------------------------------------------
 
 
+def _images_and_labels(batch: Sequence[tuple[torch.Tensor, int]]) -> tuple[torch.Tensor | Sequence[torch.Tensor], torch.Tensor]:
+    """A batch's images (already one tensor for a :class:`GatheredBatch`, else a sequence) and int64 labels."""
+    if isinstance(batch, GatheredBatch):
+        return batch.images, torch.as_tensor(batch.labels, dtype=torch.int64)
+    images, labels = zip(*batch)
+    return images, torch.as_tensor(labels, dtype=torch.int64)
+
+
+def _fill(out: torch.Tensor, images: torch.Tensor | Sequence[torch.Tensor]) -> torch.Tensor:
+    """Write a batch (one tensor, or a sequence of images to stack) into ``out``, whatever its memory layout."""
+    if isinstance(images, torch.Tensor):
+        return out.copy_(images)
+    if out.is_contiguous():
+        return torch.stack(images, out=out)
+    return out.copy_(torch.stack(images))
+
+
 def collate_uint8(batch: Sequence[tuple[torch.Tensor, int]]) -> tuple[torch.Tensor, torch.Tensor]:
     """``collate_fn``: stack (image, label) pairs into (images (B, 3, S, S), int64 labels (B,)), keeping the dtype.
 
     In a worker, the batch is written straight into shared memory, so sending
-    it to the main process costs no extra copy. A module-level function, not
+    it to the main process costs no extra copy; a batch the cache gathered in
+    the main process is returned as it is. A module-level function, not
     a lambda, so worker processes can unpickle it. Introduced in notebook ``03_load``.
     """
-    images, labels = zip(*batch)
+    images, labels = _images_and_labels(batch)
+    if isinstance(images, torch.Tensor) and get_worker_info() is None:
+        return images, labels  # already one batch, and no process boundary to cross
     out = _new_batch((len(images), *images[0].shape), images[0].dtype)
-    return torch.stack(images, out=out), torch.as_tensor(labels, dtype=torch.int64)
+    return _fill(out, images), labels
 
 
 class CollateNormalize:
@@ -344,10 +533,11 @@ class CollateNormalize:
 
     Runs in the worker processes (so the main process stays free for the
     model), writing the float batch straight into shared memory. Without ``mean``/``std`` batches stay uint8.
-    ``channels_last=True`` writes float batches in channels-last memory layout
+    ``channels_last=True`` writes batches in channels-last memory layout
     (notebook ``04_three_teams``: :func:`flowerkit.model.train` then converts the model to match, and convolutions
     on a CPU run about a quarter faster). A class, not a lambda, so worker processes can unpickle it.
-    Introduced in notebook ``03_load``.
+    Normalising is ``x * (1 / (255 std)) - mean / std`` as in :func:`flowerkit.transform.normalize_batch`
+    (the same floats), converting and scaling in one pass. Introduced in notebook ``03_load``.
     """
 
     def __init__(
@@ -358,18 +548,23 @@ class CollateNormalize:
         self.mean = tuple(mean) if mean is not None else None
         self.std = tuple(std) if std is not None else None
         self.channels_last = channels_last
+        self._scale_shift: tuple[torch.Tensor, torch.Tensor] | None = None
+        if self.mean is not None and self.std is not None:
+            std_t = torch.as_tensor(self.std, dtype=torch.float32).view(1, -1, 1, 1)
+            self._scale_shift = (1.0 / (255.0 * std_t), torch.as_tensor(self.mean, dtype=torch.float32).view(1, -1, 1, 1) / std_t)
 
     def __call__(self, batch: Sequence[tuple[torch.Tensor, int]]) -> tuple[torch.Tensor, torch.Tensor]:
-        if self.mean is None or self.std is None:
-            if not self.channels_last:
-                return collate_uint8(batch)
-            images, labels = zip(*batch)
-            out = _new_batch((len(images), *images[0].shape), images[0].dtype, channels_last=True)
-            return out.copy_(torch.stack(images)), torch.as_tensor(labels, dtype=torch.int64)
-        images = torch.stack([image for image, _ in batch])
-        labels = torch.as_tensor([label for _, label in batch], dtype=torch.int64)
-        out = _new_batch(tuple(images.shape), torch.float32, self.channels_last)
-        return normalize_batch(images, self.mean, self.std, out=out), labels
+        if self._scale_shift is None and not self.channels_last:
+            return collate_uint8(batch)
+        images, labels = _images_and_labels(batch)
+        shape = (len(images), *images[0].shape)
+        if self._scale_shift is None:
+            return _fill(_new_batch(shape, images[0].dtype, channels_last=True), images), labels
+        if not isinstance(images, torch.Tensor):
+            images = torch.stack(images)  # uint8: a quarter of the float batch's bytes
+        scale, shift = self._scale_shift
+        out = _new_batch(shape, torch.float32, self.channels_last)
+        return torch.mul(images, scale, out=out).sub_(shift), labels
 
 
 def seed_worker(worker_id: int) -> None:
@@ -455,26 +650,46 @@ def measure_throughput(loader: Iterable[Any], batches: int | None = None, *, war
     return {"images_per_s": images / seconds if seconds > 0 else float("inf"), "seconds": seconds, "images": images, "batches": n}
 
 
-class DraftDecodeOnly(Dataset):
-    """Decode each JPEG with ``draft`` to about ``size`` and return nothing else: the ceiling for a first pass.
+class DecodeOnly(Dataset):
+    """Decode each JPEG at the scale :func:`decode_resized` uses and return nothing else: the ceiling for a first pass.
 
-    Used by ``benchmarks/loading.py`` (``decode_limit``) and notebook ``03_load``
-    to show how much of a first pass is pure decoding.
+    ``decoder`` as in :func:`decode_resized`: ``"simplejpeg"`` decodes with
+    libjpeg-turbo's M/8 scaling (the header check included), ``"pil"`` with
+    PIL ``draft``; ``"auto"`` the fastest installed. No crop, no resize, no
+    copy, no collate: used by ``benchmarks/loading.py`` (``decode_limit``) to
+    show how much of a first pass is pure decoding. Introduced in notebook ``03_load``.
     """
 
-    def __init__(self, files: Sequence[str | Path], size: int) -> None:
-        self.files, self.size = [Path(f) for f in files], size
+    def __init__(self, files: Sequence[str | Path], size: int, *, decoder: str = "auto") -> None:
+        self.files, self.size, self.decoder = [Path(f) for f in files], size, _resolve(decoder)
 
     def __len__(self) -> int:
         return len(self.files)
 
     def __getitem__(self, idx: int) -> int:
+        if self.decoder == "simplejpeg":
+            hwc = _turbo_decode(self.files[idx], self.size)
+            if hwc is not None:
+                return hwc.shape[0] * hwc.shape[1]
         with Image.open(self.files[idx]) as img:
             img.draft("RGB", (self.size, self.size))
             img.load()
             return img.size[0] * img.size[1]
 
 
+class DraftDecodeOnly(DecodeOnly):
+    """:class:`DecodeOnly` with PIL ``draft`` (the decode limit before libjpeg-turbo's M/8 scaling).
+
+    Introduced in notebook ``03_load``.
+    """
+
+    def __init__(self, files: Sequence[str | Path], size: int) -> None:
+        super().__init__(files, size, decoder="pil")
+
+
 def count_items(batch: Sequence[Any]) -> int:
-    """A ``collate_fn`` that returns only the number of items (for timing fetch without collation)."""
+    """A ``collate_fn`` that returns only the number of items (for timing fetch without collation).
+
+    Introduced in notebook ``03_load`` (with :class:`DecodeOnly`, the decode limit).
+    """
     return len(batch)

@@ -2,27 +2,33 @@
 
 from __future__ import annotations
 
+import functools
 import json
+import pickle
 import shutil
 
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
-from flowerkit import OxfordFlowers102
+from flowerkit import OxfordFlowers102, load
 from flowerkit.access import FlowersFormatError, load_rgb
 from flowerkit.facts import IMAGENET_MEAN, IMAGENET_STD
 from flowerkit.load import (
     CachedFlowers,
     CollateNormalize,
     DecodedFlowers,
+    DecodeOnly,
+    GatheredBatch,
     build_cache,
     collate_uint8,
     decode_resized,
     make_loader,
     measure_throughput,
+    resized_decoder,
 )
-from flowerkit.transform import eval_transform, resize_crop
+from flowerkit.transform import eval_transform, normalize_batch, resize_crop
 
 S = 16
 
@@ -214,3 +220,144 @@ def test_decode_resized_reads_bytes_and_file_objects_like_a_path(mini_root):
         assert torch.equal(decode_resized(stream, S), expected)
     with pytest.raises(FlowersFormatError, match="not a readable image"):
         load_rgb(b"not a jpeg")
+
+
+# --------------------------------------------------------------------------------------
+# The JPEG decoder: libjpeg-turbo M/8 scaling (simplejpeg) when installed, PIL draft otherwise.
+# --------------------------------------------------------------------------------------
+
+needs_simplejpeg = pytest.mark.skipif(load.simplejpeg is None, reason="simplejpeg is not installed")
+
+
+def _jpeg(tmp_path, name, image, **save):
+    path = tmp_path / name
+    image.save(path, "JPEG", **save)
+    return path
+
+
+@pytest.fixture
+def photo(default_mini_root):
+    """One mini-flowers photo, decoded in full (RGB PIL image)."""
+    return load_rgb(OxfordFlowers102(default_mini_root, "val").image_files[0])
+
+
+def test_the_decoder_in_use_is_named_and_pil_can_be_forced(monkeypatch):
+    expected = "libjpeg-turbo M/8 scaling (simplejpeg" if load.simplejpeg is not None else "PIL draft (Pillow"
+    assert load.jpeg_decoder().startswith(expected)
+    assert load.jpeg_decoder("pil").startswith("PIL draft (Pillow")
+    with pytest.raises(ValueError, match="decoder must be"):
+        load.jpeg_decoder("turbo")
+    monkeypatch.setattr(load, "simplejpeg", None)  # as if it were not installed
+    assert load.jpeg_decoder() == load.jpeg_decoder("pil")
+    with pytest.raises(ModuleNotFoundError, match="pip install simplejpeg"):
+        resized_decoder("simplejpeg")
+
+
+@needs_simplejpeg
+@pytest.mark.parametrize("size", [32, 64, 128])
+def test_both_decoders_give_the_same_picture(default_mini_root, size):
+    files = OxfordFlowers102(default_mini_root, "val").image_files[:12]
+    for path in files:
+        turbo = decode_resized(path, size, decoder="simplejpeg")
+        pil = decode_resized(path, size, decoder="pil")
+        assert turbo.shape == pil.shape == (3, size, size) and turbo.dtype == torch.uint8 and turbo.is_contiguous()
+        # at 32/64 px both decode a 500 px photo at 1/8 or 1/4: identical; at 128 px 3/8 (188 px) vs 1/2 (250 px)
+        assert (turbo.float() - pil.float()).abs().mean() < 3, path.name
+    assert torch.equal(decode_resized(files[0], size), decode_resized(files[0], size, decoder=load._resolve("auto")))
+
+
+@needs_simplejpeg
+@pytest.mark.parametrize(
+    "kind", ["gray", "cmyk", "exif_rotated", "progressive", "png_named_jpg", "smaller_than_size", "extraneous_bytes"]
+)
+def test_files_simplejpeg_reads_differently_give_todays_pixels(tmp_path, photo, kind):
+    if kind == "gray":
+        path = _jpeg(tmp_path, "g.jpg", photo.convert("L"))
+    elif kind == "cmyk":
+        path = _jpeg(tmp_path, "c.jpg", photo.convert("CMYK"))  # libjpeg-turbo's CMYK->RGB differs: PIL decodes it
+    elif kind == "exif_rotated":
+        exif = Image.Exif()
+        exif[0x0112] = 6  # "rotate 90": ignored by both decoders, like torchvision's Flowers102 and load_rgb
+        path = _jpeg(tmp_path, "r.jpg", photo, exif=exif.tobytes())
+    elif kind == "progressive":
+        path = _jpeg(tmp_path, "p.jpg", photo, progressive=True)
+    elif kind == "png_named_jpg":
+        path = tmp_path / "png.jpg"
+        photo.save(path, "PNG")
+    elif kind == "smaller_than_size":
+        path = _jpeg(tmp_path, "s.jpg", photo.resize((60, 40)))
+    else:  # garbage between markers: libjpeg warns, simplejpeg refuses (strict), PIL decodes as before
+        data = bytearray(_jpeg(tmp_path, "x0.jpg", photo).read_bytes())
+        sos = data.index(b"\xff\xda")
+        path = tmp_path / "x.jpg"
+        path.write_bytes(bytes(data[:sos]) + b"\x00\x00\x00" + bytes(data[sos:]))
+    for size in (64, 128):
+        turbo, pil = decode_resized(path, size), decode_resized(path, size, decoder="pil")
+        assert turbo.shape == (3, size, size)
+        if kind in ("cmyk", "png_named_jpg", "extraneous_bytes"):
+            assert torch.equal(turbo, pil), f"{kind} must go through PIL"
+        else:
+            assert (turbo.float() - pil.float()).abs().mean() < 3
+    if kind == "gray":
+        assert torch.equal(turbo[0], turbo[1]) and torch.equal(turbo[1], turbo[2])
+
+
+@pytest.mark.parametrize("decoder", ["auto", "pil"])
+@pytest.mark.parametrize("damage", ["truncated", "empty", "garbage"])
+def test_a_bad_file_raises_the_same_clear_error_with_either_decoder(tmp_path, photo, decoder, damage):
+    path = tmp_path / "image_00001.jpg"
+    good = _jpeg(tmp_path, "good.jpg", photo).read_bytes()
+    path.write_bytes({"truncated": good[: len(good) // 3], "empty": b"", "garbage": b"\xff\xd8\xff\xe0 not really"}[damage])
+    with pytest.raises(FlowersFormatError, match="image_00001.jpg"):
+        decode_resized(path, 64, decoder=decoder)
+    with pytest.raises(FileNotFoundError, match="missing.jpg"):
+        decode_resized(tmp_path / "missing.jpg", 64, decoder=decoder)
+
+
+def test_without_simplejpeg_everything_goes_through_pil(monkeypatch, default_mini_root):
+    path = OxfordFlowers102(default_mini_root, "val").image_files[0]
+    pil = decode_resized(path, 128, decoder="pil")
+    monkeypatch.setattr(load, "simplejpeg", None)
+    assert torch.equal(decode_resized(path, 128), pil)
+    assert DecodeOnly([path], 128)[0] == DecodeOnly([path], 128, decoder="pil")[0]
+
+
+def test_decode_only_decodes_at_the_scale_decode_resized_uses(default_mini_root):
+    path = OxfordFlowers102(default_mini_root, "val").image_files[0]
+    w, h = Image.open(path).size
+    pil = DecodeOnly([path], 128, decoder="pil")
+    assert len(pil) == 1 and pil[0] == (w // 2) * (h // 2), "PIL draft: 1/2 for a 500 px photo at 128 px"
+    if load.simplejpeg is not None:
+        assert DecodeOnly([path], 128, decoder="simplejpeg")[0] == -(-w * 3 // 8) * -(-h * 3 // 8), "libjpeg-turbo: 3/8"
+
+
+def test_a_forced_decoder_pickles_and_caches_of_each_decoder_are_kept_apart(root, tmp_path):
+    pil = resized_decoder("pil")
+    assert pickle.loads(pickle.dumps(pil))(OxfordFlowers102(root, "val").image_files[0], S).shape == (3, S, S)
+    assert resized_decoder() is decode_resized and isinstance(pil, functools.partial)
+    ds = OxfordFlowers102(root, "val")
+    by_pil = build_cache(ds, 128, folder=tmp_path / "c", progress=False, decode=pil)
+    auto = build_cache(ds, 128, folder=tmp_path / "c", progress=False)
+    assert by_pil.manifest["decode"].startswith("PIL draft") and by_pil.decode is pil
+    assert torch.equal(by_pil[3][0], decode_resized(ds.image_files[3], 128, decoder="pil"))
+    if load.simplejpeg is not None:  # 3/8 vs 1/2 at 128 px: two recipes, two caches, side by side
+        assert auto.path != by_pil.path and "libjpeg-turbo" in auto.manifest["decode"]
+        assert build_cache(ds, 128, folder=tmp_path / "c", progress=False, decode=pil).path == by_pil.path
+    assert torch.equal(auto[3][0], decode_resized(ds.image_files[3], 128))
+
+
+def test_a_gathered_batch_is_used_as_is_and_normalised_like_normalize_batch(root, tmp_path):
+    cache = build_cache(OxfordFlowers102(root, "val"), S, folder=tmp_path / "c", progress=False)
+    batch = cache.__getitems__([3, 1, 4, 1, 5])
+    assert isinstance(batch, GatheredBatch) and len(batch) == 5 and batch[2][1] == cache.labels[4]
+    x, y = collate_uint8(batch)
+    assert x is batch.images and y.tolist() == [cache.labels[i] for i in (3, 1, 4, 1, 5)]
+    stacked = collate_uint8(list(batch))[0]  # a plain list of pairs is stacked
+    assert torch.equal(stacked, x)
+    for channels_last in (False, True):
+        normed, _ = CollateNormalize(IMAGENET_MEAN, IMAGENET_STD, channels_last=channels_last)(batch)
+        assert torch.equal(normed, normalize_batch(x, IMAGENET_MEAN, IMAGENET_STD)), "the same floats"
+        assert normed.is_contiguous(memory_format=torch.channels_last) == channels_last
+        assert torch.equal(CollateNormalize(IMAGENET_MEAN, IMAGENET_STD, channels_last=channels_last)(list(batch))[0], normed)
+    raw_cl, _ = CollateNormalize(channels_last=True)(batch)
+    assert torch.equal(raw_cl, x) and raw_cl.is_contiguous(memory_format=torch.channels_last)
