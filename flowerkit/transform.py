@@ -169,12 +169,17 @@ def compute_stats(
     total = torch.zeros(3, dtype=torch.float64)
     total_sq = torch.zeros(3, dtype=torch.float64)
     count = 0
-    for batch in tqdm(loader, desc="channel statistics", unit="batch", disable=not progress):
-        x = batch[0] if isinstance(batch, list | tuple) else batch
-        x = x.to(torch.float64) / 255.0 if x.dtype == torch.uint8 else x.to(torch.float64)
-        total += x.sum(dim=(0, 2, 3))
-        total_sq += (x * x).sum(dim=(0, 2, 3))
-        count += x.shape[0] * x.shape[2] * x.shape[3]
+    # Never hand the loader itself to tqdm: tqdm.auto's class calls iter() on it in its constructor, which starts
+    # a second set of worker processes that nobody consumes; in Jupyter that orphaned iterator ends up in the next
+    # loader's forked workers and dies there with "AssertionError: can only test a child process" (issue 17).
+    with tqdm(total=len(loader), desc="channel statistics", unit="batch", disable=not progress) as bar:
+        for batch in loader:
+            x = batch[0] if isinstance(batch, list | tuple) else batch
+            x = x.to(torch.float64) / 255.0 if x.dtype == torch.uint8 else x.to(torch.float64)
+            total += x.sum(dim=(0, 2, 3))
+            total_sq += (x * x).sum(dim=(0, 2, 3))
+            count += x.shape[0] * x.shape[2] * x.shape[3]
+            bar.update()
     if count == 0:
         raise ValueError("compute_stats got an empty dataset")
     mean = total / count

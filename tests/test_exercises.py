@@ -273,7 +273,7 @@ def test_efficiency_team_loader_has_its_bugs(mini_root):
     from torch.utils.data import SequentialSampler
 
     loader = teams.efficiency_team_loader(mini_root, "train", 16)
-    assert loader.batch_size == 1 and loader.num_workers == 0 and isinstance(loader.sampler, SequentialSampler)
+    assert loader.batch_size == 1 and loader.num_workers == 0 and not isinstance(loader.sampler, SequentialSampler), "it shuffles"
     assert loader.dataset.draft is None, "full-size decode every epoch"
     x, y = next(iter(loader))
     assert x.shape == (1, 3, 16, 16) and x.dtype.is_floating_point, "the output itself is correct"
@@ -359,3 +359,15 @@ def test_check_fixed_loader_feedback(mini_root, capsys, tmp_path, monkeypatch):
     assert exercises.check_fixed_loader(fixed, mini_root), capsys.readouterr().out
     assert not exercises.check_fixed_loader(lambda root: DataLoader(OxfordFlowers102(root, "val")), mini_root)
     assert "the train split has" in capsys.readouterr().out
+
+
+def test_quality_causes_checker(capsys):
+    from flowerkit import exercises
+
+    assert not exercises.check_quality_causes(...)
+    assert not exercises.check_quality_causes({"grayscale", "too few epochs"})
+    assert "clears 'too few epochs'" in capsys.readouterr().out
+    assert not exercises.check_quality_causes({"grayscale"})
+    assert "Hint:" in capsys.readouterr().out
+    assert not exercises.check_quality_causes({"blur"})
+    assert exercises.check_quality_causes({"grayscale", "squash", "per-image standardisation", "augmentation at evaluation"})
