@@ -33,7 +33,10 @@ CATEGORIES = ("access", "quality", "efficiency")
 
 @dataclass(frozen=True)
 class Finding:
-    """The result of one check: where it belongs, whether it passed, what it means, and the numbers behind it."""
+    """The result of one check: where it belongs, whether it passed, what it means, the numbers behind it.
+
+    Introduced in notebook ``02_transform``.
+    """
 
     category: str
     check: str
@@ -56,7 +59,10 @@ def _fmt(v: Any) -> str:
 
 
 class Report(list):
-    """A list of :class:`Finding`; ``report.problems`` are the failed ones, ``report.ok`` is True if none failed."""
+    """A list of :class:`Finding`; ``report.problems`` are the failed ones, ``report.ok`` is True if none failed.
+
+    Introduced in notebook ``02_transform``.
+    """
 
     @property
     def problems(self) -> list[Finding]:
@@ -88,7 +94,7 @@ class Report(list):
 
 
 def check_labels(labels: torch.Tensor | Sequence[int], num_classes: int = 102) -> Report:
-    """Access checks on a batch of labels: integer dtype, range 0..num_classes-1 (not 1-based)."""
+    """Access checks on a batch of labels: integer dtype, range 0..num_classes-1 (not 1-based). Introduced in notebook ``01_access``."""
     y = torch.as_tensor(labels)
     report = Report()
     if y.dtype != torch.int64:
@@ -123,8 +129,7 @@ def check_batch(
     left unscaled); normalisation (per-channel mean near 0, std near 1);
     three identical channels up to scale (grayscale stored as RGB); constant
     images; every image standardised by its own mean and std. With labels,
-    also :func:`check_labels`. Introduced in notebook
-    ``02_transform``.
+    also :func:`check_labels`. Introduced in notebook ``02_transform``.
     """
     x, y = (batch[0], batch[1]) if isinstance(batch, (tuple, list)) else (batch, None)
     x = torch.as_tensor(x)
@@ -221,7 +226,9 @@ def _per_image_finding(flat: torch.Tensor, varying: list[int]) -> Finding | None
             "every image has mean 0 and std 1: each was normalised by its own statistics, which erases "
             "brightness and contrast; normalise with the train split's per-channel mean and std"
         )
-        return Finding("quality", "per-image standardisation", False, msg, {"spread_of_image_means": spread, "max_std_minus_1": std_dev})
+        return Finding(
+            "quality", "per-image standardisation", False, msg, {"spread_of_image_means": spread, "max_std_minus_1": std_dev}
+        )
     msg = "images keep their own brightness and contrast"
     return Finding("quality", "per-image standardisation", True, msg, {"spread_of_image_means": spread})
 
@@ -340,7 +347,11 @@ def _labels_match_finding(s: _Subject, ids: list[int], official: np.ndarray) -> 
     if agree >= 0.99:
         return Finding("access", "labels match files", True, "every label matches imagelabels.mat", evidence)
     wrong = [(f.name, lab, int(official[i - 1])) for f, i, lab in zip(s.files or [], ids, labels) if official[i - 1] != lab]
-    hint = "labels are 1-based: subtract 1" if shifted > 0.9 else "files and labels are paired wrongly (list order? ids used as positions?)"
+    hint = (
+        "labels are 1-based: subtract 1"
+        if shifted > 0.9
+        else "files and labels are paired wrongly (list order? ids used as positions?)"
+    )
     evidence["example"] = f"{wrong[0][0]} labelled {wrong[0][1]}, imagelabels.mat says {wrong[0][2]}"
     msg = f"{100 * (1 - agree):.0f}% of labels disagree with the file's class: {hint}"
     return Finding("access", "labels match files", False, msg, evidence)

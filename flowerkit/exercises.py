@@ -276,7 +276,10 @@ def _model_input_layout(answer: Any, size: int) -> tuple[str, str] | None:
     if not isinstance(answer, torch.Tensor):
         return f"got a {type(answer).__name__}, the model needs a torch.Tensor.", "v2.ToImage() or v2.PILToTensor()"
     if answer.ndim == 3 and answer.shape[-1] == 3 and answer.shape[0] != 3:
-        return f"shape {tuple(answer.shape)} is channels-last; PyTorch wants (3, H, W).", "use torchvision's transforms, or .permute(2, 0, 1)"
+        return (
+            f"shape {tuple(answer.shape)} is channels-last; PyTorch wants (3, H, W).",
+            "use torchvision's transforms, or .permute(2, 0, 1)",
+        )
     if tuple(answer.shape) != (3, size, size):
         return f"shape {tuple(answer.shape)}, expected (3, {size}, {size}).", f"Resize({size}) then CenterCrop({size})"
     if answer.dtype != torch.float32:
@@ -287,7 +290,10 @@ def _model_input_layout(answer: Any, size: int) -> tuple[str, str] | None:
 def _model_input_values(answer: torch.Tensor, mean: Any, std: Any) -> tuple[str, str] | None:
     """(message, hint) if the values are unscaled, not normalised with (mean, std), or the circle is squashed."""
     if answer.max() > 20:
-        return "values up to 255: you normalised without scaling to [0, 1] first.", "ToDtype(torch.float32, scale=True) before Normalize"
+        return (
+            "values up to 255: you normalised without scaling to [0, 1] first.",
+            "ToDtype(torch.float32, scale=True) before Normalize",
+        )
     back = answer * torch.as_tensor(std).view(3, 1, 1) + torch.as_tensor(mean).view(3, 1, 1)
     if back.min() < -0.05 or back.max() > 1.05:
         msg = "denormalising your output does not give pixels in [0, 1]: not normalised with the given mean and std."
@@ -315,7 +321,9 @@ def check_channel_stats(func: Callable[[Any], Any]) -> bool:
     images, mean, std = _channel_stats_case()
     answer, error = _call(func, images.clone())
     if error:
-        hint = "uint8 tensors cannot be averaged: convert with .float() first" if "dtype" in error.lower() or "Byte" in error else ""
+        hint = (
+            "uint8 tensors cannot be averaged: convert with .float() first" if "dtype" in error.lower() or "Byte" in error else ""
+        )
         return _verdict(False, error, hint)
     if _unanswered(answer):
         return _verdict(False, "your function returns None: it is still the stub.")
@@ -572,8 +580,12 @@ def check_quality_causes(answer: Any) -> bool:
         return _verdict(False, f"{unknown} is not on the list of suspects.", f"choose from {sorted(QUALITY_SUSPECTS)}")
     wrong = sorted(picked - set(_QUALITY_CAUSES))
     if wrong:
-        return _verdict(False, f"the evidence clears {wrong[0]!r}: {QUALITY_SUSPECTS[wrong[0]]}.", "keep only what a measurement showed")
+        return _verdict(
+            False, f"the evidence clears {wrong[0]!r}: {QUALITY_SUSPECTS[wrong[0]]}.", "keep only what a measurement showed"
+        )
     missing = [c for c in _QUALITY_CAUSES if c not in picked]
     if missing:
         return _verdict(False, f"{len(missing)} cause(s) still at large.", f"look again at {QUALITY_SUSPECTS[missing[0]]}")
-    return _verdict(True, "all four, each backed by a measurement: grayscale, squash, per-image standardisation, augmentation at evaluation.")
+    return _verdict(
+        True, "all four, each backed by a measurement: grayscale, squash, per-image standardisation, augmentation at evaluation."
+    )

@@ -155,7 +155,9 @@ def train(
     steps = _batches_per_epoch(train_loader)
     sched = None
     if steps:
-        sched = torch.optim.lr_scheduler.OneCycleLR(stepper.opt, max_lr=config.lr, total_steps=config.epochs * steps, pct_start=0.25)
+        sched = torch.optim.lr_scheduler.OneCycleLR(
+            stepper.opt, max_lr=config.lr, total_steps=config.epochs * steps, pct_start=0.25
+        )
     history = History()
     bar = tqdm(range(config.epochs), desc="train", unit="epoch", disable=not progress)
     for epoch in bar:
@@ -258,7 +260,9 @@ def train_for(
     return history
 
 
-def _checkpoint(model: nn.Module, score: Callable[[nn.Module], float], history: History, clock: _Clock, marks: list[float]) -> None:
+def _checkpoint(
+    model: nn.Module, score: Callable[[nn.Module], float], history: History, clock: _Clock, marks: list[float]
+) -> None:
     """Score the model with the clock stopped, record (training seconds, score), and drop the mark reached."""
     clock.pause()
     history.checkpoints.append((min(clock.now(), marks[-1]), score(model)))  # marks[-1] is the budget

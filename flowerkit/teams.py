@@ -179,8 +179,8 @@ def efficiency_team_decode(path: Path, size: int) -> torch.Tensor:
     """The Efficiency team's picture as uint8 (3, size, size): a full-size decode, PIL Resize(size) + CenterCrop(size).
 
     Exactly the pixels their :func:`classic_transform` hands to ``ToTensor``,
-    so a cache of it tests their model on their own images in seconds (notebook
-    ``04_three_teams``: evaluation is not what the team is judged on for time).
+    so a cache of it tests their model on their own images in seconds (evaluation is not what the team is
+    judged on for time). Introduced in notebook ``04_three_teams``.
     """
     img = T.CenterCrop(size)(T.Resize(size)(load_rgb(path)))  # full size, no draft: their decode
     return torch.from_numpy(np.array(img, dtype=np.uint8)).permute(2, 0, 1).contiguous()
@@ -278,7 +278,14 @@ def _pipeline(name: str, train_set: Any, test_set: Any, stats: Any, seed: int, n
     """Shuffled batches of 64 for training, in-order batches for testing, normalised with ``stats`` unless None."""
     info = TEAM_INFO.get(name, {"title": name, "bug": name})
     mean, std = stats if stats is not None else (None, None)
-    kw: dict[str, Any] = {"batch_size": 64, "seed": seed, "num_workers": num_workers, "mean": mean, "std": std, "channels_last": True}
+    kw: dict[str, Any] = {
+        "batch_size": 64,
+        "seed": seed,
+        "num_workers": num_workers,
+        "mean": mean,
+        "std": std,
+        "channels_last": True,
+    }
     return Pipeline(name, info["title"], info["bug"], make_loader(train_set, shuffle=True, **kw), make_loader(test_set, **kw))
 
 
@@ -502,7 +509,13 @@ class TeamResult:
 
 
 def train_pipeline(
-    pipe: Pipeline, config: TrainConfig, *, budget_s: float | None = None, curve: bool = True, points: int = 6, progress: bool = False
+    pipe: Pipeline,
+    config: TrainConfig,
+    *,
+    budget_s: float | None = None,
+    curve: bool = True,
+    points: int = 6,
+    progress: bool = False,
 ) -> TeamResult:
     """Train a fresh :class:`~flowerkit.model.FlowerCNN` behind ``pipe``, then test it on the pipeline's test loader.
 
@@ -635,7 +648,14 @@ def results_table(results: dict[str, TeamResult], *, markdown: bool = False) -> 
     """
     head = ["team", "test accuracy", "s / epoch", "images / s", "ms / image", "epochs"]
     rows = [
-        [r.title, f"{100 * r.test_acc:.1f}%", f"{r.epoch_s:.1f}", f"{r.images_per_s:,.0f}", f"{r.per_image_ms:.2f}", f"{r.epochs:.1f}"]
+        [
+            r.title,
+            f"{100 * r.test_acc:.1f}%",
+            f"{r.epoch_s:.1f}",
+            f"{r.images_per_s:,.0f}",
+            f"{r.per_image_ms:.2f}",
+            f"{r.epochs:.1f}",
+        ]
         for r in results.values()
     ]
     return _table(head, rows, markdown)
@@ -761,11 +781,16 @@ def _parser() -> argparse.ArgumentParser:
 
 def _capstone_main(args: argparse.Namespace, root: Path, size: int, epochs: int) -> dict[str, Any]:
     results = run_capstone(
-        root, args.teams, config=TrainConfig(epochs=epochs, seed=args.seed), size=size, progress=not args.quiet, budget_s=args.budget
+        root,
+        args.teams,
+        config=TrainConfig(epochs=epochs, seed=args.seed),
+        size=size,
+        progress=not args.quiet,
+        budget_s=args.budget,
     )
     print(results_table(results))
-    budget = next(iter(r.budget_s or r.train_s for r in results.values() if r.name == "ours" or r.budget_s))
-    print(f"every team trained for the same budget: {budget:.1f} s of wall clock (ours' full run of {epochs} epochs)")
+    budget = args.budget if args.budget is not None else results["ours"].train_s
+    print(f"every team trained for the same budget: {budget:.1f} s of wall clock (ours' full run: {epochs} epochs)")
     return {"teams": {name: r.summary() for name, r in results.items()}, "budget_s": round(budget, 1)}
 
 

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from torch.utils.data import RandomSampler, SequentialSampler
+from torch.utils.data import RandomSampler
 
 from flowerkit import OxfordFlowers102, teams
 from flowerkit.doctor import check_batch
