@@ -93,7 +93,7 @@ TARGETS: dict[str, Target] = {
         why="random rotation at evaluation makes the same photo give different answers",
     ),
     "02/ours_test_acc": Target(
-        "ours (ablation), test accuracy", anywhere=(">=", 5 * CHANCE), mini=(">=", 0.6), why="the fixed pipeline learns"
+        "ours (ablation), test accuracy", anywhere=(">=", 5 * CHANCE), mini=(">=", 0.5), why="the fixed pipeline learns"
     ),
     "02/quality_gap": Target(
         "ours minus the Quality team (all four bugs), test accuracy",
