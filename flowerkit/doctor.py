@@ -33,7 +33,10 @@ CATEGORIES = ("access", "quality", "efficiency")
 
 @dataclass(frozen=True)
 class Finding:
-    """The result of one check: where it belongs, whether it passed, what it means, and the numbers behind it."""
+    """The result of one check: where it belongs, whether it passed, what it means, the numbers behind it.
+
+    Introduced in notebook ``02_transform``.
+    """
 
     category: str
     check: str
@@ -56,7 +59,10 @@ def _fmt(v: Any) -> str:
 
 
 class Report(list):
-    """A list of :class:`Finding`; ``report.problems`` are the failed ones, ``report.ok`` is True if none failed."""
+    """A list of :class:`Finding`; ``report.problems`` are the failed ones, ``report.ok`` is True if none failed.
+
+    Introduced in notebook ``02_transform``.
+    """
 
     @property
     def problems(self) -> list[Finding]:
@@ -88,7 +94,7 @@ class Report(list):
 
 
 def check_labels(labels: torch.Tensor | Sequence[int], num_classes: int = 102) -> Report:
-    """Access checks on a batch of labels: integer dtype, range 0..num_classes-1 (not 1-based)."""
+    """Access checks on a batch of labels: integer dtype, range 0..num_classes-1 (not 1-based). Introduced in notebook ``01_access``."""
     y = torch.as_tensor(labels)
     report = Report()
     if y.dtype != torch.int64:
@@ -123,160 +129,116 @@ def check_batch(
     left unscaled); normalisation (per-channel mean near 0, std near 1);
     three identical channels up to scale (grayscale stored as RGB); constant
     images; every image standardised by its own mean and std. With labels,
-    also :func:`check_labels`. Introduced in notebook
-    ``02_transform``.
+    also :func:`check_labels`. Introduced in notebook ``02_transform``.
     """
     x, y = (batch[0], batch[1]) if isinstance(batch, (tuple, list)) else (batch, None)
     x = torch.as_tensor(x)
-    report = Report()
+    report = Report([_shape_finding(x, size)])
+    if x.ndim == 4 and x.shape[1] == 3:
+        report.append(_dtype_finding(x))
+        xf = x.to(torch.float64)
+        finite, xf = _finite_finding(xf)
+        report.append(finite)
+        report.extend([_range_finding(xf), _normalisation_finding(xf, mean_tol, std_range)])
+        flat = xf.flatten(2)  # (B, 3, HW)
+        constant = (flat.std(dim=2).max(dim=1).values < 1e-6).nonzero().flatten().tolist()
+        varying = [i for i in range(x.shape[0]) if i not in set(constant)]
+        report.append(_colour_finding(flat, varying))
+        report.extend(f for f in [_per_image_finding(flat, varying)] if f is not None)
+        report.append(_constant_finding(constant))
+    if y is not None:
+        report.extend(check_labels(y, num_classes))
+    return report
 
-    # shape
+
+def _shape_finding(x: torch.Tensor, size: int | None) -> Finding:
+    """(B, 3, H, W) channels first, and ``size`` x ``size`` when a size is expected."""
     if x.ndim != 4 or x.shape[1] != 3:
         hint = " (channels last? use .permute(0, 3, 1, 2))" if x.ndim == 4 and x.shape[-1] == 3 else ""
-        report.append(Finding("quality", "shape", False, f"expected (B, 3, H, W){hint}", {"shape": tuple(x.shape)}))
-        if y is not None:
-            report.extend(check_labels(y, num_classes))
-        return report
+        return Finding("quality", "shape", False, f"expected (B, 3, H, W){hint}", {"shape": tuple(x.shape)})
     if size is not None and tuple(x.shape[-2:]) != (size, size):
-        report.append(Finding("quality", "shape", False, f"expected {size}x{size} images", {"shape": tuple(x.shape)}))
-    else:
-        report.append(Finding("quality", "shape", True, "(B, 3, H, W), channels first", {"shape": tuple(x.shape)}))
+        return Finding("quality", "shape", False, f"expected {size}x{size} images", {"shape": tuple(x.shape)})
+    return Finding("quality", "shape", True, "(B, 3, H, W), channels first", {"shape": tuple(x.shape)})
 
-    # dtype
+
+def _dtype_finding(x: torch.Tensor) -> Finding:
+    """float32, the dtype of the model's weights."""
     if x.dtype == torch.float32:
-        report.append(Finding("quality", "dtype", True, "float32", {"dtype": "torch.float32"}))
-    elif x.dtype == torch.uint8:
-        report.append(
-            Finding(
-                "quality",
-                "dtype",
-                False,
-                "uint8 images: convert with ToDtype(torch.float32, scale=True) and normalise",
-                {"dtype": str(x.dtype)},
-            )
-        )
-    else:
-        report.append(Finding("quality", "dtype", False, "the model's weights are float32: use float32", {"dtype": str(x.dtype)}))
-    xf = x.to(torch.float64)
+        return Finding("quality", "dtype", True, "float32", {"dtype": "torch.float32"})
+    if x.dtype == torch.uint8:
+        msg = "uint8 images: convert with ToDtype(torch.float32, scale=True) and normalise"
+        return Finding("quality", "dtype", False, msg, {"dtype": str(x.dtype)})
+    return Finding("quality", "dtype", False, "the model's weights are float32: use float32", {"dtype": str(x.dtype)})
 
-    # NaN / inf
-    bad = (~torch.isfinite(xf)).sum().item()
+
+def _finite_finding(xf: torch.Tensor) -> tuple[Finding, torch.Tensor]:
+    """No NaN or infinite values; returns the finding and the batch with any such value zeroed for the next checks."""
+    bad = int((~torch.isfinite(xf)).sum().item())
     if bad:
-        report.append(
-            Finding("quality", "finite", False, "NaN or infinite values (a division by a zero std?)", {"count": int(bad)})
-        )
-        xf = torch.nan_to_num(xf, nan=0.0, posinf=0.0, neginf=0.0)
-    else:
-        report.append(Finding("quality", "finite", True, "no NaN or infinite values"))
+        msg = "NaN or infinite values (a division by a zero std?)"
+        return Finding("quality", "finite", False, msg, {"count": bad}), torch.nan_to_num(xf, nan=0.0, posinf=0.0, neginf=0.0)
+    return Finding("quality", "finite", True, "no NaN or infinite values"), xf
 
-    # range and normalisation
+
+def _range_finding(xf: torch.Tensor) -> Finding:
+    """Values on a normalised scale, not 0..255."""
     lo, hi = xf.min().item(), xf.max().item()
     if hi > 20:
-        report.append(
-            Finding(
-                "quality",
-                "range",
-                False,
-                "values up to 255: pixels were not scaled to [0, 1] before normalising",
-                {"min": lo, "max": hi},
-            )
-        )
-    else:
-        report.append(Finding("quality", "range", True, "values on a normalised scale", {"min": lo, "max": hi}))
-    mean = xf.mean(dim=(0, 2, 3))
-    std = xf.std(dim=(0, 2, 3))
+        msg = "values up to 255: pixels were not scaled to [0, 1] before normalising"
+        return Finding("quality", "range", False, msg, {"min": lo, "max": hi})
+    return Finding("quality", "range", True, "values on a normalised scale", {"min": lo, "max": hi})
+
+
+def _normalisation_finding(xf: torch.Tensor, mean_tol: float, std_range: tuple[float, float]) -> Finding:
+    """Per-channel mean near 0 and std near 1 over the batch."""
+    lo, hi = xf.min().item(), xf.max().item()
+    mean, std = xf.mean(dim=(0, 2, 3)), xf.std(dim=(0, 2, 3))
+    evidence = {"mean": mean.tolist(), "std": std.tolist()}
     if (mean.abs() > mean_tol).any() or (std < std_range[0]).any() or (std > std_range[1]).any():
         hint = "scaled to [0, 1] but not normalised" if 0 <= lo and hi <= 1 else "not normalised with the dataset's mean and std"
-        report.append(
-            Finding(
-                "quality",
-                "normalisation",
-                False,
-                f"per-channel mean should be near 0 and std near 1: {hint}",
-                {"mean": mean.tolist(), "std": std.tolist()},
-            )
-        )
-    else:
-        report.append(
-            Finding(
-                "quality",
-                "normalisation",
-                True,
-                "per-channel mean near 0, std near 1",
-                {"mean": mean.tolist(), "std": std.tolist()},
-            )
-        )
+        return Finding("quality", "normalisation", False, f"per-channel mean should be near 0 and std near 1: {hint}", evidence)
+    return Finding("quality", "normalisation", True, "per-channel mean near 0, std near 1", evidence)
 
-    # grayscale stored as RGB: each channel an affine function of another (normalisation keeps that)
-    flat = xf.flatten(2)  # (B, 3, HW)
-    per_image_std = flat.std(dim=2)  # (B, 3)
-    constant = (per_image_std.max(dim=1).values < 1e-6).nonzero().flatten().tolist()
-    varying = [i for i in range(x.shape[0]) if i not in set(constant)]
+
+def _colour_finding(flat: torch.Tensor, varying: list[int]) -> Finding:
+    """Grayscale stored as RGB: each channel an affine function of another (normalisation keeps that)."""
+    gray = 0.0
     if varying:
         f = flat[varying]
         f = (f - f.mean(dim=2, keepdim=True)) / f.std(dim=2, keepdim=True, correction=0).clamp_min(1e-12)
         corr01 = (f[:, 0] * f[:, 1]).mean(dim=1)
         corr12 = (f[:, 1] * f[:, 2]).mean(dim=1)
         gray = ((corr01 > 0.999) & (corr12 > 0.999)).float().mean().item()
-    else:
-        gray = 0.0
     if gray > 0.5:
-        report.append(
-            Finding(
-                "quality",
-                "colour",
-                False,
-                "the three channels are copies of one: grayscale images stored as RGB; colour is lost",
-                {"gray_fraction": gray},
-            )
+        msg = "the three channels are copies of one: grayscale images stored as RGB; colour is lost"
+        return Finding("quality", "colour", False, msg, {"gray_fraction": gray})
+    return Finding("quality", "colour", True, "the channels carry colour", {"gray_fraction": gray})
+
+
+def _per_image_finding(flat: torch.Tensor, varying: list[int]) -> Finding | None:
+    """Every image with mean 0 and std 1 (brightness and contrast erased); None with fewer than 4 varying images."""
+    if len(varying) < 4:
+        return None
+    per_mean, per_std = flat[varying].mean(dim=(1, 2)), flat[varying].std(dim=(1, 2))
+    spread, std_dev = per_mean.std().item(), (per_std - 1).abs().max().item()
+    if spread < 1e-3 and std_dev < 1e-2:
+        msg = (
+            "every image has mean 0 and std 1: each was normalised by its own statistics, which erases "
+            "brightness and contrast; normalise with the train split's per-channel mean and std"
         )
-    else:
-        report.append(Finding("quality", "colour", True, "the channels carry colour", {"gray_fraction": gray}))
+        return Finding(
+            "quality", "per-image standardisation", False, msg, {"spread_of_image_means": spread, "max_std_minus_1": std_dev}
+        )
+    msg = "images keep their own brightness and contrast"
+    return Finding("quality", "per-image standardisation", True, msg, {"spread_of_image_means": spread})
 
-    # per-image standardisation: every image with mean 0 and std 1 (brightness and contrast erased)
-    if len(varying) >= 4:
-        per_mean = flat[varying].mean(dim=(1, 2))
-        per_std = flat[varying].std(dim=(1, 2))
-        spread = per_mean.std().item()
-        std_dev = (per_std - 1).abs().max().item()
-        if spread < 1e-3 and std_dev < 1e-2:
-            report.append(
-                Finding(
-                    "quality",
-                    "per-image standardisation",
-                    False,
-                    "every image has mean 0 and std 1: each was normalised by its own statistics, which erases "
-                    "brightness and contrast; normalise with the train split's per-channel mean and std",
-                    {"spread_of_image_means": spread, "max_std_minus_1": std_dev},
-                )
-            )
-        else:
-            report.append(
-                Finding(
-                    "quality",
-                    "per-image standardisation",
-                    True,
-                    "images keep their own brightness and contrast",
-                    {"spread_of_image_means": spread},
-                )
-            )
 
+def _constant_finding(constant: list[int]) -> Finding:
+    """Images with a single value everywhere."""
     if constant:
-        report.append(
-            Finding(
-                "quality",
-                "constant images",
-                False,
-                "images with a single value everywhere (blank, or crushed by a transform)",
-                {"count": len(constant), "indices": constant[:5]},
-            )
-        )
-    else:
-        report.append(Finding("quality", "constant images", True, "no constant image"))
-
-    if y is not None:
-        report.extend(check_labels(y, num_classes))
-    return report
+        msg = "images with a single value everywhere (blank, or crushed by a transform)"
+        return Finding("quality", "constant images", False, msg, {"count": len(constant), "indices": constant[:5]})
+    return Finding("quality", "constant images", True, "no constant image")
 
 
 # --------------------------------------------------------------------------------------
@@ -342,67 +304,70 @@ def _access_checks(s: _Subject, num_classes: int) -> Report:
     y = torch.as_tensor(s.labels)
     # the whole dataset's labels (check_batch sees only a sample): report the range only if it is wrong
     report.extend(f for f in check_labels(y, num_classes) if f.check == "label range" and not f.ok)
-    counts = torch.bincount(y.clamp(0, num_classes - 1), minlength=num_classes)
-    missing = int((counts == 0).sum())
-    balance = {"classes": int((counts > 0).sum()), "min_per_class": int(counts.min()), "max_per_class": int(counts.max())}
-    if missing and s.split in (None, "train"):
-        report.append(Finding("access", "class balance", False, f"{missing} class(es) have no training image", balance))
-    else:
-        report.append(Finding("access", "class balance", True, "every class is represented", balance))
-
+    report.append(_class_balance_finding(s, y, num_classes))
     if not s.files:
         return report
+    report.append(_duplicates_finding(s.files))
     ids = _image_ids(s.files)
-    dupes = len(s.files) - len(set(s.files))
-    if dupes:
-        report.append(Finding("access", "duplicates", False, "the same file appears more than once", {"duplicates": dupes}))
-    else:
-        report.append(Finding("access", "duplicates", True, "every file appears once", {"files": len(s.files)}))
     ref = _reference(s.files)
     if ref is None or any(i is None for i in ids):
         return report
     official, splits = ref
-    known = [(i, lab) for i, lab in zip(ids, s.labels) if i is not None and 1 <= i <= official.size]
+    report.append(_labels_match_finding(s, ids, official))  # type: ignore[arg-type]
+    if s.split in splits:
+        report.append(_split_leakage_finding(s.split, ids, splits))  # type: ignore[arg-type]
+    return report
+
+
+def _class_balance_finding(s: _Subject, y: torch.Tensor, num_classes: int) -> Finding:
+    """Every class has training images."""
+    counts = torch.bincount(y.clamp(0, num_classes - 1), minlength=num_classes)
+    missing = int((counts == 0).sum())
+    balance = {"classes": int((counts > 0).sum()), "min_per_class": int(counts.min()), "max_per_class": int(counts.max())}
+    if missing and s.split in (None, "train"):
+        return Finding("access", "class balance", False, f"{missing} class(es) have no training image", balance)
+    return Finding("access", "class balance", True, "every class is represented", balance)
+
+
+def _duplicates_finding(files: list[Path]) -> Finding:
+    """Every file appears once."""
+    dupes = len(files) - len(set(files))
+    if dupes:
+        return Finding("access", "duplicates", False, "the same file appears more than once", {"duplicates": dupes})
+    return Finding("access", "duplicates", True, "every file appears once", {"files": len(files)})
+
+
+def _labels_match_finding(s: _Subject, ids: list[int], official: np.ndarray) -> Finding:
+    """Each label agrees with ``imagelabels.mat`` for the file's image id (a wrong pairing, or 1-based labels)."""
+    labels = s.labels or []
+    known = [(i, lab) for i, lab in zip(ids, labels) if 1 <= i <= official.size]
     agree = float(np.mean([official[i - 1] == lab for i, lab in known])) if known else 1.0
     shifted = float(np.mean([official[i - 1] + 1 == lab for i, lab in known])) if known else 0.0
-    evidence = {"agree": agree, "checked": len(known), "reference": "imagelabels.mat"}
-    if agree < 0.99:
-        wrong = [(f.name, lab, int(official[i - 1])) for f, i, lab in zip(s.files, ids, s.labels) if official[i - 1] != lab]
-        hint = (
-            "labels are 1-based: subtract 1"
-            if shifted > 0.9
-            else "files and labels are paired wrongly (list order? ids used as positions?)"
-        )
-        evidence["example"] = f"{wrong[0][0]} labelled {wrong[0][1]}, imagelabels.mat says {wrong[0][2]}"
-        report.append(
-            Finding(
-                "access",
-                "labels match files",
-                False,
-                f"{100 * (1 - agree):.0f}% of labels disagree with the file's class: {hint}",
-                evidence,
-            )
-        )
-    else:
-        report.append(Finding("access", "labels match files", True, "every label matches imagelabels.mat", evidence))
+    evidence: dict[str, Any] = {"agree": agree, "checked": len(known), "reference": "imagelabels.mat"}
+    if agree >= 0.99:
+        return Finding("access", "labels match files", True, "every label matches imagelabels.mat", evidence)
+    wrong = [(f.name, lab, int(official[i - 1])) for f, i, lab in zip(s.files or [], ids, labels) if official[i - 1] != lab]
+    hint = (
+        "labels are 1-based: subtract 1"
+        if shifted > 0.9
+        else "files and labels are paired wrongly (list order? ids used as positions?)"
+    )
+    evidence["example"] = f"{wrong[0][0]} labelled {wrong[0][1]}, imagelabels.mat says {wrong[0][2]}"
+    msg = f"{100 * (1 - agree):.0f}% of labels disagree with the file's class: {hint}"
+    return Finding("access", "labels match files", False, msg, evidence)
 
-    if s.split in splits:
-        outside = [i for i in ids if i not in splits[s.split]]
-        where = {name: sum(i in splits[name] for i in outside) for name in splits if name != s.split}
-        if outside:
-            report.append(
-                Finding(
-                    "access",
-                    "split leakage",
-                    False,
-                    f"{len(outside)} of {len(ids)} images of the {s.split!r} split belong to other splits "
-                    "(read the split's ids from setid.mat, as file numbers)",
-                    {k: v for k, v in where.items() if v},
-                )
-            )
-        else:
-            report.append(Finding("access", "split leakage", True, f"every image belongs to the {s.split!r} split of setid.mat"))
-    return report
+
+def _split_leakage_finding(split: str, ids: list[int], splits: dict[str, set[int]]) -> Finding:
+    """Every image of the split belongs to that split in ``setid.mat``."""
+    outside = [i for i in ids if i not in splits[split]]
+    if not outside:
+        return Finding("access", "split leakage", True, f"every image belongs to the {split!r} split of setid.mat")
+    where = {name: sum(i in splits[name] for i in outside) for name in splits if name != split}
+    msg = (
+        f"{len(outside)} of {len(ids)} images of the {split!r} split belong to other splits "
+        "(read the split's ids from setid.mat, as file numbers)"
+    )
+    return Finding("access", "split leakage", False, msg, {k: v for k, v in where.items() if v})
 
 
 def _probe_jpeg(folder: Path) -> Path:
@@ -532,45 +497,46 @@ def _ms_per_call(funcs: Sequence[Any], items: Sequence[Any]) -> list[float]:
 
 def _efficiency_checks(s: _Subject, size: int | None, seed: int, measure: bool) -> Report:
     report = Report()
-    loader = s.loader
-    training = s.split not in ("val", "test")
-    if loader is not None:
-        sampler = loader.batch_sampler.sampler if loader.batch_sampler is not None else loader.sampler
-        sequential = isinstance(sampler, SequentialSampler)
-        runs = 1 + sum(a != b for a, b in zip(s.labels, s.labels[1:])) if s.labels else None
-        grouped = runs is not None and runs < len(s.labels) / 4
-        evidence = {"sampler": type(sampler).__name__, "label_runs": runs, "items": len(s.dataset)}
-        if sequential and grouped and training:
-            report.append(
-                Finding(
-                    "efficiency",
-                    "shuffling",
-                    False,
-                    f"no shuffling over files grouped by class: each step sees one class ({runs} runs of the same "
-                    "label in a row); pass shuffle=True",
-                    evidence,
-                )
-            )
-        else:
-            why = "evaluation order does not matter" if not training else "items come in mixed order"
-            report.append(Finding("efficiency", "shuffling", True, why, evidence))
-
-        bs = loader.batch_size or (loader.batch_sampler.batch_size if loader.batch_sampler is not None else 1)
-        if bs < 16:
-            report.append(
-                Finding(
-                    "efficiency",
-                    "batch size",
-                    False,
-                    f"batch size {bs}: per-step overhead dominates and BatchNorm sees {bs} image(s); use 32-128",
-                    {"batch_size": bs},
-                )
-            )
-        else:
-            report.append(Finding("efficiency", "batch size", True, f"batches of {bs}", {"batch_size": bs}))
-
+    if s.loader is not None:
+        report.extend([_shuffling_finding(s), _batch_size_finding(s.loader)])
     if not measure:
         return report
+    decode, item_ms = _decode_cost_finding(s, size, seed)
+    report.append(decode)
+    if s.loader is not None:
+        report.extend([_workers_finding(s.loader, item_ms), _throughput_check(s, size, seed)])
+    return report
+
+
+def _shuffling_finding(s: _Subject) -> Finding:
+    """A training loader over class-grouped files must shuffle. Filed under *quality*: it costs accuracy, not time."""
+    loader = s.loader
+    training = s.split not in ("val", "test")
+    sampler = loader.batch_sampler.sampler if loader.batch_sampler is not None else loader.sampler
+    runs = 1 + sum(a != b for a, b in zip(s.labels, s.labels[1:])) if s.labels else None
+    grouped = runs is not None and runs < len(s.labels) / 4  # type: ignore[arg-type]
+    evidence = {"sampler": type(sampler).__name__, "label_runs": runs, "items": len(s.dataset)}
+    if isinstance(sampler, SequentialSampler) and grouped and training:
+        msg = (
+            f"no shuffling over files grouped by class: each step sees one class ({runs} runs of the same label in a row); "
+            "pass shuffle=True. A correctness bug, not a speed bug: it costs accuracy, which is why it is filed under quality"
+        )
+        return Finding("quality", "shuffling", False, msg, evidence)
+    why = "evaluation order does not matter" if not training else "items come in mixed order"
+    return Finding("quality", "shuffling", True, why, evidence)
+
+
+def _batch_size_finding(loader: Any) -> Finding:
+    """Batches large enough that per-step overhead does not dominate."""
+    bs = loader.batch_size or (loader.batch_sampler.batch_size if loader.batch_sampler is not None else 1)
+    if bs < 16:
+        msg = f"batch size {bs}: per-step overhead dominates and BatchNorm sees {bs} image(s); use 32-128"
+        return Finding("efficiency", "batch size", False, msg, {"batch_size": bs})
+    return Finding("efficiency", "batch size", True, f"batches of {bs}", {"batch_size": bs})
+
+
+def _decode_cost_finding(s: _Subject, size: int | None, seed: int) -> tuple[Finding, float]:
+    """Milliseconds per item against a draft decode of the same files; returns the finding and ms per item."""
     idx = torch.randperm(len(s.dataset), generator=torch.Generator().manual_seed(seed))[:16].tolist()
     ref_ms = None
     if s.files:  # the same files, decoded the fast way
@@ -579,52 +545,22 @@ def _efficiency_checks(s: _Subject, size: int | None, seed: int, measure: bool) 
     else:
         (item_ms,) = _ms_per_call([s.dataset.__getitem__], idx)
     evidence = {"ms_per_item": item_ms, "draft_decode_ms": ref_ms}
-    slow_items = item_ms > 2.0 and (ref_ms is None or item_ms > 2 * ref_ms)
-    if slow_items:
-        report.append(
-            Finding(
-                "efficiency",
-                "decode cost",
-                False,
-                "each item costs a full-size decode and resize: decode with PIL draft, or cache the decoded images once",
-                evidence,
-            )
-        )
-    else:
-        report.append(Finding("efficiency", "decode cost", True, "items are cheap to produce", evidence))
+    if item_ms > 2.0 and (ref_ms is None or item_ms > 2 * ref_ms):
+        msg = "each item costs a full-size decode and resize: decode with PIL draft, or cache the decoded images once"
+        return Finding("efficiency", "decode cost", False, msg, evidence), item_ms
+    return Finding("efficiency", "decode cost", True, "items are cheap to produce", evidence), item_ms
 
-    if loader is None:
-        return report
-    workers = loader.num_workers
-    if workers == 0 and item_ms > 0.5 and cpu_count() > 1:
-        report.append(
-            Finding(
-                "efficiency",
-                "workers",
-                False,
-                f"num_workers=0: the training loop waits while each item is decoded; use about {cpu_count()} workers",
-                {"num_workers": 0, "cores": cpu_count()},
-            )
-        )
-    elif workers > 2 * cpu_count():
-        report.append(
-            Finding(
-                "efficiency",
-                "workers",
-                False,
-                "more workers than cores: they compete",
-                {"num_workers": workers, "cores": cpu_count()},
-            )
-        )
-    else:
-        report.append(
-            Finding(
-                "efficiency", "workers", True, "workers suit the cost of an item", {"num_workers": workers, "cores": cpu_count()}
-            )
-        )
 
-    report.append(_throughput_check(s, size, seed))
-    return report
+def _workers_finding(loader: Any, item_ms: float) -> Finding:
+    """Worker processes when items are costly, and no more than the cores can run."""
+    workers, cores = loader.num_workers, cpu_count()
+    evidence = {"num_workers": workers, "cores": cores}
+    if workers == 0 and item_ms > 0.5 and cores > 1:
+        msg = f"num_workers=0: the training loop waits while each item is decoded; use about {cores} workers"
+        return Finding("efficiency", "workers", False, msg, evidence)
+    if workers > 2 * cores:
+        return Finding("efficiency", "workers", False, "more workers than cores: they compete", evidence)
+    return Finding("efficiency", "workers", True, "workers suit the cost of an item", evidence)
 
 
 def _throughput_check(s: _Subject, size: int | None, seed: int) -> Finding:
@@ -673,10 +609,12 @@ def diagnose(
     * **quality**: a random batch through :func:`check_batch` (shape, dtype,
       range, normalisation, colour, per-image standardisation); a round probe
       image through the dataset's own decode or transform (squashing); the
-      same item fetched twice (randomness on a val/test split);
-    * **efficiency**: no shuffling over class-grouped files; batch size;
-      workers; milliseconds per item against a draft decode; images/s against
-      a tuned loader on the same files (``measure=False`` skips the timings).
+      same item fetched twice (randomness on a val/test split); no shuffling
+      over class-grouped files (filed here, not under efficiency, because it
+      costs accuracy, not time: every batch holds one class);
+    * **efficiency**: batch size; workers; milliseconds per item against a
+      draft decode; images/s against a tuned loader on the same files
+      (``measure=False`` skips the timings).
     """
     test_loader = getattr(target, "test_loader", None)
     if test_loader is not None and hasattr(target, "train_loader"):

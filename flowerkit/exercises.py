@@ -47,6 +47,8 @@ __all__ = [
     "check_model_input",
     "check_most_confused",
     "check_pair_files",
+    "check_quality_causes",
+    "QUALITY_SUSPECTS",
     "check_reproducible_order",
     "check_sharded_stream",
     "check_split_sizes",
@@ -316,60 +318,61 @@ def check_model_input(func: Callable[[Any], Any], mean: Any, std: Any, size: int
         return _verdict(False, error, RAISED_HINT)
     if _unanswered(answer):
         return _verdict(False, "your function returns None: it is still the stub.", "start from transform.eval_transform")
+    problem = _model_input_layout(answer, size) or _model_input_values(answer, mean, std)
+    if problem:
+        message, hint = problem
+        return _verdict(False, message, hint)
+    return _verdict(True, "float32, (3, H, W), normalised, and the circle is still round.")
+
+
+def _model_input_layout(answer: Any, size: int) -> tuple[str, str] | None:
+    """(message, hint) if ``answer`` is not a float32 (3, size, size) tensor, else None."""
     if not isinstance(answer, torch.Tensor):
-        return _verdict(
-            False, f"got a {type(answer).__name__}, the model needs a torch.Tensor.", "v2.ToImage() or v2.PILToTensor()"
-        )
+        return f"got a {type(answer).__name__}, the model needs a torch.Tensor.", "v2.ToImage() or v2.PILToTensor()"
     if answer.ndim == 3 and answer.shape[-1] == 3 and answer.shape[0] != 3:
-        return _verdict(
-            False,
+        return (
             f"shape {tuple(answer.shape)} is channels-last; PyTorch wants (3, H, W).",
             "use torchvision's transforms, or .permute(2, 0, 1)",
         )
     if tuple(answer.shape) != (3, size, size):
-        return _verdict(
-            False, f"shape {tuple(answer.shape)}, expected (3, {size}, {size}).", f"Resize({size}) then CenterCrop({size})"
-        )
+        return f"shape {tuple(answer.shape)}, expected (3, {size}, {size}).", f"Resize({size}) then CenterCrop({size})"
     if answer.dtype != torch.float32:
-        return _verdict(False, f"dtype {answer.dtype}; the model's weights are float32.", "v2.ToDtype(torch.float32, scale=True)")
+        return f"dtype {answer.dtype}; the model's weights are float32.", "v2.ToDtype(torch.float32, scale=True)"
+    return None
+
+
+def _model_input_values(answer: torch.Tensor, mean: Any, std: Any) -> tuple[str, str] | None:
+    """(message, hint) if the values are unscaled, not normalised with (mean, std), or the circle is squashed."""
     if answer.max() > 20:
-        return _verdict(
-            False,
+        return (
             "values up to 255: you normalised without scaling to [0, 1] first.",
             "ToDtype(torch.float32, scale=True) before Normalize",
         )
-    m = torch.as_tensor(mean).view(3, 1, 1)
-    s = torch.as_tensor(std).view(3, 1, 1)
-    back = answer * s + m
+    back = answer * torch.as_tensor(std).view(3, 1, 1) + torch.as_tensor(mean).view(3, 1, 1)
     if back.min() < -0.05 or back.max() > 1.05:
-        return _verdict(
-            False,
-            "denormalising your output does not give pixels in [0, 1]: not normalised with the given mean and std.",
-            "v2.Normalize(mean, std) as the last step",
-        )
+        msg = "denormalising your output does not give pixels in [0, 1]: not normalised with the given mean and std."
+        return msg, "v2.Normalize(mean, std) as the last step"
     yellow = (back[0] > 0.7) & (back[1] > 0.6)
     rows, cols = yellow.any(1).sum().item(), yellow.any(0).sum().item()
     if rows and abs(rows - cols) > 0.15 * max(rows, cols):
-        return _verdict(
-            False,
-            f"a circle came out {cols}x{rows} px: the resize squashed the aspect ratio.",
-            "Resize(size) with one number keeps the aspect ratio; then CenterCrop(size)",
-        )
-    return _verdict(True, "float32, (3, H, W), normalised, and the circle is still round.")
+        msg = f"a circle came out {cols}x{rows} px: the resize squashed the aspect ratio."
+        return msg, "Resize(size) with one number keeps the aspect ratio; then CenterCrop(size)"
+    return None
+
+
+def _channel_stats_case() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Six uint8 (3, 8, 8) images of different brightness, with their true per-channel mean and std in [0, 1] units."""
+    g = torch.Generator().manual_seed(0)
+    base = torch.tensor([200.0, 100.0, 30.0]).view(1, 3, 1, 1)
+    noise = torch.randn(6, 1, 1, 1, generator=g) * 40 + torch.randn(6, 3, 8, 8, generator=g) * 10
+    images = (base + noise).clamp(0, 255).to(torch.uint8)
+    x = images.double() / 255
+    return images, x.mean((0, 2, 3)), x.permute(1, 0, 2, 3).reshape(3, -1).std(1, unbiased=False)
 
 
 def check_channel_stats(func: Callable[[Any], Any]) -> bool:
     """Notebook ``02_transform``: ``func(images)`` on a uint8 (N, 3, H, W) tensor returns (mean, std) per channel in [0, 1] units."""
-    g = torch.Generator().manual_seed(0)
-    base = torch.tensor([200.0, 100.0, 30.0]).view(1, 3, 1, 1)
-    images = (
-        (base + torch.randn(6, 1, 1, 1, generator=g) * 40 + torch.randn(6, 3, 8, 8, generator=g) * 10)
-        .clamp(0, 255)
-        .to(torch.uint8)
-    )
-    x = images.double() / 255
-    mean = x.mean((0, 2, 3))
-    std = x.permute(1, 0, 2, 3).reshape(3, -1).std(1, unbiased=False)
+    images, mean, std = _channel_stats_case()
     answer, error = _call(func, images.clone())
     if error:
         hint = "uint8 cannot be averaged: use .float() first" if "dtype" in error.lower() or "Byte" in error else RAISED_HINT
@@ -379,35 +382,33 @@ def check_channel_stats(func: Callable[[Any], Any]) -> bool:
     try:
         got_mean, got_std = (torch.as_tensor(v, dtype=torch.float64).reshape(-1) for v in answer)
     except (TypeError, ValueError):
-        return _verdict(False, "return a pair (mean, std), each with 3 numbers.", "return mean, std")
-    if got_mean.numel() != 3 or got_std.numel() != 3:
         return _verdict(
-            False,
-            f"mean has {got_mean.numel()} numbers and std {got_std.numel()}; expected 3 each (one per channel).",
-            "reduce over dims (0, 2, 3): images, height, width",
+            False, "return a pair (mean, std), each with 3 numbers.", "return x.mean(dim=(0, 2, 3)), x.std(dim=(0, 2, 3))"
         )
-    if torch.allclose(got_mean, mean * 255, atol=0.5):
-        return _verdict(
-            False,
-            "your statistics are on the 0..255 scale; Normalize runs after ToDtype(scale=True), on [0, 1].",
-            "divide by 255",
-        )
-    if not torch.allclose(got_mean, mean, atol=1e-3):
-        return _verdict(
-            False,
-            f"mean {got_mean.numpy().round(3)}, expected {mean.numpy().round(3)}.",
-            "x.float().div(255).mean(dim=(0, 2, 3))",
-        )
-    per_image = x.std((2, 3)).mean(0)
-    if torch.allclose(got_std, per_image, atol=1e-3):
-        return _verdict(
-            False,
-            "you averaged each image's own std: that misses how much images differ from each other.",
-            "take the std over all pixels of all images at once, per channel",
-        )
-    if not torch.allclose(got_std, std, atol=2e-3):
-        return _verdict(False, f"std {got_std.numpy().round(3)}, expected {std.numpy().round(3)}.", "std over dims (0, 2, 3)")
+    problem = _channel_stats_problem(got_mean, got_std, mean, std, images.double() / 255)
+    if problem:
+        message, hint = problem
+        return _verdict(False, message, hint)
     return _verdict(True, "per-channel mean and std over every pixel, in [0, 1] units.")
+
+
+def _channel_stats_problem(
+    got_mean: torch.Tensor, got_std: torch.Tensor, mean: torch.Tensor, std: torch.Tensor, x: torch.Tensor
+) -> tuple[str, str] | None:
+    """(message, hint) naming what is wrong with a (mean, std) answer, or None if it is right."""
+    if got_mean.numel() != 3 or got_std.numel() != 3:
+        msg = f"mean has {got_mean.numel()} numbers and std {got_std.numel()}; expected 3 each (one per channel)."
+        return msg, "reduce over dims (0, 2, 3): images, height, width"
+    if torch.allclose(got_mean, mean * 255, atol=0.5):
+        return "your statistics are on the 0..255 scale; Normalize runs after ToDtype(scale=True), on [0, 1].", "divide by 255"
+    if not torch.allclose(got_mean, mean, atol=1e-3):
+        return f"mean {got_mean.numpy().round(3)}, expected {mean.numpy().round(3)}.", "x.float().div(255).mean(dim=(0, 2, 3))"
+    if torch.allclose(got_std, x.std((2, 3)).mean(0), atol=1e-3):
+        msg = "you averaged each image's own std: that misses how much images differ from each other."
+        return msg, "take the std over all pixels of all images at once, per channel"
+    if not torch.allclose(got_std, std, atol=2e-3):
+        return f"std {got_std.numpy().round(3)}, expected {std.numpy().round(3)}.", "std over dims (0, 2, 3)"
+    return None
 
 
 def check_denormalize(func: Callable[[Any, Any, Any], Any]) -> bool:
@@ -914,3 +915,40 @@ def check_sharded_stream(cls: type) -> bool:
             message, hint = problem
             return _verdict(False, message, hint)
     return _verdict(True, "one process yields everything; 2 or 3 workers each yield their own share, every item exactly once.")
+
+
+# ------------------------------------------------------------------ 02_transform: naming the Quality team's bugs
+
+#: The suspects notebook ``02_transform`` offers for the Quality team's weak model, with what the evidence says.
+QUALITY_SUSPECTS: dict[str, str] = {
+    "grayscale": "the doctor's colour check: the three channels are copies of one another",
+    "squash": "the pictures before and after their transform: round flowers come out as ellipses",
+    "per-image standardisation": "the batch statistics: every image has mean 0 and std 1, brightness and contrast are gone",
+    "augmentation at evaluation": "the same test image transformed twice gives two different tensors",
+    "wrong labels": "no: the Quality team reads the labels with our (fixed) Dataset, and the loss falls",
+    "too few epochs": "no: the training accuracy has levelled off, more epochs of the same images would not add colour",
+    "learning rate": "no: the loss falls smoothly; it is the same network and schedule as ours",
+    "no shuffling": "no: their loader shuffles (check its sampler); that trap is notebook 03's",
+}
+_QUALITY_CAUSES = ("grayscale", "squash", "per-image standardisation", "augmentation at evaluation")
+
+
+def check_quality_causes(answer: Any) -> bool:
+    """Notebook ``02_transform``: ``answer`` names, from :data:`QUALITY_SUSPECTS`, every cause the evidence supports."""
+    if _unanswered(answer) or not answer:
+        return _verdict(False, "no answer yet: set `causes` to a set of suspects.", "pick from exercises.QUALITY_SUSPECTS")
+    picked = {answer} if isinstance(answer, str) else set(answer)
+    unknown = sorted(picked - set(QUALITY_SUSPECTS))
+    if unknown:
+        return _verdict(False, f"{unknown} is not on the list of suspects.", f"choose from {sorted(QUALITY_SUSPECTS)}")
+    wrong = sorted(picked - set(_QUALITY_CAUSES))
+    if wrong:
+        return _verdict(
+            False, f"the evidence clears {wrong[0]!r}: {QUALITY_SUSPECTS[wrong[0]]}.", "keep only what a measurement showed"
+        )
+    missing = [c for c in _QUALITY_CAUSES if c not in picked]
+    if missing:
+        return _verdict(False, f"{len(missing)} cause(s) still at large.", f"look again at {QUALITY_SUSPECTS[missing[0]]}")
+    return _verdict(
+        True, "all four, each backed by a measurement: grayscale, squash, per-image standardisation, augmentation at evaluation."
+    )

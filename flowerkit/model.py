@@ -8,19 +8,22 @@ teams is their data pipeline.
 
 from __future__ import annotations
 
+import math
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-__all__ = ["FlowerCNN", "History", "TrainConfig", "evaluate", "predict", "train"]
+__all__ = ["FlowerCNN", "History", "TrainConfig", "evaluate", "one_cycle", "predict", "train", "train_for"]
 
 
 class FlowerCNN(nn.Module):
     """Four conv blocks (conv-BN-ReLU-pool), global average pooling and a linear classifier.
+
+    Introduced in notebook ``00_the_challenge``: the one network every team trains.
 
     Input: a float batch (B, 3, S, S), normalised; any S >= 16 works (the
     course uses 64). Output: (B, num_classes) logits.
@@ -43,7 +46,7 @@ class FlowerCNN(nn.Module):
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """The hyperparameters every team shares (the same network, trained the same way)."""
+    """The hyperparameters every team shares (the same network, trained the same way). Introduced in notebook ``00_the_challenge``."""
 
     epochs: int = 14
     lr: float = 4e-3
@@ -54,13 +57,19 @@ class TrainConfig:
 
 @dataclass
 class History:
-    """Per-epoch record of a training run: loss, accuracies, seconds and images/s."""
+    """Per-epoch record of a training run: loss, accuracies, seconds and images/s. Introduced in notebook ``00_the_challenge``.
+
+    ``images`` counts the training images seen; ``checkpoints`` holds (training
+    seconds, score) pairs, a learning curve against the clock (notebook ``04_three_teams``).
+    """
 
     loss: list[float] = field(default_factory=list)
     train_acc: list[float] = field(default_factory=list)
     val_acc: list[float] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
     images_per_s: list[float] = field(default_factory=list)
+    images: int = 0
+    checkpoints: list[tuple[float, float]] = field(default_factory=list)
 
     @property
     def total_seconds(self) -> float:
@@ -75,6 +84,50 @@ def _batches_per_epoch(loader: Iterable) -> int | None:
         return None
 
 
+def _follow_layout(model: nn.Module, x: torch.Tensor) -> None:
+    """Channels-last batches (a pipeline's choice, ``flowerkit.load.make_loader``) get a channels-last model."""
+    if x.ndim == 4 and x.shape[1] > 1 and x.is_contiguous(memory_format=torch.channels_last):
+        model.to(memory_format=torch.channels_last)
+
+
+class _Stepper:
+    """One optimiser step at a time: AdamW, label-smoothed cross-entropy, running loss and accuracy of an epoch."""
+
+    def __init__(self, model: nn.Module, config: TrainConfig, device: str | torch.device) -> None:
+        self.model, self.device = model.to(device), device
+        self.opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        self.loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
+        self.layout_set = False
+        self.reset()
+
+    def reset(self) -> None:
+        """Start a new epoch's running totals."""
+        self.total_loss, self.correct, self.seen = 0.0, 0, 0
+
+    def step(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        """Forward, backward and update on one batch."""
+        x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+        if not self.layout_set:
+            self.layout_set = True
+            _follow_layout(self.model, x)
+        logits = self.model(x)
+        loss = self.loss_fn(logits, y)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+        self.total_loss += loss.item() * y.numel()
+        self.correct += (logits.argmax(1) == y).sum().item()
+        self.seen += y.numel()
+
+    def record(self, history: History, seconds: float) -> None:
+        """Append this epoch's loss, training accuracy, seconds and images/s to ``history``."""
+        history.loss.append(self.total_loss / max(self.seen, 1))
+        history.train_acc.append(self.correct / max(self.seen, 1))
+        history.seconds.append(seconds)
+        history.images_per_s.append(self.seen / seconds if seconds > 0 else float("inf"))
+        history.images += self.seen
+
+
 def train(
     model: nn.Module,
     train_loader: Iterable[tuple[torch.Tensor, torch.Tensor]],
@@ -84,67 +137,145 @@ def train(
     device: str | torch.device = "cpu",
     progress: bool = True,
     max_seconds: float | None = None,
+    val_every: int = 1,
 ) -> History:
-    """Train ``model`` on batches from ``train_loader`` with AdamW and a one-cycle schedule.
+    """Train ``model`` on batches from ``train_loader`` with AdamW and a one-cycle schedule over ``config.epochs``.
 
     Time per epoch includes waiting for the loader: that is how a slow data
-    pipeline shows up. ``max_seconds`` stops after the epoch that crosses it.
-    If the loader delivers channels-last batches (a pipeline's choice of
-    memory layout, see ``flowerkit.load.make_loader``), the model is converted
-    to channels-last too: the same network and numbers, laid out for faster convolutions.
-    Returns a :class:`History`. Introduced in notebook ``00_the_challenge``.
+    pipeline shows up; evaluation on ``val_loader`` after each epoch is not
+    timed (every ``val_every`` epochs and after the last; each score also
+    goes into ``history.checkpoints`` with the training seconds so far).
+    ``max_seconds`` stops after the epoch that crosses it. If the
+    loader delivers channels-last batches, the model is converted to
+    channels-last too: the same network and numbers, laid out for faster
+    convolutions. Returns a :class:`History`. Introduced in notebook ``00_the_challenge``.
     """
     torch.manual_seed(config.seed)
-    model.to(device)
-    opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    stepper = _Stepper(model, config, device)
     steps = _batches_per_epoch(train_loader)
-    sched = (
-        torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=config.lr, total_steps=config.epochs * steps, pct_start=0.25)
-        if steps
-        else None
-    )
-    loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
+    sched = None
+    if steps:
+        sched = torch.optim.lr_scheduler.OneCycleLR(
+            stepper.opt, max_lr=config.lr, total_steps=config.epochs * steps, pct_start=0.25
+        )
     history = History()
-    layout_set = False
     bar = tqdm(range(config.epochs), desc="train", unit="epoch", disable=not progress)
-    for _ in bar:
+    for epoch in bar:
         model.train()
+        stepper.reset()
         start = time.perf_counter()
-        total_loss, correct, seen = 0.0, 0, 0
         for x, y in train_loader:
-            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-            if not layout_set:  # follow the pipeline's memory layout: channels-last batches get a channels-last model
-                layout_set = True
-                if x.ndim == 4 and x.shape[1] > 1 and x.is_contiguous(memory_format=torch.channels_last):
-                    model.to(memory_format=torch.channels_last)
-            logits = model(x)
-            loss = loss_fn(logits, y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            stepper.step(x, y)
             if sched is not None:
                 sched.step()
-            total_loss += loss.item() * y.numel()
-            correct += (logits.argmax(1) == y).sum().item()
-            seen += y.numel()
-        elapsed = time.perf_counter() - start
-        history.loss.append(total_loss / max(seen, 1))
-        history.train_acc.append(correct / max(seen, 1))
-        history.seconds.append(elapsed)
-        history.images_per_s.append(seen / elapsed if elapsed > 0 else float("inf"))
-        if val_loader is not None:
+        stepper.record(history, time.perf_counter() - start)
+        if val_loader is not None and ((epoch + 1) % val_every == 0 or epoch + 1 == config.epochs):
             history.val_acc.append(evaluate(model, val_loader, device=device))
+            history.checkpoints.append((history.total_seconds, history.val_acc[-1]))
         bar.set_postfix(loss=f"{history.loss[-1]:.3f}", acc=f"{history.train_acc[-1]:.2f}")
         if max_seconds is not None and history.total_seconds >= max_seconds:
             break
     return history
 
 
+def one_cycle(progress: float, max_lr: float, *, pct_start: float = 0.25) -> tuple[float, float]:
+    """Learning rate and Adam's beta1 at ``progress`` (0..1) of a run: the one-cycle shape, driven by any clock.
+
+    The same curve as ``torch.optim.lr_scheduler.OneCycleLR`` (cosine warm-up
+    from ``max_lr / 25`` to ``max_lr`` over ``pct_start``, cosine decay to
+    ``max_lr / 25e4``; beta1 moves from 0.95 to 0.85 and back), but indexed by
+    a fraction instead of a step count, so a run defined in *seconds* is never
+    cut mid-warm-up. Introduced in notebook ``04_three_teams``.
+    """
+    p = min(max(progress, 0.0), 1.0)
+    lo, hi, end = max_lr / 25, max_lr, max_lr / 25e4
+    if p < pct_start:
+        t = p / pct_start
+        lr, beta1 = hi + (lo - hi) * (1 + math.cos(math.pi * t)) / 2, 0.85 + 0.1 * (1 + math.cos(math.pi * t)) / 2
+    else:
+        t = (p - pct_start) / (1 - pct_start)
+        lr, beta1 = end + (hi - end) * (1 + math.cos(math.pi * t)) / 2, 0.95 - 0.1 * (1 + math.cos(math.pi * t)) / 2
+    return lr, beta1
+
+
+class _Clock:
+    """Training seconds only: stops while the model is evaluated for a learning curve."""
+
+    def __init__(self) -> None:
+        self.spent, self.since = 0.0, time.perf_counter()
+
+    def now(self) -> float:
+        """Training seconds so far."""
+        return self.spent + time.perf_counter() - self.since
+
+    def pause(self) -> None:
+        """Stop counting (before an evaluation)."""
+        self.spent = self.now()
+
+    def resume(self) -> None:
+        """Count again (after an evaluation)."""
+        self.since = time.perf_counter()
+
+
+def train_for(
+    model: nn.Module,
+    train_loader: Iterable[tuple[torch.Tensor, torch.Tensor]],
+    budget_s: float,
+    config: TrainConfig = TrainConfig(),
+    *,
+    score: Callable[[nn.Module], float] | None = None,
+    points: int = 6,
+    device: str | torch.device = "cpu",
+) -> History:
+    """Train ``model`` for ``budget_s`` seconds of wall clock, with a one-cycle schedule defined in time.
+
+    The learning rate follows :func:`one_cycle` at ``elapsed / budget_s``, so
+    a slow pipeline gets fewer steps but a whole schedule: warm-up, peak and
+    decay, however few images it manages. With ``score(model)`` (e.g. test
+    accuracy) the model is scored at ``points`` evenly spaced moments of the
+    budget, with the clock stopped, into ``history.checkpoints`` as (seconds,
+    score): a learning curve against the clock. Introduced in notebook ``04_three_teams``.
+    """
+    torch.manual_seed(config.seed)
+    stepper, history, clock = _Stepper(model, config, device), History(), _Clock()
+    marks = [budget_s * (k + 1) / points for k in range(points)] if score is not None else []
+    while clock.now() < budget_s:
+        model.train()
+        stepper.reset()
+        start = clock.now()
+        for x, y in train_loader:
+            lr, beta1 = one_cycle(clock.now() / budget_s, config.lr)
+            for group in stepper.opt.param_groups:
+                group["lr"], group["betas"] = lr, (beta1, group["betas"][1])
+            stepper.step(x, y)
+            if marks and clock.now() >= marks[0]:
+                _checkpoint(model, score, history, clock, marks)  # type: ignore[arg-type]
+            if clock.now() >= budget_s:
+                break
+        stepper.record(history, clock.now() - start)
+        if not stepper.seen:
+            raise ValueError("train_for() got an empty train_loader")
+    while marks:  # a budget that ended between two marks: score the final model
+        _checkpoint(model, score, history, clock, marks)  # type: ignore[arg-type]
+    return history
+
+
+def _checkpoint(
+    model: nn.Module, score: Callable[[nn.Module], float], history: History, clock: _Clock, marks: list[float]
+) -> None:
+    """Score the model with the clock stopped, record (training seconds, score), and drop the mark reached."""
+    clock.pause()
+    history.checkpoints.append((min(clock.now(), marks[-1]), score(model)))  # marks[-1] is the budget
+    marks.pop(0)
+    model.train()
+    clock.resume()
+
+
 @torch.no_grad()
 def predict(
     model: nn.Module, loader: Iterable[tuple[torch.Tensor, torch.Tensor]], *, device: str | torch.device = "cpu"
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Return (predicted labels, true labels) over a whole loader, in loader order."""
+    """Return (predicted labels, true labels) over a whole loader, in loader order. Introduced in notebook ``02_transform``."""
     model.eval().to(device)
     preds, trues = [], []
     for x, y in loader:
@@ -156,6 +287,6 @@ def predict(
 def evaluate(
     model: nn.Module, loader: Iterable[tuple[torch.Tensor, torch.Tensor]], *, device: str | torch.device = "cpu"
 ) -> float:
-    """Return the accuracy (0..1) of ``model`` over a loader."""
+    """Return the accuracy (0..1) of ``model`` over a loader. Introduced in notebook ``02_transform``."""
     pred, true = predict(model, loader, device=device)
     return (pred == true).float().mean().item() if true.numel() else float("nan")

@@ -47,7 +47,7 @@ class ToRGB(nn.Module):
     """Make any input 3-channel RGB: PIL grayscale/CMYK/palette/RGBA, or a 1- or 4-channel tensor.
 
     A 4-channel tensor is taken as RGBA and its alpha dropped (CMYK only
-    exists as a PIL mode, which :func:`flowerkit.access.to_rgb` converts).
+    exists as a PIL mode, which :func:`flowerkit.access.to_rgb` converts). Introduced in notebook ``02_transform``.
     """
 
     def forward(self, img: Any) -> Any:
@@ -67,18 +67,18 @@ def resize_crop(size: int) -> v2.Compose:
 
     Unlike ``Resize((size, size))``, which squashes a 500x750 photo into a
     square, this keeps shapes undistorted. Images smaller than ``size`` are
-    upscaled first, so the crop never pads.
+    upscaled first, so the crop never pads. Introduced in notebook ``02_transform``.
     """
     return v2.Compose([ToRGB(), v2.ToImage(), v2.Resize(size, antialias=True), v2.CenterCrop(size)])
 
 
 def to_normalized(mean: Sequence[float], std: Sequence[float]) -> v2.Compose:
-    """uint8 tensor (image or batch) -> float32 in [0, 1] -> ``(x - mean) / std`` per channel."""
+    """uint8 tensor (image or batch) -> float32 in [0, 1] -> ``(x - mean) / std`` per channel. Introduced in notebook ``02_transform``."""
     return v2.Compose([v2.ToDtype(torch.float32, scale=True), v2.Normalize(list(mean), list(std))])
 
 
 def eval_transform(size: int, mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD) -> v2.Compose:
-    """The deterministic evaluation pipeline: RGB, resize short side, centre crop, float, normalise."""
+    """The deterministic evaluation pipeline: RGB, resize short side, centre crop, float, normalise. Introduced in notebook ``02_transform``."""
     return v2.Compose([resize_crop(size), to_normalized(mean, std)])
 
 
@@ -94,7 +94,7 @@ def train_transform(
     """The training pipeline: random resized crop (mild aspect change), flip, optional rotation and jitter, normalise.
 
     ``jitter`` changes brightness, contrast and saturation only: hue jitter
-    would change what a flower *is* when hue is part of its class.
+    would change what a flower *is* when hue is part of its class. Introduced in notebook ``02_transform``.
     """
     steps: list[nn.Module] = [
         ToRGB(),
@@ -137,7 +137,7 @@ def normalize_batch(
 
 
 def denormalize(x: torch.Tensor, mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD) -> torch.Tensor:
-    """Undo normalisation for display: ``x * std + mean``, clipped to [0, 1]; works on (3,H,W) or (B,3,H,W)."""
+    """Undo normalisation for display: ``x * std + mean``, clipped to [0, 1], on (3,H,W) or (B,3,H,W). Introduced in notebook ``02_transform``."""
     shape = (-1, 1, 1)
     m = torch.as_tensor(mean, dtype=x.dtype, device=x.device).view(shape)
     s = torch.as_tensor(std, dtype=x.dtype, device=x.device).view(shape)
@@ -158,8 +158,7 @@ def compute_stats(
     ``size`` the images are first resized and centre-cropped (as the model
     will see them); without it the Dataset must already return tensors of
     one size: uint8 (0..255) or float (0..1). Sums are accumulated in float64, so the result
-    equals a direct computation over all pixels. Introduced in notebook
-    ``02_transform``: statistics from the test split would leak it into training.
+    equals a direct computation over all pixels. Introduced in notebook ``02_transform``: statistics from the test split would leak it into training.
     """
     if size is not None:
         if not isinstance(images, Dataset):
@@ -169,12 +168,17 @@ def compute_stats(
     total = torch.zeros(3, dtype=torch.float64)
     total_sq = torch.zeros(3, dtype=torch.float64)
     count = 0
-    for batch in tqdm(loader, desc="channel statistics", unit="batch", disable=not progress):
-        x = batch[0] if isinstance(batch, list | tuple) else batch
-        x = x.to(torch.float64) / 255.0 if x.dtype == torch.uint8 else x.to(torch.float64)
-        total += x.sum(dim=(0, 2, 3))
-        total_sq += (x * x).sum(dim=(0, 2, 3))
-        count += x.shape[0] * x.shape[2] * x.shape[3]
+    # Never hand the loader itself to tqdm: tqdm.auto's class calls iter() on it in its constructor, which starts
+    # a second set of worker processes that nobody consumes; in Jupyter that orphaned iterator ends up in the next
+    # loader's forked workers and dies there with "AssertionError: can only test a child process" (issue 17).
+    with tqdm(total=len(loader), desc="channel statistics", unit="batch", disable=not progress) as bar:
+        for batch in loader:
+            x = batch[0] if isinstance(batch, list | tuple) else batch
+            x = x.to(torch.float64) / 255.0 if x.dtype == torch.uint8 else x.to(torch.float64)
+            total += x.sum(dim=(0, 2, 3))
+            total_sq += (x * x).sum(dim=(0, 2, 3))
+            count += x.shape[0] * x.shape[2] * x.shape[3]
+            bar.update()
     if count == 0:
         raise ValueError("compute_stats got an empty dataset")
     mean = total / count

@@ -1,4 +1,4 @@
-"""flowerkit.doctor.diagnose: names each failed team's bug with its evidence, passes ours, reads torchvision's loader."""
+"""flowerkit.doctor: check_batch on one batch (notebook 02); diagnose names each failed team's bug with its evidence, passes ours."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import torch
 from torch.utils.data import DataLoader, Subset
 
 from flowerkit import OxfordFlowers102, teams, torchvision_flowers102
-from flowerkit.doctor import diagnose
+from flowerkit.doctor import check_batch, diagnose
 from flowerkit.load import DecodedFlowers, make_loader
-from flowerkit.transform import eval_transform
+from flowerkit.transform import compute_stats, eval_transform
 
 S = 16
 
@@ -59,8 +59,14 @@ def test_quality_team_bugs_are_named(reports):
 
 def test_efficiency_team_bugs_are_named(reports):
     r = reports["efficiency"]
-    assert set(r.by_category()["efficiency"]) == {"shuffling", "batch size"}  # the timed checks are off here
-    assert not r.by_category()["access"] and not r.by_category()["quality"]
+    assert set(r.by_category()["efficiency"]) == {"batch size"}  # the timed checks are off here
+    assert not r.by_category()["access"] and not r.by_category()["quality"], "they shuffle, and their images are right"
+
+
+def test_no_shuffling_is_filed_under_quality_with_the_reason(mini_root):
+    loader = DataLoader(OxfordFlowers102(mini_root, "train", transform=eval_transform(S)), batch_size=64, shuffle=False)
+    finding = next(f for f in diagnose(loader, measure=False).problems if f.check == "shuffling")
+    assert finding.category == "quality" and "costs accuracy" in finding.message
 
 
 def test_timed_checks_flag_the_efficiency_team(default_mini_root):
@@ -105,3 +111,57 @@ def test_a_tuned_loader_passes_the_timed_checks(mini_root):
     r = diagnose(loader)
     assert not r.has("shuffling") and not r.has("batch size") and not r.has("aspect ratio")
     assert torch.isfinite(torch.tensor(next(f for f in r if f.check == "decode cost").evidence["ms_per_item"]))
+
+
+# ---------------------------------------------------------------- check_batch
+
+
+def _good_batch(seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(16, 3, 32, 32, generator=g), torch.randint(0, 102, (16,), generator=g)
+
+
+def test_check_batch_passes_a_correct_batch():
+    report = check_batch(_good_batch(), size=32)
+    assert report.ok, str(report)
+    assert "no problem found" in str(report)
+
+
+@pytest.mark.parametrize(
+    "breaks, check",
+    [
+        (lambda x, y: (x.permute(0, 2, 3, 1), y), "shape"),
+        (lambda x, y: (x[:, :, :16, :16], y), "shape"),
+        (lambda x, y: ((x * 40 + 128).clamp(0, 255).to(torch.uint8), y), "dtype"),
+        (lambda x, y: (x.double(), y), "dtype"),
+        (lambda x, y: (x.clone().index_put_((torch.tensor([0]),), torch.tensor(float("nan"))), y), "finite"),
+        (lambda x, y: ((x * 40 + 128).clamp(0, 255), y), "range"),
+        (lambda x, y: ((x * 0.2 + 0.5).clamp(0, 1), y), "normalisation"),
+        (lambda x, y: (x[:, :1].expand(-1, 3, -1, -1) * torch.tensor([1.0, 1.1, 0.9]).view(1, 3, 1, 1), y), "colour"),
+        (lambda x, y: (torch.cat([x[:8], torch.zeros(8, 3, 32, 32)]), y), "constant images"),
+        (lambda x, y: ((x - x.mean((1, 2, 3), keepdim=True)) / x.std((1, 2, 3), keepdim=True), y), "per-image standardisation"),
+        (lambda x, y: (x, y.index_fill(0, torch.tensor([0]), 101) + 1), "label range"),
+        (lambda x, y: (x, y.to(torch.int32)), "label dtype"),
+    ],
+)
+def test_check_batch_flags_each_problem_with_evidence(breaks, check):
+    report = check_batch(breaks(*_good_batch()), size=32)
+    assert report.has(check), str(report)
+    finding = next(f for f in report.problems if f.check == check)
+    assert finding.message and (finding.evidence or check == "finite")
+    assert "PROBLEM" in str(report)
+
+
+def test_check_batch_says_one_based_labels():
+    x, y = _good_batch()
+    y[0], y[1] = 1, 102
+    report = check_batch((x, y.clamp(1, 102)))
+    assert "1-based" in next(f for f in report.problems if f.check == "label range").message
+
+
+def test_check_batch_on_the_eval_pipeline_output(mini_root):
+    train = OxfordFlowers102(mini_root, "train")
+    stats = compute_stats(train, size=32, progress=False)
+    ds = OxfordFlowers102(mini_root, "val", transform=eval_transform(32, *stats))
+    batch = next(iter(torch.utils.data.DataLoader(ds, batch_size=64, shuffle=True, generator=torch.Generator().manual_seed(0))))
+    assert check_batch(batch, size=32).ok

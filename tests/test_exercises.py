@@ -490,7 +490,7 @@ def test_efficiency_team_loader_has_its_bugs(mini_root):
     from torch.utils.data import SequentialSampler
 
     loader = teams.efficiency_team_loader(mini_root, "train", 16)
-    assert loader.batch_size == 1 and loader.num_workers == 0 and isinstance(loader.sampler, SequentialSampler)
+    assert loader.batch_size == 1 and loader.num_workers == 0 and not isinstance(loader.sampler, SequentialSampler), "it shuffles"
     assert loader.dataset.draft is None, "full-size decode every epoch"
     x, y = next(iter(loader))
     assert x.shape == (1, 3, 16, 16) and x.dtype.is_floating_point, "the output itself is correct"
@@ -678,6 +678,8 @@ def _cheap_failures(root, dataset, labels):
         (exercises.check_balanced_sampler, (_raises, labels)),
         (exercises.check_balanced_sampler, (five, labels)),
         (exercises.check_sharded_stream, (_EmptyStream,)),
+        (exercises.check_quality_causes, (None,)),
+        (exercises.check_quality_causes, ({"blur"},)),
     ]
 
 
@@ -701,3 +703,15 @@ def test_every_checker_gives_a_hint_on_its_cheap_failure_paths(mini_root, capsys
         out = capsys.readouterr().out
         assert not verdict and out.startswith("Not yet"), (checker.__name__, out)
         assert "\nHint: " in out, f"{checker.__name__}{args!r}: no hint in {out!r}"
+
+
+def test_quality_causes_checker(capsys):
+    from flowerkit import exercises
+
+    assert not exercises.check_quality_causes(...)
+    assert not exercises.check_quality_causes({"grayscale", "too few epochs"})
+    assert "clears 'too few epochs'" in capsys.readouterr().out
+    assert not exercises.check_quality_causes({"grayscale"})
+    assert "Hint:" in capsys.readouterr().out
+    assert not exercises.check_quality_causes({"blur"})
+    assert exercises.check_quality_causes({"grayscale", "squash", "per-image standardisation", "augmentation at evaluation"})

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from torch.utils.data import RandomSampler, SequentialSampler
+from torch.utils.data import RandomSampler
 
 from flowerkit import OxfordFlowers102, teams
 from flowerkit.doctor import check_batch
@@ -80,11 +80,14 @@ def test_quality_pipeline_holds_its_four_bugs(mini_root):
 def test_efficiency_pipeline_is_correct_but_slow_by_design(mini_root):
     p = pipeline("efficiency", mini_root)
     loader = p.train_loader
-    assert loader.batch_size == 1 and loader.num_workers == 0 and isinstance(loader.sampler, SequentialSampler)
+    assert loader.batch_size == 1 and loader.num_workers == 0 and isinstance(loader.sampler, RandomSampler), "it shuffles"
     assert loader.dataset.draft is None
-    assert p.max_seconds == teams.EFFICIENCY_TIME_LIMIT_S
     xs = torch.cat([x for x, _ in p.test_loader])
     assert not check_batch(xs[:64], size=S).problems, "their images are right: normalised with the train split's statistics"
+    x, _ = loader.dataset[0]
+    cached = p.test_loader.dataset
+    assert torch.equal(cached[0][0], teams.efficiency_team_decode(cached.image_files[0], S)), "their own images at test time"
+    assert x.shape == (3, S, S)
 
 
 def test_our_pipeline_has_no_bug(mini_root, truth):
@@ -105,29 +108,57 @@ def test_every_team_trains_and_reports(mini_root):
         name: teams.run_team(name, mini_root, config=config, size=S, num_workers=0, progress=False) for name in ("ours", "access")
     }
     for r in results.values():
-        assert r.epochs == 1 and 0 <= r.test_acc <= 1 and r.epoch_s > 0 and r.images_per_s > 0
+        assert r.epochs == 1 and 0 <= r.test_acc <= 1 and r.epoch_s > 0 and r.images_per_s > 0 and r.per_image_ms > 0
         assert len(r.preds) == len(OxfordFlowers102(mini_root, "test"))
-        assert set(r.summary()) == {"test_acc", "epoch_s", "images_per_s", "epochs", "train_s"}
+        assert {"test_acc", "acc_at_budget", "curve", "per_image_ms", "epochs", "train_s", "budget_s"} <= set(r.summary())
+        assert len(r.curve) == 1 and r.curve[0][1] == pytest.approx(r.test_acc)
     table = teams.results_table(results)
-    assert "Ours" in table and "Access team" in table and "1 of 1" in table
+    assert "Ours" in table and "Access team" in table and "ms / image" in table
     md = teams.results_table(results, markdown=True)
     assert md.startswith("| team |") and md.count("\n") == 3
 
 
-def test_efficiency_run_stops_at_its_time_limit(mini_root, monkeypatch):
-    from torch.utils.data import DataLoader, Subset
+def test_every_team_gets_the_same_budget(mini_root):
+    results = teams.run_capstone(
+        mini_root, ("ours", "efficiency"), config=TrainConfig(epochs=1), size=S, num_workers=0, progress=False
+    )
+    ours, eff = results["ours"], results["efficiency"]
+    assert list(results) == ["efficiency", "ours"] and eff.budget_s == pytest.approx(ours.train_s)
+    assert eff.train_s == pytest.approx(ours.train_s, rel=0.5, abs=0.5), "trained for the budget, not for epochs"
+    assert len(eff.curve) == 6 and eff.curve[-1][0] <= eff.budget_s + 1e-6
+    assert eff.per_image_ms > ours.per_image_ms, "batch 1 and a full decode per image cost more per image"
 
-    real = teams.efficiency_team_loader
 
-    def first_items(*args, **kwargs):  # the same loader over 24 images, so one epoch takes a moment
-        loader = real(*args, **kwargs)
-        return DataLoader(Subset(loader.dataset, range(24)), batch_size=1, shuffle=False, num_workers=0)
+def test_quality_variants_switch_on_one_bug_each(mini_root):
+    gray = teams.quality_variant(mini_root, ["grayscale"], size=S)
+    x, _ = next(iter(gray.train_loader))
+    assert check_batch(x, size=S).has("colour") and not check_batch(x, size=S).has("per-image standardisation")
+    std = teams.quality_variant(mini_root, ["per-image standardisation"], size=S)
+    x, _ = next(iter(std.train_loader))
+    report = check_batch(x, size=S)
+    assert report.has("per-image standardisation") and not report.has("colour")
+    aug = teams.quality_variant(mini_root, ["augmentation at evaluation"], size=S).test_loader.dataset
+    torch.manual_seed(0)
+    assert not torch.equal(aug[0][0], aug[0][0]), "the training augmentation runs on test images"
+    ours = teams.quality_variant(mini_root, [], size=S).test_loader.dataset
+    assert torch.equal(ours[0][0], ours[0][0])
+    with pytest.raises(ValueError, match="unknown bug"):
+        teams.quality_variant(mini_root, ["blur"], size=S)
 
-    monkeypatch.setattr(teams, "efficiency_team_loader", first_items)
-    monkeypatch.setattr(teams, "EFFICIENCY_TIME_LIMIT_S", 0.0)
-    r = teams.run_team("efficiency", mini_root, config=TrainConfig(epochs=3), size=S, num_workers=0, progress=False)
-    assert r.epochs == 1 and r.epochs_planned == 3, "cut after the first epoch"
-    assert "1 of 3" in teams.results_table({"efficiency": r})
+
+def test_ablation_reuses_a_finished_run_and_prints_a_table(mini_root):
+    done = teams.run_ablation(mini_root, epochs=1, size=S, variants=["ours"])
+    results = teams.run_ablation(mini_root, epochs=1, size=S, variants=["ours", "ours + squash"], done=done)
+    assert results["ours"] is done["ours"] and list(results) == ["ours", "ours + squash"]
+    table = teams.ablation_table(results)
+    assert "ours + squash" in table and "points below ours" in table
+
+
+def test_extrapolation_scales_measured_costs(mini_root):
+    ext = teams.extrapolate(mini_root, size=32, images=100, epochs=2, files=2)
+    assert ext.theirs_decode_ms > 0 and ext.ours_step_ms > 0
+    assert ext.theirs_hours == pytest.approx(2 * 100 * (ext.theirs_decode_ms + ext.theirs_step_ms) / 3.6e6)
+    assert "hours" in str(ext)
 
 
 def test_cli_prints_the_table_and_a_json_last_line(mini_root, capsys):
@@ -135,4 +166,14 @@ def test_cli_prints_the_table_and_a_json_last_line(mini_root, capsys):
     out = capsys.readouterr().out.strip().splitlines()
     assert out[0].startswith("team")
     last = json.loads(out[-1])
-    assert set(last["teams"]) == {"ours"} and 0 <= last["teams"]["ours"]["test_acc"] <= 1
+    ours = last["teams"]["ours"]
+    assert set(last["teams"]) == {"ours"} and 0 <= ours["acc_at_budget"] <= 1 and ours["curve"] and last["budget_s"] > 0
+
+
+def test_cli_ablation_prints_each_seed(mini_root, capsys, monkeypatch):
+    monkeypatch.setattr(teams, "ABLATION", {k: v for k, v in teams.ABLATION.items() if k in ("ours", "ours + grayscale")})
+    argv = ["--root", str(mini_root), "--ablation", "--seeds", "0", "1", "--epochs", "1", "--size", str(S), "--quiet"]
+    assert teams.main(argv) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    last = json.loads(out[-1])
+    assert set(last["ablation"]) == {"0", "1"} and "ranking stable across seeds" in "\n".join(out)

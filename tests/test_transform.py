@@ -1,4 +1,4 @@
-"""flowerkit.transform and flowerkit.doctor.check_batch (the Transform stage, notebook 02)."""
+"""flowerkit.transform (the Transform stage, notebook 02)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import pytest
 import torch
 from PIL import Image
 
-from flowerkit import doctor
 from flowerkit.facts import IMAGENET_MEAN, IMAGENET_STD
 from flowerkit.transform import (
     ToRGB,
@@ -141,58 +140,13 @@ def test_compute_stats_on_the_train_split(mini_root):
         compute_stats(OxfordFlowers102(mini_root, "train", transform=resize_crop(8)), size=16, progress=False)
 
 
-# ---------------------------------------------------------------- doctor.check_batch
+def test_compute_stats_starts_one_set_of_workers(monkeypatch):
+    """Issue 17: tqdm.auto must not be handed the loader (its constructor calls iter(), a second set of workers)."""
+    from torch.utils.data import DataLoader
 
-
-def _good_batch(seed=0):
-    g = torch.Generator().manual_seed(seed)
-    return torch.randn(16, 3, 32, 32, generator=g), torch.randint(0, 102, (16,), generator=g)
-
-
-def test_check_batch_passes_a_correct_batch():
-    report = doctor.check_batch(_good_batch(), size=32)
-    assert report.ok, str(report)
-    assert "no problem found" in str(report)
-
-
-@pytest.mark.parametrize(
-    "breaks, check",
-    [
-        (lambda x, y: (x.permute(0, 2, 3, 1), y), "shape"),
-        (lambda x, y: (x[:, :, :16, :16], y), "shape"),
-        (lambda x, y: ((x * 40 + 128).clamp(0, 255).to(torch.uint8), y), "dtype"),
-        (lambda x, y: (x.double(), y), "dtype"),
-        (lambda x, y: (x.clone().index_put_((torch.tensor([0]),), torch.tensor(float("nan"))), y), "finite"),
-        (lambda x, y: ((x * 40 + 128).clamp(0, 255), y), "range"),
-        (lambda x, y: ((x * 0.2 + 0.5).clamp(0, 1), y), "normalisation"),
-        (lambda x, y: (x[:, :1].expand(-1, 3, -1, -1) * torch.tensor([1.0, 1.1, 0.9]).view(1, 3, 1, 1), y), "colour"),
-        (lambda x, y: (torch.cat([x[:8], torch.zeros(8, 3, 32, 32)]), y), "constant images"),
-        (lambda x, y: ((x - x.mean((1, 2, 3), keepdim=True)) / x.std((1, 2, 3), keepdim=True), y), "per-image standardisation"),
-        (lambda x, y: (x, y.index_fill(0, torch.tensor([0]), 101) + 1), "label range"),
-        (lambda x, y: (x, y.to(torch.int32)), "label dtype"),
-    ],
-)
-def test_check_batch_flags_each_problem_with_evidence(breaks, check):
-    report = doctor.check_batch(breaks(*_good_batch()), size=32)
-    assert report.has(check), str(report)
-    finding = next(f for f in report.problems if f.check == check)
-    assert finding.message and (finding.evidence or check == "finite")
-    assert "PROBLEM" in str(report)
-
-
-def test_check_batch_says_one_based_labels():
-    x, y = _good_batch()
-    y[0], y[1] = 1, 102
-    report = doctor.check_batch((x, y.clamp(1, 102)))
-    assert "1-based" in next(f for f in report.problems if f.check == "label range").message
-
-
-def test_check_batch_on_the_eval_pipeline_output(mini_root):
-    from flowerkit import OxfordFlowers102
-    from flowerkit.transform import compute_stats
-
-    train = OxfordFlowers102(mini_root, "train")
-    stats = compute_stats(train, size=32, progress=False)
-    ds = OxfordFlowers102(mini_root, "val", transform=eval_transform(32, *stats))
-    batch = next(iter(torch.utils.data.DataLoader(ds, batch_size=64, shuffle=True, generator=torch.Generator().manual_seed(0))))
-    assert doctor.check_batch(batch, size=32).ok
+    started = []
+    real = DataLoader.__iter__
+    monkeypatch.setattr(DataLoader, "__iter__", lambda self: started.append(self.num_workers) or real(self))
+    images = torch.randint(0, 256, (8, 3, 4, 4), dtype=torch.uint8)
+    compute_stats(images, batch_size=4, num_workers=2, progress=True)
+    assert started == [2], f"DataLoader iterated {len(started)} times"

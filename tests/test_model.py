@@ -1,0 +1,31 @@
+"""flowerkit.model: the one-cycle shape driven by a clock, and training for a wall-clock budget (notebook 04)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from flowerkit.model import FlowerCNN, TrainConfig, one_cycle, train_for
+
+
+def test_one_cycle_follows_torchs_onecycle():
+    opt = torch.optim.AdamW([torch.zeros(1, requires_grad=True)], lr=4e-3)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=4e-3, total_steps=101, pct_start=0.25)
+    for step in range(101):
+        lr, beta1 = one_cycle(step / 100, 4e-3)
+        assert lr == pytest.approx(opt.param_groups[0]["lr"], rel=0.05, abs=1e-7)
+        assert beta1 == pytest.approx(opt.param_groups[0]["betas"][0], abs=0.01)
+        opt.step()
+        if step < 100:
+            sched.step()
+
+
+def test_train_for_stops_at_the_budget_and_scores_a_curve():
+    data = [(torch.randn(4, 3, 16, 16), torch.randint(0, 102, (4,))) for _ in range(3)]
+    calls = []
+    history = train_for(FlowerCNN(), data, 0.5, TrainConfig(), score=lambda m: calls.append(1) or 0.5, points=4)
+    assert history.total_seconds >= 0.5 and history.images > 0  # one step may overshoot a budget, never fall short
+    assert len(history.checkpoints) == 4 == len(calls)
+    assert [s for s, _ in history.checkpoints] == sorted(s for s, _ in history.checkpoints)
+    with pytest.raises(ValueError, match="empty"):
+        train_for(FlowerCNN(), [], 0.1)
