@@ -59,8 +59,8 @@ def access_team_samples(
     Their code, and what is wrong with each line:
 
     1. ``files = os.listdir(jpg)``: the listing order is whatever the file
-       system returns (hash order on Linux's ext4, sorted on Windows' NTFS and
-       macOS), yet they pair ``files[k]`` with ``labels[k]``;
+       system returns (hash order on Linux's ext4, sorted on Windows' NTFS),
+       yet they pair ``files[k]`` with ``labels[k]``;
     2. ``labels = loadmat(...)["labels"][0]``: left 1-based (1..102) and uint8;
     3. ``files[i] for i in trnid``: the split's image *ids* (1-based file
        numbers) used as *positions* in their list; an id equal to the number
