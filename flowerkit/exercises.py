@@ -3,7 +3,7 @@
 Each checker prints its verdict and returns True or False; it never raises on
 a wrong or unanswered exercise, so a notebook keeps running. A stub that
 still returns ``None`` is told it is unanswered. The notebook that uses each
-checker is named in its docstring.
+checker is named in its docstring (the first is notebook ``00_the_challenge``).
 """
 
 from __future__ import annotations
