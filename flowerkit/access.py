@@ -271,8 +271,8 @@ def torchvision_flowers102(root: str | Path, split: str = "train", **kwargs: Any
 
     torchvision checks the md5 of the *real* ``imagelabels.mat`` and
     ``setid.mat``; mini-flowers has the same format but other contents, so the
-    check is skipped and everything else runs unchanged. Introduced in notebook
-    ``01_access``, to compare our Dataset with torchvision's.
+    check is skipped and everything else runs unchanged.
+    Introduced in notebook ``01_access``, to compare our Dataset with torchvision's.
     """
     with mock.patch.object(Flowers102, "_check_integrity", return_value=True):
         return Flowers102(str(root), split=split, **kwargs)

@@ -3,31 +3,38 @@
 Each checker prints its verdict and returns True or False; it never raises on
 a wrong or unanswered exercise, so a notebook keeps running. A stub that
 still returns ``None`` is told it is unanswered. The notebook that uses each
-checker is named in its docstring.
+checker is named in its docstring (the first is notebook ``00_the_challenge``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
+import pickle
 import random
+import subprocess
+import sys
+import tempfile
 import time
 import types
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import numpy as np
 import torch
 import torch.utils.data
 from PIL import Image, ImageDraw
+from scipy.io import savemat
 from torch.utils.data import DataLoader, RandomSampler
 from torchvision.transforms import v2
 
-from .access import OxfordFlowers102, read_labels, read_splits
+from .access import OxfordFlowers102, read_labels, read_splits, torchvision_flowers102
 from .classes import CLASSES
 from .doctor import diagnose
-from .facts import DATASET_FOLDER, LABELS_FILE, SETID_FILE
+from .facts import DATASET_FOLDER, IMAGE_FOLDER, LABELS_FILE, SETID_FILE
 from .load import CachedFlowers
 from .transform import ToRGB
 
@@ -35,6 +42,7 @@ __all__ = [
     "RAISED_HINT",
     "STUB_HINT",
     "Verdict",
+    "check_access_cause",
     "check_balanced_sampler",
     "check_bottleneck",
     "check_channel_stats",
@@ -42,6 +50,7 @@ __all__ = [
     "check_collate",
     "check_denormalize",
     "check_fixed_loader",
+    "check_flowers_dataset",
     "check_labels_for_split",
     "check_majority_baseline",
     "check_model_input",
@@ -51,6 +60,7 @@ __all__ = [
     "QUALITY_SUSPECTS",
     "check_reproducible_order",
     "check_sharded_stream",
+    "check_spawn_ready",
     "check_split_sizes",
     "check_test_count",
     "check_train_loader",
@@ -195,29 +205,18 @@ def check_test_count(func: Callable[[Path], Any], root: str | Path) -> bool:
     return _verdict(False, f"{answer!r} is not the number of test images.", "count the ids in 'tstid'")
 
 
-def check_labels_for_split(func: Callable[[np.ndarray, np.ndarray], Any]) -> bool:
-    """Notebook ``01_access``: ``func(labels_mat, ids)`` returns the 0-based int64 labels of the 1-based image ``ids``.
-
-    ``labels_mat`` is shaped like ``loadmat(...)["labels"]``: (1, N), uint8, 1-based.
-    """
+def _labels_case() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A small labels_mat ((1, 40), uint8, 1-based, class 1 included), split ids ((1, 5), uint16) and the right answer."""
     rng = np.random.default_rng(0)
     labels_1b = rng.integers(1, 103, size=(1, 40)).astype(np.uint8)
     labels_1b[0, 0] = 1  # class 1 -> 0; careless uint8 arithmetic wraps it
     ids = np.array([1, 7, 40, 3, 22], dtype=np.uint16).reshape(1, -1)
     truth = labels_1b.astype(np.int64).reshape(-1)[ids.reshape(-1).astype(np.int64) - 1] - 1
-    answer, error = _call(func, labels_1b.copy(), ids.copy())
-    if error:
-        hint = "ids[0] is 1-based: index with ids - 1" if "out of bounds" in error else RAISED_HINT
-        return _verdict(False, error, hint)
-    if _unanswered(answer):
-        return _verdict(False, "your function returns None: it is still the stub.", STUB_HINT)
-    got = np.asarray(answer)
-    if got.shape != truth.shape:
-        return _verdict(
-            False,
-            f"shape {got.shape}, expected {truth.shape}: one label per id, flat.",
-            "flatten both arrays first (.reshape(-1) or .ravel())",
-        )
+    return labels_1b, ids, truth
+
+
+def _labels_dtype_feedback(got: np.ndarray, truth: np.ndarray) -> bool | None:
+    """The verdict on an unsigned dtype or a wrapped label, or None if neither."""
     if got.dtype in (np.uint8, np.uint16) and (got > 101).any():
         return _verdict(
             False,
@@ -234,6 +233,11 @@ def check_labels_for_split(func: Callable[[np.ndarray, np.ndarray], Any]) -> boo
         return _verdict(
             False, "label 0 came out as 255: you subtracted in uint8 and converted too late.", "astype(np.int64) first, then - 1"
         )
+    return None
+
+
+def _labels_value_feedback(got: np.ndarray, labels_1b: np.ndarray, ids: np.ndarray, truth: np.ndarray) -> bool:
+    """The verdict on the values: 1-based, ids as positions, a constant offset, right, or just wrong."""
     flat = labels_1b.astype(np.int64).reshape(-1)
     id_flat = ids.reshape(-1).astype(np.int64)
     if np.array_equal(got, truth + 1):
@@ -253,6 +257,31 @@ def check_labels_for_split(func: Callable[[np.ndarray, np.ndarray], Any]) -> boo
             return _verdict(False, f"right values, but dtype {got.dtype}: CrossEntropyLoss wants int64.", "use .astype(np.int64)")
         return _verdict(True, "0-based int64 labels, picked by image id.")
     return _verdict(False, f"got {got.tolist()}, expected {truth.tolist()}.", "labels[ids - 1] - 1, in int64, flattened")
+
+
+def check_labels_for_split(func: Callable[[np.ndarray, np.ndarray], Any]) -> bool:
+    """Notebook ``01_access``: ``func(labels_mat, ids)`` returns the 0-based int64 labels of the 1-based image ``ids``.
+
+    ``labels_mat`` is shaped like ``loadmat(...)["labels"]``: (1, N), uint8, 1-based.
+    """
+    labels_1b, ids, truth = _labels_case()
+    answer, error = _call(func, labels_1b.copy(), ids.copy())
+    if error:
+        hint = "ids[0] is 1-based: index with ids - 1" if "out of bounds" in error else RAISED_HINT
+        return _verdict(False, error, hint)
+    if _unanswered(answer):
+        return _verdict(False, "your function returns None: it is still the stub.", STUB_HINT)
+    got = np.asarray(answer)
+    if got.shape != truth.shape:
+        return _verdict(
+            False,
+            f"shape {got.shape}, expected {truth.shape}: one label per id, flat.",
+            "flatten both arrays first (.reshape(-1) or .ravel())",
+        )
+    dtype_verdict = _labels_dtype_feedback(got, truth)
+    if dtype_verdict is not None:
+        return dtype_verdict
+    return _labels_value_feedback(got, labels_1b, ids, truth)
 
 
 def check_pair_files(func: Callable[[list[str], np.ndarray], Any]) -> bool:
@@ -951,4 +980,417 @@ def check_quality_causes(answer: Any) -> bool:
         return _verdict(False, f"{len(missing)} cause(s) still at large.", f"look again at {QUALITY_SUSPECTS[missing[0]]}")
     return _verdict(
         True, "all four, each backed by a measurement: grayscale, squash, per-image standardisation, augmentation at evaluation."
+    )
+
+
+# ------------------------------------------------------------------ 01_access: the hunt, your own Dataset, workers
+
+_CAUSES = {
+    "a": (
+        False,
+        "the training loss falls and the training accuracy rises: the network does learn. What it learns does not "
+        "transfer to correctly labelled photos.",
+        "look again at the pictures with the label each one carries, and at the comparison with torchvision",
+    ),
+    "b": (
+        False,
+        "the validation photos agree item by item with torchvision's reference. It is the team's training samples "
+        "that disagree with it.",
+        "compare the team's (file, label) pairs with the reference's",
+    ),
+    "c": (
+        False,
+        "the pictures decode fine and look like flowers: what is wrong is the class each one is called.",
+        "for how many training samples is the team's label the reference's label of the same file?",
+    ),
+    "d": (True, "each training image carries a label that is not its own class: images and labels are paired wrongly.", ""),
+    "e": (
+        False,
+        "the team's labels are spread evenly, about 10 per class, like the reference's: label counts look healthy. "
+        "Counts cannot see *which* image carries a label.",
+        "look at which label each file carries, not how many there are",
+    ),
+}
+
+
+def check_access_cause(answer: Any) -> bool:
+    """Notebook ``01_access``: the letter of the Access team's cause, named from the evidence before their code is shown."""
+    if _unanswered(answer):
+        return _verdict(
+            False, "no answer yet: set `cause` to one letter, e.g. 'a'.", "weigh each suspect against the evidence above"
+        )
+    key = str(answer).strip().strip("()").lower()
+    if key not in _CAUSES:
+        return _verdict(False, f"{answer!r} is not one of the suspects {sorted(_CAUSES)}.", 'answer with one letter, e.g. "c"')
+    ok, message, hint = _CAUSES[key]
+    if ok:
+        message += " Next, their code shows how."
+    return _verdict(ok, message, hint)
+
+
+# The toy dataset that every student Dataset is first run on: 24 tiny images in the Oxford format, each
+# painted a colour that encodes its id, labels grouped by class but not in class order (77, 1, 102, 5),
+# split ids ordered by class, the last image (id 24) and the first (id 1) in the train split.
+_TOY_LABELS = [77] * 6 + [1] * 6 + [102] * 6 + [5] * 6
+_TOY_SPLITS = {
+    "trnid": [7, 12, 19, 24, 1, 6, 13, 18],
+    "valid": [8, 20, 2, 14],
+    "tstid": [9, 10, 11, 21, 22, 23, 3, 4, 5, 15, 16, 17],
+}
+_TOY_STEP = 10  # red = 10 * id: JPEG keeps a flat colour within a few levels
+
+
+def _write_toy_flowers(root: Path) -> Path:
+    """Write the toy dataset under ``root/flowers-102/`` and return ``root``."""
+    base = root / DATASET_FOLDER
+    (base / IMAGE_FOLDER).mkdir(parents=True)
+    for image_id in range(1, len(_TOY_LABELS) + 1):
+        colour = (_TOY_STEP * image_id, 255 - _TOY_STEP * image_id, 128)
+        Image.new("RGB", (12 + image_id % 3, 10), colour).save(base / IMAGE_FOLDER / f"image_{image_id:05d}.jpg", quality=95)
+    savemat(base / LABELS_FILE, {"labels": np.array([_TOY_LABELS], dtype=np.uint8)})
+    savemat(base / SETID_FILE, {k: np.array([v], dtype=np.uint16) for k, v in _TOY_SPLITS.items()})
+    return root
+
+
+def _toy_id(image: Image.Image) -> int:
+    """The id a toy image was painted with."""
+    return int(round(float(np.asarray(image.convert("RGB"))[..., 0].mean()) / _TOY_STEP))
+
+
+class _Shuffled:
+    """``os.listdir`` / ``os.scandir`` stand-ins that list a folder in a fixed shuffled order (a file system's hash order)."""
+
+    def __init__(self, seed: int = 3) -> None:
+        self.seed = seed
+        self.listdir, self.scandir = os.listdir, os.scandir
+
+    def _shuffled(self, items: list[Any], key: Callable[[Any], str]) -> list[Any]:
+        items = sorted(items, key=key)
+        random.Random(self.seed).shuffle(items)
+        return items
+
+    def list_names(self, path: Any = ".") -> list[str]:
+        return self._shuffled(self.listdir(path), str)
+
+    @contextlib.contextmanager
+    def _entries(self, path: Any = ".") -> Iterator[Iterator[os.DirEntry]]:
+        with self.scandir(path) as it:
+            yield iter(self._shuffled(list(it), lambda e: e.name))
+
+    def scan(self, path: Any = ".") -> Any:
+        return _ScanIterator(self._entries(path))
+
+    def patches(self) -> contextlib.ExitStack:
+        stack = contextlib.ExitStack()
+        stack.enter_context(mock.patch("os.listdir", self.list_names))
+        stack.enter_context(mock.patch("os.scandir", self.scan))
+        return stack
+
+
+class _ScanIterator:
+    """What ``os.scandir`` returns: an iterator that is also a context manager."""
+
+    def __init__(self, entries: contextlib.AbstractContextManager) -> None:
+        self._cm = entries
+        self._it = entries.__enter__()
+
+    def __iter__(self) -> _ScanIterator:
+        return self
+
+    def __next__(self) -> os.DirEntry:
+        return next(self._it)
+
+    def __enter__(self) -> _ScanIterator:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._cm.__exit__(None, None, None)
+
+
+def _is_stub(dataset: Any) -> bool:
+    """True if ``__len__`` of a student's Dataset still returns None (the stub's ``...``)."""
+    try:
+        return dataset.__len__() is None
+    except Exception:  # a half-written __len__: not a stub, the length check reports it
+        return False
+
+
+def _make_dataset(cls: Any, root: Path, split: str = "train", **kw: Any) -> tuple[Any, str | None]:
+    dataset, error = _call(lambda: cls(root, split, **kw))
+    if error:
+        return None, f"{error} while building {getattr(cls, '__name__', cls)}({split!r}, ...)"
+    return dataset, None
+
+
+def _length_feedback(n: Any, expected: int, n_images: int) -> str | None:
+    """What is wrong with a Dataset's length, or None if it is right."""
+    if n == expected:
+        return None
+    if n == 1:
+        return f"len() is 1, expected {expected}: len() of a (1, N) MATLAB array is 1. Hint: loadmat(..., squeeze_me=True)"
+    if n == n_images:
+        return f"len() is {n}, the number of *all* images; the {expected} items of the split come from setid.mat"
+    if n == expected - 1:
+        return f"len() is {n}, one short of {expected}: was the last id skipped? Ids go up to N, which is a file, not a position"
+    return f"len() is {n}, expected {expected} (the number of ids in the split)"
+
+
+def _item_feedback(item: Any) -> str | None:
+    """What is wrong with the type of one item, or None: an (RGB PIL image, int label) pair."""
+    if not isinstance(item, (tuple, list)) or len(item) != 2:
+        return f"__getitem__ returned {type(item).__name__}, expected a pair (image, label). Hint: return image, label"
+    image, label = item
+    if isinstance(image, (str, Path)):
+        return "the image is a path; __getitem__ should open it. Hint: PIL.Image.open(path).convert('RGB')"
+    if not isinstance(image, Image.Image):
+        return f"the image is a {type(image).__name__}, expected a PIL image (without a transform the image stays PIL, as in torchvision)"
+    if image.mode != "RGB":
+        return f"the image has mode {image.mode!r}, expected 'RGB'. Hint: .convert('RGB')"
+    if isinstance(label, (bool, np.unsignedinteger)) or not isinstance(label, (int, np.integer)):
+        kind = f"{type(label).__name__}" + (f" ({label.dtype})" if hasattr(label, "dtype") else "")
+        return f"the label is a {kind}, expected a plain int, as torchvision returns. Hint: int(label)"
+    return None
+
+
+def _toy_items(dataset: Any, ids: list[int]) -> tuple[list[Any], str | None]:
+    """Every toy item, or the first error, worded (an error naming a neighbour's file is an off-by-one id)."""
+    items, first_error = [], None
+    for k, image_id in enumerate(ids):
+        item, error = _call(dataset.__getitem__, k)
+        if error and first_error is None:
+            near = any(f"image_{image_id + d:05d}" in error for d in (1, -1))
+            first_error = (
+                f"off-by-one ids: item {k} (id {image_id}) {error[len('your function ') :]}. "
+                "Hint: id i is the file image_{i:05d}.jpg, not position i"
+                if near
+                else f"item {k} (id {image_id}): {error}"
+            )
+        items.append(item)
+    return items, first_error
+
+
+def _toy_items_feedback(dataset: Any, listing: list[str]) -> str | None:
+    """Run every toy item and name the first kind of mistake: wrap-around, 1-based, off-by-one ids, listing order."""
+    ids = _TOY_SPLITS["trnid"]
+    truth = [_TOY_LABELS[i - 1] - 1 for i in ids]
+    items, error = _toy_items(dataset, ids)
+    fine = [(k, item) for k, item in enumerate(items) if item is not None and not _item_feedback(item)]
+    shifts = {_toy_id(item[0]) - ids[k] for k, item in fine}
+    if fine and len(shifts) == 1 and shifts <= {1, -1}:
+        return _files_feedback([_toy_id(item[0]) for _, item in fine], [ids[k] for k, _ in fine], listing)
+    if error:
+        return error
+    problem = next((p for p in map(_item_feedback, items) if p), None)
+    if problem:
+        return problem
+    got_ids, got = [_toy_id(image) for image, _ in items], [int(label) for _, label in items]
+    if got == [t + 1 for t in truth]:
+        return "your labels are 1-based (1..102); CrossEntropyLoss wants 0..101. Hint: subtract 1 (in int64)"
+    if any(label > 101 for label in got):
+        return f"a label came out as {max(got)}: uint8 arithmetic wrapped around (0 - 1 is 255). Hint: .astype(np.int64) before any arithmetic"
+    if got_ids != ids:
+        return _files_feedback(got_ids, ids, listing)
+    if got != truth:
+        k = next(k for k in range(len(ids)) if got[k] != truth[k])
+        shifted = [_TOY_LABELS[min(i, len(_TOY_LABELS) - 1)] - 1 for i in ids]
+        if got == shifted:
+            return f"item {k} (id {ids[k]}) got the label of id {ids[k] + 1}: off-by-one ids. Hint: the label of id i is labels[i - 1]"
+        return f"item {k} (image_{ids[k]:05d}.jpg) has label {got[k]}, expected {truth[k]}"
+    return None
+
+
+def _files_feedback(got_ids: list[int], ids: list[int], listing: list[str]) -> str:
+    """Name the mistake when the items are not the split's files, in the split's order."""
+    k = next(k for k in range(len(ids)) if got_ids[k] != ids[k])
+    if all(g - i in (1, -1) for g, i in zip(got_ids, ids)) and len(set(g - i for g, i in zip(got_ids, ids))) == 1:
+        d = got_ids[0] - ids[0]
+        return (
+            f"off-by-one ids: item {k} should be image_{ids[k]:05d}.jpg, you opened image_{got_ids[k]:05d}.jpg (id {d:+d}). "
+            "Hint: id i is the file image_{i:05d}.jpg"
+        )
+    jpgs = [n for n in listing if n.endswith(".jpg")]
+    by_listing = [int(jpgs[min(i - 1, len(jpgs) - 1)][6:11]) for i in ids]
+    by_listing_0 = [int(jpgs[min(i, len(jpgs) - 1)][6:11]) for i in ids]
+    if got_ids in (by_listing, by_listing_0):
+        return (
+            "your files follow the directory listing, and a listing is not sorted (on Linux it comes in hash order). "
+            "Hint: build each name from its id, f'image_{i:05d}.jpg', instead of indexing a listing"
+        )
+    return (
+        f"item {k} should be image_{ids[k]:05d}.jpg, you opened image_{got_ids[k]:05d}.jpg. Hint: the split's ids name its files"
+    )
+
+
+class _Marked:
+    """A transform that wraps what it is given, so the checker can see it was called."""
+
+    def __init__(self, tag: str) -> None:
+        self.tag = tag
+
+    def __call__(self, value: Any) -> tuple[str, Any]:
+        return (self.tag, value)
+
+
+def _transform_feedback(cls: Any, root: Path) -> str | None:
+    """Check that ``transform`` is applied to the image and ``target_transform`` to the label."""
+    dataset, error = _make_dataset(cls, root, transform=_Marked("image"), target_transform=_Marked("label"))
+    if error:
+        return f"{error}. Hint: __init__(self, root, split='train', transform=None, target_transform=None)"
+    item, error = _call(dataset.__getitem__, 0)
+    if error:
+        return f"with a transform: {error}"
+    image, label = item
+    if not (isinstance(image, tuple) and image[:1] == ("image",)):
+        return "__getitem__ does not call self.transform on the image. Hint: if self.transform is not None: image = self.transform(image)"
+    if not (isinstance(label, tuple) and label[:1] == ("label",)):
+        return "__getitem__ does not call self.target_transform on the label (torchvision applies it after the transform)"
+    return None
+
+
+def _toy_feedback(cls: Any) -> str | None:
+    """Run a student's Dataset class on the toy dataset, under a shuffled listing; return what is wrong, or None."""
+    with tempfile.TemporaryDirectory() as tmp:
+        root = _write_toy_flowers(Path(tmp))
+        shuffled = _Shuffled()
+        listing = shuffled.list_names(root / DATASET_FOLDER / IMAGE_FOLDER)
+        with shuffled.patches():
+            dataset, error = _make_dataset(cls, root)
+            if error:
+                return f"{error}. Hint: __init__(self, root, split='train', transform=None, target_transform=None)"
+            if _is_stub(dataset):
+                return "STUB"
+            n, error = _call(len, dataset)
+            problem = error or _length_feedback(n, len(_TOY_SPLITS["trnid"]), len(_TOY_LABELS))
+            if problem is None:
+                result, error = _call(_toy_items_feedback, dataset, listing)
+                problem = error or result
+            return problem or _transform_feedback(cls, root)
+
+
+def _file_name(path: str | Path) -> str:
+    """A ``loader`` for torchvision's Flowers102 that opens nothing: items become (file name, label)."""
+    return Path(path).name
+
+
+def _real_feedback(dataset: Any, root: Path, split: str) -> tuple[str | None, int]:
+    """Compare a student's Dataset with torchvision's Flowers102 on the real split, item by item (public API only)."""
+    names = torchvision_flowers102(root, split, loader=_file_name)
+    n, error = _call(len, dataset)
+    problem = error or _length_feedback(
+        n, len(names), sum(int(v.size) for v in read_splits(root / DATASET_FOLDER / SETID_FILE).values())
+    )
+    if problem:
+        return f"on the {split} split: {problem}", 0
+    reference = torchvision_flowers102(root, split)
+    spot = set(np.linspace(0, len(names) - 1, 8).astype(int).tolist())
+    for k in range(len(names)):
+        (image, label), (name, true_label) = dataset[k], names[k]
+        with Image.open(root / DATASET_FOLDER / IMAGE_FOLDER / name) as expected:
+            size = expected.size
+        if int(label) != true_label or image.size != size:
+            return (
+                f"on the {split} split, item {k} is ({image.size} px, label {int(label)}); torchvision says {name} ({size} px), label {true_label}",
+                k,
+            )
+        if k in spot and not np.array_equal(np.asarray(image), np.asarray(reference[k][0])):
+            return f"on the {split} split, item {k}'s pixels differ from torchvision's {name}", k
+    return None, len(names)
+
+
+def check_flowers_dataset(cls: Any, root: str | Path, split: str = "train") -> bool:
+    """Notebook ``01_access``: a student's map-style Dataset class for Oxford 102, checked item by item.
+
+    ``cls(root, split, transform=None, target_transform=None)`` must give (RGB
+    PIL image, int label 0..101) items. It is first run on a toy dataset in
+    the same format (tiny images painted by id, a shuffled directory listing),
+    which names the mistake (off-by-one ids, 1-based labels, uint8
+    wrap-around, listing order, a missing transform call, the wrong type or
+    length), then compared with ``torchvision.datasets.Flowers102`` on every
+    item of ``split`` of the data at ``root``, through its public API.
+    """
+    root = Path(root)
+    if _unanswered(cls) or not callable(cls):
+        return _verdict(
+            False,
+            "no answer yet: `FlowersDataset` should be your Dataset class.",
+            "write __init__, __len__ and __getitem__ in the stub cell, step by step as above",
+        )
+    problem = _toy_feedback(cls)
+    if problem == "STUB":
+        return _verdict(
+            False, "__len__ returns None: your FlowersDataset is still the stub.", "start with __init__: steps 1-3 above"
+        )
+    if problem:
+        message, _, hint = problem.partition(" Hint: ")
+        return _verdict(False, f"on a toy dataset in the Oxford format: {message.rstrip('.')}.", hint)
+    dataset, error = _make_dataset(cls, root, split)
+    problem, n = (error, 0) if error else _real_feedback(dataset, root, split)
+    if problem:
+        return _verdict(False, problem.rstrip(".") + ".", "run your class and torchvision's on that item and compare")
+    return _verdict(
+        True,
+        f"your {cls.__name__} agrees with torchvision's Flowers102 on all {n} {split} items (files, labels, pixels), "
+        "handles a shuffled listing, and calls transform and target_transform.",
+    )
+
+
+# What a spawn worker does first: unpickle the dataset in a fresh Python, which imports its class by module and name.
+_UNPICKLE = "import pickle, sys; dataset = pickle.loads(sys.stdin.buffer.read()); print(type(dataset).__module__)"
+
+
+def _spawn_round_trip(dataset: Any, timeout: float = 120) -> str | None:
+    """Pickle ``dataset`` here and unpickle it in a fresh Python, as a spawn worker does; return the error, or None.
+
+    Nothing is started but one short interpreter, so a class that workers
+    cannot import shows its error here instead of killing (or hanging) a
+    DataLoader. The fresh Python runs in the current folder, like a worker.
+    """
+    try:
+        blob = pickle.dumps(dataset)
+    except Exception as exc:  # e.g. a lambda transform: cannot be pickled at all
+        return f"{type(exc).__name__}: {exc}"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}  # spawn hands its sys.path on too
+    run = subprocess.run(
+        [sys.executable, "-c", _UNPICKLE], input=blob, capture_output=True, timeout=timeout, cwd=os.getcwd(), env=env
+    )
+    if run.returncode == 0:
+        return None
+    lines = run.stderr.decode(errors="replace").strip().splitlines()
+    return lines[-1] if lines else f"the fresh Python exited with code {run.returncode}"
+
+
+def check_spawn_ready(dataset: Any) -> bool:
+    """Notebook ``01_access``: can DataLoader workers started with spawn (macOS, Windows, Python 3.14 Linux) use ``dataset``?
+
+    A stub is reported as such. Otherwise the dataset is pickled and
+    unpickled in a fresh Python (``_spawn_round_trip``): a class defined in
+    the notebook (``__main__``) fails there, a class imported from a module
+    next to the notebook passes.
+    """
+    if _unanswered(dataset):
+        return _verdict(
+            False, "no answer yet: pass an instance of your Dataset.", 'e.g. my_flowers.FlowersDataset(ROOT, "train")'
+        )
+    if _is_stub(dataset):
+        return _verdict(
+            False, "__len__ returns None: your FlowersDataset is still the stub.", "finish the Dataset exercise first"
+        )
+    where = type(dataset).__module__
+    error = _spawn_round_trip(dataset)
+    if error is None:
+        return _verdict(
+            True,
+            f"a fresh Python imported {where}.{type(dataset).__qualname__} and unpickled your dataset: spawn workers can too.",
+        )
+    if where == "__main__":
+        return _verdict(
+            False,
+            f"your class lives in the notebook (__main__); a spawn worker is a fresh Python without the notebook, and fails with\n  {error}",
+            "write the class into my_flowers.py next to the notebook (%%writefile), then import my_flowers and use my_flowers.FlowersDataset",
+        )
+    return _verdict(
+        False, f"a fresh Python could not unpickle your dataset:\n  {error}", "everything it holds must be importable by name"
     )

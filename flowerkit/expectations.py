@@ -79,6 +79,30 @@ class Target:
 TARGETS: dict[str, Target] = {
     # --- 00_the_challenge
     # --- 01_access
+    "01/access_agreement": Target(
+        "Access team, share of training samples whose label is the file's class",
+        anywhere=("<=", 5 * CHANCE),
+        mini=("<=", 5 * CHANCE),
+        why="their pairing must stay wrong for any directory listing order (hash order or sorted)",
+    ),
+    "01/access_val_acc": Target(
+        "Access team, validation accuracy after the brief run",
+        anywhere=("<=", 5 * CHANCE),
+        mini=("<=", 5 * CHANCE),
+        why="labels that belong to other images teach nothing that transfers to correctly labelled photos",
+    ),
+    "01/access_loss_drop": Target(
+        "Access team, training loss of the first epoch minus the last",
+        anywhere=(">", 0.0),
+        mini=(">", 0.0),
+        why="the network fits what it is given, wrong labels included: the symptom is a falling loss, not a flat one",
+    ),
+    "01/fixed_val_acc": Target(
+        "the same brief run on the right pairing, validation accuracy",
+        anywhere=None,
+        mini=(">=", 0.25),
+        why="on mini-flowers a brief run on the right labels is far above chance; on real photos it is not asserted",
+    ),
     # --- 02_transform
     "02/quality_learns": Target(
         "Quality team, test accuracy",

@@ -64,22 +64,32 @@ __all__ = [
 ]
 
 
-def access_team_samples(root: str | Path, split: str = "train") -> list[tuple[Path, int]]:
+def access_team_samples(
+    root: str | Path, split: str = "train", *, listdir: Callable[[Path], list[str]] | None = None
+) -> list[tuple[Path, int]]:
     """The Access team's (file, label) pairs, bugs included. Introduced in notebook ``01_access``.
 
     Their code, and what is wrong with each line:
 
     1. ``files = os.listdir(jpg)``: the listing order is whatever the file
-       system returns (on ext4, hash order), **not** sorted by name, yet they
-       pair ``files[k]`` with ``labels[k]``;
+       system returns (hash order on Linux's ext4, sorted on Windows' NTFS),
+       yet they pair ``files[k]`` with ``labels[k]``;
     2. ``labels = loadmat(...)["labels"][0]``: left 1-based (1..102) and uint8;
     3. ``files[i] for i in trnid``: the split's image *ids* (1-based file
-       numbers) used as *positions* in their list (off by one even if the
-       list were sorted); an id equal to the number of files would crash, so
-       they silently skip it.
+       numbers) used as *positions* in their list; an id equal to the number
+       of files would crash, so they silently skip it.
+
+    Every sample is mispaired whatever the listing order. Unsorted, ``files[i]``
+    is a random file. Sorted, ``files[i]`` is image ``i + 1``, paired with its
+    own label still 1-based: once :class:`AccessTeamFlowers` silences the crash
+    with ``% 102``, every image carries the *next* class's label. Either way
+    the label the model is trained on is the image's class for about 1 sample
+    in 102 (chance) or none. ``listdir`` replaces ``os.listdir`` (e.g.
+    ``lambda d: sorted(os.listdir(d))`` shows what a sorting file system gives).
     """
     base = Path(root) / DATASET_FOLDER
-    files = [f for f in os.listdir(base / IMAGE_FOLDER) if f.endswith(".jpg")]  # bug 1: unsorted listing
+    listing = (listdir or os.listdir)(base / IMAGE_FOLDER)
+    files = [f for f in listing if f.endswith(".jpg")]  # bug 1: the listing order, whatever it is
     labels = read_mat(base / LABELS_FILE)["labels"][0]  # bug 2: 1-based uint8
     ids = read_mat(base / SETID_FILE)[SPLIT_VARIABLES[split]][0]
     return [(base / IMAGE_FOLDER / files[i], int(labels[i])) for i in ids if i < len(files)]  # bug 3: ids as positions

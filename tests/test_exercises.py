@@ -680,6 +680,10 @@ def _cheap_failures(root, dataset, labels):
         (exercises.check_sharded_stream, (_EmptyStream,)),
         (exercises.check_quality_causes, (None,)),
         (exercises.check_quality_causes, ({"blur"},)),
+        (exercises.check_access_cause, (None,)),
+        (exercises.check_access_cause, ("a",)),
+        (exercises.check_flowers_dataset, (None, root)),
+        (exercises.check_spawn_ready, (None,)),
     ]
 
 
@@ -715,3 +719,207 @@ def test_quality_causes_checker(capsys):
     assert "Hint:" in capsys.readouterr().out
     assert not exercises.check_quality_causes({"blur"})
     assert exercises.check_quality_causes({"grayscale", "squash", "per-image standardisation", "augmentation at evaluation"})
+
+
+# ------------------------------------------------------------------ notebook 01: the hunt, your own Dataset, workers
+
+import os  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+
+from PIL import Image  # noqa: E402
+from scipy.io import loadmat  # noqa: E402
+from torch.utils.data import Dataset  # noqa: E402
+
+SPLIT_VARIABLE = {"train": "trnid", "val": "valid", "test": "tstid"}
+
+
+class RightFlowers(Dataset):
+    """The reference answer of notebook 01's Dataset exercise; subclasses below each plant one classic mistake."""
+
+    def __init__(self, root, split="train", transform=None, target_transform=None):
+        self.transform, self.target_transform = transform, target_transform
+        self.base = Path(root) / "flowers-102"
+        self.raw_labels = loadmat(self.base / "imagelabels.mat", squeeze_me=True)["labels"]
+        self.ids = loadmat(self.base / "setid.mat", squeeze_me=True)[SPLIT_VARIABLE[split]].astype(np.int64)
+        self.files = [self.base / "jpg" / f"image_{i:05d}.jpg" for i in self.ids]
+        self.labels = (self.raw_labels.astype(np.int64)[self.ids - 1] - 1).tolist()
+
+    def __len__(self):
+        return len(self.files)
+
+    def load(self, idx):
+        with Image.open(self.files[idx]) as img:
+            return img.convert("RGB")
+
+    def __getitem__(self, idx):
+        image, label = self.load(idx), self.labels[idx]
+        if self.transform is not None:
+            image = self.transform(image)
+        if self.target_transform is not None:
+            label = self.target_transform(label)
+        return image, label
+
+
+class StubFlowers(Dataset):
+    def __init__(self, root, split="train", transform=None, target_transform=None): ...
+
+    def __len__(self): ...
+
+    def __getitem__(self, idx): ...
+
+
+class OneBasedLabels(RightFlowers):
+    def __init__(self, *args, **kw):
+        super().__init__(*args, **kw)
+        self.labels = [label + 1 for label in self.labels]
+
+
+class Uint8Wrap(RightFlowers):
+    def __init__(self, *args, **kw):
+        super().__init__(*args, **kw)
+        self.labels = [int(v) for v in (self.raw_labels[self.ids - 1] - 1 - 1)]  # "-1" twice, in uint8
+
+
+class IdsAsPositionsForLabels(RightFlowers):
+    def __init__(self, *args, **kw):
+        super().__init__(*args, **kw)
+        flat = self.raw_labels.astype(np.int64) - 1
+        self.labels = flat[np.minimum(self.ids, flat.size - 1)].tolist()
+
+
+class OffByOneFiles(RightFlowers):
+    def __init__(self, *args, **kw):
+        super().__init__(*args, **kw)
+        self.files = [self.base / "jpg" / f"image_{i + 1:05d}.jpg" for i in self.ids]  # sorted(listdir)[i]: image i + 1
+
+
+class ListingOrder(RightFlowers):
+    def __init__(self, *args, **kw):
+        super().__init__(*args, **kw)
+        listing = [n for n in os.listdir(self.base / "jpg") if n.endswith(".jpg")]
+        self.files = [self.base / "jpg" / listing[i - 1] for i in self.ids]
+
+
+class NoTransform(RightFlowers):
+    def __getitem__(self, idx):
+        return self.load(idx), self.labels[idx]
+
+
+class NoTargetTransform(RightFlowers):
+    def __getitem__(self, idx):
+        image = self.load(idx)
+        return (self.transform(image) if self.transform else image), self.labels[idx]
+
+
+class ReturnsPath(RightFlowers):
+    def __getitem__(self, idx):
+        return self.files[idx], self.labels[idx]
+
+
+class ReturnsDict(RightFlowers):
+    def __getitem__(self, idx):
+        return {"image": self.load(idx), "label": self.labels[idx]}
+
+
+class Uint8Label(RightFlowers):
+    def __getitem__(self, idx):
+        return self.load(idx), np.uint8(self.labels[idx])
+
+
+class UnsqueezedLength(RightFlowers):
+    def __len__(self):
+        return len(loadmat(self.base / "setid.mat")["trnid"])  # (1, N): len() is 1
+
+
+class EveryImage(RightFlowers):
+    def __len__(self):
+        return self.raw_labels.size
+
+
+class WrongSignature(RightFlowers):
+    def __init__(self, root):
+        super().__init__(root)
+
+
+@pytest.mark.parametrize(
+    "cls, feedback",
+    [
+        (RightFlowers, "Correct! your RightFlowers agrees with torchvision's Flowers102 on all"),
+        (StubFlowers, "still the stub"),
+        (OneBasedLabels, "labels are 1-based"),
+        (Uint8Wrap, "wrapped around"),
+        (IdsAsPositionsForLabels, "off-by-one ids"),
+        (OffByOneFiles, "off-by-one ids: item 0 should be image_00007.jpg, you opened image_00008.jpg"),
+        (ListingOrder, "follow the directory listing"),
+        (NoTransform, "does not call self.transform"),
+        (NoTargetTransform, "does not call self.target_transform"),
+        (ReturnsPath, "the image is a path"),
+        (ReturnsDict, "expected a pair (image, label)"),
+        (Uint8Label, "expected a plain int"),
+        (UnsqueezedLength, "len() of a (1, N) MATLAB array is 1"),
+        (EveryImage, "the number of *all* images"),
+        (WrongSignature, "TypeError"),
+        (None, "no answer yet"),
+    ],
+    ids=lambda v: v if isinstance(v, str) else getattr(v, "__name__", str(v)),
+)
+def test_check_flowers_dataset_feedback(cls, feedback, mini_root, capsys):
+    ok = exercises.check_flowers_dataset(cls, mini_root)
+    out = capsys.readouterr().out
+    assert feedback in out, out
+    assert ok == feedback.startswith("Correct")
+
+
+def test_check_flowers_dataset_finds_a_wrong_item_on_the_real_split(mini_root, capsys):
+    class LastLabelWrong(RightFlowers):  # right on the toy dataset, wrong on one item of the real split
+        def __init__(self, root, *args, **kw):
+            super().__init__(root, *args, **kw)
+            if len(self.labels) > 100:
+                self.labels[-1] = (self.labels[-1] + 1) % 102
+
+    assert not exercises.check_flowers_dataset(LastLabelWrong, mini_root)
+    assert "on the train split, item 1019" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "answer, feedback",
+    [
+        ("d", "Correct!"),
+        ("(D)", "Correct!"),
+        ("a", "the network does learn"),
+        ("b", "validation photos agree"),
+        ("c", "decode fine"),
+        ("e", "label counts look healthy"),
+        ("z", "not one of the suspects"),
+        (None, "no answer yet"),
+    ],
+)
+def test_check_access_cause_feedback(answer, feedback, capsys):
+    ok = exercises.check_access_cause(answer)
+    assert feedback in capsys.readouterr().out
+    assert ok == (feedback == "Correct!")
+
+
+def test_check_spawn_ready_passes_an_importable_class_and_explains_a_notebook_class(mini_root, capsys):
+    assert exercises.check_spawn_ready(RightFlowers(mini_root))
+    assert "spawn workers can too" in capsys.readouterr().out
+    in_notebook = type("FlowersDataset", (RightFlowers,), {"__module__": "__main__"})
+    assert not exercises.check_spawn_ready(in_notebook(mini_root))
+    out = capsys.readouterr().out
+    assert "lives in the notebook (__main__)" in out and "%%writefile" in out
+    assert not exercises.check_spawn_ready(StubFlowers(mini_root))
+    assert "still the stub" in capsys.readouterr().out
+
+
+def test_a_class_from_main_fails_to_unpickle_in_a_fresh_python(tmp_path):
+    # what check_spawn_ready shows in the notebook: the class is found by module and name, and a fresh Python has no notebook
+    script = (
+        "import pickle, subprocess, sys\n"
+        "class FlowersDataset: pass\n"
+        "blob = pickle.dumps(FlowersDataset())\n"
+        "run = subprocess.run([sys.executable, '-c', 'import pickle, sys; pickle.loads(sys.stdin.buffer.read())'], input=blob, capture_output=True)\n"
+        "print(run.stderr.decode().strip().splitlines()[-1])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path).stdout
+    assert "Can't get attribute 'FlowersDataset'" in out

@@ -15,7 +15,6 @@ import yaml
 
 from tools.cells import course_notebooks, dirty_cells
 from tools.strip import strip
-from tools.student import exercise_cells
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = course_notebooks(REPO / "notebooks")
@@ -80,25 +79,50 @@ def test_notebook_follows_the_course_shape(path):
     assert any("DATASET" in src and "dataset_root" in src for src in code), f"{path.name}: no setup cell choosing DATASET"
 
 
+_DATASET_CLASS = re.compile(r"^\s*class\s+(\w+)\s*\([^)]*Dataset[^)]*\)", re.M)
+_WORKERS = re.compile(r"num_workers\s*=\s*(?!0\b)")
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
-def test_notebook_defines_no_dataset_collate_or_worker_init(path):
+def test_notebook_defines_no_collate_or_worker_init_and_gives_no_notebook_dataset_to_workers(path):
     # Classes and functions defined in a notebook cannot be pickled into spawn/forkserver workers. A student's own
-    # Dataset may be written in an exercise (stub and solution cells), where it runs with num_workers=0 only.
+    # Dataset class may live in a notebook (notebook 01 teaches it), but only with num_workers=0; a class written to a
+    # module with %%writefile and imported (my_flowers.FlowersDataset) is importable by name, so workers may use it.
     nb = nbformat.read(path, as_version=4)
-    exercises = {cell_id for pair in exercise_cells(nb).items() for cell_id in pair}
-    pattern = re.compile(r"^\s*(class\s+\w+\s*\([^)]*Dataset[^)]*\)|def\s+(collate_fn|worker_init_fn)\b)", re.M)
-    offenders = [c.source for c in nb.cells if c.cell_type == "code" and pattern.search(c.source) and c.id not in exercises]
-    assert not offenders, f"{path.name} defines a Dataset/collate_fn/worker_init_fn; move it to flowerkit"
-    defined = {m.group(1) for c in nb.cells if c.cell_type == "code" for m in re.finditer(r"^class\s+(\w+)", c.source, re.M)}
-    workers = re.compile(r"DataLoader\(([^()]|\([^()]*\))*num_workers=(?!0\b)[^,)]+")
-    to_workers = [
-        c.source
-        for c in nb.cells
-        if c.cell_type == "code"
-        for m in workers.finditer(c.source)
-        if set(re.findall(r"\w+", m.group(0))) & defined
+    code = [c.source for c in nb.cells if c.cell_type == "code"]
+    in_notebook = [src for src in code if not src.lstrip().startswith("%%writefile")]
+    helpers = re.compile(r"^\s*def\s+(collate_fn|worker_init_fn)\b", re.M)
+    offenders = [src for src in in_notebook if helpers.search(src)]
+    assert not offenders, f"{path.name} defines a collate_fn/worker_init_fn; move it to flowerkit"
+    classes = {name for src in in_notebook for name in _DATASET_CLASS.findall(src)}
+    for name in classes:
+        bare = re.compile(rf"(?<![.\w]){name}\b")
+        given = [src for src in code if bare.search(src) and _WORKERS.search(src) and not _DATASET_CLASS.search(src)]
+        assert not given, f"{path.name}: the notebook's class {name} is used in a cell with num_workers > 0: {given}"
+
+
+def test_the_notebook_dataset_rule_tells_a_module_class_from_a_notebook_class():
+    notebook_class = "loader = DataLoader(FlowersDataset(ROOT), num_workers=2)"
+    module_class = "loader = DataLoader(my_flowers.FlowersDataset(ROOT), num_workers=2)"
+    bare = re.compile(r"(?<![.\w])FlowersDataset\b")
+    assert bare.search(notebook_class) and _WORKERS.search(notebook_class)
+    assert not bare.search(module_class)
+    assert not _WORKERS.search("DataLoader(FlowersDataset(ROOT), num_workers=0)")
+
+
+def test_what_a_notebook_writes_next_to_itself_is_git_ignored():
+    # notebook 01 writes the student's module with %%writefile: a run must leave `git status` clean
+    written = [
+        m.group(1)
+        for path in NOTEBOOKS
+        for c in nbformat.read(path, as_version=4).cells
+        if c.cell_type == "code" and (m := re.match(r"\s*%%writefile\s+(?:-a\s+)?(\S+)", c.source))
     ]
-    assert not to_workers, f"{path.name} hands a class defined in the notebook to DataLoader workers"
+    assert written, "no notebook writes a file (notebook 01 should write my_flowers.py)"
+    for name in written:
+        target = (REPO / "notebooks" / name).relative_to(REPO)
+        result = subprocess.run(["git", "check-ignore", "-q", str(target)], cwd=REPO)
+        assert result.returncode == 0, f"{target} is written by a notebook but not git-ignored"
 
 
 def test_strip_removes_outputs_and_counts(tmp_path):

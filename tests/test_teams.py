@@ -177,3 +177,40 @@ def test_cli_ablation_prints_each_seed(mini_root, capsys, monkeypatch):
     out = capsys.readouterr().out.strip().splitlines()
     last = json.loads(out[-1])
     assert set(last["ablation"]) == {"0", "1"} and "ranking stable across seeds" in "\n".join(out)
+
+
+@pytest.mark.parametrize("order", ["sorted", "shuffled", "reversed"])
+def test_access_team_is_near_chance_whatever_order_the_file_system_lists_files_in(mini_root, truth, monkeypatch, order):
+    # ext4 lists in hash order, NTFS sorted: the team's documented failure must hold for both (and any other order)
+    import os
+    import random
+
+    from flowerkit.expectations import CHANCE
+
+    real_listdir = os.listdir
+
+    def listdir(path):
+        names = sorted(real_listdir(path))
+        if order == "shuffled":
+            random.Random(0).shuffle(names)
+        return names[::-1] if order == "reversed" else names
+
+    monkeypatch.setattr(teams.os, "listdir", listdir)
+    samples = teams.access_team_samples(mini_root, "train")
+    assert len(samples) >= len(OxfordFlowers102(mini_root, "train")) - 1
+    dataset = teams.AccessTeamFlowers(mini_root, "train")
+    agreement = np.mean([truth[f.name] == label for f, label in zip(dataset.image_files, dataset.labels)])
+    assert agreement <= 5 * CHANCE, f"{order} listing: the Access team's labels agree with the truth for {agreement:.1%}"
+    assert max(label for _, label in samples) == 102, "their labels stay 1-based"
+    if order == "sorted":  # a consistent shift: every image carries the next class's label
+        assert all(label == (truth[f.name] + 1) % 102 for f, label in zip(dataset.image_files, dataset.labels))
+
+
+def test_access_team_samples_takes_a_listing_function(mini_root):
+    import os
+
+    from flowerkit.access import read_splits
+
+    ids = read_splits(mini_root / "flowers-102" / "setid.mat")["train"]
+    sorted_samples = teams.access_team_samples(mini_root, "train", listdir=lambda d: sorted(os.listdir(d)))
+    assert sorted_samples[0][0].name == f"image_{ids[0] + 1:05d}.jpg", "sorted, files[i] is image i + 1"
