@@ -9,6 +9,7 @@ checker is named in its docstring (the first is notebook ``00_the_challenge``).
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import pickle
 import random
@@ -28,11 +29,12 @@ import torch
 import torch.utils.data
 from PIL import Image, ImageDraw
 from scipy.io import savemat
-from torch.utils.data import DataLoader, RandomSampler
+from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 from torchvision.transforms import v2
 
 from .access import OxfordFlowers102, read_labels, read_splits, torchvision_flowers102
 from .classes import CLASSES
+from .distributed import count_epochs
 from .doctor import diagnose
 from .facts import DATASET_FOLDER, IMAGE_FOLDER, LABELS_FILE, SETID_FILE
 from .load import CachedFlowers
@@ -48,6 +50,7 @@ __all__ = [
     "check_channel_stats",
     "check_class_of_first_file",
     "check_collate",
+    "check_count_appearances",
     "check_denormalize",
     "check_fixed_loader",
     "check_flowers_dataset",
@@ -55,10 +58,12 @@ __all__ = [
     "check_majority_baseline",
     "check_model_input",
     "check_most_confused",
+    "check_padded_indices",
     "check_pair_files",
     "check_quality_causes",
     "QUALITY_SUSPECTS",
     "check_reproducible_order",
+    "check_shard_plan",
     "check_sharded_stream",
     "check_spawn_ready",
     "check_split_sizes",
@@ -1394,3 +1399,104 @@ def check_spawn_ready(dataset: Any) -> bool:
     return _verdict(
         False, f"a fresh Python could not unpickle your dataset:\n  {error}", "everything it holds must be importable by name"
     )
+
+
+# ------------------------------------------------------------------ 06_beyond_one_machine
+
+
+def _appearance_cases() -> list[tuple[list[list[int]], list[int]]]:
+    return [
+        ([[0, 2, 4], [1, 3, 5]], list(range(6))),  # a perfect split
+        ([[0, 1, 2], [0, 1, 2]], list(range(6))),  # the Scale team: both ranks read the same half
+        ([[0, 2, 4, 0], [1, 3, 5, 1]], list(range(6))),  # padding repeats the first samples
+        ([[5, 5, 5], []], list(range(6))),
+    ]
+
+
+def check_count_appearances(func: Callable[[Any, Any], Any]) -> bool:
+    """Notebook ``06_beyond_one_machine``: ``func(ids_by_rank, expected_ids)`` -> {"duplicates": n, "missing": n} for one epoch."""
+    for ids_by_rank, expected in _appearance_cases():
+        answer, error = _call(func, ids_by_rank, expected)
+        if error:
+            return _verdict(False, error, RAISED_HINT)
+        if _unanswered(answer):
+            return _verdict(
+                False, "your function returns None: it is still the stub.", "collections.Counter over every rank's ids"
+            )
+        truth = count_epochs([[ids] for ids in ids_by_rank], expected)
+        want = {"duplicates": truth["duplicates"], "missing": truth["missing"]}
+        if not isinstance(answer, dict) or set(answer) != set(want):
+            return _verdict(
+                False,
+                f"return a dict with the keys {sorted(want)}, got {answer!r}.",
+                'return {"duplicates": ..., "missing": ...}',
+            )
+        if answer != want:
+            return _verdict(
+                False,
+                f"for ranks {ids_by_rank} over ids {expected} expected {want}, got {answer}.",
+                "duplicates = appearances - distinct ids seen; missing = expected ids never seen",
+            )
+    return _verdict(True, "duplicates and missing samples counted: the two numbers the Scale team never looked at.")
+
+
+def check_padded_indices(func: Callable[[int, int, int], Any]) -> bool:
+    """Notebook ``06_beyond_one_machine``: ``func(n, rank, world_size)`` -> rank's indices, as DistributedSampler(shuffle=False)."""
+    for n, world in ((10, 2), (11, 2), (10, 3), (5, 4), (2, 3)):
+        for rank in range(world):
+            truth = list(DistributedSampler(range(n), num_replicas=world, rank=rank, shuffle=False))
+            answer, error = _call(func, n, rank, world)
+            if error:
+                return _verdict(False, error, RAISED_HINT)
+            if _unanswered(answer):
+                return _verdict(
+                    False, "your function returns None: it is still the stub.", "list(range(n))[rank::world_size], padded"
+                )
+            got = [int(i) for i in answer]
+            if got == truth:
+                continue
+            if got == list(range(n))[rank::world]:
+                return _verdict(
+                    False,
+                    f"n={n}, {world} ranks: right split, but no padding: rank {rank} gets {len(got)}, others more.",
+                    "pad the index list to ceil(n / world_size) * world_size by repeating it from the start",
+                )
+            return _verdict(
+                False,
+                f"n={n}, rank {rank} of {world}: expected {truth}, got {got}.",
+                "pad the index list to a multiple of world_size by repeating from the start, then take every world_size-th from rank",
+            )
+    return _verdict(True, "every rank gets ceil(n / world_size) indices, padded from the start: DistributedSampler's rule.")
+
+
+def check_shard_plan(func: Callable[[int, int, int, float], Any]) -> bool:
+    """Notebook ``06_beyond_one_machine``: ``func(images, bytes_per_image, readers, shard_mb)`` -> number of shards.
+
+    Enough shards of about ``shard_mb`` MiB to hold the data, at least one per
+    reader (ranks x workers), and a multiple of ``readers`` so that every reader gets as many.
+    """
+    cases = ((1_000_000, 42_000, 512, 256.0), (1_000, 42_000, 4, 8.0), (8_189, 42_000, 16, 512.0), (100, 1_000, 3, 1.0))
+    for images, size, readers, shard_mb in cases:
+        by_size = math.ceil(images * size / (shard_mb * 2**20))
+        truth = math.ceil(max(by_size, readers) / readers) * readers
+        answer, error = _call(func, images, size, readers, shard_mb)
+        if error:
+            return _verdict(False, error, RAISED_HINT)
+        if _unanswered(answer):
+            return _verdict(
+                False, "your function returns None: it is still the stub.", "start from the total bytes / shard bytes"
+            )
+        if answer == by_size and by_size != truth:
+            return _verdict(
+                False,
+                f"{images:,} images for {readers} readers: {answer} shards hold the data, but then not every reader "
+                "gets the same number of shards.",
+                "at least `readers` shards, rounded up to a multiple of `readers`",
+            )
+        if answer != truth:
+            return _verdict(
+                False,
+                f"{images:,} images of {size:,} B, {readers} readers, {shard_mb} MiB shards: expected {truth}, got {answer}.",
+                "shards = ceil(total bytes / shard size), at least `readers`, rounded up to a multiple of `readers`",
+            )
+    return _verdict(True, "enough shards for the data, and the same number for every reader.")

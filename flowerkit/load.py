@@ -53,7 +53,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import PIL
@@ -134,7 +134,7 @@ def jpeg_decoder(decoder: str = "auto") -> str:
     return f"PIL draft (Pillow {PIL.__version__})"
 
 
-def _turbo_decode(path: Path, size: int) -> np.ndarray | None:
+def _turbo_decode(path: Path | bytes, size: int) -> np.ndarray | None:
     """libjpeg-turbo decode at the smallest M/8 scale keeping both sides >= ``size``, as (H, W, 3) uint8.
 
     ``None`` when it cannot give today's pixels: not a JPEG (a PNG named .jpg),
@@ -142,7 +142,7 @@ def _turbo_decode(path: Path, size: int) -> np.ndarray | None:
     which reads it the old way or raises the error that names the file.
     """
     try:
-        data = path.read_bytes()
+        data = path.read_bytes() if isinstance(path, Path) else path
         if simplejpeg.decode_jpeg_header(data)[2] not in _TURBO_COLORSPACES:
             return None
         return simplejpeg.decode_jpeg(data, "rgb", min_height=size, min_width=size)
@@ -150,7 +150,7 @@ def _turbo_decode(path: Path, size: int) -> np.ndarray | None:
         return None
 
 
-def _decode_hwc(path: Path, size: int, decoder: str) -> np.ndarray:
+def _decode_hwc(path: Path | bytes, size: int, decoder: str) -> np.ndarray:
     """The picture, decoded at reduced scale with both sides >= ``size``, as (H, W, 3) uint8 RGB."""
     if decoder == "simplejpeg":
         hwc = _turbo_decode(path, size)
@@ -176,7 +176,7 @@ def _crop_resize(hwc: np.ndarray, size: int) -> torch.Tensor:
     return chw.contiguous()
 
 
-def decode_resized(path: str | Path, size: int, *, decoder: str = "auto") -> torch.Tensor:
+def decode_resized(path: str | Path | bytes | BinaryIO, size: int, *, decoder: str = "auto") -> torch.Tensor:
     """Decode a JPEG straight to a uint8 (3, size, size) tensor: reduced-scale decode, centre crop, antialiased resize.
 
     The same picture as resize-the-short-side-then-centre-crop (no
@@ -190,9 +190,20 @@ def decode_resized(path: str | Path, size: int, *, decoder: str = "auto") -> tor
     vectorised antialiased kernel, about 2x faster than PIL's). Both decoders
     give the same picture within a level or two; files libjpeg-turbo cannot
     read like PIL (CMYK, not a JPEG, corrupt) go through PIL, so a bad file
-    raises the same error naming it. Introduced in notebook ``03_load``.
+    raises the same error naming it. ``path`` may also be the file's bytes or
+    an open binary file (a member of a tar shard, notebook
+    ``06_beyond_one_machine``). Introduced in notebook ``03_load``.
     """
-    return _crop_resize(_decode_hwc(Path(path), size, _resolve(decoder)), size)
+    return _crop_resize(_decode_hwc(_source(path), size, _resolve(decoder)), size)
+
+
+def _source(path: str | Path | bytes | BinaryIO) -> Path | bytes:
+    """A path as a Path, an open binary file as its bytes, bytes as they are."""
+    if isinstance(path, (bytes, bytearray)):
+        return bytes(path)
+    if isinstance(path, (str, os.PathLike)):
+        return Path(path)
+    return path.read()
 
 
 def resized_decoder(decoder: str = "auto") -> Callable[[Path, int], torch.Tensor]:

@@ -684,6 +684,12 @@ def _cheap_failures(root, dataset, labels):
         (exercises.check_access_cause, ("a",)),
         (exercises.check_flowers_dataset, (None, root)),
         (exercises.check_spawn_ready, (None,)),
+        (exercises.check_count_appearances, (stub,)),
+        (exercises.check_count_appearances, (_raises,)),
+        (exercises.check_padded_indices, (stub,)),
+        (exercises.check_padded_indices, (_raises,)),
+        (exercises.check_shard_plan, (stub,)),
+        (exercises.check_shard_plan, (_raises,)),
     ]
 
 
