@@ -39,7 +39,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 def _du(path: Path) -> int:
     """Bytes on disk under ``path`` (allocated blocks, like ``du``)."""
-    return sum(p.stat().st_blocks * 512 for p in path.rglob("*") if p.is_file())
+    files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
+    return sum(p.stat().st_blocks * 512 for p in files)
 
 
 def _run(cmd: list[str], env: dict[str, str]) -> tuple[float, subprocess.CompletedProcess]:

@@ -24,9 +24,11 @@ from pathlib import Path
 
 import matplotlib as mpl
 import nbformat
+import numpy as np
 import pytest
 
 import flowerkit
+from flowerkit import synth
 from tools import hard_flowers
 
 REPO = Path(__file__).resolve().parents[1]
@@ -72,6 +74,29 @@ def test_the_setup_cell_obeys_flowerkit_dataset(
     with mpl.rc_context():  # the setup cell restyles matplotlib; keep that out of the other tests
         exec(compile(_setup_cell(path), f"{path.name}:setup", "exec"), namespace)  # noqa: S102
     assert asked == [expected] and namespace["DATASET"] == expected
+
+
+@pytest.mark.parametrize("size, test_total", [("full", 6149), ("small", 1122)])
+def test_hard_flowers_has_the_real_layout(size: str, test_total: int) -> None:
+    """The stand-in's files follow the real dataset's layout; ``full`` has its exact counts."""
+    lay = hard_flowers.layout(hard_flowers.SIZES[size])
+    labels = lay.labels.astype(int)
+    assert lay.labels.dtype == np.uint8 and {lay.trnid.dtype, lay.valid.dtype, lay.tstid.dtype} == {np.dtype(np.uint16)}
+    assert (lay.trnid.size, lay.valid.size, lay.tstid.size) == (1020, 1020, test_total)
+    assert labels.size == 2040 + test_total and (labels[0], labels[-1]) == (77, 62)
+    assert 1 + np.count_nonzero(np.diff(labels)) == 102, "grouped by class, one block each"
+    ids = np.concatenate([lay.trnid, lay.valid, lay.tstid]).astype(int)
+    assert sorted(ids.tolist()) == list(range(1, labels.size + 1))
+    for split, per_class in ((lay.trnid, 10), (lay.valid, 10)):
+        assert np.array_equal(np.bincount(labels[split.astype(int) - 1], minlength=103)[1:], np.full(102, per_class))
+    assert np.bincount(labels[lay.tstid.astype(int) - 1], minlength=103)[1:].min() >= (20 if size == "full" else 11)
+    assert np.all(np.diff(labels[lay.tstid.astype(int) - 1]) >= 0), "setid lists each split ordered by class"
+
+
+def test_hard_flowers_images_are_deterministic() -> None:
+    recipes = synth.class_recipes()
+    a, b = (hard_flowers.render_hard(5, 123, hard_flowers.SIZES["small"], recipes) for _ in range(2))
+    assert a.mode == "RGB" and min(a.size) == 500 and a.tobytes() == b.tobytes()
 
 
 def run_notebooks_on_the_real_route(size: str, data: Path, notebooks: list[Path], log: Path) -> subprocess.CompletedProcess:

@@ -20,8 +20,9 @@ quality. The result is packed exactly as the real files are served:
     md5sums.txt         the md5 of the three files (md5sum format, for FLOWERKIT_CHECKSUMS)
 
 Two sizes: ``full`` has the real dataset's 8,189 images (1,020 train,
-1,020 val, 6,149 test, at least 20 test images per class); ``small`` has 3
-test images per class (2,346 images) for CI. Built files are deterministic
+1,020 val, 6,149 test, at least 20 test images per class); ``small`` has 11
+test images per class (3,162 images: still more test than train images, as
+in the real dataset) for CI. Built files are deterministic
 and cached under ``<data_dir>/hard-flowers/<size>-v<VERSION>/``.
 
 Command line (from the repository root)::
@@ -92,14 +93,10 @@ class HardSpec:
     max_noise: float = 14.0  # sensor noise sigma (0..255 scale), uniform in 2..max
     clutter: tuple[int, int] = (1, 4)  # distractor flowers of other classes per image (inclusive)
 
-    @property
-    def name(self) -> str:
-        """``full``, ``small`` or a name derived from the test split size."""
-        return {None: "full", 3: "small"}.get(self.test_per_class, f"test{self.test_per_class}")
-
 
 #: The two builds: the real dataset's size (for measuring) and a small one (for CI).
-SIZES: dict[str, HardSpec] = {"full": HardSpec(), "small": HardSpec(test_per_class=3)}
+#: ``small`` keeps 11 test images per class, just enough that test outnumbers train as in the real dataset.
+SIZES: dict[str, HardSpec] = {"full": HardSpec(), "small": HardSpec(test_per_class=11)}
 
 
 def _test_counts(spec: HardSpec, rng: np.random.Generator) -> np.ndarray:
@@ -280,7 +277,7 @@ def _is_built(folder: Path, spec: HardSpec) -> bool:
 def hard_flowers(size: str = "small", root: Path | None = None, *, workers: int | None = None) -> Path:
     """Return a folder holding the built files of ``SIZES[size]``, building them on first use (cached)."""
     spec = SIZES[size]
-    folder = Path(root or data_dir() / "hard-flowers") / f"{spec.name}-v{VERSION}"
+    folder = Path(root or data_dir() / "hard-flowers") / f"{size}-v{VERSION}"
     if _is_built(folder, spec):
         return folder
     partial = folder.with_name(f".{folder.name}.partial-{uuid.uuid4().hex[:8]}")
