@@ -82,7 +82,7 @@ __all__ = [
     "make_server",
     "save_artifact",
     "train_artifact",
-    "trained_predictor",
+    "trained_artifact",
     "visitor_photos",
 ]
 
@@ -401,7 +401,7 @@ def train_artifact(
     return make_artifact(model.cpu(), size=size, stats=stats, provenance=provenance)
 
 
-def trained_predictor(
+def trained_artifact(
     root: str | Path,
     *,
     dataset: str = "mini",
@@ -409,26 +409,26 @@ def trained_predictor(
     seed: int = 0,
     progress: bool = False,
     num_workers: int | None = None,
-) -> Predictor:
-    """The app's Predictor for ``dataset``: loaded from ``path`` if it was trained on these files with these settings, else trained and saved there.
+) -> Path:
+    """The app's artifact file for ``dataset``: reused if it was trained on these files with these settings, else trained and saved.
 
     ``path`` defaults to ``<cache_dir>/app-<dataset>-<size>px-<epochs>ep-seed<seed>.pt``.
     Training is deterministic (seeded), so a saved artifact is the model a new
-    run would train; delete the file to retrain. Introduced in notebook ``05_the_app``.
+    run would train; delete the file to retrain. Returns the file's path.
+    Introduced in notebook ``05_the_app``.
     """
     prof = profile(dataset)
     path = Path(path) if path is not None else cache_dir() / f"app-{dataset}-{prof.size}px-{prof.epochs}ep-seed{seed}.pt"
     train_set, _ = _train_split_stats(root, prof.size, 0, progress)
     wanted = {"train_files_sha256": train_set.manifest["files_sha256"], "epochs": prof.epochs, "seed": seed}
     try:
-        predictor = Predictor.load(path)
-        if all(predictor.provenance.get(k) == v for k, v in wanted.items()) and predictor.size == prof.size:
-            return predictor
+        artifact = load_artifact(path)
+        if all(artifact["provenance"].get(k) == v for k, v in wanted.items()) and artifact["preprocess"]["size"] == prof.size:
+            return path
     except ArtifactError:
         pass
     artifact = train_artifact(root, dataset=dataset, seed=seed, progress=progress, num_workers=num_workers)
-    save_artifact(artifact, path)
-    return Predictor(artifact, source=str(path))
+    return save_artifact(artifact, path)
 
 
 # --------------------------------------------------------------------------------------
