@@ -23,7 +23,7 @@ from typing import Any, BinaryIO
 from unittest import mock
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 from scipy.io import loadmat
 from scipy.io.matlab import MatReadError
 from torchvision.datasets import Flowers102, VisionDataset
@@ -34,6 +34,7 @@ from .facts import DATASET_FOLDER, IMAGE_FOLDER, LABELS_FILE, NUM_CLASSES, SETID
 
 __all__ = [
     "FlowersFormatError",
+    "ImageSource",
     "OxfordFlowers102",
     "image_path",
     "load_rgb",
@@ -42,6 +43,7 @@ __all__ = [
     "read_splits",
     "to_rgb",
     "torchvision_flowers102",
+    "upright",
 ]
 
 _HOW_TO_GET = (
@@ -158,31 +160,73 @@ def to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")
 
 
-def load_rgb(path: str | Path | bytes | BinaryIO, draft: int | None = None) -> Image.Image:
-    """Open an image file as a fully decoded RGB PIL image; grayscale, CMYK, palette and RGBA become RGB.
+#: What :func:`load_rgb` reads: a file path, the bytes of a file, an open binary file, or an already opened PIL image.
+ImageSource = str | Path | bytes | bytearray | BinaryIO | Image.Image
+
+
+def _source_name(source: ImageSource) -> str:
+    """How an error names a source: its path, an open file's name, or what kind of object it is."""
+    if isinstance(source, (str, Path)):
+        return str(source)
+    if isinstance(source, (bytes, bytearray)):
+        return f"<{len(source)} bytes>"
+    return str(getattr(source, "name", None) or f"<{type(source).__name__}>")
+
+
+def upright(img: Image.Image) -> Image.Image:
+    """Turn ``img`` the way its EXIF ``Orientation`` tag says a viewer shows it (a no-op without the tag).
+
+    Phones store a portrait photo as landscape pixels plus a tag saying
+    "rotate me"; ``Image.open`` ignores the tag. Introduced in notebook ``05_the_app``.
+    """
+    if img.getexif().get(ExifTags.Base.Orientation, 1) in (1, None):
+        return img
+    return ImageOps.exif_transpose(img)
+
+
+def load_rgb(path: ImageSource, draft: int | None = None) -> Image.Image:
+    """Open an image as a fully decoded, upright RGB PIL image; grayscale, CMYK, palette and RGBA become RGB.
 
     ``draft=S`` lets the JPEG decoder scale down by 1/2, 1/4 or 1/8 while
     decoding (``PIL.Image.draft``), keeping both sides >= S: several times
     faster when you will resize to S anyway (notebook ``03_load``).
     A missing, empty or corrupt file raises an error that names it.
-    ``path`` may also be the file's bytes or an open binary file (e.g. a
-    member of a tar shard, notebook ``06_beyond_one_machine``).
-    Introduced in notebook ``01_access``.
+    Introduced in notebook ``01_access``. Since notebook ``05_the_app`` it also
+    reads bytes, open files and PIL images (the app decodes uploads in memory
+    through the same code as training) and applies the EXIF orientation (:func:`upright`).
     """
-    path = io.BytesIO(path) if isinstance(path, (bytes, bytearray)) else path
-    path = Path(path) if isinstance(path, (str, os.PathLike)) else path
+    if isinstance(path, Image.Image):
+        return to_rgb(upright(path))
+    if not isinstance(path, (str, Path)):
+        return _load_in_memory(path, draft)
+    path = Path(path)
     try:
-        with Image.open(path) as img:
-            if draft is not None and img.format == "JPEG":
-                img.draft("RGB", (draft, draft))
-            img.load()
-            return to_rgb(img)
+        return _decode(Image.open(path), draft)
     except FileNotFoundError:
         raise FileNotFoundError(f"{path} is missing. {_HOW_TO_GET}") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         size = path.stat().st_size if isinstance(path, Path) and path.exists() else -1
         what = "is empty (0 bytes)" if size == 0 else f"is not a readable image ({exc})"
         raise FlowersFormatError(f"{path} {what}: delete it. {_HOW_TO_GET}") from exc
+
+
+def _decode(img: Image.Image, draft: int | None) -> Image.Image:
+    """Decode an opened image (at reduced size with ``draft``), upright and RGB; closes ``img``."""
+    with img:
+        if draft is not None and img.format == "JPEG":
+            img.draft("RGB", (draft, draft))
+        img.load()
+        return to_rgb(upright(img))
+
+
+def _load_in_memory(source: bytes | bytearray | BinaryIO, draft: int | None) -> Image.Image:
+    """:func:`load_rgb` for bytes or an open binary file: the same decode, errors that name the source."""
+    name = _source_name(source)
+    stream = io.BytesIO(bytes(source)) if isinstance(source, (bytes, bytearray)) else source
+    try:
+        return _decode(Image.open(stream), draft)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise FlowersFormatError(f"{name} is not a readable image ({exc})") from exc
 
 
 class OxfordFlowers102(VisionDataset):

@@ -9,6 +9,7 @@ checker is named in its docstring (the first is notebook ``00_the_challenge``).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import math
 import os
 import pickle
@@ -27,21 +28,22 @@ from unittest import mock
 import numpy as np
 import torch
 import torch.utils.data
-from PIL import Image, ImageDraw
+from PIL import ExifTags, Image, ImageDraw, ImageOps
 from scipy.io import savemat
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 from torchvision.transforms import v2
 
-from .access import OxfordFlowers102, read_labels, read_splits, torchvision_flowers102
+from .access import OxfordFlowers102, load_rgb, read_labels, read_splits, to_rgb, torchvision_flowers102, upright
 from .classes import CLASSES
 from .distributed import count_epochs
 from .doctor import diagnose
 from .facts import DATASET_FOLDER, IMAGE_FOLDER, LABELS_FILE, SETID_FILE
-from .load import CachedFlowers
-from .transform import ToRGB
+from .load import CachedFlowers, cache_dir
+from .transform import ToRGB, normalize_batch
 
 __all__ = [
     "RAISED_HINT",
+    "SKEW_CHOICES",
     "STUB_HINT",
     "Verdict",
     "check_access_cause",
@@ -53,6 +55,7 @@ __all__ = [
     "check_count_appearances",
     "check_denormalize",
     "check_fixed_loader",
+    "check_kiosk_skew",
     "check_flowers_dataset",
     "check_labels_for_split",
     "check_majority_baseline",
@@ -63,6 +66,9 @@ __all__ = [
     "check_quality_causes",
     "QUALITY_SUSPECTS",
     "check_reproducible_order",
+    "check_robust_input",
+    "kiosk_preprocess",
+    "odd_photo",
     "check_shard_plan",
     "check_sharded_stream",
     "check_spawn_ready",
@@ -1500,3 +1506,155 @@ def check_shard_plan(func: Callable[[int, int, int, float], Any]) -> bool:
                 "shards = ceil(total bytes / shard size), at least `readers`, rounded up to a multiple of `readers`",
             )
     return _verdict(True, "enough shards for the data, and the same number for every reader.")
+
+
+# ------------------------------------------------------------------ 05_the_app
+
+
+#: The skews exercise 1 of notebook ``05_the_app`` chooses from.
+SKEW_CHOICES = (
+    "EXIF orientation ignored",
+    "squashed to a square",
+    "ImageNet statistics instead of the train split's",
+    "pixels not scaled to [0, 1]",
+    "channels in BGR order",
+    "grayscale",
+)
+_SKEW_FEEDBACK = {
+    "EXIF orientation ignored": "the test photos carry no orientation tag, so that cannot change them: "
+    "the kiosk's tensor for a test photo has the flower the right way up",
+    "squashed to a square": "show a kiosk tensor next to training's (denormalised with the train statistics): "
+    "are the flowers the same shape?",
+    "ImageNet statistics instead of the train split's": "other statistics would shift every channel by a constant; "
+    "look at which channel of the kiosk's tensor matches which channel of training's",
+    "pixels not scaled to [0, 1]": "doctor.check_batch on a kiosk batch reports the value range: is it in the hundreds?",
+    "grayscale": "doctor.check_batch's colour check says whether the three channels are copies of one",
+}
+
+
+def kiosk_preprocess(path: str | Path, size: int, mean: Any, std: Any) -> torch.Tensor:
+    """Notebook ``05_the_app``, exercise 1: the garden kiosk's preprocessing, photo -> float (3, size, size). It has one skew.
+
+    Written for the kiosk's camera library; find what differs from training
+    by comparing its tensors with training's, not by reading this code.
+    """
+    with Image.open(path) as img:
+        img.draft("RGB", (size, size))
+        rgb = np.array(ImageOps.exif_transpose(img).convert("RGB"))
+    x = torch.from_numpy(np.ascontiguousarray(rgb[..., ::-1])).permute(2, 0, 1)  # the camera library's pixel order
+    side = min(x.shape[1:])
+    top, left = (x.shape[1] - side) // 2, (x.shape[2] - side) // 2
+    x = torch.nn.functional.interpolate(
+        x[None, :, top : top + side, left : left + side], size=(size, size), mode="bilinear", antialias=True
+    )
+    return normalize_batch(x, mean, std)[0]
+
+
+def check_kiosk_skew(answer: Any) -> bool:
+    """Notebook ``05_the_app``: which of :data:`SKEW_CHOICES` is the skew of :func:`kiosk_preprocess`."""
+    if _unanswered(answer):
+        return _verdict(False, "no answer yet: set `kiosk_skew` to one of exercises.SKEW_CHOICES.", "compare tensors first")
+    if answer not in SKEW_CHOICES:
+        return _verdict(False, f"{answer!r} is not one of exercises.SKEW_CHOICES.", "copy one of its strings exactly")
+    if answer == "channels in BGR order":
+        return _verdict(
+            True,
+            "the kiosk's camera library hands over pixels as blue, green, red (as OpenCV's cv2.imread does): "
+            "red petals reach the model as blue ones, and no batch check can tell, only a comparison with training.",
+        )
+    return _verdict(False, f"not {answer!r}.", _SKEW_FEEDBACK[answer])
+
+
+def odd_photo(root: str | Path, folder: str | Path | None = None) -> Path:
+    """Notebook ``05_the_app``, exercise 2: a visitor's odd photo, a round-cropped PNG with transparency, stored sideways.
+
+    Made from the first test image: everything outside a centred ellipse is
+    transparent (black underneath), and the pixels are stored turned 90
+    degrees with an EXIF tag (orientation 8) that tells viewers to turn them back.
+    Written once to ``folder`` (default: the cache folder) and reused.
+    """
+    source = OxfordFlowers102(root, "test").image_files[0]
+    folder = Path(folder) if folder is not None else cache_dir()
+    out = folder / f"odd-photo-{hashlib.sha1(str(Path(source).resolve()).encode()).hexdigest()[:8]}.png"
+    if out.is_file():
+        return out
+    img = load_rgb(source)
+    mask = Image.new("L", img.size, 0)
+    ImageDraw.Draw(mask).ellipse((0, 0, img.width - 1, img.height - 1), fill=255)
+    rgba = Image.composite(img, Image.new("RGB", img.size, 0), mask).convert("RGBA")
+    rgba.putalpha(mask)
+    exif = Image.Exif()
+    exif[ExifTags.Base.Orientation] = 8  # "turn 90 degrees anticlockwise to view"
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.partial")
+    rgba.transpose(Image.Transpose.ROTATE_270).save(tmp, format="PNG", exif=exif)
+    os.replace(tmp, out)
+    return out
+
+
+def _as_input(x: Any, size: int) -> tuple[torch.Tensor | None, str | None]:
+    """A student's model input as a float (3, size, size) tensor, or why it is not one."""
+    if not isinstance(x, torch.Tensor):
+        return None, f"expected a tensor, got {type(x).__name__}"
+    x = x[0] if x.ndim == 4 and x.shape[0] == 1 else x
+    if tuple(x.shape) != (3, size, size) or not x.is_floating_point():
+        return None, f"expected a float (3, {size}, {size}) tensor, got {x.dtype} {tuple(x.shape)}"
+    return x.detach().float(), None
+
+
+def _odd_photo_variants(path: Path, predictor: Any) -> dict[str, torch.Tensor]:
+    """The odd photo as the model would get it with each mistake: sideways (EXIF ignored), transparency on black."""
+    with Image.open(path) as img:
+        img.load()
+        stood_up = upright(img)
+        sideways = Image.fromarray(np.asarray(img))  # the pixels as stored, without the EXIF tag
+
+    def bare(image: Image.Image) -> Image.Image:
+        return Image.fromarray(np.asarray(image))  # no EXIF tag left for the Predictor to apply
+
+    return {
+        "EXIF orientation ignored": predictor.inputs([bare(to_rgb(sideways))])[0],
+        "transparency on black": predictor.inputs([bare(stood_up.convert("RGB"))])[0],  # alpha dropped, not composited
+        "both": predictor.inputs([bare(sideways.convert("RGB"))])[0],
+    }
+
+
+def check_robust_input(func: Callable[[Path], Any], predictor: Any, root: str | Path) -> bool:
+    """Notebook ``05_the_app``: ``func(path)`` gives the Predictor's model input for :func:`odd_photo` and for a plain test JPEG."""
+    odd, plain = odd_photo(root), OxfordFlowers102(root, "test").image_files[1]
+    for path in (plain, odd):
+        answer, error = _call(func, path)
+        if error:
+            return _verdict(False, f"on {path.name}: {error}", RAISED_HINT)
+        if _unanswered(answer):
+            return _verdict(False, "your function returns None: it is still the stub.", "start from my_input")
+        x, problem = _as_input(answer, predictor.size)
+        if problem:
+            return _verdict(
+                False,
+                f"on {path.name}: {problem}.",
+                "return a float32 (3, S, S) tensor, normalised with the artifact's statistics",
+            )
+        reference = predictor.inputs([path])[0]
+        gap = (x - reference).abs().mean().item()
+        if gap > 0.2:  # resampling differences (e.g. no draft decode) stay well under; a skew does not
+            break
+    else:
+        return _verdict(True, "upright, transparency on white as in training, normalised with the saved statistics.")
+    if path == plain:
+        return _verdict(
+            False,
+            f"on an ordinary test JPEG your input differs from the Predictor's by {gap:.2f} on average.",
+            "decode, crop and normalise exactly as training does: flowerkit.load.decode_resized, then the saved mean/std",
+        )
+    near = {name: (x - v).abs().mean().item() for name, v in _odd_photo_variants(odd, predictor).items()}
+    hints = {
+        "EXIF orientation ignored": "the flower lies on its side: PIL.ImageOps.exif_transpose turns it upright",
+        "transparency on black": "the round crop's outside is black: composite the alpha channel on white, as "
+        "flowerkit.access.to_rgb does in training",
+        "both": "it lies on its side (EXIF orientation) and the transparency is black: flowerkit.load_rgb fixes both",
+    }
+    name = min(near, key=near.get)
+    if near[name] < 0.2:
+        return _verdict(False, f"on the odd photo: {name}.", hints[name])
+    return _verdict(False, f"on the odd photo your input differs from the Predictor's by {gap:.2f} on average.", hints["both"])

@@ -173,6 +173,30 @@ TARGETS: dict[str, Target] = {
         why="in the same seconds the Efficiency team sees a fraction of the images ours sees",
     ),
     # --- 05_the_app
+    "05/notebook_test_acc": Target(
+        "the app's model, test accuracy in the notebook",
+        anywhere=(">=", 5 * CHANCE),
+        mini=(">=", 0.85),
+        why="our pipeline of notebook 04 trained this model; it should learn far above chance",
+    ),
+    "05/build_first_agreement": Target(
+        "my_predict and app.Predictor, same top class on the original photos",
+        anywhere=(">=", 0.95),
+        mini=(">=", 0.98),
+        why="both decode small, crop the centre square, resize with antialiasing and use the saved statistics",
+    ),
+    "05/fixed_visitor_acc": Target(
+        "app.Predictor, accuracy on visitor photos",
+        anywhere=(">=", 5 * CHANCE),
+        mini=(">=", 0.70),
+        why="the Predictor prepares photos as training did; only grayscale photos should stay low",
+    ),
+    "05/skew_cost": Target(
+        "Predictor minus the Deployment team's app, accuracy on visitor photos",
+        anywhere=(">=", 0.0),
+        mini=(">=", 0.20),
+        why="the same weights behind training's preprocessing cannot do worse than behind a skewed copy",
+    ),
     # --- 06_beyond_one_machine
     "06/shards_vs_files_speed": Target(
         "shards / files, images per second",

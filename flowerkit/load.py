@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import io
 import json
 import math
 import os
@@ -58,7 +59,7 @@ from typing import Any, BinaryIO
 import numpy as np
 import PIL
 import torch
-from PIL import Image
+from PIL import ExifTags, Image
 from torch.utils.data import DataLoader, Dataset, get_worker_info
 from torchvision.datasets import VisionDataset
 from tqdm.auto import tqdm
@@ -85,6 +86,7 @@ __all__ = [
     "cache_dir",
     "collate_uint8",
     "count_items",
+    "decode_recipe",
     "decode_resized",
     "jpeg_decoder",
     "make_loader",
@@ -122,6 +124,14 @@ def _resolve(decoder: str) -> str:
     return decoder
 
 
+def decode_recipe(decoder: str = "auto") -> str:
+    """What :func:`decode_resized` does with ``decoder``, in words: recorded in caches and in the app's artifact.
+
+    Introduced in notebook ``03_load``; the artifact of notebook ``05_the_app`` stores it.
+    """
+    return _RECIPES[_resolve(decoder)]
+
+
 def jpeg_decoder(decoder: str = "auto") -> str:
     """Which JPEG decoder :func:`decode_resized` uses, in words, e.g. ``"libjpeg-turbo M/8 scaling (simplejpeg 1.9.0)"``.
 
@@ -143,11 +153,19 @@ def _turbo_decode(path: Path | bytes, size: int) -> np.ndarray | None:
     """
     try:
         data = path.read_bytes() if isinstance(path, Path) else path
-        if simplejpeg.decode_jpeg_header(data)[2] not in _TURBO_COLORSPACES:
+        if simplejpeg.decode_jpeg_header(data)[2] not in _TURBO_COLORSPACES or _rotated(data):
             return None
         return simplejpeg.decode_jpeg(data, "rgb", min_height=size, min_width=size)
     except (OSError, ValueError):
         return None
+
+
+def _rotated(data: bytes) -> bool:
+    """Whether a JPEG carries an EXIF orientation other than "upright" (libjpeg-turbo ignores it; PIL's path applies it)."""
+    if b"Exif" not in data[:65536]:
+        return False
+    with Image.open(io.BytesIO(data)) as img:
+        return img.getexif().get(ExifTags.Base.Orientation, 1) not in (1, None)
 
 
 def _decode_hwc(path: Path | bytes, size: int, decoder: str) -> np.ndarray:
@@ -194,6 +212,8 @@ def decode_resized(path: str | Path | bytes | BinaryIO, size: int, *, decoder: s
     an open binary file (a member of a tar shard, notebook
     ``06_beyond_one_machine``). Introduced in notebook ``03_load``.
     """
+    if isinstance(path, Image.Image):  # an upload already opened (notebook 05_the_app): PIL decodes it
+        return _crop_resize(np.array(load_rgb(path)), size)
     return _crop_resize(_decode_hwc(_source(path), size, _resolve(decoder)), size)
 
 
@@ -297,9 +317,9 @@ def _recipe(decode: Callable[[Path, int], torch.Tensor]) -> str:
     two, so caches built with each are kept apart rather than mixed.
     """
     if decode is decode_resized:
-        return _RECIPES[_resolve("auto")]
+        return decode_recipe()
     if isinstance(decode, functools.partial) and decode.func is decode_resized and set(decode.keywords) == {"decoder"}:
-        return _RECIPES[_resolve(decode.keywords["decoder"])]
+        return decode_recipe(decode.keywords["decoder"])
     doc = (decode.__doc__ or "").strip().splitlines()
     return f"{decode.__module__}.{decode.__qualname__}: {doc[0] if doc else 'undocumented'}"
 

@@ -690,7 +690,17 @@ def _cheap_failures(root, dataset, labels):
         (exercises.check_padded_indices, (_raises,)),
         (exercises.check_shard_plan, (stub,)),
         (exercises.check_shard_plan, (_raises,)),
+        (exercises.check_kiosk_skew, (None,)),
+        (exercises.check_kiosk_skew, ("no such skew",)),
+        (exercises.check_robust_input, (stub, _FakePredictor(), root)),
+        (exercises.check_robust_input, (_raises, _FakePredictor(), root)),
     ]
+
+
+class _FakePredictor:
+    """Just enough of flowerkit.app.Predictor for the robust-input checker's cheap failure paths."""
+
+    size = 8
 
 
 class _EmptyStream(IterableDataset):
