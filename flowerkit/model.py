@@ -239,10 +239,10 @@ def train_for(
     torch.manual_seed(config.seed)
     stepper, history, clock = _Stepper(model, config, device), History(), _Clock()
     marks = [budget_s * (k + 1) / points for k in range(points)] if score is not None else []
-    while clock.now() < budget_s:
+    done, last = False, 0.0
+    while not done:  # only a step that ends past the budget stops training: never short of it
         model.train()
         stepper.reset()
-        start = clock.now()
         for x, y in train_loader:
             lr, beta1 = one_cycle(clock.now() / budget_s, config.lr)
             for group in stepper.opt.param_groups:
@@ -251,8 +251,11 @@ def train_for(
             if marks and clock.now() >= marks[0]:
                 _checkpoint(model, score, history, clock, marks)  # type: ignore[arg-type]
             if clock.now() >= budget_s:
+                done = True
                 break
-        stepper.record(history, clock.now() - start)
+        now = clock.now()
+        stepper.record(history, now - last)  # epochs tile the clock: their seconds add up to the time trained
+        last = now
         if not stepper.seen:
             raise ValueError("train_for() got an empty train_loader")
     while marks:  # a budget that ended between two marks: score the final model
