@@ -17,6 +17,7 @@ __all__ = [
     "NOTES_TAG",
     "RUN_METADATA",
     "SOLUTION_TAG",
+    "clear_run",
     "course_notebooks",
     "dirty_cells",
     "is_presenter_notes",
@@ -67,3 +68,12 @@ def is_presenter_notes(cell: nbformat.NotebookNode) -> bool:
 def is_solution(cell: nbformat.NotebookNode) -> bool:
     """True for a cell tagged ``solution`` (a reference answer the instructor reveals)."""
     return SOLUTION_TAG in cell.get("metadata", {}).get("tags", [])
+
+
+def clear_run(cell: nbformat.NotebookNode) -> None:
+    """Remove what running left in ``cell``: outputs, execution count, run metadata (in place)."""
+    if cell.cell_type == "code":
+        cell.outputs = []
+        cell.execution_count = None
+    for key in RUN_METADATA:
+        cell.metadata.pop(key, None)

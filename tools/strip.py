@@ -20,7 +20,7 @@ from typing import Any
 
 import nbformat
 
-from .cells import RUN_METADATA, course_notebooks, dirty_cells, is_presenter_notes, is_solution, repo_root
+from .cells import clear_run, course_notebooks, dirty_cells, is_presenter_notes, is_solution, repo_root
 
 __all__ = [
     "GIT_FILTER",
@@ -64,11 +64,7 @@ def clean(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     changes: the kernel's version details, and a solution cell expanded by a student (collapsed again).
     """
     for cell in nb.cells:
-        if cell.cell_type == "code":
-            cell.outputs = []
-            cell.execution_count = None
-        for key in RUN_METADATA:
-            cell.metadata.pop(key, None)
+        clear_run(cell)
         if is_solution(cell):
             cell.metadata["jupyter"] = {"source_hidden": True}
     nb.metadata.pop("widgets", None)

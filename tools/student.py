@@ -22,7 +22,7 @@ from typing import Any
 import nbformat
 from IPython.core.inputtransformer2 import TransformerManager
 
-from .cells import RUN_METADATA, SOLUTION_TAG, course_notebooks, is_presenter_notes, is_solution
+from .cells import SOLUTION_TAG, clear_run, course_notebooks, is_presenter_notes, is_solution
 
 __all__ = [
     "ANSWER_PROMPT",
@@ -68,11 +68,7 @@ def student_version(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     for cell in out.cells:
         if is_presenter_notes(cell):
             continue
-        if cell.cell_type == "code":
-            cell.outputs = []
-            cell.execution_count = None
-        for key in RUN_METADATA:
-            cell.metadata.pop(key, None)
+        clear_run(cell)
         if is_solution(cell):
             cell.cell_type = "code"
             cell.source = ANSWER_PROMPT.rstrip("\n")
