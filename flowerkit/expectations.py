@@ -162,9 +162,10 @@ TARGETS: dict[str, Target] = {
     ),
     "04/efficiency_cost_ratio": Target(
         "Efficiency team's training cost per image over ours",
-        anywhere=(">=", 3.0),
-        mini=(">=", 5.0),
-        why="batch size 1, no workers and a full decode every epoch make each image several times dearer",
+        anywhere=(">", 1.0),
+        mini=(">=", 1.5),
+        why="batch size 1, no workers and a full decode every epoch make each image dearer (measured 2.0x on a 2-core "
+        "CPU at 64 px: there a batch-of-one step costs little more per image than a batch of 64)",
     ),
     "04/efficiency_gap": Target(
         "ours minus the Efficiency team, test accuracy at the budget",

@@ -111,7 +111,7 @@ def run_notebooks_on_the_real_route(size: str, data: Path, notebooks: list[Path]
             return subprocess.run(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, text=True, check=False)
 
 
-@pytest.mark.skipif(os.environ.get(REAL_ROUTE_ENV) != "1", reason="minutes: run with make test-real (CI does)")
+@pytest.mark.skipif(os.environ.get(REAL_ROUTE_ENV) != "1", reason="minutes: run with make test-real")
 def test_every_notebook_runs_on_the_real_route(tmp_path: Path) -> None:
     data = tmp_path / "data"
     log = tmp_path / "nbval.log"
