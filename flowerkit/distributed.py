@@ -39,6 +39,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -379,6 +380,53 @@ def _child_env(threads: int) -> dict[str, str]:
     return env
 
 
+def _process_tree(pid: int) -> list[int]:
+    """``pid`` and every process below it, parents first (read from ``/proc``; only ``pid`` where there is none)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])  # the field after "(command name)" is the state
+            children.setdefault(parent, []).append(int(stat.parent.name))
+    tree, todo = [], [pid]
+    while todo:
+        tree.append(todo.pop(0))
+        todo.extend(children.get(tree[-1], []))
+    return tree
+
+
+def stop_process_tree(proc: subprocess.Popen) -> None:
+    """Kill ``proc`` and every process it started, however deep, and wait for ``proc``.
+
+    torchrun starts each rank in a session of its own, so killing torchrun's
+    process group misses the ranks, and a rank left without its torchrun
+    waits for its peers until the process group's timeout (30 minutes). So
+    every process in the tree is first stopped (``SIGSTOP``: a stopped
+    process cannot start another), top down until no new one appears, then
+    killed. Where there is no ``/proc`` (macOS, Windows) torchrun is asked to
+    stop its ranks (``SIGTERM``, which it handles) before its group is killed.
+    Introduced in notebook ``06_beyond_one_machine``.
+    """
+    if not Path("/proc/self/stat").exists():
+        proc.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=10)
+        with contextlib.suppress(OSError, AttributeError):
+            os.killpg(proc.pid, signal.SIGKILL)  # type: ignore[attr-defined]  # no process groups on Windows
+        proc.kill()
+        proc.wait()
+        return
+    stopped: list[int] = []
+    while new := [pid for pid in _process_tree(proc.pid) if pid not in stopped]:
+        for pid in new:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGSTOP)
+            stopped.append(pid)
+    for pid in stopped:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+    proc.wait()
+
+
 def launch(nproc: int = 2, *args: Any, timeout: float = 600, threads: int = 1) -> dict[str, Any]:
     """Run :func:`torchrun_command` as a subprocess and return its JSON summary (plus ``command`` and ``stderr``).
 
@@ -388,26 +436,33 @@ def launch(nproc: int = 2, *args: Any, timeout: float = 600, threads: int = 1) -
     The processes' stderr (torchrun's and the ranks' logs) is captured, not
     shown. A run that fails raises RuntimeError with the end of that log; one
     that takes longer than ``timeout`` seconds is killed, with every process it
-    started, and raises TimeoutError: a failure is reported, never a hang.
-    Introduced in notebook ``06_beyond_one_machine``.
+    started (:func:`stop_process_tree`), and raises TimeoutError: a failure is
+    reported, never a hang. Introduced in notebook ``06_beyond_one_machine``.
     """
     cmd = torchrun_command(nproc, *map(str, args))
     shown = " ".join(["torchrun", *cmd[3:]])
-    proc = subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_child_env(threads), start_new_session=True
-    )
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)  # torchrun and every rank and worker it started
-        out, err = proc.communicate()
-        raise TimeoutError(
-            f"`{shown}` did not finish within {timeout:.0f} s and was stopped. Its log ends:\n{err[-3000:]}"
-        ) from None
+    # files, not pipes: a straggler that still holds the pipe could keep a read waiting for its end
+    with tempfile.TemporaryFile("w+") as out_file, tempfile.TemporaryFile("w+") as err_file:
+        proc = subprocess.Popen(cmd, stdout=out_file, stderr=err_file, text=True, env=_child_env(threads), start_new_session=True)
+        try:
+            proc.wait(timeout=timeout)
+            overran = False
+        except subprocess.TimeoutExpired:
+            stop_process_tree(proc)
+            overran = True
+        out, err = (_read_all(f) for f in (out_file, err_file))
+    if overran:
+        raise TimeoutError(f"`{shown}` did not finish within {timeout:.0f} s and was stopped. Its log ends:\n{err[-3000:]}")
     lines = out.strip().splitlines()
     if proc.returncode != 0 or not lines:
         raise RuntimeError(f"`{shown}` failed (exit code {proc.returncode}). Its log ends:\n{err[-3000:]}")
     return {**json.loads(lines[-1]), "command": shown, "stderr": err}
+
+
+def _read_all(file: Any) -> str:
+    """Everything written to an open temporary file."""
+    file.seek(0)
+    return file.read()
 
 
 if __name__ == "__main__":

@@ -9,12 +9,23 @@ from __future__ import annotations
 
 import argparse
 import os
+import subprocess
+import sys
 import time
 
 import pytest
 import torch
 
-from flowerkit.distributed import EpochLoader, KeyedFlowers, _files_loader, count_epochs, launch, pretend_rank
+from flowerkit.distributed import (
+    EpochLoader,
+    KeyedFlowers,
+    _files_loader,
+    _process_tree,
+    count_epochs,
+    launch,
+    pretend_rank,
+    stop_process_tree,
+)
 
 TIMEOUT_S = 420
 
@@ -96,3 +107,34 @@ def test_a_failing_or_overrunning_run_is_reported_not_hung():
     with pytest.raises(TimeoutError, match="did not finish"):
         launch(1, "--epochs", "1", timeout=2)
     assert time.perf_counter() - start < 60
+
+
+GRANDCHILD = """
+import subprocess, sys, time
+child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"], start_new_session=True)
+print(child.pid, flush=True)
+time.sleep(600)
+"""
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/stat"), reason="reads the process tree from /proc")
+def test_stop_process_tree_kills_a_grandchild_in_a_session_of_its_own():
+    # torchrun starts each rank with start_new_session=True: a process-group kill misses them (CI hung 1 h on one)
+    parent = subprocess.Popen([sys.executable, "-c", GRANDCHILD], stdout=subprocess.PIPE, text=True, start_new_session=True)
+    grandchild = int(parent.stdout.readline())
+    assert _process_tree(parent.pid) == [parent.pid, grandchild]
+    start = time.perf_counter()
+    stop_process_tree(parent)
+    assert time.perf_counter() - start < 30 and parent.returncode is not None
+    deadline = time.monotonic() + 10
+    while _running(grandchild) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _running(grandchild), "the grandchild outlived stop_process_tree"
+
+
+def _running(pid):
+    """Whether ``pid`` exists and is not a zombie waiting for init to reap it."""
+    try:
+        return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except OSError:
+        return False
