@@ -28,7 +28,7 @@ import numpy as np
 import pytest
 
 import flowerkit
-from flowerkit import synth
+from flowerkit import app, synth
 from tools import hard_flowers
 
 REPO = Path(__file__).resolve().parents[1]
@@ -70,10 +70,14 @@ def test_the_setup_cell_obeys_flowerkit_dataset(
     else:
         monkeypatch.setenv("FLOWERKIT_DATASET", env)
     monkeypatch.setattr(flowerkit, "dataset_root", record)
+    # notebook 05's setup trains the app's model (a minute at the real profile's size): the switch is all this tests
+    monkeypatch.setattr(app, "trained_artifact", lambda root, dataset=None, **kw: asked.append(f"artifact:{dataset}"))
+    monkeypatch.setattr(app, "visitor_photos", lambda root, **kw: [])
     namespace: dict[str, object] = {}
     with mpl.rc_context():  # the setup cell restyles matplotlib; keep that out of the other tests
         exec(compile(_setup_cell(path), f"{path.name}:setup", "exec"), namespace)  # noqa: S102
-    assert asked == [expected] and namespace["DATASET"] == expected
+    trained = ["artifact:" + expected] if "trained_artifact(" in _setup_cell(path) else []
+    assert asked == [expected, *trained] and namespace["DATASET"] == expected
 
 
 @pytest.mark.parametrize("size, test_total", [("full", 6149), ("small", 1122)])
