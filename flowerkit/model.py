@@ -202,15 +202,16 @@ class _Clock:
     """Training seconds only: stops while the model is evaluated for a learning curve."""
 
     def __init__(self) -> None:
-        self.spent, self.since = 0.0, time.perf_counter()
+        self.spent: float = 0.0
+        self.since: float | None = time.perf_counter()  # None while paused
 
     def now(self) -> float:
-        """Training seconds so far."""
-        return self.spent + time.perf_counter() - self.since
+        """Training seconds so far (frozen while paused)."""
+        return self.spent if self.since is None else self.spent + time.perf_counter() - self.since
 
     def pause(self) -> None:
         """Stop counting (before an evaluation)."""
-        self.spent = self.now()
+        self.spent, self.since = self.now(), None
 
     def resume(self) -> None:
         """Count again (after an evaluation)."""

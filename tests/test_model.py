@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 import torch
 
@@ -29,3 +31,13 @@ def test_train_for_stops_at_the_budget_and_scores_a_curve():
     assert [s for s, _ in history.checkpoints] == sorted(s for s, _ in history.checkpoints)
     with pytest.raises(ValueError, match="empty"):
         train_for(FlowerCNN(), [], 0.1)
+
+
+def test_a_checkpoint_is_recorded_at_the_training_seconds_of_its_mark_however_long_scoring_takes():
+    # scoring stops the clock: a slow score must neither shift the curve's seconds nor eat the budget
+    data = [(torch.randn(4, 3, 16, 16), torch.randint(0, 102, (4,))) for _ in range(3)]
+    history = train_for(FlowerCNN(), data, 2.0, TrainConfig(), score=lambda m: time.sleep(0.3) or 0.5, points=4)
+    marks = [0.5, 1.0, 1.5, 2.0]
+    seconds = [s for s, _ in history.checkpoints]  # a step may overshoot a mark; a stopped clock adds nothing
+    assert len(seconds) == 4 and all(m <= s < m + 0.35 for m, s in zip(marks, seconds)), seconds
+    assert 2.0 <= history.total_seconds < 2.6  # the 1.2 s of scoring is not training time
