@@ -43,6 +43,7 @@ __all__ = [
     "Extrapolation",
     "PerImageStandardize",
     "Pipeline",
+    "StackedBatches",
     "TeamResult",
     "ablation_epochs",
     "ablation_table",
@@ -169,8 +170,11 @@ def efficiency_team_loader(
 ) -> DataLoader:
     """The Efficiency team's DataLoader: correct output, every performance mistake. Introduced in notebook ``03_load``.
 
-    1. ``batch_size=1``: one image per optimiser step, so per-step overhead
-       dominates (and BatchNorm sees one image at a time);
+    1. ``batch_size=1``: every image makes its own trip through the loader
+       (sampler, fetch, collate), and a step on one image pays the model's
+       per-step overhead for one image (and BatchNorm sees one image at a
+       time: see :class:`StackedBatches` for how the capstone keeps that out
+       of a comparison of time);
     2. ``num_workers=0``: decoding runs in the training process, which waits;
     3. a full-size JPEG decode and a resize of every image in **every** epoch
        (no ``draft``, no cache);
@@ -278,6 +282,44 @@ class Pipeline:
     bug: str
     train_loader: Any
     test_loader: Any
+    #: Loader batches stacked into one optimiser step by the training loop (:class:`StackedBatches`); 1: none.
+    stack: int = 1
+
+
+class StackedBatches:
+    """A training loop's own batching: ``stack`` consecutive batches of ``loader`` concatenated into one step's batch.
+
+    The capstone trains the Efficiency team this way: their loader still hands
+    over one image at a time (every time cost stays: full decode, per-image
+    transform, no workers, one trip through the DataLoader per image), and
+    their loop gathers 64 of them before each optimiser step. A step on one
+    image is not only slow: BatchNorm then normalises each image by its own
+    statistics in training and by running averages at test time, and the
+    model does not learn (1.0% after 14 full epochs on mini-flowers,
+    measured). Stacking removes that correctness effect, so the capstone
+    judges the team on time alone. Introduced in notebook ``04_three_teams``.
+    """
+
+    def __init__(self, loader: Any, stack: int) -> None:
+        if stack < 1:
+            raise ValueError(f"stack must be at least 1, got {stack}")
+        self.loader, self.stack = loader, stack
+        self.dataset = loader.dataset
+
+    def __len__(self) -> int:
+        return -(-len(self.loader) // self.stack)
+
+    def __iter__(self) -> Any:
+        xs: list[torch.Tensor] = []
+        ys: list[torch.Tensor] = []
+        for x, y in self.loader:
+            xs.append(x)
+            ys.append(torch.as_tensor(y))
+            if len(xs) == self.stack:
+                yield torch.cat(xs), torch.cat(ys)
+                xs, ys = [], []
+        if xs:
+            yield torch.cat(xs), torch.cat(ys)
 
 
 def _cache(dataset: Any, size: int, progress: bool, num_workers: int | None, **kw: Any) -> Any:
@@ -326,7 +368,8 @@ def _efficiency(root: str | Path, size: int, seed: int, num_workers: int | None,
     info = TEAM_INFO["efficiency"]
     test_loader = make_loader(test_set, batch_size=64, num_workers=num_workers, mean=stats[0], std=stats[1], seed=seed)
     train_loader = efficiency_team_loader(root, "train", size, seed=seed, mean=stats[0], std=stats[1])
-    return Pipeline("efficiency", info["title"], info["bug"], train_loader, test_loader)
+    # their loop stacks 64 single images per optimiser step: the same maths as ours, so only time differs
+    return Pipeline("efficiency", info["title"], info["bug"], train_loader, test_loader, stack=64)
 
 
 def build_pipeline(
@@ -536,13 +579,14 @@ def train_pipeline(
     """
     torch.manual_seed(config.seed)
     model = FlowerCNN()
+    loader = StackedBatches(pipe.train_loader, pipe.stack) if pipe.stack > 1 else pipe.train_loader
     if budget_s is None:
         test = pipe.test_loader if curve else None
         every = max(1, config.epochs // points)
-        history = train(model, pipe.train_loader, config, val_loader=test, progress=progress, val_every=every)
+        history = train(model, loader, config, val_loader=test, progress=progress, val_every=every)
     else:
         score = (lambda m: _accuracy(m, pipe.test_loader)) if curve else None
-        history = train_for(model, pipe.train_loader, budget_s, config, score=score, points=points)
+        history = train_for(model, loader, budget_s, config, score=score, points=points)
     preds, trues = predict(model, pipe.test_loader)
     n = len(pipe.train_loader.dataset)
     return TeamResult(pipe.name, pipe.title, pipe.bug, history, model, preds, trues, config.epochs, budget_s, n)
@@ -686,8 +730,9 @@ class Extrapolation:
     Ours decodes each image once (``ours_decode_ms``, a draft decode into the
     cache) and then pays only the batched training step (``ours_step_ms``
     per image, batches of 64). The Efficiency team pays a full decode and
-    per-image conversion (``theirs_decode_ms``) and a batch-1 step
-    (``theirs_step_ms``) for every image of every epoch. Introduced in notebook ``04_three_teams``.
+    per-image conversion (``theirs_decode_ms``) for every image of every
+    epoch, and the same step (``theirs_step_ms``: their loop stacks 64
+    single images per step, :class:`StackedBatches`). Introduced in notebook ``04_three_teams``.
     """
 
     size: int
@@ -712,10 +757,10 @@ class Extrapolation:
         return "\n".join(
             [
                 f"{self.images:,} images, {self.size} px, {self.epochs} epochs (per-image costs measured on this machine):",
-                f"  Efficiency team: {self.theirs_decode_ms:.1f} ms decode + {self.theirs_step_ms:.1f} ms step (batch 1), "
-                f"every epoch -> {self.theirs_hours:.1f} hours",
+                f"  Efficiency team: {self.theirs_decode_ms:.1f} ms full decode + {self.theirs_step_ms:.1f} ms step "
+                f"(batch 64), every epoch -> {self.theirs_hours:.1f} hours",
                 f"  ours: {self.ours_decode_ms:.1f} ms decode once + {self.ours_step_ms:.1f} ms step (batch 64) "
-                f"-> {self.ours_hours:.1f} hours ({self.theirs_hours / self.ours_hours:.0f}x less)",
+                f"-> {self.ours_hours:.1f} hours ({self.theirs_hours / self.ours_hours:.1f}x less)",
             ]
         )
 
@@ -758,14 +803,15 @@ def extrapolate(
     paths = OxfordFlowers102(root, "train").image_files
     picks = [paths[i] for i in np.linspace(0, len(paths) - 1, files).astype(int)]
     theirs = classic_transform(size)
+    step_ms = _step_ms_per_image(64, size, 2)  # the same step for both: their loop stacks 64 images per step
     return Extrapolation(
         size,
         images,
         epochs,
         ours_decode_ms=float(np.median([_median_ms(lambda p=p: decode_resized(p, size), 1) for p in picks])),
-        ours_step_ms=_step_ms_per_image(64, size, 2),
+        ours_step_ms=step_ms,
         theirs_decode_ms=float(np.median([_median_ms(lambda p=p: theirs(load_rgb(p)), 1) for p in picks])),
-        theirs_step_ms=_step_ms_per_image(1, size, 8),
+        theirs_step_ms=step_ms,
     )
 
 

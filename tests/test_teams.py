@@ -214,3 +214,25 @@ def test_access_team_samples_takes_a_listing_function(mini_root):
     ids = read_splits(mini_root / "flowers-102" / "setid.mat")["train"]
     sorted_samples = teams.access_team_samples(mini_root, "train", listdir=lambda d: sorted(os.listdir(d)))
     assert sorted_samples[0][0].name == f"image_{ids[0] + 1:05d}.jpg", "sorted, files[i] is image i + 1"
+
+
+def test_stacked_batches_concatenates_consecutive_batches_and_keeps_the_remainder():
+    loader = [(torch.full((1, 3, 2, 2), float(i)), torch.tensor([i])) for i in range(5)]
+
+    class Loader(list):
+        dataset = "the dataset"
+
+    stacked = teams.StackedBatches(Loader(loader), 2)
+    batches = list(stacked)
+    assert len(stacked) == len(batches) == 3 and stacked.dataset == "the dataset"
+    assert [b[1].tolist() for b in batches] == [[0, 1], [2, 3], [4]]
+    assert batches[0][0].shape == (2, 3, 2, 2) and batches[0][0][1].eq(1).all()
+    with pytest.raises(ValueError, match="at least 1"):
+        teams.StackedBatches(loader, 0)
+
+
+def test_the_efficiency_team_steps_on_64_images_gathered_from_their_one_image_loader(mini_root):
+    pipe = pipeline("efficiency", mini_root)
+    assert pipe.train_loader.batch_size == 1 and pipe.stack == 64  # their loader unchanged; their loop stacks
+    x, y = next(iter(teams.StackedBatches(pipe.train_loader, pipe.stack)))
+    assert x.shape == (64, 3, S, S) and y.shape == (64,)
