@@ -30,11 +30,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from flowerkit import expectations
-from flowerkit.facts import ARCHIVE, DATASET_FOLDER
-from tools import hard_flowers
-
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # run as a script, this folder comes first on the path; tools/ lives at the repo root
+
+from flowerkit import expectations  # noqa: E402
+from flowerkit.facts import ARCHIVE, DATASET_FOLDER  # noqa: E402
+from tools import hard_flowers  # noqa: E402
 
 
 def _du(path: Path) -> int:

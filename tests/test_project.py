@@ -310,3 +310,12 @@ def test_a_cell_that_prints_a_traceback_or_a_warning_fails_under_nbval(tmp_path)
     for i, ok in enumerate(expected):
         assert f"{'PASSED' if ok else 'FAILED'} 00_red.ipynb::Cell {i}" in result.stdout, (i, result.stdout[-3000:])
     assert result.stdout.count("a student sees it in red") >= 3 and "can only test a child process" in result.stdout
+
+
+@pytest.mark.parametrize("script", sorted((REPO / "benchmarks").glob("*.py")), ids=lambda p: p.stem)
+def test_every_benchmark_script_imports_when_run_as_a_script(script: Path) -> None:
+    """``python benchmarks/x.py`` puts benchmarks/ first on the path, not the repo: its imports must still resolve."""
+    code = f"import runpy, sys; sys.path[0] = {str(script.parent)!r}; runpy.run_path({str(script)!r}, run_name='imported')"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    proc = subprocess.run([sys.executable, "-c", code], cwd="/", env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, f"{script.name} does not import as a script:\n{proc.stderr[-2000:]}"
