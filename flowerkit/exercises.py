@@ -139,7 +139,7 @@ def _call(func: Callable[..., Any], *args: Any) -> tuple[Any, str | None]:
 # ------------------------------------------------------------------ 00_the_challenge
 
 
-def check_split_sizes(answer: Any, root: str | Path) -> bool:
+def check_split_sizes(answer: Any, root: str | Path) -> Verdict:
     """Notebook ``00_the_challenge``: a dict {"train": n, "val": n, "test": n} of split sizes."""
     if _unanswered(answer):
         return _verdict(False, "no answer yet: set `split_sizes` to a dict.", "read setid.mat and count the ids of each split")
@@ -171,7 +171,7 @@ def _split_of(n: Any, sizes: dict[str, int], not_this: str) -> str | None:
     return next((k for k, v in sizes.items() if v == n and k != not_this), None)
 
 
-def check_class_of_first_file(answer: Any, root: str | Path) -> bool:
+def check_class_of_first_file(answer: Any, root: str | Path) -> Verdict:
     """Notebook ``00_the_challenge``: the class *name* of ``image_00001.jpg``."""
     if _unanswered(answer):
         return _verdict(False, "no answer yet.", "labels[0] is the 1-based class of image_00001.jpg")
@@ -192,7 +192,7 @@ def check_class_of_first_file(answer: Any, root: str | Path) -> bool:
 # ------------------------------------------------------------------ 01_access
 
 
-def check_test_count(func: Callable[[Path], Any], root: str | Path) -> bool:
+def check_test_count(func: Callable[[Path], Any], root: str | Path) -> Verdict:
     """Notebook ``01_access``: ``func(setid_path)`` returns the number of test images."""
     path = Path(root) / DATASET_FOLDER / SETID_FILE
     answer, error = _call(func, path)
@@ -226,7 +226,7 @@ def _labels_case() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return labels_1b, ids, truth
 
 
-def _labels_dtype_feedback(got: np.ndarray, truth: np.ndarray) -> bool | None:
+def _labels_dtype_feedback(got: np.ndarray, truth: np.ndarray) -> Verdict | None:
     """The verdict on an unsigned dtype or a wrapped label, or None if neither."""
     if got.dtype in (np.uint8, np.uint16) and (got > 101).any():
         return _verdict(
@@ -247,7 +247,7 @@ def _labels_dtype_feedback(got: np.ndarray, truth: np.ndarray) -> bool | None:
     return None
 
 
-def _labels_value_feedback(got: np.ndarray, labels_1b: np.ndarray, ids: np.ndarray, truth: np.ndarray) -> bool:
+def _labels_value_feedback(got: np.ndarray, labels_1b: np.ndarray, ids: np.ndarray, truth: np.ndarray) -> Verdict:
     """The verdict on the values: 1-based, ids as positions, a constant offset, right, or just wrong."""
     flat = labels_1b.astype(np.int64).reshape(-1)
     id_flat = ids.reshape(-1).astype(np.int64)
@@ -270,7 +270,7 @@ def _labels_value_feedback(got: np.ndarray, labels_1b: np.ndarray, ids: np.ndarr
     return _verdict(False, f"got {got.tolist()}, expected {truth.tolist()}.", "labels[ids - 1] - 1, in int64, flattened")
 
 
-def check_labels_for_split(func: Callable[[np.ndarray, np.ndarray], Any]) -> bool:
+def check_labels_for_split(func: Callable[[np.ndarray, np.ndarray], Any]) -> Verdict:
     """Notebook ``01_access``: ``func(labels_mat, ids)`` returns the 0-based int64 labels of the 1-based image ``ids``.
 
     ``labels_mat`` is shaped like ``loadmat(...)["labels"]``: (1, N), uint8, 1-based.
@@ -295,7 +295,7 @@ def check_labels_for_split(func: Callable[[np.ndarray, np.ndarray], Any]) -> boo
     return _labels_value_feedback(got, labels_1b, ids, truth)
 
 
-def check_pair_files(func: Callable[[list[str], np.ndarray], Any]) -> bool:
+def check_pair_files(func: Callable[[list[str], np.ndarray], Any]) -> Verdict:
     """Notebook ``01_access``: ``func(listing, labels)`` pairs each file of an *unsorted* listing with its 0-based label.
 
     It must return (file name, label) pairs, one per file; any order is fine
@@ -349,7 +349,7 @@ def check_pair_files(func: Callable[[list[str], np.ndarray], Any]) -> bool:
 # ------------------------------------------------------------------ 02_transform
 
 
-def check_model_input(func: Callable[[Any], Any], mean: Any, std: Any, size: int = 64) -> bool:
+def check_model_input(func: Callable[[Any], Any], mean: Any, std: Any, size: int = 64) -> Verdict:
     """Notebook ``02_transform``: ``func(pil_image)`` returns the model's input: float32 (3, size, size), normalised, undistorted."""
     img = Image.new("RGB", (300, 200), (40, 120, 40))
     ImageDraw.Draw(img).ellipse([100, 50, 200, 150], fill=(240, 200, 40))  # a circle in a landscape photo
@@ -410,7 +410,7 @@ def _channel_stats_case() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     return images, x.mean((0, 2, 3)), x.permute(1, 0, 2, 3).reshape(3, -1).std(1, unbiased=False)
 
 
-def check_channel_stats(func: Callable[[Any], Any]) -> bool:
+def check_channel_stats(func: Callable[[Any], Any]) -> Verdict:
     """Notebook ``02_transform``: ``func(images)`` on a uint8 (N, 3, H, W) tensor returns (mean, std) per channel in [0, 1] units."""
     images, mean, std = _channel_stats_case()
     answer, error = _call(func, images.clone())
@@ -451,7 +451,7 @@ def _channel_stats_problem(
     return None
 
 
-def check_denormalize(func: Callable[[Any, Any, Any], Any]) -> bool:
+def check_denormalize(func: Callable[[Any, Any, Any], Any]) -> Verdict:
     """Notebook ``02_transform``: ``func(x, mean, std)`` undoes Normalize on a (3, H, W) tensor, for display."""
     g = torch.Generator().manual_seed(1)
     original = torch.rand(3, 5, 5, generator=g)
@@ -483,7 +483,7 @@ def check_denormalize(func: Callable[[Any, Any, Any], Any]) -> bool:
 # ------------------------------------------------------------------ 03_load
 
 
-def check_train_loader(func: Callable[[Any], Any], *datasets: Any) -> bool:
+def check_train_loader(func: Callable[[Any], Any], *datasets: Any) -> Verdict:
     """Notebook ``03_load``: ``func(dataset)`` returns a DataLoader fit for training on this machine, for each dataset given.
 
     The rules are the notebook's: shuffled (the files are grouped by class),
@@ -536,7 +536,7 @@ def _train_loader_problems(loader: DataLoader, dataset: Any) -> list[str]:
     return problems
 
 
-def check_reproducible_order(func: Callable[[Any, int], Any], dataset: Any) -> bool:
+def check_reproducible_order(func: Callable[[Any, int], Any], dataset: Any) -> Verdict:
     """Notebook ``03_load``: ``func(dataset, seed)`` returns a shuffling DataLoader whose order depends only on ``seed``."""
 
     def labels(seed: int) -> list[int] | None:
@@ -569,7 +569,7 @@ def check_reproducible_order(func: Callable[[Any, int], Any], dataset: Any) -> b
 # ------------------------------------------------------------------ 04_three_teams
 
 
-def check_majority_baseline(answer: Any, labels: Any) -> bool:
+def check_majority_baseline(answer: Any, labels: Any) -> Verdict:
     """Notebook ``04_three_teams``: the test accuracy of always answering the most frequent test class (a fraction)."""
     y = np.asarray(labels, dtype=np.int64)
     counts = np.bincount(y)
@@ -618,7 +618,7 @@ def _confusion_case() -> tuple[Any, Any, list[tuple[int, int, int]]]:
     return preds, trues, [(1, 2, 3), (0, 1, 2), (3, 1, 2)]
 
 
-def check_most_confused(func: Callable[[Any, Any, int], Any]) -> bool:
+def check_most_confused(func: Callable[[Any, Any, int], Any]) -> Verdict:
     """Notebook ``04_three_teams``: ``func(preds, trues, k)`` -> the k most frequent (true, predicted, count), mistakes only."""
     preds, trues, expected = _confusion_case()
     answer, error = _call(func, preds, trues, 3)
@@ -670,7 +670,7 @@ def intern_loader(root: str | Path, size: int = 64) -> Any:
     return DataLoader(OxfordFlowers102(root, "train", transform=transform), batch_size=4, shuffle=False)
 
 
-def check_fixed_loader(func: Callable[[Any], Any], root: str | Path) -> bool:
+def check_fixed_loader(func: Callable[[Any], Any], root: str | Path) -> Verdict:
     """Notebook ``04_three_teams``: ``func(root)`` returns a training DataLoader on which ``doctor.diagnose`` finds nothing."""
 
     loader, error = _call(func, root)
@@ -706,7 +706,7 @@ def check_fixed_loader(func: Callable[[Any], Any], root: str | Path) -> bool:
 # ------------------------------------------------------------------ 03_load: the hunt, collate_fn, samplers, iterable datasets
 
 
-def check_bottleneck(answer: Any, stage_ms: dict[str, float]) -> bool:
+def check_bottleneck(answer: Any, stage_ms: dict[str, float]) -> Verdict:
     """Notebook ``03_load``: the name of the stage (a key of ``stage_ms``, milliseconds per image) that costs the most.
 
     Judged against the student's own measurement; when the two largest stages
@@ -777,7 +777,7 @@ def _collate_problem(answer: Any, truth: tuple[torch.Tensor, torch.Tensor]) -> t
     return None
 
 
-def check_collate(func: Callable[[list[Any]], Any], dataset: Any, mean: Any, std: Any) -> bool:
+def check_collate(func: Callable[[list[Any]], Any], dataset: Any, mean: Any, std: Any) -> Verdict:
     """Notebook ``03_load``: ``func(batch)`` turns a list of (uint8 (3, S, S), label) into (normalised float32 batch, int64 labels).
 
     Checked against per-sample conversion on 64 items of ``dataset``; a
@@ -836,7 +836,7 @@ def _balance_problem(first: list[int], drawn: list[int], labels: torch.Tensor) -
     return f"some classes are drawn {spread:.1f}x as often as the average class.", "weights = 1 / counts[labels]"
 
 
-def check_balanced_sampler(func: Callable[[Any, int], Any], labels: Any) -> bool:
+def check_balanced_sampler(func: Callable[[Any, int], Any], labels: Any) -> Verdict:
     """Notebook ``03_load``: ``func(labels, seed)`` returns a sampler that draws every class about equally often, seeded.
 
     Draws at least 400 items per class (over several epochs) and compares the
@@ -928,7 +928,7 @@ def _sharding_problem(cls: type, items: list[int], num_workers: int) -> tuple[st
     return None
 
 
-def check_sharded_stream(cls: type) -> bool:
+def check_sharded_stream(cls: type) -> Verdict:
     """Notebook ``03_load``: ``cls(items)`` is an IterableDataset whose workers together yield every item exactly once.
 
     Runs it in the main process (``get_worker_info()`` is None: it must yield
@@ -973,7 +973,7 @@ QUALITY_SUSPECTS: dict[str, str] = {
 _QUALITY_CAUSES = ("grayscale", "squash", "per-image standardisation", "augmentation at evaluation")
 
 
-def check_quality_causes(answer: Any) -> bool:
+def check_quality_causes(answer: Any) -> Verdict:
     """Notebook ``02_transform``: ``answer`` names, from :data:`QUALITY_SUSPECTS`, every cause the evidence supports."""
     if _unanswered(answer) or not answer:
         return _verdict(False, "no answer yet: set `causes` to a set of suspects.", "pick from exercises.QUALITY_SUSPECTS")
@@ -1024,7 +1024,7 @@ _CAUSES = {
 }
 
 
-def check_access_cause(answer: Any) -> bool:
+def check_access_cause(answer: Any) -> Verdict:
     """Notebook ``01_access``: the letter of the Access team's cause, named from the evidence before their code is shown."""
     if _unanswered(answer):
         return _verdict(
@@ -1311,7 +1311,7 @@ def _real_feedback(dataset: Any, root: Path, split: str) -> tuple[str | None, in
     return None, len(names)
 
 
-def check_flowers_dataset(cls: Any, root: str | Path, split: str = "train") -> bool:
+def check_flowers_dataset(cls: Any, root: str | Path, split: str = "train") -> Verdict:
     """Notebook ``01_access``: a student's map-style Dataset class for Oxford 102, checked item by item.
 
     ``cls(root, split, transform=None, target_transform=None)`` must give (RGB
@@ -1373,7 +1373,7 @@ def _spawn_round_trip(dataset: Any, timeout: float = 120) -> str | None:
     return lines[-1] if lines else f"the fresh Python exited with code {run.returncode}"
 
 
-def check_spawn_ready(dataset: Any) -> bool:
+def check_spawn_ready(dataset: Any) -> Verdict:
     """Notebook ``01_access``: can DataLoader workers started with spawn (macOS, Windows, Python 3.14 Linux) use ``dataset``?
 
     A stub is reported as such. Otherwise the dataset is pickled and
@@ -1419,7 +1419,7 @@ def _appearance_cases() -> list[tuple[list[list[int]], list[int]]]:
     ]
 
 
-def check_count_appearances(func: Callable[[Any, Any], Any]) -> bool:
+def check_count_appearances(func: Callable[[Any, Any], Any]) -> Verdict:
     """Notebook ``06_beyond_one_machine``: ``func(ids_by_rank, expected_ids)`` -> {"duplicates": n, "missing": n} for one epoch."""
     for ids_by_rank, expected in _appearance_cases():
         answer, error = _call(func, ids_by_rank, expected)
@@ -1446,7 +1446,7 @@ def check_count_appearances(func: Callable[[Any, Any], Any]) -> bool:
     return _verdict(True, "duplicates and missing samples counted: the two numbers the Scale team never looked at.")
 
 
-def check_padded_indices(func: Callable[[int, int, int], Any]) -> bool:
+def check_padded_indices(func: Callable[[int, int, int], Any]) -> Verdict:
     """Notebook ``06_beyond_one_machine``: ``func(n, rank, world_size)`` -> rank's indices, as DistributedSampler(shuffle=False)."""
     for n, world in ((10, 2), (11, 2), (10, 3), (5, 4), (2, 3)):
         for rank in range(world):
@@ -1475,7 +1475,7 @@ def check_padded_indices(func: Callable[[int, int, int], Any]) -> bool:
     return _verdict(True, "every rank gets ceil(n / world_size) indices, padded from the start: DistributedSampler's rule.")
 
 
-def check_shard_plan(func: Callable[[int, int, int, float], Any]) -> bool:
+def check_shard_plan(func: Callable[[int, int, int, float], Any]) -> Verdict:
     """Notebook ``06_beyond_one_machine``: ``func(images, bytes_per_image, readers, shard_mb)`` -> number of shards.
 
     Enough shards of about ``shard_mb`` MiB to hold the data, at least one per
@@ -1550,7 +1550,7 @@ def kiosk_preprocess(path: str | Path, size: int, mean: Any, std: Any) -> torch.
     return normalize_batch(x, mean, std)[0]
 
 
-def check_kiosk_skew(answer: Any) -> bool:
+def check_kiosk_skew(answer: Any) -> Verdict:
     """Notebook ``05_the_app``: which of :data:`SKEW_CHOICES` is the skew of :func:`kiosk_preprocess`."""
     if _unanswered(answer):
         return _verdict(False, "no answer yet: set `kiosk_skew` to one of exercises.SKEW_CHOICES.", "compare tensors first")
@@ -1619,7 +1619,7 @@ def _odd_photo_variants(path: Path, predictor: Any) -> dict[str, torch.Tensor]:
     }
 
 
-def check_robust_input(func: Callable[[Path], Any], predictor: Any, root: str | Path) -> bool:
+def check_robust_input(func: Callable[[Path], Any], predictor: Any, root: str | Path) -> Verdict:
     """Notebook ``05_the_app``: ``func(path)`` gives the Predictor's model input for :func:`odd_photo` and for a plain test JPEG."""
     odd, plain = odd_photo(root), OxfordFlowers102(root, "test").image_files[1]
     for path in (plain, odd):

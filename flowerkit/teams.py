@@ -37,6 +37,7 @@ __all__ = [
     "ABLATION",
     "QUALITY_BUGS",
     "REAL_DATASET_IMAGES",
+    "STEP_BATCH",
     "TEAMS",
     "TEAM_INFO",
     "AccessTeamFlowers",
@@ -207,6 +208,9 @@ def efficiency_team_decode(path: Path, size: int) -> torch.Tensor:
 #: The four pipelines, in the order the course met them.
 TEAMS = ("access", "quality", "efficiency", "ours")
 
+#: Images per optimiser step, for every team (the Efficiency team's loop stacks its one-image batches to this).
+STEP_BATCH = 64
+
 #: Each team's title, its bug in one line, and the notebook that staged it.
 TEAM_INFO: dict[str, dict[str, str]] = {
     "access": {
@@ -331,7 +335,7 @@ def _pipeline(name: str, train_set: Any, test_set: Any, stats: Any, seed: int, n
     info = TEAM_INFO.get(name, {"title": name, "bug": name})
     mean, std = stats if stats is not None else (None, None)
     kw: dict[str, Any] = {
-        "batch_size": 64,
+        "batch_size": STEP_BATCH,
         "seed": seed,
         "num_workers": num_workers,
         "mean": mean,
@@ -366,10 +370,10 @@ def _efficiency(root: str | Path, size: int, seed: int, num_workers: int | None,
     stats = compute_stats(_cache(OxfordFlowers102(root, "train"), size, progress, num_workers), progress=False)
     test_set = _cache(OxfordFlowers102(root, "test"), size, progress, num_workers, decode=efficiency_team_decode)
     info = TEAM_INFO["efficiency"]
-    test_loader = make_loader(test_set, batch_size=64, num_workers=num_workers, mean=stats[0], std=stats[1], seed=seed)
+    test_loader = make_loader(test_set, batch_size=STEP_BATCH, num_workers=num_workers, mean=stats[0], std=stats[1], seed=seed)
     train_loader = efficiency_team_loader(root, "train", size, seed=seed, mean=stats[0], std=stats[1])
-    # their loop stacks 64 single images per optimiser step: the same maths as ours, so only time differs
-    return Pipeline("efficiency", info["title"], info["bug"], train_loader, test_loader, stack=64)
+    # their loop stacks single images into steps of STEP_BATCH: the same maths as ours, so only time differs
+    return Pipeline("efficiency", info["title"], info["bug"], train_loader, test_loader, stack=STEP_BATCH)
 
 
 def build_pipeline(
@@ -803,7 +807,7 @@ def extrapolate(
     paths = OxfordFlowers102(root, "train").image_files
     picks = [paths[i] for i in np.linspace(0, len(paths) - 1, files).astype(int)]
     theirs = classic_transform(size)
-    step_ms = _step_ms_per_image(64, size, 2)  # the same step for both: their loop stacks 64 images per step
+    step_ms = _step_ms_per_image(STEP_BATCH, size, 2)  # the same step for both: their loop stacks their images
     return Extrapolation(
         size,
         images,
