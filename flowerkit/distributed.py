@@ -385,7 +385,7 @@ def _process_tree(pid: int) -> list[int]:
     children: dict[int, list[int]] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         with contextlib.suppress(OSError, ValueError, IndexError):
-            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])  # the field after "(command name)" is the state
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])  # after "(name)": state, then parent pid
             children.setdefault(parent, []).append(int(stat.parent.name))
     tree, todo = [], [pid]
     while todo:

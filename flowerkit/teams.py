@@ -732,38 +732,37 @@ class Extrapolation:
     """Measured per-image costs, scaled to a whole run: ``images`` per epoch, ``epochs`` epochs, ``size`` px.
 
     Ours decodes each image once (``ours_decode_ms``, a draft decode into the
-    cache) and then pays only the batched training step (``ours_step_ms``
-    per image, batches of 64). The Efficiency team pays a full decode and
+    cache) and then pays only the training step (``step_ms`` per image, in
+    steps of :data:`STEP_BATCH`). The Efficiency team pays a full decode and
     per-image conversion (``theirs_decode_ms``) for every image of every
-    epoch, and the same step (``theirs_step_ms``: their loop stacks 64
-    single images per step, :class:`StackedBatches`). Introduced in notebook ``04_three_teams``.
+    epoch, and the same step (their loop stacks single images into steps of
+    the same size, :class:`StackedBatches`). Introduced in notebook ``04_three_teams``.
     """
 
     size: int
     images: int
     epochs: int
     ours_decode_ms: float
-    ours_step_ms: float
     theirs_decode_ms: float
-    theirs_step_ms: float
+    step_ms: float
 
     @property
     def ours_hours(self) -> float:
         """Our pipeline's whole run, in hours: decode once, then ``epochs`` batched passes."""
-        return (self.images * self.ours_decode_ms + self.epochs * self.images * self.ours_step_ms) / 3.6e6
+        return (self.images * self.ours_decode_ms + self.epochs * self.images * self.step_ms) / 3.6e6
 
     @property
     def theirs_hours(self) -> float:
         """The Efficiency team's whole run, in hours: decode and step every image, every epoch."""
-        return self.epochs * self.images * (self.theirs_decode_ms + self.theirs_step_ms) / 3.6e6
+        return self.epochs * self.images * (self.theirs_decode_ms + self.step_ms) / 3.6e6
 
     def __str__(self) -> str:
         return "\n".join(
             [
                 f"{self.images:,} images, {self.size} px, {self.epochs} epochs (per-image costs measured on this machine):",
-                f"  Efficiency team: {self.theirs_decode_ms:.1f} ms full decode + {self.theirs_step_ms:.1f} ms step "
-                f"(batch 64), every epoch -> {self.theirs_hours:.1f} hours",
-                f"  ours: {self.ours_decode_ms:.1f} ms decode once + {self.ours_step_ms:.1f} ms step (batch 64) "
+                f"  Efficiency team: {self.theirs_decode_ms:.1f} ms full decode + {self.step_ms:.1f} ms step "
+                f"(batch {STEP_BATCH}), every epoch -> {self.theirs_hours:.1f} hours",
+                f"  ours: {self.ours_decode_ms:.1f} ms decode once + {self.step_ms:.1f} ms step (batch {STEP_BATCH}) "
                 f"-> {self.ours_hours:.1f} hours ({self.theirs_hours / self.ours_hours:.1f}x less)",
             ]
         )
@@ -807,15 +806,13 @@ def extrapolate(
     paths = OxfordFlowers102(root, "train").image_files
     picks = [paths[i] for i in np.linspace(0, len(paths) - 1, files).astype(int)]
     theirs = classic_transform(size)
-    step_ms = _step_ms_per_image(STEP_BATCH, size, 2)  # the same step for both: their loop stacks their images
     return Extrapolation(
         size,
         images,
         epochs,
         ours_decode_ms=float(np.median([_median_ms(lambda p=p: decode_resized(p, size), 1) for p in picks])),
-        ours_step_ms=step_ms,
         theirs_decode_ms=float(np.median([_median_ms(lambda p=p: theirs(load_rgb(p)), 1) for p in picks])),
-        theirs_step_ms=step_ms,
+        step_ms=_step_ms_per_image(STEP_BATCH, size, 2),  # the same step for both teams
     )
 
 
