@@ -12,13 +12,15 @@ number typed in a cell, so a Run All on the real photos only stops for a bug.
 
 from __future__ import annotations
 
+import dataclasses
 import operator
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from .facts import NUM_CLASSES
 
-__all__ = ["CHANCE", "PROFILES", "TARGETS", "Profile", "Target", "expect", "profile"]
+__all__ = ["CHANCE", "EPOCHS_ENV", "PROFILES", "TARGETS", "Profile", "Target", "epochs_override", "expect", "profile"]
 
 #: Accuracy of guessing one class at random.
 CHANCE: float = 1 / NUM_CLASSES
@@ -50,12 +52,39 @@ PROFILES: dict[str, Profile] = {
 }
 
 
+#: Environment variable that shortens (or lengthens) every training run of the course: a rehearsal, CI's real route.
+EPOCHS_ENV: str = "FLOWERKIT_EPOCHS"
+
+
+def epochs_override() -> int | None:
+    """Return ``$FLOWERKIT_EPOCHS`` as a positive int, or None when unset. Introduced in notebook ``00_the_challenge``.
+
+    An instructor rehearsing on a slow laptop, or CI running the real route,
+    trains every notebook's runs for fewer epochs with it. The mini-flowers
+    figures in :data:`TARGETS` were measured at the course's epochs, so while
+    it is set :func:`expect` checks the bounds that hold on any data only.
+    """
+    value = os.environ.get(EPOCHS_ENV, "").strip()
+    if not value:
+        return None
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"${EPOCHS_ENV} is {value!r}; set it to a whole number of epochs (1 or more), or unset it.")
+    return int(value)
+
+
 def profile(dataset: str) -> Profile:
-    """Return the training profile of ``dataset`` (``"mini"`` or ``"real"``). Introduced in notebook ``00_the_challenge``."""
+    """Return the training profile of ``dataset`` (``"mini"`` or ``"real"``). Introduced in notebook ``00_the_challenge``.
+
+    ``$FLOWERKIT_EPOCHS`` (:func:`epochs_override`), when set, replaces the profile's epochs.
+    """
     try:
-        return PROFILES[dataset]
+        base = PROFILES[dataset]
     except KeyError:
         raise ValueError(f"no profile for dataset {dataset!r}: choose one of {sorted(PROFILES)}") from None
+    epochs = epochs_override()
+    if epochs is None or epochs == base.epochs:
+        return base
+    return dataclasses.replace(base, epochs=epochs, note=f"{base.note} ({epochs} epochs from ${EPOCHS_ENV})")
 
 
 _OPS: dict[str, Callable[[float, float], bool]] = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt}
@@ -134,11 +163,12 @@ TARGETS: dict[str, Target] = {
     # --- 03_load
     "03/cache_speedup": Target(
         "training images/s with the cache, over the Efficiency team's",
-        anywhere=(">=", 2.0),
-        mini=(">=", 4.0),
-        why="the same network and training loop; only the loader differs (at 64 px on mini-flowers measured 7-9x on a "
-        "quiet 2-core machine and 4.7x without the warm-up batch on CI; at the real profile's 96 px the network's own "
-        "step, which both loaders pay, is about twice dearer, so the ratio is smaller; timings vary, the order does not)",
+        anywhere=(">", 1.0),
+        mini=(">=", 3.0),
+        why="the same network and training loop; only the loader differs, so the cache must be faster (at 64 px on "
+        "mini-flowers measured 7-9x on a quiet 2-core machine, 4.7x on CI; at the real profile's 96 px the network's "
+        "own step, which both loaders pay, is about twice dearer: 1.9x on CI's real route). Timings move with the "
+        "machine's load; a cache no faster than a full decode every epoch is a bug",
     ),
     "03/shuffle_gap": Target(
         "validation accuracy after 3 epochs, shuffled minus unshuffled",
@@ -249,12 +279,12 @@ def expect(key: str, value: float, dataset: str) -> bool:
     """Check ``value`` against ``TARGETS[key]`` for ``dataset``; raise AssertionError if it fails, else return True.
 
     The ``anywhere`` bound is checked on every dataset; the ``mini`` bound only
-    on mini-flowers (on other data it is printed as not applicable). Introduced
-    in notebook ``00_the_challenge``.
+    on mini-flowers trained at the course's epochs (not while
+    ``$FLOWERKIT_EPOCHS`` changes them). Introduced in notebook ``00_the_challenge``.
     """
     target = TARGETS[key]
     bounds = [("on any dataset", target.anywhere)]
-    if dataset == "mini":
+    if dataset == "mini" and profile("mini") == PROFILES["mini"]:
         bounds.append(("on mini-flowers", target.mini))
     for where, bound in bounds:
         if not _holds(bound, value):

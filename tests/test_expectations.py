@@ -1,0 +1,59 @@
+"""flowerkit.expectations: the profile per dataset, the $FLOWERKIT_EPOCHS override, and expect()'s two bounds."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from flowerkit import expectations
+from flowerkit.expectations import EPOCHS_ENV, PROFILES, TARGETS, expect, profile
+
+
+@pytest.fixture(autouse=True)
+def _no_override(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(EPOCHS_ENV, raising=False)
+
+
+def test_each_dataset_has_its_profile_and_an_unknown_one_is_named() -> None:
+    assert profile("mini") is PROFILES["mini"] and profile("real") is PROFILES["real"]
+    with pytest.raises(ValueError, match=r"'imagenet'.*\['mini', 'real'\]"):
+        profile("imagenet")
+
+
+def test_flowerkit_epochs_replaces_the_epochs_and_nothing_else(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(EPOCHS_ENV, "3")
+    for name, base in PROFILES.items():
+        got = profile(name)
+        assert got.epochs == 3 and (got.size, got.augment) == (base.size, base.augment)
+        assert EPOCHS_ENV in got.note
+
+
+@pytest.mark.parametrize("value", ["0", "-2", "eight", "2.5"])
+def test_a_bad_flowerkit_epochs_says_what_to_set(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setenv(EPOCHS_ENV, value)
+    with pytest.raises(ValueError, match=re.escape(f"${EPOCHS_ENV} is {value!r}") + ".*whole number"):
+        profile("mini")
+
+
+def test_the_mini_bound_applies_on_mini_at_the_course_epochs_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    target = TARGETS["04/ours_test_acc"]
+    below_mini = target.mini[1] - 0.01  # above the any-dataset bound, below mini-flowers'
+    assert expect("04/ours_test_acc", below_mini, "real")
+    with pytest.raises(AssertionError, match="on mini-flowers"):
+        expect("04/ours_test_acc", below_mini, "mini")
+    monkeypatch.setenv(EPOCHS_ENV, str(PROFILES["mini"].epochs // 2))
+    assert expect("04/ours_test_acc", below_mini, "mini"), "fewer epochs than the figure was measured at: any-data bound only"
+    with pytest.raises(AssertionError, match="on any dataset"):
+        expect("04/ours_test_acc", 0.0, "mini")
+    monkeypatch.setenv(EPOCHS_ENV, str(PROFILES["mini"].epochs))
+    with pytest.raises(AssertionError, match="on mini-flowers"):
+        expect("04/ours_test_acc", below_mini, "mini")
+
+
+def test_every_target_names_a_notebook_and_a_valid_bound() -> None:
+    for key, target in TARGETS.items():
+        assert re.fullmatch(r"0[0-6]/[a-z0-9_]+", key), key
+        for bound in (target.anywhere, target.mini):
+            assert bound is None or (bound[0] in expectations._OPS and isinstance(bound[1], float | int)), key
+        assert target.why, f"{key}: a failing bound must say why it should hold"
