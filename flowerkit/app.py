@@ -59,7 +59,7 @@ from .classes import CLASSES
 from .config import DATASETS, dataset_root, default_dataset
 from .expectations import profile
 from .facts import IMAGENET_MEAN, IMAGENET_STD
-from .load import CachedFlowers, CollateNormalize, build_cache, cache_dir, decode_recipe, decode_resized, make_loader
+from .load import CachedFlowers, CollateNormalize, build_cache, cache_dir, decode_recipe, decode_resized, decoder_for, make_loader
 from .model import FlowerCNN, TrainConfig, evaluate, train
 from .transform import Stats, augment_uint8, compute_stats
 
@@ -240,7 +240,9 @@ class Predictor:
     RGB, draft decode, centre crop, antialiased resize: the code that built
     the training cache) and :class:`flowerkit.load.CollateNormalize` with the
     train split's statistics (the code that normalised every training batch).
-    A photo with more than ``max_pixels`` pixels is refused before decoding.
+    JPEGs are decoded by the decoder the artifact records (libjpeg-turbo or
+    PIL draft, :func:`flowerkit.load.decoder_for`), so training and serving
+    agree bit for bit. A photo with more than ``max_pixels`` pixels is refused before decoding.
     Introduced in notebook ``05_the_app``.
     """
 
@@ -256,6 +258,10 @@ class Predictor:
         self.provenance: dict[str, Any] = dict(artifact["provenance"])
         self.max_pixels = max_pixels
         self.collate = CollateNormalize(self.mean, self.std)  # the training loaders' collate_fn
+        try:
+            self.decoder = decoder_for(pre["decode"])  # the JPEG decoder that built the training cache
+        except ValueError as exc:
+            raise ArtifactError(f"{source}: {exc}") from exc
 
     @classmethod
     def load(cls, path: str | Path, **kwargs: Any) -> Predictor:
@@ -278,7 +284,7 @@ class Predictor:
         name = name or _photo_name(photo)
         _check_pixels(photo, name, self.max_pixels)
         try:
-            return decode_resized(photo, self.size)  # type: ignore[arg-type]  # load_rgb reads bytes and images too
+            return decode_resized(photo, self.size, decoder=self.decoder)  # type: ignore[arg-type]  # bytes and images too
         except (FlowersFormatError, OSError, ValueError) as exc:
             raise PhotoError(f"{name}: not a readable image ({_cause(exc)})") from exc
 

@@ -55,7 +55,7 @@ from webdataset.shardlists import expand_urls
 from .access import OxfordFlowers102
 from .config import DATASETS, dataset_root, default_dataset
 from .expectations import profile
-from .load import DecodedFlowers, build_cache, make_loader, seed_worker
+from .load import DecodedFlowers, build_cache, make_loader
 from .model import FlowerCNN, TrainConfig, evaluate, train
 from .shards import KeyedCollate, shard_dir, shard_loader, shard_name, write_shards
 from .transform import augment_uint8, compute_stats
@@ -195,7 +195,6 @@ def _files_loader(args: argparse.Namespace, data: KeyedFlowers, rank: int, world
 def _worker_kw(workers: int, persistent: bool = False) -> dict[str, Any]:
     return {
         "num_workers": workers,
-        "worker_init_fn": seed_worker if workers else None,
         "persistent_workers": persistent and workers > 0,
     }
 

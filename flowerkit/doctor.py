@@ -23,7 +23,7 @@ from PIL import Image, ImageDraw
 from torch.utils.data import DataLoader, SequentialSampler, Subset, default_collate
 
 from .access import FlowersFormatError, read_labels, read_splits
-from .facts import cpu_count
+from .facts import NUM_CLASSES, cpu_count
 from .load import DecodedFlowers, decode_resized, make_loader, measure_throughput
 
 __all__ = ["CATEGORIES", "Finding", "Report", "check_batch", "check_labels", "diagnose"]
@@ -93,7 +93,7 @@ class Report(list):
         p.text(str(self))
 
 
-def check_labels(labels: torch.Tensor | Sequence[int], num_classes: int = 102) -> Report:
+def check_labels(labels: torch.Tensor | Sequence[int], num_classes: int = NUM_CLASSES) -> Report:
     """Access checks on a batch of labels: integer dtype, range 0..num_classes-1 (not 1-based). Introduced in notebook ``01_access``."""
     y = torch.as_tensor(labels)
     report = Report()
@@ -118,7 +118,7 @@ def check_batch(
     batch: Any,
     *,
     size: int | None = None,
-    num_classes: int = 102,
+    num_classes: int = NUM_CLASSES,
     mean_tol: float = 0.5,
     std_range: tuple[float, float] = (0.5, 2.0),
 ) -> Report:
@@ -591,7 +591,7 @@ def diagnose(
     target: Any,
     *,
     size: int | None = None,
-    num_classes: int = 102,
+    num_classes: int = NUM_CLASSES,
     measure: bool = True,
     seed: int = 0,
 ) -> Report:

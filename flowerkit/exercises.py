@@ -22,7 +22,7 @@ import types
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 from unittest import mock
 
 import numpy as np
@@ -37,7 +37,7 @@ from .access import OxfordFlowers102, load_rgb, read_labels, read_splits, to_rgb
 from .classes import CLASSES
 from .distributed import count_epochs
 from .doctor import diagnose
-from .facts import DATASET_FOLDER, IMAGE_FOLDER, LABELS_FILE, SETID_FILE
+from .facts import DATASET_FOLDER, IMAGE_FOLDER, LABELS_FILE, SETID_FILE, SPLIT_VARIABLES
 from .load import CachedFlowers, cache_dir
 from .transform import ToRGB, normalize_batch
 
@@ -487,8 +487,9 @@ def check_train_loader(func: Callable[[Any], Any], *datasets: Any) -> Verdict:
     """Notebook ``03_load``: ``func(dataset)`` returns a DataLoader fit for training on this machine, for each dataset given.
 
     The rules are the notebook's: shuffled (the files are grouped by class),
-    batches of 16 or more, seeded order, ``pin_memory`` only with a GPU, and
-    workers kept alive when there are any. Workers are needed where each item
+    batches of 16 or more, seeded order, ``pin_memory`` only with a GPU,
+    workers kept alive when there are any, and batches normalised by the
+    ``collate_fn`` (checked on a few items, in this process). Workers are needed where each item
     is decoded from a JPEG (decoding would block the training loop); a uint8
     cache (:class:`flowerkit.load.CachedFlowers`) decodes nothing, so
     ``num_workers=0`` is right there too.
@@ -530,10 +531,27 @@ def _train_loader_problems(loader: DataLoader, dataset: Any) -> list[str]:
     elif loader.num_workers > 0 and not loader.persistent_workers:
         problems.append("persistent_workers=False: the workers restart every epoch")
     if loader.pin_memory and not torch.cuda.is_available():
-        problems.append("pin_memory=True without a GPU is wasted work")
+        problems.append("pin_memory=True without a GPU: PyTorch ignores it and warns (pin_memory=torch.cuda.is_available())")
     if loader.generator is None:
         problems.append("no seeded generator: the shuffled order changes every run (generator=torch.Generator().manual_seed(0))")
+    normalised = _batch_normalisation_problem(loader, dataset)
+    if normalised:
+        problems.append(normalised)
     return problems
+
+
+def _batch_normalisation_problem(loader: DataLoader, dataset: Any) -> str | None:
+    """None if the loader's collate_fn turns a few uint8 items into a normalised float32 batch, else what is wrong."""
+    try:
+        images = loader.collate_fn([dataset[i] for i in range(min(8, len(dataset)))])[0]
+    except Exception as error:  # noqa: BLE001 - the student's collate_fn: report, do not raise
+        return f"its collate_fn fails on a list of samples ({type(error).__name__}: {error})"
+    if not isinstance(images, torch.Tensor) or not images.is_floating_point():
+        dtype = images.dtype if isinstance(images, torch.Tensor) else type(images).__name__
+        return f"batches come out as {dtype}, not normalised float32 (collate_fn=load.CollateNormalize(mean, std))"
+    if images.min() >= 0 or images.abs().max() > 20:
+        return "batches come out unnormalised (collate_fn=load.CollateNormalize(mean, std))"
+    return None
 
 
 def check_reproducible_order(func: Callable[[Any, int], Any], dataset: Any) -> Verdict:
@@ -777,11 +795,34 @@ def _collate_problem(answer: Any, truth: tuple[torch.Tensor, torch.Tensor]) -> t
     return None
 
 
+class _WatchedImage(torch.Tensor):
+    """A uint8 image that records every float tensor computed from it alone (a conversion per image)."""
+
+    per_image_floats: ClassVar[int] = 0
+
+    @classmethod
+    def __torch_function__(cls, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        out = super().__torch_function__(func, types, args, kwargs or {})
+        if isinstance(out, torch.Tensor) and out.is_floating_point() and out.dim() == 3:
+            cls.per_image_floats += 1
+        return out
+
+
+def _converts_per_image(func: Callable[[list[Any]], Any], batch: list[Any]) -> bool:
+    """True if ``func`` turns single (3, S, S) images into float tensors instead of converting the stacked batch."""
+    _WatchedImage.per_image_floats = 0
+    with contextlib.suppress(Exception):
+        func([(image.as_subclass(_WatchedImage), label) for image, label in batch])
+    return _WatchedImage.per_image_floats >= len(batch)
+
+
 def check_collate(func: Callable[[list[Any]], Any], dataset: Any, mean: Any, std: Any) -> Verdict:
     """Notebook ``03_load``: ``func(batch)`` turns a list of (uint8 (3, S, S), label) into (normalised float32 batch, int64 labels).
 
-    Checked against per-sample conversion on 64 items of ``dataset``; a
-    correct answer is then timed against converting each image on its own.
+    Checked against per-sample conversion on 64 items of ``dataset``, then
+    run on images that record float work done on one image at a time (the
+    Efficiency team's way, which this exercise replaces); a correct answer is
+    timed against converting each image on its own.
     """
     batch = [dataset[i] for i in range(min(64, len(dataset)))]
     answer, error = _call(func, batch)
@@ -794,6 +835,12 @@ def check_collate(func: Callable[[list[Any]], Any], dataset: Any, mean: Any, std
     if problem:
         message, hint = problem
         return _verdict(False, message, hint)
+    if _converts_per_image(func, batch):
+        return _verdict(
+            False,
+            "the right batch, but each image is converted to float on its own: that is the Efficiency team's collate.",
+            "torch.stack the uint8 images first, then one .float(), / 255 and normalisation for the whole batch",
+        )
     yours, per_sample = _best_ms(func, batch), _best_ms(_per_sample_collate, batch, mean, std)
     return _verdict(
         True,
@@ -1044,9 +1091,9 @@ def check_access_cause(answer: Any) -> Verdict:
 # split ids ordered by class, the last image (id 24) and the first (id 1) in the train split.
 _TOY_LABELS = [77] * 6 + [1] * 6 + [102] * 6 + [5] * 6
 _TOY_SPLITS = {
-    "trnid": [7, 12, 19, 24, 1, 6, 13, 18],
-    "valid": [8, 20, 2, 14],
-    "tstid": [9, 10, 11, 21, 22, 23, 3, 4, 5, 15, 16, 17],
+    "train": [7, 12, 19, 24, 1, 6, 13, 18],
+    "val": [8, 20, 2, 14],
+    "test": [9, 10, 11, 21, 22, 23, 3, 4, 5, 15, 16, 17],
 }
 _TOY_STEP = 10  # red = 10 * id: JPEG keeps a flat colour within a few levels
 
@@ -1059,7 +1106,7 @@ def _write_toy_flowers(root: Path) -> Path:
         colour = (_TOY_STEP * image_id, 255 - _TOY_STEP * image_id, 128)
         Image.new("RGB", (12 + image_id % 3, 10), colour).save(base / IMAGE_FOLDER / f"image_{image_id:05d}.jpg", quality=95)
     savemat(base / LABELS_FILE, {"labels": np.array([_TOY_LABELS], dtype=np.uint8)})
-    savemat(base / SETID_FILE, {k: np.array([v], dtype=np.uint16) for k, v in _TOY_SPLITS.items()})
+    savemat(base / SETID_FILE, {SPLIT_VARIABLES[k]: np.array([v], dtype=np.uint16) for k, v in _TOY_SPLITS.items()})
     return root
 
 
@@ -1185,7 +1232,7 @@ def _toy_items(dataset: Any, ids: list[int]) -> tuple[list[Any], str | None]:
 
 def _toy_items_feedback(dataset: Any, listing: list[str]) -> str | None:
     """Run every toy item and name the first kind of mistake: wrap-around, 1-based, off-by-one ids, listing order."""
-    ids = _TOY_SPLITS["trnid"]
+    ids = _TOY_SPLITS["train"]
     truth = [_TOY_LABELS[i - 1] - 1 for i in ids]
     items, error = _toy_items(dataset, ids)
     fine = [(k, item) for k, item in enumerate(items) if item is not None and not _item_feedback(item)]
@@ -1274,7 +1321,7 @@ def _toy_feedback(cls: Any) -> str | None:
             if _is_stub(dataset):
                 return "STUB"
             n, error = _call(len, dataset)
-            problem = error or _length_feedback(n, len(_TOY_SPLITS["trnid"]), len(_TOY_LABELS))
+            problem = error or _length_feedback(n, len(_TOY_SPLITS["train"]), len(_TOY_LABELS))
             if problem is None:
                 result, error = _call(_toy_items_feedback, dataset, listing)
                 problem = error or result
@@ -1298,7 +1345,10 @@ def _real_feedback(dataset: Any, root: Path, split: str) -> tuple[str | None, in
     reference = torchvision_flowers102(root, split)
     spot = set(np.linspace(0, len(names) - 1, 8).astype(int).tolist())
     for k in range(len(names)):
-        (image, label), (name, true_label) = dataset[k], names[k]
+        item, error = _call(dataset.__getitem__, k)
+        if error:
+            return f"on the {split} split, item {k}: {error}", k
+        (image, label), (name, true_label) = item, names[k]
         with Image.open(root / DATASET_FOLDER / IMAGE_FOLDER / name) as expected:
             size = expected.size
         if int(label) != true_label or image.size != size:
@@ -1343,7 +1393,8 @@ def check_flowers_dataset(cls: Any, root: str | Path, split: str = "train") -> V
         return _verdict(False, problem.rstrip(".") + ".", "run your class and torchvision's on that item and compare")
     return _verdict(
         True,
-        f"your {cls.__name__} agrees with torchvision's Flowers102 on all {n} {split} items (files, labels, pixels), "
+        f"your {cls.__name__} agrees with torchvision's Flowers102 on all {n} {split} items (files, labels, image sizes; "
+        "pixels on 8 items spread over the split), "
         "handles a shuffled listing, and calls transform and target_transform.",
     )
 

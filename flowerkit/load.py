@@ -49,9 +49,9 @@ import io
 import json
 import math
 import os
-import random
 import time
 import uuid
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -87,12 +87,12 @@ __all__ = [
     "collate_uint8",
     "count_items",
     "decode_recipe",
+    "decoder_for",
     "decode_resized",
     "jpeg_decoder",
     "make_loader",
     "measure_throughput",
     "resized_decoder",
-    "seed_worker",
 ]
 
 CACHE_FORMAT = "flowerkit-cache-v2"
@@ -130,6 +130,28 @@ def decode_recipe(decoder: str = "auto") -> str:
     Introduced in notebook ``03_load``; the artifact of notebook ``05_the_app`` stores it.
     """
     return _RECIPES[_resolve(decoder)]
+
+
+def decoder_for(recipe: str) -> str:
+    """The ``decoder=`` that reproduces ``recipe`` (a :func:`decode_recipe` string, as an artifact records it) here.
+
+    An artifact trained with libjpeg-turbo on a machine where simplejpeg is
+    missing is served with PIL ``draft``, with a warning: a small train/serve
+    skew (the same picture, resampled from another scale at some sizes).
+    A recipe this flowerkit does not know raises ValueError. Introduced in notebook ``05_the_app``.
+    """
+    decoders = [name for name, words in _RECIPES.items() if words == recipe]
+    if not decoders:
+        raise ValueError(f"unknown decode recipe {recipe!r}: it was written by another flowerkit version")
+    if decoders[0] == "simplejpeg" and simplejpeg is None:
+        warnings.warn(
+            "the model was trained on images decoded with libjpeg-turbo (simplejpeg), which is not installed here: "
+            "photos are decoded with PIL draft instead, which can differ by about a grey level (pip install simplejpeg)",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        return "pil"
+    return decoders[0]
 
 
 def jpeg_decoder(decoder: str = "auto") -> str:
@@ -598,18 +620,6 @@ class CollateNormalize:
         return torch.mul(images, scale, out=out).sub_(shift), labels
 
 
-def seed_worker(worker_id: int) -> None:
-    """``worker_init_fn``: seed Python's and NumPy's RNGs in each worker from the loader's seed.
-
-    PyTorch seeds ``torch`` in every worker; any NumPy or ``random`` use in a
-    Dataset would otherwise repeat the same numbers in every worker (or every
-    epoch under fork). Introduced in notebook ``03_load``.
-    """
-    seed = torch.initial_seed() % 2**32
-    np.random.seed(seed)
-    random.seed(seed)
-
-
 def make_loader(
     dataset: Dataset,
     *,
@@ -624,12 +634,15 @@ def make_loader(
     drop_last: bool = False,
     channels_last: bool = False,
 ) -> DataLoader:
-    """A DataLoader with the course's defaults: seeded order, seeded workers, batch-wise normalisation.
+    """A DataLoader with the course's defaults: seeded order and workers, batch-wise normalisation.
 
     ``num_workers=None`` uses the number of CPU cores the process may use.
     ``persistent_workers`` defaults to True when there are workers (no
     re-spawn each epoch); ``pin_memory`` defaults to True only when a CUDA
-    GPU is present (pinning is wasted work otherwise). With ``mean`` and
+    GPU is present (without one PyTorch ignores it with a warning). The
+    seeded generator is all reproducibility needs: whenever the loader
+    starts its workers it draws a base seed from it, and every worker seeds
+    torch, ``random`` and NumPy from ``base_seed`` and its id (PyTorch does this itself). With ``mean`` and
     ``std``, uint8 batches come out normalised float32 (see :class:`CollateNormalize`).
     Introduced in notebook ``03_load``.
     """
@@ -646,7 +659,6 @@ def make_loader(
         num_workers=num_workers,
         collate_fn=CollateNormalize(mean, std, channels_last=channels_last),
         generator=torch.Generator().manual_seed(seed),
-        worker_init_fn=seed_worker if num_workers else None,
         persistent_workers=persistent_workers and num_workers > 0,
         pin_memory=pin_memory,
         drop_last=drop_last,

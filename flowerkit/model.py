@@ -17,6 +17,8 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from .facts import NUM_CLASSES
+
 __all__ = ["FlowerCNN", "History", "TrainConfig", "evaluate", "one_cycle", "predict", "train", "train_for"]
 
 
@@ -29,7 +31,7 @@ class FlowerCNN(nn.Module):
     course uses 64). Output: (B, num_classes) logits.
     """
 
-    def __init__(self, num_classes: int = 102, width: int = 16, dropout: float = 0.2) -> None:
+    def __init__(self, num_classes: int = NUM_CLASSES, width: int = 16, dropout: float = 0.2) -> None:
         super().__init__()
         chans = [3, width, 2 * width, 4 * width, 8 * width]
         blocks: list[nn.Module] = []

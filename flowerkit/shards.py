@@ -39,7 +39,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from .config import default_dataset
-from .load import CollateNormalize, decode_resized, seed_worker
+from .load import CollateNormalize, decode_resized
 from .paths import data_dir
 
 __all__ = [
@@ -248,7 +248,7 @@ def shard_loader(
     :func:`shard_pipeline`. Introduced in notebook ``06_beyond_one_machine``.
     """
     pipeline = shard_pipeline(urls, size, batch_size=batch_size, **pipeline_kw)
-    return DataLoader(pipeline, batch_size=None, num_workers=num_workers, worker_init_fn=seed_worker if num_workers else None)
+    return DataLoader(pipeline, batch_size=None, num_workers=num_workers)
 
 
 def read_shard_keys(urls: Sequence[str | Path], *, num_workers: int = 0, **pipeline_kw: Any) -> list[tuple[int, int, int]]:

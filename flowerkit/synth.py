@@ -49,7 +49,7 @@ from PIL import Image, ImageDraw
 from scipy.io import savemat
 from tqdm.auto import tqdm
 
-from .facts import DATASET_FOLDER, IMAGE_FOLDER, LABELS_FILE, NUM_CLASSES, SETID_FILE, cpu_count, md5sum
+from .facts import DATASET_FOLDER, IMAGE_FOLDER, LABELS_FILE, NUM_CLASSES, SETID_FILE, SPLIT_VARIABLES, cpu_count, md5sum
 from .paths import data_dir
 
 try:
@@ -140,7 +140,10 @@ def class_recipes(seed: int = DEFAULT_SEED, num_classes: int = NUM_CLASSES) -> l
 
 @dataclass(frozen=True)
 class Layout:
-    """Labels (1-based, file order) and split ids (1-based, ordered by class)."""
+    """Labels (1-based, file order) and split ids (1-based, ordered by class); fields named as in ``setid.mat``.
+
+    Introduced in notebook ``00_the_challenge`` (the files it inspects are written from one).
+    """
 
     labels: np.ndarray  # (N,) uint8, 1..102
     trnid: np.ndarray  # uint16
@@ -149,7 +152,10 @@ class Layout:
 
 
 def make_layout(spec: MiniFlowersSpec) -> Layout:
-    """Decide the class of every image id and the three splits, as the real dataset lays them out."""
+    """Decide the class of every image id and the three splits, as the real dataset lays them out.
+
+    Introduced in notebook ``00_the_challenge`` (grouped by class, 77 first and 62 last, 10 + 10 per class).
+    """
     rng = np.random.default_rng([spec.seed, 1])
     n = spec.num_classes
     lo, hi = spec.test_per_class
@@ -167,13 +173,14 @@ def make_layout(spec: MiniFlowersSpec) -> Layout:
         ids_of[c] = np.arange(start, start + per_class[c - 1])
         labels.extend([c] * per_class[c - 1])
 
-    splits: dict[str, list[int]] = {"trnid": [], "valid": [], "tstid": []}
+    train, val, test = (SPLIT_VARIABLES[split] for split in ("train", "val", "test"))
+    splits: dict[str, list[int]] = {train: [], val: [], test: []}
     for c in range(1, n + 1):  # setid lists classes in label order, ids within a class unsorted
         ids = rng.permutation(ids_of[c])
         a, b = spec.train_per_class, spec.train_per_class + spec.val_per_class
-        splits["trnid"].extend(ids[:a])
-        splits["valid"].extend(ids[a:b])
-        splits["tstid"].extend(ids[b:])
+        splits[train].extend(ids[:a])
+        splits[val].extend(ids[a:b])
+        splits[test].extend(ids[b:])
     return Layout(
         labels=np.asarray(labels, dtype=np.uint8),
         **{k: np.asarray(v, dtype=np.uint16) for k, v in splits.items()},
@@ -597,7 +604,7 @@ def generate(
     md5 = {}
     for name, variables in (
         (LABELS_FILE, {"labels": layout.labels}),
-        (SETID_FILE, {"trnid": layout.trnid, "valid": layout.valid, "tstid": layout.tstid}),
+        (SETID_FILE, {var: getattr(layout, var) for var in SPLIT_VARIABLES.values()}),
     ):
         data = _mat_bytes(variables)
         (folder / name).write_bytes(data)

@@ -865,6 +865,8 @@ def _ablation_main(args: argparse.Namespace, root: Path, size: int, epochs: int)
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m flowerkit.teams``: judge every team on one wall-clock budget (or ``--ablation``) and print the table.
 
+    The command line behind notebook ``04_three_teams`` (and ``02_transform``'s ablation).
+
     The last line printed is one JSON object: ``{"teams": {name: {"test_acc",
     "acc_at_budget", "curve", ...}}, "budget_s", "total_s"}`` (with
     ``--ablation``: ``{"ablation": {seed: {variant: test_acc}}, ...}``).

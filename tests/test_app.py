@@ -106,6 +106,26 @@ def test_the_predictor_feeds_the_model_the_tensors_training_used(predictor: app.
         assert torch.equal(predictor.preprocess(cache.image_files[k]), cache[k][0])
 
 
+def test_the_predictor_decodes_with_the_decoder_the_model_was_trained_with(
+    artifact: dict, photo: Image.Image, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flowerkit import load
+
+    with_pil = {**artifact, "preprocess": {**artifact["preprocess"], "decode": load.decode_recipe("pil")}}
+    assert app.Predictor(with_pil).decoder == "pil"
+    unknown = {**artifact, "preprocess": {**artifact["preprocess"], "decode": "a decoder from the future"}}
+    with pytest.raises(app.ArtifactError, match="future.pt: unknown decode recipe 'a decoder from the future'"):
+        app.Predictor(unknown, source="future.pt")
+    if load.simplejpeg is None:
+        pytest.skip("simplejpeg is not installed: the libjpeg-turbo recipe cannot be written here")
+    with_turbo = {**artifact, "preprocess": {**artifact["preprocess"], "decode": load.decode_recipe("simplejpeg")}}
+    assert app.Predictor(with_turbo).decoder == "simplejpeg"
+    monkeypatch.setattr(load, "simplejpeg", None)  # a server without simplejpeg: PIL draft, and a warning that says so
+    with pytest.warns(RuntimeWarning, match="pip install simplejpeg"):
+        served = app.Predictor(with_turbo)
+    assert served.decoder == "pil" and served.preprocess(photo).shape == (3, SIZE, SIZE)
+
+
 @pytest.mark.parametrize(
     ("damage", "message"),
     [

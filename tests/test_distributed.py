@@ -100,6 +100,16 @@ def test_torchrun_reproduces_the_scale_team_from_shards(default_mini_root):
     assert result["bug"] and result["duplicates"] > 0 and result["missing"] > 0 and result["orders_differ"] is False
 
 
+def test_torchrun_from_shards_reads_every_sample_once_per_epoch(default_mini_root):
+    """Ours from shards (notebook 06's cluster command): split by node and by worker, reshuffled each epoch, no hang."""
+    args = ("--dataset", "mini", "--source", "shards", "--epochs", "2", "--size", "32", "--workers", "1")
+    result = launch(2, *args, timeout=TIMEOUT_S)
+    n = result["dataset_size"]
+    assert not result["bug"] and result["duplicates"] == 0 and result["missing"] == 0, result
+    assert result["unique_per_epoch"] == [n, n] and result["orders_differ"] is True
+    assert 0 <= result["test_accuracy"] <= 1
+
+
 def test_a_failing_or_overrunning_run_is_reported_not_hung():
     with pytest.raises(RuntimeError, match="failed"):
         launch(1, "--source", "nowhere", timeout=TIMEOUT_S)

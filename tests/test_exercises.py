@@ -13,6 +13,7 @@ from torch.utils.data import IterableDataset, get_worker_info
 
 from flowerkit import OxfordFlowers102, exercises, teams, viz
 from flowerkit.access import read_splits
+from flowerkit.load import CollateNormalize
 
 
 def _run(checker, answer, *args, capsys):
@@ -236,22 +237,34 @@ def test_transform_widgets_render_without_interaction(mini_root, monkeypatch):
 # ------------------------------------------------------------------ notebook 03
 
 
+NORMALISE = {"collate_fn": CollateNormalize((0.5, 0.5, 0.5), (0.25, 0.25, 0.25))}
+
+
 def test_check_train_loader_feedback(mini_root, capsys):
     import torch
     from torch.utils.data import DataLoader
 
-    ds = OxfordFlowers102(mini_root, "val")
-    good = lambda d: DataLoader(
-        d, batch_size=64, shuffle=True, num_workers=2, persistent_workers=True, generator=torch.Generator().manual_seed(0)
-    )  # noqa: E731
+    from flowerkit.load import DecodedFlowers
+
+    ds = DecodedFlowers(mini_root, "val", 8)
+    settings = {"batch_size": 64, "shuffle": True, "num_workers": 2, "persistent_workers": True}
+    good = lambda d: DataLoader(d, **settings, generator=torch.Generator().manual_seed(0), **NORMALISE)  # noqa: E731
     assert exercises.check_train_loader(good, ds)
     capsys.readouterr()
     assert not exercises.check_train_loader(lambda d: DataLoader(d, batch_size=1), ds)
     out = capsys.readouterr().out
-    assert "does not shuffle" in out and "batch_size=1" in out and "num_workers=0" in out
-    no_persist = lambda d: DataLoader(d, batch_size=64, shuffle=True, num_workers=2, generator=torch.Generator())  # noqa: E731
+    assert "does not shuffle" in out and "batch_size=1" in out and "num_workers=0" in out and "torch.uint8" in out
+    no_persist = lambda d: DataLoader(d, batch_size=64, shuffle=True, num_workers=2, generator=torch.Generator(), **NORMALISE)  # noqa: E731
     assert not exercises.check_train_loader(no_persist, ds)
     assert "persistent_workers=False" in capsys.readouterr().out
+    scaled_only = lambda d: DataLoader(  # noqa: E731
+        d, **settings, generator=torch.Generator(), collate_fn=lambda b: (torch.stack([i for i, _ in b]).float() / 255, None)
+    )
+    assert not exercises.check_train_loader(scaled_only, ds)
+    assert "unnormalised" in capsys.readouterr().out
+    broken = lambda d: DataLoader(d, **settings, generator=torch.Generator(), collate_fn=lambda b: 1 / 0)  # noqa: E731
+    assert not exercises.check_train_loader(broken, ds)
+    assert "collate_fn fails" in capsys.readouterr().out
 
 
 def test_check_reproducible_order_feedback(mini_root, capsys):
@@ -282,7 +295,7 @@ def test_check_train_loader_accepts_no_workers_on_a_cache_but_not_on_jpegs(mini_
 
     cache = build_cache(OxfordFlowers102(mini_root, "val"), 8, folder=mini_root.parent / "cache-tl", progress=False)
     jpegs = DecodedFlowers(mini_root, "val", 8)
-    no_workers = lambda d: DataLoader(d, batch_size=64, shuffle=True, generator=torch.Generator().manual_seed(0))  # noqa: E731
+    no_workers = lambda d: DataLoader(d, batch_size=64, shuffle=True, generator=torch.Generator().manual_seed(0), **NORMALISE)  # noqa: E731
     assert exercises.check_train_loader(no_workers, cache), "a cache decodes nothing: num_workers=0 is right there"
     capsys.readouterr()
     assert not exercises.check_train_loader(no_workers, cache, jpegs)
@@ -295,6 +308,7 @@ def test_check_train_loader_accepts_no_workers_on_a_cache_but_not_on_jpegs(mini_
         num_workers=0 if d is cache else 2,
         persistent_workers=d is not cache,
         generator=torch.Generator().manual_seed(0),
+        **NORMALISE,
     )
     assert exercises.check_train_loader(per_dataset, cache, jpegs)
     assert not exercises.check_train_loader(lambda d: None, cache)
@@ -357,6 +371,8 @@ def _normalised(x):
         (lambda b: (_normalised(_stack(b)[0]), [label for _, label in b]), "int64 tensor"),
         (lambda b: (_normalised(_stack(b)[0]), _stack(b)[1].flip(0)), "do not match"),
         (lambda b: 1 / 0, "ZeroDivisionError"),
+        (lambda b: exercises._per_sample_collate(b, MEAN, STD), "converted to float on its own"),
+        (lambda b: (_normalised(torch.stack([i.float() for i, _ in b])), _stack(b)[1]), "converted to float on its own"),
     ],
 )
 def test_check_collate_feedback(func, feedback, capsys):
@@ -858,6 +874,13 @@ class WrongSignature(RightFlowers):
         super().__init__(root)
 
 
+class FailsLate(RightFlowers):
+    def __getitem__(self, idx):
+        if idx >= 500:  # past the toy dataset: only the real split reaches it
+            raise OSError("cannot identify image file")
+        return super().__getitem__(idx)
+
+
 @pytest.mark.parametrize(
     "cls, feedback",
     [
@@ -876,6 +899,7 @@ class WrongSignature(RightFlowers):
         (UnsqueezedLength, "len() of a (1, N) MATLAB array is 1"),
         (EveryImage, "the number of *all* images"),
         (WrongSignature, "TypeError"),
+        (FailsLate, "on the train split, item 500: your function raised OSError: cannot identify image file"),
         (None, "no answer yet"),
     ],
     ids=lambda v: v if isinstance(v, str) else getattr(v, "__name__", str(v)),
