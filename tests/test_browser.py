@@ -8,7 +8,9 @@ traceback/warning in an output (stderr included). In the course copy it
 operates the image browser widget and checks that the picture changes, then
 saves: ``make lab``'s pre-save hook must leave the file byte-identical to the
 committed one. Finally it opens one deck from ``tools.site`` with every
-non-local request blocked and checks that the slides render and advance.
+non-local request blocked and checks that the slides render and advance,
+that no code runs off a slide, and that ``s`` opens the speaker view with the
+presenter notes.
 
 Screenshots go to ``build/browser/`` for a person to look at, with
 ``timings.json``. Every wait is bounded; the server is shut down at the end,
@@ -272,7 +274,28 @@ def _check_deck(page, deck: Path) -> None:
     page.screenshot(path=SHOTS / "deck-01_access-slide-4.png")
     assert len(set(seen)) == 4 and page.evaluate("Reveal.hasPlugin('notes')")
     assert page.locator(".reveal .slides section.present").first.inner_text(timeout=DECK_S * 1000).strip(), "empty slide"
+    overflowing = page.evaluate(
+        "() => [...document.querySelectorAll('.reveal section.present pre')].filter(p => p.scrollWidth > p.clientWidth + 1).length"
+    )
+    assert overflowing == 0, f"{overflowing} code blocks run off the slide (a projector cannot scroll sideways)"
+    _check_speaker_view(page)
     assert blocked == [] and errors == [], f"blocked requests {blocked}, page errors {errors}"
+
+
+def _check_speaker_view(page) -> None:
+    """README: `s` opens the speaker view with the presenter notes. Go to a slide with notes, press s, read them there."""
+    page.evaluate(
+        "() => { const s = Reveal.getSlides().find(s => s.querySelector('aside.notes'));"
+        " const i = Reveal.getIndices(s); Reveal.slide(i.h, i.v); }"
+    )
+    with page.expect_popup(timeout=DECK_S * 1000) as popup:
+        page.keyboard.press("s")
+    speaker = popup.value
+    shown = "() => (document.querySelector('.speaker-controls-notes .value') || {}).textContent || ''"
+    speaker.wait_for_function(f"() => ({shown})().trim().length > 0", timeout=DECK_S * 1000)
+    speaker.screenshot(path=SHOTS / "deck-01_access-speaker-view.png")
+    assert "Presenter notes" in speaker.evaluate(shown), "the speaker view shows the slide's presenter notes"
+    speaker.close()
 
 
 def test_jupyterlab_runs_notebook_01_and_its_student_copy_and_a_deck_works_offline(tmp_path):

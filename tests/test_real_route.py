@@ -117,7 +117,7 @@ def run_notebooks_on_the_real_route(size: str, data: Path, notebooks: list[Path]
         env.setdefault(expectations.EPOCHS_ENV, str(ROUTE_EPOCHS))
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
         cmd = [sys.executable, "-m", "pytest", *map(str, notebooks), "--nbval-lax", "--nbval-current-env"]
-        cmd += ["--nbval-cell-timeout=900", "-p", "no:cacheprovider", "-q", "-rf", "--tb=line"]
+        cmd += ["--nbval-cell-timeout=900", "-p", "no:cacheprovider", "-q", "-rf", "--tb=line", "--durations=12"]
         with open(log, "w") as out:
             return subprocess.run(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, text=True, check=False)
 
@@ -128,7 +128,7 @@ def test_every_notebook_runs_on_the_real_route(tmp_path: Path) -> None:
     log = tmp_path / "nbval.log"
     proc = run_notebooks_on_the_real_route("small", data, NOTEBOOKS, log)
     output = log.read_text()
-    print(output[-3000:])  # the per-notebook times (conftest.py's summary), shown with -s or on failure
+    print(output[-5000:])  # the slowest cells and the per-notebook times (conftest.py), shown with -s or on failure
     failed = re.findall(r"^FAILED (\S+)", output, re.M)
     assert proc.returncode == 0, f"cells failing on the real route: {failed}\n{output[-6000:]}"
     assert (data / "oxford" / "flowers-102" / ".jpg.complete").is_file(), "the dataset came through the download code"
