@@ -11,7 +11,7 @@ import torch.utils.data
 from matplotlib.figure import Figure
 from torch.utils.data import IterableDataset, get_worker_info
 
-from flowerkit import OxfordFlowers102, exercises, teams, viz
+from flowerkit import OxfordFlowers102, exercises, teams
 from flowerkit.access import read_splits
 from flowerkit.load import CollateNormalize
 
@@ -108,21 +108,6 @@ def test_check_pair_files_hints_at_1_based_ids_and_accepts_a_dict(capsys):
     )
 
 
-def test_show_images_keeps_explicit_line_breaks_in_titles():
-    fig = viz.show_images([np.zeros((4, 4))], ["team: hard-leaved pocket orchid\ntrue: rose"], ncols=1)
-    assert fig.axes[0].get_title().splitlines()[-1] == "true: rose"
-
-
-def test_show_images_returns_a_figure_with_one_axis_per_cell():
-    import torch
-    from PIL import Image
-
-    images = [Image.new("RGB", (20, 10)), torch.zeros(3, 8, 8, dtype=torch.uint8), torch.rand(3, 8, 8), np.zeros((5, 5))]
-    fig = viz.show_images(images, ["a", "b", "c", "d"], ncols=3)
-    assert isinstance(fig, Figure) and len(fig.axes) == 6
-    assert [ax.get_title() for ax in fig.axes[:4]] == ["a", "b", "c", "d"]
-
-
 def test_access_team_labels_disagree_with_the_truth_and_ours_agree(mini_root):
     truth = {}
     for split in ("train", "val", "test"):
@@ -217,7 +202,6 @@ def test_quality_team_transform_really_has_its_bugs():
 
 
 def test_transform_widgets_render_without_interaction(mini_root, monkeypatch):
-    from matplotlib.figure import Figure
 
     from flowerkit import widgets
 

@@ -1,0 +1,38 @@
+"""flowerkit.viz: the course's figure style, applied on request, and image grids from any image type."""
+
+from __future__ import annotations
+
+import matplotlib as mpl
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+
+from flowerkit import viz
+
+
+def test_the_course_style_is_applied_only_when_asked() -> None:
+    with mpl.rc_context():
+        viz.use_course_style()
+        assert all(mpl.rcParams[k] == v for k, v in viz.COURSE_STYLE.items())
+
+
+def test_as_displayable_turns_tensors_and_arrays_into_what_imshow_takes() -> None:
+    chw = torch.arange(12, dtype=torch.uint8).reshape(3, 2, 2)
+    assert viz.as_displayable(chw).shape == (2, 2, 3) and viz.as_displayable(chw).dtype == np.uint8
+    assert viz.as_displayable(torch.full((1, 2, 2), 3.0)).shape == (2, 2), "one channel shows as gray"
+    assert viz.as_displayable(np.full((2, 2), -1.5)).min() == 0.0, "floats are clipped to [0, 1]"
+
+
+def test_show_images_keeps_explicit_line_breaks_in_titles():
+    fig = viz.show_images([np.zeros((4, 4))], ["team: hard-leaved pocket orchid\ntrue: rose"], ncols=1)
+    assert fig.axes[0].get_title().splitlines()[-1] == "true: rose"
+
+
+def test_show_images_returns_a_figure_with_one_axis_per_cell():
+    import torch
+    from PIL import Image
+
+    images = [Image.new("RGB", (20, 10)), torch.zeros(3, 8, 8, dtype=torch.uint8), torch.rand(3, 8, 8), np.zeros((5, 5))]
+    fig = viz.show_images(images, ["a", "b", "c", "d"], ncols=3)
+    assert isinstance(fig, Figure) and len(fig.axes) == 6
+    assert [ax.get_title() for ax in fig.axes[:4]] == ["a", "b", "c", "d"]
