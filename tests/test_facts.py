@@ -1,4 +1,4 @@
-"""flowerkit.facts and flowerkit.paths: the dataset's facts written once, the data folder found from anywhere."""
+"""flowerkit.facts: the dataset's facts, written once."""
 
 from __future__ import annotations
 
@@ -6,10 +6,9 @@ import hashlib
 import os
 from pathlib import Path
 
-import pytest
 from torchvision.datasets import Flowers102
 
-from flowerkit import CLASSES, facts, paths
+from flowerkit import CLASSES, facts
 
 
 def test_dataset_files_and_checksums() -> None:
@@ -46,21 +45,3 @@ def test_cpu_count_is_what_this_process_may_use() -> None:
     assert n >= 1
     if hasattr(os, "sched_getaffinity"):
         assert n == len(os.sched_getaffinity(0))
-
-
-def test_data_dir_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("FLOWERKIT_DATA", str(tmp_path / "elsewhere"))
-    assert paths.data_dir() == tmp_path / "elsewhere"
-    monkeypatch.delenv("FLOWERKIT_DATA")
-    assert paths.data_dir() == paths.repo_root() / "data"
-
-
-def test_data_dir_that_is_a_file_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    f = tmp_path / "a-file"
-    f.write_text("not a folder")
-    monkeypatch.setenv("FLOWERKIT_DATA", str(f))
-    with pytest.raises(NotADirectoryError, match=r"FLOWERKIT_DATA.*a file, not a folder"):
-        paths.data_dir()
-    monkeypatch.setenv("FLOWERKIT_DATA", str(f / "inside"))
-    with pytest.raises(NotADirectoryError, match=r"FLOWERKIT_DATA is .*inside', but .*a-file is a file, not a folder"):
-        paths.data_dir()
