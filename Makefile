@@ -6,6 +6,8 @@
 #   make browser run only the browser test (JupyterLab in Chromium, a deck offline; part of make test): build/browser/
 #   make html    set up, execute every notebook and render build/html/index.html (pages, slides, student notebooks)
 #   make student write the student notebooks (solutions replaced by prompts) to build/student/
+#   make grade SUBMISSIONS=folder  run and grade each student's notebooks (folder/<student>/NN_name.ipynb) with the
+#                course's checkers: build/grades/ (GRADE_FLAGS="--quick --timeout 120 --notebooks 00 01", see the README)
 #   make slides  execute every notebook and write its reveal.js deck to build/slides/ (SLIDES_FLAGS=--no-execute: no outputs, fast)
 #   make bench   set up, print the measured figures (learnability, loading)
 #   make lint    format and lint the package, tests and benchmarks (ruff)
@@ -67,6 +69,12 @@ html: data
 
 student: setup
 	$(PY) -m tools.student build/student
+
+.PHONY: grade
+GRADE_FLAGS ?=
+grade: data
+	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=folder  (folder/<student>/NN_name.ipynb)"; exit 2; }
+	$(PY) -m tools.grade $(GRADE_FLAGS) "$(SUBMISSIONS)"
 
 slides: data
 	$(PY) -m tools.site --slides-only $(SLIDES_FLAGS) build/slides

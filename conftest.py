@@ -25,7 +25,7 @@ except ImportError:  # pytest without nbval: there are no notebook cells to chec
     NbCellError = None
 
 # Seconds each notebook should take on a 2-core machine with the data already generated.
-NOTEBOOK_BUDGET_S = {"00": 60, "01": 60, "02": 120, "03": 120, "04": 240, "05": 120, "06": 180}
+NOTEBOOK_BUDGET_S = {"00": 60, "01": 60, "02": 120, "03": 120, "04": 240, "05": 120, "06": 180, "07": 180, "08": 180}
 
 _ran: dict[str, int] = collections.Counter()
 _collected: dict[str, int] = collections.Counter()

@@ -18,9 +18,10 @@ import time
 from collections.abc import Callable
 
 import torch
+from _decoding import DecodeOnly  # benchmarks/, first on the path of `python benchmarks/decode_profile.py`
 
 from flowerkit import OxfordFlowers102, dataset_root
-from flowerkit.load import JPEG_DECODERS, CollateNormalize, DecodeOnly, decode_resized, jpeg_decoder
+from flowerkit.load import JPEG_DECODERS, CollateNormalize, decode_resized, jpeg_decoder
 
 
 def best_us(fn: Callable[[], object], n: int, repeat: int = 5) -> float:

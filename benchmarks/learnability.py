@@ -21,12 +21,13 @@ import torch
 from torch.utils.data import DataLoader
 
 from flowerkit import OxfordFlowers102, dataset_root
+from flowerkit.facts import DEFAULT_SIZE
 from flowerkit.model import FlowerCNN, TrainConfig, evaluate, train
-from flowerkit.transform import resize_crop
+from flowerkit.transform import _resize_crop
 
 
 def decode(root, split, size):
-    loader = DataLoader(OxfordFlowers102(root, split, transform=resize_crop(size), draft=size), batch_size=64, num_workers=2)
+    loader = DataLoader(OxfordFlowers102(root, split, transform=_resize_crop(size), draft=size), batch_size=64, num_workers=2)
     xs, ys = zip(*loader)
     return torch.cat(xs), torch.cat(ys)
 
@@ -61,7 +62,7 @@ class Batches:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--size", type=int, default=64)
+    p.add_argument("--size", type=int, default=DEFAULT_SIZE)
     p.add_argument("--epochs", type=int, default=TrainConfig.epochs)
     p.add_argument("--max-seconds", type=float, default=60.0)
     p.add_argument("--seed", type=int, default=0)

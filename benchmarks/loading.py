@@ -10,6 +10,10 @@ Pipelines, all on the same full-size JPEGs (about 500 px) of one split:
   first_pass        flowerkit DecodedFlowers (fastest decoder: libjpeg-turbo M/8 scaling if simplejpeg is installed,
                     crop, resize, uint8) + batch-wise normalise
   first_pass_pil    the same with PIL draft forced (decode_resized(decoder="pil"))
+  first_pass_uint8  the same as first_pass, but uint8 batches cross the worker boundary (a quarter of the bytes through
+                    shared memory) and are normalised where the model is (make_loader(normalize="device")): on the
+                    GPU when there is one (copied from pinned memory, non_blocking, each batch synchronised), else in
+                    the main process; first_pass / first_pass_uint8 is the shared-memory share, measured
   cached            flowerkit CachedFlowers (uint8 memory-mapped cache, batched fetch) + batch-wise normalise
   cached_workers    the same with workers
   decode_limit      the fastest decoder alone at the scale first_pass uses (no crop, resize or collate; nothing
@@ -39,6 +43,7 @@ import time
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+import torch
 from torch.utils.data import DataLoader, Subset
 
 try:  # optional: CPU seconds of the main process and its workers (robust to a busy machine)
@@ -46,19 +51,20 @@ try:  # optional: CPU seconds of the main process and its workers (robust to a b
 except ImportError:  # pragma: no cover
     psutil = None
 
+from _decoding import DecodeOnly, count_items  # benchmarks/, first on the path of `python benchmarks/loading.py`
+
 from flowerkit import OxfordFlowers102, dataset_root, torchvision_flowers102
-from flowerkit.facts import IMAGENET_MEAN, IMAGENET_STD
+from flowerkit.device import pick_device
+from flowerkit.facts import DEFAULT_SIZE, IMAGENET_MEAN, IMAGENET_STD
 from flowerkit.load import (
     DecodedFlowers,
-    DecodeOnly,
+    _resized_decoder,
     build_cache,
-    count_items,
     jpeg_decoder,
     make_loader,
     measure_throughput,
-    resized_decoder,
 )
-from flowerkit.teams import classic_transform
+from flowerkit.teams import efficiency_team_loader
 
 QUICK_IMAGES = 1024  # 16 batches of 64: a warm-up batch, then 15 timed
 
@@ -93,6 +99,14 @@ def measure(make: Any) -> tuple[float, float]:
     return r["images_per_s"], (cpu_seconds() - c0) / r["images"] * 1e6
 
 
+def synchronised(loader: Iterable[Any]) -> Iterator[Any]:
+    """``loader``'s batches, each finished on the GPU before the next is asked for (a no-op on a CPU)."""
+    for batch in loader:
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        yield batch
+
+
 def epochs(loader: Iterable[Any], n: int) -> Iterator[Any]:
     """The batches of ``n`` whole epochs, one after the other."""
     return itertools.chain.from_iterable(loader for _ in range(n))
@@ -115,18 +129,20 @@ def pipelines(args: argparse.Namespace, root: Any, indices: list[int], n_full: i
     build_s = time.perf_counter() - t0
     cache_epochs = max(1, math.ceil(n_full / len(cache)))  # about as many images as the full split, in --quick too
     n_naive = 256 if args.quick else 1024
-    naive_ds = OxfordFlowers102(root, split, transform=classic_transform(S))
-    tv = Subset(torchvision_flowers102(root, split, transform=classic_transform(S)), indices)
+    naive_ds = efficiency_team_loader(root, split, S).dataset  # the classic per-image transform, full decode
+    tv = Subset(torchvision_flowers102(root, split, transform=naive_ds.transform), indices)
     norm = {"mean": IMAGENET_MEAN, "std": IMAGENET_STD}
 
-    def decoded(decode: Any) -> DataLoader:
-        return make_loader(Subset(DecodedFlowers(root, split, S, decode=decode), indices), batch_size=B, num_workers=W, **norm)
+    def decoded(decode: Any, normalize: str = "worker") -> DataLoader:
+        dataset = Subset(DecodedFlowers(root, split, S, decode=decode), indices)
+        return make_loader(dataset, batch_size=B, num_workers=W, normalize=normalize, **norm)
 
     def decode_only(decoder: str) -> DataLoader:
         only = DecodeOnly(ds.image_files, S, decoder=decoder)
         return DataLoader(only, batch_size=B, num_workers=W, collate_fn=count_items, persistent_workers=W > 0)
 
     cached = make_loader(cache, batch_size=B, num_workers=0, shuffle=True, **norm)
+    uint8_to_device = decoded(_resized_decoder(), normalize="device")
     cached_w = make_loader(cache, batch_size=B, num_workers=W, shuffle=True, **norm)
     naive = DataLoader(Subset(naive_ds, indices[:: max(1, len(indices) // n_naive)][:n_naive]), batch_size=1)
 
@@ -140,10 +156,14 @@ def pipelines(args: argparse.Namespace, root: Any, indices: list[int], n_full: i
             f"batch {B}, {W} workers, full decode, PIL Resize + CenterCrop + ToTensor + Normalize",
         ),
         "first_pass": (
-            once(decoded(resized_decoder())),
+            once(decoded(_resized_decoder())),
             f"batch {B}, {W} workers, {jpeg_decoder()} + crop + resize, batch-wise normalise",
         ),
-        "first_pass_pil": (once(decoded(resized_decoder("pil"))), f"the same with {jpeg_decoder('pil')}"),
+        "first_pass_pil": (once(decoded(_resized_decoder("pil"))), f"the same with {jpeg_decoder('pil')}"),
+        "first_pass_uint8": (
+            lambda: synchronised(uint8_to_device),
+            f"the same as first_pass, uint8 across the worker boundary, normalised on {pick_device()}",
+        ),
         "cached": (lambda: epochs(cached, cache_epochs), f"batch {B}, shuffled, no workers; {cache_epochs} epoch(s)"),
         "cached_workers": (lambda: epochs(cached_w, cache_epochs), f"batch {B}, shuffled, {W} workers; {cache_epochs} epoch(s)"),
         "decode_limit": (once(decode_only("auto")), f"{W} workers, {jpeg_decoder()} decode only, nothing returned"),
@@ -167,6 +187,7 @@ def report(args: argparse.Namespace, results: dict[str, list[tuple[float, float]
         ("first_pass", "decode_limit"),
         ("first_pass_pil", "decode_limit_pil"),
         ("first_pass", "first_pass_pil"),
+        ("first_pass_uint8", "first_pass"),
         ("decode_limit", "decode_limit_pil"),
         ("first_pass", "naive"),
         ("cached", "torchvision"),
@@ -186,7 +207,7 @@ def report(args: argparse.Namespace, results: dict[str, list[tuple[float, float]
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--size", type=int, default=64)
+    p.add_argument("--size", type=int, default=DEFAULT_SIZE)
     p.add_argument("--split", default="test", choices=["train", "val", "test"])
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--batch-size", type=int, default=64)

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from flowerkit import OxfordFlowers102, dataset_root, load_rgb
 from flowerkit.app import Predictor, make_artifact, save_artifact
+from flowerkit.facts import DEFAULT_SIZE
 from flowerkit.model import FlowerCNN
 
 
@@ -43,7 +44,7 @@ def main() -> None:
     folder = Path(tempfile.mkdtemp())
     artifact = args.artifact
     if artifact is None:
-        untrained = make_artifact(FlowerCNN(), size=64, stats=((0.5,) * 3, (0.25,) * 3), provenance={"dataset": "none"})
+        untrained = make_artifact(FlowerCNN(), size=DEFAULT_SIZE, stats=((0.5,) * 3, (0.25,) * 3), provenance={"dataset": "none"})
         artifact = save_artifact(untrained, folder / "untrained.pt")
     predictor = Predictor.load(artifact)
     source = OxfordFlowers102(dataset_root("mini", progress=False), "test").image_files[0]

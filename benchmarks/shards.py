@@ -23,6 +23,7 @@ import tempfile
 import time
 
 from flowerkit import OxfordFlowers102, dataset_root
+from flowerkit.facts import DEFAULT_SIZE
 from flowerkit.load import DecodedFlowers, make_loader, measure_throughput
 from flowerkit.shards import read_shard_keys, shard_loader, write_shards
 
@@ -33,7 +34,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--dataset", default="mini", choices=["mini", "real"])
     p.add_argument("--split", default="test", choices=["train", "val", "test"])
-    p.add_argument("--size", type=int, default=64)
+    p.add_argument("--size", type=int, default=DEFAULT_SIZE)
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--num-shards", type=int, default=8)

@@ -27,10 +27,11 @@ from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 from scipy.io import loadmat
 from scipy.io.matlab import MatReadError
 from torchvision.datasets import Flowers102, VisionDataset
+from torchvision.datasets.utils import verify_str_arg
 
 from .classes import CLASSES
-from .download import download_flowers102
-from .facts import DATASET_FOLDER, IMAGE_FOLDER, LABELS_FILE, NUM_CLASSES, SETID_FILE, SPLIT_VARIABLES
+from .download import _download_flowers102
+from .facts import DATASET_FOLDER, IMAGE_FOLDER, IMAGE_NAME, LABELS_FILE, NUM_CLASSES, SETID_FILE, SPLIT_NAMES, SPLIT_VARIABLES
 
 __all__ = [
     "FlowersFormatError",
@@ -141,7 +142,7 @@ def read_splits(path: str | Path) -> dict[str, np.ndarray]:
 
 def image_path(root: str | Path, image_id: int) -> Path:
     """Return the JPEG of a 1-based image id: ``<root>/flowers-102/jpg/image_00042.jpg``. Introduced in notebook ``01_access``."""
-    return Path(root) / DATASET_FOLDER / IMAGE_FOLDER / f"image_{int(image_id):05d}.jpg"
+    return Path(root) / DATASET_FOLDER / IMAGE_FOLDER / IMAGE_NAME.format(int(image_id))
 
 
 def to_rgb(img: Image.Image) -> Image.Image:
@@ -191,7 +192,7 @@ def load_rgb(path: ImageSource, draft: int | None = None) -> Image.Image:
     decoding (``PIL.Image.draft``), keeping both sides >= S: several times
     faster when you will resize to S anyway (notebook ``03_load``).
     A missing, empty or corrupt file raises an error that names it.
-    Introduced in notebook ``01_access``. Since notebook ``05_the_app`` it also
+    Introduced in notebook ``00_the_challenge`` (a first look at the pictures). Since notebook ``05_the_app`` it also
     reads bytes, open files and PIL images (the app decodes uploads in memory
     through the same code as training) and applies the EXIF orientation (:func:`upright`).
     """
@@ -256,12 +257,10 @@ class OxfordFlowers102(VisionDataset):
     ) -> None:
         super().__init__(root, transform=transform, target_transform=target_transform)
         self.draft = draft
-        if split not in SPLIT_VARIABLES:
-            raise ValueError(f"split must be one of {tuple(SPLIT_VARIABLES)}, got {split!r}")
-        self.split = split
+        self.split = verify_str_arg(split, "split", SPLIT_NAMES, f"split must be one of {SPLIT_NAMES}, got {split!r}")
         base = Path(self.root) / DATASET_FOLDER
         if download:
-            download_flowers102(self.root)
+            _download_flowers102(self.root)
         images = base / IMAGE_FOLDER
         if not images.is_dir():
             raise FileNotFoundError(
@@ -278,7 +277,7 @@ class OxfordFlowers102(VisionDataset):
             )
         self.image_ids: list[int] = ids.tolist()
         self.labels: list[int] = all_labels[ids - 1].tolist()
-        self.image_files: list[Path] = [images / f"image_{i:05d}.jpg" for i in self.image_ids]
+        self.image_files: list[Path] = [images / IMAGE_NAME.format(i) for i in self.image_ids]
         present = {e.name for e in os.scandir(images)}
         missing = [p for p in self.image_files if p.name not in present]
         if missing:

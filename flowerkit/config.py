@@ -11,7 +11,9 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from .download import download_flowers102
+from torchvision.datasets.utils import verify_str_arg
+
+from .download import _download_flowers102
 from .facts import DATASET_FOLDER
 from .paths import data_dir
 from .synth import mini_flowers
@@ -27,9 +29,8 @@ DATASET_ENV: str = "FLOWERKIT_DATASET"
 def default_dataset() -> str:
     """Return ``$FLOWERKIT_DATASET`` (checked), else ``"mini"``. Introduced in notebook ``00_the_challenge``."""
     dataset = os.environ.get(DATASET_ENV) or "mini"
-    if dataset not in DATASETS:
-        raise ValueError(f"${DATASET_ENV} is {dataset!r}; set it to one of {DATASETS} (or unset it for mini-flowers).")
-    return dataset
+    why = f"${DATASET_ENV} is {dataset!r}; set it to one of {DATASETS} (or unset it for mini-flowers)."
+    return verify_str_arg(dataset, DATASET_ENV, DATASETS, why)
 
 
 def dataset_root(dataset: str | None = None, *, progress: bool = True, files: Mapping[str, str] | None = None) -> Path:
@@ -42,16 +43,16 @@ def dataset_root(dataset: str | None = None, *, progress: bool = True, files: Ma
 
     The real route downloads from :data:`flowerkit.download.MIRRORS`, or the
     base URLs in ``$FLOWERKIT_MIRRORS``, and checks each file's md5 against
-    :func:`flowerkit.download.checksums`: the published md5s, unless
+    :func:`flowerkit.download._checksums`: the published md5s, unless
     ``$FLOWERKIT_CHECKSUMS`` names a JSON or md5sum file of others (for a
     re-packed archive you trust; a warning names the file), or ``files`` maps
     file names to md5s. Introduced in notebook ``00_the_challenge`` (the setup cell).
     """
     dataset = dataset or default_dataset()
-    if dataset == "mini":
+    why = f"dataset must be one of {DATASETS}, got {dataset!r} (a root holding {DATASET_FOLDER}/ is what it returns)"
+    choice = dataset if isinstance(dataset, str) else repr(dataset)  # a root passed by mistake gets the hint above
+    if verify_str_arg(choice, "dataset", DATASETS, why) == "mini":
         return mini_flowers(data_dir() / "mini", progress=progress)
-    if dataset == "real":
-        root = data_dir() / "oxford"
-        download_flowers102(root, progress=progress, files=files)
-        return root
-    raise ValueError(f"dataset must be one of {DATASETS}, got {dataset!r} (a root holding {DATASET_FOLDER}/ is what it returns)")
+    root = data_dir() / "oxford"
+    _download_flowers102(root, progress=progress, files=files)
+    return root

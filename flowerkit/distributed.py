@@ -43,6 +43,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -60,23 +61,48 @@ from .model import FlowerCNN, TrainConfig, evaluate, train
 from .shards import KeyedCollate, shard_dir, shard_loader, shard_name, write_shards
 from .transform import augment_uint8, compute_stats
 
-__all__ = [
-    "EpochLoader",
-    "KeyedFlowers",
-    "count_epochs",
-    "launch",
-    "main",
-    "pretend_rank",
-    "torchrun_command",
-]
+__all__ = ["count_epochs", "launch", "main", "pretend_rank"]
 
 Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
 
 
-class KeyedFlowers(DecodedFlowers):
+@dataclass(frozen=True)
+class _RunConfig:
+    """One run's settings, read once from the command line; ``size`` and ``epochs`` already resolved from the profile.
+
+    ``batch_size`` is the global batch, split across ranks; ``workers`` the
+    DataLoader workers per rank; ``shards`` shard URLs or a brace pattern
+    (None: rank 0 writes ``num_shards`` shards of the split locally); ``bug``
+    the Scale team's pipeline.
+    """
+
+    dataset: str
+    size: int
+    epochs: int
+    source: str = "files"
+    batch_size: int = 64
+    workers: int = 1
+    num_shards: int = 8
+    shards: str | None = None
+    shuffle_buffer: int = 256
+    augment: bool = True
+    seed: int = 0
+    bug: bool = False
+
+    @classmethod
+    def from_argv(cls, argv: Sequence[str] | None = None) -> _RunConfig:
+        """Parse ``argv`` (the command line when None); ``--size`` and ``--epochs`` default to the dataset's profile."""
+        fields = vars(_parser().parse_args(argv))
+        prof = profile(fields["dataset"])
+        fields["size"] = fields["size"] or prof.size
+        fields["epochs"] = fields["epochs"] or prof.epochs
+        return cls(**fields)
+
+
+class _KeyedFlowers(DecodedFlowers):
     """``DecodedFlowers`` whose items also carry the 1-based image id: (uint8 image, label, image id).
 
-    The id lets a training run count which samples each rank saw. Introduced in notebook ``06_beyond_one_machine``.
+    The id lets a training run count which samples each rank saw.
     """
 
     def __getitem__(self, idx: int) -> tuple[Any, Any, int]:  # type: ignore[override]
@@ -84,7 +110,7 @@ class KeyedFlowers(DecodedFlowers):
         return image, label, self.image_ids[idx]
 
 
-class EpochLoader:
+class _EpochLoader:
     """What :func:`flowerkit.model.train` iterates: one epoch of (images, labels) per ``iter()``, ids recorded.
 
     ``start_epoch(epoch)`` returns that epoch's batches of (images, labels,
@@ -92,7 +118,7 @@ class EpochLoader:
     number of batches per epoch (the learning-rate schedule's length); an
     epoch never yields more, so a rank with more data stops there (the rest is
     counted as missing). ``seen[e]`` lists the image ids delivered in epoch ``e``,
-    in order. Introduced in notebook ``06_beyond_one_machine``.
+    in order.
     """
 
     def __init__(self, start_epoch: Callable[[int], Iterable[Batch]], batches: int) -> None:
@@ -118,7 +144,8 @@ def count_epochs(seen_by_rank: Sequence[Sequence[Sequence[int]]], expected: Iter
     ``e``; ``expected`` is the split's ids. ``appearances_per_epoch[e][k]`` is
     how many samples were seen exactly ``k`` times in epoch ``e``. ``orders_differ`` is True when
     every epoch's order (all ranks' lists) differs from the previous epoch's,
-    None with fewer than two epochs. Introduced in notebook ``06_beyond_one_machine``.
+    None with fewer than two epochs. It makes the counts of every :func:`launch` summary in
+    notebook ``06_beyond_one_machine``.
     """
     expected = set(expected)
     epochs = max(len(r) for r in seen_by_rank)
@@ -171,25 +198,25 @@ def pretend_rank(rank: int, world_size: int) -> Iterator[None]:
 # --------------------------------------------------------------------------------------
 
 
-def _files_loader(args: argparse.Namespace, data: KeyedFlowers, rank: int, world: int, stats: Any) -> EpochLoader:
+def _files_loader(cfg: _RunConfig, data: _KeyedFlowers, rank: int, world: int, stats: Any) -> _EpochLoader:
     """Ours: a DistributedSampler (this rank's indices, padded to equal length) and ``set_epoch`` every epoch."""
-    per_rank = args.batch_size // world
+    per_rank = cfg.batch_size // world
     collate = KeyedCollate(*stats)
-    if args.bug:  # the Scale team: the one-process loader, rebuilt with seed 0 each epoch, in every process
+    if cfg.bug:  # the Scale team: the one-process loader, rebuilt with seed 0 each epoch, in every process
 
         def scale_team_epoch(epoch: int) -> DataLoader:
-            generator = torch.Generator().manual_seed(args.seed)
-            return DataLoader(data, per_rank, shuffle=True, generator=generator, **_worker_kw(args.workers), collate_fn=collate)
+            generator = torch.Generator().manual_seed(cfg.seed)
+            return DataLoader(data, per_rank, shuffle=True, generator=generator, **_worker_kw(cfg.workers), collate_fn=collate)
 
-        return EpochLoader(scale_team_epoch, math.ceil(len(data) / per_rank) // world)  # "my share of the steps"
-    sampler = DistributedSampler(data, num_replicas=world, rank=rank, shuffle=True, seed=args.seed)
-    loader = DataLoader(data, per_rank, sampler=sampler, collate_fn=collate, **_worker_kw(args.workers, persistent=True))
+        return _EpochLoader(scale_team_epoch, math.ceil(len(data) / per_rank) // world)  # "my share of the steps"
+    sampler = DistributedSampler(data, num_replicas=world, rank=rank, shuffle=True, seed=cfg.seed)
+    loader = DataLoader(data, per_rank, sampler=sampler, collate_fn=collate, **_worker_kw(cfg.workers, persistent=True))
 
     def our_epoch(epoch: int) -> DataLoader:
         sampler.set_epoch(epoch)  # without this line, every epoch repeats epoch 0's order
         return loader
 
-    return EpochLoader(our_epoch, len(loader))
+    return _EpochLoader(our_epoch, len(loader))
 
 
 def _worker_kw(workers: int, persistent: bool = False) -> dict[str, Any]:
@@ -206,33 +233,33 @@ def _shard_batches(n: int, shards: int, world: int, workers: int, per_rank: int)
     return max(workers, 1) * math.ceil(per_worker / per_rank)
 
 
-def _shards_loader(args: argparse.Namespace, urls: list[str], n: int, world: int, stats: Any, size: int) -> EpochLoader:
+def _shards_loader(cfg: _RunConfig, urls: list[str], n: int, world: int, stats: Any) -> _EpochLoader:
     """Ours: webdataset with split_by_node and split_by_worker, a new shard order each epoch (``epoch=``)."""
-    per_rank = args.batch_size // world
-    transform = augment_uint8(size) if args.augment else None
-    kw = {"batch_size": per_rank, "num_workers": args.workers, "mean": stats[0], "std": stats[1], "transform": transform}
-    if args.bug:  # the Scale team: no split_by_node, the same seed every epoch, stop after "my share"
+    size, per_rank = cfg.size, cfg.batch_size // world
+    transform = augment_uint8(size) if cfg.augment else None
+    kw = {"batch_size": per_rank, "num_workers": cfg.workers, "mean": stats[0], "std": stats[1], "transform": transform}
+    if cfg.bug:  # the Scale team: no split_by_node, the same seed every epoch, stop after "my share"
 
         def scale_team_epoch(epoch: int) -> DataLoader:
-            return shard_loader(urls, size, seed=args.seed, epoch=0, split_nodes=False, shuffle_buffer=args.shuffle_buffer, **kw)
+            return shard_loader(urls, size, seed=cfg.seed, epoch=0, split_nodes=False, shuffle_buffer=cfg.shuffle_buffer, **kw)
 
-        return EpochLoader(scale_team_epoch, math.ceil(n / per_rank) // world)
+        return _EpochLoader(scale_team_epoch, math.ceil(n / per_rank) // world)
 
     def our_epoch(epoch: int) -> DataLoader:
-        return shard_loader(urls, size, seed=args.seed, epoch=epoch, shuffle_buffer=args.shuffle_buffer, **kw)
+        return shard_loader(urls, size, seed=cfg.seed, epoch=epoch, shuffle_buffer=cfg.shuffle_buffer, **kw)
 
-    return EpochLoader(our_epoch, _shard_batches(n, len(urls), world, args.workers, per_rank))
+    return _EpochLoader(our_epoch, _shard_batches(n, len(urls), world, cfg.workers, per_rank))
 
 
-def _shard_urls(args: argparse.Namespace, train_set: OxfordFlowers102, rank: int) -> list[str]:
+def _shard_urls(cfg: _RunConfig, train_set: OxfordFlowers102, rank: int) -> list[str]:
     """``--shards`` expanded (a brace pattern, URLs or paths), or the split written locally by rank 0."""
-    if args.shards:
-        return list(expand_urls(args.shards))
-    folder = shard_dir(args.dataset)
+    if cfg.shards:
+        return list(expand_urls(cfg.shards))
+    folder = shard_dir(cfg.dataset)
     if rank == 0:
-        write_shards(train_set, folder, num_shards=args.num_shards, seed=args.seed, progress=False)
+        write_shards(train_set, folder, num_shards=cfg.num_shards, seed=cfg.seed, progress=False)
     dist.barrier()  # the other ranks wait until every shard is complete
-    return [str(folder / shard_name(train_set.split, i)) for i in range(args.num_shards)]
+    return [str(folder / shard_name(train_set.split, i)) for i in range(cfg.num_shards)]
 
 
 def _train_stats(root: Path, size: int, rank: int) -> list[Any]:
@@ -258,7 +285,7 @@ def _init_process_group() -> tuple[int, int]:
     return dist.get_rank(), dist.get_world_size()
 
 
-def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="torchrun --standalone --nproc_per_node=2 -m flowerkit.distributed")
     parser.add_argument("--dataset", choices=sorted(DATASETS), default=default_dataset())
     parser.add_argument("--source", choices=("files", "shards"), default="files")
@@ -274,50 +301,48 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-augment", dest="augment", action="store_false")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--bug", action="store_true", help="the Scale team's pipeline: no per-rank split, no new order per epoch")
-    return parser.parse_args(argv)
+    return parser
 
 
-def _train_loader(args: argparse.Namespace, rank: int, world: int, size: int) -> tuple[EpochLoader, list[int], Any]:
-    """This rank's EpochLoader, the split's image ids and the train statistics used to normalise."""
-    root = dataset_root(args.dataset)
-    stats = _train_stats(root, size, rank)
+def _train_loader(cfg: _RunConfig, rank: int, world: int) -> tuple[_EpochLoader, list[int], Any]:
+    """This rank's _EpochLoader, the split's image ids and the train statistics used to normalise."""
+    root = dataset_root(cfg.dataset)
+    stats = _train_stats(root, cfg.size, rank)
     train_set = OxfordFlowers102(root, "train")
-    if args.source == "shards":
-        loader = _shards_loader(args, _shard_urls(args, train_set, rank), len(train_set), world, stats, size)
+    if cfg.source == "shards":
+        loader = _shards_loader(cfg, _shard_urls(cfg, train_set, rank), len(train_set), world, stats)
     else:
-        data = KeyedFlowers(root, "train", size, transform=augment_uint8(size) if args.augment else None)
-        loader = _files_loader(args, data, rank, world, stats)
+        data = _KeyedFlowers(root, "train", cfg.size, transform=augment_uint8(cfg.size) if cfg.augment else None)
+        loader = _files_loader(cfg, data, rank, world, stats)
     return loader, train_set.image_ids, stats
 
 
-def _test_accuracy(model: torch.nn.Module, args: argparse.Namespace, size: int, stats: Any) -> float:
+def _test_accuracy(model: torch.nn.Module, cfg: _RunConfig, stats: Any) -> float:
     """Accuracy on the test split, from the course's uint8 cache (decoded once, then reused by every run)."""
-    test_set = build_cache(OxfordFlowers102(dataset_root(args.dataset), "test"), size, progress=False)
+    test_set = build_cache(OxfordFlowers102(dataset_root(cfg.dataset), "test"), cfg.size, progress=False)
     return evaluate(model, make_loader(test_set, batch_size=128, num_workers=0, mean=stats[0], std=stats[1]))
 
 
-def _run(args: argparse.Namespace, rank: int, world: int) -> dict[str, Any]:
+def _run(cfg: _RunConfig, rank: int, world: int) -> dict[str, Any]:
     """Train on this rank's data with DDP; return the summary (complete on rank 0)."""
-    size = args.size or profile(args.dataset).size
-    epochs = args.epochs or profile(args.dataset).epochs
-    loader, ids, stats = _train_loader(args, rank, world, size)
-    torch.manual_seed(args.seed)
+    loader, ids, stats = _train_loader(cfg, rank, world)
+    torch.manual_seed(cfg.seed)
     model = DistributedDataParallel(FlowerCNN())
     # shards may split unevenly: join() lets a rank that runs out shadow the others' all-reduces instead of hanging
-    with model.join(enable=args.source == "shards"):
-        history = train(model, loader, TrainConfig(epochs=epochs, seed=args.seed), progress=False)
+    with model.join(enable=cfg.source == "shards"):
+        history = train(model, loader, TrainConfig(epochs=cfg.epochs, seed=cfg.seed), progress=False)
     gathered: list[Any] = [None] * world
     dist.all_gather_object(gathered, {"seen": loader.seen, "seconds": history.total_seconds})
-    accuracy = _test_accuracy(model.module, args, size, stats) if rank == 0 else float("nan")
+    accuracy = _test_accuracy(model.module, cfg, stats) if rank == 0 else float("nan")
     dist.barrier()
     seconds = max(g["seconds"] for g in gathered)
     counts = count_epochs([g["seen"] for g in gathered], ids)
     return {
         "world_size": world,
-        "source": args.source,
-        "bug": args.bug,
-        "epochs": epochs,
-        "size": size,
+        "source": cfg.source,
+        "bug": cfg.bug,
+        "epochs": cfg.epochs,
+        "size": cfg.size,
         "dataset_size": len(ids),
         **counts,
         "loss": history.loss,
@@ -334,11 +359,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     Introduced in notebook ``06_beyond_one_machine``. Also runs without
     ``torchrun`` (``python -m flowerkit.distributed``), as a group of one.
     """
-    args = _parse_args(argv)
+    cfg = _RunConfig.from_argv(argv)
     start = time.perf_counter()
     rank, world = _init_process_group()
     try:
-        result = _run(args, rank, world)
+        result = _run(cfg, rank, world)
         if rank == 0:
             result["seconds"] = time.perf_counter() - start
             print(json.dumps(result), flush=True)
@@ -352,11 +377,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 # --------------------------------------------------------------------------------------
 
 
-def torchrun_command(nproc: int, *args: str) -> list[str]:
+def _torchrun_command(nproc: int, *args: str) -> list[str]:
     """The command :func:`launch` runs: ``torchrun --standalone --nproc_per_node=N -m flowerkit.distributed ARGS``.
 
     Spelled ``python -m torch.distributed.run`` (what the ``torchrun`` script
-    runs), so it uses this Python and its packages. Introduced in notebook ``06_beyond_one_machine``.
+    runs), so it uses this Python and its packages.
     """
     return [
         sys.executable,
@@ -393,7 +418,7 @@ def _process_tree(pid: int) -> list[int]:
     return tree
 
 
-def stop_process_tree(proc: subprocess.Popen) -> None:
+def _stop_process_tree(proc: subprocess.Popen) -> None:
     """Kill ``proc`` and every process it started, however deep, and wait for ``proc``.
 
     torchrun starts each rank in a session of its own, so killing torchrun's
@@ -403,7 +428,6 @@ def stop_process_tree(proc: subprocess.Popen) -> None:
     process cannot start another), top down until no new one appears, then
     killed. Where there is no ``/proc`` (macOS, Windows) torchrun is asked to
     stop its ranks (``SIGTERM``, which it handles) before its group is killed.
-    Introduced in notebook ``06_beyond_one_machine``.
     """
     if not Path("/proc/self/stat").exists():
         proc.terminate()
@@ -427,7 +451,7 @@ def stop_process_tree(proc: subprocess.Popen) -> None:
 
 
 def launch(nproc: int = 2, *args: Any, timeout: float = 600, threads: int = 1) -> dict[str, Any]:
-    """Run :func:`torchrun_command` as a subprocess and return its JSON summary (plus ``command`` and ``stderr``).
+    """Run :func:`_torchrun_command` as a subprocess and return its JSON summary (plus ``command`` and ``stderr``).
 
     Each process gets ``threads`` compute threads (``OMP_NUM_THREADS``; 1 is
     torchrun's own default for several processes, and keeps a comparison of
@@ -435,10 +459,10 @@ def launch(nproc: int = 2, *args: Any, timeout: float = 600, threads: int = 1) -
     The processes' stderr (torchrun's and the ranks' logs) is captured, not
     shown. A run that fails raises RuntimeError with the end of that log; one
     that takes longer than ``timeout`` seconds is killed, with every process it
-    started (:func:`stop_process_tree`), and raises TimeoutError: a failure is
+    started (:func:`_stop_process_tree`), and raises TimeoutError: a failure is
     reported, never a hang. Introduced in notebook ``06_beyond_one_machine``.
     """
-    cmd = torchrun_command(nproc, *map(str, args))
+    cmd = _torchrun_command(nproc, *map(str, args))
     shown = " ".join(["torchrun", *cmd[3:]])
     # files, not pipes: a straggler that still holds the pipe could keep a read waiting for its end
     with tempfile.TemporaryFile("w+") as out_file, tempfile.TemporaryFile("w+") as err_file:
@@ -447,7 +471,7 @@ def launch(nproc: int = 2, *args: Any, timeout: float = 600, threads: int = 1) -
             proc.wait(timeout=timeout)
             overran = False
         except subprocess.TimeoutExpired:
-            stop_process_tree(proc)
+            _stop_process_tree(proc)
             overran = True
         out, err = (_read_all(f) for f in (out_file, err_file))
     if overran:

@@ -27,13 +27,13 @@ Robustness rules:
 * The md5s are the published ones (:data:`flowerkit.facts.FILES`) unless the
   environment variable ``FLOWERKIT_CHECKSUMS`` names a JSON or ``md5sum``
   file of others (the archive has been re-packed before); a warning then
-  names that file. See :func:`checksums`.
+  names that file. See :func:`_checksums`.
 * The archive is checked member by member before anything is written and is
   extracted into a temporary folder that is moved in place only when complete.
 
 The archive is kept after extraction so that re-checking the dataset never
 needs the network; delete ``102flowers.tgz`` to save 330 MB of disk if you like
-(``jpg/`` and the marker are all that :func:`is_downloaded` looks at).
+(``jpg/`` and the marker are all that :func:`_is_downloaded` looks at).
 """
 
 from __future__ import annotations
@@ -51,24 +51,12 @@ import urllib.request
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from torchvision.datasets.utils import verify_str_arg
 from tqdm.auto import tqdm
 
-from .facts import ARCHIVE, DATASET_FOLDER, FILES, IMAGE_FOLDER, md5sum
+from .facts import ARCHIVE, DATASET_FOLDER, FILES, IMAGE_FOLDER, _md5sum
 
-__all__ = [
-    "CHECKSUMS_ENV",
-    "MIRRORS",
-    "MIRRORS_ENV",
-    "ChecksumError",
-    "DownloadError",
-    "download_file",
-    "download_flowers102",
-    "fetch",
-    "checksums",
-    "is_downloaded",
-    "read_checksums",
-    "safe_extract",
-]
+__all__ = ["CHECKSUMS_ENV", "MIRRORS", "MIRRORS_ENV", "fetch"]
 
 logger = logging.getLogger(__name__)
 
@@ -97,12 +85,12 @@ _NETWORK_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
-class DownloadError(RuntimeError):
-    """A file could not be downloaded, verified or extracted. Introduced in notebook ``00_the_challenge`` (the real route)."""
+class _DownloadError(RuntimeError):
+    """A file could not be downloaded, verified or extracted."""
 
 
-class ChecksumError(DownloadError):
-    """A downloaded file does not have the expected md5. Introduced in notebook ``00_the_challenge`` (the real route)."""
+class _ChecksumError(_DownloadError):
+    """A downloaded file does not have the expected md5."""
 
 
 def _part_path(dest: Path) -> Path:
@@ -167,14 +155,14 @@ def _copy(
             received += len(chunk)
             bar.update(len(chunk))
     if total is not None and received < total:
-        raise DownloadError(
+        raise _DownloadError(
             f"The connection to {url} broke after {received:,} of {total:,} bytes. "
             f"The partial download was kept as {part}; run the same command "
             "again to resume it from there."
         )
     if total is not None and received > total:
         part.unlink(missing_ok=True)
-        raise DownloadError(
+        raise _DownloadError(
             f"{url} sent {received:,} bytes but announced {total:,}; the download was deleted. Run again, or try another mirror."
         )
 
@@ -205,7 +193,7 @@ def _resume_plan(response: http.client.HTTPResponse, start: int, url: str, part:
     if first != start:
         # A range we did not ask for: throw the part away, start over.
         if start == 0:
-            raise DownloadError(f"{url} answered 206 with an unexpected range {response.headers.get('Content-Range')!r}")
+            raise _DownloadError(f"{url} answered 206 with an unexpected range {response.headers.get('Content-Range')!r}")
         part.unlink(missing_ok=True)
         return None
     if total is None and length is not None:
@@ -234,10 +222,10 @@ def _stream(url: str, part: Path, *, timeout: float, progress: bool, desc: str) 
             start, total = plan
             _copy(response, part, start=start, total=total, url=url, desc=desc, progress=progress)
             return
-    raise DownloadError(f"{url} kept answering with inconsistent byte ranges")
+    raise _DownloadError(f"{url} kept answering with inconsistent byte ranges")
 
 
-def download_file(
+def _download_file(
     url: str,
     dest: Path,
     md5: str | None,
@@ -245,13 +233,13 @@ def download_file(
     timeout: float = 30.0,
     progress: bool = True,
 ) -> Path:
-    """Download ``url`` to ``dest`` via a resumable ``.part`` file and verify its md5. Introduced in notebook ``00_the_challenge``."""
+    """Download ``url`` to ``dest`` via a resumable ``.part`` file and verify its md5."""
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = _part_path(dest)
     try:
         _stream(url, part, timeout=timeout, progress=progress, desc=dest.name)
-    except DownloadError:
+    except _DownloadError:
         raise
     except _NETWORK_ERRORS as exc:
         kept = _size(part)
@@ -260,14 +248,14 @@ def download_file(
             if kept
             else "Check your internet connection and run again."
         )
-        raise DownloadError(f"Could not download {url}: {exc}. {hint}") from exc
+        raise _DownloadError(f"Could not download {url}: {exc}. {hint}") from exc
 
     if md5 is not None:
-        actual = md5sum(part)
+        actual = _md5sum(part)
         if actual.lower() != md5.lower():
             size = _size(part)
             part.unlink(missing_ok=True)
-            raise ChecksumError(
+            raise _ChecksumError(
                 f"Checksum mismatch for {url}: expected md5 {md5.lower()}, got "
                 f"{actual} ({size:,} bytes). The damaged download was deleted; "
                 "run again to retry (another mirror may have a good copy), or "
@@ -288,12 +276,13 @@ def _resolve_mirrors(mirrors: Sequence[str] | None) -> list[str]:
 
 
 def _expected_md5(filename: str, md5: str | None) -> str:
-    """Return ``md5``, else the md5 of ``filename`` in :func:`checksums` (ValueError if it has none)."""
+    """Return ``md5``, else the md5 of ``filename`` in :func:`_checksums` (ValueError if it has none)."""
     if md5 is not None:
         return md5
-    table = checksums()
-    if filename not in table:
-        raise ValueError(f"Unknown file {filename!r}: expected one of {sorted(table)}, or pass its md5 with md5=...")
+    table = _checksums()
+    verify_str_arg(
+        filename, "filename", table, f"Unknown file {filename!r}: expected one of {sorted(table)}, or pass its md5 with md5=..."
+    )
     return table[filename]
 
 
@@ -301,7 +290,7 @@ def _verified_cache(dest: Path, md5: str) -> bool:
     """True if ``dest`` exists with the expected md5; a file with another md5 is deleted."""
     if not dest.is_file():
         return False
-    actual = md5sum(dest)
+    actual = _md5sum(dest)
     if actual == md5.lower():
         return True  # cached and verified: no network
     logger.warning("%s has md5 %s but %s was expected; deleting it and downloading again", dest, actual, md5)
@@ -309,7 +298,7 @@ def _verified_cache(dest: Path, md5: str) -> bool:
     return False
 
 
-def _no_mirror_worked(filename: str, dest_dir: Path, md5: str, failures: list[tuple[str, Exception]]) -> DownloadError:
+def _no_mirror_worked(filename: str, dest_dir: Path, md5: str, failures: list[tuple[str, Exception]]) -> _DownloadError:
     """The error raised when every mirror failed: each URL and why, and how to place the file by hand."""
     tried = "\n".join(f"  - {url}: {exc}" for url, exc in failures) or "  (no mirrors given)"
     message = (
@@ -322,9 +311,9 @@ def _no_mirror_worked(filename: str, dest_dir: Path, md5: str, failures: list[tu
         f"in the environment variable {MIRRORS_ENV}; if the archive was re-packed, "
         f"point {CHECKSUMS_ENV} at a file with its md5s."
     )
-    if failures and all(isinstance(exc, ChecksumError) for _, exc in failures):
-        return ChecksumError(message)
-    return DownloadError(message)
+    if failures and all(isinstance(exc, _ChecksumError) for _, exc in failures):
+        return _ChecksumError(message)
+    return _DownloadError(message)
 
 
 def fetch(
@@ -338,7 +327,7 @@ def fetch(
 ) -> Path:
     """Return ``dest_dir/filename``, downloading it from the first working mirror. Introduced in notebook ``00_the_challenge``.
 
-    ``md5=None`` takes the file's md5 from :func:`checksums` (the published
+    ``md5=None`` takes the file's md5 from :func:`_checksums` (the published
     table, or ``$FLOWERKIT_CHECKSUMS``). A file already in place with that md5
     is used without any network.
     """
@@ -351,8 +340,8 @@ def fetch(
     for base in _resolve_mirrors(mirrors):
         url = base.rstrip("/") + "/" + filename
         try:
-            return download_file(url, dest, md5, timeout=timeout, progress=progress)
-        except (DownloadError, ValueError) as exc:
+            return _download_file(url, dest, md5, timeout=timeout, progress=progress)
+        except (_DownloadError, ValueError) as exc:
             logger.warning("%s", exc)
             failures.append((url, exc))
     raise _no_mirror_worked(filename, dest_dir, md5, failures)
@@ -367,8 +356,8 @@ def _check_members(archive: Path, members: list[tarfile.TarInfo], dest: Path) ->
     """Raise DownloadError if any member would write or point outside ``dest``."""
     base = os.path.realpath(dest)
 
-    def reject(member: tarfile.TarInfo, why: str) -> DownloadError:
-        return DownloadError(
+    def reject(member: tarfile.TarInfo, why: str) -> _DownloadError:
+        return _DownloadError(
             f"Refusing to extract {archive}: member {member.name!r} {why}. "
             "The archive is not the expected one (or was tampered with); "
             "delete it and run again."
@@ -395,8 +384,8 @@ def _check_members(archive: Path, members: list[tarfile.TarInfo], dest: Path) ->
                 raise reject(member, f"links to {link!r}, outside {dest}")
 
 
-def safe_extract(archive: Path, dest: Path) -> None:
-    """Extract the tar archive ``archive`` into ``dest`` safely and atomically. Introduced in notebook ``00_the_challenge``."""
+def _safe_extract(archive: Path, dest: Path) -> None:
+    """Extract the tar archive ``archive`` into ``dest`` safely and atomically."""
     archive = Path(archive)
     dest = Path(dest)
     try:
@@ -417,10 +406,10 @@ def safe_extract(archive: Path, dest: Path) -> None:
                     _move_into_place(entry, dest / entry.name, tmp)
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)
-    except DownloadError:
+    except _DownloadError:
         raise
     except (tarfile.TarError, EOFError, OSError) as exc:
-        raise DownloadError(
+        raise _DownloadError(
             f"Could not extract {archive} into {dest}: {exc}. If the archive is damaged, delete it and run again."
         ) from exc
 
@@ -443,8 +432,8 @@ _MD5SUM_LINE = re.compile(r"\s*([0-9a-fA-F]{32})\s+\*?(\S.*?)\s*")
 _ANNOUNCED: set[tuple[str, tuple[tuple[str, str], ...]]] = set()
 
 
-def read_checksums(path: str | Path) -> dict[str, str]:
-    """Read an md5 table: a JSON object ``{"name": "md5"}`` or ``md5sum`` lines. Introduced in notebook ``00_the_challenge``.
+def _read_checksums(path: str | Path) -> dict[str, str]:
+    """Read an md5 table: a JSON object ``{"name": "md5"}`` or ``md5sum`` lines.
 
     ``md5sum`` lines are ``<md5>  <name>`` (``*<name>`` for binary mode);
     blank lines and ``#`` comments are skipped; a name's folders are dropped
@@ -475,7 +464,7 @@ def _env_checksums() -> dict[str, str]:
     if not env:
         return {}
     try:
-        table = read_checksums(env)
+        table = _read_checksums(env)
     except OSError as exc:
         raise ValueError(
             f"${CHECKSUMS_ENV} is {env!r}, which cannot be read ({exc}). Point it at a JSON or md5sum file with "
@@ -495,33 +484,33 @@ def _env_checksums() -> dict[str, str]:
     return overrides
 
 
-def checksums(files: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The md5 table in force. Introduced in notebook ``00_the_challenge``.
+def _checksums(files: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The md5 table in force.
 
     The published md5s (:data:`flowerkit.facts.FILES`), updated by the file
     that ``$FLOWERKIT_CHECKSUMS`` names (JSON or md5sum format, see
-    :func:`read_checksums`; a warning names it), updated by ``files``. Use the
+    :func:`_read_checksums`; a warning names it), updated by ``files``. Use the
     variable when a mirror serves a re-packed archive whose md5 you trust.
     """
     return {**FILES, **_env_checksums(), **(files or {})}
 
 
-def is_downloaded(root: str | Path, *, files: Mapping[str, str] | None = None) -> bool:
-    """Return True if ``<root>/flowers-102`` holds a complete, verified dataset. Introduced in notebook ``00_the_challenge``."""
+def _is_downloaded(root: str | Path, *, files: Mapping[str, str] | None = None) -> bool:
+    """Return True if ``<root>/flowers-102`` holds a complete, verified dataset."""
     folder = Path(root).expanduser() / DATASET_FOLDER
-    table = checksums(files)
+    table = _checksums(files)
     if not _jpg_ready(folder):
         return False
     for name, md5 in table.items():
         if name == ARCHIVE:
             continue  # the archive may have been deleted after extraction
         path = folder / name
-        if not path.is_file() or md5sum(path) != md5.lower():
+        if not path.is_file() or _md5sum(path) != md5.lower():
             return False
     return True
 
 
-def download_flowers102(
+def _download_flowers102(
     root: str | Path,
     *,
     mirrors: Sequence[str] | None = None,
@@ -532,11 +521,11 @@ def download_flowers102(
     """Download and extract Oxford 102 Flowers into ``<root>/flowers-102`` and return it.
 
     What ``flowerkit.dataset_root("real")`` calls. ``files`` overrides md5s
-    on top of :func:`checksums`. Introduced in notebook ``00_the_challenge``.
+    on top of :func:`_checksums`.
     """
     folder = Path(root).expanduser() / DATASET_FOLDER
-    table = checksums(files)
-    if is_downloaded(root, files=table):
+    table = _checksums(files)
+    if _is_downloaded(root, files=table):
         return folder
     folder.mkdir(parents=True, exist_ok=True)
 
@@ -548,9 +537,9 @@ def download_flowers102(
         marker = folder / EXTRACTED_MARKER
         marker.unlink(missing_ok=True)
         archive = fetch(ARCHIVE, folder, mirrors=mirrors, md5=table[ARCHIVE], progress=progress, timeout=timeout)
-        safe_extract(archive, folder)
+        _safe_extract(archive, folder)
         if not ((folder / IMAGE_FOLDER).is_dir() and any((folder / IMAGE_FOLDER).iterdir())):
-            raise DownloadError(
+            raise _DownloadError(
                 f"{archive} was extracted into {folder} but contained no jpg/ images; delete the archive and run again."
             )
         marker.write_text(f"{ARCHIVE} {table[ARCHIVE].lower()}\n")

@@ -18,17 +18,21 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .facts import NUM_CLASSES
+from torchvision.datasets.utils import verify_str_arg
 
-__all__ = ["CHANCE", "EPOCHS_ENV", "PROFILES", "TARGETS", "Profile", "Target", "epochs_override", "expect", "profile"]
+from .facts import DEFAULT_SIZE, NUM_CLASSES
 
+__all__ = ["CHANCE", "CI_ENV", "EPOCHS_ENV", "PROFILES", "TARGETS", "Target", "expect", "profile"]
+
+#: Set (to anything but empty) by CI services: tuned speed figures are asserted there, only warned about elsewhere.
+CI_ENV: str = "CI"
 #: Accuracy of guessing one class at random.
 CHANCE: float = 1 / NUM_CLASSES
 
 
 @dataclass(frozen=True)
-class Profile:
-    """How the course trains on one dataset: input size, epochs, augmentation. Introduced in notebook ``00_the_challenge``.
+class _Profile:
+    """How the course trains on one dataset: input size, epochs, augmentation.
 
     ``minutes`` is the laptop time budget the profile was chosen for (the
     capstone's four trainings together, on 2 cores).
@@ -42,11 +46,11 @@ class Profile:
 
 
 #: One profile per dataset. mini-flowers keeps the course's 64 px / 14 epochs.
-PROFILES: dict[str, Profile] = {
-    "mini": Profile(size=64, epochs=14, augment=True, minutes=3, note="the synthetic stand-in: learnable in seconds"),
+PROFILES: dict[str, _Profile] = {
+    "mini": _Profile(size=DEFAULT_SIZE, epochs=14, augment=True, minutes=3, note="the synthetic stand-in: learnable in seconds"),
     # Real photos: 96 px keeps more of a petal's shape than 64 px; 16 epochs of the 1,020 training photos take about
     # a minute of training on 2 cores, so the capstone (ours' run is the budget, four teams) fits about 8 minutes.
-    "real": Profile(
+    "real": _Profile(
         size=96, epochs=16, augment=True, minutes=8, note="real photos: expect far lower accuracy with 10 images per class"
     ),
 }
@@ -56,8 +60,8 @@ PROFILES: dict[str, Profile] = {
 EPOCHS_ENV: str = "FLOWERKIT_EPOCHS"
 
 
-def epochs_override() -> int | None:
-    """Return ``$FLOWERKIT_EPOCHS`` as a positive int, or None when unset. Introduced in notebook ``00_the_challenge``.
+def _epochs_override() -> int | None:
+    """Return ``$FLOWERKIT_EPOCHS`` as a positive int, or None when unset.
 
     An instructor rehearsing on a slow laptop, or CI running the real route,
     trains every notebook's runs for fewer epochs with it. The mini-flowers
@@ -72,16 +76,14 @@ def epochs_override() -> int | None:
     return int(value)
 
 
-def profile(dataset: str) -> Profile:
-    """Return the training profile of ``dataset`` (``"mini"`` or ``"real"``). Introduced in notebook ``00_the_challenge``.
+def profile(dataset: str) -> _Profile:
+    """Return the training profile of ``dataset`` (``"mini"`` or ``"real"``). Introduced in notebook ``02_transform``.
 
-    ``$FLOWERKIT_EPOCHS`` (:func:`epochs_override`), when set, replaces the profile's epochs.
+    ``$FLOWERKIT_EPOCHS`` (:func:`_epochs_override`), when set, replaces the profile's epochs.
     """
-    try:
-        base = PROFILES[dataset]
-    except KeyError:
-        raise ValueError(f"no profile for dataset {dataset!r}: choose one of {sorted(PROFILES)}") from None
-    epochs = epochs_override()
+    verify_str_arg(dataset, "dataset", PROFILES, f"no profile for dataset {dataset!r}: choose one of {sorted(PROFILES)}")
+    base = PROFILES[dataset]
+    epochs = _epochs_override()
     if epochs is None or epochs == base.epochs:
         return base
     return dataclasses.replace(base, epochs=epochs, note=f"{base.note} ({epochs} epochs from ${EPOCHS_ENV})")
@@ -95,13 +97,17 @@ class Target:
     """One expected figure: a relation that must hold on any dataset, and a stricter one for mini-flowers.
 
     Each bound is ``(op, number)`` with op one of ``>=, <=, >, <``, or None.
-    ``why`` is the sentence shown when a bound fails. Introduced in notebook ``00_the_challenge``.
+    ``why`` is the sentence shown when a bound fails. ``timing`` marks a speed figure: its tuned mini-flowers
+    bound stops a run only in CI (:func:`_in_ci`); on a student's busy laptop a miss is a printed warning, because
+    a slow machine is not a bug (the ``anywhere`` bound, e.g. "the cache is faster at all", still stops everywhere).
+    Introduced in notebook ``00_the_challenge``.
     """
 
     what: str
     anywhere: tuple[str, float] | None
     mini: tuple[str, float] | None
     why: str = ""
+    timing: bool = False
 
 
 #: Every figure a notebook asserts, keyed ``"NN/name"``. Add a notebook's targets in its own block.
@@ -164,11 +170,13 @@ TARGETS: dict[str, Target] = {
     "03/cache_speedup": Target(
         "training images/s with the cache, over the Efficiency team's",
         anywhere=(">", 1.0),
-        mini=(">=", 3.0),
-        why="the same network and training loop; only the loader differs, so the cache must be faster (at 64 px on "
-        "mini-flowers measured 7-9x on a quiet 2-core machine, 4.7x on CI; at the real profile's 96 px the network's "
-        "own step, which both loaders pay, is about twice dearer: 1.9x on CI's real route). Timings move with the "
-        "machine's load; a cache no faster than a full decode every epoch is a bug",
+        mini=(">=", 2.0),
+        why="the same network and optimiser steps of 64 (their loop stacks 64 one-image trips per step); only the "
+        "loader differs, so the cache must be faster (the same comparison as 04/efficiency_cost_ratio: 3.4x at 64 px "
+        "on a quiet 2-core CPU, where the network's own step, which both pay, is much of our cost; at the real "
+        "profile's 96 px that step is about twice dearer, so the ratio is smaller). Timings move with the machine's "
+        "load; a cache no faster than a full decode every epoch is a bug",
+        timing=True,
     ),
     "03/shuffle_gap": Target(
         "validation accuracy after 3 epochs, shuffled minus unshuffled",
@@ -199,6 +207,7 @@ TARGETS: dict[str, Target] = {
         why="one image per trip through the loader, no workers and a full decode every epoch make each image dearer "
         "(measured 3.4x on a quiet 2-core CPU at 64 px, where our cost is mostly the network's own step; on a GPU, "
         "which makes that step nearly free, the gap is far wider)",
+        timing=True,
     ),
     "04/efficiency_gap": Target(
         "ours minus the Efficiency team, test accuracy at the budget",
@@ -237,6 +246,7 @@ TARGETS: dict[str, Target] = {
         anywhere=(">=", 0.4),
         mini=None,
         why="both decode with decode_resized: streaming shards should not be much slower than reading the files.",
+        timing=True,
     ),
     "06/buffer16_file_order_mixing": Target(
         "classes per batch from class-ordered shards with a 16-sample buffer, as a fraction of a full shuffle's",
@@ -268,6 +278,53 @@ TARGETS: dict[str, Target] = {
         mini=(">=", 0.02),
         why="the Scale team trained on half the images; on mini-flowers that costs accuracy.",
     ),
+    # --- 07_in_the_wild (memory and time depend on the machine: asserted in CI, a printed warning elsewhere)
+    "07/records_growth_mib": Target(
+        "private MiB a fork worker gained over one shuffled epoch of 400,000 records (a list of dicts)",
+        anywhere=None,
+        mini=(">=", 8.0),
+        why="reading a record writes its reference count, so each worker copies the pages the records live on "
+        "(measured 20-27 MiB per worker on Linux, Python 3.11). Other systems count memory differently",
+        timing=True,
+    ),
+    "07/arrays_growth_share": Target(
+        "a fork worker's growth over the epoch with NumPy arrays, as a share of its growth with the list of dicts",
+        anywhere=None,
+        mini=("<=", 0.25),
+        why="an array is one object however many items it holds: reading item i writes nothing shared "
+        "(measured under 1 MiB against 20-27 MiB)",
+        timing=True,
+    ),
+    "07/old_cache_extra_share": Target(
+        "extra private memory of a forkserver worker reading the cache opened in __init__, as a share of the cache's size",
+        anywhere=None,
+        mini=(">=", 0.8),
+        why="a numpy.memmap pickles its data: each worker unpickles a private copy of every image",
+        timing=True,
+    ),
+    "07/guard_error_s": Target(
+        "seconds until the script without the __main__ guard printed its first error",
+        anywhere=None,
+        mini=("<=", 60.0),
+        why="the worker fails as soon as it has imported torch (2-3 s on a quiet 2-core machine)",
+        timing=True,
+    ),
+    "07/big_pickle_hangs": Target(
+        "1 if the script whose dying worker was sent 64 MiB was still waiting when stopped, else 0",
+        anywhere=None,
+        mini=(">=", 1.0),
+        why="Python's spawn writes the pickled dataset to a pipe whose other end it keeps open: once the worker is "
+        "dead the write waits forever (measured on Linux with Python 3.11)",
+        timing=True,
+    ),
+    "07/shm_measured_vs_computed": Target(
+        "|measured / computed - 1| for the bytes of batches in /dev/shm",
+        anywhere=None,
+        mini=("<=", 0.25),
+        why="(workers x prefetch_factor + 1) batches wait in shared memory; other programs using /dev/shm at the "
+        "same moment move the measured figure",
+        timing=True,
+    ),
 }
 
 
@@ -275,12 +332,19 @@ def _holds(bound: tuple[str, float] | None, value: float) -> bool:
     return bound is None or _OPS[bound[0]](value, bound[1])
 
 
+def _in_ci() -> bool:
+    """True when ``$CI`` is set (GitHub Actions, GitLab, this project's ``.ci/run``)."""
+    return bool(os.environ.get(CI_ENV, "").strip())
+
+
 def expect(key: str, value: float, dataset: str) -> bool:
     """Check ``value`` against ``TARGETS[key]`` for ``dataset``; raise AssertionError if it fails, else return True.
 
     The ``anywhere`` bound is checked on every dataset; the ``mini`` bound only
     on mini-flowers trained at the course's epochs (not while
-    ``$FLOWERKIT_EPOCHS`` changes them). Introduced in notebook ``00_the_challenge``.
+    ``$FLOWERKIT_EPOCHS`` changes them). A timing target's mini bound missed
+    outside CI prints a warning that says why and returns False instead of
+    raising. Introduced in notebook ``00_the_challenge``.
     """
     target = TARGETS[key]
     bounds = [("on any dataset", target.anywhere)]
@@ -289,5 +353,13 @@ def expect(key: str, value: float, dataset: str) -> bool:
     for where, bound in bounds:
         if not _holds(bound, value):
             op, number = bound  # type: ignore[misc]
-            raise AssertionError(f"{target.what} = {value:.4g}, expected {op} {number:.4g} {where}. {target.why}".strip())
+            message = f"{target.what} = {value:.4g}, expected {op} {number:.4g} {where}. {target.why}".strip()
+            if target.timing and where == "on mini-flowers" and not _in_ci():
+                print(
+                    f"Warning, not an error: {message}\nTimings move with what else the machine is doing (a browser, a "
+                    "video call, a sync): close other programs and rerun the cell to see the figure the course measured. "
+                    "The lesson holds either way; in CI this would stop the run."
+                )
+                return False
+            raise AssertionError(message)
     return True

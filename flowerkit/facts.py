@@ -17,20 +17,23 @@ __all__ = [
     "FILES",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
+    "DEFAULT_SIZE",
     "IMAGE_FOLDER",
+    "IMAGE_NAME",
     "LABELS_FILE",
     "NUM_CLASSES",
     "SETID_FILE",
     "SPLIT_NAMES",
     "SPLIT_VARIABLES",
     "cpu_count",
-    "md5sum",
 ]
 
 #: Sub-folder of a dataset root that holds everything (the same name as torchvision's).
 DATASET_FOLDER: str = "flowers-102"
 #: Folder of the JPEGs inside :data:`DATASET_FOLDER`: ``jpg/image_00001.jpg`` (5 digits, 1-based).
 IMAGE_FOLDER: str = "jpg"
+#: File name of image ``i`` (1-based) inside :data:`IMAGE_FOLDER`: ``IMAGE_NAME.format(1) == "image_00001.jpg"``.
+IMAGE_NAME: str = "image_{:05d}.jpg"
 #: The image archive; it unpacks to :data:`IMAGE_FOLDER`.
 ARCHIVE: str = "102flowers.tgz"
 #: MATLAB v5 file with ``labels``: shape (1, N), uint8, values 1..102, in file order.
@@ -49,6 +52,8 @@ SPLIT_VARIABLES: dict[str, str] = {"train": "trnid", "val": "valid", "test": "ts
 SPLIT_NAMES: tuple[str, ...] = tuple(SPLIT_VARIABLES)
 #: Number of flower classes.
 NUM_CLASSES: int = 102
+#: The course's default image side in pixels (mini-flowers' profile; the real profile sets its own in expectations).
+DEFAULT_SIZE: int = 64
 #: Per-channel statistics of ImageNet's training set: what a pipeline uses when it does not compute its own.
 IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
 IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
@@ -59,15 +64,15 @@ def cpu_count() -> int:
 
     ``os.sched_getaffinity`` respects containers and ``taskset``; macOS and
     Windows do not have it, so they fall back to ``os.cpu_count()``.
-    Introduced in notebook ``03_load`` (how many workers).
+    Introduced in notebook ``06_beyond_one_machine`` (how many workers, how many processes).
     """
     if hasattr(os, "sched_getaffinity"):
         return max(1, len(os.sched_getaffinity(0)))
     return os.cpu_count() or 1
 
 
-def md5sum(path: str | Path, chunk_size: int = 1 << 20) -> str:
-    """Return the hex md5 digest of the file at ``path``, read in chunks. Introduced in notebook ``00_the_challenge``."""
+def _md5sum(path: str | Path, chunk_size: int = 1 << 20) -> str:
+    """Return the hex md5 digest of the file at ``path``, read in chunks."""
     digest = hashlib.md5(usedforsecurity=False)
     with open(path, "rb") as f:
         while chunk := f.read(chunk_size):

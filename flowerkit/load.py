@@ -62,10 +62,12 @@ import torch
 from PIL import ExifTags, Image
 from torch.utils.data import DataLoader, Dataset, get_worker_info
 from torchvision.datasets import VisionDataset
+from torchvision.datasets.utils import verify_str_arg
 from tqdm.auto import tqdm
 
 from .access import OxfordFlowers102, load_rgb
-from .facts import cpu_count
+from .device import DeviceLoader, pick_device
+from .facts import DEFAULT_SIZE, cpu_count
 from .paths import data_dir
 
 try:  # optional: libjpeg-turbo's M/8 DCT scaling; without it decoding falls back to PIL draft
@@ -78,21 +80,16 @@ __all__ = [
     "JPEG_DECODERS",
     "CachedFlowers",
     "CollateNormalize",
-    "DecodeOnly",
     "DecodedFlowers",
-    "DraftDecodeOnly",
-    "GatheredBatch",
     "build_cache",
     "cache_dir",
     "collate_uint8",
-    "count_items",
     "decode_recipe",
     "decoder_for",
     "decode_resized",
     "jpeg_decoder",
     "make_loader",
     "measure_throughput",
-    "resized_decoder",
 ]
 
 CACHE_FORMAT = "flowerkit-cache-v2"
@@ -117,8 +114,7 @@ def _resolve(decoder: str) -> str:
     """``"auto"`` -> the fastest decoder installed; ``"simplejpeg"``/``"pil"`` checked and returned."""
     if decoder == "auto":
         return "simplejpeg" if simplejpeg is not None else "pil"
-    if decoder not in JPEG_DECODERS:
-        raise ValueError(f"decoder must be 'auto' or one of {JPEG_DECODERS}, got {decoder!r}")
+    verify_str_arg(decoder, "decoder", JPEG_DECODERS, f"decoder must be 'auto' or one of {JPEG_DECODERS}, got {decoder!r}")
     if decoder == "simplejpeg" and simplejpeg is None:
         raise ModuleNotFoundError("decoder='simplejpeg' needs the simplejpeg package: pip install simplejpeg")
     return decoder
@@ -248,12 +244,12 @@ def _source(path: str | Path | bytes | BinaryIO) -> Path | bytes:
     return path.read()
 
 
-def resized_decoder(decoder: str = "auto") -> Callable[[Path, int], torch.Tensor]:
+def _resized_decoder(decoder: str = "auto") -> Callable[[Path, int], torch.Tensor]:
     """:func:`decode_resized` with ``decoder`` fixed, as a function DataLoader workers can unpickle.
 
     For ``DecodedFlowers(..., decode=resized_decoder("pil"))`` or
     ``build_cache(..., decode=...)``: compare the decoders, or build a cache
-    with PIL only. Introduced in notebook ``03_load``.
+    with PIL only.
     """
     _resolve(decoder)  # fail here, not in a worker
     return decode_resized if decoder == "auto" else functools.partial(decode_resized, decoder=decoder)
@@ -271,7 +267,7 @@ class DecodedFlowers(OxfordFlowers102):
         self,
         root: str | Path,
         split: str = "train",
-        size: int = 64,
+        size: int = DEFAULT_SIZE,
         *,
         decode: Callable[[Path, int], torch.Tensor] = decode_resized,
         **kwargs: Any,
@@ -334,7 +330,7 @@ def cache_dir() -> Path:
 def _recipe(decode: Callable[[Path, int], torch.Tensor]) -> str:
     """What a cache built with ``decode`` contains: the decode recipe, or a function's name and first docstring line.
 
-    :func:`decode_resized` (or :func:`resized_decoder`) names the decoder it
+    :func:`decode_resized` (or :func:`_resized_decoder`) names the decoder it
     resolves to: libjpeg-turbo at 3/8 and PIL at 1/2 differ by a level or
     two, so caches built with each are kept apart rather than mixed.
     """
@@ -475,6 +471,10 @@ class CachedFlowers(Dataset):
     ``__getitems__`` gathers a whole batch with one fancy index, which the
     DataLoader uses when batching (PyTorch >= 2.1). ``transform`` (optional) is applied to each uint8 image,
     e.g. a random crop and flip for training. Introduced in notebook ``03_load``.
+
+    It pickles as its path and settings only (under 1 KiB): the memory map is opened lazily, in the process that
+    reads it (notebook ``07_in_the_wild``). Pickling an open ``numpy.memmap`` copies all its data, which is what a
+    spawn or forkserver worker would otherwise receive, once per worker and per epoch.
     """
 
     def __init__(
@@ -485,21 +485,46 @@ class CachedFlowers(Dataset):
         expect: dict[str, Any] | None = None,
     ) -> None:
         self.path = Path(path)
+        self.transform = transform
+        self.decode: Callable[[Path, int], torch.Tensor] | None = None  # set by build_cache: how each image was decoded
+        self._images: np.ndarray | None = None
+        self._read_manifest(expect)
+        if self.images.shape != (self.manifest["n"], 3, self.size, self.size):
+            raise ValueError(f"{self.path} holds {self.images.shape}, its manifest says {self.manifest['n']} images")
+
+    def _read_manifest(self, expect: dict[str, Any] | None) -> None:
+        """Read the manifest beside the data; refuse one that does not match ``expect``."""
         manifest_path = self.path.with_suffix(".json")
         manifest = json.loads(manifest_path.read_text())  # OSError/ValueError if missing or half-written
         if expect is not None and any(manifest.get(k) != v for k, v in expect.items()):
             raise ValueError(f"{self.path} was built from other files or settings; rebuild it with build_cache()")
         self.manifest = manifest
-        self.images = np.load(self.path, mmap_mode="r")
-        if self.images.shape != (manifest["n"], 3, manifest["size"], manifest["size"]):
-            raise ValueError(f"{self.path} holds {self.images.shape}, its manifest says {manifest['n']} images")
         self.labels: list[int] = manifest["labels"]
         self.size: int = manifest["size"]
         self.split: str = manifest["split"]
         self.root = Path(manifest["root"])
         self.image_files: list[Path] = [Path(f) for f in manifest.get("files", [])]  # what each image was decoded from
-        self.decode: Callable[[Path, int], torch.Tensor] | None = None  # set by build_cache: how each image was decoded
-        self.transform = transform
+
+    @property
+    def images(self) -> np.ndarray:
+        """The uint8 (N, 3, S, S) memory map, opened on first use in the process that reads it."""
+        if self._images is None:
+            self._images = np.load(self.path, mmap_mode="r")
+        return self._images
+
+    def __getstate__(self) -> dict[str, Any]:
+        """What a worker receives: the path, the settings and the manifest's fingerprint; never the memory map."""
+        return {
+            "path": self.path,
+            "transform": self.transform,
+            "decode": self.decode,
+            "files_sha256": self.manifest["files_sha256"],
+        }
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.path, self.transform, self.decode = state["path"], state["transform"], state["decode"]
+        self._images = None
+        self._read_manifest({"files_sha256": state["files_sha256"]})
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -520,7 +545,7 @@ class CachedFlowers(Dataset):
 
         Returns (image, label) pairs (views into the gathered batch), so any
         ``collate_fn``, the default one included, works unchanged; the pairs
-        also carry the gathered batch itself (a :class:`GatheredBatch`), so
+        also carry the gathered batch itself (a :class:`_GatheredBatch`), so
         :class:`CollateNormalize` and :func:`collate_uint8` skip re-stacking it.
         """
         idx = np.asarray(indices)
@@ -528,15 +553,15 @@ class CachedFlowers(Dataset):
         labels = [self.labels[i] for i in idx]
         if self.transform is not None:
             return [(self.transform(im), label) for im, label in zip(images, labels)]
-        return GatheredBatch(images, labels)
+        return _GatheredBatch(images, labels)
 
 
-class GatheredBatch(list):
+class _GatheredBatch(list):
     """A list of (image, label) pairs that also holds them already stacked: ``images`` (B, 3, S, S) and ``labels``.
 
     What :meth:`CachedFlowers.__getitems__` returns: a plain list to any
     ``collate_fn``, while the course's collate functions take ``images``
-    as the batch instead of stacking 64 views of it again. Introduced in notebook ``03_load``.
+    as the batch instead of stacking 64 views of it again.
     """
 
     def __init__(self, images: torch.Tensor, labels: Sequence[int]) -> None:
@@ -550,8 +575,8 @@ class GatheredBatch(list):
 
 
 def _images_and_labels(batch: Sequence[tuple[torch.Tensor, int]]) -> tuple[torch.Tensor | Sequence[torch.Tensor], torch.Tensor]:
-    """A batch's images (already one tensor for a :class:`GatheredBatch`, else a sequence) and int64 labels."""
-    if isinstance(batch, GatheredBatch):
+    """A batch's images (already one tensor for a :class:`_GatheredBatch`, else a sequence) and int64 labels."""
+    if isinstance(batch, _GatheredBatch):
         return batch.images, torch.as_tensor(batch.labels, dtype=torch.int64)
     images, labels = zip(*batch)
     return images, torch.as_tensor(labels, dtype=torch.int64)
@@ -633,40 +658,44 @@ def make_loader(
     pin_memory: bool | None = None,
     drop_last: bool = False,
     channels_last: bool = False,
-) -> DataLoader:
+    normalize: str = "worker",
+    device: str | torch.device | None = None,
+) -> DataLoader | DeviceLoader:
     """A DataLoader with the course's defaults: seeded order and workers, batch-wise normalisation.
 
     ``num_workers=None`` uses the number of CPU cores the process may use.
     ``persistent_workers`` defaults to True when there are workers (no
-    re-spawn each epoch); ``pin_memory`` defaults to True only when a CUDA
-    GPU is present (without one PyTorch ignores it with a warning). The
+    re-spawn each epoch); ``pin_memory`` defaults to True only when the
+    batches go to a CUDA GPU (:func:`flowerkit.device.pick_device`; without one PyTorch ignores it with a warning). The
     seeded generator is all reproducibility needs: whenever the loader
     starts its workers it draws a base seed from it, and every worker seeds
     torch, ``random`` and NumPy from ``base_seed`` and its id (PyTorch does this itself). With ``mean`` and
     ``std``, uint8 batches come out normalised float32 (see :class:`CollateNormalize`).
+
+    ``normalize`` says where: ``"worker"`` (in the worker processes, float32 batches cross shared memory) or
+    ``"device"`` (uint8 batches cross shared memory and, pinned, the bus; they are converted and normalised on
+    ``device``, default :func:`flowerkit.device.pick_device`): the loader is then a
+    :class:`flowerkit.device.DeviceLoader` around the DataLoader, yielding batches already on the device.
     Introduced in notebook ``03_load``.
     """
-    if num_workers is None:
-        num_workers = cpu_count()
-    if persistent_workers is None:
-        persistent_workers = num_workers > 0
-    if pin_memory is None:
-        pin_memory = torch.cuda.is_available()
-    return DataLoader(
+    on_device = verify_str_arg(normalize, "normalize", ("worker", "device")) == "device"
+    num_workers = cpu_count() if num_workers is None else num_workers
+    loader = DataLoader(
         dataset,
         batch_size=batch_size,
         shuffle=shuffle,
         num_workers=num_workers,
-        collate_fn=CollateNormalize(mean, std, channels_last=channels_last),
+        collate_fn=collate_uint8 if on_device else CollateNormalize(mean, std, channels_last=channels_last),
         generator=torch.Generator().manual_seed(seed),
-        persistent_workers=persistent_workers and num_workers > 0,
-        pin_memory=pin_memory,
+        persistent_workers=num_workers > 0 and persistent_workers is not False,
+        pin_memory=pick_device(device).type == "cuda" if pin_memory is None else pin_memory,  # pinned pages help a GPU copy only
         drop_last=drop_last,
     )
+    return DeviceLoader(loader, device, mean, std, channels_last=channels_last) if on_device else loader
 
 
 def _batch_len(batch: Any) -> int:
-    """Images in a batch: an (images, labels) pair, a tensor, or a plain count (see :func:`count_items`)."""
+    """Images in a batch: an (images, labels) pair, a tensor, or a plain count (from a ``collate_fn`` that only counts)."""
     if isinstance(batch, int):
         return batch
     return len(batch[0] if isinstance(batch, (tuple, list)) else batch)
@@ -676,9 +705,10 @@ def measure_throughput(loader: Iterable[Any], batches: int | None = None, *, war
     """Images per second delivered by ``loader`` (after ``warmup`` batches), over ``batches`` batches or one epoch.
 
     Counts the images in each batch (the first element's first dimension, or
-    the batch itself if it is an int, as from :func:`count_items`).
+    the batch itself if it is an int, as from the benchmarks' ``count_items``).
     Returns ``{"images_per_s", "seconds", "images", "batches"}``. Introduced in
-    notebook ``03_load``.
+    notebook ``06_beyond_one_machine`` (shards against the cache); notebook ``03_load`` times loaders through
+    :func:`flowerkit.widgets.measure_loader`, which calls it.
     """
     it = iter(loader)
     for _ in range(warmup):
@@ -691,48 +721,3 @@ def measure_throughput(loader: Iterable[Any], batches: int | None = None, *, war
             break
     seconds = time.perf_counter() - start
     return {"images_per_s": images / seconds if seconds > 0 else float("inf"), "seconds": seconds, "images": images, "batches": n}
-
-
-class DecodeOnly(Dataset):
-    """Decode each JPEG at the scale :func:`decode_resized` uses and return nothing else: the ceiling for a first pass.
-
-    ``decoder`` as in :func:`decode_resized`: ``"simplejpeg"`` decodes with
-    libjpeg-turbo's M/8 scaling (the header check included), ``"pil"`` with
-    PIL ``draft``; ``"auto"`` the fastest installed. No crop, no resize, no
-    copy, no collate: used by ``benchmarks/loading.py`` (``decode_limit``) to
-    show how much of a first pass is pure decoding. Introduced in notebook ``03_load``.
-    """
-
-    def __init__(self, files: Sequence[str | Path], size: int, *, decoder: str = "auto") -> None:
-        self.files, self.size, self.decoder = [Path(f) for f in files], size, _resolve(decoder)
-
-    def __len__(self) -> int:
-        return len(self.files)
-
-    def __getitem__(self, idx: int) -> int:
-        if self.decoder == "simplejpeg":
-            hwc = _turbo_decode(self.files[idx], self.size)
-            if hwc is not None:
-                return hwc.shape[0] * hwc.shape[1]
-        with Image.open(self.files[idx]) as img:
-            img.draft("RGB", (self.size, self.size))
-            img.load()
-            return img.size[0] * img.size[1]
-
-
-class DraftDecodeOnly(DecodeOnly):
-    """:class:`DecodeOnly` with PIL ``draft`` (the decode limit before libjpeg-turbo's M/8 scaling).
-
-    Introduced in notebook ``03_load``.
-    """
-
-    def __init__(self, files: Sequence[str | Path], size: int) -> None:
-        super().__init__(files, size, decoder="pil")
-
-
-def count_items(batch: Sequence[Any]) -> int:
-    """A ``collate_fn`` that returns only the number of items (for timing fetch without collation).
-
-    Introduced in notebook ``03_load`` (with :class:`DecodeOnly`, the decode limit).
-    """
-    return len(batch)

@@ -17,9 +17,11 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from .device import pick_device
 from .facts import NUM_CLASSES
+from .meter import DataWaitMeter
 
-__all__ = ["FlowerCNN", "History", "TrainConfig", "evaluate", "one_cycle", "predict", "train", "train_for"]
+__all__ = ["FlowerCNN", "History", "TrainConfig", "evaluate", "predict", "train", "train_for"]
 
 
 class FlowerCNN(nn.Module):
@@ -48,7 +50,7 @@ class FlowerCNN(nn.Module):
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """The hyperparameters every team shares (the same network, trained the same way). Introduced in notebook ``00_the_challenge``."""
+    """The hyperparameters every team shares (the same network, trained the same way). Introduced in notebook ``01_access``."""
 
     epochs: int = 14
     lr: float = 4e-3
@@ -63,6 +65,8 @@ class History:
 
     ``images`` counts the training images seen; ``checkpoints`` holds (training
     seconds, score) pairs, a learning curve against the clock (notebook ``04_three_teams``).
+    ``wait_s`` and ``compute_s`` split each epoch's seconds as a :class:`flowerkit.meter.DataWaitMeter` saw them:
+    waiting for the next batch vs computing on it (notebook ``03_load``).
     """
 
     loss: list[float] = field(default_factory=list)
@@ -72,6 +76,19 @@ class History:
     images_per_s: list[float] = field(default_factory=list)
     images: int = 0
     checkpoints: list[tuple[float, float]] = field(default_factory=list)
+    wait_s: list[float] = field(default_factory=list)
+    compute_s: list[float] = field(default_factory=list)
+
+    @property
+    def data_wait_share(self) -> float:
+        """Fraction (0..1) of the training steps' time spent waiting for data; NaN before any step."""
+        wait, compute = sum(self.wait_s), sum(self.compute_s)
+        return wait / (wait + compute) if wait + compute > 0 else float("nan")
+
+    def add_wait(self, meter: DataWaitMeter) -> None:
+        """Append one epoch's waiting and computing seconds, as ``meter`` measured them."""
+        self.wait_s.append(meter.total_wait_s)
+        self.compute_s.append(meter.total_compute_s)
 
     @property
     def total_seconds(self) -> float:
@@ -136,7 +153,7 @@ def train(
     config: TrainConfig = TrainConfig(),
     *,
     val_loader: Iterable[tuple[torch.Tensor, torch.Tensor]] | None = None,
-    device: str | torch.device = "cpu",
+    device: str | torch.device | None = None,
     progress: bool = True,
     max_seconds: float | None = None,
     val_every: int = 1,
@@ -150,10 +167,11 @@ def train(
     ``max_seconds`` stops after the epoch that crosses it. If the
     loader delivers channels-last batches, the model is converted to
     channels-last too: the same network and numbers, laid out for faster
-    convolutions. Returns a :class:`History`. Introduced in notebook ``00_the_challenge``.
+    convolutions. ``device`` defaults to :func:`flowerkit.device.pick_device` (a GPU when there is one); each
+    epoch's data wait goes into ``history.wait_s``. Returns a :class:`History`. Introduced in notebook ``00_the_challenge``.
     """
     torch.manual_seed(config.seed)
-    stepper = _Stepper(model, config, device)
+    stepper = _Stepper(model, config, device := pick_device(device))
     steps = _batches_per_epoch(train_loader)
     sched = None
     if steps:
@@ -165,12 +183,13 @@ def train(
     for epoch in bar:
         model.train()
         stepper.reset()
-        start = time.perf_counter()
-        for x, y in train_loader:
+        start, meter = time.perf_counter(), DataWaitMeter(device)
+        for x, y in meter.batches(train_loader):
             stepper.step(x, y)
             if sched is not None:
                 sched.step()
         stepper.record(history, time.perf_counter() - start)
+        history.add_wait(meter)
         if val_loader is not None and ((epoch + 1) % val_every == 0 or epoch + 1 == config.epochs):
             history.val_acc.append(evaluate(model, val_loader, device=device))
             history.checkpoints.append((history.total_seconds, history.val_acc[-1]))
@@ -180,14 +199,14 @@ def train(
     return history
 
 
-def one_cycle(progress: float, max_lr: float, *, pct_start: float = 0.25) -> tuple[float, float]:
+def _one_cycle(progress: float, max_lr: float, *, pct_start: float = 0.25) -> tuple[float, float]:
     """Learning rate and Adam's beta1 at ``progress`` (0..1) of a run: the one-cycle shape, driven by any clock.
 
     The same curve as ``torch.optim.lr_scheduler.OneCycleLR`` (cosine warm-up
     from ``max_lr / 25`` to ``max_lr`` over ``pct_start``, cosine decay to
     ``max_lr / 25e4``; beta1 moves from 0.95 to 0.85 and back), but indexed by
     a fraction instead of a step count, so a run defined in *seconds* is never
-    cut mid-warm-up. Introduced in notebook ``04_three_teams``.
+    cut mid-warm-up.
     """
     p = min(max(progress, 0.0), 1.0)
     lo, hi, end = max_lr / 25, max_lr, max_lr / 25e4
@@ -228,26 +247,29 @@ def train_for(
     *,
     score: Callable[[nn.Module], float] | None = None,
     points: int = 6,
-    device: str | torch.device = "cpu",
+    device: str | torch.device | None = None,
 ) -> History:
     """Train ``model`` for ``budget_s`` seconds of wall clock, with a one-cycle schedule defined in time.
 
-    The learning rate follows :func:`one_cycle` at ``elapsed / budget_s``, so
+    The learning rate follows :func:`_one_cycle` at ``elapsed / budget_s``, so
     a slow pipeline gets fewer steps but a whole schedule: warm-up, peak and
     decay, however few images it manages. With ``score(model)`` (e.g. test
     accuracy) the model is scored at ``points`` evenly spaced moments of the
     budget, with the clock stopped, into ``history.checkpoints`` as (seconds,
-    score): a learning curve against the clock. Introduced in notebook ``04_three_teams``.
+    score): a learning curve against the clock. ``device`` as in :func:`train`; each epoch's data wait (on the
+    training clock) goes into ``history.wait_s``. Introduced in notebook ``04_three_teams``.
     """
     torch.manual_seed(config.seed)
+    device = pick_device(device)
     stepper, history, clock = _Stepper(model, config, device), History(), _Clock()
     marks = [budget_s * (k + 1) / points for k in range(points)] if score is not None else []
     done, last = False, 0.0
     while not done:  # only a step that ends past the budget stops training: never short of it
         model.train()
         stepper.reset()
-        for x, y in train_loader:
-            lr, beta1 = one_cycle(clock.now() / budget_s, config.lr)
+        meter = DataWaitMeter(device, clock=clock.now)
+        for x, y in meter.batches(train_loader):
+            lr, beta1 = _one_cycle(clock.now() / budget_s, config.lr)
             for group in stepper.opt.param_groups:
                 group["lr"], group["betas"] = lr, (beta1, group["betas"][1])
             stepper.step(x, y)
@@ -258,6 +280,7 @@ def train_for(
                 break
         now = clock.now()
         stepper.record(history, now - last)  # epochs tile the clock: their seconds add up to the time trained
+        history.add_wait(meter)
         last = now
         if not stepper.seen:
             raise ValueError("train_for() got an empty train_loader")
@@ -279,19 +302,23 @@ def _checkpoint(
 
 @torch.no_grad()
 def predict(
-    model: nn.Module, loader: Iterable[tuple[torch.Tensor, torch.Tensor]], *, device: str | torch.device = "cpu"
+    model: nn.Module, loader: Iterable[tuple[torch.Tensor, torch.Tensor]], *, device: str | torch.device | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Return (predicted labels, true labels) over a whole loader, in loader order. Introduced in notebook ``02_transform``."""
+    """Return (predicted labels, true labels) over a whole loader, in loader order, on the CPU.
+
+    ``device`` defaults to :func:`flowerkit.device.pick_device`. Introduced in notebook ``02_transform``.
+    """
+    device = pick_device(device)
     model.eval().to(device)
     preds, trues = [], []
     for x, y in loader:
-        preds.append(model(x.to(device)).argmax(1).cpu())
-        trues.append(torch.as_tensor(y))
+        preds.append(model(x.to(device, non_blocking=True)).argmax(1).cpu())
+        trues.append(torch.as_tensor(y).cpu())
     return torch.cat(preds), torch.cat(trues)
 
 
 def evaluate(
-    model: nn.Module, loader: Iterable[tuple[torch.Tensor, torch.Tensor]], *, device: str | torch.device = "cpu"
+    model: nn.Module, loader: Iterable[tuple[torch.Tensor, torch.Tensor]], *, device: str | torch.device | None = None
 ) -> float:
     """Return the accuracy (0..1) of ``model`` over a loader. Introduced in notebook ``02_transform``."""
     pred, true = predict(model, loader, device=device)

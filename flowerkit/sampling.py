@@ -20,7 +20,7 @@ import torch
 import torch.utils.data
 from torch.utils.data import IterableDataset, WeightedRandomSampler
 
-__all__ = ["ShardedStream", "balanced_sampler", "balanced_weights", "class_counts", "worker_share"]
+__all__ = ["ShardedStream", "balanced_sampler", "class_counts", "worker_share"]
 
 T = TypeVar("T")
 
@@ -34,11 +34,11 @@ def class_counts(labels: Sequence[int] | torch.Tensor, num_classes: int | None =
     return torch.bincount(y, minlength=num_classes or 0)
 
 
-def balanced_weights(labels: Sequence[int] | torch.Tensor) -> torch.Tensor:
+def _balanced_weights(labels: Sequence[int] | torch.Tensor) -> torch.Tensor:
     """One weight per *sample*: 1 / (number of samples of its class), so every class has the same total weight.
 
     The weights :class:`torch.utils.data.WeightedRandomSampler` needs to draw
-    classes uniformly. Introduced in notebook ``03_load``.
+    classes uniformly.
     """
     y = torch.as_tensor(labels, dtype=torch.int64).reshape(-1)
     return 1.0 / class_counts(y).double()[y]
@@ -54,7 +54,7 @@ def balanced_sampler(
     mix. Pass it as ``DataLoader(dataset, sampler=...)`` (not with
     ``shuffle=True``: the sampler already randomises). Introduced in notebook ``03_load``.
     """
-    weights = balanced_weights(labels)
+    weights = _balanced_weights(labels)
     generator = torch.Generator().manual_seed(seed)
     return WeightedRandomSampler(weights, num_samples or len(weights), replacement=True, generator=generator)
 

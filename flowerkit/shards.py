@@ -39,14 +39,13 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from .config import default_dataset
+from .facts import DEFAULT_SIZE
 from .load import CollateNormalize, decode_resized
 from .paths import data_dir
 
 __all__ = [
     "KeyedCollate",
-    "SampleDecoder",
     "read_shard_keys",
-    "sample_key",
     "shard_dir",
     "shard_loader",
     "shard_name",
@@ -128,21 +127,18 @@ def write_shards(
 # --------------------------------------------------------------------------------------
 
 
-def sample_key(sample: dict[str, Any]) -> tuple[int, int]:
-    """(image id, label) of a raw webdataset sample, without decoding the image: for counting who reads what.
-
-    Introduced in notebook ``06_beyond_one_machine``.
-    """
+def _sample_key(sample: dict[str, Any]) -> tuple[int, int]:
+    """(image id, label) of a raw webdataset sample, without decoding the image: for counting who reads what."""
     return int(sample["__key__"]), int(sample["cls"])
 
 
-class SampleDecoder:
+class _SampleDecoder:
     """Turn a raw webdataset sample into (uint8 (3, size, size) image, label, image id) with the course's decoder.
 
     The JPEG bytes go through :func:`flowerkit.load.decode_resized`, exactly as
     a file on disk would; ``transform`` (optional) is applied to the uint8
     image, e.g. :func:`flowerkit.transform.augment_uint8`. A sample that does
-    not decode raises an error naming its key and shard. Introduced in notebook ``06_beyond_one_machine``.
+    not decode raises an error naming its key and shard.
     """
 
     def __init__(self, size: int, transform: Callable[[torch.Tensor], torch.Tensor] | None = None) -> None:
@@ -161,7 +157,7 @@ class SampleDecoder:
             raise ValueError(f"{where} {why}: rewrite the shards with flowerkit.shards.write_shards") from exc
         if self.transform is not None:
             image = self.transform(image)
-        image_id, label = sample_key(sample)
+        image_id, label = _sample_key(sample)
         return image, label, image_id
 
 
@@ -215,8 +211,8 @@ def shard_pipeline(
     order), the same on every rank so that ``split_by_node`` hands each rank
     its own shards; then ``split_by_worker``; then samples, mixed by a shuffle
     buffer of ``shuffle_buffer`` samples (0: none), seeded by ``seed + epoch``;
-    then decoding with :class:`SampleDecoder` (``size=None``: no decoding,
-    items are (image id, label) from :func:`sample_key`); then, with
+    then decoding with :class:`_SampleDecoder` (``size=None``: no decoding,
+    items are (image id, label) from :func:`_sample_key`); then, with
     ``batch_size``, batches of (images, labels, image ids) through
     :class:`KeyedCollate`. A new ``epoch`` gives a new order, like
     ``DistributedSampler.set_epoch``. Introduced in notebook ``06_beyond_one_machine``.
@@ -224,7 +220,7 @@ def shard_pipeline(
     stages = _shard_stages([str(u) for u in urls], seed, epoch, split_nodes, split_workers)
     if shuffle_buffer > 0:
         stages.append(wds.shuffle(shuffle_buffer, initial=shuffle_buffer, seed=seed + (epoch or 0)))
-    stages.append(wds.map(sample_key if size is None else SampleDecoder(size, transform)))
+    stages.append(wds.map(_sample_key if size is None else _SampleDecoder(size, transform)))
     if batch_size is not None and size is not None:
         stages.append(wds.batched(batch_size, collation_fn=KeyedCollate(mean, std), partial=True))
     elif batch_size is not None:
@@ -234,7 +230,7 @@ def shard_pipeline(
 
 def shard_loader(
     urls: Sequence[str | Path],
-    size: int = 64,
+    size: int = DEFAULT_SIZE,
     *,
     batch_size: int = 64,
     num_workers: int = 0,

@@ -47,9 +47,20 @@ from typing import IO
 import numpy as np
 from PIL import Image, ImageDraw
 from scipy.io import savemat
+from torchvision.datasets.utils import verify_str_arg
 from tqdm.auto import tqdm
 
-from .facts import DATASET_FOLDER, IMAGE_FOLDER, LABELS_FILE, NUM_CLASSES, SETID_FILE, SPLIT_VARIABLES, cpu_count, md5sum
+from .facts import (
+    DATASET_FOLDER,
+    IMAGE_FOLDER,
+    IMAGE_NAME,
+    LABELS_FILE,
+    NUM_CLASSES,
+    SETID_FILE,
+    SPLIT_VARIABLES,
+    _md5sum,
+    cpu_count,
+)
 from .paths import data_dir
 
 try:
@@ -63,13 +74,8 @@ __all__ = [
     "FAMILIES",
     "GENERATOR_VERSION",
     "PETAL_HUES",
-    "FlowerRecipe",
-    "MiniFlowersSpec",
     "class_recipes",
-    "generate",
-    "is_generated",
     "mini_flowers",
-    "render_image",
 ]
 
 GENERATOR_VERSION = 1
@@ -86,8 +92,8 @@ _PETAL_LUMA = 0.6  # every petal hue is scaled to this luma, so grayscale erases
 
 
 @dataclass(frozen=True)
-class FlowerRecipe:
-    """What makes a mini-flowers class: petal shape family, petal hue and centre colour. Introduced in notebook ``00_the_challenge``."""
+class _FlowerRecipe:
+    """What makes a mini-flowers class: petal shape family, petal hue and centre colour."""
 
     family: str
     hue: str
@@ -107,8 +113,8 @@ class FlowerRecipe:
 
 
 @dataclass(frozen=True)
-class MiniFlowersSpec:
-    """The knobs of a mini-flowers dataset; the defaults are what the course uses. Introduced in notebook ``00_the_challenge``."""
+class _MiniFlowersSpec:
+    """The knobs of a mini-flowers dataset; the defaults are what the course uses."""
 
     seed: int = DEFAULT_SEED
     train_per_class: int = 10
@@ -124,13 +130,13 @@ class MiniFlowersSpec:
         return {"generator_version": GENERATOR_VERSION, **asdict(self)}
 
 
-def class_recipes(seed: int = DEFAULT_SEED, num_classes: int = NUM_CLASSES) -> list[FlowerRecipe]:
+def class_recipes(seed: int = DEFAULT_SEED, num_classes: int = NUM_CLASSES) -> list[_FlowerRecipe]:
     """Return the recipe of each class (index = 0-based label); distinct for every class. Introduced in notebook ``00_the_challenge``."""
     combos = list(itertools.product(FAMILIES, PETAL_HUES, CENTRE_COLOURS))
     order = np.random.default_rng([seed, 0]).permutation(len(combos))
     if num_classes > len(combos):
         raise ValueError(f"at most {len(combos)} distinct recipes, asked for {num_classes}")
-    return [FlowerRecipe(*combos[i]) for i in order[:num_classes]]
+    return [_FlowerRecipe(*combos[i]) for i in order[:num_classes]]
 
 
 # --------------------------------------------------------------------------------------
@@ -139,10 +145,10 @@ def class_recipes(seed: int = DEFAULT_SEED, num_classes: int = NUM_CLASSES) -> l
 
 
 @dataclass(frozen=True)
-class Layout:
+class _Layout:
     """Labels (1-based, file order) and split ids (1-based, ordered by class); fields named as in ``setid.mat``.
 
-    Introduced in notebook ``00_the_challenge`` (the files it inspects are written from one).
+    The dataset's two .mat files are written from one.
     """
 
     labels: np.ndarray  # (N,) uint8, 1..102
@@ -151,10 +157,10 @@ class Layout:
     tstid: np.ndarray
 
 
-def make_layout(spec: MiniFlowersSpec) -> Layout:
+def _make_layout(spec: _MiniFlowersSpec) -> _Layout:
     """Decide the class of every image id and the three splits, as the real dataset lays them out.
 
-    Introduced in notebook ``00_the_challenge`` (grouped by class, 77 first and 62 last, 10 + 10 per class).
+    Grouped by class, 77 first and 62 last, 10 + 10 per class.
     """
     rng = np.random.default_rng([spec.seed, 1])
     n = spec.num_classes
@@ -181,7 +187,7 @@ def make_layout(spec: MiniFlowersSpec) -> Layout:
         splits[train].extend(ids[:a])
         splits[val].extend(ids[a:b])
         splits[test].extend(ids[b:])
-    return Layout(
+    return _Layout(
         labels=np.asarray(labels, dtype=np.uint8),
         **{k: np.asarray(v, dtype=np.uint16) for k, v in splits.items()},
     )
@@ -334,11 +340,8 @@ _DRAW = {"round": _draw_round, "rays": _draw_rays, "star": _draw_star, "cup": _d
 
 def _draw_flower(canvas: _Canvas, family: str, petal: np.ndarray, centre: np.ndarray, rng: np.random.Generator) -> None:
     """Draw the flower head of one shape family (see :data:`FAMILIES`)."""
-    try:
-        draw = _DRAW[family]
-    except KeyError:
-        raise ValueError(f"unknown family {family!r}: choose one of {FAMILIES}") from None
-    draw(canvas, petal, centre, rng)
+    verify_str_arg(family, "family", FAMILIES, f"unknown family {family!r}: choose one of {FAMILIES}")
+    _DRAW[family](canvas, petal, centre, rng)
 
 
 def _background(w: int, h: int, rng: np.random.Generator) -> Image.Image:
@@ -396,8 +399,8 @@ def _grain(seed: int) -> np.ndarray:
     return _NOISE[seed]
 
 
-def render_image(recipe: FlowerRecipe, image_id: int, spec: MiniFlowersSpec = MiniFlowersSpec()) -> Image.Image:
-    """Render one flower photo (an RGB PIL image) of the given class recipe, deterministically from the id. Introduced in notebook ``00_the_challenge``."""
+def _render_image(recipe: _FlowerRecipe, image_id: int, spec: _MiniFlowersSpec = _MiniFlowersSpec()) -> Image.Image:
+    """Render one flower photo (an RGB PIL image) of the given class recipe, deterministically from the id."""
     rng = np.random.default_rng([spec.seed, 3, image_id])
     long = int(rng.integers(spec.long_side[0], spec.long_side[1] + 1))
     landscape = rng.random() < 0.6
@@ -435,26 +438,32 @@ def render_image(recipe: FlowerRecipe, image_id: int, spec: MiniFlowersSpec = Mi
 # --------------------------------------------------------------------------------------
 
 
-def _render_chunk(args: tuple[Path, MiniFlowersSpec, list[tuple[int, FlowerRecipe]]]) -> int:
+def _render_chunk(args: tuple[Path, _MiniFlowersSpec, list[tuple[int, _FlowerRecipe]]]) -> int:
     folder, spec, items = args
     for image_id, recipe in items:
-        img = render_image(recipe, image_id, spec)
-        img.save(folder / f"image_{image_id:05d}.jpg", format="JPEG", quality=spec.quality)
+        img = _render_image(recipe, image_id, spec)
+        img.save(folder / IMAGE_NAME.format(image_id), format="JPEG", quality=spec.quality)
     return len(items)
 
 
-def _mat_bytes(variables: dict[str, np.ndarray]) -> bytes:
-    """A MATLAB v5 file with a fixed header (scipy writes the creation time; that would break determinism)."""
+def _mat_bytes(
+    variables: dict[str, np.ndarray], *, platform: str = "flowerkit mini-flowers", creator: str = "flowerkit.synth"
+) -> bytes:
+    """A MATLAB v5 file with a fixed header (scipy writes the creation time; that would break determinism).
+
+    The one MATLAB writer of the project: ``tools/hard_flowers.py`` writes its stand-in's files with it too, under its
+    own ``platform`` and ``creator`` (the 116-byte header text; the rest of the file is scipy's).
+    """
     buf = io.BytesIO()
     savemat(buf, variables, format="5", oned_as="row")
     data = bytearray(buf.getvalue())
-    header = b"MATLAB 5.0 MAT-file, Platform: flowerkit mini-flowers, Created by: flowerkit.synth"
+    header = f"MATLAB 5.0 MAT-file, Platform: {platform}, Created by: {creator}".encode()
     data[:116] = header.ljust(116, b" ")
     return bytes(data)
 
 
-def is_generated(folder: Path, spec: MiniFlowersSpec = MiniFlowersSpec()) -> bool:
-    """Whether ``folder`` (a ``flowers-102`` folder) holds a finished mini-flowers made from ``spec``. Introduced in notebook ``00_the_challenge``."""
+def _is_generated(folder: Path, spec: _MiniFlowersSpec = _MiniFlowersSpec()) -> bool:
+    """Whether ``folder`` (a ``flowers-102`` folder) holds a finished mini-flowers made from ``spec``."""
     marker = folder / MARKER
     try:
         info = json.loads(marker.read_text())
@@ -463,7 +472,7 @@ def is_generated(folder: Path, spec: MiniFlowersSpec = MiniFlowersSpec()) -> boo
     if info.get("spec") != json.loads(json.dumps(spec.to_json())):
         return False
     for name, md5 in info.get("md5", {}).items():
-        if not (folder / name).is_file() or md5sum(folder / name) != md5:
+        if not (folder / name).is_file() or _md5sum(folder / name) != md5:
             return False
     jpg = folder / IMAGE_FOLDER
     try:
@@ -581,11 +590,11 @@ def _worker_init(parent: int) -> None:
     threading.Thread(target=_watch_parent, args=(parent,), daemon=True, name="flowerkit-parent-watch").start()
 
 
-def generate(
-    folder: Path, spec: MiniFlowersSpec = MiniFlowersSpec(), *, workers: int | None = None, progress: bool = True
+def _generate(
+    folder: Path, spec: _MiniFlowersSpec = _MiniFlowersSpec(), *, workers: int | None = None, progress: bool = True
 ) -> None:
-    """Write a complete mini-flowers into ``folder`` (which must not exist yet). Introduced in notebook ``00_the_challenge``."""
-    layout = make_layout(spec)
+    """Write a complete mini-flowers into ``folder`` (which must not exist yet)."""
+    layout = _make_layout(spec)
     recipes = class_recipes(spec.seed, spec.num_classes)
     jpg = folder / IMAGE_FOLDER
     jpg.mkdir(parents=True)
@@ -608,14 +617,14 @@ def generate(
     ):
         data = _mat_bytes(variables)
         (folder / name).write_bytes(data)
-        md5[name] = md5sum(folder / name)
+        md5[name] = _md5sum(folder / name)
     info = {"spec": spec.to_json(), "n_images": len(items), "md5": md5}
     (folder / MARKER).write_text(json.dumps(info, indent=2) + "\n")  # written last: the folder is complete
 
 
 def mini_flowers(
     root: str | Path | None = None,
-    spec: MiniFlowersSpec = MiniFlowersSpec(),
+    spec: _MiniFlowersSpec = _MiniFlowersSpec(),
     *,
     progress: bool = True,
     workers: int | None = None,
@@ -635,10 +644,10 @@ def mini_flowers(
         root = data_dir() / "mini"
     root = Path(root).expanduser().resolve()
     target = root / DATASET_FOLDER
-    if is_generated(target, spec):
+    if _is_generated(target, spec):
         return root
     with _lock(root):
-        if is_generated(target, spec):  # another process finished while we waited
+        if _is_generated(target, spec):  # another process finished while we waited
             return root
         for stale in root.glob(f".{DATASET_FOLDER}.partial-*"):
             shutil.rmtree(stale, ignore_errors=True)
@@ -651,7 +660,7 @@ def mini_flowers(
             shutil.rmtree(target)  # our own dataset from another spec or version, or an empty folder
         partial = root / f".{DATASET_FOLDER}.partial-{uuid.uuid4().hex[:8]}"
         try:
-            generate(partial, spec, workers=workers, progress=progress)
+            _generate(partial, spec, workers=workers, progress=progress)
             os.replace(partial, target)
         finally:
             shutil.rmtree(partial, ignore_errors=True)

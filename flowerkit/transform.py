@@ -34,8 +34,6 @@ __all__ = [
     "denormalize",
     "eval_transform",
     "normalize_batch",
-    "resize_crop",
-    "to_normalized",
     "train_transform",
 ]
 
@@ -62,24 +60,24 @@ class ToRGB(nn.Module):
         return img
 
 
-def resize_crop(size: int) -> v2.Compose:
+def _resize_crop(size: int) -> v2.Compose:
     """Any image -> uint8 tensor (3, size, size): aspect-preserving resize of the short side, then centre crop.
 
     Unlike ``Resize((size, size))``, which squashes a 500x750 photo into a
     square, this keeps shapes undistorted. Images smaller than ``size`` are
-    upscaled first, so the crop never pads. Introduced in notebook ``02_transform``.
+    upscaled first, so the crop never pads.
     """
     return v2.Compose([ToRGB(), v2.ToImage(), v2.Resize(size, antialias=True), v2.CenterCrop(size)])
 
 
-def to_normalized(mean: Sequence[float], std: Sequence[float]) -> v2.Compose:
-    """uint8 tensor (image or batch) -> float32 in [0, 1] -> ``(x - mean) / std`` per channel. Introduced in notebook ``02_transform``."""
+def _to_normalized(mean: Sequence[float], std: Sequence[float]) -> v2.Compose:
+    """uint8 tensor (image or batch) -> float32 in [0, 1] -> ``(x - mean) / std`` per channel."""
     return v2.Compose([v2.ToDtype(torch.float32, scale=True), v2.Normalize(list(mean), list(std))])
 
 
 def eval_transform(size: int, mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD) -> v2.Compose:
     """The deterministic evaluation pipeline: RGB, resize short side, centre crop, float, normalise. Introduced in notebook ``02_transform``."""
-    return v2.Compose([resize_crop(size), to_normalized(mean, std)])
+    return v2.Compose([_resize_crop(size), _to_normalized(mean, std)])
 
 
 def train_transform(
@@ -106,7 +104,7 @@ def train_transform(
         steps.append(v2.RandomRotation(rotation))
     if jitter:
         steps.append(v2.ColorJitter(brightness=jitter, contrast=jitter, saturation=jitter))
-    return v2.Compose([*steps, to_normalized(mean, std)])
+    return v2.Compose([*steps, _to_normalized(mean, std)])
 
 
 def augment_uint8(size: int, pad: int | None = None) -> v2.Compose:
@@ -137,7 +135,7 @@ def normalize_batch(
 
 
 def denormalize(x: torch.Tensor, mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD) -> torch.Tensor:
-    """Undo normalisation for display: ``x * std + mean``, clipped to [0, 1], on (3,H,W) or (B,3,H,W). Introduced in notebook ``02_transform``."""
+    """Undo normalisation for display: ``x * std + mean``, clipped to [0, 1], on (3,H,W) or (B,3,H,W). Introduced in notebook ``05_the_app``."""
     shape = (-1, 1, 1)
     m = torch.as_tensor(mean, dtype=x.dtype, device=x.device).view(shape)
     s = torch.as_tensor(std, dtype=x.dtype, device=x.device).view(shape)
@@ -192,7 +190,7 @@ class _Resized:
     def __init__(self, dataset: Any, size: int) -> None:
         if getattr(dataset, "transform", None) is not None:
             raise ValueError("compute_stats(size=...) needs a Dataset without a transform (it applies its own resize)")
-        self.dataset, self.transform = dataset, resize_crop(size)
+        self.dataset, self.transform = dataset, _resize_crop(size)
 
     def __len__(self) -> int:
         return len(self.dataset)

@@ -15,7 +15,7 @@ import torch
 from matplotlib.figure import Figure
 from PIL import Image
 
-__all__ = ["COURSE_STYLE", "as_displayable", "show_images", "use_course_style"]
+__all__ = ["COURSE_STYLE", "show_images", "use_course_style"]
 
 #: Matplotlib settings readable on a projector: larger fonts, a screen-sized dpi.
 COURSE_STYLE: dict[str, Any] = {"font.size": 12, "axes.titlesize": 12, "figure.dpi": 80}
@@ -29,11 +29,8 @@ def use_course_style() -> None:
     plt.rcParams.update(COURSE_STYLE)
 
 
-def as_displayable(image: Any) -> np.ndarray | Image.Image:
-    """Turn a PIL image, a (3, H, W) / (H, W) tensor (uint8 or float in [0, 1]) or an array into something imshow takes.
-
-    Introduced in notebook ``00_the_challenge``.
-    """
+def _as_displayable(image: Any) -> np.ndarray | Image.Image:
+    """Turn a PIL image, a (3, H, W) / (H, W) tensor (uint8 or float in [0, 1]) or an array into something imshow takes."""
     if isinstance(image, Image.Image):
         return image
     if isinstance(image, torch.Tensor):
@@ -73,7 +70,7 @@ def show_images(
         ax.axis("off")
         if k >= n:
             continue
-        shown = as_displayable(images[k])
+        shown = _as_displayable(images[k])
         gray = isinstance(shown, np.ndarray) and shown.ndim == 2
         ax.imshow(
             shown,

@@ -21,7 +21,7 @@ from matplotlib.figure import Figure
 
 from .access import OxfordFlowers102, load_rgb
 from .classes import CLASSES
-from .facts import SPLIT_NAMES
+from .facts import DEFAULT_SIZE, SPLIT_NAMES
 from .load import make_loader, measure_throughput
 from .transform import denormalize, train_transform
 from .viz import show_images
@@ -44,7 +44,7 @@ def figure_png(fig: Figure, *, dpi: int = 100) -> bytes:
     ``display(fig)`` inside an ``Output`` widget: a redraw swaps the picture
     without flicker, and a headless run (``make html``) never routes a
     megabyte-sized PNG through the ``Output`` widget's message round trip, which
-    can stall ``nbclient``. Introduced in notebook ``01_access``.
+    can stall ``nbclient``. Introduced in notebook ``05_the_app``.
     """
 
     buffer = io.BytesIO()
@@ -103,7 +103,7 @@ def image_browser(root: str | Path, *, max_images: int = 12) -> Any:
 def render_transform_grid(
     images: Sequence[Any],
     *,
-    size: int = 64,
+    size: int = DEFAULT_SIZE,
     min_scale: float = 0.5,
     rotation: float = 0.0,
     jitter: float = 0.0,

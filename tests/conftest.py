@@ -6,15 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from flowerkit.synth import MiniFlowersSpec, mini_flowers
+from flowerkit.synth import _MiniFlowersSpec, mini_flowers
 
 # Same format and quirks as the default (102 classes, 77 first, 62 last, 10 train + 10 val per class),
 # but tiny images and few test images: generated in a few seconds.
-SMALL_SPEC = MiniFlowersSpec(num_classes=102, test_per_class=(1, 2), short_side=64, long_side=(64, 96))
+SMALL_SPEC = _MiniFlowersSpec(num_classes=102, test_per_class=(1, 2), short_side=64, long_side=(64, 96))
 
 
 @pytest.fixture(scope="session")
-def small_spec() -> MiniFlowersSpec:
+def small_spec() -> _MiniFlowersSpec:
     """The spec that :func:`mini_root` was generated from."""
     return SMALL_SPEC
 

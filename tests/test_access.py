@@ -164,7 +164,7 @@ def test_labels_tensor_ready_for_cross_entropy(mini_root):
 
 def test_download_flag_calls_the_downloader(monkeypatch, root):
     called = {}
-    monkeypatch.setattr("flowerkit.access.download_flowers102", lambda r, **k: called.setdefault("root", r))
+    monkeypatch.setattr("flowerkit.access._download_flowers102", lambda r, **k: called.setdefault("root", r))
     OxfordFlowers102(root, "train", download=True)
     assert Path(called["root"]) == root
 

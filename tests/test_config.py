@@ -25,7 +25,7 @@ def test_a_misspelt_switch_says_what_to_set(monkeypatch: pytest.MonkeyPatch) -> 
 
 def test_dataset_root_refuses_an_unknown_dataset_before_touching_the_disk(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(config, "mini_flowers", lambda *a, **k: pytest.fail("generated mini-flowers"))
-    monkeypatch.setattr(config, "download_flowers102", lambda *a, **k: pytest.fail("downloaded"))
+    monkeypatch.setattr(config, "_download_flowers102", lambda *a, **k: pytest.fail("downloaded"))
     with pytest.raises(ValueError, match=r"dataset must be one of \('mini', 'real'\), got 'imagenet'"):
         dataset_root("imagenet")
 
@@ -34,6 +34,6 @@ def test_dataset_root_sends_each_dataset_to_its_folder(monkeypatch: pytest.Monke
     monkeypatch.setenv("FLOWERKIT_DATA", str(tmp_path))
     calls: list[tuple[str, object]] = []
     monkeypatch.setattr(config, "mini_flowers", lambda root, **k: calls.append(("mini", root)) or root)
-    monkeypatch.setattr(config, "download_flowers102", lambda root, **k: calls.append(("real", root)))
+    monkeypatch.setattr(config, "_download_flowers102", lambda root, **k: calls.append(("real", root)))
     assert dataset_root("mini") == tmp_path / "mini" and dataset_root("real") == tmp_path / "oxford"
     assert calls == [("mini", tmp_path / "mini"), ("real", tmp_path / "oxford")]

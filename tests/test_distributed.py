@@ -7,7 +7,7 @@ reported as a failure, never a hang.
 
 from __future__ import annotations
 
-import argparse
+import dataclasses
 import os
 import subprocess
 import sys
@@ -17,15 +17,17 @@ import pytest
 import torch
 
 from flowerkit.distributed import (
-    EpochLoader,
-    KeyedFlowers,
+    _EpochLoader,
     _files_loader,
+    _KeyedFlowers,
     _process_tree,
+    _RunConfig,
+    _stop_process_tree,
     count_epochs,
     launch,
     pretend_rank,
-    stop_process_tree,
 )
+from flowerkit.expectations import profile
 
 TIMEOUT_S = 420
 
@@ -36,11 +38,11 @@ def _blank(path, size):
 
 def _epochs(mini_root, bug, epochs=2):
     """What each of 2 ranks sees over ``epochs`` epochs with our files loader (or the Scale team's)."""
-    data = KeyedFlowers(mini_root, "train", 8, decode=_blank)
-    args = argparse.Namespace(batch_size=64, seed=0, workers=0, bug=bug)
+    data = _KeyedFlowers(mini_root, "train", 8, decode=_blank)
+    cfg = _RunConfig("mini", size=8, epochs=epochs, batch_size=64, seed=0, workers=0, bug=bug)
     seen = []
     for rank in range(2):
-        loader = _files_loader(args, data, rank, 2, (None, None))
+        loader = _files_loader(cfg, data, rank, 2, (None, None))
         for _ in range(epochs):
             for _ in loader:
                 pass
@@ -74,8 +76,51 @@ def test_the_scale_team_loader_duplicates_half_and_repeats_the_order(mini_root):
 
 def test_epoch_loader_stops_at_its_length_and_records_ids():
     batches = [(torch.zeros(2, 1), torch.zeros(2), torch.tensor([i, i + 100])) for i in range(5)]
-    loader = EpochLoader(lambda epoch: iter(batches), 3)
+    loader = _EpochLoader(lambda epoch: iter(batches), 3)
     assert len(loader) == 3 and len(list(loader)) == 3 and loader.seen == [[0, 100, 1, 101, 2, 102]]
+
+
+def test_the_run_config_is_read_once_from_the_command_line(monkeypatch):
+    monkeypatch.delenv("FLOWERKIT_DATASET", raising=False)
+    cfg = _RunConfig.from_argv([])
+    prof = profile("mini")
+    assert (cfg.dataset, cfg.size, cfg.epochs, cfg.source, cfg.batch_size, cfg.workers) == (
+        "mini",
+        prof.size,
+        prof.epochs,
+        "files",
+        64,
+        1,
+    )
+    assert (cfg.num_shards, cfg.shards, cfg.shuffle_buffer, cfg.augment, cfg.seed, cfg.bug) == (8, None, 256, True, 0, False)
+    argv = [
+        "--source",
+        "shards",
+        "--size",
+        "32",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "16",
+        "--no-augment",
+        "--bug",
+        "--shards",
+        "a.tar",
+    ]
+    cfg = _RunConfig.from_argv(argv)
+    assert (cfg.source, cfg.size, cfg.epochs, cfg.batch_size, cfg.augment, cfg.bug, cfg.shards) == (
+        "shards",
+        32,
+        2,
+        16,
+        False,
+        True,
+        "a.tar",
+    )
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.seed = 1  # type: ignore[misc]
+    with pytest.raises(SystemExit):
+        _RunConfig.from_argv(["--source", "nowhere"])
 
 
 def test_pretend_rank_sets_and_restores_the_torchrun_variables(monkeypatch):
@@ -134,12 +179,12 @@ def test_stop_process_tree_kills_a_grandchild_in_a_session_of_its_own():
     grandchild = int(parent.stdout.readline())
     assert _process_tree(parent.pid) == [parent.pid, grandchild]
     start = time.perf_counter()
-    stop_process_tree(parent)
+    _stop_process_tree(parent)
     assert time.perf_counter() - start < 30 and parent.returncode is not None
     deadline = time.monotonic() + 10
     while _running(grandchild) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not _running(grandchild), "the grandchild outlived stop_process_tree"
+    assert not _running(grandchild), "the grandchild outlived _stop_process_tree"
 
 
 def _running(pid):

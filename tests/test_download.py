@@ -20,7 +20,7 @@ import pytest
 
 import flowerkit
 from flowerkit import download
-from flowerkit.download import ChecksumError, DownloadError
+from flowerkit.download import _ChecksumError, _DownloadError
 
 # --------------------------------------------------------------------------- data
 
@@ -199,12 +199,12 @@ def _no_env_mirrors(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_mirrors_and_errors() -> None:
     assert download.MIRRORS[0].startswith("https://www.robots.ox.ac.uk/")
-    assert issubclass(ChecksumError, DownloadError)
-    assert issubclass(DownloadError, RuntimeError)
+    assert issubclass(_ChecksumError, _DownloadError)
+    assert issubclass(_DownloadError, RuntimeError)
 
 
 def test_full_download_layout(server: _Server, tmp_path: Path) -> None:
-    folder = download.download_flowers102(tmp_path, mirrors=[server.url()], files=MD5S, progress=False)
+    folder = download._download_flowers102(tmp_path, mirrors=[server.url()], files=MD5S, progress=False)
     assert folder == tmp_path / "flowers-102"
     assert (folder / "imagelabels.mat").read_bytes() == LABELS_MAT
     assert (folder / "setid.mat").read_bytes() == SETID_MAT
@@ -214,18 +214,18 @@ def test_full_download_layout(server: _Server, tmp_path: Path) -> None:
     assert (folder / "102flowers.tgz").read_bytes() == ARCHIVE_BYTES  # kept
     assert not list(folder.glob("*.part"))
     assert not list(folder.glob(".extract-*"))
-    assert download.is_downloaded(tmp_path, files=MD5S)
+    assert download._is_downloaded(tmp_path, files=MD5S)
     assert {r.path.rsplit("/", 1)[1] for r in server.state.log} == set(CONTENT)
 
 
 def test_second_call_downloads_nothing(server: _Server, tmp_path: Path) -> None:
-    download.download_flowers102(tmp_path, mirrors=[server.url()], files=MD5S, progress=False)
+    download._download_flowers102(tmp_path, mirrors=[server.url()], files=MD5S, progress=False)
     n = len(server.state.log)
-    folder = download.download_flowers102(tmp_path, mirrors=[server.url()], files=MD5S, progress=False)
+    folder = download._download_flowers102(tmp_path, mirrors=[server.url()], files=MD5S, progress=False)
     assert len(server.state.log) == n
     # Even with the archive deleted and the server gone, nothing is needed.
     (folder / "102flowers.tgz").unlink()
-    download.download_flowers102(tmp_path, mirrors=["http://127.0.0.1:1/"], files=MD5S)
+    download._download_flowers102(tmp_path, mirrors=["http://127.0.0.1:1/"], files=MD5S)
     assert len(server.state.log) == n
 
 
@@ -244,9 +244,9 @@ def test_wrong_cached_file_is_replaced(server: _Server, tmp_path: Path) -> None:
 def test_broken_connection_keeps_part_then_resumes(server: _Server, tmp_path: Path) -> None:
     name = "102flowers.tgz"
     server.state.break_once.add(name)
-    with pytest.raises(DownloadError) as info:
+    with pytest.raises(_DownloadError) as info:
         download.fetch(name, tmp_path, mirrors=[server.url()], md5=MD5S[name], progress=False)
-    assert not isinstance(info.value, ChecksumError)
+    assert not isinstance(info.value, _ChecksumError)
     assert "resume" in str(info.value)
     half = len(ARCHIVE_BYTES) // 2
     part = tmp_path / (name + ".part")
@@ -262,13 +262,13 @@ def test_broken_connection_keeps_part_then_resumes(server: _Server, tmp_path: Pa
 
 def test_broken_connection_end_to_end(server: _Server, tmp_path: Path) -> None:
     server.state.break_once.add("102flowers.tgz")
-    with pytest.raises(DownloadError):
-        download.download_flowers102(tmp_path, mirrors=[server.url()], files=MD5S, progress=False)
+    with pytest.raises(_DownloadError):
+        download._download_flowers102(tmp_path, mirrors=[server.url()], files=MD5S, progress=False)
     folder = tmp_path / "flowers-102"
     assert not (folder / "jpg").exists()
-    assert not download.is_downloaded(tmp_path, files=MD5S)
-    download.download_flowers102(tmp_path, mirrors=[server.url()], files=MD5S, progress=False)
-    assert download.is_downloaded(tmp_path, files=MD5S)
+    assert not download._is_downloaded(tmp_path, files=MD5S)
+    download._download_flowers102(tmp_path, mirrors=[server.url()], files=MD5S, progress=False)
+    assert download._is_downloaded(tmp_path, files=MD5S)
     assert any(r.range for r in server.state.requests_for("102flowers.tgz"))
 
 
@@ -298,15 +298,15 @@ def test_wrong_checksum(server: _Server, tmp_path: Path) -> None:
     server.state.corrupt.add(name)
     url = server.url() + name
     actual = _md5(bytes(b ^ 0x5A for b in SETID_MAT))
-    with pytest.raises(ChecksumError) as info:
-        download.download_file(url, tmp_path / name, MD5S[name], progress=False)
+    with pytest.raises(_ChecksumError) as info:
+        download._download_file(url, tmp_path / name, MD5S[name], progress=False)
     msg = str(info.value)
     assert MD5S[name] in msg and actual in msg and url in msg
     assert not (tmp_path / name).exists()
     assert not (tmp_path / (name + ".part")).exists()
 
     # Through fetch, every mirror failing the checksum is still a ChecksumError.
-    with pytest.raises(ChecksumError) as info:
+    with pytest.raises(_ChecksumError) as info:
         download.fetch(name, tmp_path, mirrors=[server.url()], md5=MD5S[name], progress=False)
     assert actual in str(info.value)
     assert list(tmp_path.iterdir()) == []
@@ -324,7 +324,7 @@ def test_bad_mirror_then_good_mirror(server: _Server, tmp_path: Path) -> None:
     ]
     # A checksum failure on one mirror also moves on to the next.
     server.state.not_found.clear()
-    with pytest.raises(ChecksumError):
+    with pytest.raises(_ChecksumError):
         download.fetch("setid.mat", tmp_path, mirrors=mirrors, md5=MD5S["setid.mat"])
     assert len(server.state.requests_for("setid.mat")) == 2
 
@@ -342,8 +342,8 @@ def test_all_mirrors_down(server: _Server, tmp_path: Path, dead_url: str) -> Non
     server.state.not_found.add("/m1")
     mirrors = [dead_url, server.url("/m1")]
     dest_dir = tmp_path / "data"
-    with pytest.raises(DownloadError) as info:
-        download.download_flowers102(dest_dir, mirrors=mirrors, files=MD5S, timeout=2)
+    with pytest.raises(_DownloadError) as info:
+        download._download_flowers102(dest_dir, mirrors=mirrors, files=MD5S, timeout=2)
     msg = str(info.value)
     name = "imagelabels.mat"  # fetched first
     for base in mirrors:
@@ -395,8 +395,8 @@ def test_safe_extract_rejects_escaping_members(tmp_path: Path, kind: str) -> Non
     archive = tmp_path / "evil.tgz"
     _evil_tgz(archive, kind)
     dest = tmp_path / "out" / "flowers-102"
-    with pytest.raises(DownloadError) as info:
-        download.safe_extract(archive, dest)
+    with pytest.raises(_DownloadError) as info:
+        download._safe_extract(archive, dest)
     msg = str(info.value)
     assert str(archive) in msg
     assert ("evil.txt" in msg) or ("jpg/link" in msg)
@@ -423,11 +423,11 @@ def test_safe_extract_interrupted_leaves_no_jpg(tmp_path: Path, monkeypatch: pyt
         lambda self, path, members, **k: [self.extract(m, path, **k) for m in members],
     )
     with pytest.raises(KeyboardInterrupt):
-        download.safe_extract(archive, dest)
+        download._safe_extract(archive, dest)
     assert list(dest.iterdir()) == []
 
     monkeypatch.undo()
-    download.safe_extract(archive, dest)
+    download._safe_extract(archive, dest)
     assert sorted(p.name for p in dest.iterdir()) == ["jpg"]
     assert len(list((dest / "jpg").iterdir())) == len(FAKE_JPEGS)
 
@@ -437,7 +437,7 @@ def test_partial_jpg_without_marker_is_replaced(server: _Server, tmp_path: Path)
     (folder / "jpg").mkdir(parents=True)
     (folder / "jpg" / "image_00001.jpg").write_bytes(b"truncated")
     (folder / "jpg" / "leftover.jpg").write_bytes(b"x")
-    download.download_flowers102(tmp_path, mirrors=[server.url()], files=MD5S, progress=False)
+    download._download_flowers102(tmp_path, mirrors=[server.url()], files=MD5S, progress=False)
     assert sorted(p.name for p in (folder / "jpg").iterdir()) == sorted(Path(n).name for n in FAKE_JPEGS)
     assert (folder / "jpg" / "image_00001.jpg").read_bytes() == FAKE_JPEGS["jpg/image_00001.jpg"]
 
@@ -453,22 +453,22 @@ def _md5sum_text(table: dict[str, str]) -> str:
 def test_read_checksums_json_and_md5sum(tmp_path: Path, fmt: str) -> None:
     path = tmp_path / "sums"
     path.write_text(json.dumps({k: v.upper() for k, v in MD5S.items()}) if fmt == "json" else _md5sum_text(MD5S))
-    assert download.read_checksums(path) == MD5S  # lower-cased, folders and the binary-mode star dropped
+    assert download._read_checksums(path) == MD5S  # lower-cased, folders and the binary-mode star dropped
 
 
 def test_read_checksums_names_the_bad_line(tmp_path: Path) -> None:
     path = tmp_path / "sums.md5"
     path.write_text(f"{MD5S['setid.mat']}  setid.mat\nnot an md5 line\n")
     with pytest.raises(ValueError, match=r"line 2.*md5sum format"):
-        download.read_checksums(path)
+        download._read_checksums(path)
     path.write_text(json.dumps({"setid.mat": "1234"}))
     with pytest.raises(ValueError, match="32 hexadecimal"):
-        download.read_checksums(path)
+        download._read_checksums(path)
 
 
 def test_without_the_variable_the_published_md5s_are_used(server: _Server, tmp_path: Path) -> None:
-    assert download.checksums() == download.FILES
-    with pytest.raises(ChecksumError, match=download.FILES["setid.mat"]) as info:
+    assert download._checksums() == download.FILES
+    with pytest.raises(_ChecksumError, match=download.FILES["setid.mat"]) as info:
         download.fetch("setid.mat", tmp_path, mirrors=[server.url()], progress=False)
     assert download.CHECKSUMS_ENV in str(info.value)  # the error says how to accept a re-packed file
 
@@ -480,21 +480,21 @@ def test_checksums_variable_overrides_files_and_warns_once(
     sums.write_text(_md5sum_text({**MD5S, "README.txt": "0" * 32}))
     monkeypatch.setenv(download.CHECKSUMS_ENV, str(sums))
     with caplog.at_level(logging.WARNING, logger=download.__name__):
-        assert download.checksums() == MD5S  # names that are not the dataset's are ignored
-        folder = download.download_flowers102(tmp_path / "data", mirrors=[server.url()], progress=False)
-        assert download.is_downloaded(tmp_path / "data")
+        assert download._checksums() == MD5S  # names that are not the dataset's are ignored
+        folder = download._download_flowers102(tmp_path / "data", mirrors=[server.url()], progress=False)
+        assert download._is_downloaded(tmp_path / "data")
     assert (folder / "setid.mat").read_bytes() == SETID_MAT
     assert "README.txt" not in {r.path.rsplit("/", 1)[1] for r in server.state.log}
     (warning,) = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert str(sums) in warning and download.CHECKSUMS_ENV in warning and "102flowers.tgz" in warning
     # An explicit table still wins over the variable.
-    assert download.checksums({"setid.mat": "f" * 32})["setid.mat"] == "f" * 32
+    assert download._checksums({"setid.mat": "f" * 32})["setid.mat"] == "f" * 32
 
 
 def test_checksums_variable_naming_a_missing_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(download.CHECKSUMS_ENV, str(tmp_path / "nowhere.json"))
     with pytest.raises(ValueError, match=r"FLOWERKIT_CHECKSUMS.*nowhere\.json.*unset it"):
-        download.checksums()
+        download._checksums()
 
 
 def test_dataset_root_real_through_mirror_and_checksums(server: _Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

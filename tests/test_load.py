@@ -19,16 +19,15 @@ from flowerkit.load import (
     CachedFlowers,
     CollateNormalize,
     DecodedFlowers,
-    DecodeOnly,
-    GatheredBatch,
+    _GatheredBatch,
+    _resized_decoder,
     build_cache,
     collate_uint8,
     decode_resized,
     make_loader,
     measure_throughput,
-    resized_decoder,
 )
-from flowerkit.transform import eval_transform, normalize_batch, resize_crop
+from flowerkit.transform import _resize_crop, eval_transform, normalize_batch
 
 S = 16
 
@@ -44,7 +43,7 @@ def test_decode_resized_matches_resize_then_crop(default_mini_root):
     ds = OxfordFlowers102(default_mini_root, "val")
     for path in ds.image_files[:5]:
         fast = decode_resized(path, 64)
-        slow = resize_crop(64)(load_rgb(path))
+        slow = _resize_crop(64)(load_rgb(path))
         assert fast.shape == (3, 64, 64) and fast.dtype == torch.uint8
         # draft (DCT-domain) scaling and crop-before-resize differ from a full decode by a pixel or two of grain
         assert (fast.float() - slow.float()).abs().mean() < 6
@@ -250,7 +249,7 @@ def test_the_decoder_in_use_is_named_and_pil_can_be_forced(monkeypatch):
     monkeypatch.setattr(load, "simplejpeg", None)  # as if it were not installed
     assert load.jpeg_decoder() == load.jpeg_decoder("pil")
     with pytest.raises(ModuleNotFoundError, match="pip install simplejpeg"):
-        resized_decoder("simplejpeg")
+        _resized_decoder("simplejpeg")
 
 
 @needs_simplejpeg
@@ -319,22 +318,12 @@ def test_without_simplejpeg_everything_goes_through_pil(monkeypatch, default_min
     pil = decode_resized(path, 128, decoder="pil")
     monkeypatch.setattr(load, "simplejpeg", None)
     assert torch.equal(decode_resized(path, 128), pil)
-    assert DecodeOnly([path], 128)[0] == DecodeOnly([path], 128, decoder="pil")[0]
-
-
-def test_decode_only_decodes_at_the_scale_decode_resized_uses(default_mini_root):
-    path = OxfordFlowers102(default_mini_root, "val").image_files[0]
-    w, h = Image.open(path).size
-    pil = DecodeOnly([path], 128, decoder="pil")
-    assert len(pil) == 1 and pil[0] == (w // 2) * (h // 2), "PIL draft: 1/2 for a 500 px photo at 128 px"
-    if load.simplejpeg is not None:
-        assert DecodeOnly([path], 128, decoder="simplejpeg")[0] == -(-w * 3 // 8) * -(-h * 3 // 8), "libjpeg-turbo: 3/8"
 
 
 def test_a_forced_decoder_pickles_and_caches_of_each_decoder_are_kept_apart(root, tmp_path):
-    pil = resized_decoder("pil")
+    pil = _resized_decoder("pil")
     assert pickle.loads(pickle.dumps(pil))(OxfordFlowers102(root, "val").image_files[0], S).shape == (3, S, S)
-    assert resized_decoder() is decode_resized and isinstance(pil, functools.partial)
+    assert _resized_decoder() is decode_resized and isinstance(pil, functools.partial)
     ds = OxfordFlowers102(root, "val")
     by_pil = build_cache(ds, 128, folder=tmp_path / "c", progress=False, decode=pil)
     auto = build_cache(ds, 128, folder=tmp_path / "c", progress=False)
@@ -349,7 +338,7 @@ def test_a_forced_decoder_pickles_and_caches_of_each_decoder_are_kept_apart(root
 def test_a_gathered_batch_is_used_as_is_and_normalised_like_normalize_batch(root, tmp_path):
     cache = build_cache(OxfordFlowers102(root, "val"), S, folder=tmp_path / "c", progress=False)
     batch = cache.__getitems__([3, 1, 4, 1, 5])
-    assert isinstance(batch, GatheredBatch) and len(batch) == 5 and batch[2][1] == cache.labels[4]
+    assert isinstance(batch, _GatheredBatch) and len(batch) == 5 and batch[2][1] == cache.labels[4]
     x, y = collate_uint8(batch)
     assert x is batch.images and y.tolist() == [cache.labels[i] for i in (3, 1, 4, 1, 5)]
     stacked = collate_uint8(list(batch))[0]  # a plain list of pairs is stacked

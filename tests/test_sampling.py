@@ -20,7 +20,7 @@ def test_class_counts_counts_each_class_and_keeps_empty_ones():
 
 
 def test_balanced_weights_give_every_class_the_same_total_weight():
-    w = sampling.balanced_weights(LABELS)
+    w = sampling._balanced_weights(LABELS)
     assert w.shape == (len(LABELS),)
     y = torch.tensor(LABELS)
     totals = torch.stack([w[y == c].sum() for c in range(4)])

@@ -12,7 +12,7 @@ import torch
 from flowerkit import OxfordFlowers102
 from flowerkit.distributed import pretend_rank
 from flowerkit.load import decode_resized
-from flowerkit.shards import SHARD_MTIME, SampleDecoder, read_shard_keys, shard_loader, shard_name, write_shards
+from flowerkit.shards import SHARD_MTIME, _SampleDecoder, read_shard_keys, shard_loader, shard_name, write_shards
 
 S = 16
 
@@ -69,7 +69,7 @@ def test_decoded_samples_equal_the_course_decoder_on_the_file(train, shards):
     normalised, _, _ = next(iter(shard_loader(shards, S, batch_size=4, epoch=None, mean=(0.5,) * 3, std=(0.25,) * 3)))
     assert normalised.dtype == torch.float32 and torch.allclose(normalised, (images / 255 - 0.5) / 0.25, atol=1e-5)
     with pytest.raises(ValueError, match="sample 000001 of shard.tar is not a readable image"):
-        SampleDecoder(S)({"__key__": "000001", "__url__": "shard.tar", "jpg": b"broken", "cls": b"0"})
+        _SampleDecoder(S)({"__key__": "000001", "__url__": "shard.tar", "jpg": b"broken", "cls": b"0"})
 
 
 def test_workers_and_ranks_each_read_their_own_shards_exactly_once(train, shards):

@@ -17,10 +17,10 @@ from PIL import Image
 from scipy.io import loadmat
 
 from flowerkit import synth
-from flowerkit.synth import MARKER, MiniFlowersSpec, is_generated, mini_flowers
+from flowerkit.synth import MARKER, _is_generated, _MiniFlowersSpec, mini_flowers
 
 # Even smaller than the session fixture: for the tests that generate several datasets of their own.
-TINY = MiniFlowersSpec(
+TINY = _MiniFlowersSpec(
     num_classes=6, test_per_class=(1, 3), short_side=48, long_side=(48, 72), train_per_class=2, val_per_class=2
 )
 SPLIT_VARS = ("trnid", "valid", "tstid")
@@ -51,7 +51,7 @@ def _split_classes(base: Path) -> dict[str, np.ndarray]:
 
 
 def test_the_small_fixture_is_generated(mini_root, small_spec):
-    assert is_generated(mini_root / "flowers-102", small_spec)
+    assert _is_generated(mini_root / "flowers-102", small_spec)
     assert not list(mini_root.glob(".flowers-102.partial-*"))
 
 
@@ -108,7 +108,7 @@ def test_split_ids_are_ordered_by_class(mini_root):
 
 def test_the_default_dataset_has_the_real_quirks(default_mini_root):
     base = default_mini_root / "flowers-102"
-    assert is_generated(base)
+    assert _is_generated(base)
     labels = _labels(base)
     assert labels[0] == 77 and labels[-1] == 62
     classes = _split_classes(base)
@@ -172,7 +172,7 @@ def test_complete_data_is_reused_without_rendering(tmp_path, monkeypatch):
     def must_not_run(*args, **kwargs):
         raise AssertionError("a complete dataset must not be rendered again")
 
-    monkeypatch.setattr(synth, "generate", must_not_run)
+    monkeypatch.setattr(synth, "_generate", must_not_run)
     monkeypatch.setattr(synth, "_render_chunk", must_not_run)
     assert mini_flowers(tmp_path, spec=TINY, progress=False) == root
     assert mini_flowers(str(tmp_path), spec=TINY, progress=False) == root
@@ -198,10 +198,10 @@ def test_an_interrupted_generation_is_never_taken_as_complete(tmp_path, monkeypa
     with pytest.raises(KeyboardInterrupt):
         mini_flowers(tmp_path, spec=big, progress=False, workers=1)
     assert not (tmp_path / "flowers-102").exists()
-    assert not is_generated(tmp_path / "flowers-102", big)
+    assert not _is_generated(tmp_path / "flowers-102", big)
     monkeypatch.undo()
     assert mini_flowers(tmp_path, spec=big, progress=False, workers=1) == tmp_path
-    assert is_generated(tmp_path / "flowers-102", big)
+    assert _is_generated(tmp_path / "flowers-102", big)
     assert not list(tmp_path.glob(".flowers-102.partial-*"))
 
 
@@ -226,11 +226,11 @@ def test_a_partial_folder_left_by_a_killed_process_is_cleaned_up(tmp_path, monke
     partial = tmp_path / ".flowers-102.partial-deadbeef"
     _crash_on_chunk(monkeypatch, 1)
     with pytest.raises(KeyboardInterrupt):
-        synth.generate(partial, TINY, workers=1, progress=False)  # no clean-up: as if the process was killed
+        synth._generate(partial, TINY, workers=1, progress=False)  # no clean-up: as if the process was killed
     monkeypatch.undo()
-    assert partial.is_dir() and not is_generated(partial, TINY)
+    assert partial.is_dir() and not _is_generated(partial, TINY)
     mini_flowers(tmp_path, spec=TINY, progress=False)
-    assert is_generated(tmp_path / "flowers-102", TINY)
+    assert _is_generated(tmp_path / "flowers-102", TINY)
     assert not partial.exists() and not list(tmp_path.glob(".flowers-102.partial-*"))
 
 
@@ -239,9 +239,9 @@ def test_a_missing_jpeg_is_detected_and_regenerated(tmp_path):
     base = root / "flowers-102"
     before = _digests(root)
     (base / "jpg" / "image_00003.jpg").unlink()
-    assert not is_generated(base, TINY)
+    assert not _is_generated(base, TINY)
     mini_flowers(tmp_path, spec=TINY, progress=False)
-    assert is_generated(base, TINY) and _digests(root) == before
+    assert _is_generated(base, TINY) and _digests(root) == before
 
 
 @pytest.mark.parametrize(
@@ -257,17 +257,17 @@ def test_a_damaged_marker_or_mat_is_detected_and_regenerated(tmp_path, marker):
         (base / "setid.mat").write_bytes((base / "setid.mat").read_bytes()[:-8])
     else:
         (base / MARKER).write_text(marker)
-    assert not is_generated(base, TINY)
+    assert not _is_generated(base, TINY)
     mini_flowers(tmp_path, spec=TINY, progress=False)
-    assert is_generated(base, TINY) and _digests(root) == before
+    assert _is_generated(base, TINY) and _digests(root) == before
 
 
 def test_another_spec_replaces_its_own_dataset(tmp_path):
     mini_flowers(tmp_path, spec=TINY, progress=False)
     other = dataclasses.replace(TINY, seed=3)
-    assert not is_generated(tmp_path / "flowers-102", other)
+    assert not _is_generated(tmp_path / "flowers-102", other)
     mini_flowers(tmp_path, spec=other, progress=False)
-    assert is_generated(tmp_path / "flowers-102", other) and not is_generated(tmp_path / "flowers-102", TINY)
+    assert _is_generated(tmp_path / "flowers-102", other) and not _is_generated(tmp_path / "flowers-102", TINY)
 
 
 def test_a_folder_it_did_not_make_is_never_deleted(tmp_path):
@@ -286,7 +286,7 @@ def test_a_folder_it_did_not_make_is_never_deleted(tmp_path):
 def test_an_empty_flowers_102_folder_is_filled(tmp_path):
     (tmp_path / "flowers-102").mkdir()
     mini_flowers(tmp_path, spec=TINY, progress=False)
-    assert is_generated(tmp_path / "flowers-102", TINY)
+    assert _is_generated(tmp_path / "flowers-102", TINY)
 
 
 # ------------------------------------------------------------------ torchvision reads it
@@ -316,8 +316,8 @@ def test_torchvision_reads_it_unchanged_apart_from_its_md5_check(mini_root):
 
 # A generator run in its own process, with a pool of workers, as the first setup cell or `make lab` runs it.
 _GENERATE = (
-    "import sys; from flowerkit.synth import MiniFlowersSpec, mini_flowers; "
-    "mini_flowers(sys.argv[1], spec=MiniFlowersSpec(seed=5), progress=False, workers=2)"
+    "import sys; from flowerkit.synth import _MiniFlowersSpec, mini_flowers; "
+    "mini_flowers(sys.argv[1], spec=_MiniFlowersSpec(seed=5), progress=False, workers=2)"
 )
 _HOLD_LOCK = "import sys, time; from pathlib import Path; from flowerkit import synth\nwith synth._lock(Path(sys.argv[1])):\n    print('held', flush=True); time.sleep(60)"
 
@@ -377,7 +377,7 @@ def test_a_killed_generator_leaves_no_worker_and_no_lock_behind(tmp_path, monkey
     monkeypatch.setenv(synth.LOCK_TIMEOUT_ENV, "30")
     start = time.monotonic()
     assert mini_flowers(tmp_path, spec=TINY, progress=False, workers=2) == tmp_path
-    assert is_generated(tmp_path / "flowers-102", TINY)
+    assert _is_generated(tmp_path / "flowers-102", TINY)
     assert not list(tmp_path.glob(".flowers-102.partial-*"))
     assert time.monotonic() - start < 30
 
@@ -403,4 +403,4 @@ def test_waiting_for_the_lock_names_its_holder_and_gives_up(tmp_path, monkeypatc
         mini_flowers(tmp_path, spec=TINY, progress=False)
     monkeypatch.setenv(synth.LOCK_TIMEOUT_ENV, "30")
     mini_flowers(tmp_path, spec=TINY, progress=False)  # the holder is gone: the lock is free at once
-    assert is_generated(tmp_path / "flowers-102", TINY)
+    assert _is_generated(tmp_path / "flowers-102", TINY)

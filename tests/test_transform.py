@@ -10,11 +10,11 @@ from PIL import Image
 from flowerkit.facts import IMAGENET_MEAN, IMAGENET_STD
 from flowerkit.transform import (
     ToRGB,
+    _resize_crop,
     compute_stats,
     denormalize,
     eval_transform,
     normalize_batch,
-    resize_crop,
     train_transform,
 )
 
@@ -45,18 +45,18 @@ def test_every_mode_becomes_a_normalised_float_rgb_tensor(mode, make):
 
 @pytest.mark.parametrize("mode", ["L", "CMYK", "P", "RGBA"])
 def test_resize_crop_gives_uint8_rgb(mode):
-    out = resize_crop(24)(_photo(mode=mode))
+    out = _resize_crop(24)(_photo(mode=mode))
     assert out.shape == (3, 24, 24) and out.dtype == torch.uint8
 
 
 def test_grayscale_input_has_three_identical_channels():
-    out = resize_crop(16)(_photo(mode="L"))
+    out = _resize_crop(16)(_photo(mode="L"))
     assert torch.equal(out[0], out[1]) and torch.equal(out[1], out[2])
 
 
 def test_image_smaller_than_the_crop_is_upscaled_not_padded():
     small = Image.new("RGB", (20, 12), (200, 10, 10))
-    out = resize_crop(64)(small)
+    out = _resize_crop(64)(small)
     assert out.shape == (3, 64, 64)
     assert (out[0] > 150).all(), "no black padding"
 
@@ -67,7 +67,7 @@ def test_resize_crop_preserves_aspect_ratio():
     from PIL import ImageDraw
 
     ImageDraw.Draw(img).ellipse([100, 50, 200, 150], fill="white")
-    out = resize_crop(100)(img)[0] > 128
+    out = _resize_crop(100)(img)[0] > 128
     rows, cols = out.any(1).sum().item(), out.any(0).sum().item()
     assert abs(rows - cols) <= 2
 
@@ -93,9 +93,9 @@ def test_torgb_on_tensors():
 
 def test_normalize_batch_matches_the_per_image_pipeline():
     x = torch.randint(0, 256, (4, 3, 8, 8), dtype=torch.uint8)
-    from flowerkit.transform import to_normalized
+    from flowerkit.transform import _to_normalized
 
-    per_image = torch.stack([to_normalized(IMAGENET_MEAN, IMAGENET_STD)(i) for i in x])
+    per_image = torch.stack([_to_normalized(IMAGENET_MEAN, IMAGENET_STD)(i) for i in x])
     torch.testing.assert_close(normalize_batch(x, IMAGENET_MEAN, IMAGENET_STD), per_image)
 
 
@@ -131,13 +131,13 @@ def test_compute_stats_on_the_train_split(mini_root):
 
     train = OxfordFlowers102(mini_root, "train")
     mean, std = compute_stats(train, size=16, progress=False)
-    direct = torch.stack([resize_crop(16)(img) for img, _ in train]).double() / 255
+    direct = torch.stack([_resize_crop(16)(img) for img, _ in train]).double() / 255
     torch.testing.assert_close(torch.tensor(mean, dtype=torch.float64), direct.mean((0, 2, 3)))
     torch.testing.assert_close(
         torch.tensor(std, dtype=torch.float64), direct.permute(1, 0, 2, 3).reshape(3, -1).std(1, unbiased=False)
     )
     with pytest.raises(ValueError, match="without a transform"):
-        compute_stats(OxfordFlowers102(mini_root, "train", transform=resize_crop(8)), size=16, progress=False)
+        compute_stats(OxfordFlowers102(mini_root, "train", transform=_resize_crop(8)), size=16, progress=False)
 
 
 def test_compute_stats_starts_one_set_of_workers(monkeypatch):

@@ -18,9 +18,9 @@ def test_the_course_style_is_applied_only_when_asked() -> None:
 
 def test_as_displayable_turns_tensors_and_arrays_into_what_imshow_takes() -> None:
     chw = torch.arange(12, dtype=torch.uint8).reshape(3, 2, 2)
-    assert viz.as_displayable(chw).shape == (2, 2, 3) and viz.as_displayable(chw).dtype == np.uint8
-    assert viz.as_displayable(torch.full((1, 2, 2), 3.0)).shape == (2, 2), "one channel shows as gray"
-    assert viz.as_displayable(np.full((2, 2), -1.5)).min() == 0.0, "floats are clipped to [0, 1]"
+    assert viz._as_displayable(chw).shape == (2, 2, 3) and viz._as_displayable(chw).dtype == np.uint8
+    assert viz._as_displayable(torch.full((1, 2, 2), 3.0)).shape == (2, 2), "one channel shows as gray"
+    assert viz._as_displayable(np.full((2, 2), -1.5)).min() == 0.0, "floats are clipped to [0, 1]"
 
 
 def test_show_images_keeps_explicit_line_breaks_in_titles():

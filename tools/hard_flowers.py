@@ -38,7 +38,6 @@ import contextlib
 import functools
 import gzip
 import http.server
-import io
 import json
 import os
 import shutil
@@ -53,10 +52,20 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
-from scipy.io import savemat
 
 from flowerkit import synth
-from flowerkit.facts import ARCHIVE, IMAGE_FOLDER, LABELS_FILE, NUM_CLASSES, SETID_FILE, cpu_count, md5sum
+from flowerkit.facts import (
+    ARCHIVE,
+    IMAGE_FOLDER,
+    IMAGE_NAME,
+    LABELS_FILE,
+    NUM_CLASSES,
+    SETID_FILE,
+    SPLIT_NAMES,
+    SPLIT_VARIABLES,
+    _md5sum,
+    cpu_count,
+)
 from flowerkit.paths import data_dir
 
 __all__ = [
@@ -108,7 +117,7 @@ def _test_counts(spec: HardSpec, rng: np.random.Generator) -> np.ndarray:
     return 20 + extra
 
 
-def layout(spec: HardSpec) -> synth.Layout:
+def layout(spec: HardSpec) -> synth._Layout:
     """Labels (file order grouped by class, 77 first, 62 last) and the three splits, as the real dataset has them."""
     rng = np.random.default_rng([spec.seed, 1])
     per_class = 20 + _test_counts(spec, rng)
@@ -118,14 +127,13 @@ def layout(spec: HardSpec) -> synth.Layout:
     for c in [_FIRST_CLASS, *middle, _LAST_CLASS]:
         ids_of[c] = np.arange(len(labels) + 1, len(labels) + 1 + per_class[c - 1])
         labels.extend([c] * int(per_class[c - 1]))
-    splits: dict[str, list[int]] = {"trnid": [], "valid": [], "tstid": []}
+    splits: dict[str, list[int]] = {split: [] for split in SPLIT_NAMES}
     for c in range(1, NUM_CLASSES + 1):  # ordered by class, ids within a class shuffled
         ids = rng.permutation(ids_of[c])
-        splits["trnid"].extend(ids[:10])
-        splits["valid"].extend(ids[10:20])
-        splits["tstid"].extend(ids[20:])
-    arrays = {k: np.asarray(v, dtype=np.uint16) for k, v in splits.items()}
-    return synth.Layout(labels=np.asarray(labels, dtype=np.uint8), **arrays)
+        for split, part in zip(SPLIT_NAMES, (ids[:10], ids[10:20], ids[20:])):  # train, val, test
+            splits[split].extend(part)
+    arrays = {SPLIT_VARIABLES[split]: np.asarray(v, dtype=np.uint16) for split, v in splits.items()}
+    return synth._Layout(labels=np.asarray(labels, dtype=np.uint8), **arrays)
 
 
 # ----------------------------------------------------------------------------- rendering
@@ -143,7 +151,7 @@ def _crop_zoom(img: Image.Image, spec: HardSpec, rng: np.random.Generator) -> Im
 
 
 def _add_clutter(
-    img: Image.Image, label: int, recipes: list[synth.FlowerRecipe], spec: HardSpec, rng: np.random.Generator
+    img: Image.Image, label: int, recipes: list[synth._FlowerRecipe], spec: HardSpec, rng: np.random.Generator
 ) -> None:
     """Paste a few smaller flowers of *other* classes (soft round cut-outs) onto ``img``, in place."""
     w, h = img.size
@@ -151,8 +159,8 @@ def _add_clutter(
     for k in range(int(rng.integers(lo, hi + 1))):
         other = int(rng.choice([c for c in range(NUM_CLASSES) if c != label - 1]))
         side = int(min(w, h) * rng.uniform(0.3, 0.55))
-        small = synth.MiniFlowersSpec(short_side=side, long_side=(side, side))
-        patch = synth.render_image(recipes[other], 100_000 + int(rng.integers(1 << 30)) + k, small)
+        small = synth._MiniFlowersSpec(short_side=side, long_side=(side, side))
+        patch = synth._render_image(recipes[other], 100_000 + int(rng.integers(1 << 30)) + k, small)
         mask = Image.new("L", patch.size, 0)
         ImageDraw.Draw(mask).ellipse([side * 0.12, side * 0.12, side * 0.88, side * 0.88], fill=255)
         mask = mask.filter(ImageFilter.GaussianBlur(side * 0.05))
@@ -192,10 +200,10 @@ def _degrade_pixels(img: Image.Image, spec: HardSpec, rng: np.random.Generator) 
     return Image.fromarray(np.clip(out, 0, 255).astype(np.uint8))
 
 
-def render_hard(label: int, image_id: int, spec: HardSpec, recipes: list[synth.FlowerRecipe]) -> Image.Image:
+def render_hard(label: int, image_id: int, spec: HardSpec, recipes: list[synth._FlowerRecipe]) -> Image.Image:
     """One hard image of class ``label`` (1-based): a mini-flowers render, cropped, cluttered, recoloured, blurred, noisy."""
     rng = np.random.default_rng([spec.seed, 7, image_id])
-    img = synth.render_image(recipes[label - 1], image_id, synth.MiniFlowersSpec(seed=spec.seed, long_side=(500, 800)))
+    img = synth._render_image(recipes[label - 1], image_id, synth._MiniFlowersSpec(seed=spec.seed, long_side=(500, 800)))
     img = _crop_zoom(img, spec, rng)
     _add_clutter(img, label, recipes, spec, rng)
     return _degrade_pixels(img, spec, rng)
@@ -206,20 +214,11 @@ def _render_chunk(args: tuple[Path, HardSpec, list[tuple[int, int]]]) -> int:
     recipes = synth.class_recipes(synth.DEFAULT_SEED)  # the same classes as mini-flowers
     for image_id, label in items:
         quality = int(np.random.default_rng([spec.seed, 8, image_id]).integers(72, 92))
-        render_hard(label, image_id, spec, recipes).save(folder / f"image_{image_id:05d}.jpg", "JPEG", quality=quality)
+        render_hard(label, image_id, spec, recipes).save(folder / IMAGE_NAME.format(image_id), "JPEG", quality=quality)
     return len(items)
 
 
 # ----------------------------------------------------------------------------- packing
-
-
-def _mat_bytes(variables: dict[str, np.ndarray]) -> bytes:
-    """A MATLAB v5 file with a fixed header text (scipy writes the time; that would change the md5)."""
-    buf = io.BytesIO()
-    savemat(buf, variables, format="5", oned_as="row")
-    data = bytearray(buf.getvalue())
-    data[:116] = b"MATLAB 5.0 MAT-file, Platform: flowerkit hard-flowers, Created by: tools.hard_flowers".ljust(116)
-    return bytes(data)
 
 
 def _pack(jpg: Path, archive: Path) -> None:
@@ -257,9 +256,12 @@ def build(folder: Path, spec: HardSpec, *, workers: int | None = None) -> dict[s
         jpg.mkdir()
         _render_all(jpg, spec, lay.labels, workers or min(cpu_count(), 8))
         _pack(jpg, folder / ARCHIVE)
-    (folder / LABELS_FILE).write_bytes(_mat_bytes({"labels": lay.labels[None, :]}))
-    (folder / SETID_FILE).write_bytes(_mat_bytes({k: getattr(lay, k)[None, :] for k in ("trnid", "valid", "tstid")}))
-    md5 = {name: md5sum(folder / name) for name in (ARCHIVE, LABELS_FILE, SETID_FILE)}
+    made_by = {"platform": "flowerkit hard-flowers", "creator": "tools.hard_flowers"}  # the fixed header text
+    (folder / LABELS_FILE).write_bytes(synth._mat_bytes({"labels": lay.labels[None, :]}, **made_by))
+    (folder / SETID_FILE).write_bytes(
+        synth._mat_bytes({k: getattr(lay, k)[None, :] for k in SPLIT_VARIABLES.values()}, **made_by)
+    )
+    md5 = {name: _md5sum(folder / name) for name in (ARCHIVE, LABELS_FILE, SETID_FILE)}
     (folder / CHECKSUMS_FILE).write_text("".join(f"{v}  {k}\n" for k, v in md5.items()))
     return md5
 

@@ -1,16 +1,9 @@
-"""flowerkit.app: the artifact, the Predictor on what visitors' phones send, the command line, serve over HTTP (notebook 05)."""
+"""flowerkit.app.artifact: the artifact file and the Predictor on what visitors' phones send (notebook 05)."""
 
 from __future__ import annotations
 
 import io
-import json
 import pickle
-import subprocess
-import sys
-import threading
-import urllib.error
-import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -18,12 +11,12 @@ import pytest
 import torch
 from PIL import ExifTags, Image
 
-from flowerkit import app, exercises
+from flowerkit import app, load
 from flowerkit.access import FlowersFormatError, OxfordFlowers102, load_rgb
 from flowerkit.load import build_cache, decode_resized
 
-REPO = Path(__file__).resolve().parents[1]
 SIZE = 32  # small and fast; the course uses 64
+SHARED_ARTIFACT = "app-artifact.pt"  # the other app test files reuse this file instead of training again
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +27,7 @@ def artifact(mini_root: Path) -> dict:
 
 @pytest.fixture(scope="module")
 def artifact_file(artifact: dict, tmp_path_factory) -> Path:
-    return app.save_artifact(artifact, tmp_path_factory.mktemp("app") / "app.pt")
+    return app.save_artifact(artifact, tmp_path_factory.getbasetemp() / SHARED_ARTIFACT)
 
 
 @pytest.fixture(scope="module")
@@ -109,8 +102,6 @@ def test_the_predictor_feeds_the_model_the_tensors_training_used(predictor: app.
 def test_the_predictor_decodes_with_the_decoder_the_model_was_trained_with(
     artifact: dict, photo: Image.Image, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from flowerkit import load
-
     with_pil = {**artifact, "preprocess": {**artifact["preprocess"], "decode": load.decode_recipe("pil")}}
     assert app.Predictor(with_pil).decoder == "pil"
     unknown = {**artifact, "preprocess": {**artifact["preprocess"], "decode": "a decoder from the future"}}
@@ -247,155 +238,3 @@ def test_a_bad_photo_gets_an_error_naming_it(
         predictor.predict(path)
     with pytest.raises(app.PhotoError, match="missing.jpg: no such file"):
         predictor.predict(tmp_path / "missing.jpg")
-
-
-# ------------------------------------------------------------------ the command line
-
-
-def test_predict_prints_a_json_line_per_photo_and_fails_if_one_failed(
-    artifact_file: Path, mini_root: Path, tmp_path: Path, capsys
-) -> None:
-    good = OxfordFlowers102(mini_root, "test").image_files[0]
-    bad = tmp_path / "notes.txt"
-    bad.write_text("not a photo")
-    assert app.main(["predict", str(artifact_file), str(good), str(bad), str(good), "--top", "2"]) == 1
-    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert [line["file"] for line in lines] == [str(good), str(bad), str(good)]
-    assert len(lines[0]["top"]) == 2 and set(lines[0]["top"][0]) == {"class", "name", "p"}
-    assert "not an image" in lines[1]["error"] and lines[2] == lines[0]
-    assert app.main(["predict", str(artifact_file), str(good)]) == 0
-    assert len(json.loads(capsys.readouterr().out)["top"]) == 5
-
-
-def test_predict_on_a_bad_artifact_says_so(tmp_path: Path, capsys) -> None:
-    (tmp_path / "a.pt").write_text("nope")
-    assert app.main(["predict", str(tmp_path / "a.pt"), "x.jpg"]) == 2
-    assert "not a readable flowerkit artifact" in capsys.readouterr().err
-
-
-def test_python_m_flowerkit_app_train_then_predict(mini_root: Path, tmp_path: Path) -> None:
-    out = tmp_path / "cli.pt"
-    env = {"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"}
-    run = [sys.executable, "-m", "flowerkit.app"]
-    train = subprocess.run(
-        [*run, "train", "--out", str(out), "--root", str(mini_root), "--epochs", "1", "--quiet"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-    )
-    assert train.returncode == 0, train.stderr
-    assert json.loads(train.stdout.splitlines()[-1])["epochs"] == 1 and out.is_file()
-    photo = OxfordFlowers102(mini_root, "test").image_files[0]
-    pred = subprocess.run([*run, "predict", str(out), str(photo)], capture_output=True, text=True, env=env, timeout=300)
-    assert pred.returncode == 0, pred.stderr
-    assert json.loads(pred.stdout)["file"] == str(photo)
-
-
-# ------------------------------------------------------------------ serve
-
-
-@pytest.fixture
-def server(predictor: app.Predictor) -> Iterator[str]:
-    strict = app.Predictor(predictor.artifact, max_pixels=1_000_000)
-    httpd = app.make_server(strict, port=0, max_upload_bytes=200_000)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    host, port = httpd.server_address[:2]
-    assert host == "127.0.0.1"
-    yield f"http://{host}:{port}"
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join(timeout=10)
-
-
-def _post(url: str, data: bytes, content_type: str) -> tuple[int, str]:
-    request = urllib.request.Request(url, data=data, headers={"Content-Type": content_type}, method="POST")
-    try:
-        with urllib.request.urlopen(request, timeout=60) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as err:
-        return err.code, err.read().decode()
-
-
-def _form(data: bytes, filename: str = "flower.jpg") -> tuple[bytes, str]:
-    boundary = "----flowerkit-test-boundary"
-    body = (
-        (
-            f'--{boundary}\r\nContent-Disposition: form-data; name="photo"; filename="{filename}"\r\n'
-            f"Content-Type: application/octet-stream\r\n\r\n"
-        ).encode()
-        + data
-        + f"\r\n--{boundary}--\r\n".encode()
-    )
-    return body, f"multipart/form-data; boundary={boundary}"
-
-
-def test_serve_answers_over_http(server: str, predictor: app.Predictor, photo: Image.Image, tmp_path: Path) -> None:
-    with urllib.request.urlopen(server + "/", timeout=60) as response:
-        page = response.read().decode()
-    assert response.status == 200 and 'type="file"' in page
-    data = _jpeg(photo, tmp_path / "p.jpg").read_bytes()
-    best = predictor.predict(data)[0]["name"]
-    status, page = _post(server + "/predict", *_form(data))
-    assert status == 200 and best in page and "what the model saw" in page
-    status, body = _post(server + "/api/predict", data, "application/octet-stream")
-    assert status == 200 and json.loads(body)["top"] == predictor.predict(data)
-
-
-def test_serve_explains_what_it_refuses(server: str, photo: Image.Image, tmp_path: Path) -> None:
-    status, page = _post(server + "/predict", *_form(b"%PDF-1.4 not a photo", "menu.pdf"))
-    assert status == 415 and "menu.pdf: not an image" in page
-    status, page = _post(server + "/predict", *_form(np.random.default_rng(0).bytes(300_000)))
-    assert status == 413 and "the limit is 0.2 MB" in page
-    huge = io.BytesIO()
-    Image.new("RGB", (2000, 1000)).save(huge, format="PNG")  # small file, 2 megapixels: over this server's limit
-    status, body = _post(server + "/api/predict", huge.getvalue(), "application/octet-stream")
-    assert status == 413 and "megapixels" in json.loads(body)["error"]
-    status, page = _post(server + "/predict", *_form(b""))
-    assert status == 400 and "no photo" in page
-    with pytest.raises(urllib.error.HTTPError) as err:
-        urllib.request.urlopen(server + "/admin", timeout=60)
-    assert err.value.code == 404
-
-
-# ------------------------------------------------------------------ notebook 05's staging and exercises
-
-
-def test_visitor_photos_are_sent_every_way_and_reused(mini_root: Path, tmp_path: Path) -> None:
-    photos = app.visitor_photos(mini_root, per_class=1, folder=tmp_path / "v")
-    assert len(photos) == 102 and {p.kind for p in photos} == set(app.VISITOR_KINDS)
-    test = OxfordFlowers102(mini_root, "test")
-    truth = dict(zip(test.image_files, test.labels))
-    assert all(truth[p.original] == p.label for p in photos)
-    modes = {p.kind: Image.open(p.path).mode for p in photos}
-    assert modes["CMYK JPEG"] == "CMYK" and modes["grayscale JPEG"] == "L" and modes["PNG with alpha"] == "RGBA"
-    assert app.visitor_photos(mini_root, per_class=1, folder=tmp_path / "v") == photos
-
-
-def test_the_deployment_team_skews_and_nothing_else(predictor: app.Predictor, photo: Image.Image, tmp_path: Path) -> None:
-    path = _jpeg(photo, tmp_path / "p.jpg")
-    stats = (predictor.mean, predictor.std)
-    ours = predictor.inputs([path])[0]
-    none = app.deployment_team_preprocess(path, SIZE, stats, skews=())
-    theirs = app.deployment_team_preprocess(path, SIZE, stats)
-    assert (none - ours).abs().mean() < 0.1, "without its skews, their code should match training's up to resampling"
-    assert (theirs - ours).abs().mean() > 0.3
-
-
-def test_exercise_checkers_of_notebook_05(predictor: app.Predictor, mini_root: Path, capsys) -> None:
-    assert not exercises.check_kiosk_skew(...)
-    assert not exercises.check_kiosk_skew("grayscale")
-    assert exercises.check_kiosk_skew("channels in BGR order")
-    odd = exercises.odd_photo(mini_root)
-    x = exercises.kiosk_preprocess(odd, SIZE, predictor.mean, predictor.std)
-    assert x.shape == (3, SIZE, SIZE)
-
-    def naive(path):
-        img = Image.open(path).convert("RGB")
-        return predictor.inputs([Image.fromarray(np.asarray(img))])[0]
-
-    assert not exercises.check_robust_input(lambda p: None, predictor, mini_root)
-    assert not exercises.check_robust_input(naive, predictor, mini_root)
-    assert "lies on its side" in capsys.readouterr().out
-    assert exercises.check_robust_input(lambda p: predictor.inputs([p])[0], predictor, mini_root)

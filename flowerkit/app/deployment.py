@@ -1,0 +1,153 @@
+"""Notebook ``05_the_app``'s staged failure: the Deployment team, and the visitor photos they were judged on.
+
+The Deployment team copied the preprocessing by hand from a tutorial
+(:func:`deployment_team_preprocess`): it runs on every photo without an error,
+and differs from training in three ways (:data:`DEPLOYMENT_SKEWS`). The
+garden judged their app on what visitors' phones really send
+(:func:`visitor_photos`: EXIF-rotated portraits, PNGs with alpha, grayscale,
+CMYK, WebP...), made from the test split of the active dataset.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import ExifTags, Image, ImageDraw, features
+
+from ..access import OxfordFlowers102, load_rgb, upright
+from ..facts import IMAGENET_MEAN, IMAGENET_STD
+from ..load import cache_dir
+from ..transform import Stats
+
+__all__ = ["DEPLOYMENT_SKEWS", "VISITOR_KINDS", "VisitorPhoto", "deployment_team_preprocess", "visitor_photos"]
+
+#: The Deployment team's three differences from training (see :func:`deployment_team_preprocess`).
+DEPLOYMENT_SKEWS = ("EXIF ignored", "squashed", "ImageNet statistics")
+
+
+def deployment_team_preprocess(
+    path: str | Path, size: int, stats: Stats | None = None, *, skews: Sequence[str] = DEPLOYMENT_SKEWS
+) -> torch.Tensor:
+    """The Deployment team's app preprocessing, copied by hand from a tutorial: photo -> float (3, size, size).
+
+    Introduced in notebook ``05_the_app``. It runs on every photo without an
+    error, and differs from training in three ways (each in ``skews``, so
+    notebook 05 can measure them one at a time):
+
+    1. ``"EXIF ignored"``: ``Image.open`` does not apply the orientation tag,
+       so a phone's portrait photo reaches the model lying on its side;
+    2. ``"squashed"``: ``resize((size, size))`` squeezes the photo into a
+       square instead of resizing the short side and cropping the centre;
+    3. ``"ImageNet statistics"``: normalised with ImageNet's mean and std
+       (the tutorial's) instead of the train split's, which the team never saved.
+
+    ``convert("RGB")`` also drops an alpha channel without compositing it
+    (training's ``to_rgb`` puts transparency on white). Without a skew, its
+    step is done the training way (``stats`` are then the train split's).
+    """
+    img = Image.open(path)
+    if "EXIF ignored" not in skews:
+        img = upright(img)
+    img = img.convert("RGB")
+    if "squashed" in skews:
+        img = img.resize((size, size), Image.Resampling.BILINEAR)
+    else:
+        scale = size / min(img.size)
+        img = img.resize((max(size, round(img.width * scale)), max(size, round(img.height * scale))), Image.Resampling.BILINEAR)
+        left, top = (img.width - size) // 2, (img.height - size) // 2
+        img = img.crop((left, top, left + size, top + size))
+    x = torch.from_numpy(np.array(img, dtype=np.uint8)).permute(2, 0, 1).float() / 255
+    mean, std = (IMAGENET_MEAN, IMAGENET_STD) if "ImageNet statistics" in skews or stats is None else stats
+    return (x - torch.tensor(mean).view(3, 1, 1)) / torch.tensor(std).view(3, 1, 1)
+
+
+#: How visitors' phones and apps send photos; :func:`visitor_photos` re-encodes test images in each way, in turn.
+VISITOR_KINDS = ("portrait, EXIF-rotated", "large JPEG", "PNG with alpha", "grayscale JPEG", "CMYK JPEG", "WebP", "small JPEG")
+_VISITORS_VERSION = 1
+
+
+@dataclass(frozen=True)
+class VisitorPhoto:
+    """One visitor photo: the file, its true 0-based class, how it was sent, and the test image it was made from.
+
+    What :func:`visitor_photos` returns a list of, in notebook ``05_the_app``.
+    """
+
+    path: Path
+    label: int
+    kind: str
+    original: Path
+
+
+def _scaled(img: Image.Image, long_side: int) -> Image.Image:
+    scale = long_side / max(img.size)
+    return img.resize((round(img.width * scale), round(img.height * scale)), Image.Resampling.BICUBIC)
+
+
+def _write_visitor(img: Image.Image, kind: str, out: Path) -> Path:
+    """Save test image ``img`` as a visitor's phone or app would send it (``kind``, one of :data:`VISITOR_KINDS`)."""
+    if kind == "portrait, EXIF-rotated":  # the sensor's landscape pixels, and a tag: "turn 90 degrees clockwise to view"
+        exif = Image.Exif()
+        exif[ExifTags.Base.Orientation] = 6
+        _scaled(img, 1280).transpose(Image.Transpose.ROTATE_90).save(out := out.with_suffix(".jpg"), quality=88, exif=exif)
+    elif kind == "large JPEG":
+        _scaled(img, 1280).save(out := out.with_suffix(".jpg"), quality=90)
+    elif kind == "PNG with alpha":  # a sticker: rounded transparent corners, black under the transparency
+        mask = Image.new("L", img.size, 0)
+        from_corner = min(img.size) // 6
+        ImageDraw.Draw(mask).rounded_rectangle((0, 0, img.width - 1, img.height - 1), radius=from_corner, fill=255)
+        rgba = Image.composite(img, Image.new("RGB", img.size, 0), mask).convert("RGBA")
+        rgba.putalpha(mask)
+        rgba.save(out := out.with_suffix(".png"), compress_level=1)
+    elif kind == "grayscale JPEG":
+        img.convert("L").save(out := out.with_suffix(".jpg"), quality=85)
+    elif kind == "CMYK JPEG":
+        img.convert("CMYK").save(out := out.with_suffix(".jpg"), quality=90)
+    elif kind == "WebP":
+        img.save(out := out.with_suffix(".webp"), quality=80, method=0)
+    else:  # a messaging app's small copy
+        _scaled(img, 320).save(out := out.with_suffix(".jpg"), quality=70)
+    return out
+
+
+def _visitor_kinds() -> tuple[str, ...]:
+    return VISITOR_KINDS if features.check("webp") else tuple(k for k in VISITOR_KINDS if k != "WebP")
+
+
+def visitor_photos(root: str | Path, *, per_class: int = 2, folder: str | Path | None = None) -> list[VisitorPhoto]:
+    """Test images re-encoded as visitors' phones send them: the first ``per_class`` test images of each class.
+
+    Photo ``k`` is sent the ``k % len(VISITOR_KINDS)``-th way (:data:`VISITOR_KINDS`):
+    EXIF-rotated portraits, large JPEGs, PNGs with alpha, grayscale, CMYK,
+    WebP (if Pillow reads it), small JPEGs. Deterministic; written once under
+    ``folder`` (default ``<cache_dir>/visitor-photos-<key>``) with a manifest,
+    then reused. Introduced in notebook ``05_the_app``.
+    """
+    test = OxfordFlowers102(root, "test")
+    picks = [k for c in sorted(set(test.labels)) for k in [i for i, y in enumerate(test.labels) if y == c][:per_class]]
+    kinds = _visitor_kinds()
+    key = hashlib.sha1(f"{Path(root).resolve()}|{per_class}|{kinds}|{_VISITORS_VERSION}".encode()).hexdigest()[:8]
+    folder = Path(folder) if folder is not None else cache_dir() / f"visitor-photos-{key}"
+    manifest = folder / "manifest.json"
+    if manifest.is_file():
+        rows = json.loads(manifest.read_text())
+        if len(rows) == len(picks) and all((folder / r["file"]).is_file() for r in rows):
+            return [VisitorPhoto(folder / r["file"], r["label"], r["kind"], Path(r["original"])) for r in rows]
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for n, k in enumerate(picks):
+        kind = kinds[n % len(kinds)]
+        out = _write_visitor(load_rgb(test.image_files[k]), kind, folder / f"visitor_{n:04d}")
+        rows.append({"file": out.name, "label": test.labels[k], "kind": kind, "original": str(test.image_files[k])})
+    tmp = manifest.with_name(f".manifest.{uuid.uuid4().hex[:8]}.partial")
+    tmp.write_text(json.dumps(rows))
+    os.replace(tmp, manifest)  # written last: the folder is complete
+    return [VisitorPhoto(folder / r["file"], r["label"], r["kind"], Path(r["original"])) for r in rows]

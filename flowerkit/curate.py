@@ -1,0 +1,375 @@
+"""Curating your own data: names to classes, files that fail, duplicates, a leak-free split, imbalance, sizes.
+
+Introduced in notebook ``08_your_own_data``, where the garden hands over its
+visitors' photos with a CSV written by gardeners (:mod:`flowerkit.visitors`).
+Nothing here knows about Oxford 102's layout: each tool works on any list of
+files and labels, which is what a project of your own starts from.
+
+* :func:`match_name`: a name written by a person -> a class index, or None
+  with the reason (not one of the classes, or ambiguous);
+* :class:`LabelledImages`: files and labels as a Dataset that checks every
+  file once and keeps a report of those it skipped, instead of crashing mid-epoch;
+* :func:`content_hash` and :func:`split_by_content`: a split stratified by
+  class that keeps byte-identical files together (no photo in two splits);
+* :func:`mixing_weights`: sampler weights that give each source a share of
+  the draws and, within a source, each class the same share;
+* :func:`crop_loss`, :func:`padded_share`, :class:`BucketBatchSampler`,
+  :func:`pad_collate`, :func:`decode_long_side`: the two ways to batch photos
+  of every size and aspect, and what each costs.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import re
+import unicodedata
+from collections import Counter, defaultdict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import ExifTags, Image, UnidentifiedImageError
+from torch.utils.data import Dataset, Sampler
+
+from .access import FlowersFormatError, load_rgb
+from .load import decode_resized
+
+__all__ = [
+    "BucketBatchSampler",
+    "LabelledImages",
+    "NameMatch",
+    "content_hash",
+    "crop_loss",
+    "decode_long_side",
+    "match_name",
+    "mixing_weights",
+    "normalise_name",
+    "pad_collate",
+    "padded_share",
+    "photo_size",
+    "split_by_content",
+]
+
+
+# --------------------------------------------------------------------------------------
+# Names written by people -> class indices
+# --------------------------------------------------------------------------------------
+
+
+def _singular(word: str) -> str:
+    """A plural English word made singular, roughly: lilies -> lily, roses -> rose, irises -> iris."""
+    if len(word) > 4 and word.endswith("ies"):
+        return word[:-3] + "y"
+    if len(word) > 4 and word.endswith(("ses", "xes", "ches", "shes")):
+        return word[:-2]
+    if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
+        return word[:-1]
+    return word
+
+
+def normalise_name(name: str) -> str:
+    """A name reduced to what a person means: lower case, accents and punctuation dropped, single spaces, singular words.
+
+    ``" Pink-Yellow Dahlias?"`` -> ``"pink yellow dahlia"``. Introduced in notebook ``08_your_own_data``.
+    """
+    plain = unicodedata.normalize("NFKD", str(name)).encode("ascii", "ignore").decode().lower()
+    words = re.sub(r"[^a-z0-9]+", " ", plain).split()
+    return " ".join(_singular(w) for w in words)
+
+
+@dataclass(frozen=True)
+class NameMatch:
+    """What :func:`match_name` decided: the class index (None if it did not map) and why.
+
+    Introduced in notebook ``08_your_own_data``.
+    """
+
+    index: int | None
+    why: str
+
+
+def _partial(key: str, table: dict[str, int], names: Sequence[str]) -> list[str]:
+    """Class names whose words include every word of ``key`` ('daisy' -> 'oxeye daisy', 'barbeton daisy')."""
+    words = set(key.split())
+    return [names[i] for k, i in table.items() if words and words <= set(k.split())]
+
+
+def match_name(name: str, names: Sequence[str], *, cutoff: float = 0.85) -> NameMatch:
+    """Map a name written by a person to its index in ``names``, or say why it does not map.
+
+    Both sides go through :func:`normalise_name` (case, spaces, punctuation,
+    plurals); a name that is then equal to one class maps. Otherwise a close
+    spelling (``difflib`` ratio >= ``cutoff``, e.g. a typo) maps if no other
+    class is about as close. A name that is only *part* of a class name
+    ("tulip" and "siam tulip", "daisy" and two daisies) does not map: that
+    would be a guess, and a wrong label costs more than a dropped photo.
+    Introduced in notebook ``08_your_own_data``.
+    """
+    table = {normalise_name(n): i for i, n in enumerate(names)}
+    key = normalise_name(name)
+    if not key:
+        return NameMatch(None, "empty")
+    if key in table:
+        i = table[key]
+        return NameMatch(i, "exact" if name == names[i] else f"same as {names[i]!r} once normalised")
+    scores = sorted(((difflib.SequenceMatcher(None, key, k).ratio(), i) for k, i in table.items()), reverse=True)
+    (best, i), (second, j) = scores[0], scores[1]
+    if best >= cutoff and best - second >= 0.05:
+        return NameMatch(i, f"close spelling of {names[i]!r} ({best:.2f})")
+    if best >= cutoff:
+        return NameMatch(None, f"ambiguous: as close to {names[i]!r} as to {names[j]!r}")
+    part = _partial(key, table, names)
+    if part:
+        return NameMatch(None, f"only part of {', '.join(map(repr, part))}: a guess, not a label")
+    return NameMatch(None, "not one of the classes")
+
+
+# --------------------------------------------------------------------------------------
+# Files and labels as a Dataset that survives bad files
+# --------------------------------------------------------------------------------------
+
+
+def _problem(path: Path) -> str | None:
+    """Why ``path`` cannot be used as a training image, or None if it decodes in full."""
+    if not path.is_file():
+        return "missing" if not path.exists() else "not a file"
+    if path.stat().st_size == 0:
+        return "empty (0 bytes)"
+    try:
+        with Image.open(path) as img:
+            img.load()  # a truncated file opens; only decoding every byte finds it
+            if min(img.size) < 1:
+                return "an image with no pixels"
+    except (UnidentifiedImageError, SyntaxError) as exc:
+        return f"not an image ({type(exc).__name__})"
+    except (OSError, ValueError) as exc:
+        return f"unreadable ({str(exc).splitlines()[0][:60]})"
+    return None
+
+
+class LabelledImages(Dataset):
+    """Image files and their 0-based labels as a Dataset: every file is decoded once up front, bad ones are skipped and reported.
+
+    Items are ``(uint8 (3, size, size) tensor, label)`` through
+    :func:`flowerkit.load.decode_resized` (upright, RGB, centre crop), then
+    ``transform`` if given. ``skipped`` lists ``(file, reason)`` for each file
+    left out (missing, empty, not an image, truncated); ``image_files`` and
+    ``labels`` hold what was kept, so :func:`flowerkit.load.build_cache` and
+    :func:`flowerkit.doctor.diagnose` read it like flowerkit's own datasets.
+    It pickles as paths and numbers, so worker processes get it cheaply.
+    Introduced in notebook ``08_your_own_data``.
+    """
+
+    def __init__(
+        self,
+        files: Sequence[str | Path],
+        labels: Sequence[int],
+        size: int,
+        *,
+        transform: Any = None,
+        root: str | Path | None = None,
+        split: str = "own",
+    ) -> None:
+        if len(files) != len(labels):
+            raise ValueError(f"{len(files)} files but {len(labels)} labels: give one label per file")
+        self.size, self.transform, self.split = size, transform, split
+        self.decode = decode_resized  # how a file becomes the uint8 (3, size, size) tensor: the doctor passes a probe through it
+        self.image_files: list[Path] = []
+        self.labels: list[int] = []
+        self.skipped: list[tuple[Path, str]] = []
+        for file, label in zip(map(Path, files), labels):
+            why = _problem(file)
+            if why is None:
+                self.image_files.append(file)
+                self.labels.append(int(label))
+            else:
+                self.skipped.append((file, why))
+        self.root = Path(root) if root is not None else (self.image_files[0].parent if self.image_files else Path("."))
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, idx: int) -> tuple[torch.Tensor, int]:
+        image = self.decode(self.image_files[idx], self.size)
+        if self.transform is not None:
+            image = self.transform(image)
+        return image, self.labels[idx]
+
+    def report(self) -> str:
+        """One line per skipped file and a total: what a hand-over note should be told."""
+        lines = [f"kept {len(self)} of {len(self) + len(self.skipped)} files; skipped {len(self.skipped)}"]
+        lines += [f"  {path.name}: {why}" for path, why in self.skipped]
+        return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------
+# Duplicates and a split without leakage
+# --------------------------------------------------------------------------------------
+
+
+def content_hash(path: str | Path) -> str:
+    """The SHA-256 of a file's bytes, in hex: byte-identical files get the same hash whatever their names.
+
+    Introduced in notebook ``08_your_own_data``. It finds exact copies only: the same
+    photo re-encoded or resized gets another hash (that needs a perceptual hash).
+    """
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _groups_by_class(hashes: Sequence[str], labels: Sequence[int]) -> dict[int, list[list[int]]]:
+    """Positions grouped by hash (identical content together), the groups sorted by class of their first member."""
+    groups: dict[str, list[int]] = defaultdict(list)
+    for pos, h in enumerate(hashes):
+        groups[h].append(pos)
+    by_class: dict[int, list[list[int]]] = defaultdict(list)
+    for members in groups.values():
+        by_class[int(labels[members[0]])].append(members)
+    return by_class
+
+
+def split_by_content(
+    hashes: Sequence[str], labels: Sequence[int], *, test_fraction: float = 0.3, seed: int = 0
+) -> tuple[list[int], list[int]]:
+    """Split positions into (train, test), stratified by class, never putting identical content on both sides.
+
+    ``hashes[i]`` identifies item i's content (:func:`content_hash`). Items
+    with the same hash form one group, and a group goes to one split. Per
+    class, the groups are shuffled (seeded) and ``test_fraction`` of them,
+    rounded, go to test; a class with two groups or more keeps at least one
+    on each side, a class with one group stays in train. Introduced in notebook ``08_your_own_data``.
+    """
+    rng = np.random.default_rng(seed)
+    train: list[int] = []
+    test: list[int] = []
+    for _, groups in sorted(_groups_by_class(hashes, labels).items()):
+        order = rng.permutation(len(groups))
+        n_test = min(max(round(test_fraction * len(groups)), 1), len(groups) - 1) if len(groups) > 1 else 0
+        for rank, g in enumerate(order):
+            (test if rank < n_test else train).extend(groups[g])
+    return sorted(train), sorted(test)
+
+
+# --------------------------------------------------------------------------------------
+# Imbalance: sources and classes
+# --------------------------------------------------------------------------------------
+
+
+def mixing_weights(sources: Sequence[str], labels: Sequence[int], shares: dict[str, float]) -> torch.Tensor:
+    """One weight per item for :class:`torch.utils.data.WeightedRandomSampler`: each source gets its share, each class within it an equal part.
+
+    ``sources[i]`` names where item i comes from (e.g. ``"oxford"``,
+    ``"visitors"``); ``shares`` gives each source's share of the draws (they
+    are normalised to sum to 1). Within a source, every class present is
+    drawn equally often, however many items it has. Introduced in notebook ``08_your_own_data``.
+    """
+    total = sum(shares.values())
+    counts = Counter(zip(sources, (int(y) for y in labels)))
+    classes_in = Counter(s for s, _ in counts)
+    weights = [shares[s] / total / classes_in[s] / counts[(s, int(y))] for s, y in zip(sources, labels)]
+    return torch.tensor(weights, dtype=torch.float64)
+
+
+# --------------------------------------------------------------------------------------
+# Photos of every size: crop to a square, or pad in buckets
+# --------------------------------------------------------------------------------------
+
+
+def crop_loss(width: int, height: int) -> float:
+    """The share of a photo's pixels a centre square crop throws away: 0 for a square, 0.44 for 16:9.
+
+    Introduced in notebook ``08_your_own_data``.
+    """
+    return 1.0 - min(width, height) ** 2 / (width * height)
+
+
+def _scaled_shape(width: int, height: int, size: int) -> tuple[int, int]:
+    """(height, width) of a photo resized so that its long side is ``size``."""
+    scale = size / max(width, height)
+    return max(1, round(height * scale)), max(1, round(width * scale))
+
+
+def padded_share(batches: Sequence[Sequence[int]], sizes: Sequence[tuple[int, int]], size: int) -> float:
+    """The share of the pixels in padded batches that are padding, for photos of ``sizes`` (width, height) at long side ``size``.
+
+    Each batch is padded to its tallest and widest photo (:func:`pad_collate`);
+    the network computes on every padded pixel. Introduced in notebook ``08_your_own_data``.
+    """
+    real = padded = 0
+    for batch in batches:
+        shapes = [_scaled_shape(*sizes[i], size) for i in batch]
+        h, w = max(s[0] for s in shapes), max(s[1] for s in shapes)
+        real += sum(a * b for a, b in shapes)
+        padded += len(shapes) * h * w
+    return 1.0 - real / padded if padded else 0.0
+
+
+class BucketBatchSampler(Sampler[list[int]]):
+    """Batches of photos with similar aspect ratios, so padding to the batch's largest photo wastes little.
+
+    The items are sorted by aspect ratio (width / height) and cut into batches
+    of ``batch_size``; each epoch the batches come in a new seeded order (the
+    same seed, the same orders). Pass it as ``DataLoader(dataset,
+    batch_sampler=...)`` with :func:`pad_collate`. Introduced in notebook ``08_your_own_data``.
+    """
+
+    def __init__(self, sizes: Sequence[tuple[int, int]], batch_size: int, *, seed: int = 0) -> None:
+        order = sorted(range(len(sizes)), key=lambda i: (sizes[i][0] / sizes[i][1], i))
+        self.batches = [order[k : k + batch_size] for k in range(0, len(order), batch_size)]
+        self.seed, self.epoch = seed, 0
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        rng = np.random.default_rng([self.seed, self.epoch])
+        self.epoch += 1
+        for k in rng.permutation(len(self.batches)):
+            yield list(self.batches[k])
+
+
+def photo_size(path: str | Path) -> tuple[int, int]:
+    """(width, height) of a photo as it is shown, EXIF orientation applied, read from its header without decoding.
+
+    A phone's portrait is often stored sideways with a tag saying "turn me": ``Image.open(path).size`` gives the
+    stored (sideways) size. Introduced in notebook ``08_your_own_data``.
+    """
+    with Image.open(path) as img:
+        width, height = img.size
+        turned = img.getexif().get(ExifTags.Base.Orientation, 1) in (5, 6, 7, 8)
+    return (height, width) if turned else (width, height)
+
+
+def decode_long_side(path: str | Path, size: int) -> torch.Tensor:
+    """A photo as uint8 (3, H, W) with its long side ``size`` and its aspect kept (nothing cropped): the padding way's decode.
+
+    Introduced in notebook ``08_your_own_data``.
+    """
+    try:
+        img = load_rgb(path, draft=size)
+    except FileNotFoundError as exc:
+        raise FlowersFormatError(f"{path} is missing") from exc
+    h, w = _scaled_shape(img.width, img.height, size)
+    x = torch.from_numpy(np.array(img)).permute(2, 0, 1)
+    return torch.nn.functional.interpolate(x[None], size=(h, w), mode="bilinear", antialias=True)[0].contiguous()
+
+
+def pad_collate(batch: Sequence[tuple[torch.Tensor, int]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Stack images of different sizes by padding each with zeros (bottom and right) to the batch's largest: uint8 (B, 3, H, W), labels.
+
+    The collate function of the padding way; importable by name, so worker
+    processes can use it. Introduced in notebook ``08_your_own_data``.
+    """
+    h = max(x.shape[1] for x, _ in batch)
+    w = max(x.shape[2] for x, _ in batch)
+    out = torch.zeros((len(batch), batch[0][0].shape[0], h, w), dtype=batch[0][0].dtype)
+    for k, (x, _) in enumerate(batch):
+        out[k, :, : x.shape[1], : x.shape[2]] = x
+    return out, torch.tensor([int(y) for _, y in batch])

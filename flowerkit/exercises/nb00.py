@@ -1,0 +1,188 @@
+"""Checkers of notebook ``00_the_challenge``: images per class in a split, and how many classes a batch in file order holds.
+
+Both exercises take the arrays exactly as ``scipy.io.loadmat`` returns them
+((1, N) uint8 labels, 1-based; (1, k) uint16 ids, 1-based) and are run first
+on a small toy case built to expose each trap, then on the dataset itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..access import read_mat
+from ..facts import DATASET_FOLDER, LABELS_FILE, NUM_CLASSES, SETID_FILE, SPLIT_VARIABLES
+from .verdict import RAISED_HINT, STUB_HINT, Verdict, _call, _unanswered, _verdict
+
+__all__ = ["check_classes_per_batch", "check_images_per_class"]
+
+# A toy labels file: 40 images, classes grouped but not in class order, class 1 and class 102 included.
+_TOY_LABELS = np.array([[77] * 5 + [1] * 6 + [102] * 4 + [5] * 7 + [40] * 8 + [13] * 10], dtype=np.uint8)
+# Toy split ids (1-based), on the borders of the blocks, so that an id read as a position lands in the next class.
+_TOY_IDS = np.array([[5, 11, 15, 22, 30, 1, 6, 12, 16, 23, 31, 40]], dtype=np.uint16)
+
+
+def _raw(root: str | Path) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The labels and each split's ids as ``loadmat`` gives them: (1, N) uint8 and (1, k) uint16."""
+    base = Path(root) / DATASET_FOLDER
+    setid = read_mat(base / SETID_FILE)
+    return read_mat(base / LABELS_FILE)["labels"], {k: setid[v] for k, v in SPLIT_VARIABLES.items()}
+
+
+def _per_class(labels: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """The right answer: how many of the 1-based ``ids`` belong to each 0-based class."""
+    classes = labels.astype(np.int64).reshape(-1)[ids.astype(np.int64).reshape(-1) - 1] - 1
+    return np.bincount(classes, minlength=NUM_CLASSES)
+
+
+def _as_counts(answer: Any) -> tuple[np.ndarray | None, str | None]:
+    """The answer as a flat int array, or None and what is wrong with its shape or type."""
+    try:
+        got = np.asarray(answer)
+    except Exception:  # an object numpy cannot make an array of
+        return None, f"expected an array of counts, got {type(answer).__name__}"
+    if got.ndim != 1:
+        return None, f"expected a flat array of {NUM_CLASSES} counts, got shape {got.shape}"
+    if got.dtype.kind not in "iu":
+        return None, f"expected whole numbers (counts), got dtype {got.dtype}"
+    return got.astype(np.int64), None
+
+
+def _counts_feedback(got: np.ndarray, labels: np.ndarray, ids: np.ndarray) -> Verdict | None:
+    """The verdict on wrong counts (every file, 1-based, ids as positions), or None if they are right."""
+    truth = _per_class(labels, ids)
+    if got.size == truth.size and np.array_equal(got, truth):
+        return None
+    flat = labels.astype(np.int64).reshape(-1)
+    if got.size == NUM_CLASSES + 1 or (got.size == NUM_CLASSES and np.array_equal(got[1:], truth[:-1])):
+        return _verdict(
+            False,
+            "your classes are counted 1-based: class 1 of the file is index 0 in Python.",
+            "subtract 1 from the labels (in int64) before counting",
+        )
+    if got.size != NUM_CLASSES:
+        return _verdict(
+            False, f"{got.size} counts, expected {NUM_CLASSES}, one per class.", f"np.bincount(..., minlength={NUM_CLASSES})"
+        )
+    if int(got.sum()) == flat.size and flat.size != ids.size:
+        return _verdict(
+            False,
+            f"you counted every file ({flat.size}), not the {ids.size} images of the split.",
+            "pick the split's labels first: labels[ids - 1]",
+        )
+    positions = np.clip(ids.astype(np.int64).reshape(-1), 0, flat.size - 1)
+    if np.array_equal(got, np.bincount(flat[positions] - 1, minlength=NUM_CLASSES)):
+        return _verdict(False, "you used the ids as positions: id 5 is the 5th image, at position 4.", "index with ids - 1")
+    return _verdict(
+        False, f"{int((got != truth).sum())} of the {NUM_CLASSES} counts are wrong.", "labels[ids - 1] - 1, then count"
+    )
+
+
+def check_images_per_class(func: Callable[[np.ndarray, np.ndarray], Any], root: str | Path) -> Verdict:
+    """Notebook ``00_the_challenge``: ``func(labels, ids)`` counts the images of each class among a split's ``ids``.
+
+    ``labels`` and ``ids`` are as ``loadmat`` returns them ((1, N) uint8
+    1-based classes; (1, k) uint16 1-based image ids); the answer is one count
+    per 0-based class, 102 in all. Run on a toy case whose ids sit on the
+    borders of the class blocks, then on every split of the data at ``root``.
+    """
+    labels, splits = _raw(root)
+    cases = [("a toy labels file", _TOY_LABELS, _TOY_IDS)] + [(f"the {k} split", labels, v) for k, v in splits.items()]
+    for where, toy_labels, ids in cases:
+        answer, error = _call(func, toy_labels.copy(), ids.copy())
+        if error:
+            hint = "ids are 1-based: the last id is the number of files" if "out of bounds" in error else RAISED_HINT
+            if "too deep" in error or "1 dimension" in error or "axis 0 with size 1" in error:
+                hint = "loadmat gives (1, N) arrays: flatten them with .reshape(-1) first"
+            return _verdict(False, f"on {where}, {error}", hint)
+        if _unanswered(answer):
+            return _verdict(False, "your function returns None: it is still the stub.", STUB_HINT)
+        got, problem = _as_counts(answer)
+        if problem:
+            return _verdict(False, f"on {where}: {problem}.", f"return np.bincount(classes, minlength={NUM_CLASSES})")
+        verdict = _counts_feedback(got, toy_labels, ids)
+        if verdict is not None:
+            return verdict
+    train, test = _per_class(labels, splits["train"]), _per_class(labels, splits["test"])
+    each = f"exactly {train.min()}" if train.min() == train.max() else f"{train.min()} to {train.max()}"
+    return _verdict(True, f"every class has {each} training images; the test split holds {test.min()} to {test.max()} per class.")
+
+
+def _batches_truth(labels: np.ndarray, batch_size: int) -> list[int]:
+    """The right answer: distinct classes in each batch of consecutive files, the last batch shorter."""
+    flat = labels.reshape(-1)
+    return [len(set(flat[i : i + batch_size].tolist())) for i in range(0, flat.size, batch_size)]
+
+
+def _batches_feedback(got: list[int], labels: np.ndarray, batch_size: int) -> Verdict | None:
+    """The verdict on a wrong list of classes per batch, or None if it is right."""
+    flat = labels.reshape(-1)
+    truth = _batches_truth(labels, batch_size)
+    if got == truth:
+        return None
+    if len(got) == 1 and len(truth) > 1:
+        return _verdict(False, "one batch only: len() of a (1, N) array is 1.", "flatten the labels first: labels.reshape(-1)")
+    if got == truth[:-1] and flat.size % batch_size:
+        return _verdict(
+            False,
+            f"the last, shorter batch is missing: {flat.size} files make {len(truth)} batches of up to {batch_size}.",
+            "the DataLoader keeps a last, shorter batch (drop_last=False)",
+        )
+    if got == [len(flat[i : i + batch_size]) for i in range(0, flat.size, batch_size)]:
+        return _verdict(False, "those are the sizes of the batches.", "count the *distinct* classes in each: len(set(...))")
+    changes = [
+        1 + int(np.count_nonzero(np.diff(flat[i : i + batch_size].astype(np.int64)))) for i in range(0, flat.size, batch_size)
+    ]
+    if got == changes:
+        return _verdict(
+            False,
+            "you counted the changes of class; a class that comes back later in a batch is counted twice.",
+            "count distinct classes: len(set(batch))",
+        )
+    if len(got) != len(truth):
+        return _verdict(
+            False, f"{len(got)} batches, expected {len(truth)}.", "batches start at 0, batch_size, 2 * batch_size, ..."
+        )
+    k = next(k for k in range(len(truth)) if got[k] != truth[k])
+    return _verdict(
+        False, f"batch {k} holds {truth[k]} classes, you said {got[k]}.", "len(set(labels[start:start + batch_size]))"
+    )
+
+
+def check_classes_per_batch(func: Callable[[np.ndarray, int], Any], root: str | Path) -> Verdict:
+    """Notebook ``00_the_challenge``: ``func(labels, batch_size)`` counts the classes in each batch of files in file order.
+
+    ``labels`` is as ``loadmat`` returns it ((1, N) uint8); the batches are
+    consecutive files, the last one shorter, as a DataLoader without
+    shuffling takes them. Run on toy files (one not grouped by class), then
+    on the dataset at ``root`` with batches of 64.
+    """
+    labels, _ = _raw(root)
+    not_grouped = np.array([[3, 3, 1, 3, 7, 7, 2, 7, 7, 1, 2]], dtype=np.uint8)
+    cases = [(_TOY_LABELS, 8), (not_grouped, 4), (labels, 64)]
+    for case, batch_size in cases:
+        answer, error = _call(func, case.copy(), batch_size)
+        if error:
+            flat_hint = "loadmat gives a (1, N) array: flatten it first, labels.reshape(-1)"
+            return _verdict(False, error, flat_hint if "unhashable" in error else RAISED_HINT)
+        if _unanswered(answer):
+            return _verdict(False, "your function returns None: it is still the stub.", STUB_HINT)
+        try:
+            got = [int(n) for n in answer]
+        except (TypeError, ValueError):
+            return _verdict(
+                False, f"expected one number per batch, got {answer!r:.60}.", "return a list: [classes in batch 0, ...]"
+            )
+        verdict = _batches_feedback(got, case, batch_size)
+        if verdict is not None:
+            return verdict
+    counts = np.bincount(_batches_truth(labels, 64))
+    most = int(np.argmax(counts))
+    return _verdict(
+        True,
+        f"in file order, {counts[most]} of the {sum(counts)} batches of 64 hold {most} class{'es' * (most != 1)}, and none "
+        f"holds more than {len(counts) - 1} of the {NUM_CLASSES}.",
+    )

@@ -1,0 +1,805 @@
+"""Checkers of notebook ``01_access``: the hunt tool, the Access team's cause, the student's own Dataset, spawn workers, new layouts.
+
+The hunt tool (a label-agreement check) is run on toy pipelines of known
+agreement, then on our training set and the Access team's.
+
+The Dataset checker first runs a student's class on a toy dataset in the
+Oxford format (tiny images painted by id, a shuffled directory listing) to
+name the mistake, then compares it with torchvision's Flowers102 item by item.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pickle
+import random
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+import numpy as np
+from PIL import Image
+
+from ..access import OxfordFlowers102, image_path, read_labels, read_splits, torchvision_flowers102
+from ..facts import DATASET_FOLDER, IMAGE_FOLDER, IMAGE_NAME, LABELS_FILE, SETID_FILE, SPLIT_VARIABLES
+from ..synth import _mat_bytes
+from ..teams.access import AccessTeamFlowers
+from .verdict import RAISED_HINT, STUB_HINT, Verdict, _call, _unanswered, _verdict
+
+__all__ = [
+    "check_access_cause",
+    "check_csv_agreement",
+    "check_flowers_dataset",
+    "check_herbarium_items",
+    "check_label_agreement",
+    "check_pair_files",
+    "check_spawn_ready",
+]
+
+#: The file-name template as a student writes it in the hints: :data:`IMAGE_NAME` with the id named ``i``.
+_NAME_TEMPLATE = IMAGE_NAME.replace("{", "{i")
+#: What every image file name looks like, in the hints: ``image_NNNNN.jpg``.
+_NAME_SHAPE = IMAGE_NAME.format(0).replace("0", "N")
+
+
+_CAUSES = {
+    "a": (
+        False,
+        "the training loss falls and the training accuracy rises: the network does learn. What it learns does not "
+        "transfer to correctly labelled photos.",
+        "look again at the pictures with the label each one carries, and at the comparison with torchvision",
+    ),
+    "b": (
+        False,
+        "your label-agreement tool found the validation photos' labels right: they agree with torchvision's reference. "
+        "It is the team's training samples that disagree with it.",
+        "look again at what your tool says about each of the three sets",
+    ),
+    "c": (
+        False,
+        "the pictures decode fine and look like flowers: what is wrong is the class each one is called.",
+        "for how many training samples is the team's label the reference's label of the same file?",
+    ),
+    "d": (True, "each training image carries a label that is not its own class: images and labels are paired wrongly.", ""),
+    "e": (
+        False,
+        "the team's labels are spread evenly, about 10 per class, like the reference's: label counts look healthy. "
+        "Counts cannot see *which* image carries a label.",
+        "look at which label each file carries, not how many there are",
+    ),
+}
+
+
+def check_access_cause(answer: Any) -> Verdict:
+    """Notebook ``01_access``: the letter of the Access team's cause, named from the evidence before their code is shown."""
+    if _unanswered(answer):
+        return _verdict(
+            False, "no answer yet: set `cause` to one letter, e.g. 'a'.", "weigh each suspect against the evidence above"
+        )
+    key = str(answer).strip().strip("()").lower()
+    if key not in _CAUSES:
+        return _verdict(False, f"{answer!r} is not one of the suspects {sorted(_CAUSES)}.", 'answer with one letter, e.g. "c"')
+    ok, message, hint = _CAUSES[key]
+    if ok:
+        message += " Next, their code shows how."
+    return _verdict(ok, message, hint)
+
+
+# The toy dataset that every student Dataset is first run on: 24 tiny images in the Oxford format, each
+# painted a colour that encodes its id, labels grouped by class but not in class order (77, 1, 102, 5),
+# split ids ordered by class, the last image (id 24) and the first (id 1) in the train split.
+_TOY_LABELS = [77] * 6 + [1] * 6 + [102] * 6 + [5] * 6
+_TOY_SPLITS = {
+    "train": [7, 12, 19, 24, 1, 6, 13, 18],
+    "val": [8, 20, 2, 14],
+    "test": [9, 10, 11, 21, 22, 23, 3, 4, 5, 15, 16, 17],
+}
+_TOY_STEP = 10  # red = 10 * id: JPEG keeps a flat colour within a few levels
+
+
+def _write_toy_flowers(root: Path) -> Path:
+    """Write the toy dataset under ``root/flowers-102/`` and return ``root``."""
+    base = root / DATASET_FOLDER
+    (base / IMAGE_FOLDER).mkdir(parents=True)
+    for image_id in range(1, len(_TOY_LABELS) + 1):
+        colour = (_TOY_STEP * image_id, 255 - _TOY_STEP * image_id, 128)
+        Image.new("RGB", (12 + image_id % 3, 10), colour).save(image_path(root, image_id), quality=95)
+    (base / LABELS_FILE).write_bytes(_mat_bytes({"labels": np.array([_TOY_LABELS], dtype=np.uint8)}))
+    splits = {SPLIT_VARIABLES[k]: np.array([v], dtype=np.uint16) for k, v in _TOY_SPLITS.items()}
+    (base / SETID_FILE).write_bytes(_mat_bytes(splits))
+    return root
+
+
+def _toy_id(image: Image.Image) -> int:
+    """The id a toy image was painted with."""
+    return int(round(float(np.asarray(image.convert("RGB"))[..., 0].mean()) / _TOY_STEP))
+
+
+class _Shuffled:
+    """``os.listdir`` / ``os.scandir`` stand-ins that list a folder in a fixed shuffled order (a file system's hash order)."""
+
+    def __init__(self, seed: int = 3) -> None:
+        self.seed = seed
+        self.listdir, self.scandir = os.listdir, os.scandir
+
+    def _shuffled(self, items: list[Any], key: Callable[[Any], str]) -> list[Any]:
+        items = sorted(items, key=key)
+        random.Random(self.seed).shuffle(items)
+        return items
+
+    def list_names(self, path: Any = ".") -> list[str]:
+        return self._shuffled(self.listdir(path), str)
+
+    @contextlib.contextmanager
+    def _entries(self, path: Any = ".") -> Iterator[Iterator[os.DirEntry]]:
+        with self.scandir(path) as it:
+            yield iter(self._shuffled(list(it), lambda e: e.name))
+
+    def scan(self, path: Any = ".") -> Any:
+        return _ScanIterator(self._entries(path))
+
+    def patches(self) -> contextlib.ExitStack:
+        stack = contextlib.ExitStack()
+        stack.enter_context(mock.patch("os.listdir", self.list_names))
+        stack.enter_context(mock.patch("os.scandir", self.scan))
+        return stack
+
+
+class _ScanIterator:
+    """What ``os.scandir`` returns: an iterator that is also a context manager."""
+
+    def __init__(self, entries: contextlib.AbstractContextManager) -> None:
+        self._cm = entries
+        self._it = entries.__enter__()
+
+    def __iter__(self) -> _ScanIterator:
+        return self
+
+    def __next__(self) -> os.DirEntry:
+        return next(self._it)
+
+    def __enter__(self) -> _ScanIterator:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._cm.__exit__(None, None, None)
+
+
+def _is_stub(dataset: Any) -> bool:
+    """True if ``__len__`` of a student's Dataset still returns None (the stub's ``...``)."""
+    try:
+        return dataset.__len__() is None
+    except Exception:  # a half-written __len__: not a stub, the length check reports it
+        return False
+
+
+def _make_dataset(cls: Any, root: Path, split: str = "train", **kw: Any) -> tuple[Any, str | None]:
+    """``cls(root, split, **kw)``, or (None, what it raised while being built)."""
+    dataset, error = _call(lambda: cls(root, split, **kw))
+    if error:
+        return None, f"{error} while building {getattr(cls, '__name__', cls)}({split!r}, ...)"
+    return dataset, None
+
+
+def _length_feedback(n: Any, expected: int, n_images: int) -> str | None:
+    """What is wrong with a Dataset's length, or None if it is right."""
+    if n == expected:
+        return None
+    if n == 1:
+        return f"len() is 1, expected {expected}: len() of a (1, N) MATLAB array is 1. Hint: loadmat(..., squeeze_me=True)"
+    if n == n_images:
+        return f"len() is {n}, the number of *all* images; the {expected} items of the split come from setid.mat"
+    if n == expected - 1:
+        return f"len() is {n}, one short of {expected}: was the last id skipped? Ids go up to N, which is a file, not a position"
+    return f"len() is {n}, expected {expected} (the number of ids in the split)"
+
+
+def _item_feedback(item: Any) -> str | None:
+    """What is wrong with the type of one item, or None: an (RGB PIL image, int label) pair."""
+    if not isinstance(item, (tuple, list)) or len(item) != 2:
+        return f"__getitem__ returned {type(item).__name__}, expected a pair (image, label). Hint: return image, label"
+    image, label = item
+    if isinstance(image, (str, Path)):
+        return "the image is a path; __getitem__ should open it. Hint: PIL.Image.open(path).convert('RGB')"
+    if not isinstance(image, Image.Image):
+        return f"the image is a {type(image).__name__}, expected a PIL image (without a transform the image stays PIL, as in torchvision)"
+    if image.mode != "RGB":
+        return f"the image has mode {image.mode!r}, expected 'RGB'. Hint: .convert('RGB')"
+    if isinstance(label, (bool, np.unsignedinteger)) or not isinstance(label, (int, np.integer)):
+        kind = f"{type(label).__name__}" + (f" ({label.dtype})" if hasattr(label, "dtype") else "")
+        return f"the label is a {kind}, expected a plain int, as torchvision returns. Hint: int(label)"
+    return None
+
+
+def _toy_items(dataset: Any, ids: list[int]) -> tuple[list[Any], str | None]:
+    """Every toy item, or the first error, worded (an error naming a neighbour's file is an off-by-one id)."""
+    items, first_error = [], None
+    for k, image_id in enumerate(ids):
+        item, error = _call(dataset.__getitem__, k)
+        if error and first_error is None:
+            near = any(Path(IMAGE_NAME.format(image_id + d)).stem in error for d in (1, -1))
+            first_error = (
+                f"off-by-one ids: item {k} (id {image_id}) {error[len('your function ') :]}. "
+                f"Hint: id i is the file {_NAME_TEMPLATE}, not position i"
+                if near
+                else f"item {k} (id {image_id}): {error}"
+            )
+        items.append(item)
+    return items, first_error
+
+
+def _toy_items_feedback(dataset: Any, listing: list[str]) -> str | None:
+    """Run every toy item and name the first kind of mistake: wrap-around, 1-based, off-by-one ids, listing order."""
+    ids = _TOY_SPLITS["train"]
+    truth = [_TOY_LABELS[i - 1] - 1 for i in ids]
+    items, error = _toy_items(dataset, ids)
+    fine = [(k, item) for k, item in enumerate(items) if item is not None and not _item_feedback(item)]
+    shifts = {_toy_id(item[0]) - ids[k] for k, item in fine}
+    if fine and len(shifts) == 1 and shifts <= {1, -1}:
+        return _files_feedback([_toy_id(item[0]) for _, item in fine], [ids[k] for k, _ in fine], listing)
+    if error:
+        return error
+    problem = next((p for p in map(_item_feedback, items) if p), None)
+    if problem:
+        return problem
+    got_ids, got = [_toy_id(image) for image, _ in items], [int(label) for _, label in items]
+    if got == [t + 1 for t in truth]:
+        return "your labels are 1-based (1..102); CrossEntropyLoss wants 0..101. Hint: subtract 1 (in int64)"
+    if any(label > 101 for label in got):
+        return f"a label came out as {max(got)}: uint8 arithmetic wrapped around (0 - 1 is 255). Hint: .astype(np.int64) before any arithmetic"
+    if got_ids != ids:
+        return _files_feedback(got_ids, ids, listing)
+    if got != truth:
+        k = next(k for k in range(len(ids)) if got[k] != truth[k])
+        shifted = [_TOY_LABELS[min(i, len(_TOY_LABELS) - 1)] - 1 for i in ids]
+        if got == shifted:
+            return f"item {k} (id {ids[k]}) got the label of id {ids[k] + 1}: off-by-one ids. Hint: the label of id i is labels[i - 1]"
+        return f"item {k} ({IMAGE_NAME.format(ids[k])}) has label {got[k]}, expected {truth[k]}"
+    return None
+
+
+def _files_feedback(got_ids: list[int], ids: list[int], listing: list[str]) -> str:
+    """Name the mistake when the items are not the split's files, in the split's order."""
+    k = next(k for k in range(len(ids)) if got_ids[k] != ids[k])
+    if all(g - i in (1, -1) for g, i in zip(got_ids, ids)) and len(set(g - i for g, i in zip(got_ids, ids))) == 1:
+        d = got_ids[0] - ids[0]
+        return (
+            f"off-by-one ids: item {k} should be {IMAGE_NAME.format(ids[k])}, you opened {IMAGE_NAME.format(got_ids[k])} (id {d:+d}). "
+            f"Hint: id i is the file {_NAME_TEMPLATE}"
+        )
+    jpgs = [n for n in listing if n.endswith(".jpg")]
+    by_listing = [int(jpgs[min(i - 1, len(jpgs) - 1)][6:11]) for i in ids]
+    by_listing_0 = [int(jpgs[min(i, len(jpgs) - 1)][6:11]) for i in ids]
+    if got_ids in (by_listing, by_listing_0):
+        return (
+            "your files follow the directory listing, and a listing is not sorted (on Linux it comes in hash order). "
+            f"Hint: build each name from its id, f'{_NAME_TEMPLATE}', instead of indexing a listing"
+        )
+    return (
+        f"item {k} should be {IMAGE_NAME.format(ids[k])}, you opened {IMAGE_NAME.format(got_ids[k])}. "
+        "Hint: the split's ids name its files"
+    )
+
+
+class _Marked:
+    """A transform that wraps what it is given, so the checker can see it was called."""
+
+    def __init__(self, tag: str) -> None:
+        self.tag = tag
+
+    def __call__(self, value: Any) -> tuple[str, Any]:
+        return (self.tag, value)
+
+
+def _transform_feedback(cls: Any, root: Path) -> str | None:
+    """Check that ``transform`` is applied to the image and ``target_transform`` to the label."""
+    dataset, error = _make_dataset(cls, root, transform=_Marked("image"), target_transform=_Marked("label"))
+    if error:
+        return f"{error}. Hint: __init__(self, root, split='train', transform=None, target_transform=None)"
+    item, error = _call(dataset.__getitem__, 0)
+    if error:
+        return f"with a transform: {error}"
+    image, label = item
+    if not (isinstance(image, tuple) and image[:1] == ("image",)):
+        return "__getitem__ does not call self.transform on the image. Hint: if self.transform is not None: image = self.transform(image)"
+    if not (isinstance(label, tuple) and label[:1] == ("label",)):
+        return "__getitem__ does not call self.target_transform on the label (torchvision applies it after the transform)"
+    return None
+
+
+def _toy_feedback(cls: Any) -> str | None:
+    """Run a student's Dataset class on the toy dataset, under a shuffled listing; return what is wrong, or None."""
+    with tempfile.TemporaryDirectory() as tmp:
+        root = _write_toy_flowers(Path(tmp))
+        shuffled = _Shuffled()
+        listing = shuffled.list_names(root / DATASET_FOLDER / IMAGE_FOLDER)
+        with shuffled.patches():
+            dataset, error = _make_dataset(cls, root)
+            if error:
+                return f"{error}. Hint: __init__(self, root, split='train', transform=None, target_transform=None)"
+            if _is_stub(dataset):
+                return "STUB"
+            n, error = _call(len, dataset)
+            problem = error or _length_feedback(n, len(_TOY_SPLITS["train"]), len(_TOY_LABELS))
+            if problem is None:
+                result, error = _call(_toy_items_feedback, dataset, listing)
+                problem = error or result
+            return problem or _transform_feedback(cls, root)
+
+
+def _file_name(path: str | Path) -> str:
+    """A ``loader`` for torchvision's Flowers102 that opens nothing: items become (file name, label)."""
+    return Path(path).name
+
+
+def _real_feedback(dataset: Any, root: Path, split: str) -> tuple[str | None, int]:
+    """Compare a student's Dataset with torchvision's Flowers102 on the real split, item by item (public API only)."""
+    names = torchvision_flowers102(root, split, loader=_file_name)
+    n, error = _call(len, dataset)
+    problem = error or _length_feedback(
+        n, len(names), sum(int(v.size) for v in read_splits(root / DATASET_FOLDER / SETID_FILE).values())
+    )
+    if problem:
+        return f"on the {split} split: {problem}", 0
+    reference = torchvision_flowers102(root, split)
+    spot = set(np.linspace(0, len(names) - 1, 8).astype(int).tolist())
+    for k in range(len(names)):
+        item, error = _call(dataset.__getitem__, k)
+        if error:
+            return f"on the {split} split, item {k}: {error}", k
+        (image, label), (name, true_label) = item, names[k]
+        with Image.open(root / DATASET_FOLDER / IMAGE_FOLDER / name) as expected:
+            size = expected.size
+        if int(label) != true_label or image.size != size:
+            return (
+                f"on the {split} split, item {k} is ({image.size} px, label {int(label)}); torchvision says {name} ({size} px), label {true_label}",
+                k,
+            )
+        if k in spot and not np.array_equal(np.asarray(image), np.asarray(reference[k][0])):
+            return f"on the {split} split, item {k}'s pixels differ from torchvision's {name}", k
+    return None, len(names)
+
+
+def check_flowers_dataset(cls: Any, root: str | Path, split: str = "train") -> Verdict:
+    """Notebook ``01_access``: a student's map-style Dataset class for Oxford 102, checked item by item.
+
+    ``cls(root, split, transform=None, target_transform=None)`` must give (RGB
+    PIL image, int label 0..101) items. It is first run on a toy dataset in
+    the same format (tiny images painted by id, a shuffled directory listing),
+    which names the mistake (off-by-one ids, 1-based labels, uint8
+    wrap-around, listing order, a missing transform call, the wrong type or
+    length), then compared with ``torchvision.datasets.Flowers102`` on every
+    item of ``split`` of the data at ``root``, through its public API.
+    """
+    root = Path(root)
+    if _unanswered(cls) or not callable(cls):
+        return _verdict(
+            False,
+            "no answer yet: `FlowersDataset` should be your Dataset class.",
+            "write __init__, __len__ and __getitem__ in the stub cell, step by step as above",
+        )
+    problem = _toy_feedback(cls)
+    if problem == "STUB":
+        return _verdict(
+            False, "__len__ returns None: your FlowersDataset is still the stub.", "start with __init__: steps 1-3 above"
+        )
+    if problem:
+        message, _, hint = problem.partition(" Hint: ")
+        return _verdict(False, f"on a toy dataset in the Oxford format: {message.rstrip('.')}.", hint)
+    dataset, error = _make_dataset(cls, root, split)
+    problem, n = (error, 0) if error else _real_feedback(dataset, root, split)
+    if problem:
+        return _verdict(False, problem.rstrip(".") + ".", "run your class and torchvision's on that item and compare")
+    return _verdict(
+        True,
+        f"your {cls.__name__} agrees with torchvision's Flowers102 on all {n} {split} items (files, labels, image sizes; "
+        "pixels on 8 items spread over the split), "
+        "handles a shuffled listing, and calls transform and target_transform.",
+    )
+
+
+# What a spawn worker does first: unpickle the dataset in a fresh Python, which imports its class by module and name.
+_UNPICKLE = "import pickle, sys; dataset = pickle.loads(sys.stdin.buffer.read()); print(type(dataset).__module__)"
+
+
+def _spawn_round_trip(dataset: Any, timeout: float = 120) -> str | None:
+    """Pickle ``dataset`` here and unpickle it in a fresh Python, as a spawn worker does; return the error, or None.
+
+    Nothing is started but one short interpreter, so a class that workers
+    cannot import shows its error here instead of killing (or hanging) a
+    DataLoader. The fresh Python runs in the current folder, like a worker.
+    """
+    try:
+        blob = pickle.dumps(dataset)
+    except Exception as exc:  # e.g. a lambda transform: cannot be pickled at all
+        return f"{type(exc).__name__}: {exc}"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}  # spawn hands its sys.path on too
+    run = subprocess.run(
+        [sys.executable, "-c", _UNPICKLE], input=blob, capture_output=True, timeout=timeout, cwd=os.getcwd(), env=env
+    )
+    if run.returncode == 0:
+        return None
+    lines = run.stderr.decode(errors="replace").strip().splitlines()
+    return lines[-1] if lines else f"the fresh Python exited with code {run.returncode}"
+
+
+def check_spawn_ready(dataset: Any) -> Verdict:
+    """Notebook ``01_access``: can DataLoader workers started by spawn (macOS, Windows) or forkserver (Linux, Python 3.14) use ``dataset``?
+
+    A stub is reported as such. Otherwise the dataset is pickled and
+    unpickled in a fresh Python (``_spawn_round_trip``): a class defined in
+    the notebook (``__main__``) fails there, a class imported from a module
+    next to the notebook passes.
+    """
+    if _unanswered(dataset):
+        return _verdict(
+            False, "no answer yet: pass an instance of your Dataset.", 'e.g. my_flowers.FlowersDataset(ROOT, "train")'
+        )
+    if _is_stub(dataset):
+        return _verdict(
+            False, "__len__ returns None: your FlowersDataset is still the stub.", "finish the Dataset exercise first"
+        )
+    where = type(dataset).__module__
+    error = _spawn_round_trip(dataset)
+    if error is None:
+        return _verdict(
+            True,
+            f"a fresh Python imported {where}.{type(dataset).__qualname__} and unpickled your dataset: spawn workers can too.",
+        )
+    if where == "__main__":
+        return _verdict(
+            False,
+            f"your class lives in the notebook (__main__); a spawn worker is a fresh Python without the notebook, and fails with\n  {error}",
+            "write the class into my_flowers.py next to the notebook (%%writefile), then import my_flowers and use my_flowers.FlowersDataset",
+        )
+    return _verdict(
+        False, f"a fresh Python could not unpickle your dataset:\n  {error}", "everything it holds must be importable by name"
+    )
+
+
+# ------------------------------------------------------------------ the hunt tool: a label-agreement check
+
+#: The toy truth the hunt tool is first run on: 300 files, a 0-based class each (seeded).
+_TOY_TRUTH = {IMAGE_NAME.format(i): int(c) for i, c in enumerate(np.random.default_rng(7).integers(0, 102, 300), 1)}
+
+
+class _ToyPipeline:
+    """A pipeline as the hunt tool sees it: ``image_files`` and ``(image, label)`` items; it counts the items fetched."""
+
+    def __init__(self, labels: list[int], folder: str = "/garden/flowers-102/jpg") -> None:
+        self.image_files = [Path(folder) / name for name in list(_TOY_TRUTH)[: len(labels)]]
+        self._labels = labels
+        self.fetched = 0
+
+    def __len__(self) -> int:
+        return len(self.image_files)
+
+    def __getitem__(self, idx: int) -> tuple[str, int]:
+        self.fetched += 1
+        return f"the pixels of {self.image_files[idx].name}", self._labels[idx]
+
+
+class _LabelsOnly:
+    """A real dataset's items without decoding: the label its ``__getitem__`` gives (no target_transform), no pixels."""
+
+    def __init__(self, dataset: Any) -> None:
+        self.image_files, self._labels = dataset.image_files, dataset.labels
+
+    def __len__(self) -> int:
+        return len(self.image_files)
+
+    def __getitem__(self, idx: int) -> tuple[None, int]:
+        return None, self._labels[idx]
+
+
+def _share(answer: Any) -> tuple[float | None, str | None]:
+    """The answer as a share in 0..1, or None and what is wrong with it."""
+    if isinstance(answer, (bool, np.bool_)):
+        return None, "you returned True/False; the tool should say *how many* agree: a share between 0 and 1"
+    try:
+        share = float(answer)
+    except (TypeError, ValueError):
+        return None, f"expected a number between 0 and 1, got {type(answer).__name__}"
+    if not 0 <= share <= 1:
+        return None, f"{share:g} is not a share between 0 and 1" + (" (a percentage?)" if share <= 100 else "")
+    return share, None
+
+
+def _agreement_error(error: str) -> str:
+    """The hint for what a student's tool raised."""
+    if "KeyError" in error:
+        return "truth is keyed by file name ('image_00042.jpg'): look up Path(dataset.image_files[i]).name"
+    if "larger sample than population" in error or "exceeds" in error:
+        return "a dataset can be smaller than k: sample min(k, len(dataset)) items"
+    if "AttributeError" in error and "labels" in error:
+        return "take the label the pipeline gives: dataset[i][1] (not every Dataset has a .labels list)"
+    return RAISED_HINT
+
+
+def _toy_agreement_feedback(func: Callable[..., Any]) -> Verdict | None:
+    """Run the tool on toy pipelines with known agreement; return the verdict on the first mistake, or None."""
+    truth = list(_TOY_TRUTH.values())
+    half = truth[:150] + [(c + 1) % 102 for c in truth[150:]]  # in blocks, like a dataset grouped by class
+    cases = [
+        ("every label right", _ToyPipeline(truth), 50, 1.0, 0.0),
+        ("every label one class off", _ToyPipeline([(c + 1) % 102 for c in truth]), 50, 0.0, 0.0),
+        ("the first half right, the second half wrong", _ToyPipeline(half), 100, 0.5, 0.15),
+        ("24 items, fewer than k", _ToyPipeline(truth[:24]), 200, 1.0, 0.0),
+    ]
+    for what, pipeline, k, expected, tolerance in cases:
+        answer, error = _call(func, pipeline, dict(_TOY_TRUTH), k, 0)
+        if error:
+            return _verdict(False, f"on a toy pipeline ({what}): {error}.", _agreement_error(error))
+        if _unanswered(answer):
+            return _verdict(False, "your function returns None: it is still the stub.", STUB_HINT)
+        share, problem = _share(answer)
+        if problem:
+            return _verdict(False, f"on a toy pipeline ({what}): {problem}.", "return agreeing / checked")
+        if pipeline.fetched == 0:
+            return _verdict(
+                False, f"on a toy pipeline ({what}) your tool fetched no item.", "the label the pipeline gives is dataset[i][1]"
+            )
+        if pipeline.fetched > k:
+            return _verdict(
+                False,
+                f"your tool fetched {pipeline.fetched} items of a toy pipeline, for k={k}.",
+                "a sample of k items is enough, and quick on 8,189 photos: rng.choice(len(dataset), size=k, replace=False)",
+            )
+        if abs(share - expected) > tolerance and expected == 0.5 and share in (0.0, 1.0):
+            return _verdict(
+                False,
+                f"on a toy pipeline ({what}) your tool says {share:.0%}: it looked at the first or last items only.",
+                "sample at random over the whole dataset: a dataset grouped by class hides a bug in one part of it",
+            )
+        if abs(share - expected) > tolerance:
+            return _verdict(
+                False,
+                f"on a toy pipeline ({what}) your tool says {share:.0%}, expected {expected:.0%}.",
+                "count the sampled items whose label equals truth[file name], divide by the number sampled",
+            )
+    again = [_call(func, _ToyPipeline(half), dict(_TOY_TRUTH), 20, 3)[0] for _ in range(3)]
+    if len(set(map(str, again))) > 1:
+        return _verdict(False, "the same seed gave two different answers.", "draw the sample with np.random.default_rng(seed)")
+    return None
+
+
+def _real_agreement(func: Callable[..., Any], root: Path, k: int) -> tuple[Verdict | None, dict[str, tuple[float, float]]]:
+    """Run the tool on ours and on the Access team's training set; compare with the count over every item."""
+    labels = read_labels(root / DATASET_FOLDER / LABELS_FILE)
+    truth = {IMAGE_NAME.format(i): int(c) for i, c in enumerate(labels.tolist(), 1)}
+    found = {}
+    for name, dataset in (("ours", OxfordFlowers102(root, "train")), ("the Access team's", AccessTeamFlowers(root, "train"))):
+        full = float(np.mean([truth[f.name] == c for f, c in zip(dataset.image_files, dataset.labels)]))
+        answer, error = _call(func, _LabelsOnly(dataset), truth, k, 0)
+        share, problem = _share(answer) if error is None else (None, error)
+        if problem:
+            return _verdict(False, f"on {name} training set: {problem}.", _agreement_error(problem)), found
+        if abs(share - full) > 4 * (full * (1 - full) / k) ** 0.5 + 0.02:
+            return _verdict(
+                False,
+                f"on {name} training set your tool says {share:.1%}; counted over all {len(dataset)} items it is {full:.1%}.",
+                "compare dataset[i][1] with truth[Path(dataset.image_files[i]).name] for each sampled i",
+            ), found
+        found[name] = (share, full)
+    return None, found
+
+
+def check_label_agreement(func: Callable[..., Any], root: str | Path, k: int = 200) -> Verdict:
+    """Notebook ``01_access``: the student's hunt tool, ``func(dataset, truth, k, seed)``, the share of labels that are right.
+
+    ``dataset`` has ``image_files`` and gives ``(image, label)`` items;
+    ``truth`` maps a file name to its 0-based class. The tool samples ``k``
+    items (seeded) and returns the share whose label is the truth's. It is run
+    on toy pipelines of known agreement (all right, all one class off, half
+    wrong, fewer items than ``k``), then on our training set and the Access
+    team's, whose agreement over every item the checker counts itself.
+    """
+    if _unanswered(func) or not callable(func):
+        return _verdict(False, "no answer yet: `label_agreement` should be your function.", "write it in the stub cell")
+    verdict = _toy_agreement_feedback(func)
+    if verdict is None:
+        verdict, found = _real_agreement(func, Path(root), k)
+    if verdict is not None:
+        return verdict
+    (ours, _), (theirs, full) = found["ours"], found["the Access team's"]
+    return _verdict(
+        True,
+        f"on {k} sampled training items your tool finds {ours:.0%} of our labels right and {theirs:.1%} of the Access "
+        f"team's (counted over all their items: {full:.1%}; a random guess: {1 / 102:.1%}).",
+    )
+
+
+# ------------------------------------------------------------------ a new format: the gardeners' CSV
+
+
+def _csv_cases() -> list[tuple[str, str, float]]:
+    """Toy CSV files (what, text, the right share) against :data:`_TOY_TRUTH`'s first 30 files."""
+    names = list(_TOY_TRUTH)[:30]
+    rows = [(f"jpg/{n}", _TOY_TRUTH[n] + 1) for n in names]  # 1-based, as in imagelabels.mat
+    order = random.Random(5).sample(range(30), 30)
+    right = "file,label\n" + "".join(f"{rows[i][0]},{rows[i][1]}\n" for i in order) + "\n"
+    third = "file,label\n" + "".join(f"{f},{(c % 102) + 1 if i % 3 == 0 else c}\n" for i, (f, c) in enumerate(rows))
+    shifted_labels = [c for _, c in rows[1:]] + [rows[0][1]]  # the planted off-by-one: each file has the next row's label
+    shifted = "file,label\n" + "".join(f"{f},{c}\n" for (f, _), c in zip(rows, shifted_labels))
+    swapped = "label,file,gardener\n" + "".join(f"{c},{f},Ada\n" for f, c in rows)
+    share = float(np.mean([c == right_c for c, (_, right_c) in zip(shifted_labels, rows)]))
+    return [
+        ("every row right, rows in any order, a blank last line", right, 1.0),
+        ("a third of the rows wrong", third, 2 / 3),
+        ("the label column shifted by one row", shifted, share),
+        ("columns label,file,gardener", swapped, 1.0),
+    ]
+
+
+def _csv_error_hint(error: str) -> str:
+    """The hint for what a student's CSV reader raised."""
+    if "invalid literal" in error and ("'label'" in error or "'file'" in error):
+        return "the first row is a header, not a photo: skip it (csv.DictReader reads it as the column names)"
+    if "invalid literal" in error and "jpg" in error or "KeyError" in error and "jpg" not in error or "too many values" in error:
+        return "the columns may come in another order: read them by the header's names (csv.DictReader)"
+    if "index out of range" in error or "not enough values" in error or "invalid literal for int() with base 10: ''" in error:
+        return "the file ends with a blank line: skip empty rows"
+    if "KeyError" in error and "jpg/" in error:
+        return "truth is keyed by file name: Path(row['file']).name"
+    return RAISED_HINT
+
+
+def check_csv_agreement(func: Callable[[Path, dict[str, int]], Any]) -> Verdict:
+    """Notebook ``01_access``: ``func(csv_path, truth)``, the share of a CSV's rows whose label agrees with ``truth``.
+
+    The CSV has a header naming its columns (``file`` and ``label``, in any
+    order, maybe more), a path per row (``jpg/image_00042.jpg``) and a
+    1-based label, like ``imagelabels.mat``. Toy files plant a blank last line,
+    a third of the labels wrong, the label column shifted by one row, and
+    swapped columns.
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        for what, text, expected in _csv_cases():
+            path = Path(tmp) / "checked.csv"
+            path.write_text(text)
+            answer, error = _call(func, path, dict(_TOY_TRUTH))
+            if error:
+                return _verdict(False, f"on a CSV with {what}: {error}.", _csv_error_hint(error))
+            if _unanswered(answer):
+                return _verdict(False, "your function returns None: it is still the stub.", STUB_HINT)
+            share, problem = _share(answer)
+            if problem:
+                return _verdict(False, f"on a CSV with {what}: {problem}.", "return agreeing rows / rows")
+            if abs(share - expected) > 1e-9:
+                return _csv_feedback(what, share, expected)
+    return _verdict(True, "header, paths, 1-based labels, blank lines and column order all handled.")
+
+
+def _csv_feedback(what: str, share: float, expected: float) -> Verdict:
+    """The verdict on a wrong share from a CSV."""
+    if expected == 1.0 and share < 0.1:
+        return _verdict(
+            False,
+            f"on a CSV with {what} your function says {share:.0%}: the labels are 1-based, like imagelabels.mat.",
+            "int(row['label']) - 1",
+        )
+    if any(abs(share - expected * n / (n + 1)) < 1e-9 for n in (29, 30, 31)):
+        return _verdict(False, f"on a CSV with {what} you counted a row too many.", "divide by the number of photo rows only")
+    return _verdict(
+        False,
+        f"on a CSV with {what} your function says {share:.1%}, expected {expected:.1%}.",
+        "read columns by name: csv.DictReader",
+    )
+
+
+# ------------------------------------------------------------------ another layout: the herbarium's 0-based index
+
+#: The herbarium's index in the archive's order (by scanning date, not by name), its 0-based labels, a split.
+_SCANS = [f"scan_{n:04d}.png" for n in (17, 2, 31, 0, 5, 29, 1, 30, 3, 8, 26, 4)]
+_SCAN_LABELS = np.array([3, 0, 101, 54, 3, 17, 0, 88, 42, 17, 9, 60], dtype=np.int64)
+_SCAN_SPLIT = [0, 2, 11, 6, 3]
+
+
+def _herbarium_feedback(got: list[tuple[str, int]]) -> Verdict:
+    """Name the mistake in a wrong list of herbarium items."""
+    truth = [(_SCANS[p], int(_SCAN_LABELS[p])) for p in _SCAN_SPLIT]
+    names, labels = [n for n, _ in got], [lab for _, lab in got]
+    if names == [_SCANS[p - 1] for p in _SCAN_SPLIT]:
+        return _verdict(
+            False, "you took the line before each position: here positions are 0-based.", "index[p], not index[p - 1]"
+        )
+    if names == [f"scan_{p:04d}.png" for p in _SCAN_SPLIT]:
+        return _verdict(
+            False,
+            "you built each name from its position; the index is in scanning order, not in name order.",
+            "the index says which file sits at each position: index[p]",
+        )
+    if names == [sorted(_SCANS)[p] for p in _SCAN_SPLIT]:
+        return _verdict(False, "you sorted the index; the labels follow its own order.", "keep the index as it is")
+    if names == [n for n, _ in truth] and labels == [t - 1 for _, t in truth]:
+        return _verdict(
+            False, "your labels are one too low: here they are already 0-based.", "Oxford's - 1 is a fact about Oxford's files"
+        )
+    if names == [n for n, _ in truth]:
+        return _verdict(False, f"the files are right, the labels are {labels}.", "labels[p]: one label per line of the index")
+    return _verdict(
+        False, f"got {got}, expected one (file, label) per position.", "[(index[p], int(labels[p])) for p in positions]"
+    )
+
+
+def check_herbarium_items(func: Callable[[list[str], np.ndarray, list[int]], Any]) -> Verdict:
+    """Notebook ``01_access``: ``func(index, labels, positions)`` gives the (file, label) items of a split of another layout.
+
+    The layout: ``index`` lists file names in the archive's own order (not
+    sorted), ``labels`` holds a 0-based label per line of the index, and a
+    split is 0-based positions in the index. Oxford's habits (ids name files,
+    subtract 1) are wrong here.
+    """
+    answer, error = _call(func, list(_SCANS), _SCAN_LABELS.copy(), list(_SCAN_SPLIT))
+    if error:
+        return _verdict(False, error, RAISED_HINT)
+    if _unanswered(answer):
+        return _verdict(False, "your function returns None: it is still the stub.", STUB_HINT)
+    try:
+        got = [(str(name), int(label)) for name, label in answer]
+    except (TypeError, ValueError):
+        return _verdict(False, f"expected (file, label) pairs, got {answer!r:.80}.", "return a list of (name, label) tuples")
+    if got == [(_SCANS[p], int(_SCAN_LABELS[p])) for p in _SCAN_SPLIT]:
+        return _verdict(
+            True, "the index says which file, the labels follow it, and nothing is shifted: this layout's rules, not Oxford's."
+        )
+    return _herbarium_feedback(got)
+
+
+def check_pair_files(func: Callable[[list[str], np.ndarray], Any]) -> Verdict:
+    """Notebook ``01_access``: ``func(listing, labels)`` pairs each file of an *unsorted* listing with its 0-based label.
+
+    It must return (file name, label) pairs, one per file; any order is fine
+    as long as each file has its own label.
+    """
+    names = [IMAGE_NAME.format(i) for i in range(1, 121)]
+    labels = np.repeat(np.array([76, 12, 5, 61], dtype=np.int64), 30)  # class blocks, not in class order
+    listing = names.copy()
+    random.Random(4).shuffle(listing)
+    listing_with_noise = [*listing, ".DS_Store", "README.txt"]
+    answer, error = _call(func, listing_with_noise.copy(), labels.copy())
+    if error:
+        hint = (
+            f"skip names that are not {_NAME_SHAPE}"
+            if "invalid literal" in error
+            else f"image ids start at 1: {IMAGE_NAME.format(1)} is labels[0]"
+            if "out of bounds" in error
+            else RAISED_HINT
+        )
+        return _verdict(False, error, hint)
+    if _unanswered(answer):
+        return _verdict(False, "your function returns None: it is still the stub.", STUB_HINT)
+    pairs = list(answer.items()) if isinstance(answer, dict) else list(answer)
+    truth = {n: int(labels[i]) for i, n in enumerate(names)}
+    got_names = [p[0] for p in pairs]
+    if any(n not in truth for n in got_names):
+        return _verdict(
+            False,
+            "your pairs include files that are not images (.DS_Store, README.txt).",
+            f"keep only names matching {_NAME_SHAPE}",
+        )
+    if sorted(got_names) != sorted(names):
+        return _verdict(False, f"{len(set(got_names))} distinct files paired, expected {len(names)}.", "each image file once")
+    wrong = [n for n, lab in pairs if truth[n] != int(lab)]
+    if wrong:
+        in_listing_order = all(int(lab) == int(labels[k]) for k, (_, lab) in enumerate(pairs))
+        if in_listing_order:
+            return _verdict(
+                False,
+                "you paired files with labels in listing order; the listing is not sorted.",
+                "take the id from the name: int(name[6:11]) - 1 is the position in labels",
+            )
+        return _verdict(
+            False,
+            f"{len(wrong)} of {len(pairs)} files have the wrong label, e.g. {wrong[0]}.",
+            f"{IMAGE_NAME.format(1)} has labels[0]: use the number in the name, minus 1",
+        )
+    return _verdict(True, "every file has its own label, whatever order the listing came in.")

@@ -1,0 +1,556 @@
+"""Checkers of notebook ``02_transform``: the student's batch check, the Quality team's causes, and three transfer tasks.
+
+The hunt tool (:func:`check_batch_findings`) is judged on known-good and
+known-bad batches, then on the Quality team's batch and ours against
+:func:`flowerkit.doctor.check_batch`. The exercises need the notebook's ideas
+on new cases: a Caffe-style model's input (:func:`check_caffe_input`),
+per-channel statistics streamed over a loader (:func:`check_stream_stats`),
+MixUp or CutMix in a ``collate_fn`` on the training loader only (:func:`check_mixup_loaders`).
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import torch
+from PIL import Image, ImageDraw
+from torch.utils.data import TensorDataset
+from torchvision.transforms import v2
+
+from ..doctor import check_batch
+from ..facts import NUM_CLASSES
+from ..teams.quality import QUALITY_BUGS
+from .verdict import RAISED_HINT, STUB_HINT, Verdict, _call, _unanswered, _verdict
+
+__all__ = [
+    "BATCH_CHECKS",
+    "QUALITY_SUSPECTS",
+    "check_batch_findings",
+    "check_caffe_input",
+    "check_mixup_loaders",
+    "check_quality_causes",
+    "check_stream_stats",
+]
+
+
+#: The suspects notebook ``02_transform`` offers for the Quality team's weak model, with what the evidence says.
+QUALITY_SUSPECTS: dict[str, str] = {
+    "grayscale": "your batch check's colour finding: the three channels carry the same picture",
+    "squash": "the pictures, theirs next to ours: round flowers come out as ellipses",
+    "per-image standardisation": "your batch check's per-image statistics: every image has mean 0 and std 1",
+    "augmentation at evaluation": "the same test photos through their pipeline twice give two different tensors",
+    "wrong labels": "no: the Quality team reads the labels with our (fixed) Dataset, and the loss falls",
+    "too few epochs": "no: the training accuracy has levelled off, more epochs of the same images would not add colour",
+    "learning rate": "no: the loss falls smoothly; it is the same network and schedule as ours",
+    "no shuffling": "no: their loader shuffles (check its sampler); that trap is notebook 03's",
+}
+_QUALITY_CAUSES = QUALITY_BUGS  # the Quality team's bugs, defined with their code in flowerkit.teams.quality
+
+
+def check_quality_causes(answer: Any) -> Verdict:
+    """Notebook ``02_transform``: ``answer`` names, from :data:`QUALITY_SUSPECTS`, every cause the evidence supports."""
+    if _unanswered(answer) or not answer:
+        return _verdict(False, "no answer yet: set `causes` to a set of suspects.", "pick from exercises.QUALITY_SUSPECTS")
+    picked = {answer} if isinstance(answer, str) else set(answer)
+    unknown = sorted(picked - set(QUALITY_SUSPECTS))
+    if unknown:
+        return _verdict(False, f"{unknown} is not on the list of suspects.", f"choose from {sorted(QUALITY_SUSPECTS)}")
+    wrong = sorted(picked - set(_QUALITY_CAUSES))
+    if wrong:
+        return _verdict(
+            False, f"the evidence clears {wrong[0]!r}: {QUALITY_SUSPECTS[wrong[0]]}.", "keep only what a measurement showed"
+        )
+    missing = [c for c in _QUALITY_CAUSES if c not in picked]
+    if missing:
+        return _verdict(False, f"{len(missing)} cause(s) still at large.", f"look again at {QUALITY_SUSPECTS[missing[0]]}")
+    return _verdict(
+        True, "all four, each backed by a measurement: grayscale, squash, per-image standardisation, augmentation at evaluation."
+    )
+
+
+# --------------------------------------------------------------------------------------
+# The hunt tool: the student's own batch check.
+# --------------------------------------------------------------------------------------
+
+#: The problems the student's batch check names, as :func:`flowerkit.doctor.check_batch` names them (notebook ``02_transform``).
+BATCH_CHECKS = ("shape", "dtype", "range", "normalisation", "colour", "per-image standardisation")
+
+_MISSED = {
+    "shape": "the model wants (B, 3, H, W): check images.ndim == 4 and images.shape[1] == 3, and stop there if not",
+    "dtype": "the model's weights are float32: compare images.dtype with torch.float32",
+    "range": "values far above 1 (say over 20) were never scaled to [0, 1]: look at images.max()",
+    "normalisation": "per channel, over images and pixels: x.mean(dim=(0, 2, 3)) near 0 (within 0.5) and x.std(dim=(0, 2, 3)) near 1 (0.5 to 2)",
+    "colour": "Normalize gives each channel its own scale and shift: standardise each channel of each image first, then "
+    "compare the channels (identical pictures give identical numbers)",
+    "per-image standardisation": "each image's own statistics: x.mean(dim=(1, 2, 3)) and x.std(dim=(1, 2, 3)); "
+    "all means equal and all stds 1 means each image was standardised by itself",
+}
+_FALSE_ALARM = {
+    "shape": "(B, 3, H, W) is right, whatever H and W",
+    "dtype": "float32 is what the model's weights are",
+    "range": "a normalised batch has values a few units either side of 0; only values far above (say over 20) are unscaled",
+    "normalisation": "allow some slack: a per-channel mean within 0.5 of 0 and a std between 0.5 and 2 is normalised",
+    "colour": "channels that look alike are not copies: flag only pictures that are the same up to scale and shift (say within 1e-3)",
+    "per-image standardisation": "these images still differ in brightness: require every image mean equal and every std 1 (within about 1e-3)",
+}
+
+
+def _colour_photos() -> torch.Tensor:
+    """Sixteen small colour 'photos' in [0, 1]: each its own brightness, contrast and tint."""
+    g = torch.Generator().manual_seed(2)
+    n, s = 16, 12
+    brightness = 0.25 + 0.5 * torch.rand(n, 1, 1, 1, generator=g)
+    contrast = 0.05 + 0.15 * torch.rand(n, 1, 1, 1, generator=g)
+    tint = 0.08 * torch.randn(n, 3, 1, 1, generator=g)
+    return (brightness + tint + contrast * torch.randn(n, 3, s, s, generator=g)).clamp(0, 1)
+
+
+def _batch_cases() -> list[tuple[str, torch.Tensor, frozenset[str]]]:
+    """(what it is, a batch, the problems it has): the known-good and known-bad batches the hunt tool must get right."""
+    uint8 = (_colour_photos() * 255).round().to(torch.uint8)
+    x = uint8.double() / 255
+    good = (x - x.mean((0, 2, 3), keepdim=True)) / x.std((0, 2, 3), keepdim=True)
+    gray = (x * torch.tensor([0.299, 0.587, 0.114], dtype=torch.float64).view(1, 3, 1, 1)).sum(1, keepdim=True)
+    gray = ((gray - gray.mean()) / gray.std()).expand(-1, 3, -1, -1)
+    scale, shift = torch.tensor([1.0, 0.8, 1.25]).view(1, 3, 1, 1), torch.tensor([0.1, -0.1, 0.0]).view(1, 3, 1, 1)
+    own = (x - x.mean((1, 2, 3), keepdim=True)) / x.std((1, 2, 3), keepdim=True)
+    f32 = torch.float32
+    return [
+        ("a colour batch normalised with its dataset's statistics (known good)", good.to(f32), frozenset()),
+        ("a uint8 batch straight from the decoder", uint8, frozenset({"dtype", "range", "normalisation"})),
+        ("a float batch in [0, 1], not normalised", x.to(f32), frozenset({"normalisation"})),
+        ("a float batch of 0..255 values (ToDtype without scale=True)", uint8.to(f32), frozenset({"range", "normalisation"})),
+        ("a channels-last batch (B, H, W, 3)", good.permute(0, 2, 3, 1).contiguous().to(f32), frozenset({"shape"})),
+        ("a grayscale batch stored as 3 equal channels", gray.contiguous().to(f32), frozenset({"colour"})),
+        (
+            "a grayscale batch normalised per channel (each channel its own scale and shift)",
+            (gray * scale + shift).to(f32),
+            frozenset({"colour"}),
+        ),
+        (
+            "a colour batch, each image standardised by its own mean and std",
+            own.to(f32),
+            frozenset({"per-image standardisation"}),
+        ),
+    ]
+
+
+def _doctor_problems(images: torch.Tensor) -> frozenset[str]:
+    """The problems :func:`flowerkit.doctor.check_batch` finds in ``images``, among :data:`BATCH_CHECKS`."""
+    return frozenset(f.check for f in check_batch(images).problems) & set(BATCH_CHECKS)
+
+
+def _check_names(answer: Any) -> set[str] | None:
+    """The check names a hunt tool returned (the keys of a dict, or a set/list of names), or None if it is neither."""
+    if isinstance(answer, dict):
+        return set(answer)
+    if isinstance(answer, (set, frozenset, list, tuple)) and all(isinstance(a, str) for a in answer):
+        return set(answer)
+    return None
+
+
+def _findings_problem(case: str, got: set[str], expected: frozenset[str]) -> tuple[str, str] | None:
+    """(message, hint) when the names found on ``case`` are not the ones expected, else None."""
+    missing = [c for c in BATCH_CHECKS if c in expected - got]
+    if missing:
+        found = f"it found {sorted(got)}" if got else "it found nothing"
+        return f"on {case}, your tool misses {missing[0]!r} ({found}).", _MISSED[missing[0]]
+    extra = [c for c in BATCH_CHECKS if c in got - expected]
+    if extra:
+        return f"on {case}, your tool reports {extra[0]!r}, a problem that batch does not have.", _FALSE_ALARM[extra[0]]
+    return None
+
+
+def _raised_hint(error: str) -> str:
+    """The hint for a hunt tool that raised: uint8 arithmetic, a channels-last batch, or anything else."""
+    if "Byte" in error or "dtype" in error.lower():
+        return "measure on a float copy: x = images.double() (a uint8 tensor has no mean)"
+    if "dimension" in error.lower() or "size" in error.lower() or "index" in error.lower():
+        return "check the shape first, and return {'shape': ...} at once when it is not (B, 3, H, W)"
+    return RAISED_HINT
+
+
+def check_batch_findings(
+    func: Callable[[torch.Tensor], Any], quality_images: torch.Tensor | None = None, our_images: torch.Tensor | None = None
+) -> Verdict:
+    """Notebook ``02_transform``: ``func(images)`` returns the problems a batch shows, ``{check name: evidence}``.
+
+    The names are :data:`BATCH_CHECKS`. Judged on known-good and known-bad
+    batches (uint8, unscaled, unnormalised, channels-last, grayscale with equal
+    or affinely related channels, per-image standardised), then on the Quality
+    team's batch and ours, where it must agree with :func:`flowerkit.doctor.check_batch`.
+    When it is right, prints what the tool found on those two batches.
+    """
+    cases = _batch_cases()
+    real = [("the Quality team's batch", quality_images), ("our batch", our_images)]
+    cases += [(name, images, _doctor_problems(images)) for name, images in real if images is not None]
+    answers = {}
+    for case, images, expected in cases:
+        answer, error = _call(func, images.clone())
+        if error:
+            return _verdict(False, f"{error} (on {case})", _raised_hint(error))
+        if _unanswered(answer):
+            return _verdict(False, "your function returns None: it is still the stub.", STUB_HINT)
+        got = _check_names(answer)
+        if got is None:
+            msg = f"got a {type(answer).__name__}: return a dict {{check name: evidence}}, {{}} when the batch is fine."
+            return _verdict(False, msg, "found = {}; ...; found['dtype'] = f'{images.dtype}'; return found")
+        if got - set(BATCH_CHECKS):
+            return _verdict(
+                False, f"{sorted(got - set(BATCH_CHECKS))} are not check names.", f"use the names {list(BATCH_CHECKS)}"
+            )
+        problem = _findings_problem(case, got, expected)
+        if problem:
+            return _verdict(False, problem[0], problem[1])
+        answers[case] = answer
+    verdict = _verdict(True, f"your batch check gets all {len(cases)} batches right, known good and known bad.")
+    for case, _ in real:
+        if case in answers:
+            print(_findings_text(f"Your batch check on {case}", answers[case]))
+    return verdict
+
+
+def _findings_text(title: str, answer: Any) -> str:
+    """The findings of a hunt tool, one line each (names only when it returned names)."""
+    if not answer:
+        return f"{title}: no problem found"
+    lines = [f"  {name}: {answer[name]}" if isinstance(answer, dict) else f"  {name}" for name in sorted(answer)]
+    return "\n".join([f"{title}:", *lines])
+
+
+# --------------------------------------------------------------------------------------
+# Exercise 1: the input of a model trained the Caffe way (BGR, 0..255, mean subtracted, 256 -> 224).
+# --------------------------------------------------------------------------------------
+
+_CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
+_CAFFE_RESIZE, _CAFFE_CROP = 256, 224
+
+
+def _caffe_photo() -> Image.Image:
+    """A landscape photo (360x240): green background, a yellow circle 100 px across in the centre."""
+    img = Image.new("RGB", (360, 240), (40, 120, 40))
+    ImageDraw.Draw(img).ellipse([130, 70, 229, 169], fill=(240, 200, 40))
+    return img
+
+
+def _caffe_reference(img: Image.Image) -> torch.Tensor:
+    """What the Caffe-style model wants: resize short side to 256, centre crop 224, BGR, 0..255 minus the BGR means."""
+    x = v2.Compose([v2.ToImage(), v2.Resize(_CAFFE_RESIZE, antialias=True), v2.CenterCrop(_CAFFE_CROP)])(img)
+    return x.flip(0).to(torch.float32) - torch.tensor(_CAFFE_MEAN_BGR).view(3, 1, 1)
+
+
+def _circle_extent(bgr: torch.Tensor) -> tuple[int, int]:
+    """(columns, rows) covered by the yellow circle in a Caffe-style (BGR, mean-subtracted) image."""
+    b, g, r = (bgr + torch.tensor(_CAFFE_MEAN_BGR).view(3, 1, 1)).unbind(0)
+    yellow = (r > 200) & (g > 160) & (b < 100)
+    return int(yellow.any(0).sum()), int(yellow.any(1).sum())
+
+
+def _caffe_layout(answer: Any) -> tuple[str, str] | None:
+    """(message, hint) if ``answer`` is not a float32 (3, 224, 224) tensor, else None."""
+    crop = _CAFFE_CROP
+    if not isinstance(answer, torch.Tensor):
+        return f"got a {type(answer).__name__}, the model needs a torch.Tensor.", "start with v2.ToImage()"
+    if answer.ndim == 3 and answer.shape[-1] == 3 and answer.shape[0] != 3:
+        return f"shape {tuple(answer.shape)} is channels-last; PyTorch wants (3, H, W).", "v2.ToImage() gives (3, H, W)"
+    if tuple(answer.shape) != (3, crop, crop):
+        return f"shape {tuple(answer.shape)}, expected (3, {crop}, {crop}).", f"Resize({_CAFFE_RESIZE}) then CenterCrop({crop})"
+    if answer.dtype != torch.float32:
+        return f"dtype {answer.dtype}; the model's weights are float32.", "v2.ToDtype(torch.float32) (without scale=True)"
+    return None
+
+
+def _caffe_values(answer: torch.Tensor, expected: torch.Tensor) -> tuple[str, str] | None:
+    """(message, hint) if the values are scaled, in RGB order, or without the means subtracted, else None."""
+    no_scale = "v2.ToDtype(torch.float32) without scale=True, then subtract the means; divide by nothing"
+    if answer.abs().max() < 5:
+        return (
+            f"values only up to {answer.abs().max():.2f}: scaled to [0, 1] or divided by a std; this model wants 0..255.",
+            no_scale,
+        )
+    centre = answer[:, _CAFFE_CROP // 2, _CAFFE_CROP // 2]
+    want = expected[:, _CAFFE_CROP // 2, _CAFFE_CROP // 2]
+    if torch.allclose(centre, want, atol=4):
+        return None
+    shown = [round(v) for v in centre.tolist()]
+    if torch.allclose(centre, want + torch.tensor(_CAFFE_MEAN_BGR), atol=4):
+        return (
+            f"the yellow circle's centre is {shown}: the means were not subtracted.",
+            "subtract (103.939, 116.779, 123.68) from B, G, R",
+        )
+    if centre[0] > centre[2] + 50:
+        return (
+            f"the yellow circle's centre is {shown}: red comes first, so the channels are in RGB order.",
+            "flip the channels: x.flip(0), or x[[2, 1, 0]]",
+        )
+    return (
+        f"the yellow circle's centre is {shown}, expected {[round(v) for v in want.tolist()]}.",
+        "BGR order, then subtract (103.939, 116.779, 123.68)",
+    )
+
+
+def check_caffe_input(func: Callable[[Any], Any]) -> Verdict:
+    """Notebook ``02_transform``: ``func(pil_image)`` makes the input of a model trained the Caffe way.
+
+    That model wants float32 (3, 224, 224): short side resized to 256 and the
+    centre 224 cropped, channels in BGR order, values 0..255 with the BGR means
+    (103.939, 116.779, 123.68) subtracted and no division. Checked on a
+    landscape photo with a yellow circle (its colour tells the channel order, its shape the resize).
+    """
+    img = _caffe_photo()
+    answer, error = _call(func, img.copy())
+    if error:
+        return _verdict(False, error, RAISED_HINT)
+    if _unanswered(answer):
+        return _verdict(False, "your function returns None: it is still the stub.", STUB_HINT)
+    expected = _caffe_reference(img)
+    problem = _caffe_layout(answer) or _caffe_values(answer.detach(), expected)
+    if problem:
+        return _verdict(False, problem[0], problem[1])
+    (cols, rows), (want, _) = _circle_extent(answer.detach()), _circle_extent(expected)
+    if abs(cols - rows) > 0.15 * max(cols, rows, 1):
+        return _verdict(
+            False, f"the circle came out {cols}x{rows} px: squashed.", "Resize(256) with one number keeps the aspect ratio"
+        )
+    if abs(cols - want) > 4:
+        msg = f"the circle is {cols} px across, expected {want}: not resized to 256 before the 224 crop."
+        return _verdict(False, msg, "Resize(256) then CenterCrop(224): the crop keeps the central 87.5%")
+    return _verdict(
+        True, "BGR, 0..255 minus the means, 256 then the central 224: the circle is round, yellow and the right size."
+    )
+
+
+# --------------------------------------------------------------------------------------
+# Exercise 2: per-channel statistics streamed over a loader.
+# --------------------------------------------------------------------------------------
+
+
+class _TrackedBatches:
+    """An iterable of (uint8 images, labels) batches of different sizes; notes how many it handed out are still alive."""
+
+    def __init__(self, batches: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
+        self.batches = batches
+        self.most_alive = 0
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        handed: list[weakref.ref] = []
+        for x, y in self.batches:
+            self.most_alive = max(self.most_alive, sum(r() is not None for r in handed))
+            out = x.clone()
+            handed.append(weakref.ref(out))
+            yield out, y.clone()
+            del out
+
+
+def _stream_batches() -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Five uint8 batches of a new dataset: different batch sizes, image sizes and brightness."""
+    g = torch.Generator().manual_seed(4)
+    shapes = [(8, 12, 16), (8, 12, 16), (5, 20, 20), (8, 9, 11), (3, 16, 10)]
+    levels = [60.0, 200.0, 120.0, 30.0, 170.0]
+    batches = []
+    for (b, h, w), level in zip(shapes, levels):
+        tint = torch.tensor([20.0, 0.0, -25.0]).view(1, 3, 1, 1)
+        x = level + tint + 25 * torch.randn(b, 3, h, w, generator=g)
+        batches.append((x.clamp(0, 255).round().to(torch.uint8), torch.randint(0, NUM_CLASSES, (b,), generator=g)))
+    return batches
+
+
+def _stream_truths(batches: list[tuple[torch.Tensor, torch.Tensor]]) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """The right (mean, std) in [0, 1] units, and the classic wrong answers, by name."""
+    xs = [x.double() / 255 for x, _ in batches]
+    pixels = torch.cat([x.permute(1, 0, 2, 3).reshape(3, -1) for x in xs], dim=1)
+    mean, std = pixels.mean(1), pixels.std(1, correction=0)
+    batch_means = torch.stack([x.mean((0, 2, 3)) for x in xs]).mean(0)
+    batch_stds = torch.stack([x.std((0, 2, 3)) for x in xs]).mean(0)
+    return {
+        "right": (mean, std),
+        "batch means": (batch_means, std),
+        "batch stds": (mean, batch_stds),
+    }
+
+
+def _pair(answer: Any) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """``answer`` as (mean, std) float64 vectors, or None if it is not a pair."""
+    try:
+        mean, std = (torch.as_tensor(v, dtype=torch.float64).reshape(-1) for v in answer)
+    except (TypeError, ValueError, RuntimeError):
+        return None
+    return mean, std
+
+
+def _stream_problem(got: tuple[torch.Tensor, torch.Tensor], truths: dict[str, Any]) -> tuple[str, str] | None:
+    """(message, hint) naming what is wrong with a (mean, std) answer, or None if it is right."""
+    (got_mean, got_std), (mean, std) = got, truths["right"]
+    sums = (
+        "keep running sums per channel: total += x.sum(dim=(0, 2, 3)); total_sq += (x * x).sum(dim=(0, 2, 3)); count += B * H * W"
+    )
+    if got_mean.numel() != 3 or got_std.numel() != 3:
+        msg = f"mean has {got_mean.numel()} numbers and std {got_std.numel()}; expected 3 each (one per channel)."
+        return msg, "reduce over dims (0, 2, 3) of each batch: images, height, width"
+    if torch.allclose(got_mean, mean * 255, atol=0.05):
+        return "your statistics are on the 0..255 scale; Normalize runs after ToDtype(scale=True), on [0, 1].", "divide by 255"
+    if torch.allclose(got_mean, truths["batch means"][0], atol=1e-4):
+        return "you averaged the batches' means, but the batches hold different numbers of pixels.", sums
+    if not torch.allclose(got_mean, mean, atol=1e-4):
+        return f"mean {got_mean.numpy().round(4)}, expected {mean.numpy().round(4)}.", sums
+    if torch.allclose(got_std, truths["batch stds"][1], atol=1e-4):
+        return "you averaged each batch's own std: that misses how much the batches differ from each other.", sums
+    if (got_std < 0.75 * std).all():
+        return "your std is far below the spread of all pixels: averaging each image's own std misses how images differ.", sums
+    if not torch.allclose(got_std, std, atol=1e-3):
+        return (
+            f"std {got_std.numpy().round(4)}, expected {std.numpy().round(4)}.",
+            "std = sqrt(total_sq / count - mean ** 2), in float64",
+        )
+    return None
+
+
+def check_stream_stats(func: Callable[[Any], Any]) -> Verdict:
+    """Notebook ``02_transform``: ``func(loader)`` returns the per-channel (mean, std) in [0, 1] units of every pixel it yields.
+
+    ``loader`` yields (uint8 images (B, 3, H, W), labels) batches whose
+    batch size, image size and brightness differ, as a new dataset's loader
+    can; the answer must be streamed (a few batches in memory at a time), not
+    computed on every batch at once.
+    """
+    batches = _stream_batches()
+    loader = _TrackedBatches(batches)
+    answer, error = _call(func, loader)
+    if error:
+        if "size" in error.lower() and ("match" in error.lower() or "equal" in error.lower()):
+            return _verdict(
+                False, f"{error}: these batches differ in image size, so they cannot be stacked.", "accumulate per batch instead"
+            )
+        hint = (
+            "convert each batch first: x = images.double() / 255" if "Byte" in error or "dtype" in error.lower() else RAISED_HINT
+        )
+        return _verdict(False, error, hint)
+    if _unanswered(answer):
+        return _verdict(False, "your function returns None: it is still the stub.", STUB_HINT)
+    if loader.most_alive > 2:
+        msg = f"your function held {loader.most_alive} batches in memory at once: on a real dataset that is all of it."
+        return _verdict(False, msg, "use each batch and let it go: add its sums to running totals")
+    got = _pair(answer)
+    if got is None:
+        return _verdict(False, "return a pair (mean, std), each with 3 numbers.", "return mean.tolist(), std.tolist()")
+    problem = _stream_problem(got, _stream_truths(batches))
+    if problem:
+        return _verdict(False, problem[0], problem[1])
+    return _verdict(True, "per-channel mean and std of every pixel, one batch at a time, whatever the batches' sizes.")
+
+
+# --------------------------------------------------------------------------------------
+# Exercise 3: MixUp or CutMix in a collate_fn, on the training loader only.
+# --------------------------------------------------------------------------------------
+
+
+def _mix_sets() -> tuple[TensorDataset, TensorDataset]:
+    """(train, test) datasets of float (3, 8, 8) images with distinct classes; random images, so any mix can be undone."""
+    g = torch.Generator().manual_seed(3)
+    labels = torch.arange(40) * 2 % NUM_CLASSES
+    images = torch.randn(40, 3, 8, 8, generator=g)
+    return TensorDataset(images[:24], labels[:24]), TensorDataset(images[24:], labels[24:])
+
+
+def _weights(image: torch.Tensor, bank: torch.Tensor) -> torch.Tensor | None:
+    """How much of each ``bank`` image ``image`` holds: pixel shares (a CutMix or none) or blend weights (a MixUp); None if neither."""
+    flat, rows = image.reshape(-1).double(), bank.reshape(len(bank), -1).double()
+    match = (rows - flat).abs() < 1e-5
+    if match.any(0).all():
+        return torch.bincount(match.double().argmax(0), minlength=len(bank)).double() / flat.numel()
+    w = torch.linalg.lstsq(rows.T, flat[:, None]).solution[:, 0]
+    blend = (rows.T @ w - flat).abs().max() < 1e-3 and abs(float(w.sum()) - 1) < 1e-3 and w.min() > -1e-3
+    return w if blend else None
+
+
+def _expected_soft(weights: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """The soft label of an image holding ``weights`` of each bank image: each class gets its images' shares."""
+    return torch.zeros(NUM_CLASSES, dtype=torch.float64).index_add_(0, labels, weights)
+
+
+def _label_problem(soft: torch.Tensor, expected: torch.Tensor) -> tuple[str, str] | None:
+    """(message, hint) when a train image's soft label is not the shares of its images, else None."""
+    if torch.allclose(soft, expected, atol=1e-3):
+        return None
+    top = expected.topk(2)
+    shares = ", ".join(f"{w:.2f} of class {c}" for w, c in zip(top.values.tolist(), top.indices.tolist()) if w > 1e-3)
+    said = ", ".join(f"{soft[c]:.2f}" for c in top.indices.tolist())
+    hint = "the label of each class is its image's share: lam for one, 1 - lam for the other (the same lam as the pixels)"
+    if abs(float(soft.sum()) - 1) > 1e-3:
+        return f"a soft label sums to {float(soft.sum()):.2f}, not 1.", hint
+    return f"a train image is {shares}, but its label gives those classes {said}.", hint
+
+
+def _train_problem(loader: Any, bank: TensorDataset) -> tuple[str, str] | None:
+    """(message, hint) if the train loader's batches are not consistent mixes with matching soft labels, else None."""
+    images, labels = bank.tensors
+    mixed = 0
+    for _ in range(3):
+        for batch in loader:
+            x, y = batch
+            if y.ndim != 2 or y.shape[1] != NUM_CLASSES:
+                msg = f"train labels of shape {tuple(y.shape)}: a mixed image needs a soft label, one column per class, ({len(x)}, {NUM_CLASSES})."
+                return (
+                    msg,
+                    "one_hot(labels, NUM_CLASSES).float(), then mix the rows with the same lam as the images (or v2.MixUp)",
+                )
+            for image, soft in zip(x, y):
+                w = _weights(image, images)
+                if w is None:
+                    return "a train image is not a mix of the batch's images.", "lam * x + (1 - lam) * x[perm]: mix whole images"
+                problem = _label_problem(soft.double(), _expected_soft(w, labels))
+                if problem:
+                    return problem
+                mixed += int((w > 0.02).sum() >= 2)
+    if not mixed:
+        return "no train image is a mix of two: the collate_fn does not mix.", "give the train DataLoader collate_fn=mix_collate"
+    return None
+
+
+def _test_problem(loader: Any, bank: TensorDataset) -> tuple[str, str] | None:
+    """(message, hint) if the test loader mixes images or labels, else None."""
+    images, labels = bank.tensors
+    hint = "give the test DataLoader no collate_fn: the default one stacks the images and labels as they are"
+    for x, y in loader:
+        if y.ndim != 1:
+            return f"test labels of shape {tuple(y.shape)}: evaluation wants class indices, one per image.", hint
+        for image, label in zip(x, y):
+            w = _weights(image, images)
+            if w is None or w.max() < 0.999:
+                return "the test loader mixes images: evaluation must see the real photos.", hint
+            if labels[int(w.argmax())] != label:
+                return "a test image came with another image's label.", hint
+    return None
+
+
+def check_mixup_loaders(func: Callable[[Any, Any], Any]) -> Verdict:
+    """Notebook ``02_transform``: ``func(train_set, test_set)`` returns (train loader, test loader), mixing on train only.
+
+    The train loader's ``collate_fn`` mixes images (MixUp: a blend; CutMix: a
+    pasted box; ``torchvision.transforms.v2.MixUp`` or ``CutMix`` are fine) and
+    gives soft labels (B, NUM_CLASSES) with each class weighted by its
+    image's share; the test loader gives the images and class indices unmixed.
+    The images are random, so every output image can be traced to its sources.
+    """
+    train_set, test_set = _mix_sets()
+    answer, error = _call(func, train_set, test_set)
+    if error:
+        return _verdict(False, error, RAISED_HINT)
+    if _unanswered(answer):
+        return _verdict(False, "your function returns None: it is still the stub.", STUB_HINT)
+    if not isinstance(answer, (tuple, list)) or len(answer) != 2:
+        return _verdict(False, "return a pair: (train_loader, test_loader).", "return DataLoader(...), DataLoader(...)")
+    with torch.random.fork_rng():  # the checker's randomness leaves the notebook's generator as it was
+        torch.manual_seed(0)
+        try:
+            problem = _train_problem(answer[0], train_set) or _test_problem(answer[1], test_set)
+        except Exception as exc:  # the student's collate_fn raised inside the loader: say so, don't crash
+            return _verdict(False, f"iterating your loaders raised {type(exc).__name__}: {exc}", RAISED_HINT)
+    if problem:
+        return _verdict(False, problem[0], problem[1])
+    return _verdict(True, "train batches are mixes with matching soft labels; test batches are the photos as they are.")

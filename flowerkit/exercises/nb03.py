@@ -1,0 +1,639 @@
+"""Checkers of notebook ``03_load``: the data-wait meter, the bottleneck, a batched collate_fn, samplers, worker seeding,
+iterable datasets, the training loader."""
+
+from __future__ import annotations
+
+import contextlib
+import pickle
+import random
+import time
+import types
+from collections import Counter
+from collections.abc import Callable, Iterator
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+import torch.utils.data
+from torch.utils.data import DataLoader, Dataset, RandomSampler
+
+from ..load import CachedFlowers
+from ..meter import DataWaitMeter
+from .verdict import RAISED_HINT, STUB_HINT, Verdict, _call, _unanswered, _verdict
+
+__all__ = [
+    "check_balanced_sampler",
+    "check_bottleneck",
+    "check_collate",
+    "check_sharded_stream",
+    "check_train_loader",
+    "check_wait_meter",
+    "check_worker_seeding",
+]
+
+
+# ------------------------------------------------------------------ exercise 1: the data-wait meter
+
+_SLEEP_S = 0.03  # what a planted loader or step sleeps per batch: long enough to stand out of a busy machine's noise
+
+
+class _SleepyLoader:
+    """A loader for checking meters: ``n`` batches ``(x, y)``, ``y`` holding the batch's number; sleeps before each."""
+
+    def __init__(self, n: int, sleep_s: float) -> None:
+        self.n, self.sleep_s = n, sleep_s
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        for k in range(self.n):
+            time.sleep(self.sleep_s)
+            yield torch.zeros(2, 3), torch.full((2,), k)
+
+
+class _SleepyStep:
+    """A training step for checking meters: records the number of each batch it is given, then sleeps."""
+
+    def __init__(self, sleep_s: float) -> None:
+        self.sleep_s, self.seen = sleep_s, []
+
+    def __call__(self, x: Any, y: Any) -> None:
+        self.seen.append(int(torch.as_tensor(y).flatten()[0]))
+        time.sleep(self.sleep_s)
+
+
+def _meter_shape_problem(out: Any, steps: int) -> tuple[str, str] | None:
+    """What is wrong with the form of a meter's answer; None if it is two lists of ``steps`` durations."""
+    if not isinstance(out, (tuple, list)) or len(out) != 2:
+        return "return a pair (waits, computes): two lists of seconds.", "return waits, computes"
+    try:
+        waits, computes = ([float(v) for v in part] for part in out)
+    except (TypeError, ValueError):
+        return "waits and computes should each be a list of numbers (seconds).", "append one duration per step to each list"
+    if len(waits) != steps or len(computes) != steps:
+        return f"for {steps} steps: {len(waits)} waits and {len(computes)} computes.", "append one wait and one compute per step"
+    if min(waits + computes) < 0:
+        return "negative durations: an earlier reading minus a later one.", "duration = the reading after - the reading before"
+    if max(waits + computes) > 1000:
+        return "these look like clock readings, not durations.", "subtract the reading before from the reading after"
+    return None
+
+
+def _meter_order_problem(seen: list[int], steps: int) -> tuple[str, str] | None:
+    """What is wrong with the batches a meter handed to the step; None if they are the first ``steps``, in order."""
+    if len(seen) != steps:
+        return f"step(x, y) was called {len(seen)} times for {steps} steps.", "call step(x, y) once per step, on the batch"
+    if steps > 1 and seen == [0] * steps:
+        return "the step got the first batch every time: a new iterator each step restarts the loader.", (
+            "make one iterator before the loop (iterator = iter(loader)), then next(iterator) in each step"
+        )
+    if seen != list(range(steps)):
+        return f"the step got batches {seen}, expected {list(range(steps))} in order.", "next(iterator) once per step"
+    return None
+
+
+def _run_meter(func: Callable[..., Any], wait_s: float, compute_s: float, steps: int) -> tuple[Any, str | None]:
+    """Run the student's meter on a loader that sleeps ``wait_s`` per batch and a step that sleeps ``compute_s``.
+
+    Returns ``((waits, computes), None)`` or ``(None, (message, hint))``.
+    """
+    step = _SleepyStep(compute_s)
+    out, error = _call(func, _SleepyLoader(steps + 2, wait_s), step, steps)
+    if error:
+        return None, (error, RAISED_HINT)
+    if _unanswered(out):
+        return None, ("your function returns None: it is still the stub.", "return waits, computes")
+    problem = _meter_shape_problem(out, steps) or _meter_order_problem(step.seen, steps)
+    return (None, problem) if problem else ([sum(map(float, part)) for part in out], None)
+
+
+def _split_problem(slow_loader: list[float], slow_step: list[float], expected: float) -> tuple[str, str] | None:
+    """Judge (total wait, total compute) on an all-wait loop and on an all-compute loop; None if both split right."""
+    (wait_a, compute_a), (wait_b, compute_b) = slow_loader, slow_step
+    enough, little, ms = 0.8 * expected, 0.3 * expected, lambda v: f"{1000 * v:.0f} ms"
+    if compute_a >= enough and wait_b >= enough and wait_a < little and compute_b < little:
+        return "waits and computes are swapped.", "the wait is the time inside next(iterator); the compute, inside step(x, y)"
+    if wait_b >= enough:
+        return f"with an instant loader and a step that sleeps, your waits add up to {ms(wait_b)}: they include the step.", (
+            "stop the wait clock right after next(iterator) returns, before step(x, y)"
+        )
+    if compute_a >= enough:
+        return (
+            f"with a loader that sleeps and an instant step, your computes add up to {ms(compute_a)}: they include the wait.",
+            ("start the compute clock after next(iterator) has returned"),
+        )
+    if wait_a < enough:
+        return f"a loader that sleeps {ms(expected)} in all: your waits add up to {ms(wait_a)}.", (
+            "read the clock just before next(iterator) and just after"
+        )
+    if compute_b < enough:
+        return f"a step that sleeps {ms(expected)} in all: your computes add up to {ms(compute_b)}.", (
+            "read the clock just before step(x, y) and just after"
+        )
+    return None
+
+
+def _agreement(func: Callable[..., Any]) -> str:
+    """Your meter and :class:`flowerkit.meter.DataWaitMeter` reading one loop (yours drives it): their per-step figures."""
+    reference, steps = DataWaitMeter(), 3
+    batches = reference.batches(_SleepyLoader(steps, 0.02))
+    out, error = _call(func, batches, _SleepyStep(0.01), steps)
+    next(batches, None)  # the package's meter records a step's compute when the loop asks for the next batch
+    if error or out is None or reference.steps != steps:
+        return ""
+    mine = [sum(map(float, part)) / steps for part in out]
+    theirs = (reference.total_wait_s / steps, reference.total_compute_s / steps)
+    return (
+        f" On one loop (20 ms to wait, 10 ms to compute per step) flowerkit.meter.DataWaitMeter read wait "
+        f"{1000 * theirs[0]:.1f} ms and compute {1000 * theirs[1]:.1f} ms per step; yours {1000 * mine[0]:.1f} and {1000 * mine[1]:.1f}."
+    )
+
+
+def check_wait_meter(func: Callable[..., Any]) -> Verdict:
+    """Notebook ``03_load``: ``func(loader, step, steps) -> (waits, computes)``, seconds per step waiting vs computing.
+
+    The student's hunt tool, run on planted loops whose split is known: a
+    loader that sleeps before every batch with an instant step (all wait),
+    an instant loader with a step that sleeps (all compute). Checks the form,
+    that the step gets the loader's batches in order (one iterator), and
+    the split; a correct meter is then compared with
+    :class:`flowerkit.meter.DataWaitMeter` on one loop.
+    """
+    steps, totals = 4, []
+    for wait_s, compute_s in ((_SLEEP_S, 0.0), (0.0, _SLEEP_S)):
+        total, problem = _run_meter(func, wait_s, compute_s, steps)
+        if problem:
+            return _verdict(False, *problem)
+        totals.append(total)
+    problem = _split_problem(totals[0], totals[1], steps * _SLEEP_S)
+    if problem:
+        return _verdict(False, *problem)
+    return _verdict(
+        True,
+        "all wait on a loader that sleeps, all compute on a step that sleeps, one figure of each per step." + _agreement(func),
+    )
+
+
+def check_bottleneck(answer: Any, stage_ms: dict[str, float]) -> Verdict:
+    """Notebook ``03_load``: the name of the stage (a key of ``stage_ms``, milliseconds per image) that costs the most.
+
+    Judged against the student's own measurement; when the two largest stages
+    are within 15% of each other, either is accepted (a close call on a busy machine).
+    """
+    if _unanswered(answer):
+        return _verdict(
+            False, "no answer yet: set `bottleneck` to the name of a stage.", "compare the bars: each is milliseconds per image"
+        )
+    if answer not in stage_ms:
+        return _verdict(
+            False,
+            f"{answer!r} is not one of the stages timed: {', '.join(map(repr, stage_ms))}.",
+            "copy the stage's name exactly, as the chart labels it",
+        )
+    ranked = sorted(stage_ms, key=stage_ms.get, reverse=True)
+    top, total = stage_ms[ranked[0]], sum(stage_ms.values())
+    if answer == ranked[0] or stage_ms[answer] >= 0.85 * top:
+        share = stage_ms[answer] / total
+        return _verdict(True, f"{answer!r}: {stage_ms[answer]:.1f} ms of every {total:.1f} ms per image ({share:.0%}).")
+    return _verdict(
+        False,
+        f"{answer!r} takes {stage_ms[answer]:.1f} ms per image; {ranked[0]!r} takes {top:.1f} ms.",
+        "the stage that costs the most milliseconds per image is where a fix pays most",
+    )
+
+
+def _per_sample_collate(batch: list[tuple[torch.Tensor, int]], mean: Any, std: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """The Efficiency team's way: convert and normalise each image on its own, then stack."""
+    m = torch.as_tensor(mean, dtype=torch.float32).view(3, 1, 1)
+    s = torch.as_tensor(std, dtype=torch.float32).view(3, 1, 1)
+    images = torch.stack([(image.float() / 255 - m) / s for image, _ in batch])
+    return images, torch.as_tensor([label for _, label in batch], dtype=torch.int64)
+
+
+def _best_ms(func: Callable[..., Any], *args: Any, repeat: int = 7) -> float:
+    """The fastest of ``repeat`` runs, in milliseconds: the run least disturbed by other programs."""
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        func(*args)
+        best = min(best, time.perf_counter() - start)
+    return 1000 * best
+
+
+def _collate_problem(answer: Any, truth: tuple[torch.Tensor, torch.Tensor]) -> tuple[str, str] | None:
+    """What is wrong with a collate_fn's output, compared with per-sample conversion; None if nothing."""
+    x_true, y_true = truth
+    if not isinstance(answer, (tuple, list)) or len(answer) != 2:
+        return "return a pair (images, labels).", "return images, labels"
+    x, y = answer
+    if not isinstance(x, torch.Tensor) or tuple(x.shape) != tuple(x_true.shape):
+        shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+        return f"images should be one tensor of shape {tuple(x_true.shape)}, got {shape}.", "torch.stack the images"
+    if x.dtype == torch.uint8:
+        return "the batch is still uint8: stacked, but not converted and normalised.", "x.float() / 255, then (x - mean) / std"
+    if x.dtype != torch.float32:
+        return f"dtype {x.dtype}: the model's weights are float32.", "x.float()"
+    if x.abs().max() > 20:
+        return "values up to 255 and beyond: normalised without scaling to [0, 1] first.", "divide by 255 before normalising"
+    if not torch.allclose(x, x_true, atol=1e-4):
+        worst = float((x - x_true).abs().max())
+        return f"the images differ from per-sample conversion by up to {worst:.3g}.", (
+            "(x / 255 - mean) / std with mean and std shaped (1, 3, 1, 1) so they broadcast over the batch"
+        )
+    if not isinstance(y, torch.Tensor) or y.dtype != torch.int64:
+        return "labels should be an int64 tensor (what CrossEntropyLoss expects).", "torch.tensor(labels)"
+    if not torch.equal(y, y_true):
+        return "the labels do not match the images, in order.", "keep the (image, label) pairs in the order given"
+    return None
+
+
+class _WatchedImage(torch.Tensor):
+    """A uint8 image that records every float tensor computed from it alone (a conversion per image)."""
+
+    per_image_floats: ClassVar[int] = 0
+
+    @classmethod
+    def __torch_function__(cls, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        out = super().__torch_function__(func, types, args, kwargs or {})
+        if isinstance(out, torch.Tensor) and out.is_floating_point() and out.dim() == 3:
+            cls.per_image_floats += 1
+        return out
+
+
+def _converts_per_image(func: Callable[[list[Any]], Any], batch: list[Any]) -> bool:
+    """True if ``func`` turns single (3, S, S) images into float tensors instead of converting the stacked batch."""
+    _WatchedImage.per_image_floats = 0
+    with contextlib.suppress(Exception):
+        func([(image.as_subclass(_WatchedImage), label) for image, label in batch])
+    return _WatchedImage.per_image_floats >= len(batch)
+
+
+def check_collate(func: Callable[[list[Any]], Any], dataset: Any, mean: Any, std: Any) -> Verdict:
+    """Notebook ``03_load``: ``func(batch)`` turns a list of (uint8 (3, S, S), label) into (normalised float32 batch, int64 labels).
+
+    Checked against per-sample conversion on 64 items of ``dataset``, then
+    run on images that record float work done on one image at a time (the
+    Efficiency team's way, which this exercise replaces); a correct answer is
+    timed against converting each image on its own.
+    """
+    batch = [dataset[i] for i in range(min(64, len(dataset)))]
+    answer, error = _call(func, batch)
+    if error:
+        return _verdict(False, error, "stack the uint8 images first, then convert the whole batch")
+    if _unanswered(answer):
+        return _verdict(False, "your function returns None: it is still the stub.", "return images, labels")
+    truth = _per_sample_collate(batch, mean, std)
+    problem = _collate_problem(answer, truth)
+    if problem:
+        message, hint = problem
+        return _verdict(False, message, hint)
+    if _converts_per_image(func, batch):
+        return _verdict(
+            False,
+            "the right batch, but each image is converted to float on its own: that is the Efficiency team's collate.",
+            "torch.stack the uint8 images first, then one .float(), / 255 and normalisation for the whole batch",
+        )
+    yours, per_sample = _best_ms(func, batch), _best_ms(_per_sample_collate, batch, mean, std)
+    return _verdict(
+        True,
+        f"the same batch as per-sample conversion. Yours: {yours:.2f} ms for {len(batch)} images; "
+        f"converting each image on its own: {per_sample:.2f} ms.",
+    )
+
+
+def _draw_epochs(sampler: Any, at_least: int) -> tuple[list[int], list[int]]:
+    """(the first epoch's indices, all indices drawn over as many epochs as it takes to reach ``at_least``)."""
+    first = [int(i) for i in sampler]
+    drawn = list(first)
+    while first and len(drawn) < at_least:
+        drawn += [int(i) for i in sampler]
+    return first, drawn
+
+
+def _balance_problem(first: list[int], drawn: list[int], labels: torch.Tensor) -> tuple[str, str] | None:
+    """What keeps the drawn indices from a uniform class mix; None if they are balanced."""
+    n, sizes = len(labels), torch.bincount(labels).double()
+    if not first:
+        return "the sampler yields no index.", "WeightedRandomSampler(weights, num_samples=len(labels), ...)"
+    if min(drawn) < 0 or max(drawn) >= n:
+        return f"indices outside 0..{n - 1}: a sampler yields positions in the dataset.", ""
+    if max(drawn) < sizes.numel() < n:
+        return "every index is below the number of classes: you gave one weight per class.", (
+            "WeightedRandomSampler wants one weight per *sample*: weights = 1 / counts[labels]"
+        )
+    if len(first) == n and len(set(first)) == n:
+        return "every sample drawn exactly once per epoch: a shuffle, which keeps the imbalance.", "replacement=True"
+    drawn_per_class = torch.bincount(labels[drawn], minlength=sizes.numel()).double()
+    spread = float(drawn_per_class.max() / drawn_per_class.mean().clamp_min(1e-9))
+    if spread <= 1.35 and drawn_per_class.min() > 0:
+        return None
+    trend = float(torch.corrcoef(torch.stack([drawn_per_class, sizes]))[0, 1])
+    if trend > 0.5:
+        return "large classes are still drawn more often than small ones.", "weight each sample by 1 / (size of its class)"
+    if trend < -0.5:
+        return "small classes are now drawn more often than large ones: overcorrected.", "weights 1 / count, not 1 / count**2"
+    return f"some classes are drawn {spread:.1f}x as often as the average class.", "weights = 1 / counts[labels]"
+
+
+def check_balanced_sampler(func: Callable[[Any, int], Any], labels: Any) -> Verdict:
+    """Notebook ``03_load``: ``func(labels, seed)`` returns a sampler that draws every class about equally often, seeded.
+
+    Draws at least 400 items per class (over several epochs) and compares the
+    class mix with the class sizes.
+    """
+    y = torch.as_tensor(labels, dtype=torch.int64).reshape(-1)
+    sampler, error = _call(func, list(labels), 0)
+    if error:
+        return _verdict(False, error, RAISED_HINT)
+    if _unanswered(sampler):
+        return _verdict(False, "your function returns None: it is still the stub.", "return WeightedRandomSampler(...)")
+    if not hasattr(sampler, "__iter__"):
+        return _verdict(
+            False,
+            f"got a {type(sampler).__name__}: a sampler is something that yields indices.",
+            "return torch.utils.data.WeightedRandomSampler(weights, num_samples, generator=...)",
+        )
+    first, drawn = _draw_epochs(sampler, at_least=400 * (int(y.max()) + 1))
+    problem = _balance_problem(first, drawn, y)
+    if problem:
+        message, hint = problem
+        return _verdict(False, message, hint)
+    again, other = (_call(func, list(labels), seed)[0] for seed in (0, 1))
+    if again is None or [int(i) for i in again] != first:
+        return _verdict(False, "the same seed gave different draws.", "generator=torch.Generator().manual_seed(seed)")
+    if other is not None and [int(i) for i in other] == first:
+        return _verdict(False, "seeds 0 and 1 gave the same draws: the seed is not used.", "pass the seed to the generator")
+    return _verdict(True, f"every class drawn about equally often over {len(drawn)} draws, and the same seed draws the same.")
+
+
+@contextlib.contextmanager
+def _pretend_worker(info: Any, namespace: dict[str, Any]) -> Iterator[None]:
+    """Make ``torch.utils.data.get_worker_info()`` return ``info``, as it would inside a worker.
+
+    Patches the function in ``torch.utils.data`` and wherever ``namespace``
+    (the globals of the student's code) holds it under any name, so
+    ``from torch.utils.data import get_worker_info`` is covered too. A
+    stand-in for real worker processes, which a class or function defined in
+    a notebook cannot reach under spawn or forkserver.
+    """
+    original = torch.utils.data.get_worker_info
+    names = [name for name, value in namespace.items() if value is original]
+    torch.utils.data.get_worker_info = lambda: info
+    namespace.update(dict.fromkeys(names, torch.utils.data.get_worker_info))
+    try:
+        yield
+    finally:
+        torch.utils.data.get_worker_info = original
+        namespace.update(dict.fromkeys(names, original))
+
+
+def _worker_info(worker_id: int, num_workers: int, seed: int = 0, dataset: Any = None) -> types.SimpleNamespace:
+    """What ``get_worker_info()`` returns in worker ``worker_id``: id, num_workers, seed and the worker's dataset copy."""
+    return types.SimpleNamespace(id=worker_id, num_workers=num_workers, seed=seed, dataset=dataset)
+
+
+# ------------------------------------------------------------------ exercise 5: seeding a dataset's own Generator per worker
+
+
+class _RandomOffsets(Dataset):
+    """Like notebook ``03_load``'s ``my_jitter.RandomOffsets``: each item a random offset from the dataset's own Generator."""
+
+    def __init__(self, n: int = 4, seed: int = 0) -> None:
+        self.n, self.rng = n, np.random.default_rng(seed)
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i: int) -> int:
+        return int(self.rng.integers(0, 2**31))
+
+
+@contextlib.contextmanager
+def _seeded_as_a_worker(base_seed: int, worker_id: int) -> Iterator[None]:
+    """Inside: torch, ``random`` and NumPy's global generator seeded as PyTorch seeds a worker; after: as before.
+
+    PyTorch seeds torch and ``random`` with ``base_seed + worker_id`` and NumPy's global generator with a state
+    derived from both (here a ``SeedSequence`` of the two, in the same spirit).
+    """
+    states = torch.get_rng_state(), random.getstate(), np.random.get_state()
+    torch.manual_seed(base_seed + worker_id)
+    random.seed(base_seed + worker_id)
+    np.random.seed(np.random.SeedSequence([base_seed, worker_id]).generate_state(4))
+    try:
+        yield
+    finally:
+        torch.set_rng_state(states[0])
+        random.setstate(states[1])
+        np.random.set_state(states[2])
+
+
+def _worker_draws(func: Callable[[int], Any], base_seed: int, worker_id: int) -> dict[str, Any]:
+    """Play worker ``worker_id`` of 2 in an epoch whose base seed is ``base_seed``: a copy of the dataset, ``func``, 3 draws.
+
+    Returns ``error``, ``draws`` and ``global_reseeded`` (the function changed NumPy's global generator).
+    """
+    copy = pickle.loads(pickle.dumps(_RandomOffsets()))  # what a worker receives: the dataset, its Generator's state included
+    seed = base_seed + worker_id
+    with (
+        _seeded_as_a_worker(base_seed, worker_id),
+        _pretend_worker(_worker_info(worker_id, 2, seed, copy), getattr(func, "__globals__", {})),
+    ):
+        before = np.random.get_state()[1].copy()
+        _, error = _call(func, worker_id)
+        reseeded = not np.array_equal(np.random.get_state()[1], before)
+        draws, draw_error = _call(lambda: [copy[i] for i in range(3)])
+    if draw_error and not error:
+        error = f"after your function the dataset cannot draw: {draw_error.removeprefix('your function raised ')}"
+    return {"error": error, "draws": draws, "global_reseeded": reseeded}
+
+
+def _same_draws_problem(func: Callable[[int], Any], run: dict[str, Any]) -> tuple[str, str]:
+    """Why workers 0 and 1 drew the same numbers."""
+    fresh = _RandomOffsets()
+    untouched = [fresh[i] for i in range(3)]
+    if run["global_reseeded"]:
+        return "you reseeded NumPy's global generator; the dataset draws from its own Generator, so both workers still agree.", (
+            "PyTorch already seeds np.random in each worker; replace get_worker_info().dataset.rng instead"
+        )
+    if run["draws"] == untouched:
+        if not getattr(getattr(func, "__code__", None), "co_names", ("?",)):
+            return "your function does nothing yet: it is still the stub.", STUB_HINT
+        return "each worker's copy of the dataset still draws from the Generator made in __init__: both draw the same.", (
+            "set get_worker_info().dataset.rng: the copy inside this worker, not a dataset of your notebook"
+        )
+    return "both workers drew the same numbers: their new Generators got the same seed.", (
+        "get_worker_info().seed differs from worker to worker (and from epoch to epoch)"
+    )
+
+
+def check_worker_seeding(func: Callable[[int], Any]) -> Verdict:
+    """Notebook ``03_load``: ``func(worker_id)``, a ``worker_init_fn`` that gives each worker's dataset its own seeded Generator.
+
+    A notebook's function cannot reach spawn workers, so the checker plays
+    them: for workers 0 and 1 of two epochs (two base seeds) it copies a
+    dataset that draws from ``self.rng`` as a worker receives it, seeds the
+    global generators as PyTorch does, answers ``get_worker_info()``, calls
+    ``func`` and draws. The workers must differ, an epoch must repeat with
+    its seeds, and the next epoch must draw anew.
+    """
+    if not callable(func):
+        return _verdict(False, f"expected a function, got {func!r}.", "def seed_worker(worker_id): ...")
+    runs = {(epoch, k): _worker_draws(func, epoch, k) for epoch in (1234, 98765) for k in (0, 1)}
+    failed = next((run["error"] for run in runs.values() if run["error"]), None)
+    if failed:
+        return _verdict(False, failed, RAISED_HINT)
+    if runs[1234, 0]["draws"] == runs[1234, 1]["draws"]:
+        return _verdict(False, *_same_draws_problem(func, runs[1234, 0]))
+    if _worker_draws(func, 1234, 0)["draws"] != runs[1234, 0]["draws"]:
+        return _verdict(
+            False,
+            "the same seeds gave different draws: a run cannot be repeated.",
+            "seed the new Generator from get_worker_info().seed, not from the clock or an unseeded default_rng()",
+        )
+    if runs[98765, 0]["draws"] == runs[1234, 0]["draws"]:
+        return _verdict(
+            False,
+            "every epoch draws the same numbers: the seed does not change between epochs.",
+            "get_worker_info().seed changes every epoch (a new base seed); the worker id alone does not",
+        )
+    return _verdict(True, "each worker draws its own numbers, the same seeds draw the same, and every epoch draws new ones.")
+
+
+def _yields(cls: type, items: list[int], worker: tuple[int, int] | None = None) -> tuple[list[Any] | None, str | None]:
+    """Everything a fresh ``cls(items)`` yields, in the main process or as the given (worker id, num_workers)."""
+    namespace = getattr(getattr(cls, "__iter__", None), "__globals__", {})
+    with _pretend_worker(_worker_info(*worker, seed=worker[0]), namespace) if worker else contextlib.nullcontext():
+        dataset, error = _call(cls, items)
+        if error:
+            return None, error
+        it, error = _call(dataset.__iter__)
+        if error or it is None:
+            return None, error
+        out, error = _call(list, it)
+    return out, error
+
+
+def _sharding_problem(cls: type, items: list[int], num_workers: int) -> tuple[str, str] | None:
+    """What goes wrong when ``cls`` runs in ``num_workers`` simulated workers; None if each item comes once."""
+    shares = []
+    for k in range(num_workers):
+        out, error = _yields(cls, items, (k, num_workers))
+        if error or out is None:
+            return f"as worker {k} of {num_workers}: {error or '__iter__ returned None'}", ""
+        shares.append(out)
+    counts = Counter(int(x) for share in shares for x in share)
+    if all(sorted(map(int, share)) == items for share in shares):
+        return (
+            f"each of {num_workers} simulated workers yielded all {len(items)} items: every sample arrives {num_workers} times.",
+            ("info = get_worker_info(); yield only items[info.id::info.num_workers]"),
+        )
+    missing = [x for x in items if counts[x] == 0]
+    if missing:
+        return f"with {num_workers} workers no worker yielded {missing}: the shares leave items out.", (
+            "striding, items[info.id::info.num_workers], never drops the remainder"
+        )
+    twice = [x for x in items if counts[x] > 1]
+    if twice:
+        return f"with {num_workers} workers, {twice} came from more than one worker.", "the shares must not overlap"
+    return None
+
+
+def check_sharded_stream(cls: type) -> Verdict:
+    """Notebook ``03_load``: ``cls(items)`` is an IterableDataset whose workers together yield every item exactly once.
+
+    Runs it in the main process (``get_worker_info()`` is None: it must yield
+    everything) and as 2 and 3 simulated workers (:func:`_pretend_worker`),
+    with 23 items so that a remainder is left over.
+    """
+    items = list(range(100, 123))
+    if not isinstance(cls, type) or not issubclass(cls, torch.utils.data.IterableDataset):
+        return _verdict(False, f"expected a class derived from IterableDataset, got {cls!r}.", "class MyStream(IterableDataset)")
+    out, error = _yields(cls, items)
+    if error:
+        return _verdict(False, error, "with num_workers=0, get_worker_info() returns None: then yield every item")
+    if out is None:
+        return _verdict(False, "your __iter__ returns None: it is still the stub.", "__iter__ should `yield` items")
+    if sorted(int(x) for x in out) != items:
+        return _verdict(
+            False,
+            f"in the main process it yielded {len(out)} items, expected all {len(items)} once each.",
+            "with no worker info (get_worker_info() is None), yield every item once",
+        )
+    for num_workers in (2, 3):
+        problem = _sharding_problem(cls, items, num_workers)
+        if problem:
+            message, hint = problem
+            return _verdict(False, message, hint)
+    return _verdict(True, "one process yields everything; 2 or 3 workers each yield their own share, every item exactly once.")
+
+
+def check_train_loader(func: Callable[[Any], Any], *datasets: Any) -> Verdict:
+    """Notebook ``03_load``: ``func(dataset)`` returns a DataLoader fit for training on this machine, for each dataset given.
+
+    The rules are the notebook's: shuffled (the files are grouped by class),
+    batches of 16 or more, seeded order, ``pin_memory`` only with a GPU,
+    workers kept alive when there are any, and batches normalised by the
+    ``collate_fn`` (checked on a few items, in this process). Workers are needed where each item
+    is decoded from a JPEG (decoding would block the training loop); a uint8
+    cache (:class:`flowerkit.load.CachedFlowers`) decodes nothing, so
+    ``num_workers=0`` is right there too.
+    """
+    problems = []
+    for dataset in datasets:
+        where = f"on the {'cache' if isinstance(dataset, CachedFlowers) else 'JPEGs'}: " if len(datasets) > 1 else ""
+        loader, error = _call(func, dataset)
+        if error:
+            return _verdict(False, where + error, RAISED_HINT)
+        if _unanswered(loader):
+            return _verdict(
+                False, "your function returns None: it is still the stub.", "return torch.utils.data.DataLoader(dataset, ...)"
+            )
+        if not isinstance(loader, DataLoader):
+            return _verdict(
+                False, f"{where}got a {type(loader).__name__}, expected a DataLoader.", "return torch.utils.data.DataLoader(...)"
+            )
+        problems += [where + problem for problem in _train_loader_problems(loader, dataset)]
+    if problems:
+        return _verdict(
+            False, "; ".join(problems) + ".", "each problem names, in brackets, the DataLoader argument that fixes it"
+        )
+    return _verdict(True, "shuffled, batched, seeded, with workers where there is decoding to do and kept alive.")
+
+
+def _train_loader_problems(loader: DataLoader, dataset: Any) -> list[str]:
+    """What check_train_loader finds wrong with one loader, in the notebook's words."""
+    problems = []
+    if not isinstance(loader.sampler, RandomSampler):
+        problems.append("it does not shuffle, and the split is grouped by class (shuffle=True)")
+    if loader.batch_size is None or loader.batch_size < 16:
+        problems.append(f"batch_size={loader.batch_size}: too small to keep the CPU busy and BatchNorm sane (try 64)")
+    if loader.num_workers < 1 and not isinstance(dataset, CachedFlowers):
+        problems.append(
+            "num_workers=0: this dataset decodes a JPEG per item, which would block the training loop "
+            "(use about one worker per core; a cache decodes nothing, so 0 is fine there)"
+        )
+    elif loader.num_workers > 0 and not loader.persistent_workers:
+        problems.append("persistent_workers=False: the workers restart every epoch")
+    if loader.pin_memory and not torch.cuda.is_available():
+        problems.append("pin_memory=True without a GPU: PyTorch ignores it and warns (pin_memory=torch.cuda.is_available())")
+    if loader.generator is None:
+        problems.append("no seeded generator: the shuffled order changes every run (generator=torch.Generator().manual_seed(0))")
+    normalised = _batch_normalisation_problem(loader, dataset)
+    if normalised:
+        problems.append(normalised)
+    return problems
+
+
+def _batch_normalisation_problem(loader: DataLoader, dataset: Any) -> str | None:
+    """None if the loader's collate_fn turns a few uint8 items into a normalised float32 batch, else what is wrong."""
+    try:
+        images = loader.collate_fn([dataset[i] for i in range(min(8, len(dataset)))])[0]
+    except Exception as error:  # noqa: BLE001 - the student's collate_fn: report, do not raise
+        return f"its collate_fn fails on a list of samples ({type(error).__name__}: {error})"
+    if not isinstance(images, torch.Tensor) or not images.is_floating_point():
+        dtype = images.dtype if isinstance(images, torch.Tensor) else type(images).__name__
+        return f"batches come out as {dtype}, not normalised float32 (collate_fn=load.CollateNormalize(mean, std))"
+    if images.min() >= 0 or images.abs().max() > 20:
+        return "batches come out unnormalised (collate_fn=load.CollateNormalize(mean, std))"
+    return None

@@ -1,0 +1,195 @@
+"""Checkers of notebook ``04_three_teams``: the majority baseline, the most confused classes, and the intern's loader to fix."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+from torchvision.transforms import v2
+
+from ..access import OxfordFlowers102
+from ..doctor import diagnose
+from ..facts import DEFAULT_SIZE
+from ..load import CachedFlowers
+from ..transform import ToRGB
+from .verdict import RAISED_HINT, Verdict, _call, _unanswered, _verdict
+
+__all__ = [
+    "check_fixed_loader",
+    "check_majority_baseline",
+    "check_most_confused",
+    "intern_loader",
+]
+
+
+def check_majority_baseline(answer: Any, labels: Any) -> Verdict:
+    """Notebook ``04_three_teams``: the test accuracy of always answering the most frequent test class (a fraction)."""
+    y = np.asarray(labels, dtype=np.int64)
+    counts = np.bincount(y)
+    truth = counts.max() / y.size
+    if _unanswered(answer):
+        return _verdict(False, "no answer yet: set `majority` to a number.", "count each class in test_set.labels")
+    try:
+        answer = float(answer)
+    except (TypeError, ValueError):
+        return _verdict(False, "`majority` must be a number (a fraction between 0 and 1).", "e.g. majority = 0.02")
+    close = lambda a, b: abs(a - b) <= 1e-3 * max(abs(b), 1e-9)  # noqa: E731
+    if close(answer, truth):
+        return _verdict(
+            True,
+            f"always answering the largest test class scores {truth:.1%}: a model near that has learned nothing.",
+        )
+    if close(answer, 1 / counts.size):
+        return _verdict(
+            False,
+            "1/102 is what guessing uniformly at random scores on average; the question is the best *constant* answer.",
+            "which class has the most test images, and what fraction of the test split is it?",
+        )
+    if close(answer, 100 * truth):
+        return _verdict(False, "that is a percentage: give a fraction between 0 and 1.", "divide by 100")
+    if close(answer, counts.max()):
+        return _verdict(
+            False,
+            "that is the number of images of the largest class: divide by the size of the test split.",
+            "len(labels) is the size of the test split",
+        )
+    if close(answer, counts[counts > 0].min() / y.size):
+        return _verdict(
+            False,
+            "that is the *smallest* class's share; the best constant guess is the largest class.",
+            "np.bincount(labels).max(), not .min()",
+        )
+    return _verdict(
+        False, f"{answer:.4g} is not the largest class's share of the test split.", "np.bincount(labels).max() / len(labels)"
+    )
+
+
+def _confusion_case() -> tuple[Any, Any, list[tuple[int, int, int]]]:
+    """(preds, trues, the three most frequent mistakes as (true, predicted, count)) of a small hand-made case."""
+    trues = torch.tensor([0, 0, 0, 1, 1, 1, 1, 2, 2, 3, 3, 3, 3, 3])
+    preds = torch.tensor([0, 1, 1, 1, 2, 2, 2, 2, 0, 3, 1, 1, 2, 3])
+    #  pairs (true, pred): (0,1) x2, (1,2) x3, (2,0) x1, (3,1) x2, (3,2) x1
+    return preds, trues, [(1, 2, 3), (0, 1, 2), (3, 1, 2)]
+
+
+def check_most_confused(func: Callable[[Any, Any, int], Any]) -> Verdict:
+    """Notebook ``04_three_teams``: ``func(preds, trues, k)`` -> the k most frequent (true, predicted, count), mistakes only."""
+    preds, trues, expected = _confusion_case()
+    answer, error = _call(func, preds, trues, 3)
+    if error:
+        return _verdict(False, error, RAISED_HINT)
+    if _unanswered(answer):
+        return _verdict(
+            False, "your function returns None: it is still the stub.", "count (true, predicted) pairs with true != predicted"
+        )
+    try:
+        got = [tuple(int(v) for v in item) for item in answer]
+    except (TypeError, ValueError):
+        return _verdict(False, "return a list of (true, predicted, count) tuples.", "e.g. [(1, 2, 3), ...]")
+    if len(got) != 3:
+        return _verdict(False, f"asked for k=3 pairs, got {len(got)}.", "keep the first k after sorting: [:k]")
+    if any(t == p for t, p, _ in got):
+        return _verdict(False, "correct predictions (true == predicted) are in your list.", "skip the diagonal")
+    if [(p, t, c) for t, p, c in got] == expected:
+        return _verdict(False, "true and predicted are swapped.", "each tuple is (true class, predicted class, count)")
+    counts = [c for _, _, c in got]
+    if counts != sorted(counts, reverse=True):
+        return _verdict(False, "not sorted by count, most frequent first.", "sorted(..., key=lambda t: t[2], reverse=True)")
+    if got[0] != expected[0] or sorted(got[1:]) != sorted(expected[1:]):
+        return _verdict(
+            False,
+            f"expected {expected} (ties in any order), got {got}.",
+            "collections.Counter(zip(trues.tolist(), preds.tolist())), without the pairs where true == predicted",
+        )
+    return _verdict(True, "the most frequent mistakes, most frequent first.")
+
+
+def intern_loader(root: str | Path, size: int = DEFAULT_SIZE) -> Any:
+    """Notebook ``04_three_teams``, exercise 3: the garden intern's training loader, with four bugs for the doctor to find.
+
+    Statistics copied from another dataset, a squashing ``Resize((size, size))``,
+    no shuffling, and batches of 4.
+    """
+
+    mean, std = (0.43, 0.45, 0.30), (0.26, 0.24, 0.24)  # from another dataset
+    transform = v2.Compose(
+        [
+            ToRGB(),
+            v2.ToImage(),
+            v2.Resize((size, size), antialias=True),
+            v2.ToDtype(torch.float32, scale=True),
+            v2.Normalize(mean, std),
+        ]
+    )
+    return DataLoader(OxfordFlowers102(root, "train", transform=transform), batch_size=4, shuffle=False)
+
+
+def _worker_rule(loader: DataLoader) -> list[str]:
+    """Notebook ``03_load``'s worker rule, read from the loader's settings (no timing): what it breaks, as check names.
+
+    A dataset that decodes a JPEG per item (anything but a uint8 :class:`~flowerkit.load.CachedFlowers`) needs worker
+    processes, or the training loop waits for every decode; workers that exist are kept alive between epochs.
+    """
+    decodes = not isinstance(loader.dataset, CachedFlowers)
+    if decodes and loader.num_workers < 1:
+        kind = type(loader.dataset).__name__
+        return [
+            f"workers: num_workers=0, and the dataset ({kind}) decodes a JPEG per item in the training process "
+            "(notebook 03's rule: about one worker per core where there is decoding to do)"
+        ]
+    if loader.num_workers > 0 and not loader.persistent_workers:
+        return ["workers: persistent_workers=False, so the workers restart every epoch (persistent_workers=True)"]
+    return []
+
+
+def check_fixed_loader(func: Callable[[Any], Any], root: str | Path) -> Verdict:
+    """Notebook ``04_three_teams``: ``func(root)`` returns a training DataLoader on which ``doctor.diagnose`` finds nothing.
+
+    The doctor runs without measuring (``measure=False``: seconds, not minutes); notebook ``03_load``'s worker rule is
+    checked from the loader's settings instead (:func:`_worker_rule`), so a loader that decodes JPEGs with no workers
+    does not pass.
+    """
+
+    loader, error = _call(func, root)
+    if error:
+        return _verdict(False, error, RAISED_HINT)
+    if _unanswered(loader):
+        return _verdict(False, "your function returns None: it is still the stub.", "start from exercises.intern_loader's code")
+    if not isinstance(loader, DataLoader):
+        return _verdict(
+            False, f"got a {type(loader).__name__}, expected a DataLoader.", "return torch.utils.data.DataLoader(...)"
+        )
+    n = len(OxfordFlowers102(root, "train"))
+    split = getattr(loader.dataset, "split", "train")
+    if split != "train" or len(loader.dataset) != n:
+        return _verdict(
+            False,
+            f"the loader holds {len(loader.dataset)} {split} images; the train split has {n}.",
+            'OxfordFlowers102(root, "train", transform=...)',
+        )
+    report, error = _call(lambda: diagnose(loader, measure=False))
+    if error:
+        return _verdict(False, f"the doctor could not examine it: {error}", "doctor.diagnose(loader) shows the full traceback")
+    if report.problems:
+        found = "; ".join(f"{f.check}: {f.message}" for f in report.problems)
+        return _verdict(
+            False,
+            f"the doctor still finds {len(report.problems)} problem(s): {found}.",
+            "print(doctor.diagnose(loader, measure=False)) shows each problem with its evidence",
+        )
+    workers = _worker_rule(loader)
+    if workers:
+        return _verdict(
+            False,
+            f"the doctor finds no problem, but {'; '.join(workers)}.",
+            "DataLoader(..., num_workers=2, persistent_workers=True), as in notebook 03's exercise 7",
+        )
+    return _verdict(
+        True,
+        "the doctor finds no problem: right labels, undistorted normalised images, shuffled batches; "
+        "and workers decode the JPEGs, kept alive between epochs.",
+    )

@@ -1,0 +1,319 @@
+"""Checkers of notebook ``05_the_app``: the Deployment team's skews, the kiosk's, and the student's own artifact."""
+
+from __future__ import annotations
+
+import pickle
+import re
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps
+
+from ..classes import CLASSES
+from ..model import FlowerCNN
+from ..transform import normalize_batch
+from .verdict import RAISED_HINT, Verdict, _call, _unanswered, _verdict
+
+__all__ = [
+    "SKEW_CHOICES",
+    "check_deployment_skews",
+    "check_kiosk_skew",
+    "check_my_artifact",
+    "kiosk_preprocess",
+]
+
+
+#: The skews notebook ``05_the_app`` names: the Deployment team's (in the hunt) and the kiosk's (exercise 1).
+SKEW_CHOICES = (
+    "EXIF orientation ignored",
+    "squashed to a square",
+    "ImageNet statistics instead of the train split's",
+    "pixels not scaled to [0, 1]",
+    "channels in BGR order",
+    "grayscale",
+)
+_SKEW_FEEDBACK = {
+    "EXIF orientation ignored": "the test photos carry no orientation tag, so that cannot change them: "
+    "the kiosk's tensor for a test photo has the flower the right way up",
+    "squashed to a square": "show a kiosk tensor next to training's (denormalised with the train statistics): "
+    "are the flowers the same shape?",
+    "ImageNet statistics instead of the train split's": "other statistics would shift every channel by a constant; "
+    "look at which channel of the kiosk's tensor matches which channel of training's",
+    "pixels not scaled to [0, 1]": "doctor.check_batch on a kiosk batch reports the value range: is it in the hundreds?",
+    "grayscale": "doctor.check_batch's colour check says whether the three channels are copies of one",
+}
+
+
+def kiosk_preprocess(path: str | Path, size: int, mean: Any, std: Any) -> torch.Tensor:
+    """Notebook ``05_the_app``, exercise 1: the garden kiosk's preprocessing, photo -> float (3, size, size). It has one skew.
+
+    Written for the kiosk's camera library; find what differs from training
+    by comparing its tensors with training's, not by reading this code.
+    """
+    with Image.open(path) as img:
+        img.draft("RGB", (size, size))
+        rgb = np.array(ImageOps.exif_transpose(img).convert("RGB"))
+    x = torch.from_numpy(np.ascontiguousarray(rgb[..., ::-1])).permute(2, 0, 1)  # the camera library's pixel order
+    side = min(x.shape[1:])
+    top, left = (x.shape[1] - side) // 2, (x.shape[2] - side) // 2
+    x = torch.nn.functional.interpolate(
+        x[None, :, top : top + side, left : left + side], size=(size, size), mode="bilinear", antialias=True
+    )
+    return normalize_batch(x, mean, std)[0]
+
+
+def check_kiosk_skew(answer: Any) -> Verdict:
+    """Notebook ``05_the_app``: which of :data:`SKEW_CHOICES` is the skew of :func:`kiosk_preprocess`."""
+    if _unanswered(answer):
+        return _verdict(False, "no answer yet: set `kiosk_skew` to one of exercises.SKEW_CHOICES.", "compare tensors first")
+    if answer not in SKEW_CHOICES:
+        return _verdict(False, f"{answer!r} is not one of exercises.SKEW_CHOICES.", "copy one of its strings exactly")
+    if answer == "channels in BGR order":
+        return _verdict(
+            True,
+            "the kiosk's camera library hands over pixels as blue, green, red (as OpenCV's cv2.imread does): "
+            "red petals reach the model as blue ones, and no batch check can tell, only a comparison with training.",
+        )
+    return _verdict(False, f"not {answer!r}.", _SKEW_FEEDBACK[answer])
+
+
+# The Deployment team's three skews, named in the hunt of notebook 05 from the tensors and pictures alone.
+_DEPLOYMENT_SKEWS = ("EXIF orientation ignored", "squashed to a square", "ImageNet statistics instead of the train split's")
+_DEPLOYMENT_CLEARED = {
+    "pixels not scaled to [0, 1]": "unscaled pixels would give channel means in the hundreds; the app's are a few units "
+    "at most, like training's",
+    "channels in BGR order": "swapped channels would turn red petals blue; in their pictures every flower keeps its hue, "
+    "only shifted in brightness and tint",
+    "grayscale": "the doctor's colour check finds three different channels in the app's batch",
+}
+_DEPLOYMENT_AT_LARGE = {
+    "EXIF orientation ignored": "look at the portrait in the pictures: which way up is it?",
+    "squashed to a square": "compare the shapes of the flowers in the two rows of pictures",
+    "ImageNet statistics instead of the train split's": "compare the per-channel means and stds of the two batches: "
+    "training's are near 0 and 1 by construction; are the app's?",
+}
+
+
+def check_deployment_skews(answer: Any) -> Verdict:
+    """Notebook ``05_the_app``: the Deployment team's skews, a set of :data:`SKEW_CHOICES` named from the evidence."""
+    if _unanswered(answer) or not answer:
+        return _verdict(
+            False, "no answer yet: set `deployment_skews` to a set of exercises.SKEW_CHOICES.", "compare tensors first"
+        )
+    picked = {answer} if isinstance(answer, str) else set(answer)
+    unknown = sorted(str(p) for p in picked - set(SKEW_CHOICES))
+    if unknown:
+        return _verdict(False, f"{unknown} is not one of exercises.SKEW_CHOICES.", "copy its strings exactly")
+    wrong = sorted(picked - set(_DEPLOYMENT_SKEWS))
+    if wrong:
+        return _verdict(False, f"the evidence clears {wrong[0]!r}: {_DEPLOYMENT_CLEARED[wrong[0]]}.", "keep only what you saw")
+    missing = [s for s in _DEPLOYMENT_SKEWS if s not in picked]
+    if missing:
+        return _verdict(False, f"{len(missing)} skew(s) still at large.", _DEPLOYMENT_AT_LARGE[missing[0]])
+    return _verdict(True, "all three, each seen in the tensors or the pictures, and none of them raised an error.")
+
+
+# --------------------------------------------------------------------------------------
+# Exercise 2: the student's own artifact, saved in one file and loaded with weights_only=True.
+# --------------------------------------------------------------------------------------
+
+
+def _shop_model() -> tuple[FlowerCNN, dict[str, Any]]:
+    """The gift shop's model: a 10-class FlowerCNN with BatchNorm statistics of its own, and its NumPy statistics."""
+    values = {
+        "mean": np.array([0.47, 0.41, 0.33], dtype=np.float32),  # computed with NumPy, as the shop did
+        "std": np.array([0.26, 0.24, 0.27], dtype=np.float32),
+        "size": 48,
+        "classes": [CLASSES[i] for i in range(3, 103, 10)],
+    }
+    with torch.random.fork_rng():
+        torch.manual_seed(5)
+        net = FlowerCNN(num_classes=len(values["classes"]))
+        with torch.no_grad():
+            for _ in range(2):  # training mode: BatchNorm's running statistics move away from their defaults
+                net(torch.randn(8, 3, values["size"], values["size"]) * 2 + 1)
+    return net.eval(), values
+
+
+def _nodes(obj: Any) -> list[Any]:
+    """``obj`` and everything inside it: the values of dicts, the items of lists and tuples, at any depth."""
+    found, todo = [], [obj]
+    while todo:
+        node = todo.pop()
+        found.append(node)
+        if isinstance(node, dict):
+            todo.extend(node.values())
+        elif isinstance(node, (list, tuple)):
+            todo.extend(node)
+    return found
+
+
+def _same_numbers(node: Any, values: Any) -> bool:
+    """True if ``node`` is a list, tuple or tensor of the numbers ``values`` (to float32 precision)."""
+    if isinstance(node, torch.Tensor):
+        node = node.flatten().tolist() if node.ndim == 1 else None
+    if not isinstance(node, (list, tuple)) or len(node) != len(values):
+        return False
+    try:
+        return bool(np.allclose(np.asarray(node, dtype=np.float64), np.asarray(values), atol=1e-6))
+    except (TypeError, ValueError, RuntimeError):
+        return False
+
+
+def _is_size(node: Any, size: int) -> bool:
+    if isinstance(node, torch.Tensor):
+        return node.numel() == 1 and node.item() == size
+    return isinstance(node, (int, float)) and not isinstance(node, bool) and node == size
+
+
+def _unsafe_what(exc: BaseException) -> tuple[str, str]:
+    """What weights_only refused (from torch's message), and the hint that fixes it."""
+    found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(exc))
+    what = found.group(1) if found else str(exc).strip().splitlines()[-1][:160]
+    if what.startswith("numpy"):
+        return f"a NumPy value ({what})", "store the statistics as plain floats: [float(m) for m in mean] (or a tensor)"
+    if what.startswith(("flowerkit", "torch.nn", "__main__")):
+        return f"a Python object ({what})", "save net.state_dict() (tensors), not the network: unpickling an object runs code"
+    return what, "save only tensors, dicts, lists, strings and numbers"
+
+
+def _read_back(path: Path) -> tuple[Any, tuple[str, str] | None]:
+    """``torch.load(path, weights_only=True)``, or why it refused the file."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True), None
+    except pickle.UnpicklingError as exc:
+        what, hint = _unsafe_what(exc)
+        return None, (f"torch.load(weights_only=True) refuses your file: it holds {what}.", hint)
+    except (RuntimeError, OSError, EOFError, ValueError) as exc:
+        return None, (f"torch.load cannot read your file: {exc}.", "write it with torch.save(one_dict, path)")
+
+
+def _missing_content(content: Any, net: FlowerCNN, values: dict[str, Any]) -> tuple[str, str] | None:
+    """(message, hint) for the first thing an app needs that the loaded file does not hold; None if all is there."""
+    nodes = _nodes(content)
+    keys = set(net.state_dict())
+    if not any(isinstance(n, dict) and keys <= set(n) for n in nodes):
+        return (
+            "the file holds no state_dict with all the network's weights (BatchNorm's running statistics included).",
+            "save net.state_dict()",
+        )
+    for name in ("mean", "std"):
+        if not any(_same_numbers(n, values[name]) for n in nodes):
+            return (
+                f"the file does not hold the training statistics ({name}): an app that loads it has to guess them, "
+                "as the Deployment team guessed ImageNet's.",
+                "save the mean and the std, as lists of floats",
+            )
+    if not any(isinstance(n, (list, tuple)) and list(n) == values["classes"] for n in nodes):
+        return "the class names are not in the file: the app could only answer with a number.", "save list(classes)"
+    if not any(_is_size(n, values["size"]) for n in nodes):
+        return f"the input size ({values['size']}) is not in the file: the app would have to guess it.", "save int(size)"
+    return None
+
+
+def _saved_problem(save: Callable[..., Any], net: FlowerCNN, values: dict[str, Any], path: Path) -> tuple[str, str] | None:
+    """(message, hint) for what is wrong with the file ``save`` writes at ``path`` (alone in its folder); None if nothing."""
+    _, error = _call(save, net, values["mean"], values["std"], values["size"], list(values["classes"]), path)
+    if error:
+        return f"save_my_artifact: {error}", RAISED_HINT
+    written = sorted(p.name for p in path.parent.iterdir())
+    if not written:
+        return "save_my_artifact wrote no file: it is still the stub.", "torch.save(one dict of everything, path)"
+    if path.name not in written:
+        return f"save_my_artifact wrote {written}, not the path it was given.", "torch.save(..., path)"
+    if len(written) > 1:
+        return (
+            f"save_my_artifact wrote {len(written)} files ({written}): the app needs all of them, and one day one goes missing.",
+            "put everything in one dict and save it with one torch.save",
+        )
+    content, refused = _read_back(path)
+    return refused or _missing_content(content, net, values)
+
+
+def _load_calls(load: Callable[[Path], Any], path: Path) -> tuple[Any, str | None, list[Any]]:
+    """``load(path)``, what it raised, and the ``weights_only`` argument of every torch.load it made."""
+    calls: list[Any] = []
+    real = torch.load
+
+    def recording(*args: Any, **kwargs: Any) -> Any:
+        calls.append(kwargs.get("weights_only"))
+        return real(*args, **kwargs)
+
+    with mock.patch.object(torch, "load", recording):
+        answer, error = _call(load, path)
+    return answer, error, calls
+
+
+def _loaded_problem(load: Callable[[Path], Any], net: FlowerCNN, values: dict[str, Any], path: Path) -> tuple[str, str] | None:
+    """(message, hint) for what is wrong with what ``load(path)`` returns; None if it is the network and its preprocessing."""
+    answer, error, calls = _load_calls(load, path)
+    if error:
+        hint = "build FlowerCNN(num_classes=len(classes)) from the file" if "size mismatch" in error else RAISED_HINT
+        return "load_my_artifact: " + "\n".join(error.splitlines()[:2]), hint
+    if _unanswered(answer):
+        return "load_my_artifact returns None: it is still the stub.", "return (network, preprocess)"
+    if False in calls:
+        return "load_my_artifact calls torch.load(weights_only=False): a file from anyone could run code as it loads.", (
+            "torch.load(path, weights_only=True)"
+        )
+    if calls and None in calls:
+        return (
+            "load_my_artifact leaves weights_only to torch.load's default: True only since PyTorch 2.6; "
+            "on an older PyTorch the same line unpickles anything.",
+            "write weights_only=True",
+        )
+    if not isinstance(answer, (tuple, list)) or len(answer) != 2 or not isinstance(answer[0], torch.nn.Module):
+        return f"expected (network, preprocess), got {type(answer).__name__}.", "return net.eval(), {...}"
+    return _network_problem(answer[0], net, values["size"]) or _preprocess_problem(answer[1], values)
+
+
+def _network_problem(mine: torch.nn.Module, net: FlowerCNN, size: int) -> tuple[str, str] | None:
+    if mine.training:
+        return (
+            "the network is in training mode: BatchNorm would use each batch's own statistics, Dropout drop features.",
+            "return net.eval()",
+        )
+    x = torch.randn(4, 3, size, size, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        same = mine(x).shape == net(x).shape and torch.allclose(mine(x), net(x), atol=1e-5)
+    if not same:
+        return "its predictions differ from the saved network's.", "net.load_state_dict(saved weights)"
+    return None
+
+
+def _preprocess_problem(pre: Any, values: dict[str, Any]) -> tuple[str, str] | None:
+    if not isinstance(pre, dict) or not {"mean", "std", "size", "classes"} <= set(pre):
+        return "the preprocessing should be a dict with mean, std, size and classes.", 'return net, {"mean": ..., ...}'
+    wrong = [k for k in ("mean", "std") if not _same_numbers(pre[k], values[k])]
+    wrong += [k for k in ("size",) if not _is_size(pre[k], values["size"])]
+    wrong += [k for k in ("classes",) if list(pre[k]) != values["classes"]]
+    if wrong:
+        return f"the preprocessing's {wrong} differ from what was saved.", "return the values read from the file"
+    return None
+
+
+def check_my_artifact(save: Callable[..., Any], load: Callable[[Path], Any]) -> Verdict:
+    """Notebook ``05_the_app``: ``save(net, mean, std, size, classes, path)`` writes one file that ``load(path)`` turns back into the app.
+
+    Round-trips the gift shop's model (10 classes, 48 px, statistics as NumPy
+    arrays): the file must be one file that ``torch.load(weights_only=True)``
+    reads, holding the weights, both statistics, the size and the class
+    names; ``load`` must call ``torch.load`` with ``weights_only=True`` and
+    return ``(network in eval mode, {"mean", "std", "size", "classes"})`` that
+    predicts what the saved network predicts.
+    """
+    net, values = _shop_model()
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "shop.pt"
+        problem = _saved_problem(save, net, values, path) or _loaded_problem(load, net, values, path)
+    if problem:
+        message, hint = problem
+        return _verdict(False, message, hint)
+    return _verdict(
+        True, "one file, read with weights_only=True, and back come the same predictions, statistics, size and names."
+    )

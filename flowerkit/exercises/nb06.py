@@ -1,0 +1,358 @@
+"""Checkers of notebook ``06_beyond_one_machine``: the Scale team's hunt (counting, naming), padding, a stream under torchrun.
+
+The stream checker runs the student's ``IterableDataset`` for real: it writes
+a small driver script, starts it with ``torchrun --standalone
+--nproc_per_node=2`` (2 ranks, gloo, CPU), each rank reads the stream through
+a DataLoader with 2 spawn workers, and the items every rank read are counted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from torch.utils.data import DistributedSampler, IterableDataset
+
+from ..distributed import _child_env, _stop_process_tree, count_epochs
+from .verdict import RAISED_HINT, Verdict, _call, _unanswered, _verdict
+
+__all__ = [
+    "SCALE_SUSPECTS",
+    "check_count_appearances",
+    "check_padded_indices",
+    "check_rank_stream",
+    "check_scale_bugs",
+]
+
+
+def _appearance_cases() -> list[tuple[list[list[int]], list[int]]]:
+    """(ids read by each rank, the ids of the epoch): a perfect split and the ways a split goes wrong."""
+    return [
+        ([[0, 2, 4], [1, 3, 5]], list(range(6))),  # a perfect split
+        ([[0, 1, 2], [0, 1, 2]], list(range(6))),  # both ranks read the same half
+        ([[0, 2, 4, 0], [1, 3, 5, 1]], list(range(6))),  # padding repeats the first samples
+        ([[5, 5, 5], []], list(range(6))),
+    ]
+
+
+def check_count_appearances(func: Callable[[Any, Any], Any]) -> Verdict:
+    """Notebook ``06_beyond_one_machine``: ``func(ids_by_rank, expected_ids)`` -> {"duplicates": n, "missing": n} for one epoch."""
+    for ids_by_rank, expected in _appearance_cases():
+        answer, error = _call(func, ids_by_rank, expected)
+        if error:
+            return _verdict(False, error, RAISED_HINT)
+        if _unanswered(answer):
+            return _verdict(
+                False, "your function returns None: it is still the stub.", "collections.Counter over every rank's ids"
+            )
+        truth = count_epochs([[ids] for ids in ids_by_rank], expected)
+        want = {"duplicates": truth["duplicates"], "missing": truth["missing"]}
+        if not isinstance(answer, dict) or set(answer) != set(want):
+            return _verdict(
+                False,
+                f"return a dict with the keys {sorted(want)}, got {answer!r}.",
+                'return {"duplicates": ..., "missing": ...}',
+            )
+        if answer != want:
+            return _verdict(
+                False,
+                f"for ranks {ids_by_rank} over ids {expected} expected {want}, got {answer}.",
+                "duplicates = appearances - distinct ids seen; missing = expected ids never seen",
+            )
+    return _verdict(True, "duplicates and missing samples counted: now count the Scale team's epochs.")
+
+
+#: The suspects notebook ``06_beyond_one_machine`` offers for the Scale team's run: short name -> what it would mean.
+SCALE_SUSPECTS: dict[str, str] = {
+    "no rank split": "every rank reads from the same list of samples",
+    "same order": "every epoch replays the first epoch's order",
+    "drop_last": "each rank drops its last, incomplete batch",
+    "worker crash": "a DataLoader worker died and its samples were lost",
+    "own seeds": "each rank shuffles with a seed of its own",
+    "no all-reduce": "DDP does not average the gradients of the ranks",
+}
+_SCALE_BUGS = ("no rank split", "same order")
+# What the evidence says against each wrong suspect, and where to look for a cause not yet named.
+_CLEARED = {
+    "drop_last": "dropping an incomplete batch loses fewer samples than one batch per rank and never reads one twice; "
+    "your count found hundreds missing and as many read twice",
+    "worker crash": "a lost worker never makes a sample appear twice, and the run would have stopped with an error; "
+    "your count found duplicates in a run without one",
+    "own seeds": "ranks that shuffle with seeds of their own start each epoch with different ids; compare the first ids "
+    "of rank 0 and rank 1 in the same epoch",
+    "no all-reduce": "gradients cannot change which images a rank reads, and the counts alone show what went wrong",
+}
+_STILL_AT_LARGE = {
+    "no rank split": "how many images did rank 0 and rank 1 both read in the same epoch?",
+    "same order": "compare the first ids of epoch 1 with those of epoch 2, and count the images no epoch ever read",
+}
+
+
+def check_scale_bugs(answer: Any) -> Verdict:
+    """Notebook ``06_beyond_one_machine``: the keys of :data:`SCALE_SUSPECTS` that the counts show, named before the code."""
+    if _unanswered(answer) or not answer:
+        return _verdict(False, "no answer yet: set `scale_bugs` to a set of suspects.", "pick keys of exercises.SCALE_SUSPECTS")
+    picked = {answer} if isinstance(answer, str) else set(answer)
+    unknown = sorted(str(p) for p in picked - set(SCALE_SUSPECTS))
+    if unknown:
+        return _verdict(False, f"{unknown} is not a key of SCALE_SUSPECTS.", f"choose from {sorted(SCALE_SUSPECTS)}")
+    wrong = sorted(picked - set(_SCALE_BUGS))
+    if wrong:
+        return _verdict(False, f"the evidence clears {wrong[0]!r}: {_CLEARED[wrong[0]]}.", "keep only what a count showed")
+    missing = [bug for bug in _SCALE_BUGS if bug not in picked]
+    if missing:
+        return _verdict(False, f"{len(missing)} cause still at large.", _STILL_AT_LARGE[missing[0]])
+    return _verdict(
+        True,
+        "both: the two ranks read the same images (as many duplicates as missing), "
+        "and every epoch replayed the first one (the same half, never the other).",
+    )
+
+
+def check_padded_indices(func: Callable[[int, int, int], Any]) -> Verdict:
+    """Notebook ``06_beyond_one_machine``: ``func(n, rank, world_size)`` -> rank's indices, as DistributedSampler(shuffle=False)."""
+    for n, world in ((10, 2), (11, 2), (10, 3), (5, 4), (2, 3)):
+        for rank in range(world):
+            truth = list(DistributedSampler(range(n), num_replicas=world, rank=rank, shuffle=False))
+            answer, error = _call(func, n, rank, world)
+            if error:
+                return _verdict(False, error, RAISED_HINT)
+            if _unanswered(answer):
+                return _verdict(
+                    False, "your function returns None: it is still the stub.", "list(range(n))[rank::world_size], padded"
+                )
+            got = [int(i) for i in answer]
+            if got == truth:
+                continue
+            if got == list(range(n))[rank::world]:
+                return _verdict(
+                    False,
+                    f"n={n}, {world} ranks: right split, but no padding: rank {rank} gets {len(got)}, others more.",
+                    "pad the index list to ceil(n / world_size) * world_size by repeating it from the start",
+                )
+            return _verdict(
+                False,
+                f"n={n}, rank {rank} of {world}: expected {truth}, got {got}.",
+                "pad the index list to a multiple of world_size by repeating from the start, then take every world_size-th from rank",
+            )
+    return _verdict(True, "every rank gets ceil(n / world_size) indices, padded from the start: DistributedSampler's rule.")
+
+
+# --------------------------------------------------------------------------------------
+# A rank- and worker-sharded stream, checked in one process first, then under torchrun.
+# --------------------------------------------------------------------------------------
+
+#: Items the torchrun check streams: 103 over 2 ranks x 2 workers leaves a remainder that a block split drops.
+_TORCHRUN_ITEMS = 103
+_RANKS = _WORKERS = 2
+_EPOCH = 1  # the torchrun check reads epoch 1, set in each rank's main process before its workers start
+
+# The program each rank runs. Plain torch only, and a __main__ guard: spawn workers import this file again.
+_DRIVER = """\
+import importlib, json, sys
+import torch.distributed as dist
+from torch.utils.data import DataLoader
+
+
+def main(folder, module, name, n, workers, epoch):
+    sys.path.insert(0, folder)
+    dist.init_process_group("gloo")
+    stream = getattr(importlib.import_module(module), name)(list(range(1000, 1000 + n)), seed=0)
+    stream.set_epoch(epoch)
+    loader = DataLoader(stream, batch_size=None, num_workers=workers, multiprocessing_context="spawn", timeout=120)
+    read = [int(item) for item in loader]
+    gathered = [None] * dist.get_world_size()
+    dist.all_gather_object(gathered, read)
+    if dist.get_rank() == 0:
+        print(json.dumps(gathered), flush=True)
+    dist.destroy_process_group()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6]))
+"""
+
+
+def _one_epoch(cls: type, items: list[int], epoch: int) -> tuple[list[Any] | None, str | None]:
+    """What a fresh ``cls(items, seed=0)`` yields in this process (no torchrun, no workers) after ``set_epoch(epoch)``."""
+    stream, error = _call(cls, items, 0)
+    if error:
+        return None, f"MyRankStream(items, seed=0) raised: {error.removeprefix('your function raised ')}"
+    if not callable(getattr(stream, "set_epoch", None)):
+        return None, "it has no set_epoch(epoch) method"
+    _, error = _call(stream.set_epoch, epoch)
+    if error:
+        return None, f"set_epoch({epoch}) raised: {error.removeprefix('your function raised ')}"
+    it, error = _call(stream.__iter__)
+    if error or it is None:
+        return None, error
+    return _call(list, it)
+
+
+def _in_one_process(cls: type) -> tuple[str, str] | None:
+    """(message, hint) for what goes wrong with ``cls`` in this process, as rank 0 of 1 without workers; None if nothing."""
+    items = list(range(100, 123))
+    epochs = []
+    for epoch in (0, 0, 1):
+        out, error = _one_epoch(cls, items, epoch)
+        if error:
+            no_group = "process group" in error or "init_process_group" in error
+            hint = "outside torchrun there is no process group: you are rank 0 of 1 (dist.is_initialized() says which)"
+            return f"in one process, without torchrun or workers: {error.rstrip('.')}.", hint if no_group else RAISED_HINT
+        if out is None:
+            return "your __iter__ returns None: it is still the stub.", "__iter__ should `yield` the items of this reader"
+        epochs.append(out)
+    if sorted(int(x) for x in epochs[0]) != items:
+        return (
+            f"in one process without workers it yielded {len(epochs[0])} items, expected all {len(items)} once each.",
+            "with no process group you are rank 0 of 1, and with get_worker_info() None worker 0 of 1: then read everything",
+        )
+    if epochs[0] != epochs[1]:
+        return (
+            "two streams built alike gave different orders for epoch 0: on two ranks they would draw different "
+            "permutations, and their shares would overlap and leave gaps.",
+            "shuffle with torch.Generator().manual_seed(self.seed + self.epoch), the same on every rank",
+        )
+    if epochs[2] == epochs[0]:
+        return "set_epoch(1) gave the order of epoch 0: every epoch would replay the first.", "use self.epoch in the seed"
+    return None
+
+
+def _module_root(cls: type) -> tuple[Path, str] | None:
+    """(the folder to put on sys.path, the module name) from which a new process can import ``cls``; None if none."""
+    module = sys.modules.get(cls.__module__)
+    file = getattr(module, "__file__", None)
+    if cls.__module__ == "__main__" or not file:
+        return None
+    root = Path(file).resolve().parent
+    for _ in range(cls.__module__.count(".") + (Path(file).name == "__init__.py")):
+        root = root.parent
+    return root, cls.__module__
+
+
+def _run_under_torchrun(cls: type, root: Path, module: str, timeout: float) -> tuple[Any, str]:
+    """Run :data:`_DRIVER` on ``cls`` with torchrun: (the items each rank read, or None, and the ranks' log)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        driver = Path(tmp) / "read_stream.py"
+        driver.write_text(_DRIVER)
+        args = [str(root), module, cls.__qualname__, str(_TORCHRUN_ITEMS), str(_WORKERS), str(_EPOCH)]
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={_RANKS}", str(driver), *args]
+        env = _child_env(1)
+        env["PYTHONPATH"] = os.pathsep.join((str(root), env["PYTHONPATH"]))
+        with open(Path(tmp) / "out", "w+") as out, open(Path(tmp) / "err", "w+") as err:
+            proc = subprocess.Popen(cmd, stdout=out, stderr=err, text=True, env=env, cwd=tmp, start_new_session=True)
+            try:
+                proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                _stop_process_tree(proc)
+                return None, f"TIMEOUT after {timeout:.0f} s"
+            out.seek(0)
+            err.seek(0)
+            lines, log = out.read().strip().splitlines(), err.read()
+    if proc.returncode != 0 or not lines:
+        return None, log
+    return json.loads(lines[-1]), log
+
+
+# A traceback's last line, as a rank prints it ("[rank0]: ValueError: ..."): the error behind a failed run.
+_ERROR_LINE = re.compile(r"^(?:\[rank\d+\]:\s*)?((?:[\w.]+Error|[\w.]*Exception): .+)$", re.M)
+
+
+def _failure(log: str) -> tuple[str, str]:
+    """(message, hint) for a torchrun run that failed or hung, from the end of its log."""
+    if log.startswith("TIMEOUT"):
+        return (
+            f"under torchrun the ranks did not finish ({log[8:]}) and were stopped.",
+            "does __iter__ end? Does every rank read a finite share?",
+        )
+    errors = [m.group(1) for m in _ERROR_LINE.finditer(log) if "ChildFailedError" not in m.group(1)]
+    error = errors[-1] if errors else (log.strip().splitlines() or ["no output"])[-1]
+    if "process group has not been initialized" in log:
+        hint = (
+            "a DataLoader worker is a new process, without the rank's process group: ask torch.distributed in "
+            "__init__ (it runs in the rank's own process) and keep the answer, or read RANK and WORLD_SIZE from os.environ"
+        )
+    elif "pickle" in log:
+        hint = "a spawn worker receives the stream by pickling: keep only items, numbers and strings in it"
+    else:
+        hint = "run it as rank 0 of 1 in the notebook first; then read the error above"
+    return f"under torchrun a rank failed: {error[:300]}", hint
+
+
+def _count_problem(read: list[list[int]]) -> tuple[str, str] | None:
+    """(message, hint) for what the ranks read together, if not every item exactly once; None if it was."""
+    items = set(range(1000, 1000 + _TORCHRUN_ITEMS))
+    per_rank = [Counter(r) for r in read]
+    within = [sum(c.values()) - len(c) for c in per_rank]
+    both = set(per_rank[0]) & set(per_rank[1])
+    total = Counter(i for r in read for i in r)
+    missing = items - set(total)
+    where = f"{_RANKS} ranks x {_WORKERS} workers read {sum(total.values())} items for {len(items)}"
+    if sum(within) and not both:
+        return (
+            f"{where}: within each rank its {_WORKERS} workers read the same items ({within} repeats per rank).",
+            "get_worker_info() answers only inside __iter__ (in the worker); in __init__ it is None",
+        )
+    if both and not missing and not sum(within):
+        return f"{where}: both ranks read every item.", "take every world_size-th item from your rank, before the worker's share"
+    if both and sum(within):
+        return f"{where}: every item came from both ranks and both workers of each.", "split by rank, then by worker"
+    if both:
+        return (
+            f"{where}: {len(both)} read by both ranks and {len(missing)} by none: the ranks' shares overlap.",
+            "every rank must draw the same permutation: seed it with seed + epoch, never with the rank",
+        )
+    if set(total) - items:
+        return f"{where}, {len(set(total) - items)} of them not in the list.", "yield items of self.items, never their positions"
+    if missing:
+        return (
+            f"{where}: {len(missing)} items read by nobody.",
+            "stride (order[rank::world][worker::workers]): it never drops the remainder",
+        )
+    return None
+
+
+def check_rank_stream(cls: type, *, timeout: float = 300) -> Verdict:
+    """Notebook ``06_beyond_one_machine``: ``cls(items, seed=0)`` with ``set_epoch`` streams every item once across ranks x workers.
+
+    First in this process (rank 0 of 1, no workers: every item, the same
+    order for the same epoch, another for the next), then for real: 2 ranks
+    under ``torchrun --standalone --nproc_per_node=2`` (gloo, CPU), each
+    reading through a DataLoader with 2 spawn workers; the items every rank
+    read are counted. The class must be importable by the new processes (a
+    module written with ``%%writefile``). A run that takes over ``timeout``
+    seconds is stopped and reported.
+    """
+    if not isinstance(cls, type) or not issubclass(cls, IterableDataset):
+        return _verdict(
+            False, f"expected a class derived from IterableDataset, got {cls!r}.", "class MyRankStream(IterableDataset)"
+        )
+    problem = _in_one_process(cls)
+    if problem:
+        message, hint = problem
+        return _verdict(False, message, hint)
+    where = _module_root(cls)
+    if where is None:
+        return _verdict(
+            False,
+            f"{cls.__name__} works in this process; torchrun starts new Python processes, which cannot import a class "
+            "defined in the notebook.",
+            f"start its cell with %%writefile my_stream.py, run it, then `import my_stream` and pass my_stream.{cls.__name__}",
+        )
+    read, log = _run_under_torchrun(cls, *where, timeout)
+    message, hint = _failure(log) if read is None else _count_problem(read) or ("", "")
+    if message:
+        return _verdict(False, message, hint)
+    counts = [len(r) for r in read]
+    return _verdict(
+        True,
+        f"under torchrun, 2 ranks x 2 spawn workers read all {_TORCHRUN_ITEMS} items exactly once ({counts} per rank).",
+    )

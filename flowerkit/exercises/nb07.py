@@ -1,0 +1,452 @@
+"""Checkers of notebook ``07_in_the_wild``: the hunts (a cause named, a size measured, the bad files found) and three fixes.
+
+The fix checkers run the student's class for real, in DataLoader workers
+started with fork and with spawn, and measure what happened: each worker's
+private memory over an epoch (:func:`check_caption_memory`), the bytes every
+worker read from a zip archive (:func:`check_zip_per_worker`), the random
+draws of every worker and epoch (:func:`check_mixup_partners`). The student's
+class lives in a module next to the notebook (``%%writefile my_captions.py``),
+named to the checker as a string: it is imported by name, as a worker does.
+Every loader has a ``timeout``; a spawn worker is only started for a dataset
+that pickles small, so a worker that dies cannot leave the notebook waiting.
+"""
+
+from __future__ import annotations
+
+import gc
+import importlib
+import importlib.util
+import multiprocessing as mp
+import pickle
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from ..wild.copies import make_captions
+from ..wild.handles import write_zip
+from ..wild.measure import measure_worker_memory
+from .verdict import RAISED_HINT, Verdict, _call, _unanswered, _verdict
+
+__all__ = [
+    "GROWTH_SUSPECTS",
+    "REPEAT_SUSPECTS",
+    "check_bad_files",
+    "check_caption_memory",
+    "check_growth_cause",
+    "check_mixup_partners",
+    "check_pickled_size",
+    "check_repeat_cause",
+    "check_zip_per_worker",
+]
+
+MIB = 2**20
+#: A worker is only spawned for a dataset whose pickle fits a pipe's buffer (64 KiB on Linux): were the worker to
+#: die before reading it, a larger write would leave the main process waiting forever (notebook 07, section 4).
+_SPAWN_PICKLE_LIMIT = 48 * 1024
+_TIMEOUT = 120  # seconds a checker's loader waits for a batch (a spawn worker's start included) before it gives up
+
+# ---------------------------------------------------------------------------------------------- the hunts
+
+
+#: Section 1's suspects for the workers' growing memory: (right?, what the evidence says, hint).
+GROWTH_SUSPECTS: dict[str, tuple[bool, str, str]] = {
+    "a": (
+        False,
+        "a batch leaves the worker once the main process has it: the batches sent are a few KiB each, and the "
+        "main process's own memory stayed flat.",
+        "look at what grows with the items read, and in which process",
+    ),
+    "b": (
+        True,
+        "reading a Python object writes to it (its reference count goes up), and a forked worker gets a private "
+        "copy of every memory page it writes: copy-on-read. Over an epoch every record is read, so every page "
+        "holding one is copied, in every worker.",
+        "",
+    ),
+    "c": (False, "the growth was the same without shuffling.", "compare the two runs: shuffled and in order"),
+    "d": (
+        False,
+        "the labels are a few hundred thousand small numbers; the growth is the size of all the records.",
+        "compare the growth with the size of the records as Python objects",
+    ),
+}
+
+#: Section 7's suspects for crops repeated across workers: (right?, what the evidence says, hint).
+REPEAT_SUSPECTS: dict[str, tuple[bool, str, str]] = {
+    "a": (
+        False,
+        "the two workers cropped different images (items 0-5 and items 6-11), at the same offsets.",
+        "compare the offsets with the items each worker read",
+    ),
+    "b": (
+        True,
+        "each worker received the dataset with `self.rng` in the state __init__ left it in, so each draws the same "
+        "sequence; and workers that start again each epoch start from that state again.",
+        "",
+    ),
+    "c": (
+        False,
+        "PyTorch does seed torch, random and NumPy's global generator in each worker (from base_seed + worker id); "
+        "it cannot know about a Generator your dataset holds.",
+        "where was the generator that drew these offsets created?",
+    ),
+    "d": (False, "each offset comes back with its crop from the worker that made it.", "read __getitem__: who calls it?"),
+}
+
+
+def _letter(answer: Any, suspects: dict[str, tuple[bool, str, str]], variable: str) -> Verdict:
+    if _unanswered(answer):
+        return _verdict(
+            False, f"no answer yet: set `{variable}` to one letter, e.g. 'a'.", "weigh each suspect against the evidence"
+        )
+    key = str(answer).strip().strip("()").lower()
+    if key not in suspects:
+        return _verdict(False, f"{answer!r} is not one of the suspects {sorted(suspects)}.", 'answer with one letter, e.g. "c"')
+    ok, message, hint = suspects[key]
+    return _verdict(ok, message, hint)
+
+
+def check_growth_cause(answer: Any) -> Verdict:
+    """Notebook ``07_in_the_wild``: the letter, from :data:`GROWTH_SUSPECTS`, that explains the workers' growing memory."""
+    return _letter(answer, GROWTH_SUSPECTS, "cause")
+
+
+def check_repeat_cause(answer: Any) -> Verdict:
+    """Notebook ``07_in_the_wild``: the letter, from :data:`REPEAT_SUSPECTS`, that explains crops repeated across workers."""
+    return _letter(answer, REPEAT_SUSPECTS, "cause")
+
+
+def check_pickled_size(received: Any, dataset: Dataset) -> Verdict:
+    """Notebook ``07_in_the_wild``: ``received`` is the number of bytes a spawn or forkserver worker receives for ``dataset``."""
+    if _unanswered(received):
+        return _verdict(
+            False, "no answer yet: set `received` to a number of bytes.", "pickle.dumps(old_cache) is what a worker gets"
+        )
+    truth = len(pickle.dumps(dataset))
+    if not isinstance(received, (int, float)) or isinstance(received, bool):
+        return _verdict(False, f"{received!r} is not a number of bytes.", "len(pickle.dumps(...)) is a number")
+    if abs(received - truth) <= 0.01 * truth:
+        return _verdict(
+            True,
+            f"{truth / MIB:.1f} MiB: every image in the cache. Pickling a numpy.memmap pickles its data, not its file "
+            "name: each spawn or forkserver worker receives its own copy and keeps it in private memory.",
+        )
+    if received < 4096:
+        return _verdict(
+            False,
+            f"{received} bytes is the size of the Python object or of a path, not of what a worker receives.",
+            "measure it: len(pickle.dumps(old_cache))",
+        )
+    return _verdict(False, f"{received:,} bytes is not what pickle makes of it.", "len(pickle.dumps(old_cache))")
+
+
+def check_bad_files(bad_files: Any, planted: dict[str, str]) -> Verdict:
+    """Notebook ``07_in_the_wild``: ``bad_files`` names (file names or paths) every file of the split that cannot be decoded."""
+    if _unanswered(bad_files):
+        return _verdict(
+            False, "no answer yet: set `bad_files` to the names of the files that cannot be decoded.", "see the hint above"
+        )
+    names = {Path(str(name)).name for name in ([bad_files] if isinstance(bad_files, (str, Path)) else bad_files)}
+    wrong = sorted(names - set(planted))
+    if wrong:
+        return _verdict(False, f"{wrong[0]} decodes fine.", "keep only the files whose decoding raised")
+    missing = sorted(set(planted) - names)
+    if missing:
+        return _verdict(
+            False,
+            f"you found {len(names)} of {len(planted)}: an epoch stops at the first bad file, so one look does not show the rest.",
+            "decode every item of the split in a loop, with try/except around each",
+        )
+    details = "; ".join(f"{name}: {how}" for name, how in sorted(planted.items()))
+    return _verdict(True, f"both: {details}.")
+
+
+# ---------------------------------------------------------------------------------------------- the student's module
+
+
+def _student_class(module: str, name: str) -> tuple[type | None, tuple[str, str] | None]:
+    """Import ``module`` afresh (a worker imports the file as it is now) and return its class ``name``, or the problem."""
+    if not isinstance(module, str):
+        return None, (
+            'pass the module\'s name as a string, e.g. "my_captions".',
+            "the checker imports it by name, as a worker does",
+        )
+    importlib.invalidate_caches()
+    if importlib.util.find_spec(module) is None:
+        return None, (f"no answer yet: there is no {module}.py next to this notebook.", "run the %%writefile cell above first")
+    try:
+        loaded = importlib.reload(sys.modules[module]) if module in sys.modules else importlib.import_module(module)
+    except Exception as exc:  # the student's file does not import: say so
+        return None, (f"{module}.py does not import: {type(exc).__name__}: {exc}", "run it on its own: import " + module)
+    cls = getattr(loaded, name, None)
+    if not isinstance(cls, type):
+        return None, (f"{module}.py has no class {name}.", f"keep the class name {name}: the checker looks for it")
+    return cls, None
+
+
+def _build(cls: type, *args: Any) -> tuple[Any, tuple[str, str] | None]:
+    """``cls(*args)``, or the problem: it raised, or it is still the stub (``__len__`` or an item is None)."""
+    dataset, error = _call(cls, *args)
+    if error:
+        return None, (error, RAISED_HINT)
+    length, error = _call(type(dataset).__len__, dataset)
+    item, item_error = _call(type(dataset).__getitem__, dataset, 0) if length else (None, None)
+    if error or item_error:
+        return None, (error or item_error, RAISED_HINT)
+    if length is None or item is None:
+        return None, (
+            f"{cls.__name__} is still the stub: __len__ or __getitem__ returns None.",
+            "fill in the methods marked YOUR CODE",
+        )
+    return dataset, None
+
+
+def _loader(dataset: Dataset, context: str, *, batch_size: int, seed: int = 0, collate: Any = None) -> DataLoader:
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        num_workers=2,
+        multiprocessing_context=mp.get_context(context),
+        timeout=_TIMEOUT,
+        generator=torch.Generator().manual_seed(seed),
+        collate_fn=collate,
+    )
+
+
+def _epoch(loader: DataLoader) -> tuple[list[Any] | None, str | None]:
+    """Every batch of one epoch, or the error that stopped it (as text)."""
+    try:
+        return list(loader), None
+    except Exception as exc:  # a worker's error, re-raised by the DataLoader: report it
+        error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1]}"
+    gc.collect()  # the failed iterator sits in a cycle with its traceback: end it here, not in a worker forked later
+    return None, error
+
+
+def _spawn_refusal(dataset: Dataset) -> tuple[str, str] | None:
+    """Why ``dataset`` cannot go to spawn workers safely (it does not pickle, or pickles too large), or None."""
+    try:
+        size = len(pickle.dumps(dataset))
+    except Exception as exc:  # what DataLoader would raise when it starts a spawn or forkserver worker
+        return (
+            f"your dataset cannot be pickled ({type(exc).__name__}: {exc}): spawn and forkserver workers receive it pickled.",
+            "keep the path in __init__; open the file on first use in each process, and leave the handle out of the pickle",
+        )
+    if size > _SPAWN_PICKLE_LIMIT:
+        return (
+            f"a small instance pickles to {size / 1024:.0f} KiB: it carries its data by value.",
+            "hold a path or shared arrays",
+        )
+    return None
+
+
+def _list_batch(batch: list[Any]) -> list[Any]:
+    return batch
+
+
+# ---------------------------------------------------------------------------------------------- exercise: captions
+
+_CAPTIONS = 300_000  # enough captions for the growth to stand far above the noise (about 30 MiB of str objects)
+_CAPTIONS_SPAWN = 300
+
+
+def _caption_problem(dataset: Dataset, captions: Sequence[str]) -> tuple[str, str] | None:
+    """The first item that differs from its caption, as a problem; None if all agree."""
+    for k, caption in enumerate(captions):
+        item = dataset[k]
+        if isinstance(item, bytes):
+            return f"item {k} is bytes ({item[:30]!r}...); it should be the caption, a str.", "decode it: .decode()"
+        if item != caption:
+            return (
+                f"item {k} is {item!r}, expected {caption!r}.",
+                "check the offsets of item k: its slice is [start[k], start[k + 1])",
+            )
+    return None
+
+
+def check_caption_memory(module: str = "my_captions") -> Verdict:
+    """Notebook ``07_in_the_wild``: ``<module>.Captions(captions)`` gives each caption without workers' memory growing.
+
+    Checks every item of a small instance in this process and through 2 spawn workers, then measures
+    the private memory of 2 fork workers over one shuffled epoch of 300,000 captions: it must grow by
+    less than a quarter of what the captions take as Python objects (a list of ``str`` grows by all of it).
+    """
+    cls, problem = _student_class(module, "Captions")
+    captions = make_captions(_CAPTIONS)
+    small = captions[:_CAPTIONS_SPAWN]
+    dataset, problem = (None, problem) if problem else _build(cls, small)
+    problem = problem or _caption_problem(dataset, small) or _spawn_refusal(dataset)
+    if problem:
+        return _verdict(False, problem[0], problem[1])
+    batches, error = _epoch(_loader(dataset, "spawn", batch_size=50))
+    if error or [c for batch in batches for c in batch] != small:
+        return _verdict(
+            False, f"through 2 spawn workers the items differ from the captions ({error or 'wrong items'}).", RAISED_HINT
+        )
+    if "fork" not in mp.get_all_start_methods():
+        return _verdict(
+            False, "this system has no fork (Windows): the growth cannot be measured here.", "run it on Linux, macOS or WSL"
+        )
+    memory = measure_worker_memory(cls(captions), context="fork", batch_size=2000)
+    as_objects = sum(sys.getsizeof(c) for c in captions) / MIB
+    grew = max(memory.growth)
+    figures = f"each fork worker grew by {grew:.1f} MiB over an epoch of {len(captions):,} captions (as str objects they take {as_objects:.0f} MiB)"
+    if not grew < 0.25 * as_objects:
+        return _verdict(
+            False,
+            f"{figures}: every caption read is still a Python object whose page the worker copies.",
+            "keep all the captions in one bytes blob (or a uint8 array) and their start offsets in a NumPy array",
+        )
+    return _verdict(True, f"{figures}; the items match, in this process and through 2 spawn workers.")
+
+
+# ---------------------------------------------------------------------------------------------- exercise: zip archive
+
+_ZIP_FILES = 400
+_ZIP_FORK_EPOCHS = 4
+
+
+def _zip_items_problem(
+    batches: list[list[bytes]] | None, error: str | None, expected: list[bytes], how: str
+) -> tuple[str, str] | None:
+    if error:
+        hint = "each process needs its own ZipFile: remember os.getpid() when you open it, and open again when it differs"
+        return f"{how}, an epoch failed: {error}", hint
+    got = [item for batch in batches or [] for item in batch]
+    wrong = [k for k, (a, b) in enumerate(zip(got, expected)) if a != b]
+    if len(got) != len(expected) or wrong:
+        at = wrong[0] if wrong else min(len(got), len(expected))
+        return (
+            f"{how}, item {at} is not the bytes of {at}-th file in the archive.",
+            "each process needs its own ZipFile (os.getpid())",
+        )
+    return None
+
+
+def check_zip_per_worker(module: str, files: Sequence[str | Path]) -> Verdict:
+    """Notebook ``07_in_the_wild``: ``<module>.ZipImages(zip_path)`` reads a zip archive correctly in fork and spawn workers.
+
+    Writes the first 400 of ``files`` to an archive; item ``i`` must be the bytes of the archive's ``i``-th
+    name in sorted order. After reading item 0 in this process, the dataset must pickle small, give every
+    item through 2 spawn workers, and through 2 fork workers for 4 epochs (a ZipFile shared across a fork
+    mixes the workers' reads).
+    """
+    cls, problem = _student_class(module, "ZipImages")
+    if problem:
+        return _verdict(False, problem[0], problem[1])
+    chosen = sorted((Path(f) for f in files), key=lambda p: p.name)[:_ZIP_FILES]
+    expected = [p.read_bytes() for p in chosen]
+    with tempfile.TemporaryDirectory() as tmp:
+        dataset, problem = _build(cls, write_zip(chosen, Path(tmp) / "flowers.zip"))
+        if not problem and dataset[0] != expected[0]:
+            problem = (
+                "item 0 is not the bytes of the first file (sorted by name).",
+                "sort the archive's names: sorted(namelist())",
+            )
+        problem = problem or _spawn_refusal(dataset)
+        if not problem:
+            problem = _zip_items_problem(
+                *_epoch(_loader(dataset, "spawn", batch_size=40, collate=_list_batch)), expected, "through 2 spawn workers"
+            )
+        for _ in range(_ZIP_FORK_EPOCHS if not problem and "fork" in mp.get_all_start_methods() else 0):
+            problem = _zip_items_problem(
+                *_epoch(_loader(dataset, "fork", batch_size=8, collate=_list_batch)), expected, "through 2 fork workers"
+            )
+            if problem:
+                break
+    if problem:
+        return _verdict(False, problem[0], problem[1])
+    return _verdict(
+        True,
+        f"all {len(expected)} files, byte for byte, through 2 spawn workers and {_ZIP_FORK_EPOCHS} epochs of 2 fork workers; "
+        f"the dataset pickles to {len(pickle.dumps(dataset))} bytes.",
+    )
+
+
+# ---------------------------------------------------------------------------------------------- exercise: MixUp partners
+
+_PAIRS = 64
+_PAIRS_BATCH = 8
+
+
+def _partners(dataset: Dataset, context: str, seed: int, epochs: int) -> tuple[list[list[list[int]]] | None, str | None]:
+    """For each epoch, each batch's partners (batch 0 from worker 0, batch 1 from worker 1, ...), or the error."""
+    loader, draws = _loader(dataset, context, batch_size=_PAIRS_BATCH, seed=seed), []
+    for _ in range(epochs):
+        batches, error = _epoch(loader)
+        if error:
+            return None, error
+        draws.append([[int(p) for p in partners] for _, partners in batches])
+    return draws, None
+
+
+def _partner_problem(cls: type) -> tuple[str, str] | None:
+    """What is wrong with ``cls``'s partners in this process: invalid, or not reproducible without workers."""
+    dataset, problem = _build(cls, _PAIRS, 0)
+    if problem:
+        return problem
+    first, twin = cls(_PAIRS, 0), cls(_PAIRS, 0)  # fresh: _build has drawn once from `dataset` already
+    items = [first[i] for i in range(_PAIRS)]
+    if any(not (isinstance(i, tuple) and len(i) == 2 and i[0] == k and 0 <= int(i[1]) < _PAIRS) for k, i in enumerate(items)):
+        return "item i should be (i, partner) with 0 <= partner < n.", "return idx, int(partner)"
+    again = [twin[i] for i in range(_PAIRS)]
+    if again != items:
+        return "two datasets made with the same seed give different partners without workers.", "with no worker, seed from `seed`"
+    return _spawn_refusal(dataset)
+
+
+def _draws_problem(draws: list[list[list[int]]], again: list[list[list[int]]] | None, how: str) -> tuple[str, str] | None:
+    if draws[0][0] == draws[0][1]:
+        return (
+            f"{how}, worker 1 drew the same partners as worker 0: {draws[0][0]}.",
+            "seed a generator in each worker from get_worker_info().seed",
+        )
+    if len(draws) > 1 and draws[0] == draws[1]:
+        return (
+            f"{how}, epoch 2 drew exactly the partners of epoch 1.",
+            "get_worker_info().seed changes every epoch; worker ids do not",
+        )
+    if again is not None and again != draws:
+        return (
+            f"{how}, two loaders with the same seed drew different partners.",
+            "derive the seed from get_worker_info().seed, not the time or the pid",
+        )
+    return None
+
+
+def check_mixup_partners(module: str = "my_partners") -> Verdict:
+    """Notebook ``07_in_the_wild``: ``<module>.MixupPartners(n, seed)`` draws new partners per worker and per epoch, reproducibly.
+
+    Runs the class in this process, then through 2 fork workers (2 epochs, twice with the same loader
+    seed) and 2 spawn workers (1 epoch), and compares the draws of each worker, epoch and run.
+    """
+    cls, problem = _student_class(module, "MixupPartners")
+    problem = problem or _partner_problem(cls)
+    if problem:
+        return _verdict(False, problem[0], problem[1])
+    if "fork" in mp.get_all_start_methods():  # fork first: cheap, and where most students' loaders run
+        runs = [_partners(cls(_PAIRS, 0), "fork", seed=7, epochs=2) for _ in range(2)]
+        error = runs[0][1] or runs[1][1]
+        problem = (
+            (f"through 2 fork workers: {error}", RAISED_HINT)
+            if error
+            else _draws_problem(runs[0][0], runs[1][0], "through 2 fork workers")
+        )
+    if not problem:
+        draws, error = _partners(cls(_PAIRS, 0), "spawn", seed=7, epochs=1)
+        problem = (
+            (f"through 2 spawn workers: {error}", RAISED_HINT)
+            if error
+            else _draws_problem(draws, None, "through 2 spawn workers")
+        )
+    if problem:
+        return _verdict(False, problem[0], problem[1])
+    return _verdict(
+        True,
+        "each worker and each epoch drew its own partners, the same again for the same loader seed, under fork and spawn.",
+    )

@@ -1,0 +1,468 @@
+"""Checkers of notebook ``08_your_own_data``: the garden's CSV, a Dataset that survives bad files, a split without leakage,
+sampler weights for two sources, batches by aspect ratio, and the doctor on a volunteer's loader.
+
+Each checker runs the student's code on the garden's hand-over (:mod:`flowerkit.visitors`) and then on a new case
+it makes up (other names, other bad files, other duplicates, three sources, other photo sizes), so an answer that
+only fits the hand-over does not pass.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import tempfile
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+from torch.utils.data import DataLoader, Dataset
+
+from ..classes import CLASSES
+from ..curate import BucketBatchSampler, LabelledImages, normalise_name, padded_share
+from ..load import CollateNormalize, decode_resized
+from ..visitors import VisitorSet, read_rows
+from .verdict import RAISED_HINT, STUB_HINT, Verdict, _call, _unanswered, _verdict
+
+__all__ = [
+    "check_buckets",
+    "check_species_to_class",
+    "check_split_without_leakage",
+    "check_visitor_dataset",
+    "check_visitor_weights",
+    "check_volunteer_problem",
+    "volunteer_loader",
+]
+
+# ------------------------------------------------------------------ exercise 1: species names -> class indices
+
+#: Names the checker adds to the garden's own (a new case): what each should give.
+_NEW_NAMES: tuple[tuple[str, int | None], ...] = (
+    ("Sun Flowers", CLASSES.index("sunflower")),
+    ("  Foxgloves", CLASSES.index("foxglove")),
+    ("morning-glory", CLASSES.index("morning glory")),
+    ("Bird Of Paradise", CLASSES.index("bird of paradise")),
+    ("hipeastrum", CLASSES.index("hippeastrum")),
+    ("Colts foot", CLASSES.index("colt's foot")),
+    ("orchid", None),
+    ("lily", None),
+    ("iris", None),
+    ("lavender", None),
+)
+
+
+def _how_written(name: str, meant: str) -> str:
+    """What separates a gardener's ``name`` from the class name ``meant``, as a hint."""
+    if name.strip().lower() == meant:
+        return "it differs only in capitals or spaces: compare name.strip().lower() with the class names"
+    if re.sub(r"[^a-z]", "", name.lower()) == re.sub(r"[^a-z]", "", meant):
+        return "it differs only in punctuation or spaces: drop '-', '?' and \"'\" and collapse the spaces before comparing"
+    words, target = re.sub(r"[^a-z]+", " ", name.lower()).split(), re.sub(r"[^a-z]+", " ", meant).split()
+    if len(words) == len(target) and all(a in (b, b + "s", b + "es", b[:-1] + "ies") for a, b in zip(words, target)):
+        return "it is a plural: compare singular words (lilies -> lily, lotuses -> lotus, roses -> rose)"
+    return "a misspelling: difflib.get_close_matches(name, names, n=1, cutoff=0.85) finds the class it is close to"
+
+
+def _name_mistake(name: str, got: Any, want: int | None) -> tuple[str, str]:
+    """The message and hint for one wrong answer."""
+    if got is not None and not isinstance(got, (int, np.integer)):
+        return f"{name!r} gave {got!r}.", "return a class index (an int, 0..101) or None"
+    if want is None and got is not None:
+        part = [c for c in CLASSES if set(normalise_name(name).split()) <= set(normalise_name(c).split())]
+        why = f"it is only part of {', '.join(map(repr, part))}" if part else "it is none of the 102 classes"
+        return (
+            f"{name!r} became class {got} ({CLASSES[int(got)]!r}), but {why}.",
+            "a wrong label costs more than a dropped photo: map only a whole name, or a close spelling of one; else None",
+        )
+    if want is not None and got is None:
+        return f"{name!r} was left unmapped; the gardener meant {CLASSES[want]!r}.", _how_written(name, CLASSES[want])
+    return (
+        f"{name!r} became {got} ({CLASSES[int(got)]!r}); the gardener meant {CLASSES[want]!r} ({want}).",  # type: ignore[index]
+        "look for the class name closest to the whole name, not just a word of it",
+    )
+
+
+def check_species_to_class(func: Callable[[str], Any], handover: VisitorSet) -> Verdict:
+    """Notebook ``08_your_own_data``: ``func(species)`` gives the class index the gardener meant, or None when it is not one of the 102.
+
+    Tried on every species written in the garden's CSV, then on names it has never seen.
+    """
+    cases = sorted({(u.species, u.label) for u in handover.truth if u.species}, key=str) + list(_NEW_NAMES)
+    answers = []
+    for name, _ in cases:
+        got, error = _call(func, name)
+        if error:
+            return _verdict(False, f"on {name!r}: {error}", RAISED_HINT)
+        answers.append(got)
+    if all(a is None for a in answers):
+        return _verdict(False, "your function returns None for every name: it is still the stub.", STUB_HINT)
+    wrong = [
+        (name, got, want)
+        for (name, want), got in zip(cases, answers)
+        if got != want or (got is not None and not isinstance(got, (int, np.integer)))
+    ]
+    if wrong:
+        message, hint = _name_mistake(*wrong[0])
+        return _verdict(False, f"{len(wrong)} of {len(cases)} names are wrong; the first: {message}", hint)
+    unmapped = sum(w is None for _, w in cases)
+    return _verdict(
+        True,
+        f"all {len(cases)} names: {len(cases) - unmapped} mapped to the class the gardener meant, {unmapped} reported "
+        "as not among the 102 (or ambiguous) rather than guessed.",
+    )
+
+
+# ------------------------------------------------------------------ exercise 2: a Dataset that survives bad files
+
+
+def _new_case_files(folder: Path) -> tuple[list[tuple[str, int]], set[str]]:
+    """Three good photos (RGBA PNG, grayscale JPEG, RGB JPEG) and three bad ones (truncated PNG, empty WebP, missing)."""
+    rng = np.random.default_rng(8)
+    pixels = rng.integers(0, 256, (90, 120, 3), dtype=np.uint8)
+    Image.fromarray(pixels).convert("RGBA").save(folder / "sticker.png")
+    Image.fromarray(pixels).convert("L").save(folder / "old_photo.jpg")
+    Image.fromarray(pixels).save(folder / "phone.jpg")
+    Image.fromarray(pixels).save(folder / "cut_off.png")
+    data = (folder / "cut_off.png").read_bytes()
+    (folder / "cut_off.png").write_bytes(data[: len(data) // 2])
+    (folder / "empty.webp").write_bytes(b"")
+    rows = [("sticker.png", 3), ("cut_off.png", 1), ("old_photo.jpg", 0), ("empty.webp", 2), ("gone.jpg", 2), ("phone.jpg", 1)]
+    return rows, {"cut_off.png", "empty.webp", "gone.jpg"}
+
+
+def _names(entries: Any) -> list[str]:
+    """File names from a list of paths, names, or (path, reason) pairs."""
+    out = []
+    for e in entries or []:
+        e = e[0] if isinstance(e, (tuple, list)) else e
+        out.append(Path(str(e)).name)
+    return out
+
+
+def _dataset_problem(ds: Any, rows: Sequence[tuple[str, int]], bad: set[str], size: int, where: str) -> tuple[str, str] | None:
+    """What is wrong with a built dataset (message, hint), or None."""
+    for attr in ("files", "labels", "skipped"):
+        if not hasattr(ds, attr):
+            return (
+                f"{where}: the dataset has no attribute {attr!r}.",
+                "keep self.files, self.labels and self.skipped, as the exercise says",
+            )
+    skipped, kept = set(_names(ds.skipped)), _names(ds.files)
+    if bad - skipped:
+        name = sorted(bad - skipped)[0]
+        hint = "a cut-off file opens (Image.open reads only its header): decode it fully (img.load()) to find it"
+        return (
+            f"{where}: {name} is unusable but not in skipped.",
+            hint if "cut" in name or "u0" in name else "check each file once in __init__",
+        )
+    if skipped - bad:
+        return (
+            f"{where}: {sorted(skipped - bad)[0]} is a good photo, but it is in skipped.",
+            "only files that fail to decode belong in skipped",
+        )
+    want = {name: label for name, label in rows if name not in bad}
+    if len(ds) != len(want) or sorted(kept) != sorted(want):
+        return f"{where}: {len(ds)} items, expected {len(want)} (the rows whose files decode).", "len() counts the kept files"
+    for i in sorted({0, len(ds) // 2, len(ds) - 1}):
+        item, error = _call(ds.__getitem__, i)
+        if error:
+            return f"{where}: item {i} ({kept[i]}): {error}", "decode with flowerkit.load.decode_resized(path, size)"
+        x, y = item
+        if not isinstance(x, torch.Tensor) or tuple(x.shape) != (3, size, size) or x.dtype != torch.uint8:
+            got = f"{type(x).__name__} {getattr(x, 'dtype', '')} {tuple(getattr(x, 'shape', ()))}"
+            return (
+                f"{where}: item {i} is {got}, expected a uint8 (3, {size}, {size}) tensor.",
+                "flowerkit.load.decode_resized(path, size)",
+            )
+        if int(y) != want[kept[i]] or int(ds.labels[i]) != want[kept[i]]:
+            return (
+                f"{where}: item {i} ({kept[i]}) has label {int(y)}, its row says {want[kept[i]]}.",
+                "keep files and labels in step",
+            )
+    return None
+
+
+def check_visitor_dataset(cls: Any, handover: VisitorSet, size: int) -> Verdict:
+    """Notebook ``08_your_own_data``: ``cls(folder, rows, size)`` keeps the rows whose files decode and reports the others.
+
+    ``rows`` are (file name, label) pairs; the dataset keeps ``files``, ``labels``, ``skipped`` ((file, reason)
+    pairs) and gives (uint8 (3, size, size) tensor, label) items. Tried on the garden's uploads, then on a new
+    folder with other kinds of bad files.
+    """
+    if _unanswered(cls) or not isinstance(cls, type):
+        return _verdict(False, "no class yet: it is still the stub.", "write class VisitorPhotos(Dataset) in the cell above")
+    rows = [(r.file.name, r.label) for r in read_rows(handover.csv) if r.label is not None]
+    bad = {u.file for u in handover.truth if u.problem and u.label is not None}
+    with tempfile.TemporaryDirectory() as tmp:
+        new_rows, new_bad = _new_case_files(Path(tmp))
+        for folder, rs, bd, where in (
+            (handover.uploads, rows, bad, "the garden's uploads"),
+            (Path(tmp), new_rows, new_bad, "a new folder"),
+        ):
+            ds, error = _call(cls, folder, rs, size)
+            if error:
+                first = sorted(bd)[0]
+                return _verdict(
+                    False, f"on {where}: {error}", f"try each file in __init__ (e.g. {first}) and record the ones that fail"
+                )
+            if not any(hasattr(ds, a) for a in ("files", "labels", "skipped")):
+                return _verdict(False, "your class sets none of files, labels and skipped: it is still the stub.", STUB_HINT)
+            problem = _dataset_problem(ds, rs, bd, size, where)
+            if problem:
+                return _verdict(False, *problem)
+    return _verdict(
+        True,
+        f"{len(rows) - len(bad)} photos kept, {len(bad)} unusable files reported by name and reason, on the garden's "
+        "folder and on a new one: the loader can run a whole epoch without meeting a bad file.",
+    )
+
+
+# ------------------------------------------------------------------ exercise 3: a split without leakage
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def _new_split_case(folder: Path) -> tuple[list[Path], list[int]]:
+    """Four classes of small photos (12, 6, 3 and 2 distinct), a third of them saved again under another name."""
+    files, labels = [], []
+    rng = np.random.default_rng(3)
+    for label, n in enumerate((12, 6, 3, 2)):
+        for k in range(n):
+            path = folder / f"c{label}_{k}.png"
+            Image.fromarray(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)).save(path)
+            files.append(path)
+            labels.append(label)
+            if k % 3 == 0:
+                copy = folder / f"copy_of_c{label}_{k}.png"
+                copy.write_bytes(path.read_bytes())
+                files.append(copy)
+                labels.append(label)
+    order = rng.permutation(len(files))
+    return [files[i] for i in order], [labels[i] for i in order]
+
+
+def _split_problem(result: Any, files: Sequence[Path], labels: Sequence[int], fraction: float) -> tuple[str, str] | None:
+    if not isinstance(result, (tuple, list)) or len(result) != 2:
+        return f"expected (train_positions, test_positions), got {type(result).__name__}.", "return two lists of positions"
+    train, test = [int(i) for i in result[0]], [int(i) for i in result[1]]
+    if sorted(train + test) != list(range(len(files))):
+        return "every position must be in exactly one of the two lists.", "split the positions 0..len(files)-1"
+    hashes = [_sha(f) for f in files]
+    leaked = {hashes[i] for i in train} & {hashes[i] for i in test}
+    if leaked:
+        a = next(files[i].name for i in train if hashes[i] in leaked)
+        b = next(files[i].name for i in test if hashes[i] in leaked)
+        return (
+            f"{a} (train) and {b} (test) are the same bytes.",
+            "group identical files first (hashlib.sha256 of the bytes), then split the groups",
+        )
+    for c in sorted(set(labels)):
+        distinct = {hashes[i] for i in range(len(files)) if labels[i] == c}
+        n_test = len({hashes[i] for i in test if labels[i] == c})
+        if len(distinct) >= 2 and (n_test == 0 or n_test == len(distinct)):
+            side = "none in test" if n_test == 0 else "all in test"
+            return (
+                f"class {c} has {len(distinct)} distinct photos and {side}.",
+                "split each class separately (stratify), keeping at least one photo on each side",
+            )
+        if len(distinct) >= 6 and abs(n_test / len(distinct) - fraction) > 0.2:
+            return (
+                f"class {c}: {n_test} of {len(distinct)} distinct photos in test, far from {fraction:.0%}.",
+                "per class, round(test_fraction * groups) go to test",
+            )
+    return None
+
+
+def check_split_without_leakage(func: Callable[..., Any], files: Sequence[Path], labels: Sequence[int]) -> Verdict:
+    """Notebook ``08_your_own_data``: ``func(files, labels, test_fraction, seed)`` returns (train, test) positions, stratified by
+    class, with byte-identical files on one side only and the same split for the same seed.
+
+    Tried on the visitor photos, then on a new set of files with other duplicates and class sizes.
+    """
+    files = [Path(f) for f in files]
+    with tempfile.TemporaryDirectory() as tmp:
+        new_files, new_labels = _new_split_case(Path(tmp))
+        for fs, ys, where in ((files, list(labels), "the visitor photos"), (new_files, new_labels, "a new set of files")):
+            result, error = _call(func, fs, ys, 0.3, 0)
+            if error:
+                return _verdict(False, f"on {where}: {error}", RAISED_HINT)
+            if _unanswered(result):
+                return _verdict(False, "your function returns None: it is still the stub.", STUB_HINT)
+            problem = _split_problem(result, fs, ys, 0.3)
+            if problem:
+                return _verdict(False, f"on {where}: {problem[0]}", problem[1])
+            again, _ = _call(func, fs, ys, 0.3, 0)
+            if again is None or [sorted(map(int, p)) for p in again] != [sorted(map(int, p)) for p in result]:
+                return _verdict(False, f"on {where}: the same seed gave another split.", "draw with np.random.default_rng(seed)")
+    return _verdict(
+        True,
+        "no photo on both sides (identical bytes stay together), every class on both sides in about the asked "
+        "proportion, and the same seed gives the same split.",
+    )
+
+
+# ------------------------------------------------------------------ exercise 4: sampler weights for two sources
+
+
+def _weights_problem(w: Any, sources: Sequence[str], labels: Sequence[int], shares: dict[str, float]) -> tuple[str, str] | None:
+    w = torch.as_tensor(w, dtype=torch.float64).reshape(-1) if w is not None else None
+    if w is None or len(w) != len(labels):
+        return f"expected one weight per item ({len(labels)}).", "return a list or tensor of len(labels) weights"
+    if (w < 0).any() or w.sum() <= 0:
+        return "weights must be positive.", "a weight is a relative chance of being drawn"
+    w = w / w.sum()
+    total = sum(shares.values())
+    for source, share in shares.items():
+        got = float(sum(w[i] for i, s in enumerate(sources) if s == source))
+        if abs(got - share / total) > 0.01:
+            return (
+                f"{source!r} items get {got:.0%} of the draws, expected {share / total:.0%}.",
+                "scale each source's weights to sum to its share",
+            )
+        per_class = defaultdict(float)
+        for i, s in enumerate(sources):
+            if s == source:
+                per_class[labels[i]] += float(w[i])
+        values = list(per_class.values())
+        if max(values) > 1.05 * min(values):
+            big, small = max(per_class, key=per_class.get), min(per_class, key=per_class.get)
+            return (
+                f"within {source!r}, class {big} is drawn {per_class[big] / per_class[small]:.1f}x as often as class {small}.",
+                "within a source, weight = share / (classes in the source) / (items of that class in the source)",
+            )
+    return None
+
+
+def check_visitor_weights(func: Callable[..., Any], sources: Sequence[str], labels: Sequence[int]) -> Verdict:
+    """Notebook ``08_your_own_data``: ``func(sources, labels, shares)`` gives one sampler weight per item: each source its share
+    of the draws, and every class within a source equally often.
+
+    Tried on Oxford + visitors with shares 1:1, then on three sources with other class sizes.
+    """
+    rng = np.random.default_rng(5)
+    new_sources = ["garden"] * 30 + ["kiosk"] * 9 + ["herbarium"] * 12
+    new_labels = rng.integers(0, 4, 30).tolist() + [7, 7, 7, 7, 7, 7, 8, 9, 9] + [1] * 10 + [2, 3]
+    cases = [
+        (list(sources), list(labels), {"oxford": 0.5, "visitors": 0.5}, "Oxford + visitors"),
+        (new_sources, new_labels, {"garden": 0.6, "kiosk": 0.3, "herbarium": 0.1}, "three new sources"),
+    ]
+    for srcs, ys, shares, where in cases:
+        w, error = _call(func, srcs, ys, shares)
+        if error:
+            return _verdict(False, f"on {where}: {error}", RAISED_HINT)
+        if _unanswered(w):
+            return _verdict(False, "your function returns None: it is still the stub.", STUB_HINT)
+        problem = _weights_problem(w, srcs, ys, shares)
+        if problem:
+            return _verdict(False, f"on {where}: {problem[0]}", problem[1])
+    return _verdict(
+        True, "every source gets its share of the draws, and within a source every class the same part, however few its photos."
+    )
+
+
+# ------------------------------------------------------------------ exercise 5: batches by aspect ratio
+
+
+def _random_batches(n: int, batch_size: int) -> list[list[int]]:
+    order = np.random.default_rng(0).permutation(n).tolist()
+    return [order[k : k + batch_size] for k in range(0, n, batch_size)]
+
+
+def check_buckets(func: Callable[..., Any], sizes: Sequence[tuple[int, int]], size: int) -> Verdict:
+    """Notebook ``08_your_own_data``: ``func(sizes, batch_size)`` returns batches (lists of positions) that, padded to their
+    largest photo, waste little: within 1.5x of sorting by aspect ratio, and well under random batches.
+
+    Tried on the visitor photos' sizes, then on made-up sizes.
+    """
+    rng = np.random.default_rng(6)
+    made_up = [(int(w), int(h)) for w, h in zip(rng.integers(100, 4000, 150), rng.integers(100, 4000, 150))]
+    for sz, where in ((list(sizes), "the visitor photos"), (made_up, "made-up sizes")):
+        batches, error = _call(func, sz, 16)
+        if error:
+            return _verdict(False, f"on {where}: {error}", RAISED_HINT)
+        if _unanswered(batches):
+            return _verdict(False, "your function returns None: it is still the stub.", STUB_HINT)
+        flat = [int(i) for b in batches for i in b]
+        if sorted(flat) != list(range(len(sz))) or any(len(b) > 16 or len(b) == 0 for b in batches):
+            return _verdict(
+                False,
+                f"on {where}: every position must be in exactly one batch of 1..16.",
+                "cut a list of all positions into pieces",
+            )
+        waste = padded_share(batches, sz, size)
+        best = padded_share(BucketBatchSampler(sz, 16).batches, sz, size)
+        rand = padded_share(_random_batches(len(sz), 16), sz, size)
+        if waste > 1.5 * best + 0.02:
+            return _verdict(
+                False,
+                f"on {where}: {waste:.0%} of the padded pixels are padding (random batches: {rand:.0%}).",
+                "sort the positions by aspect ratio (width / height) before cutting them into batches",
+            )
+    return _verdict(True, f"padding is {waste:.0%} of the pixels on made-up sizes, against {rand:.0%} with random batches.")
+
+
+# ------------------------------------------------------------------ exercise 6: the doctor on a volunteer's loader
+
+
+class _VolunteerPhotos(Dataset):
+    """A volunteer's Dataset over the garden's CSV: rows kept as dicts sorted by species, labels in no attribute the doctor knows."""
+
+    def __init__(self, handover: VisitorSet, size: int) -> None:
+        rows = [r for r in read_rows(handover.csv) if r.label is not None]
+        good = LabelledImages([r.file for r in rows], [r.label for r in rows], size)  # the bad files left out
+        table = [{"path": str(f), "species_id": y} for f, y in zip(good.image_files, good.labels)]
+        self._table = sorted(table, key=lambda r: r["species_id"])  # "tidy": the CSV sorted by species
+        self._size = size
+
+    def __len__(self) -> int:
+        return len(self._table)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        row = self._table[i]
+        return decode_resized(row["path"], self._size), row["species_id"]
+
+
+def volunteer_loader(handover: VisitorSet, size: int) -> DataLoader:
+    """Notebook ``08_your_own_data``, exercise 6: a volunteer's training loader over the visitor photos. It has one problem.
+
+    Find it with ``doctor.diagnose``, not by reading this code.
+    """
+    photos = _VolunteerPhotos(handover, size)
+    x = torch.stack([photos[i][0] for i in range(0, len(photos), max(1, len(photos) // 64))]).float().div_(255)
+    mean, std = x.mean((0, 2, 3)).tolist(), x.std((0, 2, 3)).tolist()  # the volunteer's own statistics
+    return DataLoader(photos, batch_size=32, collate_fn=CollateNormalize(mean, std))
+
+
+_VOLUNTEER_FEEDBACK = {
+    "labels belong to images": "the probe found the labels predictable from the images: read that line again",
+    "label range": "the labels run from 0 and stay within the classes: the range line says so",
+    "items load": "every sampled item loaded: the volunteer left the bad files out",
+    "normalisation": "the batches are normalised with statistics of the photos themselves",
+    "colour": "most photos carry colour; a few grayscale uploads are not a pipeline bug",
+    "batch size": "batches of 32 are fine",
+}
+
+
+def check_volunteer_problem(answer: Any) -> Verdict:
+    """Notebook ``08_your_own_data``: the name of the check that ``doctor.diagnose`` fails on :func:`volunteer_loader`."""
+    if _unanswered(answer):
+        return _verdict(
+            False,
+            "no answer yet: set `volunteer_problem` to the name of the check that failed.",
+            "print(doctor.diagnose(loader, measure=False))",
+        )
+    answer = str(answer).strip().lower()
+    if answer == "shuffling":
+        return _verdict(
+            True,
+            "the volunteer sorted the rows by species and did not shuffle: every batch holds one or two species. "
+            "Their dataset keeps its labels in dicts the doctor cannot read, so it looked at the order of the labels "
+            "in the first batches instead: a few long runs of one class.",
+        )
+    hint = _VOLUNTEER_FEEDBACK.get(answer, "copy the check's name from a PROBLEM line of the report")
+    return _verdict(False, f"not {answer!r}.", hint)

@@ -1,0 +1,93 @@
+"""The Efficiency team: correct images, every performance mistake. Their loader, its four named bugs, their pipeline.
+
+Introduced in notebook ``03_load``, which stages their run (right answers,
+their loop gathering 64 one-image batches per step, far too slow), measures
+how long it waits for data and each stage of their loader, then prints
+:func:`efficiency_team_loader` with each mistake in its docstring.
+Notebook ``04_three_teams`` trains their loader unchanged against the others
+on one wall-clock budget (``build_pipeline("efficiency")``), and
+:func:`flowerkit.teams.extrapolate` scales their per-image cost to the real dataset.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+from torchvision import transforms as T
+
+from ..access import OxfordFlowers102, load_rgb
+from ..facts import DEFAULT_SIZE, IMAGENET_MEAN, IMAGENET_STD
+from ..load import make_loader
+from ..transform import compute_stats
+from .pipeline import STEP_BATCH, _cache, _Pipeline
+
+__all__ = ["EFFICIENCY_BUGS", "EFFICIENCY_INFO", "efficiency_team_loader"]
+
+#: The Efficiency team's four bugs, numbered as in :func:`efficiency_team_loader`.
+EFFICIENCY_BUGS = ("batch size 1", "no workers", "full decode every epoch", "per-image conversion")
+
+#: Their entry of :data:`flowerkit.teams.TEAM_INFO`: title, bugs in one line, and the notebook that staged it.
+EFFICIENCY_INFO: dict[str, str] = {
+    "title": "Efficiency team",
+    "bug": "batch size 1, no workers, a full JPEG decode and per-image conversion every epoch (it shuffles)",
+    "notebook": "03_load",
+}
+
+
+def _classic_transform(size: int, mean: Any = IMAGENET_MEAN, std: Any = IMAGENET_STD) -> Any:
+    """The classic per-image torchvision pipeline: Resize, CenterCrop, ToTensor, Normalize (correct, not fast).
+
+    The Efficiency team's transform: notebook ``03_load`` prints it inside
+    :func:`efficiency_team_loader`, their code.
+    """
+    return T.Compose([T.Resize(size), T.CenterCrop(size), T.ToTensor(), T.Normalize(mean, std)])
+
+
+def efficiency_team_loader(
+    root: str | Path, split: str = "train", size: int = DEFAULT_SIZE, *, shuffle: bool = True, seed: int = 0, **transform_kw: Any
+) -> DataLoader:
+    """The Efficiency team's DataLoader: correct output, every performance mistake. Introduced in notebook ``03_load``.
+
+    1. ``batch_size=1``: every image makes its own trip through the loader
+       (sampler, fetch, collate). Their training loop gathers 64 of these
+       one-image batches into each optimiser step (:class:`StackedBatches`),
+       so the model step is an ordinary one: the cost is the loader's, paid
+       once per image;
+    2. ``num_workers=0``: decoding runs in the training process, which waits;
+    3. a full-size JPEG decode and a resize of every image in **every** epoch
+       (no ``draft``, no cache);
+    4. per-sample work in the training loop: each image is converted to float
+       and normalised on its own (:func:`_classic_transform`), not once per batch.
+
+    They do shuffle (``shuffle=True``, seeded): their bugs cost time, not
+    correctness. ``shuffle=False`` over class-grouped files is a different,
+    correctness bug, taught on its own in notebook ``03_load``.
+    """
+    dataset = OxfordFlowers102(root, split, transform=_classic_transform(size, **transform_kw))
+    return DataLoader(dataset, batch_size=1, shuffle=shuffle, num_workers=0, generator=torch.Generator().manual_seed(seed))
+
+
+def _efficiency_team_decode(path: Path, size: int) -> torch.Tensor:
+    """The Efficiency team's picture as uint8 (3, size, size): a full-size decode, PIL Resize(size) + CenterCrop(size).
+
+    Exactly the pixels their :func:`_classic_transform` hands to ``ToTensor``,
+    so a cache of it tests their model on their own images in seconds
+    (evaluation is not what the team is judged on for time).
+    """
+    img = T.CenterCrop(size)(T.Resize(size)(load_rgb(path)))  # full size, no draft: their decode
+    return torch.from_numpy(np.array(img, dtype=np.uint8)).permute(2, 0, 1).contiguous()
+
+
+def _efficiency_pipeline(root: str | Path, size: int, seed: int, num_workers: int | None, progress: bool) -> _Pipeline:
+    """Their loader unchanged for training; their own images, cached, for a test that takes seconds, not minutes."""
+    stats = compute_stats(_cache(OxfordFlowers102(root, "train"), size, progress, num_workers), progress=False)
+    test_set = _cache(OxfordFlowers102(root, "test"), size, progress, num_workers, decode=_efficiency_team_decode)
+    test_loader = make_loader(test_set, batch_size=STEP_BATCH, num_workers=num_workers, mean=stats[0], std=stats[1], seed=seed)
+    train_loader = efficiency_team_loader(root, "train", size, seed=seed, mean=stats[0], std=stats[1])
+    # their loop stacks single images into steps of STEP_BATCH: the same maths as ours, so only time differs
+    info = EFFICIENCY_INFO
+    return _Pipeline("efficiency", info["title"], info["bug"], train_loader, test_loader, stack=STEP_BATCH)

@@ -1,0 +1,120 @@
+"""From seconds on mini-flowers to hours on the real photos: per-image costs measured here, scaled to a whole run.
+
+Introduced in notebook ``04_three_teams`` (:func:`extrapolate`): the capstone
+runs in seconds on mini-flowers; this says what the Efficiency team's pipeline
+and ours would cost on the real dataset's 8,189 photos at 224 px for 30 epochs.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..access import OxfordFlowers102, load_rgb
+from ..facts import NUM_CLASSES
+from ..load import decode_resized
+from ..model import FlowerCNN
+from .efficiency import _classic_transform
+from .pipeline import STEP_BATCH
+
+__all__ = ["REAL_DATASET_IMAGES", "extrapolate"]
+
+#: Images in the real Oxford 102 Flowers dataset.
+REAL_DATASET_IMAGES = 8189
+
+
+@dataclass(frozen=True)
+class _Extrapolation:
+    """Measured per-image costs, scaled to a whole run: ``images`` per epoch, ``epochs`` epochs, ``size`` px.
+
+    Ours decodes each image once (``ours_decode_ms``, a draft decode into the
+    cache) and then pays only the training step (``step_ms`` per image, in
+    steps of :data:`STEP_BATCH`). The Efficiency team pays a full decode and
+    per-image conversion (``theirs_decode_ms``) for every image of every
+    epoch, and the same step (their loop stacks single images into steps of
+    the same size, :class:`~flowerkit.teams.StackedBatches`). What :func:`extrapolate`
+    returns; notebook ``04_three_teams`` prints it.
+    """
+
+    size: int
+    images: int
+    epochs: int
+    ours_decode_ms: float
+    theirs_decode_ms: float
+    step_ms: float
+
+    @property
+    def ours_hours(self) -> float:
+        """Our pipeline's whole run, in hours: decode once, then ``epochs`` batched passes."""
+        return (self.images * self.ours_decode_ms + self.epochs * self.images * self.step_ms) / 3.6e6
+
+    @property
+    def theirs_hours(self) -> float:
+        """The Efficiency team's whole run, in hours: decode and step every image, every epoch."""
+        return self.epochs * self.images * (self.theirs_decode_ms + self.step_ms) / 3.6e6
+
+    def __str__(self) -> str:
+        return "\n".join(
+            [
+                f"{self.images:,} images, {self.size} px, {self.epochs} epochs (per-image costs measured on this machine):",
+                f"  Efficiency team: {self.theirs_decode_ms:.1f} ms full decode + {self.step_ms:.1f} ms step "
+                f"(batch {STEP_BATCH}), every epoch -> {self.theirs_hours:.1f} hours",
+                f"  ours: {self.ours_decode_ms:.1f} ms decode once + {self.step_ms:.1f} ms step (batch {STEP_BATCH}) "
+                f"-> {self.ours_hours:.1f} hours ({self.theirs_hours / self.ours_hours:.1f}x less)",
+            ]
+        )
+
+
+def _median_ms(func: Callable[[], Any], repeats: int) -> float:
+    times = []
+    for _ in range(repeats + 1):  # the first call warms up
+        start = time.perf_counter()
+        func()
+        times.append(time.perf_counter() - start)
+    return 1000 * float(np.median(times[1:]))
+
+
+def _step_ms_per_image(batch_size: int, size: int, repeats: int) -> float:
+    """Milliseconds per image of one AdamW step of FlowerCNN on a (batch_size, 3, size, size) batch (channels-last)."""
+    torch.manual_seed(0)
+    model = FlowerCNN().to(memory_format=torch.channels_last)
+    opt = torch.optim.AdamW(model.parameters())
+    x = torch.randn(batch_size, 3, size, size).contiguous(memory_format=torch.channels_last)
+    y = torch.randint(0, NUM_CLASSES, (batch_size,))
+
+    def step() -> None:
+        opt.zero_grad()
+        nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+
+    return _median_ms(step, repeats) / batch_size
+
+
+def extrapolate(
+    root: str | Path, *, size: int = 224, images: int = REAL_DATASET_IMAGES, epochs: int = 30, files: int = 6
+) -> _Extrapolation:
+    """Measure each per-image cost at ``size`` px on this machine, then scale both pipelines to a whole run.
+
+    Decoding is timed on ``files`` JPEGs of the dataset at ``root`` (mini-flowers'
+    JPEGs have the real photos' size, 500 px on the short side); the training
+    step on random batches (its cost does not depend on the pixels). Defaults:
+    the real dataset's 8,189 images at 224 px for 30 epochs. Introduced in notebook ``04_three_teams``.
+    """
+    paths = OxfordFlowers102(root, "train").image_files
+    picks = [paths[i] for i in np.linspace(0, len(paths) - 1, files).astype(int)]
+    theirs = _classic_transform(size)
+    return _Extrapolation(
+        size,
+        images,
+        epochs,
+        ours_decode_ms=float(np.median([_median_ms(lambda p=p: decode_resized(p, size), 1) for p in picks])),
+        theirs_decode_ms=float(np.median([_median_ms(lambda p=p: theirs(load_rgb(p)), 1) for p in picks])),
+        step_ms=_step_ms_per_image(STEP_BATCH, size, 2),  # the same step for both teams
+    )

@@ -1,0 +1,97 @@
+"""What every team's pipeline is made of: a train loader, a test loader, and the training loop's own batching.
+
+Introduced in notebook ``04_three_teams``, which trains the same network behind
+every team's pipeline (built by :func:`flowerkit.teams.build_pipeline`). The
+helpers here are shared by the team modules: the uint8 cache, and our batching
+(shuffled batches of :data:`STEP_BATCH` for training, in order for testing).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from ..load import build_cache, make_loader
+
+__all__ = ["STEP_BATCH", "StackedBatches"]
+
+#: Images per optimiser step, for every team (the Efficiency team's loop stacks its one-image batches to this).
+STEP_BATCH = 64
+
+
+@dataclass
+class _Pipeline:
+    """One team's complete pipeline: what it trains on and what it is tested with.
+
+    What :func:`flowerkit.teams.build_pipeline` returns, one per team, in
+    notebook ``04_three_teams``. ``test_loader`` applies the team's *own*
+    evaluation transform to the true test split with its true labels: the
+    garden judges every model on the same photos.
+    """
+
+    name: str
+    title: str
+    bug: str
+    train_loader: Any
+    test_loader: Any
+    #: Loader batches stacked into one optimiser step by the training loop (:class:`StackedBatches`); 1: none.
+    stack: int = 1
+
+
+class StackedBatches:
+    """A training loop's own batching: ``stack`` consecutive batches of ``loader`` concatenated into one step's batch.
+
+    The capstone trains the Efficiency team this way: their loader still hands
+    over one image at a time (every time cost stays: full decode, per-image
+    transform, no workers, one trip through the DataLoader per image), and
+    their loop gathers 64 of them before each optimiser step. A step on one
+    image is not only slow: BatchNorm then normalises each image by its own
+    statistics in training and by running averages at test time, and the
+    model does not learn (1.0% after 14 full epochs on mini-flowers,
+    measured). Stacking removes that correctness effect, so the capstone
+    judges the team on time alone. Introduced in notebook ``04_three_teams``.
+    """
+
+    def __init__(self, loader: Any, stack: int) -> None:
+        if stack < 1:
+            raise ValueError(f"stack must be at least 1, got {stack}")
+        self.loader, self.stack = loader, stack
+        self.dataset = loader.dataset
+
+    def __len__(self) -> int:
+        return -(-len(self.loader) // self.stack)
+
+    def __iter__(self) -> Any:
+        xs: list[torch.Tensor] = []
+        ys: list[torch.Tensor] = []
+        for x, y in self.loader:
+            xs.append(x)
+            ys.append(torch.as_tensor(y))
+            if len(xs) == self.stack:
+                yield torch.cat(xs), torch.cat(ys)
+                xs, ys = [], []
+        if xs:
+            yield torch.cat(xs), torch.cat(ys)
+
+
+def _cache(dataset: Any, size: int, progress: bool, num_workers: int | None, **kw: Any) -> Any:
+    """``dataset`` decoded once into the course's uint8 cache (in the main process unless ``num_workers``)."""
+    return build_cache(dataset, size, progress=progress, num_workers=num_workers or 0, **kw)
+
+
+def _batched(
+    name: str, info: dict[str, str], train_set: Any, test_set: Any, stats: Any, seed: int, num_workers: int | None
+) -> _Pipeline:
+    """Shuffled batches of 64 for training, in-order batches for testing, normalised with ``stats`` unless None."""
+    mean, std = stats if stats is not None else (None, None)
+    kw: dict[str, Any] = {
+        "batch_size": STEP_BATCH,
+        "seed": seed,
+        "num_workers": num_workers,
+        "mean": mean,
+        "std": std,
+        "channels_last": True,
+    }
+    return _Pipeline(name, info["title"], info["bug"], make_loader(train_set, shuffle=True, **kw), make_loader(test_set, **kw))

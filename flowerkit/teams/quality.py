@@ -1,0 +1,255 @@
+"""The Quality team: colour erased, shapes squashed, statistics per image, randomness at evaluation.
+
+Introduced in notebook ``02_transform``, which stages their run (the loss
+falls, test accuracy far below ours), lets the student name the four causes
+from measurements (:data:`QUALITY_BUGS`), then shows :func:`quality_team_transform`
+and measures each bug's cost alone (:func:`run_ablation`, or
+``python -m flowerkit.teams --ablation``). Notebook ``04_three_teams`` trains
+their transform, cached (``build_pipeline("quality")``), against the others.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torchvision.datasets.utils import verify_str_arg
+from torchvision.transforms import v2
+
+from ..access import OxfordFlowers102, load_rgb
+from ..facts import DEFAULT_SIZE
+from ..load import decode_resized
+from ..model import TrainConfig
+from ..transform import ToRGB, augment_uint8, compute_stats
+from .ours import OURS_INFO
+from .pipeline import _batched, _cache, _Pipeline
+from .training import _table, _TeamResult, train_pipeline
+
+__all__ = [
+    "ABLATION",
+    "QUALITY_BUGS",
+    "QUALITY_INFO",
+    "PerImageStandardize",
+    "ablation_epochs",
+    "ablation_table",
+    "quality_team_transform",
+    "quality_variant",
+    "run_ablation",
+]
+
+#: The Quality team's four bugs, in the order notebook ``02_transform`` meets them.
+QUALITY_BUGS = ("grayscale", "squash", "per-image standardisation", "augmentation at evaluation")
+
+#: Their entry of :data:`flowerkit.teams.TEAM_INFO`: title, bugs in one line, and the notebook that staged it.
+QUALITY_INFO: dict[str, str] = {
+    "title": "Quality team",
+    "bug": "grayscale, squashed to a square, per-image standardised, random rotation at evaluation",
+    "notebook": "02_transform",
+}
+
+#: The ablation of notebook ``02_transform``: our pipeline, ours plus each Quality bug alone, and all four.
+ABLATION: dict[str, tuple[str, ...]] = {
+    "ours": (),
+    **{f"ours + {bug}": (bug,) for bug in QUALITY_BUGS},
+    "all four (Quality team)": QUALITY_BUGS,
+}
+
+
+# --------------------------------------------------------------------------------------
+# Their transform, as they wrote it, and its two halves for the capstone's cache.
+# --------------------------------------------------------------------------------------
+
+
+class PerImageStandardize(nn.Module):
+    """The Quality team's normalisation: each image by its *own* mean and std. Introduced in notebook ``02_transform``.
+
+    Every image comes out with mean 0 and std 1, so brightness and contrast,
+    which tell a white centre from a gold one, are erased image by image.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - x.mean()) / x.std().clamp_min(1e-6)
+
+
+def quality_team_transform(size: int, train: bool = True) -> v2.Compose:
+    """The Quality team's transform, for train *and* eval alike. Introduced in notebook ``02_transform``.
+
+    Each step looks reasonable; each ruins something:
+
+    1. ``Grayscale(num_output_channels=3)`` "to save memory" (it saves none:
+       three identical channels) throws away colour, half of what tells
+       the classes apart;
+    2. ``Resize((size, size))`` squashes every 500x750 photo into a square,
+       distorting shapes;
+    3. :class:`PerImageStandardize` instead of the train split's statistics;
+    4. random rotation (augmentation) applied at evaluation too: the same test
+       image gets a different tensor, and prediction, every time.
+
+    ``train`` is accepted and ignored, which is bug 4.
+    """
+    del train  # bug 4: the same random pipeline for evaluation
+    return v2.Compose(
+        [
+            ToRGB(),
+            v2.Grayscale(num_output_channels=3),  # bug 1
+            v2.ToImage(),
+            v2.Resize((size, size), antialias=True),  # bug 2
+            v2.RandomRotation(30),  # bug 4 (at eval)
+            v2.ToDtype(torch.float32, scale=True),
+            PerImageStandardize(),  # bug 3
+        ]
+    )
+
+
+def _quality_team_decode(path: Path, size: int) -> torch.Tensor:
+    """Quality team bugs 1 and 2, decoded once: grayscale, then squashed to size x size (uint8, 3 equal channels).
+
+    The deterministic half of :func:`quality_team_transform`, so that the
+    capstone can cache it (their problem is quality, not speed).
+    """
+    gray = load_rgb(path, draft=size).convert("L")  # bug 1
+    x = torch.from_numpy(np.array(gray, dtype=np.uint8))[None, None]
+    return _squash(x, size)[0].expand(3, -1, -1).contiguous()
+
+
+def _quality_team_augment() -> v2.Compose:
+    """The random half of :func:`quality_team_transform`, on uint8 tensors: rotation, float, per-image standardisation.
+
+    Applied at training *and* evaluation (bugs 3 and 4), after :func:`_quality_team_decode`.
+    """
+    return v2.Compose([v2.RandomRotation(30), v2.ToDtype(torch.float32, scale=True), PerImageStandardize()])
+
+
+def _squash(x: torch.Tensor, size: int) -> torch.Tensor:
+    """Resize a uint8 (B, C, H, W) batch to size x size whatever its aspect ratio (the squashing resize)."""
+    return torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear", antialias=True)
+
+
+def _decode_squashed(path: Path, size: int) -> torch.Tensor:
+    """Colour kept, squashed to size x size (Quality team bug 2 alone), uint8."""
+    rgb = torch.from_numpy(np.array(load_rgb(path, draft=size), dtype=np.uint8)).permute(2, 0, 1)
+    return _squash(rgb[None].contiguous(), size)[0].contiguous()
+
+
+def _decode_grayscale(path: Path, size: int) -> torch.Tensor:
+    """Aspect-preserving crop kept, converted to grayscale as 3 equal channels (Quality team bug 1 alone), uint8."""
+    return v2.functional.rgb_to_grayscale(decode_resized(path, size), num_output_channels=3).contiguous()
+
+
+def _quality_pipeline(root: str | Path, size: int, seed: int, num_workers: int | None, progress: bool) -> _Pipeline:
+    """Their transform, cached: gray and squashed once (:func:`_quality_team_decode`), then :func:`_quality_team_augment`."""
+    train_set = _cache(OxfordFlowers102(root, "train"), size, progress, num_workers, decode=_quality_team_decode)
+    test_set = _cache(OxfordFlowers102(root, "test"), size, progress, num_workers, decode=_quality_team_decode)
+    train_set.transform = test_set.transform = _quality_team_augment()  # bug 4: the same random pipeline for testing
+    return _batched("quality", QUALITY_INFO, train_set, test_set, None, seed, num_workers)
+
+
+# --------------------------------------------------------------------------------------
+# Each Quality bug alone (notebook 02_transform).
+# --------------------------------------------------------------------------------------
+
+_DECODERS: dict[frozenset[str], Callable[[Path, int], torch.Tensor]] = {
+    frozenset(): decode_resized,
+    frozenset({"grayscale"}): _decode_grayscale,
+    frozenset({"squash"}): _decode_squashed,
+    frozenset({"grayscale", "squash"}): _quality_team_decode,
+}
+
+
+def _variant_transforms(bugs: frozenset[str], size: int) -> tuple[v2.Compose, v2.Compose | None]:
+    """(train, test) item transforms on cached uint8 images: our shift and flip, plus whichever bugs 3 and 4 are on."""
+    steps: list[nn.Module] = [augment_uint8(size)]
+    if "augmentation at evaluation" in bugs:
+        steps.append(v2.RandomRotation(30))
+    tail: list[nn.Module] = []
+    if "per-image standardisation" in bugs:
+        tail = [v2.ToDtype(torch.float32, scale=True), PerImageStandardize()]
+    train_tf = v2.Compose(steps + tail)
+    if "augmentation at evaluation" in bugs:
+        return train_tf, train_tf  # bug 4: the training pipeline, random parts included, used for testing
+    return train_tf, (v2.Compose(tail) if tail else None)
+
+
+def ablation_epochs(profile_epochs: int) -> int:
+    """Epochs of each ablation run: half the dataset's training profile (7 of 14 on mini-flowers), at least 2.
+
+    Six trainings must fit notebook ``02_transform``'s two minutes; the
+    ranking of the variants is the same at 7 and 14 epochs and across seeds
+    (checked with ``python -m flowerkit.teams --ablation``). Introduced in notebook ``02_transform``.
+    """
+    return max(2, profile_epochs // 2)
+
+
+def quality_variant(
+    root: str | Path,
+    bugs: Sequence[str],
+    *,
+    size: int = DEFAULT_SIZE,
+    seed: int = 0,
+    num_workers: int | None = 0,
+    progress: bool = False,
+) -> _Pipeline:
+    """Our pipeline with some of the Quality team's bugs switched on (any subset of :data:`QUALITY_BUGS`).
+
+    Everything else is ours: the uint8 cache, shift-and-flip augmentation,
+    the train split's statistics (of the variant's own decoded images),
+    shuffled batches of 64. ``"augmentation at evaluation"`` adds their random
+    rotation (up to 30 degrees) to training *and* runs the training pipeline
+    on the test images. All four bugs give their pipeline itself
+    (:func:`flowerkit.teams.build_pipeline` ``("quality")``). Introduced in notebook ``02_transform``.
+    """
+    on = frozenset(bugs)
+    unknown = sorted(on - set(QUALITY_BUGS))
+    for bug in on:
+        verify_str_arg(bug, "bugs", QUALITY_BUGS, custom_msg=f"unknown bug(s) {unknown}: choose from {QUALITY_BUGS}")
+    if on == set(QUALITY_BUGS):
+        return _quality_pipeline(root, size, seed, num_workers, progress)
+    decode = _DECODERS[on & {"grayscale", "squash"}]
+    train_set = _cache(OxfordFlowers102(root, "train"), size, progress, num_workers, decode=decode)
+    test_set = _cache(OxfordFlowers102(root, "test"), size, progress, num_workers, decode=decode)
+    stats = None if "per-image standardisation" in on else compute_stats(train_set, progress=False)
+    train_set.transform, test_set.transform = _variant_transforms(on, size)
+    label = next((k for k, v in ABLATION.items() if frozenset(v) == on), " + ".join(["ours", *sorted(on)]))
+    info = OURS_INFO if label == "ours" else {"title": label, "bug": label}
+    pipe = _batched(label, info, train_set, test_set, stats, seed, num_workers)
+    pipe.bug = ", ".join(b for b in QUALITY_BUGS if b in on) or "none"
+    return pipe
+
+
+def run_ablation(
+    root: str | Path,
+    *,
+    epochs: int = 6,
+    size: int = DEFAULT_SIZE,
+    seed: int = 0,
+    variants: Sequence[str] | None = None,
+    done: dict[str, _TeamResult] | None = None,
+    progress: bool = False,
+) -> dict[str, _TeamResult]:
+    """Each Quality bug's cost alone: train every :data:`ABLATION` variant with the same network, epochs and seed.
+
+    Trains from uint8 caches in the main process (``num_workers=0``: no
+    worker processes, deterministic). ``done`` holds variants already trained
+    (e.g. the Quality team's own run), which are reused, not retrained.
+    Introduced in notebook ``02_transform``; ``python -m flowerkit.teams --ablation``
+    prints the table for two seeds.
+    """
+    config = TrainConfig(epochs=epochs, seed=seed)
+    results = dict(done or {})
+    for label in variants or list(ABLATION):
+        if label not in results:
+            pipe = quality_variant(root, ABLATION[label], size=size, seed=seed, num_workers=0, progress=progress)
+            pipe.name = label
+            results[label] = train_pipeline(pipe, config, curve=False)
+    return {label: results[label] for label in (variants or list(ABLATION)) if label in results}
+
+
+def ablation_table(results: dict[str, _TeamResult], *, markdown: bool = False) -> str:
+    """The ablation as a table: test accuracy of each variant and its cost in points against ours. Introduced in notebook ``02_transform``."""
+    ours = results["ours"].test_acc if "ours" in results else float("nan")
+    head = ["variant", "test accuracy", "points below ours"]
+    rows = [[label, f"{100 * r.test_acc:.1f}%", f"{100 * (ours - r.test_acc):.1f}"] for label, r in results.items()]
+    return _table(head, rows, markdown)

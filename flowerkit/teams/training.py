@@ -1,0 +1,143 @@
+"""Training a team's pipeline with the shared network, and what the run produced: accuracy, time, the learning curve.
+
+Introduced in notebook ``02_transform`` (:func:`train_pipeline` trains the
+Quality team's pipeline there) and used by notebook ``04_three_teams``, which
+trains every team this way on one wall-clock budget. Every team uses the same
+network (:class:`flowerkit.model.FlowerCNN`), seed and config; only the data pipeline differs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..model import FlowerCNN, History, TrainConfig, predict, train, train_for
+from .pipeline import StackedBatches, _Pipeline
+
+__all__ = ["train_pipeline"]
+
+
+@dataclass
+class _TeamResult:
+    """What one training run produced: the history, the model, its test predictions.
+
+    What :func:`flowerkit.teams.run_team` returns for each team in
+    notebook ``04_three_teams`` (``results[name]``), and :func:`flowerkit.teams.run_ablation` for each variant.
+
+    ``budget_s`` is the wall-clock budget the run was given (None: it ran its
+    ``epochs_planned`` epochs, and its time *defined* the budget);
+    ``train_images`` the size of the training split.
+    """
+
+    name: str
+    title: str
+    bug: str
+    history: History
+    model: nn.Module
+    preds: torch.Tensor
+    trues: torch.Tensor
+    epochs_planned: int
+    budget_s: float | None = None
+    train_images: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def test_acc(self) -> float:
+        """Accuracy on the true test split (0..1) at the end of the run, i.e. at the budget."""
+        return float((self.preds == self.trues).float().mean()) if self.trues.numel() else float("nan")
+
+    @property
+    def train_s(self) -> float:
+        """Seconds of training (loading included, evaluation for the learning curve excluded)."""
+        return self.history.total_seconds
+
+    @property
+    def epochs(self) -> float:
+        """Passes over the training split actually made (fractional when a budget ends mid-epoch)."""
+        return self.history.images / self.train_images if self.train_images else float(len(self.history.seconds))
+
+    @property
+    def images_per_s(self) -> float:
+        """Training images per second (loading and the training step together)."""
+        return self.history.images / self.train_s if self.train_s > 0 else float("nan")
+
+    @property
+    def per_image_ms(self) -> float:
+        """Milliseconds of training per image: loading, decoding and the optimiser step together."""
+        return 1000.0 / self.images_per_s
+
+    @property
+    def epoch_s(self) -> float:
+        """Seconds one pass over the training split takes (loading included)."""
+        return self.train_s / self.epochs if self.epochs else float("nan")
+
+    @property
+    def curve(self) -> list[tuple[float, float]]:
+        """Test accuracy against training seconds: (seconds, accuracy) pairs, a learning curve against the clock."""
+        return list(self.history.checkpoints)
+
+    def summary(self) -> dict[str, Any]:
+        """The figures of the results table, rounded, plus the curve, as a JSON-ready dict."""
+        return {
+            "test_acc": round(self.test_acc, 4),
+            "acc_at_budget": round(self.test_acc, 4),
+            "budget_s": round(self.budget_s if self.budget_s is not None else self.train_s, 1),
+            "epoch_s": round(self.epoch_s, 2),
+            "images_per_s": round(self.images_per_s, 1),
+            "per_image_ms": round(self.per_image_ms, 3),
+            "epochs": round(self.epochs, 2),
+            "train_s": round(self.train_s, 1),
+            "data_wait_share": round(self.history.data_wait_share, 3),
+            "curve": [[round(s, 1), round(a, 4)] for s, a in self.curve],
+        }
+
+
+def train_pipeline(
+    pipe: _Pipeline,
+    config: TrainConfig,
+    *,
+    budget_s: float | None = None,
+    curve: bool = True,
+    points: int = 6,
+    progress: bool = False,
+) -> _TeamResult:
+    """Train a fresh :class:`~flowerkit.model.FlowerCNN` behind ``pipe``, then test it on the pipeline's test loader.
+
+    Without ``budget_s``: ``config.epochs`` epochs with a one-cycle schedule
+    in steps (scored on the test split after each epoch when ``curve``).
+    With ``budget_s``: :func:`flowerkit.model.train_for`, a one-cycle schedule
+    in seconds, scored at ``points`` moments. Introduced in notebook ``02_transform``
+    (the Quality team's run); :func:`flowerkit.teams.run_team` builds a pipeline and calls it.
+    """
+    torch.manual_seed(config.seed)
+    model = FlowerCNN()
+    loader = StackedBatches(pipe.train_loader, pipe.stack) if pipe.stack > 1 else pipe.train_loader
+    if budget_s is None:
+        test = pipe.test_loader if curve else None
+        every = max(1, config.epochs // points)
+        history = train(model, loader, config, val_loader=test, progress=progress, val_every=every)
+    else:
+        score = (lambda m: _accuracy(m, pipe.test_loader)) if curve else None
+        history = train_for(model, loader, budget_s, config, score=score, points=points)
+    preds, trues = predict(model, pipe.test_loader)
+    n = len(pipe.train_loader.dataset)
+    return _TeamResult(pipe.name, pipe.title, pipe.bug, history, model, preds, trues, config.epochs, budget_s, n)
+
+
+def _accuracy(model: nn.Module, loader: Any) -> float:
+    """Accuracy of ``model`` over ``loader`` (0..1): the learning curve's score in a budgeted run."""
+    preds, trues = predict(model, loader)
+    return float((preds == trues).float().mean())
+
+
+def _table(head: list[str], rows: list[list[str]], markdown: bool) -> str:
+    """``rows`` under ``head`` as aligned plain text, or as a Markdown table."""
+    if markdown:
+        lines = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
+        return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
+    widths = [max(len(str(c)) for c in col) for col in zip(head, *rows)]
+    fmt = "  ".join(f"{{:<{w}}}" if i == 0 else f"{{:>{w}}}" for i, w in enumerate(widths))
+    return "\n".join([fmt.format(*head), *(fmt.format(*row) for row in rows)])

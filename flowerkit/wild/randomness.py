@@ -1,0 +1,83 @@
+"""Random augmentations repeated across workers: a NumPy generator made in ``__init__``, and the per-worker fix.
+
+Notebook ``07_in_the_wild``, section 7, and its third fix exercise. Each
+worker receives a copy of the dataset, generator included, in the same
+state: every worker draws the same "random" numbers, and without persistent
+workers every epoch draws them again. PyTorch seeds ``torch``, ``random`` and
+NumPy's global generator in each worker, not a ``numpy.random.Generator``
+your dataset holds: seed that one from ``get_worker_info().seed``
+(:class:`SeededJitterCrops`).
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset, get_worker_info
+
+__all__ = ["JitterCrops", "MixupPartners", "SeededJitterCrops"]
+
+
+class JitterCrops(Dataset):
+    """Random ``crop`` x ``crop`` crops of a dataset's uint8 images, offsets from a generator made in ``__init__``.
+
+    An item is ``(crop, label, offset)`` with ``offset = tensor([top, left])``, so the draws can be
+    compared. The bug: ``self.rng`` is created once, so every worker starts from the same state.
+    Introduced in notebook ``07_in_the_wild``.
+    """
+
+    def __init__(self, dataset: Dataset, crop: int, seed: int = 0) -> None:
+        self.dataset, self.crop, self.seed = dataset, crop, seed
+        self.rng = np.random.default_rng(seed)
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def _generator(self) -> np.random.Generator:
+        return self.rng
+
+    def __getitem__(self, idx: int) -> tuple[torch.Tensor, int, torch.Tensor]:
+        image, label = self.dataset[idx]
+        top, left = (int(v) for v in self._generator().integers(0, image.shape[-1] - self.crop + 1, size=2))
+        return image[:, top : top + self.crop, left : left + self.crop], label, torch.tensor([top, left])
+
+
+class SeededJitterCrops(JitterCrops):
+    """:class:`JitterCrops` with a generator per worker, seeded from ``get_worker_info().seed`` on first use.
+
+    The worker's seed is PyTorch's ``base_seed + worker_id``, and ``base_seed`` is drawn from the
+    loader's ``generator`` each time its workers start: draws differ between workers and between epochs,
+    and a seeded loader repeats them exactly. Without workers, ``seed`` alone decides. Introduced in notebook ``07_in_the_wild``.
+    """
+
+    def __init__(self, dataset: Dataset, crop: int, seed: int = 0) -> None:
+        super().__init__(dataset, crop, seed)
+        self._owner: tuple[int, int | None] | None = None
+
+    def _generator(self) -> np.random.Generator:
+        info = get_worker_info()
+        owner = (os.getpid(), None if info is None else info.seed)
+        if owner != self._owner:  # a new worker (or a new epoch's worker): a generator of its own
+            self.rng = np.random.default_rng([self.seed] if info is None else [self.seed, info.seed])
+            self._owner = owner
+        return self.rng
+
+
+class MixupPartners(Dataset):
+    """The randomness exercise's broken dataset: item ``i`` is ``(i, partner)``, a random image to mix image ``i`` with.
+
+    MixUp blends each image with a random partner; here only the indices, drawn from a NumPy generator
+    made in ``__init__``: every worker draws the same partners, every epoch. Introduced in notebook ``07_in_the_wild``.
+    """
+
+    def __init__(self, n: int, seed: int = 0) -> None:
+        self.n = n
+        self.rng = np.random.default_rng(seed)
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, idx: int) -> tuple[int, int]:
+        return idx, int(self.rng.integers(self.n))

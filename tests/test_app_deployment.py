@@ -1,0 +1,77 @@
+"""flowerkit.app.deployment: the visitor photos, the Deployment team's skews, and notebook 05's exercise checkers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+from flowerkit import app, exercises
+from flowerkit.access import OxfordFlowers102, load_rgb
+
+SIZE = 32  # small and fast; the course uses 64
+SHARED_ARTIFACT = "app-artifact.pt"  # written by whichever app test file trains first
+
+
+@pytest.fixture(scope="module")
+def artifact_file(mini_root: Path, tmp_path_factory) -> Path:
+    """One epoch of our pipeline on the small mini-flowers (plumbing, not accuracy), trained once per session."""
+    path = tmp_path_factory.getbasetemp() / SHARED_ARTIFACT
+    if not path.is_file():  # the first of the app's test files to run trains it; the others reuse it
+        app.save_artifact(app.train_artifact(mini_root, size=SIZE, epochs=1, num_workers=0, progress=False), path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def predictor(artifact_file: Path) -> app.Predictor:
+    return app.Predictor.load(artifact_file)
+
+
+@pytest.fixture(scope="module")
+def photo(mini_root: Path) -> Image.Image:
+    """A test image, upscaled to a phone-ish 300x200 so that crops and rotations show."""
+    return load_rgb(OxfordFlowers102(mini_root, "test").image_files[0]).resize((300, 200))
+
+
+def _jpeg(img: Image.Image, path: Path, **kw) -> Path:
+    img.save(path, format="JPEG", quality=95, **kw)
+    return path
+
+
+# ------------------------------------------------------------------ notebook 05's staging and exercises
+
+
+def test_visitor_photos_are_sent_every_way_and_reused(mini_root: Path, tmp_path: Path) -> None:
+    photos = app.visitor_photos(mini_root, per_class=1, folder=tmp_path / "v")
+    assert len(photos) == 102 and {p.kind for p in photos} == set(app.VISITOR_KINDS)
+    test = OxfordFlowers102(mini_root, "test")
+    truth = dict(zip(test.image_files, test.labels))
+    assert all(truth[p.original] == p.label for p in photos)
+    modes = {p.kind: Image.open(p.path).mode for p in photos}
+    assert modes["CMYK JPEG"] == "CMYK" and modes["grayscale JPEG"] == "L" and modes["PNG with alpha"] == "RGBA"
+    assert app.visitor_photos(mini_root, per_class=1, folder=tmp_path / "v") == photos
+
+
+def test_the_deployment_team_skews_and_nothing_else(predictor: app.Predictor, photo: Image.Image, tmp_path: Path) -> None:
+    path = _jpeg(photo, tmp_path / "p.jpg")
+    stats = (predictor.mean, predictor.std)
+    ours = predictor.inputs([path])[0]
+    none = app.deployment_team_preprocess(path, SIZE, stats, skews=())
+    theirs = app.deployment_team_preprocess(path, SIZE, stats)
+    assert (none - ours).abs().mean() < 0.1, "without its skews, their code should match training's up to resampling"
+    assert (theirs - ours).abs().mean() > 0.3
+
+
+def test_exercise_checkers_of_notebook_05(predictor: app.Predictor, mini_root: Path) -> None:
+    assert not exercises.check_kiosk_skew(...)
+    assert not exercises.check_kiosk_skew("grayscale")
+    assert exercises.check_kiosk_skew("channels in BGR order")
+    test_file = OxfordFlowers102(mini_root, "test").image_files[0]
+    kiosk = exercises.kiosk_preprocess(test_file, SIZE, predictor.mean, predictor.std)
+    training = predictor.inputs([test_file])[0]
+    assert kiosk.shape == (3, SIZE, SIZE)
+    mean, std = torch.tensor(predictor.mean).view(3, 1, 1), torch.tensor(predictor.std).view(3, 1, 1)
+    kiosk_pixels, pixels = kiosk * std + mean, training * std + mean
+    assert (kiosk_pixels.flip(0) - pixels).abs().mean() < 0.02 < (kiosk_pixels - pixels).abs().mean(), "the kiosk's skew: BGR"

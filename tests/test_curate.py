@@ -1,0 +1,144 @@
+"""flowerkit.curate (notebook 08): names to classes, a Dataset that survives bad files, a split without leakage,
+mixing weights, and the two ways to batch photos of every size, on small made-up data."""
+
+from __future__ import annotations
+
+import pickle
+from collections import Counter
+
+import numpy as np
+import pytest
+import torch
+from PIL import ExifTags, Image
+
+from flowerkit import CLASSES, curate
+
+
+@pytest.mark.parametrize(
+    "name, meant",
+    [
+        ("sunflower", "sunflower"),
+        (" Sunflowers ", "sunflower"),
+        ("WATER LILIES", "water lily"),
+        ("pink yellow dahlia", "pink-yellow dahlia?"),
+        ("colts foot", "colt's foot"),
+        ("passion flwoer", "passion flower"),
+        ("camelia", "camellia"),
+        ("lotuses", "lotus"),
+        ("Marigold", "marigold"),
+        ("english marigolds", "english marigold"),
+    ],
+)
+def test_names_that_map(name, meant):
+    match = curate.match_name(name, CLASSES)
+    assert match.index == CLASSES.index(meant), match
+
+
+@pytest.mark.parametrize(
+    "name, why", [("tulip", "only part of"), ("daisy", "only part of"), ("lavender", "not one of"), ("", "empty")]
+)
+def test_names_that_do_not_map_say_why(name, why):
+    match = curate.match_name(name, CLASSES)
+    assert match.index is None and why in match.why
+
+
+def test_a_name_as_close_to_two_classes_is_ambiguous():
+    match = curate.match_name("abcd ef", ["abcd eg", "abcd eh"])
+    assert match.index is None and "ambiguous" in match.why
+
+
+def _files(tmp_path):
+    rng = np.random.default_rng(0)
+    good = []
+    for k in range(4):
+        p = tmp_path / f"ok_{k}.png"
+        Image.fromarray(rng.integers(0, 256, (20 + k, 30, 3), dtype=np.uint8)).save(p)
+        good.append(p)
+    cut = tmp_path / "cut.jpg"
+    Image.fromarray(rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)).save(cut, quality=90)
+    cut.write_bytes(cut.read_bytes()[:200])
+    (tmp_path / "empty.png").write_bytes(b"")
+    (tmp_path / "page.jpg").write_text("<html>502</html>")
+    return good, [cut, tmp_path / "empty.png", tmp_path / "page.jpg", tmp_path / "gone.webp"]
+
+
+def test_labelled_images_skip_and_report_bad_files(tmp_path):
+    good, bad = _files(tmp_path)
+    ds = curate.LabelledImages(good + bad, [0, 1, 2, 3, 0, 1, 2, 3], 16)
+    assert ds.image_files == good and ds.labels == [0, 1, 2, 3] and len(ds) == 4
+    assert {p.name: why.split(" ")[0] for p, why in ds.skipped} == {
+        "cut.jpg": "unreadable",
+        "empty.png": "empty",
+        "page.jpg": "not",
+        "gone.webp": "missing",
+    }
+    x, y = ds[2]
+    assert x.shape == (3, 16, 16) and x.dtype == torch.uint8 and y == 2
+    assert "skipped 4" in ds.report() and "gone.webp: missing" in ds.report()
+    assert len(pickle.dumps(ds)) < 4000
+    with pytest.raises(ValueError, match="one label per file"):
+        curate.LabelledImages(good, [0], 16)
+
+
+def test_split_by_content_keeps_copies_together_and_stratifies():
+    hashes = [f"h{i}" for i in range(30)] + ["h0", "h0", "h5"]  # three copies of two photos
+    labels = [i % 3 for i in range(30)] + [0, 0, 2]
+    train, test = curate.split_by_content(hashes, labels, test_fraction=0.3, seed=0)
+    assert sorted(train + test) == list(range(33))
+    assert not {hashes[i] for i in train} & {hashes[i] for i in test}
+    for c in range(3):
+        assert Counter(labels[i] for i in test)[c] >= 3
+    assert (train, test) == curate.split_by_content(hashes, labels, test_fraction=0.3, seed=0)
+    assert (train, test) != curate.split_by_content(hashes, labels, test_fraction=0.3, seed=1)
+    lone_train, lone_test = curate.split_by_content(["a", "b", "b"], [0, 1, 1])
+    assert lone_test == [] and lone_train == [0, 1, 2], "a class with one distinct photo stays in train"
+
+
+def test_mixing_weights_give_each_source_its_share_and_each_class_its_part():
+    sources = ["a"] * 6 + ["b"] * 4
+    labels = [0, 0, 0, 0, 1, 1, 5, 5, 5, 6]
+    w = curate.mixing_weights(sources, labels, {"a": 3, "b": 1})
+    assert w.sum().item() == pytest.approx(1.0)
+    assert w[:6].sum().item() == pytest.approx(0.75) and w[6:].sum().item() == pytest.approx(0.25)
+    assert w[:4].sum().item() == pytest.approx(w[4:6].sum().item())
+    assert w[6:9].sum().item() == pytest.approx(w[9].item())
+
+
+def test_crop_loss_and_padding_costs():
+    assert curate.crop_loss(100, 100) == 0 and curate.crop_loss(1600, 900) == pytest.approx(0.4375)
+    sizes = [(400, 300), (300, 400), (400, 300), (300, 400)]
+    mixed = curate.padded_share([[0, 1], [2, 3]], sizes, 40)
+    alike = curate.padded_share([[0, 2], [1, 3]], sizes, 40)
+    assert alike == 0 and mixed == pytest.approx(0.25)
+
+
+def test_bucket_batch_sampler_groups_shapes_and_reshuffles_each_epoch():
+    rng = np.random.default_rng(0)
+    sizes = [(int(w), int(h)) for w, h in rng.integers(50, 500, (100, 2))]
+    sampler = curate.BucketBatchSampler(sizes, 8, seed=0)
+    first, second = list(sampler), list(sampler)
+    assert sorted(i for b in first for i in b) == list(range(100)) and len(sampler) == 13
+    assert first != second and sorted(map(tuple, first)) == sorted(map(tuple, second))
+    assert list(curate.BucketBatchSampler(sizes, 8, seed=0)) == first
+    assert curate.padded_share(sampler.batches, sizes, 64) < 0.5 * curate.padded_share(
+        [list(range(k, min(k + 8, 100))) for k in range(0, 100, 8)], sizes, 64
+    )
+
+
+def test_decode_long_side_and_pad_collate(tmp_path):
+    p = tmp_path / "wide.jpg"
+    Image.new("RGB", (300, 100), (200, 30, 30)).save(p)
+    x = curate.decode_long_side(p, 48)
+    assert x.shape == (3, 16, 48) and x.dtype == torch.uint8
+    batch, y = curate.pad_collate([(x, 1), (torch.full((3, 48, 20), 7, dtype=torch.uint8), 2)])
+    assert batch.shape == (2, 3, 48, 48) and y.tolist() == [1, 2]
+    assert batch[0, :, 16:].sum() == 0 and batch[1, :, :, 20:].sum() == 0
+
+
+def test_photo_size_applies_the_exif_orientation(tmp_path):
+    p = tmp_path / "portrait.jpg"
+    exif = Image.Exif()
+    exif[ExifTags.Base.Orientation] = 6
+    Image.new("RGB", (40, 30)).save(p, exif=exif)
+    assert curate.photo_size(p) == (30, 40)
+    assert curate.normalise_name(" Pink-Yellow Dahlias?") == "pink yellow dahlia"

@@ -1,0 +1,81 @@
+"""Checkers of notebook 00_the_challenge (flowerkit.exercises.nb00): each accepts the reference and names each planted mistake."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from flowerkit import exercises
+
+
+def images_per_class(labels, ids):  # the reference solution of exercise 1
+    classes = labels.astype(np.int64).reshape(-1)[ids.astype(np.int64).reshape(-1) - 1] - 1
+    return np.bincount(classes, minlength=102)
+
+
+def classes_per_batch(labels, batch_size):  # the reference solution of exercise 2
+    flat = labels.reshape(-1)
+    return [len(set(flat[start : start + batch_size].tolist())) for start in range(0, flat.size, batch_size)]
+
+
+@pytest.mark.parametrize(
+    "answer, feedback",
+    [
+        (images_per_class, "Correct! every class has exactly 10 training images"),
+        (lambda labels, ids: ..., "still the stub"),
+        (lambda labels, ids: np.bincount(labels.reshape(-1)[ids.reshape(-1) - 1], minlength=102), "counted 1-based"),
+        (lambda labels, ids: np.bincount(labels.reshape(-1).astype(int) - 1, minlength=102), "you counted every file"),
+        (lambda labels, ids: np.bincount(labels.reshape(-1)[ids.reshape(-1)] - 1, minlength=102), "ids are 1-based"),
+        (
+            lambda labels, ids: np.bincount(labels[0, np.clip(ids.reshape(-1), 0, labels.size - 1)] - 1, minlength=102),
+            "you used the ids as positions",
+        ),
+        (lambda labels, ids: np.bincount(labels[ids - 1] - 1, minlength=102), "flatten them"),
+        (lambda labels, ids: np.bincount(labels - 1, minlength=102), "flatten them"),
+        (lambda labels, ids: images_per_class(labels, ids)[:50], "50 counts, expected 102"),
+        (lambda labels, ids: images_per_class(labels, ids).reshape(1, -1), "a flat array of 102 counts"),
+        (lambda labels, ids: images_per_class(labels, ids) / 1.0, "whole numbers"),
+    ],
+)
+def test_check_images_per_class(answer, feedback, mini_root, capsys):
+    ok = exercises.check_images_per_class(answer, mini_root)
+    out = capsys.readouterr().out
+    assert feedback in out, out
+    assert ok == feedback.startswith("Correct")
+
+
+@pytest.mark.parametrize(
+    "answer, feedback",
+    [
+        (classes_per_batch, "Correct! in file order"),
+        (lambda labels, b: None, "still the stub"),
+        (lambda labels, b: [len(np.unique(labels[s : s + b])) for s in range(0, len(labels), b)], "one batch only"),
+        (lambda labels, b: [len(set(labels[s : s + b])) for s in range(0, len(labels), b)], "flatten it first"),
+        (
+            lambda labels, b: [len(set(labels.ravel()[s : s + b])) for s in range(0, labels.size - b + 1, b)],
+            "the last, shorter batch is missing",
+        ),
+        (lambda labels, b: [len(labels.ravel()[s : s + b]) for s in range(0, labels.size, b)], "sizes of the batches"),
+        (
+            lambda labels, b: [
+                1 + np.count_nonzero(np.diff(labels.ravel()[s : s + b].astype(int))) for s in range(0, labels.size, b)
+            ],
+            "counted the changes of class",
+        ),
+        (lambda labels, b: len(set(labels.ravel())), "one number per batch"),
+        (lambda labels, b: [c + 1 for c in classes_per_batch(labels, b)], "batch 0 holds"),
+    ],
+)
+def test_check_classes_per_batch(answer, feedback, mini_root, capsys):
+    ok = exercises.check_classes_per_batch(answer, mini_root)
+    out = capsys.readouterr().out
+    assert feedback in out, out
+    assert ok == feedback.startswith("Correct")
+
+
+def test_a_checker_returns_a_verdict_that_asserts(mini_root, capsys):
+    # notebook 00 says so: true when solved, so `assert exercises.check_...(...)` works, and it shows no Out[n]
+    verdict = exercises.check_images_per_class(images_per_class, mini_root)
+    assert isinstance(verdict, exercises.Verdict) and verdict and verdict.message.startswith("every class")
+    assert not exercises.check_classes_per_batch(lambda labels, b: None, mini_root)
+    capsys.readouterr()

@@ -1,0 +1,379 @@
+"""Checkers of notebook 01_access (flowerkit.exercises.nb01): the hunt tool, new layouts, the student's own Dataset, spawn."""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from scipy.io import loadmat
+from torch.utils.data import Dataset
+
+from flowerkit import exercises
+
+
+def _run(checker, answer, *args, capsys):
+    ok = checker(answer, *args)
+    return ok, capsys.readouterr().out
+
+
+def label_agreement(dataset, truth, k=200, seed=0):  # the reference solution of the hunt tool
+    rng = np.random.default_rng(seed)
+    picks = rng.choice(len(dataset), size=min(k, len(dataset)), replace=False)
+    return float(np.mean([dataset[i][1] == truth[Path(dataset.image_files[i]).name] for i in picks]))
+
+
+def _first_k(dataset, truth, k=200, seed=0):
+    return float(np.mean([dataset[i][1] == truth[Path(dataset.image_files[i]).name] for i in range(min(k, len(dataset)))]))
+
+
+def _every_item(dataset, truth, k=200, seed=0):
+    return float(np.mean([dataset[i][1] == truth[Path(dataset.image_files[i]).name] for i in range(len(dataset))]))
+
+
+def _unseeded(dataset, truth, k=200, seed=0):
+    return label_agreement(dataset, truth, k, seed=None)
+
+
+def _attribute_labels(dataset, truth, k=200, seed=0):
+    return float(np.mean([dataset.labels[i] == truth[Path(dataset.image_files[i]).name] for i in range(k)]))
+
+
+def _path_as_key(dataset, truth, k=200, seed=0):
+    return float(np.mean([dataset[i][1] == truth[dataset.image_files[i]] for i in range(min(k, len(dataset)))]))
+
+
+def _k_larger_than_the_dataset(dataset, truth, k=200, seed=0):
+    picks = np.random.default_rng(seed).choice(len(dataset), size=k, replace=False)
+    return float(np.mean([dataset[i][1] == truth[Path(dataset.image_files[i]).name] for i in picks]))
+
+
+@pytest.mark.parametrize(
+    "answer, feedback",
+    [
+        (label_agreement, "Correct! on 200 sampled training items your tool finds 100% of our labels right"),
+        (lambda d, t, k=200, seed=0: None, "still the stub"),
+        (_every_item, "fetched 300 items of a toy pipeline, for k=50"),
+        (_first_k, "looked at the first or last items only"),
+        (_unseeded, "the same seed gave two different answers"),
+        (_attribute_labels, "dataset[i][1]"),
+        (_path_as_key, "keyed by file name"),
+        (_k_larger_than_the_dataset, "min(k, len(dataset))"),
+        (lambda d, t, k=200, seed=0: 100 * label_agreement(d, t, k, seed), "a percentage?"),
+        (lambda d, t, k=200, seed=0: label_agreement(d, t, k, seed) == 1.0, "True/False"),
+        (lambda d, t, k=200, seed=0: 1 - label_agreement(d, t, k, seed), "expected 100%"),
+    ],
+    ids=lambda v: getattr(v, "__name__", v if isinstance(v, str) else "")[:40],
+)
+def test_check_label_agreement_feedback(answer, feedback, mini_root, capsys):
+    ok = exercises.check_label_agreement(answer, mini_root)
+    out = capsys.readouterr().out
+    assert feedback in out, out
+    assert ok == feedback.startswith("Correct")
+
+
+def test_check_label_agreement_compares_with_the_count_over_every_item(mini_root, capsys):
+    # right on the toy pipelines, wrong on the real ones: only the Access team's training set can catch it
+    def always_right_on_big_sets(dataset, truth, k=200, seed=0):
+        return 1.0 if len(dataset) > 1000 else label_agreement(dataset, truth, k, seed)
+
+    assert not exercises.check_label_agreement(always_right_on_big_sets, mini_root)
+    assert "on the Access team's training set your tool says 100.0%" in capsys.readouterr().out
+
+
+def csv_agreement(csv_path, truth):  # the reference solution of exercise 5
+    with open(csv_path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    return float(np.mean([int(row["label"]) - 1 == truth[Path(row["file"]).name] for row in rows]))
+
+
+def _split_lines(csv_path, truth, skip_header=True, strip=False):
+    text = Path(csv_path).read_text()
+    lines = (text.strip() if strip else text).split("\n")[1 if skip_header else 0 :]
+    return float(np.mean([int(c) - 1 == truth[Path(f).name] for f, c in (line.split(",") for line in lines)]))
+
+
+def _path_as_csv_key(csv_path, truth):
+    with open(csv_path, newline="") as f:
+        return float(np.mean([int(row["label"]) - 1 == truth[row["file"]] for row in csv.DictReader(f)]))
+
+
+def _next_row(csv_path, truth):
+    with open(csv_path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    labels = [r["label"] for r in rows[1:]] + [rows[0]["label"]]  # each file with the next row's label
+    return float(np.mean([int(c) - 1 == truth[Path(r["file"]).name] for r, c in zip(rows, labels)]))
+
+
+@pytest.mark.parametrize(
+    "answer, feedback",
+    [
+        (csv_agreement, "Correct!"),
+        (lambda p, t: ..., "still the stub"),
+        (lambda p, t: _split_lines(p, t, skip_header=False), "the first row is a header"),
+        (lambda p, t: _split_lines(p, t), "skip empty rows"),
+        (lambda p, t: _split_lines(p, t, strip=True), "read them by the header's names"),
+        (lambda p, t: csv_agreement(p, {k: v + 1 for k, v in t.items()}), "the labels are 1-based"),
+        (_path_as_csv_key, "Path(row['file']).name"),
+        (_next_row, "your function says"),
+        (lambda p, t: csv_agreement(p, t) * 30 / 31, "counted a row too many"),
+        (lambda p, t: 100 * csv_agreement(p, t), "a percentage?"),
+    ],
+    ids=lambda v: getattr(v, "__name__", v if isinstance(v, str) else "")[:40],
+)
+def test_check_csv_agreement_feedback(answer, feedback, capsys):
+    ok = exercises.check_csv_agreement(answer)
+    out = capsys.readouterr().out
+    assert feedback in out, out
+    assert ok == feedback.startswith("Correct")
+
+
+def herbarium_items(index, labels, positions):  # the reference solution of exercise 6
+    return [(index[p], int(labels[p])) for p in positions]
+
+
+@pytest.mark.parametrize(
+    "answer, feedback",
+    [
+        (herbarium_items, "Correct!"),
+        (lambda i, l, p: None, "still the stub"),
+        (lambda i, l, p: [(i[q - 1], int(l[q - 1])) for q in p], "here positions are 0-based"),
+        (lambda i, l, p: [(f"scan_{q:04d}.png", int(l[q])) for q in p], "you built each name from its position"),
+        (lambda i, l, p: [(sorted(i)[q], int(l[q])) for q in p], "you sorted the index"),
+        (lambda i, l, p: [(i[q], int(l[q]) - 1) for q in p], "already 0-based"),
+        (lambda i, l, p: [(i[q], 0) for q in p], "the files are right"),
+        (lambda i, l, p: [i[q] for q in p], "expected (file, label) pairs"),
+        (lambda i, l, p: 1 / 0, "ZeroDivisionError"),
+    ],
+)
+def test_check_herbarium_items_feedback(answer, feedback, capsys):
+    ok = exercises.check_herbarium_items(answer)
+    out = capsys.readouterr().out
+    assert feedback in out, out
+    assert ok == feedback.startswith("Correct")
+
+
+def test_check_pair_files(capsys):
+    right = lambda names, labels: [(n, labels[int(n[6:11]) - 1]) for n in names if n.startswith("image_")]  # noqa: E731
+    assert exercises.check_pair_files(right)
+    assert not exercises.check_pair_files(lambda names, labels: list(zip(names, labels)))
+    assert "listing order" in capsys.readouterr().out
+    assert not exercises.check_pair_files(lambda names, labels: [(n, labels[int(n[6:11]) - 1]) for n in names])
+    assert "invalid literal" in capsys.readouterr().out
+
+
+def test_check_pair_files_hints_at_1_based_ids_and_accepts_a_dict(capsys):
+    assert not exercises.check_pair_files(
+        lambda names, labels: [(n, labels[int(n[6:11])]) for n in names if n.startswith("image_")]
+    )
+    assert "image ids start at 1" in capsys.readouterr().out
+    assert exercises.check_pair_files(
+        lambda names, labels: {n: labels[int(n[6:11]) - 1] for n in names if n.startswith("image_")}
+    )
+
+
+SPLIT_VARIABLE = {"train": "trnid", "val": "valid", "test": "tstid"}
+
+
+class RightFlowers(Dataset):
+    """The reference answer of notebook 01's Dataset exercise; subclasses below each plant one classic mistake."""
+
+    def __init__(self, root, split="train", transform=None, target_transform=None):
+        self.transform, self.target_transform = transform, target_transform
+        self.base = Path(root) / "flowers-102"
+        self.raw_labels = loadmat(self.base / "imagelabels.mat", squeeze_me=True)["labels"]
+        self.ids = loadmat(self.base / "setid.mat", squeeze_me=True)[SPLIT_VARIABLE[split]].astype(np.int64)
+        self.files = [self.base / "jpg" / f"image_{i:05d}.jpg" for i in self.ids]
+        self.labels = (self.raw_labels.astype(np.int64)[self.ids - 1] - 1).tolist()
+
+    def __len__(self):
+        return len(self.files)
+
+    def load(self, idx):
+        with Image.open(self.files[idx]) as img:
+            return img.convert("RGB")
+
+    def __getitem__(self, idx):
+        image, label = self.load(idx), self.labels[idx]
+        if self.transform is not None:
+            image = self.transform(image)
+        if self.target_transform is not None:
+            label = self.target_transform(label)
+        return image, label
+
+
+class StubFlowers(Dataset):
+    def __init__(self, root, split="train", transform=None, target_transform=None): ...
+
+    def __len__(self): ...
+
+    def __getitem__(self, idx): ...
+
+
+class OneBasedLabels(RightFlowers):
+    def __init__(self, *args, **kw):
+        super().__init__(*args, **kw)
+        self.labels = [label + 1 for label in self.labels]
+
+
+class Uint8Wrap(RightFlowers):
+    def __init__(self, *args, **kw):
+        super().__init__(*args, **kw)
+        self.labels = [int(v) for v in (self.raw_labels[self.ids - 1] - 1 - 1)]  # "-1" twice, in uint8
+
+
+class IdsAsPositionsForLabels(RightFlowers):
+    def __init__(self, *args, **kw):
+        super().__init__(*args, **kw)
+        flat = self.raw_labels.astype(np.int64) - 1
+        self.labels = flat[np.minimum(self.ids, flat.size - 1)].tolist()
+
+
+class OffByOneFiles(RightFlowers):
+    def __init__(self, *args, **kw):
+        super().__init__(*args, **kw)
+        self.files = [self.base / "jpg" / f"image_{i + 1:05d}.jpg" for i in self.ids]  # sorted(listdir)[i]: image i + 1
+
+
+class ListingOrder(RightFlowers):
+    def __init__(self, *args, **kw):
+        super().__init__(*args, **kw)
+        listing = [n for n in os.listdir(self.base / "jpg") if n.endswith(".jpg")]
+        self.files = [self.base / "jpg" / listing[i - 1] for i in self.ids]
+
+
+class NoTransform(RightFlowers):
+    def __getitem__(self, idx):
+        return self.load(idx), self.labels[idx]
+
+
+class NoTargetTransform(RightFlowers):
+    def __getitem__(self, idx):
+        image = self.load(idx)
+        return (self.transform(image) if self.transform else image), self.labels[idx]
+
+
+class ReturnsPath(RightFlowers):
+    def __getitem__(self, idx):
+        return self.files[idx], self.labels[idx]
+
+
+class ReturnsDict(RightFlowers):
+    def __getitem__(self, idx):
+        return {"image": self.load(idx), "label": self.labels[idx]}
+
+
+class Uint8Label(RightFlowers):
+    def __getitem__(self, idx):
+        return self.load(idx), np.uint8(self.labels[idx])
+
+
+class UnsqueezedLength(RightFlowers):
+    def __len__(self):
+        return len(loadmat(self.base / "setid.mat")["trnid"])  # (1, N): len() is 1
+
+
+class EveryImage(RightFlowers):
+    def __len__(self):
+        return self.raw_labels.size
+
+
+class WrongSignature(RightFlowers):
+    def __init__(self, root):
+        super().__init__(root)
+
+
+class FailsLate(RightFlowers):
+    def __getitem__(self, idx):
+        if idx >= 500:  # past the toy dataset: only the real split reaches it
+            raise OSError("cannot identify image file")
+        return super().__getitem__(idx)
+
+
+@pytest.mark.parametrize(
+    "cls, feedback",
+    [
+        (RightFlowers, "Correct! your RightFlowers agrees with torchvision's Flowers102 on all"),
+        (StubFlowers, "still the stub"),
+        (OneBasedLabels, "labels are 1-based"),
+        (Uint8Wrap, "wrapped around"),
+        (IdsAsPositionsForLabels, "off-by-one ids"),
+        (OffByOneFiles, "off-by-one ids: item 0 should be image_00007.jpg, you opened image_00008.jpg"),
+        (ListingOrder, "follow the directory listing"),
+        (NoTransform, "does not call self.transform"),
+        (NoTargetTransform, "does not call self.target_transform"),
+        (ReturnsPath, "the image is a path"),
+        (ReturnsDict, "expected a pair (image, label)"),
+        (Uint8Label, "expected a plain int"),
+        (UnsqueezedLength, "len() of a (1, N) MATLAB array is 1"),
+        (EveryImage, "the number of *all* images"),
+        (WrongSignature, "TypeError"),
+        (FailsLate, "on the train split, item 500: your function raised OSError: cannot identify image file"),
+        (None, "no answer yet"),
+    ],
+    ids=lambda v: v if isinstance(v, str) else getattr(v, "__name__", str(v)),
+)
+def test_check_flowers_dataset_feedback(cls, feedback, mini_root, capsys):
+    ok = exercises.check_flowers_dataset(cls, mini_root)
+    out = capsys.readouterr().out
+    assert feedback in out, out
+    assert ok == feedback.startswith("Correct")
+
+
+def test_check_flowers_dataset_finds_a_wrong_item_on_the_real_split(mini_root, capsys):
+    class LastLabelWrong(RightFlowers):  # right on the toy dataset, wrong on one item of the real split
+        def __init__(self, root, *args, **kw):
+            super().__init__(root, *args, **kw)
+            if len(self.labels) > 100:
+                self.labels[-1] = (self.labels[-1] + 1) % 102
+
+    assert not exercises.check_flowers_dataset(LastLabelWrong, mini_root)
+    assert "on the train split, item 1019" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "answer, feedback",
+    [
+        ("d", "Correct!"),
+        ("(D)", "Correct!"),
+        ("a", "the network does learn"),
+        ("b", "found the validation photos' labels right"),
+        ("c", "decode fine"),
+        ("e", "label counts look healthy"),
+        ("z", "not one of the suspects"),
+        (None, "no answer yet"),
+    ],
+)
+def test_check_access_cause_feedback(answer, feedback, capsys):
+    ok = exercises.check_access_cause(answer)
+    assert feedback in capsys.readouterr().out
+    assert ok == (feedback == "Correct!")
+
+
+def test_check_spawn_ready_passes_an_importable_class_and_explains_a_notebook_class(mini_root, capsys):
+    assert exercises.check_spawn_ready(RightFlowers(mini_root))
+    assert "spawn workers can too" in capsys.readouterr().out
+    in_notebook = type("FlowersDataset", (RightFlowers,), {"__module__": "__main__"})
+    assert not exercises.check_spawn_ready(in_notebook(mini_root))
+    out = capsys.readouterr().out
+    assert "lives in the notebook (__main__)" in out and "%%writefile" in out
+    assert not exercises.check_spawn_ready(StubFlowers(mini_root))
+    assert "still the stub" in capsys.readouterr().out
+
+
+def test_a_class_from_main_fails_to_unpickle_in_a_fresh_python(tmp_path):
+    # what check_spawn_ready shows in the notebook: the class is found by module and name, and a fresh Python has no notebook
+    script = (
+        "import pickle, subprocess, sys\n"
+        "class FlowersDataset: pass\n"
+        "blob = pickle.dumps(FlowersDataset())\n"
+        "run = subprocess.run([sys.executable, '-c', 'import pickle, sys; pickle.loads(sys.stdin.buffer.read())'], input=blob, capture_output=True)\n"
+        "print(run.stderr.decode().strip().splitlines()[-1])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path).stdout
+    assert "Can't get attribute 'FlowersDataset'" in out

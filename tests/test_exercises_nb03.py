@@ -1,0 +1,398 @@
+"""Checkers of notebook 03_load (flowerkit.exercises.nb03): the meter, bottleneck, collate_fn, samplers, seeding, streams, the loader."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+import torch
+import torch.utils.data
+from torch.utils.data import DataLoader, IterableDataset, WeightedRandomSampler, get_worker_info
+
+from flowerkit import OxfordFlowers102, exercises
+from flowerkit.exercises import nb03
+from flowerkit.load import CollateNormalize, DecodedFlowers, build_cache
+
+
+@pytest.mark.parametrize(
+    "answer, feedback",
+    [
+        ("fetch: read + decode", "Correct"),
+        ("fetch: transform", "Correct"),  # within 15% of the largest: a close call
+        ("collate", "takes 0.1 ms per image"),
+        ("decoding", "not one of the stages"),
+        (..., "no answer yet"),
+    ],
+)
+def test_check_bottleneck_feedback(answer, feedback, capsys):
+    stage_ms = {"sampler": 0.01, "fetch: read + decode": 7.0, "fetch: transform": 6.2, "collate": 0.1, "model step": 3.0}
+    ok = exercises.check_bottleneck(answer, stage_ms)
+    assert feedback in capsys.readouterr().out
+    assert ok == (feedback == "Correct")
+
+
+def _uint8_items(n=70, size=8):
+    g = torch.Generator().manual_seed(0)
+    return [(torch.randint(0, 256, (3, size, size), dtype=torch.uint8, generator=g), k % 5) for k in range(n)]
+
+
+def _stack(batch):
+    return torch.stack([image for image, _ in batch]), torch.tensor([label for _, label in batch])
+
+
+MEAN, STD = (0.5, 0.4, 0.3), (0.2, 0.25, 0.3)
+
+
+def _normalised(x):
+    return (x.float() / 255 - torch.tensor(MEAN).view(1, 3, 1, 1)) / torch.tensor(STD).view(1, 3, 1, 1)
+
+
+@pytest.mark.parametrize(
+    "func, feedback",
+    [
+        (lambda b: (_normalised(_stack(b)[0]), _stack(b)[1]), "Correct"),
+        (lambda b: None, "still the stub"),
+        (lambda b: _stack(b)[0], "return a pair"),
+        (lambda b: ([image for image, _ in b], _stack(b)[1]), "one tensor of shape"),
+        (lambda b: _stack(b), "still uint8"),
+        (lambda b: (_normalised(_stack(b)[0]).double(), _stack(b)[1]), "dtype torch.float64"),
+        (lambda b: ((_stack(b)[0].float() - 127) / 50, _stack(b)[1]), "differ from per-sample"),
+        (lambda b: (_stack(b)[0].float() / 255, _stack(b)[1]), "differ from per-sample"),
+        (lambda b: (_stack(b)[0].float() * 2, _stack(b)[1]), "without scaling to [0, 1]"),
+        (lambda b: (_normalised(_stack(b)[0]), [label for _, label in b]), "int64 tensor"),
+        (lambda b: (_normalised(_stack(b)[0]), _stack(b)[1].flip(0)), "do not match"),
+        (lambda b: 1 / 0, "ZeroDivisionError"),
+        (lambda b: nb03._per_sample_collate(b, MEAN, STD), "converted to float on its own"),
+        (lambda b: (_normalised(torch.stack([i.float() for i, _ in b])), _stack(b)[1]), "converted to float on its own"),
+    ],
+)
+def test_check_collate_feedback(func, feedback, capsys):
+    ok = exercises.check_collate(func, _uint8_items(), MEAN, STD)
+    out = capsys.readouterr().out
+    assert feedback in out
+    assert ok == (feedback == "Correct")
+    if ok:
+        assert "converting each image on its own" in out, "a correct answer is timed against per-sample conversion"
+
+
+def _weighted(weights_of, **kw):
+    def make(labels, seed):
+        y = torch.tensor(labels)
+        return WeightedRandomSampler(weights_of(y), len(y), generator=torch.Generator().manual_seed(seed), **kw)
+
+    return make
+
+
+IMBALANCED = [0] * 40 + [1] * 10 + [2] * 25 + [3] * 5
+
+
+@pytest.mark.parametrize(
+    "func, feedback",
+    [
+        (_weighted(lambda y: 1 / torch_bincount(y)[y]), "Correct"),
+        (lambda labels, seed: None, "still the stub"),
+        (lambda labels, seed: 42, "yields indices"),
+        (lambda labels, seed: [], "yields no index"),
+        (lambda labels, seed: [len(labels)], "indices outside"),
+        (_weighted(lambda y: 1 / torch_bincount(y)), "one weight per class"),
+        (_weighted(lambda y: 1 / torch_bincount(y)[y], replacement=False), "a shuffle"),
+        (_weighted(lambda y: torch_bincount(y)[y]), "large classes are still drawn more"),
+        (_weighted(lambda y: 1 / torch_bincount(y)[y] ** 2), "overcorrected"),
+        (lambda labels, seed: exercises_unseeded(labels), "same seed gave different draws"),
+        (lambda labels, seed: _weighted(lambda y: 1 / torch_bincount(y)[y])(labels, 0), "seed is not used"),
+        (lambda labels, seed: 1 / 0, "ZeroDivisionError"),
+    ],
+)
+def test_check_balanced_sampler_feedback(func, feedback, capsys):
+    ok = exercises.check_balanced_sampler(func, IMBALANCED)
+    assert feedback in capsys.readouterr().out
+    assert ok == (feedback == "Correct")
+
+
+def torch_bincount(y):
+    return torch.bincount(y).double()
+
+
+def exercises_unseeded(labels):
+    y = torch.tensor(labels)
+    return WeightedRandomSampler(1 / torch_bincount(y)[y], len(y))
+
+
+def _stream(iter_body):
+    class Stream(IterableDataset):
+        def __init__(self, items):
+            self.items = list(items)
+
+        def __iter__(self):
+            return iter_body(self.items)
+
+    return Stream
+
+
+def _share(items, how):
+    info = torch.utils.data.get_worker_info()
+    return iter(items if info is None else how(items, info.id, info.num_workers))
+
+
+@pytest.mark.parametrize(
+    "cls, feedback",
+    [
+        (_stream(lambda items: _share(items, lambda it, k, n: it[k::n])), "Correct"),
+        (_stream(lambda items: None), "still the stub"),
+        (_stream(lambda items: iter(items)), "every sample arrives 2 times"),
+        (
+            _stream(lambda items: _share(items, lambda it, k, n: it[k * (len(it) // n) : (k + 1) * (len(it) // n)])),
+            "leave items out",
+        ),
+        (
+            _stream(lambda items: _share(items, lambda it, k, n: it[k * -(-len(it) // n) : (k + 1) * -(-len(it) // n) + 2])),
+            "more than one worker",
+        ),
+        (_stream(lambda items: iter(items[: len(items) // 2])), "expected all 23"),
+        (_stream(lambda items: iter(items[torch_worker().id :: 2])), "get_worker_info() returns None"),
+        (list, "derived from IterableDataset"),
+    ],
+)
+def test_check_sharded_stream_feedback(cls, feedback, capsys):
+    ok = exercises.check_sharded_stream(cls)
+    assert feedback in capsys.readouterr().out
+    assert ok == (feedback == "Correct")
+
+
+class _StreamWithNamedImport(IterableDataset):
+    """Calls ``get_worker_info`` through a name bound at module level, as a class in a notebook cell would."""
+
+    def __init__(self, items):
+        self.items = list(items)
+
+    def __iter__(self):
+        info = get_worker_info()
+        yield from self.items if info is None else self.items[info.id :: info.num_workers]
+
+
+def test_check_sharded_stream_patches_a_get_worker_info_imported_by_name(capsys):
+    assert exercises.check_sharded_stream(_StreamWithNamedImport), capsys.readouterr().out
+    assert globals()["get_worker_info"] is torch.utils.data.get_worker_info, "the module's name is restored"
+
+
+def torch_worker():
+    return torch.utils.data.get_worker_info()
+
+
+NORMALISE = {"collate_fn": CollateNormalize((0.5, 0.5, 0.5), (0.25, 0.25, 0.25))}
+
+
+def test_check_train_loader_feedback(mini_root, capsys):
+    ds = DecodedFlowers(mini_root, "val", 8)
+    settings = {"batch_size": 64, "shuffle": True, "num_workers": 2, "persistent_workers": True}
+    good = lambda d: DataLoader(d, **settings, generator=torch.Generator().manual_seed(0), **NORMALISE)  # noqa: E731
+    assert exercises.check_train_loader(good, ds)
+    capsys.readouterr()
+    assert not exercises.check_train_loader(lambda d: DataLoader(d, batch_size=1), ds)
+    out = capsys.readouterr().out
+    assert "does not shuffle" in out and "batch_size=1" in out and "num_workers=0" in out and "torch.uint8" in out
+    no_persist = lambda d: DataLoader(d, batch_size=64, shuffle=True, num_workers=2, generator=torch.Generator(), **NORMALISE)  # noqa: E731
+    assert not exercises.check_train_loader(no_persist, ds)
+    assert "persistent_workers=False" in capsys.readouterr().out
+    scaled_only = lambda d: DataLoader(  # noqa: E731
+        d, **settings, generator=torch.Generator(), collate_fn=lambda b: (torch.stack([i for i, _ in b]).float() / 255, None)
+    )
+    assert not exercises.check_train_loader(scaled_only, ds)
+    assert "unnormalised" in capsys.readouterr().out
+    broken = lambda d: DataLoader(d, **settings, generator=torch.Generator(), collate_fn=lambda b: 1 / 0)  # noqa: E731
+    assert not exercises.check_train_loader(broken, ds)
+    assert "collate_fn fails" in capsys.readouterr().out
+
+
+def test_check_train_loader_accepts_no_workers_on_a_cache_but_not_on_jpegs(mini_root, capsys):
+    cache = build_cache(OxfordFlowers102(mini_root, "val"), 8, folder=mini_root.parent / "cache-tl", progress=False)
+    jpegs = DecodedFlowers(mini_root, "val", 8)
+    no_workers = lambda d: DataLoader(d, batch_size=64, shuffle=True, generator=torch.Generator().manual_seed(0), **NORMALISE)  # noqa: E731
+    assert exercises.check_train_loader(no_workers, cache), "a cache decodes nothing: num_workers=0 is right there"
+    capsys.readouterr()
+    assert not exercises.check_train_loader(no_workers, cache, jpegs)
+    out = capsys.readouterr().out
+    assert "on the JPEGs: num_workers=0" in out and "decodes a JPEG per item" in out and "on the cache" not in out
+    per_dataset = lambda d: DataLoader(  # noqa: E731
+        d,
+        batch_size=64,
+        shuffle=True,
+        num_workers=0 if d is cache else 2,
+        persistent_workers=d is not cache,
+        generator=torch.Generator().manual_seed(0),
+        **NORMALISE,
+    )
+    assert exercises.check_train_loader(per_dataset, cache, jpegs)
+    assert not exercises.check_train_loader(lambda d: None, cache)
+    assert "still the stub" in capsys.readouterr().out
+    assert not exercises.check_train_loader(lambda d: [d], cache)
+    assert "expected a DataLoader" in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------ exercise 1: the data-wait meter
+
+
+def _meter(loader, step, steps):
+    waits, computes = [], []
+    iterator = iter(loader)
+    for _ in range(steps):
+        start = time.perf_counter()
+        x, y = next(iterator)
+        got = time.perf_counter()
+        step(x, y)
+        waits.append(got - start)
+        computes.append(time.perf_counter() - got)
+    return waits, computes
+
+
+def _swapped(loader, step, steps):
+    waits, computes = _meter(loader, step, steps)
+    return computes, waits
+
+
+def _one_reading(loader, step, steps):  # the wait clock runs over the step too
+    waits, computes, iterator = [], [], iter(loader)
+    for _ in range(steps):
+        start = time.perf_counter()
+        x, y = next(iterator)
+        got = time.perf_counter()
+        step(x, y)
+        waits.append(time.perf_counter() - start)
+        computes.append(time.perf_counter() - got)
+    return waits, computes
+
+
+def _compute_from_start(loader, step, steps):  # the compute clock starts before next()
+    waits, computes, iterator = [], [], iter(loader)
+    for _ in range(steps):
+        start = time.perf_counter()
+        x, y = next(iterator)
+        waits.append(time.perf_counter() - start)
+        step(x, y)
+        computes.append(time.perf_counter() - start)
+    return waits, computes
+
+
+def _restarts(loader, step, steps):
+    waits, computes = [], []
+    for _ in range(steps):
+        start = time.perf_counter()
+        x, y = next(iter(loader))
+        got = time.perf_counter()
+        step(x, y)
+        waits.append(got - start)
+        computes.append(time.perf_counter() - got)
+    return waits, computes
+
+
+def _readings(loader, step, steps):  # clock readings instead of durations
+    waits, computes, iterator = [], [], iter(loader)
+    for _ in range(steps):
+        x, y = next(iterator)
+        waits.append(time.perf_counter() + 5000)
+        step(x, y)
+        computes.append(time.perf_counter() + 5000)
+    return waits, computes
+
+
+def _no_step(loader, step, steps):
+    waits, computes, iterator = [], [], iter(loader)
+    for _ in range(steps):
+        start = time.perf_counter()
+        next(iterator)
+        waits.append(time.perf_counter() - start)
+        computes.append(0.0)
+    return waits, computes
+
+
+@pytest.mark.parametrize(
+    "func, feedback",
+    [
+        (_meter, "Correct"),
+        (lambda loader, step, steps: None, "still the stub"),
+        (lambda loader, step, steps: 1 / 0, "ZeroDivisionError"),
+        (lambda loader, step, steps: sum(_meter(loader, step, steps)[0]), "return a pair"),
+        (lambda loader, step, steps: (_meter(loader, step, steps)[0][:-1], [0.0] * (steps - 1)), "3 waits"),
+        (_swapped, "swapped"),
+        (_one_reading, "they include the step"),
+        (_compute_from_start, "they include the wait"),
+        (_restarts, "first batch every time"),
+        (_readings, "clock readings"),
+        (_no_step, "called 0 times"),
+        (lambda loader, step, steps: tuple([-v for v in part] for part in _meter(loader, step, steps)), "negative"),
+    ],
+)
+def test_check_wait_meter_feedback(func, feedback, capsys):
+    ok = exercises.check_wait_meter(func)
+    out = capsys.readouterr().out
+    assert feedback in out, out
+    assert ok == (feedback == "Correct")
+    if ok:
+        assert "DataWaitMeter read wait" in out, "a correct meter is compared with the package's on the same loop"
+
+
+# ------------------------------------------------------------------ exercise 5: a worker_init_fn for the dataset's Generator
+
+
+def _reseed(worker_id):
+    info = get_worker_info()
+    info.dataset.rng = np.random.default_rng(info.seed)
+
+
+def _stub(worker_id): ...
+
+
+def _legacy(worker_id):
+    np.random.seed(get_worker_info().seed % 2**32)
+
+
+def _by_worker_id(worker_id):
+    get_worker_info().dataset.rng = np.random.default_rng(worker_id)
+
+
+def _unseeded(worker_id):
+    get_worker_info().dataset.rng = np.random.default_rng()
+
+
+NOTEBOOK_DATASET = nb03._RandomOffsets()
+
+
+def _the_notebooks_dataset(worker_id):
+    NOTEBOOK_DATASET.rng = np.random.default_rng(get_worker_info().seed)
+
+
+def _same_seed_everywhere(worker_id):
+    get_worker_info().dataset.rng = np.random.default_rng(7)
+
+
+def _torch_initial_seed(worker_id):  # torch.initial_seed() is the worker's seed: also right
+    get_worker_info().dataset.rng = np.random.default_rng(torch.initial_seed())
+
+
+@pytest.mark.parametrize(
+    "func, feedback",
+    [
+        (_reseed, "Correct"),
+        (_torch_initial_seed, "Correct"),
+        (_stub, "still the stub"),
+        (_legacy, "global generator"),
+        (_the_notebooks_dataset, "still draws from the Generator made in __init__"),
+        (_same_seed_everywhere, "got the same seed"),
+        (_by_worker_id, "every epoch draws the same"),
+        (_unseeded, "cannot be repeated"),
+        (lambda worker_id: 1 / 0, "ZeroDivisionError"),
+        (lambda worker_id: setattr(get_worker_info().dataset, "rng", None), "cannot draw"),
+        (None, "expected a function"),
+    ],
+)
+def test_check_worker_seeding_feedback(func, feedback, capsys):
+    torch_state, numpy_state = torch.get_rng_state(), np.random.get_state()[1].copy()
+    ok = exercises.check_worker_seeding(func)
+    out = capsys.readouterr().out
+    assert feedback in out, out
+    assert ok == (feedback == "Correct")
+    assert torch.equal(torch.get_rng_state(), torch_state) and np.array_equal(np.random.get_state()[1], numpy_state), (
+        "playing the workers leaves the notebook's random state as it was"
+    )
+    assert torch.utils.data.get_worker_info() is None

@@ -1,0 +1,208 @@
+"""Checkers of notebook 06_beyond_one_machine (flowerkit.exercises.nb06): the hunt's count and naming, padding, a stream under torchrun."""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import sys
+import textwrap
+from collections import Counter
+
+import pytest
+
+from flowerkit import exercises
+from flowerkit.exercises import nb06
+
+
+def _count(ids_by_rank, expected):
+    seen = Counter(i for ids in ids_by_rank for i in ids)
+    return {"duplicates": sum(seen.values()) - len(seen), "missing": len(set(expected) - set(seen))}
+
+
+@pytest.mark.parametrize(
+    "func, feedback",
+    [
+        (_count, "Correct"),
+        (lambda ids_by_rank, expected: None, "still the stub"),
+        (lambda ids_by_rank, expected: 1 / 0, "ZeroDivisionError"),
+        (lambda ids_by_rank, expected: (0, 0), "return a dict with the keys"),
+        (lambda ids_by_rank, expected: {**_count(ids_by_rank, expected), "missing": 0}, "expected {'duplicates'"),
+    ],
+)
+def test_check_count_appearances_feedback(func, feedback, capsys):
+    ok = exercises.check_count_appearances(func)
+    assert feedback in capsys.readouterr().out
+    assert ok == (feedback == "Correct")
+
+
+@pytest.mark.parametrize(
+    "answer, feedback",
+    [
+        ({"no rank split", "same order"}, "Correct!"),
+        (["same order", "no rank split"], "Correct!"),
+        (None, "no answer yet"),
+        (set(), "no answer yet"),
+        ({"no rank split", "shuffle"}, "not a key of SCALE_SUSPECTS"),
+        ({"no rank split", "same order", "drop_last"}, "never reads one twice"),
+        ({"no rank split", "worker crash"}, "never makes a sample appear twice"),
+        ({"own seeds"}, "different ids"),
+        ({"no all-reduce", "same order"}, "gradients cannot change"),
+        ({"no rank split"}, "epoch 1 with those of epoch 2"),
+        ("same order", "rank 0 and rank 1 both read"),
+    ],
+)
+def test_check_scale_bugs_feedback(answer, feedback, capsys):
+    ok = exercises.check_scale_bugs(answer)
+    out = capsys.readouterr().out
+    assert feedback in out and ok == (feedback == "Correct!")
+    assert ok or "\nHint: " in out
+
+
+def test_every_scale_suspect_is_a_cause_or_cleared_by_the_evidence():
+    for name in exercises.SCALE_SUSPECTS:
+        assert (name in nb06._SCALE_BUGS) != (name in nb06._CLEARED)
+
+
+def _padded(n, rank, world_size):
+    total = math.ceil(n / world_size) * world_size
+    indices = list(range(n)) * math.ceil(total / n)
+    return indices[:total][rank::world_size]
+
+
+@pytest.mark.parametrize(
+    "func, feedback",
+    [
+        (_padded, "Correct"),
+        (lambda n, rank, world_size: None, "still the stub"),
+        (lambda n, rank, world_size: list(range(n))[rank::world_size], "no padding"),
+        (lambda n, rank, world_size: list(range(n))[rank * (n // world_size) :][: n // world_size], "expected"),
+    ],
+)
+def test_check_padded_indices_feedback(func, feedback, capsys):
+    ok = exercises.check_padded_indices(func)
+    assert feedback in capsys.readouterr().out
+    assert ok == (feedback == "Correct")
+
+
+# ------------------------------------------------------------------ the stream under torchrun
+
+_HEADER = """\
+import os
+import random
+
+import torch
+import torch.distributed as dist
+from torch.utils.data import IterableDataset, get_worker_info
+
+
+class MyRankStream(IterableDataset):
+    def __init__(self, items, seed=0):
+        self.items, self.seed, self.epoch = list(items), seed, 0
+        in_group = dist.is_available() and dist.is_initialized()
+        self.rank = dist.get_rank() if in_group else 0
+        self.world_size = dist.get_world_size() if in_group else 1
+
+    def set_epoch(self, epoch):
+        self.epoch = epoch
+
+"""
+_ORDER = "torch.randperm(len(self.items), generator=torch.Generator().manual_seed(self.seed + self.epoch)).tolist()"
+_RIGHT = f"""\
+    def __iter__(self):
+        order = {_ORDER}
+        info = get_worker_info()
+        worker, workers = (info.id, info.num_workers) if info else (0, 1)
+        for i in order[self.rank :: self.world_size][worker::workers]:
+            yield self.items[i]
+"""
+_RANK_IN_WORKER = f"""\
+    def __iter__(self):
+        order = {_ORDER}
+        info = get_worker_info()
+        worker, workers = (info.id, info.num_workers) if info else (0, 1)
+        rank, world = (dist.get_rank(), dist.get_world_size()) if info else (0, 1)  # a worker has no process group
+        for i in order[rank::world][worker::workers]:
+            yield self.items[i]
+"""
+
+
+def _stream_class(tmp_path, body, name):
+    """``MyRankStream`` from a module ``name`` written to ``tmp_path``, importable by new processes as the notebook's is."""
+    path = tmp_path / f"{name}.py"
+    path.write_text(_HEADER + body)
+    sys.path.insert(0, str(tmp_path))
+    try:
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(tmp_path))
+    return module.MyRankStream
+
+
+@pytest.mark.parametrize(
+    "body, feedback",
+    [
+        ("    def __iter__(self):\n        ...\n", "still the stub"),
+        (_RIGHT.replace(_ORDER, "random.sample(range(len(self.items)), len(self.items))"), "different orders for epoch 0"),
+        (_RIGHT.replace("self.seed + self.epoch", "self.seed"), "set_epoch(1) gave the order of epoch 0"),
+        (_RIGHT.replace("[worker::workers]", "[worker::workers][1:]"), "expected all 23 once each"),
+        (_RIGHT.replace("order = ", "rank = dist.get_rank()\n        order = "), "without torchrun or workers"),
+    ],
+)
+def test_check_rank_stream_in_one_process(tmp_path, body, feedback, capsys):
+    cls = _stream_class(tmp_path, body, f"stream_{abs(hash(body))}")
+    ok = exercises.check_rank_stream(cls)
+    out = capsys.readouterr().out
+    assert feedback in out and not ok and "\nHint: " in out
+
+
+def test_check_rank_stream_asks_for_a_module_and_for_an_iterable_dataset(tmp_path, capsys):
+    cls = _stream_class(tmp_path, _RIGHT, "stream_in_a_notebook")
+    cls.__module__ = "__main__"  # as a class defined in a notebook cell
+    assert not exercises.check_rank_stream(cls)
+    assert "%%writefile my_stream.py" in capsys.readouterr().out
+    assert not exercises.check_rank_stream(list)
+    assert "IterableDataset" in capsys.readouterr().out
+
+
+def test_check_rank_stream_counts_what_real_torchrun_ranks_read(tmp_path, capsys):
+    assert exercises.check_rank_stream(_stream_class(tmp_path, _RIGHT, "stream_right"))
+    assert "read all 103 items exactly once ([52, 51] per rank)" in capsys.readouterr().out
+    assert not exercises.check_rank_stream(_stream_class(tmp_path, _RANK_IN_WORKER, "stream_rank_in_worker"))
+    out = capsys.readouterr().out
+    assert "Default process group has not been initialized" in out and "ask torch.distributed in __init__" in out
+
+
+def _reads(rank_of, repeat_in_rank=1):
+    """What 2 ranks read: item i goes to each rank in ``rank_of(i)``, ``repeat_in_rank`` times."""
+    return [[i for i in range(1000, 1103) for r in rank_of(i) if r == rank for _ in range(repeat_in_rank)] for rank in (0, 1)]
+
+
+@pytest.mark.parametrize(
+    "read, feedback",
+    [
+        (_reads(lambda i: [i % 2]), None),
+        (_reads(lambda i: [0, 1]), "both ranks read every item"),
+        (_reads(lambda i: [i % 2], repeat_in_rank=2), "its 2 workers read the same items"),
+        (_reads(lambda i: [0, 1], repeat_in_rank=2), "from both ranks and both workers"),
+        (_reads(lambda i: [0, 1] if i % 3 == 0 else [] if i % 3 == 1 else [0]), "the ranks' shares overlap"),
+        (_reads(lambda i: [i % 2] if i < 1100 else []), "3 items read by nobody"),
+        ([[*range(1000, 1103, 2), 7], list(range(1001, 1103, 2))], "not in the list"),
+    ],
+)
+def test_the_count_names_what_the_ranks_got_wrong(read, feedback):
+    problem = nb06._count_problem(read)
+    assert (problem is None) if feedback is None else feedback in problem[0]
+
+
+def test_the_failure_names_the_root_error_of_a_rank():
+    log = textwrap.dedent("""\
+        [rank0]: ValueError: Caught ValueError in DataLoader worker process 0.
+        [rank0]: ValueError: Default process group has not been initialized, please make sure to call init_process_group.
+        torch.distributed.elastic.multiprocessing.errors.ChildFailedError:
+        """)
+    message, hint = nb06._failure(log)
+    assert message.endswith("please make sure to call init_process_group.") and "__init__" in hint
+    assert "did not finish" in nb06._failure("TIMEOUT after 300 s")[0]

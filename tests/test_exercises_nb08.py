@@ -1,0 +1,293 @@
+"""Checkers of notebook 08_your_own_data (flowerkit.exercises.nb08): each accepts the notebook's solution, says
+"still the stub" to a stub, and names the classic mistake with a hint, on the garden's hand-over and on its new case."""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torch.utils.data import Dataset
+
+from flowerkit import CLASSES, curate, doctor, load, visitors
+from flowerkit.exercises import nb08
+
+S = 32
+
+
+@pytest.fixture(scope="module")
+def handover(mini_root, tmp_path_factory):
+    return visitors.make_visitors(mini_root, folder=tmp_path_factory.mktemp("garden") / "visitors")
+
+
+@pytest.fixture(scope="module")
+def photos(handover):
+    rows = [r for r in visitors.read_rows(handover.csv) if r.label is not None]
+    return curate.LabelledImages([r.file for r in rows], [r.label for r in rows], S)
+
+
+def _said(capsys) -> str:
+    return capsys.readouterr().out
+
+
+# ---------------------------------------------------------------- exercise 1
+
+
+def _singular(word):
+    if word.endswith("ies"):
+        return word[:-3] + "y"
+    if word.endswith(("ses", "xes", "ches", "shes")):
+        return word[:-2]
+    return word[:-1] if word.endswith("s") and not word.endswith("ss") else word
+
+
+def _plain(text):
+    return " ".join(_singular(w) for w in "".join(ch if ch.isalnum() else " " for ch in text.lower()).split())
+
+
+def species_solution(name):
+    class_of = {_plain(c): i for i, c in enumerate(CLASSES)}
+    meant = _plain(name)
+    if meant in class_of:
+        return class_of[meant]
+    typo = difflib.get_close_matches(meant, list(class_of), n=1, cutoff=0.85)
+    return class_of[typo[0]] if typo else None
+
+
+def test_species_solution_passes(handover, capsys):
+    assert nb08.check_species_to_class(species_solution, handover)
+    assert "Correct!" in _said(capsys)
+
+
+def test_species_stub_and_errors(handover, capsys):
+    assert not nb08.check_species_to_class(lambda name: None, handover)
+    assert "still the stub" in _said(capsys)
+    assert not nb08.check_species_to_class(lambda name: 1 / 0, handover)
+    assert "ZeroDivisionError" in _said(capsys)
+
+
+def test_species_exact_lower_case_match_is_told_what_it_misses(handover, capsys):
+    lower = {c: i for i, c in enumerate(CLASSES)}
+    assert not nb08.check_species_to_class(lambda name: lower.get(name.strip().lower()), handover)
+    out = _said(capsys)
+    assert "left unmapped" in out and "Hint:" in out
+
+
+def test_species_guessing_is_caught(handover, capsys):
+    def guess(name):
+        close = difflib.get_close_matches(name.lower(), CLASSES, n=1, cutoff=0.5)
+        return CLASSES.index(close[0]) if close else None
+
+    assert not nb08.check_species_to_class(guess, handover)
+    assert "a wrong label costs more than a dropped photo" in _said(capsys)
+
+
+def test_the_hint_names_the_kind_of_spelling():
+    assert "capitals" in nb08._how_written(" Rose ", "rose")
+    assert "punctuation" in nb08._how_written("pink yellow dahlia", "pink-yellow dahlia?")
+    assert "plural" in nb08._how_written("lotuses", "lotus")
+    assert "misspelling" in nb08._how_written("hipeastrum", "hippeastrum")
+
+
+# ---------------------------------------------------------------- exercise 2
+
+
+class PhotosSolution(Dataset):
+    def __init__(self, folder, rows, size):
+        self.size, self.files, self.labels, self.skipped = size, [], [], []
+        for name, label in rows:
+            path = Path(folder) / name
+            try:
+                with Image.open(path) as img:
+                    img.load()
+            except (OSError, SyntaxError, ValueError) as err:
+                self.skipped.append((name, str(err)))
+                continue
+            self.files.append(path)
+            self.labels.append(label)
+
+    def __len__(self):
+        return len(self.files)
+
+    def __getitem__(self, i):
+        return load.decode_resized(self.files[i], self.size), self.labels[i]
+
+
+class HeaderOnly(PhotosSolution):
+    """Opens each file (reads the header) but never decodes it: a cut-off file slips through."""
+
+    def __init__(self, folder, rows, size):
+        self.size, self.files, self.labels, self.skipped = size, [], [], []
+        for name, label in rows:
+            path = Path(folder) / name
+            try:
+                Image.open(path).close()
+            except OSError as err:
+                self.skipped.append((name, str(err)))
+                continue
+            self.files.append(path)
+            self.labels.append(label)
+
+
+class Stub(Dataset):
+    def __init__(self, folder, rows, size): ...
+
+    def __len__(self): ...
+
+    def __getitem__(self, i): ...
+
+
+def test_dataset_solution_passes(handover, capsys):
+    assert nb08.check_visitor_dataset(PhotosSolution, handover, S)
+    assert "Correct!" in _said(capsys)
+
+
+def test_dataset_stub(handover, capsys):
+    assert not nb08.check_visitor_dataset(Stub, handover, S)
+    assert "still the stub" in _said(capsys)
+
+
+def test_dataset_that_reads_only_headers_is_told_to_decode(handover, capsys):
+    assert not nb08.check_visitor_dataset(HeaderOnly, handover, S)
+    out = _said(capsys)
+    assert "not in skipped" in out and "decode it fully" in out
+
+
+def test_dataset_that_crashes_on_a_bad_file(handover, capsys):
+    class Eager(PhotosSolution):
+        def __init__(self, folder, rows, size):
+            super().__init__(folder, rows, size)
+            for name, _ in rows:
+                load.decode_resized(Path(folder) / name, size)
+
+    assert not nb08.check_visitor_dataset(Eager, handover, S)
+    assert "record the ones that fail" in _said(capsys)
+
+
+# ---------------------------------------------------------------- exercise 3
+
+
+def split_solution(files, labels, test_fraction, seed):
+    copies = {}
+    for position, path in enumerate(files):
+        copies.setdefault(hashlib.sha256(Path(path).read_bytes()).hexdigest(), []).append(position)
+    per_class = {}
+    for group in copies.values():
+        per_class.setdefault(labels[group[0]], []).append(group)
+    draw = np.random.default_rng(seed)
+    train, test = [], []
+    for species in sorted(per_class):
+        groups = [per_class[species][j] for j in draw.permutation(len(per_class[species]))]
+        n_held = min(max(round(test_fraction * len(groups)), 1), len(groups) - 1) if len(groups) > 1 else 0
+        for rank, group in enumerate(groups):
+            (test if rank < n_held else train).extend(group)
+    return sorted(train), sorted(test)
+
+
+def test_split_solution_and_flowerkit_version_pass(photos, capsys):
+    assert nb08.check_split_without_leakage(split_solution, photos.image_files, photos.labels)
+
+    def flowerkit_version(files, labels, fraction, seed):
+        return curate.split_by_content([curate.content_hash(f) for f in files], labels, test_fraction=fraction, seed=seed)
+
+    assert nb08.check_split_without_leakage(flowerkit_version, photos.image_files, photos.labels)
+
+
+def test_a_random_split_leaks(photos, capsys):
+    def at_random(files, labels, fraction, seed):
+        order = np.random.default_rng(seed).permutation(len(files)).tolist()
+        cut = int(fraction * len(order))
+        return order[cut:], order[:cut]
+
+    assert not nb08.check_split_without_leakage(at_random, photos.image_files, photos.labels)
+    out = _said(capsys)
+    assert "are the same bytes" in out and "hashlib.sha256" in out
+
+
+def test_a_split_that_ignores_classes_or_seeds(photos, capsys):
+    assert not nb08.check_split_without_leakage(lambda f, y, fr, s: (list(range(len(f))), []), photos.image_files, photos.labels)
+    assert "none in test" in _said(capsys)
+    assert not nb08.check_split_without_leakage(lambda f, y, fr, s: None, photos.image_files, photos.labels)
+    assert "still the stub" in _said(capsys)
+
+    def unseeded(files, labels, fraction, seed):
+        return split_solution(files, labels, fraction, int(torch.randint(0, 10**6, ())))
+
+    assert not nb08.check_split_without_leakage(unseeded, photos.image_files, photos.labels)
+    assert "the same seed gave another split" in _said(capsys)
+
+
+# ---------------------------------------------------------------- exercise 4
+
+
+def weights_solution(sources, labels, shares):
+    total = sum(shares.values())
+    per_pair = Counter(zip(sources, labels))
+    per_source = Counter(s for s, _ in per_pair)
+    return [shares[s] / total / per_source[s] / per_pair[(s, y)] for s, y in zip(sources, labels)]
+
+
+@pytest.fixture(scope="module")
+def two_sources(photos):
+    labels = [c for c in range(102) for _ in range(10)] + list(photos.labels)
+    return ["oxford"] * 1020 + ["visitors"] * len(photos), labels
+
+
+def test_weights_solution_and_flowerkit_version_pass(two_sources, capsys):
+    assert nb08.check_visitor_weights(weights_solution, *two_sources)
+    assert nb08.check_visitor_weights(curate.mixing_weights, *two_sources)
+
+
+def test_weights_mistakes(two_sources, capsys):
+    assert not nb08.check_visitor_weights(lambda s, y, sh: [1.0] * len(y), *two_sources)
+    assert "of the draws, expected" in _said(capsys)
+
+    def by_source_only(sources, labels, shares):
+        n = Counter(sources)
+        return [shares[s] / n[s] for s in sources]
+
+    assert not nb08.check_visitor_weights(by_source_only, *two_sources)
+    assert "as often as class" in _said(capsys)
+    assert not nb08.check_visitor_weights(lambda s, y, sh: None, *two_sources)
+    assert "still the stub" in _said(capsys)
+
+
+# ---------------------------------------------------------------- exercise 5
+
+
+def test_buckets(photos, capsys):
+    sizes = [curate.photo_size(f) for f in photos.image_files]
+
+    def by_aspect(sizes, batch_size):
+        order = sorted(range(len(sizes)), key=lambda i: sizes[i][0] / sizes[i][1])
+        return [order[k : k + batch_size] for k in range(0, len(order), batch_size)]
+
+    assert nb08.check_buckets(by_aspect, sizes, S)
+    assert "Correct!" in _said(capsys)
+    assert not nb08.check_buckets(lambda sz, b: nb08._random_batches(len(sz), b), sizes, S)
+    assert "sort the positions by aspect ratio" in _said(capsys)
+    assert not nb08.check_buckets(lambda sz, b: [list(range(len(sz)))], sizes, S)
+    assert "exactly one batch of 1..16" in _said(capsys)
+
+
+# ---------------------------------------------------------------- exercise 6
+
+
+def test_the_doctor_finds_the_volunteers_one_problem(handover):
+    loader = nb08.volunteer_loader(handover, S)
+    report = doctor.diagnose(loader, measure=False)
+    assert [f.check for f in report.problems] == ["shuffling"], str(report)
+
+
+def test_volunteer_answers(capsys):
+    assert nb08.check_volunteer_problem("shuffling")
+    assert "first batches" in _said(capsys)
+    assert not nb08.check_volunteer_problem(...)
+    assert "no answer yet" in _said(capsys)
+    assert not nb08.check_volunteer_problem("batch size")
+    assert "Hint:" in _said(capsys)

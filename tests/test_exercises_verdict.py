@@ -1,0 +1,170 @@
+"""Every checker: a Verdict that shows no Out[n] in a kernel, and a hint with every "Not yet" (flowerkit.exercises.verdict)."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import inspect
+import pkgutil
+from pathlib import Path
+
+import nbformat
+import torch
+import torch.utils.data
+from IPython.core.formatters import DisplayFormatter
+from nbclient import NotebookClient
+from torch.utils.data import IterableDataset
+
+from flowerkit import exercises
+
+
+def test_a_verdict_is_true_or_false_and_ipython_shows_nothing_for_it(capsys):
+    bad, good = exercises.check_majority_baseline(None, [0, 0, 1]), exercises.check_majority_baseline(2 / 3, [0, 0, 1])
+    assert isinstance(bad, exercises.Verdict) and not bad and good
+    assert bad == False and good == True and bad != good  # noqa: E712  (old tests compare with bools)
+    assert (good or "x") is good and repr(bad) == "Verdict(False)"
+    assert DisplayFormatter().format(bad) == ({}, {})  # what IPython's displayhook sends: nothing, so no Out[n]
+    assert "Not yet" in capsys.readouterr().out
+
+
+def test_a_checker_cell_shows_its_message_and_no_out_prompt_in_a_kernel(tmp_path):
+    repo = Path(__file__).resolve().parents[1]
+    code = f"import sys; sys.path.insert(0, {str(repo)!r})\nfrom flowerkit import exercises\nexercises.check_majority_baseline(None, [0, 0, 1])"
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)])
+    NotebookClient(nb, timeout=120, kernel_name="python3").execute()
+    outputs = nb.cells[0].outputs
+    assert [o.output_type for o in outputs] == ["stream"], outputs
+    assert outputs[0].name == "stdout" and outputs[0].text.startswith("Not yet") and "Hint:" in outputs[0].text
+
+
+def _checker_modules():
+    """Every module of the flowerkit.exercises package: one per notebook, and the shared verdict."""
+    names = [m.name for m in pkgutil.iter_modules(exercises.__path__)]
+    return [importlib.import_module(f"flowerkit.exercises.{name}") for name in sorted(names)]
+
+
+def test_every_not_yet_in_the_source_passes_a_hint():
+    modules = _checker_modules()
+    assert {m.__name__.rsplit(".", 1)[1] for m in modules} >= {f"nb0{k}" for k in range(7)} | {"verdict"}
+    missing = []
+    for module in modules:
+        tree = ast.parse(inspect.getsource(module))
+        missing += [
+            f"{module.__name__} line {node.lineno}"
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Call)
+            and getattr(node.func, "id", "") == "_verdict"
+            and not (isinstance(node.args[0], ast.Constant) and node.args[0].value is True)
+            and len(node.args) + len(node.keywords) < 3
+        ]
+    assert missing == [], f"_verdict(False, message) without a hint at: {missing}"
+
+
+def _raises(*args):
+    raise RuntimeError("boom")
+
+
+def _cheap_failures(root, dataset, labels):
+    """(checker, arguments) for failure paths that cost nothing: unanswered stubs, raising functions, wrong types."""
+    images = torch.utils.data.TensorDataset(torch.zeros(64, 3, 8, 8, dtype=torch.uint8), torch.arange(64) % 4)
+    mean, std = (0.5, 0.5, 0.5), (0.2, 0.2, 0.2)
+    stub = lambda *a: None  # noqa: E731
+    five = lambda *a: 5  # noqa: E731
+    return [
+        (exercises.check_images_per_class, (stub, root)),
+        (exercises.check_images_per_class, (_raises, root)),
+        (exercises.check_images_per_class, (five, root)),
+        (exercises.check_classes_per_batch, (stub, root)),
+        (exercises.check_classes_per_batch, (_raises, root)),
+        (exercises.check_classes_per_batch, (five, root)),
+        (exercises.check_label_agreement, (stub, root)),
+        (exercises.check_label_agreement, (_raises, root)),
+        (exercises.check_label_agreement, (five, root)),
+        (exercises.check_csv_agreement, (stub,)),
+        (exercises.check_csv_agreement, (_raises,)),
+        (exercises.check_csv_agreement, (five,)),
+        (exercises.check_herbarium_items, (stub,)),
+        (exercises.check_herbarium_items, (_raises,)),
+        (exercises.check_herbarium_items, (five,)),
+        (exercises.check_pair_files, (stub,)),
+        (exercises.check_pair_files, (_raises,)),
+        (exercises.check_pair_files, (lambda names, labels: [],)),
+        (exercises.check_batch_findings, (stub,)),
+        (exercises.check_batch_findings, (_raises,)),
+        (exercises.check_batch_findings, (five,)),
+        (exercises.check_caffe_input, (stub,)),
+        (exercises.check_caffe_input, (_raises,)),
+        (exercises.check_caffe_input, (five,)),
+        (exercises.check_stream_stats, (stub,)),
+        (exercises.check_stream_stats, (_raises,)),
+        (exercises.check_stream_stats, (five,)),
+        (exercises.check_mixup_loaders, (stub,)),
+        (exercises.check_mixup_loaders, (_raises,)),
+        (exercises.check_mixup_loaders, (five,)),
+        (exercises.check_train_loader, (stub, dataset)),
+        (exercises.check_train_loader, (_raises, dataset)),
+        (exercises.check_train_loader, (five, dataset)),
+        (exercises.check_train_loader, (lambda d: torch.utils.data.DataLoader(d), dataset)),
+        (exercises.check_reproducible_order, (stub, dataset)),
+        (exercises.check_reproducible_order, (_raises, dataset)),
+        (exercises.check_majority_baseline, (None, labels)),
+        (exercises.check_majority_baseline, ("many", labels)),
+        (exercises.check_majority_baseline, (0.123, labels)),
+        (exercises.check_most_confused, (stub,)),
+        (exercises.check_most_confused, (_raises,)),
+        (exercises.check_most_confused, (five,)),
+        (exercises.check_most_confused, (lambda p, t, k: [],)),
+        (exercises.check_fixed_loader, (stub, root)),
+        (exercises.check_fixed_loader, (_raises, root)),
+        (exercises.check_fixed_loader, (five, root)),
+        (exercises.check_bottleneck, (None, {"decode": 2.0, "model": 1.0})),
+        (exercises.check_bottleneck, ("network", {"decode": 2.0, "model": 1.0})),
+        (exercises.check_collate, (stub, images, mean, std)),
+        (exercises.check_collate, (_raises, images, mean, std)),
+        (exercises.check_balanced_sampler, (stub, labels)),
+        (exercises.check_balanced_sampler, (_raises, labels)),
+        (exercises.check_balanced_sampler, (five, labels)),
+        (exercises.check_sharded_stream, (_EmptyStream,)),
+        (exercises.check_quality_causes, (None,)),
+        (exercises.check_quality_causes, ({"blur"},)),
+        (exercises.check_access_cause, (None,)),
+        (exercises.check_access_cause, ("a",)),
+        (exercises.check_flowers_dataset, (None, root)),
+        (exercises.check_spawn_ready, (None,)),
+        (exercises.check_count_appearances, (stub,)),
+        (exercises.check_count_appearances, (_raises,)),
+        (exercises.check_padded_indices, (stub,)),
+        (exercises.check_padded_indices, (_raises,)),
+        (exercises.check_scale_bugs, (None,)),
+        (exercises.check_scale_bugs, ({"drop_last"},)),
+        (exercises.check_rank_stream, (_EmptyStream,)),
+        (exercises.check_rank_stream, (list,)),
+        (exercises.check_kiosk_skew, (None,)),
+        (exercises.check_kiosk_skew, ("no such skew",)),
+        (exercises.check_deployment_skews, (None,)),
+        (exercises.check_deployment_skews, ({"grayscale"},)),
+        (exercises.check_my_artifact, (stub, stub)),
+        (exercises.check_my_artifact, (_raises, stub)),
+    ]
+
+
+class _EmptyStream(IterableDataset):
+    """A stream that yields nothing: the cheapest wrong answer to the sharding exercise."""
+
+    def __init__(self, items):
+        self.items = items
+
+    def __iter__(self):
+        return iter([])
+
+
+def test_every_checker_gives_a_hint_on_its_cheap_failure_paths(mini_root, capsys):
+    dataset = torch.utils.data.TensorDataset(torch.zeros(8, 1), torch.arange(8))
+    cases = _cheap_failures(mini_root, dataset, [0, 0, 1, 2])
+    checkers = {name for name in exercises.__all__ if name.startswith("check_")}
+    assert checkers <= {c.__name__ for c, _ in cases}, "add the new checker's cheap failure paths to _cheap_failures"
+    for checker, args in cases:
+        verdict = checker(*args)
+        out = capsys.readouterr().out
+        assert not verdict and out.startswith("Not yet"), (checker.__name__, out)
+        assert "\nHint: " in out, f"{checker.__name__}{args!r}: no hint in {out!r}"

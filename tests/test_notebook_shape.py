@@ -1,0 +1,72 @@
+"""Every course notebook follows the course shape, and keeps what DataLoader workers need out of the notebook."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from tools.cells import course_notebooks
+
+REPO = Path(__file__).resolve().parents[1]
+NOTEBOOKS = course_notebooks(REPO / "notebooks")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_follows_the_course_shape(path):
+    nb = nbformat.read(path, as_version=4)
+    headings = [line for c in nb.cells if c.cell_type == "markdown" for line in c.source.splitlines() if line.startswith("#")]
+    text = "\n".join(headings).lower()
+    for section in ("what you will learn", "setup", "exercises", "recap"):
+        assert section in text, f"{path.name} has no '{section}' heading"
+    code = [c.source for c in nb.cells if c.cell_type == "code"]
+    assert any("DATASET" in src and "dataset_root" in src for src in code), f"{path.name}: no setup cell choosing DATASET"
+
+
+_DATASET_CLASS = re.compile(r"^\s*class\s+(\w+)\s*\([^)]*Dataset[^)]*\)", re.M)
+_WORKERS = re.compile(r"num_workers\s*=\s*(?!0\b)")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_defines_no_collate_or_worker_init_and_gives_no_notebook_dataset_to_workers(path):
+    # Classes and functions defined in a notebook cannot be pickled into spawn/forkserver workers. A student's own
+    # Dataset class may live in a notebook (notebook 01 teaches it), but only with num_workers=0; a class written to a
+    # module with %%writefile and imported (my_flowers.FlowersDataset) is importable by name, so workers may use it.
+    nb = nbformat.read(path, as_version=4)
+    code = [c.source for c in nb.cells if c.cell_type == "code"]
+    in_notebook = [src for src in code if not src.lstrip().startswith("%%writefile")]
+    helpers = re.compile(r"^\s*def\s+(collate_fn|worker_init_fn)\b", re.M)
+    offenders = [src for src in in_notebook if helpers.search(src)]
+    assert not offenders, f"{path.name} defines a collate_fn/worker_init_fn; move it to flowerkit"
+    classes = {name for src in in_notebook for name in _DATASET_CLASS.findall(src)}
+    for name in classes:
+        bare = re.compile(rf"(?<![.\w]){name}\b")
+        given = [src for src in code if bare.search(src) and _WORKERS.search(src) and not _DATASET_CLASS.search(src)]
+        assert not given, f"{path.name}: the notebook's class {name} is used in a cell with num_workers > 0: {given}"
+
+
+def test_the_notebook_dataset_rule_tells_a_module_class_from_a_notebook_class():
+    notebook_class = "loader = DataLoader(FlowersDataset(ROOT), num_workers=2)"
+    module_class = "loader = DataLoader(my_flowers.FlowersDataset(ROOT), num_workers=2)"
+    bare = re.compile(r"(?<![.\w])FlowersDataset\b")
+    assert bare.search(notebook_class) and _WORKERS.search(notebook_class)
+    assert not bare.search(module_class)
+    assert not _WORKERS.search("DataLoader(FlowersDataset(ROOT), num_workers=0)")
+
+
+def test_what_a_notebook_writes_next_to_itself_is_git_ignored():
+    # notebook 01 writes the student's module with %%writefile: a run must leave `git status` clean
+    written = [
+        m.group(1)
+        for path in NOTEBOOKS
+        for c in nbformat.read(path, as_version=4).cells
+        if c.cell_type == "code" and (m := re.match(r"\s*%%writefile\s+(?:-a\s+)?(\S+)", c.source))
+    ]
+    assert written, "no notebook writes a file (notebook 01 should write my_flowers.py)"
+    for name in written:
+        target = (REPO / "notebooks" / name).relative_to(REPO)
+        result = subprocess.run(["git", "check-ignore", "-q", str(target)], cwd=REPO)
+        assert result.returncode == 0, f"{target} is written by a notebook but not git-ignored"

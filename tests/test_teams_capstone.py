@@ -1,0 +1,118 @@
+"""flowerkit.teams.capstone: our pipeline has no bug, every team trains on one budget, the table and the CLI (notebook 04)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from torch.utils.data import RandomSampler
+
+from flowerkit import OxfordFlowers102, teams
+from flowerkit.doctor import check_batch
+from flowerkit.model import TrainConfig
+from flowerkit.teams import capstone, quality
+
+REPO = Path(__file__).resolve().parents[1]
+S = 16
+
+#: The names notebooks, tools and benchmarks use from `flowerkit.teams`; each still there after the module became a package.
+USED = [
+    "ABLATION", "QUALITY_BUGS", "REAL_DATASET_IMAGES", "STEP_BATCH", "TEAMS", "TEAM_INFO", "AccessTeamFlowers",
+    "PerImageStandardize", "StackedBatches", "ablation_epochs", "ablation_table", "access_team_samples",
+    "build_pipeline", "efficiency_team_loader", "extrapolate", "quality_team_transform", "quality_variant",
+    "results_table", "run_ablation", "run_team", "train_pipeline",
+]  # fmt: skip
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("FLOWERKIT_CACHE", str(tmp_path_factory.getbasetemp() / "teams-cache"))
+
+
+@pytest.fixture(scope="module")
+def truth(mini_root):
+    out = {}
+    for split in ("train", "val", "test"):
+        ds = OxfordFlowers102(mini_root, split)
+        out.update({p.name: lab for p, lab in zip(ds.image_files, ds.labels)})
+    return out
+
+
+def test_the_package_offers_every_name_the_course_uses():
+    assert set(USED) <= set(teams.__all__) and all(hasattr(teams, name) for name in teams.__all__)
+    assert list(teams.TEAM_INFO) == list(teams.TEAMS)
+
+
+def test_unknown_team_is_named(mini_root):
+    with pytest.raises(ValueError, match="unknown team 'best'"):
+        teams.build_pipeline("best", mini_root)
+
+
+def test_our_pipeline_has_no_bug(mini_root, truth):
+    p = teams.build_pipeline("ours", mini_root, size=S, num_workers=0, progress=False)
+    loader = p.train_loader
+    assert isinstance(loader.sampler, RandomSampler) and loader.batch_size == 64
+    ds = loader.dataset
+    assert all(truth[f.name] == lab for f, lab in zip(ds.image_files, ds.labels))
+    x, y = next(iter(loader))
+    assert not check_batch((x, y), size=S).problems
+    test = p.test_loader.dataset
+    assert torch.equal(test[3][0], test[3][0]), "deterministic evaluation"
+
+
+def test_every_team_trains_and_reports(mini_root):
+    config = TrainConfig(epochs=1)
+    results = {
+        name: teams.run_team(name, mini_root, config=config, size=S, num_workers=0, progress=False) for name in ("ours", "access")
+    }
+    for r in results.values():
+        assert r.epochs == 1 and 0 <= r.test_acc <= 1 and r.epoch_s > 0 and r.images_per_s > 0 and r.per_image_ms > 0
+        assert len(r.preds) == len(OxfordFlowers102(mini_root, "test"))
+        assert {"test_acc", "acc_at_budget", "curve", "per_image_ms", "epochs", "train_s", "budget_s"} <= set(r.summary())
+        assert len(r.curve) == 1 and r.curve[0][1] == pytest.approx(r.test_acc)
+    table = teams.results_table(results)
+    assert "Ours" in table and "Access team" in table and "ms / image" in table
+    md = teams.results_table(results, markdown=True)
+    assert md.startswith("| team |") and md.count("\n") == 3
+
+
+def test_every_team_gets_the_same_budget(mini_root):
+    results = capstone._run_capstone(
+        mini_root, ("ours", "efficiency"), config=TrainConfig(epochs=1), size=S, num_workers=0, progress=False
+    )
+    ours, eff = results["ours"], results["efficiency"]
+    assert list(results) == ["efficiency", "ours"] and eff.budget_s == pytest.approx(ours.train_s)
+    assert eff.train_s == pytest.approx(ours.train_s, rel=0.5, abs=0.5), "trained for the budget, not for epochs"
+    assert len(eff.curve) == 6 and eff.curve[-1][0] <= eff.budget_s + 1e-6
+    assert eff.per_image_ms > ours.per_image_ms, "batch 1 and a full decode per image cost more per image"
+
+
+def test_cli_prints_the_table_and_a_json_last_line(mini_root, capsys):
+    assert capstone._main(["--root", str(mini_root), "--teams", "ours", "--epochs", "1", "--size", str(S), "--quiet"]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    assert out[0].startswith("team")
+    last = json.loads(out[-1])
+    ours = last["teams"]["ours"]
+    assert set(last["teams"]) == {"ours"} and 0 <= ours["acc_at_budget"] <= 1 and ours["curve"] and last["budget_s"] > 0
+
+
+def test_cli_ablation_prints_each_seed(mini_root, capsys, monkeypatch):
+    monkeypatch.setattr(quality, "ABLATION", {k: v for k, v in quality.ABLATION.items() if k in ("ours", "ours + grayscale")})
+    argv = ["--root", str(mini_root), "--ablation", "--seeds", "0", "1", "--epochs", "1", "--size", str(S), "--quiet"]
+    assert capstone._main(argv) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    last = json.loads(out[-1])
+    assert set(last["ablation"]) == {"0", "1"} and "ranking stable across seeds" in "\n".join(out)
+
+
+def test_python_m_flowerkit_teams_runs_the_package():
+    env = {"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"}
+    run = subprocess.run(
+        [sys.executable, "-m", "flowerkit.teams", "--help"], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.startswith("usage: python -m flowerkit.teams") and "--ablation" in run.stdout
