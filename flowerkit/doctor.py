@@ -3,7 +3,10 @@
 Introduced in notebook ``02_transform`` (:func:`check_batch`, the quality
 checks). Each check returns a :class:`_Finding` in one of the course's three
 categories (access, quality, efficiency); a :class:`_Report` collects them and
-prints one line per check, problems first.
+prints one line per check, problems first, then the checks it skipped and why.
+Notebook ``08_your_own_data`` takes :func:`diagnose` to data it was not written
+for (any Dataset or DataLoader, a dict of splits) and to the command line,
+``python -m flowerkit.doctor FOLDER_OR_CSV`` (:func:`main`).
 """
 
 from __future__ import annotations
@@ -346,7 +349,7 @@ def _access_checks(s: _Subject, num_classes: int | None, sample: _Sample | None,
         probe = _probe_finding(sample, seed) if sample is not None else None
         report.extend([probe] if probe is not None else [])
         if probe is None:
-            report.skip("access", "labels belong to images", "too few items or classes for the label probe")
+            report.skip("access", "labels belong to images", "too few items per class for the label probe (3 or more each)")
     report.extend(_file_checks(s))
     return report
 
@@ -834,6 +837,8 @@ def _probe_finding(sample: _Sample, seed: int) -> _Finding | None:
     """Do the labels belong to the images? A simple classifier on small images, with these labels and with shuffled ones."""
     x, y = sample.features, sample.labels
     if x is None or y is None or len(y) < 30 or int((torch.bincount(y.clamp_min(0)) >= 2).sum()) < 2:
+        return None
+    if len(y) < 3 * y.unique().numel():  # a classifier cannot learn a class from one or two examples: no verdict
         return None
     y = (y - y.min()).numpy()  # the probe needs 0..K-1; the range check reports 1-based labels
     rng = np.random.default_rng(seed)

@@ -26,8 +26,8 @@ class DataWaitMeter:
     Use it around the loader: ``for x, y in meter.batches(loader): step(x, y)``. ``wait_s`` and ``compute_s`` hold one
     figure per step; :attr:`wait_share` is the fraction of the loop's time spent waiting for data. ``clock`` is any
     seconds counter (``model.train_for`` passes one that stops while the model is being scored); ``device``
-    synchronises a GPU before each compute reading. A loop that breaks early (a time budget) drops its last, unfinished
-    step. Introduced in notebook ``03_load``.
+    synchronises a GPU before each compute reading. A loop that breaks early drops its last step unless it calls
+    :meth:`finish` first (``model.train_for`` does, when its time budget ends). Introduced in notebook ``03_load``.
     """
 
     def __init__(self, device: str | torch.device | None = None, clock: Callable[[], float] = time.perf_counter) -> None:
@@ -35,6 +35,7 @@ class DataWaitMeter:
         self.clock = clock
         self.wait_s: list[float] = []
         self.compute_s: list[float] = []
+        self._got: float | None = None  # when the batch in progress arrived
 
     def _sync(self) -> None:
         if self.device is not None and self.device.type == "cuda":
@@ -49,11 +50,18 @@ class DataWaitMeter:
                 batch = next(iterator)
             except StopIteration:
                 return
-            got = self.clock()
-            self.wait_s.append(got - start)
-            yield batch  # a GeneratorExit here (the loop broke) leaves this step's compute unrecorded
-            self._sync()
-            self.compute_s.append(self.clock() - got)
+            self._got = self.clock()
+            self.wait_s.append(self._got - start)
+            yield batch  # a GeneratorExit here (the loop broke) leaves this step's compute unrecorded, unless finished
+            self.finish()
+
+    def finish(self) -> None:
+        """Record the step in progress as done: a loop that breaks right after a completed step calls this first."""
+        if self._got is None:
+            return
+        self._sync()
+        self.compute_s.append(self.clock() - self._got)
+        self._got = None
 
     @property
     def steps(self) -> int:

@@ -277,6 +277,7 @@ def train_for(
                 _checkpoint(model, score, history, clock, marks)  # type: ignore[arg-type]
             if clock.now() >= budget_s:
                 done = True
+                meter.finish()  # the step is complete: count it before leaving the loop
                 break
         now = clock.now()
         stepper.record(history, now - last)  # epochs tile the clock: their seconds add up to the time trained

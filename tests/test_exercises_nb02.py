@@ -11,9 +11,10 @@ import torch
 from torch.utils.data import DataLoader, default_collate
 from torchvision.transforms import v2
 
-from flowerkit import exercises, teams
+from flowerkit import access, exercises, teams
 from flowerkit.exercises import nb02
 from flowerkit.facts import NUM_CLASSES
+from flowerkit.transform import eval_transform
 
 # ------------------------------------------------------------------ the naming exercise
 
@@ -132,6 +133,15 @@ def test_batch_findings_checker_explains_a_tool_that_crashes_on_uint8_or_channel
     assert "x = images.double()" in capsys.readouterr().out
     assert not exercises.check_batch_findings(lambda x: {"colour": 1} if (x[:, 0] == x[:, 1]).all() else {})
     assert "Not yet" in capsys.readouterr().out
+
+
+def test_the_reference_tool_agrees_with_the_doctor_on_the_quality_teams_transform_and_ours(mini_root, capsys):
+    torch.manual_seed(0)
+    photos = [img for img, _ in (access.OxfordFlowers102(mini_root, "train")[i] for i in range(0, 64, 4))]
+    theirs = torch.stack([teams.quality_team_transform(32)(img) for img in photos])
+    ours = torch.stack([eval_transform(32, (0.4, 0.4, 0.3), (0.2, 0.15, 0.2))(img) for img in photos])
+    assert exercises.check_batch_findings(batch_findings, theirs, ours)
+    assert "Your batch check on the Quality team's batch:\n  colour:" in capsys.readouterr().out
 
 
 def test_batch_findings_checker_holds_the_tool_to_the_doctor_on_the_real_batches(capsys):

@@ -210,7 +210,7 @@ def val_files(mini_root: Path) -> list[Path]:
 def test_the_zip_checker_accepts_an_archive_opened_per_process(modules, capsys, val_files) -> None:
     name = modules("ref_zip", ZIP_REFERENCE.replace("{pid}", "os.getpid()"))
     out = _says(exercises.check_zip_per_worker(name, val_files), capsys)
-    assert "byte for byte, through 2 spawn workers and 4 epochs of 2 fork workers" in out
+    assert "byte for byte, through 2 spawn workers and 3 epochs of 2 fork workers" in out
 
 
 @pytest.mark.parametrize(
@@ -224,7 +224,7 @@ def test_the_zip_checker_accepts_an_archive_opened_per_process(modules, capsys, 
 )
 def test_the_zip_checker_rejects_each_planted_mistake(modules, capsys, val_files, source: str, feedback: str) -> None:
     # the third one: after the parent read item 0, forked workers share its ZipFile; in this project's runs every
-    # 4-epoch check caught the mixed reads (each epoch alone about 9 times in 10)
+    # 3-epoch check caught the mixed reads (each epoch alone about 9 times in 10)
     assert feedback in _says(exercises.check_zip_per_worker(modules("bad_zip", source), val_files), capsys)
 
 

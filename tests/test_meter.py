@@ -60,3 +60,14 @@ def test_training_records_each_epochs_data_wait() -> None:
     assert len(history.wait_s) == len(history.compute_s) == 2 and 0 <= history.data_wait_share < 1
     timed = train_for(FlowerCNN(num_classes=3, width=4), loader, 0.2, device="cpu")
     assert len(timed.wait_s) == len(timed.seconds) and sum(timed.compute_s) > 0
+
+
+def test_finish_counts_the_step_a_loop_breaks_after() -> None:
+    meter = DataWaitMeter()
+    for i in meter.batches(range(10)):
+        if i == 2:
+            meter.finish()
+            break
+    assert meter.steps == 3 and len(meter.wait_s) == 3
+    meter.finish()  # nothing in progress: no effect
+    assert meter.steps == 3

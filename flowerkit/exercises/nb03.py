@@ -164,11 +164,13 @@ def check_wait_meter(func: Callable[..., Any]) -> Verdict:
     for wait_s, compute_s in ((_SLEEP_S, 0.0), (0.0, _SLEEP_S)):
         total, problem = _run_meter(func, wait_s, compute_s, steps)
         if problem:
-            return _verdict(False, *problem)
+            message, hint = problem
+            return _verdict(False, message, hint)
         totals.append(total)
     problem = _split_problem(totals[0], totals[1], steps * _SLEEP_S)
     if problem:
-        return _verdict(False, *problem)
+        message, hint = problem
+        return _verdict(False, message, hint)
     return _verdict(
         True,
         "all wait on a loader that sleeps, all compute on a step that sleeps, one figure of each per step." + _agreement(func),
@@ -484,7 +486,8 @@ def check_worker_seeding(func: Callable[[int], Any]) -> Verdict:
     if failed:
         return _verdict(False, failed, RAISED_HINT)
     if runs[1234, 0]["draws"] == runs[1234, 1]["draws"]:
-        return _verdict(False, *_same_draws_problem(func, runs[1234, 0]))
+        message, hint = _same_draws_problem(func, runs[1234, 0])
+        return _verdict(False, message, hint)
     if _worker_draws(func, 1234, 0)["draws"] != runs[1234, 0]["draws"]:
         return _verdict(
             False,

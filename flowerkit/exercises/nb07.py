@@ -13,11 +13,14 @@ that pickles small, so a worker that dies cannot leave the notebook waiting.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import importlib
 import importlib.util
 import multiprocessing as mp
+import os
 import pickle
+import re
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -57,9 +60,9 @@ _TIMEOUT = 120  # seconds a checker's loader waits for a batch (a spawn worker's
 GROWTH_SUSPECTS: dict[str, tuple[bool, str, str]] = {
     "a": (
         False,
-        "a batch leaves the worker once the main process has it: the batches sent are a few KiB each, and the "
-        "main process's own memory stayed flat.",
-        "look at what grows with the items read, and in which process",
+        "the one-record run sent as many batches, of the same size, and its workers did not grow; the main process, "
+        "which receives every batch, stayed flat too.",
+        "compare the run that reads one record 400,000 times with the run that reads them all",
     ),
     "b": (
         True,
@@ -68,11 +71,11 @@ GROWTH_SUSPECTS: dict[str, tuple[bool, str, str]] = {
         "holding one is copied, in every worker.",
         "",
     ),
-    "c": (False, "the growth was the same without shuffling.", "compare the two runs: shuffled and in order"),
+    "c": (False, "the workers grew without shuffling too.", "compare the shuffled run with the run in order"),
     "d": (
         False,
-        "the labels are a few hundred thousand small numbers; the growth is the size of all the records.",
-        "compare the growth with the size of the records as Python objects",
+        "the one-record run sent as many labels, and its workers did not grow.",
+        "what differs between the run that grows and the one that does not?",
     ),
 }
 
@@ -149,7 +152,9 @@ def check_bad_files(bad_files: Any, planted: dict[str, str]) -> Verdict:
     """Notebook ``07_in_the_wild``: ``bad_files`` names (file names or paths) every file of the split that cannot be decoded."""
     if _unanswered(bad_files):
         return _verdict(
-            False, "no answer yet: set `bad_files` to the names of the files that cannot be decoded.", "see the hint above"
+            False,
+            "no answer yet: set `bad_files` to the names of the files that cannot be decoded.",
+            "decode every item once; keep the file name of each one that raises",
         )
     names = {Path(str(name)).name for name in ([bad_files] if isinstance(bad_files, (str, Path)) else bad_files)}
     wrong = sorted(names - set(planted))
@@ -308,7 +313,7 @@ def check_caption_memory(module: str = "my_captions") -> Verdict:
 # ---------------------------------------------------------------------------------------------- exercise: zip archive
 
 _ZIP_FILES = 400
-_ZIP_FORK_EPOCHS = 4
+_ZIP_FORK_EPOCHS = 3
 
 
 def _zip_items_problem(
@@ -328,13 +333,44 @@ def _zip_items_problem(
     return None
 
 
+def _positions(path: Path) -> dict[int, int]:
+    """The file position of each descriptor this process holds open on ``path`` (Linux ``/proc``; ``{}`` elsewhere)."""
+    found = {}
+    for fd in Path("/proc/self/fd").glob("*") if Path("/proc/self/fdinfo").is_dir() else []:
+        with contextlib.suppress(OSError, AttributeError, ValueError):
+            if os.readlink(fd) == str(path):
+                pos = re.search(r"^pos:\s*(\d+)", (fd.parent.parent / "fdinfo" / fd.name).read_text(), re.M)
+                found[int(fd.name)] = int(pos.group(1))
+    return found
+
+
+def _fork_problem(dataset: Dataset, archive: Path, expected: list[bytes]) -> tuple[str, str] | None:
+    """Epochs through 2 fork workers: wrong items, or a file position of this process moved by the workers' reads."""
+    before = _positions(archive)
+    for _ in range(_ZIP_FORK_EPOCHS):
+        batches, error = _epoch(_loader(dataset, "fork", batch_size=8, collate=_list_batch))
+        problem = _zip_items_problem(batches, error, expected, "through 2 fork workers")
+        if problem:
+            return problem
+    moved = [fd for fd, pos in _positions(archive).items() if before.get(fd, pos) != pos]
+    if moved:
+        return (
+            "through 2 fork workers the items came out right this time, but the workers read through the file this "
+            "process opened (its position moved while this process read nothing): one position shared by every "
+            "worker, and on another run their reads get mixed (BadZipFile).",
+            "each process needs its own ZipFile: remember os.getpid() when you open it, and open again when it differs",
+        )
+    return None
+
+
 def check_zip_per_worker(module: str, files: Sequence[str | Path]) -> Verdict:
     """Notebook ``07_in_the_wild``: ``<module>.ZipImages(zip_path)`` reads a zip archive correctly in fork and spawn workers.
 
     Writes the first 400 of ``files`` to an archive; item ``i`` must be the bytes of the archive's ``i``-th
     name in sorted order. After reading item 0 in this process, the dataset must pickle small, give every
-    item through 2 spawn workers, and through 2 fork workers for 4 epochs (a ZipFile shared across a fork
-    mixes the workers' reads).
+    item through 2 spawn workers, and through 2 fork workers for 3 epochs, without moving the file position
+    of this process (a ZipFile shared across a fork mixes the workers' reads; on Linux the position shows it
+    every time).
     """
     cls, problem = _student_class(module, "ZipImages")
     if problem:
@@ -342,7 +378,8 @@ def check_zip_per_worker(module: str, files: Sequence[str | Path]) -> Verdict:
     chosen = sorted((Path(f) for f in files), key=lambda p: p.name)[:_ZIP_FILES]
     expected = [p.read_bytes() for p in chosen]
     with tempfile.TemporaryDirectory() as tmp:
-        dataset, problem = _build(cls, write_zip(chosen, Path(tmp) / "flowers.zip"))
+        archive = write_zip(chosen, Path(tmp) / "flowers.zip").resolve()
+        dataset, problem = _build(cls, archive)
         if not problem and dataset[0] != expected[0]:
             problem = (
                 "item 0 is not the bytes of the first file (sorted by name).",
@@ -350,15 +387,10 @@ def check_zip_per_worker(module: str, files: Sequence[str | Path]) -> Verdict:
             )
         problem = problem or _spawn_refusal(dataset)
         if not problem:
-            problem = _zip_items_problem(
-                *_epoch(_loader(dataset, "spawn", batch_size=40, collate=_list_batch)), expected, "through 2 spawn workers"
-            )
-        for _ in range(_ZIP_FORK_EPOCHS if not problem and "fork" in mp.get_all_start_methods() else 0):
-            problem = _zip_items_problem(
-                *_epoch(_loader(dataset, "fork", batch_size=8, collate=_list_batch)), expected, "through 2 fork workers"
-            )
-            if problem:
-                break
+            spawned = _epoch(_loader(dataset, "spawn", batch_size=40, collate=_list_batch))
+            problem = _zip_items_problem(*spawned, expected, "through 2 spawn workers")
+        if not problem and "fork" in mp.get_all_start_methods():
+            problem = _fork_problem(dataset, archive, expected)
     if problem:
         return _verdict(False, problem[0], problem[1])
     return _verdict(

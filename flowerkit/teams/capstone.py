@@ -20,6 +20,7 @@ import torch
 from torchvision.datasets.utils import verify_str_arg
 
 from ..config import DATASETS, dataset_root, default_dataset
+from ..device import pick_device
 from ..expectations import profile
 from ..facts import DEFAULT_SIZE
 from ..model import TrainConfig
@@ -204,7 +205,7 @@ def _main(argv: Sequence[str] | None = None) -> int:
     The command line behind notebook ``04_three_teams`` (and ``02_transform``'s ablation).
 
     The last line printed is one JSON object: ``{"teams": {name: {"test_acc",
-    "acc_at_budget", "data_wait_share", "curve", ...}}, "budget_s", "total_s"}`` (with
+    "acc_at_budget", "data_wait_share", "curve", ...}}, "budget_s", "device", "total_s"}`` (with
     ``--ablation``: ``{"ablation": {seed: {variant: test_acc}}, ...}``).
     """
     args = _parser().parse_args(argv)
@@ -221,6 +222,11 @@ def _main(argv: Sequence[str] | None = None) -> int:
     else:
         out = _capstone_main(args, root, size, args.epochs or prof.epochs)
     total = time.perf_counter() - start
-    print(f"total {total:.0f} s on {torch.get_num_threads()} thread(s), {root}")
-    print(json.dumps({**out, "total_s": round(total, 1)}))
+    device = pick_device()
+    print(f"total {total:.0f} s on {device} with {torch.get_num_threads()} CPU thread(s), {root}")
+    print(
+        json.dumps(
+            {**out, "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu", "total_s": round(total, 1)}
+        )
+    )
     return 0

@@ -117,7 +117,7 @@ def write_zip(files: Sequence[str | Path], path: str | Path) -> Path:
     """
     path = Path(path)
     tmp = path.with_name(f".{path.name}.partial")
-    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as archive:
+    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED, strict_timestamps=False) as archive:  # files dated before 1980 too
         for file in files:
             archive.write(file, Path(file).name)
     os.replace(tmp, path)

@@ -46,9 +46,9 @@ class Squares(Dataset):
 
 _TRAIN = """
 def train():
-    loader = DataLoader(Squares(64), batch_size=16, num_workers=2, multiprocessing_context="spawn"{timeout})
+    loader = DataLoader(Squares(64), batch_size=16, num_workers=1, multiprocessing_context="spawn"{timeout})
     seen = sum(len(labels) for _, labels in loader)
-    print(f"one epoch: {{seen}} samples from 2 spawn workers")
+    print(f"one epoch: {{seen}} samples from a spawn worker")
 """
 
 _MAIN = {
@@ -59,7 +59,7 @@ _MAIN = {
 
 
 def training_script(kind: str, *, payload_mib: int = 0, timeout_s: float = 0) -> str:
-    """The text of a small training script: 2 spawn workers read 64 tiny images. Introduced in notebook ``07_in_the_wild``.
+    """The text of a small training script: a spawn worker reads 64 tiny images. Introduced in notebook ``07_in_the_wild``.
 
     ``kind``: ``"no_guard"`` calls ``train()`` at the top level; ``"guard"`` calls it under
     ``if __name__ == "__main__":``; ``"class_in_guard"`` also defines the dataset class under the guard,
