@@ -170,12 +170,12 @@ TARGETS: dict[str, Target] = {
     "03/cache_speedup": Target(
         "training images/s with the cache, over the Efficiency team's",
         anywhere=(">", 1.0),
-        mini=(">=", 2.0),
+        mini=(">=", 1.5),
         why="the same network and optimiser steps of 64 (their loop stacks 64 one-image trips per step); only the "
-        "loader differs, so the cache must be faster (the same comparison as 04/efficiency_cost_ratio: 3.4x at 64 px "
-        "on a quiet 2-core CPU, where the network's own step, which both pay, is much of our cost; at the real "
-        "profile's 96 px that step is about twice dearer, so the ratio is smaller). Timings move with the machine's "
-        "load; a cache no faster than a full decode every epoch is a bug",
+        "loader differs, so the cache must be faster. On a 2-core CPU the network's own step, which both loops pay "
+        "(about 2 ms per image at 64 px, contiguous batches), is much of the cost, so the cache is about 2x faster, "
+        "not 10x (2.2x measured on a lightly loaded 2-core machine; a GPU, which makes the step nearly free, widens "
+        "it). Timings move with the machine's load; a cache no faster than a full decode every epoch is a bug",
         timing=True,
     ),
     "03/shuffle_gap": Target(

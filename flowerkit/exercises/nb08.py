@@ -212,7 +212,8 @@ def check_visitor_dataset(cls: Any, handover: VisitorSet, size: int) -> Verdict:
                 return _verdict(False, "your class sets none of files, labels and skipped: it is still the stub.", STUB_HINT)
             problem = _dataset_problem(ds, rs, bd, size, where)
             if problem:
-                return _verdict(False, *problem)
+                message, hint = problem
+                return _verdict(False, message, hint)
     return _verdict(
         True,
         f"{len(rows) - len(bad)} photos kept, {len(bad)} unusable files reported by name and reason, on the garden's "
