@@ -192,6 +192,20 @@ def test_exercise_slice_keeps_what_the_stubs_need_and_drops_the_rest():
     }
 
 
+def test_exercise_slice_keeps_the_writefile_cell_a_kept_import_needs():
+    nb = _toy(
+        "import importlib\nDATASET = 'mini'",
+        "%%writefile my_module.py\nVALUE = 3",
+        "%%writefile unrelated.py\nVALUE = 4",
+        "import my_module\nmy_module = importlib.reload(my_module)\nvalue = my_module.VALUE",
+        "def answer():\n    ...  # YOUR CODE\ncheck(answer, value)",
+        "# solution\ndef answer():\n    return value\nassert check(answer, value)",
+        solutions=(5,),
+    )
+    kept = [c.id for c in exercise_slice(nb).cells]
+    assert kept == ["nb99-00", "nb99-01-slice", "nb99-03-slice", "nb99-04", "nb99-05"]
+
+
 def test_a_stub_whose_checker_crashes_fails_the_slice_run():
     from nbclient.exceptions import CellExecutionError
 

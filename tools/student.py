@@ -177,6 +177,7 @@ def _binds(stmt: ast.stmt, modules: set[str] = frozenset()) -> tuple[set[str], s
             changed |= _base_name(node)
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
             changed |= _base_name(node.func) - modules  # e.g. steps.append(...) may change steps
+            changed |= _written_module(node)
     certain: set[str] = set()
     if isinstance(stmt, (ast.Assign, ast.AnnAssign)):
         targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
@@ -184,6 +185,22 @@ def _binds(stmt: ast.stmt, modules: set[str] = frozenset()) -> tuple[set[str], s
     elif isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
         certain = {stmt.name}
     return changed, certain
+
+
+def _written_module(call: ast.Call) -> set[str]:
+    """``%%writefile name.py`` (``run_cell_magic('writefile', 'name.py', ...)``) changes the module ``name`` a later cell imports."""
+    args = call.args
+    if (
+        isinstance(call.func, ast.Attribute)
+        and call.func.attr == "run_cell_magic"
+        and len(args) >= 2
+        and all(isinstance(a, ast.Constant) and isinstance(a.value, str) for a in args[:2])
+        and args[0].value == "writefile"
+    ):
+        target = Path(args[1].value.split()[-1])
+        if target.suffix == ".py":
+            return {target.stem}
+    return set()
 
 
 def _base_name(node: ast.AST) -> set[str]:
