@@ -339,7 +339,9 @@ def _access_checks(s: _Subject, num_classes: int | None, sample: _Sample | None,
     # the labels the model gets (items), else the whole dataset's; the range is reported only if it is wrong
     problem = _range_problem(y, num_classes, f"{len(y)} sampled items" if items else f"attribute {s.labels_from!r}")
     report.extend([problem] if problem is not None else [])
-    if s.labels is not None:
+    if problem is not None:  # counts of out-of-range labels would mislead (a 1-based 102 clamped into class 101)
+        report.skip("access", "class balance", "the label range is wrong: fix it first, then count the classes")
+    elif s.labels is not None:
         report.append(_class_balance_finding(s, torch.as_tensor(s.labels), num_classes))
     else:
         report.skip("access", "class balance", f"labels known only from a sample of {len(y)} items, not every item's")
@@ -709,23 +711,30 @@ def _sequence(obj: Any, n: int) -> list[Any] | None:
 
 
 def _lists_of(ds: Any) -> tuple[list[Path] | None, list[int] | None, str | None]:
-    """Files and labels a dataset keeps in attributes: the usual names, or any list of (path, label) pairs or paths."""
+    """Files and labels a dataset keeps in attributes: the usual names, or any list of (path, label) pairs or paths.
+
+    A label list (``labels``, ``targets``) wins over the labels of (path, label) pairs, which then give the files
+    only: the list is what ``__getitem__`` returns, the pairs may be raw (the Access team's ``samples`` keep the
+    file's 1-based labels; ``labels`` holds the ones their model sees).
+    """
     n = len(ds)
     own = [k for k in getattr(ds, "__dict__", {}) if k not in _PAIR_ATTRS + _FILE_ATTRS + _LABEL_ATTRS]
     files = labels = where = None
+    for name in _LABEL_ATTRS:
+        seq = _sequence(getattr(ds, name, None), n) if labels is None else None
+        if seq is not None and all(_is_label(v) for v in seq):
+            labels, where = [int(v) for v in seq], name
     for name in (*_PAIR_ATTRS, *own):
         seq = _sequence(getattr(ds, name, None), n)
         if seq and all(isinstance(p, (tuple, list)) and len(p) == 2 and _is_path(p[0]) and _is_label(p[1]) for p in seq):
-            files, labels, where = [Path(p[0]) for p in seq], [int(p[1]) for p in seq], name
+            files = [Path(p[0]) for p in seq]
+            if labels is None:
+                labels, where = [int(p[1]) for p in seq], name
             break
     for name in (*_FILE_ATTRS, *own):
         seq = _sequence(getattr(ds, name, None), n) if files is None else None
         if seq and all(_is_path(p) for p in seq):
             files = [Path(p) for p in seq]
-    for name in _LABEL_ATTRS:
-        seq = _sequence(getattr(ds, name, None), n) if labels is None else None
-        if seq is not None and all(_is_label(v) for v in seq):
-            labels, where = [int(v) for v in seq], name
     return files, labels, where
 
 

@@ -345,9 +345,12 @@ def expect(key: str, value: float, dataset: str) -> bool:
 
     The ``anywhere`` bound is checked on every dataset; the ``mini`` bound only
     on mini-flowers trained at the course's epochs (not while
-    ``$FLOWERKIT_EPOCHS`` changes them). A timing target's mini bound missed
-    outside CI prints a warning that says why and returns False instead of
-    raising. Introduced in notebook ``00_the_challenge``.
+    ``$FLOWERKIT_EPOCHS`` changes them). A timing target missed outside CI
+    prints a warning that says why and returns False instead of raising: a
+    busy laptop is not a bug, so a notebook asserts the bug a timing stands
+    for on a figure the load cannot move (e.g. notebook ``03_load``: the
+    cache's wait per step below the full decode's). Introduced in notebook
+    ``00_the_challenge``.
     """
     target = TARGETS[key]
     bounds = [("on any dataset", target.anywhere)]
@@ -357,7 +360,7 @@ def expect(key: str, value: float, dataset: str) -> bool:
         if not _holds(bound, value):
             op, number = bound  # type: ignore[misc]
             message = f"{target.what} = {value:.4g}, expected {op} {number:.4g} {where}. {target.why}".strip()
-            if target.timing and where == "on mini-flowers" and not _in_ci():
+            if target.timing and not _in_ci():
                 print(
                     f"Warning, not an error: {message}\nTimings move with what else the machine is doing (a browser, a "
                     "video call, a sync): close other programs and rerun the cell to see the figure the course measured. "

@@ -1,11 +1,14 @@
-"""Shared fixtures: a small mini-flowers for fast unit tests, and the course's default dataset."""
+"""Shared fixtures: a small mini-flowers for fast unit tests, the course's default dataset, the app's model and a photo."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
+from flowerkit import app
+from flowerkit.access import OxfordFlowers102, load_rgb
 from flowerkit.synth import _MiniFlowersSpec, mini_flowers
 
 # Same format and quirks as the default (102 classes, 77 first, 62 last, 10 train + 10 val per class),
@@ -31,3 +34,31 @@ def default_mini_root() -> Path:
     import flowerkit
 
     return flowerkit.dataset_root("mini", progress=False)
+
+
+#: Image side of the app's test model: small and fast (the course uses 64).
+APP_SIZE = 32
+
+
+@pytest.fixture(scope="session")
+def artifact(mini_root: Path) -> dict:
+    """The app's artifact after one epoch of our pipeline on the small mini-flowers: plumbing, not accuracy (tests/test_app_*)."""
+    return app.train_artifact(mini_root, size=APP_SIZE, epochs=1, num_workers=0, progress=False)
+
+
+@pytest.fixture(scope="session")
+def artifact_file(artifact: dict, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """:func:`artifact` saved once for the session."""
+    return app.save_artifact(artifact, tmp_path_factory.getbasetemp() / "app-artifact.pt")
+
+
+@pytest.fixture(scope="session")
+def predictor(artifact_file: Path) -> app.Predictor:
+    """The app's Predictor on :func:`artifact_file`."""
+    return app.Predictor.load(artifact_file)
+
+
+@pytest.fixture(scope="session")
+def photo(mini_root: Path) -> Image.Image:
+    """A test image, upscaled to a phone-ish 300x200 so that crops and rotations show."""
+    return load_rgb(OxfordFlowers102(mini_root, "test").image_files[0]).resize((300, 200))

@@ -15,30 +15,7 @@ from flowerkit import app, load
 from flowerkit.access import FlowersFormatError, OxfordFlowers102, load_rgb
 from flowerkit.load import build_cache, decode_resized
 
-SIZE = 32  # small and fast; the course uses 64
-SHARED_ARTIFACT = "app-artifact.pt"  # the other app test files reuse this file instead of training again
-
-
-@pytest.fixture(scope="module")
-def artifact(mini_root: Path) -> dict:
-    """One epoch of our pipeline on the small mini-flowers: enough to test plumbing, not accuracy."""
-    return app.train_artifact(mini_root, size=SIZE, epochs=1, num_workers=0, progress=False)
-
-
-@pytest.fixture(scope="module")
-def artifact_file(artifact: dict, tmp_path_factory) -> Path:
-    return app.save_artifact(artifact, tmp_path_factory.getbasetemp() / SHARED_ARTIFACT)
-
-
-@pytest.fixture(scope="module")
-def predictor(artifact_file: Path) -> app.Predictor:
-    return app.Predictor.load(artifact_file)
-
-
-@pytest.fixture(scope="module")
-def photo(mini_root: Path) -> Image.Image:
-    """A test image, upscaled to a phone-ish 300x200 so that crops and rotations show."""
-    return load_rgb(OxfordFlowers102(mini_root, "test").image_files[0]).resize((300, 200))
+SIZE = 32  # the size the app fixtures in conftest.py train at (APP_SIZE)
 
 
 def _jpeg(img: Image.Image, path: Path, **kw) -> Path:

@@ -7,23 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from flowerkit import app
 from flowerkit.access import OxfordFlowers102
 
 REPO = Path(__file__).resolve().parents[1]
-SIZE = 32  # small and fast; the course uses 64
-SHARED_ARTIFACT = "app-artifact.pt"  # written by whichever app test file trains first
-
-
-@pytest.fixture(scope="module")
-def artifact_file(mini_root: Path, tmp_path_factory) -> Path:
-    """One epoch of our pipeline on the small mini-flowers (plumbing, not accuracy), trained once per session."""
-    path = tmp_path_factory.getbasetemp() / SHARED_ARTIFACT
-    if not path.is_file():  # the first of the app's test files to run trains it; the others reuse it
-        app.save_artifact(app.train_artifact(mini_root, size=SIZE, epochs=1, num_workers=0, progress=False), path)
-    return path
 
 
 # ------------------------------------------------------------------ the command line

@@ -4,35 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 import torch
 from PIL import Image
 
 from flowerkit import app, exercises
-from flowerkit.access import OxfordFlowers102, load_rgb
+from flowerkit.access import OxfordFlowers102
 
-SIZE = 32  # small and fast; the course uses 64
-SHARED_ARTIFACT = "app-artifact.pt"  # written by whichever app test file trains first
-
-
-@pytest.fixture(scope="module")
-def artifact_file(mini_root: Path, tmp_path_factory) -> Path:
-    """One epoch of our pipeline on the small mini-flowers (plumbing, not accuracy), trained once per session."""
-    path = tmp_path_factory.getbasetemp() / SHARED_ARTIFACT
-    if not path.is_file():  # the first of the app's test files to run trains it; the others reuse it
-        app.save_artifact(app.train_artifact(mini_root, size=SIZE, epochs=1, num_workers=0, progress=False), path)
-    return path
-
-
-@pytest.fixture(scope="module")
-def predictor(artifact_file: Path) -> app.Predictor:
-    return app.Predictor.load(artifact_file)
-
-
-@pytest.fixture(scope="module")
-def photo(mini_root: Path) -> Image.Image:
-    """A test image, upscaled to a phone-ish 300x200 so that crops and rotations show."""
-    return load_rgb(OxfordFlowers102(mini_root, "test").image_files[0]).resize((300, 200))
+SIZE = 32  # the size the app fixtures in conftest.py train at (APP_SIZE)
 
 
 def _jpeg(img: Image.Image, path: Path, **kw) -> Path:

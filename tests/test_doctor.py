@@ -84,6 +84,18 @@ def test_one_based_labels_are_named(mini_root):
     r = diagnose(ds, measure=False)
     assert "1-based" in next(f for f in r.problems if f.check == "label range").message
     assert "subtract 1" in next(f for f in r.problems if f.check == "labels match files").message
+    assert not r.has("class balance") and "label range" in next(k.reason for k in r.skipped if k.check == "class balance")
+
+
+def test_the_access_teams_dataset_is_judged_by_the_labels_its_model_sees(mini_root):
+    """Their ``samples`` keep the file's 1-based labels; ``labels`` (after % 102) are what items return (notebook 01)."""
+    their_set = teams.AccessTeamFlowers(mini_root, "train")
+    r = diagnose(their_set, measure=False)
+    assert r.by_category()["access"] == ["labels match files", "split leakage"], str(r)
+    balance = next(f for f in r if f.check == "class balance")
+    counts = torch.bincount(torch.tensor(their_set.labels), minlength=102)
+    assert balance.ok and balance.evidence["min_per_class"] == int(counts.min()) >= 1
+    assert balance.evidence["max_per_class"] == int(counts.max())
 
 
 def test_duplicates_and_subsets(mini_root):

@@ -48,6 +48,11 @@ def _path_as_key(dataset, truth, k=200, seed=0):
     return float(np.mean([dataset[i][1] == truth[dataset.image_files[i]] for i in range(min(k, len(dataset)))]))
 
 
+def _count(dataset, truth, k=200, seed=0):  # how many agree, not the share
+    picks = np.random.default_rng(seed).choice(len(dataset), size=min(k, len(dataset)), replace=False)
+    return sum(dataset[i][1] == truth[Path(dataset.image_files[i]).name] for i in picks)
+
+
 def _k_larger_than_the_dataset(dataset, truth, k=200, seed=0):
     picks = np.random.default_rng(seed).choice(len(dataset), size=k, replace=False)
     return float(np.mean([dataset[i][1] == truth[Path(dataset.image_files[i]).name] for i in picks]))
@@ -65,6 +70,8 @@ def _k_larger_than_the_dataset(dataset, truth, k=200, seed=0):
         (_path_as_key, "keyed by file name"),
         (_k_larger_than_the_dataset, "min(k, len(dataset))"),
         (lambda d, t, k=200, seed=0: 100 * label_agreement(d, t, k, seed), "a percentage?"),
+        (lambda d, t, k=200, seed=0: round(min(k, len(d)) * label_agreement(d, t, k, seed)), "that is a count: divide by"),
+        (_count, "that is a count: divide by the number you sampled"),
         (lambda d, t, k=200, seed=0: label_agreement(d, t, k, seed) == 1.0, "True/False"),
         (lambda d, t, k=200, seed=0: 1 - label_agreement(d, t, k, seed), "expected 100%"),
     ],
@@ -103,6 +110,11 @@ def _path_as_csv_key(csv_path, truth):
         return float(np.mean([int(row["label"]) - 1 == truth[row["file"]] for row in csv.DictReader(f)]))
 
 
+def _csv_count(csv_path, truth):  # how many rows agree, not the share
+    with open(csv_path, newline="") as f:
+        return sum(int(row["label"]) - 1 == truth[Path(row["file"]).name] for row in csv.DictReader(f))
+
+
 def _next_row(csv_path, truth):
     with open(csv_path, newline="") as f:
         rows = list(csv.DictReader(f))
@@ -123,6 +135,7 @@ def _next_row(csv_path, truth):
         (_next_row, "your function says"),
         (lambda p, t: csv_agreement(p, t) * 30 / 31, "counted a row too many"),
         (lambda p, t: 100 * csv_agreement(p, t), "a percentage?"),
+        (_csv_count, "that is a count: divide by the number of photo rows"),
     ],
     ids=lambda v: getattr(v, "__name__", v if isinstance(v, str) else "")[:40],
 )

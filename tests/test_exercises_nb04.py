@@ -9,7 +9,7 @@ from torch.utils.data import DataLoader
 
 from flowerkit import OxfordFlowers102, exercises
 from flowerkit.exercises import nb04
-from flowerkit.load import build_cache
+from flowerkit.load import CollateNormalize, DecodedFlowers, build_cache
 from flowerkit.transform import compute_stats, eval_transform
 
 
@@ -66,20 +66,29 @@ def test_check_fixed_loader_feedback(mini_root, capsys, tmp_path, monkeypatch):
         "4 problem(s)" in out and "aspect ratio" in out and "shuffling" in out and "batch size" in out and "normalisation" in out
     )
 
-    def fixed(root, **workers):
-        mean, std = compute_stats(build_cache(OxfordFlowers102(root, "train"), 64, progress=False), progress=False)
-        ds = OxfordFlowers102(root, "train", transform=eval_transform(64, mean, std), draft=64)
+    def stats(root):
+        return compute_stats(build_cache(OxfordFlowers102(root, "train"), 64, progress=False), progress=False)
+
+    def fixed(root, **workers):  # notebook 04's reference: uint8 items decoded at reduced size, normalised per batch
+        ds = DecodedFlowers(root, "train", 64)
+        collate = CollateNormalize(*stats(root))
+        return DataLoader(ds, batch_size=64, shuffle=True, collate_fn=collate, timeout=120 if workers else 0, **workers)
+
+    def per_image(root, **workers):  # right pictures, but each converted and normalised on its own
+        ds = OxfordFlowers102(root, "train", transform=eval_transform(64, *stats(root)), draft=64)
         return DataLoader(ds, batch_size=64, shuffle=True, **workers)
 
     assert exercises.check_fixed_loader(lambda root: fixed(root, num_workers=2, persistent_workers=True), mini_root), (
         capsys.readouterr().out
     )
-    assert "workers decode the JPEGs" in capsys.readouterr().out
+    assert "2 workers decode the JPEGs" in capsys.readouterr().out
     assert not exercises.check_fixed_loader(fixed, mini_root), "JPEGs decoded with no workers break notebook 03's rule"
     out = capsys.readouterr().out
-    assert "the doctor finds no problem, but workers: num_workers=0, and the dataset (OxfordFlowers102)" in out and "Hint:" in out
+    assert "the doctor finds no problem, but workers: num_workers=0, and the dataset (DecodedFlowers)" in out and "Hint:" in out
     assert not exercises.check_fixed_loader(lambda root: fixed(root, num_workers=2), mini_root)
     assert "persistent_workers=False" in capsys.readouterr().out
+    assert not exercises.check_fixed_loader(lambda root: per_image(root, num_workers=2, persistent_workers=True), mini_root)
+    assert "each item comes out of the dataset as torch.float32" in capsys.readouterr().out
     assert not exercises.check_fixed_loader(lambda root: DataLoader(OxfordFlowers102(root, "val")), mini_root)
     assert "the train split has" in capsys.readouterr().out
 

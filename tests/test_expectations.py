@@ -62,16 +62,18 @@ def test_every_target_names_a_notebook_and_a_valid_bound() -> None:
 def test_a_missed_tuned_speed_warns_outside_ci_and_stops_in_ci(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:
-    """A busy laptop is not a bug: outside CI a timing target's mini bound prints a warning; CI still asserts."""
+    """A busy laptop is not a bug: outside CI a missed timing target prints a warning; CI still asserts."""
     monkeypatch.delenv(EPOCHS_ENV, raising=False)
     monkeypatch.delenv(expectations.CI_ENV, raising=False)
     assert TARGETS["03/cache_speedup"].timing and not TARGETS["04/ours_test_acc"].timing
     assert expect("03/cache_speedup", 1.2, "mini") is False  # above 1 (no bug), below the tuned 1.5x
     assert "Warning, not an error" in capsys.readouterr().out
-    with pytest.raises(AssertionError, match="cache"):
-        expect("03/cache_speedup", 0.9, "mini")  # slower than a full decode every epoch: a bug, everywhere
+    assert expect("03/cache_speedup", 0.9, "real") is False  # even the anywhere bound: a busy machine can slow one loop
+    assert "expected > 1 on any dataset" in capsys.readouterr().out
     with pytest.raises(AssertionError):
         expect("04/ours_test_acc", 0.5, "mini")  # accuracy is not a timing: it stops a Run All
     monkeypatch.setenv(expectations.CI_ENV, "1")
     with pytest.raises(AssertionError, match="expected >= 1.5"):
         expect("03/cache_speedup", 1.2, "mini")
+    with pytest.raises(AssertionError, match="expected > 1 on any dataset"):
+        expect("03/cache_speedup", 0.9, "real")

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 import torch
 
+from flowerkit import model
 from flowerkit.model import FlowerCNN, TrainConfig, _one_cycle, train_for
 
 
@@ -33,11 +32,35 @@ def test_train_for_stops_at_the_budget_and_scores_a_curve():
         train_for(FlowerCNN(), [], 0.1)
 
 
-def test_a_checkpoint_is_recorded_at_the_training_seconds_of_its_mark_however_long_scoring_takes():
+class _FakeTime:
+    """Stands in for the ``time`` module inside flowerkit.model: time passes only when a test says so."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def perf_counter(self) -> float:
+        return self.now
+
+
+def test_a_checkpoint_is_recorded_at_the_training_seconds_of_its_mark_however_long_scoring_takes(monkeypatch):
     # scoring stops the clock: a slow score must neither shift the curve's seconds nor eat the budget
+    fake = _FakeTime()
+    monkeypatch.setattr(model, "time", fake)
     data = [(torch.randn(4, 3, 16, 16), torch.randint(0, 102, (4,))) for _ in range(3)]
-    history = train_for(FlowerCNN(), data, 2.0, TrainConfig(), score=lambda m: time.sleep(0.3) or 0.5, points=4)
-    marks = [0.5, 1.0, 1.5, 2.0]
-    seconds = [s for s, _ in history.checkpoints]  # a step may overshoot a mark; a stopped clock adds nothing
-    assert len(seconds) == 4 and all(m <= s < m + 0.35 for m, s in zip(marks, seconds)), seconds
-    assert 2.0 <= history.total_seconds < 2.6  # the 1.2 s of scoring is not training time
+
+    def batches():  # every batch costs 0.125 s of training clock, whatever the machine's load
+        for x, y in data:
+            fake.now += 0.125
+            yield x, y
+
+    class Loader:
+        def __iter__(self):
+            return batches()
+
+    def slow_score(m):
+        fake.now += 0.3
+        return 0.5
+
+    history = train_for(FlowerCNN(), Loader(), 2.0, TrainConfig(), score=slow_score, points=4)
+    assert [s for s, _ in history.checkpoints] == [0.5, 1.0, 1.5, 2.0]
+    assert history.total_seconds == pytest.approx(2.0)  # the 1.2 s of scoring is not training time

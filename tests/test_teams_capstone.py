@@ -21,7 +21,7 @@ S = 16
 
 #: The names notebooks, tools and benchmarks use from `flowerkit.teams`; each still there after the module became a package.
 USED = [
-    "ABLATION", "QUALITY_BUGS", "REAL_DATASET_IMAGES", "STEP_BATCH", "TEAMS", "TEAM_INFO", "AccessTeamFlowers",
+    "ABLATION", "QUALITY_BUGS", "REAL_TRAIN_IMAGES", "STEP_BATCH", "TEAMS", "TEAM_INFO", "AccessTeamFlowers",
     "PerImageStandardize", "StackedBatches", "ablation_epochs", "ablation_table", "access_team_samples",
     "build_pipeline", "efficiency_team_loader", "extrapolate", "quality_team_transform", "quality_variant",
     "results_table", "run_ablation", "run_team", "train_pipeline",
@@ -89,6 +89,12 @@ def test_every_team_gets_the_same_budget(mini_root):
     assert eff.train_s == pytest.approx(ours.train_s, rel=0.5, abs=0.5), "trained for the budget, not for epochs"
     assert len(eff.curve) == 6 and eff.curve[-1][0] <= eff.budget_s + 1e-6
     assert eff.per_image_ms > ours.per_image_ms, "batch 1 and a full decode per image cost more per image"
+    for r in (ours, eff):  # notebook 03's meter, on every team's training steps
+        wait, compute = sum(r.history.wait_s), sum(r.history.compute_s)
+        assert 0 < r.history.data_wait_share < 1 and r.history.data_wait_share == pytest.approx(wait / (wait + compute))
+    assert [line.split()[-1] for line in teams.results_table(results).splitlines()[-2:]] == [
+        f"{100 * r.history.data_wait_share:.0f}%" for r in (eff, ours)
+    ]
 
 
 def test_cli_prints_the_table_and_a_json_last_line(mini_root, capsys):
@@ -98,6 +104,7 @@ def test_cli_prints_the_table_and_a_json_last_line(mini_root, capsys):
     last = json.loads(out[-1])
     ours = last["teams"]["ours"]
     assert set(last["teams"]) == {"ours"} and 0 <= ours["acc_at_budget"] <= 1 and ours["curve"] and last["budget_s"] > 0
+    assert 0 < ours["data_wait_share"] < 1 and last["device"] == "cpu" and out[0].split()[-2:] == ["data", "wait"]
 
 
 def test_cli_ablation_prints_each_seed(mini_root, capsys, monkeypatch):

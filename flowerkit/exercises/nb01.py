@@ -500,14 +500,16 @@ class _LabelsOnly:
         return None, self._labels[idx]
 
 
-def _share(answer: Any) -> tuple[float | None, str | None]:
-    """The answer as a share in 0..1, or None and what is wrong with it."""
+def _share(answer: Any, k: int | None = None, per: str = "the number you sampled") -> tuple[float | None, str | None]:
+    """The answer as a share in 0..1, or None and what is wrong with it (a whole number from 1 to ``k`` is a count)."""
     if isinstance(answer, (bool, np.bool_)):
         return None, "you returned True/False; the tool should say *how many* agree: a share between 0 and 1"
     try:
         share = float(answer)
     except (TypeError, ValueError):
         return None, f"expected a number between 0 and 1, got {type(answer).__name__}"
+    if not 0 <= share <= 1 and k is not None and share.is_integer() and 1 <= share <= k:
+        return None, f"{share:g} is not a share between 0 and 1; that is a count: divide by {per}"
     if not 0 <= share <= 1:
         return None, f"{share:g} is not a share between 0 and 1" + (" (a percentage?)" if share <= 100 else "")
     return share, None
@@ -540,7 +542,7 @@ def _toy_agreement_feedback(func: Callable[..., Any]) -> Verdict | None:
             return _verdict(False, f"on a toy pipeline ({what}): {error}.", _agreement_error(error))
         if _unanswered(answer):
             return _verdict(False, "your function returns None: it is still the stub.", STUB_HINT)
-        share, problem = _share(answer)
+        share, problem = _share(answer, min(k, len(pipeline)))
         if problem:
             return _verdict(False, f"on a toy pipeline ({what}): {problem}.", "return agreeing / checked")
         if pipeline.fetched == 0:
@@ -579,9 +581,10 @@ def _real_agreement(func: Callable[..., Any], root: Path, k: int) -> tuple[Verdi
     for name, dataset in (("ours", OxfordFlowers102(root, "train")), ("the Access team's", AccessTeamFlowers(root, "train"))):
         full = float(np.mean([truth[f.name] == c for f, c in zip(dataset.image_files, dataset.labels)]))
         answer, error = _call(func, _LabelsOnly(dataset), truth, k, 0)
-        share, problem = _share(answer) if error is None else (None, error)
+        share, problem = _share(answer, min(k, len(dataset))) if error is None else (None, error)
         if problem:
-            return _verdict(False, f"on {name} training set: {problem}.", _agreement_error(problem)), found
+            hint = _agreement_error(problem) if error else "return agreeing / checked"
+            return _verdict(False, f"on {name} training set: {problem}.", hint), found
         if abs(share - full) > 4 * (full * (1 - full) / k) ** 0.5 + 0.02:
             return _verdict(
                 False,
@@ -670,7 +673,8 @@ def check_csv_agreement(func: Callable[[Path, dict[str, int]], Any]) -> Verdict:
                 return _verdict(False, f"on a CSV with {what}: {error}.", _csv_error_hint(error))
             if _unanswered(answer):
                 return _verdict(False, "your function returns None: it is still the stub.", STUB_HINT)
-            share, problem = _share(answer)
+            rows = sum(1 for line in text.splitlines()[1:] if line.strip())
+            share, problem = _share(answer, rows, "the number of photo rows")
             if problem:
                 return _verdict(False, f"on a CSV with {what}: {problem}.", "return agreeing rows / rows")
             if abs(share - expected) > 1e-9:

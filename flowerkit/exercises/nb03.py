@@ -1,4 +1,4 @@
-"""Checkers of notebook ``03_load``: the data-wait meter, the bottleneck, a batched collate_fn, samplers, worker seeding,
+"""Checkers of notebook ``03_load``: the data-wait meter, the costliest bug, a batched collate_fn, samplers, worker seeding,
 iterable datasets, the training loader."""
 
 from __future__ import annotations
@@ -19,12 +19,13 @@ from torch.utils.data import DataLoader, Dataset, RandomSampler
 
 from ..load import CachedFlowers
 from ..meter import DataWaitMeter
+from ..teams.efficiency import EFFICIENCY_BUGS
 from .verdict import RAISED_HINT, STUB_HINT, Verdict, _call, _unanswered, _verdict
 
 __all__ = [
     "check_balanced_sampler",
-    "check_bottleneck",
     "check_collate",
+    "check_costliest_bug",
     "check_sharded_stream",
     "check_train_loader",
     "check_wait_meter",
@@ -63,8 +64,11 @@ class _SleepyStep:
         time.sleep(self.sleep_s)
 
 
-def _meter_shape_problem(out: Any, steps: int) -> tuple[str, str] | None:
-    """What is wrong with the form of a meter's answer; None if it is two lists of ``steps`` durations."""
+def _meter_shape_problem(out: Any, steps: int, elapsed_s: float) -> tuple[str, str] | None:
+    """What is wrong with the form of a meter's answer; None if it is two lists of ``steps`` durations.
+
+    ``elapsed_s`` is how long the meter ran: no duration inside it can be longer.
+    """
     if not isinstance(out, (tuple, list)) or len(out) != 2:
         return "return a pair (waits, computes): two lists of seconds.", "return waits, computes"
     try:
@@ -75,7 +79,7 @@ def _meter_shape_problem(out: Any, steps: int) -> tuple[str, str] | None:
         return f"for {steps} steps: {len(waits)} waits and {len(computes)} computes.", "append one wait and one compute per step"
     if min(waits + computes) < 0:
         return "negative durations: an earlier reading minus a later one.", "duration = the reading after - the reading before"
-    if max(waits + computes) > 1000:
+    if max(waits + computes) > elapsed_s + 0.5:
         return "these look like clock readings, not durations.", "subtract the reading before from the reading after"
     return None
 
@@ -98,13 +102,14 @@ def _run_meter(func: Callable[..., Any], wait_s: float, compute_s: float, steps:
 
     Returns ``((waits, computes), None)`` or ``(None, (message, hint))``.
     """
-    step = _SleepyStep(compute_s)
+    step, start = _SleepyStep(compute_s), time.perf_counter()
     out, error = _call(func, _SleepyLoader(steps + 2, wait_s), step, steps)
+    elapsed_s = time.perf_counter() - start
     if error:
         return None, (error, RAISED_HINT)
     if _unanswered(out):
         return None, ("your function returns None: it is still the stub.", "return waits, computes")
-    problem = _meter_shape_problem(out, steps) or _meter_order_problem(step.seen, steps)
+    problem = _meter_shape_problem(out, steps, elapsed_s) or _meter_order_problem(step.seen, steps)
     return (None, problem) if problem else ([sum(map(float, part)) for part in out], None)
 
 
@@ -177,31 +182,62 @@ def check_wait_meter(func: Callable[..., Any]) -> Verdict:
     )
 
 
-def check_bottleneck(answer: Any, stage_ms: dict[str, float]) -> Verdict:
-    """Notebook ``03_load``: the name of the stage (a key of ``stage_ms``, milliseconds per image) that costs the most.
+# Which of flowerkit.teams.EFFICIENCY_BUGS pays for each stage that notebook ``03_load``'s ``time_stages`` times.
+_STAGE_CAUSES: dict[str, str | None] = {
+    "sampler": "batch size 1",
+    "fetch: read + decode": "full decode every epoch",
+    "fetch: resize + crop": "full decode every epoch",
+    "fetch: shift + flip": None,  # our augmentation: ours pays it too, no bug
+    "fetch: to tensor + normalise": "per-image conversion",
+    "collate": "batch size 1",
+}
 
-    Judged against the student's own measurement; when the two largest stages
-    are within 15% of each other, either is accepted (a close call on a busy machine).
+
+def _cost_per_bug(stage_ms: dict[str, float]) -> dict[str, float]:
+    """Milliseconds per image that each bug's stages cost, from a ``time_stages`` measurement (keys of _STAGE_CAUSES)."""
+    unknown = sorted(set(stage_ms) - set(_STAGE_CAUSES))
+    if unknown:
+        raise ValueError(f"stage_ms has stages the checker does not know: {unknown}; rerun the time_stages cell unchanged")
+    cost = dict.fromkeys(EFFICIENCY_BUGS, 0.0)
+    for stage, ms in stage_ms.items():
+        if _STAGE_CAUSES[stage] is not None:
+            cost[_STAGE_CAUSES[stage]] += ms
+    return cost
+
+
+def check_costliest_bug(answer: Any, stage_ms: dict[str, float]) -> Verdict:
+    """Notebook ``03_load``: which of the Efficiency team's bugs (:data:`flowerkit.teams.EFFICIENCY_BUGS`) costs the most.
+
+    Judged against the student's own stage timing (milliseconds per image,
+    keys of :data:`_STAGE_CAUSES`): each stage is charged to the bug that makes
+    it pay; "no workers" is charged nothing (workers run the same stages
+    elsewhere, none gets cheaper). When the two costliest bugs are within 15%
+    of each other, either is accepted (a close call on a busy machine).
     """
     if _unanswered(answer):
+        return _verdict(False, "no answer yet: set `costliest` to one of teams.EFFICIENCY_BUGS.", "add up the bars each bug pays for")
+    if answer not in EFFICIENCY_BUGS:
         return _verdict(
-            False, "no answer yet: set `bottleneck` to the name of a stage.", "compare the bars: each is milliseconds per image"
+            False, f"{answer!r} is not one of their bugs: {', '.join(map(repr, EFFICIENCY_BUGS))}.", "copy a name from the list"
         )
-    if answer not in stage_ms:
+    cost = _cost_per_bug(stage_ms)
+    ranked = sorted(cost, key=cost.get, reverse=True)
+    top, total = cost[ranked[0]], sum(stage_ms.values())
+    if answer == "no workers":
         return _verdict(
             False,
-            f"{answer!r} is not one of the stages timed: {', '.join(map(repr, stage_ms))}.",
-            "copy the stage's name exactly, as the chart labels it",
+            "workers run the same stages in other processes: they hide the wait, they make no stage cheaper.",
+            "which bug makes a stage do work the model never needs?",
         )
-    ranked = sorted(stage_ms, key=stage_ms.get, reverse=True)
-    top, total = stage_ms[ranked[0]], sum(stage_ms.values())
-    if answer == ranked[0] or stage_ms[answer] >= 0.85 * top:
-        share = stage_ms[answer] / total
-        return _verdict(True, f"{answer!r}: {stage_ms[answer]:.1f} ms of every {total:.1f} ms per image ({share:.0%}).")
+    if answer == ranked[0] or cost[answer] >= 0.85 * top:
+        stages = [stage for stage, cause in _STAGE_CAUSES.items() if cause == answer and stage in stage_ms]
+        return _verdict(
+            True, f"{answer!r} pays for {' and '.join(stages)}: {cost[answer]:.1f} of every {total:.1f} ms per image."
+        )
     return _verdict(
         False,
-        f"{answer!r} takes {stage_ms[answer]:.1f} ms per image; {ranked[0]!r} takes {top:.1f} ms.",
-        "the stage that costs the most milliseconds per image is where a fix pays most",
+        f"{answer!r} costs {cost[answer]:.1f} ms per image of the {total:.1f} you measured; another bug costs {top:.1f}.",
+        "for each bar, ask which decision makes that stage run (or run at that size); then add up per decision",
     )
 
 

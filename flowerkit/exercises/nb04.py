@@ -132,7 +132,8 @@ def _worker_rule(loader: DataLoader) -> list[str]:
     """Notebook ``03_load``'s worker rule, read from the loader's settings (no timing): what it breaks, as check names.
 
     A dataset that decodes a JPEG per item (anything but a uint8 :class:`~flowerkit.load.CachedFlowers`) needs worker
-    processes, or the training loop waits for every decode; workers that exist are kept alive between epochs.
+    processes, or the training loop waits for every decode; workers that exist are kept alive between epochs; items
+    stay uint8 until the collate_fn converts and normalises the whole batch.
     """
     decodes = not isinstance(loader.dataset, CachedFlowers)
     if decodes and loader.num_workers < 1:
@@ -143,6 +144,12 @@ def _worker_rule(loader: DataLoader) -> list[str]:
         ]
     if loader.num_workers > 0 and not loader.persistent_workers:
         return ["workers: persistent_workers=False, so the workers restart every epoch (persistent_workers=True)"]
+    item = loader.dataset[0][0]
+    if isinstance(item, torch.Tensor) and item.dtype != torch.uint8:
+        return [
+            f"conversion: each item comes out of the dataset as {item.dtype}, converted and normalised one image at a "
+            "time (the Efficiency team's fourth bug); keep items uint8 and normalise once per batch in the collate_fn"
+        ]
     return []
 
 
@@ -186,10 +193,13 @@ def check_fixed_loader(func: Callable[[Any], Any], root: str | Path) -> Verdict:
         return _verdict(
             False,
             f"the doctor finds no problem, but {'; '.join(workers)}.",
-            "DataLoader(..., num_workers=2, persistent_workers=True), as in notebook 03's exercise 7",
+            "notebook 03's exercise 7: uint8 items, load.CollateNormalize, num_workers=2, persistent_workers=True",
         )
+    how = (
+        "a uint8 cache read in the training process"
+        if isinstance(loader.dataset, CachedFlowers)
+        else f"{loader.num_workers} workers decode the JPEGs, kept alive between epochs"
+    )
     return _verdict(
-        True,
-        "the doctor finds no problem: right labels, undistorted normalised images, shuffled batches; "
-        "and workers decode the JPEGs, kept alive between epochs.",
+        True, f"the doctor finds no problem: right labels, undistorted normalised images, shuffled batches; and {how}."
     )

@@ -14,7 +14,7 @@ team's bugs are importable by name: :data:`ACCESS_BUGS`, :data:`QUALITY_BUGS`,
 from .access import ACCESS_BUGS, ACCESS_INFO, AccessTeamFlowers, access_team_samples
 from .capstone import TEAM_INFO, TEAMS, build_pipeline, results_table, run_team
 from .efficiency import EFFICIENCY_BUGS, EFFICIENCY_INFO, efficiency_team_loader
-from .extrapolation import REAL_DATASET_IMAGES, extrapolate
+from .extrapolation import REAL_TRAIN_IMAGES, extrapolate
 from .ours import OURS_INFO
 from .pipeline import STEP_BATCH, StackedBatches
 from .quality import (
@@ -39,7 +39,7 @@ __all__ = [
     "OURS_INFO",
     "QUALITY_BUGS",
     "QUALITY_INFO",
-    "REAL_DATASET_IMAGES",
+    "REAL_TRAIN_IMAGES",
     "STEP_BATCH",
     "TEAMS",
     "TEAM_INFO",

@@ -22,7 +22,7 @@ from torchvision import transforms as T
 from ..access import OxfordFlowers102, load_rgb
 from ..facts import DEFAULT_SIZE, IMAGENET_MEAN, IMAGENET_STD
 from ..load import make_loader
-from ..transform import compute_stats
+from ..transform import augment_uint8, compute_stats
 from .pipeline import STEP_BATCH, _cache, _Pipeline
 
 __all__ = ["EFFICIENCY_BUGS", "EFFICIENCY_INFO", "efficiency_team_loader"]
@@ -38,13 +38,16 @@ EFFICIENCY_INFO: dict[str, str] = {
 }
 
 
-def _classic_transform(size: int, mean: Any = IMAGENET_MEAN, std: Any = IMAGENET_STD) -> Any:
+def _classic_transform(size: int, mean: Any = IMAGENET_MEAN, std: Any = IMAGENET_STD, *, train: bool = False) -> Any:
     """The classic per-image torchvision pipeline: Resize, CenterCrop, ToTensor, Normalize (correct, not fast).
 
-    The Efficiency team's transform: notebook ``03_load`` prints it inside
+    With ``train=True`` our random shift and flip (:func:`flowerkit.transform.augment_uint8`, on the PIL picture) come
+    after the crop: the team's augmentation is ours, so that what sets them apart in notebook ``04_three_teams`` is
+    their efficiency bugs alone. The Efficiency team's transform: notebook ``03_load`` prints it inside
     :func:`efficiency_team_loader`, their code.
     """
-    return T.Compose([T.Resize(size), T.CenterCrop(size), T.ToTensor(), T.Normalize(mean, std)])
+    shift_flip = [augment_uint8(size)] if train else []
+    return T.Compose([T.Resize(size), T.CenterCrop(size), *shift_flip, T.ToTensor(), T.Normalize(mean, std)])
 
 
 def efficiency_team_loader(
@@ -63,11 +66,13 @@ def efficiency_team_loader(
     4. per-sample work in the training loop: each image is converted to float
        and normalised on its own (:func:`_classic_transform`), not once per batch.
 
-    They do shuffle (``shuffle=True``, seeded): their bugs cost time, not
-    correctness. ``shuffle=False`` over class-grouped files is a different,
-    correctness bug, taught on its own in notebook ``03_load``.
+    They do shuffle (``shuffle=True``, seeded) and augment the training split
+    as we do (a random shift and flip): their bugs cost time, not correctness.
+    ``shuffle=False`` over class-grouped files is a different, correctness
+    bug, taught on its own in notebook ``03_load``.
     """
-    dataset = OxfordFlowers102(root, split, transform=_classic_transform(size, **transform_kw))
+    transform = _classic_transform(size, train=split == "train", **transform_kw)
+    dataset = OxfordFlowers102(root, split, transform=transform)
     return DataLoader(dataset, batch_size=1, shuffle=shuffle, num_workers=0, generator=torch.Generator().manual_seed(seed))
 
 

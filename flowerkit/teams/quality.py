@@ -82,8 +82,8 @@ def quality_team_transform(size: int, train: bool = True) -> v2.Compose:
     1. ``Grayscale(num_output_channels=3)`` "to save memory" (it saves none:
        three identical channels) throws away colour, half of what tells
        the classes apart;
-    2. ``Resize((size, size))`` squashes every 500x750 photo into a square,
-       distorting shapes;
+    2. ``Resize((size, size))`` squashes every oblong photo (500x700, say)
+       into a square, distorting shapes;
     3. :class:`PerImageStandardize` instead of the train split's statistics;
     4. random rotation (augmentation) applied at evaluation too: the same test
        image gets a different tensor, and prediction, every time.
