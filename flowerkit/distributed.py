@@ -56,7 +56,7 @@ from webdataset.shardlists import expand_urls
 from .access import OxfordFlowers102
 from .config import DATASETS, dataset_root, default_dataset
 from .expectations import profile
-from .load import DecodedFlowers, build_cache, make_loader
+from .load import WORKER_TIMEOUT_S, DecodedFlowers, build_cache, make_loader
 from .model import FlowerCNN, TrainConfig, evaluate, train
 from .shards import KeyedCollate, shard_dir, shard_loader, shard_name, write_shards
 from .transform import augment_uint8, compute_stats
@@ -223,6 +223,7 @@ def _worker_kw(workers: int, persistent: bool = False) -> dict[str, Any]:
     return {
         "num_workers": workers,
         "persistent_workers": persistent and workers > 0,
+        "timeout": WORKER_TIMEOUT_S if workers > 0 else 0,  # a dead worker raises instead of hanging the rank
     }
 
 

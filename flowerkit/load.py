@@ -81,6 +81,7 @@ __all__ = [
     "CachedFlowers",
     "CollateNormalize",
     "DecodedFlowers",
+    "WORKER_TIMEOUT_S",
     "build_cache",
     "cache_dir",
     "collate_uint8",
@@ -94,6 +95,8 @@ __all__ = [
 
 CACHE_FORMAT = "flowerkit-cache-v2"
 JPEG_DECODERS = ("simplejpeg", "pil")
+#: Seconds a loader with workers waits for the next batch before it raises (a dead or stuck worker, not a frozen kernel).
+WORKER_TIMEOUT_S = 120
 # What a cache built with each decoder holds (part of its fingerprint). The PIL text is the one caches were built
 # with before libjpeg-turbo's M/8 scaling arrived, so those caches stay valid.
 _RECIPES = {
@@ -660,10 +663,12 @@ def make_loader(
     channels_last: bool = False,
     normalize: str = "worker",
     device: str | torch.device | None = None,
+    timeout: float = WORKER_TIMEOUT_S,
 ) -> DataLoader | DeviceLoader:
     """A DataLoader with the course's defaults: seeded order and workers, batch-wise normalisation.
 
-    ``num_workers=None`` uses the number of CPU cores the process may use.
+    ``num_workers=None`` uses the number of CPU cores the process may use. With workers, a batch not ready within
+    ``timeout`` seconds raises an error (a dead or stuck worker, not a frozen kernel); without, it is 0, as DataLoader requires.
     ``persistent_workers`` defaults to True when there are workers (no
     re-spawn each epoch); ``pin_memory`` defaults to True only when the
     batches go to a CUDA GPU (:func:`flowerkit.device.pick_device`; without one PyTorch ignores it with a warning). The
@@ -690,6 +695,7 @@ def make_loader(
         persistent_workers=num_workers > 0 and persistent_workers is not False,
         pin_memory=pick_device(device).type == "cuda" if pin_memory is None else pin_memory,  # pinned pages help a GPU copy only
         drop_last=drop_last,
+        timeout=timeout if num_workers > 0 else 0,
     )
     return DeviceLoader(loader, device, mean, std, channels_last=channels_last) if on_device else loader
 

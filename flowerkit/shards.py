@@ -40,7 +40,7 @@ from tqdm.auto import tqdm
 
 from .config import default_dataset
 from .facts import DEFAULT_SIZE
-from .load import CollateNormalize, decode_resized
+from .load import WORKER_TIMEOUT_S, CollateNormalize, decode_resized
 from .paths import data_dir
 
 __all__ = [
@@ -234,31 +234,42 @@ def shard_loader(
     *,
     batch_size: int = 64,
     num_workers: int = 0,
+    timeout: float = WORKER_TIMEOUT_S,
     **pipeline_kw: Any,
 ) -> DataLoader:
     """A ``DataLoader`` over :func:`shard_pipeline` batches: workers read, decode and batch; batches come out whole.
 
     ``batch_size=None`` is given to the DataLoader because the pipeline batches
     (the webdataset idiom); each worker makes its own batches, so an epoch may
-    end with up to one partial batch per worker. Keyword arguments go to
+    end with up to one partial batch per worker. With workers, a batch not
+    ready within ``timeout`` seconds raises an error instead of hanging (0
+    without workers, as DataLoader requires). Keyword arguments go to
     :func:`shard_pipeline`. Introduced in notebook ``06_beyond_one_machine``.
     """
     pipeline = shard_pipeline(urls, size, batch_size=batch_size, **pipeline_kw)
-    return DataLoader(pipeline, batch_size=None, num_workers=num_workers)
+    return _stream_loader(pipeline, num_workers, timeout)
 
 
-def read_shard_keys(urls: Sequence[str | Path], *, num_workers: int = 0, **pipeline_kw: Any) -> list[tuple[int, int, int]]:
+def read_shard_keys(
+    urls: Sequence[str | Path], *, num_workers: int = 0, timeout: float = WORKER_TIMEOUT_S, **pipeline_kw: Any
+) -> list[tuple[int, int, int]]:
     """Every (image id, label, worker) this process would read from ``urls`` in one epoch, without decoding images.
 
     ``worker`` is the DataLoader worker that read the sample (0 without
-    workers). Keyword arguments go to :func:`shard_pipeline` (``seed``,
-    ``epoch``, ``shuffle_buffer``, ``split_nodes``, ``split_workers``).
-    Introduced in notebook ``06_beyond_one_machine``.
+    workers). With workers, an item not ready within ``timeout`` seconds
+    raises an error instead of hanging (0 without workers). Keyword arguments
+    go to :func:`shard_pipeline` (``seed``, ``epoch``, ``shuffle_buffer``,
+    ``split_nodes``, ``split_workers``). Introduced in notebook ``06_beyond_one_machine``.
     """
     pipeline = shard_pipeline(urls, None, batch_size=None, **pipeline_kw)
     pipeline.append(wds.map(_with_worker))
-    loader = DataLoader(pipeline, batch_size=None, num_workers=num_workers)
+    loader = _stream_loader(pipeline, num_workers, timeout)
     return [(int(image_id), int(label), int(worker)) for image_id, label, worker in loader]
+
+
+def _stream_loader(pipeline: wds.DataPipeline, num_workers: int, timeout: float) -> DataLoader:
+    """A DataLoader that passes the pipeline's items through; with workers, bounded by ``timeout`` seconds per item."""
+    return DataLoader(pipeline, batch_size=None, num_workers=num_workers, timeout=timeout if num_workers > 0 else 0)
 
 
 def _with_worker(item: tuple[int, int]) -> tuple[int, int, int]:

@@ -63,25 +63,45 @@ def test_every_scale_suspect_is_a_cause_or_cleared_by_the_evidence():
         assert (name in nb06._SCALE_BUGS) != (name in nb06._CLEARED)
 
 
-def _padded(n, rank, world_size):
+def _padded(n, rank, world_size, drop_last=False):
+    total = n // world_size * world_size if drop_last else math.ceil(n / world_size) * world_size
+    return [i % n for i in range(total)][rank::world_size]
+
+
+def _padded_once(n, rank, world_size, drop_last=False):
+    """Pads by one copy of the start: right while the padding is shorter than the list, wrong with fewer samples than ranks."""
+    if drop_last:
+        return _padded(n, rank, world_size, True)
     total = math.ceil(n / world_size) * world_size
-    indices = list(range(n)) * math.ceil(total / n)
-    return indices[:total][rank::world_size]
+    return (list(range(n)) + list(range(n))[: total - n])[rank::world_size]
 
 
 @pytest.mark.parametrize(
     "func, feedback",
     [
         (_padded, "Correct"),
-        (lambda n, rank, world_size: None, "still the stub"),
-        (lambda n, rank, world_size: list(range(n))[rank::world_size], "no padding"),
-        (lambda n, rank, world_size: list(range(n))[rank * (n // world_size) :][: n // world_size], "expected"),
+        (lambda n, rank, world_size, drop_last: None, "still the stub"),
+        (lambda n, rank, world_size: _padded(n, rank, world_size), "TypeError"),  # the drop_last argument forgotten
+        (lambda n, rank, world_size, drop_last: 7, "return a list of indices"),
+        (lambda n, rank, world_size, drop_last: list(range(n))[rank::world_size], "every rank must get as many"),
+        (lambda n, rank, world_size, drop_last: _padded(n, rank, world_size), "drop_last=True no index is repeated"),
+        (_padded_once, "every rank still gets one"),
+        (lambda n, rank, world_size, drop_last: _padded(n, rank, world_size, drop_last) or [0], "no rank can have a whole share"),
+        (lambda n, rank, world_size, drop_last: list(range(rank * 3, rank * 3 + 3)), "a block per rank"),
+        (lambda n, rank, world_size, drop_last: _padded(n, rank, world_size, drop_last)[::-1], "expected"),
     ],
 )
 def test_check_padded_indices_feedback(func, feedback, capsys):
     ok = exercises.check_padded_indices(func)
-    assert feedback in capsys.readouterr().out
-    assert ok == (feedback == "Correct")
+    out = capsys.readouterr().out
+    assert feedback in out
+    assert ok == (feedback == "Correct") and (ok or "\nHint: " in out)
+
+
+def test_the_sampler_checker_tries_cases_the_notebooks_evidence_does_not_show():
+    shown = {(n, 3) for n in (2, 6, 7, 8)}  # the evidence cell of notebook 06: 3 ranks
+    assert not shown & set(nb06._SAMPLER_CASES)
+    assert any(n < world for n, world in nb06._SAMPLER_CASES) and any(world - n > n for n, world in nb06._SAMPLER_CASES)
 
 
 # ------------------------------------------------------------------ the stream under torchrun
@@ -113,6 +133,16 @@ _RIGHT = f"""\
         info = get_worker_info()
         worker, workers = (info.id, info.num_workers) if info else (0, 1)
         for i in order[self.rank :: self.world_size][worker::workers]:
+            yield self.items[i]
+"""
+_RANK_ASKED_IN_ITER = f"""\
+    def __iter__(self):
+        order = {_ORDER}
+        info = get_worker_info()
+        worker, workers = (info.id, info.num_workers) if info else (0, 1)
+        in_group = dist.is_available() and dist.is_initialized()  # False in a worker: it has no process group
+        rank, world = (dist.get_rank(), dist.get_world_size()) if in_group else (0, 1)
+        for i in order[rank::world][worker::workers]:
             yield self.items[i]
 """
 _RANK_IN_WORKER = f"""\
@@ -175,6 +205,13 @@ def test_check_rank_stream_counts_what_real_torchrun_ranks_read(tmp_path, capsys
     assert "Default process group has not been initialized" in out and "ask torch.distributed in __init__" in out
 
 
+def test_a_rank_asked_in_a_worker_is_named_by_the_hint(tmp_path, capsys):
+    assert not exercises.check_rank_stream(_stream_class(tmp_path, _RANK_ASKED_IN_ITER, "stream_rank_asked_in_iter"))
+    out = capsys.readouterr().out
+    assert "both ranks read every item" in out
+    assert "every worker believes it is rank 0 of 1" in out and "in __init__" in out and "RANK and WORLD_SIZE" in out
+
+
 def _reads(rank_of, repeat_in_rank=1):
     """What 2 ranks read: item i goes to each rank in ``rank_of(i)``, ``repeat_in_rank`` times."""
     return [[i for i in range(1000, 1103) for r in rank_of(i) if r == rank for _ in range(repeat_in_rank)] for rank in (0, 1)]
@@ -195,6 +232,8 @@ def _reads(rank_of, repeat_in_rank=1):
 def test_the_count_names_what_the_ranks_got_wrong(read, feedback):
     problem = nb06._count_problem(read)
     assert (problem is None) if feedback is None else feedback in problem[0]
+    if feedback == "both ranks read every item":  # likeliest cause: the rank asked in a worker, which has no group
+        assert "dist.is_initialized() is False there" in problem[1] and "os.environ" in problem[1]
 
 
 def test_the_failure_names_the_root_error_of_a_rank():

@@ -6,6 +6,7 @@ import functools
 import json
 import pickle
 import shutil
+import time
 
 import numpy as np
 import pytest
@@ -180,6 +181,29 @@ def test_make_loader_defaults():
     assert not loader.persistent_workers
     x, y = next(iter(loader))
     assert x.shape == (4, 3, 4, 4)
+
+
+class _StuckDataset(torch.utils.data.Dataset):
+    """A dataset whose items never come in time: a worker stuck on a network drive, say."""
+
+    def __len__(self):
+        return 4
+
+    def __getitem__(self, i):
+        time.sleep(30)
+        return torch.zeros(3, 2, 2, dtype=torch.uint8), 0
+
+
+def test_make_loader_bounds_the_wait_for_workers_only():
+    data = torch.utils.data.TensorDataset(torch.zeros(4, 3, 2, 2, dtype=torch.uint8), torch.arange(4))
+    assert make_loader(data, num_workers=2).timeout == 120  # the default bound, with workers
+    assert make_loader(data, num_workers=0).timeout == 0  # DataLoader allows none without workers
+    assert make_loader(data, num_workers=0, timeout=5).timeout == 0
+    stuck = make_loader(_StuckDataset(), batch_size=2, num_workers=1, timeout=1, persistent_workers=False)
+    start = time.perf_counter()
+    with pytest.raises(RuntimeError, match="timed out after 1 seconds"):
+        next(iter(stuck))
+    assert time.perf_counter() - start < 25  # an error, not a 30 s wait
 
 
 def test_measure_throughput_counts_images():

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import tarfile
+import time
 from collections import Counter
 
 import pytest
 import torch
 
 from flowerkit import OxfordFlowers102
+from flowerkit import shards as shards_module
 from flowerkit.distributed import pretend_rank
 from flowerkit.load import decode_resized
 from flowerkit.shards import SHARD_MTIME, _SampleDecoder, read_shard_keys, shard_loader, shard_name, write_shards
@@ -103,3 +105,19 @@ def test_a_new_epoch_gives_a_new_order_and_the_same_epoch_the_same_order(shards)
 
     assert order(0) == order(0)
     assert order(0) != order(1) and sorted(order(0)) == sorted(order(1))
+
+
+def _stuck_with_worker(item):
+    time.sleep(30)  # a worker that never delivers: a stalled network read, say
+    return (*item, 0)
+
+
+def test_loaders_with_workers_raise_after_the_timeout_instead_of_hanging(shards, monkeypatch):
+    assert shard_loader(shards, S, num_workers=2).timeout == shards_module.WORKER_TIMEOUT_S == 120
+    assert shard_loader(shards, S, num_workers=0, timeout=5).timeout == 0  # DataLoader allows none without workers
+    assert shard_loader(shards, S, num_workers=2, timeout=5).timeout == 5
+    monkeypatch.setattr(shards_module, "_with_worker", _stuck_with_worker)
+    start = time.perf_counter()
+    with pytest.raises(RuntimeError, match="timed out after 1 seconds"):
+        read_shard_keys(shards, num_workers=1, timeout=1)
+    assert time.perf_counter() - start < 25

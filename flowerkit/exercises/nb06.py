@@ -22,7 +22,7 @@ from typing import Any
 from torch.utils.data import DistributedSampler, IterableDataset
 
 from ..distributed import _child_env, _stop_process_tree, count_epochs
-from .verdict import RAISED_HINT, Verdict, _call, _unanswered, _verdict
+from .verdict import RAISED_HINT, STUB_HINT, Verdict, _call, _unanswered, _verdict
 
 __all__ = [
     "SCALE_SUSPECTS",
@@ -117,33 +117,66 @@ def check_scale_bugs(answer: Any) -> Verdict:
     )
 
 
-def check_padded_indices(func: Callable[[int, int, int], Any]) -> Verdict:
-    """Notebook ``06_beyond_one_machine``: ``func(n, rank, world_size)`` -> rank's indices, as DistributedSampler(shuffle=False)."""
-    for n, world in ((10, 2), (11, 2), (10, 3), (5, 4), (2, 3)):
-        for rank in range(world):
-            truth = list(DistributedSampler(range(n), num_replicas=world, rank=rank, shuffle=False))
-            answer, error = _call(func, n, rank, world)
-            if error:
-                return _verdict(False, error, RAISED_HINT)
-            if _unanswered(answer):
-                return _verdict(
-                    False, "your function returns None: it is still the stub.", "list(range(n))[rank::world_size], padded"
-                )
-            got = [int(i) for i in answer]
-            if got == truth:
-                continue
-            if got == list(range(n))[rank::world]:
-                return _verdict(
-                    False,
-                    f"n={n}, {world} ranks: right split, but no padding: rank {rank} gets {len(got)}, others more.",
-                    "pad the index list to ceil(n / world_size) * world_size by repeating it from the start",
-                )
-            return _verdict(
-                False,
-                f"n={n}, rank {rank} of {world}: expected {truth}, got {got}.",
-                "pad the index list to a multiple of world_size by repeating from the start, then take every world_size-th from rank",
-            )
-    return _verdict(True, "every rank gets ceil(n / world_size) indices, padded from the start: DistributedSampler's rule.")
+#: (n, world_size) the sampler checker tries, with drop_last False and True: 4 and 5 ranks, and fewer samples than ranks,
+#: none of them in the notebook's evidence (3 ranks, n = 2, 6, 7, 8).
+_SAMPLER_CASES = ((10, 4), (11, 4), (13, 5), (9, 2), (3, 5), (1, 4))
+
+
+def _sampler_truth(n: int, rank: int, world: int, drop_last: bool) -> list[int]:
+    """What ``DistributedSampler(range(n), world, rank, shuffle=False, drop_last=drop_last)`` gives ``rank``."""
+    return list(DistributedSampler(range(n), num_replicas=world, rank=rank, shuffle=False, drop_last=drop_last))
+
+
+def _sampler_mistake(n: int, rank: int, world: int, drop_last: bool, got: list[int]) -> tuple[str, str]:
+    """(message, hint) for a wrong answer of ``padded_indices``, naming the likeliest misreading of the evidence."""
+    truth = _sampler_truth(n, rank, world, drop_last)
+    case = f"n={n}, rank {rank} of {world}, drop_last={drop_last}: expected {truth}, got {got}"
+    if n < world and not drop_last:
+        return (
+            f"{case}. With fewer samples than ranks, every rank still gets one.",
+            "n=2 on 3 ranks: where did rank 2's index come from?",
+        )
+    if n < world:
+        return f"{case}. With fewer samples than ranks, no rank can have a whole share.", "n=2 on 3 ranks with drop_last=True"
+    if drop_last and got == _sampler_truth(n, rank, world, False):
+        return f"{case}. With drop_last=True no index is repeated.", "in the evidence, which index does drop_last=True leave out?"
+    if len(got) != len(truth) and got == list(range(n))[rank::world]:
+        return (
+            f"{case}: rank {rank} gets {len(got)} indices, but every rank must get as many as the others ({len(truth)}).",
+            "count what each rank gets for n=7 in the evidence, with each drop_last, and find which index is added or left out",
+        )
+    if got and got == list(range(rank * len(truth), (rank + 1) * len(truth))):
+        return f"{case}: a block per rank.", "in the evidence, which rank got index 1? The ranks take turns"
+    return f"{case}.", "compare with the evidence: how many indices does each rank get, which repeat or go, in what order?"
+
+
+def check_padded_indices(func: Callable[[int, int, int, bool], Any]) -> Verdict:
+    """Notebook ``06_beyond_one_machine``: ``func(n, rank, world_size, drop_last)`` -> what DistributedSampler(shuffle=False) gives rank.
+
+    Worked out from the sampler's output for 3 ranks; checked on cases the
+    evidence does not show (4 and 5 ranks, fewer samples than ranks), with
+    ``drop_last`` False and True.
+    """
+    for drop_last in (False, True):
+        for n, world in _SAMPLER_CASES:
+            for rank in range(world):
+                answer, error = _call(func, n, rank, world, drop_last)
+                if error:
+                    return _verdict(False, error, RAISED_HINT)
+                if _unanswered(answer):
+                    return _verdict(False, "your function returns None: it is still the stub.", STUB_HINT)
+                try:
+                    got = [int(i) for i in answer]
+                except (TypeError, ValueError):
+                    return _verdict(False, f"return a list of indices, got {answer!r}.", "e.g. [0, 3, 6]")
+                if got != _sampler_truth(n, rank, world, drop_last):
+                    message, hint = _sampler_mistake(n, rank, world, drop_last, got)
+                    return _verdict(False, message, hint)
+    return _verdict(
+        True,
+        "DistributedSampler makes the list a multiple of world_size (drop_last=False: repeating it from the start, as "
+        "often as it takes; True: cutting its tail), then gives rank r every world_size-th index.",
+    )
 
 
 # --------------------------------------------------------------------------------------
@@ -287,6 +320,15 @@ def _failure(log: str) -> tuple[str, str]:
     return f"under torchrun a rank failed: {error[:300]}", hint
 
 
+# Both ranks read everything: no rank split, or, likelier, the rank asked in __iter__, which runs in a worker.
+_EVERY_WORKER_RANK_0 = (
+    "a DataLoader worker is a new process without the rank's process group: asked in __iter__, dist.is_initialized() "
+    "is False there, so every worker believes it is rank 0 of 1. Ask for the rank and world size in __init__ (it runs "
+    "in the rank's own process) and keep them, or read RANK and WORLD_SIZE from os.environ; then take every "
+    "world_size-th item from your rank, before the worker's share"
+)
+
+
 def _count_problem(read: list[list[int]]) -> tuple[str, str] | None:
     """(message, hint) for what the ranks read together, if not every item exactly once; None if it was."""
     items = set(range(1000, 1000 + _TORCHRUN_ITEMS))
@@ -302,7 +344,7 @@ def _count_problem(read: list[list[int]]) -> tuple[str, str] | None:
             "get_worker_info() answers only inside __iter__ (in the worker); in __init__ it is None",
         )
     if both and not missing and not sum(within):
-        return f"{where}: both ranks read every item.", "take every world_size-th item from your rank, before the worker's share"
+        return f"{where}: both ranks read every item.", _EVERY_WORKER_RANK_0
     if both and sum(within):
         return f"{where}: every item came from both ranks and both workers of each.", "split by rank, then by worker"
     if both:
