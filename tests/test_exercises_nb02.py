@@ -1,20 +1,20 @@
 """Checkers of notebook 02_transform (flowerkit.exercises.nb02): each accepts the reference solution and rejects planted mistakes.
 
 The hunt tool (the student's batch check), the naming of the Quality team's causes, and the three transfer
-exercises: a Caffe-style model's input, statistics streamed over a loader, MixUp/CutMix in a collate_fn on train only.
+exercises: a Caffe-style model's input, statistics merged from the workers' parts, MixUp/CutMix in a collate_fn on train only.
 """
 
 from __future__ import annotations
 
 import pytest
 import torch
-from torch.utils.data import DataLoader, default_collate
+from torch.utils.data import DataLoader, TensorDataset, default_collate
 from torchvision.transforms import v2
 
 from flowerkit import access, exercises, teams
 from flowerkit.exercises import nb02
 from flowerkit.facts import NUM_CLASSES
-from flowerkit.transform import eval_transform
+from flowerkit.transform import compute_stats, eval_transform
 
 # ------------------------------------------------------------------ the naming exercise
 
@@ -197,75 +197,102 @@ def test_caffe_input_checker_names_each_planted_mistake(func, phrase, capsys):
     assert phrase in out and "\nHint: " in out, out
 
 
-# ------------------------------------------------------------------ exercise 2: statistics streamed over a loader
+# ------------------------------------------------------------------ exercise 2: statistics merged from the workers' parts
 
 
-def stream_stats(loader):
-    total, total_sq, count = torch.zeros(3, dtype=torch.float64), torch.zeros(3, dtype=torch.float64), 0
-    for images, _ in loader:
-        x = images.double() / 255
-        total += x.sum(dim=(0, 2, 3))
-        total_sq += (x * x).sum(dim=(0, 2, 3))
-        count += x.shape[0] * x.shape[2] * x.shape[3]
+def merge_stats(parts):
+    """The notebook's reference: add up counts, sums and sums of squares; divide once."""
+    count = sum(n for n, _, _ in parts)
+    total, total_sq = sum(s for _, s, _ in parts), sum(q for _, _, q in parts)
     mean = total / count
-    return mean, (total_sq / count - mean**2).sqrt()
+    return mean, (total_sq / count - mean**2).clamp_min(0).sqrt()
 
 
-def _kept_all(loader):
-    kept = [images for images, _ in loader]
-    flat = torch.cat([x.double().div(255).permute(1, 0, 2, 3).reshape(3, -1) for x in kept], dim=1)
-    return flat.mean(1), flat.std(1)
+def _chan_merge(parts):
+    """Chan et al.'s pairwise merge of (count, mean, M2), skipping empty parts: also exact."""
+    n, mean, m2 = 0, torch.zeros(3, dtype=torch.float64), torch.zeros(3, dtype=torch.float64)
+    for k, s, q in parts:
+        if k:
+            mk = s / k
+            delta, total = mk - mean, n + k
+            mean, m2, n = mean + delta * k / total, m2 + (q - k * mk * mk) + delta**2 * n * k / total, total
+    return mean.tolist(), (m2 / n).sqrt().tolist()
 
 
-def _per_batch(reduce_std):
-    def func(loader):
-        means, stds = [], []
-        for images, _ in loader:
-            x = images.double() / 255
-            means.append(x.mean((0, 2, 3)))
-            stds.append(x.std((0, 2, 3)) if reduce_std == "batch" else x.std((2, 3)).mean(0))
-        return torch.stack(means).mean(0), torch.stack(stds).mean(0)
+def _float32_sums(parts):
+    count, total, total_sq = 0, torch.zeros(3), torch.zeros(3)  # float32 accumulators: += rounds each part
+    for n, s, q in parts:
+        count, total, total_sq = count + n, total.add_(s), total_sq.add_(q)
+    mean = total / count
+    return mean, (total_sq / count - mean**2).clamp_min(0).sqrt()
+
+
+def _full(parts):
+    return [(n, s, q) for n, s, q in parts if n]
+
+
+def _mean_of_means(parts):
+    return torch.stack([s / n for n, s, _ in _full(parts)]).mean(0), merge_stats(parts)[1]
+
+
+def _mean_of_stds(weighted):
+    def func(parts):
+        stds = torch.stack([(q / n - (s / n) ** 2).sqrt() for n, s, q in _full(parts)])
+        w = torch.tensor([float(n) if weighted else 1.0 for n, _, _ in _full(parts)], dtype=torch.float64).view(-1, 1)
+        return merge_stats(parts)[0], (w * stds).sum(0) / w.sum()
 
     return func
 
 
-def _weighted_means_batch_stds(loader):
-    mean, _ = stream_stats(loader)
-    return mean, _per_batch("batch")(loader)[1]
+def _sample_std(parts):
+    mean, std = merge_stats(parts)
+    count = sum(n for n, _, _ in parts)
+    return mean, std * (count / (count - 1)) ** 0.5
 
 
-def test_stream_stats_checker_accepts_the_reference_and_a_two_pass_answer(capsys):
-    assert exercises.check_stream_stats(stream_stats)
+def test_merge_stats_checker_accepts_the_reference_a_pairwise_merge_and_float32_results(capsys):
+    assert exercises.check_merge_stats(merge_stats)
+    assert exercises.check_merge_stats(_chan_merge)
+    assert exercises.check_merge_stats(lambda parts: tuple(v.float() for v in merge_stats(parts)))  # float64 sums, float32 out
+    assert capsys.readouterr().out.count("Correct!") == 3
 
-    def two_pass(loader):
-        mean, _ = stream_stats(loader)
-        sq, n = torch.zeros(3, dtype=torch.float64), 0
-        for images, _ in loader:
-            d = images.double() / 255 - mean.view(1, 3, 1, 1)
-            sq += (d * d).sum(dim=(0, 2, 3))
-            n += d[:, 0].numel()
-        return mean.tolist(), (sq / n).sqrt().tolist()
 
-    assert exercises.check_stream_stats(two_pass)
-    assert capsys.readouterr().out.count("Correct!") == 2
+def test_merge_stats_checkers_cases_are_the_statistics_of_all_the_pixels_at_once():
+    cases = nb02._merge_cases()
+    pixels = torch.cat([x.permute(1, 0, 2, 3).reshape(3, -1) for x in nb02._shards()], dim=1)
+    for case in cases[:2]:
+        assert torch.allclose(case.mean, pixels.mean(1)) and torch.allclose(case.std, pixels.std(1, correction=0))
+    counts = [[n for n, _, _ in case.parts] for case in cases]
+    assert len(set(counts[0])) == 3 and 0 in counts[1], "unequal counts, then an empty part"
+    assert sum(counts[2]) > 2**31, "the herbarium's counts need more than 32 bits"
+    assert torch.allclose(torch.stack(merge_stats(cases[2].parts)), torch.stack([cases[2].mean, cases[2].std]), rtol=1e-9)
+
+
+def test_merge_stats_checker_agrees_with_compute_stats_on_a_split_dataset():
+    images = (torch.rand(10, 3, 5, 7, generator=torch.Generator().manual_seed(1)) * 255).round().to(torch.uint8)
+    expected = torch.tensor(compute_stats(TensorDataset(images, torch.zeros(10)), progress=False), dtype=torch.float64)
+    parts = [nb02._part_of(images[a:b].double() / 255) for a, b in ((0, 3), (3, 3), (3, 10))]
+    assert torch.allclose(torch.stack(merge_stats(parts)), expected, atol=1e-7)
 
 
 @pytest.mark.parametrize(
     ("func", "phrase"),
     [
-        (_kept_all, "held"),
-        (lambda loader: torch.stack([x for x, _ in loader]), "cannot be stacked"),
-        (lambda loader: _per_batch("batch")(loader), "averaged the batches' means"),
-        (_weighted_means_batch_stds, "each batch's own std"),
-        (lambda loader: (stream_stats(loader)[0], _per_batch("image")(loader)[1]), "each image's own std"),
-        (lambda loader: tuple(v * 255 for v in stream_stats(loader)), "0..255 scale"),
-        (lambda loader: (stream_stats(loader)[0].mean(), stream_stats(loader)[1].mean()), "one per channel"),
-        (lambda loader: sum(x.float().sum() for x, _ in loader), "return a pair"),
-        (lambda loader: [x.mean() for x, _ in loader], "Hint"),
+        (_mean_of_means, "averaged the parts' means"),
+        (_mean_of_stds(weighted=False), "averaged the parts' stds: that misses"),
+        (_mean_of_stds(weighted=True), "averaged the parts' stds, weighted by count"),
+        (_sample_std, "divided by count - 1"),
+        (lambda parts: (merge_stats(parts)[0], merge_stats(parts)[1] ** 2), "returned the variance"),
+        (lambda parts: (sum(s / n * n for n, s, _ in parts) / sum(n for n, _, _ in parts), merge_stats(parts)[1]), "NaN"),
+        (lambda parts: merge_stats(parts) if all(n for n, _, _ in parts) else [1 / n for n, _, _ in parts], "ZeroDivisionError"),
+        (_float32_sums, "float32 rounding"),
+        (lambda parts: (merge_stats(parts)[0].mean(), merge_stats(parts)[1].mean()), "one per channel"),
+        (lambda parts: sum(n for n, _, _ in parts), "return a pair"),
+        (lambda parts: (merge_stats(parts)[0], merge_stats(parts)[0]), "std ["),
     ],
 )
-def test_stream_stats_checker_names_each_planted_mistake(func, phrase, capsys):
-    assert not exercises.check_stream_stats(func)
+def test_merge_stats_checker_names_each_planted_mistake(func, phrase, capsys):
+    assert not exercises.check_merge_stats(func)
     out = capsys.readouterr().out
     assert phrase in out and "\nHint: " in out, out
 

@@ -4,15 +4,16 @@ The hunt tool (:func:`check_batch_findings`) is judged on known-good and
 known-bad batches, then on the Quality team's batch and ours against
 :func:`flowerkit.doctor.check_batch`. The exercises need the notebook's ideas
 on new cases: a Caffe-style model's input (:func:`check_caffe_input`),
-per-channel statistics streamed over a loader (:func:`check_stream_stats`),
+per-channel statistics merged from the partial sums of parallel workers (:func:`check_merge_stats`),
 MixUp or CutMix in a ``collate_fn`` on the training loader only (:func:`check_mixup_loaders`).
 """
 
 from __future__ import annotations
 
-import weakref
-from collections.abc import Callable, Iterator
-from typing import Any
+import math
+from collections.abc import Callable
+from fractions import Fraction
+from typing import Any, NamedTuple
 
 import torch
 from PIL import Image, ImageDraw
@@ -29,9 +30,9 @@ __all__ = [
     "QUALITY_SUSPECTS",
     "check_batch_findings",
     "check_caffe_input",
+    "check_merge_stats",
     "check_mixup_loaders",
     "check_quality_causes",
-    "check_stream_stats",
 ]
 
 
@@ -41,10 +42,14 @@ QUALITY_SUSPECTS: dict[str, str] = {
     "squash": "the pictures, theirs next to ours: round flowers come out as ellipses",
     "per-image standardisation": "your batch check's per-image statistics: every image has mean 0 and std 1",
     "augmentation at evaluation": "the same test photos through their pipeline twice give two different tensors",
-    "wrong labels": "no: the Quality team reads the labels with our (fixed) Dataset, and the loss falls",
-    "too few epochs": "no: the training accuracy has levelled off, more epochs of the same images would not add colour",
-    "learning rate": "no: the loss falls smoothly; it is the same network and schedule as ours",
-    "no shuffling": "no: their loader shuffles (check its sampler); that trap is notebook 03's",
+    "wrong labels": "no: wrong labels (notebook 01's Access team) keep the test score at chance while the loss falls; "
+    "theirs is above chance, and their pipeline reads the labels with the Dataset notebook 01 fixed",
+    "too few epochs": "no: the epochs are the shared recipe's, the same for every run here, ours included; their "
+    "training accuracy still climbs, so more epochs would add a little, but no number of epochs brings back the colour "
+    "your batch check found gone",
+    "learning rate": "no: it is the shared recipe's, the same as ours, and their loss falls smoothly epoch after epoch "
+    "(a learning rate far off stalls or jumps)",
+    "no shuffling": "no: their loader shuffles (quality_pipe.train_loader.sampler is a RandomSampler); that trap is notebook 03's",
 }
 _QUALITY_CAUSES = QUALITY_BUGS  # the Quality team's bugs, defined with their code in flowerkit.teams.quality
 
@@ -323,55 +328,131 @@ def check_caffe_input(func: Callable[[Any], Any]) -> Verdict:
 
 
 # --------------------------------------------------------------------------------------
-# Exercise 2: per-channel statistics streamed over a loader.
+# Exercise 2: per-channel statistics merged from the parts that workers (or machines) computed on their shards.
 # --------------------------------------------------------------------------------------
 
-
-class _TrackedBatches:
-    """An iterable of (uint8 images, labels) batches of different sizes; notes how many it handed out are still alive."""
-
-    def __init__(self, batches: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
-        self.batches = batches
-        self.most_alive = 0
-
-    def __len__(self) -> int:
-        return len(self.batches)
-
-    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        handed: list[weakref.ref] = []
-        for x, y in self.batches:
-            self.most_alive = max(self.most_alive, sum(r() is not None for r in handed))
-            out = x.clone()
-            handed.append(weakref.ref(out))
-            yield out, y.clone()
-            del out
+#: (pixels per channel, mean, std) of the parts three machines computed over the garden's herbarium scans: near-white paper.
+_HERBARIUM = (
+    (1_100_000_000, (0.93, 0.91, 0.88), (0.014, 0.016, 0.019)),
+    (2_300_000_000, (0.94, 0.92, 0.90), (0.012, 0.014, 0.017)),
+    (700_000_000, (0.92, 0.90, 0.87), (0.016, 0.018, 0.021)),
+)
+_MERGE_RTOL = 1e-6  # the notebook's own tolerance for "the same statistics" (compute_stats against the cell above)
 
 
-def _stream_batches() -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """Five uint8 batches of a new dataset: different batch sizes, image sizes and brightness."""
+class _MergeCase(NamedTuple):
+    """Parts to merge, and the (mean, std) of all their pixels at once."""
+
+    name: str
+    parts: list[tuple[int, torch.Tensor, torch.Tensor]]
+    mean: torch.Tensor
+    std: torch.Tensor
+
+
+def _part_of(x: torch.Tensor) -> tuple[int, torch.Tensor, torch.Tensor]:
+    """What one worker sends back for its shard ``x`` (B, 3, H, W) in [0, 1]: (pixels per channel, sums, sums of squares)."""
+    x = x.double()
+    return x.shape[0] * x.shape[2] * x.shape[3], x.sum(dim=(0, 2, 3)), (x * x).sum(dim=(0, 2, 3))
+
+
+def _shards() -> list[torch.Tensor]:
+    """Three workers' shards of a new dataset, in [0, 1]: 2 dark, 5 bright and 13 middling images of 6x8 px."""
     g = torch.Generator().manual_seed(4)
-    shapes = [(8, 12, 16), (8, 12, 16), (5, 20, 20), (8, 9, 11), (3, 16, 10)]
-    levels = [60.0, 200.0, 120.0, 30.0, 170.0]
-    batches = []
-    for (b, h, w), level in zip(shapes, levels):
-        tint = torch.tensor([20.0, 0.0, -25.0]).view(1, 3, 1, 1)
-        x = level + tint + 25 * torch.randn(b, 3, h, w, generator=g)
-        batches.append((x.clamp(0, 255).round().to(torch.uint8), torch.randint(0, NUM_CLASSES, (b,), generator=g)))
-    return batches
+    tint = torch.tensor([0.05, 0.0, -0.06], dtype=torch.float64).view(1, 3, 1, 1)
+    shards = []
+    for n, level in ((2, 0.25), (5, 0.7), (13, 0.45)):
+        x = level + tint + 0.08 * torch.randn(n, 3, 6, 8, generator=g, dtype=torch.float64)
+        shards.append((x.clamp(0, 1) * 255).round() / 255)  # pixel values a JPEG could hold
+    return shards
 
 
-def _stream_truths(batches: list[tuple[torch.Tensor, torch.Tensor]]) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-    """The right (mean, std) in [0, 1] units, and the classic wrong answers, by name."""
-    xs = [x.double() / 255 for x, _ in batches]
-    pixels = torch.cat([x.permute(1, 0, 2, 3).reshape(3, -1) for x in xs], dim=1)
-    mean, std = pixels.mean(1), pixels.std(1, correction=0)
-    batch_means = torch.stack([x.mean((0, 2, 3)) for x in xs]).mean(0)
-    batch_stds = torch.stack([x.std((0, 2, 3)) for x in xs]).mean(0)
+def _exact_stats(parts: list[tuple[int, torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """The merged (mean, std) of ``parts``, in exact rational arithmetic (too many pixels to hold at once)."""
+    count = sum(n for n, _, _ in parts)
+    means, stds = [], []
+    for c in range(3):
+        mean = sum(Fraction(float(s[c])) for _, s, _ in parts) / count
+        means.append(float(mean))
+        stds.append(math.sqrt(sum(Fraction(float(q[c])) for _, _, q in parts) / count - mean * mean))
+    return torch.tensor(means, dtype=torch.float64), torch.tensor(stds, dtype=torch.float64)
+
+
+def _merge_cases() -> list[_MergeCase]:
+    """Parts with unequal counts, the same with an empty part, and the herbarium's billions of near-white pixels."""
+    shards = _shards()
+    pixels = torch.cat([x.permute(1, 0, 2, 3).reshape(3, -1) for x in shards], dim=1)  # every pixel, all at once
+    mean, std = pixels.mean(1), pixels.std(1, correction=0)  # population std, as compute_stats
+    parts = [_part_of(x) for x in shards]
+    empty = _part_of(torch.zeros(0, 3, 6, 8))
+    herbarium = []
+    for n, m, s in _HERBARIUM:
+        m_, s_ = torch.tensor(m, dtype=torch.float64), torch.tensor(s, dtype=torch.float64)
+        herbarium.append((n, n * m_, n * (s_ * s_ + m_ * m_)))
+    return [
+        _MergeCase("three workers' shards of 2, 5 and 13 images", parts, mean, std),
+        _MergeCase("the same shards and a fourth worker whose shard was empty", [parts[0], empty, *parts[1:]], mean, std),
+        _MergeCase(
+            "the herbarium's parts (4.1 billion pixels per channel, from three machines)", herbarium, *_exact_stats(herbarium)
+        ),
+    ]
+
+
+def _close(a: torch.Tensor, b: torch.Tensor, rtol: float = _MERGE_RTOL) -> bool:
+    """True if ``a`` and ``b`` agree to ``rtol`` (relative)."""
+    return bool(torch.allclose(a, b, rtol=rtol, atol=0.0))
+
+
+def _wrong_stds(case: _MergeCase) -> dict[str, torch.Tensor]:
+    """The classic wrong stds of ``case``, each by what it did: they all ignore how far the parts' means lie apart."""
+    full = [(n, s / n, (q / n - (s / n) ** 2).clamp_min(0)) for n, s, q in case.parts if n]
+    counts = torch.tensor([n for n, _, _ in full], dtype=torch.float64).view(-1, 1)
+    stds, variances = torch.stack([v.sqrt() for _, _, v in full]), torch.stack([v for _, _, v in full])
     return {
-        "right": (mean, std),
-        "batch means": (batch_means, std),
-        "batch stds": (mean, batch_stds),
+        "averaged the parts' stds": stds.mean(0),
+        "averaged the parts' stds, weighted by count": (counts * stds).sum(0) / counts.sum(),
+        "averaged the parts' variances, weighted by count": ((counts * variances).sum(0) / counts.sum()).sqrt(),
     }
+
+
+def _merge_mean_problem(mean: torch.Tensor, case: _MergeCase) -> tuple[str, str] | None:
+    """(message, hint) if the merged mean is wrong, else None."""
+    sums = "add up the counts, the sums and the sums of squares of all parts; divide once, by the total count"
+    full = [(n, s / n) for n, s, _ in case.parts if n]
+    mean_of_means = torch.stack([m for _, m in full]).mean(0)
+    if _close(mean, mean_of_means) and not _close(mean_of_means, case.mean):
+        counts = ", ".join(str(n) for n, _ in full)
+        return f"on {case.name}, you averaged the parts' means, but the parts hold different numbers of pixels ({counts}).", sums
+    if not _close(mean, case.mean):
+        return f"on {case.name}, mean {mean.numpy().round(4)}, expected {case.mean.numpy().round(4)}.", sums
+    return None
+
+
+def _merge_std_problem(std: torch.Tensor, case: _MergeCase) -> tuple[str, str] | None:
+    """(message, hint) if the merged std is wrong, else None."""
+    count = sum(n for n, _, _ in case.parts)
+    merge = "merge sums of squares, not stds: var = total_sq / count - mean ** 2, with the merged mean"
+    sample = case.std * math.sqrt(count / (count - 1))
+    if _close(std, sample) and not _close(sample, case.std):
+        msg = f"on {case.name}, you divided by count - 1 (the sample std, torch.std's default); compute_stats divides by count."
+        return msg, "var = total_sq / count - mean ** 2"
+    for did, wrong in _wrong_stds(case).items():
+        if _close(std, wrong) and not _close(wrong, case.std):
+            return (
+                f"on {case.name}, you {did}: that misses how far the parts' means lie apart (a dark shard, a bright one).",
+                merge,
+            )
+    if _close(std, case.std**2):
+        return f"on {case.name}, you returned the variance.", "std = var.sqrt()"
+    if _close(std, case.std, rtol=1e-3) and not _close(std, case.std):
+        error = float(((std - case.std) / case.std).abs().max())
+        msg = (
+            f"on {case.name}, your std is off by {error:.0e} (relative): float32 rounding. total_sq / count and "
+            "mean ** 2 are two nearly equal numbers, and float32 keeps only 7 digits of each."
+        )
+        return msg, "keep the sums in float64: torch.zeros(3, dtype=torch.float64), or add the parts' float64 tensors as they are"
+    if not _close(std, case.std):
+        return f"on {case.name}, std {std.numpy().round(4)}, expected {case.std.numpy().round(4)}.", merge
+    return None
 
 
 def _pair(answer: Any) -> tuple[torch.Tensor, torch.Tensor] | None:
@@ -383,65 +464,52 @@ def _pair(answer: Any) -> tuple[torch.Tensor, torch.Tensor] | None:
     return mean, std
 
 
-def _stream_problem(got: tuple[torch.Tensor, torch.Tensor], truths: dict[str, Any]) -> tuple[str, str] | None:
-    """(message, hint) naming what is wrong with a (mean, std) answer, or None if it is right."""
-    (got_mean, got_std), (mean, std) = got, truths["right"]
-    sums = (
-        "keep running sums per channel: total += x.sum(dim=(0, 2, 3)); total_sq += (x * x).sum(dim=(0, 2, 3)); count += B * H * W"
-    )
-    if got_mean.numel() != 3 or got_std.numel() != 3:
-        msg = f"mean has {got_mean.numel()} numbers and std {got_std.numel()}; expected 3 each (one per channel)."
-        return msg, "reduce over dims (0, 2, 3) of each batch: images, height, width"
-    if torch.allclose(got_mean, mean * 255, atol=0.05):
-        return "your statistics are on the 0..255 scale; Normalize runs after ToDtype(scale=True), on [0, 1].", "divide by 255"
-    if torch.allclose(got_mean, truths["batch means"][0], atol=1e-4):
-        return "you averaged the batches' means, but the batches hold different numbers of pixels.", sums
-    if not torch.allclose(got_mean, mean, atol=1e-4):
-        return f"mean {got_mean.numpy().round(4)}, expected {mean.numpy().round(4)}.", sums
-    if torch.allclose(got_std, truths["batch stds"][1], atol=1e-4):
-        return "you averaged each batch's own std: that misses how much the batches differ from each other.", sums
-    if (got_std < 0.75 * std).all():
-        return "your std is far below the spread of all pixels: averaging each image's own std misses how images differ.", sums
-    if not torch.allclose(got_std, std, atol=1e-3):
-        return (
-            f"std {got_std.numpy().round(4)}, expected {std.numpy().round(4)}.",
-            "std = sqrt(total_sq / count - mean ** 2), in float64",
-        )
-    return None
-
-
-def check_stream_stats(func: Callable[[Any], Any]) -> Verdict:
-    """Notebook ``02_transform``: ``func(loader)`` returns the per-channel (mean, std) in [0, 1] units of every pixel it yields.
-
-    ``loader`` yields (uint8 images (B, 3, H, W), labels) batches whose
-    batch size, image size and brightness differ, as a new dataset's loader
-    can; the answer must be streamed (a few batches in memory at a time), not
-    computed on every batch at once.
-    """
-    batches = _stream_batches()
-    loader = _TrackedBatches(batches)
-    answer, error = _call(func, loader)
-    if error:
-        if "size" in error.lower() and ("match" in error.lower() or "equal" in error.lower()):
-            return _verdict(
-                False, f"{error}: these batches differ in image size, so they cannot be stacked.", "accumulate per batch instead"
-            )
-        hint = (
-            "convert each batch first: x = images.double() / 255" if "Byte" in error or "dtype" in error.lower() else RAISED_HINT
-        )
-        return _verdict(False, error, hint)
+def _merge_verdict(answer: Any, case: _MergeCase) -> Verdict | None:
+    """The "Not yet" verdict for ``answer`` on ``case``, or None if it is right."""
     if _unanswered(answer):
         return _verdict(False, "your function returns None: it is still the stub.", STUB_HINT)
-    if loader.most_alive > 2:
-        msg = f"your function held {loader.most_alive} batches in memory at once: on a real dataset that is all of it."
-        return _verdict(False, msg, "use each batch and let it go: add its sums to running totals")
     got = _pair(answer)
     if got is None:
         return _verdict(False, "return a pair (mean, std), each with 3 numbers.", "return mean.tolist(), std.tolist()")
-    problem = _stream_problem(got, _stream_truths(batches))
-    if problem:
-        return _verdict(False, problem[0], problem[1])
-    return _verdict(True, "per-channel mean and std of every pixel, one batch at a time, whatever the batches' sizes.")
+    mean, std = got
+    if mean.numel() != 3 or std.numel() != 3:
+        msg = f"mean has {mean.numel()} number(s) and std {std.numel()}; expected 3 each (one per channel)."
+        return _verdict(False, msg, "keep the channels apart: the parts' sums are tensors of 3, add them as they are")
+    if not (mean.isfinite().all() and std.isfinite().all()):
+        if any(n == 0 for n, _, _ in case.parts):
+            msg = f"on {case.name}, your answer holds NaN: the empty shard (count 0) made you divide 0 by 0."
+            return _verdict(False, msg, "an empty part adds 0 to every total: add it like any other, divide once at the end")
+        return _verdict(False, f"on {case.name}, your answer holds NaN or inf.", "std = sqrt(total_sq / count - mean ** 2)")
+    problem = _merge_mean_problem(mean, case) or _merge_std_problem(std, case)
+    return _verdict(False, problem[0], problem[1]) if problem else None
+
+
+def check_merge_stats(func: Callable[[Any], Any]) -> Verdict:
+    """Notebook ``02_transform``: ``func(parts)`` merges per-worker partial sums into the dataset's per-channel (mean, std).
+
+    Each part is what one DataLoader worker (or machine) computed over its own
+    shard: ``(count, sum, sum_sq)``, with ``count`` the pixels per channel (an
+    int) and ``sum``, ``sum_sq`` float64 tensors of 3 values in [0, 1] units.
+    The answer must equal the statistics of all the pixels at once, the std
+    divided by the count as :func:`flowerkit.transform.compute_stats` does.
+    Checked on parts with unequal counts, with an empty part, and on billions
+    of near-white pixels, where float32 sums are not exact enough.
+    """
+    for case in _merge_cases():
+        parts = [(n, s.clone(), q.clone()) for n, s, q in case.parts]  # a function that adds in place changes only its copy
+        answer, error = _call(func, parts)
+        if error:
+            if "ZeroDivision" in error:
+                msg = f"{error} (on {case.name}): a shard can be empty, and its count is 0."
+                return _verdict(False, msg, "add every part's count and sums first; divide once, by the total count")
+            return _verdict(False, f"{error} (on {case.name})", RAISED_HINT)
+        verdict = _merge_verdict(answer, case)
+        if verdict is not None:
+            return verdict
+    return _verdict(
+        True,
+        "sums merge exactly, whatever the shards' sizes, empty ones included: the same statistics as all the pixels at once.",
+    )
 
 
 # --------------------------------------------------------------------------------------

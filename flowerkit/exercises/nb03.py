@@ -215,7 +215,9 @@ def check_costliest_bug(answer: Any, stage_ms: dict[str, float]) -> Verdict:
     of each other, either is accepted (a close call on a busy machine).
     """
     if _unanswered(answer):
-        return _verdict(False, "no answer yet: set `costliest` to one of teams.EFFICIENCY_BUGS.", "add up the bars each bug pays for")
+        return _verdict(
+            False, "no answer yet: set `costliest` to one of teams.EFFICIENCY_BUGS.", "add up the bars each bug pays for"
+        )
     if answer not in EFFICIENCY_BUGS:
         return _verdict(
             False, f"{answer!r} is not one of their bugs: {', '.join(map(repr, EFFICIENCY_BUGS))}.", "copy a name from the list"
