@@ -65,11 +65,16 @@ class _Extrapolation:
             [
                 f"{self.images:,} images, {self.size} px, {self.epochs} epochs (per-image costs measured on this machine):",
                 f"  Efficiency team: {self.theirs_decode_ms:.1f} ms full decode + {self.step_ms:.1f} ms step "
-                f"(batch {STEP_BATCH}), every epoch -> {self.theirs_hours:.1f} hours",
+                f"(batch {STEP_BATCH}), every epoch -> {_duration(self.theirs_hours)}",
                 f"  ours: {self.ours_decode_ms:.1f} ms decode once + {self.step_ms:.1f} ms step (batch {STEP_BATCH}) "
-                f"-> {self.ours_hours:.1f} hours ({self.theirs_hours / self.ours_hours:.1f}x less)",
+                f"-> {_duration(self.ours_hours)} ({self.theirs_hours / self.ours_hours:.1f}x less)",
             ]
         )
+
+
+def _duration(hours: float) -> str:
+    """``hours`` as a person says it: minutes under two hours, hours above."""
+    return f"{hours:.1f} hours" if hours >= 2 else f"{60 * hours:.0f} minutes"
 
 
 def _median_ms(func: Callable[[], Any], repeats: int) -> float:
