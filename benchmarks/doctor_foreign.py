@@ -227,9 +227,10 @@ def pipelines(root: Path) -> list[tuple[str, str, Callable[[], Any], set[str]]]:
 
 def _doctor_at(commit: str) -> Any:
     """``flowerkit/doctor.py`` as it was at ``commit``, imported beside today's (its relative imports resolve in flowerkit)."""
-    source = subprocess.run(
-        ["git", "show", f"{commit}:flowerkit/doctor.py"], cwd=REPO, capture_output=True, text=True, check=True
-    ).stdout
+    shown = subprocess.run(["git", "show", f"{commit}:flowerkit/doctor.py"], cwd=REPO, capture_output=True, text=True)
+    if shown.returncode != 0:  # the doctor became a package (flowerkit/doctor/) after 0490e22
+        raise SystemExit(f"--doctor-from {commit}: no flowerkit/doctor.py there; give a commit up to 0490e22")
+    source = shown.stdout
     path = Path(tempfile.mkdtemp()) / "doctor_then.py"
     path.write_text(source)
     spec = importlib.util.spec_from_file_location("flowerkit.doctor_then", path)
