@@ -97,9 +97,10 @@ class Target:
     """One expected figure: a relation that must hold on any dataset, and a stricter one for mini-flowers.
 
     Each bound is ``(op, number)`` with op one of ``>=, <=, >, <``, or None.
-    ``why`` is the sentence shown when a bound fails. ``timing`` marks a speed figure: its tuned mini-flowers
-    bound stops a run only in CI (:func:`in_ci`); on a student's busy laptop a miss is a printed warning, because
-    a slow machine is not a bug (the ``anywhere`` bound, e.g. "the cache is faster at all", still stops everywhere).
+    ``why`` is the sentence shown when a bound fails. ``timing`` marks a speed figure: its bounds stop a run only
+    in CI (:func:`in_ci`); on a student's busy laptop a miss is a printed warning, because a slow machine is not a
+    bug. A notebook asserts the bug a timing stands for on a figure load cannot move (notebook ``03_load``: the
+    cache's wait per step below the full decode's).
     Introduced in notebook ``00_the_challenge``.
     """
 

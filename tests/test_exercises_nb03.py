@@ -26,9 +26,9 @@ STAGE_MS = {  # milliseconds per image, as notebook 03's time_stages measures th
 @pytest.mark.parametrize(
     "answer, stage_ms, feedback",
     [
-        ("full decode every epoch", STAGE_MS, "pays for fetch: read + decode and fetch: resize + crop: 5.0"),
-        ("per-image conversion", STAGE_MS, "costs 0.6 ms per image"),
-        ("batch size 1", STAGE_MS, "costs 0.1 ms per image"),  # sampler + collate: 0.12, rounded
+        ("full decode every epoch", STAGE_MS, "pays for fetch: read + decode and fetch: resize + crop: 5.00"),
+        ("per-image conversion", STAGE_MS, "costs 0.60 ms per image"),
+        ("batch size 1", STAGE_MS, "costs 0.12 ms per image"),  # sampler + collate
         ("no workers", STAGE_MS, "they make no stage cheaper"),
         ("decoding", STAGE_MS, "not one of their bugs"),
         (..., STAGE_MS, "no answer yet"),
@@ -36,7 +36,7 @@ STAGE_MS = {  # milliseconds per image, as notebook 03's time_stages measures th
         ("full decode every epoch", {**STAGE_MS, "fetch: read + decode": 1.0, "fetch: to tensor + normalise": 2.5}, "Correct"),
         ("per-image conversion", {**STAGE_MS, "fetch: to tensor + normalise": 4.5}, "Correct"),  # within 15%: a close call
         # augmentation is ours too: a long shift-and-flip bar is charged to no bug
-        ("per-image conversion", {**STAGE_MS, "fetch: shift + flip": 9.0}, "costs 0.6 ms per image of the 14.7"),
+        ("per-image conversion", {**STAGE_MS, "fetch: shift + flip": 9.0}, "costs 0.60 ms per image of the 14.72"),
     ],
 )
 def test_check_costliest_bug_feedback(answer, stage_ms, feedback, capsys):

@@ -234,11 +234,11 @@ def check_costliest_bug(answer: Any, stage_ms: dict[str, float]) -> Verdict:
     if answer == ranked[0] or cost[answer] >= 0.85 * top:
         stages = [stage for stage, cause in _STAGE_CAUSES.items() if cause == answer and stage in stage_ms]
         return _verdict(
-            True, f"{answer!r} pays for {' and '.join(stages)}: {cost[answer]:.1f} of every {total:.1f} ms per image."
+            True, f"{answer!r} pays for {' and '.join(stages)}: {cost[answer]:.2f} of every {total:.2f} ms per image."
         )
     return _verdict(
         False,
-        f"{answer!r} costs {cost[answer]:.1f} ms per image of the {total:.1f} you measured; another bug costs {top:.1f}.",
+        f"{answer!r} costs {cost[answer]:.2f} ms per image of the {total:.2f} you measured; another bug costs {top:.2f}.",
         "for each bar, ask which decision makes that stage run (or run at that size); then add up per decision",
     )
 

@@ -51,7 +51,14 @@ def _classic_transform(size: int, mean: Any = IMAGENET_MEAN, std: Any = IMAGENET
 
 
 def efficiency_team_loader(
-    root: str | Path, split: str = "train", size: int = DEFAULT_SIZE, *, shuffle: bool = True, seed: int = 0, **transform_kw: Any
+    root: str | Path,
+    split: str = "train",
+    size: int = DEFAULT_SIZE,
+    *,
+    shuffle: bool = True,
+    seed: int = 0,
+    mean: Any = None,
+    std: Any = None,
 ) -> DataLoader:
     """The Efficiency team's DataLoader: correct output, every performance mistake. Introduced in notebook ``03_load``.
 
@@ -66,12 +73,16 @@ def efficiency_team_loader(
     4. per-sample work in the training loop: each image is converted to float
        and normalised on its own (:func:`_classic_transform`), not once per batch.
 
-    They do shuffle (``shuffle=True``, seeded) and augment the training split
-    as we do (a random shift and flip): their bugs cost time, not correctness.
+    They do shuffle (``shuffle=True``, seeded), augment the training split
+    as we do (a random shift and flip) and normalise with the train split's
+    statistics (computed once unless ``mean``/``std`` are given): their bugs
+    cost time, not correctness.
     ``shuffle=False`` over class-grouped files is a different, correctness
     bug, taught on its own in notebook ``03_load``.
     """
-    transform = _classic_transform(size, train=split == "train", **transform_kw)
+    if mean is None or std is None:  # the train split's statistics, as ours (notebook 02)
+        mean, std = compute_stats(_cache(OxfordFlowers102(root, "train"), size, False, None), progress=False)
+    transform = _classic_transform(size, mean, std, train=split == "train")
     dataset = OxfordFlowers102(root, split, transform=transform)
     return DataLoader(dataset, batch_size=1, shuffle=shuffle, num_workers=0, generator=torch.Generator().manual_seed(seed))
 
