@@ -81,10 +81,15 @@ def efficiency_team_loader(
     bug, taught on its own in notebook ``03_load``.
     """
     if mean is None or std is None:  # the train split's statistics, as ours (notebook 02)
-        mean, std = compute_stats(_cache(OxfordFlowers102(root, "train"), size, False, None), progress=False)
+        mean, std = _train_stats(root, size)
     transform = _classic_transform(size, mean, std, train=split == "train")
     dataset = OxfordFlowers102(root, split, transform=transform)
     return DataLoader(dataset, batch_size=1, shuffle=shuffle, num_workers=0, generator=torch.Generator().manual_seed(seed))
+
+
+def _train_stats(root: str | Path, size: int, progress: bool = False, num_workers: int | None = None) -> Any:
+    """The train split's per-channel (mean, std), from the course's uint8 cache (built once, then reused from disk)."""
+    return compute_stats(_cache(OxfordFlowers102(root, "train"), size, progress, num_workers), progress=False)
 
 
 def _efficiency_team_decode(path: Path, size: int) -> torch.Tensor:
@@ -100,7 +105,7 @@ def _efficiency_team_decode(path: Path, size: int) -> torch.Tensor:
 
 def _efficiency_pipeline(root: str | Path, size: int, seed: int, num_workers: int | None, progress: bool) -> _Pipeline:
     """Their loader unchanged for training; their own images, cached, for a test that takes seconds, not minutes."""
-    stats = compute_stats(_cache(OxfordFlowers102(root, "train"), size, progress, num_workers), progress=False)
+    stats = _train_stats(root, size, progress, num_workers)
     test_set = _cache(OxfordFlowers102(root, "test"), size, progress, num_workers, decode=_efficiency_team_decode)
     test_loader = make_loader(test_set, batch_size=STEP_BATCH, num_workers=num_workers, mean=stats[0], std=stats[1], seed=seed)
     train_loader = efficiency_team_loader(root, "train", size, seed=seed, mean=stats[0], std=stats[1])
