@@ -15,7 +15,7 @@ from IPython.core.formatters import DisplayFormatter
 from nbclient import NotebookClient
 from torch.utils.data import IterableDataset
 
-from flowerkit import exercises
+from flowerkit import exercises, teams
 
 
 def test_a_verdict_is_true_or_false_and_ipython_shows_nothing_for_it(capsys):
@@ -120,9 +120,10 @@ def _cheap_failures(root, dataset, labels):
         (exercises.check_fixed_loader, (stub, root)),
         (exercises.check_fixed_loader, (_raises, root)),
         (exercises.check_fixed_loader, (five, root)),
-        (exercises.check_costliest_bug, (None, {"fetch: read + decode": 2.0, "collate": 1.0})),
-        (exercises.check_costliest_bug, ("network", {"fetch: read + decode": 2.0, "collate": 1.0})),
-        (exercises.check_costliest_bug, ("batch size 1", {"fetch: read + decode": 2.0, "collate": 1.0})),
+        (exercises.check_bug_ranking, (None, {"fetch: read + decode": 2.0, "collate": 1.0})),
+        (exercises.check_bug_ranking, ("network", {"fetch: read + decode": 2.0, "collate": 1.0})),
+        (exercises.check_bug_ranking, (["network"], {"fetch: read + decode": 2.0, "collate": 1.0})),
+        (exercises.check_bug_ranking, ([*teams.EFFICIENCY_BUGS], {"fetch: read + decode": 2.0, "collate": 1.0})),
         (exercises.check_collate, (stub, images, mean, std)),
         (exercises.check_collate, (_raises, images, mean, std)),
         (exercises.check_balanced_sampler, (stub, labels)),

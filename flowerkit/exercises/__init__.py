@@ -33,8 +33,8 @@ from .nb02 import (
 )
 from .nb03 import (
     check_balanced_sampler,
+    check_bug_ranking,
     check_collate,
-    check_costliest_bug,
     check_sharded_stream,
     check_train_loader,
     check_wait_meter,
@@ -54,7 +54,7 @@ __all__ = [
     "Verdict",
     "check_access_cause",
     "check_balanced_sampler",
-    "check_costliest_bug",
+    "check_bug_ranking",
     "check_batch_findings",
     "check_caffe_input",
     "check_classes_per_batch",

@@ -1,4 +1,4 @@
-"""Checkers of notebook ``03_load``: the data-wait meter, the costliest bug, a batched collate_fn, samplers, worker seeding,
+"""Checkers of notebook ``03_load``: the data-wait meter, the bugs ranked by cost, a batched collate_fn, samplers, worker seeding,
 iterable datasets, the training loader."""
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from .verdict import RAISED_HINT, STUB_HINT, Verdict, _call, _unanswered, _verdi
 
 __all__ = [
     "check_balanced_sampler",
+    "check_bug_ranking",
     "check_collate",
-    "check_costliest_bug",
     "check_sharded_stream",
     "check_train_loader",
     "check_wait_meter",
@@ -205,42 +205,70 @@ def _cost_per_bug(stage_ms: dict[str, float]) -> dict[str, float]:
     return cost
 
 
-def check_costliest_bug(answer: Any, stage_ms: dict[str, float]) -> Verdict:
-    """Notebook ``03_load``: which of the Efficiency team's bugs (:data:`flowerkit.teams.EFFICIENCY_BUGS`) costs the most.
+# What each bug pays for, said when a ranking underrates it (never a number: the student adds up their own bars).
+_BUG_HINTS: dict[str, str] = {
+    "batch size 1": "one trip per image: the sampler's and the collate's bars are both paid per image",
+    "full decode every epoch": "every pixel of the full-size JPEG, every epoch: the decode, and the resize that shrinks it",
+    "per-image conversion": "the to-tensor + normalise bar, one image at a time",
+    "no workers": "workers run the same stages in other processes: they make no bar shorter",
+}
+
+
+def _misranked(ranking: list[str], cost: dict[str, float]) -> tuple[str, str] | None:
+    """The first pair ranked in the wrong order, ``(ranked higher, costs more)``; None if every pair is right.
+
+    A pair within 15% (or 0.01 ms) of each other may go either way: a close call on a busy machine.
+    """
+    for i, higher in enumerate(ranking):
+        for lower in ranking[i + 1 :]:
+            gap = cost[lower] - cost[higher]
+            if gap > 0.15 * cost[lower] and gap > 0.01:
+                return higher, lower
+    return None
+
+
+def _ranking_problem(answer: Any) -> tuple[str, str] | None:
+    """What is wrong with the form of a ranking (not a list of the four bugs, each once); None if nothing."""
+    if isinstance(answer, str):
+        return f"one name ({answer!r}): rank all four decisions, a list, costliest first.", "[name, name, name, name]"
+    if not isinstance(answer, (list, tuple)):
+        return f"a {type(answer).__name__}: rank the decisions in a list, costliest first.", "[name, name, name, name]"
+    unknown = [name for name in answer if name not in EFFICIENCY_BUGS]
+    if unknown:
+        return f"{unknown[0]!r} is not one of their decisions: {', '.join(map(repr, EFFICIENCY_BUGS))}.", (
+            "copy the names from teams.EFFICIENCY_BUGS"
+        )
+    missing = [name for name in EFFICIENCY_BUGS if name not in answer]
+    if missing or len(answer) != len(EFFICIENCY_BUGS):
+        said = f"{missing[0]!r} is missing" if missing else "a name appears twice"
+        return f"{said}: rank each of the four decisions once.", "a list of the four names, costliest first"
+    return None
+
+
+def check_bug_ranking(answer: Any, stage_ms: dict[str, float]) -> Verdict:
+    """Notebook ``03_load``: the Efficiency team's four decisions (:data:`flowerkit.teams.EFFICIENCY_BUGS`) ranked by cost.
 
     Judged against the student's own stage timing (milliseconds per image,
-    keys of :data:`_STAGE_CAUSES`): each stage is charged to the bug that makes
-    it pay; "no workers" is charged nothing (workers run the same stages
-    elsewhere, none gets cheaper). When the two costliest bugs are within 15%
-    of each other, either is accepted (a close call on a busy machine).
+    keys of :data:`_STAGE_CAUSES`): each stage is charged to the decision that
+    makes it run, or run at that size; "no workers" is charged nothing
+    (workers run the same stages elsewhere, none gets cheaper), so it ranks
+    last. Two decisions within 15% of each other may be ranked either way.
     """
     if _unanswered(answer):
-        return _verdict(
-            False, "no answer yet: set `costliest` to one of teams.EFFICIENCY_BUGS.", "add up the bars each bug pays for"
-        )
-    if answer not in EFFICIENCY_BUGS:
-        return _verdict(
-            False, f"{answer!r} is not one of their bugs: {', '.join(map(repr, EFFICIENCY_BUGS))}.", "copy a name from the list"
-        )
+        return _verdict(False, "no answer yet: set `ranking` to the four decisions, costliest first.", STUB_HINT)
+    problem = _ranking_problem(answer)
+    if problem:
+        message, hint = problem
+        return _verdict(False, message, hint)
     cost = _cost_per_bug(stage_ms)
-    ranked = sorted(cost, key=cost.get, reverse=True)
-    top, total = cost[ranked[0]], sum(stage_ms.values())
-    if answer == "no workers":
-        return _verdict(
-            False,
-            "workers run the same stages in other processes: they hide the wait, they make no stage cheaper.",
-            "which bug makes a stage do work the model never needs?",
-        )
-    if answer == ranked[0] or cost[answer] >= 0.85 * top:
-        stages = [stage for stage, cause in _STAGE_CAUSES.items() if cause == answer and stage in stage_ms]
-        return _verdict(
-            True, f"{answer!r} pays for {' and '.join(stages)}: {cost[answer]:.2f} of every {total:.2f} ms per image."
-        )
-    return _verdict(
-        False,
-        f"{answer!r} costs {cost[answer]:.2f} ms per image of the {total:.2f} you measured; another bug costs {top:.2f}.",
-        "for each bar, ask which decision makes that stage run (or run at that size); then add up per decision",
-    )
+    pair = _misranked(list(answer), cost)
+    if pair:
+        higher, lower = pair
+        why = f"no bar is theirs ({_BUG_HINTS[higher]})" if higher == "no workers" else f"your bars charge {lower!r} more"
+        return _verdict(False, f"you rank {higher!r} above {lower!r}, but {why}.", _BUG_HINTS[lower])
+    total = sum(stage_ms.values())
+    costs = ", ".join(f"{name} {cost[name]:.2f}" for name in answer)
+    return _verdict(True, f"ms per image, of the {total:.2f} you measured: {costs} (the rest is augmentation, ours too).")
 
 
 def _per_sample_collate(batch: list[tuple[torch.Tensor, int]], mean: Any, std: Any) -> tuple[torch.Tensor, torch.Tensor]:
