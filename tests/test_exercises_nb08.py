@@ -169,6 +169,17 @@ def test_dataset_that_crashes_on_a_bad_file(handover, capsys):
     assert "record the ones that fail" in _said(capsys)
 
 
+def test_dataset_that_skips_without_a_reason(handover, capsys):
+    class NamesOnly(PhotosSolution):
+        def __init__(self, folder, rows, size):
+            super().__init__(folder, rows, size)
+            self.skipped = [name for name, _ in self.skipped]
+
+    assert not nb08.check_visitor_dataset(NamesOnly, handover, S)
+    out = _said(capsys)
+    assert "not a (file name, reason) pair" in out and "Hint:" in out
+
+
 # ---------------------------------------------------------------- exercise 3
 
 
@@ -273,6 +284,18 @@ def test_buckets(photos, capsys):
     assert "sort the positions by aspect ratio" in _said(capsys)
     assert not nb08.check_buckets(lambda sz, b: [list(range(len(sz)))], sizes, S)
     assert "exactly one batch of 1..16" in _said(capsys)
+    assert not nb08.check_buckets(lambda sz, b: [[i] for i in range(len(sz))], sizes, S)  # no padding, no batches
+    assert "batches where" in _said(capsys)
+
+    def by_orientation_then_aspect(sizes, batch_size):  # another valid way: buckets per orientation, each cut in batches
+        out = []
+        for portrait in (False, True):
+            group = sorted((i for i, (w, h) in enumerate(sizes) if (h > w) == portrait), key=lambda i: sizes[i][0] / sizes[i][1])
+            out += [group[k : k + batch_size] for k in range(0, len(group), batch_size)]
+        return out
+
+    assert nb08.check_buckets(by_orientation_then_aspect, sizes, S)
+    assert "Correct!" in _said(capsys)
 
 
 # ---------------------------------------------------------------- exercise 6
@@ -289,5 +312,8 @@ def test_volunteer_answers(capsys):
     assert "first batches" in _said(capsys)
     assert not nb08.check_volunteer_problem(...)
     assert "no answer yet" in _said(capsys)
+    for written in ("[quality] shuffling", "Shuffle", "PROBLEM [quality] shuffling"):
+        assert nb08.check_volunteer_problem(written), written
+    capsys.readouterr()
     assert not nb08.check_volunteer_problem("batch size")
     assert "Hint:" in _said(capsys)

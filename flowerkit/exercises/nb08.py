@@ -150,6 +150,12 @@ def _dataset_problem(ds: Any, rows: Sequence[tuple[str, int]], bad: set[str], si
                 f"{where}: the dataset has no attribute {attr!r}.",
                 "keep self.files, self.labels and self.skipped, as the exercise says",
             )
+    unexplained = [e for e in ds.skipped or [] if not isinstance(e, (tuple, list)) or len(e) != 2 or not str(e[1]).strip()]
+    if unexplained:
+        return (
+            f"{where}: skipped holds {unexplained[0]!r}, not a (file name, reason) pair.",
+            'append (name, f"{type(err).__name__}: {err}") in the except block: the garden needs to know why',
+        )
     skipped, kept = set(_names(ds.skipped)), _names(ds.files)
     if bad - skipped:
         name = sorted(bad - skipped)[0]
@@ -375,8 +381,8 @@ def _random_batches(n: int, batch_size: int) -> list[list[int]]:
 
 
 def check_buckets(func: Callable[..., Any], sizes: Sequence[tuple[int, int]], size: int) -> Verdict:
-    """Notebook ``08_your_own_data``: ``func(sizes, batch_size)`` returns batches (lists of positions) that, padded to their
-    largest photo, waste little: within 1.5x of sorting by aspect ratio, and well under random batches.
+    """Notebook ``08_your_own_data``: ``func(sizes, batch_size)`` returns batches (lists of positions), nearly all full, that,
+    padded to their largest photo, waste little: within 1.5x of sorting by aspect ratio, and well under random batches.
 
     Tried on the visitor photos' sizes, then on made-up sizes.
     """
@@ -394,6 +400,14 @@ def check_buckets(func: Callable[..., Any], sizes: Sequence[tuple[int, int]], si
                 False,
                 f"on {where}: every position must be in exactly one batch of 1..16.",
                 "cut a list of all positions into pieces",
+            )
+        full = -(-len(sz) // 16)  # the fewest batches of at most 16
+        if len(batches) > full + 4:
+            return _verdict(
+                False,
+                f"on {where}: {len(batches)} batches where {full} of 16 would do: a small batch pads little, but the "
+                "epoch takes more steps and each is noisier.",
+                "fill each batch to batch_size (a few short ones are fine); pad less by choosing which photos go together",
             )
         waste = padded_share(batches, sz, size)
         best = padded_share(BucketBatchSampler(sz, 16).batches, sz, size)
@@ -457,8 +471,8 @@ def check_volunteer_problem(answer: Any) -> Verdict:
             "no answer yet: set `volunteer_problem` to the name of the check that failed.",
             "print(doctor.diagnose(loader, measure=False))",
         )
-    answer = str(answer).strip().lower()
-    if answer == "shuffling":
+    answer = re.sub(r"^(problem\s*)?\[\w+\]\s*|^problem\s*", "", str(answer).strip().lower()).strip(" :.")
+    if answer in ("shuffling", "shuffle", "not shuffled", "no shuffling", "shuffle=true"):
         return _verdict(
             True,
             "the volunteer sorted the rows by species and did not shuffle: every batch holds one or two species. "
