@@ -53,6 +53,9 @@ def test_the_deck_opens_a_slide_per_section_skips_solutions_and_has_presenter_no
             assert kinds[note.id] == "notes" and len(note.source) <= 500, f"{note.id}: presenter notes should be short"
     assert all(kinds[c.id] == "skip" for c in nb.cells if is_solution(c))
     assert all(kinds[c.id] in ("fragment", "subslide") for c in nb.cells if c.cell_type == "code" and not is_solution(c))
+    # every note, the lesson plan above the first section included: a presenter reads it at a glance
+    long_notes = [c.id for c in nb.cells if is_presenter_notes(c) and len(c.source) > 500]
+    assert long_notes == [], f"presenter notes over 500 characters: {long_notes}"
 
 
 def test_slide_rules_on_a_small_notebook():
