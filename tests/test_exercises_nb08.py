@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from torch.utils.data import Dataset
+from torch.utils.data import DataLoader, Dataset, RandomSampler, Subset
 
 from flowerkit import CLASSES, curate, doctor, load, visitors
 from flowerkit.exercises import nb08
@@ -301,19 +301,66 @@ def test_buckets(photos, capsys):
 # ---------------------------------------------------------------- exercise 6
 
 
-def test_the_doctor_finds_the_volunteers_one_problem(handover):
-    loader = nb08.volunteer_loader(handover, S)
-    report = doctor.diagnose(loader, measure=False)
+@pytest.fixture(scope="module")
+def volunteer(handover):
+    return nb08.volunteer_loader(handover, S)
+
+
+def test_the_doctor_finds_the_volunteers_one_problem(volunteer):
+    report = doctor.diagnose(volunteer, measure=False)
     assert [f.check for f in report.problems] == ["shuffling"], str(report)
 
 
-def test_volunteer_answers(capsys):
-    assert nb08.check_volunteer_problem("shuffling")
-    assert "first batches" in _said(capsys)
-    assert not nb08.check_volunteer_problem(...)
-    assert "no answer yet" in _said(capsys)
-    for written in ("[quality] shuffling", "Shuffle", "PROBLEM [quality] shuffling"):
-        assert nb08.check_volunteer_problem(written), written
-    capsys.readouterr()
-    assert not nb08.check_volunteer_problem("batch size")
-    assert "Hint:" in _said(capsys)
+def _shuffled(loader, **changes):
+    kwargs = {"batch_size": loader.batch_size, "collate_fn": loader.collate_fn, "shuffle": True, **changes}
+    return DataLoader(loader.dataset, **kwargs)
+
+
+def test_the_volunteers_fix_is_accepted_and_the_doctor_agrees(volunteer, capsys):
+    fix = lambda loader: _shuffled(loader, generator=torch.Generator().manual_seed(0))  # noqa: E731
+    assert nb08.check_volunteer_fix(fix, volunteer)
+    assert "Correct!" in _said(capsys)
+    assert nb08.check_volunteer_fix(lambda loader: _shuffled(loader), volunteer)  # unseeded: still a new order each epoch
+    assert doctor.diagnose(fix(volunteer), measure=False).problems == []
+
+
+def _stale(loader):  # one shuffled order, the same every epoch
+    return _shuffled(loader, shuffle=False, sampler=torch.randperm(len(loader.dataset)).tolist())
+
+
+def _made_for_them(volunteer):  # ignores its argument: fits their loader only
+    return lambda loader: _shuffled(volunteer)
+
+
+@pytest.mark.parametrize(
+    "make_fix, feedback",
+    [
+        (lambda v: lambda loader: None, "still the stub"),
+        (lambda v: lambda loader: 1 / 0, "ZeroDivisionError"),
+        (lambda v: lambda loader: loader, "share a species"),  # nothing changed
+        (lambda v: lambda loader: list(loader.dataset), "not a DataLoader"),
+        (lambda v: lambda loader: _shuffled(loader, collate_fn=None), "another collate_fn"),
+        (lambda v: lambda loader: _shuffled(loader, batch_size=4), "batches of another size"),
+        (
+            lambda v: lambda loader: _shuffled(loader, shuffle=False, sampler=RandomSampler(loader.dataset, replacement=True)),
+            "different ones",
+        ),
+        (
+            lambda v: (
+                lambda loader: DataLoader(
+                    Subset(loader.dataset, range(len(loader.dataset))),
+                    batch_size=loader.batch_size,
+                    shuffle=True,
+                    collate_fn=loader.collate_fn,
+                )
+            ),
+            "a new dataset",
+        ),
+        (lambda v: _stale, "the same order"),
+        (_made_for_them, "on a new case"),
+    ],
+)
+def test_volunteer_fix_mistakes(volunteer, make_fix, feedback, capsys):
+    assert not nb08.check_volunteer_fix(make_fix(volunteer), volunteer)
+    out = _said(capsys)
+    assert feedback in out and "Hint:" in out, out

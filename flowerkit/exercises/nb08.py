@@ -1,5 +1,5 @@
 """Checkers of notebook ``08_your_own_data``: the garden's CSV, a Dataset that survives bad files, a split without leakage,
-sampler weights for two sources, batches by aspect ratio, and the doctor on a volunteer's loader.
+sampler weights for two sources, batches by aspect ratio, and a volunteer's loader repaired.
 
 Each checker runs the student's code on the garden's hand-over (:mod:`flowerkit.visitors`) and then on a new case
 it makes up (other names, other bad files, other duplicates, three sources, other photo sizes), so an answer that
@@ -33,7 +33,7 @@ __all__ = [
     "check_split_without_leakage",
     "check_visitor_dataset",
     "check_visitor_weights",
-    "check_volunteer_problem",
+    "check_volunteer_fix",
     "volunteer_loader",
 ]
 
@@ -421,7 +421,7 @@ def check_buckets(func: Callable[..., Any], sizes: Sequence[tuple[int, int]], si
     return _verdict(True, f"padding is {waste:.0%} of the pixels on made-up sizes, against {rand:.0%} with random batches.")
 
 
-# ------------------------------------------------------------------ exercise 6: the doctor on a volunteer's loader
+# ------------------------------------------------------------------ exercise 6: a volunteer's loader, fixed
 
 
 class _VolunteerPhotos(Dataset):
@@ -442,10 +442,23 @@ class _VolunteerPhotos(Dataset):
         return decode_resized(row["path"], self._size), row["species_id"]
 
 
+class _SortedRows(Dataset):
+    """The checker's new case: tiny uint8 images of 12 classes, rows sorted by class, labels kept in dicts as well."""
+
+    def __init__(self, per_class: Sequence[int]) -> None:
+        self._table = [{"species_id": c} for c, n in enumerate(per_class) for _ in range(n)]
+
+    def __len__(self) -> int:
+        return len(self._table)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        return torch.full((3, 4, 4), i % 256, dtype=torch.uint8), self._table[i]["species_id"]
+
+
 def volunteer_loader(handover: VisitorSet, size: int) -> DataLoader:
     """Notebook ``08_your_own_data``, exercise 6: a volunteer's training loader over the visitor photos. It has one problem.
 
-    Find it with ``doctor.diagnose``, not by reading this code.
+    Find it from what the loader delivers, not by reading this code.
     """
     photos = _VolunteerPhotos(handover, size)
     x = torch.stack([photos[i][0] for i in range(0, len(photos), max(1, len(photos) // 64))]).float().div_(255)
@@ -453,31 +466,77 @@ def volunteer_loader(handover: VisitorSet, size: int) -> DataLoader:
     return DataLoader(photos, batch_size=32, collate_fn=CollateNormalize(mean, std))
 
 
-_VOLUNTEER_FEEDBACK = {
-    "labels belong to images": "the probe found the labels predictable from the images: read that line again",
-    "label range": "the labels run from 0 and stay within the classes: the range line says so",
-    "items load": "every sampled item loaded: the volunteer left the bad files out",
-    "normalisation": "the batches are normalised with statistics of the photos themselves",
-    "colour": "most photos carry colour; a few grayscale uploads are not a pipeline bug",
-    "batch size": "batches of 32 are fine",
-}
+def _epoch(loader: DataLoader) -> list[list[int]]:
+    """One epoch's batches of dataset positions, as the loader would draw them (no item is loaded)."""
+    return [[int(i) for i in batch] for batch in loader.batch_sampler]
 
 
-def check_volunteer_problem(answer: Any) -> Verdict:
-    """Notebook ``08_your_own_data``: the name of the check that ``doctor.diagnose`` fails on :func:`volunteer_loader`."""
-    if _unanswered(answer):
-        return _verdict(
-            False,
-            "no answer yet: set `volunteer_problem` to the name of the check that failed.",
-            "print(doctor.diagnose(loader, measure=False))",
+def _same_species_share(order: Sequence[int], labels: Sequence[int]) -> float:
+    """How often two photos in a row share a species: near 1 for rows sorted by species, near sum(p^2) shuffled."""
+    pairs = list(zip(order, order[1:]))
+    return sum(labels[a] == labels[b] for a, b in pairs) / max(len(pairs), 1)
+
+
+def _fix_problem(fixed: Any, theirs: DataLoader, labels: Sequence[int], where: str) -> tuple[str, str] | None:
+    """What is wrong with ``fixed`` as a repair of ``theirs`` (labels: the checker's own copy); None if nothing."""
+    if not isinstance(fixed, DataLoader):
+        return f"on {where}: your function returned a {type(fixed).__name__}, not a DataLoader.", "return DataLoader(...)"
+    if fixed.dataset is not theirs.dataset:
+        return f"on {where}: a new dataset. Theirs decodes and labels the photos well: keep it.", "loader.dataset"
+    if fixed.collate_fn is not theirs.collate_fn:
+        return f"on {where}: another collate_fn. Theirs normalises with their statistics: keep it.", "loader.collate_fn"
+    first, second = _epoch(fixed), _epoch(theirs)
+    if any(len(b) != theirs.batch_size for b in first[:-1]) or len(first) != len(second):
+        return f"on {where}: batches of another size. Theirs, {theirs.batch_size}, are fine.", "loader.batch_size"
+    order = [i for batch in first for i in batch]
+    if sorted(order) != list(range(len(labels))):
+        return (
+            f"on {where}: an epoch draws {len(order)} photos, {len(set(order))} of the {len(labels)} different ones.",
+            "an epoch should visit every photo once: draw without replacement",
         )
-    answer = re.sub(r"^(problem\s*)?\[\w+\]\s*|^problem\s*", "", str(answer).strip().lower()).strip(" :.")
-    if answer in ("shuffling", "shuffle", "not shuffled", "no shuffling", "shuffle=true"):
-        return _verdict(
-            True,
-            "the volunteer sorted the rows by species and did not shuffle: every batch holds one or two species. "
-            "Their dataset keeps its labels in dicts the doctor cannot read, so it looked at the order of the labels "
-            "in the first batches instead: a few long runs of one class.",
+    counts = np.bincount(np.asarray(labels))
+    expected = float(((counts / counts.sum()) ** 2).sum())  # two random photos share a species this often
+    share = _same_species_share(order, labels)
+    if share > 2 * expected + 0.1:
+        return (
+            f"on {where}: two photos in a row share a species {share:.0%} of the time (in a random order about "
+            f"{expected:.0%}): each batch still holds one or two species.",
+            "what decides the order in which a DataLoader visits its dataset?",
         )
-    hint = _VOLUNTEER_FEEDBACK.get(answer, "copy the check's name from a PROBLEM line of the report")
-    return _verdict(False, f"not {answer!r}.", hint)
+    if [i for batch in _epoch(fixed) for i in batch] == order:
+        return (
+            f"on {where}: every epoch visits the photos in the same order, so every epoch has the same batches.",
+            "a sampler that draws a new order each epoch: shuffle=True, with a seeded generator for repeatable runs",
+        )
+    return None
+
+
+def check_volunteer_fix(func: Callable[[DataLoader], Any], volunteer: DataLoader) -> Verdict:
+    """Notebook ``08_your_own_data``: ``func(loader)`` returns a repaired :func:`volunteer_loader`.
+
+    The repair keeps the volunteer's dataset, batch size and collate_fn and visits every photo once per epoch in a new
+    order that mixes the species (two photos in a row share one about as often as in a random order). Tried on the
+    volunteer's loader, then on a new case: 96 rows of 12 classes sorted by class, batches of 8.
+    """
+    toy = DataLoader(_SortedRows([14, 12, 10, 9, 8, 8, 7, 7, 6, 6, 5, 4]), batch_size=8)
+    cases = ((volunteer, "their loader"), (toy, "a new case (96 rows of 12 classes, batches of 8)"))
+    for theirs, where in cases:
+        fixed, error = _call(func, theirs)
+        if error:
+            return _verdict(False, f"on {where}: {error}", RAISED_HINT)
+        if _unanswered(fixed):
+            return _verdict(False, "your function returns None: it is still the stub.", STUB_HINT)
+        labels = [row["species_id"] for row in theirs.dataset._table]  # the checker knows its own datasets
+        problem = _fix_problem(fixed, theirs, labels, where)
+        if problem:
+            message, hint = problem
+            return _verdict(False, message, hint)
+    labels = [row["species_id"] for row in volunteer.dataset._table]
+    before = _same_species_share(list(range(len(labels))), labels)
+    after = _same_species_share([i for b in _epoch(func(volunteer)) for i in b], labels)
+    return _verdict(
+        True,
+        f"two photos in a row now share a species {after:.0%} of the time (theirs: {before:.0%}), in a new order every "
+        "epoch. The volunteer sorted the CSV by species and did not shuffle: every batch held a few neighbouring "
+        "species, the same batches in every epoch.",
+    )
