@@ -151,6 +151,11 @@ def test_the_caption_checker_names_cheap_mistakes(modules, capsys) -> None:
     )
     shifted = CAPTIONS_REFERENCE.format(decode=".decode()").replace("self.starts[idx + 1]]", "self.starts[idx + 1] - 1]")
     assert "item 0 is" in _says(exercises.check_caption_memory(modules("short_captions", shifted)), capsys)
+    fixed_width = CAPTIONS_OBJECTS.replace("dtype=object)  # still one Python object per caption", ")  # fixed-width str")
+    fixed_width = fixed_width.replace("return self.captions[idx]", "return str(self.captions[idx])")
+    assert "pads every caption to the longest" in _says(
+        exercises.check_caption_memory(modules("wide_captions", fixed_width)), capsys
+    )
     assert "has no class Captions" in _says(exercises.check_caption_memory(modules("other_name", "X = 1\n")), capsys)
     assert "as a string" in _says(exercises.check_caption_memory(wild), capsys)
 
@@ -218,13 +223,13 @@ def test_the_zip_checker_accepts_an_archive_opened_per_process(modules, capsys, 
     [
         ("from flowerkit.wild import ZipImages\n", "cannot be pickled"),
         (ZIP_IN_MEMORY, "carries its data by value"),
-        (ZIP_REFERENCE.replace("{pid}", "self._pid"), "through 2 fork workers, an epoch failed: BadZipFile"),
+        (ZIP_REFERENCE.replace("{pid}", "self._pid"), "through 2 fork workers"),
     ],
     ids=["opened in __init__", "read into memory", "opened lazily but shared across fork"],
 )
 def test_the_zip_checker_rejects_each_planted_mistake(modules, capsys, val_files, source: str, feedback: str) -> None:
-    # the third one: after the parent read item 0, forked workers share its ZipFile; in this project's runs every
-    # 3-epoch check caught the mixed reads (each epoch alone about 9 times in 10)
+    # the third one: after the parent read item 0, forked workers share its ZipFile; the checker reports the mixed
+    # reads (BadZipFile, most epochs) or, when every read happened to come out right, the file position they moved
     assert feedback in _says(exercises.check_zip_per_worker(modules("bad_zip", source), val_files), capsys)
 
 
@@ -240,44 +245,66 @@ PARTNERS = """
 
     class MixupPartners(Dataset):
         def __init__(self, n, seed=0):
-            self.n, self.seed = n, seed
+            self.n, self.seed, self.epoch = n, seed, 0
             self._rng, self._owner = None, "nobody yet"
+
+        def set_epoch(self, epoch):
+            self.epoch = epoch
 
         def __len__(self):
             return self.n
 
         def __getitem__(self, idx):
-            info = get_worker_info()
+            {draw}
+"""
+PER_ITEM = "return idx, int(np.random.default_rng([self.seed, self.epoch, idx]).integers(self.n))"
+PER_WORKER = """info = get_worker_info()
             owner = None if info is None else info.seed
             if owner != self._owner:
-                self._rng = np.random.default_rng({seeding})
+                self._rng = np.random.default_rng([self.seed] if info is None else [self.seed, info.seed])
                 self._owner = owner
-            return idx, int(self._rng.integers(self.n))
-"""
-REFERENCE_SEEDING = "[self.seed] if info is None else [self.seed, info.seed]"
+            return idx, int(self._rng.integers(self.n))"""
+TORCH_PER_ITEM = """generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch * 10_007 + idx)
+            return idx, int(torch.randint(self.n, (1,), generator=generator))"""
 
 
-def test_the_partner_checker_accepts_a_generator_per_worker_from_its_seed(modules, capsys) -> None:
-    name = modules("ref_partners", PARTNERS.replace("{seeding}", REFERENCE_SEEDING))
-    assert "each worker and each epoch drew its own partners" in _says(exercises.check_mixup_partners(name), capsys)
+def _partners(draw: str) -> str:
+    return PARTNERS.replace("{draw}", draw)
+
+
+@pytest.mark.parametrize(
+    "draw", [PER_ITEM, "import torch\n            " + TORCH_PER_ITEM], ids=["numpy per item", "torch per item"]
+)
+def test_the_partner_checker_accepts_a_partner_decided_by_seed_epoch_and_item(modules, capsys, draw: str) -> None:
+    out = _says(exercises.check_mixup_partners(modules("ref_partners", _partners(draw))), capsys)
+    assert "every item kept its partner whoever read it" in out
 
 
 @pytest.mark.parametrize(
     "source, feedback",
     [
-        ("from flowerkit.wild import MixupPartners\n", "worker 1 drew the same partners as worker 0"),
-        (PARTNERS.replace("{seeding}", "self.seed + (info.id if info else 0)"), "epoch 2 drew exactly the partners of epoch 1"),
+        ("from flowerkit.wild import MixupPartners\n", "MixupPartners has no set_epoch"),
+        (_partners("return idx, idx % 3"), "not random"),
+        (_partners(PER_WORKER), "each partner depends on the draws before it"),
+        (_partners(PER_ITEM.replace("self.epoch, ", "")), "kept their partner of epoch 0"),
+        (_partners(PER_ITEM.replace("[self.seed, ", "[")), "seed=1 gives the same partners"),
         (
-            PARTNERS.replace("{seeding}", "[self.seed] if info is None else [os.getpid(), time.perf_counter_ns()]"),
-            "two loaders with the same seed drew different partners",
+            _partners(PER_ITEM.replace("self.epoch, idx", "self.epoch, idx, 0 if get_worker_info() is None else 1")),
+            "through 2 fork workers, item 0 got partner",
         ),
-        (PARTNERS.replace("{seeding}", "None"), "two datasets made with the same seed give different partners"),
-        (
-            PARTNERS.replace("{seeding}", REFERENCE_SEEDING).replace("return idx, int(", "return int("),
-            "item i should be (i, partner)",
-        ),
+        (_partners(PER_ITEM.replace("return idx, ", "return ")), "item i should be (i, partner)"),
+        (PARTNERS.replace("{draw}", "...").replace("return self.n", "..."), "still the stub"),
     ],
-    ids=["generator made in __init__", "seeded by worker id", "seeded by pid and time", "unseeded", "partner only"],
+    ids=[
+        "generator made in __init__",
+        "all the same",
+        "generator per worker",
+        "epoch ignored",
+        "seed ignored",
+        "depends on the worker",
+        "partner only",
+        "stub",
+    ],
 )
 def test_the_partner_checker_rejects_each_planted_mistake(modules, capsys, source: str, feedback: str) -> None:
     assert feedback in _says(exercises.check_mixup_partners(modules("bad_partners", source)), capsys)

@@ -60,9 +60,10 @@ def test_batches_in_flight_sit_in_dev_shm_as_computed() -> None:
     loader = DataLoader(
         wild.BlankImages(320, 96), batch_size=32, num_workers=2, prefetch_factor=2, collate_fn=collate_uint8, timeout=60
     )
-    measured = wild.shm_in_flight(loader)
     computed = wild.bytes_in_flight(2, 2, 32, (3, 96, 96), 1)
-    assert wild.shm_size()[0] > 0 and 0.5 * computed < measured < 2 * computed  # other programs may use /dev/shm too
+    # the whole machine's /dev/shm: another program freeing or filling it at the same moment moves one measurement
+    measured = [wild.shm_in_flight(loader) for _ in range(3)]
+    assert wild.shm_size()[0] > 0 and any(0.5 * computed < m < 2 * computed for m in measured), measured
 
 
 def test_run_epoch_reports_how_far_it_got_and_the_workers_error_readably() -> None:

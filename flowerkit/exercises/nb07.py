@@ -4,7 +4,7 @@ The fix checkers run the student's class for real, in DataLoader workers
 started with fork and with spawn, and measure what happened: each worker's
 private memory over an epoch (:func:`check_caption_memory`), the bytes every
 worker read from a zip archive (:func:`check_zip_per_worker`), the random
-draws of every worker and epoch (:func:`check_mixup_partners`). The student's
+partner of every item, whatever worker reads it (:func:`check_mixup_partners`). The student's
 class lives in a module next to the notebook (``%%writefile my_captions.py``),
 named to the checker as a string: it is imported by name, as a worker does.
 Every loader has a ``timeout``; a spawn worker is only started for a dataset
@@ -23,10 +23,12 @@ import pickle
 import re
 import sys
 import tempfile
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
@@ -274,6 +276,23 @@ def _caption_problem(dataset: Dataset, captions: Sequence[str]) -> tuple[str, st
     return None
 
 
+def _caption_size_problem(dataset: Dataset, captions: Sequence[str]) -> tuple[str, str] | None:
+    """A dataset that pickles to more than twice its text (a fixed-width array pads every caption), as a problem."""
+    text = sum(len(caption.encode()) for caption in captions)
+    try:
+        size = len(pickle.dumps(dataset))
+    except Exception:  # reported by _spawn_refusal, with its hint
+        return None
+    if size <= 2 * text + 4096:
+        return None
+    return (
+        f"{len(captions)} captions, {text / 1024:.0f} KiB of UTF-8 text, pickle to {size / 1024:.0f} KiB: a fixed-width "
+        "array pads every caption to the longest (and NumPy's str dtype takes 4 bytes a character). Every spawn "
+        "worker receives all of it.",
+        "keep all the captions in one bytes blob and their start offsets in a NumPy array",
+    )
+
+
 def check_caption_memory(module: str = "my_captions") -> Verdict:
     """Notebook ``07_in_the_wild``: ``<module>.Captions(captions)`` gives each caption without workers' memory growing.
 
@@ -285,7 +304,7 @@ def check_caption_memory(module: str = "my_captions") -> Verdict:
     captions = make_captions(_CAPTIONS)
     small = captions[:_CAPTIONS_SPAWN]
     dataset, problem = (None, problem) if problem else _build(cls, small)
-    problem = problem or _caption_problem(dataset, small) or _spawn_refusal(dataset)
+    problem = problem or _caption_problem(dataset, small) or _caption_size_problem(dataset, small) or _spawn_refusal(dataset)
     if problem:
         return _verdict(False, problem[0], problem[1])
     batches, error = _epoch(_loader(dataset, "spawn", batch_size=50))
@@ -404,81 +423,129 @@ def check_zip_per_worker(module: str, files: Sequence[str | Path]) -> Verdict:
 
 _PAIRS = 64
 _PAIRS_BATCH = 8
+#: The runs the partner checker compares with the partners drawn in this process: (what, start method, workers, epoch).
+_PAIR_RUNS = (("2 fork workers", "fork", 2, 0), ("3 fork workers", "fork", 3, 1), ("2 spawn workers", "spawn", 2, 0))
+_PER_ITEM_HINT = (
+    "make a generator inside __getitem__ from the things that decide the partner (seed, epoch, idx), and nothing else"
+)
 
 
-def _partners(dataset: Dataset, context: str, seed: int, epochs: int) -> tuple[list[list[list[int]]] | None, str | None]:
-    """For each epoch, each batch's partners (batch 0 from worker 0, batch 1 from worker 1, ...), or the error."""
-    loader, draws = _loader(dataset, context, batch_size=_PAIRS_BATCH, seed=seed), []
-    for _ in range(epochs):
+def _partners_read(dataset: Any, epoch: int, context: str | None = None, workers: int = 0) -> tuple[list[int] | None, str | None]:
+    """Every item's partner for ``epoch``, read in order by ``workers`` workers (0: in this process), or the error."""
+    dataset.set_epoch(epoch)
+    with warnings.catch_warnings():  # 3 workers on a 2-core machine: PyTorch's advice is beside the point here
+        warnings.filterwarnings("ignore", "This DataLoader will create", UserWarning)
+        loader = DataLoader(
+            dataset,
+            batch_size=_PAIRS_BATCH,
+            num_workers=workers,
+            multiprocessing_context=mp.get_context(context) if workers else None,
+            timeout=_TIMEOUT if workers else 0,
+            generator=torch.Generator().manual_seed(1000 * epoch + workers),  # a different loader seed for every run
+        )
         batches, error = _epoch(loader)
-        if error:
-            return None, error
-        draws.append([[int(p) for p in partners] for _, partners in batches])
-    return draws, None
+    return (None, error) if error else ([int(p) for _, partners in batches for p in partners], None)
 
 
-def _partner_problem(cls: type) -> tuple[str, str] | None:
-    """What is wrong with ``cls``'s partners in this process: invalid, or not reproducible without workers."""
+def _is_pair(item: Any, k: int) -> bool:
+    """Whether ``item`` is ``(k, partner)`` with an integer partner in ``0 .. _PAIRS - 1``."""
+    if not (isinstance(item, tuple) and len(item) == 2 and item[0] == k):
+        return False
+    partner = item[1]
+    if isinstance(partner, np.generic) or (isinstance(partner, torch.Tensor) and partner.numel() == 1):
+        partner = partner.item()
+    return isinstance(partner, int) and not isinstance(partner, bool) and 0 <= partner < _PAIRS
+
+
+def _partner_items_problem(cls: type) -> tuple[str, str] | None:
+    """What is wrong with ``cls``'s items in this process: the stub, invalid items, no set_epoch, or no randomness."""
     dataset, problem = _build(cls, _PAIRS, 0)
     if problem:
         return problem
-    first, twin = cls(_PAIRS, 0), cls(_PAIRS, 0)  # fresh: _build has drawn once from `dataset` already
-    items = [first[i] for i in range(_PAIRS)]
-    if any(not (isinstance(i, tuple) and len(i) == 2 and i[0] == k and 0 <= int(i[1]) < _PAIRS) for k, i in enumerate(items)):
+    if not callable(getattr(dataset, "set_epoch", None)):
+        return "MixupPartners has no set_epoch(epoch).", "store the epoch: the training loop calls set_epoch before each epoch"
+    first = cls(_PAIRS, 0)  # fresh: _build has read item 0 of `dataset` already
+    items, error = _call(lambda: [first[i] for i in range(_PAIRS)])
+    if error:
+        return error, RAISED_HINT
+    if not all(_is_pair(item, k) for k, item in enumerate(items)):
         return "item i should be (i, partner) with 0 <= partner < n.", "return idx, int(partner)"
-    again = [twin[i] for i in range(_PAIRS)]
-    if again != items:
-        return "two datasets made with the same seed give different partners without workers.", "with no worker, seed from `seed`"
-    return _spawn_refusal(dataset)
+    different = len({int(p) for _, p in items})
+    if different < _PAIRS // 4:
+        return f"{_PAIRS} items have only {different} different partners: that is not random.", _PER_ITEM_HINT
+    return None
 
 
-def _draws_problem(draws: list[list[list[int]]], again: list[list[list[int]]] | None, how: str) -> tuple[str, str] | None:
-    if draws[0][0] == draws[0][1]:
+def _partner_determinism_problem(cls: type) -> tuple[str, str] | None:
+    """Without workers: the same partner for the same (seed, epoch, item), however often and in whatever order it is read."""
+    a, b, other = cls(_PAIRS, 0), cls(_PAIRS, 0), cls(_PAIRS, 1)
+    forward = [int(a[i][1]) for i in range(_PAIRS)]
+    again = [int(a[i][1]) for i in range(_PAIRS)]
+    backward = [int(b[i][1]) for i in reversed(range(_PAIRS))][::-1]
+    if again != forward or backward != forward:
+        k = next(k for k in range(_PAIRS) if again[k] != forward[k] or backward[k] != forward[k])
         return (
-            f"{how}, worker 1 drew the same partners as worker 0: {draws[0][0]}.",
-            "seed a generator in each worker from get_worker_info().seed",
+            f"item {k} got partner {forward[k]}, then {again[k] if again[k] != forward[k] else backward[k]} when read "
+            "again (or in another order): each partner depends on the draws before it, so on which worker reads what.",
+            _PER_ITEM_HINT,
         )
-    if len(draws) > 1 and draws[0] == draws[1]:
-        return (
-            f"{how}, epoch 2 drew exactly the partners of epoch 1.",
-            "get_worker_info().seed changes every epoch; worker ids do not",
+    if [int(other[i][1]) for i in range(_PAIRS)] == forward:
+        return "seed=1 gives the same partners as seed=0.", "let `seed` decide the draws"
+    return None
+
+
+def _partner_epoch_problem(dataset: Any) -> tuple[list[list[int]] | None, tuple[str, str] | None]:
+    """Epochs 0 and 1 in this process; a problem if set_epoch(1) does not give new partners."""
+    epochs = [_partners_read(dataset, epoch) for epoch in (0, 1)]
+    error = epochs[0][1] or epochs[1][1]
+    if error:
+        return None, (f"without workers, an epoch failed: {error}", RAISED_HINT)
+    same = sum(a == b for a, b in zip(epochs[0][0], epochs[1][0]))
+    if same > _PAIRS // 4:
+        return None, (
+            f"after set_epoch(1), {same} of {_PAIRS} items kept their partner of epoch 0.",
+            "let the epoch decide the draws too",
         )
-    if again is not None and again != draws:
-        return (
-            f"{how}, two loaders with the same seed drew different partners.",
-            "derive the seed from get_worker_info().seed, not the time or the pid",
-        )
+    return [partners for partners, _ in epochs], None
+
+
+def _partner_workers_problem(dataset: Any, expected: list[list[int]]) -> tuple[str, str] | None:
+    """Each run of :data:`_PAIR_RUNS` must give every item the partner it got in this process, for the same epoch."""
+    for how, context, workers, epoch in _PAIR_RUNS:
+        if context not in mp.get_all_start_methods():
+            continue
+        got, error = _partners_read(dataset, epoch, context, workers)
+        if error:
+            return f"through {how}: {error}", RAISED_HINT
+        k = next((k for k, (a, b) in enumerate(zip(got, expected[epoch])) if a != b), None)
+        if k is not None:
+            return (
+                f"in epoch {epoch}, through {how}, item {k} got partner {got[k]}; without workers it got {expected[epoch][k]}.",
+                "the partner may depend on seed, epoch and idx only, not on which worker reads it or its seed",
+            )
     return None
 
 
 def check_mixup_partners(module: str = "my_partners") -> Verdict:
-    """Notebook ``07_in_the_wild``: ``<module>.MixupPartners(n, seed)`` draws new partners per worker and per epoch, reproducibly.
+    """Notebook ``07_in_the_wild``: ``<module>.MixupPartners(n, seed)`` gives each item a partner decided by seed, epoch and item.
 
-    Runs the class in this process, then through 2 fork workers (2 epochs, twice with the same loader
-    seed) and 2 spawn workers (1 epoch), and compares the draws of each worker, epoch and run.
+    Reads the items in this process (twice, backwards, with another seed, after ``set_epoch(1)``), then
+    through 2 and 3 fork workers and 2 spawn workers, each with a loader seed of its own: every item must
+    get the partner it got without workers for the same epoch, and a new one in a new epoch.
     """
     cls, problem = _student_class(module, "MixupPartners")
-    problem = problem or _partner_problem(cls)
-    if problem:
-        return _verdict(False, problem[0], problem[1])
-    if "fork" in mp.get_all_start_methods():  # fork first: cheap, and where most students' loaders run
-        runs = [_partners(cls(_PAIRS, 0), "fork", seed=7, epochs=2) for _ in range(2)]
-        error = runs[0][1] or runs[1][1]
-        problem = (
-            (f"through 2 fork workers: {error}", RAISED_HINT)
-            if error
-            else _draws_problem(runs[0][0], runs[1][0], "through 2 fork workers")
-        )
-    if not problem:
-        draws, error = _partners(cls(_PAIRS, 0), "spawn", seed=7, epochs=1)
-        problem = (
-            (f"through 2 spawn workers: {error}", RAISED_HINT)
-            if error
-            else _draws_problem(draws, None, "through 2 spawn workers")
-        )
+    problem = problem or _partner_items_problem(cls) or _partner_determinism_problem(cls)
+    dataset = None if problem else cls(_PAIRS, 0)
+    problem = problem or _spawn_refusal(dataset)
+    expected, problem = (None, problem) if problem else _partner_epoch_problem(dataset)
+    problem = problem or _partner_workers_problem(dataset, expected)
     if problem:
         return _verdict(False, problem[0], problem[1])
     return _verdict(
         True,
-        "each worker and each epoch drew its own partners, the same again for the same loader seed, under fork and spawn.",
+        "every item kept its partner whoever read it: without workers, through 2 and 3 fork workers and 2 spawn "
+        "workers; set_epoch(1) drew new ones. A partner decided by (seed, epoch, item) alone does not care how items "
+        "are split among workers: a run with 8 workers reproduces with num_workers=0, under a debugger. set_epoch "
+        "reaches the workers because each epoch starts new ones from the dataset as it is now; persistent_workers "
+        "would keep the epoch they started with.",
     )

@@ -1,6 +1,6 @@
 """Random augmentations repeated across workers: a NumPy generator made in ``__init__``, and the per-worker fix.
 
-Notebook ``07_in_the_wild``, section 7, and its third fix exercise. Each
+Notebook ``07_in_the_wild``, section 7, and its third fix exercise (:class:`MixupPartners`). Each
 worker receives a copy of the dataset, generator included, in the same
 state: every worker draws the same "random" numbers, and without persistent
 workers every epoch draws them again. PyTorch seeds ``torch``, ``random`` and
@@ -69,7 +69,9 @@ class MixupPartners(Dataset):
     """The randomness exercise's broken dataset: item ``i`` is ``(i, partner)``, a random image to mix image ``i`` with.
 
     MixUp blends each image with a random partner; here only the indices, drawn from a NumPy generator
-    made in ``__init__``: every worker draws the same partners, every epoch. Introduced in notebook ``07_in_the_wild``.
+    made in ``__init__``: every worker draws the same partners, every epoch, and an item's partner depends
+    on what was read before it, so on the number of workers. The exercise's fix decides each partner by
+    the seed, the epoch and the item alone. Introduced in notebook ``07_in_the_wild``.
     """
 
     def __init__(self, n: int, seed: int = 0) -> None:
