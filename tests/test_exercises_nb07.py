@@ -7,12 +7,15 @@ folder on ``sys.path`` (spawn workers inherit the path), under a name of its own
 
 from __future__ import annotations
 
+import multiprocessing as mp
+import os
 import pickle
 import sys
 import textwrap
 from pathlib import Path
 
 import pytest
+from torch.utils.data import DataLoader
 
 from flowerkit import exercises, wild
 from flowerkit.access import OxfordFlowers102
@@ -53,6 +56,33 @@ def test_the_cause_questions_accept_b_only_and_say_why_each_other_letter_is_wron
         assert _says(checker(letter), capsys).startswith("Not yet")
     assert checker("(B)") and "Correct!" in capsys.readouterr().out
     assert set(getattr(exercises, f"{suspects}_SUSPECTS")) == set("abcd")
+
+
+def _meter(read: str = "workers", end: str = "before"):
+    """A worker memory meter for the checker: the reference, or one that reads this process or reads after the end."""
+
+    def meter(dataset, batch_size, shuffle=True):
+        loader = DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, num_workers=2, multiprocessing_context="fork")
+        before = set(mp.active_children())
+        batches = iter(loader)
+        pids = [p.pid for p in mp.active_children() if p not in before] if read == "workers" else [os.getpid()] * 2
+        next(batches)
+        first = [wild.private_mib(pid) for pid in pids]
+        for _ in range(len(loader) - 1 if end == "before" else len(loader)):  # "after": the iterator runs out
+            next(batches, None)
+        return first, [wild.private_mib(pid) for pid in pids]
+
+    return meter
+
+
+@pytest.mark.skipif("fork" not in mp.get_all_start_methods(), reason="the meter reads fork workers")
+def test_the_memory_meter_reads_the_workers_while_they_live(capsys) -> None:
+    assert "96 MiB between them" in _says(exercises.check_memory_meter(_meter()), capsys)
+    assert "had ended when you read it" in _says(exercises.check_memory_meter(_meter(end="after")), capsys)
+    assert "read the workers" in _says(exercises.check_memory_meter(_meter(read="this process")), capsys)
+    assert "returns None" in _says(exercises.check_memory_meter(lambda dataset, batch_size: None), capsys)
+    assert "two lists of 2 numbers" in _says(exercises.check_memory_meter(lambda dataset, batch_size: ([1.0], [2.0])), capsys)
+    assert "ZeroDivisionError" in _says(exercises.check_memory_meter(lambda dataset, batch_size: 1 / 0), capsys)
 
 
 def test_the_pickled_size_is_measured_not_guessed(mini_root: Path, tmp_path: Path, capsys) -> None:

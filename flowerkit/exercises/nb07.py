@@ -35,7 +35,7 @@ from torch.utils.data import DataLoader, Dataset
 from ..wild.copies import make_captions
 from ..wild.handles import write_zip
 from ..wild.measure import measure_worker_memory
-from .verdict import RAISED_HINT, Verdict, _call, _unanswered, _verdict
+from .verdict import RAISED_HINT, STUB_HINT, Verdict, _call, _unanswered, _verdict
 
 __all__ = [
     "GROWTH_SUSPECTS",
@@ -43,6 +43,7 @@ __all__ = [
     "check_bad_files",
     "check_caption_memory",
     "check_growth_cause",
+    "check_memory_meter",
     "check_mixup_partners",
     "check_pickled_size",
     "check_repeat_cause",
@@ -56,6 +57,87 @@ _SPAWN_PICKLE_LIMIT = 48 * 1024
 _TIMEOUT = 120  # seconds a checker's loader waits for a batch (a spawn worker's start included) before it gives up
 
 # ---------------------------------------------------------------------------------------------- the hunts
+
+
+class _Hoarder(Dataset):
+    """Keeps 1 MiB of its own for every item it reads, in the process that reads it: a meter's known case."""
+
+    def __init__(self, n: int) -> None:
+        self.n, self.kept = n, []
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i: int) -> int:
+        self.kept.append(b"\x01" * MIB)  # written byte by byte: every page of it is the worker's own
+        return i
+
+
+_HOARD_ITEMS, _HOARD_BATCH = 96, 4  # 96 MiB kept in all; at most a few batches read before the first one arrives
+
+
+def _readings(result: Any, name: str) -> tuple[tuple[list[float], list[float]] | None, tuple[str, str] | None]:
+    """``(first, last)`` as two lists of 2 MiB readings (one per worker), or the problem with ``result``."""
+    if result is None:
+        return None, (f"no answer yet: {name} returns None.", STUB_HINT)
+    try:
+        first, last = ([float(mib) for mib in readings] for readings in result)
+    except (TypeError, ValueError):
+        first, last = [], []
+    if not len(first) == len(last) == 2:
+        return None, (
+            f"it returned {type(result).__name__} {str(result)[:80]}; expected (first, last): two lists of 2 numbers.",
+            "one reading per worker (2 workers) after the first batch, one per worker after the last; return (first, last)",
+        )
+    if any(np.isnan(first + last)):
+        return None, (
+            f"a reading is NaN (first {first}, last {last}): that process had ended when you read it.",
+            "the workers live from iter(loader) until the iterator is finished or dropped: read them while it still "
+            "has a batch to give",
+        )
+    return (first, last), None
+
+
+def check_memory_meter(func: Any) -> Verdict:
+    """Notebook ``07_in_the_wild``: ``func(dataset, batch_size)`` returns each of 2 fork workers' private MiB, ``(first, last)``.
+
+    The student's hunt tool, before :func:`flowerkit.wild.measure_worker_memory`. Runs the student's
+    meter on a dataset that keeps 1 MiB per item in the worker that reads it (96 items in batches of
+    4): between the first reading (after the first batch) and the last (after the last batch, the
+    workers still alive) the two workers must have grown by most of the 96 MiB they kept, and by not
+    much more.
+    """
+    if "fork" not in mp.get_all_start_methods():
+        return _verdict(
+            False, "this system has no fork (Windows): the growth cannot be measured here.", "run it on Linux, macOS or WSL"
+        )
+    result, error = _call(func, _Hoarder(_HOARD_ITEMS), _HOARD_BATCH)
+    gc.collect()  # a failed run's iterator sits in a cycle with its traceback: end its workers here
+    readings, problem = (None, (error, RAISED_HINT)) if error else _readings(result, getattr(func, "__name__", "your meter"))
+    if problem:
+        return _verdict(False, *problem)
+    first, last = readings
+    kept, grew = _HOARD_ITEMS, sum(b - a for a, b in zip(first, last))  # MiB: 1 per item
+    figures = f"your meter read {grew:.0f} MiB of growth in all (first {first[0]:.1f}, {first[1]:.1f}; last {last[0]:.1f}, {last[1]:.1f} MiB)"
+    if grew < 0.5 * kept:
+        return _verdict(
+            False,
+            f"{figures}, on a dataset whose 2 workers keep {kept} MiB between them over the epoch.",
+            "read the workers (the processes that appear at iter(loader)), not this one, and the same iterator's workers both times",
+        )
+    if grew > 1.5 * kept + 16:
+        return _verdict(
+            False,
+            f"{figures}: more than the {kept} MiB the workers kept.",
+            "read each worker once after the first batch, once after the last",
+        )
+    reference = measure_worker_memory(_Hoarder(_HOARD_ITEMS), context="fork", batch_size=_HOARD_BATCH)
+    return _verdict(
+        True,
+        f"{figures}, on a dataset whose 2 workers keep 1 MiB per item, {kept} MiB between them (what they read "
+        f"before the first batch arrived is in the first reading). flowerkit's wild.measure_worker_memory read "
+        f"{sum(reference.growth):.0f} MiB on the same dataset.",
+    )
 
 
 #: Section 1's suspects for the workers' growing memory: (right?, what the evidence says, hint).
