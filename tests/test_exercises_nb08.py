@@ -183,6 +183,33 @@ def test_dataset_that_skips_without_a_reason(handover, capsys):
 # ---------------------------------------------------------------- exercise 3
 
 
+def test_the_leak_count_is_counted_by_content_and_each_wrong_method_is_named(photos, capsys):
+    files = photos.image_files
+    order = torch.randperm(len(files), generator=torch.Generator().manual_seed(0)).tolist()
+    test, train = order[: int(0.3 * len(order))], order[int(0.3 * len(order)) :]
+    digest = [hashlib.sha256(Path(f).read_bytes()).hexdigest() for f in files]
+    copies = Counter(digest)
+    truth = sum(digest[i] in {digest[j] for j in train} for i in test)
+    assert truth > 0 and len(files) - len(copies) > truth, "the hand-over puts copies on both sides"
+    assert nb08.check_leak_count(truth, files, train, test) and "held-out photos" in _said(capsys)
+    assert nb08.check_leak_count(np.int64(truth), files, train, test)
+    _said(capsys)
+    for wrong, says in (
+        (None, "no answer yet"),
+        ("five", "is not a count"),
+        (0, "file names"),
+        (len(files) - len(copies), "in the whole set"),
+        (sum(copies[digest[i]] > 1 for i in test), "a copy anywhere"),
+        (len(files), "not what the files say"),
+    ):
+        assert not nb08.check_leak_count(wrong, files, train, test)
+        out = _said(capsys)
+        assert says in out and "Hint:" in out, (wrong, out)
+
+
+# ---------------------------------------------------------------- exercise 4
+
+
 def split_solution(files, labels, test_fraction, seed):
     copies = {}
     for position, path in enumerate(files):
@@ -233,7 +260,7 @@ def test_a_split_that_ignores_classes_or_seeds(photos, capsys):
     assert "the same seed gave another split" in _said(capsys)
 
 
-# ---------------------------------------------------------------- exercise 4
+# ---------------------------------------------------------------- exercise 5
 
 
 def weights_solution(sources, labels, shares):
@@ -268,7 +295,7 @@ def test_weights_mistakes(two_sources, capsys):
     assert "still the stub" in _said(capsys)
 
 
-# ---------------------------------------------------------------- exercise 5
+# ---------------------------------------------------------------- exercise 6
 
 
 def test_buckets(photos, capsys):
@@ -298,7 +325,7 @@ def test_buckets(photos, capsys):
     assert "Correct!" in _said(capsys)
 
 
-# ---------------------------------------------------------------- exercise 6
+# ---------------------------------------------------------------- exercise 7
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,5 @@
-"""Checkers of notebook ``08_your_own_data``: the garden's CSV, a Dataset that survives bad files, a split without leakage,
+"""Checkers of notebook ``08_your_own_data``: the garden's CSV, a Dataset that survives bad files, the leak of a random
+split and a split without leakage,
 sampler weights for two sources, batches by aspect ratio, and a volunteer's loader repaired.
 
 Each checker runs the student's code on the garden's hand-over (:mod:`flowerkit.visitors`) and then on a new case
@@ -29,6 +30,7 @@ from .verdict import RAISED_HINT, STUB_HINT, Verdict, _call, _unanswered, _verdi
 
 __all__ = [
     "check_buckets",
+    "check_leak_count",
     "check_species_to_class",
     "check_split_without_leakage",
     "check_visitor_dataset",
@@ -227,11 +229,74 @@ def check_visitor_dataset(cls: Any, handover: VisitorSet, size: int) -> Verdict:
     )
 
 
-# ------------------------------------------------------------------ exercise 3: a split without leakage
+# ------------------------------------------------------------------ exercise 3: how much a random split leaks
 
 
 def _sha(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def _leak_counts(
+    files: Sequence[Path], train: Sequence[int], test: Sequence[int]
+) -> tuple[int, tuple[tuple[int, str, str], ...]]:
+    """The leak's true count, and what each plausible wrong method counts: (count, what it counts, hint), first speaks."""
+    content = [_sha(Path(f)) for f in files]
+    in_train = {content[i] for i in train}
+    copies: dict[str, int] = defaultdict(int)
+    for digest in content:
+        copies[digest] += 1
+    by_name = len({Path(files[i]).name for i in test} & {Path(files[i]).name for i in train})
+    miscounts = (
+        (
+            by_name,
+            "that is what the file names say; every upload has a name of its own.",
+            "compare the files' bytes (a hash of them), not their names",
+        ),
+        (
+            len(content) - len(copies),
+            "that is how many files in the whole set are byte-identical copies of another, wherever they fell.",
+            "count only the held-out positions whose bytes also appear in naive_train",
+        ),
+        (
+            sum(copies[content[i]] > 1 for i in test),
+            "that counts held-out photos with a copy anywhere, the copies that fell in the held-out part too.",
+            "a copy that is also held out does no harm: look for the bytes among naive_train's only",
+        ),
+        (
+            sum(copies[content[i]] for i in test if content[i] in in_train),
+            "that counts every copy of each leaked photo, the training side's too.",
+            "count positions of naive_test only",
+        ),
+    )
+    return sum(content[i] in in_train for i in test), miscounts
+
+
+def check_leak_count(leaked: Any, files: Sequence[Path], train: Sequence[int], test: Sequence[int]) -> Verdict:
+    """Notebook ``08_your_own_data``: ``leaked`` is how many ``test`` positions hold a photo whose bytes are also in ``train``.
+
+    The student's hunt for duplicates, before ``curate.content_hash`` and ``doctor.diagnose`` across splits: each
+    wrong count a reasonable method gives (by file name, every copy in the set, test photos with a copy anywhere,
+    every position of a leaked pair) gets its own hint.
+    """
+    if _unanswered(leaked):
+        return _verdict(False, "no answer yet: set `leaked` to a number of held-out photos.", "compare what is in the files")
+    if not isinstance(leaked, (int, np.integer)) or isinstance(leaked, bool):
+        return _verdict(False, f"{leaked!r} is not a count.", "a count of positions in naive_test, e.g. len(...)")
+    truth, miscounts = _leak_counts(files, train, test)
+    if leaked == truth:
+        return _verdict(
+            True,
+            f"{truth} of {len(test)} held-out photos ({truth / len(test):.0%}) are in training under another name: "
+            "the model would be tested on photos it learned, and the held-out score would flatter it.",
+        )
+    message, hint = next(
+        ((message, hint) for count, message, hint in miscounts if count == leaked),
+        (f"{leaked} is not what the files say.", "hash each file's bytes"),
+    )
+    return _verdict(False, f"{leaked}: {message}", hint)
+
+
+# ------------------------------------------------------------------ exercise 4: a split without leakage
 
 
 def _new_split_case(folder: Path) -> tuple[list[Path], list[int]]:
@@ -313,7 +378,7 @@ def check_split_without_leakage(func: Callable[..., Any], files: Sequence[Path],
     )
 
 
-# ------------------------------------------------------------------ exercise 4: sampler weights for two sources
+# ------------------------------------------------------------------ exercise 5: sampler weights for two sources
 
 
 def _weights_problem(w: Any, sources: Sequence[str], labels: Sequence[int], shares: dict[str, float]) -> tuple[str, str] | None:
@@ -372,7 +437,7 @@ def check_visitor_weights(func: Callable[..., Any], sources: Sequence[str], labe
     )
 
 
-# ------------------------------------------------------------------ exercise 5: batches by aspect ratio
+# ------------------------------------------------------------------ exercise 6: batches by aspect ratio
 
 
 def _random_batches(n: int, batch_size: int) -> list[list[int]]:
@@ -421,7 +486,7 @@ def check_buckets(func: Callable[..., Any], sizes: Sequence[tuple[int, int]], si
     return _verdict(True, f"padding is {waste:.0%} of the pixels on made-up sizes, against {rand:.0%} with random batches.")
 
 
-# ------------------------------------------------------------------ exercise 6: a volunteer's loader, fixed
+# ------------------------------------------------------------------ exercise 7: a volunteer's loader, fixed
 
 
 class _VolunteerPhotos(Dataset):
@@ -456,7 +521,7 @@ class _SortedRows(Dataset):
 
 
 def volunteer_loader(handover: VisitorSet, size: int) -> DataLoader:
-    """Notebook ``08_your_own_data``, exercise 6: a volunteer's training loader over the visitor photos. It has one problem.
+    """Notebook ``08_your_own_data``, exercise 7: a volunteer's training loader over the visitor photos. It has one problem.
 
     Find it from what the loader delivers, not by reading this code.
     """
