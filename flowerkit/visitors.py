@@ -65,7 +65,7 @@ POPULAR: tuple[tuple[str, int], ...] = (
 #: What gardeners wrote for flowers that are not among the 102 classes, or that they could not name, and how often.
 NOT_IN_102: tuple[tuple[str, int], ...] = (("tulip", 4), ("lavender", 3), ("daisy", 3), ("poppy", 2), ("not sure", 2))
 _BAD = ("empty", "truncated", "not an image", "empty", "missing")
-_DUPLICATES, _UNLISTED, _VERSION = 12, 3, 1
+_DUPLICATES, _UNLISTED, _VERSION = 12, 3, 2
 _UNLABELLED = "not in the CSV"
 _GARDENERS = ("Ana", "Bram", "Chloé", "Dev", "Eun-ji", "Farid")
 _KINDS = ("phone JPEG", "portrait, EXIF-rotated", "PNG", "WebP", "grayscale JPEG", "CMYK JPEG", "thumbnail", "large JPEG")
@@ -357,14 +357,18 @@ def _plan(root: Path, seed: int, kinds: Sequence[str]) -> tuple[list[Upload], li
 
 
 def _with_duplicates(uploads: list[Upload], rng: np.random.Generator) -> list[Upload]:
-    """Uploads again, later, under new ids and names: the same bytes, the species maybe written another way."""
+    """Uploads again, later, under new ids and names: the same bytes, the species maybe written another way.
+
+    Each copy is a photo forwarded by a second visitor through a messenger, which renames it (``IMG-...-WA0012.jpg``):
+    nothing in its name tells it from a new photo, only its bytes do (notebook ``08_your_own_data``, exercise 3).
+    """
     fine = [u for u in uploads if u.label is not None and u.problem is None]
     picks = sorted(rng.choice(len(fine), _DUPLICATES, replace=False).tolist())
     out = list(uploads)
     for k in picks:
         first = fine[k]
         n = len(out) + 1
-        suffix = first.file.split("_", 1)[1]
+        suffix = f"IMG-20240915-WA{n:04d}{Path(first.file).suffix}"  # the messenger's name, the format's extension
         species = _label_text(first.label, CLASSES[first.label], rng)  # type: ignore[index]
         out.append(
             Upload(f"u{n:04d}", f"u{n:04d}_{suffix}", species, first.label, first.kind, None, first.upload_id, first.source)

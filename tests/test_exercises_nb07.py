@@ -81,6 +81,9 @@ def test_the_memory_meter_reads_the_workers_while_they_live(capsys) -> None:
     assert "had ended when you read it" in _says(exercises.check_memory_meter(_meter(end="after")), capsys)
     assert "read the workers" in _says(exercises.check_memory_meter(_meter(read="this process")), capsys)
     assert "returns None" in _says(exercises.check_memory_meter(lambda dataset, batch_size: None), capsys)
+    assert "found no workers" in _says(exercises.check_memory_meter(lambda dataset, batch_size: ([], [])), capsys)
+    pairs = exercises.check_memory_meter(lambda dataset, batch_size: [list(w) for w in zip(*_meter()(dataset, batch_size))])
+    assert "one (first, last) pair per worker" in _says(pairs, capsys)
     assert "two lists of 2 numbers" in _says(exercises.check_memory_meter(lambda dataset, batch_size: ([1.0], [2.0])), capsys)
     assert "ZeroDivisionError" in _says(exercises.check_memory_meter(lambda dataset, batch_size: 1 / 0), capsys)
 

@@ -84,6 +84,11 @@ def _readings(result: Any, name: str) -> tuple[tuple[list[float], list[float]] |
         first, last = ([float(mib) for mib in readings] for readings in result)
     except (TypeError, ValueError):
         first, last = [], []
+    if isinstance(result, (tuple, list)) and len(result) == 2 and len(first) == len(last) == 0:
+        return None, (
+            "your meter returned no readings: it found no workers.",
+            "note mp.active_children() before iter(loader) and again after it: the workers are the new ones",
+        )
     if not len(first) == len(last) == 2:
         return None, (
             f"it returned {type(result).__name__} {str(result)[:80]}; expected (first, last): two lists of 2 numbers.",
@@ -119,6 +124,13 @@ def check_memory_meter(func: Any) -> Verdict:
     first, last = readings
     kept, grew = _HOARD_ITEMS, sum(b - a for a, b in zip(first, last))  # MiB: 1 per item
     figures = f"your meter read {grew:.0f} MiB of growth in all (first {first[0]:.1f}, {first[1]:.1f}; last {last[0]:.1f}, {last[1]:.1f} MiB)"
+    per_worker = (first[1] - first[0]) + (last[1] - last[0])  # the growth, were they one (first, last) pair per worker
+    if grew < 0.5 * kept <= per_worker:
+        return _verdict(
+            False,
+            f"{figures}: these look like one (first, last) pair per worker.",
+            "return (first, last) with first = [worker 0's first reading, worker 1's first reading], last likewise",
+        )
     if grew < 0.5 * kept:
         return _verdict(
             False,
