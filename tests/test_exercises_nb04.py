@@ -60,6 +60,7 @@ def test_check_fixed_loader_feedback(mini_root, capsys, tmp_path, monkeypatch):
     monkeypatch.setenv("FLOWERKIT_CACHE", str(tmp_path))
     assert not exercises.check_fixed_loader(lambda root: None, mini_root)
     assert "still the stub" in capsys.readouterr().out
+    # the intern's four bugs: MNIST's statistics, a squashing Resize((size, size)), no shuffling, batches of 4
     assert not exercises.check_fixed_loader(exercises.intern_loader, mini_root)
     out = capsys.readouterr().out
     assert (
