@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from flowerkit import app, exercises
+from flowerkit import app, doctor, exercises
 from flowerkit.access import OxfordFlowers102
 
 SIZE = 32  # the size the app fixtures in conftest.py train at (APP_SIZE)
@@ -51,5 +51,11 @@ def test_exercise_checkers_of_notebook_05(predictor: app.Predictor, mini_root: P
     training = predictor.inputs([test_file])[0]
     assert kiosk.shape == (3, SIZE, SIZE)
     mean, std = torch.tensor(predictor.mean).view(3, 1, 1), torch.tensor(predictor.std).view(3, 1, 1)
-    kiosk_pixels, pixels = kiosk * std + mean, training * std + mean
+    kiosk_pixels, pixels = kiosk * std.flip(0) + mean.flip(0), training * std + mean  # its statistics in its order
     assert (kiosk_pixels.flip(0) - pixels).abs().mean() < 0.02 < (kiosk_pixels - pixels).abs().mean(), "the kiosk's skew: BGR"
+    files = OxfordFlowers102(mini_root, "test").image_files
+    for start in (0, len(files) // 2, len(files) - 16):  # notebook 05 says the batch check passes: on any 16 photos
+        batch = torch.stack(
+            [exercises.kiosk_preprocess(f, SIZE, predictor.mean, predictor.std) for f in files[start : start + 16]]
+        )
+        assert doctor.check_batch(batch, size=SIZE).problems == [], start

@@ -64,7 +64,7 @@ def kiosk_preprocess(path: str | Path, size: int, mean: Any, std: Any) -> torch.
     x = torch.nn.functional.interpolate(
         x[None, :, top : top + side, left : left + side], size=(size, size), mode="bilinear", antialias=True
     )
-    return normalize_batch(x, mean, std)[0]
+    return normalize_batch(x, list(mean)[::-1], list(std)[::-1])[0]  # the statistics, in its own pixel order
 
 
 def check_kiosk_skew(answer: Any) -> Verdict:
