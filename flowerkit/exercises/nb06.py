@@ -112,7 +112,7 @@ def check_scale_bugs(answer: Any) -> Verdict:
         return _verdict(False, f"{len(missing)} cause still at large.", _STILL_AT_LARGE[missing[0]])
     return _verdict(
         True,
-        "both: the two ranks read the same images (as many duplicates as missing), "
+        "both: the two ranks read the same images (about as many duplicates as missing), "
         "and every epoch replayed the first one (the same half, never the other).",
     )
 
@@ -322,8 +322,9 @@ def _failure(log: str) -> tuple[str, str]:
 
 # Both ranks read everything: no rank split, or, likelier, the rank asked in __iter__, which runs in a worker.
 _EVERY_WORKER_RANK_0 = (
-    "a DataLoader worker is a new process without the rank's process group: asked in __iter__, dist.is_initialized() "
-    "is False there, so every worker believes it is rank 0 of 1. Ask for the rank and world size in __init__ (it runs "
+    "a spawned DataLoader worker (as here, and by default on macOS, Windows and Python 3.14 Linux) is a new process "
+    "without the rank's process group: asked in __iter__, dist.is_initialized() is False there, so every worker "
+    "believes it is rank 0 of 1 (a fork worker inherits the group, which hides the bug on Linux today). Ask for the rank and world size in __init__ (it runs "
     "in the rank's own process) and keep them, or read RANK and WORLD_SIZE from os.environ; then take every "
     "world_size-th item from your rank, before the worker's share"
 )
