@@ -226,12 +226,6 @@ TARGETS: dict[str, Target] = {
         mini=(">=", 0.85),
         why="our pipeline of notebook 04 trained this model; it should learn far above chance",
     ),
-    "05/build_first_agreement": Target(
-        "my_predict and app.Predictor, same top class on the original photos",
-        anywhere=(">=", 0.95),
-        mini=(">=", 0.98),
-        why="both decode small, crop the centre square, resize with antialiasing and use the saved statistics",
-    ),
     "05/fixed_visitor_acc": Target(
         "app.Predictor, accuracy on visitor photos",
         anywhere=(">=", 5 * CHANCE),

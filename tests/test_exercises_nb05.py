@@ -166,3 +166,47 @@ def test_the_shop_model_leaves_the_global_random_state_alone():
     nb05._shop_model()
     assert torch.equal(torch.rand(1), before)
     assert isinstance(nb05._shop_model()[1]["mean"], np.ndarray)  # the NumPy statistics a weights-only file refuses
+
+
+def _my_input(size, mean, std, *, crop=True, stats=None, scale=True):
+    """The notebook's build-it-yourself input function, or one with a classic mistake."""
+    from PIL import Image
+
+    m, s = (torch.tensor(v).view(3, 1, 1) for v in (stats or (mean, std)))
+
+    def my_input(path):
+        opened = Image.open(path)
+        opened.draft("RGB", (size, size))
+        chw = torch.from_numpy(np.array(opened.convert("RGB"))).permute(2, 0, 1)
+        if crop:
+            square = min(chw.shape[1:])
+            y0, x0 = (chw.shape[1] - square) // 2, (chw.shape[2] - square) // 2
+            chw = chw[:, y0 : y0 + square, x0 : x0 + square]
+        chw = torch.nn.functional.interpolate(chw[None], size=(size, size), mode="bilinear", antialias=True)[0]
+        return (chw.float() / 255 - m) / s if scale else chw
+
+    return my_input
+
+
+def test_check_my_input_accepts_training_s_tensors_and_names_each_classic_mistake(mini_root, capsys):
+    from types import SimpleNamespace
+
+    from flowerkit.facts import IMAGENET_MEAN, IMAGENET_STD
+
+    size, mean, std = 32, (0.45, 0.4, 0.3), (0.25, 0.25, 0.25)
+    test = OxfordFlowers102(mini_root, "test")
+    visitors = [
+        SimpleNamespace(path=f, original=f, label=y, kind="original") for f, y in zip(test.image_files[::97], test.labels[::97])
+    ]
+    net = model.FlowerCNN().eval()
+    assert exercises.check_my_input(_my_input(size, mean, std), net, visitors, size, mean, std)
+    assert "your tensors are training's" in capsys.readouterr().out
+    for wrong, says in (
+        (_my_input(size, mean, std, crop=False), "squashed to a square"),
+        (_my_input(size, mean, std, stats=(IMAGENET_MEAN, IMAGENET_STD)), "ImageNet's statistics"),
+        (_my_input(size, mean, std, stats=((0, 0, 0), (1, 1, 1))), "not normalised"),
+        (_my_input(size, mean, std, scale=False), "values up to"),
+    ):
+        assert not exercises.check_my_input(wrong, net, visitors, size, mean, std)
+        out = capsys.readouterr().out
+        assert says in out and "Hint:" in out, out

@@ -7,6 +7,7 @@ import importlib
 import inspect
 import pkgutil
 from pathlib import Path
+from types import SimpleNamespace
 
 import nbformat
 import torch
@@ -16,6 +17,7 @@ from nbclient import NotebookClient
 from torch.utils.data import IterableDataset
 
 from flowerkit import exercises, teams
+from flowerkit.access import OxfordFlowers102
 
 
 def test_a_verdict_is_true_or_false_and_ipython_shows_nothing_for_it(capsys):
@@ -70,6 +72,8 @@ def _cheap_failures(root, dataset, labels):
     mean, std = (0.5, 0.5, 0.5), (0.2, 0.2, 0.2)
     stub = lambda *a: None  # noqa: E731
     five = lambda *a: 5  # noqa: E731
+    test_photo = OxfordFlowers102(root, "test").image_files[0]
+    photo = SimpleNamespace(path=test_photo, original=test_photo, label=0, kind="original")  # a visitor photo, for 05
     return [
         (exercises.check_images_per_class, (stub, root)),
         (exercises.check_images_per_class, (_raises, root)),
@@ -150,6 +154,14 @@ def _cheap_failures(root, dataset, labels):
         (exercises.check_deployment_skews, ({"grayscale"},)),
         (exercises.check_my_artifact, (stub, stub)),
         (exercises.check_my_artifact, (_raises, stub)),
+        (exercises.check_my_input, (stub, None, [photo], 8, mean, std)),
+        (exercises.check_my_input, (_raises, None, [photo], 8, mean, std)),
+        (exercises.check_my_input, (five, None, [photo], 8, mean, std)),
+        (exercises.check_memory_meter, (stub,)),
+        (exercises.check_memory_meter, (_raises,)),
+        (exercises.check_memory_meter, (five,)),
+        (exercises.check_leak_count, (None, [], [], [])),
+        (exercises.check_leak_count, ("five", [], [], [])),
     ]
 
 

@@ -41,7 +41,7 @@ from .nb03 import (
     check_worker_seeding,
 )
 from .nb04 import check_fixed_loader, check_majority_baseline, check_most_confused, intern_loader
-from .nb05 import SKEW_CHOICES, check_deployment_skews, check_kiosk_skew, check_my_artifact, kiosk_preprocess
+from .nb05 import SKEW_CHOICES, check_deployment_skews, check_kiosk_skew, check_my_artifact, check_my_input, kiosk_preprocess
 from .nb06 import SCALE_SUSPECTS, check_count_appearances, check_padded_indices, check_rank_stream, check_scale_bugs
 from .nb07 import *  # noqa: F403  (notebook 07's checkers: the names in nb07.__all__)
 from .nb08 import *  # noqa: F403  (notebook 08's checkers: the names in nb08.__all__)
@@ -76,6 +76,7 @@ __all__ = [
     "check_wait_meter",
     "check_worker_seeding",
     "check_my_artifact",
+    "check_my_input",
     "kiosk_preprocess",
     "check_deployment_skews",
     "check_rank_stream",

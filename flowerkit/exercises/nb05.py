@@ -5,7 +5,7 @@ from __future__ import annotations
 import pickle
 import re
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -14,16 +14,20 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 
+from ..access import load_rgb
 from ..classes import CLASSES
+from ..facts import IMAGENET_MEAN, IMAGENET_STD
+from ..load import decode_resized
 from ..model import FlowerCNN
 from ..transform import normalize_batch
-from .verdict import RAISED_HINT, Verdict, _call, _unanswered, _verdict
+from .verdict import RAISED_HINT, STUB_HINT, Verdict, _call, _unanswered, _verdict
 
 __all__ = [
     "SKEW_CHOICES",
     "check_deployment_skews",
     "check_kiosk_skew",
     "check_my_artifact",
+    "check_my_input",
     "kiosk_preprocess",
 ]
 
@@ -65,6 +69,97 @@ def kiosk_preprocess(path: str | Path, size: int, mean: Any, std: Any) -> torch.
         x[None, :, top : top + side, left : left + side], size=(size, size), mode="bilinear", antialias=True
     )
     return normalize_batch(x, list(mean)[::-1], list(std)[::-1])[0]  # the statistics, in its own pixel order
+
+
+# ---------------------------------------------------------------------------------------------- build it yourself
+
+_INPUT_TOLERANCE = 0.15  # mean |difference| in normalised units (about 10 grey levels): other resamplers pass
+_INPUT_PHOTOS = 8
+
+
+def _normalised(pixels: torch.Tensor, mean: Any, std: Any) -> torch.Tensor:
+    """uint8 (3, H, W) -> normalised float, as training's collate_fn does it."""
+    return normalize_batch(pixels[None], mean, std)[0]
+
+
+def _near_misses(path: Path, size: int, mean: Any, std: Any) -> dict[str, tuple[torch.Tensor, str]]:
+    """What a plausible wrong ``my_input`` gives for ``path``, each with the hint that names its mistake."""
+    pixels = decode_resized(path, size)
+    with load_rgb(path) as img:
+        squashed = torch.from_numpy(np.array(img.resize((size, size), Image.Resampling.BILINEAR))).permute(2, 0, 1)
+    return {
+        "squashed to a square": (
+            _normalised(squashed, mean, std),
+            "crop the centre square first (min of height and width), then resize",
+        ),
+        "normalised with ImageNet's statistics": (
+            _normalised(pixels, IMAGENET_MEAN, IMAGENET_STD),
+            "normalise with the saved mean and std, not ImageNet's",
+        ),
+        "scaled to [0, 1], not normalised": (
+            pixels.float() / 255,
+            "after scaling to [0, 1], subtract the saved mean and divide by the saved std",
+        ),
+    }
+
+
+def _input_problem(func: Callable[[Path], Any], path: Path, size: int, mean: Any, std: Any) -> tuple[str, str] | None:
+    """How ``func(path)`` differs from training's tensor for ``path``, as (problem, hint); None when it matches."""
+    x, error = _call(func, path)
+    if error:
+        return error, RAISED_HINT
+    if not isinstance(x, torch.Tensor) or tuple(x.shape) != (3, size, size):
+        got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+        return f"{path.name}: expected a tensor of shape (3, {size}, {size}), got {got}.", "channels first: .permute(2, 0, 1)"
+    if not x.is_floating_point() or float(x.abs().max()) > 20:
+        return f"{path.name}: values up to {float(x.abs().max()):.0f}.", "scale to [0, 1] (.float() / 255) before normalising"
+    reference = _normalised(decode_resized(path, size), mean, std)
+    off = float((x.float() - reference).abs().mean())
+    if off <= _INPUT_TOLERANCE:
+        return None
+    for name, (wrong, hint) in _near_misses(path, size, mean, std).items():
+        if float((x.float() - wrong).abs().mean()) <= _INPUT_TOLERANCE:
+            return f"{path.name}: your tensor is training's photo {name}.", hint
+    return (
+        f"{path.name}: your tensor differs from training's by {off:.2f} on average (normalised units).",
+        "decode with draft, crop the centre square, resize with antialias=True, / 255, then the saved statistics",
+    )
+
+
+@torch.no_grad()
+def check_my_input(func: Any, net: torch.nn.Module, visitors: Sequence[Any], size: int, mean: Any, std: Any) -> Verdict:
+    """Notebook ``05_the_app``: ``func(path)`` gives the tensor training gave the photo, before ``app.Predictor`` does.
+
+    Compared with training's own (``load.decode_resized`` normalised with the saved statistics) on 8 of the
+    original test photos; then the network's accuracy from ``func``'s tensors and from training's, on every
+    kind of visitor photo, is reported: where they part, the function misses a case training's decode handles.
+    """
+    originals = [Path(v.original) for v in visitors[:: max(1, len(visitors) // _INPUT_PHOTOS)][:_INPUT_PHOTOS]]
+    first, error = _call(func, originals[0])
+    if first is None and not error:
+        return _verdict(False, "my_input returns None: it is still the stub.", STUB_HINT)
+    for path in originals:
+        problem = _input_problem(func, path, size, mean, std)
+        if problem:
+            return _verdict(False, problem[0], problem[1])
+    kinds: dict[str, list[float]] = {}
+    for v in visitors:
+        mine, _ = _call(func, Path(v.path))
+        theirs = _normalised(decode_resized(v.path, size), mean, std)
+        ok = isinstance(mine, torch.Tensor) and tuple(mine.shape) == (3, size, size)
+        pair = torch.stack([mine.float() if ok else torch.zeros_like(theirs), theirs])
+        hits = (net(pair).argmax(1) == v.label).float().tolist()
+        kinds.setdefault(v.kind, []).append(hits[0] - hits[1])
+    short = [f"{kind} ({-np.mean(d):.0%} lower)" for kind, d in kinds.items() if np.mean(d) < -0.05]
+    return _verdict(
+        True,
+        f"on {len(originals)} original test photos your tensors are training's. On the visitor photos, the network "
+        + (
+            f"does worse from yours than from training's decode on: {', '.join(short)}."
+            if short
+            else "does as well from yours as from training's decode, on every kind."
+        ),
+    )
 
 
 def check_kiosk_skew(answer: Any) -> Verdict:

@@ -120,7 +120,7 @@ def check_memory_meter(func: Any) -> Verdict:
     gc.collect()  # a failed run's iterator sits in a cycle with its traceback: end its workers here
     readings, problem = (None, (error, RAISED_HINT)) if error else _readings(result, getattr(func, "__name__", "your meter"))
     if problem:
-        return _verdict(False, *problem)
+        return _verdict(False, problem[0], problem[1])
     first, last = readings
     kept, grew = _HOARD_ITEMS, sum(b - a for a, b in zip(first, last))  # MiB: 1 per item
     figures = f"your meter read {grew:.0f} MiB of growth in all (first {first[0]:.1f}, {first[1]:.1f}; last {last[0]:.1f}, {last[1]:.1f} MiB)"
