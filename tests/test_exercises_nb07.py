@@ -77,7 +77,7 @@ def _meter(read: str = "workers", end: str = "before"):
 
 @pytest.mark.skipif("fork" not in mp.get_all_start_methods(), reason="the meter reads fork workers")
 def test_the_memory_meter_reads_the_workers_while_they_live(capsys) -> None:
-    assert "96 MiB between them" in _says(exercises.check_memory_meter(_meter()), capsys)
+    assert "192 MiB between them" in _says(exercises.check_memory_meter(_meter()), capsys)
     assert "had ended when you read it" in _says(exercises.check_memory_meter(_meter(end="after")), capsys)
     assert "read the workers" in _says(exercises.check_memory_meter(_meter(read="this process")), capsys)
     assert "returns None" in _says(exercises.check_memory_meter(lambda dataset, batch_size: None), capsys)

@@ -24,7 +24,7 @@ import re
 import sys
 import tempfile
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +60,7 @@ _TIMEOUT = 120  # seconds a checker's loader waits for a batch (a spawn worker's
 
 
 class _Hoarder(Dataset):
-    """Keeps 1 MiB of its own for every item it reads, in the process that reads it: a meter's known case."""
+    """Keeps 2 MiB of its own for every item it reads, in the process that reads it: a meter's known case."""
 
     def __init__(self, n: int) -> None:
         self.n, self.kept = n, []
@@ -69,11 +69,13 @@ class _Hoarder(Dataset):
         return self.n
 
     def __getitem__(self, i: int) -> int:
-        self.kept.append(b"\x01" * MIB)  # written byte by byte: every page of it is the worker's own
+        self.kept.append(b"\x01" * (_HOARD_MIB * MIB))  # written byte by byte: every page of it is the worker's own
         return i
 
 
-_HOARD_ITEMS, _HOARD_BATCH = 96, 4  # 96 MiB kept in all; at most a few batches read before the first one arrives
+#: 96 items of 2 MiB in batches of 4: 192 MiB kept in all, far above what this process's own pages can add to a meter
+#: that reads it by mistake; at most a few batches are read before the first one arrives.
+_HOARD_ITEMS, _HOARD_MIB, _HOARD_BATCH = 96, 2, 4
 
 
 def _readings(result: Any, name: str) -> tuple[tuple[list[float], list[float]] | None, tuple[str, str] | None]:
@@ -103,26 +105,36 @@ def _readings(result: Any, name: str) -> tuple[tuple[list[float], list[float]] |
     return (first, last), None
 
 
+def _run_meter(func: Callable[..., Any]) -> tuple[Any, str | None]:
+    """The student's meter on the known case, Python's collector frozen meanwhile: ``(result, error)``."""
+    gc.freeze()  # a full collection here would copy shared pages: a meter reading this process would see it grow
+    try:
+        result, error = _call(func, _Hoarder(_HOARD_ITEMS), _HOARD_BATCH)
+    finally:
+        gc.unfreeze()
+    gc.collect()  # a failed run's iterator sits in a cycle with its traceback: end its workers here
+    return result, error
+
+
 def check_memory_meter(func: Any) -> Verdict:
     """Notebook ``07_in_the_wild``: ``func(dataset, batch_size)`` returns each of 2 fork workers' private MiB, ``(first, last)``.
 
     The student's hunt tool, before :func:`flowerkit.wild.measure_worker_memory`. Runs the student's
-    meter on a dataset that keeps 1 MiB per item in the worker that reads it (96 items in batches of
+    meter on a dataset that keeps 2 MiB per item in the worker that reads it (96 items in batches of
     4): between the first reading (after the first batch) and the last (after the last batch, the
-    workers still alive) the two workers must have grown by most of the 96 MiB they kept, and by not
-    much more.
+    workers still alive) the two workers must have grown by most of the 192 MiB they kept, and by not
+    much more. Python's collector is frozen meanwhile (``gc.freeze``), as in ``measure_worker_memory``.
     """
     if "fork" not in mp.get_all_start_methods():
         return _verdict(
             False, "this system has no fork (Windows): the growth cannot be measured here.", "run it on Linux, macOS or WSL"
         )
-    result, error = _call(func, _Hoarder(_HOARD_ITEMS), _HOARD_BATCH)
-    gc.collect()  # a failed run's iterator sits in a cycle with its traceback: end its workers here
+    result, error = _run_meter(func)
     readings, problem = (None, (error, RAISED_HINT)) if error else _readings(result, getattr(func, "__name__", "your meter"))
     if problem:
         return _verdict(False, problem[0], problem[1])
     first, last = readings
-    kept, grew = _HOARD_ITEMS, sum(b - a for a, b in zip(first, last))  # MiB: 1 per item
+    kept, grew = _HOARD_ITEMS * _HOARD_MIB, sum(b - a for a, b in zip(first, last))
     figures = f"your meter read {grew:.0f} MiB of growth in all (first {first[0]:.1f}, {first[1]:.1f}; last {last[0]:.1f}, {last[1]:.1f} MiB)"
     per_worker = (first[1] - first[0]) + (last[1] - last[0])  # the growth, were they one (first, last) pair per worker
     if grew < 0.5 * kept <= per_worker:
@@ -146,7 +158,7 @@ def check_memory_meter(func: Any) -> Verdict:
     reference = measure_worker_memory(_Hoarder(_HOARD_ITEMS), context="fork", batch_size=_HOARD_BATCH)
     return _verdict(
         True,
-        f"{figures}, on a dataset whose 2 workers keep 1 MiB per item, {kept} MiB between them (what they read "
+        f"{figures}, on a dataset whose 2 workers keep {_HOARD_MIB} MiB per item, {kept} MiB between them (what they read "
         f"before the first batch arrived is in the first reading). flowerkit's wild.measure_worker_memory read "
         f"{sum(reference.growth):.0f} MiB on the same dataset.",
     )
