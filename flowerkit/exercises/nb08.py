@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import re
 import tempfile
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -242,9 +242,7 @@ def _leak_counts(
     """The leak's true count, and what each plausible wrong method counts: (count, what it counts, hint), first speaks."""
     content = [_sha(Path(f)) for f in files]
     in_train = {content[i] for i in train}
-    copies: dict[str, int] = defaultdict(int)
-    for digest in content:
-        copies[digest] += 1
+    copies = Counter(content)  # digest -> files holding those bytes
     by_name = len({Path(files[i]).name for i in test} & {Path(files[i]).name for i in train})
     miscounts = (
         (
