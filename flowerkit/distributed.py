@@ -2,7 +2,7 @@
 
 Introduced in notebook ``06_beyond_one_machine``. Run it as::
 
-    torchrun --standalone --nproc_per_node=2 -m flowerkit.distributed [--source files|shards] [--epochs N] [--bug]
+    torchrun --standalone --nproc_per_node=2 -m flowerkit.distributed [--source files|shards] [--epochs N] [--team ours|scale]
 
 ``torchrun`` starts one Python process per rank and tells each who it is
 through environment variables (``RANK``, ``WORLD_SIZE``, ``MASTER_ADDR``...).
@@ -16,7 +16,7 @@ one and two processes take the same optimisation steps.
   rank its own indices, ``set_epoch`` every epoch for a new order);
 * ``--source shards``: tar shards streamed with ``webdataset``
   (``split_by_node`` + ``split_by_worker``, a new shard order every epoch);
-* ``--bug``: the Scale team's pipeline: every process builds the one-process
+* ``--team scale``: the Scale team's pipeline (``--team ours``, the default, is ours): every process builds the one-process
   loader of notebook ``03_load`` again each epoch with the same seed, and stops
   after its "share" of the batches. No error; half the samples twice, the
   other half never, the same order every epoch.
@@ -72,8 +72,8 @@ class _RunConfig:
 
     ``batch_size`` is the global batch, split across ranks; ``workers`` the
     DataLoader workers per rank; ``shards`` shard URLs or a brace pattern
-    (None: rank 0 writes ``num_shards`` shards of the split locally); ``bug``
-    the Scale team's pipeline.
+    (None: rank 0 writes ``num_shards`` shards of the split locally); ``team``
+    whose pipeline: ``"ours"`` or the Scale team's (``"scale"``).
     """
 
     dataset: str
@@ -87,7 +87,7 @@ class _RunConfig:
     shuffle_buffer: int = 256
     augment: bool = True
     seed: int = 0
-    bug: bool = False
+    team: str = "ours"
 
     @classmethod
     def from_argv(cls, argv: Sequence[str] | None = None) -> _RunConfig:
@@ -202,7 +202,7 @@ def _files_loader(cfg: _RunConfig, data: _KeyedFlowers, rank: int, world: int, s
     """Ours: a DistributedSampler (this rank's indices, padded to equal length) and ``set_epoch`` every epoch."""
     per_rank = cfg.batch_size // world
     collate = KeyedCollate(*stats)
-    if cfg.bug:  # the Scale team: the one-process loader, rebuilt with seed 0 each epoch, in every process
+    if cfg.team == "scale":  # the Scale team: the one-process loader, rebuilt with seed 0 each epoch, in every process
 
         def scale_team_epoch(epoch: int) -> DataLoader:
             generator = torch.Generator().manual_seed(cfg.seed)
@@ -239,7 +239,7 @@ def _shards_loader(cfg: _RunConfig, urls: list[str], n: int, world: int, stats: 
     size, per_rank = cfg.size, cfg.batch_size // world
     transform = augment_uint8(size) if cfg.augment else None
     kw = {"batch_size": per_rank, "num_workers": cfg.workers, "mean": stats[0], "std": stats[1], "transform": transform}
-    if cfg.bug:  # the Scale team: no split_by_node, the same seed every epoch, stop after "my share"
+    if cfg.team == "scale":  # the Scale team: no split_by_node, the same seed every epoch, stop after "my share"
 
         def scale_team_epoch(epoch: int) -> DataLoader:
             return shard_loader(urls, size, seed=cfg.seed, epoch=0, split_nodes=False, shuffle_buffer=cfg.shuffle_buffer, **kw)
@@ -301,7 +301,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--shuffle-buffer", type=int, default=256, help="samples in the shard stream's shuffle buffer")
     parser.add_argument("--no-augment", dest="augment", action="store_false")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--bug", action="store_true", help="the Scale team's pipeline: no per-rank split, no new order per epoch")
+    parser.add_argument(
+        "--team", choices=("ours", "scale"), default="ours", help="whose pipeline: ours, or the Scale team's (notebook 06)"
+    )
     return parser
 
 
@@ -341,7 +343,7 @@ def _run(cfg: _RunConfig, rank: int, world: int) -> dict[str, Any]:
     return {
         "world_size": world,
         "source": cfg.source,
-        "bug": cfg.bug,
+        "team": cfg.team,
         "epochs": cfg.epochs,
         "size": cfg.size,
         "dataset_size": len(ids),

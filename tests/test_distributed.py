@@ -36,10 +36,10 @@ def _blank(path, size):
     return torch.zeros(3, size, size, dtype=torch.uint8)  # counting needs no pixels
 
 
-def _epochs(mini_root, bug, epochs=2):
+def _epochs(mini_root, team, epochs=2):
     """What each of 2 ranks sees over ``epochs`` epochs with our files loader (or the Scale team's)."""
     data = _KeyedFlowers(mini_root, "train", 8, decode=_blank)
-    cfg = _RunConfig("mini", size=8, epochs=epochs, batch_size=64, seed=0, workers=0, bug=bug)
+    cfg = _RunConfig("mini", size=8, epochs=epochs, batch_size=64, seed=0, workers=0, team=team)
     seen = []
     for rank in range(2):
         loader = _files_loader(cfg, data, rank, 2, (None, None))
@@ -61,14 +61,14 @@ def test_count_epochs_counts_duplicates_missing_and_repeated_orders():
 
 
 def test_distributed_sampler_gives_each_sample_once_and_set_epoch_a_new_order(mini_root):
-    result, n = _epochs(mini_root, bug=False)
+    result, n = _epochs(mini_root, team="ours")
     assert result["per_rank_counts"] == [[n // 2, n // 2]] * 2
     assert result["unique_per_epoch"] == [n, n] and result["duplicates"] == 0 and result["missing"] == 0
     assert result["orders_differ"] is True
 
 
 def test_the_scale_team_loader_duplicates_half_and_repeats_the_order(mini_root):
-    result, n = _epochs(mini_root, bug=True)
+    result, n = _epochs(mini_root, team="scale")
     half = result["per_rank_counts"][0][0]
     assert result["duplicates_per_epoch"] == [half, half] and result["missing_per_epoch"] == [n - half] * 2
     assert result["orders_differ"] is False
@@ -92,7 +92,7 @@ def test_the_run_config_is_read_once_from_the_command_line(monkeypatch):
         64,
         1,
     )
-    assert (cfg.num_shards, cfg.shards, cfg.shuffle_buffer, cfg.augment, cfg.seed, cfg.bug) == (8, None, 256, True, 0, False)
+    assert (cfg.num_shards, cfg.shards, cfg.shuffle_buffer, cfg.augment, cfg.seed, cfg.team) == (8, None, 256, True, 0, "ours")
     argv = [
         "--source",
         "shards",
@@ -103,24 +103,27 @@ def test_the_run_config_is_read_once_from_the_command_line(monkeypatch):
         "--batch-size",
         "16",
         "--no-augment",
-        "--bug",
+        "--team",
+        "scale",
         "--shards",
         "a.tar",
     ]
     cfg = _RunConfig.from_argv(argv)
-    assert (cfg.source, cfg.size, cfg.epochs, cfg.batch_size, cfg.augment, cfg.bug, cfg.shards) == (
+    assert (cfg.source, cfg.size, cfg.epochs, cfg.batch_size, cfg.augment, cfg.team, cfg.shards) == (
         "shards",
         32,
         2,
         16,
         False,
-        True,
+        "scale",
         "a.tar",
     )
     with pytest.raises(dataclasses.FrozenInstanceError):
         cfg.seed = 1  # type: ignore[misc]
     with pytest.raises(SystemExit):
         _RunConfig.from_argv(["--source", "nowhere"])
+    with pytest.raises(SystemExit):
+        _RunConfig.from_argv(["--team", "nobody"])
 
 
 def test_pretend_rank_sets_and_restores_the_torchrun_variables(monkeypatch):
@@ -140,9 +143,9 @@ def test_torchrun_with_two_processes_splits_the_data_and_trains(default_mini_roo
 
 
 def test_torchrun_reproduces_the_scale_team_from_shards(default_mini_root):
-    args = ("--dataset", "mini", "--source", "shards", "--bug", "--epochs", "2", "--size", "32", "--workers", "1")
+    args = ("--dataset", "mini", "--source", "shards", "--team", "scale", "--epochs", "2", "--size", "32", "--workers", "1")
     result = launch(2, *args, timeout=TIMEOUT_S)
-    assert result["bug"] and result["duplicates"] > 0 and result["missing"] > 0 and result["orders_differ"] is False
+    assert result["team"] == "scale" and result["duplicates"] > 0 and result["missing"] > 0 and result["orders_differ"] is False
 
 
 def test_torchrun_from_shards_reads_every_sample_once_per_epoch(default_mini_root):
@@ -150,7 +153,7 @@ def test_torchrun_from_shards_reads_every_sample_once_per_epoch(default_mini_roo
     args = ("--dataset", "mini", "--source", "shards", "--epochs", "2", "--size", "32", "--workers", "1")
     result = launch(2, *args, timeout=TIMEOUT_S)
     n = result["dataset_size"]
-    assert not result["bug"] and result["duplicates"] == 0 and result["missing"] == 0, result
+    assert result["team"] == "ours" and result["duplicates"] == 0 and result["missing"] == 0, result
     assert result["unique_per_epoch"] == [n, n] and result["orders_differ"] is True
     assert 0 <= result["test_accuracy"] <= 1
 

@@ -104,9 +104,9 @@ def test_the_sampler_checker_tries_cases_the_notebooks_evidence_does_not_show():
     assert any(n < world for n, world in nb06._SAMPLER_CASES) and any(world - n > n for n, world in nb06._SAMPLER_CASES)
 
 
-# ------------------------------------------------------------------ the stream under torchrun
+# ------------------------------------------------------------------ the stream by rank and worker: in class, then under torchrun
 
-_HEADER = """\
+_IMPORTS = """\
 import os
 import random
 
@@ -115,17 +115,32 @@ import torch.distributed as dist
 from torch.utils.data import IterableDataset, get_worker_info
 
 
+"""
+_GIVEN_RANK = """\
 class MyRankStream(IterableDataset):
-    def __init__(self, items, seed=0):
+    def __init__(self, items, seed=0, rank=0, world_size=1):
         self.items, self.seed, self.epoch = list(items), seed, 0
-        in_group = dist.is_available() and dist.is_initialized()
-        self.rank = dist.get_rank() if in_group else 0
-        self.world_size = dist.get_world_size() if in_group else 1
+        self.rank, self.world_size = rank, world_size
 
     def set_epoch(self, epoch):
         self.epoch = epoch
 
 """
+_HEADER = (
+    _IMPORTS
+    + """\
+class MyRankStream(IterableDataset):
+    def __init__(self, items, seed=0, rank=None, world_size=None):
+        self.items, self.seed, self.epoch = list(items), seed, 0
+        in_group = dist.is_available() and dist.is_initialized()
+        self.rank = rank if rank is not None else dist.get_rank() if in_group else 0
+        self.world_size = world_size if world_size is not None else dist.get_world_size() if in_group else 1
+
+    def set_epoch(self, epoch):
+        self.epoch = epoch
+
+"""
+)
 _ORDER = "torch.randperm(len(self.items), generator=torch.Generator().manual_seed(self.seed + self.epoch)).tolist()"
 _RIGHT = f"""\
     def __iter__(self):
@@ -154,12 +169,26 @@ _RANK_IN_WORKER = f"""\
         for i in order[rank::world][worker::workers]:
             yield self.items[i]
 """
+_WORKER_ASKED_IN_INIT = (
+    _RIGHT.replace("        info = get_worker_info()\n", "")
+    .replace("if info else", "if self.info else")
+    .replace("(info.id, info.num_workers)", "(self.info.id, self.info.num_workers)")
+)
+_BLOCKS = f"""\
+    def __iter__(self):
+        order = {_ORDER}
+        n = len(order) // self.world_size
+        info = get_worker_info()
+        worker, workers = (info.id, info.num_workers) if info else (0, 1)
+        for i in order[self.rank * n : (self.rank + 1) * n][worker::workers]:
+            yield self.items[i]
+"""
 
 
-def _stream_class(tmp_path, body, name):
+def _stream_class(tmp_path, body, name, header=_HEADER):
     """``MyRankStream`` from a module ``name`` written to ``tmp_path``, importable by new processes as the notebook's is."""
     path = tmp_path / f"{name}.py"
-    path.write_text(_HEADER + body)
+    path.write_text(header + body)
     sys.path.insert(0, str(tmp_path))
     try:
         spec = importlib.util.spec_from_file_location(name, path)
@@ -171,45 +200,81 @@ def _stream_class(tmp_path, body, name):
     return module.MyRankStream
 
 
+_IN_ONE_PROCESS = [
+    ("    def __iter__(self):\n        ...\n", "still the stub"),
+    (_RIGHT.replace(_ORDER, "random.sample(range(len(self.items)), len(self.items))"), "different orders for epoch 0"),
+    (_RIGHT.replace("self.seed + self.epoch", "self.seed"), "set_epoch(1) gave the order of epoch 0"),
+    (_RIGHT.replace("[worker::workers]", "[worker::workers][1:]"), "expected all 23 once each"),
+]
+
+
 @pytest.mark.parametrize(
     "body, feedback",
     [
-        ("    def __iter__(self):\n        ...\n", "still the stub"),
-        (_RIGHT.replace(_ORDER, "random.sample(range(len(self.items)), len(self.items))"), "different orders for epoch 0"),
-        (_RIGHT.replace("self.seed + self.epoch", "self.seed"), "set_epoch(1) gave the order of epoch 0"),
-        (_RIGHT.replace("[worker::workers]", "[worker::workers][1:]"), "expected all 23 once each"),
-        (_RIGHT.replace("order = ", "rank = dist.get_rank()\n        order = "), "without torchrun or workers"),
+        *_IN_ONE_PROCESS,
+        (_RIGHT.replace("[self.rank :: self.world_size]", ""), "every item came from every rank."),
+        (_WORKER_ASKED_IN_INIT, "its 2 workers read the same items"),
+        (_RIGHT.replace("self.seed + self.epoch", "self.seed + self.epoch + self.rank"), "the ranks' shares overlap"),
+        (_BLOCKS, "read by nobody"),
+        (_RIGHT.replace("yield self.items[i]", "yield i"), "not among the items given"),
     ],
 )
-def test_check_rank_stream_in_one_process(tmp_path, body, feedback, capsys):
-    cls = _stream_class(tmp_path, body, f"stream_{abs(hash(body))}")
+def test_check_rank_stream_counts_what_simulated_ranks_and_workers_read(tmp_path, body, feedback, capsys):
+    if body is _WORKER_ASKED_IN_INIT:
+        header = _IMPORTS + _GIVEN_RANK.replace("rank, world_size\n", "rank, world_size\n        self.info = get_worker_info()\n")
+    else:
+        header = _IMPORTS + _GIVEN_RANK
+    cls = _stream_class(tmp_path, body, f"stream_{abs(hash(body))}", header)
     ok = exercises.check_rank_stream(cls)
     out = capsys.readouterr().out
     assert feedback in out and not ok and "\nHint: " in out
 
 
-def test_check_rank_stream_asks_for_a_module_and_for_an_iterable_dataset(tmp_path, capsys):
-    cls = _stream_class(tmp_path, _RIGHT, "stream_in_a_notebook")
-    cls.__module__ = "__main__"  # as a class defined in a notebook cell
-    assert not exercises.check_rank_stream(cls)
-    assert "%%writefile my_stream.py" in capsys.readouterr().out
+def test_check_rank_stream_passes_a_right_stream_defined_in_the_notebook(capsys):
+    namespace = {}
+    exec(_IMPORTS + _GIVEN_RANK + _RIGHT, namespace)  # as a notebook cell: no module, workers simulated in-process
+    assert exercises.check_rank_stream(namespace["MyRankStream"])
+    assert "all 103 items were read exactly once" in capsys.readouterr().out
     assert not exercises.check_rank_stream(list)
     assert "IterableDataset" in capsys.readouterr().out
 
 
-def test_check_rank_stream_counts_what_real_torchrun_ranks_read(tmp_path, capsys):
-    assert exercises.check_rank_stream(_stream_class(tmp_path, _RIGHT, "stream_right"))
+@pytest.mark.parametrize(
+    "body, feedback",
+    _IN_ONE_PROCESS + [(_RIGHT.replace("order = ", "rank = dist.get_rank()\n        order = "), "without torchrun or workers")],
+)
+def test_check_torchrun_stream_in_one_process(tmp_path, body, feedback, capsys):
+    cls = _stream_class(tmp_path, body, f"stream_{abs(hash(body))}")
+    ok = exercises.check_torchrun_stream(cls)
+    out = capsys.readouterr().out
+    assert feedback in out and not ok and "\nHint: " in out
+
+
+def test_check_torchrun_stream_asks_for_a_module_and_for_an_iterable_dataset(tmp_path, capsys):
+    cls = _stream_class(tmp_path, _RIGHT, "stream_in_a_notebook")
+    cls.__module__ = "__main__"  # as a class defined in a notebook cell
+    assert not exercises.check_torchrun_stream(cls)
+    assert "%%writefile my_stream.py" in capsys.readouterr().out
+    assert not exercises.check_torchrun_stream(list)
+    assert "IterableDataset" in capsys.readouterr().out
+
+
+def test_check_torchrun_stream_counts_what_real_torchrun_ranks_read(tmp_path, capsys):
+    assert exercises.check_torchrun_stream(_stream_class(tmp_path, _RIGHT, "stream_right"))
     assert "read all 103 items exactly once ([52, 51] per rank)" in capsys.readouterr().out
-    assert not exercises.check_rank_stream(_stream_class(tmp_path, _RANK_IN_WORKER, "stream_rank_in_worker"))
+    assert not exercises.check_torchrun_stream(_stream_class(tmp_path, _RANK_IN_WORKER, "stream_rank_in_worker"))
     out = capsys.readouterr().out
     assert "Default process group has not been initialized" in out and "ask torch.distributed in __init__" in out
 
 
-def test_a_rank_asked_in_a_worker_is_named_by_the_hint(tmp_path, capsys):
-    assert not exercises.check_rank_stream(_stream_class(tmp_path, _RANK_ASKED_IN_ITER, "stream_rank_asked_in_iter"))
-    out = capsys.readouterr().out
-    assert "both ranks read every item" in out
-    assert "every worker believes it is rank 0 of 1" in out and "in __init__" in out and "RANK and WORLD_SIZE" in out
+def test_a_rank_asked_in_a_worker_or_never_is_named_by_the_hint(tmp_path, capsys):
+    in_iter = _stream_class(tmp_path, _RANK_ASKED_IN_ITER, "stream_rank_asked_in_iter")
+    never = _stream_class(tmp_path, _RIGHT, "stream_rank_never_asked", _IMPORTS + _GIVEN_RANK)  # the class version, as is
+    for cls in (in_iter, never):
+        assert not exercises.check_torchrun_stream(cls)
+        out = capsys.readouterr().out
+        assert "every item came from every rank" in out and "nobody passes rank" in out
+        assert "every worker believes it is rank 0 of 1" in out and "in __init__" in out and "RANK and WORLD_SIZE" in out
 
 
 def _reads(rank_of, repeat_in_rank=1):
@@ -221,18 +286,18 @@ def _reads(rank_of, repeat_in_rank=1):
     "read, feedback",
     [
         (_reads(lambda i: [i % 2]), None),
-        (_reads(lambda i: [0, 1]), "both ranks read every item"),
+        (_reads(lambda i: [0, 1]), "every item came from every rank."),
         (_reads(lambda i: [i % 2], repeat_in_rank=2), "its 2 workers read the same items"),
-        (_reads(lambda i: [0, 1], repeat_in_rank=2), "from both ranks and both workers"),
+        (_reads(lambda i: [0, 1], repeat_in_rank=2), "from every rank and every worker of each"),
         (_reads(lambda i: [0, 1] if i % 3 == 0 else [] if i % 3 == 1 else [0]), "the ranks' shares overlap"),
         (_reads(lambda i: [i % 2] if i < 1100 else []), "3 items read by nobody"),
         ([[*range(1000, 1103, 2), 7], list(range(1001, 1103, 2))], "not in the list"),
     ],
 )
 def test_the_count_names_what_the_ranks_got_wrong(read, feedback):
-    problem = nb06._count_problem(read)
+    problem = nb06._count_problem(read, 2, nb06._EVERY_WORKER_RANK_0)
     assert (problem is None) if feedback is None else feedback in problem[0]
-    if feedback == "both ranks read every item":  # likeliest cause: the rank asked in a worker, which has no group
+    if feedback == "every item came from every rank.":  # likeliest cause: the rank asked in a worker, which has no group
         assert "dist.is_initialized() is False there" in problem[1] and "os.environ" in problem[1]
 
 

@@ -148,6 +148,8 @@ def _cheap_failures(root, dataset, labels):
         (exercises.check_scale_bugs, ({"drop_last"},)),
         (exercises.check_rank_stream, (_EmptyStream,)),
         (exercises.check_rank_stream, (list,)),
+        (exercises.check_torchrun_stream, (_EmptyStream,)),
+        (exercises.check_torchrun_stream, (list,)),
         (exercises.check_kiosk_skew, (None,)),
         (exercises.check_kiosk_skew, ("no such skew",)),
         (exercises.check_deployment_skews, (None,)),

@@ -42,7 +42,14 @@ from .nb03 import (
 )
 from .nb04 import check_fixed_loader, check_majority_baseline, check_most_confused, intern_loader
 from .nb05 import SKEW_CHOICES, check_deployment_skews, check_kiosk_skew, check_my_artifact, check_my_input, kiosk_preprocess
-from .nb06 import SCALE_SUSPECTS, check_count_appearances, check_padded_indices, check_rank_stream, check_scale_bugs
+from .nb06 import (
+    SCALE_SUSPECTS,
+    check_count_appearances,
+    check_padded_indices,
+    check_rank_stream,
+    check_scale_bugs,
+    check_torchrun_stream,
+)
 from .nb07 import *  # noqa: F403  (notebook 07's checkers: the names in nb07.__all__)
 from .nb08 import *  # noqa: F403  (notebook 08's checkers: the names in nb08.__all__)
 from .verdict import RAISED_HINT, STUB_HINT, Verdict
@@ -80,6 +87,7 @@ __all__ = [
     "kiosk_preprocess",
     "check_deployment_skews",
     "check_rank_stream",
+    "check_torchrun_stream",
     "check_scale_bugs",
     "SCALE_SUSPECTS",
     "check_sharded_stream",

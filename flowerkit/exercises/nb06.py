@@ -1,13 +1,19 @@
-"""Checkers of notebook ``06_beyond_one_machine``: the Scale team's hunt (counting, naming), padding, a stream under torchrun.
+"""Checkers of notebook ``06_beyond_one_machine``: the Scale team's hunt (counting, naming), padding, a stream by rank and worker.
 
-The stream checker runs the student's ``IterableDataset`` for real: it writes
-a small driver script, starts it with ``torchrun --standalone
---nproc_per_node=2`` (2 ranks, gloo, CPU), each rank reads the stream through
-a DataLoader with 2 spawn workers, and the items every rank read are counted.
+The student's rank- and worker-split stream is checked twice. In class
+(:func:`check_rank_stream`), in this process: each rank is the class built
+with its ``rank`` and ``world_size``, each worker a copy of it iterated while
+``get_worker_info()`` answers as that worker would. As homework
+(:func:`check_torchrun_stream`), for real: a small driver script started with
+``torchrun --standalone --nproc_per_node=2`` (2 ranks, gloo, CPU), each rank
+reading the stream through a DataLoader with 2 spawn workers. Either way the
+items every rank read are counted.
 """
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import json
 import os
 import re
@@ -22,6 +28,7 @@ from typing import Any
 from torch.utils.data import DistributedSampler, IterableDataset
 
 from ..distributed import _child_env, _stop_process_tree, count_epochs
+from .nb03 import _pretend_worker, _worker_info
 from .verdict import RAISED_HINT, STUB_HINT, Verdict, _call, _unanswered, _verdict
 
 __all__ = [
@@ -30,6 +37,7 @@ __all__ = [
     "check_padded_indices",
     "check_rank_stream",
     "check_scale_bugs",
+    "check_torchrun_stream",
 ]
 
 
@@ -180,13 +188,15 @@ def check_padded_indices(func: Callable[[int, int, int, bool], Any]) -> Verdict:
 
 
 # --------------------------------------------------------------------------------------
-# A rank- and worker-sharded stream, checked in one process first, then under torchrun.
+# A rank- and worker-split stream: in this process first (class), then under torchrun (homework).
 # --------------------------------------------------------------------------------------
 
-#: Items the torchrun check streams: 103 over 2 ranks x 2 workers leaves a remainder that a block split drops.
-_TORCHRUN_ITEMS = 103
-_RANKS = _WORKERS = 2
-_EPOCH = 1  # the torchrun check reads epoch 1, set in each rank's main process before its workers start
+#: Items the splits are counted on: 103 leaves a remainder for 2 x 2 and 3 x 2 readers, which a block split drops.
+_STREAM_ITEMS = list(range(1000, 1103))
+#: (ranks, workers per rank) the class check simulates, after rank 0 of 1 in this process.
+_SIMULATED = ((2, 0), (2, 2), (3, 2))
+_RANKS = _WORKERS = 2  # the torchrun check: 2 ranks x 2 spawn workers
+_EPOCH = 1  # the epoch the splits are read at, set in each rank's main process before its workers start
 
 # The program each rank runs. Plain torch only, and a __main__ guard: spawn workers import this file again.
 _DRIVER = """\
@@ -218,7 +228,7 @@ def _one_epoch(cls: type, items: list[int], epoch: int) -> tuple[list[Any] | Non
     """What a fresh ``cls(items, seed=0)`` yields in this process (no torchrun, no workers) after ``set_epoch(epoch)``."""
     stream, error = _call(cls, items, 0)
     if error:
-        return None, f"MyRankStream(items, seed=0) raised: {error.removeprefix('your function raised ')}"
+        return None, f"{cls.__name__}(items, seed=0) raised: {error.removeprefix('your function raised ')}"
     if not callable(getattr(stream, "set_epoch", None)):
         return None, "it has no set_epoch(epoch) method"
     _, error = _call(stream.set_epoch, epoch)
@@ -243,10 +253,16 @@ def _in_one_process(cls: type) -> tuple[str, str] | None:
         if out is None:
             return "your __iter__ returns None: it is still the stub.", "__iter__ should `yield` the items of this reader"
         epochs.append(out)
+    strangers = {int(x) for x in epochs[0]} - set(items)
+    if strangers:
+        return (
+            f"in one process without workers it yielded {len(strangers)} values that are not among the items given.",
+            "yield self.items[i], never the position i",
+        )
     if sorted(int(x) for x in epochs[0]) != items:
         return (
             f"in one process without workers it yielded {len(epochs[0])} items, expected all {len(items)} once each.",
-            "with no process group you are rank 0 of 1, and with get_worker_info() None worker 0 of 1: then read everything",
+            "as rank 0 of 1, with get_worker_info() None (worker 0 of 1), a reader's share is everything",
         )
     if epochs[0] != epochs[1]:
         return (
@@ -257,6 +273,74 @@ def _in_one_process(cls: type) -> tuple[str, str] | None:
     if epochs[2] == epochs[0]:
         return "set_epoch(1) gave the order of epoch 0: every epoch would replay the first.", "use self.epoch in the seed"
     return None
+
+
+def _simulated_rank(cls: type, rank: int, world: int, workers: int) -> tuple[list[Any] | None, str | None]:
+    """What rank ``rank`` of ``world`` reads at :data:`_EPOCH`: built and ``set_epoch`` here, iterated by each simulated worker.
+
+    As in a DataLoader, the rank's process builds the stream (``get_worker_info()``
+    is None there) and each worker iterates its own copy.
+    """
+    call = f"{cls.__name__}(items, seed=0, rank={rank}, world_size={world})"
+    stream, error = _call(lambda: cls(list(_STREAM_ITEMS), seed=0, rank=rank, world_size=world))
+    if error is None:
+        _, error = _call(stream.set_epoch, _EPOCH)
+    if error:
+        return None, f"{call} then set_epoch({_EPOCH}) raised {error.removeprefix('your function raised ')}"
+    namespace = getattr(getattr(cls, "__iter__", None), "__globals__", {})
+    read: list[Any] = []
+    for worker in range(workers) if workers else [None]:
+        copied = copy.deepcopy(stream)  # a worker gets a copy of the rank's stream
+        info = _worker_info(worker, workers, seed=worker, dataset=copied) if worker is not None else None
+        with _pretend_worker(info, namespace) if info else contextlib.nullcontext():
+            out, error = _call(lambda s=copied: list(iter(s)))
+        if error:
+            where = f"as worker {worker} of {workers}" if info else "without workers"
+            return None, f"{call}, iterated {where}: {error.removeprefix('your function raised ')}"
+        read.extend(out)
+    return read, None
+
+
+def check_rank_stream(cls: type) -> Verdict:
+    """Notebook ``06_beyond_one_machine``: ``cls(items, seed=0, rank=0, world_size=1)`` streams each item once across ranks x workers.
+
+    In this process: as rank 0 of 1 without workers (every item, the same order
+    for the same epoch, another for the next), then as 2 ranks without workers,
+    2 ranks x 2 workers and 3 ranks x 2 workers (workers simulated: each
+    iterates a copy of its rank's stream while ``get_worker_info()`` answers
+    as it would in that worker), on 103 items; the items every rank read are
+    counted. :func:`check_torchrun_stream` then runs a stream in real processes.
+    """
+    if not isinstance(cls, type) or not issubclass(cls, IterableDataset):
+        return _verdict(
+            False, f"expected a class derived from IterableDataset, got {cls!r}.", "class MyRankStream(IterableDataset)"
+        )
+    problem, two_ranks = _in_one_process(cls), None
+    for world, workers in _SIMULATED if problem is None else ():
+        read = []
+        for rank in range(world):
+            got, error = _simulated_rank(cls, rank, world, workers)
+            if error:
+                return _verdict(False, error, RAISED_HINT)
+            read.append(got)
+        problem, two_ranks = _count_problem(read, workers, _EVERY_RANK_EVERYTHING), two_ranks or read
+        if problem:
+            break
+    if problem:
+        message, hint = problem
+        return _verdict(False, message, hint)
+    order, _ = _one_epoch(cls, list(_STREAM_ITEMS), _EPOCH)  # rank 0 of 1: the whole epoch's order
+    strided = all({int(x) for x in got} == {int(x) for x in order[rank::2]} for rank, got in enumerate(two_ranks))
+    rule = (
+        "each rank's share is the stride order[rank::world_size] of the epoch's order: my_share's rule, and webdataset's"
+        if strided
+        else "your ranks' shares are not the stride of my_share; right all the same, since the count is"
+    )
+    return _verdict(
+        True,
+        f"as 2 ranks (no workers), 2 ranks x 2 workers and 3 ranks x 2 workers, all {len(_STREAM_ITEMS)} items were read "
+        f"exactly once, in a new order each epoch; {rule}.",
+    )
 
 
 def _module_root(cls: type) -> tuple[Path, str] | None:
@@ -276,7 +360,7 @@ def _run_under_torchrun(cls: type, root: Path, module: str, timeout: float) -> t
     with tempfile.TemporaryDirectory() as tmp:
         driver = Path(tmp) / "read_stream.py"
         driver.write_text(_DRIVER)
-        args = [str(root), module, cls.__qualname__, str(_TORCHRUN_ITEMS), str(_WORKERS), str(_EPOCH)]
+        args = [str(root), module, cls.__qualname__, str(len(_STREAM_ITEMS)), str(_WORKERS), str(_EPOCH)]
         cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={_RANKS}", str(driver), *args]
         env = _child_env(1)
         env["PYTHONPATH"] = os.pathsep.join((str(root), env["PYTHONPATH"]))
@@ -320,51 +404,60 @@ def _failure(log: str) -> tuple[str, str]:
     return f"under torchrun a rank failed: {error[:300]}", hint
 
 
-# Both ranks read everything: no rank split, or, likelier, the rank asked in __iter__, which runs in a worker.
+# Every rank read everything, in class: the rank given to __init__ was not used.
+_EVERY_RANK_EVERYTHING = (
+    "every rank draws the same permutation (good); then a rank keeps every world_size-th item of it, starting at "
+    "self.rank, and its worker every num_workers-th of those"
+)
+# Both ranks read everything under torchrun: nobody passed the rank, or it was asked in __iter__, which runs in a worker.
 _EVERY_WORKER_RANK_0 = (
-    "a spawned DataLoader worker (as here, and by default on macOS, Windows and Python 3.14 Linux) is a new process "
-    "without the rank's process group: asked in __iter__, dist.is_initialized() is False there, so every worker "
-    "believes it is rank 0 of 1 (a fork worker inherits the group, which hides the bug on Linux today). Ask for the rank and world size in __init__ (it runs "
-    "in the rank's own process) and keep them, or read RANK and WORLD_SIZE from os.environ; then take every "
-    "world_size-th item from your rank, before the worker's share"
+    "under torchrun nobody passes rank or world_size: when they are None, find them in __init__ (it runs in the rank's "
+    "own process), as DistributedSampler does: dist.get_rank() and dist.get_world_size() once dist.is_initialized(), "
+    "or RANK and WORLD_SIZE from os.environ. Asked in __iter__ it is too late: a spawned DataLoader worker (as here, "
+    "and by default on macOS, Windows and Python 3.14 Linux) is a new process without the rank's process group, so "
+    "dist.is_initialized() is False there and every worker believes it is rank 0 of 1 (a fork worker inherits the "
+    "group, which hides the bug on Linux today)"
 )
 
 
-def _count_problem(read: list[list[int]]) -> tuple[str, str] | None:
-    """(message, hint) for what the ranks read together, if not every item exactly once; None if it was."""
-    items = set(range(1000, 1000 + _TORCHRUN_ITEMS))
-    per_rank = [Counter(r) for r in read]
+def _count_problem(read: list[list[Any]], workers: int, every_rank_hint: str) -> tuple[str, str] | None:
+    """(message, hint) for what the ranks read together, if not every item of :data:`_STREAM_ITEMS` exactly once."""
+    items = set(_STREAM_ITEMS)
+    per_rank = [Counter(int(x) for x in r) for r in read]
     within = [sum(c.values()) - len(c) for c in per_rank]
-    both = set(per_rank[0]) & set(per_rank[1])
-    total = Counter(i for r in read for i in r)
-    missing = items - set(total)
-    where = f"{_RANKS} ranks x {_WORKERS} workers read {sum(total.values())} items for {len(items)}"
-    if sum(within) and not both:
+    ranks_of = Counter(i for c in per_rank for i in c)  # how many ranks read each item
+    shared = {i for i, k in ranks_of.items() if k > 1}
+    missing = items - set(ranks_of)
+    readers = f"{len(read)} ranks x {workers} workers" if workers else f"{len(read)} ranks without workers"
+    where = f"{readers} read {sum(sum(c.values()) for c in per_rank)} items for {len(items)}"
+    if set(ranks_of) - items:
         return (
-            f"{where}: within each rank its {_WORKERS} workers read the same items ({within} repeats per rank).",
+            f"{where}, {len(set(ranks_of) - items)} of them not in the list.",
+            "yield items of self.items, never their positions",
+        )
+    if sum(within) and not shared:
+        return (
+            f"{where}: within each rank its {workers} workers read the same items ({within} repeats per rank).",
             "get_worker_info() answers only inside __iter__ (in the worker); in __init__ it is None",
         )
-    if both and not missing and not sum(within):
-        return f"{where}: both ranks read every item.", _EVERY_WORKER_RANK_0
-    if both and sum(within):
-        return f"{where}: every item came from both ranks and both workers of each.", "split by rank, then by worker"
-    if both:
+    if all(set(c) == items for c in per_rank):
+        every = "every item came from every rank" + (" and every worker of each" if sum(within) else "")
+        return f"{where}: {every}.", every_rank_hint if not sum(within) else "split by rank, then by worker"
+    if shared:
         return (
-            f"{where}: {len(both)} read by both ranks and {len(missing)} by none: the ranks' shares overlap.",
+            f"{where}: {len(shared)} read by several ranks and {len(missing)} by none: the ranks' shares overlap.",
             "every rank must draw the same permutation: seed it with seed + epoch, never with the rank",
         )
-    if set(total) - items:
-        return f"{where}, {len(set(total) - items)} of them not in the list.", "yield items of self.items, never their positions"
     if missing:
         return (
             f"{where}: {len(missing)} items read by nobody.",
-            "stride (order[rank::world][worker::workers]): it never drops the remainder",
+            "stride (order[rank::world_size][worker::num_workers]): it never drops the remainder",
         )
     return None
 
 
-def check_rank_stream(cls: type, *, timeout: float = 300) -> Verdict:
-    """Notebook ``06_beyond_one_machine``: ``cls(items, seed=0)`` with ``set_epoch`` streams every item once across ranks x workers.
+def check_torchrun_stream(cls: type, *, timeout: float = 300) -> Verdict:
+    """Notebook ``06_beyond_one_machine``: ``cls(items, seed=0)`` finds its own rank and streams every item once under torchrun.
 
     First in this process (rank 0 of 1, no workers: every item, the same
     order for the same epoch, another for the next), then for real: 2 ranks
@@ -376,7 +469,7 @@ def check_rank_stream(cls: type, *, timeout: float = 300) -> Verdict:
     """
     if not isinstance(cls, type) or not issubclass(cls, IterableDataset):
         return _verdict(
-            False, f"expected a class derived from IterableDataset, got {cls!r}.", "class MyRankStream(IterableDataset)"
+            False, f"expected a class derived from IterableDataset, got {cls!r}.", "class MyTorchrunStream(IterableDataset)"
         )
     problem = _in_one_process(cls)
     if problem:
@@ -391,11 +484,11 @@ def check_rank_stream(cls: type, *, timeout: float = 300) -> Verdict:
             f"start its cell with %%writefile my_stream.py, run it, then `import my_stream` and pass my_stream.{cls.__name__}",
         )
     read, log = _run_under_torchrun(cls, *where, timeout)
-    message, hint = _failure(log) if read is None else _count_problem(read) or ("", "")
+    message, hint = _failure(log) if read is None else _count_problem(read, _WORKERS, _EVERY_WORKER_RANK_0) or ("", "")
     if message:
         return _verdict(False, message, hint)
     counts = [len(r) for r in read]
     return _verdict(
         True,
-        f"under torchrun, 2 ranks x 2 spawn workers read all {_TORCHRUN_ITEMS} items exactly once ({counts} per rank).",
+        f"under torchrun, 2 ranks x 2 spawn workers read all {len(_STREAM_ITEMS)} items exactly once ({counts} per rank).",
     )
