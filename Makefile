@@ -10,7 +10,7 @@
 #                course's checkers: build/grades/ (GRADE_FLAGS="--quick --timeout 120 --notebooks 00 01", see the README)
 #   make slides  execute every notebook and write its reveal.js deck to build/slides/ (SLIDES_FLAGS=--no-execute: no outputs, fast)
 #   make bench   set up, print the measured figures (learnability, loading)
-#   make lint    format and lint the package, tests and benchmarks (ruff)
+#   make lint    format and lint the package, tests and benchmarks; lint the notebooks (ruff)
 #   make vendor-reveal  refresh tools/vendor/reveal.js from npm (the decks inline it; only maintainers need npm)
 #   make strip   remove outputs and execution counts, set slide types, in the notebooks (before committing)
 
@@ -87,7 +87,7 @@ bench: data
 
 lint: setup
 	$(PY) -m ruff format flowerkit tools tests benchmarks conftest.py
-	$(PY) -m ruff check flowerkit tools tests benchmarks conftest.py
+	$(PY) -m ruff check flowerkit tools tests benchmarks conftest.py notebooks
 
 strip: setup
 	$(PY) -m tools.strip strip $(NOTEBOOKS)
