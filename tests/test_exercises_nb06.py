@@ -290,7 +290,7 @@ def _reads(rank_of, repeat_in_rank=1):
         (_reads(lambda i: [i % 2], repeat_in_rank=2), "its 2 workers read the same items"),
         (_reads(lambda i: [0, 1], repeat_in_rank=2), "from every rank and every worker of each"),
         (_reads(lambda i: [0, 1] if i % 3 == 0 else [] if i % 3 == 1 else [0]), "the ranks' shares overlap"),
-        (_reads(lambda i: [i % 2] if i < 1100 else []), "3 items read by nobody"),
+        (_reads(lambda i: [i % 2] if i < 1100 else []), "3 item(s) read by nobody"),
         ([[*range(1000, 1103, 2), 7], list(range(1001, 1103, 2))], "not in the list"),
     ],
 )

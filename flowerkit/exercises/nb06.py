@@ -406,8 +406,8 @@ def _failure(log: str) -> tuple[str, str]:
 
 # Every rank read everything, in class: the rank given to __init__ was not used.
 _EVERY_RANK_EVERYTHING = (
-    "every rank draws the same permutation (good); then a rank keeps every world_size-th item of it, starting at "
-    "self.rank, and its worker every num_workers-th of those"
+    "from the one permutation every rank draws, a rank keeps every world_size-th item, starting at self.rank, and its "
+    "worker every num_workers-th of those"
 )
 # Both ranks read everything under torchrun: nobody passed the rank, or it was asked in __iter__, which runs in a worker.
 _EVERY_WORKER_RANK_0 = (
@@ -438,7 +438,8 @@ def _count_problem(read: list[list[Any]], workers: int, every_rank_hint: str) ->
     if sum(within) and not shared:
         return (
             f"{where}: within each rank its {workers} workers read the same items ({within} repeats per rank).",
-            "get_worker_info() answers only inside __iter__ (in the worker); in __init__ it is None",
+            "each worker must keep its own part of its rank's share: call get_worker_info() in __iter__ (in __init__, "
+            "which runs in the rank's process, it is None)",
         )
     if all(set(c) == items for c in per_rank):
         every = "every item came from every rank" + (" and every worker of each" if sum(within) else "")
@@ -446,11 +447,12 @@ def _count_problem(read: list[list[Any]], workers: int, every_rank_hint: str) ->
     if shared:
         return (
             f"{where}: {len(shared)} read by several ranks and {len(missing)} by none: the ranks' shares overlap.",
-            "every rank must draw the same permutation: seed it with seed + epoch, never with the rank",
+            "every rank and worker must draw the same permutation: seed it with seed + epoch only, never with the rank or "
+            "the worker",
         )
     if missing:
         return (
-            f"{where}: {len(missing)} items read by nobody.",
+            f"{where}: {len(missing)} item(s) read by nobody.",
             "stride (order[rank::world_size][worker::num_workers]): it never drops the remainder",
         )
     return None
@@ -481,7 +483,8 @@ def check_torchrun_stream(cls: type, *, timeout: float = 300) -> Verdict:
             False,
             f"{cls.__name__} works in this process; torchrun starts new Python processes, which cannot import a class "
             "defined in the notebook.",
-            f"start its cell with %%writefile my_stream.py, run it, then `import my_stream` and pass my_stream.{cls.__name__}",
+            "put the class and its imports (not the checker call) in a cell that starts with %%writefile my_stream.py, "
+            f"run it, then `import my_stream` and pass my_stream.{cls.__name__}",
         )
     read, log = _run_under_torchrun(cls, *where, timeout)
     message, hint = _failure(log) if read is None else _count_problem(read, _WORKERS, _EVERY_WORKER_RANK_0) or ("", "")
