@@ -267,14 +267,12 @@ def test_check_torchrun_stream_counts_what_real_torchrun_ranks_read(tmp_path, ca
     assert "Default process group has not been initialized" in out and "ask torch.distributed in __init__" in out
 
 
-def test_a_rank_asked_in_a_worker_or_never_is_named_by_the_hint(tmp_path, capsys):
-    in_iter = _stream_class(tmp_path, _RANK_ASKED_IN_ITER, "stream_rank_asked_in_iter")
-    never = _stream_class(tmp_path, _RIGHT, "stream_rank_never_asked", _IMPORTS + _GIVEN_RANK)  # the class version, as is
-    for cls in (in_iter, never):
-        assert not exercises.check_torchrun_stream(cls)
-        out = capsys.readouterr().out
-        assert "every item came from every rank" in out and "nobody passes rank" in out
-        assert "every worker believes it is rank 0 of 1" in out and "in __init__" in out and "RANK and WORLD_SIZE" in out
+def test_a_rank_asked_in_a_worker_is_named_by_the_hint(tmp_path, capsys):
+    """Under real torchrun; a rank never asked for (the class version as is) reads the same, see the count's test."""
+    assert not exercises.check_torchrun_stream(_stream_class(tmp_path, _RANK_ASKED_IN_ITER, "stream_rank_asked_in_iter"))
+    out = capsys.readouterr().out
+    assert "every item came from every rank" in out and "nobody passes rank" in out
+    assert "every worker believes it is rank 0 of 1" in out and "in __init__" in out and "RANK and WORLD_SIZE" in out
 
 
 def _reads(rank_of, repeat_in_rank=1):
