@@ -93,7 +93,7 @@ __all__ = [
     "measure_throughput",
 ]
 
-CACHE_FORMAT = "flowerkit-cache-v2"
+CACHE_FORMAT = "flowerkit-cache-v3"  # v3: the manifest records how long the build took (build_s)
 JPEG_DECODERS = ("simplejpeg", "pil")
 #: Seconds a loader with workers waits for the next batch before it raises (a dead or stuck worker, not a frozen kernel).
 WORKER_TIMEOUT_S = 120
@@ -409,13 +409,14 @@ def _write_images(
         tmp.unlink(missing_ok=True)
 
 
-def _write_manifest(manifest_path: Path, fingerprint: dict[str, Any], dataset: Any, data_path: Path) -> None:
+def _write_manifest(manifest_path: Path, fingerprint: dict[str, Any], dataset: Any, data_path: Path, build_s: float) -> None:
     """Write the manifest last, under a temporary name then renamed: its presence says the cache is complete."""
     manifest = {
         **fingerprint,
         "labels": list(map(int, dataset.labels)),
         "files": [str(path) for path in dataset.image_files],
         "bytes": data_path.stat().st_size,
+        "build_s": round(build_s, 3),
     }
     tmp_manifest = manifest_path.with_name(f".{manifest_path.name}.partial")
     tmp_manifest.write_text(json.dumps(manifest))
@@ -439,7 +440,10 @@ def build_cache(
     sizes, modification times, labels, size, decode recipe). A cache whose
     manifest still matches is reused without decoding anything; any change
     rebuilds it. The data is written under a temporary name and the manifest
-    last, so an interrupted build is never used. Introduced in notebook ``03_load``.
+    last, so an interrupted build is never used. The manifest also records
+    the seconds the build took (:attr:`CachedFlowers.build_s`): the one-off
+    decode that notebook ``04_three_teams`` charges to a team's budget.
+    Introduced in notebook ``03_load``.
 
     ``dataset`` may be any Dataset with ``root``, ``split``, ``image_files``
     and ``labels`` (e.g. a failed team's). ``decode(path, size)`` turns one
@@ -461,8 +465,9 @@ def build_cache(
     manifest_path.unlink(missing_ok=True)  # from here on, the old cache is invalid
     decoded = DecodedFlowers.of(dataset, size, decode)
     desc = f"cache {name or dataset.split} {size}px"
+    started = time.perf_counter()
     _write_images(decoded, data_path, num_workers=num_workers, batch_size=batch_size, desc=desc, progress=progress)
-    _write_manifest(manifest_path, fingerprint, dataset, data_path)
+    _write_manifest(manifest_path, fingerprint, dataset, data_path, time.perf_counter() - started)
     cached = CachedFlowers(data_path, expect=fingerprint)
     cached.decode = decode
     return cached
@@ -507,6 +512,8 @@ class CachedFlowers(Dataset):
         self.split: str = manifest["split"]
         self.root = Path(manifest["root"])
         self.image_files: list[Path] = [Path(f) for f in manifest.get("files", [])]  # what each image was decoded from
+        #: Seconds the build took (decoding and writing every image), as timed when it was built; NaN if not recorded.
+        self.build_s: float = float(manifest.get("build_s", "nan"))
 
     @property
     def images(self) -> np.ndarray:

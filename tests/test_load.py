@@ -63,6 +63,7 @@ def test_cache_equals_direct_decoding_and_is_reused(root, tmp_path, monkeypatch)
     monkeypatch.setattr("flowerkit.load.decode_resized", lambda *a: pytest.fail("a matching cache must not decode"))
     again = build_cache(ds, S, folder=tmp_path / "cache", progress=False)
     assert np.array_equal(again.images, cache.images)
+    assert cache.build_s > 0 and again.build_s == cache.build_s, "the build's time is recorded once, when it is built"
 
 
 def test_cache_is_rebuilt_when_a_file_or_the_size_changes(root, tmp_path):

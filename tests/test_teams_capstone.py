@@ -14,7 +14,7 @@ from torch.utils.data import RandomSampler
 from flowerkit import OxfordFlowers102, teams
 from flowerkit.doctor import check_batch
 from flowerkit.model import TrainConfig
-from flowerkit.teams import capstone, quality
+from flowerkit.teams import capstone, quality, training
 
 REPO = Path(__file__).resolve().parents[1]
 S = 16
@@ -75,7 +75,7 @@ def test_every_team_trains_and_reports(mini_root):
         assert {"test_acc", "acc_at_budget", "curve", "per_image_ms", "epochs", "train_s", "budget_s"} <= set(r.summary())
         assert len(r.curve) == 1 and r.curve[0][1] == pytest.approx(r.test_acc)
     table = teams.results_table(results)
-    assert "Ours" in table and "Access team" in table and "ms / image" in table
+    assert "Ours" in table and "Access team" in table and "ms / image" in table and "decode s" in table
     md = teams.results_table(results, markdown=True)
     assert md.startswith("| team |") and md.count("\n") == 3
 
@@ -85,8 +85,10 @@ def test_every_team_gets_the_same_budget(mini_root):
         mini_root, ("ours", "efficiency"), config=TrainConfig(epochs=1), size=S, num_workers=0, progress=False
     )
     ours, eff = results["ours"], results["efficiency"]
-    assert list(results) == ["efficiency", "ours"] and eff.budget_s == pytest.approx(ours.train_s)
-    assert eff.train_s == pytest.approx(ours.train_s, rel=0.5, abs=0.5), "trained for the budget, not for epochs"
+    assert ours.decode_s > 0 and eff.decode_s == 0, "ours decodes once into a cache, before training; theirs while training"
+    assert list(results) == ["efficiency", "ours"] and eff.budget_s == pytest.approx(ours.decode_s + ours.train_s)
+    assert ours.clock_s == pytest.approx(ours.decode_s + ours.train_s) and ours.curve[0][0] > ours.decode_s
+    assert eff.train_s == pytest.approx(ours.clock_s, rel=0.5, abs=0.5), "trained for the budget, not for epochs"
     assert len(eff.curve) == 6 and eff.curve[-1][0] <= eff.budget_s + 1e-6
     assert eff.per_image_ms > ours.per_image_ms, "batch 1 and a full decode per image cost more per image"
     for r in (ours, eff):  # notebook 03's meter, on every team's training steps
@@ -95,6 +97,22 @@ def test_every_team_gets_the_same_budget(mini_root):
     assert [line.split()[-1] for line in teams.results_table(results).splitlines()[-2:]] == [
         f"{100 * r.history.data_wait_share:.0f}%" for r in (eff, ours)
     ]
+
+
+def test_a_budgeted_team_pays_its_one_off_decode_out_of_the_budget(mini_root, monkeypatch):
+    """A team with a cache trains for the budget less its cache's build: its clock, decode then training, is the budget."""
+    pipe = teams.build_pipeline("access", mini_root, size=S, num_workers=0, progress=False)
+    pipe.decode_s = 0.6  # as if its cache had taken 0.6 s to build
+    given = []
+    real_train_for = training.train_for
+    monkeypatch.setattr(
+        training,
+        "train_for",
+        lambda m, loader, budget, *a, **kw: given.append(budget) or real_train_for(m, loader, budget, *a, **kw),
+    )
+    result = training.train_pipeline(pipe, TrainConfig(epochs=1), budget_s=1.0, curve=False)
+    assert given == [pytest.approx(0.4)] and result.decode_s == 0.6 and result.summary()["decode_s"] == 0.6
+    assert result.clock_s == pytest.approx(0.6 + result.train_s)
 
 
 def test_cli_prints_the_table_and_a_json_last_line(mini_root, capsys):
