@@ -21,7 +21,7 @@ from .device import pick_device
 from .facts import NUM_CLASSES
 from .meter import DataWaitMeter
 
-__all__ = ["FlowerCNN", "History", "TrainConfig", "evaluate", "predict", "train", "train_for"]
+__all__ = ["FlowerCNN", "History", "TrainConfig", "evaluate", "one_cycle", "predict", "train", "train_for"]
 
 
 class FlowerCNN(nn.Module):
@@ -199,14 +199,15 @@ def train(
     return history
 
 
-def _one_cycle(progress: float, max_lr: float, *, pct_start: float = 0.25) -> tuple[float, float]:
+def one_cycle(progress: float, max_lr: float, *, pct_start: float = 0.25) -> tuple[float, float]:
     """Learning rate and Adam's beta1 at ``progress`` (0..1) of a run: the one-cycle shape, driven by any clock.
 
     The same curve as ``torch.optim.lr_scheduler.OneCycleLR`` (cosine warm-up
     from ``max_lr / 25`` to ``max_lr`` over ``pct_start``, cosine decay to
     ``max_lr / 25e4``; beta1 moves from 0.95 to 0.85 and back), but indexed by
     a fraction instead of a step count, so a run defined in *seconds* is never
-    cut mid-warm-up.
+    cut mid-warm-up. Introduced in notebook ``04_three_teams`` (exercise 4,
+    after the student's own ``lr_at``), where :func:`train_for` follows it.
     """
     p = min(max(progress, 0.0), 1.0)
     lo, hi, end = max_lr / 25, max_lr, max_lr / 25e4
@@ -251,7 +252,7 @@ def train_for(
 ) -> History:
     """Train ``model`` for ``budget_s`` seconds of wall clock, with a one-cycle schedule defined in time.
 
-    The learning rate follows :func:`_one_cycle` at ``elapsed / budget_s``, so
+    The learning rate follows :func:`one_cycle` at ``elapsed / budget_s``, so
     a slow pipeline gets fewer steps but a whole schedule: warm-up, peak and
     decay, however few images it manages. With ``score(model)`` (e.g. test
     accuracy) the model is scored at ``points`` evenly spaced moments of the
@@ -269,7 +270,7 @@ def train_for(
         stepper.reset()
         meter = DataWaitMeter(device, clock=clock.now)
         for x, y in meter.batches(train_loader):
-            lr, beta1 = _one_cycle(clock.now() / budget_s, config.lr)
+            lr, beta1 = one_cycle(clock.now() / budget_s, config.lr)
             for group in stepper.opt.param_groups:
                 group["lr"], group["betas"] = lr, (beta1, group["betas"][1])
             stepper.step(x, y)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 
 import pytest
@@ -98,3 +99,41 @@ def test_the_worker_rule_accepts_no_workers_over_a_cache(mini_root, tmp_path):
     cache = build_cache(OxfordFlowers102(mini_root, "train"), 16, folder=tmp_path, progress=False)
     assert nb04._worker_rule(DataLoader(cache, batch_size=64)) == [], "a uint8 cache decodes nothing: no workers needed"
     assert nb04._worker_rule(DataLoader(OxfordFlowers102(mini_root, "train"), batch_size=64))
+
+
+# ------------------------------------------------------------------ exercise 4: lr_at, OneCycleLR indexed by progress
+
+
+def _lr_at(progress, max_lr, *, start_div=25, end_div=25e4, peak=0.25, cosine=True):
+    """The reference curve, or a planted mistake in one of its parts."""
+    start, end = max_lr / start_div, max_lr / end_div
+    t = progress / peak if progress < peak else (progress - peak) / (1 - peak)
+    w = (1 + math.cos(math.pi * t)) / 2 if cosine else 1 - t
+    return max_lr + (start - max_lr) * w if progress < peak else end + (max_lr - end) * w
+
+
+def _staircase(progress, max_lr, steps=100):
+    """OneCycleLR itself, but on a 101-step run: the right curve, in steps too coarse for a run indexed by progress."""
+    return _lr_at(round(progress * steps) / steps, max_lr)
+
+
+@pytest.mark.parametrize(
+    "func, feedback",
+    [
+        (_lr_at, "Correct!"),
+        (lambda p, m: nb04.one_cycle(p, m)[0], "Correct!"),
+        (lambda p, m: None, "still the stub"),
+        (lambda p, m: nb04.one_cycle(p, m), "return the learning rate alone"),
+        (lambda p, m: _lr_at(p, m, start_div=10), "starts at max_lr / div_factor"),
+        (lambda p, m: _lr_at(p, m, peak=0.3), "the peak, max_lr, comes at pct_start"),
+        (lambda p, m: _lr_at(p, m, end_div=25), "final_div_factor"),
+        (lambda p, m: _lr_at(p, m, cosine=False), "the curve is a cosine"),
+        (lambda p, m: _lr_at(p, 2e-3), "expected about"),  # the peak typed in, not the argument
+        (_staircase, "moves in a staircase"),
+        (lambda p, m: 1 / 0, "ZeroDivisionError"),
+    ],
+)
+def test_check_lr_at_compares_with_onecycle_at_every_step(func, feedback, capsys):
+    ok = exercises.check_lr_at(func)
+    out = capsys.readouterr().out
+    assert feedback in out and ok == (feedback == "Correct!"), out

@@ -6,14 +6,14 @@ import pytest
 import torch
 
 from flowerkit import model
-from flowerkit.model import FlowerCNN, TrainConfig, _one_cycle, train_for
+from flowerkit.model import FlowerCNN, TrainConfig, one_cycle, train_for
 
 
 def test_one_cycle_follows_torchs_onecycle():
     opt = torch.optim.AdamW([torch.zeros(1, requires_grad=True)], lr=4e-3)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=4e-3, total_steps=101, pct_start=0.25)
     for step in range(101):
-        lr, beta1 = _one_cycle(step / 100, 4e-3)
+        lr, beta1 = one_cycle(step / 100, 4e-3)
         assert lr == pytest.approx(opt.param_groups[0]["lr"], rel=0.05, abs=1e-7)
         assert beta1 == pytest.approx(opt.param_groups[0]["betas"][0], abs=0.01)
         opt.step()

@@ -40,7 +40,7 @@ from .nb03 import (
     check_wait_meter,
     check_worker_seeding,
 )
-from .nb04 import check_fixed_loader, check_majority_baseline, check_most_confused, intern_loader
+from .nb04 import check_fixed_loader, check_lr_at, check_majority_baseline, check_most_confused, intern_loader
 from .nb05 import SKEW_CHOICES, check_deployment_skews, check_kiosk_skew, check_my_artifact, check_my_input, kiosk_preprocess
 from .nb06 import (
     SCALE_SUSPECTS,
@@ -73,6 +73,7 @@ __all__ = [
     "check_flowers_dataset",
     "check_label_agreement",
     "check_majority_baseline",
+    "check_lr_at",
     "check_mixup_loaders",
     "check_most_confused",
     "check_padded_indices",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,11 +16,13 @@ from ..access import OxfordFlowers102
 from ..doctor import diagnose
 from ..facts import DEFAULT_SIZE
 from ..load import CachedFlowers
+from ..model import one_cycle
 from ..transform import ToRGB
 from .verdict import RAISED_HINT, Verdict, _call, _unanswered, _verdict
 
 __all__ = [
     "check_fixed_loader",
+    "check_lr_at",
     "check_majority_baseline",
     "check_most_confused",
     "intern_loader",
@@ -197,4 +200,90 @@ def check_fixed_loader(func: Callable[[Any], Any], root: str | Path) -> Verdict:
     )
     return _verdict(
         True, f"the doctor finds no problem: right labels, undistorted normalised images, shuffled batches; and {how}."
+    )
+
+
+# ------------------------------------------------------------------ exercise 4: a one-cycle schedule indexed by progress
+
+
+def _onecycle_lrs(max_lr: float, total_steps: int) -> list[float]:
+    """The learning rate ``torch.optim.lr_scheduler.OneCycleLR`` sets at each of ``total_steps`` steps (pct_start 0.25)."""
+    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=max_lr)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=max_lr, total_steps=total_steps, pct_start=0.25)
+    lrs = []
+    for step in range(total_steps):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        if step < total_steps - 1:
+            sched.step()
+    return lrs
+
+
+def _lr_mistake(func: Callable[[float, float], Any], max_lr: float) -> tuple[str, str] | None:
+    """(message, hint) for a landmark of the curve ``func`` misses (start, peak, end, the cosine's shape); None if none."""
+    start, end = max_lr / 25, max_lr / 25 / 1e4
+    cos_quarter = max_lr + (start - max_lr) * (1 + math.cos(math.pi / 4)) / 2  # a quarter of the way up the warm-up
+    landmarks = [
+        (0.0, start, "at progress 0 OneCycleLR starts at max_lr / div_factor", "div_factor is 25 by default"),
+        (0.25, max_lr, "the peak, max_lr, comes at pct_start = 0.25 of the run", "warm up over the first quarter"),
+        (1.0, end, "at the end it reaches the start's rate / final_div_factor", "final_div_factor is 1e4 by default"),
+        (0.0625, cos_quarter, "between the landmarks the curve is a cosine", "anneal_strategy='cos': (1 + cos(pi * t)) / 2"),
+    ]
+    for k, (progress, want, what, hint) in enumerate(landmarks):
+        got, error = _call(func, progress, max_lr)
+        if error:
+            return error, RAISED_HINT
+        if isinstance(got, (tuple, list)):
+            return f"lr_at({progress}, {max_lr}) returned {got!r}: return the learning rate alone, a float.", "return lr"
+        if k == len(landmarks) - 1 and _is_staircase(func, max_lr):
+            return (
+                "lr_at gives the same rate for nearby moments of the run: the curve moves in a staircase.",
+                "a run indexed by progress needs the curve at any progress: compute it from progress itself",
+            )
+        if not isinstance(got, (int, float)) or not math.isclose(got, want, rel_tol=0.02, abs_tol=1e-12):
+            return f"lr_at({progress}, {max_lr}) returned {got!r}, expected about {want:.4g}: {what}.", hint
+    return None
+
+
+def _is_staircase(func: Callable[[float, float], Any], max_lr: float) -> bool:
+    """Whether ``func`` gives the same rate at most pairs of moments 0.0002 apart (a scheduler of a few hundred steps)."""
+    same = [_call(func, p / 10 + 0.05, max_lr)[0] == _call(func, p / 10 + 0.0502, max_lr)[0] for p in range(10)]
+    return sum(same) >= 5
+
+
+def check_lr_at(func: Callable[[float, float], Any]) -> Verdict:
+    """Notebook ``04_three_teams``: ``func(progress, max_lr)`` is OneCycleLR's learning rate at ``progress`` (0..1) of a run.
+
+    Compared with ``OneCycleLR(max_lr=..., total_steps=1001, pct_start=0.25)``
+    (its other settings at their defaults) at every step ``k`` as progress
+    ``k / 1000``, for two peak rates, within 2% (OneCycleLR places its phase
+    ends a fraction of a step apart from a curve indexed by progress); then
+    with :func:`flowerkit.model.one_cycle`, which ``train_for`` follows.
+    """
+    answer, error = _call(func, 0.5, 2e-3)
+    if error:
+        return _verdict(False, error, RAISED_HINT)
+    if _unanswered(answer):
+        return _verdict(False, "lr_at returns None: it is still the stub.", "help(torch.optim.lr_scheduler.OneCycleLR)")
+    for max_lr in (2e-3, 0.1):
+        mistake = _lr_mistake(func, max_lr)
+        if mistake:
+            message, hint = mistake
+            return _verdict(False, message, hint)
+        for step, want in enumerate(_onecycle_lrs(max_lr, 1001)):
+            got, error = _call(func, step / 1000, max_lr)
+            if error or not isinstance(got, (int, float)) or not math.isclose(got, want, rel_tol=0.02, abs_tol=1e-12):
+                message = (
+                    error or f"at progress {step / 1000} (step {step} of 1001) OneCycleLR sets {want:.4g}, lr_at gave {got!r}."
+                )
+                hint = (
+                    "both halves are cosines of the progress within the phase, computed from progress itself "
+                    "(a scheduler of a few hundred steps moves in a staircase between them)"
+                )
+                return _verdict(False, message, hint)
+    gap = max(abs(func(p / 200, 0.1) - one_cycle(p / 200, 0.1)[0]) / 0.1 for p in range(201))
+    return _verdict(
+        True,
+        f"OneCycleLR's curve at every step of a 1001-step run, indexed by progress. flowerkit.model.one_cycle, which "
+        f"train_for follows, differs from yours by at most {gap:.1e} of the peak.",
     )
