@@ -441,8 +441,8 @@ def build_cache(
     manifest still matches is reused without decoding anything; any change
     rebuilds it. The data is written under a temporary name and the manifest
     last, so an interrupted build is never used. The manifest also records
-    the seconds the build took (:attr:`CachedFlowers.build_s`): the one-off
-    decode that notebook ``04_three_teams`` charges to a team's budget.
+    the seconds the build took (:attr:`CachedFlowers.build_s`): a one-off
+    decode, which notebook ``04_three_teams`` charges to a team's budget.
     Introduced in notebook ``03_load``.
 
     ``dataset`` may be any Dataset with ``root``, ``split``, ``image_files``

@@ -6,6 +6,7 @@ import math
 from collections import Counter
 
 import pytest
+import torch
 from torch.utils.data import DataLoader
 
 from flowerkit import OxfordFlowers102, exercises
@@ -129,7 +130,9 @@ def _staircase(progress, max_lr, steps=100):
         (lambda p, m: _lr_at(p, m, end_div=25), "final_div_factor"),
         (lambda p, m: _lr_at(p, m, cosine=False), "the curve is a cosine"),
         (lambda p, m: _lr_at(p, 2e-3), "expected about"),  # the peak typed in, not the argument
-        (_staircase, "moves in a staircase"),
+        (_staircase, "moves in steps"),
+        (lambda p, m: torch.tensor(_lr_at(p, m)), "return a Python float"),
+        (lambda p, m: _lr_at(p, m) if p <= 0.25 else m / 25e4 + (m - m / 25e4) * (1 - (p - 0.25) / 0.75), "one cosine falls"),
         (lambda p, m: 1 / 0, "ZeroDivisionError"),
     ],
 )

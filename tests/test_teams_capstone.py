@@ -115,6 +115,13 @@ def test_a_budgeted_team_pays_its_one_off_decode_out_of_the_budget(mini_root, mo
     assert result.clock_s == pytest.approx(0.6 + result.train_s)
 
 
+def test_a_decode_that_takes_the_whole_budget_leaves_an_untrained_model_not_a_crash(mini_root):
+    pipe = teams.build_pipeline("access", mini_root, size=S, num_workers=0, progress=False)
+    pipe.decode_s = 2.0
+    result = training.train_pipeline(pipe, TrainConfig(epochs=1), budget_s=1.0, curve=False)
+    assert result.train_s == 0 and result.history.images == 0 and result.clock_s == 2.0 and 0 <= result.test_acc <= 1
+
+
 def test_cli_prints_the_table_and_a_json_last_line(mini_root, capsys):
     assert capstone._main(["--root", str(mini_root), "--teams", "ours", "--epochs", "1", "--size", str(S), "--quiet"]) == 0
     out = capsys.readouterr().out.strip().splitlines()

@@ -228,6 +228,12 @@ def _lr_mistake(func: Callable[[float, float], Any], max_lr: float) -> tuple[str
         (0.25, max_lr, "the peak, max_lr, comes at pct_start = 0.25 of the run", "warm up over the first quarter"),
         (1.0, end, "at the end it reaches the start's rate / final_div_factor", "final_div_factor is 1e4 by default"),
         (0.0625, cos_quarter, "between the landmarks the curve is a cosine", "anneal_strategy='cos': (1 + cos(pi * t)) / 2"),
+        (
+            0.5,
+            end + (max_lr - end) * 0.75,
+            "after the peak one cosine falls over the remaining three quarters of the run to the end",
+            "three_phase=False and anneal_strategy='cos' are the defaults",
+        ),
     ]
     for k, (progress, want, what, hint) in enumerate(landmarks):
         got, error = _call(func, progress, max_lr)
@@ -235,12 +241,17 @@ def _lr_mistake(func: Callable[[float, float], Any], max_lr: float) -> tuple[str
             return error, RAISED_HINT
         if isinstance(got, (tuple, list)):
             return f"lr_at({progress}, {max_lr}) returned {got!r}: return the learning rate alone, a float.", "return lr"
-        if k == len(landmarks) - 1 and _is_staircase(func, max_lr):
+        if not isinstance(got, (int, float)):
             return (
-                "lr_at gives the same rate for nearby moments of the run: the curve moves in a staircase.",
-                "a run indexed by progress needs the curve at any progress: compute it from progress itself",
+                f"lr_at({progress}, {max_lr}) returned a {type(got).__name__}: return a Python float.",
+                "use math.cos, or float(...)",
             )
-        if not isinstance(got, (int, float)) or not math.isclose(got, want, rel_tol=0.02, abs_tol=1e-12):
+        if k == 3 and _is_staircase(func, max_lr):
+            return (
+                "lr_at(0.05) equals lr_at(0.0502): your curve moves in steps (a lookup in a scheduler's run?).",
+                "train_for asks for the rate at any fraction of its time: compute it from progress itself",
+            )
+        if not math.isclose(got, want, rel_tol=0.02, abs_tol=1e-12):
             return f"lr_at({progress}, {max_lr}) returned {got!r}, expected about {want:.4g}: {what}.", hint
     return None
 
@@ -276,14 +287,11 @@ def check_lr_at(func: Callable[[float, float], Any]) -> Verdict:
                 message = (
                     error or f"at progress {step / 1000} (step {step} of 1001) OneCycleLR sets {want:.4g}, lr_at gave {got!r}."
                 )
-                hint = (
-                    "both halves are cosines of the progress within the phase, computed from progress itself "
-                    "(a scheduler of a few hundred steps moves in a staircase between them)"
-                )
-                return _verdict(False, message, hint)
+                return _verdict(False, message, "both halves are cosines of the progress within the phase")
     gap = max(abs(func(p / 200, 0.1) - one_cycle(p / 200, 0.1)[0]) / 0.1 for p in range(201))
+    agree = "matches yours" if gap < 1e-9 else f"differs from yours by at most {gap:.1%} of the peak"
     return _verdict(
         True,
         f"OneCycleLR's curve at every step of a 1001-step run, indexed by progress. flowerkit.model.one_cycle, which "
-        f"train_for follows, differs from yours by at most {gap:.1e} of the peak.",
+        f"train_for follows, {agree}.",
     )

@@ -8,13 +8,13 @@ helpers here are shared by the team modules: the uint8 cache, and our batching
 
 from __future__ import annotations
 
-import math
+import tempfile
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
-from ..load import build_cache, make_loader
+from ..load import CachedFlowers, build_cache, decode_resized, make_loader
 
 __all__ = ["STEP_BATCH", "StackedBatches"]
 
@@ -39,8 +39,8 @@ class _Pipeline:
     test_loader: Any
     #: Loader batches stacked into one optimiser step by the training loop (:class:`StackedBatches`); 1: none.
     stack: int = 1
-    #: Seconds of one-off decoding before training (the build of its train cache, timed when it was built; 0: it
-    #: decodes while training). A budgeted run pays it out of its budget: it is part of the team's wall clock.
+    #: Seconds of one-off decoding before training (its train cache's build, timed by :func:`flowerkit.teams.run_team`;
+    #: 0: it decodes while training). A budgeted run pays it out of its budget: it is part of the team's wall clock.
     decode_s: float = 0.0
 
 
@@ -85,9 +85,21 @@ def _cache(dataset: Any, size: int, progress: bool, num_workers: int | None, **k
     return build_cache(dataset, size, progress=progress, num_workers=num_workers or 0, **kw)
 
 
-def _one_off(cache: Any) -> float:
-    """The seconds ``cache`` took to build (a team's one-off decode); 0 for a cache whose time was not recorded."""
-    return 0.0 if math.isnan(cache.build_s) else cache.build_s
+def _time_one_off_decode(pipe: _Pipeline, num_workers: int | None) -> float:
+    """Seconds ``pipe``'s one-off decode takes now: its train cache built again, into a temporary folder; 0 without a cache.
+
+    Every team's decode is timed the same way, in the same session, just
+    before it trains (the cache it trains from may have been built earlier,
+    under other conditions). Introduced in notebook ``04_three_teams``.
+    """
+    cache = pipe.train_loader.dataset
+    if not isinstance(cache, CachedFlowers):
+        return 0.0  # it decodes while it trains, on the clock already
+    with tempfile.TemporaryDirectory(prefix="flowerkit-decode-") as tmp:
+        fresh = build_cache(
+            cache, cache.size, folder=tmp, decode=cache.decode or decode_resized, num_workers=num_workers or 0, progress=False
+        )
+        return fresh.build_s
 
 
 def _batched(
@@ -103,5 +115,4 @@ def _batched(
         "std": std,
         "channels_last": True,
     }
-    train_loader, test_loader = make_loader(train_set, shuffle=True, **kw), make_loader(test_set, **kw)
-    return _Pipeline(name, info["title"], info["bug"], train_loader, test_loader, decode_s=_one_off(train_set))
+    return _Pipeline(name, info["title"], info["bug"], make_loader(train_set, shuffle=True, **kw), make_loader(test_set, **kw))

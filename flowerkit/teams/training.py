@@ -132,7 +132,9 @@ def train_pipeline(
         history = train(model, loader, config, val_loader=test, progress=progress, val_every=every)
     else:
         score = (lambda m: _accuracy(m, pipe.test_loader)) if curve else None
-        history = train_for(model, loader, max(budget_s - pipe.decode_s, 0.0), config, score=score, points=points)
+        remaining = budget_s - pipe.decode_s
+        # a decode that took the whole budget leaves no time to train: an untrained model, reported as such
+        history = train_for(model, loader, remaining, config, score=score, points=points) if remaining > 0 else History()
     preds, trues = predict(model, pipe.test_loader)
     n = len(pipe.train_loader.dataset)
     return _TeamResult(pipe.name, pipe.title, pipe.bug, history, model, preds, trues, config.epochs, budget_s, n, pipe.decode_s)
