@@ -416,7 +416,7 @@ def _write_manifest(manifest_path: Path, fingerprint: dict[str, Any], dataset: A
         "labels": list(map(int, dataset.labels)),
         "files": [str(path) for path in dataset.image_files],
         "bytes": data_path.stat().st_size,
-        "build_s": round(build_s, 3),
+        "build_s": round(build_s, 6),
     }
     tmp_manifest = manifest_path.with_name(f".{manifest_path.name}.partial")
     tmp_manifest.write_text(json.dumps(manifest))
