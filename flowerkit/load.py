@@ -714,8 +714,14 @@ def _batch_len(batch: Any) -> int:
     return len(batch[0] if isinstance(batch, (tuple, list)) else batch)
 
 
-def measure_throughput(loader: Iterable[Any], batches: int | None = None, *, warmup: int = 1) -> dict[str, float]:
+def measure_throughput(
+    loader: Iterable[Any], batches: int | None = None, *, warmup: int = 1, min_seconds: float = 0.0
+) -> dict[str, float]:
     """Images per second delivered by ``loader`` (after ``warmup`` batches), over ``batches`` batches or one epoch.
+
+    With ``min_seconds``, it keeps reading past ``batches`` until that much
+    time has passed (or the epoch ends): a window of a few milliseconds is at
+    the mercy of one scheduling hiccup.
 
     Counts the images in each batch (the first element's first dimension, or
     the batch itself if it is an int, as from the benchmarks' ``count_items``).
@@ -730,7 +736,7 @@ def measure_throughput(loader: Iterable[Any], batches: int | None = None, *, war
     for batch in it:
         images += _batch_len(batch)
         n += 1
-        if batches is not None and n >= batches:
+        if batches is not None and n >= batches and time.perf_counter() - start >= min_seconds:
             break
     seconds = time.perf_counter() - start
     return {"images_per_s": images / seconds if seconds > 0 else float("inf"), "seconds": seconds, "images": images, "batches": n}

@@ -216,6 +216,18 @@ def test_measure_throughput_counts_images():
     assert measure_throughput([64, 64, 10], warmup=0)["images"] == 138
 
 
+def test_measure_throughput_reads_for_at_least_min_seconds_or_to_the_end():
+    def slow(n=100):
+        for _ in range(n):
+            time.sleep(0.002)
+            yield 4
+
+    window = measure_throughput(slow(), 2, warmup=0, min_seconds=0.05)
+    assert window["batches"] > 2 and window["seconds"] >= 0.05
+    assert measure_throughput(slow(), 2, warmup=0)["batches"] == 2
+    assert measure_throughput(slow(5), 2, warmup=0, min_seconds=60)["batches"] == 5  # the epoch ended first
+
+
 @pytest.mark.parametrize("num_workers", [0, 2])
 def test_channels_last_batches_hold_the_same_values(mini_root, num_workers):
     import torch
