@@ -93,7 +93,7 @@ __all__ = [
     "measure_throughput",
 ]
 
-CACHE_FORMAT = "flowerkit-cache-v3"  # v3: the manifest records how long the build took (build_s)
+CACHE_FORMAT = "flowerkit-cache-v2"  # build_s in the manifest is extra information: old caches stay valid
 JPEG_DECODERS = ("simplejpeg", "pil")
 #: Seconds a loader with workers waits for the next batch before it raises (a dead or stuck worker, not a frozen kernel).
 WORKER_TIMEOUT_S = 120

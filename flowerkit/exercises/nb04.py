@@ -251,9 +251,14 @@ def _lr_mistake(func: Callable[[float, float], Any], max_lr: float) -> tuple[str
                 "lr_at(0.05) equals lr_at(0.0502): your curve moves in steps (a lookup in a scheduler's run?).",
                 "train_for asks for the rate at any fraction of its time: compute it from progress itself",
             )
-        if not math.isclose(got, want, rel_tol=0.02, abs_tol=1e-12):
+        if not _close(got, want):
             return f"lr_at({progress}, {max_lr}) returned {got!r}, expected about {want:.4g}: {what}.", hint
     return None
+
+
+def _close(got: float, want: float) -> bool:
+    """Within 2% of OneCycleLR's rate: its phase ends sit a fraction of a step apart from a curve indexed by progress."""
+    return math.isclose(got, want, rel_tol=0.02, abs_tol=1e-12)
 
 
 def _is_staircase(func: Callable[[float, float], Any], max_lr: float) -> bool:
@@ -283,7 +288,7 @@ def check_lr_at(func: Callable[[float, float], Any]) -> Verdict:
             return _verdict(False, message, hint)
         for step, want in enumerate(_onecycle_lrs(max_lr, 1001)):
             got, error = _call(func, step / 1000, max_lr)
-            if error or not isinstance(got, (int, float)) or not math.isclose(got, want, rel_tol=0.02, abs_tol=1e-12):
+            if error or not isinstance(got, (int, float)) or not _close(got, want):
                 message = (
                     error or f"at progress {step / 1000} (step {step} of 1001) OneCycleLR sets {want:.4g}, lr_at gave {got!r}."
                 )

@@ -96,10 +96,7 @@ def _time_one_off_decode(pipe: _Pipeline, num_workers: int | None) -> float:
     if not isinstance(cache, CachedFlowers):
         return 0.0  # it decodes while it trains, on the clock already
     with tempfile.TemporaryDirectory(prefix="flowerkit-decode-") as tmp:
-        fresh = build_cache(
-            cache, cache.size, folder=tmp, decode=cache.decode or decode_resized, num_workers=num_workers or 0, progress=False
-        )
-        return fresh.build_s
+        return _cache(cache, cache.size, False, num_workers, folder=tmp, decode=cache.decode or decode_resized).build_s
 
 
 def _batched(
