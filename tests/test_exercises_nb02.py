@@ -361,6 +361,7 @@ def test_mixup_checker_leaves_the_notebooks_random_generator_as_it_was():
         ),
         (_loaders(lambda items: (lambda x, y: (x, y * 2))(*_mixup()(items))), "sums to 2.00"),
         (lambda train, test: DataLoader(train), "return a pair"),
+        (lambda train, test: (DataLoader(train, shuffle=True, collate_fn=_mixup()), DataLoader(test)), "batches of 1 image"),
         (_loaders(lambda items: 1 / 0), "raised ZeroDivisionError"),
     ],
 )

@@ -21,8 +21,8 @@ S = 16
 
 #: The names notebooks, tools and benchmarks use from `flowerkit.teams`; each still there after the module became a package.
 USED = [
-    "ABLATION", "QUALITY_BUGS", "REAL_TRAIN_IMAGES", "STEP_BATCH", "TEAMS", "TEAM_INFO", "AccessTeamFlowers",
-    "PerImageStandardize", "StackedBatches", "ablation_epochs", "ablation_table", "access_team_samples",
+    "ABLATION", "ABLATION_BASELINE", "QUALITY_BUGS", "TRAIN_ROTATION", "REAL_TRAIN_IMAGES", "STEP_BATCH", "TEAMS", "TEAM_INFO", "AccessTeamFlowers",
+    "PerImageStandardize", "StackedBatches", "ablation_costs", "ablation_epochs", "ablation_table", "access_team_samples",
     "build_pipeline", "efficiency_team_loader", "extrapolate", "quality_team_transform", "quality_variant",
     "results_table", "run_ablation", "run_team", "train_pipeline",
 ]  # fmt: skip

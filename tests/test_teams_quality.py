@@ -52,6 +52,13 @@ def test_quality_variants_switch_on_one_bug_each(mini_root):
     assert not torch.equal(aug[0][0], aug[0][0]), "the training augmentation runs on test images"
     ours = teams.quality_variant(mini_root, [], size=S).test_loader.dataset
     assert torch.equal(ours[0][0], ours[0][0])
+    control = teams.quality_variant(mini_root, [teams.TRAIN_ROTATION], size=S)
+    assert control.bug == "none" and control.name == f"ours + {teams.TRAIN_ROTATION} only"
+    test = control.test_loader.dataset
+    assert torch.equal(test[0][0], test[0][0]), "the control rotates training images only"
+    train = control.train_loader.dataset
+    rotations = [t for t in train.transform.transforms if type(t).__name__ == "RandomRotation"]
+    assert len(rotations) == 1 and list(rotations[0].degrees) == [-30.0, 30.0]
     with pytest.raises(ValueError, match="unknown bug"):
         teams.quality_variant(mini_root, ["blur"], size=S)
     with pytest.raises(ValueError, match=r"unknown bug\(s\) \['blur'\]: choose from \('grayscale', "):
@@ -64,10 +71,23 @@ def test_ablation_reuses_a_finished_run_and_prints_a_table(mini_root):
     assert results["ours"] is done["ours"] and list(results) == ["ours", "ours + squash"]
     assert results["ours"].title == "Ours" and results["ours + squash"].bug == "squash"
     table = teams.ablation_table(results)
-    assert "ours + squash" in table and "points below ours" in table
+    assert "ours + squash" in table and "measured against" in table and "points lost" in table
+
+
+def test_each_bug_is_charged_against_its_own_baseline():
+    control, bug4 = f"ours + {teams.TRAIN_ROTATION} only", "ours + augmentation at evaluation"
+    assert teams.ABLATION_BASELINE[bug4] == control and teams.ABLATION_BASELINE[control] == "ours"
+    assert all(teams.ABLATION_BASELINE[f"ours + {bug}"] == "ours" for bug in teams.QUALITY_BUGS[:3])
+    accs = {"ours": 0.6, "ours + grayscale": 0.1, control: 0.62, bug4: 0.55, "all four (Quality team)": 0.12}
+    costs = teams.ablation_costs(accs)
+    assert costs[bug4] == pytest.approx(0.07) and costs[control] == pytest.approx(-0.02)
+    assert costs["ours + grayscale"] == pytest.approx(0.5) and "ours" not in costs
+    assert bug4 not in teams.ablation_costs({"ours": 0.6, bug4: 0.55}), "no control trained: no cost claimed"
 
 
 def test_the_quality_bugs_are_named_next_to_their_code():
     assert teams.QUALITY_BUGS == ("grayscale", "squash", "per-image standardisation", "augmentation at evaluation")
-    assert list(teams.ABLATION)[1:5] == [f"ours + {bug}" for bug in teams.QUALITY_BUGS]
+    singles = [label for label, bugs in teams.ABLATION.items() if len(bugs) == 1 and bugs[0] in teams.QUALITY_BUGS]
+    assert singles == [f"ours + {bug}" for bug in teams.QUALITY_BUGS]
+    assert set(teams.ABLATION) == set(teams.ABLATION_BASELINE) | {"ours"}
     assert teams.TEAM_INFO["quality"] is teams.QUALITY_INFO and teams.QUALITY_INFO["notebook"] == "02_transform"

@@ -557,6 +557,11 @@ def _label_problem(soft: torch.Tensor, expected: torch.Tensor) -> tuple[str, str
 def _train_problem(loader: Any, bank: TensorDataset) -> tuple[str, str] | None:
     """(message, hint) if the train loader's batches are not consistent mixes with matching soft labels, else None."""
     images, labels = bank.tensors
+    if getattr(loader, "batch_size", None) == 1:
+        return (
+            "train batches of 1 image: MixUp and CutMix mix the images *within* a batch, so one image has nothing to mix with.",
+            "give the train DataLoader a batch_size, e.g. DataLoader(train_set, batch_size=8, shuffle=True, collate_fn=mix_collate)",
+        )
     mixed = 0
     for _ in range(3):
         for batch in loader:

@@ -19,9 +19,12 @@ from .ours import OURS_INFO
 from .pipeline import STEP_BATCH, StackedBatches
 from .quality import (
     ABLATION,
+    ABLATION_BASELINE,
     QUALITY_BUGS,
     QUALITY_INFO,
+    TRAIN_ROTATION,
     PerImageStandardize,
+    ablation_costs,
     ablation_epochs,
     ablation_table,
     quality_team_transform,
@@ -32,6 +35,7 @@ from .training import train_pipeline
 
 __all__ = [
     "ABLATION",
+    "ABLATION_BASELINE",
     "ACCESS_BUGS",
     "ACCESS_INFO",
     "EFFICIENCY_BUGS",
@@ -43,9 +47,11 @@ __all__ = [
     "STEP_BATCH",
     "TEAMS",
     "TEAM_INFO",
+    "TRAIN_ROTATION",
     "AccessTeamFlowers",
     "PerImageStandardize",
     "StackedBatches",
+    "ablation_costs",
     "ablation_epochs",
     "ablation_table",
     "access_team_samples",
