@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import os
+import random
 import subprocess
 import sys
 from pathlib import Path
@@ -58,6 +59,11 @@ def _k_larger_than_the_dataset(dataset, truth, k=200, seed=0):
     return float(np.mean([dataset[i][1] == truth[Path(dataset.image_files[i]).name] for i in picks]))
 
 
+def _random_sample_of_k(dataset, truth, k=200, seed=0):
+    picks = random.Random(seed).sample(range(len(dataset)), k)  # raises when the dataset is smaller than k
+    return float(np.mean([dataset[i][1] == truth[Path(dataset.image_files[i]).name] for i in picks]))
+
+
 @pytest.mark.parametrize(
     "answer, feedback",
     [
@@ -69,6 +75,7 @@ def _k_larger_than_the_dataset(dataset, truth, k=200, seed=0):
         (_attribute_labels, "dataset[i][1]"),
         (_path_as_key, "keyed by file name"),
         (_k_larger_than_the_dataset, "min(k, len(dataset))"),
+        (_random_sample_of_k, "min(k, len(dataset))"),
         (lambda d, t, k=200, seed=0: 100 * label_agreement(d, t, k, seed), "a percentage?"),
         (lambda d, t, k=200, seed=0: round(min(k, len(d)) * label_agreement(d, t, k, seed)), "that is a count: divide by"),
         (_count, "that is a count: divide by the number you sampled"),
@@ -354,7 +361,7 @@ def test_check_flowers_dataset_finds_a_wrong_item_on_the_real_split(mini_root, c
     [
         ("d", "Correct!"),
         ("(D)", "Correct!"),
-        ("a", "the network does learn"),
+        ("a", "before any network saw them"),
         ("b", "found the validation photos' labels right"),
         ("c", "decode fine"),
         ("e", "label counts look healthy"),
