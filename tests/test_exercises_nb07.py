@@ -14,6 +14,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import pytest
 from torch.utils.data import DataLoader
 
@@ -97,6 +98,10 @@ def test_the_pickled_size_is_measured_not_guessed(mini_root: Path, tmp_path: Pat
     assert "not what pickle makes" in _says(exercises.check_pickled_size(cache.nbytes // 2, old), capsys)
     assert "not a number" in _says(exercises.check_pickled_size("big", old), capsys)
     assert "every image in the cache" in _says(exercises.check_pickled_size(truth, old), capsys)
+    assert "every image in the cache" in _says(exercises.check_pickled_size(np.int64(truth), old), capsys)
+    assert "the size in MiB" in _says(exercises.check_pickled_size(truth / 2**20, old), capsys)
+    flood = _says(exercises.check_pickled_size(pickle.dumps(old), old), capsys)
+    assert "the pickle itself" in flood and len(flood) < 500, "the bytes are never printed"
 
 
 def test_the_bad_files_are_all_found(capsys) -> None:
@@ -104,6 +109,7 @@ def test_the_bad_files_are_all_found(capsys) -> None:
     assert "no answer yet" in _says(exercises.check_bad_files(None, planted), capsys)
     assert "1 of 2" in _says(exercises.check_bad_files(["image_00671.jpg"], planted), capsys)
     assert "decodes fine" in _says(exercises.check_bad_files([*planted, "image_00001.jpg"], planted), capsys)
+    assert "not positions" in _says(exercises.check_bad_files([597, 670], planted), capsys)
     paths = [Path("/data/damaged/jpg") / name for name in planted]
     assert _says(exercises.check_bad_files(paths, planted), capsys).startswith("Correct! both")
 

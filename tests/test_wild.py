@@ -75,6 +75,8 @@ def test_run_epoch_reports_how_far_it_got_and_the_workers_error_readably() -> No
     assert run.error.startswith("OSError: Caught OSError in DataLoader worker process 1")
     shown = wild.readable_error(run.error)
     assert "Traceback (most recent call last)" not in shown and shown.splitlines()[-1] == "OSError: item 30 is broken"
+    files = [bytes(1000)] * 20  # a batch that is a list of files' bytes counts its files, not their bytes
+    assert wild.run_epoch(DataLoader(files, batch_size=8, collate_fn=list)).items == 20
 
 
 class _Fails(torch.utils.data.Dataset):
@@ -271,6 +273,16 @@ def test_a_generator_made_in_init_repeats_in_every_worker_and_epoch(cache: Cache
     assert _first_batches(wild.SeededJitterCrops(small, 24), "fork", seed=1) != seeded
     partners = _first_batches(wild.MixupPartners(16), "fork")
     assert partners[0][0] == partners[0][1]
+
+
+@FORK
+def test_pytorch_seeds_torch_and_numpy_per_worker_and_per_epoch() -> None:
+    probe = DataLoader(wild.WorkerSeeds(8), batch_size=4, num_workers=2, multiprocessing_context="fork", timeout=120)
+    epochs = [[batch[0].tolist() for batch in probe] for _ in range(2)]
+    for epoch in epochs:
+        assert epoch[0][0] != epoch[1][0] and epoch[0][1] != epoch[1][1], "each worker its own seeds"
+    assert epochs[0][0] != epochs[1][0], "new seeds every epoch"
+    assert wild.WorkerSeeds(3)[0].shape == (2,)
 
 
 def test_a_pickled_generator_arrives_in_the_state_it_left(cache: CachedFlowers) -> None:

@@ -21,6 +21,7 @@ import multiprocessing as mp
 import os
 import pickle
 import re
+import reprlib
 import sys
 import tempfile
 import warnings
@@ -236,24 +237,36 @@ def check_pickled_size(received: Any, dataset: Dataset) -> Verdict:
     """Notebook ``07_in_the_wild``: ``received`` is the number of bytes a spawn or forkserver worker receives for ``dataset``."""
     if _unanswered(received):
         return _verdict(
-            False, "no answer yet: set `received` to a number of bytes.", "pickle.dumps(old_cache) is what a worker gets"
+            False,
+            "no answer yet: set `received` to a number of bytes.",
+            "a spawn worker receives what pickle makes of the dataset: measure how long that is",
         )
-    truth = len(pickle.dumps(dataset))
+    if isinstance(received, (bytes, bytearray, memoryview)):
+        return _verdict(
+            False, f"that is the pickle itself ({len(received):,} bytes of it), not its size.", "the number: len() of it"
+        )
+    if isinstance(received, (np.integer, np.floating)):
+        received = received.item()
     if not isinstance(received, (int, float)) or isinstance(received, bool):
-        return _verdict(False, f"{received!r} is not a number of bytes.", "len(pickle.dumps(...)) is a number")
+        return _verdict(False, f"{reprlib.repr(received)} is not a number of bytes.", "len(pickle.dumps(...)) is a number")
+    truth = len(pickle.dumps(dataset))
     if abs(received - truth) <= 0.01 * truth:
         return _verdict(
             True,
             f"{truth / MIB:.1f} MiB: every image in the cache. Pickling a numpy.memmap pickles its data, not its file "
             "name: each spawn or forkserver worker receives its own copy and keeps it in private memory.",
         )
+    if 0 < received < 4096 and abs(received * MIB - truth) <= 0.01 * truth:
+        return _verdict(
+            False, f"{received:.1f} is the size in MiB; `received` is in bytes.", "keep it in bytes, as len() gives it"
+        )
     if received < 4096:
         return _verdict(
             False,
             f"{received} bytes is the size of the Python object or of a path, not of what a worker receives.",
-            "measure it: len(pickle.dumps(old_cache))",
+            "measure what pickle produces for the dataset, not the object in this process",
         )
-    return _verdict(False, f"{received:,} bytes is not what pickle makes of it.", "len(pickle.dumps(old_cache))")
+    return _verdict(False, f"{received:,} bytes is not what pickle makes of it.", "measure what pickle produces for old_cache")
 
 
 def check_bad_files(bad_files: Any, planted: dict[str, str]) -> Verdict:
@@ -265,6 +278,13 @@ def check_bad_files(bad_files: Any, planted: dict[str, str]) -> Verdict:
             "decode every item once; keep the file name of each one that raises",
         )
     names = {Path(str(name)).name for name in ([bad_files] if isinstance(bad_files, (str, Path)) else bad_files)}
+    odd = sorted(n for n in names if not n.lower().endswith((".jpg", ".jpeg")))
+    if odd:
+        return _verdict(
+            False,
+            f"{odd[0]!r} is not a file name of the split.",
+            "give names such as 'image_00001.jpg' (access.OxfordFlowers102(DAMAGED, 'val').image_files[i].name), not positions",
+        )
     wrong = sorted(names - set(planted))
     if wrong:
         return _verdict(False, f"{wrong[0]} decodes fine.", "keep only the files whose decoding raised")

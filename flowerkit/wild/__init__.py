@@ -27,7 +27,7 @@ from .measure import (
     shm_in_flight,
     shm_size,
 )
-from .randomness import JitterCrops, MixupPartners, SeededJitterCrops
+from .randomness import JitterCrops, MixupPartners, SeededJitterCrops, WorkerSeeds
 from .scripts import SCRIPT_KINDS, ScriptRun, cuda_fork_script, run_script, training_script
 from .stalls import DumpStacksAfter, StallingDataset, innermost_frames
 
@@ -50,6 +50,7 @@ __all__ = [
     "SkipAndLog",
     "StallingDataset",
     "WorkerMemory",
+    "WorkerSeeds",
     "ZipImages",
     "bytes_in_flight",
     "collate_skipping",

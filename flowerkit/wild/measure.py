@@ -97,8 +97,8 @@ class WorkerMemory:
 
 
 def _count(batch: Any) -> int:
-    """Items in a batch: the first element's length for a pair or list, else the batch's own."""
-    first = batch[0] if isinstance(batch, (tuple, list)) and batch and not isinstance(batch[0], (int, str)) else batch
+    """Items in a batch: the first element's length for a pair or list, else the batch's own (a list of ints, strings or bytes)."""
+    first = batch[0] if isinstance(batch, (tuple, list)) and batch and not isinstance(batch[0], (int, str, bytes)) else batch
     return len(first)
 
 

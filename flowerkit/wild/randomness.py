@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, get_worker_info
 
-__all__ = ["JitterCrops", "MixupPartners", "SeededJitterCrops"]
+__all__ = ["JitterCrops", "MixupPartners", "SeededJitterCrops", "WorkerSeeds"]
 
 
 class JitterCrops(Dataset):
@@ -83,3 +83,22 @@ class MixupPartners(Dataset):
 
     def __getitem__(self, idx: int) -> tuple[int, int]:
         return idx, int(self.rng.integers(self.n))
+
+
+class WorkerSeeds(Dataset):
+    """A probe: item ``i`` is ``tensor([torch seed, NumPy seed])`` of the process that reads it, each mod 2**31.
+
+    The torch seed is ``torch.initial_seed()``; the NumPy one, a word of the global generator's state
+    (``np.random.get_state()[1][1]``: the first is the same constant after any seeding), which PyTorch sets in each worker. Read by 2 workers over
+    2 epochs, it shows what PyTorch seeds per worker and per epoch. Introduced in notebook ``07_in_the_wild``.
+    """
+
+    def __init__(self, length: int) -> None:
+        self.length = length
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, idx: int) -> torch.Tensor:
+        numpy_seed = int(np.random.get_state()[1][1])
+        return torch.tensor([torch.initial_seed() % 2**31, numpy_seed % 2**31])
