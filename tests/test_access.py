@@ -344,6 +344,19 @@ def test_an_empty_or_corrupt_jpeg_is_named_at_getitem(root, case):
     assert _snapshot(root) == before
 
 
+def test_a_bad_image_outside_the_dataset_gets_advice_for_any_file(tmp_path):
+    """The Oxford remedy (regenerate mini-flowers, download again) belongs to its jpg/ folder only (notebook 08's uploads)."""
+    empty, missing = tmp_path / "upload_007.jpg", tmp_path / "upload_008.jpg"
+    empty.write_bytes(b"")
+    with pytest.raises(FlowersFormatError, match="empty") as err:
+        load_rgb(empty)
+    with pytest.raises(FileNotFoundError) as gone:
+        load_rgb(missing)
+    for message, path in ((str(err.value), empty), (str(gone.value), missing)):
+        assert str(path) in message and "a good copy from where it came from" in message, message
+        assert "download=True" not in message and "mini_flowers" not in message, message
+
+
 # ------------------------------------------------------------------ any image mode comes out RGB
 
 

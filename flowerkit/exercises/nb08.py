@@ -214,7 +214,11 @@ def check_visitor_dataset(cls: Any, handover: VisitorSet, size: int) -> Verdict:
             if error:
                 first = sorted(bd)[0]
                 return _verdict(
-                    False, f"on {where}: {error}", f"try each file in __init__ (e.g. {first}) and record the ones that fail"
+                    False,
+                    f"on {where}: {error}",
+                    f"try each file in __init__ (e.g. {first}) and record the ones that fail: load.decode_resized raises "
+                    "FileNotFoundError (missing) and flowerkit.access.FlowersFormatError, a ValueError (empty, cut off, "
+                    "not an image); PIL alone raises OSError",
                 )
             if not any(hasattr(ds, a) for a in ("files", "labels", "skipped")):
                 return _verdict(False, "your class sets none of files, labels and skipped: it is still the stub.", STUB_HINT)
@@ -549,6 +553,11 @@ def _fix_problem(fixed: Any, theirs: DataLoader, labels: Sequence[int], where: s
     if fixed.collate_fn is not theirs.collate_fn:
         return f"on {where}: another collate_fn. Theirs normalises with their statistics: keep it.", "loader.collate_fn"
     first, second = _epoch(fixed), _epoch(theirs)
+    if getattr(fixed, "drop_last", False) and fixed.batch_size == theirs.batch_size and len(labels) % theirs.batch_size:
+        return (
+            f"on {where}: drop_last=True leaves {len(labels) % theirs.batch_size} photos out of every epoch.",
+            "keep every photo, as theirs does: drop_last=False",
+        )
     if any(len(b) != theirs.batch_size for b in first[:-1]) or len(first) != len(second):
         return f"on {where}: batches of another size. Theirs, {theirs.batch_size}, are fine.", "loader.batch_size"
     order = [i for batch in first for i in batch]
