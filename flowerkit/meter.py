@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["DataWaitMeter"]
+__all__ = ["DataWaitMeter", "best_ms"]
 
 
 class DataWaitMeter:
@@ -97,3 +97,25 @@ class DataWaitMeter:
             "median_wait_ms": 1000 * statistics.median(waits) if waits else float("nan"),
             "median_compute_ms": 1000 * statistics.median(self.compute_s) if n else float("nan"),
         }
+
+
+def best_ms(func: Callable[..., Any], *args: Any, repeat: int = 7, threads: int | None = 1) -> float:
+    """The fastest of ``repeat`` runs of ``func(*args)``, in milliseconds: the run least disturbed by other programs.
+
+    It runs on ``threads`` CPU threads (default 1, as PyTorch sets in every DataLoader worker; ``None`` leaves
+    the process's setting): on a busy 2-core laptop a batched operation split over 2 threads waits for the
+    second core and can come out 10x slower than on one, which would reverse a comparison with per-image
+    work too small to be split. Introduced in notebook ``03_load``.
+    """
+    before = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        best = float("inf")
+        for _ in range(repeat):
+            start = time.perf_counter()
+            func(*args)
+            best = min(best, time.perf_counter() - start)
+    finally:
+        torch.set_num_threads(before)
+    return 1000 * best

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 import torch.utils.data
-from torch.utils.data import DataLoader, IterableDataset, WeightedRandomSampler, get_worker_info
+from torch.utils.data import DataLoader, IterableDataset, RandomSampler, WeightedRandomSampler, get_worker_info
 
 from flowerkit import OxfordFlowers102, exercises
 from flowerkit.exercises import nb03
@@ -117,6 +117,12 @@ def _weighted(weights_of, **kw):
     return make
 
 
+def _global_seed(labels, seed):
+    """Seeds torch's global generator, then builds an unseeded sampler: its draws depend on whatever drew in between."""
+    torch.manual_seed(seed)
+    return exercises_unseeded(labels)
+
+
 IMBALANCED = [0] * 40 + [1] * 10 + [2] * 25 + [3] * 5
 
 
@@ -134,6 +140,7 @@ IMBALANCED = [0] * 40 + [1] * 10 + [2] * 25 + [3] * 5
         (_weighted(lambda y: 1 / torch_bincount(y)[y] ** 2), "overcorrected"),
         (lambda labels, seed: exercises_unseeded(labels), "same seed gave different draws"),
         (lambda labels, seed: _weighted(lambda y: 1 / torch_bincount(y)[y])(labels, 0), "seed is not used"),
+        (_global_seed, "once something else used torch's random numbers"),
         (lambda labels, seed: 1 / 0, "ZeroDivisionError"),
     ],
 )
@@ -163,6 +170,17 @@ def _stream(iter_body):
     return Stream
 
 
+class _ShareInInit(IterableDataset):
+    """Asks for the worker in __init__: a DataLoader builds the dataset in the main process, so every worker reads all."""
+
+    def __init__(self, items):
+        info = torch.utils.data.get_worker_info()
+        self.items = list(items) if info is None else list(items)[info.id :: info.num_workers]
+
+    def __iter__(self):
+        return iter(self.items)
+
+
 def _share(items, how):
     info = torch.utils.data.get_worker_info()
     return iter(items if info is None else how(items, info.id, info.num_workers))
@@ -185,6 +203,7 @@ def _share(items, how):
         (_stream(lambda items: iter(items[: len(items) // 2])), "expected all 23"),
         (_stream(lambda items: iter(items[torch_worker().id :: 2])), "get_worker_info() returns None"),
         (list, "derived from IterableDataset"),
+        (_ShareInInit, "__init__ runs in the main process"),
     ],
 )
 def test_check_sharded_stream_feedback(cls, feedback, capsys):
@@ -233,6 +252,16 @@ def test_check_train_loader_feedback(mini_root, capsys):
     )
     assert not exercises.check_train_loader(scaled_only, ds)
     assert "unnormalised" in capsys.readouterr().out
+    sampler_seeded = lambda d: DataLoader(  # noqa: E731
+        d,
+        batch_size=64,
+        sampler=RandomSampler(d, generator=torch.Generator().manual_seed(0)),
+        num_workers=2,
+        persistent_workers=True,
+        **NORMALISE,
+    )
+    assert exercises.check_train_loader(sampler_seeded, ds), "a seeded sampler seeds the order as well as generator= does"
+    capsys.readouterr()
     broken = lambda d: DataLoader(d, **settings, generator=torch.Generator(), collate_fn=lambda b: 1 / 0)  # noqa: E731
     assert not exercises.check_train_loader(broken, ds)
     assert "collate_fn fails" in capsys.readouterr().out

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
+from flowerkit import meter
 from flowerkit.meter import DataWaitMeter
 from flowerkit.model import FlowerCNN, TrainConfig, train, train_for
 
@@ -71,3 +72,13 @@ def test_finish_counts_the_step_a_loop_breaks_after() -> None:
     assert meter.steps == 3 and len(meter.wait_s) == 3
     meter.finish()  # nothing in progress: no effect
     assert meter.steps == 3
+
+
+def test_best_ms_is_the_fastest_run_on_one_thread_and_restores_the_threads() -> None:
+    threads_seen: list[int] = []
+    before = torch.get_num_threads()
+    ms = meter.best_ms(lambda: threads_seen.append(torch.get_num_threads()) or time.sleep(0.002), repeat=3)
+    assert threads_seen == [1, 1, 1] and torch.get_num_threads() == before
+    assert 2 <= ms < 200
+    meter.best_ms(lambda: threads_seen.append(torch.get_num_threads()), repeat=1, threads=None)
+    assert threads_seen[-1] == before

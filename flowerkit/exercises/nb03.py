@@ -18,7 +18,7 @@ import torch.utils.data
 from torch.utils.data import DataLoader, Dataset, RandomSampler
 
 from ..load import CachedFlowers
-from ..meter import DataWaitMeter
+from ..meter import DataWaitMeter, best_ms
 from ..teams.efficiency import EFFICIENCY_BUGS
 from .verdict import RAISED_HINT, STUB_HINT, Verdict, _call, _unanswered, _verdict
 
@@ -279,16 +279,6 @@ def _per_sample_collate(batch: list[tuple[torch.Tensor, int]], mean: Any, std: A
     return images, torch.as_tensor([label for _, label in batch], dtype=torch.int64)
 
 
-def _best_ms(func: Callable[..., Any], *args: Any, repeat: int = 7) -> float:
-    """The fastest of ``repeat`` runs, in milliseconds: the run least disturbed by other programs."""
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.perf_counter()
-        func(*args)
-        best = min(best, time.perf_counter() - start)
-    return 1000 * best
-
-
 def _collate_problem(answer: Any, truth: tuple[torch.Tensor, torch.Tensor]) -> tuple[str, str] | None:
     """What is wrong with a collate_fn's output, compared with per-sample conversion; None if nothing."""
     x_true, y_true = truth
@@ -362,7 +352,7 @@ def check_collate(func: Callable[[list[Any]], Any], dataset: Any, mean: Any, std
             "the right batch, but each image is converted to float on its own: that is the Efficiency team's collate.",
             "torch.stack the uint8 images first, then one .float(), / 255 and normalisation for the whole batch",
         )
-    yours, per_sample = _best_ms(func, batch), _best_ms(_per_sample_collate, batch, mean, std)
+    yours, per_sample = best_ms(func, batch), best_ms(_per_sample_collate, batch, mean, std)
     return _verdict(
         True,
         f"the same batch as per-sample conversion. Yours: {yours:.2f} ms for {len(batch)} images; "
@@ -427,10 +417,22 @@ def check_balanced_sampler(func: Callable[[Any, int], Any], labels: Any) -> Verd
     if problem:
         message, hint = problem
         return _verdict(False, message, hint)
-    again, other = (_call(func, list(labels), seed)[0] for seed in (0, 1))
-    if again is None or [int(i) for i in again] != first:
-        return _verdict(False, "the same seed gave different draws.", "generator=torch.Generator().manual_seed(seed)")
-    if other is not None and [int(i) for i in other] == first:
+
+    def first_epoch(seed: int) -> list[int] | None:
+        with torch.random.fork_rng(devices=[]):  # the notebook's own random numbers stay as they were
+            sampler, _ = _call(func, list(labels), seed)
+            torch.rand(8)  # a training script initialises its model between building the sampler and drawing from it
+            return None if sampler is None else [int(i) for i in sampler]
+
+    again, other = first_epoch(0), first_epoch(1)
+    if again is None or again != first:
+        return _verdict(
+            False,
+            "the same seed gave different draws, once something else used torch's random numbers between building the "
+            "sampler and drawing from it (as a model's initialisation does).",
+            "give the sampler its own generator: generator=torch.Generator().manual_seed(seed)",
+        )
+    if other is not None and other == first:
         return _verdict(False, "seeds 0 and 1 gave the same draws: the seed is not used.", "pass the seed to the generator")
     return _verdict(True, f"every class drawn about equally often over {len(drawn)} draws, and the same seed draws the same.")
 
@@ -570,12 +572,16 @@ def check_worker_seeding(func: Callable[[int], Any]) -> Verdict:
 
 
 def _yields(cls: type, items: list[int], worker: tuple[int, int] | None = None) -> tuple[list[Any] | None, str | None]:
-    """Everything a fresh ``cls(items)`` yields, in the main process or as the given (worker id, num_workers)."""
+    """Everything a fresh ``cls(items)`` yields, in the main process or as the given (worker id, num_workers).
+
+    The dataset is built here, outside the worker, as a DataLoader's dataset is built in the main process
+    before its workers receive a copy: only ``__iter__`` runs as the worker.
+    """
     namespace = getattr(getattr(cls, "__iter__", None), "__globals__", {})
+    dataset, error = _call(cls, items)
+    if error:
+        return None, error
     with _pretend_worker(_worker_info(*worker, seed=worker[0]), namespace) if worker else contextlib.nullcontext():
-        dataset, error = _call(cls, items)
-        if error:
-            return None, error
         it, error = _call(dataset.__iter__)
         if error or it is None:
             return None, error
@@ -595,7 +601,8 @@ def _sharding_problem(cls: type, items: list[int], num_workers: int) -> tuple[st
     if all(sorted(map(int, share)) == items for share in shares):
         return (
             f"each of {num_workers} simulated workers yielded all {len(items)} items: every sample arrives {num_workers} times.",
-            ("info = get_worker_info(); yield only items[info.id::info.num_workers]"),
+            "call get_worker_info() inside __iter__ (it runs in the worker; __init__ runs in the main process, where it "
+            "is None), then yield only items[info.id::info.num_workers]",
         )
     missing = [x for x in items if counts[x] == 0]
     if missing:
@@ -686,7 +693,7 @@ def _train_loader_problems(loader: DataLoader, dataset: Any) -> list[str]:
         problems.append("persistent_workers=False: the workers restart every epoch")
     if loader.pin_memory and not torch.cuda.is_available():
         problems.append("pin_memory=True without a GPU: PyTorch ignores it and warns (pin_memory=torch.cuda.is_available())")
-    if loader.generator is None:
+    if loader.generator is None and getattr(loader.sampler, "generator", None) is None:
         problems.append("no seeded generator: the shuffled order changes every run (generator=torch.Generator().manual_seed(0))")
     normalised = _batch_normalisation_problem(loader, dataset)
     if normalised:
