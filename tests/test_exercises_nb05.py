@@ -168,15 +168,16 @@ def test_the_shop_model_leaves_the_global_random_state_alone():
     assert isinstance(nb05._shop_model()[1]["mean"], np.ndarray)  # the NumPy statistics a weights-only file refuses
 
 
-def _my_input(size, mean, std, *, crop=True, stats=None, scale=True):
+def _my_input(size, mean, std, *, crop=True, stats=None, scale=True, upright=True):
     """The notebook's build-it-yourself input function, or one with a classic mistake."""
-    from PIL import Image
+    from PIL import Image, ImageOps
 
     m, s = (torch.tensor(v).view(3, 1, 1) for v in (stats or (mean, std)))
 
     def my_input(path):
         opened = Image.open(path)
         opened.draft("RGB", (size, size))
+        opened = ImageOps.exif_transpose(opened) if upright else opened
         chw = torch.from_numpy(np.array(opened.convert("RGB"))).permute(2, 0, 1)
         if crop:
             square = min(chw.shape[1:])
@@ -188,8 +189,10 @@ def _my_input(size, mean, std, *, crop=True, stats=None, scale=True):
     return my_input
 
 
-def test_check_my_input_accepts_training_s_tensors_and_names_each_classic_mistake(mini_root, capsys):
+def test_check_my_input_accepts_training_s_tensors_and_names_each_classic_mistake(mini_root, tmp_path, capsys):
     from types import SimpleNamespace
+
+    from PIL import ExifTags, Image
 
     from flowerkit.facts import IMAGENET_MEAN, IMAGENET_STD
 
@@ -198,6 +201,14 @@ def test_check_my_input_accepts_training_s_tensors_and_names_each_classic_mistak
     visitors = [
         SimpleNamespace(path=f, original=f, label=y, kind="original") for f, y in zip(test.image_files[::97], test.labels[::97])
     ]
+    portrait = tmp_path / "portrait.jpg"  # stored sideways with a tag, as visitors.make_visitors writes one
+    exif = Image.Exif()
+    exif[ExifTags.Base.Orientation] = 6
+    with Image.open(test.image_files[5]) as img:
+        img.convert("RGB").transpose(Image.Transpose.ROTATE_90).save(portrait, quality=95, exif=exif)
+    visitors.append(
+        SimpleNamespace(path=portrait, original=test.image_files[5], label=test.labels[5], kind="portrait, EXIF-rotated")
+    )
     net = model.FlowerCNN().eval()
     assert exercises.check_my_input(_my_input(size, mean, std), net, visitors, size, mean, std)
     assert "your tensors are training's" in capsys.readouterr().out
@@ -206,6 +217,9 @@ def test_check_my_input_accepts_training_s_tensors_and_names_each_classic_mistak
         (_my_input(size, mean, std, stats=(IMAGENET_MEAN, IMAGENET_STD)), "ImageNet's statistics"),
         (_my_input(size, mean, std, stats=((0, 0, 0), (1, 1, 1))), "not normalised"),
         (_my_input(size, mean, std, scale=False), "values up to"),
+        (_my_input(size, mean, std, upright=False), "the EXIF orientation tag ignored"),
+        (lambda path: _my_input(size, mean, std)(path)[None], "still with a batch dimension"),
+        (lambda path: _my_input(size, mean, std)(path).permute(1, 2, 0), "channels last"),
     ):
         assert not exercises.check_my_input(wrong, net, visitors, size, mean, std)
         out = capsys.readouterr().out

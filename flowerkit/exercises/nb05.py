@@ -100,6 +100,13 @@ def _near_misses(path: Path, size: int, mean: Any, std: Any) -> dict[str, tuple[
             pixels.float() / 255,
             "after scaling to [0, 1], subtract the saved mean and divide by the saved std",
         ),
+        **{
+            f"on its side (turned {turn}: the EXIF orientation tag ignored)": (
+                torch.rot90(_normalised(pixels, mean, std), k, dims=(1, 2)),
+                "phones store a portrait sideways, with a tag saying how to turn it: ImageOps.exif_transpose(img) after draft",
+            )
+            for k, turn in ((1, "left"), (-1, "right"))
+        },
     }
 
 
@@ -110,9 +117,16 @@ def _input_problem(func: Callable[[Path], Any], path: Path, size: int, mean: Any
         return error, RAISED_HINT
     if x is None:
         return "my_input returns None: it is still the stub.", STUB_HINT
+    if isinstance(x, torch.Tensor) and tuple(x.shape) == (1, 3, size, size):
+        return f"{path.name}: shape (1, 3, {size}, {size}): one photo, still with a batch dimension.", "drop it: x[0]"
+    if isinstance(x, torch.Tensor) and tuple(x.shape) == (size, size, 3):
+        return f"{path.name}: shape ({size}, {size}, 3): channels last.", "channels first: .permute(2, 0, 1)"
     if not isinstance(x, torch.Tensor) or tuple(x.shape) != (3, size, size):
         got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-        return f"{path.name}: expected a tensor of shape (3, {size}, {size}), got {got}.", "channels first: .permute(2, 0, 1)"
+        return (
+            f"{path.name}: expected a tensor of shape (3, {size}, {size}), got {got}.",
+            "channels first, then crop the centre square and resize it to (SIZE, SIZE)",
+        )
     if not x.is_floating_point() or float(x.abs().max()) > 20:
         return f"{path.name}: values up to {float(x.abs().max()):.0f}.", "scale to [0, 1] (.float() / 255) before normalising"
     reference = _normalised(decode_resized(path, size), mean, std)
@@ -133,11 +147,12 @@ def check_my_input(func: Any, net: torch.nn.Module, visitors: Sequence[Any], siz
     """Notebook ``05_the_app``: ``func(path)`` gives the tensor training gave the photo, before ``app.Predictor`` does.
 
     Compared with training's own (``load.decode_resized`` normalised with the saved statistics) on 8 of the
-    original test photos; then the network's accuracy from ``func``'s tensors and from training's, on every
+    original test photos and 2 EXIF-rotated visitor portraits; then the network's accuracy from ``func``'s tensors and from training's, on every
     kind of visitor photo, is reported: where they part, the function misses a case training's decode handles.
     """
     originals = [Path(v.original) for v in visitors[:: max(1, len(visitors) // _INPUT_PHOTOS)][:_INPUT_PHOTOS]]
-    for path in originals:
+    portraits = [Path(v.path) for v in visitors if v.kind == "portrait, EXIF-rotated"][:2]  # stored sideways, with a tag
+    for path in originals + portraits:
         problem = _input_problem(func, path, size, mean, std)
         if problem:
             return _verdict(False, problem[0], problem[1])
@@ -152,7 +167,8 @@ def check_my_input(func: Any, net: torch.nn.Module, visitors: Sequence[Any], siz
     short = [f"{kind} ({-np.mean(d):.0%} lower)" for kind, d in kinds.items() if np.mean(d) < -0.05]
     return _verdict(
         True,
-        f"on {len(originals)} original test photos your tensors are training's. On the visitor photos, the network "
+        f"on {len(originals)} original test photos and {len(portraits)} sideways-stored portraits your tensors are "
+        "training's. On the visitor photos, the network "
         + (
             f"does worse from yours than from training's decode on: {', '.join(short)}."
             if short
