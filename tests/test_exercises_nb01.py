@@ -7,6 +7,7 @@ import os
 import random
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import numpy as np
@@ -14,8 +15,10 @@ import pytest
 from PIL import Image
 from scipy.io import loadmat
 from torch.utils.data import Dataset
+from torchvision.transforms import v2
 
 from flowerkit import exercises
+from flowerkit.access import OxfordFlowers102
 
 
 def _run(checker, answer, *args, capsys):
@@ -384,6 +387,33 @@ def test_check_spawn_ready_passes_an_importable_class_and_explains_a_notebook_cl
     assert "lives in the notebook (__main__)" in out and "%%writefile" in out
     assert not exercises.check_spawn_ready(StubFlowers(mini_root))
     assert "still the stub" in capsys.readouterr().out
+
+
+def _to_small(img):
+    return v2.functional.center_crop(v2.functional.resize(v2.functional.pil_to_tensor(img), 32), 32)
+
+
+def test_check_spawn_fix_wants_the_same_items_and_an_importable_transform(mini_root, capsys):
+    in_notebook = types.FunctionType(_to_small.__code__, globals(), "to_small")  # as if defined in a notebook cell
+    in_notebook.__module__, in_notebook.__qualname__ = "__main__", "to_small"
+    colleague = OxfordFlowers102(mini_root, "val", transform=in_notebook)
+    same = OxfordFlowers102(mini_root, "val", transform=v2.Compose([v2.PILToTensor(), v2.Resize(32), v2.CenterCrop(32)]))
+    assert exercises.check_spawn_fix(same, colleague)
+    assert "its class and its transform are importable by name" in capsys.readouterr().out
+    for answer, says in (
+        (..., "no answer yet"),
+        (colleague, "still could not unpickle"),
+        (OxfordFlowers102(mini_root, "val", transform=lambda img: _to_small(img)), "still could not unpickle"),
+        (
+            OxfordFlowers102(mini_root, "val", transform=v2.Compose([v2.PILToTensor(), v2.Resize((32, 32))])),
+            "not the colleague's",
+        ),
+        (OxfordFlowers102(mini_root, "test", transform=_to_small), "items, the colleague's has"),
+        (42, "not a dataset"),
+    ):
+        assert not exercises.check_spawn_fix(answer, colleague)
+        out = capsys.readouterr().out
+        assert says in out and "Hint: " in out, out
 
 
 def test_a_class_from_main_fails_to_unpickle_in_a_fresh_python(tmp_path):

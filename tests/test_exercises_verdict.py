@@ -143,6 +143,8 @@ def _cheap_failures(root, dataset, labels):
         (exercises.check_access_cause, ("a",)),
         (exercises.check_flowers_dataset, (None, root)),
         (exercises.check_spawn_ready, (None,)),
+        (exercises.check_spawn_fix, (None, [])),
+        (exercises.check_spawn_fix, (42, [])),
         (exercises.check_count_appearances, (stub,)),
         (exercises.check_count_appearances, (_raises,)),
         (exercises.check_padded_indices, (stub,)),

@@ -20,6 +20,7 @@ from .nb01 import (
     check_herbarium_items,
     check_label_agreement,
     check_pair_files,
+    check_spawn_fix,
     check_spawn_ready,
 )
 from .nb02 import (
@@ -92,6 +93,7 @@ __all__ = [
     "check_scale_bugs",
     "SCALE_SUSPECTS",
     "check_sharded_stream",
+    "check_spawn_fix",
     "check_spawn_ready",
     "check_images_per_class",
     "check_csv_agreement",

@@ -38,6 +38,7 @@ __all__ = [
     "check_herbarium_items",
     "check_label_agreement",
     "check_pair_files",
+    "check_spawn_fix",
     "check_spawn_ready",
 ]
 
@@ -462,6 +463,58 @@ def check_spawn_ready(dataset: Any) -> Verdict:
         )
     return _verdict(
         False, f"a fresh Python could not unpickle your dataset:\n  {error}", "everything it holds must be importable by name"
+    )
+
+
+def _same_item(mine: Any, theirs: tuple[Any, int]) -> bool:
+    """True if ``mine`` is the pair ``theirs`` is: the same label, and an image with the same pixels (tensor or PIL)."""
+    if not isinstance(mine, (tuple, list)) or len(mine) != 2 or mine[1] != theirs[1]:
+        return False
+    a, b = (np.asarray(x) for x in (mine[0], theirs[0]))
+    return a.shape == b.shape and bool(np.array_equal(a, b))
+
+
+def check_spawn_fix(dataset: Any, reference: Any) -> Verdict:
+    """Notebook ``01_access``, exercise 4's new case: ``dataset`` gives ``reference``'s items, and spawn workers can use it.
+
+    ``reference`` holds a transform defined in the notebook (``__main__``): its class is importable, its
+    transform is not. Items are compared at the start, middle and end; then the dataset makes the round
+    trip a spawn worker makes (:func:`_spawn_round_trip`).
+    """
+    if _unanswered(dataset):
+        return _verdict(
+            False,
+            "no answer yet: set `spawn_ready_set` to a dataset.",
+            "read what the first check said could not be unpickled: that is what to change",
+        )
+    if not callable(getattr(dataset, "__getitem__", None)) or not callable(getattr(dataset, "__len__", None)):
+        return _verdict(
+            False,
+            f"got a {type(dataset).__name__}, not a dataset.",
+            'a Dataset, e.g. access.OxfordFlowers102(ROOT, "train", ...)',
+        )
+    if len(dataset) != len(reference):
+        return _verdict(False, f"{len(dataset)} items, the colleague's has {len(reference)}.", "the same split, the same items")
+    for i in (0, len(reference) // 2, len(reference) - 1):
+        mine, error = _call(dataset.__getitem__, i)
+        if error:
+            return _verdict(False, f"item {i}: {error}", RAISED_HINT)
+        if not _same_item(mine, reference[i]):
+            return _verdict(
+                False,
+                f"item {i} is not the colleague's: the same label and the same pixels are the point.",
+                "keep their steps exactly: to a uint8 tensor, the short side resized to 64, the centre 64 x 64 cropped",
+            )
+    error = _spawn_round_trip(dataset)
+    if error is not None:
+        return _verdict(
+            False,
+            f"the same items, but a fresh Python still could not unpickle the dataset:\n  {error}",
+            "everything it holds, its transform included, must be importable by name: torchvision's transform classes, "
+            "or your function in a module next to the notebook",
+        )
+    return _verdict(
+        True, "the same items, and a fresh Python unpickled the dataset: its class and its transform are importable by name."
     )
 
 
