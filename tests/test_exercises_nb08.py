@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -61,7 +62,8 @@ def species_solution(name):
 
 def test_species_solution_passes(handover, capsys):
     assert nb08.check_species_to_class(species_solution, handover)
-    assert "Correct!" in _said(capsys)
+    said = _said(capsys)
+    assert "Correct!" in said and re.search(r"curate.match_name gives the same answer for (\d+) of the \1\.", said), said
 
 
 def test_species_stub_and_errors(handover, capsys):
@@ -278,6 +280,7 @@ def two_sources(photos):
 
 def test_weights_solution_and_flowerkit_version_pass(two_sources, capsys):
     assert nb08.check_visitor_weights(weights_solution, *two_sources)
+    assert "curate.mixing_weights gives the same weights" in _said(capsys)
     assert nb08.check_visitor_weights(curate.mixing_weights, *two_sources)
 
 

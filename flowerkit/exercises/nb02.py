@@ -49,7 +49,8 @@ QUALITY_SUSPECTS: dict[str, str] = {
     "your batch check found gone",
     "learning rate": "no: it is the shared recipe's, the same as ours, and their loss falls smoothly epoch after epoch "
     "(a learning rate far off stalls or jumps)",
-    "no shuffling": "no: their loader shuffles (quality_pipe.train_loader.sampler is a RandomSampler); that trap is notebook 03's",
+    "no shuffling": "no: no measurement above looked at the order of the samples, and their loader does shuffle "
+    "(type(quality_pipe.train_loader.sampler) is RandomSampler: look before you name a cause); that trap is notebook 03's",
 }
 _QUALITY_CAUSES = QUALITY_BUGS  # the Quality team's bugs, defined with their code in flowerkit.teams.quality
 

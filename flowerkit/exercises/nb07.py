@@ -203,8 +203,9 @@ REPEAT_SUSPECTS: dict[str, tuple[bool, str, str]] = {
     ),
     "c": (
         False,
-        "PyTorch does seed torch, random and NumPy's global generator in each worker (from base_seed + worker id); "
-        "it cannot know about a Generator your dataset holds.",
+        "the probe (wild.WorkerSeeds) showed each worker its own torch and NumPy seeds, new every epoch: PyTorch does "
+        "seed torch, random and NumPy's global generator in each worker (from base_seed + worker id); it cannot know "
+        "about a Generator your dataset holds.",
         "where was the generator that drew these offsets created?",
     ),
     "d": (False, "each offset comes back with its crop from the worker that made it.", "read __getitem__: who calls it?"),

@@ -23,7 +23,7 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
 from ..classes import CLASSES
-from ..curate import BucketBatchSampler, LabelledImages, normalise_name, padded_share
+from ..curate import BucketBatchSampler, LabelledImages, match_name, mixing_weights, normalise_name, padded_share
 from ..load import CollateNormalize, decode_resized
 from ..visitors import VisitorSet, read_rows
 from .verdict import RAISED_HINT, STUB_HINT, Verdict, _call, _unanswered, _verdict
@@ -110,10 +110,12 @@ def check_species_to_class(func: Callable[[str], Any], handover: VisitorSet) -> 
         message, hint = _name_mistake(*wrong[0])
         return _verdict(False, f"{len(wrong)} of {len(cases)} names are wrong; the first: {message}", hint)
     unmapped = sum(w is None for _, w in cases)
+    same = sum(match_name(name, CLASSES).index == got for (name, _), got in zip(cases, answers))
     return _verdict(
         True,
         f"all {len(cases)} names: {len(cases) - unmapped} mapped to the class the gardener meant, {unmapped} reported "
-        "as not among the 102 (or ambiguous) rather than guessed.",
+        f"as not among the 102 (or ambiguous) rather than guessed. flowerkit's curate.match_name gives the same answer "
+        f"for {same} of the {len(cases)}.",
     )
 
 
@@ -425,6 +427,7 @@ def check_visitor_weights(func: Callable[..., Any], sources: Sequence[str], labe
         (list(sources), list(labels), {"oxford": 0.5, "visitors": 0.5}, "Oxford + visitors"),
         (new_sources, new_labels, {"garden": 0.6, "kiosk": 0.3, "herbarium": 0.1}, "three new sources"),
     ]
+    agree = True
     for srcs, ys, shares, where in cases:
         w, error = _call(func, srcs, ys, shares)
         if error:
@@ -434,8 +437,12 @@ def check_visitor_weights(func: Callable[..., Any], sources: Sequence[str], labe
         problem = _weights_problem(w, srcs, ys, shares)
         if problem:
             return _verdict(False, f"on {where}: {problem[0]}", problem[1])
+        mine, ref = torch.as_tensor(w, dtype=torch.float64), mixing_weights(srcs, ys, shares).double()
+        agree = agree and torch.allclose(mine / mine.sum(), ref / ref.sum())
     return _verdict(
-        True, "every source gets its share of the draws, and within a source every class the same part, however few its photos."
+        True,
+        "every source gets its share of the draws, and within a source every class the same part, however few its photos. "
+        + ("flowerkit's curate.mixing_weights gives the same weights, item by item (up to scale)." if agree else ""),
     )
 
 
