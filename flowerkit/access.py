@@ -204,17 +204,23 @@ def load_rgb(path: ImageSource, draft: int | None = None) -> Image.Image:
     try:
         return _decode(Image.open(path), draft)
     except FileNotFoundError:
-        raise FileNotFoundError(f"{path} is missing. {_how_to_replace(path)}") from None
+        raise FileNotFoundError(f"{path} is missing. {_remedy(path)}") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         size = path.stat().st_size if isinstance(path, Path) and path.exists() else -1
         what = "is empty (0 bytes)" if size == 0 else f"is not a readable image ({exc})"
-        raise FlowersFormatError(f"{path} {what}: {_how_to_replace(path)}") from exc
+        delete = "Delete it. " if _in_the_dataset(path) else ""
+        raise FlowersFormatError(f"{path} {what}: {delete}{_remedy(path)}") from exc
 
 
-def _how_to_replace(path: Path) -> str:
-    """What to do about a bad image file: the dataset's own remedy inside ``flowers-102/jpg/``, the general one elsewhere."""
-    if path.parent.name == IMAGE_FOLDER and path.parent.parent.name == DATASET_FOLDER:
-        return f"Delete it. {_HOW_TO_GET}"
+def _in_the_dataset(path: Path) -> bool:
+    """True for an image of the dataset itself (``flowers-102/jpg/...``), which the download or mini-flowers restores."""
+    return path.parent.name == IMAGE_FOLDER and path.parent.parent.name == DATASET_FOLDER
+
+
+def _remedy(path: Path) -> str:
+    """How to get a good copy of an image: the dataset's own way for its files, the general one for any other file."""
+    if _in_the_dataset(path):
+        return _HOW_TO_GET
     return "Replace it with a good copy from where it came from, or leave it out of the dataset."
 
 

@@ -357,6 +357,15 @@ def test_a_bad_image_outside_the_dataset_gets_advice_for_any_file(tmp_path):
         assert "download=True" not in message and "mini_flowers" not in message, message
 
 
+def test_a_missing_dataset_image_says_how_to_get_it_back_not_to_delete_it(root):
+    ds = OxfordFlowers102(root, "val")
+    ds.image_files[3].unlink()
+    with pytest.raises(FileNotFoundError) as err:
+        load_rgb(ds.image_files[3])
+    message = str(err.value)
+    assert "is missing." in message and "Delete it" not in message and "mini_flowers" in message, message
+
+
 # ------------------------------------------------------------------ any image mode comes out RGB
 
 

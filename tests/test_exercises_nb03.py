@@ -260,8 +260,8 @@ def test_check_train_loader_feedback(mini_root, capsys):
         persistent_workers=True,
         **NORMALISE,
     )
-    assert exercises.check_train_loader(sampler_seeded, ds), "a seeded sampler seeds the order as well as generator= does"
-    capsys.readouterr()
+    assert not exercises.check_train_loader(sampler_seeded, ds), "the workers' seeds come from the DataLoader's generator"
+    assert "workers draw their seeds from the DataLoader's" in capsys.readouterr().out
     broken = lambda d: DataLoader(d, **settings, generator=torch.Generator(), collate_fn=lambda b: 1 / 0)  # noqa: E731
     assert not exercises.check_train_loader(broken, ds)
     assert "collate_fn fails" in capsys.readouterr().out

@@ -10,6 +10,7 @@ import multiprocessing as mp
 import pickle
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from torch.utils.data import DataLoader
@@ -57,4 +58,6 @@ def _epoch(dataset: CachedFlowers, method: str) -> tuple[torch.Tensor, torch.Ten
 @pytest.mark.parametrize("method", ["spawn", "fork"])
 def test_workers_read_the_same_items_whatever_the_start_method(cache: CachedFlowers, method: str) -> None:
     images, labels = _epoch(cache, method)
-    assert torch.equal(images, torch.from_numpy(cache.images[:])) and labels.tolist() == cache.labels
+    assert (
+        torch.equal(images, torch.from_numpy(np.array(cache.images))) and labels.tolist() == cache.labels
+    )  # a copy: the map is read-only

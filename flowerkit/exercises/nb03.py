@@ -695,6 +695,11 @@ def _train_loader_problems(loader: DataLoader, dataset: Any) -> list[str]:
         problems.append("pin_memory=True without a GPU: PyTorch ignores it and warns (pin_memory=torch.cuda.is_available())")
     if loader.generator is None and getattr(loader.sampler, "generator", None) is None:
         problems.append("no seeded generator: the shuffled order changes every run (generator=torch.Generator().manual_seed(0))")
+    elif loader.generator is None and loader.num_workers > 0:
+        problems.append(
+            "the sampler's generator fixes the order, but workers draw their seeds from the DataLoader's, so their "
+            "random augmentation changes every run (generator=torch.Generator().manual_seed(0))"
+        )
     normalised = _batch_normalisation_problem(loader, dataset)
     if normalised:
         problems.append(normalised)
