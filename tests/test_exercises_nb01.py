@@ -390,20 +390,23 @@ def test_check_spawn_ready_passes_an_importable_class_and_explains_a_notebook_cl
 
 
 def _to_small(img):
-    return v2.functional.center_crop(v2.functional.resize(v2.functional.pil_to_tensor(img), 32), 32)
+    return v2.functional.center_crop(v2.functional.resize(v2.functional.pil_to_tensor(img), 32), 32).flip(0)
 
 
 def test_check_spawn_fix_wants_the_same_items_and_an_importable_transform(mini_root, capsys):
     in_notebook = types.FunctionType(_to_small.__code__, globals(), "to_small")  # as if defined in a notebook cell
     in_notebook.__module__, in_notebook.__qualname__ = "__main__", "to_small"
     colleague = OxfordFlowers102(mini_root, "val", transform=in_notebook)
-    same = OxfordFlowers102(mini_root, "val", transform=v2.Compose([v2.PILToTensor(), v2.Resize(32), v2.CenterCrop(32)]))
+    same = OxfordFlowers102(mini_root, "val", transform=_to_small)  # the function, importable from this module
     assert exercises.check_spawn_fix(same, colleague)
     assert "its class and its transform are importable by name" in capsys.readouterr().out
+    bgr_lost = OxfordFlowers102(mini_root, "val", transform=v2.Compose([v2.PILToTensor(), v2.Resize(32), v2.CenterCrop(32)]))
+    assert not exercises.check_spawn_fix(bgr_lost, colleague)
+    assert "the channel flip included" in capsys.readouterr().out
     for answer, says in (
         (..., "no answer yet"),
-        (colleague, "still could not unpickle"),
-        (OxfordFlowers102(mini_root, "val", transform=lambda img: _to_small(img)), "still could not unpickle"),
+        (colleague, "still could not receive"),
+        (OxfordFlowers102(mini_root, "val", transform=lambda img: _to_small(img)), "pickling it here, before any worker"),
         (
             OxfordFlowers102(mini_root, "val", transform=v2.Compose([v2.PILToTensor(), v2.Resize((32, 32))])),
             "not the colleague's",

@@ -421,7 +421,7 @@ def _spawn_round_trip(dataset: Any, timeout: float = 120) -> str | None:
     try:
         blob = pickle.dumps(dataset)
     except Exception as exc:  # e.g. a lambda transform: cannot be pickled at all
-        return f"{type(exc).__name__}: {exc}"
+        return f"pickling it here, before any worker: {type(exc).__name__}: {exc}"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}  # spawn hands its sys.path on too
     run = subprocess.run(
         [sys.executable, "-c", _UNPICKLE], input=blob, capture_output=True, timeout=timeout, cwd=os.getcwd(), env=env
@@ -429,7 +429,7 @@ def _spawn_round_trip(dataset: Any, timeout: float = 120) -> str | None:
     if run.returncode == 0:
         return None
     lines = run.stderr.decode(errors="replace").strip().splitlines()
-    return lines[-1] if lines else f"the fresh Python exited with code {run.returncode}"
+    return f"unpickling it in a fresh Python: {lines[-1] if lines else f'exit code {run.returncode}'}"
 
 
 def check_spawn_ready(dataset: Any) -> Verdict:
@@ -462,7 +462,9 @@ def check_spawn_ready(dataset: Any) -> Verdict:
             "write the class into my_flowers.py next to the notebook (%%writefile), then import my_flowers and use my_flowers.FlowersDataset",
         )
     return _verdict(
-        False, f"a fresh Python could not unpickle your dataset:\n  {error}", "everything it holds must be importable by name"
+        False,
+        f"a spawn worker could not receive your dataset, failing at\n  {error}",
+        "everything it holds must be importable by name",
     )
 
 
@@ -503,15 +505,15 @@ def check_spawn_fix(dataset: Any, reference: Any) -> Verdict:
             return _verdict(
                 False,
                 f"item {i} is not the colleague's: the same label and the same pixels are the point.",
-                "keep their steps exactly: to a uint8 tensor, the short side resized to 64, the centre 64 x 64 cropped",
+                "keep every step of their function, the channel flip included: the same pixels, the same labels",
             )
     error = _spawn_round_trip(dataset)
     if error is not None:
         return _verdict(
             False,
-            f"the same items, but a fresh Python still could not unpickle the dataset:\n  {error}",
-            "everything it holds, its transform included, must be importable by name: torchvision's transform classes, "
-            "or your function in a module next to the notebook",
+            f"the same items, but a spawn worker still could not receive the dataset, failing at\n  {error}",
+            "everything it holds, its transform included, must be importable by name: a function in a module next to "
+            "the notebook, as your class, or torchvision's transform classes",
         )
     return _verdict(
         True, "the same items, and a fresh Python unpickled the dataset: its class and its transform are importable by name."
