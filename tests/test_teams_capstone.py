@@ -21,7 +21,7 @@ S = 16
 
 #: The names notebooks, tools and benchmarks use from `flowerkit.teams`; each still there after the module became a package.
 USED = [
-    "ABLATION", "ABLATION_BASELINE", "QUALITY_BUGS", "TRAIN_ROTATION", "REAL_TRAIN_IMAGES", "STEP_BATCH", "TEAMS", "TEAM_INFO", "AccessTeamFlowers",
+    "ABLATION", "ABLATION_BASELINE", "ABLATION_CONTROL", "QUALITY_BUGS", "TRAIN_ROTATION", "REAL_TRAIN_IMAGES", "STEP_BATCH", "TEAMS", "TEAM_INFO", "AccessTeamFlowers",
     "PerImageStandardize", "StackedBatches", "ablation_costs", "ablation_epochs", "ablation_table", "access_team_samples",
     "build_pipeline", "efficiency_team_loader", "extrapolate", "quality_team_transform", "quality_variant",
     "results_table", "run_ablation", "run_team", "train_pipeline",
@@ -138,7 +138,10 @@ def test_cli_ablation_prints_each_seed(mini_root, capsys, monkeypatch):
     assert capstone._main(argv) == 0
     out = capsys.readouterr().out.strip().splitlines()
     last = json.loads(out[-1])
-    assert set(last["ablation"]) == {"0", "1"} and "ranking stable across seeds" in "\n".join(out)
+    assert set(last["ablation"]) == {
+        "0",
+        "1",
+    } and "ranking of the bugs' costs stable across seeds: True (costliest first: ours + grayscale)" in "\n".join(out)
 
 
 def test_python_m_flowerkit_teams_runs_the_package():

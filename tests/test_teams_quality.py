@@ -53,7 +53,7 @@ def test_quality_variants_switch_on_one_bug_each(mini_root):
     ours = teams.quality_variant(mini_root, [], size=S).test_loader.dataset
     assert torch.equal(ours[0][0], ours[0][0])
     control = teams.quality_variant(mini_root, [teams.TRAIN_ROTATION], size=S)
-    assert control.bug == "none" and control.name == f"ours + {teams.TRAIN_ROTATION} only"
+    assert control.bug == "none" and control.name == teams.ABLATION_CONTROL == f"ours + {teams.TRAIN_ROTATION} only"
     test = control.test_loader.dataset
     assert torch.equal(test[0][0], test[0][0]), "the control rotates training images only"
     train = control.train_loader.dataset
@@ -75,7 +75,7 @@ def test_ablation_reuses_a_finished_run_and_prints_a_table(mini_root):
 
 
 def test_each_bug_is_charged_against_its_own_baseline():
-    control, bug4 = f"ours + {teams.TRAIN_ROTATION} only", "ours + augmentation at evaluation"
+    control, bug4 = teams.ABLATION_CONTROL, "ours + augmentation at evaluation"
     assert teams.ABLATION_BASELINE[bug4] == control and teams.ABLATION_BASELINE[control] == "ours"
     assert all(teams.ABLATION_BASELINE[f"ours + {bug}"] == "ours" for bug in teams.QUALITY_BUGS[:3])
     accs = {"ours": 0.6, "ours + grayscale": 0.1, control: 0.62, bug4: 0.55, "all four (Quality team)": 0.12}

@@ -20,6 +20,7 @@ from .pipeline import STEP_BATCH, StackedBatches
 from .quality import (
     ABLATION,
     ABLATION_BASELINE,
+    ABLATION_CONTROL,
     QUALITY_BUGS,
     QUALITY_INFO,
     TRAIN_ROTATION,
@@ -36,6 +37,7 @@ from .training import train_pipeline
 __all__ = [
     "ABLATION",
     "ABLATION_BASELINE",
+    "ABLATION_CONTROL",
     "ACCESS_BUGS",
     "ACCESS_INFO",
     "EFFICIENCY_BUGS",

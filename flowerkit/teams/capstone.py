@@ -28,7 +28,7 @@ from .access import ACCESS_INFO, _access_pipeline
 from .efficiency import EFFICIENCY_INFO, _efficiency_pipeline
 from .ours import OURS_INFO, _ours_pipeline
 from .pipeline import _Pipeline, _time_one_off_decode
-from .quality import QUALITY_INFO, _quality_pipeline, ablation_epochs, ablation_table, run_ablation
+from .quality import QUALITY_BUGS, QUALITY_INFO, _quality_pipeline, ablation_costs, ablation_epochs, ablation_table, run_ablation
 from .training import _table, _TeamResult, train_pipeline
 
 __all__ = ["TEAMS", "TEAM_INFO", "build_pipeline", "results_table", "run_team"]
@@ -200,8 +200,15 @@ def _ablation_main(args: argparse.Namespace, root: Path, size: int, epochs: int)
         results = run_ablation(root, epochs=epochs, size=size, seed=seed, progress=not args.quiet)
         print(f"seed {seed}, {epochs} epochs, {size} px:\n{ablation_table(results)}")
         out[str(seed)] = {label: round(r.test_acc, 4) for label, r in results.items()}
-    ranks = [sorted(accs, key=accs.get) for accs in out.values()]
-    print("ranking stable across seeds:", all(r == ranks[0] for r in ranks), "(worst first:", ", ".join(ranks[0]) + ")")
+    costs = [ablation_costs(accs) for accs in out.values()]
+    bugs = [label for label in (f"ours + {bug}" for bug in QUALITY_BUGS) if all(label in cost for cost in costs)]
+    ranks = [sorted(bugs, key=cost.get, reverse=True) for cost in costs]
+    print(
+        "ranking of the bugs' costs stable across seeds:",
+        all(r == ranks[0] for r in ranks),
+        "(costliest first:",
+        ", ".join(ranks[0]) + ")",
+    )
     return {"ablation": out, "epochs": epochs}
 
 
