@@ -282,6 +282,21 @@ def test_weights_solution_and_flowerkit_version_pass(two_sources, capsys):
     assert nb08.check_visitor_weights(weights_solution, *two_sources)
     assert "curate.mixing_weights gives the same weights" in _said(capsys)
     assert nb08.check_visitor_weights(curate.mixing_weights, *two_sources)
+    capsys.readouterr()
+
+    def uneven_within_a_class(sources, labels, shares):  # each class still gets its part, shared out unevenly
+        weights = curate.mixing_weights(sources, labels, shares).clone()
+        firsts = {}
+        for i, key in enumerate(zip(sources, labels)):
+            firsts.setdefault(key, []).append(i)
+        for items in firsts.values():
+            if len(items) >= 2:
+                a, b = items[:2]
+                weights[a], weights[b] = weights[a] * 1.5, weights[b] * 0.5
+        return weights
+
+    assert nb08.check_visitor_weights(uneven_within_a_class, *two_sources)
+    assert "Yours differ from flowerkit's curate.mixing_weights" in _said(capsys)
 
 
 def test_weights_mistakes(two_sources, capsys):

@@ -442,7 +442,12 @@ def check_visitor_weights(func: Callable[..., Any], sources: Sequence[str], labe
     return _verdict(
         True,
         "every source gets its share of the draws, and within a source every class the same part, however few its photos. "
-        + ("flowerkit's curate.mixing_weights gives the same weights, item by item (up to scale)." if agree else ""),
+        + (
+            "flowerkit's curate.mixing_weights gives the same weights, item by item (up to scale)."
+            if agree
+            else "Yours differ from flowerkit's curate.mixing_weights item by item: it gives every item of a class the "
+            "same weight, yours share each class's part out unevenly."
+        ),
     )
 
 

@@ -89,7 +89,8 @@ class WorkerSeeds(Dataset):
     """A probe: item ``i`` is ``tensor([torch seed, NumPy seed])`` of the process that reads it, each mod 2**31.
 
     The torch seed is ``torch.initial_seed()``; the NumPy one, a word of the global generator's state
-    (``np.random.get_state()[1][1]``: the first is the same constant after any seeding), which PyTorch sets in each worker. Read by 2 workers over
+    (``np.random.get_state()[1][1]``; the first word is the same constant after seeding with an array, as PyTorch
+    seeds it in each worker from the worker's seed). Read by 2 workers over
     2 epochs, it shows what PyTorch seeds per worker and per epoch. Introduced in notebook ``07_in_the_wild``.
     """
 
