@@ -50,6 +50,11 @@ def _most_confused_reference(preds, trues, k):
         (lambda p, t, k: _most_confused_reference(p, t, k)[:2], "k=3"),
         (lambda p, t, k: 1 / 0, "ZeroDivisionError"),
         (lambda p, t, k: [(3, 2, 9), (0, 1, 2), (3, 1, 2)], "expected"),
+        (
+            lambda p, t, k: [(t_, p_, n) for (t_, p_), n in Counter((a, b) for b, a in zip(p, t) if a != b).most_common(k)],
+            "hash by identity",
+        ),
+        (lambda p, t, k: [(a, b, n / 4) for a, b, n in _most_confused_reference(p, t, k)], "not whole numbers"),
     ],
 )
 def test_check_most_confused_feedback(func, feedback, capsys):

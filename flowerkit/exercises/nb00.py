@@ -7,6 +7,7 @@ on a small toy case built to expose each trap, then on the dataset itself.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -95,7 +96,7 @@ def check_images_per_class(func: Callable[[np.ndarray, np.ndarray], Any], root: 
         answer, error = _call(func, toy_labels.copy(), ids.copy())
         if error:
             hint = "ids are 1-based: the last id is the number of files" if "out of bounds" in error else RAISED_HINT
-            if "too deep" in error or "1 dimension" in error or "axis 0 with size 1" in error:
+            if "too deep" in error or "1 dimension" in error or re.search(r"axis 0 with size 1\b(?!\d)", error):
                 hint = "loadmat gives (1, N) arrays: flatten them with .reshape(-1) first"
             return _verdict(False, f"on {where}, {error}", hint)
         if _unanswered(answer):
@@ -123,8 +124,10 @@ def _batches_feedback(got: list[int], labels: np.ndarray, batch_size: int) -> Ve
     truth = _batches_truth(labels, batch_size)
     if got == truth:
         return None
-    if len(got) == 1 and len(truth) > 1:
-        return _verdict(False, "one batch only: len() of a (1, N) array is 1.", "flatten the labels first: labels.reshape(-1)")
+    if len(got) <= 1 and len(truth) > 1:
+        return _verdict(
+            False, f"{len(got)} batch(es) only: len() of a (1, N) array is 1.", "flatten the labels first: labels.reshape(-1)"
+        )
     if got == truth[:-1] and flat.size % batch_size:
         return _verdict(
             False,

@@ -90,13 +90,26 @@ def check_most_confused(func: Callable[[Any, Any, int], Any]) -> Verdict:
             False, "your function returns None: it is still the stub.", "count (true, predicted) pairs with true != predicted"
         )
     try:
+        if any(not float(item[2]).is_integer() for item in answer):
+            return _verdict(
+                False,
+                "your counts are not whole numbers: shares of a row, as confusion() above gives?",
+                "count the mistakes themselves; do not divide by the row's total",
+            )
         got = [tuple(int(v) for v in item) for item in answer]
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, IndexError):
         return _verdict(False, "return a list of (true, predicted, count) tuples.", "e.g. [(1, 2, 3), ...]")
     if len(got) != 3:
         return _verdict(False, f"asked for k=3 pairs, got {len(got)}.", "keep the first k after sorting: [:k]")
     if any(t == p for t, p, _ in got):
         return _verdict(False, "correct predictions (true == predicted) are in your list.", "skip the diagonal")
+    if len({(t, p) for t, p, _ in got}) < len(got):
+        return _verdict(
+            False,
+            "the same (true, predicted) pair appears more than once, each counted apart: tensors hash by identity, so "
+            "a Counter keyed on them never merges equal pairs.",
+            "turn each into an int first: int(t), or trues.tolist()",
+        )
     if [(p, t, c) for t, p, c in got] == expected:
         return _verdict(False, "true and predicted are swapped.", "each tuple is (true class, predicted class, count)")
     counts = [c for _, _, c in got]
