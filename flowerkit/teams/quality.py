@@ -287,8 +287,7 @@ def ablation_table(results: dict[str, _TeamResult], *, markdown: bool = False) -
         [
             label,
             f"{100 * r.test_acc:.1f}%",
-            ABLATION_BASELINE.get(label, "") if label in costs else "",
-            f"{100 * costs[label]:.1f}" if label in costs else "",
+            *([ABLATION_BASELINE[label], f"{100 * costs[label]:.1f}"] if label in costs else ["", ""]),
         ]
         for label, r in results.items()
     ]
