@@ -146,7 +146,22 @@ class Stub(Dataset):
 
 def test_dataset_solution_passes(handover, capsys):
     assert nb08.check_visitor_dataset(PhotosSolution, handover, S)
-    assert "Correct!" in _said(capsys)
+    out = _said(capsys)
+    assert "Correct!" in out and "curate.LabelledImages keeps the same" in out and "the same pixels" in out
+
+
+class FlippedPixels(PhotosSolution):
+    """Passes the checks, but its pixels are not flowerkit's (a mirror image): the agreement sentence says so."""
+
+    def __getitem__(self, i):
+        image, label = super().__getitem__(i)
+        return image.flip(-1), label
+
+
+def test_dataset_agreement_names_what_differs(handover, capsys):
+    assert nb08.check_visitor_dataset(FlippedPixels, handover, S)
+    out = _said(capsys)
+    assert "differs from yours in the pixels" in out and "keeps the same" not in out
 
 
 def test_dataset_stub(handover, capsys):
@@ -231,11 +246,23 @@ def split_solution(files, labels, test_fraction, seed):
 
 def test_split_solution_and_flowerkit_version_pass(photos, capsys):
     assert nb08.check_split_without_leakage(split_solution, photos.image_files, photos.labels)
+    assert "split_by_content, given the same hashes and seed, holds out the same" in _said(capsys)
 
     def flowerkit_version(files, labels, fraction, seed):
         return curate.split_by_content([curate.content_hash(f) for f in files], labels, test_fraction=fraction, seed=seed)
 
     assert nb08.check_split_without_leakage(flowerkit_version, photos.image_files, photos.labels)
+
+    def another_shuffle(files, labels, fraction, seed):  # the same rule, another draw: a fair split too
+        return split_solution(files, labels, fraction, seed + 1)
+
+    assert nb08.check_split_without_leakage(another_shuffle, photos.image_files, photos.labels)
+    out = _said(capsys)
+    assert (
+        "Correct!" in out
+        and "the same number of distinct photos in every class" in out
+        and "any seeded shuffle is as fair" in out
+    )
 
 
 def test_a_random_split_leaks(photos, capsys):
@@ -324,7 +351,8 @@ def test_buckets(photos, capsys):
         return [order[k : k + batch_size] for k in range(0, len(order), batch_size)]
 
     assert nb08.check_buckets(by_aspect, sizes, S)
-    assert "Correct!" in _said(capsys)
+    out = _said(capsys)
+    assert "Correct!" in out and "BucketBatchSampler pads" in out and "(the same batches as yours)" in out
     assert not nb08.check_buckets(lambda sz, b: nb08._random_batches(len(sz), b), sizes, S)
     assert "sort the positions by aspect ratio" in _said(capsys)
     assert not nb08.check_buckets(lambda sz, b: [list(range(len(sz)))], sizes, S)

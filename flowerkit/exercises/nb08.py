@@ -23,7 +23,15 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
 from ..classes import CLASSES
-from ..curate import BucketBatchSampler, LabelledImages, match_name, mixing_weights, normalise_name, padded_share
+from ..curate import (
+    BucketBatchSampler,
+    LabelledImages,
+    match_name,
+    mixing_weights,
+    normalise_name,
+    padded_share,
+    split_by_content,
+)
 from ..load import CollateNormalize, decode_resized
 from ..visitors import VisitorSet, read_rows
 from .verdict import RAISED_HINT, STUB_HINT, Verdict, _call, _unanswered, _verdict
@@ -228,11 +236,35 @@ def check_visitor_dataset(cls: Any, handover: VisitorSet, size: int) -> Verdict:
             if problem:
                 message, hint = problem
                 return _verdict(False, message, hint)
+            if folder == handover.uploads:
+                yours = ds
     return _verdict(
         True,
         f"{len(rows) - len(bad)} photos kept, {len(bad)} unusable files reported by name and reason, on the garden's "
-        "folder and on a new one: the loader can run a whole epoch without meeting a bad file.",
+        "folder and on a new one: the loader can run a whole epoch without meeting a bad file. "
+        + _agreement_with_labelled_images(yours, handover, rows, size),
     )
+
+
+def _agreement_with_labelled_images(yours: Any, handover: VisitorSet, rows: Sequence[tuple[str, int]], size: int) -> str:
+    """Where the student's dataset and ``curate.LabelledImages`` agree on the garden's folder (a sentence)."""
+    ref = LabelledImages([handover.uploads / name for name, _ in rows], [label for _, label in rows], size)
+    same_kept = sorted(_names(yours.files)) == sorted(_names(ref.image_files))
+    same_skipped = sorted(_names(yours.skipped)) == sorted(_names(ref.skipped))
+    where = {name: i for i, name in enumerate(_names(ref.image_files))}
+    positions = sorted({0, len(yours) // 2, len(yours) - 1})
+    same_pixels = all(torch.equal(torch.as_tensor(yours[i][0]), ref[where[_names(yours.files)[i]]][0]) for i in positions)
+    if same_kept and same_skipped and same_pixels:
+        return (
+            f"flowerkit's curate.LabelledImages keeps the same {len(ref)} files, skips the same {len(ref.skipped)} "
+            f"by name, and gives the same pixels (items {', '.join(map(str, positions))} compared)."
+        )
+    parts = [
+        what
+        for what, same in (("the files it keeps", same_kept), ("the files it skips", same_skipped), ("the pixels", same_pixels))
+        if not same
+    ]
+    return f"flowerkit's curate.LabelledImages differs from yours in {' and '.join(parts)}: compare the two."
 
 
 # ------------------------------------------------------------------ exercise 3: how much a random split leaks
@@ -375,10 +407,33 @@ def check_split_without_leakage(func: Callable[..., Any], files: Sequence[Path],
             again, _ = _call(func, fs, ys, 0.3, 0)
             if again is None or [sorted(map(int, p)) for p in again] != [sorted(map(int, p)) for p in result]:
                 return _verdict(False, f"on {where}: the same seed gave another split.", "draw with np.random.default_rng(seed)")
+            if where == "the visitor photos":
+                yours = [int(i) for i in result[1]]
     return _verdict(
         True,
         "no photo on both sides (identical bytes stay together), every class on both sides in about the asked "
-        "proportion, and the same seed gives the same split.",
+        "proportion, and the same seed gives the same split. " + _agreement_with_split_by_content(yours, files, list(labels)),
+    )
+
+
+def _agreement_with_split_by_content(test: Sequence[int], files: Sequence[Path], labels: Sequence[int]) -> str:
+    """How the student's held-out part compares with ``curate.split_by_content``'s on the same photos (a sentence)."""
+    hashes = [_sha(f) for f in files]
+    _, ref = split_by_content(hashes, labels, test_fraction=0.3, seed=0)
+    per_class = Counter(labels[i] for i in {hashes[i]: i for i in test}.values())  # distinct photos, copies once
+    ref_per_class = Counter(labels[i] for i in {hashes[i]: i for i in ref}.values())
+    differ = sorted(c for c in set(labels) if per_class[c] != ref_per_class[c])
+    if sorted(test) == sorted(ref):
+        return f"flowerkit's curate.split_by_content, given the same hashes and seed, holds out the same {len(ref)} photos."
+    same = (
+        "the same number of distinct photos in every class"
+        if not differ
+        else f"a different number of distinct photos in {len(differ)} of {len(set(labels))} classes"
+    )
+    return (
+        f"flowerkit's curate.split_by_content holds out {len(ref)} of these {len(files)} photos against your {len(test)}, "
+        f"{same}, {len(set(test) & set(ref))} of them the same photos: which ones go depends on the shuffle, and any "
+        "seeded shuffle is as fair."
     )
 
 
@@ -497,7 +552,16 @@ def check_buckets(func: Callable[..., Any], sizes: Sequence[tuple[int, int]], si
                 f"on {where}: {waste:.0%} of the padded pixels are padding (random batches: {rand:.0%}).",
                 "sort the positions by aspect ratio (width / height) before cutting them into batches",
             )
-    return _verdict(True, f"padding is {waste:.0%} of the pixels on made-up sizes, against {rand:.0%} with random batches.")
+    return _verdict(
+        True,
+        f"padding is {waste:.0%} of the pixels on made-up sizes, against {rand:.0%} with random batches; flowerkit's "
+        f"curate.BucketBatchSampler pads {best:.0%} on the same sizes"
+        + (
+            " (the same batches as yours)."
+            if sorted(map(sorted, batches)) == sorted(map(sorted, BucketBatchSampler(sz, 16).batches))
+            else "."
+        ),
+    )
 
 
 # ------------------------------------------------------------------ exercise 7: a volunteer's loader, fixed
