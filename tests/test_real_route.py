@@ -24,6 +24,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import matplotlib as mpl
@@ -62,10 +63,12 @@ def test_the_setup_cell_reads_the_switch(path: Path) -> None:
 @pytest.mark.parametrize("env, expected", [(None, "mini"), ("mini", "mini"), ("real", "real")])
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_the_setup_cell_obeys_flowerkit_dataset(
-    path: Path, env: str | None, expected: str, mini_root: Path, monkeypatch: pytest.MonkeyPatch
+    path: Path, env: str | None, expected: str, mini_root: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     """README: unset means mini-flowers; ``FLOWERKIT_DATASET=real`` switches every notebook. (Run on a small mini-flowers.)"""
     asked: list[str | None] = []
+    # a setup cell may make a scratch folder that its notebook's last cell removes: here, pytest's tmp_path holds it
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
 
     def record(dataset: str | None = None, **kwargs: object) -> Path:
         asked.append(dataset)
