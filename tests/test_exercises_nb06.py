@@ -9,6 +9,7 @@ import textwrap
 from collections import Counter
 
 import pytest
+from torch.utils.data import DistributedSampler
 
 from flowerkit import exercises
 from flowerkit.exercises import nb06
@@ -31,7 +32,9 @@ def _count(ids_by_rank, expected):
 )
 def test_check_count_appearances_feedback(func, feedback, capsys):
     ok = exercises.check_count_appearances(func)
-    assert feedback in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert feedback in out
+    assert ok == ("the same as flowerkit's distributed.count_epochs" in out)
     assert ok == (feedback == "Correct")
 
 
@@ -85,7 +88,17 @@ def _padded_once(n, rank, world_size, drop_last=False):
         (lambda n, rank, world_size, drop_last: 7, "return a list of indices"),
         (lambda n, rank, world_size, drop_last: list(range(n))[rank::world_size], "every rank must get as many"),
         (lambda n, rank, world_size, drop_last: _padded(n, rank, world_size), "drop_last=True no index is repeated"),
-        (_padded_once, "every rank still gets one"),
+        (_padded_once, "Padding with the list's own first items adds at most"),
+        (
+            lambda n, rank, world_size, drop_last: _padded(n, rank, world_size, drop_last) if n >= world_size else [],
+            "every rank still gets one",
+        ),
+        (
+            lambda n, rank, world_size, drop_last: list(
+                DistributedSampler(range(n), num_replicas=world_size, rank=rank, shuffle=False, drop_last=drop_last)
+            ),
+            "builds a DistributedSampler",
+        ),
         (lambda n, rank, world_size, drop_last: _padded(n, rank, world_size, drop_last) or [0], "no rank can have a whole share"),
         (lambda n, rank, world_size, drop_last: list(range(rank * 3, rank * 3 + 3)), "a block per rank"),
         (lambda n, rank, world_size, drop_last: _padded(n, rank, world_size, drop_last)[::-1], "expected"),
@@ -241,7 +254,14 @@ def test_check_rank_stream_passes_a_right_stream_defined_in_the_notebook(capsys)
 
 @pytest.mark.parametrize(
     "body, feedback",
-    _IN_ONE_PROCESS + [(_RIGHT.replace("order = ", "rank = dist.get_rank()\n        order = "), "without torchrun or workers")],
+    _IN_ONE_PROCESS
+    + [
+        (_RIGHT.replace("order = ", "rank = dist.get_rank()\n        order = "), "without torchrun or workers"),
+        (
+            _RIGHT.replace("order = ", "rank = int(__import__('os').environ['RANK'])\n        order = "),
+            "RANK and WORLD_SIZE are not set",
+        ),
+    ],
 )
 def test_check_torchrun_stream_in_one_process(tmp_path, body, feedback, capsys):
     cls = _stream_class(tmp_path, body, f"stream_{abs(hash(body))}")

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import json
+import math
 import os
 import re
 import subprocess
@@ -24,6 +26,7 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 from torch.utils.data import DistributedSampler, IterableDataset
 
@@ -75,7 +78,12 @@ def check_count_appearances(func: Callable[[Any, Any], Any]) -> Verdict:
                 f"for ranks {ids_by_rank} over ids {expected} expected {want}, got {answer}.",
                 "duplicates = appearances - distinct ids seen; missing = expected ids never seen",
             )
-    return _verdict(True, "duplicates and missing samples counted: now count the Scale team's epochs.")
+    return _verdict(
+        True,
+        f"duplicates and missing samples counted, the same as flowerkit's distributed.count_epochs on all "
+        f"{len(_appearance_cases())} cases (it counts every epoch at once; every run distributed.launch summarises in "
+        "section 5 is counted by it): now count the Scale team's epochs.",
+    )
 
 
 #: The suspects notebook ``06_beyond_one_machine`` offers for the Scale team's run: short name -> what it would mean.
@@ -140,6 +148,12 @@ def _sampler_mistake(n: int, rank: int, world: int, drop_last: bool, got: list[i
     truth = _sampler_truth(n, rank, world, drop_last)
     case = f"n={n}, rank {rank} of {world}, drop_last={drop_last}: expected {truth}, got {got}"
     if n < world and not drop_last:
+        once = list(range(n)) + list(range(n))[: math.ceil(n / world) * world - n]  # padded with the list's head, once
+        if got == once[rank::world]:
+            return (
+                f"{case}. Padding with the list's own first items adds at most {n} index(es); {world} ranks need more.",
+                f"how many copies of a {n}-item list does it take to give each of {world} ranks one index?",
+            )
         return (
             f"{case}. With fewer samples than ranks, every rank still gets one.",
             "n=2 on 3 ranks: where did rank 2's index come from?",
@@ -158,6 +172,21 @@ def _sampler_mistake(n: int, rank: int, world: int, drop_last: bool, got: list[i
     return f"{case}.", "compare with the evidence: how many indices does each rank get, which repeat or go, in what order?"
 
 
+def _call_without_a_sampler(func: Callable[..., Any], *args: Any) -> tuple[Any, str | None, bool]:
+    """(answer, error, whether ``func`` built a DistributedSampler while it ran): the rule, not the sampler, is asked for."""
+    built: list[bool] = []
+    original = DistributedSampler.__init__
+
+    @functools.wraps(original)
+    def spy(self: DistributedSampler, *a: Any, **kw: Any) -> None:
+        built.append(True)
+        original(self, *a, **kw)
+
+    with mock.patch.object(DistributedSampler, "__init__", spy):
+        answer, error = _call(func, *args)
+    return answer, error, bool(built)
+
+
 def check_padded_indices(func: Callable[[int, int, int, bool], Any]) -> Verdict:
     """Notebook ``06_beyond_one_machine``: ``func(n, rank, world_size, drop_last)`` -> what DistributedSampler(shuffle=False) gives rank.
 
@@ -168,11 +197,18 @@ def check_padded_indices(func: Callable[[int, int, int, bool], Any]) -> Verdict:
     for drop_last in (False, True):
         for n, world in _SAMPLER_CASES:
             for rank in range(world):
-                answer, error = _call(func, n, rank, world, drop_last)
+                answer, error, copied = _call_without_a_sampler(func, n, rank, world, drop_last)
                 if error:
                     return _verdict(False, error, RAISED_HINT)
                 if _unanswered(answer):
                     return _verdict(False, "your function returns None: it is still the stub.", STUB_HINT)
+                if copied:
+                    return _verdict(
+                        False,
+                        "padded_indices builds a DistributedSampler: that repeats the evidence instead of explaining it.",
+                        "work the rule out from the printed lists: how many indices does each rank get, and where do "
+                        "the extra (or missing) ones come from?",
+                    )
                 try:
                     got = [int(i) for i in answer]
                 except (TypeError, ValueError):
@@ -248,8 +284,15 @@ def _in_one_process(cls: type) -> tuple[str, str] | None:
         out, error = _one_epoch(cls, items, epoch)
         if error:
             no_group = "process group" in error or "init_process_group" in error
-            hint = "outside torchrun there is no process group: you are rank 0 of 1 (dist.is_initialized() says which)"
-            return f"in one process, without torchrun or workers: {error.rstrip('.')}.", hint if no_group else RAISED_HINT
+            no_env = "KeyError: 'RANK'" in error or "KeyError: 'WORLD_SIZE'" in error
+            hint = (
+                "outside torchrun there is no process group: you are rank 0 of 1 (dist.is_initialized() says which)"
+                if no_group
+                else "outside torchrun RANK and WORLD_SIZE are not set: you are rank 0 of 1 (int(os.environ.get('RANK', 0)))"
+                if no_env
+                else RAISED_HINT
+            )
+            return f"in one process, without torchrun or workers: {error.rstrip('.')}.", hint
         if out is None:
             return "your __iter__ returns None: it is still the stub.", "__iter__ should `yield` the items of this reader"
         epochs.append(out)
