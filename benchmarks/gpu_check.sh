@@ -7,7 +7,8 @@
 # On a machine without a CUDA GPU it says so and exits 0 without running anything.
 # What it runs, each step bounded by a timeout and logged to OUTDIR/<step>.log:
 #   data       mini-flowers generated (the machine may start bare)
-#   notebooks  notebooks 03 and 04 under nbval, training on the GPU (flowerkit.device.pick_device)
+#   notebooks  notebooks 03 and 04 under nbval, training on the GPU (flowerkit.device.pick_device); GPU_CHECK_NOTEBOOKS
+#              names others instead (e.g. "02 05 06 08", for a second call while the machine is warm: only that step runs)
 #   capstone   python -m flowerkit.teams: the four pipelines for one budget on the GPU, with each team's data-wait share
 #   loading    benchmarks/loading.py --quick with as many workers as cores, 64 and 128 px, uint8 to the GPU included
 #   gpu        benchmarks/gpu.py: pinned vs pageable copies, non_blocking overlap, nvJPEG decode
@@ -28,7 +29,7 @@ if compgen -G ".whl/*.whl" >/dev/null; then
     || { echo "gpu_check: installing the carried wheels failed"; exit 1; }
   export PYTHONPATH="/tmp/flowerkit-site${PYTHONPATH:+:$PYTHONPATH}"
 fi
-export PYTHONPATH="$PWD:$PYTHONPATH" PYTHONUNBUFFERED=1 MPLBACKEND=Agg
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 MPLBACKEND=Agg
 export FLOWERKIT_DATA="${FLOWERKIT_DATA:-$PWD/data}"
 CORES="$("$PY" -c 'from flowerkit.facts import cpu_count; print(cpu_count())')"
 "$PY" -c "import torch; print('gpu_check:', torch.cuda.get_device_name(), 'torch', torch.__version__, '$CORES cores')"
@@ -44,6 +45,12 @@ step() {  # step NAME SECONDS COMMAND...: run it under a timeout, log it, record
 }
 
 step data 40 "$PY" -m flowerkit data
+if [ -n "${GPU_CHECK_NOTEBOOKS:-}" ]; then  # a second call: the other notebooks that train, on the GPU, and nothing else
+  mapfile -t chosen < <(for n in $GPU_CHECK_NOTEBOOKS; do ls notebooks/"$n"_*.ipynb; done)
+  step notebooks_more 480 "$PY" -m pytest -p no:cacheprovider "${chosen[@]}" \
+    --nbval-lax --nbval-current-env --nbval-cell-timeout=240 -q
+  exit 0
+fi
 step notebooks 150 "$PY" -m pytest -p no:cacheprovider notebooks/03_load.ipynb notebooks/04_three_teams.ipynb \
   --nbval-lax --nbval-current-env --nbval-cell-timeout=120 -q
 step capstone 100 "$PY" -m flowerkit.teams --quiet

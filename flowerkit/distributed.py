@@ -64,6 +64,8 @@ from .transform import augment_uint8, compute_stats
 __all__ = ["count_epochs", "launch", "main", "pretend_rank"]
 
 Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+#: Where every rank trains: gloo processes on the CPU, on any machine (a GPU run wants nccl and a device per process).
+CPU = torch.device("cpu")
 
 
 @dataclass(frozen=True)
@@ -323,17 +325,20 @@ def _train_loader(cfg: _RunConfig, rank: int, world: int) -> tuple[_EpochLoader,
 def _test_accuracy(model: torch.nn.Module, cfg: _RunConfig, stats: Any) -> float:
     """Accuracy on the test split, from the course's uint8 cache (decoded once, then reused by every run)."""
     test_set = build_cache(OxfordFlowers102(dataset_root(cfg.dataset), "test"), cfg.size, progress=False)
-    return evaluate(model, make_loader(test_set, batch_size=128, num_workers=0, mean=stats[0], std=stats[1]))
+    loader = make_loader(test_set, batch_size=128, num_workers=0, mean=stats[0], std=stats[1], device=CPU)
+    return evaluate(model, loader, device=CPU)
 
 
 def _run(cfg: _RunConfig, rank: int, world: int) -> dict[str, Any]:
     """Train on this rank's data with DDP; return the summary (complete on rank 0)."""
     loader, ids, stats = _train_loader(cfg, rank, world)
     torch.manual_seed(cfg.seed)
-    model = DistributedDataParallel(FlowerCNN())
+    # gloo on the CPU, whatever the machine: a model moved to a GPU after wrapping would stop DDP's gradient averaging
+    # without an error (model.train refuses to), and GPUs want nccl with one device per process
+    model = DistributedDataParallel(FlowerCNN().to(CPU))
     # shards may split unevenly: join() lets a rank that runs out shadow the others' all-reduces instead of hanging
     with model.join(enable=cfg.source == "shards"):
-        history = train(model, loader, TrainConfig(epochs=cfg.epochs, seed=cfg.seed), progress=False)
+        history = train(model, loader, TrainConfig(epochs=cfg.epochs, seed=cfg.seed), progress=False, device=CPU)
     gathered: list[Any] = [None] * world
     dist.all_gather_object(gathered, {"seen": loader.seen, "seconds": history.total_seconds})
     accuracy = _test_accuracy(model.module, cfg, stats) if rank == 0 else float("nan")

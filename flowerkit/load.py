@@ -732,11 +732,14 @@ def measure_throughput(
     it = iter(loader)
     for _ in range(warmup):
         next(it, None)
-    images, n, start = 0, 0, time.perf_counter()
+    images, n, start, batch = 0, 0, time.perf_counter(), None
     for batch in it:
         images += _batch_len(batch)
         n += 1
         if batches is not None and n >= batches and time.perf_counter() - start >= min_seconds:
             break
+    first = batch[0] if isinstance(batch, (tuple, list)) and batch else batch
+    if isinstance(first, torch.Tensor) and first.is_cuda:  # a DeviceLoader's batch: the GPU's work is queued, not done
+        torch.cuda.synchronize(first.device)
     seconds = time.perf_counter() - start
     return {"images_per_s": images / seconds if seconds > 0 else float("inf"), "seconds": seconds, "images": images, "batches": n}

@@ -109,10 +109,57 @@ def _follow_layout(model: nn.Module, x: torch.Tensor) -> None:
         model.to(memory_format=torch.channels_last)
 
 
+_WARMED: set[str] = set()
+
+
+def _warm_up(device: torch.device) -> None:
+    """Pay an accelerator's one-off costs once per process, before any training is timed: a step on a throwaway net.
+
+    A GPU's first training step loads and initialises its libraries (cuDNN, cuBLAS), compiles or loads kernels and
+    allocates pinned buffers: on a GPU that is a large share of a short run. Notebook ``04_three_teams`` races every
+    team on the budget of ours, which runs first: without this, ours alone would pay those costs on its clock. A no-op
+    on the CPU; the global random state is left as it was.
+    """
+    if device.type == "cpu" or str(device) in _WARMED:
+        return
+    _WARMED.add(str(device))
+    cuda = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=cuda):
+        net = FlowerCNN().to(device)
+        opt = torch.optim.AdamW(net.parameters())
+        for layout in (torch.contiguous_format, torch.channels_last):  # a pipeline may deliver either
+            net.to(memory_format=layout)
+            x = torch.zeros(2, 3, 64, 64, device=device).contiguous(memory_format=layout)
+            opt.zero_grad()
+            nn.functional.cross_entropy(net(x), torch.zeros(2, dtype=torch.long, device=device)).backward()
+            opt.step()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
+
+def _check_ddp_device(model: nn.Module, device: torch.device) -> None:
+    """A DistributedDataParallel model must already be on the device it trains on: moving it after wrapping is silent.
+
+    DDP hooks the parameters it was built around; ``.to(device)`` afterwards gives them new gradient accumulators, the
+    hooks never fire, and each rank trains alone with no error (notebook ``06_beyond_one_machine``).
+    """
+    if not isinstance(model, nn.parallel.DistributedDataParallel):
+        return
+    on = {p.device for p in model.parameters()}
+    if on and on != {device} and not (device.type == "cuda" and device.index is None and {d.type for d in on} == {"cuda"}):
+        raise ValueError(
+            f"this DistributedDataParallel model's parameters are on {sorted(map(str, on))}, but it would train on "
+            f"{device}: moving a wrapped model stops DDP from averaging gradients, silently. Move the module before "
+            f"wrapping it (DistributedDataParallel(net.to({str(device)!r}))), or pass device= the one it is on."
+        )
+
+
 class _Stepper:
     """One optimiser step at a time: AdamW, label-smoothed cross-entropy, running loss and accuracy of an epoch."""
 
     def __init__(self, model: nn.Module, config: TrainConfig, device: str | torch.device) -> None:
+        _check_ddp_device(model, torch.device(device))
+        _warm_up(torch.device(device))  # the device's one-off costs, before any training clock starts
         self.model, self.device = model.to(device), device
         self.opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
         self.loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)

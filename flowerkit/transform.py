@@ -127,9 +127,9 @@ def normalize_batch(
     Computes ``(x / 255 - mean) / std`` as ``x * (1 / (255 std)) - mean / std``
     with in-place ops on the new float tensor (or ``out``): one allocation, two passes.
     """
-    std_t = torch.as_tensor(std, dtype=torch.float32).view(1, -1, 1, 1)
+    std_t = torch.as_tensor(std, dtype=torch.float32, device=batch.device).view(1, -1, 1, 1)
     scale = 1.0 / (255.0 * std_t)
-    shift = torch.as_tensor(mean, dtype=torch.float32).view(1, -1, 1, 1) / std_t
+    shift = torch.as_tensor(mean, dtype=torch.float32, device=batch.device).view(1, -1, 1, 1) / std_t
     out = batch.to(torch.float32) if out is None else out.copy_(batch)
     return out.mul_(scale).sub_(shift)
 

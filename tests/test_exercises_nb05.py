@@ -116,6 +116,11 @@ def _save_two_files(net, mean, std, size, classes, path):
     path.with_suffix(".json").write_text(json.dumps(classes))
 
 
+def _save_then_move(net, mean, std, size, classes, path):
+    _save(net, mean, std, size, classes, path)
+    net.to("meta")  # e.g. net.to(device) after saving
+
+
 def _load_default(path):
     saved = torch.load(path)  # weights_only left to the default
     return _load(path) if saved else None
@@ -149,6 +154,10 @@ def _load_102(path):
         (_save, _load_102, "size mismatch"),
         (_save, lambda p: (model.FlowerCNN(num_classes=10).eval(), _load(p)[1]), "predictions differ"),
         (_save, lambda p: _load(p)[0], "expected (network, preprocess)"),
+        # a GPU user's habit, .to(device): meta stands for a GPU here (a device that is not the CPU)
+        (_save, lambda p: (_load(p)[0].to("meta"), _load(p)[1]), "the network comes back on meta"),
+        (_save_then_move, _load, "Correct!"),  # the checker's own network is not moved by the student's save
+        (_save, lambda p: (torch.nn.Linear(3, 2).eval(), _load(p)[1]), "cannot predict a batch of 4 images"),
         (_save, lambda p: (_load(p)[0], {**_load(p)[1], "size": 64}), "['size'] differ"),
     ],
 )

@@ -48,3 +48,39 @@ def test_the_summary_collects_each_steps_figures(tmp_path: Path) -> None:
     assert out["capstone"]["teams"]["ours"]["test_acc"] == 0.9 and out["gpu"] is None and out["loading64"] is None
     assert out["notebooks"]["notebooks/03_load.ipynb"] == {"ran": 80, "cells": 81, "seconds": 12.5}
     assert out["notebooks_summary"] == "1 failed, 80 passed"
+
+
+def _run_with_a_fake_cuda_python(tmp_path: Path, **env: str) -> list[str]:
+    """Run the check with a stand-in Python that says CUDA is there and records each call; return the non ``-c`` calls."""
+    calls = tmp_path / "calls.txt"
+    fake = tmp_path / "python"
+    fake.write_text(
+        "#!/usr/bin/env bash\n"
+        f'echo "$*" >> {calls}\n'
+        'case "$*" in *cpu_count*) echo 16;; *get_device_name*) echo "gpu_check: a fake GPU";; esac\n'
+        "exit 0\n"
+    )
+    fake.chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "GPU_CHECK_NOTEBOOKS")} | {"PYTHON": str(fake), **env}
+    proc = subprocess.run(
+        ["bash", "benchmarks/gpu_check.sh", str(tmp_path / "out")], cwd=REPO, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0, proc.stderr  # e.g. set -u and an unset variable on a bare machine
+    return [line for line in calls.read_text().splitlines() if not line.startswith("-c ")]
+
+
+def test_the_check_runs_every_step_in_order_with_as_many_workers_as_cores(tmp_path: Path) -> None:
+    ran = _run_with_a_fake_cuda_python(tmp_path)
+    steps = [line.split("\t")[0] for line in (tmp_path / "out" / "steps.tsv").read_text().splitlines()]
+    assert steps == ["data", "notebooks", "capstone", "loading64", "loading128", "gpu"]
+    assert "notebooks/03_load.ipynb notebooks/04_three_teams.ipynb" in ran[1] and ran[2] == "-m flowerkit.teams --quiet"
+    assert all("--workers 16" in line for line in ran[3:5]) and ran[-1].startswith("benchmarks/gpu_summary.py")
+
+
+def test_a_second_call_runs_only_the_notebooks_it_names(tmp_path: Path) -> None:
+    """``GPU_CHECK_NOTEBOOKS="02 05"``: the data step, then nbval on those notebooks, nothing else (a fake CUDA Python)."""
+    ran = _run_with_a_fake_cuda_python(tmp_path, GPU_CHECK_NOTEBOOKS="02 05")
+    assert ran[0] == "-m flowerkit data" and len(ran) == 2, ran
+    assert ran[1].startswith("-m pytest") and "notebooks/02_transform.ipynb notebooks/05_the_app.ipynb --nbval-lax" in ran[1]
+    steps = [line.split("\t")[0] for line in (tmp_path / "out" / "steps.tsv").read_text().splitlines()]
+    assert steps == ["data", "notebooks_more"]

@@ -64,3 +64,29 @@ def test_a_checkpoint_is_recorded_at_the_training_seconds_of_its_mark_however_lo
     history = train_for(FlowerCNN(), Loader(), 2.0, TrainConfig(), score=slow_score, points=4)
     assert [s for s, _ in history.checkpoints] == [0.5, 1.0, 1.5, 2.0]
     assert history.total_seconds == pytest.approx(2.0)  # the 1.2 s of scoring is not training time
+
+
+def test_a_ddp_model_is_refused_a_device_its_parameters_are_not_on(tmp_path):
+    """Moving a wrapped model would stop DDP's gradient averaging without an error: train() refuses (notebook 06)."""
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1)
+    try:
+        ddp = torch.nn.parallel.DistributedDataParallel(FlowerCNN())
+        batches = [(torch.zeros(2, 3, 16, 16), torch.tensor([0, 1]))]
+        with pytest.raises(ValueError, match=r"parameters are on \['cpu'\], but it would train on meta.*before\s+wrapping"):
+            model.train(ddp, batches, TrainConfig(epochs=1), device="meta", progress=False)
+        history = model.train(ddp, batches, TrainConfig(epochs=1), device="cpu", progress=False)
+        assert len(history.loss) == 1
+    finally:
+        dist.destroy_process_group()
+
+
+def test_warming_up_a_device_leaves_the_random_state_and_runs_once(monkeypatch):
+    """The one-off step on a throwaway net (before ours' clock in notebook 04) changes no seeded result."""
+    monkeypatch.setattr(model, "_WARMED", set())
+    state = torch.random.get_rng_state()
+    model._warm_up(torch.device("meta"))  # a device that is not the CPU, with no data: the same code path as a GPU
+    assert torch.equal(torch.random.get_rng_state(), state) and model._WARMED == {"meta"}
+    model._warm_up(torch.device("cpu"))
+    assert model._WARMED == {"meta"}, "nothing to warm on the CPU"

@@ -118,8 +118,10 @@ def test_a_budgeted_team_pays_its_one_off_decode_out_of_the_budget(mini_root, mo
 def test_a_decode_that_takes_the_whole_budget_leaves_an_untrained_model_not_a_crash(mini_root):
     pipe = teams.build_pipeline("access", mini_root, size=S, num_workers=0, progress=False)
     pipe.decode_s = 2.0
-    result = training.train_pipeline(pipe, TrainConfig(epochs=1), budget_s=1.0, curve=False)
+    result = training.train_pipeline(pipe, TrainConfig(epochs=1), budget_s=1.0, curve=True)
     assert result.train_s == 0 and result.history.images == 0 and result.clock_s == 2.0 and 0 <= result.test_acc <= 1
+    # notebook 04 plots every team's curve (zip(*r.curve)): an untrained team's is one point, its decode and its score
+    assert result.curve == [(2.0, pytest.approx(result.test_acc))]
 
 
 def test_cli_prints_the_table_and_a_json_last_line(mini_root, capsys):

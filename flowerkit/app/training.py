@@ -86,8 +86,8 @@ def trained_artifact(
     """The app's artifact file for ``dataset``: reused if it was trained on these files with these settings, else trained and saved.
 
     ``path`` defaults to ``<cache_dir>/app-<dataset>-<size>px-<epochs>ep-seed<seed>.pt``.
-    Training is deterministic (seeded), so a saved artifact is the model a new
-    run would train; delete the file to retrain. Returns the file's path.
+    Training is seeded (on the CPU, deterministic), so a saved artifact is the model a new run would train (on a GPU,
+    whose kernels vary a little from run to run, one as good); delete the file to retrain. Returns the file's path.
     Introduced in notebook ``05_the_app``.
     """
     prof = profile(dataset)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import pickle
 import re
 import tempfile
@@ -328,7 +329,8 @@ def _missing_content(content: Any, net: FlowerCNN, values: dict[str, Any]) -> tu
 
 def _saved_problem(save: Callable[..., Any], net: FlowerCNN, values: dict[str, Any], path: Path) -> tuple[str, str] | None:
     """(message, hint) for what is wrong with the file ``save`` writes at ``path`` (alone in its folder); None if nothing."""
-    _, error = _call(save, net, values["mean"], values["std"], values["size"], list(values["classes"]), path)
+    # a copy: a save that moves the network (e.g. .to(device)) must not move the checker's reference
+    _, error = _call(save, copy.deepcopy(net), values["mean"], values["std"], values["size"], list(values["classes"]), path)
     if error:
         return f"save_my_artifact: {error}", RAISED_HINT
     written = sorted(p.name for p in path.parent.iterdir())
@@ -388,9 +390,18 @@ def _network_problem(mine: torch.nn.Module, net: FlowerCNN, size: int) -> tuple[
             "the network is in training mode: BatchNorm would use each batch's own statistics, Dropout drop features.",
             "return net.eval()",
         )
+    on = {str(p.device) for p in mine.parameters()}
+    if on - {"cpu"}:
+        return (
+            f"the network comes back on {sorted(on)[0]}; the app feeds it CPU tensors and has no GPU to rely on.",
+            "build it on the CPU: no .to(device) in load_my_artifact, and torch.load(path, map_location='cpu', ...)",
+        )
     x = torch.randn(4, 3, size, size, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
-        same = mine(x).shape == net(x).shape and torch.allclose(mine(x), net(x), atol=1e-5)
+        outputs, error = _call(lambda: (mine(x), net(x)))
+    if error:
+        return f"the network it returns cannot predict a batch of 4 images of {size} px: {error}", "return net.eval()"
+    same = outputs[0].shape == outputs[1].shape and torch.allclose(outputs[0], outputs[1], atol=1e-5)
     if not same:
         return "its predictions differ from the saved network's.", "net.load_state_dict(saved weights)"
     return None

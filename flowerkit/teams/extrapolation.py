@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from ..access import OxfordFlowers102, load_rgb
+from ..device import pick_device
 from ..facts import NUM_CLASSES
 from ..load import decode_resized
 from ..model import FlowerCNN
@@ -49,6 +50,7 @@ class _Extrapolation:
     ours_decode_ms: float
     theirs_decode_ms: float
     step_ms: float
+    device: str = "cpu"
 
     @property
     def ours_hours(self) -> float:
@@ -63,7 +65,8 @@ class _Extrapolation:
     def __str__(self) -> str:
         return "\n".join(
             [
-                f"{self.images:,} images, {self.size} px, {self.epochs} epochs (per-image costs measured on this machine):",
+                f"{self.images:,} images, {self.size} px, {self.epochs} epochs (per-image costs measured on this machine, "
+                f"the step on {self.device}):",
                 f"  Efficiency team: {self.theirs_decode_ms:.1f} ms full decode + {self.step_ms:.1f} ms step "
                 f"(batch {STEP_BATCH}), every epoch -> {_duration(self.theirs_hours)}",
                 f"  ours: {self.ours_decode_ms:.1f} ms decode once + {self.step_ms:.1f} ms step (batch {STEP_BATCH}) "
@@ -86,18 +89,24 @@ def _median_ms(func: Callable[[], Any], repeats: int) -> float:
     return 1000 * float(np.median(times[1:]))
 
 
-def _step_ms_per_image(batch_size: int, size: int, repeats: int) -> float:
-    """Milliseconds per image of one AdamW step of FlowerCNN on a (batch_size, 3, size, size) batch (channels-last)."""
+def _step_ms_per_image(batch_size: int, size: int, repeats: int, device: torch.device) -> float:
+    """Milliseconds per image of one AdamW step of FlowerCNN on a (batch_size, 3, size, size) batch (channels-last).
+
+    On ``device``, where the course trains (:func:`flowerkit.device.pick_device`); a GPU is synchronised before the
+    clock is read, or the time would be that of queueing the work.
+    """
     torch.manual_seed(0)
-    model = FlowerCNN().to(memory_format=torch.channels_last)
+    model = FlowerCNN().to(device, memory_format=torch.channels_last)
     opt = torch.optim.AdamW(model.parameters())
-    x = torch.randn(batch_size, 3, size, size).contiguous(memory_format=torch.channels_last)
-    y = torch.randint(0, NUM_CLASSES, (batch_size,))
+    x = torch.randn(batch_size, 3, size, size, device=device).contiguous(memory_format=torch.channels_last)
+    y = torch.randint(0, NUM_CLASSES, (batch_size,), device=device)
 
     def step() -> None:
         opt.zero_grad()
         nn.functional.cross_entropy(model(x), y).backward()
         opt.step()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
 
     return _median_ms(step, repeats) / batch_size
 
@@ -121,5 +130,6 @@ def extrapolate(
         epochs,
         ours_decode_ms=float(np.median([_median_ms(lambda p=p: decode_resized(p, size), 1) for p in picks])),
         theirs_decode_ms=float(np.median([_median_ms(lambda p=p: theirs(load_rgb(p)), 1) for p in picks])),
-        step_ms=_step_ms_per_image(STEP_BATCH, size, 2),  # the same step for both teams
+        step_ms=_step_ms_per_image(STEP_BATCH, size, 2, device := pick_device()),  # the same step for both teams
+        device=str(device),
     )

@@ -256,7 +256,7 @@ def run_ablation(
     """Each Quality bug's cost alone: train every :data:`ABLATION` variant with the same network, epochs and seed.
 
     Trains from uint8 caches in the main process (``num_workers=0``: no
-    worker processes, deterministic). ``done`` holds variants already trained
+    worker processes, deterministic on the CPU). ``done`` holds variants already trained
     (e.g. the Quality team's own run), which are reused, not retrained.
     Introduced in notebook ``02_transform``; ``python -m flowerkit.teams --ablation``
     prints the table for two seeds.
