@@ -8,7 +8,8 @@
 # What it runs, each step bounded by a timeout and logged to OUTDIR/<step>.log:
 #   data       mini-flowers generated (the machine may start bare)
 #   notebooks  notebooks 03 and 04 under nbval, training on the GPU (flowerkit.device.pick_device); GPU_CHECK_NOTEBOOKS
-#              names others instead (e.g. "02 05 06 08", for a second call while the machine is warm: only that step runs)
+#              names others instead (e.g. "02 05 06 08", for a second call while the machine is warm: the data step and
+#              those notebooks only, 8 minutes at most, no JSON: read notebooks_more.log)
 #   capstone   python -m flowerkit.teams: the four pipelines for one budget on the GPU, with each team's data-wait share
 #   loading    benchmarks/loading.py --quick with as many workers as cores, 64 and 128 px, uint8 to the GPU included
 #   gpu        benchmarks/gpu.py: pinned vs pageable copies, non_blocking overlap, nvJPEG decode
@@ -24,8 +25,9 @@ if ! "$PY" -c "import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1
   exit 0
 fi
 mkdir -p "$OUTDIR"
-if compgen -G ".whl/*.whl" >/dev/null; then
-  "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/flowerkit-site .whl/*.whl \
+WHEELS="${GPU_CHECK_WHEELS:-.whl}"  # the carried wheels (the tests point it at an empty folder)
+if compgen -G "$WHEELS/*.whl" >/dev/null; then
+  "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/flowerkit-site "$WHEELS"/*.whl \
     || { echo "gpu_check: installing the carried wheels failed"; exit 1; }
   export PYTHONPATH="/tmp/flowerkit-site${PYTHONPATH:+:$PYTHONPATH}"
 fi
@@ -46,8 +48,12 @@ step() {  # step NAME SECONDS COMMAND...: run it under a timeout, log it, record
 
 step data 40 "$PY" -m flowerkit data
 if [ -n "${GPU_CHECK_NOTEBOOKS:-}" ]; then  # a second call: the other notebooks that train, on the GPU, and nothing else
-  mapfile -t chosen < <(for n in $GPU_CHECK_NOTEBOOKS; do ls notebooks/"$n"_*.ipynb; done)
-  step notebooks_more 480 "$PY" -m pytest -p no:cacheprovider "${chosen[@]}" \
+  mapfile -t chosen < <(for n in $GPU_CHECK_NOTEBOOKS; do ls notebooks/"$n"_*.ipynb 2>/dev/null; done)
+  if [ "${#chosen[@]}" -ne "$(wc -w <<<"$GPU_CHECK_NOTEBOOKS")" ]; then
+    echo "gpu_check: GPU_CHECK_NOTEBOOKS=\"$GPU_CHECK_NOTEBOOKS\" names a notebook that is not in notebooks/ (use numbers: 02 05)"
+    exit 2
+  fi
+  step notebooks_more 440 "$PY" -m pytest -p no:cacheprovider "${chosen[@]}" \
     --nbval-lax --nbval-current-env --nbval-cell-timeout=240 -q
   exit 0
 fi

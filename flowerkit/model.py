@@ -115,16 +115,16 @@ _WARMED: set[str] = set()
 def _warm_up(device: torch.device) -> None:
     """Pay an accelerator's one-off costs once per process, before any training is timed: a step on a throwaway net.
 
-    A GPU's first training step loads and initialises its libraries (cuDNN, cuBLAS), compiles or loads kernels and
-    allocates pinned buffers: on a GPU that is a large share of a short run. Notebook ``04_three_teams`` races every
-    team on the budget of ours, which runs first: without this, ours alone would pay those costs on its clock. A no-op
-    on the CPU; the global random state is left as it was.
+    A GPU's first training step initialises CUDA, cuBLAS and cuDNN and loads the optimiser's kernels: on a GPU that is a
+    large share of a short run (a first real step may still cost a little more, at its own batch size). Notebook
+    ``04_three_teams`` races every team on the budget of ours, which runs first: without this, ours alone would pay
+    those costs on its clock. A no-op on the CPU; the global random state is left as it was.
     """
     if device.type == "cpu" or str(device) in _WARMED:
         return
-    _WARMED.add(str(device))
     cuda = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=cuda):
+    other = {} if device.type in ("cuda", "meta") else {"device_type": device.type}  # e.g. mps: its generator too
+    with torch.random.fork_rng(devices=cuda, **other):
         net = FlowerCNN().to(device)
         opt = torch.optim.AdamW(net.parameters())
         for layout in (torch.contiguous_format, torch.channels_last):  # a pipeline may deliver either
@@ -135,6 +135,7 @@ def _warm_up(device: torch.device) -> None:
             opt.step()
         if device.type == "cuda":
             torch.cuda.synchronize(device)
+    _WARMED.add(str(device))
 
 
 def _check_ddp_device(model: nn.Module, device: torch.device) -> None:
@@ -146,7 +147,8 @@ def _check_ddp_device(model: nn.Module, device: torch.device) -> None:
     if not isinstance(model, nn.parallel.DistributedDataParallel):
         return
     on = {p.device for p in model.parameters()}
-    if on and on != {device} and not (device.type == "cuda" and device.index is None and {d.type for d in on} == {"cuda"}):
+    target = torch.empty(0, device=device).device  # "cuda" resolves to the current GPU, "mps" to mps:0, "cpu:0" to cpu
+    if on and on != {target}:
         raise ValueError(
             f"this DistributedDataParallel model's parameters are on {sorted(map(str, on))}, but it would train on "
             f"{device}: moving a wrapped model stops DDP from averaging gradients, silently. Move the module before "
@@ -215,7 +217,9 @@ def train(
     loader delivers channels-last batches, the model is converted to
     channels-last too: the same network and numbers, laid out for faster
     convolutions. ``device`` defaults to :func:`flowerkit.device.pick_device` (a GPU when there is one); each
-    epoch's data wait goes into ``history.wait_s``. Returns a :class:`History`. Introduced in notebook ``00_the_challenge``.
+    epoch's data wait goes into ``history.wait_s``. A DistributedDataParallel model whose parameters are on another
+    device is refused (ValueError): moving it would stop DDP's averaging silently. Returns a :class:`History`.
+    Introduced in notebook ``00_the_challenge``.
     """
     torch.manual_seed(config.seed)
     stepper = _Stepper(model, config, device := pick_device(device))
@@ -305,7 +309,8 @@ def train_for(
     accuracy) the model is scored at ``points`` evenly spaced moments of the
     budget, with the clock stopped, into ``history.checkpoints`` as (seconds,
     score): a learning curve against the clock. ``device`` as in :func:`train`; each epoch's data wait (on the
-    training clock) goes into ``history.wait_s``. Introduced in notebook ``04_three_teams``.
+    training clock) goes into ``history.wait_s``; a DDP model on another device is refused, as in :func:`train`.
+    Introduced in notebook ``04_three_teams``.
     """
     torch.manual_seed(config.seed)
     device = pick_device(device)

@@ -134,7 +134,9 @@ def test_pretend_rank_sets_and_restores_the_torchrun_variables(monkeypatch):
     assert "RANK" not in os.environ and os.environ["WORLD_SIZE"] == "7"
 
 
-def test_torchrun_with_two_processes_splits_the_data_and_trains(default_mini_root):
+def test_torchrun_with_two_processes_splits_the_data_and_trains(default_mini_root, monkeypatch):
+    # the ranks train on the CPU whatever pick_device() says: "meta" stands for a GPU here (DDP refuses to be moved)
+    monkeypatch.setenv("FLOWERKIT_DEVICE", "meta")
     result = launch(2, "--dataset", "mini", "--epochs", "2", "--size", "32", "--workers", "1", timeout=TIMEOUT_S)
     n = result["dataset_size"]
     assert result["world_size"] == 2 and result["per_rank_counts"] == [[n // 2, n // 2]] * 2

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 import torch
 from torch.utils.data import DataLoader, Subset
@@ -177,3 +179,31 @@ def test_check_batch_on_the_eval_pipeline_output(mini_root):
     ds = OxfordFlowers102(mini_root, "val", transform=eval_transform(32, *stats))
     batch = next(iter(torch.utils.data.DataLoader(ds, batch_size=64, shuffle=True, generator=torch.Generator().manual_seed(0))))
     assert check_batch(batch, size=32).ok
+
+
+class _SlowPasses:
+    """A loader of tiny batches whose first ``slow`` passes sleep 0.25 s per batch: a busy moment, or a slow loader."""
+
+    batch_size = 64
+
+    def __init__(self, slow: int) -> None:
+        self.slow, self.passes = slow, 0
+
+    def __iter__(self):
+        self.passes += 1
+        for _ in range(12):
+            if self.passes <= self.slow:
+                time.sleep(0.25)
+            yield torch.zeros(64, 3, 8, 8), torch.zeros(64, dtype=torch.long)
+
+
+@pytest.mark.parametrize("slow, flagged", [(1, False), (99, True)])
+def test_throughput_is_measured_again_before_a_loader_is_called_slow(mini_root, slow, flagged):
+    """One slow pass (the machine busy for a moment) is not a finding; a loader that is slow twice is."""
+    from flowerkit.doctor.efficiency import _throughput_check
+    from flowerkit.doctor.subject import _Subject
+
+    train = OxfordFlowers102(mini_root, "train")
+    loader = _SlowPasses(slow)
+    finding = _throughput_check(_Subject(train, loader, list(train.image_files), list(train.labels), "train"), S, 0)
+    assert finding.ok is not flagged and loader.passes == 2, finding

@@ -264,6 +264,13 @@ def test_split_solution_and_flowerkit_version_pass(photos, capsys):
         and "any seeded shuffle is as fair" in out
     )
 
+    def a_larger_share(files, labels, fraction, seed):  # 40% held out: within the checker's tolerance, not flowerkit's rule
+        return split_solution(files, labels, fraction + 0.1, seed)
+
+    assert nb08.check_split_without_leakage(a_larger_share, photos.image_files, photos.labels)
+    out = _said(capsys)
+    assert "a different number of distinct photos in" in out and "round(test_fraction x distinct photos)" in out
+
 
 def test_a_random_split_leaks(photos, capsys):
     def at_random(files, labels, fraction, seed):

@@ -50,7 +50,7 @@ def test_the_summary_collects_each_steps_figures(tmp_path: Path) -> None:
     assert out["notebooks_summary"] == "1 failed, 80 passed"
 
 
-def _run_with_a_fake_cuda_python(tmp_path: Path, **env: str) -> list[str]:
+def _run_with_a_fake_cuda_python(tmp_path: Path, expect_rc: int = 0, **env: str) -> list[str]:
     """Run the check with a stand-in Python that says CUDA is there and records each call; return the non ``-c`` calls."""
     calls = tmp_path / "calls.txt"
     fake = tmp_path / "python"
@@ -61,12 +61,17 @@ def _run_with_a_fake_cuda_python(tmp_path: Path, **env: str) -> list[str]:
         "exit 0\n"
     )
     fake.chmod(0o755)
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "GPU_CHECK_NOTEBOOKS")} | {"PYTHON": str(fake), **env}
+    (tmp_path / "no-wheels").mkdir()  # whatever this checkout's .whl/ holds, the fake installs nothing
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "GPU_CHECK_NOTEBOOKS")} | {
+        "PYTHON": str(fake),
+        "GPU_CHECK_WHEELS": str(tmp_path / "no-wheels"),
+        **env,
+    }
     proc = subprocess.run(
         ["bash", "benchmarks/gpu_check.sh", str(tmp_path / "out")], cwd=REPO, env=env, capture_output=True, text=True, timeout=60
     )
-    assert proc.returncode == 0, proc.stderr  # e.g. set -u and an unset variable on a bare machine
-    return [line for line in calls.read_text().splitlines() if not line.startswith("-c ")]
+    assert proc.returncode == expect_rc, proc.stdout + proc.stderr  # e.g. set -u and an unset variable on a bare machine
+    return [line for line in calls.read_text().splitlines() if not line.startswith("-c ")] if calls.exists() else []
 
 
 def test_the_check_runs_every_step_in_order_with_as_many_workers_as_cores(tmp_path: Path) -> None:
@@ -84,3 +89,8 @@ def test_a_second_call_runs_only_the_notebooks_it_names(tmp_path: Path) -> None:
     assert ran[1].startswith("-m pytest") and "notebooks/02_transform.ipynb notebooks/05_the_app.ipynb --nbval-lax" in ran[1]
     steps = [line.split("\t")[0] for line in (tmp_path / "out" / "steps.tsv").read_text().splitlines()]
     assert steps == ["data", "notebooks_more"]
+
+
+def test_a_second_call_naming_a_notebook_that_is_not_there_stops_before_running_anything_else(tmp_path: Path) -> None:
+    ran = _run_with_a_fake_cuda_python(tmp_path, expect_rc=2, GPU_CHECK_NOTEBOOKS="02 99")
+    assert not any(line.startswith("-m pytest") for line in ran), "an empty list would make pytest run the unit tests"

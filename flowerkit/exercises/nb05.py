@@ -400,7 +400,10 @@ def _network_problem(mine: torch.nn.Module, net: FlowerCNN, size: int) -> tuple[
     with torch.no_grad():
         outputs, error = _call(lambda: (mine(x), net(x)))
     if error:
-        return f"the network it returns cannot predict a batch of 4 images of {size} px: {error}", "return net.eval()"
+        return (
+            f"the network it returns cannot predict a batch of 4 images of {size} px: {error}",
+            "rebuild FlowerCNN(num_classes=len(classes)), load the saved state_dict into it, and return it in eval mode",
+        )
     same = outputs[0].shape == outputs[1].shape and torch.allclose(outputs[0], outputs[1], atol=1e-5)
     if not same:
         return "its predictions differ from the saved network's.", "net.load_state_dict(saved weights)"

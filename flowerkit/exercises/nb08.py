@@ -253,7 +253,9 @@ def _agreement_with_labelled_images(yours: Any, handover: VisitorSet, rows: Sequ
     same_skipped = sorted(_names(yours.skipped)) == sorted(_names(ref.skipped))
     where = {name: i for i, name in enumerate(_names(ref.image_files))}
     positions = sorted({0, len(yours) // 2, len(yours) - 1})
-    same_pixels = all(torch.equal(torch.as_tensor(yours[i][0]), ref[where[_names(yours.files)[i]]][0]) for i in positions)
+    same_pixels = same_kept and all(  # compared where the same files are kept: a file flowerkit skipped has no item
+        torch.equal(torch.as_tensor(yours[i][0]), ref[where[_names(yours.files)[i]]][0]) for i in positions
+    )
     if same_kept and same_skipped and same_pixels:
         return (
             f"flowerkit's curate.LabelledImages keeps the same {len(ref)} files, skips the same {len(ref.skipped)} "
@@ -425,15 +427,15 @@ def _agreement_with_split_by_content(test: Sequence[int], files: Sequence[Path],
     differ = sorted(c for c in set(labels) if per_class[c] != ref_per_class[c])
     if sorted(test) == sorted(ref):
         return f"flowerkit's curate.split_by_content, given the same hashes and seed, holds out the same {len(ref)} photos."
-    same = (
-        "the same number of distinct photos in every class"
-        if not differ
-        else f"a different number of distinct photos in {len(differ)} of {len(set(labels))} classes"
-    )
+    head = f"flowerkit's curate.split_by_content holds out {len(ref)} of these {len(files)} photos against your {len(test)}"
+    if not differ:
+        return (
+            f"{head}, the same number of distinct photos in every class, {len(set(test) & set(ref))} of them the same "
+            "photos: which ones go depends on the shuffle, and any seeded shuffle is as fair."
+        )
     return (
-        f"flowerkit's curate.split_by_content holds out {len(ref)} of these {len(files)} photos against your {len(test)}, "
-        f"{same}, {len(set(test) & set(ref))} of them the same photos: which ones go depends on the shuffle, and any "
-        "seeded shuffle is as fair."
+        f"{head}, a different number of distinct photos in {len(differ)} of {len(set(labels))} classes: it holds out "
+        "round(test_fraction x distinct photos) of each class, at least one on each side when a class has two."
     )
 
 
