@@ -1,8 +1,8 @@
 # flowerkit: every target sets up .venv first if it is missing or out of date.
 #   make lab     set up, prepare mini-flowers, install the git filter that strips outputs, open the notebooks in JupyterLab
 #   make test    set up, run the unit tests and execute every notebook (nbval)
-#   make test-real  every notebook with FLOWERKIT_DATASET=real on hard-flowers served from 127.0.0.1, at half the real
-#                profile's epochs (FLOWERKIT_EPOCHS=8 unless set; CI runs it after make test)
+#   make test-real  every notebook with FLOWERKIT_DATASET=real on hard-flowers served from 127.0.0.1, at a quarter of
+#                the real profile's epochs (FLOWERKIT_EPOCHS=4 unless set; CI runs it after make test)
 #   make browser run only the browser test (JupyterLab in Chromium, a deck offline; part of make test): build/browser/
 #   make html    set up, execute every notebook and render build/html/index.html (pages, slides, student notebooks)
 #   make student write the student notebooks (solutions replaced by prompts) to build/student/
