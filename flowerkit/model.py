@@ -209,17 +209,14 @@ def train(
 ) -> History:
     """Train ``model`` on batches from ``train_loader`` with AdamW and a one-cycle schedule over ``config.epochs``.
 
-    Time per epoch includes waiting for the loader: that is how a slow data
-    pipeline shows up; evaluation on ``val_loader`` after each epoch is not
-    timed (every ``val_every`` epochs and after the last; each score also
-    goes into ``history.checkpoints`` with the training seconds so far).
-    ``max_seconds`` stops after the epoch that crosses it. If the
-    loader delivers channels-last batches, the model is converted to
-    channels-last too: the same network and numbers, laid out for faster
-    convolutions. ``device`` defaults to :func:`flowerkit.device.pick_device` (a GPU when there is one); each
-    epoch's data wait goes into ``history.wait_s``. A DistributedDataParallel model whose parameters are on another
-    device is refused (ValueError): moving it would stop DDP's averaging silently. Returns a :class:`History`.
-    Introduced in notebook ``00_the_challenge``.
+    Time per epoch includes waiting for the loader: that is how a slow data pipeline shows up; evaluation on
+    ``val_loader`` after each epoch is not timed (every ``val_every`` epochs and after the last; each score also goes
+    into ``history.checkpoints`` with the training seconds so far). ``max_seconds`` stops after the epoch that crosses
+    it. If the loader delivers channels-last batches, the model is converted to channels-last too: the same network and
+    numbers, laid out for faster convolutions. ``device`` defaults to :func:`flowerkit.device.pick_device` (a GPU when
+    there is one); each epoch's data wait goes into ``history.wait_s``. A DistributedDataParallel model whose
+    parameters are on another device is refused (ValueError): moving it would stop DDP's averaging silently. Returns a
+    :class:`History`. Introduced in notebook ``00_the_challenge``.
     """
     torch.manual_seed(config.seed)
     stepper = _Stepper(model, config, device := pick_device(device))
