@@ -123,8 +123,11 @@ def _workers_finding(loader: Any, item_ms: float) -> _Finding:
 
 
 def _throughput_check(s: _Subject, size: int | None, seed: int) -> _Finding:
-    bs = s.loader.batch_size or 1
-    this = measure_throughput(s.loader, batches=max(2, 128 // bs), min_seconds=THROUGHPUT_WINDOW_S)["images_per_s"]
+    def speed() -> float:  # images/s of the loader under diagnosis, over a window of a few batches
+        batches = max(2, 128 // (s.loader.batch_size or 1))
+        return measure_throughput(s.loader, batches=batches, min_seconds=THROUGHPUT_WINDOW_S)["images_per_s"]
+
+    this = speed()
     evidence: dict[str, Any] = {"images_per_s": this}
     if s.files and s.labels is not None:
         ref = types.SimpleNamespace(
@@ -135,9 +138,7 @@ def _throughput_check(s: _Subject, size: int | None, seed: int) -> _Finding:
         del tuned
         ratio = evidence["tuned_images_per_s"] / this
         if ratio > 2:  # a moment of a busy machine must not make a finding: a loader that is slow is slow twice
-            this = max(
-                this, measure_throughput(s.loader, batches=max(2, 128 // bs), min_seconds=THROUGHPUT_WINDOW_S)["images_per_s"]
-            )
+            this = max(this, speed())
             evidence["images_per_s"], ratio = this, evidence["tuned_images_per_s"] / this
         if ratio > 2:
             return _Finding(

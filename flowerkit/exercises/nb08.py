@@ -251,10 +251,10 @@ def _agreement_with_labelled_images(yours: Any, handover: VisitorSet, rows: Sequ
     ref = LabelledImages([handover.uploads / name for name, _ in rows], [label for _, label in rows], size)
     same_kept = sorted(_names(yours.files)) == sorted(_names(ref.image_files))
     same_skipped = sorted(_names(yours.skipped)) == sorted(_names(ref.skipped))
-    where = {name: i for i, name in enumerate(_names(ref.image_files))}
+    where, kept = {name: i for i, name in enumerate(_names(ref.image_files))}, _names(yours.files)
     positions = sorted({0, len(yours) // 2, len(yours) - 1})
     same_pixels = same_kept and all(  # compared where the same files are kept: a file flowerkit skipped has no item
-        torch.equal(torch.as_tensor(yours[i][0]), ref[where[_names(yours.files)[i]]][0]) for i in positions
+        torch.equal(torch.as_tensor(yours[i][0]), ref[where[kept[i]]][0]) for i in positions
     )
     if same_kept and same_skipped and same_pixels:
         return (
@@ -356,13 +356,14 @@ def _new_split_case(folder: Path) -> tuple[list[Path], list[int]]:
     return [files[i] for i in order], [labels[i] for i in order]
 
 
-def _split_problem(result: Any, files: Sequence[Path], labels: Sequence[int], fraction: float) -> tuple[str, str] | None:
+def _split_problem(
+    result: Any, files: Sequence[Path], hashes: Sequence[str], labels: Sequence[int], fraction: float
+) -> tuple[str, str] | None:
     if not isinstance(result, (tuple, list)) or len(result) != 2:
         return f"expected (train_positions, test_positions), got {type(result).__name__}.", "return two lists of positions"
     train, test = [int(i) for i in result[0]], [int(i) for i in result[1]]
     if sorted(train + test) != list(range(len(files))):
         return "every position must be in exactly one of the two lists.", "split the positions 0..len(files)-1"
-    hashes = [_sha(f) for f in files]
     leaked = {hashes[i] for i in train} & {hashes[i] for i in test}
     if leaked:
         a = next(files[i].name for i in train if hashes[i] in leaked)
@@ -403,31 +404,32 @@ def check_split_without_leakage(func: Callable[..., Any], files: Sequence[Path],
                 return _verdict(False, f"on {where}: {error}", RAISED_HINT)
             if _unanswered(result):
                 return _verdict(False, "your function returns None: it is still the stub.", STUB_HINT)
-            problem = _split_problem(result, fs, ys, 0.3)
+            hashes = [_sha(f) for f in fs]  # each file read once: for the checks and for the agreement
+            problem = _split_problem(result, fs, hashes, ys, 0.3)
             if problem:
                 return _verdict(False, f"on {where}: {problem[0]}", problem[1])
             again, _ = _call(func, fs, ys, 0.3, 0)
             if again is None or [sorted(map(int, p)) for p in again] != [sorted(map(int, p)) for p in result]:
                 return _verdict(False, f"on {where}: the same seed gave another split.", "draw with np.random.default_rng(seed)")
             if where == "the visitor photos":
-                yours = [int(i) for i in result[1]]
+                yours, visitor_hashes = [int(i) for i in result[1]], hashes
     return _verdict(
         True,
         "no photo on both sides (identical bytes stay together), every class on both sides in about the asked "
-        "proportion, and the same seed gives the same split. " + _agreement_with_split_by_content(yours, files, list(labels)),
+        "proportion, and the same seed gives the same split. "
+        + _agreement_with_split_by_content(yours, visitor_hashes, list(labels)),
     )
 
 
-def _agreement_with_split_by_content(test: Sequence[int], files: Sequence[Path], labels: Sequence[int]) -> str:
+def _agreement_with_split_by_content(test: Sequence[int], hashes: Sequence[str], labels: Sequence[int]) -> str:
     """How the student's held-out part compares with ``curate.split_by_content``'s on the same photos (a sentence)."""
-    hashes = [_sha(f) for f in files]
     _, ref = split_by_content(hashes, labels, test_fraction=0.3, seed=0)
     per_class = Counter(labels[i] for i in {hashes[i]: i for i in test}.values())  # distinct photos, copies once
     ref_per_class = Counter(labels[i] for i in {hashes[i]: i for i in ref}.values())
     differ = sorted(c for c in set(labels) if per_class[c] != ref_per_class[c])
     if sorted(test) == sorted(ref):
         return f"flowerkit's curate.split_by_content, given the same hashes and seed, holds out the same {len(ref)} photos."
-    head = f"flowerkit's curate.split_by_content holds out {len(ref)} of these {len(files)} photos against your {len(test)}"
+    head = f"flowerkit's curate.split_by_content holds out {len(ref)} of these {len(hashes)} photos against your {len(test)}"
     if not differ:
         return (
             f"{head}, the same number of distinct photos in every class, {len(set(test) & set(ref))} of them the same "
@@ -546,7 +548,8 @@ def check_buckets(func: Callable[..., Any], sizes: Sequence[tuple[int, int]], si
                 "fill each batch to batch_size (a few short ones are fine); pad less by choosing which photos go together",
             )
         waste = padded_share(batches, sz, size)
-        best = padded_share(BucketBatchSampler(sz, 16).batches, sz, size)
+        buckets = BucketBatchSampler(sz, 16).batches
+        best = padded_share(buckets, sz, size)
         rand = padded_share(_random_batches(len(sz), 16), sz, size)
         if waste > 1.5 * best + 0.02:
             return _verdict(
@@ -558,11 +561,7 @@ def check_buckets(func: Callable[..., Any], sizes: Sequence[tuple[int, int]], si
         True,
         f"padding is {waste:.0%} of the pixels on made-up sizes, against {rand:.0%} with random batches; flowerkit's "
         f"curate.BucketBatchSampler pads {best:.0%} on the same sizes"
-        + (
-            " (the same batches as yours)."
-            if sorted(map(sorted, batches)) == sorted(map(sorted, BucketBatchSampler(sz, 16).batches))
-            else "."
-        ),
+        + (" (the same batches as yours)." if sorted(map(sorted, batches)) == sorted(map(sorted, buckets)) else "."),
     )
 
 
