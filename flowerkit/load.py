@@ -49,6 +49,8 @@ import io
 import json
 import math
 import os
+import random
+import shutil
 import time
 import uuid
 import warnings
@@ -655,6 +657,80 @@ class CollateNormalize:
         return torch.mul(images, scale, out=out).sub_(shift), labels
 
 
+#: Where Linux keeps the shared memory that batches cross from workers to the main process.
+SHM = Path("/dev/shm")
+
+
+def bytes_in_flight(num_workers: int, prefetch_factor: int, batch_size: int, item_shape: Sequence[int], itemsize: int) -> int:
+    """Bytes of batches waiting in shared memory: workers x prefetch_factor batches, plus the one being used.
+
+    ``item_shape`` is one image's shape (e.g. ``(3, 224, 224)``), ``itemsize`` its element's bytes
+    (4 for float32, 1 for uint8). Introduced in notebook ``07_in_the_wild``; :func:`make_loader` uses it.
+    """
+    return (num_workers * prefetch_factor + 1) * batch_size * math.prod(item_shape) * itemsize
+
+
+def shm_size() -> tuple[int, int] | None:
+    """``(total, used)`` bytes of ``/dev/shm``, or None where there is none (macOS, Windows). Introduced in notebook ``07_in_the_wild``."""
+    if not SHM.is_dir():
+        return None
+    usage = shutil.disk_usage(SHM)
+    return usage.total, usage.used
+
+
+#: A batch larger than any the course makes (256 images of 3 x 256 x 256 float32 is 192 MiB): with this much free
+#: ``/dev/shm`` per batch in flight, :func:`make_loader` does not read an item to size its batches.
+_LARGEST_BATCH = 256 * 2**20
+
+
+def _first_image(dataset: Dataset) -> torch.Tensor | None:
+    """Item 0's image, read with every random generator put back as it was; None if it cannot be read that way."""
+    torch_state, py_state, np_state = torch.get_rng_state(), random.getstate(), np.random.get_state()
+    try:
+        item = dataset[0]
+        image = item[0] if isinstance(item, (tuple, list)) else item
+        return image if isinstance(image, torch.Tensor) else None
+    except Exception:  # an iterable dataset, a bad first file: the workers will say what is wrong
+        return None
+    finally:
+        torch.set_rng_state(torch_state)
+        random.setstate(py_state)
+        np.random.set_state(np_state)
+
+
+def _workers_that_fit(dataset: Dataset, num_workers: int | None, batch_size: int, float_batches: bool) -> int:
+    """The number of workers whose batches fit in ``/dev/shm``'s free space; warns when they do not.
+
+    With ``num_workers=None`` it is one per core, fewer where ``/dev/shm`` is small (a container); a number asked
+    for is kept, with a warning naming the bytes and the fixes (notebook ``07_in_the_wild``'s bus error). Item 0 is
+    read (to size a batch) only where ``/dev/shm`` is small for the workers: reading it in the main process could open
+    a file there before the workers start.
+    """
+    workers, shm = cpu_count() if num_workers is None else num_workers, shm_size()
+    free = shm[0] - shm[1] if shm is not None else None
+    if workers == 0 or free is None or free >= (2 * workers + 1) * _LARGEST_BATCH:
+        return workers  # room for any plausible batch: the dataset is not touched
+    image = _first_image(dataset)
+    if image is None:
+        return workers
+    itemsize = 4 if float_batches else image.element_size()
+    need = functools.partial(bytes_in_flight, prefetch_factor=2, batch_size=batch_size, item_shape=image.shape, itemsize=itemsize)
+    if need(workers) <= free:
+        return workers
+    fit = max((n for n in range(workers) if need(n) <= free), default=0)
+    kept = workers if num_workers is not None else fit
+    warnings.warn(
+        f"make_loader: {workers} workers keep about {need(workers) / 2**20:.0f} MiB of batches ({batch_size} x "
+        f"{tuple(image.shape)} {'float32' if float_batches else str(image.dtype).removeprefix('torch.')}) in /dev/shm, which has "
+        f"{free / 2**20:.0f} MiB free: a worker would die with 'Bus error'. "
+        + (f"Using {kept} workers instead. " if kept != workers else "")
+        + "Fixes: more shared memory (docker run --shm-size=2g), uint8 batches (normalize='device'), fewer workers "
+        "or a smaller batch (notebook 07, section 6).",
+        stacklevel=3,
+    )
+    return kept
+
+
 def make_loader(
     dataset: Dataset,
     *,
@@ -674,7 +750,9 @@ def make_loader(
 ) -> DataLoader | DeviceLoader:
     """A DataLoader with the course's defaults: seeded order and workers, batch-wise normalisation.
 
-    ``num_workers=None`` uses the number of CPU cores the process may use. With workers, a batch not ready within
+    ``num_workers=None`` uses the number of CPU cores the process may use, fewer if their batches would not fit in
+    ``/dev/shm`` (a container's 64 MB); a number asked for is kept, with a warning when it would not fit (where
+    ``/dev/shm`` is small, item 0 is read once to size a batch, every random generator restored). With workers, a batch not ready within
     ``timeout`` seconds raises an error (a dead or stuck worker, not a frozen kernel); without, it is 0, as DataLoader requires.
     ``persistent_workers`` defaults to True when there are workers (no
     re-spawn each epoch); ``pin_memory`` defaults to True only when the
@@ -691,7 +769,8 @@ def make_loader(
     Introduced in notebook ``03_load``.
     """
     on_device = verify_str_arg(normalize, "normalize", ("worker", "device")) == "device"
-    num_workers = cpu_count() if num_workers is None else num_workers
+    float_batches = not on_device and mean is not None and std is not None
+    num_workers = _workers_that_fit(dataset, num_workers, batch_size, float_batches)
     loader = DataLoader(
         dataset,
         batch_size=batch_size,

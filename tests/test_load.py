@@ -208,6 +208,72 @@ def test_make_loader_bounds_the_wait_for_workers_only():
     assert time.perf_counter() - start < 25  # an error, not a 30 s wait
 
 
+class _CountedReads(torch.utils.data.Dataset):
+    """64 x 64 uint8 images whose reads are counted, each drawing from torch's and NumPy's global generators."""
+
+    def __init__(self):
+        self.reads = 0
+
+    def __len__(self):
+        return 256
+
+    def __getitem__(self, i):
+        self.reads += 1
+        np.random.rand()
+        return (torch.rand(3, 64, 64) * 255).to(torch.uint8), i % 10
+
+
+def _small_shm(monkeypatch, free_mib, cores=16):
+    monkeypatch.setattr(load, "shm_size", lambda: (free_mib * 2**20, 0))
+    monkeypatch.setattr(load, "cpu_count", lambda: cores)
+
+
+@pytest.mark.filterwarnings("ignore:This DataLoader will create")  # 16 workers on 2 cores: never started
+def test_make_loader_fits_its_default_workers_in_a_small_dev_shm(monkeypatch):
+    _small_shm(monkeypatch, 64)  # Docker's default, 16 cores
+    with pytest.warns(UserWarning, match=r"16 workers keep about 99 MiB .*64 MiB free.*Using 10 workers instead.*--shm-size"):
+        loader = make_loader(_CountedReads(), batch_size=64, mean=IMAGENET_MEAN, std=IMAGENET_STD)
+    per_batch = 64 * 3 * 64 * 64 * 4  # float32 batches, normalised in the workers: 3 MiB
+    assert loader.num_workers == 10 and (2 * 10 + 1) * per_batch <= 64 * 2**20 < (2 * 11 + 1) * per_batch
+    # uint8 across the boundary (normalised on the device): a quarter of the bytes, every core's worker fits
+    assert (
+        make_loader(
+            _CountedReads(), batch_size=64, mean=IMAGENET_MEAN, std=IMAGENET_STD, normalize="device", device="cpu"
+        ).loader.num_workers
+        == 16
+    )
+    _small_shm(monkeypatch, 2)
+    with pytest.warns(UserWarning, match="Using 0 workers instead"):
+        assert make_loader(_CountedReads(), batch_size=64, mean=IMAGENET_MEAN, std=IMAGENET_STD).num_workers == 0
+
+
+@pytest.mark.filterwarnings("ignore:This DataLoader will create")  # 16 workers on 2 cores: never started
+def test_make_loader_keeps_the_workers_asked_for_and_says_they_will_not_fit(monkeypatch):
+    _small_shm(monkeypatch, 64)
+    with pytest.warns(UserWarning) as caught:
+        loader = make_loader(_CountedReads(), batch_size=64, num_workers=16, mean=IMAGENET_MEAN, std=IMAGENET_STD)
+    assert loader.num_workers == 16
+    (message,) = [str(w.message) for w in caught if "/dev/shm" in str(w.message)]
+    assert "Bus error" in message and "Using" not in message and "normalize='device'" in message
+
+
+@pytest.mark.filterwarnings("ignore:This DataLoader will create")  # 16 workers on 2 cores: never started
+def test_make_loader_reads_no_item_and_leaves_the_generators_alone(monkeypatch, recwarn):
+    data = _CountedReads()
+    _small_shm(monkeypatch, 24 * 2**10)  # 24 GiB: room for any batch, the dataset is not read
+    assert make_loader(data, batch_size=64, mean=IMAGENET_MEAN, std=IMAGENET_STD).num_workers == 16
+    assert data.reads == 0
+    monkeypatch.setattr(load, "shm_size", lambda: None)  # macOS, Windows: no /dev/shm
+    assert make_loader(data, batch_size=64).num_workers == 16 and data.reads == 0
+    _small_shm(monkeypatch, 512)  # small enough to size a batch: item 0 is read, the generators are put back
+    torch.manual_seed(3), np.random.seed(3)
+    expected = torch.rand(1).item(), np.random.rand()
+    torch.manual_seed(3), np.random.seed(3)
+    assert make_loader(data, batch_size=64).num_workers == 16 and data.reads == 1
+    assert (torch.rand(1).item(), np.random.rand()) == expected
+    assert not [w for w in recwarn if "/dev/shm" in str(w.message)]
+
+
 def test_measure_throughput_counts_images():
     batches = [(torch.zeros(8, 3, 2, 2), torch.zeros(8))] * 5
     r = measure_throughput(batches, warmup=1)

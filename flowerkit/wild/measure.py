@@ -13,15 +13,16 @@ from __future__ import annotations
 import gc
 import math
 import multiprocessing as mp
-import shutil
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch.utils.data import DataLoader, Dataset
+
+from ..load import bytes_in_flight, shm_size
 
 try:  # optional: /proc is read directly on Linux; psutil gives the USS on macOS and Windows
     import psutil
@@ -42,8 +43,6 @@ __all__ = [
 ]
 
 MIB = 2**20
-#: Where Linux keeps the shared memory that batches cross from workers to the main process.
-SHM = Path("/dev/shm")
 
 
 def _anonymous_private_kib(pid: int) -> int:
@@ -206,23 +205,6 @@ def readable_error(error: str, lines: int = 6) -> str:
     if len(rows) <= lines + 1:
         return "\n".join(rows)
     return "\n".join([rows[0], "    ...", *rows[-lines:]])
-
-
-def bytes_in_flight(num_workers: int, prefetch_factor: int, batch_size: int, item_shape: Sequence[int], itemsize: int) -> int:
-    """Bytes of batches waiting in shared memory: workers x prefetch_factor batches, plus the one being used.
-
-    ``item_shape`` is one image's shape (e.g. ``(3, 224, 224)``), ``itemsize`` its element's bytes
-    (4 for float32, 1 for uint8). Introduced in notebook ``07_in_the_wild``.
-    """
-    return (num_workers * prefetch_factor + 1) * batch_size * math.prod(item_shape) * itemsize
-
-
-def shm_size() -> tuple[int, int] | None:
-    """``(total, used)`` bytes of ``/dev/shm``, or None where there is none (macOS, Windows). Introduced in notebook ``07_in_the_wild``."""
-    if not SHM.is_dir():
-        return None
-    usage = shutil.disk_usage(SHM)
-    return usage.total, usage.used
 
 
 def shm_in_flight(loader: DataLoader, settle_s: float = 1.0) -> float | None:
