@@ -59,6 +59,10 @@ IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
 IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
 
 
+#: Seconds a loader with workers waits for the next batch before it raises (a dead or stuck worker, not a frozen kernel).
+WORKER_TIMEOUT_S = 120
+
+
 def cpu_count() -> int:
     """Return the number of CPU cores this process may use (at least 1).
 

@@ -69,7 +69,7 @@ from tqdm.auto import tqdm
 
 from .access import OxfordFlowers102, load_rgb
 from .device import DeviceLoader, pick_device
-from .facts import DEFAULT_SIZE, cpu_count
+from .facts import DEFAULT_SIZE, WORKER_TIMEOUT_S, cpu_count
 from .paths import data_dir
 
 try:  # optional: libjpeg-turbo's M/8 DCT scaling; without it decoding falls back to PIL draft
@@ -97,8 +97,6 @@ __all__ = [
 
 CACHE_FORMAT = "flowerkit-cache-v2"  # build_s in the manifest is extra information: old caches stay valid
 JPEG_DECODERS = ("simplejpeg", "pil")
-#: Seconds a loader with workers waits for the next batch before it raises (a dead or stuck worker, not a frozen kernel).
-WORKER_TIMEOUT_S = 120
 # What a cache built with each decoder holds (part of its fingerprint). The PIL text is the one caches were built
 # with before libjpeg-turbo's M/8 scaling arrived, so those caches stay valid.
 _RECIPES = {
@@ -313,7 +311,11 @@ def _new_batch(shape: tuple[int, ...], dtype: torch.dtype, channels_last: bool =
     layout = (b, h, w, c) if channels_last else shape
     if get_worker_info() is not None:
         nbytes = math.prod(layout) * torch.empty((), dtype=dtype).element_size()
-        out = torch.empty(0, dtype=dtype).set_(torch.UntypedStorage._new_shared(nbytes)).view(layout)
+        new_shared = getattr(torch.UntypedStorage, "_new_shared", None)  # private: a later torch may drop it
+        if new_shared is None:
+            out = torch.empty(layout, dtype=dtype).share_memory_()  # public, one extra pass over the batch
+        else:
+            out = torch.empty(0, dtype=dtype).set_(new_shared(nbytes)).view(layout)
     else:
         out = torch.empty(layout, dtype=dtype)
     return out.permute(0, 3, 1, 2) if channels_last else out
@@ -337,14 +339,24 @@ def _recipe(decode: Callable[[Path, int], torch.Tensor]) -> str:
 
     :func:`decode_resized` (or :func:`_resized_decoder`) names the decoder it
     resolves to: libjpeg-turbo at 3/8 and PIL at 1/2 differ by a level or
-    two, so caches built with each are kept apart rather than mixed.
+    two, so caches built with each are kept apart rather than mixed. A ``functools.partial`` names its arguments, a
+    callable object its attributes; a lambda or a function defined inside another is refused (TypeError).
     """
     if decode is decode_resized:
         return decode_recipe()
-    if isinstance(decode, functools.partial) and decode.func is decode_resized and set(decode.keywords) == {"decoder"}:
-        return decode_recipe(decode.keywords["decoder"])
+    if isinstance(decode, functools.partial):
+        if decode.func is decode_resized and not decode.args and set(decode.keywords) <= {"decoder"}:
+            return decode_recipe(decode.keywords.get("decoder", "auto"))
+        return f"partial({_recipe(decode.func)}, {decode.args!r}, {sorted(decode.keywords.items())!r})"
+    name = getattr(decode, "__qualname__", None) or type(decode).__qualname__
+    if "<lambda>" in name or "<locals>" in name:
+        raise TypeError(
+            f"build_cache(decode=...): {name} has no name to keep a cache under (two lambdas would share one), and spawn "
+            "workers cannot import it: define it with def at the top level of a module or notebook"
+        )
     doc = (decode.__doc__ or "").strip().splitlines()
-    return f"{decode.__module__}.{decode.__qualname__}: {doc[0] if doc else 'undocumented'}"
+    settings = f" {sorted(vars(decode).items())!r}" if not hasattr(decode, "__qualname__") and hasattr(decode, "__dict__") else ""
+    return f"{decode.__module__}.{name}{settings}: {doc[0] if doc else 'undocumented'}"
 
 
 def _fingerprint(dataset: OxfordFlowers102, size: int, decode: Callable[[Path, int], torch.Tensor]) -> dict[str, Any]:
@@ -394,7 +406,8 @@ def _write_images(
 ) -> None:
     """Decode every image into a temporary memory-mapped .npy, then rename it to ``data_path`` (never half-written)."""
     tmp = data_path.with_name(f".{data_path.name}.{uuid.uuid4().hex[:8]}.partial")
-    loader = DataLoader(decoded, batch_size=batch_size, num_workers=num_workers, collate_fn=collate_uint8)
+    timeout = WORKER_TIMEOUT_S if num_workers > 0 else 0  # a stuck worker: an error, not a frozen kernel
+    loader = DataLoader(decoded, batch_size=batch_size, num_workers=num_workers, collate_fn=collate_uint8, timeout=timeout)
     size = decoded.size
     try:
         out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(decoded), 3, size, size))
@@ -416,7 +429,7 @@ def _write_manifest(manifest_path: Path, fingerprint: dict[str, Any], dataset: A
     manifest = {
         **fingerprint,
         "labels": list(map(int, dataset.labels)),
-        "files": [str(path) for path in dataset.image_files],
+        "files": [os.path.abspath(path) for path in dataset.image_files],  # absolute (links kept): valid from any folder
         "bytes": data_path.stat().st_size,
         "build_s": round(build_s, 6),
     }
@@ -508,6 +521,9 @@ class CachedFlowers(Dataset):
         manifest = json.loads(manifest_path.read_text())  # OSError/ValueError if missing or half-written
         if expect is not None and any(manifest.get(k) != v for k, v in expect.items()):
             raise ValueError(f"{self.path} was built from other files or settings; rebuild it with build_cache()")
+        if expect is not None and not all(Path(f).is_absolute() for f in manifest.get("files", [])):
+            # written by an older flowerkit, relative to the folder it ran in: wrong from any other folder
+            raise ValueError(f"{self.path}'s manifest names its files relative to another folder; rebuild it")
         self.manifest = manifest
         self.labels: list[int] = manifest["labels"]
         self.size: int = manifest["size"]
@@ -521,7 +537,10 @@ class CachedFlowers(Dataset):
     def images(self) -> np.ndarray:
         """The uint8 (N, 3, S, S) memory map, opened on first use in the process that reads it."""
         if self._images is None:
-            self._images = np.load(self.path, mmap_mode="r")
+            try:
+                self._images = np.load(self.path, mmap_mode="r")
+            except ValueError as exc:  # e.g. "mmap length is greater than file size": cut short after its manifest
+                raise ValueError(f"{self.path} is not a complete cache ({exc}); rebuild it with build_cache()") from exc
         return self._images
 
     def __getstate__(self) -> dict[str, Any]:
@@ -751,14 +770,11 @@ def make_loader(
     """A DataLoader with the course's defaults: seeded order and workers, batch-wise normalisation.
 
     ``num_workers=None`` uses the number of CPU cores the process may use, fewer if their batches would not fit in
-    ``/dev/shm`` (a container's 64 MB); a number asked for is kept, with a warning when it would not fit (where
-    ``/dev/shm`` is small, item 0 is read once to size a batch, every random generator restored). With workers, a batch not ready within
+    ``/dev/shm`` (a container's 64 MB; see :func:`_workers_that_fit`). With workers, a batch not ready within
     ``timeout`` seconds raises an error (a dead or stuck worker, not a frozen kernel); without, it is 0, as DataLoader requires.
-    ``persistent_workers`` defaults to True when there are workers (no
-    re-spawn each epoch); ``pin_memory`` defaults to True only when the
-    batches go to a CUDA GPU (:func:`flowerkit.device.pick_device`; without one PyTorch ignores it with a warning). The
-    seeded generator is all reproducibility needs: whenever the loader
-    starts its workers it draws a base seed from it, and every worker seeds
+    ``persistent_workers`` defaults to True when there are workers (no re-spawn each epoch); ``pin_memory`` defaults to
+    True only when the batches go to a CUDA GPU (:func:`flowerkit.device.pick_device`). The seeded generator is all
+    reproducibility needs: whenever the loader starts its workers it draws a base seed from it, and every worker seeds
     torch, ``random`` and NumPy from ``base_seed`` and its id (PyTorch does this itself). With ``mean`` and
     ``std``, uint8 batches come out normalised float32 (see :class:`CollateNormalize`).
 
@@ -793,6 +809,15 @@ def _batch_len(batch: Any) -> int:
     return len(batch[0] if isinstance(batch, (tuple, list)) else batch)
 
 
+def _synchronize(batch: Any) -> None:
+    """Wait for the accelerator work queued for ``batch`` (a tensor, or a tuple/list whose first item is one)."""
+    first = batch[0] if isinstance(batch, (tuple, list)) and batch else batch
+    if isinstance(first, torch.Tensor) and first.is_cuda:
+        torch.cuda.synchronize(first.device)
+    elif isinstance(first, torch.Tensor) and first.device.type == "mps":
+        torch.mps.synchronize()
+
+
 def measure_throughput(
     loader: Iterable[Any], batches: int | None = None, *, warmup: int = 1, min_seconds: float = 0.0
 ) -> dict[str, float]:
@@ -809,16 +834,16 @@ def measure_throughput(
     :func:`flowerkit.widgets.measure_loader`, which calls it.
     """
     it = iter(loader)
+    batch = None
     for _ in range(warmup):
-        next(it, None)
+        batch = next(it, None)
+    _synchronize(batch)  # a DeviceLoader's warm-up batch may still be on its way: not on the clock
     images, n, start, batch = 0, 0, time.perf_counter(), None
     for batch in it:
         images += _batch_len(batch)
         n += 1
         if batches is not None and n >= batches and time.perf_counter() - start >= min_seconds:
             break
-    first = batch[0] if isinstance(batch, (tuple, list)) and batch else batch
-    if isinstance(first, torch.Tensor) and first.is_cuda:  # a DeviceLoader's batch: the GPU's work is queued, not done
-        torch.cuda.synchronize(first.device)
+    _synchronize(batch)  # a DeviceLoader's batch: the GPU's work is queued, not done
     seconds = time.perf_counter() - start
     return {"images_per_s": images / seconds if seconds > 0 else float("inf"), "seconds": seconds, "images": images, "batches": n}

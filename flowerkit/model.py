@@ -122,9 +122,9 @@ def _warm_up(device: torch.device) -> None:
     """
     if device.type == "cpu" or str(device) in _WARMED:
         return
-    cuda = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" else []
+    index = device.index if device.index is not None else torch.cuda.current_device() if device.type == "cuda" else 0
     other = {} if device.type in ("cuda", "meta") else {"device_type": device.type}  # e.g. mps: its generator too
-    with torch.random.fork_rng(devices=cuda, **other):
+    with torch.random.fork_rng(devices=[] if device.type == "meta" else [index], **other):
         net = FlowerCNN().to(device)
         opt = torch.optim.AdamW(net.parameters())
         for layout in (torch.contiguous_format, torch.channels_last):  # a pipeline may deliver either

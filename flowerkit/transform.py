@@ -24,7 +24,7 @@ from torchvision.transforms import v2
 from tqdm.auto import tqdm
 
 from .access import to_rgb
-from .facts import IMAGENET_MEAN, IMAGENET_STD
+from .facts import IMAGENET_MEAN, IMAGENET_STD, WORKER_TIMEOUT_S
 
 __all__ = [
     "ToRGB",
@@ -162,7 +162,8 @@ def compute_stats(
         if not isinstance(images, Dataset):
             raise TypeError("compute_stats(size=...) needs a Dataset, so that its transform can be replaced")
         images = _Resized(images, size)
-    loader = DataLoader(images, batch_size=batch_size, num_workers=num_workers)  # type: ignore[arg-type]
+    timeout = WORKER_TIMEOUT_S if num_workers > 0 else 0  # a stuck worker: an error, not a frozen kernel
+    loader = DataLoader(images, batch_size=batch_size, num_workers=num_workers, timeout=timeout)  # type: ignore[arg-type]
     total = torch.zeros(3, dtype=torch.float64)
     total_sq = torch.zeros(3, dtype=torch.float64)
     count = 0

@@ -7,6 +7,7 @@ import json
 import pickle
 import shutil
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -78,6 +79,78 @@ def test_cache_is_rebuilt_when_a_file_or_the_size_changes(root, tmp_path):
     assert not torch.equal(rebuilt[3][0], first[3][0]) or torch.equal(decode_resized(replacement, S), first[3][0])
     other_size = build_cache(ds, S * 2, folder=tmp_path / "cache", progress=False)
     assert other_size.size == S * 2 and other_size[0][0].shape == (3, 2 * S, 2 * S)
+
+
+def test_a_cache_built_from_a_relative_root_is_valid_from_any_folder(root, tmp_path, monkeypatch):
+    monkeypatch.chdir(root)
+    built = build_cache(OxfordFlowers102(Path("."), "val"), S, folder=tmp_path / "cache", progress=False)
+    monkeypatch.chdir(tmp_path)  # another folder, the same dataset by its absolute path: the same cache, reused
+    again = build_cache(OxfordFlowers102(root, "val"), S, folder=tmp_path / "cache", progress=False)
+    assert again.path == built.path and all(f.is_absolute() and f.exists() for f in again.image_files)
+    manifest = json.loads(again.path.with_suffix(".json").read_text())
+    manifest["files"] = [f"flowers-102/jpg/{Path(f).name}" for f in manifest["files"]]  # as an older flowerkit wrote it
+    again.path.with_suffix(".json").write_text(json.dumps(manifest))
+    rebuilt = build_cache(OxfordFlowers102(root, "val"), S, folder=tmp_path / "cache", progress=False)
+    assert all(f.is_absolute() for f in rebuilt.image_files) and torch.equal(rebuilt[2][0], built[2][0])
+
+
+def test_a_cache_cut_short_names_its_file(root, tmp_path):
+    cache = build_cache(OxfordFlowers102(root, "val"), S, folder=tmp_path / "cache", progress=False)
+    with open(cache.path, "r+b") as f:
+        f.truncate(cache.path.stat().st_size // 2)
+    with pytest.raises(ValueError, match=f"{cache.path.name} is not a complete cache.*build_cache"):
+        CachedFlowers(cache.path)
+    assert build_cache(OxfordFlowers102(root, "val"), S, folder=tmp_path / "cache", progress=False).nbytes == cache.nbytes
+
+
+def _grey(path, size, level=7):
+    """A decode recipe that ignores the file: flat ``level`` grey."""
+    return torch.full((3, size, size), level, dtype=torch.uint8)
+
+
+class _Level:
+    """A decode recipe as a callable object: its setting is part of what the cache holds."""
+
+    def __init__(self, level):
+        self.level = level
+
+    def __call__(self, path, size):
+        return _grey(path, size, self.level)
+
+
+def test_decode_recipes_name_their_settings_and_lambdas_are_refused(root, tmp_path):
+    ds, folder = OxfordFlowers102(root, "val"), tmp_path / "cache"
+    assert load._recipe(functools.partial(decode_resized)) == load.decode_recipe()
+    caches = [
+        build_cache(ds, S, folder=folder, progress=False, decode=decode)
+        for decode in (functools.partial(_grey, level=3), functools.partial(_grey, level=9), _Level(4), _Level(8))
+    ]
+    assert [int(c[0][0][0, 0, 0]) for c in caches] == [3, 9, 4, 8], "each setting its own cache"
+    assert len({c.path for c in caches}) == 4
+    with pytest.raises(TypeError, match="lambda.*def at the top level"):
+        build_cache(ds, S, folder=folder, progress=False, decode=lambda path, size: _grey(path, size))
+
+
+def _slow_decode(path, size):
+    """A decode stuck on a network drive."""
+    time.sleep(30)
+    return _grey(path, size)
+
+
+def test_building_a_cache_with_workers_stops_at_a_stuck_worker(root, tmp_path, monkeypatch):
+    monkeypatch.setattr(load, "WORKER_TIMEOUT_S", 1)
+    start = time.perf_counter()
+    with pytest.raises(RuntimeError, match="timed out after 1 seconds"):
+        build_cache(OxfordFlowers102(root, "val"), S, folder=tmp_path / "c", progress=False, decode=_slow_decode, num_workers=1)
+    assert time.perf_counter() - start < 25 and not list((tmp_path / "c").glob("*.json"))
+
+
+def test_worker_batches_without_torchs_private_shared_storage(root, tmp_path, monkeypatch):
+    cache = build_cache(OxfordFlowers102(root, "val"), S, folder=tmp_path / "c", progress=False)
+    expected = next(iter(make_loader(cache, batch_size=8, num_workers=0, mean=IMAGENET_MEAN, std=IMAGENET_STD)))[0]
+    monkeypatch.setattr(torch.UntypedStorage, "_new_shared", None)  # a torch without it: the public share_memory_()
+    loader = make_loader(cache, batch_size=8, num_workers=1, mean=IMAGENET_MEAN, std=IMAGENET_STD, persistent_workers=False)
+    assert torch.equal(next(iter(loader))[0], expected)
 
 
 def test_an_interrupted_build_is_never_used(root, tmp_path, monkeypatch):

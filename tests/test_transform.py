@@ -150,3 +150,24 @@ def test_compute_stats_starts_one_set_of_workers(monkeypatch):
     images = torch.randint(0, 256, (8, 3, 4, 4), dtype=torch.uint8)
     compute_stats(images, batch_size=4, num_workers=2, progress=True)
     assert started == [2], f"DataLoader iterated {len(started)} times"
+
+
+class _Stuck(torch.utils.data.Dataset):
+    """Images that never come in time."""
+
+    def __len__(self):
+        return 4
+
+    def __getitem__(self, i):
+        import time
+
+        time.sleep(30)
+        return torch.zeros(3, 2, 2, dtype=torch.uint8)
+
+
+def test_compute_stats_stops_at_a_stuck_worker(monkeypatch):
+    from flowerkit import transform
+
+    monkeypatch.setattr(transform, "WORKER_TIMEOUT_S", 1)
+    with pytest.raises(RuntimeError, match="timed out after 1 seconds"):
+        compute_stats(_Stuck(), batch_size=2, num_workers=1, progress=False)
