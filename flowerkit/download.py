@@ -9,7 +9,7 @@ environment variable ``FLOWERKIT_MIRRORS``) into torchvision's layout::
 
     <root>/flowers-102/
         102flowers.tgz          kept after extraction (safe to delete)
-        .jpg.complete           marker: jpg/ was extracted completely
+        .jpg.complete           marker: jpg/ was extracted completely, from the archive md5 it names
         jpg/image_00001.jpg ... jpg/image_08189.jpg
         imagelabels.mat
         setid.mat
@@ -24,12 +24,20 @@ Robustness rules:
   HTTP ``Range`` request.  A checksum mismatch deletes the ``.part``.
 * If a mirror fails, the next one is tried; if all fail, the error lists every
   URL and says how to place the files by hand.
+* A file already under its final name with another md5 (placed by hand, or the
+  archive of another md5 table) is never deleted: it is moved aside as
+  ``<name>.md5-<first 8 hex digits of its md5>`` and the error names it. Once
+  its md5 is the expected one (listed in ``FLOWERKIT_CHECKSUMS``), the next run
+  moves it back and uses it without the network.
 * The md5s are the published ones (:data:`flowerkit.facts.FILES`) unless the
   environment variable ``FLOWERKIT_CHECKSUMS`` names a JSON or ``md5sum``
   file of others (the archive has been re-packed before); a warning then
   names that file. See :func:`_checksums`.
 * The archive is checked member by member before anything is written and is
   extracted into a temporary folder that is moved in place only when complete.
+  ``jpg/`` counts as ready only while the marker names the archive md5 in force,
+  so a changed md5 table re-extracts the images instead of pairing old images
+  with new labels.
 
 The archive is kept after extraction so that re-checking the dataset never
 needs the network; delete ``102flowers.tgz`` to save 330 MB of disk if you like
@@ -286,23 +294,63 @@ def _expected_md5(filename: str, md5: str | None) -> str:
     return table[filename]
 
 
-def _verified_cache(dest: Path, md5: str) -> bool:
-    """True if ``dest`` exists with the expected md5; a file with another md5 is deleted."""
+def _aside_path(dest: Path, md5: str) -> Path:
+    """Where a file found at ``dest`` with md5 ``md5`` (not the expected one) is kept: ``<name>.md5-<8 hex digits>``."""
+    return dest.with_name(f"{dest.name}.md5-{md5.lower()[:8]}")
+
+
+def _set_aside(dest: Path, md5: str) -> tuple[str, Path] | None:
+    """Move a file at ``dest`` whose md5 is not ``md5`` aside (never delete it: it may be a 330 MB file placed by hand).
+
+    Returns None if ``dest`` is absent or verified, else ``(its md5, where it was kept)``. Nothing that fails the
+    check stays under the final name.
+    """
     if not dest.is_file():
-        return False
+        return None
     actual = _md5sum(dest)
     if actual == md5.lower():
-        return True  # cached and verified: no network
-    logger.warning("%s has md5 %s but %s was expected; deleting it and downloading again", dest, actual, md5)
-    dest.unlink()
-    return False
+        return None
+    kept = _aside_path(dest, actual)
+    os.replace(dest, kept)
+    logger.warning(
+        "%s has md5 %s but %s was expected; kept it as %s (delete it if you do not need it) and downloading again",
+        dest,
+        actual,
+        md5.lower(),
+        kept.name,
+    )
+    return actual, kept
 
 
-def _no_mirror_worked(filename: str, dest_dir: Path, md5: str, failures: list[tuple[str, Exception]]) -> _DownloadError:
-    """The error raised when every mirror failed: each URL and why, and how to place the file by hand."""
+def _reclaim_aside(dest: Path, md5: str) -> bool:
+    """Move a file set aside earlier back to ``dest`` if its md5 is now the expected one (e.g. listed in $FLOWERKIT_CHECKSUMS)."""
+    kept = _aside_path(dest, md5)
+    if dest.exists() or not kept.is_file() or _md5sum(kept) != md5.lower():
+        return False
+    os.replace(kept, dest)
+    logger.warning("%s has the expected md5 %s; moved it back to %s", kept, md5.lower(), dest.name)
+    return True
+
+
+def _no_mirror_worked(
+    filename: str,
+    dest_dir: Path,
+    md5: str,
+    failures: list[tuple[str, Exception]],
+    set_aside: tuple[str, Path] | None = None,
+) -> _DownloadError:
+    """The error raised when every mirror failed: each URL and why, what was found in place, how to place the file by hand."""
     tried = "\n".join(f"  - {url}: {exc}" for url, exc in failures) or "  (no mirrors given)"
+    found = ""
+    if set_aside is not None:
+        actual, kept = set_aside
+        found = (
+            f"Found {(dest_dir / filename).resolve()} with md5 {actual}, expected {md5.lower()}; kept it as "
+            f"{kept.resolve()}. If you trust it, list its md5 in the JSON or md5sum file that ${CHECKSUMS_ENV} "
+            "names and run again: it is then moved back and used.\n"
+        )
     message = (
-        f"Could not download {filename} from any mirror. Tried:\n{tried}\n"
+        f"{found}Could not download {filename} from any mirror. Tried:\n{tried}\n"
         "To place the file by hand: open one of the URLs above in a web browser, "
         f"save {filename} (expected md5 {md5.lower()}) into the folder\n"
         f"  {dest_dir.resolve()}\n"
@@ -329,13 +377,16 @@ def fetch(
 
     ``md5=None`` takes the file's md5 from :func:`_checksums` (the published
     table, or ``$FLOWERKIT_CHECKSUMS``). A file already in place with that md5
-    is used without any network.
+    is used without any network; one with another md5 is moved aside (never
+    deleted) as ``<filename>.md5-<8 hex digits>``, and moved back once its md5
+    is the expected one.
     """
     md5 = _expected_md5(filename, md5)
     dest_dir = Path(dest_dir)
     dest = dest_dir / filename
-    if _verified_cache(dest, md5):
-        return dest
+    set_aside = _set_aside(dest, md5)
+    if (set_aside is None and dest.is_file()) or _reclaim_aside(dest, md5):
+        return dest  # in place and verified: no network
     failures: list[tuple[str, Exception]] = []
     for base in _resolve_mirrors(mirrors):
         url = base.rstrip("/") + "/" + filename
@@ -344,7 +395,7 @@ def fetch(
         except (_DownloadError, ValueError) as exc:
             logger.warning("%s", exc)
             failures.append((url, exc))
-    raise _no_mirror_worked(filename, dest_dir, md5, failures)
+    raise _no_mirror_worked(filename, dest_dir, md5, failures, set_aside)
 
 
 def _within(base: str, path: str) -> bool:
@@ -422,10 +473,22 @@ def _move_into_place(src: Path, target: Path, scratch: Path) -> None:
     os.replace(src, target)
 
 
-def _jpg_ready(folder: Path) -> bool:
-    """Return True if ``folder/jpg`` was extracted completely (marker present)."""
+def _marker_text(md5: str) -> str:
+    """The marker's content once ``jpg/`` was extracted from the archive with ``md5``."""
+    return f"{ARCHIVE} {md5.lower()}\n"
+
+
+def _jpg_ready(folder: Path, md5: str) -> bool:
+    """Return True if ``folder/jpg`` was extracted completely from the archive with ``md5`` (the marker names it)."""
     jpg = folder / IMAGE_FOLDER
-    return (folder / EXTRACTED_MARKER).is_file() and jpg.is_dir() and any(jpg.iterdir())
+    try:
+        marker = (folder / EXTRACTED_MARKER).read_text()
+    except (OSError, UnicodeDecodeError):
+        return False
+    # Every marker flowerkit has written is "102flowers.tgz <md5>" (the format never changed), so one from an
+    # earlier version still counts when its md5 is the one in force. A marker without that md5 (empty, touched
+    # by hand) or with another md5 (another md5 table: FLOWERKIT_CHECKSUMS, another --data) means re-extracting.
+    return marker.split() == _marker_text(md5).split() and jpg.is_dir() and any(jpg.iterdir())
 
 
 _MD5SUM_LINE = re.compile(r"\s*([0-9a-fA-F]{32})\s+\*?(\S.*?)\s*")
@@ -499,7 +562,7 @@ def _is_downloaded(root: str | Path, *, files: Mapping[str, str] | None = None) 
     """Return True if ``<root>/flowers-102`` holds a complete, verified dataset."""
     folder = Path(root).expanduser() / DATASET_FOLDER
     table = _checksums(files)
-    if not _jpg_ready(folder):
+    if not _jpg_ready(folder, table[ARCHIVE]):
         return False
     for name, md5 in table.items():
         if name == ARCHIVE:
@@ -533,7 +596,7 @@ def _download_flowers102(
     for name in sorted(n for n in table if n != ARCHIVE):
         fetch(name, folder, mirrors=mirrors, md5=table[name], progress=progress, timeout=timeout)
 
-    if not _jpg_ready(folder):
+    if not _jpg_ready(folder, table[ARCHIVE]):
         marker = folder / EXTRACTED_MARKER
         marker.unlink(missing_ok=True)
         archive = fetch(ARCHIVE, folder, mirrors=mirrors, md5=table[ARCHIVE], progress=progress, timeout=timeout)
@@ -542,5 +605,5 @@ def _download_flowers102(
             raise _DownloadError(
                 f"{archive} was extracted into {folder} but contained no jpg/ images; delete the archive and run again."
             )
-        marker.write_text(f"{ARCHIVE} {table[ARCHIVE].lower()}\n")
+        marker.write_text(_marker_text(table[ARCHIVE]))
     return folder

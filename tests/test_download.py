@@ -239,6 +239,8 @@ def test_wrong_cached_file_is_replaced(server: _Server, tmp_path: Path) -> None:
     (tmp_path / "setid.mat").write_bytes(b"not the right file")
     download.fetch("setid.mat", tmp_path, mirrors=[server.url()], md5=MD5S["setid.mat"])
     assert (tmp_path / "setid.mat").read_bytes() == SETID_MAT
+    # Replaced, not deleted: the wrong file is kept aside under a name that says its md5.
+    assert (tmp_path / f"setid.mat.md5-{_md5(b'not the right file')[:8]}").read_bytes() == b"not the right file"
 
 
 def test_broken_connection_keeps_part_then_resumes(server: _Server, tmp_path: Path) -> None:
@@ -440,6 +442,69 @@ def test_partial_jpg_without_marker_is_replaced(server: _Server, tmp_path: Path)
     download._download_flowers102(tmp_path, mirrors=[server.url()], files=MD5S, progress=False)
     assert sorted(p.name for p in (folder / "jpg").iterdir()) == sorted(Path(n).name for n in FAKE_JPEGS)
     assert (folder / "jpg" / "image_00001.jpg").read_bytes() == FAKE_JPEGS["jpg/image_00001.jpg"]
+
+
+def test_changed_archive_md5_re_extracts_the_images(tmp_path: Path, dead_url: str) -> None:
+    """Another md5 table (FLOWERKIT_CHECKSUMS, another --data) with the same image count: the new images, never old
+    images paired with new labels."""
+    new_jpegs = {name: data[::-1] for name, data in FAKE_JPEGS.items()}  # same names, same count, other pixels
+    new_content = {"102flowers.tgz": _make_tgz(new_jpegs), "imagelabels.mat": LABELS_MAT + b" v2", "setid.mat": SETID_MAT}
+    new_md5s = {name: _md5(data) for name, data in new_content.items()}
+    folder = tmp_path / "flowers-102"
+    with _serving(ServerState(files=dict(CONTENT))) as old:
+        download._download_flowers102(tmp_path, mirrors=[old.url()], files=MD5S, progress=False)
+    assert (folder / ".jpg.complete").read_text().split() == ["102flowers.tgz", MD5S["102flowers.tgz"]]
+    assert download._is_downloaded(tmp_path, files=MD5S)
+    assert not download._is_downloaded(tmp_path, files={**MD5S, "102flowers.tgz": "0" * 32})  # the marker's md5 counts
+
+    with _serving(ServerState(files=new_content)) as new:
+        download._download_flowers102(tmp_path, mirrors=[new.url()], files=new_md5s, progress=False)
+        assert {r.path.rsplit("/", 1)[1] for r in new.state.log} == {"102flowers.tgz", "imagelabels.mat"}
+    assert sorted(p.name for p in (folder / "jpg").iterdir()) == sorted(Path(n).name for n in new_jpegs)
+    for name, data in new_jpegs.items():
+        assert (folder / name).read_bytes() == data
+    assert (folder / ".jpg.complete").read_text().split() == ["102flowers.tgz", new_md5s["102flowers.tgz"]]
+    assert download._is_downloaded(tmp_path, files=new_md5s)
+    assert not download._is_downloaded(tmp_path, files=MD5S)
+    assert not list(folder.glob(".extract-*"))
+
+    # The old files were kept aside, so going back to the old table needs no network and re-extracts the old images.
+    assert (folder / f"102flowers.tgz.md5-{MD5S['102flowers.tgz'][:8]}").read_bytes() == ARCHIVE_BYTES
+    download._download_flowers102(tmp_path, mirrors=[dead_url], files=MD5S, progress=False, timeout=2)
+    for name, data in FAKE_JPEGS.items():
+        assert (folder / name).read_bytes() == data
+    assert download._is_downloaded(tmp_path, files=MD5S)
+
+
+def test_hand_placed_file_with_wrong_md5_is_kept_aside(tmp_path: Path, dead_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Mirrors unreachable, the archive placed by hand is a re-packed one: the error says so, and nothing is lost."""
+    folder = tmp_path / "flowers-102"
+    folder.mkdir()
+    (folder / "imagelabels.mat").write_bytes(LABELS_MAT)
+    (folder / "setid.mat").write_bytes(SETID_MAT)
+    repacked_jpegs = {name: data + b"re-packed" for name, data in FAKE_JPEGS.items()}
+    placed = _make_tgz(repacked_jpegs)
+    actual, expected = _md5(placed), MD5S["102flowers.tgz"]
+    (folder / "102flowers.tgz").write_bytes(placed)
+    with pytest.raises(_DownloadError) as info:
+        download._download_flowers102(tmp_path, mirrors=[dead_url], files=MD5S, progress=False, timeout=2)
+    msg = str(info.value)
+    kept = folder / f"102flowers.tgz.md5-{actual[:8]}"
+    assert str((folder / "102flowers.tgz").resolve()) in msg
+    assert actual in msg and expected in msg and str(kept.resolve()) in msg
+    assert f"${download.CHECKSUMS_ENV}" in msg
+    assert kept.read_bytes() == placed  # not lost
+    assert not (folder / "102flowers.tgz").exists()  # nothing unverified under the final name
+    assert not (folder / "jpg").exists()
+
+    # What the error says to do: list its md5 in $FLOWERKIT_CHECKSUMS and run again (still no network).
+    sums = tmp_path / "sums.json"
+    sums.write_text(json.dumps({**MD5S, "102flowers.tgz": actual}))
+    monkeypatch.setenv(download.CHECKSUMS_ENV, str(sums))
+    download._download_flowers102(tmp_path, mirrors=[dead_url], progress=False, timeout=2)
+    assert (folder / "102flowers.tgz").read_bytes() == placed
+    for name, data in repacked_jpegs.items():
+        assert (folder / name).read_bytes() == data
 
 
 # ------------------------------------------------------- $FLOWERKIT_CHECKSUMS: an md5 table that overrides FILES
