@@ -58,3 +58,25 @@ def test_readme_names_only_objects_that_exist_and_that_the_notebook_uses() -> No
             ):
                 wrong.append(f"{number}: {module}.{name}")
     assert wrong == [], f"README names objects that do not exist or that the notebook does not use: {wrong}"
+
+
+def _anchors(path: Path) -> set[str]:
+    """The anchors Jupyter gives a notebook's markdown headings: the text without backticks, spaces as hyphens."""
+    headings = [
+        line.lstrip("#").strip()
+        for cell in nbformat.read(path, as_version=4).cells
+        if cell.cell_type == "markdown"
+        for line in cell.source.splitlines()
+        if re.match(r"#{1,6} ", line)
+    ]
+    return {heading.replace("`", "").replace(" ", "-") for heading in headings}
+
+
+def test_readme_links_into_notebooks_reach_a_heading() -> None:
+    """The troubleshooting list links to sections by heading: a renamed heading must not leave a dead link."""
+    from urllib.parse import unquote
+
+    links = re.findall(r"\]\((notebooks/[\w.]+\.ipynb)#([^)\s]+(?:\)[^)\s]*)?)\)", (REPO / "README.md").read_text())
+    assert links, "README links to notebook sections (its troubleshooting list)"
+    dead = [f"{name}#{anchor}" for name, anchor in links if unquote(anchor) not in _anchors(REPO / name)]
+    assert not dead, f"README links to headings that do not exist: {dead}"
