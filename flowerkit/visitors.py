@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 from PIL import ExifTags, Image, ImageFilter, features
 
-from .access import OxfordFlowers102, load_rgb
+from .access import OxfordFlowers102, _dataset_signature, load_rgb
 from .classes import CLASSES
 from .curate import match_name
 from .load import cache_dir
@@ -425,7 +425,8 @@ def make_visitors(root: str | Path, *, folder: str | Path | None = None, seed: i
     A few hundred photos, a few seconds. Introduced in notebook ``08_your_own_data``.
     """
     kinds = _kinds()
-    key = hashlib.sha1(f"{Path(root).resolve()}|{seed}|{kinds}|{_VERSION}".encode()).hexdigest()[:8]
+    signature = _dataset_signature(root)  # a dataset replaced at the same path gets a new hand-over
+    key = hashlib.sha1(f"{Path(root).resolve()}|{signature}|{seed}|{kinds}|{_VERSION}".encode()).hexdigest()[:8]
     folder = Path(folder) if folder is not None else cache_dir() / f"visitors-{key}"
     truth_file = folder.with_name(folder.name + ".truth.json")
     truth = _reuse(folder, truth_file)

@@ -414,3 +414,20 @@ def test_draft_decodes_smaller_but_never_below_the_request(default_mini_root):
     assert small.size[0] < full.size[0] and small.size[1] < full.size[1]
     image, _ = OxfordFlowers102(default_mini_root, "val", draft=64)[0]
     assert image.size == small.size
+
+
+def test_the_dataset_signature_follows_what_the_folder_holds(root):
+    """Notebook 05's visitor photos and 08's hand-over are keyed by it: a dataset replaced at the same path is new."""
+    from flowerkit.access import _dataset_signature
+
+    first = _dataset_signature(root)
+    assert _dataset_signature(root) == first, "nothing changed: the same signature"
+    folder = root / "flowers-102"
+    shutil.copytree(folder / "jpg", folder / "jpg-new")
+    shutil.rmtree(folder / "jpg")
+    (folder / "jpg-new").rename(folder / "jpg")  # extracted again, moved in whole, as the download does
+    second = _dataset_signature(root)
+    assert second != first
+    labels = folder / "imagelabels.mat"
+    labels.write_bytes(labels.read_bytes() + b"\0")
+    assert _dataset_signature(root) not in (first, second)

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from PIL import ExifTags, Image, ImageDraw, features
 
-from ..access import OxfordFlowers102, load_rgb, upright
+from ..access import OxfordFlowers102, _dataset_signature, load_rgb, upright
 from ..facts import IMAGENET_MEAN, IMAGENET_STD
 from ..load import cache_dir
 from ..transform import Stats
@@ -134,7 +134,8 @@ def visitor_photos(root: str | Path, *, per_class: int = 2, folder: str | Path |
     test = OxfordFlowers102(root, "test")
     picks = [k for c in sorted(set(test.labels)) for k in [i for i, y in enumerate(test.labels) if y == c][:per_class]]
     kinds = _visitor_kinds()
-    key = hashlib.sha1(f"{Path(root).resolve()}|{per_class}|{kinds}|{_VISITORS_VERSION}".encode()).hexdigest()[:8]
+    signature = _dataset_signature(root)  # a dataset replaced at the same path gets new photos
+    key = hashlib.sha1(f"{Path(root).resolve()}|{signature}|{per_class}|{kinds}|{_VISITORS_VERSION}".encode()).hexdigest()[:8]
     folder = Path(folder) if folder is not None else cache_dir() / f"visitor-photos-{key}"
     manifest = folder / "manifest.json"
     if manifest.is_file():
