@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from torch.utils.data import DataLoader, Dataset, RandomSampler, Subset
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, RandomSampler, Sampler, Subset
 
 from flowerkit import CLASSES, curate, doctor, load, visitors
 from flowerkit.exercises import nb08
@@ -386,9 +386,20 @@ def volunteer(handover):
     return nb08.volunteer_loader(handover, S)
 
 
-def test_the_doctor_finds_the_volunteers_one_problem(volunteer):
-    report = doctor.diagnose(volunteer, measure=False)
+def test_the_doctor_passes_the_volunteers_loader_and_flags_it_unshuffled(volunteer):
+    # Notebook 08's prose: their batches mix species, so the doctor (one epoch's first batches) passes their loader;
+    # over the same dataset in its own (sorted) order, it finds the runs of one class.
+    assert doctor.diagnose(volunteer, measure=False).problems == []
+    in_order = DataLoader(volunteer.dataset, batch_size=volunteer.batch_size, collate_fn=volunteer.collate_fn)
+    report = doctor.diagnose(in_order, measure=False)
     assert [f.check for f in report.problems] == ["shuffling"], str(report)
+
+
+def test_the_volunteers_loader_mixes_species_and_repeats_its_batches(volunteer):
+    labels = [row["species_id"] for row in volunteer.dataset._table]
+    first, second = list(volunteer.batch_sampler), list(volunteer.batch_sampler)
+    assert first == second
+    assert len({labels[i] for i in first[0]}) > 3  # a batch mixes species
 
 
 def _shuffled(loader, **changes):
@@ -399,13 +410,33 @@ def _shuffled(loader, **changes):
 def test_the_volunteers_fix_is_accepted_and_the_doctor_agrees(volunteer, capsys):
     fix = lambda loader: _shuffled(loader, generator=torch.Generator().manual_seed(0))  # noqa: E731
     assert nb08.check_volunteer_fix(fix, volunteer)
-    assert "Correct!" in _said(capsys)
+    out = _said(capsys)
+    assert "Correct!" in out and "share 0 of their" in out, out
     assert nb08.check_volunteer_fix(lambda loader: _shuffled(loader), volunteer)  # unseeded: still a new order each epoch
     assert doctor.diagnose(fix(volunteer), measure=False).problems == []
 
 
+def test_a_sampler_with_set_epoch_is_accepted(volunteer, capsys):  # notebook 06's way: the checker calls set_epoch
+    def fix(loader):
+        return _shuffled(loader, shuffle=False, sampler=DistributedSampler(loader.dataset, num_replicas=1, rank=0, seed=0))
+
+    assert nb08.check_volunteer_fix(fix, volunteer)
+    assert "Correct!" in _said(capsys)
+
+
 def _stale(loader):  # one shuffled order, the same every epoch
     return _shuffled(loader, shuffle=False, sampler=torch.randperm(len(loader.dataset)).tolist())
+
+
+class _Reseeded(Sampler):  # shuffles, but with a generator created and seeded anew each epoch
+    def __init__(self, n):
+        self.n = n
+
+    def __len__(self):
+        return self.n
+
+    def __iter__(self):
+        return iter(torch.randperm(self.n, generator=torch.Generator().manual_seed(0)).tolist())
 
 
 def _made_for_them(volunteer):  # ignores its argument: fits their loader only
@@ -417,7 +448,10 @@ def _made_for_them(volunteer):  # ignores its argument: fits their loader only
     [
         (lambda v: lambda loader: None, "still the stub"),
         (lambda v: lambda loader: 1 / 0, "ZeroDivisionError"),
-        (lambda v: lambda loader: loader, "share a species"),  # nothing changed
+        (lambda v: lambda loader: loader, "the same batches as theirs"),  # nothing changed
+        (lambda v: lambda loader: _shuffled(loader, shuffle=False, sampler=loader.sampler), "the same batches as theirs"),
+        (lambda v: lambda loader: _shuffled(loader, sampler=loader.sampler), "leave their sampler out"),
+        (lambda v: lambda loader: _shuffled(loader, shuffle=False), "share a species"),  # their sampler dropped, no shuffle
         (lambda v: lambda loader: list(loader.dataset), "not a DataLoader"),
         (lambda v: lambda loader: _shuffled(loader, collate_fn=None), "another collate_fn"),
         (lambda v: lambda loader: _shuffled(loader, batch_size=4), "batches of another size"),
@@ -436,7 +470,8 @@ def _made_for_them(volunteer):  # ignores its argument: fits their loader only
             ),
             "a new dataset",
         ),
-        (lambda v: _stale, "the same order"),
+        (lambda v: _stale, "a list of positions as sampler"),
+        (lambda v: lambda loader: _shuffled(loader, shuffle=False, sampler=_Reseeded(len(loader.dataset))), "your sampler draws"),
         (_made_for_them, "on a new case"),
     ],
 )

@@ -607,18 +607,60 @@ def volunteer_loader(handover: VisitorSet, size: int) -> DataLoader:
     photos = _VolunteerPhotos(handover, size)
     x = torch.stack([photos[i][0] for i in range(0, len(photos), max(1, len(photos) // 64))]).float().div_(255)
     mean, std = x.mean((0, 2, 3)).tolist(), x.std((0, 2, 3)).tolist()  # the volunteer's own statistics
-    return DataLoader(photos, batch_size=32, collate_fn=CollateNormalize(mean, std))
+    order = torch.randperm(len(photos), generator=torch.Generator().manual_seed(0)).tolist()  # shuffled once, here
+    return DataLoader(photos, batch_size=32, sampler=order, collate_fn=CollateNormalize(mean, std))
 
 
-def _epoch(loader: DataLoader) -> list[list[int]]:
-    """One epoch's batches of dataset positions, as the loader would draw them (no item is loaded)."""
+def _epoch(loader: DataLoader, epoch: int | None = None) -> list[list[int]]:
+    """One epoch's batches of dataset positions, as the loader would draw them (no item is loaded).
+
+    With ``epoch``, a sampler that has ``set_epoch`` (notebook 06's) is told the epoch first, as a training loop does.
+    """
+    if epoch is not None:
+        for sampler in {id(s): s for s in (loader.sampler, getattr(loader.batch_sampler, "sampler", None))}.values():
+            if hasattr(sampler, "set_epoch"):
+                sampler.set_epoch(epoch)
     return [[int(i) for i in batch] for batch in loader.batch_sampler]
+
+
+def _flat(batches: Sequence[Sequence[int]]) -> list[int]:
+    """The positions of an epoch's batches, in order."""
+    return [i for batch in batches for i in batch]
 
 
 def _same_species_share(order: Sequence[int], labels: Sequence[int]) -> float:
     """How often two photos in a row share a species: near 1 for rows sorted by species, near sum(p^2) shuffled."""
     pairs = list(zip(order, order[1:]))
     return sum(labels[a] == labels[b] for a, b in pairs) / max(len(pairs), 1)
+
+
+def _shared_batches(loader: DataLoader) -> tuple[int, int]:
+    """How many of the batches of epoch 0 come again (the same photos together) in epoch 1, and how many there are."""
+    first, second = _epoch(loader, 0), _epoch(loader, 1)
+    return len({frozenset(b) for b in first} & {frozenset(b) for b in second}), len(first)
+
+
+def _repeat_problem(fixed: DataLoader, theirs: DataLoader, order: list[int], where: str) -> tuple[str, str] | None:
+    """The message and hint for a repair whose epochs all visit the photos in one order; None if epoch 1 differs."""
+    if _flat(_epoch(fixed, 1)) != order:
+        return None
+    sampler = getattr(fixed.batch_sampler, "sampler", fixed.sampler)
+    if sampler is theirs.sampler:  # their loader, or their sampler kept
+        return (
+            f"on {where}: the same batches as theirs, in the same order, in every epoch.",
+            "look at their first batch in two epochs (iter(loader) twice): what changes from one epoch to the next?",
+        )
+    if isinstance(sampler, (list, tuple, range, np.ndarray, torch.Tensor)):
+        return (
+            f"on {where}: a list of positions as sampler is one order, drawn when the loader is built: every epoch "
+            "visits the photos in the same order, with the same batches.",
+            "let the DataLoader draw a new order each epoch: shuffle=True (a seeded generator keeps runs repeatable)",
+        )
+    return (
+        f"on {where}: your sampler draws the same order every epoch, so every epoch has the same batches.",
+        "a generator created or seeded inside __iter__ starts again from its seed each epoch: seed one generator once, "
+        "when the loader is built (shuffle=True, generator=torch.Generator().manual_seed(0)), or use set_epoch",
+    )
 
 
 def _fix_problem(fixed: Any, theirs: DataLoader, labels: Sequence[int], where: str) -> tuple[str, str] | None:
@@ -629,7 +671,7 @@ def _fix_problem(fixed: Any, theirs: DataLoader, labels: Sequence[int], where: s
         return f"on {where}: a new dataset. Theirs decodes and labels the photos well: keep it.", "loader.dataset"
     if fixed.collate_fn is not theirs.collate_fn:
         return f"on {where}: another collate_fn. Theirs normalises with their statistics: keep it.", "loader.collate_fn"
-    first, second = _epoch(fixed), _epoch(theirs)
+    first, second = _epoch(fixed, 0), _epoch(theirs)
     if getattr(fixed, "drop_last", False) and fixed.batch_size == theirs.batch_size and len(labels) % theirs.batch_size:
         return (
             f"on {where}: drop_last=True leaves {len(labels) % theirs.batch_size} photos out of every epoch.",
@@ -637,7 +679,7 @@ def _fix_problem(fixed: Any, theirs: DataLoader, labels: Sequence[int], where: s
         )
     if any(len(b) != theirs.batch_size for b in first[:-1]) or len(first) != len(second):
         return f"on {where}: batches of another size. Theirs, {theirs.batch_size}, are fine.", "loader.batch_size"
-    order = [i for batch in first for i in batch]
+    order = _flat(first)
     if sorted(order) != list(range(len(labels))):
         return (
             f"on {where}: an epoch draws {len(order)} photos, {len(set(order))} of the {len(labels)} different ones.",
@@ -649,30 +691,31 @@ def _fix_problem(fixed: Any, theirs: DataLoader, labels: Sequence[int], where: s
     if share > 2 * expected + 0.1:
         return (
             f"on {where}: two photos in a row share a species {share:.0%} of the time (in a random order about "
-            f"{expected:.0%}): each batch still holds one or two species.",
-            "what decides the order in which a DataLoader visits its dataset?",
+            f"{expected:.0%}): each batch holds one or two species.",
+            "with neither a sampler nor shuffle=True, a DataLoader visits the rows in the dataset's own order, and "
+            "their rows are sorted by species",
         )
-    if [i for batch in _epoch(fixed) for i in batch] == order:
-        return (
-            f"on {where}: every epoch visits the photos in the same order, so every epoch has the same batches.",
-            "a sampler that draws a new order each epoch: shuffle=True, with a seeded generator for repeatable runs",
-        )
-    return None
+    return _repeat_problem(fixed, theirs, order, where)
 
 
 def check_volunteer_fix(func: Callable[[DataLoader], Any], volunteer: DataLoader) -> Verdict:
     """Notebook ``08_your_own_data``: ``func(loader)`` returns a repaired :func:`volunteer_loader`.
 
-    The repair keeps the volunteer's dataset, batch size and collate_fn and visits every photo once per epoch in a new
-    order that mixes the species (two photos in a row share one about as often as in a random order). Tried on the
-    volunteer's loader, then on a new case: 96 rows of 12 classes sorted by class, batches of 8.
+    The repair keeps the volunteer's dataset, batch size and collate_fn and visits every photo once per epoch in an
+    order that mixes the species (two photos in a row share one about as often as in a random order) and is new every
+    epoch (a sampler with ``set_epoch`` is told the epoch, as a training loop does). Tried on the volunteer's loader,
+    then on a new case: 96 rows of 12 classes sorted by class, shuffled once into a fixed sampler list, batches of 8.
     """
-    toy = DataLoader(_SortedRows([14, 12, 10, 9, 8, 8, 7, 7, 6, 6, 5, 4]), batch_size=8)
+    rows = _SortedRows([14, 12, 10, 9, 8, 8, 7, 7, 6, 6, 5, 4])
+    toy = DataLoader(rows, batch_size=8, sampler=torch.randperm(len(rows), generator=torch.Generator().manual_seed(1)).tolist())
     cases = ((volunteer, "their loader"), (toy, "a new case (96 rows of 12 classes, batches of 8)"))
     for theirs, where in cases:
         fixed, error = _call(func, theirs)
         if error:
-            return _verdict(False, f"on {where}: {error}", RAISED_HINT)
+            both = "mutually exclusive" in error  # shuffle=True beside their sampler
+            return _verdict(
+                False, f"on {where}: {error}", "shuffle=True draws the order: leave their sampler out" if both else RAISED_HINT
+            )
         if _unanswered(fixed):
             return _verdict(False, "your function returns None: it is still the stub.", STUB_HINT)
         labels = [row["species_id"] for row in theirs.dataset._table]  # the checker knows its own datasets
@@ -680,12 +723,10 @@ def check_volunteer_fix(func: Callable[[DataLoader], Any], volunteer: DataLoader
         if problem:
             message, hint = problem
             return _verdict(False, message, hint)
-    labels = [row["species_id"] for row in volunteer.dataset._table]
-    before = _same_species_share(list(range(len(labels))), labels)
-    after = _same_species_share([i for b in _epoch(func(volunteer)) for i in b], labels)
+    mine, n = _shared_batches(func(volunteer))
+    theirs_shared, _ = _shared_batches(volunteer)
     return _verdict(
         True,
-        f"two photos in a row now share a species {after:.0%} of the time (theirs: {before:.0%}), in a new order every "
-        "epoch. The volunteer sorted the CSV by species and did not shuffle: every batch held a few neighbouring "
-        "species, the same batches in every epoch.",
+        f"epochs 0 and 1 of yours share {mine} of their {n} batches; theirs share {theirs_shared} of {n}. The volunteer "
+        "shuffled once, when building the loader: every batch mixed species, and every epoch replayed the same batches.",
     )
