@@ -59,6 +59,14 @@ def test_the_cause_questions_accept_b_only_and_say_why_each_other_letter_is_wron
     assert set(getattr(exercises, f"{suspects}_SUSPECTS")) == set("abcd")
 
 
+def test_the_repeat_cause_names_torchs_default_generator_and_each_wrong_letter_points_at_evidence(capsys) -> None:
+    """Section 7's dataset draws from its own torch.Generator: notebook 03's NumPy answer no longer fits."""
+    right = _says(exercises.check_repeat_cause("b"), capsys)
+    assert "default generator" in right and "torch.Generator" in right
+    assert "torch.randint" in _says(exercises.check_repeat_cause("c"), capsys)  # no NumPy draw in __getitem__
+    assert "initial_seed" in _says(exercises.check_repeat_cause("d"), capsys)  # the probe's seed: the default's
+
+
 def _meter(read: str = "workers", end: str = "before"):
     """A worker memory meter for the checker: the reference, or one that reads this process or reads after the end."""
 

@@ -275,6 +275,51 @@ def test_a_generator_made_in_init_repeats_in_every_worker_and_epoch(cache: Cache
     assert partners[0][0] == partners[0][1]
 
 
+@pytest.mark.parametrize("method", ["forkserver", "fork"])
+def test_a_torch_generator_made_in_init_repeats_too_in_every_worker_and_epoch(cache: CachedFlowers, method: str) -> None:
+    """Notebook 03's "draw from torch", with the dataset's own torch.Generator: PyTorch does not reseed that one."""
+    if method not in mp.get_all_start_methods():
+        pytest.skip(f"no {method} here")
+    if method == "forkserver":
+        mp.get_context(method).set_forkserver_preload(["flowerkit.wild"])
+    small = Subset(cache, range(16))
+    repeated = _first_batches(wild.TorchJitterCrops(small, 24), method)
+    assert repeated[0][0] == repeated[0][1] == repeated[1][0] == repeated[1][1]
+    assert len({tuple(offset) for offset in repeated[0][0]}) > 1, "random within a worker"
+
+
+class _DefaultTorchCrops(wild.TorchJitterCrops):
+    """The first fix: the same draws from torch's default generator (no ``generator=``), which PyTorch seeds per worker."""
+
+    def __getitem__(self, idx: int) -> tuple[torch.Tensor, int, torch.Tensor]:
+        image, label = self.dataset[idx]
+        offset = torch.randint(0, image.shape[-1] - self.crop + 1, (2,))
+        return image[:, : self.crop, : self.crop], label, offset
+
+
+@FORK
+def test_torchs_default_generator_differs_per_worker_and_epoch_and_repeats_with_the_loader_seed(
+    cache: CachedFlowers,
+) -> None:
+    small = Subset(cache, range(16))
+    drawn = _first_batches(_DefaultTorchCrops(small, 24), "fork")
+    assert drawn[0][0] != drawn[0][1] and drawn[0][0] != drawn[1][0]
+    assert _first_batches(_DefaultTorchCrops(small, 24), "fork") == drawn
+
+
+def test_torch_jitter_crops_pickle_small_with_their_generator_state(cache: CachedFlowers) -> None:
+    crops = wild.TorchJitterCrops(cache, 24, seed=5)
+    assert len(pickle.dumps(crops)) < len(pickle.dumps(cache)) + 8 * 1024  # the state as bytes, no tensor to share
+    copies = [pickle.loads(pickle.dumps(crops)) for _ in range(2)]
+    draws = [copy[5][2].tolist() for copy in copies] + [crops[9][2].tolist()]
+    assert draws[0] == draws[1] == draws[2]
+    crop, label, offset = crops[0]
+    assert crop.shape == (3, 24, 24) and label == cache[0][1] and 0 <= int(offset.min()) <= int(offset.max()) <= 8
+    assert [wild.TorchJitterCrops(cache, 24, seed=5)[i][2].tolist() for i in range(4)] != [
+        wild.TorchJitterCrops(cache, 24, seed=6)[i][2].tolist() for i in range(4)
+    ]
+
+
 @FORK
 def test_pytorch_seeds_torch_and_numpy_per_worker_and_per_epoch() -> None:
     probe = DataLoader(wild.WorkerSeeds(8), batch_size=4, num_workers=2, multiprocessing_context="fork", timeout=120)

@@ -197,18 +197,25 @@ REPEAT_SUSPECTS: dict[str, tuple[bool, str, str]] = {
     ),
     "b": (
         True,
-        "each worker received the dataset with `self.rng` in the state __init__ left it in, so each draws the same "
-        "sequence; and workers that start again each epoch start from that state again.",
+        "each worker received a copy of the dataset, `self.g` included, in the state __init__ left it in, so each "
+        "draws the same sequence; and workers that start again each epoch start from that state again. PyTorch "
+        "reseeds torch's default generator in each worker (torch.manual_seed), not a torch.Generator your dataset "
+        'holds: notebook 03\'s "draw from torch" holds for the default generator only.',
         "",
     ),
     "c": (
         False,
-        "the probe (wild.WorkerSeeds) showed each worker its own torch and NumPy seeds, new every epoch: PyTorch does "
-        "seed torch, random and NumPy's global generator in each worker (from base_seed + worker id); it cannot know "
-        "about a Generator your dataset holds.",
-        "where was the generator that drew these offsets created?",
+        "the probe (wild.WorkerSeeds) showed each worker its own NumPy seed, new every epoch; and this dataset draws "
+        "no NumPy number at all: its offsets come from torch.randint.",
+        "read __getitem__: which library, and which generator, draws the offsets?",
     ),
-    "d": (False, "each offset comes back with its crop from the worker that made it.", "read __getitem__: who calls it?"),
+    "d": (
+        False,
+        "the probe (wild.WorkerSeeds) showed each worker its own torch seed, new every epoch: torch's draws do differ "
+        "between workers.",
+        "the probe's torch.initial_seed() is the seed of torch's default generator: is that the generator "
+        "__getitem__ draws the offsets from?",
+    ),
 }
 
 

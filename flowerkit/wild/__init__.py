@@ -27,7 +27,7 @@ from .measure import (
     shm_in_flight,
     shm_size,
 )
-from .randomness import JitterCrops, MixupPartners, SeededJitterCrops, WorkerSeeds
+from .randomness import JitterCrops, MixupPartners, SeededJitterCrops, TorchJitterCrops, WorkerSeeds
 from .scripts import SCRIPT_KINDS, ScriptRun, cuda_fork_script, run_script, training_script
 from .stalls import DumpStacksAfter, StallingDataset, innermost_frames
 
@@ -49,6 +49,7 @@ __all__ = [
     "SeededJitterCrops",
     "SkipAndLog",
     "StallingDataset",
+    "TorchJitterCrops",
     "WorkerMemory",
     "WorkerSeeds",
     "ZipImages",

@@ -1,23 +1,26 @@
-"""Random augmentations repeated across workers: a NumPy generator made in ``__init__``, and the per-worker fix.
+"""Random augmentations repeated across workers: a generator made in ``__init__``, NumPy's or torch's, and the fixes.
 
 Notebook ``07_in_the_wild``, section 7, and its third fix exercise (:class:`MixupPartners`). Each
 worker receives a copy of the dataset, generator included, in the same
 state: every worker draws the same "random" numbers, and without persistent
-workers every epoch draws them again. PyTorch seeds ``torch``, ``random`` and
-NumPy's global generator in each worker, not a ``numpy.random.Generator``
-your dataset holds: seed that one from ``get_worker_info().seed``
-(:class:`SeededJitterCrops`).
+workers every epoch draws them again. PyTorch seeds torch's default generator,
+``random`` and NumPy's global generator in each worker, not a
+``numpy.random.Generator`` (:class:`JitterCrops`) nor a ``torch.Generator``
+(:class:`TorchJitterCrops`) your dataset holds: make that one in the worker,
+from ``get_worker_info().seed`` (:class:`SeededJitterCrops`), or draw from
+torch's default generator.
 """
 
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset, get_worker_info
 
-__all__ = ["JitterCrops", "MixupPartners", "SeededJitterCrops", "WorkerSeeds"]
+__all__ = ["JitterCrops", "MixupPartners", "SeededJitterCrops", "TorchJitterCrops", "WorkerSeeds"]
 
 
 class JitterCrops(Dataset):
@@ -42,6 +45,38 @@ class JitterCrops(Dataset):
         image, label = self.dataset[idx]
         top, left = (int(v) for v in self._generator().integers(0, image.shape[-1] - self.crop + 1, size=2))
         return image[:, top : top + self.crop, left : left + self.crop], label, torch.tensor([top, left])
+
+
+class TorchJitterCrops(Dataset):
+    """:class:`JitterCrops` drawing its offsets with torch, from a seeded ``torch.Generator`` made in ``__init__``.
+
+    Notebook 03's advice, "draw from torch", taken with a generator of the dataset's own, seeded so that a run
+    repeats. The bug: PyTorch seeds only torch's *default* generator in each worker; ``self.g`` arrives in every
+    worker in the state ``__init__`` left it in (it pickles as that state, about 5 KiB). An item is
+    ``(crop, label, offset)``, as in :class:`JitterCrops`. Introduced in notebook ``07_in_the_wild``.
+    """
+
+    def __init__(self, dataset: Dataset, crop: int, seed: int = 0) -> None:
+        self.dataset, self.crop = dataset, crop
+        self.g = torch.Generator().manual_seed(seed)  # seeded: the same run, run after run
+
+    def __getstate__(self) -> dict[str, Any]:
+        # the generator's state as bytes: a torch.Generator itself kills spawn and forkserver workers (pytorch#146828)
+        return {**self.__dict__, "g": self.g.get_state().numpy().tobytes()}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        generator = torch.Generator()
+        generator.set_state(torch.frombuffer(bytearray(state["g"]), dtype=torch.uint8))
+        self.__dict__.update(state, g=generator)
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, idx: int) -> tuple[torch.Tensor, int, torch.Tensor]:
+        image, label = self.dataset[idx]
+        offset = torch.randint(0, image.shape[-1] - self.crop + 1, (2,), generator=self.g)
+        top, left = offset.tolist()
+        return image[:, top : top + self.crop, left : left + self.crop], label, offset
 
 
 class SeededJitterCrops(JitterCrops):
