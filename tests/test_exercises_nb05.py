@@ -7,14 +7,19 @@ training's) are in tests/test_app_deployment.py.
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from PIL import Image, ImageOps
 
-from flowerkit import exercises, model
+import flowerkit
+from flowerkit import app, exercises, load, model
 from flowerkit.access import OxfordFlowers102
 from flowerkit.exercises import nb05
+from flowerkit.facts import IMAGENET_MEAN, IMAGENET_STD
 
 
 @pytest.mark.parametrize(
@@ -177,59 +182,162 @@ def test_the_shop_model_leaves_the_global_random_state_alone():
     assert isinstance(nb05._shop_model()[1]["mean"], np.ndarray)  # the NumPy statistics a weights-only file refuses
 
 
-def _my_input(size, mean, std, *, crop=True, stats=None, scale=True, upright=True):
-    """The notebook's build-it-yourself input function, or one with a classic mistake."""
-    from PIL import Image, ImageOps
+# ------------------------------------------------------------------ your own input function
 
-    m, s = (torch.tensor(v).view(3, 1, 1) for v in (stats or (mean, std)))
+_SIZE, _MEAN, _STD = 32, (0.45, 0.4, 0.3), (0.25, 0.25, 0.25)
+
+
+@pytest.fixture(scope="module")
+def visitor_photos(mini_root, tmp_path_factory):
+    """Every kind of visitor photo, as notebook 05 makes them (here from the small mini-flowers)."""
+    return app.visitor_photos(mini_root, per_class=1, folder=tmp_path_factory.mktemp("visitors"))
+
+
+def _finish(hwc, *, crop=True, stats=None, scale=True):
+    """uint8 (H, W, C) -> the centre square, resized with antialias, normalised: notebook 03's steps."""
+    m, s = (torch.tensor(v, dtype=torch.float32).view(-1, 1, 1) for v in (stats or (_MEAN, _STD)))
+    chw = torch.from_numpy(np.ascontiguousarray(hwc if hwc.ndim == 3 else hwc[..., None])).permute(2, 0, 1)
+    if crop:
+        square = min(chw.shape[1:])
+        y0, x0 = (chw.shape[1] - square) // 2, (chw.shape[2] - square) // 2
+        chw = chw[:, y0 : y0 + square, x0 : x0 + square]
+    chw = torch.nn.functional.interpolate(chw[None], size=(_SIZE, _SIZE), mode="bilinear", antialias=True)[0]
+    if len(chw) != 3:  # the file's own channels: one mean and std for all
+        m, s = m.mean(), s.mean()
+    return (chw.float() / 255 - m) / s if scale else chw
+
+
+def _my_input(*, upright=True, under_alpha="white", **finish):
+    """A build-it-yourself input function in PIL and torch, right or with one classic mistake."""
 
     def my_input(path):
-        opened = Image.open(path)
-        opened.draft("RGB", (size, size))
-        opened = ImageOps.exif_transpose(opened) if upright else opened
-        chw = torch.from_numpy(np.array(opened.convert("RGB"))).permute(2, 0, 1)
-        if crop:
-            square = min(chw.shape[1:])
-            y0, x0 = (chw.shape[1] - square) // 2, (chw.shape[2] - square) // 2
-            chw = chw[:, y0 : y0 + square, x0 : x0 + square]
-        chw = torch.nn.functional.interpolate(chw[None], size=(size, size), mode="bilinear", antialias=True)[0]
-        return (chw.float() / 255 - m) / s if scale else chw
+        with Image.open(path) as opened:
+            opened.draft("RGB", (_SIZE, _SIZE))
+            img = ImageOps.exif_transpose(opened) if upright else opened.copy()
+        if under_alpha is None:  # notebook 03's pil_draft: convert("RGB") drops the alpha
+            rgb = img.convert("RGB")
+        else:
+            rgba = img.convert("RGBA")
+            rgb = Image.alpha_composite(Image.new("RGBA", rgba.size, under_alpha), rgba).convert("RGB")
+        return _finish(np.array(rgb), **finish)
 
     return my_input
 
 
-def test_check_my_input_accepts_training_s_tensors_and_names_each_classic_mistake(mini_root, tmp_path, capsys):
-    from types import SimpleNamespace
+def _file_channels(path):
+    """notebook 03's steps on the file's own channels, whatever they are (no conversion)."""
+    with Image.open(path) as opened:
+        opened.draft(opened.mode, (_SIZE, _SIZE))
+        return _finish(np.array(ImageOps.exif_transpose(opened)))
 
-    from PIL import ExifTags, Image
 
-    from flowerkit.facts import IMAGENET_MEAN, IMAGENET_STD
+def _normalised_by_hand(path):
+    """notebook 03's normalisation, (x / 255 - mean) / std with 3 statistics, on the file's own channels."""
+    with Image.open(path) as opened:
+        x = torch.from_numpy(np.array(opened.resize((_SIZE, _SIZE)))).permute(2, 0, 1)
+    return (x / 255 - torch.tensor(_MEAN).view(3, 1, 1)) / torch.tensor(_STD).view(3, 1, 1)  # 4 channels: raises
 
-    size, mean, std = 32, (0.45, 0.4, 0.3), (0.25, 0.25, 0.25)
-    test = OxfordFlowers102(mini_root, "test")
-    visitors = [
-        SimpleNamespace(path=f, original=f, label=y, kind="original") for f, y in zip(test.image_files[::97], test.labels[::97])
-    ]
-    portrait = tmp_path / "portrait.jpg"  # stored sideways with a tag, as visitors.make_visitors writes one
-    exif = Image.Exif()
-    exif[ExifTags.Base.Orientation] = 6
-    with Image.open(test.image_files[5]) as img:
-        img.convert("RGB").transpose(Image.Transpose.ROTATE_90).save(portrait, quality=95, exif=exif)
-    visitors.append(
-        SimpleNamespace(path=portrait, original=test.image_files[5], label=test.labels[5], kind="portrait, EXIF-rotated")
-    )
-    net = model.FlowerCNN().eval()
-    assert exercises.check_my_input(_my_input(size, mean, std), net, visitors, size, mean, std)
-    assert "your tensors are training's" in capsys.readouterr().out
-    for wrong, says in (
-        (_my_input(size, mean, std, crop=False), "squashed to a square"),
-        (_my_input(size, mean, std, stats=(IMAGENET_MEAN, IMAGENET_STD)), "ImageNet's statistics"),
-        (_my_input(size, mean, std, stats=((0, 0, 0), (1, 1, 1))), "not normalised"),
-        (_my_input(size, mean, std, scale=False), "values up to"),
-        (_my_input(size, mean, std, upright=False), "the EXIF orientation tag ignored"),
-        (lambda path: _my_input(size, mean, std)(path)[None], "still with a batch dimension"),
-        (lambda path: _my_input(size, mean, std)(path).permute(1, 2, 0), "channels last"),
-    ):
-        assert not exercises.check_my_input(wrong, net, visitors, size, mean, std)
-        out = capsys.readouterr().out
-        assert says in out and "Hint:" in out, out
+
+def _cmyk_inks_as_rgb(path):
+    with Image.open(path) as opened:
+        if opened.mode != "CMYK":
+            return _my_input()(path)
+        opened.draft("CMYK", (_SIZE, _SIZE))
+        return _finish(np.array(opened)[..., :3])
+
+
+def _only_for(mode, wrong):
+    """The right function, except on photos whose PIL mode is ``mode``: there, ``wrong``."""
+
+    def my_input(path):
+        with Image.open(path) as opened:
+            own = opened.mode
+        return wrong(path) if own == mode else _my_input()(path)
+
+    return my_input
+
+
+def _resize_then_crop(path):
+    """A correct alternative: no draft, PIL's resize of the short side (Lanczos), then the centre crop."""
+    rgba = ImageOps.exif_transpose(Image.open(path)).convert("RGBA")
+    img = Image.alpha_composite(Image.new("RGBA", rgba.size, "white"), rgba).convert("RGB")
+    scale = _SIZE / min(img.size)
+    img = img.resize((max(_SIZE, round(img.width * scale)), max(_SIZE, round(img.height * scale))), Image.Resampling.LANCZOS)
+    left, top = (img.width - _SIZE) // 2, (img.height - _SIZE) // 2
+    return _finish(np.array(img.crop((left, top, left + _SIZE, top + _SIZE))))
+
+
+def _webp_unreadable(path):
+    if Path(path).suffix == ".webp":
+        raise ValueError("not a JPEG")  # e.g. simplejpeg.decode_jpeg, notebook 03's fast decoder
+    return _my_input()(path)
+
+
+def test_check_my_input_tries_a_photo_of_every_kind(visitor_photos):
+    checks = nb05._photos_to_check(visitor_photos)
+    assert [kind for kind, _ in checks] == ["test photo", *dict.fromkeys(v.kind for v in visitor_photos)]
+    assert {kind for kind, _ in checks[1:]} == set(app.VISITOR_KINDS)
+    png = next(path for kind, path in checks if kind == "PNG with alpha")
+    with Image.open(png) as img:  # its transparent corners survive the centre crop: a wrong background shows
+        alpha = img.getchannel("A")
+    assert int((load.decode_resized(Image.merge("RGB", [alpha] * 3), _SIZE)[0] < 128).sum()) > 0
+
+
+@pytest.mark.parametrize(
+    "my_input",
+    [_my_input(), _resize_then_crop, lambda p: _finish(np.array(flowerkit.load_rgb(p, draft=_SIZE)))],
+    ids=["plain PIL and torch", "resize then crop, Lanczos, no draft", "flowerkit.load_rgb"],
+)
+def test_check_my_input_accepts_training_s_tensors_made_any_way(my_input, visitor_photos, capsys):
+    assert exercises.check_my_input(my_input, model.FlowerCNN().eval(), visitor_photos, _SIZE, _MEAN, _STD)
+    out = capsys.readouterr().out
+    assert "your tensors are training's" in out and all(kind in out for kind in app.VISITOR_KINDS), out
+
+
+@pytest.mark.parametrize(
+    "my_input, says, hint",
+    [
+        (lambda p: None, "still the stub", "replace the `...`"),
+        (_my_input(crop=False), "squashed to a square", "crop the centre square"),
+        (_my_input(stats=(IMAGENET_MEAN, IMAGENET_STD)), "ImageNet's statistics", "saved mean and std"),
+        (_my_input(stats=((0, 0, 0), (1, 1, 1))), "not normalised", "subtract the saved mean"),
+        (_my_input(scale=False), "values up to", "/ 255"),
+        (lambda p: _my_input()(p)[None], "still with a batch dimension", "x[0]"),
+        (lambda p: _my_input()(p).permute(1, 2, 0), "channels last", "permute"),
+        # the kinds of visitor photo: each named, with its file and what differs
+        (
+            _my_input(upright=False),
+            "the portrait, EXIF-rotated (visitor_0000.jpg): your tensor is training's photo on its side",
+            "help(flowerkit.load_rgb)",
+        ),
+        (_my_input(under_alpha=None), "the PNG with alpha (visitor_", "composites the transparency on white"),
+        (_my_input(under_alpha=(128, 128, 128)), "where the photo is transparent", "on white"),
+        (_only_for("RGBA", _file_channels), "red, green, blue and alpha", "what training makes of a PNG with alpha"),
+        (_only_for("RGBA", _normalised_by_hand), "RuntimeError", "a PNG with alpha holds red, green, blue and alpha"),
+        (_cmyk_inks_as_rgb, "the CMYK JPEG (visitor_", "how training turns CMYK into RGB"),
+        (_only_for("CMYK", _file_channels), "the four inks of a print", "what training makes of a CMYK JPEG"),
+        (_only_for("L", _file_channels), "the grayscale JPEG (visitor_", "what training makes of a grayscale JPEG"),
+        (_webp_unreadable, "the WebP (visitor_", "training's decode reads every kind of photo"),
+    ],
+)
+def test_check_my_input_names_each_mistake_and_each_kind_it_misses(my_input, says, hint, visitor_photos, capsys):
+    assert not exercises.check_my_input(my_input, model.FlowerCNN().eval(), visitor_photos, _SIZE, _MEAN, _STD)
+    out = capsys.readouterr().out
+    assert says in out and "\nHint: " in out and hint in out.split("\nHint: ")[1], out
+
+
+def test_check_my_input_says_what_the_photo_holds_where_it_is_transparent(visitor_photos, capsys):
+    exercises.check_my_input(_my_input(under_alpha=None), None, visitor_photos, _SIZE, _MEAN, _STD)
+    out = capsys.readouterr().out
+    dark = re.search(r"yours is about RGB \((\d+), (\d+), (\d+)\) there", out)
+    assert dark and max(map(int, dark.groups())) < 64, out  # the black the file stores under the transparency
+
+
+def test_the_notebook_s_solution_passes_on_every_kind(mini_root, visitor_photos, capsys):
+    notebook = json.loads((Path(__file__).parents[1] / "notebooks" / "05_the_app.ipynb").read_text())
+    (solution,) = ["".join(c["source"]) for c in notebook["cells"] if c["id"] == "nb05-25b"]
+    saved = {"preprocess": {"mean": list(_MEAN), "std": list(_STD)}}
+    namespace = {"Image": Image, "ImageOps": ImageOps, "np": np, "torch": torch, "exercises": exercises}
+    namespace |= {"SIZE": _SIZE, "saved": saved, "net": model.FlowerCNN().eval(), "visitors": visitor_photos}
+    exec(solution, namespace)  # its last line asserts the checker's verdict
+    assert "Correct!" in capsys.readouterr().out
