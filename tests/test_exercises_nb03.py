@@ -70,43 +70,113 @@ def _uint8_items(n=70, size=8):
     return [(torch.randint(0, 256, (3, size, size), dtype=torch.uint8, generator=g), k % 5) for k in range(n)]
 
 
-def _stack(batch):
-    return torch.stack([image for image, _ in batch]), torch.tensor([label for _, label in batch])
-
-
 MEAN, STD = (0.5, 0.4, 0.3), (0.2, 0.25, 0.3)
+M, S = torch.tensor(MEAN).view(1, 3, 1, 1), torch.tensor(STD).view(1, 3, 1, 1)
 
 
-def _normalised(x):
-    return (x.float() / 255 - torch.tensor(MEAN).view(1, 3, 1, 1)) / torch.tensor(STD).view(1, 3, 1, 1)
+def _stack(batch):  # (B, S, S, 3) uint8 tensor, int64 labels: one stack of the decoder's arrays
+    return torch.from_numpy(np.stack([array for array, _ in batch])), torch.tensor([label for _, label in batch])
+
+
+def _labels(batch):
+    return torch.tensor([label for _, label in batch])
+
+
+def _collate(batch):  # the reference answer
+    return (_stack(batch)[0].permute(0, 3, 1, 2).float() / 255 - M) / S, _labels(batch)
+
+
+def _numpy_first(batch):  # an alternative: normalise channels last in NumPy (float32), then one permute, contiguous
+    x = np.stack([array for array, _ in batch]).astype(np.float32) / 255
+    x = (x - np.array(MEAN, dtype=np.float32)) / np.array(STD, dtype=np.float32)
+    return torch.from_numpy(x).permute(0, 3, 1, 2).contiguous(), torch.as_tensor([label for _, label in batch])
+
+
+def _channels_last_format(batch):  # an alternative: per-item views, one stack, channels_last memory format
+    x = torch.stack([torch.as_tensor(array).permute(2, 0, 1) for array, _ in batch])
+    x = x.to(memory_format=torch.channels_last).float().div(255).sub(M).div(S)
+    return x, _labels(batch)
+
+
+def _per_item_torch(batch):  # the Efficiency team's way, on the decoder's arrays
+    floats = [torch.from_numpy(array).permute(2, 0, 1).float() / 255 for array, _ in batch]
+    return (torch.stack(floats) - M) / S, _labels(batch)
+
+
+def _per_item_numpy(batch):
+    floats = np.stack([array.astype(np.float32) / 255 for array, _ in batch])
+    return (torch.from_numpy(floats).permute(0, 3, 1, 2) - M) / S, _labels(batch)
+
+
+def _uint8_mean(batch):  # the mean subtracted in uint8 pixel levels before converting: wraps below the mean
+    x = _stack(batch)[0].permute(0, 3, 1, 2)
+    levels = (torch.tensor(MEAN) * 255).round().to(torch.uint8).view(1, 3, 1, 1)
+    return (x - levels).float() / 255 / S, _labels(batch)
+
+
+def _float64(batch):  # NumPy arithmetic: float64
+    x = (np.stack([array for array, _ in batch]) / 255 - np.array(MEAN)) / np.array(STD)
+    return torch.from_numpy(x).permute(0, 3, 1, 2), _labels(batch)
 
 
 @pytest.mark.parametrize(
     "func, feedback",
     [
-        (lambda b: (_normalised(_stack(b)[0]), _stack(b)[1]), "Correct"),
+        (_collate, "Correct"),
+        (_numpy_first, "Correct"),
+        (_channels_last_format, "Correct"),
+        (lambda b: (_collate(b)[0].contiguous(), _labels(b)), "Correct"),
         (lambda b: None, "still the stub"),
-        (lambda b: _stack(b)[0], "return a pair"),
-        (lambda b: ([image for image, _ in b], _stack(b)[1]), "one tensor of shape"),
-        (lambda b: _stack(b), "still uint8"),
-        (lambda b: (_normalised(_stack(b)[0]).double(), _stack(b)[1]), "dtype torch.float64"),
-        (lambda b: ((_stack(b)[0].float() - 127) / 50, _stack(b)[1]), "differ from per-sample"),
-        (lambda b: (_stack(b)[0].float() / 255, _stack(b)[1]), "differ from per-sample"),
-        (lambda b: (_stack(b)[0].float() * 2, _stack(b)[1]), "without scaling to [0, 1]"),
-        (lambda b: (_normalised(_stack(b)[0]), [label for _, label in b]), "int64 tensor"),
-        (lambda b: (_normalised(_stack(b)[0]), _stack(b)[1].flip(0)), "do not match"),
+        (lambda b: _collate(b)[0], "return a pair"),
+        (lambda b: ([array for array, _ in b], _labels(b)), "one tensor of shape"),
+        (lambda b: (_collate(b)[0].numpy(), _labels(b)), "a NumPy array"),
+        (lambda b: ((_stack(b)[0].float() / 255 - M.view(3)) / S.view(3), _labels(b)), "still channels last"),
+        (lambda b: ((_stack(b)[0].reshape(-1, 3, 8, 8).float() / 255 - M) / S, _labels(b)), "wrong places"),
+        (lambda b: ((_stack(b)[0].view(-1, 3, 8, 8).float() / 255 - M) / S, _labels(b)), "wrong places"),
+        (lambda b: ((_stack(b)[0].permute(0, 3, 2, 1).float() / 255 - M) / S, _labels(b)), "transposed"),
+        (lambda b: (_stack(b)[0].permute(0, 3, 1, 2), _labels(b)), "still uint8"),
+        (_float64, "dtype torch.float64"),
+        (lambda b: (_collate(b)[0].half(), _labels(b)), "dtype torch.float16"),
+        (lambda b: ((_stack(b)[0].permute(0, 3, 1, 2).float() - 127) / 50, _labels(b)), "differ from per-sample"),
+        (lambda b: (_stack(b)[0].permute(0, 3, 1, 2).float() / 255, _labels(b)), "differ from per-sample"),
+        (lambda b: (_stack(b)[0].permute(0, 3, 1, 2).float() * 2, _labels(b)), "without scaling to [0, 1]"),
+        (_uint8_mean, "wrapped around"),
+        (lambda b: (_collate(b)[0], [label for _, label in b]), "got a list"),
+        (lambda b: (_collate(b)[0], _labels(b).int()), "got a torch.int32 tensor"),
+        (lambda b: (_collate(b)[0], torch.from_numpy(np.array([label for _, label in b], dtype=np.int32))), "int64 tensor"),
+        (lambda b: (_collate(b)[0], _labels(b).flip(0)), "do not match"),
         (lambda b: 1 / 0, "ZeroDivisionError"),
-        (lambda b: nb03._per_sample_collate(b, MEAN, STD), "converted to float on its own"),
-        (lambda b: (_normalised(torch.stack([i.float() for i, _ in b])), _stack(b)[1]), "converted to float on its own"),
+        (lambda b: _collate(b[0]), "ValueError"),
+        (_per_item_torch, "converted to float on its own"),
+        (_per_item_numpy, "converted to float on its own"),
+        (lambda b: nb03._per_item_hwc_collate(b, MEAN, STD), "converted to float on its own"),
     ],
 )
 def test_check_collate_feedback(func, feedback, capsys):
     ok = exercises.check_collate(func, _uint8_items(), MEAN, STD)
     out = capsys.readouterr().out
-    assert feedback in out
+    assert feedback in out, out
     assert ok == (feedback == "Correct")
     if ok:
-        assert "converting each image on its own" in out, "a correct answer is timed against per-sample conversion"
+        assert "converting each image on its own (the same arrays" in out, "timed against per-item work on the same input"
+
+
+@pytest.mark.parametrize("func, copy_note", [(_collate, True), (_channels_last_format, True), (_numpy_first, False)])
+def test_check_collate_times_a_channels_last_view_against_a_copied_batch(func, copy_note, capsys):
+    assert exercises.check_collate(func, _uint8_items(), MEAN, STD)
+    out = capsys.readouterr().out
+    assert ("with .contiguous() on the uint8 batch" in out) == copy_note, out
+
+
+def test_check_collate_hands_over_what_a_jpeg_decoder_returns():
+    seen = []
+    exercises.check_collate(lambda b: seen.append(b), _uint8_items(), MEAN, STD)
+    (batch,) = seen
+    array, label = batch[0]
+    assert len(batch) == 64 and type(array) is np.ndarray and type(label) is int
+    assert array.shape == (8, 8, 3) and array.dtype == np.uint8 and array.flags.c_contiguous
+    image, _ = _uint8_items()[0]
+    assert np.array_equal(array[2, 5], image[:, 2, 5].numpy()), "pixel (row 2, column 5): its three channels"
 
 
 def _weighted(weights_of, **kw):

@@ -1,5 +1,5 @@
-"""Checkers of notebook ``03_load``: the data-wait meter, the bugs ranked by cost, a batched collate_fn, samplers, worker seeding,
-iterable datasets, the training loader."""
+"""Checkers of notebook ``03_load``: the data-wait meter, the bugs ranked by cost, a batched collate_fn for a
+decoder's arrays, samplers, worker seeding, iterable datasets, the training loader."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 import torch
+import torch.overrides
 import torch.utils.data
 from torch.utils.data import DataLoader, Dataset, RandomSampler
 
@@ -272,92 +273,198 @@ def check_bug_ranking(answer: Any, stage_ms: dict[str, float]) -> Verdict:
 
 
 def _per_sample_collate(batch: list[tuple[torch.Tensor, int]], mean: Any, std: Any) -> tuple[torch.Tensor, torch.Tensor]:
-    """The Efficiency team's way: convert and normalise each image on its own, then stack."""
+    """The Efficiency team's way, on (3, S, S) tensors: convert and normalise each image on its own, then stack."""
     m = torch.as_tensor(mean, dtype=torch.float32).view(3, 1, 1)
     s = torch.as_tensor(std, dtype=torch.float32).view(3, 1, 1)
     images = torch.stack([(image.float() / 255 - m) / s for image, _ in batch])
     return images, torch.as_tensor([label for _, label in batch], dtype=torch.int64)
 
 
-def _collate_problem(answer: Any, truth: tuple[torch.Tensor, torch.Tensor]) -> tuple[str, str] | None:
+def _per_item_hwc_collate(batch: list[tuple[np.ndarray, int]], mean: Any, std: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """The Efficiency team's way on a decoder's (S, S, 3) arrays: ``ToTensor`` then ``Normalize`` per image, then stack.
+
+    ``ToTensor`` moves the channel axis of each array, copies it into (3, S, S) order and converts it to float.
+    """
+    tensors = [(torch.from_numpy(array).permute(2, 0, 1).contiguous(), label) for array, label in batch]
+    return _per_sample_collate(tensors, mean, std)
+
+
+def _batch_contiguous_first(batch: list[tuple[np.ndarray, int]], mean: Any, std: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """One stack, one permute, one uint8 copy into (B, 3, S, S) order (``.contiguous()``), then the float work."""
+    images = torch.from_numpy(np.stack([array for array, _ in batch])).permute(0, 3, 1, 2).contiguous()
+    m = torch.as_tensor(mean, dtype=torch.float32).view(1, 3, 1, 1)
+    s = torch.as_tensor(std, dtype=torch.float32).view(1, 3, 1, 1)
+    return (images.float() / 255 - m) / s, torch.as_tensor([label for _, label in batch], dtype=torch.int64)
+
+
+def _timing(func: Callable[[list[Any]], Any], images: torch.Tensor, batch: list[Any], mean: Any, std: Any) -> str:
+    """A correct answer's time against per-image conversion of the same arrays; for a channels-last view, the copy's."""
+    yours, per_image = best_ms(func, batch), best_ms(_per_item_hwc_collate, batch, mean, std)
+    said = (
+        f"Yours: {yours:.2f} ms for {len(batch)} images; converting each image on its own (the same arrays, "
+        f"ToTensor and Normalize per image): {per_image:.2f} ms."
+    )
+    if images.is_contiguous():
+        return said
+    copied = best_ms(_batch_contiguous_first, batch, mean, std)
+    return said + (
+        " Your batch lies in channels-last memory (images.is_contiguous() is False), where arithmetic with one mean"
+        " per channel runs along rows of 3 numbers: the same steps with .contiguous() on the uint8 batch, before"
+        f" converting, took {copied:.2f} ms."
+    )
+
+
+def _channels_last(batch: list[tuple[torch.Tensor, int]]) -> list[tuple[np.ndarray, int]]:
+    """(3, S, S) uint8 tensors -> what a JPEG decoder returns: contiguous (S, S, 3) uint8 NumPy arrays (labels as ints)."""
+    return [(np.ascontiguousarray(torch.as_tensor(image).permute(1, 2, 0).numpy()), int(label)) for image, label in batch]
+
+
+def _to_pixels(x: torch.Tensor, mean: Any, std: Any) -> torch.Tensor:
+    """A normalised (B, 3, S, S) batch back to pixel levels 0..255: ``(x * std + mean) * 255``."""
+    m = torch.as_tensor(mean, dtype=torch.float32).view(1, 3, 1, 1)
+    s = torch.as_tensor(std, dtype=torch.float32).view(1, 3, 1, 1)
+    return (x.float() * s + m) * 255
+
+
+def _form_problem(x: Any, x_true: torch.Tensor) -> tuple[str, str] | None:
+    """What is wrong with the images' type, shape or dtype; None if they are a float32 (B, 3, S, S) tensor."""
+    b, c, h, w = x_true.shape
+    if isinstance(x, np.ndarray):
+        return f"the images are a NumPy array ({x.dtype}, {x.shape}): the model takes a torch tensor.", (
+            "torch.from_numpy(...) or torch.as_tensor(...)"
+        )
+    if not isinstance(x, torch.Tensor):
+        return (
+            f"images should be one tensor of shape {(b, c, h, w)}, got a {type(x).__name__}.",
+            "stack the images into one batch",
+        )
+    if tuple(x.shape) == (b, h, w, c):
+        return f"shape {tuple(x.shape)}: the batch is still channels last, the model wants {(b, c, h, w)}.", (
+            "move the channel axis of the batch: (B, H, W, C) -> (B, C, H, W) (a reshape or view would scramble the pixels)"
+        )
+    if tuple(x.shape) != (b, c, h, w):
+        return f"images should be one tensor of shape {(b, c, h, w)}, got {tuple(x.shape)}.", (
+            "stack the arrays into (B, S, S, 3), then move the channel axis"
+        )
+    if x.dtype == torch.uint8:
+        return "the batch is still uint8: stacked, but not converted and normalised.", "x.float() / 255, then (x - mean) / std"
+    if x.dtype == torch.float64:
+        return "dtype torch.float64: NumPy arithmetic gives float64, and the model's weights are float32.", (
+            ".float() on the tensor (or .astype(np.float32)) before the arithmetic"
+        )
+    if x.dtype != torch.float32:
+        return f"dtype {x.dtype}: the model's weights are float32.", "x.float()"
+    if x.abs().max() > 20:
+        return "values up to 255 and beyond: normalised without scaling to [0, 1] first.", "divide by 255 before normalising"
+    return None
+
+
+def _value_problem(x: torch.Tensor, x_true: torch.Tensor, mean: Any, std: Any) -> tuple[str, str] | None:
+    """What is wrong with the images' values (wrapped uint8, pixels moved, other); None if they match ``x_true``."""
+    if torch.allclose(x, x_true, atol=1e-4):
+        return None
+    pixels, pixels_true = _to_pixels(x, mean, std), _to_pixels(x_true, mean, std)
+    off = pixels - pixels_true
+    wrong = off.abs() > 0.5
+    if wrong.any() and ((off[wrong] / 256) - (off[wrong] / 256).round()).abs().max() < 0.01:
+        return "some pixels are off by exactly 256 levels: uint8 arithmetic wrapped around (3 - 5 = 254 in uint8).", (
+            "convert to float before any arithmetic on the pixels"
+        )
+    if torch.allclose(pixels, pixels_true.transpose(-1, -2), atol=0.05):
+        return "every image is transposed: its rows and columns swapped places.", (
+            "the arrays are (H, W, C): the batch is (B, H, W, C), and (B, C, H, W) keeps H before W"
+        )
+    if torch.allclose(pixels.flatten(1).sort(dim=1).values, pixels_true.flatten(1).sort(dim=1).values, atol=0.05):
+        return "each image has the right pixel values in the wrong places: the channels are scrambled.", (
+            "a reshape or view keeps the memory order (R, G, B, R, G, B, ...); only permute moves the channel axis"
+        )
+    worst = float((x - x_true).abs().max())
+    return f"the images differ from per-sample conversion by up to {worst:.3g}.", (
+        "(x / 255 - mean) / std, with mean and std on the channel axis"
+    )
+
+
+def _collate_problem(answer: Any, truth: tuple[torch.Tensor, torch.Tensor], mean: Any, std: Any) -> tuple[str, str] | None:
     """What is wrong with a collate_fn's output, compared with per-sample conversion; None if nothing."""
     x_true, y_true = truth
     if not isinstance(answer, (tuple, list)) or len(answer) != 2:
         return "return a pair (images, labels).", "return images, labels"
     x, y = answer
-    if not isinstance(x, torch.Tensor) or tuple(x.shape) != tuple(x_true.shape):
-        shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-        return f"images should be one tensor of shape {tuple(x_true.shape)}, got {shape}.", "torch.stack the images"
-    if x.dtype == torch.uint8:
-        return "the batch is still uint8: stacked, but not converted and normalised.", "x.float() / 255, then (x - mean) / std"
-    if x.dtype != torch.float32:
-        return f"dtype {x.dtype}: the model's weights are float32.", "x.float()"
-    if x.abs().max() > 20:
-        return "values up to 255 and beyond: normalised without scaling to [0, 1] first.", "divide by 255 before normalising"
-    if not torch.allclose(x, x_true, atol=1e-4):
-        worst = float((x - x_true).abs().max())
-        return f"the images differ from per-sample conversion by up to {worst:.3g}.", (
-            "(x / 255 - mean) / std with mean and std shaped (1, 3, 1, 1) so they broadcast over the batch"
-        )
+    problem = _form_problem(x, x_true) or _value_problem(x, x_true, mean, std)
+    if problem:
+        return problem
     if not isinstance(y, torch.Tensor) or y.dtype != torch.int64:
-        return "labels should be an int64 tensor (what CrossEntropyLoss expects).", "torch.tensor(labels)"
+        got = f"a {y.dtype} tensor" if isinstance(y, torch.Tensor) else f"a {type(y).__name__}"
+        return f"labels should be an int64 tensor (what cross_entropy expects), got {got}.", (
+            "torch.tensor(labels) (Python ints become int64), or .long()"
+        )
     if not torch.equal(y, y_true):
         return "the labels do not match the images, in order.", "keep the (image, label) pairs in the order given"
     return None
 
 
-class _WatchedImage(torch.Tensor):
-    """A uint8 image that records every float tensor computed from it alone (a conversion per image)."""
+class _WatchedArray(np.ndarray):
+    """A decoder's (S, S, 3) uint8 array that counts float arrays NumPy derives from it alone (a conversion per image)."""
 
     per_image_floats: ClassVar[int] = 0
 
-    @classmethod
-    def __torch_function__(cls, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
-        out = super().__torch_function__(func, types, args, kwargs or {})
-        if isinstance(out, torch.Tensor) and out.is_floating_point() and out.dim() == 3:
-            cls.per_image_floats += 1
+    def __array_finalize__(self, obj: Any) -> None:
+        if obj is not None and self.dtype.kind == "f" and self.ndim == 3:
+            _WatchedArray.per_image_floats += 1
+
+
+class _CountImageFloats(torch.overrides.TorchFunctionMode):
+    """Counts float tensors with one image's shape, (3, S, S) or (S, S, 3), that torch computes while it is active."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.shapes, self.count = {(3, size, size), (size, size, 3)}, 0
+
+    def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        out = func(*args, **(kwargs or {}))
+        if isinstance(out, torch.Tensor) and out.is_floating_point() and tuple(out.shape) in self.shapes:
+            self.count += 1
         return out
 
 
-def _converts_per_image(func: Callable[[list[Any]], Any], batch: list[Any]) -> bool:
-    """True if ``func`` turns single (3, S, S) images into float tensors instead of converting the stacked batch."""
-    _WatchedImage.per_image_floats = 0
-    with contextlib.suppress(Exception):
-        func([(image.as_subclass(_WatchedImage), label) for image, label in batch])
-    return _WatchedImage.per_image_floats >= len(batch)
+def _converts_per_image(func: Callable[[list[Any]], Any], batch: list[tuple[np.ndarray, int]]) -> bool:
+    """True if ``func`` turns single (S, S, 3) arrays into floats (NumPy or torch) instead of converting the batch."""
+    _WatchedArray.per_image_floats = 0
+    watched = [(array.copy().view(_WatchedArray), label) for array, label in batch]
+    with _CountImageFloats(batch[0][0].shape[0]) as torch_floats, contextlib.suppress(Exception):
+        func(watched)
+    return _WatchedArray.per_image_floats + torch_floats.count >= len(batch)
 
 
 def check_collate(func: Callable[[list[Any]], Any], dataset: Any, mean: Any, std: Any) -> Verdict:
-    """Notebook ``03_load``: ``func(batch)`` turns a list of (uint8 (3, S, S), label) into (normalised float32 batch, int64 labels).
+    """Notebook ``03_load``: ``func(batch)`` turns a list of (uint8 NumPy (S, S, 3), label) into (float32 (B, 3, S, S), int64).
 
-    Checked against per-sample conversion on 64 items of ``dataset``, then
-    run on images that record float work done on one image at a time (the
-    Efficiency team's way, which this exercise replaces); a correct answer is
-    timed against converting each image on its own.
+    The items are what a JPEG decoder returns, channels last: 64 (3, S, S)
+    images of ``dataset`` moved to (S, S, 3) NumPy arrays. The answer is
+    compared with per-sample conversion of the (3, S, S) originals, then run
+    on arrays that record float work done on one image at a time (the
+    Efficiency team's way, which this exercise replaces); a correct answer
+    is timed against converting each of the same arrays on its own.
     """
-    batch = [dataset[i] for i in range(min(64, len(dataset)))]
-    answer, error = _call(func, batch)
+    chw = [(torch.as_tensor(image), int(label)) for image, label in (dataset[i] for i in range(min(64, len(dataset))))]
+    answer, error = _call(func, _channels_last(chw))
     if error:
-        return _verdict(False, error, "stack the uint8 images first, then convert the whole batch")
+        return _verdict(False, error, "each item is a uint8 NumPy array (S, S, 3): stack them, then work on the whole batch")
     if _unanswered(answer):
         return _verdict(False, "your function returns None: it is still the stub.", "return images, labels")
-    truth = _per_sample_collate(batch, mean, std)
-    problem = _collate_problem(answer, truth)
+    problem = _collate_problem(answer, _per_sample_collate(chw, mean, std), mean, std)
     if problem:
         message, hint = problem
         return _verdict(False, message, hint)
-    if _converts_per_image(func, batch):
+    hwc = _channels_last(chw)
+    if _converts_per_image(func, hwc):
         return _verdict(
             False,
             "the right batch, but each image is converted to float on its own: that is the Efficiency team's collate.",
-            "torch.stack the uint8 images first, then one .float(), / 255 and normalisation for the whole batch",
+            "stack the uint8 arrays first, then one conversion to float and one normalisation for the whole batch",
         )
-    yours, per_sample = best_ms(func, batch), best_ms(_per_sample_collate, batch, mean, std)
-    return _verdict(
-        True,
-        f"the same batch as per-sample conversion. Yours: {yours:.2f} ms for {len(batch)} images; "
-        f"converting each image on its own: {per_sample:.2f} ms.",
-    )
+    timing = _timing(func, answer[0], hwc, mean, std)
+    return _verdict(True, f"the same batch as per-sample conversion of the (3, S, S) originals. {timing}")
 
 
 def _draw_epochs(sampler: Any, at_least: int) -> tuple[list[int], list[int]]:
