@@ -8,11 +8,12 @@ from collections import Counter
 import pytest
 import torch
 from torch.utils.data import DataLoader
+from torchvision.transforms import v2
 
 from flowerkit import OxfordFlowers102, exercises
 from flowerkit.exercises import nb04
 from flowerkit.load import CollateNormalize, DecodedFlowers, build_cache
-from flowerkit.transform import compute_stats, eval_transform
+from flowerkit.transform import ToRGB, compute_stats, eval_transform
 
 
 @pytest.mark.parametrize(
@@ -63,42 +64,94 @@ def test_check_most_confused_feedback(func, feedback, capsys):
     assert feedback in capsys.readouterr().out
 
 
-def test_check_fixed_loader_feedback(mini_root, capsys, tmp_path, monkeypatch):
-    monkeypatch.setenv("FLOWERKIT_CACHE", str(tmp_path))
-    assert not exercises.check_fixed_loader(lambda root: None, mini_root)
-    assert "still the stub" in capsys.readouterr().out
-    # the intern's four bugs: MNIST's statistics, a squashing Resize((size, size)), no shuffling, batches of 4
-    assert not exercises.check_fixed_loader(exercises.intern_loader, mini_root)
+@pytest.fixture(scope="module")
+def train_stats(mini_root):
+    """The train split's mean and std at 64 px, as the reference computes them (once for every case below)."""
+    return compute_stats(OxfordFlowers102(mini_root, "train"), size=64, progress=False)
+
+
+def _uint8(size=64):
+    """The course's evaluation pipeline up to the conversion: undistorted uint8 (3, size, size) tensors."""
+    return v2.Compose([ToRGB(), v2.ToImage(), v2.Resize(size, antialias=True), v2.CenterCrop(size)])
+
+
+def _loader(dataset, collate=None, **workers):
+    """Notebook 03's settings: shuffled batches of 64 (and the workers given), normalised per batch by ``collate``."""
+    return DataLoader(dataset, batch_size=64, shuffle=True, collate_fn=collate, timeout=120 if workers else 0, **workers)
+
+
+WORKERS = {"num_workers": 2, "persistent_workers": True}
+
+
+def _set_batch_size(intern):
+    intern.batch_size = 64  # a DataLoader refuses: its settings are fixed when it is built
+    return intern
+
+
+def _fixed_cases(stats):
+    """(answer, what the checker must say): the reference, its alternatives, and plausible wrong answers."""
+
+    def fixed(transform=None, draft=64, collate_stats=stats, **workers):
+        def answer(intern):
+            intern.dataset.transform = _uint8() if transform is None else transform
+            intern.dataset.draft = draft
+            return _loader(intern.dataset, CollateNormalize(*collate_stats), **workers)
+
+        return answer
+
+    def own_stats(intern):  # the reference as the notebook writes it: the statistics of the intern's dataset itself
+        intern.dataset.transform, intern.dataset.draft = _uint8(), 64
+        return _loader(intern.dataset, CollateNormalize(*compute_stats(intern.dataset, progress=False)), **WORKERS)
+
+    def in_place(intern):  # the intern's transform edited in place: the statistics fixed, the squashing resize kept
+        del intern.dataset.transform.transforms[-2:]
+        return _loader(intern.dataset, CollateNormalize(*stats), **WORKERS)
+
+    def notebook_03(intern):  # notebook 03's exercise 7 again: right, but over a dataset of its own
+        return _loader(DecodedFlowers(intern.dataset.root, "train", 64), CollateNormalize(*stats), **WORKERS)
+
+    def fewer(intern):
+        intern.dataset.image_files, intern.dataset.labels = intern.dataset.image_files[:100], intern.dataset.labels[:100]
+        return intern
+
+    squash = v2.Compose([ToRGB(), v2.ToImage(), v2.Resize((64, 64), antialias=True)])
+    return [
+        (own_stats, "Correct! the doctor finds no problem"),
+        (fixed(**WORKERS), "2 workers decode the JPEGs"),
+        (fixed(draft=None, **WORKERS), "intern.dataset.draft = size"),  # right, but each JPEG decoded in full
+        (lambda intern: None, "still the stub"),
+        (lambda intern: intern, "fixed when it is built"),
+        (_set_batch_size, "fixed when it is built"),
+        (notebook_03, "a new dataset: fix intern.dataset.transform and the loader's settings"),
+        (lambda intern: _loader(intern.dataset, **WORKERS), "still has the intern's transform"),
+        (fixed(squash, **WORKERS), "still resizes to a (height, width) pair"),
+        (in_place, "still resizes to a (height, width) pair"),
+        (fixed(collate_stats=nb04._INTERN_STATS, **WORKERS), "transform.compute_stats"),
+        (fixed(), "num_workers=0, and the dataset (OxfordFlowers102)"),
+        (fixed(num_workers=2), "persistent_workers=False"),
+        (fixed(eval_transform(64, *stats), collate_stats=(None, None), **WORKERS), "comes out of the dataset as torch.float32"),
+        (fewer, "the train split has"),
+    ]
+
+
+def test_check_fixed_loader_feedback(mini_root, train_stats, capsys):
+    # the intern's four bugs, each named by the doctor: MNIST's statistics, a squashing Resize((size, size)), no
+    # shuffling, batches of 4
+    assert not exercises.check_fixed_loader(lambda intern: intern, mini_root)
     out = capsys.readouterr().out
-    assert (
-        "4 problem(s)" in out and "aspect ratio" in out and "shuffling" in out and "batch size" in out and "normalisation" in out
-    )
+    assert all(bug in out for bug in ("4 problem(s)", "aspect ratio", "shuffling", "batch size", "normalisation")), out
+    for answer, feedback in _fixed_cases(train_stats):
+        ok = exercises.check_fixed_loader(answer, mini_root)
+        out = capsys.readouterr().out
+        assert feedback in out and ok == out.startswith("Correct!"), (answer, feedback, out)
+        assert "Hint:" in out or ok, out
+        assert "draft" not in out or feedback == "intern.dataset.draft = size", "decoded at reduced size: nothing to add"
 
-    def stats(root):
-        return compute_stats(build_cache(OxfordFlowers102(root, "train"), 64, progress=False), progress=False)
 
-    def fixed(root, **workers):  # notebook 04's reference: uint8 items decoded at reduced size, normalised per batch
-        ds = DecodedFlowers(root, "train", 64)
-        collate = CollateNormalize(*stats(root))
-        return DataLoader(ds, batch_size=64, shuffle=True, collate_fn=collate, timeout=120 if workers else 0, **workers)
-
-    def per_image(root, **workers):  # right pictures, but each converted and normalised on its own
-        ds = OxfordFlowers102(root, "train", transform=eval_transform(64, *stats(root)), draft=64)
-        return DataLoader(ds, batch_size=64, shuffle=True, **workers)
-
-    assert exercises.check_fixed_loader(lambda root: fixed(root, num_workers=2, persistent_workers=True), mini_root), (
-        capsys.readouterr().out
-    )
-    assert "2 workers decode the JPEGs" in capsys.readouterr().out
-    assert not exercises.check_fixed_loader(fixed, mini_root), "JPEGs decoded with no workers break notebook 03's rule"
-    out = capsys.readouterr().out
-    assert "the doctor finds no problem, but workers: num_workers=0, and the dataset (DecodedFlowers)" in out and "Hint:" in out
-    assert not exercises.check_fixed_loader(lambda root: fixed(root, num_workers=2), mini_root)
-    assert "persistent_workers=False" in capsys.readouterr().out
-    assert not exercises.check_fixed_loader(lambda root: per_image(root, num_workers=2, persistent_workers=True), mini_root)
-    assert "each item comes out of the dataset as torch.float32" in capsys.readouterr().out
-    assert not exercises.check_fixed_loader(lambda root: DataLoader(OxfordFlowers102(root, "val")), mini_root)
-    assert "the train split has" in capsys.readouterr().out
+def test_the_checker_gives_fixed_loader_the_intern_at_the_notebooks_size(mini_root, capsys):
+    sizes = []
+    exercises.check_fixed_loader(lambda intern: sizes.append(intern.dataset[0][0].shape[-1]), mini_root, 48)
+    assert sizes == [48] and "still the stub" in capsys.readouterr().out
 
 
 def test_the_worker_rule_accepts_no_workers_over_a_cache(mini_root, tmp_path):

@@ -124,16 +124,19 @@ def check_most_confused(func: Callable[[Any, Any, int], Any]) -> Verdict:
     return _verdict(True, "the most frequent mistakes, most frequent first.")
 
 
+#: The intern's normalisation statistics: MNIST's (one gray channel, repeated), not this dataset's.
+_INTERN_STATS = ((0.1307,) * 3, (0.3081,) * 3)
+
+
 def intern_loader(root: str | Path, size: int = DEFAULT_SIZE) -> Any:
     """Notebook ``04_three_teams``, exercise 3: the garden intern's training loader. Run ``doctor.diagnose`` on it."""
-    mean, std = (0.1307,) * 3, (0.3081,) * 3
     transform = v2.Compose(
         [
             ToRGB(),
             v2.ToImage(),
             v2.Resize((size, size), antialias=True),
             v2.ToDtype(torch.float32, scale=True),
-            v2.Normalize(mean, std),
+            v2.Normalize(*_INTERN_STATS),
         ]
     )
     return DataLoader(OxfordFlowers102(root, "train", transform=transform), batch_size=4, shuffle=False)
@@ -164,41 +167,86 @@ def _worker_rule(loader: DataLoader) -> list[str]:
     return []
 
 
-def check_fixed_loader(func: Callable[[Any], Any], root: str | Path) -> Verdict:
-    """Notebook ``04_three_teams``: ``func(root)`` returns a training DataLoader on which ``doctor.diagnose`` finds nothing.
+def _squashes(transform: Any) -> bool:
+    """Whether ``transform`` (a v2 pipeline, nested or not) resizes to a (height, width) pair: a square squashes."""
+    if isinstance(transform, v2.Resize):
+        return len(transform.size) == 2
+    return any(_squashes(t) for t in getattr(transform, "transforms", []))
 
-    The doctor runs without measuring (``measure=False``: seconds, not minutes); notebook ``03_load``'s worker rule is
-    checked from the loader's settings instead (:func:`_worker_rule`), so a loader that decodes JPEGs with no workers
-    does not pass.
+
+def _not_the_intern_dataset(loader: DataLoader, intern: DataLoader) -> tuple[str, str] | None:
+    """(message, hint) when ``loader`` does not read the intern's dataset itself, its split and all; None when it does."""
+    if loader.dataset is not intern.dataset:
+        return (
+            f"your loader reads a new dataset ({type(loader.dataset).__name__}), not the intern's: the garden keeps "
+            "intern.dataset, the same object.",
+            "a new dataset: fix intern.dataset.transform and the loader's settings",
+        )
+    n = len(OxfordFlowers102(intern.dataset.root, "train"))
+    split = getattr(loader.dataset, "split", "train")
+    if split != "train" or len(loader.dataset) != n:
+        return (
+            f"the loader holds {len(loader.dataset)} {split} images; the train split has {n}.",
+            "leave the intern's files, labels and split as they are: change its transform",
+        )
+    return None
+
+
+def _doctor_hint(loader: DataLoader, intern: DataLoader, theirs: str, checks: set[str]) -> tuple[str, str]:
+    """(what the answer left, a hint) for what the doctor still finds, from where it lives; ``theirs``: repr(transform)."""
+    if loader is intern:
+        return "", "a DataLoader's settings are fixed when it is built: return DataLoader(intern.dataset, ...) with yours"
+    if repr(loader.dataset.transform) == theirs:
+        return (
+            " The dataset still has the intern's transform, and a loader's settings cannot change what each item is.",
+            "set intern.dataset.transform to a new pipeline that ends in uint8 tensors; convert and normalise per batch",
+        )
+    if "aspect ratio" in checks and _squashes(loader.dataset.transform):
+        return (
+            " Your transform still resizes to a (height, width) pair.",
+            "v2.Resize(size) with one int resizes the short side, keeping the shape; then v2.CenterCrop(size)",
+        )
+    if "normalisation" in checks:
+        return (
+            "",
+            "the mean and std of this dataset's train split, as your transform delivers it: transform.compute_stats",
+        )
+    return "", "print(doctor.diagnose(loader, measure=False)) shows each problem with its evidence"
+
+
+def check_fixed_loader(func: Callable[[Any], Any], root: str | Path, size: int = DEFAULT_SIZE) -> Verdict:
+    """Notebook ``04_three_teams``: ``func(intern)`` returns a DataLoader over ``intern.dataset`` that the doctor passes.
+
+    ``intern`` is a fresh :func:`intern_loader`: the answer must keep its dataset (the same object) and fix what the
+    doctor names through the dataset's transform and the loader's settings. The doctor runs without measuring
+    (``measure=False``: seconds, not minutes); notebook ``03_load``'s worker rule is checked from the loader's
+    settings instead (:func:`_worker_rule`), so a loader that decodes JPEGs with no workers does not pass.
     """
-
-    loader, error = _call(func, root)
+    intern = intern_loader(root, size)
+    theirs = repr(intern.dataset.transform)  # a student may edit the intern's transform in place
+    loader, error = _call(func, intern)
     if error:
-        return _verdict(False, error, RAISED_HINT)
+        hint = RAISED_HINT
+        if "should not be set after DataLoader is initialized" in error:
+            hint = "a DataLoader's settings are fixed when it is built: return a new DataLoader over intern.dataset"
+        return _verdict(False, error, hint)
     if _unanswered(loader):
-        return _verdict(False, "your function returns None: it is still the stub.", "start from exercises.intern_loader's code")
+        return _verdict(False, "your function returns None: it is still the stub.", "start from the doctor's evidence above")
     if not isinstance(loader, DataLoader):
         return _verdict(
             False, f"got a {type(loader).__name__}, expected a DataLoader.", "return torch.utils.data.DataLoader(...)"
         )
-    n = len(OxfordFlowers102(root, "train"))
-    split = getattr(loader.dataset, "split", "train")
-    if split != "train" or len(loader.dataset) != n:
-        return _verdict(
-            False,
-            f"the loader holds {len(loader.dataset)} {split} images; the train split has {n}.",
-            'OxfordFlowers102(root, "train", transform=...)',
-        )
+    mistake = _not_the_intern_dataset(loader, intern)
+    if mistake:
+        message, hint = mistake
+        return _verdict(False, message, hint)
     report, error = _call(lambda: diagnose(loader, measure=False))
     if error:
         return _verdict(False, f"the doctor could not examine it: {error}", "doctor.diagnose(loader) shows the full traceback")
     if report.problems:
         found = "; ".join(f"{f.check}: {f.message}" for f in report.problems)
-        return _verdict(
-            False,
-            f"the doctor still finds {len(report.problems)} problem(s): {found}.",
-            "print(doctor.diagnose(loader, measure=False)) shows each problem with its evidence",
-        )
+        left, hint = _doctor_hint(loader, intern, theirs, {f.check for f in report.problems})
+        return _verdict(False, f"the doctor still finds {len(report.problems)} problem(s): {found}.{left}", hint)
     workers = _worker_rule(loader)
     if workers:
         return _verdict(
@@ -206,14 +254,21 @@ def check_fixed_loader(func: Callable[[Any], Any], root: str | Path) -> Verdict:
             f"the doctor finds no problem, but {'; '.join(workers)}.",
             "notebook 03's exercise 7: uint8 items, load.CollateNormalize, num_workers=2, persistent_workers=True",
         )
-    how = (
-        "a uint8 cache read in the training process"
-        if isinstance(loader.dataset, CachedFlowers)
-        else f"{loader.num_workers} workers decode the JPEGs, kept alive between epochs"
+    return _verdict(True, _fixed_message(loader))
+
+
+def _fixed_message(loader: DataLoader) -> str:
+    """The "Correct!" message: what the doctor found right, the workers, and whether the JPEGs decode at reduced size."""
+    message = (
+        "the doctor finds no problem: right labels, undistorted normalised images, shuffled batches; and "
+        f"{loader.num_workers} workers decode the JPEGs, kept alive between epochs."
     )
-    return _verdict(
-        True, f"the doctor finds no problem: right labels, undistorted normalised images, shuffled batches; and {how}."
-    )
+    if getattr(loader.dataset, "draft", 0) is None:
+        message += (
+            " One more from notebook 03: each JPEG is still decoded in full, then resized; intern.dataset.draft = size "
+            "decodes at reduced size (the doctor's timed checks, measure=True, flag the full decode)."
+        )
+    return message
 
 
 # ------------------------------------------------------------------ exercise 4: a one-cycle schedule indexed by progress
