@@ -18,7 +18,8 @@ course when an exercise changes:
 - dave's exercise loops forever: it scores 0 and grading goes on.
 
 Timing (2 shared cores): alice, bob and carol are graded with ``quick`` (the
-unchanged course cells that no exercise needs are skipped), dave's notebook 00
+unchanged course cells that no exercise needs are skipped), two notebooks at a
+time (``jobs=2``: the gradebook keeps their order), dave's notebook 00
 in full with a 20 s limit per cell.
 """
 
@@ -175,7 +176,7 @@ def graded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
             for e in _exercises(number):
                 expected[(student, e.notebook, e.name)] = exceptions.get((e.notebook, e.name), (1, "Correct!"))
     start = time.monotonic()
-    results = grade_submissions(tmp / "submissions", tmp / "out", ["00", "01"], timeout=240, quick=True)
+    results = grade_submissions(tmp / "submissions", tmp / "out", ["00", "01"], timeout=240, quick=True, jobs=2)
     results += grade_submissions(tmp / "looping", tmp / "out-looping", ["00"], timeout=20)
     seconds = time.monotonic() - start
     rows = [r for out in ("out", "out-looping") for r in csv.DictReader(open(tmp / out / "gradebook.csv"))]
@@ -218,6 +219,8 @@ def test_the_summary_and_a_clean_repository(graded):
     for folder in (REPO, REPO / "notebooks", tmp / "submissions" / "carol"):  # carol's cell wrote into its working folder
         assert not (folder / MARKER).exists(), f"grading left {MARKER} in {folder}"
     assert not list((tmp / "submissions").rglob("my_flowers.py")), "grading wrote next to a submission"
+    order = [(r.student, r.notebook) for r in graded["results"]]
+    assert order == sorted(order), "graded two at a time, the results keep students and notebooks in order"
     print(f"graded 7 notebooks in {graded['seconds']:.0f} s")
 
 

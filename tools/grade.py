@@ -44,6 +44,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -662,12 +663,14 @@ def grade_submissions(
     notebooks: Iterable[str] = (),
     timeout: int = CELL_TIMEOUT_S,
     quick: bool = False,
+    jobs: int = 1,
 ) -> list[NotebookResult]:
     """Grade every student's notebooks and write the gradebook, the feedback pages and the summary to ``out``.
 
     ``notebooks`` limits grading to these numbers or names (e.g. ``["00", "01"]``);
     by default every course notebook that some student handed in is graded, and
-    a student who did not hand it in scores 0 on its exercises.
+    a student who did not hand it in scores 0 on its exercises. ``jobs`` notebooks are graded at a time, each in its
+    own kernel (one per core or fewer: a notebook that trains keeps a core busy); results come in the same order.
     """
     wanted = set(notebooks)
     courses = [p for p in course_notebooks() if not wanted or {p.name[:2], p.stem, p.name} & wanted]
@@ -675,19 +678,24 @@ def grade_submissions(
     handed_in = {stem for mine in submissions.values() for stem in mine}
     courses = [p for p in courses if wanted or p.stem in handed_in]
     _check_the_checkers(courses)
+    tasks = [(student, mine.get(course.stem), course) for student, mine in submissions.items() for course in courses]
+
+    def grade(task: tuple[str, Path | None, Path]) -> NotebookResult:
+        student, path, course = task
+        if path is not None:
+            return grade_notebook(student, path, course, timeout, quick)
+        exercises = course_exercises(nbformat.read(course, as_version=4), course.stem)
+        return NotebookResult(student, course.stem, [_missing(student, e, f"no {course.name} handed in") for e in exercises])
+
     results = []
-    for student, mine in submissions.items():
-        for course in courses:
-            if course.stem in mine:
-                result = grade_notebook(student, mine[course.stem], course, timeout, quick)
-            else:
-                exercises = course_exercises(nbformat.read(course, as_version=4), course.stem)
-                result = NotebookResult(
-                    student, course.stem, [_missing(student, e, f"no {course.name} handed in") for e in exercises]
-                )
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:  # each grade runs its own kernel process
+        for result in pool.map(grade, tasks):
             score = sum(g.score for g in result.grades)
             skipped = f", {result.skipped} unchanged course cells skipped" if result.skipped else ""
-            print(f"{student}/{course.stem}: {score} of {len(result.grades)} in {result.seconds:.1f} s{skipped}", flush=True)
+            print(
+                f"{result.student}/{result.notebook}: {score} of {len(result.grades)} in {result.seconds:.1f} s{skipped}",
+                flush=True,
+            )
             results.append(result)
     write_reports(results, out)
     return results
@@ -774,17 +782,18 @@ def summary(results: list[NotebookResult]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m tools.grade SUBMISSIONS [--out DIR] [--timeout S] [--notebooks NN ...] [--quick]`` (``make grade``)."""
+    """``python -m tools.grade SUBMISSIONS [--out DIR] [--timeout S] [--notebooks NN ...] [--quick] [--jobs N]`` (``make grade``)."""
     parser = argparse.ArgumentParser(prog="python -m tools.grade", description=main.__doc__)
     parser.add_argument("submissions", type=Path, help="a folder with one folder per student: <student>/<NN_name>.ipynb")
     parser.add_argument("--out", type=Path, default=repo_root() / "build" / "grades", help="default: build/grades")
     parser.add_argument("--timeout", type=int, default=CELL_TIMEOUT_S, help="seconds per cell (default: %(default)s)")
     parser.add_argument("--notebooks", nargs="*", default=[], help="only these, e.g. 00 01 (default: those handed in)")
     parser.add_argument("--quick", action="store_true", help="skip unchanged course cells that no exercise needs")
+    parser.add_argument("--jobs", type=int, default=1, help="notebooks graded at a time (default: 1; at most one per core)")
     args = parser.parse_args(argv)
     if not args.submissions.is_dir():
         parser.error(f"{args.submissions} is not a folder: give the folder that holds one folder per student")
-    results = grade_submissions(args.submissions, args.out, args.notebooks, args.timeout, args.quick)
+    results = grade_submissions(args.submissions, args.out, args.notebooks, args.timeout, args.quick, args.jobs)
     print(summary(results))
     print(f"wrote {args.out / 'gradebook.csv'}, {args.out / 'summary.md'} and {args.out / 'feedback'}/")
     return 0
