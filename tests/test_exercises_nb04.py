@@ -8,6 +8,7 @@ from collections import Counter
 import pytest
 import torch
 from torch.utils.data import DataLoader
+from torchvision import transforms as v1
 from torchvision.transforms import v2
 
 from flowerkit import OxfordFlowers102, exercises
@@ -115,6 +116,12 @@ def _fixed_cases(stats):
         return intern
 
     squash = v2.Compose([ToRGB(), v2.ToImage(), v2.Resize((64, 64), antialias=True)])
+    squash_v1 = v1.Compose([ToRGB(), v1.Resize((64, 64)), v1.PILToTensor()])
+
+    def _uint8_items(intern, **workers):  # the transform fixed, but no collate_fn converts and normalises the batch
+        intern.dataset.transform, intern.dataset.draft = _uint8(), 64
+        return _loader(intern.dataset, **workers)
+
     return [
         (own_stats, "Correct! the doctor finds no problem"),
         (fixed(**WORKERS), "2 workers decode the JPEGs"),
@@ -125,6 +132,8 @@ def _fixed_cases(stats):
         (notebook_03, "a new dataset: fix intern.dataset.transform and the loader's settings"),
         (lambda intern: _loader(intern.dataset, **WORKERS), "still has the intern's transform"),
         (fixed(squash, **WORKERS), "still resizes to a (height, width) pair"),
+        (fixed(squash_v1, **WORKERS), "still resizes to a (height, width) pair"),  # the older transforms API
+        (lambda intern: _uint8_items(intern, **WORKERS), "Your items are uint8, as they should be; nothing converts"),
         (in_place, "still resizes to a (height, width) pair"),
         (fixed(collate_stats=nb04._INTERN_STATS, **WORKERS), "transform.compute_stats"),
         (fixed(), "num_workers=0, and the dataset (OxfordFlowers102)"),

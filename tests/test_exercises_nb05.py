@@ -193,7 +193,7 @@ def visitor_photos(mini_root, tmp_path_factory):
     return app.visitor_photos(mini_root, per_class=1, folder=tmp_path_factory.mktemp("visitors"))
 
 
-def _finish(hwc, *, crop=True, stats=None, scale=True):
+def _finish(hwc, *, crop=True, stats=None, scale=True, mode="bilinear", antialias=True):
     """uint8 (H, W, C) -> the centre square, resized with antialias, normalised: notebook 03's steps."""
     m, s = (torch.tensor(v, dtype=torch.float32).view(-1, 1, 1) for v in (stats or (_MEAN, _STD)))
     chw = torch.from_numpy(np.ascontiguousarray(hwc if hwc.ndim == 3 else hwc[..., None])).permute(2, 0, 1)
@@ -201,18 +201,20 @@ def _finish(hwc, *, crop=True, stats=None, scale=True):
         square = min(chw.shape[1:])
         y0, x0 = (chw.shape[1] - square) // 2, (chw.shape[2] - square) // 2
         chw = chw[:, y0 : y0 + square, x0 : x0 + square]
-    chw = torch.nn.functional.interpolate(chw[None], size=(_SIZE, _SIZE), mode="bilinear", antialias=True)[0]
+    chw = chw[None].float() if mode == "nearest" else chw[None]
+    chw = torch.nn.functional.interpolate(chw, size=(_SIZE, _SIZE), mode=mode, antialias=antialias)[0]
     if len(chw) != 3:  # the file's own channels: one mean and std for all
         m, s = m.mean(), s.mean()
     return (chw.float() / 255 - m) / s if scale else chw
 
 
-def _my_input(*, upright=True, under_alpha="white", **finish):
+def _my_input(*, upright=True, under_alpha="white", draft=True, **finish):
     """A build-it-yourself input function in PIL and torch, right or with one classic mistake."""
 
     def my_input(path):
         with Image.open(path) as opened:
-            opened.draft("RGB", (_SIZE, _SIZE))
+            if draft:  # decoded at reduced size, the DCT's scaling smooths what a resize without antialias would not
+                opened.draft("RGB", (_SIZE, _SIZE))
             img = ImageOps.exif_transpose(opened) if upright else opened.copy()
         if under_alpha is None:  # notebook 03's pil_draft: convert("RGB") drops the alpha
             rgb = img.convert("RGB")
@@ -285,8 +287,8 @@ def test_check_my_input_tries_a_photo_of_every_kind(visitor_photos):
 
 @pytest.mark.parametrize(
     "my_input",
-    [_my_input(), _resize_then_crop, lambda p: _finish(np.array(flowerkit.load_rgb(p, draft=_SIZE)))],
-    ids=["plain PIL and torch", "resize then crop, Lanczos, no draft", "flowerkit.load_rgb"],
+    [_my_input(), _resize_then_crop],
+    ids=["plain PIL and torch", "resize then crop, Lanczos, no draft"],
 )
 def test_check_my_input_accepts_training_s_tensors_made_any_way(my_input, visitor_photos, capsys):
     assert exercises.check_my_input(my_input, model.FlowerCNN().eval(), visitor_photos, _SIZE, _MEAN, _STD)
@@ -298,6 +300,10 @@ def test_check_my_input_accepts_training_s_tensors_made_any_way(my_input, visito
     "my_input, says, hint",
     [
         (lambda p: None, "still the stub", "replace the `...`"),
+        (lambda p: _finish(np.array(flowerkit.load_rgb(p, draft=_SIZE))), "calls flowerkit's load_rgb", "in my_input"),
+        (lambda p: (load.decode_resized(p, _SIZE).float() / 255 - 0.4) / 0.25, "calls flowerkit's decode_resized", "don't"),
+        (_my_input(draft=False, antialias=False), "without smoothing", "antialias=True"),
+        (_my_input(draft=False, mode="nearest", antialias=False), "without smoothing", "BILINEAR, BICUBIC or LANCZOS"),
         (_my_input(crop=False), "squashed to a square", "crop the centre square"),
         (_my_input(stats=(IMAGENET_MEAN, IMAGENET_STD)), "ImageNet's statistics", "saved mean and std"),
         (_my_input(stats=((0, 0, 0), (1, 1, 1))), "not normalised", "subtract the saved mean"),

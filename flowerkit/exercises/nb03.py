@@ -304,14 +304,17 @@ def _timing(func: Callable[[list[Any]], Any], images: torch.Tensor, batch: list[
         f"Yours: {yours:.2f} ms for {len(batch)} images; converting each image on its own (the same arrays, "
         f"ToTensor and Normalize per image): {per_image:.2f} ms."
     )
-    if images.is_contiguous():
+    if images.is_contiguous() and yours <= per_image:
         return said
-    copied = best_ms(_batch_contiguous_first, batch, mean, std)
-    return said + (
-        " Your batch lies in channels-last memory (images.is_contiguous() is False), where arithmetic with one mean"
-        " per channel runs along rows of 3 numbers: the same steps with .contiguous() on the uint8 batch, before"
-        f" converting, took {copied:.2f} ms."
+    copied = min(best_ms(_batch_contiguous_first, batch, mean, std) for _ in range(3))
+    where = (
+        "Your batch lies in channels-last memory (images.is_contiguous() is False), where arithmetic with one mean per"
+        " channel runs along rows of 3 numbers"
+        if not images.is_contiguous()
+        else "Your float work ran while the batch was channels last in memory (a float copy, or strided arithmetic)"
     )
+    took = f", took {copied:.2f} ms" if copied < yours else ""
+    return f"{said} {where}: the same steps with .contiguous() on the uint8 batch, before converting{took}."
 
 
 def _channels_last(batch: list[tuple[torch.Tensor, int]]) -> list[tuple[np.ndarray, int]]:

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
+from torchvision import transforms as v1
 from torchvision.transforms import v2
 
 from ..access import OxfordFlowers102
@@ -169,8 +170,9 @@ def _worker_rule(loader: DataLoader) -> list[str]:
 
 def _squashes(transform: Any) -> bool:
     """Whether ``transform`` (a v2 pipeline, nested or not) resizes to a (height, width) pair: a square squashes."""
-    if isinstance(transform, v2.Resize):
-        return len(transform.size) == 2
+    if isinstance(transform, (v2.Resize, v1.Resize)):  # the older API too, as the Efficiency team wrote it
+        size = transform.size
+        return size is not None and not isinstance(size, int) and len(size) == 2
     return any(_squashes(t) for t in getattr(transform, "transforms", []))
 
 
@@ -205,6 +207,12 @@ def _doctor_hint(loader: DataLoader, intern: DataLoader, theirs: str, checks: se
         return (
             " Your transform still resizes to a (height, width) pair.",
             "v2.Resize(size) with one int resizes the short side, keeping the shape; then v2.CenterCrop(size)",
+        )
+    item = loader.dataset[0][0]
+    if {"dtype", "range"} & checks and isinstance(item, torch.Tensor) and item.dtype == torch.uint8:
+        return (
+            " Your items are uint8, as they should be; nothing converts the batch.",
+            "collate_fn=load.CollateNormalize(mean, std), with this dataset's statistics (transform.compute_stats)",
         )
     if "normalisation" in checks:
         return (

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import pickle
 import re
+import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -15,7 +16,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 
-from ..access import load_rgb
+from ..access import load_rgb, to_rgb, upright
 from ..classes import CLASSES
 from ..facts import IMAGENET_MEAN, IMAGENET_STD
 from ..load import decode_resized
@@ -215,6 +216,54 @@ def _input_problem(func: Callable[[Path], Any], kind: str, path: Path, size: int
     )
 
 
+def _calls_flowerkit_decode(func: Callable[[Path], Any], path: Path) -> str | None:
+    """The name of flowerkit's decode function that ``func(path)`` calls, whatever name it was imported under; else None."""
+    ours = {f.__code__: f.__name__ for f in (decode_resized, load_rgb, to_rgb, upright)}
+    called: list[str] = []
+
+    def watch(frame: Any, event: str, arg: Any) -> None:
+        if event == "call" and frame.f_code in ours:
+            called.append(ours[frame.f_code])
+
+    previous = sys.getprofile()
+    sys.setprofile(watch)
+    try:
+        _call(func, path)
+    finally:
+        sys.setprofile(previous)
+    return called[0] if called else None
+
+
+def _aliasing_problem(
+    func: Callable[[Path], Any], checks: list[tuple[str, Path]], size: int, mean: Any, std: Any
+) -> tuple[str, str] | None:
+    """(problem, hint) if ``func`` shrinks the large photo without smoothing (no antialias, or nearest); else None."""
+    for kind, path in checks:
+        if kind != "large JPEG":
+            continue
+        x = func(path).float()
+        to_training = float((x - _normalised(decode_resized(path, size), mean, std)).abs().mean())
+        with load_rgb(path) as img:
+            chw = torch.from_numpy(np.array(img)).permute(2, 0, 1)
+        side = min(chw.shape[1:])
+        top, left = (chw.shape[1] - side) // 2, (chw.shape[2] - side) // 2
+        square = chw[None, :, top : top + side, left : left + side].float()
+        jagged = [
+            torch.nn.functional.interpolate(square, size=(size, size), mode=mode, antialias=False)[0]
+            for mode in ("bilinear", "nearest")
+        ]
+        if (
+            min(float((x - _normalised(j.round().clamp(0, 255).byte(), mean, std)).abs().mean()) for j in jagged)
+            < 0.5 * to_training
+        ):
+            return (
+                f"the {kind} ({path.name}): your tensor is training's crop shrunk without smoothing (no antialias, "
+                "or nearest): jagged petals that training never showed the network.",
+                "as in notebook 02: interpolate(..., antialias=True), or PIL's resize with BILINEAR, BICUBIC or LANCZOS",
+            )
+    return None
+
+
 @torch.no_grad()
 def check_my_input(func: Any, net: torch.nn.Module, visitors: Sequence[Any], size: int, mean: Any, std: Any) -> Verdict:
     """Notebook ``05_the_app``: ``func(path)`` gives the tensor training gave the photo, before ``app.Predictor`` does.
@@ -227,8 +276,18 @@ def check_my_input(func: Any, net: torch.nn.Module, visitors: Sequence[Any], siz
     training's are compared on those photos.
     """
     checks = _photos_to_check(visitors)
+    used = _calls_flowerkit_decode(func, checks[0][1])
+    if used:
+        return _verdict(
+            False,
+            f"my_input calls flowerkit's {used}: training's own decode, the one-home fix that app.Predictor shows next. "
+            "This exercise is to build the tensor yourself, in PIL and torch.",
+            f"read {used}'s code and put your picture next to load.decode_resized(path, SIZE); don't call them in my_input",
+        )
     for kind, path in checks:
-        problem = _input_problem(func, kind, path, size, mean, std)
+        problem = _input_problem(func, kind, path, size, mean, std) or (
+            _aliasing_problem(func, checks, size, mean, std) if kind == "large JPEG" else None
+        )
         if problem:
             return _verdict(False, problem[0], problem[1])
     mine = torch.stack([func(path).float() for _, path in checks])
