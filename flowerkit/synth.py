@@ -649,8 +649,9 @@ def mini_flowers(
     with _lock(root):
         if _is_generated(target, spec):  # another process finished while we waited
             return root
-        for stale in root.glob(f".{DATASET_FOLDER}.partial-*"):
-            shutil.rmtree(stale, ignore_errors=True)
+        if fcntl is not None:  # only a lock holder may clear partials: without locks (Windows) one may be another's
+            for stale in root.glob(f".{DATASET_FOLDER}.partial-*"):
+                shutil.rmtree(stale, ignore_errors=True)
         if target.exists():
             if not (target / MARKER).exists() and any(target.iterdir()):
                 raise FileExistsError(
@@ -661,7 +662,8 @@ def mini_flowers(
         partial = root / f".{DATASET_FOLDER}.partial-{uuid.uuid4().hex[:8]}"
         try:
             _generate(partial, spec, workers=workers, progress=progress)
-            os.replace(partial, target)
+            if not _is_generated(target, spec):  # without locks another process may have finished first: keep its copy
+                os.replace(partial, target)
         finally:
             shutil.rmtree(partial, ignore_errors=True)
     return root

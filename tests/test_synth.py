@@ -234,6 +234,25 @@ def test_a_partial_folder_left_by_a_killed_process_is_cleaned_up(tmp_path, monke
     assert not partial.exists() and not list(tmp_path.glob(".flowers-102.partial-*"))
 
 
+def test_without_file_locks_two_generators_leave_each_other_alone(tmp_path, monkeypatch):
+    """Windows has no fcntl: another process's partial folder is not removed, and the first to finish keeps its copy."""
+    monkeypatch.setattr(synth, "fcntl", None)
+    theirs = tmp_path / ".flowers-102.partial-0therpid"
+    theirs.mkdir()
+    (theirs / "being-written.jpg").write_bytes(b"...")
+    real = synth._generate
+
+    def finished_second(partial, spec, **kwargs):  # while we render, the other process renders and renames first
+        real(partial, spec, **kwargs)
+        real(tmp_path / ".flowers-102.partial-first", spec, **kwargs)
+        os.replace(tmp_path / ".flowers-102.partial-first", tmp_path / "flowers-102")
+
+    monkeypatch.setattr(synth, "_generate", finished_second)
+    assert mini_flowers(tmp_path, spec=TINY, progress=False, workers=1) == tmp_path
+    assert _is_generated(tmp_path / "flowers-102", TINY) and (theirs / "being-written.jpg").is_file()
+    assert sorted(p.name for p in tmp_path.glob(".flowers-102.partial-*")) == [theirs.name], "ours removed, theirs kept"
+
+
 def test_a_missing_jpeg_is_detected_and_regenerated(tmp_path):
     root = mini_flowers(tmp_path, spec=TINY, progress=False)
     base = root / "flowers-102"
