@@ -354,12 +354,12 @@ def torchvision_flowers102(root: str | Path, split: str = "train", **kwargs: Any
     """
     try:
         return Flowers102(str(root), split=split, **kwargs)
-    except RuntimeError:  # "Dataset not found or corrupted": the md5 of the real .mat files
+    except RuntimeError as exc:  # "Dataset not found or corrupted": the md5 of the real .mat files
         if not hasattr(Flowers102, "_check_integrity"):
             raise RuntimeError(
                 f"torchvision {torchvision.__version__}'s Flowers102 refused {root} (its md5 check of the real .mat files) "
                 "and no longer has the private check flowerkit skips for mini-flowers: use the real dataset, or the "
                 "torchvision version in constraints.txt"
-            ) from None
+            ) from exc
         with mock.patch.object(Flowers102, "_check_integrity", return_value=True):
             return Flowers102(str(root), split=split, **kwargs)

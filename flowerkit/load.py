@@ -433,7 +433,7 @@ def _write_manifest(manifest_path: Path, fingerprint: dict[str, Any], dataset: A
         "bytes": data_path.stat().st_size,
         "build_s": round(build_s, 6),
     }
-    tmp_manifest = manifest_path.with_name(f".{manifest_path.name}.partial")
+    tmp_manifest = manifest_path.with_name(f".{manifest_path.name}.{uuid.uuid4().hex[:8]}.partial")  # two writers
     tmp_manifest.write_text(json.dumps(manifest))
     os.replace(tmp_manifest, manifest_path)
 

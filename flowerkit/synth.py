@@ -483,6 +483,8 @@ def _is_generated(folder: Path, spec: _MiniFlowersSpec = _MiniFlowersSpec()) -> 
 
 
 LOCK_FILE = ".mini-flowers.lock"
+#: Without file locks, a partial folder this old (seconds) is a killed generator's: a whole generation takes minutes.
+_STALE_PARTIAL_S = 3600
 LOCK_TIMEOUT_ENV = "FLOWERKIT_LOCK_TIMEOUT_S"
 LOCK_TIMEOUT_S = 600.0  # how long a second process waits for a running generation before it gives up
 _POLL_S = 0.5
@@ -649,8 +651,9 @@ def mini_flowers(
     with _lock(root):
         if _is_generated(target, spec):  # another process finished while we waited
             return root
-        if fcntl is not None:  # only a lock holder may clear partials: without locks (Windows) one may be another's
-            for stale in root.glob(f".{DATASET_FOLDER}.partial-*"):
+        for stale in root.glob(f".{DATASET_FOLDER}.partial-*"):
+            # a lock holder may clear every partial; without locks (Windows) a recent one may be another's, being written
+            if fcntl is not None or time.time() - stale.stat().st_mtime > _STALE_PARTIAL_S:
                 shutil.rmtree(stale, ignore_errors=True)
         if target.exists():
             if not (target / MARKER).exists() and any(target.iterdir()):

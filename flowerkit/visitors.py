@@ -435,14 +435,17 @@ def make_visitors(root: str | Path, *, folder: str | Path | None = None, seed: i
         tmp = folder.with_name(f".{folder.name}.{uuid.uuid4().hex[:8]}.partial")
         try:
             _write_all(tmp, uploads, params, seed)
-            shutil.rmtree(folder, ignore_errors=True)
-            os.replace(tmp, folder)
+            truth = _reuse(folder, truth_file)  # another process (a second notebook, a grading job) may have finished
+            if truth is None:
+                shutil.rmtree(folder, ignore_errors=True)
+                os.replace(tmp, folder)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
-        part = truth_file.with_name(f".{truth_file.name}.partial")
-        part.write_text(json.dumps([asdict(u) for u in uploads]))
-        os.replace(part, truth_file)  # written last: the hand-over is complete
-        truth = tuple(uploads)
+        if truth is None:
+            part = truth_file.with_name(f".{truth_file.name}.{uuid.uuid4().hex[:8]}.partial")
+            part.write_text(json.dumps([asdict(u) for u in uploads]))
+            os.replace(part, truth_file)  # written last: the hand-over is complete
+            truth = tuple(uploads)
     sources = frozenset(Path(u.source) for u in truth if u.source)
     return VisitorSet(folder, truth, sources)
 

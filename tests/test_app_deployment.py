@@ -59,3 +59,22 @@ def test_exercise_checkers_of_notebook_05(predictor: app.Predictor, mini_root: P
             [exercises.kiosk_preprocess(f, SIZE, predictor.mean, predictor.std) for f in files[start : start + 16]]
         )
         assert doctor.check_batch(batch, size=SIZE).problems == [], start
+
+
+def test_visitor_photos_finished_first_by_another_process_are_kept(mini_root: Path, tmp_path: Path, monkeypatch) -> None:
+    """Two kernels (two notebooks, two grading jobs) making the same photos: no half-written folder, one complete copy."""
+    from flowerkit.app import deployment
+
+    folder, real, nested, started = tmp_path / "photos", deployment._write_visitor, [], []
+
+    def meanwhile(*args, **kwargs):  # while we write our first photo, another process writes all of them and finishes
+        if not started:
+            started.append(folder.exists())  # ours is written elsewhere: nothing half-written in its place
+            nested.append(app.visitor_photos(mini_root, per_class=1, folder=folder))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(deployment, "_write_visitor", meanwhile)
+    photos = app.visitor_photos(mini_root, per_class=1, folder=folder)
+    assert started == [False] and [p.path for p in photos] == [p.path for p in nested[0]]
+    assert all(p.path.is_file() for p in photos)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["photos"], "our partial folder removed, theirs kept"

@@ -269,6 +269,14 @@ def _resize_then_crop(path):
     return _finish(np.array(img.crop((left, top, left + _SIZE, top + _SIZE))))
 
 
+def _to_rgb_where_needed(path):
+    """Plain PIL for the RGB photos, flowerkit's own conversion for the others: the kinds it is meant to discover."""
+    with Image.open(path) as opened:
+        img = ImageOps.exif_transpose(opened)
+        rgb = img.convert("RGB") if img.mode == "RGB" else flowerkit.access.to_rgb(img)
+    return _finish(np.array(rgb))
+
+
 def _webp_unreadable(path):
     if Path(path).suffix == ".webp":
         raise ValueError("not a JPEG")  # e.g. simplejpeg.decode_jpeg, notebook 03's fast decoder
@@ -301,6 +309,7 @@ def test_check_my_input_accepts_training_s_tensors_made_any_way(my_input, visito
     [
         (lambda p: None, "still the stub", "replace the `...`"),
         (lambda p: _finish(np.array(flowerkit.load_rgb(p, draft=_SIZE))), "calls flowerkit's load_rgb", "in my_input"),
+        (_to_rgb_where_needed, "calls flowerkit's to_rgb", "in my_input"),  # only for the photos that are not RGB
         (lambda p: (load.decode_resized(p, _SIZE).float() / 255 - 0.4) / 0.25, "calls flowerkit's decode_resized", "don't"),
         (_my_input(draft=False, antialias=False), "without smoothing", "antialias=True"),
         (_my_input(draft=False, mode="nearest", antialias=False), "without smoothing", "BILINEAR, BICUBIC or LANCZOS"),

@@ -240,6 +240,9 @@ def test_without_file_locks_two_generators_leave_each_other_alone(tmp_path, monk
     theirs = tmp_path / ".flowers-102.partial-0therpid"
     theirs.mkdir()
     (theirs / "being-written.jpg").write_bytes(b"...")
+    killed = tmp_path / ".flowers-102.partial-k111ed"  # left by a generator killed two hours ago
+    killed.mkdir()
+    os.utime(killed, (time.time() - 7200, time.time() - 7200))
     real = synth._generate
 
     def finished_second(partial, spec, **kwargs):  # while we render, the other process renders and renames first
@@ -250,7 +253,7 @@ def test_without_file_locks_two_generators_leave_each_other_alone(tmp_path, monk
     monkeypatch.setattr(synth, "_generate", finished_second)
     assert mini_flowers(tmp_path, spec=TINY, progress=False, workers=1) == tmp_path
     assert _is_generated(tmp_path / "flowers-102", TINY) and (theirs / "being-written.jpg").is_file()
-    assert sorted(p.name for p in tmp_path.glob(".flowers-102.partial-*")) == [theirs.name], "ours removed, theirs kept"
+    assert sorted(p.name for p in tmp_path.glob(".flowers-102.partial-*")) == [theirs.name], "ours and the killed one gone"
 
 
 def test_a_missing_jpeg_is_detected_and_regenerated(tmp_path):

@@ -13,10 +13,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -137,18 +139,29 @@ def visitor_photos(root: str | Path, *, per_class: int = 2, folder: str | Path |
     signature = _dataset_signature(root)  # a dataset replaced at the same path gets new photos
     key = hashlib.sha1(f"{Path(root).resolve()}|{signature}|{per_class}|{kinds}|{_VISITORS_VERSION}".encode()).hexdigest()[:8]
     folder = Path(folder) if folder is not None else cache_dir() / f"visitor-photos-{key}"
-    manifest = folder / "manifest.json"
-    if manifest.is_file():
-        rows = json.loads(manifest.read_text())
-        if len(rows) == len(picks) and all((folder / r["file"]).is_file() for r in rows):
-            return [VisitorPhoto(folder / r["file"], r["label"], r["kind"], Path(r["original"])) for r in rows]
-    folder.mkdir(parents=True, exist_ok=True)
-    rows = []
-    for n, k in enumerate(picks):
-        kind = kinds[n % len(kinds)]
-        out = _write_visitor(load_rgb(test.image_files[k]), kind, folder / f"visitor_{n:04d}")
-        rows.append({"file": out.name, "label": test.labels[k], "kind": kind, "original": str(test.image_files[k])})
-    tmp = manifest.with_name(f".manifest.{uuid.uuid4().hex[:8]}.partial")
-    tmp.write_text(json.dumps(rows))
-    os.replace(tmp, manifest)  # written last: the folder is complete
+    rows = _complete_rows(folder, len(picks))
+    if rows is None:
+        tmp = folder.with_name(f".{folder.name}.{uuid.uuid4().hex[:8]}.partial")  # never a half-written folder in place
+        tmp.mkdir(parents=True)
+        try:
+            rows = []
+            for n, k in enumerate(picks):
+                kind = kinds[n % len(kinds)]
+                out = _write_visitor(load_rgb(test.image_files[k]), kind, tmp / f"visitor_{n:04d}")
+                rows.append({"file": out.name, "label": test.labels[k], "kind": kind, "original": str(test.image_files[k])})
+            (tmp / "manifest.json").write_text(json.dumps(rows))  # written last: the folder is complete
+            if _complete_rows(folder, len(picks)) is None:  # else another process (a second kernel) finished first
+                shutil.rmtree(folder, ignore_errors=True)
+                os.replace(tmp, folder)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
     return [VisitorPhoto(folder / r["file"], r["label"], r["kind"], Path(r["original"])) for r in rows]
+
+
+def _complete_rows(folder: Path, n: int) -> list[dict[str, Any]] | None:
+    """The manifest's rows if ``folder`` holds ``n`` visitor photos and their manifest; None otherwise."""
+    manifest = folder / "manifest.json"
+    if not manifest.is_file():
+        return None
+    rows = json.loads(manifest.read_text())
+    return rows if len(rows) == n and all((folder / r["file"]).is_file() for r in rows) else None

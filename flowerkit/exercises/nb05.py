@@ -276,7 +276,7 @@ def check_my_input(func: Any, net: torch.nn.Module, visitors: Sequence[Any], siz
     training's are compared on those photos.
     """
     checks = _photos_to_check(visitors)
-    used = _calls_flowerkit_decode(func, checks[0][1])
+    used = next(filter(None, (_calls_flowerkit_decode(func, path) for _, path in checks)), None)  # a kind may branch
     if used:
         return _verdict(
             False,
