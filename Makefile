@@ -1,6 +1,6 @@
 # flowerkit: every target sets up .venv first if it is missing or out of date.
 #   make lab     set up, prepare mini-flowers, install the git filter that strips outputs, open the notebooks in JupyterLab
-#   make test    set up, run the unit tests and execute every notebook (nbval)
+#   make test    set up, run the unit tests (on up to 4 cores) and execute every notebook (nbval), timed ones alone
 #   make test-real  every notebook with FLOWERKIT_DATASET=real on hard-flowers served from 127.0.0.1, at a quarter of
 #                the real profile's epochs (FLOWERKIT_EPOCHS=4 unless set; CI runs it after make test)
 #   make browser run only the browser test (JupyterLab in Chromium, a deck offline; part of make test): build/browser/
@@ -43,8 +43,14 @@ lab: data
 	$(PY) -m tools.strip install-filter
 	PYTHONPATH=$(CURDIR) $(VENV)/bin/jupyter lab --ContentsManager.pre_save_hook=tools.strip.jupyter_pre_save notebooks/
 
+# Unit tests on up to 4 cores (pytest-xdist; TEST_JOBS=0 runs them in one process), then alone what measures speed:
+# the tests marked timed and every notebook cell (conftest.py marks those).
+TEST_JOBS ?= auto
+PARALLEL := -n $(TEST_JOBS) --maxprocesses 4 -m "not timed"
+
 test: setup
-	$(PY) -m pytest tests $(NOTEBOOKS) $(PYTEST_NB)
+	$(PY) -m pytest tests $(PARALLEL)
+	$(PY) -m pytest tests $(NOTEBOOKS) -m timed $(PYTEST_NB)
 
 # The real route: every notebook on a hard synthetic stand-in in the real files' format, through the download code.
 test-real: setup
@@ -55,7 +61,8 @@ bench-real: setup
 	$(PY) benchmarks/real_route.py
 
 unit: setup
-	$(PY) -m pytest tests
+	$(PY) -m pytest tests $(PARALLEL)
+	$(PY) -m pytest tests -m timed
 
 .PHONY: browser vendor-reveal
 browser: setup

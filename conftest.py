@@ -37,10 +37,12 @@ def _notebook_of(nodeid: str) -> str | None:
     return path if path.endswith(".ipynb") else None
 
 
+@pytest.hookimpl(tryfirst=True)  # before ``-m`` selects: ``make test`` runs ``-m timed`` alone, after the parallel tests
 def pytest_collection_modifyitems(session, config, items):
     for item in items:
         nb = _notebook_of(item.nodeid)
         if nb:
+            item.add_marker(pytest.mark.timed)  # notebook cells measure speeds (03's cache, 04's budget): never beside others
             _collected[nb] += 1
 
 

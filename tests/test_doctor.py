@@ -71,6 +71,7 @@ def test_no_shuffling_is_filed_under_quality_with_the_reason(mini_root):
     assert finding.category == "quality" and "costs accuracy" in finding.message
 
 
+@pytest.mark.timed
 def test_timed_checks_flag_the_efficiency_team(default_mini_root):
     """On the course's full-size JPEGs (500 px and more), decoding each in full is what makes workers matter."""
     loader = teams.build_pipeline("efficiency", default_mini_root, size=S, num_workers=0, progress=False).train_loader
@@ -120,6 +121,7 @@ def test_works_on_a_torchvision_flowers102_loader(mini_root):
     assert r.has("shuffling") and r.has("batch size")
 
 
+@pytest.mark.timed
 def test_a_tuned_loader_passes_the_timed_checks(mini_root):
     loader = make_loader(DecodedFlowers(mini_root, "train", S), shuffle=True, num_workers=0, mean=(0.5,) * 3, std=(0.25,) * 3)
     r = diagnose(loader)

@@ -119,6 +119,7 @@ def _float64(batch):  # NumPy arithmetic: float64
     return torch.from_numpy(x).permute(0, 3, 1, 2), _labels(batch)
 
 
+@pytest.mark.timed
 @pytest.mark.parametrize(
     "func, feedback",
     [
@@ -161,6 +162,7 @@ def test_check_collate_feedback(func, feedback, capsys):
         assert "converting each image on its own (the same arrays" in out, "timed against per-item work on the same input"
 
 
+@pytest.mark.timed
 @pytest.mark.parametrize("func, copy_note", [(_collate, True), (_channels_last_format, True), (_numpy_first, False)])
 def test_check_collate_times_a_channels_last_view_against_a_copied_batch(func, copy_note, capsys):
     assert exercises.check_collate(func, _uint8_items(), MEAN, STD)
@@ -438,6 +440,7 @@ def _no_step(loader, step, steps):
     return waits, computes
 
 
+@pytest.mark.timed
 @pytest.mark.parametrize(
     "func, feedback",
     [

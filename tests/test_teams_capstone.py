@@ -80,6 +80,7 @@ def test_every_team_trains_and_reports(mini_root):
     assert md.startswith("| team |") and md.count("\n") == 3
 
 
+@pytest.mark.timed
 def test_every_team_gets_the_same_budget(mini_root):
     results = capstone._run_capstone(
         mini_root, ("ours", "efficiency"), config=TrainConfig(epochs=1), size=S, num_workers=0, progress=False
