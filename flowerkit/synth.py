@@ -528,7 +528,7 @@ def _holder(path: Path) -> str:
     return who
 
 
-def _acquire(fh: IO[str], path: Path) -> None:
+def _acquire(fh: IO[str], path: Path, doing: str) -> None:
     """Take the lock on ``fh``, saying who holds it while waiting, and give up after the timeout."""
     timeout, waited, told = _lock_timeout(), 0.0, False
     while True:
@@ -539,8 +539,8 @@ def _acquire(fh: IO[str], path: Path) -> None:
             pass
         if waited >= timeout:
             raise TimeoutError(
-                f"gave up after {waited:.0f} s waiting for {path}: it is held by {_holder(path)}, which is generating "
-                f"mini-flowers into {path.parent}. Let it finish, or stop it and run again "
+                f"gave up after {waited:.0f} s waiting for {path}: it is held by {_holder(path)}, which is {doing}. "
+                "Let it finish, or stop it and run again "
                 f"(${LOCK_TIMEOUT_ENV} sets how long to wait, now {timeout:g} s)."
             )
         if not told:
@@ -551,19 +551,20 @@ def _acquire(fh: IO[str], path: Path) -> None:
 
 
 @contextlib.contextmanager
-def _lock(root: Path) -> Iterator[None]:
-    """Hold an exclusive lock on ``root`` so two processes never generate into it at once.
+def _lock(root: Path, name: str = LOCK_FILE, doing: str | None = None) -> Iterator[None]:
+    """Hold an exclusive lock (the file ``root / name``) so two processes never write into ``root`` at once.
 
-    The lock file says who holds it (pid, host, since when). Waiting for it is
-    bounded by ``$FLOWERKIT_LOCK_TIMEOUT_S`` (default 600 s).
+    The lock file says who holds it (pid, host, since when); ``doing`` says what the holder does, for the message of
+    a process that waits. Waiting is bounded by ``$FLOWERKIT_LOCK_TIMEOUT_S`` (default 600 s). Also what the
+    download (``dataset_root("real")``) holds, so two notebooks started together fetch the files once.
     """
     root.mkdir(parents=True, exist_ok=True)
-    path = root / LOCK_FILE
+    path = root / name
     with open(path, "a+") as fh:  # "a+", not "w": opening must not erase the holder's pid
         if fcntl is None:  # Windows: no lock, generation is still atomic
             yield
             return
-        _acquire(fh, path)
+        _acquire(fh, path, doing or f"generating mini-flowers into {root}")
         _held_lock_fds.add(fh.fileno())
         try:
             fh.truncate(0)

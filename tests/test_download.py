@@ -229,6 +229,31 @@ def test_second_call_downloads_nothing(server: _Server, tmp_path: Path) -> None:
     assert len(server.state.log) == n
 
 
+def test_two_at_once_download_each_file_once(server: _Server, tmp_path: Path) -> None:
+    """Two notebooks started together on the real data (or ``make grade --jobs``): one downloads, the other waits.
+
+    Both used to write the same ``.part`` files (one's md5 read found the file the other had just renamed). Threads
+    here: a file lock taken by two ``open`` calls conflicts as between two processes.
+    """
+    start, folders, errors = threading.Barrier(2), [], []
+
+    def one() -> None:
+        start.wait()
+        try:
+            folders.append(download._download_flowers102(tmp_path, mirrors=[server.url()], files=MD5S, progress=False))
+        except Exception as exc:  # noqa: BLE001 - the test reports it
+            errors.append(exc)
+
+    threads = [threading.Thread(target=one) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not errors and folders == [tmp_path / "flowers-102"] * 2, errors
+    assert sorted(r.path.rsplit("/", 1)[1] for r in server.state.log) == sorted(CONTENT), "each file fetched once"
+    assert download._is_downloaded(tmp_path, files=MD5S) and (tmp_path / download.DOWNLOAD_LOCK_FILE).is_file()
+
+
 def test_cached_file_is_used_without_network(tmp_path: Path, dead_url: str) -> None:
     (tmp_path / "setid.mat").write_bytes(SETID_MAT)
     got = download.fetch("setid.mat", tmp_path, mirrors=[dead_url], md5=MD5S["setid.mat"])

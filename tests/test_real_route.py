@@ -16,6 +16,9 @@ Two kinds of test:
   :data:`ROUTE_EPOCHS`, a quarter of the real profile's): the route's code is the same
   at any length, the bounds it checks are the ones that hold on any data (fewer epochs only make the accuracy
   bounds harder to meet), and CI stays short (8 epochs took about 2 minutes more, 2026-12-05). ``make bench-real`` times the full profile.
+  The notebooks run in two groups at once (:data:`GROUPS`), with ``$CI`` unset in their kernels: a timing
+  the other group's load moves prints the notebook's warning, as on a student's busy laptop; ``make test`` asserts
+  the timings, on mini-flowers, with nothing else running.
 """
 
 from __future__ import annotations
@@ -112,27 +115,57 @@ def test_hard_flowers_images_are_deterministic() -> None:
     assert a.mode == "RGB" and min(a.size) == 500 and a.tobytes() == b.tobytes()
 
 
-def run_notebooks_on_the_real_route(size: str, data: Path, notebooks: list[Path], log: Path) -> subprocess.CompletedProcess:
-    """Serve hard-flowers ``size`` on 127.0.0.1 and run ``notebooks`` under nbval with FLOWERKIT_DATASET=real."""
+#: ``make test-real`` runs the notebooks in these groups at once, each group in its own pytest, in course order (08 reuses
+#: the app model 05 trains; what both groups need first, the download, one fetches while the other waits on its lock).
+#: About 6 minutes each on 2 cores (2026-12-05: 00-04 400 s, 05-08 313 s; 03 moved to even them).
+GROUPS = (("00", "01", "02", "04"), ("03", "05", "06", "07", "08"))
+
+
+def _nbval(notebooks: list[Path], env: dict[str, str], log: Path) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "pytest", *map(str, notebooks), "--nbval-lax", "--nbval-current-env"]
+    cmd += ["--nbval-cell-timeout=900", "-p", "no:cacheprovider", "-q", "-rf", "--tb=line", "--durations=12"]
+    with open(log, "w") as out:
+        return subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, text=True)
+
+
+def run_notebooks_on_the_real_route(size: str, data: Path, notebooks: list[Path], log: Path, *, together: bool = True) -> int:
+    """Serve hard-flowers ``size`` on 127.0.0.1 and run ``notebooks`` under nbval with FLOWERKIT_DATASET=real.
+
+    With ``together`` the :data:`GROUPS` run at the same time, and ``$CI`` is unset in their kernels: the other group's
+    load moves their timings, so a missed timing prints the notebook's "Warning, not an error", as on a student's busy
+    laptop (the promise here: nothing halts a Run All on the real data for a reason that is not a bug); every other check
+    holds. ``make test`` asserts the timings, on mini-flowers, alone. Returns 0 when every cell passed; ``log`` gets
+    each group's output in turn.
+    """
     folder = hard_flowers.hard_flowers(size)
+    groups = [[p for p in notebooks if p.name[:2] in group] for group in GROUPS] if together else [notebooks]
+    groups = [group for group in groups if group]
+    logs = [log.with_name(f"{log.stem}.{i}{log.suffix}") for i in range(len(groups))]
     with hard_flowers.serve(folder) as mirror:
         env = {**os.environ, **hard_flowers.real_route_env(mirror, folder, data)}
         env.setdefault(expectations.EPOCHS_ENV, str(ROUTE_EPOCHS))
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
-        cmd = [sys.executable, "-m", "pytest", *map(str, notebooks), "--nbval-lax", "--nbval-current-env"]
-        cmd += ["--nbval-cell-timeout=900", "-p", "no:cacheprovider", "-q", "-rf", "--tb=line", "--durations=12"]
-        with open(log, "w") as out:
-            return subprocess.run(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, text=True, check=False)
+        if len(groups) > 1:
+            env.pop(expectations.CI_ENV, None)
+            # each group its share of the cores: two kernels with a thread per core each spin against the other
+            # (02's ablation took 331 s instead of 47 on 2 cores)
+            env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // len(groups)))
+        procs = [_nbval(group, env, group_log) for group, group_log in zip(groups, logs)]
+        codes = [proc.wait() for proc in procs]
+    log.write_text("".join(group_log.read_text() for group_log in logs))
+    return max(codes, default=0)
 
 
 @pytest.mark.skipif(os.environ.get(REAL_ROUTE_ENV) != "1", reason="minutes: run with make test-real")
 def test_every_notebook_runs_on_the_real_route(tmp_path: Path) -> None:
     data = tmp_path / "data"
     log = tmp_path / "nbval.log"
-    proc = run_notebooks_on_the_real_route("small", data, NOTEBOOKS, log)
+    code = run_notebooks_on_the_real_route("small", data, NOTEBOOKS, log)
     output = log.read_text()
-    print(output[-5000:])  # the slowest cells and the per-notebook times (conftest.py), shown with -s or on failure
+    print(output[-8000:])  # each group's slowest cells and per-notebook times (conftest.py), shown with -s or on failure
     failed = re.findall(r"^FAILED (\S+)", output, re.M)
-    assert proc.returncode == 0, f"cells failing on the real route: {failed}\n{output[-6000:]}"
+    assert code == 0, f"cells failing on the real route: {failed}\n{output[-8000:]}"
+    ran = re.findall(r"^notebooks/(\d\d)_\S+: (\d+) of (\d+) cells executed", output, re.M)
+    assert sorted(nb for nb, done, of in ran if done == of) == [p.name[:2] for p in NOTEBOOKS], f"not every cell ran: {ran}"
     assert (data / "oxford" / "flowers-102" / ".jpg.complete").is_file(), "the dataset came through the download code"
     assert not (data / "mini").exists(), "a notebook ignored FLOWERKIT_DATASET=real and generated mini-flowers"
