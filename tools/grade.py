@@ -492,11 +492,18 @@ class _Session:
 # ------------------------------------------------------------------ grading one exercise, one notebook
 
 
-def kernel_env() -> dict[str, str]:
-    """The grading kernels' environment: the repository's data folder and its ``flowerkit`` first on the path."""
+def kernel_env(jobs: int = 1) -> dict[str, str]:
+    """The grading kernels' environment: the repository's data folder and its ``flowerkit`` first on the path.
+
+    With ``jobs`` kernels at a time each gets its share of the cores as ``OMP_NUM_THREADS`` (unless set): kernels that
+    each start a thread per core spin against each other (on 2 cores, notebook 02's ablation cell beside another notebook
+    took 331 s, 73 s with a thread each, 47 s alone; 2026-12-05, ``make test-real``).
+    """
     env = dict(os.environ)
     env[DATA_ENV] = str(data_dir())
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(repo_root()), env.get("PYTHONPATH", "")) if p)
+    if jobs > 1:
+        env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // jobs)))
     return env
 
 
@@ -598,14 +605,20 @@ def _run_plan(session: _Session, plan: list[Step], result: NotebookResult) -> No
 
 
 def grade_notebook(
-    student: str, path: str | Path, course_path: str | Path, timeout: int = CELL_TIMEOUT_S, quick: bool = False
+    student: str,
+    path: str | Path,
+    course_path: str | Path,
+    timeout: int = CELL_TIMEOUT_S,
+    quick: bool = False,
+    jobs: int = 1,
 ) -> NotebookResult:
     """Execute one submitted notebook in a fresh temporary folder and grade each exercise at its position.
 
     The checker calls come from ``course_path`` (the course notebook), never
     from the submission. Nothing is written next to the submission or in the
     repository: the kernel's working directory is a temporary folder, removed
-    afterwards. ``quick``: skip what :func:`quick_plan` finds no exercise needs.
+    afterwards. ``quick``: skip what :func:`quick_plan` finds no exercise needs. ``jobs``: how many kernels grade
+    at once (:func:`kernel_env` shares the cores among them).
     """
     start = time.monotonic()
     course_path = Path(course_path)
@@ -625,7 +638,7 @@ def grade_notebook(
         result.skipped, plan = len(plan) - len(kept), kept
     with (
         tempfile.TemporaryDirectory(prefix="flowerkit-grade-", ignore_cleanup_errors=True) as folder,
-        _Session(Path(folder), timeout, kernel_env()) as session,
+        _Session(Path(folder), timeout, kernel_env(jobs)) as session,
     ):
         _run_plan(session, plan, result)
     result.seconds = time.monotonic() - start
@@ -683,7 +696,7 @@ def grade_submissions(
     def grade(task: tuple[str, Path | None, Path]) -> NotebookResult:
         student, path, course = task
         if path is not None:
-            return grade_notebook(student, path, course, timeout, quick)
+            return grade_notebook(student, path, course, timeout, quick, jobs)
         exercises = course_exercises(nbformat.read(course, as_version=4), course.stem)
         return NotebookResult(student, course.stem, [_missing(student, e, f"no {course.name} handed in") for e in exercises])
 
