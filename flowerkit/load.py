@@ -43,6 +43,7 @@ forkserver (macOS, Windows, Python 3.14 Linux) workers import them by name.
 
 from __future__ import annotations
 
+import errno
 import functools
 import hashlib
 import io
@@ -70,7 +71,7 @@ from tqdm.auto import tqdm
 from .access import OxfordFlowers102, load_rgb
 from .device import DeviceLoader, pick_device
 from .facts import DEFAULT_SIZE, WORKER_TIMEOUT_S, cpu_count
-from .paths import data_dir
+from .paths import DATA_ENV, data_dir
 
 try:  # optional: libjpeg-turbo's M/8 DCT scaling; without it decoding falls back to PIL draft
     import simplejpeg
@@ -401,6 +402,28 @@ def _cached_or_none(
     return cached
 
 
+def _reserve(tmp: Path, data_path: Path) -> None:
+    """Claim the disk blocks of the new (sparse) cache file ``tmp`` now: a full disk is an error naming the file.
+
+    Without it, writing into the memory map on a full disk kills the process with SIGBUS ("Bus error": a dead kernel,
+    no message), as it did to this project's CI when the disk filled up (2026-12-05).
+    """
+    if not hasattr(os, "posix_fallocate"):  # Windows, macOS: the writes themselves meet the full disk
+        return
+    nbytes = tmp.stat().st_size
+    with open(tmp, "r+b") as fh:
+        try:
+            os.posix_fallocate(fh.fileno(), 0, nbytes)
+        except OSError as exc:
+            if exc.errno in (errno.EINVAL, errno.EOPNOTSUPP):  # a file system without it: nothing to claim early
+                return
+            raise OSError(
+                exc.errno,
+                f"no room for the cache {data_path.name}: it needs {nbytes / 2**20:,.0f} MiB in {data_path.parent} "
+                f"({exc.strerror}). Free some disk space, or point ${DATA_ENV} at a disk with room, and run again",
+            ) from exc
+
+
 def _write_images(
     decoded: DecodedFlowers, data_path: Path, *, num_workers: int, batch_size: int, desc: str, progress: bool
 ) -> None:
@@ -411,6 +434,7 @@ def _write_images(
     size = decoded.size
     try:
         out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(decoded), 3, size, size))
+        _reserve(tmp, data_path)
         start = 0
         with tqdm(total=len(decoded), desc=desc, unit="img", disable=not progress) as bar:
             for images, _ in loader:

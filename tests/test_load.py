@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import functools
 import json
+import os
 import pickle
 import shutil
 import time
@@ -135,6 +137,22 @@ def _slow_decode(path, size):
     """A decode stuck on a network drive."""
     time.sleep(30)
     return _grey(path, size)
+
+
+@pytest.mark.skipif(not hasattr(os, "posix_fallocate"), reason="posix_fallocate: Linux")
+def test_a_full_disk_is_an_error_naming_the_cache_not_a_bus_error(root, tmp_path, monkeypatch):
+    """The memory map's disk blocks are claimed first: on a full disk writing into it killed the process (SIGBUS)."""
+
+    def full(fd, offset, length):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "posix_fallocate", full)
+    with pytest.raises(OSError, match=r"no room for the cache .*\.npy: it needs .* MiB in .*FLOWERKIT_DATA") as info:
+        build_cache(OxfordFlowers102(root, "val"), S, folder=tmp_path / "cache", progress=False)
+    assert info.value.errno == errno.ENOSPC
+    assert not list((tmp_path / "cache").iterdir()), "no partial file, no manifest"
+    monkeypatch.undo()
+    assert build_cache(OxfordFlowers102(root, "val"), S, folder=tmp_path / "cache", progress=False).nbytes > 0
 
 
 def test_building_a_cache_with_workers_stops_at_a_stuck_worker(root, tmp_path, monkeypatch):
