@@ -11,6 +11,7 @@ from PIL import Image
 
 from flowerkit import app
 from flowerkit.access import OxfordFlowers102, load_rgb
+from flowerkit.facts import _threads_each
 from flowerkit.synth import _MiniFlowersSpec, mini_flowers
 
 # Same format and quirks as the default (102 classes, 77 first, 62 last, 10 train + 10 val per class),
@@ -26,7 +27,7 @@ def pytest_configure(config: pytest.Config) -> None:
     """
     workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
     if workers > 1 and "OMP_NUM_THREADS" not in os.environ:
-        threads = max(1, (os.cpu_count() or 1) // workers)
+        threads = _threads_each(workers)
         os.environ["OMP_NUM_THREADS"] = str(threads)  # kernels, torchrun and scripts started by the tests
         torch.set_num_threads(threads)
 

@@ -280,7 +280,7 @@ def test_make_grade_says_what_it_needs(tmp_path, capsys):
 def test_kernels_graded_together_share_the_cores(monkeypatch: pytest.MonkeyPatch) -> None:
     """``--jobs``: each kernel gets its share of the cores (a thread per core in each spins against the others)."""
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
-    monkeypatch.setattr("os.cpu_count", lambda: 16)
+    monkeypatch.setattr("flowerkit.facts.cpu_count", lambda: 16)
     assert "OMP_NUM_THREADS" not in kernel_env() and "OMP_NUM_THREADS" not in kernel_env(1)
     assert kernel_env(4)["OMP_NUM_THREADS"] == "4" and kernel_env(32)["OMP_NUM_THREADS"] == "1"
     monkeypatch.setenv("OMP_NUM_THREADS", "3")

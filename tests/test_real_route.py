@@ -37,6 +37,7 @@ import pytest
 
 import flowerkit
 from flowerkit import app, expectations, synth
+from flowerkit.facts import _threads_each
 from tools import hard_flowers
 
 REPO = Path(__file__).resolve().parents[1]
@@ -147,9 +148,7 @@ def run_notebooks_on_the_real_route(size: str, data: Path, notebooks: list[Path]
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
         if len(groups) > 1:
             env.pop(expectations.CI_ENV, None)
-            # each group its share of the cores: two kernels with a thread per core each spin against the other
-            # (on 2 cores 02's ablation cell took 331 s so, 73 s with a thread each, 47 s alone)
-            env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // len(groups)))
+            env["OMP_NUM_THREADS"] = str(_threads_each(len(groups)))  # each group its share of the cores
         procs = [_nbval(group, env, group_log) for group, group_log in zip(groups, logs)]
         codes = [proc.wait() for proc in procs]
     log.write_text("".join(group_log.read_text() for group_log in logs))

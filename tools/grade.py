@@ -54,6 +54,7 @@ from IPython.core.inputtransformer2 import TransformerManager
 from nbclient import NotebookClient
 from nbclient.exceptions import DeadKernelError
 
+from flowerkit.facts import _threads_each
 from flowerkit.paths import DATA_ENV, data_dir
 
 from .cells import course_notebooks, repo_root
@@ -496,14 +497,13 @@ def kernel_env(jobs: int = 1) -> dict[str, str]:
     """The grading kernels' environment: the repository's data folder and its ``flowerkit`` first on the path.
 
     With ``jobs`` kernels at a time each gets its share of the cores as ``OMP_NUM_THREADS`` (unless set): kernels that
-    each start a thread per core spin against each other (on 2 cores, notebook 02's ablation cell beside another notebook
-    took 331 s, 73 s with a thread each, 47 s alone; 2026-12-05, ``make test-real``).
+    each start a thread per core spin against each other (``flowerkit.facts._threads_each``).
     """
     env = dict(os.environ)
     env[DATA_ENV] = str(data_dir())
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(repo_root()), env.get("PYTHONPATH", "")) if p)
     if jobs > 1:
-        env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // jobs)))
+        env.setdefault("OMP_NUM_THREADS", str(_threads_each(jobs)))
     return env
 
 
