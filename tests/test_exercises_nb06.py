@@ -327,4 +327,9 @@ def test_the_failure_names_the_root_error_of_a_rank():
         """)
     message, hint = nb06._failure(log)
     assert message.endswith("please make sure to call init_process_group.") and "__init__" in hint
+    # torchrun then stops the other rank, whose worker dies by SIGTERM: that may be logged last (a CI run saw it)
+    stopped = log + "[rank1]: RuntimeError: DataLoader worker (pid 1041) is killed by signal: Terminated. \n"
+    assert nb06._failure(stopped) == (message, hint)
+    only_stopped = "[rank1]: RuntimeError: DataLoader worker (pid 1041) is killed by signal: Terminated."
+    assert "killed by signal" in nb06._failure(only_stopped)[0]
     assert "did not finish" in nb06._failure("TIMEOUT after 300 s")[0]

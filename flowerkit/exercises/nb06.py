@@ -426,6 +426,10 @@ def _run_under_torchrun(cls: type, root: Path, module: str, timeout: float) -> t
 _ERROR_LINE = re.compile(r"^(?:\[rank\d+\]:\s*)?((?:[\w.]+Error|[\w.]*Exception): .+)$", re.M)
 
 
+# The errors of a rank that torchrun stopped because another failed: effects, never the cause.
+_STOPPED_BY_TORCHRUN = re.compile(r"killed by signal|SignalException|Signals\.SIG|got signal")
+
+
 def _failure(log: str) -> tuple[str, str]:
     """(message, hint) for a torchrun run that failed or hung, from the end of its log."""
     if log.startswith("TIMEOUT"):
@@ -434,7 +438,9 @@ def _failure(log: str) -> tuple[str, str]:
             "does __iter__ end? Does every rank read a finite share?",
         )
     errors = [m.group(1) for m in _ERROR_LINE.finditer(log) if "ChildFailedError" not in m.group(1)]
-    error = errors[-1] if errors else (log.strip().splitlines() or ["no output"])[-1]
+    # When one rank fails, torchrun stops the others: their "killed by signal" errors may come later in the log.
+    causes = [e for e in errors if not _STOPPED_BY_TORCHRUN.search(e)] or errors
+    error = causes[-1] if causes else (log.strip().splitlines() or ["no output"])[-1]
     if "process group has not been initialized" in log:
         hint = (
             "a DataLoader worker is a new process, without the rank's process group: ask torch.distributed in "
