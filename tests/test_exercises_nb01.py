@@ -257,6 +257,17 @@ class IdsAsPositionsForLabels(RightFlowers):
         self.labels = flat[np.minimum(self.ids, flat.size - 1)].tolist()
 
 
+class IdsAsPositionsInInit(RightFlowers):  # the first attempt cell 49 expects: the last id indexes past the end
+    def __init__(self, *args, **kw):
+        super().__init__(*args, **kw)
+        self.labels = (self.raw_labels.astype(np.int64)[self.ids] - 1).tolist()
+
+
+class IdsAsPositionsInGetitem(RightFlowers):
+    def __getitem__(self, idx):
+        return self.load(idx), int(self.raw_labels.astype(np.int64)[self.ids[idx]] - 1)
+
+
 class OffByOneFiles(RightFlowers):
     def __init__(self, *args, **kw):
         super().__init__(*args, **kw)
@@ -326,6 +337,8 @@ class FailsLate(RightFlowers):
         (OneBasedLabels, "labels are 1-based"),
         (Uint8Wrap, "wrapped around"),
         (IdsAsPositionsForLabels, "off-by-one ids"),
+        (IdsAsPositionsInInit, "off-by-one ids, most likely. The last image has id 24"),
+        (IdsAsPositionsInGetitem, "item 3 (id 24): your function raised IndexError: index 24 is out of bounds"),
         (OffByOneFiles, "off-by-one ids: item 0 should be image_00007.jpg, you opened image_00008.jpg"),
         (ListingOrder, "follow the directory listing"),
         (NoTransform, "does not call self.transform"),

@@ -14,6 +14,7 @@ import contextlib
 import os
 import pickle
 import random
+import re
 import subprocess
 import sys
 import tempfile
@@ -220,6 +221,17 @@ def _item_feedback(item: Any) -> str | None:
     return None
 
 
+def _id_as_position(error: str) -> str | None:
+    """The off-by-one hint for an index one past the end of the labels: ids (1..N) used as positions (0..N-1)."""
+    past_end = re.search(r"index (\d+) is out of bounds", error)
+    if (past_end and int(past_end.group(1)) == len(_TOY_LABELS)) or "index out of range" in error:
+        return (
+            f"{error}: off-by-one ids, most likely. The last image has id {len(_TOY_LABELS)}, and its label sits at "
+            f"position {len(_TOY_LABELS) - 1}. Hint: the label of id i is labels[i - 1]"
+        )
+    return None
+
+
 def _toy_items(dataset: Any, ids: list[int]) -> tuple[list[Any], str | None]:
     """Every toy item, or the first error, worded (an error naming a neighbour's file is an off-by-one id)."""
     items, first_error = [], None
@@ -231,7 +243,7 @@ def _toy_items(dataset: Any, ids: list[int]) -> tuple[list[Any], str | None]:
                 f"off-by-one ids: item {k} (id {image_id}) {error[len('your function ') :]}. "
                 f"Hint: id i is the file {_NAME_TEMPLATE}, not position i"
                 if near
-                else f"item {k} (id {image_id}): {error}"
+                else _id_as_position(f"item {k} (id {image_id}): {error}") or f"item {k} (id {image_id}): {error}"
             )
         items.append(item)
     return items, first_error
@@ -325,7 +337,8 @@ def _toy_feedback(cls: Any) -> str | None:
         with shuffled.patches():
             dataset, error = _make_dataset(cls, root)
             if error:
-                return f"{error}. Hint: __init__(self, root, split='train', transform=None, target_transform=None)"
+                signature = "Hint: __init__(self, root, split='train', transform=None, target_transform=None)"
+                return _id_as_position(error) or f"{error}. {signature}"
             if _is_stub(dataset):
                 return "STUB"
             n, error = _call(len, dataset)
