@@ -20,6 +20,7 @@ from torch.utils.data import DataLoader
 
 from flowerkit import exercises, wild
 from flowerkit.access import OxfordFlowers102
+from flowerkit.exercises import nb07
 from flowerkit.load import build_cache
 
 
@@ -56,7 +57,7 @@ def test_the_cause_questions_accept_b_only_and_say_why_each_other_letter_is_wron
     for letter in "acd":
         assert _says(checker(letter), capsys).startswith("Not yet")
     assert checker("(B)") and "Correct!" in capsys.readouterr().out
-    assert set(getattr(exercises, f"{suspects}_SUSPECTS")) == set("abcd")
+    assert set(getattr(nb07, f"_{suspects}_SUSPECTS")) == set("abcd")
 
 
 def test_the_repeat_cause_names_torchs_default_generator_and_each_wrong_letter_points_at_evidence(capsys) -> None:
@@ -203,6 +204,13 @@ def test_the_caption_checker_names_cheap_mistakes(modules, capsys) -> None:
     assert "pads every caption to the longest" in _says(
         exercises.check_caption_memory(modules("wide_captions", fixed_width)), capsys
     )
+    encoded_width = CAPTIONS_OBJECTS.replace("captions, dtype=object)", "[c.encode() for c in captions])")
+    encoded_width = encoded_width.replace("return self.captions[idx]", "return self.captions[idx].decode()")
+    assert "pads every caption to the longest" in _says(  # bytes, not str: 1 byte a character, still padded
+        exercises.check_caption_memory(modules("encoded_width_captions", encoded_width)), capsys
+    )
+    by_characters = CAPTIONS_REFERENCE.format(decode=".decode()").replace("len(b) for b in encoded", "len(c) for c in captions")
+    assert "counted in bytes" in _says(exercises.check_caption_memory(modules("char_captions", by_characters)), capsys)
     assert "has no class Captions" in _says(exercises.check_caption_memory(modules("other_name", "X = 1\n")), capsys)
     assert "as a string" in _says(exercises.check_caption_memory(wild), capsys)
 
@@ -335,6 +343,8 @@ def test_the_partner_checker_accepts_a_partner_decided_by_seed_epoch_and_item(mo
         (_partners(PER_WORKER), "each partner depends on the draws before it"),
         (_partners(PER_ITEM.replace("self.epoch, ", "")), "kept their partner of epoch 0"),
         (_partners(PER_ITEM.replace("[self.seed, ", "[")), "seed=1 gives the same partners"),
+        (_partners(PER_ITEM.replace("[self.seed, self.epoch, idx]", "self.seed + self.epoch + idx")), "moved by one item"),
+        (_partners(PER_ITEM.replace("self.epoch, idx]", "self.epoch + idx]")), "after set_epoch(1) the partners are"),
         (
             _partners(PER_ITEM.replace("self.epoch, idx", "self.epoch, idx, 0 if get_worker_info() is None else 1")),
             "through 2 fork workers, item 0 got partner",
@@ -348,6 +358,8 @@ def test_the_partner_checker_accepts_a_partner_decided_by_seed_epoch_and_item(mo
         "generator per worker",
         "epoch ignored",
         "seed ignored",
+        "seed, epoch and item summed",
+        "epoch and item summed",
         "depends on the worker",
         "partner only",
         "stub",

@@ -36,8 +36,8 @@ __all__ = [
 ]
 
 
-#: The suspects notebook ``02_transform`` offers for the Quality team's weak model, with what the evidence says.
-QUALITY_SUSPECTS: dict[str, str] = {
+# What the evidence says about each suspect: the checker's answer key, kept out of the public list below.
+_QUALITY_EVIDENCE: dict[str, str] = {
     "grayscale": "your batch check's colour finding: the three channels carry the same picture",
     "squash": "the pictures, theirs next to ours: round flowers come out as ellipses",
     "per-image standardisation": "your batch check's per-image statistics: every image has mean 0 and std 1",
@@ -52,6 +52,8 @@ QUALITY_SUSPECTS: dict[str, str] = {
     "no shuffling": "no: no measurement above looked at the order of the samples, and their loader does shuffle "
     "(type(quality_pipe.train_loader.sampler) is RandomSampler: look before you name a cause); that trap is notebook 03's",
 }
+#: The suspects notebook ``02_transform`` offers for the Quality team's weak model (names only: the evidence decides).
+QUALITY_SUSPECTS: tuple[str, ...] = tuple(_QUALITY_EVIDENCE)
 _QUALITY_CAUSES = QUALITY_BUGS  # the Quality team's bugs, defined with their code in flowerkit.teams.quality
 
 
@@ -66,11 +68,11 @@ def check_quality_causes(answer: Any) -> Verdict:
     wrong = sorted(picked - set(_QUALITY_CAUSES))
     if wrong:
         return _verdict(
-            False, f"the evidence clears {wrong[0]!r}: {QUALITY_SUSPECTS[wrong[0]]}.", "keep only what a measurement showed"
+            False, f"the evidence clears {wrong[0]!r}: {_QUALITY_EVIDENCE[wrong[0]]}.", "keep only what a measurement showed"
         )
     missing = [c for c in _QUALITY_CAUSES if c not in picked]
     if missing:
-        return _verdict(False, f"{len(missing)} cause(s) still at large.", f"look again at {QUALITY_SUSPECTS[missing[0]]}")
+        return _verdict(False, f"{len(missing)} cause(s) still at large.", f"look again at {_QUALITY_EVIDENCE[missing[0]]}")
     return _verdict(
         True, "all four, each backed by a measurement: grayscale, squash, per-image standardisation, augmentation at evaluation."
     )

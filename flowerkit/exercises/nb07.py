@@ -39,8 +39,6 @@ from ..wild.measure import measure_worker_memory
 from .verdict import RAISED_HINT, STUB_HINT, Verdict, _call, _unanswered, _verdict
 
 __all__ = [
-    "GROWTH_SUSPECTS",
-    "REPEAT_SUSPECTS",
     "check_bad_files",
     "check_caption_memory",
     "check_growth_cause",
@@ -165,8 +163,8 @@ def check_memory_meter(func: Any) -> Verdict:
     )
 
 
-#: Section 1's suspects for the workers' growing memory: (right?, what the evidence says, hint).
-GROWTH_SUSPECTS: dict[str, tuple[bool, str, str]] = {
+# Section 1's suspects for the workers' growing memory (the answer key): (right?, what the evidence says, hint).
+_GROWTH_SUSPECTS: dict[str, tuple[bool, str, str]] = {
     "a": (
         False,
         "the one-record run sent as many batches, of the same size, and its workers did not grow; the main process, "
@@ -188,8 +186,8 @@ GROWTH_SUSPECTS: dict[str, tuple[bool, str, str]] = {
     ),
 }
 
-#: Section 7's suspects for crops repeated across workers: (right?, what the evidence says, hint).
-REPEAT_SUSPECTS: dict[str, tuple[bool, str, str]] = {
+# Section 7's suspects for crops repeated across workers (the answer key): (right?, what the evidence says, hint).
+_REPEAT_SUSPECTS: dict[str, tuple[bool, str, str]] = {
     "a": (
         False,
         "the two workers cropped different images (items 0-5 and items 6-11), at the same offsets.",
@@ -232,13 +230,13 @@ def _letter(answer: Any, suspects: dict[str, tuple[bool, str, str]], variable: s
 
 
 def check_growth_cause(answer: Any) -> Verdict:
-    """Notebook ``07_in_the_wild``: the letter, from :data:`GROWTH_SUSPECTS`, that explains the workers' growing memory."""
-    return _letter(answer, GROWTH_SUSPECTS, "cause")
+    """Notebook ``07_in_the_wild``: the letter, from section 1's suspects, that explains the workers' growing memory."""
+    return _letter(answer, _GROWTH_SUSPECTS, "cause")
 
 
 def check_repeat_cause(answer: Any) -> Verdict:
-    """Notebook ``07_in_the_wild``: the letter, from :data:`REPEAT_SUSPECTS`, that explains crops repeated across workers."""
-    return _letter(answer, REPEAT_SUSPECTS, "cause")
+    """Notebook ``07_in_the_wild``: the letter, from section 7's suspects, that explains crops repeated across workers."""
+    return _letter(answer, _REPEAT_SUSPECTS, "cause")
 
 
 def check_pickled_size(received: Any, dataset: Dataset) -> Verdict:
@@ -396,6 +394,18 @@ _CAPTIONS = 300_000  # enough captions for the growth to stand far above the noi
 _CAPTIONS_SPAWN = 300
 
 
+def _small_captions(captions: Sequence[str]) -> list[str]:
+    """The first :data:`_CAPTIONS_SPAWN` captions, three of them a visitor's long note with accents.
+
+    Real captions differ in length by far more than the generated ones: a fixed-width array pads every caption to the
+    longest, and offsets counted in characters miss the two bytes of an accented letter.
+    """
+    small = list(captions[:_CAPTIONS_SPAWN])
+    for k in (7, _CAPTIONS_SPAWN // 2, _CAPTIONS_SPAWN - 1):
+        small[k] = f"{small[k]}; note: {'we came back each week to see it open, ' * (10 * k % 23 + 12)}très joli!"
+    return small
+
+
 def _caption_problem(dataset: Dataset, captions: Sequence[str]) -> tuple[str, str] | None:
     """The first item that differs from its caption, as a problem; None if all agree."""
     for k, caption in enumerate(captions):
@@ -405,7 +415,8 @@ def _caption_problem(dataset: Dataset, captions: Sequence[str]) -> tuple[str, st
         if item != caption:
             return (
                 f"item {k} is {item!r}, expected {caption!r}.",
-                "check the offsets of item k: its slice is [start[k], start[k + 1])",
+                "check the offsets of item k: its slice is [start[k], start[k + 1]), counted in bytes of the encoded "
+                "text ('è' is two bytes), not in characters",
             )
     return None
 
@@ -436,7 +447,7 @@ def check_caption_memory(module: str = "my_captions") -> Verdict:
     """
     cls, problem = _student_class(module, "Captions")
     captions = make_captions(_CAPTIONS)
-    small = captions[:_CAPTIONS_SPAWN]
+    small = _small_captions(captions)
     dataset, problem = (None, problem) if problem else _build(cls, small)
     problem = problem or _caption_problem(dataset, small) or _caption_size_problem(dataset, small) or _spawn_refusal(dataset)
     if problem:
@@ -591,6 +602,19 @@ def _is_pair(item: Any, k: int) -> bool:
     return isinstance(partner, int) and not isinstance(partner, bool) and 0 <= partner < _PAIRS
 
 
+_SUM_HINT = (
+    "give the generator the numbers as a list, np.random.default_rng([seed, epoch, idx]): each stays an entry of its "
+    "own, so no two combinations share a generator (a sum such as seed + epoch + idx does)"
+)
+
+
+def _moved_by_one(a: list[int], b: list[int]) -> bool:
+    """Whether ``b[i]`` is mostly ``a[i + 1]`` (or ``a[i - 1]``): one generator shared by (x + 1, item i) and (x, i + 1)."""
+    ahead = sum(x == y for x, y in zip(a[1:], b))
+    behind = sum(x == y for x, y in zip(a, b[1:]))
+    return max(ahead, behind) > _PAIRS // 4
+
+
 def _partner_items_problem(cls: type) -> tuple[str, str] | None:
     """What is wrong with ``cls``'s items in this process: the stub, invalid items, no set_epoch, or no randomness."""
     dataset, problem = _build(cls, _PAIRS, 0)
@@ -623,8 +647,11 @@ def _partner_determinism_problem(cls: type) -> tuple[str, str] | None:
             "again (or in another order): each partner depends on the draws before it, so on which worker reads what.",
             _PER_ITEM_HINT,
         )
-    if [int(other[i][1]) for i in range(_PAIRS)] == forward:
+    seeded = [int(other[i][1]) for i in range(_PAIRS)]
+    if seeded == forward:
         return "seed=1 gives the same partners as seed=0.", "let `seed` decide the draws"
+    if _moved_by_one(forward, seeded):
+        return "seed=1 gives seed=0's partners moved by one item: the same draws, not new ones.", _SUM_HINT
     return None
 
 
@@ -640,6 +667,8 @@ def _partner_epoch_problem(dataset: Any) -> tuple[list[list[int]] | None, tuple[
             f"after set_epoch(1), {same} of {_PAIRS} items kept their partner of epoch 0.",
             "let the epoch decide the draws too",
         )
+    if _moved_by_one(epochs[0][0], epochs[1][0]):
+        return None, ("after set_epoch(1) the partners are epoch 0's moved by one item: the same draws again.", _SUM_HINT)
     return [partners for partners, _ in epochs], None
 
 
