@@ -103,10 +103,20 @@ def _batches_per_epoch(loader: Iterable) -> int | None:
         return None
 
 
-def _follow_layout(model: nn.Module, x: torch.Tensor) -> None:
-    """Channels-last batches (a pipeline's choice, ``flowerkit.load.make_loader``) get a channels-last model."""
-    if x.ndim == 4 and x.shape[1] > 1 and x.is_contiguous(memory_format=torch.channels_last):
-        model.to(memory_format=torch.channels_last)
+def _train_layout(model: nn.Module, x: torch.Tensor) -> torch.memory_format:
+    """The memory layout the network trains in: channels-last for image batches, whatever layout the pipeline delivers.
+
+    The layout is the trainer's choice, not the data's, so that every pipeline drives the same network step: on a
+    2-core CPU FlowerCNN's channels-last step is 1.2x to 1.6x faster than a contiguous one at 64 to 128 px
+    (``benchmarks/layout_step.py``), and notebook ``04_three_teams`` races teams that deliver either layout on one
+    clock (before, the Efficiency team's contiguous batches paid the slower step as if it were their loader's cost). A batch in the other layout is
+    converted as it moves to the device (a copy on the delivering pipeline's clock, small beside a step). A
+    DistributedDataParallel model keeps the layout it was wrapped in (DDP must be converted before wrapping).
+    """
+    if x.ndim != 4 or x.shape[1] < 2 or isinstance(model, nn.parallel.DistributedDataParallel):
+        return torch.preserve_format
+    model.to(memory_format=torch.channels_last)
+    return torch.channels_last
 
 
 _WARMED: set[str] = set()
@@ -165,7 +175,7 @@ class _Stepper:
         self.model, self.device = model.to(device), device
         self.opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
         self.loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
-        self.layout_set = False
+        self.layout: torch.memory_format | None = None  # chosen on the first batch (_train_layout)
         self.reset()
 
     def reset(self) -> None:
@@ -174,10 +184,10 @@ class _Stepper:
 
     def step(self, x: torch.Tensor, y: torch.Tensor) -> None:
         """Forward, backward and update on one batch."""
-        x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
-        if not self.layout_set:
-            self.layout_set = True
-            _follow_layout(self.model, x)
+        if self.layout is None:
+            self.layout = _train_layout(self.model, x)
+        x = x.to(self.device, non_blocking=True, memory_format=self.layout)
+        y = y.to(self.device, non_blocking=True)
         logits = self.model(x)
         loss = self.loss_fn(logits, y)
         self.opt.zero_grad(set_to_none=True)

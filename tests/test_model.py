@@ -90,3 +90,24 @@ def test_warming_up_a_device_leaves_the_random_state_and_runs_once(monkeypatch):
     assert torch.equal(torch.random.get_rng_state(), state) and model._WARMED == {"meta"}
     model._warm_up(torch.device("cpu"))
     assert model._WARMED == {"meta"}, "nothing to warm on the CPU"
+
+
+@pytest.mark.parametrize("trainer", ["train", "train_for"])
+def test_the_network_steps_in_one_layout_whatever_layout_the_pipeline_delivers(trainer):
+    """Notebook 04 races pipelines that deliver either layout on one network: the step must not depend on the batches."""
+    torch.manual_seed(1)
+    batches = [(torch.randn(8, 3, 16, 16), torch.randint(0, 102, (8,))) for _ in range(3)]
+    trained = {}
+    for layout in (torch.contiguous_format, torch.channels_last):
+        data = [(x.contiguous(memory_format=layout), y) for x, y in batches]
+        torch.manual_seed(0)
+        net = FlowerCNN()
+        if trainer == "train":
+            model.train(net, data, TrainConfig(epochs=2), progress=False, device="cpu")
+        else:
+            train_for(net, data, 0.2, TrainConfig(), device="cpu")
+        assert net.features[0].weight.is_contiguous(memory_format=torch.channels_last)
+        trained[layout] = net
+    if trainer == "train":  # the same steps on the same data: the same weights, bit for bit
+        first, second = trained.values()
+        assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), second.state_dict().values()))

@@ -53,8 +53,8 @@ class StackedBatches:
     their loop gathers 64 of them before each optimiser step. A step on one
     image is not only slow: BatchNorm then normalises each image by its own
     statistics in training and by running averages at test time, and the
-    model does not learn (1.0% after 14 full epochs on mini-flowers,
-    measured). Stacking removes that correctness effect, so the capstone
+    model does not learn (0.7% after 14 full epochs on mini-flowers,
+    ``benchmarks/efficiency_unlimited.py --no-stack``). Stacking removes that correctness effect, so the capstone
     judges the team on time alone. Introduced in notebook ``04_three_teams``.
     """
 
