@@ -202,7 +202,7 @@ def pretend_rank(rank: int, world_size: int) -> Iterator[None]:
 
 def _files_loader(cfg: _RunConfig, data: _KeyedFlowers, rank: int, world: int, stats: Any) -> _EpochLoader:
     """Ours: a DistributedSampler (this rank's indices, padded to equal length) and ``set_epoch`` every epoch."""
-    per_rank = cfg.batch_size // world
+    per_rank = _per_rank_batch(cfg, world)
     collate = KeyedCollate(*stats)
     if cfg.team == "scale":  # the Scale team: the one-process loader, rebuilt with seed 0 each epoch, in every process
 
@@ -229,6 +229,16 @@ def _worker_kw(workers: int, persistent: bool = False) -> dict[str, Any]:
     }
 
 
+def _per_rank_batch(cfg: _RunConfig, world: int) -> int:
+    """Each rank's batch: the global ``--batch-size`` split across ``world`` ranks; an error naming the fix below one."""
+    if cfg.batch_size < world:
+        raise ValueError(
+            f"--batch-size {cfg.batch_size} is the global batch, split across {world} ranks: each would get "
+            f"{cfg.batch_size // world} images. Give every rank at least one: --batch-size {64 * world} keeps 64 per rank."
+        )
+    return cfg.batch_size // world
+
+
 def _shard_batches(n: int, shards: int, world: int, workers: int, per_rank: int) -> int:
     """Most batches one rank can get from ``shards`` shards of about n / shards samples (each worker batches alone)."""
     readers = world * max(workers, 1)
@@ -238,7 +248,7 @@ def _shard_batches(n: int, shards: int, world: int, workers: int, per_rank: int)
 
 def _shards_loader(cfg: _RunConfig, urls: list[str], n: int, world: int, stats: Any) -> _EpochLoader:
     """Ours: webdataset with split_by_node and split_by_worker, a new shard order each epoch (``epoch=``)."""
-    size, per_rank = cfg.size, cfg.batch_size // world
+    size, per_rank = cfg.size, _per_rank_batch(cfg, world)
     transform = augment_uint8(size) if cfg.augment else None
     kw = {"batch_size": per_rank, "num_workers": cfg.workers, "mean": stats[0], "std": stats[1], "transform": transform}
     if cfg.team == "scale":  # the Scale team: no split_by_node, the same seed every epoch, stop after "my share"

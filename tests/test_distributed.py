@@ -20,6 +20,7 @@ from flowerkit.distributed import (
     _EpochLoader,
     _files_loader,
     _KeyedFlowers,
+    _per_rank_batch,
     _process_tree,
     _RunConfig,
     _stop_process_tree,
@@ -198,3 +199,10 @@ def _running(pid):
         return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
     except OSError:
         return False
+
+
+def test_a_global_batch_smaller_than_the_ranks_is_an_error_naming_the_fix():
+    cfg = _RunConfig.from_argv(["--dataset", "mini"])
+    assert _per_rank_batch(cfg, 2) == 32
+    with pytest.raises(ValueError, match=r"--batch-size 64 is the global batch, split across 128 ranks.*--batch-size 8192"):
+        _per_rank_batch(cfg, 128)  # 06's cluster on paper: 16 nodes x 8 processes
