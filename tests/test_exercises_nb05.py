@@ -302,6 +302,7 @@ def test_check_my_input_accepts_training_s_tensors_made_any_way(my_input, visito
     assert exercises.check_my_input(my_input, model.FlowerCNN().eval(), visitor_photos, _SIZE, _MEAN, _STD)
     out = capsys.readouterr().out
     assert "your tensors are training's" in out and all(kind in out for kind in app.VISITOR_KINDS), out
+    assert f"On all {len(visitor_photos)} visitor photos the network answers" in out, "the fix measured on every photo"
 
 
 @pytest.mark.parametrize(
