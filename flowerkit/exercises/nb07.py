@@ -34,6 +34,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from ..wild.copies import make_captions
+from ..wild.corrupt import planted_damage
 from ..wild.handles import write_zip
 from ..wild.measure import measure_worker_memory
 from .verdict import RAISED_HINT, STUB_HINT, Verdict, _call, _unanswered, _verdict
@@ -275,8 +276,13 @@ def check_pickled_size(received: Any, dataset: Dataset) -> Verdict:
     return _verdict(False, f"{received:,} bytes is not what pickle makes of it.", "measure what pickle produces for old_cache")
 
 
-def check_bad_files(bad_files: Any, planted: dict[str, str]) -> Verdict:
-    """Notebook ``07_in_the_wild``: ``bad_files`` names (file names or paths) every file of the split that cannot be decoded."""
+def check_bad_files(bad_files: Any, damaged: str | Path | dict[str, str], split: str = "val") -> Verdict:
+    """Notebook ``07_in_the_wild``: ``bad_files`` names (file names or paths) every file of the split that cannot be decoded.
+
+    ``damaged``: the copy :func:`flowerkit.wild.plant_bad_images` wrote (its damage is recomputed by
+    :func:`flowerkit.wild.planted_damage`), or the ``{file name: damage}`` it returned.
+    """
+    planted = damaged if isinstance(damaged, dict) else planted_damage(damaged, split)
     if _unanswered(bad_files):
         return _verdict(
             False,

@@ -13,7 +13,15 @@ import it), as broken and fixed pairs, one module per section:
 from __future__ import annotations
 
 from .copies import CaptionList, RecordArrays, RecordList, make_captions
-from .corrupt import BadImage, SkipAndLog, collate_skipping, find_bad_images, plant_bad_images, truncated_images_allowed
+from .corrupt import (
+    BadImage,
+    SkipAndLog,
+    collate_skipping,
+    find_bad_images,
+    plant_bad_images,
+    planted_damage,
+    truncated_images_allowed,
+)
 from .handles import EagerH5Flowers, EagerMemmapCache, LazyH5Flowers, ZipImages, write_hdf5, write_zip
 from .measure import (
     BlankImages,
@@ -61,6 +69,7 @@ __all__ = [
     "make_captions",
     "measure_worker_memory",
     "plant_bad_images",
+    "planted_damage",
     "private_mib",
     "readable_error",
     "run_epoch",

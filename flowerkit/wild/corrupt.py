@@ -31,6 +31,7 @@ __all__ = [
     "collate_skipping",
     "find_bad_images",
     "plant_bad_images",
+    "planted_damage",
     "truncated_images_allowed",
 ]
 
@@ -44,6 +45,21 @@ def _link_or_copy(source: Path, target: Path) -> None:
         os.symlink(source, target)
     except OSError:
         shutil.copyfile(source, target)
+
+
+def _damage_plan(n: int) -> dict[int, str]:
+    """{position in a split of ``n`` images: what is done to that file}: the same for the same split, every time."""
+    return {int(n * share): how for share, how in _DAMAGE.items()}
+
+
+def planted_damage(dest: str | Path, split: str) -> dict[str, str]:
+    """{file name: damage} of the copy :func:`plant_bad_images` wrote at ``dest``, recomputed from its ``setid.mat``.
+
+    The damage is placed by position in the split, so the checker of notebook ``07_in_the_wild`` finds the answer
+    without the notebook keeping an answer key in a variable.
+    """
+    ids = read_splits(Path(dest) / DATASET_FOLDER / SETID_FILE)[split]
+    return {IMAGE_NAME.format(int(ids[position])): how for position, how in _damage_plan(len(ids)).items()}
 
 
 def plant_bad_images(root: str | Path, split: str, dest: str | Path) -> dict[str, str]:
@@ -60,7 +76,7 @@ def plant_bad_images(root: str | Path, split: str, dest: str | Path) -> dict[str
     for name in (LABELS_FILE, SETID_FILE):
         shutil.copyfile(source / name, target / name)
     ids = read_splits(source / SETID_FILE)[split]
-    damage = {int(len(ids) * share): how for share, how in _DAMAGE.items()}
+    damage = _damage_plan(len(ids))
     planted = {}
     for position, image_id in enumerate(ids):
         name = IMAGE_NAME.format(int(image_id))
