@@ -38,6 +38,8 @@ import pytest
 from tools.cells import course_notebooks, dirty_cells, is_presenter_notes, is_solution
 from tools.student import (
     ANSWER_PROMPT,
+    MODULE_PROMPT,
+    NEXT_STEP_PROMPT,
     exercise_cells,
     exercise_slice,
     leaked_solution_lines,
@@ -96,7 +98,8 @@ def test_no_solution_survives_in_the_student_version(path):
     assert not any(is_solution(c) or is_presenter_notes(c) for c in student.cells)
     assert not any(c.metadata.get("jupyter", {}).get("source_hidden") for c in student.cells)
     prompts = [c for c in student.cells if c.id in {s.id for s in solutions}]
-    assert [c.source for c in prompts] == [ANSWER_PROMPT.rstrip("\n")] * len(solutions), "a prompt where each solution was"
+    assert len(prompts) == len(solutions), "a prompt where each solution was"
+    assert all(c.source.startswith("# Your turn: ") for c in prompts), "a prompt where each solution was"
     assert not dirty_cells(student)
     nbformat.validate(student)
 
@@ -234,3 +237,14 @@ def test_student_exercises_run_unanswered_in_their_slice(path):
     code = [c for c in course.cells if c.cell_type == "code"]
     assert len(sliced.cells) < len(code), "the slice should leave out what the exercises do not need"
     _assert_exercises_unanswered(course, _execute(sliced))
+
+
+def test_a_module_the_text_asks_for_gets_a_prompt_naming_its_first_line_and_the_step_after_it_its_own():
+    """01's exercise 4: the text gives `%%writefile my_flowers.py`, the cell above is a check, not a stub to fill in."""
+    course = _read(REPO / "notebooks" / "01_access.ipynb")
+    student = {c.id: c.source for c in student_version(course).cells}
+    module, step = (c.id for c in course.cells if is_solution(c) and "my_flowers" in c.source)
+    assert student[module] == MODULE_PROMPT.format(magic="%%writefile my_flowers.py").rstrip("\n")
+    assert student[step] == NEXT_STEP_PROMPT.rstrip("\n")
+    colleague = next(c.id for c in course.cells if is_solution(c) and c.source.startswith("%%writefile my_transforms.py"))
+    assert student[colleague] == ANSWER_PROMPT.rstrip("\n"), "part 2's module is the answer: the prompt must not name it"

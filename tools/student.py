@@ -26,7 +26,10 @@ from .cells import SOLUTION_TAG, clear_run, course_notebooks, is_presenter_notes
 
 __all__ = [
     "ANSWER_PROMPT",
+    "MODULE_PROMPT",
+    "NEXT_STEP_PROMPT",
     "SOLUTION_TAG",
+    "answer_prompt",
     "exercise_cells",
     "exercise_slice",
     "leaked_solution_lines",
@@ -38,6 +41,28 @@ __all__ = [
 
 # What a student finds where the instructor's notebook has a reference solution.
 ANSWER_PROMPT = "# Your turn: fill in the stub in the cell above and run it; the checker says what to fix.\n"
+# Where the solution writes a module: the exercise's text gives the cell's first line.
+MODULE_PROMPT = (
+    "# Your turn: replace this comment with the module the exercise asks for: a cell whose first line is\n"
+    "# {magic}\n"
+    "# then the code. Run it; the exercise's next cell imports it.\n"
+)
+# Where the solution is the step after such a module (the exercise's text above says what it is).
+NEXT_STEP_PROMPT = "# Your turn: the exercise's next step goes here (its text above says what); the checker says what to fix.\n"
+
+
+def answer_prompt(solution: str, after_module: bool, stub_modules: set[str], told: set[str]) -> str:
+    """What a student finds where the instructor's notebook has the reference solution ``solution``.
+
+    A stub to fill in above it is the usual case (:data:`ANSWER_PROMPT`). A solution that writes a module
+    (``%%writefile``) that the text above asks for (``told``) and no stub above writes (``stub_modules``) has no stub
+    of its own, nor has the step that follows it (``after_module``): the prompt says what goes there. A module the
+    student must think of unprompted keeps the usual prompt: naming it would give the answer away.
+    """
+    first = solution.lstrip().splitlines()[0].strip() if solution.strip() else ""
+    if first.startswith("%%writefile") and first in told and first not in stub_modules:
+        return MODULE_PROMPT.format(magic=first)
+    return NEXT_STEP_PROMPT if after_module else ANSWER_PROMPT
 
 
 def exercise_cells(nb: nbformat.NotebookNode) -> dict[str, str]:
@@ -65,16 +90,24 @@ def student_version(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     exercise_cells(nb)  # every solution must follow a stub that runs
     out = copy.deepcopy(nb)
     cells = []
+    after_module, stub_modules, told = False, set(), set()  # the code cell above a MODULE_PROMPT? modules seen above
     for cell in out.cells:
         if is_presenter_notes(cell):
             continue
         clear_run(cell)
-        if is_solution(cell):
+        solution = is_solution(cell)
+        if solution:
             cell.cell_type = "code"
-            cell.source = ANSWER_PROMPT.rstrip("\n")
+            cell.source = answer_prompt(cell.source, after_module, stub_modules, told).rstrip("\n")
             slideshow = cell.metadata.get("slideshow")
             cell.metadata = nbformat.NotebookNode({"slideshow": slideshow} if slideshow else {})
             cell.pop("attachments", None)
+        elif cell.cell_type == "code" and cell.source.startswith("%%writefile"):
+            stub_modules.add(cell.source.splitlines()[0].strip())
+        elif cell.cell_type == "markdown":
+            told |= {line.strip() for line in cell.source.splitlines() if line.strip().startswith("%%writefile")}
+        if cell.cell_type == "code":
+            after_module = solution and cell.source.startswith(MODULE_PROMPT[:40])
         cells.append(cell)
     out.cells = cells
     out.metadata.pop("widgets", None)
