@@ -104,19 +104,23 @@ def _batches_per_epoch(loader: Iterable) -> int | None:
 
 
 def _train_layout(model: nn.Module, x: torch.Tensor) -> torch.memory_format:
-    """The memory layout the network trains in: channels-last for image batches, whatever layout the pipeline delivers.
+    """The memory layout the network trains in: FlowerCNN trains channels-last, whatever layout the pipeline delivers.
 
-    The layout is the trainer's choice, not the data's, so that every pipeline drives the same network step: on a
-    2-core CPU FlowerCNN's channels-last step is 1.2x to 1.6x faster than a contiguous one at 64 to 128 px
-    (``benchmarks/layout_step.py``), and notebook ``04_three_teams`` races teams that deliver either layout on one
-    clock (before, the Efficiency team's contiguous batches paid the slower step as if it were their loader's cost). A batch in the other layout is
-    converted as it moves to the device (a copy on the delivering pipeline's clock, small beside a step). A
+    For the course's network the layout is the trainer's choice, not the data's, so that every pipeline drives the
+    same network step: on a 2-core CPU FlowerCNN's channels-last step is 1.2x to 1.6x faster than a contiguous one at
+    64 to 128 px (``benchmarks/layout_step.py``), and notebook ``04_three_teams`` races teams that deliver either
+    layout on one clock (before, the Efficiency team's contiguous batches paid the slower step as if it were their
+    loader's cost). A batch in the other layout is converted as it moves to the device (a copy on the delivering
+    pipeline's clock, small beside a step). Another model follows the batches (channels-last batches make it
+    channels-last), since its forward may ``view`` a feature map, which only a contiguous one allows; a
     DistributedDataParallel model keeps the layout it was wrapped in (DDP must be converted before wrapping).
     """
     if x.ndim != 4 or x.shape[1] < 2 or isinstance(model, nn.parallel.DistributedDataParallel):
         return torch.preserve_format
-    model.to(memory_format=torch.channels_last)
-    return torch.channels_last
+    if isinstance(model, FlowerCNN) or x.is_contiguous(memory_format=torch.channels_last):
+        model.to(memory_format=torch.channels_last)
+        return torch.channels_last
+    return torch.preserve_format
 
 
 _WARMED: set[str] = set()

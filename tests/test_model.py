@@ -111,3 +111,20 @@ def test_the_network_steps_in_one_layout_whatever_layout_the_pipeline_delivers(t
     if trainer == "train":  # the same steps on the same data: the same weights, bit for bit
         first, second = trained.values()
         assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), second.state_dict().values()))
+
+
+def test_a_model_of_ones_own_follows_the_batches_layout():
+    """Its forward may view a feature map (x.view(len(x), -1)), which a channels-last map refuses."""
+
+    class Viewing(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv, self.fc = torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.Linear(4 * 8 * 8, 102)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.fc(self.conv(x).view(len(x), -1))
+
+    data = [(torch.randn(4, 3, 8, 8), torch.randint(0, 102, (4,)))]
+    net = Viewing()
+    model.train(net, data, TrainConfig(epochs=1), progress=False, device="cpu")
+    assert net.conv.weight.is_contiguous()
