@@ -93,7 +93,7 @@ def scripts(scratch: Path) -> dict:
 
 
 def corrupt(root: Path, size: int, scratch: Path) -> dict:
-    planted = wild.plant_bad_images(root, "val", scratch / "damaged")
+    planted = wild.planted_damage(wild.plant_bad_images(root, "val", scratch / "damaged"), "val")
     to_tensor = v2.Compose([v2.ToImage(), v2.Resize(size, antialias=True), v2.CenterCrop(size)])
     tv = torchvision_flowers102(scratch / "damaged", "val", transform=to_tensor)
     epoch = wild.run_epoch(DataLoader(tv, batch_size=32, num_workers=2, multiprocessing_context=FORK, timeout=60))

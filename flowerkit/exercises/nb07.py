@@ -282,13 +282,13 @@ def check_bad_files(bad_files: Any, damaged: str | Path | dict[str, str], split:
     ``damaged``: the copy :func:`flowerkit.wild.plant_bad_images` wrote (its damage is recomputed by
     :func:`flowerkit.wild.planted_damage`), or the ``{file name: damage}`` it returned.
     """
-    planted = damaged if isinstance(damaged, dict) else planted_damage(damaged, split)
     if _unanswered(bad_files):
         return _verdict(
             False,
             "no answer yet: set `bad_files` to the names of the files that cannot be decoded.",
             "decode every item once; keep the file name of each one that raises",
         )
+    planted = damaged if isinstance(damaged, dict) else planted_damage(damaged, split)
     names = {Path(str(name)).name for name in ([bad_files] if isinstance(bad_files, (str, Path)) else bad_files)}
     odd = sorted(n for n in names if not n.lower().endswith((".jpg", ".jpeg")))
     if odd:
