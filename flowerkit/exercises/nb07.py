@@ -280,7 +280,7 @@ def check_bad_files(bad_files: Any, damaged: str | Path | dict[str, str], split:
     """Notebook ``07_in_the_wild``: ``bad_files`` names (file names or paths) every file of the split that cannot be decoded.
 
     ``damaged``: the copy :func:`flowerkit.wild.plant_bad_images` wrote (its damage is recomputed by
-    :func:`flowerkit.wild.planted_damage`), or the ``{file name: damage}`` it returned.
+    :func:`flowerkit.wild.planted_damage`), or such a ``{file name: damage}`` dict itself.
     """
     if _unanswered(bad_files):
         return _verdict(
