@@ -200,28 +200,61 @@ def test_dataset_that_skips_without_a_reason(handover, capsys):
 # ---------------------------------------------------------------- exercise 3
 
 
+def _digests(files):
+    return [hashlib.sha256(Path(f).read_bytes()).hexdigest() for f in files]
+
+
+def count_leaks(files, train, test):  # the reference: held-out positions whose bytes are among training's
+    digest = _digests(files)
+    trained_on = {digest[i] for i in train}
+    return sum(digest[i] in trained_on for i in test)
+
+
+def _by_name(files, train, test):
+    return len({Path(files[i]).name for i in test} & {Path(files[i]).name for i in train})
+
+
+def _copies_in_the_set(files, train, test):
+    digest = _digests(files)
+    return len(files) - len(set(digest))
+
+
+def _with_a_copy_anywhere(files, train, test):
+    copies = Counter(_digests(files))
+    return sum(copies[d] > 1 for d in (_digests(files)[i] for i in test))
+
+
 def test_the_leak_count_is_counted_by_content_and_each_wrong_method_is_named(photos, capsys):
     files = photos.image_files
     order = torch.randperm(len(files), generator=torch.Generator().manual_seed(0)).tolist()
     test, train = order[: int(0.3 * len(order))], order[int(0.3 * len(order)) :]
-    digest = [hashlib.sha256(Path(f).read_bytes()).hexdigest() for f in files]
-    copies = Counter(digest)
-    truth = sum(digest[i] in {digest[j] for j in train} for i in test)
-    assert truth > 0 and len(files) - len(copies) > truth, "the hand-over puts copies on both sides"
-    assert nb08.check_leak_count(truth, files, train, test) and "held-out photos" in _said(capsys)
-    assert nb08.check_leak_count(np.int64(truth), files, train, test)
-    _said(capsys)
+    digest = _digests(files)
+    truth = count_leaks(files, train, test)
+    assert truth > 0 and len(files) - len(set(digest)) > truth, "the hand-over puts copies on both sides"
+    assert nb08.check_leak_count(count_leaks, files, train, test)
+    out = _said(capsys)
+    assert f"{truth} of {len(test)} held-out photos" in out and "On photos you had not seen" in out
+    answer_for_these_photos = lambda f, tr, te: truth  # noqa: E731  (the count read off this split, not a method)
     for wrong, says in (
         (None, "no answer yet"),
-        ("five", "is not a count"),
-        (0, "file names"),
-        (len(files) - len(copies), "in the whole set"),
-        (sum(copies[digest[i]] > 1 for i in test), "a copy anywhere"),
-        (len(files), "not what the files say"),
+        (truth, "is not a function"),
+        (lambda f, tr, te: None, "still the stub"),
+        (lambda f, tr, te: "five", "is not a count"),
+        (_by_name, "file names"),
+        (_copies_in_the_set, "in the whole set"),
+        (_with_a_copy_anywhere, "a copy anywhere"),
+        (lambda f, tr, te: len(f), "not what the files say"),
+        (answer_for_these_photos, "on photos you have not seen"),
     ):
         assert not nb08.check_leak_count(wrong, files, train, test)
         out = _said(capsys)
         assert says in out and "Hint:" in out, (wrong, out)
+
+
+def test_the_new_leak_case_has_copies_on_both_sides(tmp_path):
+    files, train, test = nb08._new_leak_case(tmp_path)
+    assert sorted(train + test) == list(range(len(files)))
+    assert 0 < count_leaks(files, train, test) < len(files) - len(set(_digests(files))) + 1
 
 
 # ---------------------------------------------------------------- exercise 4

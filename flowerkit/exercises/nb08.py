@@ -293,45 +293,86 @@ def _leak_counts(
         (
             len(content) - len(copies),
             "that is how many files in the whole set are byte-identical copies of another, wherever they fell.",
-            "count only the held-out positions whose bytes also appear in naive_train",
+            "count only the held-out positions whose bytes also appear among the training positions'",
         ),
         (
             sum(copies[content[i]] > 1 for i in test),
             "that counts held-out photos with a copy anywhere, the copies that fell in the held-out part too.",
-            "a copy that is also held out does no harm: look for the bytes among naive_train's only",
+            "a copy that is also held out does no harm: look for the bytes among the training positions' only",
         ),
         (
             sum(copies[content[i]] for i in test if content[i] in in_train),
             "that counts every copy of each leaked photo, the training side's too.",
-            "count positions of naive_test only",
+            "count held-out positions only",
         ),
     )
     return sum(content[i] in in_train for i in test), miscounts
 
 
-def check_leak_count(leaked: Any, files: Sequence[Path], train: Sequence[int], test: Sequence[int]) -> Verdict:
-    """Notebook ``08_your_own_data``: ``leaked`` is how many ``test`` positions hold a photo whose bytes are also in ``train``.
-
-    The student's hunt for duplicates, before ``curate.content_hash`` and ``doctor.diagnose`` across splits: each
-    wrong count a reasonable method gives (by file name, every copy in the set, test photos with a copy anywhere,
-    every position of a leaked pair) gets its own hint.
-    """
-    if _unanswered(leaked):
-        return _verdict(False, "no answer yet: set `leaked` to a number of held-out photos.", "compare what is in the files")
-    if not isinstance(leaked, (int, np.integer)) or isinstance(leaked, bool):
-        return _verdict(False, f"{leaked!r} is not a count.", "a count of positions in naive_test, e.g. len(...)")
+def _leak_problem(
+    count: Any, files: Sequence[Path], train: Sequence[int], test: Sequence[int]
+) -> tuple[int, tuple[str, str] | None]:
+    """(the true count, what is wrong with ``count`` as the count of held-out positions whose bytes are in training)."""
     truth, miscounts = _leak_counts(files, train, test)
-    if leaked == truth:
-        return _verdict(
-            True,
-            f"{truth} of {len(test)} held-out photos ({truth / len(test):.0%}) are in training under another name: "
-            "the model would be tested on photos it learned, and the held-out score would flatter it.",
-        )
+    if _unanswered(count):
+        return truth, None
+    if not isinstance(count, (int, np.integer)) or isinstance(count, bool):
+        return truth, (f"{count!r} is not a count.", "return a count of held-out positions, e.g. sum(...)")
+    if count == truth:
+        return truth, None
     message, hint = next(
-        ((message, hint) for count, message, hint in miscounts if count == leaked),
-        (f"{leaked} is not what the files say.", "hash each file's bytes"),
+        ((message, hint) for wrong, message, hint in miscounts if wrong == count),
+        (f"{count} is not what the files say.", "hash each file's bytes"),
     )
-    return _verdict(False, f"{leaked}: {message}", hint)
+    return truth, (f"{count}: {message}", hint)
+
+
+def _new_leak_case(folder: Path) -> tuple[list[Path], list[int], list[int]]:
+    """Photos the student has never seen (a third of them saved twice under other names), split 70/30 at random."""
+    files, _ = _new_split_case(folder)
+    order = np.random.default_rng(8).permutation(len(files)).tolist()
+    held = round(0.3 * len(files))
+    return files, sorted(order[held:]), sorted(order[:held])
+
+
+def check_leak_count(count_leaks: Any, files: Sequence[Path], train: Sequence[int], test: Sequence[int]) -> Verdict:
+    """Notebook ``08_your_own_data``: ``count_leaks(files, train, test)`` counts the ``test`` positions whose bytes are in ``train``.
+
+    The student's hunt for duplicates, before ``curate.content_hash`` and ``doctor.diagnose`` across splits. Run on
+    the garden's split, then on photos the student has never seen: each wrong count a reasonable method gives (by file
+    name, every copy in the set, test photos with a copy anywhere, every position of a leaked pair) gets its own hint.
+    """
+    if _unanswered(count_leaks):
+        return _verdict(False, "no answer yet: `count_leaks` should be your function.", "compare what is in the files")
+    if not callable(count_leaks):
+        return _verdict(
+            False,
+            f"{count_leaks!r} is not a function.",
+            "write count_leaks(files, train, test): the checker runs it on these photos and on photos it makes itself",
+        )
+    with tempfile.TemporaryDirectory() as tmp:
+        cases = [
+            ("the garden's split", list(files), list(train), list(test)),
+            ("photos you have not seen", *_new_leak_case(Path(tmp))),
+        ]
+        found = []
+        for where, case_files, case_train, case_test in cases:
+            count, error = _call(count_leaks, case_files, case_train, case_test)
+            if error:
+                return _verdict(False, f"on {where}: {error}", RAISED_HINT)
+            if _unanswered(count):
+                return _verdict(False, "your function returns None: it is still the stub.", STUB_HINT)
+            truth, problem = _leak_problem(count, case_files, case_train, case_test)
+            if problem:
+                return _verdict(False, f"on {where}, {problem[0]}", problem[1])
+            found.append((truth, len(case_test)))
+    (truth, held), (new_truth, new_held) = found
+    return _verdict(
+        True,
+        f"{truth} of {held} held-out photos ({truth / held:.0%}) are in training under another name: the model would be "
+        f"tested on photos it learned, and the held-out score would flatter it. (On photos you had not seen: {new_truth} "
+        f"of {new_held}, also right.)",
+    )
 
 
 # ------------------------------------------------------------------ exercise 4: a split without leakage
