@@ -293,12 +293,12 @@ def _leak_counts(
         (
             len(content) - len(copies),
             "that is how many files in the whole set are byte-identical copies of another, wherever they fell.",
-            "count only the held-out positions whose bytes also appear among the training positions'",
+            "count only the held-out positions whose bytes also appear at a training position",
         ),
         (
             sum(copies[content[i]] > 1 for i in test),
             "that counts held-out photos with a copy anywhere, the copies that fell in the held-out part too.",
-            "a copy that is also held out does no harm: look for the bytes among the training positions' only",
+            "a copy that is also held out does no harm: look for the bytes at training positions only",
         ),
         (
             sum(copies[content[i]] for i in test if content[i] in in_train),
@@ -314,8 +314,6 @@ def _leak_problem(
 ) -> tuple[int, tuple[str, str] | None]:
     """(the true count, what is wrong with ``count`` as the count of held-out positions whose bytes are in training)."""
     truth, miscounts = _leak_counts(files, train, test)
-    if _unanswered(count):
-        return truth, None
     if not isinstance(count, (int, np.integer)) or isinstance(count, bool):
         return truth, (f"{count!r} is not a count.", "return a count of held-out positions, e.g. sum(...)")
     if count == truth:
