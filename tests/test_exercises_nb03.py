@@ -10,7 +10,7 @@ import torch
 import torch.utils.data
 from torch.utils.data import DataLoader, IterableDataset, RandomSampler, WeightedRandomSampler, get_worker_info
 
-from flowerkit import OxfordFlowers102, exercises
+from flowerkit import OxfordFlowers102, exercises, load
 from flowerkit.exercises import nb03
 from flowerkit.load import CollateNormalize, DecodedFlowers, build_cache
 
@@ -334,6 +334,10 @@ def test_check_train_loader_feedback(mini_root, capsys):
     )
     assert not exercises.check_train_loader(sampler_seeded, ds), "the workers' seeds come from the DataLoader's generator"
     assert "workers draw their seeds from the DataLoader's" in capsys.readouterr().out
+    copied = lambda d: load.make_loader(d, batch_size=64, shuffle=True, num_workers=2, mean=(0.5,) * 3, std=(0.25,) * 3)  # noqa: E731
+    assert not exercises.check_train_loader(copied, ds), "the exercise builds the DataLoader itself"
+    assert "calls load.make_loader" in capsys.readouterr().out
+    assert load.make_loader is not None and load.make_loader.__name__ == "make_loader", "restored after the check"
     broken = lambda d: DataLoader(d, **settings, generator=torch.Generator(), collate_fn=lambda b: 1 / 0)  # noqa: E731
     assert not exercises.check_train_loader(broken, ds)
     assert "collate_fn fails" in capsys.readouterr().out

@@ -11,6 +11,7 @@ import types
 from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any, ClassVar
+from unittest import mock
 
 import numpy as np
 import torch
@@ -18,6 +19,7 @@ import torch.overrides
 import torch.utils.data
 from torch.utils.data import DataLoader, Dataset, RandomSampler
 
+from .. import load as _load
 from ..load import CachedFlowers
 from ..meter import DataWaitMeter, best_ms
 from ..teams.efficiency import EFFICIENCY_BUGS
@@ -754,6 +756,14 @@ def check_sharded_stream(cls: type) -> Verdict:
     return _verdict(True, "one process yields everything; 2 or 3 workers each yield their own share, every item exactly once.")
 
 
+class _MadeByMakeLoader(Exception):
+    """Raised in place of ``load.make_loader`` while :func:`check_train_loader` runs the student's function."""
+
+
+def _refuse_make_loader(*args: Any, **kwargs: Any) -> Any:
+    raise _MadeByMakeLoader("load.make_loader is the flowerkit version this exercise rebuilds")
+
+
 def check_train_loader(func: Callable[[Any], Any], *datasets: Any) -> Verdict:
     """Notebook ``03_load``: ``func(dataset)`` returns a DataLoader fit for training on this machine, for each dataset given.
 
@@ -768,7 +778,14 @@ def check_train_loader(func: Callable[[Any], Any], *datasets: Any) -> Verdict:
     problems = []
     for dataset in datasets:
         where = f"on the {'cache' if isinstance(dataset, CachedFlowers) else 'JPEGs'}: " if len(datasets) > 1 else ""
-        loader, error = _call(func, dataset)
+        with mock.patch.object(_load, "make_loader", _refuse_make_loader):
+            loader, error = _call(func, dataset)
+        if error and _MadeByMakeLoader.__name__ in error:
+            return _verdict(
+                False,
+                "your function calls load.make_loader, the flowerkit version of what this exercise builds.",
+                "build it with torch.utils.data.DataLoader itself, deciding each argument (the rules above name them)",
+            )
         if error:
             return _verdict(False, where + error, RAISED_HINT)
         if _unanswered(loader):
@@ -784,7 +801,11 @@ def check_train_loader(func: Callable[[Any], Any], *datasets: Any) -> Verdict:
         return _verdict(
             False, "; ".join(problems) + ".", "each problem names, in brackets, the DataLoader argument that fixes it"
         )
-    return _verdict(True, "shuffled, batched, seeded, with workers where there is decoding to do and kept alive.")
+    return _verdict(
+        True,
+        "shuffled, batched, seeded, with workers where there is decoding to do and kept alive. load.make_loader makes "
+        "the same decisions, and hardens them: as many workers as /dev/shm can hold, a timeout on a stuck worker.",
+    )
 
 
 def _train_loader_problems(loader: DataLoader, dataset: Any) -> list[str]:
