@@ -49,7 +49,7 @@ class Batches:
             idx = order[i : i + self.bs]
             x = self.x[idx].float().div_(255)
             if self.grayscale:
-                x = (x * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True).expand(-1, 3, -1, -1)
+                x = (x * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True).repeat(1, 3, 1, 1)
             if self.augment:
                 flip = torch.rand(len(idx), generator=self.gen) < 0.5
                 x[flip] = x[flip].flip(-1)
