@@ -243,7 +243,7 @@ def _toy_items(dataset: Any, ids: list[int]) -> tuple[list[Any], str | None]:
                 f"off-by-one ids: item {k} (id {image_id}) {error[len('your function ') :]}. "
                 f"Hint: id i is the file {_NAME_TEMPLATE}, not position i"
                 if near
-                else _id_as_position(f"item {k} (id {image_id}): {error}") or f"item {k} (id {image_id}): {error}"
+                else _id_as_position(plain := f"item {k} (id {image_id}): {error}") or plain
             )
         items.append(item)
     return items, first_error
@@ -545,14 +545,17 @@ class _ToyPipeline:
     def __init__(self, labels: list[int], folder: str = "/garden/flowers-102/jpg") -> None:
         self.image_files = [Path(folder) / name for name in list(_TOY_TRUTH)[: len(labels)]]
         self._labels = labels
-        self.fetched = 0
         self.indices: list[int] = []  # which items, in order
+
+    @property
+    def fetched(self) -> int:
+        """How many items the tool fetched."""
+        return len(self.indices)
 
     def __len__(self) -> int:
         return len(self.image_files)
 
     def __getitem__(self, idx: int) -> tuple[str, int]:
-        self.fetched += 1
         self.indices.append(int(idx))
         return f"the pixels of {self.image_files[idx].name}", self._labels[idx]
 
