@@ -75,7 +75,9 @@ class _RunConfig:
     ``batch_size`` is the global batch, split across ranks; ``workers`` the
     DataLoader workers per rank; ``shards`` shard URLs or a brace pattern
     (None: rank 0 writes ``num_shards`` shards of the split locally); ``team``
-    whose pipeline: ``"ours"`` or the Scale team's (``"scale"``).
+    whose pipeline: ``"ours"`` or the Scale team's (``"scale"``); ``count``
+    whether the summary holds :func:`count_epochs`' counts (``--no-count``: the
+    ids each rank read, the counting left to the reader, as notebook 06's hunt does).
     """
 
     dataset: str
@@ -90,6 +92,7 @@ class _RunConfig:
     augment: bool = True
     seed: int = 0
     team: str = "ours"
+    count: bool = True
 
     @classmethod
     def from_argv(cls, argv: Sequence[str] | None = None) -> _RunConfig:
@@ -146,8 +149,9 @@ def count_epochs(seen_by_rank: Sequence[Sequence[Sequence[int]]], expected: Iter
     ``e``; ``expected`` is the split's ids. ``appearances_per_epoch[e][k]`` is
     how many samples were seen exactly ``k`` times in epoch ``e``. ``orders_differ`` is True when
     every epoch's order (all ranks' lists) differs from the previous epoch's,
-    None with fewer than two epochs. It makes the counts of every :func:`launch` summary in
-    notebook ``06_beyond_one_machine``.
+    None with fewer than two epochs. It makes the counts of a :func:`launch` summary (unless
+    ``--no-count``); notebook ``06_beyond_one_machine`` counts its three runs with it, after
+    the student's own hunt tool.
     """
     expected = set(expected)
     epochs = max(len(r) for r in seen_by_rank)
@@ -316,6 +320,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--team", choices=("ours", "scale"), default="ours", help="whose pipeline: ours, or the Scale team's (notebook 06)"
     )
+    parser.add_argument(
+        "--no-count",
+        dest="count",
+        action="store_false",
+        help="leave the counts of duplicated and missing samples out of the summary (its 'seen' ids still hold them)",
+    )
     return parser
 
 
@@ -354,7 +364,8 @@ def _run(cfg: _RunConfig, rank: int, world: int) -> dict[str, Any]:
     accuracy = _test_accuracy(model.module, cfg, stats) if rank == 0 else float("nan")
     dist.barrier()
     seconds = max(g["seconds"] for g in gathered)
-    counts = count_epochs([g["seen"] for g in gathered], ids)
+    seen = [g["seen"] for g in gathered]
+    read = sum(len(ids_read) for by_epoch in seen for ids_read in by_epoch)
     return {
         "world_size": world,
         "source": cfg.source,
@@ -362,12 +373,12 @@ def _run(cfg: _RunConfig, rank: int, world: int) -> dict[str, Any]:
         "epochs": cfg.epochs,
         "size": cfg.size,
         "dataset_size": len(ids),
-        **counts,
+        **(count_epochs(seen, ids) if cfg.count else {}),
         "loss": history.loss,
         "test_accuracy": accuracy,
-        "seen": [g["seen"] for g in gathered],
+        "seen": seen,
         "train_seconds": seconds,
-        "images_per_s": sum(sum(c) for c in counts["per_rank_counts"]) / seconds if seconds > 0 else None,
+        "images_per_s": read / seconds if seconds > 0 else None,
     }
 
 
