@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import torch
 from PIL import Image
 
 from flowerkit import app, doctor, exercises
 from flowerkit.access import OxfordFlowers102
+from flowerkit.exercises import nb05
 
 SIZE = 32  # the size the app fixtures in conftest.py train at (APP_SIZE)
 
@@ -40,6 +42,28 @@ def test_the_deployment_team_skews_and_nothing_else(predictor: app.Predictor, ph
     theirs = app.deployment_team_preprocess(path, SIZE, stats)
     assert (none - ours).abs().mean() < 0.1, "without its skews, their code should match training's up to resampling"
     assert (theirs - ours).abs().mean() > 0.3
+
+
+def test_help_does_not_answer_the_hunt_of_notebook_05() -> None:
+    """A student who runs help(app) (or help on the team's function) mid-hunt learns nothing the checker asks for."""
+    import pydoc
+
+    shown = pydoc.render_doc(app, renderer=pydoc.plaintext) + pydoc.render_doc(
+        app.deployment_team_preprocess, renderer=pydoc.plaintext
+    )
+    shown += pydoc.render_doc(app.deployment, renderer=pydoc.plaintext)
+    for telltale in ("EXIF ignored", "squash", "ImageNet", "orientation tag"):  # (training's own steps may show)
+        assert telltale not in shown, telltale
+    for answer in nb05._DEPLOYMENT_SKEWS:  # the checker's right answers (the wrong ones, e.g. grayscale, may show)
+        assert answer not in shown, answer
+
+
+def test_the_deployment_team_skews_are_named_and_need_the_stats_they_replace(photo: Image.Image, tmp_path: Path) -> None:
+    path = _jpeg(photo, tmp_path / "p.jpg")
+    with pytest.raises(ValueError, match="unknown skews"):
+        app.deployment_team_preprocess(path, SIZE, skews=("rotated",))
+    with pytest.raises(ValueError, match="pass stats"):
+        app.deployment_team_preprocess(path, SIZE, skews=("squashed",))
 
 
 def test_exercise_checkers_of_notebook_05(predictor: app.Predictor, mini_root: Path) -> None:

@@ -34,14 +34,13 @@ from .artifact import (
     save_artifact,
 )
 from .cli import main
-from .deployment import DEPLOYMENT_SKEWS, VISITOR_KINDS, VisitorPhoto, deployment_team_preprocess, visitor_photos
+from .deployment import VISITOR_KINDS, VisitorPhoto, deployment_team_preprocess, visitor_photos
 from .server import HOST, MAX_UPLOAD_BYTES, make_server
 from .training import train_artifact, trained_artifact
 
 __all__ = [
     "ARTIFACT_FORMAT",
     "ARTIFACT_VERSION",
-    "DEPLOYMENT_SKEWS",
     "HOST",
     "MAX_PIXELS",
     "MAX_UPLOAD_BYTES",
