@@ -185,9 +185,24 @@ def test_check_pair_files(capsys):
     right = lambda names, labels: [(n, labels[int(n[6:11]) - 1]) for n in names if n.startswith("image_")]  # noqa: E731
     assert exercises.check_pair_files(right)
     assert not exercises.check_pair_files(lambda names, labels: list(zip(names, labels)))
+    assert "not images" in capsys.readouterr().out
+    assert not exercises.check_pair_files(lambda names, labels: list(zip([n for n in names if n.startswith("image_")], labels)))
     assert "listing order" in capsys.readouterr().out
     assert not exercises.check_pair_files(lambda names, labels: [(n, labels[int(n[6:11]) - 1]) for n in names])
     assert "invalid literal" in capsys.readouterr().out
+
+
+def test_check_pair_files_rejects_sorted_positions_and_apple_double_files(capsys):
+    """Sorting the listing and pairing by position is right on a complete folder only; a ._ file ends in .jpg too."""
+    images = lambda names: sorted(n for n in names if n.startswith("image_"))  # noqa: E731
+    assert not exercises.check_pair_files(lambda names, labels: [(n, labels[k]) for k, n in enumerate(images(names))])
+    assert "image_00057.jpg is not in this folder" in capsys.readouterr().out
+    assert not exercises.check_pair_files(
+        lambda names, labels: [(n, labels[int(n[-9:-4]) - 1]) for n in names if n.endswith(".jpg")]
+    )
+    assert "macOS metadata" in capsys.readouterr().out
+    assert not exercises.check_pair_files(lambda names, labels: [(n, labels[int(n[6:11]) - 1]) for n in images(names)][:-1])
+    assert "expected 119" in capsys.readouterr().out
 
 
 def test_check_pair_files_hints_at_1_based_ids_and_accepts_a_dict(capsys):

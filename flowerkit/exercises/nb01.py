@@ -47,6 +47,8 @@ __all__ = [
 _NAME_TEMPLATE = IMAGE_NAME.replace("{", "{i")
 #: What every image file name looks like, in the hints: ``image_NNNNN.jpg``.
 _NAME_SHAPE = IMAGE_NAME.format(0).replace("0", "N")
+#: The image exercise 7's folder lacks (deleted by a curator), between two images of the same class.
+_PAIR_DELETED = 57
 
 
 _CAUSES = {
@@ -835,18 +837,63 @@ def check_herbarium_items(func: Callable[[list[str], np.ndarray, list[int]], Any
     return _herbarium_feedback(got)
 
 
-def check_pair_files(func: Callable[[list[str], np.ndarray], Any]) -> Verdict:
-    """Notebook ``01_access``: ``func(listing, labels)`` pairs each file of an *unsorted* listing with its 0-based label.
+def _strays_verdict(strays: list[str]) -> Verdict:
+    """Exercise 7's pairs hold files that are not images: name the first (a macOS ``._`` file is explained)."""
+    apple = [n for n in strays if n.startswith("._")]
+    why = (
+        f"{apple[0]} ends in .jpg but is macOS metadata (an AppleDouble file, written beside every file a Mac "
+        "copies to a foreign disk or zip), not a photo"
+        if apple
+        else f"{strays[0]} is not an image"
+    )
+    more = f" (and {len(strays) - 1} more)" if len(strays) > 1 else ""
+    return _verdict(
+        False,
+        f"your pairs include files that are not images: {why}{more}.",
+        f"keep only names matching {_NAME_SHAPE}",
+    )
 
-    It must return (file name, label) pairs, one per file; any order is fine
-    as long as each file has its own label.
+
+def _wrong_pairs_verdict(pairs: list[Any], wrong: list[str], sorted_names: list[str], labels: np.ndarray) -> Verdict:
+    """Exercise 7's wrong labels, named: by position in the sorted listing, in listing order, or otherwise."""
+    by_sorted_position = {n: int(labels[k]) for k, n in enumerate(sorted_names)}
+    if all(by_sorted_position[n] == int(lab) for n, lab in pairs):
+        return _verdict(
+            False,
+            f"you paired the k-th name of the sorted listing with labels[k]. That holds only while no image is "
+            f"missing: {IMAGE_NAME.format(_PAIR_DELETED)} is not in this folder, so from there on every file "
+            f"takes its predecessor's label ({len(wrong)} wrong here, where the classes change; e.g. {wrong[0]}).",
+            "the id is in the name: labels[int(name[6:11]) - 1], whatever else the folder holds or lacks",
+        )
+    if all(int(lab) == int(labels[k]) for k, (_, lab) in enumerate(pairs)):
+        return _verdict(
+            False,
+            "you paired files with labels in listing order; the listing is not sorted.",
+            "take the id from the name: int(name[6:11]) - 1 is the position in labels",
+        )
+    return _verdict(
+        False,
+        f"{len(wrong)} of {len(pairs)} files have the wrong label, e.g. {wrong[0]}.",
+        f"{IMAGE_NAME.format(1)} has labels[0]: use the number in the name, minus 1",
+    )
+
+
+def check_pair_files(func: Callable[[list[str], np.ndarray], Any]) -> Verdict:
+    """Notebook ``01_access``: ``func(listing, labels)`` pairs each image of an *unsorted* listing with its 0-based label.
+
+    ``labels[i - 1]`` is image id ``i``'s label (as in ``imagelabels.mat``);
+    the listing lacks one image (deleted) and holds other files, one of them a
+    macOS ``._`` file that ends in ``.jpg``. It must return (file name, label)
+    pairs, one per image in the listing; any order is fine as long as each
+    file has its own label. Sorting the listing and pairing by position passes
+    on a complete folder, not here: the missing image shifts every label after it.
     """
-    names = [IMAGE_NAME.format(i) for i in range(1, 121)]
+    ids = [i for i in range(1, 121) if i != _PAIR_DELETED]
+    names = [IMAGE_NAME.format(i) for i in ids]
     labels = np.repeat(np.array([76, 12, 5, 61], dtype=np.int64), 30)  # class blocks, not in class order
-    listing = names.copy()
+    listing = [*names, ".DS_Store", "README.txt", "._" + IMAGE_NAME.format(7)]  # macOS metadata beside image 7
     random.Random(4).shuffle(listing)
-    listing_with_noise = [*listing, ".DS_Store", "README.txt"]
-    answer, error = _call(func, listing_with_noise.copy(), labels.copy())
+    answer, error = _call(func, listing.copy(), labels.copy())
     if error:
         hint = (
             f"skip names that are not {_NAME_SHAPE}"
@@ -859,28 +906,16 @@ def check_pair_files(func: Callable[[list[str], np.ndarray], Any]) -> Verdict:
     if _unanswered(answer):
         return _verdict(False, "your function returns None: it is still the stub.", STUB_HINT)
     pairs = list(answer.items()) if isinstance(answer, dict) else list(answer)
-    truth = {n: int(labels[i]) for i, n in enumerate(names)}
+    truth = {n: int(labels[i - 1]) for i, n in zip(ids, names)}
     got_names = [p[0] for p in pairs]
-    if any(n not in truth for n in got_names):
-        return _verdict(
-            False,
-            "your pairs include files that are not images (.DS_Store, README.txt).",
-            f"keep only names matching {_NAME_SHAPE}",
-        )
+    strays = sorted({str(n) for n in got_names if n not in truth})
+    if strays:
+        return _strays_verdict(strays)
     if sorted(got_names) != sorted(names):
-        return _verdict(False, f"{len(set(got_names))} distinct files paired, expected {len(names)}.", "each image file once")
+        return _verdict(
+            False, f"{len(set(got_names))} distinct files paired, expected {len(names)}.", "each image file in the listing once"
+        )
     wrong = [n for n, lab in pairs if truth[n] != int(lab)]
     if wrong:
-        in_listing_order = all(int(lab) == int(labels[k]) for k, (_, lab) in enumerate(pairs))
-        if in_listing_order:
-            return _verdict(
-                False,
-                "you paired files with labels in listing order; the listing is not sorted.",
-                "take the id from the name: int(name[6:11]) - 1 is the position in labels",
-            )
-        return _verdict(
-            False,
-            f"{len(wrong)} of {len(pairs)} files have the wrong label, e.g. {wrong[0]}.",
-            f"{IMAGE_NAME.format(1)} has labels[0]: use the number in the name, minus 1",
-        )
+        return _wrong_pairs_verdict(pairs, wrong, sorted(names), labels)
     return _verdict(True, "every file has its own label, whatever order the listing came in.")
