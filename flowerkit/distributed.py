@@ -16,15 +16,15 @@ one and two processes take the same optimisation steps.
   rank its own indices, ``set_epoch`` every epoch for a new order);
 * ``--source shards``: tar shards streamed with ``webdataset``
   (``split_by_node`` + ``split_by_worker``, a new shard order every epoch);
-* ``--team scale``: the Scale team's pipeline (``--team ours``, the default, is ours): every process builds the one-process
-  loader of notebook ``03_load`` again each epoch with the same seed, and stops
-  after its "share" of the batches. No error; half the samples twice, the
-  other half never, the same order every epoch.
+* ``--team scale``: the Scale team's pipeline (``--team ours``, the default,
+  is ours); what it gets wrong is notebook 06's hunt (the code's comments in
+  ``_files_loader`` say, and the notebook, after its checker).
 
 Every process records the image ids it trained on; rank 0 prints, as the last
-line, one JSON object: world size, per-rank sample counts per epoch, unique,
-duplicated and missing samples per epoch, whether the order changed between
-epochs, the test accuracy and the seconds. :func:`launch` runs the command
+line, one JSON object: world size, the ids each rank read in each epoch, the
+test accuracy and the seconds, and (unless ``--no-count``) what
+:func:`count_epochs` makes of the ids: per-rank counts, unique, duplicated and
+missing samples per epoch, whether the order changed between epochs. :func:`launch` runs the command
 as a subprocess and returns that object (used by the notebook and the tests).
 """
 

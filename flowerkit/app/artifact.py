@@ -2,8 +2,7 @@
 
 Introduced in notebook ``05_the_app``. The most common data-pipeline bug in
 deployed models is **train/serve skew**: the app prepares a photo differently
-from training (another resize, other normalisation statistics, the EXIF
-rotation ignored) and accuracy collapses with no error anywhere. The cure is
+from training and accuracy collapses with no error anywhere. The cure is
 one home for the preprocessing:
 
 * :func:`save_artifact` / :func:`load_artifact`: weights *and* everything the

@@ -52,8 +52,9 @@ _QUALITY_EVIDENCE: dict[str, str] = {
     "no shuffling": "no: no measurement above looked at the order of the samples, and their loader does shuffle "
     "(type(quality_pipe.train_loader.sampler) is RandomSampler: look before you name a cause); that trap is notebook 03's",
 }
-#: The suspects notebook ``02_transform`` offers for the Quality team's weak model (names only: the evidence decides).
-QUALITY_SUSPECTS: tuple[str, ...] = tuple(_QUALITY_EVIDENCE)
+#: The suspects notebook ``02_transform`` offers for the Quality team's weak model (names only: the evidence decides),
+#: in alphabetical order (the answers first would be an answer).
+QUALITY_SUSPECTS: tuple[str, ...] = tuple(sorted(_QUALITY_EVIDENCE, key=str.casefold))
 _QUALITY_CAUSES = QUALITY_BUGS  # the Quality team's bugs, defined with their code in flowerkit.teams.quality
 
 

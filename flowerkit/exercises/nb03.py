@@ -251,12 +251,12 @@ def _ranking_problem(answer: Any) -> tuple[str, str] | None:
 def check_bug_ranking(answer: Any, stage_ms: dict[str, float]) -> Verdict:
     """Notebook ``03_load``: the Efficiency team's four decisions (:data:`flowerkit.teams.EFFICIENCY_BUGS`) ranked by cost.
 
-    Judged against the student's own stage timing (milliseconds per image,
-    keys of :data:`_STAGE_CAUSES`): each stage is charged to the decision that
-    makes it run, or run at that size; "no workers" is charged nothing
-    (workers run the same stages elsewhere, none gets cheaper), so it ranks
-    last. Two decisions within 15% of each other may be ranked either way.
+    Judged against the student's own stage timing (milliseconds per image):
+    each stage is charged to the decision that makes it run, or run at that
+    size. Two decisions within 15% of each other may be ranked either way.
     """
+    # which decision each stage is charged to: _STAGE_CAUSES; "no workers" is charged nothing (workers run the same
+    # stages elsewhere, none gets cheaper), so it ranks last
     if _unanswered(answer):
         return _verdict(False, "no answer yet: set `ranking` to the four decisions, costliest first.", STUB_HINT)
     problem = _ranking_problem(answer)

@@ -86,14 +86,15 @@ def check_count_appearances(func: Callable[[Any, Any], Any]) -> Verdict:
     )
 
 
-#: The suspects notebook ``06_beyond_one_machine`` offers for the Scale team's run: short name -> what it would mean.
+#: The suspects notebook ``06_beyond_one_machine`` offers for the Scale team's run: short name -> what it would mean,
+#: in alphabetical order (the answers first would be an answer).
 SCALE_SUSPECTS: dict[str, str] = {
-    "no rank split": "every rank reads from the same list of samples",
-    "same order": "every epoch replays the first epoch's order",
     "drop_last": "each rank drops its last, incomplete batch",
-    "worker crash": "a DataLoader worker died and its samples were lost",
-    "own seeds": "each rank shuffles with a seed of its own",
     "no all-reduce": "DDP does not average the gradients of the ranks",
+    "no rank split": "every rank reads from the same list of samples",
+    "own seeds": "each rank shuffles with a seed of its own",
+    "same order": "every epoch replays the first epoch's order",
+    "worker crash": "a DataLoader worker died and its samples were lost",
 }
 _SCALE_BUGS = ("no rank split", "same order")
 # What the evidence says against each wrong suspect, and where to look for a cause not yet named.

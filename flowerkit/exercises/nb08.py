@@ -608,7 +608,7 @@ def check_buckets(func: Callable[..., Any], sizes: Sequence[tuple[int, int]], si
 
 
 class _VolunteerPhotos(Dataset):
-    """A volunteer's Dataset over the garden's CSV: rows kept as dicts sorted by species, labels in no attribute the doctor knows."""
+    """A volunteer's Dataset over the garden's CSV: rows kept as dicts, labels in no attribute the doctor knows."""
 
     def __init__(self, handover: VisitorSet, size: int) -> None:
         rows = [r for r in read_rows(handover.csv) if r.label is not None]
@@ -740,11 +740,14 @@ def _fix_problem(fixed: Any, theirs: DataLoader, labels: Sequence[int], where: s
 def check_volunteer_fix(func: Callable[[DataLoader], Any], volunteer: DataLoader) -> Verdict:
     """Notebook ``08_your_own_data``: ``func(loader)`` returns a repaired :func:`volunteer_loader`.
 
-    The repair keeps the volunteer's dataset, batch size and collate_fn and visits every photo once per epoch in an
-    order that mixes the species (two photos in a row share one about as often as in a random order) and is new every
-    epoch (a sampler with ``set_epoch`` is told the epoch, as a training loop does). Tried on the volunteer's loader,
-    then on a new case: 96 rows of 12 classes sorted by class, shuffled once into a fixed sampler list, batches of 8.
+    The repair keeps the volunteer's dataset, batch size and collate_fn, and fixes what the exercise asks students to
+    find from what the loader delivers (so this docstring does not say). Tried on the volunteer's loader, then on a
+    new case of the same kind.
     """
+    # What a repair must do: visit every photo once per epoch in an order that mixes the species (two photos in a row
+    # share one about as often as in a random order) and is new every epoch (a sampler with set_epoch is told the
+    # epoch, as a training loop does). The new case: 96 rows of 12 classes sorted by class, shuffled once into a fixed
+    # sampler list, batches of 8.
     rows = _SortedRows([14, 12, 10, 9, 8, 8, 7, 7, 6, 6, 5, 4])
     toy = DataLoader(rows, batch_size=8, sampler=torch.randperm(len(rows), generator=torch.Generator().manual_seed(1)).tolist())
     cases = ((volunteer, "their loader"), (toy, "a new case (96 rows of 12 classes, batches of 8)"))

@@ -9,7 +9,7 @@ helpers here are shared by the team modules: the uint8 cache, and our batching
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -34,7 +34,8 @@ class _Pipeline:
 
     name: str
     title: str
-    bug: str
+    #: The team's bugs in words; out of the repr, so that printing a result or a pipeline mid-hunt does not answer it.
+    bug: str = field(repr=False)
     train_loader: Any
     test_loader: Any
     #: Loader batches stacked into one optimiser step by the training loop (:class:`StackedBatches`); 1: none.

@@ -1,11 +1,13 @@
-"""The Quality team: colour erased, shapes squashed, statistics per image, randomness at evaluation.
+"""The Quality team: their transform, their pipeline, and each of their bugs measured alone.
 
-Introduced in notebook ``02_transform``, which stages their run (the loss
-falls, test accuracy far below ours), lets the student name the four causes
-from measurements (:data:`QUALITY_BUGS`), then shows :func:`quality_team_transform`
-and measures each bug's cost alone (:func:`run_ablation`, or
-``python -m flowerkit.teams --ablation``). Notebook ``04_three_teams`` trains
-their transform, cached (``build_pipeline("quality")``), against the others.
+Introduced in notebook ``02_transform``, which stages their run, lets the
+student name the causes from measurements, then shows
+:func:`quality_team_transform` (its bugs annotated in its code comments) and
+measures each bug's cost alone (:func:`run_ablation`, or ``python -m
+flowerkit.teams --ablation``). The docstrings here do not name the bugs:
+``help(teams)`` in the middle of the hunt would answer it. Notebook
+``04_three_teams`` trains their transform, cached (``build_pipeline("quality")``),
+against the others.
 """
 
 from __future__ import annotations
@@ -28,14 +30,9 @@ from .ours import OURS_INFO
 from .pipeline import _batched, _cache, _Pipeline
 from .training import _table, _TeamResult, train_pipeline
 
+# The constants that name their bugs (QUALITY_BUGS, QUALITY_INFO, TRAIN_ROTATION, ABLATION...) and the class named
+# after one are importable, and left out of __all__: pydoc lists __all__'s constants with their values.
 __all__ = [
-    "ABLATION",
-    "ABLATION_BASELINE",
-    "ABLATION_CONTROL",
-    "QUALITY_BUGS",
-    "TRAIN_ROTATION",
-    "QUALITY_INFO",
-    "PerImageStandardize",
     "ablation_costs",
     "ablation_epochs",
     "ablation_table",
@@ -86,10 +83,11 @@ ABLATION_BASELINE: dict[str, str] = {
 
 
 class PerImageStandardize(nn.Module):
-    """The Quality team's normalisation: each image by its *own* mean and std. Introduced in notebook ``02_transform``.
+    """The Quality team's normalisation step. Introduced in notebook ``02_transform`` (what it costs: the ablation).
 
-    Every image comes out with mean 0 and std 1, so brightness and contrast,
-    which tell a white centre from a gold one, are erased image by image.
+    Each image by its *own* mean and std: every image comes out with mean 0
+    and std 1, so brightness and contrast, which tell a white centre from a
+    gold one, are erased image by image.
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -97,21 +95,17 @@ class PerImageStandardize(nn.Module):
 
 
 def quality_team_transform(size: int, train: bool = True) -> v2.Compose:
-    """The Quality team's transform, for train *and* eval alike. Introduced in notebook ``02_transform``.
+    """The Quality team's transform, as they wrote it. Introduced in notebook ``02_transform``.
 
-    Each step looks reasonable; each ruins something:
-
-    1. ``Grayscale(num_output_channels=3)`` "to save memory" (it saves none:
-       three identical channels) throws away colour, half of what tells
-       the classes apart;
-    2. ``Resize((size, size))`` squashes every oblong photo (500x700, say)
-       into a square, distorting shapes;
-    3. :class:`PerImageStandardize` instead of the train split's statistics;
-    4. random rotation (augmentation) applied at evaluation too: the same test
-       image gets a different tensor, and prediction, every time.
-
-    ``train`` is accepted and ignored, which is bug 4.
+    Notebook 02 prints its code, comments included, once its hunt is over.
     """
+    # Each step looks reasonable; each ruins something:
+    # 1. Grayscale(num_output_channels=3) "to save memory" (it saves none: three identical channels) throws away
+    #    colour, half of what tells the classes apart;
+    # 2. Resize((size, size)) squashes every oblong photo (500x700, say) into a square, distorting shapes;
+    # 3. PerImageStandardize instead of the train split's statistics: every image mean 0, std 1;
+    # 4. random rotation (augmentation) applied at evaluation too: the same test image gets a different tensor, and
+    #    prediction, every time. `train` is accepted and ignored, which is bug 4.
     del train  # bug 4: the same random pipeline for evaluation
     return v2.Compose(
         [
@@ -198,10 +192,11 @@ def _variant_transforms(bugs: frozenset[str], size: int) -> tuple[v2.Compose, v2
 def ablation_epochs(profile_epochs: int) -> int:
     """Epochs of each ablation run: half the dataset's training profile (7 of 14 on mini-flowers), at least 2.
 
-    Seven trainings must fit notebook ``02_transform``'s two minutes. Grayscale is the costliest bug at 7 and
-    14 epochs and across seeds; the order of the small ones changes with the seed (``python -m flowerkit.teams
-    --ablation`` prints both seeds). Introduced in notebook ``02_transform``.
+    Seven trainings must fit notebook ``02_transform``'s two minutes; ``python -m flowerkit.teams --ablation``
+    prints the ablation for two seeds. Introduced in notebook ``02_transform``.
     """
+    # the ranking of the bugs' costs holds at 7 and 14 epochs for the costliest (grayscale) and across seeds; the
+    # order of the small ones changes with the seed
     return max(2, profile_epochs // 2)
 
 
@@ -214,16 +209,16 @@ def quality_variant(
     num_workers: int | None = 0,
     progress: bool = False,
 ) -> _Pipeline:
-    """Our pipeline with some of the Quality team's bugs switched on (any subset of :data:`QUALITY_BUGS`, or :data:`TRAIN_ROTATION`).
+    """Our pipeline with some of the Quality team's bugs switched on (names from ``teams.QUALITY_BUGS``).
 
     Everything else is ours: the uint8 cache, shift-and-flip augmentation,
     the train split's statistics (of the variant's own decoded images),
-    shuffled batches of 64. ``"augmentation at evaluation"`` adds their random
-    rotation (up to 30 degrees) to training *and* runs the training pipeline
-    on the test images; :data:`TRAIN_ROTATION` (not a bug, the control of
-    that one) adds the rotation to training only. All four bugs give their pipeline itself
+    shuffled batches of 64 (``teams.TRAIN_ROTATION``, no bug of theirs, is
+    the control of one); all their bugs give their pipeline itself
     (:func:`flowerkit.teams.build_pipeline` ``("quality")``). Introduced in notebook ``02_transform``.
     """
+    # "augmentation at evaluation" adds their random rotation (up to 30 degrees) to training *and* runs the training
+    # pipeline on the test images; TRAIN_ROTATION, its control, adds the rotation to training only
     on = frozenset(bugs)
     choices = (*QUALITY_BUGS, TRAIN_ROTATION)
     unknown = sorted(on - set(choices))
@@ -253,7 +248,7 @@ def run_ablation(
     done: dict[str, _TeamResult] | None = None,
     progress: bool = False,
 ) -> dict[str, _TeamResult]:
-    """Each Quality bug's cost alone: train every :data:`ABLATION` variant with the same network, epochs and seed.
+    """Each Quality bug's cost alone: train every ``teams.ABLATION`` variant with the same network, epochs and seed.
 
     Trains from uint8 caches in the main process (``num_workers=0``: no
     worker processes, deterministic on the CPU). ``done`` holds variants already trained
@@ -272,7 +267,7 @@ def run_ablation(
 
 
 def ablation_costs(accs: dict[str, float]) -> dict[str, float]:
-    """What each ablation variant loses against its baseline (:data:`ABLATION_BASELINE`), from test accuracies by label.
+    """What each ablation variant loses against its baseline (``teams.ABLATION_BASELINE``), from test accuracies by label.
 
     Variants whose baseline is missing from ``accs`` are left out. Introduced in notebook ``02_transform``.
     """

@@ -36,7 +36,8 @@ class _TeamResult:
 
     name: str
     title: str
-    bug: str
+    #: The team's bugs in words; out of the repr, so that printing a result or a pipeline mid-hunt does not answer it.
+    bug: str = field(repr=False)
     history: History
     model: nn.Module
     preds: torch.Tensor

@@ -4,10 +4,12 @@ The support package of notebook ``07_in_the_wild``. Everything a DataLoader
 worker receives lives here, importable by name (spawn and forkserver workers
 import it), as broken and fixed pairs, one module per section:
 ``measure`` (worker memory, an epoch's fate, shared memory in flight),
-``copies`` (copy-on-read), ``handles`` (files opened in ``__init__``),
-``scripts`` (the ``__main__`` guard, a worker that dies, CUDA),
-``stalls`` (a stuck worker and ``timeout``), ``corrupt`` (bad JPEGs) and
-``randomness`` (the same augmentation in every worker).
+``copies`` (section 1's captions, and their memory in workers), ``handles``
+(files opened in ``__init__``), ``scripts`` (the ``__main__`` guard, a worker
+that dies, CUDA), ``stalls`` (a stuck worker and ``timeout``), ``corrupt`` (bad
+JPEGs) and ``randomness`` (random augmentations drawn in workers). Where the
+notebook asks a student for a cause, the docstrings here do not give it (``help(wild)``
+shows them); the code comments and the notebook, after its checker, do.
 """
 
 from __future__ import annotations

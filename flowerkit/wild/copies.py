@@ -1,13 +1,15 @@
 """Worker memory that grows every epoch: datasets that hold one Python object per item, and their fixes.
 
-Notebook ``07_in_the_wild``, section 1, and its first fix exercise. Under
-fork, a worker shares its parent's memory page by page until it writes to a
-page. Reading a Python object writes to it (its reference count), so a worker
-that reads every record of a Python list copies, over one epoch, every page
-those records live on. :class:`RecordList` is that dataset, :class:`RecordArrays`
-the same items from NumPy arrays (no object per item). :class:`CaptionList`
-is the exercise's broken dataset, over :func:`make_captions`.
+Notebook ``07_in_the_wild``, section 1, and its first fix exercise. :class:`RecordList`
+is the dataset whose workers grow, :class:`RecordArrays` the same items from NumPy
+arrays (no object per item). :class:`CaptionList` is the exercise's broken dataset,
+over :func:`make_captions`. Why the workers grow is the notebook's exercise 2 (the
+comment below; ``help(wild)`` shows these docstrings, so they do not say).
 """
+
+# Why: under fork, a worker shares its parent's memory page by page until it writes to a page. Reading a Python object
+# writes to it (its reference count), so a worker that reads every record of a Python list copies, over one epoch,
+# every page those records live on (copy-on-read).
 
 from __future__ import annotations
 
@@ -44,9 +46,11 @@ class RecordList(Dataset):
 class RecordArrays(Dataset):
     """The same index and items as :class:`RecordList`, held in two NumPy arrays: no Python object per photo.
 
-    The paths are one fixed-width bytes array, the labels one int64 array: reading an item creates new
-    objects in the worker and writes nothing shared. Introduced in notebook ``07_in_the_wild``.
+    The paths are one fixed-width bytes array, the labels one int64 array. Introduced in notebook
+    ``07_in_the_wild`` (the fix it measures after its exercise 2).
     """
+
+    # reading an item creates new objects in the worker and writes nothing shared: an array is one object
 
     def __init__(self, files: Sequence[str | Path], labels: Sequence[int], n: int) -> None:
         picks = np.arange(n) % len(files)
@@ -63,7 +67,7 @@ class RecordArrays(Dataset):
 def make_captions(n: int, seed: int = 0) -> list[str]:
     """``n`` visitor captions of different lengths, the same for the same seed. Introduced in notebook ``07_in_the_wild``.
 
-    E.g. "visitor 17 saw a pink primrose near the pond at 09:41": the data of the copy-on-read exercise.
+    E.g. "visitor 17 saw a pink primrose near the pond at 09:41": the data of the notebook's caption exercise.
     """
     rng = np.random.default_rng(seed)
     places = ("the pond", "the glasshouse", "the rose garden", "the main gate", "the herb beds", "the old wall")
@@ -79,9 +83,10 @@ def make_captions(n: int, seed: int = 0) -> list[str]:
 class CaptionList(Dataset):
     """The exercise's broken dataset: visitor captions kept as a Python list of ``str``; an item is one caption.
 
-    Each worker copies the pages of every caption it reads (copy-on-read under fork). Your fix gives the
-    same items without one Python object per caption. Introduced in notebook ``07_in_the_wild``.
+    Your fix gives the same items without one Python object per caption. Introduced in notebook ``07_in_the_wild``.
     """
+
+    # each worker copies the pages of every caption it reads (copy-on-read under fork)
 
     def __init__(self, captions: Sequence[str]) -> None:
         self.captions = list(captions)

@@ -123,9 +123,10 @@ def measure_worker_memory(
     The memory is read (:func:`private_mib`) after the first batch arrives and again after the last one,
     while the workers are still alive. The loader has a ``timeout``, so a stuck worker raises instead of
     hanging. ``freeze_gc`` keeps Python's garbage collector out of the figure (``gc.freeze()`` while the
-    workers run): a full collection in a worker writes to every tracked object it inspects, the parent's
-    included, and so copies their pages at a moment no one chooses. Introduced in notebook ``07_in_the_wild``.
+    workers run; why, notebook 07 says after its exercise 2). Introduced in notebook ``07_in_the_wild``.
     """
+    # freeze_gc: a full collection in a worker writes to every tracked object it inspects, the parent's included, and
+    # so copies their pages at a moment no one chooses
     ctx = mp.get_context(context) if isinstance(context, str) else context
     loader = DataLoader(
         dataset,

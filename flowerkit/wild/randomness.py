@@ -1,15 +1,15 @@
-"""Random augmentations repeated across workers: a generator made in ``__init__``, NumPy's or torch's, and the fixes.
+"""Random augmentations with a generator made in ``__init__`` (NumPy's or torch's), read by DataLoader workers.
 
-Notebook ``07_in_the_wild``, section 7, and its third fix exercise (:class:`MixupPartners`). Each
-worker receives a copy of the dataset, generator included, in the same
-state: every worker draws the same "random" numbers, and without persistent
-workers every epoch draws them again. PyTorch seeds torch's default generator,
-``random`` and NumPy's global generator in each worker, not a
-``numpy.random.Generator`` (:class:`JitterCrops`) nor a ``torch.Generator``
-(:class:`TorchJitterCrops`) your dataset holds: make that one in the worker,
-from ``get_worker_info().seed`` (:class:`SeededJitterCrops`), or draw from
-torch's default generator.
+Notebook ``07_in_the_wild``, section 7, and its third fix exercise (:class:`MixupPartners`). What
+their workers draw is what section 7 measures; the explanation is in the notebook, after its
+question (and in the code comments below), not in these docstrings, which ``help(wild)`` shows.
 """
+
+# Why the draws repeat: each worker receives a copy of the dataset, generator included, in the same state, so every
+# worker draws the same "random" numbers, and without persistent workers every epoch draws them again. PyTorch seeds
+# torch's default generator, `random` and NumPy's global generator in each worker, not a numpy.random.Generator
+# (JitterCrops) nor a torch.Generator (TorchJitterCrops) the dataset holds: make that one in the worker, from
+# get_worker_info().seed (SeededJitterCrops), or draw from torch's default generator.
 
 from __future__ import annotations
 
@@ -27,13 +27,12 @@ class JitterCrops(Dataset):
     """Random ``crop`` x ``crop`` crops of a dataset's uint8 images, offsets from a generator made in ``__init__``.
 
     An item is ``(crop, label, offset)`` with ``offset = tensor([top, left])``, so the draws can be
-    compared. The bug: ``self.rng`` is created once, so every worker starts from the same state.
-    Introduced in notebook ``07_in_the_wild``.
+    compared. Introduced in notebook ``07_in_the_wild``.
     """
 
     def __init__(self, dataset: Dataset, crop: int, seed: int = 0) -> None:
         self.dataset, self.crop, self.seed = dataset, crop, seed
-        self.rng = np.random.default_rng(seed)
+        self.rng = np.random.default_rng(seed)  # the bug: made once, so every worker starts from this same state
 
     def __len__(self) -> int:
         return len(self.dataset)
@@ -51,14 +50,15 @@ class TorchJitterCrops(Dataset):
     """:class:`JitterCrops` drawing its offsets with torch, from a seeded ``torch.Generator`` made in ``__init__``.
 
     Notebook 03's advice, "draw from torch", taken with a generator of the dataset's own, seeded so that a run
-    repeats. The bug: PyTorch seeds only torch's *default* generator in each worker; ``self.g`` arrives in every
-    worker in the state ``__init__`` left it in (it pickles as that state, about 5 KiB). An item is
-    ``(crop, label, offset)``, as in :class:`JitterCrops`. Introduced in notebook ``07_in_the_wild``.
+    repeats. An item is ``(crop, label, offset)``, as in :class:`JitterCrops`. Introduced in notebook
+    ``07_in_the_wild``, whose section 7 asks what its workers draw.
     """
 
     def __init__(self, dataset: Dataset, crop: int, seed: int = 0) -> None:
         self.dataset, self.crop = dataset, crop
-        self.g = torch.Generator().manual_seed(seed)  # seeded: the same run, run after run
+        # seeded: the same run, run after run. The bug: PyTorch seeds only torch's *default* generator in each worker;
+        # self.g arrives in every worker in the state __init__ left it in (it pickles as that state, about 5 KiB)
+        self.g = torch.Generator().manual_seed(seed)
 
     def __getstate__(self) -> dict[str, Any]:
         # the generator's state as bytes: a torch.Generator itself kills spawn and forkserver workers (pytorch#146828)
@@ -104,13 +104,14 @@ class MixupPartners(Dataset):
     """The randomness exercise's broken dataset: item ``i`` is ``(i, partner)``, a random image to mix image ``i`` with.
 
     MixUp blends each image with a random partner; here only the indices, drawn from a NumPy generator
-    made in ``__init__``: every worker draws the same partners, every epoch, and an item's partner depends
-    on what was read before it, so on the number of workers. The exercise's fix decides each partner by
-    the seed, the epoch and the item alone. Introduced in notebook ``07_in_the_wild``.
+    made in ``__init__``. Introduced in notebook ``07_in_the_wild``, whose exercise measures its
+    partners across workers and epochs and fixes it.
     """
 
     def __init__(self, n: int, seed: int = 0) -> None:
         self.n = n
+        # every worker draws the same partners, every epoch, and an item's partner depends on what was read before it
+        # (so on the number of workers); the exercise's fix decides each partner by the seed, the epoch and the item
         self.rng = np.random.default_rng(seed)
 
     def __len__(self) -> int:

@@ -1,0 +1,86 @@
+"""No hunt is answered before its question: by help() on what the notebook uses, or by the order of a list of suspects.
+
+The course's rule: a bug is found from its evidence, never announced. A student in the middle of a hunt who types
+``help(teams)`` or ``wild.measure_worker_memory?``, or prints a team's result, must not read the answer there. So the
+docstrings (and the constants pydoc lists, those in ``__all__``) of what the hunts use stay neutral; the explanations
+live in code comments and in the notebooks, after their checkers' "Correct!". Reading an object's source on purpose
+(``obj??``) is like reading the solution, and not guarded here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import pydoc
+
+import pytest
+
+from flowerkit import exercises, teams
+from flowerkit.exercises import nb02, nb05, nb06
+
+#: What help() shows on the modules a notebook's hunt uses, and phrases that would answer that hunt.
+SPOILERS = {
+    "01 the Access team's cause": (
+        ("teams", "teams.access"),
+        ("mispair", "wrong label", "1-based", "% 102", "as positions", "unsorted"),
+    ),
+    "02 the Quality team's causes": (
+        ("teams", "teams.quality", "teams.capstone"),
+        ("grayscale", "squash", "standardis", "at evaluation", "erased", "costliest"),
+    ),
+    "03 the Efficiency team's costs": (("teams.efficiency",), ("full-size JPEG decode and a resize", "ranks last")),
+    "05 the Deployment team's skews": (
+        ("app", "app.artifact", "app.deployment"),
+        ("EXIF ignored", "squash", "ImageNet", "rotation ignored", "normalisation statistics"),
+    ),
+    "06 the Scale team's bugs": (("distributed",), ("same seed", "half the samples", "twice", "same order")),
+    "07 worker memory and repeated draws": (
+        ("wild", "wild.copies", "wild.measure", "wild.randomness"),
+        ("copy-on-read", "copies the pages", "reference count", "default generator", "seeds only", "same state"),
+    ),
+}
+
+
+def _help(module: str) -> str:
+    return pydoc.render_doc(importlib.import_module(f"flowerkit.{module}"), renderer=pydoc.plaintext)
+
+
+@pytest.mark.parametrize("hunt", sorted(SPOILERS))
+def test_help_on_what_a_hunt_uses_does_not_answer_it(hunt: str) -> None:
+    modules, phrases = SPOILERS[hunt]
+    shown = {module: _help(module).casefold() for module in modules}
+    found = [(module, phrase) for module, text in shown.items() for phrase in phrases if phrase.casefold() in text]
+    assert found == [], f"{hunt}: help() shows {found}; move the explanation into a code comment"
+
+
+def test_help_on_the_checkers_of_later_exercises_does_not_answer_them() -> None:
+    for checker, phrases in (
+        (exercises.check_volunteer_fix, ("shuffled once", "new every epoch", "sorted by")),
+        (exercises.check_bug_ranking, ("ranks last", "charged nothing")),
+    ):
+        text = pydoc.render_doc(checker, renderer=pydoc.plaintext).casefold()
+        assert not [p for p in phrases if p in text], checker.__name__
+
+
+def test_a_printed_team_result_or_pipeline_does_not_name_its_bugs() -> None:
+    """02's `their_run` and `quality_pipe` are printed by any student who types their names."""
+    from flowerkit.teams.pipeline import _Pipeline
+    from flowerkit.teams.training import _TeamResult
+
+    for cls in (_Pipeline, _TeamResult):
+        assert [f.name for f in dataclasses.fields(cls) if f.repr and f.name == "bug"] == [], cls.__name__
+    assert teams.TEAM_INFO["quality"]["bug"].startswith(teams.QUALITY_BUGS[0])  # importable, for the cells after
+
+
+@pytest.mark.parametrize(
+    "suspects, answers",
+    [
+        (nb02.QUALITY_SUSPECTS, nb02._QUALITY_CAUSES),
+        (nb05.SKEW_CHOICES, nb05._DEPLOYMENT_SKEWS),
+        (tuple(nb06.SCALE_SUSPECTS), nb06._SCALE_BUGS),
+    ],
+    ids=["02", "05", "06"],
+)
+def test_suspects_are_listed_in_alphabetical_order_not_answers_first(suspects: tuple[str, ...], answers) -> None:
+    assert list(suspects) == sorted(suspects, key=str.casefold)
+    assert set(answers) < set(suspects)
