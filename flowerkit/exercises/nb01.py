@@ -882,12 +882,12 @@ def check_pair_files(func: Callable[[list[str], np.ndarray], Any]) -> Verdict:
     """Notebook ``01_access``: ``func(listing, labels)`` pairs each image of an *unsorted* listing with its 0-based label.
 
     ``labels[i - 1]`` is image id ``i``'s label (as in ``imagelabels.mat``);
-    the listing lacks one image (deleted) and holds other files, one of them a
-    macOS ``._`` file that ends in ``.jpg``. It must return (file name, label)
-    pairs, one per image in the listing; any order is fine as long as each
-    file has its own label. Sorting the listing and pairing by position passes
-    on a complete folder, not here: the missing image shifts every label after it.
+    the folder is the one the exercise describes (a volunteer's copy from a
+    Mac, one photo deleted). It must return (file name, label) pairs, one per
+    image in the listing; any order is fine as long as each file has its own label.
     """
+    # The traps: a macOS "._image_00007.jpg" ends in .jpg; and with image 57 deleted, sorting the listing and pairing
+    # by position (right on a complete folder) gives every later file its predecessor's label.
     ids = [i for i in range(1, 121) if i != _PAIR_DELETED]
     names = [IMAGE_NAME.format(i) for i in ids]
     labels = np.repeat(np.array([76, 12, 5, 61], dtype=np.int64), 30)  # class blocks, not in class order
