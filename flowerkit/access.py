@@ -15,6 +15,7 @@ message that names the file and says what to do.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import io
 import os
@@ -340,6 +341,28 @@ class OxfordFlowers102(VisionDataset):
 
     def extra_repr(self) -> str:
         return f"split={self.split}"
+
+
+def _torchvision_files(dataset: Any) -> tuple[list[Path], list[int], str | None] | None:
+    """Files, labels and split of a ``torchvision.datasets.Flowers102``, through its public API; None for other datasets.
+
+    Its ``loader`` (a public attribute since torchvision 0.22) is swapped, on a shallow copy, for one that returns the
+    path it is given, and its transforms for none: each item is then ``(path, label)``, nothing decoded. The split is
+    what its ``extra_repr`` says. So the doctor and ``wild.SkipAndLog`` never read its private ``_image_files``,
+    ``_labels`` or ``_split``, which a torchvision release may rename.
+    """
+    if not isinstance(dataset, Flowers102) or not callable(getattr(dataset, "loader", None)):
+        return None
+    probe = copy.copy(dataset)
+    probe.loader, probe.transform, probe.target_transform = _same_path, None, None
+    items = [probe[i] for i in range(len(probe))]
+    split = dataset.extra_repr().partition("split=")[2].split(",")[0].strip() or None
+    return [Path(path) for path, _ in items], [int(label) for _, label in items], split
+
+
+def _same_path(path: Any) -> Any:
+    """A ``loader`` that opens nothing (importable by name, unlike a lambda)."""
+    return path
 
 
 def torchvision_flowers102(root: str | Path, split: str = "train", **kwargs: Any) -> Any:

@@ -121,6 +121,21 @@ def test_works_on_a_torchvision_flowers102_loader(mini_root):
     assert r.has("shuffling") and r.has("batch size")
 
 
+def test_torchvisions_files_labels_and_split_come_through_its_public_api(mini_root):
+    """Its loader swapped on a copy (nothing decoded), not its private _image_files/_labels/_split; the dataset untouched."""
+    from flowerkit.access import _torchvision_files
+    from flowerkit.doctor.subject import _subject
+
+    tv = torchvision_flowers102(mini_root, "val", transform=eval_transform(S))
+    ours = OxfordFlowers102(mini_root, "val")
+    files, labels, split = _torchvision_files(tv)
+    assert files == list(ours.image_files) and labels == list(ours.labels) and split == "val"
+    assert tv.loader is not None and tv[0][0].shape == (3, S, S)  # the original still decodes and transforms
+    subject = _subject(tv)
+    assert subject.split == "val" and subject.labels_from == "its items, through its public loader"
+    assert _torchvision_files(ours) is None
+
+
 @pytest.mark.timed
 def test_a_tuned_loader_passes_the_timed_checks(mini_root):
     loader = make_loader(DecodedFlowers(mini_root, "train", S), shuffle=True, num_workers=0, mean=(0.5,) * 3, std=(0.25,) * 3)

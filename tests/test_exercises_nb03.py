@@ -312,7 +312,11 @@ def test_check_train_loader_feedback(mini_root, capsys):
     settings = {"batch_size": 64, "shuffle": True, "num_workers": 2, "persistent_workers": True}
     good = lambda d: DataLoader(d, **settings, generator=torch.Generator().manual_seed(0), **NORMALISE)  # noqa: E731
     assert exercises.check_train_loader(good, ds)
-    capsys.readouterr()
+    said = capsys.readouterr().out  # the flowerkit version, built beside the student's, agrees setting by setting
+    assert (
+        "load.make_loader(ds, shuffle=True, batch_size=64, num_workers=2) (sampler, batch size, workers, pinning: the same)"
+        in said
+    )
     assert not exercises.check_train_loader(lambda d: DataLoader(d, batch_size=1), ds)
     out = capsys.readouterr().out
     assert "does not shuffle" in out and "batch_size=1" in out and "num_workers=0" in out and "torch.uint8" in out
@@ -535,3 +539,26 @@ def test_check_worker_seeding_feedback(func, feedback, capsys):
         "playing the workers leaves the notebook's random state as it was"
     )
     assert torch.utils.data.get_worker_info() is None
+
+
+def test_a_balanced_sampler_is_compared_with_flowerkits(capsys):
+    """The same weights and generator draw flowerkit's very indices; another correct sampler, the same class mix."""
+    same = _weighted(lambda y: 1 / torch_bincount(y)[y])
+    assert exercises.check_balanced_sampler(same, IMBALANCED)
+    assert "draws the very same indices" in capsys.readouterr().out
+
+    def other_stream(labels, seed):  # right, seeded, but its generator starts elsewhere
+        y = torch.tensor(labels)
+        return WeightedRandomSampler(1 / torch_bincount(y)[y], len(y), generator=torch.Generator().manual_seed(seed + 99))
+
+    assert exercises.check_balanced_sampler(other_stream, IMBALANCED)
+    assert "draws other indices" in capsys.readouterr().out
+
+
+def test_a_sharded_stream_is_compared_with_flowerkits(capsys):
+    """Striding gives ShardedStream's very shares; contiguous blocks (remainder kept) are right too, and split otherwise."""
+    assert exercises.check_sharded_stream(_stream(lambda items: _share(items, lambda it, k, n: it[k::n])))
+    assert "ShardedStream, gives every worker the very same share" in capsys.readouterr().out
+    blocks = _stream(lambda items: _share(items, lambda it, k, n: it[k * -(-len(it) // n) : (k + 1) * -(-len(it) // n)]))
+    assert exercises.check_sharded_stream(blocks)
+    assert "splits another way" in capsys.readouterr().out

@@ -43,7 +43,7 @@ def _access_checks(s: _Subject, num_classes: int | None, sample: _Sample | None,
         report.skip("access", "label range", "no labels: none in the dataset's attributes, none in (image, label) items")
         return report
     # the labels the model gets (items), else the whole dataset's; the range is reported only if it is wrong
-    problem = _range_problem(y, num_classes, f"{len(y)} sampled items" if items else f"attribute {s.labels_from!r}")
+    problem = _range_problem(y, num_classes, f"{len(y)} sampled items" if items else str(s.labels_from))
     report.extend([problem] if problem is not None else [])
     if problem is not None:  # counts of out-of-range labels would mislead (a 1-based 102 clamped into class 101)
         report.skip("access", "class balance", "the label range is wrong: fix it first, then count the classes")

@@ -16,15 +16,15 @@ import numpy as np
 import torch
 from torch.utils.data import ConcatDataset, DataLoader, Subset
 
-from ..access import FlowersFormatError, read_labels, read_splits
+from ..access import FlowersFormatError, _torchvision_files, read_labels, read_splits
 from ..facts import LABELS_FILE, SETID_FILE
 
 __all__: list[str] = []
 
 _IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".ppm")
 _PAIR_ATTRS = ("samples", "imgs")  # torchvision's ImageFolder: (path, class index) pairs
-_FILE_ATTRS = ("image_files", "_image_files", "files", "image_paths", "paths", "filenames")
-_LABEL_ATTRS = ("labels", "_labels", "targets")
+_FILE_ATTRS = ("image_files", "_image_files", "files", "image_paths", "paths", "filenames")  # "_...": a dataset of
+_LABEL_ATTRS = ("labels", "_labels", "targets")  # one's own that keeps them private (torchvision's: _torchvision_files)
 
 
 @dataclass
@@ -37,7 +37,7 @@ class _Subject:
     labels: list[int] | None = None
     split: str | None = None
     classes: list[str] | None = None  # class names the dataset declares (ImageFolder's, ours)
-    labels_from: str | None = None  # the attribute the labels were read from
+    labels_from: str | None = None  # where the labels were read from (an attribute, its items)
     reference: tuple[np.ndarray, dict[str, set[int]]] | None = None  # Oxford's .mat files beside the images
     sampled_classes: int = 0  # classes seen in the items the label probe drew
 
@@ -49,7 +49,8 @@ def _subject(obj: Any) -> _Subject:
     while isinstance(base, Subset):
         base = base.dataset
     files, labels, where = _lists(dataset)  # ours, torchvision's, ImageFolder's, a list of (path, label) pairs...
-    split = getattr(base, "split", None) or getattr(base, "_split", None)
+    public = _torchvision_files(base)  # torchvision's Flowers102 states its split only in extra_repr
+    split = getattr(base, "split", None) or (public[2] if public else getattr(base, "_split", None))
     reference = _reference(files) if files else None
     return _Subject(
         dataset, loader, files or None, labels, split if isinstance(split, str) else None, _classes_of(base), where, reference
@@ -97,13 +98,13 @@ def _lists_of(ds: Any) -> tuple[list[Path] | None, list[int] | None, str | None]
     for name in _LABEL_ATTRS:
         seq = _sequence(getattr(ds, name, None), n) if labels is None else None
         if seq is not None and all(_is_label(v) for v in seq):
-            labels, where = [int(v) for v in seq], name
+            labels, where = [int(v) for v in seq], f"attribute {name!r}"
     for name in (*_PAIR_ATTRS, *own):
         seq = _sequence(getattr(ds, name, None), n)
         if seq and all(isinstance(p, (tuple, list)) and len(p) == 2 and _is_path(p[0]) and _is_label(p[1]) for p in seq):
             files = [Path(p[0]) for p in seq]
             if labels is None:
-                labels, where = [int(p[1]) for p in seq], name
+                labels, where = [int(p[1]) for p in seq], f"attribute {name!r}"
             break
     for name in (*_FILE_ATTRS, *own):
         seq = _sequence(getattr(ds, name, None), n) if files is None else None
@@ -123,6 +124,9 @@ def _lists(ds: Any) -> tuple[list[Path] | None, list[int] | None, str | None]:
         files = [f for p in parts for f in p[0]] if parts and all(p[0] for p in parts) else None
         labels = [y for p in parts for y in p[1]] if parts and all(p[1] is not None for p in parts) else None
         return files, labels, parts[0][2] if parts else None
+    public = _torchvision_files(ds)
+    if public is not None:
+        return public[0], public[1], "its items, through its public loader"
     return _lists_of(ds)
 
 

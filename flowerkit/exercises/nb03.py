@@ -22,6 +22,7 @@ from torch.utils.data import DataLoader, Dataset, RandomSampler
 from .. import load as _load
 from ..load import CachedFlowers
 from ..meter import DataWaitMeter, best_ms
+from ..sampling import ShardedStream, balanced_sampler
 from ..teams.efficiency import EFFICIENCY_BUGS
 from .verdict import RAISED_HINT, STUB_HINT, Verdict, _call, _unanswered, _verdict
 
@@ -546,7 +547,25 @@ def check_balanced_sampler(func: Callable[[Any, int], Any], labels: Any) -> Verd
         )
     if other is not None and other == first:
         return _verdict(False, "seeds 0 and 1 gave the same draws: the seed is not used.", "pass the seed to the generator")
-    return _verdict(True, f"every class drawn about equally often over {len(drawn)} draws, and the same seed draws the same.")
+    return _verdict(
+        True,
+        f"every class drawn about equally often over {len(drawn)} draws, and the same seed draws the same. "
+        + _beside_balanced_sampler(first, drawn, y),
+    )
+
+
+def _beside_balanced_sampler(first: list[int], drawn: list[int], y: torch.Tensor) -> str:
+    """How the student's draws compare with flowerkit's ``sampling.balanced_sampler`` (seed 0): the same, or the same mix."""
+    ours_first, ours_drawn = _draw_epochs(balanced_sampler(y, seed=0), at_least=len(drawn))
+    if ours_first == first:
+        return "The flowerkit version, sampling.balanced_sampler(labels, seed=0), draws the very same indices."
+    classes = int(y.max()) + 1
+    mix = [torch.bincount(y[torch.tensor(d)], minlength=classes).double() / len(d) for d in (drawn, ours_drawn)]
+    gap = float((mix[0] - mix[1]).abs().max())
+    return (
+        f"The flowerkit version, sampling.balanced_sampler(labels, seed=0), draws other indices (another use of the "
+        f"generator) with the same class mix: the shares of any class differ by {100 * gap:.1f} points at most."
+    )
 
 
 @contextlib.contextmanager
@@ -753,7 +772,16 @@ def check_sharded_stream(cls: type) -> Verdict:
         if problem:
             message, hint = problem
             return _verdict(False, message, hint)
-    return _verdict(True, "one process yields everything; 2 or 3 workers each yield their own share, every item exactly once.")
+    same = all(_yields(cls, items, (k, n))[0] == _yields(ShardedStream, items, (k, n))[0] for n in (2, 3) for k in range(n))
+    beside = (
+        "The flowerkit version, sampling.ShardedStream, gives every worker the very same share."
+        if same
+        else "The flowerkit version, sampling.ShardedStream, splits another way (see sampling.worker_share); both "
+        "yield every item once."
+    )
+    return _verdict(
+        True, f"one process yields everything; 2 or 3 workers each yield their own share, every item exactly once. {beside}"
+    )
 
 
 class _MadeByMakeLoader(Exception):
@@ -775,7 +803,7 @@ def check_train_loader(func: Callable[[Any], Any], *datasets: Any) -> Verdict:
     cache (:class:`flowerkit.load.CachedFlowers`) decodes nothing, so
     ``num_workers=0`` is right there too.
     """
-    problems = []
+    problems, built = [], []
     for dataset in datasets:
         where = f"on the {'cache' if isinstance(dataset, CachedFlowers) else 'JPEGs'}: " if len(datasets) > 1 else ""
         with mock.patch.object(_load, "make_loader", _refuse_make_loader):
@@ -797,15 +825,30 @@ def check_train_loader(func: Callable[[Any], Any], *datasets: Any) -> Verdict:
                 False, f"{where}got a {type(loader).__name__}, expected a DataLoader.", "return torch.utils.data.DataLoader(...)"
             )
         problems += [where + problem for problem in _train_loader_problems(loader, dataset)]
+        built.append((loader, dataset))
     if problems:
         return _verdict(
             False, "; ".join(problems) + ".", "each problem names, in brackets, the DataLoader argument that fixes it"
         )
+    twins = [_make_loader_twin(loader, dataset) for loader, dataset in built]
     return _verdict(
         True,
-        "shuffled, batched, seeded, with workers where there is decoding to do and kept alive. load.make_loader makes "
-        "the same decisions, and hardens them: as many workers as /dev/shm can hold, a timeout on a stuck worker.",
+        "shuffled, batched, seeded, with workers where there is decoding to do and kept alive. The flowerkit version "
+        f"gives the same settings, built beside yours: {'; '.join(twins)}. It hardens them (a timeout on a stuck "
+        "worker; left to choose num_workers, as many as /dev/shm can hold) and has its own defaults: shuffle=False, "
+        "for evaluation, and one worker per core, so training asks for shuffle=True.",
     )
+
+
+def _make_loader_twin(loader: DataLoader, dataset: Any) -> str:
+    """``load.make_loader`` called with the student's choices, and the settings where the two loaders differ (if any)."""
+    call = f"load.make_loader(ds, shuffle=True, batch_size={loader.batch_size}, num_workers={loader.num_workers})"
+    twin = _load.make_loader(dataset, shuffle=True, batch_size=loader.batch_size, num_workers=loader.num_workers)
+    settings = ("batch_size", "num_workers", "persistent_workers", "pin_memory", "drop_last")
+    differ = [f"{k} {getattr(twin, k)} vs yours {getattr(loader, k)}" for k in settings if getattr(twin, k) != getattr(loader, k)]
+    if type(twin.sampler) is not type(loader.sampler):
+        differ.append(f"sampler {type(twin.sampler).__name__} vs yours {type(loader.sampler).__name__}")
+    return call + (f" (differs: {', '.join(differ)})" if differ else " (sampler, batch size, workers, pinning: the same)")
 
 
 def _train_loader_problems(loader: DataLoader, dataset: Any) -> list[str]:

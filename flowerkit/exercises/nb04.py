@@ -6,6 +6,7 @@ import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import numpy as np
 import torch
@@ -13,6 +14,7 @@ from torch.utils.data import DataLoader
 from torchvision import transforms as v1
 from torchvision.transforms import v2
 
+from .. import model as _model
 from ..access import OxfordFlowers102
 from ..doctor import diagnose
 from ..facts import DEFAULT_SIZE
@@ -343,6 +345,14 @@ def _is_staircase(func: Callable[[float, float], Any], max_lr: float) -> bool:
     return sum(same) >= 5
 
 
+class _MadeByOneCycle(Exception):
+    """Raised in place of ``flowerkit.model.one_cycle`` while :func:`check_lr_at` first runs the student's function."""
+
+
+def _refuse_one_cycle(*args: Any, **kwargs: Any) -> Any:
+    raise _MadeByOneCycle("flowerkit.model.one_cycle is the flowerkit version this exercise rebuilds")
+
+
 def check_lr_at(func: Callable[[float, float], Any]) -> Verdict:
     """Notebook ``04_three_teams``: ``func(progress, max_lr)`` is OneCycleLR's learning rate at ``progress`` (0..1) of a run.
 
@@ -352,7 +362,14 @@ def check_lr_at(func: Callable[[float, float], Any]) -> Verdict:
     ends a fraction of a step apart from a curve indexed by progress); then
     with :func:`flowerkit.model.one_cycle`, which ``train_for`` follows.
     """
-    answer, error = _call(func, 0.5, 2e-3)
+    with mock.patch.object(_model, "one_cycle", _refuse_one_cycle):  # the flowerkit version, revealed after the exercise
+        answer, error = _call(func, 0.5, 2e-3)
+    if error and _MadeByOneCycle.__name__ in error:
+        return _verdict(
+            False,
+            "lr_at calls flowerkit.model.one_cycle, the flowerkit version of what this exercise builds.",
+            "work the curve out from OneCycleLR itself: help(torch.optim.lr_scheduler.OneCycleLR), or step one and read it",
+        )
     if error:
         return _verdict(False, error, RAISED_HINT)
     if _unanswered(answer):

@@ -22,7 +22,7 @@ import torch
 from PIL import Image, ImageFile
 from torch.utils.data import DataLoader, Dataset, default_collate
 
-from ..access import read_splits
+from ..access import _torchvision_files, read_splits
 from ..facts import DATASET_FOLDER, IMAGE_FOLDER, IMAGE_NAME, LABELS_FILE, SETID_FILE
 
 __all__ = [
@@ -154,7 +154,9 @@ class SkipAndLog(Dataset):
         return len(self.dataset)
 
     def _file(self, idx: int) -> str:
-        files = getattr(self.dataset, "image_files", None) or getattr(self.dataset, "_image_files", None)
+        files = getattr(self.dataset, "image_files", None)
+        if files is None and (public := _torchvision_files(self.dataset)) is not None:
+            files = public[0]  # torchvision's Flowers102, read through its public loader
         return Path(files[idx]).name if files is not None else ""
 
     def __getitem__(self, idx: int) -> Any:
