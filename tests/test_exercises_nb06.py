@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import importlib.util
+import io
 import math
 import sys
+import tarfile
 import textwrap
 from collections import Counter
+from pathlib import Path
 
 import pytest
 from torch.utils.data import DistributedSampler
 
 from flowerkit import exercises
+from flowerkit.access import OxfordFlowers102
 from flowerkit.exercises import nb06
 
 
@@ -333,3 +337,38 @@ def test_the_failure_names_the_root_error_of_a_rank():
     only_stopped = "[rank1]: RuntimeError: DataLoader worker (pid 1041) is killed by signal: Terminated."
     assert "killed by signal" in nb06._failure(only_stopped)[0]
     assert "did not finish" in nb06._failure("TIMEOUT after 300 s")[0]
+
+
+def _shard_writer(order=("jpg", "cls"), digits=6, label=lambda y: str(y).encode(), reverse=False, jpg=None):
+    """A student's my_shard(samples, path), right by default; each argument plants one mistake."""
+
+    def my_shard(samples, path):
+        with tarfile.open(path, "w") as tar:
+            for image_id, jpg_path, y in samples[::-1] if reverse else samples:
+                data = {"jpg": jpg(jpg_path) if jpg else Path(jpg_path).read_bytes(), "cls": label(y)}
+                for ext in order:
+                    info = tarfile.TarInfo(f"{image_id:0{digits}d}.{ext}")
+                    info.size = len(data[ext])
+                    tar.addfile(info, io.BytesIO(data[ext]))
+
+    return my_shard
+
+
+@pytest.mark.parametrize(
+    "func, feedback",
+    [
+        (_shard_writer(), "write_shards writes the very same members"),
+        (_shard_writer(order=("cls", "jpg")), "write_shards writes the very same members"),  # webdataset's own order
+        (lambda samples, path: None, "still the stub"),
+        (lambda samples, path: Path(path).write_text("not a tar"), "tarfile cannot read it"),
+        (_shard_writer(digits=5), "named by its id in 6 digits"),
+        (_shard_writer(label=lambda y: bytes([y])), "the 0-based label as text"),
+        (_shard_writer(reverse=True), "in another order"),
+        (_shard_writer(jpg=lambda p: Path(p).read_bytes()[:100]), "untouched"),
+        (lambda samples, path: 1 / 0, "ZeroDivisionError"),
+    ],
+)
+def test_check_my_shard(mini_root, func, feedback, capsys):
+    ok = exercises.check_my_shard(func, OxfordFlowers102(mini_root, "train"))
+    out = capsys.readouterr().out
+    assert feedback in out and ok == out.startswith("Correct!"), out

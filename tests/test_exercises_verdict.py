@@ -146,6 +146,8 @@ def _cheap_failures(root, dataset, labels):
         (exercises.check_spawn_fix, (None, [])),
         (exercises.check_spawn_fix, (42, [])),
         (exercises.check_count_appearances, (stub,)),
+        (exercises.check_my_shard, (stub, OxfordFlowers102(root, "train"))),
+        (exercises.check_my_shard, (_raises, OxfordFlowers102(root, "train"))),
         (exercises.check_count_appearances, (_raises,)),
         (exercises.check_padded_indices, (stub,)),
         (exercises.check_padded_indices, (_raises,)),

@@ -46,6 +46,7 @@ from .nb05 import SKEW_CHOICES, check_deployment_skews, check_kiosk_skew, check_
 from .nb06 import (
     SCALE_SUSPECTS,
     check_count_appearances,
+    check_my_shard,
     check_padded_indices,
     check_rank_stream,
     check_scale_bugs,
@@ -68,6 +69,7 @@ __all__ = [
     "check_classes_per_batch",
     "check_collate",
     "check_count_appearances",
+    "check_my_shard",
     "check_merge_stats",
     "check_fixed_loader",
     "check_kiosk_skew",

@@ -21,7 +21,9 @@ import os
 import re
 import subprocess
 import sys
+import tarfile
 import tempfile
+import types
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -31,12 +33,14 @@ from unittest import mock
 from torch.utils.data import DistributedSampler, IterableDataset
 
 from ..distributed import _child_env, _stop_process_tree, count_epochs
+from ..shards import read_shard_keys, write_shards
 from .nb03 import _pretend_worker, _worker_info
 from .verdict import RAISED_HINT, STUB_HINT, Verdict, _call, _unanswered, _verdict
 
 __all__ = [
     "SCALE_SUSPECTS",
     "check_count_appearances",
+    "check_my_shard",
     "check_padded_indices",
     "check_rank_stream",
     "check_scale_bugs",
@@ -83,6 +87,124 @@ def check_count_appearances(func: Callable[[Any, Any], Any]) -> Verdict:
         f"duplicates and missing samples counted, the same as flowerkit's distributed.count_epochs on all "
         f"{len(_appearance_cases())} cases (it counts every epoch at once; every run distributed.launch summarises in "
         "section 5 is counted by it): now count the Scale team's epochs.",
+    )
+
+
+# ---------------------------------------------------------------------------------------------- a shard by hand
+
+
+def _shard_samples(dataset: Any, n: int = 12) -> list[tuple[int, Path, int]]:
+    """``n`` (image id, JPEG path, label) samples spread over ``dataset``, as exercise "a shard by hand" hands them over."""
+    picks = sorted({round(k * (len(dataset) - 1) / (n - 1)) for k in range(n)})
+    return [(int(dataset.image_ids[i]), Path(dataset.image_files[i]), int(dataset.labels[i])) for i in picks]
+
+
+def _members(path: Path) -> list[tuple[str, bytes]] | str:
+    """Every member of the tar file at ``path`` as (name, bytes), in order; or what keeps tarfile from reading it."""
+    try:
+        with tarfile.open(path) as tar:
+            return [(m.name, tar.extractfile(m).read()) for m in tar.getmembers() if m.isfile()]  # type: ignore[union-attr]
+    except (OSError, tarfile.TarError) as err:
+        return f"{type(err).__name__}: {err}"
+
+
+def _key_runs(names: list[str]) -> list[str]:
+    """The keys (names without extension) of consecutive members, each run of one key counted once."""
+    keys = [name.split(".", 1)[0] for name in names]
+    return [k for n, k in enumerate(keys) if n == 0 or keys[n - 1] != k]
+
+
+def _shard_problem(members: list[tuple[str, bytes]], samples: list[tuple[int, Path, int]]) -> tuple[str, str] | None:
+    """What keeps ``members`` from being the samples' shard: names, order, the JPEG's bytes, the label's text."""
+    want = [
+        (f"{i:06d}.{ext}", data) for i, path, y in samples for ext, data in (("jpg", path.read_bytes()), ("cls", str(y).encode()))
+    ]
+    names, want_names = [n for n, _ in members], [n for n, _ in want]
+    if sorted(names) != sorted(want_names):
+        extra, missing = sorted(set(names) - set(want_names))[:3], sorted(set(want_names) - set(names))[:3]
+        return (
+            f"the members are not the samples' files: unexpected {extra}, missing {missing}.",
+            "two members per sample, named by its id in 6 digits: f'{image_id:06d}.jpg' and f'{image_id:06d}.cls'",
+        )
+    if _key_runs(names) != [f"{i:06d}" for i, _, _ in samples]:
+        return (
+            "the right members, in another order: a sample's two files must follow one another, samples in the given order.",
+            "webdataset groups consecutive members that share a key into one sample: write each sample's .jpg and .cls together",
+        )
+    written = dict(members)
+    for name, expected in want:
+        data = written[name]
+        if data != expected and name.endswith(".jpg"):
+            return f"{name} is not the JPEG file's bytes.", "put the file's bytes in the shard untouched: Path(path).read_bytes()"
+        if data != expected:
+            return f"{name} holds {data[:20]!r}, expected {expected!r}.", "the 0-based label as text: str(label).encode()"
+    return None
+
+
+def _webdataset_problem(shard: Path, samples: list[tuple[int, Path, int]]) -> tuple[str, str] | None:
+    """What webdataset's reader makes of ``shard``, if not the samples' (id, label) pairs in order."""
+    read = [(k, y) for k, y, _ in read_shard_keys([shard])]
+    if read != [(i, y) for i, _, y in samples]:
+        return f"webdataset reads {read[:3]}... from it.", "two members per sample, named f'{image_id:06d}.jpg' and '.cls'"
+    return None
+
+
+def _same_as_write_shards(members: list[tuple[str, bytes]], samples: list[tuple[int, Path, int]], folder: Path) -> bool:
+    """Whether :func:`flowerkit.shards.write_shards` packs ``samples`` into the same members, samples in the same order."""
+    picked = types.SimpleNamespace(
+        split="picked",
+        image_files=[p for _, p, _ in samples],
+        image_ids=[i for i, _, _ in samples],
+        labels=[y for _, _, y in samples],
+    )
+    (ours,) = write_shards(picked, folder, num_shards=1, seed=None, progress=False)
+    theirs = _members(ours)
+    return (
+        not isinstance(theirs, str)
+        and dict(theirs) == dict(members)
+        and _key_runs([n for n, _ in theirs]) == _key_runs([n for n, _ in members])
+    )
+
+
+def check_my_shard(func: Callable[[list[tuple[int, Path, int]], Path], Any], dataset: Any) -> Verdict:
+    """Notebook ``06_beyond_one_machine``: ``func(samples, path)`` writes one WebDataset shard (a tar file) at ``path``.
+
+    ``samples`` are (image id, JPEG path, 0-based label), 12 spread over ``dataset``; the shard must hold
+    ``{id:06d}.jpg`` (the file's bytes) and ``{id:06d}.cls`` (the label as text) per sample, in order. Read back
+    with ``tarfile`` and with webdataset (:func:`flowerkit.shards.read_shard_keys`), then compared member by member
+    with :func:`flowerkit.shards.write_shards` on the same samples.
+    """
+    samples = _shard_samples(dataset)
+    with tempfile.TemporaryDirectory() as tmp:
+        mine = Path(tmp) / "mine.tar"
+        answer, error = _call(func, list(samples), mine)
+        if error:
+            return _verdict(False, error, RAISED_HINT)
+        if not mine.is_file():
+            stub = _unanswered(answer)
+            return _verdict(
+                False,
+                "your function wrote no file at `path`: it is still the stub." if stub else "no file at `path`.",
+                STUB_HINT if stub else "with tarfile.open(path, 'w') as tar: ... writes it",
+            )
+        members = _members(mine)
+        if isinstance(members, str):
+            return _verdict(False, f"tarfile cannot read it ({members}).", "write it with tarfile.open(path, 'w')")
+        problem = _shard_problem(members, samples) or _webdataset_problem(mine, samples)
+        if problem:
+            message, hint = problem
+            return _verdict(False, message, hint)
+        same = _same_as_write_shards(members, samples, Path(tmp) / "ours")
+    return _verdict(
+        True,
+        f"webdataset reads your shard back: {len(samples)} samples in order, ids and labels intact. "
+        + (
+            "shards.write_shards writes the very same members with the same contents, samples in the same order; "
+            if same
+            else "shards.write_shards' members differ from yours; "
+        )
+        + "it also fixes every member's date and owner (the same split gives the same bytes on any machine) and renames "
+        "a shard into place only when it is complete.",
     )
 
 
