@@ -356,8 +356,14 @@ def _torchvision_files(dataset: Any) -> tuple[list[Path], list[int], str | None]
     probe = copy.copy(dataset)
     probe.loader, probe.transform, probe.target_transform = _same_path, None, None
     items = [probe[i] for i in range(len(probe))]
-    split = dataset.extra_repr().partition("split=")[2].split(",")[0].strip() or None
-    return [Path(path) for path, _ in items], [int(label) for _, label in items], split
+    return [Path(path) for path, _ in items], [int(label) for _, label in items], _torchvision_split(dataset)
+
+
+def _torchvision_split(dataset: Any) -> str | None:
+    """The split a ``torchvision.datasets.Flowers102`` states in its public ``extra_repr`` ("split=train"); else None."""
+    if not isinstance(dataset, Flowers102):
+        return None
+    return dataset.extra_repr().partition("split=")[2].split(",")[0].strip() or None
 
 
 def _same_path(path: Any) -> Any:

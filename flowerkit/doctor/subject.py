@@ -16,15 +16,16 @@ import numpy as np
 import torch
 from torch.utils.data import ConcatDataset, DataLoader, Subset
 
-from ..access import FlowersFormatError, _torchvision_files, read_labels, read_splits
+from ..access import FlowersFormatError, _torchvision_files, _torchvision_split, read_labels, read_splits
 from ..facts import LABELS_FILE, SETID_FILE
 
 __all__: list[str] = []
 
 _IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".ppm")
 _PAIR_ATTRS = ("samples", "imgs")  # torchvision's ImageFolder: (path, class index) pairs
-_FILE_ATTRS = ("image_files", "_image_files", "files", "image_paths", "paths", "filenames")  # "_...": a dataset of
-_LABEL_ATTRS = ("labels", "_labels", "targets")  # one's own that keeps them private (torchvision's: _torchvision_files)
+# "_image_files", "_labels": a dataset of one's own that keeps them private (torchvision's: read by _torchvision_files)
+_FILE_ATTRS = ("image_files", "_image_files", "files", "image_paths", "paths", "filenames")
+_LABEL_ATTRS = ("labels", "_labels", "targets")
 
 
 @dataclass
@@ -49,8 +50,7 @@ def _subject(obj: Any) -> _Subject:
     while isinstance(base, Subset):
         base = base.dataset
     files, labels, where = _lists(dataset)  # ours, torchvision's, ImageFolder's, a list of (path, label) pairs...
-    public = _torchvision_files(base)  # torchvision's Flowers102 states its split only in extra_repr
-    split = getattr(base, "split", None) or (public[2] if public else getattr(base, "_split", None))
+    split = getattr(base, "split", None) or _torchvision_split(base) or getattr(base, "_split", None)
     reference = _reference(files) if files else None
     return _Subject(
         dataset, loader, files or None, labels, split if isinstance(split, str) else None, _classes_of(base), where, reference
