@@ -160,6 +160,8 @@ def test_check_collate_feedback(func, feedback, capsys):
     assert ok == (feedback == "Correct")
     if ok:
         assert "converting each image on its own (the same arrays" in out, "timed against per-item work on the same input"
+        gap = float(out.split("agrees with yours to ")[1].split(".\n")[0].rstrip("."))
+        assert "load.CollateNormalize(mean, std)" in out and gap < 1e-5, "the flowerkit version, built beside it, agrees"
 
 
 @pytest.mark.timed
