@@ -70,3 +70,16 @@ def test_what_a_notebook_writes_next_to_itself_is_git_ignored():
         target = (REPO / "notebooks" / name).relative_to(REPO)
         result = subprocess.run(["git", "check-ignore", "-q", str(target)], cwd=REPO)
         assert result.returncode == 0, f"{target} is written by a notebook but not git-ignored"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_a_cell_that_says_solution_is_tagged_solution(path):
+    """The tag, not the comment, is what the student copy, the slides and the grader go by: a "# solution" cell without
+    it would reach students answered; a tagged cell without the comment would not say what it is to a reader."""
+    for k, cell in enumerate(nbformat.read(path, as_version=4).cells):
+        if cell.cell_type != "code":
+            continue
+        lines = [line for line in cell.source.splitlines() if not line.startswith("%%writefile")]
+        says = bool(lines) and lines[0].startswith("# solution")
+        tagged = "solution" in cell.metadata.get("tags", [])
+        assert says == tagged, f"{path.name} cell {k}: says solution {says}, tagged {tagged}"
