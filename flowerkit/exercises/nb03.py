@@ -11,7 +11,6 @@ import types
 from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any, ClassVar
-from unittest import mock
 
 import numpy as np
 import torch
@@ -24,7 +23,7 @@ from ..load import CachedFlowers, CollateNormalize
 from ..meter import DataWaitMeter, best_ms
 from ..sampling import ShardedStream, balanced_sampler
 from ..teams.efficiency import EFFICIENCY_BUGS
-from .verdict import RAISED_HINT, STUB_HINT, Verdict, _call, _unanswered, _verdict
+from .verdict import RAISED_HINT, STUB_HINT, Verdict, _call, _call_without, _unanswered, _verdict
 
 __all__ = [
     "check_balanced_sampler",
@@ -789,14 +788,6 @@ def check_sharded_stream(cls: type) -> Verdict:
     )
 
 
-class _MadeByMakeLoader(Exception):
-    """Raised in place of ``load.make_loader`` while :func:`check_train_loader` runs the student's function."""
-
-
-def _refuse_make_loader(*args: Any, **kwargs: Any) -> Any:
-    raise _MadeByMakeLoader("load.make_loader is the flowerkit version this exercise rebuilds")
-
-
 def check_train_loader(func: Callable[[Any], Any], *datasets: Any) -> Verdict:
     """Notebook ``03_load``: ``func(dataset)`` returns a DataLoader fit for training on this machine, for each dataset given.
 
@@ -811,9 +802,8 @@ def check_train_loader(func: Callable[[Any], Any], *datasets: Any) -> Verdict:
     problems, built = [], []
     for dataset in datasets:
         where = f"on the {'cache' if isinstance(dataset, CachedFlowers) else 'JPEGs'}: " if len(datasets) > 1 else ""
-        with mock.patch.object(_load, "make_loader", _refuse_make_loader):
-            loader, error = _call(func, dataset)
-        if error and _MadeByMakeLoader.__name__ in error:
+        loader, error, refused = _call_without(_load, "make_loader", func, dataset)
+        if refused:
             return _verdict(
                 False,
                 "your function calls load.make_loader, the flowerkit version of what this exercise builds.",

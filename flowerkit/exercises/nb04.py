@@ -6,7 +6,6 @@ import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 import numpy as np
 import torch
@@ -21,7 +20,7 @@ from ..facts import DEFAULT_SIZE
 from ..load import CachedFlowers
 from ..model import one_cycle
 from ..transform import ToRGB
-from .verdict import RAISED_HINT, Verdict, _call, _unanswered, _verdict
+from .verdict import RAISED_HINT, Verdict, _call, _call_without, _unanswered, _verdict
 
 __all__ = [
     "check_fixed_loader",
@@ -345,14 +344,6 @@ def _is_staircase(func: Callable[[float, float], Any], max_lr: float) -> bool:
     return sum(same) >= 5
 
 
-class _MadeByOneCycle(Exception):
-    """Raised in place of ``flowerkit.model.one_cycle`` while :func:`check_lr_at` first runs the student's function."""
-
-
-def _refuse_one_cycle(*args: Any, **kwargs: Any) -> Any:
-    raise _MadeByOneCycle("flowerkit.model.one_cycle is the flowerkit version this exercise rebuilds")
-
-
 def check_lr_at(func: Callable[[float, float], Any]) -> Verdict:
     """Notebook ``04_three_teams``: ``func(progress, max_lr)`` is OneCycleLR's learning rate at ``progress`` (0..1) of a run.
 
@@ -362,9 +353,8 @@ def check_lr_at(func: Callable[[float, float], Any]) -> Verdict:
     ends a fraction of a step apart from a curve indexed by progress); then
     with :func:`flowerkit.model.one_cycle`, which ``train_for`` follows.
     """
-    with mock.patch.object(_model, "one_cycle", _refuse_one_cycle):  # the flowerkit version, revealed after the exercise
-        answer, error = _call(func, 0.5, 2e-3)
-    if error and _MadeByOneCycle.__name__ in error:
+    answer, error, refused = _call_without(_model, "one_cycle", func, 0.5, 2e-3)  # revealed after the exercise
+    if refused:
         return _verdict(
             False,
             "lr_at calls flowerkit.model.one_cycle, the flowerkit version of what this exercise builds.",

@@ -8,7 +8,9 @@ so a notebook keeps running. The first checkers are in notebook ``00_the_challen
 from __future__ import annotations
 
 from collections.abc import Callable
+from types import ModuleType
 from typing import Any
+from unittest import mock
 
 __all__ = ["RAISED_HINT", "STUB_HINT", "Verdict"]
 
@@ -71,3 +73,23 @@ def _call(func: Callable[..., Any], *args: Any) -> tuple[Any, str | None]:
         return func(*args), None
     except Exception as exc:  # the student's code raised: say so, don't crash the notebook
         return None, f"your function raised {type(exc).__name__}: {exc}"
+
+
+class _FlowerkitVersion(Exception):
+    """Raised in place of a flowerkit function while a checker runs a student's rebuild of it (:func:`_call_without`)."""
+
+
+def _call_without(module: ModuleType, name: str, func: Callable[..., Any], *args: Any) -> tuple[Any, str | None, bool]:
+    """:func:`_call` with ``module.name`` refusing to run; the third value is True when the student's code called it.
+
+    For an exercise that rebuilds a flowerkit function (03's ``make_loader``, 04's ``one_cycle``): calling the
+    flowerkit version would pass without the work. A name imported on its own (``from module import name``)
+    escapes the patch; the prompt asks for the plain-PyTorch route in words too.
+    """
+
+    def refuse(*_: Any, **__: Any) -> Any:
+        raise _FlowerkitVersion(f"{module.__name__}.{name} is the flowerkit version this exercise rebuilds")
+
+    with mock.patch.object(module, name, refuse):
+        answer, error = _call(func, *args)
+    return answer, error, error is not None and _FlowerkitVersion.__name__ in error
