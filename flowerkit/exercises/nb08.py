@@ -34,7 +34,7 @@ from ..curate import (
 )
 from ..load import CollateNormalize, decode_resized
 from ..visitors import VisitorSet, read_rows
-from .verdict import RAISED_HINT, STUB_HINT, Verdict, _call, _unanswered, _verdict
+from .verdict import RAISED_HINT, STUB_HINT, Verdict, _answer, _call, _unanswered, _verdict
 
 __all__ = [
     "check_buckets",
@@ -355,11 +355,9 @@ def check_leak_count(count_leaks: Any, files: Sequence[Path], train: Sequence[in
         ]
         found = []
         for where, case_files, case_train, case_test in cases:
-            count, error = _call(count_leaks, case_files, case_train, case_test)
-            if error:
-                return _verdict(False, f"on {where}: {error}", RAISED_HINT)
-            if _unanswered(count):
-                return _verdict(False, "your function returns None: it is still the stub.", STUB_HINT)
+            count, ended = _answer(count_leaks, case_files, case_train, case_test, where=f"on {where}: ")
+            if ended is not None:
+                return ended
             truth, problem = _leak_problem(count, case_files, case_train, case_test)
             if problem:
                 return _verdict(False, f"on {where}, {problem[0]}", problem[1])
@@ -527,11 +525,9 @@ def check_visitor_weights(func: Callable[..., Any], sources: Sequence[str], labe
     ]
     agree = True
     for srcs, ys, shares, where in cases:
-        w, error = _call(func, srcs, ys, shares)
-        if error:
-            return _verdict(False, f"on {where}: {error}", RAISED_HINT)
-        if _unanswered(w):
-            return _verdict(False, "your function returns None: it is still the stub.", STUB_HINT)
+        w, ended = _answer(func, srcs, ys, shares, where=f"on {where}: ")
+        if ended is not None:
+            return ended
         problem = _weights_problem(w, srcs, ys, shares)
         if problem:
             return _verdict(False, f"on {where}: {problem[0]}", problem[1])

@@ -75,6 +75,16 @@ def _call(func: Callable[..., Any], *args: Any) -> tuple[Any, str | None]:
         return None, f"your function raised {type(exc).__name__}: {exc}"
 
 
+def _answer(func: Callable[..., Any], *args: Any, where: str = "") -> tuple[Any, Verdict | None]:
+    """The student's answer, or the verdict that ends the check: what ``func`` raised (after ``where``), or a stub's None."""
+    answer, error = _call(func, *args)
+    if error:
+        return None, _verdict(False, f"{where}{error}", RAISED_HINT)
+    if _unanswered(answer):
+        return None, _verdict(False, "your function returns None: it is still the stub.", STUB_HINT)
+    return answer, None
+
+
 class _FlowerkitVersion(Exception):
     """Raised in place of a flowerkit function while a checker runs a student's rebuild of it (:func:`_call_without`)."""
 
