@@ -19,6 +19,7 @@ from torchvision.transforms import v2
 
 from flowerkit import exercises
 from flowerkit.access import OxfordFlowers102
+from flowerkit.exercises import nb01
 
 
 def _run(checker, answer, *args, capsys):
@@ -458,3 +459,17 @@ def test_a_class_from_main_fails_to_unpickle_in_a_fresh_python(tmp_path):
     )
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path).stdout
     assert "Can't get attribute 'FlowersDataset'" in out
+
+
+def test_check_flowers_dataset_reads_flowerkit_s_class_beside_the_student_s(mini_root, capsys, monkeypatch):
+    assert exercises.check_flowers_dataset(RightFlowers, mini_root)
+    assert "and with flowerkit's access.OxfordFlowers102" in capsys.readouterr().out
+
+    class ShiftedLabels(OxfordFlowers102):  # a flowerkit regression: the checker must not call the student right
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.labels = [(label + 1) % 102 for label in self.labels]
+
+    monkeypatch.setattr(nb01, "OxfordFlowers102", ShiftedLabels)
+    assert not exercises.check_flowers_dataset(RightFlowers, mini_root)
+    assert "flowerkit's OxfordFlowers102 disagrees with torchvision on train item 0: please report it" in capsys.readouterr().out
