@@ -1,7 +1,7 @@
 """Which dataset the course uses: the embedded mini-flowers or the real Oxford 102 Flowers.
 
 Introduced in notebook ``00_the_challenge`` (the setup cell). Every notebook's
-setup cell reads ``DATASET = os.environ.get("FLOWERKIT_DATASET", "mini")`` and
+setup cell reads ``DATASET = os.environ.get("FLOWERKIT_DATASET") or "mini"`` and
 calls :func:`dataset_root`, so one setting switches the whole course.
 """
 

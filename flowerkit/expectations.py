@@ -234,9 +234,10 @@ TARGETS: dict[str, Target] = {
     ),
     "05/skew_cost": Target(
         "Predictor minus the Deployment team's app, accuracy on visitor photos",
-        anywhere=(">=", 0.0),
+        anywhere=None,  # on any data the notebook asserts it above minus two standard errors of the paired difference
         mini=(">=", 0.20),
-        why="the same weights behind training's preprocessing cannot do worse than behind a skewed copy",
+        why="the same weights behind training's preprocessing cannot do worse than behind a skewed copy; on mini-flowers "
+        "the skews cost at least 20 points (on about 100 visitor photos, a small gap can be chance)",
     ),
     # --- 06_beyond_one_machine
     "06/shards_vs_files_speed": Target(

@@ -31,8 +31,8 @@ is libjpeg-turbo too but has no DCT scaling (a full decode, slower than PIL
 are 1/2^k too and a large dependency. simplejpeg stays optional: without it,
 or for a file it cannot read like PIL (CMYK/YCCK, not a JPEG, truncated or
 corrupt), decoding goes through PIL ``draft``, so bad files raise the same
-errors naming them. Both decoders ignore EXIF orientation, like
-``torchvision.datasets.Flowers102`` and :func:`flowerkit.access.load_rgb`.
+errors naming them. A JPEG whose EXIF tag says it is rotated also takes PIL's path, which
+turns it upright like :func:`flowerkit.access.load_rgb` (``torchvision.datasets.Flowers102`` does not).
 At the same scale they give identical pixels; at another (128 px: 3/8 vs 1/2)
 they differ by about a level on average, so a cache records which one built it.
 

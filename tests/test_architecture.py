@@ -443,6 +443,7 @@ def test_each_fact_pattern_finds_what_it_names() -> None:
         "a .mat file name (facts.LABELS_FILE, facts.SETID_FILE)": ['base / "setid.mat"', "'imagelabels.mat'"],
         "reading $FLOWERKIT_DATASET (config.default_dataset)": [
             'os.environ.get("FLOWERKIT_DATASET", "mini")',
+            'os.environ.get("FLOWERKIT_DATASET") or "mini"',
             "os.environ['FLOWERKIT_DATASET']",
         ],
         "a setid.mat variable as a key or an item (facts.SPLIT_VARIABLES)": [

@@ -28,7 +28,7 @@ from flowerkit.facts import IMAGENET_MEAN, IMAGENET_STD
         ("channels in BGR order", "Correct!"),
         (None, "no answer yet"),
         ("no such skew", "is not one of exercises.SKEW_CHOICES"),
-        ("EXIF orientation ignored", "carry no orientation tag"),
+        ("EXIF orientation ignored", "Is the flower turned?"),
         ("squashed to a square", "are the flowers the same shape?"),
         ("ImageNet statistics instead of the train split's", "which channel"),
         ("pixels not scaled to [0, 1]", "value range"),

@@ -45,7 +45,7 @@ NOTEBOOKS = sorted((REPO / "notebooks").glob("0*.ipynb"))
 REAL_ROUTE_ENV = "FLOWERKIT_REAL_ROUTE"
 #: Epochs of every training on the tested real route, unless $FLOWERKIT_EPOCHS says otherwise.
 ROUTE_EPOCHS = expectations.PROFILES["real"].epochs // 4
-SWITCH = re.compile(r'^DATASET = os\.environ\.get\("FLOWERKIT_DATASET", "mini"\)', re.M)
+SWITCH = re.compile(r'^DATASET = os\.environ\.get\("FLOWERKIT_DATASET"\) or "mini"', re.M)  # empty means mini too
 
 
 def _setup_cell(path: Path) -> str:
@@ -64,12 +64,12 @@ def test_the_setup_cell_reads_the_switch(path: Path) -> None:
     assert not [s for s in others if re.search(r"^\s*DATASET\s*=", s, re.M)], f"{path.name}: DATASET is set again later"
 
 
-@pytest.mark.parametrize("env, expected", [(None, "mini"), ("mini", "mini"), ("real", "real")])
+@pytest.mark.parametrize("env, expected", [(None, "mini"), ("", "mini"), ("mini", "mini"), ("real", "real")])
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_the_setup_cell_obeys_flowerkit_dataset(
     path: Path, env: str | None, expected: str, mini_root: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    """README: unset means mini-flowers; ``FLOWERKIT_DATASET=real`` switches every notebook. (Run on a small mini-flowers.)"""
+    """README: unset (or empty) means mini-flowers; ``FLOWERKIT_DATASET=real`` switches every notebook. (Run on a small mini-flowers.)"""
     asked: list[str | None] = []
     # a setup cell may make a scratch folder that its notebook's last cell removes: here, pytest's tmp_path holds it
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))

@@ -45,8 +45,8 @@ SKEW_CHOICES = (
     "squashed to a square",
 )
 _SKEW_FEEDBACK = {
-    "EXIF orientation ignored": "the test photos carry no orientation tag, so that cannot change them: "
-    "the kiosk's tensor for a test photo has the flower the right way up",
+    "EXIF orientation ignored": "an ignored tag turns a photo a quarter or half turn: show the kiosk's tensor for a "
+    "test photo next to training's. Is the flower turned?",
     "squashed to a square": "show a kiosk tensor next to training's (denormalised with the train statistics): "
     "are the flowers the same shape?",
     "ImageNet statistics instead of the train split's": "other statistics would shift every channel by a constant; "

@@ -192,7 +192,8 @@ def _variant_transforms(bugs: frozenset[str], size: int) -> tuple[v2.Compose, v2
 def ablation_epochs(profile_epochs: int) -> int:
     """Epochs of each ablation run: half the dataset's training profile (7 of 14 on mini-flowers), at least 2.
 
-    Seven trainings must fit notebook ``02_transform``'s two minutes; ``python -m flowerkit.teams --ablation``
+    Seven trainings must fit one cell of notebook ``02_transform`` (about a minute on mini-flowers, several on the real
+    photos); ``python -m flowerkit.teams --ablation``
     prints the ablation for two seeds. Introduced in notebook ``02_transform``.
     """
     # the ranking of the bugs' costs holds at 7 and 14 epochs for the costliest (grayscale) and across seeds; the
