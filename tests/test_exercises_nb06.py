@@ -339,7 +339,7 @@ def test_the_failure_names_the_root_error_of_a_rank():
     assert "did not finish" in nb06._failure("TIMEOUT after 300 s")[0]
 
 
-def _shard_writer(order=("jpg", "cls"), digits=6, label=lambda y: str(y).encode(), reverse=False, jpg=None):
+def _shard_writer(order=("jpg", "cls"), digits=6, label=lambda y: str(y).encode(), reverse=False, jpg=None, sized=True):
     """A student's my_shard(samples, path), right by default; each argument plants one mistake."""
 
     def my_shard(samples, path):
@@ -348,7 +348,7 @@ def _shard_writer(order=("jpg", "cls"), digits=6, label=lambda y: str(y).encode(
                 data = {"jpg": jpg(jpg_path) if jpg else Path(jpg_path).read_bytes(), "cls": label(y)}
                 for ext in order:
                     info = tarfile.TarInfo(f"{image_id:0{digits}d}.{ext}")
-                    info.size = len(data[ext])
+                    info.size = len(data[ext]) if sized else info.size
                     tar.addfile(info, io.BytesIO(data[ext]))
 
     return my_shard
@@ -365,6 +365,8 @@ def _shard_writer(order=("jpg", "cls"), digits=6, label=lambda y: str(y).encode(
         (_shard_writer(label=lambda y: bytes([y])), "the 0-based label as text"),
         (_shard_writer(reverse=True), "in another order"),
         (_shard_writer(jpg=lambda p: Path(p).read_bytes()[:100]), "untouched"),
+        (_shard_writer(sized=False), "a new TarInfo's size is 0"),  # the bytes were read, but no member holds them
+        (_shard_writer(label=lambda y: f"{y}\n".encode()), "webdataset reads your shard back"),  # a line of text
         (lambda samples, path: 1 / 0, "ZeroDivisionError"),
     ],
 )

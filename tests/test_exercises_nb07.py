@@ -69,7 +69,10 @@ def test_the_repeat_cause_names_torchs_default_generator_and_each_wrong_letter_p
 
 
 def _meter(read: str = "workers", end: str = "before"):
-    """A worker memory meter for the checker: the reference, or one that reads this process or reads after the end."""
+    """A worker memory meter for the checker: the reference, or one that reads this process or reads after the end.
+
+    ``end="after, this process"``: the workers first, then, once the iterator has run out, ``os.getpid()``.
+    """
 
     def meter(dataset, batch_size, shuffle=True):
         loader = DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, num_workers=2, multiprocessing_context="fork")
@@ -80,6 +83,8 @@ def _meter(read: str = "workers", end: str = "before"):
         first = [wild.private_mib(pid) for pid in pids]
         for _ in range(len(loader) - 1 if end == "before" else len(loader)):  # "after": the iterator runs out
             next(batches, None)
+        if end == "after, this process":
+            pids = [os.getpid()] * 2
         return first, [wild.private_mib(pid) for pid in pids]
 
     return meter
@@ -90,6 +95,8 @@ def test_the_memory_meter_reads_the_workers_while_they_live(capsys) -> None:
     assert "192 MiB between them" in _says(exercises.check_memory_meter(_meter()), capsys)
     assert "had ended when you read it" in _says(exercises.check_memory_meter(_meter(end="after")), capsys)
     assert "read the workers" in _says(exercises.check_memory_meter(_meter(read="this process")), capsys)
+    after = _says(exercises.check_memory_meter(_meter(end="after, this process")), capsys)  # the workers have exited
+    assert "readings are of this process" in after and "read the workers" in after, after
     assert "returns None" in _says(exercises.check_memory_meter(lambda dataset, batch_size: None), capsys)
     assert "found no workers" in _says(exercises.check_memory_meter(lambda dataset, batch_size: ([], [])), capsys)
     pairs = exercises.check_memory_meter(lambda dataset, batch_size: [list(w) for w in zip(*_meter()(dataset, batch_size))])
@@ -110,7 +117,8 @@ def test_the_pickled_size_is_measured_not_guessed(mini_root: Path, tmp_path: Pat
     assert "every image in the cache" in _says(exercises.check_pickled_size(np.int64(truth), old), capsys)
     assert "the size in MiB" in _says(exercises.check_pickled_size(truth / 2**20, old), capsys)
     # an estimate within 1% is not a measurement: the cache's own size (07 prints it in MiB), or getsizeof of the pickle
-    assert "an estimate" in _says(exercises.check_pickled_size(cache.nbytes, old), capsys)
+    estimate = _says(exercises.check_pickled_size(cache.nbytes, old), capsys)
+    assert "an estimate" in estimate and "pickle.dumps" not in estimate, "the hint names the idea, not the code"
     assert "an estimate" in _says(exercises.check_pickled_size(cache.nbytes / 2**20 * 2**20, old), capsys)
     assert "sys.getsizeof" in _says(exercises.check_pickled_size(sys.getsizeof(pickle.dumps(old)), old), capsys)
     assert "every image" in _says(exercises.check_pickled_size(len(pickle.dumps(old, protocol=4)), old), capsys)
@@ -122,6 +130,8 @@ def test_the_bad_files_are_all_found(capsys) -> None:
     planted = {"image_00598.jpg": "zeros", "image_00671.jpg": "truncated"}
     assert "no answer yet" in _says(exercises.check_bad_files(None, planted), capsys)
     assert "1 of 2" in _says(exercises.check_bad_files(["image_00671.jpg"], planted), capsys)
+    verified = _says(exercises.check_bad_files(["image_00598.jpg"], planted), capsys)  # Image.verify() finds the zeros only
+    assert "1 of 2" in verified and "verify()" in verified and "decode every file in full" in verified, verified
     assert "decodes fine" in _says(exercises.check_bad_files([*planted, "image_00001.jpg"], planted), capsys)
     assert "not positions" in _says(exercises.check_bad_files([597, 670], planted), capsys)
     paths = [Path("/data/damaged/jpg") / name for name in planted]
@@ -194,6 +204,15 @@ def test_the_caption_checker_accepts_a_blob_with_offsets(modules, capsys) -> Non
 )
 def test_the_caption_checker_measures_the_growth_of_per_caption_objects(modules, capsys, source: str, feedback: str) -> None:
     assert feedback in _says(exercises.check_caption_memory(modules("grown_captions", source)), capsys)
+
+
+def test_the_caption_checker_rejects_a_python_list_of_offsets(modules, capsys) -> None:
+    # a list of ints grows a worker too little to measure on 300,000 captions, but it is copy-on-read all the same
+    as_list = CAPTIONS_REFERENCE.format(decode=".decode()").replace(
+        "np.cumsum([0] + [len(b) for b in encoded], dtype=np.int64)", "np.cumsum([0] + [len(b) for b in encoded]).tolist()"
+    )
+    out = _says(exercises.check_caption_memory(modules("list_captions", as_list)), capsys)
+    assert "a Python list of 301 int objects" in out and "copy-on-read" in out and "NumPy array" in out, out
 
 
 def test_the_caption_checker_names_cheap_mistakes(modules, capsys) -> None:
@@ -284,8 +303,12 @@ def test_the_zip_checker_accepts_an_archive_opened_per_process(modules, capsys, 
         ("from flowerkit.wild import ZipImages\n", "cannot be pickled"),
         (ZIP_IN_MEMORY, "carries its data by value"),
         (ZIP_REFERENCE.replace("{pid}", "self._pid"), "through 2 fork workers"),
+        (
+            ZIP_REFERENCE.replace("{pid}", "os.getpid()").replace("sorted(archive.namelist())", "archive.namelist()"),
+            "sorted by name",
+        ),
     ],
-    ids=["opened in __init__", "read into memory", "opened lazily but shared across fork"],
+    ids=["opened in __init__", "read into memory", "opened lazily but shared across fork", "names in the archive's order"],
 )
 def test_the_zip_checker_rejects_each_planted_mistake(modules, capsys, val_files, source: str, feedback: str) -> None:
     # the third one: after the parent read item 0, forked workers share its ZipFile; the checker reports the mixed

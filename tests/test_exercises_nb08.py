@@ -93,7 +93,15 @@ def test_the_hint_names_the_kind_of_spelling():
     assert "capitals" in nb08._how_written(" Rose ", "rose")
     assert "punctuation" in nb08._how_written("pink yellow dahlia", "pink-yellow dahlia?")
     assert "plural" in nb08._how_written("lotuses", "lotus")
-    assert "misspelling" in nb08._how_written("hipeastrum", "hippeastrum")
+    typo = nb08._how_written("hipeastrum", "hippeastrum")
+    assert "misspelling" in typo and "get_close_matches" not in typo and "cutoff" not in typo  # the idea, not the call
+
+
+def test_species_counted_from_one_is_told_so(handover, capsys):
+    one_based = lambda name: None if species_solution(name) is None else species_solution(name) + 1  # noqa: E731
+    assert not nb08.check_species_to_class(one_based, handover)
+    out = _said(capsys)
+    assert "one past the class meant" in out and "from 0" in out and "closest to the whole name" not in out, out
 
 
 # ---------------------------------------------------------------- exercise 2
@@ -173,6 +181,47 @@ def test_dataset_that_reads_only_headers_is_told_to_decode(handover, capsys):
     assert not nb08.check_visitor_dataset(HeaderOnly, handover, S)
     out = _said(capsys)
     assert "not in skipped" in out and "decode it fully" in out
+
+
+class Lazy(Dataset):
+    """Checks nothing in __init__: a bad file would be met (and skipped) in __getitem__, mid-epoch."""
+
+    def __init__(self, folder, rows, size):
+        self.size, self.files, self.labels, self.skipped = size, [Path(folder) / n for n, _ in rows], [y for _, y in rows], []
+
+    def __len__(self):
+        return len(self.files)
+
+    def __getitem__(self, i):
+        return load.decode_resized(self.files[i], self.size), self.labels[i]
+
+
+class ExistsOnly(PhotosSolution):
+    """Skips the missing files only: an empty file is there, so it is kept."""
+
+    def __init__(self, folder, rows, size):
+        self.size, self.files, self.labels, self.skipped = size, [], [], []
+        for name, label in rows:
+            path = Path(folder) / name
+            if not path.exists():
+                self.skipped.append((name, "missing"))
+                continue
+            self.files.append(path)
+            self.labels.append(label)
+
+
+@pytest.mark.parametrize(
+    "cls, hint",
+    [
+        (HeaderOnly, "decode it fully"),
+        (Lazy, "check each file once in __init__"),
+        (ExistsOnly, "this file is empty"),
+    ],
+)
+def test_a_bad_file_left_out_of_skipped_gets_the_hint_for_its_kind(handover, cls, hint, capsys):
+    assert not nb08.check_visitor_dataset(cls, handover, S)
+    out = _said(capsys)
+    assert "not in skipped" in out and hint in out, out
 
 
 def test_dataset_that_crashes_on_a_bad_file(handover, capsys):
@@ -255,6 +304,55 @@ def test_the_new_leak_case_has_copies_on_both_sides(tmp_path):
     files, train, test = nb08._new_leak_case(tmp_path)
     assert sorted(train + test) == list(range(len(files)))
     assert 0 < count_leaks(files, train, test) < len(files) - len(set(_digests(files))) + 1
+    assert _distinct_leaked(files, train, test) < count_leaks(files, train, test), "a photo held out twice"
+
+
+def _distinct_leaked(files, train, test):  # leaked photos, each once: not the held-out positions asked for
+    digest = _digests(files)
+    return len({digest[i] for i in test} & {digest[i] for i in train})
+
+
+def _as(kind):
+    return lambda files, train, test: kind(count_leaks(files, train, test))
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        _as(np.int64),
+        _as(float),
+        _as(torch.tensor),
+        lambda f, tr, te: torch.tensor([1 for _ in range(count_leaks(f, tr, te))]).sum(),
+    ],
+    ids=["numpy int", "5.0", "0-d tensor", "mask.sum()"],
+)
+def test_a_leak_count_of_any_whole_number_kind_is_accepted(photos, answer, capsys):
+    files = photos.image_files
+    assert nb08.check_leak_count(answer, files, list(range(0, len(files), 2)), list(range(1, len(files), 2)))
+    assert "Correct!" in _said(capsys)
+
+
+@pytest.mark.parametrize(
+    "answer, says",
+    [
+        (_distinct_leaked, "counts each leaked photo once"),
+        (lambda f, tr, te: count_leaks(f, tr, te) + 0.5, "is not a count"),
+        (lambda f, tr, te: torch.tensor([1.0, 2.0]), "is not a count"),
+    ],
+    ids=["distinct photos", "half", "a vector"],
+)
+def test_leak_count_mistakes(photos, answer, says, capsys):
+    files = photos.image_files
+    assert not nb08.check_leak_count(answer, files, list(range(0, len(files), 2)), list(range(1, len(files), 2)))
+    out = _said(capsys)
+    assert says in out and "Hint:" in out, out
+
+
+def test_an_unknown_leak_count_is_not_repeated(photos, capsys):
+    files = photos.image_files
+    assert not nb08.check_leak_count(lambda f, tr, te: 3 * len(f), files, [0, 1], [2, 3])
+    out = _said(capsys)
+    assert f"split, {3 * len(files)} is not what the files say" in out and "Hint:" in out, out
 
 
 # ---------------------------------------------------------------- exercise 4
@@ -375,7 +473,8 @@ def test_weights_mistakes(two_sources, capsys):
         return [shares[s] / n[s] for s in sources]
 
     assert not nb08.check_visitor_weights(by_source_only, *two_sources)
-    assert "as often as class" in _said(capsys)
+    out = _said(capsys)
+    assert "as often as class" in out and "same total weight" in out and "/" not in out.split("Hint:")[1], out
     assert not nb08.check_visitor_weights(lambda s, y, sh: None, *two_sources)
     assert "still the stub" in _said(capsys)
 
@@ -399,6 +498,14 @@ def test_buckets(photos, capsys):
     assert "exactly one batch of 1..16" in _said(capsys)
     assert not nb08.check_buckets(lambda sz, b: [[i] for i in range(len(sz))], sizes, S)  # no padding, no batches
     assert "batches where" in _said(capsys)
+    assert nb08.check_buckets(lambda sz, b: (batch for batch in by_aspect(sz, b)), sizes, S)  # a generator of batches
+    assert "Correct!" in _said(capsys)
+    assert nb08.check_buckets(lambda sz, b: [np.array(batch) for batch in by_aspect(sz, b)], sizes, S)
+    assert "Correct!" in _said(capsys)
+    for not_batches in (5, [1, 2, 3], ["a", "b"]):
+        assert not nb08.check_buckets(lambda sz, b, answer=not_batches: answer, sizes, S)
+        out = _said(capsys)
+        assert "expected a list of batches" in out and "Hint:" in out, out
 
     def by_orientation_then_aspect(sizes, batch_size):  # another valid way: buckets per orientation, each cut in batches
         out = []

@@ -134,9 +134,15 @@ def _shard_problem(members: list[tuple[str, bytes]], samples: list[tuple[int, Pa
     written = dict(members)
     for name, expected in want:
         data = written[name]
+        if not data:
+            return (
+                f"{name} is an empty member (0 bytes) in the shard.",
+                "tar.addfile(info, fileobj) copies info.size bytes from fileobj, and a new TarInfo's size is 0: set it "
+                "to the length of the bytes",
+            )
         if data != expected and name.endswith(".jpg"):
             return f"{name} is not the JPEG file's bytes.", "put the file's bytes in the shard untouched: Path(path).read_bytes()"
-        if data != expected:
+        if data.strip() != expected:  # a label written "3\n" reads as 3 too
             return f"{name} holds {data[:20]!r}, expected {expected!r}.", "the 0-based label as text: str(label).encode()"
     return None
 

@@ -28,15 +28,18 @@ import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from .. import wild as wild_package
+from ..wild import measure as wild_measure
 from ..wild.copies import make_captions
 from ..wild.corrupt import planted_damage
 from ..wild.handles import write_zip
-from ..wild.measure import measure_worker_memory
+from ..wild.measure import measure_worker_memory, private_mib
 from .verdict import RAISED_HINT, STUB_HINT, Verdict, _call, _unanswered, _verdict
 
 __all__ = [
@@ -105,15 +108,54 @@ def _readings(result: Any, name: str) -> tuple[tuple[list[float], list[float]] |
     return (first, last), None
 
 
-def _run_meter(func: Callable[..., Any]) -> tuple[Any, str | None]:
-    """The student's meter on the known case, Python's collector frozen meanwhile: ``(result, error)``."""
+def _run_meter(func: Callable[..., Any]) -> tuple[Any, str | None, bool]:
+    """The student's meter on the known case, Python's collector frozen meanwhile: ``(result, error, read this process)``.
+
+    The last value says whether the meter asked ``wild.private_mib`` about this process (``os.getpid()``).
+    """
+    pids: list[Any] = []
+
+    def spy(pid: Any) -> float:
+        pids.append(pid)
+        return private_mib(pid)
+
     gc.freeze()  # a full collection here would copy shared pages: a meter reading this process would see it grow
     try:
-        result, error = _call(func, _Hoarder(_HOARD_ITEMS), _HOARD_BATCH)
+        with mock.patch.object(wild_package, "private_mib", spy), mock.patch.object(wild_measure, "private_mib", spy):
+            result, error = _call(func, _Hoarder(_HOARD_ITEMS), _HOARD_BATCH)
     finally:
         gc.unfreeze()
     gc.collect()  # a failed run's iterator sits in a cycle with its traceback: end its workers here
-    return result, error
+    return result, error, os.getpid() in pids
+
+
+def _meter_problem(first: list[float], last: list[float], read_self: bool) -> tuple[str, str] | None:
+    """What the readings say is wrong with a meter (message, hint), or None when they show the workers' growth."""
+    kept, grew = _HOARD_ITEMS * _HOARD_MIB, sum(b - a for a, b in zip(first, last))
+    figures = f"your meter read {grew:.0f} MiB of growth in all (first {first[0]:.1f}, {first[1]:.1f}; last {last[0]:.1f}, {last[1]:.1f} MiB)"
+    per_worker = (first[1] - first[0]) + (last[1] - last[0])  # the growth, were they one (first, last) pair per worker
+    not_this_one = (
+        "read the workers (the processes that appear at iter(loader)), not this one, and the same iterator's workers both times"
+    )
+    if grew < 0.5 * kept <= per_worker:
+        return (
+            f"{figures}: these look like one (first, last) pair per worker.",
+            "return (first, last) with first = [worker 0's first reading, worker 1's first reading], last likewise",
+        )
+    if grew < 0.5 * kept:
+        return f"{figures}, on a dataset whose 2 workers keep {kept} MiB between them over the epoch.", not_this_one
+    if grew > 1.5 * kept + 16 and read_self:
+        return (
+            f"{figures}: more than the {kept} MiB the workers kept, because some readings are of this process "
+            "(os.getpid()). Once the workers exit, the pages it shared with them are its own alone, and count as private.",
+            not_this_one,
+        )
+    if grew > 1.5 * kept + 16:
+        return (
+            f"{figures}: more than the {kept} MiB the workers kept.",
+            "read each worker once after the first batch, once after the last",
+        )
+    return None
 
 
 def check_memory_meter(func: Any) -> Verdict:
@@ -129,32 +171,15 @@ def check_memory_meter(func: Any) -> Verdict:
         return _verdict(
             False, "this system has no fork (Windows): the growth cannot be measured here.", "run it on Linux, macOS or WSL"
         )
-    result, error = _run_meter(func)
+    result, error, read_self = _run_meter(func)
     readings, problem = (None, (error, RAISED_HINT)) if error else _readings(result, getattr(func, "__name__", "your meter"))
+    if not problem:
+        problem = _meter_problem(*readings, read_self)
     if problem:
         return _verdict(False, problem[0], problem[1])
     first, last = readings
     kept, grew = _HOARD_ITEMS * _HOARD_MIB, sum(b - a for a, b in zip(first, last))
     figures = f"your meter read {grew:.0f} MiB of growth in all (first {first[0]:.1f}, {first[1]:.1f}; last {last[0]:.1f}, {last[1]:.1f} MiB)"
-    per_worker = (first[1] - first[0]) + (last[1] - last[0])  # the growth, were they one (first, last) pair per worker
-    if grew < 0.5 * kept <= per_worker:
-        return _verdict(
-            False,
-            f"{figures}: these look like one (first, last) pair per worker.",
-            "return (first, last) with first = [worker 0's first reading, worker 1's first reading], last likewise",
-        )
-    if grew < 0.5 * kept:
-        return _verdict(
-            False,
-            f"{figures}, on a dataset whose 2 workers keep {kept} MiB between them over the epoch.",
-            "read the workers (the processes that appear at iter(loader)), not this one, and the same iterator's workers both times",
-        )
-    if grew > 1.5 * kept + 16:
-        return _verdict(
-            False,
-            f"{figures}: more than the {kept} MiB the workers kept.",
-            "read each worker once after the first batch, once after the last",
-        )
     reference = measure_worker_memory(_Hoarder(_HOARD_ITEMS), context="fork", batch_size=_HOARD_BATCH)
     return _verdict(
         True,
@@ -255,7 +280,7 @@ def check_pickled_size(received: Any, dataset: Dataset) -> Verdict:
     if isinstance(received, (np.integer, np.floating)):
         received = received.item()
     if not isinstance(received, (int, float)) or isinstance(received, bool):
-        return _verdict(False, f"{reprlib.repr(received)} is not a number of bytes.", "len(pickle.dumps(...)) is a number")
+        return _verdict(False, f"{reprlib.repr(received)} is not a number of bytes.", "an int: the bytes a worker receives")
     truth = len(pickle.dumps(dataset))
     # a measurement is exact: what pickle makes (protocols 3 to 5 and the DataLoader's ForkingPickler agree here)
     measured = {len(pickle.dumps(dataset, protocol=p)) for p in range(3, pickle.HIGHEST_PROTOCOL + 1)}
@@ -271,7 +296,7 @@ def check_pickled_size(received: Any, dataset: Dataset) -> Verdict:
             False,
             f"{received:,} bytes is close, but it is an estimate (the size of the cache's data?), not a measurement: "
             "a worker receives whatever pickle writes, header and all.",
-            "measure it: len(pickle.dumps(old_cache))",
+            "measure what the worker receives: the bytes pickle writes for old_cache, not the data inside it",
         )
     if received in measured:
         return _verdict(
@@ -317,6 +342,14 @@ def check_bad_files(bad_files: Any, damaged: str | Path | dict[str, str], split:
     if wrong:
         return _verdict(False, f"{wrong[0]} decodes fine.", "keep only the files whose decoding raised")
     missing = sorted(set(planted) - names)
+    if names and missing and all("truncated" in planted[name] for name in missing):
+        return _verdict(
+            False,
+            f"you found {len(names)} of {len(planted)}. The file you miss opens (its header is whole) and fails only "
+            "partway through decoding its pixels: Image.open and Image.verify() read the header and check the file's "
+            "structure without decoding, and an epoch stops at the first bad file, so neither shows it.",
+            "decode every file in full (tv_val[i], or img.load() in PIL), with try/except around each",
+        )
     if missing:
         return _verdict(
             False,
@@ -460,6 +493,24 @@ def _caption_size_problem(dataset: Dataset, captions: Sequence[str]) -> tuple[st
     )
 
 
+def _per_caption_objects(dataset: Dataset, n: int) -> tuple[str, str] | None:
+    """A Python container in ``dataset`` with an entry per caption (``n`` of them or more), as a problem; else None.
+
+    A list of offsets grows a worker by less than the checker's measurement can tell from noise, but it is the same
+    copy-on-read pattern as a list of str: one Python object per caption.
+    """
+    for name, value in getattr(dataset, "__dict__", {}).items():
+        if isinstance(value, (list, tuple, dict, set, frozenset)) and len(value) >= n:
+            kinds = sorted({type(v).__name__ for v in list(value)[:1000]})
+            return (
+                f"your Captions keeps `{name}`, a Python {type(value).__name__} of {len(value)} {'/'.join(kinds)} objects, "
+                "one per caption: every read writes an object's reference count, so a fork worker copies its page "
+                "(copy-on-read, as with the list of str; smaller here, but it grows with the captions).",
+                "keep the numbers in a NumPy array, as the exercise says: one block of memory, no object per caption",
+            )
+    return None
+
+
 def check_caption_memory(module: str = "my_captions") -> Verdict:
     """Notebook ``07_in_the_wild``: ``<module>.Captions(captions)`` gives each caption without workers' memory growing.
 
@@ -493,6 +544,9 @@ def check_caption_memory(module: str = "my_captions") -> Verdict:
             f"{figures}: every caption read is still a Python object whose page the worker copies.",
             "keep all the captions in one bytes blob (or a uint8 array) and their start offsets in a NumPy array",
         )
+    problem = _per_caption_objects(dataset, len(small))
+    if problem:
+        return _verdict(False, f"{figures}; {problem[0]}", problem[1])
     return _verdict(True, f"{figures}; the items match, in this process and through 2 spawn workers.")
 
 
@@ -513,7 +567,7 @@ def _zip_items_problem(
     if len(got) != len(expected) or wrong:
         at = wrong[0] if wrong else min(len(got), len(expected))
         return (
-            f"{how}, item {at} is not the bytes of {at}-th file in the archive.",
+            f"{how}, item {at} is not the bytes of the {at}-th file by sorted name.",
             "each process needs its own ZipFile (os.getpid())",
         )
     return None
@@ -552,7 +606,7 @@ def _fork_problem(dataset: Dataset, archive: Path, expected: list[bytes]) -> tup
 def check_zip_per_worker(module: str, files: Sequence[str | Path]) -> Verdict:
     """Notebook ``07_in_the_wild``: ``<module>.ZipImages(zip_path)`` reads a zip archive correctly in fork and spawn workers.
 
-    Writes the first 400 of ``files`` to an archive; item ``i`` must be the bytes of the archive's ``i``-th
+    Writes the first 400 of ``files`` (by name) to an archive, in a shuffled order; item ``i`` must be the bytes of the archive's ``i``-th
     name in sorted order. After reading item 0 in this process, the dataset must pickle small, give every
     item through 2 spawn workers, and through 2 fork workers for 3 epochs, without moving the file position
     of this process (a ZipFile shared across a fork mixes the workers' reads; on Linux the position shows it
@@ -563,8 +617,9 @@ def check_zip_per_worker(module: str, files: Sequence[str | Path]) -> Verdict:
         return _verdict(False, problem[0], problem[1])
     chosen = sorted((Path(f) for f in files), key=lambda p: p.name)[:_ZIP_FILES]
     expected = [p.read_bytes() for p in chosen]
+    stored = [chosen[k] for k in np.random.default_rng(7).permutation(len(chosen))]  # the archive's order is not sorted
     with tempfile.TemporaryDirectory() as tmp:
-        archive = write_zip(chosen, Path(tmp) / "flowers.zip").resolve()
+        archive = write_zip(stored, Path(tmp) / "flowers.zip").resolve()
         dataset, problem = _build(cls, archive)
         if not problem and dataset[0] != expected[0]:
             problem = (

@@ -10,6 +10,7 @@ only fits the hand-over does not pass.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import re
 import tempfile
 from collections import Counter, defaultdict
@@ -73,7 +74,10 @@ def _how_written(name: str, meant: str) -> str:
     words, target = re.sub(r"[^a-z]+", " ", name.lower()).split(), re.sub(r"[^a-z]+", " ", meant).split()
     if len(words) == len(target) and all(a in (b, b + "s", b + "es", b[:-1] + "ies") for a, b in zip(words, target)):
         return "it is a plural: compare singular words (lilies -> lily, lotuses -> lotus, roses -> rose)"
-    return "a misspelling: difflib.get_close_matches(name, names, n=1, cutoff=0.85) finds the class it is close to"
+    return (
+        "a misspelling: map it to the class name closest in spelling (difflib measures how close) when it is close "
+        "enough to be a typo, not another flower"
+    )
 
 
 def _name_mistake(name: str, got: Any, want: int | None) -> tuple[str, str]:
@@ -92,6 +96,20 @@ def _name_mistake(name: str, got: Any, want: int | None) -> tuple[str, str]:
     return (
         f"{name!r} became {got} ({CLASSES[int(got)]!r}); the gardener meant {CLASSES[want]!r} ({want}).",  # type: ignore[index]
         "look for the class name closest to the whole name, not just a word of it",
+    )
+
+
+def _off_by_one(cases: Sequence[tuple[str, int | None]], answers: Sequence[Any]) -> tuple[str, str] | None:
+    """The message and hint when nearly every mapped name is one past the class meant (a 1-based index); else None."""
+    mapped = [(name, got, want) for (name, want), got in zip(cases, answers) if want is not None and got is not None]
+    shifted = [(name, got, want) for name, got, want in mapped if isinstance(got, (int, np.integer)) and got == want + 1]
+    if len(shifted) < max(3, 0.8 * len(mapped)):
+        return None
+    name, got, want = next((n, g, w) for n, g, w in shifted if g < len(CLASSES))
+    return (
+        f"{len(shifted)} of the {len(mapped)} names you mapped are one past the class meant: {name!r} gave {got}, "
+        f"and CLASSES[{got}] is {CLASSES[got]!r}; {CLASSES[want]!r} is CLASSES[{want}].",
+        "a class index is a position in CLASSES, and Python counts positions from 0",
     )
 
 
@@ -114,6 +132,10 @@ def check_species_to_class(func: Callable[[str], Any], handover: VisitorSet) -> 
         for (name, want), got in zip(cases, answers)
         if got != want or (got is not None and not isinstance(got, (int, np.integer)))
     ]
+    shifted = _off_by_one(cases, answers) if wrong else None
+    if shifted:
+        message, hint = shifted
+        return _verdict(False, message, hint)
     if wrong:
         message, hint = _name_mistake(*wrong[0])
         return _verdict(False, f"{len(wrong)} of {len(cases)} names are wrong; the first: {message}", hint)
@@ -154,7 +176,31 @@ def _names(entries: Any) -> list[str]:
     return out
 
 
-def _dataset_problem(ds: Any, rows: Sequence[tuple[str, int]], bad: set[str], size: int, where: str) -> tuple[str, str] | None:
+#: The hint for each kind of bad file left out of ``skipped``, the plainest kind first (:func:`_bad_kind`).
+_BAD_FILE_HINTS = (
+    "this file is not in the folder: try to open every row's file, not only the ones you find there",
+    "this file is empty (0 bytes): try to decode every file, not only check that it is there",
+    "this file is not an image PIL can open: try to decode every file, not only check that it is there",
+    "a cut-off file opens (Image.open reads only its header): decode it fully (img.load()) to find it",
+)
+
+
+def _bad_kind(path: Path) -> int:
+    """What is wrong with a bad file, as a position in :data:`_BAD_FILE_HINTS`: missing, empty, not an image, cut off."""
+    if not path.exists():
+        return 0
+    if path.stat().st_size == 0:
+        return 1
+    try:
+        with Image.open(path):
+            return 3  # opens: its header is whole, its pixels are not
+    except Exception:  # noqa: BLE001  (any failure: not an image PIL recognises)
+        return 2
+
+
+def _dataset_problem(
+    ds: Any, folder: Path, rows: Sequence[tuple[str, int]], bad: set[str], size: int, where: str
+) -> tuple[str, str] | None:
     """What is wrong with a built dataset (message, hint), or None."""
     for attr in ("files", "labels", "skipped"):
         if not hasattr(ds, attr):
@@ -170,12 +216,13 @@ def _dataset_problem(ds: Any, rows: Sequence[tuple[str, int]], bad: set[str], si
         )
     skipped, kept = set(_names(ds.skipped)), _names(ds.files)
     if bad - skipped:
-        name = sorted(bad - skipped)[0]
-        hint = "a cut-off file opens (Image.open reads only its header): decode it fully (img.load()) to find it"
-        return (
-            f"{where}: {name} is unusable but not in skipped.",
-            hint if "cut" in name or "u0" in name else "check each file once in __init__",
+        kind, name = min((_bad_kind(Path(folder) / name), name) for name in bad - skipped)
+        hint = (
+            _BAD_FILE_HINTS[kind]
+            if skipped
+            else "check each file once in __init__ (decode it, in a try block) and record the ones that fail"
         )
+        return f"{where}: {name} is unusable but not in skipped.", hint
     if skipped - bad:
         return (
             f"{where}: {sorted(skipped - bad)[0]} is a good photo, but it is in skipped.",
@@ -232,7 +279,7 @@ def check_visitor_dataset(cls: Any, handover: VisitorSet, size: int) -> Verdict:
                 )
             if not any(hasattr(ds, a) for a in ("files", "labels", "skipped")):
                 return _verdict(False, "your class sets none of files, labels and skipped: it is still the stub.", STUB_HINT)
-            problem = _dataset_problem(ds, rs, bd, size, where)
+            problem = _dataset_problem(ds, folder, rs, bd, size, where)
             if problem:
                 message, hint = problem
                 return _verdict(False, message, hint)
@@ -305,6 +352,12 @@ def _leak_counts(
             "that counts every copy of each leaked photo, the training side's too.",
             "count held-out positions only",
         ),
+        (
+            len({content[i] for i in test} & in_train),
+            "that counts each leaked photo once; a photo held out twice under two names is two held-out positions the "
+            "model has seen (here one training photo has two copies in test).",
+            "the question is how many positions of test leak, not how many distinct photos: a set merges the copies",
+        ),
     )
     return sum(content[i] in in_train for i in test), miscounts
 
@@ -314,23 +367,48 @@ def _leak_problem(
 ) -> tuple[int, tuple[str, str] | None]:
     """(the true count, what is wrong with ``count`` as the count of held-out positions whose bytes are in training)."""
     truth, miscounts = _leak_counts(files, train, test)
-    if not isinstance(count, (int, np.integer)) or isinstance(count, bool):
+    number = _whole_number(count)
+    if number is None:
         return truth, (f"{count!r} is not a count.", "return a count of held-out positions, e.g. sum(...)")
-    if count == truth:
+    if number == truth:
         return truth, None
-    message, hint = next(
-        ((message, hint) for wrong, message, hint in miscounts if wrong == count),
-        (f"{count} is not what the files say.", "hash each file's bytes"),
+    for wrong, message, hint in miscounts:
+        if wrong == number:
+            return truth, (f"{number}: {message}", hint)
+    return truth, (
+        f"{number} is not what the files say.",
+        "a held-out position leaks when its file's bytes are also at a training position: check your count by hand on "
+        "a few positions of test",
     )
-    return truth, (f"{count}: {message}", hint)
+
+
+def _whole_number(value: Any) -> int | None:
+    """``value`` as an int when it is a whole number of any kind (int, numpy integer, 0-d tensor, 5.0); else None."""
+    if isinstance(value, (bool, np.bool_)):
+        return None
+    if isinstance(value, (torch.Tensor, np.ndarray)):
+        if value.ndim != 0 or value.dtype in (torch.bool, np.bool_):
+            return None
+        value = value.item()
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return int(value)
+    return None
 
 
 def _new_leak_case(folder: Path) -> tuple[list[Path], list[int], list[int]]:
-    """Photos the student has never seen (a third of them saved twice under other names), split 70/30 at random."""
+    """Photos the student has never seen (a third of them saved twice under other names), split 70/30 at random; then
+    two more copies of one training photo, both held out (so counting distinct photos falls short of positions)."""
     files, _ = _new_split_case(folder)
     order = np.random.default_rng(8).permutation(len(files)).tolist()
     held = round(0.3 * len(files))
-    return files, sorted(order[held:]), sorted(order[:held])
+    train, test = sorted(order[held:]), sorted(order[:held])
+    for name in ("resent_a.png", "resent_b.png"):
+        (folder / name).write_bytes(files[train[0]].read_bytes())
+        test.append(len(files))
+        files.append(folder / name)
+    return files, train, test
 
 
 def check_leak_count(count_leaks: Any, files: Sequence[Path], train: Sequence[int], test: Sequence[int]) -> Verdict:
@@ -505,7 +583,7 @@ def _weights_problem(w: Any, sources: Sequence[str], labels: Sequence[int], shar
             big, small = max(per_class, key=per_class.get), min(per_class, key=per_class.get)
             return (
                 f"within {source!r}, class {big} is drawn {per_class[big] / per_class[small]:.1f}x as often as class {small}.",
-                "within a source, weight = share / (classes in the source) / (items of that class in the source)",
+                "within a source, give every class the same total weight, whatever its number of photos",
             )
     return None
 
@@ -553,6 +631,21 @@ def _random_batches(n: int, batch_size: int) -> list[list[int]]:
     return [order[k : k + batch_size] for k in range(0, n, batch_size)]
 
 
+def _as_batches(answer: Any, n: int, batch_size: int) -> list[list[int]] | None:
+    """``answer`` (any iterable of iterables of whole numbers) as lists of ints, read no further than an answer of
+    ``n`` positions needs (a batch past ``batch_size`` is cut there, and fails the size check); None if it is not one."""
+    try:
+        batches = []
+        for batch in itertools.islice(iter(answer), n + 1):
+            positions = [_whole_number(i) for i in itertools.islice(iter(batch), batch_size + 1)]
+            if None in positions:
+                return None
+            batches.append(positions)
+        return batches
+    except Exception:  # noqa: BLE001  (not iterable, or the student's generator raised: not a list of batches)
+        return None
+
+
 def check_buckets(func: Callable[..., Any], sizes: Sequence[tuple[int, int]], size: int) -> Verdict:
     """Notebook ``08_your_own_data``: ``func(sizes, batch_size)`` returns batches (lists of positions), nearly all full, that,
     padded to their largest photo, waste little: within 1.5x of sorting by aspect ratio, and well under random batches.
@@ -562,12 +655,17 @@ def check_buckets(func: Callable[..., Any], sizes: Sequence[tuple[int, int]], si
     rng = np.random.default_rng(6)
     made_up = [(int(w), int(h)) for w, h in zip(rng.integers(100, 4000, 150), rng.integers(100, 4000, 150))]
     for sz, where in ((list(sizes), "the visitor photos"), (made_up, "made-up sizes")):
-        batches, error = _call(func, sz, 16)
-        if error:
-            return _verdict(False, f"on {where}: {error}", RAISED_HINT)
-        if _unanswered(batches):
-            return _verdict(False, "your function returns None: it is still the stub.", STUB_HINT)
-        flat = [int(i) for b in batches for i in b]
+        answer, ended = _answer(func, sz, 16, where=f"on {where}: ")
+        if ended is not None:
+            return ended
+        batches = _as_batches(answer, len(sz), 16)
+        if batches is None:
+            return _verdict(
+                False,
+                f"on {where}: expected a list of batches (lists of positions), got {type(answer).__name__}.",
+                "return a list with one list of int positions per batch",
+            )
+        flat = [i for b in batches for i in b]
         if sorted(flat) != list(range(len(sz))) or any(len(b) > 16 or len(b) == 0 for b in batches):
             return _verdict(
                 False,
