@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
+import math
+
 import numpy as np
 import pytest
 
@@ -16,6 +19,18 @@ def images_per_class(labels, ids):  # the reference solution of exercise 1
 def classes_per_batch(labels, batch_size):  # the reference solution of exercise 2
     flat = labels.reshape(-1)
     return [len(set(flat[start : start + batch_size].tolist())) for start in range(0, flat.size, batch_size)]
+
+
+def _float_counts(labels, ids):  # np.unique's counts written into np.zeros: float64 whole numbers
+    values, counts = np.unique(labels.reshape(-1)[ids.reshape(-1).astype(int) - 1].astype(int) - 1, return_counts=True)
+    out = np.zeros(102)
+    out[values] = counts
+    return out
+
+
+def _near_equal_chunks(labels, batch_size):  # np.array_split: chunk sizes differ by 1 at most, not a short last batch
+    flat = labels.reshape(-1)
+    return [len(set(c.tolist())) for c in np.array_split(flat, math.ceil(flat.size / batch_size))]
 
 
 @pytest.mark.parametrize(
@@ -34,7 +49,14 @@ def classes_per_batch(labels, batch_size):  # the reference solution of exercise
         (lambda labels, ids: np.bincount(labels - 1, minlength=102), "flatten them"),
         (lambda labels, ids: images_per_class(labels, ids)[:50], "50 counts, expected 102"),
         (lambda labels, ids: images_per_class(labels, ids).reshape(1, -1), "a flat array of 102 counts"),
-        (lambda labels, ids: images_per_class(labels, ids) / 1.0, "whole numbers"),
+        (lambda labels, ids: images_per_class(labels, ids) / 1.0, "Correct! every class"),  # whole numbers as floats
+        (lambda labels, ids: images_per_class(labels, ids) + 0.5, "expected whole numbers (counts), got 2.5 among them"),
+        (lambda labels, ids: images_per_class(labels, ids).astype(str), "got dtype <U"),
+        (_float_counts, "Correct! every class"),
+        (
+            lambda labels, ids: np.bincount((labels.reshape(-1) - 1)[ids.reshape(-1).astype(int) - 1] - 1, minlength=102),
+            "in uint8, 0 - 1 is 255, not -1",
+        ),
     ],
 )
 def test_check_images_per_class(answer, feedback, mini_root, capsys):
@@ -65,6 +87,10 @@ def test_check_images_per_class(answer, feedback, mini_root, capsys):
         ),
         (lambda labels, b: len(set(labels.ravel())), "one number per batch"),
         (lambda labels, b: [c + 1 for c in classes_per_batch(labels, b)], "batch 0 holds"),
+        (_near_equal_chunks, "near-equal chunks (4, 3, 3 files for 10"),
+        (lambda labels, b: itertools.repeat(1), "41 batches, expected 5"),  # never ends: the checker stops reading
+        (lambda labels, b: np.array(classes_per_batch(labels, b)), "Correct! in file order"),
+        (lambda labels, b: (n for n in classes_per_batch(labels, b)), "Correct! in file order"),
     ],
 )
 def test_check_classes_per_batch(answer, feedback, mini_root, capsys):

@@ -53,6 +53,15 @@ def _path_as_key(dataset, truth, k=200, seed=0):
     return float(np.mean([dataset[i][1] == truth[dataset.image_files[i]] for i in range(min(k, len(dataset)))]))
 
 
+def _seed_ignored(dataset, truth, k=200, seed=0):  # a fixed generator: every call draws the same items
+    return label_agreement(dataset, truth, k, seed=0)
+
+
+def _every_nth(dataset, truth, k=200, seed=0):  # evenly spaced items, not a random sample
+    picks = range(0, len(dataset), max(1, len(dataset) // k))[:k]
+    return float(np.mean([dataset[i][1] == truth[Path(dataset.image_files[i]).name] for i in picks]))
+
+
 def _count(dataset, truth, k=200, seed=0):  # how many agree, not the share
     picks = np.random.default_rng(seed).choice(len(dataset), size=min(k, len(dataset)), replace=False)
     return sum(dataset[i][1] == truth[Path(dataset.image_files[i]).name] for i in picks)
@@ -76,6 +85,8 @@ def _random_sample_of_k(dataset, truth, k=200, seed=0):
         (_every_item, "fetched 300 items of a toy pipeline, for k=50"),
         (_first_k, "looked at the first or last items only"),
         (_unseeded, "the same seed gave two different answers"),
+        (_seed_ignored, "seeds 3 and 4 drew the same 20 items: your tool ignores its `seed`"),
+        (_every_nth, "seeds 3 and 4 drew the same 20 items"),
         (_attribute_labels, "dataset[i][1]"),
         (_path_as_key, "keyed by file name"),
         (_k_larger_than_the_dataset, "min(k, len(dataset))"),
@@ -121,6 +132,18 @@ def _path_as_csv_key(csv_path, truth):
         return float(np.mean([int(row["label"]) - 1 == truth[row["file"]] for row in csv.DictReader(f)]))
 
 
+def _label_as_text(csv_path, truth):  # the 1-based label handled, but as the text the CSV holds: never equal to an int
+    with open(csv_path, newline="") as f:
+        return float(np.mean([row["label"] == truth[Path(row["file"]).name] + 1 for row in csv.DictReader(f)]))
+
+
+def _sorted_apart(csv_path, truth):  # file names sorted on their own: each file meets another row's label
+    with open(csv_path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    files = sorted(row["file"] for row in rows)
+    return float(np.mean([int(row["label"]) - 1 == truth[Path(f).name] for f, row in zip(files, rows)]))
+
+
 def _csv_count(csv_path, truth):  # how many rows agree, not the share
     with open(csv_path, newline="") as f:
         return sum(int(row["label"]) - 1 == truth[Path(row["file"]).name] for row in csv.DictReader(f))
@@ -141,7 +164,10 @@ def _next_row(csv_path, truth):
         (lambda p, t: _split_lines(p, t, skip_header=False), "the first row is a header"),
         (lambda p, t: _split_lines(p, t), "skip empty rows"),
         (lambda p, t: _split_lines(p, t, strip=True), "read them by the header's names"),
-        (lambda p, t: csv_agreement(p, {k: v + 1 for k, v in t.items()}), "the labels are 1-based"),
+        (lambda p, t: csv_agreement(p, {k: v - 1 for k, v in t.items()}), "the labels are 1-based"),  # no - 1
+        (_label_as_text, "'5' == 5 is False"),
+        (lambda p, t: csv_agreement(p, {k: v + 1 for k, v in t.items()}), "no row agrees, though every row is right"),
+        (_sorted_apart, "no row agrees, though every row is right"),  # an int compare, wrong pairs: not the text
         (_path_as_csv_key, "Path(row['file']).name"),
         (_next_row, "your function says"),
         (lambda p, t: csv_agreement(p, t) * 30 / 31, "counted a row too many"),
@@ -165,6 +191,8 @@ def herbarium_items(index, labels, positions):  # the reference solution of exer
     "answer, feedback",
     [
         (herbarium_items, "Correct!"),
+        (lambda i, l, p: [(i[q], int(l[q])) for q in sorted(p)], "Correct!"),  # any order: a split is a set of items
+        (lambda i, l, p: {i[q]: l[q] for q in p}, "Correct!"),
         (lambda i, l, p: None, "still the stub"),
         (lambda i, l, p: [(i[q - 1], int(l[q - 1])) for q in p], "here positions are 0-based"),
         (lambda i, l, p: [(f"scan_{q:04d}.png", int(l[q])) for q in p], "you built each name from its position"),
@@ -173,6 +201,9 @@ def herbarium_items(index, labels, positions):  # the reference solution of exer
         (lambda i, l, p: [(i[q], 0) for q in p], "the files are right"),
         (lambda i, l, p: [i[q] for q in p], "expected (file, label) pairs"),
         (lambda i, l, p: 1 / 0, "ZeroDivisionError"),
+        (lambda i, l, p: [(i[q], int(l[q])) for q in p[:-1]], "4 pairs for 5 positions"),
+        (lambda i, l, p: [(i[(q + 3) % len(i)], int(l[q])) for q in p], "5 of your 5 pairs are not items of the split"),
+        (lambda i, l, p: 7, "expected (file, label) pairs, got 7"),
     ],
 )
 def test_check_herbarium_items_feedback(answer, feedback, capsys):
@@ -180,6 +211,7 @@ def test_check_herbarium_items_feedback(answer, feedback, capsys):
     out = capsys.readouterr().out
     assert feedback in out, out
     assert ok == feedback.startswith("Correct")
+    assert "for p in positions" not in out  # no hint is the reference solution
 
 
 def test_check_pair_files(capsys):
@@ -204,6 +236,11 @@ def test_check_pair_files_rejects_sorted_positions_and_apple_double_files(capsys
     assert "macOS metadata" in capsys.readouterr().out
     assert not exercises.check_pair_files(lambda names, labels: [(n, labels[int(n[6:11]) - 1]) for n in images(names)][:-1])
     assert "expected 119" in capsys.readouterr().out
+    # a complete folder assumed: the deleted photo's name is built from the ids, though the listing lacks it
+    assert not exercises.check_pair_files(lambda names, labels: [(f"image_{i:05d}.jpg", labels[i - 1]) for i in range(1, 121)])
+    assert "image_00057.jpg, which is not in the listing" in capsys.readouterr().out
+    assert not exercises.check_pair_files(lambda names, labels: 120)
+    assert "expected (file, label) pairs" in capsys.readouterr().out
 
 
 def test_check_pair_files_hints_at_1_based_ids_and_accepts_a_dict(capsys):
@@ -338,6 +375,33 @@ class WrongSignature(RightFlowers):
         super().__init__(root)
 
 
+class IgnoresSplit(RightFlowers):  # step 2's `trnid` copied into __init__: every split gives the training items
+    def __init__(self, root, split="train", transform=None, target_transform=None):
+        super().__init__(root, "train", transform, target_transform)
+
+
+class ClosedImage(RightFlowers):  # the reference's `with` without .convert: the file closes before the pixels are read
+    def load(self, idx):
+        with Image.open(self.files[idx]) as img:
+            return img
+
+
+class NoConvert(RightFlowers):  # right on RGB JPEGs only
+    def load(self, idx):
+        return Image.open(self.files[idx])
+
+
+class TensorImage(RightFlowers):
+    def load(self, idx):
+        return v2.functional.pil_to_tensor(super().load(idx))
+
+
+class HoldsOpenFile(RightFlowers):  # importable by name, but an open file cannot be pickled for a worker
+    def __init__(self, *args, **kw):
+        super().__init__(*args, **kw)
+        self.labels_file = open(self.base / "imagelabels.mat", "rb")  # noqa: SIM115
+
+
 class FailsLate(RightFlowers):
     def __getitem__(self, idx):
         if idx >= 500:  # past the toy dataset: only the real split reaches it
@@ -364,6 +428,10 @@ class FailsLate(RightFlowers):
         (Uint8Label, "expected a plain int"),
         (UnsqueezedLength, "len() of a (1, N) MATLAB array is 1"),
         (EveryImage, "the number of *all* images"),
+        (IgnoresSplit, "IgnoresSplit(root, 'val') has 8 items, as many as the train split"),
+        (ClosedImage, "the image's file is closed and its pixels were never read"),
+        (NoConvert, "the image has mode 'L', expected 'RGB'"),
+        (TensorImage, "the image is a Tensor, expected a PIL image"),
         (WrongSignature, "TypeError"),
         (FailsLate, "on the train split, item 500: your function raised OSError: cannot identify image file"),
         (None, "no answer yet"),
@@ -375,6 +443,7 @@ def test_check_flowers_dataset_feedback(cls, feedback, mini_root, capsys):
     out = capsys.readouterr().out
     assert feedback in out, out
     assert ok == feedback.startswith("Correct")
+    assert ok or "\nHint: " in out, out  # every "Not yet" says what to try
 
 
 def test_check_flowers_dataset_finds_a_wrong_item_on_the_real_split(mini_root, capsys):
@@ -418,6 +487,14 @@ def test_check_spawn_ready_passes_an_importable_class_and_explains_a_notebook_cl
     assert "still the stub" in capsys.readouterr().out
 
 
+def test_check_spawn_ready_names_a_class_passed_itself_and_an_open_file(mini_root, capsys):
+    assert not exercises.check_spawn_ready(RightFlowers)  # as check_flowers_dataset takes it: the class, not an instance
+    assert "you passed the class RightFlowers itself" in capsys.readouterr().out
+    assert not exercises.check_spawn_ready(HoldsOpenFile(mini_root))
+    out = capsys.readouterr().out
+    assert "holds an open file" in out and "open each file in __getitem__" in out, out
+
+
 def _to_small(img):
     return v2.functional.center_crop(v2.functional.resize(v2.functional.pil_to_tensor(img), 32), 32).flip(0)
 
@@ -441,6 +518,7 @@ def test_check_spawn_fix_wants_the_same_items_and_an_importable_transform(mini_r
             "not the colleague's",
         ),
         (OxfordFlowers102(mini_root, "test", transform=_to_small), "items, the colleague's has"),
+        (OxfordFlowers102(mini_root, "train", transform=_to_small), "not the same files"),  # as long as val, not val
         (42, "not a dataset"),
     ):
         assert not exercises.check_spawn_fix(answer, colleague)

@@ -7,6 +7,7 @@ on a small toy case built to expose each trap, then on the dataset itself.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -39,17 +40,33 @@ def _per_class(labels: np.ndarray, ids: np.ndarray) -> np.ndarray:
     return np.bincount(classes, minlength=NUM_CLASSES)
 
 
-def _as_counts(answer: Any) -> tuple[np.ndarray | None, str | None]:
-    """The answer as a flat int array, or None and what is wrong with its shape or type."""
+def _as_counts(answer: Any) -> tuple[np.ndarray | None, str | None, str]:
+    """The answer as a flat int array, or None, what is wrong with its shape or type, and the hint.
+
+    Whole numbers stored as floats (``np.zeros(102)`` filled with counts) are counts too.
+    """
     try:
         got = np.asarray(answer)
     except Exception:  # an object numpy cannot make an array of
-        return None, f"expected an array of counts, got {type(answer).__name__}"
+        return None, f"expected an array of counts, got {type(answer).__name__}", "return an array or a list of 102 numbers"
     if got.ndim != 1:
-        return None, f"expected a flat array of {NUM_CLASSES} counts, got shape {got.shape}"
+        return (
+            None,
+            f"expected a flat array of {NUM_CLASSES} counts, got shape {got.shape}",
+            "one count per class, in a flat array (or list)",
+        )
+    if got.dtype.kind == "f":
+        whole = np.isfinite(got) & (got == np.round(got))
+        if whole.all():
+            return got.astype(np.int64), None, ""
+        return (
+            None,
+            f"expected whole numbers (counts), got {float(got[~whole][0]):g} among them",
+            "a count says how many images of the split carry a class: no fractions",
+        )
     if got.dtype.kind not in "iu":
-        return None, f"expected whole numbers (counts), got dtype {got.dtype}"
-    return got.astype(np.int64), None
+        return None, f"expected whole numbers (counts), got dtype {got.dtype}", "return numbers: one count per class"
+    return got.astype(np.int64), None, ""
 
 
 def _counts_feedback(got: np.ndarray, labels: np.ndarray, ids: np.ndarray) -> Verdict | None:
@@ -63,6 +80,13 @@ def _counts_feedback(got: np.ndarray, labels: np.ndarray, ids: np.ndarray) -> Ve
             False,
             "your classes are counted 1-based: class 1 of the file is index 0 in Python.",
             "subtract 1 from the labels (in int64) before counting",
+        )
+    if got.size in (256, 65536) and got[-1] > 0:  # np.bincount of labels that wrapped from 0 - 1 to 255 (or 65535)
+        return _verdict(
+            False,
+            f"{got.size} counts, expected {NUM_CLASSES}: a class came out as {got.size - 1}. Unsigned arithmetic wrapped "
+            f"around: in uint{8 if got.size == 256 else 16}, 0 - 1 is {got.size - 1}, not -1.",
+            "convert the labels to int64 (.astype(np.int64)) before any arithmetic",
         )
     if got.size != NUM_CLASSES:
         return _verdict(
@@ -101,9 +125,9 @@ def check_images_per_class(func: Callable[[np.ndarray, np.ndarray], Any], root: 
             return _verdict(False, f"on {where}, {error}", hint)
         if _unanswered(answer):
             return _verdict(False, "your function returns None: it is still the stub.", STUB_HINT)
-        got, problem = _as_counts(answer)
+        got, problem, hint = _as_counts(answer)
         if problem:
-            return _verdict(False, f"on {where}: {problem}.", f"return np.bincount(classes, minlength={NUM_CLASSES})")
+            return _verdict(False, f"on {where}: {problem}.", hint)
         verdict = _counts_feedback(got, toy_labels, ids)
         if verdict is not None:
             return verdict
@@ -116,6 +140,11 @@ def _batches_truth(labels: np.ndarray, batch_size: int) -> list[int]:
     """The right answer: distinct classes in each batch of consecutive files, the last batch shorter."""
     flat = labels.reshape(-1)
     return [len(set(flat[i : i + batch_size].tolist())) for i in range(0, flat.size, batch_size)]
+
+
+def _batch_sizes(n: int, batch_size: int) -> list[int]:
+    """How many files each batch of a DataLoader without shuffling holds: ``batch_size``, the last one shorter."""
+    return [min(batch_size, n - start) for start in range(0, n, batch_size)]
 
 
 def _batches_feedback(got: list[int], labels: np.ndarray, batch_size: int) -> Verdict | None:
@@ -134,7 +163,7 @@ def _batches_feedback(got: list[int], labels: np.ndarray, batch_size: int) -> Ve
             f"the last, shorter batch is missing: {flat.size} files make {len(truth)} batches of up to {batch_size}.",
             "the DataLoader keeps a last, shorter batch (drop_last=False)",
         )
-    if got == [len(flat[i : i + batch_size]) for i in range(0, flat.size, batch_size)]:
+    if got == _batch_sizes(flat.size, batch_size):
         return _verdict(False, "those are the sizes of the batches.", "count the *distinct* classes in each: len(set(...))")
     changes = [
         1 + int(np.count_nonzero(np.diff(flat[i : i + batch_size].astype(np.int64)))) for i in range(0, flat.size, batch_size)
@@ -145,13 +174,24 @@ def _batches_feedback(got: list[int], labels: np.ndarray, batch_size: int) -> Ve
             "you counted the changes of class; a class that comes back later in a batch is counted twice.",
             "count distinct classes: len(set(batch))",
         )
+    chunks = np.array_split(flat, -(-flat.size // batch_size))  # near-equal chunks: sizes differ by 1 at most
+    if got == [len(set(c.tolist())) for c in chunks] and [c.size for c in chunks] != _batch_sizes(flat.size, batch_size):
+        return _verdict(
+            False,
+            f"your batches are near-equal chunks ({', '.join(str(c.size) for c in chunks)} files for {flat.size}, as "
+            f"np.array_split cuts them); a DataLoader takes {batch_size} files at a time and only the last batch is "
+            f"shorter ({', '.join(map(str, _batch_sizes(flat.size, batch_size)))}).",
+            "batches start at 0, batch_size, 2 * batch_size, ...",
+        )
     if len(got) != len(truth):
         return _verdict(
             False, f"{len(got)} batches, expected {len(truth)}.", "batches start at 0, batch_size, 2 * batch_size, ..."
         )
     k = next(k for k in range(len(truth)) if got[k] != truth[k])
     return _verdict(
-        False, f"batch {k} holds {truth[k]} classes, you said {got[k]}.", "len(set(labels[start:start + batch_size]))"
+        False,
+        f"batch {k} holds {truth[k]} classes, you said {got[k]}.",
+        "batch k is batch_size consecutive files from k * batch_size, in file order: count its distinct classes",
     )
 
 
@@ -160,12 +200,15 @@ def check_classes_per_batch(func: Callable[[np.ndarray, int], Any], root: str | 
 
     ``labels`` is as ``loadmat`` returns it ((1, N) uint8); the batches are
     consecutive files, the last one shorter, as a DataLoader without
-    shuffling takes them. Run on toy files (one not grouped by class), then
+    shuffling takes them. Run on toy files (one not grouped by class, one
+    whose near-equal chunks differ from its batches), then
     on the dataset at ``root`` with batches of 64.
     """
     labels, _ = _raw(root)
     not_grouped = np.array([[3, 3, 1, 3, 7, 7, 2, 7, 7, 1, 2]], dtype=np.uint8)
-    cases = [(_TOY_LABELS, 8), (not_grouped, 4), (labels, 64)]
+    # 10 files in batches of 4 are 4, 4 and 2 files; np.array_split's near-equal chunks (4, 3, 3) hold other classes
+    short_last = np.array([[9, 9, 9, 9, 4, 4, 4, 6, 6, 8]], dtype=np.uint8)
+    cases = [(_TOY_LABELS, 8), (not_grouped, 4), (short_last, 4), (labels, 64)]
     for case, batch_size in cases:
         answer, error = _call(func, case.copy(), batch_size)
         if error:
@@ -173,8 +216,8 @@ def check_classes_per_batch(func: Callable[[np.ndarray, int], Any], root: str | 
             return _verdict(False, error, flat_hint if "unhashable" in error else RAISED_HINT)
         if _unanswered(answer):
             return _verdict(False, "your function returns None: it is still the stub.", STUB_HINT)
-        try:
-            got = [int(n) for n in answer]
+        try:  # at most one batch per file, plus one to see that there are too many: a student's generator may not end
+            got = [int(n) for n in itertools.islice(answer, case.size + 1)]
         except (TypeError, ValueError):
             return _verdict(
                 False, f"expected one number per batch, got {answer!r:.60}.", "return a list: [classes in batch 0, ...]"

@@ -11,6 +11,7 @@ name the mistake, then compares it with torchvision's Flowers102 item by item.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import pickle
 import random
@@ -96,7 +97,8 @@ def check_access_cause(answer: Any) -> Verdict:
 
 # The toy dataset that every student Dataset is first run on: 24 tiny images in the Oxford format, each
 # painted a colour that encodes its id, labels grouped by class but not in class order (77, 1, 102, 5),
-# split ids ordered by class, the last image (id 24) and the first (id 1) in the train split.
+# split ids ordered by class, the last image (id 24) and the first (id 1) in the train split. One image is a grayscale
+# JPEG (as some photo collections hold): only .convert("RGB") makes it an RGB image.
 _TOY_LABELS = [77] * 6 + [1] * 6 + [102] * 6 + [5] * 6
 _TOY_SPLITS = {
     "train": [7, 12, 19, 24, 1, 6, 13, 18],
@@ -104,6 +106,7 @@ _TOY_SPLITS = {
     "test": [9, 10, 11, 21, 22, 23, 3, 4, 5, 15, 16, 17],
 }
 _TOY_STEP = 10  # red = 10 * id: JPEG keeps a flat colour within a few levels
+_TOY_GRAY = 13  # the grayscale one (mode "L", its grey = 10 * id), in the train split
 
 
 def _write_toy_flowers(root: Path) -> Path:
@@ -112,7 +115,9 @@ def _write_toy_flowers(root: Path) -> Path:
     (base / IMAGE_FOLDER).mkdir(parents=True)
     for image_id in range(1, len(_TOY_LABELS) + 1):
         colour = (_TOY_STEP * image_id, 255 - _TOY_STEP * image_id, 128)
-        Image.new("RGB", (12 + image_id % 3, 10), colour).save(image_path(root, image_id), quality=95)
+        size = (12 + image_id % 3, 10)
+        image = Image.new("L", size, colour[0]) if image_id == _TOY_GRAY else Image.new("RGB", size, colour)
+        image.save(image_path(root, image_id), quality=95)
     (base / LABELS_FILE).write_bytes(_mat_bytes({"labels": np.array([_TOY_LABELS], dtype=np.uint8)}))
     splits = {SPLIT_VARIABLES[k]: np.array([v], dtype=np.uint16) for k, v in _TOY_SPLITS.items()}
     (base / SETID_FILE).write_bytes(_mat_bytes(splits))
@@ -200,10 +205,16 @@ def _length_feedback(n: Any, expected: int, n_images: int) -> str | None:
     if n == 1:
         return f"len() is 1, expected {expected}: len() of a (1, N) MATLAB array is 1. Hint: loadmat(..., squeeze_me=True)"
     if n == n_images:
-        return f"len() is {n}, the number of *all* images; the {expected} items of the split come from setid.mat"
+        return (
+            f"len() is {n}, the number of *all* images; the {expected} items of the split come from setid.mat. "
+            "Hint: one item per id of the split (trnid, valid or tstid), not per file"
+        )
     if n == expected - 1:
-        return f"len() is {n}, one short of {expected}: was the last id skipped? Ids go up to N, which is a file, not a position"
-    return f"len() is {n}, expected {expected} (the number of ids in the split)"
+        return (
+            f"len() is {n}, one short of {expected}: was the last id skipped? Ids go up to N, which is a file, not a "
+            "position. Hint: one item per id of the split"
+        )
+    return f"len() is {n}, expected {expected} (the number of ids in the split). Hint: one item per id of the split"
 
 
 def _item_feedback(item: Any) -> str | None:
@@ -214,12 +225,36 @@ def _item_feedback(item: Any) -> str | None:
     if isinstance(image, (str, Path)):
         return "the image is a path; __getitem__ should open it. Hint: PIL.Image.open(path).convert('RGB')"
     if not isinstance(image, Image.Image):
-        return f"the image is a {type(image).__name__}, expected a PIL image (without a transform the image stays PIL, as in torchvision)"
+        return (
+            f"the image is a {type(image).__name__}, expected a PIL image (without a transform the image stays PIL, as "
+            "in torchvision). Hint: leave any conversion to the transform the caller passes"
+        )
+    unreadable = _unreadable(image)
+    if unreadable:
+        return unreadable
     if image.mode != "RGB":
-        return f"the image has mode {image.mode!r}, expected 'RGB'. Hint: .convert('RGB')"
+        return (
+            f"the image has mode {image.mode!r}, expected 'RGB' (a grayscale JPEG opens as 'L': the toy dataset holds "
+            "one, as some real collections do). Hint: .convert('RGB') after opening"
+        )
     if isinstance(label, (bool, np.unsignedinteger)) or not isinstance(label, (int, np.integer)):
         kind = f"{type(label).__name__}" + (f" ({label.dtype})" if hasattr(label, "dtype") else "")
         return f"the label is a {kind}, expected a plain int, as torchvision returns. Hint: int(label)"
+    return None
+
+
+def _unreadable(image: Image.Image) -> str | None:
+    """What stops the checker reading a PIL image's pixels (a lazily opened file closed by a ``with``), or None."""
+    try:
+        image.load()
+    except Exception as exc:  # a closed file (AssertionError in Pillow), or a broken one
+        if getattr(image, "fp", True) is None:
+            return (
+                "the image's file is closed and its pixels were never read: Image.open reads only the header, and "
+                "the file was closed (leaving the `with` block closes it) before anything read the pixels. Hint: call "
+                ".convert('RGB') inside the `with` block: it reads the pixels into a new image"
+            )
+        return f"the image's pixels cannot be read ({type(exc).__name__}: {exc}). Hint: {RAISED_HINT}"
     return None
 
 
@@ -245,15 +280,15 @@ def _toy_items(dataset: Any, ids: list[int]) -> tuple[list[Any], str | None]:
                 f"off-by-one ids: item {k} (id {image_id}) {error[len('your function ') :]}. "
                 f"Hint: id i is the file {_NAME_TEMPLATE}, not position i"
                 if near
-                else _id_as_position(plain := f"item {k} (id {image_id}): {error}") or plain
+                else _id_as_position(plain := f"item {k} (id {image_id}): {error}") or f"{plain}. Hint: {RAISED_HINT}"
             )
         items.append(item)
     return items, first_error
 
 
-def _toy_items_feedback(dataset: Any, listing: list[str]) -> str | None:
-    """Run every toy item and name the first kind of mistake: wrap-around, 1-based, off-by-one ids, listing order."""
-    ids = _TOY_SPLITS["train"]
+def _toy_items_feedback(dataset: Any, listing: list[str], split: str = "train") -> str | None:
+    """Run every toy item of ``split`` and name the first kind of mistake: wrap-around, 1-based, off-by-one ids, listing order."""
+    ids = _TOY_SPLITS[split]
     truth = [_TOY_LABELS[i - 1] - 1 for i in ids]
     items, error = _toy_items(dataset, ids)
     fine = [(k, item) for k, item in enumerate(items) if item is not None and not _item_feedback(item)]
@@ -277,7 +312,10 @@ def _toy_items_feedback(dataset: Any, listing: list[str]) -> str | None:
         shifted = [_TOY_LABELS[min(i, len(_TOY_LABELS) - 1)] - 1 for i in ids]
         if got == shifted:
             return f"item {k} (id {ids[k]}) got the label of id {ids[k] + 1}: off-by-one ids. Hint: the label of id i is labels[i - 1]"
-        return f"item {k} ({IMAGE_NAME.format(ids[k])}) has label {got[k]}, expected {truth[k]}"
+        return (
+            f"item {k} ({IMAGE_NAME.format(ids[k])}) has label {got[k]}, expected {truth[k]}. Hint: the label of id i is "
+            "in imagelabels.mat at position i - 1, 1-based"
+        )
     return None
 
 
@@ -321,12 +359,20 @@ def _transform_feedback(cls: Any, root: Path) -> str | None:
         return f"{error}. Hint: __init__(self, root, split='train', transform=None, target_transform=None)"
     item, error = _call(dataset.__getitem__, 0)
     if error:
-        return f"with a transform: {error}"
+        return f"with a transform: {error}. Hint: {RAISED_HINT}"
+    if not isinstance(item, (tuple, list)) or len(item) != 2:
+        return f"with a transform, __getitem__ returned {type(item).__name__}, expected a pair (image, label). Hint: return image, label"
     image, label = item
     if not (isinstance(image, tuple) and image[:1] == ("image",)):
-        return "__getitem__ does not call self.transform on the image. Hint: if self.transform is not None: image = self.transform(image)"
+        return (
+            "__getitem__ does not call self.transform on the image. Hint: when a transform is given, the item's image "
+            "is what the transform returns"
+        )
     if not (isinstance(label, tuple) and label[:1] == ("label",)):
-        return "__getitem__ does not call self.target_transform on the label (torchvision applies it after the transform)"
+        return (
+            "__getitem__ does not call self.target_transform on the label. Hint: treat the label as you treat the "
+            "image, with target_transform (torchvision applies it after the transform)"
+        )
     return None
 
 
@@ -343,12 +389,39 @@ def _toy_feedback(cls: Any) -> str | None:
                 return _id_as_position(error) or f"{error}. {signature}"
             if _is_stub(dataset):
                 return "STUB"
-            n, error = _call(len, dataset)
-            problem = error or _length_feedback(n, len(_TOY_SPLITS["train"]), len(_TOY_LABELS))
-            if problem is None:
-                result, error = _call(_toy_items_feedback, dataset, listing)
-                problem = error or result
+            problem = _toy_split_feedback(dataset, "train", listing)
+            for split in ("val", "test"):
+                problem = problem or _other_split_feedback(cls, root, split, listing)
             return problem or _transform_feedback(cls, root)
+
+
+def _toy_split_feedback(dataset: Any, split: str, listing: list[str]) -> str | None:
+    """What is wrong with the length or the items of ``dataset``, built on the toy ``split``, or None."""
+    n, error = _call(len, dataset)
+    if error:
+        return f"len(): {error}. Hint: {RAISED_HINT}"
+    problem = _length_feedback(n, len(_TOY_SPLITS[split]), len(_TOY_LABELS))
+    if problem is None:
+        result, error = _call(_toy_items_feedback, dataset, listing, split)
+        problem = f"{error}. Hint: {RAISED_HINT}" if error else result
+    return problem
+
+
+def _other_split_feedback(cls: Any, root: Path, split: str, listing: list[str]) -> str | None:
+    """The toy ``split`` (not train) built and checked: a class that ignores ``split`` gives train's items."""
+    dataset, error = _make_dataset(cls, root, split)
+    if error:
+        return f"{error}. Hint: setid.mat holds one variable per split: trnid (train), valid (val), tstid (test)"
+    n, _ = _call(len, dataset)
+    if n == len(_TOY_SPLITS["train"]):
+        name = getattr(cls, "__name__", "your class")
+        return (
+            f"{name}(root, {split!r}) has {n} items, as many as the train split; the {split} split holds "
+            f"{len(_TOY_SPLITS[split])}: your class ignores `split`. Hint: pick the split's ids from setid.mat by "
+            "its name: trnid (train), valid (val), tstid (test)"
+        )
+    problem = _toy_split_feedback(dataset, split, listing)
+    return f"on its {split} split, {problem}" if problem else None
 
 
 def _file_name(path: str | Path) -> str:
@@ -372,8 +445,9 @@ def _real_feedback(dataset: Any, root: Path, split: str) -> tuple[str | None, in
         if (ours.image_files[k].name, ours.labels[k]) != names[k]:  # a flowerkit bug, not the student's
             return f"flowerkit's OxfordFlowers102 disagrees with torchvision on {split} item {k}: please report it", k
         item, error = _call(dataset.__getitem__, k)
-        if error:
-            return f"on the {split} split, item {k}: {error}", k
+        problem = error or _item_feedback(item)
+        if problem:
+            return f"on the {split} split, item {k}: {problem}", k
         (image, label), (name, true_label) = item, names[k]
         with Image.open(root / DATASET_FOLDER / IMAGE_FOLDER / name) as expected:
             size = expected.size
@@ -394,9 +468,11 @@ def check_flowers_dataset(cls: Any, root: str | Path, split: str = "train") -> V
     PIL image, int label 0..101) items. It is first run on a toy dataset in
     the same format (tiny images painted by id, a shuffled directory listing),
     which names the mistake (off-by-one ids, 1-based labels, uint8
-    wrap-around, listing order, a missing transform call, the wrong type or
-    length), then compared with ``torchvision.datasets.Flowers102`` on every
-    item of ``split`` of the data at ``root``, through its public API.
+    wrap-around, listing order, ``split`` ignored, a grayscale photo left
+    unconverted, an image whose file was closed unread, a missing transform
+    call, the wrong type or length), then compared with
+    ``torchvision.datasets.Flowers102`` on every item of ``split`` of the data
+    at ``root``, through its public API.
     """
     root = Path(root)
     if _unanswered(cls) or not callable(cls):
@@ -412,16 +488,17 @@ def check_flowers_dataset(cls: Any, root: str | Path, split: str = "train") -> V
         )
     if problem:
         message, _, hint = problem.partition(" Hint: ")
-        return _verdict(False, f"on a toy dataset in the Oxford format: {message.rstrip('.')}.", hint)
+        return _verdict(False, f"on a toy dataset in the Oxford format: {message.rstrip('.')}.", hint or RAISED_HINT)
     dataset, error = _make_dataset(cls, root, split)
     problem, n = (error, 0) if error else _real_feedback(dataset, root, split)
     if problem:
-        return _verdict(False, problem.rstrip(".") + ".", "run your class and torchvision's on that item and compare")
+        message, _, hint = problem.partition(" Hint: ")
+        return _verdict(False, message.rstrip(".") + ".", hint or "run your class and torchvision's on that item and compare")
     return _verdict(
         True,
-        f"your {cls.__name__} agrees with torchvision's Flowers102 on all {n} {split} items (files, labels, image sizes; "
-        "pixels on 8 items spread over the split) and with flowerkit's access.OxfordFlowers102, revealed below (files, "
-        "labels), handles a shuffled listing, and calls transform and target_transform.",
+        f"your {getattr(cls, '__name__', 'class')} agrees with torchvision's Flowers102 on all {n} {split} items (files, "
+        "labels, image sizes; pixels on 8 items spread over the split) and with flowerkit's access.OxfordFlowers102, revealed below (files, "
+        "labels), handles a shuffled listing, each split and a grayscale JPEG, and calls transform and target_transform.",
     )
 
 
@@ -462,6 +539,12 @@ def check_spawn_ready(dataset: Any) -> Verdict:
         return _verdict(
             False, "no answer yet: pass an instance of your Dataset.", 'e.g. my_flowers.FlowersDataset(ROOT, "train")'
         )
+    if isinstance(dataset, type):
+        return _verdict(
+            False,
+            f"you passed the class {dataset.__name__} itself; a DataLoader hands its workers a dataset, an instance.",
+            f'build one and pass it, e.g. {dataset.__name__}(ROOT, "train"), or loader.dataset',
+        )
     if _is_stub(dataset):
         return _verdict(
             False, "__len__ returns None: your FlowersDataset is still the stub.", "finish the Dataset exercise first"
@@ -472,6 +555,14 @@ def check_spawn_ready(dataset: Any) -> Verdict:
         return _verdict(
             True,
             f"a fresh Python imported {where}.{type(dataset).__qualname__} and unpickled your dataset: spawn workers can too.",
+        )
+    held = re.search(r"cannot pickle '([\w.]+)' object", error)
+    if held:
+        what = "an open file" if held.group(1).startswith("_io.") else f"a {held.group(1)} object"
+        return _verdict(
+            False,
+            f"your dataset holds {what}, which pickle cannot copy to a worker, failing at\n  {error}",
+            "keep plain data in the dataset (paths, labels) and open each file in __getitem__",
         )
     if where == "__main__":
         return _verdict(
@@ -494,6 +585,39 @@ def _same_item(mine: Any, theirs: tuple[Any, int]) -> bool:
     return a.shape == b.shape and bool(np.array_equal(a, b))
 
 
+def _files_of(dataset: Any) -> list[Any] | None:
+    """A dataset's list of image files, under flowerkit's name (``image_files``) or the exercise's (``files``), or None."""
+    files = getattr(dataset, "image_files", getattr(dataset, "files", None))
+    return files if isinstance(files, (list, tuple)) else None
+
+
+def _mismatch_verdict(dataset: Any, reference: Any, i: int, mine: Any) -> Verdict:
+    """Item ``i`` differs from the colleague's: name another split's files, the channel flip lost, or say so plainly."""
+    files, theirs = _files_of(dataset), _files_of(reference)
+    if files is not None and theirs is not None and len(files) > i and Path(files[i]).name != Path(theirs[i]).name:
+        return _verdict(
+            False,
+            f"item {i} is {Path(files[i]).name}, the colleague's is {Path(theirs[i]).name}: not the same files, so "
+            "not the colleague's items.",
+            "build your dataset on the colleague's split",
+        )
+    their_image = np.asarray(reference[i][0])
+    with contextlib.suppress(Exception):  # a student's image numpy cannot read: the plain message below
+        image = np.asarray(mine[0])
+        if image.shape == their_image.shape and image.ndim == 3 and np.array_equal(image[::-1], their_image):
+            return _verdict(
+                False,
+                f"item {i} has the colleague's pixels with the channels in the other order: their function ends by "
+                "flipping red, green, blue to blue, green, red.",
+                "keep every step of their function, the channel flip included",
+            )
+    return _verdict(
+        False,
+        f"item {i} is not the colleague's: the same label and the same pixels are the point.",
+        "keep every step of their function, the channel flip included: the same pixels, the same labels",
+    )
+
+
 def check_spawn_fix(dataset: Any, reference: Any) -> Verdict:
     """Notebook ``01_access``, exercise 4's new case: ``dataset`` gives ``reference``'s items, and spawn workers can use it.
 
@@ -513,18 +637,17 @@ def check_spawn_fix(dataset: Any, reference: Any) -> Verdict:
             f"got a {type(dataset).__name__}, not a dataset.",
             'a Dataset, e.g. access.OxfordFlowers102(ROOT, "train", ...)',
         )
-    if len(dataset) != len(reference):
-        return _verdict(False, f"{len(dataset)} items, the colleague's has {len(reference)}.", "the same split, the same items")
+    n, error = _call(len, dataset)
+    if error:
+        return _verdict(False, f"len(): {error}", RAISED_HINT)
+    if n != len(reference):
+        return _verdict(False, f"{n} items, the colleague's has {len(reference)}.", "the same split, the same items")
     for i in (0, len(reference) // 2, len(reference) - 1):
         mine, error = _call(dataset.__getitem__, i)
         if error:
             return _verdict(False, f"item {i}: {error}", RAISED_HINT)
         if not _same_item(mine, reference[i]):
-            return _verdict(
-                False,
-                f"item {i} is not the colleague's: the same label and the same pixels are the point.",
-                "keep every step of their function, the channel flip included: the same pixels, the same labels",
-            )
+            return _mismatch_verdict(dataset, reference, i, mine)
     error = _spawn_round_trip(dataset)
     if error is not None:
         return _verdict(
@@ -645,6 +768,11 @@ def _toy_agreement_feedback(func: Callable[..., Any]) -> Verdict | None:
                 f"on a toy pipeline ({what}) your tool says {share:.0%}, expected {expected:.0%}.",
                 "count the sampled items whose label equals truth[file name], divide by the number sampled",
             )
+    return _seed_feedback(func, half)
+
+
+def _seed_feedback(func: Callable[..., Any], half: list[int]) -> Verdict | None:
+    """The same seed must draw the same items, and another seed other items; the verdict on the first failure, or None."""
     # The same seed must sample the same items: compare which items, not the shares (two unseeded samples of 20 from
     # half-right items give the same share often enough to pass 3 tries in about one run of 30).
     pipelines = [_ToyPipeline(half) for _ in range(3)]
@@ -652,6 +780,14 @@ def _toy_agreement_feedback(func: Callable[..., Any]) -> Verdict | None:
         _call(func, pipeline, dict(_TOY_TRUTH), 20, 3)
     if len({tuple(sorted(p.indices)) for p in pipelines}) > 1:
         return _verdict(False, "the same seed gave two different answers.", "draw the sample with np.random.default_rng(seed)")
+    other = _ToyPipeline(half)
+    _call(func, other, dict(_TOY_TRUTH), 20, 4)
+    if sorted(other.indices) == sorted(pipelines[0].indices):
+        return _verdict(
+            False,
+            "seeds 3 and 4 drew the same 20 items: your tool ignores its `seed` (or does not draw at random).",
+            "draw the sample from a generator made from the `seed` argument: np.random.default_rng(seed)",
+        )
     return None
 
 
@@ -760,18 +896,72 @@ def check_csv_agreement(func: Callable[[Path, dict[str, int]], Any]) -> Verdict:
             if problem:
                 return _verdict(False, f"on a CSV with {what}: {problem}.", "return agreeing rows / rows")
             if abs(share - expected) > 1e-9:
-                return _csv_feedback(what, share, expected)
+                return _csv_feedback(what, share, expected, func, Path(tmp))
     return _verdict(True, "header, paths, 1-based labels, blank lines and column order all handled.")
 
 
-def _csv_feedback(what: str, share: float, expected: float) -> Verdict:
-    """The verdict on a wrong share from a CSV."""
-    if expected == 1.0 and share < 0.1:
+class _TextEqualInt(int):
+    """A class number that also equals its own text (``"5" == _TextEqualInt(5)``), and stays one through + and -.
+
+    Given as ``truth``'s numbers, it tells a function that compares a CSV's text with numbers (never equal) from
+    one whose numbers are wrong: only the first starts to agree.
+    """
+
+    def __eq__(self, other: object) -> bool:
+        return other.strip() == str(int(self)) if isinstance(other, str) else int(self) == other
+
+    def __ne__(self, other: object) -> bool:
+        return not self == other
+
+    __hash__ = int.__hash__
+
+    def __add__(self, other: Any) -> Any:
+        return _TextEqualInt(int(self) + other) if isinstance(other, int) else int(self) + other
+
+    __radd__ = __add__
+
+    def __sub__(self, other: Any) -> Any:
+        return _TextEqualInt(int(self) - other) if isinstance(other, int) else int(self) - other
+
+
+def _probe_share(func: Callable[[Path, dict[str, int]], Any], path: Path, text: str, truth: dict[str, Any]) -> float:
+    """The student's share on a probe CSV (``text``) against ``truth``; -1 if it raised or is not a share."""
+    path.write_text(text)
+    answer, error = _call(func, path, truth)
+    share, problem = (None, error) if error else _share(answer)
+    return -1.0 if share is None or problem else share
+
+
+def _nothing_agrees_verdict(what: str, func: Callable[[Path, dict[str, int]], Any], folder: Path) -> Verdict:
+    """0% on a file where every row is right: the label compared as text, the - 1 forgotten, or something else."""
+    rows = list(_TOY_TRUTH.items())[:30]
+    rows = [rows[i] for i in random.Random(5).sample(range(30), 30)]  # not in name order, as the file it said 0% on
+    one_based = "file,label\n" + "".join(f"jpg/{n},{c + 1}\n" for n, c in rows)
+    if _probe_share(func, folder / "probe.csv", one_based, {n: _TextEqualInt(c) for n, c in _TOY_TRUTH.items()}) > 0.99:
         return _verdict(
             False,
-            f"on a CSV with {what} your function says {share:.0%}: the labels are 1-based, like imagelabels.mat.",
+            f"on a CSV with {what} your function says 0%: no label ever matches, because it compares the label as "
+            "the CSV gives it, text, with a number: '5' == 5 is False.",
+            "turn the label into a number (int) before comparing it with truth's",
+        )
+    zero_based = "file,label\n" + "".join(f"jpg/{n},{c}\n" for n, c in rows)
+    if _probe_share(func, folder / "probe.csv", zero_based, dict(_TOY_TRUTH)) > 0.99:
+        return _verdict(
+            False,
+            f"on a CSV with {what} your function says 0%: the labels are 1-based, like imagelabels.mat.",
             "int(row['label']) - 1",
         )
+    return _verdict(
+        False,
+        f"on a CSV with {what} your function says 0%: no row agrees, though every row is right.",
+        "print a few rows: the file name, the label you compute from the row, and truth's, side by side",
+    )
+
+
+def _csv_feedback(what: str, share: float, expected: float, func: Callable[..., Any], folder: Path) -> Verdict:
+    """The verdict on a wrong share from a CSV (``func`` is run on probe files in ``folder`` when it says 0%)."""
+    if expected == 1.0 and share < 0.1:
+        return _nothing_agrees_verdict(what, func, folder)
     if any(abs(share - expected * n / (n + 1)) < 1e-9 for n in (29, 30, 31)):
         return _verdict(False, f"on a CSV with {what} you counted a row too many.", "divide by the number of photo rows only")
     return _verdict(
@@ -789,30 +979,46 @@ _SCAN_LABELS = np.array([3, 0, 101, 54, 3, 17, 0, 88, 42, 17, 9, 60], dtype=np.i
 _SCAN_SPLIT = [0, 2, 11, 6, 3]
 
 
+def _as_pairs(answer: Any, most: int) -> tuple[list[tuple[str, int]] | None, str | None]:
+    """The answer as (file name, int label) pairs, from a list of pairs or a dict (at most ``most`` read), or what is wrong."""
+    items = answer.items() if isinstance(answer, dict) else answer
+    try:
+        return [(str(name), int(label)) for name, label in itertools.islice(items, most)], None
+    except (TypeError, ValueError):  # not an iterable of pairs, or a label that is not a number
+        return None, f"expected (file, label) pairs, got {answer!r:.80}"
+
+
 def _herbarium_feedback(got: list[tuple[str, int]]) -> Verdict:
-    """Name the mistake in a wrong list of herbarium items."""
+    """Name the mistake in a wrong list of herbarium items (in any order)."""
     truth = [(_SCANS[p], int(_SCAN_LABELS[p])) for p in _SCAN_SPLIT]
-    names, labels = [n for n, _ in got], [lab for _, lab in got]
-    if names == [_SCANS[p - 1] for p in _SCAN_SPLIT]:
+    names, labels = sorted(n for n, _ in got), [lab for _, lab in got]
+    if names == sorted(_SCANS[p - 1] for p in _SCAN_SPLIT):
         return _verdict(
             False, "you took the line before each position: here positions are 0-based.", "index[p], not index[p - 1]"
         )
-    if names == [f"scan_{p:04d}.png" for p in _SCAN_SPLIT]:
+    if names == sorted(f"scan_{p:04d}.png" for p in _SCAN_SPLIT):
         return _verdict(
             False,
             "you built each name from its position; the index is in scanning order, not in name order.",
             "the index says which file sits at each position: index[p]",
         )
-    if names == [sorted(_SCANS)[p] for p in _SCAN_SPLIT]:
+    if names == sorted(sorted(_SCANS)[p] for p in _SCAN_SPLIT):
         return _verdict(False, "you sorted the index; the labels follow its own order.", "keep the index as it is")
-    if names == [n for n, _ in truth] and labels == [t - 1 for _, t in truth]:
+    if sorted(got) == sorted((n, t - 1) for n, t in truth):
         return _verdict(
             False, "your labels are one too low: here they are already 0-based.", "Oxford's - 1 is a fact about Oxford's files"
         )
-    if names == [n for n, _ in truth]:
+    if names == sorted(n for n, _ in truth):
         return _verdict(False, f"the files are right, the labels are {labels}.", "labels[p]: one label per line of the index")
+    if len(got) != len(truth):
+        return _verdict(
+            False, f"{len(got)} pairs for {len(truth)} positions.", "one (file, label) pair per position of the split"
+        )
+    wrong = [pair for pair in got if pair not in truth]
     return _verdict(
-        False, f"got {got}, expected one (file, label) per position.", "[(index[p], int(labels[p])) for p in positions]"
+        False,
+        f"{len(wrong)} of your {len(got)} pairs are not items of the split, e.g. {wrong[0]}.",
+        "a position is a line number of the index, and labels holds one label per line of the index",
     )
 
 
@@ -822,26 +1028,37 @@ def check_herbarium_items(func: Callable[[list[str], np.ndarray, list[int]], Any
     The layout: ``index`` lists file names in the archive's own order (not
     sorted), ``labels`` holds a 0-based label per line of the index, and a
     split is 0-based positions in the index. Oxford's habits (ids name files,
-    subtract 1) are wrong here.
+    subtract 1) are wrong here. The pairs may come in any order (a split is a
+    set of items), as a list or a dict of file name to label.
     """
     answer, error = _call(func, list(_SCANS), _SCAN_LABELS.copy(), list(_SCAN_SPLIT))
     if error:
         return _verdict(False, error, RAISED_HINT)
     if _unanswered(answer):
         return _verdict(False, "your function returns None: it is still the stub.", STUB_HINT)
-    try:
-        got = [(str(name), int(label)) for name, label in answer]
-    except (TypeError, ValueError):
-        return _verdict(False, f"expected (file, label) pairs, got {answer!r:.80}.", "return a list of (name, label) tuples")
-    if got == [(_SCANS[p], int(_SCAN_LABELS[p])) for p in _SCAN_SPLIT]:
+    got, problem = _as_pairs(answer, 10 * len(_SCANS))
+    if got is None:
+        return _verdict(False, f"{problem}.", "return a list of (name, label) tuples")
+    truth = [(_SCANS[p], int(_SCAN_LABELS[p])) for p in _SCAN_SPLIT]
+    if sorted(got) == sorted(truth):
+        order = "" if got == truth else " (In another order than `positions`, which is fine: the same items.)"
         return _verdict(
-            True, "the index says which file, the labels follow it, and nothing is shifted: this layout's rules, not Oxford's."
+            True,
+            "the index says which file, the labels follow it, and nothing is shifted: this layout's rules, not Oxford's." + order,
         )
     return _herbarium_feedback(got)
 
 
-def _strays_verdict(strays: list[str]) -> Verdict:
+def _strays_verdict(strays: list[str], listing: list[str]) -> Verdict:
     """Exercise 7's pairs hold files that are not images: name the first (a macOS ``._`` file is explained)."""
+    unlisted = [n for n in strays if n not in listing]
+    if unlisted:
+        more = f" (and {len(unlisted) - 1} more)" if len(unlisted) > 1 else ""
+        return _verdict(
+            False,
+            f"your pairs include {unlisted[0]}{more}, which is not in the listing: this folder does not hold it.",
+            "pair the names the listing holds; a name built from a range of ids may be a file that is not there",
+        )
     apple = [n for n in strays if n.startswith("._")]
     why = (
         f"{apple[0]} ends in .jpg but is macOS metadata (an AppleDouble file, written beside every file a Mac "
@@ -908,12 +1125,14 @@ def check_pair_files(func: Callable[[list[str], np.ndarray], Any]) -> Verdict:
         return _verdict(False, error, hint)
     if _unanswered(answer):
         return _verdict(False, "your function returns None: it is still the stub.", STUB_HINT)
-    pairs = list(answer.items()) if isinstance(answer, dict) else list(answer)
+    pairs, problem = _as_pairs(answer, 2 * len(listing))
+    if pairs is None:
+        return _verdict(False, f"{problem}.", "return a list of (file_name, label) tuples")
     truth = {n: int(labels[i - 1]) for i, n in zip(ids, names)}
-    got_names = [p[0] for p in pairs]
-    strays = sorted({str(n) for n in got_names if n not in truth})
+    got_names = [n for n, _ in pairs]
+    strays = sorted({n for n in got_names if n not in truth})
     if strays:
-        return _strays_verdict(strays)
+        return _strays_verdict(strays, listing)
     if sorted(got_names) != sorted(names):
         return _verdict(
             False, f"{len(set(got_names))} distinct files paired, expected {len(names)}.", "each image file in the listing once"
