@@ -29,6 +29,17 @@ def test_quality_causes_checker(capsys):
     assert exercises.check_quality_causes({"grayscale", "squash", "per-image standardisation", "augmentation at evaluation"})
 
 
+def test_quality_causes_hints_read_well_and_name_no_cause_before_it_is_found(capsys):
+    """A missing cause's hint is a sentence; the stub's own example, a wrong cause, is cleared without naming a real one."""
+    assert not exercises.check_quality_causes({"grayscale", "squash", "per-image standardisation"})
+    hint = capsys.readouterr().out.split("Hint: ")[1]
+    assert hint.startswith("look again at the same test photos passed through their pipeline twice"), hint
+    assert not exercises.check_quality_causes({"too few epochs"})
+    out = capsys.readouterr().out
+    assert "clears 'too few epochs'" in out and "Hint:" in out
+    assert not any(word in out.lower() for word in ("colour", "color", "gray", "grey")), out
+
+
 def test_the_causes_are_the_quality_teams_bugs_imported_not_retyped():
     assert nb02._QUALITY_CAUSES is teams.QUALITY_BUGS
     assert set(teams.QUALITY_BUGS) <= set(exercises.QUALITY_SUSPECTS)
@@ -186,6 +197,10 @@ def test_caffe_input_checker_accepts_the_reference(capsys):
         (_caffe([v2.Resize((224, 224)), v2.ToDtype(torch.float32)]), "squashed"),
         (_caffe([v2.Resize(224), v2.CenterCrop(224), v2.ToDtype(torch.float32)]), "not resized to 256"),
         (_caffe([v2.Resize(256), v2.CenterCrop(256), v2.ToDtype(torch.float32)]), "expected (3, 224, 224)"),
+        # scale=True copied from the notebook's pipeline: [0, 1] pixels minus 0..255 means, BGR order and all else right
+        (_caffe([v2.Resize(256), v2.CenterCrop(224), v2.ToDtype(torch.float32, scale=True)]), "scaled to [0, 1] (scale=True)"),
+        (_caffe([v2.Resize(256), v2.CenterCrop(224), v2.ToDtype(torch.float32, scale=True)], flip=False), "scale=True"),
+        (lambda img: _caffe(CROP)(img).unsqueeze(0), "a batch dimension"),
         (lambda img: _caffe(CROP)(img).permute(1, 2, 0), "channels-last"),
         (lambda img: _caffe(CROP)(img).double(), "dtype torch.float64"),
         (lambda img: img, "got a Image"),

@@ -148,6 +148,9 @@ def _float64(batch):  # NumPy arithmetic: float64
         (lambda b: (_collate(b)[0], _labels(b).flip(0)), "do not match"),
         (lambda b: 1 / 0, "ZeroDivisionError"),
         (lambda b: _collate(b[0]), "ValueError"),
+        # mean and std as (3,) tensors on a (B, 3, S, S) batch: they meet the last axis, not the channels
+        (lambda b: ((_stack(b)[0].permute(0, 3, 1, 2).float() / 255 - M.view(3)) / S.view(3), _labels(b)), "(1, 3, 1, 1)"),
+        (lambda b: ((_float64(b)[0].numpy() - np.array(MEAN)) / np.array(STD), _labels(b)), "(1, 3, 1, 1)"),
         (_per_item_torch, "converted to float on its own"),
         (_per_item_numpy, "converted to float on its own"),
         (lambda b: nb03._per_item_hwc_collate(b, MEAN, STD), "converted to float on its own"),
@@ -228,6 +231,55 @@ def torch_bincount(y):
     return torch.bincount(y).double()
 
 
+MILD = [k for k, size in enumerate((10, 15, 20, 25, 30)) for _ in range(size)]  # 3:1, as mini's test split
+
+
+def _once(labels, seed):
+    """A generator: right weights, seeded, but used up after one epoch."""
+    y = torch.tensor(labels)
+    yield from torch.multinomial(1 / torch_bincount(y)[y], len(y), True, generator=torch.Generator().manual_seed(seed)).tolist()
+
+
+def _endless(labels, seed):
+    class Endless:
+        def __iter__(self):
+            while True:
+                yield 0
+
+    return Endless()
+
+
+def _without_replacement(labels, seed):
+    y = torch.tensor(labels)
+    g = torch.Generator().manual_seed(seed)
+    return WeightedRandomSampler(1 / torch_bincount(y)[y], len(y) // 2, replacement=False, generator=g)
+
+
+@pytest.mark.parametrize(
+    "func, feedback",
+    [
+        (_weighted(lambda y: 1 / torch_bincount(y)[y]), "Correct"),
+        # half-balanced (weights count**-0.5): within 1.35x of the mean on mild imbalance, yet drawn in step with size
+        (_weighted(lambda y: torch_bincount(y)[y] ** -0.5), "large classes are still drawn more often"),
+        (_weighted(lambda y: torch_bincount(y)[y] ** -0.75), "large classes are still drawn more often"),
+        (_weighted(lambda y: torch_bincount(y)[y] ** -1.25), "overcorrected"),
+        (_without_replacement, "without replacement"),
+        (_once, "iterated a second time"),
+        (lambda labels, seed: iter(_weighted(lambda y: 1 / torch_bincount(y)[y])(labels, seed)), "iterated a second time"),
+        (lambda labels, seed: list(_weighted(lambda y: 1 / torch_bincount(y)[y])(labels, seed)), "the very same 100 indices"),
+        (_endless, "had not ended"),
+        (lambda labels, seed: ["a", "b"], "iterating over your sampler: ValueError"),
+    ],
+)
+def test_check_balanced_sampler_on_mild_imbalance(func, feedback, capsys):
+    """Mild imbalance (3:1) hides a partial correction from a max/mean test; a one-pass iterable must not hang the checker."""
+    ok = exercises.check_balanced_sampler(func, MILD)
+    out = capsys.readouterr().out
+    assert feedback in out, out
+    assert ok == (feedback == "Correct")
+    assert "Hint: " in out or ok
+
+
 def exercises_unseeded(labels):
     y = torch.tensor(labels)
     return WeightedRandomSampler(1 / torch_bincount(y)[y], len(y))
@@ -277,6 +329,9 @@ def _share(items, how):
         (_stream(lambda items: iter(items[: len(items) // 2])), "expected all 23"),
         (_stream(lambda items: iter(items[torch_worker().id :: 2])), "get_worker_info() returns None"),
         (list, "derived from IterableDataset"),
+        # a list is iterable, but not an iterator: a DataLoader's iter(dataset) raises
+        (_stream(lambda items: items), "returns a list, not an iterator"),
+        (_stream(lambda items: iter(items) if torch_worker() is None else items[torch_worker().id :: 2]), "not an iterator"),
         (_ShareInInit, "__init__ runs in the main process"),
     ],
 )
@@ -347,6 +402,45 @@ def test_check_train_loader_feedback(mini_root, capsys):
     broken = lambda d: DataLoader(d, **settings, generator=torch.Generator(), collate_fn=lambda b: 1 / 0)  # noqa: E731
     assert not exercises.check_train_loader(broken, ds)
     assert "collate_fn fails" in capsys.readouterr().out
+
+
+def _float64_collate(batch):  # the NumPy way: the arithmetic comes out float64
+    x = np.stack([np.asarray(image) for image, _ in batch]) / 255.0
+    x = (x - np.full((1, 3, 1, 1), 0.5)) / np.full((1, 3, 1, 1), 0.25)
+    return torch.from_numpy(x), torch.tensor([label for _, label in batch])
+
+
+def _notebook_collate(batch):  # as if defined in a notebook cell (module __main__): spawn workers cannot import it
+    return NORMALISE["collate_fn"](batch)
+
+
+_notebook_collate.__module__ = "__main__"
+
+
+def test_check_train_loader_reads_a_batch_sampler_and_wants_float32_batches_workers_can_import(mini_root, capsys):
+    ds = DecodedFlowers(mini_root, "val", 8)
+    seeded = {"num_workers": 2, "persistent_workers": True, "generator": torch.Generator().manual_seed(0)}
+    batches = lambda d: torch.utils.data.BatchSampler(  # noqa: E731
+        RandomSampler(d, generator=torch.Generator().manual_seed(0)), batch_size=64, drop_last=False
+    )
+    assert exercises.check_train_loader(lambda d: DataLoader(d, batch_sampler=batches(d), **seeded, **NORMALISE), ds)
+    out = capsys.readouterr().out  # the twin is built with the batch sampler's batch size, and agrees
+    assert (
+        "load.make_loader(ds, shuffle=True, batch_size=64, num_workers=2) (sampler, batch size, workers, pinning: the same)"
+        in out
+    )
+    settings = {"batch_size": 64, "shuffle": True, **seeded}
+    assert not exercises.check_train_loader(lambda d: DataLoader(d, **settings, collate_fn=_float64_collate), ds)
+    out = capsys.readouterr().out
+    assert "batches come out as torch.float64" in out and "Hint: " in out, out
+    assert not exercises.check_train_loader(lambda d: DataLoader(d, **settings, collate_fn=_notebook_collate), ds)
+    out = capsys.readouterr().out
+    assert "_notebook_collate, defined in this notebook" in out and "spawn" in out and "float64" not in out, out
+    cache = build_cache(OxfordFlowers102(mini_root, "val"), 8, folder=mini_root.parent / "cache-tl", progress=False)
+    no_workers = {**settings, "num_workers": 0, "persistent_workers": False}
+    assert exercises.check_train_loader(lambda d: DataLoader(d, **no_workers, collate_fn=_notebook_collate), cache), (
+        "without workers, nothing has to be imported by a worker: a notebook's collate_fn is fine"
+    )
 
 
 def test_check_train_loader_accepts_no_workers_on_a_cache_but_not_on_jpegs(mini_root, capsys):
@@ -440,6 +534,11 @@ def _readings(loader, step, steps):  # clock readings instead of durations
     return waits, computes
 
 
+def _shares(loader, step, steps):  # each step's wait and compute as fractions of the step
+    waits, computes = _meter(loader, step, steps)
+    return [w / (w + c) for w, c in zip(waits, computes)], [c / (w + c) for w, c in zip(waits, computes)]
+
+
 def _no_step(loader, step, steps):
     waits, computes, iterator = [], [], iter(loader)
     for _ in range(steps):
@@ -464,6 +563,8 @@ def _no_step(loader, step, steps):
         (_compute_from_start, "they include the wait"),
         (_restarts, "first batch every time"),
         (_readings, "clock readings"),
+        (lambda loader, step, steps: tuple([1000 * v for v in part] for part in _meter(loader, step, steps)), "milliseconds"),
+        (_shares, "shares of the step"),
         (_no_step, "called 0 times"),
         (lambda loader, step, steps: tuple([-v for v in part] for part in _meter(loader, step, steps)), "negative"),
     ],
@@ -554,7 +655,9 @@ def test_a_balanced_sampler_is_compared_with_flowerkits(capsys):
         return WeightedRandomSampler(1 / torch_bincount(y)[y], len(y), generator=torch.Generator().manual_seed(seed + 99))
 
     assert exercises.check_balanced_sampler(other_stream, IMBALANCED)
-    assert "draws other indices" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "draws other indices" in out and "% off it in yours" in out and "% in flowerkit's" in out, out
+    assert "same class mix" not in out, "the mixes differ by chance: the message gives both gaps instead"
 
 
 def test_a_sharded_stream_is_compared_with_flowerkits(capsys):

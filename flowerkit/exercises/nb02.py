@@ -38,15 +38,16 @@ __all__ = [
 
 # What the evidence says about each suspect: the checker's answer key, kept out of the public list below.
 _QUALITY_EVIDENCE: dict[str, str] = {
-    "grayscale": "your batch check's colour finding: the three channels carry the same picture",
-    "squash": "the pictures, theirs next to ours: round flowers come out as ellipses",
-    "per-image standardisation": "your batch check's per-image statistics: every image has mean 0 and std 1",
-    "augmentation at evaluation": "the same test photos through their pipeline twice give two different tensors",
+    # the four causes: what to look at again (a noun phrase) when one is missing
+    "grayscale": "your batch check's colour finding on their batch (do the three channels carry the same picture?)",
+    "squash": "the pictures, theirs next to ours (what shape are the round flowers?)",
+    "per-image standardisation": "your batch check's per-image statistics on their batch (how do the images' means and stds compare?)",
+    "augmentation at evaluation": "the same test photos passed through their pipeline twice (do the two tensors agree?)",
     "wrong labels": "no: wrong labels (notebook 01's Access team) keep the test score at chance while the loss falls; "
     "theirs is above chance, and their pipeline reads the labels with the Dataset notebook 01 fixed",
     "too few epochs": "no: the epochs are the shared recipe's, the same for every run here, ours included; their "
-    "training accuracy still climbs, so more epochs would add a little, but no number of epochs brings back the colour "
-    "your batch check found gone",
+    "training accuracy still climbs, so more epochs would add a little, but no number of epochs brings back what their "
+    "pipeline takes out of a photo before the model sees it",
     "learning rate": "no: it is the shared recipe's, the same as ours, and their loss falls smoothly epoch after epoch "
     "(a learning rate far off stalls or jumps)",
     "no shuffling": "no: no measurement above looked at the order of the samples, and their loader does shuffle "
@@ -264,6 +265,10 @@ def _caffe_layout(answer: Any) -> tuple[str, str] | None:
         return f"got a {type(answer).__name__}, the model needs a torch.Tensor.", "start with v2.ToImage()"
     if answer.ndim == 3 and answer.shape[-1] == 3 and answer.shape[0] != 3:
         return f"shape {tuple(answer.shape)} is channels-last; PyTorch wants (3, H, W).", "v2.ToImage() gives (3, H, W)"
+    if answer.ndim == 4 and answer.shape[0] == 1:
+        return f"shape {tuple(answer.shape)}: a batch dimension in front of one image.", (
+            "return the single image, (3, H, W): the DataLoader adds the batch dimension when it stacks images"
+        )
     if tuple(answer.shape) != (3, crop, crop):
         return f"shape {tuple(answer.shape)}, expected (3, {crop}, {crop}).", f"Resize({_CAFFE_RESIZE}) then CenterCrop({crop})"
     if answer.dtype != torch.float32:
@@ -277,6 +282,14 @@ def _caffe_values(answer: torch.Tensor, expected: torch.Tensor) -> tuple[str, st
     if answer.abs().max() < 5:
         return (
             f"values only up to {answer.abs().max():.2f}: scaled to [0, 1] or divided by a std; this model wants 0..255.",
+            no_scale,
+        )
+    means = torch.tensor(_CAFFE_MEAN_BGR).view(3, 1, 1)
+    if any(float((answer + m).amin()) > -0.01 and float((answer + m).amax()) < 1.01 for m in (means, means.flip(0))):
+        return (
+            f"every value is its channel's mean, negated, plus less than 1 (from {answer.amin():.1f} to "
+            f"{answer.amax():.1f}): the pixels were scaled to [0, 1] (scale=True) before the means, which are in "
+            "0..255 levels, were subtracted.",
             no_scale,
         )
     centre = answer[:, _CAFFE_CROP // 2, _CAFFE_CROP // 2]

@@ -4,8 +4,12 @@ decoder's arrays, samplers, worker seeding, iterable datasets, the training load
 from __future__ import annotations
 
 import contextlib
+import io
+import itertools
+import math
 import pickle
 import random
+import re
 import time
 import types
 from collections import Counter
@@ -83,8 +87,24 @@ def _meter_shape_problem(out: Any, steps: int, elapsed_s: float) -> tuple[str, s
     if min(waits + computes) < 0:
         return "negative durations: an earlier reading minus a later one.", "duration = the reading after - the reading before"
     if max(waits + computes) > elapsed_s + 0.5:
-        return "these look like clock readings, not durations.", "subtract the reading before from the reading after"
+        return _not_seconds(waits, computes, elapsed_s)
     return None
+
+
+def _not_seconds(waits: list[float], computes: list[float], elapsed_s: float) -> tuple[str, str]:
+    """Why figures longer than the whole run are not durations in seconds: shares of the step, milliseconds, or readings."""
+    total = sum(waits) + sum(computes)
+    if all(abs(w + c - 1) < 0.01 for w, c in zip(waits, computes, strict=True)):
+        return "each step's wait and compute add up to 1: these are shares of the step, not durations.", (
+            "return the seconds themselves (the reading after - the reading before), not divided by the step's time"
+        )
+    if total / 1000 <= elapsed_s + 0.05:
+        return f"your figures add up to {total:.0f}, but the whole run took {elapsed_s:.2f} s: milliseconds, not seconds.", (
+            "time.perf_counter() counts seconds: keep the differences as they are, without converting"
+        )
+    return f"figures up to {max(waits + computes):.0f} from a run of {elapsed_s:.2f} s: clock readings, not durations.", (
+        "subtract the reading before from the reading after"
+    )
 
 
 def _meter_order_problem(seen: list[int], steps: int) -> tuple[str, str] | None:
@@ -441,6 +461,16 @@ def _converts_per_image(func: Callable[[list[Any]], Any], batch: list[tuple[np.n
     return _WatchedArray.per_image_floats + torch_floats.count >= len(batch)
 
 
+def _collate_error_hint(error: str) -> str:
+    """The hint for a collate_fn that raised: mean and std that do not broadcast over the batch, or the general advice."""
+    if re.search(r"size of tensor [ab] \(3\) must match|must match the size of tensor b \(3\)|could not be broadcast", error):
+        return (
+            "mean and std hold one number per channel, and broadcasting lines shapes up from the last axis: on a "
+            "(B, 3, S, S) batch they need the shape (1, 3, 1, 1), so that their 3 meets the channel axis"
+        )
+    return "each item is a uint8 NumPy array (S, S, 3): stack them, then work on the whole batch"
+
+
 def check_collate(func: Callable[[list[Any]], Any], dataset: Any, mean: Any, std: Any) -> Verdict:
     """Notebook ``03_load``: ``func(batch)`` turns a list of (uint8 NumPy (S, S, 3), label) into (float32 (B, 3, S, S), int64).
 
@@ -454,7 +484,7 @@ def check_collate(func: Callable[[list[Any]], Any], dataset: Any, mean: Any, std
     chw = [(torch.as_tensor(image), int(label)) for image, label in (dataset[i] for i in range(min(64, len(dataset))))]
     answer, error = _call(func, _channels_last(chw))
     if error:
-        return _verdict(False, error, "each item is a uint8 NumPy array (S, S, 3): stack them, then work on the whole batch")
+        return _verdict(False, error, _collate_error_hint(error))
     if _unanswered(answer):
         return _verdict(False, "your function returns None: it is still the stub.", "return images, labels")
     problem = _collate_problem(answer, _per_sample_collate(chw, mean, std), mean, std)
@@ -477,47 +507,116 @@ def check_collate(func: Callable[[list[Any]], Any], dataset: Any, mean: Any, std
     )
 
 
-def _draw_epochs(sampler: Any, at_least: int) -> tuple[list[int], list[int]]:
-    """(the first epoch's indices, all indices drawn over as many epochs as it takes to reach ``at_least``)."""
-    first = [int(i) for i in sampler]
-    drawn = list(first)
-    while first and len(drawn) < at_least:
-        drawn += [int(i) for i in sampler]
-    return first, drawn
+_EPOCH_CAP = 100  # an epoch of more than 100x len(labels) indices is taken to never end
+_MAX_EPOCHS = 5000  # passes the sampler checker makes at most (a one-index epoch would need 40,000)
 
 
-def _balance_problem(first: list[int], drawn: list[int], labels: torch.Tensor) -> tuple[str, str] | None:
-    """What keeps the drawn indices from a uniform class mix; None if they are balanced."""
-    n, sizes = len(labels), torch.bincount(labels).double()
+def _one_epoch(sampler: Any, cap: int) -> tuple[list[int] | None, str | None]:
+    """One pass over ``sampler``, as a DataLoader makes one each epoch: at most ``cap + 1`` indices, or what it raised."""
+    indices, error = _call(lambda: [int(i) for i in itertools.islice(sampler, cap + 1)])
+    return indices, error and f"iterating over your sampler: {error.removeprefix('your function raised ')}"
+
+
+def _draw_epochs(sampler: Any, at_least: int, cap: int) -> tuple[list[int], list[int], tuple[str, str] | None]:
+    """(the first epoch's indices, all indices drawn over as many epochs as it takes to reach ``at_least``, a problem).
+
+    Bounded: ``cap`` indices an epoch, :data:`_MAX_EPOCHS` epochs. A sampler that yields nothing when iterated
+    again (a generator, an iterator: used up by the first epoch) is a problem, not an endless loop.
+    """
+    first, error = _one_epoch(sampler, cap)
+    if error or first is None:
+        return [], [], (error or "", RAISED_HINT)
+    if len(first) > cap:
+        return first, first, (f"one epoch of your sampler had not ended after {cap} indices.", "num_samples=len(labels)")
+    drawn, epochs = list(first), 1
+    while first and len(drawn) < at_least and epochs < _MAX_EPOCHS:
+        more, error = _one_epoch(sampler, cap)
+        if error or more is None:
+            return first, drawn, (error or "", RAISED_HINT)
+        if not more:
+            return (
+                first,
+                drawn,
+                (
+                    "iterated a second time, for the next epoch, your sampler yields no index: a generator or an iterator "
+                    "is used up after one pass, and a DataLoader iterates its sampler again every epoch.",
+                    "return something that can be iterated again every epoch: a Sampler such as WeightedRandomSampler, "
+                    "or a class whose __iter__ draws anew each time",
+                ),
+            )
+        drawn += more[:cap]
+        epochs += 1
+    return first, drawn, None
+
+
+def _size_trend_z(per_class: torch.Tensor, sizes: torch.Tensor) -> float:
+    """How many standard errors the draws per class rise with class size: within about +-4 for a balanced sampler.
+
+    The slope of draws against size, over its standard error when each class's count varies by chance alone
+    (a Poisson spread: the square root of the mean count).
+    """
+    d = sizes - sizes.mean()
+    if float(d.norm()) == 0:
+        return 0.0  # classes of one size: no trend to find
+    slope = float((d * per_class).sum() / (d * d).sum())
+    return slope * float(d.norm()) / math.sqrt(max(float(per_class.mean()), 1.0))
+
+
+def _mix_problem(sampler: Any, drawn: list[int], labels: torch.Tensor) -> tuple[str, str] | None:
+    """What keeps the class mix of ``drawn`` from even, or from unrelated to class size; None if it is balanced."""
+    sizes = torch.bincount(labels).double()
+    present = sizes > 0
+    per_class, sizes = torch.bincount(labels[drawn], minlength=sizes.numel()).double()[present], sizes[present]
+    z = _size_trend_z(per_class, sizes)
+    small, large = (float(per_class[sizes == s].mean()) for s in (sizes.min(), sizes.max()))
+    if z > 4:
+        message = (
+            f"large classes are still drawn more often than small ones: a class of {int(sizes.min())} images "
+            f"{small / max(large, 1e-9):.2f}x as often as a class of {int(sizes.max())}"
+        )
+        if getattr(sampler, "replacement", True) is False:
+            return f"{message}: without replacement, a small class runs out of images within an epoch.", (
+                "replacement=True: a small class's images must be drawable more than once an epoch"
+            )
+        return f"{message}.", "weight each sample by 1 / (size of its class): no more, no less"
+    if z < -4:
+        return "small classes are now drawn more often than large ones: overcorrected.", "weights 1 / count, not 1 / count**2"
+    spread = float(per_class.max() / per_class.mean().clamp_min(1e-9))
+    if spread > 1.35 or per_class.min() == 0:
+        return f"some classes are drawn {spread:.1f}x as often as the average class.", "weights = 1 / counts[labels]"
+    return None
+
+
+def _balance_problem(sampler: Any, first: list[int], drawn: list[int], labels: torch.Tensor) -> tuple[str, str] | None:
+    """What keeps the drawn indices from a uniform class mix, drawn anew every epoch; None if they are balanced."""
+    n, classes = len(labels), int(labels.max()) + 1
     if not first:
         return "the sampler yields no index.", "WeightedRandomSampler(weights, num_samples=len(labels), ...)"
     if min(drawn) < 0 or max(drawn) >= n:
-        return f"indices outside 0..{n - 1}: a sampler yields positions in the dataset.", ""
-    if max(drawn) < sizes.numel() < n:
+        return f"indices outside 0..{n - 1}: a sampler yields positions in the dataset.", "yield positions in labels"
+    if max(drawn) < classes < n:
         return "every index is below the number of classes: you gave one weight per class.", (
             "WeightedRandomSampler wants one weight per *sample*: weights = 1 / counts[labels]"
         )
     if len(first) == n and len(set(first)) == n:
         return "every sample drawn exactly once per epoch: a shuffle, which keeps the imbalance.", "replacement=True"
-    drawn_per_class = torch.bincount(labels[drawn], minlength=sizes.numel()).double()
-    spread = float(drawn_per_class.max() / drawn_per_class.mean().clamp_min(1e-9))
-    if spread <= 1.35 and drawn_per_class.min() > 0:
-        return None
-    trend = float(torch.corrcoef(torch.stack([drawn_per_class, sizes]))[0, 1])
-    if trend > 0.5:
-        return "large classes are still drawn more often than small ones.", "weight each sample by 1 / (size of its class)"
-    if trend < -0.5:
-        return "small classes are now drawn more often than large ones: overcorrected.", "weights 1 / count, not 1 / count**2"
-    return f"some classes are drawn {spread:.1f}x as often as the average class.", "weights = 1 / counts[labels]"
+    if drawn[len(first) : 2 * len(first)] == first:
+        return (
+            f"every epoch draws the very same {len(first)} indices: a fixed list repeats its first epoch, so the "
+            "images it left out are never seen.",
+            "return a sampler that draws anew each time a DataLoader iterates it (once per epoch), not a list drawn once",
+        )
+    return _mix_problem(sampler, drawn, labels)
 
 
 def check_balanced_sampler(func: Callable[[Any, int], Any], labels: Any) -> Verdict:
     """Notebook ``03_load``: ``func(labels, seed)`` returns a sampler that draws every class about equally often, seeded.
 
-    Draws at least 400 items per class (over several epochs) and compares the
-    class mix with the class sizes.
+    Draws at least 400 items per class and 20,000 in all (over several epochs, each a new pass over the sampler, as a
+    DataLoader makes) and compares the class mix with the class sizes: even, and no trend with size.
     """
     y = torch.as_tensor(labels, dtype=torch.int64).reshape(-1)
+    cap = _EPOCH_CAP * len(y)
     sampler, error = _call(func, list(labels), 0)
     if error:
         return _verdict(False, error, RAISED_HINT)
@@ -529,8 +628,8 @@ def check_balanced_sampler(func: Callable[[Any, int], Any], labels: Any) -> Verd
             f"got a {type(sampler).__name__}: a sampler is something that yields indices.",
             "return torch.utils.data.WeightedRandomSampler(weights, num_samples, generator=...)",
         )
-    first, drawn = _draw_epochs(sampler, at_least=400 * (int(y.max()) + 1))
-    problem = _balance_problem(first, drawn, y)
+    first, drawn, problem = _draw_epochs(sampler, max(400 * (int(y.max()) + 1), 20_000), cap)
+    problem = problem or _balance_problem(sampler, first, drawn, y)
     if problem:
         message, hint = problem
         return _verdict(False, message, hint)
@@ -539,7 +638,7 @@ def check_balanced_sampler(func: Callable[[Any, int], Any], labels: Any) -> Verd
         with torch.random.fork_rng(devices=[]):  # the notebook's own random numbers stay as they were
             sampler, _ = _call(func, list(labels), seed)
             torch.rand(8)  # a training script initialises its model between building the sampler and drawing from it
-            return None if sampler is None else [int(i) for i in sampler]
+            return None if sampler is None else _one_epoch(sampler, cap)[0]
 
     again, other = first_epoch(0), first_epoch(1)
     if again is None or again != first:
@@ -553,22 +652,31 @@ def check_balanced_sampler(func: Callable[[Any, int], Any], labels: Any) -> Verd
         return _verdict(False, "seeds 0 and 1 gave the same draws: the seed is not used.", "pass the seed to the generator")
     return _verdict(
         True,
-        f"every class drawn about equally often over {len(drawn)} draws, and the same seed draws the same. "
-        + _beside_balanced_sampler(first, drawn, y),
+        f"every class drawn about equally often over {len(drawn)} draws, with no trend with class size, and the same "
+        "seed draws the same. " + _beside_balanced_sampler(first, drawn, y),
     )
 
 
+def _largest_gap(drawn: list[int], y: torch.Tensor) -> float:
+    """How far the class furthest from an even share is drawn off it, relative (0.1: 10% more or less than even)."""
+    present = torch.bincount(y) > 0
+    per_class = torch.bincount(y[torch.tensor(drawn)], minlength=present.numel()).double()[present]
+    return float((per_class / per_class.mean() - 1).abs().max())
+
+
 def _beside_balanced_sampler(first: list[int], drawn: list[int], y: torch.Tensor) -> str:
-    """How the student's draws compare with flowerkit's ``sampling.balanced_sampler`` (seed 0): the same, or the same mix."""
-    ours_first, ours_drawn = _draw_epochs(balanced_sampler(y, seed=0), at_least=len(drawn))
+    """How the student's draws compare with flowerkit's ``sampling.balanced_sampler`` (seed 0): the same, or as even."""
+    ours_first, ours_drawn, _ = _draw_epochs(balanced_sampler(y, seed=0), len(drawn), _EPOCH_CAP * len(y))
     if ours_first == first:
         return "The flowerkit version, sampling.balanced_sampler(labels, seed=0), draws the very same indices."
-    classes = int(y.max()) + 1
-    mix = [torch.bincount(y[torch.tensor(d)], minlength=classes).double() / len(d) for d in (drawn, ours_drawn)]
-    gap = float((mix[0] - mix[1]).abs().max())
+    classes = int((torch.bincount(y) > 0).sum())
+    per_class = len(drawn) / classes
+    furthest = f", and the furthest of {classes} two or three times that" if classes >= 20 else ""
     return (
         f"The flowerkit version, sampling.balanced_sampler(labels, seed=0), draws other indices (another use of the "
-        f"generator) with the same class mix: the shares of any class differ by {100 * gap:.1f} points at most."
+        f"generator), as evenly: the class furthest from an even share is {_largest_gap(drawn, y):.0%} off it in yours, "
+        f"{_largest_gap(ours_drawn, y):.0%} in flowerkit's (at {per_class:.0f} draws a class, chance alone puts a typical "
+        f"class about {1 / math.sqrt(per_class):.0%} off{furthest})."
     )
 
 
@@ -706,6 +814,11 @@ def check_worker_seeding(func: Callable[[int], Any]) -> Verdict:
     return _verdict(True, "each worker draws its own numbers, the same seeds draw the same, and every epoch draws new ones.")
 
 
+_NOT_AN_ITERATOR = "not an iterator"
+_ITERATOR_HINT = "`yield` the items from __iter__ (or return an iterator over them, which a list is not)"
+_STREAM_CAP = 10_000  # items read from a stream at most: one that never ends must not hang the checker
+
+
 def _yields(cls: type, items: list[int], worker: tuple[int, int] | None = None) -> tuple[list[Any] | None, str | None]:
     """Everything a fresh ``cls(items)`` yields, in the main process or as the given (worker id, num_workers).
 
@@ -720,7 +833,12 @@ def _yields(cls: type, items: list[int], worker: tuple[int, int] | None = None) 
         it, error = _call(dataset.__iter__)
         if error or it is None:
             return None, error
-        out, error = _call(list, it)
+        if not hasattr(type(it), "__next__"):  # what iter(dataset) refuses, as a DataLoader calls it
+            return None, (
+                f"your __iter__ returns a {type(it).__name__}, {_NOT_AN_ITERATOR}: a DataLoader calls iter(dataset), "
+                f"which raises TypeError: iter() returned non-iterator of type '{type(it).__name__}'"
+            )
+        out, error = _call(list, itertools.islice(it, _STREAM_CAP))
     return out, error
 
 
@@ -730,7 +848,8 @@ def _sharding_problem(cls: type, items: list[int], num_workers: int) -> tuple[st
     for k in range(num_workers):
         out, error = _yields(cls, items, (k, num_workers))
         if error or out is None:
-            return f"as worker {k} of {num_workers}: {error or '__iter__ returned None'}", ""
+            hint = RAISED_HINT if error and _NOT_AN_ITERATOR not in error else _ITERATOR_HINT
+            return f"as worker {k} of {num_workers}: {error or '__iter__ returned None'}", hint
         shares.append(out)
     counts = Counter(int(x) for share in shares for x in share)
     if all(sorted(map(int, share)) == items for share in shares):
@@ -761,6 +880,8 @@ def check_sharded_stream(cls: type) -> Verdict:
     if not isinstance(cls, type) or not issubclass(cls, torch.utils.data.IterableDataset):
         return _verdict(False, f"expected a class derived from IterableDataset, got {cls!r}.", "class MyStream(IterableDataset)")
     out, error = _yields(cls, items)
+    if error and _NOT_AN_ITERATOR in error:
+        return _verdict(False, error + ".", _ITERATOR_HINT)
     if error:
         return _verdict(False, error, "with num_workers=0, get_worker_info() returns None: then yield every item")
     if out is None:
@@ -835,24 +956,88 @@ def check_train_loader(func: Callable[[Any], Any], *datasets: Any) -> Verdict:
     )
 
 
+def _batching(loader: DataLoader) -> tuple[Any, int | None, bool]:
+    """(sampler, batch size, drop_last) that ``loader`` batches with: its own, or those of the batch_sampler it was given.
+
+    Given ``batch_sampler=``, a DataLoader keeps ``batch_size=None`` and a SequentialSampler of its own, unused.
+    """
+    given = loader.batch_sampler
+    if loader.batch_size is None and given is not None:
+        return getattr(given, "sampler", None), getattr(given, "batch_size", None), bool(getattr(given, "drop_last", False))
+    return loader.sampler, loader.batch_size, loader.drop_last
+
+
+def _settings(loader: DataLoader) -> dict[str, Any]:
+    """The settings of ``loader`` that the flowerkit twin is compared on, read through a batch_sampler if it has one."""
+    sampler, batch_size, drop_last = _batching(loader)
+    return {
+        "batch_size": batch_size,
+        "num_workers": loader.num_workers,
+        "persistent_workers": loader.persistent_workers,
+        "pin_memory": loader.pin_memory,
+        "drop_last": drop_last,
+        "sampler": type(sampler).__name__,
+    }
+
+
 def _make_loader_twin(loader: DataLoader, dataset: Any) -> str:
     """``load.make_loader`` called with the student's choices, and the settings where the two loaders differ (if any)."""
-    call = f"load.make_loader(ds, shuffle=True, batch_size={loader.batch_size}, num_workers={loader.num_workers})"
-    twin = _load.make_loader(dataset, shuffle=True, batch_size=loader.batch_size, num_workers=loader.num_workers)
-    settings = ("batch_size", "num_workers", "persistent_workers", "pin_memory", "drop_last")
-    differ = [f"{k} {getattr(twin, k)} vs yours {getattr(loader, k)}" for k in settings if getattr(twin, k) != getattr(loader, k)]
-    if type(twin.sampler) is not type(loader.sampler):
-        differ.append(f"sampler {type(twin.sampler).__name__} vs yours {type(loader.sampler).__name__}")
+    mine = _settings(loader)
+    call = f"load.make_loader(ds, shuffle=True, batch_size={mine['batch_size']}, num_workers={loader.num_workers})"
+    twin = _settings(_load.make_loader(dataset, shuffle=True, batch_size=mine["batch_size"], num_workers=loader.num_workers))
+    differ = [f"{k} {twin[k]} vs yours {mine[k]}" for k in twin if twin[k] != mine[k]]
     return call + (f" (differs: {', '.join(differ)})" if differ else " (sampler, batch size, workers, pinning: the same)")
+
+
+class _SpawnPickler(pickle.Pickler):
+    """Pickles as a DataLoader sends objects to its workers, refusing what a spawned Python could not import: ``__main__``'s."""
+
+    from_notebook = ""  # the qualified name of the notebook object that stopped it, if one did
+
+    def reducer_override(self, obj: Any) -> Any:
+        if isinstance(obj, (type, types.FunctionType)) and getattr(obj, "__module__", None) == "__main__":
+            self.from_notebook = obj.__qualname__
+            raise pickle.PicklingError(f"{obj.__qualname__} is defined in the notebook")
+        return NotImplemented
+
+
+def _spawn_problem(loader: DataLoader, dataset: Any) -> str | None:
+    """What a worker started by spawn could not import of what ``loader`` sends it (collate_fn, worker_init_fn, dataset)."""
+    if loader.num_workers == 0:
+        return None
+    sent = {"collate_fn": loader.collate_fn, "worker_init_fn": loader.worker_init_fn}
+    if loader.dataset is not dataset:
+        sent["dataset"] = loader.dataset  # the student's own wrapper; the given dataset is flowerkit's
+    for name, obj in sent.items():
+        pickler = _SpawnPickler(io.BytesIO())
+        try:
+            pickler.dump(obj)
+        except Exception as error:  # noqa: BLE001 - anything pickle raises on the student's object: report it
+            fix = (
+                "load.CollateNormalize(mean, std), or a function from a module you import"
+                if name == "collate_fn"
+                else ("one from a module you import")
+            )
+            if pickler.from_notebook:
+                return (
+                    f"its {name} uses {pickler.from_notebook}, defined in this notebook: a worker started by spawn "
+                    f"(macOS, Windows) or forkserver imports it by name and cannot find it, so with workers it fails "
+                    f"there ({name}={fix})"
+                )
+            return f"its {name} cannot be sent to the workers ({type(error).__name__}: {error}) ({name}={fix})"
+    return None
 
 
 def _train_loader_problems(loader: DataLoader, dataset: Any) -> list[str]:
     """What check_train_loader finds wrong with one loader, in the notebook's words."""
     problems = []
-    if not isinstance(loader.sampler, RandomSampler):
+    sampler, batch_size, _ = _batching(loader)
+    if sampler is None:
+        problems.append("its batch_sampler shows no .sampler, so its order cannot be checked (shuffle=True)")
+    elif not isinstance(sampler, RandomSampler):
         problems.append("it does not shuffle, and the split is grouped by class (shuffle=True)")
-    if loader.batch_size is None or loader.batch_size < 16:
-        problems.append(f"batch_size={loader.batch_size}: too small to keep the CPU busy and BatchNorm sane (try 64)")
+    if batch_size is None or batch_size < 16:
+        problems.append(f"batch_size={batch_size}: too small to keep the CPU busy and BatchNorm sane (try 64)")
     if loader.num_workers < 1 and not isinstance(dataset, CachedFlowers):
         problems.append(
             "num_workers=0: this dataset decodes a JPEG per item, which would block the training loop "
@@ -862,17 +1047,14 @@ def _train_loader_problems(loader: DataLoader, dataset: Any) -> list[str]:
         problems.append("persistent_workers=False: the workers restart every epoch")
     if loader.pin_memory and not torch.cuda.is_available():
         problems.append("pin_memory=True without a GPU: PyTorch ignores it and warns (pin_memory=torch.cuda.is_available())")
-    if loader.generator is None and getattr(loader.sampler, "generator", None) is None:
+    if loader.generator is None and getattr(sampler, "generator", None) is None:
         problems.append("no seeded generator: the shuffled order changes every run (generator=torch.Generator().manual_seed(0))")
     elif loader.generator is None and loader.num_workers > 0:
         problems.append(
             "the sampler's generator fixes the order, but workers draw their seeds from the DataLoader's, so their "
             "random augmentation changes every run (generator=torch.Generator().manual_seed(0))"
         )
-    normalised = _batch_normalisation_problem(loader, dataset)
-    if normalised:
-        problems.append(normalised)
-    return problems
+    return problems + [p for p in (_spawn_problem(loader, dataset), _batch_normalisation_problem(loader, dataset)) if p]
 
 
 def _batch_normalisation_problem(loader: DataLoader, dataset: Any) -> str | None:
@@ -884,6 +1066,11 @@ def _batch_normalisation_problem(loader: DataLoader, dataset: Any) -> str | None
     if not isinstance(images, torch.Tensor) or not images.is_floating_point():
         dtype = images.dtype if isinstance(images, torch.Tensor) else type(images).__name__
         return f"batches come out as {dtype}, not normalised float32 (collate_fn=load.CollateNormalize(mean, std))"
-    if images.min() >= 0 or images.abs().max() > 20:
+    if images.dtype != torch.float32:
+        return (
+            f"batches come out as {images.dtype}: the model's weights are float32, and it raises on anything else "
+            "(collate_fn: convert with .float(), or do NumPy arithmetic in float32)"
+        )
+    if images.numel() == 0 or images.min() >= 0 or images.abs().max() > 20:
         return "batches come out unnormalised (collate_fn=load.CollateNormalize(mean, std))"
     return None
