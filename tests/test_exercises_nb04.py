@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 
+import numpy as np
 import pytest
 import torch
 from torch.utils.data import DataLoader
@@ -29,6 +30,9 @@ from flowerkit.transform import ToRGB, compute_stats, eval_transform
         (0.2, "smallest"),
         (0.3, "not the largest class"),
         ("many", "must be a number"),
+        (0, "the largest class's index"),
+        (0.6, "gets *wrong*"),
+        (torch.tensor(0.4), "Correct"),
     ],
 )
 def test_check_majority_baseline_feedback(answer, feedback, capsys):
@@ -37,9 +41,36 @@ def test_check_majority_baseline_feedback(answer, feedback, capsys):
     assert feedback in capsys.readouterr().out
 
 
+@pytest.mark.parametrize(
+    "answer, feedback",
+    [
+        (3 / 7, "Correct"),
+        (0.429, "Correct"),  # rounded to 3 decimals
+        (0.4286, "Correct"),
+        (0.43, "not the largest class's share"),  # 2 decimals: 0.3% off is not what the labels say
+        (42.9, "percentage"),
+        (0.41, "not the largest class's share"),
+    ],
+)
+def test_check_majority_baseline_accepts_a_rounded_share_and_hints_without_the_solution(answer, feedback, capsys):
+    labels = [0, 0, 0, 1, 1, 2, 3]  # the largest class holds 3 of 7
+    assert exercises.check_majority_baseline(answer, labels) == (feedback == "Correct")
+    out = capsys.readouterr().out
+    assert feedback in out and "bincount" not in out, out
+
+
 def _most_confused_reference(preds, trues, k):
     pairs = Counter((int(t), int(p)) for p, t in zip(preds, trues) if p != t)
     return [(t, p, c) for (t, p), c in pairs.most_common(k)]
+
+
+def _top_mistake_per_true_class(preds, trues, k):
+    """A misreading of "most confused": each true class's most frequent mistake, then the k most frequent of those."""
+    best = {}
+    for (t, p), n in Counter((int(t), int(p)) for p, t in zip(preds, trues) if p != t).items():
+        if n > best.get(t, (None, 0))[1]:
+            best[t] = (p, n)
+    return sorted([(t, p, n) for t, (p, n) in best.items()], key=lambda r: -r[2])[:k]
 
 
 @pytest.mark.parametrize(
@@ -58,6 +89,15 @@ def _most_confused_reference(preds, trues, k):
             "hash by identity",
         ),
         (lambda p, t, k: [(a, b, n / 4) for a, b, n in _most_confused_reference(p, t, k)], "not whole numbers"),
+        (lambda p, t, k: iter(_most_confused_reference(p, t, k)), "Correct"),  # a generator: read once
+        (lambda p, t, k: torch.tensor(_most_confused_reference(p, t, k)), "Correct"),  # a (k, 3) tensor
+        (lambda p, t, k: [list(r) for r in _most_confused_reference(p, t, k)], "Correct"),
+        (lambda p, t, k: [dict(zip("tpn", r)) for r in _most_confused_reference(p, t, k)], "rows are dicts"),
+        (lambda p, t, k: [(a, b) for a, b, _ in _most_confused_reference(p, t, k)], "2 values"),
+        (lambda p, t, k: Counter(zip(t.tolist(), p.tolist())), "of type Counter"),
+        (lambda p, t, k: 5, "of type int"),
+        (lambda p, t, k: _most_confused_reference(p, t, 3), "is k typed in?"),  # the second case asks for k=4
+        (_top_mistake_per_true_class, "one mistake per true class"),
     ],
 )
 def test_check_most_confused_feedback(func, feedback, capsys):
@@ -141,6 +181,12 @@ def _fixed_cases(stats):
         (fixed(num_workers=2), "persistent_workers=False"),
         (fixed(eval_transform(64, *stats), collate_stats=(None, None), **WORKERS), "comes out of the dataset as torch.float32"),
         (fewer, "the train split has"),
+        # a crop alone, at full resolution or after a reduced-size decode: a patch of the photo, not all of it
+        (fixed(v2.Compose([ToRGB(), v2.ToImage(), v2.CenterCrop(64)]), draft=None, **WORKERS), "shows only 1"),
+        (fixed(v2.Compose([ToRGB(), v2.ToImage(), v2.RandomCrop(64)]), draft=None, **WORKERS), "shows only 1"),
+        (fixed(v2.Compose([ToRGB(), v2.ToImage(), v2.CenterCrop(64)]), **WORKERS), "shows only 5"),
+        (fixed(v2.Compose([ToRGB(), v2.ToImage(), v2.RandomResizedCrop(64)]), **WORKERS), "Correct!"),  # a random zoom
+        (fixed(v2.Compose([ToRGB(), v2.ToImage(), v2.Resize(73), v2.RandomCrop(64)]), **WORKERS), "Correct!"),
     ]
 
 
@@ -200,7 +246,15 @@ def _staircase(progress, max_lr, steps=100):
         (lambda p, m: _lr_at(p, m, cosine=False), "the curve is a cosine"),
         (lambda p, m: _lr_at(p, 2e-3), "expected about"),  # the peak typed in, not the argument
         (_staircase, "moves in steps"),
-        (lambda p, m: torch.tensor(_lr_at(p, m)), "return a Python float"),
+        (lambda p, m: torch.tensor(_lr_at(p, m)), "Correct!"),  # a 0-d tensor is a number too
+        (lambda p, m: np.float32(_lr_at(p, m)), "Correct!"),
+        (lambda p, m: str(_lr_at(p, m)), "returned a str: return one number"),
+        (lambda p, m: torch.tensor([_lr_at(p, m)] * 2), "returned a Tensor: return one number"),
+        # the decay's progress not divided by its length: the end rate is off, but final_div_factor is right
+        (
+            lambda p, m: _lr_at(p, m) if p < 0.25 else m / 25e4 + (m - m / 25e4) * (1 + math.cos(math.pi * (p - 0.25))) / 2,
+            "spans the remaining 75%",
+        ),
         (lambda p, m: _lr_at(p, m) if p <= 0.25 else m / 25e4 + (m - m / 25e4) * (1 - (p - 0.25) / 0.75), "one cosine falls"),
         (lambda p, m: 1 / 0, "ZeroDivisionError"),
     ],

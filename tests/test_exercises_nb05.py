@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image, ImageOps
+from torch import load as torch_load
 
 import flowerkit
 from flowerkit import app, exercises, load, model
@@ -33,6 +34,11 @@ from flowerkit.facts import IMAGENET_MEAN, IMAGENET_STD
         ("ImageNet statistics instead of the train split's", "which channel"),
         ("pixels not scaled to [0, 1]", "value range"),
         ("grayscale", "colour check"),
+        ({"channels in BGR order"}, "Correct!"),  # a set of one, as the Deployment team's skews were asked for
+        (["channels in BGR order"], "Correct!"),
+        ({"channels in BGR order", "grayscale"}, "2 answers: the kiosk has one skew"),
+        ({"grayscale"}, "colour check"),
+        (3, "is not one of exercises.SKEW_CHOICES"),
     ],
 )
 def test_check_kiosk_skew_feedback(answer, feedback, capsys):
@@ -137,6 +143,27 @@ def _load_102(path):
     return net.eval(), {}
 
 
+def _save_with(**changed):
+    def save(net, mean, std, size, classes, path):
+        _save(net, mean, std, size, classes, path)
+        torch.save(torch.load(path, weights_only=True) | changed, path)
+
+    return save
+
+
+def _load_listing_classes(path):
+    net, pre = _load(path)
+    return net, {**pre, "classes": [pre["classes"][i] for i in range(len(pre["classes"]))]}
+
+
+def _load_by_another_name(path):
+    saved = torch_load(path)  # torch.load under a name of its own (imported above), weights_only left to the default
+    return _load(path) if saved else None
+
+
+_SHOP_CLASSES = nb05._shop_model()[1]["classes"]
+
+
 @pytest.mark.parametrize(
     "save, load, feedback",
     [
@@ -164,6 +191,16 @@ def _load_102(path):
         (_save_then_move, _load, "Correct!"),  # the checker's own network is not moved by the student's save
         (_save, lambda p: (torch.nn.Linear(3, 2).eval(), _load(p)[1]), "cannot predict a batch of 4 images"),
         (_save, lambda p: (_load(p)[0], {**_load(p)[1], "size": 64}), "['size'] differ"),
+        (_save, lambda p: (_load(p)[0], {**_load(p)[1], "classes": 10}), "['classes'] differ"),
+        (_save, _load_by_another_name, "leaves weights_only to torch.load's default"),
+        # class names as {index: name}, returned as saved or as a list; the size as a (height, width) pair
+        (_save_with(classes=dict(enumerate(_SHOP_CLASSES))), _load, "Correct!"),
+        (_save_with(classes=dict(enumerate(_SHOP_CLASSES))), _load_listing_classes, "Correct!"),
+        (_save_with(size=(48, 48)), _load, "Correct!"),
+        (_save_with(size=torch.tensor([48, 48])), _load, "Correct!"),
+        (_save_with(size=(48, 64)), _load, "['size'] differ"),
+        (_save_with(classes={str(i): c for i, c in enumerate(_SHOP_CLASSES)}), _load, "in a dict keyed by '0' (str)"),
+        (_save_with(classes={c: i for i, c in enumerate(_SHOP_CLASSES)}), _load, "a dict from name to index"),
     ],
 )
 def test_check_my_artifact_feedback(save, load, feedback, capsys):

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import copy
+import itertools
 import math
+import numbers
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from PIL import Image
 from torch.utils.data import DataLoader
 from torchvision import transforms as v1
 from torchvision.transforms import v2
@@ -31,6 +36,58 @@ __all__ = [
 ]
 
 
+def _near(answer: float, value: float, decimals: int = 3) -> bool:
+    """Within 0.1% of ``value``, or ``value`` rounded to ``decimals`` places or more (0.015 for 0.01469)."""
+    return math.isclose(answer, value, rel_tol=1e-3) or any(
+        math.isclose(answer, round(value, d), rel_tol=1e-9, abs_tol=1e-12) for d in range(decimals, 7)
+    )
+
+
+def _baseline_mistake(answer: float, counts: np.ndarray, n: int) -> tuple[str, str]:
+    """(message, hint) for a wrong majority baseline: the number it is, when recognised, else what to look for."""
+    truth = counts.max() / n
+    known = [  # (value, the decimals it may be rounded to, message, hint)
+        (
+            1 / counts.size,
+            3,
+            "1/102 is what guessing uniformly at random scores on average; the question is the best *constant* answer.",
+            "which class has the most test images, and what fraction of the test split is it?",
+        ),
+        (100 * truth, 1, "that is a percentage: give a fraction between 0 and 1.", "divide by 100"),
+        (
+            counts.max(),
+            3,
+            "that is the number of images of the largest class: divide by the size of the test split.",
+            "len(labels) is the size of the test split",
+        ),
+        (
+            counts.argmax(),
+            3,
+            "that is the largest class's index (which class to answer), not the accuracy that answer scores.",
+            "the accuracy of always answering that class: the share of the test split that is that class",
+        ),
+        (
+            1 - truth,
+            3,
+            "that is the share of the test split the constant answer gets *wrong*; accuracy is the share it gets right.",
+            "1 minus your number",
+        ),
+        (
+            counts[counts > 0].min() / n,
+            3,
+            "that is the *smallest* class's share; the best constant guess is the largest class.",
+            "the largest count, not the smallest",
+        ),
+    ]
+    for value, decimals, message, hint in known:
+        if _near(answer, float(value), decimals):
+            return message, hint
+    return (
+        f"{answer:.4g} is not the largest class's share of the test split.",
+        "count the test images of each class: a constant answer is right exactly on its own class's images",
+    )
+
+
 def check_majority_baseline(answer: Any, labels: Any) -> Verdict:
     """Notebook ``04_three_teams``: the test accuracy of always answering the most frequent test class (a fraction)."""
     y = np.asarray(labels, dtype=np.int64)
@@ -40,89 +97,119 @@ def check_majority_baseline(answer: Any, labels: Any) -> Verdict:
         return _verdict(False, "no answer yet: set `majority` to a number.", "count each class in test_set.labels")
     try:
         answer = float(answer)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RuntimeError, OverflowError):  # a string, a list, a tensor of several numbers
         return _verdict(False, "`majority` must be a number (a fraction between 0 and 1).", "e.g. majority = 0.02")
-    close = lambda a, b: abs(a - b) <= 1e-3 * max(abs(b), 1e-9)  # noqa: E731
-    if close(answer, truth):
+    if _near(answer, truth):
         return _verdict(
             True,
             f"always answering the largest test class scores {truth:.1%}: a model near that has learned nothing.",
         )
-    if close(answer, 1 / counts.size):
-        return _verdict(
-            False,
-            "1/102 is what guessing uniformly at random scores on average; the question is the best *constant* answer.",
-            "which class has the most test images, and what fraction of the test split is it?",
-        )
-    if close(answer, 100 * truth):
-        return _verdict(False, "that is a percentage: give a fraction between 0 and 1.", "divide by 100")
-    if close(answer, counts.max()):
-        return _verdict(
-            False,
-            "that is the number of images of the largest class: divide by the size of the test split.",
-            "len(labels) is the size of the test split",
-        )
-    if close(answer, counts[counts > 0].min() / y.size):
-        return _verdict(
-            False,
-            "that is the *smallest* class's share; the best constant guess is the largest class.",
-            "np.bincount(labels).max(), not .min()",
-        )
-    return _verdict(
-        False, f"{answer:.4g} is not the largest class's share of the test split.", "np.bincount(labels).max() / len(labels)"
-    )
+    message, hint = _baseline_mistake(answer, counts, y.size)
+    return _verdict(False, message, hint)
 
 
-def _confusion_case() -> tuple[Any, Any, list[tuple[int, int, int]]]:
-    """(preds, trues, the three most frequent mistakes as (true, predicted, count)) of a small hand-made case."""
+def _confusion_cases() -> list[tuple[Any, Any, int, list[tuple[int, int, int]]]]:
+    """(preds, trues, k, the k most frequent mistakes as (true, predicted, count)) of two small hand-made cases.
+
+    In the second, the two most frequent mistakes share a true class, and k is not 3.
+    """
     trues = torch.tensor([0, 0, 0, 1, 1, 1, 1, 2, 2, 3, 3, 3, 3, 3])
     preds = torch.tensor([0, 1, 1, 1, 2, 2, 2, 2, 0, 3, 1, 1, 2, 3])
     #  pairs (true, pred): (0,1) x2, (1,2) x3, (2,0) x1, (3,1) x2, (3,2) x1
-    return preds, trues, [(1, 2, 3), (0, 1, 2), (3, 1, 2)]
+    first = (preds, trues, 3, [(1, 2, 3), (0, 1, 2), (3, 1, 2)])
+    #  pairs (true, pred): (2,0) x5, (2,3) x4, (0,1) x3, (3,2) x2, (1,0) x1, (0,3) x1; and 4 right answers
+    pairs = [(2, 0)] * 5 + [(2, 3)] * 4 + [(0, 1)] * 3 + [(3, 2)] * 2 + [(1, 0), (0, 3), (0, 0), (1, 1), (2, 2), (3, 3)]
+    order = torch.randperm(len(pairs), generator=torch.Generator().manual_seed(4)).tolist()
+    second_trues, second_preds = (torch.tensor([pairs[i][j] for i in order]) for j in (0, 1))
+    return [first, (second_preds, second_trues, 4, [(2, 0, 5), (2, 3, 4), (0, 1, 3), (3, 2, 2)])]
 
 
-def check_most_confused(func: Callable[[Any, Any, int], Any]) -> Verdict:
-    """Notebook ``04_three_teams``: ``func(preds, trues, k)`` -> the k most frequent (true, predicted, count), mistakes only."""
-    preds, trues, expected = _confusion_case()
-    answer, error = _call(func, preds, trues, 3)
-    if error:
-        return _verdict(False, error, RAISED_HINT)
-    if _unanswered(answer):
-        return _verdict(
-            False, "your function returns None: it is still the stub.", "count (true, predicted) pairs with true != predicted"
-        )
+def _rows(answer: Any) -> list[tuple[int, int, int]] | tuple[str, str]:
+    """The answer's rows as (true, predicted, count) ints, read once (a generator too), or (message, hint) if it is not that."""
+    shape = "return a list of (true, predicted, count) tuples.", "e.g. [(1, 2, 3), ...]"
+    if isinstance(answer, (str, bytes, dict)) or not hasattr(answer, "__iter__"):
+        return f"got a value of type {type(answer).__name__}; {shape[0]}", shape[1]
     try:
-        if any(not float(item[2]).is_integer() for item in answer):
-            return _verdict(
-                False,
+        rows = list(itertools.islice(answer, 1000))
+    except Exception as exc:  # the student's iterable raised
+        return f"reading your result raised {type(exc).__name__}: {exc}", RAISED_HINT
+    got = []
+    for row in rows:
+        if isinstance(row, dict):
+            return f"your rows are dicts ({row!r}); {shape[0]}", "one tuple per mistake: (true, predicted, count)"
+        try:
+            values = list(itertools.islice(row, 4))
+            numbers = [float(v) for v in values]
+        except Exception:  # not a row of numbers: a bare int, a string, an object of the student's
+            return f"a row of yours is {row!r}; {shape[0]}", shape[1]
+        if len(numbers) != 3:
+            return f"a row of yours is {row!r}, {len(numbers)} values; {shape[0]}", shape[1]
+        if not numbers[2].is_integer():
+            return (
                 "your counts are not whole numbers: shares of a row, as confusion() above gives?",
                 "count the mistakes themselves; do not divide by the row's total",
             )
-        got = [tuple(int(v) for v in item) for item in answer]
-    except (TypeError, ValueError, IndexError):
-        return _verdict(False, "return a list of (true, predicted, count) tuples.", "e.g. [(1, 2, 3), ...]")
-    if len(got) != 3:
-        return _verdict(False, f"asked for k=3 pairs, got {len(got)}.", "keep the first k after sorting: [:k]")
+        got.append((int(numbers[0]), int(numbers[1]), int(numbers[2])))
+    return got
+
+
+def _confusion_problem(
+    got: list[tuple[int, int, int]], k: int, expected: list[tuple[int, int, int]], where: str
+) -> tuple[str, str] | None:
+    """(message, hint) for how ``got`` differs from the ``k`` most frequent mistakes ``expected``; None if it does not."""
+    if len(got) != k:
+        if where and len(got) == 3:
+            return f"{where}your function returns 3 mistakes, as for k=3: is k typed in?", "use the k your function is given"
+        return f"{where}asked for k={k} pairs, got {len(got)}.", "keep the first k after sorting: [:k]"
     if any(t == p for t, p, _ in got):
-        return _verdict(False, "correct predictions (true == predicted) are in your list.", "skip the diagonal")
+        return f"{where}correct predictions (true == predicted) are in your list.", "skip the diagonal"
     if len({(t, p) for t, p, _ in got}) < len(got):
-        return _verdict(
-            False,
-            "the same (true, predicted) pair appears more than once, each counted apart: tensors hash by identity, so "
-            "a Counter keyed on them never merges equal pairs.",
+        return (
+            f"{where}the same (true, predicted) pair appears more than once, each counted apart: tensors hash by "
+            "identity, so a Counter keyed on them never merges equal pairs.",
             "turn each into an int first: int(t), or trues.tolist()",
         )
-    if [(p, t, c) for t, p, c in got] == expected:
-        return _verdict(False, "true and predicted are swapped.", "each tuple is (true class, predicted class, count)")
+    if sorted((p, t, c) for t, p, c in got) == sorted(expected):
+        return f"{where}true and predicted are swapped.", "each tuple is (true class, predicted class, count)"
     counts = [c for _, _, c in got]
     if counts != sorted(counts, reverse=True):
-        return _verdict(False, "not sorted by count, most frequent first.", "sorted(..., key=lambda t: t[2], reverse=True)")
-    if got[0] != expected[0] or sorted(got[1:]) != sorted(expected[1:]):
-        return _verdict(
-            False,
-            f"expected {expected} (ties in any order), got {got}.",
-            "collections.Counter(zip(trues.tolist(), preds.tolist())), without the pairs where true == predicted",
+        return f"{where}not sorted by count, most frequent first.", "sorted(..., key=lambda t: t[2], reverse=True)"
+    if sorted(got) == sorted(expected):  # sorted by count above: only ties may come in another order
+        return None
+    shared = len({t for t, _, _ in expected}) < len(expected)
+    if shared and len({t for t, _, _ in got}) == len(got):
+        return (
+            f"{where}expected {expected}, got {got}: you keep one mistake per true class, but here two of the most "
+            "frequent mistakes have the same true class.",
+            "rank every (true, predicted) pair by its count, whatever its true class",
         )
+    return (
+        f"{where}expected {expected} (ties in any order), got {got}.",
+        "count each (true, predicted) pair where the two differ (collections.Counter counts), most frequent first",
+    )
+
+
+def check_most_confused(func: Callable[[Any, Any, int], Any]) -> Verdict:
+    """Notebook ``04_three_teams``: ``func(preds, trues, k)`` -> the k most frequent (true, predicted, count), mistakes only.
+
+    Two hand-made cases: k=3, then k=4 with the two most frequent mistakes in one true class. The rows may come as
+    tuples, lists, a (k, 3) array or a generator.
+    """
+    for n, (preds, trues, k, expected) in enumerate(_confusion_cases()):
+        where = f"on a second case (k={k}): " if n else ""
+        answer, error = _call(func, preds, trues, k)
+        if error:
+            return _verdict(False, where + error, RAISED_HINT)
+        if _unanswered(answer):
+            return _verdict(
+                False, "your function returns None: it is still the stub.", "count (true, predicted) pairs with true != predicted"
+            )
+        got = _rows(answer)
+        if isinstance(got, tuple):
+            return _verdict(False, where + got[0], got[1])
+        problem = _confusion_problem(got, k, expected, where)
+        if problem:
+            return _verdict(False, problem[0], problem[1])
     return _verdict(True, "the most frequent mistakes, most frequent first.")
 
 
@@ -223,6 +310,43 @@ def _doctor_hint(loader: DataLoader, intern: DataLoader, theirs: str, checks: se
     return "", "print(doctor.diagnose(loader, measure=False)) shows each problem with its evidence"
 
 
+_RAMP_SIZE = (660, 500)  # a probe photo as large as the real ones (the short side 500 px)
+_SHOWN_AT_LEAST = 0.7  # of the probe's short side: Resize(short side) then a crop shows all of it; 256/224 shows 88%
+
+
+def _ramp_jpeg(folder: Path) -> Path:
+    """A JPEG whose red rises left to right and green top to bottom: an item's range of each tells how much it shows."""
+    width, height = _RAMP_SIZE
+    x, y = np.meshgrid(np.linspace(0, 255, width), np.linspace(0, 255, height))
+    pixels = np.stack([x, y, np.full_like(x, 128)], -1).round().astype(np.uint8)
+    path = folder / "image_ramp.jpg"
+    Image.fromarray(pixels).save(path, quality=95)
+    return path
+
+
+def _share_shown(dataset: Any, draws: int = 16) -> float | None:
+    """How much of a photo's short side the dataset's items show at most, over ``draws`` items of a probe photo.
+
+    Through the dataset's own decode (``draft`` included) and transform, on a shallow copy whose files are the probe;
+    a random crop or zoom is drawn anew each time. None when the items are not uint8 (3, H, W) tensors.
+    """
+    width, height = _RAMP_SIZE
+    with tempfile.TemporaryDirectory() as folder:
+        probe = copy.copy(dataset)
+        probe.image_files, probe.labels = [_ramp_jpeg(Path(folder))] * draws, [0] * draws
+        shown = []
+        with torch.random.fork_rng():
+            torch.manual_seed(0)
+            for i in range(draws):
+                got, error = _call(probe.__getitem__, i)
+                item = got[0] if isinstance(got, tuple) else got
+                if error or not isinstance(item, torch.Tensor) or item.dtype != torch.uint8 or item.ndim != 3:
+                    return None
+                span = (item[:2].amax((1, 2)) - item[:2].amin((1, 2))).float() / 255  # red: across, green: down
+                shown.append(max(float(span[0]) * width, float(span[1]) * height) / min(width, height))
+    return max(shown)
+
+
 def check_fixed_loader(func: Callable[[Any], Any], root: str | Path, size: int = DEFAULT_SIZE) -> Verdict:
     """Notebook ``04_three_teams``: ``func(intern)`` returns a DataLoader over ``intern.dataset`` that the doctor passes.
 
@@ -262,6 +386,15 @@ def check_fixed_loader(func: Callable[[Any], Any], root: str | Path, size: int =
             False,
             f"the doctor finds no problem, but {'; '.join(workers)}.",
             "notebook 03's exercise 7: uint8 items, load.CollateNormalize, num_workers=2, persistent_workers=True",
+        )
+    shown = _share_shown(loader.dataset)
+    if shown is not None and shown < _SHOWN_AT_LEAST:
+        return _verdict(
+            False,
+            f"the doctor finds no problem, but an item shows only {shown:.0%} of a photo's short side (a test photo of "
+            f"{_RAMP_SIZE[0]}x{_RAMP_SIZE[1]} through your dataset): a patch cut out of the photo, a petal or two, "
+            f"not the whole flower shrunk to {size} px. A crop keeps a disc round, so the doctor cannot see it.",
+            "the doctor said: resize the short side, and crop. Shrink the whole photo first, then crop what sticks out",
         )
     return _verdict(True, _fixed_message(loader))
 
@@ -318,19 +451,49 @@ def _lr_mistake(func: Callable[[float, float], Any], max_lr: float) -> tuple[str
             return error, RAISED_HINT
         if isinstance(got, (tuple, list)):
             return f"lr_at({progress}, {max_lr}) returned {got!r}: return the learning rate alone, a float.", "return lr"
-        if not isinstance(got, (int, float)):
+        rate = _as_rate(got)
+        if rate is None:
             return (
-                f"lr_at({progress}, {max_lr}) returned a {type(got).__name__}: return a Python float.",
-                "use math.cos, or float(...)",
+                f"lr_at({progress}, {max_lr}) returned a {type(got).__name__}: return one number, the learning rate.",
+                "a float, e.g. computed with math.cos",
             )
         if k == 3 and _is_staircase(func, max_lr):
             return (
                 "lr_at(0.05) equals lr_at(0.0502): your curve moves in steps (a lookup in a scheduler's run?).",
                 "train_for asks for the rate at any fraction of its time: compute it from progress itself",
             )
-        if not _close(got, want):
-            return f"lr_at({progress}, {max_lr}) returned {got!r}, expected about {want:.4g}: {what}.", hint
+        if not _close(rate, want):
+            if k == 2:
+                return _end_mistake(func, max_lr, rate, end)
+            return f"lr_at({progress}, {max_lr}) returned {rate!r}, expected about {want:.4g}: {what}.", hint
     return None
+
+
+def _end_mistake(func: Callable[[float, float], Any], max_lr: float, got: float, end: float) -> tuple[str, str]:
+    """(message, hint) for a wrong rate at the end: the decay's length if its middle is off too, else its end rate."""
+    mid = _as_rate(_call(func, 0.625, max_lr)[0])
+    want_mid = end + (max_lr - end) / 2  # half way down the cosine, half way through the decay
+    said = f"lr_at(1.0, {max_lr}) returned {got!r}, expected about {end:.4g}"
+    if mid is not None and not math.isclose(mid, want_mid, rel_tol=0.1):
+        return (
+            f"{said}; and half way through the decay, lr_at(0.625, {max_lr}) returned {mid:.4g}, expected about "
+            f"{want_mid:.4g}: after the peak, one cosine spans the remaining 75% of the run, from max_lr at progress "
+            "0.25 down to the end rate at progress 1.",
+            "the decay's own progress runs from 0 at the peak to 1 at the end: measure it in units of the phase's length",
+        )
+    return f"{said}: at the end it reaches the start's rate / final_div_factor.", "final_div_factor is 1e4 by default"
+
+
+def _as_rate(got: Any) -> float | None:
+    """``got`` as a float when it is one real number (Python, NumPy, or a 0-d array or tensor); None otherwise."""
+    if isinstance(got, torch.Tensor):
+        one = got.ndim == 0 and got.dtype != torch.bool and not got.is_complex()
+        return float(got) if one else None
+    if isinstance(got, np.ndarray):
+        return float(got) if got.ndim == 0 and got.dtype.kind in "iuf" else None
+    if isinstance(got, bool) or not isinstance(got, numbers.Real):
+        return None
+    return float(got)
 
 
 def _close(got: float, want: float) -> bool:
@@ -340,7 +503,8 @@ def _close(got: float, want: float) -> bool:
 
 def _is_staircase(func: Callable[[float, float], Any], max_lr: float) -> bool:
     """Whether ``func`` gives the same rate at most pairs of moments 0.0002 apart (a scheduler of a few hundred steps)."""
-    same = [_call(func, p / 10 + 0.05, max_lr)[0] == _call(func, p / 10 + 0.0502, max_lr)[0] for p in range(10)]
+    rate = lambda progress: _as_rate(_call(func, progress, max_lr)[0])  # noqa: E731
+    same = [rate(p / 10 + 0.05) == rate(p / 10 + 0.0502) for p in range(10)]
     return sum(same) >= 5
 
 
@@ -369,14 +533,16 @@ def check_lr_at(func: Callable[[float, float], Any]) -> Verdict:
         if mistake:
             message, hint = mistake
             return _verdict(False, message, hint)
+        rates = []
         for step, want in enumerate(_onecycle_lrs(max_lr, 1001)):
             got, error = _call(func, step / 1000, max_lr)
-            if error or not isinstance(got, (int, float)) or not _close(got, want):
+            rates.append(_as_rate(got))
+            if error or rates[-1] is None or not _close(rates[-1], want):
                 message = (
                     error or f"at progress {step / 1000} (step {step} of 1001) OneCycleLR sets {want:.4g}, lr_at gave {got!r}."
                 )
                 return _verdict(False, message, "both halves are cosines of the progress within the phase")
-    gap = max(abs(func(p / 200, 0.1) - one_cycle(p / 200, 0.1)[0]) / 0.1 for p in range(201))
+    gap = max(abs(rates[5 * p] - one_cycle(p / 200, 0.1)[0]) / 0.1 for p in range(201))  # progress p / 200 = step 5p
     agree = "matches yours" if gap < 1e-9 else f"differs from yours by at most {gap:.1%} of the peak"
     return _verdict(
         True,

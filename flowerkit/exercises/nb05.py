@@ -318,7 +318,15 @@ def check_kiosk_skew(answer: Any) -> Verdict:
     """Notebook ``05_the_app``: which of :data:`SKEW_CHOICES` is the skew of :func:`kiosk_preprocess`."""
     if _unanswered(answer):
         return _verdict(False, "no answer yet: set `kiosk_skew` to one of exercises.SKEW_CHOICES.", "compare tensors first")
-    if answer not in SKEW_CHOICES:
+    if isinstance(answer, (set, frozenset, list, tuple)):  # a set, as the Deployment team's skews were asked for
+        if len(answer) != 1:
+            return _verdict(
+                False,
+                f"{len(answer)} answers: the kiosk has one skew.",
+                "set kiosk_skew to one string of exercises.SKEW_CHOICES",
+            )
+        (answer,) = answer
+    if not isinstance(answer, str) or answer not in SKEW_CHOICES:
         return _verdict(False, f"{answer!r} is not one of exercises.SKEW_CHOICES.", "copy one of its strings exactly")
     if answer == "channels in BGR order":
         return _verdict(
@@ -415,9 +423,42 @@ def _same_numbers(node: Any, values: Any) -> bool:
 
 
 def _is_size(node: Any, size: int) -> bool:
+    """True if ``node`` is the input size: a number, a one-number tensor, or a (height, width) pair of it."""
     if isinstance(node, torch.Tensor):
-        return node.numel() == 1 and node.item() == size
+        return node.numel() in (1, 2) and node.ndim <= 1 and bool((node == size).all())
+    if isinstance(node, (list, tuple)) and len(node) == 2:
+        return all(_is_size(n, size) and not isinstance(n, (list, tuple)) for n in node)
     return isinstance(node, (int, float)) and not isinstance(node, bool) and node == size
+
+
+def _class_list(node: Any) -> list[Any] | None:
+    """``node`` as names in class order: a list or tuple, or a dict from class index (0, 1, ...) to name; else None."""
+    if isinstance(node, (list, tuple)):
+        return list(node)
+    if isinstance(node, dict) and all(type(k) is int for k in node) and sorted(node) == list(range(len(node))):
+        return [node[i] for i in range(len(node))]
+    return None
+
+
+def _classes_problem(nodes: list[Any], classes: list[str]) -> tuple[str, str] | None:
+    """(message, hint) when no node of the file is the class names in class order; None when one is."""
+    if any(_class_list(n) == classes for n in nodes):
+        return None
+    for n in nodes:
+        if isinstance(n, dict) and n and sorted(map(str, n.values())) == sorted(classes):
+            key = next(iter(n))
+            return (
+                f"the class names are in the file, but in a dict keyed by {key!r} ({type(key).__name__}): the app "
+                "turns the network's answer, a class index (0, 1, ...), into its name.",
+                "a list in class order, or a dict from each class index (an int) to its name",
+            )
+        if isinstance(n, dict) and n and sorted(map(str, n)) == sorted(classes):
+            return (
+                "the class names are in the file as a dict from name to index; the app goes the other way: the "
+                "network answers a class index, and the app needs its name.",
+                "a list in class order, or a dict from each class index to its name",
+            )
+    return "the class names are not in the file: the app could only answer with a number.", "save list(classes)"
 
 
 def _unsafe_what(exc: BaseException) -> tuple[str, str]:
@@ -458,8 +499,9 @@ def _missing_content(content: Any, net: FlowerCNN, values: dict[str, Any]) -> tu
                 "as the Deployment team guessed ImageNet's.",
                 "save the mean and the std, as lists of floats",
             )
-    if not any(isinstance(n, (list, tuple)) and list(n) == values["classes"] for n in nodes):
-        return "the class names are not in the file: the app could only answer with a number.", "save list(classes)"
+    problem = _classes_problem(nodes, values["classes"])
+    if problem:
+        return problem
     if not any(_is_size(n, values["size"]) for n in nodes):
         return f"the input size ({values['size']}) is not in the file: the app would have to guess it.", "save int(size)"
     return None
@@ -486,7 +528,11 @@ def _saved_problem(save: Callable[..., Any], net: FlowerCNN, values: dict[str, A
 
 
 def _load_calls(load: Callable[[Path], Any], path: Path) -> tuple[Any, str | None, list[Any]]:
-    """``load(path)``, what it raised, and the ``weights_only`` argument of every torch.load it made."""
+    """``load(path)``, what it raised, and the ``weights_only`` argument of every torch.load it made.
+
+    ``torch.load`` is watched on the module and under any name ``load``'s module gave it (``from torch import load``);
+    ``torch.serialization.load`` called by that name escapes.
+    """
     calls: list[Any] = []
     real = torch.load
 
@@ -494,8 +540,14 @@ def _load_calls(load: Callable[[Path], Any], path: Path) -> tuple[Any, str | Non
         calls.append(kwargs.get("weights_only"))
         return real(*args, **kwargs)
 
+    namespace = getattr(load, "__globals__", {})
+    aliases = [name for name, value in namespace.items() if value is real]  # `from torch import load` at the top
     with mock.patch.object(torch, "load", recording):
-        answer, error = _call(load, path)
+        namespace.update(dict.fromkeys(aliases, recording))
+        try:
+            answer, error = _call(load, path)
+        finally:
+            namespace.update(dict.fromkeys(aliases, real))
     return answer, error, calls
 
 
@@ -553,7 +605,7 @@ def _preprocess_problem(pre: Any, values: dict[str, Any]) -> tuple[str, str] | N
         return "the preprocessing should be a dict with mean, std, size and classes.", 'return net, {"mean": ..., ...}'
     wrong = [k for k in ("mean", "std") if not _same_numbers(pre[k], values[k])]
     wrong += [k for k in ("size",) if not _is_size(pre[k], values["size"])]
-    wrong += [k for k in ("classes",) if list(pre[k]) != values["classes"]]
+    wrong += [k for k in ("classes",) if _class_list(pre[k]) != values["classes"]]
     if wrong:
         return f"the preprocessing's {wrong} differ from what was saved.", "return the values read from the file"
     return None
