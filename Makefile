@@ -2,7 +2,7 @@
 #   make lab     set up, prepare mini-flowers, install the git filter that strips outputs, open the notebooks in JupyterLab
 #   make test    set up, run the unit tests (on up to 4 cores) and execute every notebook (nbval), timed ones alone
 #   make test-real  every notebook with FLOWERKIT_DATASET=real on hard-flowers served from 127.0.0.1, at a quarter of
-#                the real profile's epochs (FLOWERKIT_EPOCHS=4 unless set), two groups of notebooks at once, timings
+#                the real profile's epochs (FLOWERKIT_EPOCHS=4 unless set), three groups of notebooks at once, timings
 #                not asserted (make test asserts them, alone); CI runs it after make test
 #   make browser run only the browser test (JupyterLab in Chromium, a deck offline; part of make test): build/browser/
 #   make html    set up, execute every notebook and render build/html/index.html (pages, slides, student notebooks)
