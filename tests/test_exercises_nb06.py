@@ -12,7 +12,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from torch.utils.data import DistributedSampler
+from torch.utils.data import DistributedSampler, get_worker_info
 
 from flowerkit import exercises
 from flowerkit.access import OxfordFlowers102
@@ -245,6 +245,32 @@ def test_check_rank_stream_counts_what_simulated_ranks_and_workers_read(tmp_path
     ok = exercises.check_rank_stream(cls)
     out = capsys.readouterr().out
     assert feedback in out and not ok and "\nHint: " in out
+
+
+@pytest.mark.parametrize(
+    "imports, call",
+    [
+        ("from torch.utils.data._utils.worker import get_worker_info", "get_worker_info()"),
+        ("from torch.utils.data import get_worker_info as info_of", "info_of()"),
+        ("import torch.utils.data._utils.worker as worker_utils", "worker_utils.get_worker_info()"),
+        ("", "torch.utils.data._utils.worker.get_worker_info()"),
+    ],
+)
+def test_the_simulated_workers_answer_get_worker_info_under_any_import(imports, call, capsys):
+    """A simulated worker is seen however the student reached get_worker_info (the private module too): its share."""
+    body = _RIGHT.replace("get_worker_info()", call)
+    namespace = {}
+    exec(
+        _IMPORTS.replace(
+            "from torch.utils.data import IterableDataset, get_worker_info",
+            f"from torch.utils.data import IterableDataset\n{imports}",
+        )
+        + _GIVEN_RANK
+        + body,
+        namespace,
+    )
+    assert exercises.check_rank_stream(namespace["MyRankStream"]), capsys.readouterr().out
+    assert get_worker_info() is None, "the simulation left this process looking like a worker"
 
 
 def test_check_rank_stream_passes_a_right_stream_defined_in_the_notebook(capsys):

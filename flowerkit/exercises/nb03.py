@@ -10,6 +10,7 @@ import math
 import pickle
 import random
 import re
+import sys
 import time
 import types
 from collections import Counter
@@ -684,12 +685,21 @@ def _beside_balanced_sampler(first: list[int], drawn: list[int], y: torch.Tensor
 def _pretend_worker(info: Any, namespace: dict[str, Any]) -> Iterator[None]:
     """Make ``torch.utils.data.get_worker_info()`` return ``info``, as it would inside a worker.
 
-    Patches the function in ``torch.utils.data`` and wherever ``namespace``
-    (the globals of the student's code) holds it under any name, so
-    ``from torch.utils.data import get_worker_info`` is covered too. A
-    stand-in for real worker processes, which a class or function defined in
-    a notebook cannot reach under spawn or forkserver.
+    Sets the module global that a real worker sets (``torch.utils.data._utils.worker._worker_info``), so the
+    function answers ``info`` whatever name or module it was imported from; where a PyTorch version lacks that
+    global, patches the function in ``torch.utils.data`` and wherever ``namespace`` (the globals of the student's
+    code) holds it under any name (``from torch.utils.data import get_worker_info``). A stand-in for real worker
+    processes, which a class or function defined in a notebook cannot reach under spawn or forkserver.
     """
+    worker_module = sys.modules.get("torch.utils.data._utils.worker")
+    if worker_module is not None and hasattr(worker_module, "_worker_info"):
+        before = worker_module._worker_info
+        worker_module._worker_info = info
+        try:
+            yield
+        finally:
+            worker_module._worker_info = before
+        return
     original = torch.utils.data.get_worker_info
     names = [name for name, value in namespace.items() if value is original]
     torch.utils.data.get_worker_info = lambda: info
