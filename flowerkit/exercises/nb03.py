@@ -10,7 +10,6 @@ import math
 import pickle
 import random
 import re
-import sys
 import time
 import types
 from collections import Counter
@@ -21,6 +20,7 @@ import numpy as np
 import torch
 import torch.overrides
 import torch.utils.data
+import torch.utils.data._utils.worker as _torch_worker  # the global a worker's loop sets: _pretend_worker
 from torch.utils.data import DataLoader, Dataset, RandomSampler
 
 from .. import load as _load
@@ -682,33 +682,20 @@ def _beside_balanced_sampler(first: list[int], drawn: list[int], y: torch.Tensor
 
 
 @contextlib.contextmanager
-def _pretend_worker(info: Any, namespace: dict[str, Any]) -> Iterator[None]:
+def _pretend_worker(info: Any) -> Iterator[None]:
     """Make ``torch.utils.data.get_worker_info()`` return ``info``, as it would inside a worker.
 
-    Sets the module global that a real worker sets (``torch.utils.data._utils.worker._worker_info``), so the
-    function answers ``info`` whatever name or module it was imported from; where a PyTorch version lacks that
-    global, patches the function in ``torch.utils.data`` and wherever ``namespace`` (the globals of the student's
-    code) holds it under any name (``from torch.utils.data import get_worker_info``). A stand-in for real worker
-    processes, which a class or function defined in a notebook cannot reach under spawn or forkserver.
+    Sets the module global that a real worker's loop sets (``torch.utils.data._utils.worker._worker_info``), so the
+    function answers ``info`` however the student's code reached it (``from torch.utils.data import
+    get_worker_info``, an alias, the private module). A stand-in for real worker processes, which a class or
+    function defined in a notebook cannot reach under spawn or forkserver.
     """
-    worker_module = sys.modules.get("torch.utils.data._utils.worker")
-    if worker_module is not None and hasattr(worker_module, "_worker_info"):
-        before = worker_module._worker_info
-        worker_module._worker_info = info
-        try:
-            yield
-        finally:
-            worker_module._worker_info = before
-        return
-    original = torch.utils.data.get_worker_info
-    names = [name for name, value in namespace.items() if value is original]
-    torch.utils.data.get_worker_info = lambda: info
-    namespace.update(dict.fromkeys(names, torch.utils.data.get_worker_info))
+    before = _torch_worker._worker_info
+    _torch_worker._worker_info = info
     try:
         yield
     finally:
-        torch.utils.data.get_worker_info = original
-        namespace.update(dict.fromkeys(names, original))
+        _torch_worker._worker_info = before
 
 
 def _worker_info(worker_id: int, num_workers: int, seed: int = 0, dataset: Any = None) -> types.SimpleNamespace:
@@ -760,7 +747,7 @@ def _worker_draws(func: Callable[[int], Any], base_seed: int, worker_id: int) ->
     seed = base_seed + worker_id
     with (
         _seeded_as_a_worker(base_seed, worker_id),
-        _pretend_worker(_worker_info(worker_id, 2, seed, copy), getattr(func, "__globals__", {})),
+        _pretend_worker(_worker_info(worker_id, 2, seed, copy)),
     ):
         before = np.random.get_state()[1].copy()
         _, error = _call(func, worker_id)
@@ -835,11 +822,10 @@ def _yields(cls: type, items: list[int], worker: tuple[int, int] | None = None) 
     The dataset is built here, outside the worker, as a DataLoader's dataset is built in the main process
     before its workers receive a copy: only ``__iter__`` runs as the worker.
     """
-    namespace = getattr(getattr(cls, "__iter__", None), "__globals__", {})
     dataset, error = _call(cls, items)
     if error:
         return None, error
-    with _pretend_worker(_worker_info(*worker, seed=worker[0]), namespace) if worker else contextlib.nullcontext():
+    with _pretend_worker(_worker_info(*worker, seed=worker[0])) if worker else contextlib.nullcontext():
         it, error = _call(dataset.__iter__)
         if error or it is None:
             return None, error

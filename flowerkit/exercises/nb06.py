@@ -459,12 +459,11 @@ def _simulated_rank(cls: type, rank: int, world: int, workers: int) -> tuple[lis
         _, error = _call(stream.set_epoch, _EPOCH)
     if error:
         return None, f"{call} then set_epoch({_EPOCH}) raised {error.removeprefix('your function raised ')}"
-    namespace = getattr(getattr(cls, "__iter__", None), "__globals__", {})
     read: list[Any] = []
     for worker in range(workers) if workers else [None]:
         copied = copy.deepcopy(stream)  # a worker gets a copy of the rank's stream
         info = _worker_info(worker, workers, seed=worker, dataset=copied) if worker is not None else None
-        with _pretend_worker(info, namespace) if info else contextlib.nullcontext():
+        with _pretend_worker(info) if info else contextlib.nullcontext():
             out, error = _call(lambda s=copied: list(iter(s)))
         if error:
             where = f"as worker {worker} of {workers}" if info else "without workers"
