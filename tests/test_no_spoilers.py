@@ -84,3 +84,48 @@ def test_a_printed_team_result_or_pipeline_does_not_name_its_bugs() -> None:
 def test_suspects_are_listed_in_alphabetical_order_not_answers_first(suspects: tuple[str, ...], answers) -> None:
     assert list(suspects) == sorted(suspects, key=str.casefold)
     assert set(answers) < set(suspects)
+
+
+#: Sources notebook 07 prints above a question (``inspect.getsource``), and what they must not say in a comment.
+PRINTED_ABOVE_QUESTIONS = {
+    "wild.TorchJitterCrops": ("__init__", "__getitem__"),
+    "wild.MixupPartners": (None,),
+    "wild.ZipImages": ("__init__", "__getitem__"),
+}
+PRINTED_SPOILERS = ("bug", "fix", "seeds only", "default generator", "same state", "same partners", "depends on")
+
+
+def _comments(source: str) -> list[str]:
+    import io
+    import textwrap
+    import tokenize
+
+    tokens = tokenize.generate_tokens(io.StringIO(textwrap.dedent(source)).readline)
+    return [token.string for token in tokens if token.type == tokenize.COMMENT]
+
+
+@pytest.mark.parametrize("name", sorted(PRINTED_ABOVE_QUESTIONS))
+def test_sources_printed_above_a_question_carry_no_explanation(name: str) -> None:
+    """07 prints these classes' code for the student to read before exercises 5, 7 and 8: a comment there answers them."""
+    import inspect
+    import json
+    from pathlib import Path
+
+    from flowerkit import wild
+
+    notebook = json.loads((Path(__file__).parents[1] / "notebooks" / "07_in_the_wild.ipynb").read_text())
+    code = "\n".join("".join(cell["source"]) for cell in notebook["cells"] if cell["cell_type"] == "code")
+    assert f"inspect.getsource({name}" in code or f"inspect.getsource(getattr({name}," in code, "07 no longer prints it"
+    cls = getattr(wild, name.split(".")[1])
+    for method in PRINTED_ABOVE_QUESTIONS[name]:
+        found = [c for c in _comments(inspect.getsource(getattr(cls, method) if method else cls))]
+        spoilers = [c for c in found if any(p in c.casefold() for p in PRINTED_SPOILERS)]
+        assert spoilers == [], f"{name}.{method}: move {spoilers} to the module's comment block, outside the method"
+
+
+def test_the_script_07_reads_aloud_does_not_point_at_its_bug() -> None:
+    """07's presenter asks what a worker importing the script would run: its last line must not say."""
+    from flowerkit import wild
+
+    script = wild.training_script("no_guard")
+    assert _comments(script) == [] and "guard" not in script

@@ -2,14 +2,20 @@
 
 Notebook ``07_in_the_wild``, section 7, and its third fix exercise (:class:`MixupPartners`). What
 their workers draw is what section 7 measures; the explanation is in the notebook, after its
-question (and in the code comments below), not in these docstrings, which ``help(wild)`` shows.
+question, and in the comment block below (outside every method: the notebook prints the source of
+``TorchJitterCrops.__init__`` and of the whole ``MixupPartners`` above their questions), not in these docstrings,
+which ``help(wild)`` shows.
 """
 
 # Why the draws repeat: each worker receives a copy of the dataset, generator included, in the same state, so every
 # worker draws the same "random" numbers, and without persistent workers every epoch draws them again. PyTorch seeds
 # torch's default generator, `random` and NumPy's global generator in each worker, not a numpy.random.Generator
 # (JitterCrops) nor a torch.Generator (TorchJitterCrops) the dataset holds: make that one in the worker, from
-# get_worker_info().seed (SeededJitterCrops), or draw from torch's default generator.
+# get_worker_info().seed (SeededJitterCrops), or draw from torch's default generator. TorchJitterCrops' generator is
+# seeded (the same run, run after run) and arrives in every worker in the state __init__ left it in (it pickles as that
+# state, about 5 KiB). MixupPartners: every worker draws the same partners, every epoch, and an item's partner depends
+# on what was read before it (so on the number of workers); the exercise's fix decides each partner by the seed, the
+# epoch and the item.
 
 from __future__ import annotations
 
@@ -56,8 +62,6 @@ class TorchJitterCrops(Dataset):
 
     def __init__(self, dataset: Dataset, crop: int, seed: int = 0) -> None:
         self.dataset, self.crop = dataset, crop
-        # seeded: the same run, run after run. The bug: PyTorch seeds only torch's *default* generator in each worker;
-        # self.g arrives in every worker in the state __init__ left it in (it pickles as that state, about 5 KiB)
         self.g = torch.Generator().manual_seed(seed)
 
     def __getstate__(self) -> dict[str, Any]:
@@ -110,8 +114,6 @@ class MixupPartners(Dataset):
 
     def __init__(self, n: int, seed: int = 0) -> None:
         self.n = n
-        # every worker draws the same partners, every epoch, and an item's partner depends on what was read before it
-        # (so on the number of workers); the exercise's fix decides each partner by the seed, the epoch and the item
         self.rng = np.random.default_rng(seed)
 
     def __len__(self) -> int:

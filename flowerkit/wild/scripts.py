@@ -52,7 +52,7 @@ def train():
 """
 
 _MAIN = {
-    "no_guard": "{dataset}{train}\ntrain()  # runs on import too: in every spawn worker\n",
+    "no_guard": "{dataset}{train}\ntrain()\n",
     "guard": '{dataset}{train}\nif __name__ == "__main__":  # only when run as a script, not when a worker imports it\n    train()\n',
     "class_in_guard": '{train}\nif __name__ == "__main__":{dataset_in_guard}\n    train()\n',
 }
@@ -70,7 +70,7 @@ def training_script(kind: str, *, payload_mib: int = 0, timeout_s: float = 0) ->
     doc = f"; it holds {payload_mib} MiB of pixels by value" if payload_mib else ""
     dataset = _DATASET.format(payload_doc=doc, payload_bytes=payload_mib * 2**20)
     train = _TRAIN.format(timeout=f", timeout={timeout_s:g}" if timeout_s else "")
-    header = f'"""A training script ({kind.replace("_", " ")}) as a student writes one."""\nimport torch\nfrom torch.utils.data import DataLoader, Dataset\n'
+    header = '"""A small training script: a spawn worker reads 64 tiny images."""\nimport torch\nfrom torch.utils.data import DataLoader, Dataset\n'
     body = _MAIN[kind].format(dataset=dataset, train=train, dataset_in_guard=textwrap.indent(dataset, "    "))
     return header + body
 
