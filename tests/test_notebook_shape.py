@@ -57,6 +57,44 @@ def test_the_notebook_dataset_rule_tells_a_module_class_from_a_notebook_class():
     assert not _WORKERS.search("DataLoader(FlowersDataset(ROOT), num_workers=0)")
 
 
+def _loaders_with_workers_and_no_timeout(source: str) -> list[str]:
+    """The ``DataLoader(...)`` calls in a cell's code whose ``num_workers`` may be above 0 and that set no ``timeout``."""
+    import ast
+
+    code = "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines())
+    found = []
+    for node in ast.walk(ast.parse(code)):
+        name = getattr(node, "func", None)
+        if not isinstance(node, ast.Call) or getattr(name, "id", getattr(name, "attr", None)) != "DataLoader":
+            continue
+        keywords = {k.arg: k.value for k in node.keywords}
+        workers = keywords.get("num_workers")
+        if workers is None or (isinstance(workers, ast.Constant) and workers.value == 0):
+            continue
+        if "timeout" not in keywords and None not in keywords:  # None: a **kwargs that may carry it
+            found.append(ast.unparse(node))
+    return found
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_every_loader_a_notebook_starts_with_workers_has_a_timeout(path):
+    # DESIGN: a worker that hangs (a stalled read, a lock taken before fork) must end as an error, not a frozen kernel
+    nb = nbformat.read(path, as_version=4)
+    found = [
+        (i, call)
+        for i, c in enumerate(nb.cells)
+        if c.cell_type == "code"
+        for call in _loaders_with_workers_and_no_timeout(c.source)
+    ]
+    assert not found, f"{path.name}: DataLoader with workers and no timeout= in cells {found}"
+
+
+def test_the_timeout_rule_sees_a_missing_timeout():
+    assert _loaders_with_workers_and_no_timeout("x = DataLoader(ds, num_workers=WORKERS)")
+    assert not _loaders_with_workers_and_no_timeout("x = DataLoader(ds, num_workers=WORKERS, timeout=60)")
+    assert not _loaders_with_workers_and_no_timeout("%%time\nx = DataLoader(ds, num_workers=0)")
+
+
 def test_what_a_notebook_writes_next_to_itself_is_git_ignored():
     # notebook 01 writes the student's module with %%writefile: a run must leave `git status` clean
     written = [
