@@ -1,7 +1,7 @@
 """flowerkit.doctor: automatic checks that find a broken data pipeline, with the evidence.
 
-Introduced in notebook ``02_transform`` (:func:`check_batch`, the quality
-checks). Each check returns a :class:`_Finding` in one of the course's three
+Introduced in notebook ``01_access`` (:func:`diagnose`'s access checks, after the student's own label check) and
+``02_transform`` (:func:`check_batch`, the quality checks). Each check returns a :class:`_Finding` in one of the course's three
 categories (access, quality, efficiency); a :class:`_Report` collects them and
 prints one line per check, problems first, then the checks it skipped and why.
 Notebook ``04_three_teams`` runs every check on a whole pipeline

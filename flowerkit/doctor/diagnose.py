@@ -32,7 +32,10 @@ def diagnose(
     measure: bool = True,
     seed: int = 0,
 ) -> _Report:
-    """Check a whole pipeline and report, per category, what was found and the evidence. Introduced in notebook ``04_three_teams``.
+    """Check a whole pipeline and report, per category, what was found and the evidence. Introduced in notebook ``01_access``.
+
+    Notebook ``01_access`` reads its access findings on the Access team's set; ``04_three_teams`` runs it on
+    every team's pipeline.
 
     ``target`` is a Dataset, a DataLoader, a :class:`flowerkit.teams.Pipeline`
     (its train loader, and its test loader for randomness at evaluation), or a

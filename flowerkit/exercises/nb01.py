@@ -109,6 +109,10 @@ _TOY_STEP = 10  # red = 10 * id: JPEG keeps a flat colour within a few levels
 _TOY_GRAY = 13  # the grayscale one (mode "L", its grey = 10 * id), in the train split
 
 
+#: A file that is not a photo in the toy ``jpg/`` folder: a listing holds whatever a folder holds.
+_STRAY_FILE = ".DS_Store"
+
+
 def _write_toy_flowers(root: Path) -> Path:
     """Write the toy dataset under ``root/flowers-102/`` and return ``root``."""
     base = root / DATASET_FOLDER
@@ -118,6 +122,7 @@ def _write_toy_flowers(root: Path) -> Path:
         size = (12 + image_id % 3, 10)
         image = Image.new("L", size, colour[0]) if image_id == _TOY_GRAY else Image.new("RGB", size, colour)
         image.save(image_path(root, image_id), quality=95)
+    (base / IMAGE_FOLDER / _STRAY_FILE).write_bytes(b"\x00\x00\x00\x01Bud1" + bytes(24))  # as Finder leaves on a Mac
     (base / LABELS_FILE).write_bytes(_mat_bytes({"labels": np.array([_TOY_LABELS], dtype=np.uint8)}))
     splits = {SPLIT_VARIABLES[k]: np.array([v], dtype=np.uint16) for k, v in _TOY_SPLITS.items()}
     (base / SETID_FILE).write_bytes(_mat_bytes(splits))
@@ -291,6 +296,12 @@ def _toy_items_feedback(dataset: Any, listing: list[str], split: str = "train") 
     ids = _TOY_SPLITS[split]
     truth = [_TOY_LABELS[i - 1] - 1 for i in ids]
     items, error = _toy_items(dataset, ids)
+    if error and _STRAY_FILE in error:
+        return (
+            f"your class opened jpg/{_STRAY_FILE}, which is not a photo: a folder holds whatever was put in it (Finder "
+            "writes .DS_Store on a Mac), so the k-th name of a listing need not be image k. "
+            f"Hint: build each name from its id, f'{_NAME_TEMPLATE}', instead of indexing a listing"
+        )
     fine = [(k, item) for k, item in enumerate(items) if item is not None and not _item_feedback(item)]
     shifts = {_toy_id(item[0]) - ids[k] for k, item in fine}
     if fine and len(shifts) == 1 and shifts <= {1, -1}:
@@ -962,8 +973,14 @@ def _csv_feedback(what: str, share: float, expected: float, func: Callable[..., 
     """The verdict on a wrong share from a CSV (``func`` is run on probe files in ``folder`` when it says 0%)."""
     if expected == 1.0 and share < 0.1:
         return _nothing_agrees_verdict(what, func, folder)
-    if any(abs(share - expected * n / (n + 1)) < 1e-9 for n in (29, 30, 31)):
-        return _verdict(False, f"on a CSV with {what} you counted a row too many.", "divide by the number of photo rows only")
+    extra = next((m for n in (29, 30, 31) for m in (1, 2, 3) if abs(share - expected * n / (n + m)) < 1e-9), 0)
+    if extra:  # e.g. split("\n") keeps the header's or the blank last lines' empty strings
+        rows = "a row" if extra == 1 else f"{extra} rows"
+        return _verdict(
+            False,
+            f"on a CSV with {what} you counted {rows} too many (a header or a blank line?).",
+            "divide by the number of photo rows only",
+        )
     return _verdict(
         False,
         f"on a CSV with {what} your function says {share:.1%}, expected {expected:.1%}.",
