@@ -283,23 +283,14 @@ def one_cycle(progress: float, max_lr: float, *, pct_start: float = 0.25) -> tup
 
 
 class _Clock:
-    """Training seconds only: stops while the model is evaluated for a learning curve."""
+    """Training seconds since the clock was made."""
 
     def __init__(self) -> None:
-        self.spent: float = 0.0
-        self.since: float | None = time.perf_counter()  # None while paused
+        self.start = time.perf_counter()
 
     def now(self) -> float:
-        """Training seconds so far (frozen while paused)."""
-        return self.spent if self.since is None else self.spent + time.perf_counter() - self.since
-
-    def pause(self) -> None:
-        """Stop counting (before an evaluation)."""
-        self.spent, self.since = self.now(), None
-
-    def resume(self) -> None:
-        """Count again (after an evaluation)."""
-        self.since = time.perf_counter()
+        """Training seconds so far."""
+        return time.perf_counter() - self.start
 
 
 def train_for(
@@ -314,31 +305,29 @@ def train_for(
 ) -> History:
     """Train ``model`` for ``budget_s`` seconds of wall clock, with a one-cycle schedule defined in time.
 
-    The learning rate follows :func:`one_cycle` at ``elapsed / budget_s``, so
-    a slow pipeline gets fewer steps but a whole schedule: warm-up, peak and
-    decay, however few images it manages. With ``score(model)`` (e.g. test
-    accuracy) the model is scored at ``points`` evenly spaced moments of the
-    budget, with the clock stopped, into ``history.checkpoints`` as (seconds,
-    score): a learning curve against the clock. ``device`` as in :func:`train`; each epoch's data wait (on the
-    training clock) goes into ``history.wait_s``; a DDP model on another device is refused, as in :func:`train`.
+    The learning rate follows :func:`one_cycle` at ``elapsed / budget_s``, so a slow pipeline gets fewer steps but a
+    whole schedule: warm-up, peak and decay, however few images it manages. With ``score(model)`` (e.g. test accuracy),
+    a learning curve against the clock: copies of the weights at ``points`` evenly spaced moments of the budget, scored
+    after it (a pause to score mid-epoch would let a loader's workers prepare batches off the clock) into
+    ``history.checkpoints`` as (seconds, score). ``device`` as in :func:`train`; each epoch's data wait (on the training
+    clock) goes into ``history.wait_s``; a DDP model on another device is refused, as in :func:`train`.
     Introduced in notebook ``04_three_teams``.
     """
     torch.manual_seed(config.seed)
     device = pick_device(device)
     stepper, history, clock = _Stepper(model, config, device), History(), _Clock()
     marks = [budget_s * (k + 1) / points for k in range(points)] if score is not None else []
+    snapshots: list[tuple[float, dict[str, torch.Tensor]]] = []
     done, last = False, 0.0
     while not done:  # only a step that ends past the budget stops training: never short of it
         model.train()
         stepper.reset()
         meter = DataWaitMeter(device, clock=clock.now)
         for x, y in meter.batches(train_loader):
-            lr, beta1 = one_cycle(clock.now() / budget_s, config.lr)
-            for group in stepper.opt.param_groups:
-                group["lr"], group["betas"] = lr, (beta1, group["betas"][1])
+            _set_schedule(stepper.opt, *one_cycle(clock.now() / budget_s, config.lr))
             stepper.step(x, y)
             if marks and clock.now() >= marks[0]:
-                _checkpoint(model, score, history, clock, marks)  # type: ignore[arg-type]
+                _snapshot(model, snapshots, clock, marks)
             if clock.now() >= budget_s:
                 done = True
                 meter.finish()  # the step is complete: count it before leaving the loop
@@ -349,20 +338,42 @@ def train_for(
         last = now
         if not stepper.seen:
             raise ValueError("train_for() got an empty train_loader")
-    while marks:  # a budget that ended between two marks: score the final model
-        _checkpoint(model, score, history, clock, marks)  # type: ignore[arg-type]
+    while marks:  # a budget that ended between two marks: the final model stands for them
+        _snapshot(model, snapshots, clock, marks)
+    _score_snapshots(model, score, history, snapshots)
     return history
 
 
-def _checkpoint(
-    model: nn.Module, score: Callable[[nn.Module], float], history: History, clock: _Clock, marks: list[float]
+def _set_schedule(opt: torch.optim.Optimizer, lr: float, beta1: float) -> None:
+    """Set every parameter group's learning rate and Adam's first beta (one step of :func:`one_cycle`)."""
+    for group in opt.param_groups:
+        group["lr"], group["betas"] = lr, (beta1, group["betas"][1])
+
+
+def _snapshot(
+    model: nn.Module, snapshots: list[tuple[float, dict[str, torch.Tensor]]], clock: _Clock, marks: list[float]
 ) -> None:
-    """Score the model with the clock stopped, record (training seconds, score), and drop the mark reached."""
-    clock.pause()
-    history.checkpoints.append((min(clock.now(), marks[-1]), score(model)))  # marks[-1] is the budget
+    """Copy the weights (and BatchNorm's statistics) at the training seconds of the mark reached, and drop the mark."""
+    state = {name: value.detach().clone() for name, value in model.state_dict().items()}
+    snapshots.append((min(clock.now(), marks[-1]), state))  # marks[-1] is the budget
     marks.pop(0)
+
+
+def _score_snapshots(
+    model: nn.Module,
+    score: Callable[[nn.Module], float] | None,
+    history: History,
+    snapshots: list[tuple[float, dict[str, torch.Tensor]]],
+) -> None:
+    """Score each copy of the weights in ``model`` into ``history.checkpoints``, then give ``model`` its final weights back."""
+    if score is None:
+        return
+    final = {name: value.detach().clone() for name, value in model.state_dict().items()}
+    for seconds, state in snapshots:
+        model.load_state_dict(state)
+        history.checkpoints.append((seconds, score(model)))
+    model.load_state_dict(final)
     model.train()
-    clock.resume()
 
 
 @torch.no_grad()

@@ -66,6 +66,39 @@ def test_a_checkpoint_is_recorded_at_the_training_seconds_of_its_mark_however_lo
     assert history.total_seconds == pytest.approx(2.0)  # the 1.2 s of scoring is not training time
 
 
+def test_a_learning_curve_is_scored_after_the_budget_on_the_weights_of_each_moment(monkeypatch):
+    """Nothing runs off the clock (a pause mid-epoch would let a loader's workers prepare batches for free, notebook 04),
+    and each point is the model as it was at its mark."""
+    fake = _FakeTime()
+    monkeypatch.setattr(model, "time", fake)
+    data = [(torch.randn(4, 3, 16, 16), torch.randint(0, 102, (4,))) for _ in range(3)]
+    events = []
+
+    def batches():
+        for x, y in data:
+            fake.now += 0.125
+            events.append("batch")
+            yield x, y
+
+    class Loader:
+        def __iter__(self):
+            return batches()
+
+    def fingerprint(m):
+        return float(sum(p.double().sum() for p in m.parameters()))
+
+    def score(m):
+        events.append("score")
+        return fingerprint(m)
+
+    net = FlowerCNN()
+    history = train_for(net, Loader(), 2.0, TrainConfig(), score=score, points=4)
+    assert "batch" not in events[events.index("score") :], "scored before training ended"
+    scores = [s for _, s in history.checkpoints]
+    assert len(set(scores)) == 4, "each mark scores its own weights"
+    assert scores[-1] == fingerprint(net) and net.training  # the trained model is given back, in training mode
+
+
 def test_a_ddp_model_is_refused_a_device_its_parameters_are_not_on(tmp_path):
     """Moving a wrapped model would stop DDP's gradient averaging without an error: train() refuses (notebook 06)."""
     import torch.distributed as dist

@@ -59,7 +59,7 @@ def deployment_team_preprocess(
         raise ValueError("without the 'ImageNet statistics' skew, pass stats: the train split's (mean, std)")
     # 1. "EXIF ignored": Image.open does not apply the orientation tag, so a phone's portrait lies on its side
     # 2. "squashed": resize((size, size)) squeezes the photo into a square (training: short side, then centre crop)
-    # 3. "ImageNet statistics": the tutorial's mean and std, not the train split's (which the team never saved)
+    # 3. "ImageNet statistics": the tutorial's mean and std, not the train split's (in the artifact, unread)
     # convert("RGB") also drops an alpha channel without compositing it (training's to_rgb puts transparency on white)
     img = Image.open(path)
     if "EXIF ignored" not in skews:

@@ -79,6 +79,11 @@ def _baseline_mistake(answer: float, counts: np.ndarray, n: int) -> tuple[str, s
             "the largest count, not the smallest",
         ),
     ]
+    if any(math.isclose(answer, round(truth, d), abs_tol=1e-12) for d in (1, 2)):  # checked before 1/102 at 3
+        return (
+            f"{answer:g} is too rounded to tell the right share from the numbers near it (1/102 and others round to it).",
+            "give at least 3 significant digits (e.g. 0.0123), or the unrounded number",
+        )
     for value, decimals, message, hint in known:
         if _near(answer, float(value), decimals):
             return message, hint
