@@ -527,6 +527,29 @@ def test_check_spawn_fix_wants_the_same_items_and_an_importable_transform(mini_r
         assert says in out and "Hint: " in out, out
 
 
+def test_check_spawn_fix_names_a_module_rewritten_but_not_reloaded(mini_root, tmp_path, monkeypatch, capsys):
+    """01's exercise 4: a student fixes my_transforms.py and imports it again; the kernel keeps the old function."""
+    import importlib
+
+    monkeypatch.chdir(tmp_path)  # a notebook runs in its own folder, where %%writefile puts the module
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "my_transforms", raising=False)
+    steps = "v2.functional.center_crop(v2.functional.resize(v2.functional.pil_to_tensor(img), 32), 32)"
+    module = tmp_path / "my_transforms.py"
+    module.write_text(f"from torchvision.transforms import v2\n\n\ndef to_small(img):\n    return {steps}\n")
+    first = importlib.import_module("my_transforms")  # the first try forgot the flip
+    in_notebook = types.FunctionType(_to_small.__code__, globals(), "to_small")
+    in_notebook.__module__, in_notebook.__qualname__ = "__main__", "to_small"
+    colleague = OxfordFlowers102(mini_root, "val", transform=in_notebook)
+    module.write_text(f"from torchvision.transforms import v2\n\n\ndef to_small(img):\n    return {steps}.flip(0)\n")
+    importlib.import_module("my_transforms")  # `import my_transforms` again: nothing happens
+    assert not exercises.check_spawn_fix(OxfordFlowers102(mini_root, "val", transform=first.to_small), colleague)
+    out = capsys.readouterr().out
+    assert "my_transforms.py has changed since this kernel imported it" in out and "importlib.reload" in out, out
+    fixed = importlib.reload(first)
+    assert exercises.check_spawn_fix(OxfordFlowers102(mini_root, "val", transform=fixed.to_small), colleague)
+
+
 def test_a_class_from_main_fails_to_unpickle_in_a_fresh_python(tmp_path):
     # what check_spawn_ready shows in the notebook: the class is found by module and name, and a fresh Python has no notebook
     script = (

@@ -31,7 +31,7 @@ from ..access import OxfordFlowers102, image_path, read_labels, read_splits, tor
 from ..facts import DATASET_FOLDER, IMAGE_FOLDER, IMAGE_NAME, LABELS_FILE, SETID_FILE, SPLIT_VARIABLES
 from ..synth import _mat_bytes
 from ..teams.access import AccessTeamFlowers
-from .verdict import RAISED_HINT, STUB_HINT, Verdict, _call, _unanswered, _verdict
+from .verdict import RAISED_HINT, STUB_HINT, Verdict, _call, _stale_module_verdict, _unanswered, _verdict
 
 __all__ = [
     "check_access_cause",
@@ -541,10 +541,9 @@ def _spawn_round_trip(dataset: Any, timeout: float = 120) -> str | None:
 def check_spawn_ready(dataset: Any) -> Verdict:
     """Notebook ``01_access``: can DataLoader workers started by spawn (macOS, Windows) or forkserver (Linux, Python 3.14) use ``dataset``?
 
-    A stub is reported as such. Otherwise the dataset is pickled and
-    unpickled in a fresh Python (``_spawn_round_trip``): a class defined in
-    the notebook (``__main__``) fails there, a class imported from a module
-    next to the notebook passes.
+    A stub is reported as such, and a module edited since its import. Otherwise the dataset is pickled and unpickled
+    in a fresh Python (``_spawn_round_trip``): a class defined in the notebook (``__main__``) fails there, a class
+    imported from a module next to the notebook passes.
     """
     if _unanswered(dataset):
         return _verdict(
@@ -560,6 +559,9 @@ def check_spawn_ready(dataset: Any) -> Verdict:
         return _verdict(
             False, "__len__ returns None: your FlowersDataset is still the stub.", "finish the Dataset exercise first"
         )
+    stale = _stale_module_verdict(dataset)
+    if stale is not None:
+        return stale
     where = type(dataset).__module__
     error = _spawn_round_trip(dataset)
     if error is None:
@@ -648,6 +650,9 @@ def check_spawn_fix(dataset: Any, reference: Any) -> Verdict:
             f"got a {type(dataset).__name__}, not a dataset.",
             'a Dataset, e.g. access.OxfordFlowers102(ROOT, "train", ...)',
         )
+    stale = _stale_module_verdict(dataset)
+    if stale is not None:
+        return stale
     n, error = _call(len, dataset)
     if error:
         return _verdict(False, f"len(): {error}", RAISED_HINT)

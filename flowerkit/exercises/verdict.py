@@ -7,8 +7,10 @@ so a notebook keeps running. The first checkers are in notebook ``00_the_challen
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from types import ModuleType
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import CodeType, FunctionType, ModuleType
 from typing import Any
 from unittest import mock
 
@@ -103,3 +105,59 @@ def _call_without(module: ModuleType, name: str, func: Callable[..., Any], *args
     with mock.patch.object(module, name, refuse):
         answer, error = _call(func, *args)
     return answer, error, error is not None and _FlowerkitVersion.__name__ in error
+
+
+def _code_objects(code: CodeType) -> Iterator[CodeType]:
+    """``code`` and every code object nested in it (functions, classes, methods, comprehensions)."""
+    yield code
+    for const in code.co_consts:
+        if isinstance(const, CodeType):
+            yield from _code_objects(const)
+
+
+def _functions_of(obj: Any) -> list[FunctionType]:
+    """The Python functions that make up ``obj``: itself, or a class's own methods."""
+    if isinstance(obj, FunctionType):
+        return [obj]
+    if isinstance(obj, type):
+        return [v for v in vars(obj).values() if isinstance(v, FunctionType)]
+    return []
+
+
+def _changed_since_import(obj: Any) -> str | None:
+    """The name of the module next to the notebook (the working folder) that defines ``obj``, when its file no
+    longer holds the code this kernel runs (edited and rewritten since ``import``, not reloaded); else None."""
+    module = sys.modules.get(getattr(obj, "__module__", None) or "")
+    path = Path(getattr(module, "__file__", None) or "")
+    if module is None or path.suffix != ".py" or path.parent.resolve() != Path.cwd().resolve() or not path.is_file():
+        return None
+    try:
+        fresh = compile(path.read_bytes(), str(path), "exec", dont_inherit=True)
+    except (SyntaxError, ValueError):
+        return module.__name__  # the file changed into something that does not even compile
+    by_name: dict[str, list[CodeType]] = {}
+    for code in _code_objects(fresh):
+        by_name.setdefault(code.co_name, []).append(code)
+    for function in _functions_of(obj):
+        if not any(code == function.__code__ for code in by_name.get(function.__code__.co_name, [])):
+            return module.__name__
+    return None
+
+
+def _stale_module_verdict(dataset: Any) -> Verdict | None:
+    """A refusal when ``dataset``'s class or a function it holds comes from a module edited since it was imported.
+
+    Notebook ``01_access`` has students rewrite a ``%%writefile`` module and import it: a second ``import`` of a
+    changed module does nothing, so the kernel runs the old code while a spawn worker, a fresh Python, imports the
+    new file. (Checkers given a module's name, as in ``07_in_the_wild``, reload it themselves.)
+    """
+    held = [type(dataset), *(v for v in vars(dataset).values() if callable(v))] if hasattr(dataset, "__dict__") else []
+    stale = next((name for name in map(_changed_since_import, held) if name), None)
+    if stale is None:
+        return None
+    return _verdict(
+        False,
+        f"{stale}.py has changed since this kernel imported it, so your dataset still runs the old code (a second "
+        f"`import {stale}` does nothing), while a spawn worker would import the new file.",
+        f"{stale} = importlib.reload({stale}), then build the dataset again",
+    )
