@@ -197,9 +197,10 @@ class _Stepper:
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         self.opt.step()
-        self.total_loss += loss.item() * y.numel()
-        self.correct += (logits.argmax(1) == y).sum().item()
-        self.seen += y.numel()
+        hard = y.argmax(1) if y.ndim == 2 else y  # soft labels (MixUp, CutMix: notebook 02): their largest class
+        self.total_loss += loss.item() * len(y)
+        self.correct += (logits.argmax(1) == hard).sum().item()
+        self.seen += len(y)
 
     def record(self, history: History, seconds: float) -> None:
         """Append this epoch's loss, training accuracy, seconds and images/s to ``history``."""

@@ -161,3 +161,13 @@ def test_a_model_of_ones_own_follows_the_batches_layout():
     net = Viewing()
     model.train(net, data, TrainConfig(epochs=1), progress=False, device="cpu")
     assert net.conv.weight.is_contiguous()
+
+
+def test_training_takes_soft_labels_as_a_mixup_loader_gives_them():
+    """02's exercise 3 mixes batches in a collate_fn: the loss takes class probabilities, and so must the loop."""
+    hard = torch.randint(0, 102, (8,))
+    soft = torch.nn.functional.one_hot(hard, 102).float() * 0.7 + 0.3 / 102
+    batches = [(torch.randn(8, 3, 16, 16), soft) for _ in range(2)]
+    history = model.train(FlowerCNN(), batches, TrainConfig(epochs=1), device="cpu", progress=False)
+    assert len(history.loss) == 1 and history.images_per_s[0] > 0
+    assert 0.0 <= history.train_acc[0] <= 1.0, "accuracy counted per image, against each soft label's largest class"
