@@ -69,6 +69,8 @@ def read_mat(path: str | Path) -> dict[str, np.ndarray]:
     """
 
     path = Path(path)
+    if path.is_dir():
+        raise FlowersFormatError(f"{path} is a folder, not a MATLAB file: move or rename it. {_HOW_TO_GET}")
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist. {_HOW_TO_GET}")
     with open(path, "rb") as fh:
@@ -87,7 +89,7 @@ def read_mat(path: str | Path) -> dict[str, np.ndarray]:
         )
     try:
         mat = loadmat(path)
-    except (MatReadError, ValueError, TypeError, OSError, NotImplementedError) as exc:
+    except (MatReadError, ValueError, TypeError, OSError, NotImplementedError, IndexError) as exc:  # IndexError: cut short
         raise FlowersFormatError(f"{path} is not a readable MATLAB v5 file ({exc}). {_HOW_TO_GET}") from exc
     return {k: v for k, v in mat.items() if not k.startswith("__")}
 
@@ -173,6 +175,8 @@ def to_rgb(img: Image.Image) -> Image.Image:
     """
     if img.mode == "RGB":
         return img
+    if img.mode.startswith("I") or img.mode == "F":  # 16-bit or float pixels: PIL's convert would clip them to 255
+        return _to_8_bit(img).convert("RGB")
     if img.mode == "P" and "transparency" in img.info:
         img = img.convert("RGBA")
     if img.mode in ("RGBA", "LA", "PA", "RGBa"):
@@ -180,6 +184,19 @@ def to_rgb(img: Image.Image) -> Image.Image:
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return Image.alpha_composite(background, rgba).convert("RGB")
     return img.convert("RGB")
+
+
+def _to_8_bit(img: Image.Image) -> Image.Image:
+    """A 16-bit (``I;16``, ``I``) or float (``F``) single-channel image as 8-bit grayscale, its range kept.
+
+    Integers above 255 are taken as 16-bit (divided by 257); floats up to 1 as 0..1, larger ones clipped to 0..255.
+    """
+    x = np.asarray(img, dtype=np.float64)
+    if img.mode == "F":
+        x = x * 255 if np.nanmax(x, initial=0.0) <= 1.0 else x
+    elif x.max(initial=0.0) > 255:
+        x = x / 257
+    return Image.fromarray(np.clip(np.nan_to_num(x), 0, 255).round().astype(np.uint8))  # 2-D uint8: mode "L"
 
 
 #: What :func:`load_rgb` reads: a file path, the bytes of a file, an open binary file, or an already opened PIL image.

@@ -508,7 +508,13 @@ def _read_checksums(path: str | Path) -> dict[str, str]:
     path = Path(path).expanduser()
     text = path.read_text()
     if text.lstrip().startswith("{"):
-        pairs = list(json.loads(text).items())
+        try:
+            table = json.loads(text)
+        except json.JSONDecodeError as exc:  # a hand edit: a trailing comma, single quotes
+            raise ValueError(f'{path} is not valid JSON ({exc}): write {{"file name": "md5", ...}} or md5sum lines') from exc
+        if not isinstance(table, dict):
+            raise ValueError(f'{path}: expected a JSON object {{"file name": "md5", ...}}, found a {type(table).__name__}')
+        pairs = list(table.items())
     else:
         pairs = []
         for number, line in enumerate(text.splitlines(), 1):

@@ -43,6 +43,7 @@ forkserver (macOS, Windows, Python 3.14 Linux) workers import them by name.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import functools
 import hashlib
@@ -424,10 +425,23 @@ def _reserve(tmp: Path, data_path: Path) -> None:
             ) from exc
 
 
+#: A cache's temporary file this old (seconds) is a killed build's (a kernel restarted mid-build): a build takes minutes.
+_STALE_PARTIAL_S = 3600
+
+
+def _clear_stale_partials(data_path: Path) -> None:
+    """Delete what killed builds of ``data_path`` left: full-size hidden files nothing else would ever remove."""
+    for stale in data_path.parent.glob(f".{data_path.name}.*.partial"):
+        with contextlib.suppress(OSError):  # another process's, just finished or removed
+            if time.time() - stale.stat().st_mtime > _STALE_PARTIAL_S:
+                stale.unlink()
+
+
 def _write_images(
     decoded: DecodedFlowers, data_path: Path, *, num_workers: int, batch_size: int, desc: str, progress: bool
 ) -> None:
     """Decode every image into a temporary memory-mapped .npy, then rename it to ``data_path`` (never half-written)."""
+    _clear_stale_partials(data_path)
     tmp = data_path.with_name(f".{data_path.name}.{uuid.uuid4().hex[:8]}.partial")
     timeout = WORKER_TIMEOUT_S if num_workers > 0 else 0  # a stuck worker: an error, not a frozen kernel
     loader = DataLoader(decoded, batch_size=batch_size, num_workers=num_workers, collate_fn=collate_uint8, timeout=timeout)

@@ -467,15 +467,26 @@ class Row:
 def read_rows(csv_path: str | Path, classes: Sequence[str] = CLASSES) -> list[Row]:
     """Read a CSV of ``file`` and ``species`` columns and map each species to its class with :func:`flowerkit.curate.match_name`.
 
-    Files are resolved in ``uploads/`` beside the CSV. Rows whose species
-    does not map keep ``label=None`` and the reason in ``why``: report them,
-    never guess. The flowerkit version of notebook ``08_your_own_data``'s first exercise.
+    Files are resolved in ``uploads/`` beside the CSV; an ``upload_id`` column is optional (the row's line number
+    otherwise). Rows whose species does not map keep ``label=None`` and the reason in ``why``: report them,
+    never guess. A CSV without the two columns, or a row without a file, is refused with the line to fix.
+    The flowerkit version of notebook ``08_your_own_data``'s first exercise.
     """
     csv_path = Path(csv_path)
-    with open(csv_path, newline="", encoding="utf-8") as fh:
-        rows = list(csv.DictReader(fh))
+    try:
+        with open(csv_path, newline="", encoding="utf-8-sig") as fh:  # -sig: Excel's "CSV UTF-8" starts with a BOM
+            reader = csv.DictReader(fh)
+            rows, columns = list(reader), list(reader.fieldnames or [])
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{csv_path} is not UTF-8 text ({exc.reason}): save it as 'CSV UTF-8'") from exc
+    if not {"file", "species"} <= set(columns):
+        raise ValueError(f"{csv_path}: needs the columns 'file' and 'species' (comma-separated), found {columns}")
     out = []
-    for row in rows:
-        match = match_name(row["species"], classes)
-        out.append(Row(row["upload_id"], csv_path.parent / "uploads" / row["file"], row["species"], match.index, match.why))
+    for number, row in enumerate(rows, 2):  # line 1 is the header
+        if not (row["file"] or "").strip():
+            raise ValueError(f"{csv_path} line {number}: no file name")
+        species = row["species"] or ""
+        match = match_name(species, classes)
+        upload = row.get("upload_id") or str(number)
+        out.append(Row(upload, csv_path.parent / "uploads" / row["file"], species, match.index, match.why))
     return out

@@ -231,6 +231,18 @@ BREAKS: dict[str, tuple[str, Callable[[Path], bytes] | None, type[Exception], st
     "HTML page as setid.mat": ("setid.mat", _html_page, FlowersFormatError, "HTML page"),
     "empty imagelabels.mat": ("imagelabels.mat", lambda base: b"", FlowersFormatError, "empty"),
     "empty setid.mat": ("setid.mat", lambda base: b"", FlowersFormatError, "empty"),
+    "setid.mat cut short (100 bytes)": (
+        "setid.mat",
+        lambda base: _mat(_setid(base))[:100],
+        FlowersFormatError,
+        "not a readable MATLAB",
+    ),
+    "a JSON error body as setid.mat": (
+        "setid.mat",
+        lambda base: b'{"error": "Forbidden", "message": "Access denied", "status": 403}',
+        FlowersFormatError,
+        "not a readable MATLAB",
+    ),
     "random bytes": (
         "imagelabels.mat",
         lambda base: np.random.default_rng(0).bytes(4096),
@@ -431,3 +443,14 @@ def test_the_dataset_signature_follows_what_the_folder_holds(root):
     labels = folder / "imagelabels.mat"
     labels.write_bytes(labels.read_bytes() + b"\0")
     assert _dataset_signature(root) not in (first, second)
+
+
+@pytest.mark.parametrize("mode", ["I;16", "I", "F"])
+def test_to_rgb_keeps_the_range_of_16_bit_and_float_images(mode):
+    """A 16-bit PNG (scans, microscopes) came out all white through PIL's convert, a float TIFF all black."""
+    ramp = np.linspace(0, 1, 32 * 32).reshape(32, 32)
+    values = {"I;16": (ramp * 65535).astype(np.uint16), "I": (ramp * 65535).astype(np.int32), "F": ramp.astype(np.float32)}
+    img = Image.fromarray(values[mode])
+    assert img.mode == mode
+    rgb = np.asarray(to_rgb(img))
+    assert rgb.shape == (32, 32, 3) and rgb.min() == 0 and rgb.max() == 255 and 120 < rgb.mean() < 135

@@ -37,6 +37,15 @@ def test_predict_on_a_bad_artifact_says_so(tmp_path: Path, capsys) -> None:
     assert "not a readable flowerkit artifact" in capsys.readouterr().err
 
 
+def test_train_refuses_an_out_it_could_not_write_before_training(tmp_path: Path, capsys, monkeypatch) -> None:
+    """The artifact is written after minutes of training: a folder or a missing folder as --out is refused first."""
+    monkeypatch.setattr(app.cli, "train_artifact", lambda *a, **k: (_ for _ in ()).throw(AssertionError("trained")))
+    assert app.main(["train", "--out", str(tmp_path)]) == 2
+    assert "is a folder: give a file name" in capsys.readouterr().err
+    assert app.main(["train", "--out", str(tmp_path / "missing" / "a.pt")]) == 2
+    assert "does not exist: create it first" in capsys.readouterr().err
+
+
 def test_python_m_flowerkit_app_train_then_predict(mini_root: Path, tmp_path: Path) -> None:
     out = tmp_path / "cli.pt"
     env = {"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"}

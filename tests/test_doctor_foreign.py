@@ -253,6 +253,17 @@ def test_cli_refuses_what_it_cannot_read(tmp_path):
     Image.new("RGB", (8, 8)).save(tmp_path / "flat" / "a.png")
     run = _cli(str(tmp_path / "flat"))
     assert run.returncode == 2 and "no class folders" in run.stderr
+    csv_dir = tmp_path / "csv"
+    csv_dir.mkdir()
+    (csv_dir / "labels.csv").write_text("file,label\nimg/a.jpg,rose\nimg/b.jpg\n")  # a row without its label
+    run = _cli(str(csv_dir / "labels.csv"))
+    assert run.returncode == 2 and "labels.csv line 3: no 'label' value" in run.stderr, run.stderr
+    (csv_dir / "labels.csv").write_text("file,label\na.jpg,rose\nb.jpg,tulip\n")  # files kept in another folder
+    run = _cli(str(csv_dir / "labels.csv"))
+    assert run.returncode == 2 and "none of its 2 files can be used, e.g." in run.stderr and "--images" in run.stderr
+    (csv_dir / "latin1.csv").write_bytes("file,label\na.jpg,ros\xe9e\n".encode("latin-1"))
+    run = _cli(str(csv_dir / "latin1.csv"))
+    assert run.returncode == 2 and "latin1.csv is not UTF-8 text" in run.stderr, run.stderr
 
 
 # ---------------------------------------------------------------- the benchmark's 8 planted-bug pipelines

@@ -554,6 +554,9 @@ def test_read_checksums_names_the_bad_line(tmp_path: Path) -> None:
     path.write_text(json.dumps({"setid.mat": "1234"}))
     with pytest.raises(ValueError, match="32 hexadecimal"):
         download._read_checksums(path)
+    path.write_text('{"setid.mat": "' + MD5S["setid.mat"] + '",}')  # a hand edit's trailing comma
+    with pytest.raises(ValueError, match=r"sums.md5 is not valid JSON.*md5sum lines"):
+        download._read_checksums(path)
 
 
 def test_without_the_variable_the_published_md5s_are_used(server: _Server, tmp_path: Path) -> None:

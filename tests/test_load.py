@@ -545,3 +545,21 @@ def test_a_gathered_batch_is_used_as_is_and_normalised_like_normalize_batch(root
         assert torch.equal(CollateNormalize(IMAGENET_MEAN, IMAGENET_STD, channels_last=channels_last)(list(batch))[0], normed)
     raw_cl, _ = CollateNormalize(channels_last=True)(batch)
     assert torch.equal(raw_cl, x) and raw_cl.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_a_killed_builds_leftover_is_removed_by_the_next_build(mini_root, tmp_path):
+    """A kernel restarted mid-build leaves a full-size hidden .partial file: an old one goes, a recent one (maybe
+    another process's build in progress) stays."""
+    import time
+
+    dataset = OxfordFlowers102(mini_root, "val")
+    first = load.build_cache(dataset, 16, folder=tmp_path, progress=False)
+    old = first.path.with_name(f".{first.path.name}.deadbeef.partial")
+    recent = first.path.with_name(f".{first.path.name}.cafef00d.partial")
+    for leftover in (old, recent):
+        leftover.write_bytes(bytes(1024))
+    os.utime(old, (time.time() - 2 * load._STALE_PARTIAL_S,) * 2)
+    for built in [f for f in tmp_path.iterdir() if not f.name.endswith(".partial")]:
+        built.unlink()  # the cache is gone: the next call builds it again
+    load.build_cache(dataset, 16, folder=tmp_path, progress=False)
+    assert not old.exists() and recent.exists()

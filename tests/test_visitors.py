@@ -123,3 +123,21 @@ def test_the_bad_files_are_bad_in_the_way_the_truth_says(handover):
 def test_popular_names_are_classes():
     assert all(name in CLASSES for name, _ in visitors.POPULAR)
     assert not any(name in CLASSES for name, _ in visitors.NOT_IN_102)
+
+
+def test_read_rows_takes_excel_csv_and_names_what_it_cannot_read(tmp_path):
+    """Notebook 08's recap sends students to read_rows with their own CSV: a BOM, no upload_id, a bad row."""
+    csv_path = tmp_path / "labels.csv"
+    csv_path.write_bytes("file,species\nIMG_1.jpg,Sunflower\nIMG_2.jpg,\n".encode("utf-8-sig"))  # Excel's CSV UTF-8
+    rows = visitors.read_rows(csv_path)
+    assert [r.upload_id for r in rows] == ["2", "3"] and rows[0].file == tmp_path / "uploads" / "IMG_1.jpg"
+    assert rows[0].label is not None and rows[1].label is None and rows[1].why
+    csv_path.write_text("file;species\nIMG_1.jpg;Sunflower\n")
+    with pytest.raises(ValueError, match=r"labels.csv: needs the columns 'file' and 'species'"):
+        visitors.read_rows(csv_path)
+    csv_path.write_text("file,species\n,Sunflower\n")
+    with pytest.raises(ValueError, match="labels.csv line 2: no file name"):
+        visitors.read_rows(csv_path)
+    csv_path.write_bytes("file,species\nIMG_1.jpg,P\xe9tunia\n".encode("latin-1"))
+    with pytest.raises(ValueError, match="labels.csv is not UTF-8 text"):
+        visitors.read_rows(csv_path)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,7 +24,24 @@ from .training import train_artifact
 __all__ = ["main"]
 
 
+def _unwritable(out: Path) -> str | None:
+    """Why the artifact cannot be written to ``out`` (checked before minutes of training), or None."""
+    out = Path(out)
+    if out.is_dir():
+        return f"--out {out} is a folder: give a file name, e.g. {out / 'flowers.pt'}"
+    folder = out.parent if str(out.parent) else Path(".")
+    if not folder.is_dir():
+        return f"--out {out}: the folder {folder} does not exist: create it first"
+    if not os.access(folder, os.W_OK):
+        return f"--out {out}: the folder {folder} is not writable: choose another place"
+    return None
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
+    problem = _unwritable(args.out)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     dataset = args.dataset or default_dataset()
     root = args.root or dataset_root(dataset, progress=not args.quiet)
     artifact = train_artifact(root, dataset=dataset, epochs=args.epochs, seed=args.seed, progress=not args.quiet)

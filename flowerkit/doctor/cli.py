@@ -64,13 +64,17 @@ def _column(columns: Sequence[str], given: str | None, usual: Sequence[str], fal
 
 def _read_table(path: Path, images: Path, args: Any) -> tuple[dict[str, _Table], list[str] | None]:
     """A CSV of file and label (and maybe split): integer labels stay as written, names become indices (sorted)."""
-    with open(path, newline="", encoding="utf-8-sig") as fh:
-        reader = csv.DictReader(fh)
-        rows, columns = list(reader), list(reader.fieldnames or [])
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            reader = csv.DictReader(fh)
+            rows, columns = list(reader), list(reader.fieldnames or [])
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path} is not UTF-8 text ({exc.reason}): is it a CSV? Saved by Excel, save it as 'CSV UTF-8'") from exc
     if len(columns) < 2 or not rows:
         raise ValueError(f"{path}: expected a header line and rows with at least a file and a label column")
     fc = _column(columns, args.file_column, _FILE_COLUMNS, 0)
     lc = _column(columns, args.label_column, _LABEL_COLUMNS, 1)
+    _check_rows(path, rows, (fc, lc))
     sc = _column(columns, args.split_column, ("split",), len(columns)) if args.split_column or "split" in columns else None
     values = [r[lc] for r in rows]
     numeric = all(v.strip().lstrip("-").isdigit() for v in values)
@@ -82,6 +86,14 @@ def _read_table(path: Path, images: Path, args: Any) -> tuple[dict[str, _Table],
         files.append(images / r[fc])
         labels.append(int(v) if numeric else index[v])
     return tables, classes
+
+
+def _check_rows(path: Path, rows: Sequence[dict[str, str | None]], needed: Sequence[str]) -> None:
+    """Refuse a row with an empty or missing cell in a column the audit needs, naming its line."""
+    for number, row in enumerate(rows, 2):  # line 1 is the header
+        empty = [column for column in needed if not (row.get(column) or "").strip()]
+        if empty:
+            raise ValueError(f"{path} line {number}: no {empty[0]!r} value; every row needs a file and a label")
 
 
 def _label_names_finding(classes: Sequence[str]) -> _Finding:
@@ -106,11 +118,14 @@ def _unreadable_finding(skipped: Sequence[tuple[Path, str]], total: int) -> _Fin
     return _Finding("access", "unreadable files", True, f"all {total} files decode", {"files": total})
 
 
-def _loader_for(files: list[Path], labels: list[int], size: int, seed: int) -> tuple[DataLoader, LabelledImages]:
+def _loader_for(
+    files: list[Path], labels: list[int], size: int, seed: int, where: str = "", hint: str = ""
+) -> tuple[DataLoader, LabelledImages]:
     """The files as a shuffled loader of normalised batches (statistics from up to 256 of them): the data, not a pipeline, is checked."""
     ds = LabelledImages(files, labels, size)
     if not len(ds):
-        raise ValueError("none of the files can be read")
+        example = f", e.g. {ds.skipped[0][0]}: {ds.skipped[0][1]}" if ds.skipped else ""
+        raise ValueError(f"{where}: none of its {len(files)} files can be used{example}. {hint}".strip())
     pick = torch.randperm(len(ds), generator=torch.Generator().manual_seed(seed))[:256].tolist()
     x = torch.stack([ds[i][0] for i in pick]).float().div_(255)
     mean, std = x.mean((0, 2, 3)).tolist(), x.std((0, 2, 3)).clamp_min(1e-3).tolist()
@@ -150,7 +165,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             tables, classes = _read_folder(args.data)
         else:
             tables, classes = _read_table(args.data, args.images or args.data.parent, args)
-        loaders = {name: _loader_for(files, labels, args.size, args.seed) for name, (files, labels) in tables.items()}
+        hint = (
+            "Each class folder should hold image files."
+            if args.data.is_dir()
+            else f"Files are looked up in {args.images or args.data.parent}: pass --images FOLDER if they are elsewhere."
+        )
+        loaders = {
+            name: _loader_for(files, labels, args.size, args.seed, f"{args.data}, split {name!r}", hint)
+            for name, (files, labels) in tables.items()
+        }
     except (OSError, ValueError, KeyError) as exc:
         parser.error(str(exc))
     kinds = f"{len(classes)} class names" if classes else "integer labels"
