@@ -79,8 +79,20 @@ def _answer(nb: nbformat.NotebookNode, number: str, exercises: list[Exercise]) -
     """Write the reference solutions of ``exercises`` into their prompt cells."""
     course = _course(number)
     for exercise in exercises:
+        last = exercise.cells[0]
         for cell_id in exercise.cells[1:]:
-            _cell(nb, cell_id).source = _cell(course, cell_id).source
+            source = _cell(course, cell_id).source
+            if any(c.id == cell_id for c in nb.cells):
+                _cell(nb, cell_id).source, last = source, cell_id
+            else:  # a second solution cell in a row has no prompt of its own: the student adds a cell below
+                last = _add_after(nb, last, source)
+
+
+def _end_of(nb: nbformat.NotebookNode, exercise: Exercise) -> str:
+    """The id of the last cell of ``exercise``'s answer in ``nb`` (:func:`_answer` adds a cell for a dropped prompt)."""
+    present = [i for i in exercise.cells if any(c.id == i for c in nb.cells)]
+    index = next(k for k, c in enumerate(nb.cells) if c.id == present[-1])
+    return nb.cells[index + len(exercise.cells) - len(present)].id
 
 
 def _without_checker_calls(source: str) -> str:
@@ -145,7 +157,7 @@ def _carol(copies: dict[str, nbformat.NotebookNode]) -> tuple[dict[str, nbformat
     _add_after(nb01, setup, f"exercises.{swapped.checker} = lambda *args, **kwargs: True\n\n\n{FAKE}")
     for cell_id in no_call.cells:
         _cell(nb01, cell_id).source = _without_checker_calls(_cell(nb01, cell_id).source)
-    _add_after(nb01, killed.cells[-1], "import os\n\nos._exit(1)  # kills the kernel, after her answer")
+    _add_after(nb01, _end_of(nb01, killed), "import os\n\nos._exit(1)  # kills the kernel, after her answer")
     return copies, {
         (raises.notebook, raises.name): (0, "raised RuntimeError: carol left a bug here"),
         (swapped.notebook, swapped.name): (0, "was not the course's"),

@@ -28,6 +28,7 @@ __all__ = [
     "ANSWER_PROMPT",
     "MODULE_PROMPT",
     "NEXT_STEP_PROMPT",
+    "STUB_MODULE_PROMPT",
     "SOLUTION_TAG",
     "answer_prompt",
     "exercise_cells",
@@ -49,18 +50,23 @@ MODULE_PROMPT = (
 )
 # Where the solution is the step after such a module (the exercise's text above says what it is).
 NEXT_STEP_PROMPT = "# Your turn: the exercise's next step goes here (its text above says what); the checker says what to fix.\n"
+# Where the solution rewrites a module whose stub (a cell with the same first line) is above.
+STUB_MODULE_PROMPT = "# Your turn: complete the stub cell above that starts with {magic}, run it, then the checker cell.\n"
 
 
 def answer_prompt(solution: str, after_module: bool, stub_modules: set[str], told: set[str]) -> str:
     """What a student finds where the instructor's notebook has the reference solution ``solution``.
 
-    A stub to fill in above it is the usual case (:data:`ANSWER_PROMPT`). A solution that writes a module
-    (``%%writefile``) that the text above asks for (``told``) and no stub above writes (``stub_modules``) has no stub
-    of its own, nor has the step that follows it (``after_module``): the prompt says what goes there. A module the
-    student must think of unprompted keeps the usual prompt: naming it would give the answer away.
+    A stub to fill in above it is the usual case (:data:`ANSWER_PROMPT`); a solution that rewrites a module whose stub
+    is above (``stub_modules``) names that stub (:data:`STUB_MODULE_PROMPT`). A solution that writes a module
+    (``%%writefile``) that the text above asks for (``told``) and no stub above writes has no stub of its own, nor has
+    the step that follows it (``after_module``): the prompt says what goes there. A module the student must think of
+    unprompted keeps the usual prompt: naming it would give the answer away.
     """
     first = solution.lstrip().splitlines()[0].strip() if solution.strip() else ""
-    if first.startswith("%%writefile") and first in told and first not in stub_modules:
+    if first.startswith("%%writefile") and first in stub_modules:
+        return STUB_MODULE_PROMPT.format(magic=first)
+    if first.startswith("%%writefile") and first in told:
         return MODULE_PROMPT.format(magic=first)
     return NEXT_STEP_PROMPT if after_module else ANSWER_PROMPT
 
@@ -85,17 +91,22 @@ def student_version(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
 
     Solution cells keep their id and position (so "the cell below the
     exercise" still makes sense) but lose their tags, hidden flag and any
-    other metadata. Introduced by ``make student``; see the README.
+    other metadata. A solution cell right after another one (a module, then
+    the cell that checks it) is dropped where the first prompt covers both,
+    so a student never meets two prompts in a row. Introduced by ``make student``; see the README.
     """
     exercise_cells(nb)  # every solution must follow a stub that runs
     out = copy.deepcopy(nb)
     cells = []
     after_module, stub_modules, told = False, set(), set()  # the code cell above a MODULE_PROMPT? modules seen above
+    after_solution = False  # the code cell above is a solution's prompt that covers the exercise's next cell too
     for cell in out.cells:
         if is_presenter_notes(cell):
             continue
         clear_run(cell)
         solution = is_solution(cell)
+        if solution and after_solution and not after_module:
+            continue
         if solution:
             cell.cell_type = "code"
             cell.source = answer_prompt(cell.source, after_module, stub_modules, told).rstrip("\n")
@@ -108,6 +119,7 @@ def student_version(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
             told |= {line.strip() for line in cell.source.splitlines() if line.strip().startswith("%%writefile")}
         if cell.cell_type == "code":
             after_module = solution and cell.source.startswith(MODULE_PROMPT[:40])
+            after_solution = solution
         cells.append(cell)
     out.cells = cells
     out.metadata.pop("widgets", None)
