@@ -412,6 +412,13 @@ def test_a_random_split_leaks(photos, capsys):
     assert not nb08.check_split_without_leakage(at_random, photos.image_files, photos.labels)
     out = _said(capsys)
     assert "are the same bytes" in out and "hashlib.sha256" in out
+    import hashlib
+    import re
+
+    named = re.search(r"photos: (\S+) \(train\) and (\S+) \(test\) are the same bytes", out)
+    by_name = {f.name: f for f in photos.image_files}
+    a, b = (hashlib.sha256(by_name[n].read_bytes()).hexdigest() for n in named.groups())
+    assert a == b, f"the checker named two different photos as one: {named.groups()}"
 
 
 def test_a_split_that_ignores_classes_or_seeds(photos, capsys):

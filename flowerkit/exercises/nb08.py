@@ -481,8 +481,9 @@ def _split_problem(
         return "every position must be in exactly one of the two lists.", "split the positions 0..len(files)-1"
     leaked = {hashes[i] for i in train} & {hashes[i] for i in test}
     if leaked:
-        a = next(files[i].name for i in train if hashes[i] in leaked)
-        b = next(files[i].name for i in test if hashes[i] in leaked)
+        same = next(hashes[i] for i in train if hashes[i] in leaked)  # one photo, named on each side
+        a = next(files[i].name for i in train if hashes[i] == same)
+        b = next(files[i].name for i in test if hashes[i] == same)
         return (
             f"{a} (train) and {b} (test) are the same bytes.",
             "group identical files first (hashlib.sha256 of the bytes), then split the groups",
