@@ -21,7 +21,6 @@ from ..facts import DEFAULT_SIZE
 from ..load import CollateNormalize
 from .diagnose import diagnose
 from .findings import _Finding
-from .subject import _IMAGE_SUFFIXES
 
 __all__ = ["main"]
 
@@ -32,10 +31,14 @@ _Table = tuple[list[Path], list[int]]
 
 
 def _class_folders(folder: Path, classes: list[str]) -> _Table:
-    """Every file under ``folder/<class>/`` (image suffixes), labelled by the class folder's index in ``classes``."""
+    """Every file under ``folder/<class>/``, labelled by the class folder's index in ``classes``.
+
+    Hidden files (``.DS_Store``) are left out; any other file is kept whatever its suffix, so that a photo flowerkit
+    cannot read (``.heic``) or a stray file is reported as unusable instead of silently ignored.
+    """
     files, labels = [], []
     for k, name in enumerate(classes):
-        found = sorted(f for f in (folder / name).rglob("*") if f.is_file() and f.suffix.lower() in _IMAGE_SUFFIXES)
+        found = sorted(f for f in (folder / name).rglob("*") if f.is_file() and not f.name.startswith("."))
         files += found
         labels += [k] * len(found)
     return files, labels
