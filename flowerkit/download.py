@@ -46,6 +46,7 @@ needs the network; delete ``102flowers.tgz`` to save 330 MB of disk if you like
 
 from __future__ import annotations
 
+import errno
 import http.client
 import json
 import logging
@@ -63,6 +64,7 @@ from torchvision.datasets.utils import verify_str_arg
 from tqdm.auto import tqdm
 
 from .facts import ARCHIVE, DATASET_FOLDER, FILES, IMAGE_FOLDER, _md5sum
+from .paths import DATA_ENV
 from .synth import _lock
 
 __all__ = ["CHECKSUMS_ENV", "MIRRORS", "MIRRORS_ENV", "fetch"]
@@ -254,6 +256,8 @@ def _download_file(
         raise
     except _NETWORK_ERRORS as exc:
         kept = _size(part)
+        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:  # the disk, not the network: no other mirror helps
+            raise _no_room(dest.parent, f"{dest.name} ({kept:,} bytes so far, kept in {part} to resume)") from exc
         hint = (
             f"The {kept:,} bytes received so far were kept in {part}; run again to resume."
             if kept
@@ -463,9 +467,20 @@ def _safe_extract(archive: Path, dest: Path) -> None:
     except _DownloadError:
         raise
     except (tarfile.TarError, EOFError, OSError) as exc:
+        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:  # the archive is fine: do not delete it
+            raise _no_room(dest, f"the images of {archive.name}") from exc
         raise _DownloadError(
             f"Could not extract {archive} into {dest}: {exc}. If the archive is damaged, delete it and run again."
         ) from exc
+
+
+def _no_room(folder: Path, what: str) -> OSError:
+    """The error for a full disk: what did not fit, and what to do (not a network or archive problem)."""
+    return OSError(
+        errno.ENOSPC,
+        f"no room in {folder} for {what}: free some disk space (the real dataset needs about 700 MB with its archive), "
+        f"or point ${DATA_ENV} at a disk with room, and run again",
+    )
 
 
 def _move_into_place(src: Path, target: Path, scratch: Path) -> None:

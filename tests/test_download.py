@@ -602,3 +602,20 @@ def test_dataset_root_real_through_mirror_and_checksums(server: _Server, tmp_pat
     assert root == (tmp_path / "data" / "oxford").resolve()
     assert sorted(p.name for p in (root / "flowers-102" / "jpg").iterdir()) == sorted(Path(n).name for n in FAKE_JPEGS)
     assert not (tmp_path / "data" / "mini").exists()
+
+
+def test_a_full_disk_says_so_instead_of_blaming_the_network(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """ENOSPC while downloading is not a connection problem: no other mirror is tried, the advice is disk space."""
+    import errno
+
+    tried = []
+
+    def full(url, part, **kwargs):
+        tried.append(url)
+        part.write_bytes(b"x" * 10)
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(download, "_stream", full)
+    with pytest.raises(OSError, match=r"no room in .* for setid.mat \(10 bytes so far.*FLOWERKIT_DATA") as info:
+        download.fetch("setid.mat", tmp_path, mirrors=["http://127.0.0.1:9/a/", "http://127.0.0.1:9/b/"], progress=False)
+    assert info.value.errno == errno.ENOSPC and len(tried) == 1, "a full disk is the same on every mirror"
