@@ -290,7 +290,8 @@ TARGETS: dict[str, Target] = {
         "ours - Scale team, test accuracy (2 processes each)",
         anywhere=None,
         mini=(">=", 0.02),
-        why="the Scale team trained on half the images; on mini-flowers that costs accuracy.",
+        why="the Scale team trained on half the images, with the same crops and flips every epoch; on mini-flowers that "
+        "costs accuracy.",
     ),
     # --- 07_in_the_wild (memory and time depend on the machine: asserted in CI, a printed warning elsewhere)
     "07/records_growth_mib": Target(

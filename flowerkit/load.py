@@ -868,7 +868,7 @@ def measure_throughput(
     Counts the images in each batch (the first element's first dimension, or
     the batch itself if it is an int, as from the benchmarks' ``count_items``).
     Returns ``{"images_per_s", "seconds", "images", "batches"}``. Introduced in
-    notebook ``06_beyond_one_machine`` (shards against the cache); notebook ``03_load`` times loaders through
+    notebook ``06_beyond_one_machine`` (shards against the files); notebook ``03_load`` times loaders through
     :func:`flowerkit.widgets.measure_loader`, which calls it.
     """
     it = iter(loader)

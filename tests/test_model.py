@@ -85,7 +85,7 @@ def test_a_learning_curve_is_scored_after_the_budget_on_the_weights_of_each_mome
             return batches()
 
     def fingerprint(m):
-        return float(sum(p.double().sum() for p in m.parameters()))
+        return float(sum(p.detach().double().sum() for p in m.parameters()))
 
     def score(m):
         events.append("score")
