@@ -20,7 +20,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.flowerkit-installed
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb))
-PYTEST_NB := --nbval-lax --nbval-current-env --nbval-cell-timeout=600
+PYTEST_NB := --nbval-lax --nbval-current-env --nbval-cell-timeout=600 --nbval-kernel-startup-timeout=300
 
 SLIDES_FLAGS ?=
 REVEAL_VERSION ?= 5.2.1

@@ -66,7 +66,16 @@ def download(env: dict[str, str], data: Path) -> dict[str, float]:
 
 def notebook(path: Path, env: dict[str, str]) -> dict[str, object]:
     """Run one notebook under nbval (as ``make test`` does); return its wall time and the cells that failed."""
-    cmd = [sys.executable, "-m", "pytest", str(path), "--nbval-lax", "--nbval-current-env", "--nbval-cell-timeout=1800"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pytest",
+        str(path),
+        "--nbval-lax",
+        "--nbval-current-env",
+        "--nbval-cell-timeout=1800",
+        "--nbval-kernel-startup-timeout=300",
+    ]
     seconds, proc = _run([*cmd, "-p", "no:cacheprovider", "-q", "-rf", "--tb=line"], env)
     failed = re.findall(r"^FAILED \S+::(Cell \d+)", proc.stdout, re.M)
     errors = re.findall(r"^E\s+(.*(?:Error|assert).*)$", proc.stdout, re.M)

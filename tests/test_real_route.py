@@ -127,7 +127,16 @@ GROUPS = (("03", "04"), ("00", "01", "02", "06"), ("05", "07", "08"))
 
 def _nbval(notebooks: list[Path], env: dict[str, str], log: Path) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "pytest", *map(str, notebooks), "--nbval-lax", "--nbval-current-env"]
-    cmd += ["--nbval-cell-timeout=900", "-p", "no:cacheprovider", "-q", "-rf", "--tb=line", "--durations=12"]
+    cmd += [
+        "--nbval-cell-timeout=900",
+        "--nbval-kernel-startup-timeout=300",
+        "-p",
+        "no:cacheprovider",
+        "-q",
+        "-rf",
+        "--tb=line",
+        "--durations=12",
+    ]
     with open(log, "w") as out:
         return subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, text=True)
 
