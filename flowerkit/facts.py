@@ -62,6 +62,10 @@ IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
 #: Seconds a loader with workers waits for the next batch before it raises (a dead or stuck worker, not a frozen kernel).
 WORKER_TIMEOUT_S = 120
 
+#: A temporary file or folder this old (seconds) is a killed writer's (a kernel restarted mid-build): a build or a
+#: generation takes minutes, so it may be removed (the cache in ``load``, mini-flowers in ``synth``).
+_STALE_PARTIAL_S = 3600
+
 
 def cpu_count() -> int:
     """Return the number of CPU cores this process may use (at least 1).

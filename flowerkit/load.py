@@ -71,7 +71,7 @@ from tqdm.auto import tqdm
 
 from .access import OxfordFlowers102, load_rgb
 from .device import DeviceLoader, pick_device
-from .facts import DEFAULT_SIZE, WORKER_TIMEOUT_S, cpu_count
+from .facts import _STALE_PARTIAL_S, DEFAULT_SIZE, WORKER_TIMEOUT_S, cpu_count
 from .paths import DATA_ENV, data_dir
 
 try:  # optional: libjpeg-turbo's M/8 DCT scaling; without it decoding falls back to PIL draft
@@ -423,10 +423,6 @@ def _reserve(tmp: Path, data_path: Path) -> None:
                 f"no room for the cache {data_path.name}: it needs {nbytes / 2**20:,.0f} MiB in {data_path.parent} "
                 f"({exc.strerror}). Free some disk space, or point ${DATA_ENV} at a disk with room, and run again",
             ) from exc
-
-
-#: A cache's temporary file this old (seconds) is a killed build's (a kernel restarted mid-build): a build takes minutes.
-_STALE_PARTIAL_S = 3600
 
 
 def _clear_stale_partials(data_path: Path) -> None:

@@ -351,12 +351,16 @@ def _set_schedule(opt: torch.optim.Optimizer, lr: float, beta1: float) -> None:
         group["lr"], group["betas"] = lr, (beta1, group["betas"][1])
 
 
+def _copy_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    """A copy of ``model``'s weights and buffers (BatchNorm's statistics) that later steps do not change."""
+    return {name: value.detach().clone() for name, value in model.state_dict().items()}
+
+
 def _snapshot(
     model: nn.Module, snapshots: list[tuple[float, dict[str, torch.Tensor]]], clock: _Clock, marks: list[float]
 ) -> None:
     """Copy the weights (and BatchNorm's statistics) at the training seconds of the mark reached, and drop the mark."""
-    state = {name: value.detach().clone() for name, value in model.state_dict().items()}
-    snapshots.append((min(clock.now(), marks[-1]), state))  # marks[-1] is the budget
+    snapshots.append((min(clock.now(), marks[-1]), _copy_state(model)))  # marks[-1] is the budget
     marks.pop(0)
 
 
@@ -369,7 +373,7 @@ def _score_snapshots(
     """Score each copy of the weights in ``model`` into ``history.checkpoints``, then give ``model`` its final weights back."""
     if score is None:
         return
-    final = {name: value.detach().clone() for name, value in model.state_dict().items()}
+    final = _copy_state(model)
     for seconds, state in snapshots:
         model.load_state_dict(state)
         history.checkpoints.append((seconds, score(model)))

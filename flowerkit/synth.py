@@ -51,6 +51,7 @@ from torchvision.datasets.utils import verify_str_arg
 from tqdm.auto import tqdm
 
 from .facts import (
+    _STALE_PARTIAL_S,
     DATASET_FOLDER,
     IMAGE_FOLDER,
     IMAGE_NAME,
@@ -483,8 +484,6 @@ def _is_generated(folder: Path, spec: _MiniFlowersSpec = _MiniFlowersSpec()) -> 
 
 
 LOCK_FILE = ".mini-flowers.lock"
-#: Without file locks, a partial folder this old (seconds) is a killed generator's: a whole generation takes minutes.
-_STALE_PARTIAL_S = 3600
 LOCK_TIMEOUT_ENV = "FLOWERKIT_LOCK_TIMEOUT_S"
 LOCK_TIMEOUT_S = 600.0  # how long a second process waits for a running generation before it gives up
 _POLL_S = 0.5
