@@ -219,7 +219,7 @@ TARGETS: dict[str, Target] = {
         anywhere=(">", 1.0),
         mini=(">=", 2.0),
         why="one image per trip through the loader, no workers and a full decode every epoch make each image dearer "
-        "(measured 3.4x on a quiet 2-core CPU at 64 px, where our cost is mostly the network's own step; on a GPU, "
+        "(measured 3.4x to 3.5x on a quiet 2-core CPU at 64 px, where our cost is mostly the network's own step; on a GPU, "
         "which makes that step nearly free, the gap is far wider)",
         timing=True,
     ),
