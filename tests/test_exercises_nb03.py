@@ -667,3 +667,48 @@ def test_a_sharded_stream_is_compared_with_flowerkits(capsys):
     blocks = _stream(lambda items: _share(items, lambda it, k, n: it[k * -(-len(it) // n) : (k + 1) * -(-len(it) // n)]))
     assert exercises.check_sharded_stream(blocks)
     assert "splits another way" in capsys.readouterr().out
+
+
+def test_check_predict_loader_wants_every_photo_once_in_order(mini_root, capsys):
+    cache = build_cache(OxfordFlowers102(mini_root, "val"), 8, folder=mini_root.parent / "cache-tl", progress=False)
+    jpegs = DecodedFlowers(mini_root, "val", 8)
+    n = len(jpegs)
+    good = lambda d: DataLoader(d, batch_size=64, num_workers=0 if d is cache else 2, **NORMALISE)  # noqa: E731
+    assert exercises.check_predict_loader(good, cache, jpegs)
+    said = capsys.readouterr().out
+    assert "load.make_loader(ds, batch_size=64, num_workers=2) (sampler, batch size, workers, pinning: the same)" in said
+    assert "shuffle=True is right for training" in said
+    # Exercise 7's answer, copied: shuffled, seeded, kept alive. The order is what breaks the pass.
+    copied = lambda d: DataLoader(  # noqa: E731
+        d,
+        batch_size=64,
+        shuffle=True,
+        num_workers=2,
+        persistent_workers=True,
+        generator=torch.Generator().manual_seed(0),
+        **NORMALISE,
+    )
+    assert not exercises.check_predict_loader(copied, jpegs)
+    out = capsys.readouterr().out
+    assert "out of order" in out and "(shuffle=False)" in out and "persistent" not in out, out
+    dropped = lambda d: DataLoader(d, batch_size=64, num_workers=2, drop_last=True, **NORMALISE)  # noqa: E731
+    assert not exercises.check_predict_loader(dropped, jpegs)
+    out = capsys.readouterr().out
+    assert f"the last {n % 64} of {n} photos get no prediction (drop_last=False)" in out, out
+    with_replacement = lambda d: DataLoader(  # noqa: E731
+        d, batch_size=64, sampler=RandomSampler(d, replacement=True, generator=torch.Generator().manual_seed(0)), **NORMALISE
+    )
+    assert not exercises.check_predict_loader(with_replacement, cache)
+    assert "each photo needs exactly one prediction" in capsys.readouterr().out
+    assert not exercises.check_predict_loader(lambda d: DataLoader(d, batch_size=1), jpegs)
+    out = capsys.readouterr().out
+    assert "batch_size=1" in out and "num_workers=0" in out and "torch.uint8" in out and "order" not in out, out
+    one_at_a_time = lambda d: DataLoader(d, batch_size=None, **NORMALISE)  # noqa: E731
+    assert not exercises.check_predict_loader(one_at_a_time, cache)
+    assert "batch_size=None" in capsys.readouterr().out
+    assert not exercises.check_predict_loader(
+        lambda d: load.make_loader(d, num_workers=0, mean=(0.5,) * 3, std=(0.25,) * 3), cache
+    )
+    assert "calls load.make_loader" in capsys.readouterr().out
+    assert not exercises.check_predict_loader(lambda d: None, cache)
+    assert "still the stub" in capsys.readouterr().out

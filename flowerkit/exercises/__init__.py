@@ -36,6 +36,7 @@ from .nb03 import (
     check_balanced_sampler,
     check_bug_ranking,
     check_collate,
+    check_predict_loader,
     check_sharded_stream,
     check_train_loader,
     check_wait_meter,
@@ -101,5 +102,6 @@ __all__ = [
     "check_csv_agreement",
     "check_herbarium_items",
     "check_train_loader",
+    "check_predict_loader",
     "intern_loader",
 ]

@@ -1,5 +1,5 @@
 """Checkers of notebook ``03_load``: the data-wait meter, the bugs ranked by cost, a batched collate_fn for a
-decoder's arrays, samplers, worker seeding, iterable datasets, the training loader."""
+decoder's arrays, samplers, worker seeding, iterable datasets, the training loader, the prediction loader."""
 
 from __future__ import annotations
 
@@ -34,6 +34,7 @@ __all__ = [
     "check_balanced_sampler",
     "check_bug_ranking",
     "check_collate",
+    "check_predict_loader",
     "check_sharded_stream",
     "check_train_loader",
     "check_wait_meter",
@@ -905,6 +906,37 @@ def check_sharded_stream(cls: type) -> Verdict:
     )
 
 
+def _build_loaders(
+    func: Callable[[Any], Any], datasets: tuple[Any, ...]
+) -> tuple[list[tuple[str, DataLoader, Any]], Verdict | None]:
+    """``func`` called on each dataset: ([(where, loader, dataset)], None), or ([], the verdict that stops the check).
+
+    ``where`` prefixes a problem with the dataset it was found on (empty when there is one dataset).
+    """
+    built = []
+    for dataset in datasets:
+        where = f"on the {'cache' if isinstance(dataset, CachedFlowers) else 'JPEGs'}: " if len(datasets) > 1 else ""
+        loader, error, refused = _call_without(_load, "make_loader", func, dataset)
+        if refused:
+            return [], _verdict(
+                False,
+                "your function calls load.make_loader, the flowerkit version of what this exercise builds.",
+                "build it with torch.utils.data.DataLoader itself, deciding each argument",
+            )
+        if error:
+            return [], _verdict(False, where + error, RAISED_HINT)
+        if _unanswered(loader):
+            return [], _verdict(
+                False, "your function returns None: it is still the stub.", "return torch.utils.data.DataLoader(dataset, ...)"
+            )
+        if not isinstance(loader, DataLoader):
+            return [], _verdict(
+                False, f"{where}got a {type(loader).__name__}, expected a DataLoader.", "return torch.utils.data.DataLoader(...)"
+            )
+        built.append((where, loader, dataset))
+    return built, None
+
+
 def check_train_loader(func: Callable[[Any], Any], *datasets: Any) -> Verdict:
     """Notebook ``03_load``: ``func(dataset)`` returns a DataLoader fit for training on this machine, for each dataset given.
 
@@ -916,40 +948,100 @@ def check_train_loader(func: Callable[[Any], Any], *datasets: Any) -> Verdict:
     cache (:class:`flowerkit.load.CachedFlowers`) decodes nothing, so
     ``num_workers=0`` is right there too.
     """
-    problems, built = [], []
-    for dataset in datasets:
-        where = f"on the {'cache' if isinstance(dataset, CachedFlowers) else 'JPEGs'}: " if len(datasets) > 1 else ""
-        loader, error, refused = _call_without(_load, "make_loader", func, dataset)
-        if refused:
-            return _verdict(
-                False,
-                "your function calls load.make_loader, the flowerkit version of what this exercise builds.",
-                "build it with torch.utils.data.DataLoader itself, deciding each argument (the rules above name them)",
-            )
-        if error:
-            return _verdict(False, where + error, RAISED_HINT)
-        if _unanswered(loader):
-            return _verdict(
-                False, "your function returns None: it is still the stub.", "return torch.utils.data.DataLoader(dataset, ...)"
-            )
-        if not isinstance(loader, DataLoader):
-            return _verdict(
-                False, f"{where}got a {type(loader).__name__}, expected a DataLoader.", "return torch.utils.data.DataLoader(...)"
-            )
-        problems += [where + problem for problem in _train_loader_problems(loader, dataset)]
-        built.append((loader, dataset))
+    built, stop = _build_loaders(func, datasets)
+    if stop is not None:
+        return stop
+    problems = [where + problem for where, loader, dataset in built for problem in _train_loader_problems(loader, dataset)]
     if problems:
         return _verdict(
             False, "; ".join(problems) + ".", "each problem names, in brackets, the DataLoader argument that fixes it"
         )
-    twins = [_make_loader_twin(loader, dataset) for loader, dataset in built]
+    twins = [_make_loader_twin(loader, dataset, shuffle=True) for _, loader, dataset in built]
     return _verdict(
         True,
         "shuffled, batched, seeded, with workers where there is decoding to do and kept alive. The flowerkit version "
         f"gives the same settings, built beside yours: {'; '.join(twins)}. It hardens them (a timeout on a stuck "
-        "worker; left to choose num_workers, as many as /dev/shm can hold) and has its own defaults: shuffle=False, "
-        "for evaluation, and one worker per core, so training asks for shuffle=True.",
+        "worker; left to choose num_workers, as many as /dev/shm can hold).",
     )
+
+
+def check_predict_loader(func: Callable[[Any], Any], *datasets: Any) -> Verdict:
+    """Notebook ``03_load``: ``func(dataset)`` returns a DataLoader for a prediction pass whose outputs are matched by position.
+
+    The pass writes prediction k next to ``dataset.image_files[k]``, so the
+    loader must visit every index once, in the dataset's order (no shuffle, no
+    ``drop_last``); exercise 7's other rules still hold where they matter for
+    one pass: batches of 16 or more, workers where there is decoding, ``pin_memory``
+    only with a GPU, normalised float32 batches, and what workers get importable
+    by name. ``persistent_workers`` and a generator are not asked for: one
+    unshuffled pass needs neither. The order is read from the loader's batch
+    sampler (no image is decoded for it).
+    """
+    built, stop = _build_loaders(func, datasets)
+    if stop is not None:
+        return stop
+    problems = [where + problem for where, loader, dataset in built for problem in _predict_loader_problems(loader, dataset)]
+    if problems:
+        return _verdict(
+            False, "; ".join(problems) + ".", "each problem names, in brackets, the DataLoader argument that fixes it"
+        )
+    twins = [_make_loader_twin(loader, dataset, shuffle=False) for _, loader, dataset in built]
+    return _verdict(
+        True,
+        "every photo once, in the dataset's order, so prediction k sits next to file k. Exercise 7's shuffle would have "
+        "written predictions next to other photos' files (the pass's accuracy, counted over the whole split, would "
+        "not even show it: only the saved pairs are wrong), and drop_last would have left the last photos without "
+        "one. shuffle=True is right for training on files grouped by class and wrong wherever outputs are matched by "
+        "position; persistent_workers and a generator do nothing for one unshuffled pass. The flowerkit version "
+        f"defaults to shuffle=False for this reason: {'; '.join(twins)}.",
+    )
+
+
+def _predict_loader_problems(loader: DataLoader, dataset: Any) -> list[str]:
+    """What check_predict_loader finds wrong with one loader: its order first, then exercise 7's rules that still hold."""
+    problems = []
+    order = _visit_order(loader)
+    n = len(dataset)
+    _, batch_size, drop_last = _batching(loader)
+    if order is None:
+        problems.append("its batch_sampler cannot be read for the order it visits the photos in (shuffle=False)")
+    elif order != list(range(n)):
+        if len(order) < n and sorted(order) == list(range(len(order))):
+            fix = "drop_last=False" if drop_last else "a sampler over every index"
+            problems.append(f"the last {n - len(order)} of {n} photos get no prediction ({fix})")
+        elif sorted(order) == list(range(n)):
+            k = next(i for i, j in enumerate(order) if i != j)
+            problems.append(
+                f"it visits the photos out of order: prediction {k} would be written next to file {k}, but belongs "
+                f"to photo {order[k]} (shuffle=False)"
+            )
+        else:
+            problems.append(
+                f"it visits {len(set(order))} of the {n} photos ({len(order) - len(set(order))} visits repeat one): "
+                "each photo needs exactly one prediction (shuffle=False, no sampler)"
+            )
+    if batch_size is None or batch_size < 16:
+        problems.append(f"batch_size={batch_size}: one trip per few photos keeps the CPU waiting (try 64)")
+    if loader.num_workers < 1 and not isinstance(dataset, CachedFlowers):
+        problems.append(
+            "num_workers=0: this dataset decodes a JPEG per item, which would block the pass "
+            "(use about one worker per core; a cache decodes nothing, so 0 is fine there)"
+        )
+    if loader.pin_memory and not torch.cuda.is_available():
+        problems.append("pin_memory=True without a GPU: PyTorch ignores it and warns (pin_memory=torch.cuda.is_available())")
+    return problems + [p for p in (_spawn_problem(loader, dataset), _batch_normalisation_problem(loader, dataset)) if p]
+
+
+def _visit_order(loader: DataLoader) -> list[int] | None:
+    """The dataset indices ``loader`` visits in one epoch, in order, read from its batch sampler; None if unreadable."""
+    if loader.batch_sampler is None:  # batch_size=None: one index at a time, from the sampler
+        batches: Any = ([i] for i in loader.sampler)
+    else:
+        batches = loader.batch_sampler
+    try:
+        return [int(i) for batch in batches for i in batch]
+    except Exception:  # noqa: BLE001 - the student's sampler: report that its order could not be read
+        return None
 
 
 def _batching(loader: DataLoader) -> tuple[Any, int | None, bool]:
@@ -976,12 +1068,14 @@ def _settings(loader: DataLoader) -> dict[str, Any]:
     }
 
 
-def _make_loader_twin(loader: DataLoader, dataset: Any) -> str:
+def _make_loader_twin(loader: DataLoader, dataset: Any, *, shuffle: bool) -> str:
     """``load.make_loader`` called with the student's choices, and the settings where the two loaders differ (if any)."""
     mine = _settings(loader)
-    call = f"load.make_loader(ds, shuffle=True, batch_size={mine['batch_size']}, num_workers={loader.num_workers})"
-    twin = _settings(_load.make_loader(dataset, shuffle=True, batch_size=mine["batch_size"], num_workers=loader.num_workers))
-    differ = [f"{k} {twin[k]} vs yours {mine[k]}" for k in twin if twin[k] != mine[k]]
+    shuffled = ", shuffle=True" if shuffle else ""
+    call = f"load.make_loader(ds{shuffled}, batch_size={mine['batch_size']}, num_workers={loader.num_workers})"
+    twin = _settings(_load.make_loader(dataset, shuffle=shuffle, batch_size=mine["batch_size"], num_workers=loader.num_workers))
+    asked = [k for k in twin if shuffle or k != "persistent_workers"]  # one unshuffled pass: keeping workers is moot
+    differ = [f"{k} {twin[k]} vs yours {mine[k]}" for k in asked if twin[k] != mine[k]]
     return call + (f" (differs: {', '.join(differ)})" if differ else " (sampler, batch size, workers, pinning: the same)")
 
 
