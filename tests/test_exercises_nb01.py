@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch.utils.data
 from PIL import Image
 from scipy.io import loadmat
 from torch.utils.data import Dataset
@@ -160,6 +161,8 @@ def _next_row(csv_path, truth):
     "answer, feedback",
     [
         (csv_agreement, "Correct!"),
+        (lambda p, t: np.float32(csv_agreement(p, t)), "Correct!"),  # float32 arithmetic: 0.6666667
+        (lambda p, t: round(csv_agreement(p, t), 3), "Correct!"),
         (lambda p, t: ..., "still the stub"),
         (lambda p, t: _split_lines(p, t, skip_header=False), "the first row is a header"),
         (lambda p, t: _split_lines(p, t), "skip empty rows"),
@@ -489,6 +492,10 @@ def test_check_spawn_ready_passes_an_importable_class_and_explains_a_notebook_cl
 
 
 def test_check_spawn_ready_names_a_class_passed_itself_and_an_open_file(mini_root, capsys):
+    assert not exercises.check_spawn_ready(OxfordFlowers102(mini_root, "val"))  # flowerkit's: no work of the student's
+    assert "is flowerkit's class, importable by name already" in capsys.readouterr().out
+    assert not exercises.check_spawn_ready(torch.utils.data.DataLoader(RightFlowers(mini_root)))
+    assert "pass the dataset itself (loader.dataset)" in capsys.readouterr().out
     assert not exercises.check_spawn_ready(RightFlowers)  # as check_flowers_dataset takes it: the class, not an instance
     assert "you passed the class RightFlowers itself" in capsys.readouterr().out
     assert not exercises.check_spawn_ready(HoldsOpenFile(mini_root))

@@ -8,10 +8,19 @@ import numpy as np
 import pytest
 import torch
 import torch.utils.data
-from torch.utils.data import DataLoader, IterableDataset, RandomSampler, WeightedRandomSampler, get_worker_info
+from torch.utils.data import (
+    DataLoader,
+    IterableDataset,
+    RandomSampler,
+    Subset,
+    SubsetRandomSampler,
+    WeightedRandomSampler,
+    get_worker_info,
+)
 
 from flowerkit import OxfordFlowers102, exercises, load
 from flowerkit.exercises import nb03
+from flowerkit.facts import IMAGENET_MEAN, IMAGENET_STD
 from flowerkit.load import CollateNormalize, DecodedFlowers, build_cache
 
 STAGE_MS = {  # milliseconds per image, as notebook 03's time_stages measures the Efficiency team's loader
@@ -60,9 +69,15 @@ def test_check_bug_ranking_feedback(answer, stage_ms, feedback, capsys):
     assert ok == (feedback == "Correct" or "you measured" in feedback or "5.00" in feedback)
 
 
-def test_check_bug_ranking_names_a_stage_it_does_not_know():
-    with pytest.raises(ValueError, match="'model step'.*rerun the time_stages cell"):
-        exercises.check_bug_ranking(RIGHT, {**STAGE_MS, "model step": 3.0})
+def test_check_bug_ranking_names_a_stage_it_does_not_know_and_reads_pairs(capsys):
+    assert not exercises.check_bug_ranking(RIGHT, {**STAGE_MS, "model step": 3.0})  # a verdict, not a traceback
+    out = capsys.readouterr().out
+    assert "['model step']" in out and "rerun the time_stages cell unchanged" in out, out
+    assert exercises.check_bug_ranking(RIGHT, list(STAGE_MS.items())), "(stage, ms) pairs are the same timing"
+    assert not exercises.check_bug_ranking(RIGHT, 5.0)
+    assert "not the stage timing" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="'model step'"):  # the package's own helper still refuses what it cannot charge
+        nb03._cost_per_bug({**STAGE_MS, "model step": 3.0})
 
 
 def _uint8_items(n=70, size=8):
@@ -712,3 +727,65 @@ def test_check_predict_loader_wants_every_photo_once_in_order(mini_root, capsys)
     assert "calls load.make_loader" in capsys.readouterr().out
     assert not exercises.check_predict_loader(lambda d: None, cache)
     assert "still the stub" in capsys.readouterr().out
+
+
+def test_check_predict_loader_reads_worker_order_subsets_and_a_list_of_batches(mini_root, capsys):
+    cache = build_cache(OxfordFlowers102(mini_root, "val"), 8, folder=mini_root.parent / "cache-tl", progress=False)
+    jpegs = DecodedFlowers(mini_root, "val", 8)
+    unordered = lambda d: DataLoader(d, batch_size=64, num_workers=2, in_order=False, **NORMALISE)  # noqa: E731
+    assert not exercises.check_predict_loader(unordered, jpegs), "workers may hand batches back as they finish them"
+    assert "(in_order=True)" in capsys.readouterr().out
+    perm = torch.randperm(len(cache), generator=torch.Generator().manual_seed(0)).tolist()
+    shuffled_subset = lambda d: DataLoader(Subset(d, perm), batch_size=64, **NORMALISE)  # noqa: E731
+    assert not exercises.check_predict_loader(shuffled_subset, cache)
+    assert "out of order" in capsys.readouterr().out
+    in_order_subset = lambda d: DataLoader(Subset(d, range(len(d))), batch_size=64, **NORMALISE)  # noqa: E731
+    assert exercises.check_predict_loader(in_order_subset, cache), "a Subset in the dataset's order pairs right"
+    capsys.readouterr()
+    batches = lambda d: DataLoader(
+        d, batch_sampler=[list(range(i, min(i + 64, len(d)))) for i in range(0, len(d), 64)], **NORMALISE
+    )  # noqa: E731
+    assert exercises.check_predict_loader(batches, cache), "a list of index lists, in order, is a batch sampler too"
+
+
+def test_loader_checkers_compare_batches_with_the_train_split_statistics(mini_root, capsys):
+    cache = build_cache(OxfordFlowers102(mini_root, "val"), 8, folder=mini_root.parent / "cache-tl", progress=False)
+    mean, std = (0.4, 0.5, 0.3), (0.2, 0.25, 0.3)
+    stats = {"mean": mean, "std": std}
+    predict = lambda collate: lambda d: DataLoader(d, batch_size=64, collate_fn=collate)  # noqa: E731
+    assert exercises.check_predict_loader(predict(CollateNormalize(mean, std)), cache, **stats)
+    capsys.readouterr()
+    assert not exercises.check_predict_loader(predict(CollateNormalize(std, mean)), cache, **stats)
+    assert "mean and std swapped" in capsys.readouterr().out
+    assert not exercises.check_predict_loader(predict(CollateNormalize(IMAGENET_MEAN, IMAGENET_STD)), cache, **stats)
+    assert "ImageNet's statistics" in capsys.readouterr().out
+    assert not exercises.check_predict_loader(predict(_own_statistics_collate), cache, **stats)
+    assert "the same statistics" in capsys.readouterr().out
+    train = lambda d: DataLoader(  # noqa: E731
+        d, batch_size=64, shuffle=True, generator=torch.Generator().manual_seed(0), collate_fn=CollateNormalize(std, mean)
+    )
+    assert not exercises.check_train_loader(train, cache, **stats)
+    assert "mean and std swapped" in capsys.readouterr().out
+
+
+def _own_statistics_collate(batch):  # each batch normalised by its own statistics: batches of a split disagree
+    x = torch.stack([image for image, _ in batch]).float() / 255
+    x = (x - x.mean(dim=(0, 2, 3), keepdim=True)) / x.std(dim=(0, 2, 3), keepdim=True)
+    return x, torch.tensor([label for _, label in batch])
+
+
+def test_check_train_loader_accepts_any_sampler_that_shuffles(mini_root, capsys):
+    cache = build_cache(OxfordFlowers102(mini_root, "val"), 8, folder=mini_root.parent / "cache-tl", progress=False)
+    g = lambda: torch.Generator().manual_seed(0)  # noqa: E731
+    subset_random = lambda d: DataLoader(  # noqa: E731
+        d, batch_size=64, sampler=SubsetRandomSampler(range(len(d)), generator=g()), generator=g(), **NORMALISE
+    )
+    assert exercises.check_train_loader(subset_random, cache)
+    weighted = lambda d: DataLoader(  # noqa: E731
+        d, batch_size=64, sampler=WeightedRandomSampler([1.0] * len(d), len(d), generator=g()), generator=g(), **NORMALISE
+    )
+    assert exercises.check_train_loader(weighted, cache), "exercise 4's balanced sampler shuffles too"
+    capsys.readouterr()
+    sorted_subset = lambda d: DataLoader(Subset(d, range(len(d))), batch_size=64, generator=g(), **NORMALISE)  # noqa: E731
+    assert not exercises.check_train_loader(sorted_subset, cache)
+    assert "does not shuffle" in capsys.readouterr().out

@@ -271,3 +271,18 @@ def test_check_lr_at_compares_with_onecycle_at_every_step(func, feedback, capsys
     ok = exercises.check_lr_at(func)
     out = capsys.readouterr().out
     assert feedback in out and ok == (feedback == "Correct!"), out
+
+
+def test_an_integer_division_and_a_partial_lr_at_are_named(capsys):
+    labels = [1] * 30 + [0] * 10 + [2] * 5  # the largest class is 1, so 0 cannot be its index
+    assert not exercises.check_majority_baseline(30 // 45, labels)
+    assert "integer division" in capsys.readouterr().out
+
+    def warm_up_only(progress, max_lr):
+        if progress < 0.25:
+            return max_lr * progress / 0.25
+        return None
+
+    assert not exercises.check_lr_at(warm_up_only)
+    out = capsys.readouterr().out
+    assert "returned None: past the warm-up" in out and "still the stub" not in out, out

@@ -31,7 +31,7 @@ from flowerkit.facts import IMAGENET_MEAN, IMAGENET_STD
         ("no such skew", "is not one of exercises.SKEW_CHOICES"),
         ("EXIF orientation ignored", "Is the flower turned?"),
         ("squashed to a square", "are the flowers the same shape?"),
-        ("ImageNet statistics instead of the train split's", "which channel"),
+        ("ImageNet statistics instead of the train split's", "by a constant shift"),
         ("pixels not scaled to [0, 1]", "value range"),
         ("grayscale", "colour check"),
         ({"channels in BGR order"}, "Correct!"),  # a set of one, as the Deployment team's skews were asked for

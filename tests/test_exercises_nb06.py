@@ -380,12 +380,17 @@ def _shard_writer(order=("jpg", "cls"), digits=6, label=lambda y: str(y).encode(
     return my_shard
 
 
+def _writes_elsewhere(samples, path):
+    Path(path).with_name("other.tar").write_bytes(b"")
+
+
 @pytest.mark.parametrize(
     "func, feedback",
     [
         (_shard_writer(), "write_shards writes the very same members"),
         (_shard_writer(order=("cls", "jpg")), "write_shards writes the very same members"),  # webdataset's own order
         (lambda samples, path: None, "still the stub"),
+        (_writes_elsewhere, "written somewhere else?"),  # returns None too, but is no stub
         (lambda samples, path: Path(path).write_text("not a tar"), "tarfile cannot read it"),
         (_shard_writer(digits=5), "named by its id in 6 digits"),
         (_shard_writer(label=lambda y: bytes([y])), "the 0-based label as text"),

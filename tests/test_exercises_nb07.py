@@ -116,6 +116,8 @@ def test_the_pickled_size_is_measured_not_guessed(mini_root: Path, tmp_path: Pat
     assert "every image in the cache" in _says(exercises.check_pickled_size(truth, old), capsys)
     assert "every image in the cache" in _says(exercises.check_pickled_size(np.int64(truth), old), capsys)
     assert "the size in MiB" in _says(exercises.check_pickled_size(truth / 2**20, old), capsys)
+    assert "the size in KiB" in _says(exercises.check_pickled_size(truth / 1024, old), capsys)
+    assert "the size in kB" in _says(exercises.check_pickled_size(truth / 1000, old), capsys)
     # an estimate within 1% is not a measurement: the cache's own size (07 prints it in MiB), or getsizeof of the pickle
     estimate = _says(exercises.check_pickled_size(cache.nbytes, old), capsys)
     assert "an estimate" in estimate and "pickle.dumps" not in estimate, "the hint names the idea, not the code"

@@ -71,6 +71,10 @@ def test_species_stub_and_errors(handover, capsys):
     assert "still the stub" in _said(capsys)
     assert not nb08.check_species_to_class(lambda name: 1 / 0, handover)
     assert "ZeroDivisionError" in _said(capsys)
+    assert not nb08.check_species_to_class(
+        lambda name: -1 if species_solution(name) is None else species_solution(name), handover
+    )
+    assert "return None for a name that is not one of the 102" in _said(capsys)
 
 
 def test_species_exact_lower_case_match_is_told_what_it_misses(handover, capsys):
@@ -421,6 +425,14 @@ def test_a_random_split_leaks(photos, capsys):
     assert a == b, f"the checker named two different photos as one: {named.groups()}"
 
 
+def test_a_split_of_files_instead_of_positions_is_named(photos, capsys):
+    def files_split(files, labels, fraction, seed):
+        return list(files[1:]), list(files[:1])
+
+    assert not nb08.check_split_without_leakage(files_split, photos.image_files, photos.labels)
+    assert "not files or names" in _said(capsys)
+
+
 def test_a_split_that_ignores_classes_or_seeds(photos, capsys):
     assert not nb08.check_split_without_leakage(lambda f, y, fr, s: (list(range(len(f))), []), photos.image_files, photos.labels)
     assert "none in test" in _said(capsys)
@@ -484,6 +496,11 @@ def test_weights_mistakes(two_sources, capsys):
     assert "as often as class" in out and "same total weight" in out and "/" not in out.split("Hint:")[1], out
     assert not nb08.check_visitor_weights(lambda s, y, sh: None, *two_sources)
     assert "still the stub" in _said(capsys)
+    assert not nb08.check_visitor_weights(lambda s, y, sh: [float("nan")] * len(y), *two_sources)  # a division by 0
+    assert "not finite numbers" in _said(capsys)
+    for odd in ({"oxford": 1.0}, (1.0 for _ in range(3)), ["a"] * len(two_sources[1])):
+        assert not nb08.check_visitor_weights(lambda s, y, sh, odd=odd: odd, *two_sources)  # a verdict, no traceback
+        assert "Not yet" in _said(capsys)
 
 
 # ---------------------------------------------------------------- exercise 6
@@ -500,7 +517,7 @@ def test_buckets(photos, capsys):
     out = _said(capsys)
     assert "Correct!" in out and "BucketBatchSampler pads" in out and "(the same batches as yours)" in out
     assert not nb08.check_buckets(lambda sz, b: nb08._random_batches(len(sz), b), sizes, S)
-    assert "sort the positions by aspect ratio" in _said(capsys)
+    assert "which photos should share a batch" in _said(capsys)
     assert not nb08.check_buckets(lambda sz, b: [list(range(len(sz)))], sizes, S)
     assert "exactly one batch of 1..16" in _said(capsys)
     assert not nb08.check_buckets(lambda sz, b: [[i] for i in range(len(sz))], sizes, S)  # no padding, no batches
@@ -563,12 +580,13 @@ def test_the_volunteers_fix_is_accepted_and_the_doctor_agrees(volunteer, capsys)
     assert doctor.diagnose(fix(volunteer), measure=False).problems == []
 
 
-def test_a_sampler_with_set_epoch_is_accepted(volunteer, capsys):  # notebook 06's way: the checker calls set_epoch
+def test_a_sampler_that_needs_set_epoch_is_refused(volunteer, capsys):  # model.train never calls set_epoch
     def fix(loader):
         return _shuffled(loader, shuffle=False, sampler=DistributedSampler(loader.dataset, num_replicas=1, rank=0, seed=0))
 
-    assert nb08.check_volunteer_fix(fix, volunteer)
-    assert "Correct!" in _said(capsys)
+    assert not nb08.check_volunteer_fix(fix, volunteer)
+    out = _said(capsys)
+    assert "only when a loop calls its set_epoch" in out and "shuffle=True" in out, out
 
 
 def _stale(loader):  # one shuffled order, the same every epoch

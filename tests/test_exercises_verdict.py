@@ -198,3 +198,12 @@ def test_every_checker_gives_a_hint_on_its_cheap_failure_paths(mini_root, capsys
         out = capsys.readouterr().out
         assert not verdict and out.startswith("Not yet"), (checker.__name__, out)
         assert "\nHint: " in out, f"{checker.__name__}{args!r}: no hint in {out!r}"
+
+
+def test_a_students_long_error_message_is_cut_in_the_verdict(capsys):
+    def prints_a_tensor(_):
+        raise ValueError("x = " + "1.2345, " * 500)
+
+    assert not exercises.check_worker_seeding(prints_a_tensor)
+    out = capsys.readouterr().out
+    assert "your function raised ValueError: x = 1.2345" in out and "[...]" in out and len(out) < 1000, out

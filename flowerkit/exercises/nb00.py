@@ -102,7 +102,9 @@ def _counts_feedback(got: np.ndarray, labels: np.ndarray, ids: np.ndarray) -> Ve
     if np.array_equal(got, np.bincount(flat[positions] - 1, minlength=NUM_CLASSES)):
         return _verdict(False, "you used the ids as positions: id 5 is the 5th image, at position 4.", "index with ids - 1")
     return _verdict(
-        False, f"{int((got != truth).sum())} of the {NUM_CLASSES} counts are wrong.", "labels[ids - 1] - 1, then count"
+        False,
+        f"{int((got != truth).sum())} of the {NUM_CLASSES} counts are wrong.",
+        "pick the split's labels by id (ids are 1-based, positions 0-based), make them 0-based, then count each class",
     )
 
 

@@ -25,6 +25,7 @@ from typing import Any
 from unittest import mock
 
 import numpy as np
+import torch.utils.data
 from PIL import Image
 
 from ..access import OxfordFlowers102, image_path, read_labels, read_splits, torchvision_flowers102
@@ -538,13 +539,8 @@ def _spawn_round_trip(dataset: Any, timeout: float = 120) -> str | None:
     return f"unpickling it in a fresh Python: {lines[-1] if lines else f'exit code {run.returncode}'}"
 
 
-def check_spawn_ready(dataset: Any) -> Verdict:
-    """Notebook ``01_access``: can DataLoader workers started by spawn (macOS, Windows) or forkserver (Linux, Python 3.14) use ``dataset``?
-
-    A stub is reported as such, and a module edited since its import. Otherwise the dataset is pickled and unpickled
-    in a fresh Python (``_spawn_round_trip``): a class defined in the notebook (``__main__``) fails there, a class
-    imported from a module next to the notebook passes.
-    """
+def _not_a_dataset_verdict(dataset: Any) -> Verdict | None:
+    """The verdict for an answer to check_spawn_ready that is no dataset instance of the student's own; None otherwise."""
     if _unanswered(dataset):
         return _verdict(
             False, "no answer yet: pass an instance of your Dataset.", 'e.g. my_flowers.FlowersDataset(ROOT, "train")'
@@ -555,15 +551,42 @@ def check_spawn_ready(dataset: Any) -> Verdict:
             f"you passed the class {dataset.__name__} itself; a DataLoader hands its workers a dataset, an instance.",
             f'build one and pass it, e.g. {dataset.__name__}(ROOT, "train"), or loader.dataset',
         )
+    if isinstance(dataset, torch.utils.data.DataLoader):
+        return _verdict(
+            False,
+            "you passed a DataLoader; what its workers receive is its dataset.",
+            "pass the dataset itself (loader.dataset), an instance of your FlowersDataset",
+        )
     if _is_stub(dataset):
         return _verdict(
             False, "__len__ returns None: your FlowersDataset is still the stub.", "finish the Dataset exercise first"
         )
+    return None
+
+
+def check_spawn_ready(dataset: Any) -> Verdict:
+    """Notebook ``01_access``: can DataLoader workers started by spawn (macOS, Windows) or forkserver (Linux, Python 3.14) use ``dataset``?
+
+    A stub is reported as such, and a module edited since its import. Otherwise the dataset is pickled and unpickled
+    in a fresh Python (``_spawn_round_trip``): a class defined in the notebook (``__main__``) fails there, a class
+    imported from a module next to the notebook passes.
+    """
+    refused = _not_a_dataset_verdict(dataset)
+    if refused is not None:
+        return refused
     stale = _stale_module_verdict(dataset)
     if stale is not None:
         return stale
     where = type(dataset).__module__
     error = _spawn_round_trip(dataset)
+    library = where.split(".")[0]
+    if error is None and library in ("flowerkit", "torch", "torchvision"):
+        return _verdict(
+            False,
+            f"{type(dataset).__qualname__} is {library}'s class, importable by name already, and this one holds nothing "
+            "from the notebook: it says nothing about yours.",
+            "pass an instance of your FlowersDataset (exercise 3), imported from the module you wrote it into",
+        )
     if error is None:
         return _verdict(
             True,
@@ -889,6 +912,11 @@ def _csv_error_hint(error: str) -> str:
     return RAISED_HINT
 
 
+#: How far a CSV share may be from the right one and still be right: float32 arithmetic or rounding to 3 decimals
+#: (the toy files' shares are fractions of about 30 rows, at least 0.001 apart).
+_SHARE_TOLERANCE = 5e-4
+
+
 def check_csv_agreement(func: Callable[[Path, dict[str, int]], Any]) -> Verdict:
     """Notebook ``01_access``: ``func(csv_path, truth)``, the share of a CSV's rows whose label agrees with ``truth``.
 
@@ -911,7 +939,7 @@ def check_csv_agreement(func: Callable[[Path, dict[str, int]], Any]) -> Verdict:
             share, problem = _share(answer, rows, "the number of photo rows")
             if problem:
                 return _verdict(False, f"on a CSV with {what}: {problem}.", "return agreeing rows / rows")
-            if abs(share - expected) > 1e-9:
+            if abs(share - expected) > _SHARE_TOLERANCE:
                 return _csv_feedback(what, share, expected, func, Path(tmp))
     return _verdict(True, "header, paths, 1-based labels, blank lines and column order all handled.")
 
@@ -978,7 +1006,7 @@ def _csv_feedback(what: str, share: float, expected: float, func: Callable[..., 
     """The verdict on a wrong share from a CSV (``func`` is run on probe files in ``folder`` when it says 0%)."""
     if expected == 1.0 and share < 0.1:
         return _nothing_agrees_verdict(what, func, folder)
-    extra = next((m for n in (29, 30, 31) for m in (1, 2, 3) if abs(share - expected * n / (n + m)) < 1e-9), 0)
+    extra = next((m for n in (29, 30, 31) for m in (1, 2, 3) if abs(share - expected * n / (n + m)) < 1e-6), 0)
     if extra:  # e.g. split("\n") keeps the header's or the blank last lines' empty strings
         rows = "a row" if extra == 1 else f"{extra} rows"
         return _verdict(
@@ -1105,13 +1133,13 @@ def _wrong_pairs_verdict(pairs: list[Any], wrong: list[str], sorted_names: list[
             f"you paired the k-th name of the sorted listing with labels[k]. That holds only while no image is "
             f"missing: {IMAGE_NAME.format(_PAIR_DELETED)} is not in this folder, so from there on every file "
             f"takes its predecessor's label ({len(wrong)} wrong here, where the classes change; e.g. {wrong[0]}).",
-            "the id is in the name: labels[int(name[6:11]) - 1], whatever else the folder holds or lacks",
+            "each file's id is in its name: read it from there, whatever else the folder holds or lacks",
         )
     if all(int(lab) == int(labels[k]) for k, (_, lab) in enumerate(pairs)):
         return _verdict(
             False,
             "you paired files with labels in listing order; the listing is not sorted.",
-            "take the id from the name: int(name[6:11]) - 1 is the position in labels",
+            "take each file's id from its name: ids are 1-based, positions in labels 0-based",
         )
     return _verdict(
         False,

@@ -23,7 +23,7 @@ from torchvision.transforms import v2
 from ..doctor import check_batch
 from ..facts import NUM_CLASSES
 from ..teams.quality import QUALITY_BUGS
-from .verdict import RAISED_HINT, STUB_HINT, Verdict, _call, _unanswered, _verdict
+from .verdict import RAISED_HINT, STUB_HINT, Verdict, _call, _picked, _unanswered, _verdict
 
 __all__ = [
     "BATCH_CHECKS",
@@ -63,7 +63,9 @@ def check_quality_causes(answer: Any) -> Verdict:
     """Notebook ``02_transform``: ``answer`` names, from :data:`QUALITY_SUSPECTS`, every cause the evidence supports."""
     if _unanswered(answer) or not answer:
         return _verdict(False, "no answer yet: set `causes` to a set of suspects.", "pick from exercises.QUALITY_SUSPECTS")
-    picked = {answer} if isinstance(answer, str) else set(answer)
+    picked = _picked(answer)
+    if picked is None:
+        return _verdict(False, f"`causes` is {answer!r}; it should be a set of suspects' names.", 'e.g. {"a suspect", ...}')
     unknown = sorted(picked - set(QUALITY_SUSPECTS))
     if unknown:
         return _verdict(False, f"{unknown} is not on the list of suspects.", f"choose from {sorted(QUALITY_SUSPECTS)}")

@@ -13,7 +13,7 @@ import re
 import time
 import types
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -21,14 +21,15 @@ import torch
 import torch.overrides
 import torch.utils.data
 import torch.utils.data._utils.worker as _torch_worker  # the global a worker's loop sets: _pretend_worker
-from torch.utils.data import DataLoader, Dataset, RandomSampler
+from torch.utils.data import DataLoader, Dataset, Subset
 
 from .. import load as _load
+from ..facts import IMAGENET_MEAN, IMAGENET_STD
 from ..load import CachedFlowers, CollateNormalize
 from ..meter import DataWaitMeter, best_ms
 from ..sampling import ShardedStream, balanced_sampler
 from ..teams.efficiency import EFFICIENCY_BUGS
-from .verdict import RAISED_HINT, STUB_HINT, Verdict, _call, _call_without, _unanswered, _verdict
+from .verdict import RAISED_HINT, STUB_HINT, Verdict, _call, _call_without, _is_stub_function, _unanswered, _verdict
 
 __all__ = [
     "check_balanced_sampler",
@@ -285,6 +286,21 @@ def check_bug_ranking(answer: Any, stage_ms: dict[str, float]) -> Verdict:
     if problem:
         message, hint = problem
         return _verdict(False, message, hint)
+    try:
+        stage_ms = {str(stage): float(ms) for stage, ms in dict(stage_ms).items()}
+    except (TypeError, ValueError):
+        return _verdict(
+            False,
+            f"the second argument is a {type(stage_ms).__name__}, not the stage timing.",
+            "pass stage_ms, the dict the time_stages cell made",
+        )
+    unknown = sorted(set(stage_ms) - set(_STAGE_CAUSES))
+    if unknown:
+        return _verdict(
+            False,
+            f"stage_ms has stages the checker does not know: {unknown}.",
+            "rerun the time_stages cell unchanged: the checker charges each of its stages to a decision",
+        )
     cost = _cost_per_bug(stage_ms)
     pair = _misranked(list(answer), cost)
     if pair:
@@ -765,16 +781,16 @@ def _same_draws_problem(func: Callable[[int], Any], run: dict[str, Any]) -> tupl
     untouched = [fresh[i] for i in range(3)]
     if run["global_reseeded"]:
         return "you reseeded NumPy's global generator; the dataset draws from its own Generator, so both workers still agree.", (
-            "PyTorch already seeds np.random in each worker; replace get_worker_info().dataset.rng instead"
+            "PyTorch already seeds np.random in each worker; this dataset draws from a Generator of its own"
         )
     if run["draws"] == untouched:
-        if not getattr(getattr(func, "__code__", None), "co_names", ("?",)):
+        if _is_stub_function(func):
             return "your function does nothing yet: it is still the stub.", STUB_HINT
         return "each worker's copy of the dataset still draws from the Generator made in __init__: both draw the same.", (
-            "set get_worker_info().dataset.rng: the copy inside this worker, not a dataset of your notebook"
+            "the dataset to change is the copy inside the worker (get_worker_info() reaches it), not one in your notebook"
         )
     return "both workers drew the same numbers: their new Generators got the same seed.", (
-        "get_worker_info().seed differs from worker to worker (and from epoch to epoch)"
+        "what could a worker seed from that differs between workers, and between epochs? get_worker_info() holds it"
     )
 
 
@@ -853,12 +869,12 @@ def _sharding_problem(cls: type, items: list[int], num_workers: int) -> tuple[st
         return (
             f"each of {num_workers} simulated workers yielded all {len(items)} items: every sample arrives {num_workers} times.",
             "call get_worker_info() inside __iter__ (it runs in the worker; __init__ runs in the main process, where it "
-            "is None), then yield only items[info.id::info.num_workers]",
+            "is None), then yield only this worker's share: it tells a worker its id and how many workers there are",
         )
     missing = [x for x in items if counts[x] == 0]
     if missing:
         return f"with {num_workers} workers no worker yielded {missing}: the shares leave items out.", (
-            "striding, items[info.id::info.num_workers], never drops the remainder"
+            "shares must cover every item together, the remainder too: cutting into blocks of len // num_workers drops it"
         )
     twice = [x for x in items if counts[x] > 1]
     if twice:
@@ -937,7 +953,9 @@ def _build_loaders(
     return built, None
 
 
-def check_train_loader(func: Callable[[Any], Any], *datasets: Any) -> Verdict:
+def check_train_loader(
+    func: Callable[[Any], Any], *datasets: Any, mean: Sequence[float] | None = None, std: Sequence[float] | None = None
+) -> Verdict:
     """Notebook ``03_load``: ``func(dataset)`` returns a DataLoader fit for training on this machine, for each dataset given.
 
     The rules are the notebook's: shuffled (the files are grouped by class),
@@ -946,12 +964,15 @@ def check_train_loader(func: Callable[[Any], Any], *datasets: Any) -> Verdict:
     ``collate_fn`` (checked on a few items, in this process). Workers are needed where each item
     is decoded from a JPEG (decoding would block the training loop); a uint8
     cache (:class:`flowerkit.load.CachedFlowers`) decodes nothing, so
-    ``num_workers=0`` is right there too.
+    ``num_workers=0`` is right there too. Given the train split's ``mean`` and
+    ``std``, the batches must be those statistics' normalisation (as
+    :class:`flowerkit.load.CollateNormalize` gives it), not another's.
     """
     built, stop = _build_loaders(func, datasets)
     if stop is not None:
         return stop
-    problems = [where + problem for where, loader, dataset in built for problem in _train_loader_problems(loader, dataset)]
+    stats = (mean, std) if mean is not None and std is not None else None
+    problems = [where + problem for where, loader, dataset in built for problem in _train_loader_problems(loader, dataset, stats)]
     if problems:
         return _verdict(
             False, "; ".join(problems) + ".", "each problem names, in brackets, the DataLoader argument that fixes it"
@@ -965,7 +986,9 @@ def check_train_loader(func: Callable[[Any], Any], *datasets: Any) -> Verdict:
     )
 
 
-def check_predict_loader(func: Callable[[Any], Any], *datasets: Any) -> Verdict:
+def check_predict_loader(
+    func: Callable[[Any], Any], *datasets: Any, mean: Sequence[float] | None = None, std: Sequence[float] | None = None
+) -> Verdict:
     """Notebook ``03_load``: ``func(dataset)`` returns a DataLoader for a prediction pass whose outputs are matched by position.
 
     The pass writes prediction k next to ``dataset.image_files[k]``, so the
@@ -975,12 +998,17 @@ def check_predict_loader(func: Callable[[Any], Any], *datasets: Any) -> Verdict:
     only with a GPU, normalised float32 batches, and what workers get importable
     by name. ``persistent_workers`` and a generator are not asked for: one
     unshuffled pass needs neither. The order is read from the loader's batch
-    sampler (no image is decoded for it).
+    sampler, through a ``Subset`` the loader may wrap the dataset in (no image
+    is decoded for it); with workers, batches must come back in that order
+    (``in_order``). ``mean`` and ``std``: as in :func:`check_train_loader`.
     """
     built, stop = _build_loaders(func, datasets)
     if stop is not None:
         return stop
-    problems = [where + problem for where, loader, dataset in built for problem in _predict_loader_problems(loader, dataset)]
+    stats = (mean, std) if mean is not None and std is not None else None
+    problems = [
+        where + problem for where, loader, dataset in built for problem in _predict_loader_problems(loader, dataset, stats)
+    ]
     if problems:
         return _verdict(
             False, "; ".join(problems) + ".", "each problem names, in brackets, the DataLoader argument that fixes it"
@@ -997,14 +1025,19 @@ def check_predict_loader(func: Callable[[Any], Any], *datasets: Any) -> Verdict:
     )
 
 
-def _predict_loader_problems(loader: DataLoader, dataset: Any) -> list[str]:
+def _predict_loader_problems(loader: DataLoader, dataset: Any, stats: tuple[Any, Any] | None) -> list[str]:
     """What check_predict_loader finds wrong with one loader: its order first, then exercise 7's rules that still hold."""
     problems = []
-    order = _visit_order(loader)
+    order = _visit_order(loader, dataset)
     n = len(dataset)
     _, batch_size, drop_last = _batching(loader)
     if order is None:
         problems.append("its batch_sampler cannot be read for the order it visits the photos in (shuffle=False)")
+    elif loader.num_workers > 0 and not getattr(loader, "in_order", True):
+        problems.append(
+            "its workers hand batches back in whichever order they finish them, so prediction k may be another "
+            "photo's (in_order=True)"
+        )
     elif order != list(range(n)):
         if len(order) < n and sorted(order) == list(range(len(order))):
             fix = "drop_last=False" if drop_last else "a sampler over every index"
@@ -1029,19 +1062,28 @@ def _predict_loader_problems(loader: DataLoader, dataset: Any) -> list[str]:
         )
     if loader.pin_memory and not torch.cuda.is_available():
         problems.append("pin_memory=True without a GPU: PyTorch ignores it and warns (pin_memory=torch.cuda.is_available())")
-    return problems + [p for p in (_spawn_problem(loader, dataset), _batch_normalisation_problem(loader, dataset)) if p]
+    return problems + [p for p in (_spawn_problem(loader, dataset), _batch_normalisation_problem(loader, dataset, stats)) if p]
 
 
-def _visit_order(loader: DataLoader) -> list[int] | None:
-    """The dataset indices ``loader`` visits in one epoch, in order, read from its batch sampler; None if unreadable."""
+def _visit_order(loader: DataLoader, dataset: Any) -> list[int] | None:
+    """The indices of ``dataset`` that ``loader`` visits in one epoch, in order; None if its sampler cannot be read.
+
+    Read from the batch sampler (or the sampler, without batching), then through any ``Subset`` that may wrap
+    ``dataset`` in the loader (a reordered or partial Subset shows as such).
+    """
     if loader.batch_sampler is None:  # batch_size=None: one index at a time, from the sampler
         batches: Any = ([i] for i in loader.sampler)
     else:
         batches = loader.batch_sampler
     try:
-        return [int(i) for batch in batches for i in batch]
+        order = [int(i) for batch in batches for i in batch]
     except Exception:  # noqa: BLE001 - the student's sampler: report that its order could not be read
         return None
+    wrapped = loader.dataset
+    while isinstance(wrapped, Subset) and wrapped is not dataset:
+        order = [int(wrapped.indices[i]) for i in order]
+        wrapped = wrapped.dataset
+    return order
 
 
 def _batching(loader: DataLoader) -> tuple[Any, int | None, bool]:
@@ -1051,7 +1093,11 @@ def _batching(loader: DataLoader) -> tuple[Any, int | None, bool]:
     """
     given = loader.batch_sampler
     if loader.batch_size is None and given is not None:
-        return getattr(given, "sampler", None), getattr(given, "batch_size", None), bool(getattr(given, "drop_last", False))
+        size = getattr(given, "batch_size", None)
+        if size is None:  # e.g. a list of index lists: the size of its first batch
+            with contextlib.suppress(Exception):
+                size = len(next(iter(given)))
+        return getattr(given, "sampler", None), size, bool(getattr(given, "drop_last", False))
     return loader.sampler, loader.batch_size, loader.drop_last
 
 
@@ -1118,13 +1164,14 @@ def _spawn_problem(loader: DataLoader, dataset: Any) -> str | None:
     return None
 
 
-def _train_loader_problems(loader: DataLoader, dataset: Any) -> list[str]:
+def _train_loader_problems(loader: DataLoader, dataset: Any, stats: tuple[Any, Any] | None) -> list[str]:
     """What check_train_loader finds wrong with one loader, in the notebook's words."""
     problems = []
     sampler, batch_size, _ = _batching(loader)
-    if sampler is None:
-        problems.append("its batch_sampler shows no .sampler, so its order cannot be checked (shuffle=True)")
-    elif not isinstance(sampler, RandomSampler):
+    order = _visit_order(loader, dataset)
+    if order is None:
+        problems.append("its batch_sampler cannot be read for the order it visits the photos in (shuffle=True)")
+    elif order == sorted(order):
         problems.append("it does not shuffle, and the split is grouped by class (shuffle=True)")
     if batch_size is None or batch_size < 16:
         problems.append(f"batch_size={batch_size}: too small to keep the CPU busy and BatchNorm sane (try 64)")
@@ -1144,11 +1191,14 @@ def _train_loader_problems(loader: DataLoader, dataset: Any) -> list[str]:
             "the sampler's generator fixes the order, but workers draw their seeds from the DataLoader's, so their "
             "random augmentation changes every run (generator=torch.Generator().manual_seed(0))"
         )
-    return problems + [p for p in (_spawn_problem(loader, dataset), _batch_normalisation_problem(loader, dataset)) if p]
+    return problems + [p for p in (_spawn_problem(loader, dataset), _batch_normalisation_problem(loader, dataset, stats)) if p]
 
 
-def _batch_normalisation_problem(loader: DataLoader, dataset: Any) -> str | None:
-    """None if the loader's collate_fn turns a few uint8 items into a normalised float32 batch, else what is wrong."""
+def _batch_normalisation_problem(loader: DataLoader, dataset: Any, stats: tuple[Any, Any] | None = None) -> str | None:
+    """None if the loader's collate_fn turns a few uint8 items into a normalised float32 batch, else what is wrong.
+
+    Given the train split's ``stats`` (mean, std), the batch must equal their normalisation.
+    """
     try:
         images = loader.collate_fn([dataset[i] for i in range(min(8, len(dataset)))])[0]
     except Exception as error:  # noqa: BLE001 - the student's collate_fn: report, do not raise
@@ -1163,4 +1213,31 @@ def _batch_normalisation_problem(loader: DataLoader, dataset: Any) -> str | None
         )
     if images.numel() == 0 or images.min() >= 0 or images.abs().max() > 20:
         return "batches come out unnormalised (collate_fn=load.CollateNormalize(mean, std))"
-    return None
+    return _statistics_problem(images, [dataset[i] for i in range(min(8, len(dataset)))], stats)
+
+
+def _statistics_problem(images: torch.Tensor, items: list[Any], stats: tuple[Any, Any] | None) -> str | None:
+    """None if ``images`` is ``items`` normalised with the train split's ``stats`` (or no stats are given), else which
+    statistics they were normalised with instead, where that can be told."""
+    if stats is None:
+        return None
+
+    def normalised(mean: Any, std: Any) -> torch.Tensor:
+        return CollateNormalize(mean, std)(items)[0]
+
+    def close(other: torch.Tensor) -> bool:
+        return images.shape == other.shape and torch.allclose(images.float(), other, atol=1e-3)
+
+    if close(normalised(*stats)):
+        return None
+    if close(normalised(stats[1], stats[0])):
+        return "batches are normalised with mean and std swapped (collate_fn=load.CollateNormalize(mean, std))"
+    if close(normalised(IMAGENET_MEAN, IMAGENET_STD)):
+        return (
+            "batches are normalised with ImageNet's statistics, not this train split's (notebook 02: mean and std "
+            "come from the training images; collate_fn=load.CollateNormalize(mean, std))"
+        )
+    return (
+        "batches are normalised, but not with the train split's mean and std: every batch, of any split, must be "
+        "normalised with the same statistics, the training images' (collate_fn=load.CollateNormalize(mean, std))"
+    )

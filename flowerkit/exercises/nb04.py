@@ -25,7 +25,7 @@ from ..facts import DEFAULT_SIZE
 from ..load import CachedFlowers
 from ..model import one_cycle
 from ..transform import ToRGB
-from .verdict import RAISED_HINT, Verdict, _call, _call_without, _unanswered, _verdict
+from .verdict import RAISED_HINT, Verdict, _call, _call_without, _is_stub_function, _unanswered, _verdict
 
 __all__ = [
     "check_fixed_loader",
@@ -41,6 +41,22 @@ def _near(answer: float, value: float, decimals: int = 3) -> bool:
     return math.isclose(answer, value, rel_tol=1e-3) or any(
         math.isclose(answer, round(value, d), rel_tol=1e-9, abs_tol=1e-12) for d in range(decimals, 7)
     )
+
+
+def _rounding_mistake(answer: float, truth: float, largest: int) -> tuple[str, str] | None:
+    """An answer floored to 0 by an integer division, or rounded too far to be told apart; None otherwise."""
+    if answer == 0 and truth > 0 and largest != 0:  # (0 as the index of class 0 is named by _baseline_mistake)
+        return (
+            "0: no constant answer scores nothing (it is right on its own class's images). An integer division (//) "
+            "floors any share below 1 to 0.",
+            "divide with /, not //",
+        )
+    if any(math.isclose(answer, round(truth, d), abs_tol=1e-12) for d in (1, 2)):  # checked before 1/102 at 3
+        return (
+            f"{answer:g} is too rounded to tell the right share from the numbers near it (1/102 and others round to it).",
+            "give at least 3 significant digits (e.g. 0.0123), or the unrounded number",
+        )
+    return None
 
 
 def _baseline_mistake(answer: float, counts: np.ndarray, n: int) -> tuple[str, str]:
@@ -79,11 +95,9 @@ def _baseline_mistake(answer: float, counts: np.ndarray, n: int) -> tuple[str, s
             "the largest count, not the smallest",
         ),
     ]
-    if any(math.isclose(answer, round(truth, d), abs_tol=1e-12) for d in (1, 2)):  # checked before 1/102 at 3
-        return (
-            f"{answer:g} is too rounded to tell the right share from the numbers near it (1/102 and others round to it).",
-            "give at least 3 significant digits (e.g. 0.0123), or the unrounded number",
-        )
+    rounded = _rounding_mistake(answer, truth, int(counts.argmax()))
+    if rounded:
+        return rounded
     for value, decimals, message, hint in known:
         if _near(answer, float(value), decimals):
             return message, hint
@@ -442,7 +456,12 @@ def _lr_mistake(func: Callable[[float, float], Any], max_lr: float) -> tuple[str
         (0.0, start, "at progress 0 OneCycleLR starts at max_lr / div_factor", "div_factor is 25 by default"),
         (0.25, max_lr, "the peak, max_lr, comes at pct_start = 0.25 of the run", "warm up over the first quarter"),
         (1.0, end, "at the end it reaches the start's rate / final_div_factor", "final_div_factor is 1e4 by default"),
-        (0.0625, cos_quarter, "between the landmarks the curve is a cosine", "anneal_strategy='cos': (1 + cos(pi * t)) / 2"),
+        (
+            0.0625,
+            cos_quarter,
+            "between the landmarks the curve is a cosine",
+            "anneal_strategy='cos': a half cosine from one rate to the other over each phase",
+        ),
         (
             0.5,
             end + (max_lr - end) * 0.75,
@@ -532,6 +551,12 @@ def check_lr_at(func: Callable[[float, float], Any]) -> Verdict:
     if error:
         return _verdict(False, error, RAISED_HINT)
     if _unanswered(answer):
+        if not _is_stub_function(func):
+            return _verdict(
+                False,
+                "lr_at(0.5, 2e-3) returned None: past the warm-up, no branch returns a rate.",
+                "return a rate at any progress",
+            )
         return _verdict(False, "lr_at returns None: it is still the stub.", "help(torch.optim.lr_scheduler.OneCycleLR)")
     for max_lr in (2e-3, 0.1):
         mistake = _lr_mistake(func, max_lr)

@@ -22,7 +22,7 @@ from ..facts import IMAGENET_MEAN, IMAGENET_STD
 from ..load import decode_resized
 from ..model import FlowerCNN
 from ..transform import normalize_batch
-from .verdict import RAISED_HINT, STUB_HINT, Verdict, _call, _unanswered, _verdict
+from .verdict import RAISED_HINT, STUB_HINT, Verdict, _call, _picked, _unanswered, _verdict
 
 __all__ = [
     "SKEW_CHOICES",
@@ -50,7 +50,7 @@ _SKEW_FEEDBACK = {
     "squashed to a square": "show a kiosk tensor next to training's (denormalised with the train statistics): "
     "are the flowers the same shape?",
     "ImageNet statistics instead of the train split's": "other statistics would shift every channel by a constant; "
-    "look at which channel of the kiosk's tensor matches which channel of training's",
+    "do the kiosk's channel means differ from training's by a constant shift, or in some other way?",
     "pixels not scaled to [0, 1]": "doctor.check_batch on a kiosk batch reports the value range: is it in the hundreds?",
     "grayscale": "doctor.check_batch's colour check says whether the three channels are copies of one",
 }
@@ -362,7 +362,11 @@ def check_deployment_skews(answer: Any) -> Verdict:
         return _verdict(
             False, "no answer yet: set `deployment_skews` to a set of exercises.SKEW_CHOICES.", "compare tensors first"
         )
-    picked = {answer} if isinstance(answer, str) else set(answer)
+    picked = _picked(answer)
+    if picked is None:
+        return _verdict(
+            False, f"`deployment_skews` is {answer!r}; it should be a set of skews' names.", "pick from exercises.SKEW_CHOICES"
+        )
     unknown = sorted(str(p) for p in picked - set(SKEW_CHOICES))
     if unknown:
         return _verdict(False, f"{unknown} is not one of exercises.SKEW_CHOICES.", "copy its strings exactly")

@@ -35,7 +35,7 @@ from torch.utils.data import DistributedSampler, IterableDataset
 from ..distributed import _child_env, _stop_process_tree, count_epochs
 from ..shards import read_shard_keys, write_shards
 from .nb03 import _pretend_worker, _worker_info
-from .verdict import RAISED_HINT, STUB_HINT, Verdict, _call, _unanswered, _verdict
+from .verdict import RAISED_HINT, STUB_HINT, Verdict, _call, _is_stub_function, _picked, _unanswered, _verdict
 
 __all__ = [
     "SCALE_SUSPECTS",
@@ -80,7 +80,7 @@ def check_count_appearances(func: Callable[[Any, Any], Any]) -> Verdict:
             return _verdict(
                 False,
                 f"for ranks {ids_by_rank} over ids {expected} expected {want}, got {answer}.",
-                "duplicates = appearances - distinct ids seen; missing = expected ids never seen",
+                "count this small case by hand: how many ids appear more than once, how many times too many, and which never appear?",
             )
     return _verdict(
         True,
@@ -187,10 +187,12 @@ def check_my_shard(func: Callable[[list[tuple[int, Path, int]], Path], Any], dat
         if error:
             return _verdict(False, error, RAISED_HINT)
         if not mine.is_file():
-            stub = _unanswered(answer)
+            stub = _unanswered(answer) and _is_stub_function(func)
             return _verdict(
                 False,
-                "your function wrote no file at `path`: it is still the stub." if stub else "no file at `path`.",
+                "your function wrote no file at `path`: it is still the stub."
+                if stub
+                else "no file at `path`, the path the checker passed (written somewhere else?).",
                 STUB_HINT if stub else "with tarfile.open(path, 'w') as tar: ... writes it",
             )
         members = _members(mine)
@@ -245,7 +247,11 @@ def check_scale_bugs(answer: Any) -> Verdict:
     """Notebook ``06_beyond_one_machine``: the keys of :data:`SCALE_SUSPECTS` that the counts show, named before the code."""
     if _unanswered(answer) or not answer:
         return _verdict(False, "no answer yet: set `scale_bugs` to a set of suspects.", "pick keys of exercises.SCALE_SUSPECTS")
-    picked = {answer} if isinstance(answer, str) else set(answer)
+    picked = _picked(answer)
+    if picked is None:
+        return _verdict(
+            False, f"`scale_bugs` is {answer!r}; it should be a set of suspects' names.", "pick keys of exercises.SCALE_SUSPECTS"
+        )
     unknown = sorted(str(p) for p in picked - set(SCALE_SUSPECTS))
     if unknown:
         return _verdict(False, f"{unknown} is not a key of SCALE_SUSPECTS.", f"choose from {sorted(SCALE_SUSPECTS)}")

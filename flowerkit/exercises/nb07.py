@@ -24,6 +24,7 @@ import re
 import reprlib
 import sys
 import tempfile
+import time
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -265,6 +266,27 @@ def check_repeat_cause(answer: Any) -> Verdict:
     return _letter(answer, _REPEAT_SUSPECTS, "cause")
 
 
+def _size_unit(received: float, truth: int) -> str | None:
+    """The unit ``received`` gives ``truth`` bytes in (MiB, MB, KiB or kB), within 1%; None if none of them."""
+    if not 0 < received < truth / 100:
+        return None
+    units = (("MiB", MIB), ("MB", 10**6), ("KiB", 1024), ("kB", 1000))
+    return next((name for name, size in units if abs(received * size - truth) <= 0.01 * truth), None)
+
+
+def _a_number_of_bytes(received: Any) -> tuple[Any, Verdict | None]:
+    """(``received`` as a Python number, None), or (None, the verdict) when it is the pickle itself or no number."""
+    if isinstance(received, (bytes, bytearray, memoryview)):
+        return None, _verdict(
+            False, f"that is the pickle itself ({len(received):,} bytes of it), not its size.", "the number: len() of it"
+        )
+    if isinstance(received, (np.integer, np.floating)):
+        received = received.item()
+    if not isinstance(received, (int, float)) or isinstance(received, bool):
+        return None, _verdict(False, f"{reprlib.repr(received)} is not a number of bytes.", "an int: the bytes a worker receives")
+    return received, None
+
+
 def check_pickled_size(received: Any, dataset: Dataset) -> Verdict:
     """Notebook ``07_in_the_wild``: ``received`` is the number of bytes a spawn or forkserver worker receives for ``dataset``."""
     if _unanswered(received):
@@ -273,14 +295,9 @@ def check_pickled_size(received: Any, dataset: Dataset) -> Verdict:
             "no answer yet: set `received` to a number of bytes.",
             "a spawn worker receives what pickle makes of the dataset: measure how long that is",
         )
-    if isinstance(received, (bytes, bytearray, memoryview)):
-        return _verdict(
-            False, f"that is the pickle itself ({len(received):,} bytes of it), not its size.", "the number: len() of it"
-        )
-    if isinstance(received, (np.integer, np.floating)):
-        received = received.item()
-    if not isinstance(received, (int, float)) or isinstance(received, bool):
-        return _verdict(False, f"{reprlib.repr(received)} is not a number of bytes.", "an int: the bytes a worker receives")
+    received, refused = _a_number_of_bytes(received)
+    if refused is not None:
+        return refused
     truth = len(pickle.dumps(dataset))
     # a measurement is exact: what pickle makes (protocols 3 to 5 and the DataLoader's ForkingPickler agree here)
     measured = {len(pickle.dumps(dataset, protocol=p)) for p in range(3, pickle.HIGHEST_PROTOCOL + 1)}
@@ -304,9 +321,10 @@ def check_pickled_size(received: Any, dataset: Dataset) -> Verdict:
             f"{truth / MIB:.1f} MiB: every image in the cache. Pickling a numpy.memmap pickles its data, not its file "
             "name: each spawn or forkserver worker receives its own copy and keeps it in private memory.",
         )
-    if 0 < received < 4096 and abs(received * MIB - truth) <= 0.01 * truth:
+    unit = _size_unit(received, truth)
+    if unit:
         return _verdict(
-            False, f"{received:.1f} is the size in MiB; `received` is in bytes.", "keep it in bytes, as len() gives it"
+            False, f"{received:,.1f} is the size in {unit}; `received` is in bytes.", "keep it in bytes, as len() gives it"
         )
     if received < 4096:
         return _verdict(
@@ -328,6 +346,12 @@ def check_bad_files(bad_files: Any, damaged: str | Path | dict[str, str], split:
             False,
             "no answer yet: set `bad_files` to the names of the files that cannot be decoded.",
             "decode every item once; keep the file name of each one that raises",
+        )
+    if not isinstance(bad_files, (str, Path, set, frozenset, list, tuple)):
+        return _verdict(
+            False,
+            f"`bad_files` is a {type(bad_files).__name__}; it should hold the names of the files that cannot be decoded.",
+            "a set of file names such as 'image_00001.jpg'",
         )
     planted = damaged if isinstance(damaged, dict) else planted_damage(damaged, split)
     names = {Path(str(name)).name for name in ([bad_files] if isinstance(bad_files, (str, Path)) else bad_files)}
@@ -462,18 +486,42 @@ def _small_captions(captions: Sequence[str]) -> list[str]:
 
 
 def _caption_problem(dataset: Dataset, captions: Sequence[str]) -> tuple[str, str] | None:
-    """The first item that differs from its caption, as a problem; None if all agree."""
+    """The first item that differs from its caption (or a length that differs), as a problem; None if all agree."""
+    if len(dataset) != len(captions):
+        return (
+            f"len() says {len(dataset)} for {len(captions)} captions.",
+            "n captions have n start offsets; if you keep one more (the end of the blob), len() is one less than their count",
+        )
     for k, caption in enumerate(captions):
         item = dataset[k]
         if isinstance(item, bytes):
             return f"item {k} is bytes ({item[:30]!r}...); it should be the caption, a str.", "decode it: .decode()"
         if item != caption:
             return (
-                f"item {k} is {item!r}, expected {caption!r}.",
+                f"item {k} is {reprlib.repr(item)}, expected {reprlib.repr(caption)}.",
                 "check the offsets of item k: its slice is [start[k], start[k + 1]), counted in bytes of the encoded "
                 "text ('è' is two bytes), not in characters",
             )
     return None
+
+
+_CAPTION_MS = 1.0  # the slowest read per caption the memory epoch waits for (a slice takes microseconds)
+
+
+def _caption_speed_problem(dataset: Dataset, n: int) -> tuple[str, str] | None:
+    """A dataset whose items take over :data:`_CAPTION_MS` each to read (a search or a split per item), as a problem:
+    the memory epoch over all ``n`` captions would take many minutes."""
+    picks = np.random.default_rng(0).integers(0, n, 50).tolist()
+    start = time.perf_counter()
+    for k in picks:
+        dataset[k]
+    ms = 1000 * (time.perf_counter() - start) / len(picks)
+    if ms <= _CAPTION_MS:
+        return None
+    return (
+        f"each item takes {ms:.1f} ms to read: an epoch of {n:,} captions would take {ms * n / 60000:.0f} minutes.",
+        "an item should be one slice of the blob, at offsets looked up by index, not a search or a split of it",
+    )
 
 
 def _caption_size_problem(dataset: Dataset, captions: Sequence[str]) -> tuple[str, str] | None:
@@ -534,7 +582,11 @@ def check_caption_memory(module: str = "my_captions") -> Verdict:
         return _verdict(
             False, "this system has no fork (Windows): the growth cannot be measured here.", "run it on Linux, macOS or WSL"
         )
-    memory = measure_worker_memory(cls(captions), context="fork", batch_size=2000)
+    full, problem = _build(cls, captions)
+    problem = problem or _caption_speed_problem(full, len(captions))
+    if problem:
+        return _verdict(False, problem[0], problem[1])
+    memory = measure_worker_memory(full, context="fork", batch_size=2000)
     as_objects = sum(sys.getsizeof(c) for c in captions) / MIB
     grew = max(memory.growth)
     figures = f"each fork worker grew by {grew:.1f} MiB over an epoch of {len(captions):,} captions (as str objects they take {as_objects:.0f} MiB)"
@@ -680,8 +732,8 @@ def _is_pair(item: Any, k: int) -> bool:
 
 
 _SUM_HINT = (
-    "give the generator the numbers as a list, np.random.default_rng([seed, epoch, idx]): each stays an entry of its "
-    "own, so no two combinations share a generator (a sum such as seed + epoch + idx does)"
+    "a sum such as seed + epoch + idx gives (seed, epoch + 1, idx) and (seed, epoch, idx + 1) one generator: keep "
+    "each number apart (np.random.default_rng accepts more than one number)"
 )
 
 

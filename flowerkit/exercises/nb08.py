@@ -132,6 +132,13 @@ def check_species_to_class(func: Callable[[str], Any], handover: VisitorSet) -> 
         for (name, want), got in zip(cases, answers)
         if got != want or (got is not None and not isinstance(got, (int, np.integer)))
     ]
+    if any(isinstance(got, (int, np.integer)) and not isinstance(got, bool) and got < 0 for got in answers):
+        return _verdict(
+            False,
+            "your function answers a negative number for some names: -1 is a class index too in Python "
+            "(CLASSES[-1] is the last class), so it cannot mean 'not one of the 102'.",
+            "return None for a name that is not one of the 102",
+        )
     shifted = _off_by_one(cases, answers) if wrong else None
     if shifted:
         message, hint = shifted
@@ -476,7 +483,10 @@ def _split_problem(
 ) -> tuple[str, str] | None:
     if not isinstance(result, (tuple, list)) or len(result) != 2:
         return f"expected (train_positions, test_positions), got {type(result).__name__}.", "return two lists of positions"
-    train, test = [int(i) for i in result[0]], [int(i) for i in result[1]]
+    try:
+        train, test = [int(i) for i in result[0]], [int(i) for i in result[1]]
+    except (TypeError, ValueError):
+        return "the two lists must hold positions (0, 1, 2, ...), not files or names.", "return positions into files"
     if sorted(train + test) != list(range(len(files))):
         return "every position must be in exactly one of the two lists.", "split the positions 0..len(files)-1"
     leaked = {hashes[i] for i in train} & {hashes[i] for i in test}
@@ -561,9 +571,21 @@ def _agreement_with_split_by_content(test: Sequence[int], hashes: Sequence[str],
 
 
 def _weights_problem(w: Any, sources: Sequence[str], labels: Sequence[int], shares: dict[str, float]) -> tuple[str, str] | None:
-    w = torch.as_tensor(w, dtype=torch.float64).reshape(-1) if w is not None else None
+    try:
+        w = (
+            torch.as_tensor(w, dtype=torch.float64).reshape(-1)
+            if isinstance(w, (list, tuple, np.ndarray, torch.Tensor))
+            else None
+        )
+    except (TypeError, ValueError, RuntimeError):  # None or text among the weights
+        return "every weight must be a number.", "return a list or tensor of len(labels) numbers"
     if w is None or len(w) != len(labels):
         return f"expected one weight per item ({len(labels)}).", "return a list or tensor of len(labels) weights"
+    if not torch.isfinite(w).all():
+        return (
+            f"{int((~torch.isfinite(w)).sum())} weights are not finite numbers (nan or inf): a sampler cannot draw with them.",
+            "a division by zero? count only what is there: a source or class with no items needs no weight",
+        )
     if (w < 0).any() or w.sum() <= 0:
         return "weights must be positive.", "a weight is a relative chance of being drawn"
     w = w / w.sum()
@@ -689,7 +711,7 @@ def check_buckets(func: Callable[..., Any], sizes: Sequence[tuple[int, int]], si
             return _verdict(
                 False,
                 f"on {where}: {waste:.0%} of the padded pixels are padding (random batches: {rand:.0%}).",
-                "sort the positions by aspect ratio (width / height) before cutting them into batches",
+                "padding comes from photos of different shapes in one batch: which photos should share a batch?",
             )
     return _verdict(
         True,
@@ -748,12 +770,9 @@ def volunteer_loader(handover: VisitorSet, size: int) -> DataLoader:
 def _epoch(loader: DataLoader, epoch: int | None = None) -> list[list[int]]:
     """One epoch's batches of dataset positions, as the loader would draw them (no item is loaded).
 
-    With ``epoch``, a sampler that has ``set_epoch`` (notebook 06's) is told the epoch first, as a training loop does.
+    ``epoch`` is not told to a sampler that has ``set_epoch`` (notebook 06's): the loop 08 trains with,
+    :func:`flowerkit.model.train`, never calls it, so such a sampler repeats its order there.
     """
-    if epoch is not None:
-        for sampler in {id(s): s for s in (loader.sampler, getattr(loader.batch_sampler, "sampler", None))}.values():
-            if hasattr(sampler, "set_epoch"):
-                sampler.set_epoch(epoch)
     return [[int(i) for i in batch] for batch in loader.batch_sampler]
 
 
@@ -790,10 +809,18 @@ def _repeat_problem(fixed: DataLoader, theirs: DataLoader, order: list[int], whe
             "visits the photos in the same order, with the same batches.",
             "let the DataLoader draw a new order each epoch: shuffle=True (a seeded generator keeps runs repeatable)",
         )
+    if hasattr(sampler, "set_epoch"):
+        return (
+            f"on {where}: your sampler draws a new order only when a loop calls its set_epoch, and the loop that "
+            "fine-tunes on this loader (model.train, like most single-process loops) never does: every epoch "
+            "repeats one order.",
+            "a DistributedSampler is for several processes (notebook 06); here let the DataLoader draw a new order "
+            "each epoch (shuffle=True, with a seeded generator)",
+        )
     return (
         f"on {where}: your sampler draws the same order every epoch, so every epoch has the same batches.",
         "a generator created or seeded inside __iter__ starts again from its seed each epoch: seed one generator once, "
-        "when the loader is built (shuffle=True, generator=torch.Generator().manual_seed(0)), or use set_epoch",
+        "when the loader is built (shuffle=True, generator=torch.Generator().manual_seed(0))",
     )
 
 
@@ -840,8 +867,8 @@ def check_volunteer_fix(func: Callable[[DataLoader], Any], volunteer: DataLoader
     new case of the same kind.
     """
     # What a repair must do: visit every photo once per epoch in an order that mixes the species (two photos in a row
-    # share one about as often as in a random order) and is new every epoch (a sampler with set_epoch is told the
-    # epoch, as a training loop does). The new case: 96 rows of 12 classes sorted by class, shuffled once into a fixed
+    # share one about as often as in a random order) and is new every epoch without set_epoch (model.train never
+    # calls it). The new case: 96 rows of 12 classes sorted by class, shuffled once into a fixed
     # sampler list, batches of 8.
     rows = _SortedRows([14, 12, 10, 9, 8, 8, 7, 7, 6, 6, 5, 4])
     toy = DataLoader(rows, batch_size=8, sampler=torch.randperm(len(rows), generator=torch.Generator().manual_seed(1)).tolist())

@@ -20,6 +20,7 @@ __all__ = ["RAISED_HINT", "STUB_HINT", "Verdict"]
 # What to do when the student's own function raised: its message is in the verdict, the traceback is one call away.
 RAISED_HINT = "call your function on its own in a new cell to see the full traceback"
 STUB_HINT = "replace the `...` or `return None` in the stub with your code"
+_RAISED_CHARS = 300  # how much of a student's exception message a verdict quotes
 
 
 class Verdict:
@@ -69,12 +70,35 @@ def _unanswered(answer: Any) -> bool:
     return answer is None or answer is Ellipsis
 
 
+def _is_stub_function(func: Any) -> bool:
+    """True if ``func``'s body names nothing and holds no constant but None, ``...`` or a docstring (``...`` or
+    ``return None``): a stub, not code that returned None."""
+    code = getattr(func, "__code__", None)
+    if code is None:
+        return False
+    consts = [c for c in code.co_consts if c is not None and c is not Ellipsis and not isinstance(c, str)]
+    return not code.co_names and not consts
+
+
+def _picked(answer: Any) -> set[Any] | None:
+    """The names a "which of these?" answer picks: one string, or a set, list or tuple of them; None for anything else
+    (a number, a bool, a nested list), which the checker answers with the shape it expects instead of a traceback."""
+    if isinstance(answer, str):
+        return {answer}
+    if not isinstance(answer, (set, frozenset, list, tuple)) or not all(isinstance(a, str) for a in answer):
+        return None
+    return set(answer)
+
+
 def _call(func: Callable[..., Any], *args: Any) -> tuple[Any, str | None]:
     """``(func(*args), None)``, or ``(None, what it raised)``: a student's function never crashes a checker."""
     try:
         return func(*args), None
     except Exception as exc:  # the student's code raised: say so, don't crash the notebook
-        return None, f"your function raised {type(exc).__name__}: {exc}"
+        said = str(exc)
+        if len(said) > _RAISED_CHARS:  # e.g. an error that prints a whole tensor: the traceback has it all
+            said = said[:_RAISED_CHARS].rstrip() + " [...]"
+        return None, f"your function raised {type(exc).__name__}: {said}"
 
 
 def _answer(func: Callable[..., Any], *args: Any, where: str = "") -> tuple[Any, Verdict | None]:
