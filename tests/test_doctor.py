@@ -224,3 +224,17 @@ def test_throughput_is_measured_again_before_a_loader_is_called_slow(mini_root, 
     loader = _SlowPasses(slow)
     finding = _throughput_check(_Subject(train, loader, list(train.image_files), list(train.labels), "train"), S, 0)
     assert finding.ok is not flagged and loader.passes == 2, finding
+
+
+def test_a_random_resized_crop_keeps_proportions_a_squash_does_not(mini_root):
+    """RandomResizedCrop's ratio jitter stretches single draws either way: the median of several draws is judged."""
+    from torchvision.transforms import v2
+
+    def aspect_ok(transform):
+        ds = OxfordFlowers102(mini_root, "val", transform=transform)
+        return next(f for f in diagnose(ds, measure=False) if f.check == "aspect ratio").ok
+
+    to_tensor = [v2.PILToTensor(), v2.ToDtype(torch.float32, scale=True)]
+    for scale in ((0.08, 1.0), (0.5, 1.0)):
+        assert aspect_ok(v2.Compose([v2.RandomResizedCrop(S, scale=scale), *to_tensor])), scale
+    assert not aspect_ok(v2.Compose([v2.Resize((S, S)), *to_tensor]))

@@ -739,6 +739,9 @@ def test_check_predict_loader_reads_worker_order_subsets_and_a_list_of_batches(m
     shuffled_subset = lambda d: DataLoader(Subset(d, perm), batch_size=64, **NORMALISE)  # noqa: E731
     assert not exercises.check_predict_loader(shuffled_subset, cache)
     assert "out of order" in capsys.readouterr().out
+    global_one = lambda d: DataLoader(cache, batch_size=64, **NORMALISE)  # noqa: E731 - ignores its argument
+    assert not exercises.check_predict_loader(global_one, DecodedFlowers(mini_root, "val", 8))
+    assert "reads another dataset than the one it is given" in capsys.readouterr().out
     in_order_subset = lambda d: DataLoader(Subset(d, range(len(d))), batch_size=64, **NORMALISE)  # noqa: E731
     assert exercises.check_predict_loader(in_order_subset, cache), "a Subset in the dataset's order pairs right"
     capsys.readouterr()

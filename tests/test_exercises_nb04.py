@@ -286,3 +286,9 @@ def test_an_integer_division_and_a_partial_lr_at_are_named(capsys):
     assert not exercises.check_lr_at(warm_up_only)
     out = capsys.readouterr().out
     assert "returned None: past the warm-up" in out and "still the stub" not in out, out
+
+
+def test_a_one_number_array_is_a_number(capsys):
+    labels = [1] * 30 + [0] * 10 + [2] * 5
+    assert exercises.check_majority_baseline(np.array([30 / 45]), labels)
+    assert "Correct!" in capsys.readouterr().out

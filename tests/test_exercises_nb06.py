@@ -28,6 +28,7 @@ def _count(ids_by_rank, expected):
     "func, feedback",
     [
         (_count, "Correct"),
+        (lambda ids_by_rank, expected: {**_count(ids_by_rank, expected), "seen": 0}, "Correct"),  # an extra key is fine
         (lambda ids_by_rank, expected: None, "still the stub"),
         (lambda ids_by_rank, expected: 1 / 0, "ZeroDivisionError"),
         (lambda ids_by_rank, expected: (0, 0), "return a dict with the keys"),

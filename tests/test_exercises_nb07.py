@@ -57,6 +57,7 @@ def test_the_cause_questions_accept_b_only_and_say_why_each_other_letter_is_wron
     for letter in "acd":
         assert _says(checker(letter), capsys).startswith("Not yet")
     assert checker("(B)") and "Correct!" in capsys.readouterr().out
+    assert checker(["b"]) and "Correct!" in capsys.readouterr().out  # one letter in a list is still one letter
     assert set(getattr(nb07, f"_{suspects}_SUSPECTS")) == set("abcd")
 
 

@@ -57,8 +57,16 @@ def _transform_attribute(dataset: Any) -> Any:
     return next((v for v in getattr(dataset, "__dict__", {}).values() if isinstance(v, kinds)), None)
 
 
+#: How many seeded draws of a random transform the geometry check measures (their median ratio is judged).
+_GEOMETRY_DRAWS = 9
+
+
 def _geometry_check(s: _Subject) -> _Finding | None:
-    """Pass a round probe through the dataset's own decode or transform and measure whether it stays round."""
+    """Pass a round probe through the dataset's own decode or transform and measure whether it stays round.
+
+    A random transform is drawn :data:`_GEOMETRY_DRAWS` times and the median ratio judged: a random crop's ratio
+    jitter (a training augmentation) stretches some draws one way and some the other, a squash every draw alike.
+    """
     decode = getattr(s.dataset, "decode", None)
     size = getattr(s.dataset, "size", None)
     transform = getattr(s.dataset, "transform", None) or _transform_attribute(s.dataset)
@@ -68,18 +76,23 @@ def _geometry_check(s: _Subject) -> _Finding | None:
             if hasattr(s.dataset, "decode"):  # decoded by a function (a cache, DecodedFlowers); its transform sees tensors
                 if not (callable(decode) and isinstance(size, int)):
                     return None
-                out, how = decode(probe, size), f"decode {getattr(decode, '__name__', decode)}"
+                outs, how = [decode(probe, size)], f"decode {getattr(decode, '__name__', decode)}"
             elif transform is not None:
-                torch.manual_seed(0)
                 with Image.open(probe) as img:
-                    out, how = transform(img.convert("RGB")), "the transform"
+                    picture = img.convert("RGB")
+                outs, how = [], "the transform"
+                with torch.random.fork_rng(devices=[]):  # seeded draws that leave the caller's generator as it was
+                    for seed in range(_GEOMETRY_DRAWS):  # a random crop's ratio jitter averages out; a squash does not
+                        torch.manual_seed(seed)
+                        outs.append(transform(picture))
             else:
                 return None
         except Exception:  # a transform that does not take PIL images (e.g. uint8 augmentation): nothing to probe
             return None
-    aspect = _disc_aspect(out)
-    if aspect is None:
+    aspects = [a for a in (_disc_aspect(o) for o in outs) if a is not None]
+    if not aspects:
         return None
+    aspect = float(np.exp(np.median(np.log(aspects))))
     if abs(np.log(aspect)) > np.log(1.15):
         return _Finding(
             "quality",

@@ -135,6 +135,8 @@ def _batch_cases() -> list[tuple[str, torch.Tensor, frozenset[str]]]:
         ("a float batch in [0, 1], not normalised", x.to(f32), frozenset({"normalisation"})),
         ("a float batch of 0..255 values (ToDtype without scale=True)", uint8.to(f32), frozenset({"range", "normalisation"})),
         ("a channels-last batch (B, H, W, 3)", good.permute(0, 2, 3, 1).contiguous().to(f32), frozenset({"shape"})),
+        ("a one-channel batch (B, 1, H, W), as v2.Grayscale() gives", good[:, :1].contiguous().to(f32), frozenset({"shape"})),
+        ("one image without its batch dimension (3, H, W)", good[0].contiguous().to(f32), frozenset({"shape"})),
         ("a grayscale batch stored as 3 equal channels", gray.contiguous().to(f32), frozenset({"colour"})),
         (
             "a grayscale batch normalised per channel (each channel its own scale and shift)",

@@ -1033,6 +1033,11 @@ def _predict_loader_problems(loader: DataLoader, dataset: Any, stats: tuple[Any,
     _, batch_size, drop_last = _batching(loader)
     if order is None:
         problems.append("its batch_sampler cannot be read for the order it visits the photos in (shuffle=False)")
+    elif _unwrapped(loader.dataset) is not dataset:
+        problems.append(
+            "it reads another dataset than the one it is given, so its predictions belong to other photos "
+            "(DataLoader(dataset, ...))"
+        )
     elif loader.num_workers > 0 and not getattr(loader, "in_order", True):
         problems.append(
             "its workers hand batches back in whichever order they finish them, so prediction k may be another "
@@ -1063,6 +1068,13 @@ def _predict_loader_problems(loader: DataLoader, dataset: Any, stats: tuple[Any,
     if loader.pin_memory and not torch.cuda.is_available():
         problems.append("pin_memory=True without a GPU: PyTorch ignores it and warns (pin_memory=torch.cuda.is_available())")
     return problems + [p for p in (_spawn_problem(loader, dataset), _batch_normalisation_problem(loader, dataset, stats)) if p]
+
+
+def _unwrapped(dataset: Any) -> Any:
+    """The dataset under any Subset that wraps it."""
+    while isinstance(dataset, Subset):
+        dataset = dataset.dataset
+    return dataset
 
 
 def _visit_order(loader: DataLoader, dataset: Any) -> list[int] | None:

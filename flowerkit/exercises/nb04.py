@@ -114,6 +114,8 @@ def check_majority_baseline(answer: Any, labels: Any) -> Verdict:
     truth = counts.max() / y.size
     if _unanswered(answer):
         return _verdict(False, "no answer yet: set `majority` to a number.", "count each class in test_set.labels")
+    if isinstance(answer, np.ndarray) and answer.size == 1:  # e.g. counts.max(keepdims=True) / n: one number all the same
+        answer = answer.item()
     try:
         answer = float(answer)
     except (TypeError, ValueError, RuntimeError, OverflowError):  # a string, a list, a tensor of several numbers

@@ -249,6 +249,8 @@ def _letter(answer: Any, suspects: dict[str, tuple[bool, str, str]], variable: s
         return _verdict(
             False, f"no answer yet: set `{variable}` to one letter, e.g. 'a'.", "weigh each suspect against the evidence"
         )
+    if isinstance(answer, (list, tuple, set, frozenset)) and len(answer) == 1:  # ["b"]: one letter all the same
+        answer = next(iter(answer))
     key = str(answer).strip().strip("()").lower()
     if key not in suspects:
         return _verdict(False, f"{answer!r} is not one of the suspects {sorted(suspects)}.", 'answer with one letter, e.g. "c"')
@@ -723,7 +725,7 @@ def _partners_read(dataset: Any, epoch: int, context: str | None = None, workers
 
 def _is_pair(item: Any, k: int) -> bool:
     """Whether ``item`` is ``(k, partner)`` with an integer partner in ``0 .. _PAIRS - 1``."""
-    if not (isinstance(item, tuple) and len(item) == 2 and item[0] == k):
+    if not (isinstance(item, (tuple, list)) and len(item) == 2 and item[0] == k):
         return False
     partner = item[1]
     if isinstance(partner, np.generic) or (isinstance(partner, torch.Tensor) and partner.numel() == 1):
