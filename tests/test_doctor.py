@@ -235,6 +235,13 @@ def test_a_random_resized_crop_keeps_proportions_a_squash_does_not(mini_root):
         return next(f for f in diagnose(ds, measure=False) if f.check == "aspect ratio").ok
 
     to_tensor = [v2.PILToTensor(), v2.ToDtype(torch.float32, scale=True)]
-    for scale in ((0.08, 1.0), (0.5, 1.0)):
-        assert aspect_ok(v2.Compose([v2.RandomResizedCrop(S, scale=scale), *to_tensor])), scale
-    assert not aspect_ok(v2.Compose([v2.Resize((S, S)), *to_tensor]))
+    for size in (S, 64):
+        for crop in (
+            v2.RandomResizedCrop(size),
+            v2.RandomResizedCrop(size, scale=(0.5, 1.0)),
+            v2.Compose([v2.RandomHorizontalFlip(), v2.RandomResizedCrop(size)]),
+        ):
+            assert aspect_ok(v2.Compose([crop, *to_tensor])), (size, crop)
+        assert not aspect_ok(v2.Compose([v2.Resize((size, size)), *to_tensor]))
+        squash_and_crop = v2.Compose([v2.Resize((size + size // 8,) * 2), v2.RandomCrop(size)])  # a squash, jittered
+        assert not aspect_ok(v2.Compose([squash_and_crop, *to_tensor]))

@@ -705,16 +705,16 @@ def test_check_predict_loader_wants_every_photo_once_in_order(mini_root, capsys)
     )
     assert not exercises.check_predict_loader(copied, jpegs)
     out = capsys.readouterr().out
-    assert "out of order" in out and "(shuffle=False)" in out and "persistent" not in out, out
+    assert "out of order" in out and "shuffle" not in out and "persistent" not in out, out  # the evidence, not the fix
     dropped = lambda d: DataLoader(d, batch_size=64, num_workers=2, drop_last=True, **NORMALISE)  # noqa: E731
     assert not exercises.check_predict_loader(dropped, jpegs)
     out = capsys.readouterr().out
-    assert f"the last {n % 64} of {n} photos get no prediction (drop_last=False)" in out, out
+    assert f"the last {n % 64} of {n} photos get no prediction" in out and "drop_last" not in out, out
     with_replacement = lambda d: DataLoader(  # noqa: E731
         d, batch_size=64, sampler=RandomSampler(d, replacement=True, generator=torch.Generator().manual_seed(0)), **NORMALISE
     )
     assert not exercises.check_predict_loader(with_replacement, cache)
-    assert "each photo needs exactly one prediction" in capsys.readouterr().out
+    assert "each needs exactly one prediction" in capsys.readouterr().out
     assert not exercises.check_predict_loader(lambda d: DataLoader(d, batch_size=1), jpegs)
     out = capsys.readouterr().out
     assert "batch_size=1" in out and "num_workers=0" in out and "torch.uint8" in out and "order" not in out, out
@@ -734,7 +734,7 @@ def test_check_predict_loader_reads_worker_order_subsets_and_a_list_of_batches(m
     jpegs = DecodedFlowers(mini_root, "val", 8)
     unordered = lambda d: DataLoader(d, batch_size=64, num_workers=2, in_order=False, **NORMALISE)  # noqa: E731
     assert not exercises.check_predict_loader(unordered, jpegs), "workers may hand batches back as they finish them"
-    assert "(in_order=True)" in capsys.readouterr().out
+    assert "whichever order they finish them" in capsys.readouterr().out
     perm = torch.randperm(len(cache), generator=torch.Generator().manual_seed(0)).tolist()
     shuffled_subset = lambda d: DataLoader(Subset(d, perm), batch_size=64, **NORMALISE)  # noqa: E731
     assert not exercises.check_predict_loader(shuffled_subset, cache)

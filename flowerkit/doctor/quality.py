@@ -64,8 +64,10 @@ _GEOMETRY_DRAWS = 9
 def _geometry_check(s: _Subject) -> _Finding | None:
     """Pass a round probe through the dataset's own decode or transform and measure whether it stays round.
 
-    A random transform is drawn :data:`_GEOMETRY_DRAWS` times and the median ratio judged: a random crop's ratio
-    jitter (a training augmentation) stretches some draws one way and some the other, a squash every draw alike.
+    A random transform is drawn :data:`_GEOMETRY_DRAWS` times, and a problem needs every draw stretched the same
+    way: a squash distorts each draw alike, while a random crop's ratio jitter (a training augmentation) stretches
+    some draws one way and some the other, and a crop that cuts through the probe's disc measures a sliver (on the
+    landscape probe, large crops can only be landscape, so their median leans one way too). The median is reported.
     """
     decode = getattr(s.dataset, "decode", None)
     size = getattr(s.dataset, "size", None)
@@ -93,7 +95,8 @@ def _geometry_check(s: _Subject) -> _Finding | None:
     if not aspects:
         return None
     aspect = float(np.exp(np.median(np.log(aspects))))
-    if abs(np.log(aspect)) > np.log(1.15):
+    logs = np.log(aspects)
+    if (logs > np.log(1.15)).all() or (logs < -np.log(1.15)).all():  # every draw stretched the same way
         return _Finding(
             "quality",
             "aspect ratio",

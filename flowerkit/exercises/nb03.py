@@ -781,7 +781,7 @@ def _same_draws_problem(func: Callable[[int], Any], run: dict[str, Any]) -> tupl
     untouched = [fresh[i] for i in range(3)]
     if run["global_reseeded"]:
         return "you reseeded NumPy's global generator; the dataset draws from its own Generator, so both workers still agree.", (
-            "PyTorch already seeds np.random in each worker; this dataset draws from a Generator of its own"
+            "give the worker's copy of the dataset (get_worker_info() reaches it) a Generator of its own, seeded per worker"
         )
     if run["draws"] == untouched:
         if _is_stub_function(func):
@@ -1010,8 +1010,14 @@ def check_predict_loader(
         where + problem for where, loader, dataset in built for problem in _predict_loader_problems(loader, dataset, stats)
     ]
     if problems:
+        ordered = any(_order_problem(loader, dataset) for _, loader, dataset in built)  # evidence, no fix named
         return _verdict(
-            False, "; ".join(problems) + ".", "each problem names, in brackets, the DataLoader argument that fixes it"
+            False,
+            "; ".join(problems) + ".",
+            "which of your loader's settings decide which photos a pass visits, and in what order? Any other problem "
+            "names, in brackets, the argument that fixes it"
+            if ordered
+            else "each problem names, in brackets, the DataLoader argument that fixes it",
         )
     twins = [_make_loader_twin(loader, dataset, shuffle=False) for _, loader, dataset in built]
     return _verdict(
@@ -1020,44 +1026,16 @@ def check_predict_loader(
         "written predictions next to other photos' files (the pass's accuracy, counted over the whole split, would "
         "not even show it: only the saved pairs are wrong), and drop_last would have left the last photos without "
         "one. shuffle=True is right for training on files grouped by class and wrong wherever outputs are matched by "
-        "position; persistent_workers and a generator do nothing for one unshuffled pass. The flowerkit version "
+        "position; persistent_workers and a generator bring nothing to one unshuffled pass. The flowerkit version "
         f"defaults to shuffle=False for this reason: {'; '.join(twins)}.",
     )
 
 
 def _predict_loader_problems(loader: DataLoader, dataset: Any, stats: tuple[Any, Any] | None) -> list[str]:
     """What check_predict_loader finds wrong with one loader: its order first, then exercise 7's rules that still hold."""
-    problems = []
-    order = _visit_order(loader, dataset)
-    n = len(dataset)
-    _, batch_size, drop_last = _batching(loader)
-    if order is None:
-        problems.append("its batch_sampler cannot be read for the order it visits the photos in (shuffle=False)")
-    elif _unwrapped(loader.dataset) is not dataset:
-        problems.append(
-            "it reads another dataset than the one it is given, so its predictions belong to other photos "
-            "(DataLoader(dataset, ...))"
-        )
-    elif loader.num_workers > 0 and not getattr(loader, "in_order", True):
-        problems.append(
-            "its workers hand batches back in whichever order they finish them, so prediction k may be another "
-            "photo's (in_order=True)"
-        )
-    elif order != list(range(n)):
-        if len(order) < n and sorted(order) == list(range(len(order))):
-            fix = "drop_last=False" if drop_last else "a sampler over every index"
-            problems.append(f"the last {n - len(order)} of {n} photos get no prediction ({fix})")
-        elif sorted(order) == list(range(n)):
-            k = next(i for i, j in enumerate(order) if i != j)
-            problems.append(
-                f"it visits the photos out of order: prediction {k} would be written next to file {k}, but belongs "
-                f"to photo {order[k]} (shuffle=False)"
-            )
-        else:
-            problems.append(
-                f"it visits {len(set(order))} of the {n} photos ({len(order) - len(set(order))} visits repeat one): "
-                "each photo needs exactly one prediction (shuffle=False, no sampler)"
-            )
+    _, batch_size, _ = _batching(loader)
+    order = _order_problem(loader, dataset)
+    problems = [order] if order else []
     if batch_size is None or batch_size < 16:
         problems.append(f"batch_size={batch_size}: one trip per few photos keeps the CPU waiting (try 64)")
     if loader.num_workers < 1 and not isinstance(dataset, CachedFlowers):
@@ -1068,6 +1046,29 @@ def _predict_loader_problems(loader: DataLoader, dataset: Any, stats: tuple[Any,
     if loader.pin_memory and not torch.cuda.is_available():
         problems.append("pin_memory=True without a GPU: PyTorch ignores it and warns (pin_memory=torch.cuda.is_available())")
     return problems + [p for p in (_spawn_problem(loader, dataset), _batch_normalisation_problem(loader, dataset, stats)) if p]
+
+
+def _order_problem(loader: DataLoader, dataset: Any) -> str | None:
+    """Why prediction k would not be file k's (the evidence, no fix named), or None when every photo comes once, in order."""
+    order = _visit_order(loader, dataset)
+    n = len(dataset)
+    if order is None:
+        why = "its batch_sampler cannot be read for the order it visits the photos in"
+    elif _unwrapped(loader.dataset) is not dataset:
+        why = "it reads another dataset than the one it is given, so its predictions belong to other photos"
+    elif loader.num_workers > 0 and not getattr(loader, "in_order", True):
+        why = "its workers hand batches back in whichever order they finish them, so prediction k may be another photo's"
+    elif order == list(range(n)):
+        return None
+    elif len(order) < n and sorted(order) == list(range(len(order))):
+        why = f"the last {n - len(order)} of {n} photos get no prediction"
+    elif sorted(order) == list(range(n)):
+        k = next(i for i, j in enumerate(order) if i != j)
+        why = f"out of order: prediction {k} would be written next to file {k}, but belongs to photo {order[k]}"
+    else:
+        repeats = len(order) - len(set(order))
+        why = f"it visits {len(set(order))} of the {n} photos ({repeats} visits repeat one): each needs exactly one prediction"
+    return why
 
 
 def _unwrapped(dataset: Any) -> Any:

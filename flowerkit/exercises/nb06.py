@@ -80,7 +80,7 @@ def check_count_appearances(func: Callable[[Any, Any], Any]) -> Verdict:
             return _verdict(
                 False,
                 f"for ranks {ids_by_rank} over ids {expected} expected {want}, got {answer}.",
-                "count this small case by hand: how many ids appear more than once, how many times too many, and how many never appear?",
+                "count this small case by hand: how many reads repeat an id already read (an id read 3 times counts 2), and how many expected ids did no rank read?",
             )
     return _verdict(
         True,

@@ -812,7 +812,7 @@ def _repeat_problem(fixed: DataLoader, theirs: DataLoader, order: list[int], whe
     if hasattr(sampler, "set_epoch"):
         return (
             f"on {where}: your sampler draws a new order only when a loop calls its set_epoch, and the loop that "
-            "fine-tunes on this loader (model.train, like most single-process loops) never does: every epoch "
+            "fine-tunes on this loader (model.train, a plain loop) never does: every epoch "
             "repeats one order.",
             "a DistributedSampler is for several processes (notebook 06); here let the DataLoader draw a new order "
             "each epoch (shuffle=True, with a seeded generator)",
