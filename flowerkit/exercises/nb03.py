@@ -1036,15 +1036,9 @@ def _predict_loader_problems(loader: DataLoader, dataset: Any, stats: tuple[Any,
     _, batch_size, _ = _batching(loader)
     order = _order_problem(loader, dataset)
     problems = [order] if order else []
-    if batch_size is None or batch_size < 16:
-        problems.append(f"batch_size={batch_size}: one trip per few photos keeps the CPU waiting (try 64)")
-    if loader.num_workers < 1 and not isinstance(dataset, CachedFlowers):
-        problems.append(
-            "num_workers=0: this dataset decodes a JPEG per item, which would block the pass "
-            "(use about one worker per core; a cache decodes nothing, so 0 is fine there)"
-        )
-    if loader.pin_memory and not torch.cuda.is_available():
-        problems.append("pin_memory=True without a GPU: PyTorch ignores it and warns (pin_memory=torch.cuda.is_available())")
+    problems += _batch_worker_pin_problems(
+        loader, dataset, batch_size, "one trip per few photos keeps the CPU waiting", "the pass"
+    )
     return problems + [p for p in (_spawn_problem(loader, dataset), _batch_normalisation_problem(loader, dataset, stats)) if p]
 
 
@@ -1177,6 +1171,22 @@ def _spawn_problem(loader: DataLoader, dataset: Any) -> str | None:
     return None
 
 
+def _batch_worker_pin_problems(loader: DataLoader, dataset: Any, batch_size: int | None, small: str, job: str) -> list[str]:
+    """Exercises 7 and 8's shared rules: batches of 16 or more (``small``: why), workers where each item is decoded
+    (``job``: what decoding in the main process would block), ``pin_memory`` only with a GPU."""
+    problems = []
+    if batch_size is None or batch_size < 16:
+        problems.append(f"batch_size={batch_size}: {small} (try 64)")
+    if loader.num_workers < 1 and not isinstance(dataset, CachedFlowers):
+        problems.append(
+            f"num_workers=0: this dataset decodes a JPEG per item, which would block {job} "
+            "(use about one worker per core; a cache decodes nothing, so 0 is fine there)"
+        )
+    if loader.pin_memory and not torch.cuda.is_available():
+        problems.append("pin_memory=True without a GPU: PyTorch ignores it and warns (pin_memory=torch.cuda.is_available())")
+    return problems
+
+
 def _train_loader_problems(loader: DataLoader, dataset: Any, stats: tuple[Any, Any] | None) -> list[str]:
     """What check_train_loader finds wrong with one loader, in the notebook's words."""
     problems = []
@@ -1186,17 +1196,11 @@ def _train_loader_problems(loader: DataLoader, dataset: Any, stats: tuple[Any, A
         problems.append("its batch_sampler cannot be read for the order it visits the photos in (shuffle=True)")
     elif order == sorted(order):
         problems.append("it does not shuffle, and the split is grouped by class (shuffle=True)")
-    if batch_size is None or batch_size < 16:
-        problems.append(f"batch_size={batch_size}: too small to keep the CPU busy and BatchNorm sane (try 64)")
-    if loader.num_workers < 1 and not isinstance(dataset, CachedFlowers):
-        problems.append(
-            "num_workers=0: this dataset decodes a JPEG per item, which would block the training loop "
-            "(use about one worker per core; a cache decodes nothing, so 0 is fine there)"
-        )
-    elif loader.num_workers > 0 and not loader.persistent_workers:
+    problems += _batch_worker_pin_problems(
+        loader, dataset, batch_size, "too small to keep the CPU busy and BatchNorm sane", "the training loop"
+    )
+    if loader.num_workers > 0 and not loader.persistent_workers:
         problems.append("persistent_workers=False: the workers restart every epoch")
-    if loader.pin_memory and not torch.cuda.is_available():
-        problems.append("pin_memory=True without a GPU: PyTorch ignores it and warns (pin_memory=torch.cuda.is_available())")
     if loader.generator is None and getattr(sampler, "generator", None) is None:
         problems.append("no seeded generator: the shuffled order changes every run (generator=torch.Generator().manual_seed(0))")
     elif loader.generator is None and loader.num_workers > 0:
