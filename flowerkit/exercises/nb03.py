@@ -1006,11 +1006,14 @@ def check_predict_loader(
     if stop is not None:
         return stop
     stats = (mean, std) if mean is not None and std is not None else None
+    orders = [_order_problem(loader, dataset) for _, loader, dataset in built]  # the evidence, no fix named
     problems = [
-        where + problem for where, loader, dataset in built for problem in _predict_loader_problems(loader, dataset, stats)
+        where + problem
+        for (where, loader, dataset), order in zip(built, orders)
+        for problem in ([order] if order else []) + _predict_loader_problems(loader, dataset, stats)
     ]
     if problems:
-        ordered = any(_order_problem(loader, dataset) for _, loader, dataset in built)  # evidence, no fix named
+        ordered = any(orders)
         return _verdict(
             False,
             "; ".join(problems) + ".",
@@ -1032,11 +1035,10 @@ def check_predict_loader(
 
 
 def _predict_loader_problems(loader: DataLoader, dataset: Any, stats: tuple[Any, Any] | None) -> list[str]:
-    """What check_predict_loader finds wrong with one loader: its order first, then exercise 7's rules that still hold."""
+    """What check_predict_loader finds wrong with one loader besides its order (:func:`_order_problem`): exercise 7's
+    rules that still hold."""
     _, batch_size, _ = _batching(loader)
-    order = _order_problem(loader, dataset)
-    problems = [order] if order else []
-    problems += _batch_worker_pin_problems(
+    problems = _batch_worker_pin_problems(
         loader, dataset, batch_size, "one trip per few photos keeps the CPU waiting", "the pass"
     )
     return problems + [p for p in (_spawn_problem(loader, dataset), _batch_normalisation_problem(loader, dataset, stats)) if p]
@@ -1216,8 +1218,9 @@ def _batch_normalisation_problem(loader: DataLoader, dataset: Any, stats: tuple[
 
     Given the train split's ``stats`` (mean, std), the batch must equal their normalisation.
     """
+    items = [dataset[i] for i in range(min(8, len(dataset)))]
     try:
-        images = loader.collate_fn([dataset[i] for i in range(min(8, len(dataset)))])[0]
+        images = loader.collate_fn(items)[0]
     except Exception as error:  # noqa: BLE001 - the student's collate_fn: report, do not raise
         return f"its collate_fn fails on a list of samples ({type(error).__name__}: {error})"
     if not isinstance(images, torch.Tensor) or not images.is_floating_point():
@@ -1230,7 +1233,7 @@ def _batch_normalisation_problem(loader: DataLoader, dataset: Any, stats: tuple[
         )
     if images.numel() == 0 or images.min() >= 0 or images.abs().max() > 20:
         return "batches come out unnormalised (collate_fn=load.CollateNormalize(mean, std))"
-    return _statistics_problem(images, [dataset[i] for i in range(min(8, len(dataset)))], stats)
+    return _statistics_problem(images, items, stats)
 
 
 def _statistics_problem(images: torch.Tensor, items: list[Any], stats: tuple[Any, Any] | None) -> str | None:
