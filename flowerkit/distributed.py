@@ -58,7 +58,7 @@ from .config import DATASETS, dataset_root, default_dataset
 from .expectations import profile
 from .load import WORKER_TIMEOUT_S, DecodedFlowers, build_cache, make_loader
 from .model import FlowerCNN, TrainConfig, evaluate, train
-from .shards import KeyedCollate, shard_dir, shard_loader, shard_name, write_shards
+from .shards import KeyedCollate, shard_dir, shard_loader, shard_urls, write_shards
 from .transform import augment_uint8, compute_stats
 
 __all__ = ["count_epochs", "launch", "main", "pretend_rank"]
@@ -276,7 +276,7 @@ def _shard_urls(cfg: _RunConfig, train_set: OxfordFlowers102, rank: int) -> list
     if rank == 0:
         write_shards(train_set, folder, num_shards=cfg.num_shards, seed=cfg.seed, progress=False)
     dist.barrier()  # the other ranks wait until every shard is complete
-    return [str(folder / shard_name(train_set.split, i)) for i in range(cfg.num_shards)]
+    return [str(path) for path in shard_urls(folder, train_set.split)]  # checked against the index rank 0 wrote
 
 
 def _train_stats(root: Path, size: int, rank: int) -> list[Any]:

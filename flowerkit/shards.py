@@ -10,7 +10,12 @@ untouched) and ``000123.cls`` (the 0-based label as text), keyed by the
 1-based image id.
 
 * :func:`write_shards` packs any split (deterministic bytes: fixed member
-  times, owners and order; atomic: a shard under its final name is complete);
+  times, owners and order; atomic: a shard under its final name is complete)
+  and writes an index last, ``<split>.json`` (the shard index format of
+  webdataset's ``wids``: each shard's name, sample count and size);
+* :func:`shard_urls` reads that index back and checks the shards against it,
+  so a folder whose rewrite was interrupted (new shards beside old ones, every
+  file complete) is refused instead of read as a silent mix;
 * :func:`shard_pipeline` reads them with the ``webdataset`` library as an
   ``IterableDataset``, split across ranks (``split_by_node``) and DataLoader
   workers (``split_by_worker``), decoded with the course's
@@ -26,6 +31,7 @@ spawn and forkserver too.
 from __future__ import annotations
 
 import io
+import json
 import os
 import uuid
 from collections.abc import Callable, Sequence
@@ -45,21 +51,30 @@ from .paths import data_dir
 
 __all__ = [
     "KeyedCollate",
+    "index_name",
     "read_shard_keys",
     "shard_dir",
     "shard_loader",
     "shard_name",
     "shard_pipeline",
+    "shard_urls",
     "write_shards",
 ]
 
 #: Every member of a shard gets this modification time (1 January 2000), so the same split gives the same bytes.
 SHARD_MTIME = 946684800
+#: The ``__kind__`` of a shard index: the format webdataset's ``wids`` reads (``shardlist`` of url, nsamples, filesize).
+INDEX_KIND = "wids-shard-index-v1"
 
 
 def shard_name(split: str, index: int) -> str:
     """``train-000003.tar``: the name of shard ``index`` of ``split``. Introduced in notebook ``06_beyond_one_machine``."""
     return f"{split}-{index:06d}.tar"
+
+
+def index_name(split: str) -> str:
+    """``train.json``: the name of the index :func:`write_shards` writes last. Introduced in notebook ``06_beyond_one_machine``."""
+    return f"{split}.json"
 
 
 def shard_dir(dataset: str | None = None) -> Path:
@@ -104,7 +119,9 @@ def write_shards(
     shards whose sizes differ by at most one. The bytes depend only on the
     split and the arguments; each shard is written under a temporary name and
     renamed when complete; shards of the same split left from an earlier call
-    with more shards are removed. Introduced in notebook ``06_beyond_one_machine``.
+    with more shards are removed. The index ``<split>.json`` is removed first
+    and written last, so :func:`shard_urls` finds it only beside a complete
+    set. Introduced in notebook ``06_beyond_one_machine``.
     """
     n = len(dataset.image_files)
     if not 1 <= num_shards <= n:
@@ -113,13 +130,64 @@ def write_shards(
     folder.mkdir(parents=True, exist_ok=True)
     chunks = np.array_split(np.array(_sample_order(n, seed)), num_shards)
     paths = [folder / shard_name(dataset.split, i) for i in range(num_shards)]
+    (folder / index_name(dataset.split)).unlink(missing_ok=True)  # first: until the new index exists, readers refuse
     for stale in set(folder.glob(f"{dataset.split}-[0-9][0-9][0-9][0-9][0-9][0-9].tar")) - set(paths):
         stale.unlink()
     with tqdm(total=n, desc=f"shards {dataset.split}", unit="img", disable=not progress) as bar:
         for path, chunk in zip(paths, chunks):
             _write_shard(path, dataset, chunk.tolist())
             bar.update(len(chunk))
+    _write_index(folder, dataset.split, [(path, len(chunk)) for path, chunk in zip(paths, chunks)], seed)
     return paths
+
+
+def _write_index(folder: Path, split: str, shards: Sequence[tuple[Path, int]], seed: int | None) -> None:
+    """Write ``<split>.json`` (wids' shard index, urls relative to ``folder``) under a temporary name, then rename it."""
+    index = {
+        "__kind__": INDEX_KIND,
+        "wids_version": 1,
+        "name": split,
+        "seed": seed,
+        "shardlist": [{"url": p.name, "nsamples": k, "filesize": p.stat().st_size} for p, k in shards],
+    }
+    path = folder / index_name(split)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.partial")
+    try:
+        tmp.write_text(json.dumps(index, indent=1) + "\n")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def shard_urls(folder: str | Path | None = None, split: str = "train") -> list[Path]:
+    """The shards of ``split`` in ``folder`` (default :func:`shard_dir`), in order, as :func:`write_shards` left them.
+
+    Read from the index ``<split>.json`` that :func:`write_shards` writes
+    after its last shard; every listed shard must exist with the size the
+    index gives. A folder without the index (a rewrite that was interrupted,
+    or shards copied in by hand), or whose shards changed since, raises an
+    error naming the folder and what to do, instead of being read as a mix of
+    old and new shards. Introduced in notebook ``06_beyond_one_machine``.
+    """
+    folder = Path(folder) if folder is not None else shard_dir()
+    index_path = folder / index_name(split)
+    again = f"write them again with flowerkit.shards.write_shards(dataset, {str(folder)!r})"
+    if not index_path.is_file():
+        raise FileNotFoundError(
+            f"{folder} has no complete set of {split} shards: {index_path.name}, which write_shards writes after its "
+            f"last shard, is missing (the writing was interrupted, or never ran there); {again}"
+        )
+    try:
+        index = json.loads(index_path.read_text())
+        listed = [(folder / entry["url"], int(entry["filesize"])) for entry in index["shardlist"]]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"{index_path} is not a shard index written by write_shards ({exc!r}); {again}") from exc
+    for path, size in listed:
+        actual = path.stat().st_size if path.is_file() else None
+        if actual != size:
+            found = "is missing" if actual is None else f"has {actual} bytes, the index says {size}"
+            raise ValueError(f"{path.name}, listed in {index_path}, {found}: the shards changed after writing; {again}")
+    return [path for path, _ in listed]
 
 
 # --------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import tarfile
 import time
 from collections import Counter
@@ -14,7 +15,16 @@ from flowerkit import OxfordFlowers102
 from flowerkit import shards as shards_module
 from flowerkit.distributed import pretend_rank
 from flowerkit.load import decode_resized
-from flowerkit.shards import SHARD_MTIME, _SampleDecoder, read_shard_keys, shard_loader, shard_name, write_shards
+from flowerkit.shards import (
+    SHARD_MTIME,
+    _SampleDecoder,
+    index_name,
+    read_shard_keys,
+    shard_loader,
+    shard_name,
+    shard_urls,
+    write_shards,
+)
 
 S = 16
 
@@ -57,7 +67,7 @@ def test_writing_is_deterministic_atomic_and_removes_stale_shards(train, tmp_pat
     again = write_shards(train, tmp_path, num_shards=8, progress=False)
     assert _digests(first) == _digests(again)
     fewer = write_shards(train, tmp_path, num_shards=3, progress=False)
-    assert sorted(tmp_path.iterdir()) == fewer  # no stale shard, no partial file left
+    assert sorted(tmp_path.iterdir()) == [*fewer, tmp_path / "train.json"]  # no stale shard, no partial file left
     assert sum(len(read_shard_keys([p])) for p in fewer) == len(train)
     with pytest.raises(ValueError, match="num_shards"):
         write_shards(train, tmp_path, num_shards=0)
@@ -121,3 +131,44 @@ def test_loaders_with_workers_raise_after_the_timeout_instead_of_hanging(shards,
     with pytest.raises(RuntimeError, match="timed out after 1 seconds"):
         read_shard_keys(shards, num_workers=1, timeout=1)
     assert time.perf_counter() - start < 25
+
+
+def test_the_index_is_written_last_and_lists_every_shard(train, tmp_path):
+    paths = write_shards(train, tmp_path, num_shards=3, seed=0, progress=False)
+    index = json.loads((tmp_path / index_name("train")).read_text())
+    assert index["__kind__"] == "wids-shard-index-v1" and index["seed"] == 0
+    assert [e["url"] for e in index["shardlist"]] == [p.name for p in paths]
+    assert [e["filesize"] for e in index["shardlist"]] == [p.stat().st_size for p in paths]
+    assert sum(e["nsamples"] for e in index["shardlist"]) == len(train)
+    assert shard_urls(tmp_path, "train") == paths
+
+
+def test_an_interrupted_rewrite_is_refused_not_read_as_a_mix(train, tmp_path, monkeypatch):
+    write_shards(train, tmp_path, num_shards=4, seed=0, progress=False)
+    real, written = shards_module._write_shard, []
+
+    def dies_after_two(path, dataset, indices):
+        if len(written) == 2:
+            raise KeyboardInterrupt
+        written.append(path)
+        real(path, dataset, indices)
+
+    monkeypatch.setattr(shards_module, "_write_shard", dies_after_two)
+    with pytest.raises(KeyboardInterrupt):
+        write_shards(train, tmp_path, num_shards=4, seed=1, progress=False)
+    assert len(list(tmp_path.glob("train-*.tar"))) == 4  # every file complete: two new shards beside two old ones
+    with pytest.raises(FileNotFoundError, match=r"train\.json.*is missing.*write_shards"):
+        shard_urls(tmp_path, "train")
+
+
+def test_a_shard_changed_after_writing_is_named(train, tmp_path):
+    paths = write_shards(train, tmp_path, num_shards=2, progress=False)
+    paths[1].write_bytes(paths[1].read_bytes()[:1024])
+    with pytest.raises(ValueError, match=r"train-000001\.tar.*1024 bytes.*changed after writing"):
+        shard_urls(tmp_path, "train")
+    paths[1].unlink()
+    with pytest.raises(ValueError, match=r"train-000001\.tar.*is missing"):
+        shard_urls(tmp_path, "train")
+    (tmp_path / "train.json").write_text("{not json")
+    with pytest.raises(ValueError, match="not a shard index"):
+        shard_urls(tmp_path, "train")
