@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import io
 import math
+import random
 import sys
 import tarfile
 import textwrap
@@ -12,6 +13,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+import torch
 from torch.utils.data import DistributedSampler, get_worker_info
 
 from flowerkit import exercises
@@ -235,9 +237,22 @@ _IN_ONE_PROCESS = [
         (_RIGHT.replace("self.seed + self.epoch", "self.seed + self.epoch + self.rank"), "the ranks' shares overlap"),
         (_BLOCKS, "read by nobody"),
         (_RIGHT.replace("yield self.items[i]", "yield i"), "not among the items given"),
+        (
+            _RIGHT.replace("generator=torch.Generator().manual_seed(", "generator=torch.manual_seed("),
+            "global random generator (torch)",
+        ),
+        (
+            _RIGHT.replace(
+                _ORDER, "random.Random(self.seed + self.epoch).sample(range(len(self.items)), len(self.items))"
+            ).replace(
+                "        info = get_worker_info()\n", "        random.seed(self.epoch)\n        info = get_worker_info()\n"
+            ),
+            "global random generator (random)",
+        ),
     ],
 )
 def test_check_rank_stream_counts_what_simulated_ranks_and_workers_read(tmp_path, body, feedback, capsys):
+    torch_state, random_state = torch.get_rng_state(), random.getstate()
     if body is _WORKER_ASKED_IN_INIT:
         header = _IMPORTS + _GIVEN_RANK.replace("rank, world_size\n", "rank, world_size\n        self.info = get_worker_info()\n")
     else:
@@ -246,6 +261,7 @@ def test_check_rank_stream_counts_what_simulated_ranks_and_workers_read(tmp_path
     ok = exercises.check_rank_stream(cls)
     out = capsys.readouterr().out
     assert feedback in out and not ok and "\nHint: " in out
+    assert torch.equal(torch.get_rng_state(), torch_state) and random.getstate() == random_state  # the checker restores them
 
 
 @pytest.mark.parametrize(

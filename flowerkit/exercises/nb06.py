@@ -18,6 +18,7 @@ import functools
 import json
 import math
 import os
+import random
 import re
 import subprocess
 import sys
@@ -30,6 +31,8 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
+import numpy as np
+import torch
 from torch.utils.data import DistributedSampler, IterableDataset
 
 from ..distributed import _child_env, _stop_process_tree, count_epochs
@@ -450,7 +453,48 @@ def _in_one_process(cls: type) -> tuple[str, str] | None:
         )
     if epochs[2] == epochs[0]:
         return "set_epoch(1) gave the order of epoch 0: every epoch would replay the first.", "use self.epoch in the seed"
-    return None
+    return _reseeds_globally(cls, items)
+
+
+def _rng_states() -> tuple[torch.Tensor, Any, Any]:
+    """The process's global random states: torch's, ``random``'s and numpy's."""
+    return torch.get_rng_state(), random.getstate(), np.random.get_state()
+
+
+@contextlib.contextmanager
+def _global_rng_kept() -> Any:
+    """Run the student's stream, then put the global random states back as they were (later cells draw the same)."""
+    before = _rng_states()
+    try:
+        yield before
+    finally:
+        torch.set_rng_state(before[0])
+        random.setstate(before[1])
+        np.random.set_state(before[2])
+
+
+def _reseeds_globally(cls: type, items: list[int]) -> tuple[str, str] | None:
+    """(message, hint) if one epoch of ``cls`` changes the process's global random state (torch, random, numpy)."""
+    with _global_rng_kept() as before:
+        _one_epoch(cls, items, 0)
+        after = _rng_states()
+    changed = [
+        name
+        for name, same in (
+            ("torch", torch.equal(before[0], after[0])),
+            ("random", before[1] == after[1]),
+            ("numpy", all(np.array_equal(a, b) for a, b in zip(before[2], after[2]))),
+        )
+        if not same
+    ]
+    if not changed:
+        return None
+    return (
+        f"your order is right, but iterating reseeds the process's global random generator ({', '.join(changed)}): in a "
+        "DataLoader every worker would then draw the same 'random' augmentations, and the training loop's own "
+        "randomness (dropout, a sampler) would restart at each epoch.",
+        "draw the permutation from a generator of your own instead of the global one",
+    )
 
 
 def _simulated_rank(cls: type, rank: int, world: int, workers: int) -> tuple[list[Any] | None, str | None]:
@@ -487,7 +531,15 @@ def check_rank_stream(cls: type) -> Verdict:
     iterates a copy of its rank's stream while ``get_worker_info()`` answers
     as it would in that worker), on 103 items; the items every rank read are
     counted. :func:`check_torchrun_stream` then runs a stream in real processes.
+    The process's global random states are as before the check, whatever the
+    stream does to them.
     """
+    with _global_rng_kept():
+        return _judge_rank_stream(cls)
+
+
+def _judge_rank_stream(cls: type) -> Verdict:
+    """:func:`check_rank_stream`'s verdict, the global random states left to the caller to restore."""
     if not isinstance(cls, type) or not issubclass(cls, IterableDataset):
         return _verdict(
             False, f"expected a class derived from IterableDataset, got {cls!r}.", "class MyRankStream(IterableDataset)"
