@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -49,6 +50,7 @@ def _near_equal_chunks(labels, batch_size):  # np.array_split: chunk sizes diffe
         (lambda labels, ids: np.bincount(labels - 1, minlength=102), "flatten them"),
         (lambda labels, ids: images_per_class(labels, ids)[:50], "50 counts, expected 102"),
         (lambda labels, ids: images_per_class(labels, ids).reshape(1, -1), "a flat array of 102 counts"),
+        (lambda labels, ids: Counter(labels.reshape(-1)[ids.reshape(-1) - 1].tolist()), "you returned a Counter"),
         (lambda labels, ids: images_per_class(labels, ids) / 1.0, "Correct! every class"),  # whole numbers as floats
         (lambda labels, ids: images_per_class(labels, ids) + 0.5, "expected whole numbers (counts), got 2.5 among them"),
         (lambda labels, ids: images_per_class(labels, ids).astype(str), "got dtype <U"),

@@ -400,6 +400,12 @@ class TensorImage(RightFlowers):
         return v2.functional.pil_to_tensor(super().load(idx))
 
 
+class LabelFirst(RightFlowers):
+    def __getitem__(self, idx):
+        image, label = super().__getitem__(idx)
+        return label, image
+
+
 class HoldsOpenFile(RightFlowers):  # importable by name, but an open file cannot be pickled for a worker
     def __init__(self, *args, **kw):
         super().__init__(*args, **kw)
@@ -436,6 +442,7 @@ class FailsLate(RightFlowers):
         (ClosedImage, "the image's file is closed and its pixels were never read"),
         (NoConvert, "the image has mode 'L', expected 'RGB'"),
         (TensorImage, "the image is a Tensor, expected a PIL image"),
+        (LabelFirst, "your items are (label, image)"),
         (WrongSignature, "TypeError"),
         (FailsLate, "on the train split, item 500: your function raised OSError: cannot identify image file"),
         (None, "no answer yet"),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +45,13 @@ def _as_counts(answer: Any) -> tuple[np.ndarray | None, str | None, str]:
 
     Whole numbers stored as floats (``np.zeros(102)`` filled with counts) are counts too.
     """
+    if isinstance(answer, Mapping):  # a Counter or a dict: class -> count
+        return (
+            None,
+            f"you returned a {type(answer).__name__} (class -> count); expected one count per class in a flat array "
+            f"of {NUM_CLASSES}, position k for class k (0 where the split has none)",
+            "turn it into a list of 102 counts, position k for the 0-based class k; mind which classes are 1-based",
+        )
     try:
         got = np.asarray(answer)
     except Exception:  # an object numpy cannot make an array of

@@ -228,6 +228,11 @@ def _item_feedback(item: Any) -> str | None:
     if not isinstance(item, (tuple, list)) or len(item) != 2:
         return f"__getitem__ returned {type(item).__name__}, expected a pair (image, label). Hint: return image, label"
     image, label = item
+    if isinstance(label, Image.Image) and not isinstance(image, Image.Image):
+        return (
+            "your items are (label, image); torchvision's datasets, and every training loop written for them, unpack "
+            "(image, label). Hint: return image, label"
+        )
     if isinstance(image, (str, Path)):
         return "the image is a path; __getitem__ should open it. Hint: PIL.Image.open(path).convert('RGB')"
     if not isinstance(image, Image.Image):
