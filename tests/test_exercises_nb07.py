@@ -49,24 +49,31 @@ def _says(verdict, capsys) -> str:
 
 
 @pytest.mark.parametrize(
-    "checker, suspects", [(exercises.check_growth_cause, "GROWTH"), (exercises.check_repeat_cause, "REPEAT")]
+    "checker, suspects, right",
+    [(exercises.check_growth_cause, "GROWTH", "c"), (exercises.check_repeat_cause, "REPEAT", "d")],
 )
-def test_the_cause_questions_accept_b_only_and_say_why_each_other_letter_is_wrong(checker, suspects, capsys) -> None:
+def test_the_cause_questions_accept_one_letter_and_say_why_each_other_letter_is_wrong(checker, suspects, right, capsys) -> None:
     assert "no answer yet" in _says(checker(None), capsys)
     assert "not one of the suspects" in _says(checker("z"), capsys)
-    for letter in "acd":
+    for letter in set("abcd") - {right}:
         assert _says(checker(letter), capsys).startswith("Not yet")
-    assert checker("(B)") and "Correct!" in capsys.readouterr().out
-    assert checker(["b"]) and "Correct!" in capsys.readouterr().out  # one letter in a list is still one letter
+    assert checker(f"({right.upper()})") and "Correct!" in capsys.readouterr().out
+    assert checker([right]) and "Correct!" in capsys.readouterr().out  # one letter in a list is still one letter
     assert set(getattr(nb07, f"_{suspects}_SUSPECTS")) == set("abcd")
+
+
+def test_the_two_cause_questions_have_different_answers() -> None:
+    """A student who finds the first answer must not be able to reuse its letter (both were "b" once)."""
+    right = [next(k for k, (ok, _, _) in table.items() if ok) for table in (nb07._GROWTH_SUSPECTS, nb07._REPEAT_SUSPECTS)]
+    assert right[0] != right[1] and "b" not in right
 
 
 def test_the_repeat_cause_names_torchs_default_generator_and_each_wrong_letter_points_at_evidence(capsys) -> None:
     """Section 7's dataset draws from its own torch.Generator: notebook 03's NumPy answer no longer fits."""
-    right = _says(exercises.check_repeat_cause("b"), capsys)
+    right = _says(exercises.check_repeat_cause("d"), capsys)
     assert "default generator" in right and "torch.Generator" in right
-    assert "torch.randint" in _says(exercises.check_repeat_cause("c"), capsys)  # no NumPy draw in __getitem__
-    assert "initial_seed" in _says(exercises.check_repeat_cause("d"), capsys)  # the probe's seed: the default's
+    assert "torch.randint" in _says(exercises.check_repeat_cause("b"), capsys)  # no NumPy draw in __getitem__
+    assert "initial_seed" in _says(exercises.check_repeat_cause("c"), capsys)  # the probe's seed: the default's
 
 
 def _meter(read: str = "workers", end: str = "before"):

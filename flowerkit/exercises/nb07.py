@@ -198,14 +198,14 @@ _GROWTH_SUSPECTS: dict[str, tuple[bool, str, str]] = {
         "which receives every batch, stayed flat too.",
         "compare the run that reads one record 400,000 times with the run that reads them all",
     ),
-    "b": (
+    "b": (False, "the workers grew without shuffling too.", "compare the shuffled run with the run in order"),
+    "c": (
         True,
         "reading a Python object writes to it (its reference count goes up), and a forked worker gets a private "
         "copy of every memory page it writes: copy-on-read. Over an epoch every record is read, so every page "
         "holding one is copied, in every worker.",
         "",
     ),
-    "c": (False, "the workers grew without shuffling too.", "compare the shuffled run with the run in order"),
     "d": (
         False,
         "the one-record run sent as many labels, and its workers did not grow.",
@@ -221,25 +221,25 @@ _REPEAT_SUSPECTS: dict[str, tuple[bool, str, str]] = {
         "compare the offsets with the items each worker read",
     ),
     "b": (
+        False,
+        "the probe (wild.WorkerSeeds) showed each worker its own NumPy seed, new every epoch; and this dataset draws "
+        "no NumPy number at all: its offsets come from torch.randint.",
+        "read __getitem__: which library, and which generator, draws the offsets?",
+    ),
+    "c": (
+        False,
+        "the probe (wild.WorkerSeeds) showed each worker its own torch seed, new every epoch: torch's draws do differ "
+        "between workers.",
+        "the probe's torch.initial_seed() is the seed of torch's default generator: is that the generator "
+        "__getitem__ draws the offsets from?",
+    ),
+    "d": (
         True,
         "each worker received a copy of the dataset, `self.g` included, in the state __init__ left it in, so each "
         "draws the same sequence; and workers that start again each epoch start from that state again. PyTorch "
         "reseeds torch's default generator in each worker (torch.manual_seed), not a torch.Generator your dataset "
         'holds: notebook 03\'s "draw from torch" holds for the default generator only.',
         "",
-    ),
-    "c": (
-        False,
-        "the probe (wild.WorkerSeeds) showed each worker its own NumPy seed, new every epoch; and this dataset draws "
-        "no NumPy number at all: its offsets come from torch.randint.",
-        "read __getitem__: which library, and which generator, draws the offsets?",
-    ),
-    "d": (
-        False,
-        "the probe (wild.WorkerSeeds) showed each worker its own torch seed, new every epoch: torch's draws do differ "
-        "between workers.",
-        "the probe's torch.initial_seed() is the seed of torch's default generator: is that the generator "
-        "__getitem__ draws the offsets from?",
     ),
 }
 
