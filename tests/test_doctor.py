@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, Subset
 
-from flowerkit import OxfordFlowers102, teams, torchvision_flowers102
+from flowerkit import OxfordFlowers102, doctor, teams, torchvision_flowers102
 from flowerkit.doctor import check_batch, diagnose
 from flowerkit.load import DecodedFlowers, make_loader
 from flowerkit.transform import compute_stats, eval_transform
@@ -245,3 +245,40 @@ def test_a_random_resized_crop_keeps_proportions_a_squash_does_not(mini_root):
         assert not aspect_ok(v2.Compose([v2.Resize((size, size)), *to_tensor]))
         squash_and_crop = v2.Compose([v2.Resize((size + size // 8,) * 2), v2.RandomCrop(size)])  # a squash, jittered
         assert not aspect_ok(v2.Compose([squash_and_crop, *to_tensor]))
+
+
+# ------------------------------------------------------------------ compare_batches (notebook 05)
+
+
+def _smooth_batch(n=5, size=20, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.nn.functional.interpolate(torch.randn(n, 3, 5, 5, generator=g), size=size, mode="bilinear")
+
+
+def test_compare_batches_separates_statistics_from_geometry():
+    ref = _smooth_batch()
+    restated = ref * torch.tensor([0.5, 2.0, 1.0]).view(1, 3, 1, 1) + torch.tensor([1.0, 0.0, -1.0]).view(1, 3, 1, 1)
+    same = doctor.compare_batches(ref, restated)
+    assert torch.allclose(same.photo_corr, torch.ones(5, dtype=torch.float64))  # statistics alone: every photo intact
+    assert torch.allclose(same.std_ratio, torch.tensor([0.5, 2.0, 1.0], dtype=torch.float64))
+    turned = ref.clone()
+    turned[2] = torch.rot90(ref[2], 2, dims=(1, 2))
+    corr = doctor.compare_batches(ref, turned).photo_corr
+    assert corr[2] < 0.5 and torch.allclose(corr[[0, 1, 3, 4]], torch.ones(4, dtype=torch.float64))
+    swapped = doctor.compare_batches(ref, ref[:, [2, 1, 0]])
+    assert bool((swapped.photo_corr < 0.9).all())  # channels swapped: every photo, not one kind
+    assert "std ratio" in str(swapped) and set(swapped.as_dict()) == {"mean_shift", "std_ratio", "photo_corr"}
+
+
+def test_compare_batches_refuses_batches_that_cannot_hold_the_same_photos():
+    ref = _smooth_batch()
+    with pytest.raises(ValueError, match=r"\(5, 3, 20, 20\) and candidate \(5, 3, 16, 16\) differ in shape"):
+        doctor.compare_batches(ref, ref[:, :, :16, :16])
+    with pytest.raises(ValueError, match="one image; stack the photos"):
+        doctor.compare_batches(ref[0], ref[0])
+    with pytest.raises(ValueError, match="expected a batch of RGB images"):
+        doctor.compare_batches(ref[:, :1], ref[:, :1])
+    flat = ref.clone()
+    flat[:, 1] = 0.5
+    with pytest.raises(ValueError, match=r"channel\(s\) \[1\] are constant"):
+        doctor.compare_batches(flat, ref)

@@ -31,7 +31,7 @@ from flowerkit.facts import IMAGENET_MEAN, IMAGENET_STD
         ("no such skew", "is not one of exercises.SKEW_CHOICES"),
         ("EXIF orientation ignored", "Is the flower turned?"),
         ("squashed to a square", "are the flowers the same shape?"),
-        ("ImageNet statistics instead of the train split's", "by a constant shift"),
+        ("ImageNet statistics instead of the train split's", "leave every photo's correlation at 1"),
         ("pixels not scaled to [0, 1]", "value range"),
         ("grayscale", "colour check"),
         ({"channels in BGR order"}, "Correct!"),  # a set of one, as the Deployment team's skews were asked for
@@ -361,13 +361,13 @@ def test_check_my_input_accepts_training_s_tensors_made_any_way(my_input, visito
         (
             _my_input(upright=False),
             "the portrait, EXIF-rotated (visitor_0000.jpg): your tensor is training's photo on its side",
-            "help(flowerkit.load_rgb)",
+            "PIL's ImageOps reads that tag",
         ),
-        (_my_input(under_alpha=None), "the PNG with alpha (visitor_", "composites the transparency on white"),
+        (_my_input(under_alpha=None), "the PNG with alpha (visitor_", "puts the transparency on white"),
         (_my_input(under_alpha=(128, 128, 128)), "where the photo is transparent", "on white"),
         (_only_for("RGBA", _file_channels), "red, green, blue and alpha", "what training makes of a PNG with alpha"),
         (_only_for("RGBA", _normalised_by_hand), "RuntimeError", "a PNG with alpha holds red, green, blue and alpha"),
-        (_cmyk_inks_as_rgb, "the CMYK JPEG (visitor_", "how training turns CMYK into RGB"),
+        (_cmyk_inks_as_rgb, "the CMYK JPEG (visitor_", "PIL converts between modes itself"),
         (_only_for("CMYK", _file_channels), "the four inks of a print", "what training makes of a CMYK JPEG"),
         (_only_for("L", _file_channels), "the grayscale JPEG (visitor_", "what training makes of a grayscale JPEG"),
         (_webp_unreadable, "the WebP (visitor_", "training's decode reads every kind of photo"),
@@ -394,3 +394,62 @@ def test_the_notebook_s_solution_passes_on_every_kind(mini_root, visitor_photos,
     namespace |= {"SIZE": _SIZE, "saved": saved, "net": model.FlowerCNN().eval(), "visitors": visitor_photos}
     exec(solution, namespace)  # its last line asserts the checker's verdict
     assert "Correct!" in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------ the hunt tool: compare_batches
+
+
+def _compare(reference, candidate):
+    dims = (0, 2, 3)
+    a = reference.flatten(2) - reference.flatten(2).mean(2, keepdim=True)
+    b = candidate.flatten(2) - candidate.flatten(2).mean(2, keepdim=True)
+    corr = (a * b).sum(2) / (a.norm(dim=2) * b.norm(dim=2))
+    return {
+        "mean_shift": candidate.mean(dims) - reference.mean(dims),
+        "std_ratio": candidate.std(dims) / reference.std(dims),
+        "photo_corr": corr.mean(1),
+    }
+
+
+def _changed(key, how):
+    def tool(reference, candidate):
+        out = _compare(reference, candidate)
+        out[key] = how(out[key], reference, candidate)
+        return out
+
+    return tool
+
+
+def _whole_photo_corr(values, reference, candidate):
+    return torch.stack([torch.corrcoef(torch.stack([a.flatten(), b.flatten()]))[0, 1] for a, b in zip(reference, candidate)])
+
+
+def _cosine(values, reference, candidate):
+    a, b = reference.flatten(2), candidate.flatten(2)
+    return ((a * b).sum(2) / (a.norm(dim=2) * b.norm(dim=2))).mean(1)
+
+
+@pytest.mark.parametrize(
+    "func, feedback, hint",
+    [
+        (_compare, "Correct! your three measures agree with flowerkit's doctor.compare_batches", None),
+        (lambda r, c: {k: v.tolist() for k, v in _compare(r, c).items()}, "Correct!", None),  # lists are numbers too
+        (lambda r, c: None, "still the stub", "replace the"),
+        (None, "no answer yet", "replace the"),
+        (lambda r, c: tuple(_compare(r, c).values()), "expected a dict with the keys", "return {"),
+        (_changed("mean_shift", lambda v, r, c: -v), "mean_shift has the wrong sign", "minus the reference's"),
+        (_changed("std_ratio", lambda v, r, c: 1 / v), "std_ratio is upside down", "divided by the reference's"),
+        (_changed("mean_shift", lambda v, r, c: c.mean() - r.mean()), "mean_shift is 1 value(s)", "dims (0, 2, 3)"),
+        (_changed("photo_corr", lambda v, r, c: v.mean()), "photo_corr is 1 value(s)", "one correlation per photo"),
+        (_changed("photo_corr", _whole_photo_corr), "over all three channels at once", "channel by channel"),
+        (_changed("photo_corr", _cosine), "a cosine, not a correlation", "centres each channel"),
+        (_changed("std_ratio", lambda v, r, c: v * 0 + 1), "std_ratio is [1.0, 1.0, 1.0], expected", "print each step"),
+        (lambda r, c: 1 / 0, "ZeroDivisionError", "call your function on its own"),
+    ],
+)
+def test_check_compare_batches_accepts_the_tool_and_names_each_mistake(func, feedback, hint, capsys):
+    ok = exercises.check_compare_batches(func)
+    out = capsys.readouterr().out
+    assert feedback in out, out
+    assert ok == feedback.startswith("Correct")
+    assert hint is None or "Hint: " in out and hint in out.split("Hint: ", 1)[1], out

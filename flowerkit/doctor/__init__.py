@@ -13,6 +13,7 @@ One room per concern:
 
 * :mod:`.findings`: :data:`CATEGORIES`, a finding, a skipped check, the report;
 * :mod:`.batch`: :func:`check_batch`, the checks on one batch and its labels;
+* :mod:`.compare`: :func:`compare_batches`, two batches of the same photos compared (train/serve skew, notebook 05);
 * :mod:`.subject`: what :func:`diagnose` looks at, the files and labels read from any dataset's attributes;
 * :mod:`.access`, :mod:`.quality`, :mod:`.efficiency`: each category's checks on a whole dataset or loader;
 * :mod:`.foreign`: the checks that need no reference file (the label probe, identical photos, the same photo
@@ -23,7 +24,8 @@ One room per concern:
 
 from .batch import check_batch
 from .cli import main
+from .compare import BatchComparison, compare_batches
 from .diagnose import diagnose
 from .findings import CATEGORIES
 
-__all__ = ["CATEGORIES", "check_batch", "diagnose", "main"]
+__all__ = ["CATEGORIES", "BatchComparison", "check_batch", "compare_batches", "diagnose", "main"]

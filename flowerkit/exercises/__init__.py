@@ -43,7 +43,15 @@ from .nb03 import (
     check_worker_seeding,
 )
 from .nb04 import check_fixed_loader, check_lr_at, check_majority_baseline, check_most_confused, intern_loader
-from .nb05 import SKEW_CHOICES, check_deployment_skews, check_kiosk_skew, check_my_artifact, check_my_input, kiosk_preprocess
+from .nb05 import (
+    SKEW_CHOICES,
+    check_compare_batches,
+    check_deployment_skews,
+    check_kiosk_skew,
+    check_my_artifact,
+    check_my_input,
+    kiosk_preprocess,
+)
 from .nb06 import (
     SCALE_SUSPECTS,
     check_count_appearances,
@@ -90,6 +98,7 @@ __all__ = [
     "check_my_artifact",
     "check_my_input",
     "kiosk_preprocess",
+    "check_compare_batches",
     "check_deployment_skews",
     "check_rank_stream",
     "check_torchrun_stream",

@@ -1,4 +1,4 @@
-"""Checkers of notebook ``05_the_app``: the Deployment team's skews, the kiosk's, and the student's own artifact."""
+"""Checkers of notebook ``05_the_app``: the student's hunt tool, the Deployment team's skews, the kiosk's, and the student's own artifact."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from PIL import Image, ImageOps
 
 from ..access import load_rgb, to_rgb, upright
 from ..classes import CLASSES
+from ..doctor.compare import compare_batches
 from ..facts import IMAGENET_MEAN, IMAGENET_STD
 from ..load import decode_resized
 from ..model import FlowerCNN
@@ -26,6 +27,7 @@ from .verdict import RAISED_HINT, STUB_HINT, Verdict, _call, _picked, _unanswere
 
 __all__ = [
     "SKEW_CHOICES",
+    "check_compare_batches",
     "check_deployment_skews",
     "check_kiosk_skew",
     "check_my_artifact",
@@ -49,8 +51,8 @@ _SKEW_FEEDBACK = {
     "test photo next to training's. Is the flower turned?",
     "squashed to a square": "show a kiosk tensor next to training's (denormalised with the train statistics): "
     "are the flowers the same shape?",
-    "ImageNet statistics instead of the train split's": "other statistics would shift every channel by a constant; "
-    "do the kiosk's channel means differ from training's by a constant shift, or in some other way?",
+    "ImageNet statistics instead of the train split's": "other statistics would shift and scale each channel and leave "
+    "every photo's correlation at 1: is that what comparing the kiosk's batch with training's shows?",
     "pixels not scaled to [0, 1]": "doctor.check_batch on a kiosk batch reports the value range: is it in the hundreds?",
     "grayscale": "doctor.check_batch's colour check says whether the three channels are copies of one",
 }
@@ -74,6 +76,120 @@ def kiosk_preprocess(path: str | Path, size: int, mean: Any, std: Any) -> torch.
     return normalize_batch(x, list(mean)[::-1], list(std)[::-1])[0]  # the statistics, in its own pixel order
 
 
+# ---------------------------------------------------------------------------------------------- the hunt tool
+
+_MEASURES = ("mean_shift", "std_ratio", "photo_corr")
+_MEASURE_SHAPES = {
+    "mean_shift": "3 values, one per channel",
+    "std_ratio": "3 values, one per channel",
+    "photo_corr": "one value per photo",
+}
+
+
+def _tool_cases() -> list[tuple[str, torch.Tensor, torch.Tensor]]:
+    """(what differs, reference, candidate): smooth random pictures; the same, restated, two photos turned, channels swapped."""
+    g = torch.Generator().manual_seed(5)
+    ref = torch.nn.functional.interpolate(torch.randn(6, 3, 6, 6, generator=g), size=24, mode="bilinear") + 0.2
+    turned = ref.clone()
+    turned[[1, 4]] = torch.rot90(ref[[1, 4]], 1, dims=(2, 3))
+    restated = ref * torch.tensor([0.5, 2.0, 1.3]).view(1, 3, 1, 1) + torch.tensor([1.0, -0.5, 0.25]).view(1, 3, 1, 1)
+    return [
+        ("the same batch twice", ref, ref.clone()),
+        ("the same photos normalised with other statistics", ref, restated),
+        ("photos 1 and 4 turned a quarter", ref, turned * 1.1 - 0.3),
+    ]
+
+
+def _as_measure(value: Any) -> torch.Tensor | None:
+    """A student's measure as a flat float64 tensor, or None if it is no array of numbers."""
+    try:
+        return torch.as_tensor(np.asarray(value, dtype=np.float64)).reshape(-1) if np.ndim(value) <= 1 else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _measure_problem(key: str, got: torch.Tensor, truth: torch.Tensor, ref: torch.Tensor, cand: torch.Tensor) -> tuple[str, str]:
+    """(problem, hint) for a measure that differs from the truth: the classic mistake it matches, else the numbers."""
+
+    def near(x: torch.Tensor) -> bool:
+        return x.shape == got.shape and bool(torch.allclose(got, x, atol=0.02, rtol=0.01, equal_nan=True))
+
+    if key == "mean_shift" and near(-truth):
+        return "mean_shift has the wrong sign.", "the candidate's mean minus the reference's"
+    if key == "std_ratio" and near(1 / truth):
+        return "std_ratio is upside down.", "the candidate's std divided by the reference's"
+    if key == "photo_corr":
+        whole = torch.stack([torch.corrcoef(torch.stack([a.flatten(), b.flatten()]))[0, 1] for a, b in zip(ref, cand)])
+        if near(whole):
+            return (
+                "photo_corr correlates each photo's pixels over all three channels at once; then a change of "
+                "statistics alone (each channel shifted and scaled its own way) lowers it.",
+                "channel by channel: correlate channel c with channel c, then average the three",
+            )
+        a, b = ref.flatten(2), cand.flatten(2)
+        if near(((a * b).sum(2) / (a.norm(dim=2) * b.norm(dim=2))).mean(1)):
+            return "photo_corr does not subtract the means: that is a cosine, not a correlation.", (
+                "a correlation centres each channel first (x - x.mean()), so a shift changes nothing"
+            )
+    return (
+        f"{key} is {[round(v, 3) for v in got.tolist()]}, expected {[round(v, 3) for v in truth.tolist()]}.",
+        "print each step on this case: the means over photos and pixels, dims (0, 2, 3), or one photo's channels",
+    )
+
+
+def _tool_problem(func: Callable[..., Any], what: str, ref: torch.Tensor, cand: torch.Tensor) -> tuple[str, str] | None:
+    """(problem, hint) for ``func`` on one case, or None when its three measures match :func:`compare_batches`."""
+    answer, error = _call(func, ref.clone().float(), cand.clone().float())
+    if error:
+        return f"on {what}: {error}", RAISED_HINT
+    if _unanswered(answer):
+        return "compare_batches returns None: it is still the stub.", STUB_HINT
+    if not isinstance(answer, dict) or set(_MEASURES) - set(answer):
+        keys = sorted(answer) if isinstance(answer, dict) else type(answer).__name__
+        return (
+            f"expected a dict with the keys {list(_MEASURES)}, got {keys}.",
+            "return {'mean_shift': ..., 'std_ratio': ..., 'photo_corr': ...}",
+        )
+    truth = compare_batches(ref, cand)
+    for key in _MEASURES:
+        got, right = _as_measure(answer[key]), getattr(truth, key)
+        if got is None or got.shape != right.shape:
+            shape = "not an array of numbers" if got is None else f"{got.numel()} value(s)"
+            return f"on {what}: {key} is {shape}; expected {_MEASURE_SHAPES[key]}.", (
+                "average over photos and pixels, keeping the channels: dims (0, 2, 3)"
+                if key != "photo_corr"
+                else "one correlation per photo, each the mean of its three channels' correlations"
+            )
+        if not torch.allclose(got, right, atol=0.01, rtol=0.01):
+            problem, hint = _measure_problem(key, got, right, ref.double(), cand.double())
+            return f"on {what}: {problem}", hint
+    return None
+
+
+def check_compare_batches(func: Callable[..., Any]) -> Verdict:
+    """Notebook ``05_the_app``: the student's hunt tool, ``func(reference, candidate)`` -> a dict of three measures.
+
+    ``mean_shift`` and ``std_ratio`` per channel, ``photo_corr`` per photo
+    (channel by channel, averaged), compared with
+    :func:`flowerkit.doctor.compare_batches` on three cases: the same batch,
+    the same photos with other statistics, two photos turned. Names the
+    classic mistakes (the sign, the ratio upside down, a correlation over
+    all channels at once, a cosine instead of a correlation).
+    """
+    if _unanswered(func) or not callable(func):
+        return _verdict(False, "no answer yet: `compare_batches` should be your function.", STUB_HINT)
+    for what, ref, cand in _tool_cases():
+        problem = _tool_problem(func, what, ref, cand)
+        if problem:
+            return _verdict(False, problem[0], problem[1])
+    return _verdict(
+        True,
+        "your three measures agree with flowerkit's doctor.compare_batches (revealed below) on the same batch, on the "
+        "same photos normalised with other statistics (every photo's correlation stays 1: only the channel "
+        "statistics move) and on two photos turned (only their correlations drop).",
+    )
+
+
 # ---------------------------------------------------------------------------------------------- build it yourself
 
 _INPUT_TOLERANCE = 0.15  # mean |difference| in normalised units (about 10 grey levels): other resamplers pass
@@ -84,7 +200,7 @@ _CHANNELS = {  # what a photo's extra or missing channels are, by the kind of vi
     "CMYK JPEG": "the four inks of a print: cyan, magenta, yellow and black",
     "grayscale JPEG": "one channel of grey",
 }
-_LOOK = "help(flowerkit.load_rgb) and its code (flowerkit.load_rgb??, then the functions it calls)"
+_LOOK = "compare your picture with training's, load.decode_resized(path, SIZE), and find the PIL call that makes them alike"
 
 
 def _normalised(pixels: torch.Tensor, mean: Any, std: Any) -> torch.Tensor:
@@ -135,12 +251,12 @@ def _near_misses(kind: str, path: Path, size: int, mean: Any, std: Any) -> dict[
     if kind == "CMYK JPEG":  # PIL writes RGB as CMYK with no black ink: cyan = 255 - red, and so on
         misses["with its inks read as colours (cyan, magenta, yellow for red, green, blue)"] = (
             _normalised(255 - pixels, mean, std),
-            "the file holds inks, not light: see how training turns CMYK into RGB: " + _LOOK,
+            "the file holds inks, not light: PIL converts between modes itself (Image.convert); " + _LOOK,
         )
     for k, turn in ((1, "left"), (-1, "right")):
         misses[f"on its side (turned {turn}: the EXIF orientation tag ignored)"] = (
             torch.rot90(_normalised(pixels, mean, std), k, dims=(1, 2)),
-            "a phone stores a portrait sideways, with a tag saying how to turn it: see what training does with it: " + _LOOK,
+            "a phone stores a portrait sideways, with a tag saying how to turn it: PIL's ImageOps reads that tag; " + _LOOK,
         )
     return misses
 
@@ -182,7 +298,7 @@ def _transparency_problem(x: torch.Tensor, where: str, path: Path, size: int, me
         f"{where}: your tensor differs from training's where the photo is transparent "
         f"({int(see_through.sum())} of {size * size} pixels): yours is about RGB "
         f"{tuple(int(c) for c in yours.round().clamp(0, 255).tolist())} there.",
-        "training composites the transparency on white, as a viewer shows a sticker on a page: help(flowerkit.access.to_rgb)",
+        "training puts the transparency on white, as a viewer shows a sticker on a page: Image.alpha_composite over a white image",
     )
 
 
@@ -351,8 +467,8 @@ _DEPLOYMENT_CLEARED = {
 _DEPLOYMENT_AT_LARGE = {
     "EXIF orientation ignored": "look at the portrait in the pictures: which way up is it?",
     "squashed to a square": "compare the shapes of the flowers in the two rows of pictures",
-    "ImageNet statistics instead of the train split's": "compare the per-channel means and stds of the two batches: "
-    "training's are near 0 and 1 by construction; are the app's?",
+    "ImageNet statistics instead of the train split's": "read the per-channel mean_shift and std_ratio of the "
+    "comparison: what would the same photos normalised with other statistics look like there?",
 }
 
 
