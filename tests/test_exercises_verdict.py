@@ -161,6 +161,8 @@ def _cheap_failures(root, dataset, labels):
         (exercises.check_rank_stream, (list,)),
         (exercises.check_torchrun_stream, (_EmptyStream,)),
         (exercises.check_torchrun_stream, (list,)),
+        (exercises.check_compare_batches, (None,)),
+        (exercises.check_compare_batches, (lambda reference, candidate: (1, 2, 3),)),
         (exercises.check_kiosk_skew, (None,)),
         (exercises.check_kiosk_skew, ("no such skew",)),
         (exercises.check_deployment_skews, (None,)),
