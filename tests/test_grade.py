@@ -39,6 +39,7 @@ from tools.grade import (
     _Session,
     checker_calls,
     course_exercises,
+    exercise_title,
     grade_submissions,
     grading_plan,
     kernel_env,
@@ -214,6 +215,7 @@ def test_a_wrong_answer_gets_the_checkers_not_yet_and_hint(graded):
     assert sum(r["feedback"].startswith("Not yet: ") for r in bob) >= 4
     page = (graded["tmp"] / "out" / "feedback" / "bob.md").read_text()
     assert "# Feedback for bob" in page and f"Hint: {bob[0]['hint']}" in page
+    assert f"### {bob[0]['title']} ({bob[0]['exercise']}): 0 of 1" in page  # the notebook's name for it, then the checker
 
 
 def test_an_endless_loop_scores_0_and_grading_goes_on_within_the_time_limit(graded):
@@ -227,7 +229,7 @@ def test_the_summary_and_a_clean_repository(graded):
     summary = (tmp / "out" / "summary.md").read_text()
     for exercise in _exercises("01"):
         got = sum(int(r["score"]) for r in rows if (r["notebook"], r["exercise"]) == (exercise.notebook, exercise.name))
-        assert f"| {exercise.notebook} | {exercise.name} | {got} of 3 |" in summary
+        assert f"| {exercise.notebook} | {exercise.title} | {exercise.name} | {got} of 3 |" in summary
     for folder in (REPO, REPO / "notebooks", tmp / "submissions" / "carol"):  # carol's cell wrote into its working folder
         assert not (folder / MARKER).exists(), f"grading left {MARKER} in {folder}"
     assert not list((tmp / "submissions").rglob("my_flowers.py")), "grading wrote next to a submission"
@@ -251,6 +253,22 @@ def _toy_course() -> nbformat.NotebookNode:
     for cell in (cells[2], cells[4]):
         cell.metadata["tags"] = ["solution"]
     return nbformat.v4.new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3"}})
+
+
+def test_every_exercise_is_named_as_its_notebook_names_it():
+    """Reports say "Exercise 4, part 2 (medium): a colleague's dataset", not only check_spawn_fix."""
+    for path in course_notebooks():
+        for exercise in course_exercises(nbformat.read(path, as_version=4), path.stem):
+            assert exercise.title and len(exercise.title) > 8, (path.stem, exercise.name, exercise.title)
+    nb = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_markdown_cell("## Exercises\n**Exercise 9 (easy): a toy.** Write `f`."),
+            nbformat.v4.new_markdown_cell("**Presenter notes.** Five minutes."),
+            nbformat.v4.new_code_cell("f = ...\nexercises.check_f(f)"),
+        ]
+    )
+    assert exercise_title(nb, 2) == "Exercise 9 (easy): a toy"
+    assert exercise_title(nb, 0) == ""
 
 
 def test_the_plan_grades_each_exercise_after_its_cells_and_quick_skips_what_no_exercise_needs():

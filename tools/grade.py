@@ -57,7 +57,7 @@ from nbclient.exceptions import DeadKernelError
 from flowerkit.facts import _threads_each
 from flowerkit.paths import DATA_ENV, data_dir
 
-from .cells import course_notebooks, repo_root
+from .cells import course_notebooks, is_presenter_notes, repo_root
 from .student import exercise_cells, student_version
 
 __all__ = [
@@ -90,7 +90,7 @@ DIED_HINT = (
     "a cell that exits Python (os._exit, sys.exit in a worker) or runs out of memory kills the kernel; " + FIRST_ERROR_HINT
 )
 SWAPPED_HINT = "the grader uses the course's checkers: do not replace them in your notebook"
-COLUMNS = ("student", "notebook", "exercise", "score", "max", "feedback", "hint")
+COLUMNS = ("student", "notebook", "exercise", "title", "score", "max", "feedback", "hint")
 
 # Run in the student's kernel right after the exercise's cells: the course's checker call, evaluated with the
 # repository's checkers bound to `exercises` (whatever the student bound to that name), its verdict sent back
@@ -130,6 +130,7 @@ class Exercise:
     call: str  # e.g. "exercises.check_access_cause(cause)"
     first: int  # position of the stub in the course notebook
     last: int  # position of its last solution cell
+    title: str = ""  # what the notebook calls it, e.g. "Exercise 4, part 2 (medium): a colleague's dataset"
 
     @property
     def checker(self) -> str:
@@ -148,10 +149,16 @@ class Grade:
     max: int = 1
     feedback: str = ""
     hint: str = ""
+    title: str = ""
 
     def row(self) -> list[Any]:
         """The CSV row, in the order of :data:`COLUMNS`."""
-        return [self.student, self.notebook, self.exercise, self.score, self.max, self.feedback, self.hint]
+        return [self.student, self.notebook, self.exercise, self.title, self.score, self.max, self.feedback, self.hint]
+
+    @property
+    def label(self) -> str:
+        """The exercise as the notebook names it, with its checker: ``Exercise 2 (easy): ... (check_...)``."""
+        return f"{self.title} ({self.exercise})" if self.title else self.exercise
 
 
 @dataclass
@@ -206,6 +213,24 @@ def checker_calls(source: str) -> list[str]:
     return calls
 
 
+_LABEL = re.compile(r"^(?:#{2,4}\s+(?P<heading>[^\n]+)|\*\*(?P<bold>[^*\n]{3,140}?)\*\*)", re.MULTILINE)
+
+
+def exercise_title(course: nbformat.NotebookNode, stub: int) -> str:
+    """What the notebook calls the exercise whose stub is cell ``stub``: the last heading or bold lead above it.
+
+    E.g. ``### Exercise 2 (easy): name the cause`` or ``**Exercise 1 (easy): images per class, in one split.**``,
+    from the nearest markdown cell above the stub that has one (presenter notes skipped); "" if none.
+    """
+    for cell in reversed(course.cells[:stub]):
+        if cell.cell_type != "markdown" or is_presenter_notes(cell):
+            continue
+        found = [m.group("heading") or m.group("bold") for m in _LABEL.finditer(cell.source)]
+        if found:
+            return found[-1].strip().rstrip(".:").strip()
+    return ""
+
+
 def course_exercises(course: nbformat.NotebookNode, notebook: str) -> list[Exercise]:
     """The exercises of a course notebook, in order, each graded by the last checker call of its solution cells.
 
@@ -226,7 +251,8 @@ def course_exercises(course: nbformat.NotebookNode, notebook: str) -> list[Exerc
         name = calls[-1].split("(", 1)[0].removeprefix("exercises.")
         seen[name] += 1
         name = name if seen[name] == 1 else f"{name}#{seen[name]}"
-        exercises.append(Exercise(notebook, name, ids, calls[-1], position[stub], max(position[i] for i in ids)))
+        last = max(position[i] for i in ids)
+        exercises.append(Exercise(notebook, name, ids, calls[-1], position[stub], last, exercise_title(course, position[stub])))
     return exercises
 
 
@@ -589,7 +615,7 @@ def _run_plan(session: _Session, plan: list[Step], result: NotebookResult) -> No
     problems: dict[str, list[tuple[str, str]]] = {}
     for step in plan:
         if step.exercise is not None:
-            grade = Grade(result.student, result.notebook, step.exercise.name, 0)
+            grade = Grade(result.student, result.notebook, step.exercise.name, 0, title=step.exercise.title)
             result.grades.append(_grade_exercise(session, step.exercise, problems.pop(step.exercise.name, []), grade))
             continue
         ran = session.run(step.cell.source)
@@ -646,7 +672,7 @@ def grade_notebook(
 
 
 def _missing(student: str, exercise: Exercise, why: str) -> Grade:
-    return Grade(student, exercise.notebook, exercise.name, 0, feedback=f"Not graded: {why}.")
+    return Grade(student, exercise.notebook, exercise.name, 0, feedback=f"Not graded: {why}.", title=exercise.title)
 
 
 # ------------------------------------------------------------------ all submissions, and what is written
@@ -763,7 +789,7 @@ def feedback_page(student: str, results: list[NotebookResult]) -> str:
         score = sum(g.score for g in result.grades)
         lines += [f"## {result.notebook}: {score} of {len(result.grades)}", ""]
         for grade in result.grades:
-            lines += [f"### {grade.exercise}: {grade.score} of {grade.max}", "", "```text", grade.feedback, "```"]
+            lines += [f"### {grade.label}: {grade.score} of {grade.max}", "", "```text", grade.feedback, "```"]
             lines += [f"Hint: {grade.hint}", ""] if grade.hint else [""]
         if result.notes:
             lines += ["Other cells that did not run cleanly:", ""] + [f"- {note}" for note in result.notes] + [""]
@@ -772,18 +798,22 @@ def feedback_page(student: str, results: list[NotebookResult]) -> str:
 
 def summary(results: list[NotebookResult]) -> str:
     """The instructor's summary (markdown): per exercise, how many got it and the most common "Not yet"."""
-    by_exercise: dict[tuple[str, str], list[Grade]] = {}
+    by_exercise: dict[tuple[str, str, str], list[Grade]] = {}
     for result in results:
         for grade in result.grades:
-            by_exercise.setdefault((grade.notebook, grade.exercise), []).append(grade)
+            by_exercise.setdefault((grade.notebook, grade.title, grade.exercise), []).append(grade)
     students = len({r.student for r in results})
     lines = [f"# Grading summary: {students} student(s)", ""]
-    lines += ['| notebook | exercise | got it | most common "Not yet" | missed for another reason |', "|---|---|---:|---|---:|"]
-    for (notebook, exercise), grades in by_exercise.items():
+    lines += [
+        '| notebook | exercise | checker | got it | most common "Not yet" | missed for another reason |',
+        "|---|---|---|---:|---|---:|",
+    ]
+    for (notebook, title, exercise), grades in by_exercise.items():
         not_yet = Counter(_one_line(g.feedback) for g in grades if not g.score and g.feedback.startswith("Not yet"))
         common = f"{not_yet.most_common(1)[0][0]} ({not_yet.most_common(1)[0][1]}x)" if not_yet else ""
         got, other = sum(g.score for g in grades), sum(not g.score for g in grades) - sum(not_yet.values())
-        lines.append(f"| {notebook} | {exercise} | {got} of {len(grades)} | {common.replace('|', '/')} | {other} |")
+        cells = [notebook, title.replace("|", "/"), exercise, f"{got} of {len(grades)}", common.replace("|", "/"), str(other)]
+        lines.append("| " + " | ".join(cells) + " |")
     lines += [
         "",
         "Another reason: a cell raised, ran too long or killed the kernel, or the checker could not run (see feedback).",
