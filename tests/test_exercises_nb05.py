@@ -17,7 +17,7 @@ from PIL import Image, ImageOps
 from torch import load as torch_load
 
 import flowerkit
-from flowerkit import app, exercises, load, model
+from flowerkit import app, doctor, exercises, load, model
 from flowerkit.access import OxfordFlowers102
 from flowerkit.exercises import nb05
 from flowerkit.facts import IMAGENET_MEAN, IMAGENET_STD
@@ -34,6 +34,8 @@ from flowerkit.facts import IMAGENET_MEAN, IMAGENET_STD
         ("ImageNet statistics instead of the train split's", "leave every photo's correlation at 1"),
         ("pixels not scaled to [0, 1]", "value range"),
         ("grayscale", "colour check"),
+        ("flipped left to right", "only some?"),
+        ("cropped off-centre", "the same part of the photo"),
         ({"channels in BGR order"}, "Correct!"),  # a set of one, as the Deployment team's skews were asked for
         (["channels in BGR order"], "Correct!"),
         ({"channels in BGR order", "grayscale"}, "2 answers: the kiosk has one skew"),
@@ -68,6 +70,8 @@ _THREE = ("EXIF orientation ignored", "squashed to a square", "ImageNet statisti
         ({*_THREE, "pixels not scaled to [0, 1]"}, "means in the hundreds"),
         ({*_THREE, "channels in BGR order"}, "keeps its hue"),
         ({*_THREE, "grayscale"}, "three different channels"),
+        ({*_THREE, "flipped left to right"}, "faces the way it does"),
+        ({*_THREE, "cropped off-centre"}, "edge to edge"),
         (set(_THREE[1:]), "which way up"),
         ({_THREE[0], _THREE[2]}, "shapes of the flowers"),
         (_THREE[0], "2 skew(s) still at large"),
@@ -445,6 +449,9 @@ def _cosine(values, reference, candidate):
         (_changed("photo_corr", _cosine), "a cosine, not a correlation", "centres each channel"),
         (_changed("std_ratio", lambda v, r, c: v * 0 + 1), "std_ratio is [1.0, 1.0, 1.0], expected", "print each step"),
         (lambda r, c: 1 / 0, "ZeroDivisionError", "call your function on its own"),
+        (lambda r, c: doctor.compare_batches(r, c).as_dict(), "calls flowerkit's doctor.compare_batches", "don't call"),
+        (_changed("mean_shift", lambda v, r, c: v.view(1, 3, 1, 1)), "Correct!", None),  # keepdim=True: no mistake
+        (_changed("std_ratio", lambda v, r, c: c.std((2, 3)).mean(0) / r.std((2, 3)).mean(0)), "std_ratio is", "print each"),
     ],
 )
 def test_check_compare_batches_accepts_the_tool_and_names_each_mistake(func, feedback, hint, capsys):

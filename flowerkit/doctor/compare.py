@@ -26,12 +26,15 @@ class BatchComparison:
     ``photo_corr`` (N,): per photo, the correlation of its two versions
     channel by channel (pixels of channel c against channel c), averaged over
     the channels: 1 for the same picture whatever its normalisation, lower
-    for a picture turned, squashed, cropped elsewhere or with channels swapped.
+    for any change to where its pixels are or what they hold (turned,
+    mirrored, shifted, resampled, recoloured); ``channel_corr`` (N, 3): the
+    same correlations before the average, to see which channel disagrees.
     """
 
     mean_shift: torch.Tensor
     std_ratio: torch.Tensor
     photo_corr: torch.Tensor
+    channel_corr: torch.Tensor
 
     def as_dict(self) -> dict[str, list[float]]:
         """The three measures as plain lists, e.g. to compare with a student's ``compare_batches``."""
@@ -41,8 +44,9 @@ class BatchComparison:
         low = int(self.photo_corr.argmin())
         return (
             f"per channel: mean shift {[round(v, 2) for v in self.mean_shift.tolist()]}, "
-            f"std ratio {[round(v, 2) for v in self.std_ratio.tolist()]}; per photo: correlation "
-            f"median {float(self.photo_corr.median()):.2f}, lowest {float(self.photo_corr[low]):.2f} (photo {low})"
+            f"std ratio {[round(v, 2) for v in self.std_ratio.tolist()]}, "
+            f"median correlation {[round(v, 2) for v in self.channel_corr.nanmedian(dim=0).values.tolist()]}; per photo: "
+            f"correlation median {float(self.photo_corr.median()):.2f}, lowest {float(self.photo_corr[low]):.2f} (photo {low})"
         )
 
 
@@ -68,7 +72,7 @@ def compare_batches(reference: Any, candidate: Any) -> BatchComparison:
 
     Both are float (N, 3, H, W). Returns a :class:`BatchComparison`:
     per-channel mean shift and std ratio, and per photo the correlation of
-    its two versions, channel by channel, averaged over the channels (a
+    its two versions, channel by channel (``channel_corr``), averaged over the channels (a
     channel constant in one version does not count; a photo flat in every
     channel gets NaN). Batches of different shapes raise a ValueError: they
     cannot hold the same photos at the same size. Introduced in notebook ``05_the_app``
@@ -84,8 +88,10 @@ def compare_batches(reference: Any, candidate: Any) -> BatchComparison:
     if bool((ref_std == 0).any()):
         flat = (ref_std == 0).nonzero().flatten().tolist()
         raise ValueError(f"the reference's channel(s) {flat} are constant over the whole batch: no std to compare with")
+    channel_corr = _channel_corr(ref, cand)
     return BatchComparison(
         mean_shift=cand.mean(dim=(0, 2, 3)) - ref.mean(dim=(0, 2, 3)),
         std_ratio=cand.std(dim=(0, 2, 3)) / ref_std,
-        photo_corr=_channel_corr(ref, cand).nanmean(dim=1),
+        photo_corr=channel_corr.nanmean(dim=1),
+        channel_corr=channel_corr,
     )

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 
+from .. import doctor as _doctor
 from ..access import load_rgb, to_rgb, upright
 from ..classes import CLASSES
 from ..doctor.compare import compare_batches
@@ -23,7 +24,7 @@ from ..facts import IMAGENET_MEAN, IMAGENET_STD
 from ..load import decode_resized
 from ..model import FlowerCNN
 from ..transform import normalize_batch
-from .verdict import RAISED_HINT, STUB_HINT, Verdict, _call, _picked, _unanswered, _verdict
+from .verdict import RAISED_HINT, STUB_HINT, Verdict, _call, _call_without, _picked, _unanswered, _verdict
 
 __all__ = [
     "SKEW_CHOICES",
@@ -40,7 +41,9 @@ __all__ = [
 #: alphabetical order (the answers first would be an answer: tests/test_exercises_verdict.py keeps every list sorted).
 SKEW_CHOICES = (
     "channels in BGR order",
+    "cropped off-centre",
     "EXIF orientation ignored",
+    "flipped left to right",
     "grayscale",
     "ImageNet statistics instead of the train split's",
     "pixels not scaled to [0, 1]",
@@ -51,6 +54,9 @@ _SKEW_FEEDBACK = {
     "test photo next to training's. Is the flower turned?",
     "squashed to a square": "show a kiosk tensor next to training's (denormalised with the train statistics): "
     "are the flowers the same shape?",
+    "cropped off-centre": "show a kiosk tensor next to training's: is the same part of the photo in the frame?",
+    "flipped left to right": "a mirror image lowers every channel's correlation alike; do all three channels disagree "
+    "with training's, or only some?",
     "ImageNet statistics instead of the train split's": "other statistics would shift and scale each channel and leave "
     "every photo's correlation at 1: is that what comparing the kiosk's batch with training's shows?",
     "pixels not scaled to [0, 1]": "doctor.check_batch on a kiosk batch reports the value range: is it in the hundreds?",
@@ -87,23 +93,28 @@ _MEASURE_SHAPES = {
 
 
 def _tool_cases() -> list[tuple[str, torch.Tensor, torch.Tensor]]:
-    """(what differs, reference, candidate): smooth random pictures; the same, restated, two photos turned, channels swapped."""
+    """(what differs, reference, candidate): smooth random pictures; the same, shifted and scaled, two photos turned."""
     g = torch.Generator().manual_seed(5)
     ref = torch.nn.functional.interpolate(torch.randn(6, 3, 6, 6, generator=g), size=24, mode="bilinear") + 0.2
     turned = ref.clone()
     turned[[1, 4]] = torch.rot90(ref[[1, 4]], 1, dims=(2, 3))
     restated = ref * torch.tensor([0.5, 2.0, 1.3]).view(1, 3, 1, 1) + torch.tensor([1.0, -0.5, 0.25]).view(1, 3, 1, 1)
+    restated = restated + torch.linspace(-0.6, 0.6, 6).view(6, 1, 1, 1)  # each photo its own offset: pooled std differs
     return [
         ("the same batch twice", ref, ref.clone()),
-        ("the same photos normalised with other statistics", ref, restated),
-        ("photos 1 and 4 turned a quarter", ref, turned * 1.1 - 0.3),
+        ("a change that shifts and scales each channel", ref, restated),
+        ("a change to two photos' pixels", ref, turned * 1.1 - 0.3),
     ]
 
 
 def _as_measure(value: Any) -> torch.Tensor | None:
-    """A student's measure as a flat float64 tensor, or None if it is no array of numbers."""
+    """A student's measure as a flat float64 tensor (any shape: a kept dimension is no mistake), or None if no numbers."""
+    if isinstance(value, (list, tuple)):
+        value = [v.item() if isinstance(v, (torch.Tensor, np.ndarray)) and v.size == 1 else v for v in value]
+    if isinstance(value, torch.Tensor):
+        value = value.detach().cpu().numpy()
     try:
-        return torch.as_tensor(np.asarray(value, dtype=np.float64)).reshape(-1) if np.ndim(value) <= 1 else None
+        return torch.as_tensor(np.asarray(value, dtype=np.float64)).reshape(-1)
     except (TypeError, ValueError):
         return None
 
@@ -139,7 +150,13 @@ def _measure_problem(key: str, got: torch.Tensor, truth: torch.Tensor, ref: torc
 
 def _tool_problem(func: Callable[..., Any], what: str, ref: torch.Tensor, cand: torch.Tensor) -> tuple[str, str] | None:
     """(problem, hint) for ``func`` on one case, or None when its three measures match :func:`compare_batches`."""
-    answer, error = _call(func, ref.clone().float(), cand.clone().float())
+    answer, error, flowerkit_version = _call_without(_doctor, "compare_batches", func, ref.clone().float(), cand.clone().float())
+    if flowerkit_version:
+        return (
+            "compare_batches calls flowerkit's doctor.compare_batches, the version revealed after this exercise: the "
+            "exercise is to measure the two batches yourself, in torch or NumPy.",
+            "means, stds and correlations over the right dimensions; don't call doctor.compare_batches",
+        )
     if error:
         return f"on {what}: {error}", RAISED_HINT
     if _unanswered(answer):
@@ -154,11 +171,11 @@ def _tool_problem(func: Callable[..., Any], what: str, ref: torch.Tensor, cand: 
     for key in _MEASURES:
         got, right = _as_measure(answer[key]), getattr(truth, key)
         if got is None or got.shape != right.shape:
-            shape = "not an array of numbers" if got is None else f"{got.numel()} value(s)"
+            shape = "not an array of numbers" if got is None else f"{got.numel()} value(s), shape {tuple(np.shape(answer[key]))}"
             return f"on {what}: {key} is {shape}; expected {_MEASURE_SHAPES[key]}.", (
                 "average over photos and pixels, keeping the channels: dims (0, 2, 3)"
                 if key != "photo_corr"
-                else "one correlation per photo, each the mean of its three channels' correlations"
+                else "one correlation per photo: average its three channels' correlations"
             )
         if not torch.allclose(got, right, atol=0.01, rtol=0.01):
             problem, hint = _measure_problem(key, got, right, ref.double(), cand.double())
@@ -184,9 +201,9 @@ def check_compare_batches(func: Callable[..., Any]) -> Verdict:
             return _verdict(False, problem[0], problem[1])
     return _verdict(
         True,
-        "your three measures agree with flowerkit's doctor.compare_batches (revealed below) on the same batch, on the "
-        "same photos normalised with other statistics (every photo's correlation stays 1: only the channel "
-        "statistics move) and on two photos turned (only their correlations drop).",
+        "your three measures agree with flowerkit's doctor.compare_batches (revealed below) on three made-up pairs of "
+        "batches: the same batch twice, a change that shifts and scales each channel, a change to two photos' pixels. "
+        "Read what each kind of change does to each measure.",
     )
 
 
@@ -399,7 +416,8 @@ def check_my_input(func: Any, net: torch.nn.Module, visitors: Sequence[Any], siz
             False,
             f"my_input calls flowerkit's {used}: training's own decode, the one-home fix that app.Predictor shows next. "
             "This exercise is to build the tensor yourself, in PIL and torch.",
-            f"read {used}'s code and put your picture next to load.decode_resized(path, SIZE); don't call them in my_input",
+            "put your picture next to load.decode_resized(path, SIZE) and find the PIL call that makes them alike "
+            "(Image.convert, ImageOps, Image.alpha_composite); don't call flowerkit's decode in my_input",
         )
     for kind, path in checks:
         problem = _input_problem(func, kind, path, size, mean, std) or (
@@ -460,9 +478,12 @@ _DEPLOYMENT_CLEARED = {
     "at most, like training's",
     "channels in BGR order": "swapped channels would turn red petals blue; in their pictures every flower keeps its hue, "
     "only shifted in brightness and tint",
-    "grayscale": "the app turns no photo gray: the gray ones arrived gray from the visitor, and training's decode of "
-    "the same file is gray too (a difference of the photo, not of the app's code); the doctor's colour check finds "
-    "three different channels in the app's batch",
+    "cropped off-centre": "their pictures keep the whole photo, edge to edge, squeezed into the square: nothing is cut "
+    "off on one side",
+    "flipped left to right": "in their pictures every flower faces the way it does in training's",
+    "grayscale": "the app turns no photo gray: the gray ones arrived gray from the visitor (their originals are in "
+    "colour), and any pipeline, training's included, decodes that file gray: a difference of the photo, not of the "
+    "app's code; the doctor's colour check finds three different channels in the app's batch",
 }
 _DEPLOYMENT_AT_LARGE = {
     "EXIF orientation ignored": "look at the portrait in the pictures: which way up is it?",
