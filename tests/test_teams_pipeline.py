@@ -21,3 +21,17 @@ def test_stacked_batches_concatenates_consecutive_batches_and_keeps_the_remainde
     assert batches[0][0].shape == (2, 3, 2, 2) and batches[0][0][1].eq(1).all()
     with pytest.raises(ValueError, match="at least 1"):
         teams.StackedBatches(loader, 0)
+
+
+def test_a_curve_is_scored_on_every_kth_test_item_with_the_loaders_settings():
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from flowerkit.teams.training import _curve_loader
+
+    items = TensorDataset(torch.arange(3000), torch.arange(3000) // 30)  # grouped by class, like the test split
+    loader = DataLoader(items, batch_size=64, collate_fn=lambda b: b)
+    sample = _curve_loader(loader, limit=1024)
+    picked = [int(x) for batch in sample for x, _ in batch]
+    assert picked == list(range(0, 3000, 3)) and len(picked) <= 1024  # every 3rd: 1,000 items, every class
+    assert sample.batch_size == 64 and sample.collate_fn is loader.collate_fn
+    assert _curve_loader(loader, limit=5000) is loader  # small enough: scored whole

@@ -8,11 +8,13 @@ network (:class:`flowerkit.model.FlowerCNN`), seed and config; only the data pip
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from torch import nn
+from torch.utils.data import DataLoader, Subset
 
 from ..model import FlowerCNN, History, TrainConfig, predict, train, train_for
 from .pipeline import StackedBatches, _Pipeline
@@ -105,6 +107,30 @@ class _TeamResult:
         }
 
 
+#: The most test photos a learning curve's points are scored on (every k-th of the split, so every class is there):
+#: a point costs a pass over them, a team's curve several; the final accuracy is always over the whole split.
+CURVE_PHOTOS = 1024
+
+
+def _curve_loader(loader: Any, limit: int = CURVE_PHOTOS) -> Any:
+    """``loader`` over every k-th item of its dataset, at most ``limit`` of them, with the same settings; else itself."""
+    if not isinstance(loader, DataLoader) or loader.batch_size is None or len(loader.dataset) <= limit:
+        return loader
+    step = math.ceil(len(loader.dataset) / limit)
+    kw: dict[str, Any] = {
+        "batch_size": loader.batch_size,
+        "collate_fn": loader.collate_fn,
+        "num_workers": loader.num_workers,
+        "pin_memory": loader.pin_memory,
+        "timeout": loader.timeout,
+        "worker_init_fn": loader.worker_init_fn,
+        "multiprocessing_context": loader.multiprocessing_context,
+    }
+    if loader.num_workers > 0:
+        kw["prefetch_factor"] = loader.prefetch_factor
+    return DataLoader(Subset(loader.dataset, range(0, len(loader.dataset), step)), **kw)
+
+
 def train_pipeline(
     pipe: _Pipeline,
     config: TrainConfig,
@@ -117,22 +143,25 @@ def train_pipeline(
     """Train a fresh :class:`~flowerkit.model.FlowerCNN` behind ``pipe``, then test it on the pipeline's test loader.
 
     Without ``budget_s``: ``config.epochs`` epochs with a one-cycle schedule
-    in steps (scored on the test split after each epoch when ``curve``).
+    in steps (scored after every few epochs when ``curve``).
     With ``budget_s``: :func:`flowerkit.model.train_for`, a one-cycle schedule
     in seconds, scored at ``points`` moments, for what is left of the budget
     after the pipeline's one-off decode (``pipe.decode_s``: a team that
-    decodes into a cache before training pays for it with training time). Introduced in notebook ``02_transform``
+    decodes into a cache before training pays for it with training time).
+    The curve's points are scored on at most :data:`CURVE_PHOTOS` test photos
+    (:func:`_curve_loader`), the final accuracy on all of them. Introduced in notebook ``02_transform``
     (the Quality team's run); :func:`flowerkit.teams.run_team` builds a pipeline and calls it.
     """
     torch.manual_seed(config.seed)
     model = FlowerCNN()
     loader = StackedBatches(pipe.train_loader, pipe.stack) if pipe.stack > 1 else pipe.train_loader
+    curve_test = _curve_loader(pipe.test_loader) if curve else None
     if budget_s is None:
-        test = pipe.test_loader if curve else None
+        test = curve_test
         every = max(1, config.epochs // points)
         history = train(model, loader, config, val_loader=test, progress=progress, val_every=every)
     else:
-        score = (lambda m: _accuracy(m, pipe.test_loader)) if curve else None
+        score = (lambda m: _accuracy(m, curve_test)) if curve else None
         remaining = budget_s - pipe.decode_s
         # a decode that took the whole budget leaves no time to train: an untrained model, reported as such
         history = train_for(model, loader, remaining, config, score=score, points=points) if remaining > 0 else History()
