@@ -422,3 +422,15 @@ def test_check_my_shard(mini_root, func, feedback, capsys):
     ok = exercises.check_my_shard(func, OxfordFlowers102(mini_root, "train"))
     out = capsys.readouterr().out
     assert feedback in out and ok == out.startswith("Correct!"), out
+
+
+def test_the_torchrun_stream_is_judged_as_its_file_now_reads(tmp_path, capsys):
+    """A module rewritten below the cell that imported it: judged on the new file, as torchrun's processes read it."""
+    stub = _stream_class(tmp_path, "    def __iter__(self):\n        ...\n", "stream_rewritten")
+    (tmp_path / "stream_rewritten.py").write_text(_HEADER + _RIGHT + "\n# rewritten by a later cell\n")
+    fresh, error = nb06._as_last_written(stub)
+    assert error is None and fresh is not stub
+    assert sorted(fresh(range(10), seed=0)) == list(range(10))
+    (tmp_path / "stream_rewritten.py").write_text(_HEADER + _RIGHT.replace("def __iter__", "def __iter__(") + "\n")
+    assert not exercises.check_torchrun_stream(fresh)
+    assert "as it now reads does not import: SyntaxError" in capsys.readouterr().out

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import functools
+import importlib.util
 import json
 import math
 import os
@@ -693,7 +694,29 @@ def _count_problem(read: list[list[Any]], workers: int, every_rank_hint: str) ->
     return None
 
 
-def check_torchrun_stream(cls: type, *, timeout: float = 300) -> Verdict:
+def _as_last_written(cls: type) -> tuple[type | None, str | None]:
+    """``cls`` from its module as the file now reads (reloaded), as torchrun's processes will see it; else (None, error).
+
+    A student who rewrites ``my_stream.py`` below the cell that imported it would otherwise be judged, in this
+    process, on the class as it was first imported (a grader running the notebook top to bottom sees that).
+    """
+    module = sys.modules.get(cls.__module__)
+    if module is None or cls.__module__ == "__main__" or not getattr(module, "__file__", None):
+        return cls, None
+    spec = importlib.util.spec_from_file_location(module.__name__, module.__file__)
+    try:
+        spec.loader.exec_module(module)  # type: ignore[union-attr]  # the file's source now, into the same module
+    except Exception as exc:  # the file as it now reads does not import
+        return None, f"{Path(module.__file__).name} as it now reads does not import: {type(exc).__name__}: {exc}"
+    fresh: Any = module
+    for part in cls.__qualname__.split("."):
+        fresh = getattr(fresh, part, None)
+    if not isinstance(fresh, type):
+        return None, f"{Path(module.__file__).name} as it now reads has no class {cls.__qualname__}"
+    return fresh, None
+
+
+def check_torchrun_stream(cls: type, *, timeout: float = 100) -> Verdict:
     """Notebook ``06_beyond_one_machine``: ``cls(items, seed=0)`` finds its own rank and streams every item once under torchrun.
 
     First in this process (rank 0 of 1, no workers: every item, the same
@@ -701,13 +724,17 @@ def check_torchrun_stream(cls: type, *, timeout: float = 300) -> Verdict:
     under ``torchrun --standalone --nproc_per_node=2`` (gloo, CPU), each
     reading through a DataLoader with 2 spawn workers; the items every rank
     read are counted. The class must be importable by the new processes (a
-    module written with ``%%writefile``). A run that takes over ``timeout``
-    seconds is stopped and reported.
+    module written with ``%%writefile``); it is judged as its file now reads
+    (:func:`_as_last_written`), here as under torchrun. A run that takes over
+    ``timeout`` seconds is stopped and reported.
     """
     if not isinstance(cls, type) or not issubclass(cls, IterableDataset):
         return _verdict(
             False, f"expected a class derived from IterableDataset, got {cls!r}.", "class MyTorchrunStream(IterableDataset)"
         )
+    cls, error = _as_last_written(cls)  # type: ignore[assignment]
+    if cls is None:
+        return _verdict(False, f"{error}.", RAISED_HINT)
     problem = _in_one_process(cls)
     if problem:
         message, hint = problem
