@@ -37,7 +37,7 @@ __all__ = [
 ]
 
 
-#: The skews notebook ``05_the_app`` names: the Deployment team's (in the hunt) and the kiosk's (exercise 1), in
+#: The skews notebook ``05_the_app`` names: the Deployment team's (in the hunt) and the kiosk's (exercise 4), in
 #: alphabetical order (the answers first would be an answer: tests/test_exercises_verdict.py keeps every list sorted).
 SKEW_CHOICES = (
     "channels in BGR order",
@@ -65,7 +65,7 @@ _SKEW_FEEDBACK = {
 
 
 def kiosk_preprocess(path: str | Path, size: int, mean: Any, std: Any) -> torch.Tensor:
-    """Notebook ``05_the_app``, exercise 1: the garden kiosk's preprocessing, photo -> float (3, size, size). It has one skew.
+    """Notebook ``05_the_app``, exercise 4: the garden kiosk's preprocessing, photo -> float (3, size, size). It has one skew.
 
     Written for the kiosk's camera library; find what differs from training
     by comparing its tensors with training's, not by reading this code.
@@ -517,7 +517,7 @@ def check_deployment_skews(answer: Any) -> Verdict:
 
 
 # --------------------------------------------------------------------------------------
-# Exercise 2: the student's own artifact, saved in one file and loaded with weights_only=True.
+# Exercise 5: the student's own artifact, saved in one file and loaded with weights_only=True.
 # --------------------------------------------------------------------------------------
 
 
