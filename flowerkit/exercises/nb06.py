@@ -16,6 +16,7 @@ import contextlib
 import copy
 import functools
 import importlib.util
+import itertools
 import json
 import math
 import os
@@ -412,7 +413,7 @@ def _one_epoch(cls: type, items: list[int], epoch: int) -> tuple[list[Any] | Non
     it, error = _call(stream.__iter__)
     if error or it is None:
         return None, error
-    return _call(list, it)
+    return _call(list, itertools.islice(it, 4 * len(items) + 1))  # a stream that never ends stops here
 
 
 def _in_one_process(cls: type) -> tuple[str, str] | None:
