@@ -475,7 +475,7 @@ def test_check_flowers_dataset_finds_a_wrong_item_on_the_real_split(mini_root, c
         ("(D)", "Correct!"),
         ("a", "before any network saw them"),
         ("b", "found the validation photos' labels right"),
-        ("c", "decode fine"),
+        ("c", "decode whole"),
         ("e", "label counts look healthy"),
         ("z", "not one of the suspects"),
         (None, "no answer yet"),
@@ -589,3 +589,11 @@ def test_check_flowers_dataset_reads_flowerkit_s_class_beside_the_student_s(mini
     monkeypatch.setattr(nb01, "OxfordFlowers102", ShiftedLabels)
     assert not exercises.check_flowers_dataset(RightFlowers, mini_root)
     assert "flowerkit's OxfordFlowers102 disagrees with torchvision on train item 0: please report it" in capsys.readouterr().out
+
+
+def test_no_wrong_cause_names_the_right_one(capsys):
+    """A wrong letter's message says what the evidence clears, never what is wrong (one guess would give it away)."""
+    for letter in "abce":
+        exercises.check_access_cause(letter)
+        out = capsys.readouterr().out.lower()
+        assert "pair" not in out and "which image carries" not in out and "same file" not in out, (letter, out)

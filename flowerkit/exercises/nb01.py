@@ -62,21 +62,19 @@ _CAUSES = {
     ),
     "b": (
         False,
-        "your label-agreement tool found the validation photos' labels right: they agree with torchvision's reference. "
-        "It is the team's training samples that disagree with it.",
+        "your label-agreement tool found the validation photos' labels right: they agree with torchvision's reference.",
         "look again at what your tool says about each of the three sets",
     ),
     "c": (
         False,
-        "the pictures decode fine and look like flowers: what is wrong is the class each one is called.",
-        "for how many training samples is the team's label the reference's label of the same file?",
+        "the pictures decode whole and look like flowers: nothing in them is corrupt.",
+        "your tool's three numbers: which set disagrees with the reference?",
     ),
     "d": (True, "each training image carries a label that is not its own class: images and labels are paired wrongly.", ""),
     "e": (
         False,
-        "the team's labels are spread evenly, about 10 per class, like the reference's: label counts look healthy. "
-        "Counts cannot see *which* image carries a label.",
-        "look at which label each file carries, not how many there are",
+        "the team's labels are spread evenly, about 10 per class, like the reference's: label counts look healthy.",
+        "what could counts like these not see?",
     ),
 }
 
