@@ -36,11 +36,23 @@ def test_quality_causes_hints_read_well_and_name_no_cause_before_it_is_found(cap
     """A missing cause's hint is a sentence; the stub's own example, a wrong cause, is cleared without naming a real one."""
     assert not exercises.check_quality_causes({"grayscale", "squash", "per-image standardisation"})
     hint = capsys.readouterr().out.split("Hint: ")[1]
-    assert hint.startswith("look again at the same test photos passed through their pipeline twice"), hint
+    assert hint.startswith("look again at every measurement above"), hint  # not the one that shows the missing cause
     assert not exercises.check_quality_causes({"too few epochs"})
     out = capsys.readouterr().out
     assert "clears 'too few epochs'" in out and "Hint:" in out
     assert not any(word in out.lower() for word in ("colour", "color", "gray", "grey")), out
+
+
+def test_a_suspect_inside_the_transform_stage_is_cleared_by_the_students_own_batch_check(capsys):
+    """Distractors the batch check measured clean: elimination alone no longer leaves only the transform's suspects."""
+    for suspect, finding in [
+        ("pixels not scaled to [0, 1]", "range"),
+        ("float64 tensors", "dtype"),
+        ("wrong input size", "shape"),
+    ]:
+        assert suspect in exercises.QUALITY_SUSPECTS
+        assert not exercises.check_quality_causes({suspect, *teams.QUALITY_BUGS})
+        assert f"your batch check's {finding} finding" in capsys.readouterr().out
 
 
 def test_the_causes_are_the_quality_teams_bugs_imported_not_retyped():

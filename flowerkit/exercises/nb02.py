@@ -38,7 +38,7 @@ __all__ = [
 
 # What the evidence says about each suspect: the checker's answer key, kept out of the public list below.
 _QUALITY_EVIDENCE: dict[str, str] = {
-    # the four causes: what to look at again (a noun phrase) when one is missing
+    # the four causes: what shows each (for the record: a missing cause's hint lists every measurement, not this one)
     "grayscale": "your batch check's colour finding on their batch (do the three channels carry the same picture?)",
     "squash": "the pictures, theirs next to ours (what shape are the round flowers?)",
     "per-image standardisation": "your batch check's per-image statistics on their batch (how do the images' means and stds compare?)",
@@ -52,6 +52,11 @@ _QUALITY_EVIDENCE: dict[str, str] = {
     "(a learning rate far off stalls or jumps)",
     "no shuffling": "no: no measurement above looked at the order of the samples, and their loader does shuffle "
     "(type(quality_pipe.train_loader.sampler) is RandomSampler: look before you name a cause); that trap is notebook 03's",
+    # three more inside the transform stage, each measured clean by the student's own batch check
+    "pixels not scaled to [0, 1]": "no: your batch check's range finding on their batch: values within a few units, as "
+    "scaled pixels are after normalising (unscaled ones reach the hundreds)",
+    "float64 tensors": "no: your batch check's dtype finding on their batch: float32, the model's dtype",
+    "wrong input size": "no: your batch check's shape finding on their batch: (B, 3, SIZE, SIZE), the size the network takes",
 }
 #: The suspects notebook ``02_transform`` offers for the Quality team's weak model (names only: the evidence decides),
 #: in alphabetical order (the answers first would be an answer).
@@ -76,7 +81,12 @@ def check_quality_causes(answer: Any) -> Verdict:
         )
     missing = [c for c in _QUALITY_CAUSES if c not in picked]
     if missing:
-        return _verdict(False, f"{len(missing)} cause(s) still at large.", f"look again at {_QUALITY_EVIDENCE[missing[0]]}")
+        return _verdict(
+            False,
+            f"{len(missing)} cause(s) still at large.",
+            "look again at every measurement above: each finding of your batch check on their batch, the pictures side "
+            "by side, the same photos passed through their pipeline twice",
+        )
     return _verdict(
         True, "all four, each backed by a measurement: grayscale, squash, per-image standardisation, augmentation at evaluation."
     )
