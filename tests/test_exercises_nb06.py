@@ -433,4 +433,4 @@ def test_the_torchrun_stream_is_judged_as_its_file_now_reads(tmp_path, capsys):
     assert sorted(fresh(range(10), seed=0)) == list(range(10))
     (tmp_path / "stream_rewritten.py").write_text(_HEADER + _RIGHT.replace("def __iter__", "def __iter__(") + "\n")
     assert not exercises.check_torchrun_stream(fresh)
-    assert "as it now reads does not import: SyntaxError" in capsys.readouterr().out
+    assert "stream_rewritten.py does not import: SyntaxError" in capsys.readouterr().out

@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import functools
-import importlib.util
 import itertools
 import json
 import math
@@ -40,7 +39,17 @@ from torch.utils.data import DistributedSampler, IterableDataset
 from ..distributed import _child_env, _stop_process_tree, count_epochs
 from ..shards import read_shard_keys, write_shards
 from .nb03 import _pretend_worker, _worker_info
-from .verdict import RAISED_HINT, STUB_HINT, Verdict, _call, _is_stub_function, _picked, _unanswered, _verdict
+from .verdict import (
+    RAISED_HINT,
+    STUB_HINT,
+    Verdict,
+    _call,
+    _class_as_file_reads,
+    _is_stub_function,
+    _picked,
+    _unanswered,
+    _verdict,
+)
 
 __all__ = [
     "SCALE_SUSPECTS",
@@ -696,7 +705,7 @@ def _count_problem(read: list[list[Any]], workers: int, every_rank_hint: str) ->
 
 
 def _as_last_written(cls: type) -> tuple[type | None, str | None]:
-    """``cls`` from its module as the file now reads (reloaded), as torchrun's processes will see it; else (None, error).
+    """``cls`` as its module's file now reads, as torchrun's processes will import it; a notebook's class as it is.
 
     A student who rewrites ``my_stream.py`` below the cell that imported it would otherwise be judged, in this
     process, on the class as it was first imported (a grader running the notebook top to bottom sees that).
@@ -704,17 +713,7 @@ def _as_last_written(cls: type) -> tuple[type | None, str | None]:
     module = sys.modules.get(cls.__module__)
     if module is None or cls.__module__ == "__main__" or not getattr(module, "__file__", None):
         return cls, None
-    spec = importlib.util.spec_from_file_location(module.__name__, module.__file__)
-    try:
-        spec.loader.exec_module(module)  # type: ignore[union-attr]  # the file's source now, into the same module
-    except Exception as exc:  # the file as it now reads does not import
-        return None, f"{Path(module.__file__).name} as it now reads does not import: {type(exc).__name__}: {exc}"
-    fresh: Any = module
-    for part in cls.__qualname__.split("."):
-        fresh = getattr(fresh, part, None)
-    if not isinstance(fresh, type):
-        return None, f"{Path(module.__file__).name} as it now reads has no class {cls.__qualname__}"
-    return fresh, None
+    return _class_as_file_reads(cls.__module__, cls.__qualname__)
 
 
 def check_torchrun_stream(cls: type, *, timeout: float = 100) -> Verdict:

@@ -41,7 +41,7 @@ from ..wild.copies import make_captions
 from ..wild.corrupt import planted_damage
 from ..wild.handles import write_zip
 from ..wild.measure import measure_worker_memory, private_mib
-from .verdict import RAISED_HINT, STUB_HINT, Verdict, _call, _unanswered, _verdict
+from .verdict import RAISED_HINT, STUB_HINT, Verdict, _call, _class_as_file_reads, _unanswered, _verdict
 
 __all__ = [
     "check_bad_files",
@@ -399,14 +399,12 @@ def _student_class(module: str, name: str) -> tuple[type | None, tuple[str, str]
     importlib.invalidate_caches()
     if importlib.util.find_spec(module) is None:
         return None, (f"no answer yet: there is no {module}.py next to this notebook.", "run the %%writefile cell above first")
-    try:
-        loaded = importlib.reload(sys.modules[module]) if module in sys.modules else importlib.import_module(module)
-    except Exception as exc:  # the student's file does not import: say so
-        return None, (f"{module}.py does not import: {type(exc).__name__}: {exc}", "run it on its own: import " + module)
-    cls = getattr(loaded, name, None)
-    if not isinstance(cls, type):
-        return None, (f"{module}.py has no class {name}.", f"keep the class name {name}: the checker looks for it")
-    return cls, None
+    cls, problem = _class_as_file_reads(module, name)
+    if problem is None:
+        return cls, None
+    if "does not import" in problem:
+        return None, (problem, "run it on its own: import " + module)
+    return None, (problem, f"keep the class name {name}: the checker looks for it")
 
 
 def _build(cls: type, *args: Any) -> tuple[Any, tuple[str, str] | None]:

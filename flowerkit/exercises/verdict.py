@@ -7,6 +7,7 @@ so a notebook keeps running. The first checkers are in notebook ``00_the_challen
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -185,3 +186,29 @@ def _stale_module_verdict(dataset: Any) -> Verdict | None:
         f"`import {stale}` does nothing), while a spawn worker would import the new file.",
         f"{stale} = importlib.reload({stale}), then build the dataset again",
     )
+
+
+def _class_as_file_reads(module_name: str, qualname: str) -> tuple[type | None, str | None]:
+    """The class ``qualname`` of module ``module_name`` as its file reads now, as a new process would import it.
+
+    A module already imported is executed again from its file, into the same module object (as ``importlib.reload``
+    does, without needing the folder on ``sys.path``); one not yet imported is imported. Returns (the class, None), or
+    (None, what is wrong: the file does not import, or defines no such class). For checkers of a student's
+    ``%%writefile`` module (notebooks ``06_beyond_one_machine`` and ``07_in_the_wild``): a module rewritten below the
+    cell that imported it is judged as written, as a worker or a ``torchrun`` rank would see it.
+    """
+    module = sys.modules.get(module_name)
+    try:
+        if module is not None and getattr(module, "__file__", None):
+            spec = importlib.util.spec_from_file_location(module_name, module.__file__)
+            spec.loader.exec_module(module)  # type: ignore[union-attr]
+        else:
+            module = importlib.import_module(module_name)
+    except Exception as exc:  # the student's file does not import: say so
+        return None, f"{module_name}.py does not import: {type(exc).__name__}: {exc}"
+    found: Any = module
+    for part in qualname.split("."):
+        found = getattr(found, part, None)
+    if not isinstance(found, type):
+        return None, f"{module_name}.py has no class {qualname}."
+    return found, None
