@@ -546,6 +546,114 @@ def test_buckets(photos, capsys):
 
 
 @pytest.fixture(scope="module")
+def bucket(photos):
+    whole = curate.LabelledImages(photos.image_files, photos.labels, S)
+    whole.decode = curate.decode_long_side
+    sizes = [curate.photo_size(f) for f in photos.image_files]
+    return [whole[i] for i in curate.BucketBatchSampler(sizes, 16, seed=0).batches[0]]
+
+
+def pad_with_f_pad(batch):  # the notebook's solution
+    h, w = max(x.shape[1] for x, _ in batch), max(x.shape[2] for x, _ in batch)
+    padded = [torch.nn.functional.pad(x, (0, w - x.shape[2], 0, h - x.shape[1])) for x, _ in batch]
+    return torch.stack(padded), torch.tensor([int(y) for _, y in batch])
+
+
+def test_pad_collate_accepts_plain_torch_and_names_the_classic_mistakes(bucket, capsys):
+    assert len({tuple(x.shape) for x, _ in bucket}) > 1, "the bucket holds photos of several sizes"
+    assert nb08.check_pad_collate(pad_with_f_pad, bucket)
+    out = _said(capsys)
+    assert "Correct!" in out and "curate.pad_collate" in out, out
+
+    def into_zeros(batch):  # another way: slices of a zero tensor, labels via torch.as_tensor of a list
+        h, w = max(x.shape[1] for x, _ in batch), max(x.shape[2] for x, _ in batch)
+        out = torch.zeros(len(batch), 3, h, w, dtype=torch.uint8)
+        for k, (x, _) in enumerate(batch):
+            out[k, :, : x.shape[1], : x.shape[2]] = x
+        return out, torch.as_tensor([int(y) for _, y in batch])
+
+    assert nb08.check_pad_collate(into_zeros, bucket)
+    assert "Correct!" in _said(capsys)
+
+    def swapped(batch):  # F.pad's pairs read as (top, bottom, left, right)
+        h, w = max(x.shape[1] for x, _ in batch), max(x.shape[2] for x, _ in batch)
+        return torch.stack([torch.nn.functional.pad(x, (0, h - x.shape[1], 0, w - x.shape[2])) for x, _ in batch]), None
+
+    def centred(batch):
+        h, w = max(x.shape[1] for x, _ in batch), max(x.shape[2] for x, _ in batch)
+        pads = [
+            (
+                (w - x.shape[2]) // 2,
+                w - x.shape[2] - (w - x.shape[2]) // 2,
+                (h - x.shape[1]) // 2,
+                h - x.shape[1] - (h - x.shape[1]) // 2,
+            )
+            for x, _ in batch
+        ]
+        return torch.stack([torch.nn.functional.pad(x, p) for (x, _), p in zip(batch, pads)]), torch.tensor(
+            [int(y) for _, y in batch]
+        )
+
+    def largest_photo(batch):  # pads to the photo with the most pixels, not the largest height and width
+        h, w = max((x for x, _ in batch), key=lambda x: x.shape[1] * x.shape[2]).shape[1:]
+        padded = [torch.nn.functional.pad(x, (0, w - x.shape[2], 0, h - x.shape[1])) for x, _ in batch]  # negative: cut
+        return torch.stack(padded), torch.tensor([int(y) for _, y in batch])
+
+    def as_float(batch):
+        images, labels = pad_with_f_pad(batch)
+        return images.float() / 255, labels
+
+    def padded_with_white(batch):
+        h, w = max(x.shape[1] for x, _ in batch), max(x.shape[2] for x, _ in batch)
+        padded = [torch.nn.functional.pad(x, (0, w - x.shape[2], 0, h - x.shape[1]), value=255) for x, _ in batch]
+        return torch.stack(padded), torch.tensor([int(y) for _, y in batch])
+
+    def labels_as_list(batch):
+        return pad_with_f_pad(batch)[0], [int(y) for _, y in batch]
+
+    def reversed_order(batch):
+        images, labels = pad_with_f_pad(batch[::-1])
+        return images, labels
+
+    def calls_flowerkit(batch):
+        return curate.pad_collate(batch)
+
+    for func, said in (
+        (swapped, "the last dimension first"),
+        (lambda batch: (pad_with_f_pad(batch)[0].transpose(2, 3), pad_with_f_pad(batch)[1]), "height and width swapped"),
+        (centred, "middle of its padded slot"),
+        (largest_photo, "widest 7 wide"),
+        (as_float, "torch.float32, the photos uint8"),
+        (padded_with_white, "not zeros"),
+        (labels_as_list, "labels are list"),
+        (reversed_order, "is not in slot"),
+        (calls_flowerkit, "the version this exercise rebuilds"),
+        (lambda batch: None, "still the stub"),
+        (lambda batch: torch.stack([x for x, _ in batch]), "your function raised"),
+        (lambda batch: [x for x, _ in batch], "expected (images, labels)"),
+    ):
+        assert not nb08.check_pad_collate(func, bucket), func
+        out = _said(capsys)
+        assert said in out and "Hint:" in out, (said, out)
+
+
+def test_pad_collate_is_judged_on_made_up_photos_too(bucket, capsys):
+    def only_this_bucket(batch):  # right on the visitor photos, wrong when the widest photo is not the tallest
+        big = max((x for x, _ in batch), key=lambda x: x.shape[1] * x.shape[2])
+        h, w = big.shape[1:]
+        if any(x.shape[1] > h or x.shape[2] > w for x, _ in batch):
+            raise ValueError("a photo larger than the largest")
+        return pad_with_f_pad(batch)
+
+    if nb08.check_pad_collate(only_this_bucket, bucket):  # the bucket's largest photo may be its tallest and widest
+        pytest.fail("only_this_bucket passed: the made-up case does not test a batch whose widest photo is not its tallest")
+    assert "made-up photos" in _said(capsys)
+
+
+# ---------------------------------------------------------------- exercise 8
+
+
+@pytest.fixture(scope="module")
 def volunteer(handover):
     return nb08.volunteer_loader(handover, S)
 

@@ -177,6 +177,9 @@ def _cheap_failures(root, dataset, labels):
         (exercises.check_memory_meter, (five,)),
         (exercises.check_leak_count, (None, [], [], [])),
         (exercises.check_leak_count, ("five", [], [], [])),
+        (exercises.check_pad_collate, (stub, [(torch.zeros(3, 2, 2, dtype=torch.uint8), 0)])),
+        (exercises.check_pad_collate, (_raises, [(torch.zeros(3, 2, 2, dtype=torch.uint8), 0)])),
+        (exercises.check_pad_collate, (five, [(torch.zeros(3, 2, 2, dtype=torch.uint8), 0)])),
     ]
 
 

@@ -1,6 +1,6 @@
 """Checkers of notebook ``08_your_own_data``: the garden's CSV, a Dataset that survives bad files, the leak of a random
 split and a split without leakage,
-sampler weights for two sources, batches by aspect ratio, and a volunteer's loader repaired.
+sampler weights for two sources, batches by aspect ratio, a collate_fn that pads, and a volunteer's loader repaired.
 
 Each checker runs the student's code on the garden's hand-over (:mod:`flowerkit.visitors`) and then on a new case
 it makes up (other names, other bad files, other duplicates, three sources, other photo sizes), so an answer that
@@ -23,6 +23,7 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
+from .. import curate as _curate
 from ..classes import CLASSES
 from ..curate import (
     BucketBatchSampler,
@@ -30,16 +31,18 @@ from ..curate import (
     match_name,
     mixing_weights,
     normalise_name,
+    pad_collate,
     padded_share,
     split_by_content,
 )
 from ..load import CollateNormalize, decode_resized
 from ..visitors import VisitorSet, read_rows
-from .verdict import RAISED_HINT, STUB_HINT, Verdict, _answer, _call, _unanswered, _verdict
+from .verdict import RAISED_HINT, STUB_HINT, Verdict, _answer, _call, _call_without, _unanswered, _verdict
 
 __all__ = [
     "check_buckets",
     "check_leak_count",
+    "check_pad_collate",
     "check_species_to_class",
     "check_split_without_leakage",
     "check_visitor_dataset",
@@ -721,7 +724,133 @@ def check_buckets(func: Callable[..., Any], sizes: Sequence[tuple[int, int]], si
     )
 
 
-# ------------------------------------------------------------------ exercise 7: a volunteer's loader, fixed
+# ------------------------------------------------------------------ exercise 7: a collate_fn that pads
+
+_Item = tuple[torch.Tensor, Any]
+
+
+def _pad_cases(batch: Sequence[_Item]) -> list[tuple[str, list[_Item]]]:
+    """(where, items): the student's bucket, three made-up photos whose widest is not the tallest, one photo alone."""
+    g = torch.Generator().manual_seed(7)
+
+    def photo(h: int, w: int) -> torch.Tensor:  # no zero pixel, so padding is told from the photo
+        return torch.randint(1, 256, (3, h, w), generator=g, dtype=torch.uint8)
+
+    made_up = [(photo(5, 7), 4), (photo(9, 4), np.int64(0)), (photo(2, 3), torch.tensor(9))]
+    return [
+        ("the batch of visitor photos", [(x.clone(), y) for x, y in batch]),
+        ("three made-up photos, 5x7, 9x4 and 2x3 (height x width)", made_up),
+        ("a batch of one photo", [(photo(6, 6), 2)]),
+    ]
+
+
+def _placed(images: torch.Tensor, items: Sequence[_Item]) -> tuple[str, str] | None:
+    """(problem, hint) when the photos are not each at the top left of their slot, unchanged; else None."""
+    for k, (x, _) in enumerate(items):
+        h, w = x.shape[1:]
+        if torch.equal(images[k, :, :h, :w], x):
+            continue
+        top, left = (images.shape[2] - h) // 2, (images.shape[3] - w) // 2
+        if torch.equal(images[k, :, top : top + h, left : left + w], x):
+            return (
+                f"photo {k} sits in the middle of its padded slot.",
+                "pad on the bottom and right only: then pixel (row, col) of a photo keeps its coordinates in the "
+                "batch, and a box or a mask drawn on it still fits",
+            )
+        if any(torch.equal(images[j, :, :h, :w], x) for j in range(len(items)) if images[j].shape[1:] >= x.shape[1:]):
+            return f"photo {k} is not in slot {k}.", "keep the batch's order: images[k] and labels[k] come from item k"
+        return (
+            f"photo {k}'s pixels changed: its top-left {h}x{w} is not the photo.",
+            "padding adds pixels around a photo; it does not resize, rescale or reorder its channels",
+        )
+    return None
+
+
+def _pad_problem(answer: Any, items: Sequence[_Item]) -> tuple[str, str] | None:
+    """(problem, hint) for a padded batch that differs from :func:`flowerkit.curate.pad_collate`'s, or None."""
+    truth_images, truth_labels = pad_collate(items)
+    if not isinstance(answer, (tuple, list)) or len(answer) != 2:
+        return (
+            f"expected (images, labels), got {type(answer).__name__}.",
+            "return two things: a tensor of images, a tensor of labels",
+        )
+    images, labels = answer
+    if not isinstance(images, torch.Tensor):
+        return f"images is a {type(images).__name__}, not a tensor.", "torch.stack the padded photos into one tensor"
+    if images.shape != truth_images.shape:
+        b, c, h, w = truth_images.shape
+        if images.shape == (b, c, w, h):
+            hint = "torch.nn.functional.pad lists the last dimension first: (left, right, top, bottom)"
+            return f"images are {tuple(images.shape)}, expected {(b, c, h, w)}: height and width swapped.", hint
+        return (
+            f"images are {tuple(images.shape)}, expected {(b, c, h, w)}: the batch's tallest photo is {h} high, its "
+            f"widest {w} wide.",
+            "pad every photo to the largest height and the largest width in the batch (often two different photos)",
+        )
+    if images.dtype != torch.uint8:
+        return f"images are {images.dtype}, the photos uint8.", (
+            "keep the photos' dtype: scaling and normalising are a later step (load.CollateNormalize in notebook 03)"
+        )
+    placed = _placed(images, items)
+    if placed:
+        return placed
+    if not torch.equal(images, truth_images):
+        filler = images[truth_images != images].unique()[:3].tolist()
+        return f"the padding holds {filler}, not zeros.", "pad with zeros (torch.zeros, or F.pad's default value)"
+    if not isinstance(labels, torch.Tensor) or labels.dtype != torch.int64 or labels.shape != truth_labels.shape:
+        what = f"{labels.dtype} {tuple(labels.shape)}" if isinstance(labels, torch.Tensor) else type(labels).__name__
+        return f"labels are {what}; expected an int64 tensor of {len(items)}.", (
+            "torch.tensor([int(y) for _, y in batch]): cross-entropy wants int64 class indices, whatever type each item's label has"
+        )
+    if not torch.equal(labels, truth_labels):
+        return f"labels are {labels.tolist()}, expected {truth_labels.tolist()}.", "labels[k] is item k's label"
+    return None
+
+
+_UNEQUAL_HINT = (
+    "every photo must reach the same (3, H, W) before torch.stack; print each padded shape. "
+    "torch.nn.functional.pad lists the last dimension first: (left, right, top, bottom)"
+)
+
+
+def check_pad_collate(func: Callable[..., Any], batch: Sequence[_Item]) -> Verdict:
+    """Notebook ``08_your_own_data``: ``func(batch)`` collates (uint8 image, label) items of any sizes into uint8
+    (B, 3, H, W) images, each zero-padded on the bottom and right to the batch's largest height and width, and int64 labels.
+
+    Compared with :func:`flowerkit.curate.pad_collate` (which the student's
+    code may not call) on ``batch`` (visitor photos), then on three made-up photos and on a
+    batch of one. Names the classic mistakes: height and width swapped in
+    ``F.pad``, a photo centred in its slot, padding to the largest photo
+    instead of the largest height and width, a dtype changed, labels left a list.
+    """
+    if _unanswered(func) or not callable(func):
+        return _verdict(False, "no answer yet: `pad_collate` should be your function.", STUB_HINT)
+    for where, items in _pad_cases(batch):
+        answer, error, flowerkit_version = _call_without(_curate, "pad_collate", func, [(x.clone(), y) for x, y in items])
+        if flowerkit_version:
+            return _verdict(
+                False,
+                "pad_collate calls flowerkit's curate.pad_collate, the version this exercise rebuilds.",
+                "pad and stack the photos yourself, with torch (torch.zeros and slicing, or torch.nn.functional.pad)",
+            )
+        if error:
+            unequal = "stack expects each tensor to be equal size" in error
+            return _verdict(False, f"on {where}: {error}", _UNEQUAL_HINT if unequal else RAISED_HINT)
+        if _unanswered(answer):
+            return _verdict(False, "pad_collate returns None: it is still the stub.", STUB_HINT)
+        problem = _pad_problem(answer, items)
+        if problem:
+            return _verdict(False, f"on {where}: {problem[0]}", problem[1])
+    images, _ = pad_collate(list(batch))
+    return _verdict(
+        True,
+        f"on the batch of visitor photos yours gives the same batch as flowerkit's curate.pad_collate, uint8 {tuple(images.shape)}, "
+        "and the same on made-up photos of other shapes. Its padding is zeros on the bottom and right, so each photo's "
+        "pixels keep their coordinates.",
+    )
+
+
+# ------------------------------------------------------------------ exercise 8: a volunteer's loader, fixed
 
 
 class _VolunteerPhotos(Dataset):
@@ -756,7 +885,7 @@ class _SortedRows(Dataset):
 
 
 def volunteer_loader(handover: VisitorSet, size: int) -> DataLoader:
-    """Notebook ``08_your_own_data``, exercise 7: a volunteer's training loader over the visitor photos. It has one problem.
+    """Notebook ``08_your_own_data``, exercise 8: a volunteer's training loader over the visitor photos. It has one problem.
 
     Find it from what the loader delivers, not by reading this code.
     """
