@@ -54,7 +54,6 @@ import os
 import random
 import shutil
 import time
-import uuid
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -72,7 +71,7 @@ from tqdm.auto import tqdm
 from .access import OxfordFlowers102, load_rgb
 from .device import DeviceLoader, pick_device
 from .facts import _STALE_PARTIAL_S, DEFAULT_SIZE, WORKER_TIMEOUT_S, cpu_count
-from .paths import DATA_ENV, data_dir
+from .paths import DATA_ENV, _written_whole, data_dir
 
 try:  # optional: libjpeg-turbo's M/8 DCT scaling; without it decoding falls back to PIL draft
     import simplejpeg
@@ -438,11 +437,10 @@ def _write_images(
 ) -> None:
     """Decode every image into a temporary memory-mapped .npy, then rename it to ``data_path`` (never half-written)."""
     _clear_stale_partials(data_path)
-    tmp = data_path.with_name(f".{data_path.name}.{uuid.uuid4().hex[:8]}.partial")
     timeout = WORKER_TIMEOUT_S if num_workers > 0 else 0  # a stuck worker: an error, not a frozen kernel
     loader = DataLoader(decoded, batch_size=batch_size, num_workers=num_workers, collate_fn=collate_uint8, timeout=timeout)
     size = decoded.size
-    try:
+    with _written_whole(data_path) as tmp:  # the file appears complete, or not at all
         out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(decoded), 3, size, size))
         _reserve(tmp, data_path)
         start = 0
@@ -453,9 +451,6 @@ def _write_images(
                 bar.update(len(images))
         out.flush()
         del out
-        os.replace(tmp, data_path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _write_manifest(manifest_path: Path, fingerprint: dict[str, Any], dataset: Any, data_path: Path, build_s: float) -> None:
@@ -467,9 +462,8 @@ def _write_manifest(manifest_path: Path, fingerprint: dict[str, Any], dataset: A
         "bytes": data_path.stat().st_size,
         "build_s": round(build_s, 6),
     }
-    tmp_manifest = manifest_path.with_name(f".{manifest_path.name}.{uuid.uuid4().hex[:8]}.partial")  # two writers
-    tmp_manifest.write_text(json.dumps(manifest))
-    os.replace(tmp_manifest, manifest_path)
+    with _written_whole(manifest_path) as tmp_manifest:  # two writers: each its own temporary name
+        tmp_manifest.write_text(json.dumps(manifest))
 
 
 def build_cache(

@@ -8,7 +8,10 @@ relative path such as ``../data`` would break.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 __all__ = ["DATA_ENV", "data_dir", "repo_root"]
@@ -51,3 +54,26 @@ def data_dir() -> Path:
     if repo is not None:
         return repo / "data"
     return Path.home() / ".cache" / "flowerkit"
+
+
+@contextlib.contextmanager
+def _written_whole(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary name beside ``path`` to write; rename it to ``path`` when the block ends, delete it if it raises.
+
+    A file under its final name is therefore always complete: an interrupted
+    write (an error, a full disk, Ctrl-C) leaves the old file or none, never a
+    half-written one that looks valid. The temporary name is hidden and unique
+    (``.<name>.<8 hex>.partial``), so two processes writing the same file do
+    not collide; the last to finish wins. The files flowerkit writes in one
+    go use it: shards and their index (notebook ``06_beyond_one_machine``),
+    the cache and its manifest, the app's artifact, the visitors' truth file,
+    the HDF5 and zip files of notebook ``07_in_the_wild``. (Folders built
+    whole, and downloads checked before they are kept, rename on their own.)
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.partial")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)

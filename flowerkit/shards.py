@@ -30,12 +30,9 @@ spawn and forkserver too.
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
-import os
-import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +45,7 @@ from tqdm.auto import tqdm
 from .config import default_dataset
 from .facts import DEFAULT_SIZE
 from .load import WORKER_TIMEOUT_S, CollateNormalize, decode_resized
-from .paths import data_dir
+from .paths import _written_whole, data_dir
 
 __all__ = [
     "KeyedCollate",
@@ -90,23 +87,9 @@ def _sample_order(n: int, seed: int | None) -> list[int]:
     return torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist()
 
 
-@contextlib.contextmanager
-def _complete_or_absent(path: Path) -> Iterator[Path]:
-    """Yield a temporary name beside ``path`` to write; rename it to ``path`` when the block ends, delete it if it raises.
-
-    A file under its final name is therefore always complete (a shard, the index).
-    """
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.partial")
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def _write_shard(path: Path, dataset: Any, indices: Sequence[int]) -> None:
     """Write one shard under a temporary name, then rename it: a shard under its final name is always complete."""
-    with _complete_or_absent(path) as tmp:
+    with _written_whole(path) as tmp:
         with open(tmp, "wb") as stream, wds.TarWriter(stream, user="", group="", mtime=SHARD_MTIME) as sink:
             for i in indices:
                 jpg = Path(dataset.image_files[i]).read_bytes()  # the original bytes: decoding stays identical
@@ -161,7 +144,7 @@ def _write_index(folder: Path, split: str, shards: Sequence[tuple[Path, int]], s
         "seed": seed,
         "shardlist": [{"url": p.name, "nsamples": k, "filesize": p.stat().st_size} for p, k in shards],
     }
-    with _complete_or_absent(folder / index_name(split)) as tmp:
+    with _written_whole(folder / index_name(split)) as tmp:
         tmp.write_text(json.dumps(index, indent=1) + "\n")
 
 

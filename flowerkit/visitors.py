@@ -40,6 +40,7 @@ from .access import OxfordFlowers102, _dataset_signature, load_rgb
 from .classes import CLASSES
 from .curate import match_name
 from .load import cache_dir
+from .paths import _written_whole
 
 __all__ = [
     "CSV_COLUMNS",
@@ -442,9 +443,8 @@ def make_visitors(root: str | Path, *, folder: str | Path | None = None, seed: i
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         if truth is None:
-            part = truth_file.with_name(f".{truth_file.name}.{uuid.uuid4().hex[:8]}.partial")
-            part.write_text(json.dumps([asdict(u) for u in uploads]))
-            os.replace(part, truth_file)  # written last: the hand-over is complete
+            with _written_whole(truth_file) as part:  # written last: the hand-over is complete
+                part.write_text(json.dumps([asdict(u) for u in uploads]))
             truth = tuple(uploads)
     sources = frozenset(Path(u.source) for u in truth if u.source)
     return VisitorSet(folder, truth, sources)

@@ -17,9 +17,7 @@ one home for the preprocessing:
 from __future__ import annotations
 
 import io
-import os
 import pickle
-import uuid
 import warnings
 import zipfile
 from collections.abc import Sequence
@@ -34,6 +32,7 @@ from ..access import FlowersFormatError, ImageSource
 from ..classes import CLASSES
 from ..load import CollateNormalize, decode_recipe, decode_resized, decoder_for
 from ..model import FlowerCNN
+from ..paths import _written_whole
 from ..transform import Stats
 
 __all__ = [
@@ -109,12 +108,8 @@ def save_artifact(artifact: dict[str, Any], path: str | Path) -> Path:
     path = Path(path)
     _check_fields(artifact, path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.partial")
-    try:
+    with _written_whole(path) as tmp:
         torch.save(artifact, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return path
 
 

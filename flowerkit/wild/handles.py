@@ -24,6 +24,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from ..paths import _written_whole
+
 __all__ = ["EagerH5Flowers", "EagerMemmapCache", "LazyH5Flowers", "ZipImages", "write_hdf5", "write_zip"]
 
 
@@ -53,11 +55,9 @@ def write_hdf5(images: np.ndarray, labels: Sequence[int], path: str | Path) -> P
     Written under a temporary name, then renamed. Introduced in notebook ``07_in_the_wild``.
     """
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.partial")
-    with h5py.File(tmp, "w") as f:
+    with _written_whole(path) as tmp, h5py.File(tmp, "w") as f:
         f.create_dataset("images", data=np.asarray(images), chunks=(1, *np.shape(images)[1:]))
         f.create_dataset("labels", data=np.asarray(labels, dtype=np.int64))
-    os.replace(tmp, path)
     return path
 
 
@@ -116,11 +116,9 @@ def write_zip(files: Sequence[str | Path], path: str | Path) -> Path:
     Introduced in notebook ``07_in_the_wild``, for the zip exercise.
     """
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.partial")
-    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED, strict_timestamps=False) as archive:  # files dated before 1980 too
-        for file in files:
+    with _written_whole(path) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED, strict_timestamps=False) as archive:
+        for file in files:  # strict_timestamps=False: files dated before 1980 too
             archive.write(file, Path(file).name)
-    os.replace(tmp, path)
     return path
 
 
