@@ -312,7 +312,7 @@ def padded_share(batches: Sequence[Sequence[int]], sizes: Sequence[tuple[int, in
 
 
 class BucketBatchSampler(Sampler[list[int]]):
-    """Batches of photos with similar aspect ratios, so padding to the batch's largest photo wastes little.
+    """Batches of photos with similar aspect ratios, so padding to the batch's greatest height and width wastes little.
 
     The items are sorted by aspect ratio (width / height) and cut into batches
     of ``batch_size``; each epoch the batches come in a new seeded order (the
@@ -362,7 +362,7 @@ def decode_long_side(path: str | Path, size: int) -> torch.Tensor:
 
 
 def pad_collate(batch: Sequence[tuple[torch.Tensor, int]]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Stack images of different sizes by padding each with zeros (bottom and right) to the batch's largest: uint8 (B, 3, H, W), labels.
+    """Stack images of different sizes, each zero-padded (bottom and right) to the batch's greatest height and width: uint8 (B, 3, H, W), labels.
 
     The collate function of the padding way; importable by name, so worker
     processes can use it. Introduced in notebook ``08_your_own_data``.

@@ -594,6 +594,15 @@ def test_pad_collate_accepts_plain_torch_and_names_the_classic_mistakes(bucket, 
             [int(y) for _, y in batch]
         )
 
+    def padded_before(batch):  # F.pad's pairs read as (before, after) the wrong way round
+        h, w = max(x.shape[1] for x, _ in batch), max(x.shape[2] for x, _ in batch)
+        padded = [torch.nn.functional.pad(x, (w - x.shape[2], 0, h - x.shape[1], 0)) for x, _ in batch]
+        return torch.stack(padded), torch.tensor([int(y) for _, y in batch])
+
+    def channels_last(batch):  # notebook 03's permute kept
+        images, labels = pad_with_f_pad(batch)
+        return images.permute(0, 2, 3, 1), labels
+
     def largest_photo(batch):  # pads to the photo with the most pixels, not the largest height and width
         h, w = max((x for x, _ in batch), key=lambda x: x.shape[1] * x.shape[2]).shape[1:]
         padded = [torch.nn.functional.pad(x, (0, w - x.shape[2], 0, h - x.shape[1])) for x, _ in batch]  # negative: cut
@@ -621,7 +630,9 @@ def test_pad_collate_accepts_plain_torch_and_names_the_classic_mistakes(bucket, 
     for func, said in (
         (swapped, "the last dimension first"),
         (lambda batch: (pad_with_f_pad(batch)[0].transpose(2, 3), pad_with_f_pad(batch)[1]), "height and width swapped"),
-        (centred, "middle of its padded slot"),
+        (centred, "not at the top left"),
+        (padded_before, "row "),
+        (channels_last, "the axes are in another order"),
         (largest_photo, "widest 7 wide"),
         (as_float, "torch.float32, the photos uint8"),
         (padded_with_white, "not zeros"),

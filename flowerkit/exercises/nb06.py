@@ -72,8 +72,49 @@ def _appearance_cases() -> list[tuple[list[list[int]], list[int]]]:
     ]
 
 
+def _histogram(answer: Any) -> dict[int, int] | None:
+    """A student's {times read: ids} as plain ints without the empty bars (a 0 count is no mistake), or None."""
+    try:
+        pairs = [(int(k), int(v)) for k, v in dict(answer).items()]
+    except (TypeError, ValueError):
+        return None
+    return {k: v for k, v in pairs if v != 0}
+
+
+def _appearance_problem(
+    got: dict[int, int], want: dict[int, int], ids_by_rank: list[list[int]], expected: list[int]
+) -> tuple[str, str]:
+    """(problem, hint) for a histogram that is not ``want``: the classic slips first."""
+    case = f"ranks {ids_by_rank} over ids {expected}"
+    read = Counter(i for ids in ids_by_rank for i in ids)
+    if set(got) and set(got) <= set(expected) and got == {i: n for i, n in read.items() if n}:
+        return (
+            f"for {case} you returned each id's count ({got}); the tool summarises them.",
+            "count the counts: how many ids were read 0 times, how many once, how many twice (Counter of the values)",
+        )
+    if got == {k: v for k, v in want.items() if k != 0}:
+        return (
+            f"for {case} expected {want}, got {got}: the ids nobody read are not in it.",
+            "go through expected_ids, not through the ids read: an id no rank read was read 0 times",
+        )
+    if got == dict(Counter(1 for i in expected if i in read) + Counter(0 for i in expected if i not in read)):
+        return (
+            f"for {case} expected {want}, got {got}: an id read twice counts as read once.",
+            "count every read (a Counter over all ranks' lists), not the set of ids read",
+        )
+    return (
+        f"for {case} expected {want}, got {got}.",
+        "count this small case by hand: for each expected id, how many times did the ranks read it? Then how many ids "
+        "share each number",
+    )
+
+
 def check_count_appearances(func: Callable[[Any, Any], Any]) -> Verdict:
-    """Notebook ``06_beyond_one_machine``: ``func(ids_by_rank, expected_ids)`` -> {"duplicates": n, "missing": n} for one epoch."""
+    """Notebook ``06_beyond_one_machine``: ``func(ids_by_rank, expected_ids)`` -> {times read: number of ids} for one
+    epoch: how many of the split's ids the ranks together read 0 times, once, twice, ... (bars of 0 may be left out).
+
+    Compared with the ``appearances_per_epoch`` of :func:`flowerkit.distributed.count_epochs` on four small cases.
+    """
     for ids_by_rank, expected in _appearance_cases():
         answer, error = _call(func, ids_by_rank, expected)
         if error:
@@ -82,25 +123,24 @@ def check_count_appearances(func: Callable[[Any, Any], Any]) -> Verdict:
             return _verdict(
                 False, "your function returns None: it is still the stub.", "collections.Counter over every rank's ids"
             )
-        truth = count_epochs([[ids] for ids in ids_by_rank], expected)
-        want = {"duplicates": truth["duplicates"], "missing": truth["missing"]}
-        if not isinstance(answer, dict) or not set(want) <= set(answer):
+        bars = count_epochs([[ids] for ids in ids_by_rank], expected)["appearances_per_epoch"][0]
+        want = {k: n for k, n in enumerate(bars) if n}
+        got = _histogram(answer)
+        if got is None:
             return _verdict(
                 False,
-                f"return a dict with the keys {sorted(want)}, got {answer!r}.",
-                'return {"duplicates": ..., "missing": ...}',
+                f"return a dict of times read -> number of ids, got {answer!r:.80}.",
+                "e.g. {1: 6} when each of 6 ids was read once; a Counter is a dict",
             )
-        if {key: answer[key] for key in want} != want:
-            return _verdict(
-                False,
-                f"for ranks {ids_by_rank} over ids {expected} expected {want}, got {answer}.",
-                "count this small case by hand: how many reads repeat an id already read (an id read 3 times counts 2), and how many expected ids did no rank read?",
-            )
+        if got != want:
+            problem, hint = _appearance_problem(got, want, ids_by_rank, expected)
+            return _verdict(False, problem, hint)
     return _verdict(
         True,
-        f"duplicates and missing samples counted, the same as flowerkit's distributed.count_epochs on all "
-        f"{len(_appearance_cases())} cases (it counts every epoch at once; every run distributed.launch summarises in "
-        "section 5 is counted by it): now count the Scale team's epochs.",
+        "the same as flowerkit's distributed.count_epochs on all "
+        f"{len(_appearance_cases())} cases (its appearances_per_epoch; it counts every epoch at once, and every run "
+        "distributed.launch summarises in section 5 is counted by it). A healthy epoch is one bar: every id read once. "
+        "Now count the Scale team's epochs.",
     )
 
 
@@ -246,7 +286,7 @@ _CLEARED = {
     "drop_last": "dropping an incomplete batch loses fewer samples than one batch per rank and never reads one twice; "
     "your count found hundreds missing and as many read twice",
     "worker crash": "a lost worker never makes a sample appear twice, and the run would have stopped with an error; "
-    "your count found duplicates in a run without one",
+    "your count found ids read twice in a run without one",
     "own seeds": "ranks that shuffle with seeds of their own start each epoch with different ids; compare the first ids "
     "of rank 0 and rank 1 in the same epoch",
     "no all-reduce": "gradients cannot change which images a rank reads, and the counts alone show what went wrong",

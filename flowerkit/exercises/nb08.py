@@ -674,7 +674,7 @@ def _as_batches(answer: Any, n: int, batch_size: int) -> list[list[int]] | None:
 
 def check_buckets(func: Callable[..., Any], sizes: Sequence[tuple[int, int]], size: int) -> Verdict:
     """Notebook ``08_your_own_data``: ``func(sizes, batch_size)`` returns batches (lists of positions), nearly all full, that,
-    padded to their largest photo, waste little: within 1.5x of sorting by aspect ratio, and well under random batches.
+    padded to their greatest height and width, waste little: within 1.5x of sorting by aspect ratio, and well under random batches.
 
     Tried on the visitor photos' sizes, then on made-up sizes.
     """
@@ -750,17 +750,21 @@ def _placed(images: torch.Tensor, items: Sequence[_Item]) -> tuple[str, str] | N
         h, w = x.shape[1:]
         if torch.equal(images[k, :, :h, :w], x):
             continue
-        top, left = (images.shape[2] - h) // 2, (images.shape[3] - w) // 2
-        if torch.equal(images[k, :, top : top + h, left : left + w], x):
+        at = next(
+            ((r, c) for r in range(images.shape[2] - h + 1) for c in range(images.shape[3] - w + 1)
+             if torch.equal(images[k, :, r : r + h, c : c + w], x)),
+            None,
+        )  # fmt: skip
+        if at is not None:
             return (
-                f"photo {k} sits in the middle of its padded slot.",
-                "pad on the bottom and right only: then pixel (row, col) of a photo keeps its coordinates in the "
-                "batch, and a box or a mask drawn on it still fits",
+                f"photo {k} sits at row {at[0]}, column {at[1]} of its padded slot, not at the top left.",
+                "pad on the bottom and right only (F.pad takes (left, right, top, bottom): the padding before each "
+                "side comes first); then pixel (row, col) of a photo keeps its coordinates in the batch",
             )
-        if any(torch.equal(images[j, :, :h, :w], x) for j in range(len(items)) if images[j].shape[1:] >= x.shape[1:]):
+        if any(torch.equal(images[j, :, :h, :w], x) for j in range(len(items))):
             return f"photo {k} is not in slot {k}.", "keep the batch's order: images[k] and labels[k] come from item k"
         return (
-            f"photo {k}'s pixels changed: its top-left {h}x{w} is not the photo.",
+            f"photo {k}'s pixels changed: no {h}x{w} window of its slot is the photo.",
             "padding adds pixels around a photo; it does not resize, rescale or reorder its channels",
         )
     return None
@@ -779,6 +783,11 @@ def _pad_problem(answer: Any, items: Sequence[_Item]) -> tuple[str, str] | None:
         return f"images is a {type(images).__name__}, not a tensor.", "torch.stack the padded photos into one tensor"
     if images.shape != truth_images.shape:
         b, c, h, w = truth_images.shape
+        if images.ndim == 4 and sorted(images.shape) == sorted(truth_images.shape) and images.shape[1] != c:
+            return (
+                f"images are {tuple(images.shape)}, expected {(b, c, h, w)}: the axes are in another order.",
+                "the items are already (3, h, w), channels first: pad and stack them as they are, no permute",
+            )
         if images.shape == (b, c, w, h):
             hint = "torch.nn.functional.pad lists the last dimension first: (left, right, top, bottom)"
             return f"images are {tuple(images.shape)}, expected {(b, c, h, w)}: height and width swapped.", hint
@@ -800,7 +809,8 @@ def _pad_problem(answer: Any, items: Sequence[_Item]) -> tuple[str, str] | None:
     if not isinstance(labels, torch.Tensor) or labels.dtype != torch.int64 or labels.shape != truth_labels.shape:
         what = f"{labels.dtype} {tuple(labels.shape)}" if isinstance(labels, torch.Tensor) else type(labels).__name__
         return f"labels are {what}; expected an int64 tensor of {len(items)}.", (
-            "torch.tensor([int(y) for _, y in batch]): cross-entropy wants int64 class indices, whatever type each item's label has"
+            "one int64 tensor of shape (B,), built from each item's label (an int, a NumPy integer or a 0-d tensor): "
+            "cross-entropy wants int64 class indices"
         )
     if not torch.equal(labels, truth_labels):
         return f"labels are {labels.tolist()}, expected {truth_labels.tolist()}.", "labels[k] is item k's label"
@@ -820,8 +830,8 @@ def check_pad_collate(func: Callable[..., Any], batch: Sequence[_Item]) -> Verdi
     Compared with :func:`flowerkit.curate.pad_collate` (which the student's
     code may not call) on ``batch`` (visitor photos), then on three made-up photos and on a
     batch of one. Names the classic mistakes: height and width swapped in
-    ``F.pad``, a photo centred in its slot, padding to the largest photo
-    instead of the largest height and width, a dtype changed, labels left a list.
+    ``F.pad``, a photo centred or padded before it, padding to the largest
+    photo instead of the greatest height and width, a dtype changed, labels left a list.
     """
     if _unanswered(func) or not callable(func):
         return _verdict(False, "no answer yet: `pad_collate` should be your function.", STUB_HINT)
