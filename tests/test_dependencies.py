@@ -5,9 +5,13 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import tomllib
 import yaml
 from packaging.requirements import Requirement
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10: the same parser, from PyPI (the test extra installs it there)
+    import tomli as tomllib
 
 REPO = Path(__file__).resolve().parents[1]
 

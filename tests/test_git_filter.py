@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
 
 import nbformat
+import pytest
 
 from tools.cells import dirty_cells
 from tools.strip import clean, clean_text, install_git_filter
@@ -22,15 +24,18 @@ def _git(repo: Path, *args: str, cwd: Path | None = None) -> str:
     return subprocess.run(["git", *ident, *args], cwd=cwd or repo, env=env, capture_output=True, text=True, check=True).stdout
 
 
-def test_the_git_filter_keeps_committed_notebooks_clean_after_a_jupyterlab_run(tmp_path):
+@pytest.mark.parametrize("route", ["make", "conda"])
+def test_the_git_filter_keeps_committed_notebooks_clean_after_a_jupyterlab_run(tmp_path, route):
     repo = tmp_path / "course"
     (repo / "notebooks").mkdir(parents=True)
     _git(repo, "init", "-q")
     (repo / ".gitattributes").write_text((REPO / ".gitattributes").read_text())
-    (repo / ".venv" / "bin").mkdir(parents=True)
-    venv_python = repo / ".venv" / "bin" / "python"  # stands in for `make lab`'s venv
-    venv_python.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
-    venv_python.chmod(0o755)
+    if route == "make":
+        (repo / ".venv" / "bin").mkdir(parents=True)
+        venv_python = repo / ".venv" / "bin" / "python"  # stands in for `make lab`'s venv
+        venv_python.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
+        venv_python.chmod(0o755)
+    # the conda route has no .venv: the filter runs the interpreter that installed it, by its absolute path
     cells = [
         nbformat.v4.new_markdown_cell("## A section"),
         nbformat.v4.new_code_cell("x = 1\nx"),
@@ -52,9 +57,8 @@ def test_the_git_filter_keeps_committed_notebooks_clean_after_a_jupyterlab_run(t
     _git(repo, "commit", "-qm", "course")
     for _ in range(2):  # idempotent
         assert "committed without outputs" in install_git_filter(repo)
-    assert _git(repo, "config", "--get-all", "filter.flowerkit-strip.clean").splitlines() == [
-        ".venv/bin/python -m tools.strip filter"
-    ]
+    python = ".venv/bin/python" if route == "make" else shlex.quote(sys.executable)
+    assert _git(repo, "config", "--get-all", "filter.flowerkit-strip.clean").splitlines() == [f"{python} -m tools.strip filter"]
     # What a class leaves behind: outputs, counts, the kernel's details, a solution expanded, widget state.
     run = nbformat.read(path, as_version=4)
     run.cells[1].outputs = [nbformat.v4.new_output("execute_result", {"text/plain": "1"}, execution_count=1)]

@@ -28,6 +28,8 @@ def test_notebook_follows_the_course_shape(path):
 
 _DATASET_CLASS = re.compile(r"^\s*class\s+(\w+)\s*\([^)]*Dataset[^)]*\)", re.M)
 _WORKERS = re.compile(r"num_workers\s*=\s*(?!0\b)")
+_DEF = re.compile(r"^def\s+(\w+)", re.M)  # a notebook's own top-level functions
+_HANDED = re.compile(r"\b(?:collate_fn|worker_init_fn)\s*=\s*(\w+)\b(?!\.)")  # a function handed to a DataLoader by name
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
@@ -41,11 +43,20 @@ def test_notebook_defines_no_collate_or_worker_init_and_gives_no_notebook_datase
     helpers = re.compile(r"^\s*def\s+(collate_fn|worker_init_fn)\b", re.M)
     offenders = [src for src in in_notebook if helpers.search(src)]
     assert not offenders, f"{path.name} defines a collate_fn/worker_init_fn; move it to flowerkit"
+    functions = {name for src in in_notebook for name in _DEF.findall(src)}
+    passed = [(name, src) for src in code for name in _HANDED.findall(src) if name in functions and _WORKERS.search(src)]
+    assert not passed, f"{path.name}: a function defined in the notebook goes to workers (collate_fn/worker_init_fn): {passed}"
     classes = {name for src in in_notebook for name in _DATASET_CLASS.findall(src)}
     for name in classes:
         bare = re.compile(rf"(?<![.\w]){name}\b")
         given = [src for src in code if bare.search(src) and _WORKERS.search(src) and not _DATASET_CLASS.search(src)]
         assert not given, f"{path.name}: the notebook's class {name} is used in a cell with num_workers > 0: {given}"
+
+
+def test_the_notebook_function_rule_catches_any_name_handed_to_workers():
+    cell = "def pad_collate(batch): ...\nloader = DataLoader(ds, num_workers=2, collate_fn=pad_collate, timeout=60)"
+    assert _DEF.findall(cell) == ["pad_collate"] and _HANDED.findall(cell) == ["pad_collate"] and _WORKERS.search(cell)
+    assert _HANDED.findall("DataLoader(ds, collate_fn=curate.pad_collate)") == []  # a module's function: importable
 
 
 def test_the_notebook_dataset_rule_tells_a_module_class_from_a_notebook_class():

@@ -13,8 +13,9 @@ REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = course_notebooks(REPO / "notebooks")
 
 
-def test_there_are_course_notebooks():
-    assert len(NOTEBOOKS) >= 2
+def test_every_numbered_notebook_is_a_course_notebook():
+    numbered = sorted(p.name for p in (REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    assert numbered and [p.name for p in NOTEBOOKS] == numbered
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)

@@ -16,7 +16,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 def test_readme_names_the_two_commands_and_ci_runs_the_test_one():
     readme = (REPO / "README.md").read_text()
-    assert "make lab" in readme and "make test" in readme
+    block = re.search(r"## Two commands\n.*?```bash\n(.*?)```", readme, re.S)
+    assert block, "README's 'Two commands' section holds a bash block"
+    assert [line.split("#")[0].strip() for line in block.group(1).splitlines()] == ["make lab", "make test"]
     ci = (REPO / ".ci" / "run").read_text()
     assert re.search(r"^\s*make test\s*$", ci, re.M), ".ci/run must call the README's test command"
 

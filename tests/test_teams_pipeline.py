@@ -35,3 +35,22 @@ def test_a_curve_is_scored_on_every_kth_test_item_with_the_loaders_settings():
     assert picked == list(range(0, 3000, 3)) and len(picked) <= 1024  # every 3rd: 1,000 items, every class
     assert sample.batch_size == 64 and sample.collate_fn is loader.collate_fn
     assert _curve_loader(loader, limit=5000) is loader  # small enough: scored whole
+
+
+def test_scoring_a_curve_between_epochs_leaves_the_global_random_state_alone():
+    # Ours scores its curve between epochs (model.train's val_loader): a loader without a generator would draw its
+    # workers' seed from the global RNG on every pass, and change ours' dropout for the rest of the run.
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from flowerkit.teams.training import _curve_loader
+
+    items = TensorDataset(torch.arange(3000), torch.arange(3000) // 30)
+    loader = DataLoader(items, batch_size=64, generator=torch.Generator().manual_seed(0))
+    sample = _curve_loader(loader, limit=1024)
+    assert sample.generator is loader.generator
+    torch.manual_seed(0)
+    untouched = torch.rand(3)
+    torch.manual_seed(0)
+    for _ in sample:
+        pass
+    assert torch.equal(torch.rand(3), untouched)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import math
 import re
+import shlex
 import subprocess
 import sys
 from collections.abc import Iterable
@@ -100,14 +101,18 @@ def jupyter_pre_save(model: dict, path: str, contents_manager: Any, **kwargs: An
         model["content"] = clean(nbformat.from_dict(model["content"]))
 
 
-def install_git_filter(repo: str | Path = ".", python: str = ".venv/bin/python") -> str:
+def install_git_filter(repo: str | Path = ".", python: str | None = None) -> str:
     """Make git commit notebooks stripped, whatever JupyterLab saved (idempotent); return what was set up.
 
     ``.gitattributes`` routes ``notebooks/*.ipynb`` through the ``flowerkit-strip`` filter; this sets the
     filter's command in the checkout's git config. Git runs it from the top of the work tree, so ``python``
-    may be relative to it. Outside a git checkout (a downloaded zip) it does nothing.
+    may be relative to it: by default ``make``'s ``.venv/bin/python`` when the checkout has one, else the
+    interpreter running this (the conda route: its absolute path). Outside a git checkout (a downloaded zip)
+    it does nothing.
     """
     repo = Path(repo)
+    if python is None:
+        python = ".venv/bin/python" if (repo / ".venv" / "bin" / "python").exists() else shlex.quote(sys.executable)
     inside = subprocess.run(["git", "-C", str(repo), "rev-parse", "--is-inside-work-tree"], capture_output=True, text=True)
     if inside.returncode != 0:
         return "not a git checkout: no filter installed"

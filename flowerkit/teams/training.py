@@ -125,6 +125,7 @@ def _curve_loader(loader: Any, limit: int = CURVE_PHOTOS) -> Any:
         "timeout": loader.timeout,
         "worker_init_fn": loader.worker_init_fn,
         "multiprocessing_context": loader.multiprocessing_context,
+        "generator": loader.generator,  # without one, each pass draws its workers' seed from the global RNG: ours' dropout
     }
     if loader.num_workers > 0:
         kw["prefetch_factor"] = loader.prefetch_factor
