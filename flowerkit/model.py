@@ -297,12 +297,14 @@ class _Clock:
 def train_for(
     model: nn.Module,
     train_loader: Iterable[tuple[torch.Tensor, torch.Tensor]],
-    budget_s: float,
+    budget_s: float | None,
     config: TrainConfig = TrainConfig(),
     *,
     score: Callable[[nn.Module], float] | None = None,
     points: int = 6,
     device: str | torch.device | None = None,
+    epochs: int | None = None,
+    progress: bool = False,
 ) -> History:
     """Train ``model`` for ``budget_s`` seconds of wall clock, with a one-cycle schedule defined in time.
 
@@ -312,37 +314,83 @@ def train_for(
     after it (a pause to score mid-epoch would let a loader's workers prepare batches off the clock) into
     ``history.checkpoints`` as (seconds, score). ``device`` as in :func:`train`; each epoch's data wait (on the training
     clock) goes into ``history.wait_s``; a DDP model on another device is refused, as in :func:`train`.
+    With ``budget_s=None, epochs=n`` instead: exactly ``n`` epochs, the schedule at ``steps done / steps in n epochs``,
+    the curve's copies at evenly spaced steps: the same loop, so a run that sets a budget (notebook ``04_three_teams``:
+    ours) and the runs held to it differ only in what ends them. ``progress`` shows a bar (percent of the run).
     Introduced in notebook ``04_three_teams``.
     """
     torch.manual_seed(config.seed)
     device = pick_device(device)
-    stepper, history, clock = _Stepper(model, config, device), History(), _Clock()
-    marks = [budget_s * (k + 1) / points for k in range(points)] if score is not None else []
-    snapshots: list[tuple[float, dict[str, torch.Tensor]]] = []
-    done, last = False, 0.0
-    while not done:  # only a step that ends past the budget stops training: never short of it
+    run = _Run(_steps_to_run(train_loader, budget_s, epochs), budget_s, points if score is not None else 0, progress)
+    stepper, history, last = _Stepper(model, config, device), History(), 0.0
+    while not run.done:  # only a step that ends past the budget stops training: never short of it
         model.train()
         stepper.reset()
-        meter = DataWaitMeter(device, clock=clock.now)
+        meter = DataWaitMeter(device, clock=run.clock.now)
         for x, y in meter.batches(train_loader):
-            _set_schedule(stepper.opt, *one_cycle(clock.now() / budget_s, config.lr))
+            _set_schedule(stepper.opt, *one_cycle(run.share(), config.lr))
             stepper.step(x, y)
-            if marks and clock.now() >= marks[0]:
-                _snapshot(model, snapshots, clock, marks)
-            if clock.now() >= budget_s:
-                done = True
+            if run.stepped(model):
                 meter.finish()  # the step is complete: count it before leaving the loop
                 break
-        now = clock.now()
+        now = run.clock.now()
         stepper.record(history, now - last)  # epochs tile the clock: their seconds add up to the time trained
         history.add_wait(meter)
         last = now
         if not stepper.seen:
             raise ValueError("train_for() got an empty train_loader")
-    while marks:  # a budget that ended between two marks: the final model stands for them
-        _snapshot(model, snapshots, clock, marks)
-    _score_snapshots(model, score, history, snapshots)
+    run.finish(model)
+    _score_snapshots(model, score, history, run.snapshots)
     return history
+
+
+def _steps_to_run(train_loader: Iterable, budget_s: float | None, epochs: int | None) -> int:
+    """The steps a run of ``epochs`` takes (0 for a run held to ``budget_s``); ValueError for neither or both."""
+    if (budget_s is None) == (epochs is None):
+        raise ValueError("train_for() takes budget_s (seconds) or epochs=, not both and not neither")
+    if epochs is None:
+        return 0
+    steps = epochs * (_batches_per_epoch(train_loader) or 0)
+    if steps <= 0:
+        raise ValueError("train_for(epochs=...) needs a train_loader with a length and at least one batch, and epochs >= 1")
+    return steps
+
+
+class _Run:
+    """Where a :func:`train_for` run stands: its clock, the share done (by seconds or by steps), the curve's copies."""
+
+    def __init__(self, total_steps: int, budget_s: float | None, points: int, progress: bool) -> None:
+        self.total_steps, self.budget_s, self.steps, self.done = total_steps, budget_s, 0, False
+        self.clock = _Clock()
+        self.marks = [(k + 1) / points for k in range(points)]  # fractions of the run
+        self.snapshots: list[tuple[float, dict[str, torch.Tensor]]] = []
+        self.bar = tqdm(total=100, desc="train", unit="%", disable=not progress)
+
+    def share(self) -> float:
+        """How much of the run is done, 0..1: by the clock, or by the steps."""
+        return self.clock.now() / self.budget_s if self.budget_s is not None else self.steps / self.total_steps
+
+    def stepped(self, model: nn.Module) -> bool:
+        """Count a step: copy the weights at a mark reached; True when the run is over."""
+        self.steps += 1
+        share = self.share()
+        self.bar.update(min(100, int(100 * share)) - self.bar.n)
+        if self.marks and share >= self.marks[0]:
+            self._snapshot(model)
+        self.done = share >= 1
+        return self.done
+
+    def finish(self, model: nn.Module) -> None:
+        """A budget that ended between two marks: the final model stands for them."""
+        while self.marks:
+            self._snapshot(model)
+        self.bar.close()
+
+    def _snapshot(self, model: nn.Module) -> None:
+        """Copy the weights (and BatchNorm's statistics) at the training seconds of the mark reached, and drop the mark."""
+        now = self.clock.now()
+        self.snapshots.append((now if self.budget_s is None else min(now, self.budget_s), _copy_state(model)))
+        self.marks.pop(0)
 
 
 def _set_schedule(opt: torch.optim.Optimizer, lr: float, beta1: float) -> None:
@@ -354,14 +402,6 @@ def _set_schedule(opt: torch.optim.Optimizer, lr: float, beta1: float) -> None:
 def _copy_state(model: nn.Module) -> dict[str, torch.Tensor]:
     """A copy of ``model``'s weights and buffers (BatchNorm's statistics) that later steps do not change."""
     return {name: value.detach().clone() for name, value in model.state_dict().items()}
-
-
-def _snapshot(
-    model: nn.Module, snapshots: list[tuple[float, dict[str, torch.Tensor]]], clock: _Clock, marks: list[float]
-) -> None:
-    """Copy the weights (and BatchNorm's statistics) at the training seconds of the mark reached, and drop the mark."""
-    snapshots.append((min(clock.now(), marks[-1]), _copy_state(model)))  # marks[-1] is the budget
-    marks.pop(0)
 
 
 def _score_snapshots(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from unittest import mock
+
 import pytest
 import torch
 
@@ -30,6 +32,41 @@ def test_train_for_stops_at_the_budget_and_scores_a_curve():
     assert [s for s, _ in history.checkpoints] == sorted(s for s, _ in history.checkpoints)
     with pytest.raises(ValueError, match="empty"):
         train_for(FlowerCNN(), [], 0.1)
+
+
+def test_train_for_epochs_runs_exactly_those_epochs_in_the_same_loop():
+    # Notebook 04's ours sets the budget with epochs=, through the loop every budgeted team trains in.
+    data = [(torch.randn(4, 3, 16, 16), torch.randint(0, 102, (4,))) for _ in range(3)]
+    scored = []
+
+    def score(m):
+        scored.append(1)
+        return 0.5
+
+    history = train_for(FlowerCNN(), data, None, TrainConfig(), score=score, points=4, epochs=2)
+    assert len(history.loss) == 2 and history.images == 2 * 3 * 4  # two whole epochs, not a step more
+    assert len(history.checkpoints) == 4 == len(scored)  # copies scored after training
+    seconds = [s for s, _ in history.checkpoints]
+    assert seconds == sorted(seconds) and seconds[-1] == pytest.approx(history.total_seconds, abs=0.05)
+    for budget, epochs in ((None, None), (1.0, 2)):
+        with pytest.raises(ValueError, match="not both and not neither"):
+            train_for(FlowerCNN(), data, budget, TrainConfig(), epochs=epochs)
+    with pytest.raises(ValueError, match="a length"):
+        train_for(FlowerCNN(), iter(data), None, TrainConfig(), epochs=1)
+
+
+def test_the_epoch_runs_schedule_is_one_cycle_by_steps():
+    data = [(torch.randn(4, 3, 16, 16), torch.randint(0, 102, (4,))) for _ in range(2)]
+    net, seen = FlowerCNN(), []
+    real_step = torch.optim.AdamW.step
+
+    def spy(self, *a, **kw):
+        seen.append(self.param_groups[0]["lr"])
+        return real_step(self, *a, **kw)
+
+    with mock.patch.object(torch.optim.AdamW, "step", spy):
+        train_for(net, data, None, TrainConfig(lr=2e-3), epochs=2)
+    assert seen == pytest.approx([one_cycle(k / 4, 2e-3)[0] for k in range(4)])
 
 
 class _FakeTime:

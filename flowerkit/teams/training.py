@@ -16,7 +16,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Subset
 
-from ..model import FlowerCNN, History, TrainConfig, predict, train, train_for
+from ..model import FlowerCNN, History, TrainConfig, predict, train_for
 from .pipeline import StackedBatches, _Pipeline
 
 __all__ = ["train_pipeline"]
@@ -143,8 +143,8 @@ def train_pipeline(
 ) -> _TeamResult:
     """Train a fresh :class:`~flowerkit.model.FlowerCNN` behind ``pipe``, then test it on the pipeline's test loader.
 
-    Without ``budget_s``: ``config.epochs`` epochs with a one-cycle schedule
-    in steps (scored after every few epochs when ``curve``).
+    Without ``budget_s``: ``config.epochs`` epochs through the same loop
+    (:func:`flowerkit.model.train_for` with ``epochs=``), a one-cycle schedule in steps.
     With ``budget_s``: :func:`flowerkit.model.train_for`, a one-cycle schedule
     in seconds, scored at ``points`` moments, for what is left of the budget
     after the pipeline's one-off decode (``pipe.decode_s``: a team that
@@ -157,12 +157,10 @@ def train_pipeline(
     model = FlowerCNN()
     loader = StackedBatches(pipe.train_loader, pipe.stack) if pipe.stack > 1 else pipe.train_loader
     curve_test = _curve_loader(pipe.test_loader) if curve else None
-    if budget_s is None:
-        test = curve_test
-        every = max(1, config.epochs // points)
-        history = train(model, loader, config, val_loader=test, progress=progress, val_every=every)
+    score = (lambda m: _accuracy(m, curve_test)) if curve else None
+    if budget_s is None:  # the same loop as a budgeted team's, ended by its epochs instead of the clock
+        history = train_for(model, loader, None, config, score=score, points=points, epochs=config.epochs, progress=progress)
     else:
-        score = (lambda m: _accuracy(m, curve_test)) if curve else None
         remaining = budget_s - pipe.decode_s
         # a decode that took the whole budget leaves no time to train: an untrained model, reported as such
         history = train_for(model, loader, remaining, config, score=score, points=points) if remaining > 0 else History()
