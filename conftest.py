@@ -24,7 +24,9 @@ try:
 except ImportError:  # pytest without nbval: there are no notebook cells to check
     NbCellError = None
 
-# Seconds each notebook should take on a 2-core machine with the data already generated.
+# Seconds each notebook should take on a 2-core machine with the data already generated. Report only: a notebook over
+# its budget is flagged in the summary, never failed (a shared machine's load is not a bug; the CI total is what we keep
+# under 30 minutes), so read the flags of a quiet run before trimming a notebook.
 NOTEBOOK_BUDGET_S = {"00": 60, "01": 60, "02": 120, "03": 120, "04": 240, "05": 120, "06": 180, "07": 180, "08": 180}
 
 _ran: dict[str, int] = collections.Counter()
