@@ -671,8 +671,8 @@ class CollateNormalize:
     Runs in the worker processes (so the main process stays free for the
     model), writing the float batch straight into shared memory. Without ``mean``/``std`` batches stay uint8.
     ``channels_last=True`` writes batches in channels-last memory layout
-    (notebook ``04_three_teams``: :func:`flowerkit.model.train` then converts the model to match, and convolutions
-    on a CPU run about a quarter faster). A class, not a lambda, so worker processes can unpickle it.
+    (notebook ``04_three_teams``; the training loop, :func:`flowerkit.model.train` or :func:`flowerkit.model.train_for`,
+    steps FlowerCNN channels-last whatever it is given, and convolutions on a CPU run about a quarter faster). A class, not a lambda, so worker processes can unpickle it.
     Normalising is ``x * (1 / (255 std)) - mean / std`` as in :func:`flowerkit.transform.normalize_batch`
     (the same floats), converting and scaling in one pass. Introduced in notebook ``03_load``.
     """

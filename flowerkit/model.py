@@ -321,8 +321,9 @@ def train_for(
     """
     torch.manual_seed(config.seed)
     device = pick_device(device)
-    run = _Run(_steps_to_run(train_loader, budget_s, epochs), budget_s, points if score is not None else 0, progress)
-    stepper, history, last = _Stepper(model, config, device), History(), 0.0
+    total_steps = _steps_to_run(train_loader, budget_s, epochs)
+    stepper, history, last = _Stepper(model, config, device), History(), 0.0  # the device warmed up before the clock
+    run = _Run(total_steps, budget_s, points if score is not None else 0, progress)  # the clock starts here
     while not run.done:  # only a step that ends past the budget stops training: never short of it
         model.train()
         stepper.reset()
@@ -361,10 +362,10 @@ class _Run:
 
     def __init__(self, total_steps: int, budget_s: float | None, points: int, progress: bool) -> None:
         self.total_steps, self.budget_s, self.steps, self.done = total_steps, budget_s, 0, False
-        self.clock = _Clock()
         self.marks = [(k + 1) / points for k in range(points)]  # fractions of the run
         self.snapshots: list[tuple[float, dict[str, torch.Tensor]]] = []
         self.bar = tqdm(total=100, desc="train", unit="%", disable=not progress)
+        self.clock = _Clock()  # last: nothing above is training time
 
     def share(self) -> float:
         """How much of the run is done, 0..1: by the clock, or by the steps."""

@@ -44,6 +44,8 @@ def _count(ids_by_rank, expected):
             "counts as read once",
         ),
         (lambda ids_by_rank, expected: {1: len(expected)}, "count this small case by hand"),
+        (lambda ids_by_rank, expected: {k: n + 0.9 for k, n in _count(ids_by_rank, expected).items()}, "whole numbers"),
+        (lambda ids_by_rank, expected: {k: n / len(expected) for k, n in _count(ids_by_rank, expected).items()}, "not shares"),
     ],
 )
 def test_check_count_appearances_feedback(func, feedback, capsys):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from unittest import mock
 
 import pytest
@@ -53,6 +54,14 @@ def test_train_for_epochs_runs_exactly_those_epochs_in_the_same_loop():
             train_for(FlowerCNN(), data, budget, TrainConfig(), epochs=epochs)
     with pytest.raises(ValueError, match="a length"):
         train_for(FlowerCNN(), iter(data), None, TrainConfig(), epochs=1)
+
+
+@pytest.mark.parametrize("ends", [{"budget_s": 0.3}, {"budget_s": None, "epochs": 1}])
+def test_the_device_warm_up_is_off_the_training_clock(monkeypatch, ends):
+    data = [(torch.randn(4, 3, 16, 16), torch.randint(0, 102, (4,))) for _ in range(2)]
+    monkeypatch.setattr(model, "_warm_up", lambda device: time.sleep(1.0))  # a GPU's first-use costs, made visible
+    history = train_for(FlowerCNN(), data, ends.pop("budget_s"), TrainConfig(), **ends)
+    assert history.total_seconds < 0.9, "the warm-up (1 s) counted as training time"
 
 
 def test_the_epoch_runs_schedule_is_one_cycle_by_steps():

@@ -34,23 +34,26 @@ def test_a_curve_is_scored_on_every_kth_test_item_with_the_loaders_settings():
     picked = [int(x) for batch in sample for x, _ in batch]
     assert picked == list(range(0, 3000, 3)) and len(picked) <= 1024  # every 3rd: 1,000 items, every class
     assert sample.batch_size == 64 and sample.collate_fn is loader.collate_fn
-    assert _curve_loader(loader, limit=5000) is loader  # small enough: scored whole
+    whole = _curve_loader(loader, limit=5000)  # small enough: scored whole, by a loader of its own
+    assert whole.dataset is items and whole is not loader
 
 
-def test_scoring_a_curve_between_epochs_leaves_the_global_random_state_alone():
-    # Ours scores its curve between epochs (model.train's val_loader): a loader without a generator would draw its
-    # workers' seed from the global RNG on every pass, and change ours' dropout for the rest of the run.
+def test_scoring_a_curve_draws_from_neither_the_global_rng_nor_the_test_loaders_generator():
+    # The curve's copies are scored before the final test: with the test loader's generator (or the global RNG) each
+    # pass would move the worker seeds of the final evaluation, which is random for the Quality team (its rotation).
     from torch.utils.data import DataLoader, TensorDataset
 
     from flowerkit.teams.training import _curve_loader
 
     items = TensorDataset(torch.arange(3000), torch.arange(3000) // 30)
-    loader = DataLoader(items, batch_size=64, generator=torch.Generator().manual_seed(0))
-    sample = _curve_loader(loader, limit=1024)
-    assert sample.generator is loader.generator
-    torch.manual_seed(0)
-    untouched = torch.rand(3)
-    torch.manual_seed(0)
-    for _ in sample:
-        pass
-    assert torch.equal(torch.rand(3), untouched)
+    for limit in (1024, 5000):
+        loader = DataLoader(items, batch_size=64, generator=torch.Generator().manual_seed(7))
+        sample = _curve_loader(loader, limit=limit)
+        assert sample.generator is not loader.generator and sample.generator.initial_seed() == 7
+        torch.manual_seed(0)
+        untouched, test_state = torch.rand(3), loader.generator.get_state()
+        torch.manual_seed(0)
+        for _ in range(3):
+            for _ in sample:
+                pass
+        assert torch.equal(torch.rand(3), untouched) and torch.equal(loader.generator.get_state(), test_state)

@@ -75,10 +75,12 @@ def _appearance_cases() -> list[tuple[list[list[int]], list[int]]]:
 def _histogram(answer: Any) -> dict[int, int] | None:
     """A student's {times read: ids} as plain ints without the empty bars (a 0 count is no mistake), or None."""
     try:
-        pairs = [(int(k), int(v)) for k, v in dict(answer).items()]
+        pairs = [(float(k), float(v)) for k, v in dict(answer).items()]
     except (TypeError, ValueError):
         return None
-    return {k: v for k, v in pairs if v != 0}
+    if any(k != int(k) or v != int(v) for k, v in pairs):
+        return None  # a share or a mean is not a count
+    return {int(k): int(v) for k, v in pairs if v != 0}
 
 
 def _appearance_problem(
@@ -129,8 +131,14 @@ def check_count_appearances(func: Callable[[Any, Any], Any]) -> Verdict:
         if got is None:
             return _verdict(
                 False,
-                f"return a dict of times read -> number of ids, got {answer!r:.80}.",
-                "e.g. {1: 6} when each of 6 ids was read once; a Counter is a dict",
+                f"return a dict of times read -> number of ids (whole numbers), got {answer!r:.80}.",
+                "e.g. {1: 6} when each of 6 ids was read once: counts, not shares; a Counter is a dict",
+            )
+        if got != want and abs(sum(float(v) for v in dict(answer).values()) - 1) < 1e-6:
+            return _verdict(
+                False,
+                f"for ranks {ids_by_rank} over ids {expected} your bars add up to 1 ({answer!r:.60}): shares of the ids.",
+                "return numbers of ids, not shares: counts, so that the bars add up to len(expected_ids)",
             )
         if got != want:
             problem, hint = _appearance_problem(got, want, ids_by_rank, expected)
@@ -317,7 +325,7 @@ def check_scale_bugs(answer: Any) -> Verdict:
         return _verdict(False, f"{len(missing)} cause still at large.", _STILL_AT_LARGE[missing[0]])
     return _verdict(
         True,
-        "both: the two ranks read the same images (about as many duplicates as missing), "
+        "both: the two ranks read the same images (as many ids read twice as ids nobody read), "
         "and every epoch replayed the first one (the same half, never the other).",
     )
 

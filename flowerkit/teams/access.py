@@ -83,7 +83,7 @@ class AccessTeamFlowers(OxfordFlowers102):
 
 
 def _access_pipeline(root: str | Path, size: int, seed: int, num_workers: int | None, progress: bool) -> _Pipeline:
-    """Our transform and loader, fed :class:`AccessTeamFlowers`: their labels, everything else ours."""
+    """Our transform and loader, fed :class:`AccessTeamFlowers`: their (file, label) pairs, everything else ours."""
     return _our_recipe(
         "access", ACCESS_INFO, AccessTeamFlowers(root), root, size, seed, num_workers, progress, name="access-team"
     )
