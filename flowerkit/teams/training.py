@@ -167,7 +167,11 @@ def train_pipeline(
     else:
         remaining = budget_s - pipe.decode_s
         # a decode that took the whole budget leaves no time to train: an untrained model, reported as such
-        history = train_for(model, loader, remaining, config, score=score, points=points) if remaining > 0 else History()
+        history = (
+            train_for(model, loader, remaining, config, score=score, points=points, progress=progress)
+            if remaining > 0
+            else History()
+        )
     preds, trues = predict(model, pipe.test_loader)
     if budget_s is not None and curve and not history.checkpoints:  # no time left to train: the curve is one point
         history.checkpoints.append((0.0, float((preds == trues).float().mean()) if len(trues) else float("nan")))
