@@ -71,7 +71,7 @@ from tqdm.auto import tqdm
 from .access import OxfordFlowers102, load_rgb
 from .device import DeviceLoader, pick_device
 from .facts import _STALE_PARTIAL_S, DEFAULT_SIZE, WORKER_TIMEOUT_S, cpu_count
-from .paths import DATA_ENV, _written_whole, data_dir
+from .paths import DATA_ENV, _partials, _written_whole, data_dir
 
 try:  # optional: libjpeg-turbo's M/8 DCT scaling; without it decoding falls back to PIL draft
     import simplejpeg
@@ -426,7 +426,7 @@ def _reserve(tmp: Path, data_path: Path) -> None:
 
 def _clear_stale_partials(data_path: Path) -> None:
     """Delete what killed builds of ``data_path`` left: full-size hidden files nothing else would ever remove."""
-    for stale in data_path.parent.glob(f".{data_path.name}.*.partial"):
+    for stale in _partials(data_path):
         with contextlib.suppress(OSError):  # another process's, just finished or removed
             if time.time() - stale.stat().st_mtime > _STALE_PARTIAL_S:
                 stale.unlink()

@@ -56,6 +56,16 @@ def data_dir() -> Path:
     return Path.home() / ".cache" / "flowerkit"
 
 
+#: The temporary name :func:`_written_whole` writes under; :func:`_partials` finds what a killed process left.
+_PARTIAL = ".{name}.{tag}.partial"
+
+
+def _partials(path: str | Path) -> list[Path]:
+    """The temporary files :func:`_written_whole` calls for ``path`` left behind (or is writing right now)."""
+    path = Path(path)
+    return sorted(path.parent.glob(_PARTIAL.format(name=path.name, tag="*")))
+
+
 @contextlib.contextmanager
 def _written_whole(path: str | Path) -> Iterator[Path]:
     """Yield a temporary name beside ``path`` to write; rename it to ``path`` when the block ends, delete it if it raises.
@@ -71,7 +81,7 @@ def _written_whole(path: str | Path) -> Iterator[Path]:
     whole, and downloads checked before they are kept, rename on their own.)
     """
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.partial")
+    tmp = path.with_name(_PARTIAL.format(name=path.name, tag=uuid.uuid4().hex[:8]))
     try:
         yield tmp
         os.replace(tmp, path)

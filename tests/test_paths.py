@@ -32,6 +32,7 @@ def test_written_whole_renames_a_complete_file_and_leaves_nothing_else(tmp_path:
     with paths._written_whole(target) as tmp:
         assert tmp.parent == tmp_path and tmp.name.startswith(".index.json.") and tmp.name.endswith(".partial")
         tmp.write_text("new")
+        assert paths._partials(target) == [tmp], "the cleaner finds what the writer writes"
         assert not target.exists(), "nothing under the final name while the block runs"
     assert target.read_text() == "new"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["index.json"]
