@@ -31,9 +31,10 @@ def _pyproject_requirements() -> dict[str, str]:
 def test_environment_yml_lists_the_same_dependencies_as_pyproject():
     env = yaml.safe_load((REPO / "environment.yml").read_text())
     pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d)
-    conda_reqs = {_name(r): r.replace(" ", "") for r in pip if not r.startswith("-e")}
+    conda_reqs = {_name(r): r.replace(" ", "") for r in pip if not r.startswith("-")}
     assert conda_reqs == _pyproject_requirements()
     assert "-e ." in pip, "environment.yml should install flowerkit itself"
+    assert pip[0] == "-c constraints.txt", "environment.yml should install the versions CI tests (constraints.txt)"
 
 
 def test_constraints_pin_versions_inside_the_pyproject_ranges():
