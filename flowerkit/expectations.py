@@ -190,10 +190,11 @@ TARGETS: dict[str, Target] = {
     ),
     "03/shuffle_gap": Target(
         "validation accuracy after 3 epochs, shuffled minus unshuffled",
-        anywhere=(">=", -0.03),
+        anywhere=(">=", -0.05),
         mini=(">=", 0.05),
-        why="training in class-grouped file order must not beat shuffled training by more than chance (about 3 points on "
-        "1,020 validation photos at 10% accuracy); on mini the gap is large",
+        why="training in class-grouped file order must not beat shuffled training by more than chance: on 1,020 "
+        "validation photos at 10% accuracy one score moves about 1 point with the photos drawn and more with the run's "
+        "seed, so two runs' difference can reach 3 points either way; 5 points is a bug. On mini the gap is large",
     ),
     # --- 04_three_teams
     "04/ours_test_acc": Target(
@@ -290,7 +291,7 @@ TARGETS: dict[str, Target] = {
         anywhere=(">", CHANCE),
         mini=(">=", 0.35),
         why="DDP on 2 processes trains the same network on every sample: it must beat chance (how far at 32 px and 6 "
-        "epochs on the real photos is not measured; notebook 01 saw a few percent after 4 epochs there).",
+        "epochs on the real photos is not measured; notebook 01 expects a few percent after 4 epochs there).",
     ),
     "06/one_vs_two_processes_gap": Target(
         "|test accuracy on 2 processes - on 1 process|",

@@ -6,8 +6,10 @@ exercises: a Caffe-style model's input, statistics merged from the workers' part
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 from torch.utils.data import DataLoader, TensorDataset, default_collate
 from torchvision.transforms import v2
 
@@ -201,10 +203,25 @@ def _caffe(steps, flip=True, mean=MEAN_BGR):
 CROP = [v2.Resize(256), v2.CenterCrop(224), v2.ToDtype(torch.float32)]
 
 
+def _pil_caffe(img):
+    """A right answer without transforms: PIL's resize (bicubic) and slicing by hand."""
+    w, h = img.size
+    small = img.resize((round(w * 256 / min(w, h)), round(h * 256 / min(w, h))), Image.BICUBIC)
+    top, left = (small.height - 224) // 2, (small.width - 224) // 2
+    x = torch.from_numpy(np.array(small)).permute(2, 0, 1)[[2, 1, 0], top : top + 224, left : left + 224]
+    return x.float() - MEAN_BGR
+
+
 def test_caffe_input_checker_accepts_the_reference(capsys):
     assert exercises.check_caffe_input(_caffe(CROP))
     assert exercises.check_caffe_input(lambda img: _caffe(CROP)(img).contiguous())
+    assert exercises.check_caffe_input(_pil_caffe)
+    assert exercises.check_caffe_input(_caffe([v2.Resize(256, interpolation=v2.InterpolationMode.NEAREST), *CROP[1:]]))
     assert "Correct!" in capsys.readouterr().out
+
+
+def _crop_at(top, left):
+    return lambda img: _caffe([v2.Resize(256), v2.ToDtype(torch.float32)])(img)[:, top : top + 224, left : left + 224]
 
 
 @pytest.mark.parametrize(
@@ -227,6 +244,13 @@ def test_caffe_input_checker_accepts_the_reference(capsys):
         (lambda img: _caffe(CROP)(img).permute(1, 2, 0), "channels-last"),
         (lambda img: _caffe(CROP)(img).double(), "dtype torch.float64"),
         (lambda img: img, "got a Image"),
+        # a crop in the wrong place (the vertical margin forgotten, the top-left corner), mirrored, or random
+        (_crop_at(0, 80), "not the central one"),
+        (_crop_at(0, 0), "not the central one"),
+        (lambda img: _crop_at(0, 0)(img)[[2, 1, 0]], "not the central one"),
+        (lambda img: _caffe(CROP)(img).flip(-1), "flipped"),
+        (lambda img: _caffe(CROP)(img).flip(-2), "flipped"),
+        (_caffe([v2.Resize(256), v2.RandomCrop(224), v2.ToDtype(torch.float32)]), "random"),
     ],
 )
 def test_caffe_input_checker_names_each_planted_mistake(func, phrase, capsys):

@@ -252,10 +252,15 @@ _CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 _CAFFE_RESIZE, _CAFFE_CROP = 256, 224
 
 
+_CAFFE_MARKER_RGB = (40, 60, 220)  # a blue square right of the circle: where it lands tells a mirror or an off-centre crop
+
+
 def _caffe_photo() -> Image.Image:
-    """A landscape photo (360x240): green background, a yellow circle 100 px across in the centre."""
+    """A landscape photo (360x240): green background, a yellow circle 100 px across in the centre, a blue square right of it."""
     img = Image.new("RGB", (360, 240), (40, 120, 40))
-    ImageDraw.Draw(img).ellipse([130, 70, 229, 169], fill=(240, 200, 40))
+    draw = ImageDraw.Draw(img)
+    draw.ellipse([130, 70, 229, 169], fill=(240, 200, 40))
+    draw.rectangle([240, 80, 259, 99], fill=_CAFFE_MARKER_RGB)
     return img
 
 
@@ -290,6 +295,56 @@ def _caffe_layout(answer: Any) -> tuple[str, str] | None:
     return None
 
 
+def _circle_centre(x: torch.Tensor) -> tuple[float, float] | None:
+    """(row, column) of the yellow circle's centre in any channel order, scale or shift; None if it is not there.
+
+    Over the green background the circle brightens two channels, the blue square only one: the circle is what
+    brightens the sum of the channels the most.
+    """
+    lift = (x - x.flatten(1).median(1).values.view(3, 1, 1)).sum(0)
+    rows, cols = (lift > 0.6 * float(lift.amax())).nonzero(as_tuple=True) if float(lift.amax()) > 0 else ((), ())
+    return (float(rows.float().mean()), float(cols.float().mean())) if len(rows) else None
+
+
+def _caffe_position(answer: torch.Tensor, expected: torch.Tensor) -> tuple[str, str] | None:
+    """(message, hint) if the circle is not where the central crop puts it, else None (before any colour check)."""
+    got, want = _circle_centre(answer), _circle_centre(expected)
+    if got is None:
+        return "your image is one flat colour: the circle is gone.", "Resize(256) then CenterCrop(224): nothing else moves"
+    if max(abs(g - w) for g, w in zip(got, want)) <= 3:
+        return None
+    return (
+        f"the circle's centre sits at row {got[0]:.0f}, column {got[1]:.0f} of your image, expected row {want[0]:.0f}, "
+        f"column {want[1]:.0f}: the crop is not the central one.",
+        "CenterCrop(224) after Resize(256): the same margin on each side, and nothing random in a model's input",
+    )
+
+
+def _caffe_marker(answer: torch.Tensor, expected: torch.Tensor) -> tuple[str, str] | None:
+    """(message, hint) if the blue square is mirrored or moved (once colours, order and size are right), else None."""
+    marker = torch.tensor(_CAFFE_MARKER_RGB[::-1]).view(3, 1, 1) - torch.tensor(_CAFFE_MEAN_BGR).view(3, 1, 1)
+
+    def where(x: torch.Tensor) -> tuple[float, float] | None:
+        rows, cols = ((x - marker).abs().amax(0) < 30).nonzero(as_tuple=True)
+        return (float(rows.float().mean()), float(cols.float().mean())) if len(rows) else None
+
+    got, want = where(answer), where(expected)
+    if want is None or (got is not None and max(abs(g - w) for g, w in zip(got, want)) <= 3):
+        return None
+    if got is None:
+        return "the blue square right of the circle is gone.", "Resize(256) then CenterCrop(224), and nothing painted over"
+    if abs(got[1] - (_CAFFE_CROP - 1 - want[1])) <= 3 or abs(got[0] - (_CAFFE_CROP - 1 - want[0])) <= 3:
+        return (
+            f"the blue square sits at row {got[0]:.0f}, column {got[1]:.0f}, expected row {want[0]:.0f}, column "
+            f"{want[1]:.0f}: your image is flipped.",
+            "no flip: augmentation belongs to training, a model's input is the photo as it is",
+        )
+    return (
+        f"the blue square sits at row {got[0]:.0f}, column {got[1]:.0f}, expected row {want[0]:.0f}, column {want[1]:.0f}.",
+        "Resize(256) then CenterCrop(224), nothing else that moves pixels",
+    )
+
+
 def _caffe_values(answer: torch.Tensor, expected: torch.Tensor) -> tuple[str, str] | None:
     """(message, hint) if the values are scaled, in RGB order, or without the means subtracted, else None."""
     no_scale = "v2.ToDtype(torch.float32) without scale=True, then subtract the means; divide by nothing"
@@ -306,6 +361,9 @@ def _caffe_values(answer: torch.Tensor, expected: torch.Tensor) -> tuple[str, st
             "0..255 levels, were subtracted.",
             no_scale,
         )
+    moved = _caffe_position(answer, expected)
+    if moved:
+        return moved
     centre = answer[:, _CAFFE_CROP // 2, _CAFFE_CROP // 2]
     want = expected[:, _CAFFE_CROP // 2, _CAFFE_CROP // 2]
     if torch.allclose(centre, want, atol=4):
@@ -333,7 +391,8 @@ def check_caffe_input(func: Callable[[Any], Any]) -> Verdict:
     That model wants float32 (3, 224, 224): short side resized to 256 and the
     centre 224 cropped, channels in BGR order, values 0..255 with the BGR means
     (103.939, 116.779, 123.68) subtracted and no division. Checked on a
-    landscape photo with a yellow circle (its colour tells the channel order, its shape the resize).
+    landscape photo with a yellow circle (its colour tells the channel order, its shape the resize, its place the crop)
+    and a blue square beside it (a mirror), called twice (nothing random).
     """
     img = _caffe_photo()
     answer, error = _call(func, img.copy())
@@ -345,6 +404,13 @@ def check_caffe_input(func: Callable[[Any], Any]) -> Verdict:
     problem = _caffe_layout(answer) or _caffe_values(answer.detach(), expected)
     if problem:
         return _verdict(False, problem[0], problem[1])
+    again, _ = _call(func, img.copy())
+    if not isinstance(again, torch.Tensor) or again.shape != answer.shape or not torch.equal(again, answer):
+        return _verdict(
+            False,
+            "the same photo twice gave two different inputs: something in your function is random.",
+            "a model's input is deterministic: CenterCrop, not RandomCrop; no flips (augmentation is for training)",
+        )
     (cols, rows), (want, _) = _circle_extent(answer.detach()), _circle_extent(expected)
     if abs(cols - rows) > 0.15 * max(cols, rows, 1):
         return _verdict(
@@ -353,6 +419,9 @@ def check_caffe_input(func: Callable[[Any], Any]) -> Verdict:
     if abs(cols - want) > 4:
         msg = f"the circle is {cols} px across, expected {want}: not resized to 256 before the 224 crop."
         return _verdict(False, msg, "Resize(256) then CenterCrop(224): the crop keeps the central 87.5%")
+    problem = _caffe_marker(answer.detach(), expected)
+    if problem:
+        return _verdict(False, problem[0], problem[1])
     return _verdict(
         True, "BGR, 0..255 minus the means, 256 then the central 224: the circle is round, yellow and the right size."
     )
