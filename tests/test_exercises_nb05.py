@@ -34,7 +34,7 @@ from flowerkit.facts import IMAGENET_MEAN, IMAGENET_STD
         ("ImageNet statistics instead of the train split's", "leave every photo's correlation at 1"),
         ("pixels not scaled to [0, 1]", "value range"),
         ("grayscale", "colour check"),
-        ("flipped left to right", "only some?"),
+        ("flipped left to right", "face the same way?"),
         ("cropped off-centre", "the same part of the photo"),
         ({"channels in BGR order"}, "Correct!"),  # a set of one, as the Deployment team's skews were asked for
         (["channels in BGR order"], "Correct!"),
@@ -148,9 +148,13 @@ def _load_102(path):
 
 
 def _save_with(**changed):
+    """A save that stores some values another way; a callable value is made from what save was given (size, classes)."""
+
     def save(net, mean, std, size, classes, path):
         _save(net, mean, std, size, classes, path)
-        torch.save(torch.load(path, weights_only=True) | changed, path)
+        given = {"size": size, "classes": list(classes)}
+        stored = {k: v(given[k]) if callable(v) else v for k, v in changed.items()}
+        torch.save(torch.load(path, weights_only=True) | stored, path)
 
     return save
 
@@ -166,6 +170,13 @@ def _load_by_another_name(path):
 
 
 _SHOP_CLASSES = nb05._shop_model()[1]["classes"]
+
+
+def _load_shop_network(path):
+    """The shop's network built from what the student knows (10 classes), not from the file."""
+    net = model.FlowerCNN(num_classes=10)
+    net.load_state_dict(torch.load(path, weights_only=True)["state_dict"])
+    return net.eval(), _load(path)[1]
 
 
 @pytest.mark.parametrize(
@@ -198,13 +209,16 @@ _SHOP_CLASSES = nb05._shop_model()[1]["classes"]
         (_save, lambda p: (_load(p)[0], {**_load(p)[1], "classes": 10}), "['classes'] differ"),
         (_save, _load_by_another_name, "leaves weights_only to torch.load's default"),
         # class names as {index: name}, returned as saved or as a list; the size as a (height, width) pair
-        (_save_with(classes=dict(enumerate(_SHOP_CLASSES))), _load, "Correct!"),
-        (_save_with(classes=dict(enumerate(_SHOP_CLASSES))), _load_listing_classes, "Correct!"),
-        (_save_with(size=(48, 48)), _load, "Correct!"),
-        (_save_with(size=torch.tensor([48, 48])), _load, "Correct!"),
+        (_save_with(classes=lambda c: dict(enumerate(c))), _load, "Correct!"),
+        (_save_with(classes=lambda c: dict(enumerate(c))), _load_listing_classes, "Correct!"),
+        (_save_with(size=lambda s: (s, s)), _load, "Correct!"),
+        (_save_with(size=lambda s: torch.tensor([s, s])), _load, "Correct!"),
         (_save_with(size=(48, 64)), _load, "['size'] differ"),
         (_save_with(classes={str(i): c for i, c in enumerate(_SHOP_CLASSES)}), _load, "in a dict keyed by '0' (str)"),
         (_save_with(classes={c: i for i, c in enumerate(_SHOP_CLASSES)}), _load, "a dict from name to index"),
+        # the shop's values written into the file whatever the model: the second model (7 classes, 40 px) finds them
+        (_save_with(size=48), _load, "with another model (7 classes, 40 px)"),
+        (_save, _load_shop_network, "with another model (7 classes, 40 px)"),
     ],
 )
 def test_check_my_artifact_feedback(save, load, feedback, capsys):

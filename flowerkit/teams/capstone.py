@@ -63,10 +63,9 @@ def build_pipeline(
 ) -> _Pipeline:
     """Build team ``name``'s pipeline (one of :data:`TEAMS`) on the dataset at ``root``. Introduced in notebook ``04_three_teams``.
 
-    * ``ours``: the correct files and labels, decoded once into a uint8 cache
-      (aspect-preserving crop), random shift and flip for training only,
-      normalised per batch with the train split's statistics into
-      channels-last batches, shuffled batches of 64 with seeded workers;
+    * ``ours``: the course's pipeline, built in notebooks 01-03 (:mod:`flowerkit.access`,
+      :mod:`flowerkit.transform`, :mod:`flowerkit.load`), its images decoded
+      once into a uint8 cache, shuffled batches of 64 with seeded workers;
     * ``access``: our transform and loader, fed :class:`AccessTeamFlowers`;
     * ``quality``: our loader, fed their transform (cached: its fixed steps
       once, its random ones every epoch);
