@@ -99,8 +99,8 @@ class Target:
     Each bound is ``(op, number)`` with op one of ``>=, <=, >, <``, or None.
     ``why`` is the sentence shown when a bound fails. ``timing`` marks a speed figure: its bounds stop a run only
     in CI (:func:`in_ci`); on a student's busy laptop a miss is a printed warning, because a slow machine is not a
-    bug. A notebook asserts the bug a timing stands for on a figure load cannot move (notebook ``03_load``: the
-    cache's wait per step below the full decode's). ``trained`` marks a figure that needs the profile's full training
+    bug. A notebook asserts the bug a timing stands for on a figure load cannot reverse (notebook ``03_load``: one
+    cached batch against one fully decoded batch, each the fastest of 3 on one thread). ``trained`` marks a figure that needs the profile's full training
     (an accuracy floor, a gap between two trained models): while ``$FLOWERKIT_EPOCHS`` trains fewer epochs than the
     profile, a miss outside CI is a printed warning, because an under-trained model is not a bug.
     Introduced in notebook ``00_the_challenge``.
@@ -376,8 +376,8 @@ def expect(key: str, value: float, dataset: str) -> bool:
     ``$FLOWERKIT_EPOCHS`` changes them). A timing target missed outside CI
     prints a warning that says why and returns False instead of raising: a
     busy laptop is not a bug, so a notebook asserts the bug a timing stands
-    for on a figure the load cannot move (e.g. notebook ``03_load``: the
-    cache's wait per step below the full decode's). Introduced in notebook
+    for on a figure the load cannot reverse (e.g. notebook ``03_load``: one
+    cached batch against one fully decoded batch, the fastest of 3 each). Introduced in notebook
     ``00_the_challenge``.
     """
     target = TARGETS[key]

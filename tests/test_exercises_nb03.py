@@ -18,7 +18,7 @@ from torch.utils.data import (
     get_worker_info,
 )
 
-from flowerkit import OxfordFlowers102, exercises, load
+from flowerkit import OxfordFlowers102, exercises, load, sampling, transform
 from flowerkit.exercises import nb03
 from flowerkit.facts import IMAGENET_MEAN, IMAGENET_STD
 from flowerkit.load import CollateNormalize, DecodedFlowers, build_cache
@@ -169,6 +169,12 @@ def _float64(batch):  # NumPy arithmetic: float64
         (_per_item_torch, "converted to float on its own"),
         (_per_item_numpy, "converted to float on its own"),
         (lambda b: nb03._per_item_hwc_collate(b, MEAN, STD), "converted to float on its own"),
+        # the flowerkit versions, shown above the exercise: refused
+        (
+            lambda b: load.CollateNormalize(MEAN, STD)([(torch.from_numpy(a).permute(2, 0, 1), y) for a, y in b]),
+            "CollateNormalize",
+        ),
+        (lambda b: (transform.normalize_batch(_stack(b)[0].permute(0, 3, 1, 2), MEAN, STD), _labels(b)), "normalize_batch"),
     ],
 )
 def test_check_collate_feedback(func, feedback, capsys):
@@ -234,6 +240,7 @@ IMBALANCED = [0] * 40 + [1] * 10 + [2] * 25 + [3] * 5
         (lambda labels, seed: _weighted(lambda y: 1 / torch_bincount(y)[y])(labels, 0), "seed is not used"),
         (_global_seed, "once something else used torch's random numbers"),
         (lambda labels, seed: 1 / 0, "ZeroDivisionError"),
+        (lambda labels, seed: sampling.balanced_sampler(labels, seed=seed), "sampling.balanced_sampler"),
     ],
 )
 def test_check_balanced_sampler_feedback(func, feedback, capsys):
@@ -348,6 +355,10 @@ def _share(items, how):
         (_stream(lambda items: items), "returns a list, not an iterator"),
         (_stream(lambda items: iter(items) if torch_worker() is None else items[torch_worker().id :: 2]), "not an iterator"),
         (_ShareInInit, "__init__ runs in the main process"),
+        # the flowerkit versions, shown above the exercise: refused
+        (_stream(lambda items: iter(sampling.ShardedStream(items))), "sampling.ShardedStream"),
+        (_stream(lambda items: iter(sampling.worker_share(items))), "sampling.ShardedStream"),
+        (type("Sub", (sampling.ShardedStream,), {}), "sampling.ShardedStream"),
     ],
 )
 def test_check_sharded_stream_feedback(cls, feedback, capsys):

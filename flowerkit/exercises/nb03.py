@@ -24,12 +24,25 @@ import torch.utils.data._utils.worker as _torch_worker  # the global a worker's 
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from .. import load as _load
+from .. import sampling as _sampling
+from .. import transform as _transform
 from ..facts import IMAGENET_MEAN, IMAGENET_STD
 from ..load import CachedFlowers, CollateNormalize
 from ..meter import DataWaitMeter, best_ms
 from ..sampling import ShardedStream, balanced_sampler
 from ..teams.efficiency import EFFICIENCY_BUGS
-from .verdict import RAISED_HINT, STUB_HINT, Verdict, _call, _call_without, _is_stub_function, _unanswered, _verdict
+from .verdict import (
+    RAISED_HINT,
+    STUB_HINT,
+    Verdict,
+    _call,
+    _call_without,
+    _is_stub_function,
+    _refused,
+    _refusing,
+    _unanswered,
+    _verdict,
+)
 
 __all__ = [
     "check_balanced_sampler",
@@ -347,14 +360,18 @@ def _timing(func: Callable[[list[Any]], Any], images: torch.Tensor, batch: list[
     if images.is_contiguous() and yours <= per_image:
         return said
     copied = best_ms(_batch_contiguous_first, batch, mean, std)  # timed as yours is
-    where = (
-        "Your batch lies in channels-last memory (images.is_contiguous() is False), where arithmetic with one mean per"
-        " channel runs along rows of 3 numbers"
-        if not images.is_contiguous()
-        else "Your float work ran while the batch was channels last in memory (a float copy, or strided arithmetic)"
-    )
     took = f", took {copied:.2f} ms" if copied < yours else ""
-    return f"{said} {where}: the same steps with .contiguous() on the uint8 batch, before converting{took}."
+    if not images.is_contiguous():
+        return (
+            f"{said} Your batch lies in channels-last memory (images.is_contiguous() is False), where arithmetic with "
+            f"one mean per channel runs along rows of 3 numbers: the same steps with .contiguous() on the uint8 batch, "
+            f"before converting{took}."
+        )
+    return (
+        f"{said} Not faster here: on small images the gain from batching is small, and the machine's noise, or "
+        f"slower arithmetic (NumPy's, float64, a channels-last float copy), can reverse it. Stacked in uint8, made "
+        f"contiguous, then converted and normalised once with torch: {copied:.2f} ms."
+    )
 
 
 def _channels_last(batch: list[tuple[torch.Tensor, int]]) -> list[tuple[np.ndarray, int]]:
@@ -489,6 +506,9 @@ def _collate_error_hint(error: str) -> str:
     return "each item is a uint8 NumPy array (S, S, 3): stack them, then work on the whole batch"
 
 
+_OWN_COLLATE = "stack the arrays with torch, then convert and normalise the whole batch yourself"
+
+
 def check_collate(func: Callable[[list[Any]], Any], dataset: Any, mean: Any, std: Any) -> Verdict:
     """Notebook ``03_load``: ``func(batch)`` turns a list of (uint8 NumPy (S, S, 3), label) into (float32 (B, 3, S, S), int64).
 
@@ -500,7 +520,14 @@ def check_collate(func: Callable[[list[Any]], Any], dataset: Any, mean: Any, std
     is timed against converting each of the same arrays on its own.
     """
     chw = [(torch.as_tensor(image), int(label)) for image, label in (dataset[i] for i in range(min(64, len(dataset))))]
-    answer, error = _call(func, _channels_last(chw))
+    with _refusing(_transform, "normalize_batch"):
+        answer, error, refused = _call_without(_load, "CollateNormalize", func, _channels_last(chw))
+    if refused or _refused(error):
+        return _verdict(
+            False,
+            "your collate_fn calls flowerkit's load.CollateNormalize (or transform.normalize_batch), the version this exercise builds.",
+            _OWN_COLLATE,
+        )
     if error:
         return _verdict(False, error, _collate_error_hint(error))
     if _unanswered(answer):
@@ -635,7 +662,13 @@ def check_balanced_sampler(func: Callable[[Any, int], Any], labels: Any) -> Verd
     """
     y = torch.as_tensor(labels, dtype=torch.int64).reshape(-1)
     cap = _EPOCH_CAP * len(y)
-    sampler, error = _call(func, list(labels), 0)
+    sampler, error, refused = _call_without(_sampling, "balanced_sampler", func, list(labels), 0)
+    if refused:
+        return _verdict(
+            False,
+            "your function calls flowerkit's sampling.balanced_sampler, the version this exercise builds.",
+            "weights from the class counts, then torch.utils.data.WeightedRandomSampler",
+        )
     if error:
         return _verdict(False, error, RAISED_HINT)
     if _unanswered(sampler):
@@ -892,7 +925,15 @@ def check_sharded_stream(cls: type) -> Verdict:
     items = list(range(100, 123))
     if not isinstance(cls, type) or not issubclass(cls, torch.utils.data.IterableDataset):
         return _verdict(False, f"expected a class derived from IterableDataset, got {cls!r}.", "class MyStream(IterableDataset)")
-    out, error = _yields(cls, items)
+    with _refusing(_sampling, "ShardedStream,worker_share"):
+        out, error = _yields(cls, items)
+    if issubclass(cls, ShardedStream) or _refused(error):
+        return _verdict(
+            False,
+            "your stream hands the splitting to flowerkit's sampling.ShardedStream (or worker_share), the version this "
+            "exercise builds.",
+            "derive from torch.utils.data.IterableDataset and split with get_worker_info() yourself",
+        )
     if error and _NOT_AN_ITERATOR in error:
         return _verdict(False, error + ".", _ITERATOR_HINT)
     if error:
@@ -906,7 +947,8 @@ def check_sharded_stream(cls: type) -> Verdict:
             "with no worker info (get_worker_info() is None), yield every item once",
         )
     for num_workers in (2, 3):
-        problem = _sharding_problem(cls, items, num_workers)
+        with _refusing(_sampling, "ShardedStream,worker_share"):
+            problem = _sharding_problem(cls, items, num_workers)
         if problem:
             message, hint = problem
             return _verdict(False, message, hint)

@@ -7,6 +7,7 @@ so a notebook keeps running. The first checkers are in notebook ``00_the_challen
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import sys
 from collections.abc import Callable, Iterator
@@ -121,15 +122,33 @@ def _call_without(module: ModuleType, name: str, func: Callable[..., Any], *args
 
     For an exercise that rebuilds a flowerkit function (03's ``make_loader``, 04's ``one_cycle``): calling the
     flowerkit version would pass without the work. A name imported on its own (``from module import name``)
-    escapes the patch; the prompt asks for the plain-PyTorch route in words too.
+    escapes the patch; the prompt asks for the plain-PyTorch route in words too. ``name`` may list several names,
+    separated by commas (``"ShardedStream,worker_share"``).
     """
-
-    def refuse(*_: Any, **__: Any) -> Any:
-        raise _FlowerkitVersion(f"{module.__name__}.{name} is the flowerkit version this exercise rebuilds")
-
-    with mock.patch.object(module, name, refuse):
+    with _refusing(module, name):
         answer, error = _call(func, *args)
-    return answer, error, error is not None and _FlowerkitVersion.__name__ in error
+    return answer, error, _refused(error)
+
+
+@contextlib.contextmanager
+def _refusing(module: ModuleType, names: str) -> Iterator[None]:
+    """While the block runs, each of ``module``'s comma-separated ``names`` raises instead of running (:func:`_refused`)."""
+
+    def refuser(name: str) -> Callable[..., Any]:
+        def refuse(*_: Any, **__: Any) -> Any:
+            raise _FlowerkitVersion(f"{module.__name__}.{name} is the flowerkit version this exercise rebuilds")
+
+        return refuse
+
+    with contextlib.ExitStack() as stack:
+        for name in names.split(","):
+            stack.enter_context(mock.patch.object(module, name.strip(), refuser(name.strip())))
+        yield
+
+
+def _refused(error: str | None) -> bool:
+    """True when ``error`` is a flowerkit function refusing to run inside :func:`_refusing`."""
+    return error is not None and _FlowerkitVersion.__name__ in error
 
 
 def _code_objects(code: CodeType) -> Iterator[CodeType]:
