@@ -73,8 +73,8 @@ def test_check_images_per_class(answer, feedback, mini_root, capsys):
     [
         (classes_per_batch, "Correct! in file order"),
         (lambda labels, b: None, "still the stub"),
-        (lambda labels, b: [len(np.unique(labels[s : s + b])) for s in range(0, len(labels), b)], "1 batch(es) only"),
-        (lambda labels, b: [len(np.unique(labels[s * b : (s + 1) * b])) for s in range(len(labels) // b)], "0 batch(es) only"),
+        (lambda labels, b: [len(np.unique(labels[s : s + b])) for s in range(0, len(labels), b)], "1 batch(es) counted"),
+        (lambda labels, b: [len(np.unique(labels[s * b : (s + 1) * b])) for s in range(len(labels) // b)], "0 batch(es) counted"),
         (lambda labels, b: [len(set(labels[s : s + b])) for s in range(0, len(labels), b)], "flatten it first"),
         (
             lambda labels, b: [len(set(labels.ravel()[s : s + b])) for s in range(0, labels.size - b + 1, b)],

@@ -425,6 +425,7 @@ def test_mixup_checker_leaves_the_notebooks_random_generator_as_it_was():
         (lambda train, test: DataLoader(train), "return a pair"),
         (lambda train, test: (DataLoader(train, shuffle=True, collate_fn=_mixup()), DataLoader(test)), "batches of 1 image"),
         (_loaders(lambda items: 1 / 0), "raised ZeroDivisionError"),
+        (_loaders(lambda items: None), "collate_fn (mix_collate?) is still the stub"),
     ],
 )
 def test_mixup_checker_names_each_planted_mistake(func, phrase, capsys):

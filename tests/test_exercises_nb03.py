@@ -803,3 +803,28 @@ def test_check_train_loader_accepts_any_sampler_that_shuffles(mini_root, capsys)
     sorted_subset = lambda d: DataLoader(Subset(d, range(len(d))), batch_size=64, generator=g(), **NORMALISE)  # noqa: E731
     assert not exercises.check_train_loader(sorted_subset, cache)
     assert "does not shuffle" in capsys.readouterr().out
+
+
+class _MovesOnlyOnAYield(torch.utils.data.IterableDataset):
+    """Right in one process; as worker 1 of 2 its index never moves, so __iter__ spins without yielding."""
+
+    def __init__(self, items):
+        self.items = items
+
+    def __iter__(self):
+        info = torch.utils.data.get_worker_info()
+        k, n = (0, 1) if info is None else (info.id, info.num_workers)
+        i = 0
+        while i < len(self.items):
+            if i % n == k:
+                yield self.items[i]
+                i += 1
+
+
+def test_check_sharded_stream_stops_a_stream_that_never_yields(monkeypatch, capsys):
+    monkeypatch.setattr(exercises.verdict, "_STALL_S", 0.5)
+    started = time.perf_counter()
+    assert not exercises.check_sharded_stream(_MovesOnlyOnAYield)
+    out = capsys.readouterr().out
+    assert "as worker 0 of 2" in out and "handed over nothing" in out and "islice" in out, out
+    assert time.perf_counter() - started < 10

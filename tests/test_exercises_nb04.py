@@ -149,6 +149,10 @@ def _fixed_cases(stats):
 
         return answer
 
+    def normalize_uint8(intern):  # ToDtype removed, the intern's Normalize kept: the transform raises on every item
+        intern.dataset.transform = v2.Compose([*_uint8().transforms, v2.Normalize([0.5] * 3, [0.25] * 3)])
+        return _loader(intern.dataset, **WORKERS)
+
     def own_stats(intern):  # the reference as the notebook writes it: the statistics of the intern's dataset itself
         intern.dataset.transform, intern.dataset.draft = _uint8(), 64
         return _loader(intern.dataset, CollateNormalize(*compute_stats(intern.dataset, progress=False)), **WORKERS)
@@ -176,6 +180,7 @@ def _fixed_cases(stats):
         (fixed(**WORKERS), "2 workers decode the JPEGs"),
         (fixed(draft=None, **WORKERS), "intern.dataset.draft = size"),  # right, but each JPEG decoded in full
         (lambda intern: None, "still the stub"),
+        (normalize_uint8, "the dataset's first item fails: your transform raised TypeError"),
         (lambda intern: intern, "fixed when it is built"),
         (_set_batch_size, "fixed when it is built"),
         (notebook_03, "a new dataset: fix intern.dataset.transform and the loader's settings"),

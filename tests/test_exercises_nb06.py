@@ -446,3 +446,16 @@ def test_the_torchrun_stream_is_judged_as_its_file_now_reads(tmp_path, capsys):
     (tmp_path / "stream_rewritten.py").write_text(_HEADER + _RIGHT.replace("def __iter__", "def __iter__(") + "\n")
     assert not exercises.check_torchrun_stream(fresh)
     assert "stream_rewritten.py does not import: SyntaxError" in capsys.readouterr().out
+
+
+def test_check_rank_stream_stops_a_stream_that_never_yields(monkeypatch, capsys):
+    """An __iter__ that loops without yielding (as one worker, an index that moves only on a yield) gets a message, not a hang."""
+    monkeypatch.setattr(exercises.verdict, "_STALL_S", 0.5)
+    namespace = {}
+    spins = _RIGHT.replace(
+        "        info = get_worker_info()\n", "        info = get_worker_info()\n        while True:\n            pass\n"
+    )
+    exec(_IMPORTS + _GIVEN_RANK + spins, namespace)
+    assert not exercises.check_rank_stream(namespace["MyRankStream"])
+    out = capsys.readouterr().out
+    assert "handed over nothing for 0 s" in out and "islice" in out, out

@@ -246,6 +246,12 @@ def test_the_caption_checker_names_cheap_mistakes(modules, capsys) -> None:
     by_characters = CAPTIONS_REFERENCE.format(decode=".decode()").replace("len(b) for b in encoded", "len(c) for c in captions")
     assert "counted in bytes" in _says(exercises.check_caption_memory(modules("char_captions", by_characters)), capsys)
     assert "has no class Captions" in _says(exercises.check_caption_memory(modules("other_name", "X = 1\n")), capsys)
+    # n offsets, not n + 1: the last item reads past the end; a __len__ that is not an int
+    no_end = CAPTIONS_REFERENCE.format(decode=".decode()").replace("len(b) for b in encoded]", "len(b) for b in encoded][:-1]")
+    no_end = no_end.replace("return len(self.starts) - 1", "return len(self.starts)")
+    assert "keep n + 1 offsets" in _says(exercises.check_caption_memory(modules("no_end_captions", no_end)), capsys)
+    float_len = CAPTIONS_REFERENCE.format(decode=".decode()").replace("len(self.starts) - 1", "len(self.starts) / 1")
+    assert "len(dataset)" in _says(exercises.check_caption_memory(modules("float_len_captions", float_len)), capsys)
     assert "as a string" in _says(exercises.check_caption_memory(wild), capsys)
 
 

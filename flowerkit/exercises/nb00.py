@@ -164,7 +164,9 @@ def _batches_feedback(got: list[int], labels: np.ndarray, batch_size: int) -> Ve
         return None
     if len(got) <= 1 and len(truth) > 1:
         return _verdict(
-            False, f"{len(got)} batch(es) only: len() of a (1, N) array is 1.", "flatten the labels first: labels.reshape(-1)"
+            False,
+            f"{len(got)} batch(es) counted, for {len(truth)}: len() of a (1, N) array is 1 (one row), not N.",
+            "flatten the labels first: labels.reshape(-1)",
         )
     if got == truth[:-1] and flat.size % batch_size:
         return _verdict(

@@ -490,6 +490,12 @@ def check_flowers_dataset(cls: Any, root: str | Path, split: str = "train") -> V
     at ``root``, through its public API.
     """
     root = Path(root)
+    if isinstance(cls, torch.utils.data.Dataset):
+        return _verdict(
+            False,
+            f"got a {type(cls).__name__} object: the checker builds its own, one per split.",
+            "pass the class itself, FlowersDataset, without calling it",
+        )
     if _unanswered(cls) or not callable(cls):
         return _verdict(
             False,

@@ -23,7 +23,7 @@ from torchvision.transforms import v2
 from ..doctor import check_batch
 from ..facts import NUM_CLASSES
 from ..teams.quality import QUALITY_BUGS
-from .verdict import RAISED_HINT, STUB_HINT, Verdict, _call, _picked, _unanswered, _verdict
+from .verdict import RAISED_HINT, STUB_HINT, Verdict, _call, _is_stub_function, _picked, _unanswered, _verdict
 
 __all__ = [
     "BATCH_CHECKS",
@@ -723,7 +723,11 @@ def check_mixup_loaders(func: Callable[[Any, Any], Any]) -> Verdict:
         try:
             problem = _train_problem(answer[0], train_set) or _test_problem(answer[1], test_set)
         except Exception as exc:  # the student's collate_fn raised inside the loader: say so, don't crash
-            return _verdict(False, f"iterating your loaders raised {type(exc).__name__}: {exc}", RAISED_HINT)
+            said = f"iterating your loaders raised {type(exc).__name__}: {exc}"
+            collate = getattr(answer[0], "collate_fn", None)
+            if _is_stub_function(collate) or (collate is not None and _call(collate, [train_set[0]]) == (None, None)):
+                said = "your train loader's batches are None: its collate_fn (mix_collate?) is still the stub."
+            return _verdict(False, said, "look at next(iter(train_loader)) in a new cell")
     if problem:
         return _verdict(False, problem[0], problem[1])
     return _verdict(True, "train batches are mixes with matching soft labels; test batches are the photos as they are.")

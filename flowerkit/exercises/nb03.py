@@ -33,10 +33,13 @@ from ..sampling import ShardedStream, balanced_sampler
 from ..teams.efficiency import EFFICIENCY_BUGS
 from .verdict import (
     RAISED_HINT,
+    STALLED,
     STUB_HINT,
     Verdict,
     _call,
     _call_without,
+    _deadline,
+    _failure_hint,
     _is_stub_function,
     _refused,
     _refusing,
@@ -654,6 +657,26 @@ def _balance_problem(sampler: Any, first: list[int], drawn: list[int], labels: t
     return _mix_problem(sampler, drawn, labels)
 
 
+def _student_sampler(func: Callable[[Any, int], Any], labels: Any) -> tuple[Any, tuple[str, str] | None]:
+    """``func(labels, 0)``, or (None, why it is no sampler): it raised, is the stub, or is flowerkit's own."""
+    sampler, error, refused = _call_without(_sampling, "balanced_sampler", func, list(labels), 0)
+    if refused:
+        return None, (
+            "your function calls flowerkit's sampling.balanced_sampler, the version this exercise builds.",
+            "weights from the class counts, then torch.utils.data.WeightedRandomSampler",
+        )
+    if error:
+        return None, (error, RAISED_HINT)
+    if _unanswered(sampler):
+        return None, ("your function returns None: it is still the stub.", "return WeightedRandomSampler(...)")
+    if not hasattr(sampler, "__iter__"):
+        return None, (
+            f"got a {type(sampler).__name__}: a sampler is something that yields indices.",
+            "return torch.utils.data.WeightedRandomSampler(weights, num_samples, generator=...)",
+        )
+    return sampler, None
+
+
 def check_balanced_sampler(func: Callable[[Any, int], Any], labels: Any) -> Verdict:
     """Notebook ``03_load``: ``func(labels, seed)`` returns a sampler that draws every class about equally often, seeded.
 
@@ -662,23 +685,10 @@ def check_balanced_sampler(func: Callable[[Any, int], Any], labels: Any) -> Verd
     """
     y = torch.as_tensor(labels, dtype=torch.int64).reshape(-1)
     cap = _EPOCH_CAP * len(y)
-    sampler, error, refused = _call_without(_sampling, "balanced_sampler", func, list(labels), 0)
-    if refused:
-        return _verdict(
-            False,
-            "your function calls flowerkit's sampling.balanced_sampler, the version this exercise builds.",
-            "weights from the class counts, then torch.utils.data.WeightedRandomSampler",
-        )
-    if error:
-        return _verdict(False, error, RAISED_HINT)
-    if _unanswered(sampler):
-        return _verdict(False, "your function returns None: it is still the stub.", "return WeightedRandomSampler(...)")
-    if not hasattr(sampler, "__iter__"):
-        return _verdict(
-            False,
-            f"got a {type(sampler).__name__}: a sampler is something that yields indices.",
-            "return torch.utils.data.WeightedRandomSampler(weights, num_samples, generator=...)",
-        )
+    sampler, problem = _student_sampler(func, labels)
+    if problem:
+        message, hint = problem
+        return _verdict(False, message, hint)
     first, drawn, problem = _draw_epochs(sampler, max(400 * (int(y.max()) + 1), 20_000), cap)
     problem = problem or _balance_problem(sampler, first, drawn, y)
     if problem:
@@ -875,7 +885,7 @@ def _yields(cls: type, items: list[int], worker: tuple[int, int] | None = None) 
     dataset, error = _call(cls, items)
     if error:
         return None, error
-    with _pretend_worker(_worker_info(*worker, seed=worker[0])) if worker else contextlib.nullcontext():
+    with _pretend_worker(_worker_info(*worker, seed=worker[0])) if worker else contextlib.nullcontext(), _deadline():
         it, error = _call(dataset.__iter__)
         if error or it is None:
             return None, error
@@ -894,7 +904,7 @@ def _sharding_problem(cls: type, items: list[int], num_workers: int) -> tuple[st
     for k in range(num_workers):
         out, error = _yields(cls, items, (k, num_workers))
         if error or out is None:
-            hint = RAISED_HINT if error and _NOT_AN_ITERATOR not in error else _ITERATOR_HINT
+            hint = _failure_hint(error) if error and _NOT_AN_ITERATOR not in error else _ITERATOR_HINT
             return f"as worker {k} of {num_workers}: {error or '__iter__ returned None'}", hint
         shares.append(out)
     counts = Counter(int(x) for share in shares for x in share)
@@ -915,6 +925,12 @@ def _sharding_problem(cls: type, items: list[int], num_workers: int) -> tuple[st
     return None
 
 
+_FLOWERKIT_STREAM = (
+    "your stream hands the splitting to flowerkit's sampling.ShardedStream (or worker_share), the version this exercise builds.",
+    "derive from torch.utils.data.IterableDataset and split with get_worker_info() yourself",
+)
+
+
 def check_sharded_stream(cls: type) -> Verdict:
     """Notebook ``03_load``: ``cls(items)`` is an IterableDataset whose workers together yield every item exactly once.
 
@@ -928,16 +944,16 @@ def check_sharded_stream(cls: type) -> Verdict:
     with _refusing(_sampling, "ShardedStream,worker_share"):
         out, error = _yields(cls, items)
     if issubclass(cls, ShardedStream) or _refused(error):
-        return _verdict(
-            False,
-            "your stream hands the splitting to flowerkit's sampling.ShardedStream (or worker_share), the version this "
-            "exercise builds.",
-            "derive from torch.utils.data.IterableDataset and split with get_worker_info() yourself",
-        )
+        return _verdict(False, _FLOWERKIT_STREAM[0], _FLOWERKIT_STREAM[1])
     if error and _NOT_AN_ITERATOR in error:
         return _verdict(False, error + ".", _ITERATOR_HINT)
     if error:
-        return _verdict(False, error, "with num_workers=0, get_worker_info() returns None: then yield every item")
+        hint = (
+            _failure_hint(error)
+            if STALLED in error
+            else "with num_workers=0, get_worker_info() returns None: then yield every item"
+        )
+        return _verdict(False, error, hint)
     if out is None:
         return _verdict(False, "your __iter__ returns None: it is still the stub.", "__iter__ should `yield` items")
     if sorted(int(x) for x in out) != items:
@@ -1126,8 +1142,9 @@ def _visit_order(loader: DataLoader, dataset: Any) -> list[int] | None:
         batches: Any = ([i] for i in loader.sampler)
     else:
         batches = loader.batch_sampler
+    cap = 4 * len(dataset) + 1  # a sampler drawing far more than an epoch (num_samples=10**9) stops here
     try:
-        order = [int(i) for batch in batches for i in batch]
+        order = [int(i) for batch in itertools.islice(batches, cap) for i in batch][:cap]
     except Exception:  # noqa: BLE001 - the student's sampler: report that its order could not be read
         return None
     wrapped = loader.dataset
@@ -1219,7 +1236,9 @@ def _batch_worker_pin_problems(loader: DataLoader, dataset: Any, batch_size: int
     """Exercises 7 and 8's shared rules: batches of 16 or more (``small``: why), workers where each item is decoded
     (``job``: what decoding in the main process would block), ``pin_memory`` only with a GPU."""
     problems = []
-    if batch_size is None or batch_size < 16:
+    if batch_size is None:
+        problems.append("batch_size=None: no batching at all, one item at a time without a batch dimension (try 64)")
+    elif batch_size < 16:
         problems.append(f"batch_size={batch_size}: {small} (try 64)")
     if loader.num_workers < 1 and not isinstance(dataset, CachedFlowers):
         problems.append(

@@ -303,6 +303,18 @@ def _not_the_intern_dataset(loader: DataLoader, intern: DataLoader) -> tuple[str
     return None
 
 
+def _first_item_fails(loader: DataLoader) -> tuple[str, str] | None:
+    """(message, hint) when the dataset's transform raises on its first item (e.g. Normalize on uint8); else None."""
+    _, error = _call(loader.dataset.__getitem__, 0)
+    if not error:
+        return None
+    return (
+        f"the dataset's first item fails: {error.replace('your function raised', 'your transform raised')}",
+        "run intern.dataset[0] in a new cell for the traceback: each step takes what the step before gives "
+        "(Normalize wants floats, ToDtype comes before it)",
+    )
+
+
 def _doctor_hint(loader: DataLoader, intern: DataLoader, theirs: str, checks: set[str]) -> tuple[str, str]:
     """(what the answer left, a hint) for what the doctor still finds, from where it lives; ``theirs``: repr(transform)."""
     if loader is intern:
@@ -390,7 +402,7 @@ def check_fixed_loader(func: Callable[[Any], Any], root: str | Path, size: int =
         return _verdict(
             False, f"got a {type(loader).__name__}, expected a DataLoader.", "return torch.utils.data.DataLoader(...)"
         )
-    mistake = _not_the_intern_dataset(loader, intern)
+    mistake = _not_the_intern_dataset(loader, intern) or _first_item_fails(loader)
     if mistake:
         message, hint = mistake
         return _verdict(False, message, hint)

@@ -24,7 +24,7 @@ from ..facts import IMAGENET_MEAN, IMAGENET_STD
 from ..load import decode_resized
 from ..model import FlowerCNN
 from ..transform import normalize_batch
-from .verdict import RAISED_HINT, STUB_HINT, Verdict, _call, _call_without, _picked, _unanswered, _verdict
+from .verdict import RAISED_HINT, STUB_HINT, Verdict, _call, _call_without, _is_stub_function, _picked, _unanswered, _verdict
 
 __all__ = [
     "SKEW_CHOICES",
@@ -661,7 +661,8 @@ def _saved_problem(save: Callable[..., Any], net: FlowerCNN, values: dict[str, A
         return f"save_my_artifact: {error}", RAISED_HINT
     written = sorted(p.name for p in path.parent.iterdir())
     if not written:
-        return "save_my_artifact wrote no file: it is still the stub.", "torch.save(one dict of everything, path)"
+        said = "it is still the stub" if _is_stub_function(save) else "nothing was saved"
+        return f"save_my_artifact wrote no file: {said}.", "torch.save(one dict of everything, path)"
     if path.name not in written:
         return f"save_my_artifact wrote {written}, not the path it was given.", "torch.save(..., path)"
     if len(written) > 1:

@@ -45,6 +45,8 @@ from .verdict import (
     Verdict,
     _call,
     _class_as_file_reads,
+    _deadline,
+    _failure_hint,
     _is_stub_function,
     _picked,
     _unanswered,
@@ -407,7 +409,7 @@ def check_padded_indices(func: Callable[[int, int, int, bool], Any]) -> Verdict:
                         "the extra (or missing) ones come from?",
                     )
                 try:
-                    got = [int(i) for i in answer]
+                    got = [int(i) for i in itertools.islice(answer, 2 * n + 1)]  # an endless generator stops here
                 except (TypeError, ValueError):
                     return _verdict(False, f"return a list of indices, got {answer!r}.", "e.g. [0, 3, 6]")
                 if got != _sampler_truth(n, rank, world, drop_last):
@@ -467,10 +469,11 @@ def _one_epoch(cls: type, items: list[int], epoch: int) -> tuple[list[Any] | Non
     _, error = _call(stream.set_epoch, epoch)
     if error:
         return None, f"set_epoch({epoch}) raised: {error.removeprefix('your function raised ')}"
-    it, error = _call(stream.__iter__)
-    if error or it is None:
-        return None, error
-    return _call(list, itertools.islice(it, 4 * len(items) + 1))  # a stream that never ends stops here
+    with _deadline():
+        it, error = _call(stream.__iter__)
+        if error or it is None:
+            return None, error
+        return _call(list, itertools.islice(it, 4 * len(items) + 1))  # a stream that never ends stops here
 
 
 def _in_one_process(cls: type) -> tuple[str, str] | None:
@@ -487,7 +490,7 @@ def _in_one_process(cls: type) -> tuple[str, str] | None:
                 if no_group
                 else "outside torchrun RANK and WORLD_SIZE are not set: you are rank 0 of 1 (int(os.environ.get('RANK', 0)))"
                 if no_env
-                else RAISED_HINT
+                else _failure_hint(error)
             )
             return f"in one process, without torchrun or workers: {error.rstrip('.')}.", hint
         if out is None:
@@ -569,11 +572,12 @@ def _simulated_rank(cls: type, rank: int, world: int, workers: int) -> tuple[lis
     if error:
         return None, f"{call} then set_epoch({_EPOCH}) raised {error.removeprefix('your function raised ')}"
     read: list[Any] = []
+    cap = 4 * len(_STREAM_ITEMS) + 1  # a stream that never ends stops here, one that never yields at the deadline
     for worker in range(workers) if workers else [None]:
         copied = copy.deepcopy(stream)  # a worker gets a copy of the rank's stream
         info = _worker_info(worker, workers, seed=worker, dataset=copied) if worker is not None else None
-        with _pretend_worker(info) if info else contextlib.nullcontext():
-            out, error = _call(lambda s=copied: list(iter(s)))
+        with _pretend_worker(info) if info else contextlib.nullcontext(), _deadline():
+            out, error = _call(lambda s=copied, n=cap: list(itertools.islice(iter(s), n)))
         if error:
             where = f"as worker {worker} of {workers}" if info else "without workers"
             return None, f"{call}, iterated {where}: {error.removeprefix('your function raised ')}"
@@ -609,7 +613,7 @@ def _judge_rank_stream(cls: type) -> Verdict:
         for rank in range(world):
             got, error = _simulated_rank(cls, rank, world, workers)
             if error:
-                return _verdict(False, error, RAISED_HINT)
+                return _verdict(False, error, _failure_hint(error))
             read.append(got)
         problem, two_ranks = _count_problem(read, workers, _EVERY_RANK_EVERYTHING), two_ranks or read
         if problem:

@@ -487,13 +487,24 @@ def _small_captions(captions: Sequence[str]) -> list[str]:
 
 def _caption_problem(dataset: Dataset, captions: Sequence[str]) -> tuple[str, str] | None:
     """The first item that differs from its caption (or a length that differs), as a problem; None if all agree."""
-    if len(dataset) != len(captions):
+    n, error = _call(len, dataset)
+    if error:
+        return f"len(dataset): {error}", "__len__ returns an int: the number of captions"
+    if n != len(captions):
         return (
-            f"len() says {len(dataset)} for {len(captions)} captions.",
+            f"len() says {n} for {len(captions)} captions.",
             "n captions have n start offsets; if you keep one more (the end of the blob), len() is one less than their count",
         )
     for k, caption in enumerate(captions):
-        item = dataset[k]
+        item, error = _call(dataset.__getitem__, k)
+        if error:
+            last = k == len(captions) - 1 and "IndexError" in error
+            return f"item {k} of {len(captions)}: {error}", (
+                "item k is the slice [start[k], start[k + 1]): the last item needs an end too, so keep n + 1 offsets "
+                "(the end of the blob last)"
+                if last
+                else RAISED_HINT
+            )
         if isinstance(item, bytes):
             return f"item {k} is bytes ({item[:30]!r}...); it should be the caption, a str.", "decode it: .decode()"
         if item != caption:
@@ -706,7 +717,9 @@ _PER_ITEM_HINT = (
 
 def _partners_read(dataset: Any, epoch: int, context: str | None = None, workers: int = 0) -> tuple[list[int] | None, str | None]:
     """Every item's partner for ``epoch``, read in order by ``workers`` workers (0: in this process), or the error."""
-    dataset.set_epoch(epoch)
+    _, error = _call(dataset.set_epoch, epoch)
+    if error:
+        return None, f"set_epoch({epoch}): {error}"
     with warnings.catch_warnings():  # 3 workers on a 2-core machine: PyTorch's advice is beside the point here
         warnings.filterwarnings("ignore", "This DataLoader will create", UserWarning)
         loader = DataLoader(

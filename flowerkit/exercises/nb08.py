@@ -239,24 +239,35 @@ def _dataset_problem(
             "only files that fail to decode belong in skipped",
         )
     want = {name: label for name, label in rows if name not in bad}
-    if len(ds) != len(want) or sorted(kept) != sorted(want):
-        return f"{where}: {len(ds)} items, expected {len(want)} (the rows whose files decode).", "len() counts the kept files"
-    for i in sorted({0, len(ds) // 2, len(ds) - 1}):
-        item, error = _call(ds.__getitem__, i)
-        if error:
-            return f"{where}: item {i} ({kept[i]}): {error}", "decode with flowerkit.load.decode_resized(path, size)"
-        x, y = item
-        if not isinstance(x, torch.Tensor) or tuple(x.shape) != (3, size, size) or x.dtype != torch.uint8:
-            got = f"{type(x).__name__} {getattr(x, 'dtype', '')} {tuple(getattr(x, 'shape', ()))}"
-            return (
-                f"{where}: item {i} is {got}, expected a uint8 (3, {size}, {size}) tensor.",
-                "flowerkit.load.decode_resized(path, size)",
-            )
-        if int(y) != want[kept[i]] or int(ds.labels[i]) != want[kept[i]]:
-            return (
-                f"{where}: item {i} ({kept[i]}) has label {int(y)}, its row says {want[kept[i]]}.",
-                "keep files and labels in step",
-            )
+    n, error = _call(len, ds)
+    if error:
+        return f"{where}: len(dataset): {error}", "__len__ returns the number of kept files, an int: len(self.files)"
+    if n != len(want) or sorted(kept) != sorted(want):
+        return f"{where}: {n} items, expected {len(want)} (the rows whose files decode).", "len() counts the kept files"
+    return next(
+        filter(None, (_item_problem(ds, i, kept[i], want[kept[i]], size, where) for i in sorted({0, n // 2, n - 1}))), None
+    )
+
+
+def _item_problem(ds: Any, i: int, name: str, label: int, size: int, where: str) -> tuple[str, str] | None:
+    """What is wrong with item ``i`` of a built dataset (file ``name``, its row's ``label``), or None."""
+    item, error = _call(ds.__getitem__, i)
+    if error:
+        return f"{where}: item {i} ({name}): {error}", "decode with flowerkit.load.decode_resized(path, size)"
+    if not isinstance(item, (tuple, list)) or len(item) != 2:
+        return (
+            f"{where}: item {i} is {'None' if item is None else type(item).__name__}, expected a pair (image, label).",
+            "__getitem__ returns (flowerkit.load.decode_resized(path, size), label)",
+        )
+    x, y = item
+    if not isinstance(x, torch.Tensor) or tuple(x.shape) != (3, size, size) or x.dtype != torch.uint8:
+        got = f"{type(x).__name__} {getattr(x, 'dtype', '')} {tuple(getattr(x, 'shape', ()))}"
+        return (
+            f"{where}: item {i} is {got}, expected a uint8 (3, {size}, {size}) tensor.",
+            "flowerkit.load.decode_resized(path, size)",
+        )
+    if int(y) != label or int(ds.labels[i]) != label:
+        return f"{where}: item {i} ({name}) has label {int(y)}, its row says {label}.", "keep files and labels in step"
     return None
 
 
@@ -971,7 +982,18 @@ def _fix_problem(fixed: Any, theirs: DataLoader, labels: Sequence[int], where: s
         return f"on {where}: a new dataset. Theirs decodes and labels the photos well: keep it.", "loader.dataset"
     if fixed.collate_fn is not theirs.collate_fn:
         return f"on {where}: another collate_fn. Theirs normalises with their statistics: keep it.", "loader.collate_fn"
-    first, second = _epoch(fixed, 0), _epoch(theirs)
+    if fixed.batch_sampler is None:
+        return (
+            f"on {where}: batch_size=None, so the loader hands over one photo at a time, not batches.",
+            f"keep their batches: batch_size={theirs.batch_size}",
+        )
+    first, error = _call(_epoch, fixed, 0)
+    if error:
+        return f"on {where}: drawing an epoch's batches failed: {error}", (
+            "a sampler's __iter__ yields dataset positions one by one (yield, or return iter(a list)); run "
+            "list(your_loader.batch_sampler) in a new cell for the traceback"
+        )
+    second = _epoch(theirs)
     if getattr(fixed, "drop_last", False) and fixed.batch_size == theirs.batch_size and len(labels) % theirs.batch_size:
         return (
             f"on {where}: drop_last=True leaves {len(labels) % theirs.batch_size} photos out of every epoch.",

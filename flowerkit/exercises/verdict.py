@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import CodeType, FunctionType, ModuleType
@@ -23,6 +25,7 @@ __all__ = ["RAISED_HINT", "STUB_HINT", "Verdict"]
 RAISED_HINT = "call your function on its own in a new cell to see the full traceback"
 STUB_HINT = "replace the `...` or `return None` in the stub with your code"
 _RAISED_CHARS = 300  # how much of a student's exception message a verdict quotes
+_STALL_S = 10.0  # a student's stream that hands over nothing for this long is stuck (a checker reads a few dozen items)
 
 
 class Verdict:
@@ -92,10 +95,55 @@ def _picked(answer: Any) -> set[Any] | None:
     return set(answer)
 
 
+#: The end of a message about a stream stopped at :func:`_deadline` (a checker picks :data:`STALLED_HINT` by it).
+STALLED = "a loop that never yields (an index that never moves?), or one that never ends"
+STALLED_HINT = (
+    "read it by hand with a limit, list(itertools.islice(iter(stream), 50)), as each worker: does every pass "
+    "of your loop move on, whichever worker runs it?"
+)
+
+
+def _failure_hint(error: str | None) -> str:
+    """The hint for a student's code that failed: :data:`STALLED_HINT` for a stream stopped at the deadline, else the general one."""
+    return STALLED_HINT if error and STALLED in error else RAISED_HINT
+
+
+class _Stalled(Exception):
+    """Raised into a student's code that ran past :func:`_deadline`: a loop that never yields, or never ends."""
+
+
+@contextlib.contextmanager
+def _deadline(seconds: float | None = None) -> Iterator[None]:
+    """Stop the block's student code after ``seconds`` with :class:`_Stalled`, which :func:`_call` turns into a message.
+
+    For streams a checker reads: a ``__iter__`` that loops without yielding would hang the notebook. Uses SIGALRM, so
+    it works on the main thread of a POSIX process (a Jupyter cell runs there); elsewhere the block runs unbounded.
+    """
+    seconds = _STALL_S if seconds is None else seconds
+    if not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def alarm(*_: Any) -> None:
+        raise _Stalled(f"handed over nothing for {seconds:.0f} s")
+
+    previous = signal.signal(signal.SIGALRM, alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    except _Stalled:  # fired just after the student's code returned, outside _call: nothing to report
+        pass
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 def _call(func: Callable[..., Any], *args: Any) -> tuple[Any, str | None]:
     """``(func(*args), None)``, or ``(None, what it raised)``: a student's function never crashes a checker."""
     try:
         return func(*args), None
+    except _Stalled as exc:  # inside _deadline
+        return None, f"your code {exc}: {STALLED}"
     except Exception as exc:  # the student's code raised: say so, don't crash the notebook
         said = str(exc)
         if len(said) > _RAISED_CHARS:  # e.g. an error that prints a whole tensor: the traceback has it all
