@@ -10,6 +10,7 @@ import torch
 from torch.utils.data import DataLoader, IterableDataset, WeightedRandomSampler
 
 from flowerkit import exercises, sampling
+from flowerkit.exercises import nb03
 
 LABELS = [0] * 40 + [1] * 10 + [2] * 25 + [3] * 5  # imbalanced: 8x between the largest and smallest class
 
@@ -64,10 +65,16 @@ def test_sharded_stream_loads_items_in_the_worker_and_refuses_shuffle():
         DataLoader(stream, shuffle=True)
 
 
-def test_the_checker_accepts_the_flowerkit_versions(capsys):
-    assert exercises.check_sharded_stream(sampling.ShardedStream)
+def test_the_flowerkit_versions_meet_the_checkers_rules(monkeypatch, capsys):
+    """The checkers refuse flowerkit's versions handed in as a student's answer; by their rules, those versions pass."""
+    assert not exercises.check_sharded_stream(sampling.ShardedStream)
+    assert "the version this exercise builds" in capsys.readouterr().out
+    items = list(range(100, 123))
+    assert sorted(nb03._yields(sampling.ShardedStream, items)[0]) == items
+    assert all(nb03._sharding_problem(sampling.ShardedStream, items, n) is None for n in (2, 3))
+    monkeypatch.setattr(nb03, "_call_without", lambda module, name, func, *args: (*nb03._call(func, *args), False))
     assert exercises.check_balanced_sampler(lambda labels, seed: sampling.balanced_sampler(labels, seed=seed), LABELS * 3)
-    assert capsys.readouterr().out.count("Correct!") == 2
+    assert capsys.readouterr().out.count("Correct!") == 1
 
 
 def test_pretending_to_be_a_worker_restores_get_worker_info():
