@@ -62,11 +62,12 @@ def clean(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     """Strip ``nb`` in place (what :func:`strip` does to a file) and return it.
 
     Besides outputs, counts and run metadata, it undoes what opening and running a notebook in JupyterLab
-    changes: the kernel's version details, and a solution cell expanded by a student (collapsed again).
+    changes: the kernel's version details, and a solution cell or presenter note expanded (collapsed again: a
+    student working in the course notebook meets neither a solution nor an instructor's hint before trying).
     """
     for cell in nb.cells:
         clear_run(cell)
-        if is_solution(cell):
+        if is_solution(cell) or is_presenter_notes(cell):
             cell.metadata["jupyter"] = {"source_hidden": True}
     nb.metadata.pop("widgets", None)
     if "language_info" in nb.metadata:
