@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from torch.utils.data import DataLoader
 
 from flowerkit import exercises, wild
@@ -89,7 +90,8 @@ def _meter(read: str = "workers", end: str = "before"):
         pids = [p.pid for p in mp.active_children() if p not in before] if read == "workers" else [os.getpid()] * 2
         next(batches)
         first = [wild.private_mib(pid) for pid in pids]
-        for _ in range(len(loader) - 1 if end == "before" else len(loader)):  # "after": the iterator runs out
+        steps = {"before": len(loader) - 1, "early": len(loader) * 6 // 10 - 1}.get(end, len(loader))  # "after": runs out
+        for _ in range(steps):  # "early": the last reading at 60% of the epoch
             next(batches, None)
         if end == "after, this process":
             pids = [os.getpid()] * 2
@@ -111,6 +113,10 @@ def test_the_memory_meter_reads_the_workers_while_they_live(capsys) -> None:
     assert "one (first, last) pair per worker" in _says(pairs, capsys)
     assert "two lists of 2 numbers" in _says(exercises.check_memory_meter(lambda dataset, batch_size: ([1.0], [2.0])), capsys)
     assert "ZeroDivisionError" in _says(exercises.check_memory_meter(lambda dataset, batch_size: 1 / 0), capsys)
+    early = _says(exercises.check_memory_meter(_meter(end="early")), capsys)  # its growth alone (about 110 MiB) passed
+    assert "before the epoch ended" in early and "of the epoch's 96 items" in early, early
+    flowerkit_version = lambda dataset, batch_size: wild.measure_worker_memory(dataset, context="fork", batch_size=batch_size)[:2]  # noqa: E731
+    assert "flowerkit version" in _says(exercises.check_memory_meter(flowerkit_version), capsys)
 
 
 def test_the_pickled_size_is_measured_not_guessed(mini_root: Path, tmp_path: Path, capsys) -> None:
@@ -123,6 +129,12 @@ def test_the_pickled_size_is_measured_not_guessed(mini_root: Path, tmp_path: Pat
     assert "not a number" in _says(exercises.check_pickled_size("big", old), capsys)
     assert "every image in the cache" in _says(exercises.check_pickled_size(truth, old), capsys)
     assert "every image in the cache" in _says(exercises.check_pickled_size(np.int64(truth), old), capsys)
+    # the notebook's case: ten images of it, in a Subset, which keeps (and pickles) the whole dataset it picks from
+    ten = torch.utils.data.Subset(old, range(10))
+    assert "keeps the whole dataset" in _says(exercises.check_pickled_size(len(pickle.dumps(ten)), ten), capsys)
+    assert "Correct!" in _says(exercises.check_pickled_size(len(pickle.dumps(ten, protocol=2)), ten), capsys)
+    assert "inside the Subset" in _says(exercises.check_pickled_size(truth, ten), capsys)
+    assert "about what 10 images hold" in _says(exercises.check_pickled_size(10 * 3 * 32 * 32, ten), capsys)
     assert "the size in MiB" in _says(exercises.check_pickled_size(truth / 2**20, old), capsys)
     assert "the size in KiB" in _says(exercises.check_pickled_size(truth / 1024, old), capsys)
     assert "the size in kB" in _says(exercises.check_pickled_size(truth / 1000, old), capsys)

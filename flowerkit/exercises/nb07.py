@@ -28,7 +28,7 @@ import time
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from unittest import mock
 
 import numpy as np
@@ -36,12 +36,13 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from .. import wild as wild_package
+from ..access import OxfordFlowers102
 from ..wild import measure as wild_measure
 from ..wild.copies import make_captions
 from ..wild.corrupt import planted_damage
 from ..wild.handles import write_zip
 from ..wild.measure import measure_worker_memory, private_mib
-from .verdict import RAISED_HINT, STUB_HINT, Verdict, _call, _class_as_file_reads, _unanswered, _verdict
+from .verdict import RAISED_HINT, STUB_HINT, Verdict, _call, _call_without, _class_as_file_reads, _unanswered, _verdict
 
 __all__ = [
     "check_bad_files",
@@ -64,16 +65,27 @@ _TIMEOUT = 120  # seconds a checker's loader waits for a batch (a spawn worker's
 
 
 class _Hoarder(Dataset):
-    """Keeps 2 MiB of its own for every item it reads, in the process that reads it: a meter's known case."""
+    """Keeps 2 MiB of its own for every item it reads, in the process that reads it: a meter's known case.
+
+    ``read`` counts the items all processes have read, shared with fork workers (inherited, not pickled: a spawn
+    worker gets a dataset without it), so the checker knows how far the epoch was at each reading.
+    """
 
     def __init__(self, n: int) -> None:
         self.n, self.kept = n, []
+        self.read: Any = mp.get_context("fork").Value("i", 0) if "fork" in mp.get_all_start_methods() else None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "read": None}  # a shared counter travels only by fork
 
     def __len__(self) -> int:
         return self.n
 
     def __getitem__(self, i: int) -> int:
         self.kept.append(b"\x01" * (_HOARD_MIB * MIB))  # written byte by byte: every page of it is the worker's own
+        if self.read is not None:
+            with self.read.get_lock():
+                self.read.value += 1
         return i
 
 
@@ -109,25 +121,36 @@ def _readings(result: Any, name: str) -> tuple[tuple[list[float], list[float]] |
     return (first, last), None
 
 
-def _run_meter(func: Callable[..., Any]) -> tuple[Any, str | None, bool]:
-    """The student's meter on the known case, Python's collector frozen meanwhile: ``(result, error, read this process)``.
+class _MeterRun(NamedTuple):
+    """The student's meter on the known case: what it returned or raised, and what its readings saw."""
 
-    The last value says whether the meter asked ``wild.private_mib`` about this process (``os.getpid()``).
-    """
+    result: Any
+    error: str | None
+    read_self: bool  # it asked wild.private_mib about this process (os.getpid())
+    read_at_last: int | None  # items the workers had read at its last wild.private_mib reading (None: no reading seen)
+    refused: bool  # it called wild.measure_worker_memory, the flowerkit version of what it builds
+
+
+def _run_meter(func: Callable[..., Any]) -> _MeterRun:
+    """Run the student's meter on a :class:`_Hoarder`, Python's collector frozen meanwhile, ``wild.private_mib`` watched."""
     pids: list[Any] = []
+    dataset = _Hoarder(_HOARD_ITEMS)
+    counts: list[int] = []
 
     def spy(pid: Any) -> float:
         pids.append(pid)
+        counts.append(dataset.read.value if dataset.read is not None else -1)
         return private_mib(pid)
 
     gc.freeze()  # a full collection here would copy shared pages: a meter reading this process would see it grow
     try:
         with mock.patch.object(wild_package, "private_mib", spy), mock.patch.object(wild_measure, "private_mib", spy):
-            result, error = _call(func, _Hoarder(_HOARD_ITEMS), _HOARD_BATCH)
+            result, error, refused = _call_without(wild_package, "measure_worker_memory", func, dataset, _HOARD_BATCH)
     finally:
         gc.unfreeze()
     gc.collect()  # a failed run's iterator sits in a cycle with its traceback: end its workers here
-    return result, error, os.getpid() in pids
+    last = counts[-1] if counts and counts[-1] >= 0 else None
+    return _MeterRun(result, error, os.getpid() in pids, last, refused)
 
 
 def _meter_problem(first: list[float], last: list[float], read_self: bool) -> tuple[str, str] | None:
@@ -172,10 +195,23 @@ def check_memory_meter(func: Any) -> Verdict:
         return _verdict(
             False, "this system has no fork (Windows): the growth cannot be measured here.", "run it on Linux, macOS or WSL"
         )
-    result, error, read_self = _run_meter(func)
-    readings, problem = (None, (error, RAISED_HINT)) if error else _readings(result, getattr(func, "__name__", "your meter"))
+    run = _run_meter(func)
+    if run.refused:
+        return _verdict(
+            False,
+            "your meter calls wild.measure_worker_memory, the flowerkit version of what this exercise builds.",
+            "a DataLoader with 2 fork workers, their pids (mp.active_children()), wild.private_mib(pid) twice",
+        )
+    name = getattr(func, "__name__", "your meter")
+    readings, problem = (None, (run.error, RAISED_HINT)) if run.error else _readings(run.result, name)
+    if not problem and run.read_at_last is not None and run.read_at_last < _HOARD_ITEMS:
+        problem = (
+            f"your last reading came when the workers had read {run.read_at_last} of the epoch's {_HOARD_ITEMS} items: "
+            "before the epoch ended, so the growth of the rest is missing.",
+            "take the last reading after the last batch has arrived, while the iterator (and so its workers) still lives",
+        )
     if not problem:
-        problem = _meter_problem(*readings, read_self)
+        problem = _meter_problem(*readings, run.read_self)
     if problem:
         return _verdict(False, problem[0], problem[1])
     first, last = readings
@@ -289,6 +325,49 @@ def _a_number_of_bytes(received: Any) -> tuple[Any, Verdict | None]:
     return received, None
 
 
+def _item_bytes(dataset: Dataset) -> int:
+    """The bytes of one item's image (0 when the first item is not an array or tensor)."""
+    item, _ = _call(dataset.__getitem__, 0)
+    image = item[0] if isinstance(item, (tuple, list)) else item
+    return int(getattr(image, "nbytes", 0) or 0) or int(
+        getattr(image, "numel", lambda: 0)() * getattr(image, "element_size", lambda: 0)()
+    )
+
+
+def _subset_problem(received: int, subset: Any, inner: Any) -> tuple[str, str] | None:
+    """(message, hint) for a Subset's size measured on what it wraps, or estimated from its items; else None."""
+    if received in {len(pickle.dumps(inner, protocol=p)) for p in range(2, pickle.HIGHEST_PROTOCOL + 1)}:
+        return (
+            f"{received:,} bytes is what the dataset inside the Subset pickles to: close, but the worker receives the "
+            "Subset, its indices with it.",
+            "pickle the Subset itself",
+        )
+    if 0.5 <= received / max(1, len(subset) * _item_bytes(subset)) <= 2:
+        return (
+            f"{received:,} bytes is about what {len(subset)} images hold: an estimate from the items the Subset "
+            "picks, not a measurement of what travels.",
+            "measure it: what does pickle make of the Subset, and what does a Subset keep inside it?",
+        )
+    return None
+
+
+def _measure_slip(received: int, truth: int, measured: set[int]) -> tuple[str, str] | None:
+    """(message, hint) for sys.getsizeof of the pickle, or an estimate within 1% of it; else None."""
+    if received - truth == sys.getsizeof(b""):
+        return (
+            f"{received:,} is sys.getsizeof of the pickle: the bytes object's memory in this process, "
+            f"{sys.getsizeof(b'')} bytes more than the bytes themselves.",
+            "what travels to the worker is the bytes: len() of them",
+        )
+    if received not in measured and abs(received - truth) <= 0.01 * truth:
+        return (
+            f"{received:,} bytes is close, but it is an estimate (the size of the cache's data?), not a measurement: "
+            "a worker receives whatever pickle writes, header and all.",
+            "measure what the worker receives: the bytes pickle writes for the dataset, not the data inside it",
+        )
+    return None
+
+
 def check_pickled_size(received: Any, dataset: Dataset) -> Verdict:
     """Notebook ``07_in_the_wild``: ``received`` is the number of bytes a spawn or forkserver worker receives for ``dataset``."""
     if _unanswered(received):
@@ -301,27 +380,24 @@ def check_pickled_size(received: Any, dataset: Dataset) -> Verdict:
     if refused is not None:
         return refused
     truth = len(pickle.dumps(dataset))
-    # a measurement is exact: what pickle makes (protocols 3 to 5 and the DataLoader's ForkingPickler agree here)
-    measured = {len(pickle.dumps(dataset, protocol=p)) for p in range(3, pickle.HIGHEST_PROTOCOL + 1)}
-    if received - truth == sys.getsizeof(b""):
-        return _verdict(
-            False,
-            f"{received:,} is sys.getsizeof of the pickle: the bytes object's memory in this process, "
-            f"{sys.getsizeof(b'')} bytes more than the bytes themselves.",
-            "what travels to the worker is the bytes: len() of them",
-        )
-    if received not in measured and abs(received - truth) <= 0.01 * truth:
-        return _verdict(
-            False,
-            f"{received:,} bytes is close, but it is an estimate (the size of the cache's data?), not a measurement: "
-            "a worker receives whatever pickle writes, header and all.",
-            "measure what the worker receives: the bytes pickle writes for old_cache, not the data inside it",
-        )
+    # a measurement is exact: what pickle makes (protocols 2 to 5 and the DataLoader's ForkingPickler agree here)
+    measured = {len(pickle.dumps(dataset, protocol=p)) for p in range(2, pickle.HIGHEST_PROTOCOL + 1)}
+    inner = getattr(dataset, "dataset", None)  # a Subset: what it picks from travels with it
+    problem = (_subset_problem(received, dataset, inner) if inner is not None else None) or _measure_slip(
+        received, truth, measured
+    )
+    if problem:
+        return _verdict(False, problem[0], problem[1])
     if received in measured:
+        picks = (
+            f" for {len(dataset)} images: a Subset keeps the whole dataset it picks from, and that travels too,"
+            if inner is not None
+            else ":"
+        )
         return _verdict(
             True,
-            f"{truth / MIB:.1f} MiB: every image in the cache. Pickling a numpy.memmap pickles its data, not its file "
-            "name: each spawn or forkserver worker receives its own copy and keeps it in private memory.",
+            f"{truth / MIB:.1f} MiB{picks} every image in the cache. Pickling a numpy.memmap pickles its data, not its "
+            "file name: each spawn or forkserver worker receives its own copy and keeps it in private memory.",
         )
     unit = _size_unit(received, truth)
     if unit:
@@ -334,7 +410,26 @@ def check_pickled_size(received: Any, dataset: Dataset) -> Verdict:
             f"{received} bytes is the size of the Python object or of a path, not of what a worker receives.",
             "measure what pickle produces for the dataset, not the object in this process",
         )
-    return _verdict(False, f"{received:,} bytes is not what pickle makes of it.", "measure what pickle produces for old_cache")
+    return _verdict(False, f"{received:,} bytes is not what pickle makes of it.", "measure what pickle produces for the dataset")
+
+
+def _file_names_problem(names: set[str], damaged: str | Path | dict[str, str], split: str) -> tuple[str, str] | None:
+    """(message, hint) for names that are not JPEG file names, or not files of the damaged copy's split; else None."""
+    odd = sorted(n for n in names if not n.lower().endswith((".jpg", ".jpeg")))
+    if odd:
+        return (
+            f"{odd[0]!r} is not a file name of the split.",
+            f"give names such as 'image_00001.jpg' (access.OxfordFlowers102(DAMAGED, '{split}').image_files[i].name), "
+            "not positions",
+        )
+    split_names = None if isinstance(damaged, dict) else {f.name for f in OxfordFlowers102(damaged, split).image_files}
+    strangers = sorted(names - split_names) if split_names is not None else []
+    if strangers:
+        return (
+            f"{strangers[0]} is not a file of the {split} split.",
+            f"look only at the damaged copy's {split} split: access.OxfordFlowers102(DAMAGED, '{split}').image_files",
+        )
+    return None
 
 
 def check_bad_files(bad_files: Any, damaged: str | Path | dict[str, str], split: str = "val") -> Verdict:
@@ -357,13 +452,9 @@ def check_bad_files(bad_files: Any, damaged: str | Path | dict[str, str], split:
         )
     planted = damaged if isinstance(damaged, dict) else planted_damage(damaged, split)
     names = {Path(str(name)).name for name in ([bad_files] if isinstance(bad_files, (str, Path)) else bad_files)}
-    odd = sorted(n for n in names if not n.lower().endswith((".jpg", ".jpeg")))
-    if odd:
-        return _verdict(
-            False,
-            f"{odd[0]!r} is not a file name of the split.",
-            "give names such as 'image_00001.jpg' (access.OxfordFlowers102(DAMAGED, 'val').image_files[i].name), not positions",
-        )
+    problem = _file_names_problem(names, damaged, split)
+    if problem:
+        return _verdict(False, problem[0], problem[1])
     wrong = sorted(names - set(planted))
     if wrong:
         return _verdict(False, f"{wrong[0]} decodes fine.", "keep only the files whose decoding raised")
@@ -373,7 +464,7 @@ def check_bad_files(bad_files: Any, damaged: str | Path | dict[str, str], split:
             False,
             f"you found {len(names)} of {len(planted)}. The file you miss opens (its header is whole) and fails only "
             "partway through decoding its pixels: Image.open and Image.verify() read the header and check the file's "
-            "structure without decoding, and an epoch stops at the first bad file, so neither shows it.",
+            "structure without decoding, so neither finds it; an epoch stops at it, but its error does not name the file.",
             "decode every file in full (tv_val[i], or img.load() in PIL), with try/except around each",
         )
     if missing:
