@@ -465,7 +465,7 @@ def _cosine(values, reference, candidate):
         (lambda r, c: 1 / 0, "ZeroDivisionError", "call your function on its own"),
         (lambda r, c: doctor.compare_batches(r, c).as_dict(), "calls flowerkit's doctor.compare_batches", "don't call"),
         (_changed("mean_shift", lambda v, r, c: v.view(1, 3, 1, 1)), "Correct!", None),  # keepdim=True: no mistake
-        (_changed("std_ratio", lambda v, r, c: c.std((2, 3)).mean(0) / r.std((2, 3)).mean(0)), "std_ratio is", "print each"),
+        (_changed("std_ratio", lambda v, r, c: c.std((2, 3)).mean(0) / r.std((2, 3)).mean(0)), "photo by photo", "dim=(0, 2, 3)"),
     ],
 )
 def test_check_compare_batches_accepts_the_tool_and_names_each_mistake(func, feedback, hint, capsys):
@@ -474,3 +474,15 @@ def test_check_compare_batches_accepts_the_tool_and_names_each_mistake(func, fee
     assert feedback in out, out
     assert ok == feedback.startswith("Correct")
     assert hint is None or "Hint: " in out and hint in out.split("Hint: ", 1)[1], out
+
+
+def test_the_deployment_skews_cannot_be_found_by_elimination(capsys):
+    """Every choice at once, or two wrong ones, is answered with a count: no suspect is cleared by name."""
+    assert not exercises.check_deployment_skews(set(exercises.SKEW_CHOICES))
+    out = capsys.readouterr().out
+    assert "5 of your 8 picks are cleared" in out and not any(f"'{s}'" in out for s in exercises.SKEW_CHOICES), out
+    two_wrong = {*nb05._DEPLOYMENT_SKEWS, "grayscale", "channels in BGR order"}
+    assert not exercises.check_deployment_skews(two_wrong)
+    assert "2 of your 5 picks" in capsys.readouterr().out
+    assert not exercises.check_deployment_skews({*nb05._DEPLOYMENT_SKEWS, "grayscale"})
+    assert "the evidence clears 'grayscale'" in capsys.readouterr().out  # one wrong pick: named, with its evidence

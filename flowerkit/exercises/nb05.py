@@ -129,6 +129,11 @@ def _measure_problem(key: str, got: torch.Tensor, truth: torch.Tensor, ref: torc
         return "mean_shift has the wrong sign.", "the candidate's mean minus the reference's"
     if key == "std_ratio" and near(1 / truth):
         return "std_ratio is upside down.", "the candidate's std divided by the reference's"
+    if key == "std_ratio" and near(cand.std(dim=(2, 3)).mean(0) / ref.std(dim=(2, 3)).mean(0)):
+        return (
+            "std_ratio divides stds taken photo by photo, then averaged: each photo's own offset is left out of them.",
+            "one std per channel over photos and pixels together: x.std(dim=(0, 2, 3))",
+        )
     if key == "photo_corr":
         whole = torch.stack([torch.corrcoef(torch.stack([a.flatten(), b.flatten()]))[0, 1] for a, b in zip(ref, cand)])
         if near(whole):
@@ -509,6 +514,12 @@ def check_deployment_skews(answer: Any) -> Verdict:
     if unknown:
         return _verdict(False, f"{unknown} is not one of exercises.SKEW_CHOICES.", "copy its strings exactly")
     wrong = sorted(picked - set(_DEPLOYMENT_SKEWS))
+    if len(wrong) > 1:  # no names: a checker that cleared suspects one by one could be played by elimination
+        return _verdict(
+            False,
+            f"{len(wrong)} of your {len(picked)} picks are cleared by the evidence above.",
+            "keep only the skews a measurement or a picture showed you; for each pick, say which one",
+        )
     if wrong:
         return _verdict(False, f"the evidence clears {wrong[0]!r}: {_DEPLOYMENT_CLEARED[wrong[0]]}.", "keep only what you saw")
     missing = [s for s in _DEPLOYMENT_SKEWS if s not in picked]
