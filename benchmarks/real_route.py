@@ -120,6 +120,11 @@ def main(argv: list[str] | None = None) -> int:
         for path in paths:
             result["notebooks"][path.stem] = notebook(path, env)  # type: ignore[index]
             print(path.stem, json.dumps(result["notebooks"][path.stem]), flush=True)  # type: ignore[index]
+        # what the notebooks leave beside the photos: decoded caches, shards, artifacts (README "What to expect")
+        result["disk_after_notebooks_mb"] = {
+            folder.name: round(_du(folder) / 1e6, 1) for folder in sorted(data.iterdir()) if folder.is_dir()
+        }
+        print(json.dumps(result["disk_after_notebooks_mb"]), flush=True)
         if not args.no_teams:
             result["teams"] = teams(env, args.img_size, args.epochs)
     result["cores"] = os.cpu_count()
