@@ -147,7 +147,8 @@ def count_epochs(seen_by_rank: Sequence[Sequence[Sequence[int]]], expected: Iter
 
     ``seen_by_rank[r][e]`` lists the sample ids rank ``r`` trained on in epoch
     ``e``; ``expected`` is the split's ids. ``appearances_per_epoch[e][k]`` is
-    how many samples were seen exactly ``k`` times in epoch ``e``. ``orders_differ`` is True when
+    how many of the split's ids were seen exactly ``k`` times in epoch ``e`` (an id from outside the split is counted
+    in ``unique`` and ``duplicates``, in no bar). ``orders_differ`` is True when
     every epoch's order (all ranks' lists) differs from the previous epoch's,
     None with fewer than two epochs. It makes the counts of a :func:`launch` summary (unless
     ``--no-count``); notebook ``06_beyond_one_machine`` counts its three runs with it, after
@@ -159,7 +160,7 @@ def count_epochs(seen_by_rank: Sequence[Sequence[Sequence[int]]], expected: Iter
     counts, unique, duplicates, missing, appearances = [], [], [], [], []
     for ranks in per_epoch:
         seen = Counter(itertools.chain.from_iterable(ranks))
-        times = Counter(seen[i] for i in expected) + Counter(n for i, n in seen.items() if i not in expected)
+        times = Counter(seen[i] for i in expected)  # the split's ids only: an id from elsewhere is in no bar
         appearances.append([times[k] for k in range(max(times, default=0) + 1)])
         counts.append([len(ids) for ids in ranks])
         unique.append(len(seen))

@@ -23,7 +23,10 @@ from flowerkit.transform import compute_stats, eval_transform
 
 def test_quality_causes_checker(capsys):
     assert not exercises.check_quality_causes(...)
-    assert not exercises.check_quality_causes({"grayscale", "too few epochs"})
+    assert not exercises.check_quality_causes({"grayscale", "too few epochs"})  # a wrong pick beside a gap: not named
+    out = capsys.readouterr().out
+    assert "some picks are cleared" in out and "too few epochs" not in out, out
+    assert not exercises.check_quality_causes({"too few epochs", *teams.QUALITY_BUGS})  # beside every true one: named
     assert "clears 'too few epochs'" in capsys.readouterr().out
     assert not exercises.check_quality_causes({"grayscale"})
     assert "Hint:" in capsys.readouterr().out
@@ -39,9 +42,9 @@ def test_quality_causes_hints_read_well_and_name_no_cause_before_it_is_found(cap
     assert not exercises.check_quality_causes({"grayscale", "squash", "per-image standardisation"})
     hint = capsys.readouterr().out.split("Hint: ")[1]
     assert hint.startswith("look again at every measurement above"), hint  # not the one that shows the missing cause
-    assert not exercises.check_quality_causes({"too few epochs"})
+    assert not exercises.check_quality_causes({"too few epochs"})  # the stub's example: no suspect named, cleared or true
     out = capsys.readouterr().out
-    assert "clears 'too few epochs'" in out and "Hint:" in out
+    assert "the evidence clears" not in out and "Hint:" in out and not any(f"'{c}'" in out for c in teams.QUALITY_BUGS)
     assert not any(word in out.lower() for word in ("colour", "color", "gray", "grey")), out
 
 

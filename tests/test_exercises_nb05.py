@@ -74,7 +74,7 @@ _THREE = ("EXIF orientation ignored", "squashed to a square", "ImageNet statisti
         ({*_THREE, "cropped off-centre"}, "edge to edge"),
         (set(_THREE[1:]), "which way up"),
         ({_THREE[0], _THREE[2]}, "shapes of the flowers"),
-        (_THREE[0], "2 skew(s) still at large"),
+        (_THREE[0], "2 of the skews still at large"),
     ],
 )
 def test_check_deployment_skews_feedback(answer, feedback, capsys):
@@ -484,5 +484,8 @@ def test_the_deployment_skews_cannot_be_found_by_elimination(capsys):
     two_wrong = {*nb05._DEPLOYMENT_SKEWS, "grayscale", "channels in BGR order"}
     assert not exercises.check_deployment_skews(two_wrong)
     assert "2 of your 5 picks" in capsys.readouterr().out
+    for alone in exercises.SKEW_CHOICES:  # one pick at a time: a wrong one beside a gap is not named
+        exercises.check_deployment_skews({alone})
+        assert "the evidence clears" not in capsys.readouterr().out
     assert not exercises.check_deployment_skews({*nb05._DEPLOYMENT_SKEWS, "grayscale"})
     assert "the evidence clears 'grayscale'" in capsys.readouterr().out  # one wrong pick: named, with its evidence

@@ -23,7 +23,7 @@ from torchvision.transforms import v2
 from ..doctor import check_batch
 from ..facts import NUM_CLASSES
 from ..teams.quality import QUALITY_BUGS
-from .verdict import RAISED_HINT, STUB_HINT, Verdict, _call, _is_stub_function, _picked, _unanswered, _verdict
+from .verdict import RAISED_HINT, STUB_HINT, Verdict, _call, _is_stub_function, _picked, _set_problem, _unanswered, _verdict
 
 __all__ = [
     "BATCH_CHECKS",
@@ -64,6 +64,12 @@ QUALITY_SUSPECTS: tuple[str, ...] = tuple(sorted(_QUALITY_EVIDENCE, key=str.case
 _QUALITY_CAUSES = QUALITY_BUGS  # the Quality team's bugs, defined with their code in flowerkit.teams.quality
 
 
+_LOOK_AGAIN = (
+    "look again at every measurement above: each finding of your batch check on their batch, the pictures side by side, "
+    "the same photos passed through their pipeline twice"
+)
+
+
 def check_quality_causes(answer: Any) -> Verdict:
     """Notebook ``02_transform``: ``answer`` names, from :data:`QUALITY_SUSPECTS`, every cause the evidence supports."""
     if _unanswered(answer) or not answer:
@@ -74,19 +80,9 @@ def check_quality_causes(answer: Any) -> Verdict:
     unknown = sorted(picked - set(QUALITY_SUSPECTS))
     if unknown:
         return _verdict(False, f"{unknown} is not on the list of suspects.", f"choose from {sorted(QUALITY_SUSPECTS)}")
-    wrong = sorted(picked - set(_QUALITY_CAUSES))
-    if wrong:
-        return _verdict(
-            False, f"the evidence clears {wrong[0]!r}: {_QUALITY_EVIDENCE[wrong[0]]}.", "keep only what a measurement showed"
-        )
-    missing = [c for c in _QUALITY_CAUSES if c not in picked]
-    if missing:
-        return _verdict(
-            False,
-            f"{len(missing)} cause(s) still at large.",
-            "look again at every measurement above: each finding of your batch check on their batch, the pictures side "
-            "by side, the same photos passed through their pipeline twice",
-        )
+    problem = _set_problem(picked, _QUALITY_CAUSES, _QUALITY_EVIDENCE, lambda _: _LOOK_AGAIN, "causes")
+    if problem:
+        return _verdict(False, problem[0], problem[1])
     return _verdict(
         True, "all four, each backed by a measurement: grayscale, squash, per-image standardisation, augmentation at evaluation."
     )

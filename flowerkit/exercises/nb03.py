@@ -43,6 +43,7 @@ from .verdict import (
     _is_stub_function,
     _refused,
     _refusing,
+    _stall_error,
     _unanswered,
     _verdict,
 )
@@ -885,10 +886,11 @@ def _yields(cls: type, items: list[int], worker: tuple[int, int] | None = None) 
     dataset, error = _call(cls, items)
     if error:
         return None, error
+    out, error = None, _stall_error()  # what stands if the deadline fires between the student's calls
     with _pretend_worker(_worker_info(*worker, seed=worker[0])) if worker else contextlib.nullcontext(), _deadline():
-        it, error = _call(dataset.__iter__)
-        if error or it is None:
-            return None, error
+        it, iter_error = _call(dataset.__iter__)
+        if iter_error or it is None:
+            return None, iter_error
         if not hasattr(type(it), "__next__"):  # what iter(dataset) refuses, as a DataLoader calls it
             return None, (
                 f"your __iter__ returns a {type(it).__name__}, {_NOT_AN_ITERATOR}: a DataLoader calls iter(dataset), "

@@ -24,7 +24,18 @@ from ..facts import IMAGENET_MEAN, IMAGENET_STD
 from ..load import decode_resized
 from ..model import FlowerCNN
 from ..transform import normalize_batch
-from .verdict import RAISED_HINT, STUB_HINT, Verdict, _call, _call_without, _is_stub_function, _picked, _unanswered, _verdict
+from .verdict import (
+    RAISED_HINT,
+    STUB_HINT,
+    Verdict,
+    _call,
+    _call_without,
+    _is_stub_function,
+    _picked,
+    _set_problem,
+    _unanswered,
+    _verdict,
+)
 
 __all__ = [
     "SKEW_CHOICES",
@@ -513,18 +524,9 @@ def check_deployment_skews(answer: Any) -> Verdict:
     unknown = sorted(str(p) for p in picked - set(SKEW_CHOICES))
     if unknown:
         return _verdict(False, f"{unknown} is not one of exercises.SKEW_CHOICES.", "copy its strings exactly")
-    wrong = sorted(picked - set(_DEPLOYMENT_SKEWS))
-    if len(wrong) > 1:  # no names: a checker that cleared suspects one by one could be played by elimination
-        return _verdict(
-            False,
-            f"{len(wrong)} of your {len(picked)} picks are cleared by the evidence above.",
-            "keep only the skews a measurement or a picture showed you; for each pick, say which one",
-        )
-    if wrong:
-        return _verdict(False, f"the evidence clears {wrong[0]!r}: {_DEPLOYMENT_CLEARED[wrong[0]]}.", "keep only what you saw")
-    missing = [s for s in _DEPLOYMENT_SKEWS if s not in picked]
-    if missing:
-        return _verdict(False, f"{len(missing)} skew(s) still at large.", _DEPLOYMENT_AT_LARGE[missing[0]])
+    problem = _set_problem(picked, _DEPLOYMENT_SKEWS, _DEPLOYMENT_CLEARED, _DEPLOYMENT_AT_LARGE.get, "skews")
+    if problem:
+        return _verdict(False, problem[0], problem[1])
     return _verdict(True, "all three, each seen in the tensors or the pictures, and none of them raised an error.")
 
 

@@ -49,6 +49,8 @@ from .verdict import (
     _failure_hint,
     _is_stub_function,
     _picked,
+    _set_problem,
+    _stall_error,
     _unanswered,
     _verdict,
 )
@@ -71,6 +73,7 @@ def _appearance_cases() -> list[tuple[list[list[int]], list[int]]]:
         ([[0, 1, 2], [0, 1, 2]], list(range(6))),  # both ranks read the same half
         ([[0, 2, 4, 0], [1, 3, 5, 1]], list(range(6))),  # padding repeats the first samples
         ([[5, 5, 5], []], list(range(6))),
+        ([[0, 9], [1]], [0, 1, 2, 3]),  # id 9 is not in the split: it belongs to no bar
     ]
 
 
@@ -319,12 +322,9 @@ def check_scale_bugs(answer: Any) -> Verdict:
     unknown = sorted(str(p) for p in picked - set(SCALE_SUSPECTS))
     if unknown:
         return _verdict(False, f"{unknown} is not a key of SCALE_SUSPECTS.", f"choose from {sorted(SCALE_SUSPECTS)}")
-    wrong = sorted(picked - set(_SCALE_BUGS))
-    if wrong:
-        return _verdict(False, f"the evidence clears {wrong[0]!r}: {_CLEARED[wrong[0]]}.", "keep only what a count showed")
-    missing = [bug for bug in _SCALE_BUGS if bug not in picked]
-    if missing:
-        return _verdict(False, f"{len(missing)} cause still at large.", _STILL_AT_LARGE[missing[0]])
+    problem = _set_problem(picked, _SCALE_BUGS, _CLEARED, _STILL_AT_LARGE.get, "causes")
+    if problem:
+        return _verdict(False, problem[0], problem[1])
     return _verdict(
         True,
         "both: the two ranks read the same images (as many ids read twice as ids nobody read), "
@@ -470,10 +470,11 @@ def _one_epoch(cls: type, items: list[int], epoch: int) -> tuple[list[Any] | Non
     if error:
         return None, f"set_epoch({epoch}) raised: {error.removeprefix('your function raised ')}"
     with _deadline():
-        it, error = _call(stream.__iter__)
-        if error or it is None:
-            return None, error
+        it, iter_error = _call(stream.__iter__)
+        if iter_error or it is None:
+            return None, iter_error
         return _call(list, itertools.islice(it, 4 * len(items) + 1))  # a stream that never ends stops here
+    return None, _stall_error()  # the deadline fired between the student's calls
 
 
 def _in_one_process(cls: type) -> tuple[str, str] | None:
@@ -551,11 +552,13 @@ def _reseeds_globally(cls: type, items: list[int]) -> tuple[str, str] | None:
     ]
     if not changed:
         return None
+    users = "dropout, a sampler, torchvision's random transforms" if "torch" in changed else "augmentations that draw from it"
     return (
         f"your order is right, but iterating reseeds the process's global random generator ({', '.join(changed)}): in a "
-        "DataLoader every worker would then draw the same 'random' augmentations, and the training loop's own "
-        "randomness (dropout, a sampler) would restart at each epoch.",
-        "draw the permutation from a generator of your own instead of the global one",
+        f"DataLoader every worker would then draw the same 'random' numbers, and whatever else draws from it ({users}) "
+        "would restart at each epoch.",
+        "draw the permutation from a generator of your own (torch.Generator, random.Random, np.random.default_rng) "
+        "instead of the global one",
     )
 
 
@@ -576,6 +579,7 @@ def _simulated_rank(cls: type, rank: int, world: int, workers: int) -> tuple[lis
     for worker in range(workers) if workers else [None]:
         copied = copy.deepcopy(stream)  # a worker gets a copy of the rank's stream
         info = _worker_info(worker, workers, seed=worker, dataset=copied) if worker is not None else None
+        out, error = None, _stall_error()  # what stands if the deadline fires outside the student's call
         with _pretend_worker(info) if info else contextlib.nullcontext(), _deadline():
             out, error = _call(lambda s=copied, n=cap: list(itertools.islice(iter(s), n)))
         if error:

@@ -12,7 +12,7 @@ import importlib.util
 import signal
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import CodeType, FunctionType, ModuleType
 from typing import Any
@@ -108,8 +108,16 @@ def _failure_hint(error: str | None) -> str:
     return STALLED_HINT if error and STALLED in error else RAISED_HINT
 
 
-class _Stalled(Exception):
-    """Raised into a student's code that ran past :func:`_deadline`: a loop that never yields, or never ends."""
+class _Stalled(BaseException):
+    """Raised into a student's code that ran past :func:`_deadline`: a loop that never yields, or never ends.
+
+    A BaseException, so that a student's ``except Exception`` (a stream that skips unreadable items) lets it through.
+    """
+
+
+def _stall_error() -> str:
+    """The message of a student's code stopped at :func:`_deadline` (what :func:`_call` returns for it)."""
+    return f"your code handed over nothing for {_STALL_S:.0f} s: {STALLED}"
 
 
 @contextlib.contextmanager
@@ -128,22 +136,53 @@ def _deadline(seconds: float | None = None) -> Iterator[None]:
         raise _Stalled(f"handed over nothing for {seconds:.0f} s")
 
     previous = signal.signal(signal.SIGALRM, alarm)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    timer = signal.setitimer(signal.ITIMER_REAL, seconds, seconds)  # repeating: a bare `except:` cannot end it
     try:
         yield
-    except _Stalled:  # fired just after the student's code returned, outside _call: nothing to report
+    except _Stalled:  # fired in the checker's own code, between the student's calls: the caller reports a stall
         pass
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+        if timer[0] > 0:  # someone else's timer was running: give it back
+            signal.setitimer(signal.ITIMER_REAL, *timer)
+
+
+def _set_problem(
+    picked: set[str], truth: Sequence[str], cleared: Mapping[str, str], at_large: Callable[[str], str], what: str
+) -> tuple[str, str] | None:
+    """(message, hint) for a "which of these did the evidence show?" set that is not ``truth``; None when it is.
+
+    Feedback that names suspects one by one could be played by elimination, so a suspect is named (with the
+    evidence that clears it) only when it is the one wrong pick beside every true one. Wrong picks beside a gap
+    get no names and no counts; a set of right picks with a gap gets the count and a pointer to the evidence
+    (``at_large(first missing)``); several wrong picks beside every true one get a count.
+    """
+    wrong = sorted(picked - set(truth))
+    missing = [t for t in truth if t not in picked]
+    if wrong and missing:
+        return (
+            f"not the {what} the evidence shows: some picks are cleared by it, and some of what it shows is missing.",
+            "go through the measurements above one by one, and write down which suspect each one supports or clears",
+        )
+    if len(wrong) > 1:
+        return (
+            f"{len(wrong)} of your {len(picked)} picks are cleared by the evidence above.",
+            "keep only what a measurement or a picture showed you; for each pick, say which one",
+        )
+    if wrong:
+        return f"the evidence clears {wrong[0]!r}: {cleared[wrong[0]]}.", "keep only what a measurement showed"
+    if missing:
+        return f"{len(missing)} of the {what} still at large.", at_large(missing[0])
+    return None
 
 
 def _call(func: Callable[..., Any], *args: Any) -> tuple[Any, str | None]:
     """``(func(*args), None)``, or ``(None, what it raised)``: a student's function never crashes a checker."""
     try:
         return func(*args), None
-    except _Stalled as exc:  # inside _deadline
-        return None, f"your code {exc}: {STALLED}"
+    except _Stalled:  # inside _deadline
+        return None, _stall_error()
     except Exception as exc:  # the student's code raised: say so, don't crash the notebook
         said = str(exc)
         if len(said) > _RAISED_CHARS:  # e.g. an error that prints a whole tensor: the traceback has it all
