@@ -73,6 +73,13 @@ def _k_larger_than_the_dataset(dataset, truth, k=200, seed=0):
     return float(np.mean([dataset[i][1] == truth[Path(dataset.image_files[i]).name] for i in picks]))
 
 
+def _reads_twice(dataset, truth, k=200, seed=0):
+    """A right sample, each item read twice (once for the label, once for the image)."""
+    picks = np.random.default_rng(seed).choice(len(dataset), size=min(k, len(dataset)), replace=False)
+    images = [dataset[i][0] for i in picks]  # noqa: F841 - kept, as a tool that looks at the pictures would
+    return float(np.mean([dataset[i][1] == truth[Path(dataset.image_files[i]).name] for i in picks]))
+
+
 def _random_sample_of_k(dataset, truth, k=200, seed=0):
     picks = random.Random(seed).sample(range(len(dataset)), k)  # raises when the dataset is smaller than k
     return float(np.mean([dataset[i][1] == truth[Path(dataset.image_files[i]).name] for i in picks]))
@@ -83,7 +90,8 @@ def _random_sample_of_k(dataset, truth, k=200, seed=0):
     [
         (label_agreement, "Correct! on 200 sampled training items your tool finds 100% of our labels right"),
         (lambda d, t, k=200, seed=0: None, "still the stub"),
-        (_every_item, "fetched 300 items of a toy pipeline, for k=50"),
+        (_every_item, "fetched 300 different items of a toy pipeline, for k=50"),
+        (_reads_twice, "read each sampled item more than once"),
         (_first_k, "looked at the first or last items only"),
         (_unseeded, "the same seed gave two different answers"),
         (_seed_ignored, "seeds 3 and 4 drew the same 20 items: your tool ignores its `seed`"),
@@ -227,6 +235,9 @@ def test_check_pair_files(capsys):
     assert "listing order" in capsys.readouterr().out
     assert not exercises.check_pair_files(lambda names, labels: [(n, labels[int(n[6:11]) - 1]) for n in names])
     assert "invalid literal" in capsys.readouterr().out
+    twice = lambda names, labels: [(n, labels[int(n[6:11]) - 1] - 1) for n in names if n.startswith("image_")]  # noqa: E731
+    assert not exercises.check_pair_files(twice)  # Oxford's - 1 applied to labels that are 0-based already
+    assert "0-based already" in capsys.readouterr().out
 
 
 def test_check_pair_files_rejects_sorted_positions_and_apple_double_files(capsys):

@@ -524,11 +524,16 @@ def check_flowers_dataset(cls: Any, root: str | Path, split: str = "train") -> V
 
 
 # What a spawn worker does first: unpickle the dataset in a fresh Python, which imports its class by module and name.
-_UNPICKLE = "import pickle, sys; dataset = pickle.loads(sys.stdin.buffer.read()); print(type(dataset).__module__)"
+# A worker unpickles the dataset, then reads items: the fresh Python reads item 0 as one would (a NameError in
+# __getitem__, an import the module forgot, shows only there).
+_UNPICKLE = (
+    "import pickle, sys; dataset = pickle.loads(sys.stdin.buffer.read()); dataset[0] if len(dataset) else None; "
+    "print(type(dataset).__module__)"
+)
 
 
 def _spawn_round_trip(dataset: Any, timeout: float = 120) -> str | None:
-    """Pickle ``dataset`` here and unpickle it in a fresh Python, as a spawn worker does; return the error, or None.
+    """Pickle ``dataset`` here, unpickle it in a fresh Python and read item 0, as a spawn worker does; the error, or None.
 
     Nothing is started but one short interpreter, so a class that workers
     cannot import shows its error here instead of killing (or hanging) a
@@ -545,7 +550,7 @@ def _spawn_round_trip(dataset: Any, timeout: float = 120) -> str | None:
     if run.returncode == 0:
         return None
     lines = run.stderr.decode(errors="replace").strip().splitlines()
-    return f"unpickling it in a fresh Python: {lines[-1] if lines else f'exit code {run.returncode}'}"
+    return f"unpickling it and reading item 0 in a fresh Python: {lines[-1] if lines else f'exit code {run.returncode}'}"
 
 
 def _not_a_dataset_verdict(dataset: Any) -> Verdict | None:
@@ -599,7 +604,7 @@ def check_spawn_ready(dataset: Any) -> Verdict:
     if error is None:
         return _verdict(
             True,
-            f"a fresh Python imported {where}.{type(dataset).__qualname__} and unpickled your dataset: spawn workers can too.",
+            f"a fresh Python imported {where}.{type(dataset).__qualname__}, unpickled your dataset and read its first item: spawn workers can too.",
         )
     held = re.search(r"cannot pickle '([\w.]+)' object", error)
     if held:
@@ -798,11 +803,18 @@ def _toy_agreement_feedback(func: Callable[..., Any]) -> Verdict | None:
             return _verdict(
                 False, f"on a toy pipeline ({what}) your tool fetched no item.", "the label the pipeline gives is dataset[i][1]"
             )
+        if len(set(pipeline.indices)) > k:
+            return _verdict(
+                False,
+                f"your tool fetched {len(set(pipeline.indices))} different items of a toy pipeline, for k={k}.",
+                "a sample of k items is enough, and quick on 8,189 photos: rng.choice(len(dataset), size=k, replace=False)",
+            )
         if pipeline.fetched > k:
             return _verdict(
                 False,
-                f"your tool fetched {pipeline.fetched} items of a toy pipeline, for k={k}.",
-                "a sample of k items is enough, and quick on 8,189 photos: rng.choice(len(dataset), size=k, replace=False)",
+                f"your tool read each sampled item more than once ({pipeline.fetched} reads for k={k}): every read of a "
+                "real photo decodes it again.",
+                "read dataset[i] once per sampled i and keep what you need from it: image, label = dataset[i]",
             )
         if abs(share - expected) > tolerance and expected == 0.5 and share in (0.0, 1.0):
             return _verdict(
@@ -1136,6 +1148,14 @@ def _strays_verdict(strays: list[str], listing: list[str]) -> Verdict:
 def _wrong_pairs_verdict(pairs: list[Any], wrong: list[str], sorted_names: list[str], labels: np.ndarray) -> Verdict:
     """Exercise 7's wrong labels, named: by position in the sorted listing, in listing order, or otherwise."""
     by_sorted_position = {n: int(labels[k]) for k, n in enumerate(sorted_names)}
+    truth = {n: int(labels[int(re.search(r"(\d+)", n).group(1)) - 1]) for n, _ in pairs}
+    if all(int(lab) == truth[n] - 1 for n, lab in pairs):
+        return _verdict(
+            False,
+            "every label is one lower than the file's: these labels are 0-based already, and a second - 1 shifts them "
+            "(Oxford's - 1 is a fact about Oxford's 1-based file, not a step of every dataset).",
+            "labels[id - 1] as it is: the - 1 is on the id (a position), not on the label",
+        )
     if all(by_sorted_position[n] == int(lab) for n, lab in pairs):
         return _verdict(
             False,
