@@ -828,3 +828,19 @@ def test_check_sharded_stream_stops_a_stream_that_never_yields(monkeypatch, caps
     out = capsys.readouterr().out
     assert "as worker 0 of 2" in out and "handed over nothing" in out and "islice" in out, out
     assert time.perf_counter() - started < 10
+
+
+class _InitNeverReturns(torch.utils.data.IterableDataset):
+    def __init__(self, items):
+        self.items = items
+        while len(self.items) > 0:  # meant to move through the items, moves nothing
+            pass
+
+    def __iter__(self):
+        yield from self.items
+
+
+def test_check_sharded_stream_stops_an_init_that_never_returns(monkeypatch, capsys):
+    monkeypatch.setattr(exercises.verdict, "_STALL_S", 0.5)
+    assert not exercises.check_sharded_stream(_InitNeverReturns)
+    assert "handed over nothing" in capsys.readouterr().out

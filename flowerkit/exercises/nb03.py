@@ -883,20 +883,21 @@ def _yields(cls: type, items: list[int], worker: tuple[int, int] | None = None) 
     The dataset is built here, outside the worker, as a DataLoader's dataset is built in the main process
     before its workers receive a copy: only ``__iter__`` runs as the worker.
     """
-    dataset, error = _call(cls, items)
-    if error:
-        return None, error
     out, error = None, _stall_error()  # what stands if the deadline fires between the student's calls
-    with _pretend_worker(_worker_info(*worker, seed=worker[0])) if worker else contextlib.nullcontext(), _deadline():
-        it, iter_error = _call(dataset.__iter__)
-        if iter_error or it is None:
-            return None, iter_error
-        if not hasattr(type(it), "__next__"):  # what iter(dataset) refuses, as a DataLoader calls it
-            return None, (
-                f"your __iter__ returns a {type(it).__name__}, {_NOT_AN_ITERATOR}: a DataLoader calls iter(dataset), "
-                f"which raises TypeError: iter() returned non-iterator of type '{type(it).__name__}'"
-            )
-        out, error = _call(list, itertools.islice(it, _STREAM_CAP))
+    with _deadline():  # the student's __init__ and __iter__ both run under it
+        dataset, build_error = _call(cls, items)
+        if build_error:
+            return None, build_error
+        with _pretend_worker(_worker_info(*worker, seed=worker[0])) if worker else contextlib.nullcontext():
+            it, iter_error = _call(dataset.__iter__)
+            if iter_error or it is None:
+                return None, iter_error
+            if not hasattr(type(it), "__next__"):  # what iter(dataset) refuses, as a DataLoader calls it
+                return None, (
+                    f"your __iter__ returns a {type(it).__name__}, {_NOT_AN_ITERATOR}: a DataLoader calls iter(dataset), "
+                    f"which raises TypeError: iter() returned non-iterator of type '{type(it).__name__}'"
+                )
+            out, error = _call(list, itertools.islice(it, _STREAM_CAP))
     return out, error
 
 

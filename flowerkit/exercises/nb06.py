@@ -461,15 +461,15 @@ if __name__ == "__main__":
 
 def _one_epoch(cls: type, items: list[int], epoch: int) -> tuple[list[Any] | None, str | None]:
     """What a fresh ``cls(items, seed=0)`` yields in this process (no torchrun, no workers) after ``set_epoch(epoch)``."""
-    stream, error = _call(cls, items, 0)
-    if error:
-        return None, f"{cls.__name__}(items, seed=0) raised: {error.removeprefix('your function raised ')}"
-    if not callable(getattr(stream, "set_epoch", None)):
-        return None, "it has no set_epoch(epoch) method"
-    _, error = _call(stream.set_epoch, epoch)
-    if error:
-        return None, f"set_epoch({epoch}) raised: {error.removeprefix('your function raised ')}"
-    with _deadline():
+    with _deadline():  # the student's __init__, set_epoch and __iter__ all run under it
+        stream, error = _call(cls, items, 0)
+        if error:
+            return None, f"{cls.__name__}(items, seed=0) raised: {error.removeprefix('your function raised ')}"
+        if not callable(getattr(stream, "set_epoch", None)):
+            return None, "it has no set_epoch(epoch) method"
+        _, error = _call(stream.set_epoch, epoch)
+        if error:
+            return None, f"set_epoch({epoch}) raised: {error.removeprefix('your function raised ')}"
         it, iter_error = _call(stream.__iter__)
         if iter_error or it is None:
             return None, iter_error
@@ -569,9 +569,11 @@ def _simulated_rank(cls: type, rank: int, world: int, workers: int) -> tuple[lis
     is None there) and each worker iterates its own copy.
     """
     call = f"{cls.__name__}(items, seed=0, rank={rank}, world_size={world})"
-    stream, error = _call(lambda: cls(list(_STREAM_ITEMS), seed=0, rank=rank, world_size=world))
-    if error is None:
-        _, error = _call(stream.set_epoch, _EPOCH)
+    stream, error = None, _stall_error()  # what stands if the deadline fires between the student's calls
+    with _deadline():  # the student's __init__ and set_epoch run under it too
+        stream, error = _call(lambda: cls(list(_STREAM_ITEMS), seed=0, rank=rank, world_size=world))
+        if error is None:
+            _, error = _call(stream.set_epoch, _EPOCH)
     if error:
         return None, f"{call} then set_epoch({_EPOCH}) raised {error.removeprefix('your function raised ')}"
     read: list[Any] = []
