@@ -315,3 +315,16 @@ def test_kernels_graded_together_share_the_cores(monkeypatch: pytest.MonkeyPatch
     assert kernel_env(4)["OMP_NUM_THREADS"] == "4" and kernel_env(32)["OMP_NUM_THREADS"] == "1"
     monkeypatch.setenv("OMP_NUM_THREADS", "3")
     assert kernel_env(4)["OMP_NUM_THREADS"] == "3", "a setting the grader chose is kept"
+
+
+def test_a_stubs_checker_call_is_found_bare_asserted_assigned_or_as_an_ifs_condition():
+    source = (
+        "exercises.check_a(x)\nassert exercises.check_b(x)\nok = exercises.check_c(x)\n"
+        "if exercises.check_d(x):  # a stub that goes on once its checker agrees\n    print(x)\nprint(exercises.check_e(x))\n"
+    )
+    assert checker_calls(source) == [
+        "exercises.check_a(x)",
+        "exercises.check_b(x)",
+        "exercises.check_c(x)",
+        "exercises.check_d(x)",
+    ]

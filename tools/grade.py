@@ -194,13 +194,14 @@ class Ran(NamedTuple):
 
 
 def checker_calls(source: str) -> list[str]:
-    """The ``exercises.check_...(...)`` calls a cell makes at top level (bare, or asserted), as source text."""
+    """The ``exercises.check_...(...)`` calls a cell makes at top level (bare, asserted, assigned, or an ``if``'s
+    condition, as a stub that goes on once its checker agrees), as source text."""
     tree = _parse(source)
     if tree is None:
         return []
     calls = []
     for stmt in tree.body:
-        node = stmt.test if isinstance(stmt, ast.Assert) else getattr(stmt, "value", None)
+        node = stmt.test if isinstance(stmt, (ast.Assert, ast.If)) else getattr(stmt, "value", None)
         func = getattr(node, "func", None)
         if (
             isinstance(node, ast.Call)
