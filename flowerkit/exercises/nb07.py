@@ -330,29 +330,27 @@ def _item_bytes(dataset: Dataset) -> int:
     """The bytes of one item's image (0 when the first item is not an array or tensor)."""
     item, _ = _call(dataset.__getitem__, 0)
     image = item[0] if isinstance(item, (tuple, list)) else item
-    return int(getattr(image, "nbytes", 0) or 0) or int(
-        getattr(image, "numel", lambda: 0)() * getattr(image, "element_size", lambda: 0)()
-    )
+    return int(getattr(image, "nbytes", 0) or 0)  # NumPy arrays and torch tensors both have nbytes
 
 
-def _pickled_sizes(obj: Any, received: int) -> set[int]:
-    """The lengths of ``obj``'s pickle under the protocols a measurement may use, the cheap ones first.
+def _pickled_sizes(obj: Any, received: int) -> dict[int, int]:
+    """{protocol: length of ``obj``'s pickle} for the protocols a measurement may use, each pickled once, cheap ones first.
 
     A measurement is exact: what pickle makes (protocols 2 to 5 and the DataLoader's ForkingPickler agree on each).
     Protocol 2 copies a memory map's data slowly (about 1 GB and seconds for the real test cache): tried last, only
-    when no other protocol matched ``received``.
+    when no other protocol matched ``received``. The default protocol's length is what ``pickle.dumps`` gives.
     """
-    sizes: set[int] = set()
-    for protocol in (pickle.DEFAULT_PROTOCOL, *range(pickle.HIGHEST_PROTOCOL, 1, -1)):
-        if protocol == 2 and received in sizes:
+    sizes: dict[int, int] = {}
+    for protocol in dict.fromkeys((pickle.DEFAULT_PROTOCOL, *range(pickle.HIGHEST_PROTOCOL, 1, -1))):
+        if protocol == 2 and received in sizes.values():
             break
-        sizes.add(len(pickle.dumps(obj, protocol=protocol)))
+        sizes[protocol] = len(pickle.dumps(obj, protocol=protocol))
     return sizes
 
 
 def _subset_problem(received: int, subset: Any, inner: Any) -> tuple[str, str] | None:
     """(message, hint) for a Subset's size measured on what it wraps, or estimated from its items; else None."""
-    if received in _pickled_sizes(inner, received):
+    if received in _pickled_sizes(inner, received).values():
         return (
             f"{received:,} bytes is what the dataset inside the Subset pickles to: close, but the worker receives the "
             "Subset, its indices with it.",
@@ -395,8 +393,8 @@ def check_pickled_size(received: Any, dataset: Dataset) -> Verdict:
     received, refused = _a_number_of_bytes(received)
     if refused is not None:
         return refused
-    truth = len(pickle.dumps(dataset))
-    measured = _pickled_sizes(dataset, received)
+    sizes = _pickled_sizes(dataset, received)
+    truth, measured = sizes[pickle.DEFAULT_PROTOCOL], set(sizes.values())
     inner = getattr(dataset, "dataset", None)  # a Subset: what it picks from travels with it
     problem = None if received in measured else _subset_problem(received, dataset, inner) if inner is not None else None
     problem = problem or _measure_slip(received, truth, measured)
