@@ -2,7 +2,7 @@
 
 Introduced in notebook ``06_beyond_one_machine``. Run it as::
 
-    torchrun --standalone --nproc_per_node=2 -m flowerkit.distributed [--source files|shards] [--epochs N] [--team ours|scale]
+    torchrun --standalone --nproc_per_node=2 -m flowerkit.distributed [--source files|shards] [--epochs N] [--team ours|scale|no-rank-split|same-order]
 
 ``torchrun`` starts one Python process per rank and tells each who it is
 through environment variables (``RANK``, ``WORLD_SIZE``, ``MASTER_ADDR``...).
@@ -18,7 +18,9 @@ one and two processes take the same optimisation steps.
   (``split_by_node`` + ``split_by_worker``, a new shard order every epoch);
 * ``--team scale``: the Scale team's pipeline (``--team ours``, the default,
   is ours); what it gets wrong is notebook 06's hunt (the code's comments in
-  ``_files_loader`` say, and the notebook, after its checker).
+  ``_buggy_files_loader`` say, and the notebook, after its checker).
+  ``--team no-rank-split`` and ``--team same-order`` are its two bugs one at
+  a time, so that the notebook measures what each costs alone.
 
 Every process records the image ids it trained on; rank 0 prints, as the last
 line, one JSON object: world size, the ids each rank read in each epoch, the
@@ -66,6 +68,8 @@ __all__ = ["count_epochs", "launch", "main", "pretend_rank"]
 Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
 #: Where every rank trains: gloo processes on the CPU, on any machine (a GPU run wants nccl and a device per process).
 CPU = torch.device("cpu")
+#: ``--team``: ours, the Scale team's pipeline, or one of its two bugs alone (notebook 06 costs each apart).
+TEAMS = ("ours", "scale", "no-rank-split", "same-order")
 
 
 @dataclass(frozen=True)
@@ -75,7 +79,7 @@ class _RunConfig:
     ``batch_size`` is the global batch, split across ranks; ``workers`` the
     DataLoader workers per rank; ``shards`` shard URLs or a brace pattern
     (None: rank 0 writes ``num_shards`` shards of the split locally); ``team``
-    whose pipeline: ``"ours"`` or the Scale team's (``"scale"``); ``count``
+    whose pipeline: ``"ours"``, the Scale team's (``"scale"``) or one of its bugs (:data:`TEAMS`); ``count``
     whether the summary holds :func:`count_epochs`' counts (``--no-count``: the
     ids each rank read, the counting left to the reader, as notebook 06's hunt does).
     """
@@ -209,13 +213,8 @@ def _files_loader(cfg: _RunConfig, data: _KeyedFlowers, rank: int, world: int, s
     """Ours: a DistributedSampler (this rank's indices, padded to equal length) and ``set_epoch`` every epoch."""
     per_rank = _per_rank_batch(cfg, world)
     collate = KeyedCollate(*stats)
-    if cfg.team == "scale":  # the Scale team: the one-process loader, rebuilt with seed 0 each epoch, in every process
-
-        def scale_team_epoch(epoch: int) -> DataLoader:
-            generator = torch.Generator().manual_seed(cfg.seed)
-            return DataLoader(data, per_rank, shuffle=True, generator=generator, **_worker_kw(cfg.workers), collate_fn=collate)
-
-        return _EpochLoader(scale_team_epoch, math.ceil(len(data) / per_rank) // world)  # "my share of the steps"
+    if cfg.team != "ours":
+        return _buggy_files_loader(cfg, data, rank, world, collate)
     sampler = DistributedSampler(data, num_replicas=world, rank=rank, shuffle=True, seed=cfg.seed)
     loader = DataLoader(data, per_rank, sampler=sampler, collate_fn=collate, **_worker_kw(cfg.workers, persistent=True))
 
@@ -224,6 +223,29 @@ def _files_loader(cfg: _RunConfig, data: _KeyedFlowers, rank: int, world: int, s
         return loader
 
     return _EpochLoader(our_epoch, len(loader))
+
+
+def _team_bugs(team: str) -> tuple[bool, bool]:
+    """Whether ``team``'s pipeline splits the data between ranks, and whether it draws a new order every epoch."""
+    return team not in ("scale", "no-rank-split"), team not in ("scale", "same-order")
+
+
+def _buggy_files_loader(cfg: _RunConfig, data: _KeyedFlowers, rank: int, world: int, collate: Any) -> _EpochLoader:
+    """The Scale team's loader (``--team scale``), or one of its two bugs alone (``no-rank-split``, ``same-order``)."""
+    per_rank = _per_rank_batch(cfg, world)
+    split, new_order = _team_bugs(cfg.team)
+
+    def buggy_epoch(epoch: int) -> DataLoader:
+        # rebuilt every epoch from a seeded generator: the same seed replays the order, and the workers' random crops
+        generator = torch.Generator().manual_seed(cfg.seed + (epoch if new_order else 0))
+        if split:  # this rank's indices, but set_epoch is never called
+            sampler = DistributedSampler(data, num_replicas=world, rank=rank, shuffle=True, seed=cfg.seed)
+            return DataLoader(data, per_rank, sampler=sampler, generator=generator, **_worker_kw(cfg.workers), collate_fn=collate)
+        return DataLoader(data, per_rank, shuffle=True, generator=generator, **_worker_kw(cfg.workers), collate_fn=collate)
+
+    if split:
+        return _EpochLoader(buggy_epoch, math.ceil(math.ceil(len(data) / world) / per_rank))
+    return _EpochLoader(buggy_epoch, math.ceil(len(data) / per_rank) // world)  # "my share of the steps"
 
 
 def _worker_kw(workers: int, persistent: bool = False) -> dict[str, Any]:
@@ -256,12 +278,18 @@ def _shards_loader(cfg: _RunConfig, urls: list[str], n: int, world: int, stats: 
     size, per_rank = cfg.size, _per_rank_batch(cfg, world)
     transform = augment_uint8(size) if cfg.augment else None
     kw = {"batch_size": per_rank, "num_workers": cfg.workers, "mean": stats[0], "std": stats[1], "transform": transform}
-    if cfg.team == "scale":  # the Scale team: no split_by_node, the same seed every epoch, stop after "my share"
+    split, new_order = _team_bugs(cfg.team)
+    if cfg.team != "ours":  # the Scale team (or one of its bugs): no split_by_node, the same epoch every epoch
 
-        def scale_team_epoch(epoch: int) -> DataLoader:
-            return shard_loader(urls, size, seed=cfg.seed, epoch=0, split_nodes=False, shuffle_buffer=cfg.shuffle_buffer, **kw)
+        def buggy_epoch(epoch: int) -> DataLoader:
+            return shard_loader(
+                urls, size, seed=cfg.seed, epoch=epoch if new_order else 0, split_nodes=split,
+                shuffle_buffer=cfg.shuffle_buffer, **kw,
+            )  # fmt: skip
 
-        return _EpochLoader(scale_team_epoch, math.ceil(n / per_rank) // world)
+        if not split:
+            return _EpochLoader(buggy_epoch, math.ceil(n / per_rank) // world)  # "my share of the steps"
+        return _EpochLoader(buggy_epoch, _shard_batches(n, len(urls), world, cfg.workers, per_rank))
 
     def our_epoch(epoch: int) -> DataLoader:
         return shard_loader(urls, size, seed=cfg.seed, epoch=epoch, shuffle_buffer=cfg.shuffle_buffer, **kw)
@@ -319,7 +347,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-augment", dest="augment", action="store_false")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
-        "--team", choices=("ours", "scale"), default="ours", help="whose pipeline: ours, or the Scale team's (notebook 06)"
+        "--team",
+        choices=TEAMS,
+        default="ours",
+        help="whose pipeline: ours, the Scale team's (notebook 06), or one of its two bugs alone",
     )
     parser.add_argument(
         "--no-count",

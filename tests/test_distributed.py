@@ -76,6 +76,17 @@ def test_the_scale_team_loader_duplicates_half_and_repeats_the_order(mini_root):
     assert result["orders_differ"] is False
 
 
+def test_each_scale_team_bug_alone_keeps_the_other_part_right(mini_root):
+    """--team no-rank-split and --team same-order: notebook 06 costs the Scale team's two bugs apart."""
+    result, n = _epochs(mini_root, team="no-rank-split")
+    half = result["per_rank_counts"][0][0]
+    assert result["duplicates_per_epoch"] == [half, half] and result["missing_per_epoch"] == [n - half] * 2
+    assert result["orders_differ"] is True
+    result, n = _epochs(mini_root, team="same-order")
+    assert result["per_rank_counts"] == [[n // 2, n // 2]] * 2 and result["duplicates"] == 0 and result["missing"] == 0
+    assert result["orders_differ"] is False
+
+
 def test_epoch_loader_stops_at_its_length_and_records_ids():
     batches = [(torch.zeros(2, 1), torch.zeros(2), torch.tensor([i, i + 100])) for i in range(5)]
     loader = _EpochLoader(lambda epoch: iter(batches), 3)
