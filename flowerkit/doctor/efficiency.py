@@ -89,7 +89,7 @@ def _batch_size_finding(loader: Any) -> _Finding:
     """Batches large enough that per-step overhead does not dominate."""
     bs = loader.batch_size or (loader.batch_sampler.batch_size if loader.batch_sampler is not None else 1)
     if bs < 16:
-        msg = f"batch size {bs}: per-step overhead dominates and BatchNorm sees {bs} image(s); use 32-128"
+        msg = f"batch size {bs}: per-step overhead dominates and BatchNorm sees {bs} image(s); use at least 16 (32-128 is usual)"
         return _Finding("efficiency", "batch size", False, msg, {"batch_size": bs})
     return _Finding("efficiency", "batch size", True, f"batches of {bs}", {"batch_size": bs})
 

@@ -181,6 +181,11 @@ def _confusion_problem(
     if len(got) != k:
         if where and len(got) == 3:
             return f"{where}your function returns 3 mistakes, as for k=3: is k typed in?", "use the k your function is given"
+        if len(got) < k:
+            return (
+                f"{where}asked for k={k} pairs, got {len(got)}.",
+                "drop the correct predictions (true == predicted) before you take the k most frequent",
+            )
         return f"{where}asked for k={k} pairs, got {len(got)}.", "keep the first k after sorting: [:k]"
     if any(t == p for t, p, _ in got):
         return f"{where}correct predictions (true == predicted) are in your list.", "skip the diagonal"
@@ -239,12 +244,16 @@ _INTERN_STATS = ((0.1307,) * 3, (0.3081,) * 3)
 
 
 def intern_loader(root: str | Path, size: int = DEFAULT_SIZE) -> Any:
-    """Notebook ``04_three_teams``, exercise 3: the garden intern's training loader. Run ``doctor.diagnose`` on it."""
+    """Notebook ``04_three_teams``, exercise 3: the garden intern's training loader. Run ``doctor.diagnose`` on it.
+
+    Four bugs: three the doctor names (MNIST's statistics, batches of 4, no shuffling over files grouped by class), one
+    only a look at the items shows (a random crop of ``size`` pixels cut from the full-size photo: a patch).
+    """
     transform = v2.Compose(
         [
             ToRGB(),
             v2.ToImage(),
-            v2.Resize((size, size), antialias=True),
+            v2.RandomCrop(size),  # cut straight from the full-size photo: a patch, not the flower
             v2.ToDtype(torch.float32, scale=True),
             v2.Normalize(*_INTERN_STATS),
         ]
@@ -427,7 +436,7 @@ def check_fixed_loader(func: Callable[[Any], Any], root: str | Path, size: int =
             f"the doctor finds no problem, but an item shows only {shown:.0%} of a photo's short side (a test photo of "
             f"{_RAMP_SIZE[0]}x{_RAMP_SIZE[1]} through your dataset): a patch cut out of the photo, a petal or two, "
             f"not the whole flower shrunk to {size} px. A crop keeps a disc round, so the doctor cannot see it.",
-            "the doctor said: resize the short side, and crop. Shrink the whole photo first, then crop what sticks out",
+            "shrink the whole photo first (v2.Resize(size) with one int: its short side), then crop what sticks out",
         )
     return _verdict(True, _fixed_message(loader))
 
