@@ -93,6 +93,14 @@ def test_species_guessing_is_caught(handover, capsys):
     assert "a wrong label costs more than a dropped photo" in _said(capsys)
 
 
+def test_species_calling_flowerkit_is_refused_and_a_checker_name_is_tagged(handover, capsys):
+    assert not nb08.check_species_to_class(lambda name: curate.match_name(name, CLASSES).index, handover)
+    assert "curate.match_name (or normalise_name), the version this exercise rebuilds" in _said(capsys)
+    from_the_csv = {u.species: u.label for u in handover.truth if u.species}  # the CSV's own spellings, looked up
+    assert not nb08.check_species_to_class(from_the_csv.get, handover)
+    assert "(a name the checker added: the CSV does not hold it)" in _said(capsys)
+
+
 def test_the_hint_names_the_kind_of_spelling():
     assert "capitals" in nb08._how_written(" Rose ", "rose")
     assert "punctuation" in nb08._how_written("pink yellow dahlia", "pink-yellow dahlia?")
@@ -174,6 +182,20 @@ def test_dataset_agreement_names_what_differs(handover, capsys):
     assert nb08.check_visitor_dataset(FlippedPixels, handover, S)
     out = _said(capsys)
     assert "differs from yours in the pixels" in out and "keeps the same" not in out
+
+
+def test_dataset_built_on_flowerkit_is_refused(handover, capsys):
+    class Subclassed(curate.LabelledImages):
+        def __init__(self, folder, rows, size):
+            super().__init__([Path(folder) / n for n, _ in rows], [y for _, y in rows], size)
+
+    class Wrapped(Dataset):
+        def __init__(self, folder, rows, size):
+            self.inner = curate.LabelledImages([Path(folder) / n for n, _ in rows], [y for _, y in rows], size)
+
+    for cls in (Subclassed, Wrapped):
+        assert not nb08.check_visitor_dataset(cls, handover, S)
+        assert "curate.LabelledImages, the version this exercise rebuilds" in _said(capsys)
 
 
 def test_dataset_stub(handover, capsys):
@@ -340,10 +362,11 @@ def test_a_leak_count_of_any_whole_number_kind_is_accepted(photos, answer, capsy
     "answer, says",
     [
         (_distinct_leaked, "counts each leaked photo once"),
+        (lambda f, tr, te: count_leaks(f, te, tr), "training positions whose bytes are held out"),  # train and test swapped
         (lambda f, tr, te: count_leaks(f, tr, te) + 0.5, "is not a count"),
         (lambda f, tr, te: torch.tensor([1.0, 2.0]), "is not a count"),
     ],
-    ids=["distinct photos", "half", "a vector"],
+    ids=["distinct photos", "train and test swapped", "half", "a vector"],
 )
 def test_leak_count_mistakes(photos, answer, says, capsys):
     files = photos.image_files
@@ -379,14 +402,15 @@ def split_solution(files, labels, test_fraction, seed):
     return sorted(train), sorted(test)
 
 
-def test_split_solution_and_flowerkit_version_pass(photos, capsys):
+def test_split_solution_passes_and_the_flowerkit_version_is_refused(photos, capsys):
     assert nb08.check_split_without_leakage(split_solution, photos.image_files, photos.labels)
     assert "split_by_content, given the same hashes and seed, holds out the same" in _said(capsys)
 
     def flowerkit_version(files, labels, fraction, seed):
         return curate.split_by_content([curate.content_hash(f) for f in files], labels, test_fraction=fraction, seed=seed)
 
-    assert nb08.check_split_without_leakage(flowerkit_version, photos.image_files, photos.labels)
+    assert not nb08.check_split_without_leakage(flowerkit_version, photos.image_files, photos.labels)
+    assert "curate.split_by_content, the version this exercise rebuilds" in _said(capsys)
 
     def another_shuffle(files, labels, fraction, seed):  # the same rule, another draw: a fair split too
         return split_solution(files, labels, fraction, seed + 1)
@@ -445,6 +469,12 @@ def test_a_split_that_ignores_classes_or_seeds(photos, capsys):
     assert not nb08.check_split_without_leakage(unseeded, photos.image_files, photos.labels)
     assert "the same seed gave another split" in _said(capsys)
 
+    def seed_ignored(files, labels, fraction, seed):  # grouped and stratified, but every seed gives one split
+        return split_solution(files, labels, fraction, 0)
+
+    assert not nb08.check_split_without_leakage(seed_ignored, photos.image_files, photos.labels)
+    assert "your split ignores its seed" in _said(capsys)
+
 
 # ---------------------------------------------------------------- exercise 5
 
@@ -462,14 +492,15 @@ def two_sources(photos):
     return ["oxford"] * 1020 + ["visitors"] * len(photos), labels
 
 
-def test_weights_solution_and_flowerkit_version_pass(two_sources, capsys):
+def test_weights_solution_passes_and_the_flowerkit_version_is_refused(two_sources, capsys):
     assert nb08.check_visitor_weights(weights_solution, *two_sources)
     assert "curate.mixing_weights gives the same weights" in _said(capsys)
-    assert nb08.check_visitor_weights(curate.mixing_weights, *two_sources)
-    capsys.readouterr()
+    for flowerkit_version in (curate.mixing_weights, lambda s, y, sh: curate.mixing_weights(s, y, sh)):
+        assert not nb08.check_visitor_weights(flowerkit_version, *two_sources)
+        assert "curate.mixing_weights, the version this exercise rebuilds" in _said(capsys)
 
     def uneven_within_a_class(sources, labels, shares):  # each class still gets its part, shared out unevenly
-        weights = curate.mixing_weights(sources, labels, shares).clone()
+        weights = torch.tensor(weights_solution(sources, labels, shares))
         firsts = {}
         for i, key in enumerate(zip(sources, labels)):
             firsts.setdefault(key, []).append(i)
@@ -517,7 +548,10 @@ def test_buckets(photos, capsys):
     out = _said(capsys)
     assert "Correct!" in out and "BucketBatchSampler pads" in out and "(the same batches as yours)" in out
     assert not nb08.check_buckets(lambda sz, b: nb08._random_batches(len(sz), b), sizes, S)
-    assert "which photos should share a batch" in _said(capsys)
+    out = _said(capsys)
+    assert "which photos should share a batch" in out and "well-chosen batches pad about" in out
+    assert not nb08.check_buckets(lambda sz, b: curate.BucketBatchSampler(sz, b).batches, sizes, S)
+    assert "curate.BucketBatchSampler, the version this exercise rebuilds" in _said(capsys)
     assert not nb08.check_buckets(lambda sz, b: [list(range(len(sz)))], sizes, S)
     assert "exactly one batch of 1..16" in _said(capsys)
     assert not nb08.check_buckets(lambda sz, b: [[i] for i in range(len(sz))], sizes, S)  # no padding, no batches
@@ -627,6 +661,11 @@ def test_pad_collate_accepts_plain_torch_and_names_the_classic_mistakes(bucket, 
     def calls_flowerkit(batch):
         return curate.pad_collate(batch)
 
+    def stretched(batch):  # every photo resized to the batch's size: nearest repeats rows, so a window may match
+        h, w = max(x.shape[1] for x, _ in batch), max(x.shape[2] for x, _ in batch)
+        resized = [torch.nn.functional.interpolate(x[None].float(), size=(h, w), mode="nearest")[0] for x, _ in batch]
+        return torch.stack(resized).to(torch.uint8), torch.tensor([int(y) for _, y in batch])
+
     for func, said in (
         (swapped, "the last dimension first"),
         (lambda batch: (pad_with_f_pad(batch)[0].transpose(2, 3), pad_with_f_pad(batch)[1]), "height and width swapped"),
@@ -639,6 +678,7 @@ def test_pad_collate_accepts_plain_torch_and_names_the_classic_mistakes(bucket, 
         (labels_as_list, "labels are list"),
         (reversed_order, "is not in slot"),
         (calls_flowerkit, "the version this exercise rebuilds"),
+        (stretched, "pixels changed"),
         (lambda batch: None, "still the stub"),
         (lambda batch: torch.stack([x for x, _ in batch]), "your function raised"),
         (lambda batch: [x for x, _ in batch], "expected (images, labels)"),

@@ -37,7 +37,18 @@ from ..curate import (
 )
 from ..load import CollateNormalize, decode_resized
 from ..visitors import VisitorSet, read_rows
-from .verdict import RAISED_HINT, STUB_HINT, Verdict, _answer, _call, _call_without, _unanswered, _verdict
+from .verdict import (
+    RAISED_HINT,
+    STUB_HINT,
+    Verdict,
+    _answer,
+    _call,
+    _call_without,
+    _refused,
+    _refusing,
+    _unanswered,
+    _verdict,
+)
 
 __all__ = [
     "check_buckets",
@@ -66,6 +77,30 @@ _NEW_NAMES: tuple[tuple[str, int | None], ...] = (
     ("iris", None),
     ("lavender", None),
 )
+
+
+def _rebuilt(error: str | None, names: str, hint: str) -> Verdict | None:
+    """The verdict when ``error`` is flowerkit's ``curate.<one of names>`` refusing to run (the version an exercise
+    rebuilds); None for any other error or none."""
+    if not _refused(error):
+        return None
+    return _verdict(False, f"your code calls flowerkit's curate.{names}, the version this exercise rebuilds.", hint)
+
+
+def _answer_without(names: str, hint: str, func: Callable[..., Any], *args: Any, where: str) -> tuple[Any, Verdict | None]:
+    """:func:`~flowerkit.exercises.verdict._answer` with ``curate``'s ``names`` refusing to run (:func:`_rebuilt`)."""
+    if any(func is getattr(_curate, name) for name in names.split(",")):  # the flowerkit version itself, passed as is
+        return None, _rebuilt("_FlowerkitVersion", names, hint)
+    with _refusing(_curate, names):
+        answer, error = _call(func, *args)
+    rebuilt = _rebuilt(error, names, hint)
+    if rebuilt is not None:
+        return None, rebuilt
+    if error:
+        return None, _verdict(False, f"on {where}: {error}", RAISED_HINT)
+    if _unanswered(answer):
+        return None, _verdict(False, "your function returns None: it is still the stub.", STUB_HINT)
+    return answer, None
 
 
 def _how_written(name: str, meant: str) -> str:
@@ -124,7 +159,11 @@ def check_species_to_class(func: Callable[[str], Any], handover: VisitorSet) -> 
     cases = sorted({(u.species, u.label) for u in handover.truth if u.species}, key=str) + list(_NEW_NAMES)
     answers = []
     for name, _ in cases:
-        got, error = _call(func, name)
+        with _refusing(_curate, "match_name,normalise_name"):
+            got, error = _call(func, name)
+        rebuilt = _rebuilt(error, "match_name (or normalise_name)", "compare the names yourself: str methods and difflib")
+        if rebuilt is not None:
+            return rebuilt
         if error:
             return _verdict(False, f"on {name!r}: {error}", RAISED_HINT)
         answers.append(got)
@@ -148,6 +187,8 @@ def check_species_to_class(func: Callable[[str], Any], handover: VisitorSet) -> 
         return _verdict(False, message, hint)
     if wrong:
         message, hint = _name_mistake(*wrong[0])
+        if wrong[0][0] in dict(_NEW_NAMES):
+            message += " (a name the checker added: the CSV does not hold it)"
         return _verdict(False, f"{len(wrong)} of {len(cases)} names are wrong; the first: {message}", hint)
     unmapped = sum(w is None for _, w in cases)
     same = sum(match_name(name, CLASSES).index == got for (name, _), got in zip(cases, answers))
@@ -288,7 +329,17 @@ def check_visitor_dataset(cls: Any, handover: VisitorSet, size: int) -> Verdict:
             (handover.uploads, rows, bad, "the garden's uploads"),
             (Path(tmp), new_rows, new_bad, "a new folder"),
         ):
-            ds, error = _call(cls, folder, rs, size)
+            if issubclass(cls, LabelledImages):
+                return _verdict(
+                    False,
+                    "your class is a subclass of flowerkit's curate.LabelledImages, the version this exercise rebuilds.",
+                    "subclass torch.utils.data.Dataset and check each file yourself",
+                )
+            with _refusing(_curate, "LabelledImages"):
+                ds, error = _call(cls, folder, rs, size)
+            rebuilt = _rebuilt(error, "LabelledImages", "subclass torch.utils.data.Dataset and check each file yourself")
+            if rebuilt is not None:
+                return rebuilt
             if error:
                 first = sorted(bd)[0]
                 return _verdict(
@@ -349,7 +400,7 @@ def _leak_counts(
 ) -> tuple[int, tuple[tuple[int, str, str], ...]]:
     """The leak's true count, and what each plausible wrong method counts: (count, what it counts, hint), first speaks."""
     content = [_sha(Path(f)) for f in files]
-    in_train = {content[i] for i in train}
+    in_train, in_test = {content[i] for i in train}, {content[i] for i in test}
     copies = Counter(content)  # digest -> files holding those bytes
     by_name = len({Path(files[i]).name for i in test} & {Path(files[i]).name for i in train})
     miscounts = (
@@ -374,6 +425,11 @@ def _leak_counts(
             "count held-out positions only",
         ),
         (
+            sum(content[i] in in_test for i in train),
+            "that counts training positions whose bytes are held out; the question is about held-out positions.",
+            "count the positions of test whose bytes appear at a training position",
+        ),
+        (
             len({content[i] for i in test} & in_train),
             "that counts each leaked photo once; a photo held out twice under two names is two held-out positions the "
             "model has seen (here one training photo has two copies in test).",
@@ -393,9 +449,11 @@ def _leak_problem(
         return truth, (f"{count!r} is not a count.", "return a count of held-out positions, e.g. sum(...)")
     if number == truth:
         return truth, None
-    for wrong, message, hint in miscounts:
-        if wrong == number:
-            return truth, (f"{number}: {message}", hint)
+    matches = [(message, hint) for wrong, message, hint in miscounts if wrong == number]
+    if len(matches) == 1:
+        return truth, (f"{number}: {matches[0][0]}", matches[0][1])
+    if matches:  # two methods give this number here: name each, the hint of the first
+        return truth, (f"{number}: two methods give that here. " + " Or ".join(m for m, _ in matches), matches[0][1])
     return truth, (
         f"{number} is not what the files say.",
         "a held-out position leaks when its file's bytes are also at a training position: check your count by hand on "
@@ -539,7 +597,11 @@ def check_split_without_leakage(func: Callable[..., Any], files: Sequence[Path],
     with tempfile.TemporaryDirectory() as tmp:
         new_files, new_labels = _new_split_case(Path(tmp))
         for fs, ys, where in ((files, list(labels), "the visitor photos"), (new_files, new_labels, "a new set of files")):
-            result, error = _call(func, fs, ys, 0.3, 0)
+            with _refusing(_curate, "split_by_content"):
+                result, error = _call(func, fs, ys, 0.3, 0)
+            rebuilt = _rebuilt(error, "split_by_content", "group the positions by hash and split the groups yourself")
+            if rebuilt is not None:
+                return rebuilt
             if error:
                 return _verdict(False, f"on {where}: {error}", RAISED_HINT)
             if _unanswered(result):
@@ -553,6 +615,14 @@ def check_split_without_leakage(func: Callable[..., Any], files: Sequence[Path],
                 return _verdict(False, f"on {where}: the same seed gave another split.", "draw with np.random.default_rng(seed)")
             if where == "the visitor photos":
                 yours, visitor_hashes = [int(i) for i in result[1]], hashes
+                other, _ = _call(func, fs, ys, 0.3, 1)
+                if other is not None and sorted(map(int, other[1])) == sorted(yours):
+                    return _verdict(
+                        False,
+                        f"on {where}: seed=1 holds out the same photos as seed=0: your split ignores its seed, so "
+                        "every experiment would test on the same photos, and a lucky or unlucky split could never show.",
+                        "shuffle the groups with a generator made from the seed: np.random.default_rng(seed)",
+                    )
     return _verdict(
         True,
         "no photo on both sides (identical bytes stay together), every class on both sides in about the asked "
@@ -640,7 +710,7 @@ def check_visitor_weights(func: Callable[..., Any], sources: Sequence[str], labe
     ]
     agree = True
     for srcs, ys, shares, where in cases:
-        w, ended = _answer(func, srcs, ys, shares, where=f"on {where}: ")
+        w, ended = _answer_without("mixing_weights", "count the items yourself", func, srcs, ys, shares, where=where)
         if ended is not None:
             return ended
         problem = _weights_problem(w, srcs, ys, shares)
@@ -692,7 +762,7 @@ def check_buckets(func: Callable[..., Any], sizes: Sequence[tuple[int, int]], si
     rng = np.random.default_rng(6)
     made_up = [(int(w), int(h)) for w, h in zip(rng.integers(100, 4000, 150), rng.integers(100, 4000, 150))]
     for sz, where in ((list(sizes), "the visitor photos"), (made_up, "made-up sizes")):
-        answer, ended = _answer(func, sz, 16, where=f"on {where}: ")
+        answer, ended = _answer_without("BucketBatchSampler", "choose the batches yourself", func, sz, 16, where=where)
         if ended is not None:
             return ended
         batches = _as_batches(answer, len(sz), 16)
@@ -724,7 +794,8 @@ def check_buckets(func: Callable[..., Any], sizes: Sequence[tuple[int, int]], si
         if waste > 1.5 * best + 0.02:
             return _verdict(
                 False,
-                f"on {where}: {waste:.0%} of the padded pixels are padding (random batches: {rand:.0%}).",
+                f"on {where}: {waste:.0%} of the padded pixels are padding (random batches: {rand:.0%}; well-chosen "
+                f"batches pad about {best:.0%}).",
                 "padding comes from photos of different shapes in one batch: which photos should share a batch?",
             )
     return _verdict(
@@ -766,6 +837,11 @@ def _placed(images: torch.Tensor, items: Sequence[_Item]) -> tuple[str, str] | N
              if torch.equal(images[k, :, r : r + h, c : c + w], x)),
             None,
         )  # fmt: skip
+        outside = images[k].clone()
+        if at is not None:
+            outside[:, at[0] : at[0] + h, at[1] : at[1] + w] = 0
+        if at is not None and outside.any():  # the rest of the slot holds pixels: stretched, not padded
+            at = None
         if at is not None:
             return (
                 f"photo {k} sits at row {at[0]}, column {at[1]} of its padded slot, not at the top left.",
@@ -905,16 +981,19 @@ class _SortedRows(Dataset):
         return torch.full((3, 4, 4), i % 256, dtype=torch.uint8), self._table[i]["species_id"]
 
 
-def volunteer_loader(handover: VisitorSet, size: int) -> DataLoader:
+def volunteer_loader(handover: VisitorSet, size: int, normalise: CollateNormalize | None = None) -> DataLoader:
     """Notebook ``08_your_own_data``, exercise 8: a volunteer's training loader over the visitor photos. It has one problem.
 
-    Find it from what the loader delivers, not by reading this code.
+    Find it from what the loader delivers, not by reading this code. ``normalise`` is the collate_fn the volunteer
+    uses: notebook 08 passes the app's (notebook 05's statistics, as its fine-tunes use); None, statistics of the
+    volunteer's own.
     """
     photos = _VolunteerPhotos(handover, size)
-    x = torch.stack([photos[i][0] for i in range(0, len(photos), max(1, len(photos) // 64))]).float().div_(255)
-    mean, std = x.mean((0, 2, 3)).tolist(), x.std((0, 2, 3)).tolist()  # the volunteer's own statistics
+    if normalise is None:
+        x = torch.stack([photos[i][0] for i in range(0, len(photos), max(1, len(photos) // 64))]).float().div_(255)
+        normalise = CollateNormalize(x.mean((0, 2, 3)).tolist(), x.std((0, 2, 3)).tolist())
     order = torch.randperm(len(photos), generator=torch.Generator().manual_seed(0)).tolist()  # shuffled once, here
-    return DataLoader(photos, batch_size=32, sampler=order, collate_fn=CollateNormalize(mean, std))
+    return DataLoader(photos, batch_size=32, sampler=order, collate_fn=normalise)
 
 
 def _epoch(loader: DataLoader, epoch: int | None = None) -> list[list[int]]:
@@ -981,7 +1060,9 @@ def _fix_problem(fixed: Any, theirs: DataLoader, labels: Sequence[int], where: s
     if fixed.dataset is not theirs.dataset:
         return f"on {where}: a new dataset. Theirs decodes and labels the photos well: keep it.", "loader.dataset"
     if fixed.collate_fn is not theirs.collate_fn:
-        return f"on {where}: another collate_fn. Theirs normalises with their statistics: keep it.", "loader.collate_fn"
+        return f"on {where}: another collate_fn. Theirs converts and normalises each batch as it should: keep it.", (
+            "loader.collate_fn"
+        )
     if fixed.batch_sampler is None:
         return (
             f"on {where}: batch_size=None, so the loader hands over one photo at a time, not batches.",
