@@ -17,9 +17,9 @@ def images_per_class(labels, ids):  # the reference solution of exercise 1
     return np.bincount(classes, minlength=102)
 
 
-def classes_per_batch(labels, batch_size):  # the reference solution of exercise 2
-    flat = labels.reshape(-1)
-    return [len(set(flat[start : start + batch_size].tolist())) for start in range(0, flat.size, batch_size)]
+def classes_per_batch(labels, ids, batch_size):  # the reference solution of exercise 2
+    in_order = labels.reshape(-1)[ids.astype(np.int64).reshape(-1) - 1]
+    return [len(set(in_order[start : start + batch_size].tolist())) for start in range(0, in_order.size, batch_size)]
 
 
 def _float_counts(labels, ids):  # np.unique's counts written into np.zeros: float64 whole numbers
@@ -29,9 +29,13 @@ def _float_counts(labels, ids):  # np.unique's counts written into np.zeros: flo
     return out
 
 
-def _near_equal_chunks(labels, batch_size):  # np.array_split: chunk sizes differ by 1 at most, not a short last batch
-    flat = labels.reshape(-1)
+def _near_equal_chunks(labels, ids, batch_size):  # np.array_split: chunk sizes differ by 1 at most, not a short last batch
+    flat = labels.reshape(-1)[ids.reshape(-1).astype(int) - 1]
     return [len(set(c.tolist())) for c in np.array_split(flat, math.ceil(flat.size / batch_size))]
+
+
+def _in_order(labels, ids):
+    return labels.reshape(-1)[ids.reshape(-1).astype(int) - 1]
 
 
 @pytest.mark.parametrize(
@@ -71,28 +75,45 @@ def test_check_images_per_class(answer, feedback, mini_root, capsys):
 @pytest.mark.parametrize(
     "answer, feedback",
     [
-        (classes_per_batch, "Correct! in file order"),
-        (lambda labels, b: None, "still the stub"),
-        (lambda labels, b: [len(np.unique(labels[s : s + b])) for s in range(0, len(labels), b)], "1 batch(es) counted"),
-        (lambda labels, b: [len(np.unique(labels[s * b : (s + 1) * b])) for s in range(len(labels) // b)], "0 batch(es) counted"),
-        (lambda labels, b: [len(set(labels[s : s + b])) for s in range(0, len(labels), b)], "flatten it first"),
+        (classes_per_batch, "Correct! read in order"),
+        (lambda labels, ids, b: None, "still the stub"),
         (
-            lambda labels, b: [len(set(labels.ravel()[s : s + b])) for s in range(0, labels.size - b + 1, b)],
+            lambda labels, ids, b: [len(np.unique(_in_order(labels, ids)[s : s + b])) for s in range(0, len(ids), b)],
+            "1 batch(es) counted",
+        ),
+        (lambda labels, ids, b: [len(set(labels[s : s + b])) for s in range(0, len(labels), b)], "flatten them first"),
+        (
+            lambda labels, ids, b: [len(set(labels.ravel()[s : s + b])) for s in range(0, labels.size, b)],
+            "not of the split's 12 images",
+        ),
+        (
+            lambda labels, ids, b: [len(set(labels.ravel()[ids.ravel().astype(int)][s : s + b])) for s in range(0, ids.size, b)],
+            "ids are 1-based: the last id",  # the last id read as a position: past the end of the 40 made-up labels
+        ),
+        (
+            lambda labels, ids, b: [
+                len(set(labels.ravel()[np.clip(ids.ravel().astype(int), 0, labels.size - 1)][s : s + b]))
+                for s in range(0, ids.size, b)
+            ],
+            "you used the ids as positions",
+        ),
+        (
+            lambda labels, ids, b: [len(set(_in_order(labels, ids)[s : s + b])) for s in range(0, ids.size - b + 1, b)],
             "the last, shorter batch is missing",
         ),
-        (lambda labels, b: [len(labels.ravel()[s : s + b]) for s in range(0, labels.size, b)], "sizes of the batches"),
+        (lambda labels, ids, b: [len(_in_order(labels, ids)[s : s + b]) for s in range(0, ids.size, b)], "sizes of the batches"),
         (
-            lambda labels, b: [
-                1 + np.count_nonzero(np.diff(labels.ravel()[s : s + b].astype(int))) for s in range(0, labels.size, b)
+            lambda labels, ids, b: [
+                1 + np.count_nonzero(np.diff(_in_order(labels, ids)[s : s + b].astype(int))) for s in range(0, ids.size, b)
             ],
             "counted the changes of class",
         ),
-        (lambda labels, b: len(set(labels.ravel())), "one number per batch"),
-        (lambda labels, b: [c + 1 for c in classes_per_batch(labels, b)], "batch 0 holds"),
-        (_near_equal_chunks, "near-equal chunks (4, 3, 3 files for 10"),
-        (lambda labels, b: itertools.repeat(1), "41 batches, expected 5"),  # never ends: the checker stops reading
-        (lambda labels, b: np.array(classes_per_batch(labels, b)), "Correct! in file order"),
-        (lambda labels, b: (n for n in classes_per_batch(labels, b)), "Correct! in file order"),
+        (lambda labels, ids, b: len(set(labels.ravel())), "one number per batch"),
+        (lambda labels, ids, b: [c + 1 for c in classes_per_batch(labels, ids, b)], "batch 0 holds"),
+        (_near_equal_chunks, "near-equal chunks (4, 3, 3 images for 10"),
+        (lambda labels, ids, b: itertools.repeat(1), "13 batches, expected 3"),  # never ends: the checker stops reading
+        (lambda labels, ids, b: np.array(classes_per_batch(labels, ids, b)), "Correct! read in order"),
+        (lambda labels, ids, b: (n for n in classes_per_batch(labels, ids, b)), "Correct! read in order"),
     ],
 )
 def test_check_classes_per_batch(answer, feedback, mini_root, capsys):
@@ -106,5 +127,5 @@ def test_a_checker_returns_a_verdict_that_asserts(mini_root, capsys):
     # notebook 00 says so: true when solved, so `assert exercises.check_...(...)` works, and it shows no Out[n]
     verdict = exercises.check_images_per_class(images_per_class, mini_root)
     assert isinstance(verdict, exercises.Verdict) and verdict and verdict.message.startswith("every class")
-    assert not exercises.check_classes_per_batch(lambda labels, b: None, mini_root)
+    assert not exercises.check_classes_per_batch(lambda labels, ids, b: None, mini_root)
     capsys.readouterr()

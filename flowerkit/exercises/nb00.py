@@ -1,4 +1,4 @@
-"""Checkers of notebook ``00_the_challenge``: images per class in a split, and how many classes a batch in file order holds.
+"""Checkers of notebook ``00_the_challenge``: images per class in a split, and how many classes a batch of a split read in order holds.
 
 Both exercises take the arrays exactly as ``scipy.io.loadmat`` returns them
 ((1, N) uint8 labels, 1-based; (1, k) uint16 ids, 1-based) and are run first
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections import Counter
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -76,7 +77,7 @@ def _as_counts(answer: Any) -> tuple[np.ndarray | None, str | None, str]:
     return got.astype(np.int64), None, ""
 
 
-def _counts_feedback(got: np.ndarray, labels: np.ndarray, ids: np.ndarray) -> Verdict | None:
+def _counts_feedback(got: np.ndarray, labels: np.ndarray, ids: np.ndarray, where: str) -> Verdict | None:
     """The verdict on wrong counts (every file, 1-based, ids as positions), or None if they are right."""
     truth = _per_class(labels, ids)
     if got.size == truth.size and np.array_equal(got, truth):
@@ -85,32 +86,36 @@ def _counts_feedback(got: np.ndarray, labels: np.ndarray, ids: np.ndarray) -> Ve
     if got.size == NUM_CLASSES + 1 or (got.size == NUM_CLASSES and np.array_equal(got[1:], truth[:-1])):
         return _verdict(
             False,
-            "your classes are counted 1-based: class 1 of the file is index 0 in Python.",
+            f"on {where}: your classes are counted 1-based: class 1 of the file is index 0 in Python.",
             "subtract 1 from the labels (in int64) before counting",
         )
     if got.size in (256, 65536) and got[-1] > 0:  # np.bincount of labels that wrapped from 0 - 1 to 255 (or 65535)
         return _verdict(
             False,
-            f"{got.size} counts, expected {NUM_CLASSES}: a class came out as {got.size - 1}. Unsigned arithmetic wrapped "
+            f"on {where}: {got.size} counts, expected {NUM_CLASSES}: a class came out as {got.size - 1}. Unsigned arithmetic wrapped "
             f"around: in uint{8 if got.size == 256 else 16}, 0 - 1 is {got.size - 1}, not -1.",
             "convert the labels to int64 (.astype(np.int64)) before any arithmetic",
         )
     if got.size != NUM_CLASSES:
         return _verdict(
-            False, f"{got.size} counts, expected {NUM_CLASSES}, one per class.", f"np.bincount(..., minlength={NUM_CLASSES})"
+            False,
+            f"on {where}: {got.size} counts, expected {NUM_CLASSES}, one per class.",
+            f"np.bincount(..., minlength={NUM_CLASSES})",
         )
     if int(got.sum()) == flat.size and flat.size != ids.size:
         return _verdict(
             False,
-            f"you counted every file ({flat.size}), not the {ids.size} images of the split.",
+            f"on {where}: you counted every file ({flat.size}), not the {ids.size} images of the split.",
             "pick the split's labels first: labels[ids - 1]",
         )
     positions = np.clip(ids.astype(np.int64).reshape(-1), 0, flat.size - 1)
     if np.array_equal(got, np.bincount(flat[positions] - 1, minlength=NUM_CLASSES)):
-        return _verdict(False, "you used the ids as positions: id 5 is the 5th image, at position 4.", "index with ids - 1")
+        return _verdict(
+            False, f"on {where}: you used the ids as positions: id 5 is the 5th image, at position 4.", "index with ids - 1"
+        )
     return _verdict(
         False,
-        f"{int((got != truth).sum())} of the {NUM_CLASSES} counts are wrong.",
+        f"on {where}: {int((got != truth).sum())} of the {NUM_CLASSES} counts are wrong.",
         "pick the split's labels by id (ids are 1-based, positions 0-based), make them 0-based, then count each class",
     )
 
@@ -124,7 +129,8 @@ def check_images_per_class(func: Callable[[np.ndarray, np.ndarray], Any], root: 
     borders of the class blocks, then on every split of the data at ``root``.
     """
     labels, splits = _raw(root)
-    cases = [("a toy labels file", _TOY_LABELS, _TOY_IDS)] + [(f"the {k} split", labels, v) for k, v in splits.items()]
+    toy = f"made-up labels of {_TOY_LABELS.size} files and ids {_TOY_IDS[0].tolist()}"
+    cases = [(toy, _TOY_LABELS, _TOY_IDS)] + [(f"the {k} split", labels, v) for k, v in splits.items()]
     for where, toy_labels, ids in cases:
         answer, error = _call(func, toy_labels.copy(), ids.copy())
         if error:
@@ -137,7 +143,7 @@ def check_images_per_class(func: Callable[[np.ndarray, np.ndarray], Any], root: 
         got, problem, hint = _as_counts(answer)
         if problem:
             return _verdict(False, f"on {where}: {problem}.", hint)
-        verdict = _counts_feedback(got, toy_labels, ids)
+        verdict = _counts_feedback(got, toy_labels, ids, where)
         if verdict is not None:
             return verdict
     train, test = _per_class(labels, splits["train"]), _per_class(labels, splits["test"])
@@ -145,101 +151,145 @@ def check_images_per_class(func: Callable[[np.ndarray, np.ndarray], Any], root: 
     return _verdict(True, f"every class has {each} training images; the test split holds {test.min()} to {test.max()} per class.")
 
 
-def _batches_truth(labels: np.ndarray, batch_size: int) -> list[int]:
-    """The right answer: distinct classes in each batch of consecutive files, the last batch shorter."""
-    flat = labels.reshape(-1)
+def _in_order(labels: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """The split's labels in the order of its 1-based ``ids``: what a DataLoader without shuffling reads."""
+    return labels.reshape(-1)[ids.astype(np.int64).reshape(-1) - 1]
+
+
+def _distinct(flat: np.ndarray, batch_size: int) -> list[int]:
+    """Distinct classes in each batch of ``batch_size`` consecutive labels, the last batch shorter."""
     return [len(set(flat[i : i + batch_size].tolist())) for i in range(0, flat.size, batch_size)]
 
 
 def _batch_sizes(n: int, batch_size: int) -> list[int]:
-    """How many files each batch of a DataLoader without shuffling holds: ``batch_size``, the last one shorter."""
+    """How many images each batch of a DataLoader without shuffling holds: ``batch_size``, the last one shorter."""
     return [min(batch_size, n - start) for start in range(0, n, batch_size)]
 
 
-def _batches_feedback(got: list[int], labels: np.ndarray, batch_size: int) -> Verdict | None:
-    """The verdict on a wrong list of classes per batch, or None if it is right."""
-    flat = labels.reshape(-1)
-    truth = _batches_truth(labels, batch_size)
+def _wrong_images(got: list[int], labels: np.ndarray, ids: np.ndarray, batch_size: int, where: str) -> Verdict | None:
+    """The verdict when ``got`` batches the wrong images (every file, or the ids read as positions); else None."""
+    every_file = labels.reshape(-1)
+    if ids.size != every_file.size and got == _distinct(every_file, batch_size):
+        return _verdict(
+            False,
+            f"on {where}: those are batches of every file ({every_file.size}), not of the split's {ids.size} images.",
+            "a loader over a split reads its images in the order of its ids: pick the labels of the ids first",
+        )
+    positions = np.clip(ids.astype(np.int64).reshape(-1), 0, every_file.size - 1)
+    if got == _distinct(every_file[positions], batch_size) != _distinct(_in_order(labels, ids), batch_size):
+        return _verdict(
+            False, f"on {where}: you used the ids as positions: id 5 is the 5th image, at position 4.", "index with ids - 1"
+        )
+    return None
+
+
+def _batches_feedback(got: list[int], labels: np.ndarray, ids: np.ndarray, batch_size: int, where: str) -> Verdict | None:
+    """The verdict on a wrong list of classes per batch, or None if it is right; ``where`` names the case."""
+    flat = _in_order(labels, ids)
+    truth = _distinct(flat, batch_size)
     if got == truth:
         return None
     if len(got) <= 1 and len(truth) > 1:
         return _verdict(
             False,
-            f"{len(got)} batch(es) counted, for {len(truth)}: len() of a (1, N) array is 1 (one row), not N.",
-            "flatten the labels first: labels.reshape(-1)",
+            f"on {where}: {len(got)} batch(es) counted, for {len(truth)}: len() of a (1, k) array is 1 (one row), not k.",
+            "flatten the arrays first: .reshape(-1)",
         )
+    wrong_images = _wrong_images(got, labels, ids, batch_size, where)
+    if wrong_images is not None:
+        return wrong_images
     if got == truth[:-1] and flat.size % batch_size:
         return _verdict(
             False,
-            f"the last, shorter batch is missing: {flat.size} files make {len(truth)} batches of up to {batch_size}.",
-            "the DataLoader keeps a last, shorter batch (drop_last=False)",
+            f"on {where}: the last, shorter batch is missing: {flat.size} images make {len(truth)} batches of up to "
+            f"{batch_size}.",
+            "a loader keeps a last, shorter batch unless told to drop it",
         )
     if got == _batch_sizes(flat.size, batch_size):
-        return _verdict(False, "those are the sizes of the batches.", "count the *distinct* classes in each: len(set(...))")
+        return _verdict(
+            False, f"on {where}: those are the sizes of the batches.", "count the *distinct* classes in each: len(set(...))"
+        )
     changes = [
         1 + int(np.count_nonzero(np.diff(flat[i : i + batch_size].astype(np.int64)))) for i in range(0, flat.size, batch_size)
     ]
     if got == changes:
         return _verdict(
             False,
-            "you counted the changes of class; a class that comes back later in a batch is counted twice.",
+            f"on {where}: you counted the changes of class; a class that comes back later in a batch is counted twice.",
             "count distinct classes: len(set(batch))",
         )
     chunks = np.array_split(flat, -(-flat.size // batch_size))  # near-equal chunks: sizes differ by 1 at most
     if got == [len(set(c.tolist())) for c in chunks] and [c.size for c in chunks] != _batch_sizes(flat.size, batch_size):
         return _verdict(
             False,
-            f"your batches are near-equal chunks ({', '.join(str(c.size) for c in chunks)} files for {flat.size}, as "
-            f"np.array_split cuts them); a DataLoader takes {batch_size} files at a time and only the last batch is "
-            f"shorter ({', '.join(map(str, _batch_sizes(flat.size, batch_size)))}).",
+            f"on {where}: your batches are near-equal chunks ({', '.join(str(c.size) for c in chunks)} images for "
+            f"{flat.size}, as np.array_split cuts them); a loader takes {batch_size} at a time and only the last batch "
+            f"is shorter ({', '.join(map(str, _batch_sizes(flat.size, batch_size)))}).",
             "batches start at 0, batch_size, 2 * batch_size, ...",
         )
     if len(got) != len(truth):
         return _verdict(
-            False, f"{len(got)} batches, expected {len(truth)}.", "batches start at 0, batch_size, 2 * batch_size, ..."
+            False,
+            f"on {where}: {len(got)} batches, expected {len(truth)}.",
+            "batches start at 0, batch_size, 2 * batch_size, ...",
         )
     k = next(k for k in range(len(truth)) if got[k] != truth[k])
     return _verdict(
         False,
-        f"batch {k} holds {truth[k]} classes, you said {got[k]}.",
-        "batch k is batch_size consecutive files from k * batch_size, in file order: count its distinct classes",
+        f"on {where}: batch {k} holds {truth[k]} classes, you said {got[k]}.",
+        "batch k is the split's images k * batch_size to (k + 1) * batch_size - 1, in the order of the ids: count its "
+        "distinct classes",
     )
 
 
-def check_classes_per_batch(func: Callable[[np.ndarray, int], Any], root: str | Path) -> Verdict:
-    """Notebook ``00_the_challenge``: ``func(labels, batch_size)`` counts the classes in each batch of files in file order.
+def _batch_cases(root: str | Path) -> list[tuple[str, np.ndarray, np.ndarray, int]]:
+    """(where, labels, ids, batch_size): three made-up files, then the train split at ``root`` in batches of 64."""
+    labels, splits = _raw(root)
+    not_grouped = np.array([[3, 3, 1, 3, 7, 7, 2, 7, 7, 1, 2]], dtype=np.uint8)  # class 3 comes back within a batch
+    # 10 images in batches of 4 are 4, 4 and 2; np.array_split's near-equal chunks (4, 3, 3) hold other classes
+    short_last = np.array([[9, 9, 9, 9, 4, 4, 4, 6, 6, 8, 5, 5]], dtype=np.uint8)
+    every = np.arange(1, 13, dtype=np.uint16)[None, :10]
+    return [
+        (f"made-up labels of {_TOY_LABELS.size} files and a split of {_TOY_IDS.size} ids {_TOY_IDS[0].tolist()}", _TOY_LABELS,
+         _TOY_IDS, 4),
+        (f"made-up labels {not_grouped[0].tolist()}, a split of every file", not_grouped,
+         np.arange(1, 12, dtype=np.uint16)[None], 4),
+        (f"made-up labels {short_last[0].tolist()}, a split of the first 10 files", short_last, every, 4),
+        ("the train split, batches of 64", labels, splits["train"], 64),
+    ]  # fmt: skip
 
-    ``labels`` is as ``loadmat`` returns it ((1, N) uint8); the batches are
-    consecutive files, the last one shorter, as a DataLoader without
-    shuffling takes them. Run on toy files (one not grouped by class, one
-    whose near-equal chunks differ from its batches), then
-    on the dataset at ``root`` with batches of 64.
+
+def check_classes_per_batch(func: Callable[[np.ndarray, np.ndarray, int], Any], root: str | Path) -> Verdict:
+    """Notebook ``00_the_challenge``: ``func(labels, ids, batch_size)`` counts the classes in each batch of a split read in order.
+
+    ``labels`` and ``ids`` are as ``loadmat`` returns them ((1, N) uint8; (1, k) uint16, 1-based); the batches are
+    the split's images in the order of its ids, ``batch_size`` at a time and the last one shorter, as a DataLoader
+    without shuffling takes them. Run on made-up files (a split on the borders of class blocks, one not grouped by
+    class, one whose near-equal chunks differ from its batches), then on the train split at ``root``.
     """
-    labels, _ = _raw(root)
-    not_grouped = np.array([[3, 3, 1, 3, 7, 7, 2, 7, 7, 1, 2]], dtype=np.uint8)
-    # 10 files in batches of 4 are 4, 4 and 2 files; np.array_split's near-equal chunks (4, 3, 3) hold other classes
-    short_last = np.array([[9, 9, 9, 9, 4, 4, 4, 6, 6, 8]], dtype=np.uint8)
-    cases = [(_TOY_LABELS, 8), (not_grouped, 4), (short_last, 4), (labels, 64)]
-    for case, batch_size in cases:
-        answer, error = _call(func, case.copy(), batch_size)
+    for where, labels, ids, batch_size in _batch_cases(root):
+        answer, error = _call(func, labels.copy(), ids.copy(), batch_size)
         if error:
-            flat_hint = "loadmat gives a (1, N) array: flatten it first, labels.reshape(-1)"
-            return _verdict(False, error, flat_hint if "unhashable" in error else RAISED_HINT)
+            hint = "loadmat gives (1, N) arrays: flatten them first, .reshape(-1)" if "unhashable" in error else RAISED_HINT
+            if "out of bounds" in error:
+                hint = "ids are 1-based: the last id is the number of files, at position N - 1"
+            return _verdict(False, f"on {where}: {error}", hint)
         if _unanswered(answer):
             return _verdict(False, "your function returns None: it is still the stub.", STUB_HINT)
-        try:  # at most one batch per file, plus one to see that there are too many: a student's generator may not end
-            got = [int(n) for n in itertools.islice(answer, case.size + 1)]
+        try:  # at most one batch per image, plus one to see that there are too many: a student's generator may not end
+            got = [int(n) for n in itertools.islice(answer, ids.size + 1)]
         except (TypeError, ValueError):
             return _verdict(
                 False, f"expected one number per batch, got {answer!r:.60}.", "return a list: [classes in batch 0, ...]"
             )
-        verdict = _batches_feedback(got, case, batch_size)
+        verdict = _batches_feedback(got, labels, ids, batch_size, where)
         if verdict is not None:
             return verdict
-    counts = np.bincount(_batches_truth(labels, 64))
-    most = int(np.argmax(counts))
+    labels, splits = _raw(root)
+    counts = Counter(_distinct(_in_order(labels, splits["train"]), 64))
+    most, n = counts.most_common(1)[0]
     return _verdict(
         True,
-        f"in file order, {counts[most]} of the {sum(counts)} batches of 64 hold {most} class{'es' * (most != 1)}, and none "
-        f"holds more than {len(counts) - 1} of the {NUM_CLASSES}.",
+        f"read in order, {n} of the {sum(counts.values())} batches of 64 training images hold {most} "
+        f"class{'es' * (most != 1)}, and none holds more than {max(counts)} of the {NUM_CLASSES}.",
     )
