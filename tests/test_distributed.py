@@ -8,10 +8,12 @@ reported as a failure, never a hang.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import subprocess
 import sys
 import time
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -24,12 +26,14 @@ from flowerkit.distributed import (
     _per_rank_batch,
     _process_tree,
     _RunConfig,
+    _shards_loader,
     _stop_process_tree,
     count_epochs,
     launch,
     pretend_rank,
 )
 from flowerkit.expectations import profile
+from flowerkit.shards import write_shards
 
 TIMEOUT_S = 420
 
@@ -72,6 +76,7 @@ def test_distributed_sampler_gives_each_sample_once_and_set_epoch_a_new_order(mi
 def test_the_scale_team_loader_duplicates_half_and_repeats_the_order(mini_root):
     result, n = _epochs(mini_root, team="scale")
     half = result["per_rank_counts"][0][0]
+    assert half == math.ceil(n / 32) // 2 * 32, "each rank stops after its share of the steps, batches of 32"
     assert result["duplicates_per_epoch"] == [half, half] and result["missing_per_epoch"] == [n - half] * 2
     assert result["orders_differ"] is False
 
@@ -80,11 +85,37 @@ def test_each_scale_team_bug_alone_keeps_the_other_part_right(mini_root):
     """--team no-rank-split and --team same-order: notebook 06 costs the Scale team's two bugs apart."""
     result, n = _epochs(mini_root, team="no-rank-split")
     half = result["per_rank_counts"][0][0]
+    assert half == math.ceil(n / 32) // 2 * 32, "each rank stops after its share of the steps, batches of 32"
     assert result["duplicates_per_epoch"] == [half, half] and result["missing_per_epoch"] == [n - half] * 2
     assert result["orders_differ"] is True
     result, n = _epochs(mini_root, team="same-order")
     assert result["per_rank_counts"] == [[n // 2, n // 2]] * 2 and result["duplicates"] == 0 and result["missing"] == 0
     assert result["orders_differ"] is False
+
+
+def test_each_scale_team_bug_alone_from_shards(mini_root, tmp_path):
+    """The shards route of --team no-rank-split and --team same-order: 64 photos in 4 shards, 2 ranks, 2 epochs."""
+    full = OxfordFlowers102(mini_root, "train")
+    small = SimpleNamespace(
+        split="train", image_files=full.image_files[:64], image_ids=full.image_ids[:64], labels=full.labels[:64]
+    )
+    urls = [str(u) for u in write_shards(small, tmp_path, num_shards=4, progress=False)]
+    stats = ((0.5,) * 3, (0.25,) * 3)
+    results = {}
+    for team in ("ours", "no-rank-split", "same-order"):
+        cfg = _RunConfig("mini", size=8, epochs=2, batch_size=16, workers=0, source="shards", augment=False, team=team)
+        seen = []
+        for rank in range(2):
+            with pretend_rank(rank, 2):
+                loader = _shards_loader(cfg, urls, len(small.labels), 2, stats)
+                for _ in range(2):
+                    for _ in loader:
+                        pass
+            seen.append(loader.seen)
+        results[team] = count_epochs(seen, small.image_ids)
+    assert results["ours"]["duplicates"] == 0 and results["ours"]["orders_differ"] is True
+    assert results["no-rank-split"]["duplicates"] > 0 and results["no-rank-split"]["orders_differ"] is True
+    assert results["same-order"]["duplicates"] == 0 and results["same-order"]["orders_differ"] is False
 
 
 def test_epoch_loader_stops_at_its_length_and_records_ids():

@@ -90,6 +90,12 @@ def test_check_images_per_class(answer, feedback, mini_root, capsys):
             lambda labels, ids, b: [len(set(labels.ravel()[ids.ravel().astype(int)][s : s + b])) for s in range(0, ids.size, b)],
             "ids are 1-based: the last id",  # the last id read as a position: past the end of the 40 made-up labels
         ),
+        (  # ids - 1 right, but indexing the (1, N) array itself: index 4 is out of bounds for axis 0 with size 1
+            lambda labels, ids, b: [
+                len(set(labels[ids.ravel().astype(int) - 1][s : s + b].ravel())) for s in range(0, ids.size, b)
+            ],
+            "flatten them first",
+        ),
         (
             lambda labels, ids, b: [
                 len(set(labels.ravel()[np.clip(ids.ravel().astype(int), 0, labels.size - 1)][s : s + b]))

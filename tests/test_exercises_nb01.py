@@ -484,7 +484,7 @@ def test_check_flowers_dataset_finds_a_wrong_item_on_the_real_split(mini_root, c
     [
         ("d", "Correct!"),
         ("(D)", "Correct!"),
-        ("a", "before any network saw them"),
+        ("a", "before any network trained on them"),
         ("b", "found the validation photos' labels right"),
         ("c", "decode whole"),
         ("e", "label counts look healthy"),

@@ -183,6 +183,29 @@ def _wrong_images(got: list[int], labels: np.ndarray, ids: np.ndarray, batch_siz
     return None
 
 
+def _miscut(got: list[int], flat: np.ndarray, batch_size: int, where: str) -> Verdict | None:
+    """The verdict when ``got`` counts class changes, or cuts near-equal chunks instead of batches; else None."""
+    changes = [
+        1 + int(np.count_nonzero(np.diff(flat[i : i + batch_size].astype(np.int64)))) for i in range(0, flat.size, batch_size)
+    ]
+    if got == changes:
+        return _verdict(
+            False,
+            f"on {where}: you counted the changes of class; a class that comes back later in a batch is counted twice.",
+            "count distinct classes: len(set(batch))",
+        )
+    chunks = np.array_split(flat, -(-flat.size // batch_size))  # near-equal chunks: sizes differ by 1 at most
+    if got == [len(set(c.tolist())) for c in chunks] and [c.size for c in chunks] != _batch_sizes(flat.size, batch_size):
+        return _verdict(
+            False,
+            f"on {where}: your batches are near-equal chunks ({', '.join(str(c.size) for c in chunks)} images for "
+            f"{flat.size}, as np.array_split cuts them); a loader takes {batch_size} at a time and only the last batch "
+            f"is shorter ({', '.join(map(str, _batch_sizes(flat.size, batch_size)))}).",
+            "batches start at 0, batch_size, 2 * batch_size, ...",
+        )
+    return None
+
+
 def _batches_feedback(got: list[int], labels: np.ndarray, ids: np.ndarray, batch_size: int, where: str) -> Verdict | None:
     """The verdict on a wrong list of classes per batch, or None if it is right; ``where`` names the case."""
     flat = _in_order(labels, ids)
@@ -209,24 +232,9 @@ def _batches_feedback(got: list[int], labels: np.ndarray, ids: np.ndarray, batch
         return _verdict(
             False, f"on {where}: those are the sizes of the batches.", "count the *distinct* classes in each: len(set(...))"
         )
-    changes = [
-        1 + int(np.count_nonzero(np.diff(flat[i : i + batch_size].astype(np.int64)))) for i in range(0, flat.size, batch_size)
-    ]
-    if got == changes:
-        return _verdict(
-            False,
-            f"on {where}: you counted the changes of class; a class that comes back later in a batch is counted twice.",
-            "count distinct classes: len(set(batch))",
-        )
-    chunks = np.array_split(flat, -(-flat.size // batch_size))  # near-equal chunks: sizes differ by 1 at most
-    if got == [len(set(c.tolist())) for c in chunks] and [c.size for c in chunks] != _batch_sizes(flat.size, batch_size):
-        return _verdict(
-            False,
-            f"on {where}: your batches are near-equal chunks ({', '.join(str(c.size) for c in chunks)} images for "
-            f"{flat.size}, as np.array_split cuts them); a loader takes {batch_size} at a time and only the last batch "
-            f"is shorter ({', '.join(map(str, _batch_sizes(flat.size, batch_size)))}).",
-            "batches start at 0, batch_size, 2 * batch_size, ...",
-        )
+    miscut = _miscut(got, flat, batch_size, where)
+    if miscut is not None:
+        return miscut
     if len(got) != len(truth):
         return _verdict(
             False,
@@ -273,6 +281,8 @@ def check_classes_per_batch(func: Callable[[np.ndarray, np.ndarray, int], Any], 
             hint = "loadmat gives (1, N) arrays: flatten them first, .reshape(-1)" if "unhashable" in error else RAISED_HINT
             if "out of bounds" in error:
                 hint = "ids are 1-based: the last id is the number of files, at position N - 1"
+                if re.search(r"axis 0 with size 1\b(?!\d)", error):  # labels[ids - 1] on the (1, N) array itself
+                    hint = "loadmat gives (1, N) arrays: flatten them first, .reshape(-1)"
             return _verdict(False, f"on {where}: {error}", hint)
         if _unanswered(answer):
             return _verdict(False, "your function returns None: it is still the stub.", STUB_HINT)
@@ -280,7 +290,9 @@ def check_classes_per_batch(func: Callable[[np.ndarray, np.ndarray, int], Any], 
             got = [int(n) for n in itertools.islice(answer, ids.size + 1)]
         except (TypeError, ValueError):
             return _verdict(
-                False, f"expected one number per batch, got {answer!r:.60}.", "return a list: [classes in batch 0, ...]"
+                False,
+                f"on {where}: expected one number per batch, got {answer!r:.60}.",
+                "return a list: [classes in batch 0, ...]",
             )
         verdict = _batches_feedback(got, labels, ids, batch_size, where)
         if verdict is not None:

@@ -56,8 +56,8 @@ _PAIR_DELETED = 57
 _CAUSES = {
     "a": (
         False,
-        "ten photos per class would still carry their own labels, and your tool found them wrong: it measured the "
-        "team's training labels against the reference before any network saw them, and the validation photos' too.",
+        "no run length explains your tool's numbers: it measured the team's training labels against the reference "
+        "before any network trained on them, and the validation photos' labels too.",
         "read your tool's three numbers again, then the pictures with the label each one carries",
     ),
     "b": (

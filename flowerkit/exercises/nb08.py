@@ -84,7 +84,9 @@ def _rebuilt(error: str | None, names: str, hint: str) -> Verdict | None:
     rebuilds); None for any other error or none."""
     if not _refused(error):
         return None
-    return _verdict(False, f"your code calls flowerkit's curate.{names}, the version this exercise rebuilds.", hint)
+    return _verdict(
+        False, f"your code calls (or subclasses) flowerkit's curate.{names}, the version this exercise rebuilds.", hint
+    )
 
 
 def _answer_without(names: str, hint: str, func: Callable[..., Any], *args: Any, where: str) -> tuple[Any, Verdict | None]:
@@ -329,14 +331,10 @@ def check_visitor_dataset(cls: Any, handover: VisitorSet, size: int) -> Verdict:
             (handover.uploads, rows, bad, "the garden's uploads"),
             (Path(tmp), new_rows, new_bad, "a new folder"),
         ):
-            if issubclass(cls, LabelledImages):
-                return _verdict(
-                    False,
-                    "your class is a subclass of flowerkit's curate.LabelledImages, the version this exercise rebuilds.",
-                    "subclass torch.utils.data.Dataset and check each file yourself",
-                )
             with _refusing(_curate, "LabelledImages"):
                 ds, error = _call(cls, folder, rs, size)
+            if issubclass(cls, LabelledImages):  # the flowerkit version subclassed: refused as if it had been called
+                error = "_FlowerkitVersion"
             rebuilt = _rebuilt(error, "LabelledImages", "subclass torch.utils.data.Dataset and check each file yourself")
             if rebuilt is not None:
                 return rebuilt
@@ -753,6 +751,31 @@ def _as_batches(answer: Any, n: int, batch_size: int) -> list[list[int]] | None:
         return None
 
 
+def _checked_batches(answer: Any, n: int, where: str) -> tuple[list[list[int]], Verdict | None]:
+    """``answer`` as batches of 1..16 of ``n`` positions, nearly all full; or the verdict on what is wrong with it."""
+    batches = _as_batches(answer, n, 16)
+    if batches is None:
+        return [], _verdict(
+            False,
+            f"on {where}: expected a list of batches (lists of positions), got {type(answer).__name__}.",
+            "return a list with one list of int positions per batch",
+        )
+    flat = [i for b in batches for i in b]
+    if sorted(flat) != list(range(n)) or any(len(b) > 16 or len(b) == 0 for b in batches):
+        return [], _verdict(
+            False, f"on {where}: every position must be in exactly one batch of 1..16.", "cut a list of all positions into pieces"
+        )
+    full = -(-n // 16)  # the fewest batches of at most 16
+    if len(batches) > full + 4:
+        return [], _verdict(
+            False,
+            f"on {where}: {len(batches)} batches where {full} of 16 would do: a small batch pads little, but the "
+            "epoch takes more steps and each is noisier.",
+            "fill each batch to batch_size (a few short ones are fine); pad less by choosing which photos go together",
+        )
+    return batches, None
+
+
 def check_buckets(func: Callable[..., Any], sizes: Sequence[tuple[int, int]], size: int) -> Verdict:
     """Notebook ``08_your_own_data``: ``func(sizes, batch_size)`` returns batches (lists of positions), nearly all full, that,
     padded to their greatest height and width, waste little: within 1.5x of sorting by aspect ratio, and well under random batches.
@@ -765,28 +788,9 @@ def check_buckets(func: Callable[..., Any], sizes: Sequence[tuple[int, int]], si
         answer, ended = _answer_without("BucketBatchSampler", "choose the batches yourself", func, sz, 16, where=where)
         if ended is not None:
             return ended
-        batches = _as_batches(answer, len(sz), 16)
-        if batches is None:
-            return _verdict(
-                False,
-                f"on {where}: expected a list of batches (lists of positions), got {type(answer).__name__}.",
-                "return a list with one list of int positions per batch",
-            )
-        flat = [i for b in batches for i in b]
-        if sorted(flat) != list(range(len(sz))) or any(len(b) > 16 or len(b) == 0 for b in batches):
-            return _verdict(
-                False,
-                f"on {where}: every position must be in exactly one batch of 1..16.",
-                "cut a list of all positions into pieces",
-            )
-        full = -(-len(sz) // 16)  # the fewest batches of at most 16
-        if len(batches) > full + 4:
-            return _verdict(
-                False,
-                f"on {where}: {len(batches)} batches where {full} of 16 would do: a small batch pads little, but the "
-                "epoch takes more steps and each is noisier.",
-                "fill each batch to batch_size (a few short ones are fine); pad less by choosing which photos go together",
-            )
+        batches, ended = _checked_batches(answer, len(sz), where)
+        if ended is not None:
+            return ended
         waste = padded_share(batches, sz, size)
         buckets = BucketBatchSampler(sz, 16).batches
         best = padded_share(buckets, sz, size)
