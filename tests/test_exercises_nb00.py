@@ -53,6 +53,12 @@ def _in_order(labels, ids):
         (lambda labels, ids: np.bincount(labels[ids - 1] - 1, minlength=102), "flatten them"),
         (lambda labels, ids: np.bincount(labels - 1, minlength=102), "flatten them"),
         (lambda labels, ids: images_per_class(labels, ids)[:50], "50 counts, expected 102"),
+        # right on the (1, N) uint8 arrays, wrong on MATLAB's other way to save them: float64 columns
+        (
+            lambda labels, ids: np.bincount(labels[0, ids[0].astype(int) - 1].astype(np.int64) - 1, minlength=102),
+            "flattens a row and a column",
+        ),
+        (lambda labels, ids: np.bincount(labels.reshape(-1)[ids.reshape(-1) - 1] - 1, minlength=102), ".astype(np.int64) before"),
         (lambda labels, ids: images_per_class(labels, ids).reshape(1, -1), "a flat array of 102 counts"),
         (lambda labels, ids: Counter(labels.reshape(-1)[ids.reshape(-1) - 1].tolist()), "you returned a Counter"),
         (lambda labels, ids: images_per_class(labels, ids) / 1.0, "Correct! every class"),  # whole numbers as floats

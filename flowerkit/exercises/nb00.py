@@ -120,24 +120,35 @@ def _counts_feedback(got: np.ndarray, labels: np.ndarray, ids: np.ndarray, where
     )
 
 
+def _index_hint(error: str) -> str:
+    """The hint for what indexing or counting MATLAB's arrays raised: ids past the end, a (1, N) array, floats."""
+    if "integer" in error or "float64" in error:  # ids or labels as floats: not indices, and not what bincount counts
+        return "MATLAB stores numbers as float64 unless told otherwise: .astype(np.int64) before indexing or counting"
+    if re.search(r"axis 1 with size 1\b(?!\d)", error):  # labels[0, ...] on a column
+        return "this file stores columns, (N, 1): .reshape(-1) flattens a row and a column alike"
+    if "too deep" in error or "1 dimension" in error or re.search(r"axis 0 with size 1\b(?!\d)", error):
+        return "loadmat gives (1, N) arrays: flatten them with .reshape(-1) first"
+    return "ids are 1-based: the last id is the number of files" if "out of bounds" in error else RAISED_HINT
+
+
 def check_images_per_class(func: Callable[[np.ndarray, np.ndarray], Any], root: str | Path) -> Verdict:
     """Notebook ``00_the_challenge``: ``func(labels, ids)`` counts the images of each class among a split's ``ids``.
 
     ``labels`` and ``ids`` are as ``loadmat`` returns them ((1, N) uint8
     1-based classes; (1, k) uint16 1-based image ids); the answer is one count
     per 0-based class, 102 in all. Run on a toy case whose ids sit on the
-    borders of the class blocks, then on every split of the data at ``root``.
+    borders of the class blocks, the same toy saved as float64 columns (MATLAB's default, (N, 1)), then on every
+    split of the data at ``root``.
     """
     labels, splits = _raw(root)
     toy = f"made-up labels of {_TOY_LABELS.size} files and ids {_TOY_IDS[0].tolist()}"
-    cases = [(toy, _TOY_LABELS, _TOY_IDS)] + [(f"the {k} split", labels, v) for k, v in splits.items()]
+    columns = "the same made-up labels and ids saved as MATLAB's default, float64 columns: (40, 1) and (12, 1)"
+    cases = [(toy, _TOY_LABELS, _TOY_IDS), (columns, _TOY_LABELS.T.astype(np.float64), _TOY_IDS.T.astype(np.float64))]
+    cases += [(f"the {k} split", labels, v) for k, v in splits.items()]
     for where, toy_labels, ids in cases:
         answer, error = _call(func, toy_labels.copy(), ids.copy())
         if error:
-            hint = "ids are 1-based: the last id is the number of files" if "out of bounds" in error else RAISED_HINT
-            if "too deep" in error or "1 dimension" in error or re.search(r"axis 0 with size 1\b(?!\d)", error):
-                hint = "loadmat gives (1, N) arrays: flatten them with .reshape(-1) first"
-            return _verdict(False, f"on {where}, {error}", hint)
+            return _verdict(False, f"on {where}, {error}", _index_hint(error))
         if _unanswered(answer):
             return _verdict(False, "your function returns None: it is still the stub.", STUB_HINT)
         got, problem, hint = _as_counts(answer)
