@@ -67,12 +67,12 @@ def test_check_count_appearances_feedback(func, feedback, capsys):
         ({"no rank split", "shuffle"}, "not a key of SCALE_SUSPECTS"),
         ({"no rank split", "same order", "drop_last"}, "never reads one twice"),
         ({"no rank split", "same order", "worker crash"}, "never makes a sample appear twice"),
-        ({"no rank split", "worker crash"}, "some picks are cleared by it, and some of what it shows is missing"),
+        ({"no rank split", "worker crash"}, "a pick may be cleared by it, or some of what it shows is missing"),
         ({"own seeds", "no rank split", "same order"}, "different ids"),
         ({"own seeds", "drop_last", "no rank split", "same order"}, "2 of your 4 picks are cleared"),
         ({"no all-reduce", "same order", "no rank split"}, "gradients cannot change"),
-        ({"no rank split"}, "epoch 1 with those of epoch 2"),
-        ("same order", "rank 0 and rank 1 both read"),
+        ({"no rank split"}, "a pick may be cleared by it"),  # a single right pick reads like a wrong one
+        ("same order", "a pick may be cleared by it"),
     ],
 )
 def test_check_scale_bugs_feedback(answer, feedback, capsys):

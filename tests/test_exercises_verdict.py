@@ -212,3 +212,23 @@ def test_a_students_long_error_message_is_cut_in_the_verdict(capsys):
     assert not exercises.check_worker_seeding(prints_a_tensor)
     out = capsys.readouterr().out
     assert "your function raised ValueError: x = 1.2345" in out and "[...]" in out and len(out) < 1000, out
+
+
+def test_a_set_checker_cannot_be_played_one_suspect_at_a_time():
+    """A single pick, right or wrong, gets the same message: elimination would otherwise name the truth in n tries."""
+    from flowerkit.exercises.verdict import _set_problem
+
+    truth, cleared = ["grayscale", "squash", "rotation"], {"blur": "blur is cleared", "noise": "noise is cleared"}
+    names = [*truth, *cleared]
+
+    def at_large(missing):
+        return f"look at {missing}"
+
+    said = {pick: _set_problem({pick}, truth, cleared, at_large, "causes") for pick in names}
+    assert len(set(said.values())) == 1 and not any(name in " ".join(said["squash"]) for name in names)
+    assert _set_problem({"grayscale", "squash"}, truth, cleared, at_large, "causes") == (
+        "1 of the causes still at large.",
+        "look at rotation",
+    )
+    assert _set_problem({*truth, "blur"}, truth, cleared, None, "causes")[0] == "the evidence clears 'blur': blur is cleared."
+    assert _set_problem({"grayscale", "squash"}, truth, cleared, None, "causes")[0].startswith("not yet the causes")

@@ -149,20 +149,22 @@ def _deadline(seconds: float | None = None) -> Iterator[None]:
 
 
 def _set_problem(
-    picked: set[str], truth: Sequence[str], cleared: Mapping[str, str], at_large: Callable[[str], str], what: str
+    picked: set[str], truth: Sequence[str], cleared: Mapping[str, str], at_large: Callable[[str], str] | None, what: str
 ) -> tuple[str, str] | None:
     """(message, hint) for a "which of these did the evidence show?" set that is not ``truth``; None when it is.
 
-    Feedback that names suspects one by one could be played by elimination, so a suspect is named (with the
-    evidence that clears it) only when it is the one wrong pick beside every true one. Wrong picks beside a gap
-    get no names and no counts; a set of right picks with a gap gets the count and a pointer to the evidence
-    (``at_large(first missing)``); several wrong picks beside every true one get a count.
+    Feedback that names suspects one by one could be played by elimination (one suspect per try), so a suspect is
+    named (with the evidence that clears it) only when it is the one wrong pick beside every true one, and a gap is
+    counted (with a pointer to the evidence, ``at_large(first missing)``) only when at least two right picks and no
+    wrong one stand beside it. Every other incomplete set, a single right pick included, gets one message that says
+    nothing about any pick; several wrong picks beside every true one get a count. ``at_large`` may be None when the
+    truth has two items (two right picks are then the whole truth: a gap is never counted).
     """
     wrong = sorted(picked - set(truth))
     missing = [t for t in truth if t not in picked]
-    if wrong and missing:
+    if missing and (wrong or len(picked) < 2 or at_large is None):
         return (
-            f"not the {what} the evidence shows: some picks are cleared by it, and some of what it shows is missing.",
+            f"not yet the {what} the evidence shows: a pick may be cleared by it, or some of what it shows is missing.",
             "go through the measurements above one by one, and write down which suspect each one supports or clears",
         )
     if len(wrong) > 1:
