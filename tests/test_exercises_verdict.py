@@ -156,6 +156,8 @@ def _cheap_failures(root, dataset, labels):
         (exercises.check_padded_indices, (stub,)),
         (exercises.check_padded_indices, (_raises,)),
         (exercises.check_scale_bugs, (None,)),
+        (exercises.check_repeating_sources, (None,)),
+        (exercises.check_repeating_sources, ({"numpy"},)),
         (exercises.check_scale_bugs, ({"drop_last"},)),
         (exercises.check_rank_stream, (_EmptyStream,)),
         (exercises.check_rank_stream, (list,)),

@@ -42,7 +42,18 @@ from ..wild.copies import make_captions
 from ..wild.corrupt import planted_damage
 from ..wild.handles import write_zip
 from ..wild.measure import measure_worker_memory, private_mib
-from .verdict import RAISED_HINT, STUB_HINT, Verdict, _call, _call_without, _class_as_file_reads, _unanswered, _verdict
+from .verdict import (
+    RAISED_HINT,
+    STUB_HINT,
+    Verdict,
+    _call,
+    _call_without,
+    _class_as_file_reads,
+    _picked,
+    _set_problem,
+    _unanswered,
+    _verdict,
+)
 
 __all__ = [
     "check_bad_files",
@@ -52,7 +63,9 @@ __all__ = [
     "check_mixup_partners",
     "check_pickled_size",
     "check_repeat_cause",
+    "check_repeating_sources",
     "check_zip_per_worker",
+    "RANDOM_SOURCES",
 ]
 
 MIB = 2**20
@@ -303,6 +316,55 @@ def check_growth_cause(answer: Any) -> Verdict:
 def check_repeat_cause(answer: Any) -> Verdict:
     """Notebook ``07_in_the_wild``: the letter, from section 7's suspects, that explains crops repeated across workers."""
     return _letter(answer, _REPEAT_SUSPECTS, "cause")
+
+
+#: Notebook 07, exercise 5's second part: where a dataset's ``__getitem__`` draws its random numbers from. Which of
+#: them repeat in every worker? (tests/test_exercises_nb07.py runs each in two fork workers to confirm the answer.)
+RANDOM_SOURCES = {
+    "a generator made on first use from get_worker_info().seed": "if self.rng is None: self.rng = "
+    "np.random.default_rng(get_worker_info().seed); x = self.rng.integers(10)",
+    "np.random, the global functions": "x = np.random.randint(10)",
+    "random, the standard library's global functions": "x = random.randint(0, 9)",
+    "self.g, a torch.Generator made in __init__": "x = torch.randint(10, (1,), generator=self.g)",
+    "self.r, a random.Random(0) made in __init__": "x = self.r.randint(0, 9)",
+    "self.rng, an np.random.default_rng(0) made in __init__": "x = self.rng.integers(10)",
+    "torch, the default generator": "x = torch.randint(10, (1,))",
+}
+_REPEATING_SOURCES = [name for name in RANDOM_SOURCES if name.startswith("self.")]
+_SOURCES_CLEARED = {
+    "a generator made on first use from get_worker_info().seed": "made in the worker from the worker's own seed, it "
+    "differs between workers, and between epochs (each epoch's workers get new seeds)",
+    "np.random, the global functions": "PyTorch seeds NumPy's global generator in each worker from its seed (the probe "
+    "above printed a different NumPy word per worker and per epoch)",
+    "random, the standard library's global functions": "PyTorch seeds the random module in each worker with its seed, "
+    "as it seeds torch's default generator",
+    "torch, the default generator": "PyTorch seeds torch's default generator in each worker (the probe's torch seeds)",
+}
+_SOURCES_AT_LARGE = {
+    name: "a generator the dataset holds is an object like any other: whatever library made it, each worker gets a "
+    "copy in the state __init__ left it in"
+    for name in _REPEATING_SOURCES
+}
+
+
+def check_repeating_sources(answer: Any) -> Verdict:
+    """Notebook ``07_in_the_wild``: the keys of :data:`RANDOM_SOURCES` whose draws repeat in every worker (a set)."""
+    if _unanswered(answer) or not answer:
+        return _verdict(False, "no answer yet: set `repeats` to a set of sources.", "pick keys of exercises.RANDOM_SOURCES")
+    picked = _picked(answer)
+    if picked is None:
+        return _verdict(False, f"`repeats` is {answer!r}; it should be a set of keys.", "pick keys of exercises.RANDOM_SOURCES")
+    unknown = sorted(str(p) for p in picked - set(RANDOM_SOURCES))
+    if unknown:
+        return _verdict(False, f"{unknown} is not a key of RANDOM_SOURCES.", "copy the keys exactly, as printed")
+    problem = _set_problem(picked, _REPEATING_SOURCES, _SOURCES_CLEARED, _SOURCES_AT_LARGE.get, "sources that repeat")
+    if problem:
+        return _verdict(False, problem[0], problem[1])
+    return _verdict(
+        True,
+        "the three generators the dataset holds, whatever library made them: PyTorch reseeds the global generators "
+        "(torch's default, NumPy's, random's) in each worker, and cannot know about an object inside your dataset.",
+    )
 
 
 def _size_unit(received: float, truth: int) -> str | None:
