@@ -34,7 +34,7 @@ def test_quality_causes_checker(capsys):
     assert exercises.check_quality_causes({"grayscale", "squash", "per-image standardisation", "augmentation at evaluation"})
     capsys.readouterr()
     assert not exercises.check_quality_causes(5)  # a verdict, not a TypeError
-    assert "should be a set of suspects' names" in capsys.readouterr().out
+    assert "should be a set of names from exercises.QUALITY_SUSPECTS" in capsys.readouterr().out
 
 
 def test_quality_causes_hints_read_well_and_name_no_cause_before_it_is_found(capsys):

@@ -64,7 +64,7 @@ def test_check_count_appearances_feedback(func, feedback, capsys):
         (["same order", "no rank split"], "Correct!"),
         (None, "no answer yet"),
         (set(), "no answer yet"),
-        ({"no rank split", "shuffle"}, "not a key of SCALE_SUSPECTS"),
+        ({"no rank split", "shuffle"}, "is not one of exercises.SCALE_SUSPECTS"),
         ({"no rank split", "same order", "drop_last"}, "never reads one twice"),
         ({"no rank split", "same order", "worker crash"}, "never makes a sample appear twice"),
         ({"no rank split", "worker crash"}, "a pick may be cleared by it, or some of what it shows is missing"),

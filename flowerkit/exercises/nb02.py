@@ -23,7 +23,17 @@ from torchvision.transforms import v2
 from ..doctor import check_batch
 from ..facts import NUM_CLASSES
 from ..teams.quality import QUALITY_BUGS
-from .verdict import RAISED_HINT, STUB_HINT, Verdict, _call, _is_stub_function, _picked, _set_problem, _unanswered, _verdict
+from .verdict import (
+    RAISED_HINT,
+    STUB_HINT,
+    Verdict,
+    _call,
+    _is_stub_function,
+    _picked_from,
+    _set_problem,
+    _unanswered,
+    _verdict,
+)
 
 __all__ = [
     "BATCH_CHECKS",
@@ -72,14 +82,9 @@ _LOOK_AGAIN = (
 
 def check_quality_causes(answer: Any) -> Verdict:
     """Notebook ``02_transform``: ``answer`` names, from :data:`QUALITY_SUSPECTS`, every cause the evidence supports."""
-    if _unanswered(answer) or not answer:
-        return _verdict(False, "no answer yet: set `causes` to a set of suspects.", "pick from exercises.QUALITY_SUSPECTS")
-    picked = _picked(answer)
-    if picked is None:
-        return _verdict(False, f"`causes` is {answer!r}; it should be a set of suspects' names.", 'e.g. {"a suspect", ...}')
-    unknown = sorted(picked - set(QUALITY_SUSPECTS))
-    if unknown:
-        return _verdict(False, f"{unknown} is not on the list of suspects.", f"choose from {sorted(QUALITY_SUSPECTS)}")
+    picked, ended = _picked_from(answer, QUALITY_SUSPECTS, "causes", "exercises.QUALITY_SUSPECTS")
+    if ended is not None:
+        return ended
     problem = _set_problem(picked, _QUALITY_CAUSES, _QUALITY_EVIDENCE, lambda _: _LOOK_AGAIN, "causes")
     if problem:
         return _verdict(False, problem[0], problem[1])

@@ -31,7 +31,7 @@ from .verdict import (
     _call,
     _call_without,
     _is_stub_function,
-    _picked,
+    _picked_from,
     _set_problem,
     _unanswered,
     _verdict,
@@ -512,18 +512,9 @@ _DEPLOYMENT_AT_LARGE = {
 
 def check_deployment_skews(answer: Any) -> Verdict:
     """Notebook ``05_the_app``: the Deployment team's skews, a set of :data:`SKEW_CHOICES` named from the evidence."""
-    if _unanswered(answer) or not answer:
-        return _verdict(
-            False, "no answer yet: set `deployment_skews` to a set of exercises.SKEW_CHOICES.", "compare tensors first"
-        )
-    picked = _picked(answer)
-    if picked is None:
-        return _verdict(
-            False, f"`deployment_skews` is {answer!r}; it should be a set of skews' names.", "pick from exercises.SKEW_CHOICES"
-        )
-    unknown = sorted(str(p) for p in picked - set(SKEW_CHOICES))
-    if unknown:
-        return _verdict(False, f"{unknown} is not one of exercises.SKEW_CHOICES.", "copy its strings exactly")
+    picked, ended = _picked_from(answer, SKEW_CHOICES, "deployment_skews", "exercises.SKEW_CHOICES")
+    if ended is not None:
+        return ended
     problem = _set_problem(picked, _DEPLOYMENT_SKEWS, _DEPLOYMENT_CLEARED, _DEPLOYMENT_AT_LARGE.get, "skews")
     if problem:
         return _verdict(False, problem[0], problem[1])

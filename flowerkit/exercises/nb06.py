@@ -48,7 +48,7 @@ from .verdict import (
     _deadline,
     _failure_hint,
     _is_stub_function,
-    _picked,
+    _picked_from,
     _set_problem,
     _stall_error,
     _unanswered,
@@ -308,16 +308,9 @@ _CLEARED = {
 
 def check_scale_bugs(answer: Any) -> Verdict:
     """Notebook ``06_beyond_one_machine``: the keys of :data:`SCALE_SUSPECTS` that the counts show, named before the code."""
-    if _unanswered(answer) or not answer:
-        return _verdict(False, "no answer yet: set `scale_bugs` to a set of suspects.", "pick keys of exercises.SCALE_SUSPECTS")
-    picked = _picked(answer)
-    if picked is None:
-        return _verdict(
-            False, f"`scale_bugs` is {answer!r}; it should be a set of suspects' names.", "pick keys of exercises.SCALE_SUSPECTS"
-        )
-    unknown = sorted(str(p) for p in picked - set(SCALE_SUSPECTS))
-    if unknown:
-        return _verdict(False, f"{unknown} is not a key of SCALE_SUSPECTS.", f"choose from {sorted(SCALE_SUSPECTS)}")
+    picked, ended = _picked_from(answer, SCALE_SUSPECTS, "scale_bugs", "exercises.SCALE_SUSPECTS")
+    if ended is not None:
+        return ended
     problem = _set_problem(picked, _SCALE_BUGS, _CLEARED, None, "causes")  # one right pick reads like a wrong one
     if problem:
         return _verdict(False, problem[0], problem[1])

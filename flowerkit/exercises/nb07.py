@@ -49,7 +49,7 @@ from .verdict import (
     _call,
     _call_without,
     _class_as_file_reads,
-    _picked,
+    _picked_from,
     _set_problem,
     _unanswered,
     _verdict,
@@ -349,14 +349,9 @@ _SOURCES_AT_LARGE = {
 
 def check_repeating_sources(answer: Any) -> Verdict:
     """Notebook ``07_in_the_wild``: the keys of :data:`RANDOM_SOURCES` whose draws repeat in every worker (a set)."""
-    if _unanswered(answer) or not answer:
-        return _verdict(False, "no answer yet: set `repeats` to a set of sources.", "pick keys of exercises.RANDOM_SOURCES")
-    picked = _picked(answer)
-    if picked is None:
-        return _verdict(False, f"`repeats` is {answer!r}; it should be a set of keys.", "pick keys of exercises.RANDOM_SOURCES")
-    unknown = sorted(str(p) for p in picked - set(RANDOM_SOURCES))
-    if unknown:
-        return _verdict(False, f"{unknown} is not a key of RANDOM_SOURCES.", "copy the keys exactly, as printed")
+    picked, ended = _picked_from(answer, RANDOM_SOURCES, "repeats", "exercises.RANDOM_SOURCES")
+    if ended is not None:
+        return ended
     problem = _set_problem(picked, _REPEATING_SOURCES, _SOURCES_CLEARED, _SOURCES_AT_LARGE.get, "sources that repeat")
     if problem:
         return _verdict(False, problem[0], problem[1])

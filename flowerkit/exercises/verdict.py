@@ -12,7 +12,7 @@ import importlib.util
 import signal
 import sys
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import CodeType, FunctionType, ModuleType
 from typing import Any
@@ -146,6 +146,24 @@ def _deadline(seconds: float | None = None) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
         if timer[0] > 0:  # someone else's timer was running: give it back
             signal.setitimer(signal.ITIMER_REAL, *timer)
+
+
+def _picked_from(answer: Any, choices: Iterable[str], variable: str, listing: str) -> tuple[set[Any], Verdict | None]:
+    """A set answer's picks among ``choices``, or the verdict that ends the check: no answer yet, not a set of names,
+    or a name that is not in ``listing`` (how the notebook names ``choices``, e.g. ``exercises.SKEW_CHOICES``)."""
+    if _unanswered(answer) or not answer:
+        return set(), _verdict(
+            False, f"no answer yet: set `{variable}` to a set of names from {listing}.", f"pick from {listing}"
+        )
+    picked = _picked(answer)
+    if picked is None:
+        return set(), _verdict(
+            False, f"`{variable}` is {answer!r}; it should be a set of names from {listing}.", f"pick from {listing}"
+        )
+    unknown = sorted(str(p) for p in picked - set(choices))
+    if unknown:
+        return set(), _verdict(False, f"{unknown} is not one of {listing}.", "copy the names exactly, as printed")
+    return picked, None
 
 
 def _set_problem(
