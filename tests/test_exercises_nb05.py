@@ -72,8 +72,8 @@ _THREE = ("EXIF orientation ignored", "squashed to a square", "ImageNet statisti
         ({*_THREE, "grayscale"}, "three different channels"),
         ({*_THREE, "flipped left to right"}, "faces the way it does"),
         ({*_THREE, "cropped off-centre"}, "edge to edge"),
-        (set(_THREE[1:]), "which way up"),
-        ({_THREE[0], _THREE[2]}, "shapes of the flowers"),
+        (set(_THREE[1:]), "1 of the skews still at large"),  # one pointer for any missing skew: it names none
+        ({_THREE[0], _THREE[2]}, "look again at all three kinds of evidence"),
         (_THREE[0], "a pick may be cleared by it, or some of what it shows is missing"),  # one right pick: no count
     ],
 )

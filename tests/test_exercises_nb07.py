@@ -78,28 +78,31 @@ def test_the_repeat_cause_names_torchs_default_generator_and_each_wrong_letter_p
     assert "initial_seed" in _says(exercises.check_repeat_cause("c"), capsys)  # the probe's seed: the default's
 
 
+_MODULE_RNG = np.random.default_rng(0)  # source d: a generator at the top of the dataset's module
+
+
 class _Draws(torch.utils.data.Dataset):
-    """Draws one number per item from one of exercise 5's RANDOM_SOURCES, as its code line there says."""
+    """Draws one number per item from one of exercise 5's RANDOM_SOURCES, as its line there says."""
 
     def __init__(self, source: str) -> None:
-        self.source, self.rng_lazy = source, None
+        self.source, self.lazy = source, None
         self.g, self.r, self.rng = torch.Generator().manual_seed(0), random.Random(0), np.random.default_rng(0)
 
     def __len__(self) -> int:
         return 4
 
     def __getitem__(self, i: int) -> int:
-        if self.source.startswith("a generator made on first use"):
-            if self.rng_lazy is None:
-                self.rng_lazy = np.random.default_rng(torch.utils.data.get_worker_info().seed)
-            return int(self.rng_lazy.integers(10**6))
+        if self.source == "g" and self.lazy is None:
+            self.lazy = np.random.default_rng(torch.utils.data.get_worker_info().seed)
         draws = {
-            "np.random, the global functions": lambda: np.random.randint(10**6),
-            "random, the standard library's global functions": lambda: random.randint(0, 10**6),
-            "self.g, a torch.Generator made in __init__": lambda: torch.randint(10**6, (1,), generator=self.g),
-            "self.r, a random.Random(0) made in __init__": lambda: self.r.randint(0, 10**6),
-            "self.rng, an np.random.default_rng(0) made in __init__": lambda: self.rng.integers(10**6),
-            "torch, the default generator": lambda: torch.randint(10**6, (1,)),
+            "a": lambda: torch.randint(10**6, (1,)),
+            "b": lambda: self.rng.integers(10**6),
+            "c": lambda: random.randint(0, 10**6),
+            "d": lambda: _MODULE_RNG.integers(10**6),
+            "e": lambda: np.random.randint(10**6),
+            "f": lambda: torch.randint(10**6, (1,), generator=self.g),
+            "g": lambda: self.lazy.integers(10**6),
+            "h": lambda: self.r.randint(0, 10**6),
         }
         return int(draws[self.source]())
 
@@ -111,22 +114,22 @@ def test_the_repeating_sources_are_those_that_repeat_in_real_workers() -> None:
         loader = DataLoader(_Draws(source), batch_size=2, num_workers=2, multiprocessing_context="fork", timeout=60)
         first, second = ([batch.tolist() for batch in loader] for _ in range(2))
         if first[0] == first[1]:
-            assert first == second, source  # a copy in the state __init__ left it in: every epoch alike too
+            assert first == second, source  # the same state in every worker, every epoch
             repeats.add(source)
     assert repeats == set(nb07._REPEATING_SOURCES)
-    assert list(exercises.RANDOM_SOURCES) == sorted(exercises.RANDOM_SOURCES, key=str.casefold)
+    assert list(exercises.RANDOM_SOURCES) == sorted(exercises.RANDOM_SOURCES)
 
 
 def test_the_repeating_sources_checker(capsys) -> None:
     right = _says(exercises.check_repeating_sources(set(nb07._REPEATING_SOURCES)), capsys)
-    assert "cannot know about an object" in right
+    assert "PyTorch reseeds the three global generators" in right and "top of a module" in right
     one_right = _says(exercises.check_repeating_sources({nb07._REPEATING_SOURCES[0]}), capsys)
-    one_wrong = _says(exercises.check_repeating_sources({"torch, the default generator"}), capsys)
+    one_wrong = _says(exercises.check_repeating_sources({"a"}), capsys)
     assert one_right == one_wrong, "a single pick, right or wrong, reads alike"
     two = _says(exercises.check_repeating_sources(set(nb07._REPEATING_SOURCES[:2])), capsys)
-    assert "1 of the sources that repeat still at large" in two and "whatever library made it" in two
-    cleared = _says(exercises.check_repeating_sources({*nb07._REPEATING_SOURCES, "np.random, the global functions"}), capsys)
-    assert "the evidence clears 'np.random, the global functions'" in cleared
+    assert "2 of the sources that repeat still at large" in two and "whoever holds it" in two
+    cleared = _says(exercises.check_repeating_sources({*nb07._REPEATING_SOURCES, "e"}), capsys)
+    assert "the evidence clears 'e'" in cleared and "NumPy column" in cleared
     assert "is not one of exercises.RANDOM_SOURCES" in _says(exercises.check_repeating_sources({"numpy"}), capsys)
     assert "no answer yet" in _says(exercises.check_repeating_sources(...), capsys)
 

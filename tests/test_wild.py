@@ -325,13 +325,13 @@ def test_torch_jitter_crops_pickle_small_with_their_generator_state(cache: Cache
 
 
 @FORK
-def test_pytorch_seeds_torch_and_numpy_per_worker_and_per_epoch() -> None:
+def test_pytorch_seeds_torch_numpy_and_random_per_worker_and_per_epoch() -> None:
     probe = DataLoader(wild.WorkerSeeds(8), batch_size=4, num_workers=2, multiprocessing_context="fork", timeout=120)
     epochs = [[batch[0].tolist() for batch in probe] for _ in range(2)]
     for epoch in epochs:
-        assert epoch[0][0] != epoch[1][0] and epoch[0][1] != epoch[1][1], "each worker its own seeds"
-    assert epochs[0][0] != epochs[1][0], "new seeds every epoch"
-    assert wild.WorkerSeeds(3)[0].shape == (2,)
+        assert all(epoch[0][k] != epoch[1][k] for k in range(3)), "each worker its own seeds: torch, NumPy, random"
+    assert all(epochs[0][0][k] != epochs[1][0][k] for k in range(3)), "new seeds every epoch"
+    assert wild.WorkerSeeds(3)[0].shape == (3,)
 
 
 def test_a_pickled_generator_arrives_in_the_state_it_left(cache: CachedFlowers) -> None:

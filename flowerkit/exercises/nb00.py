@@ -122,7 +122,7 @@ def _counts_feedback(got: np.ndarray, labels: np.ndarray, ids: np.ndarray, where
 
 def _index_hint(error: str) -> str:
     """The hint for what indexing or counting MATLAB's arrays raised: ids past the end, a (1, N) array, floats."""
-    if "integer" in error or "float64" in error:  # ids or labels as floats: not indices, and not what bincount counts
+    if "must be of integer" in error or "dtype('float64')" in error:  # floats: not indices, nor what bincount counts
         return "MATLAB stores numbers as float64 unless told otherwise: .astype(np.int64) before indexing or counting"
     if re.search(r"axis 1 with size 1\b(?!\d)", error):  # labels[0, ...] on a column
         return "this file stores columns, (N, 1): .reshape(-1) flattens a row and a column alike"

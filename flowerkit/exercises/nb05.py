@@ -502,12 +502,11 @@ _DEPLOYMENT_CLEARED = {
     "colour), and any pipeline, training's included, decodes that file gray: a difference of the photo, not of the "
     "app's code; the doctor's colour check finds three different channels in the app's batch",
 }
-_DEPLOYMENT_AT_LARGE = {
-    "EXIF orientation ignored": "look at the portrait in the pictures: which way up is it?",
-    "squashed to a square": "compare the shapes of the flowers in the two rows of pictures",
-    "ImageNet statistics instead of the train split's": "read the per-channel mean_shift and std_ratio of the "
-    "comparison: what would the same photos normalised with other statistics look like there?",
-}
+#: One pointer for any missing skew: a pointer per skew would name the last one to a student holding the other two.
+_DEPLOYMENT_LOOK_AGAIN = (
+    "look again at all three kinds of evidence: the pictures side by side (orientation, shape), and the per-channel "
+    "mean_shift and std_ratio of your comparison"
+)
 
 
 def check_deployment_skews(answer: Any) -> Verdict:
@@ -515,7 +514,7 @@ def check_deployment_skews(answer: Any) -> Verdict:
     picked, ended = _picked_from(answer, SKEW_CHOICES, "deployment_skews", "exercises.SKEW_CHOICES")
     if ended is not None:
         return ended
-    problem = _set_problem(picked, _DEPLOYMENT_SKEWS, _DEPLOYMENT_CLEARED, _DEPLOYMENT_AT_LARGE.get, "skews")
+    problem = _set_problem(picked, _DEPLOYMENT_SKEWS, _DEPLOYMENT_CLEARED, lambda _: _DEPLOYMENT_LOOK_AGAIN, "skews")
     if problem:
         return _verdict(False, problem[0], problem[1])
     return _verdict(True, "all three, each seen in the tensors or the pictures, and none of them raised an error.")

@@ -318,31 +318,31 @@ def check_repeat_cause(answer: Any) -> Verdict:
     return _letter(answer, _REPEAT_SUSPECTS, "cause")
 
 
-#: Notebook 07, exercise 5's second part: where a dataset's ``__getitem__`` draws its random numbers from. Which of
-#: them repeat in every worker? (tests/test_exercises_nb07.py runs each in two fork workers to confirm the answer.)
+#: Notebook 07, exercise 5's second part: eight datasets, each drawing its random number in ``__getitem__`` from
+#: another place (the line that draws, and where its generator was made). Which of them draw the same numbers in
+#: every worker? (tests/test_exercises_nb07.py runs each in two fork workers to confirm the answer.)
 RANDOM_SOURCES = {
-    "a generator made on first use from get_worker_info().seed": "if self.rng is None: self.rng = "
-    "np.random.default_rng(get_worker_info().seed); x = self.rng.integers(10)",
-    "np.random, the global functions": "x = np.random.randint(10)",
-    "random, the standard library's global functions": "x = random.randint(0, 9)",
-    "self.g, a torch.Generator made in __init__": "x = torch.randint(10, (1,), generator=self.g)",
-    "self.r, a random.Random(0) made in __init__": "x = self.r.randint(0, 9)",
-    "self.rng, an np.random.default_rng(0) made in __init__": "x = self.rng.integers(10)",
-    "torch, the default generator": "x = torch.randint(10, (1,))",
+    "a": "x = torch.randint(10, (1,))",
+    "b": "x = self.rng.integers(10)  # self.rng = np.random.default_rng(0), in __init__",
+    "c": "x = random.randint(0, 9)",
+    "d": "x = RNG.integers(10)  # RNG = np.random.default_rng(0), at the top of the dataset's module",
+    "e": "x = np.random.randint(10)",
+    "f": "x = torch.randint(10, (1,), generator=self.g)  # self.g = torch.Generator().manual_seed(0), in __init__",
+    "g": "x = self.rng.integers(10)  # self.rng = None in __init__; on first use, "
+    "self.rng = np.random.default_rng(get_worker_info().seed)",
+    "h": "x = self.r.randint(0, 9)  # self.r = random.Random(0), in __init__",
 }
-_REPEATING_SOURCES = [name for name in RANDOM_SOURCES if name.startswith("self.")]
+_REPEATING_SOURCES = ["b", "d", "f", "h"]
 _SOURCES_CLEARED = {
-    "a generator made on first use from get_worker_info().seed": "made in the worker from the worker's own seed, it "
-    "differs between workers, and between epochs (each epoch's workers get new seeds)",
-    "np.random, the global functions": "PyTorch seeds NumPy's global generator in each worker from its seed (the probe "
-    "above printed a different NumPy word per worker and per epoch)",
-    "random, the standard library's global functions": "PyTorch seeds the random module in each worker with its seed, "
-    "as it seeds torch's default generator",
-    "torch, the default generator": "PyTorch seeds torch's default generator in each worker (the probe's torch seeds)",
+    "a": "PyTorch seeds torch's default generator in each worker (the probe's torch column)",
+    "c": "PyTorch seeds the random module's global generator in each worker (the probe's random column)",
+    "e": "PyTorch seeds NumPy's global generator in each worker (the probe's NumPy column)",
+    "g": "made in the worker, from the worker's own seed, it differs between workers, and between epochs (each "
+    "epoch's workers get new seeds)",
 }
 _SOURCES_AT_LARGE = {
-    name: "a generator the dataset holds is an object like any other: whatever library made it, each worker gets a "
-    "copy in the state __init__ left it in"
+    name: "PyTorch reseeds the three global generators and nothing else: any other generator reaches each worker as "
+    "it was when the workers started, whoever holds it"
     for name in _REPEATING_SOURCES
 }
 
@@ -357,8 +357,9 @@ def check_repeating_sources(answer: Any) -> Verdict:
         return _verdict(False, problem[0], problem[1])
     return _verdict(
         True,
-        "the three generators the dataset holds, whatever library made them: PyTorch reseeds the global generators "
-        "(torch's default, NumPy's, random's) in each worker, and cannot know about an object inside your dataset.",
+        "b, d, f and h: PyTorch reseeds the three global generators (torch's default, NumPy's, random's) in each "
+        "worker, and nothing else; a generator the dataset holds, or one at the top of a module, reaches every worker "
+        "in the same state, whatever library made it.",
     )
 
 

@@ -171,11 +171,12 @@ def _set_problem(
 ) -> tuple[str, str] | None:
     """(message, hint) for a "which of these did the evidence show?" set that is not ``truth``; None when it is.
 
-    Feedback that names suspects one by one could be played by elimination (one suspect per try), so a suspect is
+    Feedback that names suspects one by one could be played one suspect per try, so a suspect is
     named (with the evidence that clears it) only when it is the one wrong pick beside every true one, and a gap is
     counted (with a pointer to the evidence, ``at_large(first missing)``) only when at least two right picks and no
     wrong one stand beside it. Every other incomplete set, a single right pick included, gets one message that says
-    nothing about any pick; several wrong picks beside every true one get a count. ``at_large`` may be None when the
+    nothing about any pick; several wrong picks beside every true one get a count. Pairs can still be tried (n^2 / 2
+    tries to a counted gap): checkers pass one pointer for every missing item, so a count names no item. ``at_large`` may be None when the
     truth has two items (two right picks are then the whole truth: a gap is never counted).
     """
     wrong = sorted(picked - set(truth))

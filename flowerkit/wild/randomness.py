@@ -20,6 +20,7 @@ which ``help(wild)`` shows.
 from __future__ import annotations
 
 import os
+import random
 from typing import Any
 
 import numpy as np
@@ -124,12 +125,13 @@ class MixupPartners(Dataset):
 
 
 class WorkerSeeds(Dataset):
-    """A probe: item ``i`` is ``tensor([torch seed, NumPy seed])`` of the process that reads it, each mod 2**31.
+    """A probe: item ``i`` is ``tensor([torch seed, NumPy word, random word])`` of the process that reads it, mod 2**31.
 
     The torch seed is ``torch.initial_seed()``; the NumPy one, a word of the global generator's state
     (``np.random.get_state()[1][1]``; the first word is the same constant after seeding with an array, as PyTorch
-    seeds it in each worker from the worker's seed). Read by 2 workers over
-    2 epochs, it shows what PyTorch seeds per worker and per epoch. Introduced in notebook ``07_in_the_wild``.
+    seeds it in each worker from the worker's seed); the random one, a word of the standard library's global
+    generator (``random.getstate()[1][1]``, for the same reason). Read by 2 workers over 2 epochs, it shows what
+    PyTorch seeds per worker and per epoch. Introduced in notebook ``07_in_the_wild``.
     """
 
     def __init__(self, length: int) -> None:
@@ -139,5 +141,5 @@ class WorkerSeeds(Dataset):
         return self.length
 
     def __getitem__(self, idx: int) -> torch.Tensor:
-        numpy_seed = int(np.random.get_state()[1][1])
-        return torch.tensor([torch.initial_seed() % 2**31, numpy_seed % 2**31])
+        numpy_word, random_word = int(np.random.get_state()[1][1]), int(random.getstate()[1][1])
+        return torch.tensor([torch.initial_seed() % 2**31, numpy_word % 2**31, random_word % 2**31])
