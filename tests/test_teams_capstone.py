@@ -91,7 +91,11 @@ def test_every_team_gets_the_same_budget(mini_root):
     assert ours.decode_s > 0 and eff.decode_s == 0, "ours decodes once into a cache, before training; theirs while training"
     assert list(results) == ["efficiency", "ours"] and eff.budget_s == pytest.approx(ours.decode_s + ours.train_s)
     assert ours.clock_s == pytest.approx(ours.decode_s + ours.train_s) and ours.curve[0][0] > ours.decode_s
-    assert eff.train_s == pytest.approx(ours.clock_s, rel=0.5, abs=0.5), "trained for the budget, not for epochs"
+    # the clock is read between steps, so the last step (64 full decodes) may run past the budget by up to one step,
+    # longer on a busy machine; a run that ignored the budget would take the whole epoch, 16 such steps
+    one_step = (sum(eff.history.wait_s) + sum(eff.history.compute_s)) / max(1, eff.history.images // 64)
+    assert 0.5 * ours.clock_s - 0.5 <= eff.train_s <= ours.clock_s + one_step + 0.5, "trained for the budget, not for epochs"
+    assert eff.history.images < len(OxfordFlowers102(mini_root, "train")), "stopped by the budget, before the epoch ended"
     assert len(eff.curve) == 6 and eff.curve[-1][0] <= eff.budget_s + 1e-6
     assert eff.per_image_ms > ours.per_image_ms, "batch 1 and a full decode per image cost more per image"
     for r in (ours, eff):  # notebook 03's meter, on every team's training steps
