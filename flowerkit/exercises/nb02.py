@@ -30,7 +30,7 @@ from .verdict import (
     _call,
     _is_stub_function,
     _picked_from,
-    _set_problem,
+    _set_verdict,
     _unanswered,
     _verdict,
 )
@@ -85,11 +85,13 @@ def check_quality_causes(answer: Any) -> Verdict:
     picked, ended = _picked_from(answer, QUALITY_SUSPECTS, "causes", "exercises.QUALITY_SUSPECTS")
     if ended is not None:
         return ended
-    problem = _set_problem(picked, _QUALITY_CAUSES, _QUALITY_EVIDENCE, lambda _: _LOOK_AGAIN, "causes")
-    if problem:
-        return _verdict(False, problem[0], problem[1])
-    return _verdict(
-        True, "all four, each backed by a measurement: grayscale, squash, per-image standardisation, augmentation at evaluation."
+    return _set_verdict(
+        picked,
+        _QUALITY_CAUSES,
+        _QUALITY_EVIDENCE,
+        lambda _: _LOOK_AGAIN,
+        "causes",
+        "all four, each backed by a measurement: grayscale, squash, per-image standardisation, augmentation at evaluation.",
     )
 
 

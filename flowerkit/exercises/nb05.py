@@ -32,7 +32,7 @@ from .verdict import (
     _call_without,
     _is_stub_function,
     _picked_from,
-    _set_problem,
+    _set_verdict,
     _unanswered,
     _verdict,
 )
@@ -514,10 +514,14 @@ def check_deployment_skews(answer: Any) -> Verdict:
     picked, ended = _picked_from(answer, SKEW_CHOICES, "deployment_skews", "exercises.SKEW_CHOICES")
     if ended is not None:
         return ended
-    problem = _set_problem(picked, _DEPLOYMENT_SKEWS, _DEPLOYMENT_CLEARED, lambda _: _DEPLOYMENT_LOOK_AGAIN, "skews")
-    if problem:
-        return _verdict(False, problem[0], problem[1])
-    return _verdict(True, "all three, each seen in the tensors or the pictures, and none of them raised an error.")
+    return _set_verdict(
+        picked,
+        _DEPLOYMENT_SKEWS,
+        _DEPLOYMENT_CLEARED,
+        lambda _: _DEPLOYMENT_LOOK_AGAIN,
+        "skews",
+        "all three, each seen in the tensors or the pictures, and none of them raised an error.",
+    )
 
 
 # --------------------------------------------------------------------------------------

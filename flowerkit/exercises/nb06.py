@@ -49,7 +49,7 @@ from .verdict import (
     _failure_hint,
     _is_stub_function,
     _picked_from,
-    _set_problem,
+    _set_verdict,
     _stall_error,
     _unanswered,
     _verdict,
@@ -311,11 +311,12 @@ def check_scale_bugs(answer: Any) -> Verdict:
     picked, ended = _picked_from(answer, SCALE_SUSPECTS, "scale_bugs", "exercises.SCALE_SUSPECTS")
     if ended is not None:
         return ended
-    problem = _set_problem(picked, _SCALE_BUGS, _CLEARED, None, "causes")  # one right pick reads like a wrong one
-    if problem:
-        return _verdict(False, problem[0], problem[1])
-    return _verdict(
-        True,
+    return _set_verdict(
+        picked,
+        _SCALE_BUGS,
+        _CLEARED,
+        None,  # a truth of two: one right pick reads like a wrong one
+        "causes",
         "both: the two ranks read the same images (as many ids read twice as ids nobody read), "
         "and every epoch replayed the first one (the same half, never the other).",
     )

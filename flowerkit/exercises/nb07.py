@@ -50,7 +50,7 @@ from .verdict import (
     _call_without,
     _class_as_file_reads,
     _picked_from,
-    _set_problem,
+    _set_verdict,
     _unanswered,
     _verdict,
 )
@@ -340,11 +340,11 @@ _SOURCES_CLEARED = {
     "g": "made in the worker, from the worker's own seed, it differs between workers, and between epochs (each "
     "epoch's workers get new seeds)",
 }
-_SOURCES_AT_LARGE = {
-    name: "PyTorch reseeds the three global generators and nothing else: any other generator reaches each worker as "
-    "it was when the workers started, whoever holds it"
-    for name in _REPEATING_SOURCES
-}
+#: One pointer for any missing source (a count names no source).
+_SOURCES_LOOK_AGAIN = (
+    "PyTorch reseeds the three global generators and nothing else: any other generator reaches each worker as it was "
+    "when the workers started, whoever holds it"
+)
 
 
 def check_repeating_sources(answer: Any) -> Verdict:
@@ -352,11 +352,12 @@ def check_repeating_sources(answer: Any) -> Verdict:
     picked, ended = _picked_from(answer, RANDOM_SOURCES, "repeats", "exercises.RANDOM_SOURCES")
     if ended is not None:
         return ended
-    problem = _set_problem(picked, _REPEATING_SOURCES, _SOURCES_CLEARED, _SOURCES_AT_LARGE.get, "sources that repeat")
-    if problem:
-        return _verdict(False, problem[0], problem[1])
-    return _verdict(
-        True,
+    return _set_verdict(
+        picked,
+        _REPEATING_SOURCES,
+        _SOURCES_CLEARED,
+        lambda _: _SOURCES_LOOK_AGAIN,
+        "sources that repeat",
         "b, d, f and h: PyTorch reseeds the three global generators (torch's default, NumPy's, random's) in each "
         "worker, and nothing else; a generator the dataset holds, or one at the top of a module, reaches every worker "
         "in the same state, whatever library made it.",

@@ -198,6 +198,21 @@ def _set_problem(
     return None
 
 
+def _set_verdict(
+    picked: set[str],
+    truth: Sequence[str],
+    cleared: Mapping[str, str],
+    at_large: Callable[[str], str] | None,
+    what: str,
+    correct: str,
+) -> Verdict:
+    """The verdict of a "which of these did the evidence show?" checker: :func:`_set_problem`'s, or ``correct``."""
+    problem = _set_problem(picked, truth, cleared, at_large, what)
+    if problem:
+        return _verdict(False, problem[0], problem[1])
+    return _verdict(True, correct)
+
+
 def _call(func: Callable[..., Any], *args: Any) -> tuple[Any, str | None]:
     """``(func(*args), None)``, or ``(None, what it raised)``: a student's function never crashes a checker."""
     try:
