@@ -58,10 +58,11 @@ def test_bytes_in_flight_is_workers_times_prefetch_plus_one_batch() -> None:
 @pytest.mark.skipif(not Path("/dev/shm").is_dir(), reason="no /dev/shm")
 def test_batches_in_flight_sit_in_dev_shm_as_computed() -> None:
     loader = DataLoader(
-        wild.BlankImages(320, 96), batch_size=32, num_workers=2, prefetch_factor=2, collate_fn=collate_uint8, timeout=60
+        wild.BlankImages(1280, 192), batch_size=128, num_workers=2, prefetch_factor=2, collate_fn=collate_uint8, timeout=60
     )
-    computed = wild.bytes_in_flight(2, 2, 32, (3, 96, 96), 1)
-    # the whole machine's /dev/shm: another program freeing or filling it at the same moment moves one measurement
+    computed = wild.bytes_in_flight(2, 2, 128, (3, 192, 192), 1)  # 71 MB
+    # the whole machine's /dev/shm: another program (another pytest-xdist worker's loaders: 14 MB seen) freeing or
+    # filling it at the same moment moves one measurement, so the batches are large enough to stand above that
     measured = [wild.shm_in_flight(loader) for _ in range(3)]
     assert wild.shm_size()[0] > 0 and any(0.5 * computed < m < 2 * computed for m in measured), measured
 
