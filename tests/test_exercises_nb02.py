@@ -215,6 +215,19 @@ def _pil_caffe(img):
     return x.float() - MEAN_BGR
 
 
+def test_the_card_says_what_the_checker_wants(capsys):
+    """The student has only the card: read the timm way (crop_pct of the resized short side), it passes the checker."""
+    card = exercises.CAFFE_CARD
+    size = card["input_size"][-1]
+    assert card["input_size"] == (3, 224, 224) and round(size / card["crop_pct"]) == 256
+    assert card["channel_order"] == "BGR" and card["pixel_range"] == (0, 255) and set(card["std"]) == {1.0}
+    mean = torch.tensor(card["mean"]).view(3, 1, 1)
+    assert exercises.check_caffe_input(_caffe([v2.Resize(round(size / card["crop_pct"])), *CROP[1:]], mean=mean))
+    assert "Correct!" in capsys.readouterr().out
+    assert not exercises.check_caffe_input(_caffe([v2.Resize(size), *CROP[1:]]))  # crop_pct read as nothing
+    assert "224 / crop_pct" in capsys.readouterr().out
+
+
 def test_caffe_input_checker_accepts_the_reference(capsys):
     assert exercises.check_caffe_input(_caffe(CROP))
     assert exercises.check_caffe_input(lambda img: _caffe(CROP)(img).contiguous())

@@ -25,6 +25,7 @@ from .nb01 import (
 )
 from .nb02 import (
     BATCH_CHECKS,
+    CAFFE_CARD,
     QUALITY_SUSPECTS,
     check_batch_findings,
     check_caffe_input,
@@ -74,6 +75,7 @@ __all__ = [
     "check_balanced_sampler",
     "check_bug_ranking",
     "check_batch_findings",
+    "CAFFE_CARD",
     "check_caffe_input",
     "check_classes_per_batch",
     "check_collate",

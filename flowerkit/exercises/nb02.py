@@ -254,7 +254,24 @@ def _findings_text(title: str, answer: Any) -> str:
 _CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 _CAFFE_RESIZE, _CAFFE_CROP = 256, 224
 
+#: Notebook ``02_transform``, exercise 1: the card of an older model trained the Caffe way, in the keys of a timm
+#: ``pretrained_cfg`` (plus the two conventions such a config leaves implicit: channel order and pixel range).
+CAFFE_CARD: dict[str, Any] = {
+    "input_size": (3, _CAFFE_CROP, _CAFFE_CROP),
+    "crop_pct": _CAFFE_CROP / _CAFFE_RESIZE,
+    "crop_mode": "center",
+    "interpolation": "bilinear",
+    "channel_order": "BGR",
+    "pixel_range": (0, 255),
+    "mean": _CAFFE_MEAN_BGR,
+    "std": (1.0, 1.0, 1.0),
+}
 
+
+_CROP_PCT_HINT = (
+    f"crop_pct is the share of the resized short side the centre crop keeps: Resize(round({_CAFFE_CROP} / crop_pct)) = "
+    f"Resize({_CAFFE_RESIZE}), then CenterCrop({_CAFFE_CROP})"
+)
 _CAFFE_MARKER_RGB = (40, 60, 220)  # a blue square right of the circle: where it lands tells a mirror or an off-centre crop
 
 
@@ -292,7 +309,7 @@ def _caffe_layout(answer: Any) -> tuple[str, str] | None:
             "return the single image, (3, H, W): the DataLoader adds the batch dimension when it stacks images"
         )
     if tuple(answer.shape) != (3, crop, crop):
-        return f"shape {tuple(answer.shape)}, expected (3, {crop}, {crop}).", f"Resize({_CAFFE_RESIZE}) then CenterCrop({crop})"
+        return f"shape {tuple(answer.shape)}, expected (3, {crop}, {crop}).", _CROP_PCT_HINT
     if answer.dtype != torch.float32:
         return f"dtype {answer.dtype}; the model's weights are float32.", "v2.ToDtype(torch.float32) (without scale=True)"
     return None
@@ -420,8 +437,8 @@ def check_caffe_input(func: Callable[[Any], Any]) -> Verdict:
             False, f"the circle came out {cols}x{rows} px: squashed.", "Resize(256) with one number keeps the aspect ratio"
         )
     if abs(cols - want) > 4:
-        msg = f"the circle is {cols} px across, expected {want}: not resized to 256 before the 224 crop."
-        return _verdict(False, msg, "Resize(256) then CenterCrop(224): the crop keeps the central 87.5%")
+        msg = f"the circle is {cols} px across, expected {want}: not resized to {_CAFFE_RESIZE} before the {_CAFFE_CROP} crop."
+        return _verdict(False, msg, _CROP_PCT_HINT)
     problem = _caffe_marker(answer.detach(), expected)
     if problem:
         return _verdict(False, problem[0], problem[1])
