@@ -245,7 +245,16 @@ def _buggy_files_loader(cfg: _RunConfig, data: _KeyedFlowers, rank: int, world: 
 
     if split:
         return _EpochLoader(buggy_epoch, math.ceil(math.ceil(len(data) / world) / per_rank))
-    return _EpochLoader(buggy_epoch, math.ceil(len(data) / per_rank) // world)  # "my share of the steps"
+    return _EpochLoader(buggy_epoch, _unsplit_steps(len(data), per_rank, world))
+
+
+def _unsplit_steps(n: int, per_rank: int, world: int) -> int:
+    """Steps per epoch of a rank that reads all ``n`` samples unsplit but stops at "my share of the steps".
+
+    The bug without a rank split still runs the epoch's length a split would give, so both teams take the same number
+    of optimiser steps and only what the ranks read differs.
+    """
+    return math.ceil(n / per_rank) // world
 
 
 def _worker_kw(workers: int, persistent: bool = False) -> dict[str, Any]:
@@ -288,7 +297,7 @@ def _shards_loader(cfg: _RunConfig, urls: list[str], n: int, world: int, stats: 
             )  # fmt: skip
 
         if not split:
-            return _EpochLoader(buggy_epoch, math.ceil(n / per_rank) // world)  # "my share of the steps"
+            return _EpochLoader(buggy_epoch, _unsplit_steps(n, per_rank, world))
         return _EpochLoader(buggy_epoch, _shard_batches(n, len(urls), world, cfg.workers, per_rank))
 
     def our_epoch(epoch: int) -> DataLoader:

@@ -187,6 +187,20 @@ def test_solution_dependents_flags_a_later_cell_that_reads_what_a_solution_defin
     ]
 
 
+def test_a_solution_function_body_changes_nothing_until_it_is_called():
+    """``mat["labels"].tolist()`` inside a solution's def does not bind ``mat``; a call at the top level does."""
+    nb = _toy(
+        "mat = {'labels': [1, 2]}",
+        "def f():\n    ...  # YOUR CODE\ncheck(f)",
+        "# solution\ndef f(cache=seen.copy()):\n    mat['labels'].append(3)\n    return cache",
+        "print(mat, seen)",
+        solutions=(2,),
+    )
+    assert solution_dependents(nb) == ["cell nb99-03 reads 'seen', which solution cell nb99-02 defines"]
+    nb.cells[2].source += "\nmat['labels'].sort()"
+    assert "cell nb99-03 reads 'mat', which solution cell nb99-02 defines" in solution_dependents(nb)
+
+
 def test_exercise_slice_keeps_what_the_stubs_need_and_drops_the_rest():
     nb = _toy(
         "import math\nDATASET = 'mini'",

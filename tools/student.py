@@ -196,9 +196,18 @@ _SCOPES = (
 
 
 def _this_scope(node: ast.AST) -> Iterator[ast.AST]:
-    """Walk a statement without entering the bodies of functions, classes, lambdas and comprehensions (their own scopes)."""
+    """Walk a statement without entering the bodies of functions, classes, lambdas and comprehensions (their own scopes).
+
+    A ``def`` or ``class`` statement itself runs only its decorators, defaults and bases here: its body runs later, or in
+    a scope of its own, so ``def f(): steps.append(1)`` does not change ``steps`` until ``f`` is called.
+    """
     yield node
-    for child in ast.iter_child_nodes(node):
+    children: Iterable[ast.AST] = ast.iter_child_nodes(node)
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        children = [*node.decorator_list, *node.args.defaults, *(d for d in node.args.kw_defaults if d is not None)]
+    elif isinstance(node, ast.ClassDef):
+        children = [*node.decorator_list, *node.bases, *node.keywords]
+    for child in children:
         if isinstance(child, _SCOPES):
             yield child
         else:
