@@ -13,6 +13,7 @@ number typed in a cell, so a Run All on the real photos only stops for a bug.
 from __future__ import annotations
 
 import dataclasses
+import json
 import operator
 import os
 from collections.abc import Callable
@@ -22,10 +23,15 @@ from torchvision.datasets.utils import verify_str_arg
 
 from .facts import DEFAULT_SIZE, NUM_CLASSES
 
-__all__ = ["CHANCE", "CI_ENV", "EPOCHS_ENV", "PROFILES", "TARGETS", "Target", "expect", "in_ci", "profile"]
+__all__ = ["CHANCE", "CI_ENV", "EPOCHS_ENV", "EXPECT_LOG_ENV", "PROFILES", "TARGETS", "Target", "expect", "in_ci", "profile"]
 
 #: Set (to anything but empty) by CI services: tuned speed figures are asserted there, only warned about elsewhere.
 CI_ENV: str = "CI"
+
+#: Where :func:`expect` appends one JSON line per missed target it excused (a timing outside CI, an accuracy after
+#: shortened training), when set: ``make test-real`` prints them, so a bound the real route misses is seen, not buried
+#: in a notebook's output.
+EXPECT_LOG_ENV: str = "FLOWERKIT_EXPECT_LOG"
 #: Accuracy of guessing one class at random.
 CHANCE: float = 1 / NUM_CLASSES
 
@@ -291,7 +297,7 @@ TARGETS: dict[str, Target] = {
         anywhere=(">", CHANCE),
         mini=(">=", 0.35),
         why="DDP on 2 processes trains the same network on every sample: it must beat chance (how far at 32 px and 6 "
-        "epochs on the real photos is not measured; notebook 01 expects a few percent after 4 epochs there).",
+        "epochs on the real photos is not measured).",
     ),
     "06/one_vs_two_processes_gap": Target(
         "|test accuracy on 2 processes - on 1 process|",
@@ -399,9 +405,18 @@ def expect(key: str, value: float, dataset: str) -> bool:
             excuse = None if in_ci() else _excuse(target, dataset)
             if excuse:
                 print(f"Warning, not an error: {message}\n{excuse} In CI this would stop the run.")
+                _log_excused(key, value, f"{op} {number:.4g} {where}", "timing" if target.timing else "trained")
                 return False
             raise AssertionError(message)
     return True
+
+
+def _log_excused(key: str, value: float, bound: str, why: str) -> None:
+    """Append the excused miss to ``$FLOWERKIT_EXPECT_LOG``'s file, if set (one JSON object per line)."""
+    path = os.environ.get(EXPECT_LOG_ENV, "").strip()
+    if path:
+        with open(path, "a", encoding="utf-8") as log:
+            log.write(json.dumps({"key": key, "value": value, "bound": bound, "excuse": why}) + "\n")
 
 
 def _excuse(target: Target, dataset: str) -> str | None:

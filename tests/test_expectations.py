@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
 
 import pytest
 
@@ -101,3 +103,24 @@ def test_an_accuracy_after_shortened_training_warns_outside_ci_and_stops_in_ci(
         expect("05/fixed_visitor_acc", low, "real")
     assert {k for k, t in TARGETS.items() if t.trained} >= {"04/ours_test_acc", "05/fixed_visitor_acc"}
     assert not any(t.trained and t.timing for t in TARGETS.values())
+
+
+def test_an_excused_miss_is_logged_where_the_real_route_collects_them(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """make test-real runs its kernels without $CI: the misses they excuse land in $FLOWERKIT_EXPECT_LOG, one JSON line each."""
+    log = tmp_path / "excused.jsonl"
+    monkeypatch.delenv(expectations.CI_ENV, raising=False)
+    monkeypatch.setenv(EPOCHS_ENV, "2")
+    monkeypatch.setenv(expectations.EXPECT_LOG_ENV, str(log))
+    assert expect("05/fixed_visitor_acc", 2 * expectations.CHANCE, "real") is False
+    assert expect("03/cache_speedup", 0.9, "real") is False
+    assert expect("03/cache_speedup", 3.0, "real")  # a target met is not logged
+    lines = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [(m["key"], m["excuse"]) for m in lines] == [("05/fixed_visitor_acc", "trained"), ("03/cache_speedup", "timing")]
+    assert (
+        lines[0]["bound"].startswith(">= 0.049")
+        and lines[0]["bound"].endswith("on any dataset")
+        and lines[0]["value"] == pytest.approx(2 * expectations.CHANCE)
+    )
+    capsys.readouterr()

@@ -24,6 +24,7 @@ Two kinds of test:
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -168,13 +169,26 @@ def run_notebooks_on_the_real_route(size: str, data: Path, notebooks: list[Path]
     return max(codes, default=0)
 
 
+def excused_summary(path: Path) -> str:
+    """The targets the notebooks missed but excused (timings under load, accuracies after shortened training), one line each."""
+    misses = [json.loads(line) for line in path.read_text().splitlines()] if path.is_file() else []
+    lines = [f"  {m['key']}: {m['value']:.4g}, expected {m['bound']} (excused: {m['excuse']})" for m in misses]
+    unknown = sorted({m["key"] for m in misses} - set(expectations.TARGETS))
+    assert not unknown, f"excused misses of targets expectations.TARGETS does not have: {unknown}"
+    return "\n".join([f"targets missed but excused on the real route: {len(misses)}", *lines])
+
+
 @pytest.mark.skipif(os.environ.get(REAL_ROUTE_ENV) != "1", reason="minutes: run with make test-real")
 def test_every_notebook_runs_on_the_real_route(tmp_path: Path) -> None:
     data = tmp_path / "data"
     log = tmp_path / "nbval.log"
-    code = run_notebooks_on_the_real_route("small", data, NOTEBOOKS, log)
+    excused = tmp_path / "excused.jsonl"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(expectations.EXPECT_LOG_ENV, str(excused))
+        code = run_notebooks_on_the_real_route("small", data, NOTEBOOKS, log)
     output = log.read_text()
     print(output[-8000:])  # each group's slowest cells and per-notebook times (conftest.py), shown with -s or on failure
+    print(excused_summary(excused))
     failed = re.findall(r"^FAILED (\S+)", output, re.M)
     assert code == 0, f"cells failing on the real route: {failed}\n{output[-8000:]}"
     ran = re.findall(r"^notebooks/(\d\d)_\S+: (\d+) of (\d+) cells executed", output, re.M)
