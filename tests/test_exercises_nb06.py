@@ -239,6 +239,15 @@ _IN_ONE_PROCESS = [
     (_RIGHT.replace(_ORDER, "random.sample(range(len(self.items)), len(self.items))"), "different orders for epoch 0"),
     (_RIGHT.replace("self.seed + self.epoch", "self.seed"), "set_epoch(1) gave the order of epoch 0"),
     (_RIGHT.replace("[worker::workers]", "[worker::workers][1:]"), "expected all 23 once each"),
+    (
+        _RIGHT.replace(_ORDER, "list(range(len(self.items)))[self.epoch :] + list(range(len(self.items)))[: self.epoch]"),
+        "neighbouring pairs of the items' own order",
+    ),
+    (
+        _RIGHT.replace(_ORDER, f"(lambda o: o[::-1] if self.epoch % 2 else o)({_ORDER.replace('self.epoch', '0')})"),
+        "epoch 1 is epoch 0 moved",
+    ),
+    (_RIGHT.replace("self.seed + self.epoch", "self.epoch"), "the stream ignores its seed"),
 ]
 
 

@@ -127,9 +127,7 @@ def check_count_appearances(func: Callable[[Any, Any], Any]) -> Verdict:
         if error:
             return _verdict(False, error, RAISED_HINT)
         if _unanswered(answer):
-            return _verdict(
-                False, "your function returns None: it is still the stub.", "collections.Counter over every rank's ids"
-            )
+            return _verdict(False, "your function returns None: it is still the stub.", STUB_HINT)
         bars = count_epochs([[ids] for ids in ids_by_rank], expected)["appearances_per_epoch"][0]
         want = {k: n for k, n in enumerate(bars) if n}
         got = _histogram(answer)
@@ -449,12 +447,12 @@ if __name__ == "__main__":
 """
 
 
-def _one_epoch(cls: type, items: list[int], epoch: int) -> tuple[list[Any] | None, str | None]:
-    """What a fresh ``cls(items, seed=0)`` yields in this process (no torchrun, no workers) after ``set_epoch(epoch)``."""
+def _one_epoch(cls: type, items: list[int], epoch: int, seed: int = 0) -> tuple[list[Any] | None, str | None]:
+    """What a fresh ``cls(items, seed=seed)`` yields in this process (no torchrun, no workers) after ``set_epoch(epoch)``."""
     with _deadline():  # the student's __init__, set_epoch and __iter__ all run under it
-        stream, error = _call(cls, items, 0)
+        stream, error = _call(cls, items, seed)
         if error:
-            return None, f"{cls.__name__}(items, seed=0) raised: {error.removeprefix('your function raised ')}"
+            return None, f"{cls.__name__}(items, seed={seed}) raised: {error.removeprefix('your function raised ')}"
         if not callable(getattr(stream, "set_epoch", None)):
             return None, "it has no set_epoch(epoch) method"
         _, error = _call(stream.set_epoch, epoch)
@@ -506,7 +504,42 @@ def _in_one_process(cls: type) -> tuple[str, str] | None:
         )
     if epochs[2] == epochs[0]:
         return "set_epoch(1) gave the order of epoch 0: every epoch would replay the first.", "use self.epoch in the seed"
-    return _reseeds_globally(cls, items)
+    return _not_shuffled(cls, items, epochs[0], epochs[2]) or _reseeds_globally(cls, items)
+
+
+def _pairs(order: list[Any]) -> set[frozenset[Any]]:
+    """The neighbouring pairs of ``order``, either way round (a reversed order keeps them all)."""
+    return {frozenset(pair) for pair in zip(order, order[1:])}
+
+
+def _not_shuffled(cls: type, items: list[int], first: list[Any], second: list[Any]) -> tuple[str, str] | None:
+    """(message, hint) if epoch 0 keeps the items' own order, epoch 1 is epoch 0 moved, or the seed is ignored; else None.
+
+    A random order of n items keeps about 2 of their n - 1 neighbouring pairs; half of them is far beyond chance.
+    """
+    most = (len(items) - 1) // 2
+    kept = len(_pairs(first) & _pairs(items))
+    if kept > most:
+        return (
+            f"epoch 0 keeps {kept} of the {len(items) - 1} neighbouring pairs of the items' own order: the split is "
+            "grouped by class, so a stream this close to it gives batches of one or two classes.",
+            "a random order each epoch, drawn from a generator seeded with self.seed + self.epoch",
+        )
+    shared = len(_pairs(first) & _pairs(second))
+    if shared > most:
+        return (
+            f"epochs 0 and 1 share {shared} of their {len(items) - 1} neighbouring pairs: epoch 1 is epoch 0 moved "
+            "(shifted or reversed), so the same items meet in the same batches every epoch.",
+            "a new random order each epoch, not the last one moved",
+        )
+    with _global_rng_kept():  # a stream that reseeds the global generator is caught next, from the state it found
+        other_seed, _ = _one_epoch(cls, items, 0, seed=1)
+    if other_seed == first:
+        return (
+            "seed=1 gave seed 0's order: the stream ignores its seed, so two runs meant to differ read alike.",
+            "use self.seed in the generator's seed, with self.epoch",
+        )
+    return None
 
 
 def _rng_states() -> tuple[torch.Tensor, Any, Any]:
