@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import os
 import time
 
 import numpy as np
@@ -425,6 +427,9 @@ def test_check_train_loader_feedback(mini_root, capsys):
     assert not exercises.check_train_loader(copied, ds), "the exercise builds the DataLoader itself"
     assert "calls load.make_loader" in capsys.readouterr().out
     assert load.make_loader is not None and load.make_loader.__name__ == "make_loader", "restored after the check"
+    crowded = lambda d: DataLoader(d, **{**settings, "num_workers": 4 * os.cpu_count()}, generator=torch.Generator(), **NORMALISE)  # noqa: E731
+    assert not exercises.check_train_loader(crowded, ds)
+    assert f"num_workers={4 * os.cpu_count()} on a machine with" in capsys.readouterr().out
     broken = lambda d: DataLoader(d, **settings, generator=torch.Generator(), collate_fn=lambda b: 1 / 0)  # noqa: E731
     assert not exercises.check_train_loader(broken, ds)
     assert "collate_fn fails" in capsys.readouterr().out
@@ -575,6 +580,36 @@ def _no_step(loader, step, steps):
     return waits, computes
 
 
+def _running_totals(loader, step, steps):
+    waits, computes = _meter(loader, step, steps)
+    return list(itertools.accumulate(waits)), list(itertools.accumulate(computes))
+
+
+def _fetch_all_first(loader, step, steps):  # every batch fetched before the loop: one wait, charged to step 0
+    iterator, start = iter(loader), time.perf_counter()
+    batches = [next(iterator) for _ in range(steps)]
+    waits, computes = [time.perf_counter() - start] + [0.0] * (steps - 1), []
+    for x, y in batches:
+        got = time.perf_counter()
+        step(x, y)
+        computes.append(time.perf_counter() - got)
+    return waits, computes
+
+
+def _warm_up(loader, step, steps):  # one batch drawn before the timed steps, as a throughput meter would
+    iterator = iter(loader)
+    next(iterator)
+    waits, computes = [], []
+    for _ in range(steps):
+        start = time.perf_counter()
+        x, y = next(iterator)
+        got = time.perf_counter()
+        step(x, y)
+        waits.append(got - start)
+        computes.append(time.perf_counter() - got)
+    return waits, computes
+
+
 @pytest.mark.timed
 @pytest.mark.parametrize(
     "func, feedback",
@@ -593,6 +628,10 @@ def _no_step(loader, step, steps):
         (_shares, "shares of the step"),
         (_no_step, "called 0 times"),
         (lambda loader, step, steps: tuple([-v for v in part] for part in _meter(loader, step, steps)), "negative"),
+        (_running_totals, "counted more than once"),
+        (lambda loader, step, steps: tuple([2 * v for v in part] for part in _meter(loader, step, steps)), "more than once"),
+        (_fetch_all_first, "put one step's time in another"),
+        (_warm_up, "batch 0 never reached it"),
     ],
 )
 def test_check_wait_meter_feedback(func, feedback, capsys):

@@ -7,6 +7,7 @@ import contextlib
 import io
 import itertools
 import math
+import os
 import pickle
 import random
 import re
@@ -111,6 +112,19 @@ def _meter_shape_problem(out: Any, steps: int, elapsed_s: float) -> tuple[str, s
     return None
 
 
+def _overcount_problem(waits: list[float], computes: list[float], elapsed_s: float) -> tuple[str, str] | None:
+    """(message, hint) if the durations add up to more than the run they were measured in, else None."""
+    total = sum(waits) + sum(computes)
+    if total <= 1.05 * elapsed_s + 0.01:  # separate stretches of one run cannot add up to more than the run
+        return None
+    return (
+        f"your waits and computes add up to {1000 * total:.0f} ms, but the whole run took {1000 * elapsed_s:.0f} ms: "
+        "some time is counted more than once.",
+        "each step's wait and compute are stretches of their own: a running total, or a duration added twice, "
+        "counts the same time again",
+    )
+
+
 def _not_seconds(waits: list[float], computes: list[float], elapsed_s: float) -> tuple[str, str]:
     """Why figures longer than the whole run are not durations in seconds: shares of the step, milliseconds, or readings."""
     total = sum(waits) + sum(computes)
@@ -135,6 +149,10 @@ def _meter_order_problem(seen: list[int], steps: int) -> tuple[str, str] | None:
         return "the step got the first batch every time: a new iterator each step restarts the loader.", (
             "make one iterator before the loop (iterator = iter(loader)), then next(iterator) in each step"
         )
+    if steps > 1 and seen == list(range(1, steps + 1)):
+        return f"the step got batches {seen}: batch 0 never reached it (a warm-up batch?).", (
+            "time the first `steps` steps from the first batch: a warm-up hides the first wait, often the longest"
+        )
     if seen != list(range(steps)):
         return f"the step got batches {seen}, expected {list(range(steps))} in order.", "next(iterator) once per step"
     return None
@@ -143,7 +161,7 @@ def _meter_order_problem(seen: list[int], steps: int) -> tuple[str, str] | None:
 def _run_meter(func: Callable[..., Any], wait_s: float, compute_s: float, steps: int) -> tuple[Any, str | None]:
     """Run the student's meter on a loader that sleeps ``wait_s`` per batch and a step that sleeps ``compute_s``.
 
-    Returns ``((waits, computes), None)`` or ``(None, (message, hint))``.
+    Returns ``((waits, computes, elapsed seconds), None)`` or ``(None, (message, hint))``.
     """
     step, start = _SleepyStep(compute_s), time.perf_counter()
     out, error = _call(func, _SleepyLoader(steps + 2, wait_s), step, steps)
@@ -153,7 +171,20 @@ def _run_meter(func: Callable[..., Any], wait_s: float, compute_s: float, steps:
     if _unanswered(out):
         return None, ("your function returns None: it is still the stub.", "return waits, computes")
     problem = _meter_shape_problem(out, steps, elapsed_s) or _meter_order_problem(step.seen, steps)
-    return (None, problem) if problem else ([sum(map(float, part)) for part in out], None)
+    return (None, problem) if problem else ((*([float(v) for v in part] for part in out), elapsed_s), None)
+
+
+def _per_step_problem(waits: list[float], computes: list[float]) -> tuple[str, str] | None:
+    """(message, hint) if a step of a loop that sleeps before every batch (or in every step) shows no sleep; else None."""
+    for name, figures, where in (("wait", waits, "before every batch"), ("compute", computes, "in every step")):
+        if figures and 0.5 * _SLEEP_S <= max(figures) and min(figures) < 0.5 * _SLEEP_S:
+            k = figures.index(min(figures))
+            return (
+                f"step {k}'s {name} is {1000 * figures[k]:.0f} ms where the loop sleeps {1000 * _SLEEP_S:.0f} ms "
+                f"{where}: your {name}s {[round(1000 * f) for f in figures]} ms put one step's time in another.",
+                "read the clock around each step's own next(iterator) and step(x, y), inside the loop",
+            )
+    return None
 
 
 def _split_problem(slow_loader: list[float], slow_step: list[float], expected: float) -> tuple[str, str] | None:
@@ -208,14 +239,20 @@ def check_wait_meter(func: Callable[..., Any]) -> Verdict:
     the split; a correct meter is then compared with
     :class:`flowerkit.meter.DataWaitMeter` on one loop.
     """
-    steps, totals = 4, []
+    steps, runs = 4, []
     for wait_s, compute_s in ((_SLEEP_S, 0.0), (0.0, _SLEEP_S)):
-        total, problem = _run_meter(func, wait_s, compute_s, steps)
+        run, problem = _run_meter(func, wait_s, compute_s, steps)
         if problem:
             message, hint = problem
             return _verdict(False, message, hint)
-        totals.append(total)
-    problem = _split_problem(totals[0], totals[1], steps * _SLEEP_S)
+        runs.append(run)
+    (waits_a, computes_a, elapsed_a), (waits_b, computes_b, elapsed_b) = runs
+    problem = (
+        _split_problem([sum(waits_a), sum(computes_a)], [sum(waits_b), sum(computes_b)], steps * _SLEEP_S)
+        or _per_step_problem(waits_a, computes_b)
+        or _overcount_problem(waits_a, computes_a, elapsed_a)
+        or _overcount_problem(waits_b, computes_b, elapsed_b)
+    )
     if problem:
         message, hint = problem
         return _verdict(False, message, hint)
@@ -1248,9 +1285,20 @@ def _batch_worker_pin_problems(loader: DataLoader, dataset: Any, batch_size: int
             f"num_workers=0: this dataset decodes a JPEG per item, which would block {job} "
             "(use about one worker per core; a cache decodes nothing, so 0 is fine there)"
         )
+    cores = _cores()
+    if loader.num_workers > max(cores, 2):  # 2: the notebook's WORKERS, right on a 2-core laptop, harmless on one core
+        problems.append(
+            f"num_workers={loader.num_workers} on a machine with {cores} cores: the extra workers compete for the same "
+            "cores and hold more batches in memory (PyTorch warns; about one worker per core)"
+        )
     if loader.pin_memory and not torch.cuda.is_available():
         problems.append("pin_memory=True without a GPU: PyTorch ignores it and warns (pin_memory=torch.cuda.is_available())")
     return problems
+
+
+def _cores() -> int:
+    """The CPU cores this process may use (a container's or a job's share, where the OS says it)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def _train_loader_problems(loader: DataLoader, dataset: Any, stats: tuple[Any, Any] | None) -> list[str]:

@@ -74,7 +74,7 @@ def efficiency_team_loader(
     #    ordinary one: the cost is the loader's, paid once per image;
     # 2. num_workers=0: decoding runs in the training process, which waits;
     # 3. a full-size JPEG decode and a resize of every image in **every** epoch (no draft, no cache);
-    # 4. per-sample work in the training loop: each image is converted to float and normalised on its own
+    # 4. per-sample work in the dataset's transform: each image is converted to float and normalised on its own
     #    (_classic_transform), not once per batch.
     # They do shuffle (seeded), augment the training split as we do (a random shift and flip) and normalise with the
     # train split's statistics: their bugs cost time, not correctness.
