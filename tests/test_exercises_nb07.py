@@ -453,6 +453,7 @@ def test_the_partner_checker_accepts_a_partner_decided_by_seed_epoch_and_item(mo
     [
         ("from flowerkit.wild import MixupPartners\n", "MixupPartners has no set_epoch"),
         (_partners("return idx, idx % 3"), "not random"),
+        (_partners("return idx, (idx + 1 + 7 * self.seed + 13 * self.epoch) % self.n"), "a shift, not a random draw"),
         (_partners(PER_WORKER), "each partner depends on the draws before it"),
         (_partners(PER_ITEM.replace("self.epoch, ", "")), "kept their partner of epoch 0"),
         (_partners(PER_ITEM.replace("[self.seed, ", "[")), "seed=1 gives the same partners"),
@@ -468,6 +469,7 @@ def test_the_partner_checker_accepts_a_partner_decided_by_seed_epoch_and_item(mo
     ids=[
         "generator made in __init__",
         "all the same",
+        "a fixed shift",
         "generator per worker",
         "epoch ignored",
         "seed ignored",

@@ -447,7 +447,7 @@ def check_pickled_size(received: Any, dataset: Dataset) -> Verdict:
         return _verdict(
             False,
             "no answer yet: set `received` to a number of bytes.",
-            "a spawn worker receives what pickle makes of the dataset: measure how long that is",
+            "how does the DataLoader send a Python object to a new process? Measure that, in bytes",
         )
     received, refused = _a_number_of_bytes(received)
     if refused is not None:
@@ -935,6 +935,13 @@ def _partner_items_problem(cls: type) -> tuple[str, str] | None:
     different = len({int(p) for _, p in items})
     if different < _PAIRS // 4:
         return f"{_PAIRS} items have only {different} different partners: that is not random.", _PER_ITEM_HINT
+    offsets = len({(int(p) - k) % _PAIRS for k, (_, p) in enumerate(items)})
+    if offsets < _PAIRS // 4:  # (i + c) % n: every partner a fixed step away, so neighbours always meet
+        return (
+            f"the partners of {_PAIRS} items sit only {offsets} different step(s) away from their items "
+            "(partner - i): a shift, not a random draw.",
+            _PER_ITEM_HINT,
+        )
     return None
 
 

@@ -63,12 +63,12 @@ def planted_damage(dest: str | Path, split: str) -> dict[str, str]:
 
 
 def plant_bad_images(root: str | Path, split: str, dest: str | Path) -> Path:
-    """A copy of dataset ``root`` at ``dest`` in which two images of ``split`` are damaged; returns ``dest``.
+    """A copy of dataset ``root`` at ``dest`` in which some images of ``split`` are damaged; returns ``dest``.
 
-    The ``.mat`` files are copied and the split's other images linked, so the copy costs almost no disk.
-    One image is truncated (an interrupted download), one overwritten with zeros (a disk error); they sit
-    at 62% and 87% of the split. Which files, and what was done to each: :func:`planted_damage` (the notebook's
-    exercise is to find them, so no answer key comes back here). Introduced in notebook ``07_in_the_wild``.
+    The ``.mat`` files are copied and the split's other images linked, so the copy costs almost no disk. How many
+    images, which, and what was done to each is what notebook ``07_in_the_wild``'s exercise finds, so neither this
+    docstring nor the return value says; :func:`planted_damage` is the answer key, for after the exercise.
+    Introduced in notebook ``07_in_the_wild``.
     """
     source, target = Path(root) / DATASET_FOLDER, Path(dest) / DATASET_FOLDER
     if target.exists():

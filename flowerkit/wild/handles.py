@@ -81,11 +81,10 @@ class EagerH5Flowers(Dataset):
 
 
 class LazyH5Flowers(Dataset):
-    """Images from an HDF5 file opened on first use in each process that reads it; pickles as its path.
+    """Images from an HDF5 file, safe in DataLoader workers under fork, spawn and forkserver.
 
-    ``__init__`` reads the labels and closes the file. The first ``__getitem__`` in a process opens the
-    file there; a worker forked from a process that had it open opens its own (the pid differs).
-    ``__getstate__`` leaves the handle out. Introduced in notebook ``07_in_the_wild``.
+    How it stays safe is what exercise 7 of notebook ``07_in_the_wild`` asks the student to build: the notebook
+    shows this code after it. Introduced in notebook ``07_in_the_wild``.
     """
 
     def __init__(self, path: str | Path) -> None:
@@ -96,12 +95,13 @@ class LazyH5Flowers(Dataset):
         self._pid: int | None = None
 
     def _images(self) -> h5py.Dataset:
+        # opened on first use in each process; a worker forked from a process that had it open opens its own
         if self._file is None or self._pid != os.getpid():
             self._file, self._pid = h5py.File(self.path, "r"), os.getpid()
         return self._file["images"]
 
     def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_file": None, "_pid": None}
+        return {**self.__dict__, "_file": None, "_pid": None}  # pickles as its path: an open handle does not travel
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -125,8 +125,7 @@ def write_zip(files: Sequence[str | Path], path: str | Path) -> Path:
 class ZipImages(Dataset):
     """The zip exercise's broken dataset: a ``zipfile.ZipFile`` opened in ``__init__``; an item is one file's bytes.
 
-    Spawn and forkserver workers cannot receive it (an open file does not pickle); fork workers share
-    its one file position and read each other's bytes (``BadZipFile``). Introduced in notebook ``07_in_the_wild``.
+    What goes wrong in workers, and why, is the exercise. Introduced in notebook ``07_in_the_wild``.
     """
 
     def __init__(self, zip_path: str | Path) -> None:

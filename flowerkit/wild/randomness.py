@@ -54,10 +54,9 @@ class JitterCrops(Dataset):
 
 
 class TorchJitterCrops(Dataset):
-    """:class:`JitterCrops` drawing its offsets with torch, from a seeded ``torch.Generator`` made in ``__init__``.
+    """:class:`JitterCrops` drawing its offsets with torch, seeded so that a run repeats.
 
-    Notebook 03's advice, "draw from torch", taken with a generator of the dataset's own, seeded so that a run
-    repeats. An item is ``(crop, label, offset)``, as in :class:`JitterCrops`. Introduced in notebook
+    Notebook 03's advice, "draw from torch", taken by a team that wanted repeatable runs. An item is ``(crop, label, offset)``, as in :class:`JitterCrops`. Introduced in notebook
     ``07_in_the_wild``, whose section 7 asks what its workers draw.
     """
 
