@@ -61,8 +61,9 @@ SKEW_CHOICES = (
     "squashed to a square",
 )
 _SKEW_FEEDBACK = {
-    "EXIF orientation ignored": "an ignored tag turns a photo a quarter or half turn: show the kiosk's tensor for a "
-    "test photo next to training's. Is the flower turned?",
+    "EXIF orientation ignored": "an ignored tag turns a photo a quarter or half turn, but only a photo that has the "
+    "tag (a phone's portrait, not the test split's): run the kiosk on such a photo next to training's decode of the "
+    "same file. Is the flower turned?",
     "squashed to a square": "show a kiosk tensor next to training's (denormalised with the train statistics): "
     "are the flowers the same shape?",
     "cropped off-centre": "show a kiosk tensor next to training's: is the same part of the photo in the frame?",
@@ -504,8 +505,8 @@ _DEPLOYMENT_CLEARED = {
 }
 #: One pointer for any missing skew: a pointer per skew would name the last one to a student holding the other two.
 _DEPLOYMENT_LOOK_AGAIN = (
-    "look again at all three kinds of evidence: the pictures side by side (orientation, shape), and the per-channel "
-    "mean_shift and std_ratio of your comparison"
+    "look again at every kind of evidence: the pictures side by side (orientation, shape, framing, facing, hue), "
+    "the value range, the colour check, and the per-channel mean_shift, std_ratio and correlation of your comparison"
 )
 
 
@@ -564,9 +565,15 @@ def _nodes(obj: Any) -> list[Any]:
 
 
 def _same_numbers(node: Any, values: Any) -> bool:
-    """True if ``node`` is a list, tuple or tensor of the numbers ``values`` (to float32 precision)."""
-    if isinstance(node, torch.Tensor):
-        node = node.flatten().tolist() if node.ndim == 1 else None
+    """True if ``node`` holds the numbers ``values`` (to float32 precision): a list, a tuple, or an array or tensor of
+    any shape whose values, or one row of which, are those numbers ((3,), (3, 1, 1) to broadcast, (2, 3) mean and std)."""
+    if isinstance(node, (torch.Tensor, np.ndarray)):
+        try:
+            array = np.asarray(node.detach().cpu() if isinstance(node, torch.Tensor) else node, dtype=np.float64)
+        except (TypeError, ValueError, RuntimeError):
+            return False
+        rows = [array.reshape(-1)] + (list(array.reshape(array.shape[0], -1)) if array.ndim >= 2 else [])
+        return any(row.size == len(values) and np.allclose(row, np.asarray(values), atol=1e-6) for row in rows)
     if not isinstance(node, (list, tuple)) or len(node) != len(values):
         return False
     try:
@@ -648,8 +655,8 @@ def _missing_content(content: Any, net: FlowerCNN, values: dict[str, Any]) -> tu
     for name in ("mean", "std"):
         if not any(_same_numbers(n, values[name]) for n in nodes):
             return (
-                f"the file does not hold the training statistics ({name}): an app that loads it has to guess them, "
-                "as the Deployment team guessed ImageNet's.",
+                f"no {len(values[name])} numbers in the file equal the training {name}: an app that loads it has to "
+                "guess them, as the Deployment team guessed ImageNet's.",
                 "save the mean and the std, as lists of floats",
             )
     problem = _classes_problem(nodes, values["classes"])

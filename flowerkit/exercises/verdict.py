@@ -174,22 +174,19 @@ def _set_problem(
     Feedback that names suspects one by one could be played one suspect per try, so a suspect is
     named (with the evidence that clears it) only when it is the one wrong pick beside every true one, and a gap is
     counted (with a pointer to the evidence, ``at_large(first missing)``) only when at least two right picks and no
-    wrong one stand beside it. Every other incomplete set, a single right pick included, gets one message that says
-    nothing about any pick; several wrong picks beside every true one get a count. Pairs can still be tried (n^2 / 2
-    tries to a counted gap): checkers pass one pointer for every missing item, so a count names no item. ``at_large`` may be None when the
-    truth has two items (two right picks are then the whole truth: a gap is never counted).
+    wrong one stand beside it. Every other incomplete or crowded set, a single right pick or every suspect at once
+    included, gets one message that says nothing about any pick: a count of wrong picks beside every true one would
+    tell the size of the truth, and dropping one pick at a time would then find it. Pairs can still be tried (n^2 / 2
+    tries to a counted gap): checkers pass one pointer for every missing item, so a count names no item.
+    ``at_large`` may be None when the truth has two items (two right picks are then the whole truth: a gap is never
+    counted).
     """
     wrong = sorted(picked - set(truth))
     missing = [t for t in truth if t not in picked]
-    if missing and (wrong or len(picked) < 2 or at_large is None):
+    if (missing and (wrong or len(picked) < 2 or at_large is None)) or len(wrong) > 1:
         return (
             f"not yet the {what} the evidence shows: a pick may be cleared by it, or some of what it shows is missing.",
             "go through the measurements above one by one, and write down which suspect each one supports or clears",
-        )
-    if len(wrong) > 1:
-        return (
-            f"{len(wrong)} of your {len(picked)} picks are cleared by the evidence above.",
-            "keep only what a measurement or a picture showed you; for each pick, say which one",
         )
     if wrong:
         return f"the evidence clears {wrong[0]!r}: {cleared[wrong[0]]}.", "keep only what a measurement showed"
