@@ -69,7 +69,7 @@ def test_the_deployment_team_skews_are_named_and_need_the_stats_they_replace(pho
 def test_exercise_checkers_of_notebook_05(predictor: app.Predictor, mini_root: Path) -> None:
     assert not exercises.check_kiosk_skew(...)
     assert not exercises.check_kiosk_skew("grayscale")
-    assert exercises.check_kiosk_skew("channels in BGR order")
+    assert exercises.check_kiosk_skew("red and blue swapped (BGR order)")
     test_file = OxfordFlowers102(mini_root, "test").image_files[0]
     kiosk = exercises.kiosk_preprocess(test_file, SIZE, predictor.mean, predictor.std)
     training = predictor.inputs([test_file])[0]

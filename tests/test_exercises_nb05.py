@@ -26,7 +26,7 @@ from flowerkit.facts import IMAGENET_MEAN, IMAGENET_STD
 @pytest.mark.parametrize(
     "answer, feedback",
     [
-        ("channels in BGR order", "Correct!"),
+        ("red and blue swapped (BGR order)", "Correct!"),
         (None, "no answer yet"),
         ("no such skew", "is not one of exercises.SKEW_CHOICES"),
         ("EXIF orientation ignored", "Is the flower turned?"),
@@ -36,9 +36,9 @@ from flowerkit.facts import IMAGENET_MEAN, IMAGENET_STD
         ("grayscale", "colour check"),
         ("flipped left to right", "face the same way?"),
         ("cropped off-centre", "the same part of the photo"),
-        ({"channels in BGR order"}, "Correct!"),  # a set of one, as the Deployment team's skews were asked for
-        (["channels in BGR order"], "Correct!"),
-        ({"channels in BGR order", "grayscale"}, "2 answers: the kiosk has one skew"),
+        ({"red and blue swapped (BGR order)"}, "Correct!"),  # a set of one, as the Deployment team's skews were asked for
+        (["red and blue swapped (BGR order)"], "Correct!"),
+        ({"red and blue swapped (BGR order)", "grayscale"}, "2 answers: the kiosk has one skew"),
         ({"grayscale"}, "colour check"),
         (3, "is not one of exercises.SKEW_CHOICES"),
     ],
@@ -68,7 +68,7 @@ _THREE = ("EXIF orientation ignored", "squashed to a square", "ImageNet statisti
         (set(), "no answer yet"),
         ({*_THREE, "BGR"}, "is not one of exercises.SKEW_CHOICES"),
         ({*_THREE, "pixels not scaled to [0, 1]"}, "means in the hundreds"),
-        ({*_THREE, "channels in BGR order"}, "keeps its hue"),
+        ({*_THREE, "red and blue swapped (BGR order)"}, "keeps its hue"),
         ({*_THREE, "grayscale"}, "three different channels"),
         ({*_THREE, "flipped left to right"}, "faces the way it does"),
         ({*_THREE, "cropped off-centre"}, "edge to edge"),
@@ -516,7 +516,7 @@ def test_the_deployment_skews_cannot_be_found_by_elimination(capsys):
         if len(set(exercises.SKEW_CHOICES) - {dropped} - set(nb05._DEPLOYMENT_SKEWS)) > 1:
             exercises.check_deployment_skews(set(exercises.SKEW_CHOICES) - {dropped})
             assert capsys.readouterr().out == every
-    two_wrong = {*nb05._DEPLOYMENT_SKEWS, "grayscale", "channels in BGR order"}
+    two_wrong = {*nb05._DEPLOYMENT_SKEWS, "grayscale", "red and blue swapped (BGR order)"}
     assert not exercises.check_deployment_skews(two_wrong)
     assert capsys.readouterr().out == every
     for alone in exercises.SKEW_CHOICES:  # one pick at a time: a wrong one beside a gap is not named

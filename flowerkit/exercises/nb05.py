@@ -51,13 +51,13 @@ __all__ = [
 #: The skews notebook ``05_the_app`` names: the Deployment team's (in the hunt) and the kiosk's (exercise 4), in
 #: alphabetical order (the answers first would be an answer: tests/test_exercises_verdict.py keeps every list sorted).
 SKEW_CHOICES = (
-    "channels in BGR order",
     "cropped off-centre",
     "EXIF orientation ignored",
     "flipped left to right",
     "grayscale",
     "ImageNet statistics instead of the train split's",
     "pixels not scaled to [0, 1]",
+    "red and blue swapped (BGR order)",
     "squashed to a square",
 )
 _SKEW_FEEDBACK = {
@@ -479,7 +479,7 @@ def check_kiosk_skew(answer: Any) -> Verdict:
         (answer,) = answer
     if not isinstance(answer, str) or answer not in SKEW_CHOICES:
         return _verdict(False, f"{answer!r} is not one of exercises.SKEW_CHOICES.", "copy one of its strings exactly")
-    if answer == "channels in BGR order":
+    if answer == "red and blue swapped (BGR order)":
         return _verdict(
             True,
             "the kiosk's camera library hands over pixels as blue, green, red (as OpenCV's cv2.imread does): "
@@ -494,7 +494,7 @@ _DEPLOYMENT_SKEWS = ("EXIF orientation ignored", "squashed to a square", "ImageN
 _DEPLOYMENT_CLEARED = {
     "pixels not scaled to [0, 1]": "unscaled pixels would give channel means in the hundreds; the app's are a few units "
     "at most, like training's",
-    "channels in BGR order": "swapped channels would turn red petals blue; in their pictures every flower keeps its hue, "
+    "red and blue swapped (BGR order)": "swapped channels would turn red petals blue; in their pictures every flower keeps its hue, "
     "only shifted in brightness and tint",
     "cropped off-centre": "their pictures keep the whole photo, edge to edge, squeezed into the square: nothing is cut "
     "off on one side",
