@@ -392,6 +392,7 @@ def torch_worker():
 NORMALISE = {"collate_fn": CollateNormalize((0.5, 0.5, 0.5), (0.25, 0.25, 0.25))}
 
 
+@pytest.mark.filterwarnings("ignore:This DataLoader will create")  # the crowded loader below: PyTorch's own warning
 def test_check_train_loader_feedback(mini_root, capsys):
     ds = DecodedFlowers(mini_root, "val", 8)
     settings = {"batch_size": 64, "shuffle": True, "num_workers": 2, "persistent_workers": True}
@@ -433,6 +434,17 @@ def test_check_train_loader_feedback(mini_root, capsys):
     broken = lambda d: DataLoader(d, **settings, generator=torch.Generator(), collate_fn=lambda b: 1 / 0)  # noqa: E731
     assert not exercises.check_train_loader(broken, ds)
     assert "collate_fn fails" in capsys.readouterr().out
+
+
+def test_a_loader_problem_is_named_by_what_it_breaks_and_gets_its_fix_when_it_comes_back(mini_root, capsys, monkeypatch):
+    """Exercise 7's first failure names each broken rule; the argument that fixes one is added when it is found again."""
+    monkeypatch.setattr(nb03, "_TOLD", set())
+    ds = DecodedFlowers(mini_root, "val", 8)
+    assert not exercises.check_train_loader(lambda d: DataLoader(d, batch_size=64, **NORMALISE), ds)
+    first = capsys.readouterr().out
+    assert "does not shuffle" in first and "(shuffle=True)" not in first and "help(DataLoader)" in first
+    assert not exercises.check_train_loader(lambda d: DataLoader(d, batch_size=64, **NORMALISE), ds)
+    assert "grouped by class (shuffle=True)" in capsys.readouterr().out
 
 
 def _float64_collate(batch):  # the NumPy way: the arithmetic comes out float64

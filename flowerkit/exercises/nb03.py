@@ -7,7 +7,6 @@ import contextlib
 import io
 import itertools
 import math
-import os
 import pickle
 import random
 import re
@@ -27,7 +26,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from .. import load as _load
 from .. import sampling as _sampling
 from .. import transform as _transform
-from ..facts import IMAGENET_MEAN, IMAGENET_STD
+from ..facts import IMAGENET_MEAN, IMAGENET_STD, cpu_count
 from ..load import CachedFlowers, CollateNormalize
 from ..meter import DataWaitMeter, best_ms
 from ..sampling import ShardedStream, balanced_sampler
@@ -1051,6 +1050,26 @@ def _build_loaders(
     return built, None
 
 
+#: Exercises 7 and 8: a problem is first named by what it breaks; the argument that fixes it is added in brackets once
+#: the same problem comes back (the checker remembers, in this process, what it has told).
+_LOADER_RULES_HINT = (
+    "each problem breaks one of this notebook's rules: find the setting that keeps it (help(DataLoader)); a problem "
+    "still there at your next try comes with its fix, in brackets"
+)
+_TOLD: set[str] = set()
+_FIX = re.compile(r" \(([^()]|\([^()]*\))*\)$")  # a problem's last bracket: the setting that fixes it
+
+
+def _fixes_once_seen(problems: list[str]) -> list[str]:
+    """``problems`` with each one's bracketed fix left out the first time it is told, kept when it comes back."""
+    shown = []
+    for problem in problems:
+        symptom = _FIX.sub("", problem)
+        shown.append(problem if symptom in _TOLD else symptom)
+        _TOLD.add(symptom)
+    return shown
+
+
 def check_train_loader(
     func: Callable[[Any], Any], *datasets: Any, mean: Sequence[float] | None = None, std: Sequence[float] | None = None
 ) -> Verdict:
@@ -1072,9 +1091,7 @@ def check_train_loader(
     stats = (mean, std) if mean is not None and std is not None else None
     problems = [where + problem for where, loader, dataset in built for problem in _train_loader_problems(loader, dataset, stats)]
     if problems:
-        return _verdict(
-            False, "; ".join(problems) + ".", "each problem names, in brackets, the DataLoader argument that fixes it"
-        )
+        return _verdict(False, "; ".join(_fixes_once_seen(problems)) + ".", _LOADER_RULES_HINT)
     twins = [_make_loader_twin(loader, dataset, shuffle=True) for _, loader, dataset in built]
     return _verdict(
         True,
@@ -1114,11 +1131,10 @@ def check_predict_loader(
         ordered = any(orders)
         return _verdict(
             False,
-            "; ".join(problems) + ".",
-            "which of your loader's settings decide which photos a pass visits, and in what order? Any other problem "
-            "names, in brackets, the argument that fixes it"
+            "; ".join(_fixes_once_seen(problems)) + ".",
+            "which of your loader's settings decide which photos a pass visits, and in what order? " + _LOADER_RULES_HINT
             if ordered
-            else "each problem names, in brackets, the DataLoader argument that fixes it",
+            else _LOADER_RULES_HINT,
         )
     twins = [_make_loader_twin(loader, dataset, shuffle=False) for _, loader, dataset in built]
     return _verdict(
@@ -1285,7 +1301,7 @@ def _batch_worker_pin_problems(loader: DataLoader, dataset: Any, batch_size: int
             f"num_workers=0: this dataset decodes a JPEG per item, which would block {job} "
             "(use about one worker per core; a cache decodes nothing, so 0 is fine there)"
         )
-    cores = _cores()
+    cores = cpu_count()
     if loader.num_workers > max(cores, 2):  # 2: the notebook's WORKERS, right on a 2-core laptop, harmless on one core
         problems.append(
             f"num_workers={loader.num_workers} on a machine with {cores} cores: the extra workers compete for the same "
@@ -1294,11 +1310,6 @@ def _batch_worker_pin_problems(loader: DataLoader, dataset: Any, batch_size: int
     if loader.pin_memory and not torch.cuda.is_available():
         problems.append("pin_memory=True without a GPU: PyTorch ignores it and warns (pin_memory=torch.cuda.is_available())")
     return problems
-
-
-def _cores() -> int:
-    """The CPU cores this process may use (a container's or a job's share, where the OS says it)."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def _train_loader_problems(loader: DataLoader, dataset: Any, stats: tuple[Any, Any] | None) -> list[str]:

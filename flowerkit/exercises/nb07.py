@@ -710,7 +710,7 @@ def _caption_size_problem(dataset: Dataset, captions: Sequence[str]) -> tuple[st
         f"{len(captions)} captions, {text / 1024:.0f} KiB of UTF-8 text, pickle to {size / 1024:.0f} KiB: a fixed-width "
         "array pads every caption to the longest (and NumPy's str dtype takes 4 bytes a character). Every spawn "
         "worker receives all of it.",
-        "keep all the captions in one bytes blob and their start offsets in a NumPy array",
+        "picture all the captions joined into one long bytes string: what else would you need to cut caption i back out of it?",
     )
 
 
@@ -767,7 +767,8 @@ def check_caption_memory(module: str = "my_captions") -> Verdict:
         return _verdict(
             False,
             f"{figures}: every caption read is still a Python object whose page the worker copies.",
-            "keep all the captions in one bytes blob (or a uint8 array) and their start offsets in a NumPy array",
+            "section 1's fix held the paths in NumPy arrays, one object however many paths: what could hold "
+            "captions of any length that way, without padding each to the longest?",
         )
     problem = _per_caption_objects(dataset, len(small))
     if problem:
