@@ -609,17 +609,9 @@ def _fetch_all_first(loader, step, steps):  # every batch fetched before the loo
 
 
 def _warm_up(loader, step, steps):  # one batch drawn before the timed steps, as a throughput meter would
-    iterator = iter(loader)
-    next(iterator)
-    waits, computes = [], []
-    for _ in range(steps):
-        start = time.perf_counter()
-        x, y = next(iterator)
-        got = time.perf_counter()
-        step(x, y)
-        waits.append(got - start)
-        computes.append(time.perf_counter() - got)
-    return waits, computes
+    batches = iter(loader)
+    next(batches)
+    return _meter(batches, step, steps)  # iter() of an iterator is itself: the timed steps start at batch 1
 
 
 @pytest.mark.timed
