@@ -186,13 +186,13 @@ def count_epochs(seen_by_rank: Sequence[Sequence[Sequence[int]]], expected: Iter
 
 @contextlib.contextmanager
 def pretend_rank(rank: int, world_size: int) -> Iterator[None]:
-    """Set ``RANK`` and ``WORLD_SIZE`` as ``torchrun`` does for each process, then restore them.
+    """Inside the block, code that finds its own rank (``webdataset.split_by_node``) runs as rank ``rank`` of ``world_size``.
 
-    Lets one process see what rank ``rank`` of ``world_size`` would read
-    (``webdataset.split_by_node`` reads these variables); DataLoader workers
-    started inside the block inherit them. Introduced in notebook ``06_beyond_one_machine``.
+    Lets one process see what that rank would read; DataLoader workers started inside the block are that rank's too.
+    Everything is restored afterwards. Introduced in notebook ``06_beyond_one_machine`` (how a stream finds its rank is
+    its exercise 6).
     """
-    saved = {k: os.environ.get(k) for k in ("RANK", "WORLD_SIZE")}
+    saved = {k: os.environ.get(k) for k in ("RANK", "WORLD_SIZE")}  # what torchrun sets; workers inherit them
     os.environ.update(RANK=str(rank), WORLD_SIZE=str(world_size))
     try:
         yield

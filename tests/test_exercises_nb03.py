@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import os
 import time
 
 import numpy as np
@@ -22,7 +21,7 @@ from torch.utils.data import (
 
 from flowerkit import OxfordFlowers102, exercises, load, sampling, transform
 from flowerkit.exercises import nb03
-from flowerkit.facts import IMAGENET_MEAN, IMAGENET_STD
+from flowerkit.facts import IMAGENET_MEAN, IMAGENET_STD, cpu_count
 from flowerkit.load import CollateNormalize, DecodedFlowers, build_cache
 
 STAGE_MS = {  # milliseconds per image, as notebook 03's time_stages measures the Efficiency team's loader
@@ -428,9 +427,10 @@ def test_check_train_loader_feedback(mini_root, capsys):
     assert not exercises.check_train_loader(copied, ds), "the exercise builds the DataLoader itself"
     assert "calls load.make_loader" in capsys.readouterr().out
     assert load.make_loader is not None and load.make_loader.__name__ == "make_loader", "restored after the check"
-    crowded = lambda d: DataLoader(d, **{**settings, "num_workers": 4 * os.cpu_count()}, generator=torch.Generator(), **NORMALISE)  # noqa: E731
+    crowd = 2 * cpu_count() + 9  # beyond max(2 x cores, 8): more than any laptop wants
+    crowded = lambda d: DataLoader(d, **{**settings, "num_workers": crowd}, generator=torch.Generator(), **NORMALISE)  # noqa: E731
     assert not exercises.check_train_loader(crowded, ds)
-    assert f"num_workers={4 * os.cpu_count()} on a machine with" in capsys.readouterr().out
+    assert f"num_workers={crowd} on a machine with" in capsys.readouterr().out
     broken = lambda d: DataLoader(d, **settings, generator=torch.Generator(), collate_fn=lambda b: 1 / 0)  # noqa: E731
     assert not exercises.check_train_loader(broken, ds)
     assert "collate_fn fails" in capsys.readouterr().out
@@ -442,9 +442,14 @@ def test_a_loader_problem_is_named_by_what_it_breaks_and_gets_its_fix_when_it_co
     ds = DecodedFlowers(mini_root, "val", 8)
     assert not exercises.check_train_loader(lambda d: DataLoader(d, batch_size=64, **NORMALISE), ds)
     first = capsys.readouterr().out
-    assert "does not shuffle" in first and "(shuffle=True)" not in first and "help(DataLoader)" in first
-    assert not exercises.check_train_loader(lambda d: DataLoader(d, batch_size=64, **NORMALISE), ds)
-    assert "grouped by class (shuffle=True)" in capsys.readouterr().out
+    assert "does not shuffle" in first and "[fix: shuffle" not in first and "help(DataLoader)" in first
+    assert not exercises.check_train_loader(lambda d: DataLoader(d, batch_size=32, **NORMALISE), ds)
+    again = capsys.readouterr().out  # the same rules broken again (another batch size too): now with their fixes
+    assert "grouped by class [fix: shuffle=True]" in again and "[fix: generator=torch.Generator().manual_seed(0)]" in again
+    broken = lambda d: DataLoader(d, batch_size=64, shuffle=True, collate_fn=lambda b: undefined_name)  # noqa: E731, F821
+    monkeypatch.setattr(nb03, "_TOLD", set())
+    assert not exercises.check_train_loader(broken, ds)
+    assert "(NameError: name 'undefined_name' is not defined)" in capsys.readouterr().out, "the error is evidence, kept"
 
 
 def _float64_collate(batch):  # the NumPy way: the arithmetic comes out float64

@@ -187,18 +187,21 @@ def test_solution_dependents_flags_a_later_cell_that_reads_what_a_solution_defin
     ]
 
 
-def test_a_solution_function_body_changes_nothing_until_it_is_called():
-    """``mat["labels"].tolist()`` inside a solution's def does not bind ``mat``; a call at the top level does."""
+def test_a_solution_function_changes_module_names_but_not_its_own():
+    """A def's body changes the module's names it touches once called (a checker calls it); its parameters and locals
+    are its own: ``def f(mat): mat["labels"].append(3)`` binds no module ``mat``."""
     nb = _toy(
-        "mat = {'labels': [1, 2]}",
-        "def f():\n    ...  # YOUR CODE\ncheck(f)",
-        "# solution\ndef f(cache=seen.copy()):\n    mat['labels'].append(3)\n    return cache",
-        "print(mat, seen)",
+        "mat = {'labels': [1, 2]}\nsteps = []",
+        "def f(mat):\n    ...  # YOUR CODE\ncheck(f)",
+        "# solution\ndef f(mat, cache=seen.copy()):\n    kept = mat['labels']\n    kept.append(3)\n    steps.append(1)\n"
+        "    return cache",
+        "print(mat, seen, steps, kept)",
         solutions=(2,),
     )
-    assert solution_dependents(nb) == ["cell nb99-03 reads 'seen', which solution cell nb99-02 defines"]
-    nb.cells[2].source += "\nmat['labels'].sort()"
-    assert "cell nb99-03 reads 'mat', which solution cell nb99-02 defines" in solution_dependents(nb)
+    assert solution_dependents(nb) == [
+        "cell nb99-03 reads 'seen', which solution cell nb99-02 defines",
+        "cell nb99-03 reads 'steps', which solution cell nb99-02 defines",
+    ]
 
 
 def test_exercise_slice_keeps_what_the_stubs_need_and_drops_the_rest():

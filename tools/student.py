@@ -196,18 +196,9 @@ _SCOPES = (
 
 
 def _this_scope(node: ast.AST) -> Iterator[ast.AST]:
-    """Walk a statement without entering the bodies of functions, classes, lambdas and comprehensions (their own scopes).
-
-    A ``def`` or ``class`` statement itself runs only its decorators, defaults and bases here: its body runs later, or in
-    a scope of its own, so ``def f(): steps.append(1)`` does not change ``steps`` until ``f`` is called.
-    """
+    """Walk a statement without entering the bodies of functions, classes, lambdas and comprehensions (their own scopes)."""
     yield node
-    children: Iterable[ast.AST] = ast.iter_child_nodes(node)
-    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-        children = [*node.decorator_list, *node.args.defaults, *(d for d in node.args.kw_defaults if d is not None)]
-    elif isinstance(node, ast.ClassDef):
-        children = [*node.decorator_list, *node.bases, *node.keywords]
-    for child in children:
+    for child in ast.iter_child_nodes(node):
         if isinstance(child, _SCOPES):
             yield child
         else:
@@ -232,6 +223,8 @@ def _binds(stmt: ast.stmt, modules: set[str] = frozenset()) -> tuple[set[str], s
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
             changed |= _base_name(node.func) - modules  # e.g. steps.append(...) may change steps
             changed |= _written_module(node)
+    if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        changed -= _locals(stmt)  # the body changes module names once called; its own names are not among them
     certain: set[str] = set()
     if isinstance(stmt, (ast.Assign, ast.AnnAssign)):
         targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
@@ -239,6 +232,16 @@ def _binds(stmt: ast.stmt, modules: set[str] = frozenset()) -> tuple[set[str], s
     elif isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
         certain = {stmt.name}
     return changed, certain
+
+
+def _locals(func: ast.FunctionDef | ast.AsyncFunctionDef) -> set[str]:
+    """A function's own names: its parameters and what its body binds, less what it declares ``global``."""
+    args = func.args
+    params = {a.arg for a in [*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg] if a is not None}
+    body = [node for stmt in func.body for node in _this_scope(stmt)]
+    bound = {n.id for n in body if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+    declared = {name for n in body if isinstance(n, (ast.Global, ast.Nonlocal)) for name in n.names}
+    return (params | bound) - declared - {func.name}
 
 
 def _written_module(call: ast.Call) -> set[str]:

@@ -406,11 +406,9 @@ def _caffe_values(answer: torch.Tensor, expected: torch.Tensor) -> tuple[str, st
 
 
 def check_caffe_input(func: Callable[[Any], Any]) -> Verdict:
-    """Notebook ``02_transform``: ``func(pil_image)`` makes the input of a model trained the Caffe way.
+    """Notebook ``02_transform``: ``func(pil_image)`` makes the input that :data:`CAFFE_CARD` describes.
 
-    That model wants float32 (3, 224, 224): short side resized to 256 and the
-    centre 224 cropped, channels in BGR order, values 0..255 with the BGR means
-    (103.939, 116.779, 123.68) subtracted and no division. Checked on a
+    Compared with the card's reference input (reading the card is the exercise), on a
     landscape photo with a yellow circle (its colour tells the channel order, its shape the resize, its place the crop)
     and a blue square beside it (a mirror), called twice (nothing random).
     """

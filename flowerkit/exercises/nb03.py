@@ -1050,23 +1050,27 @@ def _build_loaders(
     return built, None
 
 
-#: Exercises 7 and 8: a problem is first named by what it breaks; the argument that fixes it is added in brackets once
-#: the same problem comes back (the checker remembers, in this process, what it has told).
+#: Exercises 7 and 8: a problem is first named by what it breaks; the setting that keeps the rule (its ``[fix: ...]``)
+#: is added once the same rule is broken again (the checker remembers, in this process, what it has told).
 _LOADER_RULES_HINT = (
-    "each problem breaks one of this notebook's rules: find the setting that keeps it (help(DataLoader)); a problem "
-    "still there at your next try comes with its fix, in brackets"
+    "each problem breaks one of this notebook's rules: find the setting that keeps it (help(DataLoader)); a rule "
+    "still broken at your next try comes with its [fix: ...]"
 )
 _TOLD: set[str] = set()
-_FIX = re.compile(r" \(([^()]|\([^()]*\))*\)$")  # a problem's last bracket: the setting that fixes it
+_FIX = re.compile(r" \[fix: [^\]]*\]$")
 
 
 def _fixes_once_seen(problems: list[str]) -> list[str]:
-    """``problems`` with each one's bracketed fix left out the first time it is told, kept when it comes back."""
+    """``problems`` with each one's ``[fix: ...]`` left out the first time its rule is told, kept when it comes back.
+
+    A rule is known by its words without numbers (``batch_size=1`` and ``batch_size=8`` break the same rule).
+    """
     shown = []
     for problem in problems:
         symptom = _FIX.sub("", problem)
-        shown.append(problem if symptom in _TOLD else symptom)
-        _TOLD.add(symptom)
+        rule = re.sub(r"\d+", "#", symptom)
+        shown.append(problem if rule in _TOLD else symptom)
+        _TOLD.add(rule)
     return shown
 
 
@@ -1075,15 +1079,10 @@ def check_train_loader(
 ) -> Verdict:
     """Notebook ``03_load``: ``func(dataset)`` returns a DataLoader fit for training on this machine, for each dataset given.
 
-    The rules are the notebook's: shuffled (the files are grouped by class),
-    batches of 16 or more, seeded order, ``pin_memory`` only with a GPU,
-    workers kept alive when there are any, and batches normalised by the
-    ``collate_fn`` (checked on a few items, in this process). Workers are needed where each item
-    is decoded from a JPEG (decoding would block the training loop); a uint8
-    cache (:class:`flowerkit.load.CachedFlowers`) decodes nothing, so
-    ``num_workers=0`` is right there too. Given the train split's ``mean`` and
-    ``std``, the batches must be those statistics' normalisation (as
-    :class:`flowerkit.load.CollateNormalize` gives it), not another's.
+    The rules are the notebook's: the order, the batch size, reproducibility, the workers (where decoding needs them,
+    not far beyond the cores, kept alive), pinning, what the workers receive, and the batches' normalisation (checked
+    on a few items, in this process; given the train split's ``mean`` and ``std``, with those statistics). Each broken
+    rule is named by what it breaks; its ``[fix: ...]`` is added when it is broken again (:func:`_fixes_once_seen`).
     """
     built, stop = _build_loaders(func, datasets)
     if stop is not None:
@@ -1282,9 +1281,9 @@ def _spawn_problem(loader: DataLoader, dataset: Any) -> str | None:
                 return (
                     f"its {name} uses {pickler.from_notebook}, defined in this notebook: a worker started by spawn "
                     f"(macOS, Windows) or forkserver imports it by name and cannot find it, so with workers it fails "
-                    f"there ({name}={fix})"
+                    f"there [fix: {name}={fix}]"
                 )
-            return f"its {name} cannot be sent to the workers ({type(error).__name__}: {error}) ({name}={fix})"
+            return f"its {name} cannot be sent to the workers ({type(error).__name__}: {error}) [fix: {name}={fix}]"
     return None
 
 
@@ -1293,22 +1292,22 @@ def _batch_worker_pin_problems(loader: DataLoader, dataset: Any, batch_size: int
     (``job``: what decoding in the main process would block), ``pin_memory`` only with a GPU."""
     problems = []
     if batch_size is None:
-        problems.append("batch_size=None: no batching at all, one item at a time without a batch dimension (try 64)")
+        problems.append("batch_size=None: no batching at all, one item at a time without a batch dimension [fix: try 64]")
     elif batch_size < 16:
-        problems.append(f"batch_size={batch_size}: {small} (try 64)")
+        problems.append(f"batch_size={batch_size}: {small} [fix: try 64]")
     if loader.num_workers < 1 and not isinstance(dataset, CachedFlowers):
         problems.append(
             f"num_workers=0: this dataset decodes a JPEG per item, which would block {job} "
-            "(use about one worker per core; a cache decodes nothing, so 0 is fine there)"
+            "[fix: about one worker per core; a cache decodes nothing, so 0 is fine there]"
         )
     cores = cpu_count()
-    if loader.num_workers > max(cores, 2):  # 2: the notebook's WORKERS, right on a 2-core laptop, harmless on one core
+    if loader.num_workers > max(2 * cores, 8):  # far beyond any laptop here: a grader's machine may have fewer cores
         problems.append(
             f"num_workers={loader.num_workers} on a machine with {cores} cores: the extra workers compete for the same "
-            "cores and hold more batches in memory (PyTorch warns; about one worker per core)"
+            "cores and hold more batches in memory, and PyTorch warns [fix: about one worker per core]"
         )
     if loader.pin_memory and not torch.cuda.is_available():
-        problems.append("pin_memory=True without a GPU: PyTorch ignores it and warns (pin_memory=torch.cuda.is_available())")
+        problems.append("pin_memory=True without a GPU: PyTorch ignores it and warns [fix: pin_memory=torch.cuda.is_available()]")
     return problems
 
 
@@ -1318,20 +1317,22 @@ def _train_loader_problems(loader: DataLoader, dataset: Any, stats: tuple[Any, A
     sampler, batch_size, _ = _batching(loader)
     order = _visit_order(loader, dataset)
     if order is None:
-        problems.append("its batch_sampler cannot be read for the order it visits the photos in (shuffle=True)")
+        problems.append("its batch_sampler cannot be read for the order it visits the photos in [fix: shuffle=True]")
     elif order == sorted(order):
-        problems.append("it does not shuffle, and the split is grouped by class (shuffle=True)")
+        problems.append("it does not shuffle, and the split is grouped by class [fix: shuffle=True]")
     problems += _batch_worker_pin_problems(
         loader, dataset, batch_size, "too small to keep the CPU busy and BatchNorm sane", "the training loop"
     )
     if loader.num_workers > 0 and not loader.persistent_workers:
-        problems.append("persistent_workers=False: the workers restart every epoch")
+        problems.append("persistent_workers=False: the workers restart every epoch [fix: persistent_workers=True]")
     if loader.generator is None and getattr(sampler, "generator", None) is None:
-        problems.append("no seeded generator: the shuffled order changes every run (generator=torch.Generator().manual_seed(0))")
+        problems.append(
+            "no seeded generator: the shuffled order changes every run [fix: generator=torch.Generator().manual_seed(0)]"
+        )
     elif loader.generator is None and loader.num_workers > 0:
         problems.append(
             "the sampler's generator fixes the order, but workers draw their seeds from the DataLoader's, so their "
-            "random augmentation changes every run (generator=torch.Generator().manual_seed(0))"
+            "random augmentation changes every run [fix: generator=torch.Generator().manual_seed(0)]"
         )
     return problems + [p for p in (_spawn_problem(loader, dataset), _batch_normalisation_problem(loader, dataset, stats)) if p]
 
@@ -1348,14 +1349,14 @@ def _batch_normalisation_problem(loader: DataLoader, dataset: Any, stats: tuple[
         return f"its collate_fn fails on a list of samples ({type(error).__name__}: {error})"
     if not isinstance(images, torch.Tensor) or not images.is_floating_point():
         dtype = images.dtype if isinstance(images, torch.Tensor) else type(images).__name__
-        return f"batches come out as {dtype}, not normalised float32 (collate_fn=load.CollateNormalize(mean, std))"
+        return f"batches come out as {dtype}, not normalised float32 [fix: collate_fn=load.CollateNormalize(mean, std)]"
     if images.dtype != torch.float32:
         return (
             f"batches come out as {images.dtype}: the model's weights are float32, and it raises on anything else "
-            "(collate_fn: convert with .float(), or do NumPy arithmetic in float32)"
+            "[fix: in collate_fn, convert with .float(), or do NumPy arithmetic in float32]"
         )
     if images.numel() == 0 or images.min() >= 0 or images.abs().max() > 20:
-        return "batches come out unnormalised (collate_fn=load.CollateNormalize(mean, std))"
+        return "batches come out unnormalised [fix: collate_fn=load.CollateNormalize(mean, std)]"
     return _statistics_problem(images, items, stats)
 
 
@@ -1374,13 +1375,13 @@ def _statistics_problem(images: torch.Tensor, items: list[Any], stats: tuple[Any
     if close(normalised(*stats)):
         return None
     if close(normalised(stats[1], stats[0])):
-        return "batches are normalised with mean and std swapped (collate_fn=load.CollateNormalize(mean, std))"
+        return "batches are normalised with mean and std swapped [fix: collate_fn=load.CollateNormalize(mean, std)]"
     if close(normalised(IMAGENET_MEAN, IMAGENET_STD)):
         return (
-            "batches are normalised with ImageNet's statistics, not this train split's (notebook 02: mean and std "
-            "come from the training images; collate_fn=load.CollateNormalize(mean, std))"
+            "batches are normalised with ImageNet's statistics, not this train split's: in notebook 02, mean and "
+            "std come from the training images [fix: collate_fn=load.CollateNormalize(mean, std)]"
         )
     return (
         "batches are normalised, but not with the train split's mean and std: every batch, of any split, must be "
-        "normalised with the same statistics, the training images' (collate_fn=load.CollateNormalize(mean, std))"
+        "normalised with the same statistics, the training images' [fix: collate_fn=load.CollateNormalize(mean, std)]"
     )

@@ -566,13 +566,19 @@ def _nodes(obj: Any) -> list[Any]:
 
 def _same_numbers(node: Any, values: Any) -> bool:
     """True if ``node`` holds the numbers ``values`` (to float32 precision): a list, a tuple, or an array or tensor of
-    any shape whose values, or one row of which, are those numbers ((3,), (3, 1, 1) to broadcast, (2, 3) mean and std)."""
+    any shape whose values, or one row or column of which, are those numbers ((3,), (3, 1, 1) to broadcast, (2, 3) or
+    (3, 2) mean and std)."""
     if isinstance(node, (torch.Tensor, np.ndarray)):
         try:
             array = np.asarray(node.detach().cpu() if isinstance(node, torch.Tensor) else node, dtype=np.float64)
         except (TypeError, ValueError, RuntimeError):
             return False
-        rows = [array.reshape(-1)] + (list(array.reshape(array.shape[0], -1)) if array.ndim >= 2 else [])
+        if array.size == 0:
+            return False
+        rows = [array.reshape(-1)]
+        if array.ndim >= 2:
+            flat = array.reshape(array.shape[0], -1)
+            rows += [*flat, *flat.T]
         return any(row.size == len(values) and np.allclose(row, np.asarray(values), atol=1e-6) for row in rows)
     if not isinstance(node, (list, tuple)) or len(node) != len(values):
         return False
