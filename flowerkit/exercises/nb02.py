@@ -29,7 +29,6 @@ from .verdict import (
     Verdict,
     _call,
     _is_stub_function,
-    _picked_from,
     _set_verdict,
     _unanswered,
     _verdict,
@@ -82,16 +81,16 @@ _LOOK_AGAIN = (
 
 def check_quality_causes(answer: Any) -> Verdict:
     """Notebook ``02_transform``: ``answer`` names, from :data:`QUALITY_SUSPECTS`, every cause the evidence supports."""
-    picked, ended = _picked_from(answer, QUALITY_SUSPECTS, "causes", "exercises.QUALITY_SUSPECTS")
-    if ended is not None:
-        return ended
     return _set_verdict(
-        picked,
-        _QUALITY_CAUSES,
-        _QUALITY_EVIDENCE,
-        lambda _: _LOOK_AGAIN,
+        answer,
+        QUALITY_SUSPECTS,
+        "exercises.QUALITY_SUSPECTS",
         "causes",
-        "all four, each backed by a measurement: grayscale, squash, per-image standardisation, augmentation at evaluation.",
+        truth=_QUALITY_CAUSES,
+        cleared=_QUALITY_EVIDENCE,
+        look_again=_LOOK_AGAIN,
+        what="causes",
+        correct="all four, each backed by a measurement: grayscale, squash, per-image standardisation, augmentation at evaluation.",
     )
 
 

@@ -31,7 +31,6 @@ from .verdict import (
     _call,
     _call_without,
     _is_stub_function,
-    _picked_from,
     _set_verdict,
     _unanswered,
     _verdict,
@@ -512,16 +511,16 @@ _DEPLOYMENT_LOOK_AGAIN = (
 
 def check_deployment_skews(answer: Any) -> Verdict:
     """Notebook ``05_the_app``: the Deployment team's skews, a set of :data:`SKEW_CHOICES` named from the evidence."""
-    picked, ended = _picked_from(answer, SKEW_CHOICES, "deployment_skews", "exercises.SKEW_CHOICES")
-    if ended is not None:
-        return ended
     return _set_verdict(
-        picked,
-        _DEPLOYMENT_SKEWS,
-        _DEPLOYMENT_CLEARED,
-        lambda _: _DEPLOYMENT_LOOK_AGAIN,
-        "skews",
-        "all three, each seen in the tensors or the pictures, and none of them raised an error.",
+        answer,
+        SKEW_CHOICES,
+        "exercises.SKEW_CHOICES",
+        "deployment_skews",
+        truth=_DEPLOYMENT_SKEWS,
+        cleared=_DEPLOYMENT_CLEARED,
+        look_again=_DEPLOYMENT_LOOK_AGAIN,
+        what="skews",
+        correct="all three, each seen in the tensors or the pictures, and none of them raised an error.",
     )
 
 

@@ -48,7 +48,6 @@ from .verdict import (
     _deadline,
     _failure_hint,
     _is_stub_function,
-    _picked_from,
     _set_verdict,
     _stall_error,
     _unanswered,
@@ -306,16 +305,16 @@ _CLEARED = {
 
 def check_scale_bugs(answer: Any) -> Verdict:
     """Notebook ``06_beyond_one_machine``: the keys of :data:`SCALE_SUSPECTS` that the counts show, named before the code."""
-    picked, ended = _picked_from(answer, SCALE_SUSPECTS, "scale_bugs", "exercises.SCALE_SUSPECTS")
-    if ended is not None:
-        return ended
     return _set_verdict(
-        picked,
-        _SCALE_BUGS,
-        _CLEARED,
-        None,  # a truth of two: one right pick reads like a wrong one
-        "causes",
-        "both: the two ranks read the same images (as many ids read twice as ids nobody read), "
+        answer,
+        SCALE_SUSPECTS,
+        "exercises.SCALE_SUSPECTS",
+        "scale_bugs",
+        truth=_SCALE_BUGS,
+        cleared=_CLEARED,
+        look_again=None,  # a truth of two: one right pick reads like a wrong one
+        what="causes",
+        correct="both: the two ranks read the same images (as many ids read twice as ids nobody read), "
         "and every epoch replayed the first one (the same half, never the other).",
     )
 

@@ -49,7 +49,6 @@ from .verdict import (
     _call,
     _call_without,
     _class_as_file_reads,
-    _picked_from,
     _set_verdict,
     _unanswered,
     _verdict,
@@ -349,16 +348,16 @@ _SOURCES_LOOK_AGAIN = (
 
 def check_repeating_sources(answer: Any) -> Verdict:
     """Notebook ``07_in_the_wild``: the keys of :data:`RANDOM_SOURCES` whose draws repeat in every worker (a set)."""
-    picked, ended = _picked_from(answer, RANDOM_SOURCES, "repeats", "exercises.RANDOM_SOURCES")
-    if ended is not None:
-        return ended
     return _set_verdict(
-        picked,
-        _REPEATING_SOURCES,
-        _SOURCES_CLEARED,
-        lambda _: _SOURCES_LOOK_AGAIN,
-        "sources that repeat",
-        "b, d, f and h: PyTorch reseeds the three global generators (torch's default, NumPy's, random's) in each "
+        answer,
+        RANDOM_SOURCES,
+        "exercises.RANDOM_SOURCES",
+        "repeats",
+        truth=_REPEATING_SOURCES,
+        cleared=_SOURCES_CLEARED,
+        look_again=_SOURCES_LOOK_AGAIN,
+        what="sources that repeat",
+        correct="b, d, f and h: PyTorch reseeds the three global generators (torch's default, NumPy's, random's) in each "
         "worker, and nothing else; a generator the dataset holds, or one at the top of a module, reaches every worker "
         "in the same state, whatever library made it.",
     )

@@ -167,44 +167,52 @@ def _picked_from(answer: Any, choices: Iterable[str], variable: str, listing: st
 
 
 def _set_problem(
-    picked: set[str], truth: Sequence[str], cleared: Mapping[str, str], at_large: Callable[[str], str] | None, what: str
+    picked: set[str], truth: Sequence[str], cleared: Mapping[str, str], look_again: str | None, what: str
 ) -> tuple[str, str] | None:
     """(message, hint) for a "which of these did the evidence show?" set that is not ``truth``; None when it is.
 
     Feedback that names suspects one by one could be played one suspect per try, so a suspect is
     named (with the evidence that clears it) only when it is the one wrong pick beside every true one, and a gap is
-    counted (with a pointer to the evidence, ``at_large(first missing)``) only when at least two right picks and no
-    wrong one stand beside it. Every other incomplete or crowded set, a single right pick or every suspect at once
-    included, gets one message that says nothing about any pick: a count of wrong picks beside every true one would
-    tell the size of the truth, and dropping one pick at a time would then find it. Pairs can still be tried (n^2 / 2
-    tries to a counted gap): checkers pass one pointer for every missing item, so a count names no item.
-    ``at_large`` may be None when the truth has two items (two right picks are then the whole truth: a gap is never
-    counted).
+    counted (with ``look_again``, one pointer to the evidence whichever item is missing, so it names none) only when at
+    least two right picks and no wrong one stand beside it. Every other incomplete or crowded set, a single right pick
+    or every suspect at once included, gets one message that says nothing about any pick: a count of wrong picks
+    beside every true one would tell the size of the truth, and dropping one pick at a time would then find it. Pairs
+    can still be tried (n^2 / 2 tries to a counted gap). ``look_again`` may be None when the truth has two items (two
+    right picks are then the whole truth: a gap is never counted).
     """
     wrong = sorted(picked - set(truth))
     missing = [t for t in truth if t not in picked]
-    if (missing and (wrong or len(picked) < 2 or at_large is None)) or len(wrong) > 1:
+    if (missing and (wrong or len(picked) < 2 or look_again is None)) or len(wrong) > 1:
         return (
             f"not yet the {what} the evidence shows: a pick may be cleared by it, or some of what it shows is missing.",
             "go through the measurements above one by one, and write down which suspect each one supports or clears",
         )
     if wrong:
         return f"the evidence clears {wrong[0]!r}: {cleared[wrong[0]]}.", "keep only what a measurement showed"
-    if missing:
-        return f"{len(missing)} of the {what} still at large.", at_large(missing[0])
+    if missing and look_again:  # the first test above: with missing items, only here is there a pointer
+        return f"{len(missing)} of the {what} still at large.", look_again
     return None
 
 
 def _set_verdict(
-    picked: set[str],
+    answer: Any,
+    choices: Iterable[str],
+    listing: str,
+    variable: str,
+    *,
     truth: Sequence[str],
     cleared: Mapping[str, str],
-    at_large: Callable[[str], str] | None,
+    look_again: str | None,
     what: str,
     correct: str,
 ) -> Verdict:
-    """The verdict of a "which of these did the evidence show?" checker: :func:`_set_problem`'s, or ``correct``."""
-    problem = _set_problem(picked, truth, cleared, at_large, what)
+    """The verdict of a "which of these did the evidence show?" checker, on ``answer``, a set of names from ``choices``
+    (named ``listing`` in the notebook and set as ``variable``): :func:`_picked_from`'s ending, :func:`_set_problem`'s,
+    or ``correct``."""
+    picked, ended = _picked_from(answer, choices, variable, listing)
+    if ended is not None:
+        return ended
+    problem = _set_problem(picked, truth, cleared, look_again, what)
     if problem:
         return _verdict(False, problem[0], problem[1])
     return _verdict(True, correct)
