@@ -265,13 +265,14 @@ def train(
 def one_cycle(progress: float, max_lr: float, *, pct_start: float = 0.25) -> tuple[float, float]:
     """Learning rate and Adam's beta1 at ``progress`` (0..1) of a run: the one-cycle shape, driven by any clock.
 
-    The same curve as ``torch.optim.lr_scheduler.OneCycleLR`` (cosine warm-up
-    from ``max_lr / 25`` to ``max_lr`` over ``pct_start``, cosine decay to
-    ``max_lr / 25e4``; beta1 moves from 0.95 to 0.85 and back), but indexed by
-    a fraction instead of a step count, so a run defined in *seconds* is never
+    The same curve as ``torch.optim.lr_scheduler.OneCycleLR`` with its
+    default settings (learning rate and beta1 alike), but indexed by a
+    fraction instead of a step count, so a run defined in *seconds* is never
     cut mid-warm-up. Introduced in notebook ``04_three_teams`` (exercise 4,
     after the student's own ``lr_at``), where :func:`train_for` follows it.
     """
+    # The curve: a cosine warm-up from max_lr / 25 to max_lr over pct_start, a cosine decay to max_lr / 25e4; beta1
+    # moves from 0.95 to 0.85 and back (OneCycleLR's div_factor=25, final_div_factor=1e4, base/max_momentum).
     p = min(max(progress, 0.0), 1.0)
     lo, hi, end = max_lr / 25, max_lr, max_lr / 25e4
     if p < pct_start:

@@ -29,7 +29,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -118,8 +118,9 @@ class VisitorSet:
     """
 
     folder: Path
-    truth: tuple[Upload, ...]
-    sources: frozenset[Path]
+    #: The answer key of notebook 08's checkers: out of the repr, so that printing the hand-over mid-hunt answers nothing.
+    truth: tuple[Upload, ...] = field(repr=False)
+    sources: frozenset[Path] = field(repr=False)
 
     @property
     def csv(self) -> Path:

@@ -13,11 +13,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch.utils.data
+import torchvision.datasets
 from PIL import Image
 from scipy.io import loadmat
 from torch.utils.data import Dataset
 from torchvision.transforms import v2
 
+from flowerkit import access as flowerkit_access
 from flowerkit import exercises
 from flowerkit.access import OxfordFlowers102
 from flowerkit.exercises import nb01
@@ -349,6 +351,28 @@ class ListingOrder(RightFlowers):
         self.files = [self.base / "jpg" / listing[i - 1] for i in self.ids]
 
 
+class SortedListing(RightFlowers):  # right on a complete folder, where the sorted listing is the ids
+    def __init__(self, *args, **kw):
+        super().__init__(*args, **kw)
+        listing = sorted(n for n in os.listdir(self.base / "jpg") if n.startswith("image_"))
+        self.files = [self.base / "jpg" / listing[i - 1] for i in self.ids]
+
+
+class SubclassesFlowerkit(OxfordFlowers102):
+    pass
+
+
+class WrapsFlowerkit(Dataset):  # flowerkit's class inside: nothing of the exercise written
+    def __init__(self, root, split="train", transform=None, target_transform=None):
+        self.inner = flowerkit_access.OxfordFlowers102(root, split, transform=transform, target_transform=target_transform)
+
+    def __len__(self):
+        return len(self.inner)
+
+    def __getitem__(self, idx):
+        return self.inner[idx]
+
+
 class NoTransform(RightFlowers):
     def __getitem__(self, idx):
         return self.load(idx), self.labels[idx]
@@ -442,6 +466,12 @@ class FailsLate(RightFlowers):
         (IdsAsPositionsInGetitem, "item 3 (id 24): your function raised IndexError: index 24 is out of bounds"),
         (OffByOneFiles, "off-by-one ids: item 0 should be image_00007.jpg, you opened image_00008.jpg"),
         (ListingOrder, "follow the directory listing"),
+        (SortedListing, "the sorted listing's, by position"),
+        (OxfordFlowers102, "OxfordFlowers102 is flowerkit's access.OxfordFlowers102: this exercise is to write"),
+        (SubclassesFlowerkit, "flowerkit's access.OxfordFlowers102, subclassed"),
+        (flowerkit_access.torchvision_flowers102, "flowerkit's access.torchvision_flowers102"),
+        (torchvision.datasets.Flowers102, "torchvision's Flowers102"),
+        (WrapsFlowerkit, "builds a library's Flowers Dataset inside"),
         (NoTransform, "does not call self.transform"),
         (NoTargetTransform, "does not call self.target_transform"),
         (ReturnsPath, "the image is a path"),

@@ -174,6 +174,16 @@ def test_batch_findings_checker_explains_a_tool_that_crashes_on_uint8_or_channel
     assert "Not yet" in capsys.readouterr().out
 
 
+def test_batch_findings_checker_refuses_the_doctor_s_own_check(capsys):
+    from flowerkit import doctor
+    from flowerkit.doctor import batch
+
+    for module in (doctor, batch):  # the package's name, and the module it is defined in
+        wrapper = lambda x, m=module: {f.check: str(f.evidence) for f in m.check_batch(x).problems}  # noqa: E731
+        assert not exercises.check_batch_findings(wrapper)
+        assert "calls flowerkit's doctor.check_batch, the tool this exercise builds" in capsys.readouterr().out
+
+
 def test_the_reference_tool_agrees_with_the_doctor_on_the_quality_teams_transform_and_ours(mini_root, capsys):
     torch.manual_seed(0)
     photos = [img for img, _ in (access.OxfordFlowers102(mini_root, "train")[i] for i in range(0, 64, 4))]
@@ -207,9 +217,9 @@ CROP = [v2.Resize(256), v2.CenterCrop(224), v2.ToDtype(torch.float32)]
 
 
 def _pil_caffe(img):
-    """A right answer without transforms: PIL's resize (bicubic) and slicing by hand."""
+    """A right answer without transforms: PIL's resize (bilinear, as the card says) and slicing by hand."""
     w, h = img.size
-    small = img.resize((round(w * 256 / min(w, h)), round(h * 256 / min(w, h))), Image.BICUBIC)
+    small = img.resize((round(w * 256 / min(w, h)), round(h * 256 / min(w, h))), Image.BILINEAR)
     top, left = (small.height - 224) // 2, (small.width - 224) // 2
     x = torch.from_numpy(np.array(small)).permute(2, 0, 1)[[2, 1, 0], top : top + 224, left : left + 224]
     return x.float() - MEAN_BGR
@@ -232,8 +242,14 @@ def test_caffe_input_checker_accepts_the_reference(capsys):
     assert exercises.check_caffe_input(_caffe(CROP))
     assert exercises.check_caffe_input(lambda img: _caffe(CROP)(img).contiguous())
     assert exercises.check_caffe_input(_pil_caffe)
-    assert exercises.check_caffe_input(_caffe([v2.Resize(256, interpolation=v2.InterpolationMode.NEAREST), *CROP[1:]]))
+    assert exercises.check_caffe_input(_caffe([v2.ToDtype(torch.float32), *CROP]))  # resized in float: within a level
     assert "Correct!" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("mode", [v2.InterpolationMode.NEAREST, v2.InterpolationMode.BICUBIC])
+def test_caffe_input_checker_reads_the_card_s_interpolation(mode, capsys):
+    assert not exercises.check_caffe_input(_caffe([v2.Resize(256, interpolation=mode), *CROP[1:]]))
+    assert "another interpolation than the card's" in capsys.readouterr().out
 
 
 def _crop_at(top, left):

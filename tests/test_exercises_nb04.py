@@ -161,6 +161,10 @@ def _fixed_cases(stats):
         intern.dataset.transform, intern.dataset.draft = _uint8(), 64
         return _loader(intern.dataset, CollateNormalize(*compute_stats(intern.dataset, progress=False)), **WORKERS)
 
+    def two_thirds(intern):  # Resize to 1.5x the input, then crop: the edges of every photo cut away
+        intern.dataset.transform = v2.Compose([ToRGB(), v2.ToImage(), v2.Resize(96), v2.CenterCrop(64)])
+        return _loader(intern.dataset, CollateNormalize(*compute_stats(intern.dataset, progress=False)), **WORKERS)
+
     def in_place(intern):  # the intern's transform edited in place: the statistics fixed, its patch crop kept
         del intern.dataset.transform.transforms[-2:]
         return _loader(intern.dataset, CollateNormalize(*stats), **WORKERS)
@@ -202,6 +206,8 @@ def _fixed_cases(stats):
         (fixed(v2.Compose([ToRGB(), v2.ToImage(), v2.CenterCrop(64)]), draft=None, **WORKERS), "shows only 1"),
         (fixed(v2.Compose([ToRGB(), v2.ToImage(), v2.RandomCrop(64)]), draft=None, **WORKERS), "shows only 1"),
         (fixed(v2.Compose([ToRGB(), v2.ToImage(), v2.CenterCrop(64)]), **WORKERS), "shows only 5"),
+        # two thirds of the short side, with the statistics of those items: a part of the photo, not "a petal or two"
+        (two_thirds, "through your dataset): a part of the photo, its edges cut away"),
         (fixed(v2.Compose([ToRGB(), v2.ToImage(), v2.RandomResizedCrop(64)]), **WORKERS), "Correct!"),  # a random zoom
         (fixed(v2.Compose([ToRGB(), v2.ToImage(), v2.Resize(73), v2.RandomCrop(64)]), **WORKERS), "Correct!"),
     ]

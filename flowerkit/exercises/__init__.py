@@ -34,6 +34,7 @@ from .nb02 import (
     check_quality_causes,
 )
 from .nb03 import (
+    EFFICIENCY_SUSPECTS,
     check_balanced_sampler,
     check_bug_ranking,
     check_collate,
@@ -94,6 +95,7 @@ __all__ = [
     "check_pair_files",
     "check_quality_causes",
     "QUALITY_SUSPECTS",
+    "EFFICIENCY_SUSPECTS",
     "BATCH_CHECKS",
     "check_wait_meter",
     "check_worker_seeding",

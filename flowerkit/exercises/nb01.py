@@ -26,13 +26,25 @@ from unittest import mock
 
 import numpy as np
 import torch.utils.data
+import torchvision.datasets
 from PIL import Image
 
+from .. import access as _access
 from ..access import OxfordFlowers102, image_path, read_labels, read_splits, torchvision_flowers102
 from ..facts import DATASET_FOLDER, IMAGE_FOLDER, IMAGE_NAME, LABELS_FILE, SETID_FILE, SPLIT_VARIABLES
 from ..synth import _mat_bytes
 from ..teams.access import AccessTeamFlowers
-from .verdict import RAISED_HINT, STUB_HINT, Verdict, _call, _stale_module_verdict, _unanswered, _verdict
+from .verdict import (
+    RAISED_HINT,
+    STUB_HINT,
+    Verdict,
+    _call,
+    _refused,
+    _refusing,
+    _stale_module_verdict,
+    _unanswered,
+    _verdict,
+)
 
 __all__ = [
     "check_access_cause",
@@ -110,6 +122,8 @@ _TOY_GRAY = 13  # the grayscale one (mode "L", its grey = 10 * id), in the train
 
 #: A file that is not a photo in the toy ``jpg/`` folder: a listing holds whatever a folder holds.
 _STRAY_FILE = ".DS_Store"
+#: A photo saved twice in the toy ``jpg/`` folder, the copy as ``image_00003 (1).jpg``: a sorted listing is not the ids.
+_RETRIED = 3
 
 
 def _write_toy_flowers(root: Path) -> Path:
@@ -122,6 +136,8 @@ def _write_toy_flowers(root: Path) -> Path:
         image = Image.new("L", size, colour[0]) if image_id == _TOY_GRAY else Image.new("RGB", size, colour)
         image.save(image_path(root, image_id), quality=95)
     (base / IMAGE_FOLDER / _STRAY_FILE).write_bytes(b"\x00\x00\x00\x01Bud1" + bytes(24))  # as Finder leaves on a Mac
+    retried = image_path(root, _RETRIED)  # a download retried: a browser saves the second copy beside the first
+    retried.with_name(f"{retried.stem} (1){retried.suffix}").write_bytes(retried.read_bytes())
     (base / LABELS_FILE).write_bytes(_mat_bytes({"labels": np.array([_TOY_LABELS], dtype=np.uint8)}))
     splits = {SPLIT_VARIABLES[k]: np.array([v], dtype=np.uint16) for k, v in _TOY_SPLITS.items()}
     (base / SETID_FILE).write_bytes(_mat_bytes(splits))
@@ -192,6 +208,31 @@ def _is_stub(dataset: Any) -> bool:
         return dataset.__len__() is None
     except Exception:  # a half-written __len__: not a stub, the length check reports it
         return False
+
+
+def _library_dataset(cls: Any) -> str | None:
+    """What library Dataset ``cls`` is, or subclasses (flowerkit's, torchvision's), in words; None for the student's own."""
+    if cls is torchvision_flowers102:
+        return "flowerkit's access.torchvision_flowers102"
+    if isinstance(cls, type) and issubclass(cls, OxfordFlowers102):
+        return "flowerkit's access.OxfordFlowers102" + ("" if cls is OxfordFlowers102 else ", subclassed")
+    if isinstance(cls, type) and issubclass(cls, torchvision.datasets.VisionDataset):
+        base = next(c for c in cls.__mro__ if c.__module__.startswith("torchvision"))
+        return f"torchvision's {base.__name__}" + ("" if cls is base else ", subclassed")
+    return None
+
+
+def _library_verdict(cls: Any, inside: bool = False) -> Verdict | None:
+    """The verdict on a class that is, subclasses or (``inside``) builds a library's Flowers Dataset; None otherwise."""
+    borrowed = "builds a library's Flowers Dataset inside" if inside else _library_dataset(cls)
+    if not borrowed:
+        return None
+    said = f"your class {borrowed}" if inside else f"{getattr(cls, '__name__', cls)} is {borrowed}"
+    return _verdict(
+        False,
+        f"{said}: this exercise is to write the Dataset yourself.",
+        "subclass torch.utils.data.Dataset and read the two .mat files and the image ids yourself, steps 1-3 above",
+    )
 
 
 def _make_dataset(cls: Any, root: Path, split: str = "train", **kw: Any) -> tuple[Any, str | None]:
@@ -351,6 +392,14 @@ def _files_feedback(got_ids: list[int], ids: list[int], listing: list[str]) -> s
             "your files follow the directory listing, and a listing is not sorted (on Linux it comes in hash order). "
             f"Hint: build each name from its id, f'{_NAME_TEMPLATE}', instead of indexing a listing"
         )
+    in_order = sorted(jpgs)
+    if got_ids == [int(in_order[min(i - 1, len(in_order) - 1)][6:11]) for i in ids]:
+        retried = IMAGE_NAME.format(_RETRIED).replace(".jpg", " (1).jpg")
+        return (
+            "your files are the sorted listing's, by position: right only while the folder holds one file per id, and "
+            f"this one also holds {retried} (a download retried), so every later id shifts. "
+            f"Hint: build each name from its id, f'{_NAME_TEMPLATE}', instead of indexing a listing"
+        )
     return (
         f"item {k} should be {IMAGE_NAME.format(ids[k])}, you opened {IMAGE_NAME.format(got_ids[k])}. "
         "Hint: the split's ids name its files"
@@ -502,6 +551,8 @@ def check_flowers_dataset(cls: Any, root: str | Path, split: str = "train") -> V
             "no answer yet: `FlowersDataset` should be your Dataset class.",
             "write __init__, __len__ and __getitem__ in the stub cell, step by step as above",
         )
+    if (borrowed := _library_verdict(cls)) is not None:
+        return borrowed
     problem = _toy_feedback(cls)
     if problem == "STUB":
         return _verdict(
@@ -510,7 +561,10 @@ def check_flowers_dataset(cls: Any, root: str | Path, split: str = "train") -> V
     if problem:
         message, _, hint = problem.partition(" Hint: ")
         return _verdict(False, f"on a toy dataset in the Oxford format: {message.rstrip('.')}.", hint or RAISED_HINT)
-    dataset, error = _make_dataset(cls, root, split)
+    with _refusing(_access, "OxfordFlowers102,torchvision_flowers102"), _refusing(torchvision.datasets, "Flowers102"):
+        dataset, error = _make_dataset(cls, root, split)  # a class that wraps a library's Dataset: refused here
+    if error and _refused(error):
+        return _library_verdict(cls, inside=True)
     problem, n = (error, 0) if error else _real_feedback(dataset, root, split)
     if problem:
         message, _, hint = problem.partition(" Hint: ")

@@ -20,6 +20,8 @@ from PIL import Image, ImageDraw
 from torch.utils.data import TensorDataset
 from torchvision.transforms import v2
 
+from .. import doctor as _doctor
+from ..doctor import batch as _doctor_batch
 from ..doctor import check_batch
 from ..facts import NUM_CLASSES
 from ..teams.quality import QUALITY_BUGS
@@ -29,6 +31,8 @@ from .verdict import (
     Verdict,
     _call,
     _is_stub_function,
+    _refused,
+    _refusing,
     _set_verdict,
     _unanswered,
     _verdict,
@@ -214,7 +218,14 @@ def check_batch_findings(
     cases += [(name, images, _doctor_problems(images)) for name, images in real if images is not None]
     answers = {}
     for case, images, expected in cases:
-        answer, error = _call(func, images.clone())
+        with _refusing(_doctor, "check_batch"), _refusing(_doctor_batch, "check_batch"):
+            answer, error = _call(func, images.clone())
+        if _refused(error):
+            return _verdict(
+                False,
+                "your function calls flowerkit's doctor.check_batch, the tool this exercise builds.",
+                "measure the batch yourself: one torch expression per check, as in the table above",
+            )
         if error:
             return _verdict(False, f"{error} (on {case})", _raised_hint(error))
         if _unanswered(answer):
@@ -274,13 +285,36 @@ _CROP_PCT_HINT = (
 _CAFFE_MARKER_RGB = (40, 60, 220)  # a blue square right of the circle: where it lands tells a mirror or an off-centre crop
 
 
+_CAFFE_STRIPES = (slice(30, 60), slice(90, 120))  # rows, columns of the photo: 1-pixel stripes
+
+
 def _caffe_photo() -> Image.Image:
-    """A landscape photo (360x240): green background, a yellow circle 100 px across in the centre, a blue square right of it."""
+    """A landscape photo (360x240): green background, a yellow circle 100 px across in the centre, a blue square right of
+    it, and a patch of 1-pixel stripes above its left (where the interpolation shows)."""
     img = Image.new("RGB", (360, 240), (40, 120, 40))
     draw = ImageDraw.Draw(img)
     draw.ellipse([130, 70, 229, 169], fill=(240, 200, 40))
     draw.rectangle([240, 80, 259, 99], fill=_CAFFE_MARKER_RGB)
+    rows, cols = _CAFFE_STRIPES  # light and dark green: they brighten the sum of channels far less than the circle does
+    for x in range(cols.start, cols.stop):
+        draw.line([x, rows.start, x, rows.stop - 1], fill=(80, 160, 80) if x % 2 else (0, 0, 0))
     return img
+
+
+def _caffe_interpolation(answer: torch.Tensor, expected: torch.Tensor) -> tuple[str, str] | None:
+    """(message, hint) when the striped patch shows another interpolation than the card's bilinear; None when it does not."""
+    scale, (x0, y0) = _CAFFE_RESIZE / 240, ((round(360 * _CAFFE_RESIZE / 240) - _CAFFE_CROP) // 2, 16)
+    rows, cols = _CAFFE_STRIPES
+    ys = slice(int(rows.start * scale - y0) + 1, int(rows.stop * scale - y0) - 1)
+    xs = slice(int(cols.start * scale - x0) + 1, int(cols.stop * scale - x0) - 1)
+    gap = float((answer[:, ys, xs] - expected[:, ys, xs]).abs().mean())
+    if gap <= 3:  # a bilinear resize in another library, or in float, is within a level; bicubic is 7 away, nearest 50
+        return None
+    return (
+        f"the patch of 1-pixel stripes (above the circle, to its left) differs from the card's resize by {gap:.0f} "
+        "levels on average: another interpolation than the card's.",
+        "the card's interpolation is bilinear: v2.Resize's default (InterpolationMode.BILINEAR), PIL's Image.BILINEAR",
+    )
 
 
 def _caffe_reference(img: Image.Image) -> torch.Tensor:
@@ -408,8 +442,8 @@ def check_caffe_input(func: Callable[[Any], Any]) -> Verdict:
     """Notebook ``02_transform``: ``func(pil_image)`` makes the input that :data:`CAFFE_CARD` describes.
 
     Compared with the card's reference input (reading the card is the exercise), on a
-    landscape photo with a yellow circle (its colour tells the channel order, its shape the resize, its place the crop)
-    and a blue square beside it (a mirror), called twice (nothing random).
+    landscape photo with a yellow circle (its colour tells the channel order, its shape the resize, its place the crop),
+    a blue square beside it (a mirror) and a patch of thin stripes (the interpolation), called twice (nothing random).
     """
     img = _caffe_photo()
     answer, error = _call(func, img.copy())
@@ -436,11 +470,12 @@ def check_caffe_input(func: Callable[[Any], Any]) -> Verdict:
     if abs(cols - want) > 4:
         msg = f"the circle is {cols} px across, expected {want}: not resized to {_CAFFE_RESIZE} before the {_CAFFE_CROP} crop."
         return _verdict(False, msg, _CROP_PCT_HINT)
-    problem = _caffe_marker(answer.detach(), expected)
+    problem = _caffe_marker(answer.detach(), expected) or _caffe_interpolation(answer.detach(), expected)
     if problem:
         return _verdict(False, problem[0], problem[1])
     return _verdict(
-        True, "BGR, 0..255 minus the means, 256 then the central 224: the circle is round, yellow and the right size."
+        True,
+        "BGR, 0..255 minus the means, 256 then the central 224, bilinear: the circle is round, yellow and the right size.",
     )
 
 

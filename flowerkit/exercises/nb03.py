@@ -41,14 +41,17 @@ from .verdict import (
     _deadline,
     _failure_hint,
     _is_stub_function,
+    _picked_from,
     _refused,
     _refusing,
+    _set_problem,
     _stall_error,
     _unanswered,
     _verdict,
 )
 
 __all__ = [
+    "EFFICIENCY_SUSPECTS",
     "check_balanced_sampler",
     "check_bug_ranking",
     "check_collate",
@@ -270,6 +273,22 @@ _STAGE_CAUSES: dict[str, str | None] = {
     "fetch: to tensor + normalise": "per-image conversion",
     "collate": "batch size 1",
 }
+# The bugs a bar charges (every one but the workers'), and why each other suspicion is charged none: the answer key.
+_CHARGED = tuple(bug for bug in EFFICIENCY_BUGS if bug in _STAGE_CAUSES.values())
+_UNCHARGED: dict[str, str] = {
+    "no workers": (
+        "which bar is longer because no worker runs it? A worker runs the same stages in another process, none of them "
+        "shorter or longer (what workers do to the wait, step 5 measures)"
+    ),
+    "random shift and flip": (
+        "its bar is real, but would a correct training pipeline skip that work? (notebook 02: where augmentation belongs)"
+    ),
+    "shuffled order": "which bar is longer because the order is random? Drawing a random index costs what the next one does",
+}
+#: The suspicions notebook ``03_load``'s exercise 2 offers for the Efficiency team's slow loop: names only, some of them
+#: mistakes and some not (the stage timing decides), in alphabetical order (the answers first would be an answer).
+EFFICIENCY_SUSPECTS: tuple[str, ...] = tuple(sorted([*_CHARGED, *_UNCHARGED], key=str.casefold))
+_LOOK_AGAIN_BARS = "a bar your ranking charges to no suspicion: for each bar, which one makes it run, or run at that size?"
 
 
 def _cost_per_bug(stage_ms: dict[str, float]) -> dict[str, float]:
@@ -289,7 +308,6 @@ _BUG_HINTS: dict[str, str] = {
     "batch size 1": "one trip per image: the sampler's and the collate's bars are both paid per image",
     "full decode every epoch": "every pixel of the full-size JPEG, every epoch: the decode, and the resize that shrinks it",
     "per-image conversion": "the to-tensor + normalise bar, one image at a time",
-    "no workers": "workers run the same stages in other processes: they make no bar shorter",
 }
 
 
@@ -307,62 +325,61 @@ def _misranked(ranking: list[str], cost: dict[str, float]) -> tuple[str, str] | 
 
 
 def _ranking_problem(answer: Any) -> tuple[str, str] | None:
-    """What is wrong with the form of a ranking (not a list of the four bugs, each once); None if nothing."""
+    """What is wrong with the form of a ranking (not a list, or a name twice); None if nothing."""
     if isinstance(answer, str):
-        return f"one name ({answer!r}): rank all four decisions, a list, costliest first.", "[name, name, name, name]"
+        return f"one name ({answer!r}): a ranking is a list, costliest first.", "[name, name, ...]"
     if not isinstance(answer, (list, tuple)):
-        return f"a {type(answer).__name__}: rank the decisions in a list, costliest first.", "[name, name, name, name]"
-    unknown = [name for name in answer if name not in EFFICIENCY_BUGS]
-    if unknown:
-        return f"{unknown[0]!r} is not one of their decisions: {', '.join(map(repr, EFFICIENCY_BUGS))}.", (
-            "copy the names from teams.EFFICIENCY_BUGS"
-        )
-    missing = [name for name in EFFICIENCY_BUGS if name not in answer]
-    if missing or len(answer) != len(EFFICIENCY_BUGS):
-        said = f"{missing[0]!r} is missing" if missing else "a name appears twice"
-        return f"{said}: rank each of the four decisions once.", "a list of the four names, costliest first"
+        return f"a {type(answer).__name__}: rank the suspicions in a list, costliest first.", "[name, name, ...]"
+    if len(set(map(str, answer))) != len(answer):
+        return "a name appears twice: rank each suspicion once.", "a list of names, costliest first"
     return None
 
 
-def check_bug_ranking(answer: Any, stage_ms: dict[str, float]) -> Verdict:
-    """Notebook ``03_load``: the Efficiency team's four decisions (:data:`flowerkit.teams.EFFICIENCY_BUGS`) ranked by cost.
+def _stage_timing(stage_ms: Any) -> tuple[dict[str, float], str | None]:
+    """``stage_ms`` as {stage: ms}, or what is wrong with it (not a timing, or stages the checker cannot charge)."""
+    try:
+        timing = {str(stage): float(ms) for stage, ms in dict(stage_ms).items()}
+    except (TypeError, ValueError):
+        return {}, f"the second argument is a {type(stage_ms).__name__}, not the stage timing."
+    unknown = sorted(set(timing) - set(_STAGE_CAUSES))
+    if unknown:
+        return {}, f"stage_ms has stages the checker does not know: {unknown}."
+    return timing, None
 
-    Judged against the student's own stage timing (milliseconds per image):
-    each stage is charged to the decision that makes it run, or run at that
-    size. Two decisions within 15% of each other may be ranked either way.
+
+def check_bug_ranking(answer: Any, stage_ms: dict[str, float]) -> Verdict:
+    """Notebook ``03_load``: the suspicions of :data:`EFFICIENCY_SUSPECTS` that the stage timing charges, costliest first.
+
+    Judged against the student's own stage timing (milliseconds per image): each stage is charged to the mistake that
+    makes it run, or run at that size. Two suspicions within 15% of each other may be ranked either way.
     """
-    # which decision each stage is charged to: _STAGE_CAUSES; "no workers" is charged nothing (workers run the same
-    # stages elsewhere, none gets cheaper), so it ranks last
-    if _unanswered(answer):
-        return _verdict(False, "no answer yet: set `ranking` to the four decisions, costliest first.", STUB_HINT)
+    if _unanswered(answer) or (isinstance(answer, (list, tuple)) and not answer):
+        return _verdict(False, "no answer yet: set `ranking` to the suspicions your bars charge, costliest first.", STUB_HINT)
     problem = _ranking_problem(answer)
     if problem:
-        message, hint = problem
-        return _verdict(False, message, hint)
-    try:
-        stage_ms = {str(stage): float(ms) for stage, ms in dict(stage_ms).items()}
-    except (TypeError, ValueError):
+        return _verdict(False, problem[0], problem[1])
+    picked, ended = _picked_from(answer, EFFICIENCY_SUSPECTS, "ranking", "exercises.EFFICIENCY_SUSPECTS")
+    if ended is not None:
+        return ended
+    stage_ms, wrong_timing = _stage_timing(stage_ms)
+    if wrong_timing:
         return _verdict(
-            False,
-            f"the second argument is a {type(stage_ms).__name__}, not the stage timing.",
-            "pass stage_ms, the dict the time_stages cell made",
+            False, wrong_timing, "pass stage_ms, the dict that the time_stages cell made: rerun the time_stages cell unchanged"
         )
-    unknown = sorted(set(stage_ms) - set(_STAGE_CAUSES))
-    if unknown:
-        return _verdict(
-            False,
-            f"stage_ms has stages the checker does not know: {unknown}.",
-            "rerun the time_stages cell unchanged: the checker charges each of its stages to a decision",
-        )
+    problem = _set_problem(picked, _CHARGED, _UNCHARGED, _LOOK_AGAIN_BARS, "suspicions")
+    if problem:
+        return _verdict(False, problem[0], problem[1])
     cost = _cost_per_bug(stage_ms)
     pair = _misranked(list(answer), cost)
     if pair:
         higher, lower = pair
-        why = f"no bar is theirs ({_BUG_HINTS[higher]})" if higher == "no workers" else f"your bars charge {lower!r} more"
-        return _verdict(False, f"you rank {higher!r} above {lower!r}, but {why}.", _BUG_HINTS[lower])
+        return _verdict(False, f"you rank {higher!r} above {lower!r}, but your bars charge {lower!r} more.", _BUG_HINTS[lower])
     total = sum(stage_ms.values())
     costs = ", ".join(f"{name} {cost[name]:.2f}" for name in answer)
-    return _verdict(True, f"ms per image, of the {total:.2f} you measured: {costs} (the rest is augmentation, ours too).")
+    rest = "; the rest is the shift and flip, augmentation that ours pays too" if "fetch: shift + flip" in stage_ms else ""
+    return _verdict(
+        True, f"ms per image, of the {total:.2f} you measured: {costs}{rest}. No bar charges 'no workers' or 'shuffled order'."
+    )
 
 
 def _per_sample_collate(batch: list[tuple[torch.Tensor, int]], mean: Any, std: Any) -> tuple[torch.Tensor, torch.Tensor]:

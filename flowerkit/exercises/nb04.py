@@ -244,11 +244,9 @@ _INTERN_STATS = ((0.1307,) * 3, (0.3081,) * 3)
 
 
 def intern_loader(root: str | Path, size: int = DEFAULT_SIZE) -> Any:
-    """Notebook ``04_three_teams``, exercise 3: the garden intern's training loader. Run ``doctor.diagnose`` on it.
-
-    Four bugs: three the doctor names (MNIST's statistics, batches of 4, no shuffling over files grouped by class), one
-    only a look at the items shows (a random crop of ``size`` pixels cut from the full-size photo: a patch).
-    """
+    """Notebook ``04_three_teams``, exercise 3: the garden intern's training loader, as the intern wrote it."""
+    # Four bugs: three the doctor names (MNIST's statistics, batches of 4, no shuffling over files grouped by class), one
+    # only a look at the items shows (a random crop of `size` pixels cut from the full-size photo: a patch).
     transform = v2.Compose(
         [
             ToRGB(),
@@ -394,8 +392,7 @@ def check_fixed_loader(func: Callable[[Any], Any], root: str | Path, size: int =
 
     ``intern`` is a fresh :func:`intern_loader`: the answer must keep its dataset (the same object) and fix what the
     doctor names through the dataset's transform and the loader's settings. The doctor runs without measuring
-    (``measure=False``: seconds, not minutes); notebook ``03_load``'s worker rule is checked from the loader's
-    settings instead (:func:`_worker_rule`), so a loader that decodes JPEGs with no workers does not pass.
+    (``measure=False``: seconds, not minutes); what a measurement would show is read from the loader's settings.
     """
     intern = intern_loader(root, size)
     theirs = repr(intern.dataset.transform)  # a student may edit the intern's transform in place
@@ -427,18 +424,23 @@ def check_fixed_loader(func: Callable[[Any], Any], root: str | Path, size: int =
         return _verdict(
             False,
             f"the doctor finds no problem, but {'; '.join(workers)}.",
-            "notebook 03's exercise 7: uint8 items, load.CollateNormalize, num_workers=2, persistent_workers=True",
+            "notebook 03's exercise 7 met the same problem: what did its fix change?",
         )
     shown = _share_shown(loader.dataset)
     if shown is not None and shown < _SHOWN_AT_LEAST:
         return _verdict(
             False,
             f"the doctor finds no problem, but an item shows only {shown:.0%} of a photo's short side (a test photo of "
-            f"{_RAMP_SIZE[0]}x{_RAMP_SIZE[1]} through your dataset): a patch cut out of the photo, a petal or two, "
-            f"not the whole flower shrunk to {size} px. A crop keeps a disc round, so the doctor cannot see it.",
+            f"{_RAMP_SIZE[0]}x{_RAMP_SIZE[1]} through your dataset): {_what_a_crop_keeps(shown)}, not the whole flower "
+            f"shrunk to {size} px. A crop keeps a disc round, so the doctor cannot see it.",
             "shrink the whole photo first (v2.Resize(size) with one int: its short side), then crop what sticks out",
         )
     return _verdict(True, _fixed_message(loader))
+
+
+def _what_a_crop_keeps(shown: float) -> str:
+    """How a crop that shows ``shown`` of a photo's short side reads to a student: a patch, or a part."""
+    return "a patch cut out of the photo, a petal or two" if shown < 0.5 else "a part of the photo, its edges cut away"
 
 
 def _fixed_message(loader: DataLoader) -> str:
@@ -562,7 +564,7 @@ def check_lr_at(func: Callable[[float, float], Any]) -> Verdict:
     (its other settings at their defaults) at every step ``k`` as progress
     ``k / 1000``, for two peak rates, within 2% (OneCycleLR places its phase
     ends a fraction of a step apart from a curve indexed by progress); then
-    with :func:`flowerkit.model.one_cycle`, which ``train_for`` follows.
+    with the course's own, which ``train_for`` follows.
     """
     answer, error, refused = _call_without(_model, "one_cycle", func, 0.5, 2e-3)  # revealed after the exercise
     if refused:

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, PngImagePlugin
 from torch.utils.data import DataLoader, Dataset
 
 from .. import curate as _curate
@@ -393,6 +393,13 @@ def _sha(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
+def _prefix_leaks(files: Sequence[Path], train: Sequence[int], test: Sequence[int], head: int = 4096) -> int:
+    """The held-out positions whose file starts as a training file does (its first ``head`` bytes): a shortcut's count."""
+    start = [Path(f).read_bytes()[:head] for f in files]
+    seen = {start[i] for i in train}
+    return sum(start[i] in seen for i in test)
+
+
 def _leak_counts(
     files: Sequence[Path], train: Sequence[int], test: Sequence[int]
 ) -> tuple[int, tuple[tuple[int, str, str], ...]]:
@@ -426,6 +433,12 @@ def _leak_counts(
             sum(content[i] in in_test for i in train),
             "that counts training positions whose bytes are held out; the question is about held-out positions.",
             "count the positions of test whose bytes appear at a training position",
+        ),
+        (
+            _prefix_leaks(files, train, test),
+            "that is what the first bytes of each file say; two photos can start alike (the same camera's header) and "
+            "differ later.",
+            "compare each file's bytes whole: a hash of all of them",
         ),
         (
             len({content[i] for i in test} & in_train),
@@ -476,7 +489,8 @@ def _whole_number(value: Any) -> int | None:
 
 def _new_leak_case(folder: Path) -> tuple[list[Path], list[int], list[int]]:
     """Photos the student has never seen (a third of them saved twice under other names), split 70/30 at random; then
-    two more copies of one training photo, both held out (so counting distinct photos falls short of positions)."""
+    two more copies of one training photo, both held out (so counting distinct photos falls short of positions), and
+    two different photos whose files share their first 68,000 bytes (a long camera comment), one on each side."""
     files, _ = _new_split_case(folder)
     order = np.random.default_rng(8).permutation(len(files)).tolist()
     held = round(0.3 * len(files))
@@ -485,16 +499,24 @@ def _new_leak_case(folder: Path) -> tuple[list[Path], list[int], list[int]]:
         (folder / name).write_bytes(files[train[0]].read_bytes())
         test.append(len(files))
         files.append(folder / name)
+    comment = PngImagePlugin.PngInfo()
+    comment.add_text("comment", "garden camera 7, " * 4000)  # written before the pixels: the files start alike
+    rng = np.random.default_rng(9)
+    for name, side in (("camera7_a.png", train), ("camera7_b.png", test)):
+        Image.fromarray(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)).save(folder / name, pnginfo=comment)
+        side.append(len(files))
+        files.append(folder / name)
     return files, train, test
 
 
 def check_leak_count(count_leaks: Any, files: Sequence[Path], train: Sequence[int], test: Sequence[int]) -> Verdict:
-    """Notebook ``08_your_own_data``: ``count_leaks(files, train, test)`` counts the ``test`` positions whose bytes are in ``train``.
+    """Notebook ``08_your_own_data``: ``count_leaks(files, train, test)``, how many held-out positions hold a training photo.
 
-    The student's hunt for duplicates, before ``curate.content_hash`` and ``doctor.diagnose`` across splits. Run on
-    the garden's split, then on photos the student has never seen: each wrong count a reasonable method gives (by file
-    name, every copy in the set, test photos with a copy anywhere, every position of a leaked pair) gets its own hint.
+    The student's hunt, before the flowerkit tools that answer it. Run on the garden's split, then on photos the
+    student has never seen: each wrong count a reasonable method gives gets its own hint.
     """
+    # The truth: the test positions whose bytes are in train. The wrong counts with their own hints: by file name,
+    # every copy in the set, test photos with a copy anywhere, every position of a leaked pair.
     if _unanswered(count_leaks):
         return _verdict(False, "no answer yet: `count_leaks` should be your function.", "compare what is in the files")
     if not callable(count_leaks):
@@ -778,10 +800,11 @@ def _checked_batches(answer: Any, n: int, where: str) -> tuple[list[list[int]], 
 
 def check_buckets(func: Callable[..., Any], sizes: Sequence[tuple[int, int]], size: int) -> Verdict:
     """Notebook ``08_your_own_data``: ``func(sizes, batch_size)`` returns batches (lists of positions), nearly all full, that,
-    padded to their greatest height and width, waste little: within 1.5x of sorting by aspect ratio, and well under random batches.
+    padded to their greatest height and width, waste little: compared with a reference batching and with random batches.
 
     Tried on the visitor photos' sizes, then on made-up sizes.
     """
+    # The reference: positions sorted by aspect ratio, cut into batches; an answer may pad up to 1.5x what it pads.
     rng = np.random.default_rng(6)
     made_up = [(int(w), int(h)) for w, h in zip(rng.integers(100, 4000, 150), rng.integers(100, 4000, 150))]
     for sz, where in ((list(sizes), "the visitor photos"), (made_up, "made-up sizes")):

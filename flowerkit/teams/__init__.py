@@ -11,8 +11,8 @@ wall-clock budget (:mod:`.capstone`), then scales the costs to the real photos
 What each team got wrong is its notebook's hunt, so ``help(teams)`` does not say: the docstrings stay neutral, the
 bugs are annotated in the code's comments (which the notebooks print after their checkers), and the constants that
 name them (``ACCESS_BUGS``, ``QUALITY_BUGS``, ``TEAM_INFO``...) are importable but left out of ``__all__``, whose
-constants pydoc lists with their values. ``EFFICIENCY_BUGS`` stays: notebook 03 prints its four decisions and asks
-what each costs.
+constants pydoc lists with their values (notebook 03 offers the Efficiency team's suspicions, decoys among them, from
+:data:`flowerkit.exercises.EFFICIENCY_SUSPECTS`).
 """
 
 from .access import ACCESS_BUGS as ACCESS_BUGS  # importable, not in __all__ (see above); the same below
@@ -20,8 +20,9 @@ from .access import ACCESS_INFO as ACCESS_INFO
 from .access import AccessTeamFlowers, access_team_samples
 from .capstone import TEAM_INFO as TEAM_INFO
 from .capstone import TEAMS, build_pipeline, results_table, run_team
-from .efficiency import EFFICIENCY_BUGS, efficiency_team_loader
+from .efficiency import EFFICIENCY_BUGS as EFFICIENCY_BUGS
 from .efficiency import EFFICIENCY_INFO as EFFICIENCY_INFO
+from .efficiency import efficiency_team_loader
 from .extrapolation import REAL_TRAIN_IMAGES, extrapolate
 from .ours import OURS_INFO as OURS_INFO
 from .pipeline import STEP_BATCH, StackedBatches
@@ -43,7 +44,6 @@ from .quality import (
 from .training import train_pipeline
 
 __all__ = [
-    "EFFICIENCY_BUGS",
     "REAL_TRAIN_IMAGES",
     "STEP_BATCH",
     "TEAMS",

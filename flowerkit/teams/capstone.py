@@ -67,8 +67,7 @@ def build_pipeline(
       :mod:`flowerkit.transform`, :mod:`flowerkit.load`), its images decoded
       once into a uint8 cache, shuffled batches of 64 with seeded workers;
     * ``access``: our transform and loader, fed :class:`AccessTeamFlowers`;
-    * ``quality``: our loader, fed their transform (cached: its fixed steps
-      once, its random ones every epoch);
+    * ``quality``: our loader, fed their transform (cached, as ours is);
     * ``efficiency``: :func:`efficiency_team_loader` unchanged (normalised
       with the train split's statistics); its test images are its own, cached,
       so that evaluating does not take minutes too.

@@ -25,7 +25,7 @@ from ..load import make_loader
 from ..transform import augment_uint8, compute_stats
 from .pipeline import STEP_BATCH, _cache, _Pipeline
 
-__all__ = ["EFFICIENCY_BUGS", "efficiency_team_loader"]  # EFFICIENCY_INFO importable, not listed: see the package
+__all__ = ["efficiency_team_loader"]  # EFFICIENCY_BUGS and EFFICIENCY_INFO importable, not listed: see the package
 
 #: The Efficiency team's four bugs, numbered as in :func:`efficiency_team_loader`.
 EFFICIENCY_BUGS = ("batch size 1", "no workers", "full decode every epoch", "per-image conversion")
@@ -65,8 +65,8 @@ def efficiency_team_loader(
     Notebook 03 measures what each of their decisions costs before it prints
     this function, its reviewer's comments included; so the docstring does not
     say. ``mean``/``std``: the statistics to normalise with (default: the
-    train split's, computed once). ``shuffle=False`` over class-grouped files
-    is a different, correctness bug, taught on its own in notebook ``03_load``.
+    train split's, computed once); ``shuffle`` and ``seed``: the order their
+    loader draws the images in (shuffled and seeded, as the team had it).
     """
     # The reviewer's notes, one per decision:
     # 1. batch_size=1: every image makes its own trip through the loader (sampler, fetch, collate). Their training
