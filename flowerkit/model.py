@@ -265,8 +265,9 @@ def train(
 def one_cycle(progress: float, max_lr: float, *, pct_start: float = 0.25) -> tuple[float, float]:
     """Learning rate and Adam's beta1 at ``progress`` (0..1) of a run: the one-cycle shape, driven by any clock.
 
-    The same curve as ``torch.optim.lr_scheduler.OneCycleLR`` with its
-    default settings (learning rate and beta1 alike), but indexed by a
+    The same curve as ``torch.optim.lr_scheduler.OneCycleLR`` with this
+    ``pct_start`` and every other setting at its default (learning rate and
+    beta1 alike), but indexed by a
     fraction instead of a step count, so a run defined in *seconds* is never
     cut mid-warm-up. Introduced in notebook ``04_three_teams`` (exercise 4,
     after the student's own ``lr_at``), where :func:`train_for` follows it.

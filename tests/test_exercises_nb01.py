@@ -358,6 +358,17 @@ class SortedListing(RightFlowers):  # right on a complete folder, where the sort
         self.files = [self.base / "jpg" / listing[i - 1] for i in self.ids]
 
 
+class SortedIdsAsPositions(RightFlowers):  # the Access team's slip on a sorted listing: files[i] for id i
+    def __init__(self, *args, **kw):
+        super().__init__(*args, **kw)
+        listing = sorted(n for n in os.listdir(self.base / "jpg") if n.endswith(".jpg"))
+        self.files = [self.base / "jpg" / listing[min(i, len(listing) - 1)] for i in self.ids]
+
+
+class OnVisionDataset(RightFlowers, torchvision.datasets.VisionDataset):  # written by hand on torchvision's base
+    pass
+
+
 class SubclassesFlowerkit(OxfordFlowers102):
     pass
 
@@ -371,6 +382,11 @@ class WrapsFlowerkit(Dataset):  # flowerkit's class inside: nothing of the exerc
 
     def __getitem__(self, idx):
         return self.inner[idx]
+
+
+class WrapsTorchvision(WrapsFlowerkit):
+    def __init__(self, root, split="train", transform=None, target_transform=None):
+        self.inner = torchvision.datasets.Flowers102(root, split, transform=transform, target_transform=target_transform)
 
 
 class NoTransform(RightFlowers):
@@ -466,7 +482,10 @@ class FailsLate(RightFlowers):
         (IdsAsPositionsInGetitem, "item 3 (id 24): your function raised IndexError: index 24 is out of bounds"),
         (OffByOneFiles, "off-by-one ids: item 0 should be image_00007.jpg, you opened image_00008.jpg"),
         (ListingOrder, "follow the directory listing"),
-        (SortedListing, "the sorted listing's, by position"),
+        (SortedListing, "your files come from the folder's listing, by position, not from the split's ids"),
+        (SortedIdsAsPositions, "off-by-one ids: item 4 should be image_00001.jpg, you opened image_00002.jpg"),
+        (OnVisionDataset, "Correct"),  # torchvision's base class for datasets of one's own: no library Dataset
+        (WrapsTorchvision, "builds a library's Flowers Dataset inside"),  # refused on the toy already
         (OxfordFlowers102, "OxfordFlowers102 is flowerkit's access.OxfordFlowers102: this exercise is to write"),
         (SubclassesFlowerkit, "flowerkit's access.OxfordFlowers102, subclassed"),
         (flowerkit_access.torchvision_flowers102, "flowerkit's access.torchvision_flowers102"),

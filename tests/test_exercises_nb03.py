@@ -59,6 +59,7 @@ RIGHT = ["full decode every epoch", "per-image conversion", "batch size 1"]  # 5
         (["decoding", "per-image conversion", "batch size 1"], STAGE_MS, "['decoding'] is not one of"),
         ([*RIGHT, "batch size 1"], STAGE_MS, "appears twice"),
         ({"full decode every epoch": 1}, STAGE_MS, "a dict"),
+        ([RIGHT[0], 3], STAGE_MS, "a ranking is a list of names"),
         (..., STAGE_MS, "no answer yet"),
         ([], STAGE_MS, "no answer yet"),
         # the decode alone is not the longest bar here; charged with the resize it causes, it still costs the most

@@ -216,10 +216,33 @@ def _library_dataset(cls: Any) -> str | None:
         return "flowerkit's access.torchvision_flowers102"
     if isinstance(cls, type) and issubclass(cls, OxfordFlowers102):
         return "flowerkit's access.OxfordFlowers102" + ("" if cls is OxfordFlowers102 else ", subclassed")
-    if isinstance(cls, type) and issubclass(cls, torchvision.datasets.VisionDataset):
-        base = next(c for c in cls.__mro__ if c.__module__.startswith("torchvision"))
-        return f"torchvision's {base.__name__}" + ("" if cls is base else ", subclassed")
+    if isinstance(cls, type) and issubclass(cls, torchvision.datasets.Flowers102):  # VisionDataset is a base to build on
+        return "torchvision's Flowers102" + ("" if cls is torchvision.datasets.Flowers102 else ", subclassed")
     return None
+
+
+def _not_a_class_of_yours(cls: Any) -> Verdict | None:
+    """The verdict on an answer that is no class of the student's (an object, the stub, a library's); None otherwise."""
+    if isinstance(cls, torch.utils.data.Dataset):
+        return _verdict(
+            False,
+            f"got a {type(cls).__name__} object: the checker builds its own, one per split.",
+            "pass the class itself, FlowersDataset, without calling it",
+        )
+    if _unanswered(cls) or not callable(cls):
+        return _verdict(
+            False,
+            "no answer yet: `FlowersDataset` should be your Dataset class.",
+            "write __init__, __len__ and __getitem__ in the stub cell, step by step as above",
+        )
+    return _library_verdict(cls)
+
+
+@contextlib.contextmanager
+def _refusing_libraries() -> Iterator[None]:
+    """While the block runs, flowerkit's and torchvision's Flowers Datasets refuse to be built (:func:`_refusing`)."""
+    with _refusing(_access, "OxfordFlowers102,torchvision_flowers102"), _refusing(torchvision.datasets, "Flowers102"):
+        yield
 
 
 def _library_verdict(cls: Any, inside: bool = False) -> Verdict | None:
@@ -393,11 +416,15 @@ def _files_feedback(got_ids: list[int], ids: list[int], listing: list[str]) -> s
             f"Hint: build each name from its id, f'{_NAME_TEMPLATE}', instead of indexing a listing"
         )
     in_order = sorted(jpgs)
-    if got_ids == [int(in_order[min(i - 1, len(in_order) - 1)][6:11]) for i in ids]:
-        retried = IMAGE_NAME.format(_RETRIED).replace(".jpg", " (1).jpg")
+    if got_ids == [int(in_order[min(i, len(in_order) - 1)][6:11]) for i in ids]:  # ids as 0-based positions
         return (
-            "your files are the sorted listing's, by position: right only while the folder holds one file per id, and "
-            f"this one also holds {retried} (a download retried), so every later id shifts. "
+            f"off-by-one ids: item {k} should be {IMAGE_NAME.format(ids[k])}, you opened {IMAGE_NAME.format(got_ids[k])}. "
+            f"Hint: id i is the file {_NAME_TEMPLATE}"
+        )
+    if got_ids == [int(in_order[min(i - 1, len(in_order) - 1)][6:11]) for i in ids]:
+        return (
+            f"item {k} should be {IMAGE_NAME.format(ids[k])}, you opened {IMAGE_NAME.format(got_ids[k])}: your files "
+            "come from the folder's listing, by position, not from the split's ids. "
             f"Hint: build each name from its id, f'{_NAME_TEMPLATE}', instead of indexing a listing"
         )
     return (
@@ -446,8 +473,10 @@ def _toy_feedback(cls: Any) -> str | None:
         root = _write_toy_flowers(Path(tmp))
         shuffled = _Shuffled()
         listing = shuffled.list_names(root / DATASET_FOLDER / IMAGE_FOLDER)
-        with shuffled.patches():
+        with shuffled.patches(), _refusing_libraries():
             dataset, error = _make_dataset(cls, root)
+            if _refused(error):
+                return "LIBRARY"
             if error:
                 signature = "Hint: __init__(self, root, split='train', transform=None, target_transform=None)"
                 return _id_as_position(error) or f"{error}. {signature}"
@@ -465,6 +494,8 @@ def _toy_split_feedback(dataset: Any, split: str, listing: list[str]) -> str | N
     if error:
         return f"len(): {error}. Hint: {RAISED_HINT}"
     problem = _length_feedback(n, len(_TOY_SPLITS[split]), len(_TOY_LABELS))
+    if problem and n == len(_TOY_LABELS) + 1:  # every .jpg in the folder, the retried copy too: all the images
+        problem = _length_feedback(n, len(_TOY_SPLITS[split]), n)
     if problem is None:
         result, error = _call(_toy_items_feedback, dataset, listing, split)
         problem = f"{error}. Hint: {RAISED_HINT}" if error else result
@@ -539,21 +570,11 @@ def check_flowers_dataset(cls: Any, root: str | Path, split: str = "train") -> V
     at ``root``, through its public API.
     """
     root = Path(root)
-    if isinstance(cls, torch.utils.data.Dataset):
-        return _verdict(
-            False,
-            f"got a {type(cls).__name__} object: the checker builds its own, one per split.",
-            "pass the class itself, FlowersDataset, without calling it",
-        )
-    if _unanswered(cls) or not callable(cls):
-        return _verdict(
-            False,
-            "no answer yet: `FlowersDataset` should be your Dataset class.",
-            "write __init__, __len__ and __getitem__ in the stub cell, step by step as above",
-        )
-    if (borrowed := _library_verdict(cls)) is not None:
-        return borrowed
+    if (not_yours := _not_a_class_of_yours(cls)) is not None:
+        return not_yours
     problem = _toy_feedback(cls)
+    if problem == "LIBRARY":
+        return _library_verdict(cls, inside=True)
     if problem == "STUB":
         return _verdict(
             False, "__len__ returns None: your FlowersDataset is still the stub.", "start with __init__: steps 1-3 above"
@@ -561,7 +582,7 @@ def check_flowers_dataset(cls: Any, root: str | Path, split: str = "train") -> V
     if problem:
         message, _, hint = problem.partition(" Hint: ")
         return _verdict(False, f"on a toy dataset in the Oxford format: {message.rstrip('.')}.", hint or RAISED_HINT)
-    with _refusing(_access, "OxfordFlowers102,torchvision_flowers102"), _refusing(torchvision.datasets, "Flowers102"):
+    with _refusing_libraries():
         dataset, error = _make_dataset(cls, root, split)  # a class that wraps a library's Dataset: refused here
     if error and _refused(error):
         return _library_verdict(cls, inside=True)

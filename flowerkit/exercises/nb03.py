@@ -330,7 +330,9 @@ def _ranking_problem(answer: Any) -> tuple[str, str] | None:
         return f"one name ({answer!r}): a ranking is a list, costliest first.", "[name, name, ...]"
     if not isinstance(answer, (list, tuple)):
         return f"a {type(answer).__name__}: rank the suspicions in a list, costliest first.", "[name, name, ...]"
-    if len(set(map(str, answer))) != len(answer):
+    if not all(isinstance(name, str) for name in answer):
+        return "a ranking is a list of names, costliest first.", "copy the names from exercises.EFFICIENCY_SUSPECTS"
+    if len(set(answer)) != len(answer):
         return "a name appears twice: rank each suspicion once.", "a list of names, costliest first"
     return None
 

@@ -1,9 +1,9 @@
-"""The Efficiency team: correct images, every performance mistake. Their loader, its four named bugs, their pipeline.
+"""The Efficiency team: correct images, slow. Their loader and their pipeline.
 
 Introduced in notebook ``03_load``, which stages their run (right answers,
 their loop gathering 64 one-image batches per step, far too slow), measures
 how long it waits for data and each stage of their loader, then prints
-:func:`efficiency_team_loader` with each mistake in its docstring.
+:func:`efficiency_team_loader`, its reviewer's comments included.
 Notebook ``04_three_teams`` trains their loader unchanged against the others
 on one wall-clock budget (``build_pipeline("efficiency")``), and
 :func:`flowerkit.teams.extrapolate` scales their per-image cost to the real dataset.
