@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from torch.utils.data import DataLoader, Dataset, DistributedSampler, RandomSampler, Sampler, Subset
+from torch.utils.data import DataLoader, Dataset, Sampler, Subset, SubsetRandomSampler
 
 from flowerkit import CLASSES, curate, doctor, load, visitors
 from flowerkit.exercises import nb08
@@ -725,11 +725,13 @@ def test_the_doctor_passes_the_volunteers_loader_and_flags_it_unshuffled(volunte
     assert [f.check for f in report.problems] == ["shuffling"], str(report)
 
 
-def test_the_volunteers_loader_mixes_species_and_repeats_its_batches(volunteer):
+def test_the_volunteers_loader_mixes_species_repeats_its_batches_and_holds_a_fifth_back(volunteer):
     labels = [row["species_id"] for row in volunteer.dataset._table]
     first, second = list(volunteer.batch_sampler), list(volunteer.batch_sampler)
     assert first == second
     assert len({labels[i] for i in first[0]}) > 3  # a batch mixes species
+    held_back = len(volunteer.dataset) - len(volunteer.sampler)
+    assert held_back == len(volunteer.dataset) // 5 and len(set(volunteer.sampler)) == len(volunteer.sampler)
 
 
 def _shuffled(loader, **changes):
@@ -737,41 +739,67 @@ def _shuffled(loader, **changes):
     return DataLoader(loader.dataset, **kwargs)
 
 
+def _reshuffled(loader, generator=None):  # the fix: their photos, a new order every epoch
+    return _shuffled(loader, shuffle=False, sampler=SubsetRandomSampler(list(loader.sampler), generator=generator))
+
+
 def test_the_volunteers_fix_is_accepted_and_the_doctor_agrees(volunteer, capsys):
-    fix = lambda loader: _shuffled(loader, generator=torch.Generator().manual_seed(0))  # noqa: E731
+    fix = lambda loader: _reshuffled(loader, torch.Generator().manual_seed(0))  # noqa: E731
     assert nb08.check_volunteer_fix(fix, volunteer)
     out = _said(capsys)
-    assert "Correct!" in out and "share 0 of their" in out, out
-    assert nb08.check_volunteer_fix(lambda loader: _shuffled(loader), volunteer)  # unseeded: still a new order each epoch
+    assert "Correct!" in out and "share 0 of their" in out and "held back" in out, out
+    assert nb08.check_volunteer_fix(_reshuffled, volunteer)  # unseeded: still a new order each epoch
     assert doctor.diagnose(fix(volunteer), measure=False).problems == []
+
+
+def test_shuffle_true_over_the_whole_dataset_trains_on_what_they_held_back(volunteer, capsys):
+    assert not nb08.check_volunteer_fix(lambda loader: _shuffled(loader, generator=torch.Generator().manual_seed(0)), volunteer)
+    out = _said(capsys)
+    n, kept = len(volunteer.dataset), len(volunteer.sampler)
+    assert f"an epoch draws {n - kept} photos that their sampler never draws" in out and "len(loader.sampler)" in out, out
+
+
+class _EpochSampler(Sampler):  # their positions in a new order per set_epoch, as DistributedSampler draws
+    def __init__(self, positions):
+        self.positions, self.epoch = list(positions), 0
+
+    def set_epoch(self, epoch):
+        self.epoch = epoch
+
+    def __len__(self):
+        return len(self.positions)
+
+    def __iter__(self):
+        order = torch.randperm(len(self.positions), generator=torch.Generator().manual_seed(self.epoch)).tolist()
+        return iter([self.positions[i] for i in order])
 
 
 def test_a_sampler_that_needs_set_epoch_is_refused(volunteer, capsys):  # model.train never calls set_epoch
     def fix(loader):
-        return _shuffled(loader, shuffle=False, sampler=DistributedSampler(loader.dataset, num_replicas=1, rank=0, seed=0))
+        return _shuffled(loader, shuffle=False, sampler=_EpochSampler(loader.sampler))
 
     assert not nb08.check_volunteer_fix(fix, volunteer)
     out = _said(capsys)
-    assert "only when a loop calls its set_epoch" in out and "shuffle=True" in out, out
+    assert "only when a loop calls its set_epoch" in out and "DistributedSampler is for several processes" in out, out
 
 
-def _stale(loader):  # one shuffled order, the same every epoch
-    return _shuffled(loader, shuffle=False, sampler=torch.randperm(len(loader.dataset)).tolist())
+def _stale(loader):  # one shuffled order of their photos, the same every epoch
+    kept = list(loader.sampler)
+    return _shuffled(loader, shuffle=False, sampler=[kept[i] for i in torch.randperm(len(kept)).tolist()])
 
 
-class _Reseeded(Sampler):  # shuffles, but with a generator created and seeded anew each epoch
-    def __init__(self, n):
-        self.n = n
+class _Reseeded(_EpochSampler):  # shuffles, but with a generator created and seeded anew each epoch, no set_epoch
+    set_epoch = None
 
-    def __len__(self):
-        return self.n
 
+class _WithReplacement(_EpochSampler):  # draws their photos with replacement
     def __iter__(self):
-        return iter(torch.randperm(self.n, generator=torch.Generator().manual_seed(0)).tolist())
+        picks = torch.randint(len(self.positions), (len(self.positions),)).tolist()
+        return iter([self.positions[i] for i in picks])
 
 
 def _made_for_them(volunteer):  # ignores its argument: fits their loader only
-    return lambda loader: _shuffled(volunteer)
+    return lambda loader: _reshuffled(volunteer)
 
 
 @pytest.mark.parametrize(
@@ -781,13 +809,22 @@ def _made_for_them(volunteer):  # ignores its argument: fits their loader only
         (lambda v: lambda loader: 1 / 0, "ZeroDivisionError"),
         (lambda v: lambda loader: loader, "the same batches as theirs"),  # nothing changed
         (lambda v: lambda loader: _shuffled(loader, shuffle=False, sampler=loader.sampler), "the same batches as theirs"),
-        (lambda v: lambda loader: _shuffled(loader, sampler=loader.sampler), "leave their sampler out"),
-        (lambda v: lambda loader: _shuffled(loader, shuffle=False), "share a species"),  # their sampler dropped, no shuffle
+        (lambda v: lambda loader: _shuffled(loader, sampler=loader.sampler), "it cannot take their sampler"),
+        (lambda v: lambda loader: _shuffled(loader, shuffle=False), "their sampler never draws"),  # no sampler, no shuffle
+        (
+            lambda v: lambda loader: _shuffled(loader, shuffle=False, sampler=sorted(loader.sampler)),
+            "share a species",  # their photos in the dataset's own order: sorted by species
+        ),
         (lambda v: lambda loader: list(loader.dataset), "not a DataLoader"),
         (lambda v: lambda loader: _shuffled(loader, collate_fn=None), "another collate_fn"),
-        (lambda v: lambda loader: _shuffled(loader, batch_size=4), "batches of another size"),
         (
-            lambda v: lambda loader: _shuffled(loader, shuffle=False, sampler=RandomSampler(loader.dataset, replacement=True)),
+            lambda v: (
+                lambda loader: _shuffled(loader, shuffle=False, sampler=SubsetRandomSampler(list(loader.sampler)), batch_size=4)
+            ),
+            "batches of another size",
+        ),
+        (
+            lambda v: lambda loader: _shuffled(loader, shuffle=False, sampler=_WithReplacement(loader.sampler)),
             "different ones",
         ),
         (
@@ -802,7 +839,7 @@ def _made_for_them(volunteer):  # ignores its argument: fits their loader only
             "a new dataset",
         ),
         (lambda v: _stale, "a list of positions as sampler"),
-        (lambda v: lambda loader: _shuffled(loader, shuffle=False, sampler=_Reseeded(len(loader.dataset))), "your sampler draws"),
+        (lambda v: lambda loader: _shuffled(loader, shuffle=False, sampler=_Reseeded(loader.sampler)), "your sampler draws"),
         (_made_for_them, "on a new case"),
     ],
 )

@@ -1008,6 +1008,9 @@ class _SortedRows(Dataset):
         return torch.full((3, 4, 4), i % 256, dtype=torch.uint8), self._table[i]["species_id"]
 
 
+_HELD_BACK = 5  # the volunteer trains on all but one photo in _HELD_BACK (the checker's new case too)
+
+
 def volunteer_loader(handover: VisitorSet, size: int, normalise: CollateNormalize | None = None) -> DataLoader:
     """Notebook ``08_your_own_data``, exercise 8: a volunteer's training loader over the visitor photos. It has one problem.
 
@@ -1020,7 +1023,8 @@ def volunteer_loader(handover: VisitorSet, size: int, normalise: CollateNormaliz
         x = torch.stack([photos[i][0] for i in range(0, len(photos), max(1, len(photos) // 64))]).float().div_(255)
         normalise = CollateNormalize(x.mean((0, 2, 3)).tolist(), x.std((0, 2, 3)).tolist())
     order = torch.randperm(len(photos), generator=torch.Generator().manual_seed(0)).tolist()  # shuffled once, here
-    return DataLoader(photos, batch_size=32, sampler=order, collate_fn=normalise)
+    kept = order[: len(order) - len(order) // _HELD_BACK]  # a fifth held back for a check of their own: right, keep it
+    return DataLoader(photos, batch_size=32, sampler=kept, collate_fn=normalise)
 
 
 def _epoch(loader: DataLoader, epoch: int | None = None) -> list[list[int]]:
@@ -1063,20 +1067,21 @@ def _repeat_problem(fixed: DataLoader, theirs: DataLoader, order: list[int], whe
         return (
             f"on {where}: a list of positions as sampler is one order, drawn when the loader is built: every epoch "
             "visits the photos in the same order, with the same batches.",
-            "let the DataLoader draw a new order each epoch: shuffle=True (a seeded generator keeps runs repeatable)",
+            "a sampler that draws a new order of their positions each time it is iterated (torch.utils.data has one "
+            "that takes a list of positions; a seeded generator keeps runs repeatable)",
         )
     if hasattr(sampler, "set_epoch"):
         return (
             f"on {where}: your sampler draws a new order only when a loop calls its set_epoch, and the loop that "
             "fine-tunes on this loader (model.train, a plain loop) never does: every epoch "
             "repeats one order.",
-            "a DistributedSampler is for several processes (notebook 06); here let the DataLoader draw a new order "
-            "each epoch (shuffle=True, with a seeded generator)",
+            "a DistributedSampler is for several processes (notebook 06); here a sampler that draws a new order of "
+            "their positions each time it is iterated, from one seeded generator",
         )
     return (
         f"on {where}: your sampler draws the same order every epoch, so every epoch has the same batches.",
         "a generator created or seeded inside __iter__ starts again from its seed each epoch: seed one generator once, "
-        "when the loader is built (shuffle=True, generator=torch.Generator().manual_seed(0))",
+        "when the loader is built, and let the sampler draw from it",
     )
 
 
@@ -1102,18 +1107,27 @@ def _fix_problem(fixed: Any, theirs: DataLoader, labels: Sequence[int], where: s
             "list(your_loader.batch_sampler) in a new cell for the traceback"
         )
     second = _epoch(theirs)
-    if getattr(fixed, "drop_last", False) and fixed.batch_size == theirs.batch_size and len(labels) % theirs.batch_size:
+    trained = sorted(_flat(second))  # the photos their sampler trains on: all but the ones they hold back
+    if getattr(fixed, "drop_last", False) and fixed.batch_size == theirs.batch_size and len(trained) % theirs.batch_size:
         return (
-            f"on {where}: drop_last=True leaves {len(labels) % theirs.batch_size} photos out of every epoch.",
-            "keep every photo, as theirs does: drop_last=False",
+            f"on {where}: drop_last=True leaves {len(trained) % theirs.batch_size} photos out of every epoch.",
+            "keep every photo they train on, as theirs does: drop_last=False",
+        )
+    order = _flat(first)
+    outside = set(order) - set(trained)
+    if outside:
+        return (
+            f"on {where}: an epoch draws {len(outside)} photos that their sampler never draws. They train on "
+            f"{len(trained)} of the dataset's {len(labels)} photos and keep the others back: that is theirs to keep.",
+            "look at what their sampler holds (len(loader.sampler), len(loader.dataset)): keep to those photos",
         )
     if any(len(b) != theirs.batch_size for b in first[:-1]) or len(first) != len(second):
         return f"on {where}: batches of another size. Theirs, {theirs.batch_size}, are fine.", "loader.batch_size"
-    order = _flat(first)
-    if sorted(order) != list(range(len(labels))):
+    if sorted(order) != trained:
         return (
-            f"on {where}: an epoch draws {len(order)} photos, {len(set(order))} of the {len(labels)} different ones.",
-            "an epoch should visit every photo once: draw without replacement",
+            f"on {where}: an epoch draws {len(order)} photos, {len(set(order))} of the {len(trained)} different ones "
+            "they train on.",
+            "an epoch should visit each of their photos once: draw without replacement",
         )
     counts = np.bincount(np.asarray(labels))
     expected = float(((counts / counts.sum()) ** 2).sum())  # two random photos share a species this often
@@ -1135,20 +1149,23 @@ def check_volunteer_fix(func: Callable[[DataLoader], Any], volunteer: DataLoader
     find from what the loader delivers (so this docstring does not say). Tried on the volunteer's loader, then on a
     new case of the same kind.
     """
-    # What a repair must do: visit every photo once per epoch in an order that mixes the species (two photos in a row
-    # share one about as often as in a random order) and is new every epoch without set_epoch (model.train never
-    # calls it). The new case: 96 rows of 12 classes sorted by class, shuffled once into a fixed
-    # sampler list, batches of 8.
+    # What a repair must do: visit each photo their sampler holds once per epoch (a fifth is held back: shuffle=True
+    # over the whole dataset would train on it) in an order that mixes the species (two photos in a row share one
+    # about as often as in a random order) and is new every epoch without set_epoch (model.train never calls it).
+    # The new case: 96 rows of 12 classes sorted by class, shuffled once into a fixed sampler list that holds four
+    # fifths of them, batches of 8.
     rows = _SortedRows([14, 12, 10, 9, 8, 8, 7, 7, 6, 6, 5, 4])
-    toy = DataLoader(rows, batch_size=8, sampler=torch.randperm(len(rows), generator=torch.Generator().manual_seed(1)).tolist())
+    order = torch.randperm(len(rows), generator=torch.Generator().manual_seed(1)).tolist()
+    toy = DataLoader(rows, batch_size=8, sampler=order[: len(order) - len(order) // _HELD_BACK])
     cases = ((volunteer, "their loader"), (toy, "a new case (96 rows of 12 classes, batches of 8)"))
     for theirs, where in cases:
         fixed, error = _call(func, theirs)
         if error:
             both = "mutually exclusive" in error  # shuffle=True beside their sampler
-            return _verdict(
-                False, f"on {where}: {error}", "shuffle=True draws the order: leave their sampler out" if both else RAISED_HINT
+            hint = (
+                "shuffle=True draws its own order over the whole dataset: it cannot take their sampler" if both else RAISED_HINT
             )
+            return _verdict(False, f"on {where}: {error}", hint)
         if _unanswered(fixed):
             return _verdict(False, "your function returns None: it is still the stub.", STUB_HINT)
         labels = [row["species_id"] for row in theirs.dataset._table]  # the checker knows its own datasets
@@ -1161,5 +1178,6 @@ def check_volunteer_fix(func: Callable[[DataLoader], Any], volunteer: DataLoader
     return _verdict(
         True,
         f"epochs 0 and 1 of yours share {mine} of their {n} batches; theirs share {theirs_shared} of {n}. The volunteer "
-        "shuffled once, when building the loader: every batch mixed species, and every epoch replayed the same batches.",
+        "shuffled once, when building the loader: every batch mixed species, and every epoch replayed the same batches. "
+        "Yours keeps the photos they held back out of training, as theirs did.",
     )
