@@ -13,7 +13,7 @@ from PIL import Image
 from torch.utils.data import DataLoader, TensorDataset, default_collate
 from torchvision.transforms import v2
 
-from flowerkit import access, exercises, teams
+from flowerkit import access, exercises, facts, teams, transform
 from flowerkit.exercises import nb02
 from flowerkit.facts import NUM_CLASSES
 from flowerkit.transform import compute_stats, eval_transform
@@ -464,3 +464,61 @@ def test_mixup_checker_names_each_planted_mistake(func, phrase, capsys):
     assert not exercises.check_mixup_loaders(func)
     out = capsys.readouterr().out
     assert phrase in out and "\nHint: " in out, out
+
+
+# ---------------------------------------------------------------- the fix: the train split's statistics
+
+
+def _stats_of(x, correction=0, dims=(0, 2, 3)):
+    x = x.double() / 255
+    return x.mean(dim=dims), x.std(dim=dims, correction=correction)
+
+
+_IMAGES = torch.randint(0, 256, (12, 3, 16, 16), generator=torch.Generator().manual_seed(0), dtype=torch.uint8)
+
+
+@pytest.mark.parametrize(
+    "func",
+    [
+        lambda x: tuple(t.tolist() for t in _stats_of(x)),
+        lambda x: _stats_of(x, correction=1),  # n - 1: the same statistics, to a hair
+        lambda x: torch.stack(_stats_of(x)),  # one (2, 3) tensor
+        lambda x: (x.float().div(255).mean((0, 2, 3)).numpy(), x.float().div(255).std((0, 2, 3)).numpy()),  # float32
+    ],
+    ids=["lists", "n - 1", "a (2, 3) tensor", "float32 numpy"],
+)
+def test_check_train_stats_accepts_the_statistics_in_any_form(func, capsys):
+    assert exercises.check_train_stats(func, _IMAGES)
+    out = capsys.readouterr().out
+    assert "the numbers transform.compute_stats gives" in out and "On the train split: mean" in out, out
+
+
+@pytest.mark.parametrize(
+    "func, says",
+    [
+        (lambda x: (_stats_of(x)[0], x.double().div(255).std(dim=(2, 3)).mean(0)), "the average of each image's own std"),
+        (lambda x: tuple(255 * t for t in _stats_of(x)), "in 0..255 levels"),
+        (lambda x: (facts.IMAGENET_MEAN, facts.IMAGENET_STD), "ImageNet's statistics"),
+        (lambda x: ([x.double().div(255).mean().item()] * 3, [x.double().div(255).std().item()] * 3), "channel by channel"),
+        (lambda x: (_stats_of(x)[0], _stats_of(x)[1] ** 2), "the mean is right, the std is not"),  # the variance
+        (lambda x: transform.compute_stats(x, progress=False), "calls flowerkit's transform.compute_stats"),
+        (lambda x: (x.mean((0, 2, 3)), x.std((0, 2, 3))), "could not infer output dtype"),  # uint8 has no mean
+        (lambda x: _stats_of(x)[0], "not (mean, std)"),
+        (lambda x: None, "still the stub"),
+    ],
+    ids=[
+        "per-image std",
+        "0..255",
+        "ImageNet's",
+        "over the channels too",
+        "variance",
+        "flowerkit's",
+        "uint8",
+        "mean only",
+        "stub",
+    ],
+)
+def test_check_train_stats_names_each_slip(func, says, capsys):
+    assert not exercises.check_train_stats(func, _IMAGES)
+    out = capsys.readouterr().out
+    assert says in out and "\nHint: " in out, out

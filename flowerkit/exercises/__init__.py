@@ -32,6 +32,7 @@ from .nb02 import (
     check_merge_stats,
     check_mixup_loaders,
     check_quality_causes,
+    check_train_stats,
 )
 from .nb03 import (
     EFFICIENCY_SUSPECTS,
@@ -94,6 +95,7 @@ __all__ = [
     "check_padded_indices",
     "check_pair_files",
     "check_quality_causes",
+    "check_train_stats",
     "QUALITY_SUSPECTS",
     "EFFICIENCY_SUSPECTS",
     "BATCH_CHECKS",

@@ -15,16 +15,19 @@ from collections.abc import Callable
 from fractions import Fraction
 from typing import Any, NamedTuple
 
+import numpy as np
 import torch
 from PIL import Image, ImageDraw
 from torch.utils.data import TensorDataset
 from torchvision.transforms import v2
 
 from .. import doctor as _doctor
+from .. import transform as _transform
 from ..doctor import batch as _doctor_batch
 from ..doctor import check_batch
-from ..facts import NUM_CLASSES
+from ..facts import IMAGENET_MEAN, NUM_CLASSES
 from ..teams.quality import QUALITY_BUGS
+from ..transform import compute_stats
 from .verdict import (
     RAISED_HINT,
     STUB_HINT,
@@ -46,6 +49,7 @@ __all__ = [
     "check_merge_stats",
     "check_mixup_loaders",
     "check_quality_causes",
+    "check_train_stats",
 ]
 
 
@@ -255,6 +259,93 @@ def _findings_text(title: str, answer: Any) -> str:
         return f"{title}: no problem found"
     lines = [f"  {name}: {answer[name]}" if isinstance(answer, dict) else f"  {name}" for name in sorted(answer)]
     return "\n".join([f"{title}:", *lines])
+
+
+# --------------------------------------------------------------------------------------
+# The fix: the train split's statistics, over every pixel at once.
+# --------------------------------------------------------------------------------------
+
+
+def _brightness_case() -> torch.Tensor:
+    """Six 8x8 uint8 images, each of its own brightness and tint with a little noise: an average of per-image stds
+    misses how far the images lie apart, and the three channels differ."""
+    g = torch.Generator().manual_seed(2)
+    levels = torch.tensor([[30, 60, 90], [200, 120, 40], [90, 90, 200], [250, 240, 230], [10, 150, 70], [120, 20, 180]])
+    noise = torch.randint(-8, 9, (6, 3, 8, 8), generator=g)
+    return (levels.view(6, 3, 1, 1) + noise).clamp(0, 255).to(torch.uint8)
+
+
+def _three(values: Any) -> torch.Tensor | None:
+    """``values`` as a float64 tensor of 3 numbers, or None when it is not one number per channel."""
+    try:
+        t = torch.as_tensor(values if not isinstance(values, torch.Tensor) else values.detach(), dtype=torch.float64)
+    except (TypeError, ValueError, RuntimeError):
+        return None
+    return t.flatten() if t.numel() == 3 else None
+
+
+def _stats_problem(mean: torch.Tensor, std: torch.Tensor, images: torch.Tensor, where: str) -> tuple[str, str] | None:
+    """(message, hint) when ``(mean, std)`` are not the per-channel statistics of every pixel of ``images``; else None."""
+    x = images.to(torch.float64) / 255
+    want_mean, want_std = x.mean(dim=(0, 2, 3)), x.std(dim=(0, 2, 3), correction=0)
+    shown = f"mean {[round(v, 3) for v in mean.tolist()]}, std {[round(v, 3) for v in std.tolist()]}"
+    if float(mean.max()) > 1.5:
+        return f"on {where}: {shown}: in 0..255 levels; the model's pixels are in 0..1.", "divide by 255 first"
+    if torch.allclose(mean, torch.tensor(IMAGENET_MEAN, dtype=torch.float64), atol=1e-3):
+        return f"on {where}: {shown}: ImageNet's statistics, not these images'.", "compute them from the images given"
+    if not torch.allclose(mean, want_mean, rtol=1e-4, atol=1e-6):
+        return f"on {where}: {shown}: not the mean of every pixel, channel by channel.", (
+            "average over the images, the rows and the columns, and keep the channels apart: one number per channel"
+        )
+    per_image = x.std(dim=(2, 3)).mean(0)
+    if torch.allclose(std, per_image, rtol=1e-3) and not torch.allclose(per_image, want_std, rtol=1e-2):
+        return (
+            f"on {where}: {shown}: the average of each image's own std, which leaves out how far the images lie "
+            "apart from each other (the Quality team's per-image view, in numbers).",
+            "the std of every pixel of every image at once, channel by channel",
+        )
+    sample = x.std(dim=(0, 2, 3), correction=1)  # n - 1 or n: the same statistics, to a hair
+    if not (torch.allclose(std, want_std, rtol=2e-3) or torch.allclose(std, sample, rtol=2e-3)):
+        return f"on {where}: {shown}: the mean is right, the std is not.", (
+            "the std of every pixel of every image at once, channel by channel"
+        )
+    return None
+
+
+def check_train_stats(func: Callable[[torch.Tensor], Any], images: torch.Tensor | None = None) -> Verdict:
+    """Notebook ``02_transform``: ``func(images)``, uint8 (N, 3, S, S) -> (mean, std), the per-channel statistics that
+    ``Normalize`` needs, in 0..1 units. Tried on the notebook's train images, then on images the checker makes."""
+    cases = [("six small images of different brightness", _brightness_case())]  # first: its messages name the slip
+    cases += [("the train split's images", images)] if images is not None else []
+    for where, pixels in cases:
+        with _refusing(_transform, "compute_stats"):
+            answer, error = _call(func, pixels.clone())
+        if _refused(error):
+            return _verdict(
+                False,
+                "your function calls flowerkit's transform.compute_stats, the version this exercise builds.",
+                "plain PyTorch: a float copy of the images, then mean and std over the right dimensions",
+            )
+        if error:
+            return _verdict(False, f"{error} (on {where})", _raised_hint(error))
+        if _unanswered(answer):
+            return _verdict(False, "your function returns None: it is still the stub.", STUB_HINT)
+        pairs = (tuple, list, torch.Tensor, np.ndarray)  # (mean, std), or a (2, 3) array of them
+        pair = list(answer) if isinstance(answer, pairs) and len(answer) == 2 else None
+        mean, std = (_three(pair[0]), _three(pair[1])) if pair else (None, None)
+        if mean is None or std is None:
+            return _verdict(False, f"your function returned a {type(answer).__name__!r}, not (mean, std).", "three numbers each")
+        problem = _stats_problem(mean, std, pixels, where)
+        if problem:
+            return _verdict(False, problem[0], problem[1])
+    shown = ""
+    if images is not None:
+        mean, std = compute_stats(images, progress=False)
+        shown = f" On the train split: mean {[round(v, 3) for v in mean]}, std {[round(v, 3) for v in std]}."
+    return _verdict(
+        True,
+        "one mean and one std per channel over every pixel of every image, the numbers transform.compute_stats gives." + shown,
+    )
 
 
 # --------------------------------------------------------------------------------------

@@ -1085,6 +1085,35 @@ def _repeat_problem(fixed: DataLoader, theirs: DataLoader, order: list[int], whe
     )
 
 
+def _positions_problem(
+    fixed: DataLoader, first: list[list[int]], theirs: list[list[int]], batch_size: int, n: int, where: str
+) -> tuple[str, str] | None:
+    """What is wrong with the photos and batches of a repair's epoch ``first``, against their epoch ``theirs``."""
+    trained = sorted(_flat(theirs))  # the photos their sampler trains on: all but the ones they hold back
+    if getattr(fixed, "drop_last", False) and fixed.batch_size == batch_size and len(trained) % batch_size:
+        return (
+            f"on {where}: drop_last=True leaves {len(trained) % batch_size} photos out of every epoch.",
+            "keep every photo they train on, as theirs does: drop_last=False",
+        )
+    order = _flat(first)
+    outside = set(order) - set(trained)
+    if outside:
+        return (
+            f"on {where}: an epoch draws {len(outside)} photos that their sampler never draws. They train on "
+            f"{len(trained)} of the dataset's {n} photos and keep the others back: that is theirs to keep.",
+            "look at what their sampler holds (len(loader.sampler), len(loader.dataset)): keep to those photos",
+        )
+    if any(len(b) != batch_size for b in first[:-1]) or len(first) != len(theirs):
+        return f"on {where}: batches of another size. Theirs, {batch_size}, are fine.", "loader.batch_size"
+    if sorted(order) != trained:
+        return (
+            f"on {where}: an epoch draws {len(order)} photos, {len(set(order))} of the {len(trained)} different ones "
+            "they train on.",
+            "an epoch should visit each of their photos once: draw without replacement",
+        )
+    return None
+
+
 def _fix_problem(fixed: Any, theirs: DataLoader, labels: Sequence[int], where: str) -> tuple[str, str] | None:
     """What is wrong with ``fixed`` as a repair of ``theirs`` (labels: the checker's own copy); None if nothing."""
     if not isinstance(fixed, DataLoader):
@@ -1106,29 +1135,10 @@ def _fix_problem(fixed: Any, theirs: DataLoader, labels: Sequence[int], where: s
             "a sampler's __iter__ yields dataset positions one by one (yield, or return iter(a list)); run "
             "list(your_loader.batch_sampler) in a new cell for the traceback"
         )
-    second = _epoch(theirs)
-    trained = sorted(_flat(second))  # the photos their sampler trains on: all but the ones they hold back
-    if getattr(fixed, "drop_last", False) and fixed.batch_size == theirs.batch_size and len(trained) % theirs.batch_size:
-        return (
-            f"on {where}: drop_last=True leaves {len(trained) % theirs.batch_size} photos out of every epoch.",
-            "keep every photo they train on, as theirs does: drop_last=False",
-        )
+    problem = _positions_problem(fixed, first, _epoch(theirs), theirs.batch_size, len(labels), where)
+    if problem:
+        return problem
     order = _flat(first)
-    outside = set(order) - set(trained)
-    if outside:
-        return (
-            f"on {where}: an epoch draws {len(outside)} photos that their sampler never draws. They train on "
-            f"{len(trained)} of the dataset's {len(labels)} photos and keep the others back: that is theirs to keep.",
-            "look at what their sampler holds (len(loader.sampler), len(loader.dataset)): keep to those photos",
-        )
-    if any(len(b) != theirs.batch_size for b in first[:-1]) or len(first) != len(second):
-        return f"on {where}: batches of another size. Theirs, {theirs.batch_size}, are fine.", "loader.batch_size"
-    if sorted(order) != trained:
-        return (
-            f"on {where}: an epoch draws {len(order)} photos, {len(set(order))} of the {len(trained)} different ones "
-            "they train on.",
-            "an epoch should visit each of their photos once: draw without replacement",
-        )
     counts = np.bincount(np.asarray(labels))
     expected = float(((counts / counts.sum()) ** 2).sum())  # two random photos share a species this often
     share = _same_species_share(order, labels)
