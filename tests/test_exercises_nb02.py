@@ -469,12 +469,16 @@ def test_mixup_checker_names_each_planted_mistake(func, phrase, capsys):
 # ---------------------------------------------------------------- the fix: the train split's statistics
 
 
-def _stats_of(x, correction=0, dims=(0, 2, 3)):
-    x = x.double() / 255
-    return x.mean(dim=dims), x.std(dim=dims, correction=correction)
+def _stats_of(x, correction=0):  # x: uint8 (N, S, S, 3), channels last
+    x = torch.from_numpy(x).double() / 255
+    return x.mean(dim=(0, 1, 2)), x.std(dim=(0, 1, 2), correction=correction)
 
 
-_IMAGES = torch.randint(0, 256, (12, 3, 16, 16), generator=torch.Generator().manual_seed(0), dtype=torch.uint8)
+def _chw(x):
+    return torch.from_numpy(x).permute(0, 3, 1, 2).double() / 255
+
+
+_IMAGES = torch.randint(0, 256, (12, 16, 16, 3), generator=torch.Generator().manual_seed(0), dtype=torch.uint8).numpy()
 
 
 @pytest.mark.parametrize(
@@ -483,34 +487,44 @@ _IMAGES = torch.randint(0, 256, (12, 3, 16, 16), generator=torch.Generator().man
         lambda x: tuple(t.tolist() for t in _stats_of(x)),
         lambda x: _stats_of(x, correction=1),  # n - 1: the same statistics, to a hair
         lambda x: torch.stack(_stats_of(x)),  # one (2, 3) tensor
-        lambda x: (x.float().div(255).mean((0, 2, 3)).numpy(), x.float().div(255).std((0, 2, 3)).numpy()),  # float32
+        lambda x: ((x / 255).mean(axis=(0, 1, 2)), (x / 255).std(axis=(0, 1, 2))),  # NumPy
+        lambda x: ((x.astype(np.float16) / 255).reshape(-1, 3).mean(0), (x.astype(np.float32) / 255).reshape(-1, 3).std(0)),
+        lambda x: tuple(t.tolist() for t in (_chw(x).mean((0, 2, 3)), _chw(x).std((0, 2, 3)))),  # permuted first
     ],
-    ids=["lists", "n - 1", "a (2, 3) tensor", "float32 numpy"],
+    ids=["lists", "n - 1", "a (2, 3) tensor", "numpy", "float16 mean", "permuted"],
 )
 def test_check_train_stats_accepts_the_statistics_in_any_form(func, capsys):
     assert exercises.check_train_stats(func, _IMAGES)
     out = capsys.readouterr().out
-    assert "the numbers transform.compute_stats gives" in out and "On the train split: mean" in out, out
+    assert "flowerkit's transform.compute_stats agrees: mean" in out, out
 
 
 @pytest.mark.parametrize(
     "func, says",
     [
-        (lambda x: (_stats_of(x)[0], x.double().div(255).std(dim=(2, 3)).mean(0)), "the average of each image's own std"),
+        (lambda x: (_stats_of(x)[0], _chw(x).std(dim=(2, 3)).mean(0)), "the average of each image's own std"),
+        (lambda x: (_stats_of(x)[0], _chw(x).std(dim=(2, 3), correction=0).mean(0)), "the average of each image's own std"),
+        (lambda x: (_stats_of(x)[0], _chw(x).mean(dim=(2, 3)).std(0)), "the std of the images' means"),
         (lambda x: tuple(255 * t for t in _stats_of(x)), "in 0..255 levels"),
         (lambda x: (facts.IMAGENET_MEAN, facts.IMAGENET_STD), "ImageNet's statistics"),
-        (lambda x: ([x.double().div(255).mean().item()] * 3, [x.double().div(255).std().item()] * 3), "channel by channel"),
+        (lambda x: _stats_of(x)[::-1], "the other way round"),  # torch.std_mean's order
+        (lambda x: ([x.mean() / 255] * 3, [x.std() / 255] * 3), "channel by channel"),
+        (lambda x: (_chw(x).mean((0, 1, 2)), _chw(x).std((0, 1, 2))), "not one number per channel"),  # wrong axes: 16 each
         (lambda x: (_stats_of(x)[0], _stats_of(x)[1] ** 2), "the mean is right, the std is not"),  # the variance
-        (lambda x: transform.compute_stats(x, progress=False), "calls flowerkit's transform.compute_stats"),
-        (lambda x: (x.mean((0, 2, 3)), x.std((0, 2, 3))), "could not infer output dtype"),  # uint8 has no mean
+        (lambda x: transform.compute_stats(torch.from_numpy(x).permute(0, 3, 1, 2), progress=False), "calls flowerkit's"),
+        (lambda x: (torch.from_numpy(x).mean((0, 1, 2)), 0), "could not infer output dtype"),  # uint8 has no mean
         (lambda x: _stats_of(x)[0], "not (mean, std)"),
         (lambda x: None, "still the stub"),
     ],
     ids=[
         "per-image std",
+        "per-image std, n",
+        "std of means",
         "0..255",
         "ImageNet's",
+        "std_mean",
         "over the channels too",
+        "channels-first axes",
         "variance",
         "flowerkit's",
         "uint8",

@@ -798,6 +798,30 @@ class _WithReplacement(_EpochSampler):  # draws their photos with replacement
         return iter([self.positions[i] for i in picks])
 
 
+class _InBatches(_EpochSampler):  # their batches kept, the photos shuffled inside each, a new order of batches
+    def __init__(self, loader):
+        super().__init__(loader.sampler)
+        self.batch, self.calls = loader.batch_size, 0
+
+    def __iter__(self):
+        self.calls += 1
+        g = torch.Generator().manual_seed(self.calls)
+        groups = [self.positions[k : k + self.batch] for k in range(0, len(self.positions), self.batch)]
+        whole, last = groups[:-1], groups[-1:]  # the short batch stays last, so every batch keeps its size
+        whole = [whole[i] for i in torch.randperm(len(whole), generator=g).tolist()]
+        return iter([p for group in whole + last for p in (group[i] for i in torch.randperm(len(group), generator=g))])
+
+
+class _Shifted(_EpochSampler):  # their order, moved along by one place each epoch
+    def __init__(self, positions):
+        super().__init__(positions)
+        self.calls = 0
+
+    def __iter__(self):
+        self.calls += 1
+        return iter(self.positions[self.calls :] + self.positions[: self.calls])
+
+
 def _made_for_them(volunteer):  # ignores its argument: fits their loader only
     return lambda loader: _reshuffled(volunteer)
 
@@ -807,8 +831,20 @@ def _made_for_them(volunteer):  # ignores its argument: fits their loader only
     [
         (lambda v: lambda loader: None, "still the stub"),
         (lambda v: lambda loader: 1 / 0, "ZeroDivisionError"),
-        (lambda v: lambda loader: loader, "the same batches as theirs"),  # nothing changed
-        (lambda v: lambda loader: _shuffled(loader, shuffle=False, sampler=loader.sampler), "the same batches as theirs"),
+        (lambda v: lambda loader: loader, "delivers what theirs does, batch for batch"),  # nothing changed
+        (lambda v: lambda loader: _shuffled(loader, shuffle=False, sampler=loader.sampler), "batch for batch"),
+        (lambda v: lambda loader: _shuffled(loader, shuffle=False, sampler=_InBatches(loader)), "share"),
+        (lambda v: lambda loader: _shuffled(loader, shuffle=False, sampler=_Shifted(loader.sampler)), "neighbouring pairs"),
+        (
+            lambda v: (
+                lambda loader: _shuffled(
+                    loader,
+                    shuffle=False,
+                    sampler=(p for p in torch.randperm(len(loader.dataset)).tolist() if p in set(loader.sampler)),
+                )
+            ),
+            "epoch 1 is empty",
+        ),
         (lambda v: lambda loader: _shuffled(loader, sampler=loader.sampler), "it cannot take their sampler"),
         (lambda v: lambda loader: _shuffled(loader, shuffle=False), "their sampler never draws"),  # no sampler, no shuffle
         (

@@ -266,13 +266,13 @@ def _findings_text(title: str, answer: Any) -> str:
 # --------------------------------------------------------------------------------------
 
 
-def _brightness_case() -> torch.Tensor:
-    """Six 8x8 uint8 images, each of its own brightness and tint with a little noise: an average of per-image stds
-    misses how far the images lie apart, and the three channels differ."""
+def _brightness_case() -> np.ndarray:
+    """Six 8x8 uint8 images, channels last, each of its own brightness and tint with some noise: an average of
+    per-image stds misses how far the images lie apart, and the three channels differ."""
     g = torch.Generator().manual_seed(2)
-    levels = torch.tensor([[30, 60, 90], [200, 120, 40], [90, 90, 200], [250, 240, 230], [10, 150, 70], [120, 20, 180]])
-    noise = torch.randint(-8, 9, (6, 3, 8, 8), generator=g)
-    return (levels.view(6, 3, 1, 1) + noise).clamp(0, 255).to(torch.uint8)
+    levels = torch.tensor([[30, 60, 90], [200, 120, 40], [90, 90, 200], [215, 205, 195], [40, 150, 70], [120, 45, 180]])
+    noise = torch.randint(-40, 41, (6, 8, 8, 3), generator=g)
+    return (levels.view(6, 1, 1, 3) + noise).clamp(0, 255).to(torch.uint8).numpy()
 
 
 def _three(values: Any) -> torch.Tensor | None:
@@ -284,47 +284,56 @@ def _three(values: Any) -> torch.Tensor | None:
     return t.flatten() if t.numel() == 3 else None
 
 
-def _stats_problem(mean: torch.Tensor, std: torch.Tensor, images: torch.Tensor, where: str) -> tuple[str, str] | None:
-    """(message, hint) when ``(mean, std)`` are not the per-channel statistics of every pixel of ``images``; else None."""
-    x = images.to(torch.float64) / 255
+def _near(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """The same statistics for Normalize: within a thousandth (float16 sums, n or n - 1 in the std)."""
+    return bool(torch.allclose(a, b, rtol=2e-3, atol=1e-3))
+
+
+def _per_image_slip(std: torch.Tensor, x: torch.Tensor) -> str | None:
+    """Which per-image shortcut ``std`` is (x: (N, 3, H, W) in 0..1), worded; None if it is neither."""
+    for correction in (0, 1):
+        if _near(std, x.std(dim=(2, 3), correction=correction).mean(0)):
+            return "the average of each image's own std, which leaves out how far the images lie apart"
+        if _near(std, x.mean(dim=(2, 3)).std(0, correction=correction)):
+            return "the std of the images' means, which leaves out how the pixels of each image vary"
+    return None
+
+
+def _stats_problem(mean: torch.Tensor, std: torch.Tensor, images: np.ndarray, where: str) -> tuple[str, str] | None:
+    """(message, hint) when ``(mean, std)`` are not the per-channel statistics of every pixel of ``images``
+    (uint8, channels last); else None."""
+    x = torch.from_numpy(images).permute(0, 3, 1, 2).to(torch.float64) / 255
     want_mean, want_std = x.mean(dim=(0, 2, 3)), x.std(dim=(0, 2, 3), correction=0)
     shown = f"mean {[round(v, 3) for v in mean.tolist()]}, std {[round(v, 3) for v in std.tolist()]}"
     if float(mean.max()) > 1.5:
         return f"on {where}: {shown}: in 0..255 levels; the model's pixels are in 0..1.", "divide by 255 first"
     if torch.allclose(mean, torch.tensor(IMAGENET_MEAN, dtype=torch.float64), atol=1e-3):
         return f"on {where}: {shown}: ImageNet's statistics, not these images'.", "compute them from the images given"
-    if not torch.allclose(mean, want_mean, rtol=1e-4, atol=1e-6):
+    if _near(mean, want_std) and _near(std, want_mean):
+        return f"on {where}: {shown}: (std, mean), the other way round.", "torch.std_mean returns the std first"
+    if not _near(mean, want_mean):
         return f"on {where}: {shown}: not the mean of every pixel, channel by channel.", (
-            "average over the images, the rows and the columns, and keep the channels apart: one number per channel"
+            "the channels are the last axis here: average over all the others, one number per channel"
         )
-    per_image = x.std(dim=(2, 3)).mean(0)
-    if torch.allclose(std, per_image, rtol=1e-3) and not torch.allclose(per_image, want_std, rtol=1e-2):
-        return (
-            f"on {where}: {shown}: the average of each image's own std, which leaves out how far the images lie "
-            "apart from each other (the Quality team's per-image view, in numbers).",
-            "the std of every pixel of every image at once, channel by channel",
-        )
-    sample = x.std(dim=(0, 2, 3), correction=1)  # n - 1 or n: the same statistics, to a hair
-    if not (torch.allclose(std, want_std, rtol=2e-3) or torch.allclose(std, sample, rtol=2e-3)):
-        return f"on {where}: {shown}: the mean is right, the std is not.", (
-            "the std of every pixel of every image at once, channel by channel"
-        )
+    if not _near(std, want_std):
+        slip = _per_image_slip(std, x) or "the mean is right, the std is not"
+        return f"on {where}: {shown}: {slip}.", "the std of every pixel of every image at once, channel by channel"
     return None
 
 
-def check_train_stats(func: Callable[[torch.Tensor], Any], images: torch.Tensor | None = None) -> Verdict:
-    """Notebook ``02_transform``: ``func(images)``, uint8 (N, 3, S, S) -> (mean, std), the per-channel statistics that
-    ``Normalize`` needs, in 0..1 units. Tried on the notebook's train images, then on images the checker makes."""
+def check_train_stats(func: Callable[[np.ndarray], Any], images: np.ndarray | None = None) -> Verdict:
+    """Notebook ``02_transform``: ``func(images)``, uint8 (N, S, S, 3) channels last -> (mean, std), the per-channel
+    statistics that ``Normalize`` needs, in 0..1 units. Tried on images the checker makes, then on the notebook's."""
     cases = [("six small images of different brightness", _brightness_case())]  # first: its messages name the slip
-    cases += [("the train split's images", images)] if images is not None else []
+    cases += [("the train split's images", np.asarray(images))] if images is not None else []
     for where, pixels in cases:
         with _refusing(_transform, "compute_stats"):
-            answer, error = _call(func, pixels.clone())
+            answer, error = _call(func, pixels.copy())
         if _refused(error):
             return _verdict(
                 False,
                 "your function calls flowerkit's transform.compute_stats, the version this exercise builds.",
-                "plain PyTorch: a float copy of the images, then mean and std over the right dimensions",
+                "plain NumPy or PyTorch: a float copy of the images, then mean and std over the right axes",
             )
         if error:
             return _verdict(False, f"{error} (on {where})", _raised_hint(error))
@@ -333,18 +342,34 @@ def check_train_stats(func: Callable[[torch.Tensor], Any], images: torch.Tensor 
         pairs = (tuple, list, torch.Tensor, np.ndarray)  # (mean, std), or a (2, 3) array of them
         pair = list(answer) if isinstance(answer, pairs) and len(answer) == 2 else None
         mean, std = (_three(pair[0]), _three(pair[1])) if pair else (None, None)
+        if pair and (mean is None or std is None):
+            sizes = [int(np.size(np.asarray(part, dtype=object))) for part in pair]
+            return _verdict(
+                False,
+                f"your mean and std hold {sizes[0]} and {sizes[1]} numbers, not one number per channel (on {where}).",
+                "the channels are the last axis here: average over all the others",
+            )
         if mean is None or std is None:
             return _verdict(False, f"your function returned a {type(answer).__name__!r}, not (mean, std).", "three numbers each")
         problem = _stats_problem(mean, std, pixels, where)
         if problem:
             return _verdict(False, problem[0], problem[1])
-    shown = ""
-    if images is not None:
-        mean, std = compute_stats(images, progress=False)
-        shown = f" On the train split: mean {[round(v, 3) for v in mean]}, std {[round(v, 3) for v in std]}."
-    return _verdict(
-        True,
-        "one mean and one std per channel over every pixel of every image, the numbers transform.compute_stats gives." + shown,
+    return _verdict(True, "one mean and one std per channel over every pixel of every image." + _flowerkit_agrees(images))
+
+
+def _flowerkit_agrees(images: np.ndarray | None) -> str:
+    """The sentence that puts transform.compute_stats' numbers on ``images`` beside a direct computation."""
+    if images is None:
+        return ""
+    chw = torch.from_numpy(np.asarray(images)).permute(0, 3, 1, 2)
+    mean, std = compute_stats(chw, progress=False)
+    x = chw.to(torch.float64) / 255
+    as64 = torch.tensor(mean, dtype=torch.float64), torch.tensor(std, dtype=torch.float64)
+    same = _near(as64[0], x.mean(dim=(0, 2, 3))) and _near(as64[1], x.std(dim=(0, 2, 3), correction=0))
+    said = "agrees" if same else "DISAGREES (please report it)"
+    return (
+        f" On the train split, flowerkit's transform.compute_stats {said}: mean {[round(v, 3) for v in mean]}, "
+        f"std {[round(v, 3) for v in std]}."
     )
 
 

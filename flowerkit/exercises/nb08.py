@@ -1060,7 +1060,7 @@ def _repeat_problem(fixed: DataLoader, theirs: DataLoader, order: list[int], whe
     sampler = getattr(fixed.batch_sampler, "sampler", fixed.sampler)
     if sampler is theirs.sampler:  # their loader, or their sampler kept
         return (
-            f"on {where}: the same batches as theirs, in the same order, in every epoch.",
+            f"on {where}: your loader delivers what theirs does, batch for batch: the problem is still there.",
             "look at their first batch in two epochs (iter(loader) twice): what changes from one epoch to the next?",
         )
     if isinstance(sampler, (list, tuple, range, np.ndarray, torch.Tensor)):
@@ -1121,9 +1121,7 @@ def _fix_problem(fixed: Any, theirs: DataLoader, labels: Sequence[int], where: s
     if fixed.dataset is not theirs.dataset:
         return f"on {where}: a new dataset. Theirs decodes and labels the photos well: keep it.", "loader.dataset"
     if fixed.collate_fn is not theirs.collate_fn:
-        return f"on {where}: another collate_fn. Theirs converts and normalises each batch as it should: keep it.", (
-            "loader.collate_fn"
-        )
+        return f"on {where}: another collate_fn. Theirs makes each batch as it should: keep it.", ("loader.collate_fn")
     if fixed.batch_sampler is None:
         return (
             f"on {where}: batch_size=None, so the loader hands over one photo at a time, not batches.",
@@ -1149,7 +1147,34 @@ def _fix_problem(fixed: Any, theirs: DataLoader, labels: Sequence[int], where: s
             "with neither a sampler nor shuffle=True, a DataLoader visits the rows in the dataset's own order, and "
             "their rows are sorted by species",
         )
-    return _repeat_problem(fixed, theirs, order, where)
+    return _repeat_problem(fixed, theirs, order, where) or _regrouped_problem(first, _epoch(fixed, 1), where)
+
+
+def _regrouped_problem(first: list[list[int]], second: list[list[int]], where: str) -> tuple[str, str] | None:
+    """What is wrong with epoch 1 of a repair whose epoch 0 is right: empty, the same groups, or the same neighbours."""
+    new_order = "draw a new order of their photos each epoch, then cut it into batches"
+    if not second:
+        return (
+            f"on {where}: epoch 1 is empty: your sampler can be iterated only once (a generator, or an iterator).",
+            "a Sampler's __iter__ is called again each epoch: return a fresh iterator every time",
+        )
+    shared = len({frozenset(b) for b in first} & {frozenset(b) for b in second})
+    if shared > len(first) // 2:
+        return (
+            f"on {where}: epochs 0 and 1 share {shared} of their {len(first)} batches, in another order: the network "
+            "meets the same groups of photos every epoch.",
+            new_order,
+        )
+    order, again = _flat(first), _flat(second)
+    pairs = set(zip(order, order[1:]))
+    kept = len(pairs & set(zip(again, again[1:])))
+    if kept > len(pairs) // 2:
+        return (
+            f"on {where}: {kept} of the {len(pairs)} neighbouring pairs of epoch 0 are neighbours again in epoch 1: "
+            "the order moved, it was not drawn anew.",
+            new_order,
+        )
+    return None
 
 
 def check_volunteer_fix(func: Callable[[DataLoader], Any], volunteer: DataLoader) -> Verdict:
