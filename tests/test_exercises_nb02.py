@@ -181,7 +181,7 @@ def test_batch_findings_checker_refuses_the_doctor_s_own_check(capsys):
     for module in (doctor, batch):  # the package's name, and the module it is defined in
         wrapper = lambda x, m=module: {f.check: str(f.evidence) for f in m.check_batch(x).problems}  # noqa: E731
         assert not exercises.check_batch_findings(wrapper)
-        assert "calls flowerkit's doctor.check_batch, the tool this exercise builds" in capsys.readouterr().out
+        assert "calls flowerkit's doctor.check_batch, the version this exercise builds" in capsys.readouterr().out
 
 
 def test_the_reference_tool_agrees_with_the_doctor_on_the_quality_teams_transform_and_ours(mini_root, capsys):

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import copy
 import difflib
 import hashlib
 import re
@@ -13,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from torch.utils.data import DataLoader, Dataset, Sampler, Subset, SubsetRandomSampler
+from torch.utils.data import DataLoader, Dataset, RandomSampler, Sampler, Subset, SubsetRandomSampler
 
 from flowerkit import CLASSES, curate, doctor, load, visitors
 from flowerkit.exercises import nb08
@@ -866,13 +867,28 @@ def _made_for_them(volunteer):  # ignores its argument: fits their loader only
         (
             lambda v: (
                 lambda loader: DataLoader(
-                    Subset(loader.dataset, range(len(loader.dataset))),
+                    copy.copy(loader.dataset),  # a copy: another object, the same photos
+                    batch_size=loader.batch_size,
+                    sampler=SubsetRandomSampler(list(loader.sampler)),
+                    collate_fn=loader.collate_fn,
+                )
+            ),
+            "a new dataset",
+        ),
+        (
+            lambda v: (
+                lambda loader: DataLoader(
+                    Subset(loader.dataset, list(loader.sampler)),
                     batch_size=loader.batch_size,
                     shuffle=True,
                     collate_fn=loader.collate_fn,
                 )
             ),
-            "a new dataset",
+            "a Subset of their dataset",
+        ),
+        (
+            lambda v: lambda loader: _shuffled(loader, shuffle=False, sampler=RandomSampler(list(loader.sampler))),
+            "the places in their list, not the photos it lists",
         ),
         (lambda v: _stale, "a list of positions as sampler"),
         (lambda v: lambda loader: _shuffled(loader, shuffle=False, sampler=_Reseeded(loader.sampler)), "your sampler draws"),

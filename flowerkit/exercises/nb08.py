@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 from PIL import Image, PngImagePlugin
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Subset
 
 from .. import curate as _curate
 from ..classes import CLASSES
@@ -1097,6 +1097,12 @@ def _positions_problem(
         )
     order = _flat(first)
     outside = set(order) - set(trained)
+    if outside and sorted(order) == list(range(len(trained))):
+        return (
+            f"on {where}: an epoch draws positions 0 to {len(trained) - 1}: the places in their list, not the photos "
+            "it lists (a sampler given a list draws indices into it, as a DataLoader does into a dataset).",
+            "a sampler that yields the items of their list, in a new order each epoch",
+        )
     if outside:
         return (
             f"on {where}: an epoch draws {len(outside)} photos that their sampler never draws. They train on "
@@ -1118,6 +1124,12 @@ def _fix_problem(fixed: Any, theirs: DataLoader, labels: Sequence[int], where: s
     """What is wrong with ``fixed`` as a repair of ``theirs`` (labels: the checker's own copy); None if nothing."""
     if not isinstance(fixed, DataLoader):
         return f"on {where}: your function returned a {type(fixed).__name__}, not a DataLoader.", "return DataLoader(...)"
+    if isinstance(fixed.dataset, Subset) and fixed.dataset.dataset is theirs.dataset:
+        return (
+            f"on {where}: a Subset of their dataset. It would train, but the repair keeps their dataset object itself "
+            "and lets the sampler choose the photos, as theirs does.",
+            "DataLoader(loader.dataset, sampler=...): a sampler that draws their positions",
+        )
     if fixed.dataset is not theirs.dataset:
         return f"on {where}: a new dataset. Theirs decodes and labels the photos well: keep it.", "loader.dataset"
     if fixed.collate_fn is not theirs.collate_fn:
