@@ -182,6 +182,8 @@ def test_batch_findings_checker_refuses_the_doctor_s_own_check(capsys):
         wrapper = lambda x, m=module: {f.check: str(f.evidence) for f in m.check_batch(x).problems}  # noqa: E731
         assert not exercises.check_batch_findings(wrapper)
         assert "calls flowerkit's doctor.check_batch, the version this exercise builds" in capsys.readouterr().out
+    assert not exercises.check_batch_findings(doctor.check_batch)  # passed as is: no patch of the module sees it
+    assert "flowerkit's doctor.check_batch, the version this exercise builds" in capsys.readouterr().out
 
 
 def test_the_reference_tool_agrees_with_the_doctor_on_the_quality_teams_transform_and_ours(mini_root, capsys):
@@ -512,6 +514,7 @@ def test_check_train_stats_accepts_the_statistics_in_any_form(func, capsys):
         (lambda x: (_chw(x).mean((0, 1, 2)), _chw(x).std((0, 1, 2))), "not one number per channel"),  # wrong axes: 16 each
         (lambda x: (_stats_of(x)[0], _stats_of(x)[1] ** 2), "the mean is right, the std is not"),  # the variance
         (lambda x: transform.compute_stats(torch.from_numpy(x).permute(0, 3, 1, 2), progress=False), "calls flowerkit's"),
+        (transform.compute_stats, "flowerkit's transform.compute_stats, the version"),  # passed as is
         (lambda x: (torch.from_numpy(x).mean((0, 1, 2)), 0), "could not infer output dtype"),  # uint8 has no mean
         (lambda x: _stats_of(x)[0], "not (mean, std)"),
         (lambda x: None, "still the stub"),
@@ -527,6 +530,7 @@ def test_check_train_stats_accepts_the_statistics_in_any_form(func, capsys):
         "channels-first axes",
         "variance",
         "flowerkit's",
+        "compute_stats itself",
         "uint8",
         "mean only",
         "stub",

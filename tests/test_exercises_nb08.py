@@ -96,7 +96,7 @@ def test_species_guessing_is_caught(handover, capsys):
 
 def test_species_calling_flowerkit_is_refused_and_a_checker_name_is_tagged(handover, capsys):
     assert not nb08.check_species_to_class(lambda name: curate.match_name(name, CLASSES).index, handover)
-    assert "curate.match_name (or normalise_name), the version this exercise rebuilds" in _said(capsys)
+    assert "curate.match_name (or normalise_name), the version this exercise builds" in _said(capsys)
     from_the_csv = {u.species: u.label for u in handover.truth if u.species}  # the CSV's own spellings, looked up
     assert not nb08.check_species_to_class(from_the_csv.get, handover)
     assert "(a name the checker added: the CSV does not hold it)" in _said(capsys)
@@ -196,7 +196,7 @@ def test_dataset_built_on_flowerkit_is_refused(handover, capsys):
 
     for cls in (Subclassed, Wrapped):
         assert not nb08.check_visitor_dataset(cls, handover, S)
-        assert "curate.LabelledImages, the version this exercise rebuilds" in _said(capsys)
+        assert "curate.LabelledImages, the version this exercise builds" in _said(capsys)
 
 
 def test_dataset_stub(handover, capsys):
@@ -418,7 +418,7 @@ def test_split_solution_passes_and_the_flowerkit_version_is_refused(photos, caps
         return curate.split_by_content([curate.content_hash(f) for f in files], labels, test_fraction=fraction, seed=seed)
 
     assert not nb08.check_split_without_leakage(flowerkit_version, photos.image_files, photos.labels)
-    assert "curate.split_by_content, the version this exercise rebuilds" in _said(capsys)
+    assert "curate.split_by_content, the version this exercise builds" in _said(capsys)
 
     def another_shuffle(files, labels, fraction, seed):  # the same rule, another draw: a fair split too
         return split_solution(files, labels, fraction, seed + 1)
@@ -505,7 +505,7 @@ def test_weights_solution_passes_and_the_flowerkit_version_is_refused(two_source
     assert "curate.mixing_weights gives the same weights" in _said(capsys)
     for flowerkit_version in (curate.mixing_weights, lambda s, y, sh: curate.mixing_weights(s, y, sh)):
         assert not nb08.check_visitor_weights(flowerkit_version, *two_sources)
-        assert "curate.mixing_weights, the version this exercise rebuilds" in _said(capsys)
+        assert "curate.mixing_weights, the version this exercise builds" in _said(capsys)
 
     def uneven_within_a_class(sources, labels, shares):  # each class still gets its part, shared out unevenly
         weights = torch.tensor(weights_solution(sources, labels, shares))
@@ -559,7 +559,7 @@ def test_buckets(photos, capsys):
     out = _said(capsys)
     assert "which photos should share a batch" in out and "well-chosen batches pad about" in out
     assert not nb08.check_buckets(lambda sz, b: curate.BucketBatchSampler(sz, b).batches, sizes, S)
-    assert "curate.BucketBatchSampler, the version this exercise rebuilds" in _said(capsys)
+    assert "curate.BucketBatchSampler, the version this exercise builds" in _said(capsys)
     assert not nb08.check_buckets(lambda sz, b: [list(range(len(sz)))], sizes, S)
     assert "exactly one batch of 1..16" in _said(capsys)
     assert not nb08.check_buckets(lambda sz, b: [[i] for i in range(len(sz))], sizes, S)  # no padding, no batches
@@ -685,7 +685,7 @@ def test_pad_collate_accepts_plain_torch_and_names_the_classic_mistakes(bucket, 
         (padded_with_white, "not zeros"),
         (labels_as_list, "labels are list"),
         (reversed_order, "is not in slot"),
-        (calls_flowerkit, "the version this exercise rebuilds"),
+        (calls_flowerkit, "the version this exercise builds"),
         (stretched, "pixels changed"),
         (lambda batch: None, "still the stub"),
         (lambda batch: torch.stack([x for x, _ in batch]), "your function raised"),

@@ -10,11 +10,9 @@ MixUp or CutMix in a ``collate_fn`` on the training loader only (:func:`check_mi
 
 from __future__ import annotations
 
-import contextlib
 import math
 from collections.abc import Callable
 from fractions import Fraction
-from types import ModuleType
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -34,10 +32,9 @@ from .verdict import (
     RAISED_HINT,
     STUB_HINT,
     Verdict,
+    _answer_without,
     _call,
     _is_stub_function,
-    _refused,
-    _refusing,
     _set_verdict,
     _unanswered,
     _verdict,
@@ -226,7 +223,7 @@ def check_batch_findings(
     for case, images, expected in cases:
         refused = ((_doctor, "check_batch"), (_doctor_batch, "check_batch"))
         hint = "measure the batch yourself: one torch expression per check, as in the table above"
-        answer, ended = _answer_without(refused, hint, func, images.clone(), case)
+        answer, ended = _answer_without(refused, hint, func, images.clone(), where=case, raised_hint=_raised_hint)
         if ended is not None:
             return ended
         got = _check_names(answer)
@@ -246,25 +243,6 @@ def check_batch_findings(
         if case in answers:
             print(_findings_text(f"Your batch check on {case}", answers[case]))
     return verdict
-
-
-def _answer_without(
-    refused: tuple[tuple[ModuleType, str], ...], hint: str, func: Callable[[Any], Any], arg: Any, where: str
-) -> tuple[Any, Verdict | None]:
-    """``func(arg)`` with each ``(module, name)`` of ``refused`` refusing to run (the flowerkit version the exercise
-    builds), or the verdict that ends the check: a call to it (with ``hint``), what ``func`` raised, a stub's None."""
-    with contextlib.ExitStack() as stack:
-        for module, name in refused:
-            stack.enter_context(_refusing(module, name))
-        answer, error = _call(func, arg)
-    if _refused(error):
-        tool = f"{refused[0][0].__name__.removeprefix('flowerkit.')}.{refused[0][1]}"
-        return None, _verdict(False, f"your function calls flowerkit's {tool}, the version this exercise builds.", hint)
-    if error:
-        return None, _verdict(False, f"{error} (on {where})", _raised_hint(error))
-    if _unanswered(answer):
-        return None, _verdict(False, "your function returns None: it is still the stub.", STUB_HINT)
-    return answer, None
 
 
 def _findings_text(title: str, answer: Any) -> str:
@@ -342,7 +320,7 @@ def check_train_stats(func: Callable[[np.ndarray], Any], images: np.ndarray | No
     cases += [("the train split's images", np.asarray(images))] if images is not None else []
     for where, pixels in cases:
         hint = "plain NumPy or PyTorch: a float copy of the images, then mean and std over the right axes"
-        answer, ended = _answer_without(((_transform, "compute_stats"),), hint, func, pixels.copy(), where)
+        answer, ended = _answer_without(((_transform, "compute_stats"),), hint, func, pixels.copy(), where=where)
         if ended is not None:
             return ended
         pairs = (tuple, list, torch.Tensor, np.ndarray)  # (mean, std), or a (2, 3) array of them

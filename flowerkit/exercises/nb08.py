@@ -42,12 +42,14 @@ from .verdict import (
     STUB_HINT,
     Verdict,
     _answer,
+    _answer_without,
     _call,
     _call_without,
     _refused,
     _refusing,
     _unanswered,
     _verdict,
+    _version_named,
 )
 
 __all__ = [
@@ -82,27 +84,7 @@ _NEW_NAMES: tuple[tuple[str, int | None], ...] = (
 def _rebuilt(error: str | None, names: str, hint: str) -> Verdict | None:
     """The verdict when ``error`` is flowerkit's ``curate.<one of names>`` refusing to run (the version an exercise
     rebuilds); None for any other error or none."""
-    if not _refused(error):
-        return None
-    return _verdict(
-        False, f"your code calls (or subclasses) flowerkit's curate.{names}, the version this exercise rebuilds.", hint
-    )
-
-
-def _answer_without(names: str, hint: str, func: Callable[..., Any], *args: Any, where: str) -> tuple[Any, Verdict | None]:
-    """:func:`~flowerkit.exercises.verdict._answer` with ``curate``'s ``names`` refusing to run (:func:`_rebuilt`)."""
-    if any(func is getattr(_curate, name) for name in names.split(",")):  # the flowerkit version itself, passed as is
-        return None, _rebuilt("_FlowerkitVersion", names, hint)
-    with _refusing(_curate, names):
-        answer, error = _call(func, *args)
-    rebuilt = _rebuilt(error, names, hint)
-    if rebuilt is not None:
-        return None, rebuilt
-    if error:
-        return None, _verdict(False, f"on {where}: {error}", RAISED_HINT)
-    if _unanswered(answer):
-        return None, _verdict(False, "your function returns None: it is still the stub.", STUB_HINT)
-    return answer, None
+    return _version_named(((_curate, names),), hint) if _refused(error) else None
 
 
 def _how_written(name: str, meant: str) -> str:
@@ -163,7 +145,7 @@ def check_species_to_class(func: Callable[[str], Any], handover: VisitorSet) -> 
     for name, _ in cases:
         with _refusing(_curate, "match_name,normalise_name"):
             got, error = _call(func, name)
-        rebuilt = _rebuilt(error, "match_name (or normalise_name)", "compare the names yourself: str methods and difflib")
+        rebuilt = _rebuilt(error, "match_name,normalise_name", "compare the names yourself: str methods and difflib")
         if rebuilt is not None:
             return rebuilt
         if error:
@@ -730,7 +712,9 @@ def check_visitor_weights(func: Callable[..., Any], sources: Sequence[str], labe
     ]
     agree = True
     for srcs, ys, shares, where in cases:
-        w, ended = _answer_without("mixing_weights", "count the items yourself", func, srcs, ys, shares, where=where)
+        w, ended = _answer_without(
+            ((_curate, "mixing_weights"),), "count the items yourself", func, srcs, ys, shares, where=where
+        )
         if ended is not None:
             return ended
         problem = _weights_problem(w, srcs, ys, shares)
@@ -808,7 +792,9 @@ def check_buckets(func: Callable[..., Any], sizes: Sequence[tuple[int, int]], si
     rng = np.random.default_rng(6)
     made_up = [(int(w), int(h)) for w, h in zip(rng.integers(100, 4000, 150), rng.integers(100, 4000, 150))]
     for sz, where in ((list(sizes), "the visitor photos"), (made_up, "made-up sizes")):
-        answer, ended = _answer_without("BucketBatchSampler", "choose the batches yourself", func, sz, 16, where=where)
+        answer, ended = _answer_without(
+            ((_curate, "BucketBatchSampler"),), "choose the batches yourself", func, sz, 16, where=where
+        )
         if ended is not None:
             return ended
         batches, ended = _checked_batches(answer, len(sz), where)
@@ -954,7 +940,7 @@ def check_pad_collate(func: Callable[..., Any], batch: Sequence[_Item]) -> Verdi
         if flowerkit_version:
             return _verdict(
                 False,
-                "pad_collate calls flowerkit's curate.pad_collate, the version this exercise rebuilds.",
+                "pad_collate calls flowerkit's curate.pad_collate, the version this exercise builds.",
                 "pad and stack the photos yourself, with torch (torch.zeros and slicing, or torch.nn.functional.pad)",
             )
         if error:

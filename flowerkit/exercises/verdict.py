@@ -274,6 +274,44 @@ def _refusing(module: ModuleType, names: str) -> Iterator[None]:
         yield
 
 
+def _version_named(refused: Sequence[tuple[ModuleType, str]], hint: str) -> Verdict:
+    """The verdict on a student's code that calls (or passes, or subclasses) the flowerkit version an exercise builds:
+    the first ``(module, names)`` pair of ``refused`` names it, ``"match_name,normalise_name"`` as
+    ``match_name (or normalise_name)``."""
+    module, names = refused[0]
+    first, *others = [n.strip() for n in names.split(",")]
+    tool = f"{module.__name__.removeprefix('flowerkit.')}.{first}" + (f" (or {', '.join(others)})" if others else "")
+    classes = any(isinstance(getattr(m, n.strip()), type) for m, ns in refused for n in ns.split(","))
+    calls = "calls (or subclasses)" if classes else "calls"
+    return _verdict(False, f"your code {calls} flowerkit's {tool}, the version this exercise builds.", hint)
+
+
+def _answer_without(
+    refused: Sequence[tuple[ModuleType, str]],
+    hint: str,
+    func: Callable[..., Any],
+    *args: Any,
+    where: str,
+    raised_hint: Callable[[str], str] = lambda _: RAISED_HINT,
+) -> tuple[Any, Verdict | None]:
+    """``func(*args)`` with each ``(module, names)`` of ``refused`` refusing to run (:func:`_refusing`), or the verdict
+    that ends the check: the flowerkit version passed as is or called (:func:`_version_named`, with ``hint``), what
+    ``func`` raised (on ``where``, with ``raised_hint(error)``), a stub's None. Notebooks 02 and 08."""
+    if any(func is getattr(m, n.strip()) for m, ns in refused for n in ns.split(",")):  # passed as is: no patch sees it
+        return None, _version_named(refused, hint)
+    with contextlib.ExitStack() as stack:
+        for m, ns in refused:
+            stack.enter_context(_refusing(m, ns))
+        answer, error = _call(func, *args)
+    if _refused(error):
+        return None, _version_named(refused, hint)
+    if error:
+        return None, _verdict(False, f"on {where}: {error}", raised_hint(error))
+    if _unanswered(answer):
+        return None, _verdict(False, "your function returns None: it is still the stub.", STUB_HINT)
+    return answer, None
+
+
 def _refused(error: str | None) -> bool:
     """True when ``error`` is a flowerkit function refusing to run inside :func:`_refusing`."""
     return error is not None and _FlowerkitVersion.__name__ in error
