@@ -109,14 +109,16 @@ def test_record_arrays_give_the_records_items(mini_root: Path) -> None:
 @LINUX
 def test_a_list_of_records_grows_every_fork_worker_and_arrays_do_not(mini_root: Path) -> None:
     split = OxfordFlowers102(mini_root, "val")
-    records = wild.RecordList(split.image_files, split.labels, 200_000)
+    records = wild.RecordList(split.image_files, split.labels, 400_000)
     grown = wild.measure_worker_memory(records, context="fork", batch_size=2000)
-    one_record = wild.measure_worker_memory(Subset(records, [0] * 200_000), context="fork", batch_size=2000)
+    one_record = wild.measure_worker_memory(Subset(records, [0] * 400_000), context="fork", batch_size=2000)
     del records
     arrays = wild.measure_worker_memory(
-        wild.RecordArrays(split.image_files, split.labels, 200_000), context="fork", batch_size=2000
+        wild.RecordArrays(split.image_files, split.labels, 400_000), context="fork", batch_size=2000
     )
-    assert grown.items == arrays.items == 200_000 and len(grown.first) == 2
+    assert grown.items == arrays.items == 400_000 and len(grown.first) == 2
+    # 400,000 records: each worker ends about 24 MiB above the arrays' workers (11 at 200,000, a margin of 3 over the
+    # 8 asserted; the test failed once in a CI run then)
     assert min(grown.last) > 8 + max(arrays.last), (grown, arrays)
     assert max(arrays.growth) < 3 and max(one_record.growth) < 3, (arrays, one_record)
 
