@@ -1,17 +1,16 @@
 """Access: reading Oxford 102 Flowers correctly, as a PyTorch ``Dataset``.
 
 Introduced in notebook ``01_access``. The dataset's metadata lives apart from
-its images, in two MATLAB files, with three traps that the Access team fell in:
-
-* ``loadmat`` returns (1, N) arrays: ``len()`` of them is 1, not N;
-* labels are 1-based ``uint8`` (``labels - 1`` twice wraps 0 to 255);
-* split files hold 1-based *image ids* (``image_00042.jpg`` is id 42), not
-  positions, and the files are grouped by class, so any off-by-one or
-  listing-order mistake pairs images with the wrong labels.
-
-This module reads them explicitly and checks them, so bad input fails with a
-message that names the file and says what to do.
+its images, in two MATLAB files. This module reads them explicitly and checks
+them, so bad input fails with a message that names the file and says what to
+do.
 """
+
+# The three traps of those files (kept out of the docstring: help() would answer notebook 01's hunt):
+# * loadmat returns (1, N) arrays: len() of them is 1, not N;
+# * labels are 1-based uint8 (labels - 1 twice wraps 0 to 255);
+# * split files hold 1-based *image ids* (image_00042.jpg is id 42), not positions, and the files are grouped by
+#   class, so any off-by-one or listing-order mistake pairs images with the wrong labels.
 
 from __future__ import annotations
 

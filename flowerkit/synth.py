@@ -2,26 +2,26 @@
 
 Introduced in notebook ``00_the_challenge``. The real dataset needs a download
 that is not always possible (offline laptops, CI), so the course runs by
-default on this generated dataset. It copies every quirk of the real one:
-
-* ``flowers-102/jpg/image_00001.jpg`` ... generic, 5-digit, 1-based names;
-* ``imagelabels.mat``: ``labels`` of shape (1, N), uint8, values 1..102, file
-  order grouped by class but *not* in class order (starts 77, ends 62);
-* ``setid.mat``: ``trnid``/``valid``/``tstid`` of shape (1, k), uint16, 1-based
-  image ids ordered by class; 10 train and 10 val images per class, the rest
-  (a varying number per class) in test;
-* RGB JPEGs, shortest side 500 px, the other side 500-750 px, about 30-45 KiB.
-
-Each class is a *recipe*: a petal shape family, a petal hue and a centre
-colour. Colour and shape both carry class information, so a pipeline that
-throws either away (grayscale, distorting crops) visibly loses accuracy.
-Petal hues share one luma, so grayscale really erases them.
+default on this generated dataset: the same file names, the same two MATLAB
+files with the same variables, shapes and dtypes, the same split sizes
+(notebook 00 looks at them). Each class is a *recipe*, a petal shape family,
+a petal hue and a centre colour (:func:`class_recipes`).
 
 Generation is deterministic (same seed, byte-identical files), idempotent
 (complete data is reused) and atomic (it writes into a temporary folder and
 renames it only when complete, so an interrupted run is never mistaken for
 a finished one).
 """
+
+# The quirks it copies (kept out of the docstring: help() would answer notebook 00's exercises and 02's hunt):
+# * flowers-102/jpg/image_00001.jpg ... generic, 5-digit, 1-based names;
+# * imagelabels.mat: labels of shape (1, N), uint8, values 1..102, file order grouped by class but *not* in class
+#   order (starts 77, ends 62);
+# * setid.mat: trnid/valid/tstid of shape (1, k), uint16, 1-based image ids ordered by class; 10 train and 10 val
+#   images per class, the rest (a varying number per class) in test;
+# * RGB JPEGs, shortest side 500 px, the other side 500-750 px, about 30-45 KiB.
+# Colour and shape both carry class information, so a pipeline that throws either away (grayscale, distorting crops)
+# visibly loses accuracy. Petal hues share one luma, so grayscale really erases them.
 
 from __future__ import annotations
 

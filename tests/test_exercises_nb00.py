@@ -34,6 +34,14 @@ def _near_equal_chunks(labels, ids, batch_size):  # np.array_split: chunk sizes 
     return [len(set(c.tolist())) for c in np.array_split(flat, math.ceil(flat.size / batch_size))]
 
 
+def _one_per_row(labels, ids):  # for i in range(len(ids)): len() of the (1, k) row is 1
+    counts = np.zeros(102, dtype=np.int64)
+    flat, idx = labels.astype(np.int64).reshape(-1), ids.astype(np.int64).reshape(-1)
+    for i in range(len(ids)):
+        counts[flat[idx[i] - 1] - 1] += 1
+    return counts
+
+
 def _in_order(labels, ids):
     return labels.reshape(-1)[ids.reshape(-1).astype(int) - 1]
 
@@ -50,8 +58,13 @@ def _in_order(labels, ids):
             lambda labels, ids: np.bincount(labels[0, np.clip(ids.reshape(-1), 0, labels.size - 1)] - 1, minlength=102),
             "you used the ids as positions",
         ),
-        (lambda labels, ids: np.bincount(labels[ids - 1] - 1, minlength=102), "flatten them"),
-        (lambda labels, ids: np.bincount(labels - 1, minlength=102), "flatten them"),
+        (lambda labels, ids: np.bincount(labels[ids - 1] - 1, minlength=102), ".reshape(-1) flattens both"),
+        (lambda labels, ids: np.bincount(labels - 1, minlength=102), ".reshape(-1) flattens both"),
+        (_one_per_row, "you counted 1 image of the 12: len() of a (1, k) array is 1"),
+        (  # nb00-14's row spelling, labels[0], copied: right on the rows, and size 1 along axis 0 on the columns
+            lambda labels, ids: np.bincount(labels.astype(np.int64)[0][ids.astype(np.int64).reshape(-1) - 1] - 1, minlength=102),
+            "a row (1, N) or a column (N, 1) has size 1 along one axis",
+        ),
         (lambda labels, ids: images_per_class(labels, ids)[:50], "50 counts, expected 102"),
         # right on the (1, N) uint8 arrays, wrong on MATLAB's other way to save them: float64 columns
         (
@@ -122,6 +135,7 @@ def test_check_images_per_class(answer, feedback, mini_root, capsys):
         ),
         (lambda labels, ids, b: len(set(labels.ravel())), "one number per batch"),
         (lambda labels, ids, b: [c + 1 for c in classes_per_batch(labels, ids, b)], "batch 0 holds"),
+        (lambda labels, ids, b: classes_per_batch(labels, np.sort(ids, axis=None)[None], b), "you sorted the ids"),
         (_near_equal_chunks, "near-equal chunks (4, 3, 3 images for 10"),
         (lambda labels, ids, b: itertools.repeat(1), "13 batches, expected 3"),  # never ends: the checker stops reading
         (lambda labels, ids, b: np.array(classes_per_batch(labels, ids, b)), "Correct! read in order"),
@@ -133,6 +147,17 @@ def test_check_classes_per_batch(answer, feedback, mini_root, capsys):
     out = capsys.readouterr().out
     assert feedback in out, out
     assert ok == feedback.startswith("Correct")
+
+
+def test_the_batch_checker_prints_the_train_split_s_list_that_00_compares_with_a_dataloader(mini_root, capsys):
+    from flowerkit.access import OxfordFlowers102, read_labels, read_splits
+
+    assert exercises.check_classes_per_batch(classes_per_batch, mini_root)
+    labels = read_labels(mini_root / "flowers-102" / "imagelabels.mat")
+    train = labels[read_splits(mini_root / "flowers-102" / "setid.mat")["train"] - 1]
+    assert np.array_equal(train, OxfordFlowers102(mini_root, "train").labels)
+    expected = [len(set(train[s : s + 64].tolist())) for s in range(0, train.size, 64)]
+    assert f"Your function's list for them: {expected}" in capsys.readouterr().out
 
 
 def test_a_checker_returns_a_verdict_that_asserts(mini_root, capsys):

@@ -20,12 +20,20 @@ from flowerkit.exercises import nb02, nb05, nb06
 
 #: What help() shows on the modules a notebook's hunt uses, and phrases that would answer that hunt.
 SPOILERS = {
+    "00 exercises 1 and 2 (synth is imported in 00's setup)": (
+        ("synth",),
+        ("ordered by class", "10 train", "per class", "grayscale", "distort"),
+    ),
+    "01 the Access team's cause, in the module 01 reads with": (
+        ("access",),
+        ("access team", "as positions", "not positions", "listing-order", "mispair", "% 102", "unsorted"),
+    ),
     "01 the Access team's cause": (
         ("teams", "teams.access"),
         ("mispair", "wrong label", "1-based", "% 102", "as positions", "unsorted"),
     ),
     "02 the Quality team's causes": (
-        ("teams", "teams.quality", "teams.capstone"),
+        ("teams", "teams.quality", "teams.capstone", "synth"),
         ("grayscale", "squash", "standardis", "at evaluation", "erased", "costliest", "random ones"),
     ),
     "03 the Efficiency team's costs": (("teams.efficiency",), ("full-size JPEG decode and a resize", "ranks last")),

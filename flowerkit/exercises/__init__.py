@@ -5,7 +5,7 @@ it never raises on a wrong or unanswered exercise, so a notebook keeps
 running. A stub that still returns ``None`` is told it is unanswered.
 
 One module per notebook holds its checkers, from ``nb00`` for
-notebook ``00_the_challenge`` to ``nb06`` for notebook ``06_beyond_one_machine``;
+notebook ``00_the_challenge`` to ``nb08`` for notebook ``08_your_own_data``;
 ``verdict`` holds what they share. The notebooks reach them all through this
 package: ``from flowerkit import exercises; exercises.check_images_per_class(...)``.
 """

@@ -96,6 +96,12 @@ def _counts_feedback(got: np.ndarray, labels: np.ndarray, ids: np.ndarray, where
             f"around: in uint{8 if got.size == 256 else 16}, 0 - 1 is {got.size - 1}, not -1.",
             "convert the labels to int64 (.astype(np.int64)) before any arithmetic",
         )
+    if got.size == NUM_CLASSES and int(got.sum()) == 1 < ids.size:  # for i in range(len(ids)) on a (1, k) row
+        return _verdict(
+            False,
+            f"on {where}: you counted 1 image of the {ids.size}: len() of a (1, k) array is 1 (one row), not k.",
+            "flatten the arrays first: .reshape(-1)",
+        )
     if got.size != NUM_CLASSES:
         return _verdict(
             False,
@@ -127,7 +133,7 @@ def _index_hint(error: str) -> str:
     if re.search(r"axis 1 with size 1\b(?!\d)", error):  # labels[0, ...] on a column
         return "this file stores columns, (N, 1): .reshape(-1) flattens a row and a column alike"
     if "too deep" in error or "1 dimension" in error or re.search(r"axis 0 with size 1\b(?!\d)", error):
-        return "loadmat gives (1, N) arrays: flatten them with .reshape(-1) first"
+        return "a row (1, N) or a column (N, 1) has size 1 along one axis: .reshape(-1) flattens both first"
     return "ids are 1-based: the last id is the number of files" if "out of bounds" in error else RAISED_HINT
 
 
@@ -186,8 +192,15 @@ def _wrong_images(got: list[int], labels: np.ndarray, ids: np.ndarray, batch_siz
             f"on {where}: those are batches of every file ({every_file.size}), not of the split's {ids.size} images.",
             "a loader over a split reads its images in the order of its ids: pick the labels of the ids first",
         )
+    truth = _distinct(_in_order(labels, ids), batch_size)
+    if got == _distinct(_in_order(labels, np.sort(ids, axis=None)), batch_size) != truth:
+        return _verdict(
+            False,
+            f"on {where}: you sorted the ids; a loader reads a split in the order setid.mat lists them.",
+            "keep the ids in the order they come: labels[ids - 1], without sorting",
+        )
     positions = np.clip(ids.astype(np.int64).reshape(-1), 0, every_file.size - 1)
-    if got == _distinct(every_file[positions], batch_size) != _distinct(_in_order(labels, ids), batch_size):
+    if got == _distinct(every_file[positions], batch_size) != truth:
         return _verdict(
             False, f"on {where}: you used the ids as positions: id 5 is the 5th image, at position 4.", "index with ids - 1"
         )
@@ -309,10 +322,12 @@ def check_classes_per_batch(func: Callable[[np.ndarray, np.ndarray, int], Any], 
         if verdict is not None:
             return verdict
     labels, splits = _raw(root)
-    counts = Counter(_distinct(_in_order(labels, splits["train"]), 64))
+    per_batch = _distinct(_in_order(labels, splits["train"]), 64)
+    counts = Counter(per_batch)
     most, n = counts.most_common(1)[0]
     return _verdict(
         True,
         f"read in order, {n} of the {sum(counts.values())} batches of 64 training images hold {most} "
-        f"class{'es' * (most != 1)}, and none holds more than {max(counts)} of the {NUM_CLASSES}.",
+        f"class{'es' * (most != 1)}, and none holds more than {max(counts)} of the {NUM_CLASSES}. Your function's "
+        f"list for them: {per_batch}",
     )
