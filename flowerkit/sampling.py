@@ -3,9 +3,8 @@
 Introduced in notebook ``03_load``. A map-style Dataset is visited through a
 *sampler* (indices); a class-balanced sampler (:func:`balanced_sampler`)
 draws every class equally often however unevenly the split holds them. An
-iterable-style Dataset has no indices: each worker process runs its own copy
-of ``__iter__``, so unless the dataset splits the work itself, every worker
-yields *everything* (:class:`ShardedStream`, :func:`worker_share`).
+iterable-style Dataset has no indices: it hands over its items itself, and
+:class:`ShardedStream` does so across DataLoader workers.
 
 Everything here is importable by name, so DataLoader worker processes can
 unpickle it under spawn or forkserver (macOS, Windows, Python 3.14 Linux).
@@ -47,25 +46,26 @@ def _balanced_weights(labels: Sequence[int] | torch.Tensor) -> torch.Tensor:
 def balanced_sampler(
     labels: Sequence[int] | torch.Tensor, *, num_samples: int | None = None, seed: int = 0
 ) -> WeightedRandomSampler:
-    """A seeded sampler that draws every class equally often (with replacement); ``num_samples`` defaults to ``len(labels)``.
+    """A seeded sampler that draws every class equally often, for ``DataLoader(dataset, sampler=...)``.
 
-    Small classes are drawn several times per epoch and large ones only
-    partly: an epoch has the same length, but the model sees a uniform class
-    mix. Pass it as ``DataLoader(dataset, sampler=...)`` (not with
-    ``shuffle=True``: the sampler already randomises). Introduced in notebook ``03_load``.
+    Introduced in notebook ``03_load``.
     """
+    # With replacement, num_samples = len(labels) by default: small classes are drawn several times per epoch and
+    # large ones only partly; an epoch has the same length, but the model sees a uniform class mix. Not with
+    # shuffle=True: the sampler already randomises.
     weights = _balanced_weights(labels)
     generator = torch.Generator().manual_seed(seed)
     return WeightedRandomSampler(weights, num_samples or len(weights), replacement=True, generator=generator)
 
 
 def worker_share(items: Sequence[T]) -> Sequence[T]:
-    """The part of ``items`` this DataLoader worker should handle: every ``num_workers``-th item from its ``id``.
+    """The part of ``items`` this DataLoader worker should handle, so that the workers together cover each item once.
 
-    In the main process (``num_workers=0``, ``get_worker_info()`` is None)
-    that is all of them. Striding rather than cutting into blocks spreads
-    slow and fast items evenly and never drops the remainder. Introduced in notebook ``03_load``.
+    Introduced in notebook ``03_load``.
     """
+    # every num_workers-th item from the worker's id; in the main process (num_workers=0, get_worker_info() is None)
+    # all of them. Striding rather than cutting into blocks spreads slow and fast items evenly and never drops the
+    # remainder (kept out of the docstring: it would answer 03's exercise 6).
     info = torch.utils.data.get_worker_info()  # looked up at call time: None in the main process
     if info is None:
         return items
@@ -75,16 +75,16 @@ def worker_share(items: Sequence[T]) -> Sequence[T]:
 class ShardedStream(IterableDataset):
     """An iterable-style Dataset over ``items``, optionally turned into samples by ``load(item)``, split across workers.
 
-    Each DataLoader worker runs its own copy of ``__iter__``. With
-    ``shard=True`` (the default) each yields only :func:`worker_share` of the
-    items, so an epoch yields every item exactly once with any number of
-    workers. ``shard=False`` reproduces the classic mistake: every worker
-    yields every item, and ``num_workers=2`` gives each sample twice.
-
-    An iterable dataset decides its own order: ``DataLoader(shuffle=True)``
-    refuses it. ``load`` must be importable by name (a module-level function,
-    or ``functools.partial`` of one) for workers. Introduced in notebook ``03_load``.
+    With ``shard=True`` (the default) an epoch yields every item exactly once
+    with any number of workers; ``shard=False`` does not split them (notebook
+    03 shows what that does). ``load`` must be importable by name (a
+    module-level function, or ``functools.partial`` of one) for workers.
+    Introduced in notebook ``03_load``.
     """
+
+    # Each DataLoader worker runs its own copy of __iter__: with shard=False every worker yields every item, and
+    # num_workers=2 gives each sample twice (the classic mistake). An iterable dataset decides its own order:
+    # DataLoader(shuffle=True) refuses it.
 
     def __init__(self, items: Sequence[Any], load: Callable[[Any], Any] | None = None, *, shard: bool = True) -> None:
         super().__init__()

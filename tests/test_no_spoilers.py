@@ -36,7 +36,14 @@ SPOILERS = {
         ("teams", "teams.quality", "teams.capstone", "synth"),
         ("grayscale", "squash", "standardis", "at evaluation", "erased", "costliest", "random ones"),
     ),
-    "03 the Efficiency team's costs": (("teams.efficiency",), ("full-size JPEG decode and a resize", "ranks last")),
+    "03 the Efficiency team's costs": (
+        ("teams", "teams.efficiency", "teams.pipeline"),
+        ("full-size JPEG decode and a resize", "ranks last", "full decode", "per-image transform", "no workers"),
+    ),
+    "03 exercises 4 and 6 (03 calls sampling above them)": (
+        ("sampling",),
+        ("stride", "num_workers-th", "remainder", "with replacement", "twice"),
+    ),
     "04 exercise 4's schedule": (("model",), ("cosine", "/ 25", "25e4", "0.95")),
     "05 the Deployment team's skews": (
         ("app", "app.artifact", "app.deployment"),
@@ -71,6 +78,9 @@ def test_help_on_the_checkers_of_later_exercises_does_not_answer_them() -> None:
         (exercises.check_lr_at, ("one_cycle", "cosine", "/ 25")),
         (exercises.check_buckets, ("aspect", "sort")),
         (exercises.check_leak_count, ("bytes", "content_hash", "hash")),
+        (exercises.check_sharded_stream, ("remainder", "23 items", "stride")),
+        (exercises.check_train_loader, ("kept alive", "persistent", "where decoding needs", "beyond the cores")),
+        (exercises.check_predict_loader, ("shuffle", "drop_last", "persistent", "in the dataset's order")),
     ):
         text = pydoc.render_doc(checker, renderer=pydoc.plaintext).casefold()
         assert not [p for p in phrases if p in text], checker.__name__

@@ -992,10 +992,10 @@ _FLOWERKIT_STREAM = (
 def check_sharded_stream(cls: type) -> Verdict:
     """Notebook ``03_load``: ``cls(items)`` is an IterableDataset whose workers together yield every item exactly once.
 
-    Runs it in the main process (``get_worker_info()`` is None: it must yield
-    everything) and as 2 and 3 simulated workers (:func:`_pretend_worker`),
-    with 23 items so that a remainder is left over.
+    Runs it in this process and as simulated DataLoader workers (:func:`_pretend_worker`).
     """
+    # the cases: the main process (get_worker_info() is None: it must yield everything), then 2 and 3 workers, with
+    # 23 items so that a remainder is left over
     items = list(range(100, 123))
     if not isinstance(cls, type) or not issubclass(cls, torch.utils.data.IterableDataset):
         return _verdict(False, f"expected a class derived from IterableDataset, got {cls!r}.", "class MyStream(IterableDataset)")
@@ -1098,11 +1098,12 @@ def check_train_loader(
 ) -> Verdict:
     """Notebook ``03_load``: ``func(dataset)`` returns a DataLoader fit for training on this machine, for each dataset given.
 
-    The rules are the notebook's: the order, the batch size, reproducibility, the workers (where decoding needs them,
-    not far beyond the cores, kept alive), pinning, what the workers receive, and the batches' normalisation (checked
-    on a few items, in this process; given the train split's ``mean`` and ``std``, with those statistics). Each broken
-    rule is named by what it breaks; its ``[fix: ...]`` is added when it is broken again (:func:`_fixes_once_seen`).
+    The rules are the notebook's; each broken rule is named by what it breaks, and its ``[fix: ...]`` is added when it
+    is broken again (:func:`_fixes_once_seen`). ``mean`` and ``std``: the train split's statistics, when given.
     """
+    # the rules: the order, the batch size, reproducibility, the workers (where decoding needs them, not far beyond the
+    # cores, kept alive), pinning, what the workers receive, and the batches' normalisation (checked on a few items,
+    # in this process; given mean and std, with those statistics)
     built, stop = _build_loaders(func, datasets)
     if stop is not None:
         return stop
@@ -1124,17 +1125,15 @@ def check_predict_loader(
 ) -> Verdict:
     """Notebook ``03_load``: ``func(dataset)`` returns a DataLoader for a prediction pass whose outputs are matched by position.
 
-    The pass writes prediction k next to ``dataset.image_files[k]``, so the
-    loader must visit every index once, in the dataset's order (no shuffle, no
-    ``drop_last``); exercise 7's other rules still hold where they matter for
-    one pass: batches of 16 or more, workers where there is decoding, ``pin_memory``
-    only with a GPU, normalised float32 batches, and what workers get importable
-    by name. ``persistent_workers`` and a generator are not asked for: one
-    unshuffled pass needs neither. The order is read from the loader's batch
-    sampler, through a ``Subset`` the loader may wrap the dataset in (no image
-    is decoded for it); with workers, batches must come back in that order
-    (``in_order``). ``mean`` and ``std``: as in :func:`check_train_loader`.
+    The pass writes prediction k next to ``dataset.image_files[k]``. ``mean`` and ``std``: as in
+    :func:`check_train_loader`.
     """
+    # the rules (kept out of the docstring: Shift-Tab would answer exercise 8): every index once, in the dataset's
+    # order (no shuffle, no drop_last); exercise 7's other rules where they matter for one pass: batches of 16 or
+    # more, workers where there is decoding, pin_memory only with a GPU, normalised float32 batches, what workers get
+    # importable by name. persistent_workers and a generator are not asked for: one unshuffled pass needs neither. The
+    # order is read from the loader's batch sampler, through a Subset the loader may wrap the dataset in (no image is
+    # decoded for it); with workers, batches must come back in that order (in_order).
     built, stop = _build_loaders(func, datasets)
     if stop is not None:
         return stop

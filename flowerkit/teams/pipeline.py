@@ -48,16 +48,16 @@ class _Pipeline:
 class StackedBatches:
     """A training loop's own batching: ``stack`` consecutive batches of ``loader`` concatenated into one step's batch.
 
-    The capstone trains the Efficiency team this way: their loader still hands
-    over one image at a time (every time cost stays: full decode, per-image
-    transform, no workers, one trip through the DataLoader per image), and
-    their loop gathers 64 of them before each optimiser step. A step on one
-    image is not only slow: BatchNorm then normalises each image by its own
-    statistics in training and by running averages at test time, and the
-    model does not learn (0.7% after 14 full epochs on mini-flowers,
-    ``benchmarks/efficiency_unlimited.py --no-stack``). Stacking removes that correctness effect, so the capstone
-    judges the team on time alone. Introduced in notebook ``04_three_teams``.
+    The capstone trains the Efficiency team this way: their loop gathers 64
+    items before each optimiser step, so the capstone judges the team on time
+    alone. Introduced in notebook ``03_load``.
     """
+
+    # Their loader still hands over one image at a time (every time cost stays: full decode, per-image transform, no
+    # workers, one trip through the DataLoader per image; kept out of the docstring, which would answer 03's hunt). A
+    # step on one image is not only slow: BatchNorm then normalises each image by its own statistics in training and
+    # by running averages at test time, and the model does not learn (0.7% after 14 full epochs on mini-flowers,
+    # benchmarks/efficiency_unlimited.py --no-stack). Stacking removes that correctness effect.
 
     def __init__(self, loader: Any, stack: int) -> None:
         if stack < 1:
