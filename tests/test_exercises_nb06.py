@@ -26,6 +26,27 @@ def _count(ids_by_rank, expected):
     return Counter(read[i] for i in expected)
 
 
+def _flowerkit_count(ids_by_rank, expected):  # flowerkit's answer, passed through: the plain-PyTorch count is the exercise
+    from flowerkit import distributed
+
+    bars = distributed.count_epochs([[ids] for ids in ids_by_rank], expected)["appearances_per_epoch"][0]
+    return dict(enumerate(bars))
+
+
+def _flowerkit_shard(samples, path):  # shards.write_shards on a stand-in dataset, its one shard moved to `path`
+    import shutil
+    import tempfile
+    import types
+
+    from flowerkit import shards
+
+    ids, files, labels = zip(*samples)
+    dataset = types.SimpleNamespace(split="train", image_ids=list(ids), image_files=list(files), labels=list(labels))
+    with tempfile.TemporaryDirectory() as tmp:
+        written = shards.write_shards(dataset, tmp, num_shards=1, seed=None, progress=False)
+        shutil.move(str(written[0]), path)
+
+
 @pytest.mark.parametrize(
     "func, feedback",
     [
@@ -46,6 +67,7 @@ def _count(ids_by_rank, expected):
         (lambda ids_by_rank, expected: {1: len(expected)}, "count this small case by hand"),
         (lambda ids_by_rank, expected: {k: n + 0.9 for k, n in _count(ids_by_rank, expected).items()}, "whole numbers"),
         (lambda ids_by_rank, expected: {k: n / len(expected) for k, n in _count(ids_by_rank, expected).items()}, "not shares"),
+        (_flowerkit_count, "calls flowerkit's distributed.count_epochs, the version this exercise builds"),
     ],
 )
 def test_check_count_appearances_feedback(func, feedback, capsys):
@@ -218,6 +240,28 @@ _BLOCKS = f"""\
             yield self.items[i]
 """
 
+_FIXED_SHARES = [  # each rank keeps one share every epoch, shuffled inside: a stride, and a block with its remainder
+    """\
+    def __iter__(self):
+        mine = self.items[self.rank :: self.world_size]
+        order = torch.randperm(len(mine), generator=torch.Generator().manual_seed(self.seed + self.epoch)).tolist()
+        info = get_worker_info()
+        worker, workers = (info.id, info.num_workers) if info else (0, 1)
+        for i in order[worker::workers]:
+            yield mine[i]
+""",
+    """\
+    def __iter__(self):
+        n, r, w = len(self.items), self.rank, self.world_size
+        mine = self.items[r * n // w : (r + 1) * n // w]
+        order = torch.randperm(len(mine), generator=torch.Generator().manual_seed(self.seed + self.epoch)).tolist()
+        info = get_worker_info()
+        worker, workers = (info.id, info.num_workers) if info else (0, 1)
+        for i in order[worker::workers]:
+            yield mine[i]
+""",
+]
+
 
 def _stream_class(tmp_path, body, name, header=_HEADER):
     """``MyRankStream`` from a module ``name`` written to ``tmp_path``, importable by new processes as the notebook's is."""
@@ -259,6 +303,8 @@ _IN_ONE_PROCESS = [
         (_WORKER_ASKED_IN_INIT, "its 2 workers read the same items"),
         (_RIGHT.replace("self.seed + self.epoch", "self.seed + self.epoch + self.rank"), "the ranks' shares overlap"),
         (_BLOCKS, "read by nobody"),
+        (_FIXED_SHARES[0], "reads the same 52 items at epochs 1 and 2, only in another order"),
+        (_FIXED_SHARES[1], "reads the same 51 items at epochs 1 and 2, only in another order"),
         (_RIGHT.replace("yield self.items[i]", "yield i"), "not among the items given"),
         (
             _RIGHT.replace("generator=torch.Generator().manual_seed(", "generator=torch.manual_seed("),
@@ -439,6 +485,7 @@ def _writes_elsewhere(samples, path):
         (_shard_writer(sized=False), "a new TarInfo's size is 0"),  # the bytes were read, but no member holds them
         (_shard_writer(label=lambda y: f"{y}\n".encode()), "webdataset reads your shard back"),  # a line of text
         (lambda samples, path: 1 / 0, "ZeroDivisionError"),
+        (_flowerkit_shard, "calls flowerkit's shards.write_shards, the version this exercise builds"),
     ],
 )
 def test_check_my_shard(mini_root, func, feedback, capsys):

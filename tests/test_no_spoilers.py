@@ -49,7 +49,10 @@ SPOILERS = {
         ("app", "app.artifact", "app.deployment"),
         ("EXIF ignored", "squash", "ImageNet", "rotation ignored", "normalisation statistics"),
     ),
-    "06 the Scale team's bugs": (("distributed",), ("same seed", "half the samples", "twice", "same order")),
+    "06 the Scale team's bugs": (
+        ("distributed",),
+        ("same seed", "half the samples", "twice", "same order", "no-rank-split", "same-order", "averages the gradients"),
+    ),
     "07 worker memory and repeated draws": (
         ("wild", "wild.copies", "wild.measure", "wild.randomness"),
         ("copy-on-read", "copies the pages", "reference count", "default generator", "seeds only", "same state"),

@@ -36,6 +36,8 @@ import numpy as np
 import torch
 from torch.utils.data import DistributedSampler, IterableDataset
 
+from .. import distributed as _distributed
+from .. import shards as _shards
 from ..distributed import _child_env, _stop_process_tree, count_epochs
 from ..shards import read_shard_keys, write_shards
 from .nb03 import _pretend_worker, _worker_info
@@ -44,6 +46,7 @@ from .verdict import (
     STUB_HINT,
     Verdict,
     _call,
+    _call_without,
     _class_as_file_reads,
     _deadline,
     _failure_hint,
@@ -115,14 +118,19 @@ def _appearance_problem(
     )
 
 
+_CALLS_COUNT_EPOCHS = "your function calls flowerkit's distributed.count_epochs, the version this exercise builds."
+
+
 def check_count_appearances(func: Callable[[Any, Any], Any]) -> Verdict:
     """Notebook ``06_beyond_one_machine``: ``func(ids_by_rank, expected_ids)`` -> {times read: number of ids} for one
     epoch: how many of the split's ids the ranks together read 0 times, once, twice, ... (bars of 0 may be left out).
 
-    Compared with the ``appearances_per_epoch`` of :func:`flowerkit.distributed.count_epochs` on four small cases.
+    Compared with the flowerkit version on five small cases (which it is, the message says once the answer is right).
     """
     for ids_by_rank, expected in _appearance_cases():
-        answer, error = _call(func, ids_by_rank, expected)
+        answer, error, refused = _call_without(_distributed, "count_epochs", func, ids_by_rank, expected)
+        if refused:
+            return _verdict(False, _CALLS_COUNT_EPOCHS, "count the reads yourself: a Counter over all ranks' lists")
         if error:
             return _verdict(False, error, RAISED_HINT)
         if _unanswered(answer):
@@ -247,7 +255,13 @@ def check_my_shard(func: Callable[[list[tuple[int, Path, int]], Path], Any], dat
     samples = _shard_samples(dataset)
     with tempfile.TemporaryDirectory() as tmp:
         mine = Path(tmp) / "mine.tar"
-        answer, error = _call(func, list(samples), mine)
+        answer, error, refused = _call_without(_shards, "write_shards", func, list(samples), mine)
+        if refused:
+            return _verdict(
+                False,
+                "your function calls flowerkit's shards.write_shards, the version this exercise builds.",
+                "write the tar yourself: tarfile.open(path, 'w'), then tar.addfile(TarInfo, io.BytesIO(data)) per member",
+            )
         if error:
             return _verdict(False, error, RAISED_HINT)
         if not mine.is_file():
@@ -584,8 +598,8 @@ def _reseeds_globally(cls: type, items: list[int]) -> tuple[str, str] | None:
     )
 
 
-def _simulated_rank(cls: type, rank: int, world: int, workers: int) -> tuple[list[Any] | None, str | None]:
-    """What rank ``rank`` of ``world`` reads at :data:`_EPOCH`: built and ``set_epoch`` here, iterated by each simulated worker.
+def _simulated_rank(cls: type, rank: int, world: int, workers: int, epoch: int = _EPOCH) -> tuple[list[Any] | None, str | None]:
+    """What rank ``rank`` of ``world`` reads at ``epoch``: built and ``set_epoch`` here, iterated by each simulated worker.
 
     As in a DataLoader, the rank's process builds the stream (``get_worker_info()``
     is None there) and each worker iterates its own copy.
@@ -595,9 +609,9 @@ def _simulated_rank(cls: type, rank: int, world: int, workers: int) -> tuple[lis
     with _deadline():  # the student's __init__ and set_epoch run under it too
         stream, error = _call(lambda: cls(list(_STREAM_ITEMS), seed=0, rank=rank, world_size=world))
         if error is None:
-            _, error = _call(stream.set_epoch, _EPOCH)
+            _, error = _call(stream.set_epoch, epoch)
     if error:
-        return None, f"{call} then set_epoch({_EPOCH}) raised {error.removeprefix('your function raised ')}"
+        return None, f"{call} then set_epoch({epoch}) raised {error.removeprefix('your function raised ')}"
     read: list[Any] = []
     cap = 4 * len(_STREAM_ITEMS) + 1  # a stream that never ends stops here, one that never yields at the deadline
     for worker in range(workers) if workers else [None]:
@@ -611,6 +625,24 @@ def _simulated_rank(cls: type, rank: int, world: int, workers: int) -> tuple[lis
             return None, f"{call}, iterated {where}: {error.removeprefix('your function raised ')}"
         read.extend(out)
     return read, None
+
+
+def _same_share_problem(cls: type, two_ranks: list[list[Any]] | None) -> tuple[str, str] | None:
+    """The problem when rank 0 of 2 reads the same items at :data:`_EPOCH` and the epoch after (a fixed share, shuffled
+    inside): on a split grouped by class, each rank would keep the same classes every epoch; else None."""
+    if not two_ranks:
+        return None
+    after, error = _simulated_rank(cls, 0, 2, 0, epoch=_EPOCH + 1)
+    if error:
+        return error, _failure_hint(error)
+    if sorted(map(int, after or [])) != sorted(map(int, two_ranks[0])):
+        return None
+    return (
+        f"as rank 0 of 2, your stream reads the same {len(two_ranks[0])} items at epochs {_EPOCH} and {_EPOCH + 1}, only "
+        "in another order: each rank keeps one fixed share. On a split grouped by class (the flowers' is), a rank would "
+        "see the same classes every epoch, and so would each of its batches.",
+        "draw a new order of the whole list each epoch (seed and epoch), then take this rank's share of it",
+    )
 
 
 def check_rank_stream(cls: type) -> Verdict:
@@ -646,6 +678,7 @@ def _judge_rank_stream(cls: type) -> Verdict:
         problem, two_ranks = _count_problem(read, workers, _EVERY_RANK_EVERYTHING), two_ranks or read
         if problem:
             break
+    problem = problem or _same_share_problem(cls, two_ranks)
     if problem:
         message, hint = problem
         return _verdict(False, message, hint)
