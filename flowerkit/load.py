@@ -523,10 +523,12 @@ class CachedFlowers(Dataset):
     DataLoader uses when batching (PyTorch >= 2.1). ``transform`` (optional) is applied to each uint8 image,
     e.g. a random crop and flip for training. Introduced in notebook ``03_load``.
 
-    It pickles as its path and settings only (under 1 KiB): the memory map is opened lazily, in the process that
-    reads it (notebook ``07_in_the_wild``). Pickling an open ``numpy.memmap`` copies all its data, which is what a
-    spawn or forkserver worker would otherwise receive, once per worker and per epoch.
+    It pickles as its path and settings only (under 1 KiB) and opens the memory map on first use, in the process
+    that reads it (notebook ``07_in_the_wild``).
     """
+
+    # Why lazily: pickling an open numpy.memmap copies all its data, which is what a spawn or forkserver worker would
+    # otherwise receive, once per worker and per epoch (notebook 07's exercise 3 measures it; help() shows the docstring)
 
     def __init__(
         self,

@@ -131,6 +131,11 @@ def test_the_repeating_sources_checker(capsys) -> None:
     cleared = _says(exercises.check_repeating_sources({*nb07._REPEATING_SOURCES, "e"}), capsys)
     assert "the evidence clears 'e'" in cleared and "NumPy column" in cleared
     assert "is not one of exercises.RANDOM_SOURCES" in _says(exercises.check_repeating_sources({"numpy"}), capsys)
+    # letters as the cause questions take them, and as the notebook prints the sources: "(b)", in either case
+    as_printed = {f"({letter.upper()})" if k % 2 else f" {letter.upper()} " for k, letter in enumerate(nb07._REPEATING_SOURCES)}
+    assert _says(exercises.check_repeating_sources(as_printed), capsys).startswith("Correct!")
+    assert _says(exercises.check_repeating_sources([s.upper() for s in nb07._REPEATING_SOURCES]), capsys).startswith("Correct!")
+    assert _says(exercises.check_repeating_sources("(B)"), capsys) == one_right
     assert "no answer yet" in _says(exercises.check_repeating_sources(...), capsys)
 
 
@@ -145,6 +150,8 @@ def _meter(read: str = "workers", end: str = "before"):
         before = set(mp.active_children())
         batches = iter(loader)
         pids = [p.pid for p in mp.active_children() if p not in before] if read == "workers" else [os.getpid()] * 2
+        if read == "one worker twice":  # the first new child's pid, twice: worker 0's growth counted double
+            pids = [p.pid for p in mp.active_children() if p not in before][:1] * 2
         next(batches)
         first = [wild.private_mib(pid) for pid in pids]
         steps = {"before": len(loader) - 1, "early": len(loader) * 6 // 10 - 1}.get(end, len(loader))  # "after": runs out
@@ -162,6 +169,8 @@ def test_the_memory_meter_reads_the_workers_while_they_live(capsys) -> None:
     assert "192 MiB between them" in _says(exercises.check_memory_meter(_meter()), capsys)
     assert "had ended when you read it" in _says(exercises.check_memory_meter(_meter(end="after")), capsys)
     assert "read the workers" in _says(exercises.check_memory_meter(_meter(read="this process")), capsys)
+    twice = _says(exercises.check_memory_meter(_meter(read="one worker twice")), capsys)  # passed on its doubled growth
+    assert "all your readings are of one process" in twice and "counts twice" in twice, twice
     after = _says(exercises.check_memory_meter(_meter(end="after, this process")), capsys)  # the workers have exited
     assert "readings are of this process" in after and "read the workers" in after, after
     assert "returns None" in _says(exercises.check_memory_meter(lambda dataset, batch_size: None), capsys)
@@ -190,6 +199,10 @@ def test_the_pickled_size_is_measured_not_guessed(mini_root: Path, tmp_path: Pat
     ten = torch.utils.data.Subset(old, range(10))
     assert "keeps the whole dataset" in _says(exercises.check_pickled_size(len(pickle.dumps(ten)), ten), capsys)
     assert "Correct!" in _says(exercises.check_pickled_size(len(pickle.dumps(ten, protocol=2)), ten), capsys)
+    for protocol in (0, 1):  # pickle's output all the same, at a protocol the DataLoader does not use: say so
+        old_format = _says(exercises.check_pickled_size(len(pickle.dumps(ten, protocol=protocol)), ten), capsys)
+        assert f"at protocol {protocol}" in old_format and f"default protocol, {pickle.DEFAULT_PROTOCOL}" in old_format
+        assert "not what pickle makes" not in old_format, old_format
     assert "inside the Subset" in _says(exercises.check_pickled_size(truth, ten), capsys)
     assert "about what 10 images hold" in _says(exercises.check_pickled_size(10 * 3 * 32 * 32, ten), capsys)
     assert "the size in MiB" in _says(exercises.check_pickled_size(truth / 2**20, old), capsys)
@@ -215,6 +228,112 @@ def test_the_bad_files_are_all_found(capsys) -> None:
     assert "not positions" in _says(exercises.check_bad_files([597, 670], planted), capsys)
     paths = [Path("/data/damaged/jpg") / name for name in planted]
     assert _says(exercises.check_bad_files(paths, planted), capsys).startswith("Correct! both")
+
+
+def test_the_bad_files_checker_refuses_find_bad_images_report(mini_root: Path, tmp_path: Path, capsys) -> None:
+    """Exercise 4 is the hunt before wild.find_bad_images is shown: a report of it, for the damaged folder, is refused."""
+    damaged = wild.plant_bad_images(mini_root, "val", tmp_path / "damaged")
+    files = OxfordFlowers102(damaged, "val").image_files
+    by_hand = sorted(wild.planted_damage(damaged, "val"))
+    assert _says(exercises.check_bad_files(by_hand, damaged), capsys).startswith("Correct! both")
+    report = [bad.file for bad in wild.find_bad_images(files, num_workers=0, draft=32)]
+    assert sorted(report) == by_hand
+    refused = _says(exercises.check_bad_files(report, damaged), capsys)
+    assert "wild.find_bad_images" in refused and "flowerkit version shown after this exercise" in refused, refused
+    assert _says(exercises.check_bad_files(report[:1], damaged), capsys).startswith("Not yet: you found 1 of 2")
+    elsewhere = wild.plant_bad_images(mini_root, "val", tmp_path / "another")  # a folder it has not scanned
+    assert _says(exercises.check_bad_files(by_hand, elsewhere), capsys).startswith("Correct! both")
+
+
+# ---------------------------------------------------------------------------------------------- skip, in plain PyTorch
+
+
+class _Fragile(torch.utils.data.Dataset):
+    """70 items (image, label); items 3 and 40 raise OSError, as PIL does on a truncated file."""
+
+    def __len__(self) -> int:
+        return 70
+
+    def __getitem__(self, i: int):
+        if i in (3, 40):
+            raise OSError(f"image file is truncated ({i})")
+        return torch.full((3, 2, 2), i, dtype=torch.uint8), i % 5
+
+
+class _SkipUnreadable(torch.utils.data.Dataset):
+    """The reference wrapper: item i, or None where loading it raises OSError."""
+
+    def __init__(self, dataset) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, idx: int):
+        try:
+            return self.dataset[idx]
+        except OSError:
+            return None
+
+
+class _StubWrapper(_SkipUnreadable):
+    def __getitem__(self, idx): ...  # YOUR CODE
+
+
+class _NoCatch(_SkipUnreadable):
+    def __getitem__(self, idx):
+        return self.dataset[idx]
+
+
+class _NoneForAll(_SkipUnreadable):
+    def __getitem__(self, idx):  # the item is never returned: None for every item
+        try:
+            self.dataset[idx]
+        except OSError:
+            return None
+
+
+def _drop_none(batch):
+    return torch.utils.data.default_collate([item for item in batch if item is not None])
+
+
+def _drop_stub(batch): ...  # YOUR CODE
+
+
+def test_the_skip_checker_accepts_a_wrapper_that_returns_none_and_a_collate_that_drops_it(capsys) -> None:
+    out = _says(exercises.check_skip_unreadable(_SkipUnreadable, _drop_none, _Fragile()), capsys)
+    assert "your loop saw 68 of 70 images" in out and "the 2 whose loading raised" in out, out
+
+
+@pytest.mark.parametrize(
+    "wrapper, collate, feedback",
+    [
+        (_StubWrapper, _drop_none, "_StubWrapper.__getitem__ is still the stub"),
+        (_SkipUnreadable, _drop_stub, "_drop_stub is still the stub"),
+        (_NoCatch, _drop_none, "item 3 cannot be loaded; through your wrapper it raised OSError"),
+        (_NoneForAll, _drop_none, "item 0 loads fine; through your wrapper it came back as None"),
+        (_SkipUnreadable, torch.utils.data.default_collate, "your collate_fn raised TypeError"),
+        (_SkipUnreadable, lambda batch: [item for item in batch if item is not None], "gave a list, not (images, labels)"),
+        (_SkipUnreadable, lambda batch: _drop_none(batch[1:]), "kept 1 of the 2 items that load"),
+        (_SkipUnreadable, lambda batch: _drop_none(batch[:-1]) if len(batch) > 3 else _drop_none(batch), "loop saw 65"),
+        (wild.SkipAndLog, wild.collate_skipping, "the flowerkit version shown after this exercise"),
+        (lambda dataset: 5, _drop_none, "whose len() is"),
+    ],
+    ids=[
+        "wrapper stub",
+        "collate stub",
+        "error not caught",
+        "None for every item",
+        "default collate",
+        "a list of items",
+        "drops a good item beside the None",
+        "drops the last item of each full batch",
+        "the flowerkit version",
+        "not a dataset",
+    ],
+)
+def test_the_skip_checker_rejects_each_planted_mistake(capsys, wrapper, collate, feedback: str) -> None:
+    assert feedback in _says(exercises.check_skip_unreadable(wrapper, collate, _Fragile()), capsys)
 
 
 # ---------------------------------------------------------------------------------------------- captions
@@ -435,6 +554,9 @@ PER_WORKER = """info = get_worker_info()
 TORCH_PER_ITEM = """generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch * 10_007 + idx)
             return idx, int(torch.randint(self.n, (1,), generator=generator))"""
 
+# a partner table drawn in set_epoch from seed + epoch: a rerun with seed=1 replays seed 0's next epoch
+TABLE_IN_SET_EPOCH = "return idx, int(np.random.default_rng(self.seed + self.epoch).integers(self.n, size=self.n)[idx])"
+
 
 def _partners(draw: str) -> str:
     return PARTNERS.replace("{draw}", draw)
@@ -459,6 +581,11 @@ def test_the_partner_checker_accepts_a_partner_decided_by_seed_epoch_and_item(mo
         (_partners(PER_ITEM.replace("[self.seed, ", "[")), "seed=1 gives the same partners"),
         (_partners(PER_ITEM.replace("[self.seed, self.epoch, idx]", "self.seed + self.epoch + idx")), "moved by one item"),
         (_partners(PER_ITEM.replace("self.epoch, idx]", "self.epoch + idx]")), "after set_epoch(1) the partners are"),
+        (_partners(TABLE_IN_SET_EPOCH), "seed=1's partners in epoch 0 are seed=0's of epoch 1 item for item"),
+        (
+            _partners(PER_ITEM.replace("[self.seed, self.epoch, idx]", "self.seed * 1_000_000 + self.epoch * 100 + idx")),
+            "after set_epoch(1) the partners are epoch 0's moved along by 100 items",
+        ),
         (
             _partners(PER_ITEM.replace("self.epoch, idx", "self.epoch, idx, 0 if get_worker_info() is None else 1")),
             "through 2 fork workers, item 0 got partner",
@@ -475,6 +602,8 @@ def test_the_partner_checker_accepts_a_partner_decided_by_seed_epoch_and_item(mo
         "seed ignored",
         "seed, epoch and item summed",
         "epoch and item summed",
+        "a table drawn from seed + epoch",
+        "epoch scaled by 100, plus the item",
         "depends on the worker",
         "partner only",
         "stub",

@@ -54,8 +54,23 @@ SPOILERS = {
         ("same seed", "half the samples", "twice", "same order", "no-rank-split", "same-order", "averages the gradients"),
     ),
     "07 worker memory and repeated draws": (
-        ("wild", "wild.copies", "wild.measure", "wild.randomness"),
-        ("copy-on-read", "copies the pages", "reference count", "default generator", "seeds only", "same state"),
+        ("wild", "wild.copies", "wild.handles", "wild.corrupt", "wild.measure", "wild.randomness", "load"),
+        (
+            "copy-on-read",
+            "copies the pages",
+            "reference count",
+            "default generator",
+            "seeds only",
+            "same state",
+            "python object per",
+            "pickles the memory map",
+            "its own copy",
+            "file position",
+            "two files",
+            "generator per worker",
+            "all its data",
+            "draws differ",
+        ),
     ),
 }
 
@@ -84,6 +99,8 @@ def test_help_on_the_checkers_of_later_exercises_does_not_answer_them() -> None:
         (exercises.check_sharded_stream, ("remainder", "23 items", "stride")),
         (exercises.check_train_loader, ("kept alive", "persistent", "where decoding needs", "beyond the cores")),
         (exercises.check_predict_loader, ("shuffle", "drop_last", "persistent", "in the dataset's order")),
+        (exercises.check_mixup_partners, ("seed, epoch and item", "decided by")),
+        (exercises.check_zip_per_worker, ("file position", "shared across a fork", "mixes")),
     ):
         text = pydoc.render_doc(checker, renderer=pydoc.plaintext).casefold()
         assert not [p for p in phrases if p in text], checker.__name__

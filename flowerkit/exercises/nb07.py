@@ -39,7 +39,7 @@ from .. import wild as wild_package
 from ..access import OxfordFlowers102
 from ..wild import measure as wild_measure
 from ..wild.copies import make_captions
-from ..wild.corrupt import planted_damage
+from ..wild.corrupt import _SCANNED_FOLDERS, SkipAndLog, collate_skipping, planted_damage
 from ..wild.handles import write_zip
 from ..wild.measure import measure_worker_memory, private_mib
 from .verdict import (
@@ -49,6 +49,7 @@ from .verdict import (
     _call,
     _call_without,
     _class_as_file_reads,
+    _is_stub_function,
     _set_verdict,
     _unanswered,
     _verdict,
@@ -63,6 +64,7 @@ __all__ = [
     "check_pickled_size",
     "check_repeat_cause",
     "check_repeating_sources",
+    "check_skip_unreadable",
     "check_zip_per_worker",
     "RANDOM_SOURCES",
 ]
@@ -141,6 +143,7 @@ class _MeterRun(NamedTuple):
     read_self: bool  # it asked wild.private_mib about this process (os.getpid())
     read_at_last: int | None  # items the workers had read at its last wild.private_mib reading (None: no reading seen)
     refused: bool  # it called wild.measure_worker_memory, the flowerkit version of what it builds
+    others_read: list[str]  # the processes other than this one it read with wild.private_mib, each once, in order
 
 
 def _run_meter(func: Callable[..., Any]) -> _MeterRun:
@@ -163,7 +166,8 @@ def _run_meter(func: Callable[..., Any]) -> _MeterRun:
     gc.collect()  # a failed run's iterator sits in a cycle with its traceback: end its workers here
     # the counter moves only in fork workers (it is not pickled): a meter with spawn workers is judged on its growth
     last = counts[-1] if counts and max(counts) > 0 else None
-    return _MeterRun(result, error, os.getpid() in pids, last, refused)
+    others = list(dict.fromkeys(str(pid) for pid in pids if str(pid) != str(os.getpid())))
+    return _MeterRun(result, error, str(os.getpid()) in map(str, pids), last, refused, others)
 
 
 def _meter_problem(first: list[float], last: list[float], read_self: bool) -> tuple[str, str] | None:
@@ -195,6 +199,25 @@ def _meter_problem(first: list[float], last: list[float], read_self: bool) -> tu
     return None
 
 
+def _meter_run_problem(run: _MeterRun, name: str) -> tuple[tuple[list[float], list[float]] | None, tuple[str, str] | None]:
+    """The meter's ``(first, last)`` readings, or what is wrong with its run: raised, malformed, early, one worker, growth."""
+    readings, problem = (None, (run.error, RAISED_HINT)) if run.error else _readings(run.result, name)
+    if not problem and run.read_at_last is not None and run.read_at_last < _HOARD_ITEMS:
+        problem = (
+            f"your last reading came when the workers had read {run.read_at_last} of the epoch's {_HOARD_ITEMS} items: "
+            "before the epoch ended, so the growth of the rest is missing.",
+            "take the last reading after the last batch has arrived, while the iterator (and so its workers) still lives",
+        )
+    if not problem and not run.read_self and len(run.others_read) == 1:  # [m, m]: worker 0's growth counted twice
+        problem = (
+            f"all your readings are of one process (pid {run.others_read[0]}): both entries of `first`, and of `last`, "
+            "read the same worker, so its growth counts twice and the other worker's is missing.",
+            "the workers are the processes mp.active_children() lists after iter(loader) and not before: 2 of them, "
+            "one reading of each",
+        )
+    return readings, problem or (None if readings is None else _meter_problem(*readings, run.read_self))
+
+
 def check_memory_meter(func: Any) -> Verdict:
     """Notebook ``07_in_the_wild``: ``func(dataset, batch_size)`` returns each of 2 fork workers' private MiB, ``(first, last)``.
 
@@ -215,16 +238,7 @@ def check_memory_meter(func: Any) -> Verdict:
             "your meter calls wild.measure_worker_memory, the flowerkit version of what this exercise builds.",
             "a DataLoader with 2 fork workers, their pids (mp.active_children()), wild.private_mib(pid) twice",
         )
-    name = getattr(func, "__name__", "your meter")
-    readings, problem = (None, (run.error, RAISED_HINT)) if run.error else _readings(run.result, name)
-    if not problem and run.read_at_last is not None and run.read_at_last < _HOARD_ITEMS:
-        problem = (
-            f"your last reading came when the workers had read {run.read_at_last} of the epoch's {_HOARD_ITEMS} items: "
-            "before the epoch ended, so the growth of the rest is missing.",
-            "take the last reading after the last batch has arrived, while the iterator (and so its workers) still lives",
-        )
-    if not problem:
-        problem = _meter_problem(*readings, run.read_self)
+    readings, problem = _meter_run_problem(run, getattr(func, "__name__", "your meter"))
     if problem:
         return _verdict(False, problem[0], problem[1])
     first, last = readings
@@ -346,10 +360,25 @@ _SOURCES_LOOK_AGAIN = (
 )
 
 
+def _as_source_letters(answer: Any) -> Any:
+    """``answer`` with each pick that names a letter of :data:`RANDOM_SOURCES` as printed ("B", "(b)", " b ") as that
+    letter, the way the cause questions read one letter; anything else as it was, for the shared checks to answer."""
+
+    def letter(pick: Any) -> Any:
+        key = pick.strip().strip("()").strip().lower() if isinstance(pick, str) else pick
+        return key if key in RANDOM_SOURCES else pick
+
+    if isinstance(answer, str):
+        return letter(answer)
+    if isinstance(answer, (set, frozenset, list, tuple)):
+        return type(answer)(letter(pick) for pick in answer)
+    return answer
+
+
 def check_repeating_sources(answer: Any) -> Verdict:
     """Notebook ``07_in_the_wild``: the keys of :data:`RANDOM_SOURCES` whose draws repeat in every worker (a set)."""
     return _set_verdict(
-        answer,
+        _as_source_letters(answer),
         RANDOM_SOURCES,
         "exercises.RANDOM_SOURCES",
         "repeats",
@@ -404,6 +433,33 @@ def _pickled_sizes(obj: Any, received: int) -> dict[int, int]:
             break
         sizes[protocol] = len(pickle.dumps(obj, protocol=protocol))
     return sizes
+
+
+class _ByteCount:
+    """A file that keeps nothing but the number of bytes written to it (a pickle's length without the pickle)."""
+
+    def __init__(self) -> None:
+        self.n = 0
+
+    def write(self, data: bytes) -> int:
+        self.n += len(data)
+        return len(data)
+
+
+def _old_protocol(received: int | float, obj: Any, truth: int) -> int | None:
+    """The protocol below 2 (1 or 0) whose pickle of ``obj`` is ``received`` bytes long, or None.
+
+    Tried only for an answer above ``truth``: these protocols write each byte of an array's data as one or more
+    characters, so their pickle of a cache is larger (and slow to make: counted, not kept).
+    """
+    if not received > truth:
+        return None
+    for protocol in (1, 0):
+        count = _ByteCount()
+        pickle.Pickler(count, protocol=protocol).dump(obj)
+        if count.n == received:
+            return protocol
+    return None
 
 
 def _subset_problem(received: int, subset: Any, inner: Any) -> tuple[str, str] | None:
@@ -480,6 +536,15 @@ def check_pickled_size(received: Any, dataset: Dataset) -> Verdict:
             f"{received} bytes is the size of the Python object or of a path, not of what a worker receives.",
             "measure what pickle produces for the dataset, not the object in this process",
         )
+    old_protocol = _old_protocol(received, dataset, truth)
+    if old_protocol is not None:
+        return _verdict(
+            False,
+            f"{received:,} bytes is what pickle makes of it at protocol {old_protocol}, one of its oldest formats (it "
+            "writes the images' bytes as a text string); the DataLoader sends a worker its dataset at pickle's default "
+            f"protocol, {pickle.DEFAULT_PROTOCOL} here.",
+            "measure it with pickle's default protocol, as the DataLoader does",
+        )
     return _verdict(False, f"{received:,} bytes is not what pickle makes of it.", "measure what pickle produces for the dataset")
 
 
@@ -525,26 +590,191 @@ def check_bad_files(bad_files: Any, damaged: str | Path | dict[str, str], split:
     problem = _file_names_problem(names, damaged, split)
     if problem:
         return _verdict(False, problem[0], problem[1])
+    problem = _found_files_problem(names, planted)
+    if not problem and _scanned_by_flowerkit(damaged):
+        problem = (
+            "wild.find_bad_images has decoded this folder's files in this session: that is its report, the flowerkit "
+            "version shown after this exercise.",
+            "decode the items yourself, in a loop with try/except (restart the kernel if you ran the cells below first)",
+        )
+    if problem:
+        return _verdict(False, problem[0], problem[1])
+    details = "; ".join(f"{name}: {how}" for name, how in sorted(planted.items()))
+    return _verdict(True, f"both: {details}.")
+
+
+def _found_files_problem(names: set[str], planted: dict[str, str]) -> tuple[str, str] | None:
+    """(message, hint) for found ``names`` that are not the ``planted`` files: one that decodes, or some missing."""
     wrong = sorted(names - set(planted))
     if wrong:
-        return _verdict(False, f"{wrong[0]} decodes fine.", "keep only the files whose decoding raised")
+        return f"{wrong[0]} decodes fine.", "keep only the files whose decoding raised"
     missing = sorted(set(planted) - names)
     if names and missing and all("truncated" in planted[name] for name in missing):
-        return _verdict(
-            False,
+        return (
             f"you found {len(names)} of {len(planted)}. The file you miss opens (its header is whole) and fails only "
             "partway through decoding its pixels: Image.open and Image.verify() read the header and check the file's "
             "structure without decoding, so neither finds it; an epoch stops at it, but its error does not name the file.",
             "decode every file in full (tv_val[i], or img.load() in PIL), with try/except around each",
         )
     if missing:
-        return _verdict(
-            False,
+        return (
             f"you found {len(names)} of {len(planted)}: an epoch stops at the first bad file, so one look does not show the rest.",
             "decode every item of the split in a loop, with try/except around each",
         )
-    details = "; ".join(f"{name}: {how}" for name, how in sorted(planted.items()))
-    return _verdict(True, f"both: {details}.")
+    return None
+
+
+def _scanned_by_flowerkit(damaged: str | Path | dict[str, str]) -> bool:
+    """Whether :func:`flowerkit.wild.find_bad_images` has decoded files in the folder ``damaged`` (or below it) here."""
+    if isinstance(damaged, dict):
+        return False
+    root = Path(os.path.abspath(damaged))
+    return any(folder.is_relative_to(root) for folder in _SCANNED_FOLDERS)
+
+
+# ---------------------------------------------------------------------------------------------- exercise 4, part 2: skip
+
+_SKIP_BATCH = 32  # the batch size of the notebook's loaders over the damaged split
+
+
+class _Recorder(Dataset):
+    """The dataset as the student's wrapper reads it, item for item, noting which items raised and the label of each
+    item that loaded (read in this process: a worker's notes would stay in the worker)."""
+
+    def __init__(self, dataset: Dataset) -> None:
+        self.dataset, self.raised, self.labels = dataset, set(), {}
+
+    def __getattr__(self, name: str) -> Any:  # the dataset's own attributes (image_files, ...), for a wrapper that reads them
+        if name == "dataset":
+            raise AttributeError(name)
+        return getattr(self.dataset, name)
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, idx: int) -> Any:
+        try:
+            item = self.dataset[idx]
+        except Exception:
+            self.raised.add(idx)
+            raise
+        label = item[1] if isinstance(item, (tuple, list)) and len(item) > 1 else None
+        self.labels[idx] = label.tolist() if isinstance(label, (torch.Tensor, np.ndarray)) else label
+        return item
+
+
+def _collated(batch: Any) -> tuple[int, list[Any]] | None:
+    """``(images, labels)`` of a batch collated as the DataLoader's default collate does, as (how many, the labels);
+    None for anything else."""
+    if not isinstance(batch, (tuple, list)) or len(batch) < 2:
+        return None
+    images, labels = batch[0], batch[1]
+    if not isinstance(images, torch.Tensor) or not isinstance(labels, torch.Tensor) or images.dim() == 0:
+        return None
+    return len(images), labels.tolist()
+
+
+def _skip_pieces_problem(wrapper: Any, collate_fn: Any, dataset: Dataset) -> tuple[Any, tuple[str, str] | None]:
+    """``wrapper(dataset)``, or the problem: a stub, the flowerkit version, raised, or no dataset of the same length."""
+    if wrapper is SkipAndLog or collate_fn is collate_skipping:
+        return None, (
+            "that is wild.SkipAndLog or wild.collate_skipping, the flowerkit version shown after this exercise.",
+            "write both with plain PyTorch: try/except in __getitem__, and a collate_fn that filters the batch",
+        )
+    stubs = [f for f in (getattr(wrapper, "__getitem__", wrapper), collate_fn) if _is_stub_function(f)]
+    if stubs:
+        return None, (f"{getattr(stubs[0], '__qualname__', 'a function')} is still the stub.", STUB_HINT)
+    wrapped, error = _call(wrapper, dataset)
+    if error:
+        return None, (f"SkipUnreadable(dataset): {error}", RAISED_HINT)
+    length, error = _call(len, wrapped)
+    if error or length != len(dataset):
+        return None, (
+            f"SkipUnreadable(dataset) gave {reprlib.repr(wrapped)}, whose len() is {error or length}; the dataset has "
+            f"{len(dataset)} items.",
+            "keep the stub's class: item i of the wrapper is item i of the dataset (or None), so the lengths agree",
+        )
+    return wrapped, None
+
+
+def _raised(error: str) -> str:
+    """:func:`_call`'s message about the student's function as a predicate ("raised ValueError: ..."), with a full stop."""
+    return error.replace("your function raised", "raised", 1).rstrip(".") + "."
+
+
+def _skip_items_problem(wrapped: Any, collate_fn: Any, bad: list[int], good: int) -> tuple[str, str] | None:
+    """Each bad item must come back None, a good one as itself; a batch of two good items and a None must collate to
+    two images."""
+    for i in bad[:3]:
+        item, error = _call(wrapped.__getitem__, i)
+        if error or item is not None:
+            return (
+                f"item {i} cannot be loaded; through your wrapper "
+                + (f"it {_raised(error)}" if error else f"it came back as a {type(item).__name__}, not None."),
+                "catch the error that loading item idx raises, in __getitem__, and return None for that item",
+            )
+    item, error = _call(wrapped.__getitem__, good)
+    if error or item is None:
+        return (
+            f"item {good} loads fine; through your wrapper " + (f"it {_raised(error)}" if error else "it came back as None."),
+            "return None only when loading raises; otherwise the dataset's item itself",
+        )
+    out, error = _call(collate_fn, [item, None, item])
+    summary = None if error else _collated(out)
+    if summary is None or summary[0] != 2:
+        said = (
+            _raised(error)
+            if error
+            else f"kept {summary[0]} of the 2 items that load."
+            if summary
+            else f"gave a {type(out).__name__}, not (images, labels)."
+        )
+        return (
+            f"on a batch of two items that load and a None, your collate_fn {said}",
+            "leave the None items out of the batch, then collate the rest as the DataLoader would (default_collate)",
+        )
+    return None
+
+
+def _skip_epoch(wrapped: Any, collate_fn: Any) -> tuple[list[Any] | None, str | None]:
+    """(how many, labels) of every batch of one epoch in order, in batches of 32, in this process; or the error."""
+    try:
+        return [_collated(batch) for batch in DataLoader(wrapped, batch_size=_SKIP_BATCH, collate_fn=collate_fn)], None
+    except Exception as exc:  # the student's wrapper or collate_fn raised: the direct checks say which
+        return None, f"{type(exc).__name__}: {exc}"
+
+
+def check_skip_unreadable(wrapper: Any, collate_fn: Any, dataset: Dataset) -> Verdict:
+    """Notebook ``07_in_the_wild``: ``wrapper(dataset)[i]`` is ``dataset[i]``, or None where loading it raises, and
+    ``collate_fn`` collates a batch without its None items.
+
+    Runs one epoch over ``wrapper(dataset)`` in batches of 32 with ``collate_fn``, in this process, and compares the
+    images the loop sees with the items of ``dataset`` that load.
+    """
+    recorder = _Recorder(dataset)
+    wrapped, problem = _skip_pieces_problem(wrapper, collate_fn, recorder)
+    if problem:
+        return _verdict(False, problem[0], problem[1])
+    mine, error = _skip_epoch(wrapped, collate_fn)
+    bad = sorted(recorder.raised)
+    good = next((i for i in range(len(dataset)) if i not in recorder.raised and _call(dataset.__getitem__, i)[1] is None), 0)
+    problem = _skip_items_problem(wrapped, collate_fn, bad, good)
+    if not problem and (error or None in mine):
+        problem = (f"an epoch through your two stopped: {error or 'a batch is not (images, labels)'}", RAISED_HINT)
+    expected = [recorder.labels.get(i) for i in range(len(dataset)) if i not in recorder.raised]
+    if not problem and [label for _, labels in mine for label in labels] != expected:
+        problem = (
+            f"your loop saw {sum(n for n, _ in mine)} of {len(dataset)} images; {len(expected)} of them load, every "
+            f"item but the {len(bad)} that raise.",
+            "drop only the None items: every item that loads reaches its batch, in order",
+        )
+    if problem:
+        return _verdict(False, problem[0], problem[1])
+    return _verdict(
+        True,
+        f"your loop saw {len(expected)} of {len(dataset)} images: every item but the {len(bad)} whose loading raised. "
+        "A None does not say which file failed, or why: the flowerkit version (next) hands that to the loop, to log.",
+    )
 
 
 # ---------------------------------------------------------------------------------------------- the student's module
@@ -829,13 +1059,12 @@ def _fork_problem(dataset: Dataset, archive: Path, expected: list[bytes]) -> tup
 
 
 def check_zip_per_worker(module: str, files: Sequence[str | Path]) -> Verdict:
-    """Notebook ``07_in_the_wild``: ``<module>.ZipImages(zip_path)`` reads a zip archive correctly in fork and spawn workers.
+    """Notebook ``07_in_the_wild``: reads the archive through ``<module>.ZipImages(zip_path)`` in spawn and fork workers.
 
-    Writes the first 400 of ``files`` (by name) to an archive, in a shuffled order; item ``i`` must be the bytes of the archive's ``i``-th
-    name in sorted order. After reading item 0 in this process, the dataset must pickle small, give every
-    item through 2 spawn workers, and through 2 fork workers for 3 epochs, without moving the file position
-    of this process (a ZipFile shared across a fork mixes the workers' reads; on Linux the position shows it
-    every time).
+    Writes the first 400 of ``files`` (by name) to an archive, in a shuffled order; item ``i`` must be the bytes of the
+    archive's ``i``-th name in sorted order. Reads item 0 in this process, then every item through 2 spawn workers and
+    through 3 epochs of 2 fork workers, and compares each with its file (on Linux, watching this process's open
+    files too).
     """
     cls, problem = _student_class(module, "ZipImages")
     if problem:
@@ -983,6 +1212,57 @@ def _partner_epoch_problem(dataset: Any) -> tuple[list[list[int]] | None, tuple[
     return [partners for partners, _ in epochs], None
 
 
+#: The larger instance the shift check reads without workers: a shift of a few hundred items shows in most of it.
+_SHIFT_PAIRS = 2048
+
+
+def _best_shift(a: list[int], b: list[int]) -> tuple[int, int]:
+    """``(k, count)``: the constant shift ``k`` for which ``b[i] == a[i + k]`` holds for the most items, and how many."""
+    where: dict[int, list[int]] = {}
+    for j, value in enumerate(a):
+        where.setdefault(value, []).append(j)
+    shifts: dict[int, int] = {}
+    for i, value in enumerate(b):
+        for j in where.get(value, [])[:8]:  # a value drawn many times says nothing about a shift: a few places do
+            shifts[j - i] = shifts.get(j - i, 0) + 1
+    return max(shifts.items(), key=lambda kv: kv[1], default=(0, 0))
+
+
+def _partners_at(cls: type, seed: int, epoch: int) -> tuple[list[int] | None, str | None]:
+    """Every partner of ``cls(_SHIFT_PAIRS, seed)`` after ``set_epoch(epoch)``, read in this process, or the error."""
+
+    def read() -> list[int]:
+        dataset = cls(_SHIFT_PAIRS, seed)
+        dataset.set_epoch(epoch)
+        return [int(dataset[i][1]) for i in range(_SHIFT_PAIRS)]
+
+    return _call(read)
+
+
+def _partner_shift_problem(cls: type) -> tuple[str, str] | None:
+    """Without workers, at n = 2048: another epoch, another seed, or seed 1's epoch 0 against seed 0's epoch 1 must not
+    give the same draws moved along by any constant number of items (``b[i] == a[i + k]`` for most items)."""
+    runs = {(seed, epoch): _partners_at(cls, seed, epoch) for seed, epoch in ((0, 0), (0, 1), (1, 0))}
+    error = next((error for _, error in runs.values() if error), None)
+    if error:
+        return f"with n={_SHIFT_PAIRS}: {error}", RAISED_HINT
+    pairs = (
+        ((0, 0), (0, 1), "after set_epoch(1) the partners are epoch 0's"),
+        ((0, 0), (1, 0), "with seed=1 the partners are seed=0's"),
+        ((0, 1), (1, 0), "seed=1's partners in epoch 0 are seed=0's of epoch 1"),
+    )
+    for a, b, what in pairs:
+        k, count = _best_shift(runs[a][0], runs[b][0])
+        if count >= max(64, (_SHIFT_PAIRS - abs(k)) // 2):  # chance gives a shift a handful of items at most
+            moved = "item for item" if k == 0 else f"moved along by {abs(k)} item{'s' if abs(k) > 1 else ''}"
+            return (
+                f"with n={_SHIFT_PAIRS}, {what} {moved} ({count} of them): the same draws, not new ones.",
+                "here a change of seed, epoch or item gives back a generator already used for another: keep the three "
+                "numbers apart, not added or scaled into one (np.random.default_rng accepts a list of them)",
+            )
+    return None
+
+
 def _partner_workers_problem(dataset: Any, expected: list[list[int]]) -> tuple[str, str] | None:
     """Each run of :data:`_PAIR_RUNS` must give every item the partner it got in this process, for the same epoch."""
     for how, context, workers, epoch in _PAIR_RUNS:
@@ -1001,18 +1281,18 @@ def _partner_workers_problem(dataset: Any, expected: list[list[int]]) -> tuple[s
 
 
 def check_mixup_partners(module: str = "my_partners") -> Verdict:
-    """Notebook ``07_in_the_wild``: ``<module>.MixupPartners(n, seed)`` gives each item a partner decided by seed, epoch and item.
+    """Notebook ``07_in_the_wild``: compares every item's partner from ``<module>.MixupPartners(n, seed)`` across workers,
+    start methods, seeds and epochs.
 
-    Reads the items in this process (twice, backwards, with another seed, after ``set_epoch(1)``), then
-    through 2 and 3 fork workers and 2 spawn workers, each with a loader seed of its own: every item must
-    get the partner it got without workers for the same epoch, and a new one in a new epoch.
+    Reads the items in this process (more than once, in more than one order, with two seeds, in two epochs, and on a
+    larger instance), then through 2 and 3 fork workers and 2 spawn workers, each with a loader seed of its own.
     """
     cls, problem = _student_class(module, "MixupPartners")
     problem = problem or _partner_items_problem(cls) or _partner_determinism_problem(cls)
     dataset = None if problem else cls(_PAIRS, 0)
     problem = problem or _spawn_refusal(dataset)
     expected, problem = (None, problem) if problem else _partner_epoch_problem(dataset)
-    problem = problem or _partner_workers_problem(dataset, expected)
+    problem = problem or _partner_shift_problem(cls) or _partner_workers_problem(dataset, expected)
     if problem:
         return _verdict(False, problem[0], problem[1])
     return _verdict(

@@ -1,9 +1,9 @@
-"""Worker memory that grows every epoch: datasets that hold one Python object per item, and their fixes.
+"""Section 1's datasets: an index of photos as a list of records and as NumPy arrays, and visitor captions.
 
 Notebook ``07_in_the_wild``, section 1, and its first fix exercise. :class:`RecordList`
 is the dataset whose workers grow, :class:`RecordArrays` the same items from NumPy
-arrays (no object per item). :class:`CaptionList` is the exercise's broken dataset,
-over :func:`make_captions`. Why the workers grow is the notebook's exercise 2 (the
+arrays. :class:`CaptionList` is the caption exercise's dataset, over
+:func:`make_captions`. Why the workers grow is the notebook's exercise 2 (the
 comment below; ``help(wild)`` shows these docstrings, so they do not say).
 """
 
@@ -44,13 +44,14 @@ class RecordList(Dataset):
 
 
 class RecordArrays(Dataset):
-    """The same index and items as :class:`RecordList`, held in two NumPy arrays: no Python object per photo.
+    """The same index and items as :class:`RecordList`, held in two NumPy arrays.
 
     The paths are one fixed-width bytes array, the labels one int64 array. Introduced in notebook
     ``07_in_the_wild`` (the fix it measures after its exercise 2).
     """
 
-    # reading an item creates new objects in the worker and writes nothing shared: an array is one object
+    # no Python object per photo: reading an item creates new objects in the worker and writes nothing shared (an
+    # array is one object, however many elements it holds)
 
     def __init__(self, files: Sequence[str | Path], labels: Sequence[int], n: int) -> None:
         picks = np.arange(n) % len(files)
@@ -81,12 +82,12 @@ def make_captions(n: int, seed: int = 0) -> list[str]:
 
 
 class CaptionList(Dataset):
-    """The exercise's broken dataset: visitor captions kept as a Python list of ``str``; an item is one caption.
+    """The caption exercise's dataset: visitor captions as a Python list of ``str``; item ``i`` is caption ``i``.
 
-    Your fix gives the same items without one Python object per caption. Introduced in notebook ``07_in_the_wild``.
+    The exercise asks for a class that gives the same items. Introduced in notebook ``07_in_the_wild``.
     """
 
-    # each worker copies the pages of every caption it reads (copy-on-read under fork)
+    # one Python object per caption: each worker copies the pages of every caption it reads (copy-on-read under fork)
 
     def __init__(self, captions: Sequence[str]) -> None:
         self.captions = list(captions)

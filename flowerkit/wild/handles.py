@@ -1,14 +1,20 @@
-"""Handles opened in ``__init__``: a memory map, an HDF5 file, a zip archive, and how each travels to workers.
+"""Datasets that hold a memory map, an HDF5 file or a zip archive, and what each does in DataLoader workers.
 
-Notebook ``07_in_the_wild``, section 2, and its second fix exercise. Under
-spawn and forkserver a worker receives its dataset pickled. An open
-``numpy.memmap`` pickles *all its data* (:class:`EagerMemmapCache`, how
-``flowerkit.load.CachedFlowers`` used to be); an ``h5py.File`` or a
-``zipfile.ZipFile`` does not pickle at all, and under fork an open
-``ZipFile`` is one file position shared by every worker. The fix is the same
-each time: hold the path, open the file in the process that reads it
-(:class:`LazyH5Flowers`, and ``CachedFlowers`` today).
+Notebook ``07_in_the_wild``, section 2, and its second fix exercise.
+:class:`EagerMemmapCache` opens a memory map in ``__init__``, as
+``flowerkit.load.CachedFlowers`` used to; :class:`EagerH5Flowers` opens an HDF5
+file in ``__init__``, :class:`LazyH5Flowers` on first use; :class:`ZipImages`
+is the zip exercise's dataset. What happens to each in workers is what the
+notebook measures and asks; the comment below says why, not these docstrings
+(``help(wild)`` shows them).
 """
+
+# Why: under spawn and forkserver a worker receives its dataset pickled. An open numpy.memmap pickles *all its data*
+# (EagerMemmapCache: every spawn or forkserver worker receives its own copy of every image, once per epoch without
+# persistent workers); an h5py.File or a zipfile.ZipFile does not pickle at all, and under fork an open ZipFile is one
+# file position shared by every worker, so their reads get mixed. The fix is the same each time: hold the path, open
+# the file in the process that reads it (LazyH5Flowers, and CachedFlowers today), and leave the handle out of the
+# pickle.
 
 from __future__ import annotations
 
@@ -32,9 +38,8 @@ __all__ = ["EagerH5Flowers", "EagerMemmapCache", "LazyH5Flowers", "ZipImages", "
 class EagerMemmapCache(Dataset):
     """A uint8 cache opened the old way: ``np.load(..., mmap_mode="r")`` in ``__init__``; items ``(image, label)``.
 
-    Reads the same ``.npy`` and manifest as ``flowerkit.load.CachedFlowers``. Pickling it pickles the
-    memory map's data, so every spawn or forkserver worker receives its own copy of every image.
-    Introduced in notebook ``07_in_the_wild``.
+    Reads the same ``.npy`` and manifest as ``flowerkit.load.CachedFlowers``. Introduced in notebook
+    ``07_in_the_wild``.
     """
 
     def __init__(self, path: str | Path) -> None:
@@ -62,11 +67,13 @@ def write_hdf5(images: np.ndarray, labels: Sequence[int], path: str | Path) -> P
 
 
 class EagerH5Flowers(Dataset):
-    """Images from an HDF5 file opened in ``__init__``: the handle cannot be pickled, so spawn workers fail.
+    """Images from an HDF5 file opened with ``h5py`` in ``__init__``; items ``(image, label)``.
 
-    Under fork the workers inherit the open file; HDF5's own advice is to open a file in each process
-    that reads it. Introduced in notebook ``07_in_the_wild``.
+    Introduced in notebook ``07_in_the_wild``.
     """
+
+    # the handle cannot be pickled, so spawn and forkserver workers fail; under fork the workers inherit the open file
+    # (HDF5's own advice is to open a file in each process that reads it)
 
     def __init__(self, path: str | Path) -> None:
         self.file = h5py.File(path, "r")

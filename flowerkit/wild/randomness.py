@@ -1,4 +1,4 @@
-"""Random augmentations with a generator made in ``__init__`` (NumPy's or torch's), read by DataLoader workers.
+"""Random augmentations read by DataLoader workers: crops at random offsets, MixUp partners, and a probe of seeds.
 
 Notebook ``07_in_the_wild``, section 7, and its third fix exercise (:class:`MixupPartners`). What
 their workers draw is what section 7 measures; the explanation is in the notebook, after its
@@ -31,7 +31,7 @@ __all__ = ["JitterCrops", "MixupPartners", "SeededJitterCrops", "TorchJitterCrop
 
 
 class JitterCrops(Dataset):
-    """Random ``crop`` x ``crop`` crops of a dataset's uint8 images, offsets from a generator made in ``__init__``.
+    """Random ``crop`` x ``crop`` crops of a dataset's uint8 images, at offsets drawn with NumPy from ``seed``.
 
     An item is ``(crop, label, offset)`` with ``offset = tensor([top, left])``, so the draws can be
     compared. Introduced in notebook ``07_in_the_wild``.
@@ -84,12 +84,14 @@ class TorchJitterCrops(Dataset):
 
 
 class SeededJitterCrops(JitterCrops):
-    """:class:`JitterCrops` with a generator per worker, seeded from ``get_worker_info().seed`` on first use.
+    """:class:`JitterCrops` whose NumPy generator is seeded from ``seed`` and ``get_worker_info().seed``.
 
-    The worker's seed is PyTorch's ``base_seed + worker_id``, and ``base_seed`` is drawn from the
-    loader's ``generator`` each time its workers start: draws differ between workers and between epochs,
-    and a seeded loader repeats them exactly. Without workers, ``seed`` alone decides. Introduced in notebook ``07_in_the_wild``.
+    Without workers, ``seed`` alone decides. Introduced in notebook ``07_in_the_wild``.
     """
+
+    # The fix of section 7: a generator per worker, made on first use in the process that reads. The worker's seed is
+    # PyTorch's base_seed + worker_id, and base_seed is drawn from the loader's generator each time its workers start:
+    # draws differ between workers and between epochs, and a seeded loader repeats them exactly.
 
     def __init__(self, dataset: Dataset, crop: int, seed: int = 0) -> None:
         super().__init__(dataset, crop, seed)
@@ -107,9 +109,9 @@ class SeededJitterCrops(JitterCrops):
 class MixupPartners(Dataset):
     """The randomness exercise's broken dataset: item ``i`` is ``(i, partner)``, a random image to mix image ``i`` with.
 
-    MixUp blends each image with a random partner; here only the indices, drawn from a NumPy generator
-    made in ``__init__``. Introduced in notebook ``07_in_the_wild``, whose exercise measures its
-    partners across workers and epochs and fixes it.
+    MixUp blends each image with a random partner; here only the indices, drawn with NumPy from ``seed``.
+    Introduced in notebook ``07_in_the_wild``, whose exercise measures its partners across workers and epochs
+    and fixes it.
     """
 
     def __init__(self, n: int, seed: int = 0) -> None:
