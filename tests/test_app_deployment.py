@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 
 import pytest
@@ -38,10 +39,11 @@ def test_the_deployment_team_skews_and_nothing_else(predictor: app.Predictor, ph
     path = _jpeg(photo, tmp_path / "p.jpg")
     stats = (predictor.mean, predictor.std)
     ours = predictor.inputs([path])[0]
-    none = app.deployment_team_preprocess(path, SIZE, stats, skews=())
-    theirs = app.deployment_team_preprocess(path, SIZE, stats)
+    none = app.deployment_team_lines(path, SIZE, stats, keep=())
+    theirs = app.deployment_team_preprocess(path, SIZE)
     assert (none - ours).abs().mean() < 0.1, "without its skews, their code should match training's up to resampling"
     assert (theirs - ours).abs().mean() > 0.3
+    assert torch.equal(app.deployment_team_lines(path, SIZE, stats, keep=(1, 2, 3)), theirs)
 
 
 def test_help_does_not_answer_the_hunt_of_notebook_05() -> None:
@@ -56,14 +58,25 @@ def test_help_does_not_answer_the_hunt_of_notebook_05() -> None:
         assert telltale not in shown, telltale
     for answer in nb05._DEPLOYMENT_SKEWS:  # the checker's right answers (the wrong ones, e.g. grayscale, may show)
         assert answer not in shown, answer
+    their_docs = [
+        pydoc.render_doc(f, renderer=pydoc.plaintext) for f in (app.deployment_team_preprocess, app.deployment_team_lines)
+    ]
+    for telltale in ("skew", "statistics", "normalis", "orientation", "resize"):  # nor what any of their lines does
+        assert not [doc for doc in their_docs if telltale in doc], telltale
+    assert "stats" not in str(inspect.signature(app.deployment_team_preprocess)), "the app as deployed: no switches"
 
 
-def test_the_deployment_team_skews_are_named_and_need_the_stats_they_replace(photo: Image.Image, tmp_path: Path) -> None:
+def test_the_deployment_team_lines_are_numbered_and_their_errors_name_no_skew(
+    predictor: app.Predictor, photo: Image.Image, tmp_path: Path
+) -> None:
     path = _jpeg(photo, tmp_path / "p.jpg")
-    with pytest.raises(ValueError, match="unknown skews"):
-        app.deployment_team_preprocess(path, SIZE, skews=("rotated",))
-    with pytest.raises(ValueError, match="pass stats"):
-        app.deployment_team_preprocess(path, SIZE, skews=("squashed",))
+    stats = (predictor.mean, predictor.std)
+    for wrong in (("rotated",), (4,)):  # a name, not a number; a line that is not there
+        with pytest.raises(ValueError, match=r"numbered lines are \[1, 2, 3\]") as raised:
+            app.deployment_team_lines(path, SIZE, stats, keep=wrong)
+        assert not any(skew in str(raised.value) for skew in ("EXIF", "squash", "ImageNet", "statistics"))
+    with pytest.raises(TypeError):  # the app as deployed takes no switches
+        app.deployment_team_preprocess(path, SIZE, stats)
 
 
 def test_exercise_checkers_of_notebook_05(predictor: app.Predictor, mini_root: Path) -> None:

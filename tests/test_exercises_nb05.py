@@ -70,7 +70,7 @@ _THREE = ("EXIF orientation ignored", "squashed to a square", "ImageNet statisti
         ({*_THREE, "pixels not scaled to [0, 1]"}, "means in the hundreds"),
         ({*_THREE, "red and blue swapped (BGR order)"}, "keeps its hue"),
         ({*_THREE, "grayscale"}, "three different channels"),
-        ({*_THREE, "flipped left to right"}, "faces the way it does"),
+        ({*_THREE, "flipped left to right"}, "turned a quarter, not mirrored"),
         ({*_THREE, "cropped off-centre"}, "edge to edge"),
         (set(_THREE[1:]), "1 of the skews still at large"),  # one pointer for any missing skew: it names none
         ({_THREE[0], _THREE[2]}, "look again at every kind of evidence"),
@@ -180,6 +180,17 @@ def _load_stacked(path):
     return net, {"mean": saved["stats"][0], "std": saved["stats"][1], "size": saved["size"], "classes": saved["classes"]}
 
 
+def _save_stats_as(convert):
+    """The statistics stored as ``convert`` makes them from a float32 tensor (a lower precision, rounded floats)."""
+
+    def save(net, mean, std, size, classes, path):
+        _save(net, mean, std, size, classes, path)
+        saved = torch.load(path, weights_only=True)
+        torch.save(saved | {k: convert(torch.tensor(saved[k], dtype=torch.float32)) for k in ("mean", "std")}, path)
+
+    return save
+
+
 def _load_102_or_classes(path):
     saved = torch.load(path, weights_only=True)
     net = model.FlowerCNN(num_classes=len(saved["classes"]))
@@ -243,6 +254,12 @@ def _load_shop_network(path):
         (_save_with(size=lambda s: torch.tensor([s, s])), _load, "Correct!"),
         (_save_broadcast, _load, "Correct!"),  # statistics as (3, 1, 1) tensors
         (_save_stacked, _load_stacked, "Correct!"),  # mean and std as one (2, 3) tensor
+        # float16 (or bfloat16) keeps the statistics to about 1e-3: enough to normalise with
+        (_save_stats_as(lambda t: t.half()), _load, "Correct!"),
+        (_save_stats_as(lambda t: t.bfloat16()), _load, "Correct!"),
+        (_save_stats_as(lambda t: t.to(torch.float8_e4m3fn)), _load, "training mean is in the file only roughly (as float8"),
+        (_save_stats_as(lambda t: [round(float(v), 1) for v in t]), _load, "only roughly (rounded)"),
+        (_save_stats_as(lambda t: t.double().round(decimals=1)), _load, "only roughly (rounded)"),  # float64, rounded
         (_save_with(size=(48, 64)), _load, "['size'] differ"),
         (_save_with(classes={str(i): c for i, c in enumerate(_SHOP_CLASSES)}), _load, "in a dict keyed by '0' (str)"),
         (_save_with(classes={c: i for i, c in enumerate(_SHOP_CLASSES)}), _load, "a dict from name to index"),
@@ -278,13 +295,14 @@ def visitor_photos(mini_root, tmp_path_factory):
     return app.visitor_photos(mini_root, per_class=1, folder=tmp_path_factory.mktemp("visitors"))
 
 
-def _finish(hwc, *, crop=True, stats=None, scale=True, mode="bilinear", antialias=True):
-    """uint8 (H, W, C) -> the centre square, resized with antialias, normalised: notebook 03's steps."""
+def _finish(hwc, *, crop=True, at=0.5, stats=None, scale=True, mode="bilinear", antialias=True):
+    """uint8 (H, W, C) -> the centre square (``at`` 0.5 of the way along the long side), resized with antialias,
+    normalised: notebook 03's steps."""
     m, s = (torch.tensor(v, dtype=torch.float32).view(-1, 1, 1) for v in (stats or (_MEAN, _STD)))
     chw = torch.from_numpy(np.ascontiguousarray(hwc if hwc.ndim == 3 else hwc[..., None])).permute(2, 0, 1)
     if crop:
         square = min(chw.shape[1:])
-        y0, x0 = (chw.shape[1] - square) // 2, (chw.shape[2] - square) // 2
+        y0, x0 = (round(at * (side - square)) if at != 0.5 else (side - square) // 2 for side in chw.shape[1:])
         chw = chw[:, y0 : y0 + square, x0 : x0 + square]
     chw = chw[None].float() if mode == "nearest" else chw[None]
     chw = torch.nn.functional.interpolate(chw, size=(_SIZE, _SIZE), mode=mode, antialias=antialias)[0]
@@ -400,6 +418,12 @@ def test_check_my_input_accepts_training_s_tensors_made_any_way(my_input, visito
         (_my_input(draft=False, antialias=False), "without smoothing", "antialias=True"),
         (_my_input(draft=False, mode="nearest", antialias=False), "without smoothing", "BILINEAR, BICUBIC or LANCZOS"),
         (_my_input(crop=False), "squashed to a square", "crop the centre square"),
+        (
+            _my_input(at=0),
+            "training's photo cropped off-centre (the square at the",
+            "the same part of the photo? crop the centre",
+        ),
+        (_my_input(at=0.7), "cropped off-centre (the square towards the", "the same part of the photo? crop the centre"),
         (_my_input(stats=(IMAGENET_MEAN, IMAGENET_STD)), "ImageNet's statistics", "saved mean and std"),
         (_my_input(stats=((0, 0, 0), (1, 1, 1))), "not normalised", "subtract the saved mean"),
         (_my_input(scale=False), "values up to", "/ 255"),
@@ -425,6 +449,13 @@ def test_check_my_input_names_each_mistake_and_each_kind_it_misses(my_input, say
     assert not exercises.check_my_input(my_input, model.FlowerCNN().eval(), visitor_photos, _SIZE, _MEAN, _STD)
     out = capsys.readouterr().out
     assert says in out and "\nHint: " in out and hint in out.split("\nHint: ")[1], out
+
+
+def test_check_my_input_s_last_hint_points_to_training_s_picture_once(visitor_photos, capsys):
+    """A tensor no near miss explains (here mirrored) gets the general hint, once."""
+    assert not exercises.check_my_input(lambda p: _my_input()(p).flip(2), None, visitor_photos, _SIZE, _MEAN, _STD)
+    out = capsys.readouterr().out
+    assert "differs from training's by" in out and out.split("\nHint: ")[1].count("load.decode_resized") == 1, out
 
 
 def test_check_my_input_says_what_the_photo_holds_where_it_is_transparent(visitor_photos, capsys):
@@ -504,6 +535,44 @@ def test_check_compare_batches_accepts_the_tool_and_names_each_mistake(func, fee
     assert feedback in out, out
     assert ok == feedback.startswith("Correct")
     assert hint is None or "Hint: " in out and hint in out.split("Hint: ", 1)[1], out
+
+
+def _evidence():
+    """16 made-up photos, and the same through another pipeline: other statistics, three photos turned."""
+    g = torch.Generator().manual_seed(9)
+    ref = torch.nn.functional.interpolate(torch.randn(16, 3, 5, 5, generator=g), size=20, mode="bilinear")
+    cand = ref * torch.tensor([0.8, 1.2, 1.1]).view(1, 3, 1, 1) + torch.tensor([0.3, -0.2, 0.1]).view(1, 3, 1, 1)
+    cand[[0, 7, 14]] = torch.rot90(cand[[0, 7, 14]], 1, dims=(2, 3))
+    return ref, cand
+
+
+def test_check_compare_batches_prints_the_student_s_measures_beside_flowerkit_s_on_the_evidence(capsys):
+    ref, cand = _evidence()
+    assert exercises.check_compare_batches(_compare, evidence=(ref, cand))
+    out = capsys.readouterr().out
+    yours, flowerkit_s = re.search(r"\n  yours: +(.*)\n  doctor.compare_batches: (.*)", out).groups()
+    assert "On the evidence (16 photos)" in out and yours == flowerkit_s and yours.count(",") == 2 + 2 + 15, out
+
+
+def test_check_compare_batches_runs_the_tool_on_the_evidence_too(capsys):
+    """A tool right on the checker's made-up batches of 6 photos, wrong on the 16 of the evidence."""
+    ref, cand = _evidence()
+    assert not exercises.check_compare_batches(_changed("photo_corr", lambda v, r, c: v[:6]), evidence=(ref, cand))
+    out = capsys.readouterr().out
+    assert "on the evidence (16 photos): photo_corr is 6 value(s)" in out and "Hint: one correlation per photo" in out, out
+
+
+def test_help_on_the_tools_of_notebook_05_s_hunt_does_not_answer_its_exercises():
+    """help() on the checker of exercise 1, the kiosk of exercise 5 and the doctor's comparison names no skew."""
+    import pydoc
+
+    for obj, phrases in (
+        (exercises.check_compare_batches, ("other statistics", "turned", "swapped")),
+        (exercises.kiosk_preprocess, ("camera library", "bgr", "opencv", "blue")),
+        (doctor.compare, ("turned", "squashed", "colour order", "mirrored")),
+    ):
+        text = pydoc.render_doc(obj, renderer=pydoc.plaintext).casefold()
+        assert not [p for p in phrases if p in text], obj
 
 
 def test_the_deployment_skews_cannot_be_found_by_elimination(capsys):

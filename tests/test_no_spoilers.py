@@ -46,8 +46,8 @@ SPOILERS = {
     ),
     "04 exercise 4's schedule": (("model",), ("cosine", "/ 25", "25e4", "0.95")),
     "05 the Deployment team's skews": (
-        ("app", "app.artifact", "app.deployment"),
-        ("EXIF ignored", "squash", "ImageNet", "rotation ignored", "normalisation statistics"),
+        ("app", "app.artifact", "app.deployment", "doctor.compare"),
+        ("EXIF ignored", "squash", "ImageNet", "rotation ignored", "normalisation statistics", "colour order", "mirrored"),
     ),
     "06 the Scale team's bugs": (
         ("distributed",),
@@ -99,6 +99,8 @@ def test_help_on_the_checkers_of_later_exercises_does_not_answer_them() -> None:
         (exercises.check_sharded_stream, ("remainder", "23 items", "stride")),
         (exercises.check_train_loader, ("kept alive", "persistent", "where decoding needs", "beyond the cores")),
         (exercises.check_predict_loader, ("shuffle", "drop_last", "persistent", "in the dataset's order")),
+        (exercises.check_compare_batches, ("other statistics", "turned", "swapped")),
+        (exercises.kiosk_preprocess, ("camera library", "bgr", "opencv", "blue")),
         (exercises.check_mixup_partners, ("seed, epoch and item", "decided by")),
         (exercises.check_zip_per_worker, ("file position", "shared across a fork", "mixes")),
     ):

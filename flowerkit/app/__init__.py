@@ -34,7 +34,7 @@ from .artifact import (
     save_artifact,
 )
 from .cli import main
-from .deployment import VISITOR_KINDS, VisitorPhoto, deployment_team_preprocess, visitor_photos
+from .deployment import VISITOR_KINDS, VisitorPhoto, deployment_team_lines, deployment_team_preprocess, visitor_photos
 from .server import HOST, MAX_UPLOAD_BYTES, make_server
 from .training import train_artifact, trained_artifact
 
@@ -50,6 +50,7 @@ __all__ = [
     "PhotoTooLarge",
     "Predictor",
     "VisitorPhoto",
+    "deployment_team_lines",
     "deployment_team_preprocess",
     "load_artifact",
     "main",

@@ -31,41 +31,48 @@ from ..facts import IMAGENET_MEAN, IMAGENET_STD
 from ..load import cache_dir
 from ..transform import Stats
 
-__all__ = ["VISITOR_KINDS", "VisitorPhoto", "deployment_team_preprocess", "visitor_photos"]
+__all__ = ["VISITOR_KINDS", "VisitorPhoto", "deployment_team_lines", "deployment_team_preprocess", "visitor_photos"]
 
-# The Deployment team's three differences from training, as ``skews`` names them. Private, and the docstring below
-# silent about them, so that help(app) in the middle of notebook 05's hunt does not answer it.
-_SKEWS = ("EXIF ignored", "squashed", "ImageNet statistics")
+# Their code's lines, as notebook 05 numbers them after its hunt (the docstrings below stay silent about what each
+# does, so that help(app) in the middle of the hunt does not answer it):
+# 1. Image.open does not apply the EXIF orientation tag, so a phone's portrait lies on its side
+# 2. resize((size, size)) squashes the photo into a square (training: short side, then centre crop)
+# 3. the tutorial's ImageNet mean and std, not the train split's (in the artifact, unread)
+# convert("RGB") also drops an alpha channel without compositing it (training's to_rgb puts transparency on white)
+_THEIR_LINES = (1, 2, 3)
 
 
-def deployment_team_preprocess(
-    path: str | Path, size: int, stats: Stats | None = None, *, skews: Sequence[str] | None = None
-) -> torch.Tensor:
+def deployment_team_preprocess(path: str | Path, size: int) -> torch.Tensor:
     """The Deployment team's app preprocessing, as the garden ran it: photo -> float (3, size, size).
 
     Introduced in notebook ``05_the_app``, whose hunt compares its tensors
     with training's to find where they differ; the notebook reads its code
     once the checker says Correct!. It runs on every photo without an error.
-    ``skews=None`` is the app as deployed. After the hunt, the notebook names
-    the differences it keeps in ``skews`` (the names in its table) to measure
-    each alone: every step not named is done the training way, normalising
-    with ``stats`` (the train split's mean and std).
     """
-    skews = _SKEWS if skews is None else tuple(skews)
-    unknown = set(skews) - set(_SKEWS)
-    if unknown:
-        raise ValueError(f"unknown skews {sorted(unknown)}: name them from {list(_SKEWS)}")
-    if stats is None and "ImageNet statistics" not in skews:
-        raise ValueError("without the 'ImageNet statistics' skew, pass stats: the train split's (mean, std)")
-    # 1. "EXIF ignored": Image.open does not apply the orientation tag, so a phone's portrait lies on its side
-    # 2. "squashed": resize((size, size)) squeezes the photo into a square (training: short side, then centre crop)
-    # 3. "ImageNet statistics": the tutorial's mean and std, not the train split's (in the artifact, unread)
-    # convert("RGB") also drops an alpha channel without compositing it (training's to_rgb puts transparency on white)
+    return _their_code(path, size, None, keep=_THEIR_LINES)
+
+
+def deployment_team_lines(path: str | Path, size: int, stats: Stats, *, keep: Sequence[int]) -> torch.Tensor:
+    """:func:`deployment_team_preprocess` with only some of its lines: photo -> float (3, size, size).
+
+    Introduced in notebook ``05_the_app``, after its hunt, which shows their
+    code with its lines numbered 1 to 3. ``keep`` lists the numbered lines
+    that run as they wrote them; every other step is done the training way,
+    with ``stats`` (the train split's (mean, std)).
+    """
+    keep = tuple(keep)
+    if set(keep) - set(_THEIR_LINES):
+        raise ValueError(f"keep={keep}: their code's numbered lines are {list(_THEIR_LINES)}")
+    return _their_code(path, size, stats, keep=keep)
+
+
+def _their_code(path: str | Path, size: int, stats: Stats | None, *, keep: tuple[int, ...]) -> torch.Tensor:
+    """Their code, with the numbered lines not in ``keep`` done the training way (normalising with ``stats``)."""
     img = Image.open(path)
-    if "EXIF ignored" not in skews:
+    if 1 not in keep:
         img = upright(img)
     img = img.convert("RGB")
-    if "squashed" in skews:
+    if 2 in keep:
         img = img.resize((size, size), Image.Resampling.BILINEAR)
     else:
         scale = size / min(img.size)
@@ -73,7 +80,7 @@ def deployment_team_preprocess(
         left, top = (img.width - size) // 2, (img.height - size) // 2
         img = img.crop((left, top, left + size, top + size))
     x = torch.from_numpy(np.array(img, dtype=np.uint8)).permute(2, 0, 1).float() / 255
-    mean, std = (IMAGENET_MEAN, IMAGENET_STD) if "ImageNet statistics" in skews or stats is None else stats
+    mean, std = (IMAGENET_MEAN, IMAGENET_STD) if 3 in keep or stats is None else stats
     return (x - torch.tensor(mean).view(3, 1, 1)) / torch.tensor(std).view(3, 1, 1)
 
 

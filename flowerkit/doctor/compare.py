@@ -1,10 +1,10 @@
 """Two batches of the same photos, compared: :func:`compare_batches` (notebook ``05_the_app``).
 
-Train/serve skew hides from a check of one batch on its own: the app's batch can have the right shape, range and
-normalisation and still hold the photos turned, squashed or in another colour order. The reference is training's
-batch of the *same* photos. Per channel, how far apart their statistics are (a change of normalisation shifts and
-scales a channel); per photo, how alike the two pictures are (a change of geometry lowers the correlation of that
-photo alone, a change of statistics does not, since a correlation ignores shift and scale).
+Train/serve skew can hide from a check of one batch on its own: the app's batch can have the right shape, range and
+normalisation and still hold other pictures than training's. The reference is training's batch of the *same* photos.
+Per channel, how far apart their statistics are (a change of normalisation shifts and scales a channel); per photo,
+how alike the two pictures are (a change of geometry lowers the correlation of that photo alone, a change of
+statistics does not, since a correlation ignores shift and scale).
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ class BatchComparison:
     ``photo_corr`` (N,): per photo, the correlation of its two versions
     channel by channel (pixels of channel c against channel c), averaged over
     the channels: 1 for the same picture whatever its normalisation, lower
-    for any change to where its pixels are or what they hold (turned,
-    mirrored, shifted, resampled, recoloured); ``channel_corr`` (N, 3): the
-    same correlations before the average, to see which channel disagrees.
+    for any change to where its pixels are or what they hold;
+    ``channel_corr`` (N, 3): the same correlations before the average, to
+    see which channel disagrees.
     """
 
     mean_shift: torch.Tensor

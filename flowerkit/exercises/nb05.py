@@ -47,7 +47,7 @@ __all__ = [
 ]
 
 
-#: The skews notebook ``05_the_app`` names: the Deployment team's (in the hunt) and the kiosk's (exercise 4), in
+#: The skews notebook ``05_the_app`` names: the Deployment team's (in the hunt) and the kiosk's (exercise 5), in
 #: alphabetical order (the answers first would be an answer: tests/test_exercises_verdict.py keeps every list sorted).
 SKEW_CHOICES = (
     "cropped off-centre",
@@ -76,11 +76,13 @@ _SKEW_FEEDBACK = {
 
 
 def kiosk_preprocess(path: str | Path, size: int, mean: Any, std: Any) -> torch.Tensor:
-    """Notebook ``05_the_app``, exercise 4: the garden kiosk's preprocessing, photo -> float (3, size, size). It has one skew.
+    """Notebook ``05_the_app``, exercise 5: the garden kiosk's preprocessing, photo -> float (3, size, size). It has one skew.
 
-    Written for the kiosk's camera library; find what differs from training
-    by comparing its tensors with training's, not by reading this code.
+    The kiosk's own code: find what differs from training by comparing its
+    tensors with training's, not by reading this code.
     """
+    # The skew: the kiosk's camera library hands over pixels in blue-green-red order (as OpenCV's cv2.imread does),
+    # and the statistics are reversed to match, so the batch check passes.
     with Image.open(path) as img:
         img.draft("RGB", (size, size))
         rgb = np.array(ImageOps.exif_transpose(img).convert("RGB"))
@@ -199,15 +201,17 @@ def _tool_problem(func: Callable[..., Any], what: str, ref: torch.Tensor, cand: 
     return None
 
 
-def check_compare_batches(func: Callable[..., Any]) -> Verdict:
+def check_compare_batches(func: Callable[..., Any], evidence: tuple[Any, Any] | None = None) -> Verdict:
     """Notebook ``05_the_app``: the student's hunt tool, ``func(reference, candidate)`` -> a dict of three measures.
 
     ``mean_shift`` and ``std_ratio`` per channel, ``photo_corr`` per photo
     (channel by channel, averaged), compared with
-    :func:`flowerkit.doctor.compare_batches` on three cases: the same batch,
-    the same photos with other statistics, two photos turned. Names the
-    classic mistakes (the sign, the ratio upside down, a correlation over
-    all channels at once, a cosine instead of a correlation).
+    :func:`flowerkit.doctor.compare_batches` on three made-up pairs of
+    batches whose answers are known, then on ``evidence``, a pair
+    ``(reference, candidate)`` of real batches, if given: the student's
+    measures there are printed beside flowerkit's. Names the classic
+    mistakes (the sign, the ratio upside down, a correlation over all
+    channels at once, a cosine instead of a correlation).
     """
     if _unanswered(func) or not callable(func):
         return _verdict(False, "no answer yet: `compare_batches` should be your function.", STUB_HINT)
@@ -215,11 +219,32 @@ def check_compare_batches(func: Callable[..., Any]) -> Verdict:
         problem = _tool_problem(func, what, ref, cand)
         if problem:
             return _verdict(False, problem[0], problem[1])
+    on_evidence = ""
+    if evidence is not None:
+        ref, cand = (torch.as_tensor(b) for b in evidence)
+        problem = _tool_problem(func, f"the evidence ({len(ref)} photos)", ref, cand)
+        if problem:
+            return _verdict(False, problem[0], problem[1])
+        answer, _ = _call(func, ref.clone().float(), cand.clone().float())  # it passed just now: it answers again
+        on_evidence = _beside(answer, compare_batches(ref, cand), len(ref))
     return _verdict(
         True,
         "your three measures agree with flowerkit's doctor.compare_batches (revealed below) on three made-up pairs of "
         "batches: the same batch twice, a change that shifts and scales each channel, a change to two photos' pixels. "
-        "Read what each kind of change does to each measure.",
+        "Read what each kind of change does to each measure." + on_evidence,
+    )
+
+
+def _beside(answer: dict[str, Any], truth: Any, n: int) -> str:
+    """The student's measures on the evidence and doctor.compare_batches', rounded, one line each."""
+
+    def line(measures: dict[str, torch.Tensor]) -> str:
+        return "; ".join(f"{k} {[round(v, 2) for v in measures[k].tolist()]}" for k in _MEASURES)
+
+    yours = {k: _as_measure(answer[k]) for k in _MEASURES}
+    return (
+        f"\nOn the evidence ({n} photos), the two agree to about 0.01:\n  yours:                  {line(yours)}"
+        f"\n  doctor.compare_batches: {line({k: getattr(truth, k) for k in _MEASURES})}"
     )
 
 
@@ -281,6 +306,11 @@ def _near_misses(kind: str, path: Path, size: int, mean: Any, std: Any) -> dict[
             "after scaling to [0, 1], subtract the saved mean and divide by the saved std",
         ),
     }
+    for name, shifted in _off_centre(path, size).items():
+        misses[name] = (
+            _normalised(shifted, mean, std),
+            "the same part of the photo? crop the centre: the square's corner at ((height - side) // 2, (width - side) // 2)",
+        )
     if kind == "CMYK JPEG":  # PIL writes RGB as CMYK with no black ink: cyan = 255 - red, and so on
         misses["with its inks read as colours (cyan, magenta, yellow for red, green, blue)"] = (
             _normalised(255 - pixels, mean, std),
@@ -292,6 +322,29 @@ def _near_misses(kind: str, path: Path, size: int, mean: Any, std: Any) -> dict[
             "a phone stores a portrait sideways, with a tag saying how to turn it: PIL's ImageOps reads that tag; " + _LOOK,
         )
     return misses
+
+
+def _off_centre(path: Path, size: int) -> dict[str, torch.Tensor]:
+    """Training's picture of ``path`` with the square taken off the centre: at either edge, or halfway to it."""
+    with load_rgb(path) as img:
+        chw = torch.from_numpy(np.array(img)).permute(2, 0, 1)
+    side = min(chw.shape[1:])
+    slack, axis = max(chw.shape[1:]) - side, 1 if chw.shape[1] > chw.shape[2] else 2
+    ends = ("the top", "the bottom") if axis == 1 else ("the left", "the right")
+    crops: dict[str, torch.Tensor] = {}
+    if slack < 4:  # a square photo, or nearly: every crop is the centre's
+        return crops
+    for fraction, where in (
+        (0, f"at {ends[0]} edge"),
+        (0.25, f"towards {ends[0]}"),
+        (0.75, f"towards {ends[1]}"),
+        (1, f"at {ends[1]} edge"),
+    ):
+        start = round(fraction * slack)
+        square = chw.narrow(axis, start, side)[None].float()
+        resized = torch.nn.functional.interpolate(square, size=(size, size), mode="bilinear", antialias=True)[0]
+        crops[f"cropped off-centre (the square {where})"] = resized.round().clamp(0, 255).byte()
+    return crops
 
 
 def _shape_problem(x: Any, kind: str, where: str, size: int) -> tuple[str, str] | None:
@@ -357,12 +410,13 @@ def _input_problem(func: Callable[[Path], Any], kind: str, path: Path, size: int
     off = float((x.float() - _normalised(decode_resized(path, size), mean, std)).abs().mean())
     if off <= _INPUT_TOLERANCE:
         return None
-    for name, (wrong, hint) in _near_misses(kind, path, size, mean, std).items():
-        if float((x.float() - wrong).abs().mean()) <= _INPUT_TOLERANCE:
-            return f"{where}: your tensor is training's photo {name}.", hint
+    misses = _near_misses(kind, path, size, mean, std)
+    name = min(misses, key=lambda k: float((x.float() - misses[k][0]).abs().mean()))  # the closest: misses may be alike
+    if float((x.float() - misses[name][0]).abs().mean()) <= _INPUT_TOLERANCE:
+        return f"{where}: your tensor is training's photo {name}.", misses[name][1]
     return (
         f"{where}: your tensor differs from training's by {off:.2f} on average (normalised units).",
-        "show your picture next to training's, load.decode_resized(path, SIZE), and see how training decodes it: " + _LOOK,
+        _LOOK[0].upper() + _LOOK[1:],
     )
 
 
@@ -497,7 +551,9 @@ _DEPLOYMENT_CLEARED = {
     "only shifted in brightness and tint",
     "cropped off-centre": "their pictures keep the whole photo, edge to edge, squeezed into the square: nothing is cut "
     "off on one side",
-    "flipped left to right": "in their pictures every flower faces the way it does in training's",
+    "flipped left to right": "only the tagged portraits change orientation, and each is training's picture turned a "
+    "quarter, not mirrored; a flip in their code would mirror every photo, and the large JPEG and the PNG face the way "
+    "they do in training's",
     "grayscale": "the app turns no photo gray: the gray ones arrived gray from the visitor (their originals are in "
     "colour), and any pipeline, training's included, decodes that file gray: a difference of the photo, not of the "
     "app's code; the doctor's colour check finds three different channels in the app's batch",
@@ -525,7 +581,7 @@ def check_deployment_skews(answer: Any) -> Verdict:
 
 
 # --------------------------------------------------------------------------------------
-# Exercise 5: the student's own artifact, saved in one file and loaded with weights_only=True.
+# Exercise 4: the student's own artifact, saved in one file and loaded with weights_only=True.
 # --------------------------------------------------------------------------------------
 
 
@@ -563,13 +619,18 @@ def _nodes(obj: Any) -> list[Any]:
     return found
 
 
-def _same_numbers(node: Any, values: Any) -> bool:
-    """True if ``node`` holds the numbers ``values`` (to float32 precision): a list, a tuple, or an array or tensor of
-    any shape whose values, or one row or column of which, are those numbers ((3,), (3, 1, 1) to broadcast, (2, 3) or
+# float16 (and bfloat16) keep statistics near 0.3 to about 1e-3: plenty for normalising, so a file may store them so.
+_STATS_ATOL = 1e-3
+_ROUGHLY = 0.05  # closer than this, not within _STATS_ATOL: the statistics at too low a precision (one decimal)
+
+
+def _same_numbers(node: Any, values: Any, atol: float = _STATS_ATOL) -> bool:
+    """True if ``node`` holds the numbers ``values`` (to ``atol``): a list, a tuple, or an array or tensor of any
+    shape whose values, or one row or column of which, are those numbers ((3,), (3, 1, 1) to broadcast, (2, 3) or
     (3, 2) mean and std)."""
     if isinstance(node, (torch.Tensor, np.ndarray)):
-        try:
-            array = np.asarray(node.detach().cpu() if isinstance(node, torch.Tensor) else node, dtype=np.float64)
+        try:  # through float64 in torch first: NumPy has no bfloat16 or float8
+            array = node.detach().cpu().double().numpy() if isinstance(node, torch.Tensor) else np.asarray(node, np.float64)
         except (TypeError, ValueError, RuntimeError):
             return False
         if array.size == 0:
@@ -578,13 +639,33 @@ def _same_numbers(node: Any, values: Any) -> bool:
         if array.ndim >= 2:
             flat = array.reshape(array.shape[0], -1)
             rows += [*flat, *flat.T]
-        return any(row.size == len(values) and np.allclose(row, np.asarray(values), atol=1e-6) for row in rows)
+        return any(row.size == len(values) and np.allclose(row, np.asarray(values), rtol=0, atol=atol) for row in rows)
     if not isinstance(node, (list, tuple)) or len(node) != len(values):
         return False
     try:
-        return bool(np.allclose(np.asarray(node, dtype=np.float64), np.asarray(values), atol=1e-6))
+        return bool(np.allclose(np.asarray(node, dtype=np.float64), np.asarray(values), rtol=0, atol=atol))
     except (TypeError, ValueError, RuntimeError):
         return False
+
+
+def _stats_problem(nodes: list[Any], name: str, values: Any) -> tuple[str, str] | None:
+    """(message, hint) when no node of the file is the training ``name`` (mean or std); None when one is."""
+    if any(_same_numbers(n, values) for n in nodes):
+        return None
+    rough = next((n for n in nodes if _same_numbers(n, values, atol=_ROUGHLY)), None)
+    if rough is not None:
+        dtype = str(getattr(rough, "dtype", "")).removeprefix("torch.")
+        stored = f"as {dtype}" if dtype.startswith(("float16", "bfloat16", "float8")) else "rounded"
+        return (
+            f"the training {name} is in the file only roughly ({stored}): off by more than {_STATS_ATOL:g}, "
+            "and every input the app normalises with it is off too.",
+            "save the statistics at full precision: plain floats, or a float32 tensor",
+        )
+    return (
+        f"no {len(values)} numbers in the file equal the training {name}: an app that loads it has to "
+        "guess them, as the Deployment team guessed ImageNet's.",
+        "save the mean and the std, as lists of floats",
+    )
 
 
 def _is_size(node: Any, size: int) -> bool:
@@ -657,13 +738,9 @@ def _missing_content(content: Any, net: FlowerCNN, values: dict[str, Any]) -> tu
             "the file holds no state_dict with all the network's weights (BatchNorm's running statistics included).",
             "save net.state_dict()",
         )
-    for name in ("mean", "std"):
-        if not any(_same_numbers(n, values[name]) for n in nodes):
-            return (
-                f"no {len(values[name])} numbers in the file equal the training {name}: an app that loads it has to "
-                "guess them, as the Deployment team guessed ImageNet's.",
-                "save the mean and the std, as lists of floats",
-            )
+    problem = _stats_problem(nodes, "mean", values["mean"]) or _stats_problem(nodes, "std", values["std"])
+    if problem:
+        return problem
     problem = _classes_problem(nodes, values["classes"])
     if problem:
         return problem
