@@ -130,9 +130,10 @@ def read_labels(path: str | Path) -> np.ndarray:
 def read_splits(path: str | Path) -> dict[str, np.ndarray]:
     """Return the 1-based image ids of each split (``"train"``, ``"val"``, ``"test"``) from ``setid.mat``.
 
-    The ids name files (id 42 is ``image_00042.jpg``) and are *not* positions:
-    the labels of a split are ``labels[ids - 1]``. Introduced in notebook ``01_access``.
+    Introduced in notebook ``01_access``.
     """
+    # The ids name files (id 42 is image_00042.jpg) and are *not* positions: the labels of a split are labels[ids - 1]
+    # (kept out of the docstring: help(access) would answer 01's hunt)
     path = Path(path)
     mat = read_mat(path)
     splits = {split: _integer_vector(mat, var, path) for split, var in SPLIT_VARIABLES.items()}

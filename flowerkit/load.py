@@ -283,8 +283,8 @@ class DecodedFlowers(OxfordFlowers102):
     def of(cls, dataset: Any, size: int, decode: Callable[[Path, int], torch.Tensor] = decode_resized) -> DecodedFlowers:
         """The same files and labels as ``dataset`` (any Dataset with ``root``, ``split``, ``image_files``, ``labels``), decoded.
 
-        Nothing is read from disk: e.g. the Access team's mispaired files and
-        labels stay exactly as they were (``flowerkit.teams``).
+        Nothing is read from disk: a dataset's files and labels stay exactly as
+        they were, paired as it pairs them.
         """
         view = cls.__new__(cls)
         VisionDataset.__init__(view, dataset.root)  # root, no transforms

@@ -1018,10 +1018,10 @@ def check_csv_agreement(func: Callable[[Path, dict[str, int]], Any]) -> Verdict:
 
     The CSV has a header naming its columns (``file`` and ``label``, in any
     order, maybe more), a path per row (``jpg/image_00042.jpg``) and a
-    1-based label, like ``imagelabels.mat``. Toy files plant a blank last line,
-    a third of the labels wrong, the label column shifted by one row, and
-    swapped columns.
+    1-based label, like ``imagelabels.mat``. Tried on toy files of its own, then on the notebook's.
     """
+    # the toy files plant a blank last line, a third of the labels wrong, the label column shifted by one row, and
+    # swapped columns
     with tempfile.TemporaryDirectory() as tmp:
         for what, text, expected in _csv_cases():
             path = Path(tmp) / "checked.csv"
@@ -1173,10 +1173,10 @@ def check_herbarium_items(func: Callable[[list[str], np.ndarray, list[int]], Any
 
     The layout: ``index`` lists file names in the archive's own order (not
     sorted), ``labels`` holds a 0-based label per line of the index, and a
-    split is 0-based positions in the index. Oxford's habits (ids name files,
-    subtract 1) are wrong here. The pairs may come in any order (a split is a
-    set of items), as a list or a dict of file name to label.
+    split is 0-based positions in the index. The pairs may come in any order (a split is a set of items), as a list
+    or a dict of file name to label.
     """
+    # Oxford's habits (ids name files, subtract 1) are wrong here: the planted slips
     answer, error = _call(func, list(_SCANS), _SCAN_LABELS.copy(), list(_SCAN_SPLIT))
     if error:
         return _verdict(False, error, RAISED_HINT)

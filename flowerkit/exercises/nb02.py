@@ -744,9 +744,10 @@ def check_merge_stats(func: Callable[[Any], Any]) -> Verdict:
     int) and ``sum``, ``sum_sq`` float64 tensors of 3 values in [0, 1] units.
     The answer must equal the statistics of all the pixels at once, the std
     divided by the count as :func:`flowerkit.transform.compute_stats` does.
-    Checked on parts with unequal counts, with an empty part, and on billions
-    of near-white pixels, where float32 sums are not exact enough.
+    Checked on cases of its own.
     """
+    # the cases: parts with unequal counts, an empty part, and billions of near-white pixels, where float32 sums are
+    # not exact enough
     for case in _merge_cases():
         parts = [(n, s.clone(), q.clone()) for n, s, q in case.parts]  # a function that adds in place changes only its copy
         answer, error = _call(func, parts)

@@ -10,9 +10,8 @@ wall-clock budget (:mod:`.capstone`), then scales the costs to the real photos
 
 What each team got wrong is its notebook's hunt, so ``help(teams)`` does not say: the docstrings stay neutral, the
 bugs are annotated in the code's comments (which the notebooks print after their checkers), and the constants that
-name them (``ACCESS_BUGS``, ``QUALITY_BUGS``, ``TEAM_INFO``...) are importable but left out of ``__all__``, whose
-constants pydoc lists with their values (notebook 03 offers the Efficiency team's suspicions, decoys among them, from
-:data:`flowerkit.exercises.EFFICIENCY_SUSPECTS`).
+name them are importable but left out of ``__all__``, whose constants pydoc lists with their values (notebook 03
+offers the Efficiency team's suspicions, decoys among them, from :data:`flowerkit.exercises.EFFICIENCY_SUSPECTS`).
 """
 
 from .access import ACCESS_BUGS as ACCESS_BUGS  # importable, not in __all__ (see above); the same below

@@ -40,9 +40,9 @@ def access_team_samples(
 ) -> list[tuple[Path, int]]:
     """The Access team's (file, label) pairs, as their code reads them. Introduced in notebook ``01_access``.
 
-    ``listdir`` replaces the directory listing their code asks for (e.g. a
-    function that sorts it shows what another file system gives). Notebook 01
-    prints this function's code, its comments included, once the hunt is over.
+    ``listdir`` replaces a function their code calls (notebook 01 uses it after
+    its hunt). Notebook 01 prints this function's code, its comments included,
+    once the hunt is over.
     """
     # Their code, and what is wrong with each line:
     # 1. files = os.listdir(jpg): the listing order is whatever the file system returns (hash order on Linux's ext4,

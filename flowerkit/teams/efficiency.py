@@ -109,4 +109,4 @@ def _efficiency_pipeline(root: str | Path, size: int, seed: int, num_workers: in
     train_loader = efficiency_team_loader(root, "train", size, seed=seed, mean=stats[0], std=stats[1])
     # their loop stacks single images into steps of STEP_BATCH: the same maths as ours, so only time differs
     info = EFFICIENCY_INFO
-    return _Pipeline("efficiency", info["title"], info["bug"], train_loader, test_loader, stack=STEP_BATCH)
+    return _Pipeline("efficiency", info["title"], train_loader, test_loader, stack=STEP_BATCH)

@@ -9,7 +9,7 @@ helpers here are shared by the team modules: the uint8 cache, and our batching
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -34,8 +34,7 @@ class _Pipeline:
 
     name: str
     title: str
-    #: The team's bugs in words; out of the repr, so that printing a result or a pipeline mid-hunt does not answer it.
-    bug: str = field(repr=False)
+    # no field names the team's bugs: a student mid-hunt can print, Tab-complete or help() a pipeline
     train_loader: Any
     test_loader: Any
     #: Loader batches stacked into one optimiser step by the training loop (:class:`StackedBatches`); 1: none.
@@ -113,4 +112,4 @@ def _batched(
         "std": std,
         "channels_last": True,
     }
-    return _Pipeline(name, info["title"], info["bug"], make_loader(train_set, shuffle=True, **kw), make_loader(test_set, **kw))
+    return _Pipeline(name, info["title"], make_loader(train_set, shuffle=True, **kw), make_loader(test_set, **kw))

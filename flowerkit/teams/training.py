@@ -38,8 +38,7 @@ class _TeamResult:
 
     name: str
     title: str
-    #: The team's bugs in words; out of the repr, so that printing a result or a pipeline mid-hunt does not answer it.
-    bug: str = field(repr=False)
+    # no field names the team's bugs: a student mid-hunt can print, Tab-complete or help() a result
     history: History
     model: nn.Module
     preds: torch.Tensor
@@ -176,7 +175,7 @@ def train_pipeline(
     if budget_s is not None and curve and not history.checkpoints:  # no time left to train: the curve is one point
         history.checkpoints.append((0.0, float((preds == trues).float().mean()) if len(trues) else float("nan")))
     n = len(pipe.train_loader.dataset)
-    return _TeamResult(pipe.name, pipe.title, pipe.bug, history, model, preds, trues, config.epochs, budget_s, n, pipe.decode_s)
+    return _TeamResult(pipe.name, pipe.title, history, model, preds, trues, config.epochs, budget_s, n, pipe.decode_s)
 
 
 def _accuracy(model: nn.Module, loader: Any) -> float:
