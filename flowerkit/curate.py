@@ -6,17 +6,20 @@ Nothing here knows about Oxford 102's layout: each tool works on any list of
 files and labels, which is what a project of your own starts from.
 
 * :func:`match_name`: a name written by a person -> a class index, or None
-  with the reason (not one of the classes, or ambiguous);
-* :class:`LabelledImages`: files and labels as a Dataset that checks every
-  file once and keeps a report of those it skipped, instead of crashing mid-epoch;
-* :func:`content_hash` and :func:`split_by_content`: a split stratified by
-  class that keeps byte-identical files together (no photo in two splits);
+  with the reason;
+* :class:`LabelledImages`: files and labels as a Dataset that reports the
+  files it leaves out;
+* :func:`content_hash` and :func:`split_by_content`: a train/test split by
+  class with no photo on both sides;
 * :func:`mixing_weights`: sampler weights that give each source a share of
   the draws and, within a source, each class the same share;
 * :func:`crop_loss`, :func:`padded_share`, :class:`BucketBatchSampler`,
   :func:`pad_collate`, :func:`decode_long_side`: the two ways to batch photos
   of every size and aspect, and what each costs.
 """
+
+# The docstrings below say what each tool does, not how: notebook 08's exercises 1-7 build their own versions after
+# `from flowerkit import curate`, and help(curate) must not answer them. The how is in the comments beside the code.
 
 from __future__ import annotations
 
@@ -72,10 +75,12 @@ def _singular(word: str) -> str:
 
 
 def normalise_name(name: str) -> str:
-    """A name reduced to what a person means: lower case, accents and punctuation dropped, single spaces, singular words.
+    """A name in the form :func:`match_name` compares: two ways of writing the same name give the same string.
 
-    ``" Pink-Yellow Dahlias?"`` -> ``"pink yellow dahlia"``. Introduced in notebook ``08_your_own_data``.
+    Introduced in notebook ``08_your_own_data``.
     """
+    # Lower case, accents and punctuation dropped, single spaces, every word made singular:
+    # " Pink-Yellow Dahlias?" -> "pink yellow dahlia".
     plain = unicodedata.normalize("NFKD", str(name)).encode("ascii", "ignore").decode().lower()
     words = re.sub(r"[^a-z0-9]+", " ", plain).split()
     return " ".join(_singular(w) for w in words)
@@ -101,14 +106,13 @@ def _partial(key: str, table: dict[str, int], names: Sequence[str]) -> list[str]
 def match_name(name: str, names: Sequence[str], *, cutoff: float = 0.85) -> NameMatch:
     """Map a name written by a person to its index in ``names``, or say why it does not map.
 
-    Both sides go through :func:`normalise_name` (case, spaces, punctuation,
-    plurals); a name that is then equal to one class maps. Otherwise a close
-    spelling (``difflib`` ratio >= ``cutoff``, e.g. a typo) maps if no other
-    class is about as close. A name that is only *part* of a class name
-    ("tulip" and "siam tulip", "daisy" and two daisies) does not map: that
-    would be a guess, and a wrong label costs more than a dropped photo.
-    Introduced in notebook ``08_your_own_data``.
+    Returns a :class:`NameMatch`: the index (None when the name is not one
+    of ``names`` or could be several) and a short reason. ``cutoff`` (0 to 1)
+    is how similar a name must be to a class name to be taken as it; higher
+    is stricter. Introduced in notebook ``08_your_own_data``, whose first
+    exercise writes its own.
     """
+    # Both sides go through normalise_name (case, spaces, punctuation, plurals); a name then equal to one class maps.
     table = {normalise_name(n): i for i, n in enumerate(names)}
     key = normalise_name(name)
     if not key:
@@ -116,12 +120,15 @@ def match_name(name: str, names: Sequence[str], *, cutoff: float = 0.85) -> Name
     if key in table:
         i = table[key]
         return NameMatch(i, "exact" if name == names[i] else f"same as {names[i]!r} once normalised")
+    # Otherwise a close spelling (difflib ratio >= cutoff, e.g. a typo) maps if no other class is about as close.
     scores = sorted(((difflib.SequenceMatcher(None, key, k).ratio(), i) for k, i in table.items()), reverse=True)
     (best, i), (second, j) = scores[0], scores[1]
     if best >= cutoff and best - second >= 0.05:
         return NameMatch(i, f"close spelling of {names[i]!r} ({best:.2f})")
     if best >= cutoff:
         return NameMatch(None, f"ambiguous: as close to {names[i]!r} as to {names[j]!r}")
+    # A name that is only part of a class name ("tulip" and "siam tulip", "daisy" and two daisies) does not map: that
+    # would be a guess, and a wrong label costs more than a dropped photo.
     part = _partial(key, table, names)
     if part:
         return NameMatch(None, f"only part of {', '.join(map(repr, part))}: a guess, not a label")
@@ -152,12 +159,12 @@ def _problem(path: Path) -> str | None:
 
 
 class LabelledImages(Dataset):
-    """Image files and their 0-based labels as a Dataset: every file is decoded once up front, bad ones are skipped and reported.
+    """Image files and their 0-based labels as a Dataset that leaves out the files it cannot use and reports them.
 
     Items are ``(uint8 (3, size, size) tensor, label)`` through
     :func:`flowerkit.load.decode_resized` (upright, RGB, centre crop), then
     ``transform`` if given. ``skipped`` lists ``(file, reason)`` for each file
-    left out (missing, empty, not an image, truncated); ``image_files`` and
+    left out (:meth:`report` sums them up); ``image_files`` and
     ``labels`` hold what was kept, so :func:`flowerkit.load.build_cache` and
     :func:`flowerkit.doctor.diagnose` read it like flowerkit's own datasets.
     It pickles as paths and numbers, so worker processes get it cheaply.
@@ -181,6 +188,8 @@ class LabelledImages(Dataset):
         self.image_files: list[Path] = []
         self.labels: list[int] = []
         self.skipped: list[tuple[Path, str]] = []
+        # Every file is decoded in full once, here, so that a bad one (missing, empty, not an image, truncated) is
+        # skipped with its reason now instead of stopping an epoch later.
         for file, label in zip(map(Path, files), labels):
             why = _problem(file)
             if why is None:
@@ -212,11 +221,12 @@ class LabelledImages(Dataset):
 
 
 def content_hash(path: str | Path) -> str:
-    """The SHA-256 of a file's bytes, in hex: byte-identical files get the same hash whatever their names.
+    """A hex string that identifies the content of the file at ``path``, whatever its name; read in chunks.
 
-    Introduced in notebook ``08_your_own_data``. It finds exact copies only: the same
-    photo re-encoded or resized gets another hash (that needs a perceptual hash).
+    What :func:`split_by_content` takes. Introduced in notebook ``08_your_own_data``.
     """
+    # The SHA-256 of the file's bytes: byte-identical files get the same hash. It finds exact copies only: the same
+    # photo re-encoded or resized gets another hash (that needs a perceptual hash).
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
@@ -240,12 +250,14 @@ def split_by_content(
 ) -> tuple[list[int], list[int]]:
     """Split positions into (train, test), stratified by class, never putting identical content on both sides.
 
-    ``hashes[i]`` identifies item i's content (:func:`content_hash`). Items
-    with the same hash form one group, and a group goes to one split. Per
-    class, the groups are shuffled (seeded) and ``test_fraction`` of them,
-    rounded, go to test; a class with two groups or more keeps at least one
-    on each side, a class with one group stays in train. Introduced in notebook ``08_your_own_data``.
+    ``hashes[i]`` identifies item i's content (:func:`content_hash`) and
+    ``labels[i]`` its class; about ``test_fraction`` of each class goes to
+    test. The same ``seed``, the same split. Returns two sorted lists of
+    positions. Introduced in notebook ``08_your_own_data``.
     """
+    # Items with the same hash form one group, and a group goes to one split. Per class, the groups are shuffled
+    # (seeded) and test_fraction of them, rounded, go to test; a class with two groups or more keeps at least one on
+    # each side, a class with one group stays in train.
     rng = np.random.default_rng(seed)
     train: list[int] = []
     test: list[int] = []
@@ -312,15 +324,17 @@ def padded_share(batches: Sequence[Sequence[int]], sizes: Sequence[tuple[int, in
 
 
 class BucketBatchSampler(Sampler[list[int]]):
-    """Batches of photos with similar aspect ratios, so padding to the batch's greatest height and width wastes little.
+    """Batches of positions that waste little when padded to each batch's greatest height and width.
 
-    The items are sorted by aspect ratio (width / height) and cut into batches
-    of ``batch_size``; each epoch the batches come in a new seeded order (the
-    same seed, the same orders). Pass it as ``DataLoader(dataset,
-    batch_sampler=...)`` with :func:`pad_collate`. Introduced in notebook ``08_your_own_data``.
+    ``sizes`` are the photos' ``(width, height)``; ``batch_size`` positions a
+    batch (the last may be shorter), every position once. Each epoch the batches
+    come in a new seeded order (the same seed, the same orders). Pass it as
+    ``DataLoader(dataset, batch_sampler=...)`` with :func:`pad_collate`.
+    Introduced in notebook ``08_your_own_data``.
     """
 
     def __init__(self, sizes: Sequence[tuple[int, int]], batch_size: int, *, seed: int = 0) -> None:
+        # The items sorted by aspect ratio (width / height), cut into batches: neighbours have similar shapes.
         order = sorted(range(len(sizes)), key=lambda i: (sizes[i][0] / sizes[i][1], i))
         self.batches = [order[k : k + batch_size] for k in range(0, len(order), batch_size)]
         self.seed, self.epoch = seed, 0

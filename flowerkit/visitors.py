@@ -8,9 +8,8 @@ real route), each re-shot the way visitors shoot: closer, off-centre, every
 aspect and size, other light, EXIF-rotated portraits, PNG, WebP, grayscale,
 CMYK, thumbnails and 10-megapixel JPEGs. It is messy the way real data is:
 
-* species *names*, not indices, some spelt differently, a few not among the 102;
-* a few files empty, truncated, not images at all, or missing;
-* the same photo uploaded twice under another name;
+* species *names*, not indices, written by hand;
+* some uploads failed or were cut off; some were sent twice;
 * popular flowers photographed far more often than the rest.
 
 The photos come from the validation and test splits (never the train split
@@ -44,7 +43,6 @@ from .paths import _written_whole
 
 __all__ = [
     "CSV_COLUMNS",
-    "NOT_IN_102",
     "POPULAR",
     "Row",
     "Upload",
@@ -63,8 +61,9 @@ POPULAR: tuple[tuple[str, int], ...] = (
     ("lotus", 5), ("magnolia", 4), ("columbine", 4), ("cyclamen", 4), ("bearded iris", 3), ("snapdragon", 3),
     ("corn poppy", 3), ("pink-yellow dahlia?", 3), ("clematis", 2), ("buttercup", 2), ("morning glory", 2), ("wallflower", 2),
 )  # fmt: skip
-#: What gardeners wrote for flowers that are not among the 102 classes, or that they could not name, and how often.
-NOT_IN_102: tuple[tuple[str, int], ...] = (("tulip", 4), ("lavender", 3), ("daisy", 3), ("poppy", 2), ("not sure", 2))
+# What gardeners wrote for flowers that are not among the 102 classes, or that they could not name, and how often.
+# Private: help(visitors) is read above notebook 08's first exercise, which must map these names to None.
+_NOT_IN_102: tuple[tuple[str, int], ...] = (("tulip", 4), ("lavender", 3), ("daisy", 3), ("poppy", 2), ("not sure", 2))
 _BAD = ("empty", "truncated", "not an image", "empty", "missing")
 _DUPLICATES, _UNLISTED, _VERSION = 12, 3, 2
 _UNLABELLED = "not in the CSV"
@@ -95,7 +94,7 @@ class Upload:
 
     ``label`` is the 0-based class (None when the species is not among the
     102), ``problem`` says why the file is unusable (None if it is fine),
-    ``duplicate_of`` names the upload with the same bytes, ``source`` the
+    ``duplicate_of`` names the upload it copies, ``source`` the
     dataset photo it was made from. Part of a :class:`VisitorSet` (notebook ``08_your_own_data``).
     """
 
@@ -216,7 +215,7 @@ def _shots(root: Path, rng: np.random.Generator) -> list[tuple[int | None, str, 
     shots = [(index[name], name, src) for name, n in POPULAR for src in _take(pools, index[name], n)]
     others = [c for c in sorted(pools) if CLASSES[c] not in dict(POPULAR)]
     spare = iter(others[int(k)] for k in rng.permutation(len(others)))
-    for name, n in NOT_IN_102:
+    for name, n in _NOT_IN_102:
         c = next(spare)
         shots += [(None, name, src) for src in _take(pools, c, n)]
     c = next(spare)
@@ -421,7 +420,7 @@ def _reuse(folder: Path, truth_file: Path) -> tuple[Upload, ...] | None:
 def make_visitors(root: str | Path, *, folder: str | Path | None = None, seed: int = 0) -> VisitorSet:
     """Write the garden's hand-over, made from the photos of the dataset at ``root``, once; return it.
 
-    Deterministic (same dataset and seed, same bytes) and reused when
+    Deterministic (same dataset and seed, identical files) and reused when
     complete; written under a temporary name and renamed, so an interrupted
     run is never used. ``folder`` defaults to ``<cache_dir>/visitors-<key>``.
     A few hundred photos, a few seconds. Introduced in notebook ``08_your_own_data``.

@@ -927,12 +927,12 @@ def check_pad_collate(func: Callable[..., Any], batch: Sequence[_Item]) -> Verdi
     """Notebook ``08_your_own_data``: ``func(batch)`` collates (uint8 image, label) items of any sizes into uint8
     (B, 3, H, W) images, each zero-padded on the bottom and right to the batch's largest height and width, and int64 labels.
 
-    Compared with :func:`flowerkit.curate.pad_collate` (which the student's
-    code may not call) on ``batch`` (visitor photos), then on three made-up photos and on a
-    batch of one. Names the classic mistakes: height and width swapped in
-    ``F.pad``, a photo centred or padded before it, padding to the largest
-    photo instead of the greatest height and width, a dtype changed, labels left a list.
+    Compared with :func:`flowerkit.curate.pad_collate` (which the student's code may not call). Tried on ``batch``
+    (the notebook's visitor photos), then on cases of its own.
     """
+    # The cases: three made-up photos, then a batch of one. The mistakes _pad_problem and _placed name: height and
+    # width swapped in F.pad, a photo centred or padded before it, padding to the largest photo instead of the
+    # greatest height and width, a dtype changed, labels left a list.
     if _unanswered(func) or not callable(func):
         return _verdict(False, "no answer yet: `pad_collate` should be your function.", STUB_HINT)
     for where, items in _pad_cases(batch):
