@@ -317,8 +317,8 @@ TARGETS: dict[str, Target] = {
         anywhere=None,
         mini=(">=", 0.1),
         why="both ranks read the same half: each step learns from 32 distinct images instead of 64, each epoch from half "
-        "the split (the mean of its costs at seeds 0 and 1; measured 25-27 points on mini-flowers, where the repeated order's "
-        "cost changed sign with the seed)",
+        "the split (the mean of its costs at seeds 0 and 1; measured 25 points at both on mini-flowers, where the repeated "
+        "order's cost changed sign with the seed: benchmarks/scale_teams.py)",
     ),
     # --- 07_in_the_wild (memory and time depend on the machine: asserted in CI, a printed warning elsewhere)
     "07/records_growth_mib": Target(

@@ -170,6 +170,15 @@ def test_the_run_config_is_read_once_from_the_command_line(monkeypatch):
         _RunConfig.from_argv(["--team", "nobody"])
 
 
+def test_an_unknown_team_is_refused_without_naming_the_bug_alone_teams(capsys):
+    """06's hunt asks which bugs the Scale team has: --help and a wrong --team name only ours and scale."""
+    with pytest.raises(SystemExit):
+        _RunConfig.from_argv(["--team", "x"])
+    said = capsys.readouterr().err
+    assert "unknown team 'x': ours or scale" in said and "no-rank-split" not in said and "same-order" not in said
+    assert _RunConfig.from_argv(["--team", "same-order"]).team == "same-order"
+
+
 def test_pretend_rank_sets_and_restores_the_torchrun_variables(monkeypatch):
     monkeypatch.delenv("RANK", raising=False)
     monkeypatch.setenv("WORLD_SIZE", "7")

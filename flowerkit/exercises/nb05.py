@@ -17,6 +17,7 @@ import torch
 from PIL import Image, ImageOps
 
 from .. import doctor as _doctor
+from .. import load as _load
 from ..access import load_rgb, to_rgb, upright
 from ..classes import CLASSES
 from ..doctor.compare import compare_batches
@@ -324,6 +325,16 @@ def _near_misses(kind: str, path: Path, size: int, mean: Any, std: Any) -> dict[
     return misses
 
 
+def _centre_rounded_up(path: Path, size: int) -> torch.Tensor | None:
+    """Training's picture of ``path`` with the centre square one pixel further on where the slack is odd (training
+    rounds the half pixel down, ``(h - side) // 2``; torchvision's ``center_crop`` rounds it), None where it is even."""
+    hwc = _load._decode_hwc(_load._source(path), size, _load._resolve("auto"))
+    h, w = hwc.shape[:2]
+    if (max(h, w) - min(h, w)) % 2 == 0:
+        return None
+    return _load._crop_resize(hwc[1:] if h > w else hwc[:, 1:], size)  # one line fewer: the crop starts half a pixel on
+
+
 def _off_centre(path: Path, size: int) -> dict[str, torch.Tensor]:
     """Training's picture of ``path`` with the square taken off the centre: at either edge, or halfway to it."""
     with load_rgb(path) as img:
@@ -410,6 +421,9 @@ def _input_problem(func: Callable[[Path], Any], kind: str, path: Path, size: int
     off = float((x.float() - _normalised(decode_resized(path, size), mean, std)).abs().mean())
     if off <= _INPUT_TOLERANCE:
         return None
+    up = _centre_rounded_up(path, size)
+    if up is not None and float((x.float() - _normalised(up, mean, std)).abs().mean()) <= _INPUT_TOLERANCE:
+        return None  # torchvision's center_crop: the same centre, its half pixel rounded the other way
     misses = _near_misses(kind, path, size, mean, std)
     name = min(misses, key=lambda k: float((x.float() - misses[k][0]).abs().mean()))  # the closest: misses may be alike
     if float((x.float() - misses[name][0]).abs().mean()) <= _INPUT_TOLERANCE:
