@@ -81,6 +81,16 @@ def test_timed_checks_flag_the_efficiency_team(default_mini_root):
     assert throughput.evidence["images_per_s"] > 0 and throughput.evidence["tuned_images_per_s"] > 0
 
 
+def test_a_pipeline_that_stacks_its_loader_s_batches_is_told_about_its_trips_not_its_steps(mini_root):
+    """04 races the Efficiency team with 64 images per step (teams.StackedBatches): BatchNorm sees 64, not 1."""
+    pipeline = teams.build_pipeline("efficiency", mini_root, size=S, num_workers=0, progress=False)
+    finding = next(f for f in diagnose(pipeline, measure=False).problems if f.check == "batch size")
+    assert "stacks 64 of its batches into one step" in finding.message and "BatchNorm" not in finding.message
+    assert finding.evidence == {"batch_size": 1, "stacked_per_step": 64}
+    alone = next(f for f in diagnose(pipeline.train_loader, measure=False).problems if f.check == "batch size")
+    assert "BatchNorm sees 1 image(s)" in alone.message  # the loader alone: nothing says its batches are stacked
+
+
 def test_one_based_labels_are_named(mini_root):
     ds = OxfordFlowers102(mini_root, "val", transform=eval_transform(S), target_transform=lambda y: y + 1)
     ds.labels = [y + 1 for y in ds.labels]

@@ -112,8 +112,22 @@ def _diagnose_pipeline(target: Any, **kwargs: Any) -> _Report:
     randomness = [
         f for f in _quality_checks(test, kwargs["size"], num_classes, kwargs["seed"]) if f.check == "random at evaluation"
     ]
-    report[:] = [f for f in report if f.check != "random at evaluation"] + randomness
+    report[:] = [_stacked(f, getattr(target, "stack", 1)) for f in report if f.check != "random at evaluation"] + randomness
     return report
+
+
+def _stacked(finding: _Finding, stack: int) -> _Finding:
+    """A small-batch finding on a pipeline whose loop stacks ``stack`` loader batches into one step: the step is not
+    small (BatchNorm sees the stacked batch), each trip through the loader is; other findings as they are."""
+    if finding.check != "batch size" or finding.ok or stack <= 1:
+        return finding
+    per_trip = finding.evidence.get("batch_size", 1)
+    msg = (
+        f"the loader hands over {per_trip} image(s) per trip, and the training loop stacks {stack} of its batches into "
+        "one step: the loader's per-batch cost (a trip from the workers, a collate) is paid for every image; let the "
+        "loader make the batches"
+    )
+    return _Finding(finding.category, finding.check, False, msg, {**finding.evidence, "stacked_per_step": stack})
 
 
 def _diagnose_splits(splits: Mapping[str, Any], **kwargs: Any) -> _Report:
