@@ -260,9 +260,10 @@ TARGETS: dict[str, Target] = {
     ),
     "05/fixed_visitor_acc": Target(
         "app.Predictor, accuracy on visitor photos",
-        anywhere=(">=", 5 * CHANCE),
+        anywhere=(">", CHANCE),
         mini=(">=", 0.70),
-        why="the Predictor prepares photos as training did; only grayscale photos should stay low",
+        why="the Predictor prepares photos as training did; only grayscale photos should stay low (on any dataset only "
+        "above chance: 102 photos, never measured on the real ones, where a floor of 5 x chance could fail a right run)",
         trained=True,
     ),
     "05/skew_cost": Target(
