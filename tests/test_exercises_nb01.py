@@ -369,6 +369,20 @@ class OnVisionDataset(RightFlowers, torchvision.datasets.VisionDataset):  # writ
     pass
 
 
+class SortedIds(RightFlowers):  # the right files and labels, in id order rather than setid.mat's
+    def __init__(self, root, split="train", transform=None, target_transform=None):
+        super().__init__(root, split, transform, target_transform)
+        order = np.argsort(self.ids)
+        self.ids, self.files = self.ids[order], [self.files[i] for i in order]
+        self.labels = [self.labels[i] for i in order]
+
+
+class FlowerkitReaders(RightFlowers):  # steps 1-3 done by flowerkit's readers, which the cell after the exercise reveals
+    def __init__(self, root, split="train", transform=None, target_transform=None):
+        super().__init__(root, split, transform, target_transform)
+        self.ids = flowerkit_access.read_splits(self.base / "setid.mat")[split]
+
+
 class SubclassesFlowerkit(OxfordFlowers102):
     pass
 
@@ -485,6 +499,8 @@ class FailsLate(RightFlowers):
         (SortedListing, "your files come from the folder's listing, by position, not from the split's ids"),
         (SortedIdsAsPositions, "off-by-one ids: item 4 should be image_00001.jpg, you opened image_00002.jpg"),
         (OnVisionDataset, "Correct"),  # torchvision's base class for datasets of one's own: no library Dataset
+        (SortedIds, "your items are the split's files, sorted by id"),
+        (FlowerkitReaders, "calls flowerkit's readers of the .mat files and ids"),
         (WrapsTorchvision, "builds a library's Flowers Dataset inside"),  # refused on the toy already
         (OxfordFlowers102, "OxfordFlowers102 is flowerkit's access.OxfordFlowers102: this exercise is to write"),
         (SubclassesFlowerkit, "flowerkit's access.OxfordFlowers102, subclassed"),
@@ -593,6 +609,10 @@ def test_check_spawn_fix_wants_the_same_items_and_an_importable_transform(mini_r
             "not the colleague's",
         ),
         (OxfordFlowers102(mini_root, "test", transform=_to_small), "items, the colleague's has"),
+        (  # the same values as float32: not the same items (np.array_equal alone passed it)
+            OxfordFlowers102(mini_root, "val", transform=v2.Compose([_to_small, v2.ToDtype(torch.float32)])),
+            "not the colleague's",
+        ),
         (OxfordFlowers102(mini_root, "train", transform=_to_small), "not the same files"),  # as long as val, not val
         (42, "not a dataset"),
     ):

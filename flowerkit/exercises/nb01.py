@@ -238,10 +238,16 @@ def _not_a_class_of_yours(cls: Any) -> Verdict | None:
     return _library_verdict(cls)
 
 
+#: A refusal of one of flowerkit's readers (the _FlowerkitVersion message names it), not of a whole library Dataset.
+_READERS_NAMED = re.compile(r"access\.(read_mat|read_labels|read_splits|image_path) is the flowerkit version")
+
+
 @contextlib.contextmanager
 def _refusing_libraries() -> Iterator[None]:
-    """While the block runs, flowerkit's and torchvision's Flowers Datasets refuse to be built (:func:`_refusing`)."""
-    with _refusing(_access, "OxfordFlowers102,torchvision_flowers102"), _refusing(torchvision.datasets, "Flowers102"):
+    """While the block runs, flowerkit's and torchvision's Flowers Datasets refuse to be built, and flowerkit's readers of
+    the .mat files and ids (the exercise's steps 1-3, which the cell after it reveals) to run (:func:`_refusing`)."""
+    readers = "OxfordFlowers102,torchvision_flowers102,read_mat,read_labels,read_splits,image_path"  # steps 1-3, built
+    with _refusing(_access, readers), _refusing(torchvision.datasets, "Flowers102"):
         yield
 
 
@@ -401,6 +407,12 @@ def _toy_items_feedback(dataset: Any, listing: list[str], split: str = "train") 
 def _files_feedback(got_ids: list[int], ids: list[int], listing: list[str]) -> str:
     """Name the mistake when the items are not the split's files, in the split's order."""
     k = next(k for k in range(len(ids)) if got_ids[k] != ids[k])
+    if got_ids == sorted(ids):
+        return (
+            f"your items are the split's files, sorted by id: item {k} should be {IMAGE_NAME.format(ids[k])}, you opened "
+            f"{IMAGE_NAME.format(got_ids[k])}. A Dataset of a split keeps the order setid.mat lists its ids (torchvision's "
+            "does), and the checker compares item by item. Hint: take the ids as they come, without sorting"
+        )
     if all(g - i in (1, -1) for g, i in zip(got_ids, ids)) and len(set(g - i for g, i in zip(got_ids, ids))) == 1:
         d = got_ids[0] - ids[0]
         return (
@@ -476,7 +488,7 @@ def _toy_feedback(cls: Any) -> str | None:
         with shuffled.patches(), _refusing_libraries():
             dataset, error = _make_dataset(cls, root)
             if _refused(error):
-                return "LIBRARY"
+                return "READERS" if _READERS_NAMED.search(error) else "LIBRARY"
             if error:
                 signature = "Hint: __init__(self, root, split='train', transform=None, target_transform=None)"
                 return _id_as_position(error) or f"{error}. {signature}"
@@ -575,6 +587,13 @@ def check_flowers_dataset(cls: Any, root: str | Path, split: str = "train") -> V
     problem = _toy_feedback(cls)
     if problem == "LIBRARY":
         return _library_verdict(cls, inside=True)
+    if problem == "READERS":
+        return _verdict(
+            False,
+            "your class calls flowerkit's readers of the .mat files and ids (access.read_labels, read_splits, read_mat, "
+            "image_path), the hardened version the cell below reveals: steps 1-3 are the exercise.",
+            "loadmat(..., squeeze_me=True), then the ids and labels yourself, steps 1-3 above",
+        )
     if problem == "STUB":
         return _verdict(
             False, "__len__ returns None: your FlowersDataset is still the stub.", "start with __init__: steps 1-3 above"
@@ -707,7 +726,7 @@ def _same_item(mine: Any, theirs: tuple[Any, int]) -> bool:
     if not isinstance(mine, (tuple, list)) or len(mine) != 2 or mine[1] != theirs[1]:
         return False
     a, b = (np.asarray(x) for x in (mine[0], theirs[0]))
-    return a.shape == b.shape and bool(np.array_equal(a, b))
+    return a.shape == b.shape and a.dtype == b.dtype and bool(np.array_equal(a, b))
 
 
 def _files_of(dataset: Any) -> list[Any] | None:
@@ -1018,7 +1037,7 @@ def check_csv_agreement(func: Callable[[Path, dict[str, int]], Any]) -> Verdict:
 
     The CSV has a header naming its columns (``file`` and ``label``, in any
     order, maybe more), a path per row (``jpg/image_00042.jpg``) and a
-    1-based label, like ``imagelabels.mat``. Tried on toy files of its own, then on the notebook's.
+    1-based label, like ``imagelabels.mat``. Tried on toy files of its own.
     """
     # the toy files plant a blank last line, a third of the labels wrong, the label column shifted by one row, and
     # swapped columns
