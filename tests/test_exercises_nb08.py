@@ -94,6 +94,19 @@ def test_species_guessing_is_caught(handover, capsys):
     assert "a wrong label costs more than a dropped photo" in _said(capsys)
 
 
+def test_species_cutoff_that_maps_part_of_a_name_is_caught(handover, capsys):
+    class_of = {_plain(c): i for i, c in enumerate(CLASSES)}
+
+    def loose(name):  # the reviewer's answer: normalise, drop a plural s, difflib at 0.75
+        meant = _plain(name)
+        close = difflib.get_close_matches(meant, list(class_of), n=1, cutoff=0.75)
+        return class_of.get(meant, class_of[close[0]] if close else None)
+
+    assert not nb08.check_species_to_class(loose, handover)
+    out = _said(capsys)
+    assert "'primrose' became" in out and "only part of 'pink primrose'" in out and "Hint:" in out, out
+
+
 def test_species_calling_flowerkit_is_refused_and_a_checker_name_is_tagged(handover, capsys):
     assert not nb08.check_species_to_class(lambda name: curate.match_name(name, CLASSES).index, handover)
     assert "curate.match_name (or normalise_name), the version this exercise builds" in _said(capsys)
@@ -437,6 +450,28 @@ def test_split_solution_passes_and_the_flowerkit_version_is_refused(photos, caps
     assert nb08.check_split_without_leakage(a_larger_share, photos.image_files, photos.labels)
     out = _said(capsys)
     assert "a different number of distinct photos in" in out and "round(test_fraction x distinct photos)" in out
+
+
+def test_a_split_that_rounds_a_small_class_to_nothing_is_refused(photos, capsys):
+    def unclamped(files, labels, fraction, seed):  # the reviewer's answer: per class round(fraction * groups), no min/max
+        copies = {}
+        for position, path in enumerate(files):
+            copies.setdefault(hashlib.sha256(Path(path).read_bytes()).hexdigest(), []).append(position)
+        per_class = {}
+        for group in copies.values():
+            per_class.setdefault(labels[group[0]], []).append(group)
+        draw = np.random.default_rng(seed)
+        train, test = [], []
+        for species in sorted(per_class):
+            groups = [per_class[species][j] for j in draw.permutation(len(per_class[species]))]
+            for rank, group in enumerate(groups):
+                (test if rank < round(fraction * len(groups)) else train).extend(group)
+        return sorted(train), sorted(test)
+
+    assert not nb08.check_split_without_leakage(unclamped, photos.image_files, photos.labels)
+    out = _said(capsys)
+    assert "at test_fraction=0.1" in out and "a class left with nothing held out, or nothing in train" in out, out
+    assert "Hint:" in out and "clamp" in out, out
 
 
 def test_a_random_split_leaks(photos, capsys):
@@ -853,7 +888,7 @@ def _made_for_them(volunteer):  # ignores its argument: fits their loader only
             "share a species",  # their photos in the dataset's own order: sorted by species
         ),
         (lambda v: lambda loader: list(loader.dataset), "not a DataLoader"),
-        (lambda v: lambda loader: _shuffled(loader, collate_fn=None), "another collate_fn"),
+        (lambda v: lambda loader: _shuffled(loader, collate_fn=None), "normalises with the app's statistics"),
         (
             lambda v: (
                 lambda loader: _shuffled(loader, shuffle=False, sampler=SubsetRandomSampler(list(loader.sampler)), batch_size=4)
@@ -899,3 +934,31 @@ def test_volunteer_fix_mistakes(volunteer, make_fix, feedback, capsys):
     assert not nb08.check_volunteer_fix(make_fix(volunteer), volunteer)
     out = _said(capsys)
     assert feedback in out and "Hint:" in out, out
+
+
+# ---------------------------------------------------------------- the notebook's setup cell
+
+
+def test_the_setup_imports_nothing_only_an_answer_uses():
+    import ast
+    import json
+
+    cells = json.loads((Path(__file__).parents[1] / "notebooks" / "08_your_own_data.ipynb").read_text())["cells"]
+    code = [c for c in cells if c["cell_type"] == "code"]
+    setup = ast.parse("".join(code[0]["source"]))
+    imported = {
+        (a.asname or a.name).split(".")[0] for s in setup.body if isinstance(s, (ast.Import, ast.ImportFrom)) for a in s.names
+    }
+    read = {
+        n.id
+        for s in setup.body
+        if not isinstance(s, (ast.Import, ast.ImportFrom))
+        for n in ast.walk(s)
+        if isinstance(n, ast.Name)
+    }
+    for cell in code[1:]:
+        if "solution" not in cell["metadata"].get("tags", []):
+            source = "\n".join(line for line in "".join(cell["source"]).splitlines() if not line.startswith(("%", "!")))
+            read |= {n.id for n in ast.walk(ast.parse(source)) if isinstance(n, ast.Name)}
+    unused = imported - read - {"difflib", "Path"}  # difflib: ex. 1's prompt names it; Path: for any file exercise
+    assert not unused, f"the setup imports {sorted(unused)}, which only a solution (or nothing) uses"
