@@ -19,6 +19,14 @@ from flowerkit.load import CollateNormalize, DecodedFlowers, build_cache
 from flowerkit.transform import ToRGB, compute_stats, eval_transform
 
 
+def test_check_majority_baseline_names_a_typical_class_s_share_near_1_over_k(capsys):
+    labels = [0] * 5 + [1] * 3 + [2] * 3 + [3] * 2 + [4]  # the median class holds 3 of 14, near 1/5
+    assert not exercises.check_majority_baseline(3 / 14, labels)
+    assert "a typical (the median) class's share" in capsys.readouterr().out
+    assert not exercises.check_majority_baseline(1 / 5, labels)
+    assert "guessing uniformly" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize(
     "answer, feedback",
     [
@@ -172,6 +180,15 @@ def _fixed_cases(stats):
     def notebook_03(intern):  # notebook 03's exercise 7 again: right, but over a dataset of its own
         return _loader(DecodedFlowers(intern.dataset.root, "train", 64), CollateNormalize(*stats), **WORKERS)
 
+    def numpy_patch(intern):  # notebook 03's style: a decoder's HWC uint8 arrays, a collate_fn converts; the crop kept
+        intern.dataset.transform = v2.Compose([ToRGB(), v2.RandomCrop(64), np.asarray])
+
+        def collate(batch):
+            x = torch.from_numpy(np.stack([image for image, _ in batch])).permute(0, 3, 1, 2).contiguous()
+            return CollateNormalize(*stats)([(image, label) for image, label in zip(x, [y for _, y in batch])])
+
+        return _loader(intern.dataset, collate, **WORKERS)
+
     def fewer(intern):
         intern.dataset.image_files, intern.dataset.labels = intern.dataset.image_files[:100], intern.dataset.labels[:100]
         return intern
@@ -197,9 +214,15 @@ def _fixed_cases(stats):
         (fixed(squash_v1, **WORKERS), "still resizes to a (height, width) pair"),  # the older transforms API
         (lambda intern: _uint8_items(intern, **WORKERS), "Your items are uint8, as they should be; nothing converts"),
         (in_place, "a patch cut out of the photo"),
+        (numpy_patch, "a patch cut out of the photo"),  # NumPy items are looked at too
         (fixed(collate_stats=nb04._INTERN_STATS, **WORKERS), "transform.compute_stats"),
         (fixed(), "num_workers=0, and the dataset (OxfordFlowers102)"),
         (fixed(num_workers=2), "persistent_workers=False"),
+        (  # every broken rule of notebook 03 at once, not one per try
+            fixed(eval_transform(64, *stats), collate_stats=(None, None)),
+            "num_workers=0, and the dataset (OxfordFlowers102) decodes a JPEG per item in the training process "
+            "(notebook 03's rule: about one worker per core where there is decoding to do); conversion",
+        ),
         (fixed(eval_transform(64, *stats), collate_stats=(None, None), **WORKERS), "comes out of the dataset as torch.float32"),
         (fewer, "the train split has"),
         # a crop alone, at full resolution or after a reduced-size decode: a patch of the photo, not all of it

@@ -98,6 +98,9 @@ def _baseline_mistake(answer: float, counts: np.ndarray, n: int) -> tuple[str, s
     rounded = _rounding_mistake(answer, truth, int(counts.argmax()))
     if rounded:
         return rounded
+    median = float(np.median(counts[counts > 0])) / n  # near 1/102 on mini: named by whichever the answer is closer to
+    if _near(answer, median, 3) and abs(answer - median) < abs(answer - 1 / counts.size):
+        return "that is a typical (the median) class's share; the best constant guess is the largest class.", "the largest count"
     for value, decimals, message, hint in known:
         if _near(answer, float(value), decimals):
             return message, hint
@@ -266,22 +269,24 @@ def _worker_rule(loader: DataLoader) -> list[str]:
     processes, or the training loop waits for every decode; workers that exist are kept alive between epochs; items
     stay uint8 until the collate_fn converts and normalises the whole batch.
     """
+    broken = []
     decodes = not isinstance(loader.dataset, CachedFlowers)
     if decodes and loader.num_workers < 1:
         kind = type(loader.dataset).__name__
-        return [
+        broken.append(
             f"workers: num_workers=0, and the dataset ({kind}) decodes a JPEG per item in the training process "
             "(notebook 03's rule: about one worker per core where there is decoding to do)"
-        ]
+        )
     if loader.num_workers > 0 and not loader.persistent_workers:
-        return ["workers: persistent_workers=False, so the workers restart every epoch (persistent_workers=True)"]
+        broken.append("workers: persistent_workers=False, so the workers restart every epoch (persistent_workers=True)")
     item = loader.dataset[0][0]
-    if isinstance(item, torch.Tensor) and item.dtype != torch.uint8:
-        return [
-            f"conversion: each item comes out of the dataset as {item.dtype}, converted and normalised one image at a "
+    dtype = item.dtype if isinstance(item, (torch.Tensor, np.ndarray)) else None
+    if dtype is not None and dtype not in (torch.uint8, np.uint8):
+        broken.append(
+            f"conversion: each item comes out of the dataset as {dtype}, converted and normalised one image at a "
             "time (the Efficiency team's fourth bug); keep items uint8 and normalise once per batch in the collate_fn"
-        ]
-    return []
+        )
+    return broken
 
 
 def _squashes(transform: Any) -> bool:
@@ -364,11 +369,21 @@ def _ramp_jpeg(folder: Path) -> Path:
     return path
 
 
+def _as_chw(item: Any) -> torch.Tensor | None:
+    """An item's image as a (3, H, W) tensor: a tensor as it is, a NumPy array or PIL image (channels last, as
+    decoders give them) moved channels-first; None for anything else."""
+    if isinstance(item, Image.Image):
+        item = np.asarray(item.convert("RGB"))
+    if isinstance(item, np.ndarray) and item.ndim == 3:
+        item = torch.from_numpy(np.ascontiguousarray(item if item.shape[0] == 3 else item.transpose(2, 0, 1)))
+    return item if isinstance(item, torch.Tensor) and item.ndim == 3 and item.shape[0] == 3 else None
+
+
 def _share_shown(dataset: Any, draws: int = 16) -> float | None:
     """How much of a photo's short side the dataset's items show at most, over ``draws`` items of a probe photo.
 
     Through the dataset's own decode (``draft`` included) and transform, on a shallow copy whose files are the probe;
-    a random crop or zoom is drawn anew each time. None when the items are not uint8 (3, H, W) tensors.
+    a random crop or zoom is drawn anew each time. None when the items are not uint8 images (:func:`_as_chw`).
     """
     width, height = _RAMP_SIZE
     with tempfile.TemporaryDirectory() as folder:
@@ -379,8 +394,8 @@ def _share_shown(dataset: Any, draws: int = 16) -> float | None:
             torch.manual_seed(0)
             for i in range(draws):
                 got, error = _call(probe.__getitem__, i)
-                item = got[0] if isinstance(got, tuple) else got
-                if error or not isinstance(item, torch.Tensor) or item.dtype != torch.uint8 or item.ndim != 3:
+                item = _as_chw(got[0] if isinstance(got, (tuple, list)) else got)
+                if error or item is None or item.dtype != torch.uint8:
                     return None
                 span = (item[:2].amax((1, 2)) - item[:2].amin((1, 2))).float() / 255  # red: across, green: down
                 shown.append(max(float(span[0]) * width, float(span[1]) * height) / min(width, height))
