@@ -572,6 +572,11 @@ def test_check_spawn_ready_passes_an_importable_class_and_explains_a_notebook_cl
     assert "lives in the notebook (__main__)" in out and "%%writefile" in out
     assert not exercises.check_spawn_ready(StubFlowers(mini_root))
     assert "still the stub" in capsys.readouterr().out
+    # a Subset of theirs (two batches read another way): judged by the class it wraps, not refused as torch's
+    assert exercises.check_spawn_ready(torch.utils.data.Subset(RightFlowers(mini_root), range(128)))
+    assert "RightFlowers, unpickled your dataset" in capsys.readouterr().out
+    assert not exercises.check_spawn_ready(torch.utils.data.Subset(in_notebook(mini_root), range(128)))
+    assert "lives in the notebook (__main__)" in capsys.readouterr().out
 
 
 def test_check_spawn_ready_names_a_class_passed_itself_and_an_open_file(mini_root, capsys):

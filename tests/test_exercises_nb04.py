@@ -19,6 +19,25 @@ from flowerkit.load import CollateNormalize, DecodedFlowers, build_cache
 from flowerkit.transform import ToRGB, compute_stats, eval_transform
 
 
+def test_check_lr_at_refuses_a_renamed_copy_of_one_cycle_s_source(tmp_path, monkeypatch, capsys):
+    """``model.one_cycle??`` pasted under another name (a notebook cell keeps its source, as a module does), and lr_at
+    calling it, or calling one_cycle imported by name (which the checker's patch of the module does not reach)."""
+    import importlib
+    import inspect
+    import textwrap
+
+    copy = textwrap.dedent(inspect.getsource(flowerkit.model.one_cycle)).replace("def one_cycle(", "def my_curve(")
+    body = "import math\n\n\n" + copy + "\n\ndef lr_at(progress, max_lr):\n    return my_curve(progress, max_lr)[0]\n"
+    (tmp_path / "pasted.py").write_text(body)
+    (tmp_path / "imported.py").write_text(
+        "from flowerkit.model import one_cycle\n\n\ndef lr_at(progress, max_lr):\n    return one_cycle(progress, max_lr)[0]\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for name in ("pasted", "imported"):
+        assert not exercises.check_lr_at(importlib.import_module(name).lr_at)
+        assert "the flowerkit version of what this exercise builds" in capsys.readouterr().out
+
+
 def test_check_majority_baseline_names_a_typical_class_s_share_near_1_over_k(capsys):
     labels = [0] * 5 + [1] * 3 + [2] * 3 + [3] * 2 + [4]  # the median class holds 3 of 14, near 1/5
     assert not exercises.check_majority_baseline(3 / 14, labels)

@@ -672,6 +672,13 @@ def _not_a_dataset_verdict(dataset: Any) -> Verdict | None:
     return None
 
 
+def _wrapped(dataset: Any) -> Any:
+    """The dataset a ``Subset`` or ``ConcatDataset`` (nested or not) wraps, its first for a concatenation; else itself."""
+    while isinstance(dataset, (torch.utils.data.Subset, torch.utils.data.ConcatDataset)):
+        dataset = dataset.dataset if isinstance(dataset, torch.utils.data.Subset) else dataset.datasets[0]
+    return dataset
+
+
 def check_spawn_ready(dataset: Any) -> Verdict:
     """Notebook ``01_access``: can DataLoader workers started by spawn (macOS, Windows) or forkserver (Linux, Python 3.14) use ``dataset``?
 
@@ -682,23 +689,24 @@ def check_spawn_ready(dataset: Any) -> Verdict:
     refused = _not_a_dataset_verdict(dataset)
     if refused is not None:
         return refused
-    stale = _stale_module_verdict(dataset)
+    inner = _wrapped(dataset)  # a Subset (or ConcatDataset) of the student's dataset: judged by what it wraps
+    stale = _stale_module_verdict(inner)
     if stale is not None:
         return stale
-    where = type(dataset).__module__
-    error = _spawn_round_trip(dataset)
+    where = type(inner).__module__
+    error = _spawn_round_trip(dataset)  # the whole object: a worker receives the wrapper and what it holds
     library = where.split(".")[0]
     if error is None and library in ("flowerkit", "torch", "torchvision"):
         return _verdict(
             False,
-            f"{type(dataset).__qualname__} is {library}'s class, importable by name already, and this one holds nothing "
+            f"{type(inner).__qualname__} is {library}'s class, importable by name already, and this one holds nothing "
             "from the notebook: it says nothing about yours.",
             "pass an instance of your FlowersDataset (exercise 3), imported from the module you wrote it into",
         )
     if error is None:
         return _verdict(
             True,
-            f"a fresh Python imported {where}.{type(dataset).__qualname__}, unpickled your dataset and read its first item: spawn workers can too.",
+            f"a fresh Python imported {where}.{type(inner).__qualname__}, unpickled your dataset and read its first item: spawn workers can too.",
         )
     held = re.search(r"cannot pickle '([\w.]+)' object", error)
     if held:

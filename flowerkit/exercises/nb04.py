@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import copy
+import inspect
+import io
 import itertools
 import math
 import numbers
 import tempfile
+import textwrap
+import tokenize
 from collections.abc import Callable
 from pathlib import Path
+from types import FunctionType
 from typing import Any
 
 import numpy as np
@@ -572,6 +577,32 @@ def _is_staircase(func: Callable[[float, float], Any], max_lr: float) -> bool:
     return sum(same) >= 5
 
 
+def _code_tokens(func: Any) -> list[str] | None:
+    """``func``'s source as tokens, without its name, comments, docstring or other text, or layout (what a renamed copy
+    of a function keeps); None where there is no source (a notebook cell's function has one)."""
+    try:
+        source = textwrap.dedent(inspect.getsource(func))
+    except (OSError, TypeError):
+        return None
+    kept, after_def = [], False
+    skipped = (tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT, tokenize.STRING)
+    for token in tokenize.generate_tokens(io.StringIO(source).readline):
+        if token.type in (*skipped, tokenize.ENDMARKER) or after_def:
+            after_def = False
+            continue
+        kept.append(token.string)
+        after_def = token.string == "def"
+    return kept
+
+
+def _runs_a_copy_of(func: Any, original: Any) -> bool:
+    """True when ``func``, or a function it names from its module (the notebook), is ``original``'s source renamed
+    (``original??`` shows it)."""
+    wanted = _code_tokens(original)
+    named = [getattr(func, "__globals__", {}).get(n) for n in getattr(getattr(func, "__code__", None), "co_names", ())]
+    return any(isinstance(f, FunctionType) and _code_tokens(f) == wanted for f in [func, *named])
+
+
 def check_lr_at(func: Callable[[float, float], Any]) -> Verdict:
     """Notebook ``04_three_teams``: ``func(progress, max_lr)`` is OneCycleLR's learning rate at ``progress`` (0..1) of a run.
 
@@ -582,7 +613,7 @@ def check_lr_at(func: Callable[[float, float], Any]) -> Verdict:
     with the course's own, which ``train_for`` follows.
     """
     answer, error, refused = _call_without(_model, "one_cycle", func, 0.5, 2e-3)  # revealed after the exercise
-    if refused:
+    if refused or _runs_a_copy_of(func, _model.one_cycle):
         return _verdict(
             False,
             "lr_at calls flowerkit.model.one_cycle, the flowerkit version of what this exercise builds.",
