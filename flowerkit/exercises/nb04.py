@@ -586,12 +586,15 @@ def _code_tokens(func: Any) -> list[str] | None:
         return None
     kept, after_def = [], False
     skipped = (tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT, tokenize.STRING)
-    for token in tokenize.generate_tokens(io.StringIO(source).readline):
-        if token.type in (*skipped, tokenize.ENDMARKER) or after_def:
-            after_def = False
-            continue
-        kept.append(token.string)
-        after_def = token.string == "def"
+    try:
+        for token in tokenize.generate_tokens(io.StringIO(source).readline):
+            if token.type in (*skipped, tokenize.ENDMARKER) or after_def:
+                after_def = False
+                continue
+            kept.append(token.string)
+            after_def = token.string == "def"
+    except (tokenize.TokenError, SyntaxError):  # a lambda's line cut out of a larger expression
+        return None
     return kept
 
 
