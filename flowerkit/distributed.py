@@ -240,11 +240,7 @@ def _buggy_files_loader(cfg: _RunConfig, data: _KeyedFlowers, rank: int, world: 
         seed = cfg.seed + (epoch if new_order else 0)
         kw = {**_worker_kw(cfg.workers), "collate_fn": collate}
         if cfg.team == "scale":  # their code: one generator, the same on every rank, for the order and the crops
-            generator = torch.Generator().manual_seed(seed)
-            if split:  # this rank's indices, but set_epoch is never called
-                sampler = DistributedSampler(data, num_replicas=world, rank=rank, shuffle=True, seed=cfg.seed)
-                return DataLoader(data, per_rank, sampler=sampler, generator=generator, **kw)
-            return DataLoader(data, per_rank, shuffle=True, generator=generator, **kw)
+            return DataLoader(data, per_rank, shuffle=True, generator=torch.Generator().manual_seed(seed), **kw)
         # one bug alone, on ours' terms but for that bug: the order as the bug has it, the crops each rank's own
         crops = torch.Generator().manual_seed(seed + _RANK_STRIDE * rank)
         if split:  # this rank's indices, but set_epoch is never called

@@ -21,7 +21,7 @@ from torchvision.transforms import v2
 
 from flowerkit import access as flowerkit_access
 from flowerkit import exercises
-from flowerkit.access import OxfordFlowers102
+from flowerkit.access import OxfordFlowers102, image_path
 from flowerkit.exercises import nb01
 
 
@@ -383,6 +383,18 @@ class FlowerkitReaders(RightFlowers):  # steps 1-3 done by flowerkit's readers, 
         self.ids = flowerkit_access.read_splits(self.base / "setid.mat")[split]
 
 
+class ReaderByName(RightFlowers):  # flowerkit's image_path imported on its own: the module patch does not reach it
+    def __init__(self, root, split="train", transform=None, target_transform=None):
+        super().__init__(root, split, transform, target_transform)
+        self.files = [image_path(root, int(i)) for i in self.ids]
+
+
+class ReaderPerItem(RightFlowers):  # flowerkit's reader called in __getitem__: refused there, named as such
+    def load(self, idx):
+        with Image.open(flowerkit_access.image_path(self.base.parent, int(self.ids[idx]))) as img:
+            return img.convert("RGB")
+
+
 class SubclassesFlowerkit(OxfordFlowers102):
     pass
 
@@ -501,6 +513,8 @@ class FailsLate(RightFlowers):
         (OnVisionDataset, "Correct"),  # torchvision's base class for datasets of one's own: no library Dataset
         (SortedIds, "your items are the split's files, sorted by id"),
         (FlowerkitReaders, "calls flowerkit's readers of the .mat files and ids"),
+        (ReaderByName, "calls flowerkit's readers of the .mat files and ids"),
+        (ReaderPerItem, "calls flowerkit's readers of the .mat files and ids"),
         (WrapsTorchvision, "builds a library's Flowers Dataset inside"),  # refused on the toy already
         (OxfordFlowers102, "OxfordFlowers102 is flowerkit's access.OxfordFlowers102: this exercise is to write"),
         (SubclassesFlowerkit, "flowerkit's access.OxfordFlowers102, subclassed"),

@@ -32,10 +32,17 @@ def test_check_lr_at_refuses_a_renamed_copy_of_one_cycle_s_source(tmp_path, monk
     (tmp_path / "imported.py").write_text(
         "from flowerkit.model import one_cycle\n\n\ndef lr_at(progress, max_lr):\n    return one_cycle(progress, max_lr)[0]\n"
     )
+    body_lines = copy.split('"""')[2].rstrip().splitlines()  # the body after the docstring, pasted into lr_at itself
+    inlined = "\n".join([*body_lines[:-1], "    return lr"])
+    (tmp_path / "inlined.py").write_text(f"import math\n\n\ndef lr_at(progress, max_lr, *, pct_start=0.25):{inlined}\n")
+    (tmp_path / "aliased.py").write_text(  # one_cycle under another name, two calls away
+        "from flowerkit.model import one_cycle as oc\n\n\ndef helper(p, m):\n    return oc(p, m)\n\n\n"
+        "def lr_at(progress, max_lr):\n    return helper(progress, max_lr)[0]\n"
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
-    for name in ("pasted", "imported"):
+    for name in ("pasted", "imported", "inlined", "aliased"):
         assert not exercises.check_lr_at(importlib.import_module(name).lr_at)
-        assert "the flowerkit version of what this exercise builds" in capsys.readouterr().out
+        assert "calls (or copies) flowerkit.model.one_cycle" in capsys.readouterr().out, name
 
 
 def test_check_majority_baseline_names_a_typical_class_s_share_near_1_over_k(capsys):

@@ -304,8 +304,8 @@ _IN_ONE_PROCESS = [
         (_WORKER_ASKED_IN_INIT, "its 2 workers read the same items"),
         (_RIGHT.replace("self.seed + self.epoch", "self.seed + self.epoch + self.rank"), "the ranks' shares overlap"),
         (_BLOCKS, "read by nobody"),
-        (_FIXED_SHARES[0], "reads the same 52 items at epochs 1 and 2, only in another order"),
-        (_FIXED_SHARES[1], "reads the same 51 items at epochs 1 and 2, only in another order"),
+        (_FIXED_SHARES[0], "reads the same 52 items at epochs 1 and 2, only in another order: each rank keeps one fixed share"),
+        (_FIXED_SHARES[1], "can share a batch never changes (and a block of a list grouped by class"),
         (_RIGHT.replace("yield self.items[i]", "yield i"), "not among the items given"),
         (
             _RIGHT.replace("generator=torch.Generator().manual_seed(", "generator=torch.manual_seed("),

@@ -105,6 +105,8 @@ def test_species_cutoff_that_maps_part_of_a_name_is_caught(handover, capsys):
     assert not nb08.check_species_to_class(loose, handover)
     out = _said(capsys)
     assert "'primrose' became" in out and "only part of 'pink primrose'" in out and "Hint:" in out, out
+    primula = nb08._name_mistake("primrose", CLASSES.index("primula"), None)[0]  # the likelier reading, still a guess
+    assert "it could as well be 'pink primrose': the name alone does not say which" in primula
 
 
 def test_species_calling_flowerkit_is_refused_and_a_checker_name_is_tagged(handover, capsys):

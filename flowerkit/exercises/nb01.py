@@ -39,6 +39,8 @@ from .verdict import (
     STUB_HINT,
     Verdict,
     _call,
+    _code_objects,
+    _functions_of,
     _refused,
     _refusing,
     _stale_module_verdict,
@@ -240,6 +242,18 @@ def _not_a_class_of_yours(cls: Any) -> Verdict | None:
 
 #: A refusal of one of flowerkit's readers (the _FlowerkitVersion message names it), not of a whole library Dataset.
 _READERS_NAMED = re.compile(r"access\.(read_mat|read_labels|read_splits|image_path) is the flowerkit version")
+
+
+def _names_a_reader(cls: Any) -> bool:
+    """True when a method of ``cls`` names one of flowerkit's readers imported on its own (``from flowerkit.access import
+    image_path``), which the module patch of :func:`_refusing_libraries` does not reach."""
+    readers = [getattr(_access, name) for name in ("read_mat", "read_labels", "read_splits", "image_path")]
+    return any(
+        any(f.__globals__.get(name) is reader for reader in readers)
+        for f in _functions_of(cls)
+        for code in _code_objects(f.__code__)  # comprehensions and nested functions too
+        for name in code.co_names
+    )
 
 
 @contextlib.contextmanager
@@ -584,7 +598,9 @@ def check_flowers_dataset(cls: Any, root: str | Path, split: str = "train") -> V
     root = Path(root)
     if (not_yours := _not_a_class_of_yours(cls)) is not None:
         return not_yours
-    problem = _toy_feedback(cls)
+    problem = "READERS" if _names_a_reader(cls) else _toy_feedback(cls)
+    if problem and problem not in ("LIBRARY", "STUB") and _READERS_NAMED.search(problem):  # called per item, refused
+        problem = "READERS"
     if problem == "LIBRARY":
         return _library_verdict(cls, inside=True)
     if problem == "READERS":

@@ -327,7 +327,8 @@ def _near_misses(kind: str, path: Path, size: int, mean: Any, std: Any) -> dict[
 
 def _centre_rounded_up(path: Path, size: int) -> torch.Tensor | None:
     """Training's picture of ``path`` with the centre square one pixel further on where the slack is odd (training
-    rounds the half pixel down, ``(h - side) // 2``; torchvision's ``center_crop`` rounds it), None where it is even."""
+    rounds the half pixel down, ``(h - side) // 2``; torchvision's ``center_crop`` rounds half to even, so half its odd
+    slacks start one pixel later), None where it is even."""
     hwc = _load._decode_hwc(_load._source(path), size, _load._resolve("auto"))
     h, w = hwc.shape[:2]
     if (max(h, w) - min(h, w)) % 2 == 0:

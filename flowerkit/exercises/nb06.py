@@ -639,11 +639,15 @@ def _same_share_problem(cls: type, two_ranks: list[list[Any]] | None) -> tuple[s
         return error, _failure_hint(error)
     if sorted(map(int, after or [])) != sorted(map(int, two_ranks[0])):
         return None
+    mine = sorted(map(int, two_ranks[0]))
+    block = mine == list(range(mine[0], mine[0] + len(mine)))  # a contiguous run of the items (they are 100, 101, ...)
     return (
         f"as rank 0 of 2, your stream reads the same {len(two_ranks[0])} items at epochs {_EPOCH} and {_EPOCH + 1}, only "
         "in another order: each rank keeps one fixed share, while a DistributedSampler's changes every epoch. A rank "
-        "then only ever mixes its own share (cut into blocks from a list grouped by class, as the flowers' is: the same "
-        "classes every epoch).",
+        "never reads the other ranks' items, so which photos can share a batch never changes"
+        + (
+            " (and a block of a list grouped by class, as the flowers' is, holds the same classes every epoch)." if block else "."
+        ),
         "draw a new order of the whole list each epoch (seed and epoch), then take this rank's share of it",
     )
 

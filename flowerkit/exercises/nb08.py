@@ -78,7 +78,7 @@ _NEW_NAMES: tuple[tuple[str, int | None], ...] = (
     ("lily", None),
     ("iris", None),
     ("lavender", None),
-    ("primrose", None),  # only part of "pink primrose" (a primrose is the primula class): difflib's ratio is 0.76
+    ("primrose", None),  # part of "pink primrose" (an evening primrose), or a primula: ambiguous; difflib's ratio 0.76
 )
 
 
@@ -110,6 +110,8 @@ def _name_mistake(name: str, got: Any, want: int | None) -> tuple[str, str]:
     if want is None and got is not None:
         part = [c for c in CLASSES if set(normalise_name(name).split()) <= set(normalise_name(c).split())]
         why = f"it is only part of {', '.join(map(repr, part))}" if part else "it is none of the 102 classes"
+        if part and CLASSES[int(got)] not in part:  # primrose -> primula: a likely reading, but not the only one
+            why = f"it could as well be {', '.join(map(repr, part))}: the name alone does not say which"
         return (
             f"{name!r} became class {got} ({CLASSES[int(got)]!r}), but {why}.",
             "a wrong label costs more than a dropped photo: map only a whole name, or a close spelling of one; else None",
@@ -1127,6 +1129,8 @@ def _fix_problem(fixed: Any, theirs: DataLoader, labels: Sequence[int], where: s
         )
     if fixed.dataset is not theirs.dataset:
         return f"on {where}: a new dataset. Theirs decodes and labels the photos well: keep it.", "loader.dataset"
+    if fixed.collate_fn is not theirs.collate_fn and not isinstance(theirs.collate_fn, CollateNormalize):  # the toy
+        return f"on {where}: another collate_fn. Theirs makes each batch as it should: keep it.", "loader.collate_fn"
     if fixed.collate_fn is not theirs.collate_fn:
         return (
             f"on {where}: another collate_fn. Theirs normalises with the app's statistics, which the model and the "
