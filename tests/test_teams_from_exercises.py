@@ -6,8 +6,9 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 from torch.utils.data import SequentialSampler
+from torchvision.transforms import v2
 
-from flowerkit import OxfordFlowers102, teams
+from flowerkit import OxfordFlowers102, teams, transform
 
 
 def test_access_team_labels_disagree_with_the_truth_and_ours_agree(mini_root):
@@ -36,7 +37,10 @@ def test_quality_team_transform_really_has_its_bugs():
     assert not torch.equal(a, b), "random at evaluation"
     assert torch.allclose(a[0], a[1]) and torch.allclose(a[1], a[2]), "grayscale"
     assert abs(a.mean().item()) < 1e-4 and abs(a.std().item() - 1) < 1e-3, "per-image standardisation"
-    assert t.transforms[3].size == [32, 32], "a fixed-size (squashing) resize"
+    resizes = [step for step in t.transforms if isinstance(step, v2.Resize)]
+    assert [r.size for r in resizes] == [[32, 32]], "a fixed-size (squashing) resize"
+    ours = transform.augment_uint8(32).transforms
+    assert [repr(step) for step in t.transforms[4:6]] == [repr(step) for step in ours], "our shift and flip: no bug of theirs"
 
 
 def test_efficiency_team_loader_has_its_bugs(mini_root):

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image, ImageDraw
+from torchvision.transforms import v2
 
-from flowerkit import teams
+from flowerkit import teams, transform
 from flowerkit.doctor import check_batch
 from flowerkit.teams.quality import _quality_team_decode
 
@@ -37,6 +39,20 @@ def test_quality_pipeline_holds_its_four_bugs(mini_root):
     assert out.dtype == torch.uint8 and out.shape == (3, S, S) and torch.equal(out[0], out[2])
     mask = out[0] > 127
     assert mask.any(0).sum() < mask.any(1).sum(), "squashed: the square comes out narrower than tall"
+
+
+def test_the_quality_team_differs_from_ours_by_its_four_bugs_alone(mini_root):
+    quality = teams.build_pipeline("quality", mini_root, size=S, num_workers=0, progress=False)
+    train, test = quality.train_loader.dataset, quality.test_loader.dataset
+    assert test.transform is train.transform, "bug 4: the training pipeline, random parts included, for testing"
+    cached = torch.from_numpy(np.array(train.images[0]))
+    theirs = [v2.RandomRotation(30), v2.ToDtype(torch.float32, scale=True), teams.PerImageStandardize()]
+    expected = v2.Compose([transform.augment_uint8(S), *theirs])  # our shift and flip, then their bugs 3 and 4
+    torch.manual_seed(0)
+    got = [train[0][0] for _ in range(4)]
+    torch.manual_seed(0)
+    want = [expected(cached) for _ in range(4)]
+    assert all(torch.equal(a, b) for a, b in zip(got, want)), "their augmentation is ours plus their rotation"
 
 
 def test_quality_variants_switch_on_one_bug_each(mini_root):

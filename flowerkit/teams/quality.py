@@ -47,7 +47,7 @@ QUALITY_BUGS = ("grayscale", "squash", "per-image standardisation", "augmentatio
 #: Their entry of :data:`flowerkit.teams.TEAM_INFO`: title, bugs in one line, and the notebook that staged it.
 QUALITY_INFO: dict[str, str] = {
     "title": "Quality team",
-    "bug": "grayscale, squashed to a square, per-image standardised, random rotation at evaluation",
+    "bug": "grayscale, squashed to a square, per-image standardised, augmented at evaluation too",
     "notebook": "02_transform",
 }
 
@@ -104,8 +104,9 @@ def quality_team_transform(size: int, train: bool = True) -> v2.Compose:
     #    colour, half of what tells the classes apart;
     # 2. Resize((size, size)) squashes every oblong photo (500x700, say) into a square, distorting shapes;
     # 3. PerImageStandardize instead of the train split's statistics: every image mean 0, std 1;
-    # 4. random rotation (augmentation) applied at evaluation too: the same test image gets a different tensor, and
-    #    prediction, every time. `train` is accepted and ignored, which is bug 4.
+    # 4. augmentation (our shift and flip, which is no bug, and a random rotation) applied at evaluation too: the same
+    #    test image gets a different tensor, and prediction, every time. `train` is accepted and ignored: bug 4.
+    # Everything else is ours, so the capstone charges them their four bugs and nothing more.
     del train  # bug 4: the same random pipeline for evaluation
     return v2.Compose(
         [
@@ -113,6 +114,7 @@ def quality_team_transform(size: int, train: bool = True) -> v2.Compose:
             v2.Grayscale(num_output_channels=3),  # bug 1
             v2.ToImage(),
             v2.Resize((size, size), antialias=True),  # bug 2
+            *augment_uint8(size).transforms,  # our shift and flip (bug 4: at evaluation too)
             v2.RandomRotation(30),  # bug 4 (at eval)
             v2.ToDtype(torch.float32, scale=True),
             PerImageStandardize(),  # bug 3
@@ -129,14 +131,6 @@ def _quality_team_decode(path: Path, size: int) -> torch.Tensor:
     gray = load_rgb(path, draft=size).convert("L")  # bug 1
     x = torch.from_numpy(np.array(gray, dtype=np.uint8))[None, None]
     return _squash(x, size)[0].expand(3, -1, -1).contiguous()
-
-
-def _quality_team_augment() -> v2.Compose:
-    """The random half of :func:`quality_team_transform`, on uint8 tensors: rotation, float, per-image standardisation.
-
-    Applied at training *and* evaluation (bugs 3 and 4), after :func:`_quality_team_decode`.
-    """
-    return v2.Compose([v2.RandomRotation(30), v2.ToDtype(torch.float32, scale=True), PerImageStandardize()])
 
 
 def _squash(x: torch.Tensor, size: int) -> torch.Tensor:
@@ -156,11 +150,11 @@ def _decode_grayscale(path: Path, size: int) -> torch.Tensor:
 
 
 def _quality_pipeline(root: str | Path, size: int, seed: int, num_workers: int | None, progress: bool) -> _Pipeline:
-    """Their transform, cached: gray and squashed once (:func:`_quality_team_decode`), then :func:`_quality_team_augment`."""
-    train_set = _cache(OxfordFlowers102(root, "train"), size, progress, num_workers, decode=_quality_team_decode)
-    test_set = _cache(OxfordFlowers102(root, "test"), size, progress, num_workers, decode=_quality_team_decode)
-    train_set.transform = test_set.transform = _quality_team_augment()  # bug 4: the same random pipeline for testing
-    return _batched("quality", QUALITY_INFO, train_set, test_set, None, seed, num_workers)
+    """Their transform, cached: gray and squashed once (:func:`_quality_team_decode`), then its random half on uint8.
+
+    The random half (shift, flip, rotation, float, per-image standardisation) runs on training *and* test images.
+    """
+    return _variant_pipeline(root, frozenset(QUALITY_BUGS), "quality", QUALITY_INFO, size, seed, num_workers, progress)
 
 
 # --------------------------------------------------------------------------------------
@@ -227,14 +221,28 @@ def quality_variant(
         verify_str_arg(bug, "bugs", choices, custom_msg=f"unknown bug(s) {unknown}: choose from {choices}")
     if on == set(QUALITY_BUGS):
         return _quality_pipeline(root, size, seed, num_workers, progress)
+    label = next((k for k, v in ABLATION.items() if frozenset(v) == on), " + ".join(["ours", *sorted(on)]))
+    info = OURS_INFO if label == "ours" else {"title": label, "bug": label}
+    return _variant_pipeline(root, on, label, info, size, seed, num_workers, progress)
+
+
+def _variant_pipeline(
+    root: str | Path,
+    on: frozenset[str],
+    name: str,
+    info: dict[str, str],
+    size: int,
+    seed: int,
+    num_workers: int | None,
+    progress: bool,
+) -> _Pipeline:
+    """Our cached pipeline with the bugs in ``on``: the decode of bugs 1 and 2, then :func:`_variant_transforms`."""
     decode = _DECODERS[on & {"grayscale", "squash"}]
     train_set = _cache(OxfordFlowers102(root, "train"), size, progress, num_workers, decode=decode)
     test_set = _cache(OxfordFlowers102(root, "test"), size, progress, num_workers, decode=decode)
     stats = None if "per-image standardisation" in on else compute_stats(train_set, progress=False)
     train_set.transform, test_set.transform = _variant_transforms(on, size)
-    label = next((k for k, v in ABLATION.items() if frozenset(v) == on), " + ".join(["ours", *sorted(on)]))
-    info = OURS_INFO if label == "ours" else {"title": label, "bug": label}
-    return _batched(label, info, train_set, test_set, stats, seed, num_workers)
+    return _batched(name, info, train_set, test_set, stats, seed, num_workers)
 
 
 def run_ablation(
