@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import time
+import warnings
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image, ImageDraw
 from torch.utils.data import DataLoader, Subset
 
 from flowerkit import OxfordFlowers102, doctor, teams, torchvision_flowers102
@@ -292,3 +295,21 @@ def test_compare_batches_refuses_batches_that_cannot_hold_the_same_photos():
     flat[:, 1] = 0.5
     with pytest.raises(ValueError, match=r"channel\(s\) \[1\] are constant"):
         doctor.compare_batches(flat, ref)
+
+
+def test_read_only_numpy_items_are_measured_without_a_warning():
+    # np.asarray(pil_image) is read-only: torch.as_tensor would share it and print PyTorch's UserWarning in class
+    from flowerkit.doctor.foreign import _image_tensor
+    from flowerkit.doctor.quality import _disc_aspect
+
+    image = Image.new("RGB", (40, 30), (10, 10, 10))
+    ImageDraw.Draw(image).ellipse([10, 5, 30, 25], fill=(250, 250, 250))
+    item = np.asarray(image)
+    batch = np.stack([item.transpose(2, 0, 1)] * 4).astype(np.float32)
+    batch.flags.writeable = False
+    assert not item.flags.writeable
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert _image_tensor(item).shape == (3, 30, 40)
+        assert _disc_aspect(item) == pytest.approx(1.0, abs=0.1)
+        assert doctor.check_batch(batch, size=30).has("normalisation")

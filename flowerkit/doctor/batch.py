@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import torch
 
 from ..facts import NUM_CLASSES
@@ -17,9 +18,20 @@ from .findings import _Finding, _Report
 __all__ = ["check_batch"]
 
 
+def _tensor(x: Any) -> torch.Tensor:
+    """``x`` as a tensor: a tensor as it is, anything else through NumPy, copied where NumPy's array is read-only.
+
+    Items made by ``np.asarray(pil_image)`` are read-only: ``torch.as_tensor`` would share them and warn.
+    """
+    if isinstance(x, torch.Tensor):
+        return x
+    array = np.asarray(x)
+    return torch.as_tensor(array if array.flags.writeable else array.copy())
+
+
 def _check_labels(labels: torch.Tensor | Sequence[int], num_classes: int = NUM_CLASSES) -> _Report:
     """Access checks on a batch of labels: integer dtype, range 0..num_classes-1 (not 1-based)."""
-    y = torch.as_tensor(labels)
+    y = _tensor(labels)
     report = _Report()
     if y.dtype != torch.int64:
         report.append(
@@ -56,7 +68,7 @@ def check_batch(
     also :func:`_check_labels`. Introduced in notebook ``02_transform``.
     """
     x, y = (batch[0], batch[1]) if isinstance(batch, (tuple, list)) else (batch, None)
-    x = torch.as_tensor(x)
+    x = _tensor(x)
     report = _Report([_shape_finding(x, size)])
     if x.ndim == 4 and x.shape[1] == 3:
         report.append(_dtype_finding(x))

@@ -14,6 +14,8 @@ from typing import Any
 
 import torch
 
+from .batch import _tensor
+
 __all__ = ["BatchComparison", "compare_batches"]
 
 
@@ -52,7 +54,7 @@ class BatchComparison:
 
 def _as_batch(x: Any, name: str) -> torch.Tensor:
     """``x`` as a float64 (N, 3, H, W) tensor, or a ValueError naming what it is."""
-    t = torch.as_tensor(x)
+    t = _tensor(x)
     if t.ndim == 3:
         raise ValueError(f"{name} has shape {tuple(t.shape)}: one image; stack the photos into a batch, (N, 3, H, W)")
     if t.ndim != 4 or t.shape[1] != 3:

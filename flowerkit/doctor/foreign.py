@@ -17,6 +17,7 @@ import torch
 from PIL import Image
 
 from ..curate import content_hash
+from .batch import _tensor
 from .findings import _Finding
 from .subject import _is_label, _Subject
 
@@ -39,8 +40,7 @@ def _image_tensor(image: Any) -> torch.Tensor | None:
     """An item's image as float (3, H, W), whatever it is (PIL image, array, tensor, channels first or last); None if not an image."""
     if isinstance(image, Image.Image):
         image = np.asarray(image.convert("RGB"))
-    x = torch.as_tensor(np.asarray(image)) if not isinstance(image, torch.Tensor) else image
-    x = x.detach().to(torch.float32)
+    x = _tensor(image).detach().to(torch.float32)
     if x.ndim == 2:
         x = x[None]
     if x.ndim == 3 and x.shape[0] not in (1, 3) and x.shape[-1] in (1, 3):

@@ -18,7 +18,7 @@ from torchvision import transforms as transforms_v1
 from torchvision.transforms import v2
 
 from ..facts import NUM_CLASSES
-from .batch import check_batch
+from .batch import _tensor, check_batch
 from .findings import _Finding, _Report
 from .subject import _Subject
 
@@ -36,8 +36,7 @@ def _probe_jpeg(folder: Path) -> Path:
 
 def _disc_aspect(x: Any) -> float | None:
     """Width / height of the bright disc in a transformed probe (any dtype, any normalisation); None if not found."""
-    t = torch.as_tensor(np.asarray(x)) if not isinstance(x, torch.Tensor) else x
-    t = t.detach().to(torch.float64)
+    t = _tensor(x).detach().to(torch.float64)
     if t.ndim == 3 and t.shape[0] in (1, 3):
         t = t.mean(0)
     elif t.ndim == 3:
@@ -150,7 +149,7 @@ def _quality_checks(s: _Subject, size: int | None, num_classes: int | None, seed
     torch.manual_seed(seed)
     a, b = s.dataset[0], s.dataset[0]
     xa, xb = (a[0], b[0]) if isinstance(a, tuple) else (a, b)
-    same = torch.equal(torch.as_tensor(xa), torch.as_tensor(xb))
+    same = torch.equal(_tensor(xa), _tensor(xb))
     if not same and s.split in ("val", "test"):
         report.append(
             _Finding(
