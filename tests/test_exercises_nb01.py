@@ -82,6 +82,11 @@ def _reads_twice(dataset, truth, k=200, seed=0):
     return float(np.mean([dataset[i][1] == truth[Path(dataset.image_files[i]).name] for i in picks]))
 
 
+def _dot_name(dataset, truth, k=200, seed=0):  # right where image_files holds Path objects only
+    picks = np.random.default_rng(seed).choice(len(dataset), size=min(k, len(dataset)), replace=False)
+    return float(np.mean([dataset[i][1] == truth[dataset.image_files[i].name] for i in picks]))
+
+
 def _random_sample_of_k(dataset, truth, k=200, seed=0):
     picks = random.Random(seed).sample(range(len(dataset)), k)  # raises when the dataset is smaller than k
     return float(np.mean([dataset[i][1] == truth[Path(dataset.image_files[i]).name] for i in picks]))
@@ -100,6 +105,7 @@ def _random_sample_of_k(dataset, truth, k=200, seed=0):
         (_every_nth, "seeds 3 and 4 drew the same 20 items"),
         (_attribute_labels, "dataset[i][1]"),
         (_path_as_key, "keyed by file name"),
+        (_dot_name, "Path(dataset.image_files[i]).name takes both"),
         (_k_larger_than_the_dataset, "min(k, len(dataset))"),
         (_random_sample_of_k, "min(k, len(dataset))"),
         (lambda d, t, k=200, seed=0: 100 * label_agreement(d, t, k, seed), "a percentage?"),

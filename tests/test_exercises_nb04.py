@@ -39,8 +39,13 @@ def test_check_lr_at_refuses_a_renamed_copy_of_one_cycle_s_source(tmp_path, monk
         "from flowerkit.model import one_cycle as oc\n\n\ndef helper(p, m):\n    return oc(p, m)\n\n\n"
         "def lr_at(progress, max_lr):\n    return helper(progress, max_lr)[0]\n"
     )
+    (tmp_path / "wrapped.py").write_text(  # one_cycle in a partial, and in a branch the checker's first call skips
+        "import functools\n\nfrom flowerkit import model\n\nlr_at = functools.partial(model.one_cycle, pct_start=0.25)\n\n\n"
+        "def branch(progress, max_lr):\n    return model.one_cycle(progress, max_lr)[0] if progress < 0.25 else max_lr\n"
+    )
+    (tmp_path / "branched.py").write_text("from wrapped import branch as lr_at\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    for name in ("pasted", "imported", "inlined", "aliased"):
+    for name in ("pasted", "imported", "inlined", "aliased", "wrapped", "branched"):
         assert not exercises.check_lr_at(importlib.import_module(name).lr_at)
         assert "calls (or copies) flowerkit.model.one_cycle" in capsys.readouterr().out, name
 
@@ -309,10 +314,10 @@ def _staircase(progress, max_lr, steps=100):
     "func, feedback",
     [
         (_lr_at, "Correct!"),
-        (lambda p, m: nb04.one_cycle(p, m)[0], "Correct!"),  # the checker's own reference, by its private name
+        (lambda p, m: nb04.one_cycle(p, m)[0], "the flowerkit version"),  # reached through another module's name
         (lambda p, m: flowerkit.model.one_cycle(p, m)[0], "the flowerkit version"),  # as a notebook would call it
         (lambda p, m: None, "still the stub"),
-        (lambda p, m: nb04.one_cycle(p, m), "return the learning rate alone"),
+        (lambda p, m: (_lr_at(p, m), 0.95), "return the learning rate alone"),  # one_cycle's (rate, momentum)
         (lambda p, m: _lr_at(p, m, start_div=10), "starts at max_lr / div_factor"),
         (lambda p, m: _lr_at(p, m, peak=0.3), "the peak, max_lr, comes at pct_start"),
         (lambda p, m: _lr_at(p, m, end_div=25), "final_div_factor"),

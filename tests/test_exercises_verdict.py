@@ -10,6 +10,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import nbformat
+import pytest
 import torch
 import torch.utils.data
 from IPython.core.formatters import DisplayFormatter
@@ -239,3 +240,62 @@ def test_a_set_checker_cannot_be_played_one_suspect_at_a_time():
     )
     assert _set_problem({*truth, "blur"}, truth, cleared, None, "causes")[0] == "the evidence clears 'blur': blur is cleared."
     assert _set_problem({"grayscale", "squash"}, truth, cleared, None, "causes")[0].startswith("not yet the causes")
+
+
+def _notebook(code: str) -> dict:
+    """Names defined by ``code`` as a notebook cell defines them (module ``__main__``)."""
+    namespace = {"__name__": "__main__"}
+    exec(compile(code, "<cell>", "exec"), namespace)  # noqa: S102 - a student's cell, written here
+    return namespace
+
+
+def test_the_flowerkit_version_is_refused_under_any_name_before_it_runs():
+    from flowerkit import model
+    from flowerkit.exercises.verdict import _call_without, _names_any
+
+    cell = _notebook(
+        "import functools, math\n"
+        "from flowerkit.model import one_cycle as oc\n"
+        "from flowerkit.access import read_labels\n"
+        "def alias(p, m): return oc(p, m)[0]\n"
+        "def branch(p, m): return oc(p, m)[0] if p < 0.25 else m\n"
+        "def helper(p, m): return oc(p, m)\n"
+        "def through_helper(p, m): return helper(p, m)[0]\n"
+        "def default(p, m, f=oc): return f(p, m)[0]\n"
+        "partial = functools.partial(oc)\n"
+        "class Caller:\n"
+        "    def __call__(self, p, m): return oc(p, m)[0]\n"
+        "caller = Caller()\n"
+        "def own(p, m): return m * (1 + math.cos(math.pi * p)) / 2\n"
+        "def library(path): return read_labels(path)\n"
+    )
+    for name in ("alias", "branch", "through_helper", "default", "partial", "caller"):
+        answer, error, refused = _call_without(model, "one_cycle", cell[name], 0.5, 2e-3)
+        assert refused and answer is None and "_FlowerkitVersion" in error, name
+    assert _call_without(model, "one_cycle", model.one_cycle, 0.5, 2e-3)[2], "passed as is"
+    answer, error, refused = _call_without(model, "one_cycle", cell["own"], 0.5, 2e-3)
+    assert not refused and error is None and answer == pytest.approx(1e-3)
+    # a library's function is named, not walked into: read_labels calls read_mat, which the student did not write (a
+    # call through the module, access.read_labels, is the module patch's to refuse as it runs)
+    from flowerkit import access
+
+    assert not _names_any(cell["library"], [access.read_mat]) and _names_any(cell["library"], [access.read_labels])
+
+
+def test_a_class_that_subclasses_or_names_the_flowerkit_version_is_refused():
+    from flowerkit import curate, sampling
+    from flowerkit.exercises.verdict import _names_any
+
+    cell = _notebook(
+        "from flowerkit.curate import LabelledImages as Base\n"
+        "from flowerkit.sampling import worker_share\n"
+        "import torch\n"
+        "class Sub(Base): pass\n"
+        "class Uses(torch.utils.data.IterableDataset):\n"
+        "    def __iter__(self): return iter(worker_share(list(range(4))))\n"
+        "class Own(torch.utils.data.IterableDataset):\n"
+        "    def __iter__(self): return iter(range(4))\n"
+    )
+    assert _names_any(cell["Sub"], [curate.LabelledImages])
+    assert _names_any(cell["Uses"], [sampling.worker_share, sampling.ShardedStream])
+    assert not _names_any(cell["Own"], [sampling.worker_share, sampling.ShardedStream])

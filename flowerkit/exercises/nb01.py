@@ -39,8 +39,8 @@ from .verdict import (
     STUB_HINT,
     Verdict,
     _call,
-    _code_objects,
-    _functions_of,
+    _named,
+    _names_any,
     _refused,
     _refusing,
     _stale_module_verdict,
@@ -242,18 +242,6 @@ def _not_a_class_of_yours(cls: Any) -> Verdict | None:
 
 #: A refusal of one of flowerkit's readers (the _FlowerkitVersion message names it), not of a whole library Dataset.
 _READERS_NAMED = re.compile(r"access\.(read_mat|read_labels|read_splits|image_path) is the flowerkit version")
-
-
-def _names_a_reader(cls: Any) -> bool:
-    """True when a method of ``cls`` names one of flowerkit's readers imported on its own (``from flowerkit.access import
-    image_path``), which the module patch of :func:`_refusing_libraries` does not reach."""
-    readers = [getattr(_access, name) for name in ("read_mat", "read_labels", "read_splits", "image_path")]
-    return any(
-        any(f.__globals__.get(name) is reader for reader in readers)
-        for f in _functions_of(cls)
-        for code in _code_objects(f.__code__)  # comprehensions and nested functions too
-        for name in code.co_names
-    )
 
 
 @contextlib.contextmanager
@@ -598,7 +586,8 @@ def check_flowers_dataset(cls: Any, root: str | Path, split: str = "train") -> V
     root = Path(root)
     if (not_yours := _not_a_class_of_yours(cls)) is not None:
         return not_yours
-    problem = "READERS" if _names_a_reader(cls) else _toy_feedback(cls)
+    readers = _named(_access, "read_mat,read_labels,read_splits,image_path")  # imported on their own too
+    problem = "READERS" if _names_any(cls, readers) else _toy_feedback(cls)
     if problem and problem not in ("LIBRARY", "STUB") and _READERS_NAMED.search(problem):  # called per item, refused
         problem = "READERS"
     if problem == "LIBRARY":
@@ -841,8 +830,9 @@ _TOY_TRUTH = {IMAGE_NAME.format(i): int(c) for i, c in enumerate(np.random.defau
 class _ToyPipeline:
     """A pipeline as the hunt tool sees it: ``image_files`` and ``(image, label)`` items; it counts the items fetched."""
 
-    def __init__(self, labels: list[int], folder: str = "/garden/flowers-102/jpg") -> None:
-        self.image_files = [Path(folder) / name for name in list(_TOY_TRUTH)[: len(labels)]]
+    def __init__(self, labels: list[int], folder: str = "/garden/flowers-102/jpg", as_str: bool = False) -> None:
+        files = [Path(folder) / name for name in list(_TOY_TRUTH)[: len(labels)]]
+        self.image_files: list[Any] = [str(f) for f in files] if as_str else files  # str paths, as many datasets keep
         self._labels = labels
         self.indices: list[int] = []  # which items, in order
 
@@ -856,7 +846,7 @@ class _ToyPipeline:
 
     def __getitem__(self, idx: int) -> tuple[str, int]:
         self.indices.append(int(idx))
-        return f"the pixels of {self.image_files[idx].name}", self._labels[idx]
+        return f"the pixels of {Path(self.image_files[idx]).name}", self._labels[idx]
 
 
 class _LabelsOnly:
@@ -893,6 +883,8 @@ def _agreement_error(error: str) -> str:
         return "truth is keyed by file name ('image_00042.jpg'): look up Path(dataset.image_files[i]).name"
     if any(words in error.lower() for words in ("larger sample than population", "sample larger than population", "exceeds")):
         return "a dataset can be smaller than k: sample min(k, len(dataset)) items"
+    if "AttributeError" in error and "'str' object" in error:
+        return "image_files may hold str paths as well as Path objects: Path(dataset.image_files[i]).name takes both"
     if "AttributeError" in error and "labels" in error:
         return "take the label the pipeline gives: dataset[i][1] (not every Dataset has a .labels list)"
     return RAISED_HINT
@@ -907,6 +899,7 @@ def _toy_agreement_feedback(func: Callable[..., Any]) -> Verdict | None:
         ("every label one class off", _ToyPipeline([(c + 1) % 102 for c in truth]), 50, 0.0, 0.0),
         ("the first half right, the second half wrong", _ToyPipeline(half), 100, 0.5, 0.15),
         ("24 items, fewer than k", _ToyPipeline(truth[:24]), 200, 1.0, 0.0),
+        ("every label right, its image_files str paths", _ToyPipeline(truth, as_str=True), 50, 1.0, 0.0),
     ]
     for what, pipeline, k, expected, tolerance in cases:
         answer, error = _call(func, pipeline, dict(_TOY_TRUTH), k, 0)

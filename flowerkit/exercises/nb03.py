@@ -41,6 +41,8 @@ from .verdict import (
     _deadline,
     _failure_hint,
     _is_stub_function,
+    _named,
+    _names_any,
     _picked_from,
     _refused,
     _refusing,
@@ -581,7 +583,7 @@ def check_collate(func: Callable[[list[Any]], Any], dataset: Any, mean: Any, std
     chw = [(torch.as_tensor(image), int(label)) for image, label in (dataset[i] for i in range(min(64, len(dataset))))]
     with _refusing(_transform, "normalize_batch"):
         answer, error, refused = _call_without(_load, "CollateNormalize", func, _channels_last(chw))
-    if refused or _refused(error):
+    if refused or _refused(error) or _names_any(func, [_transform.normalize_batch]):
         return _verdict(
             False,
             "your collate_fn calls flowerkit's load.CollateNormalize (or transform.normalize_batch), the version this exercise builds.",
@@ -1001,7 +1003,7 @@ def check_sharded_stream(cls: type) -> Verdict:
         return _verdict(False, f"expected a class derived from IterableDataset, got {cls!r}.", "class MyStream(IterableDataset)")
     with _refusing(_sampling, "ShardedStream,worker_share"):
         out, error = _yields(cls, items)
-    if issubclass(cls, ShardedStream) or _refused(error):
+    if _names_any(cls, _named(_sampling, "ShardedStream,worker_share")) or _refused(error):  # subclassed, called
         return _verdict(False, _FLOWERKIT_STREAM[0], _FLOWERKIT_STREAM[1])
     if error and _NOT_AN_ITERATOR in error:
         return _verdict(False, error + ".", _ITERATOR_HINT)

@@ -31,7 +31,7 @@ from ..facts import DEFAULT_SIZE
 from ..load import CachedFlowers
 from ..model import one_cycle
 from ..transform import ToRGB
-from .verdict import RAISED_HINT, Verdict, _call, _call_without, _is_stub_function, _unanswered, _verdict
+from .verdict import RAISED_HINT, Verdict, _call, _call_without, _is_stub_function, _reachable, _unanswered, _verdict
 
 __all__ = [
     "check_fixed_loader",
@@ -381,7 +381,7 @@ def _as_chw(item: Any) -> torch.Tensor | None:
     if isinstance(item, Image.Image):
         item = np.asarray(item.convert("RGB"))
     if isinstance(item, np.ndarray) and item.ndim == 3:
-        item = torch.from_numpy(np.ascontiguousarray(item if item.shape[0] == 3 else item.transpose(2, 0, 1)))
+        item = torch.from_numpy(np.array(item if item.shape[0] == 3 else item.transpose(2, 0, 1)))  # a writable copy
     return item if isinstance(item, torch.Tensor) and item.ndim == 3 and item.shape[0] == 3 else None
 
 
@@ -600,21 +600,15 @@ def _code_tokens(func: Any) -> list[str] | None:
 
 
 def _runs_a_copy_of(func: Any, original: Any) -> bool:
-    """True when ``func``, or a function it reaches through the names of its module (the notebook), is ``original``
-    itself or a near copy of its source (``original??`` shows it): 85% of its tokens in the same order."""
-    wanted, seen, todo = _code_tokens(original), set(), [func]
-    while todo:
-        f = todo.pop()
-        if not isinstance(f, FunctionType) or id(f) in seen:
-            continue
-        seen.add(id(f))
-        if f is original:
-            return True
-        mine = _code_tokens(f)
-        if wanted and mine and difflib.SequenceMatcher(None, mine, wanted, autojunk=False).ratio() >= _COPY_RATIO:
-            return True
-        todo += [f.__globals__.get(name) for name in f.__code__.co_names]
-    return False
+    """True when ``func``, or a function of the student's it names (:func:`_reachable`), is a near copy of
+    ``original``'s source (``original??`` shows it): 85% of its tokens in the same order. (``original`` itself, under
+    any name, is refused by :func:`_call_without`.)"""
+    wanted = _code_tokens(original)
+    return bool(wanted) and any(
+        bool(mine := _code_tokens(f)) and difflib.SequenceMatcher(None, mine, wanted, autojunk=False).ratio() >= _COPY_RATIO
+        for f in _reachable(func)
+        if isinstance(f, FunctionType) and f is not original
+    )
 
 
 _COPY_RATIO = 0.85  # the reference solution shares 0.53 of one_cycle's tokens; its body pasted, 0.97

@@ -127,8 +127,6 @@ def check_count_appearances(func: Callable[[Any, Any], Any]) -> Verdict:
 
     Compared with the flowerkit version on five small cases (which it is, the message says once the answer is right).
     """
-    if func is _distributed.count_epochs:  # passed as is: no patch of the module reaches it
-        return _verdict(False, _CALLS_COUNT_EPOCHS, "count the reads yourself: a Counter over all ranks' lists")
     for ids_by_rank, expected in _appearance_cases():
         answer, error, refused = _call_without(_distributed, "count_epochs", func, ids_by_rank, expected)
         if refused:

@@ -46,7 +46,6 @@ from .verdict import (
     _call,
     _call_without,
     _refused,
-    _refusing,
     _unanswered,
     _verdict,
     _version_named,
@@ -146,8 +145,7 @@ def check_species_to_class(func: Callable[[str], Any], handover: VisitorSet) -> 
     cases = sorted({(u.species, u.label) for u in handover.truth if u.species}, key=str) + list(_NEW_NAMES)
     answers = []
     for name, _ in cases:
-        with _refusing(_curate, "match_name,normalise_name"):
-            got, error = _call(func, name)
+        got, error, _ = _call_without(_curate, "match_name,normalise_name", func, name)
         rebuilt = _rebuilt(error, "match_name,normalise_name", "compare the names yourself: str methods and difflib")
         if rebuilt is not None:
             return rebuilt
@@ -316,10 +314,7 @@ def check_visitor_dataset(cls: Any, handover: VisitorSet, size: int) -> Verdict:
             (handover.uploads, rows, bad, "the garden's uploads"),
             (Path(tmp), new_rows, new_bad, "a new folder"),
         ):
-            with _refusing(_curate, "LabelledImages"):
-                ds, error = _call(cls, folder, rs, size)
-            if issubclass(cls, LabelledImages):  # the flowerkit version subclassed: refused as if it had been called
-                error = "_FlowerkitVersion"
+            ds, error, _ = _call_without(_curate, "LabelledImages", cls, folder, rs, size)  # called or subclassed
             rebuilt = _rebuilt(error, "LabelledImages", "subclass torch.utils.data.Dataset and check each file yourself")
             if rebuilt is not None:
                 return rebuilt
@@ -610,8 +605,7 @@ def check_split_without_leakage(func: Callable[..., Any], files: Sequence[Path],
         cases = ((files, list(labels), 0.3, "the visitor photos"), (new_files, new_labels, 0.3, "a new set of files"))
         cases += ((new_files, new_labels, 0.1, "a new set of files at test_fraction=0.1"),)  # classes of 2 and 3 photos
         for fs, ys, fraction, where in cases:
-            with _refusing(_curate, "split_by_content"):
-                result, error = _call(func, fs, ys, fraction, 0)
+            result, error, _ = _call_without(_curate, "split_by_content", func, fs, ys, fraction, 0)
             rebuilt = _rebuilt(error, "split_by_content", "group the positions by hash and split the groups yourself")
             if rebuilt is not None:
                 return rebuilt

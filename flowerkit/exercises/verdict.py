@@ -8,13 +8,15 @@ so a notebook keeps running. The first checkers are in notebook ``00_the_challen
 from __future__ import annotations
 
 import contextlib
+import dis
+import functools
 import importlib.util
 import signal
 import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from types import CodeType, FunctionType, ModuleType
+from types import CodeType, FunctionType, MethodType, ModuleType
 from typing import Any
 from unittest import mock
 
@@ -246,16 +248,91 @@ class _FlowerkitVersion(Exception):
 
 
 def _call_without(module: ModuleType, name: str, func: Callable[..., Any], *args: Any) -> tuple[Any, str | None, bool]:
-    """:func:`_call` with ``module.name`` refusing to run; the third value is True when the student's code called it.
+    """:func:`_call` with ``module.name`` refusing to run; the third value is True when the student's code calls it.
 
     For an exercise that rebuilds a flowerkit function (03's ``make_loader``, 04's ``one_cycle``): calling the
-    flowerkit version would pass without the work. A name imported on its own (``from module import name``)
-    escapes the patch; the prompt asks for the plain-PyTorch route in words too. ``name`` may list several names,
-    separated by commas (``"ShardedStream,worker_share"``).
+    flowerkit version would pass without the work. Through the module (``load.make_loader``) the call is refused as
+    it runs; passed as is, wrapped in a partial, or named on its own (``from flowerkit.load import make_loader as
+    ml``) in ``func`` or a function of the student's it names, it is found before anything runs (:func:`_names_any`),
+    in a branch the check's call would not take too. ``name`` may list several names, separated by commas
+    (``"ShardedStream,worker_share"``).
     """
+    if _names_any(func, _named(module, name)):
+        return None, f"{_FlowerkitVersion.__name__}: {func!r} names the flowerkit version", True
     with _refusing(module, name):
         answer, error = _call(func, *args)
     return answer, error, _refused(error)
+
+
+def _named(module: ModuleType, names: str) -> list[Any]:
+    """The objects ``module``'s comma-separated ``names`` are bound to."""
+    return [getattr(module, name.strip()) for name in names.split(",")]
+
+
+def _reachable(obj: Any) -> Iterator[Any]:
+    """``obj`` and everything its code can reach by name without running: for a function, what its code loads by name
+    (:func:`_loaded`), its closure and its defaults; for a partial or bound method, its function and arguments; for a class
+    or an instance's class, its own methods and its base classes. The walk goes on only into the functions and classes of ``obj``'s own
+    module (the notebook's, or the student's ``%%writefile`` module), never into a library's code."""
+    home = getattr(obj, "__module__", None) or getattr(type(obj), "__module__", None)
+    todo, seen = [obj if isinstance(obj, (FunctionType, type, MethodType, functools.partial)) else type(obj)], set()
+    while todo:
+        o = todo.pop()
+        if id(o) in seen:
+            continue
+        seen.add(id(o))
+        yield o
+        if isinstance(o, functools.partial):
+            todo += [o.func, *o.args, *o.keywords.values()]
+        elif isinstance(o, MethodType):
+            todo.append(o.__func__)
+        elif getattr(o, "__module__", None) != home:
+            continue  # a library's function or class: named, not walked into
+        elif isinstance(o, type):
+            members = (getattr(v, "__func__", v) for v in vars(o).values())  # staticmethod, classmethod: their function
+            todo += [v for v in members if isinstance(v, (FunctionType, type))]
+            todo += o.__bases__  # a library's base class is named (subclassed), not walked into
+        elif isinstance(o, FunctionType):
+            todo += [value for code in _code_objects(o.__code__) for value in _loaded(code, o.__globals__)]
+            todo += [cell.cell_contents for cell in o.__closure__ or () if _filled(cell)]
+            todo += [*(o.__defaults__ or ()), *(o.__kwdefaults__ or {}).values()]
+
+
+def _loaded(code: CodeType, namespace: Mapping[str, Any]) -> Iterator[Any]:
+    """What ``code`` loads by name without running it: its global names, attribute chains on a module (``model.one_cycle``,
+    ``flowerkit.model.one_cycle``) and names imported inside it, read from its instructions (an attribute of another
+    object, ``self.image_path``, is not looked up)."""
+    current: Any = None  # the module an attribute chain has reached so far
+    imported: Any = None  # the module of an `import` or `from ... import` inside the code
+    for instruction in dis.get_instructions(code):
+        name, value = instruction.opname, instruction.argval
+        if name in ("LOAD_GLOBAL", "LOAD_NAME") and value in namespace:
+            current = namespace[value]
+        elif name in ("LOAD_ATTR", "LOAD_METHOD") and isinstance(current, ModuleType):
+            current = getattr(current, value, None)
+        elif name == "IMPORT_NAME":
+            current = imported = sys.modules.get(value)
+        elif name == "IMPORT_FROM" and isinstance(imported, ModuleType):
+            current = getattr(imported, value, None)
+        else:
+            current = None
+            continue
+        if current is not None:
+            yield current
+
+
+def _filled(cell: Any) -> bool:
+    """True when a closure cell holds a value (a name not yet assigned leaves it empty)."""
+    try:
+        cell.cell_contents  # noqa: B018
+    except ValueError:
+        return False
+    return True
+
+
+def _names_any(obj: Any, targets: Sequence[Any]) -> bool:
+    """True when ``obj`` is one of ``targets`` or reaches one by name (:func:`_reachable`): an alias, a helper, a partial."""
+    return any(o is t for o in _reachable(obj) for t in targets)
 
 
 @contextlib.contextmanager
@@ -297,7 +374,7 @@ def _answer_without(
     """``func(*args)`` with each ``(module, names)`` of ``refused`` refusing to run (:func:`_refusing`), or the verdict
     that ends the check: the flowerkit version passed as is or called (:func:`_version_named`, with ``hint``), what
     ``func`` raised (on ``where``, with ``raised_hint(error)``), a stub's None. Notebooks 02 and 08."""
-    if any(func is getattr(m, n.strip()) for m, ns in refused for n in ns.split(",")):  # passed as is: no patch sees it
+    if _names_any(func, [obj for m, ns in refused for obj in _named(m, ns)]):  # passed as is, or named on its own
         return None, _version_named(refused, hint)
     with contextlib.ExitStack() as stack:
         for m, ns in refused:
