@@ -173,10 +173,19 @@ def _next_row(csv_path, truth):
     return float(np.mean([int(c) - 1 == truth[Path(r["file"]).name] for r, c in zip(rows, labels)]))
 
 
+def _one_row_per_photo(csv_path, truth, last=True):  # a dict keyed by the file: a photo's second row replaces its first
+    with open(csv_path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    checked = {Path(row["file"]).name: int(row["label"]) - 1 for row in (rows if last else rows[::-1])}
+    return float(np.mean([label == truth[name] for name, label in checked.items()]))
+
+
 @pytest.mark.parametrize(
     "answer, feedback",
     [
         (csv_agreement, "Correct!"),
+        (_one_row_per_photo, "it kept one row per photo"),
+        (lambda p, t: _one_row_per_photo(p, t, last=False), "it kept one row per photo"),
         (lambda p, t: np.float32(csv_agreement(p, t)), "Correct!"),  # float32 arithmetic: 0.6666667
         (lambda p, t: round(csv_agreement(p, t), 3), "Correct!"),
         (lambda p, t: ..., "still the stub"),

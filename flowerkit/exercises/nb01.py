@@ -1023,12 +1023,18 @@ def _csv_cases() -> list[tuple[str, str, float]]:
     shifted = "file,label\n" + "".join(f"{f},{c}\n" for (f, _), c in zip(rows, shifted_labels))
     swapped = "label,file,gardener\n" + "".join(f"{c},{f},Ada\n" for f, c in rows)
     share = float(np.mean([c == right_c for c, (_, right_c) in zip(shifted_labels, rows)]))
+    twice = "file,label\n" + "".join(f"{f},{c}\n" for f, c in rows) + "".join(f"{f},{(c % 102) + 1}\n" for f, c in rows[:10])
     return [
         ("every row right, rows in any order, a blank last line", right, 1.0),
         ("a third of the rows wrong", third, 2 / 3),
         ("the label column shifted by one row", shifted, share),
         ("columns label,file,gardener", swapped, 1.0),
+        (_TWICE, twice, 30 / 40),  # 30 rows right of 40; one row per photo would give 20 / 30 or 30 / 30
     ]
+
+
+#: The toy CSV whose first 10 photos have a second row, by a gardener who disagrees with the first.
+_TWICE = "10 photos checked twice, by a second gardener who disagrees"
 
 
 def _csv_error_hint(error: str) -> str:
@@ -1056,8 +1062,8 @@ def check_csv_agreement(func: Callable[[Path, dict[str, int]], Any]) -> Verdict:
     order, maybe more), a path per row (``jpg/image_00042.jpg``) and a
     1-based label, like ``imagelabels.mat``. Tried on toy files of its own.
     """
-    # the toy files plant a blank last line, a third of the labels wrong, the label column shifted by one row, and
-    # swapped columns
+    # the toy files plant a blank last line, a third of the labels wrong, the label column shifted by one row, swapped
+    # columns, and photos with a second row
     with tempfile.TemporaryDirectory() as tmp:
         for what, text, expected in _csv_cases():
             path = Path(tmp) / "checked.csv"
@@ -1073,7 +1079,7 @@ def check_csv_agreement(func: Callable[[Path, dict[str, int]], Any]) -> Verdict:
                 return _verdict(False, f"on a CSV with {what}: {problem}.", "return agreeing rows / rows")
             if abs(share - expected) > _SHARE_TOLERANCE:
                 return _csv_feedback(what, share, expected, func, Path(tmp))
-    return _verdict(True, "header, paths, 1-based labels, blank lines and column order all handled.")
+    return _verdict(True, "header, paths, 1-based labels, blank lines, column order and a photo checked twice all handled.")
 
 
 class _TextEqualInt(int):
@@ -1138,6 +1144,12 @@ def _csv_feedback(what: str, share: float, expected: float, func: Callable[..., 
     """The verdict on a wrong share from a CSV (``func`` is run on probe files in ``folder`` when it says 0%)."""
     if expected == 1.0 and share < 0.1:
         return _nothing_agrees_verdict(what, func, folder)
+    if what == _TWICE and any(abs(share - per_photo) < _SHARE_TOLERANCE for per_photo in (20 / 30, 1.0)):
+        return _verdict(
+            False,
+            f"on a CSV with {what} your function says {share:.1%}, expected {expected:.1%}: it kept one row per photo.",
+            "every row is a check to judge, a photo's second row too: a dict keyed by the file keeps only one of them",
+        )
     extra = next((m for n in (29, 30, 31) for m in (1, 2, 3) if abs(share - expected * n / (n + m)) < 1e-6), 0)
     if extra:  # e.g. split("\n") keeps the header's or the blank last lines' empty strings
         rows = "a row" if extra == 1 else f"{extra} rows"
