@@ -32,6 +32,9 @@ def decode(root, split, size):
     return torch.cat(xs), torch.cat(ys)
 
 
+GRAY_WEIGHTS = torch.tensor([0.299, 0.587, 0.114])  # ITU-R 601 luma, as PIL's convert("L")
+
+
 class Batches:
     """Shuffled, augmented, normalised float batches from uint8 tensors (seeded)."""
 
@@ -49,7 +52,7 @@ class Batches:
             idx = order[i : i + self.bs]
             x = self.x[idx].float().div_(255)
             if self.grayscale:
-                x = (x * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True).repeat(1, 3, 1, 1)
+                x = (x * GRAY_WEIGHTS.view(1, 3, 1, 1)).sum(1, keepdim=True).repeat(1, 3, 1, 1)
             if self.augment:
                 flip = torch.rand(len(idx), generator=self.gen) < 0.5
                 x[flip] = x[flip].flip(-1)
@@ -78,8 +81,9 @@ def main() -> None:
     decode_s = time.perf_counter() - t0
     mean = xtr.float().div(255).mean((0, 2, 3))
     std = xtr.float().div(255).std((0, 2, 3))
-    if args.grayscale:
-        mean, std = mean.mean().expand(3), std.mean().expand(3)
+    if args.grayscale:  # the gray images' own statistics, so that their batches are normalised as the colour ones are
+        gray = (xtr.float().div(255) * GRAY_WEIGHTS.view(1, 3, 1, 1)).sum(1)
+        mean, std = gray.mean().expand(3), gray.std().expand(3)
     train_b = Batches(xtr, ytr, mean, std, augment=True, seed=args.seed, grayscale=args.grayscale)
     test_b = Batches(xte, yte, mean, std, grayscale=args.grayscale)
     model = FlowerCNN()

@@ -57,8 +57,9 @@ def deployment_team_lines(path: str | Path, size: int, stats: Stats, *, keep: Se
 
     Introduced in notebook ``05_the_app``, after its hunt, which shows their
     code with its lines numbered 1 to 3. ``keep`` lists the numbered lines
-    that run as they wrote them; every other step is done the training way,
-    with ``stats`` (the train split's (mean, std)).
+    that run as they wrote them; every other numbered line is done the
+    training way, with ``stats`` (the train split's (mean, std)). The
+    unnumbered steps stay as they wrote them.
     """
     keep = tuple(keep)
     if set(keep) - set(_THEIR_LINES):
