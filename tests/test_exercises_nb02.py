@@ -6,6 +6,8 @@ exercises: a Caffe-style model's input, statistics merged from the workers' part
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -19,6 +21,30 @@ from flowerkit.facts import NUM_CLASSES
 from flowerkit.transform import compute_stats, eval_transform
 
 # ------------------------------------------------------------------ the naming exercise
+
+
+@pytest.fixture(autouse=True)
+def _no_diagnosis_yet(monkeypatch):
+    """Each test starts as a kernel in which doctor.diagnose has not run (other tests of this process run it)."""
+    monkeypatch.setattr(nb02, "_doctor_found", [])
+
+
+def test_the_hunt_is_refused_once_the_doctor_has_named_its_answer(mini_root, tmp_path, monkeypatch, capsys):
+    from flowerkit import doctor
+
+    right = {"grayscale", "squash", "per-image standardisation", "augmentation at evaluation"}
+    monkeypatch.setenv("FLOWERKIT_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(sys.modules["flowerkit.doctor.diagnose"], "_FOUND", nb02._doctor_found)  # this test's record
+    doctor.diagnose(teams.build_pipeline("access", mini_root, size=16, num_workers=0, progress=False), measure=False)
+    assert exercises.check_quality_causes(right), "another team's report names none of them"
+    capsys.readouterr()
+    doctor.diagnose(teams.build_pipeline("quality", mini_root, size=16, num_workers=0, progress=False), measure=False)
+    assert len(nb02._doctor_found[-1] & nb02._QUALITY_FINDINGS) >= 3
+    assert not exercises.check_quality_causes(right)
+    out = capsys.readouterr().out
+    assert "doctor.diagnose has reported these problems in this kernel" in out and "restart the kernel" in out
+    assert not exercises.check_quality_causes({"grayscale"}), "a wrong answer is judged as before"
+    assert "doctor.diagnose" not in capsys.readouterr().out
 
 
 def test_quality_causes_checker(capsys):

@@ -157,6 +157,17 @@ def test_a_printed_team_result_or_pipeline_does_not_name_its_bugs() -> None:
     assert teams.TEAM_INFO["quality"]["bug"].startswith(teams.QUALITY_BUGS[0])  # importable, for the cells after
 
 
+def test_their_pipeline_s_dataset_does_not_list_its_steps(mini_root, tmp_path, monkeypatch) -> None:
+    """02's hunt calls the Quality team's pipeline a black box: printing its datasets, or Shift-Tab on their decode,
+    must not list the steps that are its bugs."""
+    monkeypatch.setenv("FLOWERKIT_CACHE", str(tmp_path / "cache"))
+    pipe = teams.build_pipeline("quality", mini_root, size=16, num_workers=0, progress=False)
+    for dataset in (pipe.train_loader.dataset, pipe.test_loader.dataset):
+        shown = f"{dataset.transform!r} {dataset.decode.__doc__} {dataset.decode.__name__}".lower()
+        for word in ("gray", "grey", "squash", "rotat", "standardi", "per-image", "bug", "evaluation", "resize"):
+            assert word not in shown, (word, shown)
+
+
 @pytest.mark.parametrize(
     "suspects, answers",
     [

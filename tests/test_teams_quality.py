@@ -41,7 +41,7 @@ def test_quality_pipeline_holds_its_four_bugs(mini_root):
     assert mask.any(0).sum() < mask.any(1).sum(), "squashed: the square comes out narrower than tall"
 
 
-def test_the_quality_team_differs_from_ours_by_its_four_bugs_alone(mini_root):
+def test_the_quality_team_differs_from_ours_by_its_four_bugs_and_its_rotation(mini_root):
     quality = teams.build_pipeline("quality", mini_root, size=S, num_workers=0, progress=False)
     train, test = quality.train_loader.dataset, quality.test_loader.dataset
     assert test.transform is train.transform, "bug 4: the training pipeline, random parts included, for testing"
@@ -93,6 +93,7 @@ def test_ablation_reuses_a_finished_run_and_prints_a_table(mini_root):
 def test_each_bug_is_charged_against_its_own_baseline():
     control, bug4 = teams.ABLATION_CONTROL, "ours + augmentation at evaluation"
     assert teams.ABLATION_BASELINE[bug4] == control and teams.ABLATION_BASELINE[control] == "ours"
+    assert teams.ABLATION_BASELINE["all four (Quality team)"] == control, "their rotation at training is no bug"
     assert all(teams.ABLATION_BASELINE[f"ours + {bug}"] == "ours" for bug in teams.QUALITY_BUGS[:3])
     accs = {"ours": 0.6, "ours + grayscale": 0.1, control: 0.62, bug4: 0.55, "all four (Quality team)": 0.12}
     costs = teams.ablation_costs(accs)

@@ -59,9 +59,22 @@ def diagnose(
       draft decode; images/s against a tuned loader (``measure=False`` skips the timings).
     """
     if isinstance(target, Mapping):
-        return _diagnose_splits(target, size=size, num_classes=num_classes, measure=measure, seed=seed)
-    if getattr(target, "test_loader", None) is not None and hasattr(target, "train_loader"):
-        return _diagnose_pipeline(target, size=size, num_classes=num_classes, measure=measure, seed=seed)
+        report = _diagnose_splits(target, size=size, num_classes=num_classes, measure=measure, seed=seed)
+    elif getattr(target, "test_loader", None) is not None and hasattr(target, "train_loader"):
+        report = _diagnose_pipeline(target, size=size, num_classes=num_classes, measure=measure, seed=seed)
+    else:
+        report = _diagnose_one(target, size, num_classes, measure, seed)
+    _FOUND.append(frozenset(f.check for f in report.problems))
+    return report
+
+
+#: The checks each :func:`diagnose` call of this process found a problem in, in order (a hunt's checker asks whether
+#: the doctor has already named its answer in this kernel).
+_FOUND: list[frozenset[str]] = []
+
+
+def _diagnose_one(target: Any, size: int | None, num_classes: int | None, measure: bool, seed: int) -> _Report:
+    """:func:`diagnose` on one Dataset or DataLoader."""
     s = _subject(target)
     num_classes = num_classes if num_classes is not None else _num_classes(s)
     sample = _draw_sample(s, _PROBE_ITEMS, seed) if s.reference is None or s.labels is None else None

@@ -25,6 +25,7 @@ from .. import doctor as _doctor
 from .. import transform as _transform
 from ..doctor import batch as _doctor_batch
 from ..doctor import check_batch
+from ..doctor.diagnose import _FOUND as _doctor_found
 from ..facts import IMAGENET_MEAN, NUM_CLASSES
 from ..teams.quality import QUALITY_BUGS
 from ..transform import compute_stats
@@ -88,6 +89,17 @@ _LOOK_AGAIN = (
 
 def check_quality_causes(answer: Any) -> Verdict:
     """Notebook ``02_transform``: ``answer`` names, from :data:`QUALITY_SUSPECTS`, every cause the evidence supports."""
+    if (
+        _doctor_named(_QUALITY_FINDINGS)
+        and isinstance(answer, (set, frozenset, list, tuple))
+        and set(answer) == set(_QUALITY_CAUSES)
+    ):
+        return _verdict(
+            False,
+            "doctor.diagnose has reported these problems in this kernel (on a pipeline with at least three of them): "
+            "that is the doctor's answer, and this hunt is yours, from the pictures, the photos twice and your batch check.",
+            "restart the kernel, run the cells down to here without the doctor, and name each cause from a measurement",
+        )
     return _set_verdict(
         answer,
         QUALITY_SUSPECTS,
@@ -99,6 +111,15 @@ def check_quality_causes(answer: Any) -> Verdict:
         what="causes",
         correct="all four, each backed by a measurement: grayscale, squash, per-image standardisation, augmentation at evaluation.",
     )
+
+
+#: What :func:`flowerkit.doctor.diagnose` calls the Quality team's four problems.
+_QUALITY_FINDINGS = frozenset({"colour", "per-image standardisation", "aspect ratio", "random at evaluation"})
+
+
+def _doctor_named(findings: frozenset[str], at_least: int = 3) -> bool:
+    """True when a :func:`flowerkit.doctor.diagnose` call of this kernel reported ``at_least`` of ``findings``."""
+    return any(len(found & findings) >= at_least for found in _doctor_found)
 
 
 # --------------------------------------------------------------------------------------
