@@ -73,7 +73,8 @@ _QUALITY_EVIDENCE: dict[str, str] = {
     "pixels not scaled to [0, 1]": "no: your batch check's range finding on their batch: values within a few units, as "
     "scaled pixels are after normalising (unscaled ones reach the hundreds)",
     "float64 tensors": "no: your batch check's dtype finding on their batch: float32, the model's dtype",
-    "wrong input size": "no: your batch check's shape finding on their batch: (B, 3, SIZE, SIZE), the size the network takes",
+    "wrong input size": "no: their batch passed your batch check's shape check (B, 3, H, W), and their pictures above "
+    "came out as large as ours (their_batch[0].shape prints (64, 3, SIZE, SIZE), the size the network takes)",
 }
 #: The suspects notebook ``02_transform`` offers for the Quality team's weak model (names only: the evidence decides),
 #: in alphabetical order (the answers first would be an answer).
@@ -329,6 +330,8 @@ def _stats_problem(mean: torch.Tensor, std: torch.Tensor, images: np.ndarray, wh
             "the channels are the last axis here: average over all the others, one number per channel"
         )
     if not _near(std, want_std):
+        if _near(std, want_std**2):
+            return f"on {where}: {shown}: the variance, not the std.", "the std is the variance's square root"
         slip = _per_image_slip(std, x) or "the mean is right, the std is not"
         return f"on {where}: {shown}: {slip}.", "the std of every pixel of every image at once, channel by channel"
     return None
