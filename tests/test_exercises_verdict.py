@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import functools
 import importlib
 import inspect
 import pkgutil
@@ -269,7 +270,8 @@ def test_the_flowerkit_version_is_refused_under_any_name_before_it_runs():
         "def own(p, m): return m * (1 + math.cos(math.pi * p)) / 2\n"
         "def library(path): return read_labels(path)\n"
     )
-    for name in ("alias", "branch", "through_helper", "default", "partial", "caller"):
+    cell["wrapped_own"] = functools.partial(cell["branch"])  # a partial of the student's own function is walked into
+    for name in ("alias", "branch", "through_helper", "default", "partial", "caller", "wrapped_own"):
         answer, error, refused = _call_without(model, "one_cycle", cell[name], 0.5, 2e-3)
         assert refused and answer is None and "_FlowerkitVersion" in error, name
     assert _call_without(model, "one_cycle", model.one_cycle, 0.5, 2e-3)[2], "passed as is"

@@ -274,7 +274,10 @@ def _reachable(obj: Any) -> Iterator[Any]:
     (:func:`_loaded`), its closure and its defaults; for a partial or bound method, its function and arguments; for a class
     or an instance's class, its own methods and its base classes. The walk goes on only into the functions and classes of ``obj``'s own
     module (the notebook's, or the student's ``%%writefile`` module), never into a library's code."""
-    home = getattr(obj, "__module__", None) or getattr(type(obj), "__module__", None)
+    root = obj
+    while isinstance(root, (functools.partial, MethodType)):  # the student's own function inside decides the home
+        root = root.func if isinstance(root, functools.partial) else root.__func__
+    home = getattr(root, "__module__", None) or getattr(type(root), "__module__", None)
     todo, seen = [obj if isinstance(obj, (FunctionType, type, MethodType, functools.partial)) else type(obj)], set()
     while todo:
         o = todo.pop()
