@@ -37,6 +37,7 @@ from .verdict import (
     STUB_HINT,
     Verdict,
     _call,
+    _call_refusing,
     _call_without,
     _deadline,
     _failure_hint,
@@ -581,9 +582,9 @@ def check_collate(func: Callable[[list[Any]], Any], dataset: Any, mean: Any, std
     is timed against converting each of the same arrays on its own.
     """
     chw = [(torch.as_tensor(image), int(label)) for image, label in (dataset[i] for i in range(min(64, len(dataset))))]
-    with _refusing(_transform, "normalize_batch"):
-        answer, error, refused = _call_without(_load, "CollateNormalize", func, _channels_last(chw))
-    if refused or _refused(error) or _names_any(func, [_transform.normalize_batch]):
+    flowerkit_versions = ((_load, "CollateNormalize"), (_transform, "normalize_batch"))
+    answer, error, refused = _call_refusing(flowerkit_versions, func, _channels_last(chw))
+    if refused:
         return _verdict(
             False,
             "your collate_fn calls flowerkit's load.CollateNormalize (or transform.normalize_batch), the version this exercise builds.",

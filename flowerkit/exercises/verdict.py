@@ -257,9 +257,18 @@ def _call_without(module: ModuleType, name: str, func: Callable[..., Any], *args
     in a branch the check's call would not take too. ``name`` may list several names, separated by commas
     (``"ShardedStream,worker_share"``).
     """
-    if _names_any(func, _named(module, name)):
+    return _call_refusing(((module, name),), func, *args)
+
+
+def _call_refusing(
+    refused: Sequence[tuple[ModuleType, str]], func: Callable[..., Any], *args: Any
+) -> tuple[Any, str | None, bool]:
+    """:func:`_call_without` for several modules' names at once: each ``(module, names)`` of ``refused``."""
+    if _names_any(func, [obj for m, ns in refused for obj in _named(m, ns)]):  # passed as is, or named on its own
         return None, f"{_FlowerkitVersion.__name__}: {func!r} names the flowerkit version", True
-    with _refusing(module, name):
+    with contextlib.ExitStack() as stack:
+        for m, ns in refused:
+            stack.enter_context(_refusing(m, ns))
         answer, error = _call(func, *args)
     return answer, error, _refused(error)
 
@@ -377,13 +386,8 @@ def _answer_without(
     """``func(*args)`` with each ``(module, names)`` of ``refused`` refusing to run (:func:`_refusing`), or the verdict
     that ends the check: the flowerkit version passed as is or called (:func:`_version_named`, with ``hint``), what
     ``func`` raised (on ``where``, with ``raised_hint(error)``), a stub's None. Notebooks 02 and 08."""
-    if _names_any(func, [obj for m, ns in refused for obj in _named(m, ns)]):  # passed as is, or named on its own
-        return None, _version_named(refused, hint)
-    with contextlib.ExitStack() as stack:
-        for m, ns in refused:
-            stack.enter_context(_refusing(m, ns))
-        answer, error = _call(func, *args)
-    if _refused(error):
+    answer, error, flowerkit_version = _call_refusing(refused, func, *args)
+    if flowerkit_version:
         return None, _version_named(refused, hint)
     if error:
         return None, _verdict(False, f"on {where}: {error}", raised_hint(error))
