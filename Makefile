@@ -40,9 +40,12 @@ $(STAMP): pyproject.toml constraints.txt
 data: setup
 	$(PY) -m flowerkit data
 
+# As root (a container, a cloud VM's default user) JupyterLab refuses to start without --allow-root.
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
+
 lab: data
 	$(PY) -m tools.strip install-filter
-	PYTHONPATH=$(CURDIR) $(VENV)/bin/jupyter lab --ContentsManager.pre_save_hook=tools.strip.jupyter_pre_save notebooks/
+	PYTHONPATH=$(CURDIR) $(VENV)/bin/jupyter lab $(ROOT_FLAG) --ContentsManager.pre_save_hook=tools.strip.jupyter_pre_save notebooks/
 
 # Unit tests on up to 4 cores (pytest-xdist; TEST_JOBS=0 runs them in one process), then alone what measures speed:
 # the tests marked timed and every notebook cell (conftest.py marks those).

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -36,6 +38,11 @@ def test_jupyterlab_saves_a_course_notebook_exactly_as_committed(tmp_path):
 def test_make_lab_strips_what_jupyterlab_saves():
     lab = re.search(r"^lab:.*\n((?:\t.*\n)+)", (REPO / "Makefile").read_text(), re.M).group(1)
     assert "pre_save_hook=tools.strip.jupyter_pre_save" in lab and "PYTHONPATH=$(CURDIR)" in lab
+    assert "$(ROOT_FLAG)" in lab  # JupyterLab refuses to start as root without --allow-root (found 2026-12-07)
+    flag = subprocess.run(
+        ["make", "-s", "--eval=show-flag: ; @echo '$(ROOT_FLAG)'", "show-flag"], cwd=REPO, capture_output=True, text=True
+    )
+    assert flag.stdout.strip() == ("--allow-root" if os.getuid() == 0 else ""), flag
     conda = (REPO / "README.md").read_text().split("With conda instead of make")[1].split("\n\n")[0]
     assert "python -m tools.strip install-filter" in conda, "the conda route installs the git filter too"
     assert "python -m jupyterlab --ContentsManager.pre_save_hook=tools.strip.jupyter_pre_save" in conda.replace("\n", " ")
