@@ -323,47 +323,60 @@ def test_caffe_input_checker_names_each_planted_mistake(func, phrase, capsys):
 
 
 def merge_stats(parts):
-    """The notebook's reference: add up counts, sums and sums of squares; divide once."""
+    """The notebook's reference: leave out empty parts; weigh means by counts; spread within and between parts."""
+    parts = [(n, m, s) for n, m, s in parts if n]
     count = sum(n for n, _, _ in parts)
-    total, total_sq = sum(s for _, s, _ in parts), sum(q for _, _, q in parts)
-    mean = total / count
-    return mean, (total_sq / count - mean**2).clamp_min(0).sqrt()
+    mean = sum(n * m for n, m, _ in parts) / count
+    return mean, (sum(n * (s**2 + (m - mean) ** 2) for n, m, s in parts) / count).sqrt()
+
+
+def _sums_merge(parts):
+    """Back to sums and sums of squares (what an all-reduce adds), in float64: also exact enough."""
+    parts = [(n, m, s) for n, m, s in parts if n]
+    count = sum(n for n, _, _ in parts)
+    mean = sum(n * m for n, m, _ in parts) / count
+    return mean.tolist(), (sum(n * (s * s + m * m) for n, m, s in parts) / count - mean**2).clamp_min(0).sqrt().tolist()
 
 
 def _chan_merge(parts):
     """Chan et al.'s pairwise merge of (count, mean, M2), skipping empty parts: also exact."""
     n, mean, m2 = 0, torch.zeros(3, dtype=torch.float64), torch.zeros(3, dtype=torch.float64)
-    for k, s, q in parts:
+    for k, mk, sk in parts:
         if k:
-            mk = s / k
             delta, total = mk - mean, n + k
-            mean, m2, n = mean + delta * k / total, m2 + (q - k * mk * mk) + delta**2 * n * k / total, total
-    return mean.tolist(), (m2 / n).sqrt().tolist()
+            mean, m2, n = mean + delta * k / total, m2 + k * sk**2 + delta**2 * n * k / total, total
+    return mean, (m2 / n).sqrt()
 
 
 def _float32_sums(parts):
     count, total, total_sq = 0, torch.zeros(3), torch.zeros(3)  # float32 accumulators: += rounds each part
-    for n, s, q in parts:
-        count, total, total_sq = count + n, total.add_(s), total_sq.add_(q)
+    for n, m, s in parts:
+        if n:
+            count, total, total_sq = count + n, total.add_(n * m), total_sq.add_(n * (s * s + m * m))
     mean = total / count
     return mean, (total_sq / count - mean**2).clamp_min(0).sqrt()
 
 
 def _full(parts):
-    return [(n, s, q) for n, s, q in parts if n]
+    return [(n, m, s) for n, m, s in parts if n]
 
 
 def _mean_of_means(parts):
-    return torch.stack([s / n for n, s, _ in _full(parts)]).mean(0), merge_stats(parts)[1]
+    return torch.stack([m for _, m, _ in _full(parts)]).mean(0), merge_stats(parts)[1]
 
 
 def _mean_of_stds(weighted):
     def func(parts):
-        stds = torch.stack([(q / n - (s / n) ** 2).sqrt() for n, s, q in _full(parts)])
         w = torch.tensor([float(n) if weighted else 1.0 for n, _, _ in _full(parts)], dtype=torch.float64).view(-1, 1)
-        return merge_stats(parts)[0], (w * stds).sum(0) / w.sum()
+        return merge_stats(parts)[0], (w * torch.stack([s for _, _, s in _full(parts)])).sum(0) / w.sum()
 
     return func
+
+
+def _within_only(parts):
+    """The variances weighted by count, without the spread of the parts' means."""
+    count = sum(n for n, _, _ in _full(parts))
+    return merge_stats(parts)[0], (sum(n * s**2 for n, _, s in _full(parts)) / count).sqrt()
 
 
 def _sample_std(parts):
@@ -372,11 +385,17 @@ def _sample_std(parts):
     return mean, std * (count / (count - 1)) ** 0.5
 
 
-def test_merge_stats_checker_accepts_the_reference_a_pairwise_merge_and_float32_results(capsys):
+def _keeps_the_empty_part(parts):
+    count = sum(n for n, _, _ in parts)
+    return sum(n * m for n, m, _ in parts) / count, merge_stats(parts)[1]
+
+
+def test_merge_stats_checker_accepts_the_reference_sums_a_pairwise_merge_and_float32_results(capsys):
     assert exercises.check_merge_stats(merge_stats)
+    assert exercises.check_merge_stats(_sums_merge)
     assert exercises.check_merge_stats(_chan_merge)
-    assert exercises.check_merge_stats(lambda parts: tuple(v.float() for v in merge_stats(parts)))  # float64 sums, float32 out
-    assert capsys.readouterr().out.count("Correct!") == 3
+    assert exercises.check_merge_stats(lambda parts: tuple(v.float() for v in merge_stats(parts)))  # float64 merge, float32 out
+    assert capsys.readouterr().out.count("Correct!") == 4
 
 
 def test_merge_stats_checkers_cases_are_the_statistics_of_all_the_pixels_at_once():
@@ -386,8 +405,12 @@ def test_merge_stats_checkers_cases_are_the_statistics_of_all_the_pixels_at_once
         assert torch.allclose(case.mean, pixels.mean(1)) and torch.allclose(case.std, pixels.std(1, correction=0))
     counts = [[n for n, _, _ in case.parts] for case in cases]
     assert len(set(counts[0])) == 3 and 0 in counts[1], "unequal counts, then an empty part"
+    empty = next(p for p in cases[1].parts if p[0] == 0)
+    assert empty[1].isnan().all() and empty[2].isnan().all(), "an empty shard's mean and std are NaN, as torch's mean"
     assert sum(counts[2]) > 2**31, "the herbarium's counts need more than 32 bits"
     assert torch.allclose(torch.stack(merge_stats(cases[2].parts)), torch.stack([cases[2].mean, cases[2].std]), rtol=1e-9)
+    between = torch.stack(_within_only(cases[2].parts)[1:] + (cases[2].std,))
+    assert not torch.allclose(between[0], between[1], rtol=0.05), "the herbarium's means lie apart as far as its stds"
 
 
 def test_merge_stats_checker_agrees_with_compute_stats_on_a_split_dataset():
@@ -403,9 +426,10 @@ def test_merge_stats_checker_agrees_with_compute_stats_on_a_split_dataset():
         (_mean_of_means, "averaged the parts' means"),
         (_mean_of_stds(weighted=False), "averaged the parts' stds: that misses"),
         (_mean_of_stds(weighted=True), "averaged the parts' stds, weighted by count"),
+        (_within_only, "averaged the parts' variances, weighted by count"),
         (_sample_std, "divided by count - 1"),
         (lambda parts: (merge_stats(parts)[0], merge_stats(parts)[1] ** 2), "returned the variance"),
-        (lambda parts: (sum(s / n * n for n, s, _ in parts) / sum(n for n, _, _ in parts), merge_stats(parts)[1]), "NaN"),
+        (_keeps_the_empty_part, "0 * NaN is still NaN"),
         (lambda parts: merge_stats(parts) if all(n for n, _, _ in parts) else [1 / n for n, _, _ in parts], "ZeroDivisionError"),
         (_float32_sums, "float32 rounding"),
         (lambda parts: (merge_stats(parts)[0].mean(), merge_stats(parts)[1].mean()), "one per channel"),

@@ -4,7 +4,7 @@ The hunt tool (:func:`check_batch_findings`) is judged on known-good and
 known-bad batches, then on the Quality team's batch and ours against
 :func:`flowerkit.doctor.check_batch`. The exercises need the notebook's ideas
 on new cases: a Caffe-style model's input (:func:`check_caffe_input`),
-per-channel statistics merged from the partial sums of parallel workers (:func:`check_merge_stats`),
+per-channel statistics merged from what parallel workers computed on their shards (:func:`check_merge_stats`),
 MixUp or CutMix in a ``collate_fn`` on the training loader only (:func:`check_mixup_loaders`).
 """
 
@@ -615,20 +615,27 @@ _HERBARIUM = (
 )
 _MERGE_RTOL = 1e-6  # the notebook's own tolerance for "the same statistics" (compute_stats against the cell above)
 
+_Part = tuple[int, torch.Tensor, torch.Tensor]  # (pixels per channel, mean, std), as one worker sends it
+
 
 class _MergeCase(NamedTuple):
     """Parts to merge, and the (mean, std) of all their pixels at once."""
 
     name: str
-    parts: list[tuple[int, torch.Tensor, torch.Tensor]]
+    parts: list[_Part]
     mean: torch.Tensor
     std: torch.Tensor
 
 
-def _part_of(x: torch.Tensor) -> tuple[int, torch.Tensor, torch.Tensor]:
-    """What one worker sends back for its shard ``x`` (B, 3, H, W) in [0, 1]: (pixels per channel, sums, sums of squares)."""
-    x = x.double()
-    return x.shape[0] * x.shape[2] * x.shape[3], x.sum(dim=(0, 2, 3)), (x * x).sum(dim=(0, 2, 3))
+def _part_of(x: torch.Tensor) -> _Part:
+    """What one worker sends back for its shard ``x`` (B, 3, H, W) in [0, 1]: (pixels per channel, mean, std).
+
+    The std divides by the count, as :func:`flowerkit.transform.compute_stats`;
+    an empty shard's mean and std are NaN (the mean of no pixels), as torch's.
+    """
+    pixels = x.double().transpose(0, 1).reshape(3, -1)  # one row per channel
+    mean = pixels.mean(1)
+    return pixels.shape[1], mean, ((pixels - mean[:, None]) ** 2).mean(1).sqrt()
 
 
 def _shards() -> list[torch.Tensor]:
@@ -642,14 +649,16 @@ def _shards() -> list[torch.Tensor]:
     return shards
 
 
-def _exact_stats(parts: list[tuple[int, torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor]:
+def _exact_stats(parts: list[_Part]) -> tuple[torch.Tensor, torch.Tensor]:
     """The merged (mean, std) of ``parts``, in exact rational arithmetic (too many pixels to hold at once)."""
-    count = sum(n for n, _, _ in parts)
+    full = [(n, m, s) for n, m, s in parts if n]
+    count = sum(n for n, _, _ in full)
     means, stds = [], []
     for c in range(3):
-        mean = sum(Fraction(float(s[c])) for _, s, _ in parts) / count
+        mean = sum(n * Fraction(float(m[c])) for n, m, _ in full) / count
+        squares = sum(n * (Fraction(float(s[c])) ** 2 + Fraction(float(m[c])) ** 2) for n, m, s in full)
         means.append(float(mean))
-        stds.append(math.sqrt(sum(Fraction(float(q[c])) for _, _, q in parts) / count - mean * mean))
+        stds.append(math.sqrt(squares / count - mean * mean))
     return torch.tensor(means, dtype=torch.float64), torch.tensor(stds, dtype=torch.float64)
 
 
@@ -660,10 +669,7 @@ def _merge_cases() -> list[_MergeCase]:
     mean, std = pixels.mean(1), pixels.std(1, correction=0)  # population std, as compute_stats
     parts = [_part_of(x) for x in shards]
     empty = _part_of(torch.zeros(0, 3, 6, 8))
-    herbarium = []
-    for n, m, s in _HERBARIUM:
-        m_, s_ = torch.tensor(m, dtype=torch.float64), torch.tensor(s, dtype=torch.float64)
-        herbarium.append((n, n * m_, n * (s_ * s_ + m_ * m_)))
+    herbarium = [(n, torch.tensor(m, dtype=torch.float64), torch.tensor(s, dtype=torch.float64)) for n, m, s in _HERBARIUM]
     return [
         _MergeCase("three workers' shards of 2, 5 and 13 images", parts, mean, std),
         _MergeCase("the same shards and a fourth worker whose shard was empty", [parts[0], empty, *parts[1:]], mean, std),
@@ -680,54 +686,60 @@ def _close(a: torch.Tensor, b: torch.Tensor, rtol: float = _MERGE_RTOL) -> bool:
 
 def _wrong_stds(case: _MergeCase) -> dict[str, torch.Tensor]:
     """The classic wrong stds of ``case``, each by what it did: they all ignore how far the parts' means lie apart."""
-    full = [(n, s / n, (q / n - (s / n) ** 2).clamp_min(0)) for n, s, q in case.parts if n]
-    counts = torch.tensor([n for n, _, _ in full], dtype=torch.float64).view(-1, 1)
-    stds, variances = torch.stack([v.sqrt() for _, _, v in full]), torch.stack([v for _, _, v in full])
+    full = [(n, s) for n, _, s in case.parts if n]
+    counts = torch.tensor([n for n, _ in full], dtype=torch.float64).view(-1, 1)
+    stds = torch.stack([s for _, s in full])
     return {
         "averaged the parts' stds": stds.mean(0),
         "averaged the parts' stds, weighted by count": (counts * stds).sum(0) / counts.sum(),
-        "averaged the parts' variances, weighted by count": ((counts * variances).sum(0) / counts.sum()).sqrt(),
+        "averaged the parts' variances, weighted by count": ((counts * stds**2).sum(0) / counts.sum()).sqrt(),
     }
+
+
+_MERGE_HINT = "recover what adds up: a part's sum is count * mean; add the sums and the counts; divide once"
 
 
 def _merge_mean_problem(mean: torch.Tensor, case: _MergeCase) -> tuple[str, str] | None:
     """(message, hint) if the merged mean is wrong, else None."""
-    sums = "add up the counts, the sums and the sums of squares of all parts; divide once, by the total count"
-    full = [(n, s / n) for n, s, _ in case.parts if n]
+    full = [(n, m) for n, m, _ in case.parts if n]
     mean_of_means = torch.stack([m for _, m in full]).mean(0)
     if _close(mean, mean_of_means) and not _close(mean_of_means, case.mean):
         counts = ", ".join(str(n) for n, _ in full)
-        return f"on {case.name}, you averaged the parts' means, but the parts hold different numbers of pixels ({counts}).", sums
+        msg = f"on {case.name}, you averaged the parts' means, but the parts hold different numbers of pixels ({counts})."
+        return msg, _MERGE_HINT
     if not _close(mean, case.mean):
-        return f"on {case.name}, mean {mean.numpy().round(4)}, expected {case.mean.numpy().round(4)}.", sums
+        return f"on {case.name}, mean {mean.numpy().round(4)}, expected {case.mean.numpy().round(4)}.", _MERGE_HINT
     return None
 
 
 def _merge_std_problem(std: torch.Tensor, case: _MergeCase) -> tuple[str, str] | None:
     """(message, hint) if the merged std is wrong, else None."""
     count = sum(n for n, _, _ in case.parts)
-    merge = "merge sums of squares, not stds: var = total_sq / count - mean ** 2, with the merged mean"
+    spread = (
+        "a part's pixels lie around the part's own mean; measured from the merged mean, each also lies "
+        "(its part's mean - the merged mean) further"
+    )
     sample = case.std * math.sqrt(count / (count - 1))
     if _close(std, sample) and not _close(sample, case.std):
         msg = f"on {case.name}, you divided by count - 1 (the sample std, torch.std's default); compute_stats divides by count."
-        return msg, "var = total_sq / count - mean ** 2"
+        return msg, "the parts' stds divide by their counts: so does the merged one"
     for did, wrong in _wrong_stds(case).items():
         if _close(std, wrong) and not _close(wrong, case.std):
             return (
                 f"on {case.name}, you {did}: that misses how far the parts' means lie apart (a dark shard, a bright one).",
-                merge,
+                spread,
             )
     if _close(std, case.std**2):
         return f"on {case.name}, you returned the variance.", "std = var.sqrt()"
     if _close(std, case.std, rtol=1e-3) and not _close(std, case.std):
         error = float(((std - case.std) / case.std).abs().max())
         msg = (
-            f"on {case.name}, your std is off by {error:.0e} (relative): float32 rounding. total_sq / count and "
-            "mean ** 2 are two nearly equal numbers, and float32 keeps only 7 digits of each."
+            f"on {case.name}, your std is off by {error:.0e} (relative): float32 rounding. A variance from sums of "
+            "squares subtracts two nearly equal numbers, and float32 keeps only 7 digits of each."
         )
-        return msg, "keep the sums in float64: torch.zeros(3, dtype=torch.float64), or add the parts' float64 tensors as they are"
+        return msg, "keep float64: the parts' tensors are float64 already; add and divide them as they are"
     if not _close(std, case.std):
-        return f"on {case.name}, std {std.numpy().round(4)}, expected {case.std.numpy().round(4)}.", merge
+        return f"on {case.name}, std {std.numpy().round(4)}, expected {case.std.numpy().round(4)}.", spread
     return None
 
 
@@ -750,42 +762,45 @@ def _merge_verdict(answer: Any, case: _MergeCase) -> Verdict | None:
     mean, std = got
     if mean.numel() != 3 or std.numel() != 3:
         msg = f"mean has {mean.numel()} number(s) and std {std.numel()}; expected 3 each (one per channel)."
-        return _verdict(False, msg, "keep the channels apart: the parts' sums are tensors of 3, add them as they are")
+        return _verdict(False, msg, "keep the channels apart: the parts' means are tensors of 3, compute with them as they are")
     if not (mean.isfinite().all() and std.isfinite().all()):
         if any(n == 0 for n, _, _ in case.parts):
-            msg = f"on {case.name}, your answer holds NaN: the empty shard (count 0) made you divide 0 by 0."
-            return _verdict(False, msg, "an empty part adds 0 to every total: add it like any other, divide once at the end")
-        return _verdict(False, f"on {case.name}, your answer holds NaN or inf.", "std = sqrt(total_sq / count - mean ** 2)")
+            msg = (
+                f"on {case.name}, your answer holds NaN: the empty shard's mean and std are NaN (the mean of no pixels, "
+                "0 / 0), and 0 * NaN is still NaN."
+            )
+            return _verdict(False, msg, "a part with count 0 holds no pixels: leave it out of the merge")
+        return _verdict(False, f"on {case.name}, your answer holds NaN or inf.", "a variance is never negative")
     problem = _merge_mean_problem(mean, case) or _merge_std_problem(std, case)
     return _verdict(False, problem[0], problem[1]) if problem else None
 
 
 def check_merge_stats(func: Callable[[Any], Any]) -> Verdict:
-    """Notebook ``02_transform``: ``func(parts)`` merges per-worker partial sums into the dataset's per-channel (mean, std).
+    """Notebook ``02_transform``: ``func(parts)`` merges the per-worker statistics into the dataset's per-channel (mean, std).
 
     Each part is what one DataLoader worker (or machine) computed over its own
-    shard: ``(count, sum, sum_sq)``, with ``count`` the pixels per channel (an
-    int) and ``sum``, ``sum_sq`` float64 tensors of 3 values in [0, 1] units.
-    The answer must equal the statistics of all the pixels at once, the std
-    divided by the count as :func:`flowerkit.transform.compute_stats` does.
-    Checked on cases of its own.
+    shard: ``(count, mean, std)``, with ``count`` the pixels per channel (an
+    int) and ``mean``, ``std`` float64 tensors of 3 values in [0, 1] units (NaN
+    for an empty shard). The answer must equal the statistics of all the pixels
+    at once, the std divided by the count as
+    :func:`flowerkit.transform.compute_stats` does. Checked on cases of its own.
     """
-    # the cases: parts with unequal counts, an empty part, and billions of near-white pixels, where float32 sums are
-    # not exact enough
+    # the cases: parts with unequal counts and means, an empty part, and billions of near-white pixels
     for case in _merge_cases():
-        parts = [(n, s.clone(), q.clone()) for n, s, q in case.parts]  # a function that adds in place changes only its copy
+        parts = [(n, m.clone(), s.clone()) for n, m, s in case.parts]  # a function that changes them in place changes a copy
         answer, error = _call(func, parts)
         if error:
             if "ZeroDivision" in error:
                 msg = f"{error} (on {case.name}): a shard can be empty, and its count is 0."
-                return _verdict(False, msg, "add every part's count and sums first; divide once, by the total count")
+                return _verdict(False, msg, "a part with count 0 holds no pixels: leave it out; divide once, by the total count")
             return _verdict(False, f"{error} (on {case.name})", RAISED_HINT)
         verdict = _merge_verdict(answer, case)
         if verdict is not None:
             return verdict
     return _verdict(
         True,
-        "sums merge exactly, whatever the shards' sizes, empty ones included: the same statistics as all the pixels at once.",
+        "the counts weigh the means, and each part's spread is measured from the merged mean: the same statistics as "
+        "all the pixels at once, whatever the shards' sizes, empty ones left out.",
     )
 
 
