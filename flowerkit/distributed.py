@@ -11,19 +11,16 @@ train split, and trains the shared :class:`flowerkit.model.FlowerCNN` wrapped
 in ``DistributedDataParallel`` (notebook 06, section 5). The global batch (``--batch-size``, 64) is split across ranks, so
 one and two processes take the same optimisation steps.
 
-* ``--source files``: the JPEG files through a ``DistributedSampler`` (each
-  rank its own indices, ``set_epoch`` every epoch for a new order);
-* ``--source shards``: tar shards streamed with ``webdataset``
-  (``split_by_node`` + ``split_by_worker``, a new shard order every epoch);
+* ``--source files``: the JPEG files, read through a sampler;
+* ``--source shards``: tar shards streamed with ``webdataset``;
 * ``--team scale``: the Scale team's pipeline (``--team ours``, the default,
-  is ours); what it gets wrong is notebook 06's hunt. Two more values, which
-  notebook 06 names after its hunt, reproduce parts of it.
+  is ours); notebook 06's hunt is to find what differs, and the notebook
+  names the other values after it.
 
 Every process records the image ids it trained on; rank 0 prints, as the last
 line, one JSON object: world size, the ids each rank read in each epoch, the
 test accuracy and the seconds, and (unless ``--no-count``) what
-:func:`count_epochs` makes of the ids: per-rank counts, unique, duplicated and
-missing samples per epoch, whether the order changed between epochs. :func:`launch` runs the command
+:func:`count_epochs` makes of the ids. :func:`launch` runs the command
 as a subprocess and returns that object (used by the notebook and the tests).
 """
 

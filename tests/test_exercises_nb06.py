@@ -452,17 +452,23 @@ def test_the_failure_names_the_root_error_of_a_rank():
     assert "did not finish" in nb06._failure("TIMEOUT after 300 s")[0]
 
 
-def _shard_writer(order=("jpg", "cls"), digits=6, label=lambda y: str(y).encode(), reverse=False, jpg=None, sized=True):
+def _shard_writer(
+    order=("jpg", "cls"), digits=6, label=lambda y: str(y).encode(), reverse=False, jpg=None, sized=True, by_ext=False
+):
     """A student's my_shard(samples, path), right by default; each argument plants one mistake."""
 
     def my_shard(samples, path):
+        members = []
+        for image_id, jpg_path, y in samples[::-1] if reverse else samples:
+            data = {"jpg": jpg(jpg_path) if jpg else Path(jpg_path).read_bytes(), "cls": label(y)}
+            members += [(f"{image_id:0{digits}d}.{ext}", data[ext]) for ext in order]
+        if by_ext:  # every .jpg first, then every .cls
+            members = members[::2] + members[1::2]
         with tarfile.open(path, "w") as tar:
-            for image_id, jpg_path, y in samples[::-1] if reverse else samples:
-                data = {"jpg": jpg(jpg_path) if jpg else Path(jpg_path).read_bytes(), "cls": label(y)}
-                for ext in order:
-                    info = tarfile.TarInfo(f"{image_id:0{digits}d}.{ext}")
-                    info.size = len(data[ext]) if sized else info.size
-                    tar.addfile(info, io.BytesIO(data[ext]))
+            for name, data in members:
+                info = tarfile.TarInfo(name)
+                info.size = len(data) if sized else info.size
+                tar.addfile(info, io.BytesIO(data))
 
     return my_shard
 
@@ -481,7 +487,8 @@ def _writes_elsewhere(samples, path):
         (lambda samples, path: Path(path).write_text("not a tar"), "tarfile cannot read it"),
         (_shard_writer(digits=5), "named by its id in 6 digits"),
         (_shard_writer(label=lambda y: bytes([y])), "the 0-based label as text"),
-        (_shard_writer(reverse=True), "in another order"),
+        (_shard_writer(reverse=True), "each sample's two files follow one another, but the samples are in another order"),
+        (_shard_writer(by_ext=True), "write each sample's .jpg and .cls together"),
         (_shard_writer(jpg=lambda p: Path(p).read_bytes()[:100]), "untouched"),
         (_shard_writer(sized=False), "a new TarInfo's size is 0"),  # the bytes were read, but no member holds them
         (_shard_writer(label=lambda y: f"{y}\n".encode()), "webdataset reads your shard back"),  # a line of text

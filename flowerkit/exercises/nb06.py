@@ -198,7 +198,13 @@ def _shard_problem(members: list[tuple[str, bytes]], samples: list[tuple[int, Pa
             f"the members are not the samples' files: unexpected {extra}, missing {missing}.",
             "two members per sample, named by its id in 6 digits: f'{image_id:06d}.jpg' and f'{image_id:06d}.cls'",
         )
-    if _key_runs(names) != [f"{i:06d}" for i, _, _ in samples]:
+    runs = _key_runs(names)
+    if runs != [f"{i:06d}" for i, _, _ in samples]:
+        if len(runs) == len(samples):  # each sample's files together, the samples in another order
+            return (
+                "each sample's two files follow one another, but the samples are in another order than `samples`.",
+                "write the samples in the order they are given: a shard's order is the order a stream reads them",
+            )
         return (
             "the right members, in another order: a sample's two files must follow one another, samples in the given order.",
             "webdataset groups consecutive members that share a key into one sample: write each sample's .jpg and .cls together",
@@ -641,7 +647,7 @@ def _same_share_problem(cls: type, two_ranks: list[list[Any]] | None) -> tuple[s
     block = mine == list(range(mine[0], mine[0] + len(mine)))  # a contiguous run of the items (they are 100, 101, ...)
     return (
         f"as rank 0 of 2, your stream reads the same {len(two_ranks[0])} items at epochs {_EPOCH} and {_EPOCH + 1}, only "
-        "in another order: each rank keeps one fixed share, while a DistributedSampler's changes every epoch. A rank "
+        "in another order: each rank keeps one fixed share, where it should get a new one every epoch. A rank "
         "never reads the other ranks' items, so which photos can share a batch never changes"
         + (
             " (and a block of a list grouped by class, as the flowers' is, holds the same classes every epoch)." if block else "."
