@@ -138,6 +138,14 @@ def _per_item_numpy(batch):
     return (torch.from_numpy(floats).permute(0, 3, 1, 2) - M) / S, _labels(batch)
 
 
+def _per_item_numpy_as(name):
+    def collate(batch):  # np.asarray(array, dtype=np.float32) per image, looked up as a student's code does: a plain ndarray
+        floats = np.stack([getattr(np, name)(array, dtype=np.float32) for array, _ in batch]) / 255
+        return (torch.from_numpy(floats).permute(0, 3, 1, 2) - M) / S, _labels(batch)
+
+    return collate
+
+
 def _uint8_mean(batch):  # the mean subtracted in uint8 pixel levels before converting: wraps below the mean
     x = _stack(batch)[0].permute(0, 3, 1, 2)
     levels = (torch.tensor(MEAN) * 255).round().to(torch.uint8).view(1, 3, 1, 1)
@@ -183,6 +191,8 @@ def _float64(batch):  # NumPy arithmetic: float64
         (lambda b: ((_float64(b)[0].numpy() - np.array(MEAN)) / np.array(STD), _labels(b)), "(1, 3, 1, 1)"),
         (_per_item_torch, "converted to float on its own"),
         (_per_item_numpy, "converted to float on its own"),
+        (_per_item_numpy_as("asarray"), "converted to float on its own"),  # a plain ndarray: watched at the call
+        (_per_item_numpy_as("array"), "converted to float on its own"),
         (lambda b: nb03._per_item_hwc_collate(b, MEAN, STD), "converted to float on its own"),
         # the flowerkit versions, shown above the exercise: refused
         (
@@ -633,6 +643,12 @@ def _warm_up(loader, step, steps):  # one batch drawn before the timed steps, as
     return _meter(batches, step, steps)  # iter() of an iterator is itself: the timed steps start at batch 1
 
 
+def _warm_up_step(loader, step, steps):  # a warm-up step on the first batch, as the notebook's images_per_s takes one
+    batches = iter(loader)
+    step(*next(batches))
+    return _meter(batches, step, steps)
+
+
 @pytest.mark.timed
 @pytest.mark.parametrize(
     "func, feedback",
@@ -655,6 +671,7 @@ def _warm_up(loader, step, steps):  # one batch drawn before the timed steps, as
         (lambda loader, step, steps: tuple([2 * v for v in part] for part in _meter(loader, step, steps)), "more than once"),
         (_fetch_all_first, "put one step's time in another"),
         (_warm_up, "batch 0 never reached it"),
+        (_warm_up_step, "one more (a warm-up step?)"),
     ],
 )
 def test_check_wait_meter_feedback(func, feedback, capsys):

@@ -225,3 +225,39 @@ def test_the_script_07_reads_aloud_does_not_point_at_its_bug() -> None:
 
     script = wild.training_script("no_guard")
     assert _comments(script) == [] and "guard" not in script
+
+
+#: The modules a notebook reaches by name (``teams.``, ``exercises.nbNN.``) before its hunt's question.
+TABBED = (
+    "flowerkit.teams",
+    "flowerkit.teams.access",
+    "flowerkit.teams.capstone",
+    "flowerkit.teams.efficiency",
+    "flowerkit.teams.quality",
+    "flowerkit.teams.ours",
+    "flowerkit.exercises",
+    *(f"flowerkit.exercises.nb0{n}" for n in range(9)),
+)
+
+
+@pytest.mark.parametrize("name", TABBED)
+def test_tab_completion_does_not_offer_the_constants_that_name_bugs(name: str) -> None:
+    """`teams.<Tab>` listed EFFICIENCY_BUGS above 03's hunt (and its value, typed, the answer): dir() leaves them out."""
+    module = importlib.import_module(name)
+    offered = [n for n in dir(module) if not n.startswith("_")]
+    assert not [n for n in offered if re.search(r"_(BUGS|INFO|CAUSES)$", n)], offered
+
+
+def test_ipython_completes_a_module_from_its_dir() -> None:
+    """What the test above relies on: IPython's completer (jedi included) offers what the module's dir() lists."""
+    from IPython.core.completer import provisionalcompleter
+    from IPython.core.interactiveshell import InteractiveShell
+
+    shell = InteractiveShell.instance()
+    shell.run_cell("from flowerkit import teams")
+    with provisionalcompleter():
+        offered = {c.text for c in shell.Completer.completions("teams.", 6)}
+        bugs = {c.text for c in shell.Completer.completions("teams.EFF", 9)}
+    assert "run_team" in offered and not {n for n in offered if n.endswith(("_BUGS", "_INFO"))}, offered
+    assert not bugs, bugs
+    assert teams.EFFICIENCY_BUGS, "still importable by name, for the cells after the hunt"

@@ -27,7 +27,7 @@ from ..doctor import batch as _doctor_batch
 from ..doctor import check_batch
 from ..doctor.diagnose import _FOUND as _doctor_found
 from ..facts import IMAGENET_MEAN, NUM_CLASSES
-from ..teams.quality import QUALITY_BUGS
+from ..teams.quality import QUALITY_BUGS as _QUALITY_BUGS
 from ..transform import compute_stats
 from .verdict import (
     RAISED_HINT,
@@ -79,7 +79,7 @@ _QUALITY_EVIDENCE: dict[str, str] = {
 #: The suspects notebook ``02_transform`` offers for the Quality team's weak model (names only: the evidence decides),
 #: in alphabetical order (the answers first would be an answer).
 QUALITY_SUSPECTS: tuple[str, ...] = tuple(sorted(_QUALITY_EVIDENCE, key=str.casefold))
-_QUALITY_CAUSES = QUALITY_BUGS  # the Quality team's bugs, defined with their code in flowerkit.teams.quality
+_QUALITY_CAUSES = _QUALITY_BUGS  # the Quality team's bugs, defined with their code in flowerkit.teams.quality
 
 
 _LOOK_AGAIN = (

@@ -15,6 +15,7 @@ import types
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, ClassVar
+from unittest import mock
 
 import numpy as np
 import torch
@@ -30,7 +31,7 @@ from ..facts import IMAGENET_MEAN, IMAGENET_STD, cpu_count
 from ..load import CachedFlowers, CollateNormalize
 from ..meter import DataWaitMeter, best_ms
 from ..sampling import ShardedStream, balanced_sampler
-from ..teams.efficiency import EFFICIENCY_BUGS
+from ..teams.efficiency import EFFICIENCY_BUGS as _EFFICIENCY_BUGS
 from .verdict import (
     RAISED_HINT,
     STALLED,
@@ -148,6 +149,9 @@ def _not_seconds(waits: list[float], computes: list[float], elapsed_s: float) ->
 
 def _meter_order_problem(seen: list[int], steps: int) -> tuple[str, str] | None:
     """What is wrong with the batches a meter handed to the step; None if they are the first ``steps``, in order."""
+    no_warm_up = "time every step from the first batch, with no warm-up step: the start-up's wait is what a meter should see"
+    if steps > 0 and seen == list(range(steps + 1)):
+        return f"step(x, y) was called {len(seen)} times for {steps} steps: one more (a warm-up step?).", no_warm_up
     if len(seen) != steps:
         return f"step(x, y) was called {len(seen)} times for {steps} steps.", "call step(x, y) once per step, on the batch"
     if steps > 1 and seen == [0] * steps:
@@ -155,9 +159,7 @@ def _meter_order_problem(seen: list[int], steps: int) -> tuple[str, str] | None:
             "make one iterator before the loop (iterator = iter(loader)), then next(iterator) in each step"
         )
     if steps > 1 and seen == list(range(1, steps + 1)):
-        return f"the step got batches {seen}: batch 0 never reached it (a warm-up batch?).", (
-            "time the first `steps` steps from the first batch: a warm-up hides the first wait, often the longest"
-        )
+        return f"the step got batches {seen}: batch 0 never reached it (a warm-up batch?).", no_warm_up
     if seen != list(range(steps)):
         return f"the step got batches {seen}, expected {list(range(steps))} in order.", "next(iterator) once per step"
     return None
@@ -277,7 +279,7 @@ _STAGE_CAUSES: dict[str, str | None] = {
     "collate": "batch size 1",
 }
 # The bugs a bar charges (every one but the workers'), and why each other suspicion is charged none: the answer key.
-_CHARGED = tuple(bug for bug in EFFICIENCY_BUGS if bug in _STAGE_CAUSES.values())
+_CHARGED = tuple(bug for bug in _EFFICIENCY_BUGS if bug in _STAGE_CAUSES.values())
 _UNCHARGED: dict[str, str] = {
     "no workers": (
         "which bar is longer because no worker runs it? A worker runs the same stages in another process, none of them "
@@ -299,7 +301,7 @@ def _cost_per_bug(stage_ms: dict[str, float]) -> dict[str, float]:
     unknown = sorted(set(stage_ms) - set(_STAGE_CAUSES))
     if unknown:
         raise ValueError(f"stage_ms has stages the checker does not know: {unknown}; rerun the time_stages cell unchanged")
-    cost = dict.fromkeys(EFFICIENCY_BUGS, 0.0)
+    cost = dict.fromkeys(_EFFICIENCY_BUGS, 0.0)
     for stage, ms in stage_ms.items():
         if _STAGE_CAUSES[stage] is not None:
             cost[_STAGE_CAUSES[stage]] += ms
@@ -422,7 +424,7 @@ def _timing(func: Callable[[list[Any]], Any], images: torch.Tensor, batch: list[
     if images.is_contiguous() and yours <= per_image:
         return said
     copied = best_ms(_batch_contiguous_first, batch, mean, std)  # timed as yours is
-    took = f", took {copied:.2f} ms" if copied < yours else ""
+    took = f", took {copied:.2f} ms" + ("" if copied < yours else " (no faster at this size)")
     if not images.is_contiguous():
         return (
             f"{said} Your batch lies in channels-last memory (images.is_contiguous() is False), where arithmetic with "
@@ -549,12 +551,33 @@ class _CountImageFloats(torch.overrides.TorchFunctionMode):
         return out
 
 
+#: NumPy's constructors that return a plain ndarray even from a :class:`_WatchedArray` (``np.asarray(a, dtype=...)``)
+_NUMPY_CONSTRUCTORS = ("array", "asarray", "asanyarray", "ascontiguousarray", "asfortranarray", "require")
+
+
+def _watching_constructor(make: Callable[..., Any]) -> Callable[..., Any]:
+    """``make`` (e.g. ``np.asarray``), counting each float array it makes from one watched image."""
+
+    def watched(obj: Any, *args: Any, **kwargs: Any) -> Any:
+        out = make(obj, *args, **kwargs)
+        if isinstance(obj, _WatchedArray) and isinstance(out, np.ndarray) and out.dtype.kind == "f" and out.ndim == 3:
+            if not isinstance(out, _WatchedArray):  # a subclass result is counted by __array_finalize__ already
+                _WatchedArray.per_image_floats += 1
+        return out
+
+    return watched
+
+
 def _converts_per_image(func: Callable[[list[Any]], Any], batch: list[tuple[np.ndarray, int]]) -> bool:
     """True if ``func`` turns single (S, S, 3) arrays into floats (NumPy or torch) instead of converting the batch."""
     _WatchedArray.per_image_floats = 0
     watched = [(array.copy().view(_WatchedArray), label) for array, label in batch]
-    with _CountImageFloats(batch[0][0].shape[0]) as torch_floats, contextlib.suppress(Exception):
-        func(watched)
+    with contextlib.ExitStack() as stack:
+        for name in _NUMPY_CONSTRUCTORS:  # np.asarray(a, dtype=np.float32) returns a plain ndarray: watch the call
+            stack.enter_context(mock.patch.object(np, name, _watching_constructor(getattr(np, name))))
+        torch_floats = stack.enter_context(_CountImageFloats(batch[0][0].shape[0]))
+        with contextlib.suppress(Exception):
+            func(watched)
     return _WatchedArray.per_image_floats + torch_floats.count >= len(batch)
 
 

@@ -10,7 +10,8 @@ wall-clock budget (:mod:`.capstone`), then scales the costs to the real photos
 
 What each team got wrong is its notebook's hunt, so ``help(teams)`` does not say: the docstrings stay neutral, the
 bugs are annotated in the code's comments (which the notebooks print after their checkers), and the constants that
-name them are importable but left out of ``__all__``, whose constants pydoc lists with their values (notebook 03
+name them are importable but left out of ``__all__``, whose constants pydoc lists with their values, and of ``dir()``,
+which Tab completion lists (notebook 03
 offers the Efficiency team's suspicions, decoys among them, from :data:`flowerkit.exercises.EFFICIENCY_SUSPECTS`).
 """
 
@@ -62,3 +63,8 @@ __all__ = [
     "run_team",
     "train_pipeline",
 ]
+
+
+def __dir__() -> list[str]:
+    """What ``dir()`` and Tab completion offer: the public names only (the constants that name bugs stay importable)."""
+    return sorted(__all__)

@@ -87,3 +87,8 @@ def _access_pipeline(root: str | Path, size: int, seed: int, num_workers: int | 
     return _our_recipe(
         "access", ACCESS_INFO, AccessTeamFlowers(root), root, size, seed, num_workers, progress, name="access-team"
     )
+
+
+def __dir__() -> list[str]:
+    """What ``dir()`` and Tab completion offer: the public names only (the constants that name bugs stay importable)."""
+    return sorted(__all__)

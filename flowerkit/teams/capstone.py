@@ -243,3 +243,8 @@ def _main(argv: Sequence[str] | None = None) -> int:
         )
     )
     return 0
+
+
+def __dir__() -> list[str]:
+    """What ``dir()`` and Tab completion offer: the public names only (the constants that name bugs stay importable)."""
+    return sorted(__all__)

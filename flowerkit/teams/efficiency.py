@@ -110,3 +110,8 @@ def _efficiency_pipeline(root: str | Path, size: int, seed: int, num_workers: in
     # their loop stacks single images into steps of STEP_BATCH: the same maths as ours, so only time differs
     info = EFFICIENCY_INFO
     return _Pipeline("efficiency", info["title"], train_loader, test_loader, stack=STEP_BATCH)
+
+
+def __dir__() -> list[str]:
+    """What ``dir()`` and Tab completion offer: the public names only (the constants that name bugs stay importable)."""
+    return sorted(__all__)

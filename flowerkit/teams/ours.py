@@ -52,3 +52,8 @@ def _our_recipe(
 def _ours_pipeline(root: str | Path, size: int, seed: int, num_workers: int | None, progress: bool) -> _Pipeline:
     """Our pipeline on the dataset at ``root``: :func:`_our_recipe` on the true train split."""
     return _our_recipe("ours", OURS_INFO, OxfordFlowers102(root, "train"), root, size, seed, num_workers, progress)
+
+
+def __dir__() -> list[str]:
+    """What ``dir()`` and Tab completion offer: the public names only (the constants that name bugs stay importable)."""
+    return sorted(__all__)

@@ -313,3 +313,8 @@ def ablation_table(results: dict[str, _TeamResult], *, markdown: bool = False) -
         for label, r in results.items()
     ]
     return _table(head, rows, markdown)
+
+
+def __dir__() -> list[str]:
+    """What ``dir()`` and Tab completion offer: the public names only (the constants that name bugs stay importable)."""
+    return sorted(__all__)
