@@ -54,6 +54,7 @@ import os
 import random
 import shutil
 import time
+import types
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -357,7 +358,24 @@ def _recipe(decode: Callable[[Path, int], torch.Tensor]) -> str:
         )
     doc = (decode.__doc__ or "").strip().splitlines()
     settings = f" {sorted(vars(decode).items())!r}" if not hasattr(decode, "__qualname__") and hasattr(decode, "__dict__") else ""
-    return f"{decode.__module__}.{name}{settings}: {doc[0] if doc else 'undocumented'}"
+    code = getattr(decode, "__code__", None)  # a function's body: an edited decode is a new recipe, not the old cache
+    body = f" [{_code_digest(code)}]" if isinstance(code, types.CodeType) else ""
+    return f"{decode.__module__}.{name}{settings}{body}: {doc[0] if doc else 'undocumented'}"
+
+
+def _code_digest(code: types.CodeType) -> str:
+    """8 hex digits that change when a function's body does (its bytecode, constants and names; nested code included).
+
+    Stable across processes (no addresses), not across Python versions (whose bytecode differs: a rebuild then).
+    """
+    h = hashlib.sha1(code.co_code)
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            h.update(_code_digest(const).encode())
+        else:  # a frozenset's order follows the process's string hashing: sorted, so every kernel agrees
+            h.update(repr(sorted(map(repr, const)) if isinstance(const, frozenset) else const).encode())
+    h.update(repr((code.co_names, code.co_varnames)).encode())
+    return h.hexdigest()[:8]
 
 
 def _fingerprint(dataset: OxfordFlowers102, size: int, decode: Callable[[Path, int], torch.Tensor]) -> dict[str, Any]:

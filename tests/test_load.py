@@ -8,6 +8,8 @@ import json
 import os
 import pickle
 import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -131,6 +133,26 @@ def test_decode_recipes_name_their_settings_and_lambdas_are_refused(root, tmp_pa
     assert len({c.path for c in caches}) == 4
     with pytest.raises(TypeError, match="lambda.*def at the top level"):
         build_cache(ds, S, folder=folder, progress=False, decode=lambda path, size: _grey(path, size))
+
+
+def _flat(path, size):
+    """A decode recipe whose body a student edits between two runs."""
+    level = 5 if Path(path).suffix.lower() in {".jpg", ".jpeg", ".png"} else 6  # a frozenset among the constants
+    return max([_grey(path, size, level)], key=lambda image: image.numel())  # a nested code object
+
+
+def test_an_edited_decode_function_is_a_new_recipe_and_every_process_names_it_alike(root):
+    before = load._recipe(_flat)
+
+    def edited(path, size):
+        return _grey(path, size, level=6)
+
+    edited.__doc__, edited.__module__, edited.__qualname__ = _flat.__doc__, _flat.__module__, _flat.__qualname__
+    assert load._recipe(edited) != before, "the same name and docstring, another body: another cache"
+    code = "import sys; sys.path.insert(0, 'tests'); from flowerkit import load; import test_load; print(load._recipe(test_load._flat))"
+    env = {**os.environ, "PYTHONHASHSEED": "12345"}  # another process, another string hashing than this one's
+    other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env).stdout.strip()
+    assert other == before.replace("tests.test_load", "test_load"), "no addresses, no hash order: one name in every kernel"
 
 
 def _slow_decode(path, size):
