@@ -259,7 +259,7 @@ def _fixed_cases(stats):
         # a crop alone, at full resolution or after a reduced-size decode: a patch of the photo, not all of it
         (fixed(v2.Compose([ToRGB(), v2.ToImage(), v2.CenterCrop(64)]), draft=None, **WORKERS), "shows only 1"),
         (fixed(v2.Compose([ToRGB(), v2.ToImage(), v2.RandomCrop(64)]), draft=None, **WORKERS), "shows only 1"),
-        (fixed(v2.Compose([ToRGB(), v2.ToImage(), v2.CenterCrop(64)]), **WORKERS), "shows only 5"),
+        (fixed(v2.Compose([ToRGB(), v2.ToImage(), v2.CenterCrop(64)]), **WORKERS), "shows only 1"),  # judged in full
         # two thirds of the short side, with the statistics of those items: a part of the photo, not "a petal or two"
         (two_thirds, "through your dataset): a part of the photo, its edges cut away"),
         (fixed(v2.Compose([ToRGB(), v2.ToImage(), v2.RandomResizedCrop(64)]), **WORKERS), "Correct!"),  # a random zoom
@@ -280,6 +280,18 @@ def test_check_fixed_loader_feedback(mini_root, train_stats, capsys):
         assert feedback in out and ok == out.startswith("Correct!"), (answer, feedback, out)
         assert "Hint:" in out or ok, out
         assert "draft" not in out or feedback == "intern.dataset.draft = size", "decoded at reduced size: nothing to add"
+
+
+def test_a_crop_of_a_draft_decode_is_a_patch_at_the_real_profile_s_size_too(mini_root, capsys):
+    """At 96 px (the real photos' profile) draft=96 decodes 500 px to 125, where RandomCrop(96) showed 77%: passed."""
+
+    def keeps_the_crop(intern):
+        crop = v2.RandomCrop(96, pad_if_needed=True)  # the fixture's photos are small; the probe is 660x500
+        intern.dataset.transform, intern.dataset.draft = v2.Compose([ToRGB(), v2.ToImage(), crop]), 96
+        return _loader(intern.dataset, CollateNormalize(*compute_stats(intern.dataset, progress=False)), **WORKERS)
+
+    assert not exercises.check_fixed_loader(keeps_the_crop, mini_root, 96)
+    assert "a patch cut out of the photo" in capsys.readouterr().out
 
 
 def test_the_checker_gives_fixed_loader_the_intern_at_the_notebooks_size(mini_root, capsys):

@@ -248,19 +248,19 @@ def check_most_confused(func: Callable[[Any, Any, int], Any]) -> Verdict:
     return _verdict(True, "the most frequent mistakes, most frequent first.")
 
 
-#: The intern's normalisation statistics: MNIST's (one gray channel, repeated), not this dataset's.
+#: The intern's normalisation statistics, as the intern typed them (what they are: nb04-59b, after the checker).
 _INTERN_STATS = ((0.1307,) * 3, (0.3081,) * 3)
 
 
 def intern_loader(root: str | Path, size: int = DEFAULT_SIZE) -> Any:
     """Notebook ``04_three_teams``, exercise 3: the garden intern's training loader, as the intern wrote it."""
-    # Four bugs: three the doctor names (MNIST's statistics, batches of 4, no shuffling over files grouped by class), one
-    # only a look at the items shows (a random crop of `size` pixels cut from the full-size photo: a patch).
+    # Its source is the intern's, without notes: `intern_loader??` must not annotate what exercise 3 asks the student
+    # to find (the notebook explains each problem after the checker's Correct!, and the checker names them on the way).
     transform = v2.Compose(
         [
             ToRGB(),
             v2.ToImage(),
-            v2.RandomCrop(size),  # cut straight from the full-size photo: a patch, not the flower
+            v2.RandomCrop(size),
             v2.ToDtype(torch.float32, scale=True),
             v2.Normalize(*_INTERN_STATS),
         ]
@@ -388,13 +388,17 @@ def _as_chw(item: Any) -> torch.Tensor | None:
 def _share_shown(dataset: Any, draws: int = 16) -> float | None:
     """How much of a photo's short side the dataset's items show at most, over ``draws`` items of a probe photo.
 
-    Through the dataset's own decode (``draft`` included) and transform, on a shallow copy whose files are the probe;
-    a random crop or zoom is drawn anew each time. None when the items are not uint8 images (:func:`_as_chw`).
+    Through the dataset's own transform, on a shallow copy whose files are the probe, decoded in full: a ``draft``
+    decode keeps between 1 and 2 times the size asked for of the short side (125 px of 500 for 64 or for 96), so a
+    crop of the draft would show 51% at 64 px and 77% at 96, one answer judged two ways. A random crop or zoom is
+    drawn anew each time. None when the items are not uint8 images (:func:`_as_chw`).
     """
     width, height = _RAMP_SIZE
     with tempfile.TemporaryDirectory() as folder:
         probe = copy.copy(dataset)
         probe.image_files, probe.labels = [_ramp_jpeg(Path(folder))] * draws, [0] * draws
+        if getattr(probe, "draft", None) is not None:
+            probe.draft = None  # what the transform keeps of the whole photo, whatever the decode's reduction
         shown = []
         with torch.random.fork_rng():
             torch.manual_seed(0)
