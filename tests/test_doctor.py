@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 import warnings
 
@@ -50,8 +51,10 @@ def test_access_team_bug_is_named_with_evidence(reports):
     assert r.by_category()["access"] == ["labels match files", "split leakage"]
     assert not r.by_category()["quality"] and not r.by_category()["efficiency"]
     finding = next(f for f in r.problems if f.check == "labels match files")
-    assert finding.evidence["agree"] < 0.1 and "imagelabels.mat says" in finding.evidence["example"]
+    assert finding.evidence["agree"] < 0.1 and "in imagelabels.mat, 1-based" in finding.evidence["example"]
     assert "paired wrongly" in finding.message
+    found = re.search(r"its class is (\d+) \((\d+) in imagelabels.mat", finding.evidence["example"])
+    assert found and int(found[2]) == int(found[1]) + 1, "the 0-based class, and the file's own 1-based number"
 
 
 def test_quality_team_bugs_are_named(reports):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import os
 import random
+import re
 import subprocess
 import sys
 import types
@@ -380,6 +381,13 @@ class SortedIdsAsPositions(RightFlowers):  # the Access team's slip on a sorted 
         self.files = [self.base / "jpg" / listing[min(i, len(listing) - 1)] for i in self.ids]
 
 
+class SortedFilteredListing(RightFlowers):  # the sorted listing of names that match the pattern exactly, by position
+    def __init__(self, *args, **kw):
+        super().__init__(*args, **kw)
+        listing = sorted(n for n in os.listdir(self.base / "jpg") if re.fullmatch(r"image_\d{5}\.jpg", n))
+        self.files = [self.base / "jpg" / listing[min(i - 1, len(listing) - 1)] for i in self.ids]
+
+
 class OnVisionDataset(RightFlowers, torchvision.datasets.VisionDataset):  # written by hand on torchvision's base
     pass
 
@@ -524,7 +532,8 @@ class FailsLate(RightFlowers):
         (OffByOneFiles, "off-by-one ids: item 0 should be image_00007.jpg, you opened image_00008.jpg"),
         (ListingOrder, "follow the directory listing"),
         (SortedListing, "your files come from the folder's listing, by position, not from the split's ids"),
-        (SortedIdsAsPositions, "off-by-one ids: item 4 should be image_00001.jpg, you opened image_00002.jpg"),
+        (SortedIdsAsPositions, "off-by-one ids: item 1 should be image_00012.jpg, you opened image_00013.jpg"),
+        (SortedFilteredListing, "the k-th of a sorted, filtered listing. The folder has no image_00009.jpg"),
         (OnVisionDataset, "Correct"),  # torchvision's base class for datasets of one's own: no library Dataset
         (SortedIds, "your items are the split's files, sorted by id"),
         (FlowerkitReaders, "calls flowerkit's readers of the .mat files and ids"),
@@ -693,7 +702,7 @@ def test_a_class_from_main_fails_to_unpickle_in_a_fresh_python(tmp_path):
 
 def test_check_flowers_dataset_reads_flowerkit_s_class_beside_the_student_s(mini_root, capsys, monkeypatch):
     assert exercises.check_flowers_dataset(RightFlowers, mini_root)
-    assert "and with flowerkit's access.OxfordFlowers102" in capsys.readouterr().out
+    assert "as flowerkit's access.OxfordFlowers102, revealed below, does (files and labels, every item)" in capsys.readouterr().out
 
     class ShiftedLabels(OxfordFlowers102):  # a flowerkit regression: the checker must not call the student right
         def __init__(self, *args, **kwargs):

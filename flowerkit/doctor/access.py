@@ -123,7 +123,8 @@ def _labels_match_finding(s: _Subject, ids: list[int], official: np.ndarray) -> 
         if shifted > 0.9
         else "files and labels are paired wrongly (list order? ids used as positions?)"
     )
-    evidence["example"] = f"{wrong[0][0]} labelled {wrong[0][1]}, imagelabels.mat says {wrong[0][2]}"
+    name, got, want = wrong[0]  # official labels are 0-based here; the file holds them 1-based
+    evidence["example"] = f"{name} labelled {got}, its class is {want} ({want + 1} in imagelabels.mat, 1-based)"
     msg = f"{100 * (1 - agree):.0f}% of labels disagree with the file's class: {hint}"
     return _Finding("access", "labels match files", False, msg, evidence)
 

@@ -116,8 +116,11 @@ _TOY_LABELS = [77] * 6 + [1] * 6 + [102] * 6 + [5] * 6
 _TOY_SPLITS = {
     "train": [7, 12, 19, 24, 1, 6, 13, 18],
     "val": [8, 20, 2, 14],
-    "test": [9, 10, 11, 21, 22, 23, 3, 4, 5, 15, 16, 17],
+    "test": [10, 11, 21, 22, 23, 3, 4, 5, 15, 16, 17],
 }
+#: A photo no split lists, removed from the toy folder (a bad image taken out): a listing, even sorted and filtered, then
+#: holds the next file at every position after it, while names built from ids stay right.
+_TOY_MISSING = 9
 _TOY_STEP = 10  # red = 10 * id: JPEG keeps a flat colour within a few levels
 _TOY_GRAY = 13  # the grayscale one (mode "L", its grey = 10 * id), in the train split
 
@@ -132,7 +135,7 @@ def _write_toy_flowers(root: Path) -> Path:
     """Write the toy dataset under ``root/flowers-102/`` and return ``root``."""
     base = root / DATASET_FOLDER
     (base / IMAGE_FOLDER).mkdir(parents=True)
-    for image_id in range(1, len(_TOY_LABELS) + 1):
+    for image_id in (i for i in range(1, len(_TOY_LABELS) + 1) if i != _TOY_MISSING):
         colour = (_TOY_STEP * image_id, 255 - _TOY_STEP * image_id, 128)
         size = (12 + image_id % 3, 10)
         image = Image.new("L", size, colour[0]) if image_id == _TOY_GRAY else Image.new("RGB", size, colour)
@@ -435,6 +438,14 @@ def _files_feedback(got_ids: list[int], ids: list[int], listing: list[str]) -> s
             f"off-by-one ids: item {k} should be {IMAGE_NAME.format(ids[k])}, you opened {IMAGE_NAME.format(got_ids[k])}. "
             f"Hint: id i is the file {_NAME_TEMPLATE}"
         )
+    photos = sorted(n for n in jpgs if re.fullmatch(r"image_\d{5}\.jpg", n))  # the listing sorted, strays filtered out
+    if got_ids == [int(photos[min(i - 1, len(photos) - 1)][6:11]) for i in ids]:
+        return (
+            f"item {k} should be {IMAGE_NAME.format(ids[k])}, you opened {IMAGE_NAME.format(got_ids[k])}: your files are "
+            f"the k-th of a sorted, filtered listing. The folder has no {IMAGE_NAME.format(_TOY_MISSING)} (no split lists "
+            "it), so from there on each position holds the next file: a listing is what a folder holds, not the ids. "
+            f"Hint: build each name from its id, f'{_NAME_TEMPLATE}', instead of indexing a listing"
+        )
     if got_ids == [int(in_order[min(i - 1, len(in_order) - 1)][6:11]) for i in ids]:
         return (
             f"item {k} should be {IMAGE_NAME.format(ids[k])}, you opened {IMAGE_NAME.format(got_ids[k])}: your files "
@@ -616,9 +627,10 @@ def check_flowers_dataset(cls: Any, root: str | Path, split: str = "train") -> V
         return _verdict(False, message.rstrip(".") + ".", hint or "run your class and torchvision's on that item and compare")
     return _verdict(
         True,
-        f"your {getattr(cls, '__name__', 'class')} agrees with torchvision's Flowers102 on all {n} {split} items (files, "
-        "labels, image sizes; pixels on 8 items spread over the split) and with flowerkit's access.OxfordFlowers102, revealed below (files, "
-        "labels), handles a shuffled listing, each split and a grayscale JPEG, and calls transform and target_transform.",
+        f"your {getattr(cls, '__name__', 'class')} agrees with torchvision's Flowers102 on all {n} {split} items (labels "
+        "and image sizes; pixels on 8 items spread over the split), as flowerkit's access.OxfordFlowers102, revealed below, "
+        "does (files and labels, every item): the two agree. It handles a shuffled listing, each split and a grayscale JPEG, "
+        "and calls transform and target_transform.",
     )
 
 
@@ -718,7 +730,7 @@ def check_spawn_ready(dataset: Any) -> Verdict:
         what = "an open file" if held.group(1).startswith("_io.") else f"a {held.group(1)} object"
         return _verdict(
             False,
-            f"your dataset holds {what}, which pickle cannot copy to a worker, failing at\n  {error}",
+            f"this dataset holds {what}, which pickle cannot copy to a worker, failing at\n  {error}",
             "keep plain data in the dataset (paths, labels) and open each file in __getitem__",
         )
     if where == "__main__":
@@ -729,7 +741,7 @@ def check_spawn_ready(dataset: Any) -> Verdict:
         )
     return _verdict(
         False,
-        f"a spawn worker could not receive your dataset, failing at\n  {error}",
+        f"a spawn worker could not receive this dataset ({where}.{type(inner).__qualname__} and what it holds), failing at\n  {error}",
         "everything it holds must be importable by name",
     )
 

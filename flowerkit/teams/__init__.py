@@ -17,7 +17,8 @@ offers the Efficiency team's suspicions, decoys among them, from :data:`flowerki
 
 from .access import ACCESS_BUGS as ACCESS_BUGS  # importable, not in __all__ (see above); the same below
 from .access import ACCESS_INFO as ACCESS_INFO
-from .access import AccessTeamFlowers, access_team_samples
+from .access import AccessTeamFlowers
+from .access import access_team_samples as access_team_samples  # its listdir= would hint at 01's hunt: not in __all__
 from .capstone import TEAM_INFO as TEAM_INFO
 from .capstone import TEAMS, build_pipeline, results_table, run_team
 from .efficiency import EFFICIENCY_BUGS as EFFICIENCY_BUGS
@@ -52,7 +53,6 @@ __all__ = [
     "ablation_costs",
     "ablation_epochs",
     "ablation_table",
-    "access_team_samples",
     "build_pipeline",
     "efficiency_team_loader",
     "extrapolate",
