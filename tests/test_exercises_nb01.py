@@ -702,7 +702,9 @@ def test_a_class_from_main_fails_to_unpickle_in_a_fresh_python(tmp_path):
 
 def test_check_flowers_dataset_reads_flowerkit_s_class_beside_the_student_s(mini_root, capsys, monkeypatch):
     assert exercises.check_flowers_dataset(RightFlowers, mini_root)
-    assert "as flowerkit's access.OxfordFlowers102, revealed below, does (files and labels, every item)" in capsys.readouterr().out
+    assert (
+        "as flowerkit's access.OxfordFlowers102, revealed below, does (files and labels, every item)" in capsys.readouterr().out
+    )
 
     class ShiftedLabels(OxfordFlowers102):  # a flowerkit regression: the checker must not call the student right
         def __init__(self, *args, **kwargs):

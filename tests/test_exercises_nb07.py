@@ -11,6 +11,7 @@ import multiprocessing as mp
 import os
 import pickle
 import random
+import shutil
 import sys
 import textwrap
 from pathlib import Path
@@ -136,6 +137,9 @@ def test_the_repeating_sources_checker(capsys) -> None:
     assert _says(exercises.check_repeating_sources(as_printed), capsys).startswith("Correct!")
     assert _says(exercises.check_repeating_sources([s.upper() for s in nb07._REPEATING_SOURCES]), capsys).startswith("Correct!")
     assert _says(exercises.check_repeating_sources("(B)"), capsys) == one_right
+    letters = "".join(nb07._REPEATING_SOURCES)  # the letters typed as one string, run together or listed
+    for typed in (letters, ", ".join(letters), " ".join(letters.upper())):
+        assert _says(exercises.check_repeating_sources(typed), capsys).startswith("Correct!"), typed
     assert "no answer yet" in _says(exercises.check_repeating_sources(...), capsys)
 
 
@@ -243,6 +247,9 @@ def test_the_bad_files_checker_refuses_find_bad_images_report(mini_root: Path, t
     assert _says(exercises.check_bad_files(report[:1], damaged), capsys).startswith("Not yet: you found 1 of 2")
     elsewhere = wild.plant_bad_images(mini_root, "val", tmp_path / "another")  # a folder it has not scanned
     assert _says(exercises.check_bad_files(by_hand, elsewhere), capsys).startswith("Correct! both")
+    shutil.rmtree(elsewhere)  # a scratch folder removed (a restart, a clean-up cell): say so, not a missing setid.mat
+    gone = _says(exercises.check_bad_files(by_hand, elsewhere), capsys)
+    assert "the damaged copy is gone" in gone and "plants the damaged copy" in gone, gone
 
 
 # ---------------------------------------------------------------------------------------------- skip, in plain PyTorch

@@ -248,6 +248,16 @@ def test_tab_completion_does_not_offer_the_constants_that_name_bugs(name: str) -
     assert not [n for n in offered if re.search(r"_(BUGS|INFO|CAUSES)$", n)], offered
 
 
+def test_tab_completion_does_not_offer_answer_keys() -> None:
+    """07's planted_damage (which files exercise 4 hunts) and expectations.TARGETS (whose whys name the bugs)."""
+    from flowerkit import expectations, wild
+
+    assert "planted_damage" not in dir(wild) and "planted_damage" not in wild.__all__
+    assert "TARGETS" not in dir(expectations) and "TARGETS" not in expectations.__all__
+    assert "labels that belong" not in repr(expectations.TARGETS["01/access_val_acc"]), "a printed target keeps its why"
+    assert wild.planted_damage and expectations.TARGETS, "both still importable by name"
+
+
 def test_ipython_completes_a_module_from_its_dir() -> None:
     """What the test above relies on: IPython's completer (jedi included) offers what the module's dir() lists."""
     from IPython.core.completer import provisionalcompleter

@@ -627,10 +627,9 @@ def check_flowers_dataset(cls: Any, root: str | Path, split: str = "train") -> V
         return _verdict(False, message.rstrip(".") + ".", hint or "run your class and torchvision's on that item and compare")
     return _verdict(
         True,
-        f"your {getattr(cls, '__name__', 'class')} agrees with torchvision's Flowers102 on all {n} {split} items (labels "
-        "and image sizes; pixels on 8 items spread over the split), as flowerkit's access.OxfordFlowers102, revealed below, "
-        "does (files and labels, every item): the two agree. It handles a shuffled listing, each split and a grayscale JPEG, "
-        "and calls transform and target_transform.",
+        f"your {getattr(cls, '__name__', 'class')} agrees with torchvision's Flowers102 on all {n} {split} items (labels and image "
+        f"sizes; pixels on 8 items spread over the split), as flowerkit's access.OxfordFlowers102, revealed below, does (files and "
+        "labels, every item): the two agree. It handles a shuffled listing, each split and a grayscale JPEG, and calls transform and target_transform.",
     )
 
 

@@ -37,6 +37,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from .. import wild as wild_package
 from ..access import OxfordFlowers102
+from ..facts import DATASET_FOLDER, SETID_FILE
 from ..wild import measure as wild_measure
 from ..wild.copies import make_captions
 from ..wild.corrupt import _SCANNED_FOLDERS, SkipAndLog, collate_skipping, planted_damage
@@ -369,7 +370,10 @@ def _as_source_letters(answer: Any) -> Any:
         return key if key in RANDOM_SOURCES else pick
 
     if isinstance(answer, str):
-        return letter(answer)
+        parts = [p for p in re.split(r"[\s,;]+", answer.strip()) if p]  # "b, d, f, h" or "b d f h"
+        if len(parts) == 1 and len(parts[0]) > 1 and all(ch in RANDOM_SOURCES for ch in parts[0].lower()):
+            parts = list(parts[0].lower())  # "bdfh": each letter a pick
+        return {letter(p) for p in parts} if len(parts) > 1 else letter(answer)
     if isinstance(answer, (set, frozenset, list, tuple)):
         return type(answer)(letter(pick) for pick in answer)
     return answer
@@ -584,6 +588,12 @@ def check_bad_files(bad_files: Any, damaged: str | Path | dict[str, str], split:
             False,
             f"`bad_files` is a {type(bad_files).__name__}; it should hold the names of the files that cannot be decoded.",
             "a set of file names such as 'image_00001.jpg'",
+        )
+    if not isinstance(damaged, dict) and not (Path(damaged) / DATASET_FOLDER / SETID_FILE).exists():
+        return _verdict(
+            False,
+            f"the damaged copy is gone from {damaged} (the notebook's last cell, or a restart, removes the scratch folder).",
+            "run the setup cell and the cell that plants the damaged copy (section 5) again, then your loop",
         )
     planted = damaged if isinstance(damaged, dict) else planted_damage(damaged, split)
     names = {Path(str(name)).name for name in ([bad_files] if isinstance(bad_files, (str, Path)) else bad_files)}

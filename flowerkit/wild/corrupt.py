@@ -31,7 +31,6 @@ __all__ = [
     "collate_skipping",
     "find_bad_images",
     "plant_bad_images",
-    "planted_damage",
     "truncated_images_allowed",
 ]
 
@@ -71,8 +70,7 @@ def plant_bad_images(root: str | Path, split: str, dest: str | Path) -> Path:
 
     The ``.mat`` files are copied and the split's other images linked, so the copy costs almost no disk. How many
     images, which, and what was done to each is what notebook ``07_in_the_wild``'s exercise finds, so neither this
-    docstring nor the return value says; :func:`planted_damage` is the answer key, for after the exercise.
-    Introduced in notebook ``07_in_the_wild``.
+    docstring nor the return value says. Introduced in notebook ``07_in_the_wild``.
     """
     source, target = Path(root) / DATASET_FOLDER, Path(dest) / DATASET_FOLDER
     if target.exists():

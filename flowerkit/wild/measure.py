@@ -120,9 +120,8 @@ def measure_worker_memory(
     """One epoch of ``dataset`` through ``num_workers`` workers; their private memory at its start and its end.
 
     ``context`` is a start method (``"fork"``, ``"spawn"``, ``"forkserver"``) or a multiprocessing context.
-    The memory is read (:func:`private_mib`) after the first batch arrives and again after the last one,
-    while the workers are still alive. The loader has a ``timeout``, so a stuck worker raises instead of
-    hanging. ``freeze_gc`` keeps Python's garbage collector out of the figure (``gc.freeze()`` while the
+    The memory is read with :func:`private_mib`, once after the first batch and once at the end of the
+    epoch. The loader has a ``timeout``, so a stuck worker raises instead of hanging. ``freeze_gc`` keeps Python's garbage collector out of the figure (``gc.freeze()`` while the
     workers run; why, notebook 07 says after its exercise 2). Introduced in notebook ``07_in_the_wild``.
     """
     # freeze_gc: a full collection in a worker writes to every tracked object it inspects, the parent's included, and
@@ -138,6 +137,7 @@ def measure_worker_memory(
         collate_fn=collate_fn,
         generator=torch.Generator().manual_seed(0),
     )
+    # the end's reading comes after the last batch arrives and before the iterator ends: the workers are still alive
     before, start = set(mp.active_children()), time.perf_counter()
     if freeze_gc:
         gc.freeze()  # the objects that exist now: no collection in a worker will inspect (and copy) them
