@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from flowerkit import exercises
+from flowerkit.exercises import nb00
 
 
 def images_per_class(labels, ids):  # the reference solution of exercise 1
@@ -66,6 +67,9 @@ def _in_order(labels, ids):
             "a row (1, N) or a column (N, 1) has size 1 along one axis",
         ),
         (lambda labels, ids: images_per_class(labels, ids)[:50], "50 counts, expected 102"),
+        # sized by the largest class seen: right while a split holds class 102, short on one that does not
+        (lambda labels, ids: np.bincount(_in_order(labels, ids).astype(np.int64) - 1), "a split need not hold the last class"),
+        (lambda labels, ids: np.histogram(_in_order(labels, ids), bins=102)[0], "neither class 1 nor class 102"),
         # right on the (1, N) uint8 arrays, wrong on MATLAB's other way to save them: float64 columns
         (
             lambda labels, ids: np.bincount(labels[0, ids[0].astype(int) - 1].astype(np.int64) - 1, minlength=102),
@@ -166,3 +170,12 @@ def test_a_checker_returns_a_verdict_that_asserts(mini_root, capsys):
     assert isinstance(verdict, exercises.Verdict) and verdict and verdict.message.startswith("every class")
     assert not exercises.check_classes_per_batch(lambda labels, ids, b: None, mini_root)
     capsys.readouterr()
+
+
+def test_a_function_that_reads_the_notebook_s_labels_instead_of_its_argument_is_named(mini_root, capsys):
+    """nb00-14 leaves the dataset's labels in globals (`labels`, `flat`): a function that reads them counts the wrong files."""
+    notebook_labels = nb00._raw(mini_root)[0]
+    assert not exercises.check_images_per_class(lambda labels, ids: images_per_class(notebook_labels, ids), mini_root)
+    assert "not the `labels` your function was given" in capsys.readouterr().out
+    assert not exercises.check_classes_per_batch(lambda labels, ids, b: classes_per_batch(notebook_labels, ids, b), mini_root)
+    assert "not the `labels` your function was given" in capsys.readouterr().out

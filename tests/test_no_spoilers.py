@@ -57,6 +57,10 @@ SPOILERS = {
         ("teams", "teams.access"),
         ("mispair", "wrong label", "1-based", "% 102", "as positions", "unsorted", "file system gives"),
     ),
+    "01 and 03 causes in help(exercises), which 00's setup imports": (
+        ("exercises",),
+        ("unsorted", "listing order", "one image at a time", "team's way", "listing-order"),
+    ),
     "02 the Quality team's causes": (
         ("teams", "teams.quality", "teams.capstone", "synth"),
         ("grayscale", "squash", "standardis", "at evaluation", "erased", "costliest", "random ones"),

@@ -26,6 +26,8 @@ __all__ = ["check_classes_per_batch", "check_images_per_class"]
 _TOY_LABELS = np.array([[77] * 5 + [1] * 6 + [102] * 4 + [5] * 7 + [40] * 8 + [13] * 10], dtype=np.uint8)
 # Toy split ids (1-based), on the borders of the blocks, so that an id read as a position lands in the next class.
 _TOY_IDS = np.array([[5, 11, 15, 22, 30, 1, 6, 12, 16, 23, 31, 40]], dtype=np.uint16)
+# A split of the toy files that holds neither class 1 nor class 102: counts sized by the largest class seen fall short.
+_TOY_FEW_IDS = np.array([[16, 23, 31, 40, 5]], dtype=np.uint16)
 
 
 def _raw(root: str | Path) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -77,11 +79,20 @@ def _as_counts(answer: Any) -> tuple[np.ndarray | None, str | None, str]:
     return got.astype(np.int64), None, ""
 
 
-def _counts_feedback(got: np.ndarray, labels: np.ndarray, ids: np.ndarray, where: str) -> Verdict | None:
-    """The verdict on wrong counts (every file, 1-based, ids as positions), or None if they are right."""
+def _counts_feedback(
+    got: np.ndarray, labels: np.ndarray, ids: np.ndarray, where: str, notebook_labels: np.ndarray | None = None
+) -> Verdict | None:
+    """The verdict on wrong counts (every file, 1-based, ids as positions, the notebook's labels), or None if right."""
     truth = _per_class(labels, ids)
     if got.size == truth.size and np.array_equal(got, truth):
         return None
+    if notebook_labels is not None and not np.array_equal(notebook_labels, labels) and got.size == NUM_CLASSES:
+        if np.array_equal(got, _per_class(notebook_labels, ids)):  # the dataset's labels, read from the notebook's globals
+            return _verdict(
+                False,
+                f"on {where}: you counted the dataset's labels at these ids, not the `labels` your function was given.",
+                "use the arguments: the checker calls your function with labels and ids of its own",
+            )
     flat = labels.astype(np.int64).reshape(-1)
     if got.size == NUM_CLASSES + 1 or (got.size == NUM_CLASSES and np.array_equal(got[1:], truth[:-1])):
         return _verdict(
@@ -103,9 +114,11 @@ def _counts_feedback(got: np.ndarray, labels: np.ndarray, ids: np.ndarray, where
             "flatten the arrays first: .reshape(-1)",
         )
     if got.size != NUM_CLASSES:
+        short = got.size < NUM_CLASSES and got.size == int(_in_order(labels, ids).max())  # sized by the largest class seen
         return _verdict(
             False,
-            f"on {where}: {got.size} counts, expected {NUM_CLASSES}, one per class.",
+            f"on {where}: {got.size} counts, expected {NUM_CLASSES}, one per class"
+            + (": a split need not hold the last class, and a class it lacks still needs its 0." if short else "."),
             f"np.bincount(..., minlength={NUM_CLASSES})",
         )
     if int(got.sum()) == flat.size and flat.size != ids.size:
@@ -149,8 +162,9 @@ def check_images_per_class(func: Callable[[np.ndarray, np.ndarray], Any], root: 
     labels, splits = _raw(root)
     toy = f"made-up labels of {_TOY_LABELS.size} files and ids {_TOY_IDS[0].tolist()}"
     columns = "the same made-up labels and ids saved as MATLAB's default, float64 columns: (40, 1) and (12, 1)"
+    few = f"the made-up labels and a split of ids {_TOY_FEW_IDS[0].tolist()}, which holds neither class 1 nor class 102"
     cases = [(toy, _TOY_LABELS, _TOY_IDS), (columns, _TOY_LABELS.T.astype(np.float64), _TOY_IDS.T.astype(np.float64))]
-    cases += [(f"the {k} split", labels, v) for k, v in splits.items()]
+    cases += [(few, _TOY_LABELS, _TOY_FEW_IDS), *((f"the {k} split", labels, v) for k, v in splits.items())]
     for where, toy_labels, ids in cases:
         answer, error = _call(func, toy_labels.copy(), ids.copy())
         if error:
@@ -160,7 +174,7 @@ def check_images_per_class(func: Callable[[np.ndarray, np.ndarray], Any], root: 
         got, problem, hint = _as_counts(answer)
         if problem:
             return _verdict(False, f"on {where}: {problem}.", hint)
-        verdict = _counts_feedback(got, toy_labels, ids, where)
+        verdict = _counts_feedback(got, toy_labels, ids, where, labels)
         if verdict is not None:
             return verdict
     train, test = _per_class(labels, splits["train"]), _per_class(labels, splits["test"])
@@ -299,6 +313,7 @@ def check_classes_per_batch(func: Callable[[np.ndarray, np.ndarray, int], Any], 
     without shuffling takes them. Run on made-up files (a split on the borders of class blocks, one not grouped by
     class, one whose near-equal chunks differ from its batches), then on the train split at ``root``.
     """
+    notebook_labels = _raw(root)[0]
     for where, labels, ids, batch_size in _batch_cases(root):
         answer, error = _call(func, labels.copy(), ids.copy(), batch_size)
         if error:
@@ -319,6 +334,13 @@ def check_classes_per_batch(func: Callable[[np.ndarray, np.ndarray, int], Any], 
                 "return a list: [classes in batch 0, ...]",
             )
         verdict = _batches_feedback(got, labels, ids, batch_size, where)
+        if verdict is not None and ids.max() <= notebook_labels.size and labels.shape != notebook_labels.shape:
+            if got == _distinct(_in_order(notebook_labels, ids), batch_size):  # the dataset's labels, from the notebook
+                return _verdict(
+                    False,
+                    f"on {where}: you counted the dataset's labels at these ids, not the `labels` your function was given.",
+                    "use the arguments: the checker calls your function with labels and ids of its own",
+                )
         if verdict is not None:
             return verdict
     labels, splits = _raw(root)

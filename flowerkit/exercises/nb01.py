@@ -586,13 +586,9 @@ def check_flowers_dataset(cls: Any, root: str | Path, split: str = "train") -> V
 
     ``cls(root, split, transform=None, target_transform=None)`` must give (RGB
     PIL image, int label 0..101) items. It is first run on a toy dataset in
-    the same format (tiny images painted by id, a shuffled directory listing),
-    which names the mistake (off-by-one ids, 1-based labels, uint8
-    wrap-around, listing order, ``split`` ignored, a grayscale photo left
-    unconverted, an image whose file was closed unread, a missing transform
-    call, the wrong type or length), then compared with
-    ``torchvision.datasets.Flowers102`` on every item of ``split`` of the data
-    at ``root``, through its public API.
+    the same format (tiny images painted by id), which names the mistake it
+    finds, then compared with ``torchvision.datasets.Flowers102`` on every
+    item of ``split`` of the data at ``root``, through its public API.
     """
     root = Path(root)
     if (not_yours := _not_a_class_of_yours(cls)) is not None:
@@ -1312,7 +1308,7 @@ def _wrong_pairs_verdict(pairs: list[Any], wrong: list[str], sorted_names: list[
 
 
 def check_pair_files(func: Callable[[list[str], np.ndarray], Any]) -> Verdict:
-    """Notebook ``01_access``: ``func(listing, labels)`` pairs each image of an *unsorted* listing with its 0-based label.
+    """Notebook ``01_access``: ``func(listing, labels)`` pairs each image of a folder's listing with its 0-based label.
 
     ``labels[i - 1]`` is image id ``i``'s label (as in ``imagelabels.mat``);
     the folder is the one the exercise describes (a volunteer's copy from a

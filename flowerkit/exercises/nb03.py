@@ -600,9 +600,8 @@ def check_collate(func: Callable[[list[Any]], Any], dataset: Any, mean: Any, std
     The items are what a JPEG decoder returns, channels last: 64 (3, S, S)
     images of ``dataset`` moved to (S, S, 3) NumPy arrays. The answer is
     compared with per-sample conversion of the (3, S, S) originals, then run
-    on arrays that record float work done on one image at a time (the
-    Efficiency team's way, which this exercise replaces); a correct answer
-    is timed against converting each of the same arrays on its own.
+    on arrays that record how the float work is done; a correct answer is
+    timed against converting each of the same arrays on its own.
     """
     chw = [(torch.as_tensor(image), int(label)) for image, label in (dataset[i] for i in range(min(64, len(dataset))))]
     flowerkit_versions = ((_load, "CollateNormalize"), (_transform, "normalize_batch"))
