@@ -239,6 +239,10 @@ TABBED = (
     "flowerkit.teams.efficiency",
     "flowerkit.teams.quality",
     "flowerkit.teams.ours",
+    "flowerkit.app",
+    "flowerkit.app.deployment",
+    "flowerkit.wild",
+    "flowerkit.expectations",
     "flowerkit.exercises",
     *(f"flowerkit.exercises.nb0{n}" for n in range(9)),
 )
@@ -254,9 +258,10 @@ def test_tab_completion_does_not_offer_the_constants_that_name_bugs(name: str) -
 
 def test_tab_completion_does_not_offer_answer_keys() -> None:
     """07's planted_damage (which files exercise 4 hunts) and expectations.TARGETS (whose whys name the bugs)."""
-    from flowerkit import expectations, wild
+    from flowerkit import app, expectations, wild
 
     assert "planted_damage" not in dir(wild) and "planted_damage" not in wild.__all__
+    assert "deployment_team_lines" not in dir(app), "its stats= says one of their lines uses other statistics"
     assert "TARGETS" not in dir(expectations) and "TARGETS" not in expectations.__all__
     assert "labels that belong" not in repr(expectations.TARGETS["01/access_val_acc"]), "a printed target keeps its why"
     assert wild.planted_damage and expectations.TARGETS, "both still importable by name"

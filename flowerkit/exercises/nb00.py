@@ -79,6 +79,37 @@ def _as_counts(answer: Any) -> tuple[np.ndarray | None, str | None, str]:
     return got.astype(np.int64), None, ""
 
 
+#: (message, hint) for a function that counted the notebook's global labels instead of the ones it was given.
+_NOTEBOOK_LABELS = (
+    "you counted the dataset's labels at these ids, not the `labels` your function was given.",
+    "use the arguments: the checker calls your function with labels and ids of its own",
+)
+
+
+def _read_the_notebook(
+    got: Any, labels: np.ndarray, notebook_labels: np.ndarray | None, answer: Callable[[np.ndarray], Any]
+) -> bool:
+    """Whether ``got`` is the right ``answer`` for the notebook's (the dataset's) labels rather than the ``labels`` given."""
+    if notebook_labels is None or labels.shape == notebook_labels.shape:
+        return False
+    try:
+        want = answer(notebook_labels)
+    except IndexError:  # ids past the dataset's end
+        return False
+    return bool(np.array_equal(np.asarray(got), np.asarray(want)))
+
+
+def _size_verdict(got: np.ndarray, labels: np.ndarray, ids: np.ndarray, where: str) -> Verdict:
+    """Not 102 counts: too few when sized by the largest class the split holds (np.bincount without minlength)."""
+    short = got.size < NUM_CLASSES and got.size == int(_in_order(labels, ids).max())
+    more = ": a split need not hold the last class, and a class it lacks still needs its 0." if short else "."
+    return _verdict(
+        False,
+        f"on {where}: {got.size} counts, expected {NUM_CLASSES}, one per class{more}",
+        f"np.bincount(..., minlength={NUM_CLASSES})",
+    )
+
+
 def _counts_feedback(
     got: np.ndarray, labels: np.ndarray, ids: np.ndarray, where: str, notebook_labels: np.ndarray | None = None
 ) -> Verdict | None:
@@ -86,13 +117,8 @@ def _counts_feedback(
     truth = _per_class(labels, ids)
     if got.size == truth.size and np.array_equal(got, truth):
         return None
-    if notebook_labels is not None and not np.array_equal(notebook_labels, labels) and got.size == NUM_CLASSES:
-        if np.array_equal(got, _per_class(notebook_labels, ids)):  # the dataset's labels, read from the notebook's globals
-            return _verdict(
-                False,
-                f"on {where}: you counted the dataset's labels at these ids, not the `labels` your function was given.",
-                "use the arguments: the checker calls your function with labels and ids of its own",
-            )
+    if _read_the_notebook(got, labels, notebook_labels, lambda other: _per_class(other, ids)):
+        return _verdict(False, f"on {where}: {_NOTEBOOK_LABELS[0]}", _NOTEBOOK_LABELS[1])
     flat = labels.astype(np.int64).reshape(-1)
     if got.size == NUM_CLASSES + 1 or (got.size == NUM_CLASSES and np.array_equal(got[1:], truth[:-1])):
         return _verdict(
@@ -114,13 +140,7 @@ def _counts_feedback(
             "flatten the arrays first: .reshape(-1)",
         )
     if got.size != NUM_CLASSES:
-        short = got.size < NUM_CLASSES and got.size == int(_in_order(labels, ids).max())  # sized by the largest class seen
-        return _verdict(
-            False,
-            f"on {where}: {got.size} counts, expected {NUM_CLASSES}, one per class"
-            + (": a split need not hold the last class, and a class it lacks still needs its 0." if short else "."),
-            f"np.bincount(..., minlength={NUM_CLASSES})",
-        )
+        return _size_verdict(got, labels, ids, where)
     if int(got.sum()) == flat.size and flat.size != ids.size:
         return _verdict(
             False,
@@ -334,13 +354,13 @@ def check_classes_per_batch(func: Callable[[np.ndarray, np.ndarray, int], Any], 
                 "return a list: [classes in batch 0, ...]",
             )
         verdict = _batches_feedback(got, labels, ids, batch_size, where)
-        if verdict is not None and ids.max() <= notebook_labels.size and labels.shape != notebook_labels.shape:
-            if got == _distinct(_in_order(notebook_labels, ids), batch_size):  # the dataset's labels, from the notebook
-                return _verdict(
-                    False,
-                    f"on {where}: you counted the dataset's labels at these ids, not the `labels` your function was given.",
-                    "use the arguments: the checker calls your function with labels and ids of its own",
-                )
+        if verdict is not None and _read_the_notebook(
+            got,
+            labels,
+            notebook_labels,
+            lambda other: _distinct(_in_order(other, ids), batch_size),  # noqa: B023
+        ):
+            return _verdict(False, f"on {where}: {_NOTEBOOK_LABELS[0]}", _NOTEBOOK_LABELS[1])
         if verdict is not None:
             return verdict
     labels, splits = _raw(root)
