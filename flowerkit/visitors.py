@@ -6,16 +6,13 @@ name. :func:`make_visitors` writes that hand-over deterministically from the
 active dataset's own photos (mini-flowers, or the real Oxford photos on the
 real route), each re-shot the way visitors shoot: closer, off-centre, every
 aspect and size, other light, EXIF-rotated portraits, PNG, WebP, grayscale,
-CMYK, thumbnails and 10-megapixel JPEGs. It is messy the way real data is:
-
-* species *names*, not indices, written by hand;
-* some uploads failed or were cut off; some were sent twice;
-* popular flowers photographed far more often than the rest.
+CMYK, thumbnails and 10-megapixel JPEGs. It is messy the way real data is;
+how, notebook 08 finds out from the files themselves.
 
 The photos come from the validation and test splits (never the train split
 the app learnt from); :attr:`VisitorSet.sources` names them, so an
-evaluation on the test split can leave them out. :func:`read_rows` is the
-flowerkit version of the notebook's first exercise (the CSV to class indices).
+evaluation on the test split can leave them out. :func:`read_rows` reads
+the CSV (notebook 08 reveals it after its first exercise).
 """
 
 from __future__ import annotations
@@ -110,7 +107,7 @@ class Upload:
 
 @dataclass(frozen=True)
 class VisitorSet:
-    """The hand-over on disk (``csv``, ``uploads/``, the garden's ``note``) and what the garden meant (``truth``).
+    """The hand-over on disk (``csv``, ``uploads/``, the garden's ``note``), and the checkers' answer key.
 
     ``sources`` are the dataset photos the uploads were made from: leave them
     out of a test-split evaluation. Returned by :func:`make_visitors` (notebook ``08_your_own_data``).
@@ -120,6 +117,10 @@ class VisitorSet:
     #: The answer key of notebook 08's checkers: out of the repr, so that printing the hand-over mid-hunt answers nothing.
     truth: tuple[Upload, ...] = field(repr=False)
     sources: frozenset[Path] = field(repr=False)
+
+    def __dir__(self) -> list[str]:
+        """What Tab completion offers on the hand-over: its files, not the answer key (``truth`` stays readable)."""
+        return [name for name in super().__dir__() if name != "truth"]
 
     @property
     def csv(self) -> Path:
@@ -470,7 +471,7 @@ def read_rows(csv_path: str | Path, classes: Sequence[str] = CLASSES) -> list[Ro
     Files are resolved in ``uploads/`` beside the CSV; an ``upload_id`` column is optional (the row's line number
     otherwise). Rows whose species does not map keep ``label=None`` and the reason in ``why``: report them,
     never guess. A CSV without the two columns, or a row without a file, is refused with the line to fix.
-    The flowerkit version of notebook ``08_your_own_data``'s first exercise.
+    Introduced in notebook ``08_your_own_data``, after its first exercise.
     """
     csv_path = Path(csv_path)
     try:

@@ -13,6 +13,7 @@ import dataclasses
 import importlib
 import pydoc
 import re
+from pathlib import Path
 
 import pytest
 
@@ -51,6 +52,9 @@ SPOILERS = {
             "pink yellow dahlia",
             "groups are shuffled",
             "stays in train",
+            "cut off",
+            "sent twice",
+            "far more often",
         ),
     ),
     "01 the Access team's cause": (
@@ -262,6 +266,10 @@ def test_tab_completion_does_not_offer_answer_keys() -> None:
 
     assert "planted_damage" not in dir(wild) and "planted_damage" not in wild.__all__
     assert "deployment_team_lines" not in dir(app), "its stats= says one of their lines uses other statistics"
+    from flowerkit.visitors import VisitorSet
+
+    handover = VisitorSet(Path("."), (), frozenset())
+    assert "truth" not in dir(handover) and "csv" in dir(handover), "HANDOVER.<Tab> offers the files, not 08's answer key"
     assert "TARGETS" not in dir(expectations) and "TARGETS" not in expectations.__all__
     assert "labels that belong" not in repr(expectations.TARGETS["01/access_val_acc"]), "a printed target keeps its why"
     assert wild.planted_damage and expectations.TARGETS, "both still importable by name"

@@ -1013,8 +1013,9 @@ def volunteer_loader(handover: VisitorSet, size: int, normalise: CollateNormaliz
     if normalise is None:
         x = torch.stack([photos[i][0] for i in range(0, len(photos), max(1, len(photos) // 64))]).float().div_(255)
         normalise = CollateNormalize(x.mean((0, 2, 3)).tolist(), x.std((0, 2, 3)).tolist())
-    order = torch.randperm(len(photos), generator=torch.Generator().manual_seed(0)).tolist()  # shuffled once, here
-    kept = order[: len(order) - len(order) // _HELD_BACK]  # a fifth held back for a check of their own: right, keep it
+    # the volunteer's code as written, without notes: volunteer_loader?? must not annotate what exercise 8 finds
+    order = torch.randperm(len(photos), generator=torch.Generator().manual_seed(0)).tolist()
+    kept = order[: len(order) - len(order) // _HELD_BACK]
     return DataLoader(photos, batch_size=32, sampler=kept, collate_fn=normalise)
 
 
