@@ -180,6 +180,20 @@ def _load_stacked(path):
     return net, {"mean": saved["stats"][0], "std": saved["stats"][1], "size": saved["size"], "classes": saved["classes"]}
 
 
+def _save_as_json(net, mean, std, size, classes, path):
+    """The weights, and the preprocessing as one JSON string beside them: one file that weights_only reads."""
+    settings = {"mean": [float(m) for m in mean], "std": [float(v) for v in std], "size": int(size), "classes": list(classes)}
+    torch.save({"state_dict": net.state_dict(), "preprocess": json.dumps(settings)}, path)
+
+
+def _load_json(path):
+    saved = torch.load(path, weights_only=True)
+    settings = json.loads(saved["preprocess"])
+    net = model.FlowerCNN(num_classes=len(settings["classes"]))
+    net.load_state_dict(saved["state_dict"])
+    return net.eval(), settings
+
+
 def _save_stats_as(convert):
     """The statistics stored as ``convert`` makes them from a float32 tensor (a lower precision, rounded floats)."""
 
@@ -254,6 +268,7 @@ def _load_shop_network(path):
         (_save_with(size=lambda s: torch.tensor([s, s])), _load, "Correct!"),
         (_save_broadcast, _load, "Correct!"),  # statistics as (3, 1, 1) tensors
         (_save_stacked, _load_stacked, "Correct!"),  # mean and std as one (2, 3) tensor
+        (_save_as_json, _load_json, "Correct!"),  # the preprocessing as JSON text in the same file
         # float16 (or bfloat16) keeps the statistics to about 1e-3: enough to normalise with
         (_save_stats_as(lambda t: t.half()), _load, "Correct!"),
         (_save_stats_as(lambda t: t.bfloat16()), _load, "Correct!"),

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import json
 import pickle
 import re
 import sys
@@ -114,7 +116,7 @@ def _tool_cases() -> list[tuple[str, torch.Tensor, torch.Tensor]]:
     restated = restated + torch.linspace(-0.6, 0.6, 6).view(6, 1, 1, 1)  # each photo its own offset: pooled std differs
     return [
         ("the same batch twice", ref, ref.clone()),
-        ("a change that shifts and scales each channel", ref, restated),
+        ("a change that shifts and scales each channel, and brightens each photo its own way", ref, restated),
         ("a change to two photos' pixels", ref, turned * 1.1 - 0.3),
     ]
 
@@ -229,7 +231,8 @@ def check_compare_batches(func: Callable[..., Any], evidence: tuple[Any, Any] | 
     return _verdict(
         True,
         "your three measures agree with flowerkit's doctor.compare_batches (revealed below) on three made-up pairs of "
-        "batches: the same batch twice, a change that shifts and scales each channel, a change to two photos' pixels. "
+        "batches: the same batch twice, a change that shifts and scales each channel (and brightens each photo its own "
+        "way), a change to two photos' pixels. "
         "Read what each kind of change does to each measure." + on_evidence,
     )
 
@@ -316,9 +319,10 @@ def _near_misses(kind: str, path: Path, size: int, mean: Any, std: Any) -> dict[
             "the file holds inks, not light: PIL converts between modes itself (Image.convert); " + _LOOK,
         )
     for k, turn in ((1, "left"), (-1, "right")):
-        misses[f"on its side (turned {turn}: the EXIF orientation tag ignored)"] = (
+        misses[f"on its side (turned {turn}: the EXIF orientation tag ignored, or lost)"] = (
             torch.rot90(_normalised(pixels, mean, std), k, dims=(1, 2)),
-            "a phone stores a portrait sideways, with a tag saying how to turn it: PIL's ImageOps reads that tag; " + _LOOK,
+            "a phone stores a portrait sideways, with a tag saying how to turn it: PIL's ImageOps reads that tag, on the "
+            "image as Image.open returns it (a new image made from it, such as Image.alpha_composite's, has no tag); " + _LOOK,
         )
     return misses
 
@@ -649,6 +653,9 @@ def _nodes(obj: Any) -> list[Any]:
             todo.extend(node.values())
         elif isinstance(node, (list, tuple)):
             todo.extend(node)
+        elif isinstance(node, (str, bytes)) and node[:1] in ("{", "[", b"{", b"["):  # settings saved as JSON text
+            with contextlib.suppress(ValueError):
+                todo.append(json.loads(node))
     return found
 
 
