@@ -122,6 +122,16 @@ class VisitorSet:
         """What Tab completion offers on the hand-over: its files, not the answer key (``truth`` stays readable)."""
         return [name for name in super().__dir__() if name != "truth"]
 
+    def garden_count(self, kind: str) -> int:
+        """How many rows the garden knows to be of ``kind``: ``"outside the 102"`` (a species the classes lack) or
+        ``"unusable"`` (a file that cannot serve as a photo). Notebook ``08_your_own_data`` checks its tables against
+        these counts once it has made them itself; which rows they are is the notebook's to find."""
+        if kind == "outside the 102":
+            return sum(u.label is None and bool(u.species) for u in self.truth)
+        if kind == "unusable":
+            return sum(u.problem not in (None, "not in the CSV") for u in self.truth)
+        raise ValueError(f"garden_count({kind!r}): the garden counts 'outside the 102' or 'unusable'")
+
     @property
     def csv(self) -> Path:
         """The gardeners' labels, ``labels.csv``."""

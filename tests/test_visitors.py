@@ -120,6 +120,16 @@ def test_the_bad_files_are_bad_in_the_way_the_truth_says(handover):
     assert {p.name for p, _ in kept.skipped} == {p.name for _, p in bad}
 
 
+def test_the_garden_counts_what_08_s_asserts_need_and_nothing_else(handover):
+    """08's asserts read two counts, not the answer key itself (whose rows exercises 2 and 3 find)."""
+    rows = visitors.read_rows(handover.csv)
+    assert handover.garden_count("outside the 102") == sum(r.label is None and bool(r.species) for r in rows) > 0
+    unusable = handover.garden_count("unusable")
+    assert unusable == len({u.file for u in handover.truth if u.problem not in (None, "not in the CSV")}) > 0
+    with pytest.raises(ValueError, match="'outside the 102' or 'unusable'"):
+        handover.garden_count("duplicates")
+
+
 def test_popular_names_are_classes():
     assert all(name in CLASSES for name, _ in visitors.POPULAR)
     assert not any(name in CLASSES for name, _ in visitors._NOT_IN_102)
