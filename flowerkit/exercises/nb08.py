@@ -410,6 +410,12 @@ def _leak_counts(
             "count held-out positions only",
         ),
         (
+            len({content[i] for i in test} & in_train),
+            "that counts each leaked photo once; a photo held out twice under two names is two held-out positions the "
+            "model has seen (here one training photo has two copies in test).",
+            "the question is how many positions of test leak, not how many distinct photos: a set merges the copies",
+        ),
+        (
             sum(content[i] in in_test for i in train),
             "that counts training positions whose bytes are held out; the question is about held-out positions.",
             "count the positions of test whose bytes appear at a training position",
@@ -420,13 +426,7 @@ def _leak_counts(
             "differ later.",
             "compare each file's bytes whole: a hash of all of them",
         ),
-        (
-            len({content[i] for i in test} & in_train),
-            "that counts each leaked photo once; a photo held out twice under two names is two held-out positions the "
-            "model has seen (here one training photo has two copies in test).",
-            "the question is how many positions of test leak, not how many distinct photos: a set merges the copies",
-        ),
-    )
+    )  # the likelier slip first where two agree: a set (merges copies) before counting from the training side
     return sum(content[i] in in_train for i in test), miscounts
 
 
