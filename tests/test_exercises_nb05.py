@@ -454,7 +454,7 @@ class _KnowsTrainingsTensors(torch.nn.Module):
 
 def test_check_my_input_refuses_a_resampler_that_costs_the_network_answers(visitor_photos, capsys):
     """Within the tensors' tolerance on every kind, a Lanczos resize of the full photo moved 71 of 600 answers of the
-    trained network on mini-flowers: the answers, not the tolerance, decide."""
+    trained network on mini-flowers (an ad hoc review measurement): the answers, not the tolerance, decide."""
     net = _KnowsTrainingsTensors(visitor_photos)
     assert exercises.check_my_input(_my_input(), net, visitor_photos, _SIZE, _MEAN, _STD)
     assert "the same answer on" in capsys.readouterr().out

@@ -537,7 +537,8 @@ def _measured_on_visitors(
 ) -> tuple[str, bool]:
     """The fix measured against the symptom: the network's accuracy on every visitor photo from ``func``'s tensors,
     and whether it falls short of training's tensors' by :data:`_COSTLY_POINTS` (a resampler's skew: a full decode
-    resized with Lanczos scored 76.5% where training's scored 81.4% on mini-flowers' 102 visitor photos)."""
+    resized with Lanczos scored 76.5% where training's scored 81.4% on mini-flowers' 102 visitor photos, an ad hoc
+    measurement in a review of 2026-12-07, not a repo command)."""
     net.eval()
     mine = torch.stack([net(func(v.path).float()[None]).argmax(1)[0] for v in visitors])
     theirs = torch.stack([net(_normalised(decode_resized(v.path, size), mean, std)[None]).argmax(1)[0] for v in visitors])
