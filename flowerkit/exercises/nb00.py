@@ -333,7 +333,7 @@ def check_classes_per_batch(func: Callable[[np.ndarray, np.ndarray, int], Any], 
     without shuffling takes them. Run on made-up files (a split on the borders of class blocks, one not grouped by
     class, one whose near-equal chunks differ from its batches), then on the train split at ``root``.
     """
-    notebook_labels = _raw(root)[0]
+    notebook_labels, splits = _raw(root)
     for where, labels, ids, batch_size in _batch_cases(root):
         answer, error = _call(func, labels.copy(), ids.copy(), batch_size)
         if error:
@@ -363,8 +363,7 @@ def check_classes_per_batch(func: Callable[[np.ndarray, np.ndarray, int], Any], 
             return _verdict(False, f"on {where}: {_NOTEBOOK_LABELS[0]}", _NOTEBOOK_LABELS[1])
         if verdict is not None:
             return verdict
-    labels, splits = _raw(root)
-    per_batch = _distinct(_in_order(labels, splits["train"]), 64)
+    per_batch = _distinct(_in_order(notebook_labels, splits["train"]), 64)
     counts = Counter(per_batch)
     most, n = counts.most_common(1)[0]
     return _verdict(

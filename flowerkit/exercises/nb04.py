@@ -500,9 +500,15 @@ def _half_cosine(a: float, b: float, t: float) -> float:
     return b + (a - b) * (1 + math.cos(math.pi * t)) / 2
 
 
+def _ends(max_lr: float) -> tuple[float, float]:
+    """The rate OneCycleLR starts at (max_lr / div_factor) and ends at (that / final_div_factor), at their defaults."""
+    start = max_lr / 25
+    return start, start / 1e4
+
+
 def _landmarks(max_lr: float) -> list[tuple[float, float, str, str]]:
     """(progress, the rate there, what it shows, a hint) along the three-phase curve, in the order they are checked."""
-    start, end = max_lr / 25, max_lr / 25 / 1e4
+    start, end = _ends(max_lr)
     return [
         (0.0, start, "at progress 0 OneCycleLR starts at max_lr / div_factor", "div_factor is 25 by default"),
         (_PCT, max_lr, "the peak, max_lr, comes at pct_start = 0.3 of the run", "warm up over the first 30%"),
@@ -548,8 +554,7 @@ def _lr_mistake(func: Callable[[float, float], Any], max_lr: float) -> tuple[str
                 "train_for asks for the rate at any fraction of its time: compute it from progress itself",
             )
         if not _close(rate, want):
-            start, end = max_lr / 25, max_lr / 25 / 1e4
-            if progress == 1.0 and _close(rate, _half_cosine(start, end, 1 - 2 * _PCT)):  # the phase's progress undivided
+            if progress == 1.0 and _close(rate, _half_cosine(*_ends(max_lr), 1 - 2 * _PCT)):  # the phase's progress undivided
                 what = "the third phase runs from 2 x pct_start to the end, and its cosine must reach the end there"
                 hint = "each phase's own progress runs from 0 to 1 over that phase: divide by the phase's length"
             return f"lr_at({progress}, {max_lr}) returned {rate!r}, expected about {want:.4g}: {what}.", hint
