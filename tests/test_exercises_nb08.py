@@ -780,6 +780,18 @@ def test_the_volunteers_fix_is_accepted_and_the_doctor_agrees(volunteer, capsys)
     assert doctor.diagnose(fix(volunteer), measure=False).problems == []
 
 
+def _their_subset(loader, shuffle=True):  # their photos as a Subset of their dataset
+    subset = Subset(loader.dataset, list(loader.sampler))
+    return DataLoader(subset, batch_size=loader.batch_size, shuffle=shuffle, collate_fn=loader.collate_fn)
+
+
+def test_a_subset_of_their_photos_shuffled_is_another_right_fix(volunteer, capsys):
+    assert nb08.check_volunteer_fix(_their_subset, volunteer)  # positions in the Subset are read as the photos it lists
+    assert "Correct!" in _said(capsys)
+    drawn = [i for batch in nb08._epoch(_their_subset(volunteer)) for i in batch]
+    assert sorted(drawn) == sorted(volunteer.sampler)  # the dataset's positions, not the Subset's
+
+
 def test_shuffle_true_over_the_whole_dataset_trains_on_what_they_held_back(volunteer, capsys):
     assert not nb08.check_volunteer_fix(lambda loader: _shuffled(loader, generator=torch.Generator().manual_seed(0)), volunteer)
     out = _said(capsys)
@@ -903,15 +915,16 @@ def _made_for_them(volunteer):  # ignores its argument: fits their loader only
             "a new dataset",
         ),
         (
+            lambda v: lambda loader: _their_subset(loader, shuffle=False),  # their photos, one order: every epoch alike
+            "with neither a sampler nor shuffle=True",
+        ),
+        (
             lambda v: (
                 lambda loader: DataLoader(
-                    Subset(loader.dataset, list(loader.sampler)),
-                    batch_size=loader.batch_size,
-                    shuffle=True,
-                    collate_fn=loader.collate_fn,
+                    Subset(copy.copy(loader.dataset), list(loader.sampler)), batch_size=loader.batch_size, shuffle=True
                 )
             ),
-            "a Subset of their dataset",
+            "a new dataset",  # a Subset is judged by the dataset it wraps
         ),
         (
             lambda v: lambda loader: _shuffled(loader, shuffle=False, sampler=RandomSampler(list(loader.sampler))),

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 from PIL import Image, PngImagePlugin
-from torch.utils.data import DataLoader, Dataset, Subset
+from torch.utils.data import DataLoader, Dataset, SequentialSampler, Subset
 
 from .. import curate as _curate
 from ..classes import CLASSES
@@ -1025,7 +1025,11 @@ def _epoch(loader: DataLoader, epoch: int | None = None) -> list[list[int]]:
     ``epoch`` is not told to a sampler that has ``set_epoch`` (notebook 06's): the loop 08 trains with,
     :func:`flowerkit.model.train`, never calls it, so such a sampler repeats its order there.
     """
-    return [[int(i) for i in batch] for batch in loader.batch_sampler]
+    batches = [[int(i) for i in batch] for batch in loader.batch_sampler]
+    if isinstance(loader.dataset, Subset):  # a Subset's positions are places in its list: the photos are what it lists
+        picks = loader.dataset.indices
+        batches = [[int(picks[i]) for i in batch] for batch in batches]
+    return batches
 
 
 def _flat(batches: Sequence[Sequence[int]]) -> list[int]:
@@ -1061,6 +1065,12 @@ def _repeat_problem(fixed: DataLoader, theirs: DataLoader, order: list[int], whe
             "visits the photos in the same order, with the same batches.",
             "a sampler that draws a new order of their positions each time it is iterated (torch.utils.data has one "
             "that takes a list of positions; a seeded generator keeps runs repeatable)",
+        )
+    if isinstance(sampler, SequentialSampler):
+        return (
+            f"on {where}: with neither a sampler nor shuffle=True, a DataLoader visits the rows in one order, every "
+            "epoch the same, so every epoch has the same batches.",
+            "a sampler that draws a new order each time it is iterated (shuffle=True is one)",
         )
     if hasattr(sampler, "set_epoch"):
         return (
@@ -1116,13 +1126,8 @@ def _fix_problem(fixed: Any, theirs: DataLoader, labels: Sequence[int], where: s
     """What is wrong with ``fixed`` as a repair of ``theirs`` (labels: the checker's own copy); None if nothing."""
     if not isinstance(fixed, DataLoader):
         return f"on {where}: your function returned a {type(fixed).__name__}, not a DataLoader.", "return DataLoader(...)"
-    if isinstance(fixed.dataset, Subset) and fixed.dataset.dataset is theirs.dataset:
-        return (
-            f"on {where}: a Subset of their dataset. It would train, but the repair keeps their dataset object itself "
-            "and lets the sampler choose the photos, as theirs does.",
-            "DataLoader(loader.dataset, sampler=...): a sampler that draws their positions",
-        )
-    if fixed.dataset is not theirs.dataset:
+    kept = fixed.dataset.dataset if isinstance(fixed.dataset, Subset) else fixed.dataset  # a Subset of theirs keeps it
+    if kept is not theirs.dataset:
         return f"on {where}: a new dataset. Theirs decodes and labels the photos well: keep it.", "loader.dataset"
     if fixed.collate_fn is not theirs.collate_fn and not isinstance(theirs.collate_fn, CollateNormalize):  # the toy
         return f"on {where}: another collate_fn. Theirs makes each batch as it should: keep it.", "loader.collate_fn"
