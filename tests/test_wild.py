@@ -120,7 +120,9 @@ def test_a_list_of_records_grows_every_fork_worker_and_arrays_do_not(mini_root: 
     # 400,000 records: each worker ends about 24 MiB above the arrays' workers (11 at 200,000, a margin of 3 over the
     # 8 asserted; the test failed once in a CI run then)
     assert min(grown.last) > 8 + max(arrays.last), (grown, arrays)
-    assert max(arrays.growth) < 3 and max(one_record.growth) < 3, (arrays, one_record)
+    # the arrays' and the one record's workers grow 1-2 MiB (allocator noise; 3 MiB was once exceeded in a loaded run),
+    # the records' about 10-14 MiB between the two readings
+    assert max(arrays.growth) < 5 and max(one_record.growth) < 5, (arrays, one_record)
 
 
 def test_captions_are_deterministic_and_of_different_lengths() -> None:
