@@ -696,6 +696,19 @@ def _wrong_stds(case: _MergeCase) -> dict[str, torch.Tensor]:
     }
 
 
+def _sample_formula_stds(case: _MergeCase) -> dict[str, torch.Tensor]:
+    """The textbook "combined standard deviation" of ``case``'s parts, read as sample stds: near, never exact, here."""
+    full = [(n, m, s) for n, m, s in case.parts if n]
+    count = sum(n for n, _, _ in full)
+    between = sum(n * (m - case.mean) ** 2 for n, m, _ in full)
+    within = sum((n - 1) * s**2 for n, _, s in full)  # what a sample std's squares add up to; these parts' add to n * s**2
+    divisors = {"count - 1": count - 1, "the count": count, "count - (number of parts)": count - len(full)}
+    return {
+        f"weighed each part's variance by its count - 1 and divided by {d}": ((within + between) / v).sqrt()
+        for d, v in divisors.items()
+    }
+
+
 _MERGE_HINT = "recover what adds up: a part's sum is count * mean; add the sums and the counts; divide once"
 
 
@@ -731,13 +744,23 @@ def _merge_std_problem(std: torch.Tensor, case: _MergeCase) -> tuple[str, str] |
             )
     if _close(std, case.std**2):
         return f"on {case.name}, you returned the variance.", "std = var.sqrt()"
-    if _close(std, case.std, rtol=1e-3) and not _close(std, case.std):
-        error = float(((std - case.std) / case.std).abs().max())
+    for did, wrong in _sample_formula_stds(case).items():
+        if _close(std, wrong) and not _close(wrong, case.std):
+            return (
+                f"on {case.name}, close, not exact: you {did}. That formula is written for sample stds (each divided by "
+                "its count - 1); these parts' stds divide by their counts.",
+                "a part's squared distances add up to count * std ** 2 (no - 1): add those, and divide once, by the total count",
+            )
+    error = float(((std - case.std) / case.std).abs().max())
+    if _close(std, case.std, rtol=1e-3) and not _close(std, case.std) and (error < 1e-5 or count > 10**8):
         msg = (
             f"on {case.name}, your std is off by {error:.0e} (relative): float32 rounding. A variance from sums of "
             "squares subtracts two nearly equal numbers, and float32 keeps only 7 digits of each."
         )
         return msg, "keep float64: the parts' tensors are float64 already; add and divide them as they are"
+    if _close(std, case.std, rtol=1e-2) and not _close(std, case.std):  # too far off for rounding: a count is off
+        msg = f"on {case.name}, close, not exact: your std is off by {error:.0e} (relative), more than rounding explains."
+        return msg, "an exact merge leaves no error: look for a count off by one, or a part weighted by something else"
     if not _close(std, case.std):
         return f"on {case.name}, std {std.numpy().round(4)}, expected {case.std.numpy().round(4)}.", spread
     return None
@@ -771,6 +794,8 @@ def _merge_verdict(answer: Any, case: _MergeCase) -> Verdict | None:
             )
             return _verdict(False, msg, "a part with count 0 holds no pixels: leave it out of the merge")
         return _verdict(False, f"on {case.name}, your answer holds NaN or inf.", "a variance is never negative")
+    if _close(mean, case.std) and _close(std, case.mean) and not _close(case.mean, case.std):
+        return _verdict(False, f"on {case.name}: (std, mean), the other way round.", "return mean, std: the mean first")
     problem = _merge_mean_problem(mean, case) or _merge_std_problem(std, case)
     return _verdict(False, problem[0], problem[1]) if problem else None
 
@@ -780,8 +805,7 @@ def check_merge_stats(func: Callable[[Any], Any]) -> Verdict:
 
     Each part is what one DataLoader worker (or machine) computed over its own
     shard: ``(count, mean, std)``, with ``count`` the pixels per channel (an
-    int) and ``mean``, ``std`` float64 tensors of 3 values in [0, 1] units (NaN
-    for an empty shard). The answer must equal the statistics of all the pixels
+    int) and ``mean``, ``std`` float64 tensors of 3 values in [0, 1] units. The answer must equal the statistics of all the pixels
     at once, the std divided by the count as
     :func:`flowerkit.transform.compute_stats` does. Checked on cases of its own.
     """
