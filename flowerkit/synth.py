@@ -126,6 +126,14 @@ class _MiniFlowersSpec:
     quality: int = 85
     num_classes: int = NUM_CLASSES
 
+    def __repr__(self) -> str:
+        """Short for the course's spec: help() shows the defaults of the functions that take it, and the per-class
+        counts of the default are what notebook 00's exercise 1 has the student count."""
+        if self == _MiniFlowersSpec():
+            return "<the course's mini-flowers spec>"
+        changed = {k: v for k, v in asdict(self).items() if v != getattr(_MiniFlowersSpec(), k)}
+        return "_MiniFlowersSpec(" + ", ".join(f"{k}={v!r}" for k, v in changed.items()) + ")"
+
     def to_json(self) -> dict:
         """Return the spec plus the generator version, as stored in the marker file."""
         return {"generator_version": GENERATOR_VERSION, **asdict(self)}

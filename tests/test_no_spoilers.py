@@ -24,7 +24,11 @@ from flowerkit.exercises import nb02, nb05, nb06
 SPOILERS = {
     "00 exercises 1 and 2 (synth is imported in 00's setup)": (
         ("synth",),
-        ("ordered by class", "10 train", "per class", "grayscale", "distort"),
+        ("ordered by class", "10 train", "per class", "per_class", "grayscale", "distort"),
+    ),
+    "00 exercise 1: help(flowerkit) shows mini_flowers' signature, with its spec's default": (
+        ("flowerkit",),
+        ("ordered by class", "10 train", "per class", "per_class"),
     ),
     "01 the Access team's cause, in the module 01 reads with": (
         ("access", "load"),
@@ -119,7 +123,8 @@ def _plain(text: str) -> str:
 
 
 def _help(module: str) -> str:
-    return _plain(pydoc.render_doc(importlib.import_module(f"flowerkit.{module}"), renderer=pydoc.plaintext))
+    name = "flowerkit" if module == "flowerkit" else f"flowerkit.{module}"  # the package itself, or one of its modules
+    return _plain(pydoc.render_doc(importlib.import_module(name), renderer=pydoc.plaintext))
 
 
 @pytest.mark.parametrize("hunt", sorted(SPOILERS))

@@ -7,6 +7,8 @@ on a small toy case built to expose each trap, then on the dataset itself.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import itertools
 import re
 from collections import Counter
@@ -15,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from ..access import read_mat
 from ..facts import DATASET_FOLDER, LABELS_FILE, NUM_CLASSES, SETID_FILE, SPLIT_VARIABLES
@@ -102,7 +105,10 @@ def _read_the_notebook(
 def _size_verdict(got: np.ndarray, labels: np.ndarray, ids: np.ndarray, where: str) -> Verdict:
     """Not 102 counts: too few when sized by the largest class the split holds (np.bincount without minlength)."""
     short = got.size < NUM_CLASSES and got.size == int(_in_order(labels, ids).max())
+    present = got.size == np.unique(_in_order(labels, ids)).size  # np.unique's counts: the classes present only
     more = ": a split need not hold the last class, and a class it lacks still needs its 0." if short else "."
+    if present and not short:
+        more = ": one per class the split holds; a class it lacks still needs its 0."
     return _verdict(
         False,
         f"on {where}: {got.size} counts, expected {NUM_CLASSES}, one per class{more}",
@@ -152,6 +158,14 @@ def _counts_feedback(
         return _verdict(
             False, f"on {where}: you used the ids as positions: id 5 is the 5th image, at position 4.", "index with ids - 1"
         )
+    if _stretched_histogram(got, flat, ids):
+        return _verdict(
+            False,
+            f"on {where}: your histogram's {NUM_CLASSES} bins divide the span from the smallest class in the split to the "
+            "largest, not from the first class to the last: this split lacks the classes at the ends, so the bins no "
+            "longer fall one per class.",
+            "give the bins their edges yourself: 102 bins from 0 to 102 for 0-based classes",
+        )
     return _verdict(
         False,
         f"on {where}: {int((got != truth).sum())} of the {NUM_CLASSES} counts are wrong.",
@@ -159,13 +173,31 @@ def _counts_feedback(
     )
 
 
+def _stretched_histogram(got: np.ndarray, flat: np.ndarray, ids: np.ndarray) -> bool:
+    """True if ``got`` is a histogram of the split's classes, 0- or 1-based, whose 102 bins span only the classes
+    present (np.histogram or torch.histc without a range)."""
+    picked = flat[np.clip(ids.astype(np.int64).reshape(-1), 1, flat.size) - 1]
+    for classes in (picked - 1, picked):
+        counts = np.histogram(classes, bins=NUM_CLASSES)[0]
+        if np.array_equal(got, counts) or np.array_equal(got, _histc(classes)):
+            return True
+    return False
+
+
+def _histc(classes: np.ndarray) -> np.ndarray:
+    """torch.histc(classes, bins=102) without min and max: the bins span the smallest to the largest value."""
+    return torch.histc(torch.as_tensor(classes, dtype=torch.float64), bins=NUM_CLASSES).numpy()
+
+
 def _index_hint(error: str) -> str:
     """The hint for what indexing or counting MATLAB's arrays raised: ids past the end, a (1, N) array, floats."""
-    if "must be of integer" in error or "dtype('float64')" in error:  # floats: not indices, nor what bincount counts
+    if (
+        "must be of integer" in error or "dtype('float64')" in error or "'Double'" in error
+    ):  # floats: not indices, nor what bincount counts
         return "MATLAB stores numbers as float64 unless told otherwise: .astype(np.int64) before indexing or counting"
-    if re.search(r"axis 1 with size 1\b(?!\d)", error):  # labels[0, ...] on a column
+    if re.search(r"(axis|dimension) 1 with size 1\b(?!\d)", error):  # labels[0, ...] on a column (NumPy, torch)
         return "this file stores columns, (N, 1): .reshape(-1) flattens a row and a column alike"
-    if "too deep" in error or "1 dimension" in error or re.search(r"axis 0 with size 1\b(?!\d)", error):
+    if "too deep" in error or "1 dimension" in error or re.search(r"(axis|dimension) 0 with size 1\b(?!\d)", error):
         return "a row (1, N) or a column (N, 1) has size 1 along one axis: .reshape(-1) flattens both first"
     return "ids are 1-based: the last id is the number of files" if "out of bounds" in error else RAISED_HINT
 
@@ -353,8 +385,12 @@ def check_classes_per_batch(func: Callable[[np.ndarray, np.ndarray, int], Any], 
                 f"on {where}: expected one number per batch, got {answer!r:.60}.",
                 "return a list: [classes in batch 0, ...]",
             )
-        verdict = _batches_feedback(got, labels, ids, batch_size, where)
-        if verdict is not None and _read_the_notebook(
+        with contextlib.redirect_stdout(io.StringIO()) as said:  # a verdict prints as it is made: one is shown
+            verdict = _batches_feedback(got, labels, ids, batch_size, where)
+        generic = verdict is not None and re.search(
+            r"batch \d+ holds \d+ classes, you said|\d+ batches, expected", verdict.message
+        )
+        if generic and _read_the_notebook(  # a named mistake explains more than where the numbers came from
             got,
             labels,
             notebook_labels,
@@ -362,6 +398,7 @@ def check_classes_per_batch(func: Callable[[np.ndarray, np.ndarray, int], Any], 
         ):
             return _verdict(False, f"on {where}: {_NOTEBOOK_LABELS[0]}", _NOTEBOOK_LABELS[1])
         if verdict is not None:
+            print(said.getvalue(), end="")
             return verdict
     per_batch = _distinct(_in_order(notebook_labels, splits["train"]), 64)
     counts = Counter(per_batch)
