@@ -6,6 +6,7 @@ import copy
 import itertools
 import math
 import numbers
+import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -518,7 +519,12 @@ def _landmarks(max_lr: float) -> list[tuple[float, float, str, str]]:
             "with three_phase=True a second phase, as long as the first, brings the rate back down to the start's rate",
             "help(OneCycleLR): three_phase=True uses a third phase to annihilate the learning rate",
         ),
-        (1.0, end, "at the end it reaches the start's rate / final_div_factor", "final_div_factor is 1e4 by default"),
+        (
+            1.0,
+            end,
+            "at the end it reaches the start's rate / final_div_factor",
+            "final_div_factor is 1e4 by default, and the last phase's own progress reaches 1 exactly at progress 1.0",
+        ),
         (
             _PCT / 4,
             _half_cosine(start, max_lr, 0.25),
@@ -531,6 +537,12 @@ def _landmarks(max_lr: float) -> list[tuple[float, float, str, str]]:
             "half way through the third phase (from 2 x pct_start to the end) the cosine is half way down",
             "each phase's own progress runs from 0 to 1 over that phase: measure it in units of the phase's length",
         ),
+        (
+            0.7,
+            _half_cosine(start, end, 0.25),
+            "the third phase is a half cosine too (a quarter of the way through it, 85% of the way down)",
+            "anneal_strategy='cos': a half cosine from one rate to the other over each phase",
+        ),
     ]
 
 
@@ -541,7 +553,8 @@ def _lr_mistake(func: Callable[[float, float], Any], max_lr: float) -> tuple[str
         if error:
             return error, RAISED_HINT
         if isinstance(got, (tuple, list)):
-            return f"lr_at({progress}, {max_lr}) returned {got!r}: return the learning rate alone, a float.", "return lr"
+            shown = f"{got!r}" if len(got) <= 4 else f"a {type(got).__name__} of {len(got)} numbers"
+            return f"lr_at({progress}, {max_lr}) returned {shown}: return the learning rate alone, a float.", "return lr"
         rate = _as_rate(got)
         if rate is None:
             return (
@@ -578,11 +591,12 @@ def _close(got: float, want: float) -> bool:
     return math.isclose(got, want, rel_tol=0.02, abs_tol=1e-12)
 
 
-def _step_close(got: float, want: float, max_lr: float) -> bool:
-    """Within 2% of OneCycleLR's rate, or 1% of the peak: its phase ends sit a step or two from progress' (pct_start *
-    total_steps - 1, then 2 * pct_start * total_steps - 2), which shifts the rate by up to 3.4% of itself near the
-    second phase's end, where it is low."""
-    return math.isclose(got, want, rel_tol=0.02, abs_tol=0.01 * max_lr)
+def _step_close(got: float, want: float, max_lr: float, progress: float) -> bool:
+    """Within 2% of OneCycleLR's rate; in the second phase's last sixth, 1% of the peak: its phase ends sit a step or
+    two from progress' (pct_start * total_steps - 1, then 2 * pct_start * total_steps - 2), which shifts the rate by
+    up to 3.4% of itself near the second phase's end, where it is low (steps 509 to 586 of 1001; nowhere else)."""
+    slack = 0.01 * max_lr if 1.5 * _PCT < progress <= 2 * _PCT else 1e-12
+    return math.isclose(got, want, rel_tol=0.02, abs_tol=slack)
 
 
 def _is_staircase(func: Callable[[float, float], Any], max_lr: float) -> bool:
@@ -592,12 +606,16 @@ def _is_staircase(func: Callable[[float, float], Any], max_lr: float) -> bool:
     return sum(same) >= 5
 
 
+#: The checker's own reference, which an lr_at must not call (exercises.nb04 is reachable from the notebook).
+_REFERENCE = "_onecycle_lrs,_half_cosine,_ends,_landmarks"
+
+
 def _every_step_problem(func: Callable[[float, float], Any], max_lr: float) -> str | None:
     """The first step of a 1001-step run where ``func`` and OneCycleLR disagree, as a message; None if none."""
     for step, want in enumerate(_onecycle_lrs(max_lr, 1001)):
         got, error = _call(func, step / 1000, max_lr)
         rate = _as_rate(got)
-        if error or rate is None or not _step_close(rate, want, max_lr):
+        if error or rate is None or not _step_close(rate, want, max_lr, step / 1000):
             return error or f"at progress {step / 1000} (step {step} of 1001) OneCycleLR sets {want:.4g}, lr_at gave {got!r}."
     return None
 
@@ -611,6 +629,13 @@ def check_lr_at(func: Callable[[float, float], Any]) -> Verdict:
     (or 1% of the peak, where a phase's end a step away shifts a low rate);
     and at landmarks of the curve between the steps.
     """
+    _, _, peeked = _call_without(sys.modules[__name__], _REFERENCE, func, 0.5, 2e-3)
+    if peeked:
+        return _verdict(
+            False,
+            "lr_at uses the checker's own reference curve (the private helpers of flowerkit.exercises.nb04).",
+            "work the curve out yourself: help(torch.optim.lr_scheduler.OneCycleLR), or step one and read it",
+        )
     answer, error, refused = _call_without(_model, "one_cycle", func, 0.5, 2e-3)  # revealed after the exercise
     if refused:
         return _verdict(
