@@ -47,6 +47,18 @@ def _flowerkit_shard(samples, path):  # shards.write_shards on a stand-in datase
         shutil.move(str(written[0]), path)
 
 
+def _extends_the_first(ids_by_rank, expected):  # all_ids = ids_by_rank[0]; all_ids += ...: extends rank 0's list
+    all_ids = ids_by_rank[0]
+    for ids in ids_by_rank[1:]:
+        all_ids += ids
+    return _count([all_ids], expected)
+
+
+def _counts_every_read(ids_by_rank, expected):  # counts the counts of every id read, then adds the zeros
+    read = Counter(i for ids in ids_by_rank for i in ids)
+    return Counter(read.values()) + Counter({0: sum(i not in read for i in expected)})
+
+
 @pytest.mark.parametrize(
     "func, feedback",
     [
@@ -68,6 +80,13 @@ def _flowerkit_shard(samples, path):  # shards.write_shards on a stand-in datase
         (lambda ids_by_rank, expected: {k: n + 0.9 for k, n in _count(ids_by_rank, expected).items()}, "whole numbers"),
         (lambda ids_by_rank, expected: {k: n / len(expected) for k, n in _count(ids_by_rank, expected).items()}, "not shares"),
         (_flowerkit_count, "calls flowerkit's distributed.count_epochs, the version this exercise builds"),
+        (  # two ranks hard-coded: the one-rank case has no ids_by_rank[1]
+            lambda ids_by_rank, expected: Counter(Counter(ids_by_rank[0] + ids_by_rank[1])[i] for i in expected),
+            "IndexError",
+        ),
+        (_extends_the_first, "your function changed the lists it was given"),
+        (lambda ids_by_rank, expected: {n: k for k, n in _count(ids_by_rank, expected).items()}, "keys and values swapped"),
+        (_counts_every_read, "you counted id 9, which is not among the expected ids"),
         (distributed.count_epochs, "calls flowerkit's distributed.count_epochs, the version this exercise builds"),
     ],
 )
@@ -115,6 +134,13 @@ def _padded(n, rank, world_size, drop_last=False):
     return [i % n for i in range(total)][rank::world_size]
 
 
+def _plus_one(n, rank, world_size, drop_last=False):
+    """Pads to (n // world_size + 1) per rank: right unless world_size divides n."""
+    if drop_last or n < world_size:
+        return _padded(n, rank, world_size, drop_last)
+    return [i % n for i in range((n // world_size + 1) * world_size)][rank::world_size]
+
+
 def _padded_once(n, rank, world_size, drop_last=False):
     """Pads by one copy of the start: right while the padding is shorter than the list, wrong with fewer samples than ranks."""
     if drop_last:
@@ -146,6 +172,7 @@ def _padded_once(n, rank, world_size, drop_last=False):
         (lambda n, rank, world_size, drop_last: _padded(n, rank, world_size, drop_last) or [0], "no rank can have a whole share"),
         (lambda n, rank, world_size, drop_last: list(range(rank * 3, rank * 3 + 3)), "a block per rank"),
         (lambda n, rank, world_size, drop_last: _padded(n, rank, world_size, drop_last)[::-1], "expected"),
+        (_plus_one, "split evenly among 4 ranks: nothing needs adding"),  # n // W + 1, not rounded up
     ],
 )
 def test_check_padded_indices_feedback(func, feedback, capsys):
@@ -264,6 +291,24 @@ _FIXED_SHARES = [  # each rank keeps one share every epoch, shuffled inside: a s
 ]
 
 
+_SHUFFLES_IN_PLACE = """\
+    def __iter__(self):
+        random.Random(self.seed + self.epoch).shuffle(self.items)  # in place: the next pass shuffles the shuffled list
+        info = get_worker_info()
+        worker, workers = (info.id, info.num_workers) if info else (0, 1)
+        yield from self.items[self.rank :: self.world_size][worker::workers]
+"""
+_PADS_TO_EQUAL = f"""\
+    def __iter__(self):
+        order = {_ORDER}
+        order += order[: -len(order) % self.world_size]  # DistributedSampler's padding: equal shares
+        info = get_worker_info()
+        worker, workers = (info.id, info.num_workers) if info else (0, 1)
+        for i in order[self.rank :: self.world_size][worker::workers]:
+            yield self.items[i]
+"""
+
+
 def _stream_class(tmp_path, body, name, header=_HEADER):
     """``MyRankStream`` from a module ``name`` written to ``tmp_path``, importable by new processes as the notebook's is."""
     path = tmp_path / f"{name}.py"
@@ -307,6 +352,9 @@ _IN_ONE_PROCESS = [
         (_FIXED_SHARES[0], "reads the same 52 items at epochs 1 and 2, only in another order: each rank keeps one fixed share"),
         (_FIXED_SHARES[1], "can share a batch never changes (and a block of a list grouped by class"),
         (_RIGHT.replace("yield self.items[i]", "yield i"), "not among the items given"),
+        (_SHUFFLES_IN_PLACE, "one stream, iterated twice at epoch 0, gave two orders"),
+        (_RIGHT.replace("[worker::workers]", "[worker :: 2 if info else 1]"), "2 ranks x 3 workers"),  # 2 workers hard-coded
+        (_PADS_TO_EQUAL, "padded to equal shares, as DistributedSampler pads"),
         (
             _RIGHT.replace("generator=torch.Generator().manual_seed(", "generator=torch.manual_seed("),
             "global random generator (torch)",
@@ -404,6 +452,21 @@ def test_check_torchrun_stream_counts_what_real_torchrun_ranks_read(tmp_path, ca
     assert "Default process group has not been initialized" in out and "ask torch.distributed in __init__" in out
 
 
+def test_a_rank_read_from_local_rank_is_refused_as_on_two_machines(tmp_path, capsys):
+    """LOCAL_RANK equals RANK under --standalone; the check runs the ranks as two machines, where it is 0 on both."""
+    local = _IMPORTS + _HEADER[len(_IMPORTS) :].replace(
+        "self.rank = rank if rank is not None else dist.get_rank() if in_group else 0",
+        "self.rank = rank if rank is not None else int(os.environ.get('LOCAL_RANK', 0))",
+    ).replace(
+        "self.world_size = world_size if world_size is not None else dist.get_world_size() if in_group else 1",
+        "self.world_size = world_size if world_size is not None else int(os.environ.get('LOCAL_WORLD_SIZE', 1))",
+    )
+    assert "LOCAL_RANK" in local and "LOCAL_WORLD_SIZE" in local
+    assert not exercises.check_torchrun_stream(_stream_class(tmp_path, _RIGHT, "stream_local_rank", local))
+    out = capsys.readouterr().out
+    assert "every item came from every rank" in out and "LOCAL_RANK and LOCAL_WORLD_SIZE count the processes of one" in out
+
+
 def test_a_rank_asked_in_a_worker_is_named_by_the_hint(tmp_path, capsys):
     """Under real torchrun; a rank never asked for (the class version as is) reads the same, see the count's test."""
     assert not exercises.check_torchrun_stream(_stream_class(tmp_path, _RANK_ASKED_IN_ITER, "stream_rank_asked_in_iter"))
@@ -427,6 +490,7 @@ def _reads(rank_of, repeat_in_rank=1):
         (_reads(lambda i: [0, 1] if i % 3 == 0 else [] if i % 3 == 1 else [0]), "the ranks' shares overlap"),
         (_reads(lambda i: [i % 2] if i < 1100 else []), "3 item(s) read by nobody"),
         ([[*range(1000, 1103, 2), 7], list(range(1001, 1103, 2))], "not in the list"),
+        ([list(range(1000, 1103)), list(range(1001, 1103))], "rank 0 read every item, as if it were the only rank"),
     ],
 )
 def test_the_count_names_what_the_ranks_got_wrong(read, feedback):

@@ -76,6 +76,8 @@ def _appearance_cases() -> list[tuple[list[list[int]], list[int]]]:
         ([[0, 2, 4, 0], [1, 3, 5, 1]], list(range(6))),  # padding repeats the first samples
         ([[5, 5, 5], []], list(range(6))),
         ([[0, 9], [1]], [0, 1, 2, 3]),  # id 9 is not in the split: it belongs to no bar
+        ([[3, 1, 0, 2]], list(range(4))),  # one rank: it reads everything once
+        ([[0, 3], [1, 4, 0], [2, 5]], list(range(6))),  # three ranks: the number of processes changes
     ]
 
 
@@ -106,6 +108,17 @@ def _appearance_problem(
             f"for {case} expected {want}, got {got}: the ids nobody read are not in it.",
             "go through expected_ids, not through the ids read: an id no rank read was read 0 times",
         )
+    outside = sorted(set(read) - set(expected))
+    if outside and got == dict(Counter(read[i] for i in read) + Counter(0 for i in expected if i not in read)):
+        return (
+            f"for {case} expected {want}, got {got}: you counted id {outside[0]}, which is not among the expected ids.",
+            "count the reads of the expected ids only: a read of another id belongs to no bar",
+        )
+    if got == {n: i for i, n in want.items()} and got != want:
+        return (
+            f"for {case} expected {want}, got {got}: keys and values swapped.",
+            "the keys are the times read, the values how many ids were read that often",
+        )
     if got == dict(Counter(1 for i in expected if i in read) + Counter(0 for i in expected if i not in read)):
         return (
             f"for {case} expected {want}, got {got}: an id read twice counts as read once.",
@@ -128,13 +141,21 @@ def check_count_appearances(func: Callable[[Any, Any], Any]) -> Verdict:
     Compared with the flowerkit version on five small cases (which it is, the message says once the answer is right).
     """
     for ids_by_rank, expected in _appearance_cases():
-        answer, error, refused = _call_without(_distributed, "count_epochs", func, ids_by_rank, expected)
+        given = [list(ids) for ids in ids_by_rank], list(expected)  # the student's copies: a function may change them
+        answer, error, refused = _call_without(_distributed, "count_epochs", func, *given)
         if refused:
             return _verdict(False, _CALLS_COUNT_EPOCHS, "count the reads yourself: a Counter over all ranks' lists")
         if error:
             return _verdict(False, error, RAISED_HINT)
         if _unanswered(answer):
             return _verdict(False, "your function returns None: it is still the stub.", STUB_HINT)
+        if given != (ids_by_rank, expected):
+            return _verdict(
+                False,
+                f"for ranks {ids_by_rank} over ids {expected} your function changed the lists it was given "
+                f"(afterwards: {given[0]} over {given[1]}).",
+                "count without changing the arguments: all_ids = ids_by_rank[0] + ... makes a new list, += extends the first",
+            )
         bars = count_epochs([[ids] for ids in ids_by_rank], expected)["appearances_per_epoch"][0]
         want = {k: n for k, n in enumerate(bars) if n}
         got = _histogram(answer)
@@ -144,7 +165,11 @@ def check_count_appearances(func: Callable[[Any, Any], Any]) -> Verdict:
                 f"return a dict of times read -> number of ids (whole numbers), got {answer!r:.80}.",
                 "e.g. {1: 6} when each of 6 ids was read once: counts, not shares; a Counter is a dict",
             )
-        if got != want and abs(sum(float(v) for v in dict(answer).values()) - 1) < 1e-6:
+        if (
+            got != want
+            and got != {n: i for i, n in want.items()}
+            and abs(sum(float(v) for v in dict(answer).values()) - 1) < 1e-6
+        ):
             return _verdict(
                 False,
                 f"for ranks {ids_by_rank} over ids {expected} your bars add up to 1 ({answer!r:.60}): shares of the ids.",
@@ -339,9 +364,9 @@ def check_scale_bugs(answer: Any) -> Verdict:
     )
 
 
-#: (n, world_size) the sampler checker tries, with drop_last False and True: 4 and 5 ranks, and fewer samples than ranks,
-#: none of them in the notebook's evidence (3 ranks, n = 2, 6, 7, 8).
-_SAMPLER_CASES = ((10, 4), (11, 4), (13, 5), (9, 2), (3, 5), (1, 4))
+#: (n, world_size) the sampler checker tries, with drop_last False and True: 4 and 5 ranks, n a multiple of the ranks,
+#: and fewer samples than ranks, none of them in the notebook's evidence (3 ranks, n = 2, 6, 7, 8).
+_SAMPLER_CASES = ((10, 4), (11, 4), (13, 5), (9, 2), (8, 4), (3, 5), (1, 4))
 
 
 def _sampler_truth(n: int, rank: int, world: int, drop_last: bool) -> list[int]:
@@ -366,6 +391,11 @@ def _sampler_mistake(n: int, rank: int, world: int, drop_last: bool, got: list[i
         )
     if n < world:
         return f"{case}. With fewer samples than ranks, no rank can have a whole share.", "n=2 on 3 ranks with drop_last=True"
+    if n % world == 0 and len(got) > len(truth):
+        return (
+            f"{case}. {n} samples split evenly among {world} ranks: nothing needs adding.",
+            "n=6 on 3 ranks in the evidence: how many indices are added when n is a multiple of the ranks?",
+        )
     if drop_last and got == _sampler_truth(n, rank, world, False):
         return f"{case}. With drop_last=True no index is repeated.", "in the evidence, which index does drop_last=True leave out?"
     if len(got) != len(truth) and got == list(range(n))[rank::world]:
@@ -436,19 +466,20 @@ def check_padded_indices(func: Callable[[int, int, int, bool], Any]) -> Verdict:
 #: Items the splits are counted on: 103 leaves a remainder for 2 x 2 and 3 x 2 readers, which a block split drops.
 _STREAM_ITEMS = list(range(1000, 1103))
 #: (ranks, workers per rank) the class check simulates, after rank 0 of 1 in this process.
-_SIMULATED = ((2, 0), (2, 2), (3, 2))
+_SIMULATED = ((2, 0), (2, 2), (3, 2), (2, 3))
 _RANKS = _WORKERS = 2  # the torchrun check: 2 ranks x 2 spawn workers
 _EPOCH = 1  # the epoch the splits are read at, set in each rank's main process before its workers start
 
 # The program each rank runs. Plain torch only, and a __main__ guard: spawn workers import this file again.
 _DRIVER = """\
-import importlib, json, sys
+import importlib, json, os, sys
 import torch.distributed as dist
 from torch.utils.data import DataLoader
 
 
 def main(folder, module, name, n, workers, epoch):
     sys.path.insert(0, folder)
+    os.environ["LOCAL_RANK"], os.environ["LOCAL_WORLD_SIZE"] = "0", "1"  # as on two machines, one process on each
     dist.init_process_group("gloo")
     stream = getattr(importlib.import_module(module), name)(list(range(1000, 1000 + n)), seed=0)
     stream.set_epoch(epoch)
@@ -523,7 +554,27 @@ def _in_one_process(cls: type) -> tuple[str, str] | None:
         )
     if epochs[2] == epochs[0]:
         return "set_epoch(1) gave the order of epoch 0: every epoch would replay the first.", "use self.epoch in the seed"
-    return _not_shuffled(cls, items, epochs[0], epochs[2]) or _reseeds_globally(cls, items)
+    problem = _not_shuffled(cls, items, epochs[0], epochs[2]) or _reseeds_globally(cls, items)
+    return problem or _read_twice_problem(cls, items)  # last: it leaves a global reseed in place, which the others see
+
+
+def _read_twice_problem(cls: type, items: list[int]) -> tuple[str, str] | None:
+    """(message, hint) when one stream, iterated twice at the same epoch, gives two orders; None if it repeats."""
+    with _deadline():
+        stream, error = _call(cls, list(items), 0)
+        if error is None:
+            _call(stream.set_epoch, 0)
+            first, error = _call(lambda: list(itertools.islice(iter(stream), 4 * len(items) + 1)))
+            second, error2 = _call(lambda: list(itertools.islice(iter(stream), 4 * len(items) + 1)))
+            if error is None and error2 is None and first != second:
+                return (
+                    "one stream, iterated twice at epoch 0, gave two orders: its order depends on how often it was "
+                    "read, not on the epoch alone (a rank that reads once more, to count its length, or a resumed "
+                    "run would draw another than the other ranks).",
+                    "in __iter__, draw the permutation into a new list from a generator seeded with seed + epoch; "
+                    "never shuffle self.items in place, nor keep drawing from one generator",
+                )
+    return None
 
 
 def _pairs(order: list[Any]) -> set[frozenset[Any]]:
@@ -661,7 +712,7 @@ def check_rank_stream(cls: type) -> Verdict:
 
     In this process: as rank 0 of 1 without workers (every item, the same order
     for the same epoch, another for the next), then as 2 ranks without workers,
-    2 ranks x 2 workers and 3 ranks x 2 workers (workers simulated: each
+    2 ranks x 2 workers, 3 ranks x 2 workers and 2 ranks x 3 workers (workers simulated: each
     iterates a copy of its rank's stream while ``get_worker_info()`` answers
     as it would in that worker), on 103 items; the items every rank read are
     counted. :func:`check_torchrun_stream` then runs a stream in real processes.
@@ -702,8 +753,10 @@ def _judge_rank_stream(cls: type) -> Verdict:
     )
     return _verdict(
         True,
-        f"as 2 ranks (no workers), 2 ranks x 2 workers and 3 ranks x 2 workers, all {len(_STREAM_ITEMS)} items were read "
-        f"exactly once, in a new order each epoch; {rule}.",
+        f"as 2 ranks (no workers), 2 ranks x 2 workers, 3 ranks x 2 workers and 2 ranks x 3 workers, all "
+        f"{len(_STREAM_ITEMS)} items were read exactly once, in a new order each epoch; {rule}. Exactly once means "
+        f"uneven shares when the ranks do not divide the items ({len(_STREAM_ITEMS) - len(_STREAM_ITEMS) // 2} and "
+        f"{len(_STREAM_ITEMS) // 2} here), and under DDP uneven shares are trouble: see 'An uneven split' below.",
     )
 
 
@@ -769,6 +822,8 @@ def _failure(log: str) -> tuple[str, str]:
         )
     elif "pickle" in log:
         hint = "a spawn worker receives the stream by pickling: keep only items, numbers and strings in it"
+    elif "slice indices must be integers" in error or "'str' object cannot be interpreted as an integer" in error:
+        hint = "os.environ holds strings: int(os.environ['RANK'])"
     else:
         hint = "run it as rank 0 of 1 in the notebook first; then read the error above"
     return f"under torchrun a rank failed: {error[:300]}", hint
@@ -786,7 +841,8 @@ _EVERY_WORKER_RANK_0 = (
     "or RANK and WORLD_SIZE from os.environ. Asked in __iter__ it is too late: a spawned DataLoader worker (as here, "
     "and by default on macOS, Windows and Python 3.14 Linux) is a new process without the rank's process group, so "
     "dist.is_initialized() is False there and every worker believes it is rank 0 of 1 (a fork worker inherits the "
-    "group, which hides the bug on Linux today)"
+    "group, which hides the bug on Linux today). LOCAL_RANK and LOCAL_WORLD_SIZE count the processes of one machine "
+    "only: the check runs the ranks as two machines of one process each, as a cluster would"
 )
 
 
@@ -814,6 +870,21 @@ def _count_problem(read: list[list[Any]], workers: int, every_rank_hint: str) ->
     if all(set(c) == items for c in per_rank):
         every = "every item came from every rank" + (" and every worker of each" if sum(within) else "")
         return f"{where}: {every}.", every_rank_hint if not sum(within) else "split by rank, then by worker"
+    alone = [k for k, c in enumerate(per_rank) if set(c) == items]
+    if alone:
+        return (
+            f"{where}: rank {alone[0]} read every item, as if it were the only rank, and the others read some too.",
+            "a rank's share is every world_size-th item of the epoch's order: is world_size the number of ranks there "
+            "(under torchrun, WORLD_SIZE or dist.get_world_size())?",
+        )
+    total = sum(sum(c.values()) for c in per_rank)
+    padded = len({sum(c.values()) for c in per_rank}) == 1 and 0 < total - len(items) < len(read)
+    if shared and not missing and padded:
+        return (
+            f"{where}: {len(shared)} read by several ranks and none missed: padded to equal shares, as "
+            "DistributedSampler pads, where this stream asks for every item exactly once.",
+            "take each rank's stride of the epoch's order as it falls, the last shares one item shorter",
+        )
     if shared:
         return (
             f"{where}: {len(shared)} read by several ranks and {len(missing)} by none: the ranks' shares overlap.",
