@@ -923,3 +923,141 @@ def test_check_sharded_stream_stops_an_init_that_never_returns(monkeypatch, caps
     monkeypatch.setattr(exercises.verdict, "_STALL_S", 0.5)
     assert not exercises.check_sharded_stream(_InitNeverReturns)
     assert "handed over nothing" in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------ second student pass (2026-12-07): answers that passed
+
+
+def test_check_collate_is_not_given_the_notebook_s_own_batch(capsys):
+    """The notebook's batch is items 0 to 63: a collate that returns it, whatever it is given, is not one."""
+    items = _uint8_items(n=140)
+    notebook_batch = [(image.permute(1, 2, 0).numpy(), label) for image, label in items[:64]]
+    assert not exercises.check_collate(lambda b: _collate(notebook_batch), items, MEAN, STD)
+    assert "Not yet" in capsys.readouterr().out
+    assert exercises.check_collate(_collate, items, MEAN, STD)
+    capsys.readouterr()
+
+
+@pytest.mark.parametrize(
+    "func, feedback",
+    [
+        (lambda b: ((_stack(b)[0].permute(0, 3, 1, 2).float() / 255 - S) / M, _labels(b)), "mean and std swapped"),
+        (lambda b: ((_stack(b)[0].permute(0, 3, 1, 2).float() / 255 - M) / S**2, _labels(b)), "divided by the variance"),
+        (
+            lambda b: (transform_imagenet(_stack(b)[0].permute(0, 3, 1, 2).float() / 255), _labels(b)),
+            "ImageNet's statistics",
+        ),
+    ],
+)
+def test_check_collate_names_other_statistics(func, feedback, capsys):
+    assert not exercises.check_collate(func, _uint8_items(), MEAN, STD)
+    assert feedback in capsys.readouterr().out
+
+
+def transform_imagenet(x):
+    from flowerkit.facts import IMAGENET_MEAN, IMAGENET_STD
+
+    return (x - torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)) / torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+
+
+def _averaged(loader, step, steps):  # per-step means: the same figure every step
+    waits, computes = _meter(loader, step, steps)
+    return [sum(waits) / steps] * steps, [sum(computes) / steps] * steps
+
+
+def _nanoseconds(loader, step, steps):
+    waits, computes = [], []
+    iterator = iter(loader)
+    for _ in range(steps):
+        start = time.perf_counter_ns()
+        x, y = next(iterator)
+        got = time.perf_counter_ns()
+        step(x, y)
+        waits.append(got - start)
+        computes.append(time.perf_counter_ns() - got)
+    return waits, computes
+
+
+def _cpu_time(loader, step, steps):
+    waits, computes = [], []
+    iterator = iter(loader)
+    for _ in range(steps):
+        start = time.process_time()
+        x, y = next(iterator)
+        got = time.process_time()
+        step(x, y)
+        waits.append(got - start)
+        computes.append(time.process_time() - got)
+    return waits, computes
+
+
+def _flowerkit_meter(loader, step, steps):
+    from flowerkit import meter
+
+    m = meter.DataWaitMeter()
+    for x, y in itertools.islice(m.batches(loader), steps):
+        step(x, y)
+    return [m.total_wait_s / steps] * steps, [m.total_compute_s / steps] * steps
+
+
+@pytest.mark.timed
+@pytest.mark.parametrize(
+    "func, feedback",
+    [
+        (_averaged, "an average (or a median) hides the start"),
+        (_nanoseconds, "nanoseconds, not seconds"),
+        (_cpu_time, "does not count time spent sleeping or waiting"),
+        (_flowerkit_meter, "meter.DataWaitMeter, the version this exercise builds"),
+    ],
+)
+def test_check_wait_meter_names_averages_other_clocks_and_flowerkit_s_meter(func, feedback, capsys):
+    assert not exercises.check_wait_meter(func)
+    assert feedback in capsys.readouterr().out
+
+
+def _fixed_undersample(labels, seed):  # ten per class chosen once, reshuffled every epoch: the rest never seen
+    g = torch.Generator().manual_seed(seed)
+    y = torch.tensor(labels)
+    picks = [int(i) for c in range(int(y.max()) + 1) for i in torch.nonzero(y == c).flatten()[:5]]
+    return SubsetRandomSampler(picks, generator=g)
+
+
+def test_check_balanced_sampler_names_a_subset_chosen_once_and_labels_read_from_elsewhere(capsys):
+    assert not exercises.check_balanced_sampler(_fixed_undersample, IMBALANCED)
+    assert "only in another order" in capsys.readouterr().out
+    balanced = _weighted(lambda y: 1 / torch_bincount(y)[y])
+    assert not exercises.check_balanced_sampler(lambda labels, seed: balanced(IMBALANCED, seed), IMBALANCED)
+    assert "in reverse order" in capsys.readouterr().out
+
+
+def test_check_worker_seeding_names_torch_s_and_random_s_global_generators(capsys):
+    import random
+
+    assert not exercises.check_worker_seeding(lambda worker_id: torch.manual_seed(get_worker_info().seed))
+    assert "you reseeded torch's global generator" in capsys.readouterr().out
+    assert not exercises.check_worker_seeding(lambda worker_id: random.seed(get_worker_info().seed))
+    assert "random's global generator" in capsys.readouterr().out
+
+
+def test_check_sharded_stream_runs_workers_with_a_real_worker_s_seed(capsys):
+    """A worker's seed is base_seed + id, a large number: a share indexed by it is empty in a real DataLoader."""
+    by_seed = _stream(lambda items: _share(items, lambda it, k, n: it[torch_worker().seed :: n]))
+    assert not exercises.check_sharded_stream(by_seed)
+    assert "no worker yielded anything" in capsys.readouterr().out
+    by_initial_seed = _stream(lambda items: _share(items, lambda it, k, n: it[torch.initial_seed() % n :: n]))
+    assert exercises.check_sharded_stream(by_initial_seed)  # base_seed + id covers every residue: right in real workers
+    capsys.readouterr()
+
+
+def test_check_train_loader_wants_its_own_dataset_and_an_epoch_worth_it(mini_root, capsys):
+    cache = build_cache(OxfordFlowers102(mini_root, "val"), 8, folder=mini_root.parent / "cache-own", progress=False)
+    other = build_cache(OxfordFlowers102(mini_root, "train"), 8, folder=mini_root.parent / "cache-other", progress=False)
+    g = lambda: torch.Generator().manual_seed(0)  # noqa: E731
+    assert not exercises.check_train_loader(
+        lambda d: DataLoader(other, batch_size=64, shuffle=True, generator=g(), **NORMALISE), cache
+    )
+    assert "reads another dataset than the one it is given" in capsys.readouterr().out
+    assert not exercises.check_train_loader(
+        lambda d: DataLoader(Subset(d, range(40)), batch_size=64, shuffle=True, generator=g(), **NORMALISE), cache
+    )
+    assert "an epoch draws 40 photos for the dataset's" in capsys.readouterr().out

@@ -25,6 +25,7 @@ import torch.utils.data._utils.worker as _torch_worker  # the global a worker's 
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from .. import load as _load
+from .. import meter as _meter
 from .. import sampling as _sampling
 from .. import transform as _transform
 from ..facts import IMAGENET_MEAN, IMAGENET_STD, cpu_count
@@ -70,20 +71,22 @@ __all__ = [
 # ------------------------------------------------------------------ exercise 1: the data-wait meter
 
 _SLEEP_S = 0.03  # what a planted loader or step sleeps per batch: long enough to stand out of a busy machine's noise
+_START = 3  # the planted loader's first batch takes this many times longer: a loader's start, which a meter must show
 
 
 class _SleepyLoader:
     """A loader for checking meters: ``n`` batches ``(x, y)``, ``y`` holding the batch's number; sleeps before each."""
 
-    def __init__(self, n: int, sleep_s: float) -> None:
+    def __init__(self, n: int, sleep_s: float, first_s: float | None = None) -> None:
         self.n, self.sleep_s = n, sleep_s
+        self.first_s = sleep_s if first_s is None else first_s  # a loader's start: workers spawning, caches opening
 
     def __len__(self) -> int:
         return self.n
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         for k in range(self.n):
-            time.sleep(self.sleep_s)
+            time.sleep(self.first_s if k == 0 else self.sleep_s)
             yield torch.zeros(2, 3), torch.full((2,), k)
 
 
@@ -142,6 +145,10 @@ def _not_seconds(waits: list[float], computes: list[float], elapsed_s: float) ->
         return f"your figures add up to {total:.0f}, but the whole run took {elapsed_s:.2f} s: milliseconds, not seconds.", (
             "time.perf_counter() counts seconds: keep the differences as they are, without converting"
         )
+    if 0.5 * elapsed_s <= total / 1e9 <= elapsed_s + 0.05:
+        return f"your figures add up to {total:.3g}, but the whole run took {elapsed_s:.2f} s: nanoseconds, not seconds.", (
+            "time.perf_counter_ns() counts nanoseconds: use time.perf_counter(), or divide the differences by 1e9"
+        )
     return f"figures up to {max(waits + computes):.0f} from a run of {elapsed_s:.2f} s: clock readings, not durations.", (
         "subtract the reading before from the reading after"
     )
@@ -171,14 +178,34 @@ def _run_meter(func: Callable[..., Any], wait_s: float, compute_s: float, steps:
     Returns ``((waits, computes, elapsed seconds), None)`` or ``(None, (message, hint))``.
     """
     step, start = _SleepyStep(compute_s), time.perf_counter()
-    out, error = _call(func, _SleepyLoader(steps + 2, wait_s), step, steps)
+    out, error, refused = _call_without(
+        _meter, "DataWaitMeter", func, _SleepyLoader(steps + 2, wait_s, _START * wait_s), step, steps
+    )
     elapsed_s = time.perf_counter() - start
+    if refused:
+        return None, (
+            "your meter calls flowerkit's meter.DataWaitMeter, the version this exercise builds.",
+            "read time.perf_counter() yourself, around next(iterator) and around step(x, y)",
+        )
     if error:
         return None, (error, RAISED_HINT)
     if _unanswered(out):
         return None, ("your function returns None: it is still the stub.", "return waits, computes")
     problem = _meter_shape_problem(out, steps, elapsed_s) or _meter_order_problem(step.seen, steps)
     return (None, problem) if problem else ((*([float(v) for v in part] for part in out), elapsed_s), None)
+
+
+def _start_problem(waits: list[float]) -> tuple[str, str] | None:
+    """(message, hint) if the first wait of a loader that starts slowly does not show its start; else None."""
+    first_ms = 1000 * _START * _SLEEP_S
+    if waits and waits[0] >= 2 * _SLEEP_S:
+        return None
+    return (
+        f"the loader's first batch took {first_ms:.0f} ms to arrive, the others {1000 * _SLEEP_S:.0f} ms; your waits "
+        f"{[round(1000 * w) for w in waits]} ms do not show it: an average (or a median) hides the start, which is "
+        "often what a hunt is after.",
+        "time each next(iterator) on its own and keep each step's own figure",
+    )
 
 
 def _per_step_problem(waits: list[float], computes: list[float]) -> tuple[str, str] | None:
@@ -208,6 +235,12 @@ def _split_problem(slow_loader: list[float], slow_step: list[float], expected: f
         return (
             f"with a loader that sleeps and an instant step, your computes add up to {ms(compute_a)}: they include the wait.",
             ("start the compute clock after next(iterator) has returned"),
+        )
+    if 0 < wait_a + compute_b and wait_a < little and compute_b < little:  # the loop slept, unseen by the clock
+        return (
+            f"a loader that sleeps {ms(expected)} in all: your waits add up to {ms(wait_a)}, and a step that sleeps as "
+            f"long: your computes add up to {ms(compute_b)}. Your clock does not count time spent sleeping or waiting.",
+            "time.process_time() counts this process's CPU time only; a wait is wall-clock time: time.perf_counter()",
         )
     if wait_a < enough:
         return f"a loader that sleeps {ms(expected)} in all: your waits add up to {ms(wait_a)}.", (
@@ -240,7 +273,8 @@ def check_wait_meter(func: Callable[..., Any]) -> Verdict:
     """Notebook ``03_load``: ``func(loader, step, steps) -> (waits, computes)``, seconds per step waiting vs computing.
 
     The student's hunt tool, run on planted loops whose split is known: a
-    loader that sleeps before every batch with an instant step (all wait),
+    loader that sleeps before every batch, longest before the first (its
+    start), with an instant step (all wait),
     an instant loader with a step that sleeps (all compute). Checks the form,
     that the step gets the loader's batches in order (one iterator), and
     the split; a correct meter is then compared with
@@ -257,6 +291,7 @@ def check_wait_meter(func: Callable[..., Any]) -> Verdict:
     problem = (
         _split_problem([sum(waits_a), sum(computes_a)], [sum(waits_b), sum(computes_b)], steps * _SLEEP_S)
         or _per_step_problem(waits_a, computes_b)
+        or _start_problem(waits_a)
         or _overcount_problem(waits_a, computes_a, elapsed_a)
         or _overcount_problem(waits_b, computes_b, elapsed_b)
     )
@@ -478,7 +513,7 @@ def _form_problem(x: Any, x_true: torch.Tensor) -> tuple[str, str] | None:
         )
     if x.dtype != torch.float32:
         return f"dtype {x.dtype}: the model's weights are float32.", "x.float()"
-    if x.abs().max() > 20:
+    if x.abs().max() > 100:  # (255 - mean) / std is above 250 for any std under 1; 0..1 pixels stay far below
         return "values up to 255 and beyond: normalised without scaling to [0, 1] first.", "divide by 255 before normalising"
     return None
 
@@ -502,10 +537,34 @@ def _value_problem(x: torch.Tensor, x_true: torch.Tensor, mean: Any, std: Any) -
         return "each image has the right pixel values in the wrong places: the channels are scrambled.", (
             "a reshape or view keeps the memory order (R, G, B, R, G, B, ...); only permute moves the channel axis"
         )
+    named = _other_statistics(x, pixels_true / 255, mean, std)
+    if named:
+        return named
     worst = float((x - x_true).abs().max())
     return f"the images differ from per-sample conversion by up to {worst:.3g}.", (
         "(x / 255 - mean) / std, with mean and std on the channel axis"
     )
+
+
+def _other_statistics(x: torch.Tensor, unit: torch.Tensor, mean: Any, std: Any) -> tuple[str, str] | None:
+    """(message, hint) when ``x`` is the 0..1 batch ``unit`` normalised another known way than (unit - mean) / std."""
+
+    def channels(values: Any) -> torch.Tensor:
+        return torch.as_tensor(values, dtype=torch.float32).view(1, 3, 1, 1)
+
+    m, s = channels(mean), channels(std)
+    others = {
+        "normalised with mean and std swapped: (x - std) / mean": (unit - s) / m,
+        "normalised with ImageNet's statistics, not the ones given (this train split's, from notebook 02)": (
+            unit - channels(IMAGENET_MEAN)
+        )
+        / channels(IMAGENET_STD),
+        "divided by the variance, std ** 2, not by the std": (unit - m) / s**2,
+    }
+    for what, other in others.items():
+        if torch.allclose(x.float(), other, atol=1e-3):
+            return f"the images are {what}.", "(x / 255 - mean) / std, with the mean and std the cell passes in"
+    return None
 
 
 def _collate_problem(answer: Any, truth: tuple[torch.Tensor, torch.Tensor], mean: Any, std: Any) -> tuple[str, str] | None:
@@ -598,12 +657,14 @@ def check_collate(func: Callable[[list[Any]], Any], dataset: Any, mean: Any, std
     """Notebook ``03_load``: ``func(batch)`` turns a list of (uint8 NumPy (S, S, 3), label) into (float32 (B, 3, S, S), int64).
 
     The items are what a JPEG decoder returns, channels last: 64 (3, S, S)
-    images of ``dataset`` moved to (S, S, 3) NumPy arrays. The answer is
+    images of ``dataset`` (from the 65th on, where it has them) moved to (S, S, 3) NumPy arrays. The answer is
     compared with per-sample conversion of the (3, S, S) originals, then run
     on arrays that record how the float work is done; a correct answer is
     timed against converting each of the same arrays on its own.
     """
-    chw = [(torch.as_tensor(image), int(label)) for image, label in (dataset[i] for i in range(min(64, len(dataset))))]
+    start = 64 if len(dataset) >= 128 else 0  # not the notebook's own batch (images 0 to 63): a collate reads its argument
+    picked = range(start, min(start + 64, len(dataset)))
+    chw = [(torch.as_tensor(image), int(label)) for image, label in (dataset[i] for i in picked)]
     flowerkit_versions = ((_load, "CollateNormalize"), (_transform, "normalize_batch"))
     answer, error, refused = _call_refusing(flowerkit_versions, func, _channels_last(chw))
     if refused:
@@ -735,6 +796,13 @@ def _balance_problem(sampler: Any, first: list[int], drawn: list[int], labels: t
             "images it left out are never seen.",
             "return a sampler that draws anew each time a DataLoader iterates it (once per epoch), not a list drawn once",
         )
+    second = drawn[len(first) : 2 * len(first)]
+    if set(second) == set(first) and len(set(first)) < n:
+        return (
+            f"every epoch draws the same {len(set(first))} of the {n} photos, only in another order: the ones left out "
+            "when the sampler was built are never seen.",
+            "draw the photos themselves anew each epoch, with replacement, weighted per sample (not a subset chosen once)",
+        )
     return _mix_problem(sampler, drawn, labels)
 
 
@@ -782,6 +850,9 @@ def check_balanced_sampler(func: Callable[[Any, int], Any], labels: Any) -> Verd
             torch.rand(8)  # a training script initialises its model between building the sampler and drawing from it
             return None if sampler is None else _one_epoch(sampler, cap)[0]
 
+    problem = _other_labels_problem(func, y)
+    if problem:
+        return _verdict(False, problem[0], problem[1])
     again, other = first_epoch(0), first_epoch(1)
     if again is None or again != first:
         return _verdict(
@@ -797,6 +868,24 @@ def check_balanced_sampler(func: Callable[[Any, int], Any], labels: Any) -> Verd
         f"every class drawn about equally often over {len(drawn)} draws, with no trend with class size, and the same "
         "seed draws the same. " + _beside_balanced_sampler(first, drawn, y),
     )
+
+
+def _other_labels_problem(func: Callable[[Any, int], Any], y: torch.Tensor) -> tuple[str, str] | None:
+    """(message, hint) if ``func`` ignores the labels it is given: tried on the same labels in reverse order, where the
+    largest classes sit at the other end; None if it balances those too."""
+    other = y.flip(0)
+    with torch.random.fork_rng(devices=[]):
+        sampler, error = _call(func, other.tolist(), 0)
+        if error or sampler is None:
+            return (error or "your function returned None on other labels", RAISED_HINT)
+        first, drawn, problem = _draw_epochs(sampler, max(400 * (int(other.max()) + 1), 20_000), _EPOCH_CAP * len(other))
+    problem = problem or _balance_problem(sampler, first, drawn, other)
+    if problem:
+        return (
+            f"on the same labels in reverse order: {problem[0]} Does your function read the labels it is given?",
+            problem[1],
+        )
+    return None
 
 
 def _largest_gap(drawn: list[int], y: torch.Tensor) -> float:
@@ -882,7 +971,8 @@ def _seeded_as_a_worker(base_seed: int, worker_id: int) -> Iterator[None]:
 def _worker_draws(func: Callable[[int], Any], base_seed: int, worker_id: int) -> dict[str, Any]:
     """Play worker ``worker_id`` of 2 in an epoch whose base seed is ``base_seed``: a copy of the dataset, ``func``, 3 draws.
 
-    Returns ``error``, ``draws`` and ``global_reseeded`` (the function changed NumPy's global generator).
+    Returns ``error``, ``draws`` and ``global_reseeded`` (the global generators the function changed: torch's,
+    random's, NumPy's).
     """
     copy = pickle.loads(pickle.dumps(_RandomOffsets()))  # what a worker receives: the dataset, its Generator's state included
     seed = base_seed + worker_id
@@ -890,9 +980,12 @@ def _worker_draws(func: Callable[[int], Any], base_seed: int, worker_id: int) ->
         _seeded_as_a_worker(base_seed, worker_id),
         _pretend_worker(_worker_info(worker_id, 2, seed, copy)),
     ):
-        before = np.random.get_state()[1].copy()
+        torch.rand(1), random.random(), np.random.random()  # moved on from the worker's seed: a reseed shows
+        before = torch.get_rng_state(), random.getstate(), np.random.get_state()[1].copy()
         _, error = _call(func, worker_id)
-        reseeded = not np.array_equal(np.random.get_state()[1], before)
+        after = torch.get_rng_state(), random.getstate(), np.random.get_state()[1]
+        same = (torch.equal(before[0], after[0]), before[1] == after[1], np.array_equal(before[2], after[2]))
+        reseeded = [name for name, kept in zip(("torch's", "random's", "NumPy's"), same) if not kept]
         draws, draw_error = _call(lambda: [copy[i] for i in range(3)])
     if draw_error and not error:
         error = f"after your function the dataset cannot draw: {draw_error.removeprefix('your function raised ')}"
@@ -904,7 +997,8 @@ def _same_draws_problem(func: Callable[[int], Any], run: dict[str, Any]) -> tupl
     fresh = _RandomOffsets()
     untouched = [fresh[i] for i in range(3)]
     if run["global_reseeded"]:
-        return "you reseeded NumPy's global generator; the dataset draws from its own Generator, so both workers still agree.", (
+        which = " and ".join(run["global_reseeded"])
+        return f"you reseeded {which} global generator; the dataset draws from its own Generator, so both workers still agree.", (
             "give the worker's copy of the dataset (get_worker_info() reaches it) a Generator of its own, seeded per worker"
         )
     if run["draws"] == untouched:
@@ -957,6 +1051,11 @@ _ITERATOR_HINT = "`yield` the items from __iter__ (or return an iterator over th
 _STREAM_CAP = 10_000  # items read from a stream at most: one that never ends must not hang the checker
 
 
+#: The base seed of the simulated workers' epoch: as large as a real one (a random 64-bit number), so that a share
+#: that indexes with get_worker_info().seed or torch.initial_seed() is judged as a DataLoader would run it.
+_WORKER_BASE_SEED = 6_148_914_691_236_517_205
+
+
 def _yields(cls: type, items: list[int], worker: tuple[int, int] | None = None) -> tuple[list[Any] | None, str | None]:
     """Everything a fresh ``cls(items)`` yields, in the main process or as the given (worker id, num_workers).
 
@@ -968,7 +1067,11 @@ def _yields(cls: type, items: list[int], worker: tuple[int, int] | None = None) 
         dataset, build_error = _call(cls, items)
         if build_error:
             return None, build_error
-        with _pretend_worker(_worker_info(*worker, seed=worker[0])) if worker else contextlib.nullcontext():
+        as_worker = contextlib.ExitStack()
+        if worker:  # a real worker's seed is the epoch's base seed + its id: a large number, never the id itself
+            as_worker.enter_context(_pretend_worker(_worker_info(*worker, seed=_WORKER_BASE_SEED + worker[0])))
+            as_worker.enter_context(_seeded_as_a_worker(_WORKER_BASE_SEED, worker[0]))
+        with as_worker:
             it, iter_error = _call(dataset.__iter__)
             if iter_error or it is None:
                 return None, iter_error
@@ -998,9 +1101,17 @@ def _sharding_problem(cls: type, items: list[int], num_workers: int) -> tuple[st
             "is None), then yield only this worker's share: it tells a worker its id and how many workers there are",
         )
     missing = [x for x in items if counts[x] == 0]
+    if missing and not any(shares):
+        return f"with {num_workers} workers no worker yielded anything.", (
+            "a worker's share starts at its id (get_worker_info().id, 0 to num_workers - 1), not at its seed, which is a "
+            "large number that changes every epoch"
+        )
     if missing:
+        blocks = len(missing) == len(items) % num_workers and not any(counts[x] > 1 for x in items)
         return f"with {num_workers} workers no worker yielded {missing}: the shares leave items out.", (
             "shares must cover every item together, the remainder too: cutting into blocks of len // num_workers drops it"
+            if blocks
+            else "worker k of n takes items k, k + n, k + 2n, ...: together the workers' shares are every item once"
         )
     twice = [x for x in items if counts[x] > 1]
     if twice:
@@ -1359,8 +1470,15 @@ def _train_loader_problems(loader: DataLoader, dataset: Any, stats: tuple[Any, A
     problems = []
     sampler, batch_size, _ = _batching(loader)
     order = _visit_order(loader, dataset)
-    if order is None:
+    if _unwrapped(loader.dataset) is not dataset:
+        problems.append("it reads another dataset than the one it is given [fix: DataLoader(dataset, ...)]")
+    elif order is None:
         problems.append("its batch_sampler cannot be read for the order it visits the photos in [fix: shuffle=True]")
+    elif len(order) < len(dataset):  # a weighted draw with replacement visits fewer photos, but as many draws
+        problems.append(
+            f"an epoch draws {len(order)} photos for the dataset's {len(dataset)}: an epoch should be worth the "
+            "dataset [fix: shuffle=True, every photo once an epoch]"
+        )
     elif order == sorted(order):
         problems.append("it does not shuffle, and the split is grouped by class [fix: shuffle=True]")
     problems += _batch_worker_pin_problems(
