@@ -385,7 +385,7 @@ def in_ci() -> bool:
 
 
 def expect(key: str, value: float, dataset: str) -> bool:
-    """Check ``value`` against ``TARGETS[key]`` for ``dataset``; raise AssertionError if it fails, else return True.
+    """Check ``value`` against the target named ``key`` for ``dataset``; raise AssertionError if it fails, else return True.
 
     The ``anywhere`` bound is checked on every dataset; the ``mini`` bound only
     on mini-flowers trained at the course's epochs (not while

@@ -449,6 +449,37 @@ class NoTargetTransform(RightFlowers):
         return (self.transform(image) if self.transform else image), self.labels[idx]
 
 
+class TargetTransformOnlyWithTransform(RightFlowers):  # the label's transform nested under the image's test
+    def __getitem__(self, idx):
+        image, label = self.load(idx), self.labels[idx]
+        if self.transform is not None:
+            image = self.transform(image)
+            label = self.target_transform(label)
+        return image, label
+
+
+class OnlyBoth(RightFlowers):  # both transforms applied together or not at all
+    def __getitem__(self, idx):
+        image, label = self.load(idx), self.labels[idx]
+        if self.transform and self.target_transform:
+            image, label = self.transform(image), self.target_transform(label)
+        return image, label
+
+
+class TransformBeforeConvert(RightFlowers):  # the transform sees the grayscale photo as it is
+    def __getitem__(self, idx):
+        with Image.open(self.files[idx]) as img:
+            img.load()
+            image = self.transform(img) if self.transform is not None else img.convert("RGB")
+        label = self.labels[idx]
+        return image, self.target_transform(label) if self.target_transform is not None else label
+
+
+class StringSplitKey(RightFlowers):  # setid["train"]: the variables are trnid, valid, tstid
+    def __init__(self, root, split="train", transform=None, target_transform=None):
+        loadmat(Path(root) / "flowers-102" / "setid.mat")[split]
+
+
 class ReturnsPath(RightFlowers):
     def __getitem__(self, idx):
         return self.files[idx], self.labels[idx]
@@ -547,6 +578,10 @@ class FailsLate(RightFlowers):
         (WrapsFlowerkit, "builds a library's Flowers Dataset inside"),
         (NoTransform, "does not call self.transform"),
         (NoTargetTransform, "does not call self.target_transform"),
+        (TargetTransformOnlyWithTransform, "with only a transform: your function raised TypeError"),
+        (OnlyBoth, "with only a transform, __getitem__ does not call self.transform on the image"),
+        (TransformBeforeConvert, "the transform was given a L image (the grayscale photo)"),
+        (StringSplitKey, "setid.mat holds one variable per split: trnid (train)"),
         (ReturnsPath, "the image is a path"),
         (ReturnsDict, "expected a pair (image, label)"),
         (Uint8Label, "expected a plain int"),
@@ -627,6 +662,31 @@ def test_check_spawn_ready_names_a_class_passed_itself_and_an_open_file(mini_roo
     assert not exercises.check_spawn_ready(HoldsOpenFile(mini_root))
     out = capsys.readouterr().out
     assert "holds an open file" in out and "open each file in __getitem__" in out, out
+    items = [RightFlowers(mini_root)[i] for i in range(3)]  # a list of items, or a batch: data, not the dataset
+    assert not exercises.check_spawn_ready(items)
+    assert "you passed a list" in capsys.readouterr().out
+
+
+def test_check_spawn_ready_tells_an_item_that_fails_from_a_dataset_that_does_not_unpickle(mini_root, tmp_path, capsys):
+    """A module that forgot an import unpickles, then fails reading item 0: not an importability problem."""
+    import importlib
+
+    (tmp_path / "forgot_import.py").write_text(
+        "from torch.utils.data import Dataset\n\n\nclass Flowers(Dataset):\n    def __len__(self):\n        return 3\n\n"
+        "    def __getitem__(self, i):\n        return np.zeros(3), i  # numpy never imported in this file\n"
+    )
+    sys.path.insert(0, str(tmp_path))
+    try:
+        module = importlib.import_module("forgot_import")
+        assert not exercises.check_spawn_ready(module.Flowers())
+    finally:
+        sys.path.remove(str(tmp_path))
+    out = capsys.readouterr().out
+    assert "then failed reading item 0" in out and "NameError" in out and "carry its own imports" in out, out
+
+
+def _flip(x):
+    return x.flip(0)
 
 
 def _to_small(img):
@@ -640,6 +700,13 @@ def test_check_spawn_fix_wants_the_same_items_and_an_importable_transform(mini_r
     same = OxfordFlowers102(mini_root, "val", transform=_to_small)  # the function, importable from this module
     assert exercises.check_spawn_fix(same, colleague)
     assert "its class and its transform are importable by name" in capsys.readouterr().out
+    computed = torch.utils.data.TensorDataset(  # every item made up front: right items, but no transform held
+        torch.stack([colleague[i][0] for i in range(len(colleague))]),
+        torch.tensor([colleague[i][1] for i in range(len(colleague))]),
+    )
+    assert exercises.check_spawn_fix(computed, colleague) is not None
+    out = capsys.readouterr().out
+    assert "importable by name (it holds no transform" in out or "Not yet" in out, out
     bgr_lost = OxfordFlowers102(mini_root, "val", transform=v2.Compose([v2.PILToTensor(), v2.Resize(32), v2.CenterCrop(32)]))
     assert not exercises.check_spawn_fix(bgr_lost, colleague)
     assert "the channel flip included" in capsys.readouterr().out
@@ -657,6 +724,14 @@ def test_check_spawn_fix_wants_the_same_items_and_an_importable_transform(mini_r
             "not the colleague's",
         ),
         (OxfordFlowers102(mini_root, "train", transform=_to_small), "not the same files"),  # as long as val, not val
+        (  # resized without antialiasing: the same shape and dtype, other pixels
+            OxfordFlowers102(
+                mini_root,
+                "val",
+                transform=v2.Compose([v2.PILToTensor(), v2.Resize(32, antialias=False), v2.CenterCrop(32), _flip]),
+            ),
+            "values differ, by up to",
+        ),
         (42, "not a dataset"),
     ):
         assert not exercises.check_spawn_fix(answer, colleague)

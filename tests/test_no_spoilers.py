@@ -13,6 +13,7 @@ import dataclasses
 import importlib
 import pydoc
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -293,3 +294,23 @@ def test_ipython_completes_a_module_from_its_dir() -> None:
     assert "run_team" in offered and not {n for n in offered if n.endswith(("_BUGS", "_INFO"))}, offered
     assert not bugs, bugs
     assert teams.EFFICIENCY_BUGS, "still importable by name, for the cells after the hunt"
+
+
+def test_the_doctor_is_not_offered_on_flowerkit_before_a_notebook_reveals_it() -> None:
+    """00's setup imports flowerkit.exercises, which loads the doctor: `flowerkit.<Tab>` must not offer it above 01's
+    and 08's hunts (it names the Access team's bug); `from flowerkit import doctor` still works where they reveal it."""
+    from IPython.core.completer import provisionalcompleter
+    from IPython.core.interactiveshell import InteractiveShell
+
+    import flowerkit
+    import flowerkit.exercises  # noqa: F401  (what 00's setup imports)
+
+    assert "flowerkit.doctor" in sys.modules and "doctor" not in dir(flowerkit) and "exercises" in dir(flowerkit)
+    shell = InteractiveShell.instance()
+    shell.run_cell("import flowerkit")
+    with provisionalcompleter():
+        offered = {c.text for c in shell.Completer.completions("flowerkit.do", 12)}
+    assert not {o for o in offered if "doctor" in o}, offered
+    from flowerkit import doctor
+
+    assert doctor.diagnose

@@ -153,6 +153,11 @@ def _counts_feedback(
             f"on {where}: you counted every file ({flat.size}), not the {ids.size} images of the split.",
             "pick the split's labels first: labels[ids - 1]",
         )
+    return _picked_wrong_verdict(got, flat, ids, truth, where)
+
+
+def _picked_wrong_verdict(got: np.ndarray, flat: np.ndarray, ids: np.ndarray, truth: np.ndarray, where: str) -> Verdict:
+    """102 counts of the split's size, wrong: ids used as positions, a histogram's stretched bins, or other."""
     positions = np.clip(ids.astype(np.int64).reshape(-1), 0, flat.size - 1)
     if np.array_equal(got, np.bincount(flat[positions] - 1, minlength=NUM_CLASSES)):
         return _verdict(
@@ -340,6 +345,24 @@ def _batches_feedback(got: list[int], labels: np.ndarray, ids: np.ndarray, batch
     )
 
 
+def _one_case_verdict(
+    got: list[int], case: tuple[np.ndarray, np.ndarray, int], notebook_labels: np.ndarray, where: str
+) -> Verdict | None:
+    """The verdict on one case's list of classes per batch (the labels, ids and batch size of ``case``); None if right.
+
+    A list that is the notebook's labels' answer is named so, unless a named mistake explains it better.
+    """
+    labels, ids, batch_size = case
+    with contextlib.redirect_stdout(io.StringIO()) as said:  # a verdict prints as it is made: one is shown
+        verdict = _batches_feedback(got, labels, ids, batch_size, where)
+    generic = verdict is not None and re.search(r"batch \d+ holds \d+ classes, you said|\d+ batches, expected", verdict.message)
+    if generic and _read_the_notebook(got, labels, notebook_labels, lambda other: _distinct(_in_order(other, ids), batch_size)):
+        return _verdict(False, f"on {where}: {_NOTEBOOK_LABELS[0]}", _NOTEBOOK_LABELS[1])
+    if verdict is not None:
+        print(said.getvalue(), end="")
+    return verdict
+
+
 def _batch_cases(root: str | Path) -> list[tuple[str, np.ndarray, np.ndarray, int]]:
     """(where, labels, ids, batch_size): three made-up files, then the train split at ``root`` in batches of 64."""
     labels, splits = _raw(root)
@@ -385,20 +408,8 @@ def check_classes_per_batch(func: Callable[[np.ndarray, np.ndarray, int], Any], 
                 f"on {where}: expected one number per batch, got {answer!r:.60}.",
                 "return a list: [classes in batch 0, ...]",
             )
-        with contextlib.redirect_stdout(io.StringIO()) as said:  # a verdict prints as it is made: one is shown
-            verdict = _batches_feedback(got, labels, ids, batch_size, where)
-        generic = verdict is not None and re.search(
-            r"batch \d+ holds \d+ classes, you said|\d+ batches, expected", verdict.message
-        )
-        if generic and _read_the_notebook(  # a named mistake explains more than where the numbers came from
-            got,
-            labels,
-            notebook_labels,
-            lambda other: _distinct(_in_order(other, ids), batch_size),  # noqa: B023
-        ):
-            return _verdict(False, f"on {where}: {_NOTEBOOK_LABELS[0]}", _NOTEBOOK_LABELS[1])
+        verdict = _one_case_verdict(got, (labels, ids, batch_size), notebook_labels, where)
         if verdict is not None:
-            print(said.getvalue(), end="")
             return verdict
     per_batch = _distinct(_in_order(notebook_labels, splits["train"]), 64)
     counts = Counter(per_batch)

@@ -342,6 +342,17 @@ def _unreadable(image: Image.Image) -> str | None:
     return None
 
 
+def _init_error(error: str) -> str:
+    """The message for what building the class on the toy train split raised, with the likeliest hint."""
+    if re.search(r"KeyError: '(train|val|test)'", error):
+        hint = "setid.mat holds one variable per split: trnid (train), valid (val), tstid (test)"
+    elif re.search(r"out of bounds for (axis|dimension) 0 with size 1\b", error):
+        hint = "loadmat gives (1, N) arrays, one row: loadmat(..., squeeze_me=True), or .reshape(-1)"
+    else:
+        hint = "__init__(self, root, split='train', transform=None, target_transform=None)"
+    return f"{error}. Hint: {hint}"
+
+
 def _id_as_position(error: str) -> str | None:
     """The off-by-one hint for an index one past the end of the labels: ids (1..N) used as positions (0..N-1)."""
     past_end = re.search(r"index (\d+) is out of bounds", error)
@@ -469,25 +480,47 @@ class _Marked:
 
 
 def _transform_feedback(cls: Any, root: Path) -> str | None:
-    """Check that ``transform`` is applied to the image and ``target_transform`` to the label."""
-    dataset, error = _make_dataset(cls, root, transform=_Marked("image"), target_transform=_Marked("label"))
-    if error:
-        return f"{error}. Hint: __init__(self, root, split='train', transform=None, target_transform=None)"
-    item, error = _call(dataset.__getitem__, 0)
-    if error:
-        return f"with a transform: {error}. Hint: {RAISED_HINT}"
+    """Check that ``transform`` is applied to the RGB image and ``target_transform`` to the label, each whenever it is
+    given: alone or with the other (torchvision's datasets take either on its own); on the grayscale photo too."""
+    grey = _TOY_SPLITS["train"].index(_TOY_GRAY)
+    for given in (("transform", "target_transform"), ("transform",), ("target_transform",)):
+        kw = {name: _Marked(tag) for name, tag in (("transform", "image"), ("target_transform", "label")) if name in given}
+        with_what = "with a transform and a target_transform" if len(given) == 2 else f"with only a {given[0]}"
+        each = "apply each one whenever it is given, on its own: if self.transform is not None: ..., and the same for target_transform"
+        dataset, error = _make_dataset(cls, root, **kw)
+        if error:
+            return f"{error}. Hint: __init__(self, root, split='train', transform=None, target_transform=None)"
+        for i in (0, grey):
+            item, error = _call(dataset.__getitem__, i)
+            if error:
+                return f"{with_what}: {error}. Hint: {each if len(given) == 1 else RAISED_HINT}"
+            problem = _transformed_item_feedback(item, given, with_what, each)
+            if problem:
+                return problem
+    return None
+
+
+def _transformed_item_feedback(item: Any, given: tuple[str, ...], with_what: str, each: str) -> str | None:
+    """What is wrong with one item built ``with_what`` (the transforms ``given`` mark what they are called on)."""
     if not isinstance(item, (tuple, list)) or len(item) != 2:
-        return f"with a transform, __getitem__ returned {type(item).__name__}, expected a pair (image, label). Hint: return image, label"
-    image, label = item
-    if not (isinstance(image, tuple) and image[:1] == ("image",)):
         return (
-            "__getitem__ does not call self.transform on the image. Hint: when a transform is given, the item's image "
-            "is what the transform returns"
+            f"{with_what}, __getitem__ returned {type(item).__name__}, expected a pair (image, label). Hint: return image, label"
         )
-    if not (isinstance(label, tuple) and label[:1] == ("label",)):
+    image, label = item
+    if "transform" in given and not (isinstance(image, tuple) and image[:1] == ("image",)):
+        hint = each if len(given) == 1 else "when a transform is given, the item's image is what the transform returns"
+        return f"{with_what}, __getitem__ does not call self.transform on the image. Hint: {hint}"
+    if "target_transform" in given and not (isinstance(label, tuple) and label[:1] == ("label",)):
+        hint = (
+            each
+            if len(given) == 1
+            else "treat the label as you treat the image, with target_transform (torchvision applies it after the transform)"
+        )
+        return f"{with_what}, __getitem__ does not call self.target_transform on the label. Hint: {hint}"
+    if "transform" in given and isinstance(image[1], Image.Image) and image[1].mode != "RGB":
         return (
-            "__getitem__ does not call self.target_transform on the label. Hint: treat the label as you treat the "
-            "image, with target_transform (torchvision applies it after the transform)"
+            f"{with_what}, the transform was given a {image[1].mode} image (the grayscale photo): a transform expects "
+            "what the dataset promises, RGB. Hint: convert to RGB first, then the transform"
         )
     return None
 
@@ -503,8 +536,7 @@ def _toy_feedback(cls: Any) -> str | None:
             if _refused(error):
                 return "READERS" if _READERS_NAMED.search(error) else "LIBRARY"
             if error:
-                signature = "Hint: __init__(self, root, split='train', transform=None, target_transform=None)"
-                return _id_as_position(error) or f"{error}. {signature}"
+                return _id_as_position(error) or _init_error(error)
             if _is_stub(dataset):
                 return "STUB"
             problem = _toy_split_feedback(dataset, "train", listing)
@@ -632,10 +664,15 @@ def check_flowers_dataset(cls: Any, root: str | Path, split: str = "train") -> V
 # What a spawn worker does first: unpickle the dataset in a fresh Python, which imports its class by module and name.
 # A worker unpickles the dataset, then reads items: the fresh Python reads item 0 as one would (a NameError in
 # __getitem__, an import the module forgot, shows only there).
+_UNPICKLED = "-- unpickled --"  # written between the two steps: an error after it is the item's, not the unpickling's
 _UNPICKLE = (
-    "import pickle, sys; dataset = pickle.loads(sys.stdin.buffer.read()); dataset[0] if len(dataset) else None; "
+    "import pickle, sys; dataset = pickle.loads(sys.stdin.buffer.read()); "
+    f"print({_UNPICKLED!r}, file=sys.stderr, flush=True); dataset[0] if len(dataset) else None; "
     "print(type(dataset).__module__)"
 )
+
+
+_ITEM_FAILED = "reading item 0"
 
 
 def _spawn_round_trip(dataset: Any, timeout: float = 120) -> str | None:
@@ -655,8 +692,12 @@ def _spawn_round_trip(dataset: Any, timeout: float = 120) -> str | None:
     )
     if run.returncode == 0:
         return None
-    lines = run.stderr.decode(errors="replace").strip().splitlines()
-    return f"unpickling it and reading item 0 in a fresh Python: {lines[-1] if lines else f'exit code {run.returncode}'}"
+    log = run.stderr.decode(errors="replace")
+    lines = log.strip().splitlines()
+    last = lines[-1] if lines else f"exit code {run.returncode}"
+    if _UNPICKLED in log:
+        return f"{_ITEM_FAILED} in a fresh Python (it unpickled): {last}"
+    return f"unpickling it in a fresh Python: {last}"
 
 
 def _not_a_dataset_verdict(dataset: Any) -> Verdict | None:
@@ -670,6 +711,13 @@ def _not_a_dataset_verdict(dataset: Any) -> Verdict | None:
             False,
             f"you passed the class {dataset.__name__} itself; a DataLoader hands its workers a dataset, an instance.",
             f'build one and pass it, e.g. {dataset.__name__}(ROOT, "train"), or loader.dataset',
+        )
+    if type(dataset).__module__ == "builtins":  # a list of items, a batch: data, not the dataset a worker receives
+        return _verdict(
+            False,
+            f"you passed a {type(dataset).__name__}; a DataLoader hands its workers the dataset object, an instance of "
+            "your class, which they ask for items.",
+            "pass the dataset itself (loader.dataset), an instance of your FlowersDataset",
         )
     if isinstance(dataset, torch.utils.data.DataLoader):
         return _verdict(
@@ -720,6 +768,11 @@ def check_spawn_ready(dataset: Any) -> Verdict:
             True,
             f"a fresh Python imported {where}.{type(inner).__qualname__}, unpickled your dataset and read its first item: spawn workers can too.",
         )
+    return _spawn_failure_verdict(error, where, type(inner).__qualname__)
+
+
+def _spawn_failure_verdict(error: str, where: str, name: str) -> Verdict:
+    """The verdict on a dataset of class ``where.name`` whose round trip to a spawn worker failed with ``error``."""
     held = re.search(r"cannot pickle '([\w.]+)' object", error)
     if held:
         what = "an open file" if held.group(1).startswith("_io.") else f"a {held.group(1)} object"
@@ -734,9 +787,16 @@ def check_spawn_ready(dataset: Any) -> Verdict:
             f"your class lives in the notebook (__main__); a spawn worker is a fresh Python without the notebook, and fails with\n  {error}",
             "write the class into my_flowers.py next to the notebook (%%writefile), then import my_flowers and use my_flowers.FlowersDataset",
         )
+    if error.startswith(_ITEM_FAILED):
+        return _verdict(
+            False,
+            f"a spawn worker received this dataset ({where}.{name}), then failed reading item 0, at\n  {error}",
+            "the module a worker imports must carry its own imports (a NameError: one is missing from the file); "
+            "run the class from the module on its own in a new cell to see the traceback",
+        )
     return _verdict(
         False,
-        f"a spawn worker could not receive this dataset ({where}.{type(inner).__qualname__} and what it holds), failing at\n  {error}",
+        f"a spawn worker could not receive this dataset ({where}.{name} and what it holds), failing at\n  {error}",
         "everything it holds must be importable by name",
     )
 
@@ -777,9 +837,27 @@ def _mismatch_verdict(dataset: Any, reference: Any, i: int, mine: Any) -> Verdic
             )
     return _verdict(
         False,
-        f"item {i} is not the colleague's: the same label and the same pixels are the point.",
-        "keep every step of their function, the channel flip included: the same pixels, the same labels",
+        f"item {i} is not the colleague's: {_difference(mine, reference[i])}; the same label and the same pixels are the point.",
+        "keep every step of their function, in its order, the channel flip included: the same pixels, the same labels",
     )
+
+
+def _difference(mine: Any, theirs: tuple[Any, int]) -> str:
+    """How item ``mine`` differs from the colleague's ``theirs``: its form, its label, or how far its pixels are off."""
+    if not isinstance(mine, (tuple, list)) or len(mine) != 2:
+        return f"yours is a {type(mine).__name__}, theirs an (image, label) pair"
+    if mine[1] != theirs[1]:
+        return f"label {mine[1]!r}, theirs {theirs[1]!r}"
+    try:
+        a, b = np.asarray(mine[0]), np.asarray(theirs[0])
+    except Exception:  # noqa: BLE001 - a student's image NumPy cannot read
+        return f"an image of type {type(mine[0]).__name__}"
+    if a.shape != b.shape:
+        return f"an image of shape {a.shape}, theirs {b.shape}"
+    if a.dtype != b.dtype:
+        return f"an image of dtype {a.dtype}, theirs {b.dtype}"
+    off = np.abs(a.astype(np.int64) - b.astype(np.int64)) if a.dtype.kind in "iub" else np.abs(a - b)
+    return f"{int((off > 0).sum())} of its {off.size} values differ, by up to {off.max():g}"
 
 
 def check_spawn_fix(dataset: Any, reference: Any) -> Verdict:
@@ -823,8 +901,16 @@ def check_spawn_fix(dataset: Any, reference: Any) -> Verdict:
             "everything it holds, its transform included, must be importable by name: a function in a module next to "
             "the notebook, as your class, or torchvision's transform classes",
         )
-    return _verdict(
-        True, "the same items, and a fresh Python unpickled the dataset: its class and its transform are importable by name."
+    return _verdict(True, _spawn_fix_praise(dataset))
+
+
+def _spawn_fix_praise(dataset: Any) -> str:
+    """check_spawn_fix's "Correct!" message: what a fresh Python could import, the transform named where there is one."""
+    held = getattr(_wrapped(dataset), "transform", None)
+    return "the same items, and a fresh Python unpickled the dataset and read an item: " + (
+        "its class and its transform are importable by name."
+        if held is not None
+        else "its class is importable by name (it holds no transform: its items are made another way)."
     )
 
 
@@ -1184,7 +1270,11 @@ def _as_pairs(answer: Any, most: int) -> tuple[list[tuple[str, int]] | None, str
     """The answer as (file name, int label) pairs, from a list of pairs or a dict (at most ``most`` read), or what is wrong."""
     items = answer.items() if isinstance(answer, dict) else answer
     try:
-        return [(str(name), int(label)) for name, label in itertools.islice(items, most)], None
+        pairs = [(name, label) for name, label in itertools.islice(items, most)]
+        text = next(((name, label) for name, label in pairs if isinstance(label, (str, bytes))), None)
+        if text is not None:  # int("3") would pass it: a loss function would not
+            return None, f"the label of {text[0]} is the string {text[1]!r}: a label is a number, an int, as a loss needs"
+        return [(str(name), int(label)) for name, label in pairs], None
     except (TypeError, ValueError):  # not an iterable of pairs, or a label that is not a number
         return None, f"expected (file, label) pairs, got {answer!r:.80}"
 

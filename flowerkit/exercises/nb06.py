@@ -134,6 +134,16 @@ def _appearance_problem(
 _CALLS_COUNT_EPOCHS = "your function calls flowerkit's distributed.count_epochs, the version this exercise builds."
 
 
+def _changed_input_verdict(ids_by_rank: list[list[int]], expected: list[int], given: tuple[Any, Any]) -> Verdict:
+    """The verdict on a count that changed the lists it was handed (``given``, afterwards)."""
+    return _verdict(
+        False,
+        f"for ranks {ids_by_rank} over ids {expected} your function changed the lists it was given "
+        f"(afterwards: {given[0]} over {given[1]}).",
+        "count without changing the arguments: all_ids = ids_by_rank[0] + ... makes a new list, += extends the first",
+    )
+
+
 def check_count_appearances(func: Callable[[Any, Any], Any]) -> Verdict:
     """Notebook ``06_beyond_one_machine``: ``func(ids_by_rank, expected_ids)`` -> {times read: number of ids} for one
     epoch: how many of the split's ids the ranks together read 0 times, once, twice, ... (bars of 0 may be left out).
@@ -150,12 +160,7 @@ def check_count_appearances(func: Callable[[Any, Any], Any]) -> Verdict:
         if _unanswered(answer):
             return _verdict(False, "your function returns None: it is still the stub.", STUB_HINT)
         if given != (ids_by_rank, expected):
-            return _verdict(
-                False,
-                f"for ranks {ids_by_rank} over ids {expected} your function changed the lists it was given "
-                f"(afterwards: {given[0]} over {given[1]}).",
-                "count without changing the arguments: all_ids = ids_by_rank[0] + ... makes a new list, += extends the first",
-            )
+            return _changed_input_verdict(ids_by_rank, expected, given)
         bars = count_epochs([[ids] for ids in ids_by_rank], expected)["appearances_per_epoch"][0]
         want = {k: n for k, n in enumerate(bars) if n}
         got = _histogram(answer)
@@ -870,6 +875,12 @@ def _count_problem(read: list[list[Any]], workers: int, every_rank_hint: str) ->
     if all(set(c) == items for c in per_rank):
         every = "every item came from every rank" + (" and every worker of each" if sum(within) else "")
         return f"{where}: {every}.", every_rank_hint if not sum(within) else "split by rank, then by worker"
+    return _overlap_problem(per_rank, shared, missing, where)
+
+
+def _overlap_problem(per_rank: list[Counter[int]], shared: set[int], missing: set[int], where: str) -> tuple[str, str] | None:
+    """:func:`_count_problem` once no rank reads every item with every other: one rank alone, padding, overlap, gaps."""
+    items = set(_STREAM_ITEMS)
     alone = [k for k, c in enumerate(per_rank) if set(c) == items]
     if alone:
         return (
@@ -878,7 +889,7 @@ def _count_problem(read: list[list[Any]], workers: int, every_rank_hint: str) ->
             "(under torchrun, WORLD_SIZE or dist.get_world_size())?",
         )
     total = sum(sum(c.values()) for c in per_rank)
-    padded = len({sum(c.values()) for c in per_rank}) == 1 and 0 < total - len(items) < len(read)
+    padded = len({sum(c.values()) for c in per_rank}) == 1 and 0 < total - len(items) < len(per_rank)
     if shared and not missing and padded:
         return (
             f"{where}: {len(shared)} read by several ranks and none missed: padded to equal shares, as "
