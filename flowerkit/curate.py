@@ -23,6 +23,7 @@ files and labels, which is what a project of your own starts from.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import hashlib
 import re
@@ -35,7 +36,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import ExifTags, Image, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageFile, UnidentifiedImageError
 from torch.utils.data import Dataset, Sampler
 
 from .access import FlowersFormatError, load_rgb
@@ -140,6 +141,18 @@ def match_name(name: str, names: Sequence[str], *, cutoff: float = 0.85) -> Name
 # --------------------------------------------------------------------------------------
 
 
+@contextlib.contextmanager
+def _strict_decoding() -> Iterator[None]:
+    """PIL's truncated-file check on, whatever the kernel set: ``ImageFile.LOAD_TRUNCATED_IMAGES = True`` (the fix
+    most often suggested online) would let a cut-off file decode, its missing part grey, and pass as a photo."""
+    before = ImageFile.LOAD_TRUNCATED_IMAGES
+    ImageFile.LOAD_TRUNCATED_IMAGES = False
+    try:
+        yield
+    finally:
+        ImageFile.LOAD_TRUNCATED_IMAGES = before
+
+
 def _problem(path: Path) -> str | None:
     """Why ``path`` cannot be used as a training image, or None if it decodes in full."""
     if not path.is_file():
@@ -147,7 +160,7 @@ def _problem(path: Path) -> str | None:
     if path.stat().st_size == 0:
         return "empty (0 bytes)"
     try:
-        with Image.open(path) as img:
+        with _strict_decoding(), Image.open(path) as img:
             img.load()  # a truncated file opens; only decoding every byte finds it
             if min(img.size) < 1:
                 return "an image with no pixels"

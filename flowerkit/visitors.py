@@ -87,13 +87,11 @@ Photos in uploads/ without a row were never labelled.
 
 @dataclass(frozen=True)
 class Upload:
-    """One CSV row as the garden meant it: the truth the notebook's checkers compare with.
+    """One upload as the hand-over was made: part of a :class:`VisitorSet` (notebook ``08_your_own_data``)."""
 
-    ``label`` is the 0-based class (None when the species is not among the
-    102), ``problem`` says why the file is unusable (None if it is fine),
-    ``duplicate_of`` names the upload it copies, ``source`` the
-    dataset photo it was made from. Part of a :class:`VisitorSet` (notebook ``08_your_own_data``).
-    """
+    # label: the 0-based class, None outside the 102; problem: why the file is unusable, None if fine; duplicate_of:
+    # the upload it copies; source: the dataset photo it was made from. (Kept out of the docstring: help() above
+    # notebook 08's hunts would say what they find.)
 
     upload_id: str
     file: str
@@ -107,19 +105,19 @@ class Upload:
 
 @dataclass(frozen=True)
 class VisitorSet:
-    """The hand-over on disk (``csv``, ``uploads/``, the garden's ``note``), and the checkers' answer key.
+    """The hand-over on disk (``csv``, ``uploads/``, the garden's ``note``).
 
     ``sources`` are the dataset photos the uploads were made from: leave them
     out of a test-split evaluation. Returned by :func:`make_visitors` (notebook ``08_your_own_data``).
     """
 
     folder: Path
-    #: The answer key of notebook 08's checkers: out of the repr, so that printing the hand-over mid-hunt answers nothing.
+    # What the checkers compare with: out of the repr, dir() and help(), so the hand-over answers nothing mid-hunt.
     truth: tuple[Upload, ...] = field(repr=False)
     sources: frozenset[Path] = field(repr=False)
 
     def __dir__(self) -> list[str]:
-        """What Tab completion offers on the hand-over: its files, not the answer key (``truth`` stays readable)."""
+        """What Tab completion offers on the hand-over: where its files are, and its counts."""
         return [name for name in super().__dir__() if name != "truth"]
 
     def garden_count(self, kind: str) -> int:

@@ -7,6 +7,7 @@ import copy
 import difflib
 import hashlib
 import re
+import tempfile
 from collections import Counter
 from pathlib import Path
 
@@ -187,17 +188,73 @@ def test_dataset_solution_passes(handover, capsys):
 
 
 class FlippedPixels(PhotosSolution):
-    """Passes the checks, but its pixels are not flowerkit's (a mirror image): the agreement sentence says so."""
+    """A mirror image: not the photo as decode_resized shows it."""
 
     def __getitem__(self, i):
         image, label = super().__getitem__(i)
         return image.flip(-1), label
 
 
+class BrighterPixels(PhotosSolution):
+    """Passes the checks (another decoder's rounding is as close), but its pixels are not flowerkit's: said so."""
+
+    def __getitem__(self, i):
+        image, label = super().__getitem__(i)
+        return (image.int() + 4).clamp(0, 255).to(torch.uint8), label
+
+
+class Squashed(PhotosSolution):
+    """The whole photo squashed to a square, upright."""
+
+    def __getitem__(self, i):
+        from PIL import ImageOps
+
+        with Image.open(self.files[i]) as img:
+            square = ImageOps.exif_transpose(img).convert("RGB").resize((S, S), Image.Resampling.BILINEAR)
+        return torch.from_numpy(np.asarray(square).copy()).permute(2, 0, 1), self.labels[i]
+
+
+class Sideways(PhotosSolution):
+    """The file's pixels as stored, the EXIF orientation ignored."""
+
+    def __getitem__(self, i):
+        with Image.open(self.files[i]) as img:
+            raw = decode_resized_raw(img.convert("RGB"), S)
+        return raw, self.labels[i]
+
+
+def decode_resized_raw(img, size):
+    """Resize the short side and centre-crop, without turning the photo upright."""
+    from torchvision.transforms import v2
+
+    return v2.Compose([v2.PILToTensor(), v2.Resize(size, antialias=True), v2.CenterCrop(size)])(img)
+
+
 def test_dataset_agreement_names_what_differs(handover, capsys):
-    assert nb08.check_visitor_dataset(FlippedPixels, handover, S)
+    assert nb08.check_visitor_dataset(BrighterPixels, handover, S)
     out = _said(capsys)
     assert "differs from yours in the pixels" in out and "keeps the same" not in out
+    assert not nb08.check_visitor_dataset(FlippedPixels, handover, S)
+    assert "differs from the photo as decode_resized shows it" in _said(capsys)
+
+
+def test_dataset_names_a_squashed_and_a_sideways_photo(handover, capsys):
+    assert not nb08.check_visitor_dataset(Squashed, handover, S)
+    assert "squashed to a square" in _said(capsys)
+    assert not nb08.check_visitor_dataset(Sideways, handover, S)
+    assert "lies on its side" in _said(capsys)
+
+
+def test_dataset_check_is_not_fooled_by_pil_s_truncated_images_flag(handover, capsys, monkeypatch):
+    """LOAD_TRUNCATED_IMAGES = True, the fix most often suggested online: the checker says so; curate ignores it."""
+    from PIL import ImageFile
+
+    monkeypatch.setattr(ImageFile, "LOAD_TRUNCATED_IMAGES", True)
+    assert not nb08.check_visitor_dataset(PhotosSolution, handover, S)  # it decodes in full: the flag lets a cut-off file by
+    assert "LOAD_TRUNCATED_IMAGES is True" in _said(capsys)
+    rows = [(r.file.name, r.label) for r in visitors.read_rows(handover.csv) if r.label is not None]
+    photos = curate.LabelledImages([handover.uploads / n for n, _ in rows], [y for _, y in rows], S)
+    assert len(photos.skipped) == sum(u.problem is not None and u.label is not None for u in handover.truth)
 
 
 def test_dataset_built_on_flowerkit_is_refused(handover, capsys):
@@ -315,6 +372,30 @@ def _with_a_copy_anywhere(files, train, test):
     return sum(copies[d] > 1 for d in (_digests(files)[i] for i in test))
 
 
+def _matching_pairs(files, train, test):  # counts (held-out, training) pairs: a photo with two copies counts twice
+    digest = _digests(files)
+    return sum(digest[i] == digest[j] for i in test for j in train)
+
+
+def test_a_count_of_matching_pairs_is_refused_on_the_new_case(capsys):
+    with tempfile.TemporaryDirectory() as tmp:
+        files, train, test = nb08._new_leak_case(Path(tmp))
+        assert _matching_pairs(files, train, test) > count_leaks(files, train, test), "the case tells them apart"
+    assert not nb08.check_leak_count(_matching_pairs, *_any_split_of_distinct_photos())
+    assert "counts matching (held-out, training) pairs" in _said(capsys)
+
+
+def _any_split_of_distinct_photos():
+    """Files with no copies at all, split in two: every count method agrees on them (0), so the new case decides."""
+    folder = Path(tempfile.mkdtemp())
+    files = []
+    for k in range(6):
+        path = folder / f"p{k}.png"
+        Image.fromarray(np.full((4, 4, 3), 40 * k, dtype=np.uint8)).save(path)
+        files.append(path)
+    return files, [0, 1, 2], [3, 4, 5]
+
+
 def test_the_leak_count_is_counted_by_content_and_each_wrong_method_is_named(photos, capsys):
     files = photos.image_files
     order = torch.randperm(len(files), generator=torch.Generator().manual_seed(0)).tolist()
@@ -425,6 +506,28 @@ def split_solution(files, labels, test_fraction, seed, *, clamp=True):
         for rank, group in enumerate(groups):
             (test if rank < n_held else train).extend(group)
     return sorted(train), sorted(test)
+
+
+def _grouped_class_by_class(files, labels, test_fraction, seed):
+    """Copies grouped within each class: a photo sent under two species lands on both sides."""
+    per_class = {}
+    for position, path in enumerate(files):
+        digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+        per_class.setdefault(labels[position], {}).setdefault(digest, []).append(position)
+    draw = np.random.default_rng(seed)
+    train, test = [], []
+    for species in sorted(per_class):
+        groups = list(per_class[species].values())
+        groups = [groups[j] for j in draw.permutation(len(groups))]
+        n_held = min(max(round(test_fraction * len(groups)), 1), len(groups) - 1) if len(groups) > 1 else 0
+        for rank, group in enumerate(groups):
+            (test if rank < n_held else train).extend(group)
+    return sorted(train), sorted(test)
+
+
+def test_copies_grouped_class_by_class_are_refused(photos, capsys):
+    assert not nb08.check_split_without_leakage(_grouped_class_by_class, photos.image_files, photos.labels)
+    assert "Not yet" in _said(capsys)
 
 
 def test_split_solution_passes_and_the_flowerkit_version_is_refused(photos, capsys):
@@ -588,7 +691,7 @@ def test_buckets(photos, capsys):
     assert not nb08.check_buckets(lambda sz, b: curate.BucketBatchSampler(sz, b).batches, sizes, S)
     assert "curate.BucketBatchSampler, the version this exercise builds" in _said(capsys)
     assert not nb08.check_buckets(lambda sz, b: [list(range(len(sz)))], sizes, S)
-    assert "exactly one batch of 1..16" in _said(capsys)
+    assert "a batch of more than 16 positions" in _said(capsys)
     assert not nb08.check_buckets(lambda sz, b: [[i] for i in range(len(sz))], sizes, S)  # no padding, no batches
     assert "batches where" in _said(capsys)
     assert nb08.check_buckets(lambda sz, b: (batch for batch in by_aspect(sz, b)), sizes, S)  # a generator of batches
@@ -792,6 +895,21 @@ def test_a_subset_of_their_photos_shuffled_is_another_right_fix(volunteer, capsy
     assert sorted(drawn) == sorted(volunteer.sampler)  # the dataset's positions, not the Subset's
 
 
+def test_a_subset_drawn_with_the_dataset_s_positions_is_named(volunteer, capsys):
+    def both(loader):  # a Subset of their photos, and a sampler of the dataset's positions: each alone would do
+        picks = list(loader.sampler)
+        return DataLoader(
+            Subset(loader.dataset, picks),
+            batch_size=loader.batch_size,
+            sampler=SubsetRandomSampler(picks),
+            collate_fn=loader.collate_fn,
+        )
+
+    assert not nb08.check_volunteer_fix(both, volunteer)
+    out = _said(capsys)
+    assert "a Subset's positions are places in its list" in out and "IndexError" not in out, out
+
+
 def test_shuffle_true_over_the_whole_dataset_trains_on_what_they_held_back(volunteer, capsys):
     assert not nb08.check_volunteer_fix(lambda loader: _shuffled(loader, generator=torch.Generator().manual_seed(0)), volunteer)
     out = _said(capsys)
@@ -967,3 +1085,23 @@ def test_the_setup_imports_nothing_only_an_answer_uses():
             read |= {n.id for n in ast.walk(ast.parse(source)) if isinstance(n, ast.Name)}
     unused = imported - read - {"difflib", "Path"}  # difflib: ex. 1's prompt names it; Path: for any file exercise
     assert not unused, f"the setup imports {sorted(unused)}, which only a solution (or nothing) uses"
+
+
+def test_buckets_use_the_batch_size_they_are_given(capsys):
+    def sixteen_always(sizes, batch_size):  # batch_size ignored: 16 typed in
+        order = sorted(range(len(sizes)), key=lambda i: sizes[i][0] / sizes[i][1])
+        return [order[k : k + 16] for k in range(0, len(order), 16)]
+
+    sizes = [(w, h) for w, h in zip(range(100, 3100, 60), range(3000, 100, -58))]
+    assert not nb08.check_buckets(sixteen_always, sizes, S)
+    out = _said(capsys)
+    assert "batch_size=10: a batch of more than 10 positions" in out and "the argument" in out, out
+
+
+def test_false_for_no_class_is_named(handover, capsys):
+    def false_for_none(name):
+        found = species_solution(name)
+        return False if found is None else found
+
+    assert not nb08.check_species_to_class(false_for_none, handover)
+    assert "a bool, which counts as class 0" in _said(capsys)

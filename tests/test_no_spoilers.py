@@ -60,6 +60,9 @@ SPOILERS = {
             "cut off",
             "sent twice",
             "far more often",
+            "answer key",
+            "checkers compare with",
+            "why the file is unusable",
         ),
     ),
     "01 the Access team's cause": (
