@@ -143,7 +143,15 @@ def test_the_repeating_sources_checker(capsys) -> None:
     assert "no answer yet" in _says(exercises.check_repeating_sources(...), capsys)
 
 
-def _meter(read: str = "workers", end: str = "before"):
+def _rss_mib(pid):
+    """The resident size: shared pages counted too (what psutil's memory_info().rss reads)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise ValueError(pid)
+
+
+def _meter(read: str = "workers", end: str = "before", reader=None):
     """A worker memory meter for the checker: the reference, or one that reads this process or reads after the end.
 
     ``end="after, this process"``: the workers first, then, once the iterator has run out, ``os.getpid()``.
@@ -157,13 +165,14 @@ def _meter(read: str = "workers", end: str = "before"):
         if read == "one worker twice":  # the first new child's pid, twice: worker 0's growth counted double
             pids = [p.pid for p in mp.active_children() if p not in before][:1] * 2
         next(batches)
-        first = [wild.private_mib(pid) for pid in pids]
+        mib = reader or wild.private_mib
+        first = [mib(pid) for pid in pids]
         steps = {"before": len(loader) - 1, "early": len(loader) * 6 // 10 - 1}.get(end, len(loader))  # "after": runs out
         for _ in range(steps):  # "early": the last reading at 60% of the epoch
             next(batches, None)
         if end == "after, this process":
             pids = [os.getpid()] * 2
-        return first, [wild.private_mib(pid) for pid in pids]
+        return first, [mib(pid) for pid in pids]
 
     return meter
 
@@ -183,6 +192,15 @@ def test_the_memory_meter_reads_the_workers_while_they_live(capsys) -> None:
     assert "one (first, last) pair per worker" in _says(pairs, capsys)
     assert "two lists of 2 numbers" in _says(exercises.check_memory_meter(lambda dataset, batch_size: ([1.0], [2.0])), capsys)
     assert "ZeroDivisionError" in _says(exercises.check_memory_meter(lambda dataset, batch_size: 1 / 0), capsys)
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc")
+def test_a_meter_of_resident_size_or_of_bytes_is_named(capsys) -> None:
+    """RSS counts the pages a fork worker shares: copy-on-write leaves it flat. Readings in bytes are no MiB."""
+    rss = _says(exercises.check_memory_meter(_meter(reader=_rss_mib)), capsys)
+    assert "resident size (RSS)" in rss and "wild.private_mib(pid)" in rss, rss
+    in_bytes = _says(exercises.check_memory_meter(_meter(reader=lambda pid: wild.private_mib(pid) * 2**20)), capsys)
+    assert "are no MiB" in in_bytes, in_bytes
     early = _says(exercises.check_memory_meter(_meter(end="early")), capsys)  # its growth alone (about 110 MiB) passed
     assert "before the epoch ended" in early and "of the epoch's 96 items" in early, early
     flowerkit_version = lambda dataset, batch_size: wild.measure_worker_memory(dataset, context="fork", batch_size=batch_size)[:2]  # noqa: E731
@@ -618,3 +636,68 @@ def test_the_partner_checker_accepts_a_partner_decided_by_seed_epoch_and_item(mo
 )
 def test_the_partner_checker_rejects_each_planted_mistake(modules, capsys, source: str, feedback: str) -> None:
     assert feedback in _says(exercises.check_mixup_partners(modules("bad_partners", source)), capsys)
+
+
+# ---------------------------------------------------------------------------------------------- a second student pass
+
+EPOCH_IN_MODULE = """
+    import numpy as np
+    from torch.utils.data import Dataset
+
+    EPOCH = 0
+
+
+    class MixupPartners(Dataset):
+        def __init__(self, n, seed=0):
+            self.n, self.seed = n, seed
+
+        def set_epoch(self, epoch):
+            global EPOCH
+            EPOCH = epoch  # a spawn worker imports the module afresh: there it is 0 again
+
+        def __len__(self):
+            return self.n
+
+        def __getitem__(self, idx):
+            return idx, int(np.random.default_rng([self.seed, EPOCH, idx]).integers(self.n))
+"""
+
+
+def test_an_epoch_kept_outside_the_dataset_is_refused_through_spawn(modules, capsys) -> None:
+    out = _says(exercises.check_mixup_partners(modules("global_epoch_partners", EPOCH_IN_MODULE)), capsys)
+    assert "every item got its epoch-0 partner" in out and "keep it in self.epoch" in out, out
+
+
+def test_the_module_checkers_name_a_file_name_and_a_notebook_class(capsys) -> None:
+    assert "pass 'my_captions'" in _says(exercises.check_caption_memory("my_captions.py"), capsys)
+    assert "cannot reach spawn workers" in _says(exercises.check_caption_memory("__main__"), capsys)
+
+
+def test_the_caption_checker_finds_a_list_of_offsets_one_level_down(modules, capsys) -> None:
+    nested = CAPTIONS_REFERENCE.format(decode=".decode()").replace(
+        "np.cumsum([0] + [len(b) for b in encoded], dtype=np.int64)", "np.cumsum([0] + [len(b) for b in encoded]).tolist()"
+    )
+    nested = nested.replace("self.starts = ", "self.index = {'starts': ").replace(".tolist()", ".tolist()}")
+    nested = nested.replace("self.starts", "self.index['starts']")
+    assert "self.index = {'starts'" in nested
+    out = _says(exercises.check_caption_memory(modules("nested_list_captions", nested)), capsys)
+    assert "`index['starts']`, a Python list" in out, out
+
+
+def test_the_zip_checker_accepts_metadata_kept_in_the_pickle(modules, capsys, val_files) -> None:
+    """ZipInfo objects for 400 files pickle to tens of KiB: names and offsets, not the archive's megabytes."""
+    infos = ZIP_REFERENCE.replace("{pid}", "os.getpid()").replace(
+        "self.names = sorted(archive.namelist())", "self.infos = sorted(archive.infolist(), key=lambda i: i.filename)"
+    )
+    infos = infos.replace("len(self.names)", "len(self.infos)").replace("read(self.names[idx])", "read(self.infos[idx])")
+    out = _says(exercises.check_zip_per_worker(modules("infos_zip", infos), val_files), capsys)
+    assert "byte for byte" in out, out
+
+
+def test_the_skip_checker_names_labels_left_a_list(capsys) -> None:
+    def labels_listed(batch):
+        kept = [item for item in batch if item is not None]
+        return torch.stack([image for image, _ in kept]), [label for _, label in kept]
+
+    out = _says(exercises.check_skip_unreadable(_SkipUnreadable, labels_listed, _Fragile()), capsys)
+    assert "the labels should be a tensor too" in out, out

@@ -103,6 +103,8 @@ SPOILERS = {
         (
             "copy-on-read",
             "copies the pages",
+            "the fix it measures",
+            "garbage collector",
             "reference count",
             "default generator",
             "seeds only",
@@ -159,6 +161,9 @@ def test_help_on_the_checkers_of_later_exercises_does_not_answer_them() -> None:
         (exercises.check_pad_collate, ("f.pad", "centred", "largest photo", "labels left a list")),
         (exercises.check_mixup_partners, ("seed, epoch and item", "decided by")),
         (exercises.check_zip_per_worker, ("file position", "shared across a fork", "mixes")),
+        (exercises.check_bad_files, ("planted_damage",)),
+        (exercises.check_memory_meter, ("after the last batch", "still alive")),
+        (exercises.check_merge_stats, ("nan",)),
     ):
         text = _plain(pydoc.render_doc(checker, renderer=pydoc.plaintext))
         assert not [p for p in phrases if _plain(p) in text], checker.__name__

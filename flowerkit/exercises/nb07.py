@@ -80,24 +80,32 @@ _TIMEOUT = 120  # seconds a checker's loader waits for a batch (a spawn worker's
 
 
 class _Hoarder(Dataset):
-    """Keeps 2 MiB of its own for every item it reads, in the process that reads it: a meter's known case.
+    """Makes 2 MiB its own for every item it reads, in the process that reads it: a meter's known case.
 
-    ``read`` counts the items all processes have read, shared with fork workers (inherited, not pickled: a spawn
-    worker gets a dataset without it), so the checker knows how far the epoch was at each reading.
+    As the notebook's records do, it writes into pages it shares with the process that forked it: item i writes
+    its 2 MiB of ``pages``, made (and resident) before the fork, so a fork worker's private memory grows by 2 MiB
+    while its resident size (RSS, which counts shared pages too) stays where it was. ``read`` counts the items all
+    processes have read, shared with fork workers (inherited, not pickled: a spawn worker gets a dataset without
+    it, and without the pages: it keeps new ones), so the checker knows how far the epoch was at each reading.
     """
 
     def __init__(self, n: int) -> None:
         self.n, self.kept = n, []
+        self.pages: bytearray | None = bytearray(b"\x01") * (n * _HOARD_MIB * MIB)  # every page written: resident
         self.read: Any = mp.get_context("fork").Value("i", 0) if "fork" in mp.get_all_start_methods() else None
 
     def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "read": None}  # a shared counter travels only by fork
+        return {**self.__dict__, "read": None, "pages": None}  # a shared counter and shared pages travel only by fork
 
     def __len__(self) -> int:
         return self.n
 
     def __getitem__(self, i: int) -> int:
-        self.kept.append(b"\x01" * (_HOARD_MIB * MIB))  # written byte by byte: every page of it is the worker's own
+        chunk = _HOARD_MIB * MIB
+        if self.pages is not None:  # a write into pages shared with the parent: the worker's copies are private
+            self.pages[i * chunk : (i + 1) * chunk] = b"\x02" * chunk
+        else:
+            self.kept.append(b"\x01" * chunk)  # written byte by byte: every page of it is the worker's own
         if self.read is not None:
             with self.read.get_lock():
                 self.read.value += 1
@@ -179,6 +187,18 @@ def _meter_problem(first: list[float], last: list[float], read_self: bool) -> tu
     not_this_one = (
         "read the workers (the processes that appear at iter(loader)), not this one, and the same iterator's workers both times"
     )
+    if max(first + last) > 1e5:  # 100,000 MiB is 100 GiB: bytes, or KiB
+        return (
+            f"{figures}: readings of {max(first + last):,.0f} are no MiB.",
+            "a MiB is 2**20 bytes (1024 KiB): divide what your source gives by that; wild.private_mib(pid) reads MiB",
+        )
+    if grew < 0.25 * kept and min(first) > 100:  # the whole resident size: the notebook's own pages counted too
+        return (
+            f"{figures}, on a dataset whose 2 workers make {kept} MiB their own: your readings barely move. Readings "
+            "of hundreds of MiB that barely move are the resident size (RSS), which counts the pages a worker shares "
+            "with the notebook too: copy-on-write turns a shared page into a private copy without changing RSS.",
+            "read each worker's private memory: wild.private_mib(pid), or the Private_* lines of /proc/<pid>/smaps_rollup",
+        )
     if grew < 0.5 * kept <= per_worker:
         return (
             f"{figures}: these look like one (first, last) pair per worker.",
@@ -224,9 +244,8 @@ def check_memory_meter(func: Any) -> Verdict:
 
     The student's hunt tool, before :func:`flowerkit.wild.measure_worker_memory`. Runs the student's
     meter on a dataset that keeps 2 MiB per item in the worker that reads it (96 items in batches of
-    4): between the first reading (after the first batch) and the last (after the last batch, the
-    workers still alive) the two workers must have grown by most of the 192 MiB they kept, and by not
-    much more. Python's collector is frozen meanwhile (``gc.freeze``), as in ``measure_worker_memory``.
+    4): between its first readings and its last the two workers must have grown by most of the 192 MiB
+    they kept, and by not much more. Python's collector is frozen meanwhile (``gc.freeze``), as in ``measure_worker_memory``.
     """
     if "fork" not in mp.get_all_start_methods():
         return _verdict(
@@ -390,6 +409,8 @@ def check_repeating_sources(answer: Any) -> Verdict:
         cleared=_SOURCES_CLEARED,
         look_again=_SOURCES_LOOK_AGAIN,
         what="sources that repeat",
+        reread="for each line, ask where its generator was made and whether the probe above showed PyTorch reseeding "
+        "it in each worker: a generator PyTorch does not reseed reaches every worker as it was",
         correct="b, d, f and h: PyTorch reseeds the three global generators (torch's default, NumPy's, random's) in each "
         "worker, and nothing else; a generator the dataset holds, or one at the top of a module, reaches every worker "
         "in the same state, whatever library made it.",
@@ -574,8 +595,7 @@ def _file_names_problem(names: set[str], damaged: str | Path | dict[str, str], s
 def check_bad_files(bad_files: Any, damaged: str | Path | dict[str, str], split: str = "val") -> Verdict:
     """Notebook ``07_in_the_wild``: ``bad_files`` names (file names or paths) every file of the split that cannot be decoded.
 
-    ``damaged``: the copy :func:`flowerkit.wild.plant_bad_images` wrote (its damage is recomputed by
-    :func:`flowerkit.wild.planted_damage`), or such a ``{file name: damage}`` dict itself.
+    ``damaged``: the copy :func:`flowerkit.wild.plant_bad_images` wrote, or a ``{file name: damage}`` dict.
     """
     if _unanswered(bad_files):
         return _verdict(
@@ -732,18 +752,20 @@ def _skip_items_problem(wrapped: Any, collate_fn: Any, bad: list[int], good: int
     out, error = _call(collate_fn, [item, None, item])
     summary = None if error else _collated(out)
     if summary is None or summary[0] != 2:
-        said = (
-            _raised(error)
-            if error
-            else f"kept {summary[0]} of the 2 items that load."
-            if summary
-            else f"gave a {type(out).__name__}, not (images, labels)."
-        )
+        said = _raised(error) if error else f"kept {summary[0]} of the 2 items that load." if summary else _not_collated(out)
         return (
             f"on a batch of two items that load and a None, your collate_fn {said}",
             "leave the None items out of the batch, then collate the rest as the DataLoader would (default_collate)",
         )
     return None
+
+
+def _not_collated(out: Any) -> str:
+    """What a collate_fn's output is instead of (images, labels) tensors, in words."""
+    pair = isinstance(out, (tuple, list)) and len(out) == 2
+    if pair and isinstance(out[0], torch.Tensor) and not isinstance(out[1], torch.Tensor):
+        return f"gave images and labels as a {type(out[1]).__name__}: the labels should be a tensor too, as default_collate makes them."
+    return f"gave a {type(out).__name__}, not (images, labels)."
 
 
 def _skip_epoch(wrapped: Any, collate_fn: Any) -> tuple[list[Any] | None, str | None]:
@@ -797,8 +819,22 @@ def _student_class(module: str, name: str) -> tuple[type | None, tuple[str, str]
             'pass the module\'s name as a string, e.g. "my_captions".',
             "the checker imports it by name, as a worker does",
         )
+    if module == "__main__":
+        return None, (
+            "a class defined in the notebook (__main__) cannot reach spawn workers: they import it by module and name.",
+            f"write the class into a file next to the notebook (%%writefile my_module.py) and pass its name, {name!r}'s module",
+        )
+    if module.endswith(".py"):
+        return None, (
+            f"{module!r} is a file name; the checker takes the module's name, as an import does.",
+            f"pass {module.removesuffix('.py')!r}",
+        )
     importlib.invalidate_caches()
-    if importlib.util.find_spec(module) is None:
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError) as exc:  # a dotted name whose package is missing, or a module without a spec
+        return None, (f"the checker cannot find module {module!r}: {exc}.", "pass the name of the .py file next to the notebook")
+    if spec is None:
         return None, (f"no answer yet: there is no {module}.py next to this notebook.", "run the %%writefile cell above first")
     cls, problem = _class_as_file_reads(module, name)
     if problem is None:
@@ -847,8 +883,12 @@ def _epoch(loader: DataLoader) -> tuple[list[Any] | None, str | None]:
     return None, error
 
 
-def _spawn_refusal(dataset: Dataset) -> tuple[str, str] | None:
-    """Why ``dataset`` cannot go to spawn workers safely (it does not pickle, or pickles too large), or None."""
+def _spawn_refusal(dataset: Dataset, data_bytes: int | None = None) -> tuple[str, str] | None:
+    """Why ``dataset`` cannot go to spawn workers safely (it does not pickle, or pickles too large), or None.
+
+    ``data_bytes``: the size of the data the dataset reads (an archive); a pickle under a tenth of it carries metadata
+    (names, offsets), not the data, however many files it lists.
+    """
     try:
         size = len(pickle.dumps(dataset))
     except Exception as exc:  # what DataLoader would raise when it starts a spawn or forkserver worker
@@ -856,7 +896,7 @@ def _spawn_refusal(dataset: Dataset) -> tuple[str, str] | None:
             f"your dataset cannot be pickled ({type(exc).__name__}: {exc}): spawn and forkserver workers receive it pickled.",
             "keep the path in __init__; open the file on first use in each process, and leave the handle out of the pickle",
         )
-    if size > _SPAWN_PICKLE_LIMIT:
+    if size > (_SPAWN_PICKLE_LIMIT if data_bytes is None else max(_SPAWN_PICKLE_LIMIT, data_bytes // 10)):
         return (
             f"a small instance pickles to {size / 1024:.0f} KiB: it carries its data by value.",
             "hold a path or shared arrays",
@@ -959,7 +999,11 @@ def _per_caption_objects(dataset: Dataset, n: int) -> tuple[str, str] | None:
     A list of offsets grows a worker by less than the checker's measurement can tell from noise, but it is the same
     copy-on-read pattern as a list of str: one Python object per caption.
     """
-    for name, value in getattr(dataset, "__dict__", {}).items():
+    held = list(getattr(dataset, "__dict__", {}).items())
+    for name, value in list(held):  # one level down too: {"blob": ..., "starts": [...]} keeps a list all the same
+        inner = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, tuple) else ()
+        held += [(f"{name}[{key!r}]", v) for key, v in inner if isinstance(v, (list, tuple, dict, set, frozenset))]
+    for name, value in held:
         if isinstance(value, (list, tuple, dict, set, frozenset)) and len(value) >= n:
             kinds = sorted({type(v).__name__ for v in list(value)[:1000]})
             return (
@@ -1090,7 +1134,7 @@ def check_zip_per_worker(module: str, files: Sequence[str | Path]) -> Verdict:
                 "item 0 is not the bytes of the first file (sorted by name).",
                 "sort the archive's names: sorted(namelist())",
             )
-        problem = problem or _spawn_refusal(dataset)
+        problem = problem or _spawn_refusal(dataset, archive.stat().st_size)
         if not problem:
             spawned = _epoch(_loader(dataset, "spawn", batch_size=40, collate=_list_batch))
             problem = _zip_items_problem(*spawned, expected, "through 2 spawn workers")
@@ -1110,7 +1154,7 @@ def check_zip_per_worker(module: str, files: Sequence[str | Path]) -> Verdict:
 _PAIRS = 64
 _PAIRS_BATCH = 8
 #: The runs the partner checker compares with the partners drawn in this process: (what, start method, workers, epoch).
-_PAIR_RUNS = (("2 fork workers", "fork", 2, 0), ("3 fork workers", "fork", 3, 1), ("2 spawn workers", "spawn", 2, 0))
+_PAIR_RUNS = (("2 fork workers", "fork", 2, 0), ("3 fork workers", "fork", 3, 1), ("2 spawn workers", "spawn", 2, 1))
 _PER_ITEM_HINT = (
     "make a generator inside __getitem__ from the things that decide the partner (seed, epoch, idx), and nothing else"
 )
@@ -1282,6 +1326,12 @@ def _partner_workers_problem(dataset: Any, expected: list[list[int]]) -> tuple[s
         if error:
             return f"through {how}: {error}", RAISED_HINT
         k = next((k for k, (a, b) in enumerate(zip(got, expected[epoch])) if a != b), None)
+        if k is not None and context != "fork" and epoch and got == expected[0]:
+            return (
+                f"in epoch {epoch}, through {how}, every item got its epoch-0 partner: the workers never saw set_epoch.",
+                "a spawn worker imports your module afresh and receives the dataset by pickling: an epoch kept outside "
+                "the instance (a module global, a class attribute) is back at its start there; keep it in self.epoch",
+            )
         if k is not None:
             return (
                 f"in epoch {epoch}, through {how}, item {k} got partner {got[k]}; without workers it got {expected[epoch][k]}.",

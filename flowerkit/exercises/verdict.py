@@ -168,8 +168,16 @@ def _picked_from(answer: Any, choices: Iterable[str], variable: str, listing: st
     return picked, None
 
 
+_REREAD = "go through the measurements above one by one, and write down which suspect each one supports or clears"
+
+
 def _set_problem(
-    picked: set[str], truth: Sequence[str], cleared: Mapping[str, str], look_again: str | None, what: str
+    picked: set[str],
+    truth: Sequence[str],
+    cleared: Mapping[str, str],
+    look_again: str | None,
+    what: str,
+    reread: str = _REREAD,
 ) -> tuple[str, str] | None:
     """(message, hint) for a "which of these did the evidence show?" set that is not ``truth``; None when it is.
 
@@ -187,7 +195,7 @@ def _set_problem(
     if (missing and (wrong or len(picked) < 2 or look_again is None)) or len(wrong) > 1:
         return (
             f"not yet the {what} the evidence shows: a pick may be cleared by it, or some of what it shows is missing.",
-            "go through the measurements above one by one, and write down which suspect each one supports or clears",
+            reread,
         )
     if wrong:
         return f"the evidence clears {wrong[0]!r}: {cleared[wrong[0]]}.", "keep only what a measurement showed"
@@ -207,14 +215,16 @@ def _set_verdict(
     look_again: str | None,
     what: str,
     correct: str,
+    reread: str = _REREAD,
 ) -> Verdict:
     """The verdict of a "which of these did the evidence show?" checker, on ``answer``, a set of names from ``choices``
     (named ``listing`` in the notebook and set as ``variable``): :func:`_picked_from`'s ending, :func:`_set_problem`'s,
-    or ``correct``."""
+    or ``correct``. ``reread``: where to look again when the set says nothing pick by pick (the measurements, by
+    default; a question answered by reasoning points at what to reason from)."""
     picked, ended = _picked_from(answer, choices, variable, listing)
     if ended is not None:
         return ended
-    problem = _set_problem(picked, truth, cleared, look_again, what)
+    problem = _set_problem(picked, truth, cleared, look_again, what, reread)
     if problem:
         return _verdict(False, problem[0], problem[1])
     return _verdict(True, correct)

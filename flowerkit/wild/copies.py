@@ -47,7 +47,7 @@ class RecordArrays(Dataset):
     """The same index and items as :class:`RecordList`, held in two NumPy arrays.
 
     The paths are one fixed-width bytes array, the labels one int64 array. Introduced in notebook
-    ``07_in_the_wild`` (the fix it measures after its exercise 2).
+    ``07_in_the_wild``.
     """
 
     # no Python object per photo: reading an item creates new objects in the worker and writes nothing shared (an

@@ -121,8 +121,8 @@ def measure_worker_memory(
 
     ``context`` is a start method (``"fork"``, ``"spawn"``, ``"forkserver"``) or a multiprocessing context.
     The memory is read with :func:`private_mib`, once after the first batch and once at the end of the
-    epoch. The loader has a ``timeout``, so a stuck worker raises instead of hanging. ``freeze_gc`` keeps Python's garbage collector out of the figure (``gc.freeze()`` while the
-    workers run; why, notebook 07 says after its exercise 2). Introduced in notebook ``07_in_the_wild``.
+    epoch. The loader has a ``timeout``, so a stuck worker raises instead of hanging. ``freeze_gc``: notebook 07
+    says what it does, and why, after its exercise 2. Introduced in notebook ``07_in_the_wild``.
     """
     # freeze_gc: a full collection in a worker writes to every tracked object it inspects, the parent's included, and
     # so copies their pages at a moment no one chooses
