@@ -69,7 +69,7 @@ _THREE = ("EXIF orientation ignored", "squashed to a square", "ImageNet statisti
         ({*_THREE, "BGR"}, "is not one of exercises.SKEW_CHOICES"),
         ({*_THREE, "pixels not scaled to [0, 1]"}, "means in the hundreds"),
         ({*_THREE, "red and blue swapped (BGR order)"}, "keeps its hue"),
-        ({*_THREE, "grayscale"}, "three different channels"),
+        ({*_THREE, "grayscale"}, "is just as gray"),
         ({*_THREE, "flipped left to right"}, "turned a quarter, not mirrored"),
         ({*_THREE, "cropped off-centre"}, "edge to edge"),
         (set(_THREE[1:]), "1 of the skews still at large"),  # one pointer for any missing skew: it names none
@@ -205,6 +205,10 @@ def _save_stats_as(convert):
     return save
 
 
+def _save_swapped(net, mean, std, size, classes, path):
+    _save(net, std, mean, size, classes, path)
+
+
 def _load_102_or_classes(path):
     saved = torch.load(path, weights_only=True)
     net = model.FlowerCNN(num_classes=len(saved["classes"]))
@@ -281,6 +285,11 @@ def _load_shop_network(path):
         # the shop's values written into the file whatever the model: the second model (7 classes, 40 px) finds them
         (_save_with(size=48), _load, "with another model (7 classes, 40 px)"),
         (_save, _load_shop_network, "with another model (7 classes, 40 px)"),
+        # numbers stored as text, a float size: an app built on them fails
+        (_save_stats_as(lambda t: [str(float(v)) for v in t]), _load, "in the file as text"),
+        (_save_with(size=lambda s: float(s)), _load, "in the file as 48.0, not the int 48"),
+        (_save_swapped, _load, "its std the mean: swapped"),
+        (_save, lambda p: _load(p)[::-1], "got (preprocess, network): the network comes first"),
     ],
 )
 def test_check_my_artifact_feedback(save, load, feedback, capsys):
@@ -326,14 +335,30 @@ def _finish(hwc, *, crop=True, at=0.5, stats=None, scale=True, mode="bilinear", 
     return (chw.float() / 255 - m) / s if scale else chw
 
 
-def _my_input(*, upright=True, under_alpha="white", draft=True, **finish):
+def _tag_six_only(opened):
+    """Any orientation tag read as the visitor portraits' tag 6: turned three quarters."""
+    tagged = opened.getexif().get(0x0112, 1) != 1
+    return opened.transpose(Image.Transpose.ROTATE_270) if tagged else opened.copy()
+
+
+def _my_input(*, upright=True, under_alpha="white", draft=True, zoom=1.0, **finish):
     """A build-it-yourself input function in PIL and torch, right or with one classic mistake."""
 
     def my_input(path):
         with Image.open(path) as opened:
             if draft:  # decoded at reduced size, the DCT's scaling smooths what a resize without antialias would not
                 opened.draft("RGB", (_SIZE, _SIZE))
-            img = ImageOps.exif_transpose(opened) if upright else opened.copy()
+            img = (ImageOps.exif_transpose(opened) if upright is True else upright(opened)) if upright else opened.copy()
+        if zoom != 1.0:  # a crop a little too tight: the square's corners fall on the photo, not its margin
+            w, h = img.size
+            img = img.crop(
+                (
+                    round(w * (1 - 1 / zoom) / 2),
+                    round(h * (1 - 1 / zoom) / 2),
+                    round(w * (1 + 1 / zoom) / 2),
+                    round(h * (1 + 1 / zoom) / 2),
+                )
+            )
         if under_alpha is None:  # notebook 03's pil_draft: convert("RGB") drops the alpha
             rgb = img.convert("RGB")
         else:
@@ -502,6 +527,8 @@ def test_check_my_input_refuses_a_resampler_that_costs_the_network_answers(visit
         (_only_for("CMYK", _file_channels), "the four inks of a print", "what training makes of a CMYK JPEG"),
         (_only_for("L", _file_channels), "the grayscale JPEG (visitor_", "what training makes of a grayscale JPEG"),
         (_webp_unreadable, "the WebP (visitor_", "training's decode reads every kind of photo"),
+        # a rule that works for the visitor portraits' tag 6 only: the checker's own photos carry tags 3 and 8
+        (_my_input(upright=_tag_six_only), "the photo with EXIF orientation 3 (camera_tag3.jpg)", "PIL's ImageOps reads"),
     ],
 )
 def test_check_my_input_names_each_mistake_and_each_kind_it_misses(my_input, says, hint, visitor_photos, capsys):
@@ -515,6 +542,27 @@ def test_check_my_input_s_last_hint_points_to_training_s_picture_once(visitor_ph
     assert not exercises.check_my_input(lambda p: _my_input()(p).flip(2), None, visitor_photos, _SIZE, _MEAN, _STD)
     out = capsys.readouterr().out
     assert "differs from training's by" in out and out.split("\nHint: ")[1].count("load.decode_resized") == 1, out
+
+
+def test_check_my_input_names_a_tight_crop_as_framing_not_the_transparency(visitor_photos, capsys):
+    exercises.check_my_input(_my_input(zoom=1.06), model.FlowerCNN().eval(), visitor_photos, _SIZE, _MEAN, _STD)
+    out = capsys.readouterr().out
+    assert "where the photo is transparent" not in out, out  # within the tolerance here; never the alpha's fault
+
+
+def test_check_my_input_names_a_photo_turned_half_round(visitor_photos, capsys):
+    def upside_down(path):
+        return _my_input()(path).flip(1, 2)
+
+    exercises.check_my_input(upside_down, None, visitor_photos, _SIZE, _MEAN, _STD)
+    assert "upside down (turned half round" in capsys.readouterr().out
+
+
+def test_the_sign_test_calls_a_small_gap_chance_and_a_lopsided_one_a_skew():
+    assert nb05._sign_test(1, 4) > nb05._COSTLY_P  # 81.4% against 76.5%-like: 4 photos to 1, chance
+    assert nb05._sign_test(1, 6) > nb05._COSTLY_P
+    assert nb05._sign_test(0, 8) < nb05._COSTLY_P and nb05._sign_test(2, 12) < nb05._COSTLY_P
+    assert nb05._sign_test(0, 0) == 1.0
 
 
 def test_check_my_input_says_what_the_photo_holds_where_it_is_transparent(visitor_photos, capsys):
