@@ -543,16 +543,16 @@ def test_check_train_loader_accepts_no_workers_on_a_cache_but_not_on_jpegs(mini_
 # ------------------------------------------------------------------ exercise 1: the data-wait meter
 
 
-def _meter(loader, step, steps):
+def _meter(loader, step, steps, clock=time.perf_counter):
     waits, computes = [], []
     iterator = iter(loader)
     for _ in range(steps):
-        start = time.perf_counter()
+        start = clock()
         x, y = next(iterator)
-        got = time.perf_counter()
+        got = clock()
         step(x, y)
         waits.append(got - start)
-        computes.append(time.perf_counter() - got)
+        computes.append(clock() - got)
     return waits, computes
 
 
@@ -966,29 +966,11 @@ def _averaged(loader, step, steps):  # per-step means: the same figure every ste
 
 
 def _nanoseconds(loader, step, steps):
-    waits, computes = [], []
-    iterator = iter(loader)
-    for _ in range(steps):
-        start = time.perf_counter_ns()
-        x, y = next(iterator)
-        got = time.perf_counter_ns()
-        step(x, y)
-        waits.append(got - start)
-        computes.append(time.perf_counter_ns() - got)
-    return waits, computes
+    return _meter(loader, step, steps, clock=time.perf_counter_ns)
 
 
-def _cpu_time(loader, step, steps):
-    waits, computes = [], []
-    iterator = iter(loader)
-    for _ in range(steps):
-        start = time.process_time()
-        x, y = next(iterator)
-        got = time.process_time()
-        step(x, y)
-        waits.append(got - start)
-        computes.append(time.process_time() - got)
-    return waits, computes
+def _cpu_time(loader, step, steps):  # CPU time: a sleep, or a wait for a worker, counts nothing
+    return _meter(loader, step, steps, clock=time.process_time)
 
 
 def _flowerkit_meter(loader, step, steps):
