@@ -171,7 +171,10 @@ def _uint8(size=64):
 
 def _loader(dataset, collate=None, **workers):
     """Notebook 03's settings: shuffled batches of 64 (and the workers given), normalised per batch by ``collate``."""
-    return DataLoader(dataset, batch_size=64, shuffle=True, collate_fn=collate, timeout=120 if workers else 0, **workers)
+    seeded = torch.Generator().manual_seed(0)  # notebook 03's rule: a run repeats its order
+    return DataLoader(
+        dataset, batch_size=64, shuffle=True, generator=seeded, collate_fn=collate, timeout=120 if workers else 0, **workers
+    )
 
 
 WORKERS = {"num_workers": 2, "persistent_workers": True}
@@ -293,6 +296,67 @@ def test_a_crop_of_a_draft_decode_is_a_patch_at_the_real_profile_s_size_too(mini
 
     assert not exercises.check_fixed_loader(keeps_the_crop, mini_root, 96)
     assert "a patch cut out of the photo" in capsys.readouterr().out
+
+
+def _reference(intern, **settings):
+    """The notebook's fix, with loader ``settings`` changed (and, given ``transform``, another transform)."""
+    transform = settings.pop("transform", None)
+    intern.dataset.transform, intern.dataset.draft = transform or _uint8(), 64
+    collate = settings.pop("collate", None) or CollateNormalize(*compute_stats(intern.dataset, progress=False))
+    return DataLoader(
+        intern.dataset,
+        **{"batch_size": 64, "shuffle": True, "generator": torch.Generator().manual_seed(0), "collate_fn": collate}
+        | {"timeout": 120, **WORKERS}
+        | settings,
+    )
+
+
+class _OwnBatchStatistics:  # each batch standardised by its own statistics: batches of a split disagree
+    def __call__(self, batch):
+        x = torch.stack([image for image, _ in batch]).float()
+        x = (x - x.mean(dim=(0, 2, 3), keepdim=True)) / x.std(dim=(0, 2, 3), keepdim=True)
+        return x, torch.tensor([label for _, label in batch])
+
+
+@pytest.mark.parametrize(
+    "settings, feedback",
+    [
+        ({}, "Correct!"),
+        ({"pin_memory": True}, "pin_memory=True without a GPU"),
+        ({"num_workers": 32}, "num_workers=32 on a machine"),
+        ({"generator": None}, "no seeded generator"),
+        ({"collate": _OwnBatchStatistics()}, "not with the train split's"),
+        ({"shuffle": False, "sampler": "range"}, "does not shuffle"),
+    ],
+)
+def test_check_fixed_loader_applies_notebook_03_s_rules_and_sees_padding(mini_root, settings, feedback, capsys):
+    if settings.get("pin_memory") and torch.cuda.is_available():
+        pytest.skip("pin_memory is right where there is a GPU")
+
+    def answer(intern):
+        given = dict(settings)
+        if given.get("sampler") == "range":
+            given["sampler"] = list(range(len(intern.dataset)))
+        return _reference(intern, **given)
+
+    ok = exercises.check_fixed_loader(answer, mini_root)
+    out = capsys.readouterr().out
+    assert feedback in out and ok == (feedback == "Correct!"), out
+
+
+def test_a_crop_larger_than_the_draft_decode_is_named_as_padding(mini_root, capsys):
+    """CenterCrop(500) then Resize: right on a full decode of a 500 px photo; with draft = 64 the decode is about
+    125 px, and the crop pads it (on the course's photos the doctor passes it: only the probe sees the padding)."""
+    intern = exercises.intern_loader(mini_root, 64)
+    intern.dataset.transform = v2.Compose([ToRGB(), v2.ToImage(), v2.CenterCrop(500), v2.Resize(64)])
+    intern.dataset.draft = 64
+    assert nb04._padding_share(intern.dataset) > 0.5
+    verdict = nb04._beyond_the_doctor(_reference(intern, transform=intern.dataset.transform), intern.dataset, 64)
+    assert verdict is not None and not verdict
+    assert "black padding" in capsys.readouterr().out
+    reference = exercises.intern_loader(mini_root, 64)
+    reference.dataset.transform, reference.dataset.draft = _uint8(), 64
+    assert nb04._padding_share(reference.dataset) == 0.0
 
 
 def test_the_checker_gives_fixed_loader_the_intern_at_the_notebooks_size(mini_root, capsys):
@@ -429,3 +493,13 @@ def test_a_one_number_array_is_a_number(capsys):
     labels = [1] * 30 + [0] * 10 + [2] * 5
     assert exercises.check_majority_baseline(np.array([30 / 45]), labels)
     assert "Correct!" in capsys.readouterr().out
+
+
+def test_a_top_k_over_the_whole_matrix_keeps_the_diagonal_and_is_named(capsys):
+    def top_k_of_the_matrix(preds, trues, k):  # np.add.at counts, a stable argsort of the flattened matrix
+        m = np.zeros((102, 102), int)
+        np.add.at(m, (np.asarray(trues), np.asarray(preds)), 1)
+        return [(int(i // 102), int(i % 102), int(m.ravel()[i])) for i in np.argsort(-m.ravel(), kind="stable")[:k]]
+
+    assert not exercises.check_most_confused(top_k_of_the_matrix)
+    assert "on a third case (k=2): correct predictions (true == predicted) are in your list" in capsys.readouterr().out

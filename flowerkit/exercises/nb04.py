@@ -24,7 +24,8 @@ from ..access import OxfordFlowers102
 from ..doctor import diagnose
 from ..facts import DEFAULT_SIZE
 from ..load import CachedFlowers
-from ..transform import ToRGB
+from ..transform import ToRGB, compute_stats
+from .nb03 import _LOADER_RULES_HINT, _fixes_once_seen, _train_loader_problems
 from .verdict import RAISED_HINT, Verdict, _call, _call_without, _is_stub_function, _unanswered, _verdict
 
 __all__ = [
@@ -59,6 +60,13 @@ def _rounding_mistake(answer: float, truth: float, largest: int) -> tuple[str, s
     return None
 
 
+_ONE_IN_102 = (
+    "1/102 is what guessing uniformly at random scores on average, and each class's share of a split where every "
+    "class has as many photos as the others (train or validation); the question is the best *constant* answer on the "
+    "test split."
+)
+
+
 def _baseline_mistake(answer: float, counts: np.ndarray, n: int) -> tuple[str, str]:
     """(message, hint) for a wrong majority baseline: the number it is, when recognised, else what to look for."""
     truth = counts.max() / n
@@ -66,8 +74,8 @@ def _baseline_mistake(answer: float, counts: np.ndarray, n: int) -> tuple[str, s
         (
             1 / counts.size,
             3,
-            "1/102 is what guessing uniformly at random scores on average; the question is the best *constant* answer.",
-            "which class has the most test images, and what fraction of the test split is it?",
+            _ONE_IN_102,
+            "count the test split's labels: which class has the most test images, and what fraction of the split is it?",
         ),
         (100 * truth, 1, "that is a percentage: give a fraction between 0 and 1.", "divide by 100"),
         (
@@ -133,9 +141,10 @@ def check_majority_baseline(answer: Any, labels: Any) -> Verdict:
 
 
 def _confusion_cases() -> list[tuple[Any, Any, int, list[tuple[int, int, int]]]]:
-    """(preds, trues, k, the k most frequent mistakes as (true, predicted, count)) of two small hand-made cases.
+    """(preds, trues, k, the k most frequent mistakes as (true, predicted, count)) of three small hand-made cases.
 
-    In the second, the two most frequent mistakes share a true class, and k is not 3.
+    In the second, the two most frequent mistakes share a true class, and k is not 3; in the third, a class is
+    right more often than any mistake is made (a top-k that keeps the diagonal lists it).
     """
     trues = torch.tensor([0, 0, 0, 1, 1, 1, 1, 2, 2, 3, 3, 3, 3, 3])
     preds = torch.tensor([0, 1, 1, 1, 2, 2, 2, 2, 0, 3, 1, 1, 2, 3])
@@ -145,7 +154,15 @@ def _confusion_cases() -> list[tuple[Any, Any, int, list[tuple[int, int, int]]]]
     pairs = [(2, 0)] * 5 + [(2, 3)] * 4 + [(0, 1)] * 3 + [(3, 2)] * 2 + [(1, 0), (0, 3), (0, 0), (1, 1), (2, 2), (3, 3)]
     order = torch.randperm(len(pairs), generator=torch.Generator().manual_seed(4)).tolist()
     second_trues, second_preds = (torch.tensor([pairs[i][j] for i in order]) for j in (0, 1))
-    return [first, (second_preds, second_trues, 4, [(2, 0, 5), (2, 3, 4), (0, 1, 3), (3, 2, 2)])]
+    #  pairs (true, pred): (1,1) x6, right, more often than any mistake; (0,2) x3, (2,1) x2, (3,0) x1, (1,3) x1
+    pairs = [(1, 1)] * 6 + [(0, 2)] * 3 + [(2, 1)] * 2 + [(3, 0), (1, 3), (0, 0), (2, 2)]
+    order = torch.randperm(len(pairs), generator=torch.Generator().manual_seed(5)).tolist()
+    third_trues, third_preds = (torch.tensor([pairs[i][j] for i in order]) for j in (0, 1))
+    return [
+        first,
+        (second_preds, second_trues, 4, [(2, 0, 5), (2, 3, 4), (0, 1, 3), (3, 2, 2)]),
+        (third_preds, third_trues, 2, [(0, 2, 3), (2, 1, 2)]),
+    ]
 
 
 def _rows(answer: Any) -> list[tuple[int, int, int]] | tuple[str, str]:
@@ -221,11 +238,11 @@ def _confusion_problem(
 def check_most_confused(func: Callable[[Any, Any, int], Any]) -> Verdict:
     """Notebook ``04_three_teams``: ``func(preds, trues, k)`` -> the k most frequent (true, predicted, count), mistakes only.
 
-    Two hand-made cases: k=3, then k=4 with the two most frequent mistakes in one true class. The rows may come as
-    tuples, lists, a (k, 3) array or a generator.
+    Three hand-made cases: k=3; k=4 with the two most frequent mistakes in one true class; k=2 where a class is
+    right more often than any mistake. The rows may come as tuples, lists, a (k, 3) array or a generator.
     """
     for n, (preds, trues, k, expected) in enumerate(_confusion_cases()):
-        where = f"on a second case (k={k}): " if n else ""
+        where = f"on a {('second', 'third')[n - 1]} case (k={k}): " if n else ""
         answer, error = _call(func, preds, trues, k)
         if error:
             return _verdict(False, where + error, RAISED_HINT)
@@ -438,12 +455,63 @@ def check_fixed_loader(func: Callable[[Any], Any], root: str | Path, size: int =
         found = "; ".join(f"{f.check}: {f.message}" for f in report.problems)
         left, hint = _doctor_hint(loader, intern, theirs, {f.check for f in report.problems})
         return _verdict(False, f"the doctor still finds {len(report.problems)} problem(s): {found}.{left}", hint)
+    refused = _beyond_the_doctor(loader, intern.dataset, size)  # a Verdict is falsy when "Not yet": no `or` here
+    return refused if refused is not None else _verdict(True, _fixed_message(loader))
+
+
+_PADDED_AT_MOST = 0.02  # of an item's pixels: a crop of the decoded photo pads none; JPEG's ringing blurs an edge
+
+
+def _padding_share(dataset: Any, draws: int = 4) -> float:
+    """How much of an item is padding, through the dataset's own transform and its own ``draft``, on the probe photo
+    (whose blue is 128 everywhere: a pixel with almost none is padding); 0 when the items are not uint8 images."""
+    with tempfile.TemporaryDirectory() as folder:
+        probe = copy.copy(dataset)
+        probe.image_files, probe.labels = [_ramp_jpeg(Path(folder))] * draws, [0] * draws
+        shares = [0.0]
+        with torch.random.fork_rng():
+            torch.manual_seed(0)
+            for i in range(draws):
+                got, error = _call(probe.__getitem__, i)
+                item = None if error else _as_chw(got[0] if isinstance(got, (tuple, list)) else got)
+                if item is not None and item.dtype == torch.uint8:
+                    shares.append(float((item[2] < 32).float().mean()))
+    return max(shares)
+
+
+def _loader_rules(loader: DataLoader, dataset: Any, size: int) -> list[str]:
+    """Notebook 03's training-loader rules that ``loader`` breaks (exercise 7's), each with its fix once it comes back;
+    the batches compared with the train split's statistics: its photos shrunk and centre-cropped to ``size``, decoded
+    as the student's dataset decodes them (a random crop or zoom for training keeps those statistics)."""
+    canonical = copy.copy(dataset)
+    canonical.transform = v2.Compose([ToRGB(), v2.ToImage(), v2.Resize(size, antialias=True), v2.CenterCrop(size)])
+    stats, error = _call(lambda: compute_stats(canonical, progress=False))
+    return _fixes_once_seen(_train_loader_problems(loader, dataset, None if error else stats))
+
+
+def _beyond_the_doctor(loader: DataLoader, dataset: Any, size: int) -> Verdict | None:
+    """The "Not yet" for a loader the doctor passes: notebook 03's worker rule, padding under a draft decode, a crop
+    that shows a patch, notebook 03's other loader rules; None when it keeps them all."""
     workers = _worker_rule(loader)
     if workers:
         return _verdict(
             False,
             f"the doctor finds no problem, but {'; '.join(workers)}.",
             "notebook 03's exercise 7 met the same problem: what did its fix change?",
+        )
+    padded = _padding_share(loader.dataset)
+    if padded > _PADDED_AT_MOST:
+        return _verdict(
+            False,
+            f"the doctor finds no problem, but an item is {padded:.0%} black padding (a test photo of "
+            f"{_RAMP_SIZE[0]}x{_RAMP_SIZE[1]} through your dataset): your crop asks for more pixels than the decode "
+            "gives, and pads the rest"
+            + (
+                f" (with draft = {dataset.draft} the decode is only a little larger than that size)."
+                if getattr(dataset, "draft", None)
+                else "."
+            ),
+            "crop what the decode gives, at any draft: v2.Resize(size) with one int (the short side), then v2.CenterCrop(size)",
         )
     shown = _share_shown(loader.dataset)
     if shown is not None and shown < _SHOWN_AT_LEAST:
@@ -454,7 +522,12 @@ def check_fixed_loader(func: Callable[[Any], Any], root: str | Path, size: int =
             f"shrunk to {size} px. A crop keeps a disc round, so the doctor cannot see it.",
             "shrink the whole photo first (v2.Resize(size) with one int: its short side), then crop what sticks out",
         )
-    return _verdict(True, _fixed_message(loader))
+    rules = _loader_rules(loader, dataset, size)
+    if rules:
+        return _verdict(
+            False, "the doctor finds no problem, but notebook 03's rules: " + "; ".join(rules) + ".", _LOADER_RULES_HINT
+        )
+    return None
 
 
 def _what_a_crop_keeps(shown: float) -> str:
