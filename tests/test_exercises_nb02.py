@@ -615,3 +615,60 @@ def test_check_train_stats_names_each_slip(func, says, capsys):
     assert not exercises.check_train_stats(func, _IMAGES)
     out = capsys.readouterr().out
     assert says in out and "\nHint: " in out, out
+
+
+def _float32_numpy(images):  # the usual answer: float32 sums, off by more the more (and the brighter) pixels there are
+    x = images.astype(np.float32) / 255
+    return x.mean(axis=(0, 1, 2)), x.std(axis=(0, 1, 2))
+
+
+def test_check_train_stats_names_float32_sums_on_the_real_profile_s_split(capsys):
+    """1,020 train photos at 96 px (the real route's size), bright: NumPy's float32 mean is off by several percent."""
+    bright = np.random.default_rng(0).integers(200, 256, (1020, 96, 96, 3)).astype(np.uint8)
+    assert not exercises.check_train_stats(_float32_numpy, bright)
+    out = capsys.readouterr().out
+    assert "float32 sums" in out and "float64" in out, out
+
+
+@pytest.mark.parametrize(
+    "func, feedback",
+    [
+        (lambda images: tuple(v * 255 / 256 for v in _float32_numpy(images.astype(np.float64))), "divided by 256"),
+        (lambda images: ((images / 255).mean(axis=(0, 1, 2)), images.std(axis=(0, 1, 2))), "in 0..255 levels"),
+        (
+            lambda images: ((images / 255).mean(axis=(0, 1, 2)), np.sqrt(((images / 255) ** 2).mean(axis=(0, 1, 2)))),
+            "the root of the mean square",
+        ),
+    ],
+)
+def test_check_train_stats_names_256_and_std_slips(func, feedback, capsys):
+    bright = np.random.default_rng(0).integers(200, 256, (64, 16, 16, 3)).astype(np.uint8)
+    assert not exercises.check_train_stats(func, bright)
+    out = capsys.readouterr().out
+    assert feedback in out and "\nHint: " in out, out
+
+
+def _resized_by_height(img):
+    """The height to 256, whatever the shape: right on a landscape photo, too narrow (then padded) on a portrait."""
+    w, h = img.size
+    return _caffe([v2.Resize((256, round(w * 256 / h))), v2.CenterCrop(224), v2.ToDtype(torch.float32)])(img)
+
+
+def test_caffe_input_checker_tries_a_portrait_too(capsys):
+    assert not exercises.check_caffe_input(_resized_by_height)
+    assert "turned to portrait" in capsys.readouterr().out
+    assert exercises.check_caffe_input(_caffe(CROP)) and "and a portrait" in capsys.readouterr().out
+
+
+def _labels_as_pairs(items):
+    """The classic MixUp collate of many codebases: the images mixed, the labels kept apart as (y_a, y_b, lam)."""
+    x, y = default_collate(items)
+    perm = torch.randperm(len(x))
+    return 0.7 * x + 0.3 * x[perm], (y, y[perm], 0.7)
+
+
+def test_mixup_checker_names_labels_kept_apart_and_a_batch_of_another_form(capsys):
+    assert not exercises.check_mixup_loaders(_loaders(_labels_as_pairs))
+    assert "(y_a, y_b, lam)" in capsys.readouterr().out
+    assert not exercises.check_mixup_loaders(_loaders(lambda items: {"x": default_collate(items)[0]}))
+    assert "a train batch is a dict of 1" in capsys.readouterr().out

@@ -322,3 +322,14 @@ def test_the_doctor_is_not_offered_on_flowerkit_before_a_notebook_reveals_it() -
     from flowerkit import doctor
 
     assert doctor.diagnose
+
+
+def test_the_quality_team_s_steps_are_not_printed_or_offered_above_02_s_hunt() -> None:
+    """`teams.quality_team_transform(SIZE)` printed their four steps; `....dataset.transform.transforms` listed them."""
+    from flowerkit import teams
+    from flowerkit.teams.quality import _TheirTransform
+
+    assert "quality_team_transform" not in dir(teams) and teams.quality_team_transform, "hidden, still importable"
+    theirs = _TheirTransform(teams.quality_team_transform(32).transforms)
+    shown = repr(theirs) + repr(theirs.transforms)
+    assert "Grayscale" not in shown and "Rotation" not in shown and len(theirs.transforms) > 2, shown

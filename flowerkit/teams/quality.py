@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -127,7 +128,7 @@ def quality_team_transform(size: int, train: bool = True) -> v2.Compose:
 
 
 def _quality_team_decode(path: Path, size: int) -> torch.Tensor:
-    """The Quality team's decode, cached: the fixed half of :func:`quality_team_transform`, uint8 (3, size, size).
+    """The Quality team's decode, cached, uint8 (3, size, size).
 
     The capstone caches it (their problem is quality, not speed); its random half runs on every item.
     """
@@ -159,10 +160,22 @@ def _decode_grayscale(path: Path, size: int) -> torch.Tensor:
 class _TheirTransform(v2.Compose):
     """The Quality team's transform as their pipeline runs it (notebook ``02_transform`` prints its code after the hunt)."""
 
-    # its repr stays opaque: printing their pipeline's dataset in notebook 02's hunt would otherwise list its steps
+    # its repr stays opaque: printing their pipeline's dataset in notebook 02's hunt would otherwise list its steps;
+    # so does its list of steps, which Tab offers as `transforms` (a v2.Compose runs them from there)
+
+    def __init__(self, transforms: Sequence[Any]) -> None:
+        super().__init__(list(transforms))
+        self.transforms = _Steps(self.transforms)
 
     def __repr__(self) -> str:
         return "TheirTransform(...)"
+
+
+class _Steps(list):
+    """A transform's list of steps whose printout does not list them (notebook ``02_transform``'s hunt)."""
+
+    def __repr__(self) -> str:
+        return f"[... {len(self)} steps of theirs ...]"
 
 
 def _quality_pipeline(root: str | Path, size: int, seed: int, num_workers: int | None, progress: bool) -> _Pipeline:
