@@ -672,3 +672,26 @@ def test_mixup_checker_names_labels_kept_apart_and_a_batch_of_another_form(capsy
     assert "(y_a, y_b, lam)" in capsys.readouterr().out
     assert not exercises.check_mixup_loaders(_loaders(lambda items: {"x": default_collate(items)[0]}))
     assert "a train batch is a dict of 1" in capsys.readouterr().out
+
+
+def test_batch_findings_half_checks_are_refused(capsys):
+    """Per-image standardisation judged on the means alone, or normalisation on the whole batch's single mean and std."""
+
+    def means_only(x):
+        found = batch_findings(x)
+        found.pop("per-image standardisation", None)
+        if x.ndim == 4 and x.dtype == torch.float32 and float(x.double().mean(dim=(1, 2, 3)).abs().max()) < 1e-3:
+            found["per-image standardisation"] = "every image has mean 0"
+        return found
+
+    def one_number(x):
+        found = batch_findings(x)
+        found.pop("normalisation", None)
+        xd = x.double()
+        if x.ndim == 4 and (abs(float(xd.mean())) > 0.5 or not 0.5 < float(xd.std()) < 2):
+            found["normalisation"] = "the batch's mean and std"
+        return found
+
+    for tool in (means_only, one_number):
+        assert not exercises.check_batch_findings(tool)
+        assert "Not yet" in capsys.readouterr().out

@@ -169,6 +169,9 @@ def _batch_cases() -> list[tuple[str, torch.Tensor, frozenset[str]]]:
     gray = ((gray - gray.mean()) / gray.std()).expand(-1, 3, -1, -1)
     scale, shift = torch.tensor([1.0, 0.8, 1.25]).view(1, 3, 1, 1), torch.tensor([0.1, -0.1, 0.0]).view(1, 3, 1, 1)
     own = (x - x.mean((1, 2, 3), keepdim=True)) / x.std((1, 2, 3), keepdim=True)
+    centred = good - good.mean((1, 2, 3), keepdim=True)  # each image's mean off, its contrast kept: not standardised
+    one_left = good.clone()
+    one_left[:, 2] = x[:, 2]  # blue left in [0, 1]: the batch's own check must look at every channel
     f32 = torch.float32
     return [
         ("a colour batch normalised with its dataset's statistics (known good)", good.to(f32), frozenset()),
@@ -189,6 +192,8 @@ def _batch_cases() -> list[tuple[str, torch.Tensor, frozenset[str]]]:
             own.to(f32),
             frozenset({"per-image standardisation"}),
         ),
+        ("a colour batch, each image's mean taken off, its contrast kept (known good)", centred.to(f32), frozenset()),
+        ("a colour batch normalised but for its blue channel, left in [0, 1]", one_left.to(f32), frozenset({"normalisation"})),
     ]
 
 
