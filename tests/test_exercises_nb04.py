@@ -265,7 +265,7 @@ def _fixed_cases(stats):
         (fixed(v2.Compose([ToRGB(), v2.ToImage(), v2.RandomCrop(64)]), draft=None, **WORKERS), "shows only 1"),
         (fixed(v2.Compose([ToRGB(), v2.ToImage(), v2.CenterCrop(64)]), **WORKERS), "shows only 1"),  # judged in full
         # two thirds of the short side, with the statistics of those items: a part of the photo, not "a petal or two"
-        (two_thirds, "through your dataset): a part of the photo, its edges cut away"),
+        (two_thirds, "a larger one less): a part of the photo, its edges cut away"),
         (fixed(v2.Compose([ToRGB(), v2.ToImage(), v2.RandomResizedCrop(64)]), **WORKERS), "Correct!"),  # a random zoom
         (fixed(v2.Compose([ToRGB(), v2.ToImage(), v2.Resize(73), v2.RandomCrop(64)]), **WORKERS), "Correct!"),
     ]

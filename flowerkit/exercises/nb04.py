@@ -518,8 +518,9 @@ def _beyond_the_doctor(loader: DataLoader, dataset: Any, size: int) -> Verdict |
         return _verdict(
             False,
             f"the doctor finds no problem, but an item shows only {shown:.0%} of a photo's short side (a test photo of "
-            f"{_RAMP_SIZE[0]}x{_RAMP_SIZE[1]} through your dataset): {_what_a_crop_keeps(shown)}, not the whole flower "
-            f"shrunk to {size} px. A crop keeps a disc round, so the doctor cannot see it.",
+            f"{_RAMP_SIZE[0]}x{_RAMP_SIZE[1]}, decoded in full, through your dataset's transform; decoded smaller, "
+            f"a photo shows more, and a larger one less): {_what_a_crop_keeps(shown)}, not the whole flower shrunk to "
+            f"{size} px. A crop keeps a disc round, so the doctor cannot see it.",
             "shrink the whole photo first (v2.Resize(size) with one int: its short side), then crop what sticks out",
         )
     rules = _loader_rules(loader, dataset, size)
