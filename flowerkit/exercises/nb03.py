@@ -546,24 +546,33 @@ def _value_problem(x: torch.Tensor, x_true: torch.Tensor, mean: Any, std: Any) -
     )
 
 
-def _other_statistics(x: torch.Tensor, unit: torch.Tensor, mean: Any, std: Any) -> tuple[str, str] | None:
-    """(message, hint) when ``x`` is the 0..1 batch ``unit`` normalised another known way than (unit - mean) / std."""
+def _misnormalised(unit: torch.Tensor, mean: Any, std: Any) -> dict[str, torch.Tensor]:
+    """The 0..1 batch ``unit`` (B, 3, H, W) normalised the known wrong ways, given the right ``mean`` and ``std``:
+    ``swapped`` ((x - std) / mean), ``imagenet`` (ImageNet's statistics), ``variance`` (divided by std ** 2)."""
 
     def channels(values: Any) -> torch.Tensor:
         return torch.as_tensor(values, dtype=torch.float32).view(1, 3, 1, 1)
 
     m, s = channels(mean), channels(std)
-    others = {
-        "normalised with mean and std swapped: (x - std) / mean": (unit - s) / m,
-        "normalised with ImageNet's statistics, not the ones given (this train split's, from notebook 02)": (
-            unit - channels(IMAGENET_MEAN)
-        )
-        / channels(IMAGENET_STD),
-        "divided by the variance, std ** 2, not by the std": (unit - m) / s**2,
+    return {
+        "swapped": (unit - s) / m,
+        "imagenet": (unit - channels(IMAGENET_MEAN)) / channels(IMAGENET_STD),
+        "variance": (unit - m) / s**2,
     }
-    for what, other in others.items():
+
+
+_MISNORMALISED = {
+    "swapped": "normalised with mean and std swapped: (x - std) / mean",
+    "imagenet": "normalised with ImageNet's statistics, not the ones given (this train split's, from notebook 02)",
+    "variance": "divided by the variance, std ** 2, not by the std",
+}
+
+
+def _other_statistics(x: torch.Tensor, unit: torch.Tensor, mean: Any, std: Any) -> tuple[str, str] | None:
+    """(message, hint) when ``x`` is the 0..1 batch ``unit`` normalised another known way than (unit - mean) / std."""
+    for name, other in _misnormalised(unit, mean, std).items():
         if torch.allclose(x.float(), other, atol=1e-3):
-            return f"the images are {what}.", "(x / 255 - mean) / std, with the mean and std the cell passes in"
+            return f"the images are {_MISNORMALISED[name]}.", "(x / 255 - mean) / std, with the mean and std the cell passes in"
     return None
 
 
@@ -1527,17 +1536,15 @@ def _statistics_problem(images: torch.Tensor, items: list[Any], stats: tuple[Any
     if stats is None:
         return None
 
-    def normalised(mean: Any, std: Any) -> torch.Tensor:
-        return CollateNormalize(mean, std)(items)[0]
-
     def close(other: torch.Tensor) -> bool:
         return images.shape == other.shape and torch.allclose(images.float(), other, atol=1e-3)
 
-    if close(normalised(*stats)):
+    if close(CollateNormalize(*stats)(items)[0]):
         return None
-    if close(normalised(stats[1], stats[0])):
+    wrong = _misnormalised(CollateNormalize((0.0,) * 3, (1.0,) * 3)(items)[0], *stats)  # from the 0..1 batch
+    if close(wrong["swapped"]):
         return "batches are normalised with mean and std swapped [fix: collate_fn=load.CollateNormalize(mean, std)]"
-    if close(normalised(IMAGENET_MEAN, IMAGENET_STD)):
+    if close(wrong["imagenet"]):
         return (
             "batches are normalised with ImageNet's statistics, not this train split's: in notebook 02, mean and "
             "std come from the training images [fix: collate_fn=load.CollateNormalize(mean, std)]"
