@@ -296,11 +296,16 @@ def _photos_to_check(visitors: Sequence[Any]) -> list[tuple[str, Path]]:
     return checks
 
 
+def _squashed(path: Path, size: int) -> torch.Tensor:
+    """The photo at ``path``, upright and in RGB, squashed whole to ``size`` x ``size``: uint8 (3, size, size)."""
+    with load_rgb(path) as img:
+        return torch.from_numpy(np.array(img.resize((size, size), Image.Resampling.BILINEAR))).permute(2, 0, 1)
+
+
 def _near_misses(kind: str, path: Path, size: int, mean: Any, std: Any) -> dict[str, tuple[torch.Tensor, str]]:
     """What a plausible wrong ``my_input`` gives for ``path``, each with the hint that names its mistake."""
     pixels = decode_resized(path, size)
-    with load_rgb(path) as img:
-        squashed = torch.from_numpy(np.array(img.resize((size, size), Image.Resampling.BILINEAR))).permute(2, 0, 1)
+    squashed = _squashed(path, size)
     misses = {
         "squashed to a square": (
             _normalised(squashed, mean, std),

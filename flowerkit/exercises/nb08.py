@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image, ImageFile, ImageOps, PngImagePlugin
+from PIL import Image, ImageFile, PngImagePlugin
 from torch.utils.data import DataLoader, Dataset, SequentialSampler, Subset
 
 from .. import curate as _curate
@@ -37,6 +37,7 @@ from ..curate import (
 )
 from ..load import CollateNormalize, decode_resized
 from ..visitors import VisitorSet, read_rows
+from .nb05 import _squashed
 from .verdict import (
     RAISED_HINT,
     STUB_HINT,
@@ -329,9 +330,7 @@ def _pixels_problem(x: torch.Tensor, path: Path, size: int, where: str) -> tuple
             f"{where} lies on its side: the phone's EXIF orientation was not applied.",
             "decode with flowerkit.load.decode_resized(path, size), which turns each photo upright",
         )
-    with Image.open(path) as img:
-        squashed = ImageOps.exif_transpose(img).convert("RGB").resize((size, size), Image.Resampling.BILINEAR)
-    if off(torch.from_numpy(np.array(squashed)).permute(2, 0, 1).float()) <= _PIXEL_TOLERANCE:
+    if off(_squashed(path, size).float()) <= _PIXEL_TOLERANCE:
         return (
             f"{where} is the whole photo squashed to a square: its shapes are distorted.",
             "resize the short side, then crop the centre: flowerkit.load.decode_resized(path, size) does both",
