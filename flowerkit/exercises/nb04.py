@@ -396,30 +396,40 @@ def _as_chw(item: Any) -> torch.Tensor | None:
     return item if isinstance(item, torch.Tensor) and item.ndim == 3 and item.shape[0] == 3 else None
 
 
-def _share_shown(dataset: Any, draws: int = 16) -> float | None:
-    """How much of a photo's short side the dataset's items show at most, over ``draws`` items of a probe photo.
-
-    Through the dataset's own transform, on a shallow copy whose files are the probe, decoded in full: a ``draft``
-    decode keeps between 1 and 2 times the size asked for of the short side (125 px of 500 for 64 or for 96), so a
-    crop of the draft would show 51% at 64 px and 77% at 96, one answer judged two ways. A random crop or zoom is
-    drawn anew each time. None when the items are not uint8 images (:func:`_as_chw`).
-    """
-    width, height = _RAMP_SIZE
+def _probe_items(dataset: Any, draws: int, *, full_decode: bool) -> list[torch.Tensor | None]:
+    """``draws`` items of the probe photo through the dataset's own transform (a shallow copy whose files are the
+    probe; with ``full_decode``, its ``draft`` off), seeded; each a uint8 (3, H, W) tensor, or None where the item
+    raised or is no uint8 image (:func:`_as_chw`)."""
     with tempfile.TemporaryDirectory() as folder:
         probe = copy.copy(dataset)
         probe.image_files, probe.labels = [_ramp_jpeg(Path(folder))] * draws, [0] * draws
-        if getattr(probe, "draft", None) is not None:
+        if full_decode and getattr(probe, "draft", None) is not None:
             probe.draft = None  # what the transform keeps of the whole photo, whatever the decode's reduction
-        shown = []
+        items: list[torch.Tensor | None] = []
         with torch.random.fork_rng():
             torch.manual_seed(0)
             for i in range(draws):
                 got, error = _call(probe.__getitem__, i)
-                item = _as_chw(got[0] if isinstance(got, (tuple, list)) else got)
-                if error or item is None or item.dtype != torch.uint8:
-                    return None
-                span = (item[:2].amax((1, 2)) - item[:2].amin((1, 2))).float() / 255  # red: across, green: down
-                shown.append(max(float(span[0]) * width, float(span[1]) * height) / min(width, height))
+                item = None if error else _as_chw(got[0] if isinstance(got, (tuple, list)) else got)
+                items.append(item if item is not None and item.dtype == torch.uint8 else None)
+    return items
+
+
+def _share_shown(dataset: Any, draws: int = 16) -> float | None:
+    """How much of a photo's short side the dataset's items show at most, over ``draws`` items of a probe photo.
+
+    Through the dataset's own transform, decoded in full: a ``draft`` decode keeps between 1 and 2 times the size
+    asked for of the short side (125 px of 500 for 64 or for 96), so a crop of the draft would show 51% at 64 px and
+    77% at 96, one answer judged two ways. A random crop or zoom is drawn anew each time. None when the items are not
+    uint8 images (:func:`_as_chw`).
+    """
+    width, height = _RAMP_SIZE
+    shown = []
+    for item in _probe_items(dataset, draws, full_decode=True):
+        if item is None:
+            return None
+        span = (item[:2].amax((1, 2)) - item[:2].amin((1, 2))).float() / 255  # red: across, green: down
+        shown.append(max(float(span[0]) * width, float(span[1]) * height) / min(width, height))
     return max(shown)
 
 
@@ -465,18 +475,8 @@ _PADDED_AT_MOST = 0.02  # of an item's pixels: a crop of the decoded photo pads 
 def _padding_share(dataset: Any, draws: int = 4) -> float:
     """How much of an item is padding, through the dataset's own transform and its own ``draft``, on the probe photo
     (whose blue is 128 everywhere: a pixel with almost none is padding); 0 when the items are not uint8 images."""
-    with tempfile.TemporaryDirectory() as folder:
-        probe = copy.copy(dataset)
-        probe.image_files, probe.labels = [_ramp_jpeg(Path(folder))] * draws, [0] * draws
-        shares = [0.0]
-        with torch.random.fork_rng():
-            torch.manual_seed(0)
-            for i in range(draws):
-                got, error = _call(probe.__getitem__, i)
-                item = None if error else _as_chw(got[0] if isinstance(got, (tuple, list)) else got)
-                if item is not None and item.dtype == torch.uint8:
-                    shares.append(float((item[2] < 32).float().mean()))
-    return max(shares)
+    items = _probe_items(dataset, draws, full_decode=False)
+    return max([0.0] + [float((item[2] < 32).float().mean()) for item in items if item is not None])
 
 
 def _loader_rules(loader: DataLoader, dataset: Any, size: int) -> list[str]:
