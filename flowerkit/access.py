@@ -14,18 +14,19 @@ do.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import io
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 from unittest import mock
 
 import numpy as np
 import torchvision
-from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageFile, ImageOps, UnidentifiedImageError
 from scipy.io import loadmat
 from scipy.io.matlab import MatReadError
 from torchvision.datasets import Flowers102, VisionDataset
@@ -248,6 +249,21 @@ def load_rgb(path: ImageSource, draft: int | None = None) -> Image.Image:
         what = "is empty (0 bytes)" if size == 0 else f"is not a readable image ({exc})"
         delete = "Delete it. " if _in_the_dataset(path) else ""
         raise FlowersFormatError(f"{path} {what}: {delete}{_remedy(path)}") from exc
+
+
+@contextlib.contextmanager
+def _truncated_files(allowed: bool) -> Iterator[None]:
+    """PIL's truncated-file check set for the block (off when ``allowed``), whatever the kernel set; restored after.
+
+    The one home of ``ImageFile.LOAD_TRUNCATED_IMAGES`` in flowerkit: ``curate`` (notebook ``08_your_own_data``) decodes
+    strictly under it, ``wild.truncated_images_allowed`` (notebook ``07_in_the_wild``) shows what allowing them does.
+    """
+    before = ImageFile.LOAD_TRUNCATED_IMAGES
+    ImageFile.LOAD_TRUNCATED_IMAGES = allowed
+    try:
+        yield
+    finally:
+        ImageFile.LOAD_TRUNCATED_IMAGES = before
 
 
 def _in_the_dataset(path: Path) -> bool:

@@ -23,7 +23,6 @@ files and labels, which is what a project of your own starts from.
 
 from __future__ import annotations
 
-import contextlib
 import difflib
 import hashlib
 import re
@@ -36,10 +35,10 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import ExifTags, Image, ImageFile, UnidentifiedImageError
+from PIL import ExifTags, Image, UnidentifiedImageError
 from torch.utils.data import Dataset, Sampler
 
-from .access import FlowersFormatError, load_rgb
+from .access import FlowersFormatError, _truncated_files, load_rgb
 from .load import decode_resized
 
 __all__ = [
@@ -141,18 +140,6 @@ def match_name(name: str, names: Sequence[str], *, cutoff: float = 0.85) -> Name
 # --------------------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def _strict_decoding() -> Iterator[None]:
-    """PIL's truncated-file check on, whatever the kernel set: ``ImageFile.LOAD_TRUNCATED_IMAGES = True`` (the fix
-    most often suggested online) would let a cut-off file decode, its missing part grey, and pass as a photo."""
-    before = ImageFile.LOAD_TRUNCATED_IMAGES
-    ImageFile.LOAD_TRUNCATED_IMAGES = False
-    try:
-        yield
-    finally:
-        ImageFile.LOAD_TRUNCATED_IMAGES = before
-
-
 def _problem(path: Path) -> str | None:
     """Why ``path`` cannot be used as a training image, or None if it decodes in full."""
     if not path.is_file():
@@ -160,7 +147,9 @@ def _problem(path: Path) -> str | None:
     if path.stat().st_size == 0:
         return "empty (0 bytes)"
     try:
-        with _strict_decoding(), Image.open(path) as img:
+        # strictly, whatever the kernel set: LOAD_TRUNCATED_IMAGES = True (the fix most often suggested online) would let
+        # a cut-off file decode, its missing part grey, and pass as a photo
+        with _truncated_files(allowed=False), Image.open(path) as img:
             img.load()  # a truncated file opens; only decoding every byte finds it
             if min(img.size) < 1:
                 return "an image with no pixels"

@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from PIL import Image, ImageFile
+from PIL import Image
 from torch.utils.data import DataLoader, Dataset, default_collate
 
-from ..access import _torchvision_files, read_splits
+from ..access import _torchvision_files, _truncated_files, read_splits
 from ..facts import DATASET_FOLDER, IMAGE_FOLDER, IMAGE_NAME, LABELS_FILE, SETID_FILE
 
 __all__ = [
@@ -190,9 +190,5 @@ def truncated_images_allowed() -> Iterator[None]:
     anything: it changes the data, silently. Shown in notebook ``07_in_the_wild`` so you recognise it;
     the flag is restored on leaving the block.
     """
-    before = ImageFile.LOAD_TRUNCATED_IMAGES
-    ImageFile.LOAD_TRUNCATED_IMAGES = True
-    try:
+    with _truncated_files(allowed=True):
         yield
-    finally:
-        ImageFile.LOAD_TRUNCATED_IMAGES = before
