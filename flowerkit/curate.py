@@ -103,6 +103,19 @@ def _partial(key: str, table: dict[str, int], names: Sequence[str]) -> list[str]
     return [names[i] for k, i in table.items() if words and words <= set(k.split())]
 
 
+def _other_word(key: str, name: str) -> tuple[str, str] | None:
+    """A word of ``key`` that is another word than any of ``name``'s rather than a misspelling of one (difflib ratio
+    under 0.75: "cup" for "cape"), with the word of ``name`` it replaced; None when ``key`` could be ``name`` typed with a
+    slip: a letter or two off in a word ("sunflwer"), a word dropped ("colts foot"), the letters spaced otherwise."""
+    if key.replace(" ", "") == name.replace(" ", ""):
+        return None
+    mine, theirs = set(key.split()), set(name.split())
+    for word in sorted(mine - theirs):
+        if not difflib.get_close_matches(word, sorted(theirs - mine), n=1, cutoff=0.75):
+            return (word, " ".join(w for w in name.split() if w not in mine) or name)
+    return None
+
+
 def match_name(name: str, names: Sequence[str], *, cutoff: float = 0.85) -> NameMatch:
     """Map a name written by a person to its index in ``names``, or say why it does not map.
 
@@ -120,11 +133,15 @@ def match_name(name: str, names: Sequence[str], *, cutoff: float = 0.85) -> Name
     if key in table:
         i = table[key]
         return NameMatch(i, "exact" if name == names[i] else f"same as {names[i]!r} once normalised")
-    # Otherwise a close spelling (difflib ratio >= cutoff, e.g. a typo) maps if no other class is about as close.
-    scores = sorted(((difflib.SequenceMatcher(None, key, k).ratio(), i) for k, i in table.items()), reverse=True)
-    (best, i), (second, j) = scores[0], scores[1]
+    # Otherwise a close spelling (difflib ratio >= cutoff, e.g. a typo) maps if no other class is about as close, and if
+    # it is a typo: "cup flower" is as close to "cape flower" as a typo is, but another flower.
+    scores = sorted(((difflib.SequenceMatcher(None, key, k).ratio(), k, i) for k, i in table.items()), reverse=True)
+    (best, k, i), (second, _, j) = scores[0], scores[1]
     if best >= cutoff and best - second >= 0.05:
-        return NameMatch(i, f"close spelling of {names[i]!r} ({best:.2f})")
+        other = _other_word(key, k)
+        if other is None:
+            return NameMatch(i, f"close spelling of {names[i]!r} ({best:.2f})")
+        return NameMatch(None, f"close to {names[i]!r}, but {other[0]!r} is another word than {other[1]!r}, not a typo")
     if best >= cutoff:
         return NameMatch(None, f"ambiguous: as close to {names[i]!r} as to {names[j]!r}")
     # A name that is only part of a class name ("tulip" and "siam tulip", "daisy" and two daisies) does not map: that

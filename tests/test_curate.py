@@ -42,6 +42,19 @@ def test_names_that_do_not_map_say_why(name, why):
     assert match.index is None and why in match.why
 
 
+@pytest.mark.parametrize("name", ["cup flower", "paper flower", "hard leaf pocket orchid"])
+def test_a_word_changed_for_another_is_not_a_typo(name):
+    match = curate.match_name(name, CLASSES)  # each as close as a typo over the whole name (difflib >= 0.85)
+    assert match.index is None and "is another word than" in match.why, match
+
+
+@pytest.mark.parametrize(
+    "name, meant", [("Colts foot", "colt's foot"), ("Sun Flowers", "sunflower"), ("waterlily", "water lily")]
+)
+def test_a_word_dropped_or_spaced_otherwise_is_still_a_typo(name, meant):
+    assert curate.match_name(name, CLASSES).index == CLASSES.index(meant)
+
+
 def test_a_name_as_close_to_two_classes_is_ambiguous():
     match = curate.match_name("abcd ef", ["abcd eg", "abcd eh"])
     assert match.index is None and "ambiguous" in match.why

@@ -28,6 +28,7 @@ from ..classes import CLASSES
 from ..curate import (
     BucketBatchSampler,
     LabelledImages,
+    _other_word,
     match_name,
     mixing_weights,
     normalise_name,
@@ -85,6 +86,9 @@ _NEW_NAMES: tuple[tuple[str, int | None], ...] = (
     ("cone flower", None),
     ("pot marigold", None),
     ("moss", None),
+    # a word swapped for another, the rest shared: difflib's ratio 0.86 to "cape flower" over the whole name, as close
+    # as a typo; "cup" and "cape" are different words (Nierembergia is not among the 102)
+    ("cup flower", None),
 )
 
 
@@ -120,10 +124,12 @@ def _name_mistake(name: str, got: Any, want: int | None) -> tuple[str, str]:
         why = f"it is only part of {', '.join(map(repr, part))}" if part else "it is none of the 102 classes"
         if part and CLASSES[int(got)] not in part:  # primrose -> primula: a likely reading, but not the only one
             why = f"it could as well be {', '.join(map(repr, part))}: the name alone does not say which"
-        return (
-            f"{name!r} became class {got} ({CLASSES[int(got)]!r}), but {why}.",
-            "a wrong label costs more than a dropped photo: map only a whole name, or a close spelling of one; else None",
-        )
+        hint = "a wrong label costs more than a dropped photo: map only a whole name, or a close spelling of one; else None"
+        other = None if part else _other_word(normalise_name(name), normalise_name(CLASSES[int(got)]))
+        if other is not None:  # close over the whole name, yet a word is another word: cup flower -> cape flower
+            why += f": {other[0]!r} is another word, not a misspelling of {other[1]!r}"
+            hint = "a typo is a letter or two off within a word; judge the words that differ, not only the whole name"
+        return f"{name!r} became class {got} ({CLASSES[int(got)]!r}), but {why}.", hint
     if want is not None and got is None:
         return f"{name!r} was left unmapped; the gardener meant {CLASSES[want]!r}.", _how_written(name, CLASSES[want])
     return (
@@ -549,6 +555,17 @@ def _new_leak_case(folder: Path) -> tuple[list[Path], list[int], list[int]]:
     return files, train, test
 
 
+def _same_answer_on_nothing(count_leaks: Callable[..., Any], files: Sequence[Path], train: Sequence[int], count: Any) -> bool:
+    """Whether ``count_leaks`` gives its nonzero ``count`` again with nothing held out: an answer that does not come
+    from its arguments (the notebook's variables, or a number written in)."""
+    try:
+        again = count_leaks(files, train, [])
+    except Exception:  # noqa: BLE001  (an empty test side may break a student's code: then this is not the sign)
+        return False
+    number = _whole_number(count)
+    return number is not None and number != 0 and _whole_number(again) == number
+
+
 def check_leak_count(count_leaks: Any, files: Sequence[Path], train: Sequence[int], test: Sequence[int]) -> Verdict:
     """Notebook ``08_your_own_data``: ``count_leaks(files, train, test)``, how many held-out positions hold a training photo.
 
@@ -576,6 +593,12 @@ def check_leak_count(count_leaks: Any, files: Sequence[Path], train: Sequence[in
             if ended is not None:
                 return ended
             truth, problem = _leak_problem(count, case_files, case_train, case_test)
+            if problem and found and _same_answer_on_nothing(count_leaks, case_files, case_train, count):
+                return _verdict(
+                    False,
+                    f"on {where}, {count}: the garden's count again, on other photos ({truth} of these leak).",
+                    "count from the arguments files, train and test, not from the notebook's variables or a number read off them",
+                )
             if problem:
                 return _verdict(False, f"on {where}, {problem[0]}", problem[1])
             found.append((truth, len(case_test)))
@@ -927,6 +950,13 @@ def _pad_cases(batch: Sequence[_Item]) -> list[tuple[str, list[_Item]]]:
     ]
 
 
+# The two pads' orders differ: a student may use either
+_PAD_ORDERS = (
+    "torch.nn.functional.pad lists the last dimension first, (left, right, top, bottom); torchvision's "
+    "transforms.functional.pad takes [left, top, right, bottom]"
+)
+
+
 def _placed(images: torch.Tensor, items: Sequence[_Item]) -> tuple[str, str] | None:
     """(problem, hint) when the photos are not each at the top left of their slot, unchanged; else None."""
     for k, (x, _) in enumerate(items):
@@ -946,8 +976,8 @@ def _placed(images: torch.Tensor, items: Sequence[_Item]) -> tuple[str, str] | N
         if at is not None:
             return (
                 f"photo {k} sits at row {at[0]}, column {at[1]} of its padded slot, not at the top left.",
-                "pad on the bottom and right only (F.pad takes (left, right, top, bottom): the padding before each "
-                "side comes first); then pixel (row, col) of a photo keeps its coordinates in the batch",
+                f"pad on the bottom and right only ({_PAD_ORDERS}); then pixel (row, col) of a photo keeps its "
+                "coordinates in the batch",
             )
         if any(torch.equal(images[j, :, :h, :w], x) for j in range(len(items))):
             return f"photo {k} is not in slot {k}.", "keep the batch's order: images[k] and labels[k] come from item k"
@@ -977,7 +1007,7 @@ def _pad_problem(answer: Any, items: Sequence[_Item]) -> tuple[str, str] | None:
                 "the items are already (3, h, w), channels first: pad and stack them as they are, no permute",
             )
         if images.shape == (b, c, w, h):
-            hint = "torch.nn.functional.pad lists the last dimension first: (left, right, top, bottom)"
+            hint = _PAD_ORDERS
             return f"images are {tuple(images.shape)}, expected {(b, c, h, w)}: height and width swapped.", hint
         return (
             f"images are {tuple(images.shape)}, expected {(b, c, h, w)}: the batch's tallest photo is {h} high, its "
@@ -1005,10 +1035,7 @@ def _pad_problem(answer: Any, items: Sequence[_Item]) -> tuple[str, str] | None:
     return None
 
 
-_UNEQUAL_HINT = (
-    "every photo must reach the same (3, H, W) before torch.stack; print each padded shape. "
-    "torch.nn.functional.pad lists the last dimension first: (left, right, top, bottom)"
-)
+_UNEQUAL_HINT = f"every photo must reach the same (3, H, W) before torch.stack; print each padded shape. {_PAD_ORDERS}"
 
 
 def check_pad_collate(func: Callable[..., Any], batch: Sequence[_Item]) -> Verdict:
