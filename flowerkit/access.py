@@ -244,9 +244,11 @@ def load_rgb(path: ImageSource, draft: int | None = None) -> Image.Image:
         return _decode(Image.open(path), draft)
     except FileNotFoundError:
         raise FileNotFoundError(f"{path} is missing. {_remedy(path)}") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         size = path.stat().st_size if isinstance(path, Path) and path.exists() else -1
         what = "is empty (0 bytes)" if size == 0 else f"is not a readable image ({exc})"
+        if isinstance(exc, Image.DecompressionBombError):  # PIL's guard against a few bytes that claim gigapixels
+            what = f"has too many pixels to decode safely ({exc})"
         delete = "Delete it. " if _in_the_dataset(path) else ""
         raise FlowersFormatError(f"{path} {what}: {delete}{_remedy(path)}") from exc
 

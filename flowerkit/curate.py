@@ -170,6 +170,8 @@ def _problem(path: Path) -> str | None:
             img.load()  # a truncated file opens; only decoding every byte finds it
             if min(img.size) < 1:
                 return "an image with no pixels"
+    except Image.DecompressionBombError as exc:  # not an OSError: PIL refuses a header that claims too many pixels
+        return f"too many pixels to decode safely ({str(exc).split(' exceeds')[0]})"
     except (UnidentifiedImageError, SyntaxError) as exc:
         return f"not an image ({type(exc).__name__})"
     except (OSError, ValueError) as exc:

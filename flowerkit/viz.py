@@ -7,6 +7,7 @@ stay readable when projected in a lecture hall.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import matplotlib.pyplot as plt
@@ -15,7 +16,9 @@ import torch
 from matplotlib.figure import Figure
 from PIL import Image
 
-__all__ = ["COURSE_STYLE", "show_images", "use_course_style"]
+from .access import load_rgb
+
+__all__ = ["COURSE_STYLE", "show_files", "show_images", "use_course_style"]
 
 #: Matplotlib settings readable on a projector: larger fonts, a screen-sized dpi.
 COURSE_STYLE: dict[str, Any] = {"font.size": 12, "axes.titlesize": 12, "figure.dpi": 80}
@@ -84,6 +87,29 @@ def show_images(
     if suptitle:
         fig.suptitle(suptitle, fontsize=14)
     return fig
+
+
+def show_files(
+    paths: Sequence[str | Path], captions: Sequence[str] | None = None, *, ncols: int = 6, size: float = 2.4, draft: int = 256
+) -> Figure:
+    """Show image files as they were sent: each upright, titled with its caption (default: the file name), format,
+    colour mode and stored size; a file that does not decode shows as a grey tile titled with its error's type.
+
+    A gallery of someone else's folder, before anything is cleaned. ``draft`` decodes large JPEGs at reduced size
+    (:func:`flowerkit.access.load_rgb`). Introduced in notebook ``08_your_own_data``.
+    """
+    images, titles = [], []
+    for k, path in enumerate(map(Path, paths)):
+        caption = captions[k] if captions is not None else path.name
+        try:
+            with Image.open(path) as img:
+                stored = f"{path.suffix} {img.mode} {img.width}x{img.height}"
+            images.append(load_rgb(path, draft=draft))
+            titles.append(f"{caption}\n{stored}")
+        except Exception as exc:  # noqa: BLE001  (a gallery shows every file, the ones that fail too)
+            images.append(np.full((48, 48, 3), 200, dtype=np.uint8))
+            titles.append(f"{caption}\n{path.suffix} does not open: {type(exc).__name__}")
+    return show_images(images, titles, ncols=ncols, size=size)
 
 
 def _wrap(text: str, width: int = 22, max_lines: int = 4) -> str:

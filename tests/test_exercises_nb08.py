@@ -19,6 +19,7 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset, RandomSampler, Sampler, Subset, SubsetRandomSampler
 
 from flowerkit import CLASSES, curate, doctor, load, visitors
+from flowerkit.access import FlowersFormatError
 from flowerkit.exercises import nb08
 
 S = 32
@@ -164,7 +165,7 @@ class PhotosSolution(Dataset):
             try:
                 with Image.open(path) as img:
                     img.load()
-            except (OSError, SyntaxError, ValueError) as err:
+            except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
                 self.skipped.append((name, str(err)))
                 continue
             self.files.append(path)
@@ -175,6 +176,37 @@ class PhotosSolution(Dataset):
 
     def __getitem__(self, i):
         return load.decode_resized(self.files[i], self.size), self.labels[i]
+
+
+class OSErrorsOnly(PhotosSolution):
+    """Catches what PIL raises for a bad file, but not its refusal of a header that claims too many pixels."""
+
+    def __init__(self, folder, rows, size):
+        self.size, self.files, self.labels, self.skipped = size, [], [], []
+        for name, label in rows:
+            path = Path(folder) / name
+            try:
+                with Image.open(path) as img:
+                    img.load()
+            except (OSError, SyntaxError, ValueError) as err:
+                self.skipped.append((name, str(err)))
+                continue
+            self.files.append(path)
+            self.labels.append(label)
+
+
+def test_a_dataset_that_meets_a_pixel_bomb_is_told_what_pil_raised(handover, capsys):
+    assert not nb08.check_visitor_dataset(OSErrorsOnly, handover, S)
+    out = _said(capsys)
+    assert "a new folder" in out and "DecompressionBombError" in out and "not an OSError" in out, out
+
+
+def test_the_flowerkit_decoders_name_a_pixel_bomb(tmp_path):
+    nb08._pixel_bomb(tmp_path / "panorama.png")
+    assert (tmp_path / "panorama.png").stat().st_size < 1000
+    assert curate.LabelledImages([tmp_path / "panorama.png"], [0], S).skipped[0][1].startswith("too many pixels")
+    with pytest.raises(FlowersFormatError, match="panorama.png has too many pixels to decode safely"):
+        load.decode_resized(tmp_path / "panorama.png", S)
 
 
 class HeaderOnly(PhotosSolution):
@@ -549,6 +581,26 @@ def _grouped_class_by_class(files, labels, test_fraction, seed):
 def test_copies_grouped_class_by_class_are_refused(photos, capsys):
     assert not nb08.check_split_without_leakage(_grouped_class_by_class, photos.image_files, photos.labels)
     assert "Not yet" in _said(capsys)
+
+
+def test_copies_grouped_class_by_class_are_refused_whatever_seed_0_draws(photos, capsys):
+    def torch_draw(files, labels, test_fraction, seed):  # the reviewer's: seed 0 keeps the relabelled pair together by luck
+        hashes = [hashlib.sha256(Path(p).read_bytes()).hexdigest() for p in files]
+        generator, train, test = torch.Generator().manual_seed(seed), [], []
+        for c in sorted(set(labels)):
+            groups = {}
+            for i, y in enumerate(labels):
+                if y == c:
+                    groups.setdefault(hashes[i], []).append(i)
+            groups = list(groups.values())
+            k = min(max(round(test_fraction * len(groups)), 1), len(groups) - 1) if len(groups) > 1 else 0
+            for r, j in enumerate(torch.randperm(len(groups), generator=generator).tolist()):
+                (test if r < k else train).extend(groups[j])
+        return sorted(train), sorted(test)
+
+    assert not nb08.check_split_without_leakage(torch_draw, photos.image_files, photos.labels)
+    out = _said(capsys)
+    assert "on a new set of files at seed=" in out and "(seed=0 was fine)" in out, out
 
 
 def test_split_solution_passes_and_the_flowerkit_version_is_refused(photos, capsys):

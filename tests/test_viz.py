@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import matplotlib as mpl
+import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from matplotlib.figure import Figure
+from PIL import Image
 
 from flowerkit import viz
 
@@ -36,3 +38,14 @@ def test_show_images_returns_a_figure_with_one_axis_per_cell():
     fig = viz.show_images(images, ["a", "b", "c", "d"], ncols=3)
     assert isinstance(fig, Figure) and len(fig.axes) == 6
     assert [ax.get_title() for ax in fig.axes[:4]] == ["a", "b", "c", "d"]
+
+
+def test_show_files_shows_every_file_and_names_the_error_of_one_that_does_not_open(tmp_path):
+    Image.fromarray(np.zeros((30, 40, 3), dtype=np.uint8)).save(tmp_path / "good.png")
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    fig = viz.show_files([tmp_path / "good.png", tmp_path / "empty.jpg", tmp_path / "gone.jpg"], ["a", "b", "c"])
+    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    plt.close(fig)
+    assert titles[0] == "a\n.png RGB 40x30"
+    assert titles[1].startswith("b\n.jpg does not open:") and "UnidentifiedImageError" in titles[1].replace("\n", " ")
+    assert titles[2].startswith("c\n.jpg does not open:") and "FileNotFoundError" in titles[2].replace("\n", " ")

@@ -12,7 +12,9 @@ from __future__ import annotations
 import hashlib
 import itertools
 import re
+import struct
 import tempfile
+import zlib
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -205,8 +207,20 @@ def check_species_to_class(func: Callable[[str], Any], handover: VisitorSet) -> 
 # ------------------------------------------------------------------ exercise 2: a Dataset that survives bad files
 
 
+def _pixel_bomb(path: Path, width: int = 20_000, height: int = 10_000) -> None:
+    """Write a PNG of a few hundred bytes whose header claims ``width`` x ``height`` pixels: PIL refuses to open it
+    (``Image.DecompressionBombError``, not an OSError), as it would a giant panorama or a planted decompression bomb."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    header = chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + header + chunk(b"IDAT", zlib.compress(bytes(100))) + chunk(b"IEND", b""))
+
+
 def _new_case_files(folder: Path) -> tuple[list[tuple[str, int]], set[str]]:
-    """Three good photos (RGBA PNG, grayscale JPEG, RGB JPEG) and three bad ones (truncated PNG, empty WebP, missing)."""
+    """Three good photos (RGBA PNG, grayscale JPEG, RGB JPEG) and four bad ones (truncated PNG, empty WebP, missing, a
+    PNG that claims 200 million pixels)."""
     rng = np.random.default_rng(8)
     pixels = rng.integers(0, 256, (90, 120, 3), dtype=np.uint8)
     Image.fromarray(pixels).convert("RGBA").save(folder / "sticker.png")
@@ -216,8 +230,10 @@ def _new_case_files(folder: Path) -> tuple[list[tuple[str, int]], set[str]]:
     data = (folder / "cut_off.png").read_bytes()
     (folder / "cut_off.png").write_bytes(data[: len(data) // 2])
     (folder / "empty.webp").write_bytes(b"")
+    _pixel_bomb(folder / "panorama.png")
     rows = [("sticker.png", 3), ("cut_off.png", 1), ("old_photo.jpg", 0), ("empty.webp", 2), ("gone.jpg", 2), ("phone.jpg", 1)]
-    return rows, {"cut_off.png", "empty.webp", "gone.jpg"}
+    rows.append(("panorama.png", 0))
+    return rows, {"cut_off.png", "empty.webp", "gone.jpg", "panorama.png"}
 
 
 def _names(entries: Any) -> list[str]:
@@ -347,6 +363,21 @@ def _pixels_problem(x: torch.Tensor, path: Path, size: int, where: str) -> tuple
     )
 
 
+def _init_raised_hint(error: str, first_bad: str) -> str:
+    """The hint when building the student's dataset raised ``error`` (``first_bad``: a bad file of that folder)."""
+    if "DecompressionBombError" in error:
+        return (
+            "PIL refuses a file whose header claims more pixels than Image.MAX_IMAGE_PIXELS (a giant panorama, or a "
+            "few bytes planted to exhaust memory) with Image.DecompressionBombError, which is not an OSError: it "
+            "stops an epoch too, so skip it with its reason"
+        )
+    return (
+        f"try each file in __init__ (e.g. {first_bad}) and record the ones that fail: load.decode_resized raises "
+        "FileNotFoundError (missing) and flowerkit.access.FlowersFormatError, a ValueError (empty, cut off, not an "
+        "image, too many pixels); PIL alone raises OSError"
+    )
+
+
 def check_visitor_dataset(cls: Any, handover: VisitorSet, size: int) -> Verdict:
     """Notebook ``08_your_own_data``: ``cls(folder, rows, size)`` keeps the rows whose files decode and reports the others.
 
@@ -369,14 +400,7 @@ def check_visitor_dataset(cls: Any, handover: VisitorSet, size: int) -> Verdict:
             if rebuilt is not None:
                 return rebuilt
             if error:
-                first = sorted(bd)[0]
-                return _verdict(
-                    False,
-                    f"on {where}: {error}",
-                    f"try each file in __init__ (e.g. {first}) and record the ones that fail: load.decode_resized raises "
-                    "FileNotFoundError (missing) and flowerkit.access.FlowersFormatError, a ValueError (empty, cut off, "
-                    "not an image); PIL alone raises OSError",
-                )
+                return _verdict(False, f"on {where}: {error}", _init_raised_hint(error, sorted(bd)[0]))
             if not any(hasattr(ds, a) for a in ("files", "labels", "skipped")):
                 return _verdict(False, "your class sets none of files, labels and skipped: it is still the stub.", STUB_HINT)
             problem = _dataset_problem(ds, folder, rs, bd, size, where)
@@ -718,12 +742,29 @@ def check_split_without_leakage(func: Callable[..., Any], files: Sequence[Path],
                         "every experiment would test on the same photos, and a lucky or unlucky split could never show.",
                         "shuffle the groups with a generator made from the seed: np.random.default_rng(seed)",
                     )
+        seeds = _other_seeds_problem(func, new_files, new_labels)
+        if seeds is not None:
+            return seeds
     return _verdict(
         True,
         "no photo on both sides (identical bytes stay together), every class on both sides in about the asked "
         "proportion, and the same seed gives the same split. "
         + _agreement_with_split_by_content(yours, visitor_hashes, list(labels)),
     )
+
+
+def _other_seeds_problem(func: Callable[..., Any], files: Sequence[Path], labels: Sequence[int]) -> Verdict | None:
+    """The verdict when ``func`` leaks or unbalances the new set of files at seeds 1..9, or None. Where a copy lands is
+    a draw: a split that groups copies only within a class keeps the relabelled photo together at seed 0 by luck."""
+    hashes = [_sha(f) for f in files]
+    for seed in range(1, 10):
+        result, error = _call(func, files, labels, 0.3, seed)
+        if error:
+            return _verdict(False, f"on a new set of files at seed={seed}: {error}", RAISED_HINT)
+        problem = _split_problem(result, files, hashes, labels, 0.3)
+        if problem:
+            return _verdict(False, f"on a new set of files at seed={seed} (seed=0 was fine): {problem[0]}", problem[1])
+    return None
 
 
 def _agreement_with_split_by_content(test: Sequence[int], hashes: Sequence[str], labels: Sequence[int]) -> str:
