@@ -319,7 +319,17 @@ class _NoneForAll(_SkipUnreadable):
 
 
 def _drop_none(batch):
+    kept = [item for item in batch if item is not None]
+    return torch.utils.data.default_collate(kept) if kept else None
+
+
+def _drop_none_always_collates(batch):  # the reviewer's: a batch of failures only reaches default_collate([])
     return torch.utils.data.default_collate([item for item in batch if item is not None])
+
+
+def _drop_none_empty(batch):  # flowerkit's choice: empty tensors for a batch with nothing left
+    kept = [item for item in batch if item is not None]
+    return torch.utils.data.default_collate(kept) if kept else (torch.empty(0), torch.empty(0, dtype=torch.int64))
 
 
 def _drop_stub(batch): ...  # YOUR CODE
@@ -328,6 +338,8 @@ def _drop_stub(batch): ...  # YOUR CODE
 def test_the_skip_checker_accepts_a_wrapper_that_returns_none_and_a_collate_that_drops_it(capsys) -> None:
     out = _says(exercises.check_skip_unreadable(_SkipUnreadable, _drop_none, _Fragile()), capsys)
     assert "your loop saw 68 of 70 images" in out and "the 2 whose loading raised" in out, out
+    out = _says(exercises.check_skip_unreadable(_SkipUnreadable, _drop_none_empty, _Fragile()), capsys)
+    assert "Correct!" in out, out
 
 
 @pytest.mark.parametrize(
@@ -343,6 +355,7 @@ def test_the_skip_checker_accepts_a_wrapper_that_returns_none_and_a_collate_that
         (_SkipUnreadable, lambda batch: _drop_none(batch[:-1]) if len(batch) > 3 else _drop_none(batch), "loop saw 65"),
         (wild.SkipAndLog, wild.collate_skipping, "the flowerkit version shown after this exercise"),
         (lambda dataset: 5, _drop_none, "whose len() is"),
+        (_SkipUnreadable, _drop_none_always_collates, "both failed"),
     ],
     ids=[
         "wrapper stub",
@@ -355,6 +368,7 @@ def test_the_skip_checker_accepts_a_wrapper_that_returns_none_and_a_collate_that
         "drops the last item of each full batch",
         "the flowerkit version",
         "not a dataset",
+        "a batch with nothing left",
     ],
 )
 def test_the_skip_checker_rejects_each_planted_mistake(capsys, wrapper, collate, feedback: str) -> None:

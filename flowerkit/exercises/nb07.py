@@ -757,6 +757,22 @@ def _skip_items_problem(wrapped: Any, collate_fn: Any, bad: list[int], good: int
             f"on a batch of two items that load and a None, your collate_fn {said}",
             "leave the None items out of the batch, then collate the rest as the DataLoader would (default_collate)",
         )
+    return _nothing_left_problem(collate_fn)
+
+
+def _nothing_left_problem(collate_fn: Any) -> tuple[str, str] | None:
+    """A batch whose items all failed (damaged neighbours, or batch_size=1) must not stop the epoch: the collate_fn
+    may return None (the loop skips it) or an empty batch, but not raise."""
+    out, error = _call(collate_fn, [None, None])
+    summary = None if error or out is None else _collated(out)
+    if error or (out is not None and (summary is None or summary[0] != 0)):
+        said = _raised(error) if error else f"gave {reprlib.repr(out)}."
+        return (
+            f"on a batch whose two items both failed (neighbouring files damaged together, or any bad file at "
+            f"batch_size=1), your collate_fn {said} The epoch would stop there.",
+            "decide what a batch with nothing left is: None, which the loop skips, or empty tensors; default_collate "
+            "of an empty list cannot guess",
+        )
     return None
 
 
