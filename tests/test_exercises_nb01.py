@@ -244,46 +244,56 @@ def test_check_herbarium_items_feedback(answer, feedback, capsys):
     assert "for p in positions" not in out  # no hint is the reference solution
 
 
+def _id(name):  # IMG_0057.jpeg -> 57
+    return int(name[4:8])
+
+
 def test_check_pair_files(capsys):
-    right = lambda names, labels: [(n, labels[int(n[6:11]) - 1]) for n in names if n.startswith("image_")]  # noqa: E731
+    right = lambda names, labels: [(n, labels[_id(n) - 1]) for n in names if n.startswith("IMG_")]  # noqa: E731
     assert exercises.check_pair_files(right)
     assert not exercises.check_pair_files(lambda names, labels: list(zip(names, labels)))
     assert "not images" in capsys.readouterr().out
-    assert not exercises.check_pair_files(lambda names, labels: list(zip([n for n in names if n.startswith("image_")], labels)))
+    assert not exercises.check_pair_files(lambda names, labels: list(zip([n for n in names if n.startswith("IMG_")], labels)))
     assert "listing order" in capsys.readouterr().out
-    assert not exercises.check_pair_files(lambda names, labels: [(n, labels[int(n[6:11]) - 1]) for n in names])
-    assert "invalid literal" in capsys.readouterr().out
-    twice = lambda names, labels: [(n, labels[int(n[6:11]) - 1] - 1) for n in names if n.startswith("image_")]  # noqa: E731
+    assert not exercises.check_pair_files(lambda names, labels: [(n, labels[_id(n) - 1]) for n in names])
+    out = capsys.readouterr().out
+    assert "invalid literal" in out and "skip names that are not IMG_NNNN.jpeg" in out, out
+    twice = lambda names, labels: [(n, labels[_id(n) - 1] - 1) for n in names if n.startswith("IMG_")]  # noqa: E731
     assert not exercises.check_pair_files(twice)  # Oxford's - 1 applied to labels that are 0-based already
     assert "0-based already" in capsys.readouterr().out
 
 
-def test_check_pair_files_rejects_sorted_positions_and_apple_double_files(capsys):
-    """Sorting the listing and pairing by position is right on a complete folder only; a ._ file ends in .jpg too."""
-    images = lambda names: sorted(n for n in names if n.startswith("image_"))  # noqa: E731
-    assert not exercises.check_pair_files(lambda names, labels: [(n, labels[k]) for k, n in enumerate(images(names))])
-    assert "image_00057.jpg is not in this folder" in capsys.readouterr().out
+def test_check_pair_files_refuses_oxfords_pattern_copied_from_notebook_00(capsys):
+    oxford = re.compile(r"image_\d{5}\.jpg")  # nb00-08's pattern: no name of this folder matches it
     assert not exercises.check_pair_files(
-        lambda names, labels: [(n, labels[int(n[-9:-4]) - 1]) for n in names if n.endswith(".jpg")]
+        lambda names, labels: [(n, labels[int(n[6:11]) - 1]) for n in names if oxford.fullmatch(n)]
     )
-    assert "macOS metadata" in capsys.readouterr().out
-    assert not exercises.check_pair_files(lambda names, labels: [(n, labels[int(n[6:11]) - 1]) for n in images(names)][:-1])
+    assert "Not yet" in capsys.readouterr().out
+
+
+def test_check_pair_files_rejects_sorted_positions_and_apple_double_files(capsys):
+    """Sorting the listing and pairing by position is right on a complete folder only; a ._ file ends in .jpeg too."""
+    images = lambda names: sorted(n for n in names if n.startswith("IMG_"))  # noqa: E731
+    assert not exercises.check_pair_files(lambda names, labels: [(n, labels[k]) for k, n in enumerate(images(names))])
+    assert "IMG_0057.jpeg is not in this folder" in capsys.readouterr().out
+    assert not exercises.check_pair_files(
+        lambda names, labels: [(n, labels[int(n[-9:-5]) - 1]) for n in names if n.endswith(".jpeg")]
+    )
+    out = capsys.readouterr().out
+    assert "macOS metadata" in out and "ends in .jpeg" in out, out
+    assert not exercises.check_pair_files(lambda names, labels: [(n, labels[_id(n) - 1]) for n in images(names)][:-1])
     assert "expected 119" in capsys.readouterr().out
     # a complete folder assumed: the deleted photo's name is built from the ids, though the listing lacks it
-    assert not exercises.check_pair_files(lambda names, labels: [(f"image_{i:05d}.jpg", labels[i - 1]) for i in range(1, 121)])
-    assert "image_00057.jpg, which is not in the listing" in capsys.readouterr().out
+    assert not exercises.check_pair_files(lambda names, labels: [(f"IMG_{i:04d}.jpeg", labels[i - 1]) for i in range(1, 121)])
+    assert "IMG_0057.jpeg, which is not in the listing" in capsys.readouterr().out
     assert not exercises.check_pair_files(lambda names, labels: 120)
     assert "expected (file, label) pairs" in capsys.readouterr().out
 
 
 def test_check_pair_files_hints_at_1_based_ids_and_accepts_a_dict(capsys):
-    assert not exercises.check_pair_files(
-        lambda names, labels: [(n, labels[int(n[6:11])]) for n in names if n.startswith("image_")]
-    )
+    assert not exercises.check_pair_files(lambda names, labels: [(n, labels[_id(n)]) for n in names if n.startswith("IMG_")])
     assert "image ids start at 1" in capsys.readouterr().out
-    assert exercises.check_pair_files(
-        lambda names, labels: {n: labels[int(n[6:11]) - 1] for n in names if n.startswith("image_")}
-    )
+    assert exercises.check_pair_files(lambda names, labels: {n: labels[_id(n) - 1] for n in names if n.startswith("IMG_")})
 
 
 SPLIT_VARIABLE = {"train": "trnid", "val": "valid", "test": "tstid"}

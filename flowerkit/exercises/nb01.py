@@ -61,8 +61,10 @@ __all__ = [
 
 #: The file-name template as a student writes it in the hints: :data:`IMAGE_NAME` with the id named ``i``.
 _NAME_TEMPLATE = IMAGE_NAME.replace("{", "{i")
-#: What every image file name looks like, in the hints: ``image_NNNNN.jpg``.
-_NAME_SHAPE = IMAGE_NAME.format(0).replace("0", "N")
+#: Exercise 7's folder: a camera's names (its counter is the photo's id), not Oxford's image_00001.jpg.
+_PAIR_NAME = "IMG_{:04d}.jpeg"
+#: What every photo of exercise 7's folder looks like, in the hints: ``IMG_NNNN.jpeg``.
+_NAME_SHAPE = _PAIR_NAME.format(0).replace("0", "N")
 #: The image exercise 7's folder lacks (deleted by a curator), between two images of the same class.
 _PAIR_DELETED = 57
 
@@ -1352,8 +1354,8 @@ def _strays_verdict(strays: list[str], listing: list[str]) -> Verdict:
         )
     apple = [n for n in strays if n.startswith("._")]
     why = (
-        f"{apple[0]} ends in .jpg but is macOS metadata (an AppleDouble file, written beside every file a Mac "
-        "copies to a foreign disk or zip), not a photo"
+        f"{apple[0]} ends in {Path(apple[0]).suffix} but is macOS metadata (an AppleDouble file, written beside every "
+        "file a Mac copies to a foreign disk or zip), not a photo"
         if apple
         else f"{strays[0]} is not an image"
     )
@@ -1380,7 +1382,7 @@ def _wrong_pairs_verdict(pairs: list[Any], wrong: list[str], sorted_names: list[
         return _verdict(
             False,
             f"you paired the k-th name of the sorted listing with labels[k]. That holds only while no image is "
-            f"missing: {IMAGE_NAME.format(_PAIR_DELETED)} is not in this folder, so from there on every file "
+            f"missing: {_PAIR_NAME.format(_PAIR_DELETED)} is not in this folder, so from there on every file "
             f"takes its predecessor's label ({len(wrong)} wrong here, where the classes change; e.g. {wrong[0]}).",
             "each file's id is in its name: read it from there, whatever else the folder holds or lacks",
         )
@@ -1393,7 +1395,7 @@ def _wrong_pairs_verdict(pairs: list[Any], wrong: list[str], sorted_names: list[
     return _verdict(
         False,
         f"{len(wrong)} of {len(pairs)} files have the wrong label, e.g. {wrong[0]}.",
-        f"{IMAGE_NAME.format(1)} has labels[0]: use the number in the name, minus 1",
+        f"{_PAIR_NAME.format(1)} has labels[0]: use the number in the name, minus 1",
     )
 
 
@@ -1405,19 +1407,19 @@ def check_pair_files(func: Callable[[list[str], np.ndarray], Any]) -> Verdict:
     Mac, one photo deleted). It must return (file name, label) pairs, one per
     image in the listing; any order is fine as long as each file has its own label.
     """
-    # The traps: a macOS "._image_00007.jpg" ends in .jpg; and with image 57 deleted, sorting the listing and pairing
+    # The traps: a macOS "._IMG_0007.jpeg" ends in .jpeg; and with photo 57 deleted, sorting the listing and pairing
     # by position (right on a complete folder) gives every later file its predecessor's label.
     ids = [i for i in range(1, 121) if i != _PAIR_DELETED]
-    names = [IMAGE_NAME.format(i) for i in ids]
+    names = [_PAIR_NAME.format(i) for i in ids]
     labels = np.repeat(np.array([76, 12, 5, 61], dtype=np.int64), 30)  # class blocks, not in class order
-    listing = [*names, ".DS_Store", "README.txt", "._" + IMAGE_NAME.format(7)]  # macOS metadata beside image 7
+    listing = [*names, ".DS_Store", "README.txt", "._" + _PAIR_NAME.format(7)]  # macOS metadata beside photo 7
     random.Random(4).shuffle(listing)
     answer, error = _call(func, listing.copy(), labels.copy())
     if error:
         hint = (
             f"skip names that are not {_NAME_SHAPE}"
             if "invalid literal" in error
-            else f"image ids start at 1: {IMAGE_NAME.format(1)} is labels[0]"
+            else f"image ids start at 1: {_PAIR_NAME.format(1)} is labels[0]"
             if "out of bounds" in error
             else RAISED_HINT
         )
