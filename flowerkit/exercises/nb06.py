@@ -752,9 +752,9 @@ def _judge_rank_stream(cls: type) -> Verdict:
     order, _ = _one_epoch(cls, list(_STREAM_ITEMS), _EPOCH)  # rank 0 of 1: the whole epoch's order
     strided = all({int(x) for x in got} == {int(x) for x in order[rank::2]} for rank, got in enumerate(two_ranks))
     rule = (
-        "each rank's share is the stride order[rank::world_size] of the epoch's order: my_share's rule, and webdataset's"
+        "each rank's share is the stride order[rank::world_size] of the epoch's order: the rule shown next, and webdataset's"
         if strided
-        else "your ranks' shares are not the stride of my_share; right all the same, since the count is"
+        else "your ranks' shares are not the stride order[rank::world_size] shown next; right all the same, since the count is"
     )
     return _verdict(
         True,
