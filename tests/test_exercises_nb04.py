@@ -169,6 +169,11 @@ def _uint8(size=64):
     return v2.Compose([ToRGB(), v2.ToImage(), v2.Resize(size, antialias=True), v2.CenterCrop(size)])
 
 
+def _train_uint8(size=64):
+    """The fix's training transform: :func:`_uint8` and the intern's random flip, kept."""
+    return v2.Compose([*_uint8(size).transforms, v2.RandomHorizontalFlip()])
+
+
 def _loader(dataset, collate=None, **workers):
     """Notebook 03's settings: shuffled batches of 64 (and the workers given), normalised per batch by ``collate``."""
     seeded = torch.Generator().manual_seed(0)  # notebook 03's rule: a run repeats its order
@@ -190,7 +195,7 @@ def _fixed_cases(stats):
 
     def fixed(transform=None, draft=64, collate_stats=stats, **workers):
         def answer(intern):
-            intern.dataset.transform = _uint8() if transform is None else transform
+            intern.dataset.transform = _train_uint8() if transform is None else transform
             intern.dataset.draft = draft
             return _loader(intern.dataset, CollateNormalize(*collate_stats), **workers)
 
@@ -201,7 +206,7 @@ def _fixed_cases(stats):
         return _loader(intern.dataset, **WORKERS)
 
     def own_stats(intern):  # the reference as the notebook writes it: the statistics of the intern's dataset itself
-        intern.dataset.transform, intern.dataset.draft = _uint8(), 64
+        intern.dataset.transform, intern.dataset.draft = _train_uint8(), 64
         return _loader(intern.dataset, CollateNormalize(*compute_stats(intern.dataset, progress=False)), **WORKERS)
 
     def two_thirds(intern):  # Resize to 1.5x the input, then crop: the edges of every photo cut away
@@ -229,10 +234,11 @@ def _fixed_cases(stats):
         return intern
 
     squash = v2.Compose([ToRGB(), v2.ToImage(), v2.Resize((64, 64), antialias=True)])
+    flip = v2.RandomHorizontalFlip()
     squash_v1 = v1.Compose([ToRGB(), v1.Resize((64, 64)), v1.PILToTensor()])
 
     def _uint8_items(intern, **workers):  # the transform fixed, but no collate_fn converts and normalises the batch
-        intern.dataset.transform, intern.dataset.draft = _uint8(), 64
+        intern.dataset.transform, intern.dataset.draft = _train_uint8(), 64
         return _loader(intern.dataset, **workers)
 
     return [
@@ -266,8 +272,9 @@ def _fixed_cases(stats):
         (fixed(v2.Compose([ToRGB(), v2.ToImage(), v2.CenterCrop(64)]), **WORKERS), "shows only 1"),  # judged in full
         # two thirds of the short side, with the statistics of those items: a part of the photo, not "a petal or two"
         (two_thirds, "a larger one less): a part of the photo, its edges cut away"),
-        (fixed(v2.Compose([ToRGB(), v2.ToImage(), v2.RandomResizedCrop(64)]), **WORKERS), "Correct!"),  # a random zoom
-        (fixed(v2.Compose([ToRGB(), v2.ToImage(), v2.Resize(73), v2.RandomCrop(64)]), **WORKERS), "Correct!"),
+        (fixed(v2.Compose([ToRGB(), v2.ToImage(), v2.RandomResizedCrop(64), flip]), **WORKERS), "Correct!"),  # a zoom
+        (fixed(v2.Compose([ToRGB(), v2.ToImage(), v2.Resize(73), v2.RandomCrop(64), flip]), **WORKERS), "Correct!"),
+        (fixed(_uint8(), **WORKERS), "no item ever comes out mirrored"),  # the evaluation pipeline: the flip dropped
     ]
 
 
@@ -301,7 +308,7 @@ def test_a_crop_of_a_draft_decode_is_a_patch_at_the_real_profile_s_size_too(mini
 def _reference(intern, **settings):
     """The notebook's fix, with loader ``settings`` changed (and, given ``transform``, another transform)."""
     transform = settings.pop("transform", None)
-    intern.dataset.transform, intern.dataset.draft = transform or _uint8(), 64
+    intern.dataset.transform, intern.dataset.draft = transform or _train_uint8(), 64
     collate = settings.pop("collate", None) or CollateNormalize(*compute_stats(intern.dataset, progress=False))
     return DataLoader(
         intern.dataset,
@@ -503,3 +510,16 @@ def test_a_top_k_over_the_whole_matrix_keeps_the_diagonal_and_is_named(capsys):
 
     assert not exercises.check_most_confused(top_k_of_the_matrix)
     assert "on a third case (k=2): correct predictions (true == predicted) are in your list" in capsys.readouterr().out
+
+
+def test_a_top_k_of_the_matrix_without_its_diagonal_lists_mistakes_never_made(capsys):
+    def off_diagonal_top_k(preds, trues, k):  # the reviewer's: confusion counts, diagonal zeroed, flatten().topk(k)
+        m = torch.zeros(4, 4, dtype=torch.int64)
+        m.index_put_((torch.as_tensor(trues), torch.as_tensor(preds)), torch.tensor(1), accumulate=True)
+        m.fill_diagonal_(0)
+        counts, where = m.flatten().topk(k)
+        return [(int(i // 4), int(i % 4), int(n)) for n, i in zip(counts, where)]
+
+    assert not exercises.check_most_confused(off_diagonal_top_k)
+    out = capsys.readouterr().out
+    assert "on a fourth case (k=4): only 2 different mistakes were made here" in out and "never happened" in out, out

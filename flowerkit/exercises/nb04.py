@@ -144,7 +144,8 @@ def _confusion_cases() -> list[tuple[Any, Any, int, list[tuple[int, int, int]]]]
     """(preds, trues, k, the k most frequent mistakes as (true, predicted, count)) of three small hand-made cases.
 
     In the second, the two most frequent mistakes share a true class, and k is not 3; in the third, a class is
-    right more often than any mistake is made (a top-k that keeps the diagonal lists it).
+    right more often than any mistake is made (a top-k that keeps the diagonal lists it); in the fourth, fewer
+    mistakes were made than k asks for.
     """
     trues = torch.tensor([0, 0, 0, 1, 1, 1, 1, 2, 2, 3, 3, 3, 3, 3])
     preds = torch.tensor([0, 1, 1, 1, 2, 2, 2, 2, 0, 3, 1, 1, 2, 3])
@@ -158,10 +159,14 @@ def _confusion_cases() -> list[tuple[Any, Any, int, list[tuple[int, int, int]]]]
     pairs = [(1, 1)] * 6 + [(0, 2)] * 3 + [(2, 1)] * 2 + [(3, 0), (1, 3), (0, 0), (2, 2)]
     order = torch.randperm(len(pairs), generator=torch.Generator().manual_seed(5)).tolist()
     third_trues, third_preds = (torch.tensor([pairs[i][j] for i in order]) for j in (0, 1))
+    #  pairs (true, pred): (0,1) x2, (1,0) x1, and 4 right answers: 2 mistakes made, 4 asked for (a top-4 of the
+    #  confusion matrix would add a pair with count 0, or a right answer)
+    fourth_trues, fourth_preds = torch.tensor([0, 0, 1, 1, 2, 2, 2]), torch.tensor([1, 1, 0, 1, 2, 2, 2])
     return [
         first,
         (second_preds, second_trues, 4, [(2, 0, 5), (2, 3, 4), (0, 1, 3), (3, 2, 2)]),
         (third_preds, third_trues, 2, [(0, 2, 3), (2, 1, 2)]),
+        (fourth_preds, fourth_trues, 4, [(0, 1, 2), (1, 0, 1)]),
     ]
 
 
@@ -198,10 +203,16 @@ def _confusion_problem(
     got: list[tuple[int, int, int]], k: int, expected: list[tuple[int, int, int]], where: str
 ) -> tuple[str, str] | None:
     """(message, hint) for how ``got`` differs from the ``k`` most frequent mistakes ``expected``; None if it does not."""
-    if len(got) != k:
+    if len(got) != len(expected):
+        if len(expected) < k and len(got) > len(expected):
+            return (
+                f"{where}only {len(expected)} different mistakes were made here, fewer than k; your rows past them, "
+                f"{got[len(expected) :]}, never happened as mistakes.",
+                "return the k most frequent mistakes, or every mistake when fewer were made: a count of 0 is no mistake",
+            )
         if where and len(got) == 3:
             return f"{where}your function returns 3 mistakes, as for k=3: is k typed in?", "use the k your function is given"
-        if len(got) < k:
+        if len(got) < len(expected):
             return (
                 f"{where}asked for k={k} pairs, got {len(got)}.",
                 "drop the correct predictions (true == predicted) before you take the k most frequent",
@@ -238,11 +249,11 @@ def _confusion_problem(
 def check_most_confused(func: Callable[[Any, Any, int], Any]) -> Verdict:
     """Notebook ``04_three_teams``: ``func(preds, trues, k)`` -> the k most frequent (true, predicted, count), mistakes only.
 
-    Three hand-made cases: k=3; k=4 with the two most frequent mistakes in one true class; k=2 where a class is
-    right more often than any mistake. The rows may come as tuples, lists, a (k, 3) array or a generator.
+    Four hand-made cases: k=3; k=4 with the two most frequent mistakes in one true class; k=2 where a class is
+    right more often than any mistake; k=4 where only 2 different mistakes were made. The rows may come as tuples, lists, a (k, 3) array or a generator.
     """
     for n, (preds, trues, k, expected) in enumerate(_confusion_cases()):
-        where = f"on a {('second', 'third')[n - 1]} case (k={k}): " if n else ""
+        where = f"on a {('second', 'third', 'fourth')[n - 1]} case (k={k}): " if n else ""
         answer, error = _call(func, preds, trues, k)
         if error:
             return _verdict(False, where + error, RAISED_HINT)
@@ -272,6 +283,7 @@ def intern_loader(root: str | Path, size: int = DEFAULT_SIZE) -> Any:
             ToRGB(),
             v2.ToImage(),
             v2.RandomCrop(size),
+            v2.RandomHorizontalFlip(),
             v2.ToDtype(torch.float32, scale=True),
             v2.Normalize(*_INTERN_STATS),
         ]
@@ -415,6 +427,19 @@ def _probe_items(dataset: Any, draws: int, *, full_decode: bool) -> list[torch.T
     return items
 
 
+_MIRROR_DRAWS = 16  # items of the probe photo: a fair coin comes up the same 16 times once in 30,000 tries
+
+
+def _mirrored_share(dataset: Any, draws: int = _MIRROR_DRAWS) -> float | None:
+    """The share of ``draws`` items of the probe photo that come out mirrored (its red falls left to right), through
+    the dataset's own transform; None when the items are not uint8 images (:func:`_as_chw`)."""
+    items = _probe_items(dataset, draws, full_decode=False)
+    if any(item is None for item in items):
+        return None
+    half = [item.shape[-1] // 2 for item in items]
+    return sum(float(x[0, :, :h].float().mean()) > float(x[0, :, -h:].float().mean()) for x, h in zip(items, half)) / draws
+
+
 def _share_shown(dataset: Any, draws: int = 16) -> float | None:
     """How much of a photo's short side the dataset's items show at most, over ``draws`` items of a probe photo.
 
@@ -491,7 +516,7 @@ def _loader_rules(loader: DataLoader, dataset: Any, size: int) -> list[str]:
 
 def _beyond_the_doctor(loader: DataLoader, dataset: Any, size: int) -> Verdict | None:
     """The "Not yet" for a loader the doctor passes: notebook 03's worker rule, padding under a draft decode, a crop
-    that shows a patch, notebook 03's other loader rules; None when it keeps them all."""
+    that shows a patch, the intern's flip dropped, notebook 03's other loader rules; None when it keeps them all."""
     workers = _worker_rule(loader)
     if workers:
         return _verdict(
@@ -522,6 +547,14 @@ def _beyond_the_doctor(loader: DataLoader, dataset: Any, size: int) -> Verdict |
             f"a photo shows more, and a larger one less): {_what_a_crop_keeps(shown)}, not the whole flower shrunk to "
             f"{size} px. A crop keeps a disc round, so the doctor cannot see it.",
             "shrink the whole photo first (v2.Resize(size) with one int: its short side), then crop what sticks out",
+        )
+    if _mirrored_share(loader.dataset) == 0:
+        return _verdict(
+            False,
+            f"the doctor finds no problem, but no item ever comes out mirrored ({_MIRROR_DRAWS} draws of a test photo "
+            "through your dataset): a training loader keeps a random flip (notebook 02: augmentation on train only), "
+            "and the intern's transform had one.",
+            "fix what is wrong and keep what was right: a v2.RandomHorizontalFlip() in the training transform",
         )
     rules = _loader_rules(loader, dataset, size)
     if rules:
