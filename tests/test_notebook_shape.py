@@ -132,3 +132,30 @@ def test_a_cell_that_says_solution_is_tagged_solution(path):
         says = bool(lines) and lines[0].startswith("# solution")
         tagged = "solution" in cell.metadata.get("tags", [])
         assert says == tagged, f"{path.name} cell {k}: says solution {says}, tagged {tagged}"
+
+
+def _deleted_but_not_made_here(source: str) -> set[str]:
+    """Names a cell deletes (``del x``) without assigning them itself: rerun, the cell meets a NameError."""
+    import ast
+
+    code = "\n".join(line for line in source.splitlines() if not line.lstrip().startswith(("%", "!")))
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:  # a stub with `...` parses; anything else is not this rule's business
+        return set()
+    deleted = {t.id for node in ast.walk(tree) if isinstance(node, ast.Delete) for t in node.targets if isinstance(t, ast.Name)}
+    made = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+    return deleted - made
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_a_cell_can_be_run_twice_without_losing_a_name_it_deletes(path):
+    """A student reruns cells; a cell that deletes a name made by another cell fails the second time (NameError)."""
+    nb = nbformat.read(path, as_version=4)
+    unsafe = {c.get("id"): sorted(_deleted_but_not_made_here(c.source)) for c in nb.cells if c.cell_type == "code"}
+    assert not {k: v for k, v in unsafe.items() if v}, f"{path.name}: rebind to None instead of del"
+
+
+def test_the_rerun_rule_sees_a_deleted_name_from_another_cell():
+    assert _deleted_but_not_made_here("x = records[0]\ndel records") == {"records"}
+    assert _deleted_but_not_made_here("out = open_map()\ndel out") == set()
