@@ -714,6 +714,7 @@ def check_split_without_leakage(func: Callable[..., Any], files: Sequence[Path],
     files = [Path(f) for f in files]
     with tempfile.TemporaryDirectory() as tmp:
         new_files, new_labels = _new_split_case(Path(tmp))
+        new_hashes = [_sha(f) for f in new_files]  # the new case's files, read once for every fraction and seed
         cases = ((files, list(labels), 0.3, "the visitor photos"), (new_files, new_labels, 0.3, "a new set of files"))
         cases += ((new_files, new_labels, 0.1, "a new set of files at test_fraction=0.1"),)  # classes of 2 and 3 photos
         for fs, ys, fraction, where in cases:
@@ -725,7 +726,7 @@ def check_split_without_leakage(func: Callable[..., Any], files: Sequence[Path],
                 return _verdict(False, f"on {where}: {error}", RAISED_HINT)
             if _unanswered(result):
                 return _verdict(False, "your function returns None: it is still the stub.", STUB_HINT)
-            hashes = [_sha(f) for f in fs]  # each file read once: for the checks and for the agreement
+            hashes = new_hashes if fs is new_files else [_sha(f) for f in fs]  # each file read once: checks, agreement
             problem = _split_problem(result, fs, hashes, ys, fraction)
             if problem:
                 return _verdict(False, f"on {where}: {problem[0]}", problem[1])
@@ -742,7 +743,7 @@ def check_split_without_leakage(func: Callable[..., Any], files: Sequence[Path],
                         "every experiment would test on the same photos, and a lucky or unlucky split could never show.",
                         "shuffle the groups with a generator made from the seed: np.random.default_rng(seed)",
                     )
-        seeds = _other_seeds_problem(func, new_files, new_labels)
+        seeds = _other_seeds_problem(func, new_files, new_hashes, new_labels)
         if seeds is not None:
             return seeds
     return _verdict(
@@ -753,10 +754,12 @@ def check_split_without_leakage(func: Callable[..., Any], files: Sequence[Path],
     )
 
 
-def _other_seeds_problem(func: Callable[..., Any], files: Sequence[Path], labels: Sequence[int]) -> Verdict | None:
-    """The verdict when ``func`` leaks or unbalances the new set of files at seeds 1..9, or None. Where a copy lands is
-    a draw: a split that groups copies only within a class keeps the relabelled photo together at seed 0 by luck."""
-    hashes = [_sha(f) for f in files]
+def _other_seeds_problem(
+    func: Callable[..., Any], files: Sequence[Path], hashes: Sequence[str], labels: Sequence[int]
+) -> Verdict | None:
+    """The verdict when ``func`` leaks or unbalances the new set of files (``hashes``: their contents') at seeds 1..9,
+    or None. Where a copy lands is a draw: a split that groups copies only within a class keeps the relabelled photo
+    together at seed 0 by luck."""
     for seed in range(1, 10):
         result, error = _call(func, files, labels, 0.3, seed)
         if error:
