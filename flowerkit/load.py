@@ -95,6 +95,7 @@ __all__ = [
     "jpeg_decoder",
     "make_loader",
     "measure_throughput",
+    "seed_worker",
 ]
 
 CACHE_FORMAT = "flowerkit-cache-v2"  # build_s in the manifest is extra information: old caches stay valid
@@ -818,19 +819,18 @@ def make_loader(
     """A DataLoader with the course's defaults: seeded order and workers, batch-wise normalisation.
 
     ``num_workers=None`` uses the number of CPU cores the process may use, fewer if their batches would not fit in
-    ``/dev/shm`` (a container's 64 MB; see :func:`_workers_that_fit`). With workers, a batch not ready within
-    ``timeout`` seconds raises an error (a dead or stuck worker, not a frozen kernel); without, it is 0, as DataLoader requires.
-    ``persistent_workers`` defaults to True when there are workers (no re-spawn each epoch); ``pin_memory`` defaults to
-    True only when the batches go to a CUDA GPU (:func:`flowerkit.device.pick_device`). The seeded generator is all
-    reproducibility needs: whenever the loader starts its workers it draws a base seed from it, and every worker seeds
-    torch, ``random`` and NumPy from ``base_seed`` and its id (PyTorch does this itself). With ``mean`` and
-    ``std``, uint8 batches come out normalised float32 (see :class:`CollateNormalize`).
+    ``/dev/shm`` (a container's 64 MB; see :func:`_workers_that_fit`). With workers, a batch not ready within ``timeout``
+    seconds raises an error (a dead or stuck worker, not a frozen kernel); without, it is 0, as DataLoader requires.
+    ``persistent_workers`` defaults to True with workers (no re-spawn each epoch); ``pin_memory`` to True only when
+    batches go to a CUDA GPU (:func:`flowerkit.device.pick_device`). The seeded generator makes a run repeat: whenever
+    the loader starts its workers it draws a base seed from it, from which every worker seeds torch, ``random`` and
+    NumPy (PyTorch does this) and the dataset's own generators (:func:`seed_worker`). With ``mean`` and ``std``, uint8
+    batches come out normalised float32 (see :class:`CollateNormalize`).
 
     ``normalize`` says where: ``"worker"`` (in the worker processes, float32 batches cross shared memory) or
-    ``"device"`` (uint8 batches cross shared memory and, pinned, the bus; they are converted and normalised on
-    ``device``, default :func:`flowerkit.device.pick_device`): the loader is then a
-    :class:`flowerkit.device.DeviceLoader` around the DataLoader, yielding batches already on the device.
-    Introduced in notebook ``03_load``.
+    ``"device"`` (uint8 batches cross shared memory and, pinned, the bus; converted and normalised on ``device``,
+    default :func:`flowerkit.device.pick_device`): the loader is then a :class:`flowerkit.device.DeviceLoader` around
+    the DataLoader, yielding batches already on the device. Introduced in notebook ``03_load``.
     """
     on_device = verify_str_arg(normalize, "normalize", ("worker", "device")) == "device"
     float_batches = not on_device and mean is not None and std is not None
@@ -846,8 +846,60 @@ def make_loader(
         pin_memory=pick_device(device).type == "cuda" if pin_memory is None else pin_memory,  # pinned pages help a GPU copy only
         drop_last=drop_last,
         timeout=timeout if num_workers > 0 else 0,
+        worker_init_fn=seed_worker,
     )
     return DeviceLoader(loader, device, mean, std, channels_last=channels_last) if on_device else loader
+
+
+def _holders(dataset: Any) -> list[Any]:
+    """``dataset`` and every dataset it wraps (through ``Subset.dataset`` and ``ConcatDataset.datasets``), each once."""
+    found: list[Any] = []
+    todo = [dataset]
+    while todo:
+        item = todo.pop(0)
+        if any(item is seen for seen in found):
+            continue
+        found.append(item)
+        todo += [item.dataset] if isinstance(item, torch.utils.data.Subset) else []
+        todo += list(item.datasets) if isinstance(item, torch.utils.data.ConcatDataset) else []
+    return found
+
+
+def _reseeded(generator: np.random.Generator | torch.Generator | random.Random, seed: np.random.SeedSequence) -> Any:
+    """A new generator of ``generator``'s kind (NumPy, torch or ``random``), seeded from ``seed``."""
+    if isinstance(generator, np.random.Generator):
+        return np.random.default_rng(seed)
+    number = int(seed.generate_state(1, np.uint64)[0])
+    if isinstance(generator, torch.Generator):
+        return torch.Generator(device=generator.device).manual_seed(number)
+    return random.Random(number)
+
+
+def seed_worker(worker_id: int) -> None:
+    """A ``worker_init_fn``: in a worker, every random generator its dataset keeps as an attribute gets a new seed.
+
+    NumPy ``Generator``, ``torch.Generator`` and ``random.Random``
+    attributes are replaced, on the dataset and on the datasets a ``Subset``
+    or ``ConcatDataset`` wraps, each seeded from ``get_worker_info().seed``
+    and its place among them. Outside a worker it does nothing.
+    ``make_loader`` passes it; spawn workers can import it by name.
+    Notebook ``03_load`` has the student write it first (exercise 5).
+    """
+    # Why: PyTorch seeds torch, random and NumPy's global generator in each worker, but a generator made in the
+    # dataset's __init__ is pickled into every worker as it stands, so all workers would draw the same numbers.
+    # get_worker_info().seed is base_seed + id: different per worker and per epoch, repeated by a seeded loader.
+    info = get_worker_info()
+    if info is None:
+        return
+    kinds = (np.random.Generator, torch.Generator, random.Random)
+    found = [
+        (owner, name)
+        for owner in _holders(info.dataset)
+        for name, value in getattr(owner, "__dict__", {}).items()
+        if isinstance(value, kinds)
+    ]
+    for (owner, name), seed in zip(found, np.random.SeedSequence(info.seed).spawn(len(found))):
+        setattr(owner, name, _reseeded(getattr(owner, name), seed))
 
 
 def _batch_len(batch: Any) -> int:

@@ -734,6 +734,8 @@ def _torch_initial_seed(worker_id):  # torch.initial_seed() is the worker's seed
         (_unseeded, "cannot be repeated"),
         (lambda worker_id: 1 / 0, "ZeroDivisionError"),
         (lambda worker_id: setattr(get_worker_info().dataset, "rng", None), "cannot draw"),
+        (load.seed_worker, "the flowerkit version this exercise builds"),
+        (lambda worker_id: load.seed_worker(worker_id), "the flowerkit version this exercise builds"),
         (None, "expected a function"),
     ],
 )
@@ -1043,3 +1045,65 @@ def test_check_train_loader_wants_its_own_dataset_and_an_epoch_worth_it(mini_roo
         lambda d: DataLoader(Subset(d, range(40)), batch_size=64, shuffle=True, generator=g(), **NORMALISE), cache
     )
     assert "an epoch draws 40 photos for the dataset's" in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------ exercise 7, the third dataset: a random crop of its own
+
+
+def _cropped_answer(seed_worker, cache=None):
+    """Exercise 7's solution with ``seed_worker`` as its worker_init_fn."""
+    return lambda d: DataLoader(  # noqa: E731
+        d,
+        batch_size=64,
+        shuffle=True,
+        num_workers=0 if d is cache else 2,
+        persistent_workers=d is not cache,
+        generator=torch.Generator().manual_seed(0),
+        worker_init_fn=seed_worker,
+        **NORMALISE,
+    )
+
+
+def _notebook_seed_worker(worker_id):  # exercise 5's answer, as if defined in a notebook cell
+    info = get_worker_info()
+    info.dataset.rng = np.random.default_rng(info.seed)
+
+
+_notebook_seed_worker.__module__ = "__main__"
+
+
+def test_cropped_flowers_crop_at_random_places_from_their_own_generator(mini_root):
+    cropped = exercises.CroppedFlowers(mini_root, "val", 16)
+    image, label = cropped[0]
+    assert image.shape == (3, 16, 16) and image.dtype == torch.uint8 and label == cropped.labels[0]
+    crops = [cropped[0][0] for _ in range(6)]
+    assert any(not torch.equal(crops[0], c) for c in crops[1:]), "a random place each read"
+    again = exercises.CroppedFlowers(mini_root, "val", 16)
+    rerun = [again[0][0] for _ in range(7)][1:]  # as many reads before as above
+    assert all(torch.equal(a, b) for a, b in zip(crops, rerun)), "a seeded generator: a rerun crops alike, read for read"
+
+
+def test_exercise_7_finds_workers_that_repeat_each_others_random_crops(mini_root, capsys, monkeypatch):
+    """The third dataset draws from its own Generator: a loader with workers and no worker_init_fn repeats its crops."""
+    monkeypatch.setattr(nb03, "_TOLD", set())
+    cropped = exercises.CroppedFlowers(mini_root, "val", 16)
+    jpegs = DecodedFlowers(mini_root, "val", 16)
+    assert not exercises.check_train_loader(_cropped_answer(None), jpegs, cropped)
+    out = capsys.readouterr().out
+    assert "on the cropped JPEGs: workers 0 and 1 gave photos 0-2 the very same random crops" in out, out
+    assert "on the JPEGs" not in out, "a dataset without randomness has nothing to repeat"
+    assert "[fix: worker_init_fn" not in out, "the evidence first; the fix when the rule is broken again"
+    assert not exercises.check_train_loader(_cropped_answer(None), jpegs, cropped)
+    assert "[fix: worker_init_fn=load.seed_worker" in capsys.readouterr().out
+    assert not exercises.check_train_loader(_cropped_answer(_notebook_seed_worker), jpegs, cropped)
+    out = capsys.readouterr().out  # seeds right, but spawn workers could not import it
+    assert "very same random crops" not in out and "_notebook_seed_worker, defined in this notebook" in out, out
+    assert not exercises.check_train_loader(_cropped_answer(lambda worker_id: 1 / 0), cropped)
+    assert "worker_init_fn fails in a worker (ZeroDivisionError" in capsys.readouterr().out
+    assert exercises.check_train_loader(_cropped_answer(load.seed_worker), jpegs, cropped)
+    state = cropped.rng.bit_generator.state
+    assert exercises.check_train_loader(_cropped_answer(load.seed_worker), cropped)
+    assert cropped.rng.bit_generator.state == state, (
+        "the checker plays the workers on copies: the notebook's dataset is untouched"
+    )
+    assert torch.utils.data.get_worker_info() is None

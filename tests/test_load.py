@@ -585,3 +585,61 @@ def test_a_killed_builds_leftover_is_removed_by_the_next_build(mini_root, tmp_pa
         built.unlink()  # the cache is gone: the next call builds it again
     load.build_cache(dataset, 16, folder=tmp_path, progress=False)
     assert not old.exists() and recent.exists()
+
+
+class _OwnGenerators(torch.utils.data.Dataset):
+    """Draws from three generators it holds (NumPy, torch, random), made once in the main process."""
+
+    def __init__(self, n=8):
+        self.n = n
+        self.rng = np.random.default_rng(0)
+        self.torch_rng = torch.Generator().manual_seed(0)
+        self.py_rng = __import__("random").Random(0)
+
+    def __len__(self):
+        return self.n
+
+    def __getitem__(self, i):
+        draws = [
+            int(self.rng.integers(10**6)),
+            int(torch.randint(10**6, (), generator=self.torch_rng)),
+            self.py_rng.randrange(10**6),
+        ]
+        return torch.tensor(draws)
+
+
+def _worker_draws(dataset, worker_init_fn, seed=0):
+    """Each worker's draws (rows of 3) in one epoch of 2 workers, batch 1, in the order served."""
+    loader = torch.utils.data.DataLoader(
+        dataset,
+        batch_size=1,
+        num_workers=2,
+        worker_init_fn=worker_init_fn,
+        timeout=60,
+        generator=torch.Generator().manual_seed(seed),
+    )
+    rows = [batch[0].tolist() for batch in loader]
+    return rows[0::2], rows[1::2]  # batch 1, in order: the workers take turns
+
+
+@pytest.mark.parametrize(
+    "wrap",
+    [lambda d: d, lambda d: torch.utils.data.Subset(d, range(8)), lambda d: torch.utils.data.ConcatDataset([d])],
+    ids=["plain", "subset", "concat"],
+)
+def test_seed_worker_gives_each_workers_own_generators_their_own_seed(wrap):
+    worker0, worker1 = _worker_draws(wrap(_OwnGenerators()), None)
+    assert worker0 == worker1, "without it, every worker's copy draws the same: the bug seed_worker fixes"
+    worker0, worker1 = _worker_draws(wrap(_OwnGenerators()), load.seed_worker)
+    assert all(a != b for row0, row1 in zip(worker0, worker1) for a, b in zip(row0, row1)), "each kind differs per worker"
+    assert (worker0, worker1) == _worker_draws(wrap(_OwnGenerators()), load.seed_worker), "a seeded loader repeats"
+    assert (worker0, worker1) != _worker_draws(wrap(_OwnGenerators()), load.seed_worker, seed=1), "another seed, other draws"
+
+
+def test_seed_worker_does_nothing_outside_a_worker_and_make_loader_passes_it():
+    dataset = _OwnGenerators()
+    before = dataset.rng
+    load.seed_worker(0)
+    assert dataset.rng is before
+    assert make_loader(dataset, num_workers=0).worker_init_fn is load.seed_worker
+    assert pickle.loads(pickle.dumps(load.seed_worker)) is load.seed_worker, "importable by name: spawn workers reach it"

@@ -36,6 +36,7 @@ from .nb02 import (
 )
 from .nb03 import (
     EFFICIENCY_SUSPECTS,
+    CroppedFlowers,
     check_balanced_sampler,
     check_bug_ranking,
     check_collate,
@@ -98,6 +99,7 @@ __all__ = [
     "check_train_stats",
     "QUALITY_SUSPECTS",
     "EFFICIENCY_SUSPECTS",
+    "CroppedFlowers",
     "BATCH_CHECKS",
     "check_wait_meter",
     "check_worker_seeding",

@@ -28,7 +28,7 @@ from .. import load as _load
 from .. import meter as _meter
 from .. import sampling as _sampling
 from .. import transform as _transform
-from ..facts import IMAGENET_MEAN, IMAGENET_STD, cpu_count
+from ..facts import DEFAULT_SIZE, IMAGENET_MEAN, IMAGENET_STD, cpu_count
 from ..load import CachedFlowers, CollateNormalize
 from ..meter import DataWaitMeter, best_ms
 from ..sampling import ShardedStream, balanced_sampler
@@ -57,6 +57,7 @@ from .verdict import (
 
 __all__ = [
     "EFFICIENCY_SUSPECTS",
+    "CroppedFlowers",
     "check_balanced_sampler",
     "check_bug_ranking",
     "check_collate",
@@ -977,6 +978,25 @@ def _seeded_as_a_worker(base_seed: int, worker_id: int) -> Iterator[None]:
         np.random.set_state(states[2])
 
 
+class CroppedFlowers(_load.DecodedFlowers):
+    """Notebook ``03_load``, exercise 7: the split's JPEGs decoded an eighth larger than ``size``, then cropped to
+    ``size`` x ``size`` at a random place (an augmentation for training).
+
+    The crop's offsets come from ``self.rng``, a NumPy Generator made in
+    ``__init__`` from ``seed``, so a run can be repeated.
+    """
+
+    def __init__(self, root: Any, split: str = "train", size: int = DEFAULT_SIZE, seed: int = 0, **kwargs: Any) -> None:
+        super().__init__(root, split, size, **kwargs)
+        self.rng = np.random.default_rng(seed)
+
+    def _load_image(self, idx: int) -> torch.Tensor:
+        margin = max(1, self.size // 8)
+        larger = self.decode(self.image_files[idx], self.size + margin)
+        top, left = (int(offset) for offset in self.rng.integers(0, margin + 1, size=2))
+        return larger[:, top : top + self.size, left : left + self.size].contiguous()
+
+
 def _worker_draws(func: Callable[[int], Any], base_seed: int, worker_id: int) -> dict[str, Any]:
     """Play worker ``worker_id`` of 2 in an epoch whose base seed is ``base_seed``: a copy of the dataset, ``func``, 3 draws.
 
@@ -1033,6 +1053,12 @@ def check_worker_seeding(func: Callable[[int], Any]) -> Verdict:
     """
     if not callable(func):
         return _verdict(False, f"expected a function, got {func!r}.", "def seed_worker(worker_id): ...")
+    if _names_any(func, [_load.seed_worker]):
+        return _verdict(
+            False,
+            "your function hands the work to load.seed_worker, the flowerkit version this exercise builds.",
+            "write it yourself: get_worker_info() reaches this worker's copy of the dataset and its seed",
+        )
     runs = {(epoch, k): _worker_draws(func, epoch, k) for epoch in (1234, 98765) for k in (0, 1)}
     failed = next((run["error"] for run in runs.values() if run["error"]), None)
     if failed:
@@ -1183,6 +1209,13 @@ def check_sharded_stream(cls: type) -> Verdict:
     )
 
 
+def _dataset_name(dataset: Any) -> str:
+    """What exercises 7 and 8 call ``dataset`` in a problem: the cache, the JPEGs, or the cropped JPEGs."""
+    if isinstance(dataset, CachedFlowers):
+        return "cache"
+    return "cropped JPEGs" if isinstance(dataset, CroppedFlowers) else "JPEGs"
+
+
 def _build_loaders(
     func: Callable[[Any], Any], datasets: tuple[Any, ...]
 ) -> tuple[list[tuple[str, DataLoader, Any]], Verdict | None]:
@@ -1192,7 +1225,7 @@ def _build_loaders(
     """
     built = []
     for dataset in datasets:
-        where = f"on the {'cache' if isinstance(dataset, CachedFlowers) else 'JPEGs'}: " if len(datasets) > 1 else ""
+        where = f"on the {_dataset_name(dataset)}: " if len(datasets) > 1 else ""
         loader, error, refused = _call_without(_load, "make_loader", func, dataset)
         if refused:
             return [], _verdict(
@@ -1438,7 +1471,7 @@ def _spawn_problem(loader: DataLoader, dataset: Any) -> str | None:
             fix = (
                 "load.CollateNormalize(mean, std), or a function from a module you import"
                 if name == "collate_fn"
-                else ("one from a module you import")
+                else ("load.seed_worker, or a function from a module you import")
             )
             if pickler.from_notebook:
                 return (
@@ -1504,7 +1537,48 @@ def _train_loader_problems(loader: DataLoader, dataset: Any, stats: tuple[Any, A
             "the sampler's generator fixes the order, but workers draw their seeds from the DataLoader's, so their "
             "random augmentation changes every run [fix: generator=torch.Generator().manual_seed(0)]"
         )
-    return problems + [p for p in (_spawn_problem(loader, dataset), _batch_normalisation_problem(loader, dataset, stats)) if p]
+    checks = (_twin_workers_problem(loader, dataset), _spawn_problem(loader, dataset))
+    return problems + [p for p in (*checks, _batch_normalisation_problem(loader, dataset, stats)) if p]
+
+
+def _first_images(
+    dataset: Any, worker: tuple[int, int] | None = None, worker_init_fn: Any = None, passes: int = 1
+) -> tuple[list[Any], str | None]:
+    """Items 0-2's images, ``passes`` times over, from a copy of ``dataset`` as a worker receives it (pickled), read as
+    ``worker`` (id, base seed) after its ``worker_init_fn`` if given: (images, None), or ([], what failed)."""
+    copy = pickle.loads(pickle.dumps(dataset))
+    with contextlib.ExitStack() as as_worker:
+        if worker is not None:
+            k, base = worker
+            as_worker.enter_context(_seeded_as_a_worker(base, k))
+            as_worker.enter_context(_pretend_worker(_worker_info(k, 2, base + k, copy)))
+            if worker_init_fn is not None:
+                _, error = _call(worker_init_fn, k)
+                if error:
+                    return [], f"its worker_init_fn fails in a worker ({error.removeprefix('your function raised ')})"
+        return [copy[i][0] for _ in range(passes) for i in range(min(3, len(copy)))], None
+
+
+def _twin_workers_problem(loader: DataLoader, dataset: Any) -> str | None:
+    """With two or more workers: None, unless workers 0 and 1 draw the same random items (a dataset whose own
+    generator reaches every worker in one state) or the loader's worker_init_fn fails. Played as in exercise 5: a
+    pickled copy per worker, seeded as PyTorch seeds it, ``get_worker_info()`` answered."""
+    if loader.num_workers < 2:
+        return None
+    twice, _ = _first_images(dataset, passes=2)
+    if all(torch.equal(a, b) for a, b in zip(twice[:3], twice[3:])):
+        return None  # the same items however often they are read: nothing random to repeat
+    worker0, error = _first_images(dataset, (0, _WORKER_BASE_SEED), loader.worker_init_fn)
+    worker1, _ = _first_images(dataset, (1, _WORKER_BASE_SEED), loader.worker_init_fn)
+    if error:
+        return error
+    if all(torch.equal(a, b) for a, b in zip(worker0, worker1)):
+        return (
+            "workers 0 and 1 gave photos 0-2 the very same random crops: each worker's copy of the dataset draws the "
+            "same numbers, so every worker repeats the first one's augmentation [fix: worker_init_fn=load.seed_worker, "
+            "the flowerkit version of exercise 5's function (yours would have to live in a module workers import)]"
+        )
+    return None
 
 
 def _batch_normalisation_problem(loader: DataLoader, dataset: Any, stats: tuple[Any, Any] | None = None) -> str | None:
@@ -1512,7 +1586,8 @@ def _batch_normalisation_problem(loader: DataLoader, dataset: Any, stats: tuple[
 
     Given the train split's ``stats`` (mean, std), the batch must equal their normalisation.
     """
-    items = [dataset[i] for i in range(min(8, len(dataset)))]
+    sample = pickle.loads(pickle.dumps(dataset))  # a copy: reading a random dataset leaves the notebook's own as it was
+    items = [sample[i] for i in range(min(8, len(sample)))]
     try:
         images = loader.collate_fn(items)[0]
     except Exception as error:  # noqa: BLE001 - the student's collate_fn: report, do not raise
