@@ -780,13 +780,13 @@ def test_check_predict_loader_wants_every_photo_once_in_order(mini_root, capsys)
     cache = build_cache(OxfordFlowers102(mini_root, "val"), 8, folder=mini_root.parent / "cache-tl", progress=False)
     jpegs = DecodedFlowers(mini_root, "val", 8)
     n = len(jpegs)
-    good = lambda d: DataLoader(d, batch_size=64, num_workers=0 if d is cache else 2, **NORMALISE)  # noqa: E731
+    good = lambda d, todo: DataLoader(Subset(d, todo), batch_size=64, num_workers=0 if d is cache else 2, **NORMALISE)  # noqa: E731
     assert exercises.check_predict_loader(good, cache, jpegs)
     said = capsys.readouterr().out
     assert "load.make_loader(ds, batch_size=64, num_workers=2) (sampler, batch size, workers, pinning: the same)" in said
     assert "shuffle=True is right for training" in said
     # Exercise 7's answer, copied: shuffled, seeded, kept alive. The order is what breaks the pass.
-    copied = lambda d: DataLoader(  # noqa: E731
+    copied = lambda d, todo: DataLoader(  # noqa: E731
         d,
         batch_size=64,
         shuffle=True,
@@ -798,48 +798,46 @@ def test_check_predict_loader_wants_every_photo_once_in_order(mini_root, capsys)
     assert not exercises.check_predict_loader(copied, jpegs)
     out = capsys.readouterr().out
     assert "out of order" in out and "shuffle" not in out and "persistent" not in out, out  # the evidence, not the fix
-    dropped = lambda d: DataLoader(d, batch_size=64, num_workers=2, drop_last=True, **NORMALISE)  # noqa: E731
+    dropped = lambda d, todo: DataLoader(Subset(d, todo), batch_size=64, num_workers=2, drop_last=True, **NORMALISE)  # noqa: E731
     assert not exercises.check_predict_loader(dropped, jpegs)
     out = capsys.readouterr().out
-    assert f"the last {n % 64} of {n} photos get no prediction" in out and "drop_last" not in out, out
-    with_replacement = lambda d: DataLoader(  # noqa: E731
+    assert f"the last {n % 64} of the {n} photos to do get no prediction" in out and "drop_last" not in out, out
+    with_replacement = lambda d, todo: DataLoader(  # noqa: E731
         d, batch_size=64, sampler=RandomSampler(d, replacement=True, generator=torch.Generator().manual_seed(0)), **NORMALISE
     )
     assert not exercises.check_predict_loader(with_replacement, cache)
     assert "each needs exactly one prediction" in capsys.readouterr().out
-    assert not exercises.check_predict_loader(lambda d: DataLoader(d, batch_size=1), jpegs)
+    assert not exercises.check_predict_loader(lambda d, todo: DataLoader(Subset(d, todo), batch_size=1), jpegs)
     out = capsys.readouterr().out
     assert "batch_size=1" in out and "num_workers=0" in out and "torch.uint8" in out and "order" not in out, out
-    one_at_a_time = lambda d: DataLoader(d, batch_size=None, **NORMALISE)  # noqa: E731
+    one_at_a_time = lambda d, todo: DataLoader(d, batch_size=None, **NORMALISE)  # noqa: E731
     assert not exercises.check_predict_loader(one_at_a_time, cache)
     assert "batch_size=None" in capsys.readouterr().out
     assert not exercises.check_predict_loader(
-        lambda d: load.make_loader(d, num_workers=0, mean=(0.5,) * 3, std=(0.25,) * 3), cache
+        lambda d, todo: load.make_loader(d, num_workers=0, mean=(0.5,) * 3, std=(0.25,) * 3), cache
     )
     assert "calls load.make_loader" in capsys.readouterr().out
-    assert not exercises.check_predict_loader(lambda d: None, cache)
+    assert not exercises.check_predict_loader(lambda d, todo: None, cache)
     assert "still the stub" in capsys.readouterr().out
 
 
 def test_check_predict_loader_reads_worker_order_subsets_and_a_list_of_batches(mini_root, capsys):
     cache = build_cache(OxfordFlowers102(mini_root, "val"), 8, folder=mini_root.parent / "cache-tl", progress=False)
     jpegs = DecodedFlowers(mini_root, "val", 8)
-    unordered = lambda d: DataLoader(d, batch_size=64, num_workers=2, in_order=False, **NORMALISE)  # noqa: E731
+    unordered = lambda d, todo: DataLoader(d, batch_size=64, num_workers=2, in_order=False, **NORMALISE)  # noqa: E731
     assert not exercises.check_predict_loader(unordered, jpegs), "workers may hand batches back as they finish them"
     assert "whichever order they finish them" in capsys.readouterr().out
     perm = torch.randperm(len(cache), generator=torch.Generator().manual_seed(0)).tolist()
-    shuffled_subset = lambda d: DataLoader(Subset(d, perm), batch_size=64, **NORMALISE)  # noqa: E731
+    shuffled_subset = lambda d, todo: DataLoader(Subset(d, [todo[i] for i in perm if i < len(todo)]), batch_size=64, **NORMALISE)  # noqa: E731
     assert not exercises.check_predict_loader(shuffled_subset, cache)
     assert "out of order" in capsys.readouterr().out
-    global_one = lambda d: DataLoader(cache, batch_size=64, **NORMALISE)  # noqa: E731 - ignores its argument
+    global_one = lambda d, todo: DataLoader(cache, batch_size=64, **NORMALISE)  # noqa: E731 - ignores its argument
     assert not exercises.check_predict_loader(global_one, DecodedFlowers(mini_root, "val", 8))
     assert "reads another dataset than the one it is given" in capsys.readouterr().out
-    in_order_subset = lambda d: DataLoader(Subset(d, range(len(d))), batch_size=64, **NORMALISE)  # noqa: E731
-    assert exercises.check_predict_loader(in_order_subset, cache), "a Subset in the dataset's order pairs right"
+    in_order_subset = lambda d, todo: DataLoader(Subset(d, todo), batch_size=64, **NORMALISE)  # noqa: E731
+    assert exercises.check_predict_loader(in_order_subset, cache), "a Subset in todo's order pairs right"
     capsys.readouterr()
-    batches = lambda d: DataLoader(
-        d, batch_sampler=[list(range(i, min(i + 64, len(d)))) for i in range(0, len(d), 64)], **NORMALISE
-    )  # noqa: E731
+    batches = lambda d, todo: DataLoader(d, batch_sampler=[todo[i : i + 64] for i in range(0, len(todo), 64)], **NORMALISE)  # noqa: E731
     assert exercises.check_predict_loader(batches, cache), "a list of index lists, in order, is a batch sampler too"
 
 
@@ -847,7 +845,7 @@ def test_loader_checkers_compare_batches_with_the_train_split_statistics(mini_ro
     cache = build_cache(OxfordFlowers102(mini_root, "val"), 8, folder=mini_root.parent / "cache-tl", progress=False)
     mean, std = (0.4, 0.5, 0.3), (0.2, 0.25, 0.3)
     stats = {"mean": mean, "std": std}
-    predict = lambda collate: lambda d: DataLoader(d, batch_size=64, collate_fn=collate)  # noqa: E731
+    predict = lambda collate: lambda d, todo: DataLoader(Subset(d, todo), batch_size=64, collate_fn=collate)  # noqa: E731
     assert exercises.check_predict_loader(predict(CollateNormalize(mean, std)), cache, **stats)
     capsys.readouterr()
     assert not exercises.check_predict_loader(predict(CollateNormalize(std, mean)), cache, **stats)
@@ -1107,3 +1105,21 @@ def test_exercise_7_finds_workers_that_repeat_each_others_random_crops(mini_root
         "the checker plays the workers on copies: the notebook's dataset is untouched"
     )
     assert torch.utils.data.get_worker_info() is None
+
+
+def test_exercise_8_resumes_a_pass_with_the_photos_still_to_do(mini_root, capsys):
+    """A second case: the pass stopped a third of the way; a loader over the whole split pairs every prediction wrong."""
+    cache = build_cache(OxfordFlowers102(mini_root, "val"), 8, folder=mini_root.parent / "cache-tl", progress=False)
+    n, start = len(cache), len(cache) // 3
+    whole = lambda d, todo: DataLoader(d, batch_size=64, **NORMALISE)  # noqa: E731 - exercise 7's, shuffle=False
+    assert not exercises.check_predict_loader(whole, cache)
+    out = capsys.readouterr().out
+    said = f"resumed: prediction 0 would be written next to file {start}, but belongs to photo 0 (it visits {n} photos for the {n - start} to do)"
+    assert said in out and "Subset" not in out and "sampler=" not in out, out
+    assert exercises.check_predict_loader(lambda d, todo: DataLoader(d, batch_size=64, sampler=todo, **NORMALISE), cache)
+    assert "in todo's order" in capsys.readouterr().out, "any iterable of indices is a sampler"
+    sorted_set = lambda d, todo: DataLoader(Subset(d, sorted(set(todo), reverse=True)), batch_size=64, **NORMALISE)  # noqa: E731
+    assert not exercises.check_predict_loader(sorted_set, cache)
+    assert "out of order: prediction 0 would be written next to file 0" in capsys.readouterr().out
+    assert not exercises.check_predict_loader(lambda d: DataLoader(d, batch_size=64, **NORMALISE), cache)
+    assert "expected a function of two arguments, (dataset, todo)" in capsys.readouterr().out

@@ -4,6 +4,7 @@ decoder's arrays, samplers, worker seeding, iterable datasets, the training load
 from __future__ import annotations
 
 import contextlib
+import inspect
 import io
 import itertools
 import math
@@ -1217,16 +1218,18 @@ def _dataset_name(dataset: Any) -> str:
 
 
 def _build_loaders(
-    func: Callable[[Any], Any], datasets: tuple[Any, ...]
+    func: Callable[..., Any], datasets: tuple[Any, ...], todo: Callable[[Any], list[int]] | None = None
 ) -> tuple[list[tuple[str, DataLoader, Any]], Verdict | None]:
     """``func`` called on each dataset: ([(where, loader, dataset)], None), or ([], the verdict that stops the check).
 
-    ``where`` prefixes a problem with the dataset it was found on (empty when there is one dataset).
+    ``where`` prefixes a problem with the dataset it was found on (empty when there is one dataset). Given ``todo``
+    (exercise 8), ``func`` is called as ``func(dataset, todo(dataset))``.
     """
     built = []
     for dataset in datasets:
         where = f"on the {_dataset_name(dataset)}: " if len(datasets) > 1 else ""
-        loader, error, refused = _call_without(_load, "make_loader", func, dataset)
+        args = (dataset,) if todo is None else (dataset, todo(dataset))
+        loader, error, refused = _call_without(_load, "make_loader", func, *args)
         if refused:
             return [], _verdict(
                 False,
@@ -1298,48 +1301,81 @@ def check_train_loader(
     )
 
 
-def check_predict_loader(
-    func: Callable[[Any], Any], *datasets: Any, mean: Sequence[float] | None = None, std: Sequence[float] | None = None
-) -> Verdict:
-    """Notebook ``03_load``: ``func(dataset)`` returns a DataLoader for a prediction pass whose outputs are matched by position.
+def _resumed(dataset: Any) -> list[int]:
+    """Exercise 8's resumed pass: the photos a first pass left without a prediction when it stopped, a third of the way."""
+    return list(range(len(dataset) // 3, len(dataset)))
 
-    The pass writes prediction k next to ``dataset.image_files[k]``. ``mean`` and ``std``: as in
+
+def _takes_todo(func: Callable[..., Any]) -> bool:
+    """False when ``func`` cannot be called as ``func(dataset, todo)`` (exercise 7's one-argument signature)."""
+    try:
+        inspect.signature(func).bind(None, None)
+    except TypeError:
+        return False
+    except ValueError:  # no signature to read (a builtin): let the call decide
+        return True
+    return True
+
+
+def _predict_passes(
+    func: Callable[..., Any], datasets: tuple[Any, ...]
+) -> tuple[list[tuple[str, DataLoader, Any]], list[tuple[str, DataLoader, Any, list[int]]], Verdict | None]:
+    """Exercise 8's loaders: the first pass's [(where, loader, dataset)], then every pass as (where, loader, dataset,
+    todo), the resumed ones named so; or the verdict that stops the check."""
+    first, stop = _build_loaders(func, datasets, todo=lambda d: list(range(len(d))))
+    resumed, stop = _build_loaders(func, datasets, todo=_resumed) if stop is None else ([], stop)
+    passes = [(w, loader, d, list(range(len(d)))) for w, loader, d in first]
+    passes += [(w.replace(": ", ", resumed: ") if w else "resumed: ", loader, d, _resumed(d)) for w, loader, d in resumed]
+    return first, passes, stop
+
+
+def check_predict_loader(
+    func: Callable[..., Any], *datasets: Any, mean: Sequence[float] | None = None, std: Sequence[float] | None = None
+) -> Verdict:
+    """Notebook ``03_load``: ``func(dataset, todo)`` returns a DataLoader for a prediction pass whose outputs are matched
+    by position: prediction k is written next to ``dataset.image_files[todo[k]]``.
+
+    Called for a first pass (``todo`` every index) and a resumed one. ``mean`` and ``std``: as in
     :func:`check_train_loader`.
     """
-    # the rules (kept out of the docstring: Shift-Tab would answer exercise 8): every index once, in the dataset's
-    # order (no shuffle, no drop_last); exercise 7's other rules where they matter for one pass: batches of 16 or
-    # more, workers where there is decoding, pin_memory only with a GPU, normalised float32 batches, what workers get
-    # importable by name. persistent_workers and a generator are not asked for: one unshuffled pass needs neither. The
-    # order is read from the loader's batch sampler, through a Subset the loader may wrap the dataset in (no image is
-    # decoded for it); with workers, batches must come back in that order (in_order).
-    built, stop = _build_loaders(func, datasets)
+    # the rules (kept out of the docstring: Shift-Tab would answer exercise 8): the indices of todo, each once, in
+    # todo's order (no shuffle, no drop_last, nothing already done); exercise 7's other rules where they matter for one
+    # pass, judged on the first pass's loaders: batches of 16 or more, workers where there is decoding, pin_memory only
+    # with a GPU, normalised float32 batches, what workers get importable by name. persistent_workers and a generator
+    # are not asked for. The order is read from the loader's batch sampler, through a Subset the loader may wrap the
+    # dataset in (no image is decoded for it); with workers, batches must come back in that order (in_order).
+    if not callable(func) or not _takes_todo(func):
+        return _verdict(
+            False,
+            f"expected a function of two arguments, (dataset, todo), got {func!r}.",
+            "def my_predict_loader(dataset, todo): ...",
+        )
+    first, passes, stop = _predict_passes(func, datasets)
     if stop is not None:
         return stop
     stats = (mean, std) if mean is not None and std is not None else None
-    orders = [_order_problem(loader, dataset) for _, loader, dataset in built]  # the evidence, no fix named
-    problems = [
-        where + problem
-        for (where, loader, dataset), order in zip(built, orders)
-        for problem in ([order] if order else []) + _predict_loader_problems(loader, dataset, stats)
-    ]
+    orders = [_order_problem(loader, dataset, todo) for _, loader, dataset, todo in passes]  # the evidence, no fix named
+    problems = [where + order for (where, *_), order in zip(passes, orders) if order]
+    problems += [where + p for where, loader, dataset in first for p in _predict_loader_problems(loader, dataset, stats)]
     if problems:
-        ordered = any(orders)
         return _verdict(
             False,
             "; ".join(_fixes_once_seen(problems)) + ".",
             "which of your loader's settings decide which photos a pass visits, and in what order? " + _LOADER_RULES_HINT
-            if ordered
+            if any(orders)
             else _LOADER_RULES_HINT,
         )
-    twins = [_make_loader_twin(loader, dataset, shuffle=False) for _, loader, dataset in built]
+    twins = [_make_loader_twin(loader, dataset, shuffle=False) for _, loader, dataset in first]
     return _verdict(
         True,
-        "every photo once, in the dataset's order, so prediction k sits next to file k. Exercise 7's shuffle would have "
-        "written predictions next to other photos' files (the pass's accuracy, counted over the whole split, would "
-        "not even show it: only the saved pairs are wrong), and drop_last would have left the last photos without "
-        "one. shuffle=True is right for training on files grouped by class and wrong wherever outputs are matched by "
-        "position; persistent_workers and a generator bring nothing to one unshuffled pass. The flowerkit version "
-        f"defaults to shuffle=False for this reason: {'; '.join(twins)}.",
+        "every photo still to do, once each, in todo's order, so prediction k sits next to file todo[k]. Exercise 7's "
+        "shuffle would have written predictions next to other photos' files (the pass's accuracy, counted over the "
+        "whole split, would not even show it: only the saved pairs are wrong), drop_last would have left the last "
+        "photos without one, and a loader over the whole split would have predicted the finished photos again and "
+        "shifted every pair after them. shuffle=True is right for training on files grouped by class and wrong "
+        "wherever outputs are matched by position; persistent_workers and a generator bring nothing to one "
+        "unshuffled pass. The flowerkit version defaults to shuffle=False for this reason (give it "
+        f"Subset(dataset, todo) for a resumed pass): {'; '.join(twins)}.",
     )
 
 
@@ -1353,27 +1389,31 @@ def _predict_loader_problems(loader: DataLoader, dataset: Any, stats: tuple[Any,
     return problems + [p for p in (_spawn_problem(loader, dataset), _batch_normalisation_problem(loader, dataset, stats)) if p]
 
 
-def _order_problem(loader: DataLoader, dataset: Any) -> str | None:
-    """Why prediction k would not be file k's (the evidence, no fix named), or None when every photo comes once, in order."""
+def _order_problem(loader: DataLoader, dataset: Any, todo: list[int]) -> str | None:
+    """Why prediction k would not be file ``todo[k]``'s (the evidence, no fix named), or None when the loader visits
+    ``todo``'s photos, each once, in its order."""
     order = _visit_order(loader, dataset)
-    n = len(dataset)
+    n = len(todo)
     if order is None:
-        why = "its batch_sampler cannot be read for the order it visits the photos in"
-    elif _unwrapped(loader.dataset) is not dataset:
-        why = "it reads another dataset than the one it is given, so its predictions belong to other photos"
-    elif loader.num_workers > 0 and not getattr(loader, "in_order", True):
-        why = "its workers hand batches back in whichever order they finish them, so prediction k may be another photo's"
-    elif order == list(range(n)):
+        return "its batch_sampler cannot be read for the order it visits the photos in"
+    if _unwrapped(loader.dataset) is not dataset:
+        return "it reads another dataset than the one it is given, so its predictions belong to other photos"
+    if loader.num_workers > 0 and not getattr(loader, "in_order", True):
+        return "its workers hand batches back in whichever order they finish them, so prediction k may be another photo's"
+    if order == todo:
         return None
-    elif len(order) < n and sorted(order) == list(range(len(order))):
-        why = f"the last {n - len(order)} of {n} photos get no prediction"
-    elif sorted(order) == list(range(n)):
-        k = next(i for i, j in enumerate(order) if i != j)
-        why = f"out of order: prediction {k} would be written next to file {k}, but belongs to photo {order[k]}"
-    else:
+    if len(order) < n and order == todo[: len(order)]:
+        return f"the last {n - len(order)} of the {n} photos to do get no prediction"
+    if len(set(order)) < len(order):
         repeats = len(order) - len(set(order))
-        why = f"it visits {len(set(order))} of the {n} photos ({repeats} visits repeat one): each needs exactly one prediction"
-    return why
+        return f"it visits {len(set(order))} distinct photos for the {n} to do ({repeats} visits repeat one): each needs exactly one prediction"
+    k = next((i for i, (a, b) in enumerate(zip(order, todo)) if a != b), n)
+    if k == n:  # todo's photos, in order, then more
+        return f"it visits {len(order)} photos for the {n} to do: the {len(order) - n} after them have no file to pair with"
+    shifted = f"prediction {k} would be written next to file {todo[k]}, but belongs to photo {order[k]}"
+    if sorted(order) == sorted(todo):
+        return "out of order: " + shifted
+    return f"{shifted} (it visits {len(order)} photos for the {n} to do)"
 
 
 def _unwrapped(dataset: Any) -> Any:
