@@ -783,7 +783,7 @@ def test_check_predict_loader_wants_every_photo_once_in_order(mini_root, capsys)
     good = lambda d, todo: DataLoader(Subset(d, todo), batch_size=64, num_workers=0 if d is cache else 2, **NORMALISE)  # noqa: E731
     assert exercises.check_predict_loader(good, cache, jpegs)
     said = capsys.readouterr().out
-    assert "load.make_loader(ds, batch_size=64, num_workers=2) (sampler, batch size, workers, pinning: the same)" in said
+    assert "on the JPEGs, load.make_loader(ds, batch_size=64, num_workers=2) (batch size, workers, pinning: the same)" in said
     assert "shuffle=True is right for training" in said
     # Exercise 7's answer, copied: shuffled, seeded, kept alive. The order is what breaks the pass.
     copied = lambda d, todo: DataLoader(  # noqa: E731
@@ -1107,19 +1107,65 @@ def test_exercise_7_finds_workers_that_repeat_each_others_random_crops(mini_root
     assert torch.utils.data.get_worker_info() is None
 
 
-def test_exercise_8_resumes_a_pass_with_the_photos_still_to_do(mini_root, capsys):
-    """A second case: the pass stopped a third of the way; a loader over the whole split pairs every prediction wrong."""
+def test_exercise_8_resumes_a_pass_with_the_photos_still_to_do(mini_root, capsys, monkeypatch):
+    """A second case: the pass stopped a third of the way, and two earlier photos were skipped: they come last."""
+    monkeypatch.setattr(nb03, "_TOLD", set())
     cache = build_cache(OxfordFlowers102(mini_root, "val"), 8, folder=mini_root.parent / "cache-tl", progress=False)
     n, start = len(cache), len(cache) // 3
+    todo = nb03._resumed(cache)
+    assert todo[: n - start] == list(range(start, n)) and len(todo) == n - start + 2 and todo != sorted(todo)
     whole = lambda d, todo: DataLoader(d, batch_size=64, **NORMALISE)  # noqa: E731 - exercise 7's, shuffle=False
     assert not exercises.check_predict_loader(whole, cache)
     out = capsys.readouterr().out
-    said = f"resumed: prediction 0 would be written next to file {start}, but belongs to photo 0 (it visits {n} photos for the {n - start} to do)"
-    assert said in out and "Subset" not in out and "sampler=" not in out, out
+    said = f"resumed: prediction 0 would be written next to file {start}, but belongs to photo 0 (it visits {n} photos for the {len(todo)} to do)."
+    assert said in out and "Subset" not in out and "sampler=" not in out and "? Each problem" in out, out
+    assert not exercises.check_predict_loader(whole, cache)
+    assert (
+        "[fix: visit todo's photos and no others, in its order: Subset(dataset, todo), or sampler=todo]"
+        in capsys.readouterr().out
+    )
     assert exercises.check_predict_loader(lambda d, todo: DataLoader(d, batch_size=64, sampler=todo, **NORMALISE), cache)
-    assert "in todo's order" in capsys.readouterr().out, "any iterable of indices is a sampler"
-    sorted_set = lambda d, todo: DataLoader(Subset(d, sorted(set(todo), reverse=True)), batch_size=64, **NORMALISE)  # noqa: E731
-    assert not exercises.check_predict_loader(sorted_set, cache)
-    assert "out of order: prediction 0 would be written next to file 0" in capsys.readouterr().out
+    out = capsys.readouterr().out  # any iterable of indices is a sampler; its order was checked, so no "differs"
+    assert "in todo's order" in out and "differs" not in out, out
+    in_sorted_order = lambda d, todo: DataLoader(d, batch_size=64, sampler=sorted(todo), **NORMALISE)  # noqa: E731
+    assert not exercises.check_predict_loader(in_sorted_order, cache)
+    assert f"resumed: out of order: prediction 0 would be written next to file {start}, but belongs to photo {n // 9}" in (
+        capsys.readouterr().out
+    )
+    the_tail = lambda d, todo: DataLoader(Subset(d, range(todo[0], len(d))), batch_size=64, **NORMALISE)  # noqa: E731
+    assert not exercises.check_predict_loader(the_tail, cache), "the two skipped photos are part of todo"
     assert not exercises.check_predict_loader(lambda d: DataLoader(d, batch_size=64, **NORMALISE), cache)
     assert "expected a function of two arguments, (dataset, todo)" in capsys.readouterr().out
+
+
+def test_loader_problems_are_listed_once_after_every_dataset_they_were_found_on(mini_root, capsys, monkeypatch):
+    monkeypatch.setattr(nb03, "_TOLD", set())
+    cache = build_cache(OxfordFlowers102(mini_root, "val"), 8, folder=mini_root.parent / "cache-tl", progress=False)
+    jpegs, cropped = DecodedFlowers(mini_root, "val", 8), exercises.CroppedFlowers(mini_root, "val", 8)
+    assert not exercises.check_train_loader(
+        lambda d: DataLoader(d, batch_size=64, shuffle=True, **NORMALISE), cache, jpegs, cropped
+    )
+    out = capsys.readouterr().out
+    assert "on the cache, the JPEGs and the cropped JPEGs: no seeded generator: a shuffled order changes" in out, out
+    assert "on the JPEGs and the cropped JPEGs: num_workers=0" in out and out.count("no seeded generator") == 1, out
+    assert not exercises.check_train_loader(lambda d: DataLoader(d, batch_size=64, **NORMALISE), cache)
+    assert "no seeded generator: a shuffled order changes every run [fix:" in capsys.readouterr().out
+    one_worker = lambda d: DataLoader(  # noqa: E731
+        d,
+        batch_size=64,
+        shuffle=True,
+        num_workers=1,
+        persistent_workers=True,
+        generator=torch.Generator().manual_seed(0),
+        **NORMALISE,
+    )
+    assert not exercises.check_train_loader(one_worker, jpegs) == (cpu_count() > 1)
+    assert ("num_workers=1 on a machine with" in capsys.readouterr().out) == (cpu_count() > 1)
+    assert not exercises.check_predict_loader(
+        lambda d, todo: DataLoader(d, batch_size=64, shuffle=True, generator=torch.Generator().manual_seed(0), **NORMALISE),
+        cache,
+        jpegs,
+    )
+    out = capsys.readouterr().out
+    assert out.count("out of order") == 1 and "on the cache and the JPEGs: out of order" in out, out
+    assert "on the cache and the JPEGs, resumed: prediction 0 would be written next to file" in out, out

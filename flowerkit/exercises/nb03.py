@@ -1222,12 +1222,12 @@ def _build_loaders(
 ) -> tuple[list[tuple[str, DataLoader, Any]], Verdict | None]:
     """``func`` called on each dataset: ([(where, loader, dataset)], None), or ([], the verdict that stops the check).
 
-    ``where`` prefixes a problem with the dataset it was found on (empty when there is one dataset). Given ``todo``
+    ``where`` names the dataset, for the problems found on it (empty when there is one dataset). Given ``todo``
     (exercise 8), ``func`` is called as ``func(dataset, todo(dataset))``.
     """
     built = []
     for dataset in datasets:
-        where = f"on the {_dataset_name(dataset)}: " if len(datasets) > 1 else ""
+        where = _dataset_name(dataset) if len(datasets) > 1 else ""
         args = (dataset,) if todo is None else (dataset, todo(dataset))
         loader, error, refused = _call_without(_load, "make_loader", func, *args)
         if refused:
@@ -1265,13 +1265,35 @@ def _fixes_once_seen(problems: list[str]) -> list[str]:
 
     A rule is known by its words without numbers (``batch_size=1`` and ``batch_size=8`` break the same rule).
     """
-    shown = []
+    told, shown = set(_TOLD), []
     for problem in problems:
         symptom = _FIX.sub("", problem)
         rule = re.sub(r"\d+", "#", symptom)
-        shown.append(problem if rule in _TOLD else symptom)
+        shown.append(problem if rule in told else symptom)
         _TOLD.add(rule)
     return shown
+
+
+def _joined(names: list[str]) -> str:
+    """``["cache", "JPEGs", "cropped JPEGs"]`` as "the cache, the JPEGs and the cropped JPEGs"."""
+    named = [f"the {name}" for name in names]
+    return named[0] if len(named) == 1 else ", ".join(named[:-1]) + " and " + named[-1]
+
+
+def _listed(found: list[tuple[str, str, str]]) -> str:
+    """Exercises 7 and 8's problems, found as (pass, dataset name, problem): each problem once, after the datasets it
+    was found on ("on the cache and the JPEGs: ..."; ", resumed" for exercise 8's resumed pass), its ``[fix: ...]``
+    kept only for a rule told at an earlier try (:func:`_fixes_once_seen`)."""
+    places: dict[tuple[str, str], list[str]] = {}
+    for which, name, problem in found:
+        places.setdefault((which, problem), []).append(name)
+    shown = _fixes_once_seen([problem for _, problem in places])
+    parts = []
+    for ((which, _), names), problem in zip(places.items(), shown):
+        named = [name for name in names if name]
+        where = f"on {_joined(named)}" + (f", {which}" if which else "") if named else which
+        parts.append(f"{where}: {problem}" if where else problem)
+    return "; ".join(parts)
 
 
 def check_train_loader(
@@ -1289,21 +1311,22 @@ def check_train_loader(
     if stop is not None:
         return stop
     stats = (mean, std) if mean is not None and std is not None else None
-    problems = [where + problem for where, loader, dataset in built for problem in _train_loader_problems(loader, dataset, stats)]
-    if problems:
-        return _verdict(False, "; ".join(_fixes_once_seen(problems)) + ".", _LOADER_RULES_HINT)
-    twins = [_make_loader_twin(loader, dataset, shuffle=True) for _, loader, dataset in built]
+    found = [("", where, p) for where, loader, dataset in built for p in _train_loader_problems(loader, dataset, stats)]
+    if found:
+        return _verdict(False, _listed(found) + ".", _LOADER_RULES_HINT)
+    twins = [_make_loader_twin(loader, dataset, shuffle=True, where=where) for where, loader, dataset in built]
     return _verdict(
         True,
-        "shuffled, batched, seeded, with workers where there is decoding to do and kept alive. The flowerkit version "
-        f"gives the same settings, built beside yours: {'; '.join(twins)}. It hardens them (a timeout on a stuck "
-        "worker; left to choose num_workers, as many as /dev/shm can hold).",
+        "shuffled, batched, seeded (the order and every worker's random draws), with workers where there is decoding "
+        f"to do and kept alive. The flowerkit version gives the same settings, built beside yours: {'; '.join(twins)}. "
+        "It hardens them (left to choose num_workers, as many as /dev/shm can hold; a timeout on a stuck worker).",
     )
 
 
 def _resumed(dataset: Any) -> list[int]:
-    """Exercise 8's resumed pass: the photos a first pass left without a prediction when it stopped, a third of the way."""
-    return list(range(len(dataset) // 3, len(dataset)))
+    """Exercise 8's resumed pass: the photos after the stop (a third of the way), then two earlier ones it skipped."""
+    n = len(dataset)
+    return list(range(n // 3, n)) + ([n // 9, 2 * n // 9] if n >= 9 else [])
 
 
 def _takes_todo(func: Callable[..., Any]) -> bool:
@@ -1319,13 +1342,13 @@ def _takes_todo(func: Callable[..., Any]) -> bool:
 
 def _predict_passes(
     func: Callable[..., Any], datasets: tuple[Any, ...]
-) -> tuple[list[tuple[str, DataLoader, Any]], list[tuple[str, DataLoader, Any, list[int]]], Verdict | None]:
-    """Exercise 8's loaders: the first pass's [(where, loader, dataset)], then every pass as (where, loader, dataset,
-    todo), the resumed ones named so; or the verdict that stops the check."""
+) -> tuple[list[tuple[str, DataLoader, Any]], list[tuple[str, str, DataLoader, Any, list[int]]], Verdict | None]:
+    """Exercise 8's loaders: the first pass's [(where, loader, dataset)], then every pass as (which pass, where, loader,
+    dataset, todo), which is "" or "resumed"; or the verdict that stops the check."""
     first, stop = _build_loaders(func, datasets, todo=lambda d: list(range(len(d))))
     resumed, stop = _build_loaders(func, datasets, todo=_resumed) if stop is None else ([], stop)
-    passes = [(w, loader, d, list(range(len(d)))) for w, loader, d in first]
-    passes += [(w.replace(": ", ", resumed: ") if w else "resumed: ", loader, d, _resumed(d)) for w, loader, d in resumed]
+    passes = [("", w, loader, d, list(range(len(d)))) for w, loader, d in first]
+    passes += [("resumed", w, loader, d, _resumed(d)) for w, loader, d in resumed]
     return first, passes, stop
 
 
@@ -1354,28 +1377,22 @@ def check_predict_loader(
     if stop is not None:
         return stop
     stats = (mean, std) if mean is not None and std is not None else None
-    orders = [_order_problem(loader, dataset, todo) for _, loader, dataset, todo in passes]  # the evidence, no fix named
-    problems = [where + order for (where, *_), order in zip(passes, orders) if order]
-    problems += [where + p for where, loader, dataset in first for p in _predict_loader_problems(loader, dataset, stats)]
-    if problems:
-        return _verdict(
-            False,
-            "; ".join(_fixes_once_seen(problems)) + ".",
-            "which of your loader's settings decide which photos a pass visits, and in what order? " + _LOADER_RULES_HINT
-            if any(orders)
-            else _LOADER_RULES_HINT,
-        )
-    twins = [_make_loader_twin(loader, dataset, shuffle=False) for _, loader, dataset in first]
+    orders = [(which, where, _order_problem(loader, d, todo)) for which, where, loader, d, todo in passes]
+    found = [(which, where, order) for which, where, order in orders if order]
+    found += [("", where, p) for where, loader, dataset in first for p in _predict_loader_problems(loader, dataset, stats)]
+    if found:
+        ask = "Which of your loader's settings decide which photos a pass visits, and in what order? "
+        rules = _LOADER_RULES_HINT[0].upper() + _LOADER_RULES_HINT[1:] if any(o for *_, o in orders) else _LOADER_RULES_HINT
+        return _verdict(False, _listed(found) + ".", (ask if any(o for *_, o in orders) else "") + rules)
+    twins = [_make_loader_twin(loader, dataset, shuffle=False, where=where) for where, loader, dataset in first]
     return _verdict(
         True,
-        "every photo still to do, once each, in todo's order, so prediction k sits next to file todo[k]. Exercise 7's "
-        "shuffle would have written predictions next to other photos' files (the pass's accuracy, counted over the "
-        "whole split, would not even show it: only the saved pairs are wrong), drop_last would have left the last "
-        "photos without one, and a loader over the whole split would have predicted the finished photos again and "
-        "shifted every pair after them. shuffle=True is right for training on files grouped by class and wrong "
-        "wherever outputs are matched by position; persistent_workers and a generator bring nothing to one "
-        "unshuffled pass. The flowerkit version defaults to shuffle=False for this reason (give it "
-        f"Subset(dataset, todo) for a resumed pass): {'; '.join(twins)}.",
+        "every photo still to do, once each, in todo's order: prediction k sits next to file todo[k]. Exercise 7's "
+        "shuffle would have paired predictions with other photos' files (the pass's accuracy would not even show it: "
+        "only the saved pairs are wrong), drop_last would have left the last photos without one, and a pass over the "
+        "whole split would have shifted every pair by the photos already done. shuffle=True is right for training on "
+        "files grouped by class and wrong wherever outputs are matched by position. The flowerkit version defaults "
+        f"to shuffle=False for this reason (a resumed pass gives it Subset(dataset, todo)): {'; '.join(twins)}.",
     )
 
 
@@ -1383,9 +1400,7 @@ def _predict_loader_problems(loader: DataLoader, dataset: Any, stats: tuple[Any,
     """What check_predict_loader finds wrong with one loader besides its order (:func:`_order_problem`): exercise 7's
     rules that still hold."""
     _, batch_size, _ = _batching(loader)
-    problems = _batch_worker_pin_problems(
-        loader, dataset, batch_size, "one trip per few photos keeps the CPU waiting", "the pass"
-    )
+    problems = _batch_worker_pin_problems(loader, dataset, batch_size, "too few photos per trip keep the CPU waiting", "the pass")
     return problems + [p for p in (_spawn_problem(loader, dataset), _batch_normalisation_problem(loader, dataset, stats)) if p]
 
 
@@ -1394,26 +1409,29 @@ def _order_problem(loader: DataLoader, dataset: Any, todo: list[int]) -> str | N
     ``todo``'s photos, each once, in its order."""
     order = _visit_order(loader, dataset)
     n = len(todo)
+    visit = "[fix: visit todo's photos and no others, in its order: Subset(dataset, todo), or sampler=todo]"
     if order is None:
-        return "its batch_sampler cannot be read for the order it visits the photos in"
+        return f"its batch_sampler cannot be read for the order it visits the photos in {visit}"
     if _unwrapped(loader.dataset) is not dataset:
-        return "it reads another dataset than the one it is given, so its predictions belong to other photos"
+        return "it reads another dataset than the one it is given, so its predictions belong to other photos [fix: DataLoader(dataset, ...)]"
     if loader.num_workers > 0 and not getattr(loader, "in_order", True):
-        return "its workers hand batches back in whichever order they finish them, so prediction k may be another photo's"
+        return "its workers hand batches back in whichever order they finish them, so prediction k may be another photo's [fix: in_order=True]"
     if order == todo:
         return None
     if len(order) < n and order == todo[: len(order)]:
-        return f"the last {n - len(order)} of the {n} photos to do get no prediction"
+        return f"the last {n - len(order)} of the {n} photos to do get no prediction [fix: drop_last=False]"
     if len(set(order)) < len(order):
         repeats = len(order) - len(set(order))
-        return f"it visits {len(set(order))} distinct photos for the {n} to do ({repeats} visits repeat one): each needs exactly one prediction"
+        return f"it visits {len(set(order))} distinct photos for the {n} to do ({repeats} visits repeat one): each needs exactly one prediction {visit}"
     k = next((i for i, (a, b) in enumerate(zip(order, todo)) if a != b), n)
     if k == n:  # todo's photos, in order, then more
-        return f"it visits {len(order)} photos for the {n} to do: the {len(order) - n} after them have no file to pair with"
+        return (
+            f"it visits {len(order)} photos for the {n} to do: the {len(order) - n} after them have no file to pair with {visit}"
+        )
     shifted = f"prediction {k} would be written next to file {todo[k]}, but belongs to photo {order[k]}"
     if sorted(order) == sorted(todo):
-        return "out of order: " + shifted
-    return f"{shifted} (it visits {len(order)} photos for the {n} to do)"
+        return f"out of order: {shifted} [fix: shuffle=False, and {visit[6:-1]}]"
+    return f"{shifted} (it visits {len(order)} photos for the {n} to do) {visit}"
 
 
 def _unwrapped(dataset: Any) -> Any:
@@ -1473,15 +1491,18 @@ def _settings(loader: DataLoader) -> dict[str, Any]:
     }
 
 
-def _make_loader_twin(loader: DataLoader, dataset: Any, *, shuffle: bool) -> str:
+def _make_loader_twin(loader: DataLoader, dataset: Any, *, shuffle: bool, where: str = "") -> str:
     """``load.make_loader`` called with the student's choices, and the settings where the two loaders differ (if any)."""
     mine = _settings(loader)
     shuffled = ", shuffle=True" if shuffle else ""
     call = f"load.make_loader(ds{shuffled}, batch_size={mine['batch_size']}, num_workers={loader.num_workers})"
     twin = _settings(_load.make_loader(dataset, shuffle=shuffle, batch_size=mine["batch_size"], num_workers=loader.num_workers))
-    asked = [k for k in twin if shuffle or k != "persistent_workers"]  # one unshuffled pass: keeping workers is moot
-    differ = [f"{k} {twin[k]} vs yours {mine[k]}" for k in asked if twin[k] != mine[k]]
-    return call + (f" (differs: {', '.join(differ)})" if differ else " (sampler, batch size, workers, pinning: the same)")
+    # one unshuffled pass: keeping workers is moot, and its order was checked already (a Subset, sampler=todo)
+    asked = [k for k in twin if shuffle or k not in ("persistent_workers", "sampler")]
+    differ = [f"{k} {twin[k]} (yours: {mine[k]})" for k in asked if twin[k] != mine[k]]
+    same = "batch size, workers, pinning" if not shuffle else "sampler, batch size, workers, pinning"
+    named = f"on the {where}, " if where else ""
+    return named + call + (f" (differs: {', '.join(differ)})" if differ else f" ({same}: the same)")
 
 
 class _SpawnPickler(pickle.Pickler):
@@ -1537,6 +1558,11 @@ def _batch_worker_pin_problems(loader: DataLoader, dataset: Any, batch_size: int
             "[fix: about one worker per core; a cache decodes nothing, so 0 is fine there]"
         )
     cores = cpu_count()
+    if loader.num_workers == 1 and cores > 1 and not isinstance(dataset, CachedFlowers):
+        problems.append(
+            f"num_workers=1 on a machine with {cores} cores: one core decodes while the others wait "
+            "[fix: about one worker per core]"
+        )
     if loader.num_workers > max(2 * cores, 8):  # far beyond any laptop here: a grader's machine may have fewer cores
         problems.append(
             f"num_workers={loader.num_workers} on a machine with {cores} cores: the extra workers compete for the same "
@@ -1570,12 +1596,12 @@ def _train_loader_problems(loader: DataLoader, dataset: Any, stats: tuple[Any, A
         problems.append("persistent_workers=False: the workers restart every epoch [fix: persistent_workers=True]")
     if loader.generator is None and getattr(sampler, "generator", None) is None:
         problems.append(
-            "no seeded generator: the shuffled order changes every run [fix: generator=torch.Generator().manual_seed(0)]"
+            "no seeded generator: a shuffled order changes every run [fix: generator=torch.Generator().manual_seed(0)]"
         )
     elif loader.generator is None and loader.num_workers > 0:
         problems.append(
-            "the sampler's generator fixes the order, but workers draw their seeds from the DataLoader's, so their "
-            "random augmentation changes every run [fix: generator=torch.Generator().manual_seed(0)]"
+            "the sampler's generator fixes the order, but workers draw their seeds from the DataLoader's, so any "
+            "random augmentation in them changes every run [fix: generator=torch.Generator().manual_seed(0)]"
         )
     checks = (_twin_workers_problem(loader, dataset), _spawn_problem(loader, dataset))
     return problems + [p for p in (*checks, _batch_normalisation_problem(loader, dataset, stats)) if p]
