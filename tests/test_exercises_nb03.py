@@ -207,6 +207,7 @@ def test_check_collate_feedback(func, feedback, capsys):
     out = capsys.readouterr().out
     assert feedback in out, out
     assert ok == (feedback == "Correct")
+    assert ("load.seed_worker, passes the same checks" in out) == ok, "the flowerkit version, run beside a right answer"
     if ok:
         assert "converting each image on its own (the same arrays" in out, "timed against per-item work on the same input"
         gap = float(out.split("agrees with yours to ")[1].split(".\n")[0].rstrip("."))
@@ -324,6 +325,7 @@ def test_check_balanced_sampler_on_mild_imbalance(func, feedback, capsys):
     out = capsys.readouterr().out
     assert feedback in out, out
     assert ok == (feedback == "Correct")
+    assert ("load.seed_worker, passes the same checks" in out) == ok, "the flowerkit version, run beside a right answer"
     assert "Hint: " in out or ok
 
 
@@ -679,6 +681,7 @@ def test_check_wait_meter_feedback(func, feedback, capsys):
     out = capsys.readouterr().out
     assert feedback in out, out
     assert ok == (feedback == "Correct")
+    assert ("load.seed_worker, passes the same checks" in out) == ok, "the flowerkit version, run beside a right answer"
     if ok:
         assert "DataWaitMeter read wait" in out, "a correct meter is compared with the package's on the same loop"
 
@@ -745,6 +748,7 @@ def test_check_worker_seeding_feedback(func, feedback, capsys):
     out = capsys.readouterr().out
     assert feedback in out, out
     assert ok == (feedback == "Correct")
+    assert ("load.seed_worker, passes the same checks" in out) == ok, "the flowerkit version, run beside a right answer"
     assert torch.equal(torch.get_rng_state(), torch_state) and np.array_equal(np.random.get_state()[1], numpy_state), (
         "playing the workers leaves the notebook's random state as it was"
     )

@@ -1079,7 +1079,17 @@ def check_worker_seeding(func: Callable[[int], Any]) -> Verdict:
             "every epoch draws the same numbers: the seed does not change between epochs.",
             "get_worker_info().seed changes every epoch (a new base seed); the worker id alone does not",
         )
-    return _verdict(True, "each worker draws its own numbers, the same seeds draw the same, and every epoch draws new ones.")
+    flowerkit = {key: _worker_draws(_load.seed_worker, *key)["draws"] for key in runs}
+    agrees = flowerkit[1234, 0] != flowerkit[1234, 1] and flowerkit[98765, 0] != flowerkit[1234, 0]
+    beside = (
+        "The flowerkit version, load.seed_worker, passes the same checks on the same simulated workers (other numbers: "
+        "it seeds each generator a dataset holds from the worker's seed and the generator's place)."
+        if agrees
+        else ""
+    )
+    return _verdict(
+        True, f"each worker draws its own numbers, the same seeds draw the same, and every epoch draws new ones. {beside}"
+    )
 
 
 _NOT_AN_ITERATOR = "not an iterator"
