@@ -328,6 +328,7 @@ _IN_ONE_PROCESS = [
     ("    def __iter__(self):\n        ...\n", "still the stub"),
     (_RIGHT.replace(_ORDER, "random.sample(range(len(self.items)), len(self.items))"), "different orders for epoch 0"),
     (_RIGHT.replace("self.seed + self.epoch", "self.seed"), "set_epoch(1) gave the order of epoch 0"),
+    (_RIGHT.replace(_ORDER, "list(range(len(self.items)))"), "neighbouring pairs of the items' own order"),  # not shuffled
     (_RIGHT.replace("[worker::workers]", "[worker::workers][1:]"), "expected all 23 once each"),
     (
         _RIGHT.replace(_ORDER, "list(range(len(self.items)))[self.epoch :] + list(range(len(self.items)))[: self.epoch]"),
@@ -452,8 +453,9 @@ def test_check_torchrun_stream_counts_what_real_torchrun_ranks_read(tmp_path, ca
     assert "Default process group has not been initialized" in out and "ask torch.distributed in __init__" in out
 
 
-def test_a_rank_read_from_local_rank_is_refused_as_on_two_machines(tmp_path, capsys):
+def test_a_rank_read_from_local_rank_is_refused_as_on_two_machines(tmp_path, capsys, monkeypatch):
     """LOCAL_RANK equals RANK under --standalone; the check runs the ranks as two machines, where it is 0 on both."""
+    monkeypatch.setattr(nb06, "_HINTED", {nb06._EVERY_WORKER_RANK_0})  # a second failure of the kind: the explanation
     local = _IMPORTS + _HEADER[len(_IMPORTS) :].replace(
         "self.rank = rank if rank is not None else dist.get_rank() if in_group else 0",
         "self.rank = rank if rank is not None else int(os.environ.get('LOCAL_RANK', 0))",
@@ -467,12 +469,17 @@ def test_a_rank_read_from_local_rank_is_refused_as_on_two_machines(tmp_path, cap
     assert "every item came from every rank" in out and "LOCAL_RANK and LOCAL_WORLD_SIZE count the processes of one" in out
 
 
-def test_a_rank_asked_in_a_worker_is_named_by_the_hint(tmp_path, capsys):
-    """Under real torchrun; a rank never asked for (the class version as is) reads the same, see the count's test."""
+def test_a_rank_asked_in_a_worker_is_named_by_the_hint(tmp_path, capsys, monkeypatch):
+    """Under real torchrun; a rank never asked for (the class version as is) reads the same, see the count's test.
+    The first such failure asks where the rank comes from; the explanation comes with the next (_asked_first)."""
+    monkeypatch.setattr(nb06, "_HINTED", set())
     assert not exercises.check_torchrun_stream(_stream_class(tmp_path, _RANK_ASKED_IN_ITER, "stream_rank_asked_in_iter"))
     out = capsys.readouterr().out
-    assert "every item came from every rank" in out and "nobody passes rank" in out
-    assert "every worker believes it is rank 0 of 1" in out and "in __init__" in out and "RANK and WORLD_SIZE" in out
+    assert "every item came from every rank" in out and "as if it were rank 0 of 1: where does your stream find" in out
+    assert "nobody passes rank" not in out and "dist.get_rank()" not in out, "the question first, not the answer"
+    again = nb06._asked_first(nb06._EVERY_WORKER_RANK_0)
+    assert "every worker believes it is rank 0 of 1" in again and "in __init__" in again and "RANK and WORLD_SIZE" in again
+    assert nb06._asked_first("another hint") == "another hint"
 
 
 def _reads(rank_of, repeat_in_rank=1):

@@ -558,6 +558,8 @@ def _in_one_process(cls: type) -> tuple[str, str] | None:
             "shuffle with torch.Generator().manual_seed(self.seed + self.epoch), the same on every rank",
         )
     if epochs[2] == epochs[0]:
+        if len(_pairs(epochs[0]) & _pairs(items)) > (len(items) - 1) // 2:  # no shuffling at all: say that first
+            return _not_shuffled(cls, items, epochs[0], epochs[2])
         return "set_epoch(1) gave the order of epoch 0: every epoch would replay the first.", "use self.epoch in the seed"
     problem = _not_shuffled(cls, items, epochs[0], epochs[2]) or _reseeds_globally(cls, items)
     return problem or _read_twice_problem(cls, items)  # last: it leaves a global reseed in place, which the others see
@@ -836,10 +838,16 @@ def _failure(log: str) -> tuple[str, str]:
 
 # Every rank read everything, in class: the rank given to __init__ was not used.
 _EVERY_RANK_EVERYTHING = (
-    "from the one permutation every rank draws, a rank keeps every world_size-th item, starting at self.rank, and its "
-    "worker every num_workers-th of those"
+    "where does your __iter__ use self.rank and self.world_size? Each rank keeps a part of the epoch's order that no "
+    "other rank keeps, and each of its workers a part of that"
 )
 # Both ranks read everything under torchrun: nobody passed the rank, or it was asked in __iter__, which runs in a worker.
+# The question comes first; the explanation (_EVERY_WORKER_RANK_0) when the same failure comes back.
+_EVERY_WORKER_RANK_0_ASK = (
+    "each rank read every item, as if it were rank 0 of 1: where does your stream find its rank and world size (in "
+    "__init__, in the rank's own process, or in __iter__, which runs in a DataLoader worker), and from what?"
+)
+_HINTED: set[str] = set()  # the hints given in full already, in this process
 _EVERY_WORKER_RANK_0 = (
     "under torchrun nobody passes rank or world_size: when they are None, find them in __init__ (it runs in the rank's "
     "own process), as DistributedSampler does: dist.get_rank() and dist.get_world_size() once dist.is_initialized(), "
@@ -894,7 +902,8 @@ def _overlap_problem(per_rank: list[Counter[int]], shared: set[int], missing: se
         return (
             f"{where}: {len(shared)} read by several ranks and none missed: padded to equal shares, as "
             "DistributedSampler pads, where this stream asks for every item exactly once.",
-            "take each rank's stride of the epoch's order as it falls, the last shares one item shorter",
+            "every item exactly once means the shares differ by one item when the readers do not divide the items: "
+            "where do your repeated items come from?",
         )
     if shared:
         return (
@@ -905,7 +914,8 @@ def _overlap_problem(per_rank: list[Counter[int]], shared: set[int], missing: se
     if missing:
         return (
             f"{where}: {len(missing)} item(s) read by nobody.",
-            "stride (order[rank::world_size][worker::num_workers]): it never drops the remainder",
+            f"which items did no reader get? {len(_STREAM_ITEMS)} items do not divide among these readers: where does "
+            "your split put the remainder?",
         )
     return None
 
@@ -920,6 +930,14 @@ def _as_last_written(cls: type) -> tuple[type | None, str | None]:
     if module is None or cls.__module__ == "__main__" or not getattr(module, "__file__", None):
         return cls, None
     return _class_as_file_reads(cls.__module__, cls.__qualname__)
+
+
+def _asked_first(hint: str) -> str:
+    """``hint``, except the first time the ranks each read everything: then the question, the explanation next time."""
+    if hint != _EVERY_WORKER_RANK_0 or hint in _HINTED:
+        return hint
+    _HINTED.add(hint)
+    return _EVERY_WORKER_RANK_0_ASK + " (the full explanation comes if this comes back)"
 
 
 def check_torchrun_stream(cls: type, *, timeout: float = 100) -> Verdict:
@@ -957,7 +975,7 @@ def check_torchrun_stream(cls: type, *, timeout: float = 100) -> Verdict:
     read, log = _run_under_torchrun(cls, *where, timeout)
     message, hint = _failure(log) if read is None else _count_problem(read, _WORKERS, _EVERY_WORKER_RANK_0) or ("", "")
     if message:
-        return _verdict(False, message, hint)
+        return _verdict(False, message, _asked_first(hint))
     counts = [len(r) for r in read]
     return _verdict(
         True,
