@@ -6,6 +6,7 @@ import importlib.util
 import io
 import math
 import random
+import re
 import sys
 import tarfile
 import textwrap
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import webdataset as wds
 from torch.utils.data import DistributedSampler, get_worker_info
 
 from flowerkit import distributed, exercises
@@ -596,3 +598,119 @@ def test_check_rank_stream_stops_a_stream_that_never_yields(monkeypatch, capsys)
     assert not exercises.check_rank_stream(namespace["MyRankStream"])
     out = capsys.readouterr().out
     assert "handed over nothing for 0 s" in out and "islice" in out, out
+
+
+# ------------------------------------------------------------------ exercise 7: a shuffle buffer
+
+
+def _buffer_shuffle(samples, buffer, seed):  # the notebook's solution
+    rng = random.Random(seed)
+    held = []
+    for sample in samples:
+        held.append(sample)
+        if len(held) > buffer:
+            yield held.pop(rng.randrange(len(held)))
+    while held:
+        yield held.pop(rng.randrange(len(held)))
+
+
+def _reads_everything(samples, buffer, seed):
+    everything = list(samples)
+    random.Random(seed).shuffle(everything)
+    return iter(everything)
+
+
+def _keeps_the_tail(samples, buffer, seed):
+    rng, held = random.Random(seed), []
+    for sample in samples:
+        held.append(sample)
+        if len(held) > buffer:
+            yield held.pop(rng.randrange(len(held)))
+
+
+def _oldest_first(samples, buffer, seed):
+    held = []
+    for sample in samples:
+        held.append(sample)
+        if len(held) > buffer:
+            yield held.pop(0)
+    yield from held
+
+
+def _global(samples, buffer, seed):
+    random.seed(seed)
+    held = []
+    for sample in samples:
+        held.append(sample)
+        if len(held) > buffer:
+            yield held.pop(random.randrange(len(held)))
+    while held:
+        yield held.pop(random.randrange(len(held)))
+
+
+def _unseeded_global(samples, buffer, seed):
+    held = []
+    for sample in samples:
+        held.append(sample)
+        if len(held) > buffer:
+            yield held.pop(random.randrange(len(held)))
+    yield from held
+
+
+def _unseeded(samples, buffer, seed):
+    return _buffer_shuffle(samples, buffer, None)
+
+
+def _seed_ignored(samples, buffer, seed):
+    return _buffer_shuffle(samples, buffer, 7)
+
+
+def _crashes_without_a_buffer(samples, buffer, seed):
+    rng, held = random.Random(seed), []
+    for sample in samples:
+        held.append(sample)
+        if len(held) >= buffer:
+            yield held.pop(rng.randrange(buffer))
+    while held:
+        yield held.pop(rng.randrange(len(held)))
+
+
+def _library(samples, buffer, seed):
+    return wds.shuffle(buffer, initial=buffer, seed=seed)(iter(samples))
+
+
+@pytest.mark.parametrize(
+    "func, feedback",
+    [
+        (_buffer_shuffle, "Correct"),
+        (lambda samples, buffer, seed: None, "still the stub"),
+        (_reads_everything, "samples of a stream before handing out the first"),
+        (_keeps_the_tail, "of the last samples never came out"),
+        (_oldest_first, "neighbouring pairs of the stream are neighbours again"),
+        (_global, "global random generator"),
+        (_unseeded_global, "the same seed gave two orders"),
+        (_unseeded, "the same seed gave two orders"),
+        (_seed_ignored, "seed=1 gave seed 0's order"),
+        (_crashes_without_a_buffer, "with buffer=0"),
+        (_library, "webdataset's shuffle, the library version"),
+        (None, "expected a function"),
+    ],
+)
+def test_check_shuffle_buffer_feedback(func, feedback, capsys):
+    state = random.getstate()
+    ok = exercises.check_shuffle_buffer(func)
+    out = capsys.readouterr().out
+    assert feedback in out, out
+    assert ok == (feedback == "Correct")
+    assert random.getstate() == state, "the check leaves the global random state as it found it"
+
+
+def test_a_right_shuffle_buffer_is_put_beside_webdatasets_on_file_order_keys(capsys):
+    keys = list(range(1020))
+    labels = {k: k // 10 for k in keys}  # runs of 10 samples of one class: shards written in file order
+    assert exercises.check_shuffle_buffer(_buffer_shuffle, keys, labels)
+    out = capsys.readouterr().out
+    said = re.search(r"batches of 64 hold ([\d.]+) classes with yours and ([\d.]+) with webdataset's", out)
+    assert said and "a full shuffle gives" in out and "the file order" in out, out
+    mine, theirs = float(said.group(1)), float(said.group(2))
+    assert 10 < mine < 40 and 10 < theirs < 40, "a buffer of 128 mixes neighbours only: far from a full shuffle (49)"

@@ -63,6 +63,7 @@ from .nb06 import (
     check_padded_indices,
     check_rank_stream,
     check_scale_bugs,
+    check_shuffle_buffer,
     check_torchrun_stream,
 )
 from .nb07 import *  # noqa: F403  (notebook 07's checkers: the names in nb07.__all__)
@@ -109,6 +110,7 @@ __all__ = [
     "check_compare_batches",
     "check_deployment_skews",
     "check_rank_stream",
+    "check_shuffle_buffer",
     "check_torchrun_stream",
     "check_scale_bugs",
     "SCALE_SUSPECTS",

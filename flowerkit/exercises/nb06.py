@@ -27,13 +27,14 @@ import tarfile
 import tempfile
 import types
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 from unittest import mock
 
 import numpy as np
 import torch
+import webdataset as wds
 from torch.utils.data import DistributedSampler, IterableDataset
 
 from .. import distributed as _distributed
@@ -51,6 +52,7 @@ from .verdict import (
     _deadline,
     _failure_hint,
     _is_stub_function,
+    _names_any,
     _set_verdict,
     _stall_error,
     _unanswered,
@@ -64,6 +66,7 @@ __all__ = [
     "check_padded_indices",
     "check_rank_stream",
     "check_scale_bugs",
+    "check_shuffle_buffer",
     "check_torchrun_stream",
 ]
 
@@ -980,4 +983,174 @@ def check_torchrun_stream(cls: type, *, timeout: float = 100) -> Verdict:
     return _verdict(
         True,
         f"under torchrun, 2 ranks x 2 spawn workers read all {len(_STREAM_ITEMS)} items exactly once ({counts} per rank).",
+    )
+
+
+# ------------------------------------------------------------------ exercise 7: a shuffle buffer
+
+_BUFFER_ITEMS = list(range(1000, 1200))  # 200 samples, read in this order
+
+
+class _Pulled:
+    """An iterator over ``items`` that counts how many the consumer has pulled (a stream, not a list to index)."""
+
+    def __init__(self, items: Any) -> None:
+        self._items, self.pulled = iter(items), 0
+
+    def __iter__(self) -> _Pulled:
+        return self
+
+    def __next__(self) -> Any:
+        item = next(self._items)
+        self.pulled += 1
+        return item
+
+
+def _shuffled(func: Callable[..., Any], samples: Any, buffer: int, seed: int, limit: int | None = None) -> tuple[Any, str | None]:
+    """What ``func(samples, buffer, seed)`` hands out (its first ``limit`` samples), or (None, what went wrong)."""
+    out, error = None, _stall_error()
+    with _deadline():
+        made, error = _call(func, samples, buffer, seed)
+        if error is None and made is not None:
+            out, error = _call(lambda: list(itertools.islice(iter(made), limit)))
+    return out, error
+
+
+def _buffer_laziness_problem(func: Callable[..., Any]) -> tuple[str, str] | None:
+    """(message, hint) when ``func`` reads far more than its buffer before handing out its first sample; else None."""
+    stream = _Pulled(range(10**6))
+    first, error = _shuffled(func, stream, 8, 0, limit=1)
+    if error or not first:
+        return None  # the full runs below report it
+    if stream.pulled > 9:
+        return (
+            f"with buffer=8 it read {stream.pulled:,} samples of a stream before handing out the first: a buffer holds 8, "
+            "and a stream may be endless or far larger than memory.",
+            "read one sample at a time from iter(samples); hand one out once the buffer is full",
+        )
+    return None
+
+
+def _buffer_order_problem(out: list[Any], buffer: int) -> tuple[str, str] | None:
+    """(message, hint) when ``out`` (of :data:`_BUFFER_ITEMS`, buffer ``buffer``) loses, repeats, jumps or barely mixes."""
+    items = _BUFFER_ITEMS
+    counts = Counter(out)
+    missing = [x for x in items if counts[x] == 0]
+    if missing and len(missing) <= buffer and len(out) == len(items) - len(missing) and not set(out) - set(items):
+        return (
+            f"with buffer={buffer}, {len(missing)} of the last samples never came out: the stream ended with them in the buffer.",
+            "when the stream ends, hand out what the buffer still holds",
+        )
+    if missing or len(out) != len(items) or set(out) - set(items):
+        twice = sorted(x for x, c in counts.items() if c > 1)
+        return (
+            f"with buffer={buffer}, {len(out)} samples came out for {len(items)}: {len(missing)} missing, {len(twice)} "
+            "more than once.",
+            "every sample that goes into the buffer comes out exactly once",
+        )
+    early = max(items.index(x) - k for k, x in enumerate(out))
+    if early > buffer:
+        return (
+            f"a sample came out {early} places before its turn, with buffer={buffer}: a buffer can only move a sample as "
+            "far forward as it holds samples.",
+            "keep at most `buffer` samples; pick the one to hand out among them only",
+        )
+    kept = len(_pairs(out) & _pairs(items))
+    if kept > (len(items) - 1) // 2:
+        return (
+            f"with buffer={buffer}, {kept} of the {len(items) - 1} neighbouring pairs of the stream are neighbours again: "
+            "the samples come out nearly in the order they came in.",
+            "hand out a random sample of the buffer, not the oldest",
+        )
+    return None
+
+
+def _buffer_seed_problem(func: Callable[..., Any], out: list[Any]) -> tuple[str, str] | None:
+    """(message, hint) when the seed does not decide the order, or the global random state is used; else None."""
+    with _global_rng_kept() as before:
+        again, _ = _shuffled(func, iter(_BUFFER_ITEMS), 16, 0)
+        other, _ = _shuffled(func, iter(_BUFFER_ITEMS), 16, 1)
+        after = _rng_states()
+    if again != out:
+        return "the same seed gave two orders: a rerun would not repeat.", "draw from a generator seeded with `seed`"
+    if other == out:
+        return "seed=1 gave seed 0's order: the seed decides nothing.", "seed your generator with `seed`"
+    untouched = torch.equal(before[0], after[0]) and before[1] == after[1]
+    if not (untouched and all(np.array_equal(a, b) for a, b in zip(before[2], after[2]))):
+        return (
+            "it draws from (or reseeds) the process's global random generator, which belongs to the training loop.",
+            "draw from a generator of your own: random.Random(seed), np.random.default_rng(seed) or a torch.Generator",
+        )
+    return None
+
+
+def _classes_per_batch(order: list[Any], labels: Any, batch: int = 64) -> float:
+    """The mean number of classes in the batches of ``order`` (keys, ``labels[key]`` their class)."""
+    classes = [labels[k] for k in order]
+    return float(np.mean([len(set(classes[i : i + batch])) for i in range(0, len(classes), batch)]))
+
+
+def check_shuffle_buffer(func: Callable[..., Any], keys: Sequence[Any] | None = None, labels: Any = None) -> Verdict:
+    """Notebook ``06_beyond_one_machine``: ``func(samples, buffer, seed)`` yields the samples of a stream through a
+    shuffle buffer of ``buffer`` samples, seeded.
+
+    Tried on 200 numbered samples and on a long counted stream (what it reads before its first sample); given the
+    notebook's ``keys`` in file order and their ``labels``, the Correct! message puts its mixing beside webdataset's.
+    The process's global random states are as before the check, whatever ``func`` does to them.
+    """
+    with _global_rng_kept():
+        return _judge_shuffle_buffer(func, keys, labels)
+
+
+def _judge_shuffle_buffer(func: Callable[..., Any], keys: Sequence[Any] | None, labels: Any) -> Verdict:
+    """:func:`check_shuffle_buffer`'s verdict, the global random states left to the caller to restore."""
+    if not callable(func):
+        return _verdict(False, f"expected a function, got {func!r}.", "def my_buffer_shuffle(samples, buffer, seed): ...")
+    if _names_any_shuffle(func):
+        return _verdict(
+            False,
+            "your function hands the work to webdataset's shuffle, the library version this exercise builds.",
+            "keep a list of up to `buffer` samples yourself, and a random generator",
+        )
+    out, error = _shuffled(func, iter(_BUFFER_ITEMS), 16, 0)
+    if error:
+        return _verdict(False, error, _failure_hint(error))
+    if out is None:
+        return _verdict(False, "your function returns None: it is still the stub.", STUB_HINT)
+    lazy = _buffer_laziness_problem(func)
+    if lazy:
+        return _verdict(False, *lazy)
+    plain, error = _shuffled(func, iter(_BUFFER_ITEMS), 0, 0)
+    if error or plain != _BUFFER_ITEMS:
+        said = error or "the order changed"
+        return _verdict(
+            False, f"with buffer=0 (no buffer): {said}.", "a buffer of 0 holds nothing: every sample goes straight through"
+        )
+    problem = _buffer_order_problem(out, 16) or _buffer_seed_problem(func, out)
+    if problem:
+        return _verdict(False, *problem)
+    return _verdict(
+        True,
+        "every sample once, never more than the buffer early, seeded, without the global generator. "
+        + _beside_webdataset(func, keys, labels),
+    )
+
+
+def _names_any_shuffle(func: Callable[..., Any]) -> bool:
+    """True when ``func`` reaches webdataset's shuffle by name (the library version of exercise 7)."""
+    return _names_any(func, [wds.shuffle, wds.filters._shuffle])
+
+
+def _beside_webdataset(func: Callable[..., Any], keys: Sequence[Any] | None, labels: Any) -> str:
+    """The Correct! message's comparison: classes per batch of 64 from ``func`` and from webdataset's buffer of 128."""
+    if keys is None or labels is None:
+        return ""
+    mine, _ = _shuffled(func, iter(keys), 128, 0)
+    theirs = list(wds.shuffle(128, initial=128, seed=0)(iter(keys)))
+    full = [keys[i] for i in torch.randperm(len(keys), generator=torch.Generator().manual_seed(0)).tolist()]
+    return (
+        f"On the shards written in file order, with a buffer of 128, batches of 64 hold {_classes_per_batch(mine or [], labels):.1f} "
+        f"classes with yours and {_classes_per_batch(theirs, labels):.1f} with webdataset's wds.shuffle (what "
+        f"shards.read_shard_keys uses); a full shuffle gives {_classes_per_batch(full, labels):.1f}, the file order "
+        f"{_classes_per_batch(list(keys), labels):.1f}."
     )
