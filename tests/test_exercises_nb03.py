@@ -207,7 +207,6 @@ def test_check_collate_feedback(func, feedback, capsys):
     out = capsys.readouterr().out
     assert feedback in out, out
     assert ok == (feedback == "Correct")
-    assert ("load.seed_worker, passes the same checks" in out) == ok, "the flowerkit version, run beside a right answer"
     if ok:
         assert "converting each image on its own (the same arrays" in out, "timed against per-item work on the same input"
         gap = float(out.split("agrees with yours to ")[1].split(".\n")[0].rstrip("."))
@@ -325,7 +324,6 @@ def test_check_balanced_sampler_on_mild_imbalance(func, feedback, capsys):
     out = capsys.readouterr().out
     assert feedback in out, out
     assert ok == (feedback == "Correct")
-    assert ("load.seed_worker, passes the same checks" in out) == ok, "the flowerkit version, run beside a right answer"
     assert "Hint: " in out or ok
 
 
@@ -681,7 +679,6 @@ def test_check_wait_meter_feedback(func, feedback, capsys):
     out = capsys.readouterr().out
     assert feedback in out, out
     assert ok == (feedback == "Correct")
-    assert ("load.seed_worker, passes the same checks" in out) == ok, "the flowerkit version, run beside a right answer"
     if ok:
         assert "DataWaitMeter read wait" in out, "a correct meter is compared with the package's on the same loop"
 

@@ -1119,7 +1119,8 @@ def _judge_shuffle_buffer(func: Callable[..., Any], keys: Sequence[Any] | None, 
         return _verdict(False, "your function returns None: it is still the stub.", STUB_HINT)
     lazy = _buffer_laziness_problem(func)
     if lazy:
-        return _verdict(False, *lazy)
+        message, hint = lazy
+        return _verdict(False, message, hint)
     plain, error = _shuffled(func, iter(_BUFFER_ITEMS), 0, 0)
     if error or plain != _BUFFER_ITEMS:
         said = error or "the order changed"
@@ -1128,7 +1129,8 @@ def _judge_shuffle_buffer(func: Callable[..., Any], keys: Sequence[Any] | None, 
         )
     problem = _buffer_order_problem(out, 16) or _buffer_seed_problem(func, out)
     if problem:
-        return _verdict(False, *problem)
+        message, hint = problem
+        return _verdict(False, message, hint)
     return _verdict(
         True,
         "every sample once, never more than the buffer early, seeded, without the global generator. "
