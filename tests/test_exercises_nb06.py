@@ -603,66 +603,39 @@ def test_check_rank_stream_stops_a_stream_that_never_yields(monkeypatch, capsys)
 # ------------------------------------------------------------------ exercise 7: a shuffle buffer
 
 
-def _buffer_shuffle(samples, buffer, seed):  # the notebook's solution
-    rng = random.Random(seed)
-    held = []
-    for sample in samples:
-        held.append(sample)
-        if len(held) > buffer:
-            yield held.pop(rng.randrange(len(held)))
-    while held:
-        yield held.pop(rng.randrange(len(held)))
+def _buffer(rng_of=random.Random, pick=lambda held, rng: held.pop(rng.randrange(len(held))), empty_at_the_end=True):
+    """A shuffle buffer as the notebook's solution writes it, with one part swapped for a wrong one."""
+
+    def shuffle(samples, buffer, seed):
+        rng, held = rng_of(seed), []
+        for sample in samples:
+            held.append(sample)
+            if len(held) > buffer:
+                yield pick(held, rng)
+        while empty_at_the_end and held:
+            yield pick(held, rng)
+
+    return shuffle
+
+
+def _seeded_global(seed):
+    random.seed(seed)
+    return random
+
+
+_buffer_shuffle = _buffer()  # the notebook's solution
+_keeps_the_tail = _buffer(empty_at_the_end=False)
+_oldest_first = _buffer(pick=lambda held, rng: held.pop(0))
+_global = _buffer(rng_of=_seeded_global)  # the same order every run, from the process's generator
+_unseeded_global = _buffer(rng_of=lambda seed: random)
+_unseeded = _buffer(rng_of=lambda seed: random.Random())
+_seed_ignored = _buffer(rng_of=lambda seed: random.Random(7))
 
 
 def _reads_everything(samples, buffer, seed):
     everything = list(samples)
     random.Random(seed).shuffle(everything)
     return iter(everything)
-
-
-def _keeps_the_tail(samples, buffer, seed):
-    rng, held = random.Random(seed), []
-    for sample in samples:
-        held.append(sample)
-        if len(held) > buffer:
-            yield held.pop(rng.randrange(len(held)))
-
-
-def _oldest_first(samples, buffer, seed):
-    held = []
-    for sample in samples:
-        held.append(sample)
-        if len(held) > buffer:
-            yield held.pop(0)
-    yield from held
-
-
-def _global(samples, buffer, seed):
-    random.seed(seed)
-    held = []
-    for sample in samples:
-        held.append(sample)
-        if len(held) > buffer:
-            yield held.pop(random.randrange(len(held)))
-    while held:
-        yield held.pop(random.randrange(len(held)))
-
-
-def _unseeded_global(samples, buffer, seed):
-    held = []
-    for sample in samples:
-        held.append(sample)
-        if len(held) > buffer:
-            yield held.pop(random.randrange(len(held)))
-    yield from held
-
-
-def _unseeded(samples, buffer, seed):
-    return _buffer_shuffle(samples, buffer, None)
-
-
-def _seed_ignored(samples, buffer, seed):
-    return _buffer_shuffle(samples, buffer, 7)
 
 
 def _crashes_without_a_buffer(samples, buffer, seed):
