@@ -1071,6 +1071,10 @@ def _notebook_seed_worker(worker_id):  # exercise 5's answer, as if defined in a
 _notebook_seed_worker.__module__ = "__main__"
 
 
+def _seeded_by_id(worker_id):  # a module function (importable), seeded from the worker's id alone
+    get_worker_info().dataset.rng = np.random.default_rng(worker_id)
+
+
 def test_cropped_flowers_crop_at_random_places_from_their_own_generator(mini_root):
     cropped = exercises.CroppedFlowers(mini_root, "val", 16)
     image, label = cropped[0]
@@ -1097,6 +1101,9 @@ def test_exercise_7_finds_workers_that_repeat_each_others_random_crops(mini_root
     assert not exercises.check_train_loader(_cropped_answer(_notebook_seed_worker), jpegs, cropped)
     out = capsys.readouterr().out  # seeds right, but spawn workers could not import it
     assert "very same random crops" not in out and "_notebook_seed_worker, defined in this notebook" in out, out
+    assert not exercises.check_train_loader(_cropped_answer(_seeded_by_id), cropped)
+    out = capsys.readouterr().out  # workers differ, but the loader's seed decides nothing
+    assert "very same random crops" not in out and "the same random crops under another loader seed" in out, out
     assert not exercises.check_train_loader(_cropped_answer(lambda worker_id: 1 / 0), cropped)
     assert "worker_init_fn fails in a worker (ZeroDivisionError" in capsys.readouterr().out
     assert exercises.check_train_loader(_cropped_answer(load.seed_worker), jpegs, cropped)

@@ -1637,7 +1637,8 @@ def _first_images(
 
 def _twin_workers_problem(loader: DataLoader, dataset: Any) -> str | None:
     """With two or more workers: None, unless workers 0 and 1 draw the same random items (a dataset whose own
-    generator reaches every worker in one state) or the loader's worker_init_fn fails. Played as in exercise 5: a
+    generator reaches every worker in one state), a worker draws alike under another base seed (seeded from its id
+    alone), or the loader's worker_init_fn fails. Played as in exercise 5: a
     pickled copy per worker, seeded as PyTorch seeds it, ``get_worker_info()`` answered."""
     if loader.num_workers < 2:
         return None
@@ -1653,6 +1654,13 @@ def _twin_workers_problem(loader: DataLoader, dataset: Any) -> str | None:
             "workers 0 and 1 gave photos 0-2 the very same random crops: each worker's copy of the dataset draws the "
             "same numbers, so every worker repeats the first one's augmentation [fix: worker_init_fn=load.seed_worker, "
             "the flowerkit version of exercise 5's function (yours would have to live in a module workers import)]"
+        )
+    other_run, _ = _first_images(dataset, (0, _WORKER_BASE_SEED + 1000), loader.worker_init_fn)  # another base seed
+    if all(torch.equal(a, b) for a, b in zip(worker0, other_run)):
+        return (
+            "worker 0 gave photos 0-2 the same random crops under another loader seed: its generator ignores the seed "
+            "the loader hands its workers, so another run (or workers restarted each epoch) crops alike [fix: seed from "
+            "get_worker_info().seed, as load.seed_worker does]"
         )
     return None
 
