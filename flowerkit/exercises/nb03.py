@@ -1392,8 +1392,9 @@ def check_predict_loader(
     found += [("", where, p) for where, loader, dataset in first for p in _predict_loader_problems(loader, dataset, stats)]
     if found:
         ask = "Which of your loader's settings decide which photos a pass visits, and in what order? "
-        rules = _LOADER_RULES_HINT[0].upper() + _LOADER_RULES_HINT[1:] if any(o for *_, o in orders) else _LOADER_RULES_HINT
-        return _verdict(False, _listed(found) + ".", (ask if any(o for *_, o in orders) else "") + rules)
+        if any(order for *_, order in orders):  # the question first, then the rules, capitalised after it
+            return _verdict(False, _listed(found) + ".", ask + _LOADER_RULES_HINT[0].upper() + _LOADER_RULES_HINT[1:])
+        return _verdict(False, _listed(found) + ".", _LOADER_RULES_HINT)
     twins = [_make_loader_twin(loader, dataset, shuffle=False, where=where) for where, loader, dataset in first]
     return _verdict(
         True,

@@ -639,20 +639,22 @@ def _global_rng_kept() -> Any:
         np.random.set_state(before[2])
 
 
+def _changed_rngs(before: tuple[torch.Tensor, Any, Any], after: tuple[torch.Tensor, Any, Any]) -> list[str]:
+    """The global random generators (torch, random, numpy) whose state differs between two :func:`_rng_states`."""
+    same = (
+        torch.equal(before[0], after[0]),
+        before[1] == after[1],
+        all(np.array_equal(a, b) for a, b in zip(before[2], after[2])),
+    )
+    return [name for name, kept in zip(("torch", "random", "numpy"), same) if not kept]
+
+
 def _reseeds_globally(cls: type, items: list[int]) -> tuple[str, str] | None:
     """(message, hint) if one epoch of ``cls`` changes the process's global random state (torch, random, numpy)."""
     with _global_rng_kept() as before:
         _one_epoch(cls, items, 0)
         after = _rng_states()
-    changed = [
-        name
-        for name, same in (
-            ("torch", torch.equal(before[0], after[0])),
-            ("random", before[1] == after[1]),
-            ("numpy", all(np.array_equal(a, b) for a, b in zip(before[2], after[2]))),
-        )
-        if not same
-    ]
+    changed = _changed_rngs(before, after)
     if not changed:
         return None
     users = "dropout, a sampler, torchvision's random transforms" if "torch" in changed else "augmentations that draw from it"
@@ -1075,8 +1077,7 @@ def _buffer_seed_problem(func: Callable[..., Any], out: list[Any]) -> tuple[str,
         return "the same seed gave two orders: a rerun would not repeat.", "draw from a generator seeded with `seed`"
     if other == out:
         return "seed=1 gave seed 0's order: the seed decides nothing.", "seed your generator with `seed`"
-    untouched = torch.equal(before[0], after[0]) and before[1] == after[1]
-    if not (untouched and all(np.array_equal(a, b) for a, b in zip(before[2], after[2]))):
+    if _changed_rngs(before, after):
         return (
             "it draws from (or reseeds) the process's global random generator, which belongs to the training loop.",
             "draw from a generator of your own: random.Random(seed), np.random.default_rng(seed) or a torch.Generator",
