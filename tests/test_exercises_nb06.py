@@ -687,3 +687,141 @@ def test_a_right_shuffle_buffer_is_put_beside_webdatasets_on_file_order_keys(cap
     assert said and "a full shuffle gives" in out and "the file order" in out, out
     mine, theirs = float(said.group(1)), float(said.group(2))
     assert 10 < mine < 40 and 10 < theirs < 40, "a buffer of 128 mixes neighbours only: far from a full shuffle (49)"
+
+
+# ------------------------------------------------------------------ exercise 8: DistributedDataParallel by hand
+
+_DDP_RIGHT = """\
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, DistributedSampler
+
+
+def train_rank(model, dataset, epochs, global_batch, lr, seed):
+    world = dist.get_world_size()
+    for p in model.parameters():
+        dist.broadcast(p.data, src=0)
+    sampler = DistributedSampler(dataset, shuffle=True, seed=seed)
+    loader = DataLoader(dataset, batch_size=global_batch // world, sampler=sampler)
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+    for epoch in range(epochs):
+        sampler.set_epoch(epoch)
+        for x, y in loader:
+            optimizer.zero_grad()
+            F.cross_entropy(model(x), y).backward()
+            for p in model.parameters():
+                dist.all_reduce(p.grad)
+                p.grad /= world
+            optimizer.step()
+"""
+_BROADCAST = "    for p in model.parameters():\n        dist.broadcast(p.data, src=0)\n"
+
+
+def _train_rank(tmp_path, source, name):
+    """``train_rank`` from a module ``name`` written to ``tmp_path``, importable by torchrun's ranks as my_ddp.py is."""
+    path = tmp_path / f"{name}.py"
+    path.write_text(source)
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module.train_rank
+
+
+def _replaced(old, new):
+    assert _DDP_RIGHT.count(old) == 1, old
+    return _DDP_RIGHT.replace(old, new)
+
+
+@pytest.mark.parametrize(
+    ("source", "feedback"),
+    [
+        (_replaced("        sampler.set_epoch(epoch)\n", ""), "every epoch met the samples in the same order"),
+        (_replaced("sampler=sampler)", "shuffle=True)"), "orders are not the sampler's"),
+        (_replaced("batch_size=global_batch // world", "batch_size=16"), "your batches held [8, 16] samples"),
+        (_replaced("lr=lr)", "lr=lr, momentum=0.9)"), "away from plain SGD's"),
+        (_replaced("    for epoch in range(epochs):", "    for epoch in range(1):"), "met 200 samples in 3 epochs"),
+        (
+            _replaced("    world = dist.get_world_size()", '    dist.init_process_group("gloo")\n    world = 1'),
+            "do not make another",
+        ),
+        (
+            _replaced("    sampler = Dist", "    model = torch.nn.parallel.DistributedDataParallel(model)\n    sampler = Dist"),
+            "rebuilds",
+        ),
+        (_replaced("    world = dist.get_world_size()", "    world = dist.get_world_size()\n    return"), "never met a batch"),
+    ],
+    ids=[
+        "no set_epoch",
+        "the loader's own shuffle",
+        "a batch of 16",
+        "momentum",
+        "one epoch",
+        "a group of its own",
+        "DDP",
+        "no loop",
+    ],
+)
+def test_check_ddp_by_hand_in_one_process(tmp_path, source, feedback, capsys):
+    """What shows as rank 0 of 1, in a group of one in this process, is told before any torchrun starts."""
+    assert not exercises.check_ddp_by_hand(_train_rank(tmp_path, source, "ddp_alone"), timeout=1)
+    out = capsys.readouterr().out
+    assert feedback in out and "\nHint: " in out, out
+    assert not torch.distributed.is_initialized()  # the group of one is gone
+
+
+def test_check_ddp_by_hand_wants_a_module_and_leaves_the_random_state(capsys):
+    namespace = {"__name__": "__main__"}
+    exec(textwrap.dedent(_DDP_RIGHT), namespace)  # as a notebook cell defines it
+    state = torch.get_rng_state()
+    assert not exercises.check_ddp_by_hand(namespace["train_rank"])
+    assert "cannot import a function defined in the notebook" in capsys.readouterr().out
+    assert torch.equal(torch.get_rng_state(), state)
+    assert not exercises.check_ddp_by_hand(lambda *a: None)
+    assert "still the stub" in capsys.readouterr().out
+
+
+def _two_ranks(setup, weights, steps=None):
+    """The driver's result for two ranks that ended with ``weights`` and met ``steps`` (one process's, split in two)."""
+    _, one = nb06._one_process(setup)
+    steps = steps or [[s[rank::2] for s in one] for rank in range(2)]
+    return [
+        {"yours": {"weights": w.tolist(), "steps": st}, "ddp": {"weights": w.tolist(), "steps": st}}
+        for w, st in zip(weights, steps)
+    ]
+
+
+def test_what_two_ranks_did_wrong_is_named_from_their_weights_and_steps(monkeypatch):
+    """The torchrun half's diagnosis, on results made in this process (the real runs: the next tests)."""
+    monkeypatch.setattr(nb06, "_HINTED", set())
+    setup = nb06._ddp_setup()
+    truth, one = nb06._one_process(setup)
+    start = [nb06._flat(s) for s in setup["start"]]
+    assert nb06._ranks_problem(_two_ranks(setup, [truth, truth]), setup) is None
+    apart = nb06._ranks_problem(_two_ranks(setup, [truth, truth - start[0] + start[1]]), setup)
+    assert "as far apart as they started" in apart[0] and apart[1] == nb06._DDP_START
+    drifted = nb06._ranks_problem(_two_ranks(setup, [truth, truth + 0.01 * torch.arange(len(truth))]), setup)
+    assert "each took steps of its own" in drifted[0] and drifted[1] == nb06._DDP_AVERAGE
+    whole = [[s for s in one], [s for s in one]]  # both ranks met every batch whole: 64 per step, the same samples
+    assert "batches held [8, 64]" in nb06._ranks_problem(_two_ranks(setup, [truth, truth], whole), setup)[0]
+    halves = [[s[: len(s) // 2] for s in one], [s[: len(s) // 2] for s in one]]  # the same half batch on both ranks
+    assert "both met 100 of the same samples" in nb06._ranks_problem(_two_ranks(setup, [truth, truth], halves), setup)[0]
+    doubled, _ = nb06._one_process(setup, lr_scale=2)
+    assert "2 times as far" in nb06._ranks_problem(_two_ranks(setup, [doubled, doubled]), setup)[0]
+    assert not nb06._ddp_verdict(_two_ranks(setup, [truth + 0.01, truth + 0.01]), setup)
+
+
+def test_check_ddp_by_hand_under_real_torchrun(tmp_path, monkeypatch, capsys):
+    """The solution's ranks end where one process does and where DistributedDataParallel's do; without the broadcast
+    they end apart by their starts: the question first, the explanation when it comes back."""
+    assert exercises.check_ddp_by_hand(_train_rank(tmp_path, _DDP_RIGHT, "ddp_right"))
+    out = capsys.readouterr().out
+    assert out.startswith("Correct!") and "from DistributedDataParallel's" in out, out
+    monkeypatch.setattr(nb06, "_HINTED", set())
+    no_broadcast = _train_rank(tmp_path, _replaced(_BROADCAST, ""), "ddp_no_broadcast")
+    assert not exercises.check_ddp_by_hand(no_broadcast)
+    first = capsys.readouterr().out
+    assert "as far apart as they started" in first and "what did the ranks' models not share" in first, first
+    assert not exercises.check_ddp_by_hand(no_broadcast)
+    assert "dist.broadcast(p.data, src=0)" in capsys.readouterr().out

@@ -59,6 +59,7 @@ from .nb05 import (
 from .nb06 import (
     SCALE_SUSPECTS,
     check_count_appearances,
+    check_ddp_by_hand,
     check_my_shard,
     check_padded_indices,
     check_rank_stream,
@@ -84,6 +85,7 @@ __all__ = [
     "check_classes_per_batch",
     "check_collate",
     "check_count_appearances",
+    "check_ddp_by_hand",
     "check_my_shard",
     "check_merge_stats",
     "check_fixed_loader",

@@ -34,7 +34,9 @@ from unittest import mock
 
 import numpy as np
 import torch
+import torch.distributed as dist
 import webdataset as wds
+from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DistributedSampler, IterableDataset
 
 from .. import distributed as _distributed
@@ -62,6 +64,7 @@ from .verdict import (
 __all__ = [
     "SCALE_SUSPECTS",
     "check_count_appearances",
+    "check_ddp_by_hand",
     "check_my_shard",
     "check_padded_indices",
     "check_rank_stream",
@@ -786,11 +789,20 @@ def _module_root(cls: type) -> tuple[Path, str] | None:
 
 def _run_under_torchrun(cls: type, root: Path, module: str, timeout: float) -> tuple[Any, str]:
     """Run :data:`_DRIVER` on ``cls`` with torchrun: (the items each rank read, or None, and the ranks' log)."""
+    args = [str(root), module, cls.__qualname__, str(len(_STREAM_ITEMS)), str(_WORKERS), str(_EPOCH)]
+    return _torchrun(_DRIVER, args, root, timeout)
+
+
+def _torchrun(driver: str, args: list[str], root: Path, timeout: float, files: dict[str, Any] | None = None) -> tuple[Any, str]:
+    """Run the script ``driver`` on :data:`_RANKS` ranks with ``torchrun --standalone``, ``args`` after it, the student's
+    folder ``root`` importable: (the JSON of rank 0's last line, or None, and the ranks' log). ``files`` are saved
+    (``torch.save``) beside the script first, each named by its key; the script finds them in its working folder."""
     with tempfile.TemporaryDirectory() as tmp:
-        driver = Path(tmp) / "read_stream.py"
-        driver.write_text(_DRIVER)
-        args = [str(root), module, cls.__qualname__, str(len(_STREAM_ITEMS)), str(_WORKERS), str(_EPOCH)]
-        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={_RANKS}", str(driver), *args]
+        script = Path(tmp) / "driver.py"
+        script.write_text(driver)
+        for name, value in (files or {}).items():
+            torch.save(value, Path(tmp) / name)
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={_RANKS}", str(script), *args]
         env = _child_env(1)
         env["PYTHONPATH"] = os.pathsep.join((str(root), env["PYTHONPATH"]))
         with open(Path(tmp) / "out", "w+") as out, open(Path(tmp) / "err", "w+") as err:
@@ -938,11 +950,12 @@ def _as_last_written(cls: type) -> tuple[type | None, str | None]:
 
 
 def _asked_first(hint: str) -> str:
-    """``hint``, except the first time the ranks each read everything: then the question, the explanation next time."""
-    if hint != _EVERY_WORKER_RANK_0 or hint in _HINTED:
+    """``hint``, except the first time a hint of :data:`_QUESTION_FIRST` comes up (the ranks each read everything; in
+    exercise 8, ranks that end apart): then its question, the explanation next time."""
+    if hint not in _QUESTION_FIRST or hint in _HINTED:
         return hint
     _HINTED.add(hint)
-    return _EVERY_WORKER_RANK_0_ASK + " (the full explanation comes if this comes back)"
+    return _QUESTION_FIRST[hint] + " (the full explanation comes if this comes back)"
 
 
 def check_torchrun_stream(cls: type, *, timeout: float = 100) -> Verdict:
@@ -1156,4 +1169,355 @@ def _beside_webdataset(func: Callable[..., Any], keys: Sequence[Any] | None, lab
         f"classes with yours and {_classes_per_batch(theirs, labels):.1f} with webdataset's wds.shuffle (what "
         f"shards.read_shard_keys uses); a full shuffle gives {_classes_per_batch(full, labels):.1f}, the file order "
         f"{_classes_per_batch(list(keys), labels):.1f}."
+    )
+
+
+# ------------------------------------------------------------------ exercise 8: what DistributedDataParallel does, by hand
+
+#: What every rank's ``train_rank`` gets after the model and the data: 200 samples, a global batch of 64, 3 epochs.
+_DDP_ARGS = {"epochs": 3, "global_batch": 64, "lr": 0.5, "seed": 0}
+_DDP_SAMPLES, _DDP_FEATURES, _DDP_CLASSES = 200, 16, 4
+_DDP_CLOSE = 1e-4  # weights nearer than this are the same: the order of a sum moves only the last bits
+
+# Each rank: the checker's data and its own starting weights, the student's train_rank, then DDP's loop from the same
+# start. Feature 0 of every sample is its number over the number of samples: a hook reads which samples each step met.
+_DDP_DRIVER = """\
+import importlib, json, sys
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
+
+
+def with_ddp(model, dataset, epochs, global_batch, lr, seed):
+    model = DistributedDataParallel(model)
+    sampler = DistributedSampler(dataset, shuffle=True, seed=seed)
+    loader = DataLoader(dataset, batch_size=global_batch // dist.get_world_size(), sampler=sampler)
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+    for epoch in range(epochs):
+        sampler.set_epoch(epoch)
+        for x, y in loader:
+            optimizer.zero_grad()
+            F.cross_entropy(model(x), y).backward()
+            optimizer.step()
+
+
+def main(module, name):
+    dist.init_process_group("gloo")
+    rank = dist.get_rank()
+    setup = torch.load("setup.pt")
+    dataset = TensorDataset(setup["x"], setup["y"])
+    out = {}
+    for who, train in (("yours", getattr(importlib.import_module(module), name)), ("ddp", with_ddp)):
+        model = torch.nn.Linear(setup["x"].shape[1], setup["classes"])
+        model.load_state_dict(setup["start"][rank])  # each rank its own start, as separate machines make them
+        steps = []
+        model.register_forward_pre_hook(lambda m, a: steps.append((a[0][:, 0] * len(dataset)).round().long().tolist()))
+        train(model, dataset, *setup["args"])
+        out[who] = {"weights": torch.cat([p.detach().flatten() for p in model.parameters()]).tolist(), "steps": steps}
+    gathered = [None] * dist.get_world_size()
+    dist.all_gather_object(gathered, out)
+    if rank == 0:
+        print(json.dumps(gathered), flush=True)
+    dist.barrier()  # no rank leaves the group before rank 0 has printed
+    dist.destroy_process_group()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2])
+"""
+
+
+def _ddp_setup() -> dict[str, Any]:
+    """The checker's samples (feature 0 numbers them) and each rank's own starting weights (other seeds, as on
+    separate machines); ``args``: what ``train_rank`` gets after the model and the data."""
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(_DDP_SAMPLES, _DDP_FEATURES, generator=generator)
+    x[:, 0] = torch.arange(_DDP_SAMPLES) / _DDP_SAMPLES
+    y = torch.randint(0, _DDP_CLASSES, (_DDP_SAMPLES,), generator=generator)
+    start = []
+    for rank in range(_RANKS):
+        torch.manual_seed(100 + rank)  # the caller's fork_rng gives the notebook its state back
+        start.append(torch.nn.Linear(_DDP_FEATURES, _DDP_CLASSES).state_dict())
+    return {"x": x, "y": y, "classes": _DDP_CLASSES, "start": start, "args": list(_DDP_ARGS.values())}
+
+
+def _ddp_model(setup: dict[str, Any], rank: int, steps: list[list[int]]) -> torch.nn.Linear:
+    """Rank ``rank``'s model at its start; the samples of each batch it meets are appended to ``steps``."""
+    model = torch.nn.Linear(_DDP_FEATURES, _DDP_CLASSES)
+    model.load_state_dict(setup["start"][rank])
+    model.register_forward_pre_hook(lambda _, a: steps.append((a[0][:, 0] * _DDP_SAMPLES).round().long().tolist()))
+    return model
+
+
+def _flat(model_or_state: Any) -> torch.Tensor:
+    """The weights, then the bias, in one vector (as the driver sends them)."""
+    state = model_or_state.state_dict() if isinstance(model_or_state, torch.nn.Module) else model_or_state
+    return torch.cat([state["weight"].flatten(), state["bias"].flatten()]).detach()
+
+
+def _one_process(setup: dict[str, Any], lr_scale: float = 1.0) -> tuple[torch.Tensor, list[list[int]]]:
+    """Plain training in one process from rank 0's start, with batches of the global size: (weights, steps). With
+    ``lr_scale=2``: what two ranks that sum their gradients without dividing end with."""
+    epochs, global_batch, lr, seed = setup["args"]
+    steps: list[list[int]] = []
+    model = _ddp_model(setup, 0, steps)
+    data = torch.utils.data.TensorDataset(setup["x"], setup["y"])
+    sampler = DistributedSampler(data, num_replicas=1, rank=0, shuffle=True, seed=seed)
+    loader = torch.utils.data.DataLoader(data, batch_size=global_batch, sampler=sampler)
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr * lr_scale)
+    for epoch in range(epochs):
+        sampler.set_epoch(epoch)
+        for x, y in loader:
+            optimizer.zero_grad()
+            torch.nn.functional.cross_entropy(model(x), y).backward()
+            optimizer.step()
+    return _flat(model), steps
+
+
+@contextlib.contextmanager
+def _group_of_one() -> Any:
+    """A gloo process group of one in this process (rank 0 of 1, ``RANK`` and ``WORLD_SIZE`` set as torchrun sets
+    them), gone afterwards; an existing group is used as it is."""
+    if dist.is_initialized():
+        yield
+        return
+    env = {"RANK": "0", "WORLD_SIZE": "1", "LOCAL_RANK": "0", "LOCAL_WORLD_SIZE": "1"}
+    with tempfile.TemporaryDirectory() as tmp, mock.patch.dict(os.environ, env):
+        dist.init_process_group("gloo", store=dist.FileStore(str(Path(tmp) / "store"), 1), rank=0, world_size=1)
+        try:
+            yield
+        finally:
+            if dist.is_initialized():
+                dist.destroy_process_group()
+
+
+def _by_epoch(steps: list[list[int]], epochs: int) -> list[list[int]]:
+    """The samples met, in order, cut into ``epochs`` equal runs (an uneven count: fewer, whole runs)."""
+    flat = [i for step in steps for i in step]
+    size = max(1, len(flat) // epochs)
+    return [flat[k * size : (k + 1) * size] for k in range(epochs)]
+
+
+def _train_alone(func: Callable[..., Any], setup: dict[str, Any]) -> tuple[torch.Tensor | None, list[list[int]], str | None]:
+    """``func`` as rank 0 of 1 in this process, in a group of one: (its weights, the samples of each step, what it raised)."""
+    steps: list[list[int]] = []
+    model = _ddp_model(setup, 0, steps)
+    data = torch.utils.data.TensorDataset(setup["x"], setup["y"])
+    with _group_of_one(), _deadline(60):
+        _, error = _call(func, model, data, *setup["args"])
+    return (None if error else _flat(model)), steps, error
+
+
+def _alone_error_hint(error: str) -> str:
+    """The hint for what ``train_rank`` raised in a group of one: a second process group is named."""
+    if "twice" in error or "already initialized" in error:
+        return (
+            "train_rank runs inside the process group its launcher made (torchrun's ranks, here the checker): use it, "
+            "do not make another"
+        )
+    return _failure_hint(error)
+
+
+def _alone_problem(func: Callable[..., Any], setup: dict[str, Any]) -> tuple[str, str] | None:
+    """(message, hint) for what goes wrong with ``func`` as rank 0 of 1 in this process; None if it trains as one
+    process with plain SGD would."""
+    weights, steps, error = _train_alone(func, setup)
+    where = "in this process, as rank 0 of 1"
+    if error:
+        return f"{where}: {error.rstrip('.')}.", _alone_error_hint(error)
+    truth, truth_steps = _one_process(setup)
+    epochs = setup["args"][0]
+    if not steps:
+        return (
+            f"{where}, your model never met a batch.",
+            "for every epoch, every batch of the loader: forward, loss, backward, step",
+        )
+    met = sum(len(step) for step in steps)
+    if met != epochs * _DDP_SAMPLES:
+        return (
+            f"{where}, your model met {met} samples in {epochs} epochs; an epoch is each of the {_DDP_SAMPLES} once.",
+            "loop over range(epochs), and over the whole loader in each",
+        )
+    if [len(s) for s in steps] != [len(s) for s in truth_steps]:
+        sizes = sorted({len(s) for s in steps})
+        return (
+            f"{where}, your batches held {sizes} samples: a rank's share of the global batch of {setup['args'][1]} is "
+            "all of it when it is alone (and the last batch of an epoch what is left).",
+            "the global batch is shared by the ranks: how many is each rank's part, with world_size ranks?",
+        )
+    mine, reference = _by_epoch(steps, epochs), _by_epoch(truth_steps, epochs)
+    if mine[1] == mine[0]:
+        return f"{where}, every epoch met the samples in the same order.", "what tells a DistributedSampler the epoch?"
+    if mine != reference:
+        return (
+            f"{where}, your epochs' orders are not the sampler's: every rank must draw the same permutation, or "
+            "their parts overlap and leave gaps.",
+            "DistributedSampler(dataset, shuffle=True, seed=seed), told each epoch (or your own permutation seeded "
+            "with seed + epoch, as in exercise 4)",
+        )
+    off = float((weights - truth).abs().max())  # type: ignore[operator]
+    if off > _DDP_CLOSE:
+        return (
+            f"{where}, your model met the batches one process meets, yet its weights end {off:.2g} away from plain SGD's.",
+            "torch.optim.SGD(model.parameters(), lr=lr) on F.cross_entropy (the batch's mean), zero_grad before each backward",
+        )
+    return None
+
+
+# The ranks took the same steps from different starts. The question first; the explanation if it comes back.
+_DDP_START_ASK = (
+    "compare the difference between your ranks' weights at the end with the difference at the start: what did the "
+    "ranks' models not share before the first step?"
+)
+_DDP_START = (
+    "each rank builds its model with its own seed (on separate machines nothing makes them equal), so equal steps "
+    "keep them apart: before training, give every rank rank 0's weights, dist.broadcast(p.data, src=0) for each "
+    "parameter (DistributedDataParallel does it when it wraps the model)"
+)
+# The ranks drifted apart: each stepped on its own gradients.
+_DDP_AVERAGE_ASK = (
+    "between backward and step, what does each rank's optimizer see: its own batch's gradients, or the global batch's?"
+)
+_DDP_AVERAGE = (
+    "after backward, before step, every rank must hold the gradient of the whole global batch: the mean of the ranks' "
+    "gradients. dist.all_reduce(p.grad) sums each parameter's gradient over the ranks, in place; divide by the world "
+    "size (DistributedDataParallel does both during backward)"
+)
+_QUESTION_FIRST = {
+    _EVERY_WORKER_RANK_0: _EVERY_WORKER_RANK_0_ASK,
+    _DDP_START: _DDP_START_ASK,
+    _DDP_AVERAGE: _DDP_AVERAGE_ASK,
+}
+
+
+def _ranks_problem(result: list[dict[str, Any]], setup: dict[str, Any]) -> tuple[str, str] | None:
+    """(message, hint) for two ranks' training under torchrun that one process would not have done; None if none."""
+    w = [torch.tensor(r["yours"]["weights"]) for r in result]
+    start = [_flat(s) for s in setup["start"]]
+    if float((w[0] - w[1]).abs().max()) > _DDP_CLOSE:
+        same_steps = float(((w[0] - w[1]) - (start[0] - start[1])).abs().max()) <= _DDP_CLOSE
+        return (
+            (
+                "under torchrun your two ranks end with different weights, as far apart as they started: they took "
+                "the same steps from different starts.",
+                _DDP_START,
+            )
+            if same_steps
+            else ("under torchrun your two ranks end with different weights: each took steps of its own.", _DDP_AVERAGE)
+        )
+    epochs, global_batch = setup["args"][0], setup["args"][1]
+    sizes = sorted({len(s) for r in result for s in r["yours"]["steps"]})
+    if max(sizes) > global_batch // _RANKS:
+        return (
+            f"under torchrun each rank's batches held {sizes} samples: a step's global batch was {_RANKS} x "
+            f"{max(sizes)}, not {global_batch}, so two ranks take fewer steps than one process.",
+            "the global batch is shared by the ranks: each rank's loader takes global_batch // world_size",
+        )
+    epoch_0 = [set(_by_epoch(r["yours"]["steps"], epochs)[0]) for r in result]
+    both = epoch_0[0] & epoch_0[1]
+    if both:
+        return (
+            f"under torchrun rank 0 and rank 1 both met {len(both)} of the same samples in epoch 0 (of "
+            f"{_DDP_SAMPLES}): the ranks' parts overlap.",
+            "a sampler that knows the ranks gives each its own part: DistributedSampler finds them in the process group",
+        )
+    doubled, _ = _one_process(setup, lr_scale=_RANKS)
+    if float((w[0] - doubled).abs().max()) <= _DDP_CLOSE:
+        return (
+            f"under torchrun your ranks agree, but every step moved the weights {_RANKS} times as far as one process's.",
+            "dist.all_reduce sums the ranks' gradients; one process's gradient of the global batch is their mean",
+        )
+    return None
+
+
+def _train_rank_as_written(func: Any) -> tuple[Any, Verdict | None]:
+    """``func`` as its module's file now reads (as torchrun's ranks will import it), or the verdict that ends the check."""
+    if not callable(func):
+        return None, _verdict(
+            False, f"expected a function, got {func!r}.", "def train_rank(model, dataset, epochs, global_batch, lr, seed)"
+        )
+    module = sys.modules.get(getattr(func, "__module__", None) or "")
+    named = func.__qualname__.isidentifier()  # a lambda or a nested function cannot be looked up in its file
+    if named and module is not None and func.__module__ != "__main__" and getattr(module, "__file__", None):
+        func, error = _class_as_file_reads(func.__module__, func.__qualname__, kind="function")
+        if func is None:
+            return None, _verdict(False, f"{error}", RAISED_HINT)
+    if _is_stub_function(func):
+        return None, _verdict(False, "train_rank is still the stub.", STUB_HINT)
+    if _names_any(func, [DistributedDataParallel]):
+        return None, _verdict(
+            False,
+            "your train_rank wraps the model in DistributedDataParallel, the tool this exercise rebuilds.",
+            "train the model itself, and do by hand, with torch.distributed's collectives, what the wrapper would do",
+        )
+    return func, None
+
+
+def check_ddp_by_hand(func: Callable[..., Any], *, timeout: float = 100) -> Verdict:
+    """Notebook ``06_beyond_one_machine``: ``func(model, dataset, epochs, global_batch, lr, seed)`` trains ``model`` on
+    its rank's part so that 2 ranks end where one process with the whole global batch ends.
+
+    First in this process, as rank 0 of 1 (a gloo group of one): the batches the model met and its weights, against
+    plain SGD in one process. Then for real: 2 ranks under ``torchrun --standalone --nproc_per_node=2`` (gloo, CPU),
+    each with its own starting weights, as on separate machines; each rank's weights and the samples of its every
+    step are compared with one process's, and with ``DistributedDataParallel``'s training from the same starts. The
+    function must be importable by new processes (``%%writefile``); it is judged as its file now reads.
+    """
+    with torch.random.fork_rng():  # the references' models and loaders draw from it: the notebook's stays as it was
+        return _judge_ddp_by_hand(func, timeout)
+
+
+def _judge_ddp_by_hand(func: Callable[..., Any], timeout: float) -> Verdict:
+    """:func:`check_ddp_by_hand`'s verdict."""
+    func, ended = _train_rank_as_written(func)
+    if ended is not None:
+        return ended
+    setup = _ddp_setup()
+    problem = _alone_problem(func, setup)
+    if problem:
+        return _verdict(False, problem[0], problem[1])
+    where = _module_root(func)
+    if where is None:
+        return _verdict(
+            False,
+            "train_rank works in this process; torchrun starts new Python processes, which cannot import a function "
+            "defined in the notebook.",
+            "put it and its imports in a cell that starts with %%writefile my_ddp.py, run it, then `import my_ddp`",
+        )
+    result, log = _torchrun(_DDP_DRIVER, list(where[1:]) + [func.__qualname__], where[0], timeout, {"setup.pt": setup})
+    if result is None:
+        message, _ = _failure(log)
+        return _verdict(
+            False,
+            message,
+            "a collective that only some ranks call waits for the others forever: does every rank make the same "
+            "calls, in the same order?"
+            if log.startswith("TIMEOUT")
+            else "run it as rank 0 of 1 in the notebook first; then read the error above",
+        )
+    problem = _ranks_problem(result, setup)
+    if problem:
+        return _verdict(False, problem[0], _asked_first(problem[1]))
+    return _ddp_verdict(result, setup)
+
+
+def _ddp_verdict(result: list[dict[str, Any]], setup: dict[str, Any]) -> Verdict:
+    """Correct! when two ranks' weights are one process's; the comparison with DistributedDataParallel's either way."""
+    truth, _ = _one_process(setup)
+    mine, ddp = torch.tensor(result[0]["yours"]["weights"]), torch.tensor(result[0]["ddp"]["weights"])
+    off, off_ddp = float((mine - truth).abs().max()), float((mine - ddp).abs().max())
+    if off > _DDP_CLOSE:
+        return _verdict(
+            False,
+            f"under torchrun your ranks agree and read their own parts, yet end {off:.2g} away from one process's "
+            f"weights (DistributedDataParallel's end {float((ddp - truth).abs().max()):.2g} away).",
+            "in one process your training matched: what differs between one rank and two, other than the data?",
+        )
+    return _verdict(
+        True,
+        f"under torchrun, 2 ranks x {setup['args'][1] // _RANKS} samples per step end with the same weights, "
+        f"{off:.1g} from one process's with batches of {setup['args'][1]} and {off_ddp:.1g} from "
+        "DistributedDataParallel's on the same 2 ranks.",
     )

@@ -467,14 +467,15 @@ def _stale_module_verdict(dataset: Any) -> Verdict | None:
     )
 
 
-def _class_as_file_reads(module_name: str, qualname: str) -> tuple[type | None, str | None]:
+def _class_as_file_reads(module_name: str, qualname: str, kind: str = "class") -> tuple[Any, str | None]:
     """The class ``qualname`` of module ``module_name`` as its file reads now, as a new process would import it.
 
     A module already imported is executed again from its file, into the same module object (as ``importlib.reload``
     does, without needing the folder on ``sys.path``); one not yet imported is imported. Returns (the class, None), or
     (None, what is wrong: the file does not import, or defines no such class). For checkers of a student's
     ``%%writefile`` module (notebooks ``06_beyond_one_machine`` and ``07_in_the_wild``): a module rewritten below the
-    cell that imported it is judged as written, as a worker or a ``torchrun`` rank would see it.
+    cell that imported it is judged as written, as a worker or a ``torchrun`` rank would see it. ``kind="function"``
+    looks for a function instead of a class.
     """
     module = sys.modules.get(module_name)
     try:
@@ -488,6 +489,6 @@ def _class_as_file_reads(module_name: str, qualname: str) -> tuple[type | None, 
     found: Any = module
     for part in qualname.split("."):
         found = getattr(found, part, None)
-    if not isinstance(found, type):
-        return None, f"{module_name}.py has no class {qualname}."
+    if not isinstance(found, type if kind == "class" else FunctionType):
+        return None, f"{module_name}.py has no {kind} {qualname}."
     return found, None
