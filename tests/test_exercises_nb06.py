@@ -526,7 +526,14 @@ def test_the_failure_names_the_root_error_of_a_rank():
 
 
 def _shard_writer(
-    order=("jpg", "cls"), digits=6, label=lambda y: str(y).encode(), reverse=False, jpg=None, sized=True, by_ext=False
+    order=("jpg", "cls"),
+    digits=6,
+    label=lambda y: str(y).encode(),
+    reverse=False,
+    jpg=None,
+    sized=True,
+    by_ext=False,
+    mode="w",
 ):
     """A student's my_shard(samples, path), right by default; each argument plants one mistake."""
 
@@ -537,7 +544,7 @@ def _shard_writer(
             members += [(f"{image_id:0{digits}d}.{ext}", data[ext]) for ext in order]
         if by_ext:  # every .jpg first, then every .cls
             members = members[::2] + members[1::2]
-        with tarfile.open(path, "w") as tar:
+        with tarfile.open(path, mode) as tar:
             for name, data in members:
                 info = tarfile.TarInfo(name)
                 info.size = len(data) if sized else info.size
@@ -565,6 +572,8 @@ def _writes_elsewhere(samples, path):
         (_shard_writer(jpg=lambda p: Path(p).read_bytes()[:100]), "untouched"),
         (_shard_writer(sized=False), "a new TarInfo's size is 0"),  # the bytes were read, but no member holds them
         (_shard_writer(label=lambda y: f"{y}\n".encode()), "webdataset reads your shard back"),  # a line of text
+        (_shard_writer(mode="w:gz"), "a compressed tar (gzip)"),  # webdataset would read it, every epoch decompressing
+        (_shard_writer(mode="w:xz"), "a compressed tar (xz)"),
         (lambda samples, path: 1 / 0, "ZeroDivisionError"),
         (_flowerkit_shard, "calls flowerkit's shards.write_shards, the version this exercise builds"),
     ],

@@ -216,6 +216,17 @@ def _members(path: Path) -> list[tuple[str, bytes]] | str:
         return f"{type(err).__name__}: {err}"
 
 
+#: The first bytes of a compressed file, by compression (what tarfile's modes "w:gz", "w:bz2", "w:xz" write).
+_MAGIC = {b"\x1f\x8b": "gzip", b"BZh": "bzip2", b"\xfd7zXZ\x00": "xz"}
+
+
+def _compression(path: Path) -> str | None:
+    """The compression of the file at ``path`` (gzip, bzip2, xz), from its first bytes; None for a plain file."""
+    with open(path, "rb") as file:
+        head = file.read(6)
+    return next((name for magic, name in _MAGIC.items() if head.startswith(magic)), None)
+
+
 def _key_runs(names: list[str]) -> list[str]:
     """The keys (names without extension) of consecutive members, each run of one key counted once."""
     keys = [name.split(".", 1)[0] for name in names]
@@ -318,6 +329,14 @@ def check_my_shard(func: Callable[[list[tuple[int, Path, int]], Path], Any], dat
         members = _members(mine)
         if isinstance(members, str):
             return _verdict(False, f"tarfile cannot read it ({members}).", "write it with tarfile.open(path, 'w')")
+        packed = _compression(mine)
+        if packed:
+            return _verdict(
+                False,
+                f"your shard is a compressed tar ({packed}): JPEGs are compressed already, so it saves next to nothing, "
+                "and every reader of every epoch pays to decompress it (and a .tar name promises a plain tar).",
+                "open it for writing without compression: mode 'w'",
+            )
         problem = _shard_problem(members, samples) or _webdataset_problem(mine, samples)
         if problem:
             message, hint = problem
