@@ -220,11 +220,18 @@ def _members(path: Path) -> list[tuple[str, bytes]] | str:
 _MAGIC = {b"\x1f\x8b": "gzip", b"BZh": "bzip2", b"\xfd7zXZ\x00": "xz"}
 
 
-def _compression(path: Path) -> str | None:
-    """The compression of the file at ``path`` (gzip, bzip2, xz), from its first bytes; None for a plain file."""
+def _compression_problem(path: Path) -> tuple[str, str] | None:
+    """(message, hint) for a shard written compressed (gzip, bzip2, xz: read from its first bytes); None for a plain tar."""
     with open(path, "rb") as file:
         head = file.read(6)
-    return next((name for magic, name in _MAGIC.items() if head.startswith(magic)), None)
+    packed = next((name for magic, name in _MAGIC.items() if head.startswith(magic)), None)
+    if packed is None:
+        return None
+    return (
+        f"your shard is a compressed tar ({packed}): JPEGs are compressed already, so it saves next to nothing, and "
+        "every reader of every epoch pays to decompress it (and a .tar name promises a plain tar).",
+        "open it for writing without compression: mode 'w'",
+    )
 
 
 def _key_runs(names: list[str]) -> list[str]:
@@ -329,15 +336,7 @@ def check_my_shard(func: Callable[[list[tuple[int, Path, int]], Path], Any], dat
         members = _members(mine)
         if isinstance(members, str):
             return _verdict(False, f"tarfile cannot read it ({members}).", "write it with tarfile.open(path, 'w')")
-        packed = _compression(mine)
-        if packed:
-            return _verdict(
-                False,
-                f"your shard is a compressed tar ({packed}): JPEGs are compressed already, so it saves next to nothing, "
-                "and every reader of every epoch pays to decompress it (and a .tar name promises a plain tar).",
-                "open it for writing without compression: mode 'w'",
-            )
-        problem = _shard_problem(members, samples) or _webdataset_problem(mine, samples)
+        problem = _compression_problem(mine) or _shard_problem(members, samples) or _webdataset_problem(mine, samples)
         if problem:
             message, hint = problem
             return _verdict(False, message, hint)
