@@ -15,6 +15,7 @@ import shutil
 import sys
 import textwrap
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -25,6 +26,7 @@ from flowerkit import exercises, wild
 from flowerkit.access import OxfordFlowers102
 from flowerkit.exercises import nb07
 from flowerkit.load import build_cache
+from flowerkit.wild import corrupt
 
 
 @pytest.fixture
@@ -256,7 +258,7 @@ def test_the_bad_files_checker_refuses_find_bad_images_report(mini_root: Path, t
     """Exercise 4 is the hunt before wild.find_bad_images is shown: a report of it, for the damaged folder, is refused."""
     damaged = wild.plant_bad_images(mini_root, "val", tmp_path / "damaged")
     files = OxfordFlowers102(damaged, "val").image_files
-    by_hand = sorted(wild.planted_damage(damaged, "val"))
+    by_hand = sorted(corrupt._planted(damaged, "val"))  # what a hunt by hand finds (the key, nothing recorded)
     assert _says(exercises.check_bad_files(by_hand, damaged), capsys).startswith("Correct! both")
     report = [bad.file for bad in wild.find_bad_images(files, num_workers=0, draft=32)]
     assert sorted(report) == by_hand
@@ -268,6 +270,14 @@ def test_the_bad_files_checker_refuses_find_bad_images_report(mini_root: Path, t
     shutil.rmtree(elsewhere)  # a scratch folder removed (a restart, a clean-up cell): say so, not a missing setid.mat
     gone = _says(exercises.check_bad_files(by_hand, elsewhere), capsys)
     assert "the damaged copy is gone" in gone and "plants the damaged copy" in gone, gone
+
+
+def test_the_bad_files_checker_refuses_the_answer_key(mini_root: Path, tmp_path: Path, capsys) -> None:
+    """The key the notebook shows after exercise 4 (wild.planted_damage), copied as the answer, is refused."""
+    damaged = wild.plant_bad_images(mini_root, "val", tmp_path / "keyed")
+    copied = list(wild.planted_damage(damaged, "val"))
+    refused = _says(exercises.check_bad_files(copied, damaged), capsys)
+    assert refused.startswith("Not yet") and "answer key" in refused and "\nHint: decode the items yourself" in refused
 
 
 # ---------------------------------------------------------------------------------------------- skip, in plain PyTorch
@@ -590,7 +600,8 @@ PER_WORKER = """info = get_worker_info()
                 self._rng = np.random.default_rng([self.seed] if info is None else [self.seed, info.seed])
                 self._owner = owner
             return idx, int(self._rng.integers(self.n))"""
-TORCH_PER_ITEM = """generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch * 10_007 + idx)
+# torch's manual_seed takes one number: a hash of the three (a tuple of ints hashes alike in every process), not a sum
+TORCH_PER_ITEM = """generator = torch.Generator().manual_seed(hash((self.seed, self.epoch, idx)))
             return idx, int(torch.randint(self.n, (1,), generator=generator))"""
 
 # a partner table drawn in set_epoch from seed + epoch: a rerun with seed=1 replays seed 0's next epoch
@@ -626,6 +637,14 @@ def test_the_partner_checker_accepts_a_partner_decided_by_seed_epoch_and_item(mo
             "after set_epoch(1) the partners are epoch 0's moved along by 100 items",
         ),
         (
+            _partners(PER_ITEM.replace("[self.seed, self.epoch, idx]", "self.seed * 1_000_000 + self.epoch * 10_000 + idx")),
+            "epoch 1's partner of item i is seed 0's epoch-0 partner of item i + 10,000",
+        ),
+        (
+            _partners("return idx, (idx**3 + 17 * self.seed + 31 * self.epoch) % self.n"),
+            "adds a constant to a formula instead of drawing",
+        ),
+        (
             _partners(PER_ITEM.replace("self.epoch, idx", "self.epoch, idx, 0 if get_worker_info() is None else 1")),
             "through 2 fork workers, item 0 got partner",
         ),
@@ -643,6 +662,8 @@ def test_the_partner_checker_accepts_a_partner_decided_by_seed_epoch_and_item(mo
         "epoch and item summed",
         "a table drawn from seed + epoch",
         "epoch scaled by 100, plus the item",
+        "epoch scaled by 10,000, plus the item",
+        "a formula, no draw",
         "depends on the worker",
         "partner only",
         "stub",
@@ -715,3 +736,11 @@ def test_the_skip_checker_names_labels_left_a_list(capsys) -> None:
 
     out = _says(exercises.check_skip_unreadable(_SkipUnreadable, labels_listed, _Fragile()), capsys)
     assert "the labels should be a tensor too" in out, out
+
+
+def test_an_object_array_of_captions_is_told_it_still_holds_a_str_per_caption() -> None:
+    """The hint for a growth that an array of dtype=object leaves: one pointer per caption, each to a str."""
+    as_objects = SimpleNamespace(captions=np.array(["a rose", "a tulip"], dtype=object))
+    as_bytes = SimpleNamespace(text=np.frombuffer(b"a rosea tulip", dtype=np.uint8), ends=np.array([6, 13]))
+    assert nb07._holds_object_array(as_objects) and not nb07._holds_object_array(as_bytes)
+    assert "dtype=object" in nb07._OBJECT_ARRAY_HINT and "numbers or bytes" in nb07._OBJECT_ARRAY_HINT

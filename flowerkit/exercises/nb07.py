@@ -26,6 +26,7 @@ import sys
 import tempfile
 import time
 import warnings
+from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -40,7 +41,7 @@ from ..access import OxfordFlowers102
 from ..facts import DATASET_FOLDER, SETID_FILE
 from ..wild import measure as wild_measure
 from ..wild.copies import make_captions
-from ..wild.corrupt import _SCANNED_FOLDERS, SkipAndLog, collate_skipping, planted_damage
+from ..wild.corrupt import _REVEALED_FOLDERS, _SCANNED_FOLDERS, SkipAndLog, _planted, collate_skipping
 from ..wild.handles import write_zip
 from ..wild.measure import measure_worker_memory, private_mib
 from .verdict import (
@@ -196,7 +197,7 @@ def _meter_problem(first: list[float], last: list[float], read_self: bool) -> tu
         return (
             f"{figures}, on a dataset whose 2 workers make {kept} MiB their own: your readings barely move. Readings "
             "of hundreds of MiB that barely move are the resident size (RSS), which counts the pages a worker shares "
-            "with the notebook too: copy-on-write turns a shared page into a private copy without changing RSS.",
+            "with the notebook too, so it cannot show which of them a worker has made its own.",
             "read each worker's private memory: wild.private_mib(pid), or the Private_* lines of /proc/<pid>/smaps_rollup",
         )
     if grew < 0.5 * kept <= per_worker:
@@ -615,18 +616,12 @@ def check_bad_files(bad_files: Any, damaged: str | Path | dict[str, str], split:
             f"the damaged copy is gone from {damaged} (the notebook's last cell, or a restart, removes the scratch folder).",
             "run the setup cell and the cell that plants the damaged copy (section 5) again, then your loop",
         )
-    planted = damaged if isinstance(damaged, dict) else planted_damage(damaged, split)
+    planted = damaged if isinstance(damaged, dict) else _planted(damaged, split)
     names = {Path(str(name)).name for name in ([bad_files] if isinstance(bad_files, (str, Path)) else bad_files)}
     problem = _file_names_problem(names, damaged, split)
     if problem:
         return _verdict(False, problem[0], problem[1])
-    problem = _found_files_problem(names, planted)
-    if not problem and _scanned_by_flowerkit(damaged):
-        problem = (
-            "wild.find_bad_images has decoded this folder's files in this session: that is its report, the flowerkit "
-            "version shown after this exercise.",
-            "decode the items yourself, in a loop with try/except (restart the kernel if you ran the cells below first)",
-        )
+    problem = _found_files_problem(names, planted) or _shown_problem(damaged)
     if problem:
         return _verdict(False, problem[0], problem[1])
     details = "; ".join(f"{name}: {how}" for name, how in sorted(planted.items()))
@@ -654,12 +649,25 @@ def _found_files_problem(names: set[str], planted: dict[str, str]) -> tuple[str,
     return None
 
 
-def _scanned_by_flowerkit(damaged: str | Path | dict[str, str]) -> bool:
-    """Whether :func:`flowerkit.wild.find_bad_images` has decoded files in the folder ``damaged`` (or below it) here."""
+def _shown_problem(damaged: str | Path | dict[str, str]) -> tuple[str, str] | None:
+    """(message, hint) when the answer for the folder ``damaged`` was shown in this session before it was found: the
+    flowerkit hunt (:func:`flowerkit.wild.find_bad_images`) decoded its files, or its answer key was read."""
     if isinstance(damaged, dict):
-        return False
+        return None
     root = Path(os.path.abspath(damaged))
-    return any(folder.is_relative_to(root) for folder in _SCANNED_FOLDERS)
+    again = "decode the items yourself, in a loop with try/except (restart the kernel if you ran the cells below first)"
+    if any(folder.is_relative_to(root) for folder in _SCANNED_FOLDERS):
+        return (
+            "wild.find_bad_images has decoded this folder's files in this session: that is its report, the flowerkit "
+            "version shown after this exercise.",
+            again,
+        )
+    if root in _REVEALED_FOLDERS:
+        return (
+            "wild.planted_damage has handed out this copy's answer key in this session: it is shown after this exercise.",
+            again,
+        )
+    return None
 
 
 # ---------------------------------------------------------------------------------------------- exercise 4, part 2: skip
@@ -1031,6 +1039,17 @@ def _per_caption_objects(dataset: Dataset, n: int) -> tuple[str, str] | None:
     return None
 
 
+_OBJECT_ARRAY_HINT = (
+    "an array of dtype=object is one object holding a pointer per caption to a Python str, each str still a page the "
+    "worker copies when it reads it: keep the text itself in an array of numbers or bytes"
+)
+
+
+def _holds_object_array(dataset: Any) -> bool:
+    """Whether ``dataset`` keeps a NumPy array of dtype object as an attribute (a list of str in disguise)."""
+    return any(isinstance(v, np.ndarray) and v.dtype == object for v in vars(dataset).values())
+
+
 def check_caption_memory(module: str = "my_captions") -> Verdict:
     """Notebook ``07_in_the_wild``: ``<module>.Captions(captions)`` gives each caption without workers' memory growing.
 
@@ -1066,8 +1085,10 @@ def check_caption_memory(module: str = "my_captions") -> Verdict:
         return _verdict(
             False,
             f"{figures}: every caption read is still a Python object whose page the worker copies.",
-            "section 1's fix held the paths in NumPy arrays, one object however many paths: what could hold "
-            "captions of any length that way, without padding each to the longest?",
+            _OBJECT_ARRAY_HINT
+            if _holds_object_array(full)
+            else "section 1's fix held the paths in NumPy arrays of bytes, one object however many paths: what could "
+            "hold captions of any length that way, without padding each to the longest?",
         )
     problem = _per_caption_objects(dataset, len(small))
     if problem:
@@ -1325,11 +1346,60 @@ def _partner_shift_problem(cls: type) -> tuple[str, str] | None:
         k, count = _best_shift(runs[a][0], runs[b][0])
         if count >= max(64, (_SHIFT_PAIRS - abs(k)) // 2):  # chance gives a shift a handful of items at most
             moved = "item for item" if k == 0 else f"moved along by {abs(k)} item{'s' if abs(k) > 1 else ''}"
+            return f"with n={_SHIFT_PAIRS}, {what} {moved} ({count} of them): the same draws, not new ones.", _APART_HINT
+        step, count = Counter((y - x) % _SHIFT_PAIRS for x, y in zip(runs[a][0], runs[b][0])).most_common(1)[0]
+        if count > _SHIFT_PAIRS // 4:  # chance: a few dozen at most
             return (
-                f"with n={_SHIFT_PAIRS}, {what} {moved} ({count} of them): the same draws, not new ones.",
-                "here a change of seed, epoch or item gives back a generator already used for another: keep the three "
-                "numbers apart, not added or scaled into one (np.random.default_rng accepts a list of them)",
+                f"with n={_SHIFT_PAIRS}, {what} plus {step} (mod n) for {count} of the items: a new seed or epoch adds "
+                "a constant to a formula instead of drawing.",
+                _PER_ITEM_HINT,
             )
+    return _far_shift_problem(cls)
+
+
+_APART_HINT = (
+    "here a change of seed, epoch or item gives back a generator already used for another: keep the three numbers "
+    "apart, not added or scaled into one (np.random.default_rng accepts a list of them)"
+)
+#: The far check's instance and the items it compares: a dataset of this size is what a partner's range must cover.
+_FAR_PAIRS = 2**24
+_FAR_ITEMS = [k * 2**17 + 7 for k in range(32)]
+#: Steps a seed made of one number tends to use between epoch, seed and item (epoch * 10_000 + idx, ...).
+_ROUND_STEPS = sorted({10**j for j in range(1, 8)} | {2**j for j in range(4, 24)})
+
+
+def _far_shift_problem(cls: type) -> tuple[str, str] | None:
+    """Partners drawn far apart at n = 2**24: epoch 1's (or seed 1's) partner of item i must not be epoch 0's partner
+    of item i + k for a round k (a seed such as seed * 10**6 + epoch * 10**4 + idx passes the small instances)."""
+
+    def partner(dataset: Any, i: int) -> int:
+        return int(dataset[i][1])
+
+    def at(seed: int, epoch: int) -> Any:
+        dataset = cls(_FAR_PAIRS, seed)
+        dataset.set_epoch(epoch)
+        return dataset
+
+    runs, error = _call(lambda: {key: at(*key) for key in ((0, 0), (0, 1), (1, 0))})
+    if error:
+        return f"with n={_FAR_PAIRS:,}: {error}", RAISED_HINT
+    for later, what in (((0, 1), "epoch 1"), ((1, 0), "seed 1")):
+        ahead, error = _call(lambda later=later: [partner(runs[later], i) for i in _FAR_ITEMS])
+        if error:
+            return f"with n={_FAR_PAIRS:,}: {error}", RAISED_HINT
+        for step in _ROUND_STEPS:
+            same, error = _call(
+                lambda step=step, ahead=ahead: sum(partner(runs[(0, 0)], i + step) == p for i, p in zip(_FAR_ITEMS, ahead))
+            )
+            if error:
+                return f"with n={_FAR_PAIRS:,}: {error}", RAISED_HINT
+            if same > len(_FAR_ITEMS) // 2:  # partners in 0 .. 2**24: chance agrees once in millions
+                return (
+                    f"with n={_FAR_PAIRS:,}, {what}'s partner of item i is seed 0's epoch-0 partner of item i + {step:,} "
+                    f"({same} of {len(_FAR_ITEMS)} items tried): on a dataset of more than {step:,} items the same "
+                    "draws come back.",
+                    _APART_HINT,
+                )
     return None
 
 

@@ -40,6 +40,9 @@ _DAMAGE = {0.62: "truncated to 40% of its bytes", 0.87: "overwritten with zeros:
 #: The folders (absolute, links not followed) whose files :func:`find_bad_images` has decoded in this process: notebook
 #: 07's exercise 4 asks for the hunt before this tool is shown, and its checker refuses an answer for such a folder.
 _SCANNED_FOLDERS: set[Path] = set()
+#: The damaged copies (absolute) whose answer key :func:`planted_damage` has handed out in this process: the same
+#: checker refuses an answer for them too.
+_REVEALED_FOLDERS: set[Path] = set()
 
 
 def _link_or_copy(source: Path, target: Path) -> None:
@@ -59,8 +62,15 @@ def planted_damage(dest: str | Path, split: str) -> dict[str, str]:
     """{file name: damage} of the copy :func:`plant_bad_images` wrote at ``dest``, recomputed from its ``setid.mat``.
 
     The damage is placed by position in the split, so the checker of notebook ``07_in_the_wild`` finds the answer
-    without the notebook keeping an answer key in a variable.
+    without the notebook keeping an answer key in a variable. Once called here, that checker refuses answers for
+    ``dest``: the key is shown after the exercise, not used for it.
     """
+    _REVEALED_FOLDERS.add(Path(os.path.abspath(dest)))
+    return _planted(dest, split)
+
+
+def _planted(dest: str | Path, split: str) -> dict[str, str]:
+    """:func:`planted_damage` for the checker itself: the same answer, nothing recorded."""
     ids = read_splits(Path(dest) / DATASET_FOLDER / SETID_FILE)[split]
     return {IMAGE_NAME.format(int(ids[position])): how for position, how in _damage_plan(len(ids)).items()}
 
