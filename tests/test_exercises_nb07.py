@@ -29,6 +29,12 @@ from flowerkit.load import build_cache
 from flowerkit.wild import corrupt
 
 
+@pytest.fixture(autouse=True)
+def _hints_in_full(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test but the one about it sees full hints: the question-first step is per process, so order-dependent."""
+    monkeypatch.setattr(nb07, "_HINTED", set(nb07._QUESTION_FIRST))
+
+
 @pytest.fixture
 def modules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """write(name, source): a module `name` the checker can import, in a folder on sys.path."""
@@ -744,3 +750,11 @@ def test_an_object_array_of_captions_is_told_it_still_holds_a_str_per_caption() 
     as_bytes = SimpleNamespace(text=np.frombuffer(b"a rosea tulip", dtype=np.uint8), ends=np.array([6, 13]))
     assert nb07._holds_object_array(as_objects) and not nb07._holds_object_array(as_bytes)
     assert "dtype=object" in nb07._OBJECT_ARRAY_HINT and "numbers or bytes" in nb07._OBJECT_ARRAY_HINT
+
+
+def test_the_zip_and_partner_hints_ask_before_they_tell(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(nb07, "_HINTED", set())
+    first, second = nb07._asked_first(nb07._OWN_ZIP), nb07._asked_first(nb07._OWN_ZIP)
+    assert "which process opened" in first and "getpid" not in first and second == nb07._OWN_ZIP
+    assert "what may an item's partner depend on" in nb07._asked_first(nb07._PER_ITEM_HINT)
+    assert nb07._asked_first("another hint") == "another hint"

@@ -1099,6 +1099,9 @@ def check_caption_memory(module: str = "my_captions") -> Verdict:
 # ---------------------------------------------------------------------------------------------- exercise: zip archive
 
 _ZIP_FILES = 400
+# The zip's fix, and the question asked before it is given (the first time its problem shows, in this process).
+_OWN_ZIP = "each process needs its own ZipFile: remember os.getpid() when you open it, and open again when it differs"
+_OWN_ZIP_ASK = "which process opened the ZipFile your workers read through, and which processes read it?"
 _ZIP_FORK_EPOCHS = 3
 
 
@@ -1106,15 +1109,14 @@ def _zip_items_problem(
     batches: list[list[bytes]] | None, error: str | None, expected: list[bytes], how: str
 ) -> tuple[str, str] | None:
     if error:
-        hint = "each process needs its own ZipFile: remember os.getpid() when you open it, and open again when it differs"
-        return f"{how}, an epoch failed: {error}", hint
+        return f"{how}, an epoch failed: {error}", _asked_first(_OWN_ZIP)
     got = [item for batch in batches or [] for item in batch]
     wrong = [k for k, (a, b) in enumerate(zip(got, expected)) if a != b]
     if len(got) != len(expected) or wrong:
         at = wrong[0] if wrong else min(len(got), len(expected))
         return (
             f"{how}, item {at} is not the bytes of the {at}-th file by sorted name.",
-            "each process needs its own ZipFile (os.getpid())",
+            _asked_first(_OWN_ZIP),
         )
     return None
 
@@ -1144,7 +1146,7 @@ def _fork_problem(dataset: Dataset, archive: Path, expected: list[bytes]) -> tup
             "through 2 fork workers the items came out right this time, but the workers read through the file this "
             "process opened (its position moved while this process read nothing): one position shared by every "
             "worker, and on another run their reads get mixed (BadZipFile).",
-            "each process needs its own ZipFile: remember os.getpid() when you open it, and open again when it differs",
+            _asked_first(_OWN_ZIP),
         )
     return None
 
@@ -1192,9 +1194,22 @@ _PAIRS = 64
 _PAIRS_BATCH = 8
 #: The runs the partner checker compares with the partners drawn in this process: (what, start method, workers, epoch).
 _PAIR_RUNS = (("2 fork workers", "fork", 2, 0), ("3 fork workers", "fork", 3, 1), ("2 spawn workers", "spawn", 2, 1))
+_PER_ITEM_ASK = "what may an item's partner depend on, if it must not depend on who reads it, or on what was read before it?"
 _PER_ITEM_HINT = (
     "make a generator inside __getitem__ from the things that decide the partner (seed, epoch, idx), and nothing else"
 )
+
+
+_QUESTION_FIRST = {_OWN_ZIP: _OWN_ZIP_ASK, _PER_ITEM_HINT: _PER_ITEM_ASK}
+_HINTED: set[str] = set()  # the hints of _QUESTION_FIRST given in full already, in this process
+
+
+def _asked_first(hint: str) -> str:
+    """``hint``, except the first time it comes up in this process: then its question (:data:`_QUESTION_FIRST`)."""
+    if hint not in _QUESTION_FIRST or hint in _HINTED:
+        return hint
+    _HINTED.add(hint)
+    return _QUESTION_FIRST[hint] + " (the full hint comes if this comes back)"
 
 
 def _partners_read(dataset: Any, epoch: int, context: str | None = None, workers: int = 0) -> tuple[list[int] | None, str | None]:
@@ -1254,13 +1269,13 @@ def _partner_items_problem(cls: type) -> tuple[str, str] | None:
         return "item i should be (i, partner) with 0 <= partner < n.", "return idx, int(partner)"
     different = len({int(p) for _, p in items})
     if different < _PAIRS // 4:
-        return f"{_PAIRS} items have only {different} different partners: that is not random.", _PER_ITEM_HINT
+        return f"{_PAIRS} items have only {different} different partners: that is not random.", _asked_first(_PER_ITEM_HINT)
     offsets = len({(int(p) - k) % _PAIRS for k, (_, p) in enumerate(items)})
     if offsets < _PAIRS // 4:  # (i + c) % n: every partner a fixed step away, so neighbours always meet
         return (
             f"the partners of {_PAIRS} items sit only {offsets} different step(s) away from their items "
             "(partner - i): a shift, not a random draw.",
-            _PER_ITEM_HINT,
+            _asked_first(_PER_ITEM_HINT),
         )
     return None
 
@@ -1276,7 +1291,7 @@ def _partner_determinism_problem(cls: type) -> tuple[str, str] | None:
         return (
             f"item {k} got partner {forward[k]}, then {again[k] if again[k] != forward[k] else backward[k]} when read "
             "again (or in another order): each partner depends on the draws before it, so on which worker reads what.",
-            _PER_ITEM_HINT,
+            _asked_first(_PER_ITEM_HINT),
         )
     seeded = [int(other[i][1]) for i in range(_PAIRS)]
     if seeded == forward:
@@ -1352,7 +1367,7 @@ def _partner_shift_problem(cls: type) -> tuple[str, str] | None:
             return (
                 f"with n={_SHIFT_PAIRS}, {what} plus {step} (mod n) for {count} of the items: a new seed or epoch adds "
                 "a constant to a formula instead of drawing.",
-                _PER_ITEM_HINT,
+                _asked_first(_PER_ITEM_HINT),
             )
     return _far_shift_problem(cls)
 
