@@ -172,6 +172,8 @@ def _meter(read: str = "workers", end: str = "before", reader=None):
         pids = [p.pid for p in mp.active_children() if p not in before] if read == "workers" else [os.getpid()] * 2
         if read == "one worker twice":  # the first new child's pid, twice: worker 0's growth counted double
             pids = [p.pid for p in mp.active_children() if p not in before][:1] * 2
+        if read == "the first children":  # no before/after: the two oldest children of this process, whatever they are
+            pids = sorted(p.pid for p in mp.active_children())[:2]
         next(batches)
         mib = reader or wild.private_mib
         first = [mib(pid) for pid in pids]
@@ -200,6 +202,8 @@ def test_the_memory_meter_reads_the_workers_while_they_live(capsys) -> None:
     assert "one (first, last) pair per worker" in _says(pairs, capsys)
     assert "two lists of 2 numbers" in _says(exercises.check_memory_meter(lambda dataset, batch_size: ([1.0], [2.0])), capsys)
     assert "ZeroDivisionError" in _says(exercises.check_memory_meter(lambda dataset, batch_size: 1 / 0), capsys)
+    oldest = _says(exercises.check_memory_meter(_meter(read="the first children")), capsys)  # the checker's idle child
+    assert "not one of its workers" in oldest and "after iter(loader)" in oldest, oldest
 
 
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc")

@@ -154,6 +154,7 @@ class _MeterRun(NamedTuple):
     read_at_last: int | None  # items the workers had read at its last wild.private_mib reading (None: no reading seen)
     refused: bool  # it called wild.measure_worker_memory, the flowerkit version of what it builds
     others_read: list[str]  # the processes other than this one it read with wild.private_mib, each once, in order
+    decoy: str  # the pid of an idle child of this process that ran before and during the meter: not a worker
 
 
 def _run_meter(func: Callable[..., Any]) -> _MeterRun:
@@ -167,17 +168,22 @@ def _run_meter(func: Callable[..., Any]) -> _MeterRun:
         counts.append(dataset.read.value if dataset.read is not None else -1)
         return private_mib(pid)
 
+    # a child that is no worker, started before the meter: a meter must tell the loader's workers from other children
+    decoy = mp.get_context("spawn").Process(target=time.sleep, args=(300,), daemon=True)  # spawn: shares no page
+    decoy.start()
     gc.freeze()  # a full collection here would copy shared pages: a meter reading this process would see it grow
     try:
         with mock.patch.object(wild_package, "private_mib", spy), mock.patch.object(wild_measure, "private_mib", spy):
             result, error, refused = _call_without(wild_package, "measure_worker_memory", func, dataset, _HOARD_BATCH)
     finally:
         gc.unfreeze()
+        decoy.terminate()
+        decoy.join(5)
     gc.collect()  # a failed run's iterator sits in a cycle with its traceback: end its workers here
     # the counter moves only in fork workers (it is not pickled): a meter with spawn workers is judged on its growth
     last = counts[-1] if counts and max(counts) > 0 else None
     others = list(dict.fromkeys(str(pid) for pid in pids if str(pid) != str(os.getpid())))
-    return _MeterRun(result, error, str(os.getpid()) in map(str, pids), last, refused, others)
+    return _MeterRun(result, error, str(os.getpid()) in map(str, pids), last, refused, others, str(decoy.pid))
 
 
 def _meter_problem(first: list[float], last: list[float], read_self: bool) -> tuple[str, str] | None:
@@ -229,6 +235,12 @@ def _meter_run_problem(run: _MeterRun, name: str) -> tuple[tuple[list[float], li
             f"your last reading came when the workers had read {run.read_at_last} of the epoch's {_HOARD_ITEMS} items: "
             "before the epoch ended, so the growth of the rest is missing.",
             "take the last reading after the last batch has arrived, while the iterator (and so its workers) still lives",
+        )
+    if not problem and run.decoy in run.others_read:
+        problem = (
+            f"you read process {run.decoy}, a child of this process that was running before your loader started: not "
+            "one of its workers (a notebook may have other children: an earlier loader's workers, a server).",
+            "which children are there after iter(loader) that were not there before it?",
         )
     if not problem and not run.read_self and len(run.others_read) == 1:  # [m, m]: worker 0's growth counted twice
         problem = (
