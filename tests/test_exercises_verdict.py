@@ -246,7 +246,7 @@ def test_a_set_checker_cannot_be_played_one_suspect_at_a_time():
         "look at every measurement",
     )
     assert _set_problem({*truth, "blur"}, truth, cleared, None, "causes")[0] == "the evidence clears 'blur': blur is cleared."
-    assert _set_problem({"grayscale", "squash"}, truth, cleared, None, "causes")[0].startswith("not yet the causes")
+    assert _set_problem({"grayscale", "squash"}, truth, cleared, None, "causes")[0].startswith("that set is not the causes")
 
 
 def _notebook(code: str) -> dict:

@@ -194,11 +194,11 @@ def _set_problem(
     missing = [t for t in truth if t not in picked]
     if (missing and (wrong or len(picked) < 2 or look_again is None)) or len(wrong) > 1:
         return (
-            f"not yet the {what} the evidence shows: a pick may be cleared by it, or some of what it shows is missing.",
+            f"that set is not the {what} the evidence shows: a pick may be cleared by it, or some of what it shows is missing.",
             reread,
         )
     if wrong:
-        return f"the evidence clears {wrong[0]!r}: {cleared[wrong[0]]}.", "keep only what a measurement showed"
+        return f"the evidence clears {wrong[0]!r}: {cleared[wrong[0]]}.", "keep only what the evidence shows"
     if missing and look_again:  # the first test above: with missing items, only here is there a pointer
         return f"{len(missing)} of the {what} still at large.", look_again
     return None
