@@ -247,6 +247,8 @@ def test_the_pickled_size_is_measured_not_guessed(mini_root: Path, tmp_path: Pat
     assert "an estimate" in estimate and "pickle.dumps" not in estimate, "the hint names the idea, not the code"
     assert "an estimate" in _says(exercises.check_pickled_size(cache.nbytes / 2**20 * 2**20, old), capsys)
     assert "sys.getsizeof" in _says(exercises.check_pickled_size(sys.getsizeof(pickle.dumps(old)), old), capsys)
+    assert "exactly 2 times" in _says(exercises.check_pickled_size(2 * truth, old), capsys)  # both workers' copies
+    assert "exactly 2 times" in _says(exercises.check_pickled_size(2 * len(pickle.dumps(ten)), ten), capsys)
     assert "every image" in _says(exercises.check_pickled_size(len(pickle.dumps(old, protocol=4)), old), capsys)
     flood = _says(exercises.check_pickled_size(pickle.dumps(old), old), capsys)
     assert "the pickle itself" in flood and len(flood) < 500, "the bytes are never printed"

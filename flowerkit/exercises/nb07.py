@@ -518,12 +518,20 @@ def _subset_problem(received: int, subset: Any, inner: Any) -> tuple[str, str] |
 
 
 def _measure_slip(received: int, truth: int, measured: set[int]) -> tuple[str, str] | None:
-    """(message, hint) for sys.getsizeof of the pickle, or an estimate within 1% of it; else None."""
+    """(message, hint) for sys.getsizeof of the pickle, a whole number of pickles (every worker's), or an estimate
+    within 1% of it; else None."""
     if received - truth == sys.getsizeof(b""):
         return (
             f"{received:,} is sys.getsizeof of the pickle: the bytes object's memory in this process, "
             f"{sys.getsizeof(b'')} bytes more than the bytes themselves.",
             "what travels to the worker is the bytes: len() of them",
+        )
+    workers = next((k for k in range(2, 9) if received == k * truth), None)
+    if workers:
+        return (
+            f"{received:,} bytes is exactly {workers} times what pickle writes for the dataset: every worker receives "
+            "a copy of its own, and the question is what one worker receives.",
+            "one worker: one pickle of the dataset",
         )
     if received not in measured and abs(received - truth) <= 0.01 * truth:
         return (
