@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import math
 import re
 import unicodedata
 from collections import Counter, defaultdict
@@ -315,6 +316,10 @@ def mixing_weights(sources: Sequence[str], labels: Sequence[int], shares: dict[s
 # --------------------------------------------------------------------------------------
 
 
+#: The width of a bucket of :class:`BucketBatchSampler`, in log aspect ratio: 0.1, photos within about 10% of one shape.
+_ASPECT_STEP = 0.1
+
+
 def crop_loss(width: int, height: int) -> float:
     """The share of a photo's pixels a centre square crop throws away: 0 for a square, 0.44 for 16:9.
 
@@ -348,26 +353,34 @@ class BucketBatchSampler(Sampler[list[int]]):
     """Batches of positions that waste little when padded to each batch's greatest height and width.
 
     ``sizes`` are the photos' ``(width, height)``; ``batch_size`` positions a
-    batch (the last may be shorter), every position once. Each epoch the batches
-    come in a new seeded order (the same seed, the same orders). Pass it as
+    batch (the last may be shorter), every position once, ``len()`` batches.
+    Each iteration is a new epoch: new batches, in a new order, drawn from
+    ``seed`` and the epoch's number (the same seed, the same epochs). Pass it as
     ``DataLoader(dataset, batch_sampler=...)`` with :func:`pad_collate`.
     Introduced in notebook ``08_your_own_data``.
     """
 
     def __init__(self, sizes: Sequence[tuple[int, int]], batch_size: int, *, seed: int = 0) -> None:
-        # The items sorted by aspect ratio (width / height), cut into batches: neighbours have similar shapes.
-        order = sorted(range(len(sizes)), key=lambda i: (sizes[i][0] / sizes[i][1], i))
-        self.batches = [order[k : k + batch_size] for k in range(0, len(order), batch_size)]
-        self.seed, self.epoch = seed, 0
+        # Each photo's bucket: its aspect ratio (width / height) on a log scale, in steps of _ASPECT_STEP (about 10%).
+        # Photos of one bucket pad one another little; a camera's usual aspects (4:3, 16:9, ...) each fill one.
+        self._bucket = [round(math.log(w / h) / _ASPECT_STEP) for w, h in sizes]
+        self.batch_size, self.seed, self.epoch = batch_size, seed, 0
 
     def __len__(self) -> int:
-        return len(self.batches)
+        return -(-len(self._bucket) // self.batch_size)
 
     def __iter__(self) -> Iterator[list[int]]:
+        # A generator per epoch, seeded with (seed, epoch): a run repeats, its epochs differ. The items are sorted by
+        # (bucket, a random key) and cut into batches: neighbours have similar shapes, and each epoch the photos of a
+        # bucket are grouped anew (batches cut once, then only reordered, would meet the same groups every epoch).
+        # The batches then come in a random order.
         rng = np.random.default_rng([self.seed, self.epoch])
         self.epoch += 1
-        for k in rng.permutation(len(self.batches)):
-            yield list(self.batches[k])
+        key = rng.random(len(self._bucket))
+        order = sorted(range(len(self._bucket)), key=lambda i: (self._bucket[i], key[i]))
+        batches = [order[k : k + self.batch_size] for k in range(0, len(order), self.batch_size)]
+        for k in rng.permutation(len(batches)):
+            yield batches[k]
 
 
 def photo_size(path: str | Path) -> tuple[int, int]:

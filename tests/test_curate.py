@@ -125,17 +125,36 @@ def test_crop_loss_and_padding_costs():
     assert alike == 0 and mixed == pytest.approx(0.25)
 
 
-def test_bucket_batch_sampler_groups_shapes_and_reshuffles_each_epoch():
+def test_bucket_batch_sampler_groups_shapes_and_draws_new_batches_each_epoch():
     rng = np.random.default_rng(0)
     sizes = [(int(w), int(h)) for w, h in rng.integers(50, 500, (100, 2))]
     sampler = curate.BucketBatchSampler(sizes, 8, seed=0)
     first, second = list(sampler), list(sampler)
-    assert sorted(i for b in first for i in b) == list(range(100)) and len(sampler) == 13
-    assert first != second and sorted(map(tuple, first)) == sorted(map(tuple, second))
-    assert list(curate.BucketBatchSampler(sizes, 8, seed=0)) == first
-    assert curate.padded_share(sampler.batches, sizes, 64) < 0.5 * curate.padded_share(
-        [list(range(k, min(k + 8, 100))) for k in range(0, 100, 8)], sizes, 64
-    )
+    for epoch in (first, second):
+        assert sorted(i for b in epoch for i in b) == list(range(100)) and len(epoch) == len(sampler) == 13
+    assert list(curate.BucketBatchSampler(sizes, 8, seed=0)) == first  # the same seed, the same epochs
+    shared = {frozenset(b) for b in first} & {frozenset(b) for b in second}
+    assert len(shared) <= 2, "each epoch cuts new batches, not only a new order of the same ones"
+    sequential = [list(range(k, min(k + 8, 100))) for k in range(0, 100, 8)]
+    for epoch in (first, second):
+        assert curate.padded_share(epoch, sizes, 64) < 0.5 * curate.padded_share(sequential, sizes, 64)
+
+
+def test_bucket_batch_sampler_regroups_photos_of_one_aspect_at_no_cost():
+    # a camera's few usual aspects, 20 photos each, their long sides all different
+    rng = np.random.default_rng(1)
+    sizes = [
+        (int(side), round(side * b / a)) if a >= b else (round(side * a / b), int(side))
+        for a, b in [(4, 3), (3, 4), (16, 9), (1, 1)]
+        for side in rng.integers(600, 1200, 20)
+    ]
+    sampler = curate.BucketBatchSampler(sizes, 8, seed=0)
+    epochs = [list(sampler) for _ in range(4)]
+    by_aspect = sorted(range(len(sizes)), key=lambda i: sizes[i][0] / sizes[i][1])  # batches cut once
+    once = curate.padded_share([by_aspect[k : k + 8] for k in range(0, len(sizes), 8)], sizes, 64)
+    for later in epochs[1:]:
+        assert not {frozenset(b) for b in epochs[0]} & {frozenset(b) for b in later}
+        assert curate.padded_share(later, sizes, 64) == pytest.approx(once)
 
 
 def test_decode_long_side_and_pad_collate(tmp_path):

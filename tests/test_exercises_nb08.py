@@ -128,7 +128,8 @@ def test_species_whole_name_typo_rule_is_told_a_word_changed(handover, capsys):
     assert not nb08.check_species_to_class(whole_name, handover)
     out = _said(capsys)
     assert "'cup flower' became class 36 ('cape flower')" in out and "'cup' is another word, not a misspelling of 'cape'" in out
-    assert "a letter or two off within a word" in out, out
+    assert "judge each word that differs against the word in its place" in out, out
+    assert "ratio of 'cup' and 'cape' is 0.57" in out and "'fxglove' and 'foxglove', 0.93" in out, out
 
 
 def test_species_calling_flowerkit_is_refused_and_a_checker_name_is_tagged(handover, capsys):
@@ -143,6 +144,11 @@ def test_the_hint_names_the_kind_of_spelling():
     assert "capitals" in nb08._how_written(" Rose ", "rose")
     assert "punctuation" in nb08._how_written("pink yellow dahlia", "pink-yellow dahlia?")
     assert "plural" in nb08._how_written("lotuses", "lotus")
+    split = nb08._how_written("Sun Flowers", "sunflower")  # not a misspelling: a space inside a word, and a plural
+    assert split.startswith("a word split by a space, and a plural") and "misspelling" not in split, split
+    assert nb08._how_written("sun flower", "sunflower").startswith("a word split by a space:")
+    assert "punctuation" in nb08._how_written("Colts foot", "colt's foot")  # an apostrophe dropped, not a split
+    assert "punctuation" in nb08._how_written("morning-glory", "morning glory")
     typo = nb08._how_written("hipeastrum", "hippeastrum")
     assert "misspelling" in typo and "get_close_matches" not in typo and "cutoff" not in typo  # the idea, not the call
 
@@ -716,6 +722,16 @@ def test_weights_solution_passes_and_the_flowerkit_version_is_refused(two_source
     assert "Yours differ from flowerkit's curate.mixing_weights" in _said(capsys)
 
 
+def test_weights_are_tried_on_shares_that_do_not_sum_to_one(two_sources, capsys):
+    def as_fractions(sources, labels, shares):  # shares read as fractions of 1: a share of 3 capped to all the draws
+        return weights_solution(sources, labels, {s: min(share, 1.0) for s, share in shares.items()})
+
+    assert not nb08.check_visitor_weights(as_fractions, *two_sources)
+    out = _said(capsys)
+    assert "shares 3 and 1 (not summing to 1)" in out and "expected 75%" in out, out
+    assert "these shares sum to 4, not 1" in out, out
+
+
 def test_weights_mistakes(two_sources, capsys):
     assert not nb08.check_visitor_weights(lambda s, y, sh: [1.0] * len(y), *two_sources)
     assert "of the draws, expected" in _said(capsys)
@@ -748,11 +764,11 @@ def test_buckets(photos, capsys):
 
     assert nb08.check_buckets(by_aspect, sizes, S)
     out = _said(capsys)
-    assert "Correct!" in out and "BucketBatchSampler pads" in out and "(the same batches as yours)" in out
+    assert "Correct!" in out and "BucketBatchSampler pads" in out
     assert not nb08.check_buckets(lambda sz, b: nb08._random_batches(len(sz), b), sizes, S)
     out = _said(capsys)
     assert "which photos should share a batch" in out and "well-chosen batches pad about" in out
-    assert not nb08.check_buckets(lambda sz, b: curate.BucketBatchSampler(sz, b).batches, sizes, S)
+    assert not nb08.check_buckets(lambda sz, b: list(curate.BucketBatchSampler(sz, b)), sizes, S)
     assert "curate.BucketBatchSampler, the version this exercise builds" in _said(capsys)
     assert not nb08.check_buckets(lambda sz, b: [list(range(len(sz)))], sizes, S)
     assert "a batch of more than 16 positions" in _said(capsys)
@@ -786,7 +802,12 @@ def bucket(photos):
     whole = curate.LabelledImages(photos.image_files, photos.labels, S)
     whole.decode = curate.decode_long_side
     sizes = [curate.photo_size(f) for f in photos.image_files]
-    return [whole[i] for i in curate.BucketBatchSampler(sizes, 16, seed=0).batches[0]]
+
+    def several_sizes_not_square(batch):  # so that height and width swapped show in the shape
+        shapes = {curate._scaled_shape(*sizes[i], S) for i in batch}
+        return len(shapes) > 1 and max(h for h, _ in shapes) != max(w for _, w in shapes)
+
+    return [whole[i] for i in next(filter(several_sizes_not_square, curate.BucketBatchSampler(sizes, 16, seed=0)))]
 
 
 def pad_with_f_pad(batch):  # the notebook's solution
@@ -1056,6 +1077,52 @@ class _Shifted(_EpochSampler):  # their order, moved along by one place each epo
     def __iter__(self):
         self.calls += 1
         return iter(self.positions[self.calls :] + self.positions[: self.calls])
+
+
+class _InTurn(_EpochSampler):  # their photos in one of a few fixed shuffled orders, taken in turn; no set_epoch
+    set_epoch = None
+
+    def __init__(self, positions, period):
+        super().__init__(positions)
+        g = torch.Generator().manual_seed(0)
+        self.orders = [[self.positions[i] for i in torch.randperm(len(self.positions), generator=g)] for _ in range(period)]
+        self.calls = 0
+
+    def __iter__(self):
+        self.calls += 1
+        return iter(self.orders[(self.calls - 1) % len(self.orders)])
+
+
+class _BackAndForth(_InTurn):  # one shuffled order, then the same backwards, in turn
+    def __init__(self, positions):
+        super().__init__(positions, 1)
+        self.orders.append(self.orders[0][::-1])
+
+
+@pytest.mark.parametrize("period", [2, 3])
+def test_a_sampler_taking_a_few_fixed_orders_in_turn_is_refused(volunteer, period, capsys):
+    fix = lambda loader: _shuffled(loader, shuffle=False, sampler=_InTurn(loader.sampler, period))  # noqa: E731
+    assert not nb08.check_volunteer_fix(fix, volunteer)
+    out = _said(capsys)
+    assert f"epochs 0 and {period} visit the photos in the same order" in out and "come round again" in out, out
+
+
+def test_the_epochs_that_repeat_are_the_ones_named(volunteer, capsys):
+    # epochs 0 and 1 share no batch (one order, then backwards); 0 and 2 are the same
+    fix = lambda loader: _shuffled(loader, shuffle=False, sampler=_BackAndForth(loader.sampler))  # noqa: E731
+    assert not nb08.check_volunteer_fix(fix, volunteer)
+    out = _said(capsys)
+    assert "epochs 0 and 2 visit the photos in the same order" in out and "epochs 0 and 1" not in out, out
+    epochs = [[[0, 1], [2, 3], [4, 5]], [[5, 4], [3, 2], [1, 0]], [[0, 1], [2, 3], [4, 5]]]
+    assert "epochs 0 and 2 visit" in nb08._regrouped_problem(epochs, "a case")[0]
+    regrouped = [[[0, 1], [2, 3], [4, 5]], [[1, 2], [3, 4], [5, 0]], [[3, 2], [5, 4], [1, 0]]]  # 0 and 2: groups again
+    assert "epochs 0 and 2 share 3 of their 3 batches, in another order" in nb08._regrouped_problem(regrouped, "a case")[0]
+
+
+def test_the_bucket_sampler_meets_new_groups_each_epoch_as_exercise_8_asks(photos):
+    sizes = [curate.photo_size(f) for f in photos.image_files]
+    buckets = curate.BucketBatchSampler(sizes, 16, seed=0)
+    assert nb08._regrouped_problem([list(buckets) for _ in range(nb08._EPOCHS_DRAWN)], "the bucket sampler") is None
 
 
 def _made_for_them(volunteer):  # ignores its argument: fits their loader only

@@ -9,6 +9,7 @@ only fits the hand-over does not pass.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import itertools
 import re
@@ -104,9 +105,15 @@ def _how_written(name: str, meant: str) -> str:
     """What separates a gardener's ``name`` from the class name ``meant``, as a hint."""
     if name.strip().lower() == meant:
         return "it differs only in capitals or spaces: compare name.strip().lower() with the class names"
-    if re.sub(r"[^a-z]", "", name.lower()) == re.sub(r"[^a-z]", "", meant):
+    # the words, an apostrophe kept inside its word: "colts foot" and "colt's foot" both have two
+    words, target = (re.sub(r"[^a-z]+", " ", text.lower().replace("'", "")).split() for text in (name, meant))
+    if words == target:
         return "it differs only in punctuation or spaces: drop '-', '?' and \"'\" and collapse the spaces before comparing"
-    words, target = re.sub(r"[^a-z]+", " ", name.lower()).split(), re.sub(r"[^a-z]+", " ", meant).split()
+    if len(words) != len(target) and normalise_name(name).replace(" ", "") == normalise_name(meant).replace(" ", ""):
+        how = "a word split by a space" if len(words) > len(target) else "two words written as one"
+        if "".join(words) == "".join(target):
+            return f"{how}: compare the names with their spaces taken out as well"
+        return f"{how}, and a plural: make the words singular, then compare the names with their spaces taken out as well"
     if len(words) == len(target) and all(a in (b, b + "s", b + "es", b[:-1] + "ies") for a, b in zip(words, target)):
         return "it is a plural: compare singular words (lilies -> lily, lotuses -> lotus, roses -> rose)"
     return (
@@ -130,7 +137,12 @@ def _name_mistake(name: str, got: Any, want: int | None) -> tuple[str, str]:
         other = None if part else _other_word(normalise_name(name), normalise_name(CLASSES[int(got)]))
         if other is not None:  # close over the whole name, yet a word is another word: cup flower -> cape flower
             why += f": {other[0]!r} is another word, not a misspelling of {other[1]!r}"
-            hint = "a typo is a letter or two off within a word; judge the words that differ, not only the whole name"
+            ratio = difflib.SequenceMatcher(None, *other).ratio()  # 'cup' and 'cape': 0.57, over the whole name 0.86
+            hint = (
+                "a typo leaves each word close to its own: judge each word that differs against the word in its place, "
+                f"not only the whole name (difflib's ratio of {other[0]!r} and {other[1]!r} is {ratio:.2f}; of a typo "
+                "such as 'fxglove' and 'foxglove', 0.93)"
+            )
         return f"{name!r} became class {got} ({CLASSES[int(got)]!r}), but {why}.", hint
     if want is not None and got is None:
         return f"{name!r} was left unmapped; the gardener meant {CLASSES[want]!r}.", _how_written(name, CLASSES[want])
@@ -208,8 +220,9 @@ def check_species_to_class(func: Callable[[str], Any], handover: VisitorSet) -> 
 
 
 def _pixel_bomb(path: Path, width: int = 20_000, height: int = 10_000) -> None:
-    """Write a PNG of a few hundred bytes whose header claims ``width`` x ``height`` pixels: PIL refuses to open it
-    (``Image.DecompressionBombError``, not an OSError), as it would a giant panorama or a planted decompression bomb."""
+    """Write a PNG of a few hundred bytes whose header claims ``width`` x ``height`` pixels: over twice
+    ``Image.MAX_IMAGE_PIXELS`` (about 179 million), so PIL refuses to open it (``Image.DecompressionBombError``, not an
+    OSError), as it would a giant panorama or a planted decompression bomb."""
 
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
@@ -367,9 +380,10 @@ def _init_raised_hint(error: str, first_bad: str) -> str:
     """The hint when building the student's dataset raised ``error`` (``first_bad``: a bad file of that folder)."""
     if "DecompressionBombError" in error:
         return (
-            "PIL refuses a file whose header claims more pixels than Image.MAX_IMAGE_PIXELS (a giant panorama, or a "
-            "few bytes planted to exhaust memory) with Image.DecompressionBombError, which is not an OSError: it "
-            "stops an epoch too, so skip it with its reason"
+            "PIL refuses a file whose header claims more than twice Image.MAX_IMAGE_PIXELS (about 179 million pixels: "
+            "a giant panorama, or a few bytes planted to exhaust memory; above MAX_IMAGE_PIXELS alone it only warns) "
+            "with Image.DecompressionBombError, which is not an OSError: it stops an epoch too, so skip it with its "
+            "reason"
         )
     return (
         f"try each file in __init__ (e.g. {first_bad}) and record the ones that fail: load.decode_resized raises "
@@ -818,7 +832,9 @@ def _weights_problem(w: Any, sources: Sequence[str], labels: Sequence[int], shar
         if abs(got - share / total) > 0.01:
             return (
                 f"{source!r} items get {got:.0%} of the draws, expected {share / total:.0%}.",
-                "scale each source's weights to sum to its share",
+                "scale each source's weights to sum to its share"
+                if abs(total - 1) < 1e-9
+                else f"these shares sum to {total:g}, not 1: a source's part of the draws is its share over their sum",
             )
         per_class = defaultdict(float)
         for i, s in enumerate(sources):
@@ -844,13 +860,15 @@ def check_visitor_weights(func: Callable[..., Any], sources: Sequence[str], labe
     """Notebook ``08_your_own_data``: ``func(sources, labels, shares)`` gives one sampler weight per item: each source its share
     of the draws, and every class within a source equally often.
 
-    Tried on Oxford + visitors with shares 1:1, then on three sources with other class sizes.
+    Tried on Oxford + visitors with shares 1:1, then 3:1 (shares that do not sum to 1), then on three sources with
+    other class sizes.
     """
     rng = np.random.default_rng(5)
     new_sources = ["garden"] * 30 + ["kiosk"] * 9 + ["herbarium"] * 12
     new_labels = rng.integers(0, 4, 30).tolist() + [7, 7, 7, 7, 7, 7, 8, 9, 9] + [1] * 10 + [2, 3]
     cases = [
         (list(sources), list(labels), {"oxford": 0.5, "visitors": 0.5}, "Oxford + visitors"),
+        (list(sources), list(labels), {"oxford": 3, "visitors": 1}, "Oxford + visitors, shares 3 and 1 (not summing to 1)"),
         (new_sources, new_labels, {"garden": 0.6, "kiosk": 0.3, "herbarium": 0.1}, "three new sources"),
     ]
     agree = True
@@ -939,7 +957,8 @@ def check_buckets(func: Callable[..., Any], sizes: Sequence[tuple[int, int]], si
 
     Tried on the visitor photos' sizes, then on made-up sizes.
     """
-    # The reference: positions sorted by aspect ratio, cut into batches; an answer may pad up to 1.5x what it pads.
+    # The reference: flowerkit's sampler, one epoch (positions sorted by aspect bucket, cut into batches); an answer may
+    # pad up to 1.5x what it pads.
     rng = np.random.default_rng(6)
     made_up = [(int(w), int(h)) for w, h in zip(rng.integers(100, 4000, 150), rng.integers(100, 4000, 150))]
     for sz, where, batch_size in (
@@ -956,7 +975,7 @@ def check_buckets(func: Callable[..., Any], sizes: Sequence[tuple[int, int]], si
         if ended is not None:
             return ended
         waste = padded_share(batches, sz, size)
-        buckets = BucketBatchSampler(sz, batch_size).batches
+        buckets = list(BucketBatchSampler(sz, batch_size))
         best = padded_share(buckets, sz, size)
         rand = padded_share(_random_batches(len(sz), batch_size), sz, size)
         if waste > 1.5 * best + 0.02:
@@ -969,8 +988,7 @@ def check_buckets(func: Callable[..., Any], sizes: Sequence[tuple[int, int]], si
     return _verdict(
         True,
         f"padding is {waste:.0%} of the pixels on made-up sizes, against {rand:.0%} with random batches; flowerkit's "
-        f"curate.BucketBatchSampler pads {best:.0%} on the same sizes"
-        + (" (the same batches as yours)." if sorted(map(sorted, batches)) == sorted(map(sorted, buckets)) else "."),
+        f"curate.BucketBatchSampler pads {best:.0%} on the same sizes.",
     )
 
 
@@ -1179,11 +1197,26 @@ def _epoch(loader: DataLoader, epoch: int | None = None) -> list[list[int]]:
     ``epoch`` is not told to a sampler that has ``set_epoch`` (notebook 06's): the loop 08 trains with,
     :func:`flowerkit.model.train`, never calls it, so such a sampler repeats its order there.
     """
-    batches = [[int(i) for i in batch] for batch in loader.batch_sampler]
-    if isinstance(loader.dataset, Subset):  # a Subset's positions are places in its list: the photos are what it lists
+    return _as_photos(loader, [[int(i) for i in batch] for batch in loader.batch_sampler])
+
+
+def _as_photos(loader: DataLoader, batches: list[list[int]]) -> list[list[int]]:
+    """``batches`` of positions drawn by ``loader``'s sampler as positions in the dataset it wraps: a Subset's positions
+    are places in its list, and the photos are what it lists."""
+    if isinstance(loader.dataset, Subset):
         picks = loader.dataset.indices
-        batches = [[int(picks[i]) for i in batch] for batch in batches]
+        return [[int(picks[i]) for i in batch] for batch in batches]
     return batches
+
+
+#: How many epochs of a repair the checker draws: a sampler that takes its orders in turn from two or three fixed ones
+#: repeats one within four epochs.
+_EPOCHS_DRAWN = 4
+
+
+def _drawn(loader: DataLoader) -> list[list[list[int]]]:
+    """The batches of positions of :data:`_EPOCHS_DRAWN` epochs in a row, each epoch drawn once (no item is loaded)."""
+    return [[[int(i) for i in batch] for batch in loader.batch_sampler] for _ in range(_EPOCHS_DRAWN)]
 
 
 def _flat(batches: Sequence[Sequence[int]]) -> list[int]:
@@ -1203,9 +1236,10 @@ def _shared_batches(loader: DataLoader) -> tuple[int, int]:
     return len({frozenset(b) for b in first} & {frozenset(b) for b in second}), len(first)
 
 
-def _repeat_problem(fixed: DataLoader, theirs: DataLoader, order: list[int], where: str) -> tuple[str, str] | None:
-    """The message and hint for a repair whose epochs all visit the photos in one order; None if epoch 1 differs."""
-    if _flat(_epoch(fixed, 1)) != order:
+def _repeat_problem(fixed: DataLoader, theirs: DataLoader, epochs: list[list[list[int]]], where: str) -> tuple[str, str] | None:
+    """The message and hint for a repair whose epoch 1 visits the photos in epoch 0's order; None if it differs."""
+    order = _flat(epochs[0])
+    if _flat(epochs[1]) != order:
         return None
     sampler = getattr(fixed.batch_sampler, "sampler", fixed.sampler)
     if sampler is theirs.sampler:  # their loader, or their sampler kept
@@ -1234,8 +1268,9 @@ def _repeat_problem(fixed: DataLoader, theirs: DataLoader, order: list[int], whe
             "a DistributedSampler is for several processes (notebook 06); here a sampler that draws a new order of "
             "their positions each time it is iterated, from one seeded generator",
         )
+    alike = "every epoch, so every epoch has" if all(_flat(e) == order for e in epochs) else "in epochs 0 and 1, so they have"
     return (
-        f"on {where}: your sampler draws the same order every epoch, so every epoch has the same batches.",
+        f"on {where}: your sampler draws the same order {alike} the same batches.",
         "a generator created or seeded inside __iter__ starts again from its seed each epoch: seed one generator once, "
         "when the loader is built, and let the sampler draw from it",
     )
@@ -1276,6 +1311,27 @@ def _positions_problem(
     return None
 
 
+def _drawn_epochs(fixed: DataLoader, where: str) -> tuple[list[list[list[int]]], tuple[str, str] | None]:
+    """A repair's epochs, each drawn once (epoch k: the k-th time a loop iterates the loader), as batches of dataset
+    positions; or the problem that stopped the drawing."""
+    raw, error = _call(_drawn, fixed)
+    if error:
+        return [], (
+            f"on {where}: drawing an epoch's batches failed: {error}",
+            "a sampler's __iter__ yields dataset positions one by one (yield, or return iter(a list)); run "
+            "list(your_loader.batch_sampler) in a new cell for the traceback",
+        )
+    if isinstance(fixed.dataset, Subset):
+        drawn = [i for batches in raw for i in _flat(batches)]
+        if drawn and max(drawn) >= len(fixed.dataset):
+            return [], (
+                f"on {where}: your sampler draws position {max(drawn)} from a Subset of {len(fixed.dataset)}: a Subset's "
+                "positions are places in its list (0 to len - 1), and your sampler draws the dataset's.",
+                "over a Subset of their photos, shuffle=True; or keep loader.dataset and a sampler of their positions",
+            )
+    return [_as_photos(fixed, batches) for batches in raw], None
+
+
 def _fix_problem(fixed: Any, theirs: DataLoader, labels: Sequence[int], where: str) -> tuple[str, str] | None:
     """What is wrong with ``fixed`` as a repair of ``theirs`` (labels: the checker's own copy); None if nothing."""
     if not isinstance(fixed, DataLoader):
@@ -1296,20 +1352,10 @@ def _fix_problem(fixed: Any, theirs: DataLoader, labels: Sequence[int], where: s
             f"on {where}: batch_size=None, so the loader hands over one photo at a time, not batches.",
             f"keep their batches: batch_size={theirs.batch_size}",
         )
-    if isinstance(fixed.dataset, Subset):
-        drawn = [int(i) for batch in fixed.batch_sampler for i in batch]
-        if drawn and max(drawn) >= len(fixed.dataset):
-            return (
-                f"on {where}: your sampler draws position {max(drawn)} from a Subset of {len(fixed.dataset)}: a Subset's "
-                "positions are places in its list (0 to len - 1), and your sampler draws the dataset's.",
-                "over a Subset of their photos, shuffle=True; or keep loader.dataset and a sampler of their positions",
-            )
-    first, error = _call(_epoch, fixed, 0)
-    if error:
-        return f"on {where}: drawing an epoch's batches failed: {error}", (
-            "a sampler's __iter__ yields dataset positions one by one (yield, or return iter(a list)); run "
-            "list(your_loader.batch_sampler) in a new cell for the traceback"
-        )
+    epochs, problem = _drawn_epochs(fixed, where)
+    if problem:
+        return problem
+    first = epochs[0]
     problem = _positions_problem(fixed, first, _epoch(theirs), theirs.batch_size, len(labels), where)
     if problem:
         return problem
@@ -1324,33 +1370,46 @@ def _fix_problem(fixed: Any, theirs: DataLoader, labels: Sequence[int], where: s
             "with neither a sampler nor shuffle=True, a DataLoader visits the rows in the dataset's own order, and "
             "their rows are sorted by species",
         )
-    return _repeat_problem(fixed, theirs, order, where) or _regrouped_problem(first, _epoch(fixed, 1), where)
+    return _repeat_problem(fixed, theirs, epochs, where) or _regrouped_problem(epochs, where)
 
 
-def _regrouped_problem(first: list[list[int]], second: list[list[int]], where: str) -> tuple[str, str] | None:
-    """What is wrong with epoch 1 of a repair whose epoch 0 is right: empty, the same groups, or the same neighbours."""
+def _regrouped_problem(epochs: list[list[list[int]]], where: str) -> tuple[str, str] | None:
+    """What is wrong with the epochs of a repair whose epoch 0 is right and epoch 1 another order: one of them empty, or
+    two alike (the same order, the same groups, the same neighbours), the first such pair named."""
     new_order = "draw a new order of their photos each epoch, then cut it into batches"
-    if not second:
+    empty = next((k for k, batches in enumerate(epochs) if not batches), None)
+    if empty is not None:
         return (
-            f"on {where}: epoch 1 is empty: your sampler can be iterated only once (a generator, or an iterator).",
+            f"on {where}: epoch {empty} is empty: your sampler can be iterated only once (a generator, or an iterator).",
             "a Sampler's __iter__ is called again each epoch: return a fresh iterator every time",
         )
-    shared = len({frozenset(b) for b in first} & {frozenset(b) for b in second})
-    if shared > len(first) // 2:
+    pairs = list(itertools.combinations(range(len(epochs)), 2))  # (0, 1), (0, 2), (0, 3), (1, 2), ...
+    again = next(((a, b) for a, b in pairs if _flat(epochs[a]) == _flat(epochs[b])), None)
+    if again is not None:
         return (
-            f"on {where}: epochs 0 and 1 share {shared} of their {len(first)} batches, in another order: the network "
-            "meets the same groups of photos every epoch.",
-            new_order,
+            f"on {where}: epochs {again[0]} and {again[1]} visit the photos in the same order, batch for batch (of the "
+            f"{len(epochs)} epochs drawn, 0 to {len(epochs) - 1}): your sampler comes back to an order it drew before.",
+            "draw each epoch's order from one generator, seeded once when the loader is built, and let it run on: "
+            "orders taken in turn from a few fixed ones come round again",
         )
-    order, again = _flat(first), _flat(second)
-    pairs = set(zip(order, order[1:]))
-    kept = len(pairs & set(zip(again, again[1:])))
-    if kept > len(pairs) // 2:
-        return (
-            f"on {where}: {kept} of the {len(pairs)} neighbouring pairs of epoch 0 are neighbours again in epoch 1: "
-            "the order moved, it was not drawn anew.",
-            new_order,
-        )
+    for a, b in pairs:
+        shared = len({frozenset(x) for x in epochs[a]} & {frozenset(x) for x in epochs[b]})
+        if shared > len(epochs[a]) // 2:
+            return (
+                f"on {where}: epochs {a} and {b} share {shared} of their {len(epochs[a])} batches, in another order: the "
+                "network meets the same groups of photos again.",
+                new_order,
+            )
+    for a, b in pairs:
+        order, later = _flat(epochs[a]), _flat(epochs[b])
+        neighbours = {frozenset(p) for p in zip(order, order[1:])}  # either way round: a reversed order keeps them
+        kept = len(neighbours & {frozenset(p) for p in zip(later, later[1:])})
+        if kept > len(neighbours) // 2:
+            return (
+                f"on {where}: {kept} of the {len(neighbours)} neighbouring pairs of epoch {a} are neighbours again in "
+                f"epoch {b}: the order moved, it was not drawn anew.",
+                new_order,
+            )
     return None
 
 
