@@ -94,6 +94,24 @@ def test_the_predictor_decodes_with_the_decoder_the_model_was_trained_with(
     assert served.decoder == "pil" and served.preprocess(photo).shape == (3, SIZE, SIZE)
 
 
+def test_the_artifact_s_decode_recipe_names_every_step_of_training_s_decode(artifact: dict, tmp_path: Path) -> None:
+    """Notebook 05 prints the recipe as what the artifact documents: the decoder's steps and every photo's (upright,
+    transparency on white, RGB); an artifact written before it names the decoder's alone and is read the same way, and
+    trained_artifact completes its recipe without training again."""
+    from flowerkit.app import training
+
+    recipe = artifact["preprocess"]["decode"]
+    assert recipe.startswith(load.decode_recipe())
+    assert all(step in recipe for step in ("EXIF orientation", "transparency put on white", "CMYK", "grayscale", "to RGB"))
+    assert all(step in recipe for step in ("DCT scaling" if load.simplejpeg else "PIL draft", "centre crop", "resize"))
+    older = {**artifact, "preprocess": {**artifact["preprocess"], "decode": load.decode_recipe()}}
+    assert app.Predictor(older).decoder == app.Predictor(artifact).decoder
+    path = app.save_artifact(older, tmp_path / "older.pt")
+    assert training._recipe_in_full(app.load_artifact(path), path) == path
+    assert app.load_artifact(path)["preprocess"]["decode"] == recipe
+    assert torch.equal(app.load_artifact(path)["state_dict"]["head.3.weight"], artifact["state_dict"]["head.3.weight"])
+
+
 @pytest.mark.parametrize(
     ("damage", "message"),
     [

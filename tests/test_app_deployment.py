@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -80,9 +81,9 @@ def test_the_deployment_team_lines_are_numbered_and_their_errors_name_no_skew(
 
 
 def test_exercise_checkers_of_notebook_05(predictor: app.Predictor, mini_root: Path) -> None:
-    assert not exercises.check_kiosk_skew(...)
-    assert not exercises.check_kiosk_skew("grayscale")
-    assert exercises.check_kiosk_skew("red and blue swapped (BGR order)")
+    assert not exercises.check_kiosk_skew(..., ...)
+    assert not exercises.check_kiosk_skew("grayscale", (2, 1, 0))
+    assert exercises.check_kiosk_skew("red and blue swapped (BGR order)", (2, 1, 0))
     test_file = OxfordFlowers102(mini_root, "test").image_files[0]
     kiosk = exercises.kiosk_preprocess(test_file, SIZE, predictor.mean, predictor.std)
     training = predictor.inputs([test_file])[0]
@@ -90,6 +91,15 @@ def test_exercise_checkers_of_notebook_05(predictor: app.Predictor, mini_root: P
     mean, std = torch.tensor(predictor.mean).view(3, 1, 1), torch.tensor(predictor.std).view(3, 1, 1)
     kiosk_pixels, pixels = kiosk * std.flip(0) + mean.flip(0), training * std + mean  # its statistics in its order
     assert (kiosk_pixels.flip(0) - pixels).abs().mean() < 0.02 < (kiosk_pixels - pixels).abs().mean(), "the kiosk's skew: BGR"
+    kiosk_channels = [
+        int(
+            np.argmax(
+                [float(torch.corrcoef(torch.stack([kiosk_pixels[c].flatten(), pixels[r].flatten()]))[0, 1]) for r in range(3)]
+            )
+        )
+        for c in range(3)
+    ]
+    assert tuple(kiosk_channels) == nb05._KIOSK_CHANNELS, "what check_kiosk_skew asks the student to measure"
     files = OxfordFlowers102(mini_root, "test").image_files
     for start in (0, len(files) // 2, len(files) - 16):  # notebook 05 says the batch check passes: on any 16 photos
         batch = torch.stack(

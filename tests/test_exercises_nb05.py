@@ -22,38 +22,62 @@ from flowerkit.access import OxfordFlowers102
 from flowerkit.exercises import nb05
 from flowerkit.facts import IMAGENET_MEAN, IMAGENET_STD
 
+_BGR, _MEASURED = "red and blue swapped (BGR order)", (2, 1, 0)  # the kiosk's skew, and what measuring it gives
+
 
 @pytest.mark.parametrize(
-    "answer, feedback",
+    "answer, channels, feedback",
     [
-        ("red and blue swapped (BGR order)", "Correct!"),
-        (None, "no answer yet"),
-        ("no such skew", "is not one of exercises.SKEW_CHOICES"),
-        ("EXIF orientation ignored", "Is the flower turned?"),
-        ("squashed to a square", "are the flowers the same shape?"),
-        ("ImageNet statistics instead of the train split's", "leave every photo's correlation at 1"),
-        ("pixels not scaled to [0, 1]", "value range"),
-        ("grayscale", "colour check"),
-        ("flipped left to right", "face the same way?"),
-        ("cropped off-centre", "the same part of the photo"),
-        ({"red and blue swapped (BGR order)"}, "Correct!"),  # a set of one, as the Deployment team's skews were asked for
-        (["red and blue swapped (BGR order)"], "Correct!"),
-        ({"red and blue swapped (BGR order)", "grayscale"}, "2 answers: the kiosk has one skew"),
-        ({"grayscale"}, "colour check"),
-        (3, "is not one of exercises.SKEW_CHOICES"),
+        (_BGR, _MEASURED, "Correct!"),
+        (_BGR, [2, 1, 0], "Correct!"),  # a list, as a loop appends it
+        (_BGR, np.array([2, 1, 0]), "Correct!"),  # np.argmax's answers
+        (_BGR, torch.tensor([2, 1, 0]), "Correct!"),
+        (None, _MEASURED, "no answer yet"),
+        ("no such skew", _MEASURED, "is not one of exercises.SKEW_CHOICES"),
+        ("EXIF orientation ignored", _MEASURED, "Is the flower turned?"),
+        ("squashed to a square", _MEASURED, "are the flowers the same shape?"),
+        ("ImageNet statistics instead of the train split's", _MEASURED, "leave every photo's correlation at 1"),
+        ("pixels not scaled to [0, 1]", _MEASURED, "value range"),
+        ("grayscale", _MEASURED, "colour check"),
+        ("flipped left to right", _MEASURED, "face the same way?"),
+        ("cropped off-centre", _MEASURED, "the same part of the photo"),
+        ({_BGR}, _MEASURED, "Correct!"),  # a set of one, as the Deployment team's skews were asked for
+        ([_BGR], _MEASURED, "Correct!"),
+        ({_BGR, "grayscale"}, _MEASURED, "2 answers: the kiosk has one skew"),
+        ({"grayscale"}, _MEASURED, "colour check"),
+        (3, _MEASURED, "is not one of exercises.SKEW_CHOICES"),
+        # the measurement: asked for, checked against the kiosk's tensors before the name is judged
+        (_BGR, ..., "no measurement yet: set `kiosk_channels`"),
+        (_BGR, None, "no measurement yet"),
+        (_BGR, (0, 1, 2), "kiosk_channels = (0, 1, 2) is not what the kiosk's tensors show"),
+        ("grayscale", (0, 1, 2), "is not what the kiosk's tensors show"),
+        (_BGR, "bgr", "expected three channel numbers"),
+        (_BGR, (2.0, 1.0, 0.0), "expected three channel numbers"),
+        (_BGR, (True, False, False), "expected three channel numbers"),
     ],
 )
-def test_check_kiosk_skew_feedback(answer, feedback, capsys):
-    ok = exercises.check_kiosk_skew(answer)
+def test_check_kiosk_skew_feedback(answer, channels, feedback, capsys):
+    ok = exercises.check_kiosk_skew(answer, channels)
     out = capsys.readouterr().out
-    assert feedback in out and ok == (feedback == "Correct!")
+    assert feedback in out and ok == (feedback == "Correct!"), out
     assert ok or "\nHint: " in out
 
 
 def test_every_skew_choice_has_its_feedback(capsys):
     for choice in exercises.SKEW_CHOICES:
-        exercises.check_kiosk_skew(choice)
-        assert capsys.readouterr().out.startswith(("Correct!", "Not yet"))
+        exercises.check_kiosk_skew(choice, _MEASURED)
+        out = capsys.readouterr().out
+        assert out.startswith(("Correct!", "Not yet")), out
+        assert out.startswith("Correct!") or "would not give the channel order your measurement shows" in out, out
+
+
+def test_a_wrong_measurement_says_nothing_about_the_name(capsys):
+    """Measured wrong, the right name and a wrong one get the same message: the name is judged on the evidence."""
+    said = set()
+    for answer in (_BGR, "grayscale", "squashed to a square"):
+        assert not exercises.check_kiosk_skew(answer, (0, 2, 1))
+        said.add(capsys.readouterr().out)
+    assert len(said) == 1 and "np.corrcoef" in said.pop()
 
 
 _THREE = ("EXIF orientation ignored", "squashed to a square", "ImageNet statistics instead of the train split's")
@@ -278,6 +302,10 @@ def _load_shop_network(path):
         (_save_stats_as(lambda t: t.bfloat16()), _load, "Correct!"),
         (_save_stats_as(lambda t: t.to(torch.float8_e4m3fn)), _load, "training mean is in the file only roughly (as float8"),
         (_save_stats_as(lambda t: [round(float(v), 1) for v in t]), _load, "only roughly (rounded)"),
+        # the shop's four digits, kept to two: round(m, 2), or cut off
+        (_save_stats_as(lambda t: [round(float(v), 2) for v in t]), _load, "only roughly (rounded): precision lost"),
+        (_save_stats_as(lambda t: [int(float(v) * 100) / 100 for v in t]), _load, "precision lost"),
+        (_save_stats_as(lambda t: [round(float(v), 3) for v in t]), _load, "Correct!"),  # within 0.0005: enough
         (_save_stats_as(lambda t: t.double().round(decimals=1)), _load, "only roughly (rounded)"),  # float64, rounded
         (_save_with(size=(48, 64)), _load, "['size'] differ"),
         (_save_with(classes={str(i): c for i, c in enumerate(_SHOP_CLASSES)}), _load, "in a dict keyed by '0' (str)"),
@@ -459,6 +487,11 @@ def test_check_my_input_accepts_training_s_tensors_made_any_way(my_input, visito
     out = capsys.readouterr().out
     assert "your tensors are training's" in out and all(kind in out for kind in app.VISITOR_KINDS), out
     assert f"On all {len(visitor_photos)} visitor photos the network answers" in out, "the fix measured on every photo"
+    table = out.split("|your tensor - training's| in normalised units")[1].splitlines()[1:]
+    assert [row.split(":")[0].strip() for row in table] == [kind for kind, _ in nb05._photos_to_check(visitor_photos)] + [
+        "photo with EXIF orientation 3",
+        "photo with EXIF orientation 8",
+    ], "how far from training's, kind by kind"
 
 
 class _KnowsTrainingsTensors(torch.nn.Module):
@@ -516,11 +549,11 @@ def test_check_my_input_refuses_a_resampler_that_costs_the_network_answers(visit
         # the kinds of visitor photo: each named, with its file and what differs
         (
             _my_input(upright=False),
-            "the portrait, EXIF-rotated (visitor_0000.jpg): your tensor is training's photo on its side",
+            "the portrait (visitor_0000.jpg): your tensor is training's photo on its side",
             "PIL's ImageOps reads that tag",
         ),
-        (_my_input(under_alpha=None), "the PNG with alpha (visitor_", "puts the transparency on white"),
-        (_my_input(under_alpha=(128, 128, 128)), "where the photo is transparent", "on white"),
+        (_my_input(under_alpha=None), "the PNG with alpha (visitor_", "what colour are the corners in each?"),
+        (_my_input(under_alpha=(128, 128, 128)), "where the photo is transparent", "what colour are the corners"),
         (_only_for("RGBA", _file_channels), "red, green, blue and alpha", "what training makes of a PNG with alpha"),
         (_only_for("RGBA", _normalised_by_hand), "RuntimeError", "a PNG with alpha holds red, green, blue and alpha"),
         (_cmyk_inks_as_rgb, "the CMYK JPEG (visitor_", "PIL converts between modes itself"),
@@ -532,6 +565,7 @@ def test_check_my_input_refuses_a_resampler_that_costs_the_network_answers(visit
     ],
 )
 def test_check_my_input_names_each_mistake_and_each_kind_it_misses(my_input, says, hint, visitor_photos, capsys):
+    nb05._HINTED.clear()  # a hint asked as a question first: this test sees each mistake for the first time
     assert not exercises.check_my_input(my_input, model.FlowerCNN().eval(), visitor_photos, _SIZE, _MEAN, _STD)
     out = capsys.readouterr().out
     assert says in out and "\nHint: " in out and hint in out.split("\nHint: ")[1], out
@@ -563,6 +597,36 @@ def test_the_sign_test_calls_a_small_gap_chance_and_a_lopsided_one_a_skew():
     assert nb05._sign_test(1, 6) > nb05._COSTLY_P
     assert nb05._sign_test(0, 8) < nb05._COSTLY_P and nb05._sign_test(2, 12) < nb05._COSTLY_P
     assert nb05._sign_test(0, 0) == 1.0
+
+
+def test_the_transparency_hint_asks_for_evidence_first_and_names_white_when_the_problem_comes_back(visitor_photos, capsys):
+    nb05._HINTED.clear()
+    said = []
+    for _ in range(3):
+        assert not exercises.check_my_input(_my_input(under_alpha=None), None, visitor_photos, _SIZE, _MEAN, _STD)
+        said.append(capsys.readouterr().out.split("\nHint: ")[1])
+    assert "what colour are the corners" in said[0] and "white" not in said[0] and "alpha_composite" not in said[0]
+    assert said[1] == said[2] and "on white" in said[1] and "Image.alpha_composite" in said[1], said
+
+
+def test_check_my_input_refuses_the_kiosk_s_preprocessing(visitor_photos, capsys):
+    """exercises.kiosk_preprocess is exercise 3's answer but for its channel order: reached by name, or only called."""
+    from flowerkit.exercises import kiosk_preprocess as kiosk
+
+    def by_another_name(path):
+        if Path(path).suffix == ".never":  # a branch no photo takes: the name alone is refused
+            return kiosk(path, _SIZE, _MEAN, _STD)
+        return _my_input()(path)
+
+    hidden = {"kiosk": exercises.kiosk_preprocess}  # out of the name walk's sight: its call is seen as it runs
+    for my_input in (
+        lambda p: exercises.kiosk_preprocess(p, _SIZE, _MEAN, _STD)[[2, 1, 0]],
+        by_another_name,
+        lambda p: hidden["kiosk"](p, _SIZE, _MEAN, _STD).flip(0),
+    ):
+        assert not exercises.check_my_input(my_input, model.FlowerCNN().eval(), visitor_photos, _SIZE, _MEAN, _STD)
+        out = capsys.readouterr().out
+        assert "my_input calls exercises.kiosk_preprocess" in out and "leave the kiosk out" in out, out
 
 
 def test_check_my_input_says_what_the_photo_holds_where_it_is_transparent(visitor_photos, capsys):
@@ -610,6 +674,14 @@ def _whole_photo_corr(values, reference, candidate):
     return torch.stack([torch.corrcoef(torch.stack([a.flatten(), b.flatten()]))[0, 1] for a, b in zip(reference, candidate)])
 
 
+def _photo_mean_centred(values, reference, candidate):
+    """Each photo centred on one mean over its three channels, then each channel's cosine, averaged."""
+    a, b = reference.flatten(1), candidate.flatten(1)
+    a = (a - a.mean(1, keepdim=True)).view(reference.shape[:2] + (-1,))
+    b = (b - b.mean(1, keepdim=True)).view(candidate.shape[:2] + (-1,))
+    return ((a * b).sum(2) / (a.norm(dim=2) * b.norm(dim=2))).mean(1)
+
+
 def _cosine(values, reference, candidate):
     a, b = reference.flatten(2), candidate.flatten(2)
     return ((a * b).sum(2) / (a.norm(dim=2) * b.norm(dim=2))).mean(1)
@@ -629,6 +701,8 @@ def _cosine(values, reference, candidate):
         (_changed("photo_corr", lambda v, r, c: v.mean()), "photo_corr is 1 value(s)", "one correlation per photo"),
         (_changed("photo_corr", _whole_photo_corr), "over all three channels at once", "channel by channel"),
         (_changed("photo_corr", _cosine), "a cosine, not a correlation", "centres each channel"),
+        (_changed("photo_corr", _photo_mean_centred), "centres each photo on one mean", "each channel of each photo"),
+        (_changed("photo_corr", lambda v, r, c: v / 2), "photo_corr is [0.5,", "per photo, per channel: centre"),
         (_changed("std_ratio", lambda v, r, c: v * 0 + 1), "std_ratio is [1.0, 1.0, 1.0], expected", "print each step"),
         (lambda r, c: 1 / 0, "ZeroDivisionError", "call your function on its own"),
         (lambda r, c: doctor.compare_batches(r, c).as_dict(), "calls flowerkit's doctor.compare_batches", "don't call"),
@@ -675,7 +749,9 @@ def test_help_on_the_tools_of_notebook_05_s_hunt_does_not_answer_its_exercises()
 
     for obj, phrases in (
         (exercises.check_compare_batches, ("other statistics", "turned", "swapped")),
-        (exercises.kiosk_preprocess, ("camera library", "bgr", "opencv", "blue")),
+        # nor exercise 3's answer, which the kiosk's code holds but for its skew
+        (exercises.kiosk_preprocess, ("camera library", "bgr", "opencv", "blue", "exif", "alpha", "white", "draft")),
+        (exercises.check_my_input, ("exif", "alpha_composite", "on white", "rotated")),
         (doctor.compare, ("turned", "squashed", "colour order", "mirrored")),
     ):
         text = pydoc.render_doc(obj, renderer=pydoc.plaintext).casefold()

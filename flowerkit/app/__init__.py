@@ -1,8 +1,8 @@
 """The app: the trained model as one artifact, a ``Predictor`` for visitors' photos, and ``python -m flowerkit.app``.
 
 Introduced in notebook ``05_the_app``. The botanical garden wants an app that
-names the flower a visitor photographed. The most common data-pipeline bug in
-deployed models is **train/serve skew**: the app prepares a photo differently
+names the flower a visitor photographed. A classic failure of a deployed model
+is **train/serve skew**: the app prepares a photo differently
 from training and accuracy collapses with no error anywhere. The cure is one
 home for the preprocessing:
 

@@ -1,7 +1,7 @@
 """The trained model as one artifact file, and a ``Predictor`` that prepares each photo exactly as training did.
 
-Introduced in notebook ``05_the_app``. The most common data-pipeline bug in
-deployed models is **train/serve skew**: the app prepares a photo differently
+Introduced in notebook ``05_the_app``. A classic failure of a deployed model
+is **train/serve skew**: the app prepares a photo differently
 from training and accuracy collapses with no error anywhere. The cure is
 one home for the preprocessing:
 
@@ -56,6 +56,24 @@ MAX_PIXELS = 50_000_000
 
 
 _REQUIRED = ("format", "version", "state_dict", "model", "preprocess", "classes", "provenance")
+#: What training's decode (``flowerkit.load_rgb``, under every JPEG decoder) does to a photo besides the steps
+#: :func:`flowerkit.load.decode_recipe` names: the artifact's decode recipe ends with it (:func:`_artifact_recipe`).
+_EVERY_PHOTO = (
+    "; before the crop, every photo turned upright by its EXIF orientation, its transparency put on white, "
+    "grayscale, CMYK and palette converted to RGB (flowerkit.load_rgb)"
+)
+
+
+def _artifact_recipe(decoder: str = "auto") -> str:
+    """The decode recipe an artifact records, in words: :func:`flowerkit.load.decode_recipe` and what every photo goes
+    through before the crop (upright, transparency, RGB). Notebook ``05_the_app`` prints it."""
+    return decode_recipe(decoder) + _EVERY_PHOTO
+
+
+def _decoder_of(recipe: str) -> str:
+    """The ``decoder=`` that reproduces an artifact's ``recipe`` here (an artifact from before :func:`_artifact_recipe`
+    holds :func:`flowerkit.load.decode_recipe`'s words alone: read the same way)."""
+    return decoder_for(recipe.removesuffix(_EVERY_PHOTO))
 
 
 class ArtifactError(ValueError):
@@ -91,7 +109,7 @@ def make_artifact(model: FlowerCNN, *, size: int, stats: Stats, provenance: dict
         "model": {"name": "FlowerCNN", "num_classes": model.head[-1].out_features, "width": model.features[0].out_channels},
         "preprocess": {
             "size": int(size),
-            "decode": decode_recipe(),
+            "decode": _artifact_recipe(),
             "mean": [float(m) for m in mean],
             "std": [float(s) for s in std],
         },
@@ -210,7 +228,7 @@ class Predictor:
         self.max_pixels = max_pixels
         self.collate = CollateNormalize(self.mean, self.std)  # the training loaders' collate_fn
         try:
-            self.decoder = decoder_for(pre["decode"])  # the JPEG decoder that built the training cache
+            self.decoder = _decoder_of(pre["decode"])  # the JPEG decoder that built the training cache
         except ValueError as exc:
             raise ArtifactError(f"{source}: {exc}") from exc
 

@@ -5,9 +5,9 @@ The Deployment team copied the preprocessing by hand from a tutorial
 and still differs from training, in ways notebook 05's hunt finds from the
 tensors (so these docstrings do not name them; the code, and the notebook
 after its checker's Correct!, do). The garden judged their app on what
-visitors' phones really send (:func:`visitor_photos`: EXIF-rotated portraits,
-PNGs with alpha, grayscale, CMYK, WebP...), made from the test split of the
-active dataset.
+visitors' phones really send (:func:`visitor_photos`: portraits, large
+JPEGs, PNGs with alpha, grayscale, CMYK, WebP...), made from the test split
+of the active dataset.
 """
 
 from __future__ import annotations
@@ -87,7 +87,7 @@ def _their_code(path: str | Path, size: int, stats: Stats | None, *, keep: tuple
 
 
 #: How visitors' phones and apps send photos; :func:`visitor_photos` re-encodes test images in each way, in turn.
-VISITOR_KINDS = ("portrait, EXIF-rotated", "large JPEG", "PNG with alpha", "grayscale JPEG", "CMYK JPEG", "WebP", "small JPEG")
+VISITOR_KINDS = ("portrait", "large JPEG", "PNG with alpha", "grayscale JPEG", "CMYK JPEG", "WebP", "small JPEG")
 _VISITORS_VERSION = 1
 
 
@@ -111,7 +111,7 @@ def _scaled(img: Image.Image, long_side: int) -> Image.Image:
 
 def _write_visitor(img: Image.Image, kind: str, out: Path) -> Path:
     """Save test image ``img`` as a visitor's phone or app would send it (``kind``, one of :data:`VISITOR_KINDS`)."""
-    if kind == "portrait, EXIF-rotated":  # the sensor's landscape pixels, and a tag: "turn 90 degrees clockwise to view"
+    if kind == "portrait":  # the sensor's landscape pixels, and a tag: "turn 90 degrees clockwise to view"
         exif = Image.Exif()
         exif[ExifTags.Base.Orientation] = 6
         _scaled(img, 1280).transpose(Image.Transpose.ROTATE_90).save(out := out.with_suffix(".jpg"), quality=88, exif=exif)
@@ -143,8 +143,8 @@ def visitor_photos(root: str | Path, *, per_class: int = 2, folder: str | Path |
     """Test images re-encoded as visitors' phones send them: the first ``per_class`` test images of each class.
 
     Photo ``k`` is sent the ``k % len(VISITOR_KINDS)``-th way (:data:`VISITOR_KINDS`):
-    EXIF-rotated portraits, large JPEGs, PNGs with alpha, grayscale, CMYK,
-    WebP (if Pillow reads it), small JPEGs. Deterministic; written once under
+    portraits, large JPEGs, PNGs with alpha, grayscale, CMYK, WebP (if
+    Pillow reads it), small JPEGs. Deterministic; written once under
     ``folder`` (default ``<cache_dir>/visitor-photos-<key>``) with a manifest,
     then reused. Introduced in notebook ``05_the_app``.
     """

@@ -17,7 +17,7 @@ from ..expectations import profile
 from ..load import CachedFlowers, build_cache, cache_dir, make_loader
 from ..model import FlowerCNN, TrainConfig, evaluate, train
 from ..transform import Stats, augment_uint8, compute_stats
-from .artifact import ArtifactError, load_artifact, make_artifact, save_artifact
+from .artifact import _EVERY_PHOTO, ArtifactError, load_artifact, make_artifact, save_artifact
 
 __all__ = ["train_artifact", "trained_artifact"]
 
@@ -74,6 +74,16 @@ def train_artifact(
     return make_artifact(model.cpu(), size=size, stats=stats, provenance=provenance)
 
 
+def _recipe_in_full(artifact: dict[str, Any], path: Path) -> Path:
+    """``path``, its artifact rewritten first if its decode recipe predates :func:`~flowerkit.app.artifact._artifact_recipe`
+    (the same decoding, described without the steps every photo goes through before the crop): the model is the same."""
+    recipe = artifact["preprocess"]["decode"]
+    if not recipe.endswith(_EVERY_PHOTO):
+        artifact["preprocess"]["decode"] = recipe + _EVERY_PHOTO
+        save_artifact(artifact, path)
+    return path
+
+
 def trained_artifact(
     root: str | Path,
     *,
@@ -97,7 +107,7 @@ def trained_artifact(
     try:
         artifact = load_artifact(path)
         if all(artifact["provenance"].get(k) == v for k, v in wanted.items()) and artifact["preprocess"]["size"] == prof.size:
-            return path
+            return _recipe_in_full(artifact, path)
     except ArtifactError:
         pass
     artifact = train_artifact(root, dataset=dataset, seed=seed, progress=progress, num_workers=num_workers)

@@ -35,6 +35,7 @@ from .verdict import (
     _call,
     _call_without,
     _is_stub_function,
+    _names_any,
     _set_verdict,
     _unanswered,
     _verdict,
@@ -83,7 +84,8 @@ def kiosk_preprocess(path: str | Path, size: int, mean: Any, std: Any) -> torch.
     """Notebook ``05_the_app``, exercise 5: the garden kiosk's preprocessing, photo -> float (3, size, size). It has one skew.
 
     The kiosk's own code: find what differs from training by comparing its
-    tensors with training's, not by reading this code.
+    tensors with training's, not by reading this code. Exercise 3's checker
+    refuses a ``my_input`` that calls it.
     """
     with Image.open(path) as img:
         img.draft("RGB", (size, size))
@@ -154,22 +156,51 @@ def _measure_problem(key: str, got: torch.Tensor, truth: torch.Tensor, ref: torc
             "one std per channel over photos and pixels together: x.std(dim=(0, 2, 3))",
         )
     if key == "photo_corr":
-        whole = torch.stack([torch.corrcoef(torch.stack([a.flatten(), b.flatten()]))[0, 1] for a, b in zip(ref, cand)])
-        if near(whole):
-            return (
+        mistakes = [(x, said) for x, said in _photo_corr_mistakes(ref, cand) if near(x)]
+        if mistakes:  # alike on some cases: the closest names the mistake
+            return min(mistakes, key=lambda m: float((got - m[0]).abs().max()))[1]
+    return (
+        f"{key} is {[round(v, 3) for v in got.tolist()]}, expected {[round(v, 3) for v in truth.tolist()]}.",
+        "per photo, per channel: centre, then correlate; print one photo's three correlations on this case"
+        if key == "photo_corr"
+        else "print each step on this case: the means over photos and pixels, dims (0, 2, 3)",
+    )
+
+
+def _photo_corr_mistakes(ref: torch.Tensor, cand: torch.Tensor) -> list[tuple[torch.Tensor, tuple[str, str]]]:
+    """What the classic wrong ``photo_corr`` gives on ``(ref, cand)``, each with its (problem, hint)."""
+    a, b = ref.flatten(2), cand.flatten(2)  # (N, 3, pixels)
+
+    def per_channel(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:  # the cosine of each channel, averaged
+        return ((x * y).sum(2) / (x.norm(dim=2) * y.norm(dim=2))).mean(1)
+
+    whole = torch.stack([torch.corrcoef(torch.stack([x.flatten(), y.flatten()]))[0, 1] for x, y in zip(ref, cand)])
+    photo_mean = per_channel(a - a.mean((1, 2), keepdim=True), b - b.mean((1, 2), keepdim=True))
+    return [
+        (
+            whole,
+            (
                 "photo_corr correlates each photo's pixels over all three channels at once; then a change of "
                 "statistics alone (each channel shifted and scaled its own way) lowers it.",
                 "channel by channel: correlate channel c with channel c, then average the three",
-            )
-        a, b = ref.flatten(2), cand.flatten(2)
-        if near(((a * b).sum(2) / (a.norm(dim=2) * b.norm(dim=2))).mean(1)):
-            return "photo_corr does not subtract the means: that is a cosine, not a correlation.", (
-                "a correlation centres each channel first (x - x.mean()), so a shift changes nothing"
-            )
-    return (
-        f"{key} is {[round(v, 3) for v in got.tolist()]}, expected {[round(v, 3) for v in truth.tolist()]}.",
-        "print each step on this case: the means over photos and pixels, dims (0, 2, 3), or one photo's channels",
-    )
+            ),
+        ),
+        (
+            photo_mean,
+            (
+                "photo_corr centres each photo on one mean, over its three channels together, before correlating "
+                "channel by channel; then a change of statistics alone (each channel shifted its own way) lowers it.",
+                "which mean does each pixel lose? centre each channel of each photo on its own mean, then correlate",
+            ),
+        ),
+        (
+            per_channel(a, b),
+            (
+                "photo_corr does not subtract the means: that is a cosine, not a correlation.",
+                "a correlation centres each channel first (x - x.mean()), so a shift changes nothing",
+            ),
+        ),
+    ]
 
 
 def _tool_problem(func: Callable[..., Any], what: str, ref: torch.Tensor, cand: torch.Tensor) -> tuple[str, str] | None:
@@ -217,7 +248,8 @@ def check_compare_batches(func: Callable[..., Any], evidence: tuple[Any, Any] | 
     ``(reference, candidate)`` of real batches, if given: the student's
     measures there are printed beside flowerkit's. Names the classic
     mistakes (the sign, the ratio upside down, a correlation over all
-    channels at once, a cosine instead of a correlation).
+    channels at once, each photo centred on one mean over its channels, a
+    cosine instead of a correlation).
     """
     if _unanswered(func) or not callable(func):
         return _verdict(False, "no answer yet: `compare_batches` should be your function.", STUB_HINT)
@@ -415,8 +447,28 @@ def _transparency_problem(x: torch.Tensor, where: str, path: Path, size: int, me
         f"{where}: your tensor differs from training's where the photo is transparent "
         f"({int(see_through.sum())} of {size * size} pixels): yours is about RGB "
         f"{tuple(int(c) for c in yours.round().clamp(0, 255).tolist())} there.",
-        "training puts the transparency on white, as a viewer shows a sticker on a page: Image.alpha_composite over a white image",
+        _asked_first(_ON_WHITE),
     )
+
+
+_ON_WHITE = (
+    "training puts the transparency on white, as a viewer shows a sticker on a page: Image.alpha_composite over a white image"
+)
+#: A hint that would answer the question outright: its question first, the hint itself when the same problem comes back.
+_QUESTION_FIRST = {
+    _ON_WHITE: "put your picture of the PNG next to training's, load.decode_resized(path, SIZE): what colour are the "
+    "corners in each?",
+}
+_HINTED: set[str] = set()  # the hints given in full already, in this process
+
+
+def _asked_first(hint: str) -> str:
+    """``hint``, except the first time a hint of :data:`_QUESTION_FIRST` comes up: then its question, with a word that
+    the hint itself comes if the problem comes back."""
+    if hint not in _QUESTION_FIRST or hint in _HINTED:
+        return hint
+    _HINTED.add(hint)
+    return _QUESTION_FIRST[hint] + " (a fuller hint comes if this comes back)"
 
 
 def _input_problem(func: Callable[[Path], Any], kind: str, path: Path, size: int, mean: Any, std: Any) -> tuple[str, str] | None:
@@ -455,8 +507,9 @@ def _input_problem(func: Callable[[Path], Any], kind: str, path: Path, size: int
 
 
 def _calls_flowerkit_decode(func: Callable[[Path], Any], path: Path) -> str | None:
-    """The name of flowerkit's decode function that ``func(path)`` calls, whatever name it was imported under; else None."""
-    ours = {f.__code__: f.__name__ for f in (decode_resized, load_rgb, to_rgb, upright)}
+    """The name of flowerkit's decode function (or the kiosk's preprocessing) that ``func(path)`` calls, whatever name
+    it was imported under; else None."""
+    ours = {f.__code__: f.__name__ for f in (decode_resized, load_rgb, to_rgb, upright, kiosk_preprocess)}
     called: list[str] = []
 
     def watch(frame: Any, event: str, arg: Any) -> None:
@@ -470,6 +523,15 @@ def _calls_flowerkit_decode(func: Callable[[Path], Any], path: Path) -> str | No
     finally:
         sys.setprofile(previous)
     return called[0] if called else None
+
+
+_KIOSK_REFUSED = (
+    "my_input calls exercises.kiosk_preprocess, the garden kiosk's preprocessing that exercise 5 asks you to judge: "
+    "a tensor built from another app's code is that app's, not yours. This exercise is to build training's tensor "
+    "yourself, in PIL and torch.",
+    "leave the kiosk out of my_input: put your picture next to load.decode_resized(path, SIZE) and find the PIL call "
+    "that makes them alike (Image.convert, ImageOps, Image.alpha_composite)",
+)
 
 
 def _aliasing_problem(
@@ -508,10 +570,9 @@ def check_my_input(func: Any, net: torch.nn.Module, visitors: Sequence[Any], siz
 
     Compared with training's own (``load.decode_resized`` normalised with the
     saved statistics) on a test photo as the dataset stores it and on one
-    visitor photo of each kind in ``visitors`` (EXIF-rotated portrait, PNG
-    with alpha, CMYK, grayscale, ...): the first that differs is named, with
-    what differs. Then ``net``'s answers from ``func``'s tensors and from
-    training's are compared on those photos.
+    visitor photo of each kind in ``visitors``: the first that differs is
+    named, with what differs. Then ``net``'s answers from ``func``'s tensors
+    and from training's are compared on every visitor photo.
     """
     with tempfile.TemporaryDirectory() as tmp:
         checks = _photos_to_check(visitors) + _turned_copies(Path(visitors[0].original), Path(tmp))
@@ -537,7 +598,11 @@ def _judge_my_input(
 ) -> Verdict:
     """:func:`check_my_input`'s verdict on ``checks`` (kind, path), with training's ``(size, mean, std)``."""
     size, mean, std = preprocess
+    if _names_any(func, [kiosk_preprocess]):  # named, even in a branch the checks below would not take
+        return _verdict(False, _KIOSK_REFUSED[0], _KIOSK_REFUSED[1])
     used = next(filter(None, (_calls_flowerkit_decode(func, path) for _, path in checks)), None)  # a kind may branch
+    if used == "kiosk_preprocess":
+        return _verdict(False, _KIOSK_REFUSED[0], _KIOSK_REFUSED[1])
     if used:
         return _verdict(
             False,
@@ -563,9 +628,20 @@ def _judge_my_input(
         )
     return _verdict(
         True,
-        f"your tensors are training's on a {_TEST_PHOTO} and on a visitor photo of each kind "
-        f"({', '.join(kind for kind, _ in checks[1:])}). {measured}",
+        f"your tensors are training's on a {_TEST_PHOTO} and on a visitor photo of each kind, within the checker's "
+        f"tolerance. {measured}\n{_agreement(func, checks, size, mean, std)}",
     )
+
+
+def _agreement(func: Any, checks: list[tuple[str, Path]], size: int, mean: Any, std: Any) -> str:
+    """How far ``func``'s tensor is from training's on each of ``checks``: the mean and the largest |difference|."""
+    rows = []
+    for kind, path in checks:
+        off = (func(path).float() - _normalised(decode_resized(path, size), mean, std)).abs()
+        rows.append(f"  {kind + ':':34} mean {float(off.mean()):.3f}, largest {float(off.max()):.2f}")
+    level = sorted(1 / 255 / float(v) for v in std)  # one grey level, in each channel's normalised units
+    said = f"|your tensor - training's| in normalised units (one grey level is {level[0]:.3f} to {level[-1]:.3f}):"
+    return "\n".join([said, *rows])
 
 
 _COSTLY_P = 0.05  # a one-sided sign test on the photos the two tensors' answers disagree on: below this, a skew
@@ -604,8 +680,14 @@ def _sign_test(wins: int, losses: int) -> float:
     return sum(math.comb(n, k) for k in range(wins + 1)) / 2**n if n else 1.0
 
 
-def check_kiosk_skew(answer: Any) -> Verdict:
-    """Notebook ``05_the_app``: which of :data:`SKEW_CHOICES` is the skew of :func:`kiosk_preprocess`."""
+def check_kiosk_skew(answer: Any, channels: Any) -> Verdict:
+    """Notebook ``05_the_app``: which of :data:`SKEW_CHOICES` is the skew of :func:`kiosk_preprocess`, and the
+    measurement it rests on: ``channels``, for each channel of the kiosk's tensor (0, 1, 2), the channel of training's
+    tensor that it follows, as the student measured it on test photos.
+
+    The name must be one of the choices, the measurement three channel numbers; the two must agree with the kiosk's
+    tensors and with each other.
+    """
     if _unanswered(answer):
         return _verdict(False, "no answer yet: set `kiosk_skew` to one of exercises.SKEW_CHOICES.", "compare tensors first")
     if isinstance(answer, (set, frozenset, list, tuple)):  # a set, as the Deployment team's skews were asked for
@@ -618,14 +700,58 @@ def check_kiosk_skew(answer: Any) -> Verdict:
         (answer,) = answer
     if not isinstance(answer, str) or answer not in SKEW_CHOICES:
         return _verdict(False, f"{answer!r} is not one of exercises.SKEW_CHOICES.", "copy one of its strings exactly")
-    if answer == "red and blue swapped (BGR order)":
+    problem = _channels_problem(channels)
+    if problem:
+        return _verdict(False, problem[0], problem[1])
+    if answer != _KIOSK_SKEW:
         return _verdict(
-            True,
-            "the kiosk's camera library hands over pixels as blue, green, red (as OpenCV's cv2.imread does): "
-            "red petals reach the model as blue ones. The batch check passes; a comparison with training's tensors, "
-            "channel by channel, or the pictures show it.",
+            False,
+            f"not {answer!r}: it would not give the channel order your measurement shows, kiosk_channels = {_KIOSK_CHANNELS}.",
+            _SKEW_FEEDBACK[answer],
         )
-    return _verdict(False, f"not {answer!r}.", _SKEW_FEEDBACK[answer])
+    return _verdict(
+        True,
+        f"your measurement, kiosk_channels = {_KIOSK_CHANNELS}, shows it: the kiosk's camera library hands over pixels "
+        "as blue, green, red (as OpenCV's cv2.imread does), so red petals reach the model as blue ones. The batch check "
+        "passes; a comparison with training's tensors, channel by channel, or the pictures show it.",
+    )
+
+
+_KIOSK_SKEW = "red and blue swapped (BGR order)"
+_KIOSK_CHANNELS = (2, 1, 0)  # the kiosk's channel c follows training's channel _KIOSK_CHANNELS[c]
+_MEASURE_CHANNELS = (
+    "for each kiosk channel c, correlate kiosk[:, c] with each of training's channels over a shuffled batch of test "
+    "photos (np.corrcoef on the flattened pixels): the training channel it correlates with most is the one it follows"
+)
+
+
+def _channels_problem(channels: Any) -> tuple[str, str] | None:
+    """(message, hint) when ``channels`` is not the kiosk's measured channel order; None when it is."""
+    if _unanswered(channels):
+        return (
+            "no measurement yet: set `kiosk_channels` to what you measured, for each channel of the kiosk's tensor "
+            "(0, 1, 2), the channel of training's tensor that it follows.",
+            _MEASURE_CHANNELS,
+        )
+    if isinstance(channels, (torch.Tensor, np.ndarray)):
+        channels = channels.tolist()
+    if (
+        not isinstance(channels, (list, tuple))
+        or len(channels) != 3
+        or not all(isinstance(c, (int, np.integer)) and not isinstance(c, bool) for c in channels)
+    ):
+        return (
+            f"kiosk_channels is {channels!r}; expected three channel numbers, one per kiosk channel: "
+            "(0, 1, 2) if each follows training's channel of the same number.",
+            _MEASURE_CHANNELS,
+        )
+    if tuple(int(c) for c in channels) != _KIOSK_CHANNELS:
+        return (
+            f"kiosk_channels = {tuple(int(c) for c in channels)} is not what the kiosk's tensors show: measure it "
+            "before naming the skew (the name comes after the evidence).",
+            _MEASURE_CHANNELS,
+        )
+    return None
 
 
 # The Deployment team's three skews, named in the hunt of notebook 05 from the tensors and pictures alone.
@@ -679,8 +805,9 @@ def _shop_model(num_classes: int = 10, size: int = 48) -> tuple[FlowerCNN, dict[
     what it knows rather than from the file.
     """
     values = {
-        "mean": np.array([0.47, 0.41, 0.33], dtype=np.float32),  # computed with NumPy, as the shop did
-        "std": np.array([0.26, 0.24, 0.27], dtype=np.float32),
+        # computed with NumPy, as the shop did; four digits, so that a file that keeps two (round(m, 2)) shows it
+        "mean": np.array([0.4727, 0.4139, 0.3338], dtype=np.float32),
+        "std": np.array([0.2636, 0.2431, 0.2734], dtype=np.float32),
         "size": size,
         "classes": [CLASSES[i] for i in range(3, 103, 10)][:num_classes],
     }
@@ -757,9 +884,10 @@ def _stats_problem(nodes: list[Any], name: str, values: Any) -> tuple[str, str] 
         dtype = str(getattr(rough, "dtype", "")).removeprefix("torch.")
         stored = f"as {dtype}" if dtype.startswith(("float16", "bfloat16", "float8")) else "rounded"
         return (
-            f"the training {name} is in the file only roughly ({stored}): off by more than {_STATS_ATOL:g}, "
-            "and every input the app normalises with it is off too.",
-            "save the statistics at full precision: plain floats, or a float32 tensor",
+            f"the training {name} is in the file only roughly ({stored}): precision lost, off by more than "
+            f"{_STATS_ATOL:g} from the {[round(float(v), 4) for v in values]} the shop computed, and every input the app "
+            "normalises with it is off too.",
+            "save the statistics at full precision, every digit: plain floats (no round), or a float32 tensor",
         )
     return (
         f"no {len(values)} numbers in the file equal the training {name}: an app that loads it has to "
