@@ -36,6 +36,7 @@ from .verdict import (
     _call_without,
     _is_stub_function,
     _names_any,
+    _question_first,
     _set_verdict,
     _unanswered,
     _verdict,
@@ -463,12 +464,8 @@ _HINTED: set[str] = set()  # the hints given in full already, in this process
 
 
 def _asked_first(hint: str) -> str:
-    """``hint``, except the first time a hint of :data:`_QUESTION_FIRST` comes up: then its question, with a word that
-    the hint itself comes if the problem comes back."""
-    if hint not in _QUESTION_FIRST or hint in _HINTED:
-        return hint
-    _HINTED.add(hint)
-    return _QUESTION_FIRST[hint] + " (a fuller hint comes if this comes back)"
+    """:func:`~flowerkit.exercises.verdict._question_first` with this notebook's questions (:data:`_QUESTION_FIRST`)."""
+    return _question_first(hint, _QUESTION_FIRST, _HINTED, "a fuller hint")
 
 
 def _input_problem(func: Callable[[Path], Any], kind: str, path: Path, size: int, mean: Any, std: Any) -> tuple[str, str] | None:

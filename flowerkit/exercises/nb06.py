@@ -55,6 +55,7 @@ from .verdict import (
     _failure_hint,
     _is_stub_function,
     _names_any,
+    _question_first,
     _set_verdict,
     _stall_error,
     _unanswered,
@@ -968,12 +969,9 @@ def _as_last_written(cls: type) -> tuple[type | None, str | None]:
 
 
 def _asked_first(hint: str) -> str:
-    """``hint``, except the first time a hint of :data:`_QUESTION_FIRST` comes up (the ranks each read everything; in
-    exercise 8, ranks that end apart): then its question, the explanation next time."""
-    if hint not in _QUESTION_FIRST or hint in _HINTED:
-        return hint
-    _HINTED.add(hint)
-    return _QUESTION_FIRST[hint] + " (the full explanation comes if this comes back)"
+    """:func:`~flowerkit.exercises.verdict._question_first` with this notebook's questions (:data:`_QUESTION_FIRST`: the
+    ranks each read everything; in exercise 8, ranks that end apart)."""
+    return _question_first(hint, _QUESTION_FIRST, _HINTED, "the full explanation")
 
 
 def check_torchrun_stream(cls: type, *, timeout: float = 100) -> Verdict:

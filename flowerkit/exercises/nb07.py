@@ -52,6 +52,7 @@ from .verdict import (
     _call_without,
     _class_as_file_reads,
     _is_stub_function,
+    _question_first,
     _set_verdict,
     _unanswered,
     _verdict,
@@ -1225,11 +1226,8 @@ _HINTED: set[str] = set()  # the hints of _QUESTION_FIRST given in full already,
 
 
 def _asked_first(hint: str) -> str:
-    """``hint``, except the first time it comes up in this process: then its question (:data:`_QUESTION_FIRST`)."""
-    if hint not in _QUESTION_FIRST or hint in _HINTED:
-        return hint
-    _HINTED.add(hint)
-    return _QUESTION_FIRST[hint] + " (the full hint comes if this comes back)"
+    """:func:`~flowerkit.exercises.verdict._question_first` with this notebook's questions (:data:`_QUESTION_FIRST`)."""
+    return _question_first(hint, _QUESTION_FIRST, _HINTED, "the full hint")
 
 
 def _partners_read(dataset: Any, epoch: int, context: str | None = None, workers: int = 0) -> tuple[list[int] | None, str | None]:

@@ -87,6 +87,16 @@ def _is_stub_function(func: Any) -> bool:
     return not code.co_names and not consts
 
 
+def _question_first(hint: str, questions: Mapping[str, str], hinted: set[str], later: str) -> str:
+    """``hint``, except the first time in this process that a hint of ``questions`` comes up: then its question, and
+    that ``later`` comes if the problem comes back. ``hinted`` records the hints given in full. For the checkers of
+    notebooks 05 to 07, whose first miss gets a question that points at the evidence, not the fix."""
+    if hint not in questions or hint in hinted:
+        return hint
+    hinted.add(hint)
+    return f"{questions[hint]} ({later} comes if this comes back)"
+
+
 def _picked(answer: Any) -> set[Any] | None:
     """The names a "which of these?" answer picks: one string, or a set, list or tuple of them; None for anything else
     (a number, a bool, a nested list), which the checker answers with the shape it expects instead of a traceback."""
